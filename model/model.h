@@ -1,0 +1,290 @@
+/* model.h: the one public header of the model library.
+ *
+ * A deep predictive model of recorded neurons (system identification, see
+ * shared/SCIENCE.md section 2): a convolutional core shared by all neurons and
+ * a readout per neuron, fitted with a Poisson loss; the LNP baseline; the data
+ * it is fitted to (NPY files, dataset layouts, a simulated population); and the
+ * metrics that judge it.
+ *
+ * Conventions used throughout:
+ * - Images are grayscale float32, luminance in [0,1] (0 black, 1 white, 0.5 the
+ *   mean gray), row-major H×W, a batch stored image after image (B×H×W).
+ * - Responses are spike counts per trial window, float32, trial-major (B×N).
+ * - Functions that can fail return 0 on success and a non-zero value on
+ *   failure, with a one-line reason written into `err` (MODEL_ERR_SIZE bytes).
+ *   Library code never prints.
+ * - Structs own their memory: every `_create` has its `_destroy`.
+ */
+#ifndef INCEPTION_MODEL_H
+#define INCEPTION_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MODEL_ERR_SIZE 256
+#define MODEL_MAX_LAYERS 8
+
+/* ------------------------------------------------------------------------ */
+/* Random numbers: xoshiro256** seeded with splitmix64, so every random choice
+ * in the project is reproducible from one 64-bit seed. */
+typedef struct model_rng {
+    uint64_t s[4];
+} model_rng;
+
+void model_rng_seed(model_rng *rng, uint64_t seed);
+uint64_t model_rng_next(model_rng *rng);
+double model_rng_uniform(model_rng *rng);  /* in [0,1) */
+double model_rng_normal(model_rng *rng);   /* standard normal */
+/* Poisson sample with mean `mean` >= 0. */
+unsigned model_rng_poisson(model_rng *rng, double mean);
+
+/* ------------------------------------------------------------------------ */
+/* NPY files (NumPy's array format, versions 1.0 and 2.0), little-endian,
+ * C order. Anything else is refused by name. */
+typedef enum npy_dtype {
+    NPY_FLOAT32 = 0, /* '<f4' */
+    NPY_FLOAT64,     /* '<f8' */
+    NPY_UINT8,       /* '|u1' */
+    NPY_INT64,       /* '<i8' */
+    NPY_UNICODE      /* '<U<n>': fixed-width UTF-32LE strings, itemsize 4n */
+} npy_dtype;
+
+#define NPY_MAX_DIMS 8
+
+typedef struct npy_array {
+    npy_dtype dtype;
+    int ndim;
+    int64_t shape[NPY_MAX_DIMS];
+    size_t itemsize; /* bytes per element */
+    size_t count;    /* product of shape (1 for a 0-d array) */
+    void *data;      /* count * itemsize bytes, owned */
+} npy_array;
+
+/* Parse an NPY file held in memory (the fuzz target's entry point). */
+int npy_parse(const unsigned char *bytes, size_t size, npy_array *out, char *err);
+int npy_read(const char *path, npy_array *out, char *err);
+/* Write `data` (C order) as an NPY 1.0 file (2.0 when the header needs it). */
+int npy_write(const char *path, npy_dtype dtype, int ndim, const int64_t *shape,
+              const void *data, char *err);
+void npy_free(npy_array *a);
+/* Convert any numeric array to a newly allocated float32 buffer. */
+float *npy_to_float32(const npy_array *a, char *err);
+
+/* ------------------------------------------------------------------------ */
+/* Datasets: trials of (image, response). Tiers say what a trial is for. */
+enum { TIER_TRAIN = 0, TIER_VALIDATION = 1, TIER_TEST = 2, TIER_NONE = 3 };
+
+typedef struct dataset {
+    int trials, height, width, neurons;
+    float *images;     /* trials × height × width, luminance in [0,1] */
+    float *responses;  /* trials × neurons, spike counts */
+    uint8_t *tiers;    /* trials, TIER_* */
+    int64_t *image_ids;/* trials; repeats of one image share an id */
+} dataset;
+
+/* Load a dataset folder, detecting its layout:
+ * - compact: images.npy (N×H×W), responses.npy (N×M), tiers.npy (N, uint8
+ *   TIER_* codes or unicode 'train'/'validation'/'test'), image_ids.npy (N);
+ * - Sensorium 2022: data/images/<i>.npy (1×H×W, 0..255), data/responses/<i>.npy
+ *   (M), meta/trials/tiers.npy (unicode), meta/trials/frame_image_id.npy.
+ * Sensorium images are rescaled to [0,1]. */
+int dataset_load(const char *dir, dataset *out, char *err);
+/* Write the compact layout into `dir` (created if missing). */
+int dataset_save_compact(const char *dir, const dataset *d, char *err);
+/* Allocate an empty dataset of the given shape (zeroed). */
+int dataset_alloc(dataset *d, int trials, int height, int width, int neurons);
+void dataset_free(dataset *d);
+int dataset_count_tier(const dataset *d, int tier);
+
+/* ------------------------------------------------------------------------ */
+/* The simulated population: a stand-in for an animal. V1-like simple cells
+ * (a Gabor filter, rectified), complex cells (energy of a quadrature pair) and
+ * cells with divisive normalization by a pool of neighbours, receptive fields
+ * scattered over the image, Poisson spiking, mean rates between 0.1 and 20
+ * spikes per trial window. */
+typedef enum sim_cell_type { SIM_SIMPLE = 0, SIM_COMPLEX = 1, SIM_NORMALIZED = 2 } sim_cell_type;
+
+typedef struct sim_config {
+    int neurons;
+    int height, width;
+    float fraction_simple, fraction_complex; /* the rest are normalized */
+    uint64_t seed;
+} sim_config;
+
+/* One cell's ground truth, for checking MEIs against known optima. */
+typedef struct sim_cell {
+    sim_cell_type type;
+    float x, y;          /* RF centre, pixels */
+    float sigma;         /* Gaussian envelope, pixels */
+    float orientation;   /* radians */
+    float frequency;     /* cycles per pixel */
+    float phase;         /* radians (simple cells) */
+    float gain, offset;  /* rate = offset + gain * drive, spikes per window */
+} sim_cell;
+
+typedef struct sim_population sim_population;
+
+void sim_config_default(sim_config *c);
+int sim_population_create(sim_population **out, const sim_config *c, char *err);
+void sim_population_destroy(sim_population *p);
+int sim_population_neurons(const sim_population *p);
+const sim_cell *sim_population_cell(const sim_population *p, int n);
+/* Expected spike counts (B×N) for a batch of images (B×H×W). */
+void sim_population_rates(const sim_population *p, const float *images, int batch, float *rates);
+/* Poisson spike counts drawn around the expected rates. */
+void sim_population_sample(const sim_population *p, const float *images, int batch,
+                           model_rng *rng, float *counts);
+
+/* Synthetic natural-like images: 1/f amplitude spectrum plus occluding
+ * shapes, scaled to mean 0.5 and a natural RMS contrast, clipped to [0,1]. */
+void sim_natural_images(float *out, int count, int height, int width, uint64_t seed);
+
+typedef struct simulate_options {
+    sim_config population;
+    int train_images;       /* each shown once (the validation share is cut from them) */
+    float validation_fraction;
+    int test_images;        /* each shown test_repeats times */
+    int test_repeats;
+    uint64_t seed;
+} simulate_options;
+
+void simulate_options_default(simulate_options *o);
+/* Build a dataset from the simulated population (images, Poisson responses,
+ * tiers, image ids). */
+int simulate_dataset(const simulate_options *o, dataset *out, char *err);
+
+/* ------------------------------------------------------------------------ */
+/* Metrics. `pred` and `resp` are trials × neurons. */
+
+/* Pearson correlation per neuron between columns of a and b (0 when either
+ * column is constant). */
+void metrics_correlation(const float *a, const float *b, int trials, int neurons, float *out);
+
+typedef struct neuron_metrics {
+    float single_trial_corr;  /* prediction vs each trial */
+    float corr_to_average;    /* prediction vs mean over repeats of each image */
+    float feve;               /* fraction of explainable variance explained */
+    float fev;                /* fraction of variance that is explainable */
+    float oracle;             /* each repeat vs mean of the other repeats */
+} neuron_metrics;
+
+/* Metrics over trials that repeat images (image_ids groups the repeats):
+ * single-trial and to-average correlation, FEVE = 1 - (MSE - noise var) /
+ * (total var - noise var) with the noise variance estimated from repeats, and
+ * the leave-one-out oracle correlation. Images seen once contribute to the
+ * single-trial correlation only. */
+int metrics_evaluate(const float *pred, const float *resp, const int64_t *image_ids,
+                     int trials, int neurons, neuron_metrics *out, char *err);
+
+typedef struct metric_summary {
+    float mean, median, q25, q75, min, max;
+} metric_summary;
+
+void metrics_summarize(const float *values, int n, metric_summary *out);
+
+/* ------------------------------------------------------------------------ */
+/* The model. */
+typedef enum model_kind {
+    MODEL_CNN = 0,         /* conv core + readout, all trained */
+    MODEL_RANDOM_CORE = 1, /* conv core with fixed random weights, readout trained */
+    MODEL_LNP = 2          /* r = exp(wᵀφ(x) + b), fixed features φ */
+} model_kind;
+
+typedef enum readout_kind { READOUT_GAUSSIAN = 0, READOUT_FACTORIZED = 1 } readout_kind;
+typedef enum lnp_features { LNP_PIXELS = 0, LNP_GABOR = 1 } lnp_features;
+
+typedef struct model_config {
+    model_kind kind;
+    int height, width; /* input size */
+    int neurons;
+    /* core */
+    int layers;
+    int channels;
+    int kernel[MODEL_MAX_LAYERS]; /* odd sizes, same padding */
+    int batch_norm;               /* 1: batch normalization after each conv */
+    readout_kind readout;
+    float init_sigma;   /* Gaussian readout: initial position spread ([-1,1] units) */
+    float init_mu_range;/* Gaussian readout: initial positions uniform in ±range */
+    /* LNP */
+    lnp_features features;
+    uint64_t seed;      /* initial weights */
+} model_config;
+
+void model_config_default(model_config *c);
+const char *model_kind_name(model_kind k);
+const char *readout_kind_name(readout_kind k);
+
+typedef struct model model;
+
+int model_create(model **out, const model_config *c, char *err);
+void model_destroy(model *m);
+const model_config *model_get_config(const model *m);
+size_t model_parameter_count(const model *m);
+/* Threads used by forward/backward passes (default 2). Results are
+ * deterministic for a given seed and thread count. */
+void model_set_threads(model *m, int threads);
+
+/* Input standardization: the model subtracts `mean` and divides by `std`
+ * before the core. model_fit sets them from the training images. */
+void model_set_standardization(model *m, float mean, float std);
+void model_get_standardization(const model *m, float *mean, float *std);
+
+/* Predicted rates (batch × neurons) in evaluation mode (readout at its mean
+ * positions, batch norm with running statistics). */
+int model_predict(model *m, const float *images, int batch, float *rates, char *err);
+
+/* Gradient with respect to the input images of the objective
+ *   J = Σ_b Σ_n weights[b·N + n] · rate[b][n]
+ * in evaluation mode, for a batch of images (batch×H×W), written to `grad`
+ * (batch×H×W). `rates` (batch×N) receives the predictions if not NULL. This
+ * is what MEI synthesis ascends. */
+int model_input_gradient(model *m, const float *images, int batch, const float *weights,
+                         float *grad, float *rates, char *err);
+
+/* Training. */
+typedef struct fit_progress {
+    int epoch;
+    double train_loss;        /* mean Poisson NLL per trial over the epoch */
+    double validation_corr;   /* mean over neurons */
+    double learning_rate;
+    double seconds;           /* since the fit started */
+    double images_per_second; /* this epoch */
+    int best_epoch;
+} fit_progress;
+
+typedef struct fit_options {
+    int batch_size;
+    int max_epochs;
+    float learning_rate;
+    float lr_decay;          /* multiply the rate by this on a plateau */
+    int patience;            /* epochs without improvement before a decay */
+    int max_lr_decays;       /* stop after this many decays */
+    float laplace_weight;    /* first-layer kernel smoothness */
+    float l1_weight;         /* readout feature weights */
+    int threads;
+    uint64_t seed;
+    void (*progress)(const fit_progress *p, void *user);
+    void *user;
+} fit_options;
+
+typedef struct fit_report {
+    int epochs;
+    int best_epoch;
+    double best_validation_corr;
+    double seconds;
+} fit_report;
+
+void fit_options_default(fit_options *o);
+/* Fit on the dataset's TIER_TRAIN trials with early stopping on the mean
+ * validation correlation of TIER_VALIDATION trials; the best weights are
+ * restored at the end. */
+int model_fit(model *m, const dataset *d, const fit_options *o, fit_report *report, char *err);
+
+/* Save and load a fitted model: a versioned binary file with a CRC-32. A
+ * truncated, corrupt or foreign file fails with a reason, never a crash. */
+int model_save(const model *m, const char *path, char *err);
+int model_load(model **out, const char *path, char *err);
+/* Same, from memory (the fuzz target's entry point). */
+int model_load_bytes(model **out, const unsigned char *bytes, size_t size, char *err);
+
+#endif

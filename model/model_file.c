@@ -1,0 +1,270 @@
+/* model_file.c: saving and loading fitted models.
+ *
+ * Format, version 1, all little-endian:
+ *   8 bytes   magic "INCMODEL"
+ *   u32       format version (1)
+ *   u32       kind, height, width, neurons, layers, channels,
+ *             kernel[MODEL_MAX_LAYERS], batch_norm, readout, features
+ *   f32       init_sigma, init_mu_range
+ *   u64       seed
+ *   f32       input_mean, input_std
+ *   u64       parameter count, buffer count
+ *   f32 ×     parameters, then buffers (batch-norm running statistics)
+ *   u32       CRC-32 (IEEE) of every byte before it
+ * The file is checked whole (size, checksum, configuration, counts) before
+ * anything is allocated from it, so a damaged file is an error, not a crash. */
+#include "network.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MODEL_MAGIC "INCMODEL"
+#define MODEL_FILE_VERSION 1u
+#define HEADER_U32_FIELDS (6 + MODEL_MAX_LAYERS + 3)
+#define HEADER_SIZE (8 + 4 + 4 * HEADER_U32_FIELDS + 4 * 2 + 8 + 4 * 2 + 8 * 2)
+
+static uint32_t crc32_ieee(const unsigned char *p, size_t n)
+{
+    uint32_t table[256];
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        table[i] = c;
+    }
+    uint32_t crc = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++)
+        crc = table[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
+    return crc ^ 0xFFFFFFFFu;
+}
+
+/* Little-endian writers and readers over a byte cursor. */
+typedef struct cursor {
+    unsigned char *p;
+    const unsigned char *r;
+} cursor;
+
+static void put_u32(cursor *c, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        *c->p++ = (unsigned char)(v >> (8 * i));
+}
+
+static void put_u64(cursor *c, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        *c->p++ = (unsigned char)(v >> (8 * i));
+}
+
+static void put_f32(cursor *c, float f)
+{
+    uint32_t v;
+    memcpy(&v, &f, 4);
+    put_u32(c, v);
+}
+
+static uint32_t get_u32(cursor *c)
+{
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++)
+        v |= (uint32_t)*c->r++ << (8 * i);
+    return v;
+}
+
+static uint64_t get_u64(cursor *c)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)*c->r++ << (8 * i);
+    return v;
+}
+
+static float get_f32(cursor *c)
+{
+    uint32_t v = get_u32(c);
+    float f;
+    memcpy(&f, &v, 4);
+    return f;
+}
+
+int model_save(const model *m, const char *path, char *err)
+{
+    size_t total = HEADER_SIZE + 4 * (m->n_params + m->n_buffers) + 4;
+    unsigned char *bytes = malloc(total);
+    if (!bytes) {
+        snprintf(err, MODEL_ERR_SIZE, "%s: out of memory", path);
+        return 1;
+    }
+    const model_config *c = &m->cfg;
+    cursor w = {bytes, NULL};
+    memcpy(w.p, MODEL_MAGIC, 8);
+    w.p += 8;
+    put_u32(&w, MODEL_FILE_VERSION);
+    uint32_t fields[HEADER_U32_FIELDS] = {(uint32_t)c->kind, (uint32_t)c->height,
+                                          (uint32_t)c->width, (uint32_t)c->neurons,
+                                          (uint32_t)c->layers, (uint32_t)c->channels};
+    for (int l = 0; l < MODEL_MAX_LAYERS; l++)
+        fields[6 + l] = (uint32_t)c->kernel[l];
+    fields[6 + MODEL_MAX_LAYERS] = (uint32_t)c->batch_norm;
+    fields[7 + MODEL_MAX_LAYERS] = (uint32_t)c->readout;
+    fields[8 + MODEL_MAX_LAYERS] = (uint32_t)c->features;
+    for (int i = 0; i < HEADER_U32_FIELDS; i++)
+        put_u32(&w, fields[i]);
+    put_f32(&w, c->init_sigma);
+    put_f32(&w, c->init_mu_range);
+    put_u64(&w, c->seed);
+    put_f32(&w, m->input_mean);
+    put_f32(&w, m->input_std);
+    put_u64(&w, m->n_params);
+    put_u64(&w, m->n_buffers);
+    for (size_t i = 0; i < m->n_params; i++)
+        put_f32(&w, m->params[i]);
+    for (size_t i = 0; i < m->n_buffers; i++)
+        put_f32(&w, m->buffers[i]);
+    put_u32(&w, crc32_ieee(bytes, total - 4));
+
+    /* Write to a temporary name and rename, so a crash never leaves a
+     * half-written model under the real name. */
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
+        free(bytes);
+        snprintf(err, MODEL_ERR_SIZE, "%s: path too long", path);
+        return 1;
+    }
+    FILE *f = fopen(tmp, "wb");
+    int ok = f && fwrite(bytes, 1, total, f) == total;
+    ok = f && fflush(f) == 0 && ok;
+    if (f && fclose(f) != 0)
+        ok = 0;
+    free(bytes);
+    if (!ok || rename(tmp, path) != 0) {
+        snprintf(err, MODEL_ERR_SIZE, "%s: cannot write: %s", path, strerror(errno));
+        remove(tmp);
+        return 1;
+    }
+    return 0;
+}
+
+int model_load_bytes(model **out, const unsigned char *bytes, size_t size, char *err)
+{
+    *out = NULL;
+    if (size < 8 || memcmp(bytes, MODEL_MAGIC, 8) != 0) {
+        snprintf(err, MODEL_ERR_SIZE, "not an inception model file (bad magic)");
+        return 1;
+    }
+    if (size < HEADER_SIZE + 4) {
+        snprintf(err, MODEL_ERR_SIZE, "truncated model file (%zu bytes, header needs %d)", size,
+                 HEADER_SIZE + 4);
+        return 1;
+    }
+    cursor r = {NULL, bytes + 8};
+    uint32_t version = get_u32(&r);
+    if (version != MODEL_FILE_VERSION) {
+        snprintf(err, MODEL_ERR_SIZE, "model file version %u; this build reads version %u",
+                 version, MODEL_FILE_VERSION);
+        return 1;
+    }
+    uint32_t stored_crc = (uint32_t)bytes[size - 4] | (uint32_t)bytes[size - 3] << 8 |
+                          (uint32_t)bytes[size - 2] << 16 | (uint32_t)bytes[size - 1] << 24;
+    if (crc32_ieee(bytes, size - 4) != stored_crc) {
+        snprintf(err, MODEL_ERR_SIZE, "model file is corrupt or truncated (checksum mismatch)");
+        return 1;
+    }
+    uint32_t fields[HEADER_U32_FIELDS];
+    for (int i = 0; i < HEADER_U32_FIELDS; i++)
+        fields[i] = get_u32(&r);
+    for (int i = 0; i < HEADER_U32_FIELDS; i++) {
+        if (fields[i] > 0x7FFFFFFFu) {
+            snprintf(err, MODEL_ERR_SIZE, "model file header field %d out of range", i);
+            return 1;
+        }
+    }
+    model_config c;
+    memset(&c, 0, sizeof c);
+    c.kind = (model_kind)fields[0];
+    c.height = (int)fields[1];
+    c.width = (int)fields[2];
+    c.neurons = (int)fields[3];
+    c.layers = (int)fields[4];
+    c.channels = (int)fields[5];
+    for (int l = 0; l < MODEL_MAX_LAYERS; l++)
+        c.kernel[l] = (int)fields[6 + l];
+    c.batch_norm = (int)fields[6 + MODEL_MAX_LAYERS];
+    c.readout = (readout_kind)fields[7 + MODEL_MAX_LAYERS];
+    c.features = (lnp_features)fields[8 + MODEL_MAX_LAYERS];
+    c.init_sigma = get_f32(&r);
+    c.init_mu_range = get_f32(&r);
+    c.seed = get_u64(&r);
+    float input_mean = get_f32(&r), input_std = get_f32(&r);
+    uint64_t n_params = get_u64(&r), n_buffers = get_u64(&r);
+    char why[MODEL_ERR_SIZE];
+    if (model_config_validate(&c, why)) {
+        snprintf(err, MODEL_ERR_SIZE, "model file has an invalid configuration: %.200s", why);
+        return 1;
+    }
+    if (!isfinite(input_mean) || !(input_std > 0.0f) || !isfinite(input_std)) {
+        snprintf(err, MODEL_ERR_SIZE, "model file has invalid input standardization");
+        return 1;
+    }
+    size_t want_params, want_buffers;
+    model_config_sizes(&c, &want_params, &want_buffers);
+    if (n_params != want_params || n_buffers != want_buffers ||
+        size != HEADER_SIZE + 4 * (want_params + want_buffers) + 4) {
+        snprintf(err, MODEL_ERR_SIZE,
+                 "model file size does not match its configuration (%llu parameters, "
+                 "expected %zu)",
+                 (unsigned long long)n_params, want_params);
+        return 1;
+    }
+    model *m;
+    if (model_create(&m, &c, err))
+        return 1;
+    m->input_mean = input_mean;
+    m->input_std = input_std;
+    for (size_t i = 0; i < m->n_params; i++)
+        m->params[i] = get_f32(&r);
+    for (size_t i = 0; i < m->n_buffers; i++)
+        m->buffers[i] = get_f32(&r);
+    for (size_t i = 0; i < m->n_params; i++) {
+        if (!isfinite(m->params[i])) {
+            model_destroy(m);
+            snprintf(err, MODEL_ERR_SIZE, "model file holds a non-finite parameter (#%zu)", i);
+            return 1;
+        }
+    }
+    model_params_changed(m);
+    *out = m;
+    return 0;
+}
+
+int model_load(model **out, const char *path, char *err)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, MODEL_ERR_SIZE, "%s: %s", path, strerror(errno));
+        return 1;
+    }
+    unsigned char *bytes = NULL;
+    long size = -1;
+    if (fseek(f, 0, SEEK_END) == 0)
+        size = ftell(f);
+    if (size >= 0 && fseek(f, 0, SEEK_SET) == 0)
+        bytes = malloc(size ? (size_t)size : 1);
+    int ok = bytes && fread(bytes, 1, (size_t)size, f) == (size_t)size;
+    fclose(f);
+    if (!ok) {
+        free(bytes);
+        snprintf(err, MODEL_ERR_SIZE, "%s: cannot read", path);
+        return 1;
+    }
+    char why[MODEL_ERR_SIZE];
+    int status = model_load_bytes(out, bytes, (size_t)size, why);
+    free(bytes);
+    if (status)
+        snprintf(err, MODEL_ERR_SIZE, "%.120s: %.130s", path, why);
+    return status;
+}

@@ -1,0 +1,679 @@
+/* network.c: the model assembled from its layers: parameter layout,
+ * forward and backward passes over a batch, predictions and input gradients.
+ *
+ * The CNN is conv → (batch norm) → ELU per layer, then a readout per neuron
+ * and ELU+1. The LNP baseline is fixed features → dense → exp. Both share
+ * this file's entry points, so fitting and evaluation code is common. */
+#include "network.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BN_MOMENTUM 0.1f
+
+void model_config_default(model_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->kind = MODEL_CNN;
+    c->height = 36;
+    c->width = 64;
+    c->neurons = 1000;
+    c->layers = 3;
+    c->channels = 32;
+    c->kernel[0] = 9;
+    c->kernel[1] = 7;
+    c->kernel[2] = 7;
+    for (int l = 3; l < MODEL_MAX_LAYERS; l++)
+        c->kernel[l] = 7;
+    c->batch_norm = 1;
+    c->readout = READOUT_GAUSSIAN;
+    c->init_sigma = 0.1f;
+    c->init_mu_range = 0.5f;
+    c->features = LNP_PIXELS;
+    c->seed = 1;
+}
+
+const char *model_kind_name(model_kind k)
+{
+    switch (k) {
+    case MODEL_CNN: return "cnn";
+    case MODEL_RANDOM_CORE: return "random-core";
+    case MODEL_LNP: return "lnp";
+    }
+    return "unknown";
+}
+
+const char *readout_kind_name(readout_kind k)
+{
+    switch (k) {
+    case READOUT_GAUSSIAN: return "gaussian";
+    case READOUT_FACTORIZED: return "factorized";
+    }
+    return "unknown";
+}
+
+static int is_cnn(const model_config *c) { return c->kind != MODEL_LNP; }
+
+int model_config_validate(const model_config *c, char *err)
+{
+    if (c->kind != MODEL_CNN && c->kind != MODEL_RANDOM_CORE && c->kind != MODEL_LNP) {
+        snprintf(err, MODEL_ERR_SIZE, "unknown model kind %d", (int)c->kind);
+        return 1;
+    }
+    if (c->height < 1 || c->width < 1 || c->height > 1024 || c->width > 1024) {
+        snprintf(err, MODEL_ERR_SIZE, "image size %d×%d outside 1..1024", c->height, c->width);
+        return 1;
+    }
+    if (c->neurons < 1 || c->neurons > 1000000) {
+        snprintf(err, MODEL_ERR_SIZE, "neuron count %d outside 1..1000000", c->neurons);
+        return 1;
+    }
+    if (c->kind == MODEL_LNP) {
+        if (c->features != LNP_PIXELS && c->features != LNP_GABOR) {
+            snprintf(err, MODEL_ERR_SIZE, "unknown LNP features %d", (int)c->features);
+            return 1;
+        }
+        return 0;
+    }
+    if (c->layers < 1 || c->layers > MODEL_MAX_LAYERS) {
+        snprintf(err, MODEL_ERR_SIZE, "layer count %d outside 1..%d", c->layers, MODEL_MAX_LAYERS);
+        return 1;
+    }
+    if (c->channels < 1 || c->channels > 512) {
+        snprintf(err, MODEL_ERR_SIZE, "channel count %d outside 1..512", c->channels);
+        return 1;
+    }
+    for (int l = 0; l < c->layers; l++) {
+        int k = c->kernel[l];
+        if (k < 1 || k > 31 || k % 2 == 0) {
+            snprintf(err, MODEL_ERR_SIZE, "layer %d kernel %d must be odd, 1..31", l + 1, k);
+            return 1;
+        }
+    }
+    if (c->batch_norm != 0 && c->batch_norm != 1) {
+        snprintf(err, MODEL_ERR_SIZE, "batch_norm must be 0 or 1, not %d", c->batch_norm);
+        return 1;
+    }
+    if (c->readout != READOUT_GAUSSIAN && c->readout != READOUT_FACTORIZED) {
+        snprintf(err, MODEL_ERR_SIZE, "unknown readout %d", (int)c->readout);
+        return 1;
+    }
+    if (!(c->init_sigma >= 0.0f && c->init_sigma <= 2.0f) ||
+        !(c->init_mu_range >= 0.0f && c->init_mu_range <= 1.0f)) {
+        snprintf(err, MODEL_ERR_SIZE, "readout init sigma %g or mu range %g out of range",
+                 c->init_sigma, c->init_mu_range);
+        return 1;
+    }
+    return 0;
+}
+
+static size_t lnp_dim_of(const model_config *c)
+{
+    return c->features == LNP_GABOR ? (size_t)gabor_bank_size(c->height, c->width)
+                                    : (size_t)c->height * c->width;
+}
+
+void model_config_sizes(const model_config *c, size_t *n_params, size_t *n_buffers)
+{
+    size_t N = (size_t)c->neurons, HW = (size_t)c->height * c->width;
+    size_t p = 0, b = 0;
+    if (!is_cnn(c)) {
+        p = N * lnp_dim_of(c) + N;
+    } else {
+        size_t C = (size_t)c->channels;
+        for (int l = 0; l < c->layers; l++) {
+            size_t cin = l == 0 ? 1 : C, k = (size_t)c->kernel[l];
+            p += C * cin * k * k + C;
+            if (c->batch_norm) {
+                p += 2 * C;
+                b += 2 * C;
+            }
+        }
+        if (c->readout == READOUT_GAUSSIAN)
+            p += N * 2 + N + N * C + N;
+        else
+            p += N * HW + N * C + N;
+    }
+    *n_params = p;
+    *n_buffers = b;
+}
+
+/* Point the named views at their slices of params/buffers. The order here is
+ * the order of the saved file, so it must not change within a file version. */
+static void assign_views(model *m)
+{
+    const model_config *c = &m->cfg;
+    float *p = m->params, *b = m->buffers;
+    size_t N = (size_t)c->neurons, HW = (size_t)c->height * c->width;
+    if (!is_cnn(c)) {
+        m->readout_weight = p;
+        p += N * (size_t)m->lnp_dim;
+        m->readout_bias = p;
+        return;
+    }
+    size_t C = (size_t)c->channels;
+    for (int l = 0; l < c->layers; l++) {
+        conv_layer *L = &m->conv[l];
+        L->cin = l == 0 ? 1 : c->channels;
+        L->cout = c->channels;
+        L->k = c->kernel[l];
+        L->weight = p;
+        p += (size_t)L->cout * L->cin * L->k * L->k;
+        L->bias = p;
+        p += C;
+        if (c->batch_norm) {
+            L->gamma = p;
+            p += C;
+            L->beta = p;
+            p += C;
+            L->running_mean = b;
+            b += C;
+            L->running_var = b;
+            b += C;
+        }
+    }
+    if (c->readout == READOUT_GAUSSIAN) {
+        m->readout_mu = p;
+        p += N * 2;
+        m->readout_sigma = p;
+        p += N;
+    } else {
+        m->readout_mask = p;
+        p += N * HW;
+    }
+    m->readout_weight = p;
+    p += N * C;
+    m->readout_bias = p;
+}
+
+/* He-style initial weights; the readout bias is set from the data by
+ * model_fit, so it starts at zero here. */
+static void initialize(model *m)
+{
+    const model_config *c = &m->cfg;
+    model_rng rng;
+    model_rng_seed(&rng, c->seed);
+    size_t N = (size_t)c->neurons, HW = (size_t)c->height * c->width;
+    memset(m->params, 0, m->n_params * sizeof(float));
+    if (!is_cnn(c))
+        return; /* LNP: w = 0, bias from data */
+    for (int l = 0; l < c->layers; l++) {
+        conv_layer *L = &m->conv[l];
+        size_t fan_in = (size_t)L->cin * L->k * L->k;
+        float scale = sqrtf(2.0f / (float)fan_in);
+        size_t n = (size_t)L->cout * fan_in;
+        for (size_t i = 0; i < n; i++)
+            L->weight[i] = scale * (float)model_rng_normal(&rng);
+        if (c->batch_norm) {
+            for (int o = 0; o < L->cout; o++) {
+                L->gamma[o] = 1.0f;
+                L->running_var[o] = 1.0f;
+            }
+        }
+    }
+    size_t C = (size_t)c->channels;
+    if (c->readout == READOUT_GAUSSIAN) {
+        for (size_t n = 0; n < N; n++) {
+            m->readout_mu[2 * n] = c->init_mu_range * (float)(2.0 * model_rng_uniform(&rng) - 1.0);
+            m->readout_mu[2 * n + 1] = c->init_mu_range * (float)(2.0 * model_rng_uniform(&rng) - 1.0);
+            m->readout_sigma[n] = c->init_sigma;
+        }
+    } else {
+        float scale = 1.0f / sqrtf((float)HW);
+        for (size_t i = 0; i < N * HW; i++)
+            m->readout_mask[i] = scale * (float)model_rng_normal(&rng);
+    }
+    float wscale = 1.0f / (float)C;
+    for (size_t i = 0; i < N * C; i++)
+        m->readout_weight[i] = wscale * (float)model_rng_normal(&rng);
+}
+
+/* Which parameters Adam may change: the random-core control freezes the
+ * whole core and trains the readout only. */
+static void set_trainable(model *m)
+{
+    memset(m->trainable, 1, m->n_params);
+    if (m->cfg.kind != MODEL_RANDOM_CORE)
+        return;
+    /* The core's parameters come first in the vector (see assign_views). */
+    const float *readout_start = m->readout_mu ? m->readout_mu : m->readout_mask;
+    memset(m->trainable, 0, (size_t)(readout_start - m->params));
+}
+
+int model_create(model **out, const model_config *c, char *err)
+{
+    *out = NULL;
+    if (model_config_validate(c, err))
+        return 1;
+    model *m = calloc(1, sizeof *m);
+    if (!m) {
+        snprintf(err, MODEL_ERR_SIZE, "out of memory");
+        return 1;
+    }
+    m->cfg = *c;
+    m->input_mean = 0.0f;
+    m->input_std = 1.0f;
+    m->threads = 2;
+    m->lnp_dim = is_cnn(c) ? 0 : (int)lnp_dim_of(c);
+    model_config_sizes(c, &m->n_params, &m->n_buffers);
+    m->params = calloc(m->n_params, sizeof(float));
+    m->grads = calloc(m->n_params, sizeof(float));
+    m->trainable = calloc(m->n_params, 1);
+    m->buffers = calloc(m->n_buffers ? m->n_buffers : 1, sizeof(float));
+    if (!m->params || !m->grads || !m->trainable || !m->buffers) {
+        snprintf(err, MODEL_ERR_SIZE, "out of memory for %zu parameters", m->n_params);
+        model_destroy(m);
+        return 1;
+    }
+    assign_views(m);
+    initialize(m);
+    set_trainable(m);
+    m->weights_changed = 1;
+    *out = m;
+    return 0;
+}
+
+static void workspace_free(workspace *ws)
+{
+    for (int l = 0; l < MODEL_MAX_LAYERS; l++) {
+        if (ws->fft[l])
+            conv_fft_destroy(ws->fft[l]);
+        free(ws->conv_out[l]);
+        free(ws->norm_out[l]);
+        free(ws->act[l]);
+        free(ws->bn_mean[l]);
+        free(ws->bn_rstd[l]);
+    }
+    free(ws->input);
+    free(ws->grad_a);
+    free(ws->grad_b);
+    free(ws->grad_input);
+    free(ws->positions);
+    free(ws->noise);
+    free(ws->pooled);
+    free(ws->features);
+    free(ws->grad_features);
+    free(ws->linear);
+    free(ws->rate);
+    free(ws->grad_rate);
+    free(ws->grad_linear);
+    free(ws->grad_positions);
+    free(ws->gabor_bank);
+    memset(ws, 0, sizeof *ws);
+}
+
+void model_destroy(model *m)
+{
+    if (!m)
+        return;
+    workspace_free(&m->ws);
+    free(m->params);
+    free(m->grads);
+    free(m->trainable);
+    free(m->buffers);
+    free(m);
+}
+
+const model_config *model_get_config(const model *m) { return &m->cfg; }
+size_t model_parameter_count(const model *m) { return m->n_params; }
+
+void model_set_threads(model *m, int threads)
+{
+    m->threads = threads < 1 ? 1 : threads;
+    for (int l = 0; l < MODEL_MAX_LAYERS; l++)
+        if (m->ws.fft[l])
+            conv_fft_set_threads(m->ws.fft[l], m->threads);
+}
+
+void model_set_standardization(model *m, float mean, float std)
+{
+    m->input_mean = mean;
+    m->input_std = std > 1e-6f ? std : 1.0f;
+}
+
+void model_get_standardization(const model *m, float *mean, float *std)
+{
+    *mean = m->input_mean;
+    *std = m->input_std;
+}
+
+void model_params_changed(model *m) { m->weights_changed = 1; }
+
+static float *alloc_floats(size_t n, int *failed)
+{
+    float *p = calloc(n ? n : 1, sizeof(float));
+    if (!p)
+        *failed = 1;
+    return p;
+}
+
+int model_workspace_reserve(model *m, int batch, char *err)
+{
+    if (batch <= m->ws.capacity)
+        return 0;
+    workspace_free(&m->ws);
+    workspace *ws = &m->ws;
+    const model_config *c = &m->cfg;
+    size_t B = (size_t)batch, N = (size_t)c->neurons, HW = (size_t)c->height * c->width;
+    size_t C = (size_t)c->channels;
+    int failed = 0;
+    ws->input = alloc_floats(B * HW, &failed);
+    ws->grad_input = alloc_floats(B * HW, &failed);
+    ws->linear = alloc_floats(B * N, &failed);
+    ws->rate = alloc_floats(B * N, &failed);
+    ws->grad_rate = alloc_floats(B * N, &failed);
+    ws->grad_linear = alloc_floats(B * N, &failed);
+    if (!is_cnn(c)) {
+        size_t D = (size_t)m->lnp_dim;
+        ws->features = alloc_floats(B * D, &failed);
+        ws->grad_features = alloc_floats(B * D, &failed);
+        if (c->features == LNP_GABOR) {
+            ws->gabor_bank = alloc_floats(D * HW, &failed);
+            if (!failed)
+                gabor_bank_build(ws->gabor_bank, c->height, c->width);
+        }
+    } else {
+        for (int l = 0; l < c->layers && !failed; l++) {
+            const conv_layer *L = &m->conv[l];
+            ws->fft[l] = conv_fft_create(batch, L->cin, L->cout, c->height, c->width, L->k);
+            if (!ws->fft[l]) {
+                failed = 1;
+                break;
+            }
+            conv_fft_set_threads(ws->fft[l], m->threads);
+            ws->conv_out[l] = alloc_floats(B * C * HW, &failed);
+            ws->act[l] = alloc_floats(B * C * HW, &failed);
+            if (c->batch_norm) {
+                ws->norm_out[l] = alloc_floats(B * C * HW, &failed);
+                ws->bn_mean[l] = alloc_floats(C, &failed);
+                ws->bn_rstd[l] = alloc_floats(C, &failed);
+            }
+        }
+        ws->grad_a = alloc_floats(B * C * HW, &failed);
+        ws->grad_b = alloc_floats(B * C * HW, &failed);
+        if (c->readout == READOUT_GAUSSIAN) {
+            ws->positions = alloc_floats(B * N * 2, &failed);
+            ws->noise = alloc_floats(B * N * 2, &failed);
+            ws->grad_positions = alloc_floats(B * N * 2, &failed);
+        } else {
+            ws->pooled = alloc_floats(B * N * C, &failed);
+        }
+    }
+    if (failed) {
+        workspace_free(ws);
+        snprintf(err, MODEL_ERR_SIZE, "out of memory for a batch of %d images", batch);
+        return 1;
+    }
+    ws->capacity = batch;
+    m->weights_changed = 1;
+    return 0;
+}
+
+/* The conv kernels are transformed once per weight change, not per call:
+ * MEI synthesis runs thousands of passes with fixed weights. */
+static void refresh_kernels(model *m)
+{
+    if (!m->weights_changed || !is_cnn(&m->cfg))
+        return;
+    for (int l = 0; l < m->cfg.layers; l++)
+        conv_fft_set_weights(m->ws.fft[l], m->conv[l].weight);
+    m->weights_changed = 0;
+}
+
+static void standardize(model *m, const float *images, int B)
+{
+    size_t n = (size_t)B * m->cfg.height * m->cfg.width;
+    float mean = m->input_mean, inv = 1.0f / m->input_std;
+    for (size_t i = 0; i < n; i++)
+        m->ws.input[i] = (images[i] - mean) * inv;
+}
+
+/* Readout positions: the mean while evaluating; mean + σ·ε while training,
+ * clamped to the feature map. Clamped coordinates get no gradient. */
+static void draw_positions(model *m, int B, model_rng *rng)
+{
+    workspace *ws = &m->ws;
+    size_t N = (size_t)m->cfg.neurons;
+    for (size_t b = 0; b < (size_t)B; b++) {
+        for (size_t n = 0; n < N; n++) {
+            for (int d = 0; d < 2; d++) {
+                size_t i = (b * N + n) * 2 + d;
+                float eps = rng ? (float)model_rng_normal(rng) : 0.0f;
+                float pos = m->readout_mu[2 * n + d] + fabsf(m->readout_sigma[n]) * eps;
+                ws->noise[i] = eps;
+                ws->positions[i] = pos < -1.0f ? -1.0f : pos > 1.0f ? 1.0f : pos;
+            }
+        }
+    }
+}
+
+/* Forward pass. rng == NULL means evaluation mode. Leaves rates in ws.rate. */
+static void forward(model *m, const float *images, int B, model_rng *rng)
+{
+    const model_config *c = &m->cfg;
+    workspace *ws = &m->ws;
+    int H = c->height, W = c->width, HW = H * W, N = c->neurons;
+    standardize(m, images, B);
+    if (!is_cnn(c)) {
+        const float *phi = ws->input;
+        int D = m->lnp_dim;
+        if (c->features == LNP_GABOR) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, D, HW, 1.0f, ws->input, HW,
+                        ws->gabor_bank, HW, 0.0f, ws->features, D);
+            phi = ws->features;
+        }
+        dense_forward(ws->linear, phi, m->readout_weight, m->readout_bias, B, D, N);
+        exp_forward(ws->rate, ws->linear, (size_t)B * N);
+        return;
+    }
+    refresh_kernels(m);
+    const float *in = ws->input;
+    size_t n_act = (size_t)B * c->channels * HW;
+    for (int l = 0; l < c->layers; l++) {
+        conv_layer *L = &m->conv[l];
+        conv_fft_forward(ws->fft[l], ws->conv_out[l], in, L->bias, B);
+        const float *pre = ws->conv_out[l];
+        if (c->batch_norm) {
+            if (rng)
+                batchnorm_forward_train(ws->norm_out[l], ws->bn_mean[l], ws->bn_rstd[l],
+                                        ws->conv_out[l], L->gamma, L->beta, L->running_mean,
+                                        L->running_var, BN_MOMENTUM, B, L->cout, HW);
+            else
+                batchnorm_forward_eval(ws->norm_out[l], ws->conv_out[l], L->gamma, L->beta,
+                                       L->running_mean, L->running_var, B, L->cout, HW);
+            pre = ws->norm_out[l];
+        }
+        elu_forward(ws->act[l], pre, n_act);
+        in = ws->act[l];
+    }
+    int C = c->channels;
+    if (c->readout == READOUT_GAUSSIAN) {
+        draw_positions(m, B, rng);
+        gaussian_readout_forward(ws->linear, in, ws->positions, m->readout_weight,
+                                 m->readout_bias, B, C, H, W, N);
+    } else {
+        factorized_readout_forward(ws->linear, ws->pooled, in, m->readout_mask,
+                                   m->readout_weight, m->readout_bias, B, C, HW, N);
+    }
+    elu1_forward(ws->rate, ws->linear, (size_t)B * N);
+}
+
+/* Chain the readout's position gradient to its mean and spread:
+ * pos = clamp(mu + |sigma|·ε), so dmu = dpos and dsigma = dpos·ε·sign(sigma)
+ * where the position was not clamped. */
+static void accumulate_position_grads(model *m, int B)
+{
+    workspace *ws = &m->ws;
+    size_t N = (size_t)m->cfg.neurons;
+    float *dmu = m->grads + (m->readout_mu - m->params);
+    float *dsigma = m->grads + (m->readout_sigma - m->params);
+    for (size_t b = 0; b < (size_t)B; b++) {
+        for (size_t n = 0; n < N; n++) {
+            float sign = m->readout_sigma[n] < 0.0f ? -1.0f : 1.0f;
+            for (int d = 0; d < 2; d++) {
+                size_t i = (b * N + n) * 2 + d;
+                float raw = m->readout_mu[2 * n + d] + fabsf(m->readout_sigma[n]) * ws->noise[i];
+                if (raw < -1.0f || raw > 1.0f)
+                    continue;
+                dmu[2 * n + d] += ws->grad_positions[i];
+                dsigma[n] += ws->grad_positions[i] * ws->noise[i] * sign;
+            }
+        }
+    }
+}
+
+/* Backward pass from ws.grad_rate. With `params` set, parameter gradients are
+ * accumulated into m->grads (training mode, after a training forward);
+ * with `want_input` set, the gradient with respect to the raw images lands in
+ * ws.grad_input. */
+static void backward(model *m, int B, int params, int want_input, int training)
+{
+    const model_config *c = &m->cfg;
+    workspace *ws = &m->ws;
+    int H = c->height, W = c->width, HW = H * W, N = c->neurons;
+    size_t BN = (size_t)B * N;
+    float *g = m->grads;
+#define GRAD_OF(view) (params ? g + ((view) - m->params) : NULL)
+    if (!is_cnn(c)) {
+        int D = m->lnp_dim;
+        exp_backward(ws->grad_linear, ws->grad_rate, ws->rate, BN);
+        const float *phi = c->features == LNP_GABOR ? ws->features : ws->input;
+        float *dphi = !want_input ? NULL : c->features == LNP_GABOR ? ws->grad_features
+                                                                    : ws->grad_input;
+        dense_backward(dphi, GRAD_OF(m->readout_weight), GRAD_OF(m->readout_bias),
+                       ws->grad_linear, phi, m->readout_weight, B, D, N);
+        if (want_input && c->features == LNP_GABOR)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, HW, D, 1.0f,
+                        ws->grad_features, D, ws->gabor_bank, HW, 0.0f, ws->grad_input, HW);
+    } else {
+        int C = c->channels, L_last = c->layers - 1;
+        size_t n_act = (size_t)B * C * HW;
+        elu1_backward(ws->grad_linear, ws->grad_rate, ws->linear, BN);
+        float *dfeat = ws->grad_a, *dother = ws->grad_b;
+        if (c->readout == READOUT_GAUSSIAN) {
+            gaussian_readout_backward(dfeat, params ? ws->grad_positions : NULL,
+                                      GRAD_OF(m->readout_weight), GRAD_OF(m->readout_bias),
+                                      ws->grad_linear, ws->act[L_last], ws->positions,
+                                      m->readout_weight, B, C, H, W, N);
+            if (params)
+                accumulate_position_grads(m, B);
+        } else {
+            factorized_readout_backward(dfeat, GRAD_OF(m->readout_mask),
+                                        GRAD_OF(m->readout_weight), GRAD_OF(m->readout_bias),
+                                        ws->grad_linear, ws->pooled, ws->act[L_last],
+                                        m->readout_mask, m->readout_weight, B, C, HW, N);
+        }
+        /* dfeat holds dL/d(act[l]); walk the layers down. */
+        for (int l = L_last; l >= 0; l--) {
+            conv_layer *Lr = &m->conv[l];
+            elu_backward(dother, dfeat, ws->act[l], n_act);
+            float *dconv = dother;
+            if (c->batch_norm) {
+                if (training)
+                    batchnorm_backward_train(dfeat, GRAD_OF(Lr->gamma), GRAD_OF(Lr->beta),
+                                             dother, ws->conv_out[l], ws->bn_mean[l],
+                                             ws->bn_rstd[l], Lr->gamma, B, C, HW);
+                else
+                    batchnorm_backward_eval(dfeat, dother, Lr->gamma, Lr->running_var, B, C,
+                                            HW);
+                dconv = dfeat;
+            }
+            float *din = NULL;
+            if (l > 0)
+                din = dconv == dfeat ? dother : dfeat;
+            else if (want_input)
+                din = ws->grad_input;
+            conv_fft_backward(ws->fft[l], din, GRAD_OF(Lr->weight), GRAD_OF(Lr->bias), dconv, B);
+            if (l > 0) {
+                /* din becomes the next layer's dL/d(act); keep the names straight. */
+                float *t = din == dfeat ? dother : dfeat;
+                dfeat = din;
+                dother = t;
+            }
+        }
+    }
+#undef GRAD_OF
+    if (want_input) {
+        float inv = 1.0f / m->input_std;
+        size_t n = (size_t)B * HW;
+        for (size_t i = 0; i < n; i++)
+            ws->grad_input[i] *= inv;
+    }
+}
+
+/* Evaluation passes go through the workspace in chunks of its capacity, so
+ * callers may pass any number of images. */
+#define EVAL_CHUNK 64
+
+static int begin_pass(model *m, int batch, char *err)
+{
+    if (batch < 1) {
+        snprintf(err, MODEL_ERR_SIZE, "batch of %d images", batch);
+        return 1;
+    }
+    omp_set_num_threads(m->threads);
+    return model_workspace_reserve(m, batch < EVAL_CHUNK ? batch : EVAL_CHUNK, err);
+}
+
+int model_predict(model *m, const float *images, int batch, float *rates, char *err)
+{
+    if (begin_pass(m, batch, err))
+        return 1;
+    size_t HW = (size_t)m->cfg.height * m->cfg.width, N = (size_t)m->cfg.neurons;
+    for (int start = 0; start < batch; start += m->ws.capacity) {
+        int B = batch - start < m->ws.capacity ? batch - start : m->ws.capacity;
+        forward(m, images + start * HW, B, NULL);
+        memcpy(rates + start * N, m->ws.rate, (size_t)B * N * sizeof(float));
+    }
+    return 0;
+}
+
+int model_input_gradient(model *m, const float *images, int batch, const float *weights,
+                         float *grad, float *rates, char *err)
+{
+    if (begin_pass(m, batch, err))
+        return 1;
+    size_t HW = (size_t)m->cfg.height * m->cfg.width, N = (size_t)m->cfg.neurons;
+    for (int start = 0; start < batch; start += m->ws.capacity) {
+        int B = batch - start < m->ws.capacity ? batch - start : m->ws.capacity;
+        forward(m, images + start * HW, B, NULL);
+        if (rates)
+            memcpy(rates + start * N, m->ws.rate, (size_t)B * N * sizeof(float));
+        memcpy(m->ws.grad_rate, weights + start * N, (size_t)B * N * sizeof(float));
+        backward(m, B, 0, 1, 0);
+        memcpy(grad + start * HW, m->ws.grad_input, (size_t)B * HW * sizeof(float));
+    }
+    return 0;
+}
+
+int model_train_step(model *m, const float *images, const float *responses, int batch,
+                     model_rng *rng, float laplace_weight, float l1_weight, double *loss,
+                     char *err)
+{
+    if (batch < 1) {
+        snprintf(err, MODEL_ERR_SIZE, "batch of %d images", batch);
+        return 1;
+    }
+    omp_set_num_threads(m->threads);
+    if (model_workspace_reserve(m, batch, err))
+        return 1;
+    const model_config *c = &m->cfg;
+    memset(m->grads, 0, m->n_params * sizeof(float));
+    forward(m, images, batch, rng);
+    *loss = poisson_loss(m->ws.grad_rate, m->ws.rate, responses, batch, c->neurons);
+    backward(m, batch, 1, 0, 1);
+    if (is_cnn(c) && laplace_weight > 0.0f && c->kind == MODEL_CNN) {
+        conv_layer *L = &m->conv[0];
+        laplace_penalty(m->grads + (L->weight - m->params), L->weight, L->cout, L->cin, L->k,
+                        laplace_weight);
+    }
+    if (l1_weight > 0.0f) {
+        size_t n = (size_t)c->neurons * (is_cnn(c) ? (size_t)c->channels : (size_t)m->lnp_dim);
+        l1_penalty(m->grads + (m->readout_weight - m->params), m->readout_weight, n, l1_weight);
+    }
+    return 0;
+}
