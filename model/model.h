@@ -145,6 +145,8 @@ typedef struct simulate_options {
     float validation_fraction;
     int test_images;        /* each shown test_repeats times */
     int test_repeats;
+    int noise_images;       /* 1: white-noise images instead of natural-like ones
+                               (stimuli of another kind, for generalization checks) */
     uint64_t seed;
 } simulate_options;
 

@@ -1,0 +1,32 @@
+/* cli.h: the `inception` executable's subcommands and the small option
+ * parser they share. Private to the executable. */
+#ifndef INCEPTION_CLI_H
+#define INCEPTION_CLI_H
+
+#include <stdint.h>
+
+/* Options are "--name value" or "--name=value"; flags are "--name".
+ * Each command declares what it accepts, so an unknown or misspelled option
+ * is an error naming it, not silently ignored. */
+typedef struct cli_option {
+    const char *name;  /* without the leading dashes */
+    int takes_value;
+    const char *value; /* set by cli_parse; "" for a flag that is present */
+} cli_option;
+
+/* Returns 0, or 1 after printing a one-line reason to stderr. */
+int cli_parse(const char *command, int argc, char **argv, cli_option *options, int count);
+const char *cli_get(const cli_option *options, int count, const char *name);
+/* Typed getters: absent options keep *out; bad values print a reason and fail. */
+int cli_get_int(const cli_option *options, int count, const char *name, int min, int max,
+                int *out);
+int cli_get_float(const cli_option *options, int count, const char *name, float min,
+                  float max, float *out);
+int cli_get_u64(const cli_option *options, int count, const char *name, uint64_t *out);
+int cli_wants_help(int argc, char **argv);
+
+int command_simulate(int argc, char **argv);
+int command_fit(int argc, char **argv);
+int command_evaluate(int argc, char **argv);
+
+#endif

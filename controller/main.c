@@ -1,0 +1,44 @@
+/* main.c: the `inception` executable: dispatch to a subcommand. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"simulate", command_simulate, "write a dataset recorded from the built-in simulated population"},
+    {"fit", command_fit, "fit a predictive model (CNN, random-core control or LNP) to a dataset"},
+    {"evaluate", command_evaluate, "evaluate a fitted model on a dataset"},
+};
+
+static void usage(FILE *to)
+{
+    fprintf(to, "usage: inception COMMAND [OPTIONS]\n\n"
+                "Closed-loop neurophysiology experiments: record, fit a predictive model,\n"
+                "synthesize most exciting inputs, show them back.\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(to, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(to, "\n`inception COMMAND --help` describes a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "inception: unknown command '%s' (try inception --help)\n", argv[1]);
+    return 2;
+}

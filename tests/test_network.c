@@ -1,0 +1,364 @@
+/* test_network.c: the assembled model. Gradients of the whole network
+ * (parameters and input) against finite differences, for every model kind
+ * and readout; evaluation-mode semantics; save/load round trips and damaged
+ * files; a small fit that must learn; the random-core control's frozen core. */
+#include "network.h"
+#include "test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { H = 8, W = 10, N = 5, B = 3 };
+
+static void random_images(float *x, int count, model_rng *rng)
+{
+    for (int i = 0; i < count * H * W; i++)
+        x[i] = (float)model_rng_uniform(rng);
+}
+
+static model *tiny_model(model_kind kind, readout_kind readout, int batch_norm,
+                         lnp_features features)
+{
+    model_config c;
+    model_config_default(&c);
+    c.kind = kind;
+    c.height = H;
+    c.width = W;
+    c.neurons = N;
+    c.layers = 2;
+    c.channels = 3;
+    c.kernel[0] = 5;
+    c.kernel[1] = 3;
+    c.batch_norm = batch_norm;
+    c.readout = readout;
+    c.features = features;
+    c.init_mu_range = 0.6f;
+    c.seed = 7;
+    model *m;
+    char err[MODEL_ERR_SIZE];
+    if (model_create(&m, &c, err)) {
+        printf("# %s\n", err);
+        return NULL;
+    }
+    model_set_standardization(m, 0.5f, 0.25f);
+    /* Non-trivial weights everywhere so no gradient is zero by accident. */
+    model_rng rng;
+    model_rng_seed(&rng, 99);
+    if (kind == MODEL_LNP)
+        for (size_t i = 0; i < m->n_params; i++)
+            m->params[i] = 0.05f * (float)model_rng_normal(&rng);
+    for (int i = 0; i < N; i++)
+        m->readout_bias[i] = 0.3f;
+    for (size_t i = 0; i < m->n_buffers; i++)
+        m->buffers[i] = 0.5f + (float)model_rng_uniform(&rng);
+    /* Readout positions at the centres of grid cells with a small spread:
+     * bilinear sampling has kinks on grid lines, where finite differences
+     * disagree with any derivative. */
+    if (m->readout_mu) {
+        for (int n = 0; n < N; n++) {
+            m->readout_mu[2 * n] = -1.0f + (2.0f * (n % (W - 1)) + 1.0f) / (W - 1);
+            m->readout_mu[2 * n + 1] = -1.0f + (2.0f * (n % (H - 1)) + 1.0f) / (H - 1);
+            m->readout_sigma[n] = 0.01f;
+        }
+    }
+    model_params_changed(m);
+    return m;
+}
+
+/* J(x) = Σ w·rate(x) in evaluation mode, in double. */
+static double objective(model *m, const float *x, const float *w)
+{
+    float rates[B * N];
+    char err[MODEL_ERR_SIZE];
+    if (model_predict(m, x, B, rates, err))
+        return NAN;
+    double j = 0.0;
+    for (int i = 0; i < B * N; i++)
+        j += (double)w[i] * rates[i];
+    return j;
+}
+
+static void check_input_gradient(model *m, const char *label)
+{
+    model_rng rng;
+    model_rng_seed(&rng, 3);
+    float x[B * H * W], w[B * N], grad[B * H * W], rates[B * N], direct[B * N];
+    random_images(x, B, &rng);
+    for (int i = 0; i < B * N; i++)
+        w[i] = (float)model_rng_normal(&rng);
+    char err[MODEL_ERR_SIZE];
+    int status = model_input_gradient(m, x, B, w, grad, rates, err);
+    CHECK(status == 0, "%s: input gradient runs", label);
+    model_predict(m, x, B, direct, err);
+    int same = 1;
+    for (int i = 0; i < B * N; i++)
+        same &= rates[i] == direct[i];
+    CHECK(same, "%s: rates from the gradient pass equal model_predict's", label);
+    double worst = 0.0, scale = 0.0;
+    for (int i = 0; i < B * H * W; i++) {
+        float saved = x[i];
+        double h = 1e-2;
+        x[i] = saved + (float)h;
+        double up = objective(m, x, w);
+        x[i] = saved - (float)h;
+        double down = objective(m, x, w);
+        x[i] = saved;
+        double fd = (up - down) / (2 * h), err_i = fabs(fd - grad[i]);
+        if (err_i > worst)
+            worst = err_i;
+        if (fabs(fd) > scale)
+            scale = fabs(fd);
+    }
+    CHECK(scale > 1e-3, "%s: input gradient is not trivially zero (max %.3g)", label, scale);
+    CHECK(worst <= 2e-2 * scale, "%s: input gradient matches finite differences (%.3g of %.3g)",
+          label, worst, scale);
+}
+
+/* Loss of one training step with a fixed seed for the readout noise, so
+ * repeated evaluations see the same sampled positions. */
+static double step_loss(model *m, const float *x, const float *r)
+{
+    model_rng rng;
+    model_rng_seed(&rng, 1234);
+    double loss;
+    char err[MODEL_ERR_SIZE];
+    model_params_changed(m);
+    if (model_train_step(m, x, r, B, &rng, 0.0f, 0.0f, &loss, err))
+        return NAN;
+    return loss;
+}
+
+static void check_parameter_gradient(model *m, const char *label)
+{
+    model_rng rng;
+    model_rng_seed(&rng, 5);
+    float x[B * H * W], r[B * N];
+    random_images(x, B, &rng);
+    for (int i = 0; i < B * N; i++)
+        r[i] = (float)model_rng_poisson(&rng, 2.0);
+    step_loss(m, x, r);
+    float *analytic = malloc(m->n_params * sizeof(float));
+    memcpy(analytic, m->grads, m->n_params * sizeof(float));
+    /* Every parameter of a tiny model: a readout or core bug cannot hide. */
+    double worst_rel = 0.0;
+    size_t worst_i = 0, checked = 0;
+    for (size_t i = 0; i < m->n_params; i++) {
+        float saved = m->params[i];
+        double h = 1e-2 * (fabs(saved) > 1.0 ? fabs(saved) : 1.0);
+        m->params[i] = saved + (float)h;
+        double up = step_loss(m, x, r);
+        m->params[i] = saved - (float)h;
+        double down = step_loss(m, x, r);
+        m->params[i] = saved;
+        double fd = (up - down) / (2 * h);
+        double rel = fabs(fd - analytic[i]) / (fabs(fd) + fabs(analytic[i]) + 1e-2);
+        if (rel > worst_rel) {
+            worst_rel = rel;
+            worst_i = i;
+        }
+        checked++;
+    }
+    step_loss(m, x, r);
+    CHECK(worst_rel < 2e-2, "%s: %zu parameter gradients match finite differences "
+          "(worst relative error %.3g at #%zu)", label, checked, worst_rel, worst_i);
+    free(analytic);
+}
+
+static void check_gradients(void)
+{
+    struct {
+        const char *label;
+        model_kind kind;
+        readout_kind readout;
+        int batch_norm;
+        lnp_features features;
+    } cases[] = {
+        {"cnn gaussian bn", MODEL_CNN, READOUT_GAUSSIAN, 1, LNP_PIXELS},
+        {"cnn gaussian", MODEL_CNN, READOUT_GAUSSIAN, 0, LNP_PIXELS},
+        {"cnn factorized bn", MODEL_CNN, READOUT_FACTORIZED, 1, LNP_PIXELS},
+        {"lnp pixels", MODEL_LNP, READOUT_GAUSSIAN, 0, LNP_PIXELS},
+        {"lnp gabor", MODEL_LNP, READOUT_GAUSSIAN, 0, LNP_GABOR},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        model *m = tiny_model(cases[k].kind, cases[k].readout, cases[k].batch_norm,
+                              cases[k].features);
+        CHECK(m != NULL, "%s: model created", cases[k].label);
+        if (!m)
+            continue;
+        check_input_gradient(m, cases[k].label);
+        check_parameter_gradient(m, cases[k].label);
+        model_destroy(m);
+    }
+}
+
+static void check_evaluation_mode(void)
+{
+    model *m = tiny_model(MODEL_CNN, READOUT_GAUSSIAN, 1, LNP_PIXELS);
+    model_rng rng;
+    model_rng_seed(&rng, 11);
+    float x[B * H * W], one[N], batch[B * N];
+    random_images(x, B, &rng);
+    char err[MODEL_ERR_SIZE];
+    model_predict(m, x, B, batch, err);
+    model_predict(m, x + H * W, 1, one, err);
+    int same = 1, positive = 1;
+    for (int n = 0; n < N; n++)
+        same &= fabsf(one[n] - batch[N + n]) <= 1e-5f * (1.0f + fabsf(one[n]));
+    for (int i = 0; i < B * N; i++)
+        positive &= batch[i] > 0.0f;
+    CHECK(same, "evaluation does not depend on the rest of the batch (running statistics)");
+    CHECK(positive, "predicted rates are positive (ELU + 1)");
+    /* More images than the workspace holds go through in chunks. */
+    enum { MANY = 150 };
+    float *many = malloc(MANY * H * W * sizeof(float)), *rates = malloc(MANY * N * sizeof(float));
+    random_images(many, MANY, &rng);
+    memcpy(many + 140 * H * W, x, H * W * sizeof(float));
+    CHECK(model_predict(m, many, MANY, rates, err) == 0, "prediction of %d images", MANY);
+    same = 1;
+    for (int n = 0; n < N; n++)
+        same &= fabsf(rates[140 * N + n] - batch[n]) <= 1e-5f * (1.0f + fabsf(batch[n]));
+    CHECK(same, "chunked prediction equals single-batch prediction");
+    free(many);
+    free(rates);
+    model_destroy(m);
+}
+
+static void check_save_load(void)
+{
+    model *m = tiny_model(MODEL_CNN, READOUT_GAUSSIAN, 1, LNP_PIXELS);
+    char dir[] = "/tmp/inception-test-XXXXXX", path[256], err[MODEL_ERR_SIZE];
+    CHECK(mkdtemp(dir) != NULL, "temporary folder");
+    snprintf(path, sizeof path, "%s/model.bin", dir);
+    CHECK(model_save(m, path, err) == 0, "model saved");
+    model *back;
+    CHECK(model_load(&back, path, err) == 0, "model loaded back");
+    model_rng rng;
+    model_rng_seed(&rng, 12);
+    float x[B * H * W], a[B * N], b[B * N];
+    random_images(x, B, &rng);
+    model_predict(m, x, B, a, err);
+    model_predict(back, x, B, b, err);
+    CHECK(memcmp(a, b, sizeof a) == 0, "loaded model predicts bit for bit the same");
+    model_destroy(back);
+
+    FILE *f = fopen(path, "rb");
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *bytes = malloc((size_t)size);
+    CHECK(fread(bytes, 1, (size_t)size, f) == (size_t)size, "read the model file");
+    fclose(f);
+
+    int all_fail = 1;
+    for (long len = 0; len < size; len++) {
+        model *t = NULL;
+        if (model_load_bytes(&t, bytes, (size_t)len, err) == 0) {
+            all_fail = 0;
+            model_destroy(t);
+        }
+    }
+    CHECK(all_fail, "every truncation of a %ld-byte model file is refused", size);
+    model *t = NULL;
+    model_load_bytes(&t, bytes, (size_t)size / 2, err);
+    CHECK(strstr(err, "checksum") != NULL, "truncation is reported: %s", err);
+
+    bytes[size / 2] ^= 0x10;
+    CHECK(model_load_bytes(&t, bytes, (size_t)size, err) != 0 && strstr(err, "checksum"),
+          "a flipped bit is reported: %s", err);
+    bytes[size / 2] ^= 0x10;
+    bytes[8] = 99;
+    CHECK(model_load_bytes(&t, bytes, (size_t)size, err) != 0 && strstr(err, "version"),
+          "another format version is reported: %s", err);
+    const char foreign[] = "\x93NUMPY this is not a model at all, but long enough to parse.....";
+    CHECK(model_load_bytes(&t, (const unsigned char *)foreign, sizeof foreign, err) != 0 &&
+              strstr(err, "magic"),
+          "a foreign file is reported: %s", err);
+    CHECK(model_load(&t, "/nonexistent/model.bin", err) != 0 && strstr(err, "/nonexistent"),
+          "a missing file is named: %s", err);
+    free(bytes);
+    unlink(path);
+    rmdir(dir);
+    model_destroy(m);
+}
+
+/* A small simulated recording: the fit must find real structure. */
+static void check_fit(void)
+{
+    simulate_options s;
+    simulate_options_default(&s);
+    s.population.neurons = 12;
+    s.population.height = 16;
+    s.population.width = 16;
+    s.train_images = 600;
+    s.test_images = 20;
+    s.test_repeats = 4;
+    s.seed = 3;
+    s.population.seed = 3;
+    dataset d;
+    char err[MODEL_ERR_SIZE];
+    if (simulate_dataset(&s, &d, err)) {
+        CHECK(0, "simulated dataset: %s", err);
+        return;
+    }
+    model_config c;
+    model_config_default(&c);
+    c.height = 16;
+    c.width = 16;
+    c.neurons = 12;
+    c.layers = 2;
+    c.channels = 8;
+    c.kernel[0] = 7;
+    c.kernel[1] = 5;
+    fit_options o;
+    fit_options_default(&o);
+    o.max_epochs = 12;
+    o.batch_size = 32;
+    o.learning_rate = 0.01f;
+    model *m1, *m2, *m3;
+    fit_report r1, r2, r3;
+    model_create(&m1, &c, err);
+    model_create(&m2, &c, err);
+    CHECK(model_fit(m1, &d, &o, &r1, err) == 0, "fit runs (%s)", err);
+    CHECK(r1.best_validation_corr > 0.3, "fit learns: validation correlation %.3f > 0.3",
+          r1.best_validation_corr);
+    model_fit(m2, &d, &o, &r2, err);
+    CHECK(memcmp(m1->params, m2->params, m1->n_params * sizeof(float)) == 0,
+          "fitting twice with one seed gives identical weights");
+
+    c.kind = MODEL_RANDOM_CORE;
+    model_create(&m3, &c, err);
+    float *core = malloc(m3->n_params * sizeof(float));
+    memcpy(core, m3->params, m3->n_params * sizeof(float));
+    o.max_epochs = 3;
+    CHECK(model_fit(m3, &d, &o, &r3, err) == 0, "random-core fit runs");
+    size_t n_core = (size_t)(m3->readout_mu - m3->params);
+    CHECK(memcmp(core, m3->params, n_core * sizeof(float)) == 0,
+          "random core: the %zu core parameters stay as initialized", n_core);
+    CHECK(memcmp(core + n_core, m3->params + n_core,
+                 (m3->n_params - n_core) * sizeof(float)) != 0,
+          "random core: the readout is trained");
+    free(core);
+    model_destroy(m1);
+    model_destroy(m2);
+    model_destroy(m3);
+
+    /* Data that does not fit the model is an error, not a crash. */
+    c.kind = MODEL_CNN;
+    c.neurons = 13;
+    model_create(&m1, &c, err);
+    CHECK(model_fit(m1, &d, &o, &r1, err) != 0 && strstr(err, "13"),
+          "a neuron-count mismatch is reported: %s", err);
+    model_destroy(m1);
+    dataset_free(&d);
+}
+
+int main(void)
+{
+    check_gradients();
+    check_evaluation_mode();
+    check_save_load();
+    check_fit();
+    return test_done();
+}
