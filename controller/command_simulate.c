@@ -6,6 +6,8 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -22,7 +24,11 @@ static const char simulate_help[] =
     "  --test N            test images (default 100)\n"
     "  --repeats N         repeats of each test image (default 10)\n"
     "  --height N, --width N   image size (default 36×64)\n"
-    "  --noise             white-noise images instead of natural-like ones\n"
+    "  --images KIND       what the population is shown: auto (default: photographs\n"
+    "                      from Debian's python3-skimage when installed, else synthetic),\n"
+    "                      synthetic (1/f spectrum and occluding shapes), noise (white\n"
+    "                      noise, for generalization checks), or a folder of PNG/JPEG\n"
+    "                      photographs to cut patches from\n"
     "  --seed N            seed of the population, images and spikes (default 1)\n";
 
 static int write_cell_types(const char *dir, const simulate_options *o, char *err)
@@ -46,6 +52,40 @@ static int write_cell_types(const char *dir, const simulate_options *o, char *er
     return status;
 }
 
+/* --images: auto prefers real photographs, and says what it used. */
+static int choose_images(const char *kind, simulate_options *s)
+{
+    if (!kind || !strcmp(kind, "auto")) {
+        s->photo_folder = photo_default_folder();
+        s->images = s->photo_folder ? SIM_IMAGES_PHOTOS : SIM_IMAGES_SYNTHETIC;
+    } else if (!strcmp(kind, "synthetic")) {
+        s->images = SIM_IMAGES_SYNTHETIC;
+    } else if (!strcmp(kind, "noise")) {
+        s->images = SIM_IMAGES_NOISE;
+    } else {
+        struct stat st;
+        if (stat(kind, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            fprintf(stderr, "inception simulate: --images wants auto, synthetic, noise or a "
+                            "folder of photographs; '%s' is none of these\n", kind);
+            return 1;
+        }
+        s->images = SIM_IMAGES_PHOTOS;
+        s->photo_folder = kind;
+    }
+    return 0;
+}
+
+static const char *image_description(const simulate_options *s, char *text, size_t size)
+{
+    if (s->images == SIM_IMAGES_NOISE)
+        return "white-noise";
+    if (s->images == SIM_IMAGES_SYNTHETIC)
+        return "synthetic natural-like (no photographs found; install python3-skimage or "
+               "pass --images FOLDER)";
+    snprintf(text, size, "photograph-patch (from %s)", s->photo_folder);
+    return text;
+}
+
 int command_simulate(int argc, char **argv)
 {
     if (cli_wants_help(argc, argv)) {
@@ -54,7 +94,7 @@ int command_simulate(int argc, char **argv)
     }
     cli_option o[] = {{"out", 1, NULL},        {"neurons", 1, NULL}, {"train", 1, NULL},
                       {"validation", 1, NULL}, {"test", 1, NULL},    {"repeats", 1, NULL},
-                      {"height", 1, NULL},     {"width", 1, NULL},   {"noise", 0, NULL},
+                      {"height", 1, NULL},     {"width", 1, NULL},   {"images", 1, NULL},
                       {"seed", 1, NULL}};
     if (cli_parse("simulate", argc, argv, o, COUNT(o)))
         return 2;
@@ -75,9 +115,10 @@ int command_simulate(int argc, char **argv)
         cli_get_u64(o, COUNT(o), "seed", &s.seed))
         return 2;
     s.population.seed = s.seed;
-    s.noise_images = cli_get(o, COUNT(o), "noise") != NULL;
+    if (choose_images(cli_get(o, COUNT(o), "images"), &s))
+        return 2;
 
-    char err[MODEL_ERR_SIZE];
+    char err[MODEL_ERR_SIZE], what[512];
     dataset d;
     if (simulate_dataset(&s, &d, err) || dataset_save_compact(dir, &d, err) ||
         write_cell_types(dir, &s, err)) {
@@ -88,7 +129,7 @@ int command_simulate(int argc, char **argv)
            "%s images\n",
            dir, d.neurons, d.trials, dataset_count_tier(&d, TIER_TRAIN),
            dataset_count_tier(&d, TIER_VALIDATION), dataset_count_tier(&d, TIER_TEST), d.height,
-           d.width, s.noise_images ? "white-noise" : "natural-like");
+           d.width, image_description(&s, what, sizeof what));
     dataset_free(&d);
     return 0;
 }

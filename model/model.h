@@ -66,6 +66,9 @@ int npy_read(const char *path, npy_array *out, char *err);
 /* Write `data` (C order) as an NPY 1.0 file (2.0 when the header needs it). */
 int npy_write(const char *path, npy_dtype dtype, int ndim, const int64_t *shape,
               const void *data, char *err);
+/* Same for a whole array, using its dtype, ndim, shape and itemsize (the only
+ * way to write NPY_UNICODE, whose width npy_write cannot know). */
+int npy_write_array(const char *path, const npy_array *a, char *err);
 void npy_free(npy_array *a);
 /* Convert any numeric array to a newly allocated float32 buffer. */
 float *npy_to_float32(const npy_array *a, char *err);
@@ -111,14 +114,20 @@ typedef struct sim_config {
     uint64_t seed;
 } sim_config;
 
-/* One cell's ground truth, for checking MEIs against known optima. */
+/* One cell's ground truth, for checking MEIs against known optima. The cell's
+ * filter is the Gabor exp(-((x-cx)² + (y-cy)²) / 2σ²) · cos(2π f u + phase),
+ * u = (x-cx) cos(orientation) + (y-cy) sin(orientation), x the column and y
+ * the row (pixel centres at integers), made zero-mean and unit-norm. Simple
+ * and normalized cells' drives grow with the filter's rectified response,
+ * complex cells' with the energy of it and its partner at phase + π/2; details
+ * at the top of simulate.c. */
 typedef struct sim_cell {
     sim_cell_type type;
     float x, y;          /* RF centre, pixels */
     float sigma;         /* Gaussian envelope, pixels */
-    float orientation;   /* radians */
+    float orientation;   /* radians, direction of the carrier's wave vector */
     float frequency;     /* cycles per pixel */
-    float phase;         /* radians (simple cells) */
+    float phase;         /* radians (irrelevant for complex cells) */
     float gain, offset;  /* rate = offset + gain * drive, spikes per window */
 } sim_cell;
 
@@ -139,14 +148,22 @@ void sim_population_sample(const sim_population *p, const float *images, int bat
  * shapes, scaled to mean 0.5 and a natural RMS contrast, clipped to [0,1]. */
 void sim_natural_images(float *out, int count, int height, int width, uint64_t seed);
 
+/* What the simulated population is shown. */
+typedef enum sim_image_kind {
+    SIM_IMAGES_SYNTHETIC = 0, /* sim_natural_images: 1/f spectrum and occlusion */
+    SIM_IMAGES_NOISE = 1,     /* white noise at a natural RMS contrast (another kind of
+                                 stimulus, for generalization checks) */
+    SIM_IMAGES_PHOTOS = 2     /* photo_patches from photo_folder */
+} sim_image_kind;
+
 typedef struct simulate_options {
     sim_config population;
     int train_images;       /* each shown once (the validation share is cut from them) */
     float validation_fraction;
     int test_images;        /* each shown test_repeats times */
     int test_repeats;
-    int noise_images;       /* 1: white-noise images instead of natural-like ones
-                               (stimuli of another kind, for generalization checks) */
+    sim_image_kind images;
+    const char *photo_folder; /* SIM_IMAGES_PHOTOS: PNG/JPEG files to cut patches from */
     uint64_t seed;
 } simulate_options;
 
@@ -154,6 +171,39 @@ void simulate_options_default(simulate_options *o);
 /* Build a dataset from the simulated population (images, Poisson responses,
  * tiers, image ids). */
 int simulate_dataset(const simulate_options *o, dataset *out, char *err);
+
+/* ------------------------------------------------------------------------ */
+/* Photographs: PNG and JPEG files decoded to luminance and cut into patches,
+ * the natural images shown to the simulated population. */
+
+/* Decoding limits, checked from the header before anything is allocated. */
+#define IMAGE_MAX_SIDE 16384
+#define IMAGE_MAX_PIXELS 100000000LL
+
+/* Decode a PNG (any colour type and bit depth, palette, 16-bit, interlaced;
+ * alpha ignored) or a JPEG (gray or colour), recognized by its signature, into
+ * a malloc'd height × width float luminance image in [0,1]. Colour pixels are
+ * combined with the Rec. 709 weights 0.2126 R + 0.7152 G + 0.0722 B on the
+ * encoded (gamma-compressed) values, no colour management. Truncated or
+ * corrupt data, unknown formats and images beyond the limits are refused. */
+int image_decode_gray(const unsigned char *bytes, size_t size, int *height, int *width,
+                      float **pixels, char *err);
+int image_load_gray(const char *path, int *height, int *width, float **pixels, char *err);
+
+/* Cut `count` patches (count × height × width, luminance in [0,1]) from the
+ * PNG/JPEG files of `folder`, reproducibly from `seed`: files in name order,
+ * an image drawn uniformly, a scale drawn log-uniformly so that the patch
+ * spans 1/8 to 1/2 of the image's shorter side (area-averaged, never
+ * upsampled), a uniform position and a horizontal flip half of the time.
+ * Files that are not PNG/JPEG (by signature), images smaller than the patch
+ * and blank images (luminance std < 0.02) are skipped; a PNG/JPEG that fails
+ * to decode is an error naming it, except in a scikit-image data folder
+ * (path ending in skimage/data), which ships deliberately broken test files. */
+int photo_patches(const char *folder, int count, int height, int width, uint64_t seed,
+                  float *out, char *err);
+/* scikit-image's photographs (Debian python3-skimage) when that folder holds
+ * at least one usable image of 64×64 or more, else NULL. */
+const char *photo_default_folder(void);
 
 /* ------------------------------------------------------------------------ */
 /* Metrics. `pred` and `resp` are trials × neurons. */

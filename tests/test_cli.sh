@@ -50,11 +50,11 @@ run fit --data "$work" --out "$work/m.bin" --epochs many
 check "a bad number is named" '[ "$(status)" = 2 ] && grep -q "epochs" "$work/err"'
 
 run simulate --out "$work/data" --neurons 10 --train 300 --test 10 --repeats 4 \
-    --height 12 --width 16 --seed 5
+    --height 12 --width 16 --seed 5 --images synthetic
 check "simulate writes a dataset" \
     '[ "$(status)" = 0 ] && [ -f "$work/data/images.npy" ] && [ -f "$work/data/cell_types.npy" ]'
 run simulate --out "$work/noise" --neurons 10 --train 10 --test 10 --repeats 4 \
-    --height 12 --width 16 --seed 5 --noise
+    --height 12 --width 16 --seed 5 --images noise
 check "simulate --noise writes white-noise test data" \
     '[ "$(status)" = 0 ] && grep -q "white-noise" "$work/out"'
 run fit --data "$work/data" --out "$work/m.bin" --epochs 3 --channels 4 --layers 2 \

@@ -1,0 +1,581 @@
+/* test_simulate.c: the simulated population and its images. The stimuli that
+ * probe the cells (Gabors, gratings, plaids) are drawn here from each cell's
+ * ground-truth parameters with the formula documented in simulate.c, so the
+ * tests also check that the published ground truth matches what the cells
+ * actually compute. */
+#include "model.h"
+#include "test.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define H 36
+#define W 64
+#define PIX (H * W)
+
+/* ------------------------------------------------------------------------ */
+/* Stimuli. */
+
+/* A Gabor (envelope × carrier) or, with sigma <= 0, a full-field grating,
+ * added to `img` with amplitude `amp`. */
+static void add_pattern(float *img, const sim_cell *c, double orientation, double phase,
+                        double sigma, double amp)
+{
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            double dx = x - c->x, dy = y - c->y;
+            double u = dx * cos(orientation) + dy * sin(orientation);
+            double env = sigma > 0 ? exp(-(dx * dx + dy * dy) / (2 * sigma * sigma)) : 1.0;
+            img[y * W + x] += (float)(amp * env * cos(2 * M_PI * c->frequency * u + phase));
+        }
+}
+
+static double pixel_std(const float *img, int n)
+{
+    double m = 0, s = 0;
+    for (int i = 0; i < n; i++)
+        m += img[i];
+    m /= n;
+    for (int i = 0; i < n; i++)
+        s += (img[i] - m) * (img[i] - m);
+    return sqrt(s / n);
+}
+
+/* Mean gray plus a pattern rescaled to RMS contrast `rms` (pixel std). */
+static void gabor_image(float *img, const sim_cell *c, double orientation, double phase,
+                        double rms)
+{
+    float pattern[PIX] = {0};
+    add_pattern(pattern, c, orientation, phase, c->sigma, 1.0);
+    double scale = rms / pixel_std(pattern, PIX);
+    for (int i = 0; i < PIX; i++)
+        img[i] = (float)(0.5 + scale * pattern[i]);
+}
+
+static int in_range(const float *img, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!(img[i] >= 0.0f && img[i] <= 1.0f))
+            return 0;
+    return 1;
+}
+
+static float rate_of(const sim_population *p, const float *img, int n)
+{
+    int neurons = sim_population_neurons(p);
+    float *r = malloc((size_t)neurons * sizeof(float));
+    sim_population_rates(p, img, 1, r);
+    float v = r[n];
+    free(r);
+    return v;
+}
+
+static sim_population *make_population(int neurons, uint64_t seed)
+{
+    sim_config c;
+    sim_config_default(&c);
+    c.neurons = neurons;
+    c.seed = seed;
+    sim_population *p = NULL;
+    char err[MODEL_ERR_SIZE];
+    if (sim_population_create(&p, &c, err))
+        printf("# sim_population_create: %s\n", err);
+    return p;
+}
+
+/* ------------------------------------------------------------------------ */
+
+static void check_config_errors(void)
+{
+    sim_config c;
+    sim_population *p;
+    char err[MODEL_ERR_SIZE];
+    sim_config_default(&c);
+    CHECK(c.neurons == 200 && c.height == 36 && c.width == 64 && c.seed == 1,
+          "default config: 200 neurons, 36×64, seed 1");
+    c.neurons = 0;
+    CHECK(sim_population_create(&p, &c, err) != 0 && strstr(err, "neurons") && p == NULL,
+          "0 neurons refused: %s", err);
+    sim_config_default(&c);
+    c.fraction_simple = 0.7f;
+    c.fraction_complex = 0.5f;
+    CHECK(sim_population_create(&p, &c, err) != 0 && strstr(err, "fraction"),
+          "fractions over 1 refused: %s", err);
+    sim_config_default(&c);
+    c.height = 2;
+    CHECK(sim_population_create(&p, &c, err) != 0 && strstr(err, "size"),
+          "tiny image refused: %s", err);
+}
+
+static void check_types(void)
+{
+    sim_population *p = make_population(200, 5);
+    int counts[3] = {0};
+    int rf_inside = 1;
+    for (int n = 0; n < 200; n++) {
+        const sim_cell *c = sim_population_cell(p, n);
+        counts[c->type]++;
+        rf_inside &= c->x >= 0 && c->x <= W - 1 && c->y >= 0 && c->y <= H - 1 &&
+                     c->sigma >= 1.9f && c->sigma <= 5.01f && c->frequency >= 0.059f &&
+                     c->frequency <= 0.201f && c->gain > 0;
+    }
+    CHECK(counts[SIM_SIMPLE] == 80 && counts[SIM_COMPLEX] == 80 && counts[SIM_NORMALIZED] == 40,
+          "40%% simple, 40%% complex, 20%% normalized (%d, %d, %d)", counts[0], counts[1],
+          counts[2]);
+    CHECK(rf_inside, "RF centres inside the image, σ 2..5 px, 0.06..0.2 cycles/px, gain > 0");
+    CHECK(sim_population_cell(p, 200) == NULL && sim_population_cell(p, -1) == NULL,
+          "cell index out of range gives NULL");
+    sim_population_destroy(p);
+}
+
+static void check_rates(void)
+{
+    sim_population *p = make_population(200, 1);
+    int count = 500;
+    float *img = malloc((size_t)count * PIX * sizeof(float));
+    float *r = malloc((size_t)count * 200 * sizeof(float));
+    sim_natural_images(img, count, H, W, 1234);
+    sim_population_rates(p, img, count, r);
+    int ok = 1, finite = 1;
+    double lo = 1e9, hi = 0, peak = 0;
+    for (int n = 0; n < 200; n++) {
+        double m = 0;
+        for (int b = 0; b < count; b++) {
+            double v = r[b * 200 + n];
+            finite &= isfinite(v) && v >= 0;
+            m += v / count;
+            peak = v > peak ? v : peak;
+        }
+        ok &= m >= 0.1 && m <= 20;
+        lo = m < lo ? m : lo;
+        hi = m > hi ? m : hi;
+    }
+    CHECK(finite, "rates finite and non-negative");
+    CHECK(ok, "each cell's mean rate over natural images in 0.1..20 (%.2f..%.2f)", lo, hi);
+    CHECK(peak < 200, "peak rate %.1f spikes per window stays realistic (< 200)", peak);
+
+    /* The batch path (sgemm over chunks) agrees with one image at a time. */
+    int same = 1;
+    for (int b = 0; b < count; b += 97)
+        for (int n = 0; n < 200; n += 13)
+            same &= fabsf(rate_of(p, img + (size_t)b * PIX, n) - r[b * 200 + n]) <=
+                    1e-4f * (1 + r[b * 200 + n]);
+    CHECK(same, "rates of a batch equal rates image by image");
+
+    /* Same seed: the same population; another seed: another. */
+    sim_population *q = make_population(200, 1), *o = make_population(200, 2);
+    float *r2 = malloc((size_t)count * 200 * sizeof(float));
+    sim_population_rates(q, img, count, r2);
+    CHECK(memcmp(r, r2, (size_t)count * 200 * sizeof(float)) == 0 &&
+              memcmp(sim_population_cell(p, 7), sim_population_cell(q, 7), sizeof(sim_cell)) == 0,
+          "same seed: identical cells and rates");
+    CHECK(sim_population_cell(o, 7)->x != sim_population_cell(p, 7)->x,
+          "another seed: other cells");
+    free(r2);
+    free(img);
+    free(r);
+    sim_population_destroy(p);
+    sim_population_destroy(q);
+    sim_population_destroy(o);
+}
+
+/* Small images (as the fit test uses): RFs shrink to fit, rates stay sane. */
+static void check_small_images(void)
+{
+    sim_config c;
+    sim_config_default(&c);
+    c.neurons = 12;
+    c.height = c.width = 16;
+    sim_population *p;
+    char err[MODEL_ERR_SIZE];
+    if (sim_population_create(&p, &c, err)) {
+        CHECK(0, "16×16 population: %s", err);
+        return;
+    }
+    int count = 300, ok = 1, inside = 1;
+    float *img = malloc((size_t)count * 256 * sizeof(float));
+    float *r = malloc((size_t)count * 12 * sizeof(float));
+    sim_natural_images(img, count, 16, 16, 3);
+    sim_population_rates(p, img, count, r);
+    for (int n = 0; n < 12; n++) {
+        const sim_cell *cell = sim_population_cell(p, n);
+        double m = 0;
+        for (int b = 0; b < count; b++)
+            m += r[b * 12 + n] / count;
+        ok &= m >= 0.1 && m <= 20;
+        inside &= cell->x - cell->sigma >= 0 && cell->x + cell->sigma <= 15 &&
+                  cell->y - cell->sigma >= 0 && cell->y + cell->sigma <= 15;
+    }
+    CHECK(ok, "16×16 images: every mean rate in 0.1..20");
+    CHECK(inside, "16×16 images: each RF's 1σ disc inside the image");
+    free(img);
+    free(r);
+    sim_population_destroy(p);
+}
+
+/* Poisson counts: mean and variance both equal the rate. */
+static void check_poisson(void)
+{
+    sim_population *p = make_population(6, 3);
+    int reps = 4000;
+    float img[PIX];
+    sim_natural_images(img, 1, H, W, 9);
+    float rate[6];
+    sim_population_rates(p, img, 1, rate);
+    float *batch = malloc((size_t)reps * PIX * sizeof(float));
+    float *counts = malloc((size_t)reps * 6 * sizeof(float));
+    for (int i = 0; i < reps; i++)
+        memcpy(batch + (size_t)i * PIX, img, sizeof img);
+    model_rng rng;
+    model_rng_seed(&rng, 11);
+    sim_population_sample(p, batch, reps, &rng, counts);
+    int integers = 1;
+    for (int i = 0; i < reps * 6; i++)
+        integers &= counts[i] >= 0 && counts[i] == floorf(counts[i]);
+    CHECK(integers, "spike counts are non-negative integers");
+    for (int n = 0; n < 6; n++) {
+        double m = 0, v = 0;
+        for (int i = 0; i < reps; i++)
+            m += counts[i * 6 + n] / reps;
+        for (int i = 0; i < reps; i++)
+            v += (counts[i * 6 + n] - m) * (counts[i * 6 + n] - m) / (reps - 1);
+        /* Standard errors: of the mean √(λ/n), of the variance ≈ λ√(2/n) + ... */
+        double se_mean = sqrt(rate[n] / reps);
+        double se_var = sqrt((2 * rate[n] * rate[n] + rate[n]) / reps);
+        CHECK(fabs(m - rate[n]) < 5 * se_mean + 1e-3 && fabs(v - rate[n]) < 5 * se_var + 1e-3,
+              "cell %d: Poisson mean %.3f and variance %.3f match rate %.3f", n, m, v,
+              (double)rate[n]);
+    }
+    model_rng a, b;
+    model_rng_seed(&a, 5);
+    model_rng_seed(&b, 5);
+    float c1[6], c2[6];
+    sim_population_sample(p, img, 1, &a, c1);
+    sim_population_sample(p, img, 1, &b, c2);
+    CHECK(memcmp(c1, c2, sizeof c1) == 0, "sampling is deterministic from the rng seed");
+    free(batch);
+    free(counts);
+    sim_population_destroy(p);
+}
+
+/* Ground truth for MEIs: at equal RMS contrast a simple cell prefers its own
+ * Gabor over the phase-reversed and the orthogonal one; a complex cell's
+ * response to its Gabor hardly depends on phase. */
+static void check_tuning(void)
+{
+    sim_population *p = make_population(200, 1);
+    float own[PIX], reversed[PIX], orthogonal[PIX];
+    int simple_ok = 1, simple = 0, complex_ok = 1, complex_ = 0, displayable = 1;
+    double worst_spread = 0, worst_ratio = 0;
+    for (int n = 0; n < 200; n++) {
+        const sim_cell *c = sim_population_cell(p, n);
+        double rms = 0.02; /* keeps the smallest Gabors inside [0,1] */
+        if (c->type == SIM_SIMPLE) {
+            simple++;
+            gabor_image(own, c, c->orientation, c->phase, rms);
+            gabor_image(reversed, c, c->orientation, c->phase + M_PI, rms);
+            gabor_image(orthogonal, c, c->orientation + M_PI / 2, c->phase, rms);
+            displayable &= in_range(own, PIX) && in_range(orthogonal, PIX);
+            float r0 = rate_of(p, own, n), r1 = rate_of(p, reversed, n),
+                  r2 = rate_of(p, orthogonal, n);
+            simple_ok &= r0 > r1 && r0 > r2;
+            double ratio = (r1 > r2 ? r1 : r2) / r0;
+            worst_ratio = ratio > worst_ratio ? ratio : worst_ratio;
+        } else if (c->type == SIM_COMPLEX) {
+            complex_++;
+            double lo = 1e9, hi = 0;
+            for (int k = 0; k < 8; k++) {
+                gabor_image(own, c, c->orientation, c->phase + k * M_PI / 4, rms);
+                double r = rate_of(p, own, n) - c->offset;
+                lo = r < lo ? r : lo;
+                hi = r > hi ? r : hi;
+            }
+            gabor_image(orthogonal, c, c->orientation + M_PI / 2, c->phase, rms);
+            complex_ok &= rate_of(p, orthogonal, n) - c->offset < lo;
+            double spread = (hi - lo) / hi;
+            worst_spread = spread > worst_spread ? spread : worst_spread;
+        }
+    }
+    CHECK(displayable, "probe Gabors at RMS contrast 0.02 fit in [0,1]");
+    CHECK(simple_ok, "all %d simple cells: own Gabor > phase-reversed and > orthogonal "
+          "(worst other/own %.3f)", simple, worst_ratio);
+    CHECK(complex_ok && worst_spread < 0.15,
+          "all %d complex cells: phase-invariant within %.3f (< 0.15), orthogonal weaker",
+          complex_, worst_spread);
+    sim_population_destroy(p);
+}
+
+/* Normalized cells: an orthogonal mask suppresses the response to the
+ * preferred grating, and the response saturates with contrast; simple cells
+ * barely notice the mask (the control). */
+static void check_normalization(void)
+{
+    sim_population *p = make_population(200, 1);
+    int normalized = 0, suppressed = 0, saturating = 0, simple = 0, unmoved = 0;
+    double worst = 0;
+    for (int n = 0; n < 200; n++) {
+        const sim_cell *c = sim_population_cell(p, n);
+        if (c->type == SIM_COMPLEX)
+            continue;
+        float grating[PIX], plaid[PIX], strong[PIX];
+        for (int i = 0; i < PIX; i++)
+            grating[i] = plaid[i] = strong[i] = 0.5f;
+        add_pattern(grating, c, c->orientation, c->phase, 0, 0.2);
+        add_pattern(plaid, c, c->orientation, c->phase, 0, 0.2);
+        add_pattern(plaid, c, c->orientation + M_PI / 2, 0.3, 0, 0.2);
+        add_pattern(strong, c, c->orientation, c->phase, 0, 0.4);
+        double g = rate_of(p, grating, n) - c->offset, m = rate_of(p, plaid, n) - c->offset;
+        double s = rate_of(p, strong, n) - c->offset;
+        if (c->type == SIM_NORMALIZED) {
+            normalized++;
+            suppressed += m < 0.9 * g;
+            saturating += s < 1.9 * g;
+            worst = m / g > worst ? m / g : worst;
+        } else {
+            simple++;
+            unmoved += fabs(m - g) < 0.1 * g;
+        }
+    }
+    CHECK(normalized > 0 && suppressed == normalized,
+          "cross-orientation suppression in %d of %d normalized cells (worst plaid/grating %.3f)",
+          suppressed, normalized, worst);
+    CHECK(saturating == normalized, "contrast saturation in %d of %d normalized cells",
+          saturating, normalized);
+    CHECK(unmoved >= simple * 9 / 10, "simple cells ignore the mask: %d of %d within 10%%",
+          unmoved, simple);
+    sim_population_destroy(p);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Images. */
+
+/* Slope of log radially averaged power against log frequency, from a naive
+ * double-precision DFT of square side×side images. */
+static double spectrum_slope(const float *images, int count, int side)
+{
+    int bins = side / 2;
+    double *power = calloc((size_t)bins, sizeof(double));
+    int *hits = calloc((size_t)bins, sizeof(int));
+    double *re = malloc((size_t)side * side * sizeof(double));
+    double *im = malloc((size_t)side * side * sizeof(double));
+    for (int k = 0; k < count; k++) {
+        const float *img = images + (size_t)k * side * side;
+        double mean = 0;
+        for (int i = 0; i < side * side; i++)
+            mean += img[i] / (side * side);
+        /* rows first, then columns */
+        for (int y = 0; y < side; y++)
+            for (int u = 0; u < side; u++) {
+                double sr = 0, si = 0;
+                for (int x = 0; x < side; x++) {
+                    double a = -2 * M_PI * u * x / side, v = img[y * side + x] - mean;
+                    sr += v * cos(a);
+                    si += v * sin(a);
+                }
+                re[y * side + u] = sr;
+                im[y * side + u] = si;
+            }
+        for (int u = 0; u < side; u++)
+            for (int v = 0; v < side; v++) {
+                double sr = 0, si = 0;
+                for (int y = 0; y < side; y++) {
+                    double a = -2 * M_PI * v * y / side;
+                    sr += re[y * side + u] * cos(a) - im[y * side + u] * sin(a);
+                    si += re[y * side + u] * sin(a) + im[y * side + u] * cos(a);
+                }
+                int fu = u <= side / 2 ? u : u - side, fv = v <= side / 2 ? v : v - side;
+                int r = (int)lround(sqrt((double)fu * fu + fv * fv));
+                if (r >= 1 && r < bins) {
+                    power[r] += sr * sr + si * si;
+                    hits[r]++;
+                }
+            }
+    }
+    /* least squares over radii 2 .. bins-1 */
+    double sx = 0, sy = 0, sxx = 0, sxy = 0;
+    int m = 0;
+    for (int r = 2; r < bins; r++) {
+        double lx = log((double)r / side), ly = log(power[r] / hits[r]);
+        sx += lx;
+        sy += ly;
+        sxx += lx * lx;
+        sxy += lx * ly;
+        m++;
+    }
+    free(power);
+    free(hits);
+    free(re);
+    free(im);
+    return (m * sxy - sx * sy) / (m * sxx - sx * sx);
+}
+
+static void check_images(void)
+{
+    int count = 200;
+    float *img = malloc((size_t)count * PIX * sizeof(float));
+    sim_natural_images(img, count, H, W, 42);
+    double mean = 0;
+    int clipped = in_range(img, count * PIX), contrast_ok = 1;
+    double lo = 1, hi = 0;
+    for (int k = 0; k < count; k++) {
+        double s = pixel_std(img + (size_t)k * PIX, PIX);
+        contrast_ok &= s > 0.1 && s < 0.26;
+        lo = s < lo ? s : lo;
+        hi = s > hi ? s : hi;
+    }
+    for (int i = 0; i < count * PIX; i++)
+        mean += img[i] / ((double)count * PIX);
+    CHECK(fabs(mean - 0.5) < 0.01, "natural-like images: mean %.4f ≈ 0.5", mean);
+    CHECK(clipped, "pixels in [0,1]");
+    CHECK(contrast_ok, "RMS contrast per image %.3f..%.3f inside 0.1..0.26", lo, hi);
+
+    float *again = malloc((size_t)count * PIX * sizeof(float));
+    sim_natural_images(again, 5, H, W, 42);
+    CHECK(memcmp(img, again, (size_t)5 * PIX * sizeof(float)) == 0,
+          "same seed: same images, whatever the count");
+    sim_natural_images(again, 5, H, W, 43);
+    CHECK(memcmp(img, again, (size_t)PIX * sizeof(float)) != 0, "another seed: other images");
+    CHECK(memcmp(img, img + PIX, (size_t)PIX * sizeof(float)) != 0, "images differ");
+    free(again);
+    free(img);
+
+    int side = 64, n = 24;
+    float *sq = malloc((size_t)n * side * side * sizeof(float));
+    sim_natural_images(sq, n, side, side, 7);
+    double slope = spectrum_slope(sq, n, side);
+    CHECK(slope > -2.6 && slope < -1.4, "power spectrum slope %.2f in [-2.6, -1.4] (1/f²)",
+          slope);
+    free(sq);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Datasets. */
+
+static void small_options(simulate_options *o)
+{
+    simulate_options_default(o);
+    o->population.neurons = 20;
+    o->train_images = 50;
+    o->test_images = 5;
+    o->test_repeats = 4;
+    o->seed = 8;
+    o->population.seed = 8;
+}
+
+static void check_dataset(void)
+{
+    simulate_options o;
+    simulate_options_default(&o);
+    CHECK(o.train_images == 4000 && fabsf(o.validation_fraction - 0.1f) < 1e-6f &&
+              o.test_images == 100 && o.test_repeats == 10 && o.images == SIM_IMAGES_SYNTHETIC,
+          "default options: 4000 train (10%% validation), 100 test × 10 repeats");
+    small_options(&o);
+    dataset d, e;
+    char err[MODEL_ERR_SIZE];
+    if (simulate_dataset(&o, &d, err)) {
+        CHECK(0, "simulate_dataset: %s", err);
+        return;
+    }
+    CHECK(d.trials == 70 && d.neurons == 20 && d.height == H && d.width == W,
+          "70 trials of 20 neurons on 36×64 images");
+    CHECK(dataset_count_tier(&d, TIER_TRAIN) == 45 &&
+              dataset_count_tier(&d, TIER_VALIDATION) == 5 &&
+              dataset_count_tier(&d, TIER_TEST) == 20,
+          "tiers: 45 train, 5 validation, 20 test");
+
+    /* Every test image shown 4 times with one id and identical pixels; every
+     * other id unique. */
+    int repeats_ok = 1, unique_ok = 1, pixels_ok = 1;
+    for (int t = 0; t < d.trials; t++) {
+        int same = 0;
+        for (int u = 0; u < d.trials; u++)
+            if (d.image_ids[u] == d.image_ids[t]) {
+                same++;
+                pixels_ok &= memcmp(d.images + (size_t)u * PIX, d.images + (size_t)t * PIX,
+                                    PIX * sizeof(float)) == 0;
+                repeats_ok &= d.tiers[u] == d.tiers[t];
+            }
+        if (d.tiers[t] == TIER_TEST)
+            repeats_ok &= same == 4;
+        else
+            unique_ok &= same == 1;
+    }
+    CHECK(repeats_ok, "each test image repeated 4 times under one id");
+    CHECK(unique_ok, "train and validation images each have their own id");
+    CHECK(pixels_ok, "trials sharing an id show identical images");
+    CHECK(memcmp(d.images, d.images + PIX, PIX * sizeof(float)) != 0,
+          "distinct images differ");
+
+    /* Responses are Poisson around the population's rates. */
+    sim_population *p;
+    sim_population_create(&p, &o.population, err);
+    float *rates = malloc((size_t)d.trials * d.neurons * sizeof(float));
+    sim_population_rates(p, d.images, d.trials, rates);
+    double sum_rate = 0, sum_count = 0;
+    int integers = 1;
+    for (int i = 0; i < d.trials * d.neurons; i++) {
+        sum_rate += rates[i];
+        sum_count += d.responses[i];
+        integers &= d.responses[i] >= 0 && d.responses[i] == floorf(d.responses[i]);
+    }
+    CHECK(integers, "responses are spike counts");
+    CHECK(fabs(sum_count - sum_rate) < 5 * sqrt(sum_rate),
+          "total spikes %.0f match total rate %.1f", sum_count, sum_rate);
+    free(rates);
+    sim_population_destroy(p);
+
+    CHECK(simulate_dataset(&o, &e, err) == 0 &&
+              memcmp(d.images, e.images, (size_t)d.trials * PIX * sizeof(float)) == 0 &&
+              memcmp(d.responses, e.responses, (size_t)d.trials * 20 * sizeof(float)) == 0 &&
+              memcmp(d.image_ids, e.image_ids, (size_t)d.trials * sizeof(int64_t)) == 0,
+          "same options: identical dataset");
+    dataset_free(&e);
+    o.seed = 9;
+    CHECK(simulate_dataset(&o, &e, err) == 0 &&
+              memcmp(d.responses, e.responses, (size_t)d.trials * 20 * sizeof(float)) != 0,
+          "another seed: another dataset");
+    dataset_free(&e);
+    dataset_free(&d);
+
+    /* White noise: flat spectrum, same mean and contrast range. */
+    small_options(&o);
+    o.images = SIM_IMAGES_NOISE;
+    o.population.height = o.population.width = 32;
+    o.test_images = 0;
+    o.train_images = 12;
+    CHECK(simulate_dataset(&o, &e, err) == 0, "white-noise dataset builds");
+    double slope = spectrum_slope(e.images, 12, 32);
+    double s = pixel_std(e.images, 32 * 32);
+    CHECK(fabs(slope) < 0.4 && in_range(e.images, 12 * 32 * 32) && s > 0.1 && s < 0.26,
+          "white-noise images: spectrum slope %.2f ≈ 0, RMS contrast %.3f", slope, s);
+    dataset_free(&e);
+
+    small_options(&o);
+    o.test_repeats = 0;
+    CHECK(simulate_dataset(&o, &e, err) != 0 && strstr(err, "test_repeats") && e.trials == 0,
+          "0 repeats refused: %s", err);
+    small_options(&o);
+    o.validation_fraction = 1.0f;
+    CHECK(simulate_dataset(&o, &e, err) != 0 && strstr(err, "validation_fraction"),
+          "validation fraction 1 refused: %s", err);
+    small_options(&o);
+    o.population.neurons = -3;
+    CHECK(simulate_dataset(&o, &e, err) != 0 && strstr(err, "neurons"),
+          "negative neuron count refused: %s", err);
+}
+
+int main(void)
+{
+    check_config_errors();
+    check_types();
+    check_rates();
+    check_small_images();
+    check_poisson();
+    check_tuning();
+    check_normalization();
+    check_images();
+    check_dataset();
+    return test_done();
+}
