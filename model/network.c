@@ -254,6 +254,10 @@ int model_create(model **out, const model_config *c, char *err)
         snprintf(err, MODEL_ERR_SIZE, "out of memory");
         return 1;
     }
+    /* Our own OpenMP loops split the work; OpenBLAS threads inside them would
+     * only fight them for the cores (measured: a third of the time spent
+     * yielding). This is OpenBLAS's process-wide setting. */
+    openblas_set_num_threads(1);
     m->cfg = *c;
     m->input_mean = 0.0f;
     m->input_std = 1.0f;
