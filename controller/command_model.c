@@ -28,6 +28,23 @@ static uint8_t *load_cell_types(const char *dir, int neurons)
     return types;
 }
 
+/* Load a dataset for a command, shrinking its images when asked. Prints the
+ * reason on failure. */
+static int load_dataset(const char *command, const char *dir, int downsample, dataset *d)
+{
+    char err[MODEL_ERR_SIZE];
+    if (dataset_load(dir, d, err)) {
+        fprintf(stderr, "inception %s: %s\n", command, err);
+        return 1;
+    }
+    if (dataset_downsample(d, downsample, err)) {
+        fprintf(stderr, "inception %s: %s: %s\n", command, dir, err);
+        dataset_free(d);
+        return 1;
+    }
+    return 0;
+}
+
 static void print_summary_row(const char *label, const float *values, int n)
 {
     metric_summary s;
@@ -152,7 +169,9 @@ static const char fit_help[] =
     "  --laplace X         first-layer smoothness weight (default 0.01)\n"
     "  --l1 X              readout L1 weight (default 0.0001)\n"
     "  --threads N         threads (default 2)\n"
-    "  --seed N            seed for weights and batches (default 1)\n";
+    "  --seed N            seed for weights and batches (default 1)\n"
+    "  --downsample N      average N×N pixel blocks first (4 turns Sensorium's 144×256\n"
+    "                      frames into 36×64)\n";
 
 static int parse_kernels(const char *list, model_config *c)
 {
@@ -240,7 +259,7 @@ int command_fit(int argc, char **argv)
                       {"channels", 1, NULL}, {"kernels", 1, NULL},  {"no-batch-norm", 0, NULL},
                       {"epochs", 1, NULL},   {"batch", 1, NULL},    {"lr", 1, NULL},
                       {"patience", 1, NULL}, {"laplace", 1, NULL},  {"l1", 1, NULL},
-                      {"threads", 1, NULL},  {"seed", 1, NULL}};
+                      {"threads", 1, NULL},  {"seed", 1, NULL},     {"downsample", 1, NULL}};
     if (cli_parse("fit", argc, argv, o, COUNT(o)))
         return 2;
     const char *dir = cli_get(o, COUNT(o), "data"), *out = cli_get(o, COUNT(o), "out");
@@ -255,12 +274,13 @@ int command_fit(int argc, char **argv)
     if (parse_model_options(o, COUNT(o), &c, &f))
         return 2;
 
+    int downsample = 1;
+    if (cli_get_int(o, COUNT(o), "downsample", 1, 64, &downsample))
+        return 2;
     char err[MODEL_ERR_SIZE];
     dataset d;
-    if (dataset_load(dir, &d, err)) {
-        fprintf(stderr, "inception fit: %s\n", err);
+    if (load_dataset("fit", dir, downsample, &d))
         return 1;
-    }
     c.height = d.height;
     c.width = d.width;
     c.neurons = d.neurons;
@@ -299,7 +319,8 @@ static const char evaluate_help[] =
     "metrics (the generalization check: data of another kind than the model was fitted on).\n\n"
     "  --model FILE        a model saved by `inception fit` (required)\n"
     "  --data DIR          dataset folder with test trials (required)\n"
-    "  --threads N         threads (default 2)\n";
+    "  --threads N         threads (default 2)\n"
+    "  --downsample N      as for fit: must match what the model was fitted on\n";
 
 int command_evaluate(int argc, char **argv)
 {
@@ -307,16 +328,18 @@ int command_evaluate(int argc, char **argv)
         fputs(evaluate_help, stdout);
         return 0;
     }
-    cli_option o[] = {{"model", 1, NULL}, {"data", 1, NULL}, {"threads", 1, NULL}};
+    cli_option o[] = {{"model", 1, NULL}, {"data", 1, NULL}, {"threads", 1, NULL},
+                      {"downsample", 1, NULL}};
     if (cli_parse("evaluate", argc, argv, o, COUNT(o)))
         return 2;
     const char *path = cli_get(o, COUNT(o), "model"), *dir = cli_get(o, COUNT(o), "data");
-    int threads = 2;
+    int threads = 2, downsample = 1;
     if (!path || !dir) {
         fprintf(stderr, "inception evaluate: --model and --data are required (see --help)\n");
         return 2;
     }
-    if (cli_get_int(o, COUNT(o), "threads", 1, 256, &threads))
+    if (cli_get_int(o, COUNT(o), "threads", 1, 256, &threads) ||
+        cli_get_int(o, COUNT(o), "downsample", 1, 64, &downsample))
         return 2;
     char err[MODEL_ERR_SIZE];
     model *m;
@@ -326,8 +349,7 @@ int command_evaluate(int argc, char **argv)
     }
     model_set_threads(m, threads);
     dataset d;
-    if (dataset_load(dir, &d, err)) {
-        fprintf(stderr, "inception evaluate: %s\n", err);
+    if (load_dataset("evaluate", dir, downsample, &d)) {
         model_destroy(m);
         return 1;
     }

@@ -101,6 +101,45 @@ int dataset_count_tier(const dataset *d, int tier)
     return n;
 }
 
+int dataset_downsample(dataset *d, int factor, char *err)
+{
+    if (factor < 1 || factor > d->height || factor > d->width) {
+        snprintf(err, MODEL_ERR_SIZE, "downsampling factor %d does not fit %d×%d images", factor,
+                 d->height, d->width);
+        return 1;
+    }
+    if (factor == 1)
+        return 0;
+    int h = d->height / factor, w = d->width / factor;
+    size_t in_pixels = (size_t)d->height * d->width, out_pixels = (size_t)h * w;
+    float *small = malloc((size_t)d->trials * out_pixels * sizeof(float));
+    if (!small) {
+        snprintf(err, MODEL_ERR_SIZE, "out of memory downsampling %d images", d->trials);
+        return 1;
+    }
+    /* Area average of factor×factor blocks: no aliasing; a remainder at the
+     * bottom or right edge is dropped. */
+    float scale = 1.0f / (float)(factor * factor);
+    for (int t = 0; t < d->trials; t++) {
+        const float *src = d->images + (size_t)t * in_pixels;
+        float *dst = small + (size_t)t * out_pixels;
+        for (int y = 0; y < h; y++) {
+            for (int x = 0; x < w; x++) {
+                float sum = 0.0f;
+                for (int dy = 0; dy < factor; dy++)
+                    for (int dx = 0; dx < factor; dx++)
+                        sum += src[(size_t)(y * factor + dy) * d->width + x * factor + dx];
+                dst[(size_t)y * w + x] = sum * scale;
+            }
+        }
+    }
+    free(d->images);
+    d->images = small;
+    d->height = h;
+    d->width = w;
+    return 0;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Checks and conversions shared by both layouts. */
 

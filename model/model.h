@@ -92,6 +92,9 @@ typedef struct dataset {
  *   (M), meta/trials/tiers.npy (unicode), meta/trials/frame_image_id.npy.
  * Sensorium images are rescaled to [0,1]. */
 int dataset_load(const char *dir, dataset *out, char *err);
+/* Shrink every image by an integer factor, averaging factor×factor blocks
+ * (Sensorium's 144×256 frames become the models' 36×64 with factor 4). */
+int dataset_downsample(dataset *d, int factor, char *err);
 /* Write the compact layout into `dir` (created if missing). */
 int dataset_save_compact(const char *dir, const dataset *d, char *err);
 /* Allocate an empty dataset of the given shape (zeroed). */

@@ -376,8 +376,30 @@ static void test_folders(const char *root)
                      "not a folder", NULL);
 }
 
+/* Block averaging, checked against sums written out by hand; a remainder
+ * row/column is dropped. */
+static void test_downsample(void)
+{
+    dataset d;
+    char err[MODEL_ERR_SIZE];
+    CHECK(dataset_alloc(&d, 2, 5, 6, 1) == 0, "allocate 2 images of 5×6");
+    for (int i = 0; i < 2 * 5 * 6; i++)
+        d.images[i] = (float)i;
+    CHECK(dataset_downsample(&d, 2, err) == 0, "downsample by 2");
+    CHECK(d.height == 2 && d.width == 3, "5×6 becomes 2×3 (got %d×%d)", d.height, d.width);
+    /* image 0, block (0,0): pixels 0,1,6,7; block (1,2): 16,17,22,23 */
+    CHECK_CLOSE(d.images[0], (0 + 1 + 6 + 7) / 4.0, 1e-6, "first block is the mean of its 4");
+    CHECK_CLOSE(d.images[5], (16 + 17 + 22 + 23) / 4.0, 1e-6, "last block of image 0");
+    CHECK_CLOSE(d.images[6], (30 + 31 + 36 + 37) / 4.0, 1e-6, "first block of image 1");
+    CHECK(dataset_downsample(&d, 3, err) != 0 && strstr(err, "3"),
+          "a factor larger than the image is refused: %s", err);
+    CHECK(dataset_downsample(&d, 1, err) == 0 && d.height == 2, "factor 1 changes nothing");
+    dataset_free(&d);
+}
+
 int main(void)
 {
+    test_downsample();
     char root[] = "/tmp/test_dataset_XXXXXX";
     if (!mkdtemp(root)) {
         CHECK(0, "cannot create a temporary folder");
