@@ -317,6 +317,8 @@ typedef struct fit_options {
     float laplace_weight;    /* first-layer kernel smoothness */
     float l1_weight;         /* readout feature weights */
     int threads;
+    int position_init;       /* 1: Gaussian readout positions start at each neuron's
+                                peak of response-weighted local contrast energy */
     uint64_t seed;
     void (*progress)(const fit_progress *p, void *user);
     void *user;

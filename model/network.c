@@ -123,6 +123,7 @@ void model_config_sizes(const model_config *c, size_t *n_params, size_t *n_buffe
     size_t p = 0, b = 0;
     if (!is_cnn(c)) {
         p = N * lnp_dim_of(c) + N;
+        b = 2 * lnp_dim_of(c); /* feature mean and 1/std */
     } else {
         size_t C = (size_t)c->channels;
         for (int l = 0; l < c->layers; l++) {
@@ -153,6 +154,8 @@ static void assign_views(model *m)
         m->readout_weight = p;
         p += N * (size_t)m->lnp_dim;
         m->readout_bias = p;
+        m->lnp_feature_mean = b;
+        m->lnp_feature_scale = b + m->lnp_dim;
         return;
     }
     size_t C = (size_t)c->channels;
@@ -199,8 +202,11 @@ static void initialize(model *m)
     model_rng_seed(&rng, c->seed);
     size_t N = (size_t)c->neurons, HW = (size_t)c->height * c->width;
     memset(m->params, 0, m->n_params * sizeof(float));
-    if (!is_cnn(c))
-        return; /* LNP: w = 0, bias from data */
+    if (!is_cnn(c)) { /* LNP: w = 0, bias and feature statistics from data */
+        for (int d = 0; d < m->lnp_dim; d++)
+            m->lnp_feature_scale[d] = 1.0f;
+        return;
+    }
     for (int l = 0; l < c->layers; l++) {
         conv_layer *L = &m->conv[l];
         size_t fan_in = (size_t)L->cin * L->k * L->k;
@@ -455,6 +461,60 @@ static void draw_positions(model *m, int B, model_rng *rng)
     }
 }
 
+/* The LNP's fixed features of the standardized images in ws.input, before
+ * their own standardization: the pixels, or the Gabor bank's responses. */
+static void lnp_raw_features(model *m, int B)
+{
+    workspace *ws = &m->ws;
+    int HW = m->cfg.height * m->cfg.width, D = m->lnp_dim;
+    if (m->cfg.features == LNP_GABOR)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, D, HW, 1.0f, ws->input, HW,
+                    ws->gabor_bank, HW, 0.0f, ws->features, D);
+    else
+        memcpy(ws->features, ws->input, (size_t)B * D * sizeof(float));
+}
+
+int model_lnp_feature_statistics(model *m, const float *images, int count, char *err)
+{
+    if (is_cnn(&m->cfg))
+        return 0;
+    if (count < 2) {
+        snprintf(err, MODEL_ERR_SIZE, "LNP feature statistics need 2 or more images");
+        return 1;
+    }
+    int D = m->lnp_dim, HW = m->cfg.height * m->cfg.width;
+    int chunk = count < 64 ? count : 64;
+    if (model_workspace_reserve(m, chunk, err))
+        return 1;
+    double *sum = calloc((size_t)D, sizeof(double)), *sum2 = calloc((size_t)D, sizeof(double));
+    if (!sum || !sum2) {
+        free(sum);
+        free(sum2);
+        snprintf(err, MODEL_ERR_SIZE, "out of memory for LNP feature statistics");
+        return 1;
+    }
+    for (int start = 0; start < count; start += chunk) {
+        int B = count - start < chunk ? count - start : chunk;
+        standardize(m, images + (size_t)start * HW, B);
+        lnp_raw_features(m, B);
+        for (int b = 0; b < B; b++) {
+            const float *f = m->ws.features + (size_t)b * D;
+            for (int d = 0; d < D; d++) {
+                sum[d] += f[d];
+                sum2[d] += (double)f[d] * f[d];
+            }
+        }
+    }
+    for (int d = 0; d < D; d++) {
+        double mean = sum[d] / count, var = sum2[d] / count - mean * mean;
+        m->lnp_feature_mean[d] = (float)mean;
+        m->lnp_feature_scale[d] = var > 1e-12 ? (float)(1.0 / sqrt(var)) : 1.0f;
+    }
+    free(sum);
+    free(sum2);
+    return 0;
+}
+
 /* Forward pass. rng == NULL means evaluation mode. Leaves rates in ws.rate. */
 static void forward(model *m, const float *images, int B, model_rng *rng)
 {
@@ -463,14 +523,15 @@ static void forward(model *m, const float *images, int B, model_rng *rng)
     int H = c->height, W = c->width, HW = H * W, N = c->neurons;
     standardize(m, images, B);
     if (!is_cnn(c)) {
-        const float *phi = ws->input;
         int D = m->lnp_dim;
-        if (c->features == LNP_GABOR) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, D, HW, 1.0f, ws->input, HW,
-                        ws->gabor_bank, HW, 0.0f, ws->features, D);
-            phi = ws->features;
-        }
-        dense_forward(ws->linear, phi, m->readout_weight, m->readout_bias, B, D, N);
+        lnp_raw_features(m, B);
+        /* Standardized features keep wᵀφ in a range where exp does not
+         * overflow on the first Adam steps. */
+        for (size_t b = 0; b < (size_t)B; b++)
+            for (size_t d = 0; d < (size_t)D; d++)
+                ws->features[b * D + d] = (ws->features[b * D + d] - m->lnp_feature_mean[d]) *
+                                          m->lnp_feature_scale[d];
+        dense_forward(ws->linear, ws->features, m->readout_weight, m->readout_bias, B, D, N);
         exp_forward(ws->rate, ws->linear, (size_t)B * N);
         return;
     }
@@ -545,14 +606,19 @@ static void backward(model *m, int B, int params, int want_input, int training)
     if (!is_cnn(c)) {
         int D = m->lnp_dim;
         exp_backward(ws->grad_linear, ws->grad_rate, ws->rate, BN);
-        const float *phi = c->features == LNP_GABOR ? ws->features : ws->input;
-        float *dphi = !want_input ? NULL : c->features == LNP_GABOR ? ws->grad_features
-                                                                    : ws->grad_input;
-        dense_backward(dphi, GRAD_OF(m->readout_weight), GRAD_OF(m->readout_bias),
-                       ws->grad_linear, phi, m->readout_weight, B, D, N);
-        if (want_input && c->features == LNP_GABOR)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, HW, D, 1.0f,
-                        ws->grad_features, D, ws->gabor_bank, HW, 0.0f, ws->grad_input, HW);
+        dense_backward(want_input ? ws->grad_features : NULL, GRAD_OF(m->readout_weight),
+                       GRAD_OF(m->readout_bias), ws->grad_linear, ws->features,
+                       m->readout_weight, B, D, N);
+        if (want_input) {
+            for (size_t b = 0; b < (size_t)B; b++)
+                for (size_t d = 0; d < (size_t)D; d++)
+                    ws->grad_features[b * D + d] *= m->lnp_feature_scale[d];
+            if (c->features == LNP_GABOR)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, HW, D, 1.0f,
+                            ws->grad_features, D, ws->gabor_bank, HW, 0.0f, ws->grad_input, HW);
+            else
+                memcpy(ws->grad_input, ws->grad_features, (size_t)B * HW * sizeof(float));
+        }
     } else {
         int C = c->channels, L_last = c->layers - 1;
         size_t n_act = (size_t)B * C * HW;

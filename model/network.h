@@ -55,6 +55,7 @@ struct model {
 
     conv_layer conv[MODEL_MAX_LAYERS];
     int lnp_dim; /* D: LNP feature count */
+    float *lnp_feature_mean, *lnp_feature_scale; /* views into buffers, D each */
     /* readout views into params */
     float *readout_mu;     /* N×2, Gaussian */
     float *readout_sigma;  /* N, Gaussian */
@@ -81,6 +82,10 @@ int model_workspace_reserve(model *m, int batch, char *err);
 int model_train_step(model *m, const float *images, const float *responses, int batch,
                      model_rng *rng, float laplace_weight, float l1_weight, double *loss,
                      char *err);
+
+/* Set the LNP's feature standardization (mean, 1/std per feature) from a
+ * set of images; a no-op for the CNN. */
+int model_lnp_feature_statistics(model *m, const float *images, int count, char *err);
 
 /* Call after changing m->params in place. */
 void model_params_changed(model *m);

@@ -3,6 +3,7 @@
  * plateaus, early stopping with the best weights restored. */
 #include "network.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@ void fit_options_default(fit_options *o)
     o->laplace_weight = 0.01f;
     o->l1_weight = 0.0001f;
     o->threads = 2;
+    o->position_init = 1;
     o->seed = 1;
 }
 
@@ -193,6 +195,117 @@ static void restore(model *m, const fit_buffers *f)
     model_params_changed(m);
 }
 
+/* Local contrast energy of one image: squared deviation from its mean,
+ * box-averaged over (2r+1)² pixels, so a receptive field anywhere in the
+ * box registers whatever its phase or orientation. */
+static void contrast_energy(float *out, const float *img, int H, int W, float *scratch)
+{
+    const int r = 2;
+    double mean = 0.0;
+    for (int i = 0; i < H * W; i++)
+        mean += img[i];
+    mean /= H * W;
+    for (int y = 0; y < H; y++) /* horizontal box of the squared deviation */
+        for (int x = 0; x < W; x++) {
+            float s = 0.0f;
+            for (int dx = -r; dx <= r; dx++) {
+                int xx = x + dx < 0 ? 0 : x + dx >= W ? W - 1 : x + dx;
+                float v = img[y * W + xx] - (float)mean;
+                s += v * v;
+            }
+            scratch[y * W + x] = s;
+        }
+    for (int y = 0; y < H; y++) /* vertical box */
+        for (int x = 0; x < W; x++) {
+            float s = 0.0f;
+            for (int dy = -r; dy <= r; dy++) {
+                int yy = y + dy < 0 ? 0 : y + dy >= H ? H - 1 : y + dy;
+                s += scratch[yy * W + x];
+            }
+            out[y * W + x] = s;
+        }
+}
+
+/* Start each Gaussian readout position where the neuron's responses
+ * correlate most with local contrast energy (a spike-triggered energy map). A position
+ * learns only from features within the core's reach (about 20 pixels), so a
+ * random start far from the receptive field may never find it. */
+static int initialize_positions(model *m, const dataset *d, const int *idx, int n, char *err)
+{
+    int H = d->height, W = d->width, HW = H * W, N = d->neurons;
+    float *energy = malloc((size_t)n * HW * sizeof(float));
+    float *centred = malloc((size_t)n * N * sizeof(float));
+    float *map = malloc((size_t)N * HW * sizeof(float));
+    float *scratch = malloc((size_t)HW * sizeof(float));
+    double *mean = calloc((size_t)N, sizeof(double));
+    int status = 0;
+    if (!energy || !centred || !map || !scratch || !mean) {
+        snprintf(err, MODEL_ERR_SIZE, "out of memory for readout position maps");
+        status = 1;
+        goto done;
+    }
+    for (int i = 0; i < n; i++) {
+        contrast_energy(energy + (size_t)i * HW, d->images + (size_t)idx[i] * HW, H, W, scratch);
+        for (int k = 0; k < N; k++)
+            mean[k] += d->responses[(size_t)idx[i] * N + k];
+    }
+    for (int k = 0; k < N; k++)
+        mean[k] /= n;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < N; k++)
+            centred[(size_t)i * N + k] =
+                (float)(d->responses[(size_t)idx[i] * N + k] - mean[k]);
+    /* map (N×HW) = centredᵀ (N×n) · energy (n×HW): the covariance per pixel,
+     * since centred responses cancel the energy's own mean. */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, HW, n, 1.0f, centred, N, energy, HW,
+                0.0f, map, HW);
+    /* Correlation rather than covariance: pixels whose energy varies more
+     * (borders, where occluders end) must not win by their variance alone. */
+    for (int p = 0; p < HW; p++) {
+        double sum = 0.0, sum2 = 0.0;
+        for (int i = 0; i < n; i++) {
+            double e = energy[(size_t)i * HW + p];
+            sum += e;
+            sum2 += e * e;
+        }
+        double var = sum2 / n - (sum / n) * (sum / n);
+        scratch[p] = var > 0.0 ? (float)(1.0 / sqrt(var)) : 0.0f;
+    }
+    for (int k = 0; k < N; k++) {
+        const float *row = map + (size_t)k * HW;
+        int best = 0;
+        for (int p = 1; p < HW; p++)
+            if (row[p] * scratch[p] > row[best] * scratch[best])
+                best = p;
+        int y = best / W, x = best % W;
+        m->readout_mu[2 * k] = W > 1 ? 2.0f * x / (W - 1) - 1.0f : 0.0f;
+        m->readout_mu[2 * k + 1] = H > 1 ? 2.0f * y / (H - 1) - 1.0f : 0.0f;
+    }
+done:
+    free(energy);
+    free(centred);
+    free(map);
+    free(scratch);
+    free(mean);
+    return status;
+}
+
+/* The LNP's feature standardization, from the training images. */
+static int lnp_statistics(model *m, const dataset *d, const fit_buffers *f, char *err)
+{
+    size_t HW = (size_t)d->height * d->width;
+    float *images = malloc((size_t)f->n_train * HW * sizeof(float));
+    if (!images) {
+        snprintf(err, MODEL_ERR_SIZE, "out of memory for LNP feature statistics");
+        return 1;
+    }
+    for (int i = 0; i < f->n_train; i++)
+        memcpy(images + i * HW, d->images + (size_t)f->train[i] * HW, HW * sizeof(float));
+    int status = model_lnp_feature_statistics(m, images, f->n_train, err);
+    free(images);
+    return status;
+}
+
 /* One pass over the shuffled training trials; returns the mean loss. */
 static int train_epoch(model *m, const dataset *d, const fit_options *o, fit_buffers *f,
                        model_rng *rng, float lr, double *mean_loss, char *err)
@@ -239,6 +352,15 @@ int model_fit(model *m, const dataset *d, const fit_options *o, fit_report *repo
     float mean, std;
     pixel_statistics(d, f.train, f.n_train, &mean, &std);
     model_set_standardization(m, mean, std);
+    if (m->cfg.kind == MODEL_LNP && lnp_statistics(m, d, &f, err)) {
+        fit_buffers_free(&f);
+        return 1;
+    }
+    if (o->position_init && m->readout_mu &&
+        initialize_positions(m, d, f.train, f.n_train, err)) {
+        fit_buffers_free(&f);
+        return 1;
+    }
     initialize_bias(m, d, f.train, f.n_train);
     model_params_changed(m);
 

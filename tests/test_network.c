@@ -53,6 +53,11 @@ static model *tiny_model(model_kind kind, readout_kind readout, int batch_norm,
         m->readout_bias[i] = 0.3f;
     for (size_t i = 0; i < m->n_buffers; i++)
         m->buffers[i] = 0.5f + (float)model_rng_uniform(&rng);
+    if (kind == MODEL_LNP) /* feature means near 0, scales in [0.5, 1] */
+        for (int d = 0; d < m->lnp_dim; d++) {
+            m->lnp_feature_mean[d] = 0.1f * (float)model_rng_normal(&rng);
+            m->lnp_feature_scale[d] = 0.5f + 0.5f * (float)model_rng_uniform(&rng);
+        }
     /* Readout positions at the centres of grid cells with a small spread:
      * bilinear sampling has kinks on grid lines, where finite differences
      * disagree with any derivative. */
@@ -326,6 +331,28 @@ static void check_fit(void)
     model_fit(m2, &d, &o, &r2, err);
     CHECK(memcmp(m1->params, m2->params, m1->n_params * sizeof(float)) == 0,
           "fitting twice with one seed gives identical weights");
+
+    /* Readout positions start at the receptive fields: a fit that cannot move
+     * (learning rate ~0) leaves them where the initialization put them. */
+    fit_options still = o;
+    still.max_epochs = 1;
+    still.learning_rate = 1e-9f;
+    model_create(&m3, &c, err);
+    model_fit(m3, &d, &still, &r3, err);
+    sim_population *truth;
+    sim_population_create(&truth, &s.population, err);
+    int near = 0;
+    for (int n = 0; n < 12; n++) {
+        const sim_cell *cell = sim_population_cell(truth, n);
+        float x = (m3->readout_mu[2 * n] + 1.0f) * 0.5f * 15.0f;
+        float y = (m3->readout_mu[2 * n + 1] + 1.0f) * 0.5f * 15.0f;
+        near += hypotf(x - cell->x, y - cell->y) <= 3.0f;
+        printf("# neuron %d type %d: init (%.1f, %.1f) true (%.1f, %.1f) sigma %.1f\n", n, cell->type, x, y, cell->x, cell->y, cell->sigma);
+    }
+    CHECK(near >= 10, "initial readout positions within 3 px of the true receptive field "
+          "centre for %d of 12 neurons", near);
+    sim_population_destroy(truth);
+    model_destroy(m3);
 
     c.kind = MODEL_RANDOM_CORE;
     model_create(&m3, &c, err);
