@@ -75,10 +75,13 @@ static int choose_images(const char *kind, simulate_options *s)
     return 0;
 }
 
-static const char *image_description(const simulate_options *s, char *text, size_t size)
+static const char *image_description(const simulate_options *s, int asked_synthetic,
+                                     char *text, size_t size)
 {
     if (s->images == SIM_IMAGES_NOISE)
         return "white-noise";
+    if (s->images == SIM_IMAGES_SYNTHETIC && asked_synthetic)
+        return "synthetic natural-like";
     if (s->images == SIM_IMAGES_SYNTHETIC)
         return "synthetic natural-like (no photographs found; install python3-skimage or "
                "pass --images FOLDER)";
@@ -115,7 +118,8 @@ int command_simulate(int argc, char **argv)
         cli_get_u64(o, COUNT(o), "seed", &s.seed))
         return 2;
     s.population.seed = s.seed;
-    if (choose_images(cli_get(o, COUNT(o), "images"), &s))
+    const char *images = cli_get(o, COUNT(o), "images");
+    if (choose_images(images, &s))
         return 2;
 
     char err[MODEL_ERR_SIZE], what[512];
@@ -129,7 +133,7 @@ int command_simulate(int argc, char **argv)
            "%s images\n",
            dir, d.neurons, d.trials, dataset_count_tier(&d, TIER_TRAIN),
            dataset_count_tier(&d, TIER_VALIDATION), dataset_count_tier(&d, TIER_TEST), d.height,
-           d.width, image_description(&s, what, sizeof what));
+           d.width, image_description(&s, images && !strcmp(images, "synthetic"), what, sizeof what));
     dataset_free(&d);
     return 0;
 }
