@@ -61,6 +61,10 @@ run fit --data "$work/data" --out "$work/m.bin" --epochs 3 --channels 4 --layers
     --kernels 5,3
 check "fit shows progress per epoch and ends with the test table" \
     '[ "$(status)" = 0 ] && grep -q "^epoch   3" "$work/out" && grep -q "FEVE" "$work/out" && grep -q "complex" "$work/out" && [ -f "$work/m.bin" ]'
+run fit --data "$work/data" --out "$work/m2.bin" --epochs 3 --channels 4 --layers 2 \
+    --kernels 5,3
+check "a second fit in another process writes the identical model file (reproducible)" \
+    'cmp -s "$work/m.bin" "$work/m2.bin"'
 run fit --data "$work/data" --out "$work/lnp.bin" --epochs 2 --model lnp --features gabor
 check "fit --model lnp --features gabor" '[ "$(status)" = 0 ] && grep -q "lnp model" "$work/out"'
 run evaluate --model "$work/m.bin" --data "$work/noise"
