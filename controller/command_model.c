@@ -111,21 +111,26 @@ static int report_test_metrics(model *m, const dataset *d, const uint8_t *cell_t
     if (kept)
         print_summary_row("FEVE (FEV >= 0.15)", column, kept);
     if (cell_types) {
+        /* Means over the neurons where a metric is defined: FEVE is NaN for a
+         * neuron with no explainable variance. */
         printf("\nby ground-truth cell type:        n    FEVE  corr to average  single-trial\n");
         for (int t = SIM_SIMPLE; t <= SIM_NORMALIZED; t++) {
             double feve = 0, cavg = 0, single = 0;
-            int n = 0;
+            int n = 0, n_feve = 0;
             for (int i = 0; i < N; i++) {
                 if (cell_types[i] != t)
                     continue;
-                feve += nm[i].feve;
+                if (isfinite(nm[i].feve)) {
+                    feve += nm[i].feve;
+                    n_feve++;
+                }
                 cavg += nm[i].corr_to_average;
                 single += nm[i].single_trial_corr;
                 n++;
             }
             if (n)
-                printf("  %-28s %4d %7.3f %16.3f %13.3f\n", cell_type_name(t), n, feve / n,
-                       cavg / n, single / n);
+                printf("  %-28s %4d %7.3f %16.3f %13.3f\n", cell_type_name(t), n,
+                       n_feve ? feve / n_feve : NAN, cavg / n, single / n);
         }
     }
     status = 0;
