@@ -4,6 +4,7 @@
  * negative responses, pixels out of range). */
 #include "model.h"
 #include "test.h"
+#include "test_files.h"
 
 #include <ftw.h>
 #include <math.h>
@@ -13,19 +14,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static int unlink_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st;
-    (void)type;
-    (void)ftw;
-    return remove(path);
-}
-
-static void remove_tree(const char *dir)
-{
-    nftw(dir, unlink_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 /* Path of `name` inside `dir`, in one of a few rotating buffers. */
 static const char *in(const char *dir, const char *name)
@@ -55,22 +43,6 @@ static void check_load_fails(const char *dir, const char *what, const char *w1, 
     if (rc == 0)
         dataset_free(&d);
     CHECK(d.images == NULL && d.trials == 0, "%s: nothing is left allocated", what);
-}
-
-static npy_array unicode_array(const char **names, int n, int chars)
-{
-    npy_array a;
-    memset(&a, 0, sizeof a);
-    a.dtype = NPY_UNICODE;
-    a.ndim = 1;
-    a.shape[0] = n;
-    a.itemsize = 4 * (size_t)chars;
-    a.count = (size_t)n;
-    a.data = calloc((size_t)n, a.itemsize);
-    for (int i = 0; i < n; i++)
-        for (int c = 0; names[i][c] && c < chars; c++)
-            ((unsigned char *)a.data)[i * a.itemsize + 4 * (size_t)c] = (unsigned char)names[i][c];
-    return a;
 }
 
 /* ------------------------------------------------------------------------ */

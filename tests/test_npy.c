@@ -4,6 +4,7 @@
  * itself (tests/npy_check.py, whose path is argv[1]). */
 #include "model.h"
 #include "test.h"
+#include "test_files.h"
 
 #include <ftw.h>
 #include <stdint.h>
@@ -87,19 +88,6 @@ static int check_parses(bytes b, npy_array *a, const char *what)
     return rc == 0;
 }
 
-static int unlink_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st;
-    (void)type;
-    (void)ftw;
-    return remove(path);
-}
-
-static void remove_tree(const char *dir)
-{
-    nftw(dir, unlink_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static char *path_in(const char *dir, const char *name)
 {
     static char path[4][1024]; /* a few live at once; test-only convenience */
@@ -115,23 +103,6 @@ static double value_f8(size_t i) { return (double)i / 7.0 - 1.0; }
 static uint8_t value_u1(size_t i) { return (uint8_t)((i * 37) % 256); }
 static const int64_t value_i8 = -1099511627771LL; /* -(2**40) + 5 */
 static const char *tier_names[5] = {"train", "validation", "test", "final_test", "x"};
-
-/* A unicode array of `n` names, width `chars` (UTF-32LE, NUL padded). */
-static npy_array unicode_array(const char **names, int n, int chars)
-{
-    npy_array a;
-    memset(&a, 0, sizeof a);
-    a.dtype = NPY_UNICODE;
-    a.ndim = 1;
-    a.shape[0] = n;
-    a.itemsize = 4 * (size_t)chars;
-    a.count = (size_t)n;
-    a.data = calloc((size_t)n, a.itemsize);
-    for (int i = 0; i < n; i++)
-        for (int c = 0; names[i][c] && c < chars; c++)
-            ((unsigned char *)a.data)[i * a.itemsize + 4 * (size_t)c] = (unsigned char)names[i][c];
-    return a;
-}
 
 static int unicode_equals(const npy_array *a, size_t i, const char *s)
 {
