@@ -425,6 +425,18 @@ static void test_readout_determinism(void)
           "gaussian readout: dweight and dbias alone equal those of the full backward");
     free(dweight_alone);
     free(dbias_alone);
+    /* dfeatures alone (an input gradient) takes the split-by-channel path at
+     * small batches: bit-identical to the full backward, with 1 or 2 threads. */
+    for (int t = 0; t < 2; t++) {
+        omp_set_num_threads(t + 1);
+        float *dfeat_alone = alloc_filled(nf, 0.0f);
+        gaussian_readout_backward(dfeat_alone, NULL, NULL, NULL, dout, features, pos, weight, B,
+                                  C, H, W, N);
+        CHECK(memcmp(dfeat_alone, dfeat[0], sizeof(float) * nf) == 0,
+              "gaussian readout: dfeatures alone (%d threads) equal the full backward's",
+              t + 1);
+        free(dfeat_alone);
+    }
     for (int t = 0; t < 2; t++) {
         free(out[t]);
         free(dfeat[t]);
