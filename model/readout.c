@@ -171,26 +171,33 @@ static void gaussian_backward_params(float *dweight, float *dbias, const float *
 /* dfeatures alone for a small batch, split by channel so both threads work
  * at batch 1 (an input gradient). Every element still adds its neurons in
  * order, so the result is the same as gaussian_backward_item's. */
-static void gaussian_backward_features_by_channel(float *dfeatures, const float *dout,
-                                                  const float *pos, const float *weight,
-                                                  int B, int C, int H, int W, int N)
+static int gaussian_backward_features_by_channel(float *dfeatures, const float *dout,
+                                                 const float *pos, const float *weight,
+                                                 int B, int C, int H, int W, int N)
 {
     size_t HW = (size_t)H * W;
+    bilinear_tap *taps = malloc(sizeof *taps * (size_t)B * N); /* shared by all channels */
+    if (!taps)
+        return 1;
+    for (size_t i = 0; i < (size_t)B * N; i++)
+        taps[i] = bilinear_tap_at(pos + i * 2, H, W);
 #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++) {
         for (int c = 0; c < C; c++) {
             float *d = dfeatures + ((size_t)b * C + c) * HW;
             memset(d, 0, sizeof(float) * HW);
             for (int n = 0; n < N; n++) {
-                bilinear_tap t = bilinear_tap_at(pos + ((size_t)b * N + n) * 2, H, W);
+                const bilinear_tap *t = &taps[(size_t)b * N + n];
                 float gw = dout[(size_t)b * N + n] * weight[(size_t)n * C + c];
-                d[t.i00] += gw * t.w00;
-                d[t.i01] += gw * t.w01;
-                d[t.i10] += gw * t.w10;
-                d[t.i11] += gw * t.w11;
+                d[t->i00] += gw * t->w00;
+                d[t->i01] += gw * t->w01;
+                d[t->i10] += gw * t->w10;
+                d[t->i11] += gw * t->w11;
             }
         }
     }
+    free(taps);
+    return 0;
 }
 
 void gaussian_readout_backward(float *dfeatures, float *dpos, float *dweight, float *dbias,
@@ -203,8 +210,9 @@ void gaussian_readout_backward(float *dfeatures, float *dpos, float *dweight, fl
     float *samples = NULL;
     if (dweight && (dfeatures || dpos))
         samples = malloc(sizeof(float) * (size_t)B * N * C);
-    if (dfeatures && !dpos && !dweight && !dbias && B < 8) {
-        gaussian_backward_features_by_channel(dfeatures, dout, pos, weight, B, C, H, W, N);
+    if (dfeatures && !dpos && !dweight && !dbias && B < 8 &&
+        gaussian_backward_features_by_channel(dfeatures, dout, pos, weight, B, C, H, W, N) == 0) {
+        /* done: the small-batch input-gradient path */
     } else if (dfeatures || dpos) {
 #pragma omp parallel for schedule(static)
         for (int b = 0; b < B; b++)
