@@ -48,19 +48,33 @@ static double core_flops_per_image(const model_config *c)
     return flops;
 }
 
-/* Repeat `step` for about `seconds` after a warm-up; returns calls/s. */
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Repeat `step` after a warm-up in 5 slices of seconds/5 each; the rate is
+ * the median slice's calls/s, as the PyTorch twin measures, so that a burst
+ * of load from a neighbour on a shared machine moves neither side much. */
+#define SLICES 5
 #define TIME_LOOP(seconds, rate, step)                                                   \
     do {                                                                                  \
         for (int w_ = 0; w_ < 2; w_++) {                                                  \
             step;                                                                         \
         }                                                                                 \
-        double t0_ = now();                                                               \
-        long n_ = 0;                                                                      \
-        while (now() - t0_ < (seconds)) {                                                 \
-            step;                                                                         \
-            n_++;                                                                         \
+        double rates_[SLICES];                                                            \
+        for (int s_ = 0; s_ < SLICES; s_++) {                                             \
+            double t0_ = now();                                                           \
+            long n_ = 0;                                                                  \
+            while (now() - t0_ < (seconds) / SLICES || n_ == 0) {                         \
+                step;                                                                     \
+                n_++;                                                                     \
+            }                                                                             \
+            rates_[s_] = n_ / (now() - t0_);                                              \
         }                                                                                 \
-        (rate) = n_ / (now() - t0_);                                                      \
+        qsort(rates_, SLICES, sizeof rates_[0], compare_doubles);                         \
+        (rate) = rates_[SLICES / 2];                                                      \
     } while (0)
 
 int main(int argc, char **argv)
