@@ -1,5 +1,5 @@
 /* test_files.h: helpers shared by the tests that write files: removing a
- * temporary tree, and building NumPy unicode arrays (Sensorium's tiers). */
+ * temporary tree, reading a whole file, and building NumPy unicode arrays (Sensorium's tiers). */
 #ifndef INCEPTION_TEST_FILES_H
 #define INCEPTION_TEST_FILES_H
 
@@ -22,6 +22,23 @@ static int test_unlink_entry(const char *path, const struct stat *st, int type,
 static inline void remove_tree(const char *dir)
 {
     nftw(dir, test_unlink_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* The whole content of a file, malloc'd (never NULL when it could be read),
+ * its length in *size; NULL when it cannot be opened. */
+static inline unsigned char *read_file_bytes(const char *path, size_t *size)
+{
+    *size = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc(n > 0 ? (size_t)n : 1);
+    *size = b ? fread(b, 1, (size_t)n, f) : 0;
+    fclose(f);
+    return b;
 }
 
 /* A unicode array of `n` names, width `chars` (UTF-32LE, NUL padded). */

@@ -6,6 +6,7 @@
  * folder, patches of real photographs are checked as well (extra). */
 #include "model.h"
 #include "test.h"
+#include "test_files.h"
 
 #include <ftw.h>
 #include <jpeglib.h>
@@ -110,20 +111,6 @@ static int write_jpeg(const char *path, int width, int height, int components,
     return fclose(f) ? -1 : 0;
 }
 
-static unsigned char *read_bytes(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc(n > 0 ? (size_t)n : 1);
-    *size = b ? fread(b, 1, (size_t)n, f) : 0;
-    fclose(f);
-    return b;
-}
-
 static int write_bytes(const char *path, const void *bytes, size_t size)
 {
     FILE *f = fopen(path, "wb");
@@ -185,7 +172,7 @@ static void test_png_gray8_and_interlaced(void)
 
     /* from memory, same answer */
     size_t size;
-    unsigned char *bytes = read_bytes(path, &size);
+    unsigned char *bytes = read_file_bytes(path, &size);
     int h, w;
     float *px = NULL;
     char err[MODEL_ERR_SIZE];
@@ -399,7 +386,7 @@ static void check_truncations(const char *name)
 {
     char path[256];
     size_t size = 0;
-    unsigned char *bytes = read_bytes(temp_path(path, sizeof path, name), &size);
+    unsigned char *bytes = read_file_bytes(temp_path(path, sizeof path, name), &size);
     int refused = 0, clean = 1;
     capture c = capture_stderr();
     for (size_t n = 0; bytes && n < size; n++) {
@@ -425,7 +412,7 @@ static void check_corruptions(const char *name)
 {
     char path[256];
     size_t size = 0;
-    unsigned char *bytes = read_bytes(temp_path(path, sizeof path, name), &size);
+    unsigned char *bytes = read_file_bytes(temp_path(path, sizeof path, name), &size);
     int refused = 0, sane = 1;
     capture c = capture_stderr();
     for (size_t i = 0; bytes && i < size; i++) {
@@ -530,7 +517,7 @@ static void test_refusals(void)
     /* JPEG: rewrite the frame header's size fields */
     char path[256];
     size_t size = 0;
-    unsigned char *jpg = read_bytes(temp_path(path, sizeof path, "flat.jpg"), &size);
+    unsigned char *jpg = read_file_bytes(temp_path(path, sizeof path, "flat.jpg"), &size);
     size_t sof = 0;
     for (size_t i = 2; jpg && i + 9 < size && !sof; i++)
         if (jpg[i] == 0xff && jpg[i + 1] == 0xc0)
@@ -801,7 +788,7 @@ static void test_patch_errors(void)
 
     /* a broken PNG next to a good one: an error naming it... */
     size_t size = 0;
-    unsigned char *good = read_bytes(temp_path(path, sizeof path, "photos/a_hramp.png"), &size);
+    unsigned char *good = read_file_bytes(temp_path(path, sizeof path, "photos/a_hramp.png"), &size);
     temp_path(dir, sizeof dir, "broken");
     make_dir(dir);
     snprintf(path, sizeof path, "%s/good.png", dir);
@@ -881,14 +868,6 @@ static void test_real_photographs(void)
 
 /* ------------------------------------------------------------------------ */
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 int main(void)
 {
     snprintf(temp_root, sizeof temp_root, "/tmp/test_images_XXXXXX");
@@ -905,6 +884,6 @@ int main(void)
     test_patches_antialiased();
     test_patch_errors();
     test_real_photographs();
-    nftw(temp_root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    remove_tree(temp_root);
     return test_done();
 }

@@ -4,6 +4,7 @@
  * files; a small fit that must learn; the random-core control's frozen core. */
 #include "network.h"
 #include "test.h"
+#include "test_files.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -248,13 +249,10 @@ static void check_save_load(void)
     CHECK(memcmp(a, b, sizeof a) == 0, "loaded model predicts bit for bit the same");
     model_destroy(back);
 
-    FILE *f = fopen(path, "rb");
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *bytes = malloc((size_t)size);
-    CHECK(fread(bytes, 1, (size_t)size, f) == (size_t)size, "read the model file");
-    fclose(f);
+    size_t n_bytes;
+    unsigned char *bytes = read_file_bytes(path, &n_bytes);
+    long size = (long)n_bytes;
+    CHECK(bytes != NULL && size > 0, "read the model file (%ld bytes)", size);
 
     int all_fail = 1;
     for (long len = 0; len < size; len++) {

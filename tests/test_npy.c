@@ -44,15 +44,7 @@ static bytes make_npy(int major, const char *dict, const void *data, size_t data
 static bytes read_whole(const char *path)
 {
     bytes b = {NULL, 0};
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return b;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    b.p = malloc(n > 0 ? (size_t)n : 1);
-    b.n = fread(b.p, 1, (size_t)n, f);
-    fclose(f);
+    b.p = read_file_bytes(path, &b.n);
     return b;
 }
 
