@@ -14,6 +14,8 @@ static const command commands[] = {
     {"simulate", command_simulate, "write a dataset recorded from the built-in simulated population"},
     {"fit", command_fit, "fit a predictive model (CNN, random-core control or LNP) to a dataset"},
     {"evaluate", command_evaluate, "evaluate a fitted model on a dataset"},
+    {"check-protocol", command_check_protocol, "check a protocol file and show every resolved setting"},
+    {"record-dump", command_record_dump, "list a session record's contents as text"},
 };
 
 static void usage(FILE *to)
@@ -22,7 +24,7 @@ static void usage(FILE *to)
                 "Closed-loop neurophysiology experiments: record, fit a predictive model,\n"
                 "synthesize most exciting inputs, show them back.\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(to, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fprintf(to, "  %-15s %s\n", commands[i].name, commands[i].summary);
     fprintf(to, "\n`inception COMMAND --help` describes a command's options.\n");
 }
 

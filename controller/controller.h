@@ -1,0 +1,432 @@
+/* controller.h: the controller library's one public header.
+ *
+ * Two foundations of the closed loop live here:
+ *   - the protocol: a YAML file declaring everything a session does, parsed
+ *     and schema-checked before anything starts (protocol.c);
+ *   - the session record: an append-only, checksummed, crash-safe file of
+ *     typed records holding everything a session saw and did
+ *     (session_record.c; the format is documented in controller/RECORD.md).
+ *
+ * Conventions: functions return 0 on success and non-zero on failure, with a
+ * one-line reason in `err` (CONTROLLER_ERR_SIZE bytes). Nothing here prints.
+ * Structs are owned by whoever called their _create/_load/_open and freed
+ * with the matching _destroy/_close. */
+#ifndef INCEPTION_CONTROLLER_H
+#define INCEPTION_CONTROLLER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONTROLLER_ERR_SIZE 256
+
+/* ------------------------------------------------------------------------
+ * Protocol
+ * ------------------------------------------------------------------------ */
+
+#define PROTOCOL_VERSION 1
+#define PROTOCOL_STRING_SIZE 512
+#define PROTOCOL_MAX_LAYERS 8 /* equals the model's MODEL_MAX_LAYERS */
+
+typedef enum protocol_display_mode {
+    PROTOCOL_DISPLAY_FULLSCREEN = 0,
+    PROTOCOL_DISPLAY_WINDOWED = 1,
+    PROTOCOL_DISPLAY_OFFSCREEN = 2, /* no window: render to memory (tests, headless demo) */
+} protocol_display_mode;
+
+typedef enum protocol_image_source {
+    PROTOCOL_IMAGES_SYNTHETIC = 0, /* 1/f images with occluding shapes, generated */
+    PROTOCOL_IMAGES_PHOTOS = 1,    /* patches of Debian's bundled photographs (synthetic fallback) */
+    PROTOCOL_IMAGES_FOLDER = 2,    /* patches of the PNG/JPEG files in images.path */
+    PROTOCOL_IMAGES_NPY = 3,       /* images.path is an N×H×W float32 NPY file */
+} protocol_image_source;
+
+typedef enum protocol_readout {
+    PROTOCOL_READOUT_GAUSSIAN = 0,
+    PROTOCOL_READOUT_FACTORIZED = 1,
+} protocol_readout;
+
+typedef enum protocol_preconditioning {
+    PROTOCOL_PRECONDITION_NONE = 0,
+    PROTOCOL_PRECONDITION_BLUR = 1,    /* Gaussian blur of the gradient, σ decaying */
+    PROTOCOL_PRECONDITION_FOURIER = 2, /* gradient scaled by 1/f in the Fourier domain */
+} protocol_preconditioning;
+
+typedef enum protocol_objective {
+    PROTOCOL_OBJECTIVE_SINGLE = 0,  /* maximize the target neuron's response */
+    PROTOCOL_OBJECTIVE_ONE_HOT = 1, /* target up, the other targets down (Bashivan et al.) */
+} protocol_objective;
+
+/* Controls shown next to each MEI, a bit set. */
+enum {
+    PROTOCOL_CONTROL_BEST_NATURAL = 1 << 0, /* the natural image with the highest response */
+    PROTOCOL_CONTROL_GABOR = 1 << 1,        /* a Gabor optimized for the neuron */
+    PROTOCOL_CONTROL_RF = 1 << 2,           /* the receptive-field stimulus */
+};
+
+typedef struct protocol_endpoints {
+    char stream[PROTOCOL_STRING_SIZE]; /* acquisition stream to subscribe (Open Ephys ZMQ PUB) */
+    char sync[PROTOCOL_STRING_SIZE];   /* where stimulus onsets are published */
+} protocol_endpoints;
+
+typedef struct protocol_virtual_rig {
+    int enabled;             /* 1: run the simulated population behind the stream */
+    int neurons;
+    float fraction_simple, fraction_complex; /* the rest are normalized cells */
+    uint64_t seed;
+    float message_loss;      /* fraction of stream messages dropped, 0..0.5 */
+    float latency_ms;        /* stream delivery latency */
+} protocol_virtual_rig;
+
+typedef struct protocol_display {
+    int index;               /* which display (SDL's numbering) */
+    int mode;                /* protocol_display_mode */
+    int width, height;       /* pixels; windowed and offscreen sizes, fullscreen uses the mode's */
+    float refresh_hz;
+    float screen_width_cm, viewing_distance_cm;
+    float stimulus_degrees;  /* visual angle of the stimulus width */
+    float background;        /* luminance in [0, 1] between stimuli */
+    int photodiode;          /* 1: a corner patch that flips with each stimulus */
+    int photodiode_px;
+    char gamma_file[PROTOCOL_STRING_SIZE]; /* "" linear; resolved path otherwise */
+} protocol_display;
+
+typedef struct protocol_timing {
+    int stimulus_frames, isi_frames; /* resolved, whole frames */
+    float stimulus_ms, isi_ms;       /* as requested (0 when given in frames) */
+} protocol_timing;
+
+typedef struct protocol_images {
+    int source;                       /* protocol_image_source */
+    char path[PROTOCOL_STRING_SIZE];  /* resolved; folder or NPY file, "" otherwise */
+    int train;                        /* natural images, each shown once */
+    float validation_fraction;        /* share of `train` held out for early stopping */
+    int test;                         /* test images... */
+    int test_repeats;                 /* ...each shown this many times */
+    int height, width;                /* the model's input size */
+} protocol_images;
+
+typedef struct protocol_response {
+    float latency_ms;  /* onset to the start of the counting window */
+    float duration_ms; /* length of the counting window */
+} protocol_response;
+
+typedef struct protocol_model {
+    int channels, layers;
+    int kernels[PROTOCOL_MAX_LAYERS]; /* odd sizes, one per layer */
+    int readout;                      /* protocol_readout */
+    float learning_rate;
+    int batch_size, epochs, patience, threads;
+} protocol_model;
+
+typedef struct protocol_targets {
+    int count;             /* top N neurons by validation correlation */
+    float min_correlation; /* and no neuron below this */
+} protocol_targets;
+
+typedef struct protocol_mei {
+    int steps, starts;
+    float contrast;        /* RMS contrast budget; 0: the natural images' */
+    int preconditioning;   /* protocol_preconditioning */
+    float blur_sigma;      /* starting σ of the gradient blur, pixels */
+    float jitter_px;
+    float step_size;
+    int objective;         /* protocol_objective */
+    unsigned controls;     /* PROTOCOL_CONTROL_* bits */
+} protocol_mei;
+
+typedef struct protocol_closed_loop {
+    int repeats; /* presentations of each MEI and control */
+} protocol_closed_loop;
+
+typedef struct protocol {
+    int version;
+    char name[PROTOCOL_STRING_SIZE];
+    uint64_t seed;                        /* randomizes schedule, fits, synthesis */
+    char output[PROTOCOL_STRING_SIZE];    /* the session directory (relative to the cwd) */
+    protocol_endpoints endpoints;
+    protocol_virtual_rig virtual_rig;
+    protocol_display display;
+    protocol_timing timing;
+    protocol_images images;
+    protocol_response response;
+    protocol_model model;
+    protocol_targets targets;
+    protocol_mei mei;
+    protocol_closed_loop closed_loop;
+
+    char file[PROTOCOL_STRING_SIZE]; /* where it was read from, for messages */
+    char *text;                      /* the file's bytes verbatim, NUL-terminated, owned */
+    size_t text_size;
+    int *lines;                      /* per setting: the file line it came from, 0 = default */
+} protocol;
+
+/* Reads and checks a protocol file. Relative paths inside it (gamma file,
+ * image folder or NPY) are resolved against the file's folder. On failure
+ * `err` reads "FILE:LINE:COLUMN: message (hint: ...)". */
+int protocol_load(const char *path, protocol **out, char *err);
+
+/* The same from memory. `file` names the text in messages; `base_dir`
+ * resolves relative paths, and when NULL input files are not checked for
+ * existence (fuzzing, reading an old session's protocol elsewhere). */
+int protocol_parse(const char *text, size_t size, const char *file, const char *base_dir,
+                   protocol **out, char *err);
+
+void protocol_destroy(protocol *p);
+
+/* Resolved settings, one by one, for `inception check-protocol` and the
+ * session record: "section.key", its value as text, and where it came from
+ * ("line 12", "default", or a derivation). */
+typedef struct protocol_setting {
+    char key[64];
+    char value[PROTOCOL_STRING_SIZE];
+    char source[PROTOCOL_STRING_SIZE];
+    const char *doc;
+} protocol_setting;
+
+int protocol_setting_count(void);
+void protocol_setting_get(const protocol *p, int index, protocol_setting *out);
+
+/* ------------------------------------------------------------------------
+ * Session record
+ * ------------------------------------------------------------------------ */
+
+#define RECORD_FORMAT_VERSION 1
+#define RECORD_MAGIC 0x43455249u /* "IREC" little-endian */
+#define RECORD_HEADER_SIZE 28    /* magic u32, version u16, type u16, length u32, sequence u64, time u64 */
+#define RECORD_TRAILER_SIZE 4    /* CRC-32 of header + payload */
+#define RECORD_MAX_PAYLOAD (1u << 30)
+#define RECORD_FILE_NAME "session.rec"
+
+typedef enum record_type {
+    RECORD_SESSION_START = 1, /* protocol text verbatim, format version */
+    RECORD_PHASE = 2,         /* a phase begins or ends */
+    RECORD_SCHEDULE = 3,      /* one planned presentation */
+    RECORD_FLIP = 4,          /* a display flip / stimulus onset and its timing */
+    RECORD_STREAM = 5,        /* one received stream message: header fields and counts */
+    RECORD_SYNC = 6,          /* a sync event (TTL, photodiode) seen in the stream */
+    RECORD_ALIGNMENT = 7,     /* a fit mapping stream sample numbers to monotonic time */
+    RECORD_TRIAL = 8,         /* a trial's response counts; acknowledged once durable */
+    RECORD_CHECKPOINT = 9,    /* a model file's bytes */
+    RECORD_STIMULUS = 10,     /* a synthesized stimulus (float32 image) */
+    RECORD_EVALUATION = 11,   /* an evaluation result */
+    RECORD_NOTE = 12,         /* free-form text */
+    RECORD_TYPE_COUNT
+} record_type;
+
+const char *record_type_name(int type); /* "flip", ...; "unknown" otherwise */
+
+/* Payloads are lists of named, typed fields (RECORD.md): a payload builder
+ * appends them; record_field_find reads them back. */
+typedef enum record_dtype {
+    RECORD_I64 = 'q',
+    RECORD_U64 = 'Q',
+    RECORD_F64 = 'd',
+    RECORD_F32 = 'f',
+    RECORD_I32 = 'i',
+    RECORD_U8 = 'B',
+    RECORD_TEXT = 's',  /* UTF-8, one dimension: its byte count */
+    RECORD_BYTES = 'b', /* opaque bytes, one dimension */
+} record_dtype;
+
+#define RECORD_MAX_DIMS 4
+#define RECORD_MAX_NAME 255
+
+typedef struct record_payload {
+    unsigned char *data;
+    size_t size, capacity;
+    int failed; /* out of memory or bad field: sticky, reported by append */
+} record_payload;
+
+void record_payload_init(record_payload *p);
+void record_payload_reset(record_payload *p); /* empty, keeping the memory */
+void record_payload_free(record_payload *p);
+void record_payload_i64(record_payload *p, const char *name, int64_t value);
+void record_payload_u64(record_payload *p, const char *name, uint64_t value);
+void record_payload_f64(record_payload *p, const char *name, double value);
+void record_payload_text(record_payload *p, const char *name, const char *text);
+void record_payload_bytes(record_payload *p, const char *name, const void *data, size_t size);
+/* An array of `dtype` (not TEXT/BYTES) with `ndim` dimensions. */
+void record_payload_array(record_payload *p, const char *name, record_dtype dtype, int ndim,
+                          const uint32_t *shape, const void *data);
+
+typedef struct record_field {
+    char name[RECORD_MAX_NAME + 1];
+    int dtype; /* record_dtype */
+    int ndim;
+    uint32_t shape[RECORD_MAX_DIMS];
+    size_t count;       /* elements (bytes for TEXT/BYTES) */
+    const void *data;   /* inside the payload: little-endian, possibly unaligned */
+} record_field;
+
+/* Walks the fields: *offset starts at 0. Returns 0 and the next field, 1 at
+ * the end, -1 (with err) when the payload is malformed. */
+int record_field_next(const unsigned char *payload, size_t size, size_t *offset,
+                      record_field *out, char *err);
+/* The field called `name`: 0 found, non-zero otherwise. */
+int record_field_find(const unsigned char *payload, size_t size, const char *name,
+                      record_field *out);
+/* Scalar getters (an integer field converts to double; a float field does
+ * not convert to an integer): 0 when found and of a fitting type. */
+int record_get_i64(const unsigned char *payload, size_t size, const char *name, int64_t *out);
+int record_get_f64(const unsigned char *payload, size_t size, const char *name, double *out);
+/* Copies a text field, NUL-terminated and cut to `capacity`. */
+int record_get_text(const unsigned char *payload, size_t size, const char *name, char *out,
+                    size_t capacity);
+
+/* --- Writing --- */
+
+typedef struct session_record session_record;
+
+/* What open-for-resume found in an existing record. */
+typedef struct record_resume_report {
+    uint64_t records;        /* valid records kept */
+    uint64_t last_sequence;  /* of the last valid record */
+    uint64_t kept_bytes;     /* the record's size after the cut */
+    uint64_t cut_bytes;      /* torn tail removed (0: the file ended cleanly) */
+    uint64_t corrupt;        /* corrupt stretches inside the file, kept in place and skipped */
+    uint64_t first_corrupt_offset;
+} record_resume_report;
+
+/* A new session in `dir` (created; must not hold a record already): writes
+ * RECORD_SESSION_START with the protocol text and makes it durable. */
+int session_record_create(const char *dir, const char *protocol_name, const char *protocol_text,
+                          size_t protocol_size, session_record **out, char *err);
+/* Reopens a session's record to continue it: verifies every record, cuts a
+ * torn tail back to the last valid record, and appends after it. */
+int session_record_resume(const char *dir, session_record **out, record_resume_report *report,
+                          char *err);
+/* Appends one record (written to the file at once, so it survives the
+ * process being killed; durable against power loss after the next sync).
+ * Its sequence number goes to *sequence when non-NULL. After a failed write
+ * (disk full) the partial record is cut off and every later append fails. */
+int session_record_append(session_record *w, int type, const record_payload *payload,
+                          uint64_t *sequence, char *err);
+/* fsync now: every record appended so far is durable. Call at phase boundaries. */
+int session_record_sync(session_record *w, char *err);
+/* fsync if the last one was a second or more ago: call from the run loop. */
+int session_record_tick(session_record *w, char *err);
+/* Highest sequence number known to be on disk (fsync'd), 0 if none yet. */
+uint64_t session_record_durable_sequence(const session_record *w);
+uint64_t session_record_next_sequence(const session_record *w);
+/* Syncs, closes and frees; reports a failed final sync. NULL is fine. */
+int session_record_close(session_record *w, char *err);
+
+/* Monotonic clock in ns, the record's time base. */
+uint64_t record_monotonic_ns(void);
+
+/* --- Typed records: each fills a payload with the fields RECORD.md lists --- */
+
+int session_record_phase(session_record *w, const char *phase, const char *event, char *err);
+int session_record_note(session_record *w, const char *text, char *err);
+
+typedef struct record_schedule_entry {
+    int64_t trial;          /* presentation index, 0.. */
+    const char *block;      /* "train", "validation", "test", "closed_loop" */
+    const char *kind;       /* "natural", "mei", "best_natural", "gabor", "rf" */
+    int64_t image_id;       /* repeats share an id */
+    int64_t target_neuron;  /* -1 for natural images */
+    int64_t stimulus_frames, isi_frames;
+} record_schedule_entry;
+int session_record_schedule(session_record *w, const record_schedule_entry *e, char *err);
+
+typedef struct record_flip_event {
+    int64_t trial;       /* -1 for a flip outside a stimulus */
+    int64_t frame;       /* frame counter since the presenter started */
+    int64_t flip_ns;     /* monotonic time right after the swap returned */
+    int64_t onset_ns;    /* estimated onset (flip time + display latency) */
+    int64_t missed;      /* frames missed before this flip */
+    int64_t photodiode;  /* patch state drawn */
+} record_flip_event;
+int session_record_flip(session_record *w, const record_flip_event *f, char *err);
+
+typedef struct record_stream_message {
+    int64_t message_num;  /* the stream's counter */
+    const char *kind;     /* "data", "event", "spike" */
+    int64_t sample_num;
+    int64_t num_samples;
+    int64_t timestamp_ms; /* sender's Unix ms */
+    int64_t received_ns;  /* our monotonic time */
+    int64_t lost;         /* messages missing before this one (counter gap) */
+    int64_t data_size;
+} record_stream_message;
+int session_record_stream(session_record *w, const record_stream_message *m, char *err);
+
+typedef struct record_sync_event {
+    int64_t line, state;
+    int64_t sample_num;   /* stream sample clock */
+    int64_t received_ns;
+    int64_t trial;        /* the trial it marks, -1 if unknown */
+} record_sync_event;
+int session_record_sync_event(session_record *w, const record_sync_event *s, char *err);
+
+typedef struct record_alignment {
+    double slope_ns_per_sample, offset_ns; /* monotonic ns = offset + slope × sample */
+    double residual_rms_ns, residual_max_ns;
+    int64_t points;
+} record_alignment;
+int session_record_alignment(session_record *w, const record_alignment *a, char *err);
+
+/* A trial's counts (one per neuron), acknowledged once durable. */
+typedef struct record_trial {
+    int64_t trial, image_id;
+    int64_t onset_ns;
+    int neurons;
+    const float *counts;
+} record_trial;
+int session_record_trial(session_record *w, const record_trial *t, uint64_t *sequence,
+                         char *err);
+
+/* The bytes of a model file (read from `model_path`), with its epoch and
+ * mean validation correlation. */
+int session_record_checkpoint(session_record *w, const char *model_path, int64_t epoch,
+                              double validation_corr, char *err);
+
+typedef struct record_stimulus {
+    int64_t stimulus_id;
+    int64_t neuron;         /* target, -1 if none */
+    const char *kind;       /* "mei", "gabor", "rf", "best_natural" */
+    int height, width;
+    const float *pixels;    /* height × width, luminance in [0, 1] */
+    double predicted;       /* the model's predicted response */
+} record_stimulus;
+int session_record_stimulus(session_record *w, const record_stimulus *s, char *err);
+
+typedef struct record_evaluation {
+    int64_t neuron;
+    const char *kind;           /* stimulus kind evaluated */
+    double mean, ci_low, ci_high;
+    int64_t repeats;
+} record_evaluation;
+int session_record_evaluation(session_record *w, const record_evaluation *e, char *err);
+
+/* --- Reading --- */
+
+typedef struct record_reader record_reader;
+
+typedef struct record_view {
+    uint64_t offset;  /* of the record's first byte in the file */
+    int type, version;
+    uint64_t sequence, time_ns;
+    uint32_t length;
+    const unsigned char *payload; /* valid until the next call */
+} record_view;
+
+/* What record_reader_next found. */
+enum {
+    RECORD_NEXT_OK = 0,
+    RECORD_NEXT_END = 1,     /* clean end of file */
+    RECORD_NEXT_CORRUPT = 2, /* a damaged stretch, followed by valid records: skipped */
+    RECORD_NEXT_TORN = 3,    /* the file ends inside a damaged stretch (a torn tail) */
+};
+
+int record_reader_open(const char *path, record_reader **out, char *err);
+/* Reads from memory (not copied; must outlive the reader). */
+int record_reader_open_memory(const void *data, size_t size, record_reader **out, char *err);
+/* Next record into *out, or END; CORRUPT and TORN fill `err` with the
+ * offset and what is wrong, and the next call continues after the damage. */
+int record_reader_next(record_reader *r, record_view *out, char *err);
+void record_reader_close(record_reader *r);
+
+uint32_t record_crc32(uint32_t crc, const void *data, size_t size); /* zlib's CRC-32 */
+
+#endif

@@ -1,0 +1,636 @@
+/* session_record.c: the append-only session record (format: RECORD.md).
+ *
+ * Each record is written to the file with one pwrite as soon as it is
+ * appended, so a killed process loses nothing it appended: the kernel holds
+ * the bytes. fsync makes them survive a power cut too; it runs at phase
+ * boundaries (session_record_sync) and at least once a second when the run
+ * loop calls session_record_tick, which costs one clock read otherwise. No
+ * thread is needed for that. A failed write (disk full) is cut back off the
+ * file so that the record always ends on a whole record.
+ *
+ * The reader walks records, checks each CRC, and resynchronizes on the next
+ * valid record after damage: damage followed by valid records is "corrupt"
+ * (reported, skipped), damage running to the end of the file is a torn tail
+ * (what a kill during a write leaves; cut on resume). */
+#include "controller.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- CRC-32 (IEEE 802.3, reflected, as zlib's crc32), four bits at a time ---- */
+
+static const uint32_t crc_nibble[16] = {
+    0x00000000, 0x1DB71064, 0x3B6E20C8, 0x26D930AC, 0x76DC4190, 0x6B6B51F4,
+    0x4DB26158, 0x5005713C, 0xEDB88320, 0xF00F9344, 0xD6D6A3E8, 0xCB61B38C,
+    0x9B64C2B0, 0x86D3D2D4, 0xA00AE278, 0xBDBDF21C,
+};
+
+uint32_t record_crc32(uint32_t crc, const void *data, size_t size)
+{
+    const unsigned char *b = data;
+    crc = ~crc;
+    for (size_t i = 0; i < size; i++) {
+        crc ^= b[i];
+        crc = (crc >> 4) ^ crc_nibble[crc & 15];
+        crc = (crc >> 4) ^ crc_nibble[crc & 15];
+    }
+    return ~crc;
+}
+
+uint64_t record_monotonic_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static uint64_t realtime_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+const char *record_type_name(int type)
+{
+    static const char *const names[RECORD_TYPE_COUNT] = {
+        "unknown", "session_start", "phase", "schedule", "flip", "stream", "sync",
+        "alignment", "trial", "checkpoint", "stimulus", "evaluation", "note",
+    };
+    return type > 0 && type < RECORD_TYPE_COUNT ? names[type] : "unknown";
+}
+
+/* ---- header ---- */
+
+static void put_le(unsigned char *at, uint64_t v, int bytes)
+{
+    for (int i = 0; i < bytes; i++)
+        at[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_le(const unsigned char *at, int bytes)
+{
+    uint64_t v = 0;
+    for (int i = bytes - 1; i >= 0; i--)
+        v = v << 8 | at[i];
+    return v;
+}
+
+/* ---- writer ---- */
+
+static record_payload *scratch(struct session_record *w);
+
+struct session_record {
+    int fd;
+    char path[4096];
+    uint64_t size;             /* bytes of whole records in the file */
+    uint64_t next_sequence;
+    uint64_t written_sequence; /* last appended (in the kernel) */
+    uint64_t durable_sequence; /* last fsync'd */
+    uint64_t last_sync_ns;
+    int failed;                /* a write failed: no more appends */
+    unsigned char *buffer;     /* one record being assembled */
+    size_t capacity;
+    record_payload scratch;    /* for the typed helpers */
+};
+
+static int fail(char *err, const char *fmt, const char *a, const char *b)
+{
+    snprintf(err, CONTROLLER_ERR_SIZE, fmt, a, b);
+    return 1;
+}
+
+static session_record *writer_alloc(const char *dir)
+{
+    session_record *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    w->fd = -1;
+    w->next_sequence = 1;
+    snprintf(w->path, sizeof w->path, "%s/%s", dir, RECORD_FILE_NAME);
+    record_payload_init(&w->scratch);
+    return w;
+}
+
+static void writer_free(session_record *w)
+{
+    if (!w)
+        return;
+    if (w->fd >= 0)
+        close(w->fd);
+    free(w->buffer);
+    record_payload_free(&w->scratch);
+    free(w);
+}
+
+/* The folder's entry for the file must be durable too. */
+static int sync_directory(const char *dir, char *err)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0 || fsync(fd) != 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return fail(err, "%s: cannot sync the folder: %s", dir, strerror(e));
+    }
+    close(fd);
+    return 0;
+}
+
+int session_record_sync(session_record *w, char *err)
+{
+    if (w->durable_sequence == w->written_sequence)
+        return 0;
+    if (fsync(w->fd) != 0)
+        return fail(err, "%s: fsync: %s", w->path, strerror(errno));
+    w->durable_sequence = w->written_sequence;
+    w->last_sync_ns = record_monotonic_ns();
+    return 0;
+}
+
+int session_record_tick(session_record *w, char *err)
+{
+    if (w->durable_sequence == w->written_sequence)
+        return 0;
+    if (record_monotonic_ns() - w->last_sync_ns < 1000000000u)
+        return 0;
+    return session_record_sync(w, err);
+}
+
+uint64_t session_record_durable_sequence(const session_record *w)
+{
+    return w->durable_sequence;
+}
+
+uint64_t session_record_next_sequence(const session_record *w)
+{
+    return w->next_sequence;
+}
+
+static int write_all(int fd, const unsigned char *data, size_t size, uint64_t offset)
+{
+    while (size > 0) {
+        ssize_t n = pwrite(fd, data, size, (off_t)offset);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0)
+                errno = ENOSPC;
+            return 1;
+        }
+        data += n;
+        size -= (size_t)n;
+        offset += (uint64_t)n;
+    }
+    return 0;
+}
+
+static int assemble(session_record *w, int type, const record_payload *payload)
+{
+    size_t total = RECORD_HEADER_SIZE + payload->size + RECORD_TRAILER_SIZE;
+    if (total > w->capacity) {
+        unsigned char *grown = realloc(w->buffer, total);
+        if (!grown)
+            return 1;
+        w->buffer = grown;
+        w->capacity = total;
+    }
+    unsigned char *h = w->buffer;
+    put_le(h, RECORD_MAGIC, 4);
+    put_le(h + 4, RECORD_FORMAT_VERSION, 2);
+    put_le(h + 6, (uint64_t)type, 2);
+    put_le(h + 8, payload->size, 4);
+    put_le(h + 12, w->next_sequence, 8);
+    put_le(h + 20, record_monotonic_ns(), 8);
+    if (payload->size)
+        memcpy(h + RECORD_HEADER_SIZE, payload->data, payload->size);
+    uint32_t crc = record_crc32(0, h, RECORD_HEADER_SIZE + payload->size);
+    put_le(h + RECORD_HEADER_SIZE + payload->size, crc, 4);
+    return 0;
+}
+
+int session_record_append(session_record *w, int type, const record_payload *payload,
+                          uint64_t *sequence, char *err)
+{
+    if (w->failed)
+        return fail(err, "%s: an earlier write failed; the record is closed for writing%s",
+                    w->path, "");
+    if (payload->failed || payload->size > RECORD_MAX_PAYLOAD || type <= 0 || type > 0xffff)
+        return fail(err, "%s: bad record (type %s, or a field could not be encoded)", w->path,
+                    record_type_name(type));
+    if (assemble(w, type, payload))
+        return fail(err, "%s: out of memory%s", w->path, "");
+    size_t total = RECORD_HEADER_SIZE + payload->size + RECORD_TRAILER_SIZE;
+    if (write_all(w->fd, w->buffer, total, w->size)) {
+        int e = errno;
+        /* Cut whatever part landed, so the file ends on a whole record. */
+        if (ftruncate(w->fd, (off_t)w->size) == 0)
+            fsync(w->fd);
+        w->failed = 1;
+        return fail(err, "%s: write failed, session record stopped: %s", w->path, strerror(e));
+    }
+    w->size += total;
+    w->written_sequence = w->next_sequence;
+    if (sequence)
+        *sequence = w->next_sequence;
+    w->next_sequence++;
+    return 0;
+}
+
+int session_record_create(const char *dir, const char *protocol_name, const char *protocol_text,
+                          size_t protocol_size, session_record **out, char *err)
+{
+    *out = NULL;
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return fail(err, "%s: cannot create the session folder: %s", dir, strerror(errno));
+    session_record *w = writer_alloc(dir);
+    if (!w)
+        return fail(err, "%s: out of memory%s", dir, "");
+    w->fd = open(w->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (w->fd < 0) {
+        int e = errno;
+        writer_free(w);
+        return fail(err, e == EEXIST ? "%s: holds a session record already (%s)"
+                                     : "%s: cannot create the record: %s",
+                    dir, e == EEXIST ? "resume it or choose another folder" : strerror(e));
+    }
+    /* The protocol's bytes verbatim, as BYTES: a file may hold anything. */
+    record_payload *p = scratch(w);
+    record_payload_i64(p, "format_version", RECORD_FORMAT_VERSION);
+    record_payload_text(p, "protocol_name", protocol_name);
+    record_payload_u64(p, "unix_ns", realtime_ns());
+    record_payload_bytes(p, "protocol_text", protocol_text, protocol_size);
+    if (session_record_append(w, RECORD_SESSION_START, p, NULL, err) ||
+        session_record_sync(w, err) || sync_directory(dir, err)) {
+        unlink(w->path);
+        writer_free(w);
+        return 1;
+    }
+    *out = w;
+    return 0;
+}
+
+/* ---- reader ---- */
+
+struct record_reader {
+    const unsigned char *data;
+    size_t size, offset;
+    void *mapped; /* mmap of the file, NULL for memory */
+    size_t mapped_size;
+};
+
+int record_reader_open_memory(const void *data, size_t size, record_reader **out, char *err)
+{
+    *out = calloc(1, sizeof **out);
+    if (!*out)
+        return fail(err, "out of memory%s%s", "", "");
+    (*out)->data = data;
+    (*out)->size = size;
+    return 0;
+}
+
+int record_reader_open(const char *path, record_reader **out, char *err)
+{
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return fail(err, "%s: %s", path, strerror(e));
+    }
+    void *map = NULL;
+    if (st.st_size > 0) {
+        map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (map == MAP_FAILED) {
+            int e = errno;
+            close(fd);
+            return fail(err, "%s: cannot map: %s", path, strerror(e));
+        }
+    }
+    close(fd);
+    if (record_reader_open_memory(map, (size_t)st.st_size, out, err)) {
+        if (map)
+            munmap(map, (size_t)st.st_size);
+        return 1;
+    }
+    (*out)->mapped = map;
+    (*out)->mapped_size = (size_t)st.st_size;
+    return 0;
+}
+
+void record_reader_close(record_reader *r)
+{
+    if (!r)
+        return;
+    if (r->mapped)
+        munmap(r->mapped, r->mapped_size);
+    free(r);
+}
+
+/* Is there a whole, valid record at `at`? Returns NULL if so, or why not. */
+static const char *check_record(const record_reader *r, size_t at, uint32_t *length)
+{
+    size_t left = r->size - at;
+    const unsigned char *h = r->data + at;
+    if (left < RECORD_HEADER_SIZE + RECORD_TRAILER_SIZE)
+        return "a record header cut short";
+    if (get_le(h, 4) != RECORD_MAGIC)
+        return "no record magic";
+    if (get_le(h + 4, 2) == 0 || get_le(h + 4, 2) > RECORD_FORMAT_VERSION)
+        return "an unknown format version";
+    *length = (uint32_t)get_le(h + 8, 4);
+    if (*length > RECORD_MAX_PAYLOAD ||
+        *length > left - RECORD_HEADER_SIZE - RECORD_TRAILER_SIZE)
+        return "a record running past the end of the file";
+    uint32_t stored = (uint32_t)get_le(h + RECORD_HEADER_SIZE + *length, 4);
+    if (record_crc32(0, h, RECORD_HEADER_SIZE + *length) != stored)
+        return "a CRC mismatch";
+    return NULL;
+}
+
+/* The next offset after `from` where a valid record starts, or r->size. */
+static size_t resync(const record_reader *r, size_t from)
+{
+    static const unsigned char magic[4] = {'I', 'R', 'E', 'C'};
+    for (size_t at = from; at + 4 <= r->size; at++) {
+        const unsigned char *found = memchr(r->data + at, magic[0], r->size - at);
+        if (!found)
+            break;
+        at = (size_t)(found - r->data);
+        uint32_t length;
+        if (r->size - at >= 4 && !memcmp(found, magic, 4) && !check_record(r, at, &length))
+            return at;
+    }
+    return r->size;
+}
+
+int record_reader_next(record_reader *r, record_view *out, char *err)
+{
+    memset(out, 0, sizeof *out);
+    if (r->offset >= r->size)
+        return RECORD_NEXT_END;
+    size_t at = r->offset;
+    uint32_t length = 0;
+    const char *why = check_record(r, at, &length);
+    if (why) {
+        size_t next = resync(r, at + 1);
+        r->offset = next;
+        snprintf(err, CONTROLLER_ERR_SIZE, "offset %zu: %zu damaged bytes (%s)%s", at,
+                 next - at, why, next == r->size ? ", to the end of the file: a torn tail" : "");
+        out->offset = at;
+        return next == r->size ? RECORD_NEXT_TORN : RECORD_NEXT_CORRUPT;
+    }
+    const unsigned char *h = r->data + at;
+    out->offset = at;
+    out->version = (int)get_le(h + 4, 2);
+    out->type = (int)get_le(h + 6, 2);
+    out->length = length;
+    out->sequence = get_le(h + 12, 8);
+    out->time_ns = get_le(h + 20, 8);
+    out->payload = h + RECORD_HEADER_SIZE;
+    r->offset = at + RECORD_HEADER_SIZE + length + RECORD_TRAILER_SIZE;
+    return RECORD_NEXT_OK;
+}
+
+/* ---- resume ---- */
+
+/* Walks the whole record: counts, last sequence, where the valid part ends. */
+static int scan_for_resume(const char *path, record_resume_report *report, char *err)
+{
+    record_reader *r;
+    if (record_reader_open(path, &r, err))
+        return 1;
+    size_t file_size = r->size;
+    uint64_t end = 0;
+    record_view v;
+    char why[CONTROLLER_ERR_SIZE];
+    int status, first_type = 0;
+    while ((status = record_reader_next(r, &v, why)) != RECORD_NEXT_END) {
+        if (status == RECORD_NEXT_OK) {
+            if (report->records == 0)
+                first_type = v.type;
+            report->records++;
+            report->last_sequence = v.sequence;
+            end = v.offset + RECORD_HEADER_SIZE + v.length + RECORD_TRAILER_SIZE;
+        } else if (status == RECORD_NEXT_CORRUPT) {
+            if (report->corrupt++ == 0)
+                report->first_corrupt_offset = v.offset;
+        }
+    }
+    record_reader_close(r);
+    report->kept_bytes = end;
+    report->cut_bytes = file_size - end;
+    if (report->records == 0 || first_type != RECORD_SESSION_START)
+        return fail(err, "%s: no session start record: not a session (or damaged at its "
+                         "start)%s", path, "");
+    return 0;
+}
+
+int session_record_resume(const char *dir, session_record **out, record_resume_report *report,
+                          char *err)
+{
+    *out = NULL;
+    memset(report, 0, sizeof *report);
+    session_record *w = writer_alloc(dir);
+    if (!w)
+        return fail(err, "%s: out of memory%s", dir, "");
+    if (scan_for_resume(w->path, report, err)) {
+        writer_free(w);
+        return 1;
+    }
+    w->fd = open(w->path, O_WRONLY | O_CLOEXEC);
+    if (w->fd < 0 || (report->cut_bytes && ftruncate(w->fd, (off_t)report->kept_bytes) != 0) ||
+        fsync(w->fd) != 0) {
+        int e = errno;
+        writer_free(w);
+        return fail(err, "%s: cannot reopen to resume: %s", dir, strerror(e));
+    }
+    w->size = report->kept_bytes;
+    w->written_sequence = w->durable_sequence = report->last_sequence;
+    w->next_sequence = report->last_sequence + 1;
+    w->last_sync_ns = record_monotonic_ns();
+    *out = w;
+    return 0;
+}
+
+int session_record_close(session_record *w, char *err)
+{
+    if (!w)
+        return 0;
+    int status = w->failed ? 0 : session_record_sync(w, err);
+    writer_free(w);
+    return status;
+}
+
+/* ---- typed records ---- */
+
+static record_payload *scratch(session_record *w)
+{
+    record_payload_reset(&w->scratch);
+    return &w->scratch;
+}
+
+static int append_scratch(session_record *w, int type, uint64_t *sequence, char *err)
+{
+    return session_record_append(w, type, &w->scratch, sequence, err);
+}
+
+int session_record_phase(session_record *w, const char *phase, const char *event, char *err)
+{
+    record_payload *p = scratch(w);
+    record_payload_text(p, "phase", phase);
+    record_payload_text(p, "event", event);
+    record_payload_u64(p, "unix_ns", realtime_ns());
+    /* A phase boundary is where durability is promised. */
+    return append_scratch(w, RECORD_PHASE, NULL, err) || session_record_sync(w, err);
+}
+
+int session_record_note(session_record *w, const char *text, char *err)
+{
+    record_payload_text(scratch(w), "text", text);
+    return append_scratch(w, RECORD_NOTE, NULL, err);
+}
+
+int session_record_schedule(session_record *w, const record_schedule_entry *e, char *err)
+{
+    record_payload *p = scratch(w);
+    record_payload_i64(p, "trial", e->trial);
+    record_payload_text(p, "block", e->block);
+    record_payload_text(p, "kind", e->kind);
+    record_payload_i64(p, "image_id", e->image_id);
+    record_payload_i64(p, "target_neuron", e->target_neuron);
+    record_payload_i64(p, "stimulus_frames", e->stimulus_frames);
+    record_payload_i64(p, "isi_frames", e->isi_frames);
+    return append_scratch(w, RECORD_SCHEDULE, NULL, err);
+}
+
+int session_record_flip(session_record *w, const record_flip_event *f, char *err)
+{
+    record_payload *p = scratch(w);
+    record_payload_i64(p, "trial", f->trial);
+    record_payload_i64(p, "frame", f->frame);
+    record_payload_i64(p, "flip_ns", f->flip_ns);
+    record_payload_i64(p, "onset_ns", f->onset_ns);
+    record_payload_i64(p, "missed", f->missed);
+    record_payload_i64(p, "photodiode", f->photodiode);
+    return append_scratch(w, RECORD_FLIP, NULL, err);
+}
+
+int session_record_stream(session_record *w, const record_stream_message *m, char *err)
+{
+    record_payload *p = scratch(w);
+    record_payload_i64(p, "message_num", m->message_num);
+    record_payload_text(p, "kind", m->kind);
+    record_payload_i64(p, "sample_num", m->sample_num);
+    record_payload_i64(p, "num_samples", m->num_samples);
+    record_payload_i64(p, "timestamp_ms", m->timestamp_ms);
+    record_payload_i64(p, "received_ns", m->received_ns);
+    record_payload_i64(p, "lost", m->lost);
+    record_payload_i64(p, "data_size", m->data_size);
+    return append_scratch(w, RECORD_STREAM, NULL, err);
+}
+
+int session_record_sync_event(session_record *w, const record_sync_event *s, char *err)
+{
+    record_payload *p = scratch(w);
+    record_payload_i64(p, "line", s->line);
+    record_payload_i64(p, "state", s->state);
+    record_payload_i64(p, "sample_num", s->sample_num);
+    record_payload_i64(p, "received_ns", s->received_ns);
+    record_payload_i64(p, "trial", s->trial);
+    return append_scratch(w, RECORD_SYNC, NULL, err);
+}
+
+int session_record_alignment(session_record *w, const record_alignment *a, char *err)
+{
+    record_payload *p = scratch(w);
+    record_payload_f64(p, "slope_ns_per_sample", a->slope_ns_per_sample);
+    record_payload_f64(p, "offset_ns", a->offset_ns);
+    record_payload_f64(p, "residual_rms_ns", a->residual_rms_ns);
+    record_payload_f64(p, "residual_max_ns", a->residual_max_ns);
+    record_payload_i64(p, "points", a->points);
+    return append_scratch(w, RECORD_ALIGNMENT, NULL, err);
+}
+
+int session_record_trial(session_record *w, const record_trial *t, uint64_t *sequence,
+                         char *err)
+{
+    record_payload *p = scratch(w);
+    record_payload_i64(p, "trial", t->trial);
+    record_payload_i64(p, "image_id", t->image_id);
+    record_payload_i64(p, "onset_ns", t->onset_ns);
+    uint32_t shape[1] = {(uint32_t)(t->neurons > 0 ? t->neurons : 0)};
+    record_payload_array(p, "counts", RECORD_F32, 1, shape, t->counts);
+    return append_scratch(w, RECORD_TRIAL, sequence, err);
+}
+
+static unsigned char *read_whole(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    unsigned char *data = NULL;
+    long n = -1;
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && n <= (long)RECORD_MAX_PAYLOAD / 2 &&
+        fseek(f, 0, SEEK_SET) == 0) {
+        data = malloc(n ? (size_t)n : 1);
+        if (data && fread(data, 1, (size_t)n, f) != (size_t)n) {
+            free(data);
+            data = NULL;
+        }
+    }
+    fclose(f);
+    *size = n > 0 ? (size_t)n : 0;
+    return data;
+}
+
+int session_record_checkpoint(session_record *w, const char *model_path, int64_t epoch,
+                              double validation_corr, char *err)
+{
+    size_t size;
+    unsigned char *bytes = read_whole(model_path, &size);
+    if (!bytes)
+        return fail(err, "%s: cannot read the model file to record it%s", model_path, "");
+    const char *base = strrchr(model_path, '/');
+    record_payload *p = scratch(w);
+    record_payload_text(p, "file_name", base ? base + 1 : model_path);
+    record_payload_i64(p, "epoch", epoch);
+    record_payload_f64(p, "validation_corr", validation_corr);
+    record_payload_bytes(p, "model", bytes, size);
+    free(bytes);
+    return append_scratch(w, RECORD_CHECKPOINT, NULL, err);
+}
+
+int session_record_stimulus(session_record *w, const record_stimulus *s, char *err)
+{
+    record_payload *p = scratch(w);
+    record_payload_i64(p, "stimulus_id", s->stimulus_id);
+    record_payload_i64(p, "neuron", s->neuron);
+    record_payload_text(p, "kind", s->kind);
+    record_payload_f64(p, "predicted", s->predicted);
+    uint32_t shape[2] = {(uint32_t)(s->height > 0 ? s->height : 0),
+                         (uint32_t)(s->width > 0 ? s->width : 0)};
+    record_payload_array(p, "pixels", RECORD_F32, 2, shape, s->pixels);
+    return append_scratch(w, RECORD_STIMULUS, NULL, err);
+}
+
+int session_record_evaluation(session_record *w, const record_evaluation *e, char *err)
+{
+    record_payload *p = scratch(w);
+    record_payload_i64(p, "neuron", e->neuron);
+    record_payload_text(p, "kind", e->kind);
+    record_payload_f64(p, "mean", e->mean);
+    record_payload_f64(p, "ci_low", e->ci_low);
+    record_payload_f64(p, "ci_high", e->ci_high);
+    record_payload_i64(p, "repeats", e->repeats);
+    return append_scratch(w, RECORD_EVALUATION, NULL, err);
+}
