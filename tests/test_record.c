@@ -1,0 +1,470 @@
+/* test_record.c: the session record: payload fields round-trip; records of
+ * every type are read back with their values; a corrupt record in the middle
+ * is reported at its offset and skipped; a torn tail is cut on resume and
+ * appending continues; a full disk stops the writer with the record intact;
+ * and numpy reads what C wrote (tests/record_check.py, argv[1], with the
+ * reader controller/record_reader.py, argv[2]). */
+#include "controller.h"
+#include "test.h"
+#include "test_files.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define NEURONS 7
+
+static void test_crc(void)
+{
+    /* The CRC-32 check value of the standard (and zlib's crc32). */
+    CHECK(record_crc32(0, "123456789", 9) == 0xCBF43926u, "CRC-32 of '123456789' is cbf43926");
+    uint32_t part = record_crc32(0, "1234", 4);
+    CHECK(record_crc32(part, "56789", 5) == 0xCBF43926u, "CRC-32 continues across pieces");
+}
+
+static void test_payload(void)
+{
+    record_payload p;
+    record_payload_init(&p);
+    float image[2][3] = {{0.f, 0.25f, 0.5f}, {0.75f, 1.f, -1.f}};
+    uint32_t shape[2] = {2, 3};
+    record_payload_i64(&p, "trial", -42);
+    record_payload_u64(&p, "big", UINT64_MAX);
+    record_payload_f64(&p, "corr", 0.123456789);
+    record_payload_text(&p, "kind", "mei");
+    record_payload_bytes(&p, "blob", "\0\1\2", 3);
+    record_payload_array(&p, "pixels", RECORD_F32, 2, shape, image);
+    CHECK(!p.failed, "six fields encoded");
+    int64_t i;
+    double d;
+    char text[16];
+    record_field f;
+    CHECK(record_get_i64(p.data, p.size, "trial", &i) == 0 && i == -42, "i64 back: %lld",
+          (long long)i);
+    CHECK(record_get_f64(p.data, p.size, "corr", &d) == 0 && d == 0.123456789, "f64 back");
+    CHECK(record_get_f64(p.data, p.size, "trial", &d) == 0 && d == -42.0, "i64 read as f64");
+    CHECK(record_get_i64(p.data, p.size, "corr", &i) != 0, "f64 is not read as an integer");
+    CHECK(record_get_text(p.data, p.size, "kind", text, sizeof text) == 0 &&
+              !strcmp(text, "mei"), "text back");
+    CHECK(record_field_find(p.data, p.size, "blob", &f) == 0 && f.count == 3 &&
+              !memcmp(f.data, "\0\1\2", 3), "bytes back");
+    CHECK(record_field_find(p.data, p.size, "pixels", &f) == 0 && f.ndim == 2 &&
+              f.shape[0] == 2 && f.shape[1] == 3 && f.dtype == RECORD_F32 &&
+              !memcmp(f.data, image, sizeof image), "2x3 float array back");
+    CHECK(record_field_find(p.data, p.size, "absent", &f) != 0, "a missing field is not found");
+    /* Every cut of the payload is either a clean prefix or refused. */
+    int crashes_or_lies = 0;
+    for (size_t cut = 0; cut < p.size; cut++) {
+        size_t at = 0;
+        char err[CONTROLLER_ERR_SIZE];
+        int status, fields = 0;
+        while ((status = record_field_next(p.data, cut, &at, &f, err)) == 0)
+            fields++;
+        if (at > cut || fields >= 6)
+            crashes_or_lies++;
+    }
+    CHECK(crashes_or_lies == 0, "truncated payloads never read past their end");
+    record_payload_reset(&p);
+    record_payload_i64(&p, "", 1);
+    CHECK(p.failed, "an empty field name is refused");
+    record_payload_free(&p);
+}
+
+static float count_value(int64_t trial, int neuron)
+{
+    return (float)((trial * 7 + neuron * 3) % 11) * 0.5f;
+}
+
+/* Writes one record of every type; returns how many records (with the start). */
+static int write_session(const char *dir, const char *model_path, char *err)
+{
+    session_record *w;
+    const char *text = "name: test\nseed: 3\n";
+    if (session_record_create(dir, "test", text, strlen(text), &w, err))
+        return -1;
+    float counts[NEURONS], pixels[4 * 5];
+    for (int n = 0; n < NEURONS; n++)
+        counts[n] = count_value(5, n);
+    for (int k = 0; k < 20; k++)
+        pixels[k] = sinf((float)k);
+    record_schedule_entry e = {5, "train", "natural", 1234, -1, 8, 4};
+    record_flip_event fl = {5, 99, 1000000, 1004000, 1, 1};
+    record_stream_message m = {77, "data", 30000, 1024, 1700000000000, 2000000, 2, 4096};
+    record_sync_event s = {1, 1, 30123, 2100000, 5};
+    record_alignment a = {33333.25, -12.5, 80.5, 210.0, 40};
+    record_trial t = {5, 1234, 1004000, NEURONS, counts};
+    record_stimulus st = {3, 2, "mei", 4, 5, pixels, 17.25};
+    record_evaluation ev = {2, "mei", 12.5, 10.0, 15.0, 8};
+    uint64_t seq = 0;
+    int status = session_record_phase(w, "recording", "begin", err) ||
+                 session_record_schedule(w, &e, err) || session_record_flip(w, &fl, err) ||
+                 session_record_stream(w, &m, err) || session_record_sync_event(w, &s, err) ||
+                 session_record_alignment(w, &a, err) || session_record_trial(w, &t, &seq, err) ||
+                 session_record_checkpoint(w, model_path, 3, 0.41, err) ||
+                 session_record_stimulus(w, &st, err) || session_record_evaluation(w, &ev, err) ||
+                 session_record_note(w, "hello, record", err);
+    CHECK(seq == 8, "the trial record is sequence 8 (got %llu)", (unsigned long long)seq);
+    CHECK(session_record_durable_sequence(w) == 2, "the phase record made 1..2 durable");
+    status = status || session_record_sync(w, err);
+    CHECK(session_record_durable_sequence(w) == 12, "an explicit sync makes all 12 durable");
+    status = session_record_close(w, err) || status;
+    return status ? -1 : 12;
+}
+
+static void test_write_and_read(const char *dir)
+{
+    char err[CONTROLLER_ERR_SIZE], model_path[4096], record_path[4200];
+    snprintf(model_path, sizeof model_path, "%s-model.bin", dir);
+    FILE *f = fopen(model_path, "wb");
+    for (int k = 0; f && k < 1000; k++)
+        fputc(k * 7 & 255, f);
+    if (f)
+        fclose(f);
+    int written = write_session(dir, model_path, err);
+    CHECK(written == 12, "a session of 12 records written: %s", written == 12 ? "" : err);
+    session_record *again;
+    CHECK(session_record_create(dir, "x", "", 0, &again, err) != 0 && strstr(err, "already"),
+          "a second create in the same folder is refused: %s", err);
+
+    snprintf(record_path, sizeof record_path, "%s/%s", dir, RECORD_FILE_NAME);
+    record_reader *r;
+    CHECK(record_reader_open(record_path, &r, err) == 0, "reader opens");
+    int expected[12] = {RECORD_SESSION_START, RECORD_PHASE,     RECORD_SCHEDULE,
+                        RECORD_FLIP,          RECORD_STREAM,    RECORD_SYNC,
+                        RECORD_ALIGNMENT,     RECORD_TRIAL,     RECORD_CHECKPOINT,
+                        RECORD_STIMULUS,      RECORD_EVALUATION, RECORD_NOTE};
+    record_view v;
+    int n = 0, order_ok = 1, status;
+    uint64_t last_time = 0;
+    while ((status = record_reader_next(r, &v, err)) == RECORD_NEXT_OK) {
+        if (n >= 12 || v.type != expected[n] || v.sequence != (uint64_t)n + 1 ||
+            v.time_ns < last_time)
+            order_ok = 0;
+        last_time = v.time_ns;
+        int64_t i;
+        double d;
+        char text[64];
+        record_field fl;
+        if (v.type == RECORD_SESSION_START) {
+            CHECK(record_field_find(v.payload, v.length, "protocol_text", &fl) == 0 &&
+                      fl.count == 19 && !memcmp(fl.data, "name: test\nseed: 3\n", 19),
+                  "session start holds the protocol text verbatim");
+        } else if (v.type == RECORD_TRIAL) {
+            int same = record_field_find(v.payload, v.length, "counts", &fl) == 0 &&
+                       fl.count == NEURONS && fl.dtype == RECORD_F32;
+            for (int k = 0; same && k < NEURONS; k++) {
+                float c;
+                memcpy(&c, (const char *)fl.data + 4 * k, 4);
+                same = c == count_value(5, k);
+            }
+            CHECK(same && record_get_i64(v.payload, v.length, "image_id", &i) == 0 && i == 1234,
+                  "trial: 7 counts and image id back");
+        } else if (v.type == RECORD_CHECKPOINT) {
+            int same = record_field_find(v.payload, v.length, "model", &fl) == 0 &&
+                       fl.count == 1000;
+            for (int k = 0; same && k < 1000; k++)
+                same = ((const unsigned char *)fl.data)[k] == (k * 7 & 255);
+            CHECK(same && record_get_f64(v.payload, v.length, "validation_corr", &d) == 0 &&
+                      d == 0.41, "checkpoint: the model file's 1000 bytes back");
+        } else if (v.type == RECORD_ALIGNMENT) {
+            CHECK(record_get_f64(v.payload, v.length, "slope_ns_per_sample", &d) == 0 &&
+                      d == 33333.25, "alignment slope back");
+        } else if (v.type == RECORD_STIMULUS) {
+            int same = record_field_find(v.payload, v.length, "pixels", &fl) == 0 &&
+                       fl.ndim == 2 && fl.shape[0] == 4 && fl.shape[1] == 5;
+            for (int k = 0; same && k < 20; k++) {
+                float x;
+                memcpy(&x, (const char *)fl.data + 4 * k, 4);
+                same = x == sinf((float)k);
+            }
+            CHECK(same, "stimulus: 4x5 pixels back");
+        } else if (v.type == RECORD_NOTE) {
+            CHECK(record_get_text(v.payload, v.length, "text", text, sizeof text) == 0 &&
+                      !strcmp(text, "hello, record"), "note text back");
+        } else if (v.type == RECORD_STREAM) {
+            CHECK(record_get_i64(v.payload, v.length, "message_num", &i) == 0 && i == 77 &&
+                      record_get_i64(v.payload, v.length, "lost", &i) == 0 && i == 2,
+                  "stream message header back");
+        }
+        n++;
+    }
+    CHECK(status == RECORD_NEXT_END && n == 12 && order_ok,
+          "12 records in order, sequences 1..12, times non-decreasing, clean end");
+    record_reader_close(r);
+    remove(model_path);
+}
+
+static unsigned char *file_copy(const char *dir, size_t *size)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, RECORD_FILE_NAME);
+    return read_file_bytes(path, size);
+}
+
+static void write_file(const char *dir, const unsigned char *data, size_t size)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, RECORD_FILE_NAME);
+    FILE *f = fopen(path, "wb");
+    if (f) {
+        fwrite(data, 1, size, f);
+        fclose(f);
+    }
+}
+
+/* Offsets of the records in a clean file. */
+static int record_offsets(const unsigned char *data, size_t size, uint64_t *offsets, int most)
+{
+    record_reader *r;
+    char err[CONTROLLER_ERR_SIZE];
+    record_view v;
+    int n = 0;
+    if (record_reader_open_memory(data, size, &r, err))
+        return 0;
+    while (n < most && record_reader_next(r, &v, err) == RECORD_NEXT_OK)
+        offsets[n++] = v.offset;
+    record_reader_close(r);
+    return n;
+}
+
+static void test_corrupt_middle(const char *dir)
+{
+    size_t size;
+    unsigned char *data = file_copy(dir, &size);
+    uint64_t offsets[16];
+    int n = data ? record_offsets(data, size, offsets, 16) : 0;
+    CHECK(n == 12, "12 record offsets");
+    if (n != 12) {
+        free(data);
+        return;
+    }
+    /* One flipped bit in the flip record's payload (record 3). */
+    data[offsets[3] + RECORD_HEADER_SIZE + 5] ^= 0x10;
+    record_reader *r;
+    char err[CONTROLLER_ERR_SIZE], want[64];
+    record_view v;
+    record_reader_open_memory(data, size, &r, err);
+    int ok = 0, corrupt = 0, torn = 0, status, sequence_after = 0;
+    while ((status = record_reader_next(r, &v, err)) != RECORD_NEXT_END) {
+        if (status == RECORD_NEXT_OK && ok++ == 3)
+            sequence_after = (int)v.sequence;
+        if (status == RECORD_NEXT_CORRUPT) {
+            corrupt++;
+            snprintf(want, sizeof want, "offset %llu:", (unsigned long long)offsets[3]);
+            CHECK(strstr(err, want) && strstr(err, "CRC") && v.offset == offsets[3],
+                  "corruption reported at its offset: %s", err);
+        }
+        torn += status == RECORD_NEXT_TORN;
+    }
+    record_reader_close(r);
+    CHECK(ok == 11 && corrupt == 1 && torn == 0 && sequence_after == 5,
+          "the damaged record is skipped and reading goes on with sequence 5 "
+          "(%d ok, %d corrupt, %d torn)", ok, corrupt, torn);
+
+    /* Resume keeps it in place (append-only) and counts it. */
+    write_file(dir, data, size);
+    session_record *w;
+    record_resume_report report;
+    CHECK(session_record_resume(dir, &w, &report, err) == 0 && report.corrupt == 1 &&
+              report.first_corrupt_offset == offsets[3] && report.cut_bytes == 0 &&
+              report.records == 11 && report.last_sequence == 12,
+          "resume reports the corrupt record and cuts nothing");
+    session_record_close(w, err);
+    data[offsets[3] + RECORD_HEADER_SIZE + 5] ^= 0x10;
+    write_file(dir, data, size);
+    free(data);
+}
+
+static int count_records(const char *dir, int *damaged, uint64_t *last_sequence)
+{
+    char path[4200], err[CONTROLLER_ERR_SIZE];
+    snprintf(path, sizeof path, "%s/%s", dir, RECORD_FILE_NAME);
+    record_reader *r;
+    record_view v;
+    int n = 0, status;
+    *damaged = 0;
+    if (record_reader_open(path, &r, err))
+        return -1;
+    while ((status = record_reader_next(r, &v, err)) != RECORD_NEXT_END) {
+        if (status == RECORD_NEXT_OK)
+            n++, *last_sequence = v.sequence;
+        else
+            (*damaged)++;
+    }
+    record_reader_close(r);
+    return n;
+}
+
+static void test_torn_tail(const char *dir)
+{
+    size_t size;
+    unsigned char *data = file_copy(dir, &size);
+    uint64_t offsets[16];
+    int n = data ? record_offsets(data, size, offsets, 16) : 0;
+    if (n != 12) {
+        CHECK(0, "torn tail: the clean session is there");
+        free(data);
+        return;
+    }
+    char err[CONTROLLER_ERR_SIZE];
+    int cut_ok = 1;
+    /* Cut inside the last record at several places, including inside its header. */
+    size_t cuts[] = {offsets[11] + 1, offsets[11] + 20, offsets[11] + RECORD_HEADER_SIZE + 3,
+                     size - 1};
+    for (int c = 0; c < 4; c++) {
+        write_file(dir, data, cuts[c]);
+        int damaged;
+        uint64_t last = 0;
+        int before = count_records(dir, &damaged, &last);
+        session_record *w;
+        record_resume_report report;
+        int status = session_record_resume(dir, &w, &report, err);
+        cut_ok &= before == 11 && damaged == 1 && status == 0 &&
+                  report.cut_bytes == cuts[c] - offsets[11] && report.kept_bytes == offsets[11] &&
+                  report.records == 11 && report.last_sequence == 11;
+        uint64_t seq = 0;
+        if (status == 0) {
+            record_payload p;
+            record_payload_init(&p);
+            record_payload_text(&p, "text", "after the cut");
+            cut_ok &= session_record_append(w, RECORD_NOTE, &p, &seq, err) == 0 && seq == 12;
+            record_payload_free(&p);
+            session_record_close(w, err);
+        }
+        int after = count_records(dir, &damaged, &last);
+        cut_ok &= after == 12 && damaged == 0 && last == 12;
+    }
+    CHECK(cut_ok, "a torn tail (4 cut points) is cut back to the last whole record, "
+                  "reported, and appending goes on with the next sequence");
+
+    /* Garbage after the last record (a crash while extending the file). */
+    unsigned char *grown = realloc(data, size + 100);
+    if (grown) {
+        data = grown;
+        for (int k = 0; k < 100; k++)
+            data[size + k] = (unsigned char)(k * 37 + 1);
+        memcpy(data + size + 10, "IREC", 4); /* a fake magic in the garbage */
+        write_file(dir, data, size + 100);
+        session_record *w;
+        record_resume_report report;
+        CHECK(session_record_resume(dir, &w, &report, err) == 0 && report.cut_bytes == 100 &&
+                  report.records == 12, "100 bytes of garbage after the end are cut");
+        session_record_close(w, err);
+    }
+    /* A file with no valid start is not a session. */
+    write_file(dir, data, 20);
+    session_record *w;
+    record_resume_report report;
+    CHECK(session_record_resume(dir, &w, &report, err) != 0 && strstr(err, "no session start"),
+          "a record without its start is refused: %s", err);
+    write_file(dir, data, size);
+    free(data);
+}
+
+/* A child fills a disk limited by RLIMIT_FSIZE; reports over a pipe how many
+ * appends succeeded and whether the one after a failure was refused too. */
+static void test_disk_full(const char *dir)
+{
+    char err[CONTROLLER_ERR_SIZE];
+    remove_tree(dir);
+    session_record *w;
+    if (session_record_create(dir, "full", "x", 1, &w, err)) {
+        CHECK(0, "disk full: create: %s", err);
+        return;
+    }
+    session_record_close(w, err);
+    int fds[2];
+    if (pipe(fds) != 0) {
+        CHECK(0, "pipe");
+        return;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit limit = {100000, 100000};
+        setrlimit(RLIMIT_FSIZE, &limit);
+        record_resume_report report;
+        int result[2] = {0, 0};
+        if (session_record_resume(dir, &w, &report, err) == 0) {
+            float big[1000];
+            for (int k = 0; k < 1000; k++)
+                big[k] = (float)k;
+            record_stimulus s = {0, 0, "noise", 25, 40, big, 0};
+            while (result[0] < 1000 && session_record_stimulus(w, &s, err) == 0)
+                result[0]++;
+            result[1] = session_record_note(w, "after the failure", err) != 0;
+            session_record_close(w, err);
+        }
+        if (write(fds[1], result, sizeof result) != (ssize_t)sizeof result)
+            _exit(1);
+        _exit(0);
+    }
+    close(fds[1]);
+    int result[2] = {-1, -1}, status;
+    ssize_t got = read(fds[0], result, sizeof result);
+    close(fds[0]);
+    waitpid(pid, &status, 0);
+    CHECK(got == (ssize_t)sizeof result && result[0] > 10 && result[0] < 30 && result[1] == 1,
+          "with a 100 kB limit, %d stimuli of 4 kB fit, then appends are refused", result[0]);
+    int damaged;
+    uint64_t last = 0;
+    int n = count_records(dir, &damaged, &last);
+    CHECK(n == 1 + result[0] && damaged == 0 && last == (uint64_t)n,
+          "the full record holds every accepted record and ends cleanly (%d records)", n);
+}
+
+static void test_python(const char *script, const char *reader, const char *dir)
+{
+    char err[CONTROLLER_ERR_SIZE], model_path[4200];
+    remove_tree(dir);
+    snprintf(model_path, sizeof model_path, "%s-model.bin", dir);
+    FILE *f = fopen(model_path, "wb");
+    for (int k = 0; f && k < 1000; k++)
+        fputc(k * 7 & 255, f);
+    if (f)
+        fclose(f);
+    int written = write_session(dir, model_path, err);
+    remove(model_path);
+    CHECK(written == 12, "session for numpy written");
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("/usr/bin/python3", "python3", script, reader, dir, (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    CHECK(code == 0, "numpy reads back every value C wrote (record_check.py exit %d%s)", code,
+          code == 127 ? ": cannot run /usr/bin/python3" : code == 3 ? ": numpy missing" : "");
+}
+
+int main(int argc, char **argv)
+{
+    char dir[] = "/tmp/inception-test-record-XXXXXX";
+    if (!mkdtemp(dir)) {
+        CHECK(0, "temporary folder");
+        return test_done();
+    }
+    char session[sizeof dir + 16];
+    snprintf(session, sizeof session, "%s/s", dir);
+    test_crc();
+    test_payload();
+    test_write_and_read(session);
+    test_corrupt_middle(session);
+    test_torn_tail(session);
+    test_disk_full(session);
+    if (argc > 2)
+        test_python(argv[1], argv[2], session);
+    else
+        CHECK(0, "the numpy cross-check needs tests/record_check.py and record_reader.py");
+    remove_tree(dir);
+    return test_done();
+}
