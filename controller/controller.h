@@ -35,7 +35,7 @@ typedef enum protocol_display_mode {
 
 typedef enum protocol_image_source {
     PROTOCOL_IMAGES_SYNTHETIC = 0, /* 1/f images with occluding shapes, generated */
-    PROTOCOL_IMAGES_PHOTOS = 1,    /* patches of Debian's bundled photographs (synthetic fallback) */
+    PROTOCOL_IMAGES_PHOTOS = 1,    /* patches of Debian's photographs (else synthetic) */
     PROTOCOL_IMAGES_FOLDER = 2,    /* patches of the PNG/JPEG files in images.path */
     PROTOCOL_IMAGES_NPY = 3,       /* images.path is an N×H×W float32 NPY file */
 } protocol_image_source;
@@ -192,7 +192,8 @@ void protocol_setting_get(const protocol *p, int index, protocol_setting *out);
 
 #define RECORD_FORMAT_VERSION 1
 #define RECORD_MAGIC 0x43455249u /* "IREC" little-endian */
-#define RECORD_HEADER_SIZE 28    /* magic u32, version u16, type u16, length u32, sequence u64, time u64 */
+/* Header: magic u32, version u16, type u16, length u32, sequence u64, time u64. */
+#define RECORD_HEADER_SIZE 28
 #define RECORD_TRAILER_SIZE 4    /* CRC-32 of header + payload */
 #define RECORD_MAX_PAYLOAD (1u << 30)
 #define RECORD_FILE_NAME "session.rec"
@@ -275,6 +276,8 @@ int record_get_text(const unsigned char *payload, size_t size, const char *name,
 
 /* --- Writing --- */
 
+/* One writer per session, used from one thread: the run loop owns it and
+ * hands it records from other threads through its own queue. */
 typedef struct session_record session_record;
 
 /* What open-for-resume found in an existing record. */

@@ -459,10 +459,12 @@ static int is_null_scalar(const yaml_node_t *n)
 static int scalar_text(parse_state *s, const yaml_node_t *n, const char *what, const char **out)
 {
     if (n->type != YAML_SCALAR_NODE)
-        return fail_at(s, node_mark(n), "write it as key: value", "%s must be a single value, not a %s", what,
+        return fail_at(s, node_mark(n), "write it as key: value",
+                       "%s must be a single value, not a %s", what,
                        n->type == YAML_MAPPING_NODE ? "mapping" : "list");
     if (strlen((const char *)n->data.scalar.value) != n->data.scalar.length)
-        return fail_at(s, node_mark(n), "remove the \\0 escape", "%s contains a NUL character", what);
+        return fail_at(s, node_mark(n), "remove the \\0 escape", "%s contains a NUL character",
+                       what);
     *out = (const char *)n->data.scalar.value;
     return 0;
 }
@@ -485,7 +487,8 @@ static int set_list(parse_state *s, int index, yaml_document_t *doc, yaml_node_t
     int count = (int)(value->data.sequence.items.top - items);
     int most = spec->type == T_INT_LIST ? PROTOCOL_MAX_LAYERS : (int)spec->max;
     if (count < 1 || count > most)
-        return fail_at(s, node_mark(value), "one entry per layer or control", "%s lists %d entries, expected 1 to %d", key,
+        return fail_at(s, node_mark(value), "one entry per layer or control",
+                       "%s lists %d entries, expected 1 to %d", key,
                        count, most);
     if (spec->type == T_FLAGS)
         *(unsigned *)field(s->p, spec) = 0;
@@ -696,7 +699,7 @@ static int given(const parse_state *s, const char *section, const char *name)
     return index >= 0 && s->marks[index].line > 0;
 }
 
-/* ms to whole frames, at least `least`. */
+/* Milliseconds to the nearest whole number of frames. */
 static int frames_from_ms(float ms, float hz)
 {
     return (int)lround((double)ms * hz / 1000.0);
@@ -734,7 +737,8 @@ static int check_path(parse_state *s, const char *section, const char *name, cha
         char joined[2 * PROTOCOL_STRING_SIZE];
         snprintf(joined, sizeof joined, "%s/%s", s->base_dir, path);
         if (strlen(joined) >= PROTOCOL_STRING_SIZE)
-            return fail_at(s, where(s, section, name), "use a shorter path", "%s.%s: path too long", section,
+            return fail_at(s, where(s, section, name), "use a shorter path",
+                           "%s.%s: path too long", section,
                            name);
         strcpy(path, joined);
     }
@@ -747,7 +751,8 @@ static int check_path(parse_state *s, const char *section, const char *name, cha
         return fail_at(s, where(s, section, name), "give a folder of PNG/JPEG images",
                        "%s.%s: %s is not a folder", section, name, path);
     if (!want_dir && !S_ISREG(st.st_mode))
-        return fail_at(s, where(s, section, name), "name a regular file", "%s.%s: %s is not a file", section,
+        return fail_at(s, where(s, section, name), "name a regular file",
+                       "%s.%s: %s is not a file", section,
                        name, path);
     return 0;
 }

@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,9 +102,14 @@ struct session_record {
     record_payload scratch;    /* for the typed helpers */
 };
 
-static int fail(char *err, const char *fmt, const char *a, const char *b)
+static int fail(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int fail(char *err, const char *fmt, ...)
 {
-    snprintf(err, CONTROLLER_ERR_SIZE, fmt, a, b);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, CONTROLLER_ERR_SIZE, fmt, ap);
+    va_end(ap);
     return 1;
 }
 
@@ -220,13 +226,13 @@ int session_record_append(session_record *w, int type, const record_payload *pay
                           uint64_t *sequence, char *err)
 {
     if (w->failed)
-        return fail(err, "%s: an earlier write failed; the record is closed for writing%s",
-                    w->path, "");
+        return fail(err, "%s: an earlier write failed; the record is closed for writing",
+                    w->path);
     if (payload->failed || payload->size > RECORD_MAX_PAYLOAD || type <= 0 || type > 0xffff)
         return fail(err, "%s: bad record (type %s, or a field could not be encoded)", w->path,
                     record_type_name(type));
     if (assemble(w, type, payload))
-        return fail(err, "%s: out of memory%s", w->path, "");
+        return fail(err, "%s: out of memory", w->path);
     size_t total = RECORD_HEADER_SIZE + payload->size + RECORD_TRAILER_SIZE;
     if (write_all(w->fd, w->buffer, total, w->size)) {
         int e = errno;
@@ -252,7 +258,7 @@ int session_record_create(const char *dir, const char *protocol_name, const char
         return fail(err, "%s: cannot create the session folder: %s", dir, strerror(errno));
     session_record *w = writer_alloc(dir);
     if (!w)
-        return fail(err, "%s: out of memory%s", dir, "");
+        return fail(err, "%s: out of memory", dir);
     w->fd = open(w->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (w->fd < 0) {
         int e = errno;
@@ -290,7 +296,7 @@ int record_reader_open_memory(const void *data, size_t size, record_reader **out
 {
     *out = calloc(1, sizeof **out);
     if (!*out)
-        return fail(err, "out of memory%s%s", "", "");
+        return fail(err, "out of memory");
     (*out)->data = data;
     (*out)->size = size;
     return 0;
@@ -431,7 +437,7 @@ static int scan_for_resume(const char *path, record_resume_report *report, char 
     report->cut_bytes = file_size - end;
     if (report->records == 0 || first_type != RECORD_SESSION_START)
         return fail(err, "%s: no session start record: not a session (or damaged at its "
-                         "start)%s", path, "");
+                         "start)", path);
     return 0;
 }
 
@@ -442,7 +448,7 @@ int session_record_resume(const char *dir, session_record **out, record_resume_r
     memset(report, 0, sizeof *report);
     session_record *w = writer_alloc(dir);
     if (!w)
-        return fail(err, "%s: out of memory%s", dir, "");
+        return fail(err, "%s: out of memory", dir);
     if (scan_for_resume(w->path, report, err)) {
         writer_free(w);
         return 1;
@@ -599,7 +605,7 @@ int session_record_checkpoint(session_record *w, const char *model_path, int64_t
     size_t size;
     unsigned char *bytes = read_whole(model_path, &size);
     if (!bytes)
-        return fail(err, "%s: cannot read the model file to record it%s", model_path, "");
+        return fail(err, "%s: cannot read the model file to record it", model_path);
     const char *base = strrchr(model_path, '/');
     record_payload *p = scratch(w);
     record_payload_text(p, "file_name", base ? base + 1 : model_path);

@@ -20,14 +20,15 @@ static protocol *parse_text(const char *text, char *err)
     return p;
 }
 
-static const char *setting_source(const protocol *p, const char *key, char *value)
+/* The value and source of one setting, by its "section.key" name. */
+static const char *setting_source(const protocol *p, const char *key, char *value,
+                                  protocol_setting *s)
 {
-    static protocol_setting s; /* test-only scratch, one thread */
     for (int i = 0; i < protocol_setting_count(); i++) {
-        protocol_setting_get(p, i, &s);
-        if (!strcmp(s.key, key)) {
-            strcpy(value, s.value);
-            return s.source;
+        protocol_setting_get(p, i, s);
+        if (!strcmp(s->key, key)) {
+            strcpy(value, s->value);
+            return s->source;
         }
     }
     return "";
@@ -40,7 +41,8 @@ static void test_shipped(const char *root)
     snprintf(path, sizeof path, "%s/protocols/demo.yaml", root);
     CHECK(protocol_load(path, &p, err) == 0, "demo.yaml parses: %s", p ? "" : err);
     if (p) {
-        CHECK(p->virtual_rig.enabled == 1 && p->virtual_rig.neurons == 100, "demo: virtual rig, 100 neurons");
+        CHECK(p->virtual_rig.enabled == 1 && p->virtual_rig.neurons == 100,
+              "demo: virtual rig, 100 neurons");
         CHECK(p->display.mode == PROTOCOL_DISPLAY_OFFSCREEN && p->display.refresh_hz == 240.0f,
               "demo: offscreen at 240 Hz");
         CHECK(p->timing.stimulus_frames == 8 && p->timing.isi_frames == 4, "demo: 8 + 4 frames");
@@ -83,7 +85,8 @@ static void test_shipped(const char *root)
         }
         CHECK(same, "template.yaml states the defaults");
         CHECK(given >= protocol_setting_count() - 3, "template.yaml gives %d of %d keys "
-              "(the frame alternatives and images.path are commented)", given, protocol_setting_count());
+              "(the frame alternatives and images.path are commented)", given,
+              protocol_setting_count());
         protocol_destroy(d);
         protocol_destroy(p);
     }
@@ -92,6 +95,7 @@ static void test_shipped(const char *root)
 static void test_defaults_and_rounding(void)
 {
     char err[CONTROLLER_ERR_SIZE], value[PROTOCOL_STRING_SIZE];
+    protocol_setting s;
     protocol *p = parse_text("display:\ntiming:\n  stimulus_ms: 510\n", err);
     CHECK(p != NULL, "empty section and ms timing parse: %s", p ? "" : err);
     if (!p)
@@ -101,13 +105,13 @@ static void test_defaults_and_rounding(void)
     /* 510 ms x 60 Hz = 30.6 frames -> 31 frames = 516.67 ms */
     CHECK(p->timing.stimulus_frames == 31, "510 ms at 60 Hz rounds to 31 frames (got %d)",
           p->timing.stimulus_frames);
-    const char *source = setting_source(p, "timing.stimulus_frames", value);
+    const char *source = setting_source(p, "timing.stimulus_frames", value, &s);
     CHECK(strstr(source, "516.67 ms") && strstr(source, "rounding changed it") &&
               strstr(source, "line 3"), "the derivation is reported: %s", source);
     CHECK(p->timing.isi_frames == 18, "default isi 300 ms = 18 frames");
-    source = setting_source(p, "display.refresh_hz", value);
+    source = setting_source(p, "display.refresh_hz", value, &s);
     CHECK(!strcmp(source, "default") && !strcmp(value, "60"), "refresh_hz: 60 from default");
-    source = setting_source(p, "model.kernels", value);
+    source = setting_source(p, "model.kernels", value, &s);
     CHECK(!strcmp(value, "[9, 7, 7]"), "kernels shown as a list: %s", value);
     protocol_destroy(p);
 
@@ -119,7 +123,7 @@ static void test_defaults_and_rounding(void)
                   p->timing.isi_frames == 0, "72 frames, no gap");
         CHECK(p->mei.controls == PROTOCOL_CONTROL_GABOR, "controls: gabor only");
         CHECK(p->virtual_rig.enabled == 1, "yes is true");
-        source = setting_source(p, "timing.stimulus_frames", value);
+        source = setting_source(p, "timing.stimulus_frames", value, &s);
         CHECK(!strcmp(source, "file, line 4"), "frames from the file: %s", source);
         protocol_destroy(p);
     }
