@@ -70,6 +70,12 @@ int npy_write(const char *path, npy_dtype dtype, int ndim, const int64_t *shape,
  * way to write NPY_UNICODE, whose width npy_write cannot know). */
 int npy_write_array(const char *path, const npy_array *a, char *err);
 void npy_free(npy_array *a);
+/* Create an NPY file of the given shape to be filled in pieces (arrays too
+ * large for memory): writes the header and sizes the file, zero-filled, and
+ * gives the byte offset where the C-order data starts. Write the data with
+ * pwrite at *data_offset + element index × itemsize. */
+int npy_create(const char *path, npy_dtype dtype, int ndim, const int64_t *shape,
+               long long *data_offset, char *err);
 /* Convert any numeric array to a newly allocated float32 buffer. */
 float *npy_to_float32(const npy_array *a, char *err);
 

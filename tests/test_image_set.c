@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -384,6 +385,36 @@ static void test_core_features(void)
     }
 }
 
+/* npy_create: a file filled in pieces with pwrite reads back whole. */
+static void test_npy_create(const char *dir)
+{
+    char err[MODEL_ERR_SIZE];
+    int64_t shape[2] = {3, 1000};
+    long long offset = 0;
+    const char *path = path_in(dir, "pieces.npy");
+    int rc = npy_create(path, NPY_FLOAT32, 2, shape, &offset, err);
+    CHECK(rc == 0 && offset % 64 == 0 && offset > 0, "npy_create gives a 64-aligned offset "
+          "(%lld)", offset);
+    float row[1000];
+    for (int i = 0; i < 1000; i++)
+        row[i] = (float)i + 0.5f;
+    int fd = open(path, O_WRONLY);
+    ssize_t put = fd >= 0 ? pwrite(fd, row, sizeof row, offset + 2 * (long long)sizeof row) : -1;
+    if (fd >= 0)
+        close(fd);
+    npy_array a;
+    rc = put == (ssize_t)sizeof row ? npy_read(path, &a, err) : 1;
+    int ok = rc == 0 && a.ndim == 2 && a.shape[0] == 3 && a.shape[1] == 1000 &&
+             a.dtype == NPY_FLOAT32;
+    for (int i = 0; ok && i < 1000; i++)
+        ok = ((float *)a.data)[i] == 0.0f && ((float *)a.data)[2000 + i] == row[i];
+    CHECK(ok, "the row written with pwrite reads back, the rest zero");
+    if (rc == 0)
+        npy_free(&a);
+    rc = npy_create(path_in(dir, "no/such/dir.npy"), NPY_FLOAT32, 2, shape, &offset, err);
+    CHECK(rc != 0 && strstr(err, "no/such/dir.npy"), "a bad path is named (%s)", err);
+}
+
 int main(int argc, char **argv)
 {
     char dir[] = "/tmp/test_image_set_XXXXXX";
@@ -396,6 +427,7 @@ int main(int argc, char **argv)
     test_folder_set(argc > 2 ? argv[2] : "tests/fuzz/corpus/image", dir);
     test_bad_sets(dir);
     test_core_features();
+    test_npy_create(dir);
     remove_tree(dir);
     return test_done();
 }
