@@ -28,6 +28,7 @@
 #include <cblas.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -87,6 +88,7 @@ typedef struct export_job {
     int64_t *permutation;
     neuron_metrics *metrics; /* NULL without --data */
     char model_sha256[65];
+    char model_real[PATH_MAX], images_real[PATH_MAX]; /* absolute paths, for the manifest */
     int out_of_range_pixels;
     output_file outputs[MAX_OUTPUTS];
     int n_outputs;
@@ -872,7 +874,7 @@ static void manifest_model(FILE *f, const export_job *job)
     float mean, sd;
     model_get_standardization(job->m, &mean, &sd);
     fputs("  \"model\": {\"path\": ", f);
-    json_string(f, job->model_path);
+    json_string(f, job->model_real);
     fprintf(f, ", \"sha256\": \"%s\", \"kind\": ", job->model_sha256);
     json_string(f, model_kind_name(c->kind));
     fprintf(f, ", \"input_height\": %d, \"input_width\": %d, \"neurons\": %d, "
@@ -886,7 +888,7 @@ static void manifest_model(FILE *f, const export_job *job)
 static void manifest_images(FILE *f, const export_job *job)
 {
     fputs("  \"images\": {\"source\": ", f);
-    json_string(f, job->images_path);
+    json_string(f, job->images_real);
     int npy = image_set_name(job->set, 0) == NULL;
     fprintf(f, ", \"kind\": \"%s\", \"count\": %d, ", npy ? "npy" : "folder", job->count);
     if (npy) {
@@ -1073,6 +1075,10 @@ static int open_inputs(export_job *job)
     if (image_set_open(&job->set, job->images_path, err))
         return fail("%s", err);
     job->count = image_set_count(job->set);
+    if (!realpath(job->model_path, job->model_real))
+        snprintf(job->model_real, sizeof job->model_real, "%s", job->model_path);
+    if (!realpath(job->images_path, job->images_real))
+        snprintf(job->images_real, sizeof job->images_real, "%s", job->images_path);
     return make_folder(job->out_dir) || file_sha256(job->model_path, job->model_sha256) ||
            (job->data_dir && neuron_quality(job));
 }
