@@ -348,6 +348,36 @@ static void test_core_features(void)
         }
     CHECK(worst < 1e-4, "the readout applied to the features gives model_predict (%.2g)", worst);
 
+    /* The same maps from a forward pass of our own: direct convolution,
+     * batch norm with the running statistics, ELU, layer after layer. */
+    int Bf = 3;
+    size_t n_act = (size_t)Bf * C * HW;
+    float *x = malloc((size_t)Bf * HW * sizeof(float));
+    float *conv = malloc(n_act * sizeof(float)), *act = malloc(n_act * sizeof(float));
+    float *normed = malloc(n_act * sizeof(float));
+    for (size_t i = 0; i < (size_t)Bf * HW; i++)
+        x[i] = (images[(size_t)67 * HW + i] - 0.4f) / 0.2f; /* images 67..69 */
+    const float *in = x;
+    for (int l = 0; l < c.layers; l++) {
+        const conv_layer *L = &m->conv[l];
+        conv2d_forward(conv, in, L->weight, L->bias, Bf, L->cin, L->cout, c.height, c.width,
+                       L->k);
+        batchnorm_forward_eval(normed, conv, L->gamma, L->beta, L->running_mean,
+                               L->running_var, Bf, L->cout, (int)HW);
+        elu_forward(act, normed, n_act);
+        in = act;
+    }
+    double worst_map = 0;
+    for (size_t i = 0; i < n_act; i++) {
+        double e = fabs(act[i] - maps[(size_t)67 * C * HW + i]);
+        worst_map = e > worst_map ? e : worst_map;
+    }
+    CHECK(worst_map < 1e-4, "the maps equal a direct-convolution forward pass (%.2g)", worst_map);
+    free(x);
+    free(conv);
+    free(act);
+    free(normed);
+
     rc = model_core_features_shape(m, 5, &C, &OH, &OW, err);
     CHECK(rc == 0 && OH == 3 && OW == 4, "pool 5 gives 3 x 4 blocks (%d x %d)", OH, OW);
     float *pooled = malloc((size_t)B * C * OH * OW * sizeof(float));
