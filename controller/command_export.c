@@ -114,12 +114,16 @@ static double now_seconds(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static const char *out_path(const export_job *job, const char *name)
+/* A file in the output folder. Returned by value (the caller's temporary
+ * lives to the end of its full expression), so no buffer is shared. */
+typedef struct path_text {
+    char s[4096];
+} path_text;
+
+static path_text out_path(const export_job *job, const char *name)
 {
-    static char buf[4][4096];
-    static int next;
-    char *p = buf[next++ % 4];
-    snprintf(p, sizeof buf[0], "%s/%s", job->out_dir, name);
+    path_text p;
+    snprintf(p.s, sizeof p.s, "%s/%s", job->out_dir, name);
     return p;
 }
 
@@ -210,8 +214,10 @@ static int npy_in_open(npy_out *o, const char *path)
     unsigned char pre[12];
     if (o->fd < 0 || read_at(o->fd, pre, sizeof pre, 0) || memcmp(pre + 1, "NUMPY", 5))
         return fail("%s: cannot read back", path);
-    o->offset = pre[6] == 1 ? 10 + (pre[8] | pre[9] << 8)
-                            : 12 + (pre[8] | pre[9] << 8 | pre[10] << 16 | (long long)pre[11] << 24);
+    long long len = pre[8] | pre[9] << 8;
+    if (pre[6] != 1)
+        len |= (long long)pre[10] << 16 | (long long)pre[11] << 24;
+    o->offset = (pre[6] == 1 ? 10 : 12) + len;
     return 0;
 }
 
@@ -396,7 +402,7 @@ static int predict_pass(export_job *job, const char *responses_path)
     }
     if (npy_out_create(&resp, responses_path, NPY_FLOAT32, 2, rshape) ||
         (job->want_features &&
-         npy_out_create(&feat, out_path(job, "features.npy"), NPY_FLOAT32, 4, fshape)))
+         npy_out_create(&feat, out_path(job, "features.npy").s, NPY_FLOAT32, 4, fshape)))
         goto done;
     progress p;
     progress_start(&p, "predicting", N);
@@ -588,7 +594,7 @@ static int similarity_export(export_job *job, const char *responses_path,
         goto done;
     }
     if (npy_in_open(&in, responses_path) ||
-        npy_out_create(&out, out_path(job, name), NPY_FLOAT32, 2, shape))
+        npy_out_create(&out, out_path(job, name).s, NPY_FLOAT32, 2, shape))
         goto done;
     u.fd = open(u.path, O_RDWR | O_CREAT | O_TRUNC, 0600);
     if (u.fd < 0) {
@@ -646,7 +652,7 @@ static int make_permutation(export_job *job)
     }
     char err[MODEL_ERR_SIZE];
     int64_t shape[1] = {job->count};
-    if (npy_write(out_path(job, "permutation.npy"), NPY_INT64, 1, shape, job->permutation, err))
+    if (npy_write(out_path(job, "permutation.npy").s, NPY_INT64, 1, shape, job->permutation, err))
         return fail("%s", err);
     add_output(job, "permutation.npy", 1, shape, "int64",
                "the shuffled control's order: row i of every *_shuffled.npy is row "
@@ -736,7 +742,7 @@ static int gaussian_export(export_job *job, const char *responses_path)
         goto done;
     }
     cholesky_semidefinite(cov, M, L);
-    if (npy_out_create(&out, out_path(job, "gaussian.npy"), NPY_FLOAT32, 2, shape))
+    if (npy_out_create(&out, out_path(job, "gaussian.npy").s, NPY_FLOAT32, 2, shape))
         goto done;
     model_rng rng;
     model_rng_seed(&rng, job->seed ^ 0x9e3779b97f4a7c15ULL);
@@ -952,7 +958,8 @@ static void manifest_files(FILE *f, const export_job *job)
 
 static int write_manifest(const export_job *job)
 {
-    const char *path = out_path(job, "manifest.json");
+    path_text manifest = out_path(job, "manifest.json");
+    const char *path = manifest.s;
     FILE *f = fopen(path, "w");
     if (!f)
         return fail("%s: cannot write: %s", path, strerror(errno));
@@ -1107,14 +1114,14 @@ static int shuffled_controls(export_job *job, const char *responses_path)
     if (make_permutation(job))
         return 1;
     if (job->want_responses) {
-        if (permute_rows(responses_path, out_path(job, "responses_shuffled.npy"),
+        if (permute_rows(responses_path, out_path(job, "responses_shuffled.npy").s,
                          job->permutation, 2, r))
             return 1;
         add_output(job, "responses_shuffled.npy", 2, r, "float32",
                    "shuffled control: responses.npy rows in permutation order");
     }
     if (job->want_features) {
-        if (permute_rows(out_path(job, "features.npy"), out_path(job, "features_shuffled.npy"),
+        if (permute_rows(out_path(job, "features.npy").s, out_path(job, "features_shuffled.npy").s,
                          job->permutation, 4, f))
             return 1;
         add_output(job, "features_shuffled.npy", 4, f, "float32",
@@ -1135,7 +1142,7 @@ static int run_export(export_job *job)
      * made from them); kept only when asked for. */
     char responses_path[4096];
     snprintf(responses_path, sizeof responses_path, "%s",
-             out_path(job, job->want_responses ? "responses.npy" : ".responses.scratch.npy"));
+             out_path(job, job->want_responses ? "responses.npy" : ".responses.scratch.npy").s);
     printf("exporting %d images (resized to %dx%d) through a %s model of %d neurons to %s\n",
            job->count, job->width, job->height,
            model_kind_name(model_get_config(job->m)->kind), job->neurons, job->out_dir);
@@ -1147,7 +1154,7 @@ static int run_export(export_job *job)
              (job->shuffled && shuffled_controls(job, responses_path)) ||
              (job->gaussian && gaussian_export(job, responses_path));
     if (!rc && job->gaussian && job->want_similarity) {
-        rc = similarity_export(job, out_path(job, "gaussian.npy"), NULL,
+        rc = similarity_export(job, out_path(job, "gaussian.npy").s, NULL,
                                "similarity_gaussian.npy");
         add_output(job, "similarity_gaussian.npy", 2, s, "float32",
                    "Gaussian control: the similarity of gaussian.npy");

@@ -147,7 +147,8 @@ def main():
     after = neural_loss_on_export()
     with torch.no_grad():
         accuracy = float((net(xt)[0].argmax(1) == lt).float().mean())
-    expect(after < 0.9 * before, "neural MSE on the export fell from %.4f to %.4f" % (before, after))
+    expect(after < 0.9 * before,
+           "neural MSE on the export fell from %.4f to %.4f" % (before, after))
     print("# classification accuracy on the set: %.3f" % accuracy)
     return 1 if failures else 0
 
