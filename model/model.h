@@ -70,6 +70,12 @@ int npy_write(const char *path, npy_dtype dtype, int ndim, const int64_t *shape,
  * way to write NPY_UNICODE, whose width npy_write cannot know). */
 int npy_write_array(const char *path, const npy_array *a, char *err);
 void npy_free(npy_array *a);
+/* Create an NPY file of the given shape to be filled in pieces (arrays too
+ * large for memory): writes the header and sizes the file, zero-filled, and
+ * gives the byte offset where the C-order data starts. Write the data with
+ * pwrite at *data_offset + element index × itemsize. */
+int npy_create(const char *path, npy_dtype dtype, int ndim, const int64_t *shape,
+               long long *data_offset, char *err);
 /* Convert any numeric array to a newly allocated float32 buffer. */
 float *npy_to_float32(const npy_array *a, char *err);
 
@@ -343,5 +349,50 @@ int model_save(const model *m, const char *path, char *err);
 int model_load(model **out, const char *path, char *err);
 /* Same, from memory (the fuzz target's entry point). */
 int model_load_bytes(model **out, const unsigned char *bytes, size_t size, char *err);
+
+/* ------------------------------------------------------------------------ */
+/* Image sets: a user's images brought to a model's input (`inception export`).
+ *
+ * A set is a folder of PNG/JPEG files (every regular file not starting with
+ * '.', in byte order of names; a file that is not PNG/JPEG is an error naming
+ * it) or an NPY array N×H×W (grayscale) or N×H×W×3 (RGB, combined with the
+ * Rec. 709 weights 0.2126 R + 0.7152 G + 0.0722 B like image_decode_gray),
+ * uint8 (divided by 255) or float32/float64 (taken as luminance in [0,1]).
+ *
+ * Resizing (images_resize) first crops the centre of the image to the target's
+ * aspect ratio (a fractional crop, so no rounding), then resamples each axis:
+ * area averaging when shrinking (each output pixel is the mean of the source
+ * over the interval it covers, partial pixels weighted by their overlap),
+ * bilinear interpolation when enlarging (pixel centres at i + 0.5, edge pixels
+ * repeated: PyTorch's align_corners=False). */
+void images_resize(const float *src, int src_height, int src_width, float *dst, int height,
+                   int width);
+
+typedef struct image_set image_set;
+
+int image_set_open(image_set **out, const char *path, char *err);
+void image_set_destroy(image_set *s);
+int image_set_count(const image_set *s);
+/* Image i's file name inside the folder; NULL for an NPY set. */
+const char *image_set_name(const image_set *s, int i);
+/* Size of image i before resizing. */
+void image_set_size(const image_set *s, int i, int *height, int *width);
+/* Images first..first+count-1, resized to height × width, into out
+ * (count × height × width). Folder images are decoded here; a file that fails
+ * to decode is an error naming it. */
+int image_set_read(image_set *s, int first, int count, int height, int width, float *out,
+                   char *err);
+
+/* ------------------------------------------------------------------------ */
+/* The shared core's output, for aligning another network's layers with it.
+ * pool = 1: the last core layer's feature maps (after its nonlinearity), per
+ * image C × H × W; pool = k > 1: averaged over k × k blocks (edge blocks over
+ * the pixels they hold), C × ceil(H/k) × ceil(W/k); pool = 0: averaged over
+ * the whole map, C × 1 × 1. Evaluation mode, like model_predict. The LNP has
+ * no core: an error. */
+int model_core_features_shape(const model *m, int pool, int *channels, int *height,
+                              int *width, char *err);
+int model_core_features(model *m, const float *images, int batch, int pool, float *out,
+                        char *err);
 
 #endif

@@ -515,26 +515,13 @@ int model_lnp_feature_statistics(model *m, const float *images, int count, char 
     return 0;
 }
 
-/* Forward pass. rng == NULL means evaluation mode. Leaves rates in ws.rate. */
-static void forward(model *m, const float *images, int B, model_rng *rng)
+/* The convolutional core on the standardized images in ws.input; returns
+ * the last layer's activations (B×C×HW). rng == NULL means evaluation mode. */
+static const float *core_forward(model *m, int B, model_rng *rng)
 {
     const model_config *c = &m->cfg;
     workspace *ws = &m->ws;
-    int H = c->height, W = c->width, HW = H * W, N = c->neurons;
-    standardize(m, images, B);
-    if (!is_cnn(c)) {
-        int D = m->lnp_dim;
-        lnp_raw_features(m, B);
-        /* Standardized features keep wᵀφ in a range where exp does not
-         * overflow on the first Adam steps. */
-        for (size_t b = 0; b < (size_t)B; b++)
-            for (size_t d = 0; d < (size_t)D; d++)
-                ws->features[b * D + d] = (ws->features[b * D + d] - m->lnp_feature_mean[d]) *
-                                          m->lnp_feature_scale[d];
-        dense_forward(ws->linear, ws->features, m->readout_weight, m->readout_bias, B, D, N);
-        exp_forward(ws->rate, ws->linear, (size_t)B * N);
-        return;
-    }
+    int HW = c->height * c->width;
     refresh_kernels(m);
     const float *in = ws->input;
     size_t n_act = (size_t)B * c->channels * HW;
@@ -555,6 +542,30 @@ static void forward(model *m, const float *images, int B, model_rng *rng)
         elu_forward(ws->act[l], pre, n_act);
         in = ws->act[l];
     }
+    return in;
+}
+
+/* Forward pass. rng == NULL means evaluation mode. Leaves rates in ws.rate. */
+static void forward(model *m, const float *images, int B, model_rng *rng)
+{
+    const model_config *c = &m->cfg;
+    workspace *ws = &m->ws;
+    int H = c->height, W = c->width, HW = H * W, N = c->neurons;
+    standardize(m, images, B);
+    if (!is_cnn(c)) {
+        int D = m->lnp_dim;
+        lnp_raw_features(m, B);
+        /* Standardized features keep wᵀφ in a range where exp does not
+         * overflow on the first Adam steps. */
+        for (size_t b = 0; b < (size_t)B; b++)
+            for (size_t d = 0; d < (size_t)D; d++)
+                ws->features[b * D + d] = (ws->features[b * D + d] - m->lnp_feature_mean[d]) *
+                                          m->lnp_feature_scale[d];
+        dense_forward(ws->linear, ws->features, m->readout_weight, m->readout_bias, B, D, N);
+        exp_forward(ws->rate, ws->linear, (size_t)B * N);
+        return;
+    }
+    const float *in = core_forward(m, B, rng);
     int C = c->channels;
     if (c->readout == READOUT_GAUSSIAN) {
         draw_positions(m, B, rng);
@@ -716,6 +727,65 @@ int model_input_gradient(model *m, const float *images, int batch, const float *
         memcpy(m->ws.grad_rate, weights + start * N, (size_t)B * N * sizeof(float));
         backward(m, B, 0, 1, 0);
         memcpy(grad + start * HW, m->ws.grad_input, (size_t)B * HW * sizeof(float));
+    }
+    return 0;
+}
+
+int model_core_features_shape(const model *m, int pool, int *channels, int *height,
+                              int *width, char *err)
+{
+    const model_config *c = &m->cfg;
+    if (!is_cnn(c)) {
+        snprintf(err, MODEL_ERR_SIZE, "a %s model has no convolutional core",
+                 model_kind_name(c->kind));
+        return 1;
+    }
+    if (pool < 0) {
+        snprintf(err, MODEL_ERR_SIZE, "pooling of %d pixels (0: whole map, 1: none)", pool);
+        return 1;
+    }
+    *channels = c->channels;
+    *height = pool == 0 ? 1 : (c->height + pool - 1) / pool;
+    *width = pool == 0 ? 1 : (c->width + pool - 1) / pool;
+    return 0;
+}
+
+/* Average one H×W map over pool×pool blocks (the whole map for pool 0). */
+static void pool_map(const float *map, int H, int W, int pool, float *out)
+{
+    int ph = pool ? pool : H, pw = pool ? pool : W;
+    int OH = (H + ph - 1) / ph, OW = (W + pw - 1) / pw;
+    for (int oy = 0; oy < OH; oy++)
+        for (int ox = 0; ox < OW; ox++) {
+            int y1 = (oy + 1) * ph < H ? (oy + 1) * ph : H;
+            int x1 = (ox + 1) * pw < W ? (ox + 1) * pw : W;
+            double sum = 0;
+            for (int y = oy * ph; y < y1; y++)
+                for (int x = ox * pw; x < x1; x++)
+                    sum += map[(size_t)y * W + x];
+            out[(size_t)oy * OW + ox] = (float)(sum / ((double)(y1 - oy * ph) * (x1 - ox * pw)));
+        }
+}
+
+int model_core_features(model *m, const float *images, int batch, int pool, float *out,
+                        char *err)
+{
+    int C, OH, OW;
+    if (model_core_features_shape(m, pool, &C, &OH, &OW, err) || begin_pass(m, batch, err))
+        return 1;
+    int H = m->cfg.height, W = m->cfg.width;
+    size_t HW = (size_t)H * W, per_image = (size_t)C * OH * OW;
+    for (int start = 0; start < batch; start += m->ws.capacity) {
+        int B = batch - start < m->ws.capacity ? batch - start : m->ws.capacity;
+        standardize(m, images + start * HW, B);
+        const float *maps = core_forward(m, B, NULL);
+        float *dst = out + (size_t)start * per_image;
+        if (pool == 1) {
+            memcpy(dst, maps, (size_t)B * per_image * sizeof(float));
+            continue;
+        }
+        for (size_t k = 0; k < (size_t)B * C; k++)
+            pool_map(maps + k * HW, H, W, pool, dst + k * OH * OW);
     }
     return 0;
 }

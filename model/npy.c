@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 /* Elements are copied byte for byte, which is only right on a little-endian
@@ -596,6 +597,54 @@ int npy_write(const char *path, npy_dtype dtype, int ndim, const int64_t *shape,
         a.shape[i] = shape[i];
     a.data = (void *)data; /* only read */
     return npy_write_array(path, &a, err);
+}
+
+static int create_sized(const char *path, const npy_dtype dtype, int ndim, const int64_t *shape,
+                        long long *data_offset, char *err)
+{
+    if (dtype == NPY_UNICODE || ndim < 1 || ndim > NPY_MAX_DIMS || !shape)
+        return fail(err, "npy_create takes numeric arrays of 1 to %d dimensions", NPY_MAX_DIMS);
+    npy_array a;
+    memset(&a, 0, sizeof a);
+    a.dtype = dtype;
+    a.ndim = ndim;
+    a.itemsize = dtype == NPY_FLOAT32 ? 4 : dtype == NPY_UINT8 ? 1 : 8;
+    for (int i = 0; i < ndim; i++)
+        a.shape[i] = shape[i];
+    char descr[NPY_DESCR_MAX];
+    size_t count = 0, nbytes = 0;
+    if (descr_string(&a, descr, sizeof descr, err) ||
+        shape_count(ndim, shape, a.itemsize, &count, &nbytes, err))
+        return 1;
+    char dict[64 + NPY_MAX_DIMS * 24];
+    size_t dict_len = format_dict(&a, descr, dict, sizeof dict);
+    unsigned char header[sizeof dict + 128];
+    size_t header_len = build_header(dict, dict_len, header);
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return fail(err, "cannot open for writing: %s", strerror(errno));
+    int ok = fwrite(header, 1, header_len, f) == header_len && fflush(f) == 0 &&
+             ftruncate(fileno(f), (off_t)(header_len + nbytes)) == 0;
+    int saved = errno;
+    if (fclose(f) != 0 && ok) {
+        ok = 0;
+        saved = errno;
+    }
+    if (!ok) {
+        remove(path);
+        return fail(err, "cannot create the file: %s", strerror(saved));
+    }
+    *data_offset = (long long)header_len;
+    return 0;
+}
+
+int npy_create(const char *path, npy_dtype dtype, int ndim, const int64_t *shape,
+               long long *data_offset, char *err)
+{
+    int rc = create_sized(path, dtype, ndim, shape, data_offset, err);
+    if (rc)
+        prefix_path(err, path);
+    return rc;
 }
 
 /* ------------------------------------------------------------------------ */
