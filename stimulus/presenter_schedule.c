@@ -147,6 +147,8 @@ void schedule_after_flip(frame_loop *l, const frame_plan *f, int64_t flip_ns, in
     }
     if (f->starting)
         loop_start_trial(l, &f->next, flip_ns, missed);
+    if (!l->active)
+        l->s.idle_flips++;
     l->last_flip_ns = flip_ns;
     l->flips++;
 }

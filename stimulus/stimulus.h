@@ -158,6 +158,7 @@ typedef struct presenter_summary {
     int64_t trials_with_drops;
     int64_t dropped_frames;   /* over the whole block, idle frames included */
     int64_t flips;
+    int64_t idle_flips;       /* flips with no trial on screen (queue empty, paused) */
     int64_t events_lost;      /* the event queue was full (drain it faster) */
     int aborted;
     double period_ms;         /* the period used to count frames */
