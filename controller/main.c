@@ -14,6 +14,8 @@ static const command commands[] = {
     {"simulate", command_simulate, "write a dataset recorded from the built-in simulated population"},
     {"fit", command_fit, "fit a predictive model (CNN, random-core control or LNP) to a dataset"},
     {"evaluate", command_evaluate, "evaluate a fitted model on a dataset"},
+    {"present", command_present, "show images on a schedule, print the event log and timing"},
+    {"calibrate", command_calibrate, "step through gray levels for a photometer, write a gamma file"},
 };
 
 static void usage(FILE *to)

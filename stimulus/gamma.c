@@ -49,7 +49,7 @@ static int gamma_parse_pair(const char *line, float *level, float *luminance)
         end++;
     if (*end && *end != '#')
         return 1;
-    if (!isfinite(a) || !isfinite(b))
+    if (!isfinite(a) || !isfinite(b) || fabs(b) > 1e9) /* beyond any photometer */
         return 1;
     *level = (float)a;
     *luminance = (float)b;
@@ -166,7 +166,7 @@ int gamma_write(const char *path, const gamma_calibration *cal, char *err)
     }
     fprintf(f, "# inception gamma calibration: drive level (0..255), measured luminance\n");
     for (int i = 0; i < cal->count; i++)
-        fprintf(f, "%g %.9g\n", cal->level[i], cal->luminance[i]);
+        fprintf(f, "%g %.7g\n", cal->level[i], cal->luminance[i]);
     if (fclose(f)) {
         snprintf(err, STIMULUS_ERR_SIZE, "%s: write failed", path);
         return 1;

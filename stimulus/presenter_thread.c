@@ -70,8 +70,10 @@ static int compare_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* The median of MEASURE_FLIPS flip-to-flip intervals of the background. */
-static double thread_measure_period(presenter *p)
+/* The median of MEASURE_FLIPS flip-to-flip intervals of the background,
+ * and their median absolute deviation: vsync gives regular flips, a swap
+ * that only waits for rendering (virtual X servers) gives irregular ones. */
+static double thread_measure_period(presenter *p, double *deviation)
 {
     int64_t t[MEASURE_FLIPS + 1], d[MEASURE_FLIPS];
     for (int i = 0; i <= MEASURE_FLIPS; i++) {
@@ -83,7 +85,12 @@ static double thread_measure_period(presenter *p)
     for (int i = 0; i < MEASURE_FLIPS; i++)
         d[i] = t[i + 1] - t[i];
     qsort(d, MEASURE_FLIPS, sizeof d[0], compare_i64);
-    return (double)d[MEASURE_FLIPS / 2];
+    int64_t median = d[MEASURE_FLIPS / 2];
+    for (int i = 0; i < MEASURE_FLIPS; i++)
+        d[i] = d[i] > median ? d[i] - median : median - d[i];
+    qsort(d, MEASURE_FLIPS, sizeof d[0], compare_i64);
+    *deviation = (double)d[MEASURE_FLIPS / 2];
+    return (double)median;
 }
 
 /* Vsync when the flips wait for it; otherwise a software clock at the
@@ -110,18 +117,20 @@ static int thread_choose_pacing(presenter *p)
                  c->pacing == PRESENTER_PACING_SOFTWARE ? "asked for" : "no vsync");
         return 0;
     }
-    double measured = thread_measure_period(p);
-    if (measured < 0.75 * nominal) {
+    double deviation;
+    double measured = thread_measure_period(p, &deviation);
+    if (measured < 0.75 * nominal || deviation > 0.1 * measured) {
         if (c->pacing == PRESENTER_PACING_VSYNC) {
             snprintf(p->init_err, STIMULUS_ERR_SIZE, "presenter: vsync asked for, but flips "
-                     "come every %.3f ms (nominal %.3f ms)", measured / 1e6, nominal / 1e6);
+                     "come every %.3f ± %.3f ms (nominal %.3f ms)", measured / 1e6,
+                     deviation / 1e6, nominal / 1e6);
             return 1;
         }
         p->software_pacing = 1;
         p->period_ns = nominal;
         snprintf(p->status, sizeof p->status, "software clock at %.6g Hz (driver %s, renderer "
-                 "%s: flips do not wait for vsync, %.3f ms apart)", c->refresh_hz, driver,
-                 info.name, measured / 1e6);
+                 "%s: flips do not wait for vsync, %.3f ± %.3f ms apart)", c->refresh_hz,
+                 driver, info.name, measured / 1e6, deviation / 1e6);
         return 0;
     }
     p->period_ns = measured;
