@@ -329,6 +329,7 @@ static int present_run(presenter *p, int images, int repeats, int frames, int is
 {
     char err[STIMULUS_ERR_SIZE];
     int64_t total = (int64_t)images * repeats, next = 0, first_onset = -1;
+    int primed = 0;
     printf("trial\timage\tflip\tonset_ms\tframes\tisi\tdropped\tflags\n");
     presenter_event ev;
     presenter_set_paused(p, 1); /* queue the first requests before the first onset */
@@ -343,7 +344,9 @@ static int present_run(presenter *p, int images, int repeats, int frames, int is
             if (++next == total)
                 presenter_finish_block(p);
         }
-        presenter_set_paused(p, 0);
+        if (!primed) /* only once: Space pauses too */
+            presenter_set_paused(p, 0);
+        primed = 1;
         if (!presenter_next_event(p, &ev, 100))
             continue;
         if (ev.kind == PRESENTER_EVENT_BLOCK_END)

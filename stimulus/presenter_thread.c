@@ -147,7 +147,8 @@ static int thread_init(presenter *p)
     SDL_SetHint(SDL_HINT_RENDER_SCALE_QUALITY, "0"); /* nearest: no blending of gamma levels */
     SDL_SetHint(SDL_HINT_VIDEO_MINIMIZE_ON_FOCUS_LOSS, "0");
     if (SDL_InitSubSystem(SDL_INIT_VIDEO | SDL_INIT_EVENTS)) {
-        thread_fail(p, "SDL video");
+        snprintf(p->init_err, STIMULUS_ERR_SIZE, "presenter: SDL video: %s (without a "
+                 "display, set SDL_VIDEODRIVER=offscreen)", SDL_GetError());
         return 1;
     }
     int vsync = p->config.pacing != PRESENTER_PACING_SOFTWARE;
