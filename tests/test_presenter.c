@@ -345,7 +345,15 @@ static void test_presenter_block(void)
     CHECK(presenter_start_block(p, err) == 0, "a second block");
     presenter_finish_block(p);
     CHECK(drain(p, ev, 16, &onsets) == 0 && onsets == 0, "an empty block ends at once");
-    presenter_destroy(p);
+    presenter_start_block(p, err);
+    for (int i = 0; i < 5; i++) {
+        presenter_request q = {i, 0, -1, 1000, 0, NULL};
+        presenter_submit(p, &q, err);
+    }
+    presenter_event first;
+    CHECK(presenter_next_event(p, &first, 5000) && first.kind == PRESENTER_EVENT_ONSET,
+          "a long block under way");
+    presenter_destroy(p); /* mid-block, events unread: aborts the block, frees everything */
 }
 
 static void push_key(SDL_Keycode key)
@@ -367,10 +375,11 @@ static void test_presenter_keys(void)
     presenter_add_image(p, &gray, 1, 1, &id, err);
     presenter_start_block(p, err);
     push_key(SDLK_SPACE);
-    usleep(50000);
+    for (int wait = 0; wait < 400 && !presenter_paused(p); wait++)
+        usleep(5000); /* the render thread reads keys once a frame */
     CHECK(presenter_paused(p), "Space pauses");
     for (int i = 0; i < 20; i++) {
-        presenter_request q = {i, id, -1, 4, 2, NULL};
+        presenter_request q = {i, id, -1, 20, 2, NULL};
         presenter_submit(p, &q, err);
     }
     presenter_event ev;
@@ -431,7 +440,7 @@ static void test_presenter_sound(void)
           "a file that is no sound is refused: %s", err);
     unlink(path);
     presenter_start_block(p, err);
-    presenter_request q = {42, -1, tone, 30, 5, NULL};
+    presenter_request q = {42, -1, tone, 50, 5, NULL};
     presenter_submit(p, &q, err);
     presenter_finish_block(p);
     presenter_event ev[2];
