@@ -276,9 +276,10 @@ static int parse_photodiode(const cli_option *o, int n, presenter_config *c)
     return 0;
 }
 
-/* --frames or --duration-ms (rounded to frames, and said so). */
+/* --frames, or --duration-ms kept in *ms (>= 0) to be rounded to the
+ * measured period once the display is open. */
 static int parse_frames(const cli_option *o, int n, const char *frames_name,
-                        const char *ms_name, float hz, int *frames)
+                        const char *ms_name, int *frames, float *ms)
 {
     if (cli_get(o, n, frames_name) && cli_get(o, n, ms_name)) {
         fprintf(stderr, "inception present: give --%s or --%s, not both\n", frames_name,
@@ -287,15 +288,19 @@ static int parse_frames(const cli_option *o, int n, const char *frames_name,
     }
     if (cli_get_int(o, n, frames_name, 0, 1000000, frames))
         return 1;
-    float ms = -1.0f;
-    if (cli_get_float(o, n, ms_name, 0.0f, 3.6e6f, &ms))
-        return 1;
-    if (ms >= 0.0f) {
-        *frames = (int)lroundf(ms * hz / 1000.0f);
-        fprintf(stderr, "inception present: --%s %g at %g Hz rounded to %d frames (%.2f ms)\n",
-                ms_name, ms, hz, *frames, *frames * 1000.0 / hz);
-    }
-    return 0;
+    *ms = -1.0f;
+    return cli_get_float(o, n, ms_name, 0.0f, 3.6e6f, ms);
+}
+
+static int frames_from_ms(const presenter *p, const char *ms_name, float ms, int frames)
+{
+    if (ms < 0.0f)
+        return frames;
+    double actual;
+    frames = presenter_ms_to_frames(p, ms, &actual);
+    fprintf(stderr, "inception present: --%s %g rounded to %d frames (%.2f ms at %.3f ms a "
+            "frame)\n", ms_name, ms, frames, actual, presenter_period_ms(p));
+    return frames;
 }
 
 static void print_trial(const presenter_event *ev, int64_t first_onset_ns)
@@ -404,18 +409,15 @@ int command_present(int argc, char **argv)
     }
     presenter_config c = presenter_config_default();
     int frames = 30, isi = 30, repeats = 1;
+    float frames_ms, isi_ms;
     if (parse_display("present", o, n, &c) || parse_photodiode(o, n, &c) ||
         cli_get_int(o, n, "repeats", 1, 1000000, &repeats) ||
         cli_get_float(o, n, "size-deg", 0.0f, 170.0f, &c.stimulus_width_deg) ||
         cli_get_float(o, n, "screen-width-cm", 1.0f, 10000.0f, &c.screen_width_cm) ||
         cli_get_float(o, n, "distance-cm", 1.0f, 10000.0f, &c.viewing_distance_cm) ||
-        parse_frames(o, n, "frames", "duration-ms", c.refresh_hz, &frames) ||
-        parse_frames(o, n, "isi", "isi-ms", c.refresh_hz, &isi))
+        parse_frames(o, n, "frames", "duration-ms", &frames, &frames_ms) ||
+        parse_frames(o, n, "isi", "isi-ms", &isi, &isi_ms))
         return 2;
-    if (frames < 1) {
-        fprintf(stderr, "inception present: a stimulus needs at least one frame\n");
-        return 2;
-    }
     char err[MODEL_ERR_SIZE];
     gamma_calibration cal;
     const char *cal_path = cli_get(o, n, "calibration");
@@ -439,9 +441,13 @@ int command_present(int argc, char **argv)
     if (presenter_create(&p, &c, err)) {
         fprintf(stderr, "inception present: %s\n", err);
     } else {
+        frames = frames_from_ms(p, "duration-ms", frames_ms, frames);
+        isi = frames_from_ms(p, "isi-ms", isi_ms, isi);
         fprintf(stderr, "inception present: %d images × %d repeats, %d frames + %d ISI; %s\n",
                 images.count, repeats, frames, isi, presenter_status(p));
-        if (!present_load(p, &images, sound, &sound_id)) {
+        if (frames < 1)
+            fprintf(stderr, "inception present: a stimulus needs at least one frame\n");
+        else if (!present_load(p, &images, sound, &sound_id)) {
             if (presenter_start_block(p, err))
                 fprintf(stderr, "inception present: %s\n", err);
             else

@@ -96,7 +96,7 @@ static presenter *presenter_alloc(const presenter_config *config)
     int capacity = config->queue_capacity;
     if (!p->work_histogram || !p->present_histogram ||
         ring_init(&p->requests, capacity, sizeof(presenter_request)) ||
-        ring_init(&p->events, capacity + 1, sizeof(presenter_event))) {
+        ring_init(&p->events, 2 * capacity + 1, sizeof(presenter_event))) {
         presenter_free(p);
         return NULL;
     }
@@ -150,6 +150,17 @@ void presenter_destroy(presenter *p)
 }
 
 const char *presenter_status(const presenter *p) { return p->status; }
+
+int presenter_ms_to_frames(const presenter *p, double ms, double *actual_ms)
+{
+    double period_ms = p->period_ns / 1e6;
+    long frames = lround(ms / period_ms);
+    if (frames < 0)
+        frames = 0;
+    if (actual_ms)
+        *actual_ms = (double)frames * period_ms;
+    return (int)frames;
+}
 double presenter_period_ms(const presenter *p) { return p->period_ns / 1e6; }
 
 void presenter_drawable_size(const presenter *p, int *width, int *height)

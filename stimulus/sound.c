@@ -135,7 +135,7 @@ int presenter_add_sound_samples(presenter *p, const float *samples, int frames, 
     if (frames < 1 || channels < 1 || channels > 64 || rate < 1000 || rate > 768000 ||
         (int64_t)frames > (int64_t)rate * SOUND_MAX_SECONDS) {
         snprintf(err, STIMULUS_ERR_SIZE, "presenter: sound of %d frames, %d channels at %d Hz "
-                 "is not playable (1 s..%d s, 1..64 channels, 1..768 kHz)", frames, channels,
+                 "is not playable (up to %d s, 1..64 channels, 1..768 kHz)", frames, channels,
                  rate, SOUND_MAX_SECONDS);
         return 1;
     }

@@ -95,7 +95,7 @@ typedef struct presenter_config {
     const gamma_calibration *calibration; /* NULL: drive levels = 255 × luminance */
     int audio;                /* 1: open an audio device for sounds */
     int audio_rate;           /* sample rate of the device (default 48000) */
-    int queue_capacity;       /* requests and events held at once (default 4096) */
+    int queue_capacity;       /* requests queued at once (default 4096; events: twice) */
 } presenter_config;
 
 /* A config with the defaults: windowed 800×600, 60 Hz, auto pacing,
@@ -177,6 +177,10 @@ void presenter_destroy(presenter *p);
  * "software clock at 144 Hz (driver offscreen: no vsync)". */
 const char *presenter_status(const presenter *p);
 double presenter_period_ms(const presenter *p);
+/* Durations are frames; this rounds milliseconds to the nearest whole number
+ * of (measured) periods and gives the duration that will really be shown,
+ * so that the caller can say it was rounded. */
+int presenter_ms_to_frames(const presenter *p, double ms, double *actual_ms);
 void presenter_drawable_size(const presenter *p, int *width, int *height);
 /* The stimulus rectangle in drawable pixels. */
 void presenter_stimulus_rect(const presenter *p, int image_height, int image_width, int *x,

@@ -62,9 +62,11 @@ check "images cycle 0..3" \
     '[ "$(awk -F"\t" "NR > 1 && /^[0-9]/ {print \$2}" "$work/out" | tr "\n" " ")" = "0 1 2 3 0 1 2 3 0 1 2 3 " ]'
 check "onsets every 2 + 2 flips" \
     '[ "$(awk -F"\t" "NR > 1 && /^[0-9]/ {if (!f) f = \$3 + 1; print \$3 - f + 1}" "$work/out" | tr "\n" " ")" = "0 4 8 12 16 20 24 28 32 36 40 44 " ]'
-check "5 ms at 400 Hz said to round to 2 frames" 'grep -q "rounded to 2 frames (5.00 ms)" "$work/err"'
+check "5 ms at 400 Hz said to round to 2 frames" 'grep -q "rounded to 2 frames (5.00 ms at 2.500 ms a frame)" "$work/err"'
 check "summary and software-clock status printed" \
     'grep -q "^summary: 12 trials shown" "$work/out" && grep -q "^display: software clock at 400 Hz" "$work/out"'
+run present --images "$work/images.npy" --refresh 400 --duration-ms 1
+check "1 ms at 400 Hz is no frame: exit 1" '[ "$(status)" = 1 ] && grep -q "at least one frame" "$work/err"'
 
 mkdir "$work/folder"
 cp "$work/images.npy" "$work/folder/a.npy"

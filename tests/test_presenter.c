@@ -308,6 +308,10 @@ static void test_presenter_block(void)
     CHECK(strstr(presenter_status(p), "software clock at 500 Hz") != NULL,
           "no vsync on the dummy driver: software clock, and the status says so");
     CHECK_CLOSE(presenter_period_ms(p), 2.0, 1e-9, "period 2 ms");
+    double actual;
+    CHECK(presenter_ms_to_frames(p, 5.1, &actual) == 3 && fabs(actual - 6.0) < 1e-9 &&
+              presenter_ms_to_frames(p, 4.9, NULL) == 2,
+          "5.1 ms rounds to 3 frames (6 ms), 4.9 ms to 2");
     float pixels[6] = {0, 0.25f, 0.5f, 0.75f, 1, 0.5f};
     int id = -1;
     CHECK(presenter_add_image(p, pixels, 2, 3, &id, err) == 0 && id == 0, "image preloaded");
