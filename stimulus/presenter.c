@@ -258,6 +258,7 @@ int presenter_start_block(presenter *p, char *err)
             ;
         atomic_store(&p->abort_requested, 0);
         atomic_store(&p->finish_requested, 0);
+        atomic_store(&p->paused, 0);
         p->init_status = 0;
         p->state = STATE_START;
         pthread_cond_broadcast(&p->changed);

@@ -209,7 +209,6 @@ static int thread_upload(presenter *p)
     return 0;
 }
 
-
 static void loop_handle_input(frame_loop *l)
 {
     SDL_Event e;
@@ -224,7 +223,6 @@ static void loop_handle_input(frame_loop *l)
             atomic_store(&l->p->paused, !atomic_load(&l->p->paused));
     }
 }
-
 
 static void loop_draw(frame_loop *l, const frame_plan *f)
 {
@@ -278,7 +276,6 @@ static void loop_pace(frame_loop *l)
         ;
 }
 
-
 /* One flip: input, plan, draw, wait, swap, timestamp, account. */
 static void loop_frame(frame_loop *l, int aborting)
 {
@@ -302,7 +299,6 @@ static void loop_frame(frame_loop *l, int aborting)
     histogram_add(p->work_histogram, (drawn - begin) + (done - flip_ns));
     histogram_add(p->present_histogram, flip_ns - before_swap);
 }
-
 
 static void thread_run_block(presenter *p)
 {

@@ -207,7 +207,8 @@ void presenter_finish_block(presenter *p);
 int presenter_next_event(presenter *p, presenter_event *ev, int timeout_ms);
 /* Valid after the BLOCK_END event. */
 void presenter_block_summary(const presenter *p, presenter_summary *out);
-/* Escape does the same; Space toggles the pause (between trials). */
+/* Escape does the same; Space toggles the pause (it takes effect between
+ * trials; a new block starts unpaused). */
 void presenter_abort(presenter *p);
 void presenter_set_paused(presenter *p, int paused);
 int presenter_paused(const presenter *p);
