@@ -31,5 +31,7 @@ int command_evaluate(int argc, char **argv);
 int command_check_protocol(int argc, char **argv);
 int command_record_dump(int argc, char **argv);
 int command_export(int argc, char **argv);
+int command_present(int argc, char **argv);
+int command_calibrate(int argc, char **argv);
 
 #endif

@@ -17,6 +17,8 @@ static const command commands[] = {
     {"check-protocol", command_check_protocol, "check a protocol file and show every resolved setting"},
     {"record-dump", command_record_dump, "list a session record's contents as text"},
     {"export", command_export, "export a model's predictions for an image set as co-training targets"},
+    {"present", command_present, "show images on a schedule, print the event log and timing"},
+    {"calibrate", command_calibrate, "step through gray levels for a photometer, write a gamma file"},
 };
 
 static void usage(FILE *to)

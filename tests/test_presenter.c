@@ -1,0 +1,493 @@
+/* test_presenter.c: gamma calibration files and their inverse table, the
+ * geometry, the frame schedule driven with chosen flip times (dropped frames,
+ * wrong durations, held stimuli, aborts), and the presenter itself on SDL's
+ * dummy video and audio drivers: blocks, Escape, pause, sound onsets. */
+#include "presenter_internal.h"
+#include "test.h"
+
+#include <math.h>
+#include <sndfile.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char err[STIMULUS_ERR_SIZE];
+
+/* ---- gamma ---- */
+
+static int parse(const char *text, gamma_calibration *c)
+{
+    return gamma_parse(text, strlen(text), "cal.txt", c, err);
+}
+
+static void test_gamma_parse(void)
+{
+    gamma_calibration c;
+    CHECK(parse("# photometer\n0 0.5\n\n128 20 # mid\r\n255 100\n", &c) == 0 && c.count == 3 &&
+              c.level[1] == 128.0f && c.luminance[2] == 100.0f,
+          "three measurements, comments, blank and CRLF lines");
+    CHECK(parse("0 1\n128 0.5\n255 9\n", &c) && strstr(err, "cal.txt:2:") &&
+              strstr(err, "below"), "a luminance that falls is refused at its line: %s", err);
+    CHECK(parse("0 1\n0 2\n", &c) && strstr(err, "cal.txt:2:") && strstr(err, "increase"),
+          "levels must increase: %s", err);
+    CHECK(parse("0 1\n12 x\n", &c) && strstr(err, "cal.txt:2:"), "not a number: %s", err);
+    CHECK(parse("0 1\n12 3 4\n", &c) && strstr(err, "cal.txt:2:"), "three numbers: %s", err);
+    CHECK(parse("0 1\n300 3\n", &c) && strstr(err, "0..255"), "level beyond 255: %s", err);
+    CHECK(parse("# only\n10 1\n", &c) && strstr(err, "two"), "one measurement: %s", err);
+    CHECK(parse("0 5\n255 5\n", &c) && strstr(err, "brighter"), "flat display: %s", err);
+    CHECK(parse("0 nan\n255 5\n", &c) != 0, "NaN refused");
+    char nul[] = "0 1\n2\0 3\n255 4\n";
+    CHECK(gamma_parse(nul, sizeof nul - 1, "cal.txt", &c, err) != 0, "NUL byte refused: %s",
+          err);
+}
+
+static void test_gamma_roundtrip(void)
+{
+    gamma_calibration c, back;
+    c.count = 5;
+    for (int i = 0; i < 5; i++) {
+        c.level[i] = 64.0f * i > 255 ? 255 : 64.0f * i;
+        c.luminance[i] = 0.3f + 90.0f * powf(c.level[i] / 255.0f, 2.2f);
+    }
+    char path[] = "/tmp/inception-gamma-XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    CHECK(gamma_write(path, &c, err) == 0, "calibration written");
+    CHECK(gamma_read(path, &back, err) == 0 && back.count == 5, "read back: %s", err);
+    int same = 1;
+    for (int i = 0; i < 5; i++)
+        same &= back.level[i] == c.level[i] && fabsf(back.luminance[i] - c.luminance[i]) < 1e-5f;
+    CHECK(same, "the same measurements after a round trip");
+    unlink(path);
+    CHECK(gamma_read("/nonexistent/cal.txt", &back, err) && strstr(err, "/nonexistent"),
+          "a missing file is named: %s", err);
+}
+
+/* The inverse table against two independent computations: bisection of the
+ * forward curve, and the power law the measurements were taken from. */
+static void test_gamma_inverse(void)
+{
+    gamma_calibration c;
+    c.count = 17;
+    const float gamma = 2.2f, black = 0.4f, white = 110.0f;
+    for (int i = 0; i < c.count; i++) {
+        c.level[i] = fminf(16.0f * i, 255.0f);
+        c.luminance[i] = black + (white - black) * powf(c.level[i] / 255.0f, gamma);
+    }
+    uint8_t table[GAMMA_TABLE_SIZE];
+    gamma_inverse_table(&c, table);
+    int worst_bisect = 0, worst_law = 0, monotone = 1;
+    for (int i = 0; i < GAMMA_TABLE_SIZE; i++) {
+        float y = (float)i / (GAMMA_TABLE_SIZE - 1);
+        float lo = 0, hi = 255;
+        for (int it = 0; it < 60; it++) {
+            float mid = 0.5f * (lo + hi);
+            if (gamma_forward(&c, mid) < y)
+                lo = mid;
+            else
+                hi = mid;
+        }
+        int by_bisection = (int)lroundf(0.5f * (lo + hi));
+        int by_law = (int)lroundf(255.0f * powf(y, 1.0f / gamma));
+        int d1 = abs(table[i] - by_bisection), d2 = abs(table[i] - by_law);
+        worst_bisect = d1 > worst_bisect ? d1 : worst_bisect;
+        worst_law = d2 > worst_law ? d2 : worst_law;
+        if (i && table[i] < table[i - 1])
+            monotone = 0;
+    }
+    CHECK(worst_bisect <= 1, "inverse table = bisection of the forward curve (worst %d level)",
+          worst_bisect);
+    /* Linear interpolation between 17 points of a power law is off most near black. */
+    CHECK(worst_law <= 6, "inverse table ≈ the power law's inverse (worst %d levels)", worst_law);
+    CHECK(monotone && table[0] == 0 && table[GAMMA_TABLE_SIZE - 1] == 255,
+          "monotone from level 0 to 255");
+    CHECK(gamma_level(table, 0.5f) == (int)lroundf(255.0f * powf(0.5f, 1 / gamma)) ||
+              abs(gamma_level(table, 0.5f) - (int)lroundf(255.0f * powf(0.5f, 1 / gamma))) <= 2,
+          "mid gray needs level %d for a gamma-2.2 display", gamma_level(table, 0.5f));
+    gamma_inverse_table(NULL, table);
+    CHECK(table[0] == 0 && table[GAMMA_TABLE_SIZE - 1] == 255 &&
+              gamma_level(table, 0.5f) == 128 && gamma_level(table, 0.25f) == 64,
+          "no calibration: the identity");
+}
+
+static void test_geometry(void)
+{
+    display_geometry g = {53.0f, 57.0f, 1920};
+    float px = geometry_degrees_to_pixels(&g, 10.0f);
+    double expected = 2 * 57.0 * tan(5.0 * M_PI / 180) / 53.0 * 1920;
+    CHECK_CLOSE(px, expected, 1e-5, "10° = 2·d·tan(5°) cm at 1920/53 px per cm (%.2f px)", px);
+    CHECK_CLOSE(geometry_pixels_per_degree(&g), 57.0 * M_PI / 180 * 1920 / 53.0, 1e-5,
+                "pixels per degree at the centre");
+    /* At 57 cm a centimetre spans about one degree. */
+    CHECK(fabs(geometry_degrees_to_pixels(&g, 1.0f) / (1920 / 53.0) - 0.99484) < 1e-3,
+          "1° at 57 cm ≈ 1 cm");
+}
+
+/* ---- the schedule, with chosen flip times ---- */
+
+typedef struct fake {
+    presenter p;
+    frame_loop l;
+    int64_t t;
+} fake;
+
+static void fake_init(fake *f, double period_ns)
+{
+    memset(f, 0, sizeof *f);
+    ring_init(&f->p.requests, 64, sizeof(presenter_request));
+    ring_init(&f->p.events, 256, sizeof(presenter_event));
+    f->p.period_ns = period_ns;
+    f->p.work_histogram = calloc(PRESENTER_HISTOGRAM_BINS, sizeof(int32_t));
+    f->p.present_histogram = calloc(PRESENTER_HISTOGRAM_BINS, sizeof(int32_t));
+    f->l.p = &f->p;
+    f->t = 1000000000;
+}
+
+static void fake_free(fake *f)
+{
+    ring_free(&f->p.requests);
+    ring_free(&f->p.events);
+    free(f->p.work_histogram);
+    free(f->p.present_histogram);
+}
+
+/* One flip, `periods` refresh periods after the previous. */
+static frame_plan fake_flip(fake *f, double periods, int aborting)
+{
+    frame_plan plan = schedule_plan(&f->l, aborting);
+    f->t += (int64_t)llround(periods * f->p.period_ns);
+    schedule_after_flip(&f->l, &plan, f->t, aborting);
+    return plan;
+}
+
+static int fake_event(fake *f, presenter_event *ev) { return ring_pop(&f->p.events, ev, 0); }
+
+static void fake_submit(fake *f, int64_t trial, int frames, int isi)
+{
+    presenter_request r = {trial, 0, -1, frames, isi, NULL};
+    ring_push(&f->p.requests, &r);
+}
+
+static void test_schedule_exact(void)
+{
+    fake f;
+    fake_init(&f, 10e6);
+    fake_submit(&f, 7, 3, 2);
+    fake_submit(&f, 8, 1, 0);
+    fake_submit(&f, 9, 2, 1);
+    int shows[12], starts[12];
+    for (int i = 0; i < 12; i++) {
+        frame_plan plan = fake_flip(&f, 1.0, 0);
+        shows[i] = plan.starting;
+        starts[i] = plan.starting ? (int)plan.next.trial : -1;
+    }
+    /* Flips 0-2 trial 7, 3-4 its ISI, 5 trial 8, 6-7 trial 9, 8 its ISI. */
+    CHECK(starts[0] == 7 && starts[5] == 8 && starts[6] == 9 && shows[1] == 0 &&
+              shows[7] == 0 && shows[9] == 0, "onsets at flips 0, 5 and 6");
+    presenter_event ev[8];
+    int n = 0;
+    while (n < 8 && fake_event(&f, &ev[n]))
+        n++;
+    CHECK(n == 6, "an onset and a trial event for each of three trials (%d)", n);
+    CHECK(ev[0].kind == PRESENTER_EVENT_ONSET && ev[0].trial == 7 && ev[0].onset_flip == 0 &&
+              ev[1].kind == PRESENTER_EVENT_TRIAL && ev[1].trial == 7,
+          "trial 7: onset then trial");
+    CHECK(ev[1].frames_shown == 3 && ev[1].isi_shown == 2 && ev[1].flags == 0 &&
+              ev[1].offset_ns - ev[1].onset_ns == 30000000 &&
+              ev[1].end_ns - ev[1].offset_ns == 20000000, "trial 7: 3 frames and 2 of ISI");
+    CHECK(ev[2].trial == 8 && ev[2].onset_flip == 5 && ev[3].frames_shown == 1 &&
+              ev[3].isi_shown == 0 && ev[3].offset_ns == ev[3].end_ns, "trial 8: 1 frame, no ISI");
+    CHECK(ev[4].trial == 9 && ev[4].onset_flip == 6 && ev[5].frames_shown == 2 &&
+              ev[5].isi_shown == 1 && ev[5].flags == 0, "trial 9: 2 frames, 1 of ISI");
+    fake_free(&f);
+}
+
+static void test_schedule_drops(void)
+{
+    fake f;
+    fake_init(&f, 10e6);
+    fake_submit(&f, 1, 4, 1);
+    fake_submit(&f, 2, 2, 2);
+    fake_flip(&f, 1.0, 0);        /* onset of 1 */
+    fake_flip(&f, 1.0, 0);
+    fake_flip(&f, 2.1, 0);        /* one refresh missed while 1 is up */
+    fake_flip(&f, 1.0, 0);
+    fake_flip(&f, 1.0, 0);        /* offset of 1 */
+    fake_flip(&f, 1.4, 0);        /* late but below 1.5 periods: onset of 2 */
+    fake_flip(&f, 1.0, 0);
+    fake_flip(&f, 1.0, 0);        /* offset of 2 */
+    fake_flip(&f, 1.0, 0);
+    fake_flip(&f, 3.0, 0);        /* end of 2's ISI, two refreshes missed */
+    presenter_event ev[4];
+    int n = 0;
+    while (n < 4 && fake_event(&f, &ev[n]))
+        n++;
+    CHECK(n == 4, "four events (%d)", n);
+    CHECK(ev[1].frames_shown == 5 && ev[1].dropped_frames == 1 &&
+              (ev[1].flags & PRESENTER_WRONG_DURATION) && (ev[1].flags & PRESENTER_DROPPED_FRAMES),
+          "trial 1: 4 flips but 5 frames on screen, flagged (flags %d)", ev[1].flags);
+    CHECK(ev[2].flags == 0, "1.4 periods is not a late onset");
+    CHECK(ev[3].frames_shown == 2 && ev[3].isi_shown == 4 && ev[3].dropped_frames == 2 &&
+              (ev[3].flags & PRESENTER_WRONG_DURATION), "trial 2: ISI 4 frames instead of 2");
+    schedule_summarize(&f.l);
+    CHECK(f.l.s.dropped_frames == 3 && f.l.s.wrong_durations == 2 && f.l.s.trials_shown == 2 &&
+              f.l.s.trials_with_drops == 2 && f.l.s.flips == 10,
+          "summary: 3 dropped, 2 wrong durations");
+    CHECK_CLOSE(f.l.s.interval_max_ms, 30.0, 1e-9, "longest interval 30 ms");
+    fake_free(&f);
+}
+
+static void test_schedule_hold_and_abort(void)
+{
+    fake f;
+    fake_init(&f, 5e6);
+    fake_submit(&f, 1, 0, 0); /* held until the next request */
+    for (int i = 0; i < 20; i++)
+        fake_flip(&f, 1.0, 0);
+    presenter_event ev;
+    CHECK(fake_event(&f, &ev) && ev.kind == PRESENTER_EVENT_ONSET && !fake_event(&f, &ev),
+          "a held stimulus stays up while nothing else is queued");
+    fake_submit(&f, 2, 5, 5);
+    frame_plan plan = fake_flip(&f, 1.0, 0);
+    CHECK(plan.offset && plan.ending && plan.starting && plan.next.trial == 2,
+          "the next request replaces it at once");
+    CHECK(fake_event(&f, &ev) && ev.trial == 1 && ev.kind == PRESENTER_EVENT_TRIAL &&
+              ev.frames_shown == 20 && ev.flags == 0, "held for 20 frames, not a wrong duration");
+    fake_flip(&f, 1.0, 0);
+    fake_submit(&f, 3, 5, 5);
+    fake_submit(&f, 4, 5, 5);
+    plan = fake_flip(&f, 1.0, 1);
+    CHECK(plan.ending && !plan.starting, "abort ends the trial and starts nothing");
+    fake_event(&f, &ev); /* onset of 2 */
+    CHECK(fake_event(&f, &ev) && ev.trial == 2 && (ev.flags & PRESENTER_ABORTED) &&
+              ev.frames_shown == 2 && !(ev.flags & PRESENTER_WRONG_DURATION),
+          "the aborted trial is reported with what was shown (2 frames)");
+    schedule_discard_requests(&f.l);
+    CHECK(f.l.s.trials_discarded == 2 && f.l.active == 0, "two queued requests discarded");
+    fake_free(&f);
+}
+
+/* ---- the presenter on SDL's dummy drivers ---- */
+
+static presenter *open_presenter(float hz, int audio)
+{
+    presenter_config c = presenter_config_default();
+    c.width = 160;
+    c.height = 120;
+    c.refresh_hz = hz;
+    c.audio = audio;
+    c.queue_capacity = 32;
+    presenter *p = NULL;
+    int rc = presenter_create(&p, &c, err);
+    CHECK(rc == 0, "presenter on the dummy driver: %s", rc ? err : presenter_status(p));
+    return p;
+}
+
+/* Reads events until the block's end; counts kinds. */
+static int drain(presenter *p, presenter_event *trials, int capacity, int *onsets)
+{
+    int n = 0;
+    *onsets = 0;
+    presenter_event ev;
+    while (presenter_next_event(p, &ev, 5000)) {
+        if (ev.kind == PRESENTER_EVENT_BLOCK_END)
+            return n;
+        if (ev.kind == PRESENTER_EVENT_ONSET)
+            (*onsets)++;
+        else if (n < capacity)
+            trials[n++] = ev;
+    }
+    return -1;
+}
+
+static void test_presenter_block(void)
+{
+    presenter *p = open_presenter(500.0f, 0);
+    if (!p)
+        return;
+    CHECK(strstr(presenter_status(p), "software clock at 500 Hz") != NULL,
+          "no vsync on the dummy driver: software clock, and the status says so");
+    CHECK_CLOSE(presenter_period_ms(p), 2.0, 1e-9, "period 2 ms");
+    double actual;
+    CHECK(presenter_ms_to_frames(p, 5.1, &actual) == 3 && fabs(actual - 6.0) < 1e-9 &&
+              presenter_ms_to_frames(p, 4.9, NULL) == 2,
+          "5.1 ms rounds to 3 frames (6 ms), 4.9 ms to 2");
+    float pixels[6] = {0, 0.25f, 0.5f, 0.75f, 1, 0.5f};
+    int id = -1;
+    CHECK(presenter_add_image(p, pixels, 2, 3, &id, err) == 0 && id == 0, "image preloaded");
+    presenter_request r = {1, 0, -1, 2, 1, NULL};
+    CHECK(presenter_submit(p, &r, err) == -1 && strstr(err, "no block"),
+          "no request outside a block: %s", err);
+    CHECK(presenter_start_block(p, err) == 0, "block started");
+    CHECK(presenter_add_image(p, pixels, 2, 3, &id, err) && strstr(err, "between blocks"),
+          "no loading during a block: %s", err);
+    r.image = 5;
+    CHECK(presenter_submit(p, &r, err) == -1 && strstr(err, "unknown image"),
+          "unknown image refused: %s", err);
+    for (int i = 0; i < 10; i++) {
+        presenter_request q = {100 + i, i % 2 ? 0 : -1, -1, 1 + i % 3, i % 2, NULL};
+        CHECK(presenter_submit(p, &q, err) == 0, "request %d queued", i);
+    }
+    presenter_finish_block(p);
+    presenter_event ev[16];
+    int onsets;
+    int n = drain(p, ev, 16, &onsets);
+    CHECK(n == 10 && onsets == 10, "10 onsets and 10 trial events, then the block's end");
+    int order = 1, flips = 1;
+    for (int i = 0; i < n; i++) {
+        order &= ev[i].trial == 100 + i && ev[i].frames_requested == 1 + i % 3;
+        if (i)
+            flips &= ev[i].onset_flip == ev[i - 1].onset_flip + ev[i - 1].frames_requested +
+                                             ev[i - 1].isi_requested;
+    }
+    CHECK(order, "trials in submission order");
+    CHECK(flips, "each onset exactly frames + ISI flips after the previous");
+    presenter_summary s;
+    presenter_block_summary(p, &s);
+    CHECK(s.trials_shown == 10 && !s.aborted && s.trials_discarded == 0 && s.flips >= 20,
+          "summary: 10 trials over %lld flips", (long long)s.flips);
+    CHECK(presenter_start_block(p, err) == 0, "a second block");
+    presenter_finish_block(p);
+    CHECK(drain(p, ev, 16, &onsets) == 0 && onsets == 0, "an empty block ends at once");
+    presenter_start_block(p, err);
+    for (int i = 0; i < 5; i++) {
+        presenter_request q = {i, 0, -1, 1000, 0, NULL};
+        presenter_submit(p, &q, err);
+    }
+    presenter_event first;
+    CHECK(presenter_next_event(p, &first, 5000) && first.kind == PRESENTER_EVENT_ONSET,
+          "a long block under way");
+    presenter_destroy(p); /* mid-block, events unread: aborts the block, frees everything */
+}
+
+static void push_key(SDL_Keycode key)
+{
+    SDL_Event e;
+    memset(&e, 0, sizeof e);
+    e.type = SDL_KEYDOWN;
+    e.key.keysym.sym = key;
+    SDL_PushEvent(&e);
+}
+
+static void test_presenter_keys(void)
+{
+    presenter *p = open_presenter(200.0f, 0);
+    if (!p)
+        return;
+    float gray = 0.8f;
+    int id;
+    presenter_add_image(p, &gray, 1, 1, &id, err);
+    presenter_start_block(p, err);
+    push_key(SDLK_SPACE);
+    for (int wait = 0; wait < 400 && !presenter_paused(p); wait++)
+        usleep(5000); /* the render thread reads keys once a frame */
+    CHECK(presenter_paused(p), "Space pauses");
+    for (int i = 0; i < 20; i++) {
+        presenter_request q = {i, id, -1, 20, 2, NULL};
+        presenter_submit(p, &q, err);
+    }
+    presenter_event ev;
+    CHECK(presenter_next_event(p, &ev, 200) == 0, "nothing shown while paused");
+    push_key(SDLK_SPACE);
+    CHECK(presenter_next_event(p, &ev, 5000) == 1 && ev.kind == PRESENTER_EVENT_ONSET &&
+              ev.trial == 0, "Space again resumes with the first trial");
+    push_key(SDLK_ESCAPE);
+    presenter_event trials[32];
+    int onsets;
+    int n = drain(p, trials, 32, &onsets);
+    presenter_summary s;
+    presenter_block_summary(p, &s);
+    CHECK(s.aborted && n >= 1 && n < 20 && (trials[n - 1].flags & PRESENTER_ABORTED),
+          "Escape aborts; the cut trial says so (%d trials reported)", n);
+    CHECK(s.trials_shown == n && s.trials_shown + s.trials_discarded == 20 &&
+              onsets + 1 == n, "every request shown or counted as discarded (%lld + %lld)",
+          (long long)s.trials_shown, (long long)s.trials_discarded);
+    presenter_destroy(p);
+}
+
+/* A WAV written with libsndfile, read back by the presenter. */
+static int write_wav(const char *path, int rate, int frames)
+{
+    SF_INFO info = {0};
+    info.samplerate = rate;
+    info.channels = 1;
+    info.format = SF_FORMAT_WAV | SF_FORMAT_PCM_16;
+    SNDFILE *f = sf_open(path, SFM_WRITE, &info);
+    if (!f)
+        return 1;
+    float *x = malloc(sizeof(float) * (size_t)frames);
+    for (int i = 0; i < frames; i++)
+        x[i] = 0.5f * sinf(2.0f * (float)M_PI * 440.0f * (float)i / (float)rate);
+    sf_writef_float(f, x, frames);
+    free(x);
+    return sf_close(f);
+}
+
+static void test_presenter_sound(void)
+{
+    presenter *p = open_presenter(100.0f, 1);
+    if (!p)
+        return;
+    char path[] = "/tmp/inception-tone-XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    CHECK(write_wav(path, 44100, 4410) == 0, "a 100 ms tone at 44.1 kHz written");
+    int tone = -1;
+    CHECK(presenter_add_sound(p, path, &tone, err) == 0 && tone == 0, "tone loaded: %s", err);
+    int bad;
+    CHECK(presenter_add_sound(p, "/nonexistent.wav", &bad, err) && strstr(err, "nonexistent"),
+          "a missing sound file is named: %s", err);
+    FILE *junk = fopen(path, "wb");
+    fputs("not a sound", junk);
+    fclose(junk);
+    CHECK(presenter_add_sound(p, path, &bad, err) && strstr(err, path),
+          "a file that is no sound is refused: %s", err);
+    unlink(path);
+    presenter_start_block(p, err);
+    presenter_request q = {42, -1, tone, 50, 5, NULL};
+    presenter_submit(p, &q, err);
+    presenter_finish_block(p);
+    presenter_event ev[2];
+    int onsets;
+    int n = drain(p, ev, 2, &onsets);
+    CHECK(n == 1 && (ev[0].flags & PRESENTER_SOUND_PLAYED), "the tone played (flags %d)",
+          n == 1 ? ev[0].flags : -1);
+    CHECK(n == 1 && ev[0].sound_onset_ns >= ev[0].onset_ns && ev[0].sound_onset_ns < ev[0].end_ns,
+          "its onset, on the same clock, after the onset flip (%.2f ms later)",
+          n == 1 ? (ev[0].sound_onset_ns - ev[0].onset_ns) / 1e6 : 0.0);
+    presenter_destroy(p);
+}
+
+static void test_config_errors(void)
+{
+    presenter_config c = presenter_config_default();
+    presenter *p;
+    c.refresh_hz = 0;
+    CHECK(presenter_create(&p, &c, err) && strstr(err, "refresh") && p == NULL,
+          "refresh 0 refused: %s", err);
+    c = presenter_config_default();
+    c.background = 1.5f;
+    CHECK(presenter_create(&p, &c, err) && strstr(err, "background"), "background 1.5: %s", err);
+    c = presenter_config_default();
+    c.pacing = PRESENTER_PACING_VSYNC;
+    CHECK(presenter_create(&p, &c, err) && strstr(err, "vsync"),
+          "vsync demanded from a driver without it: %s", err);
+}
+
+int main(void)
+{
+    setenv("SDL_VIDEODRIVER", "dummy", 0);
+    setenv("SDL_AUDIODRIVER", "dummy", 0);
+    test_gamma_parse();
+    test_gamma_roundtrip();
+    test_gamma_inverse();
+    test_geometry();
+    test_schedule_exact();
+    test_schedule_drops();
+    test_schedule_hold_and_abort();
+    test_config_errors();
+    test_presenter_block();
+    test_presenter_keys();
+    test_presenter_sound();
+    return test_done();
+}
