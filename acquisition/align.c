@@ -81,6 +81,7 @@ struct acq_aligner {
     pending_trial *pending;
     int head, npending, cap_pending;
     int offset_known;
+    int vote_due;  /* an onset or edge arrived since the last vote */
     int finishing;
     fit_state fit;
     suspect suspects[MAX_SUSPECT];
@@ -185,6 +186,8 @@ void acq_aligner_clock(const acq_aligner *a, acq_clock_fit *out)
     double sse = f->n >= 2 && f->cxx > 0 ? f->cyy - f->cxy * f->cxy / f->cxx : f->cyy;
     out->rms_residual_ns = f->n ? sqrt(fmax(sse, 0) / f->n) : 0;
     out->max_residual_ns = f->max_residual;
+    for (int i = 0; i < a->nedges; i++)
+        out->unmatched_edges += !a->edges[i].matched;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -213,6 +216,7 @@ void acq_aligner_add_sync(acq_aligner *a, int64_t t_acq_ns, int line, int rising
     }
     a->edges[i] = (edge){t_acq_ns, received_ns, 0};
     a->nedges++;
+    a->vote_due = 1;
     if (t_acq_ns > a->now)
         a->now = t_acq_ns;
 }
@@ -278,6 +282,7 @@ int acq_aligner_add_onset(acq_aligner *a, uint64_t trial, uint64_t stimulus_id,
     p->t.stimulus_id = stimulus_id;
     p->t.onset_display_ns = onset_display_ns;
     p->received = received_ns;
+    a->vote_due = 1;
     return 0;
 }
 
@@ -296,14 +301,14 @@ static void anchor_on_edge(acq_aligner *a, pending_trial *p, int e)
 /* The vote for the first offset (see the top of the file). Returns 1 when
  * enough of the first onsets agree. */
 typedef struct vote {
-    int score, first_matched;
-    double arrival_gap;
+    int score, first_matched, timed; /* timed: pairs with both arrival times known */
+    double arrival_gap;              /* summed over the timed pairs */
     int64_t offset;
 } vote;
 
 static vote score_offset(const acq_aligner *a, int64_t offset, int nonsets)
 {
-    vote v = {0, 0, 0, offset};
+    vote v = {0, 0, 0, 0, offset};
     for (int i = 0; i < nonsets; i++) {
         const pending_trial *p = &a->pending[a->head + i];
         int e = -1;
@@ -311,19 +316,24 @@ static vote score_offset(const acq_aligner *a, int64_t offset, int nonsets)
             continue;
         v.score++;
         v.first_matched |= i == 0;
-        if (p->received && a->edges[e].received)
+        if (p->received && a->edges[e].received) {
             v.arrival_gap += fabs((double)(p->received - a->edges[e].received));
+            v.timed++;
+        }
     }
     return v;
 }
 
+/* More onsets matched wins; on a tie (a regular rhythm shifted by one
+ * stimulus matches as many), the pairing whose messages arrived closest
+ * together, and without arrival times the one that matches the first onset. */
 static int better(const vote *x, const vote *y)
 {
     if (x->score != y->score)
         return x->score > y->score;
-    if (x->first_matched != y->first_matched)
-        return x->first_matched;
-    return x->arrival_gap < y->arrival_gap;
+    if (x->timed == x->score && y->timed == y->score && x->timed > 0)
+        return x->arrival_gap < y->arrival_gap;
+    return x->first_matched > y->first_matched;
 }
 
 static void find_first_offset(acq_aligner *a)
@@ -335,7 +345,7 @@ static void find_first_offset(acq_aligner *a)
         need = nonsets;
     if (nonsets < need || nonsets == 0 || nedges == 0)
         return;
-    vote best = {-1, 0, 0, 0};
+    vote best = {-1, 0, 0, 0, 0};
     for (int i = 0; i < nonsets; i++)
         for (int j = 0; j < nedges; j++) {
             int64_t offset = a->edges[j].t - pending_at(a, i)->t.onset_display_ns;
@@ -420,6 +430,8 @@ static int start_grid(acq_aligner *a, int64_t start_ns, uint32_t width, int unit
     return 0;
 }
 
+static void advance(acq_aligner *a);
+
 static void add_suspect(acq_aligner *a, int64_t from, int64_t to, uint32_t flag)
 {
     if (a->nsuspects == MAX_SUSPECT) {
@@ -482,6 +494,8 @@ int acq_aligner_add_bins(acq_aligner *a, int64_t start_ns, uint32_t width_ns, co
     }
     if (start_ns + width_ns > a->now)
         a->now = start_ns + width_ns;
+    /* Trials complete as their bins arrive, whether or not anyone asks yet. */
+    advance(a);
     return ACQ_OK;
 }
 
@@ -552,8 +566,9 @@ static void complete_trials(acq_aligner *a)
 
 static void advance(acq_aligner *a)
 {
-    if (!a->offset_known)
+    if (!a->offset_known && (a->vote_due || a->finishing))
         find_first_offset(a);
+    a->vote_due = 0;
     if (a->offset_known) {
         decide_onsets(a);
         complete_trials(a);
