@@ -82,6 +82,7 @@ struct acq_aligner {
     int head, npending, cap_pending;
     int offset_known;
     int vote_due;  /* an onset or edge arrived since the last vote */
+    uint32_t item_flags; /* restart/overflow seen on a non-bin item, for the next bin */
     int finishing;
     fit_state fit;
     suspect suspects[MAX_SUSPECT];
@@ -472,6 +473,8 @@ int acq_aligner_add_bins(acq_aligner *a, int64_t start_ns, uint32_t width_ns, co
                  a->width);
         return ACQ_REJECT_MISMATCH;
     }
+    item_flags |= a->item_flags;
+    a->item_flags = 0;
     if ((item_flags & (ACQ_ITEM_RESTART | ACQ_ITEM_AFTER_OVERFLOW)) && a->max_index != INT64_MIN)
         add_suspect(a, a->last_bin_end, start_ns + width_ns,
                     item_flags & ACQ_ITEM_RESTART ? ACQ_TRIAL_RESTART : ACQ_TRIAL_LOST);
@@ -617,6 +620,9 @@ int acq_aligner_add_item(acq_aligner *a, const acq_item *item, char *err)
     if (item->type == ACQ_MSG_COUNTS)
         return acq_aligner_add_bins(a, item->timestamp_ns, item->bin_width_ns, item->counts,
                                     (int)item->count, item->flags, err);
+    /* A restart or an overflow marks the time up to the next bin, whatever
+     * kind of item brought the news. */
+    a->item_flags |= item->flags & (ACQ_ITEM_RESTART | ACQ_ITEM_AFTER_OVERFLOW);
     if (item->type == ACQ_MSG_EVENTS)
         for (uint32_t i = 0; i < item->count; i++)
             acq_aligner_add_sync(a, item->events[i].timestamp_ns, item->events[i].line,

@@ -28,5 +28,7 @@ int cli_wants_help(int argc, char **argv);
 int command_simulate(int argc, char **argv);
 int command_fit(int argc, char **argv);
 int command_evaluate(int argc, char **argv);
+int command_virtual_rig(int argc, char **argv);
+int command_acquire(int argc, char **argv);
 
 #endif

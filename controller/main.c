@@ -14,6 +14,8 @@ static const command commands[] = {
     {"simulate", command_simulate, "write a dataset recorded from the built-in simulated population"},
     {"fit", command_fit, "fit a predictive model (CNN, random-core control or LNP) to a dataset"},
     {"evaluate", command_evaluate, "evaluate a fitted model on a dataset"},
+    {"virtual-rig", command_virtual_rig, "stand in for the acquisition system and the animal"},
+    {"acquire", command_acquire, "receive and align a spike-count stream into trials × neurons"},
 };
 
 static void usage(FILE *to)
