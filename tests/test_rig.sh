@@ -39,6 +39,31 @@ run_rig() { # name trials port-offset rig-options...
     sed 's/^/# /' "$work/$name-rig.out" "$work/$name-acq.out" | grep -v "so far\|trials (.* flagged)$"
 }
 
+cli() { # description, expected status, stderr pattern, arguments...
+    desc=$1 want=$2 pattern=$3
+    shift 3
+    "$inception" "$@" >"$work/cli.out" 2>"$work/cli.err"
+    got=$?
+    if [ $got = "$want" ] && grep -q -- "$pattern" "$work/cli.out" "$work/cli.err"; then
+        echo "ok $n - $desc"
+    else
+        echo "not ok $n - $desc (status $got)"
+        sed 's/^/# /' "$work/cli.err"
+        failed=$((failed + 1))
+    fi
+    n=$((n + 1))
+}
+cli "virtual-rig --help" 0 "usage: inception virtual-rig" virtual-rig --help
+cli "acquire --help" 0 "usage: inception acquire" acquire --help
+cli "acquire without --out: usage error" 2 "out is required" acquire
+cli "unknown option named" 2 "unknown option '--frob'" virtual-rig --frob 1
+cli "bad --loss value named" 2 "loss" virtual-rig --loss 150
+cli "acquire --format checked" 2 "native or openephys" acquire --out "$work/x" --format csv
+cli "a remote endpoint needs --allow-remote" 1 "allow-remote" \
+    acquire --out "$work/x" --data tcp://192.0.2.1:5556
+cli "virtual-rig refuses to bind all interfaces" 1 "not loopback" \
+    virtual-rig --publish tcp://0.0.0.0:5556 --duration 1
+
 run_rig clean 20 0
 compare "$work/clean" "$work/clean-truth" 20
 

@@ -180,7 +180,7 @@ static int run(const bench_config *c)
             latency_us[nlat++] = (float)(acq_now_ns() - it->received_ns) / 1e3f;
             bins++;
         }
-        if (bins == 2000)
+        if (bins == (uint64_t)(5e9 / (double)c->bin_ns)) /* the 4 s bin history is full */
             rss_start = rss_kib();
         acq_item_free(it);
     }
@@ -197,7 +197,7 @@ static int run(const bench_config *c)
     printf("  CPU: process %.1f%% of one core, of which receive + align %.1f%% (publisher "
            "thread %.1f%%)\n", 100 * cpu / wall, 100 * (cpu - ps.cpu_s) / wall,
            100 * ps.cpu_s / wall);
-    printf("  memory: RSS %ld KiB after 2000 bins, %ld KiB at the end\n", rss_start, rss_kib());
+    printf("  memory: RSS %ld KiB after 5 s, %ld KiB at the end\n", rss_start, rss_kib());
     if (nlat)
         printf("  receive-to-aligned latency: p50 %.0f us, p99 %.0f us, max %.0f us "
                "(%zu bins)\n", latency_us[nlat / 2], latency_us[(size_t)(0.99 * (double)nlat)],
