@@ -27,6 +27,11 @@
 #define VOTE_ONSETS 8
 #define VOTE_EDGES 32
 #define MAX_SUSPECT 16
+/* Times beyond ±2^60 ns (36 years) are refused, so that no sum or difference
+ * of a few times can overflow whatever a stream sends. */
+#define TIME_LIMIT ((int64_t)1 << 60)
+#define MAX_SLOTS (1 << 18)
+#define MAX_RING_BYTES ((size_t)1 << 30)
 
 enum { SLOT_EMPTY = 0, SLOT_VALID, SLOT_CONFLICT };
 
@@ -140,6 +145,8 @@ int acq_aligner_units(const acq_aligner *a) { return a->units; }
 /* ------------------------------------------------------------------------ */
 /* The clock fit. */
 
+static int out_of_range(int64_t t) { return t > TIME_LIMIT || t < -TIME_LIMIT; }
+
 static void fit_add(fit_state *f, int64_t d, int64_t acq)
 {
     if (f->n == 0) {
@@ -166,7 +173,10 @@ static int64_t fit_map(const fit_state *f, int64_t d)
     if (f->n == 0)
         return d;
     double x = (double)(d - f->d0);
-    return f->a0 + (int64_t)llround(f->mean_y + fit_slope(f) * (x - f->mean_x));
+    double y = (double)f->a0 + f->mean_y + fit_slope(f) * (x - f->mean_x);
+    /* A wild fit (bad pairs) must still give a time that sums safely. */
+    return y > (double)TIME_LIMIT ? TIME_LIMIT : y < -(double)TIME_LIMIT ? -TIME_LIMIT
+                                                                          : (int64_t)llround(y);
 }
 
 int64_t acq_aligner_map(const acq_aligner *a, int64_t display_ns)
@@ -205,7 +215,8 @@ static void drop_oldest_edge(acq_aligner *a)
 void acq_aligner_add_sync(acq_aligner *a, int64_t t_acq_ns, int line, int rising,
                           int64_t received_ns)
 {
-    if (!rising || (a->c.sync_line >= 0 && line != a->c.sync_line))
+    if (!rising || (a->c.sync_line >= 0 && line != a->c.sync_line) ||
+        out_of_range(t_acq_ns))
         return;
     if (a->nedges == MAX_EDGES)
         drop_oldest_edge(a);
@@ -255,6 +266,11 @@ static pending_trial *pending_at(acq_aligner *a, int i) { return &a->pending[a->
 int acq_aligner_add_onset(acq_aligner *a, uint64_t trial, uint64_t stimulus_id,
                           int64_t onset_display_ns, int64_t received_ns, char *err)
 {
+    if (out_of_range(onset_display_ns)) {
+        snprintf(err, ACQ_ERR_SIZE, "aligner: onset time %lld ns out of range",
+                 (long long)onset_display_ns);
+        return 1;
+    }
     if (a->npending == MAX_PENDING) {
         snprintf(err, ACQ_ERR_SIZE, "aligner: %d onsets pending and no data completes them",
                  MAX_PENDING);
@@ -414,9 +430,15 @@ static int start_grid(acq_aligner *a, int64_t start_ns, uint32_t width, int unit
 {
     if (a->units == 0)
         a->units = units;
-    a->capacity = (int)(a->c.history_ns / width) + 1;
-    if (a->capacity < 2 * a->c.grace_bins + 4)
-        a->capacity = 2 * a->c.grace_bins + 4;
+    int64_t slots = a->c.history_ns / width + 1;
+    if (slots < 2 * a->c.grace_bins + 4)
+        slots = 2 * a->c.grace_bins + 4;
+    if (slots > MAX_SLOTS || (size_t)slots * (size_t)a->units * sizeof(float) > MAX_RING_BYTES) {
+        snprintf(err, ACQ_ERR_SIZE, "mismatch: %u ns bins of %d units over a %.1f s history "
+                 "need too much memory", width, a->units, (double)a->c.history_ns / 1e9);
+        return 1;
+    }
+    a->capacity = (int)slots;
     a->slots = calloc((size_t)a->capacity, sizeof *a->slots);
     a->bins = calloc((size_t)a->capacity * (size_t)a->units, sizeof *a->bins);
     if (!a->slots || !a->bins) {
@@ -461,8 +483,16 @@ static void store_bin(acq_aligner *a, int64_t k, const float *counts)
 int acq_aligner_add_bins(acq_aligner *a, int64_t start_ns, uint32_t width_ns, const float *counts,
                          int units, uint32_t item_flags, char *err)
 {
-    if (!a->have_grid && start_grid(a, start_ns, width_ns, units, err))
+    if (out_of_range(start_ns) || width_ns == 0 || units < 1) {
+        a->stats.rejected_bins++;
+        snprintf(err, ACQ_ERR_SIZE, "value: bin at %lld ns, %u ns wide, %d units",
+                 (long long)start_ns, width_ns, units);
+        return ACQ_REJECT_VALUE;
+    }
+    if (!a->have_grid && start_grid(a, start_ns, width_ns, units, err)) {
+        a->stats.rejected_bins++;
         return ACQ_REJECT_MISMATCH;
+    }
     int64_t rel = start_ns - a->t0, k = floor_div(rel + width_ns / 2, width_ns);
     int64_t off = rel - k * (int64_t)width_ns;
     if (units != a->units || width_ns != a->width || llabs(off) > (int64_t)width_ns / 8) {

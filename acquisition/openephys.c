@@ -372,7 +372,10 @@ void acq_binner_destroy(acq_binner *b)
 
 int64_t acq_binner_time_ns(const acq_binner *b, int64_t sample)
 {
-    return (int64_t)llround((double)sample / b->rate * 1e9);
+    /* Saturated at 2^61 ns (73 years): a wild sample number stays a time that
+     * sums safely. */
+    double t = (double)sample / b->rate * 1e9, limit = (double)((int64_t)1 << 61);
+    return t > limit ? (int64_t)1 << 61 : t < -limit ? -((int64_t)1 << 61) : (int64_t)llround(t);
 }
 
 static int64_t bin_of(const acq_binner *b, int64_t sample)

@@ -95,6 +95,8 @@ typedef struct acquire_state {
     trial_rows rows;
     float *counts;
     int flagged;
+    int64_t last_data;  /* CLOCK_MONOTONIC of the last data item */
+    int silent;         /* the silence was reported */
 } acquire_state;
 
 /* Moves completed trials from the aligner to the rows; returns 1 on failure. */
@@ -130,6 +132,12 @@ static int take_item(acquire_state *s, acq_receiver *from, int timeout_ms, char 
     if (!acq_receiver_pop(from, &it, timeout_ms))
         return 0;
     char why[ACQ_ERR_SIZE];
+    if (from == s->data) {
+        s->last_data = it->received_ns;
+        if (s->silent)
+            fprintf(stderr, "acquire: the stream is back\n");
+        s->silent = 0;
+    }
     int r = acq_aligner_add_item(s->aligner, it, why);
     acq_item_free(it);
     if (r == ACQ_REJECT_VALUE) { /* onsets pile up with no data to complete them */
@@ -142,11 +150,17 @@ static int take_item(acquire_state *s, acq_receiver *from, int timeout_ms, char 
 static int run_acquire(acquire_state *s, int trials, float timeout, char *err)
 {
     int64_t start = acq_now_ns();
+    s->last_data = start;
     while (!acquire_interrupted && (trials <= 0 || s->rows.n < trials)) {
         if (acq_now_ns() - start > (int64_t)((double)timeout * 1e9)) {
             fprintf(stderr, "acquire: time-out after %.0f s; closing the pending trials\n",
                     (double)timeout);
             break;
+        }
+        /* Heartbeats come every second: 5 s of nothing means the publisher is gone. */
+        if (!s->silent && acq_now_ns() - s->last_data > 5000000000LL) {
+            fprintf(stderr, "acquire: nothing from the data stream for 5 s\n");
+            s->silent = 1;
         }
         int got = 0, r;
         while ((r = take_item(s, s->onsets, 0, err)) > 0)
@@ -183,6 +197,11 @@ static void report(const acquire_state *s)
         if (st.rejected[i])
             printf("acquire: rejected %llu %s (last: %s)\n", (unsigned long long)st.rejected[i],
                    acq_reject_name(i), st.last_error);
+    acq_stats os;
+    acq_receiver_stats(s->onsets, &os);
+    if (os.lost || os.restarts)
+        printf("acquire: onset stream: %llu onsets lost, %llu restarts\n",
+               (unsigned long long)os.lost, (unsigned long long)os.restarts);
     printf("acquire: clock fit over %d pairs: drift %.2f ppm, RMS residual %.1f us, largest "
            "%.1f us; %llu edges missing, %llu unmatched, %llu ambiguous\n",
            f.pairs, f.drift * 1e6, f.rms_residual_ns / 1e3, f.max_residual_ns / 1e3,

@@ -168,6 +168,14 @@ int rig_onset(virtual_rig *r, const acq_onset *o, const float *image, char *err)
                  (unsigned long long)o->trial, o->height, o->width, pc->height, pc->width);
         return 1;
     }
+    /* The display shares this machine's CLOCK_MONOTONIC: an onset more than an
+     * hour before the rig started, or a year after, is not one of ours. */
+    if (o->onset_ns < r->display_start - 3600000000000LL ||
+        o->onset_ns > r->display_start + 86400000000000LL * 365) {
+        snprintf(err, MODEL_ERR_SIZE, "trial %llu: onset at %lld ns is not on this machine's "
+                 "CLOCK_MONOTONIC", (unsigned long long)o->trial, (long long)o->onset_ns);
+        return 1;
+    }
     rig_trial *t = new_trial(r, err);
     if (!t)
         return 1;
