@@ -7,7 +7,8 @@
  * receive time stamped by the receiver thread to the moment the bin is in
  * the aligner and any trial it completes has been summed).
  *
- * usage: bench_acquisition [SECONDS [PORT]]   (default 10 s per configuration)
+ * usage: bench_acquisition [SECONDS [PORT [WHICH]]]   (default 10 s per
+ * configuration; WHICH 1 or 2 runs one of them)
  * Configurations: 1,000 units at 1 kHz bins; 10,000 units at 100 Hz bins. */
 #include "acquisition.h"
 
@@ -157,7 +158,8 @@ static int run(const bench_config *c)
     int trials = 0, flagged = 0;
     double cpu0 = process_cpu();
     int64_t wall0 = acq_now_ns();
-    long rss_start = 0;
+    long rss[5] = {0}; /* after 5 s (the bin history is full), then each quarter */
+    uint64_t total_bins = (uint64_t)(c->seconds * 1e9 / (double)c->bin_ns);
     uint64_t bins = 0;
     while (acq_now_ns() - last_item < 1000000000LL) {
         if (!acq_receiver_pop(r, &it, 100))
@@ -180,8 +182,11 @@ static int run(const bench_config *c)
             latency_us[nlat++] = (float)(acq_now_ns() - it->received_ns) / 1e3f;
             bins++;
         }
-        if (bins == (uint64_t)(5e9 / (double)c->bin_ns)) /* the 4 s bin history is full */
-            rss_start = rss_kib();
+        if (bins == (uint64_t)(5e9 / (double)c->bin_ns))
+            rss[0] = rss_kib();
+        for (int q = 1; q <= 4; q++)
+            if (bins == total_bins * (uint64_t)q / 4)
+                rss[q] = rss_kib();
         acq_item_free(it);
     }
     double wall = (double)(acq_now_ns() - wall0) / 1e9 - 1.0, cpu = process_cpu() - cpu0;
@@ -197,7 +202,8 @@ static int run(const bench_config *c)
     printf("  CPU: process %.1f%% of one core, of which receive + align %.1f%% (publisher "
            "thread %.1f%%)\n", 100 * cpu / wall, 100 * (cpu - ps.cpu_s) / wall,
            100 * ps.cpu_s / wall);
-    printf("  memory: RSS %ld KiB after 5 s, %ld KiB at the end\n", rss_start, rss_kib());
+    printf("  memory: RSS %ld KiB after 5 s; at 1/4, 1/2, 3/4, end: %ld %ld %ld %ld KiB\n",
+           rss[0], rss[1], rss[2], rss[3], rss[4]);
     if (nlat)
         printf("  receive-to-aligned latency: p50 %.0f us, p99 %.0f us, max %.0f us "
                "(%zu bins)\n", latency_us[nlat / 2], latency_us[(size_t)(0.99 * (double)nlat)],
@@ -220,8 +226,11 @@ int main(int argc, char **argv)
     bench_config c1 = {1000, 1000000, seconds, ""}, c2 = {10000, 10000000, seconds, ""};
     snprintf(c1.endpoint, sizeof c1.endpoint, "tcp://127.0.0.1:%d", port);
     snprintf(c2.endpoint, sizeof c2.endpoint, "tcp://127.0.0.1:%d", port + 1);
-    int lost = run(&c1);
-    lost |= run(&c2);
+    int which = argc > 3 ? atoi(argv[3]) : 0, lost = 0;
+    if (which != 2)
+        lost |= run(&c1);
+    if (which != 1)
+        lost |= run(&c2);
     if (lost)
         printf("messages were lost\n");
     return lost;
