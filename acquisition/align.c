@@ -88,6 +88,7 @@ struct acq_aligner {
     int offset_known;
     int vote_due;  /* an onset or edge arrived since the last vote */
     uint32_t item_flags; /* restart/overflow seen on a non-bin item, for the next bin */
+    int64_t latest_received; /* the latest arrival time of an onset or edge */
     int finishing;
     fit_state fit;
     suspect suspects[MAX_SUSPECT];
@@ -105,6 +106,7 @@ void acq_align_config_default(acq_align_config *c)
     c->grace_bins = 3;
     c->history_ns = 4000000000;
     c->min_initial_matches = 3;
+    c->max_arrival_gap_ns = 250000000;
 }
 
 int acq_aligner_create(acq_aligner **out, const acq_align_config *c, char *err)
@@ -112,7 +114,7 @@ int acq_aligner_create(acq_aligner **out, const acq_align_config *c, char *err)
     *out = NULL;
     if (c->units < 0 || c->units > ACQ_MAX_UNITS || c->latency_ns < 0 || c->window_ns <= 0 ||
         c->match_tolerance_ns <= 0 || c->grace_bins < 0 || c->history_ns <= c->window_ns ||
-        c->min_initial_matches < 1) {
+        c->min_initial_matches < 1 || c->max_arrival_gap_ns < 0) {
         snprintf(err, ACQ_ERR_SIZE, "aligner: units 0..65536, latency >= 0, window > 0, "
                                     "tolerance > 0, history > window");
         return 1;
@@ -229,6 +231,8 @@ void acq_aligner_add_sync(acq_aligner *a, int64_t t_acq_ns, int line, int rising
     a->edges[i] = (edge){t_acq_ns, received_ns, 0};
     a->nedges++;
     a->vote_due = 1;
+    if (received_ns > a->latest_received)
+        a->latest_received = received_ns;
     if (t_acq_ns > a->now)
         a->now = t_acq_ns;
 }
@@ -300,6 +304,8 @@ int acq_aligner_add_onset(acq_aligner *a, uint64_t trial, uint64_t stimulus_id,
     p->t.onset_display_ns = onset_display_ns;
     p->received = received_ns;
     a->vote_due = 1;
+    if (received_ns > a->latest_received)
+        a->latest_received = received_ns;
     return 0;
 }
 
@@ -323,16 +329,24 @@ typedef struct vote {
     int64_t offset;
 } vote;
 
-static vote score_offset(const acq_aligner *a, int64_t offset, int nonsets)
+static int arrived_together(const acq_aligner *a, const pending_trial *p, int e)
+{
+    int64_t limit = a->c.max_arrival_gap_ns;
+    return !limit || !p->received || !a->edges[e].received ||
+           llabs(p->received - a->edges[e].received) <= limit;
+}
+
+static vote score_offset(const acq_aligner *a, int64_t offset, int first, int nonsets)
 {
     vote v = {0, 0, 0, 0, offset};
-    for (int i = 0; i < nonsets; i++) {
+    for (int i = first; i < first + nonsets; i++) {
         const pending_trial *p = &a->pending[a->head + i];
         int e = -1;
-        if (p->decided || !edges_near(a, p->t.onset_display_ns + offset, &e))
+        if (p->decided || !edges_near(a, p->t.onset_display_ns + offset, &e) ||
+            !arrived_together(a, p, e))
             continue;
         v.score++;
-        v.first_matched |= i == 0;
+        v.first_matched |= i == first;
         if (p->received && a->edges[e].received) {
             v.arrival_gap += fabs((double)(p->received - a->edges[e].received));
             v.timed++;
@@ -355,7 +369,10 @@ static int better(const vote *x, const vote *y)
 
 static void find_first_offset(acq_aligner *a)
 {
-    int nonsets = a->npending < VOTE_ONSETS ? a->npending : VOTE_ONSETS;
+    int first = 0; /* onsets given up on (abandon_old_onsets) lead the queue */
+    while (first < a->npending && pending_at(a, first)->decided)
+        first++;
+    int nonsets = a->npending - first < VOTE_ONSETS ? a->npending - first : VOTE_ONSETS;
     int nedges = a->nedges < VOTE_EDGES ? a->nedges : VOTE_EDGES;
     int need = a->c.min_initial_matches;
     if (a->finishing && need > nonsets)
@@ -363,19 +380,19 @@ static void find_first_offset(acq_aligner *a)
     if (nonsets < need || nonsets == 0 || nedges == 0)
         return;
     vote best = {-1, 0, 0, 0, 0};
-    for (int i = 0; i < nonsets; i++)
+    for (int i = first; i < first + nonsets; i++)
         for (int j = 0; j < nedges; j++) {
             int64_t offset = a->edges[j].t - pending_at(a, i)->t.onset_display_ns;
-            vote v = score_offset(a, offset, nonsets);
+            vote v = score_offset(a, offset, first, nonsets);
             if (better(&v, &best))
                 best = v;
         }
     if (best.score < need)
         return;
-    for (int i = 0; i < nonsets; i++) {
+    for (int i = first; i < first + nonsets; i++) {
         pending_trial *p = pending_at(a, i);
         int e = -1, n = edges_near(a, p->t.onset_display_ns + best.offset, &e);
-        if (n == 1)
+        if (n == 1 && arrived_together(a, p, e))
             anchor_on_edge(a, p, e);
     }
     a->offset_known = 1;
@@ -597,8 +614,31 @@ static void complete_trials(acq_aligner *a)
     }
 }
 
+/* Before the first offset is known, onsets that arrived a whole history
+ * before the latest news will never meet their edges (the data stream started
+ * after them): they leave, flagged, instead of blocking the vote forever. */
+static void abandon_old_onsets(acq_aligner *a)
+{
+    for (int i = 0; i < a->npending; i++) {
+        pending_trial *p = pending_at(a, i);
+        if (p->decided)
+            continue;
+        if (!p->received || a->units == 0 ||
+            a->latest_received - p->received <= a->c.history_ns)
+            break;
+        p->counts = calloc((size_t)(a->units > 0 ? a->units : 1), sizeof(float));
+        if (!p->counts)
+            break;
+        p->t.flags |= ACQ_TRIAL_NO_SYNC | ACQ_TRIAL_STALE;
+        a->stats.missing_edges++;
+        p->decided = p->complete = 1;
+    }
+}
+
 static void advance(acq_aligner *a)
 {
+    if (!a->offset_known)
+        abandon_old_onsets(a);
     if (!a->offset_known && (a->vote_due || a->finishing))
         find_first_offset(a);
     a->vote_due = 0;

@@ -246,6 +246,35 @@ static void test_regular_first_edge_lost(void)
     acq_aligner_destroy(a);
 }
 
+/* The sync edges start ten onsets late (the data stream connected after the
+ * display began): the early onsets leave flagged once they are a history
+ * old, and the vote locks onto the rest. */
+static void test_late_stream(void)
+{
+    scenario s;
+    make(&s, 30, 0);
+    for (int i = 0; i < 10; i++)
+        s.drop_edge[i] = 1;
+    acq_aligner *a = new_aligner();
+    feed(a, &s, 1);
+    acq_trial t[MAX_TRIALS];
+    float counts[MAX_TRIALS][UNITS];
+    int n = collect(a, t, counts), early_flagged = 0, late_exact = 0;
+    for (int i = 0; i < n; i++) {
+        float want[UNITS];
+        int dropped, conflict;
+        expected_sum(&s, s.edge[i], want, &dropped, &conflict);
+        if (i < 10)
+            early_flagged += (t[i].flags & ACQ_TRIAL_NO_SYNC) != 0;
+        else
+            late_exact += t[i].flags == 0 && t[i].sync_edge_ns == s.edge[i] &&
+                          !memcmp(want, counts[i], sizeof want);
+    }
+    CHECK(n == 30 && early_flagged == 10, "the 10 onsets without edges flagged (%d)", early_flagged);
+    CHECK(late_exact == 20, "the 20 with edges aligned and exact (%d)", late_exact);
+    acq_aligner_destroy(a);
+}
+
 static void test_restart_and_mismatch(void)
 {
     char err[ACQ_ERR_SIZE];
@@ -280,6 +309,7 @@ int main(void)
     test_clean();
     test_faults();
     test_regular_first_edge_lost();
+    test_late_stream();
     test_restart_and_mismatch();
     return test_done();
 }
