@@ -33,5 +33,7 @@ int command_record_dump(int argc, char **argv);
 int command_export(int argc, char **argv);
 int command_present(int argc, char **argv);
 int command_calibrate(int argc, char **argv);
+int command_virtual_rig(int argc, char **argv);
+int command_acquire(int argc, char **argv);
 
 #endif

@@ -19,6 +19,8 @@ static const command commands[] = {
     {"export", command_export, "export a model's predictions for an image set as co-training targets"},
     {"present", command_present, "show images on a schedule, print the event log and timing"},
     {"calibrate", command_calibrate, "step through gray levels for a photometer, write a gamma file"},
+    {"virtual-rig", command_virtual_rig, "stand in for the acquisition system and the animal"},
+    {"acquire", command_acquire, "receive and align a spike-count stream into trials × neurons"},
 };
 
 static void usage(FILE *to)

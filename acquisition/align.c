@@ -1,0 +1,706 @@
+/* align.c: stimulus onsets (display clock) ↔ sync edges (acquisition clock),
+ * and per-trial sums of the counts over each response window.
+ *
+ * The clocks: every onset makes one sync edge on the acquisition side. The
+ * first offset comes from a vote: each (onset, edge) pair among the first
+ * onsets proposes an offset, and the one under which most onsets find an edge
+ * within the tolerance wins (ties: the earliest onset matched, then the
+ * pairing whose messages arrived closest together). From then on, each onset
+ * is matched to the edge nearest its predicted time, and every match refines
+ * a least-squares line acq = a + b · display (Welford's running moments, so
+ * hours of nanoseconds lose no precision). Missing edges, extra edges and
+ * ambiguous ones are counted; the trials they concern are flagged.
+ *
+ * The counts: bins (one per message) sit in a ring indexed by bin number on
+ * the grid set by the first bin. A trial sums the bins whose centre lies in
+ * [anchor + latency, anchor + latency + window), once `grace` bins past its
+ * window have arrived; a bin missing by then is lost and the trial flagged. */
+#include "acquisition.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_EDGES 1024
+#define MAX_PENDING 100000
+#define VOTE_ONSETS 8
+#define VOTE_EDGES 32
+#define MAX_SUSPECT 16
+/* Times beyond ±2^60 ns (36 years) are refused, so that no sum or difference
+ * of a few times can overflow whatever a stream sends. */
+#define TIME_LIMIT ((int64_t)1 << 60)
+#define MAX_SLOTS (1 << 18)
+#define MAX_RING_BYTES ((size_t)1 << 30)
+
+enum { SLOT_EMPTY = 0, SLOT_VALID, SLOT_CONFLICT };
+
+typedef struct bin_slot {
+    int64_t index;
+    int state;
+} bin_slot;
+
+typedef struct edge {
+    int64_t t, received;
+    int matched;
+} edge;
+
+typedef struct pending_trial {
+    acq_trial t;
+    int64_t received;
+    int decided;   /* its anchor is known */
+    int complete;
+    float *counts; /* once complete */
+} pending_trial;
+
+/* A stretch of acquisition time that bad data touched (a restart, bins of
+ * the wrong shape): trials whose windows overlap it are flagged. */
+typedef struct suspect {
+    int64_t from, to;
+    uint32_t flag;
+} suspect;
+
+typedef struct fit_state {
+    int n;
+    int64_t d0, a0;
+    double mean_x, mean_y, cxx, cxy, cyy;
+    double max_residual;
+} fit_state;
+
+struct acq_aligner {
+    acq_align_config c;
+    int units;
+    /* bins */
+    int have_grid;
+    int64_t t0;
+    uint32_t width;
+    int capacity;
+    bin_slot *slots;
+    float *bins;          /* capacity × units */
+    int64_t max_index;    /* highest bin number received */
+    int64_t now;          /* latest acquisition time seen (bin ends, edges) */
+    int64_t last_bin_end;
+    /* edges and onsets */
+    edge edges[MAX_EDGES];
+    int nedges;
+    pending_trial *pending;
+    int head, npending, cap_pending;
+    int offset_known;
+    int vote_due;  /* an onset or edge arrived since the last vote */
+    uint32_t item_flags; /* restart/overflow seen on a non-bin item, for the next bin */
+    int64_t latest_received; /* the latest arrival time of an onset or edge */
+    int finishing;
+    fit_state fit;
+    suspect suspects[MAX_SUSPECT];
+    int nsuspects;
+    acq_clock_fit stats;
+};
+
+void acq_align_config_default(acq_align_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->latency_ns = 50000000;
+    c->window_ns = 500000000;
+    c->match_tolerance_ns = 5000000;
+    c->sync_line = -1;
+    c->grace_bins = 3;
+    c->history_ns = 4000000000;
+    c->min_initial_matches = 3;
+    c->max_arrival_gap_ns = 250000000;
+}
+
+int acq_aligner_create(acq_aligner **out, const acq_align_config *c, char *err)
+{
+    *out = NULL;
+    if (c->units < 0 || c->units > ACQ_MAX_UNITS || c->latency_ns < 0 || c->window_ns <= 0 ||
+        c->match_tolerance_ns <= 0 || c->grace_bins < 0 || c->history_ns <= c->window_ns ||
+        c->min_initial_matches < 1 || c->max_arrival_gap_ns < 0) {
+        snprintf(err, ACQ_ERR_SIZE, "aligner: units 0..65536, latency >= 0, window > 0, "
+                                    "tolerance > 0, history > window");
+        return 1;
+    }
+    acq_aligner *a = calloc(1, sizeof *a);
+    if (!a) {
+        snprintf(err, ACQ_ERR_SIZE, "aligner: out of memory");
+        return 1;
+    }
+    a->c = *c;
+    a->units = c->units;
+    *out = a;
+    return 0;
+}
+
+void acq_aligner_destroy(acq_aligner *a)
+{
+    if (!a)
+        return;
+    for (int i = 0; i < a->npending; i++)
+        free(a->pending[a->head + i].counts);
+    free(a->pending);
+    free(a->slots);
+    free(a->bins);
+    free(a);
+}
+
+int acq_aligner_units(const acq_aligner *a) { return a->units; }
+
+/* ------------------------------------------------------------------------ */
+/* The clock fit. */
+
+static int out_of_range(int64_t t) { return t > TIME_LIMIT || t < -TIME_LIMIT; }
+
+static void fit_add(fit_state *f, int64_t d, int64_t acq)
+{
+    if (f->n == 0) {
+        f->d0 = d;
+        f->a0 = acq;
+    }
+    double x = (double)(d - f->d0), y = (double)(acq - f->a0);
+    f->n++;
+    double dx = x - f->mean_x, dy = y - f->mean_y;
+    f->mean_x += dx / f->n;
+    f->mean_y += dy / f->n;
+    f->cxx += dx * (x - f->mean_x);
+    f->cxy += dx * (y - f->mean_y);
+    f->cyy += dy * (y - f->mean_y);
+}
+
+static double fit_slope(const fit_state *f)
+{
+    return f->n >= 2 && f->cxx > 0 ? f->cxy / f->cxx : 1.0;
+}
+
+static int64_t fit_map(const fit_state *f, int64_t d)
+{
+    if (f->n == 0)
+        return d;
+    double x = (double)(d - f->d0);
+    double y = (double)f->a0 + f->mean_y + fit_slope(f) * (x - f->mean_x);
+    /* A wild fit (bad pairs) must still give a time that sums safely. */
+    return y > (double)TIME_LIMIT ? TIME_LIMIT : y < -(double)TIME_LIMIT ? -TIME_LIMIT
+                                                                          : (int64_t)llround(y);
+}
+
+int64_t acq_aligner_map(const acq_aligner *a, int64_t display_ns)
+{
+    return fit_map(&a->fit, display_ns);
+}
+
+void acq_aligner_clock(const acq_aligner *a, acq_clock_fit *out)
+{
+    const fit_state *f = &a->fit;
+    *out = a->stats;
+    out->pairs = f->n;
+    out->display0 = f->d0;
+    out->acq0 = f->a0;
+    double b = fit_slope(f);
+    out->drift = b - 1.0;
+    out->offset_ns = f->mean_y - b * f->mean_x;
+    double sse = f->n >= 2 && f->cxx > 0 ? f->cyy - f->cxy * f->cxy / f->cxx : f->cyy;
+    out->rms_residual_ns = f->n ? sqrt(fmax(sse, 0) / f->n) : 0;
+    out->max_residual_ns = f->max_residual;
+    for (int i = 0; i < a->nedges; i++)
+        out->unmatched_edges += !a->edges[i].matched;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Edges. */
+
+static void drop_oldest_edge(acq_aligner *a)
+{
+    if (!a->edges[0].matched)
+        a->stats.unmatched_edges++;
+    memmove(a->edges, a->edges + 1, sizeof(edge) * (size_t)(a->nedges - 1));
+    a->nedges--;
+}
+
+void acq_aligner_add_sync(acq_aligner *a, int64_t t_acq_ns, int line, int rising,
+                          int64_t received_ns)
+{
+    if (!rising || (a->c.sync_line >= 0 && line != a->c.sync_line) ||
+        out_of_range(t_acq_ns))
+        return;
+    if (a->nedges == MAX_EDGES)
+        drop_oldest_edge(a);
+    /* Kept in time order: a reordered edge slides back into place. */
+    int i = a->nedges;
+    while (i > 0 && a->edges[i - 1].t > t_acq_ns) {
+        a->edges[i] = a->edges[i - 1];
+        i--;
+    }
+    a->edges[i] = (edge){t_acq_ns, received_ns, 0};
+    a->nedges++;
+    a->vote_due = 1;
+    if (received_ns > a->latest_received)
+        a->latest_received = received_ns;
+    if (t_acq_ns > a->now)
+        a->now = t_acq_ns;
+}
+
+/* Edges older than the history cannot be any pending onset's. */
+static void forget_old_edges(acq_aligner *a)
+{
+    while (a->nedges > 0 && a->edges[0].t < a->now - a->c.history_ns)
+        drop_oldest_edge(a);
+}
+
+/* The unmatched edges within the tolerance of `t`: how many, and the nearest. */
+static int edges_near(const acq_aligner *a, int64_t t, int *nearest)
+{
+    int found = 0;
+    int64_t best = INT64_MAX;
+    for (int i = 0; i < a->nedges; i++) {
+        int64_t d = llabs(a->edges[i].t - t);
+        if (a->edges[i].matched || d > a->c.match_tolerance_ns)
+            continue;
+        found++;
+        if (d < best) {
+            best = d;
+            *nearest = i;
+        }
+    }
+    return found;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Onsets. */
+
+static pending_trial *pending_at(acq_aligner *a, int i) { return &a->pending[a->head + i]; }
+
+int acq_aligner_add_onset(acq_aligner *a, uint64_t trial, uint64_t stimulus_id,
+                          int64_t onset_display_ns, int64_t received_ns, char *err)
+{
+    if (out_of_range(onset_display_ns)) {
+        snprintf(err, ACQ_ERR_SIZE, "aligner: onset time %lld ns out of range",
+                 (long long)onset_display_ns);
+        return 1;
+    }
+    if (a->npending == MAX_PENDING) {
+        snprintf(err, ACQ_ERR_SIZE, "aligner: %d onsets pending and no data completes them",
+                 MAX_PENDING);
+        return 1;
+    }
+    if (a->head + a->npending == a->cap_pending) {
+        /* Slide the live part to the front first; grow only when it is full. */
+        if (a->head > 0) {
+            memmove(a->pending, a->pending + a->head, sizeof(pending_trial) * (size_t)a->npending);
+            a->head = 0;
+        }
+        if (a->npending == a->cap_pending) {
+            int cap = a->cap_pending ? 2 * a->cap_pending : 64;
+            pending_trial *grown = realloc(a->pending, sizeof *grown * (size_t)cap);
+            if (!grown) {
+                snprintf(err, ACQ_ERR_SIZE, "aligner: out of memory");
+                return 1;
+            }
+            a->pending = grown;
+            a->cap_pending = cap;
+        }
+    }
+    pending_trial *p = &a->pending[a->head + a->npending++];
+    memset(p, 0, sizeof *p);
+    p->t.trial = trial;
+    p->t.stimulus_id = stimulus_id;
+    p->t.onset_display_ns = onset_display_ns;
+    p->received = received_ns;
+    a->vote_due = 1;
+    if (received_ns > a->latest_received)
+        a->latest_received = received_ns;
+    return 0;
+}
+
+static void anchor_on_edge(acq_aligner *a, pending_trial *p, int e)
+{
+    int64_t predicted = fit_map(&a->fit, p->t.onset_display_ns);
+    if (a->fit.n > 0 && fabs((double)(a->edges[e].t - predicted)) > a->fit.max_residual)
+        a->fit.max_residual = fabs((double)(a->edges[e].t - predicted));
+    a->edges[e].matched = 1;
+    fit_add(&a->fit, p->t.onset_display_ns, a->edges[e].t);
+    p->t.sync_edge_ns = a->edges[e].t;
+    p->t.onset_acq_ns = a->edges[e].t;
+    p->decided = 1;
+}
+
+/* The vote for the first offset (see the top of the file). Returns 1 when
+ * enough of the first onsets agree. */
+typedef struct vote {
+    int score, first_matched, timed; /* timed: pairs with both arrival times known */
+    double arrival_gap;              /* summed over the timed pairs */
+    int64_t offset;
+} vote;
+
+static int arrived_together(const acq_aligner *a, const pending_trial *p, int e)
+{
+    int64_t limit = a->c.max_arrival_gap_ns;
+    return !limit || !p->received || !a->edges[e].received ||
+           llabs(p->received - a->edges[e].received) <= limit;
+}
+
+static vote score_offset(const acq_aligner *a, int64_t offset, int first, int nonsets)
+{
+    vote v = {0, 0, 0, 0, offset};
+    for (int i = first; i < first + nonsets; i++) {
+        const pending_trial *p = &a->pending[a->head + i];
+        int e = -1;
+        if (p->decided || !edges_near(a, p->t.onset_display_ns + offset, &e) ||
+            !arrived_together(a, p, e))
+            continue;
+        v.score++;
+        v.first_matched |= i == first;
+        if (p->received && a->edges[e].received) {
+            v.arrival_gap += fabs((double)(p->received - a->edges[e].received));
+            v.timed++;
+        }
+    }
+    return v;
+}
+
+/* More onsets matched wins; on a tie (a regular rhythm shifted by one
+ * stimulus matches as many), the pairing whose messages arrived closest
+ * together, and without arrival times the one that matches the first onset. */
+static int better(const vote *x, const vote *y)
+{
+    if (x->score != y->score)
+        return x->score > y->score;
+    if (x->timed == x->score && y->timed == y->score && x->timed > 0)
+        return x->arrival_gap < y->arrival_gap;
+    return x->first_matched > y->first_matched;
+}
+
+static void find_first_offset(acq_aligner *a)
+{
+    int first = 0; /* onsets given up on (abandon_old_onsets) lead the queue */
+    while (first < a->npending && pending_at(a, first)->decided)
+        first++;
+    int nonsets = a->npending - first < VOTE_ONSETS ? a->npending - first : VOTE_ONSETS;
+    int nedges = a->nedges < VOTE_EDGES ? a->nedges : VOTE_EDGES;
+    int need = a->c.min_initial_matches;
+    if (a->finishing && need > nonsets)
+        need = nonsets;
+    if (nonsets < need || nonsets == 0 || nedges == 0)
+        return;
+    vote best = {-1, 0, 0, 0, 0};
+    for (int i = first; i < first + nonsets; i++)
+        for (int j = 0; j < nedges; j++) {
+            int64_t offset = a->edges[j].t - pending_at(a, i)->t.onset_display_ns;
+            vote v = score_offset(a, offset, first, nonsets);
+            if (better(&v, &best))
+                best = v;
+        }
+    if (best.score < need)
+        return;
+    for (int i = first; i < first + nonsets; i++) {
+        pending_trial *p = pending_at(a, i);
+        int e = -1, n = edges_near(a, p->t.onset_display_ns + best.offset, &e);
+        if (n == 1 && arrived_together(a, p, e))
+            anchor_on_edge(a, p, e);
+    }
+    a->offset_known = 1;
+}
+
+/* Once the data has moved far enough past an onset's predicted edge, its
+ * edge (if any) has arrived: match it, or place the onset by the fit. */
+static void decide_onsets(acq_aligner *a)
+{
+    int64_t wait = a->c.match_tolerance_ns + (int64_t)a->c.grace_bins * a->width;
+    for (int i = 0; i < a->npending; i++) {
+        pending_trial *p = pending_at(a, i);
+        if (p->decided)
+            continue;
+        int64_t predicted = fit_map(&a->fit, p->t.onset_display_ns);
+        if (!a->finishing && a->now < predicted + wait)
+            break;
+        int e = -1, n = edges_near(a, predicted, &e);
+        if (n == 1) {
+            anchor_on_edge(a, p, e);
+            continue;
+        }
+        p->t.flags |= n == 0 ? ACQ_TRIAL_NO_SYNC : ACQ_TRIAL_AMBIGUOUS;
+        a->stats.missing_edges += n == 0;
+        a->stats.ambiguous += n > 1;
+        p->t.onset_acq_ns = predicted;
+        p->decided = 1;
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Bins. */
+
+static int64_t floor_div(int64_t x, int64_t y)
+{
+    int64_t q = x / y;
+    return q * y > x ? q - 1 : q;
+}
+
+static bin_slot *slot_of(acq_aligner *a, int64_t index)
+{
+    int64_t i = index % a->capacity;
+    return &a->slots[i < 0 ? i + a->capacity : i];
+}
+
+static float *counts_of(acq_aligner *a, const bin_slot *s)
+{
+    return a->bins + (size_t)(s - a->slots) * (size_t)a->units;
+}
+
+static int start_grid(acq_aligner *a, int64_t start_ns, uint32_t width, int units, char *err)
+{
+    if (a->units == 0)
+        a->units = units;
+    int64_t slots = a->c.history_ns / width + 1;
+    if (slots < 2 * a->c.grace_bins + 4)
+        slots = 2 * a->c.grace_bins + 4;
+    if (slots > MAX_SLOTS || (size_t)slots * (size_t)a->units * sizeof(float) > MAX_RING_BYTES) {
+        snprintf(err, ACQ_ERR_SIZE, "mismatch: %u ns bins of %d units over a %.1f s history "
+                 "need too much memory", width, a->units, (double)a->c.history_ns / 1e9);
+        return 1;
+    }
+    a->capacity = (int)slots;
+    a->slots = calloc((size_t)a->capacity, sizeof *a->slots);
+    a->bins = calloc((size_t)a->capacity * (size_t)a->units, sizeof *a->bins);
+    if (!a->slots || !a->bins) {
+        snprintf(err, ACQ_ERR_SIZE, "aligner: out of memory for %d bins of %d units",
+                 a->capacity, a->units);
+        return 1;
+    }
+    a->t0 = start_ns;
+    a->width = width;
+    a->max_index = INT64_MIN;
+    a->have_grid = 1;
+    return 0;
+}
+
+static void advance(acq_aligner *a);
+
+static void add_suspect(acq_aligner *a, int64_t from, int64_t to, uint32_t flag)
+{
+    if (a->nsuspects == MAX_SUSPECT) {
+        memmove(a->suspects, a->suspects + 1, sizeof(suspect) * (MAX_SUSPECT - 1));
+        a->nsuspects--;
+    }
+    a->suspects[a->nsuspects++] = (suspect){from, to, flag};
+}
+
+static void store_bin(acq_aligner *a, int64_t k, const float *counts)
+{
+    bin_slot *s = slot_of(a, k);
+    float *dst = counts_of(a, s);
+    if (s->index == k && s->state != SLOT_EMPTY) {
+        /* The same bin twice: harmless when identical, ambiguous otherwise. */
+        a->stats.duplicate_bins++;
+        if (memcmp(dst, counts, sizeof(float) * (size_t)a->units))
+            s->state = SLOT_CONFLICT;
+        return;
+    }
+    s->index = k;
+    s->state = SLOT_VALID;
+    memcpy(dst, counts, sizeof(float) * (size_t)a->units);
+}
+
+int acq_aligner_add_bins(acq_aligner *a, int64_t start_ns, uint32_t width_ns, const float *counts,
+                         int units, uint32_t item_flags, char *err)
+{
+    if (out_of_range(start_ns) || width_ns == 0 || units < 1) {
+        a->stats.rejected_bins++;
+        snprintf(err, ACQ_ERR_SIZE, "value: bin at %lld ns, %u ns wide, %d units",
+                 (long long)start_ns, width_ns, units);
+        return ACQ_REJECT_VALUE;
+    }
+    if (!a->have_grid && start_grid(a, start_ns, width_ns, units, err)) {
+        a->stats.rejected_bins++;
+        return ACQ_REJECT_MISMATCH;
+    }
+    int64_t rel = start_ns - a->t0, k = floor_div(rel + width_ns / 2, width_ns);
+    int64_t off = rel - k * (int64_t)width_ns;
+    if (units != a->units || width_ns != a->width || llabs(off) > (int64_t)width_ns / 8) {
+        a->stats.rejected_bins++;
+        add_suspect(a, start_ns, start_ns + width_ns, ACQ_TRIAL_MISMATCH);
+        snprintf(err, ACQ_ERR_SIZE, "mismatch: bin of %d units, %u ns at %lld does not fit the "
+                 "stream's %d units, %u ns grid", units, width_ns, (long long)start_ns, a->units,
+                 a->width);
+        return ACQ_REJECT_MISMATCH;
+    }
+    item_flags |= a->item_flags;
+    a->item_flags = 0;
+    if ((item_flags & (ACQ_ITEM_RESTART | ACQ_ITEM_AFTER_OVERFLOW)) && a->max_index != INT64_MIN)
+        add_suspect(a, a->last_bin_end, start_ns + width_ns,
+                    item_flags & ACQ_ITEM_RESTART ? ACQ_TRIAL_RESTART : ACQ_TRIAL_LOST);
+    if (a->max_index != INT64_MIN && k <= a->max_index - a->capacity) {
+        a->stats.stale_bins++;
+        return ACQ_OK;
+    }
+    store_bin(a, k, counts);
+    if (k > a->max_index) {
+        /* Slots skipped over now belong to bins that may never come. */
+        int64_t j = a->max_index == INT64_MIN ? k : a->max_index + 1;
+        if (j < k - a->capacity + 1)
+            j = k - a->capacity + 1;
+        for (; j < k; j++) {
+            slot_of(a, j)->state = SLOT_EMPTY;
+            slot_of(a, j)->index = j;
+        }
+        a->max_index = k;
+        a->last_bin_end = start_ns + width_ns;
+    }
+    if (start_ns + width_ns > a->now)
+        a->now = start_ns + width_ns;
+    /* Trials complete as their bins arrive, whether or not anyone asks yet. */
+    advance(a);
+    return ACQ_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Trials. */
+
+static int64_t ceil_div(int64_t x, int64_t y) { return -floor_div(-x, y); }
+
+/* Bin numbers whose centres lie in [from, to). */
+static void window_bins(const acq_aligner *a, int64_t from, int64_t to, int64_t *first,
+                        int64_t *last)
+{
+    int64_t w = a->width, half = w / 2;
+    *first = ceil_div(from - a->t0 - half, w);
+    *last = ceil_div(to - a->t0 - half, w) - 1;
+}
+
+static int sum_window(acq_aligner *a, pending_trial *p)
+{
+    int64_t from = p->t.onset_acq_ns + a->c.latency_ns, to = from + a->c.window_ns, k0, k1;
+    window_bins(a, from, to, &k0, &k1);
+    p->counts = calloc((size_t)a->units, sizeof(float));
+    if (!p->counts)
+        return 1;
+    for (int64_t k = k0; k <= k1; k++) {
+        bin_slot *s = slot_of(a, k);
+        if (k <= a->max_index - a->capacity) {
+            p->t.flags |= ACQ_TRIAL_STALE;
+            continue;
+        }
+        if (s->index != k || s->state == SLOT_EMPTY) {
+            p->t.flags |= ACQ_TRIAL_LOST;
+            continue;
+        }
+        if (s->state == SLOT_CONFLICT)
+            p->t.flags |= ACQ_TRIAL_DUPLICATE;
+        const float *c = counts_of(a, s);
+        for (int u = 0; u < a->units; u++)
+            p->counts[u] += c[u];
+        p->t.bins++;
+    }
+    for (int i = 0; i < a->nsuspects; i++)
+        if (a->suspects[i].from < to && a->suspects[i].to > from)
+            p->t.flags |= a->suspects[i].flag;
+    p->t.completed_ns = acq_now_ns();
+    p->complete = 1;
+    return 0;
+}
+
+static void complete_trials(acq_aligner *a)
+{
+    if (!a->have_grid)
+        return;
+    for (int i = 0; i < a->npending; i++) {
+        pending_trial *p = pending_at(a, i);
+        if (!p->decided)
+            break;
+        if (p->complete)
+            continue;
+        int64_t k0, k1, from = p->t.onset_acq_ns + a->c.latency_ns;
+        window_bins(a, from, from + a->c.window_ns, &k0, &k1);
+        if (!a->finishing && a->max_index < k1 + a->c.grace_bins)
+            break;
+        if (sum_window(a, p))
+            break;
+    }
+}
+
+/* Before the first offset is known, onsets that arrived a whole history
+ * before the latest news will never meet their edges (the data stream started
+ * after them): they leave, flagged, instead of blocking the vote forever. */
+static void abandon_old_onsets(acq_aligner *a)
+{
+    for (int i = 0; i < a->npending; i++) {
+        pending_trial *p = pending_at(a, i);
+        if (p->decided)
+            continue;
+        if (!p->received || a->units == 0 ||
+            a->latest_received - p->received <= a->c.history_ns)
+            break;
+        p->counts = calloc((size_t)(a->units > 0 ? a->units : 1), sizeof(float));
+        if (!p->counts)
+            break;
+        p->t.flags |= ACQ_TRIAL_NO_SYNC | ACQ_TRIAL_STALE;
+        a->stats.missing_edges++;
+        p->decided = p->complete = 1;
+    }
+}
+
+static void advance(acq_aligner *a)
+{
+    if (!a->offset_known)
+        abandon_old_onsets(a);
+    if (!a->offset_known && (a->vote_due || a->finishing))
+        find_first_offset(a);
+    a->vote_due = 0;
+    if (a->offset_known) {
+        decide_onsets(a);
+        complete_trials(a);
+    }
+    forget_old_edges(a);
+}
+
+int acq_aligner_next_complete_trial(acq_aligner *a, acq_trial *t, float *counts)
+{
+    advance(a);
+    if (a->npending == 0 || !pending_at(a, 0)->complete)
+        return 0;
+    pending_trial *p = pending_at(a, 0);
+    *t = p->t;
+    memcpy(counts, p->counts, sizeof(float) * (size_t)a->units);
+    free(p->counts);
+    a->head++;
+    a->npending--;
+    if (a->npending == 0)
+        a->head = 0;
+    return 1;
+}
+
+void acq_aligner_finish(acq_aligner *a)
+{
+    a->finishing = 1;
+    if (!a->offset_known) {
+        find_first_offset(a);
+        /* No edge at all: nothing can be placed; every trial is flagged. */
+        a->offset_known = 1;
+    }
+    if (!a->have_grid) {
+        for (int i = 0; i < a->npending; i++) {
+            pending_trial *p = pending_at(a, i);
+            p->decided = p->complete = 1;
+            p->t.flags |= ACQ_TRIAL_LOST | (p->t.sync_edge_ns ? 0 : ACQ_TRIAL_NO_SYNC);
+            p->counts = calloc((size_t)(a->units > 0 ? a->units : 1), sizeof(float));
+        }
+        return;
+    }
+    advance(a);
+}
+
+int acq_aligner_add_item(acq_aligner *a, const acq_item *item, char *err)
+{
+    if (item->type == ACQ_MSG_COUNTS)
+        return acq_aligner_add_bins(a, item->timestamp_ns, item->bin_width_ns, item->counts,
+                                    (int)item->count, item->flags, err);
+    /* A restart or an overflow marks the time up to the next bin, whatever
+     * kind of item brought the news. */
+    a->item_flags |= item->flags & (ACQ_ITEM_RESTART | ACQ_ITEM_AFTER_OVERFLOW);
+    if (item->type == ACQ_MSG_EVENTS)
+        for (uint32_t i = 0; i < item->count; i++)
+            acq_aligner_add_sync(a, item->events[i].timestamp_ns, item->events[i].line,
+                                 item->events[i].rising, item->received_ns);
+    if (item->type == ACQ_MSG_ONSET)
+        return acq_aligner_add_onset(a, item->onset.trial, item->onset.stimulus_id,
+                                     item->onset.onset_ns, item->received_ns, err)
+                   ? ACQ_REJECT_VALUE
+                   : ACQ_OK;
+    return ACQ_OK;
+}

@@ -1,0 +1,315 @@
+/* test_align.c: the aligner against a known clock (offset, drift, jitter) and
+ * known bins. Expected trial sums are computed here by brute force over all
+ * bins (centre in the window), and the clock fit by the textbook
+ * least-squares formula in long double: both independent of align.c. */
+#include "acquisition.h"
+#include "test.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define UNITS 5
+#define WIDTH 10000000LL          /* 10 ms bins */
+#define D0 1000000000000LL        /* display clock at the first onset */
+#define A0 3000000000LL           /* acquisition clock at the first onset */
+#define DRIFT 50e-6
+#define T0 2500000000LL           /* first bin */
+#define MAX_TRIALS 64
+
+typedef struct scenario {
+    int trials;
+    int64_t display[MAX_TRIALS], edge[MAX_TRIALS], received[MAX_TRIALS];
+    int drop_edge[MAX_TRIALS];
+    int64_t extra_edge[4];
+    int nextra;
+    int64_t drop_bin, conflict_bin, swap_bin; /* bin numbers, -1 none */
+    int nbins;
+    int regular;
+} scenario;
+
+static uint64_t lcg = 12345;
+static double uniform(void)
+{
+    lcg = lcg * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (double)(lcg >> 11) / 9007199254740992.0;
+}
+
+static int64_t true_acq(int64_t d) { return A0 + (int64_t)llround((double)(d - D0) * (1 + DRIFT)); }
+
+static float bin_count(int64_t k, int u) { return (float)((k * 31 + u * 7) % 4); }
+
+static void make(scenario *s, int trials, int regular)
+{
+    memset(s, 0, sizeof *s);
+    s->trials = trials;
+    s->regular = regular;
+    s->drop_bin = s->conflict_bin = s->swap_bin = -1;
+    int64_t d = D0;
+    for (int i = 0; i < trials; i++) {
+        s->display[i] = d;
+        s->edge[i] = true_acq(d) + (int64_t)((uniform() - 0.5) * 400000); /* ±0.2 ms */
+        s->received[i] = d - D0 + 1000000000;
+        d += 700000000 + (regular ? 0 : (int64_t)(uniform() * 100000000));
+    }
+    s->nbins = (int)((true_acq(d) + 1000000000 - T0) / WIDTH);
+}
+
+/* Feeds everything in acquisition-time order, as a stream would bring it. */
+static void feed(acq_aligner *a, const scenario *s, int with_received)
+{
+    char err[ACQ_ERR_SIZE];
+    float c[UNITS];
+    int next_onset = 0, next_extra = 0;
+    for (int k = 0; k < s->nbins; k++) {
+        int64_t start = T0 + k * WIDTH;
+        while (next_onset < s->trials && s->edge[next_onset] < start + WIDTH) {
+            int i = next_onset++;
+            acq_aligner_add_onset(a, (uint64_t)i, 100 + (uint64_t)i, s->display[i],
+                                  with_received ? s->received[i] : 0, err);
+            if (!s->drop_edge[i])
+                acq_aligner_add_sync(a, s->edge[i], 0, 1, with_received ? s->received[i] + 1000000 : 0);
+            acq_aligner_add_sync(a, s->edge[i] + 40000000, 0, 0, 0); /* falling edges ignored */
+        }
+        while (next_extra < s->nextra && s->extra_edge[next_extra] < start + WIDTH)
+            acq_aligner_add_sync(a, s->extra_edge[next_extra++], 0, 1, 0);
+        if (k == s->drop_bin || k == s->swap_bin)
+            continue;
+        for (int u = 0; u < UNITS; u++)
+            c[u] = bin_count(k, u);
+        acq_aligner_add_bins(a, start, WIDTH, c, UNITS, 0, err);
+        if (k == s->swap_bin + 1) { /* the swapped bin arrives after its successor */
+            for (int u = 0; u < UNITS; u++)
+                c[u] = bin_count(k - 1, u);
+            acq_aligner_add_bins(a, start - WIDTH, WIDTH, c, UNITS, 0, err);
+        }
+        if (k == s->conflict_bin) {
+            c[0] += 1;
+            acq_aligner_add_bins(a, start, WIDTH, c, UNITS, 0, err);
+        }
+    }
+    acq_aligner_finish(a);
+}
+
+/* Brute force: every bin whose centre lies in the window. */
+static void expected_sum(const scenario *s, int64_t anchor, float *out, int *contains_dropped,
+                         int *contains_conflict)
+{
+    int64_t from = anchor + 50000000, to = from + 500000000;
+    memset(out, 0, sizeof(float) * UNITS);
+    *contains_dropped = *contains_conflict = 0;
+    for (int64_t k = 0; k < s->nbins; k++) {
+        int64_t centre = T0 + k * WIDTH + WIDTH / 2;
+        if (centre < from || centre >= to)
+            continue;
+        *contains_dropped |= k == s->drop_bin;
+        *contains_conflict |= k == s->conflict_bin;
+        for (int u = 0; u < UNITS; u++)
+            out[u] += bin_count(k, u);
+    }
+}
+
+static acq_aligner *new_aligner(void)
+{
+    acq_align_config c;
+    char err[ACQ_ERR_SIZE];
+    acq_aligner *a;
+    acq_align_config_default(&c);
+    c.sync_line = 0;
+    return acq_aligner_create(&a, &c, err) ? NULL : a;
+}
+
+static int collect(acq_aligner *a, acq_trial *t, float (*counts)[UNITS])
+{
+    int n = 0;
+    while (n < MAX_TRIALS && acq_aligner_next_complete_trial(a, &t[n], counts[n]))
+        n++;
+    return n;
+}
+
+static void test_clean(void)
+{
+    scenario s;
+    make(&s, 40, 0);
+    acq_aligner *a = new_aligner();
+    feed(a, &s, 0);
+    acq_trial t[MAX_TRIALS];
+    float counts[MAX_TRIALS][UNITS];
+    int n = collect(a, t, counts), exact = 0, flagged = 0, ordered = 1;
+    for (int i = 0; i < n; i++) {
+        float want[UNITS];
+        int dropped, conflict;
+        expected_sum(&s, s.edge[i], want, &dropped, &conflict);
+        exact += !memcmp(want, counts[i], sizeof want) && t[i].sync_edge_ns == s.edge[i] &&
+                 t[i].bins == 50;
+        flagged += t[i].flags != 0;
+        ordered &= t[i].trial == (uint64_t)i && t[i].stimulus_id == 100 + (uint64_t)i;
+    }
+    CHECK(n == 40 && ordered, "all 40 trials out, in onset order (%d)", n);
+    CHECK(exact == 40 && flagged == 0, "every trial: its own edge, 50 bins, exact sums "
+          "(%d exact, %d flagged)", exact, flagged);
+
+    /* The fit, against the textbook formula over the same pairs. */
+    long double sx = 0, sy = 0, sxx = 0, sxy = 0;
+    for (int i = 0; i < 40; i++) {
+        long double x = s.display[i] - s.display[0], y = s.edge[i] - s.edge[0];
+        sx += x, sy += y, sxx += x * x, sxy += x * y;
+    }
+    long double slope = (40 * sxy - sx * sy) / (40 * sxx - sx * sx);
+    long double icpt = (sy - slope * sx) / 40, sse = 0;
+    for (int i = 0; i < 40; i++) {
+        long double x = s.display[i] - s.display[0], y = s.edge[i] - s.edge[0];
+        sse += (y - icpt - slope * x) * (y - icpt - slope * x);
+    }
+    acq_clock_fit f;
+    acq_aligner_clock(a, &f);
+    CHECK(f.pairs == 40, "40 pairs fitted");
+    CHECK_CLOSE(f.drift, (double)(slope - 1), 1e-9, "drift %.3g ppm vs least squares %.3g ppm",
+                f.drift * 1e6, (double)(slope - 1) * 1e6);
+    CHECK_CLOSE(f.drift, DRIFT, 2e-6, "drift near the true 50 ppm");
+    CHECK_CLOSE(f.offset_ns + (double)(f.acq0 - s.edge[0]), (double)icpt, 1e-6,
+                "offset agrees with least squares (ns)");
+    CHECK_CLOSE(f.rms_residual_ns, sqrtl(sse / 40), 1e-6, "RMS residual %.0f ns",
+                f.rms_residual_ns);
+    CHECK(f.rms_residual_ns > 50000 && f.rms_residual_ns < 200000,
+          "residual reflects the ±0.2 ms jitter");
+    int64_t later = s.display[39] + 1000000000;
+    CHECK(llabs(acq_aligner_map(a, later) - true_acq(later)) < 300000,
+          "the fit extrapolates a second ahead within 0.3 ms");
+    acq_aligner_destroy(a);
+}
+
+static void test_faults(void)
+{
+    scenario s;
+    make(&s, 30, 0);
+    s.drop_edge[0] = s.drop_edge[5] = 1;
+    s.extra_edge[s.nextra++] = s.edge[8] + 2000000;    /* 2 ms after trial 8's: ambiguous */
+    s.extra_edge[s.nextra++] = s.edge[12] + 300000000; /* far from any onset */
+    s.drop_bin = (s.edge[10] + 200000000 - T0) / WIDTH;
+    s.conflict_bin = (s.edge[14] + 300000000 - T0) / WIDTH;
+    s.swap_bin = (s.edge[18] + 100000000 - T0) / WIDTH;
+    acq_aligner *a = new_aligner();
+    feed(a, &s, 0);
+    acq_trial t[MAX_TRIALS];
+    float counts[MAX_TRIALS][UNITS];
+    int n = collect(a, t, counts), wrong_unflagged = 0, expected_flags_missing = 0;
+    for (int i = 0; i < n; i++) {
+        float want[UNITS];
+        int dropped, conflict;
+        expected_sum(&s, s.edge[i], want, &dropped, &conflict);
+        uint32_t want_flags = (s.drop_edge[i] ? ACQ_TRIAL_NO_SYNC : 0) |
+                              (i == 8 ? ACQ_TRIAL_AMBIGUOUS : 0) |
+                              (dropped ? ACQ_TRIAL_LOST : 0) |
+                              (conflict ? ACQ_TRIAL_DUPLICATE : 0);
+        if ((t[i].flags & want_flags) != want_flags)
+            expected_flags_missing++;
+        if (t[i].flags == 0 && memcmp(want, counts[i], sizeof want))
+            wrong_unflagged++;
+        if (t[i].flags != want_flags)
+            printf("# trial %d flags %u, expected %u\n", i, t[i].flags, want_flags);
+    }
+    CHECK(n == 30, "no trial lost: %d of 30 out", n);
+    CHECK(expected_flags_missing == 0, "every damaged trial carries its flag");
+    CHECK(wrong_unflagged == 0, "every unflagged trial is exact");
+    CHECK(t[18].flags == 0 && t[0].flags == ACQ_TRIAL_NO_SYNC && t[5].flags == ACQ_TRIAL_NO_SYNC,
+          "a reordered bin does no harm; a missing edge flags only its trial");
+    CHECK(llabs(t[5].onset_acq_ns - true_acq(s.display[5])) < 1000000,
+          "trial 5 placed by the fit within 1 ms of its true onset");
+    acq_clock_fit f;
+    acq_aligner_clock(a, &f);
+    CHECK(f.missing_edges == 2 && f.ambiguous == 1, "2 missing edges, 1 ambiguous (%llu, %llu)",
+          (unsigned long long)f.missing_edges, (unsigned long long)f.ambiguous);
+    CHECK(f.unmatched_edges == 3 && f.duplicate_bins == 1,
+          "the extra edge and both ambiguous ones unmatched, one duplicate bin (%llu)",
+          (unsigned long long)f.unmatched_edges);
+    acq_aligner_destroy(a);
+}
+
+/* A perfectly regular rhythm whose first edge is lost: shifted by one
+ * stimulus, the edges match as many onsets; arrival times settle it. */
+static void test_regular_first_edge_lost(void)
+{
+    scenario s;
+    make(&s, 20, 1);
+    s.drop_edge[0] = 1;
+    acq_aligner *a = new_aligner();
+    feed(a, &s, 1);
+    acq_trial t[MAX_TRIALS];
+    float counts[MAX_TRIALS][UNITS];
+    int n = collect(a, t, counts), right = 0;
+    for (int i = 1; i < n; i++)
+        right += t[i].sync_edge_ns == s.edge[i] && t[i].flags == 0;
+    CHECK(n == 20 && right == 19, "regular rhythm: trials 1-19 on their own edges (%d)", right);
+    CHECK(t[0].flags == ACQ_TRIAL_NO_SYNC, "trial 0 flagged: its edge is missing");
+    acq_aligner_destroy(a);
+}
+
+/* The sync edges start ten onsets late (the data stream connected after the
+ * display began): the early onsets leave flagged once they are a history
+ * old, and the vote locks onto the rest. */
+static void test_late_stream(void)
+{
+    scenario s;
+    make(&s, 30, 0);
+    for (int i = 0; i < 10; i++)
+        s.drop_edge[i] = 1;
+    acq_aligner *a = new_aligner();
+    feed(a, &s, 1);
+    acq_trial t[MAX_TRIALS];
+    float counts[MAX_TRIALS][UNITS];
+    int n = collect(a, t, counts), early_flagged = 0, late_exact = 0;
+    for (int i = 0; i < n; i++) {
+        float want[UNITS];
+        int dropped, conflict;
+        expected_sum(&s, s.edge[i], want, &dropped, &conflict);
+        if (i < 10)
+            early_flagged += (t[i].flags & ACQ_TRIAL_NO_SYNC) != 0;
+        else
+            late_exact += t[i].flags == 0 && t[i].sync_edge_ns == s.edge[i] &&
+                          !memcmp(want, counts[i], sizeof want);
+    }
+    CHECK(n == 30 && early_flagged == 10, "the 10 onsets without edges flagged (%d)", early_flagged);
+    CHECK(late_exact == 20, "the 20 with edges aligned and exact (%d)", late_exact);
+    acq_aligner_destroy(a);
+}
+
+static void test_restart_and_mismatch(void)
+{
+    char err[ACQ_ERR_SIZE];
+    acq_aligner *a = new_aligner();
+    float c[UNITS] = {1, 1, 1, 1, 1};
+    for (int i = 0; i < 4; i++) {
+        acq_aligner_add_onset(a, (uint64_t)i, 0, D0 + i * 1000000000LL, 0, err);
+        acq_aligner_add_sync(a, A0 + i * 1000000000LL, 0, 1, 0);
+    }
+    int64_t end = A0 + 5000000000LL;
+    int mismatch = 0;
+    for (int64_t t = T0; t < end; t += WIDTH) {
+        /* The publisher restarts at trial 2's window, losing nothing. */
+        uint32_t flags = t == A0 + 2200000000LL ? ACQ_ITEM_RESTART : 0;
+        acq_aligner_add_bins(a, t, WIDTH, c, UNITS, flags, err);
+        if (t == A0 + 3300000000LL)
+            mismatch = acq_aligner_add_bins(a, t + WIDTH / 2, WIDTH, c, UNITS, 0, err);
+    }
+    acq_aligner_finish(a);
+    acq_trial t[4];
+    float counts[4][UNITS];
+    int n = collect(a, t, counts);
+    CHECK(n == 4 && t[0].flags == 0 && t[1].flags == 0, "trials before the restart clean");
+    CHECK(t[2].flags == ACQ_TRIAL_RESTART && counts[2][0] == 50, "the restart flags trial 2");
+    CHECK(mismatch == ACQ_REJECT_MISMATCH && (t[3].flags & ACQ_TRIAL_MISMATCH),
+          "an off-grid bin is refused and flags its trial");
+    acq_aligner_destroy(a);
+}
+
+int main(void)
+{
+    test_clean();
+    test_faults();
+    test_regular_first_edge_lost();
+    test_late_stream();
+    test_restart_and_mismatch();
+    return test_done();
+}
