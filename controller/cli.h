@@ -28,5 +28,12 @@ int cli_wants_help(int argc, char **argv);
 int command_simulate(int argc, char **argv);
 int command_fit(int argc, char **argv);
 int command_evaluate(int argc, char **argv);
+int command_mei(int argc, char **argv);
+
+/* population.npy: the simulated population's config beside a simulated
+ * dataset (population_file.c), so the ground truth can be rebuilt. */
+#include "model.h"
+int population_config_write(const char *dir, const sim_config *c, char *err);
+int population_config_read(const char *dir, sim_config *c, char *err);
 
 #endif

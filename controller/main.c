@@ -14,6 +14,7 @@ static const command commands[] = {
     {"simulate", command_simulate, "write a dataset recorded from the built-in simulated population"},
     {"fit", command_fit, "fit a predictive model (CNN, random-core control or LNP) to a dataset"},
     {"evaluate", command_evaluate, "evaluate a fitted model on a dataset"},
+    {"mei", command_mei, "synthesize most exciting inputs and their control stimuli"},
 };
 
 static void usage(FILE *to)
