@@ -299,7 +299,7 @@ static int collect_training(mei_run *r)
 static void show_progress(const mei_progress *p, void *user)
 {
     const int *batch = user;
-    fprintf(stderr, "\r  batch %d: step %d/%d, %d of %d images improving, mean objective %.3f, "
+    fprintf(stderr, "\r  batch %d: step %d/%d, %d of %d images active, mean objective %.3f, "
                     "%.1f s   ", *batch, p->step, p->steps, p->active, p->images,
             p->mean_objective, p->seconds);
     if (p->step == p->steps || p->active == 0)
