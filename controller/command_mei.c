@@ -325,6 +325,7 @@ static int synthesize_all(mei_run *r, mei_objective objective, int batch)
     for (int j = 0; j < r->count; j++)
         t[j] = (mei_target){objective, r->neurons[j], NULL};
     int batches = (r->count + batch - 1) / batch, status = 0;
+    fflush(stdout); /* what was said so far comes before the progress lines */
     for (int b = 0; b < batches && !status; b++) {
         int first = b * batch, n = r->count - first < batch ? r->count - first : batch;
         int label = b + 1;

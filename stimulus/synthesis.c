@@ -2,13 +2,21 @@
  * ascent on the image, every target's every start one image of one batch
  * through the model.
  *
- * One step for image b (all images at once):
+ * Each image b has a latent z_b, free of the constraints, and is shown as
+ * x_b = constrain(z_b) (see stimulus_constrain). One step (all images at once):
  *   x_in = shift(x_b) by a random jitter            (when jitter > 0)
  *   g    = ∇ J_b(x_in), unshifted                     (model_input_gradient)
  *   d    = blur_σ(t)(g)   or   A² g                   (pixel or Fourier space)
- *   x_b  = constrain(x_b + η d / mean|d|)             (see stimulus_constrain)
- * Normalizing by mean|d| makes η the mean pixel change per step whatever the
- * gradient's scale, which differs by orders of magnitude between neurons. */
+ *   z_b  = z_b + η d / mean|d|,   x_b = constrain(z_b)
+ * The gradient at x is applied to z as it is (straight through the map).
+ * Ascending the latent rather than the constrained image matters: the map
+ * clips, and a clipped pixel forgets how far the gradient pushed it, so
+ * projected ascent on x stalls short of the optimum; on z, a linear
+ * objective g·x drives z along g and constrain(z) to clip(a + s·g), the
+ * exact optimum in the space. z's growth also anneals the step: a fixed η
+ * turns the direction of a longer z less and less. Normalizing by mean|d|
+ * makes η the mean latent pixel change per step whatever the gradient's
+ * scale, which differs by orders of magnitude between neurons. */
 #include "stimulus.h"
 
 #include <math.h>
@@ -55,7 +63,8 @@ typedef struct ascent {
     int images, starts, pixels, height, width, neurons, threads;
     const mei_target *targets;
     const mei_options *o;
-    float *x;         /* images × pixels: the current images */
+    float *z;         /* images × pixels: the latent images the ascent moves */
+    float *x;         /* images × pixels: the images shown, x = constrain(z) */
     float *x_in;      /* active × pixels: what the model sees (jittered) */
     float *grad;      /* active × pixels */
     float *weights;   /* active × neurons */
@@ -71,6 +80,7 @@ typedef struct ascent {
 
 static void ascent_free(ascent *a)
 {
+    free(a->z);
     free(a->x);
     free(a->x_in);
     free(a->grad);
@@ -101,6 +111,7 @@ static int ascent_alloc(ascent *a, model *m, const mei_target *targets, int coun
     a->targets = targets;
     a->o = o;
     size_t B = (size_t)a->images, P = (size_t)a->pixels, N = (size_t)a->neurons;
+    a->z = malloc(B * P * sizeof(float));
     a->x = malloc(B * P * sizeof(float));
     a->x_in = malloc(B * P * sizeof(float));
     a->grad = malloc(B * P * sizeof(float));
@@ -113,7 +124,7 @@ static int ascent_alloc(ascent *a, model *m, const mei_target *targets, int coun
     a->since = calloc(B, sizeof(int));
     a->best = malloc(B * sizeof(float));
     a->rng = malloc(B * sizeof(model_rng));
-    if (!a->x || !a->x_in || !a->grad || !a->weights || !a->rates || !a->scratch ||
+    if (!a->z || !a->x || !a->x_in || !a->grad || !a->weights || !a->rates || !a->scratch ||
         !a->shift || !a->active || !a->steps || !a->since || !a->best || !a->rng) {
         snprintf(err, STIMULUS_ERR_SIZE, "MEI synthesis: out of memory for %d images", a->images);
         return 1;
@@ -130,10 +141,11 @@ static void ascent_init(ascent *a)
     for (int b = 0; b < a->images; b++) {
         const mei_target *t = &a->targets[b / a->starts];
         model_rng_seed(&a->rng[b], mei_start_seed(a->o->seed, t->neuron, b % a->starts));
-        float *x = a->x + (size_t)b * a->pixels;
+        float *z = a->z + (size_t)b * a->pixels, *x = a->x + (size_t)b * a->pixels;
         for (int i = 0; i < a->pixels; i++)
-            x[i] = a->o->budget.mean_luminance +
+            z[i] = a->o->budget.mean_luminance +
                    a->o->init_contrast * (float)model_rng_normal(&a->rng[b]);
+        memcpy(x, z, (size_t)a->pixels * sizeof(float));
         stimulus_constrain(x, a->pixels, &a->o->budget);
         a->best[b] = -INFINITY;
         a->active[b] = b;
@@ -230,7 +242,7 @@ static float sigma_at(const mei_options *o, int step)
 static void update_image(ascent *a, int i, int step, float *dir, float *scratch)
 {
     int b = a->active[i], P = a->pixels;
-    float *g = a->grad + (size_t)i * P, *x = a->x + (size_t)b * P;
+    float *g = a->grad + (size_t)i * P, *z = a->z + (size_t)b * P, *x = a->x + (size_t)b * P;
     if (a->o->jitter > 0) { /* the gradient of x ↦ J(shift(x)) is the unshifted gradient */
         roll(g, scratch, a->height, a->width, -a->shift[2 * i], -a->shift[2 * i + 1]);
         memcpy(g, scratch, (size_t)P * sizeof(float));
@@ -246,8 +258,9 @@ static void update_image(ascent *a, int i, int step, float *dir, float *scratch)
     if (mean_abs > 0.0) {
         float eta = (float)(a->o->step_size / mean_abs);
         for (int k = 0; k < P; k++)
-            x[k] += eta * dir[k];
+            z[k] += eta * dir[k];
     }
+    memcpy(x, z, (size_t)P * sizeof(float));
     stimulus_constrain(x, P, &a->o->budget);
     a->steps[b]++;
 }
