@@ -3,6 +3,7 @@
 #ifndef INCEPTION_CLI_H
 #define INCEPTION_CLI_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Options are "--name value" or "--name=value"; flags are "--name".
@@ -35,5 +36,7 @@ int command_mei(int argc, char **argv);
 #include "model.h"
 int population_config_write(const char *dir, const sim_config *c, char *err);
 int population_config_read(const char *dir, sim_config *c, char *err);
+/* The same from the file's bytes (the fuzz target's entry point). */
+int population_config_parse(const unsigned char *bytes, size_t size, sim_config *c, char *err);
 
 #endif

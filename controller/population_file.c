@@ -27,25 +27,20 @@ static int whole_in(double x, double lo, double hi)
     return isfinite(x) && x == floor(x) && x >= lo && x <= hi;
 }
 
-int population_config_read(const char *dir, sim_config *c, char *err)
+/* Check a parsed population.npy and fill the config; `path` names it in errors. */
+static int population_from_array(const npy_array *a, const char *path, sim_config *c, char *err)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/population.npy", dir);
-    npy_array a;
-    if (npy_read(path, &a, err))
-        return 1;
-    int status = 1;
-    if (a.dtype != NPY_FLOAT64 || a.ndim != 1 || a.shape[0] != POPULATION_FIELDS) {
+    if (a->dtype != NPY_FLOAT64 || a->ndim != 1 || a->shape[0] != POPULATION_FIELDS) {
         snprintf(err, MODEL_ERR_SIZE, "%s: expected %d float64 values", path, POPULATION_FIELDS);
-        goto done;
+        return 1;
     }
-    const double *v = a.data;
+    const double *v = a->data;
     if (!whole_in(v[0], 1, 1e6) || !whole_in(v[1], 1, 1e5) || !whole_in(v[2], 1, 1e5) ||
         !(v[3] >= 0 && v[3] <= 1) || !(v[4] >= 0 && v[4] <= 1) || !(v[3] + v[4] <= 1) ||
         !whole_in(v[5], 0, 4294967295.0) || !whole_in(v[6], 0, 4294967295.0)) {
         snprintf(err, MODEL_ERR_SIZE, "%s: values out of range (neurons, height, width, two "
                                       "fractions, seed halves)", path);
-        goto done;
+        return 1;
     }
     sim_config_default(c);
     c->neurons = (int)v[0];
@@ -54,8 +49,27 @@ int population_config_read(const char *dir, sim_config *c, char *err)
     c->fraction_simple = (float)v[3];
     c->fraction_complex = (float)v[4];
     c->seed = (uint64_t)v[5] | ((uint64_t)v[6] << 32);
-    status = 0;
-done:
+    return 0;
+}
+
+int population_config_parse(const unsigned char *bytes, size_t size, sim_config *c, char *err)
+{
+    npy_array a;
+    if (npy_parse(bytes, size, &a, err))
+        return 1;
+    int status = population_from_array(&a, "population.npy", c, err);
+    npy_free(&a);
+    return status;
+}
+
+int population_config_read(const char *dir, sim_config *c, char *err)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/population.npy", dir);
+    npy_array a;
+    if (npy_read(path, &a, err))
+        return 1;
+    int status = population_from_array(&a, path, c, err);
     npy_free(&a);
     return status;
 }
