@@ -34,7 +34,7 @@ static const char mei_help[] =
     "  --starts N          random starts per neuron, best kept (default 1)\n"
     "  --step-size X       mean pixel change per step (default 0.01)\n"
     "  --space KIND        pixel (gradient blurred, default) or fourier (1/f)\n"
-    "  --sigma X           gradient blur sigma in pixels (default 1.5)\n"
+    "  --sigma X           gradient blur sigma in pixels (default 0: none)\n"
     "  --sigma-end X       ... changing linearly to this by the last step (default: same)\n"
     "  --jitter N          random shifts of up to N pixels each step (default 0)\n"
     "  --objective KIND    single (default), one-hot-mean or one-hot-softmax\n"

@@ -105,7 +105,7 @@ typedef struct mei_options {
     float step_size;       /* mean absolute pixel change per step (default 0.01) */
     mei_space space;       /* preconditioning: blurred pixel gradients or 1/f Fourier */
     float blur_sigma;      /* pixel space: gradient blur σ in pixels at the first step
-                              (default 1.5; 0 none) */
+                              (default 0: none; see mei_options_default) */
     float blur_sigma_end;  /* ... changing linearly to this at the last step (default:
                               = blur_sigma, no decay) */
     float init_contrast;   /* RMS contrast of the starting noise (default 0.01) */

@@ -36,8 +36,14 @@ void mei_options_default(mei_options *o)
     o->tolerance = 1e-3f;
     o->step_size = 0.01f;
     o->space = MEI_SPACE_PIXEL;
-    o->blur_sigma = 1.5f;
-    o->blur_sigma_end = 1.5f;
+    /* No blur by default: on the simulated population (model fitted to 2,000
+     * images) the MEIs' true responses reached 0.90 of the true optimum's
+     * with σ 0, 0.83 with 0.75, 0.82 with 1.5, 0.63 with 3, and 0.59 in the
+     * Fourier space (top 10 neurons, 400 steps): the model's own first-layer
+     * smoothness is prior enough, and blur holds back the sharp, clipped
+     * edges the optimum at a fixed contrast has. */
+    o->blur_sigma = 0.0f;
+    o->blur_sigma_end = 0.0f;
     o->init_contrast = 0.01f;
     o->jitter = 0;
     o->starts = 1;

@@ -309,6 +309,8 @@ static void test_synthesis(void)
     o.steps = 60;
     o.starts = 2;
     o.jitter = 1;
+    o.blur_sigma = 1.5f;
+    o.blur_sigma_end = 0.5f;
     o.budget = (stimulus_budget){0.5f, 0.15f};
     o.seed = 9;
     enum { T = 4 };
