@@ -311,6 +311,22 @@ static float *stimulus_at(mei_run *r, int j, int kind)
     return r->stimuli + ((size_t)j * K_COUNT + kind) * r->P;
 }
 
+/* How much the random starts agree: their MEIs' mean pairwise correlation,
+ * summarized over neurons. */
+static void report_agreement(const mei_run *r)
+{
+    float *a = malloc((size_t)r->count * sizeof(float));
+    if (!a)
+        return;
+    for (int j = 0; j < r->count; j++)
+        a[j] = r->results[j].start_agreement;
+    metric_summary s;
+    metrics_summarize(a, r->count, &s);
+    printf("%d starts per neuron: their MEIs correlate %.3f (median over neurons of the mean "
+           "pairwise correlation; quartiles %.3f, %.3f)\n", r->o.starts, s.median, s.q25, s.q75);
+    free(a);
+}
+
 static int synthesize_all(mei_run *r, mei_objective objective, int batch)
 {
     char err[STIMULUS_ERR_SIZE];
@@ -341,6 +357,8 @@ static int synthesize_all(mei_run *r, mei_objective objective, int batch)
     }
     if (status)
         fprintf(stderr, "inception mei: %s\n", err);
+    else if (r->o.starts > 1)
+        report_agreement(r);
     free(t);
     free(images);
     return status;

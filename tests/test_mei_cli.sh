@@ -68,6 +68,11 @@ check "MEIs beat the best natural images in the true responses for most neurons 
 check "median true MEI/natural ratio above 1.2 ($ratio)" \
     '[ -n "$ratio" ] && /usr/bin/python3 -c "import sys; sys.exit(not float(sys.argv[1]) > 1.2)" "$ratio"'
 
+run mei --model "$work/model.bin" --data "$work/data" --neurons 0,4-5 --out "$work/mei3" \
+    --steps 20 --starts 2 --no-controls --objective one-hot-softmax --space fourier --jitter 1
+check "ids and ranges, 2 starts, one-hot softmax in Fourier space: MEIs only, start agreement said" \
+    '[ "$(status)" = 0 ] && [ $(ls "$work/mei3"/n*.png | wc -l) = 3 ] && grep -q "starts per neuron" "$work/out" && grep -q "start_agreement" "$work/mei3/manifest.json"'
+
 rm "$work/data/population.npy"
 run mei --model "$work/model.bin" --data "$work/data" --neurons 1 --out "$work/mei2" \
     --steps 5 --no-controls --ground-truth
