@@ -3,6 +3,7 @@
 #ifndef INCEPTION_CLI_H
 #define INCEPTION_CLI_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Options are "--name value" or "--name=value"; flags are "--name".
@@ -35,5 +36,14 @@ int command_present(int argc, char **argv);
 int command_calibrate(int argc, char **argv);
 int command_virtual_rig(int argc, char **argv);
 int command_acquire(int argc, char **argv);
+int command_mei(int argc, char **argv);
+
+/* population.npy: the simulated population's config beside a simulated
+ * dataset (population_file.c), so the ground truth can be rebuilt. */
+#include "model.h"
+int population_config_write(const char *dir, const sim_config *c, char *err);
+int population_config_read(const char *dir, sim_config *c, char *err);
+/* The same from the file's bytes (the fuzz target's entry point). */
+int population_config_parse(const unsigned char *bytes, size_t size, sim_config *c, char *err);
 
 #endif

@@ -16,7 +16,8 @@ static const char simulate_help[] =
     "Show images to the built-in simulated population (V1-like simple, complex and\n"
     "divisively normalized cells with Poisson spiking) and write the dataset in the\n"
     "compact layout (images.npy, responses.npy, tiers.npy, image_ids.npy) plus\n"
-    "cell_types.npy (0 simple, 1 complex, 2 normalized).\n\n"
+    "cell_types.npy (0 simple, 1 complex, 2 normalized) and population.npy (the\n"
+    "population's config, to rebuild the ground truth).\n\n"
     "  --out DIR           output folder (required; created if missing)\n"
     "  --neurons N         population size (default 200)\n"
     "  --train N           training + validation images, each shown once (default 4000)\n"
@@ -125,7 +126,7 @@ int command_simulate(int argc, char **argv)
     char err[MODEL_ERR_SIZE], what[512];
     dataset d;
     if (simulate_dataset(&s, &d, err) || dataset_save_compact(dir, &d, err) ||
-        write_cell_types(dir, &s, err)) {
+        write_cell_types(dir, &s, err) || population_config_write(dir, &s.population, err)) {
         fprintf(stderr, "inception simulate: %s\n", err);
         return 1;
     }

@@ -1,0 +1,816 @@
+/* command_mei.c: `inception mei`: most exciting inputs for chosen neurons of
+ * a fitted model, their control stimuli, files to look at and to present,
+ * and (for a simulated dataset) the check against the ground truth. */
+#include "cli.h"
+#include "model.h"
+#include "stimulus.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static const char mei_help[] =
+    "usage: inception mei --model MODEL --data DIR --neurons SPEC --out DIR [options]\n\n"
+    "Synthesize each chosen neuron's most exciting input (MEI) by gradient ascent on the\n"
+    "image, with its controls: the best natural training image by predicted and by\n"
+    "recorded response, a matched Gabor and the receptive-field map. Every stimulus has\n"
+    "the dataset's mean luminance and the same RMS contrast budget (pixel standard\n"
+    "deviation, luminance in [0,1]); by default the median RMS contrast of the natural\n"
+    "training images. Writes one PNG per stimulus, stimuli.npy (K×H×W float32),\n"
+    "manifest.json and gallery.png.\n\n"
+    "  --model FILE        fitted model (required)\n"
+    "  --data DIR          the dataset it was fitted to (required)\n"
+    "  --neurons SPEC      ids and ranges (\"3,7,10-19\"), \"top N\" (by test correlation to\n"
+    "                      the average over repeats) or \"all\" (required)\n"
+    "  --out DIR           output folder (required; created if missing)\n"
+    "  --steps N           ascent steps (default 1000)\n"
+    "  --patience N        stop an image after N steps without improvement (default 0:\n"
+    "                      run all steps)\n"
+    "  --starts N          random starts per neuron, best kept (default 1)\n"
+    "  --step-size X       mean pixel change per step (default 0.01)\n"
+    "  --space KIND        pixel (gradient blurred, default) or fourier (1/f)\n"
+    "  --sigma X           gradient blur sigma in pixels (default 0: none)\n"
+    "  --sigma-end X       ... changing linearly to this by the last step (default: same)\n"
+    "  --jitter N          random shifts of up to N pixels each step (default 0)\n"
+    "  --objective KIND    single (default), one-hot-mean or one-hot-softmax\n"
+    "  --temperature X     one-hot-softmax temperature (default 1)\n"
+    "  --contrast X        RMS contrast budget (default: median of the training images)\n"
+    "  --batch N           neurons per batch through the model (default 100)\n"
+    "  --no-controls       MEIs only\n"
+    "  --ground-truth      the dataset came from `inception simulate`: show every stimulus\n"
+    "                      to the simulated population and print the comparison table\n"
+    "  --wisdom FILE       FFTW wisdom cache for --space fourier\n"
+    "  --threads N         threads (default 2)\n"
+    "  --seed N            seed of the starts and the Gabor search (default 1)\n";
+
+/* The kinds of stimuli per neuron, in gallery order. */
+enum { K_MEI, K_NAT_PRED, K_NAT_REC, K_GABOR, K_RF, K_COUNT };
+static const char *kind_names[K_COUNT] = {"mei", "natural-predicted", "natural-recorded",
+                                          "gabor", "rf"};
+static const char *kind_labels[K_COUNT] = {"MEI", "NATP", "NATR", "GAB", "RF"};
+
+typedef struct mei_run {
+    model *m;
+    dataset d;
+    int H, W, P, N;
+    int *neurons, count;
+    float *stimuli;      /* count × K_COUNT × P (controls absent: only MEIs filled) */
+    float *predicted;    /* count × K_COUNT */
+    uint8_t *present;    /* count × K_COUNT */
+    mei_result *results; /* count */
+    float *train_images; /* training-tier images */
+    float *train_resp;
+    int n_train;
+    stimulus_budget budget;
+    mei_options o;
+} mei_run;
+
+/* ------------------------------------------------------------------------ */
+/* --neurons SPEC */
+
+static int add_neuron(int **list, int *count, int *cap, int n)
+{
+    if (*count == *cap) {
+        int next = *cap ? 2 * *cap : 64;
+        int *grown = realloc(*list, (size_t)next * sizeof(int));
+        if (!grown)
+            return 1;
+        *list = grown;
+        *cap = next;
+    }
+    (*list)[(*count)++] = n;
+    return 0;
+}
+
+/* "3,7,10-19": ids and inclusive ranges, each in 0..N-1. */
+static int parse_id_list(const char *spec, int N, int **out, int *count)
+{
+    int cap = 0;
+    const char *s = spec;
+    while (*s) {
+        char *end;
+        errno = 0;
+        long a = strtol(s, &end, 10), b = a;
+        if (end == s || errno)
+            goto bad;
+        s = end;
+        if (*s == '-') {
+            const char *t = s + 1;
+            b = strtol(t, &end, 10);
+            if (end == t)
+                goto bad;
+            s = end;
+        }
+        if (a < 0 || b >= N || a > b) {
+            fprintf(stderr, "inception mei: --neurons: %ld-%ld not within 0..%d\n", a, b, N - 1);
+            return 1;
+        }
+        for (long n = a; n <= b; n++)
+            if (add_neuron(out, count, &cap, (int)n))
+                goto bad;
+        if (*s == ',')
+            s++;
+        else if (*s)
+            goto bad;
+    }
+    if (*count > 0)
+        return 0;
+bad:
+    fprintf(stderr, "inception mei: --neurons wants ids and ranges like 3,7,10-19, \"top N\" "
+                    "or \"all\", not '%s'\n", spec);
+    return 1;
+}
+
+/* Test-trial correlation of each neuron's prediction with its average
+ * response over repeats. */
+static int test_correlations(mei_run *r, float *corr, char *err)
+{
+    int n_test = dataset_count_tier(&r->d, TIER_TEST), N = r->N;
+    if (n_test < 2) {
+        snprintf(err, MODEL_ERR_SIZE, "\"top N\" needs test trials, and the dataset has %d", n_test);
+        return 1;
+    }
+    float *images = malloc((size_t)n_test * r->P * sizeof(float));
+    float *resp = malloc((size_t)n_test * N * sizeof(float));
+    float *pred = malloc((size_t)n_test * N * sizeof(float));
+    int64_t *ids = malloc((size_t)n_test * sizeof(int64_t));
+    neuron_metrics *nm = malloc((size_t)N * sizeof *nm);
+    int status = 1;
+    if (!images || !resp || !pred || !ids || !nm) {
+        snprintf(err, MODEL_ERR_SIZE, "out of memory for the test metrics");
+        goto done;
+    }
+    for (int t = 0, k = 0; t < r->d.trials; t++) {
+        if (r->d.tiers[t] != TIER_TEST)
+            continue;
+        memcpy(images + (size_t)k * r->P, r->d.images + (size_t)t * r->P, r->P * sizeof(float));
+        memcpy(resp + (size_t)k * N, r->d.responses + (size_t)t * N, N * sizeof(float));
+        ids[k++] = r->d.image_ids[t];
+    }
+    if (model_predict(r->m, images, n_test, pred, err) ||
+        metrics_evaluate(pred, resp, ids, n_test, N, nm, err))
+        goto done;
+    for (int n = 0; n < N; n++)
+        corr[n] = isfinite(nm[n].corr_to_average) ? nm[n].corr_to_average : -2.0f;
+    status = 0;
+done:
+    free(images);
+    free(resp);
+    free(pred);
+    free(ids);
+    free(nm);
+    return status;
+}
+
+/* The k largest entries' indices, largest first (ties: lower index first). */
+static void top_k(const float *value, int n, int k, int *order)
+{
+    for (int i = 0; i < n; i++)
+        order[i] = i;
+    for (int i = 0; i < k; i++) {
+        int best = i;
+        for (int j = i + 1; j < n; j++)
+            if (value[order[j]] > value[order[best]] ||
+                (value[order[j]] == value[order[best]] && order[j] < order[best]))
+                best = j;
+        int t = order[i];
+        order[i] = order[best];
+        order[best] = t;
+    }
+}
+
+static int choose_neurons(mei_run *r, const char *spec)
+{
+    char err[MODEL_ERR_SIZE];
+    if (!strcmp(spec, "all")) {
+        int cap = 0;
+        for (int n = 0; n < r->N; n++)
+            if (add_neuron(&r->neurons, &r->count, &cap, n))
+                return 1;
+        return 0;
+    }
+    if (strncmp(spec, "top", 3) != 0)
+        return parse_id_list(spec, r->N, &r->neurons, &r->count) ? 2 : 0;
+    char *end;
+    long k = strtol(spec + 3, &end, 10);
+    if (end == spec + 3 || *end || k < 1 || k > r->N) {
+        fprintf(stderr, "inception mei: --neurons \"top N\" wants N in 1..%d, not '%s'\n", r->N,
+                spec);
+        return 2;
+    }
+    float *corr = malloc((size_t)r->N * sizeof(float));
+    int *order = malloc((size_t)r->N * sizeof(int));
+    if (!corr || !order || test_correlations(r, corr, err)) {
+        fprintf(stderr, "inception mei: %s\n", corr && order ? err : "out of memory");
+        free(corr);
+        free(order);
+        return 1;
+    }
+    top_k(corr, r->N, (int)k, order);
+    r->neurons = order;
+    r->count = (int)k;
+    printf("top %d neurons by test correlation: %.3f to %.3f\n", r->count, corr[order[0]],
+           corr[order[r->count - 1]]);
+    free(corr);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Options */
+
+static int read_options(cli_option *o, int n, mei_options *mo, int *batch)
+{
+    const char *space = cli_get(o, n, "space"), *objective = cli_get(o, n, "objective");
+    if (cli_get_int(o, n, "steps", 0, 1000000, &mo->steps) ||
+        cli_get_int(o, n, "patience", 0, 1000000, &mo->patience) ||
+        cli_get_int(o, n, "starts", 1, 1000, &mo->starts) ||
+        cli_get_float(o, n, "step-size", 1e-6f, 1.0f, &mo->step_size) ||
+        cli_get_float(o, n, "sigma", 0.0f, 20.0f, &mo->blur_sigma) ||
+        cli_get_int(o, n, "jitter", 0, 16, &mo->jitter) ||
+        cli_get_float(o, n, "temperature", 1e-4f, 1e4f, &mo->temperature) ||
+        cli_get_int(o, n, "batch", 1, 100000, batch) ||
+        cli_get_int(o, n, "threads", 1, 256, &mo->threads) ||
+        cli_get_u64(o, n, "seed", &mo->seed))
+        return 1;
+    mo->blur_sigma_end = mo->blur_sigma;
+    if (cli_get_float(o, n, "sigma-end", 0.0f, 20.0f, &mo->blur_sigma_end))
+        return 1;
+    if (space && strcmp(space, "pixel") && strcmp(space, "fourier")) {
+        fprintf(stderr, "inception mei: --space wants pixel or fourier, not '%s'\n", space);
+        return 1;
+    }
+    mo->space = space && !strcmp(space, "fourier") ? MEI_SPACE_FOURIER : MEI_SPACE_PIXEL;
+    mo->wisdom_path = cli_get(o, n, "wisdom");
+    return objective && strcmp(objective, "single") && strcmp(objective, "one-hot-mean") &&
+                   strcmp(objective, "one-hot-softmax")
+               ? (fprintf(stderr, "inception mei: --objective wants single, one-hot-mean or "
+                                  "one-hot-softmax, not '%s'\n", objective), 1)
+               : 0;
+}
+
+static mei_objective objective_of(const char *name)
+{
+    if (name && !strcmp(name, "one-hot-mean"))
+        return MEI_ONE_HOT_MEAN;
+    if (name && !strcmp(name, "one-hot-softmax"))
+        return MEI_ONE_HOT_SOFTMAX;
+    return MEI_SINGLE;
+}
+
+/* Training images and responses; the budget from them. */
+static int collect_training(mei_run *r)
+{
+    r->n_train = dataset_count_tier(&r->d, TIER_TRAIN);
+    if (r->n_train < 1) {
+        fprintf(stderr, "inception mei: the dataset has no training trials\n");
+        return 1;
+    }
+    r->train_images = malloc((size_t)r->n_train * r->P * sizeof(float));
+    r->train_resp = malloc((size_t)r->n_train * r->N * sizeof(float));
+    if (!r->train_images || !r->train_resp) {
+        fprintf(stderr, "inception mei: out of memory for the training images\n");
+        return 1;
+    }
+    for (int t = 0, k = 0; t < r->d.trials; t++) {
+        if (r->d.tiers[t] != TIER_TRAIN)
+            continue;
+        memcpy(r->train_images + (size_t)k * r->P, r->d.images + (size_t)t * r->P,
+               r->P * sizeof(float));
+        memcpy(r->train_resp + (size_t)k * r->N, r->d.responses + (size_t)t * r->N,
+               r->N * sizeof(float));
+        k++;
+    }
+    double sum = 0.0;
+    for (size_t i = 0; i < (size_t)r->n_train * r->P; i++)
+        sum += r->train_images[i];
+    r->budget.mean_luminance = (float)(sum / ((double)r->n_train * r->P));
+    r->budget.contrast = stimulus_median_contrast(r->train_images, r->n_train, r->P);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Synthesis and controls */
+
+static void show_progress(const mei_progress *p, void *user)
+{
+    const int *batch = user;
+    fprintf(stderr, "\r  batch %d: step %d/%d, %d of %d images active, mean objective %.3f, "
+                    "%.1f s   ", *batch, p->step, p->steps, p->active, p->images,
+            p->mean_objective, p->seconds);
+    if (p->step == p->steps || p->active == 0)
+        fputc('\n', stderr);
+}
+
+static float *stimulus_at(mei_run *r, int j, int kind)
+{
+    return r->stimuli + ((size_t)j * K_COUNT + kind) * r->P;
+}
+
+/* How much the random starts agree: their MEIs' mean pairwise correlation,
+ * summarized over neurons. */
+static void report_agreement(const mei_run *r)
+{
+    float *a = malloc((size_t)r->count * sizeof(float));
+    if (!a)
+        return;
+    for (int j = 0; j < r->count; j++)
+        a[j] = r->results[j].start_agreement;
+    metric_summary s;
+    metrics_summarize(a, r->count, &s);
+    printf("%d starts per neuron: their MEIs correlate %.3f (median over neurons of the mean "
+           "pairwise correlation; quartiles %.3f, %.3f)\n", r->o.starts, s.median, s.q25, s.q75);
+    free(a);
+}
+
+static int synthesize_all(mei_run *r, mei_objective objective, int batch)
+{
+    char err[STIMULUS_ERR_SIZE];
+    mei_target *t = malloc((size_t)r->count * sizeof *t);
+    float *images = malloc((size_t)batch * r->P * sizeof(float));
+    if (!t || !images) {
+        free(t);
+        free(images);
+        fprintf(stderr, "inception mei: out of memory\n");
+        return 1;
+    }
+    for (int j = 0; j < r->count; j++)
+        t[j] = (mei_target){objective, r->neurons[j], NULL};
+    int batches = (r->count + batch - 1) / batch, status = 0;
+    fflush(stdout); /* what was said so far comes before the progress lines */
+    for (int b = 0; b < batches && !status; b++) {
+        int first = b * batch, n = r->count - first < batch ? r->count - first : batch;
+        int label = b + 1;
+        r->o.progress = show_progress;
+        r->o.user = &label;
+        fprintf(stderr, "batch %d/%d: %d neurons × %d starts\n", label, batches, n, r->o.starts);
+        status = mei_synthesize(r->m, t + first, n, &r->o, images, r->results + first, err);
+        for (int j = 0; !status && j < n; j++) {
+            memcpy(stimulus_at(r, first + j, K_MEI), images + (size_t)j * r->P,
+                   r->P * sizeof(float));
+            r->present[(size_t)(first + j) * K_COUNT + K_MEI] = 1;
+        }
+    }
+    if (status)
+        fprintf(stderr, "inception mei: %s\n", err);
+    else if (r->o.starts > 1)
+        report_agreement(r);
+    free(t);
+    free(images);
+    return status;
+}
+
+static int make_controls(mei_run *r)
+{
+    char err[STIMULUS_ERR_SIZE];
+    int n = r->count, status = 1;
+    int *bp = malloc((size_t)n * sizeof(int)), *br = malloc((size_t)n * sizeof(int));
+    gabor_params *g = malloc((size_t)n * sizeof *g);
+    float *gab = malloc((size_t)n * r->P * sizeof(float));
+    float *rf = malloc((size_t)n * r->P * sizeof(float));
+    if (!bp || !br || !g || !gab || !rf) {
+        snprintf(err, sizeof err, "out of memory for the controls");
+        goto done;
+    }
+    fprintf(stderr, "controls: best natural images of %d training images\n", r->n_train);
+    if (control_best_natural(r->m, r->train_images, r->n_train, r->train_resp, r->neurons, n,
+                             bp, br, err))
+        goto done;
+    fprintf(stderr, "controls: matched Gabors\n");
+    if (control_matched_gabor(r->m, r->neurons, n, &r->budget, r->o.seed, g, gab, err))
+        goto done;
+    fprintf(stderr, "controls: receptive-field maps\n");
+    if (control_rf_map(r->m, r->neurons, n, &r->budget, rf, err))
+        goto done;
+    for (int j = 0; j < n; j++) {
+        memcpy(stimulus_at(r, j, K_NAT_PRED), r->train_images + (size_t)bp[j] * r->P,
+               r->P * sizeof(float));
+        memcpy(stimulus_at(r, j, K_NAT_REC), r->train_images + (size_t)br[j] * r->P,
+               r->P * sizeof(float));
+        stimulus_render_at_budget(stimulus_at(r, j, K_NAT_PRED), r->P, &r->budget);
+        stimulus_render_at_budget(stimulus_at(r, j, K_NAT_REC), r->P, &r->budget);
+        memcpy(stimulus_at(r, j, K_GABOR), gab + (size_t)j * r->P, r->P * sizeof(float));
+        memcpy(stimulus_at(r, j, K_RF), rf + (size_t)j * r->P, r->P * sizeof(float));
+        for (int k = K_NAT_PRED; k < K_COUNT; k++)
+            r->present[(size_t)j * K_COUNT + k] = 1;
+    }
+    status = 0;
+done:
+    if (status)
+        fprintf(stderr, "inception mei: %s\n", err);
+    free(bp);
+    free(br);
+    free(g);
+    free(gab);
+    free(rf);
+    return status;
+}
+
+/* The model's prediction for every stimulus, for the manifest and labels. */
+static int predict_all(mei_run *r)
+{
+    char err[MODEL_ERR_SIZE];
+    float *rates = malloc((size_t)K_COUNT * r->N * sizeof(float));
+    if (!rates)
+        return 1;
+    for (int j = 0; j < r->count; j++) {
+        if (model_predict(r->m, stimulus_at(r, j, 0), K_COUNT, rates, err)) {
+            fprintf(stderr, "inception mei: %s\n", err);
+            free(rates);
+            return 1;
+        }
+        for (int k = 0; k < K_COUNT; k++)
+            r->predicted[(size_t)j * K_COUNT + k] = rates[(size_t)k * r->N + r->neurons[j]];
+    }
+    free(rates);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Output files */
+
+static int write_outputs(mei_run *r, const char *dir)
+{
+    char path[4096], err[STIMULUS_ERR_SIZE];
+    int K = 0;
+    for (int i = 0; i < r->count * K_COUNT; i++)
+        K += r->present[i];
+    float *all = malloc((size_t)K * r->P * sizeof(float));
+    snprintf(path, sizeof path, "%s/manifest.json", dir);
+    FILE *json = all ? fopen(path, "w") : NULL;
+    if (!json) {
+        free(all);
+        fprintf(stderr, "inception mei: cannot write %s\n", path);
+        return 1;
+    }
+    fprintf(json, "{\n  \"height\": %d, \"width\": %d,\n  \"mean_luminance\": %.6f, "
+                  "\"contrast_budget\": %.6f,\n  \"stimuli\": [\n",
+            r->H, r->W, r->budget.mean_luminance, r->budget.contrast);
+    int k = 0, status = 0;
+    for (int j = 0; j < r->count && !status; j++)
+        for (int kind = 0; kind < K_COUNT && !status; kind++) {
+            if (!r->present[(size_t)j * K_COUNT + kind])
+                continue;
+            const float *x = stimulus_at(r, j, kind);
+            memcpy(all + (size_t)k * r->P, x, r->P * sizeof(float));
+            char name[64];
+            snprintf(name, sizeof name, "n%04d_%s.png", r->neurons[j], kind_names[kind]);
+            snprintf(path, sizeof path, "%s/%s", dir, name);
+            status = png_write_gray(path, x, r->H, r->W, err);
+            const mei_result *res = &r->results[j];
+            fprintf(json, "    {\"index\": %d, \"neuron\": %d, \"kind\": \"%s\", \"file\": \"%s\", "
+                          "\"predicted_response\": %.6g, \"contrast\": %.6f, \"mean\": %.6f, "
+                          "\"seed\": %llu, \"steps\": %d",
+                    k, r->neurons[j], kind_names[kind], name,
+                    r->predicted[(size_t)j * K_COUNT + kind], stimulus_rms_contrast(x, r->P),
+                    stimulus_mean(x, r->P),
+                    (unsigned long long)(kind == K_MEI ? res->seed : r->o.seed),
+                    kind == K_MEI ? res->steps : 0);
+            if (kind == K_MEI)
+                fprintf(json, ", \"starts\": %d, \"start_agreement\": %.4f", r->o.starts,
+                        res->start_agreement);
+            k++;
+            fprintf(json, "}%s\n", k < K ? "," : "");
+        }
+    fprintf(json, "  ]\n}\n");
+    if (fclose(json) && !status) {
+        snprintf(err, sizeof err, "cannot write %s/manifest.json", dir);
+        status = 1;
+    }
+    snprintf(path, sizeof path, "%s/stimuli.npy", dir);
+    int64_t shape[3] = {K, r->H, r->W};
+    if (!status)
+        status = npy_write(path, NPY_FLOAT32, 3, shape, all, err);
+    free(all);
+    if (status)
+        fprintf(stderr, "inception mei: %s\n", err);
+    return status;
+}
+
+static int write_gallery(mei_run *r, const char *dir)
+{
+    int cols = 0;
+    int used[K_COUNT];
+    for (int kind = 0; kind < K_COUNT; kind++)
+        if (r->present[kind])
+            used[cols++] = kind;
+    gallery_tile *tiles = calloc((size_t)r->count * cols, sizeof *tiles);
+    char (*labels)[24] = calloc((size_t)r->count * cols, sizeof *labels);
+    char (*rows)[16] = calloc((size_t)r->count, sizeof *rows);
+    const char **row_ptr = calloc((size_t)r->count, sizeof *row_ptr);
+    char path[4096], err[STIMULUS_ERR_SIZE];
+    int status = 1;
+    if (!tiles || !labels || !rows || !row_ptr) {
+        snprintf(err, sizeof err, "out of memory for the gallery");
+        goto done;
+    }
+    for (int j = 0; j < r->count; j++) {
+        snprintf(rows[j], sizeof rows[j], "N%d", r->neurons[j]);
+        row_ptr[j] = rows[j];
+        for (int c = 0; c < cols; c++) {
+            int kind = used[c], t = j * cols + c;
+            snprintf(labels[t], sizeof labels[t], "%s %.2f", kind_labels[kind],
+                     r->predicted[(size_t)j * K_COUNT + kind]);
+            tiles[t] = (gallery_tile){stimulus_at(r, j, kind), labels[t]};
+        }
+    }
+    snprintf(path, sizeof path, "%s/gallery.png", dir);
+    status = gallery_write_png(path, tiles, row_ptr, r->count, cols, r->H, r->W, 2, err);
+done:
+    if (status)
+        fprintf(stderr, "inception mei: %s\n", err);
+    free(tiles);
+    free(labels);
+    free(rows);
+    free(row_ptr);
+    return status;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Ground truth */
+
+static const char *type_name(int t)
+{
+    return t == SIM_SIMPLE ? "simple" : t == SIM_COMPLEX ? "complex" : "normalized";
+}
+
+static int count_wins(const float *a, const float *b, int n)
+{
+    int w = 0;
+    for (int i = 0; i < n; i++)
+        w += a[i] > b[i];
+    return w;
+}
+
+static float median_of(float *v, int n)
+{
+    metric_summary s;
+    metrics_summarize(v, n, &s);
+    return s.median;
+}
+
+/* The truly best natural training image at the budget (and as recorded, at
+ * its own contrast) for each neuron, by the population's expected rates. */
+static int best_natural_truth(mei_run *r, sim_population *p, float *at_budget, float *raw)
+{
+    int N = sim_population_neurons(p), chunk = 256;
+    float *imgs = malloc((size_t)chunk * r->P * sizeof(float));
+    float *rates = malloc((size_t)chunk * N * sizeof(float));
+    float *rates_raw = malloc((size_t)chunk * N * sizeof(float));
+    if (!imgs || !rates || !rates_raw) {
+        free(imgs);
+        free(rates);
+        free(rates_raw);
+        return 1;
+    }
+    for (int j = 0; j < r->count; j++)
+        at_budget[j] = raw[j] = 0.0f;
+    for (int first = 0; first < r->n_train; first += chunk) {
+        int n = r->n_train - first < chunk ? r->n_train - first : chunk;
+        memcpy(imgs, r->train_images + (size_t)first * r->P, (size_t)n * r->P * sizeof(float));
+        sim_population_rates(p, imgs, n, rates_raw);
+        for (int i = 0; i < n; i++)
+            stimulus_render_at_budget(imgs + (size_t)i * r->P, r->P, &r->budget);
+        sim_population_rates(p, imgs, n, rates);
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < r->count; j++) {
+                int c = r->neurons[j];
+                at_budget[j] = fmaxf(at_budget[j], rates[(size_t)i * N + c]);
+                raw[j] = fmaxf(raw[j], rates_raw[(size_t)i * N + c]);
+            }
+    }
+    free(imgs);
+    free(rates);
+    free(rates_raw);
+    return 0;
+}
+
+/* Columns of the ground-truth table. */
+enum { G_MEI, G_NAT, G_NAT_RAW, G_GABOR, G_RF, G_OPT, G_COUNT };
+
+static int ground_truth(mei_run *r, const char *dir)
+{
+    char err[STIMULUS_ERR_SIZE];
+    sim_config c;
+    if (population_config_read(dir, &c, err)) {
+        fprintf(stderr, "inception mei: --ground-truth: %s (was the dataset written by "
+                        "`inception simulate`?)\n", err);
+        return 1;
+    }
+    if (c.neurons != r->N || c.height != r->H || c.width != r->W) {
+        fprintf(stderr, "inception mei: --ground-truth: population.npy (%d neurons, %d×%d) does "
+                        "not match the model (%d neurons, %d×%d)\n",
+                c.neurons, c.height, c.width, r->N, r->H, r->W);
+        return 1;
+    }
+    sim_population *p;
+    if (sim_population_create(&p, &c, err)) {
+        fprintf(stderr, "inception mei: %s\n", err);
+        return 1;
+    }
+    int n = r->count, N = c.neurons, status = 1;
+    float *gt = calloc((size_t)n * G_COUNT, sizeof(float));
+    float *rates = malloc((size_t)K_COUNT * N * sizeof(float));
+    float *opt = malloc((size_t)r->P * sizeof(float));
+    float *col = malloc((size_t)n * G_COUNT * sizeof(float));
+    float *nat = malloc((size_t)n * sizeof(float)), *nat_raw = malloc((size_t)n * sizeof(float));
+    if (!gt || !rates || !opt || !col || !nat || !nat_raw ||
+        best_natural_truth(r, p, nat, nat_raw)) {
+        fprintf(stderr, "inception mei: out of memory for the ground truth\n");
+        goto done;
+    }
+    int with_controls = r->present[K_GABOR];
+    printf("\nground truth (expected spike counts of the simulated cells; every stimulus at "
+           "contrast %.4f, mean %.4f)\n", r->budget.contrast, r->budget.mean_luminance);
+    printf("%6s %-10s %8s %8s %8s %8s %8s %8s %9s %9s\n", "neuron", "type", "MEI", "natural",
+           "nat-raw", "gabor", "rf", "optimum", "MEI/nat", "MEI/opt");
+    for (int j = 0; j < n; j++) {
+        int cell = r->neurons[j];
+        sim_population_rates(p, stimulus_at(r, j, 0), K_COUNT, rates);
+        float *g = gt + (size_t)j * G_COUNT;
+        g[G_MEI] = rates[(size_t)K_MEI * N + cell];
+        g[G_NAT] = nat[j];
+        g[G_NAT_RAW] = nat_raw[j];
+        g[G_GABOR] = with_controls ? rates[(size_t)K_GABOR * N + cell] : NAN;
+        g[G_RF] = with_controls ? rates[(size_t)K_RF * N + cell] : NAN;
+        if (sim_optimal_stimulus(p, cell, r->H, r->W, &r->budget, opt, &g[G_OPT], err)) {
+            fprintf(stderr, "inception mei: %s\n", err);
+            goto done;
+        }
+        int type = sim_population_cell(p, cell)->type;
+        printf("%6d %-10s %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %9.3f %9.3f%s\n", cell,
+               type_name(type), g[G_MEI], g[G_NAT], g[G_NAT_RAW], g[G_GABOR], g[G_RF], g[G_OPT],
+               g[G_MEI] / g[G_NAT], g[G_MEI] / g[G_OPT], type == SIM_NORMALIZED ? " *" : "");
+    }
+    /* Summaries. */
+    int m = 0;
+    for (int j = 0; j < n; j++)
+        col[j] = gt[(size_t)j * G_COUNT + G_MEI] / gt[(size_t)j * G_COUNT + G_NAT];
+    float ratio_nat = median_of(col, n);
+    for (int j = 0; j < n; j++)
+        col[j] = gt[(size_t)j * G_COUNT + G_MEI] / gt[(size_t)j * G_COUNT + G_NAT_RAW];
+    float ratio_nat_raw = median_of(col, n);
+    for (int j = 0; j < n; j++)
+        if (sim_population_cell(p, r->neurons[j])->type != SIM_NORMALIZED)
+            col[m++] = gt[(size_t)j * G_COUNT + G_MEI] / gt[(size_t)j * G_COUNT + G_OPT];
+    float ratio_opt = m ? median_of(col, m) : NAN;
+    int beats_nat = 0;
+    for (int j = 0; j < n; j++)
+        beats_nat += gt[(size_t)j * G_COUNT + G_MEI] > gt[(size_t)j * G_COUNT + G_NAT];
+    printf("(* normalized cell: its optimum is approximated by its own filter's and left out of "
+           "the MEI/opt median)\n");
+    printf("median MEI/natural %.3f (target >= 1.5; against the natural image at its own "
+           "contrast %.3f)\n", ratio_nat, ratio_nat_raw);
+    printf("median MEI/optimum %.3f over %d simple and complex cells (target >= 0.8)\n",
+           ratio_opt, m);
+    printf("MEI beats the best natural image for %d of %d neurons\n", beats_nat, n);
+    if (with_controls) {
+        float *mei = malloc((size_t)n * sizeof(float)), *gab = malloc((size_t)n * sizeof(float)),
+              *rfv = malloc((size_t)n * sizeof(float));
+        if (mei && gab && rfv) {
+            for (int j = 0; j < n; j++) {
+                mei[j] = gt[(size_t)j * G_COUNT + G_MEI];
+                gab[j] = gt[(size_t)j * G_COUNT + G_GABOR];
+                rfv[j] = gt[(size_t)j * G_COUNT + G_RF];
+            }
+            printf("MEI beats the matched Gabor for %d of %d neurons, the RF map for %d of %d\n",
+                   count_wins(mei, gab, n), n, count_wins(mei, rfv, n), n);
+        }
+        free(mei);
+        free(gab);
+        free(rfv);
+    }
+    status = 0;
+done:
+    free(gt);
+    free(rates);
+    free(opt);
+    free(col);
+    free(nat);
+    free(nat_raw);
+    sim_population_destroy(p);
+    return status;
+}
+
+/* ------------------------------------------------------------------------ */
+
+static void run_free(mei_run *r)
+{
+    model_destroy(r->m);
+    dataset_free(&r->d);
+    free(r->neurons);
+    free(r->stimuli);
+    free(r->predicted);
+    free(r->present);
+    free(r->results);
+    free(r->train_images);
+    free(r->train_resp);
+}
+
+static int run_alloc(mei_run *r)
+{
+    size_t n = (size_t)r->count;
+    r->stimuli = calloc(n * K_COUNT * r->P, sizeof(float));
+    r->predicted = calloc(n * K_COUNT, sizeof(float));
+    r->present = calloc(n * K_COUNT, 1);
+    r->results = calloc(n, sizeof(mei_result));
+    if (!r->stimuli || !r->predicted || !r->present || !r->results) {
+        fprintf(stderr, "inception mei: out of memory for %d neurons\n", r->count);
+        return 1;
+    }
+    /* Unfilled controls stay flat gray, harmless if ever shown. */
+    for (size_t i = 0; i < n * K_COUNT * r->P; i++)
+        r->stimuli[i] = r->budget.mean_luminance;
+    return 0;
+}
+
+static int load_inputs(mei_run *r, const char *model_path, const char *data_dir)
+{
+    char err[MODEL_ERR_SIZE];
+    if (model_load(&r->m, model_path, err)) {
+        fprintf(stderr, "inception mei: %s\n", err);
+        return 1;
+    }
+    if (dataset_load(data_dir, &r->d, err)) {
+        fprintf(stderr, "inception mei: %s\n", err);
+        return 1;
+    }
+    const model_config *c = model_get_config(r->m);
+    r->H = c->height;
+    r->W = c->width;
+    r->P = r->H * r->W;
+    r->N = c->neurons;
+    if (r->d.height != r->H || r->d.width != r->W || r->d.neurons != r->N) {
+        fprintf(stderr, "inception mei: %s is %d×%d images of %d neurons, the model %d×%d of "
+                        "%d: not the data it was fitted to\n",
+                data_dir, r->d.height, r->d.width, r->d.neurons, r->H, r->W, r->N);
+        return 1;
+    }
+    return collect_training(r);
+}
+
+int command_mei(int argc, char **argv)
+{
+    if (cli_wants_help(argc, argv)) {
+        fputs(mei_help, stdout);
+        return 0;
+    }
+    cli_option o[] = {{"model", 1, NULL},     {"data", 1, NULL},        {"neurons", 1, NULL},
+                      {"out", 1, NULL},       {"steps", 1, NULL},       {"patience", 1, NULL},
+                      {"starts", 1, NULL},    {"step-size", 1, NULL},   {"space", 1, NULL},
+                      {"sigma", 1, NULL},     {"sigma-end", 1, NULL},   {"jitter", 1, NULL},
+                      {"objective", 1, NULL}, {"temperature", 1, NULL}, {"contrast", 1, NULL},
+                      {"batch", 1, NULL},     {"no-controls", 0, NULL}, {"ground-truth", 0, NULL},
+                      {"wisdom", 1, NULL},    {"threads", 1, NULL},     {"seed", 1, NULL}};
+    if (cli_parse("mei", argc, argv, o, COUNT(o)))
+        return 2;
+    const char *model_path = cli_get(o, COUNT(o), "model"), *data = cli_get(o, COUNT(o), "data");
+    const char *spec = cli_get(o, COUNT(o), "neurons"), *out = cli_get(o, COUNT(o), "out");
+    if (!model_path || !data || !spec || !out) {
+        fprintf(stderr, "inception mei: --model, --data, --neurons and --out are required "
+                        "(see --help)\n");
+        return 2;
+    }
+    mei_run r;
+    memset(&r, 0, sizeof r);
+    mei_options_default(&r.o);
+    int batch = 100;
+    float contrast = 0.0f;
+    if (read_options(o, COUNT(o), &r.o, &batch) ||
+        cli_get_float(o, COUNT(o), "contrast", 1e-4f, 0.5f, &contrast))
+        return 2;
+    int status = 1, chosen;
+    if (load_inputs(&r, model_path, data))
+        goto done;
+    if ((chosen = choose_neurons(&r, spec)) != 0) {
+        status = chosen;
+        goto done;
+    }
+    if (contrast > 0.0f)
+        r.budget.contrast = contrast;
+    r.o.budget = r.budget;
+    if (mkdir(out, 0777) && errno != EEXIST) {
+        fprintf(stderr, "inception mei: cannot create %s: %s\n", out, strerror(errno));
+        goto done;
+    }
+    printf("%d neurons; budget: mean luminance %.4f, RMS contrast %.4f%s\n", r.count,
+           r.budget.mean_luminance, r.budget.contrast,
+           contrast > 0.0f ? " (--contrast)" : " (median of the training images)");
+    if (run_alloc(&r) || synthesize_all(&r, objective_of(cli_get(o, COUNT(o), "objective")), batch))
+        goto done;
+    if (!cli_get(o, COUNT(o), "no-controls") && make_controls(&r))
+        goto done;
+    if (predict_all(&r) || write_outputs(&r, out) || write_gallery(&r, out))
+        goto done;
+    printf("wrote %s: PNGs, stimuli.npy, manifest.json, gallery.png\n", out);
+    if (cli_get(o, COUNT(o), "ground-truth") && ground_truth(&r, data))
+        goto done;
+    status = 0;
+done:
+    run_free(&r);
+    return status;
+}

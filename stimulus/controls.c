@@ -1,0 +1,343 @@
+/* controls.c: the control stimuli that show whether an MEI is special (best
+ * natural image, matched Gabor, receptive-field map), and the simulated
+ * population's true optimal stimuli to check MEIs against. */
+#include "stimulus.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PREDICT_CHUNK 256
+#define GABOR_GRID_STEP 6
+#define GABOR_ORIENTATIONS 8
+#define GABOR_PHASES 4
+#define GABOR_REFINE_ROUNDS 3
+#define GABOR_REFINE_CANDIDATES 64
+#define OPTIMUM_PHASES 64
+
+static const float gabor_frequencies[] = {0.05f, 0.09f, 0.16f};
+static const float gabor_cycles[] = {0.4f, 0.7f}; /* envelope σ in carrier periods */
+
+/* Predicted rates of `count` images in chunks; calls visit(first, chunk,
+ * rates) for each chunk. */
+typedef void (*chunk_visitor)(int first, int chunk, const float *rates, int N, void *user);
+
+static int predict_chunks(model *m, const float *images, int count, int pixels,
+                          chunk_visitor visit, void *user, char *err)
+{
+    int N = model_get_config(m)->neurons;
+    float *rates = malloc((size_t)PREDICT_CHUNK * N * sizeof(float));
+    if (!rates) {
+        snprintf(err, STIMULUS_ERR_SIZE, "controls: out of memory");
+        return 1;
+    }
+    for (int first = 0; first < count; first += PREDICT_CHUNK) {
+        int chunk = count - first < PREDICT_CHUNK ? count - first : PREDICT_CHUNK;
+        if (model_predict(m, images + (size_t)first * pixels, chunk, rates, err)) {
+            free(rates);
+            return 1;
+        }
+        visit(first, chunk, rates, N, user);
+    }
+    free(rates);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Best natural images. */
+
+typedef struct argmax_state {
+    const int *neurons;
+    int n;
+    int *best;
+    float *best_value;
+} argmax_state;
+
+static void argmax_visit(int first, int chunk, const float *rates, int N, void *user)
+{
+    argmax_state *s = user;
+    for (int i = 0; i < chunk; i++)
+        for (int j = 0; j < s->n; j++) {
+            float r = rates[(size_t)i * N + s->neurons[j]];
+            if (r > s->best_value[j]) {
+                s->best_value[j] = r;
+                s->best[j] = first + i;
+            }
+        }
+}
+
+int control_best_natural(model *m, const float *images, int count, const float *responses,
+                         const int *neurons, int n, int *best_predicted, int *best_recorded,
+                         char *err)
+{
+    const model_config *c = model_get_config(m);
+    float *value = malloc((size_t)n * sizeof(float));
+    if (!value) {
+        snprintf(err, STIMULUS_ERR_SIZE, "controls: out of memory");
+        return 1;
+    }
+    for (int j = 0; j < n; j++) {
+        value[j] = -INFINITY;
+        best_predicted[j] = -1;
+    }
+    argmax_state s = {neurons, n, best_predicted, value};
+    int status = predict_chunks(m, images, count, c->height * c->width, argmax_visit, &s, err);
+    for (int j = 0; j < n; j++) {
+        best_recorded[j] = -1;
+        if (!responses)
+            continue;
+        float top = -INFINITY;
+        for (int i = 0; i < count; i++)
+            if (responses[(size_t)i * c->neurons + neurons[j]] > top) {
+                top = responses[(size_t)i * c->neurons + neurons[j]];
+                best_recorded[j] = i;
+            }
+    }
+    free(value);
+    return status;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Matched Gabors. */
+
+void gabor_render(const gabor_params *g, int height, int width, const stimulus_budget *b,
+                  float *out)
+{
+    double c = cos(g->orientation), s = sin(g->orientation);
+    for (int y = 0; y < height; y++)
+        for (int x = 0; x < width; x++) {
+            double dx = x - g->x, dy = y - g->y, u = dx * c + dy * s;
+            double envelope = exp(-(dx * dx + dy * dy) / (2.0 * g->sigma * g->sigma));
+            out[y * width + x] =
+                (float)(envelope * cos(2.0 * M_PI * g->frequency * u + g->phase));
+        }
+    stimulus_render_at_budget(out, height * width, b);
+}
+
+static int gabor_bank(int height, int width, gabor_params **out)
+{
+    int nx = (width + GABOR_GRID_STEP - 1) / GABOR_GRID_STEP;
+    int ny = (height + GABOR_GRID_STEP - 1) / GABOR_GRID_STEP;
+    int nf = (int)(sizeof gabor_frequencies / sizeof *gabor_frequencies);
+    int nc = (int)(sizeof gabor_cycles / sizeof *gabor_cycles);
+    int count = nx * ny * GABOR_ORIENTATIONS * nf * nc * GABOR_PHASES;
+    gabor_params *bank = malloc((size_t)count * sizeof *bank);
+    if (!bank)
+        return -1;
+    int k = 0;
+    for (int iy = 0; iy < ny; iy++)
+        for (int ix = 0; ix < nx; ix++)
+            for (int o = 0; o < GABOR_ORIENTATIONS; o++)
+                for (int f = 0; f < nf; f++)
+                    for (int c = 0; c < nc; c++)
+                        for (int p = 0; p < GABOR_PHASES; p++)
+                            bank[k++] = (gabor_params){
+                                GABOR_GRID_STEP * ix + 0.5f * (GABOR_GRID_STEP - 1),
+                                GABOR_GRID_STEP * iy + 0.5f * (GABOR_GRID_STEP - 1),
+                                (float)(M_PI * o / GABOR_ORIENTATIONS), gabor_frequencies[f],
+                                (float)(2.0 * M_PI * p / GABOR_PHASES),
+                                gabor_cycles[c] / gabor_frequencies[f]};
+    *out = bank;
+    return count;
+}
+
+/* Score a list of Gabors for every target neuron and keep each one's best. */
+typedef struct gabor_search {
+    const gabor_params *candidates;
+    int offset;     /* index of the current chunk's first candidate */
+    const int *neurons;
+    int n;
+    int per_neuron; /* 0: every candidate is scored for every neuron; else candidates
+                       j·per_neuron .. (j+1)·per_neuron − 1 belong to neuron j */
+    gabor_params *best;
+    float *best_value;
+} gabor_search;
+
+static void gabor_visit(int first, int chunk, const float *rates, int N, void *user)
+{
+    gabor_search *s = user;
+    for (int i = 0; i < chunk; i++) {
+        int k = s->offset + first + i;
+        int lo = s->per_neuron ? k / s->per_neuron : 0, hi = s->per_neuron ? lo + 1 : s->n;
+        for (int j = lo; j < hi; j++) {
+            float r = rates[(size_t)i * N + s->neurons[j]];
+            if (r > s->best_value[j]) {
+                s->best_value[j] = r;
+                s->best[j] = s->candidates[k];
+            }
+        }
+    }
+}
+
+static int score_gabors(model *m, gabor_search *s, int count, const stimulus_budget *b,
+                        char *err)
+{
+    const model_config *c = model_get_config(m);
+    int P = c->height * c->width;
+    float *images = malloc((size_t)PREDICT_CHUNK * P * sizeof(float));
+    if (!images) {
+        snprintf(err, STIMULUS_ERR_SIZE, "controls: out of memory");
+        return 1;
+    }
+    int status = 0;
+    for (int first = 0; first < count && !status; first += PREDICT_CHUNK) {
+        int chunk = count - first < PREDICT_CHUNK ? count - first : PREDICT_CHUNK;
+        for (int i = 0; i < chunk; i++)
+            gabor_render(&s->candidates[first + i], c->height, c->width, b,
+                         images + (size_t)i * P);
+        s->offset = first;
+        status = predict_chunks(m, images, chunk, P, gabor_visit, s, err);
+    }
+    free(images);
+    return status;
+}
+
+static float jitter_uniform(model_rng *rng, float spread)
+{
+    return spread * (2.0f * (float)model_rng_uniform(rng) - 1.0f);
+}
+
+static gabor_params perturb(const gabor_params *g, model_rng *rng, float spread, int height,
+                            int width)
+{
+    gabor_params p = *g;
+    p.x = fminf(fmaxf(p.x + jitter_uniform(rng, 3.0f * spread), 0.0f), (float)(width - 1));
+    p.y = fminf(fmaxf(p.y + jitter_uniform(rng, 3.0f * spread), 0.0f), (float)(height - 1));
+    p.orientation += jitter_uniform(rng, (float)(M_PI / 8) * spread);
+    p.phase += jitter_uniform(rng, (float)(M_PI / 2) * spread);
+    p.frequency *= expf(jitter_uniform(rng, 0.3f * spread));
+    p.frequency = fminf(fmaxf(p.frequency, 0.02f), 0.5f);
+    p.sigma *= expf(jitter_uniform(rng, 0.3f * spread));
+    p.sigma = fminf(fmaxf(p.sigma, 1.0f), (float)(height > width ? height : width));
+    return p;
+}
+
+int control_matched_gabor(model *m, const int *neurons, int n, const stimulus_budget *b,
+                          uint64_t seed, gabor_params *out, float *images, char *err)
+{
+    const model_config *c = model_get_config(m);
+    gabor_params *bank = NULL, *candidates = NULL;
+    float *value = malloc((size_t)n * sizeof(float));
+    int count = gabor_bank(c->height, c->width, &bank), status = 1;
+    int R = GABOR_REFINE_CANDIDATES;
+    candidates = malloc((size_t)n * R * sizeof *candidates);
+    if (count < 0 || !value || !candidates) {
+        snprintf(err, STIMULUS_ERR_SIZE, "controls: out of memory for the Gabor search");
+        goto done;
+    }
+    for (int j = 0; j < n; j++)
+        value[j] = -INFINITY;
+    gabor_search s = {bank, 0, neurons, n, 0, out, value};
+    if (score_gabors(m, &s, count, b, err))
+        goto done;
+    model_rng rng;
+    model_rng_seed(&rng, seed);
+    for (int round = 0; round < GABOR_REFINE_ROUNDS; round++) {
+        float spread = 1.0f / (float)(1 << round);
+        for (int j = 0; j < n; j++)
+            for (int k = 0; k < R; k++)
+                candidates[j * R + k] = perturb(&out[j], &rng, spread, c->height, c->width);
+        gabor_search r = {candidates, 0, neurons, n, R, out, value};
+        if (score_gabors(m, &r, n * R, b, err))
+            goto done;
+    }
+    for (int j = 0; j < n; j++)
+        gabor_render(&out[j], c->height, c->width, b,
+                     images + (size_t)j * c->height * c->width);
+    status = 0;
+done:
+    free(bank);
+    free(candidates);
+    free(value);
+    return status;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Receptive-field maps. */
+
+int control_rf_map(model *m, const int *neurons, int n, const stimulus_budget *b,
+                   float *images, char *err)
+{
+    const model_config *c = model_get_config(m);
+    int P = c->height * c->width, N = c->neurons;
+    float *gray = malloc((size_t)n * P * sizeof(float));
+    float *weights = calloc((size_t)n * N, sizeof(float));
+    int status = 1;
+    if (!gray || !weights) {
+        snprintf(err, STIMULUS_ERR_SIZE, "controls: out of memory for RF maps");
+        goto done;
+    }
+    for (size_t i = 0; i < (size_t)n * P; i++)
+        gray[i] = b->mean_luminance;
+    for (int j = 0; j < n; j++)
+        weights[(size_t)j * N + neurons[j]] = 1.0f;
+    if (model_input_gradient(m, gray, n, weights, images, NULL, err))
+        goto done;
+    for (int j = 0; j < n; j++)
+        stimulus_render_at_budget(images + (size_t)j * P, P, b);
+    status = 0;
+done:
+    free(gray);
+    free(weights);
+    return status;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Ground truth. */
+
+/* The simulator's filter of a cell at a given phase (see sim_cell). */
+static void sim_filter(const sim_cell *cell, float phase, int height, int width, float *out)
+{
+    double c = cos(cell->orientation), s = sin(cell->orientation), wsum = 0.0, csum = 0.0;
+    for (int y = 0; y < height; y++)
+        for (int x = 0; x < width; x++) {
+            double dx = x - cell->x, dy = y - cell->y, u = dx * c + dy * s;
+            double env = exp(-(dx * dx + dy * dy) / (2.0 * cell->sigma * cell->sigma));
+            double carrier = cos(2.0 * M_PI * cell->frequency * u + phase);
+            wsum += env;
+            csum += env * carrier;
+            out[y * width + x] = (float)carrier;
+        }
+    double dc = wsum > 0 ? csum / wsum : 0.0;
+    for (int y = 0; y < height; y++)
+        for (int x = 0; x < width; x++) {
+            double dx = x - cell->x, dy = y - cell->y;
+            double env = exp(-(dx * dx + dy * dy) / (2.0 * cell->sigma * cell->sigma));
+            out[y * width + x] = (float)(env * (out[y * width + x] - dc));
+        }
+}
+
+int sim_optimal_stimulus(const sim_population *p, int neuron, int height, int width,
+                         const stimulus_budget *b, float *image, float *rate, char *err)
+{
+    if (neuron < 0 || neuron >= sim_population_neurons(p)) {
+        snprintf(err, STIMULUS_ERR_SIZE, "simulated optimum: no neuron %d", neuron);
+        return 1;
+    }
+    const sim_cell *cell = sim_population_cell(p, neuron);
+    int N = sim_population_neurons(p), H = height, W = width, P = H * W;
+    float *cands = malloc((size_t)OPTIMUM_PHASES * P * sizeof(float));
+    float *rates = malloc((size_t)OPTIMUM_PHASES * N * sizeof(float));
+    if (!cands || !rates) {
+        free(cands);
+        free(rates);
+        snprintf(err, STIMULUS_ERR_SIZE, "simulated optimum: out of memory");
+        return 1;
+    }
+    for (int k = 0; k < OPTIMUM_PHASES; k++) {
+        float *x = cands + (size_t)k * P;
+        sim_filter(cell, cell->phase + (float)(2.0 * M_PI * k / OPTIMUM_PHASES), H, W, x);
+        stimulus_render_at_budget(x, P, b);
+    }
+    sim_population_rates(p, cands, OPTIMUM_PHASES, rates);
+    int best = 0;
+    for (int k = 1; k < OPTIMUM_PHASES; k++)
+        if (rates[(size_t)k * N + neuron] > rates[(size_t)best * N + neuron])
+            best = k;
+    memcpy(image, cands + (size_t)best * P, (size_t)P * sizeof(float));
+    *rate = rates[(size_t)best * N + neuron];
+    free(cands);
+    free(rates);
+    return 0;
+}

@@ -1,0 +1,23 @@
+/* Fuzz target: population.npy (the simulated population's config beside a
+ * dataset) must give a config within range or be refused, never crash. */
+#include "cli.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    sim_config c;
+    char err[MODEL_ERR_SIZE];
+    if (population_config_parse(data, size, &c, err) == 0) {
+        if (c.neurons < 1 || c.height < 1 || c.width < 1 || !(c.fraction_simple >= 0.0f) ||
+            !(c.fraction_complex >= 0.0f) || c.fraction_simple + c.fraction_complex > 1.0001f)
+            __builtin_trap();
+    } else if (memchr(err, '\0', MODEL_ERR_SIZE) == NULL) {
+        __builtin_trap();
+    }
+    return 0;
+}

@@ -1,0 +1,83 @@
+#!/bin/sh
+# `inception mei` as a user meets it, and the ground-truth check: on a small
+# simulated population, fit a small model, synthesize MEIs and show them to
+# the simulated cells; fails if the MEIs stop beating the best natural
+# training images (at the same contrast) in the cells' true responses.
+# TAP output; argument 1 is the executable.
+inception=$1
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+n=0
+failed=0
+
+check() { # description, then a shell condition that must hold
+    n=$((n + 1))
+    desc=$1
+    shift
+    if eval "$@"; then
+        echo "ok $n - $desc"
+    else
+        echo "not ok $n - $desc"
+        failed=$((failed + 1))
+        sed 's/^/# /' "$work/out" "$work/err" 2>/dev/null | tail -30
+    fi
+}
+
+run() { "$inception" "$@" >"$work/out" 2>"$work/err"; echo $? >"$work/status"; }
+status() { cat "$work/status"; }
+
+run mei --help
+check "mei --help exits 0 with usage" '[ "$(status)" = 0 ] && grep -q "usage: inception mei" "$work/out"'
+run mei --model m.bin
+check "missing required options: exit 2" '[ "$(status)" = 2 ] && grep -q "required" "$work/err"'
+run mei --model m.bin --data d --neurons 1 --out o --space wavelet
+check "bad --space named, exit 2" '[ "$(status)" = 2 ] && grep -q "wavelet" "$work/err"'
+
+run simulate --out "$work/data" --neurons 20 --train 800 --test 20 --repeats 5 --seed 3 \
+    --images synthetic
+check "simulate writes population.npy" '[ "$(status)" = 0 ] && [ -f "$work/data/population.npy" ]'
+run fit --data "$work/data" --out "$work/model.bin" --layers 2 --channels 8 --kernels 9,7 \
+    --epochs 8
+check "small model fitted" '[ "$(status)" = 0 ] && [ -f "$work/model.bin" ]'
+
+run mei --model "$work/model.bin" --data "$work/data" --neurons 3-x --out "$work/o"
+check "bad --neurons named, exit 2" '[ "$(status)" = 2 ] && grep -q "3-x" "$work/err"'
+run mei --model "$work/model.bin" --data "$work/data" --neurons 25 --out "$work/o"
+check "--neurons beyond the population: exit 2" '[ "$(status)" = 2 ] && grep -q "0..19" "$work/err"'
+
+run mei --model "$work/model.bin" --data "$work/data" --neurons "top 6" --out "$work/mei" \
+    --steps 150 --ground-truth
+check "mei --ground-truth runs" '[ "$(status)" = 0 ]'
+check "one PNG per stimulus (6 neurons x 5 kinds) and the gallery" \
+    '[ $(ls "$work/mei"/n*.png | wc -l) = 30 ] && [ -f "$work/mei/gallery.png" ]'
+check "manifest lists 30 stimuli with predicted responses" \
+    '[ $(grep -c "predicted_response" "$work/mei/manifest.json") = 30 ]'
+check "stimuli.npy holds 30 images of 36x64 float32" \
+    '/usr/bin/python3 -c "import numpy as np, sys; a = np.load(sys.argv[1]); sys.exit(not (a.shape == (30, 36, 64) and a.dtype == np.float32 and a.min() >= 0 and a.max() <= 1))" "$work/mei/stimuli.npy"'
+check "every stimulus at the manifest's mean luminance, contrast within the budget" \
+    '/usr/bin/python3 -c "
+import json, sys, numpy as np
+m = json.load(open(sys.argv[1])); a = np.load(sys.argv[2]).astype(np.float64)
+ok = np.all(np.abs(a.mean(axis=(1, 2)) - m[\"mean_luminance\"]) < 1e-5)
+ok &= np.all(a.std(axis=(1, 2)) <= m[\"contrast_budget\"] * (1 + 1e-5))
+sys.exit(not ok)" "$work/mei/manifest.json" "$work/mei/stimuli.npy"'
+beats=$(sed -n 's/^MEI beats the best natural image for \([0-9]*\) of 6.*/\1/p' "$work/out")
+ratio=$(sed -n 's/^median MEI\/natural \([0-9.]*\).*/\1/p' "$work/out")
+check "MEIs beat the best natural images in the true responses for most neurons ($beats of 6)" \
+    '[ -n "$beats" ] && [ "$beats" -ge 5 ]'
+check "median true MEI/natural ratio above 1.2 ($ratio)" \
+    '[ -n "$ratio" ] && /usr/bin/python3 -c "import sys; sys.exit(not float(sys.argv[1]) > 1.2)" "$ratio"'
+
+run mei --model "$work/model.bin" --data "$work/data" --neurons 0,4-5 --out "$work/mei3" \
+    --steps 20 --starts 2 --no-controls --objective one-hot-softmax --space fourier --jitter 1
+check "ids and ranges, 2 starts, one-hot softmax in Fourier space: MEIs only, start agreement said" \
+    '[ "$(status)" = 0 ] && [ $(ls "$work/mei3"/n*.png | wc -l) = 3 ] && grep -q "starts per neuron" "$work/out" && grep -q "start_agreement" "$work/mei3/manifest.json"'
+
+rm "$work/data/population.npy"
+run mei --model "$work/model.bin" --data "$work/data" --neurons 1 --out "$work/mei2" \
+    --steps 5 --no-controls --ground-truth
+check "--ground-truth without population.npy: exit 1 naming it" \
+    '[ "$(status)" = 1 ] && grep -q "population.npy" "$work/err"'
+
+echo "1..$n"
+[ $failed = 0 ]

@@ -1,0 +1,511 @@
+/* test_synthesis.c: MEI synthesis and its controls: the stimulus space's
+ * constraint map checked exactly, finite-difference checks of every
+ * differentiable piece (Fourier parameterization, blur, objectives), batched
+ * against one-by-one synthesis, determinism, and the ground-truth optimum. */
+#include "model.h"
+#include "stimulus.h"
+#include "test.h"
+#include "test_files.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define H 16
+#define W 24
+#define P (H * W)
+
+static void random_image(float *x, int n, model_rng *rng, float mean, float sd)
+{
+    for (int i = 0; i < n; i++)
+        x[i] = mean + sd * (float)model_rng_normal(rng);
+}
+
+static double dot(const float *a, const float *b, int n)
+{
+    double s = 0.0;
+    for (int i = 0; i < n; i++)
+        s += (double)a[i] * b[i];
+    return s;
+}
+
+/* ------------------------------------------------------------------------ */
+
+static void test_constrain(void)
+{
+    model_rng rng;
+    model_rng_seed(&rng, 3);
+    stimulus_budget b = {0.45f, 0.12f};
+    float x[P], y[P];
+    int all_ok = 1, maximal = 1, form = 1;
+    for (int trial = 0; trial < 40; trial++) {
+        /* Contrasts from far below to far above the budget, off-centre means. */
+        float sd = 0.02f * (float)(trial + 1), mean = 0.2f + 0.015f * trial;
+        random_image(x, P, &rng, mean, sd);
+        memcpy(y, x, sizeof y);
+        stimulus_constrain(y, P, &b);
+        double m = stimulus_mean(y, P), c = stimulus_rms_contrast(y, P);
+        int in_range = 1;
+        for (int i = 0; i < P; i++)
+            in_range &= y[i] >= 0.0f && y[i] <= 1.0f;
+        all_ok &= in_range && fabs(m - b.mean_luminance) <= 1e-6 && c <= b.contrast;
+        if (!(in_range && fabs(m - b.mean_luminance) <= 1e-6 && c <= b.contrast))
+            printf("# trial %d: mean %.9f contrast %.9f\n", trial, m, c);
+        /* Above the budget the map keeps as much contrast as it may. */
+        if (stimulus_rms_contrast(x, P) > 1.01 * b.contrast && c < b.contrast * (1 - 1e-4))
+            maximal = 0;
+        /* y = clip(a + s·x): unclipped pixels are an affine map of x. */
+        int i0 = -1, i1 = -1;
+        for (int i = 0; i < P && i1 < 0; i++)
+            if (y[i] > 0.0f && y[i] < 1.0f) {
+                if (i0 < 0)
+                    i0 = i;
+                else if (fabsf(x[i] - x[i0]) > 0.05f)
+                    i1 = i;
+            }
+        double s = (y[i1] - y[i0]) / (double)(x[i1] - x[i0]), a = y[i0] - s * x[i0];
+        for (int i = 0; i < P; i++) {
+            double v = a + s * x[i];
+            double expect = v < 0 ? 0 : v > 1 ? 1 : v;
+            if (fabs(expect - y[i]) > 1e-5)
+                form = 0;
+        }
+    }
+    CHECK(all_ok, "constrained images: mean exact (1e-6), RMS contrast within budget, pixels in [0,1]");
+    CHECK(maximal, "contrast above the budget is brought to the budget, not below it");
+    CHECK(form, "constrained image is clip(a + s·x), the form of the linear optimum");
+
+    /* An image already in the space is left exactly as it is. */
+    random_image(x, P, &rng, 0.45f, 0.05f);
+    stimulus_constrain(x, P, &b);
+    memcpy(y, x, sizeof y);
+    stimulus_constrain(y, P, &b);
+    CHECK(!memcmp(x, y, sizeof x), "the map is the identity on the space (bit for bit)");
+
+    /* Rendering at the budget reaches it exactly, up or down. */
+    float low[P], high[P];
+    random_image(low, P, &rng, 0.5f, 0.01f);
+    random_image(high, P, &rng, 0.5f, 0.6f);
+    stimulus_render_at_budget(low, P, &b);
+    stimulus_render_at_budget(high, P, &b);
+    CHECK_CLOSE(stimulus_rms_contrast(low, P), b.contrast, 1e-4, "low contrast raised to the budget");
+    CHECK_CLOSE(stimulus_rms_contrast(high, P), b.contrast, 1e-4, "high contrast lowered to the budget");
+    CHECK_CLOSE(stimulus_mean(high, P), b.mean_luminance, 1e-6, "rendered mean exact");
+
+    float images[3 * P];
+    for (int k = 0; k < 3; k++)
+        random_image(images + k * P, P, &rng, 0.5f, 0.05f * (k + 1));
+    float c1 = stimulus_rms_contrast(images + P, P);
+    CHECK_CLOSE(stimulus_median_contrast(images, 3, P), c1, 1e-7, "median contrast of 3 images");
+}
+
+/* ------------------------------------------------------------------------ */
+
+static void test_blur(void)
+{
+    model_rng rng;
+    model_rng_seed(&rng, 5);
+    float x[P], y[P], bx[P], by[P], scratch[P];
+    random_image(x, P, &rng, 0, 1);
+    random_image(y, P, &rng, 0, 1);
+    float sigma = 1.7f;
+    stimulus_blur(x, bx, scratch, H, W, sigma);
+    stimulus_blur(y, by, scratch, H, W, sigma);
+    CHECK_CLOSE(dot(bx, y, P), dot(x, by, P), 1e-5, "blur is self-adjoint: <Bx,y> = <x,By>");
+    /* Independent: a direct 2D sum with the same truncated, normalized kernel. */
+    int r = (int)ceil(3.0 * sigma);
+    double ksum = 0.0;
+    for (int i = -r; i <= r; i++)
+        ksum += exp(-0.5 * i * i / (sigma * sigma));
+    double worst = 0.0;
+    for (int yy = 0; yy < H; yy++)
+        for (int xx = 0; xx < W; xx++) {
+            double s = 0.0;
+            for (int dy = -r; dy <= r; dy++)
+                for (int dx = -r; dx <= r; dx++) {
+                    int sy = yy + dy, sx = xx + dx;
+                    if (sy < 0 || sy >= H || sx < 0 || sx >= W)
+                        continue;
+                    s += exp(-0.5 * (dx * dx + dy * dy) / (sigma * sigma)) / (ksum * ksum) *
+                         x[sy * W + sx];
+                }
+            worst = fmax(worst, fabs(s - bx[yy * W + xx]));
+        }
+    CHECK(worst < 1e-5, "separable blur equals the direct 2D Gaussian sum (max error %.2g)", worst);
+    /* Finite differences of J(x) = <w, Bx> against the gradient Bᵀw = Bw. */
+    int fd_ok = 1;
+    for (int k = 0; k < 5; k++) {
+        int i = (int)(model_rng_next(&rng) % P);
+        float xp[P], xm[P], bp[P], bm[P];
+        memcpy(xp, x, sizeof x);
+        memcpy(xm, x, sizeof x);
+        xp[i] += 1e-2f;
+        xm[i] -= 1e-2f;
+        stimulus_blur(xp, bp, scratch, H, W, sigma);
+        stimulus_blur(xm, bm, scratch, H, W, sigma);
+        double fd = (dot(y, bp, P) - dot(y, bm, P)) / 2e-2;
+        fd_ok &= fabs(fd - by[i]) < 1e-3 * fmax(1.0, fabs(by[i]));
+    }
+    CHECK(fd_ok, "blur gradient matches finite differences");
+    stimulus_blur(x, bx, scratch, H, W, 0.0f);
+    CHECK(!memcmp(x, bx, sizeof x), "sigma 0 copies");
+}
+
+/* ------------------------------------------------------------------------ */
+
+static void test_fourier(void)
+{
+    char err[STIMULUS_ERR_SIZE];
+    fourier_param *f;
+    int ok = !fourier_param_create(&f, H, W, 2, NULL, err);
+    CHECK(ok, "fourier parameterization created (%s)", ok ? "ok" : err);
+    if (!ok)
+        return;
+    model_rng rng;
+    model_rng_seed(&rng, 7);
+    float p[P], x[P], w[P], gp[P], back[P], twice[P], pre[P];
+    random_image(p, P, &rng, 0, 1);
+    random_image(w, P, &rng, 0, 1);
+    fourier_param_forward(f, 0, p, x);
+    fourier_param_backward(f, 1, w, gp);
+    /* FD of J(p) = <w, A p>. */
+    double worst = 0.0;
+    for (int k = 0; k < 8; k++) {
+        int i = (int)(model_rng_next(&rng) % P);
+        float pp[P], pm[P], xp[P], xm[P];
+        memcpy(pp, p, sizeof p);
+        memcpy(pm, p, sizeof p);
+        pp[i] += 1e-2f;
+        pm[i] -= 1e-2f;
+        fourier_param_forward(f, 0, pp, xp);
+        fourier_param_forward(f, 0, pm, xm);
+        double fd = (dot(w, xp, P) - dot(w, xm, P)) / 2e-2;
+        worst = fmax(worst, fabs(fd - gp[i]) / fmax(1.0, fabs(gp[i])));
+    }
+    CHECK(worst < 2e-3, "Fourier parameterization gradient matches finite differences (%.2g)", worst);
+    fourier_param_inverse(f, 0, x, back);
+    double err_inv = 0.0;
+    for (int i = 0; i < P; i++)
+        err_inv = fmax(err_inv, fabs(back[i] - p[i]));
+    CHECK(err_inv < 1e-4, "inverse undoes forward (max error %.2g)", err_inv);
+    fourier_param_forward(f, 0, w, twice);
+    fourier_param_forward(f, 0, twice, twice);
+    fourier_param_precondition(f, 1, w, pre);
+    double err_pre = 0.0;
+    for (int i = 0; i < P; i++)
+        err_pre = fmax(err_pre, fabs(twice[i] - pre[i]));
+    CHECK(err_pre < 1e-4, "precondition = A applied twice (max error %.2g)", err_pre);
+    /* Independent: a naive DFT of A applied to a delta has amplitude S(f) ∝ 1/f. */
+    float delta[P] = {0}, kernel[P];
+    delta[0] = 1.0f;
+    fourier_param_forward(f, 0, delta, kernel);
+    double ratio[3];
+    int freqs[3][2] = {{1, 2}, {3, 0}, {2, 7}};
+    for (int q = 0; q < 3; q++) {
+        double re = 0, im = 0;
+        for (int y = 0; y < H; y++)
+            for (int xx = 0; xx < W; xx++) {
+                double ph = -2 * M_PI * ((double)freqs[q][0] * y / H + (double)freqs[q][1] * xx / W);
+                re += kernel[y * W + xx] * cos(ph);
+                im += kernel[y * W + xx] * sin(ph);
+            }
+        double fy = (double)freqs[q][0] / H, fx = (double)freqs[q][1] / W;
+        ratio[q] = sqrt(re * re + im * im) * sqrt(fx * fx + fy * fy);
+    }
+    CHECK_CLOSE(ratio[0], ratio[1], 1e-4, "amplitude × frequency is constant (1/f): %.5f", ratio[0]);
+    CHECK_CLOSE(ratio[0], ratio[2], 1e-4, "... at a third frequency: %.5f", ratio[2]);
+    fourier_param_destroy(f);
+
+    /* Wisdom cached in a file: made on the first run, reused after. */
+    char dir[] = "/tmp/test_synthesis_XXXXXX", path[64];
+    CHECK(mkdtemp(dir) != NULL, "temporary folder");
+    snprintf(path, sizeof path, "%s/wisdom", dir);
+    ok = !fourier_param_create(&f, H, W, 1, path, err);
+    size_t size = 0;
+    unsigned char *bytes = read_file_bytes(path, &size);
+    CHECK(ok && bytes && size > 10 && !memcmp(bytes, "(fftw", 5), "wisdom written to %s", path);
+    free(bytes);
+    fourier_param_destroy(f);
+    fourier_param *g;
+    ok = !fourier_param_create(&g, H, W, 1, path, err);
+    float x2[P];
+    if (ok) {
+        fourier_param_forward(g, 0, p, x2);
+        double d = 0;
+        for (int i = 0; i < P; i++)
+            d = fmax(d, fabs(x2[i] - x[i]));
+        CHECK(d < 1e-4, "measured plans from cached wisdom compute the same transform");
+    } else {
+        CHECK(0, "second create from wisdom: %s", err);
+    }
+    fourier_param_destroy(g);
+    remove_tree(dir);
+}
+
+/* ------------------------------------------------------------------------ */
+
+static void test_objectives(void)
+{
+    enum { N = 6 };
+    float r[N] = {1.0f, 2.5f, 0.3f, 4.0f, 1.2f, 0.7f}, w[N], wd[N], group_w[N] = {1, -0.5f, 0, 2, 0, 0.25f};
+    mei_target targets[4] = {{MEI_SINGLE, 2, NULL}, {MEI_ONE_HOT_MEAN, 2, NULL},
+                             {MEI_ONE_HOT_SOFTMAX, 2, NULL}, {MEI_GROUP, 0, group_w}};
+    const char *names[4] = {"single", "one-hot mean", "one-hot softmax", "group"};
+    for (int t = 0; t < 4; t++) {
+        mei_objective_weights(&targets[t], r, N, 0.7f, w);
+        double worst = 0.0;
+        for (int k = 0; k < N; k++) {
+            float rp[N], rm[N];
+            memcpy(rp, r, sizeof r);
+            memcpy(rm, r, sizeof r);
+            rp[k] += 1e-3f;
+            rm[k] -= 1e-3f;
+            double fd = (mei_objective_weights(&targets[t], rp, N, 0.7f, wd) -
+                         mei_objective_weights(&targets[t], rm, N, 0.7f, wd)) / 2e-3;
+            worst = fmax(worst, fabs(fd - w[k]));
+        }
+        CHECK(worst < 2e-3, "%s objective: weights match finite differences (%.2g)", names[t], worst);
+    }
+    float J = mei_objective_weights(&targets[1], r, N, 1.0f, w);
+    CHECK_CLOSE(J, 0.3 - (1.0 + 2.5 + 4.0 + 1.2 + 0.7) / 5, 1e-6, "one-hot mean value");
+    J = mei_objective_weights(&targets[2], r, N, 1.0f, w);
+    double lse = log(exp(1.0) + exp(2.5) + exp(4.0) + exp(1.2) + exp(0.7));
+    CHECK_CLOSE(J, 0.3 - lse, 1e-5, "one-hot softmax value");
+}
+
+/* ------------------------------------------------------------------------ */
+
+static model *small_model(void)
+{
+    model_config c;
+    model_config_default(&c);
+    c.height = H;
+    c.width = W;
+    c.neurons = 12;
+    c.layers = 2;
+    c.channels = 6;
+    c.kernel[0] = 5;
+    c.kernel[1] = 3;
+    c.seed = 11;
+    model *m;
+    char err[MODEL_ERR_SIZE];
+    if (model_create(&m, &c, err)) {
+        printf("# %s\n", err);
+        return NULL;
+    }
+    model_set_standardization(m, 0.5f, 0.2f);
+    return m;
+}
+
+static void test_synthesis(void)
+{
+    model *m = small_model();
+    CHECK(m != NULL, "small random model");
+    if (!m)
+        return;
+    char err[STIMULUS_ERR_SIZE];
+    mei_options o;
+    mei_options_default(&o);
+    o.steps = 60;
+    o.starts = 2;
+    o.jitter = 1;
+    o.blur_sigma = 1.5f;
+    o.blur_sigma_end = 0.5f;
+    o.budget = (stimulus_budget){0.5f, 0.15f};
+    o.seed = 9;
+    enum { T = 4 };
+    float group_w[12] = {0};
+    group_w[1] = 1.0f;
+    group_w[4] = 0.5f;
+    mei_target t[T] = {{MEI_SINGLE, 3, NULL}, {MEI_ONE_HOT_MEAN, 7, NULL},
+                       {MEI_ONE_HOT_SOFTMAX, 0, NULL}, {MEI_GROUP, 100, group_w}};
+    float batch[T * P], alone[T * P], again[T * P];
+    mei_result rb[T], ra[T], rr[T];
+    int ok = !mei_synthesize(m, t, T, &o, batch, rb, err);
+    CHECK(ok, "synthesize 4 targets × 2 starts as one batch (%s)", ok ? "ok" : err);
+    if (!ok) {
+        model_destroy(m);
+        return;
+    }
+    int alone_ok = 1;
+    for (int k = 0; k < T; k++)
+        alone_ok &= !mei_synthesize(m, &t[k], 1, &o, alone + k * P, &ra[k], err);
+    double diff = 0.0;
+    for (int i = 0; i < T * P; i++)
+        diff = fmax(diff, fabs(batch[i] - alone[i]));
+    /* Not bit for bit: the model's sums are blocked by batch size, so an
+     * image's rates differ in the last bits with its batch (~1e-7). */
+    CHECK(alone_ok && diff < 1e-4, "batched and one-by-one synthesis agree (max pixel difference %.2g)", diff);
+    ok = !mei_synthesize(m, t, T, &o, again, rr, err);
+    CHECK(ok && !memcmp(batch, again, sizeof batch), "same seed, same MEIs (bit for bit)");
+    int space_ok = 1;
+    for (int k = 0; k < T; k++) {
+        const float *x = batch + k * P;
+        space_ok &= fabs(stimulus_mean(x, P) - 0.5) <= 1e-6 && stimulus_rms_contrast(x, P) <= 0.15f;
+        for (int i = 0; i < P; i++)
+            space_ok &= x[i] >= 0.0f && x[i] <= 1.0f;
+    }
+    CHECK(space_ok, "every MEI is in the stimulus space");
+    CHECK(rb[0].steps == 60 && rb[0].best_start >= 0 && rb[0].best_start < 2 &&
+          rb[0].seed == mei_start_seed(9, 3, rb[0].best_start), "result records steps, start and seed");
+    CHECK(rb[0].start_agreement > -1.0f && rb[0].start_agreement <= 1.0f,
+          "start agreement is a correlation (%.3f)", rb[0].start_agreement);
+
+    /* The MEI beats random natural-like images and Gabors at the same budget. */
+    enum { R = 64 };
+    float *natural = malloc(sizeof(float) * R * P), rates[R * 12], mei_rate[12];
+    sim_natural_images(natural, R, H, W, 4);
+    for (int k = 0; k < R; k++)
+        stimulus_render_at_budget(natural + k * P, P, &o.budget);
+    model_predict(m, natural, R, rates, err);
+    model_predict(m, batch, 1, mei_rate, err);
+    float best_natural = 0;
+    for (int k = 0; k < R; k++)
+        best_natural = fmaxf(best_natural, rates[k * 12 + 3]);
+    CHECK(mei_rate[3] > best_natural, "MEI response %.3f beats the best of %d natural images %.3f",
+          mei_rate[3], R, best_natural);
+    CHECK_CLOSE(rb[0].response, mei_rate[3], 1e-5, "reported response is the model's prediction");
+
+    /* Fourier space and early stopping. */
+    o.space = MEI_SPACE_FOURIER;
+    o.starts = 1;
+    o.jitter = 0;
+    o.steps = 400;
+    o.patience = 10;
+    o.tolerance = 1e-2f;
+    mei_result rf;
+    ok = !mei_synthesize(m, &t[0], 1, &o, again, &rf, err);
+    CHECK(ok && rf.response > best_natural, "Fourier-space MEI %.3f beats natural %.3f",
+          rf.response, best_natural);
+    CHECK(ok && rf.steps < 400, "stops when the response stops improving (%d steps)", rf.steps);
+
+    /* Controls. */
+    int neurons[2] = {3, 7}, bp[2], br[2];
+    float resp[R * 12];
+    for (int k = 0; k < R * 12; k++)
+        resp[k] = (float)((k * 7919) % 101);
+    ok = !control_best_natural(m, natural, R, resp, neurons, 2, bp, br, err);
+    int argmax = 0;
+    for (int k = 1; k < R; k++)
+        if (rates[k * 12 + 3] > rates[argmax * 12 + 3])
+            argmax = k;
+    int rec = 0;
+    for (int k = 1; k < R; k++)
+        if (resp[k * 12 + 3] > resp[rec * 12 + 3])
+            rec = k;
+    CHECK(ok && bp[0] == argmax && br[0] == rec, "best natural by prediction (%d) and recording (%d)",
+          bp[0], br[0]);
+    gabor_params gp[2];
+    float gabors[2 * P], gabor_rates[2 * 12];
+    ok = !control_matched_gabor(m, neurons, 2, &o.budget, 1, gp, gabors, err);
+    model_predict(m, gabors, 2, gabor_rates, err);
+    float random_best = 0;
+    model_rng rng;
+    model_rng_seed(&rng, 2);
+    for (int k = 0; k < 32; k++) {
+        gabor_params g = {(float)(W * model_rng_uniform(&rng)), (float)(H * model_rng_uniform(&rng)),
+                          (float)(M_PI * model_rng_uniform(&rng)), 0.05f + 0.15f * (float)model_rng_uniform(&rng),
+                          (float)(2 * M_PI * model_rng_uniform(&rng)), 2.0f + 4.0f * (float)model_rng_uniform(&rng)};
+        float img[P], r12[12];
+        gabor_render(&g, H, W, &o.budget, img);
+        model_predict(m, img, 1, r12, err);
+        random_best = fmaxf(random_best, r12[3]);
+    }
+    CHECK(ok && gabor_rates[3] >= random_best, "matched Gabor %.3f beats 32 random Gabors %.3f",
+          gabor_rates[3], random_best);
+    CHECK_CLOSE(stimulus_rms_contrast(gabors, P), 0.15, 1e-4, "Gabor at the budget");
+    float rfmaps[2 * P];
+    ok = !control_rf_map(m, neurons, 2, &o.budget, rfmaps, err);
+    CHECK(ok && fabs(stimulus_rms_contrast(rfmaps + P, P) - 0.15) < 1e-4 &&
+          fabs(stimulus_mean(rfmaps + P, P) - 0.5) < 1e-6, "RF map rendered at the budget");
+    free(natural);
+    model_destroy(m);
+}
+
+/* ------------------------------------------------------------------------ */
+
+static void test_ground_truth(void)
+{
+    sim_config c;
+    sim_config_default(&c);
+    c.neurons = 30;
+    c.height = H;
+    c.width = W;
+    c.seed = 5;
+    sim_population *p;
+    char err[STIMULUS_ERR_SIZE];
+    CHECK(!sim_population_create(&p, &c, err), "population");
+    stimulus_budget b = {0.5f, 0.12f};
+    model_rng rng;
+    model_rng_seed(&rng, 8);
+    int optimal = 1, checked = 0;
+    float *rates = malloc(sizeof(float) * c.neurons);
+    for (int n = 0; n < c.neurons; n++) {
+        if (sim_population_cell(p, n)->type == SIM_NORMALIZED)
+            continue;
+        float best[P], rate;
+        if (sim_optimal_stimulus(p, n, H, W, &b, best, &rate, err)) {
+            optimal = 0;
+            continue;
+        }
+        /* No nearby point of the space does better. */
+        for (int k = 0; k < 10; k++) {
+            float x[P];
+            for (int i = 0; i < P; i++)
+                x[i] = best[i] + 0.03f * (float)model_rng_normal(&rng);
+            stimulus_render_at_budget(x, P, &b);
+            sim_population_rates(p, x, 1, rates);
+            if (rates[n] > rate * (1 + 1e-3)) {
+                optimal = 0;
+                printf("# neuron %d: perturbed %.4f > optimum %.4f\n", n, rates[n], rate);
+            }
+        }
+        checked++;
+    }
+    CHECK(optimal && checked > 5, "true optima of %d simple/complex cells beat every perturbation", checked);
+    free(rates);
+    sim_population_destroy(p);
+}
+
+static void test_png(void)
+{
+    char dir[] = "/tmp/test_synthesis_png_XXXXXX", path[96], err[STIMULUS_ERR_SIZE];
+    CHECK(mkdtemp(dir) != NULL, "temporary folder");
+    float img[P];
+    for (int i = 0; i < P; i++)
+        img[i] = (float)i / (P - 1);
+    snprintf(path, sizeof path, "%s/a.png", dir);
+    int ok = !png_write_gray(path, img, H, W, err);
+    int h = 0, w = 0;
+    float *back = NULL;
+    ok = ok && !image_load_gray(path, &h, &w, &back, err);
+    double worst = 0;
+    for (int i = 0; ok && h == H && w == W && i < P; i++)
+        worst = fmax(worst, fabs(back[i] - img[i]));
+    CHECK(ok && h == H && w == W && worst <= 0.5 / 255 + 1e-6, "PNG round trip within half a level");
+    free(back);
+    gallery_tile tiles[4] = {{img, "MEI 1.23"}, {img, "NAT 0.5"}, {NULL, "-"}, {img, "RF"}};
+    const char *rows[2] = {"N12", "N3"};
+    snprintf(path, sizeof path, "%s/g.png", dir);
+    ok = !gallery_write_png(path, tiles, rows, 2, 2, H, W, 2, err);
+    ok = ok && !image_load_gray(path, &h, &w, &back, err);
+    /* Label pixels are black: the canvas holds some 0s beyond the image's own. */
+    int dark = 0;
+    for (int i = 0; ok && i < h * w; i++)
+        dark += back[i] == 0.0f;
+    CHECK(ok && h > 2 * H * 2 && w > 2 * W * 2 && dark > 50, "gallery %d×%d with labels", h, w);
+    free(back);
+    remove_tree(dir);
+}
+
+int main(void)
+{
+    test_constrain();
+    test_blur();
+    test_fourier();
+    test_objectives();
+    test_synthesis();
+    test_ground_truth();
+    test_png();
+    return test_done();
+}
