@@ -311,7 +311,7 @@ typedef struct acq_align_config {
     int64_t history_ns;       /* bins kept for onsets that arrive late; default 4 s */
     int min_initial_matches;  /* onsets agreeing on the first offset; default 3 */
     /* For the first offset only: an onset and an edge whose messages both carry
-     * arrival times pair up only when they arrived this close; default 250 ms,
+     * arrival times pair up only when they arrived this close; default 500 ms,
      * 0 no limit. Keeps a stream that connected late from locking onto a
      * coincidental rhythm. */
     int64_t max_arrival_gap_ns;

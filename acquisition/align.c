@@ -106,7 +106,7 @@ void acq_align_config_default(acq_align_config *c)
     c->grace_bins = 3;
     c->history_ns = 4000000000;
     c->min_initial_matches = 3;
-    c->max_arrival_gap_ns = 250000000;
+    c->max_arrival_gap_ns = 500000000;
 }
 
 int acq_aligner_create(acq_aligner **out, const acq_align_config *c, char *err)

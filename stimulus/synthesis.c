@@ -9,11 +9,12 @@
  *   d    = blur_σ(t)(g)   or   A² g                   (pixel or Fourier space)
  *   z_b  = z_b + η d / mean|d|,   x_b = constrain(z_b)
  * The gradient at x is applied to z as it is (straight through the map).
- * Ascending the latent rather than the constrained image matters: the map
- * clips, and a clipped pixel forgets how far the gradient pushed it, so
- * projected ascent on x stalls short of the optimum; on z, a linear
- * objective g·x drives z along g and constrain(z) to clip(a + s·g), the
- * exact optimum in the space. z's growth also anneals the step: a fixed η
+ * Why the latent: the map clips, and a clipped pixel forgets how far the
+ * gradient pushed it, so the fixed points of projected ascent on x need not
+ * be the optimum; on z, a linear objective g·x drives z along g and
+ * constrain(z) to clip(a + s·g), the exact optimum in the space. (On the
+ * simulated population the two gave nearly the same true responses: 0.853
+ * and 0.851 of the optimum's, top 20 neurons.) z's growth also anneals the step: a fixed η
  * turns the direction of a longer z less and less. Normalizing by mean|d|
  * makes η the mean latent pixel change per step whatever the gradient's
  * scale, which differs by orders of magnitude between neurons. */

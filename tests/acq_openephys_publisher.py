@@ -36,7 +36,7 @@ def send(envelope, header, payload=None):
 
 d0 = 5 * 10**11
 display = [d0 + int(s) * 33_334 for s in onset_samples]   # the display's clock runs its own way
-for i in range(trials):
+def send_onset(i):  # the display's message, as the stimulus appears
     payload = struct.pack("<QQqII", i, 900 + i, 500_000_000, 0, 0)
     header = b"INCQ" + struct.pack("<HHIIQqIIHHI", 1, 4, 2, 5, i, display[i], 0, 0, 0, 0, 0)
     onsets.send_multipart([b"onset", header, payload])
@@ -53,6 +53,7 @@ for start in range(0, end_sample, BLOCK):
              np.zeros(40, "<f4").tobytes())
         s_i += 1
     while t_i < trials and onset_samples[t_i] < start + BLOCK:
+        send_onset(t_i)
         for state, at in ((1, int(onset_samples[t_i])), (0, int(onset_samples[t_i]) + 300)):
             send(b"EVENT\0", {"type": "event", "content": {"stream": "example_data",
                  "source_node": 102, "type": 3, "sample_num": at}, "data_size": 10},

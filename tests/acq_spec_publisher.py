@@ -31,12 +31,12 @@ edges = np.array([int(round(acq(d))) for d in display])
 first_bin, last_bin = (edges[0] - 500_000_000) // BIN, (edges[-1] + 1_000_000_000) // BIN
 counts = lambda k: np.array([(k * 7 + u * 3) % 5 for u in range(UNITS)], dtype="<u2")
 
-for i in range(trials):  # the display shows them all; onsets carry no image here
-    send(onsets, "onset", b"onset", 4, int(display[i]),
-         payload=struct.pack("<QQqII", i, 500 + i, 500_000_000, 0, 0))
 e = 0
 for k in range(first_bin, last_bin):
     while e < trials and edges[e] < (k + 1) * BIN:  # edges go out in time order with the bins
+        # The display's onset message goes out as the stimulus appears, with its edge.
+        send(onsets, "onset", b"onset", 4, int(display[e]),
+             payload=struct.pack("<QQqII", e, 500 + e, 500_000_000, 0, 0))
         send(data, "data", b"events", 2, int(edges[e]), count=1,
              payload=struct.pack("<qHBBI", int(edges[e]), 0, 1, 0, 0))
         e += 1
