@@ -30,5 +30,6 @@ int command_fit(int argc, char **argv);
 int command_evaluate(int argc, char **argv);
 int command_check_protocol(int argc, char **argv);
 int command_record_dump(int argc, char **argv);
+int command_report(int argc, char **argv);
 
 #endif

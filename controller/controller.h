@@ -211,6 +211,7 @@ typedef enum record_type {
     RECORD_STIMULUS = 10,     /* a synthesized stimulus (float32 image) */
     RECORD_EVALUATION = 11,   /* an evaluation result */
     RECORD_NOTE = 12,         /* free-form text */
+    RECORD_MODEL_METRICS = 13, /* the model's per-neuron correlations (and FEVE) on a split */
     RECORD_TYPE_COUNT
 } record_type;
 
@@ -402,6 +403,19 @@ typedef struct record_evaluation {
 } record_evaluation;
 int session_record_evaluation(session_record *w, const record_evaluation *e, char *err);
 
+/* The fitted model's per-neuron quality on held-out data: the report's
+ * histogram of test correlations. `split` is "test" (the repeated test
+ * images: correlation to the average over repeats) or "validation"
+ * (single-trial correlation); `feve` may be NULL. */
+typedef struct record_model_metrics {
+    const char *split;
+    int64_t epoch;
+    int neurons;
+    const float *correlation; /* neurons */
+    const float *feve;        /* neurons, or NULL */
+} record_model_metrics;
+int session_record_model_metrics(session_record *w, const record_model_metrics *m, char *err);
+
 /* --- Reading --- */
 
 typedef struct record_reader record_reader;
@@ -499,5 +513,28 @@ int stats_paired_compare(const double *mei, const double *control, int n, stats_
 
 /* The median of x[0..n) (n >= 1; x is not modified). */
 double stats_median(const double *x, int n);
+
+/* ------------------------------------------------------------------------
+ * Report (report.c)
+ * ------------------------------------------------------------------------ */
+
+#define REPORT_DIR_NAME "report"
+#define REPORT_BOOTSTRAP_RESAMPLES 2000
+#define REPORT_CONFIDENCE 0.95
+
+typedef struct report_summary {
+    uint64_t records;  /* valid records read */
+    uint64_t damaged;  /* corrupt stretches and torn tails skipped */
+    int figures;       /* PNG files written */
+    int missing;       /* sections the record had nothing for */
+    int targets;       /* target neurons with closed-loop responses */
+} report_summary;
+
+/* Reads SESSION_DIR/session.rec and writes SESSION_DIR/report/index.html
+ * with its PNG figures next to it (relative links, no scripts): model test
+ * correlations, the MEI gallery with controls, MEI-vs-control responses with
+ * the paired statistics above, stimulus timing, stream health and alignment
+ * residuals. A section the record has no data for says so on the page. */
+int report_write(const char *session_dir, report_summary *out, char *err);
 
 #endif

@@ -16,6 +16,7 @@ static const command commands[] = {
     {"evaluate", command_evaluate, "evaluate a fitted model on a dataset"},
     {"check-protocol", command_check_protocol, "check a protocol file and show every resolved setting"},
     {"record-dump", command_record_dump, "list a session record's contents as text"},
+    {"report", command_report, "write a session's HTML report with figures and statistics"},
 };
 
 static void usage(FILE *to)

@@ -238,10 +238,21 @@ int stats_wilcoxon_signed_rank(const double *x, const double *y, int n, stats_wi
 
 /* ---- Sign test ---- */
 
-/* P(X <= k) for X ~ Binomial(m, 1/2), summed in log space. */
+/* P(X <= k) for X ~ Binomial(m, 1/2): terms by the recurrence
+ * C(m, i+1) = C(m, i) (m - i) / (i + 1) from 2^-m (exact for small m, so a
+ * textbook p such as 2/64 prints as such), in log space where 2^-m would
+ * underflow. */
 static double binomial_half_cdf(int k, int m)
 {
     double sum = 0.0;
+    if (m <= 1000) {
+        double term = ldexp(1.0, -m);
+        for (int i = 0; i <= k; i++) {
+            sum += term;
+            term = term * (m - i) / (i + 1);
+        }
+        return sum;
+    }
     for (int i = 0; i <= k; i++)
         sum += exp(lgamma(m + 1.0) - lgamma(i + 1.0) - lgamma(m - i + 1.0) - m * log(2.0));
     return sum;
