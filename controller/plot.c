@@ -127,14 +127,26 @@ void plot_text(plot_canvas *c, int x, int y, const char *text, int scale, plot_c
 #define MARGIN_TOP 12
 #define MARGIN_RIGHT 18
 
+/* Pixel positions are clamped to a band around the canvas, so that a wild
+ * value (from a damaged record) draws a short clipped line, not billions of
+ * off-canvas steps. */
+static int clamp_pixel(double p, int size)
+{
+    if (!(p > -size))
+        return -size;
+    return p < 2.0 * size ? (int)lround(p) : 2 * size;
+}
+
 int plot_x(const plot_axes *a, double x)
 {
-    return a->left + (int)lround((x - a->x0) / (a->x1 - a->x0) * (a->right - a->left));
+    return clamp_pixel(a->left + (x - a->x0) / (a->x1 - a->x0) * (a->right - a->left),
+                       a->canvas->width);
 }
 
 int plot_y(const plot_axes *a, double y)
 {
-    return a->bottom - (int)lround((y - a->y0) / (a->y1 - a->y0) * (a->bottom - a->top));
+    return clamp_pixel(a->bottom - (y - a->y0) / (a->y1 - a->y0) * (a->bottom - a->top),
+                       a->canvas->height);
 }
 
 /* A round step (1, 2 or 5 × 10^k) giving about five ticks over `range`. */
@@ -154,17 +166,29 @@ static void tick_label(double value, double step, char *out, size_t size)
 
 static void widen(double *lo, double *hi)
 {
-    if (!(*hi > *lo)) {
+    if (!isfinite(*lo) || !isfinite(*hi) || !isfinite(*hi - *lo))
+        *lo = 0.0, *hi = 1.0;
+    if (!(*hi - *lo > 1e-9 * fmax(fabs(*lo), fabs(*hi)))) {
         double pad = fabs(*lo) > 0 ? fabs(*lo) * 0.1 : 1.0;
         *lo -= pad, *hi += pad;
     }
 }
 
+/* Tick values: multiples of `step` inside [lo, hi], at most 20 of them. */
+static int tick_count(double lo, double hi, double step, double *first)
+{
+    double i0 = ceil(lo / step - 1e-9), i1 = floor(hi / step + 1e-9);
+    *first = i0;
+    return isfinite(i0) && isfinite(i1) && i1 >= i0 ? (int)fmin(i1 - i0 + 1, 20) : 0;
+}
+
 static void draw_x_ticks(plot_axes *a)
 {
-    double step = tick_step(a->x1 - a->x0);
+    double step = tick_step(a->x1 - a->x0), first;
     char label[32];
-    for (double v = ceil(a->x0 / step - 1e-9) * step; v <= a->x1 + step * 1e-9; v += step) {
+    int ticks = tick_count(a->x0, a->x1, step, &first);
+    for (int i = 0; i < ticks; i++) {
+        double v = (first + i) * step;
         int x = plot_x(a, v);
         plot_line(a->canvas, x, a->bottom, x, a->bottom + 5, PLOT_BLACK);
         tick_label(v, step, label, sizeof label);
@@ -175,9 +199,11 @@ static void draw_x_ticks(plot_axes *a)
 
 static void draw_y_ticks(plot_axes *a)
 {
-    double step = tick_step(a->y1 - a->y0);
+    double step = tick_step(a->y1 - a->y0), first;
     char label[32];
-    for (double v = ceil(a->y0 / step - 1e-9) * step; v <= a->y1 + step * 1e-9; v += step) {
+    int ticks = tick_count(a->y0, a->y1, step, &first);
+    for (int i = 0; i < ticks; i++) {
+        double v = (first + i) * step;
         int y = plot_y(a, v);
         plot_line(a->canvas, a->left - 5, y, a->left, y, PLOT_BLACK);
         tick_label(v, step, label, sizeof label);
@@ -253,8 +279,8 @@ void plot_bin(const double *values, int n, double lo, double hi, int bins, int *
     for (int i = 0; i < n; i++) {
         if (!isfinite(values[i]))
             continue;
-        int b = hi > lo ? (int)floor((values[i] - lo) / (hi - lo) * bins) : 0;
-        counts[b < 0 ? 0 : b >= bins ? bins - 1 : b]++;
+        double b = hi > lo ? floor((values[i] - lo) / (hi - lo) * bins) : 0.0;
+        counts[!(b > 0) ? 0 : b >= bins ? bins - 1 : (int)b]++;
     }
 }
 

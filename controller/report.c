@@ -356,6 +356,8 @@ static int compare_plan(const void *a, const void *b)
 
 static int gather_trial(session_data *d, const record_view *v)
 {
+    if (!d->plan_count)
+        return 0;
     planned_trial key = {field_i64(v, "trial", -1), 0, 0};
     const planned_trial *p = bsearch(&key, d->plan, (size_t)d->plan_count, sizeof *d->plan,
                                      compare_plan);
@@ -421,13 +423,22 @@ static int summarize_targets(session_data *d, char *err)
     return 0;
 }
 
+static int compare_target(const void *a, const void *b)
+{
+    int64_t x = ((const target_summary *)a)->neuron, y = ((const target_summary *)b)->neuron;
+    return (x > y) - (x < y);
+}
+
 static int read_session(const char *path, session_data *d, char *err)
 {
     if (read_pass(path, d, gather_record, 1, err))
         return 1;
-    qsort(d->plan, (size_t)d->plan_count, sizeof *d->plan, compare_plan);
+    if (d->plan_count > 1)
+        qsort(d->plan, (size_t)d->plan_count, sizeof *d->plan, compare_plan);
     if (read_pass(path, d, count_trial_record, 0, err))
         return 1;
+    if (d->target_count > 1)
+        qsort(d->targets, (size_t)d->target_count, sizeof *d->targets, compare_target);
     return summarize_targets(d, err);
 }
 
@@ -449,6 +460,8 @@ static void html_escaped(FILE *f, const char *text)
             fputs("&gt;", f);
         else if (*text == '&')
             fputs("&amp;", f);
+        else if (*text == '"')
+            fputs("&quot;", f);
         else
             fputc(*text, f);
     }
@@ -540,7 +553,8 @@ static int section_model(report_output *o, const session_data *d)
         corr[i] = d->correlation[i];
         feve_sum += d->feve ? d->feve[i] : 0;
     }
-    double lo = fmin(0.0, floor(series_min(corr, n) / 0.05) * 0.05);
+    /* Correlations lie in [-1, 1]; anything beyond lands in the end bins. */
+    double lo = fmax(-1.0, fmin(0.0, floor(series_min(corr, n) / 0.05) * 0.05));
     int bins = (int)lround((1.0 - lo) / 0.05);
     int status = histogram_figure(o, corr, n, lo, 1.0, bins, PLOT_BLUE, "model_correlations.png",
                                   "histogram of per-neuron correlations");
@@ -572,9 +586,12 @@ static int gallery_cell(report_output *o, const stimulus_image *s, int index)
     if (plot_write_gray_png(s->pixels, s->height, s->width, scale < 1 ? 1 : scale, path, o->err))
         return 1;
     o->summary->figures++;
-    fprintf(o->html, "<td><img src=\"%s\" width=\"%d\" height=\"%d\" alt=\"%s\"><br>%s<br>"
-                     "predicted %.3g</td>",
-            name, s->width * scale, s->height * scale, s->kind, s->kind, s->predicted);
+    fprintf(o->html, "<td><img src=\"%s\" width=\"%d\" height=\"%d\" alt=\"", name,
+            s->width * scale, s->height * scale);
+    html_escaped(o->html, s->kind);
+    fprintf(o->html, "\"><br>");
+    html_escaped(o->html, s->kind);
+    fprintf(o->html, "<br>predicted %.3g</td>", s->predicted);
     return 0;
 }
 
@@ -590,8 +607,11 @@ static int section_gallery(report_output *o, const session_data *d)
     for (int i = 0; i < d->stimulus_count; i++) {
         const stimulus_image *s = &d->stimuli[i];
         if (s->neuron != previous) {
-            fprintf(o->html, "%s<tr><th>neuron %lld</th>", i ? "</tr>\n" : "",
-                    (long long)s->neuron);
+            if (s->neuron >= 0)
+                fprintf(o->html, "%s<tr><th>neuron %lld</th>", i ? "</tr>\n" : "",
+                        (long long)s->neuron);
+            else
+                fprintf(o->html, "%s<tr><th>no target</th>", i ? "</tr>\n" : "");
             previous = s->neuron;
         }
         if (gallery_cell(o, s, i))
@@ -790,7 +810,7 @@ static int latency_figure(report_output *o, const session_data *d)
         ms[i] = (d->stream_received_ns.v[i] + d->clock_offset_ns) * 1e-6 -
                 d->stream_timestamp_ms.v[i];
     double median = stats_median(ms, n), lo = fmin(0.0, series_min(ms, n));
-    double hi = fmax(series_max(ms, n), lo + 1.0);
+    double hi = fmax(series_max(ms, n) * 1.1, lo + 1.0);
     int status = histogram_figure(o, ms, n, lo, hi, 40, PLOT_BLUE, "stream_latency.png",
                                   "histogram of stream latency");
     fprintf(o->html, "<p class=\"caption\">Latency of each stream message: our receive time "
@@ -872,7 +892,7 @@ static int section_alignment(report_output *o, const session_data *d)
             max[i] = d->align_max_ns.v[i] * 1e-3;
         }
         plot_axes a;
-        plot_axes_draw(&a, &c, fmin(t[0], 0.0), fmax(t[n - 1], 1e-3), 0,
+        plot_axes_draw(&a, &c, fmin(t[0], 0.0), fmax(t[n - 1] * 1.05, 1e-3), 0,
                        fmax(series_max(max, n), series_max(rms, n)) * 1.1);
         plot_polyline(&a, t, max, n, PLOT_ORANGE);
         plot_points(&a, t, max, n, 2, PLOT_ORANGE);
@@ -956,7 +976,7 @@ int report_write(const char *session_dir, report_summary *out, char *err)
     char path[PATH_SIZE];
     snprintf(path, sizeof path, "%s/%s", session_dir, RECORD_FILE_NAME);
     int status = read_session(path, d, err);
-    if (!status)
+    if (!status && d->stimulus_count > 1)
         qsort(d->stimuli, (size_t)d->stimulus_count, sizeof *d->stimuli, compare_stimulus);
     report_output o = {.summary = &d->summary, .err = err};
     if (!status && !(status = open_output(&o, session_dir, err))) {
@@ -967,5 +987,6 @@ int report_write(const char *session_dir, report_summary *out, char *err)
     if (out)
         *out = d->summary;
     session_data_free(d);
+    free(d);
     return status;
 }

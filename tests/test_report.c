@@ -165,11 +165,13 @@ static int write_session(const char *dir, int complete, char *err)
     return session_record_close(w, err) || status;
 }
 
-static int run_command(const char *const *argv)
+/* Runs argv with its output to `output` (or /dev/null); its exit status. */
+static int run_command_to(const char *const *argv, const char *output)
 {
     pid_t pid = fork();
     if (pid == 0) {
-        if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr))
+        if (!freopen(output ? output : "/dev/null", "w", stdout) ||
+            !freopen("/dev/null", "w", stderr))
             _exit(126);
         execv(argv[0], (char *const *)argv);
         execvp(argv[0], (char *const *)argv);
@@ -178,6 +180,11 @@ static int run_command(const char *const *argv)
     int status;
     return pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status)
                ? WEXITSTATUS(status) : -1;
+}
+
+static int run_command(const char *const *argv)
+{
+    return run_command_to(argv, NULL);
 }
 
 static char *read_text(const char *path)
@@ -382,10 +389,40 @@ static void check_cut_short(const char *inception)
     remove_tree(dir);
 }
 
+/* The model_metrics record through record-dump and the Python reader. */
+static void check_model_metrics_readers(const char *inception, const char *reader,
+                                        const char *session)
+{
+    char listing[700];
+    snprintf(listing, sizeof listing, "%s/dump.txt", session);
+    const char *dump[] = {inception, "record-dump", session, NULL};
+    CHECK(run_command_to(dump, listing) == 0, "record-dump lists the session");
+    char *text = read_text(listing);
+    CHECK(text && strstr(text, " model_metrics ") &&
+              strstr(text, "split=\"test\" epoch=12 correlation=f[12](0.12 0.13 0.32"),
+          "record-dump names the model_metrics record and its fields");
+    free(text);
+    char script[1400];
+    snprintf(script, sizeof script,
+             "import os, sys\n"
+             "sys.path.insert(0, os.path.dirname(sys.argv[1]))\n"
+             "from record_reader import read_records\n"
+             "m = [r for r in read_records(sys.argv[2]) if r['type'] == 'model_metrics']\n"
+             "f = m[0]['fields']\n"
+             "ok = len(m) == 1 and f['split'] == 'test' and f['epoch'] == 12 and "
+             "f['correlation'].shape == (12,) and abs(f['correlation'][2] - 0.32) < 1e-6 and "
+             "abs(f['feve'][2] - 0.32 ** 2) < 1e-6\n"
+             "sys.exit(0 if ok else 1)\n");
+    char rec[700];
+    snprintf(rec, sizeof rec, "%s/" RECORD_FILE_NAME, session);
+    const char *python[] = {"/usr/bin/python3", "-c", script, reader, rec, NULL};
+    CHECK(run_command(python) == 0, "record_reader.py reads the model_metrics record");
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        CHECK(0, "usage: test_report INCEPTION");
+    if (argc < 3) {
+        CHECK(0, "usage: test_report INCEPTION RECORD_READER_PY");
         return test_done();
     }
     char dir[] = "/tmp/test_report_XXXXXX", err[CONTROLLER_ERR_SIZE] = "";
@@ -406,6 +443,7 @@ int main(int argc, char **argv)
     }
     free(html);
     check_rf_pixels(session);
+    check_model_metrics_readers(argv[1], argv[2], session);
     check_rendering(session);
     check_cut_short(argv[1]);
     remove_tree(dir);
