@@ -618,8 +618,8 @@ static int section_gallery(report_output *o, const session_data *d)
             return 1;
     }
     fprintf(o->html, "</tr>\n</table>\n<p class=\"caption\">Each row: one target neuron's "
-                     "stimuli in the order they were recorded, each with the model's predicted "
-                     "response.</p>\n");
+                     "MEI, then its controls (best natural image, matched Gabor, RF stimulus),"
+                     " each with the model's predicted response.</p>\n");
     return 0;
 }
 

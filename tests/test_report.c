@@ -224,7 +224,8 @@ static int load_png(const char *dir, const char *name, int *h, int *w, float **p
     return image_load_gray(path, h, w, pixels, err);
 }
 
-/* The histogram's bars, counted along a row just above the x axis. */
+/* The histogram's bars, counted along the row just above the x axis (plot.c's
+ * margins: 34 pixels below the box, 84 left of it, 18 right of it). */
 static int histogram_bars(const char *dir, const char *name)
 {
     int h, w;
