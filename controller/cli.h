@@ -45,5 +45,6 @@ int population_config_write(const char *dir, const sim_config *c, char *err);
 int population_config_read(const char *dir, sim_config *c, char *err);
 /* The same from the file's bytes (the fuzz target's entry point). */
 int population_config_parse(const unsigned char *bytes, size_t size, sim_config *c, char *err);
+int command_report(int argc, char **argv);
 
 #endif

@@ -211,6 +211,7 @@ typedef enum record_type {
     RECORD_STIMULUS = 10,     /* a synthesized stimulus (float32 image) */
     RECORD_EVALUATION = 11,   /* an evaluation result */
     RECORD_NOTE = 12,         /* free-form text */
+    RECORD_MODEL_METRICS = 13, /* the model's per-neuron correlations (and FEVE) on a split */
     RECORD_TYPE_COUNT
 } record_type;
 
@@ -402,6 +403,19 @@ typedef struct record_evaluation {
 } record_evaluation;
 int session_record_evaluation(session_record *w, const record_evaluation *e, char *err);
 
+/* The fitted model's per-neuron quality on held-out data: the report's
+ * histogram of test correlations. `split` is "test" (the repeated test
+ * images: correlation to the average over repeats) or "validation"
+ * (single-trial correlation); `feve` may be NULL. */
+typedef struct record_model_metrics {
+    const char *split;
+    int64_t epoch;
+    int neurons;
+    const float *correlation; /* neurons */
+    const float *feve;        /* neurons, or NULL */
+} record_model_metrics;
+int session_record_model_metrics(session_record *w, const record_model_metrics *m, char *err);
+
 /* --- Reading --- */
 
 typedef struct record_reader record_reader;
@@ -431,5 +445,96 @@ int record_reader_next(record_reader *r, record_view *out, char *err);
 void record_reader_close(record_reader *r);
 
 uint32_t record_crc32(uint32_t crc, const void *data, size_t size); /* zlib's CRC-32 */
+
+/* ------------------------------------------------------------------------
+ * Evaluation statistics (statistics.c)
+ *
+ * The closed loop's question: does each target neuron respond more to its
+ * MEI than to its controls? Per neuron, the mean response over repeats with
+ * a bootstrap confidence interval; across neurons, paired statistics of the
+ * per-neuron means (MEI vs one control).
+ * ------------------------------------------------------------------------ */
+
+/* A mean and its percentile bootstrap interval. */
+typedef struct stats_interval {
+    double mean, low, high;
+} stats_interval;
+
+/* Percentile bootstrap of the mean of x[0..n): `resamples` resamples of n
+ * values drawn with replacement by a generator seeded with `seed` (same seed,
+ * same interval), the interval's bounds the (1-level)/2 and (1+level)/2
+ * quantiles of the resampled means (linear interpolation between order
+ * statistics). n = 1 or all values equal give a zero-width interval.
+ * Fails on n < 1, resamples < 1, level outside (0, 1) or non-finite x. */
+int stats_bootstrap_mean(const double *x, int n, int resamples, double level, uint64_t seed,
+                         stats_interval *out, char *err);
+
+/* Wilcoxon signed-rank test of the paired differences d = x - y, two-sided.
+ * Zero differences are dropped (Wilcoxon's convention); tied |d| get their
+ * average rank. With n_used <= STATS_WILCOXON_EXACT_MAX the p-value is exact:
+ * the permutation distribution of W+ over all 2^n sign assignments of the
+ * observed ranks (ties included), counted by dynamic programming. Above, the
+ * normal approximation with the tie-corrected variance
+ * n(n+1)(2n+1)/24 - sum(t^3 - t)/48 and a continuity correction of 0.5.
+ * n_used = 0 gives p = 1. */
+#define STATS_WILCOXON_EXACT_MAX 25
+typedef struct stats_wilcoxon {
+    int n_used;          /* non-zero differences */
+    double w_plus, w_minus;
+    int exact;           /* 1: exact p, 0: normal approximation */
+    double z;            /* the approximation's z (0 when exact) */
+    double p;            /* two-sided */
+} stats_wilcoxon;
+int stats_wilcoxon_signed_rank(const double *x, const double *y, int n, stats_wilcoxon *out,
+                               char *err);
+
+/* Sign test of x - y: zeros dropped, exact two-sided binomial p (p = 1 when
+ * nothing is left). */
+typedef struct stats_sign {
+    int positive, negative, zeros;
+    double p;
+} stats_sign;
+int stats_sign_test(const double *x, const double *y, int n, stats_sign *out, char *err);
+
+/* Paired comparison across neurons of `mei` and `control` (per-neuron mean
+ * responses): mean and sd (n-1) of the differences, the effect size
+ * d_z = mean / sd (NAN when n < 2 or sd = 0), the median of mei/control over
+ * the neurons whose control is > 0 (NAN when none), and both tests. */
+typedef struct stats_paired {
+    int n;
+    double mean_difference, sd_difference, effect_size;
+    double median_ratio;
+    int ratio_count;     /* neurons entering the median ratio */
+    stats_wilcoxon wilcoxon;
+    stats_sign sign;
+} stats_paired;
+int stats_paired_compare(const double *mei, const double *control, int n, stats_paired *out,
+                         char *err);
+
+/* The median of x[0..n) (n >= 1; x is not modified). */
+double stats_median(const double *x, int n);
+
+/* ------------------------------------------------------------------------
+ * Report (report.c)
+ * ------------------------------------------------------------------------ */
+
+#define REPORT_DIR_NAME "report"
+#define REPORT_BOOTSTRAP_RESAMPLES 2000
+#define REPORT_CONFIDENCE 0.95
+
+typedef struct report_summary {
+    uint64_t records;  /* valid records read */
+    uint64_t damaged;  /* corrupt stretches and torn tails skipped */
+    int figures;       /* PNG files written */
+    int missing;       /* sections the record had nothing for */
+    int targets;       /* target neurons with closed-loop responses */
+} report_summary;
+
+/* Reads SESSION_DIR/session.rec and writes SESSION_DIR/report/index.html
+ * with its PNG figures next to it (relative links, no scripts): model test
+ * correlations, the MEI gallery with controls, MEI-vs-control responses with
+ * the paired statistics above, stimulus timing, stream health and alignment
+ * residuals. A section the record has no data for says so on the page. */
+int report_write(const char *session_dir, report_summary *out, char *err);
 
 #endif

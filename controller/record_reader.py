@@ -18,7 +18,8 @@ import numpy as np
 MAGIC = b"IREC"
 HEADER = struct.Struct("<4sHHIQQ")  # magic, version, type, length, sequence, time_ns
 TYPES = ["unknown", "session_start", "phase", "schedule", "flip", "stream", "sync",
-         "alignment", "trial", "checkpoint", "stimulus", "evaluation", "note"]
+         "alignment", "trial", "checkpoint", "stimulus", "evaluation", "note",
+         "model_metrics"]
 DTYPES = {"q": "<i8", "Q": "<u8", "d": "<f8", "f": "<f4", "i": "<i4", "B": "u1"}
 
 

@@ -64,6 +64,7 @@ const char *record_type_name(int type)
     static const char *const names[RECORD_TYPE_COUNT] = {
         "unknown", "session_start", "phase", "schedule", "flip", "stream", "sync",
         "alignment", "trial", "checkpoint", "stimulus", "evaluation", "note",
+        "model_metrics",
     };
     return type > 0 && type < RECORD_TYPE_COUNT ? names[type] : "unknown";
 }
@@ -639,4 +640,18 @@ int session_record_evaluation(session_record *w, const record_evaluation *e, cha
     record_payload_f64(p, "ci_high", e->ci_high);
     record_payload_i64(p, "repeats", e->repeats);
     return append_scratch(w, RECORD_EVALUATION, NULL, err);
+}
+
+int session_record_model_metrics(session_record *w, const record_model_metrics *m, char *err)
+{
+    if (m->neurons < 0 || (m->neurons > 0 && !m->correlation))
+        return fail(err, "%s: model metrics need a correlation per neuron", w->path);
+    record_payload *p = scratch(w);
+    uint32_t shape[1] = {(uint32_t)m->neurons};
+    record_payload_text(p, "split", m->split);
+    record_payload_i64(p, "epoch", m->epoch);
+    record_payload_array(p, "correlation", RECORD_F32, 1, shape, m->correlation);
+    if (m->feve)
+        record_payload_array(p, "feve", RECORD_F32, 1, shape, m->feve);
+    return append_scratch(w, RECORD_MODEL_METRICS, NULL, err);
 }

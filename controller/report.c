@@ -1,0 +1,992 @@
+/* report.c: `inception report DIR`: a session record read back into an HTML
+ * page with PNG figures (controller.h, "Report"). Two passes over the record:
+ * the first gathers everything but trials (schedule, stimuli, timing,
+ * stream, alignment, model metrics), the second picks each closed-loop
+ * trial's target-neuron count, so that trials need not follow their
+ * schedule entries and natural-image trials are never held in memory. */
+#include "controller.h"
+#include "plot.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define FIGURE_WIDTH 560
+#define FIGURE_HEIGHT 360
+#define GALLERY_SIDE 96 /* stimuli are scaled up to at least this many pixels */
+#define PATH_SIZE 4096
+
+/* The stimulus kinds of the closed loop: the MEI and its controls. */
+enum { KIND_MEI, KIND_BEST_NATURAL, KIND_GABOR, KIND_RF, KIND_COUNT };
+static const char *const kind_names[KIND_COUNT] = {"mei", "best_natural", "gabor", "rf"};
+static const char *const kind_titles[KIND_COUNT] = {"MEI", "best natural image", "matched Gabor",
+                                                    "RF stimulus"};
+
+static int kind_index(const char *name)
+{
+    for (int k = 0; k < KIND_COUNT; k++)
+        if (!strcmp(name, kind_names[k]))
+            return k;
+    return -1;
+}
+
+static int report_fail(char *err, const char *format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    vsnprintf(err, CONTROLLER_ERR_SIZE, format, args);
+    va_end(args);
+    return 1;
+}
+
+/* ---- Growing arrays ---- */
+
+typedef struct series {
+    double *v;
+    int n, capacity;
+} series;
+
+static int series_push(series *s, double value)
+{
+    if (s->n == s->capacity) {
+        int capacity = s->capacity ? 2 * s->capacity : 64;
+        double *grown = realloc(s->v, (size_t)capacity * sizeof *grown);
+        if (!grown)
+            return 1;
+        s->v = grown, s->capacity = capacity;
+    }
+    s->v[s->n++] = value;
+    return 0;
+}
+
+static void *grow(void *items, int *capacity, int count, size_t size)
+{
+    if (count < *capacity)
+        return items;
+    int more = *capacity ? 2 * *capacity : 16;
+    void *grown = realloc(items, (size_t)more * size);
+    if (grown)
+        *capacity = more;
+    return grown;
+}
+
+/* ---- What the record holds ---- */
+
+typedef struct planned_trial {
+    int64_t trial, target;
+    int kind; /* KIND_*, or -1 for anything else */
+} planned_trial;
+
+typedef struct stimulus_image {
+    int64_t id, neuron;
+    char kind[32];
+    double predicted;
+    int height, width;
+    float *pixels;
+} stimulus_image;
+
+/* One target neuron's closed-loop summary per kind, from trials or, when
+ * the record has no closed-loop trials, from its evaluation records. */
+typedef struct target_summary {
+    int64_t neuron;
+    series responses[KIND_COUNT];
+    int have[KIND_COUNT];
+    stats_interval interval[KIND_COUNT];
+    int64_t repeats[KIND_COUNT];
+} target_summary;
+
+typedef struct session_data {
+    char protocol_name[256];
+    int have_start;
+    double clock_offset_ns; /* unix ns - monotonic ns, from session_start */
+    uint64_t first_ns, last_ns;
+    report_summary summary;
+    series flip_ns, flip_missed;
+    series stream_received_ns, stream_timestamp_ms, stream_lost;
+    series align_time_ns, align_rms_ns, align_max_ns, align_slope;
+    planned_trial *plan;
+    int plan_count, plan_capacity;
+    stimulus_image *stimuli;
+    int stimulus_count, stimulus_capacity;
+    target_summary *targets;
+    int target_count, target_capacity;
+    int closed_loop_trials, evaluations;
+    float *correlation, *feve;
+    int metric_neurons;
+    char metric_split[32];
+    int checkpoints;
+    double last_validation_corr;
+    char phases[2048];
+    char notes[4096];
+} session_data;
+
+static void session_data_free(session_data *d)
+{
+    free(d->flip_ns.v), free(d->flip_missed.v);
+    free(d->stream_received_ns.v), free(d->stream_timestamp_ms.v), free(d->stream_lost.v);
+    free(d->align_time_ns.v), free(d->align_rms_ns.v), free(d->align_max_ns.v);
+    free(d->align_slope.v);
+    free(d->plan);
+    for (int i = 0; i < d->stimulus_count; i++)
+        free(d->stimuli[i].pixels);
+    free(d->stimuli);
+    for (int i = 0; i < d->target_count; i++)
+        for (int k = 0; k < KIND_COUNT; k++)
+            free(d->targets[i].responses[k].v);
+    free(d->targets);
+    free(d->correlation), free(d->feve);
+}
+
+static int64_t field_i64(const record_view *v, const char *name, int64_t fallback)
+{
+    int64_t value;
+    return record_get_i64(v->payload, v->length, name, &value) ? fallback : value;
+}
+
+static double field_f64(const record_view *v, const char *name, double fallback)
+{
+    double value;
+    return record_get_f64(v->payload, v->length, name, &value) ? fallback : value;
+}
+
+/* A float32 array field copied out (count elements), NULL if absent. */
+static float *field_floats(const record_view *v, const char *name, size_t *count)
+{
+    record_field f;
+    if (record_field_find(v->payload, v->length, name, &f) || f.dtype != RECORD_F32)
+        return NULL;
+    float *copy = malloc(f.count * sizeof *copy + 1);
+    if (copy)
+        memcpy(copy, f.data, f.count * sizeof *copy);
+    *count = f.count;
+    return copy;
+}
+
+static target_summary *find_target(session_data *d, int64_t neuron, int create)
+{
+    for (int i = 0; i < d->target_count; i++)
+        if (d->targets[i].neuron == neuron)
+            return &d->targets[i];
+    if (!create)
+        return NULL;
+    target_summary *grown = grow(d->targets, &d->target_capacity, d->target_count,
+                                 sizeof *grown);
+    if (!grown)
+        return NULL;
+    d->targets = grown;
+    target_summary *t = &d->targets[d->target_count++];
+    memset(t, 0, sizeof *t);
+    t->neuron = neuron;
+    return t;
+}
+
+static void append_text(char *buffer, size_t size, const char *text)
+{
+    size_t used = strlen(buffer);
+    if (used + 1 < size)
+        snprintf(buffer + used, size - used, "%s", text);
+}
+
+/* ---- First pass: everything but trials ---- */
+
+static int gather_start(session_data *d, const record_view *v)
+{
+    record_get_text(v->payload, v->length, "protocol_name", d->protocol_name,
+                    sizeof d->protocol_name);
+    double unix_ns = field_f64(v, "unix_ns", NAN);
+    d->have_start = isfinite(unix_ns);
+    d->clock_offset_ns = unix_ns - (double)v->time_ns;
+    return 0;
+}
+
+static int gather_phase(session_data *d, const record_view *v)
+{
+    char phase[64] = "", event[16] = "", item[96];
+    record_get_text(v->payload, v->length, "phase", phase, sizeof phase);
+    record_get_text(v->payload, v->length, "event", event, sizeof event);
+    snprintf(item, sizeof item, "%s%s %s", d->phases[0] ? ", " : "", phase, event);
+    append_text(d->phases, sizeof d->phases, item);
+    return 0;
+}
+
+static int gather_schedule(session_data *d, const record_view *v)
+{
+    char kind[32] = "";
+    record_get_text(v->payload, v->length, "kind", kind, sizeof kind);
+    planned_trial *grown = grow(d->plan, &d->plan_capacity, d->plan_count, sizeof *grown);
+    if (!grown)
+        return 1;
+    d->plan = grown;
+    planned_trial *p = &d->plan[d->plan_count++];
+    p->trial = field_i64(v, "trial", -1);
+    p->target = field_i64(v, "target_neuron", -1);
+    p->kind = kind_index(kind);
+    return 0;
+}
+
+static int gather_stimulus(session_data *d, const record_view *v)
+{
+    record_field f;
+    if (record_field_find(v->payload, v->length, "pixels", &f) || f.dtype != RECORD_F32 ||
+        f.ndim != 2 || f.count == 0)
+        return 0; /* nothing to show */
+    stimulus_image *grown = grow(d->stimuli, &d->stimulus_capacity, d->stimulus_count,
+                                 sizeof *grown);
+    if (!grown)
+        return 1;
+    d->stimuli = grown;
+    stimulus_image *s = &d->stimuli[d->stimulus_count];
+    memset(s, 0, sizeof *s);
+    s->id = field_i64(v, "stimulus_id", -1);
+    s->neuron = field_i64(v, "neuron", -1);
+    s->predicted = field_f64(v, "predicted", NAN);
+    record_get_text(v->payload, v->length, "kind", s->kind, sizeof s->kind);
+    s->height = (int)f.shape[0], s->width = (int)f.shape[1];
+    size_t count;
+    s->pixels = field_floats(v, "pixels", &count);
+    if (!s->pixels)
+        return 1;
+    d->stimulus_count++;
+    return 0;
+}
+
+static int gather_evaluation(session_data *d, const record_view *v)
+{
+    char kind[32] = "";
+    record_get_text(v->payload, v->length, "kind", kind, sizeof kind);
+    int k = kind_index(kind);
+    if (k < 0)
+        return 0;
+    target_summary *t = find_target(d, field_i64(v, "neuron", -1), 1);
+    if (!t)
+        return 1;
+    t->have[k] = 1;
+    t->interval[k].mean = field_f64(v, "mean", NAN);
+    t->interval[k].low = field_f64(v, "ci_low", NAN);
+    t->interval[k].high = field_f64(v, "ci_high", NAN);
+    t->repeats[k] = field_i64(v, "repeats", 0);
+    d->evaluations++;
+    return 0;
+}
+
+/* The last metrics win, and a "test" split over any other. */
+static int gather_model_metrics(session_data *d, const record_view *v)
+{
+    char split[32] = "";
+    record_get_text(v->payload, v->length, "split", split, sizeof split);
+    if (d->correlation && !strcmp(d->metric_split, "test") && strcmp(split, "test"))
+        return 0;
+    size_t count = 0, feve_count = 0;
+    float *correlation = field_floats(v, "correlation", &count);
+    if (!correlation)
+        return 0;
+    free(d->correlation), free(d->feve);
+    d->correlation = correlation;
+    d->feve = field_floats(v, "feve", &feve_count);
+    if (d->feve && feve_count != count)
+        free(d->feve), d->feve = NULL;
+    d->metric_neurons = (int)count;
+    snprintf(d->metric_split, sizeof d->metric_split, "%s", split);
+    return 0;
+}
+
+static int gather_timing(session_data *d, const record_view *v)
+{
+    switch (v->type) {
+    case RECORD_FLIP:
+        return series_push(&d->flip_ns, (double)field_i64(v, "flip_ns", 0)) ||
+               series_push(&d->flip_missed, (double)field_i64(v, "missed", 0));
+    case RECORD_STREAM:
+        return series_push(&d->stream_received_ns, (double)field_i64(v, "received_ns", 0)) ||
+               series_push(&d->stream_timestamp_ms, (double)field_i64(v, "timestamp_ms", 0)) ||
+               series_push(&d->stream_lost, (double)field_i64(v, "lost", 0));
+    case RECORD_ALIGNMENT:
+        return series_push(&d->align_time_ns, (double)v->time_ns) ||
+               series_push(&d->align_rms_ns, field_f64(v, "residual_rms_ns", NAN)) ||
+               series_push(&d->align_max_ns, field_f64(v, "residual_max_ns", NAN)) ||
+               series_push(&d->align_slope, field_f64(v, "slope_ns_per_sample", NAN));
+    }
+    return 0;
+}
+
+static int gather_record(session_data *d, const record_view *v)
+{
+    if (d->summary.records++ == 0)
+        d->first_ns = v->time_ns;
+    d->last_ns = v->time_ns;
+    switch (v->type) {
+    case RECORD_SESSION_START:
+        return gather_start(d, v);
+    case RECORD_PHASE:
+        return gather_phase(d, v);
+    case RECORD_SCHEDULE:
+        return gather_schedule(d, v);
+    case RECORD_STIMULUS:
+        return gather_stimulus(d, v);
+    case RECORD_EVALUATION:
+        return gather_evaluation(d, v);
+    case RECORD_MODEL_METRICS:
+        return gather_model_metrics(d, v);
+    case RECORD_CHECKPOINT:
+        d->checkpoints++;
+        d->last_validation_corr = field_f64(v, "validation_corr", NAN);
+        return 0;
+    case RECORD_NOTE: {
+        char text[512] = "";
+        record_get_text(v->payload, v->length, "text", text, sizeof text);
+        append_text(d->notes, sizeof d->notes, text);
+        append_text(d->notes, sizeof d->notes, "\n");
+        return 0;
+    }
+    }
+    return gather_timing(d, v);
+}
+
+/* ---- Second pass: closed-loop trials ---- */
+
+static int compare_plan(const void *a, const void *b)
+{
+    int64_t x = ((const planned_trial *)a)->trial, y = ((const planned_trial *)b)->trial;
+    return (x > y) - (x < y);
+}
+
+static int gather_trial(session_data *d, const record_view *v)
+{
+    if (!d->plan_count)
+        return 0;
+    planned_trial key = {field_i64(v, "trial", -1), 0, 0};
+    const planned_trial *p = bsearch(&key, d->plan, (size_t)d->plan_count, sizeof *d->plan,
+                                     compare_plan);
+    if (!p || p->kind < 0 || p->target < 0)
+        return 0;
+    record_field f;
+    if (record_field_find(v->payload, v->length, "counts", &f) || f.dtype != RECORD_F32 ||
+        (uint64_t)p->target >= f.count)
+        return 0;
+    float count;
+    memcpy(&count, (const unsigned char *)f.data + 4 * (size_t)p->target, sizeof count);
+    target_summary *t = find_target(d, p->target, 1);
+    if (!t)
+        return 1;
+    d->closed_loop_trials++;
+    return series_push(&t->responses[p->kind], count);
+}
+
+typedef int (*record_visitor)(session_data *d, const record_view *v);
+
+static int read_pass(const char *path, session_data *d, record_visitor visit, int count_damage,
+                     char *err)
+{
+    record_reader *r;
+    if (record_reader_open(path, &r, err))
+        return 1;
+    record_view v;
+    int status, failed = 0;
+    while (!failed && (status = record_reader_next(r, &v, err)) != RECORD_NEXT_END) {
+        if (status != RECORD_NEXT_OK)
+            d->summary.damaged += count_damage;
+        else if (visit(d, &v))
+            failed = report_fail(err, "%s: out of memory reading the record", path);
+    }
+    record_reader_close(r);
+    return failed;
+}
+
+static int count_trial_record(session_data *d, const record_view *v)
+{
+    return v->type == RECORD_TRIAL ? gather_trial(d, v) : 0;
+}
+
+/* Per-kind bootstrap intervals of each target's closed-loop responses; when
+ * the record has closed-loop trials they replace its evaluation records. */
+static int summarize_targets(session_data *d, char *err)
+{
+    for (int i = 0; i < d->target_count; i++) {
+        target_summary *t = &d->targets[i];
+        for (int k = 0; k < KIND_COUNT && d->closed_loop_trials; k++) {
+            t->have[k] = 0;
+            if (!t->responses[k].n)
+                continue;
+            uint64_t seed = (uint64_t)t->neuron * KIND_COUNT + (uint64_t)k;
+            if (stats_bootstrap_mean(t->responses[k].v, t->responses[k].n,
+                                     REPORT_BOOTSTRAP_RESAMPLES, REPORT_CONFIDENCE, seed,
+                                     &t->interval[k], err))
+                return 1;
+            t->have[k] = 1;
+            t->repeats[k] = t->responses[k].n;
+        }
+    }
+    return 0;
+}
+
+static int compare_target(const void *a, const void *b)
+{
+    int64_t x = ((const target_summary *)a)->neuron, y = ((const target_summary *)b)->neuron;
+    return (x > y) - (x < y);
+}
+
+static int read_session(const char *path, session_data *d, char *err)
+{
+    if (read_pass(path, d, gather_record, 1, err))
+        return 1;
+    if (d->plan_count > 1)
+        qsort(d->plan, (size_t)d->plan_count, sizeof *d->plan, compare_plan);
+    if (read_pass(path, d, count_trial_record, 0, err))
+        return 1;
+    if (d->target_count > 1)
+        qsort(d->targets, (size_t)d->target_count, sizeof *d->targets, compare_target);
+    return summarize_targets(d, err);
+}
+
+/* ---- HTML ---- */
+
+typedef struct report_output {
+    FILE *html;
+    char dir[PATH_SIZE];
+    report_summary *summary;
+    char *err;
+} report_output;
+
+static void html_escaped(FILE *f, const char *text)
+{
+    for (; *text; text++) {
+        if (*text == '<')
+            fputs("&lt;", f);
+        else if (*text == '>')
+            fputs("&gt;", f);
+        else if (*text == '&')
+            fputs("&amp;", f);
+        else if (*text == '"')
+            fputs("&quot;", f);
+        else
+            fputc(*text, f);
+    }
+}
+
+static void html_missing(report_output *o, const char *what)
+{
+    fprintf(o->html, "<p class=\"missing\">Not in this record: %s.</p>\n", what);
+    o->summary->missing++;
+}
+
+static int write_canvas(report_output *o, plot_canvas *c, const char *name, const char *alt)
+{
+    char path[PATH_SIZE + 64];
+    snprintf(path, sizeof path, "%s/%s", o->dir, name);
+    if (plot_write_png(c, path, o->err))
+        return 1;
+    o->summary->figures++;
+    fprintf(o->html, "<img src=\"%s\" width=\"%d\" height=\"%d\" alt=\"%s\">\n", name, c->width,
+            c->height, alt);
+    return 0;
+}
+
+static int new_figure(plot_canvas *c, report_output *o)
+{
+    if (plot_canvas_create(c, FIGURE_WIDTH, FIGURE_HEIGHT))
+        return report_fail(o->err, "out of memory for a figure");
+    return 0;
+}
+
+static double series_max(const double *v, int n)
+{
+    double m = -INFINITY;
+    for (int i = 0; i < n; i++)
+        if (isfinite(v[i]) && v[i] > m)
+            m = v[i];
+    return m;
+}
+
+static double series_min(const double *v, int n)
+{
+    double m = INFINITY;
+    for (int i = 0; i < n; i++)
+        if (isfinite(v[i]) && v[i] < m)
+            m = v[i];
+    return m;
+}
+
+static int max_count(const int *counts, int bins)
+{
+    int m = 0;
+    for (int i = 0; i < bins; i++)
+        m = counts[i] > m ? counts[i] : m;
+    return m;
+}
+
+/* A histogram figure of `values` into `bins` over [lo, hi]. */
+static int histogram_figure(report_output *o, const double *values, int n, double lo, double hi,
+                            int bins, plot_color color, const char *name, const char *alt)
+{
+    int *counts = calloc((size_t)bins, sizeof *counts);
+    plot_canvas c;
+    if (!counts || new_figure(&c, o)) {
+        free(counts);
+        return report_fail(o->err, "out of memory for a histogram");
+    }
+    plot_bin(values, n, lo, hi, bins, counts);
+    plot_axes a;
+    plot_axes_draw(&a, &c, lo, hi, 0, max_count(counts, bins) * 1.1);
+    plot_histogram(&a, counts, bins, lo, (hi - lo) / bins, color);
+    int status = write_canvas(o, &c, name, alt);
+    plot_canvas_destroy(&c);
+    free(counts);
+    return status;
+}
+
+static int section_model(report_output *o, const session_data *d)
+{
+    fprintf(o->html, "<h2>Model: per-neuron correlations</h2>\n");
+    if (!d->correlation || d->metric_neurons == 0) {
+        html_missing(o, "the model's per-neuron metrics (no model_metrics record)");
+        return 0;
+    }
+    int n = d->metric_neurons;
+    double *corr = malloc((size_t)n * sizeof *corr), feve_sum = 0;
+    if (!corr)
+        return report_fail(o->err, "out of memory");
+    for (int i = 0; i < n; i++) {
+        corr[i] = d->correlation[i];
+        feve_sum += d->feve ? d->feve[i] : 0;
+    }
+    /* Correlations lie in [-1, 1]; anything beyond lands in the end bins. */
+    double lo = fmax(-1.0, fmin(0.0, floor(series_min(corr, n) / 0.05) * 0.05));
+    int bins = (int)lround((1.0 - lo) / 0.05);
+    int status = histogram_figure(o, corr, n, lo, 1.0, bins, PLOT_BLUE, "model_correlations.png",
+                                  "histogram of per-neuron correlations");
+    double sum = 0;
+    for (int i = 0; i < n; i++)
+        sum += corr[i];
+    fprintf(o->html, "<p class=\"caption\">Correlation between the model's prediction and the "
+                     "recorded response (%s split%s) for each of %d neurons, bins of 0.05: "
+                     "mean %.3f, median %.3f",
+            d->metric_split, !strcmp(d->metric_split, "test") ? ", to the average over repeats"
+                                                               : "",
+            n, sum / n, stats_median(corr, n));
+    if (d->feve)
+        fprintf(o->html, "; mean FEVE %.3f", feve_sum / n);
+    fprintf(o->html, ".</p>\n");
+    free(corr);
+    return status;
+}
+
+/* ---- Gallery ---- */
+
+static int gallery_cell(report_output *o, const stimulus_image *s, int index)
+{
+    char name[96], path[PATH_SIZE + 128];
+    snprintf(name, sizeof name, "stimulus_%d.png", index);
+    snprintf(path, sizeof path, "%s/%s", o->dir, name);
+    int longest = s->height > s->width ? s->height : s->width;
+    int scale = (GALLERY_SIDE + longest - 1) / longest;
+    if (plot_write_gray_png(s->pixels, s->height, s->width, scale < 1 ? 1 : scale, path, o->err))
+        return 1;
+    o->summary->figures++;
+    fprintf(o->html, "<td><img src=\"%s\" width=\"%d\" height=\"%d\" alt=\"", name,
+            s->width * scale, s->height * scale);
+    html_escaped(o->html, s->kind);
+    fprintf(o->html, "\"><br>");
+    html_escaped(o->html, s->kind);
+    fprintf(o->html, "<br>predicted %.3g</td>", s->predicted);
+    return 0;
+}
+
+static int section_gallery(report_output *o, const session_data *d)
+{
+    fprintf(o->html, "<h2>MEIs and their controls</h2>\n");
+    if (!d->stimulus_count) {
+        html_missing(o, "synthesized stimuli (no stimulus records)");
+        return 0;
+    }
+    fprintf(o->html, "<table class=\"gallery\">\n");
+    int64_t previous = INT64_MIN;
+    for (int i = 0; i < d->stimulus_count; i++) {
+        const stimulus_image *s = &d->stimuli[i];
+        if (s->neuron != previous) {
+            if (s->neuron >= 0)
+                fprintf(o->html, "%s<tr><th>neuron %lld</th>", i ? "</tr>\n" : "",
+                        (long long)s->neuron);
+            else
+                fprintf(o->html, "%s<tr><th>no target</th>", i ? "</tr>\n" : "");
+            previous = s->neuron;
+        }
+        if (gallery_cell(o, s, i))
+            return 1;
+    }
+    fprintf(o->html, "</tr>\n</table>\n<p class=\"caption\">Each row: one target neuron's "
+                     "MEI, then its controls (best natural image, matched Gabor, RF stimulus),"
+                     " each with the model's predicted response.</p>\n");
+    return 0;
+}
+
+/* ---- MEI vs controls ---- */
+
+static int compare_stimulus(const void *a, const void *b)
+{
+    const stimulus_image *x = a, *y = b;
+    if (x->neuron != y->neuron)
+        return (x->neuron > y->neuron) - (x->neuron < y->neuron);
+    int kx = kind_index(x->kind), ky = kind_index(y->kind);
+    kx = kx < 0 ? KIND_COUNT : kx, ky = ky < 0 ? KIND_COUNT : ky;
+    return kx != ky ? kx - ky : (x->id > y->id) - (x->id < y->id);
+}
+
+static void scatter_axes_range(const session_data *d, int control, double *lo, double *hi)
+{
+    *lo = 0.0, *hi = 0.0;
+    for (int i = 0; i < d->target_count; i++) {
+        const target_summary *t = &d->targets[i];
+        if (!t->have[KIND_MEI] || !t->have[control])
+            continue;
+        double values[4] = {t->interval[KIND_MEI].low, t->interval[KIND_MEI].high,
+                            t->interval[control].low, t->interval[control].high};
+        *lo = fmin(*lo, series_min(values, 4));
+        *hi = fmax(*hi, series_max(values, 4));
+    }
+    *hi = *hi > *lo ? *hi * 1.05 : *lo + 1.0;
+}
+
+static int scatter_figure(report_output *o, const session_data *d, int control, const char *name)
+{
+    plot_canvas c;
+    if (new_figure(&c, o))
+        return 1;
+    double lo, hi;
+    scatter_axes_range(d, control, &lo, &hi);
+    plot_axes a;
+    plot_axes_draw(&a, &c, lo, hi, lo, hi);
+    plot_line(&c, plot_x(&a, lo), plot_y(&a, lo), plot_x(&a, hi), plot_y(&a, hi), PLOT_GRAY);
+    for (int i = 0; i < d->target_count; i++) {
+        const target_summary *t = &d->targets[i];
+        if (!t->have[KIND_MEI] || !t->have[control])
+            continue;
+        const stats_interval *m = &t->interval[KIND_MEI], *k = &t->interval[control];
+        plot_error_bar(&a, k->mean, m->mean, k->low, k->high, m->low, m->high, PLOT_ORANGE);
+        plot_points(&a, &k->mean, &m->mean, 1, 3, PLOT_BLUE);
+    }
+    int status = write_canvas(o, &c, name, "MEI versus control responses");
+    plot_canvas_destroy(&c);
+    return status;
+}
+
+static void paired_caption(report_output *o, const stats_paired *p, int control)
+{
+    FILE *f = o->html;
+    fprintf(f, "<p class=\"caption\">Each point is one target neuron: its mean recorded "
+               "response to the %s (x) and to its MEI (y), with %.0f%% percentile bootstrap "
+               "intervals (%d resamples); the gray line is y = x. Across the %d neurons: mean "
+               "difference MEI &minus; control %.3g (sd %.3g), effect size d<sub>z</sub> = ",
+            kind_titles[control], 100 * REPORT_CONFIDENCE, REPORT_BOOTSTRAP_RESAMPLES, p->n,
+            p->mean_difference, p->sd_difference);
+    fprintf(f, isfinite(p->effect_size) ? "%.2f" : "n/a", p->effect_size);
+    fprintf(f, ", median ratio MEI/control ");
+    fprintf(f, isfinite(p->median_ratio) ? "%.2f" : "n/a", p->median_ratio);
+    fprintf(f, " (%d neurons with a positive control); Wilcoxon signed-rank W+ = %.1f, "
+               "W&minus; = %.1f, n = %d, p = %.3g (%s); sign test %d up, %d down, %d tied, "
+               "p = %.3g.</p>\n",
+            p->ratio_count, p->wilcoxon.w_plus, p->wilcoxon.w_minus, p->wilcoxon.n_used,
+            p->wilcoxon.p, p->wilcoxon.exact ? "exact" : "normal approximation",
+            p->sign.positive, p->sign.negative, p->sign.zeros, p->sign.p);
+}
+
+static int compare_control(report_output *o, const session_data *d, int control)
+{
+    double *mei = malloc(((size_t)d->target_count + 1) * sizeof *mei);
+    double *other = malloc(((size_t)d->target_count + 1) * sizeof *other);
+    if (!mei || !other) {
+        free(mei), free(other);
+        return report_fail(o->err, "out of memory");
+    }
+    int n = 0;
+    for (int i = 0; i < d->target_count; i++)
+        if (d->targets[i].have[KIND_MEI] && d->targets[i].have[control]) {
+            mei[n] = d->targets[i].interval[KIND_MEI].mean;
+            other[n++] = d->targets[i].interval[control].mean;
+        }
+    int status = 0;
+    fprintf(o->html, "<h3>MEI vs %s</h3>\n", kind_titles[control]);
+    if (n == 0) {
+        html_missing(o, "responses to both the MEIs and this control");
+    } else {
+        stats_paired p;
+        char name[64];
+        snprintf(name, sizeof name, "mei_vs_%s.png", kind_names[control]);
+        status = stats_paired_compare(mei, other, n, &p, o->err) ||
+                 scatter_figure(o, d, control, name);
+        if (!status)
+            paired_caption(o, &p, control);
+    }
+    free(mei), free(other);
+    return status;
+}
+
+static void response_table(report_output *o, const session_data *d)
+{
+    FILE *f = o->html;
+    fprintf(f, "<table class=\"numbers\"><tr><th>neuron</th>");
+    for (int k = 0; k < KIND_COUNT; k++)
+        fprintf(f, "<th>%s: mean [%.0f%% CI] (repeats)</th>", kind_titles[k],
+                100 * REPORT_CONFIDENCE);
+    fprintf(f, "</tr>\n");
+    for (int i = 0; i < d->target_count; i++) {
+        const target_summary *t = &d->targets[i];
+        fprintf(f, "<tr><td>%lld</td>", (long long)t->neuron);
+        for (int k = 0; k < KIND_COUNT; k++)
+            if (t->have[k])
+                fprintf(f, "<td>%.3g [%.3g, %.3g] (%lld)</td>", t->interval[k].mean,
+                        t->interval[k].low, t->interval[k].high, (long long)t->repeats[k]);
+            else
+                fprintf(f, "<td>&ndash;</td>");
+        fprintf(f, "</tr>\n");
+    }
+    fprintf(f, "</table>\n");
+}
+
+static int section_evaluation(report_output *o, const session_data *d)
+{
+    fprintf(o->html, "<h2>Recorded responses: MEI vs controls</h2>\n");
+    int with_mei = 0;
+    for (int i = 0; i < d->target_count; i++)
+        with_mei += d->targets[i].have[KIND_MEI];
+    o->summary->targets = with_mei;
+    if (!with_mei) {
+        html_missing(o, "closed-loop responses to MEIs (no closed-loop trials or evaluations)");
+        return 0;
+    }
+    fprintf(o->html, "<p>From %s.</p>\n",
+            d->closed_loop_trials ? "the closed-loop trials' target-neuron counts"
+                                  : "the evaluation records (the record holds no closed-loop "
+                                    "trials)");
+    for (int control = KIND_BEST_NATURAL; control < KIND_COUNT; control++)
+        if (compare_control(o, d, control))
+            return 1;
+    response_table(o, d);
+    return 0;
+}
+
+/* ---- Timing, stream, alignment ---- */
+
+static int section_timing(report_output *o, const session_data *d)
+{
+    fprintf(o->html, "<h2>Stimulus timing</h2>\n");
+    if (d->flip_ns.n < 2) {
+        html_missing(o, "display flips (fewer than two flip records)");
+        return 0;
+    }
+    int n = d->flip_ns.n - 1;
+    double *ms = malloc((size_t)n * sizeof *ms), dropped = 0;
+    if (!ms)
+        return report_fail(o->err, "out of memory");
+    for (int i = 0; i < n; i++)
+        ms[i] = (d->flip_ns.v[i + 1] - d->flip_ns.v[i]) * 1e-6;
+    for (int i = 0; i < d->flip_missed.n; i++)
+        dropped += d->flip_missed.v[i];
+    double median = stats_median(ms, n);
+    int slow = 0;
+    for (int i = 0; i < n; i++)
+        slow += ms[i] > 1.5 * median;
+    double hi = fmax(median * 3.0, 1e-3);
+    int status = histogram_figure(o, ms, n, 0.0, hi, 60, PLOT_BLUE, "flip_intervals.png",
+                                  "histogram of inter-flip intervals");
+    fprintf(o->html, "<p class=\"caption\">Interval between consecutive display flips (ms; "
+                     "longer ones in the last bin): %d intervals, median %.3f ms (%.2f Hz), "
+                     "%d longer than 1.5&times; the median; %.0f frames dropped in all.</p>\n",
+            n, median, median > 0 ? 1000.0 / median : 0.0, slow, dropped);
+    free(ms);
+    return status;
+}
+
+static int latency_figure(report_output *o, const session_data *d)
+{
+    int n = d->stream_received_ns.n;
+    double *ms = malloc((size_t)n * sizeof *ms);
+    if (!ms)
+        return report_fail(o->err, "out of memory");
+    for (int i = 0; i < n; i++)
+        ms[i] = (d->stream_received_ns.v[i] + d->clock_offset_ns) * 1e-6 -
+                d->stream_timestamp_ms.v[i];
+    double median = stats_median(ms, n), lo = fmin(0.0, series_min(ms, n));
+    double hi = fmax(series_max(ms, n) * 1.1, lo + 1.0);
+    int status = histogram_figure(o, ms, n, lo, hi, 40, PLOT_BLUE, "stream_latency.png",
+                                  "histogram of stream latency");
+    fprintf(o->html, "<p class=\"caption\">Latency of each stream message: our receive time "
+                     "(monotonic, put on the wall clock with the session start's offset) minus "
+                     "the sender's timestamp, ms; median %.2f ms, largest %.2f ms. Only "
+                     "meaningful when both clocks are the same machine's (the virtual rig) or "
+                     "synchronized.</p>\n",
+            median, series_max(ms, n));
+    free(ms);
+    return status;
+}
+
+static int loss_figure(report_output *o, const session_data *d)
+{
+    int n = d->stream_received_ns.n;
+    double *t = malloc((size_t)n * sizeof *t), *lost = malloc((size_t)n * sizeof *lost);
+    if (!t || !lost) {
+        free(t), free(lost);
+        return report_fail(o->err, "out of memory");
+    }
+    double total = 0;
+    int gaps = 0;
+    for (int i = 0; i < n; i++) {
+        t[i] = (d->stream_received_ns.v[i] - d->stream_received_ns.v[0]) * 1e-9;
+        total += d->stream_lost.v[i];
+        gaps += d->stream_lost.v[i] > 0;
+        lost[i] = total;
+    }
+    plot_canvas c;
+    int status = new_figure(&c, o);
+    if (!status) {
+        plot_axes a;
+        plot_axes_draw(&a, &c, 0, fmax(t[n - 1], 1e-3), 0, fmax(total * 1.1, 1.0));
+        plot_polyline(&a, t, lost, n, PLOT_RED);
+        status = write_canvas(o, &c, "stream_loss.png", "cumulative lost stream messages");
+        plot_canvas_destroy(&c);
+    }
+    if (!status)
+        fprintf(o->html, "<p class=\"caption\">Lost stream messages (gaps in the sender's "
+                         "message counter), cumulative over the session (s): %d received, %.0f "
+                         "lost (%.2f%%) in %d gaps.</p>\n",
+                n, total, 100.0 * total / (n + total), gaps);
+    free(t), free(lost);
+    return status;
+}
+
+static int section_stream(report_output *o, const session_data *d)
+{
+    fprintf(o->html, "<h2>Stream health</h2>\n");
+    if (d->stream_received_ns.n < 1) {
+        html_missing(o, "received stream messages (no stream records)");
+        return 0;
+    }
+    if (loss_figure(o, d))
+        return 1;
+    if (!d->have_start) {
+        html_missing(o, "latency (no session start to relate the clocks)");
+        return 0;
+    }
+    return latency_figure(o, d);
+}
+
+static int section_alignment(report_output *o, const session_data *d)
+{
+    fprintf(o->html, "<h2>Clock alignment</h2>\n");
+    int n = d->align_rms_ns.n;
+    if (n < 1) {
+        html_missing(o, "alignment fits (no alignment records)");
+        return 0;
+    }
+    double *t = malloc((size_t)n * sizeof *t), *rms = malloc((size_t)n * sizeof *rms);
+    double *max = malloc((size_t)n * sizeof *max);
+    plot_canvas c;
+    int status = !t || !rms || !max ? report_fail(o->err, "out of memory") : new_figure(&c, o);
+    if (!status) {
+        for (int i = 0; i < n; i++) {
+            t[i] = (d->align_time_ns.v[i] - (double)d->first_ns) * 1e-9;
+            rms[i] = d->align_rms_ns.v[i] * 1e-3;
+            max[i] = d->align_max_ns.v[i] * 1e-3;
+        }
+        plot_axes a;
+        plot_axes_draw(&a, &c, fmin(t[0], 0.0), fmax(t[n - 1] * 1.05, 1e-3), 0,
+                       fmax(series_max(max, n), series_max(rms, n)) * 1.1);
+        plot_polyline(&a, t, max, n, PLOT_ORANGE);
+        plot_points(&a, t, max, n, 2, PLOT_ORANGE);
+        plot_polyline(&a, t, rms, n, PLOT_BLUE);
+        plot_points(&a, t, rms, n, 2, PLOT_BLUE);
+        status = write_canvas(o, &c, "alignment.png", "alignment residuals");
+        plot_canvas_destroy(&c);
+    }
+    if (!status) {
+        double slope = d->align_slope.v[n - 1];
+        fprintf(o->html, "<p class=\"caption\">Residuals of each fit mapping stream samples to "
+                         "our clock (&micro;s) against session time (s): RMS in blue, largest in "
+                         "orange. %d fits; the last: RMS %.1f &micro;s, largest %.1f &micro;s, "
+                         "%.3f ns per sample (%.2f Hz).</p>\n",
+                n, rms[n - 1], max[n - 1], slope, slope > 0 ? 1e9 / slope : 0.0);
+    }
+    free(t), free(rms), free(max);
+    return status;
+}
+
+/* ---- The page ---- */
+
+static void page_head(report_output *o, const session_data *d, const char *session_dir)
+{
+    FILE *f = o->html;
+    fprintf(f, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\n<title>inception "
+               "report: ");
+    html_escaped(f, d->protocol_name[0] ? d->protocol_name : session_dir);
+    fprintf(f, "</title>\n<style>\nbody{font-family:sans-serif;max-width:1150px;margin:1em auto;"
+               "color:#222}\n.caption{max-width:560px;font-size:90%%}\n.missing{color:#a00;"
+               "font-style:italic}\ntable.gallery td{text-align:center;padding:4px;font-size:"
+               "85%%}\ntable.numbers td,table.numbers th{padding:2px 8px;font-size:85%%}\n"
+               "</style></head>\n<body>\n<h1>Session ");
+    html_escaped(f, d->protocol_name[0] ? d->protocol_name : "(no session start)");
+    fprintf(f, "</h1>\n<p>Record: ");
+    html_escaped(f, session_dir);
+    fprintf(f, "/" RECORD_FILE_NAME ", %llu records over %.1f s, %llu damaged stretches "
+               "skipped; %d model checkpoints",
+            (unsigned long long)d->summary.records, (double)(d->last_ns - d->first_ns) * 1e-9,
+            (unsigned long long)d->summary.damaged, d->checkpoints);
+    if (d->checkpoints)
+        fprintf(f, " (last validation correlation %.3f)", d->last_validation_corr);
+    fprintf(f, ".</p>\n<p>Phases: ");
+    html_escaped(f, d->phases[0] ? d->phases : "none recorded");
+    fprintf(f, "</p>\n");
+    if (d->notes[0]) {
+        fprintf(f, "<pre>");
+        html_escaped(f, d->notes);
+        fprintf(f, "</pre>\n");
+    }
+}
+
+static int write_page(report_output *o, const session_data *d, const char *session_dir)
+{
+    page_head(o, d, session_dir);
+    int status = section_model(o, d) || section_gallery(o, d) || section_evaluation(o, d) ||
+                 section_timing(o, d) || section_stream(o, d) || section_alignment(o, d);
+    fprintf(o->html, "</body></html>\n");
+    return status;
+}
+
+static int open_output(report_output *o, const char *session_dir, char *err)
+{
+    snprintf(o->dir, sizeof o->dir, "%s/%s", session_dir, REPORT_DIR_NAME);
+    if (mkdir(o->dir, 0777) && errno != EEXIST)
+        return report_fail(err, "%s: cannot create the report folder: %s", o->dir,
+                           strerror(errno));
+    char path[PATH_SIZE + 32];
+    snprintf(path, sizeof path, "%s/index.html", o->dir);
+    o->html = fopen(path, "w");
+    if (!o->html)
+        return report_fail(err, "%s: cannot create: %s", path, strerror(errno));
+    return 0;
+}
+
+int report_write(const char *session_dir, report_summary *out, char *err)
+{
+    session_data *d = calloc(1, sizeof *d);
+    if (!d)
+        return report_fail(err, "out of memory");
+    char path[PATH_SIZE];
+    snprintf(path, sizeof path, "%s/%s", session_dir, RECORD_FILE_NAME);
+    int status = read_session(path, d, err);
+    if (!status && d->stimulus_count > 1)
+        qsort(d->stimuli, (size_t)d->stimulus_count, sizeof *d->stimuli, compare_stimulus);
+    report_output o = {.summary = &d->summary, .err = err};
+    if (!status && !(status = open_output(&o, session_dir, err))) {
+        status = write_page(&o, d, session_dir);
+        if (fclose(o.html) && !status)
+            status = report_fail(err, "%s/index.html: write failed (disk full?)", o.dir);
+    }
+    if (out)
+        *out = d->summary;
+    session_data_free(d);
+    free(d);
+    return status;
+}

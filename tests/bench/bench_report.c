@@ -1,0 +1,92 @@
+/* bench_report.c: how long `inception report` takes on a session of the size
+ * of an hour at the rig: 216,000 flips (60 Hz), 360,000 stream messages,
+ * 5,000 natural trials and 20 targets × 4 kinds × 20 repeats of closed-loop
+ * trials over 1,000 neurons, 80 stimuli of 64×64, model metrics. Figures,
+ * not pass/fail: `meson compile -C build bench-report`. Argument: a folder on
+ * the disk to use (default /tmp). */
+#include "controller.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define NEURONS 1000
+#define TARGETS 20
+#define SIDE 64
+
+static int write_session(session_record *w, char *err)
+{
+    static float counts[NEURONS], pixels[SIDE * SIDE], corr[NEURONS];
+    const char *kinds[4] = {"mei", "best_natural", "gabor", "rf"};
+    for (int n = 0; n < NEURONS; n++)
+        counts[n] = (float)(n % 7), corr[n] = (float)(n % 97) / 100.0f;
+    for (int i = 0; i < SIDE * SIDE; i++)
+        pixels[i] = (float)(i % 13) / 12.0f;
+    int64_t trial = 0;
+    for (; trial < 5000; trial++) {
+        record_schedule_entry e = {trial, "train", "natural", trial, -1, 30, 30};
+        record_trial t = {trial, trial, 0, NEURONS, counts};
+        if (session_record_schedule(w, &e, err) || session_record_trial(w, &t, NULL, err))
+            return 1;
+    }
+    for (int r = 0; r < 20; r++)
+        for (int target = 0; target < TARGETS; target++)
+            for (int k = 0; k < 4; k++, trial++) {
+                record_schedule_entry e = {trial, "closed_loop", kinds[k], 4 * target + k,
+                                           target * 7, 30, 30};
+                counts[target * 7] = (float)(k == 0 ? 9 + r % 3 : 4 + (r + k) % 3);
+                record_trial t = {trial, 4 * target + k, 0, NEURONS, counts};
+                if (session_record_schedule(w, &e, err) || session_record_trial(w, &t, NULL, err))
+                    return 1;
+            }
+    for (int s = 0; s < 4 * TARGETS; s++) {
+        record_stimulus st = {s, (s / 4) * 7, kinds[s % 4], SIDE, SIDE, pixels, 5.0};
+        if (session_record_stimulus(w, &st, err))
+            return 1;
+    }
+    record_model_metrics m = {"test", 30, NEURONS, corr, NULL};
+    if (session_record_model_metrics(w, &m, err))
+        return 1;
+    for (int64_t f = 0; f < 216000; f++) {
+        record_flip_event e = {f / 60, f, f * 16666667, f * 16666667, f % 5000 == 0, 0};
+        if (session_record_flip(w, &e, err))
+            return 1;
+    }
+    for (int64_t i = 0; i < 360000; i++) {
+        record_stream_message s = {i, "data", i * 300, 300, 1700000000000 + i * 10, i * 10000000,
+                                   i % 50000 == 0, 9600};
+        if (session_record_stream(w, &s, err))
+            return 1;
+    }
+    for (int i = 0; i < 360; i++) {
+        record_alignment a = {33333.3, 0, 2e4 + i, 6e4 + i, 100};
+        if (session_record_alignment(w, &a, err))
+            return 1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    char dir[4096], err[CONTROLLER_ERR_SIZE], command[8300];
+    snprintf(dir, sizeof dir, "%s/inception-bench-report-%d", argc > 1 ? argv[1] : "/tmp",
+             (int)getpid());
+    session_record *w;
+    if (session_record_create(dir, "bench", "", 0, &w, err) || write_session(w, err) ||
+        session_record_close(w, err)) {
+        fprintf(stderr, "bench_report: %s\n", err);
+        return 1;
+    }
+    report_summary summary;
+    uint64_t t0 = record_monotonic_ns();
+    int status = report_write(dir, &summary, err);
+    double seconds = (double)(record_monotonic_ns() - t0) * 1e-9;
+    if (status)
+        fprintf(stderr, "bench_report: %s\n", err);
+    else
+        printf("report of %llu records: %.2f s (%d figures)\n",
+               (unsigned long long)summary.records, seconds, summary.figures);
+    snprintf(command, sizeof command, "rm -rf '%s'", dir);
+    return system(command) != 0 || status;
+}
