@@ -13,6 +13,9 @@ RATE, UNITS, BLOCK = 30000, 6, 300          # 10 ms blocks
 LATENCY, WINDOW, BIN = 50_000_000, 200_000_000, 10_000_000
 ctx = zmq.Context()
 data, onsets = ctx.socket(zmq.PUB), ctx.socket(zmq.PUB)
+# This replay runs faster than real time: a high-water mark above the whole
+# stream, so a slow (sanitized) receiver delays it rather than loses it.
+data.setsockopt(zmq.SNDHWM, 100000)
 data.bind(data_ep)
 onsets.bind(onset_ep)
 time.sleep(1.0)

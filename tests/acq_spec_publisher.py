@@ -12,6 +12,9 @@ data_ep, onset_ep, trials, truth = sys.argv[1], sys.argv[2], int(sys.argv[3]), s
 UNITS, BIN, LATENCY, WINDOW = 8, 10_000_000, 50_000_000, 200_000_000
 ctx = zmq.Context()
 data, onsets = ctx.socket(zmq.PUB), ctx.socket(zmq.PUB)
+# This replay runs faster than real time: a high-water mark above the whole
+# stream, so a slow (sanitized) receiver delays it rather than loses it.
+data.setsockopt(zmq.SNDHWM, 100000)
 data.bind(data_ep)
 onsets.bind(onset_ep)
 time.sleep(1.0)  # subscribers connect; PUB drops anything sent before
