@@ -637,4 +637,40 @@ int session_fit_and_synthesize(const dataset *d, const session_fit_settings *s,
                                char *err);
 void session_fit_result_free(session_fit_result *r);
 
+/* ------------------------------------------------------------------------
+ * Stream replay (session_stream.c): a record's trials published again in the
+ * native wire format with their recorded timing, so that downstream tools
+ * (inception acquire, a display of the stream) can be tested against a real
+ * session. The record holds trial counts, not the acquisition's bins: each
+ * trial record becomes an onset (onset socket) and a rising sync edge on line
+ * 0 at its onset_ns (data socket, acquisition clock = the record's clock),
+ * and its counts go into the one bin of a regular grid whose centre is the
+ * first inside [onset + latency, onset + latency + window); other bins are
+ * zeros. Summing each window's bins gives the recorded counts back exactly
+ * unless windows overlap (counted). Both sockets bind.
+ * ------------------------------------------------------------------------ */
+
+typedef struct session_stream_options {
+    const char *data_endpoint;   /* counts and sync edges (default tcp://127.0.0.1:5556) */
+    const char *onset_endpoint;  /* onsets (default tcp://127.0.0.1:5560); NULL: none */
+    int allow_remote;
+    double speed;                /* recorded intervals × speed: 1 real time, 0 at once */
+    int64_t bin_ns;              /* grid (default 10 ms) */
+    int64_t latency_ns, window_ns; /* the response window (defaults 50 and 500 ms) */
+    int wait_ms;                 /* after binding, for subscribers to connect (1000) */
+    void (*progress)(int trials_sent, int trials, void *user);
+    void *user;
+} session_stream_options;
+
+typedef struct session_stream_summary {
+    int trials, neurons;
+    int overlapping;             /* trials whose bin lies in an earlier trial's window */
+    uint64_t bins, events, onsets;
+    double seconds;              /* publishing, the wait excluded */
+} session_stream_summary;
+
+void session_stream_options_default(session_stream_options *o);
+int session_stream_replay(const char *session_dir, const session_stream_options *o,
+                          session_stream_summary *out, char *err);
+
 #endif
