@@ -576,6 +576,8 @@ typedef struct session_dataset {
 /* Reads DIR/session.rec. Fails (with the trial or stimulus named) when a
  * natural trial has no image, images differ in size or trials in neurons. */
 int session_dataset_load(const char *session_dir, session_dataset *out, char *err);
+/* The same from a record's bytes (the fuzz target's entry point). */
+int session_dataset_parse(const void *bytes, size_t size, session_dataset *out, char *err);
 void session_dataset_free(session_dataset *s);
 
 /* A protocol text for data that came from elsewhere: name, image size and

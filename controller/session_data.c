@@ -212,11 +212,9 @@ static int collect_start(session_dataset *s, const record_view *v, char *err)
     return 0;
 }
 
-static int collect_all(const char *path, session_dataset *s, collected *c, char *err)
+static int collect_all(record_reader *r, const char *path, session_dataset *s, collected *c,
+                       char *err)
 {
-    record_reader *r;
-    if (record_reader_open(path, &r, err))
-        return 1;
     record_view v;
     int status = 0, next;
     char rerr[CONTROLLER_ERR_SIZE];
@@ -237,7 +235,6 @@ static int collect_all(const char *path, session_dataset *s, collected *c, char 
         else if (v.type == RECORD_TRIAL)
             status = collect_trial(c, &v, err);
     }
-    record_reader_close(r);
     if (!status && !s->protocol_text)
         status = fail(err, "%s: no session_start record", path);
     return status;
@@ -340,14 +337,12 @@ static int build_dataset(const collected *c, session_dataset *s, char *err)
     return status;
 }
 
-int session_dataset_load(const char *session_dir, session_dataset *out, char *err)
+static int load_from(record_reader *r, const char *path, session_dataset *out, char *err)
 {
-    memset(out, 0, sizeof *out);
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", session_dir, RECORD_FILE_NAME);
     collected c;
     memset(&c, 0, sizeof c);
-    int status = collect_all(path, out, &c, err);
+    int status = collect_all(r, path, out, &c, err);
+    record_reader_close(r);
     if (!status) {
         qsort(c.images, (size_t)c.n_images, sizeof *c.images, by_image_id);
         qsort(c.schedule, (size_t)c.n_schedule, sizeof *c.schedule, by_schedule_trial);
@@ -363,6 +358,26 @@ int session_dataset_load(const char *session_dir, session_dataset *out, char *er
     if (status)
         session_dataset_free(out);
     return status;
+}
+
+int session_dataset_load(const char *session_dir, session_dataset *out, char *err)
+{
+    memset(out, 0, sizeof *out);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", session_dir, RECORD_FILE_NAME);
+    record_reader *r;
+    if (record_reader_open(path, &r, err))
+        return 1;
+    return load_from(r, path, out, err);
+}
+
+int session_dataset_parse(const void *bytes, size_t size, session_dataset *out, char *err)
+{
+    memset(out, 0, sizeof *out);
+    record_reader *r;
+    if (record_reader_open_memory(bytes, size, &r, err))
+        return 1;
+    return load_from(r, "record", out, err);
 }
 
 void session_dataset_free(session_dataset *s)
