@@ -360,20 +360,26 @@ static int replay_offline(const char *dir, const cli_option *o, int n)
     return status;
 }
 
-/* The recorded protocol's response window, when it parses. */
+/* The recorded protocol's response window, when it parses: only the first
+ * record (session_start) is read. */
 static void recorded_window(const char *dir, session_stream_options *so)
 {
-    session_dataset s;
-    char err[CONTROLLER_ERR_SIZE];
-    if (session_dataset_load(dir, &s, err))
+    char path[4096], err[CONTROLLER_ERR_SIZE];
+    snprintf(path, sizeof path, "%s/%s", dir, RECORD_FILE_NAME);
+    record_reader *r;
+    if (record_reader_open(path, &r, err))
         return;
+    record_view v;
+    record_field f;
     protocol *p = NULL;
-    if (protocol_parse(s.protocol_text, s.protocol_size, "record", NULL, &p, err) == 0) {
-        so->latency_ns = (int64_t)(p->response.latency_ms * 1e6);
-        so->window_ns = (int64_t)(p->response.duration_ms * 1e6);
+    if (record_reader_next(r, &v, err) == RECORD_NEXT_OK && v.type == RECORD_SESSION_START &&
+        !record_field_find(v.payload, v.length, "protocol_text", &f) &&
+        !protocol_parse(f.data, f.count, "record", NULL, &p, err)) {
+        so->latency_ns = (int64_t)((double)p->response.latency_ms * 1e6 + 0.5);
+        so->window_ns = (int64_t)((double)p->response.duration_ms * 1e6 + 0.5);
         protocol_destroy(p);
     }
-    session_dataset_free(&s);
+    record_reader_close(r);
 }
 
 static int replay_stream(const char *dir, const cli_option *o, int n)

@@ -266,12 +266,16 @@ static int by_trial(const void *a, const void *b)
 
 static const image_entry *find_image(const collected *c, int64_t id)
 {
+    if (!c->n_images)
+        return NULL;
     image_entry key = {id, 0};
     return bsearch(&key, c->images, (size_t)c->n_images, sizeof key, by_image_id);
 }
 
 static const schedule_entry *find_schedule(const collected *c, int64_t trial)
 {
+    if (!c->n_schedule)
+        return NULL;
     schedule_entry key = {trial, 0, 0};
     return bsearch(&key, c->schedule, (size_t)c->n_schedule, sizeof key, by_schedule_trial);
 }
@@ -344,9 +348,13 @@ static int load_from(record_reader *r, const char *path, session_dataset *out, c
     int status = collect_all(r, path, out, &c, err);
     record_reader_close(r);
     if (!status) {
-        qsort(c.images, (size_t)c.n_images, sizeof *c.images, by_image_id);
-        qsort(c.schedule, (size_t)c.n_schedule, sizeof *c.schedule, by_schedule_trial);
-        qsort(c.trials, (size_t)c.n_trials, sizeof *c.trials, by_trial);
+        /* qsort and bsearch want a non-NULL array even when it is empty. */
+        if (c.n_images)
+            qsort(c.images, (size_t)c.n_images, sizeof *c.images, by_image_id);
+        if (c.n_schedule)
+            qsort(c.schedule, (size_t)c.n_schedule, sizeof *c.schedule, by_schedule_trial);
+        if (c.n_trials)
+            qsort(c.trials, (size_t)c.n_trials, sizeof *c.trials, by_trial);
         status = build_dataset(&c, out, err);
     }
     if (!status) {

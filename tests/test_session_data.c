@@ -39,7 +39,7 @@ static const char *block_name(int tier)
 
 static void test_rebuild(const char *dir)
 {
-    char err[CONTROLLER_ERR_SIZE];
+    char err[CONTROLLER_ERR_SIZE] = "";
     session_record *w;
     CHECK(session_record_create(dir, "rebuild-test", protocol_text, sizeof protocol_text - 1, &w,
                                 err) == 0, "record created: %s", err);
@@ -127,7 +127,7 @@ static void test_rebuild(const char *dir)
 /* A trial whose image was never recorded fails, naming it. */
 static void test_missing_image(const char *dir)
 {
-    char err[CONTROLLER_ERR_SIZE];
+    char err[CONTROLLER_ERR_SIZE] = "";
     session_record *w;
     session_record_create(dir, "missing", protocol_text, sizeof protocol_text - 1, &w, err);
     record_schedule_entry e = {0, "train", "natural", 7, -1, 30, 18};
@@ -155,7 +155,7 @@ static int datasets_equal(const dataset *a, const dataset *b)
 
 static void round_trip(const char *data_dir, const char *session_dir, const char *what)
 {
-    char err[CONTROLLER_ERR_SIZE];
+    char err[CONTROLLER_ERR_SIZE] = "";
     dataset d;
     CHECK(dataset_load(data_dir, &d, err) == 0, "%s: loaded: %s", what, err);
     CHECK(session_import_dataset(&d, data_dir, session_dir, err) == 0, "%s: imported: %s", what,
@@ -216,7 +216,7 @@ static void write_sensorium(const char *dir)
 
 static void test_import(const char *base)
 {
-    char data[512], session[512], err[MODEL_ERR_SIZE];
+    char data[512], session[512], err[MODEL_ERR_SIZE] = "";
     simulate_options o;
     simulate_options_default(&o);
     o.population.neurons = 7;
