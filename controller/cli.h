@@ -46,5 +46,7 @@ int population_config_read(const char *dir, sim_config *c, char *err);
 /* The same from the file's bytes (the fuzz target's entry point). */
 int population_config_parse(const unsigned char *bytes, size_t size, sim_config *c, char *err);
 int command_report(int argc, char **argv);
+int command_import(int argc, char **argv);
+int command_replay(int argc, char **argv);
 
 #endif

@@ -537,4 +537,142 @@ typedef struct report_summary {
  * residuals. A section the record has no data for says so on the page. */
 int report_write(const char *session_dir, report_summary *out, char *err);
 
+/* ------------------------------------------------------------------------
+ * Session data (session_data.c): a record's natural-image trials rebuilt as
+ * the model's dataset, and a dataset turned into a record (import).
+ *
+ * Which trials are data, from the record alone (RECORD.md, "Tiers"):
+ *   - a `schedule` record with `kind` natural and `block` train, validation,
+ *     test (or unused: TIER_NONE) gives its `trial` that tier; test images
+ *     repeat under one `image_id`;
+ *   - the `trial` record with that number gives the counts (`image_id`
+ *     must agree with the schedule's);
+ *   - the `stimulus` record of kind natural whose `stimulus_id` is the
+ *     image_id gives the pixels.
+ * Trials whose record carries a non-zero `flags` field (the aligner's
+ * ACQ_TRIAL_* bits) are left out and counted; so are trials of other blocks
+ * (closed loop) and trial records without a natural schedule record.
+ * Dataset rows come in ascending trial number.
+ * ------------------------------------------------------------------------ */
+
+#include "model.h"
+#include "stimulus.h"
+
+#define SESSION_NAME_SIZE 256
+
+typedef struct session_dataset {
+    dataset data;              /* natural trials, tiers from the schedule */
+    char protocol_name[SESSION_NAME_SIZE];
+    char *protocol_text;       /* session_start's protocol, NUL-terminated, owned */
+    size_t protocol_size;
+    int flagged;               /* natural trials left out for their flags */
+    int other_trials;          /* trial records of other blocks, or unscheduled */
+    int duplicates;            /* repeated trial numbers (the first kept) */
+    int *targets;              /* neurons with a recorded MEI, in record order (owned) */
+    int n_targets;
+    uint64_t records, damaged; /* valid records read; damaged stretches skipped */
+} session_dataset;
+
+/* Reads DIR/session.rec. Fails (with the trial or stimulus named) when a
+ * natural trial has no image, images differ in size or trials in neurons. */
+int session_dataset_load(const char *session_dir, session_dataset *out, char *err);
+/* The same from a record's bytes (the fuzz target's entry point). */
+int session_dataset_parse(const void *bytes, size_t size, session_dataset *out, char *err);
+void session_dataset_free(session_dataset *s);
+
+/* A protocol text for data that came from elsewhere: name, image size and
+ * tier sizes from the dataset, model and synthesis settings the template's
+ * defaults, a comment saying where it came from. Parses with protocol_parse.
+ * malloc'd. */
+char *session_import_protocol(const dataset *d, const char *source, size_t *size);
+/* Writes a new record in `session_dir` holding `d` as a recorded session:
+ * session_start (the protocol above), a stimulus record of kind natural per
+ * image id, and per trial a schedule record (block = the tier) and a trial
+ * record (onset every stimulus + isi of the protocol). session_dataset_load of
+ * it gives `d` back bit for bit. Repeats of an id must share their pixels. */
+int session_import_dataset(const dataset *d, const char *source, const char *session_dir,
+                           char *err);
+
+/* ------------------------------------------------------------------------
+ * Fit and synthesis (session_fit.c): the offline end of a session, one
+ * function so that `inception run`'s final fit and `inception replay` do the
+ * same thing: fit the model on the dataset's train tier (early stopping on
+ * validation), evaluate it on the test tier (correlation to the average over
+ * repeats, FEVE), pick targets, synthesize their MEIs.
+ * Deterministic: same dataset, settings and thread count give the same model
+ * bytes and MEIs.
+ * ------------------------------------------------------------------------ */
+
+typedef struct session_fit_settings {
+    model_config model;
+    fit_options fit;
+    mei_options mei;          /* budget: filled by session_fit_and_synthesize */
+    mei_objective objective;
+    float contrast;           /* MEI budget RMS contrast; 0: median of the training images */
+    int target_count;         /* top N by validation correlation when no targets are given */
+    float min_correlation;
+} session_fit_settings;
+
+/* The settings a protocol asks for, for data of height × width × neurons
+ * (the mapping inception run uses: the protocol's seed seeds model, fit and
+ * synthesis). */
+void session_fit_settings_from_protocol(const protocol *p, int height, int width, int neurons,
+                                        session_fit_settings *out);
+
+typedef struct session_fit_result {
+    model *model;              /* owned */
+    fit_report fit;
+    float *validation_corr;    /* neurons: single-trial correlation on validation trials */
+    float *test_corr;          /* neurons: correlation to the average over test repeats */
+    float *test_feve;          /* neurons */
+    int *targets, n_targets;   /* owned */
+    float *meis;               /* n_targets × H × W */
+    mei_result *mei;           /* n_targets */
+    stimulus_budget budget;
+} session_fit_result;
+
+/* `targets` (n_targets, may be NULL/0): synthesize for these neurons; else
+ * the settings' top N by validation correlation (none below the minimum).
+ * `fit_progress` and `mei.progress` of the settings are called as usual. */
+int session_fit_and_synthesize(const dataset *d, const session_fit_settings *s,
+                               const int *targets, int n_targets, session_fit_result *out,
+                               char *err);
+void session_fit_result_free(session_fit_result *r);
+
+/* ------------------------------------------------------------------------
+ * Stream replay (session_stream.c): a record's trials published again in the
+ * native wire format with their recorded timing, so that downstream tools
+ * (inception acquire, a display of the stream) can be tested against a real
+ * session. The record holds trial counts, not the acquisition's bins: each
+ * trial record becomes an onset (onset socket) and a rising sync edge on line
+ * 0 at its onset_ns (data socket, acquisition clock = the record's clock),
+ * and its counts go into the one bin of a regular grid whose centre is the
+ * first inside [onset + latency, onset + latency + window); other bins are
+ * zeros. Summing each window's bins gives the recorded counts back exactly
+ * unless windows overlap (counted). Both sockets bind.
+ * ------------------------------------------------------------------------ */
+
+typedef struct session_stream_options {
+    const char *data_endpoint;   /* counts and sync edges (default tcp://127.0.0.1:5556) */
+    const char *onset_endpoint;  /* onsets (default tcp://127.0.0.1:5560); NULL: none */
+    int allow_remote;
+    double speed;                /* recorded intervals × speed: 1 real time, 0 at once */
+    int64_t bin_ns;              /* grid (default 10 ms) */
+    int64_t latency_ns, window_ns; /* the response window (defaults 50 and 500 ms) */
+    int wait_ms;                 /* after binding, for subscribers to connect (1000) */
+    void (*progress)(int trials_sent, int trials, void *user);
+    void *user;
+} session_stream_options;
+
+typedef struct session_stream_summary {
+    int trials, neurons;
+    int overlapping;             /* trials whose bin lies in an earlier trial's window */
+    uint64_t bins, events, onsets;
+    double seconds;              /* publishing, the wait excluded */
+} session_stream_summary;
+
+void session_stream_options_default(session_stream_options *o);
+int session_stream_replay(const char *session_dir, const session_stream_options *o,
+                          session_stream_summary *out, char *err);
+
 #endif

@@ -23,6 +23,8 @@ static const command commands[] = {
     {"acquire", command_acquire, "receive and align a spike-count stream into trials × neurons"},
     {"mei", command_mei, "synthesize most exciting inputs and their control stimuli"},
     {"report", command_report, "write a session's HTML report with figures and statistics"},
+    {"import", command_import, "turn a dataset (compact or Sensorium layout) into a session record"},
+    {"replay", command_replay, "re-fit, re-synthesize and report a recorded session, or re-publish its stream"},
 };
 
 static void usage(FILE *to)

@@ -1,0 +1,456 @@
+/* command_replay.c: `inception import` (a dataset as a session record) and
+ * `inception replay` (a record's analysis again, offline, or its stream
+ * published again). The work is in session_data.c, session_fit.c and
+ * session_stream.c. */
+#include "cli.h"
+#include "controller.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static const char import_help[] =
+    "usage: inception import DATASET --out SESSION_DIR [--downsample K]\n\n"
+    "Turn a dataset in the compact or Sensorium 2022 layout (see inception fit --help)\n"
+    "into a session record, so published data can be replayed (inception replay),\n"
+    "reported and exported like a recorded session. The record holds: session_start\n"
+    "with a protocol written for the import (image size and tiers from the data, the\n"
+    "rest defaults; the comment names DATASET), one natural stimulus record per image\n"
+    "id, and per trial a schedule record (block = its tier) and a trial record.\n\n"
+    "  --out DIR         the new session folder (must not hold a record)\n"
+    "  --downsample K    shrink the images by K first (Sensorium 144×256 → 36×64: 4)\n";
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + 1e-9 * (double)(t.tv_nsec - t0->tv_nsec);
+}
+
+int command_import(int argc, char **argv)
+{
+    if (cli_wants_help(argc, argv)) {
+        fputs(import_help, stdout);
+        return 0;
+    }
+    if (argc < 2 || !strncmp(argv[1], "--", 2)) {
+        fprintf(stderr, "inception import: expected a DATASET folder (see --help)\n");
+        return 2;
+    }
+    cli_option o[] = {{"out", 1, NULL}, {"downsample", 1, NULL}};
+    int downsample = 1;
+    if (cli_parse("import", argc - 1, argv + 1, o, COUNT(o)) ||
+        cli_get_int(o, COUNT(o), "downsample", 1, 64, &downsample))
+        return 2;
+    const char *out = cli_get(o, COUNT(o), "out");
+    if (!out) {
+        fprintf(stderr, "inception import: --out SESSION_DIR is required\n");
+        return 2;
+    }
+    char err[CONTROLLER_ERR_SIZE];
+    dataset d;
+    fprintf(stderr, "inception import: reading %s\n", argv[1]);
+    if (dataset_load(argv[1], &d, err)) {
+        fprintf(stderr, "inception import: %s\n", err);
+        return 1;
+    }
+    int status = downsample > 1 && dataset_downsample(&d, downsample, err);
+    status = status || session_import_dataset(&d, argv[1], out, err);
+    if (status)
+        fprintf(stderr, "inception import: %s\n", err);
+    else
+        printf("%s/%s: %d trials (%d train, %d validation, %d test), %d neurons, %d×%d images\n",
+               out, RECORD_FILE_NAME, d.trials, dataset_count_tier(&d, TIER_TRAIN),
+               dataset_count_tier(&d, TIER_VALIDATION), dataset_count_tier(&d, TIER_TEST),
+               d.neurons, d.height, d.width);
+    dataset_free(&d);
+    return status;
+}
+
+/* ------------------------------------------------------------------------ */
+
+static const char replay_help[] =
+    "usage: inception replay DIR [--out NEWDIR] [options]\n"
+    "       inception replay DIR --stream ENDPOINT [--onsets ENDPOINT] [--speed X]\n\n"
+    "Offline (the first form), at full speed: rebuild the session's natural-image\n"
+    "trials from DIR/session.rec (tiers from the schedule, trials flagged by the\n"
+    "aligner left out), fit the model with the recorded protocol's settings (or the\n"
+    "options below), evaluate it on the test images (correlation to the average\n"
+    "over repeats, FEVE), synthesize MEIs for the recorded targets (or the top N)\n"
+    "and write NEWDIR: a session record holding the original's observations (trials,\n"
+    "schedule, flips, stream, closed-loop stimuli) with the new checkpoint, metrics\n"
+    "and MEIs; model.bin, meis.npy (targets × H × W float32), targets.txt and the\n"
+    "report (NEWDIR/report/index.html). Same record, settings and seed: the same\n"
+    "model.bin and meis.npy, byte for byte.\n\n"
+    "  --out NEWDIR        where to write (default DIR-replay; must not hold a record)\n"
+    "  --seed N            model, fit and synthesis seed (default: the protocol's)\n"
+    "  --epochs N, --channels N, --batch-size N, --patience N, --threads N\n"
+    "  --learning-rate X   fit settings (default: the protocol's)\n"
+    "  --targets N         MEIs for the top N neurons by validation correlation\n"
+    "                      (default: the record's MEI targets, else the protocol's N)\n"
+    "  --mei-steps N, --starts N   synthesis settings (default: the protocol's)\n"
+    "  --no-report         skip the HTML report\n\n"
+    "Stream (the second form): publish the record's trials again in the native wire\n"
+    "format (acquisition/WIRE.md), both sockets bound: on ENDPOINT a rising sync edge\n"
+    "(line 0) at each onset and spike-count bins in which each trial's recorded\n"
+    "counts sit in the first bin of its response window (zeros elsewhere), on the\n"
+    "onset socket each trial's onset. inception acquire, connected to both with the\n"
+    "same latency and window, gets the recorded counts back.\n\n"
+    "  --stream ENDPOINT   the count and sync stream (e.g. tcp://127.0.0.1:5556)\n"
+    "  --onsets ENDPOINT   the onsets (default tcp://127.0.0.1:5560)\n"
+    "  --speed X           recorded intervals × X: 1 real time (default), 0 at once\n"
+    "  --bin-ms X          bin width (default 10)\n"
+    "  --latency-ms X, --window-ms X   response window (default: the protocol's\n"
+    "                      response latency and duration)\n"
+    "  --wait-ms N         pause after binding for subscribers to connect (1000)\n"
+    "  --allow-remote      allow endpoints beyond loopback\n";
+
+static void on_epoch(const fit_progress *p, void *user)
+{
+    (void)user;
+    fprintf(stderr, "\rreplay: fit epoch %d, validation correlation %.3f (best epoch %d), "
+            "%.0f images/s   ", p->epoch, p->validation_corr, p->best_epoch,
+            p->images_per_second);
+}
+
+static void on_mei_step(const mei_progress *p, void *user)
+{
+    (void)user;
+    fprintf(stderr, "\rreplay: MEIs step %d/%d, %d images, mean objective %.3f   ", p->step,
+            p->steps, p->images, p->mean_objective);
+}
+
+static void on_stream(int sent, int total, void *user)
+{
+    (void)user;
+    if (sent == total || sent % 100 == 0)
+        fprintf(stderr, "\rreplay: %d/%d trials streamed", sent, total);
+}
+
+/* Options given on the command line override the protocol's. */
+static int apply_overrides(const cli_option *o, int n, session_fit_settings *s, int *top)
+{
+    uint64_t seed = s->fit.seed;
+    int threads = s->fit.threads;
+    if (cli_get_u64(o, n, "seed", &seed) ||
+        cli_get_int(o, n, "epochs", 1, 100000, &s->fit.max_epochs) ||
+        cli_get_int(o, n, "channels", 1, 1024, &s->model.channels) ||
+        cli_get_int(o, n, "batch-size", 1, 100000, &s->fit.batch_size) ||
+        cli_get_int(o, n, "patience", 1, 1000, &s->fit.patience) ||
+        cli_get_int(o, n, "threads", 1, 256, &threads) ||
+        cli_get_float(o, n, "learning-rate", 1e-7f, 10.0f, &s->fit.learning_rate) ||
+        cli_get_int(o, n, "targets", 1, 100000, top) ||
+        cli_get_int(o, n, "mei-steps", 1, 1000000, &s->mei.steps) ||
+        cli_get_int(o, n, "starts", 1, 1000, &s->mei.starts))
+        return 1;
+    s->model.seed = s->fit.seed = s->mei.seed = seed;
+    s->fit.threads = s->mei.threads = threads;
+    if (*top > 0)
+        s->target_count = *top;
+    return 0;
+}
+
+/* The original's records that stay true of the replay: everything observed.
+ * Its session_start, checkpoints, metrics and MEIs are the replay's to write. */
+static int copy_observations(const char *dir, session_record *w, char *err)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, RECORD_FILE_NAME);
+    record_reader *r;
+    if (record_reader_open(path, &r, err))
+        return 1;
+    record_view v;
+    int next, status = 0;
+    char rerr[CONTROLLER_ERR_SIZE], kind[32];
+    while (!status && (next = record_reader_next(r, &v, rerr)) != RECORD_NEXT_END) {
+        if (next == RECORD_NEXT_TORN)
+            break;
+        if (next != RECORD_NEXT_OK || v.type == RECORD_SESSION_START ||
+            v.type == RECORD_CHECKPOINT || v.type == RECORD_MODEL_METRICS)
+            continue;
+        if (v.type == RECORD_STIMULUS &&
+            !record_get_text(v.payload, v.length, "kind", kind, sizeof kind) &&
+            !strcmp(kind, "mei"))
+            continue;
+        record_payload p = {(unsigned char *)v.payload, v.length, v.length, 0};
+        status = session_record_append(w, v.type, &p, NULL, err);
+    }
+    record_reader_close(r);
+    return status;
+}
+
+/* The stimulus id of the original's MEI for `neuron` (so its closed-loop
+ * trials point at the new one), else a fresh id above every other. */
+static int64_t mei_stimulus_id(const char *dir, int neuron, int64_t *fresh)
+{
+    char path[4096], err[CONTROLLER_ERR_SIZE], kind[32];
+    snprintf(path, sizeof path, "%s/%s", dir, RECORD_FILE_NAME);
+    record_reader *r;
+    int64_t found = -1, id, n, highest = 0;
+    if (record_reader_open(path, &r, err) == 0) {
+        record_view v;
+        int next;
+        while ((next = record_reader_next(r, &v, err)) != RECORD_NEXT_END &&
+               next != RECORD_NEXT_TORN) {
+            if (next != RECORD_NEXT_OK || v.type != RECORD_STIMULUS ||
+                record_get_i64(v.payload, v.length, "stimulus_id", &id))
+                continue;
+            highest = id > highest ? id : highest;
+            if (found < 0 && !record_get_text(v.payload, v.length, "kind", kind, sizeof kind) &&
+                !strcmp(kind, "mei") && !record_get_i64(v.payload, v.length, "neuron", &n) &&
+                n == neuron)
+                found = id;
+        }
+        record_reader_close(r);
+    }
+    if (found >= 0)
+        return found;
+    if (*fresh <= highest)
+        *fresh = highest + 1;
+    return (*fresh)++;
+}
+
+static int write_outputs(const char *dir, const char *out, const session_dataset *s,
+                         const session_fit_result *f, session_record *w, char *err)
+{
+    const dataset *d = &s->data;
+    char path[4096], merr[MODEL_ERR_SIZE];
+    snprintf(path, sizeof path, "%s/model.bin", out);
+    if (model_save(f->model, path, merr)) {
+        snprintf(err, CONTROLLER_ERR_SIZE, "%s", merr);
+        return 1;
+    }
+    if (session_record_checkpoint(w, path, f->fit.best_epoch, f->fit.best_validation_corr, err))
+        return 1;
+    record_model_metrics val = {"validation", f->fit.best_epoch, d->neurons, f->validation_corr,
+                                NULL};
+    record_model_metrics test = {"test", f->fit.best_epoch, d->neurons, f->test_corr,
+                                 f->test_feve};
+    if (session_record_model_metrics(w, &val, err) ||
+        (dataset_count_tier(d, TIER_TEST) >= 2 && session_record_model_metrics(w, &test, err)))
+        return 1;
+    int64_t fresh = 0;
+    size_t P = (size_t)d->height * (size_t)d->width;
+    for (int j = 0; j < f->n_targets; j++) {
+        record_stimulus st = {mei_stimulus_id(dir, f->targets[j], &fresh), f->targets[j], "mei",
+                              d->height, d->width, f->meis + (size_t)j * P,
+                              f->mei[j].response};
+        if (session_record_stimulus(w, &st, err))
+            return 1;
+    }
+    snprintf(path, sizeof path, "%s/meis.npy", out);
+    int64_t shape[3] = {f->n_targets, d->height, d->width};
+    float none = 0;
+    if (npy_write(path, NPY_FLOAT32, 3, shape, f->n_targets ? f->meis : &none, merr)) {
+        snprintf(err, CONTROLLER_ERR_SIZE, "%s", merr);
+        return 1;
+    }
+    snprintf(path, sizeof path, "%s/targets.txt", out);
+    FILE *t = fopen(path, "w");
+    if (!t) {
+        snprintf(err, CONTROLLER_ERR_SIZE, "%s: cannot write", path);
+        return 1;
+    }
+    for (int j = 0; j < f->n_targets; j++)
+        fprintf(t, "%d %.6g\n", f->targets[j], f->mei[j].response);
+    return fclose(t) ? (snprintf(err, CONTROLLER_ERR_SIZE, "%s: write failed", path), 1) : 0;
+}
+
+static double finite_mean(const float *v, int n)
+{
+    double sum = 0;
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (isfinite(v[i])) {
+            sum += v[i];
+            k++;
+        }
+    return k ? sum / k : NAN;
+}
+
+static int replay_offline(const char *dir, const cli_option *o, int n)
+{
+    char err[CONTROLLER_ERR_SIZE], out[4096];
+    const char *given = cli_get(o, n, "out");
+    snprintf(out, sizeof out, "%s-replay", dir);
+    if (given)
+        snprintf(out, sizeof out, "%s", given);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    session_dataset s;
+    if (session_dataset_load(dir, &s, err)) {
+        fprintf(stderr, "inception replay: %s\n", err);
+        return 1;
+    }
+    double load_s = seconds_since(&t0);
+    fprintf(stderr, "replay: %d natural trials (%d train, %d validation, %d test), %d neurons, "
+            "%d flagged and %d other trials left out; read in %.2f s (%.0f trials/s)\n",
+            s.data.trials, dataset_count_tier(&s.data, TIER_TRAIN),
+            dataset_count_tier(&s.data, TIER_VALIDATION), dataset_count_tier(&s.data, TIER_TEST),
+            s.data.neurons, s.flagged, s.other_trials, load_s,
+            (double)(s.data.trials + s.flagged + s.other_trials) / (load_s > 0 ? load_s : 1e-9));
+    protocol *p = NULL;
+    int status = 0;
+    char file[4200];
+    snprintf(file, sizeof file, "%s/%s (protocol)", dir, RECORD_FILE_NAME);
+    if (protocol_parse(s.protocol_text, s.protocol_size, file, NULL, &p, err)) {
+        fprintf(stderr, "inception replay: the recorded protocol: %s\n", err);
+        session_dataset_free(&s);
+        return 1;
+    }
+    session_fit_settings set;
+    session_fit_settings_from_protocol(p, s.data.height, s.data.width, s.data.neurons, &set);
+    protocol_destroy(p);
+    int top = 0;
+    if (apply_overrides(o, n, &set, &top)) {
+        session_dataset_free(&s);
+        return 2;
+    }
+    set.fit.progress = on_epoch;
+    set.mei.progress = on_mei_step;
+    const int *targets = top > 0 ? NULL : s.targets;
+    int n_targets = top > 0 ? 0 : s.n_targets;
+    session_fit_result f;
+    session_record *w = NULL;
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (session_fit_and_synthesize(&s.data, &set, targets, n_targets, &f, err)) {
+        fprintf(stderr, "\ninception replay: %s\n", err);
+        session_dataset_free(&s);
+        return 1;
+    }
+    double fit_s = seconds_since(&t1);
+    fprintf(stderr, "\n");
+    status = session_record_create(out, s.protocol_name, s.protocol_text, s.protocol_size, &w,
+                                   err);
+    if (!status) {
+        char note[512];
+        snprintf(note, sizeof note, "replay of %.200s: seed %llu, %d epochs (best %d), "
+                 "validation correlation %.4f, %d targets", dir,
+                 (unsigned long long)set.fit.seed, f.fit.epochs, f.fit.best_epoch,
+                 f.fit.best_validation_corr, f.n_targets);
+        status = copy_observations(dir, w, err) || session_record_note(w, note, err) ||
+                 session_record_phase(w, "replay", "begin", err) ||
+                 write_outputs(dir, out, &s, &f, w, err) ||
+                 session_record_phase(w, "replay", "end", err);
+        char cerr[CONTROLLER_ERR_SIZE];
+        if (session_record_close(w, status ? cerr : err))
+            status = 1;
+    }
+    if (!status && !cli_get(o, n, "no-report")) {
+        report_summary rs;
+        status = report_write(out, &rs, err);
+    }
+    if (status) {
+        fprintf(stderr, "inception replay: %s\n", err);
+    } else {
+        printf("%s: fit %d epochs (best %d), validation correlation %.3f, test correlation to "
+               "average %.3f, FEVE %.3f; %d MEIs; %.1f s (%.0f trials/s of fit and "
+               "synthesis)\n",
+               out, f.fit.epochs, f.fit.best_epoch, f.fit.best_validation_corr,
+               finite_mean(f.test_corr, s.data.neurons), finite_mean(f.test_feve, s.data.neurons),
+               f.n_targets, seconds_since(&t0), (double)s.data.trials / (fit_s > 0 ? fit_s : 1e-9));
+    }
+    session_fit_result_free(&f);
+    session_dataset_free(&s);
+    return status;
+}
+
+/* The recorded protocol's response window, when it parses: only the first
+ * record (session_start) is read. */
+static void recorded_window(const char *dir, session_stream_options *so)
+{
+    char path[4096], err[CONTROLLER_ERR_SIZE];
+    snprintf(path, sizeof path, "%s/%s", dir, RECORD_FILE_NAME);
+    record_reader *r;
+    if (record_reader_open(path, &r, err))
+        return;
+    record_view v;
+    record_field f;
+    protocol *p = NULL;
+    if (record_reader_next(r, &v, err) == RECORD_NEXT_OK && v.type == RECORD_SESSION_START &&
+        !record_field_find(v.payload, v.length, "protocol_text", &f) &&
+        !protocol_parse(f.data, f.count, "record", NULL, &p, err)) {
+        so->latency_ns = (int64_t)((double)p->response.latency_ms * 1e6 + 0.5);
+        so->window_ns = (int64_t)((double)p->response.duration_ms * 1e6 + 0.5);
+        protocol_destroy(p);
+    }
+    record_reader_close(r);
+}
+
+static int replay_stream(const char *dir, const cli_option *o, int n)
+{
+    session_stream_options so;
+    session_stream_options_default(&so);
+    recorded_window(dir, &so);
+    float speed = 1.0f, bin_ms = 10.0f, latency_ms = (float)so.latency_ns * 1e-6f,
+          window_ms = (float)so.window_ns * 1e-6f;
+    int wait_ms = so.wait_ms;
+    if (cli_get_float(o, n, "speed", 0.0f, 1000.0f, &speed) ||
+        cli_get_float(o, n, "bin-ms", 0.001f, 4000.0f, &bin_ms) ||
+        cli_get_float(o, n, "latency-ms", 0.0f, 10000.0f, &latency_ms) ||
+        cli_get_float(o, n, "window-ms", 0.001f, 100000.0f, &window_ms) ||
+        cli_get_int(o, n, "wait-ms", 0, 600000, &wait_ms))
+        return 2;
+    so.data_endpoint = cli_get(o, n, "stream");
+    if (cli_get(o, n, "onsets"))
+        so.onset_endpoint = cli_get(o, n, "onsets");
+    so.allow_remote = cli_get(o, n, "allow-remote") != NULL;
+    so.speed = speed;
+    so.bin_ns = (int64_t)((double)bin_ms * 1e6 + 0.5);
+    so.latency_ns = (int64_t)((double)latency_ms * 1e6 + 0.5);
+    so.window_ns = (int64_t)((double)window_ms * 1e6 + 0.5);
+    so.wait_ms = wait_ms;
+    so.progress = on_stream;
+    session_stream_summary sum;
+    char err[CONTROLLER_ERR_SIZE];
+    if (session_stream_replay(dir, &so, &sum, err)) {
+        fprintf(stderr, "\ninception replay: %s\n", err);
+        return 1;
+    }
+    fprintf(stderr, "\n");
+    printf("streamed %d trials × %d neurons: %llu bins, %llu sync edges, %llu onsets in %.2f s "
+           "(%.0f trials/s)%s\n",
+           sum.trials, sum.neurons, (unsigned long long)sum.bins,
+           (unsigned long long)sum.events, (unsigned long long)sum.onsets, sum.seconds,
+           sum.seconds > 0 ? sum.trials / sum.seconds : 0.0, "");
+    if (sum.overlapping)
+        printf("warning: %d trials' counts lie inside another trial's window (windows "
+               "overlap): a receiver sums them together\n", sum.overlapping);
+    return 0;
+}
+
+int command_replay(int argc, char **argv)
+{
+    if (cli_wants_help(argc, argv)) {
+        fputs(replay_help, stdout);
+        return 0;
+    }
+    if (argc < 2 || !strncmp(argv[1], "--", 2)) {
+        fprintf(stderr, "inception replay: expected a session DIR (see --help)\n");
+        return 2;
+    }
+    cli_option o[] = {{"out", 1, NULL},        {"seed", 1, NULL},        {"epochs", 1, NULL},
+                      {"channels", 1, NULL},   {"batch-size", 1, NULL},  {"patience", 1, NULL},
+                      {"threads", 1, NULL},    {"learning-rate", 1, NULL}, {"targets", 1, NULL},
+                      {"mei-steps", 1, NULL},  {"starts", 1, NULL},      {"no-report", 0, NULL},
+                      {"stream", 1, NULL},     {"onsets", 1, NULL},      {"speed", 1, NULL},
+                      {"bin-ms", 1, NULL},     {"latency-ms", 1, NULL},  {"window-ms", 1, NULL},
+                      {"wait-ms", 1, NULL},    {"allow-remote", 0, NULL}};
+    if (cli_parse("replay", argc - 1, argv + 1, o, COUNT(o)))
+        return 2;
+    static const char *const stream_only[] = {"onsets", "speed", "bin-ms", "latency-ms",
+                                              "window-ms", "wait-ms", "allow-remote"};
+    if (!cli_get(o, COUNT(o), "stream"))
+        for (int i = 0; i < COUNT(stream_only); i++)
+            if (cli_get(o, COUNT(o), stream_only[i])) {
+                fprintf(stderr, "inception replay: --%s needs --stream\n", stream_only[i]);
+                return 2;
+            }
+    return cli_get(o, COUNT(o), "stream") ? replay_stream(argv[1], o, COUNT(o))
+                                          : replay_offline(argv[1], o, COUNT(o));
+}

@@ -1,0 +1,545 @@
+/* session_dataset.c: a session record's natural-image trials rebuilt as the
+ * model's dataset (replay), and a dataset written as a session record
+ * (import). Which records mark what is in controller.h and RECORD.md
+ * ("Tiers and flags"). */
+#include "controller.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int fail(char *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, CONTROLLER_ERR_SIZE, fmt, ap);
+    va_end(ap);
+    return 1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* What one pass over the record collects */
+
+typedef struct image_entry {
+    int64_t id;
+    size_t offset; /* into the pixel buffer */
+} image_entry;
+
+typedef struct schedule_entry {
+    int64_t trial, image_id;
+    int tier; /* TIER_*, or -1: not a natural trial */
+} schedule_entry;
+
+typedef struct trial_entry {
+    int64_t trial, image_id, flags;
+    size_t offset; /* into the counts buffer */
+} trial_entry;
+
+typedef struct collected {
+    image_entry *images;
+    schedule_entry *schedule;
+    trial_entry *trials;
+    int n_images, n_schedule, n_trials;
+    int cap_images, cap_schedule, cap_trials;
+    float *pixels, *counts;
+    size_t n_pixels, n_counts, cap_pixels, cap_counts;
+    int height, width, neurons;
+    int *targets, n_targets, cap_targets;
+} collected;
+
+static void collected_free(collected *c)
+{
+    free(c->images);
+    free(c->schedule);
+    free(c->trials);
+    free(c->pixels);
+    free(c->counts);
+    free(c->targets);
+}
+
+/* Grows *array (of `size`-byte elements) to hold one more; 0 ok. */
+static int grow(void **array, int *cap, int count, size_t size)
+{
+    if (count < *cap)
+        return 0;
+    int n = *cap ? 2 * *cap : 256;
+    void *a = realloc(*array, (size_t)n * size);
+    if (!a)
+        return 1;
+    *array = a;
+    *cap = n;
+    return 0;
+}
+
+static int grow_floats(float **array, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap ? *cap : 4096;
+    while (n < need)
+        n *= 2;
+    float *a = realloc(*array, n * sizeof(float));
+    if (!a)
+        return 1;
+    *array = a;
+    *cap = n;
+    return 0;
+}
+
+static int tier_of_block(const char *block)
+{
+    if (!strcmp(block, "train"))
+        return TIER_TRAIN;
+    if (!strcmp(block, "validation"))
+        return TIER_VALIDATION;
+    if (!strcmp(block, "test"))
+        return TIER_TEST;
+    if (!strcmp(block, "unused"))
+        return TIER_NONE;
+    return -1;
+}
+
+static const char *block_of_tier(int tier)
+{
+    static const char *const names[] = {"train", "validation", "test", "unused"};
+    return tier >= 0 && tier <= TIER_NONE ? names[tier] : "unused";
+}
+
+static int add_target(collected *c, int neuron)
+{
+    for (int i = 0; i < c->n_targets; i++)
+        if (c->targets[i] == neuron)
+            return 0;
+    if (grow((void **)&c->targets, &c->cap_targets, c->n_targets, sizeof(int)))
+        return 1;
+    c->targets[c->n_targets++] = neuron;
+    return 0;
+}
+
+static int collect_stimulus(collected *c, const record_view *v, char *err)
+{
+    char kind[32];
+    int64_t id, neuron = -1;
+    record_field f;
+    if (record_get_text(v->payload, v->length, "kind", kind, sizeof kind) ||
+        record_get_i64(v->payload, v->length, "stimulus_id", &id))
+        return fail(err, "stimulus record at offset %llu: no kind or stimulus_id",
+                    (unsigned long long)v->offset);
+    record_get_i64(v->payload, v->length, "neuron", &neuron);
+    if (!strcmp(kind, "mei") && neuron >= 0 && neuron < (1 << 30))
+        return add_target(c, (int)neuron) ? fail(err, "out of memory") : 0;
+    if (strcmp(kind, "natural"))
+        return 0;
+    if (record_field_find(v->payload, v->length, "pixels", &f) || f.dtype != RECORD_F32 ||
+        f.ndim != 2 || f.count == 0)
+        return fail(err, "stimulus %lld (offset %llu): pixels are not a float32 height × width "
+                    "array", (long long)id, (unsigned long long)v->offset);
+    if (c->height == 0) {
+        c->height = (int)f.shape[0];
+        c->width = (int)f.shape[1];
+    } else if ((int)f.shape[0] != c->height || (int)f.shape[1] != c->width) {
+        return fail(err, "stimulus %lld is %u×%u, earlier natural images %d×%d",
+                    (long long)id, f.shape[0], f.shape[1], c->height, c->width);
+    }
+    if (grow((void **)&c->images, &c->cap_images, c->n_images, sizeof(image_entry)) ||
+        grow_floats(&c->pixels, &c->cap_pixels, c->n_pixels + f.count))
+        return fail(err, "out of memory for the images");
+    memcpy(c->pixels + c->n_pixels, f.data, f.count * sizeof(float));
+    c->images[c->n_images++] = (image_entry){id, c->n_pixels};
+    c->n_pixels += f.count;
+    return 0;
+}
+
+static int collect_schedule(collected *c, const record_view *v, char *err)
+{
+    char block[32] = "", kind[32] = "";
+    int64_t trial, image_id;
+    if (record_get_i64(v->payload, v->length, "trial", &trial) ||
+        record_get_i64(v->payload, v->length, "image_id", &image_id))
+        return fail(err, "schedule record at offset %llu: no trial or image_id",
+                    (unsigned long long)v->offset);
+    record_get_text(v->payload, v->length, "block", block, sizeof block);
+    record_get_text(v->payload, v->length, "kind", kind, sizeof kind);
+    int tier = strcmp(kind, "natural") ? -1 : tier_of_block(block);
+    if (grow((void **)&c->schedule, &c->cap_schedule, c->n_schedule, sizeof(schedule_entry)))
+        return fail(err, "out of memory for the schedule");
+    c->schedule[c->n_schedule++] = (schedule_entry){trial, image_id, tier};
+    return 0;
+}
+
+static int collect_trial(collected *c, const record_view *v, char *err)
+{
+    int64_t trial, image_id, flags = 0;
+    record_field f;
+    if (record_get_i64(v->payload, v->length, "trial", &trial) ||
+        record_get_i64(v->payload, v->length, "image_id", &image_id) ||
+        record_field_find(v->payload, v->length, "counts", &f) || f.dtype != RECORD_F32 ||
+        f.ndim != 1)
+        return fail(err, "trial record at offset %llu: no trial, image_id or float32 counts",
+                    (unsigned long long)v->offset);
+    record_get_i64(v->payload, v->length, "flags", &flags);
+    if (c->neurons == 0 && c->n_trials == 0)
+        c->neurons = (int)f.count;
+    else if ((int)f.count != c->neurons)
+        return fail(err, "trial %lld has %zu counts, earlier trials %d", (long long)trial,
+                    f.count, c->neurons);
+    if (grow((void **)&c->trials, &c->cap_trials, c->n_trials, sizeof(trial_entry)) ||
+        grow_floats(&c->counts, &c->cap_counts, c->n_counts + f.count))
+        return fail(err, "out of memory for the trials");
+    memcpy(c->counts + c->n_counts, f.data, f.count * sizeof(float));
+    c->trials[c->n_trials++] = (trial_entry){trial, image_id, flags, c->n_counts};
+    c->n_counts += f.count;
+    return 0;
+}
+
+static int collect_start(session_dataset *s, const record_view *v, char *err)
+{
+    record_field f;
+    if (s->protocol_text)
+        return 0; /* a second session_start (never written) changes nothing */
+    record_get_text(v->payload, v->length, "protocol_name", s->protocol_name,
+                    sizeof s->protocol_name);
+    if (record_field_find(v->payload, v->length, "protocol_text", &f))
+        return fail(err, "session_start has no protocol_text");
+    s->protocol_text = malloc(f.count + 1);
+    if (!s->protocol_text)
+        return fail(err, "out of memory for the protocol");
+    memcpy(s->protocol_text, f.data, f.count);
+    s->protocol_text[f.count] = 0;
+    s->protocol_size = f.count;
+    return 0;
+}
+
+static int collect_all(record_reader *r, const char *path, session_dataset *s, collected *c,
+                       char *err)
+{
+    record_view v;
+    int status = 0, next;
+    char rerr[CONTROLLER_ERR_SIZE];
+    while (!status && (next = record_reader_next(r, &v, rerr)) != RECORD_NEXT_END) {
+        if (next != RECORD_NEXT_OK) {
+            s->damaged++;
+            if (next == RECORD_NEXT_TORN)
+                break;
+            continue;
+        }
+        s->records++;
+        if (v.type == RECORD_SESSION_START)
+            status = collect_start(s, &v, err);
+        else if (v.type == RECORD_STIMULUS)
+            status = collect_stimulus(c, &v, err);
+        else if (v.type == RECORD_SCHEDULE)
+            status = collect_schedule(c, &v, err);
+        else if (v.type == RECORD_TRIAL)
+            status = collect_trial(c, &v, err);
+    }
+    if (!status && !s->protocol_text)
+        status = fail(err, "%s: no session_start record", path);
+    return status;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Matching trials, schedule and images */
+
+static int by_image_id(const void *a, const void *b)
+{
+    int64_t x = ((const image_entry *)a)->id, y = ((const image_entry *)b)->id;
+    return (x > y) - (x < y);
+}
+
+static int by_schedule_trial(const void *a, const void *b)
+{
+    int64_t x = ((const schedule_entry *)a)->trial, y = ((const schedule_entry *)b)->trial;
+    return (x > y) - (x < y);
+}
+
+/* Ties keep record order (the offset grows with it): the first is kept. */
+static int by_trial(const void *a, const void *b)
+{
+    const trial_entry *x = a, *y = b;
+    if (x->trial != y->trial)
+        return (x->trial > y->trial) - (x->trial < y->trial);
+    return (x->offset > y->offset) - (x->offset < y->offset);
+}
+
+static const image_entry *find_image(const collected *c, int64_t id)
+{
+    if (!c->n_images)
+        return NULL;
+    image_entry key = {id, 0};
+    return bsearch(&key, c->images, (size_t)c->n_images, sizeof key, by_image_id);
+}
+
+static const schedule_entry *find_schedule(const collected *c, int64_t trial)
+{
+    if (!c->n_schedule)
+        return NULL;
+    schedule_entry key = {trial, 0, 0};
+    return bsearch(&key, c->schedule, (size_t)c->n_schedule, sizeof key, by_schedule_trial);
+}
+
+/* Marks which sorted trials become rows (tier >= 0 in *tiers) and counts the rest. */
+static int select_rows(const collected *c, session_dataset *s, int *tiers, char *err)
+{
+    int rows = 0;
+    for (int i = 0; i < c->n_trials; i++) {
+        const trial_entry *t = &c->trials[i];
+        tiers[i] = -1;
+        if (i > 0 && c->trials[i - 1].trial == t->trial) {
+            s->duplicates++;
+            continue;
+        }
+        const schedule_entry *e = find_schedule(c, t->trial);
+        if (!e || e->tier < 0) {
+            s->other_trials++;
+            continue;
+        }
+        if (e->image_id != t->image_id)
+            return fail(err, "trial %lld: image_id %lld, its schedule says %lld",
+                        (long long)t->trial, (long long)t->image_id, (long long)e->image_id);
+        if (t->flags) {
+            s->flagged++;
+            continue;
+        }
+        if (!find_image(c, t->image_id))
+            return fail(err, "trial %lld: no natural stimulus record for image %lld",
+                        (long long)t->trial, (long long)t->image_id);
+        tiers[i] = e->tier;
+        rows++;
+    }
+    return rows == 0 ? fail(err, "no natural-image trials in the record (%d flagged, %d "
+                            "of other blocks)", s->flagged, s->other_trials)
+                     : 0;
+}
+
+static int build_dataset(const collected *c, session_dataset *s, char *err)
+{
+    int *tiers = malloc((size_t)(c->n_trials ? c->n_trials : 1) * sizeof(int));
+    if (!tiers)
+        return fail(err, "out of memory");
+    int status = select_rows(c, s, tiers, err);
+    int rows = 0;
+    for (int i = 0; !status && i < c->n_trials; i++)
+        rows += tiers[i] >= 0;
+    if (!status && dataset_alloc(&s->data, rows, c->height, c->width, c->neurons))
+        status = fail(err, "out of memory for %d trials", rows);
+    size_t P = (size_t)c->height * (size_t)c->width, N = (size_t)c->neurons;
+    for (int i = 0, k = 0; !status && i < c->n_trials; i++) {
+        if (tiers[i] < 0)
+            continue;
+        const trial_entry *t = &c->trials[i];
+        memcpy(s->data.images + (size_t)k * P, c->pixels + find_image(c, t->image_id)->offset,
+               P * sizeof(float));
+        memcpy(s->data.responses + (size_t)k * N, c->counts + t->offset, N * sizeof(float));
+        s->data.tiers[k] = (uint8_t)tiers[i];
+        s->data.image_ids[k] = t->image_id;
+        k++;
+    }
+    free(tiers);
+    return status;
+}
+
+static int load_from(record_reader *r, const char *path, session_dataset *out, char *err)
+{
+    collected c;
+    memset(&c, 0, sizeof c);
+    int status = collect_all(r, path, out, &c, err);
+    record_reader_close(r);
+    if (!status) {
+        /* qsort and bsearch want a non-NULL array even when it is empty. */
+        if (c.n_images)
+            qsort(c.images, (size_t)c.n_images, sizeof *c.images, by_image_id);
+        if (c.n_schedule)
+            qsort(c.schedule, (size_t)c.n_schedule, sizeof *c.schedule, by_schedule_trial);
+        if (c.n_trials)
+            qsort(c.trials, (size_t)c.n_trials, sizeof *c.trials, by_trial);
+        status = build_dataset(&c, out, err);
+    }
+    if (!status) {
+        out->targets = c.targets;
+        out->n_targets = c.n_targets;
+        c.targets = NULL;
+    }
+    collected_free(&c);
+    if (status)
+        session_dataset_free(out);
+    return status;
+}
+
+int session_dataset_load(const char *session_dir, session_dataset *out, char *err)
+{
+    memset(out, 0, sizeof *out);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", session_dir, RECORD_FILE_NAME);
+    record_reader *r;
+    if (record_reader_open(path, &r, err))
+        return 1;
+    return load_from(r, path, out, err);
+}
+
+int session_dataset_parse(const void *bytes, size_t size, session_dataset *out, char *err)
+{
+    memset(out, 0, sizeof *out);
+    record_reader *r;
+    if (record_reader_open_memory(bytes, size, &r, err))
+        return 1;
+    return load_from(r, "record", out, err);
+}
+
+void session_dataset_free(session_dataset *s)
+{
+    if (!s)
+        return;
+    dataset_free(&s->data);
+    free(s->protocol_text);
+    free(s->targets);
+    memset(s, 0, sizeof *s);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Import: a dataset as a session record */
+
+#define IMPORT_STIMULUS_MS 500
+#define IMPORT_ISI_MS 300
+#define IMPORT_REFRESH_HZ 60
+
+/* Distinct image ids among the test trials (quadratic: test sets are small). */
+static int distinct_test_images(const dataset *d)
+{
+    int n = 0;
+    for (int t = 0; t < d->trials; t++) {
+        if (d->tiers[t] != TIER_TEST)
+            continue;
+        int seen = 0;
+        for (int u = 0; u < t && !seen; u++)
+            seen = d->tiers[u] == TIER_TEST && d->image_ids[u] == d->image_ids[t];
+        n += !seen;
+    }
+    return n;
+}
+
+char *session_import_protocol(const dataset *d, const char *source, size_t *size)
+{
+    int train = dataset_count_tier(d, TIER_TRAIN), val = dataset_count_tier(d, TIER_VALIDATION);
+    int test_trials = dataset_count_tier(d, TIER_TEST), test = distinct_test_images(d);
+    int repeats = test ? (test_trials + test / 2) / test : 2;
+    if (repeats < 2)
+        repeats = 2;
+    size_t cap = 2048 + strlen(source);
+    char *text = malloc(cap);
+    if (!text)
+        return NULL;
+    /* images.train counts the single presentations, validation included;
+     * test: the distinct test images and their mean repeats (at least 2, the
+     * protocol's minimum). Informative only: the record's trials are the data. */
+    int n = snprintf(text, cap,
+                     "# Imported by `inception import` from %s: not a recorded session.\n"
+                     "# The image and tier sizes are the dataset's (test_repeats: the mean);\n"
+                     "# display, timing and stream settings are placeholders; model and\n"
+                     "# synthesis settings the defaults.\n"
+                     "version: 1\n"
+                     "name: import\n"
+                     "seed: 1\n"
+                     "output: sessions/import\n"
+                     "timing:\n"
+                     "  stimulus_ms: %d\n"
+                     "  isi_ms: %d\n"
+                     "display:\n"
+                     "  mode: offscreen\n"
+                     "  refresh_hz: %d\n"
+                     "images:\n"
+                     "  train: %d\n"
+                     "  validation_fraction: %.6f\n"
+                     "  test: %d\n"
+                     "  test_repeats: %d\n"
+                     "  height: %d\n"
+                     "  width: %d\n",
+                     source, IMPORT_STIMULUS_MS, IMPORT_ISI_MS, IMPORT_REFRESH_HZ,
+                     train + val > 0 ? train + val : 1,
+                     train + val > 0 ? (double)val / (double)(train + val) : 0.0,
+                     test > 0 ? test : 1, repeats, d->height, d->width);
+    *size = (size_t)n;
+    return text;
+}
+
+/* The first trial of each image id: its stimulus record, checking repeats. */
+static int import_stimuli(session_record *w, const dataset *d, char *err)
+{
+    size_t P = (size_t)d->height * (size_t)d->width;
+    int64_t *order = malloc((size_t)(d->trials ? d->trials : 1) * sizeof(int64_t));
+    if (!order)
+        return fail(err, "out of memory");
+    for (int t = 0; t < d->trials; t++)
+        order[t] = t;
+    /* Sort trial indices by (image id, index): repeats sit together. */
+    for (int gap = d->trials / 2; gap > 0; gap /= 2)
+        for (int i = gap; i < d->trials; i++)
+            for (int j = i; j >= gap; j -= gap) {
+                int64_t a = order[j - gap], b = order[j];
+                if (d->image_ids[a] < d->image_ids[b] ||
+                    (d->image_ids[a] == d->image_ids[b] && a < b))
+                    break;
+                order[j - gap] = b;
+                order[j] = a;
+            }
+    int status = 0;
+    for (int i = 0; !status && i < d->trials; i++) {
+        int64_t t = order[i];
+        const float *px = d->images + (size_t)t * P;
+        if (i > 0 && d->image_ids[order[i - 1]] == d->image_ids[t]) {
+            if (memcmp(px, d->images + (size_t)order[i - 1] * P, P * sizeof(float)))
+                status = fail(err, "trials %lld and %lld share image id %lld but not their "
+                              "pixels", (long long)order[i - 1], (long long)t,
+                              (long long)d->image_ids[t]);
+            continue;
+        }
+        record_stimulus s = {d->image_ids[t], -1, "natural", d->height, d->width, px, 0.0};
+        status = session_record_stimulus(w, &s, err);
+    }
+    free(order);
+    return status;
+}
+
+static int import_trials(session_record *w, const dataset *d, char *err)
+{
+    const int64_t frames_on = IMPORT_STIMULUS_MS * IMPORT_REFRESH_HZ / 1000;
+    const int64_t frames_off = IMPORT_ISI_MS * IMPORT_REFRESH_HZ / 1000;
+    const int64_t period_ns = (int64_t)(IMPORT_STIMULUS_MS + IMPORT_ISI_MS) * 1000000;
+    for (int t = 0; t < d->trials; t++) {
+        record_schedule_entry e = {t, block_of_tier(d->tiers[t]), "natural", d->image_ids[t],
+                                   -1, frames_on, frames_off};
+        record_trial r = {t, d->image_ids[t], (int64_t)(t + 1) * period_ns, d->neurons,
+                          d->responses + (size_t)t * (size_t)d->neurons};
+        if (session_record_schedule(w, &e, err) || session_record_trial(w, &r, NULL, err))
+            return 1;
+    }
+    return 0;
+}
+
+int session_import_dataset(const dataset *d, const char *source, const char *session_dir,
+                           char *err)
+{
+    if (d->trials < 1 || d->neurons < 1 || d->height < 1 || d->width < 1)
+        return fail(err, "%s: an empty dataset", source);
+    size_t size;
+    char *text = session_import_protocol(d, source, &size);
+    if (!text)
+        return fail(err, "out of memory");
+    session_record *w;
+    int status = session_record_create(session_dir, "import", text, size, &w, err);
+    free(text);
+    if (status)
+        return 1;
+    char note[CONTROLLER_ERR_SIZE + 64];
+    snprintf(note, sizeof note, "imported from %.200s: %d trials, %d neurons, %d×%d images",
+             source, d->trials, d->neurons, d->height, d->width);
+    status = session_record_note(w, note, err) || session_record_phase(w, "natural", "begin", err) ||
+             import_stimuli(w, d, err) || import_trials(w, d, err) ||
+             session_record_phase(w, "natural", "end", err);
+    char cerr[CONTROLLER_ERR_SIZE];
+    if (session_record_close(w, status ? cerr : err) && !status)
+        status = 1;
+    return status;
+}

@@ -1,0 +1,263 @@
+/* test_session_data.c: session_dataset_load on records written through the
+ * writer API as `inception run` writes them (natural stimuli, schedule with
+ * tiers and test repeats, trials in another order, flagged trials, closed-
+ * loop trials, MEIs), and the import round trip (compact and Sensorium
+ * layouts): import then rebuild gives the loaded dataset bit for bit. */
+#include "controller.h"
+#include "model.h"
+#include "test.h"
+#include "test_files.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define H 6
+#define W 8
+#define N 5
+#define IMAGES 12  /* ids 100.. ; the last 3 are test images */
+#define TEST_IMAGES 3
+#define REPEATS 4
+#define TRIALS (IMAGES - TEST_IMAGES + TEST_IMAGES * REPEATS)
+
+static const char protocol_text[] = "version: 1\nname: rebuild-test\nseed: 3\n";
+
+static float pixel_of(int image, int p) { return (float)((image * 31 + p * 7) % 97) / 96.0f; }
+static float count_of(int trial, int n) { return (float)((trial * 13 + n * 5) % 11); }
+
+/* Trial t shows image order[t]; tiers: images 0..1 validation, 2..8 train, 9..11 test. */
+static int tier_of_image(int image)
+{
+    return image >= IMAGES - TEST_IMAGES ? TIER_TEST : image < 2 ? TIER_VALIDATION : TIER_TRAIN;
+}
+
+static const char *block_name(int tier)
+{
+    return tier == TIER_TEST ? "test" : tier == TIER_VALIDATION ? "validation" : "train";
+}
+
+static void test_rebuild(const char *dir)
+{
+    char err[CONTROLLER_ERR_SIZE] = "";
+    session_record *w;
+    CHECK(session_record_create(dir, "rebuild-test", protocol_text, sizeof protocol_text - 1, &w,
+                                err) == 0, "record created: %s", err);
+    float img[H * W];
+    for (int i = 0; i < IMAGES; i++) {
+        for (int p = 0; p < H * W; p++)
+            img[p] = pixel_of(i, p);
+        record_stimulus s = {100 + i, -1, "natural", H, W, img, 0.0};
+        session_record_stimulus(w, &s, err);
+    }
+    int order[TRIALS], k = 0;
+    for (int i = 0; i < IMAGES; i++)
+        for (int r = 0; r < (tier_of_image(i) == TIER_TEST ? REPEATS : 1); r++)
+            order[k++] = i;
+    /* Schedule in trial order, trials written in reverse (any order is allowed). */
+    for (int t = 0; t < TRIALS; t++) {
+        record_schedule_entry e = {t, block_name(tier_of_image(order[t])), "natural",
+                                   100 + order[t], -1, 30, 18};
+        session_record_schedule(w, &e, err);
+    }
+    float counts[N];
+    for (int t = TRIALS - 1; t >= 0; t--) {
+        for (int n = 0; n < N; n++)
+            counts[n] = count_of(t, n);
+        record_payload pl;
+        record_payload_init(&pl);
+        uint32_t shape[1] = {N};
+        record_payload_i64(&pl, "trial", t);
+        record_payload_i64(&pl, "image_id", 100 + order[t]);
+        record_payload_i64(&pl, "onset_ns", 1000000 * (int64_t)t);
+        record_payload_array(&pl, "counts", RECORD_F32, 1, shape, counts);
+        record_payload_i64(&pl, "flags", t == 3 || t == 15 ? 4 : 0); /* two flagged */
+        session_record_append(w, RECORD_TRIAL, &pl, NULL, err);
+        record_payload_free(&pl);
+    }
+    /* Closed loop: MEIs for neurons 3 then 1 (3 twice), their trials, an unscheduled trial. */
+    int64_t mei_neurons[3] = {3, 1, 3};
+    for (int j = 0; j < 3; j++) {
+        record_stimulus s = {1000 + j, mei_neurons[j], "mei", H, W, img, 2.0};
+        session_record_stimulus(w, &s, err);
+        record_schedule_entry e = {TRIALS + j, "closed_loop", "mei", 1000 + j, mei_neurons[j],
+                                   30, 18};
+        session_record_schedule(w, &e, err);
+        record_trial tr = {TRIALS + j, 1000 + j, 0, N, counts};
+        session_record_trial(w, &tr, NULL, err);
+    }
+    record_trial stray = {TRIALS + 10, 100, 0, N, counts};
+    session_record_trial(w, &stray, NULL, err);
+    CHECK(session_record_close(w, err) == 0, "record closed: %s", err);
+
+    session_dataset s;
+    CHECK(session_dataset_load(dir, &s, err) == 0, "rebuilt: %s", err);
+    CHECK(s.data.trials == TRIALS - 2, "%d rows (expected %d: flagged left out)", s.data.trials,
+          TRIALS - 2);
+    CHECK(s.flagged == 2 && s.other_trials == 4 && s.duplicates == 0,
+          "2 flagged (%d), 4 of other blocks or unscheduled (%d), no duplicates (%d)", s.flagged,
+          s.other_trials, s.duplicates);
+    CHECK(s.data.height == H && s.data.width == W && s.data.neurons == N, "shape %d×%d, %d neurons",
+          s.data.height, s.data.width, s.data.neurons);
+    CHECK(s.protocol_size == sizeof protocol_text - 1 && !strcmp(s.protocol_text, protocol_text) &&
+          !strcmp(s.protocol_name, "rebuild-test"), "protocol text and name from session_start");
+    CHECK(s.n_targets == 2 && s.targets[0] == 3 && s.targets[1] == 1,
+          "recorded targets 3, 1 (got %d: %d %d)", s.n_targets, s.n_targets > 0 ? s.targets[0] : -1,
+          s.n_targets > 1 ? s.targets[1] : -1);
+    int rows_ok = s.data.trials == TRIALS - 2, row = 0;
+    for (int t = 0; rows_ok && t < TRIALS; t++) {
+        if (t == 3 || t == 15)
+            continue;
+        int i = order[t];
+        rows_ok = s.data.image_ids[row] == 100 + i && s.data.tiers[row] == tier_of_image(i);
+        for (int p = 0; rows_ok && p < H * W; p++)
+            rows_ok = s.data.images[(size_t)row * H * W + p] == pixel_of(i, p);
+        for (int n = 0; rows_ok && n < N; n++)
+            rows_ok = s.data.responses[(size_t)row * N + n] == count_of(t, n);
+        row++;
+    }
+    CHECK(rows_ok, "every row: trial order, image id, tier, pixels and counts as written");
+    CHECK(dataset_count_tier(&s.data, TIER_TEST) == TEST_IMAGES * REPEATS - 1 &&
+          dataset_count_tier(&s.data, TIER_VALIDATION) == 2,
+          "tiers: %d test trials (one repeat flagged), %d validation",
+          dataset_count_tier(&s.data, TIER_TEST), dataset_count_tier(&s.data, TIER_VALIDATION));
+    session_dataset_free(&s);
+}
+
+/* A trial whose image was never recorded fails, naming it. */
+static void test_missing_image(const char *dir)
+{
+    char err[CONTROLLER_ERR_SIZE] = "";
+    session_record *w;
+    session_record_create(dir, "missing", protocol_text, sizeof protocol_text - 1, &w, err);
+    record_schedule_entry e = {0, "train", "natural", 7, -1, 30, 18};
+    float c[2] = {1, 2};
+    record_trial t = {0, 7, 0, 2, c};
+    session_record_schedule(w, &e, err);
+    session_record_trial(w, &t, NULL, err);
+    session_record_close(w, err);
+    session_dataset s;
+    err[0] = 0;
+    CHECK(session_dataset_load(dir, &s, err) != 0 && strstr(err, "trial 0") &&
+          strstr(err, "image 7"), "a trial without its image fails: %s", err);
+}
+
+static int datasets_equal(const dataset *a, const dataset *b)
+{
+    if (a->trials != b->trials || a->height != b->height || a->width != b->width ||
+        a->neurons != b->neurons)
+        return 0;
+    size_t T = (size_t)a->trials, P = (size_t)a->height * (size_t)a->width;
+    return !memcmp(a->images, b->images, T * P * sizeof(float)) &&
+           !memcmp(a->responses, b->responses, T * (size_t)a->neurons * sizeof(float)) &&
+           !memcmp(a->tiers, b->tiers, T) && !memcmp(a->image_ids, b->image_ids, T * 8);
+}
+
+static void round_trip(const char *data_dir, const char *session_dir, const char *what)
+{
+    char err[CONTROLLER_ERR_SIZE] = "";
+    dataset d;
+    CHECK(dataset_load(data_dir, &d, err) == 0, "%s: loaded: %s", what, err);
+    CHECK(session_import_dataset(&d, data_dir, session_dir, err) == 0, "%s: imported: %s", what,
+          err);
+    session_dataset s;
+    int ok = session_dataset_load(session_dir, &s, err) == 0;
+    CHECK(ok, "%s: rebuilt: %s", what, err);
+    CHECK(ok && datasets_equal(&d, &s.data), "%s: import then rebuild is the dataset bit for bit",
+          what);
+    protocol *p = NULL;
+    CHECK(ok && protocol_parse(s.protocol_text, s.protocol_size, "import", NULL, &p, err) == 0,
+          "%s: the synthesized protocol parses: %s", what, err);
+    CHECK(p && p->images.height == d.height && p->images.width == d.width &&
+          strstr(s.protocol_text, data_dir), "%s: it names the source and the image size", what);
+    protocol_destroy(p);
+    if (ok)
+        session_dataset_free(&s);
+    dataset_free(&d);
+}
+
+static void write_sensorium(const char *dir)
+{
+    char path[512], err[MODEL_ERR_SIZE];
+    const int T = 5;
+    snprintf(path, sizeof path, "%s/data", dir);
+    mkdir(dir, 0777);
+    mkdir(path, 0777);
+    snprintf(path, sizeof path, "%s/data/images", dir);
+    mkdir(path, 0777);
+    snprintf(path, sizeof path, "%s/data/responses", dir);
+    mkdir(path, 0777);
+    snprintf(path, sizeof path, "%s/meta", dir);
+    mkdir(path, 0777);
+    snprintf(path, sizeof path, "%s/meta/trials", dir);
+    mkdir(path, 0777);
+    int64_t ids[5] = {4, 9, 9, 2, 9};
+    for (int t = 0; t < T; t++) {
+        float im[1 * 8 * 12], r[3];
+        for (int p = 0; p < 96; p++)
+            im[p] = (float)((ids[t] * 17 + p * 11) % 256);
+        for (int n = 0; n < 3; n++)
+            r[n] = 0.25f * (float)(t + n);
+        int64_t ish[3] = {1, 8, 12}, rsh[1] = {3};
+        snprintf(path, sizeof path, "%s/data/images/%d.npy", dir, t);
+        npy_write(path, NPY_FLOAT32, 3, ish, im, err);
+        snprintf(path, sizeof path, "%s/data/responses/%d.npy", dir, t);
+        npy_write(path, NPY_FLOAT32, 1, rsh, r, err);
+    }
+    const char *tiers[5] = {"train", "test", "test", "validation", "test"};
+    npy_array a = unicode_array(tiers, T, 10);
+    snprintf(path, sizeof path, "%s/meta/trials/tiers.npy", dir);
+    npy_write_array(path, &a, err);
+    npy_free(&a);
+    int64_t sh[1] = {T};
+    snprintf(path, sizeof path, "%s/meta/trials/frame_image_id.npy", dir);
+    npy_write(path, NPY_INT64, 1, sh, ids, err);
+}
+
+static void test_import(const char *base)
+{
+    char data[512], session[512], err[MODEL_ERR_SIZE] = "";
+    simulate_options o;
+    simulate_options_default(&o);
+    o.population.neurons = 7;
+    o.population.height = 9;
+    o.population.width = 11;
+    o.train_images = 30;
+    o.test_images = 4;
+    o.test_repeats = 3;
+    dataset d;
+    CHECK(simulate_dataset(&o, &d, err) == 0, "simulated: %s", err);
+    snprintf(data, sizeof data, "%s/compact", base);
+    CHECK(dataset_save_compact(data, &d, err) == 0, "saved compact: %s", err);
+    snprintf(session, sizeof session, "%s/compact-session", base);
+    round_trip(data, session, "compact");
+
+    /* The same id with other pixels cannot be one stimulus. */
+    memcpy(d.images, d.images + (size_t)d.height * d.width, sizeof(float) * 2);
+    d.image_ids[0] = d.image_ids[1];
+    snprintf(session, sizeof session, "%s/bad-session", base);
+    err[0] = 0;
+    CHECK(session_import_dataset(&d, "bad", session, err) != 0 && strstr(err, "share image id"),
+          "repeats with different pixels are refused: %s", err);
+    dataset_free(&d);
+
+    snprintf(data, sizeof data, "%s/sensorium", base);
+    write_sensorium(data);
+    snprintf(session, sizeof session, "%s/sensorium-session", base);
+    round_trip(data, session, "sensorium");
+}
+
+int main(void)
+{
+    char base[] = "/tmp/test_session_data_XXXXXX";
+    if (!mkdtemp(base))
+        return 1;
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/rebuild", base);
+    test_rebuild(dir);
+    snprintf(dir, sizeof dir, "%s/missing", base);
+    test_missing_image(dir);
+    test_import(base);
+    remove_tree(base);
+    return test_done();
+}
