@@ -73,6 +73,7 @@ typedef struct run_state {
     run_status st;
     int64_t start_ns, last_progress_ns;
     uint64_t stream_messages;
+    int stream_failed;
 } run_state;
 
 /* ------------------------------------------------------------------------ */
@@ -288,6 +289,7 @@ static int open_streams(run_state *s)
     acq_receiver_config rc;
     acq_receiver_config_default(&rc);
     rc.socket.endpoint = s->p->endpoints.stream;
+    rc.queue_capacity = 1 << 17; /* minutes of bins while the fit holds the loop */
     if (acq_receiver_create(&s->stream, NULL, &rc, err))
         return fail(s, "stream: %s", err);
     acq_socket_config pc = {.endpoint = s->p->endpoints.sync, .bind = 1};
@@ -376,6 +378,15 @@ static int pump_stream(run_state *s, int timeout_ms)
             return 1;
     }
     return 0;
+}
+
+/* Between blocks the run loop is busy (fitting, synthesizing): what the
+ * stream sent meanwhile still goes to the record and the aligner, in
+ * batches, so the receiver's queue never fills. */
+static void catch_up(run_state *s)
+{
+    if (!s->stream_failed && pump_stream(s, 0))
+        s->stream_failed = 1; /* reported by the next block's own pump */
 }
 
 static int closed_add(run_state *s, int64_t image_id, const float *counts)
@@ -525,6 +536,8 @@ static int on_presenter_event(run_state *s, const presenter_event *ev, int *bloc
 static int run_block(run_state *s, const char *block, const int64_t *ids, int count, int natural)
 {
     char err[STIMULUS_ERR_SIZE];
+    if (s->stream_failed || pump_stream(s, 0))
+        return 1;
     if (schedule_block(s, natural ? block : NULL, ids, count) ||
         session_record_sync(s->rec, s->err))
         return 1;
@@ -692,6 +705,7 @@ static void on_final_epoch(const fit_progress *p, void *user)
     run_state *s = user;
     s->st.validation_corr = p->validation_corr;
     s->st.fit_rounds = p->epoch;
+    catch_up(s);
     progress(s, NULL, 0);
 }
 
@@ -793,6 +807,8 @@ static int phase_fit(run_state *s)
     fit_worker_status(s->fit, &rounds, &corr);
     if (fit_worker_finish(s->fit, &s->m, &s->data, s->err))
         return 1;
+    fit_worker_destroy(s->fit);
+    s->fit = NULL;
     char note[256];
     snprintf(note, sizeof note, "background fit: %d rounds during the recording, validation "
              "correlation %.3f when it ended", rounds, corr);
@@ -906,6 +922,7 @@ static void on_mei_step(const mei_progress *p, void *user)
     run_state *s = user;
     s->st.mei_step = p->step;
     s->st.mei_steps = p->steps;
+    catch_up(s);
     progress(s, NULL, 0);
 }
 
