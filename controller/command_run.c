@@ -4,6 +4,7 @@
 #include "controller.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,17 @@ static const char run_help[] =
     "presenter renders offscreen on a software clock and says so.\n\n"
     "  --out DIR   the session folder (default: the protocol's `output`); must not hold a\n"
     "              session already\n";
+
+/* Set by SIGINT/SIGTERM: the one piece of process-wide state, because a
+ * signal handler can reach nothing else. The session stops cleanly (the
+ * virtual rig stopped, the record closed). */
+static volatile int run_interrupted;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    run_interrupted = 1;
+}
 
 typedef struct progress_view {
     int tty;
@@ -107,8 +119,12 @@ int command_run(int argc, char **argv)
         setenv("SDL_VIDEODRIVER", "offscreen", 1);
     }
     setenv("SDL_AUDIODRIVER", "dummy", 0);
+    setenv("SDL_NO_SIGNAL_HANDLERS", "1", 1); /* ours stop the session cleanly */
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
     progress_view view = {isatty(1), NULL, -1e9, 0};
-    run_options ro = {cli_get(o, n, "out"), "/proc/self/exe", show_progress, &view};
+    run_options ro = {cli_get(o, n, "out"), "/proc/self/exe", show_progress, &view,
+                      &run_interrupted};
     run_result r;
     int status = run_session(p, &ro, &r, err);
     if (view.line_open)

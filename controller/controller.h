@@ -458,6 +458,9 @@ typedef struct run_options {
     const char *rig_executable; /* the `inception` binary for the virtual rig (/proc/self/exe) */
     void (*progress)(const run_status *s, void *user); /* from the run's own thread */
     void *user;
+    /* When it becomes non-zero (a signal handler's flag) the session stops at
+     * the next trial or phase boundary, records why and cleans up. NULL: never. */
+    const volatile int *stop;
 } run_options;
 
 typedef struct run_result {

@@ -109,8 +109,18 @@ static void progress(run_state *s, const char *message, int force)
     s->st.message = NULL;
 }
 
+static int interrupted(run_state *s)
+{
+    if (!s->o->stop || !*s->o->stop)
+        return 0;
+    snprintf(s->err, CONTROLLER_ERR_SIZE, "interrupted during the %s phase", s->st.phase);
+    return 1;
+}
+
 static int phase(run_state *s, const char *name, const char *event)
 {
+    if (interrupted(s))
+        return 1;
     s->st.phase = name;
     if (session_record_phase(s->rec, name, event, s->err))
         return 1;
@@ -573,6 +583,8 @@ static int run_block(run_state *s, const char *block, const int64_t *ids, int co
             return 1;
         s->st.trials_done = done;
         progress(s, NULL, 0);
+        if (interrupted(s))
+            return 1;
         if (end_ns && acq_now_ns() - end_ns > 10000000000LL) {
             snprintf(s->err, CONTROLLER_ERR_SIZE,
                      "%d of %d trials never completed within 10 s of the block's end "
