@@ -116,7 +116,7 @@ int command_run(int argc, char **argv)
             printf("no display (DISPLAY and WAYLAND_DISPLAY unset): the presenter renders "
                    "offscreen\n");
         p->display.mode = PROTOCOL_DISPLAY_OFFSCREEN;
-        setenv("SDL_VIDEODRIVER", "offscreen", 1);
+        setenv("SDL_VIDEODRIVER", "offscreen", 0); /* "dummy" set beforehand works too */
     }
     setenv("SDL_AUDIODRIVER", "dummy", 0);
     setenv("SDL_NO_SIGNAL_HANDLERS", "1", 1); /* ours stop the session cleanly */

@@ -59,8 +59,6 @@ typedef struct run_state {
 
     int H, W, P, N;
     image_table images;
-    int64_t *trial_image; /* trial → image id */
-    int trials_capacity;
     int64_t next_trial;
     response_rows closed;
     float *counts;        /* N, a completed trial's */
@@ -490,18 +488,9 @@ static int wait_for_stream(run_state *s)
 static int schedule_block(run_state *s, const char *block_of_natural, const int64_t *ids,
                           int count)
 {
-    if (s->next_trial + count > s->trials_capacity) {
-        int cap = (int)s->next_trial + count;
-        int64_t *t = realloc(s->trial_image, (size_t)cap * sizeof(int64_t));
-        if (!t)
-            return fail(s, "out of memory for the %s", "schedule");
-        s->trial_image = t;
-        s->trials_capacity = cap;
-    }
     static const char *const tier_blocks[] = {"train", "validation", "test", "closed_loop"};
     for (int i = 0; i < count; i++) {
         int64_t id = ids[i], trial = s->next_trial + i;
-        s->trial_image[trial] = id;
         int kind = s->images.kind[id];
         record_schedule_entry e = {trial,
                                    block_of_natural ? tier_blocks[s->images.tier[id]]
@@ -1341,7 +1330,6 @@ static void run_destroy(run_state *s)
     free(s->images.kind);
     free(s->images.neuron);
     free(s->images.tier);
-    free(s->trial_image);
     free(s->closed.image_id);
     free(s->closed.counts);
     free(s->counts);
