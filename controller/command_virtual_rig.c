@@ -28,6 +28,7 @@ static const char rig_help[] =
     "  --allow-remote         allow endpoints beyond loopback\n"
     "  --curve-secret FILE    encrypt with CURVE, this Z85 secret key (server side)\n"
     "  --neurons N, --height N, --width N, --seed N   the population (200, 36×64, 1)\n"
+    "  --fraction-simple X, --fraction-complex X   cell types (0.4, 0.4; the rest normalized)\n"
     "  --bin-ms X             bin width (default 10)\n"
     "  --latency-ms X, --window-ms X   response window after the onset (50, 500)\n"
     "  --clock-offset-ms X    the rig's clock at start (default 1000)\n"
@@ -85,7 +86,9 @@ static int parse_rig(cli_option *o, int n, rig_config *c, int *trials, float *du
         cli_get_u64(o, n, "restart-after", &restart) ||
         cli_get_int(o, n, "restart-gap", 0, 1000, &c->restart_gap) ||
         cli_get_int(o, n, "trials", 1, 100000000, trials) ||
-        cli_get_float(o, n, "duration", 0.1f, 1e7f, duration))
+        cli_get_float(o, n, "duration", 0.1f, 1e7f, duration) ||
+        cli_get_float(o, n, "fraction-simple", 0, 1, &c->population.fraction_simple) ||
+        cli_get_float(o, n, "fraction-complex", 0, 1, &c->population.fraction_complex))
         return 1;
     c->population.seed = c->seed;
     c->clock_drift = drift * 1e-6;
@@ -142,6 +145,7 @@ int command_virtual_rig(int argc, char **argv)
         {"sync-line", 1, NULL},   {"loss", 1, NULL},          {"reorder", 1, NULL},
         {"restart-after", 1, NULL}, {"restart-gap", 1, NULL}, {"float-counts", 0, NULL},
         {"trials", 1, NULL},      {"duration", 1, NULL},      {"truth", 1, NULL},
+        {"fraction-simple", 1, NULL}, {"fraction-complex", 1, NULL},
     };
     int n = COUNT(o), trials = 0;
     float duration = 0;

@@ -675,4 +675,49 @@ void session_stream_options_default(session_stream_options *o);
 int session_stream_replay(const char *session_dir, const session_stream_options *o,
                           session_stream_summary *out, char *err);
 
+/* ------------------------------------------------------------------------
+ * The inception loop (run.c): one session from a protocol, phase by phase:
+ * start (rig, streams, presenter), recording (natural images, a background
+ * fit), fit, targets and synthesis, closed loop, evaluation.
+ * ------------------------------------------------------------------------ */
+
+/* What the loop is doing, for a progress display (read in the callback only). */
+typedef struct run_status {
+    const char *phase;        /* "start", "recording", "fit", "synthesis", "closed_loop", ... */
+    int trials_done, trials_total; /* of the current block */
+    int fit_rounds;           /* background fit rounds finished */
+    double validation_corr;   /* the latest fit's mean validation correlation, NaN before */
+    int mei_step, mei_steps;  /* synthesis progress */
+    int64_t dropped_frames;   /* so far, over the session */
+    uint64_t stream_lost;     /* stream messages lost so far */
+    int flagged_trials;       /* trials the aligner flagged (loss, no sync, ...) */
+    double seconds;           /* since the session started */
+    const char *message;      /* a line worth printing once, or NULL */
+} run_status;
+
+typedef struct run_options {
+    const char *out_dir;        /* NULL: the protocol's output */
+    const char *rig_executable; /* the `inception` binary for the virtual rig (/proc/self/exe) */
+    void (*progress)(const run_status *s, void *user); /* from the run's own thread */
+    void *user;
+    /* When it becomes non-zero (a signal handler's flag) the session stops at
+     * the next trial or phase boundary, records why and cleans up. NULL: never. */
+    const volatile int *stop;
+} run_options;
+
+typedef struct run_result {
+    char session_dir[PROTOCOL_STRING_SIZE];
+    int trials_recorded, trials_flagged;
+    int targets;
+    double test_feve_mean, test_corr_mean;   /* over neurons, test images */
+    double median_ratio_recorded;  /* MEI / best natural, recorded responses (NaN: no control) */
+    double median_ratio_truth;     /* MEI / best natural training image, the simulated truth
+                                      (NaN without a virtual rig) */
+    double seconds;
+} run_result;
+
+/* Runs the whole session; the record in the session directory holds
+ * everything (RECORD.md, "What `inception run` writes"). */
+int run_session(const protocol *p, const run_options *o, run_result *out, char *err);
+
 #endif

@@ -1,0 +1,145 @@
+/* command_run.c: `inception run PROTOCOL`: the inception loop (run.c), with
+ * its progress on one terminal line. */
+#include "cli.h"
+#include "controller.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static const char run_help[] =
+    "usage: inception run PROTOCOL [--out DIR]\n\n"
+    "Run the inception loop a protocol file describes (protocols/demo.yaml against the\n"
+    "virtual rig): start the virtual rig as a child process, show the natural images while\n"
+    "recording and fit the model in the background, fit it to convergence, synthesize MEIs\n"
+    "and their controls for the best-predicted neurons, show them back interleaved, and\n"
+    "compare the responses. Everything goes into the session folder's record\n"
+    "(controller/RECORD.md); `inception record-dump DIR` lists it.\n"
+    "With no display (no DISPLAY or WAYLAND_DISPLAY), or with display.mode offscreen, the\n"
+    "presenter renders offscreen on a software clock and says so.\n\n"
+    "  --out DIR   the session folder (default: the protocol's `output`); must not hold a\n"
+    "              session already\n";
+
+/* Set by SIGINT/SIGTERM: the one piece of process-wide state, because a
+ * signal handler can reach nothing else. The session stops cleanly (the
+ * virtual rig stopped, the record closed). */
+static volatile int run_interrupted;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    run_interrupted = 1;
+}
+
+typedef struct progress_view {
+    int tty;
+    const char *last_phase;
+    double last_plain;
+    int line_open;
+} progress_view;
+
+static void status_text(const run_status *s, char *text, size_t size)
+{
+    int n = snprintf(text, size, "[%6.1f s] %-11s", s->seconds, s->phase);
+    if (s->trials_total && n < (int)size)
+        n += snprintf(text + n, size - (size_t)n, " trials %d/%d", s->trials_done,
+                      s->trials_total);
+    if (!isnan(s->validation_corr) && n < (int)size)
+        n += snprintf(text + n, size - (size_t)n, " | fit %d, val corr %.3f", s->fit_rounds,
+                      s->validation_corr);
+    if (s->mei_steps && n < (int)size)
+        n += snprintf(text + n, size - (size_t)n, " | MEI step %d/%d", s->mei_step, s->mei_steps);
+    if (n < (int)size)
+        snprintf(text + n, size - (size_t)n, " | dropped frames %lld, stream lost %llu, flagged %d",
+                 (long long)s->dropped_frames, (unsigned long long)s->stream_lost,
+                 s->flagged_trials);
+}
+
+/* A TTY gets one line redrawn in place; a pipe or file a plain line every
+ * 5 s and at each phase change. Messages are always their own line. */
+static void show_progress(const run_status *s, void *user)
+{
+    progress_view *v = user;
+    char text[512];
+    if (s->message) {
+        if (v->line_open)
+            fputs("\r\033[K", stdout);
+        printf("%s\n", s->message);
+        v->line_open = 0;
+    }
+    status_text(s, text, sizeof text);
+    int changed = v->last_phase != s->phase;
+    v->last_phase = s->phase;
+    if (v->tty) {
+        printf("\r\033[K%s", text);
+        v->line_open = 1;
+    } else if (changed || s->seconds - v->last_plain >= 5.0) {
+        printf("%s\n", text);
+        v->last_plain = s->seconds;
+    }
+    fflush(stdout);
+}
+
+int command_run(int argc, char **argv)
+{
+    if (cli_wants_help(argc, argv)) {
+        fputs(run_help, stdout);
+        return 0;
+    }
+    cli_option o[] = {{"out", 1, NULL}};
+    int n = COUNT(o);
+    if (argc < 2 || argv[1][0] == '-') {
+        fprintf(stderr, "inception run: which protocol? (usage: inception run PROTOCOL "
+                        "[--out DIR])\n");
+        return 2;
+    }
+    if (cli_parse("run", argc - 1, argv + 1, o, n))
+        return 2;
+    char err[CONTROLLER_ERR_SIZE];
+    protocol *p;
+    if (protocol_load(argv[1], &p, err)) {
+        fprintf(stderr, "inception run: %s\n", err);
+        return 2;
+    }
+    /* Before SDL or OpenMP start: spinning OpenMP workers would starve the
+     * presenter on a small machine, and with no display the presenter
+     * renders offscreen. */
+    setenv("OMP_WAIT_POLICY", "passive", 0);
+    int headless = !getenv("DISPLAY") && !getenv("WAYLAND_DISPLAY");
+    if (p->display.mode == PROTOCOL_DISPLAY_OFFSCREEN || headless) {
+        if (p->display.mode != PROTOCOL_DISPLAY_OFFSCREEN)
+            printf("no display (DISPLAY and WAYLAND_DISPLAY unset): the presenter renders "
+                   "offscreen\n");
+        p->display.mode = PROTOCOL_DISPLAY_OFFSCREEN;
+        setenv("SDL_VIDEODRIVER", "offscreen", 0); /* "dummy" set beforehand works too */
+    }
+    setenv("SDL_AUDIODRIVER", "dummy", 0);
+    setenv("SDL_NO_SIGNAL_HANDLERS", "1", 1); /* ours stop the session cleanly */
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    progress_view view = {isatty(1), NULL, -1e9, 0};
+    run_options ro = {cli_get(o, n, "out"), "/proc/self/exe", show_progress, &view,
+                      &run_interrupted};
+    run_result r;
+    int status = run_session(p, &ro, &r, err);
+    if (view.line_open)
+        putchar('\n');
+    protocol_destroy(p);
+    if (status) {
+        fprintf(stderr, "inception run: %s\n", err);
+        return 1;
+    }
+    printf("session %s: %d trials (%d flagged), %d targets, %.1f s\n", r.session_dir,
+           r.trials_recorded, r.trials_flagged, r.targets, r.seconds);
+    printf("model test FEVE %.3f (correlation to average %.3f)\n", r.test_feve_mean,
+           r.test_corr_mean);
+    printf("recorded responses: median MEI / best natural %.3f\n", r.median_ratio_recorded);
+    printf("ground truth: median MEI / best natural training image %.3f (target > 1.3)\n",
+           r.median_ratio_truth);
+    return 0;
+}

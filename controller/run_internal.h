@@ -1,0 +1,44 @@
+/* run_internal.h: the pieces of `inception run` (run.c) that live in their
+ * own files. Private to the controller library. */
+#ifndef INCEPTION_RUN_INTERNAL_H
+#define INCEPTION_RUN_INTERNAL_H
+
+#include "controller.h"
+#include "model.h"
+
+#include <sys/types.h>
+
+/* The background fit (fit_worker.c). The one hand-off between the run loop
+ * and the fit thread: a mutex-protected list of completed trials goes in
+ * (fit_worker_add), and after fit_worker_finish joins the thread the model
+ * comes out. The thread fits a warm-started model round after round on a
+ * snapshot of the trials completed so far, so the presenter never waits on
+ * the model and the final fit starts nearly converged. */
+typedef struct fit_worker fit_worker;
+
+int fit_worker_create(fit_worker **out, const model_config *mc, const fit_options *fo,
+                      int round_epochs, char *err);
+/* Copies one completed trial in (tier TIER_TRAIN/VALIDATION/TEST). */
+int fit_worker_add(fit_worker *w, const float *image, const float *counts, int tier,
+                   int64_t image_id);
+/* Rounds finished so far and the latest mean validation correlation (NaN before). */
+void fit_worker_status(fit_worker *w, int *rounds, double *validation_corr);
+/* Stops after the current round, joins, and hands over the warm model (NULL
+ * when no round ran) and every trial added (moved into *all). */
+int fit_worker_finish(fit_worker *w, model **warm, dataset *all, char *err);
+void fit_worker_destroy(fit_worker *w);
+
+/* The virtual rig as a child process (rig_process.c): `inception virtual-rig`
+ * started with posix_spawn, its output to a log file in the session folder,
+ * stopped with SIGTERM (it writes its ground truth then) and reaped. */
+typedef struct rig_process {
+    pid_t pid;
+} rig_process;
+
+int rig_process_start(rig_process *r, const char *executable, const protocol *p,
+                      const char *session_dir, char *err);
+/* SIGTERM, wait up to `timeout_ms`, then SIGKILL; always reaps. 0 when it
+ * exited with status 0. Safe to call when not started. */
+int rig_process_stop(rig_process *r, int timeout_ms);
+
+#endif

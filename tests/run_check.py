@@ -1,0 +1,112 @@
+"""Checks a session written by `inception run` (tests/test_run.sh): every
+phase, the schedule, flips and trials, the trials' counts against the virtual
+rig's ground truth, the stimuli, the model and the evaluation, recomputed
+here from the trial records. TAP output.
+
+usage: run_check.py SESSION_DIR TRAIN TEST REPEATS TARGETS CLOSED_REPEATS
+"""
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "controller"))
+from record_reader import read_records  # noqa: E402
+
+n = int(os.environ.get("TAP_START", "1"))
+failed = 0
+
+
+def check(ok, what):
+    global n, failed
+    print(("ok %d - " if ok else "not ok %d - ") % n + what)
+    n += 1
+    failed += 0 if ok else 1
+
+
+session = sys.argv[1]
+train, test, repeats, targets, closed_repeats = map(int, sys.argv[2:7])
+records = list(read_records(os.path.join(session, "session.rec")))
+by = {}
+for r in records:
+    by.setdefault(r["type"], []).append(r)
+
+check(not any(r["type"] in ("corrupt", "torn") for r in records), "the record reads cleanly")
+seqs = [r["sequence"] for r in records]
+check(seqs == list(range(1, len(records) + 1)), "sequence numbers 1..%d" % len(records))
+phases = [(r["fields"]["phase"], r["fields"]["event"]) for r in by.get("phase", [])]
+want = []
+for p in ["start", "recording", "fit", "synthesis", "closed_loop", "evaluation"]:
+    want += [(p, "begin"), (p, "end")]
+check(phases == want, "every phase begins and ends, in order: %s" % phases)
+
+natural_trials = train + test * repeats
+stimuli = by.get("stimulus", [])
+kinds = [s["fields"]["kind"] for s in stimuli]
+check(kinds.count("natural") == train + test, "%d natural images recorded as stimuli (want %d)"
+      % (kinds.count("natural"), train + test))
+for k in ["mei", "best_natural", "gabor", "rf"]:
+    check(kinds.count(k) == targets, "%d %s stimuli (want %d)" % (kinds.count(k), k, targets))
+closed_trials = 4 * targets * closed_repeats
+total = natural_trials + closed_trials
+sched = by.get("schedule", [])
+check(len(sched) == total, "%d schedule entries (want %d)" % (len(sched), total))
+flips = by.get("flip", [])
+check(len(flips) == total, "%d onset flips (want %d)" % (len(flips), total))
+trials = by.get("trial", [])
+check(len(trials) == total, "%d trials recorded (want %d)" % (len(trials), total))
+sched_image = {s["fields"]["trial"]: s["fields"]["image_id"] for s in sched}
+check(all(sched_image.get(t["fields"]["trial"]) == t["fields"]["image_id"] for t in trials),
+      "each trial shows the image its schedule entry planned")
+stim_ids = {s["fields"]["stimulus_id"] for s in stimuli}
+check(all(s["fields"]["image_id"] in stim_ids for s in sched),
+      "every scheduled image was recorded as a stimulus first")
+
+truth_counts = np.load(os.path.join(session, "rig_truth", "truth_counts.npy"))
+truth_trials = np.load(os.path.join(session, "rig_truth", "truth_trials.npy"))
+check(len(truth_trials) == total, "the rig saw %d onsets (want %d)" % (len(truth_trials), total))
+truth = {int(row[0]): (int(row[1]), truth_counts[i], int(row[5]))
+         for i, row in enumerate(truth_trials)}
+matched = mismatched = 0
+for t in trials:
+    f = t["fields"]
+    if f["flags"] != 0 or truth.get(f["trial"], (0, 0, 1))[2] != 0:
+        continue
+    stim, counts, _ = truth[f["trial"]]
+    if stim == f["image_id"] and np.array_equal(counts, f["counts"]):
+        matched += 1
+    else:
+        mismatched += 1
+check(mismatched == 0 and matched >= 0.95 * total,
+      "trial counts equal the rig's ground truth: %d match, %d differ" % (matched, mismatched))
+
+check(len(by.get("checkpoint", [])) == 1 and len(by["checkpoint"][0]["fields"]["model"]) > 1000,
+      "one model checkpoint with the model's bytes")
+evals = by.get("evaluation", [])
+tm = [e for e in evals if e["fields"]["kind"] == "test_metrics"]
+check(len(tm) == 1 and np.isfinite(tm[0]["fields"]["feve"]).any(),
+      "test metrics recorded (mean FEVE %.3f)" % (tm[0]["fields"]["mean"] if tm else np.nan))
+check(len(by.get("alignment", [])) >= 2, "an alignment fit per block")
+
+# Per-neuron evaluation, recomputed from the trial records.
+stim_of = {s["fields"]["stimulus_id"]: s["fields"] for s in stimuli}
+ok = count = 0
+for e in evals:
+    f = e["fields"]
+    if f["neuron"] < 0 or f["kind"] not in ("mei", "best_natural", "gabor", "rf"):
+        continue
+    ids = [i for i, s in stim_of.items() if s["kind"] == f["kind"] and s["neuron"] == f["neuron"]]
+    vals = [t["fields"]["counts"][f["neuron"]] for t in trials
+            if t["fields"]["image_id"] in ids and t["fields"]["flags"] == 0]
+    count += 1
+    ok += (len(vals) == f["repeats"] and abs(np.mean(np.array(vals, dtype=np.float64)) - f["mean"]) < 1e-9 * (1 + abs(f["mean"]))
+           and f["ci_low"] <= f["mean"] <= f["ci_high"])
+check(count == 4 * targets and ok == count,
+      "%d of %d per-neuron evaluations match the recorded trials' means, inside their CI"
+      % (ok, count))
+ratio = [e["fields"]["mean"] for e in evals
+         if e["fields"]["kind"] == "truth_median_ratio_mei_over_best_natural"]
+check(len(ratio) == 1 and np.isfinite(ratio[0]) and ratio[0] > 0,
+      "ground-truth median MEI / best natural recorded: %s" % ratio)
+print("1..%d" % (n - 1))
+sys.exit(1 if failed else 0)

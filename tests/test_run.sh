@@ -1,0 +1,54 @@
+#!/bin/sh
+# `inception run` end to end: tests/protocols/short.yaml (12 neurons, 340
+# natural trials, 3 targets) against the virtual rig, offscreen; then
+# run_check.py reads the record back and checks it against the rig's ground
+# truth. Also the command's usage errors. TAP output.
+# Arguments: the inception executable, the tests folder.
+inception=$1
+tests=$2
+py=/usr/bin/python3
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+# Ports from the process id, so parallel runs do not collide.
+base=$((30000 + ($$ % 2000) * 10))
+sed -e "s|tcp://127.0.0.1:5746|tcp://127.0.0.1:$base|" \
+    -e "s|tcp://127.0.0.1:5747|tcp://127.0.0.1:$((base + 1))|" \
+    "$tests/protocols/short.yaml" >"$work/short.yaml"
+n=1
+failed=0
+ok() { # status description
+    if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi
+    n=$((n + 1))
+}
+
+# The dummy driver (software rendering) rather than offscreen's OpenGL, whose
+# driver allocations LeakSanitizer would report as ours.
+SDL_VIDEODRIVER=dummy "$inception" run "$work/short.yaml" --out "$work/session" \
+    >"$work/out" 2>"$work/err"
+status=$?
+sed 's/^/# /' "$work/out" "$work/err"
+ok $status "inception run finishes the short protocol"
+grep -q "^model test FEVE [0-9.-]*" "$work/out"
+ok $? "it prints the test FEVE"
+grep -q "^ground truth: median MEI / best natural training image [0-9.]*" "$work/out"
+ok $? "it prints the ground-truth median ratio"
+TAP_START=$n $py "$tests/run_check.py" "$work/session" 300 10 4 3 3 >"$work/check" 2>&1
+[ $? = 0 ] || failed=$((failed + 1))
+grep -v '^1\.\.' "$work/check"
+n=$((n + $(grep -c '^ok\|^not ok' "$work/check")))
+
+"$inception" run "$work/short.yaml" --out "$work/session" >/dev/null 2>"$work/err2"
+[ $? = 1 ] && grep -q "session" "$work/err2"
+ok $? "a folder that holds a session already is refused (exit 1): $(cat "$work/err2")"
+"$inception" run >/dev/null 2>&1
+[ $? = 2 ]
+ok $? "no protocol: exit 2"
+"$inception" run "$work/short.yaml" --bogus >/dev/null 2>&1
+[ $? = 2 ]
+ok $? "an unknown option: exit 2"
+printf 'version: 1\nnonsense: 3\n' >"$work/bad.yaml"
+"$inception" run "$work/bad.yaml" >/dev/null 2>"$work/err3"
+[ $? = 2 ] && grep -q "bad.yaml:2" "$work/err3"
+ok $? "a malformed protocol: exit 2 naming file:line ($(cat "$work/err3"))"
+echo "1..$((n - 1))"
+[ $failed = 0 ]
