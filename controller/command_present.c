@@ -3,12 +3,15 @@
  * `inception calibrate` (step through gray levels for a photometer, write
  * the calibration file from the readings). Both drive the presenter through
  * the same interface the controller uses. */
+#include "acquisition.h"
 #include "cli.h"
+#include "controller.h"
 #include "model.h"
 #include "stimulus.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +32,8 @@ static const char display_help[] =
     "  --background L      background luminance in [0,1] (default 0.5)\n";
 
 static const char present_help[] =
-    "usage: inception present --images PATH [options]\n\n"
+    "usage: inception present --images PATH [options]\n"
+    "       inception present --serve ENDPOINT [--allow-remote] [options]\n\n"
     "Show images on a schedule and print one line per trial: when it appeared (flip\n"
     "number, ms since the first onset), for how many frames, dropped frames and flags;\n"
     "then the block summary. Escape aborts, Space pauses.\n\n"
@@ -46,7 +50,15 @@ static const char present_help[] =
     "  --screen-width-cm W, --distance-cm D   geometry (default 53 cm at 57 cm)\n"
     "  --photodiode PX     photodiode patch size (default 40; 0 none)\n"
     "  --photodiode-corner tl|tr|bl|br (default bl)\n"
-    "  --photodiode-first white|black  patch at the first onset (default white)\n";
+    "  --photodiode-first white|black  patch at the first onset (default white)\n\n"
+    "Remote display (controller/DISPLAY.md): with --serve this machine becomes the\n"
+    "display of a controller elsewhere: it opens the window, binds ENDPOINT and obeys\n"
+    "the controller's preloads and requests, sending every event back, until Ctrl-C.\n"
+    "  --serve ENDPOINT    e.g. tcp://127.0.0.1:5560 (--images and the schedule options\n"
+    "                      are then the controller's business)\n"
+    "  --allow-remote      bind beyond loopback (e.g. tcp://0.0.0.0:5560)\n"
+    "  --audio             open an audio device for the controller's sounds\n"
+    "  --serve-seconds S   stop after S seconds (default: until Ctrl-C or SIGTERM)\n";
 
 static const char calibrate_help[] =
     "usage: inception calibrate [--levels N] [--out FILE] [options]\n\n"
@@ -387,6 +399,57 @@ static int present_load(presenter *p, const image_list *l, const char *sound, in
     return 0;
 }
 
+/* ---- present --serve: the display of a remote controller ---- */
+
+static volatile sig_atomic_t serve_stop; /* set by SIGINT/SIGTERM */
+static void serve_signal(int sig)
+{
+    (void)sig;
+    serve_stop = 1;
+}
+
+static void serve_progress(const display_server *s, const char *why)
+{
+    display_server_stats st;
+    display_server_stats_get(s, &st);
+    fprintf(stderr, "inception present --serve: %s%llu requests, %llu bad, %llu refused; "
+            "%llu events sent, %llu dropped%s%s\n", why, (unsigned long long)st.messages,
+            (unsigned long long)st.bad_messages, (unsigned long long)st.refused,
+            (unsigned long long)st.events_sent, (unsigned long long)st.events_dropped,
+            st.last_error[0] ? "; last problem: " : "", st.last_error);
+}
+
+static int present_serve(presenter *p, const char *endpoint, int allow_remote, int queue,
+                         float seconds)
+{
+    char err[CONTROLLER_ERR_SIZE];
+    display_server_config sc = {.endpoint = endpoint, .allow_remote = allow_remote,
+                                .queue_capacity = queue};
+    display_server *s;
+    if (display_server_create(&s, p, &sc, err)) {
+        fprintf(stderr, "inception present: %s\n", err);
+        return 1;
+    }
+    fprintf(stderr, "inception present --serve: display on %s; %s\n",
+            display_server_endpoint(s), presenter_status(p));
+    serve_stop = 0;
+    signal(SIGINT, serve_signal);
+    signal(SIGTERM, serve_signal);
+    int64_t start = acq_now_ns(), last = start;
+    while (!serve_stop && (seconds <= 0.0f || acq_now_ns() - start < (int64_t)(seconds * 1e9f))) {
+        display_server_poll(s, 2);
+        if (acq_now_ns() - last > 10000000000LL) { /* progress every 10 s */
+            serve_progress(s, "");
+            last = acq_now_ns();
+        }
+    }
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    serve_progress(s, "stopped: ");
+    display_server_destroy(s);
+    return 0;
+}
+
 int command_present(int argc, char **argv)
 {
     if (cli_wants_help(argc, argv)) {
@@ -398,12 +461,19 @@ int command_present(int argc, char **argv)
                       {"sound", 1, NULL}, {"calibration", 1, NULL}, {"size-deg", 1, NULL},
                       {"screen-width-cm", 1, NULL}, {"distance-cm", 1, NULL},
                       {"photodiode", 1, NULL}, {"photodiode-corner", 1, NULL},
-                      {"photodiode-first", 1, NULL}, DISPLAY_OPTIONS};
+                      {"photodiode-first", 1, NULL}, {"serve", 1, NULL},
+                      {"allow-remote", 0, NULL}, {"audio", 0, NULL},
+                      {"serve-seconds", 1, NULL}, DISPLAY_OPTIONS};
     int n = COUNT(o);
     if (cli_parse("present", argc, argv, o, n))
         return 2;
-    const char *path = cli_get(o, n, "images");
-    if (!path) {
+    const char *path = cli_get(o, n, "images"), *serve = cli_get(o, n, "serve");
+    if (serve && path) {
+        fprintf(stderr, "inception present: --serve takes its images from the controller, "
+                        "not --images\n");
+        return 2;
+    }
+    if (!path && !serve) {
         fprintf(stderr, "inception present: --images is required (see --help)\n");
         return 2;
     }
@@ -429,7 +499,21 @@ int command_present(int argc, char **argv)
         c.calibration = &cal;
     }
     const char *sound = cli_get(o, n, "sound");
-    c.audio = sound != NULL;
+    c.audio = sound != NULL || cli_get(o, n, "audio");
+    float serve_seconds = 0.0f;
+    if (serve) {
+        if (cli_get_float(o, n, "serve-seconds", 0.0f, 1e9f, &serve_seconds))
+            return 2;
+        presenter *p;
+        if (presenter_create(&p, &c, err)) {
+            fprintf(stderr, "inception present: %s\n", err);
+            return 1;
+        }
+        int rc = present_serve(p, serve, cli_get(o, n, "allow-remote") != NULL,
+                               c.queue_capacity, serve_seconds);
+        presenter_destroy(p);
+        return rc;
+    }
     image_list images = {0};
     if (images_load(path, &images, err)) {
         fprintf(stderr, "inception present: %s\n", err);
