@@ -141,5 +141,14 @@ int command_run(int argc, char **argv)
     printf("recorded responses: median MEI / best natural %.3f\n", r.median_ratio_recorded);
     printf("ground truth: median MEI / best natural training image %.3f (target > 1.3)\n",
            r.median_ratio_truth);
+    /* The report is written last: the record is complete and closed, and a
+     * failure here loses nothing (`inception report DIR` can be run again). */
+    report_summary rs;
+    if (report_write(r.session_dir, &rs, err)) {
+        fprintf(stderr, "inception run: the session is recorded, but its report failed: %s "
+                        "(try: inception report %s)\n", err, r.session_dir);
+        return 1;
+    }
+    printf("report: %s/report/index.html (%d figures)\n", r.session_dir, rs.figures);
     return 0;
 }

@@ -230,6 +230,13 @@ static int gather_schedule(session_data *d, const record_view *v)
 
 static int gather_stimulus(session_data *d, const record_view *v)
 {
+    /* The gallery shows what the closed loop synthesized or chose (MEIs and
+     * their controls); the natural image set, recorded image by image, is not
+     * gallery material and would be thousands of tiles. */
+    char kind[32] = "";
+    record_get_text(v->payload, v->length, "kind", kind, sizeof kind);
+    if (kind_index(kind) < 0)
+        return 0;
     record_field f;
     if (record_field_find(v->payload, v->length, "pixels", &f) || f.dtype != RECORD_F32 ||
         f.ndim != 2 || f.count == 0)
@@ -244,7 +251,7 @@ static int gather_stimulus(session_data *d, const record_view *v)
     s->id = field_i64(v, "stimulus_id", -1);
     s->neuron = field_i64(v, "neuron", -1);
     s->predicted = field_f64(v, "predicted", NAN);
-    record_get_text(v->payload, v->length, "kind", s->kind, sizeof s->kind);
+    snprintf(s->kind, sizeof s->kind, "%s", kind);
     s->height = (int)f.shape[0], s->width = (int)f.shape[1];
     size_t count;
     s->pixels = field_floats(v, "pixels", &count);

@@ -790,6 +790,10 @@ static int record_test_metrics(run_state *s)
         const float *arrays[] = {cols, cols + N, cols + 2 * N, cols + 3 * N, cols + 4 * N};
         status = record_metric_arrays(s, "test_metrics", s->res->test_feve_mean, N, names,
                                       arrays);
+        /* The same in the report's own record type (its correlation histogram). */
+        record_model_metrics mm = {"test", -1, N, cols + N, cols};
+        if (!status && session_record_model_metrics(s->rec, &mm, s->err))
+            status = 1;
     }
     free(nm);
     free(cols);
