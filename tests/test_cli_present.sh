@@ -6,26 +6,7 @@
 # the inception executable.
 inception=$1
 export SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-n=0
-failed=0
-
-check() { # description, then a shell condition that must hold
-    n=$((n + 1))
-    desc=$1
-    shift
-    if eval "$@"; then
-        echo "ok $n - $desc"
-    else
-        echo "not ok $n - $desc"
-        failed=$((failed + 1))
-        sed 's/^/# /' "$work/out" "$work/err" 2>/dev/null | tail -20
-    fi
-}
-
-run() { "$inception" "$@" >"$work/out" 2>"$work/err"; echo $? >"$work/status"; }
-status() { cat "$work/status"; }
+. "$(dirname "$0")/tap.sh"
 
 /usr/bin/python3 - "$work" <<'PY'
 import sys, numpy as np

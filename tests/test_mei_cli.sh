@@ -5,26 +5,8 @@
 # training images (at the same contrast) in the cells' true responses.
 # TAP output; argument 1 is the executable.
 inception=$1
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-n=0
-failed=0
-
-check() { # description, then a shell condition that must hold
-    n=$((n + 1))
-    desc=$1
-    shift
-    if eval "$@"; then
-        echo "ok $n - $desc"
-    else
-        echo "not ok $n - $desc"
-        failed=$((failed + 1))
-        sed 's/^/# /' "$work/out" "$work/err" 2>/dev/null | tail -30
-    fi
-}
-
-run() { "$inception" "$@" >"$work/out" 2>"$work/err"; echo $? >"$work/status"; }
-status() { cat "$work/status"; }
+tap_context_lines=30
+. "$(dirname "$0")/tap.sh"
 
 run mei --help
 check "mei --help exits 0 with usage" '[ "$(status)" = 0 ] && grep -q "usage: inception mei" "$work/out"'

@@ -3,24 +3,7 @@
 # Arguments: the inception executable, the source root.
 inception=$1
 root=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-n=0
-failed=0
-
-check() { # description, then a shell condition that must hold
-    n=$((n + 1))
-    if eval "$2"; then
-        echo "ok $n - $1"
-    else
-        echo "not ok $n - $1"
-        failed=$((failed + 1))
-        sed 's/^/# /' "$work/out" "$work/err" 2>/dev/null | tail -20
-    fi
-}
-
-run() { "$inception" "$@" >"$work/out" 2>"$work/err"; echo $? >"$work/status"; }
-status() { cat "$work/status"; }
+. "$(dirname "$0")/tap.sh"
 
 for cmd in check-protocol record-dump; do
     run $cmd --help

@@ -10,27 +10,8 @@
 inception=$1
 reader=$2
 py=/usr/bin/python3
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+. "$(dirname "$0")/tap.sh"
 base=$((22000 + ($$ % 2000) * 10))
-n=0
-failed=0
-
-check() { # description, then a shell condition that must hold
-    n=$((n + 1))
-    desc=$1
-    shift
-    if eval "$@"; then
-        echo "ok $n - $desc"
-    else
-        echo "not ok $n - $desc"
-        failed=$((failed + 1))
-        sed 's/^/# /' "$work/out" "$work/err" 2>/dev/null | tail -20
-    fi
-}
-
-run() { "$inception" "$@" >"$work/out" 2>"$work/err"; echo $? >"$work/status"; }
-status() { cat "$work/status"; }
 
 run replay --help
 check "replay --help exits 0 with usage" '[ "$(status)" = 0 ] && grep -q "usage: inception replay" "$work/out"'
