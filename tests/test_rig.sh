@@ -58,6 +58,13 @@ cli "acquire --help" 0 "usage: inception acquire" acquire --help
 cli "acquire without --out: usage error" 2 "out is required" acquire
 cli "unknown option named" 2 "unknown option '--frob'" virtual-rig --frob 1
 cli "bad --loss value named" 2 "loss" virtual-rig --loss 150
+# CURVE client lists: a malformed one is refused with its file and line.
+$py -c "import zmq; p, s = zmq.curve_keypair(); open('$work/server.key', 'w').write(s.decode()); \
+open('$work/clients', 'w').write('# clients\n' + p.decode() + '\nnot-a-key\n')"
+cli "virtual-rig --help names --curve-clients" 0 "curve-clients FILE" virtual-rig --help
+cli "malformed --curve-clients list named with its line" 1 "$work/clients:3: not a 40-character" \
+    virtual-rig --publish tcp://127.0.0.1:$((base + 9)) --curve-secret "$work/server.key" \
+    --curve-clients "$work/clients" --trials 1
 cli "acquire --format checked" 2 "native or openephys" acquire --out "$work/x" --format csv
 cli "a remote endpoint needs --allow-remote" 1 "allow-remote" \
     acquire --out "$work/x" --data tcp://192.0.2.1:5556
