@@ -191,6 +191,11 @@ typedef struct acq_socket_config {
      * server's public key (a file holding 40 Z85 characters). */
     const char *curve_secret_file;
     const char *curve_server_public_file;
+    /* Server side only (optional): an allow-list file of client public keys
+     * (one Z85 key a line, '#' comments). With it the publisher runs a ZAP
+     * handler (acq_zap) and refuses CURVE clients whose key is not listed;
+     * without it any client that knows the server's public key is served. */
+    const char *curve_clients_file;
     int hwm;              /* send/receive high-water mark in messages; 0: 10000 */
 } acq_socket_config;
 
@@ -208,6 +213,12 @@ typedef struct acq_publisher acq_publisher;
 int acq_publisher_create(acq_publisher **out, void *zmq_context, const acq_socket_config *c,
                          uint32_t stream_id, uint32_t epoch, char *err);
 void acq_publisher_destroy(acq_publisher *p);
+/* CURVE handshakes the publisher's ZAP handler answered (both 0 without
+ * curve_clients_file). */
+typedef struct acq_publisher_stats {
+    uint64_t clients_accepted, clients_refused;
+} acq_publisher_stats;
+void acq_publisher_get_stats(acq_publisher *p, acq_publisher_stats *out);
 /* Starts a new epoch with sequence 0, as a restarted publisher would. */
 void acq_publisher_restart(acq_publisher *p, uint32_t epoch);
 uint64_t acq_publisher_sequence(const acq_publisher *p); /* the next one to be used */
@@ -234,6 +245,28 @@ int acq_publisher_encode_events(acq_publisher *p, int64_t t_ns, const acq_event 
                                 uint32_t count, acq_encoded *e);
 int acq_publisher_encode_heartbeat(acq_publisher *p, int64_t t_ns, acq_encoded *e);
 int acq_publisher_send_encoded(acq_publisher *p, acq_encoded *e); /* frees e's payload */
+
+/* ------------------------------------------------------------------------ */
+/* ZAP (ZeroMQ's RFC 27): the CURVE server authenticating its clients. One per
+ * ZeroMQ context, bound to inproc://zeromq.zap.01 and answering on its own
+ * thread: CURVE clients whose public key is in `allow_file` are accepted,
+ * every other handshake is refused (the client then receives nothing). Create
+ * it before the server socket binds; destroy it after that socket closes. The
+ * publisher does both itself when given curve_clients_file. */
+
+typedef struct acq_zap acq_zap;
+
+int acq_zap_create(acq_zap **out, void *zmq_context, const char *allow_file, char *err);
+void acq_zap_destroy(acq_zap *z);
+size_t acq_zap_keys(const acq_zap *z);   /* keys on the list */
+uint64_t acq_zap_accepted(acq_zap *z);   /* handshakes answered 200 */
+uint64_t acq_zap_refused(acq_zap *z);    /* handshakes answered 400/500 */
+/* The allow-list text: blank lines, lines starting with '#', or a 40-character
+ * Z85 key optionally followed by whitespace and a '#' comment. On success
+ * *keys holds *count × 32 raw bytes (free them); errors name `name` and the
+ * line. An empty list is an error. */
+int acq_curve_allow_parse(const char *text, size_t size, const char *name, uint8_t **keys,
+                          size_t *count, char *err);
 
 /* ------------------------------------------------------------------------ */
 /* Receiver: SUB socket on its own thread; items through one bounded queue. */

@@ -12,10 +12,21 @@
 
 struct acq_publisher {
     void *context, *socket;
+    acq_zap *zap; /* NULL unless CURVE clients are checked against a list */
     int own_context;
     uint32_t stream_id, epoch;
     uint64_t sequence;
 };
+
+/* The handler has to be bound before the PUB socket can take a handshake. */
+static int start_zap(acq_publisher *p, const acq_socket_config *c, char *err)
+{
+    if (!c->curve_secret_file) {
+        snprintf(err, ACQ_ERR_SIZE, "CURVE: a client list needs the server's secret key too");
+        return 1;
+    }
+    return acq_zap_create(&p->zap, p->context, c->curve_clients_file, err);
+}
 
 int acq_publisher_create(acq_publisher **out, void *zmq_context, const acq_socket_config *c,
                          uint32_t stream_id, uint32_t epoch, char *err)
@@ -30,6 +41,10 @@ int acq_publisher_create(acq_publisher **out, void *zmq_context, const acq_socke
     p->context = zmq_context ? zmq_context : zmq_ctx_new();
     p->stream_id = stream_id;
     p->epoch = epoch;
+    if (p->context && c->curve_clients_file && start_zap(p, c, err)) {
+        acq_publisher_destroy(p);
+        return 1;
+    }
     if (!p->context || acq_socket_open(&p->socket, p->context, ZMQ_PUB, c, 1, err)) {
         if (!p->context)
             snprintf(err, ACQ_ERR_SIZE, "zmq_ctx_new failed");
@@ -46,9 +61,16 @@ void acq_publisher_destroy(acq_publisher *p)
         return;
     if (p->socket)
         zmq_close(p->socket);
+    acq_zap_destroy(p->zap);
     if (p->own_context && p->context)
         zmq_ctx_term(p->context);
     free(p);
+}
+
+void acq_publisher_get_stats(acq_publisher *p, acq_publisher_stats *out)
+{
+    out->clients_accepted = p->zap ? acq_zap_accepted(p->zap) : 0;
+    out->clients_refused = p->zap ? acq_zap_refused(p->zap) : 0;
 }
 
 void acq_publisher_restart(acq_publisher *p, uint32_t epoch)

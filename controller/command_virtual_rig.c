@@ -27,6 +27,8 @@ static const char rig_help[] =
     "                         tcp://127.0.0.1:5560)\n"
     "  --allow-remote         allow endpoints beyond loopback\n"
     "  --curve-secret FILE    encrypt with CURVE, this Z85 secret key (server side)\n"
+    "  --curve-clients FILE   serve only CURVE clients whose Z85 public key is listed\n"
+    "                         (one a line, # comments); others are refused and counted\n"
     "  --neurons N, --height N, --width N, --seed N   the population (200, 36×64, 1)\n"
     "  --fraction-simple X, --fraction-complex X   cell types (0.4, 0.4; the rest normalized)\n"
     "  --bin-ms X             bin width (default 10)\n"
@@ -146,6 +148,7 @@ int command_virtual_rig(int argc, char **argv)
         {"restart-after", 1, NULL}, {"restart-gap", 1, NULL}, {"float-counts", 0, NULL},
         {"trials", 1, NULL},      {"duration", 1, NULL},      {"truth", 1, NULL},
         {"fraction-simple", 1, NULL}, {"fraction-complex", 1, NULL},
+        {"curve-clients", 1, NULL},
     };
     int n = COUNT(o), trials = 0;
     float duration = 0;
@@ -155,7 +158,8 @@ int command_virtual_rig(int argc, char **argv)
         return 2;
     int remote = cli_get(o, n, "allow-remote") != NULL;
     acq_socket_config pc = {.endpoint = cli_get(o, n, "publish"), .bind = 1,
-                            .allow_remote = remote, .curve_secret_file = cli_get(o, n, "curve-secret")};
+                            .allow_remote = remote, .curve_secret_file = cli_get(o, n, "curve-secret"),
+                            .curve_clients_file = cli_get(o, n, "curve-clients")};
     if (!pc.endpoint)
         pc.endpoint = "tcp://127.0.0.1:5556";
     acq_receiver_config rc;
@@ -192,6 +196,12 @@ int command_virtual_rig(int argc, char **argv)
     char summary[512];
     rig_summary(rig, summary, sizeof summary);
     printf("virtual rig: %s\n", summary);
+    if (pc.curve_clients_file) {
+        acq_publisher_stats ps;
+        acq_publisher_get_stats(pub, &ps);
+        printf("virtual rig: CURVE clients %llu accepted, %llu refused\n",
+               (unsigned long long)ps.clients_accepted, (unsigned long long)ps.clients_refused);
+    }
     status = 0;
 done:
     rig_destroy(rig);

@@ -1,5 +1,6 @@
 /* test_receiver.c: the receiver thread and the publisher over inproc and
- * loopback TCP (with CURVE): values arrive intact; gaps, duplicates, late
+ * loopback TCP (with CURVE, and CURVE clients checked against a list):
+ * values arrive intact; gaps, duplicates, late
  * messages, restarts, malformed messages and queue overflow are counted and
  * flagged; Open Ephys spikes are binned. */
 #include "acquisition.h"
@@ -275,6 +276,129 @@ static void test_tcp_curve(void)
     remove(spub), remove(ssec), remove(csec), rmdir(dir);
 }
 
+static acq_receiver *curve_receiver(const char *endpoint, const char *secret,
+                                    const char *server_public)
+{
+    acq_receiver_config rc;
+    acq_receiver_config_default(&rc);
+    rc.socket.endpoint = endpoint;
+    rc.socket.curve_secret_file = secret;
+    rc.socket.curve_server_public_file = server_public;
+    char err[ACQ_ERR_SIZE];
+    acq_receiver *r = NULL;
+    if (acq_receiver_create(&r, NULL, &rc, err))
+        fprintf(stderr, "# %s\n", err);
+    return r;
+}
+
+static int heard(acq_receiver *r, int timeout_ms, float *first)
+{
+    acq_item *it;
+    int got = 0;
+    while (acq_receiver_pop(r, &it, timeout_ms)) {
+        if (it->type == ACQ_MSG_COUNTS && !got)
+            *first = it->counts[0], got = 1;
+        acq_item_free(it);
+        timeout_ms = 0;
+    }
+    return got;
+}
+
+/* The server authenticates its clients: with a client list, a subscriber
+ * whose key is listed receives the stream, one whose key is not receives
+ * nothing in the same run (and its handshakes are counted as refused); a
+ * malformed list is refused with its file and line. */
+static void test_curve_clients(void)
+{
+    char spub_key[41], ssec_key[41], apub[41], asec[41], bpub[41], bsec[41];
+    zmq_curve_keypair(spub_key, ssec_key);
+    zmq_curve_keypair(apub, asec);
+    zmq_curve_keypair(bpub, bsec);
+    char dir[] = "/tmp/acq-zap-XXXXXX", spub[64], ssec[64], acsec[64], bcsec[64], list[64],
+         endpoint[64];
+    CHECK(mkdtemp(dir) != NULL, "temp dir for keys");
+    snprintf(spub, sizeof spub, "%s/server.pub", dir);
+    snprintf(ssec, sizeof ssec, "%s/server.key", dir);
+    snprintf(acsec, sizeof acsec, "%s/a.key", dir);
+    snprintf(bcsec, sizeof bcsec, "%s/b.key", dir);
+    snprintf(list, sizeof list, "%s/clients", dir);
+    write_key(spub, spub_key), write_key(ssec, ssec_key);
+    write_key(acsec, asec), write_key(bcsec, bsec);
+    FILE *f = fopen(list, "w");
+    fprintf(f, "# rig clients\n\n  %s   # the analysis machine\n", apub);
+    fclose(f);
+    snprintf(endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", 44000 + getpid() % 2000);
+
+    acq_socket_config pc = {.endpoint = endpoint, .bind = 1, .curve_secret_file = ssec,
+                            .curve_clients_file = list};
+    char err[ACQ_ERR_SIZE];
+    acq_publisher *p = NULL;
+    int ok = !acq_publisher_create(&p, NULL, &pc, 1, 1, err);
+    CHECK(ok, "publisher with a CURVE client list: %s", ok ? "" : err);
+    if (!ok)
+        return;
+    acq_receiver *allowed = curve_receiver(endpoint, acsec, spub);
+    acq_receiver *refused = curve_receiver(endpoint, bcsec, spub);
+    CHECK(allowed && refused, "two CURVE subscribers created");
+    /* Publish for up to 2 s: the allowed one hears it, the other never does. */
+    int heard_allowed = 0, heard_refused = 0;
+    float value_allowed = -1, value_refused = -1;
+    for (int i = 0; i < 100 && allowed && refused; i++) {
+        float c[1] = {(float)(i % 7 + 1)};
+        acq_publisher_counts(p, i, 1000, c, 1, ACQ_DTYPE_U16);
+        heard_allowed |= heard(allowed, 10, &value_allowed);
+        heard_refused |= heard(refused, 10, &value_refused);
+    }
+    acq_publisher_stats ps;
+    acq_publisher_get_stats(p, &ps);
+    CHECK(heard_allowed && value_allowed >= 1 && value_allowed <= 7,
+          "listed client receives counts (%g)", value_allowed);
+    CHECK(!heard_refused, "unlisted client receives nothing within 2 s");
+    CHECK(ps.clients_accepted >= 1, "accepted handshakes counted: %llu",
+          (unsigned long long)ps.clients_accepted);
+    CHECK(ps.clients_refused >= 1, "refused handshakes counted: %llu",
+          (unsigned long long)ps.clients_refused);
+    acq_receiver_destroy(allowed);
+    acq_receiver_destroy(refused);
+    acq_publisher_destroy(p);
+
+    /* Malformed lists: the file and line in the error. */
+    f = fopen(list, "w");
+    fprintf(f, "# ok so far\n%s\nnot-a-key\n", apub);
+    fclose(f);
+    char want[96];
+    snprintf(want, sizeof want, "%s:3:", list);
+    CHECK(acq_publisher_create(&p, NULL, &pc, 1, 1, err) != 0 && strstr(err, want),
+          "bad key named with its line: %s", err);
+    f = fopen(list, "w");
+    fprintf(f, "%s trailing\n", apub);
+    fclose(f);
+    snprintf(want, sizeof want, "%s:1:", list);
+    CHECK(acq_publisher_create(&p, NULL, &pc, 1, 1, err) != 0 && strstr(err, want),
+          "text after a key without '#' refused: %s", err);
+    f = fopen(list, "w");
+    fprintf(f, "# nobody\n");
+    fclose(f);
+    CHECK(acq_publisher_create(&p, NULL, &pc, 1, 1, err) != 0 && strstr(err, "no client keys"),
+          "an empty list is an error: %s", err);
+    pc.curve_secret_file = NULL;
+    CHECK(acq_publisher_create(&p, NULL, &pc, 1, 1, err) != 0 && strstr(err, "secret"),
+          "a client list without a server secret: %s", err);
+    /* A second handler in one context finds the address taken. */
+    void *shared = zmq_ctx_new();
+    acq_zap *z1 = NULL, *z2 = NULL;
+    f = fopen(list, "w");
+    fprintf(f, "%s\n%s\n", apub, bpub);
+    fclose(f);
+    CHECK(!acq_zap_create(&z1, shared, list, err) && acq_zap_keys(z1) == 2,
+          "ZAP handler with two keys: %s", z1 ? "" : err);
+    CHECK(acq_zap_create(&z2, shared, list, err) != 0 && strstr(err, "zeromq.zap.01"),
+          "one ZAP handler per context: %s", err);
+    acq_zap_destroy(z1);
+    zmq_ctx_term(shared);
+    remove(spub), remove(ssec), remove(acsec), remove(bcsec), remove(list), rmdir(dir);
+}
+
 static void send_oe(void *s, const char *envelope, size_t env, const char *json,
                     const void *payload, size_t size)
 {
@@ -358,6 +482,7 @@ int main(void)
     acq_receiver_destroy(r);
     test_overflow();
     test_tcp_curve();
+    test_curve_clients();
     test_openephys();
     zmq_ctx_term(ctx);
     return test_done();

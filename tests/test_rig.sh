@@ -30,7 +30,7 @@ run_rig() { # name trials port-offset rig-options...
         >"$work/$name-rig.out" 2>&1 &
     rig=$!
     "$inception" acquire --data tcp://127.0.0.1:$p --onsets tcp://127.0.0.1:$((p + 1)) \
-        --trials "$trials" --window-ms 200 --out "$work/$name" --timeout 120 \
+        --trials "$trials" --window-ms 200 --out "$work/$name" --timeout 120 ${acq_opts:-} \
         >"$work/$name-acq.out" 2>&1 &
     acq=$!
     $py "$tests/acq_display.py" tcp://127.0.0.1:$((p + 1)) "$trials" 300 --images 36 64
@@ -58,6 +58,13 @@ cli "acquire --help" 0 "usage: inception acquire" acquire --help
 cli "acquire without --out: usage error" 2 "out is required" acquire
 cli "unknown option named" 2 "unknown option '--frob'" virtual-rig --frob 1
 cli "bad --loss value named" 2 "loss" virtual-rig --loss 150
+# CURVE client lists: a malformed one is refused with its file and line.
+$py -c "import zmq; p, s = zmq.curve_keypair(); open('$work/server.key', 'w').write(s.decode()); \
+open('$work/clients', 'w').write('# clients\n' + p.decode() + '\nnot-a-key\n')"
+cli "virtual-rig --help names --curve-clients" 0 "curve-clients FILE" virtual-rig --help
+cli "malformed --curve-clients list named with its line" 1 "$work/clients:3: not a 40-character" \
+    virtual-rig --publish tcp://127.0.0.1:$((base + 9)) --curve-secret "$work/server.key" \
+    --curve-clients "$work/clients" --trials 1
 cli "acquire --format checked" 2 "native or openephys" acquire --out "$work/x" --format csv
 cli "a remote endpoint needs --allow-remote" 1 "allow-remote" \
     acquire --out "$work/x" --data tcp://192.0.2.1:5556
@@ -73,6 +80,26 @@ if grep -q "1 restarts" "$work/faults-acq.out" && grep -q " late," "$work/faults
     echo "ok $n - acquire reports the restart and the reordered messages"
 else
     echo "not ok $n - acquire reports the restart and the reordered messages"
+    failed=$((failed + 1))
+fi
+n=$((n + 1))
+
+# CURVE with a client list: acquire's key is listed, so the run is the clean one.
+$py -c "
+import zmq
+for name in ('server', 'client'):
+    p, s = zmq.curve_keypair()
+    open('$work/' + name + '.pub', 'w').write(p.decode())
+    open('$work/' + name + '.key', 'w').write(s.decode())
+open('$work/clients', 'w').write('# acquire\n' + open('$work/client.pub').read() + '\n')"
+acq_opts="--curve-secret $work/client.key --curve-server-key $work/server.pub"
+run_rig curve 10 7 --curve-secret "$work/server.key" --curve-clients "$work/clients"
+acq_opts=
+compare "$work/curve" "$work/curve-truth" 10
+if grep -q "CURVE clients 1 accepted, 0 refused" "$work/curve-rig.out"; then
+    echo "ok $n - the rig counts acquire's CURVE handshake as accepted"
+else
+    echo "not ok $n - the rig counts acquire's CURVE handshake as accepted"
     failed=$((failed + 1))
 fi
 n=$((n + 1))
