@@ -1757,20 +1757,36 @@ static int resume_closed_loop(run_state *s, const resume_scan *r, const int64_t 
     return status;
 }
 
+/* The protocol a session started with: its first record, session_start. */
+static int recorded_protocol(const char *dir, protocol **out, char *err)
+{
+    char path[PROTOCOL_STRING_SIZE + 32];
+    snprintf(path, sizeof path, "%s/%s", dir, RECORD_FILE_NAME);
+    record_reader *rd;
+    if (record_reader_open(path, &rd, err))
+        return 1;
+    record_view v;
+    record_field f;
+    int got = record_reader_next(rd, &v, err), status = 1;
+    if (got < 0)
+        ;
+    else if (got != RECORD_NEXT_OK || v.type != RECORD_SESSION_START ||
+             record_field_find(v.payload, v.length, "protocol_text", &f))
+        snprintf(err, CONTROLLER_ERR_SIZE, "%s: does not start with a session_start record", path);
+    else
+        status = protocol_parse(f.data, f.count, "session_start", dir, out, err);
+    record_reader_close(rd);
+    return status;
+}
+
 int run_resume(const char *dir, const run_options *o, run_result *out, char *err)
 {
     session_record *rec;
     record_resume_report rep;
     if (session_record_resume(dir, &rec, &rep, err))
         return 1;
-    session_dataset sd;
     protocol *p = NULL;
-    if (session_dataset_load(dir, &sd, err)) {
-        session_record_close(rec, err);
-        return 1;
-    }
-    int status = protocol_parse(sd.protocol_text, sd.protocol_size, "session_start", dir, &p, err);
-    session_dataset_free(&sd);
+    int status = recorded_protocol(dir, &p, err);
     if (!status && o->offscreen)
         p->display.mode = PROTOCOL_DISPLAY_OFFSCREEN;
     if (status) {
