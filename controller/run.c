@@ -324,6 +324,11 @@ static int open_streams(run_state *s)
     ac.latency_ns = (int64_t)((double)s->p->response.latency_ms * 1e6 + 0.5);
     ac.window_ns = (int64_t)((double)s->p->response.duration_ms * 1e6 + 0.5);
     ac.sync_line = -1;
+    /* A resumed session's first block may be a single image left unanswered:
+     * one onset and its edge (arriving within max_arrival_gap_ns) set the
+     * offset, not the three a fresh session waits for. */
+    if (s->begun)
+        ac.min_initial_matches = 1;
     if (ac.history_ns < 2 * ac.window_ns + 2000000000LL)
         ac.history_ns = 2 * ac.window_ns + 2000000000LL;
     if (acq_aligner_create(&s->aligner, &ac, err))
