@@ -38,6 +38,7 @@ int command_virtual_rig(int argc, char **argv);
 int command_acquire(int argc, char **argv);
 int command_mei(int argc, char **argv);
 int command_run(int argc, char **argv);
+int command_resume(int argc, char **argv);
 
 /* population.npy: the simulated population's config beside a simulated
  * dataset (population_file.c), so the ground truth can be rebuilt. */

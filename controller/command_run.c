@@ -85,6 +85,53 @@ static void show_progress(const run_status *s, void *user)
     fflush(stdout);
 }
 
+/* What `run` and `resume` share: the environment for SDL and OpenMP, the
+ * signals, the session, its summary and its report. */
+static void prepare_environment(int *mode)
+{
+    /* Before SDL or OpenMP start: spinning OpenMP workers would starve the
+     * presenter on a small machine, and with no display the presenter
+     * renders offscreen. */
+    setenv("OMP_WAIT_POLICY", "passive", 0);
+    int headless = !getenv("DISPLAY") && !getenv("WAYLAND_DISPLAY");
+    if (*mode == PROTOCOL_DISPLAY_OFFSCREEN || headless) {
+        if (*mode != PROTOCOL_DISPLAY_OFFSCREEN)
+            printf("no display (DISPLAY and WAYLAND_DISPLAY unset): the presenter renders "
+                   "offscreen\n");
+        *mode = PROTOCOL_DISPLAY_OFFSCREEN;
+        setenv("SDL_VIDEODRIVER", "offscreen", 0); /* "dummy" set beforehand works too */
+    }
+    setenv("SDL_AUDIODRIVER", "dummy", 0);
+    setenv("SDL_NO_SIGNAL_HANDLERS", "1", 1); /* ours stop the session cleanly */
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+}
+
+static int finish(const char *command, int status, const run_result *r, char *err)
+{
+    if (status) {
+        fprintf(stderr, "inception %s: %s\n", command, err);
+        return 1;
+    }
+    printf("session %s: %d trials (%d flagged), %d targets, %.1f s\n", r->session_dir,
+           r->trials_recorded, r->trials_flagged, r->targets, r->seconds);
+    printf("model test FEVE %.3f (correlation to average %.3f)\n", r->test_feve_mean,
+           r->test_corr_mean);
+    printf("recorded responses: median MEI / best natural %.3f\n", r->median_ratio_recorded);
+    printf("ground truth: median MEI / best natural training image %.3f (target > 1.3)\n",
+           r->median_ratio_truth);
+    /* The report is written last: the record is complete and closed, and a
+     * failure here loses nothing (`inception report DIR` can be run again). */
+    report_summary rs;
+    if (report_write(r->session_dir, &rs, err)) {
+        fprintf(stderr, "inception %s: the session is recorded, but its report failed: %s "
+                        "(try: inception report %s)\n", command, err, r->session_dir);
+        return 1;
+    }
+    printf("report: %s/report/index.html (%d figures)\n", r->session_dir, rs.figures);
+    return 0;
+}
+
 int command_run(int argc, char **argv)
 {
     if (cli_wants_help(argc, argv)) {
@@ -106,49 +153,52 @@ int command_run(int argc, char **argv)
         fprintf(stderr, "inception run: %s\n", err);
         return 2;
     }
-    /* Before SDL or OpenMP start: spinning OpenMP workers would starve the
-     * presenter on a small machine, and with no display the presenter
-     * renders offscreen. */
-    setenv("OMP_WAIT_POLICY", "passive", 0);
-    int headless = !getenv("DISPLAY") && !getenv("WAYLAND_DISPLAY");
-    if (p->display.mode == PROTOCOL_DISPLAY_OFFSCREEN || headless) {
-        if (p->display.mode != PROTOCOL_DISPLAY_OFFSCREEN)
-            printf("no display (DISPLAY and WAYLAND_DISPLAY unset): the presenter renders "
-                   "offscreen\n");
-        p->display.mode = PROTOCOL_DISPLAY_OFFSCREEN;
-        setenv("SDL_VIDEODRIVER", "offscreen", 0); /* "dummy" set beforehand works too */
-    }
-    setenv("SDL_AUDIODRIVER", "dummy", 0);
-    setenv("SDL_NO_SIGNAL_HANDLERS", "1", 1); /* ours stop the session cleanly */
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    prepare_environment(&p->display.mode);
     progress_view view = {isatty(1), NULL, -1e9, 0};
     run_options ro = {cli_get(o, n, "out"), "/proc/self/exe", show_progress, &view,
-                      &run_interrupted};
+                      &run_interrupted, 0};
     run_result r;
     int status = run_session(p, &ro, &r, err);
     if (view.line_open)
         putchar('\n');
     protocol_destroy(p);
-    if (status) {
-        fprintf(stderr, "inception run: %s\n", err);
-        return 1;
+    return finish("run", status, &r, err);
+}
+
+static const char resume_help[] =
+    "usage: inception resume DIR\n\n"
+    "Continue the session in DIR that `inception run` did not finish (killed, crashed, power\n"
+    "lost): the record is reopened and a torn last record cut off, the protocol is the one\n"
+    "the session started with, phases that ended are not redone, every recorded trial is\n"
+    "kept, and images that were scheduled but never answered are shown again as new trial\n"
+    "numbers. A new virtual rig writes its ground truth to DIR/rig_truth.K (the earlier\n"
+    "rig's stays in rig_truth). Then the session goes on to its end and its report.\n";
+
+int command_resume(int argc, char **argv)
+{
+    if (cli_wants_help(argc, argv)) {
+        fputs(resume_help, stdout);
+        return 0;
     }
-    printf("session %s: %d trials (%d flagged), %d targets, %.1f s\n", r.session_dir,
-           r.trials_recorded, r.trials_flagged, r.targets, r.seconds);
-    printf("model test FEVE %.3f (correlation to average %.3f)\n", r.test_feve_mean,
-           r.test_corr_mean);
-    printf("recorded responses: median MEI / best natural %.3f\n", r.median_ratio_recorded);
-    printf("ground truth: median MEI / best natural training image %.3f (target > 1.3)\n",
-           r.median_ratio_truth);
-    /* The report is written last: the record is complete and closed, and a
-     * failure here loses nothing (`inception report DIR` can be run again). */
-    report_summary rs;
-    if (report_write(r.session_dir, &rs, err)) {
-        fprintf(stderr, "inception run: the session is recorded, but its report failed: %s "
-                        "(try: inception report %s)\n", err, r.session_dir);
-        return 1;
+    if (argc < 2 || argv[1][0] == '-') {
+        fprintf(stderr, "inception resume: which session folder? (usage: inception resume DIR)\n");
+        return 2;
     }
-    printf("report: %s/report/index.html (%d figures)\n", r.session_dir, rs.figures);
-    return 0;
+    if (cli_parse("resume", argc - 1, argv + 1, NULL, 0))
+        return 2;
+    /* The display mode comes from the recorded protocol: offscreen unless a
+     * display is there, decided the same way as `run`. */
+    int mode = getenv("DISPLAY") || getenv("WAYLAND_DISPLAY")
+                                     ? PROTOCOL_DISPLAY_WINDOWED
+                                     : PROTOCOL_DISPLAY_OFFSCREEN;
+    prepare_environment(&mode);
+    char err[CONTROLLER_ERR_SIZE];
+    progress_view view = {isatty(1), NULL, -1e9, 0};
+    run_options ro = {NULL, "/proc/self/exe", show_progress, &view, &run_interrupted,
+                      mode == PROTOCOL_DISPLAY_OFFSCREEN};
+    run_result r;
+    int status = run_resume(argv[1], &ro, &r, err);
+    if (view.line_open)
+        putchar('\n');
+    return finish("resume", status, &r, err);
 }

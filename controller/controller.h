@@ -703,6 +703,8 @@ typedef struct run_options {
     /* When it becomes non-zero (a signal handler's flag) the session stops at
      * the next trial or phase boundary, records why and cleans up. NULL: never. */
     const volatile int *stop;
+    /* run_resume: render offscreen whatever the recorded protocol says (no display here). */
+    int offscreen;
 } run_options;
 
 typedef struct run_result {
@@ -719,6 +721,12 @@ typedef struct run_result {
 /* Runs the whole session; the record in the session directory holds
  * everything (RECORD.md, "What `inception run` writes"). */
 int run_session(const protocol *p, const run_options *o, run_result *out, char *err);
+/* Continues the session in `dir` that a run_session left unfinished (killed
+ * at any moment): the record reopened (a torn tail cut), the protocol from its
+ * session_start, phases that ended not redone, every recorded trial kept,
+ * images scheduled but never answered shown again as new trial numbers, a new
+ * virtual rig writing its ground truth to rig_truth.K. o->out_dir is unused. */
+int run_resume(const char *dir, const run_options *o, run_result *out, char *err);
 
 /* ------------------------------------------------------------------------
  * Remote display (display_protocol.c, display_server.c, display_client.c,

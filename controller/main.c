@@ -22,6 +22,7 @@ static const command commands[] = {
     {"virtual-rig", command_virtual_rig, "stand in for the acquisition system and the animal"},
     {"acquire", command_acquire, "receive and align a spike-count stream into trials × neurons"},
     {"run", command_run, "run the inception loop a protocol describes (record, fit, MEIs, closed loop)"},
+    {"resume", command_resume, "continue a session that `inception run` did not finish (killed, crashed)"},
     {"mei", command_mei, "synthesize most exciting inputs and their control stimuli"},
     {"report", command_report, "write a session's HTML report with figures and statistics"},
     {"import", command_import, "turn a dataset (compact or Sensorium layout) into a session record"},

@@ -43,10 +43,14 @@ static void arg_number(arg_list *a, double value)
 
 /* The rig's command line from the protocol: the population, the response
  * window it spreads spikes over, the loss it injects, where truth goes. */
-static void rig_arguments(arg_list *a, const char *exe, const protocol *p, const char *dir)
+static void rig_arguments(arg_list *a, const char *exe, const protocol *p, const char *dir,
+                          int truth_index)
 {
-    char truth[PROTOCOL_STRING_SIZE];
-    snprintf(truth, sizeof truth, "%s/rig_truth", dir);
+    char truth[PROTOCOL_STRING_SIZE + 32];
+    if (truth_index > 0) /* a resumed session's rig: the earlier truth is kept */
+        snprintf(truth, sizeof truth, "%s/rig_truth.%d", dir, truth_index);
+    else
+        snprintf(truth, sizeof truth, "%s/rig_truth", dir);
     const protocol_virtual_rig *v = &p->virtual_rig;
     arg_text(a, exe);
     arg_text(a, "virtual-rig");
@@ -87,7 +91,7 @@ int rig_process_start(rig_process *r, const char *executable, const protocol *p,
         snprintf(err, CONTROLLER_ERR_SIZE, "out of memory for the rig's arguments");
         return 1;
     }
-    rig_arguments(a, executable, p, session_dir);
+    rig_arguments(a, executable, p, session_dir, r->truth_index);
     char log[PROTOCOL_STRING_SIZE + 32];
     snprintf(log, sizeof log, "%s/virtual_rig.log", session_dir);
     posix_spawn_file_actions_t fa;

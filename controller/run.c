@@ -72,7 +72,20 @@ typedef struct run_state {
     int64_t start_ns, last_progress_ns;
     uint64_t stream_messages;
     int stream_failed;
+    unsigned begun, ended; /* a resumed session's phases (bit = phase_names index) */
 } run_state;
+
+static const char *const phase_names[] = {"start", "recording", "fit", "synthesis",
+                                          "closed_loop", "evaluation"};
+enum { PHASE_COUNT = 6 };
+
+static int phase_index(const char *name)
+{
+    for (int i = 0; i < PHASE_COUNT; i++)
+        if (!strcmp(name, phase_names[i]))
+            return i;
+    return -1;
+}
 
 /* ------------------------------------------------------------------------ */
 /* Small helpers */
@@ -120,7 +133,10 @@ static int phase(run_state *s, const char *name, const char *event)
     if (interrupted(s))
         return 1;
     s->st.phase = name;
-    if (session_record_phase(s->rec, name, event, s->err))
+    /* A resumed session continues a phase that began before the kill. */
+    int k = phase_index(name);
+    int again = k >= 0 && !strcmp(event, "begin") && (s->begun >> k & 1);
+    if (!again && session_record_phase(s->rec, name, event, s->err))
         return 1;
     progress(s, NULL, 1);
     return 0;
@@ -308,6 +324,11 @@ static int open_streams(run_state *s)
     ac.latency_ns = (int64_t)((double)s->p->response.latency_ms * 1e6 + 0.5);
     ac.window_ns = (int64_t)((double)s->p->response.duration_ms * 1e6 + 0.5);
     ac.sync_line = -1;
+    /* A resumed session's first block may be a single image left unanswered:
+     * one onset and its edge (arriving within max_arrival_gap_ns) set the
+     * offset, not the three a fresh session waits for. */
+    if (s->begun)
+        ac.min_initial_matches = 1;
     if (ac.history_ns < 2 * ac.window_ns + 2000000000LL)
         ac.history_ns = 2 * ac.window_ns + 2000000000LL;
     if (acq_aligner_create(&s->aligner, &ac, err))
@@ -634,7 +655,9 @@ static int start_fit_worker(run_state *s)
     return fit_worker_create(&s->fit, &mc, &fo, 2, s->err);
 }
 
-static int record_natural_images(run_state *s, int64_t **schedule, int *count)
+/* The natural images, their tiers and their shuffled schedule, all from the
+ * seed; images with id < `recorded` are in the record already (a resume). */
+static int record_natural_images(run_state *s, int64_t **schedule, int *count, int recorded)
 {
     const protocol_images *im = &s->p->images;
     int n_images = im->train + im->test;
@@ -668,7 +691,7 @@ static int record_natural_images(run_state *s, int64_t **schedule, int *count)
         int tier = i >= im->train ? TIER_TEST : is_val[i] ? TIER_VALIDATION : TIER_TRAIN, id;
         bad = image_add(s, pixels + (size_t)i * (size_t)s->P, -1, -1, tier, &id);
         record_stimulus rs = {id, -1, "natural", s->H, s->W, image_at(s, id), NAN};
-        bad = bad || session_record_stimulus(s->rec, &rs, s->err);
+        bad = bad || (id >= recorded && session_record_stimulus(s->rec, &rs, s->err));
         for (int r = 0; !bad && r < (tier == TIER_TEST ? im->test_repeats : 1); r++)
             order[k++] = id;
     }
@@ -691,7 +714,7 @@ static int phase_recording(run_state *s)
 {
     int64_t *schedule = NULL;
     int count = 0;
-    if (phase(s, "recording", "begin") || record_natural_images(s, &schedule, &count))
+    if (phase(s, "recording", "begin") || record_natural_images(s, &schedule, &count, 0))
         return 1;
     int status = run_block(s, "recording", schedule, count, 1);
     free(schedule);
@@ -1101,17 +1124,28 @@ done:
     return status;
 }
 
-static int phase_closed_loop(run_state *s, const int64_t *stimuli, int count)
+/* Every stimulus `repeats` times, shuffled from the seed: NULL when out of memory. */
+static int64_t *closed_loop_order(run_state *s, const int64_t *stimuli, int count, int *total)
 {
-    int repeats = s->p->closed_loop.repeats, total = count * repeats;
-    int64_t *order = malloc((size_t)total * sizeof(int64_t));
+    int repeats = s->p->closed_loop.repeats;
+    *total = count * repeats;
+    int64_t *order = malloc((size_t)(*total ? *total : 1) * sizeof(int64_t));
     if (!order)
-        return fail(s, "out of memory for %s", "the closed-loop schedule");
+        return NULL;
     for (int r = 0; r < repeats; r++)
         memcpy(order + (size_t)r * count, stimuli, (size_t)count * sizeof(int64_t));
     model_rng rng;
     model_rng_seed(&rng, s->p->seed ^ 0x636c6f736564ull);
-    shuffle(order, total, &rng);
+    shuffle(order, *total, &rng);
+    return order;
+}
+
+static int phase_closed_loop(run_state *s, const int64_t *stimuli, int count)
+{
+    int total;
+    int64_t *order = closed_loop_order(s, stimuli, count, &total);
+    if (!order)
+        return fail(s, "out of memory for %s", "the closed-loop schedule");
     int status = phase(s, "closed_loop", "begin") ||
                  run_block(s, "closed_loop", order, total, 0) || phase(s, "closed_loop", "end");
     free(order);
@@ -1340,26 +1374,27 @@ static void run_destroy(run_state *s)
     free(s->targets);
 }
 
-int run_session(const protocol *p, const run_options *o, run_result *out, char *err)
+/* What run_session and run_resume share: the state from the protocol. */
+static int run_init(run_state *s, const protocol *p, const run_options *o, run_result *out,
+                    const char *dir, char *err)
 {
-    run_state s;
-    memset(&s, 0, sizeof s);
+    memset(s, 0, sizeof *s);
     memset(out, 0, sizeof *out);
     out->median_ratio_recorded = out->median_ratio_truth = NAN;
     out->test_feve_mean = out->test_corr_mean = NAN;
-    s.p = p;
-    s.o = o;
-    s.res = out;
-    s.err = err;
-    s.start_ns = (int64_t)record_monotonic_ns();
-    s.st.phase = "start";
-    s.st.validation_corr = NAN;
-    s.H = p->images.height;
-    s.W = p->images.width;
-    s.P = s.H * s.W;
-    s.N = p->virtual_rig.enabled ? p->virtual_rig.neurons : 0;
-    snprintf(s.dir, sizeof s.dir, "%s", o->out_dir ? o->out_dir : p->output);
-    snprintf(out->session_dir, sizeof out->session_dir, "%s", s.dir);
+    s->p = p;
+    s->o = o;
+    s->res = out;
+    s->err = err;
+    s->start_ns = (int64_t)record_monotonic_ns();
+    s->st.phase = "start";
+    s->st.validation_corr = NAN;
+    s->H = p->images.height;
+    s->W = p->images.width;
+    s->P = s->H * s->W;
+    s->N = p->virtual_rig.enabled ? p->virtual_rig.neurons : 0;
+    snprintf(s->dir, sizeof s->dir, "%s", dir);
+    snprintf(out->session_dir, sizeof out->session_dir, "%s", s->dir);
     if (!p->virtual_rig.enabled) {
         snprintf(err, CONTROLLER_ERR_SIZE, "only sessions with the virtual rig run so far "
                  "(virtual_rig.enabled: true)");
@@ -1367,31 +1402,424 @@ int run_session(const protocol *p, const run_options *o, run_result *out, char *
     }
     /* FFTW's planner is process-global: the fit thread and synthesis both plan. */
     fftwf_make_planner_thread_safe();
-    s.counts = malloc((size_t)s.N * sizeof(float));
-    int64_t *closed = NULL;
-    int n_closed = 0;
-    int status = !s.counts ? fail(&s, "out of memory%s", "") : 0;
-    status = status || phase_start(&s) || phase_recording(&s) || phase_fit(&s) ||
-             phase_synthesis(&s, &closed, &n_closed) || phase_closed_loop(&s, closed, n_closed) ||
-             phase_evaluation(&s);
-    free(closed);
-    out->seconds = seconds_since(s.start_ns);
+    s->counts = malloc((size_t)s->N * sizeof(float));
+    return !s->counts ? fail(s, "out of memory%s", "") : 0;
+}
+
+/* The last notes, then everything stopped and the record closed. */
+static int run_finish(run_state *s, int status, char *err)
+{
+    run_result *out = s->res;
+    out->seconds = seconds_since(s->start_ns);
     if (!status) {
         char note[256];
         snprintf(note, sizeof note, "done in %.1f s: test FEVE %.3f, median ground-truth ratio "
                  "MEI/best natural %.3f", out->seconds, out->test_feve_mean,
                  out->median_ratio_truth);
-        status = session_record_note(s.rec, note, err) || session_record_sync(s.rec, err);
-    } else if (s.rec) {
+        status = session_record_note(s->rec, note, err) || session_record_sync(s->rec, err);
+    } else if (s->rec) {
         char note[CONTROLLER_ERR_SIZE + 16], ignored[CONTROLLER_ERR_SIZE];
         snprintf(note, sizeof note, "failed: %s", err);
-        session_record_note(s.rec, note, ignored);
+        session_record_note(s->rec, note, ignored);
     }
-    run_destroy(&s);
+    run_destroy(s);
     char close_err[CONTROLLER_ERR_SIZE];
-    if (session_record_close(s.rec, close_err) && !status) {
+    if (s->rec && session_record_close(s->rec, close_err) && !status) {
         snprintf(err, CONTROLLER_ERR_SIZE, "%s", close_err);
         status = 1;
     }
+    return status;
+}
+
+int run_session(const protocol *p, const run_options *o, run_result *out, char *err)
+{
+    run_state s;
+    int64_t *closed = NULL;
+    int n_closed = 0;
+    int status = run_init(&s, p, o, out, o->out_dir ? o->out_dir : p->output, err);
+    status = status || phase_start(&s) || phase_recording(&s) || phase_fit(&s) ||
+             phase_synthesis(&s, &closed, &n_closed) || phase_closed_loop(&s, closed, n_closed) ||
+             phase_evaluation(&s);
+    free(closed);
+    return run_finish(&s, status, err);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Resume: a session killed at any moment continues from its record */
+
+/* The trials a killed session recorded, in record order. */
+typedef struct earlier_trials {
+    int64_t *image_id;
+    int64_t *flags;
+    uint8_t *closed; /* 1: closed-loop block, 0: recording */
+    float *counts;   /* count × N */
+    int count, capacity;
+} earlier_trials;
+
+typedef struct resume_scan {
+    earlier_trials trials;
+    int natural_recorded;  /* natural stimulus records (ids 0..k-1) */
+    int64_t max_trial;     /* highest trial number scheduled or recorded, -1 none */
+} resume_scan;
+
+static void resume_scan_free(resume_scan *r)
+{
+    free(r->trials.image_id);
+    free(r->trials.flags);
+    free(r->trials.closed);
+    free(r->trials.counts);
+}
+
+static int earlier_trial_add(run_state *s, resume_scan *r, const record_view *v)
+{
+    earlier_trials *t = &r->trials;
+    const unsigned char *pl = v->payload;
+    int64_t trial, id, flags;
+    char block[32];
+    record_field f;
+    if (record_get_i64(pl, v->length, "trial", &trial) ||
+        record_get_i64(pl, v->length, "image_id", &id) ||
+        record_get_i64(pl, v->length, "flags", &flags) ||
+        record_get_text(pl, v->length, "block", block, sizeof block) ||
+        record_field_find(pl, v->length, "counts", &f) || f.dtype != RECORD_F32 ||
+        f.count != (size_t)s->N)
+        return fail(s, "a trial record of the session is malformed (%s)", "resume");
+    if (t->count == t->capacity) {
+        int cap = t->capacity ? 2 * t->capacity : 1024;
+        int64_t *a = realloc(t->image_id, (size_t)cap * sizeof(int64_t));
+        if (a)
+            t->image_id = a;
+        int64_t *b = realloc(t->flags, (size_t)cap * sizeof(int64_t));
+        if (b)
+            t->flags = b;
+        uint8_t *c = realloc(t->closed, (size_t)cap);
+        if (c)
+            t->closed = c;
+        float *d = realloc(t->counts, (size_t)cap * (size_t)s->N * sizeof(float));
+        if (d)
+            t->counts = d;
+        if (!a || !b || !c || !d)
+            return fail(s, "out of memory for %s", "the earlier trials");
+        t->capacity = cap;
+    }
+    t->image_id[t->count] = id;
+    t->flags[t->count] = flags;
+    t->closed[t->count] = !strcmp(block, "closed_loop");
+    memcpy(t->counts + (size_t)t->count * (size_t)s->N, f.data, (size_t)s->N * sizeof(float));
+    t->count++;
+    if (trial > r->max_trial)
+        r->max_trial = trial;
+    return 0;
+}
+
+static int scan_record(run_state *s, const record_view *v, resume_scan *r)
+{
+    const unsigned char *pl = v->payload;
+    char text[64], event[16];
+    int64_t value;
+    if (v->type == RECORD_PHASE && !record_get_text(pl, v->length, "phase", text, sizeof text) &&
+        !record_get_text(pl, v->length, "event", event, sizeof event)) {
+        int k = phase_index(text);
+        if (k >= 0 && !strcmp(event, "begin"))
+            s->begun |= 1u << k;
+        if (k >= 0 && !strcmp(event, "end"))
+            s->ended |= 1u << k;
+    } else if (v->type == RECORD_SCHEDULE && !record_get_i64(pl, v->length, "trial", &value)) {
+        if (value > r->max_trial)
+            r->max_trial = value;
+    } else if (v->type == RECORD_STIMULUS &&
+               !record_get_text(pl, v->length, "kind", text, sizeof text) &&
+               !strcmp(text, "natural")) {
+        r->natural_recorded++;
+    } else if (v->type == RECORD_TRIAL) {
+        return earlier_trial_add(s, r, v);
+    }
+    return 0;
+}
+
+/* Calls `fn` on every valid record of the session (the torn tail is cut already). */
+static int each_record(run_state *s, resume_scan *r,
+                       int (*fn)(run_state *, const record_view *, resume_scan *))
+{
+    char path[PROTOCOL_STRING_SIZE + 32];
+    snprintf(path, sizeof path, "%s/%s", s->dir, RECORD_FILE_NAME);
+    record_reader *rd;
+    if (record_reader_open(path, &rd, s->err))
+        return 1;
+    record_view v;
+    int got, status = 0;
+    while (!status && (got = record_reader_next(rd, &v, s->err)) != RECORD_NEXT_END &&
+           got != RECORD_NEXT_TORN) {
+        if (got < 0)
+            status = 1;
+        else if (got == RECORD_NEXT_OK)
+            status = fn(s, &v, r);
+    }
+    record_reader_close(rd);
+    return status;
+}
+
+/* The closed-loop stimuli recorded before the kill, into the image table
+ * after the natural images. Those of a synthesis that did not end are kept
+ * (their ids are taken) but never shown nor evaluated: kind -2. */
+static int load_closed_stimulus(run_state *s, const record_view *v, resume_scan *r)
+{
+    (void)r;
+    const unsigned char *pl = v->payload;
+    char kind_name[32];
+    int64_t id, neuron;
+    record_field f;
+    if (v->type != RECORD_STIMULUS ||
+        record_get_text(pl, v->length, "kind", kind_name, sizeof kind_name) ||
+        !strcmp(kind_name, "natural"))
+        return 0;
+    if (record_get_i64(pl, v->length, "stimulus_id", &id) ||
+        record_get_i64(pl, v->length, "neuron", &neuron) ||
+        record_field_find(pl, v->length, "pixels", &f) || f.dtype != RECORD_F32 ||
+        f.count != (size_t)s->P)
+        return fail(s, "a stimulus record of the session is malformed (%s)", "resume");
+    int kind = -2, got;
+    for (int k = 0; k < KIND_COUNT && (s->ended >> 3 & 1); k++)
+        if (!strcmp(kind_name, kind_names[k]))
+            kind = k;
+    float *pixels = malloc((size_t)s->P * sizeof(float));
+    if (!pixels)
+        return fail(s, "out of memory for %s", "a stimulus");
+    memcpy(pixels, f.data, (size_t)s->P * sizeof(float));
+    int status = image_add(s, pixels, kind, (int)neuron, TIER_NONE, &got);
+    free(pixels);
+    if (!status && got != id)
+        return fail(s, "the record's stimulus ids are not consecutive (%s)", "resume");
+    return status;
+}
+
+/* Drops from `order` one entry per earlier trial of that block (acknowledged
+ * or flagged: either way it was shown); what is left is shown again. */
+static int remaining_of(const resume_scan *r, int closed, int64_t *order, int count)
+{
+    const earlier_trials *t = &r->trials;
+    uint8_t *used = calloc((size_t)(count ? count : 1), 1);
+    if (!used)
+        return -1;
+    for (int i = 0; i < t->count; i++) {
+        if (t->closed[i] != closed)
+            continue;
+        for (int j = 0; j < count; j++)
+            if (!used[j] && order[j] == t->image_id[i]) {
+                used[j] = 1;
+                break;
+            }
+    }
+    int k = 0;
+    for (int j = 0; j < count; j++)
+        if (!used[j])
+            order[k++] = order[j];
+    free(used);
+    return k;
+}
+
+/* The earlier trials where a fresh run's trials go: natural ones to the fit
+ * (unless it ended), closed-loop ones to the evaluation. */
+static int replay_earlier_trials(run_state *s, const resume_scan *r)
+{
+    const earlier_trials *t = &r->trials;
+    for (int i = 0; i < t->count; i++) {
+        int64_t id = t->image_id[i];
+        const float *counts = t->counts + (size_t)i * (size_t)s->N;
+        s->res->trials_recorded++;
+        s->res->trials_flagged += t->flags[i] != 0;
+        if (t->flags[i] || id < 0 || id >= s->images.count)
+            continue;
+        if (s->images.kind[id] >= 0) {
+            if (closed_add(s, id, counts))
+                return 1;
+        } else if (s->images.kind[id] == -1 && !(s->ended >> 2 & 1)) {
+            if (!s->fit && start_fit_worker(s))
+                return 1;
+            if (fit_worker_add(s->fit, image_at(s, id), counts, s->images.tier[id], id))
+                return fail(s, "out of memory for %s trials", "the fit's");
+        }
+    }
+    return 0;
+}
+
+/* The next free rig_truth.K folder: the earlier rigs' ground truth is kept. */
+static int next_truth_index(const run_state *s)
+{
+    char path[PROTOCOL_STRING_SIZE + 32];
+    struct stat st;
+    for (int k = 1;; k++) {
+        snprintf(path, sizeof path, "%s/rig_truth.%d", s->dir, k);
+        if (stat(path, &st))
+            return k;
+    }
+}
+
+static int resume_start(run_state *s)
+{
+    if (phase(s, "start", "begin"))
+        return 1;
+    s->rig.truth_index = next_truth_index(s);
+    const char *exe = s->o->rig_executable ? s->o->rig_executable : "/proc/self/exe";
+    if (rig_process_start(&s->rig, exe, s->p, s->dir, s->err))
+        return 1;
+    char note[128];
+    snprintf(note, sizeof note, "virtual rig restarted: its ground truth to rig_truth.%d",
+             s->rig.truth_index);
+    progress(s, note, 1);
+    if (session_record_note(s->rec, note, s->err) || open_streams(s) || open_presenter(s) ||
+        wait_for_stream(s))
+        return 1;
+    return (s->ended & 1) ? 0 : phase(s, "start", "end");
+}
+
+/* Natural images (recorded again only where the kill came first), the
+ * earlier trials, then the rest of the recording block. */
+static int resume_recording(run_state *s, resume_scan *r)
+{
+    int64_t *order = NULL;
+    int count = 0;
+    if (phase(s, "recording", "begin") ||
+        record_natural_images(s, &order, &count, r->natural_recorded))
+        return 1;
+    int status = 1;
+    if (each_record(s, r, load_closed_stimulus) || replay_earlier_trials(s, r))
+        goto done;
+    if (s->ended >> 1 & 1) {
+        status = 0;
+        goto done;
+    }
+    count = remaining_of(r, 0, order, count);
+    if (count < 0) {
+        fail(s, "out of memory for %s", "the schedule");
+        goto done;
+    }
+    status = (count > 0 && run_block(s, "recording", order, count, 1)) ||
+             phase(s, "recording", "end");
+done:
+    free(order);
+    return status;
+}
+
+/* A fit that ended before the kill is not redone: its checkpoint and the
+ * recorded natural trials are loaded. */
+static int resume_fit(run_state *s)
+{
+    if (!(s->ended >> 2 & 1))
+        return phase_fit(s);
+    char path[PROTOCOL_STRING_SIZE + 16], err[MODEL_ERR_SIZE];
+    snprintf(path, sizeof path, "%s/model.bin", s->dir);
+    if (model_load(&s->m, path, err))
+        return fail(s, "%s", err);
+    model_set_threads(s->m, s->p->model.threads);
+    session_dataset sd;
+    if (session_dataset_load(s->dir, &sd, s->err))
+        return 1;
+    s->data = sd.data;
+    memset(&sd.data, 0, sizeof sd.data);
+    session_dataset_free(&sd);
+    return 0;
+}
+
+/* A synthesis that ended is not redone: its targets and stimuli are the
+ * recorded ones. */
+static int resume_synthesis(run_state *s, int64_t **ids, int *count)
+{
+    if (!(s->ended >> 3 & 1))
+        return phase_synthesis(s, ids, count);
+    int n = 0;
+    *ids = malloc((size_t)(s->images.count ? s->images.count : 1) * sizeof(int64_t));
+    s->targets = malloc((size_t)(s->N ? s->N : 1) * sizeof(int));
+    if (!*ids || !s->targets)
+        return fail(s, "out of memory for %s", "the closed-loop stimuli");
+    for (int i = 0; i < s->images.count; i++) {
+        if (s->images.kind[i] < 0)
+            continue;
+        (*ids)[n++] = i;
+        if (s->images.kind[i] == KIND_MEI)
+            s->targets[s->n_targets++] = s->images.neuron[i];
+    }
+    *count = n;
+    s->res->targets = s->n_targets;
+    return set_budget(s);
+}
+
+static int resume_closed_loop(run_state *s, const resume_scan *r, const int64_t *stimuli,
+                              int count)
+{
+    if (s->ended >> 4 & 1)
+        return 0;
+    int total;
+    int64_t *order = closed_loop_order(s, stimuli, count, &total);
+    if (!order)
+        return fail(s, "out of memory for %s", "the closed-loop schedule");
+    total = remaining_of(r, 1, order, total);
+    int status = total < 0 ? fail(s, "out of memory for %s", "the schedule") : 0;
+    status = status || phase(s, "closed_loop", "begin") ||
+             (total > 0 && run_block(s, "closed_loop", order, total, 0)) ||
+             phase(s, "closed_loop", "end");
+    free(order);
+    return status;
+}
+
+/* The protocol a session started with: its first record, session_start. */
+static int recorded_protocol(const char *dir, protocol **out, char *err)
+{
+    char path[PROTOCOL_STRING_SIZE + 32];
+    snprintf(path, sizeof path, "%s/%s", dir, RECORD_FILE_NAME);
+    record_reader *rd;
+    if (record_reader_open(path, &rd, err))
+        return 1;
+    record_view v;
+    record_field f;
+    int got = record_reader_next(rd, &v, err), status = 1;
+    if (got < 0)
+        ;
+    else if (got != RECORD_NEXT_OK || v.type != RECORD_SESSION_START ||
+             record_field_find(v.payload, v.length, "protocol_text", &f))
+        snprintf(err, CONTROLLER_ERR_SIZE, "%s: does not start with a session_start record", path);
+    else
+        status = protocol_parse(f.data, f.count, "session_start", dir, out, err);
+    record_reader_close(rd);
+    return status;
+}
+
+int run_resume(const char *dir, const run_options *o, run_result *out, char *err)
+{
+    session_record *rec;
+    record_resume_report rep;
+    if (session_record_resume(dir, &rec, &rep, err))
+        return 1;
+    protocol *p = NULL;
+    int status = recorded_protocol(dir, &p, err);
+    if (!status && o->offscreen)
+        p->display.mode = PROTOCOL_DISPLAY_OFFSCREEN;
+    if (status) {
+        char ignored[CONTROLLER_ERR_SIZE];
+        session_record_close(rec, ignored);
+        return 1;
+    }
+    run_state s;
+    resume_scan r = {.max_trial = -1};
+    status = run_init(&s, p, o, out, dir, err);
+    s.rec = rec;
+    char note[256];
+    snprintf(note, sizeof note, "resumed: %llu records kept, %llu torn bytes cut, %llu corrupt "
+             "stretches skipped", (unsigned long long)rep.records,
+             (unsigned long long)rep.cut_bytes, (unsigned long long)rep.corrupt);
+    status = status || session_record_note(rec, note, err) || each_record(&s, &r, scan_record);
+    if (!status) {
+        progress(&s, note, 1);
+        s.next_trial = r.max_trial + 1; /* shown again as new trial numbers */
+    }
+    int64_t *closed = NULL;
+    int n_closed = 0;
+    status = status || (s.ended >> 5 & 1 ? 0 : (resume_start(&s) || resume_recording(&s, &r) ||
+             resume_fit(&s) || resume_synthesis(&s, &closed, &n_closed) ||
+             resume_closed_loop(&s, &r, closed, n_closed) || phase_evaluation(&s)));
+    free(closed);
+    resume_scan_free(&r);
+    status = run_finish(&s, status, err);
+    protocol_destroy(p);
     return status;
 }

@@ -33,6 +33,7 @@ void fit_worker_destroy(fit_worker *w);
  * stopped with SIGTERM (it writes its ground truth then) and reaped. */
 typedef struct rig_process {
     pid_t pid;
+    int truth_index; /* 0: ground truth to rig_truth/; k > 0: rig_truth.k/ (a resume) */
 } rig_process;
 
 int rig_process_start(rig_process *r, const char *executable, const protocol *p,
