@@ -118,8 +118,12 @@ static int finish(const char *command, int status, const run_result *r, char *er
     printf("model test FEVE %.3f (correlation to average %.3f)\n", r->test_feve_mean,
            r->test_corr_mean);
     printf("recorded responses: median MEI / best natural %.3f\n", r->median_ratio_recorded);
-    printf("ground truth: median MEI / best natural training image %.3f (target > 1.3)\n",
-           r->median_ratio_truth);
+    if (isnan(r->median_ratio_truth))
+        printf("ground truth: none (the stream came from an external acquisition system; "
+               "the recorded responses above are the evaluation)\n");
+    else
+        printf("ground truth: median MEI / best natural training image %.3f (target > 1.3)\n",
+               r->median_ratio_truth);
     /* The report is written last: the record is complete and closed, and a
      * failure here loses nothing (`inception report DIR` can be run again). */
     report_summary rs;

@@ -66,7 +66,17 @@ enum {
 typedef struct protocol_endpoints {
     char stream[PROTOCOL_STRING_SIZE]; /* acquisition stream to subscribe (Open Ephys ZMQ PUB) */
     char sync[PROTOCOL_STRING_SIZE];   /* where stimulus onsets are published */
+    int format;              /* protocol_stream_format */
+    int units;               /* 0: learned from the stream; else checked against it */
+    float timeout_s;         /* nothing on the stream this long at the start: an error */
+    float sample_rate;       /* Open Ephys: samples per second of its clock */
+    float bin_ms;            /* Open Ephys: spikes are binned this wide here */
 } protocol_endpoints;
+
+typedef enum protocol_stream_format {
+    PROTOCOL_STREAM_NATIVE = 0,   /* acquisition/WIRE.md */
+    PROTOCOL_STREAM_OPENEPHYS = 1 /* the Open Ephys GUI's ZMQ Interface plugin */
+} protocol_stream_format;
 
 typedef struct protocol_virtual_rig {
     int enabled;             /* 1: run the simulated population behind the stream */
@@ -88,6 +98,7 @@ typedef struct protocol_display {
     int photodiode;          /* 1: a corner patch that flips with each stimulus */
     int photodiode_px;
     char gamma_file[PROTOCOL_STRING_SIZE]; /* "" linear; resolved path otherwise */
+    char endpoint[PROTOCOL_STRING_SIZE];   /* a remote display (`inception present --serve`); "" local */
 } protocol_display;
 
 typedef struct protocol_timing {

@@ -48,6 +48,7 @@ static const char *const readouts[] = {"gaussian", "factorized", NULL};
 static const char *const preconditionings[] = {"none", "blur", "fourier", NULL};
 static const char *const objectives[] = {"single", "one-hot", NULL};
 static const char *const controls[] = {"best_natural", "gabor", "rf", NULL};
+static const char *const stream_formats[] = {"native", "openephys", NULL};
 
 #define AT(field) offsetof(protocol, field)
 
@@ -62,6 +63,16 @@ static const setting_spec settings[] = {
      "acquisition stream to subscribe (Open Ephys ZMQ interface)"},
     {"endpoints", "sync", T_STRING, AT(endpoints.sync), 1, 0, "tcp://127.0.0.1:5560", NULL,
      "where stimulus onsets are published"},
+    {"endpoints", "format", T_ENUM, AT(endpoints.format), 0, 0, "native", stream_formats,
+     "native (WIRE.md) or openephys (its ZMQ Interface plugin)"},
+    {"endpoints", "units", T_INT, AT(endpoints.units), 0, 65536, "0", NULL,
+     "units on the stream (0: learned from it; openephys needs it)"},
+    {"endpoints", "timeout_s", T_FLOAT, AT(endpoints.timeout_s), 0.5, 3600, "15", NULL,
+     "nothing on the stream this long at the start is an error"},
+    {"endpoints", "sample_rate", T_FLOAT, AT(endpoints.sample_rate), 1, 1e6, "30000", NULL,
+     "openephys: samples per second"},
+    {"endpoints", "bin_ms", T_FLOAT, AT(endpoints.bin_ms), 0.1, 1000, "10", NULL,
+     "openephys: spike bin width"},
 
     {"virtual_rig", "enabled", T_BOOL, AT(virtual_rig.enabled), 0, 0, "false", NULL,
      "simulate the population behind the stream"},
@@ -99,6 +110,8 @@ static const setting_spec settings[] = {
      "patch size"},
     {"display", "gamma_file", T_PATH, AT(display.gamma_file), 0, 0, "", NULL,
      "gamma table (empty: linear)"},
+    {"display", "endpoint", T_STRING, AT(display.endpoint), 0, 0, "", NULL,
+     "a remote display (inception present --serve); empty: this computer's"},
 
     {"timing", "stimulus_frames", T_INT, AT(timing.stimulus_frames), 0, 100000, "0", NULL,
      "stimulus duration in frames (or give stimulus_ms)"},
@@ -766,6 +779,14 @@ static int check_endpoint(parse_state *s, const char *name, const char *value)
                    "endpoints.%s: '%.80s' is not a ZeroMQ endpoint", name, value);
 }
 
+static int check_display_endpoint(parse_state *s, const char *value)
+{
+    if (!strncmp(value, "tcp://", 6) || !strncmp(value, "ipc://", 6))
+        return 0;
+    return fail_at(s, where(s, "display", "endpoint"), "e.g. tcp://127.0.0.1:5570, or \"\"",
+                   "display.endpoint: '%.80s' is not a ZeroMQ endpoint", value);
+}
+
 static int check_images(parse_state *s)
 {
     protocol_images *im = &s->p->images;
@@ -815,6 +836,23 @@ static int check_consistency(parse_state *s)
         return fail_at(s, where(s, "targets", "count"), "at most virtual_rig.neurons",
                        "targets.count %d exceeds the %d simulated neurons", p->targets.count,
                        p->virtual_rig.neurons);
+    if (p->endpoints.format == PROTOCOL_STREAM_OPENEPHYS && !p->endpoints.units)
+        return fail_at(s, where(s, "endpoints", "format"), "give endpoints.units",
+                       "endpoints.format openephys needs endpoints.units (sorted units "
+                       "binned here)");
+    if (p->virtual_rig.enabled && p->endpoints.format == PROTOCOL_STREAM_OPENEPHYS)
+        return fail_at(s, where(s, "endpoints", "format"), "native, or virtual_rig.enabled false",
+                       "the virtual rig publishes the native format, not openephys");
+    if (p->virtual_rig.enabled && p->endpoints.units &&
+        p->endpoints.units != p->virtual_rig.neurons)
+        return fail_at(s, where(s, "endpoints", "units"), "0, or virtual_rig.neurons",
+                       "endpoints.units %d differs from the virtual rig's %d neurons",
+                       p->endpoints.units, p->virtual_rig.neurons);
+    if (!p->virtual_rig.enabled && p->endpoints.units &&
+        p->targets.count > p->endpoints.units)
+        return fail_at(s, where(s, "targets", "count"), "at most endpoints.units",
+                       "targets.count %d exceeds the stream's %d units", p->targets.count,
+                       p->endpoints.units);
     if (p->display.photodiode && (p->display.photodiode_px > p->display.width ||
                                   p->display.photodiode_px > p->display.height))
         return fail_at(s, where(s, "display", "photodiode_px"), "smaller than the display",
@@ -837,7 +875,9 @@ static int check_settings(parse_state *s)
 {
     protocol *p = s->p;
     return resolve_timing(s) || check_endpoint(s, "stream", p->endpoints.stream) ||
-           check_endpoint(s, "sync", p->endpoints.sync) || check_images(s) || check_model(s) ||
+           check_endpoint(s, "sync", p->endpoints.sync) ||
+           (p->display.endpoint[0] && check_display_endpoint(s, p->display.endpoint)) ||
+           check_images(s) || check_model(s) ||
            check_path(s, "display", "gamma_file", p->display.gamma_file, 0) ||
            check_consistency(s);
 }

@@ -1,12 +1,14 @@
 /* rig_process.c: `inception virtual-rig` as a child of `inception run`
  * (run_internal.h). A separate process, as a real acquisition system is:
- * the session talks to it only over the stream and onset sockets. */
+ * the session talks to it only over the stream and onset sockets. Its pid
+ * and start time go to the session folder (RIG_PROCESS_FILE), so that a
+ * resume can stop the rig of a controller that was killed. */
 #include "run_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,11 +84,29 @@ static void rig_arguments(arg_list *a, const char *exe, const protocol *p, const
     arg_text(a, truth);
 }
 
+/* The child's side of the fork, before exec: async-signal-safe calls only
+ * (the parent has threads). It asks for SIGTERM when the parent dies, so a
+ * controller killed with SIGKILL leaves no rig behind (SIGTERM: the rig writes
+ * its ground truth and exits), and exits at once if the parent died before the
+ * request was in place. */
+static void child_exec(const arg_list *a, const char *executable, const char *log, pid_t parent)
+{
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent)
+        _exit(127);
+    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+        _exit(127);
+    close(0);
+    execve(executable, a->argv, environ);
+    _exit(127);
+}
+
 int rig_process_start(rig_process *r, const char *executable, const protocol *p,
                       const char *session_dir, char *err)
 {
     r->pid = 0;
-    arg_list *a = calloc(1, sizeof *a); /* large; the child copies it at spawn */
+    r->start_time = 0;
+    arg_list *a = calloc(1, sizeof *a); /* large; the child copies it at fork */
     if (!a) {
         snprintf(err, CONTROLLER_ERR_SIZE, "out of memory for the rig's arguments");
         return 1;
@@ -94,21 +114,107 @@ int rig_process_start(rig_process *r, const char *executable, const protocol *p,
     rig_arguments(a, executable, p, session_dir, r->truth_index);
     char log[PROTOCOL_STRING_SIZE + 32];
     snprintf(log, sizeof log, "%s/virtual_rig.log", session_dir);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    posix_spawn_file_actions_addclose(&fa, 0);
-    int rc = posix_spawn(&r->pid, executable, &fa, NULL, a->argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0)
+        child_exec(a, executable, log, parent);
+    int fork_errno = errno;
     free(a);
-    if (rc) {
-        r->pid = 0;
+    if (pid < 0) {
         snprintf(err, CONTROLLER_ERR_SIZE, "cannot start the virtual rig (%s): %s", executable,
-                 strerror(rc));
+                 strerror(fork_errno));
+        return 1;
+    }
+    r->pid = pid;
+    r->start_time = rig_process_start_time(pid);
+    return rig_process_save(r, session_dir, err);
+}
+
+/* ---- the rig of an earlier (killed) controller ---- */
+
+unsigned long long rig_process_start_time(pid_t pid)
+{
+    char path[64], text[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = 0;
+    /* Fields after the command (which may hold spaces and parentheses): the
+     * last ')' ends it; then state is field 3 and the start time field 22. */
+    char *c = strrchr(text, ')');
+    if (!c)
+        return 0;
+    char state = 0;
+    unsigned long long start = 0;
+    int field = 2;
+    char *save = NULL;
+    for (char *t = strtok_r(c + 1, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+        field++;
+        if (field == 3)
+            state = t[0];
+        if (field == 22) {
+            start = strtoull(t, NULL, 10);
+            break;
+        }
+    }
+    return state == 'Z' || state == 'X' ? 0 : start; /* a zombie has exited */
+}
+
+int rig_process_save(const rig_process *r, const char *session_dir, char *err)
+{
+    char path[PROTOCOL_STRING_SIZE + 32];
+    snprintf(path, sizeof path, "%s/%s", session_dir, RIG_PROCESS_FILE);
+    FILE *f = fopen(path, "w");
+    int bad = !f || fprintf(f, "%d %llu\n", (int)r->pid, r->start_time) < 0;
+    if (f && fclose(f))
+        bad = 1;
+    if (bad) {
+        snprintf(err, CONTROLLER_ERR_SIZE, "cannot write %s: %s", path, strerror(errno));
         return 1;
     }
     return 0;
+}
+
+int rig_process_stop_earlier(const char *session_dir, int timeout_ms, char *note, size_t size)
+{
+    char path[PROTOCOL_STRING_SIZE + 32];
+    snprintf(path, sizeof path, "%s/%s", session_dir, RIG_PROCESS_FILE);
+    snprintf(note, size, "no earlier virtual rig recorded");
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    int pid = 0;
+    unsigned long long start = 0;
+    int got = fscanf(f, "%d %llu", &pid, &start);
+    fclose(f);
+    if (got != 2 || pid <= 1 || !start) {
+        snprintf(note, size, "%s: malformed, no earlier virtual rig stopped", RIG_PROCESS_FILE);
+        return 0;
+    }
+    /* The start time tells our rig from an unrelated process that got its pid. */
+    if (rig_process_start_time(pid) != start) {
+        snprintf(note, size, "the earlier virtual rig (pid %d) had exited", pid);
+        return 0;
+    }
+    kill(pid, SIGTERM);
+    for (int waited = 0; waited < timeout_ms; waited += 10) {
+        struct timespec ten = {0, 10000000};
+        nanosleep(&ten, NULL);
+        if (rig_process_start_time(pid) != start) {
+            snprintf(note, size, "the earlier virtual rig (pid %d) was still running: stopped", pid);
+            return 0;
+        }
+    }
+    kill(pid, SIGKILL);
+    for (int waited = 0; waited < 2000 && rig_process_start_time(pid) == start; waited += 10) {
+        struct timespec ten = {0, 10000000};
+        nanosleep(&ten, NULL);
+    }
+    snprintf(note, size, "the earlier virtual rig (pid %d) ignored SIGTERM: killed", pid);
+    return 1;
 }
 
 static int reap(pid_t pid, int timeout_ms, int *status)

@@ -314,6 +314,12 @@ static int open_streams(run_state *s)
     acq_receiver_config_default(&rc);
     rc.socket.endpoint = s->p->endpoints.stream;
     rc.queue_capacity = 1 << 17; /* minutes of bins while the fit holds the loop */
+    if (s->p->endpoints.format == PROTOCOL_STREAM_OPENEPHYS) {
+        rc.format = ACQ_FORMAT_OPENEPHYS;
+        rc.units = s->p->endpoints.units;
+        rc.sample_rate = s->p->endpoints.sample_rate;
+        rc.bin_width_ns = (uint32_t)((double)s->p->endpoints.bin_ms * 1e6 + 0.5);
+    }
     if (acq_receiver_create(&s->stream, NULL, &rc, err))
         return fail(s, "stream: %s", err);
     acq_socket_config pc = {.endpoint = s->p->endpoints.sync, .bind = 1};
@@ -440,6 +446,7 @@ static int closed_add(run_state *s, int64_t image_id, const float *counts)
 }
 
 static int start_fit_worker(run_state *s);
+static int stream_units(run_state *s, int units);
 
 /* One completed trial: recorded, then to the fit or the evaluation. */
 static int complete_trial(run_state *s, const acq_trial *t, const char *block)
@@ -483,24 +490,68 @@ static int drain_trials(run_state *s, const char *block, int *done)
     return 0;
 }
 
-/* Waits for the stream's first message (the rig's heartbeat), then a little
- * longer so the rig's onset subscription has joined our publisher. */
+/* The population's size: the virtual rig's, endpoints.units, or (0 until
+ * then) what the stream's first bin says. */
+static int set_units(run_state *s, int units)
+{
+    s->N = units;
+    free(s->counts);
+    s->counts = malloc((size_t)(units ? units : 1) * sizeof(float));
+    return !s->counts ? fail(s, "out of memory%s", "") : 0;
+}
+
+/* Waits for the stream's first bin (the number of units comes with it),
+ * then a little longer so the rig's onset subscription has joined our
+ * publisher. Nothing within endpoints.timeout_s is an error naming the
+ * endpoint, before anything is shown. */
 static int wait_for_stream(run_state *s)
 {
-    progress(s, "waiting for the acquisition stream", 1);
+    char line[PROTOCOL_STRING_SIZE + 64];
+    snprintf(line, sizeof line, "waiting for the acquisition stream on %s",
+             s->p->endpoints.stream);
+    progress(s, line, 1);
     int64_t start = acq_now_ns(), seen = 0;
-    while (acq_now_ns() - start < 15000000000LL) {
+    int64_t timeout = (int64_t)((double)s->p->endpoints.timeout_s * 1e9);
+    while (acq_now_ns() - start < timeout) {
         if (pump_stream(s, 20))
             return 1;
-        acq_stats st;
-        acq_receiver_stats(s->stream, &st);
-        if (!seen && st.messages > 0)
+        int units = acq_aligner_units(s->aligner);
+        if (!seen && units > 0)
             seen = acq_now_ns();
         if (seen && acq_now_ns() - seen > 500000000LL)
-            return 0;
+            return stream_units(s, units);
     }
-    return fail(s, "no message from the acquisition stream %s in 15 s",
-                s->p->endpoints.stream);
+    acq_stats st;
+    acq_receiver_stats(s->stream, &st);
+    snprintf(line, sizeof line, "%s in %g s (%llu messages, none with counts)",
+             s->p->endpoints.stream, (double)s->p->endpoints.timeout_s,
+             (unsigned long long)st.messages);
+    return fail(s, "no spike counts arrived from the acquisition stream %s: is the acquisition "
+                "system publishing there (endpoints.stream, endpoints.format)?", line);
+}
+
+/* The stream's units against what the session expects (the virtual rig's
+ * neurons, endpoints.units, or the earlier trials of a resumed session). */
+static int stream_units(run_state *s, int units)
+{
+    char what[160];
+    if (s->N && units != s->N) {
+        snprintf(what, sizeof what, "%d units, but %s says %d", units,
+                 s->p->virtual_rig.enabled ? "virtual_rig.neurons"
+                 : s->p->endpoints.units ? "endpoints.units" : "the session's record", s->N);
+        return fail(s, "the acquisition stream carries %s", what);
+    }
+    if (!s->N && set_units(s, units))
+        return 1;
+    if (s->p->targets.count > s->N) {
+        snprintf(what, sizeof what, "%d units, fewer than targets.count %d", s->N,
+                 s->p->targets.count);
+        return fail(s, "the acquisition stream carries %s", what);
+    }
+    snprintf(what, sizeof what, "acquisition stream: %d units (%s)", s->N,
+             s->p->virtual_rig.enabled ? "the virtual rig" : "an external acquisition system");
+    progress(s, what, 1);
+    return session_record_note(s->rec, what, s->err);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1321,6 +1372,17 @@ done:
     return status;
 }
 
+/* An external acquisition system records real neurons: there is no ground
+ * truth to compare with, only the recorded responses. */
+static int note_no_truth(run_state *s)
+{
+    const char *note = "no ground-truth evaluation: the stream comes from an external "
+                       "acquisition system (virtual_rig.enabled false); the MEIs are evaluated "
+                       "on the recorded responses only";
+    progress(s, note, 1);
+    return session_record_note(s->rec, note, s->err);
+}
+
 static int phase_evaluation(run_state *s)
 {
     float *means = malloc((size_t)s->n_targets * KIND_COUNT * sizeof(float));
@@ -1328,12 +1390,25 @@ static int phase_evaluation(run_state *s)
         return fail(s, "out of memory for %s", "the evaluation");
     int status = phase(s, "evaluation", "begin") || evaluate_recorded(s, means) ||
                  evaluate_ratios(s, means) ||
-                 (s->p->virtual_rig.enabled && evaluate_truth(s)) || phase(s, "evaluation", "end");
+                 (s->p->virtual_rig.enabled ? evaluate_truth(s) : note_no_truth(s)) ||
+                 phase(s, "evaluation", "end");
     free(means);
     return status;
 }
 
 /* ------------------------------------------------------------------------ */
+
+/* The rig's pid and start time go to the record too (and to virtual_rig.pid,
+ * which a resume reads to stop a rig its killed controller left). */
+static int note_rig(run_state *s, const char *what)
+{
+    char note[256];
+    snprintf(note, sizeof note, "virtual rig %s: pid %d, start time %llu (its log: "
+             "virtual_rig.log in the session folder)", what, (int)s->rig.pid,
+             s->rig.start_time);
+    progress(s, note, 1);
+    return session_record_note(s->rec, note, s->err);
+}
 
 static int phase_start(run_state *s)
 {
@@ -1344,11 +1419,10 @@ static int phase_start(run_state *s)
         return 1;
     if (p->virtual_rig.enabled) {
         const char *exe = s->o->rig_executable ? s->o->rig_executable : "/proc/self/exe";
-        if (rig_process_start(&s->rig, exe, p, s->dir, s->err))
+        if (rig_process_start(&s->rig, exe, p, s->dir, s->err) || note_rig(s, "started"))
             return 1;
-        progress(s, "virtual rig started (its log: virtual_rig.log in the session folder)", 1);
     }
-    if (open_streams(s) || open_presenter(s) || wait_for_stream(s))
+    if (open_streams(s) || wait_for_stream(s) || open_presenter(s))
         return 1;
     return phase(s, "start", "end");
 }
@@ -1392,18 +1466,12 @@ static int run_init(run_state *s, const protocol *p, const run_options *o, run_r
     s->H = p->images.height;
     s->W = p->images.width;
     s->P = s->H * s->W;
-    s->N = p->virtual_rig.enabled ? p->virtual_rig.neurons : 0;
     snprintf(s->dir, sizeof s->dir, "%s", dir);
     snprintf(out->session_dir, sizeof out->session_dir, "%s", s->dir);
-    if (!p->virtual_rig.enabled) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "only sessions with the virtual rig run so far "
-                 "(virtual_rig.enabled: true)");
-        return 1;
-    }
     /* FFTW's planner is process-global: the fit thread and synthesis both plan. */
     fftwf_make_planner_thread_safe();
-    s->counts = malloc((size_t)s->N * sizeof(float));
-    return !s->counts ? fail(s, "out of memory%s", "") : 0;
+    /* An external acquisition system's units may be learned from its stream. */
+    return set_units(s, p->virtual_rig.enabled ? p->virtual_rig.neurons : p->endpoints.units);
 }
 
 /* The last notes, then everything stopped and the record closed. */
@@ -1413,9 +1481,14 @@ static int run_finish(run_state *s, int status, char *err)
     out->seconds = seconds_since(s->start_ns);
     if (!status) {
         char note[256];
-        snprintf(note, sizeof note, "done in %.1f s: test FEVE %.3f, median ground-truth ratio "
-                 "MEI/best natural %.3f", out->seconds, out->test_feve_mean,
-                 out->median_ratio_truth);
+        if (s->p->virtual_rig.enabled)
+            snprintf(note, sizeof note, "done in %.1f s: test FEVE %.3f, median ground-truth "
+                     "ratio MEI/best natural %.3f", out->seconds, out->test_feve_mean,
+                     out->median_ratio_truth);
+        else
+            snprintf(note, sizeof note, "done in %.1f s: test FEVE %.3f, median recorded ratio "
+                     "MEI/best natural %.3f (no ground truth: an external acquisition system)",
+                     out->seconds, out->test_feve_mean, out->median_ratio_recorded);
         status = session_record_note(s->rec, note, err) || session_record_sync(s->rec, err);
     } else if (s->rec) {
         char note[CONTROLLER_ERR_SIZE + 16], ignored[CONTROLLER_ERR_SIZE];
@@ -1659,16 +1732,26 @@ static int resume_start(run_state *s)
 {
     if (phase(s, "start", "begin"))
         return 1;
-    s->rig.truth_index = next_truth_index(s);
-    const char *exe = s->o->rig_executable ? s->o->rig_executable : "/proc/self/exe";
-    if (rig_process_start(&s->rig, exe, s->p, s->dir, s->err))
-        return 1;
-    char note[128];
-    snprintf(note, sizeof note, "virtual rig restarted: its ground truth to rig_truth.%d",
-             s->rig.truth_index);
+    /* The killed controller's rig exits by itself (it asked for SIGTERM when
+     * its parent dies); one that has not yet is stopped here, before the new
+     * one needs its ports. */
+    char note[256];
+    rig_process_stop_earlier(s->dir, 10000, note, sizeof note);
     progress(s, note, 1);
-    if (session_record_note(s->rec, note, s->err) || open_streams(s) || open_presenter(s) ||
-        wait_for_stream(s))
+    if (session_record_note(s->rec, note, s->err))
+        return 1;
+    if (s->p->virtual_rig.enabled) {
+        s->rig.truth_index = next_truth_index(s);
+        const char *exe = s->o->rig_executable ? s->o->rig_executable : "/proc/self/exe";
+        if (rig_process_start(&s->rig, exe, s->p, s->dir, s->err))
+            return 1;
+        char what[64];
+        snprintf(what, sizeof what, "restarted, its ground truth to rig_truth.%d",
+                 s->rig.truth_index);
+        if (note_rig(s, what))
+            return 1;
+    }
+    if (open_streams(s) || wait_for_stream(s) || open_presenter(s))
         return 1;
     return (s->ended & 1) ? 0 : phase(s, "start", "end");
 }
@@ -1701,8 +1784,41 @@ done:
     return status;
 }
 
-/* A fit that ended before the kill is not redone: its checkpoint and the
- * recorded natural trials are loaded. */
+/* What the killed session had evaluated already, for the summary: a fit
+ * that ended recorded its test metrics (mean FEVE, correlation to average),
+ * an evaluation that ended its median ratios. */
+static int load_results(run_state *s, const record_view *v, resume_scan *r)
+{
+    (void)r;
+    char kind[64];
+    double feve, value;
+    record_field corr;
+    if (v->type != RECORD_EVALUATION ||
+        record_get_text(v->payload, v->length, "kind", kind, sizeof kind) ||
+        record_get_f64(v->payload, v->length, "mean", &value))
+        return 0;
+    if (!strcmp(kind, "median_ratio_mei_over_best_natural"))
+        s->res->median_ratio_recorded = value;
+    if (!strcmp(kind, "truth_median_ratio_mei_over_best_natural"))
+        s->res->median_ratio_truth = value;
+    if (strcmp(kind, "test_metrics"))
+        return 0;
+    if (record_get_f64(v->payload, v->length, "mean", &feve) ||
+        record_field_find(v->payload, v->length, "corr_to_average", &corr) ||
+        corr.dtype != RECORD_F32)
+        return fail(s, "the session's test_metrics record is malformed (%s)", "resume");
+    float *values = malloc((corr.count ? corr.count : 1) * sizeof(float));
+    if (!values)
+        return fail(s, "out of memory for %s", "the test metrics");
+    memcpy(values, corr.data, corr.count * sizeof(float)); /* may be unaligned in the payload */
+    s->res->test_feve_mean = feve;
+    s->res->test_corr_mean = finite_mean(values, (int)corr.count);
+    free(values);
+    return 0;
+}
+
+/* A fit that ended before the kill is not redone: its checkpoint, the
+ * recorded natural trials and its test metrics are loaded. */
 static int resume_fit(run_state *s)
 {
     if (!(s->ended >> 2 & 1))
@@ -1762,6 +1878,19 @@ static int resume_closed_loop(run_state *s, const resume_scan *r, const int64_t 
     return status;
 }
 
+/* An external stream's units, learned when the session started: the
+ * length of the first recorded trial's counts (the earlier trials are read
+ * with it; the stream is checked against it). */
+static int recorded_units(run_state *s, const record_view *v, resume_scan *r)
+{
+    (void)r;
+    record_field f;
+    if (s->N || v->type != RECORD_TRIAL ||
+        record_field_find(v->payload, v->length, "counts", &f) || f.dtype != RECORD_F32)
+        return 0;
+    return set_units(s, (int)f.count);
+}
+
 /* The protocol a session started with: its first record, session_start. */
 static int recorded_protocol(const char *dir, protocol **out, char *err)
 {
@@ -1807,11 +1936,14 @@ int run_resume(const char *dir, const run_options *o, run_result *out, char *err
     snprintf(note, sizeof note, "resumed: %llu records kept, %llu torn bytes cut, %llu corrupt "
              "stretches skipped", (unsigned long long)rep.records,
              (unsigned long long)rep.cut_bytes, (unsigned long long)rep.corrupt);
-    status = status || session_record_note(rec, note, err) || each_record(&s, &r, scan_record);
+    status = status || session_record_note(rec, note, err) ||
+             (!s.N && each_record(&s, NULL, recorded_units)) || each_record(&s, &r, scan_record);
     if (!status) {
         progress(&s, note, 1);
         s.next_trial = r.max_trial + 1; /* shown again as new trial numbers */
     }
+    /* Results of phases that ended are read back, not computed again. */
+    status = status || ((s.ended >> 2 & 1) && each_record(&s, NULL, load_results));
     int64_t *closed = NULL;
     int n_closed = 0;
     status = status || (s.ended >> 5 & 1 ? 0 : (resume_start(&s) || resume_recording(&s, &r) ||

@@ -33,6 +33,7 @@ void fit_worker_destroy(fit_worker *w);
  * stopped with SIGTERM (it writes its ground truth then) and reaped. */
 typedef struct rig_process {
     pid_t pid;
+    unsigned long long start_time; /* /proc/PID/stat field 22: tells a recycled pid apart */
     int truth_index; /* 0: ground truth to rig_truth/; k > 0: rig_truth.k/ (a resume) */
 } rig_process;
 
@@ -41,5 +42,17 @@ int rig_process_start(rig_process *r, const char *executable, const protocol *p,
 /* SIGTERM, wait up to `timeout_ms`, then SIGKILL; always reaps. 0 when it
  * exited with status 0. Safe to call when not started. */
 int rig_process_stop(rig_process *r, int timeout_ms);
+
+/* The rig's pid and start time, "PID START\n", in the session folder. */
+#define RIG_PROCESS_FILE "virtual_rig.pid"
+int rig_process_save(const rig_process *r, const char *session_dir, char *err);
+/* The start time of a live process (clock ticks since boot), 0 when it is
+ * gone or a zombie. */
+unsigned long long rig_process_start_time(pid_t pid);
+/* Stops the rig an earlier controller of this session left (the one in
+ * RIG_PROCESS_FILE, if that very process still runs): SIGTERM, up to
+ * `timeout_ms`, then SIGKILL. `note` says what happened. 0: nothing left
+ * running or stopped by SIGTERM; 1: it had to be killed. */
+int rig_process_stop_earlier(const char *session_dir, int timeout_ms, char *note, size_t size);
 
 #endif

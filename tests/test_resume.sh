@@ -1,8 +1,9 @@
 #!/bin/sh
 # The fault test of `inception resume` (issue 6): tests/protocols/tiny.yaml
 # runs RUNS times (20), each killed with SIGKILL after a seeded random delay;
-# the orphaned virtual rig is stopped (SIGTERM: it writes its ground truth),
-# the record is copied as the kill left it, `inception resume` finishes the
+# the orphaned virtual rig exits by itself (it asked for SIGTERM when its
+# parent dies; it writes its ground truth then) or resume stops it, the
+# record is copied as the kill left it, `inception resume` finishes the
 # session, and resume_check.py checks that every trial recorded before the
 # kill is intact in the final record, every phase ended, every image was shown
 # as planned and every trial's counts equal the rigs' ground truth. TAP output.
@@ -31,6 +32,20 @@ p = [r['fields']['phase'] + ' ' + r['fields']['event'] for r in read_records(sys
 print(p[-1] if p else 'none')" "$1" 2>/dev/null
 }
 
+alive() { # running, not a zombie
+    st=$(sed 's/.*) //' /proc/$1/stat 2>/dev/null | cut -c1)
+    [ -n "$st" ] && [ "$st" != Z ]
+}
+
+recorded_feve() { # the mean test FEVE of the record's test_metrics, as resume prints it
+    $py -c "
+import sys; sys.path.insert(0, '$tests/../controller')
+from record_reader import read_records
+m = [r['fields']['mean'] for r in read_records(sys.argv[1]) if r['type'] == 'evaluation' and r['fields'].get('kind') == 'test_metrics']
+print('%.3f' % m[-1] if m else '')" "$1" 2>/dev/null
+}
+fits_ended=0
+
 i=0
 while read -r delay; do
     i=$((i + 1))
@@ -38,26 +53,60 @@ while read -r delay; do
     "$inception" run "$work/tiny.yaml" --out "$s" >"$work/run$i.out" 2>&1 &
     pid=$!
     sleep "$delay"
-    rig=$(pgrep -P "$pid")
     kill -KILL "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
-    # The rig is a child of the killed controller, now an orphan: stop it as
-    # the rig's operator would, so the resumed run can have the ports.
-    if [ -n "$rig" ]; then
-        kill -TERM "$rig" 2>/dev/null
-        while kill -0 "$rig" 2>/dev/null; do sleep 0.05; done
-    fi
+    # The rig, a child of the killed controller, is left alone: it exits by
+    # itself (SIGTERM when its parent dies) or resume stops it.
     cp "$s/session.rec" "$work/killed$i.rec" 2>/dev/null
     where=$(last_phase "$work/killed$i.rec")
+    # Two runs also leave a stand-in for a rig in virtual_rig.pid: run 1 the
+    # very process (resume must stop it), run 2 one whose start time differs
+    # (a recycled pid: resume must leave it alone).
+    if [ $i -le 2 ] && [ -f "$s/virtual_rig.pid" ]; then
+        sleep 300 &
+        standin=$!
+        start=$(sed 's/.*) //' /proc/$standin/stat | cut -d' ' -f20)
+        [ $i = 2 ] && start=$((start + 1))
+        echo "$standin $start" >"$s/virtual_rig.pid"
+    else
+        standin=
+    fi
     "$inception" resume "$s" >"$work/out" 2>"$work/err"
     rc=$?
+    if [ -n "$standin" ]; then
+        sleep 0.1 # a stopped stand-in is this shell's child: a zombie until reaped
+        if [ $i = 1 ]; then
+            check "run 1: resume stopped the rig recorded in virtual_rig.pid" '! alive $standin'
+        else
+            check "run 2: resume left alone a process whose start time differs (a recycled pid)" \
+                'alive $standin'
+        fi
+        kill $standin 2>/dev/null
+        wait $standin 2>/dev/null
+    fi
     $py "$tests/resume_check.py" "$s" "$work/killed$i.rec" 60 5 2 2 1 >"$work/check" 2>&1
     crc=$?
     cat "$work/check" >>"$work/err"
     check "run $i killed after $delay s (record at '$where'): resumed (exit $rc), $(tail -1 "$work/check")" \
         '[ $rc = 0 ] && [ $crc = 0 ]'
+    # The test FEVE resume prints is the recorded one, also when the fit had
+    # ended before the kill (it is then read back, not computed).
+    feve=$(sed -n 's/^model test FEVE \([^ ]*\).*/\1/p' "$work/out")
+    recorded=$(recorded_feve "$s/session.rec")
+    fit_ended=$($py -c "
+import sys; sys.path.insert(0, '$tests/../controller')
+from record_reader import read_records
+print(sum(r['type'] == 'phase' and r['fields']['phase'] == 'fit' and r['fields']['event'] == 'end' for r in read_records(sys.argv[1])))" "$work/killed$i.rec" 2>/dev/null)
+    [ "$fit_ended" = 1 ] && fits_ended=$((fits_ended + 1))
+    check "run $i: resume prints the test FEVE $feve, the record's $recorded (fit ended before the kill: $fit_ended)" \
+        '[ -n "$recorded" ] && [ "$feve" = "$recorded" ]'
     rm -rf "$s"
 done <"$work/delays"
+check "some runs ($fits_ended) were killed after the fit had ended" '[ $fits_ended -gt 0 ]'
+# Every rig (of the killed controllers and of the resumes) has exited.
+sleep 0.5
+left=$(pgrep -f "virtual-rig .*$work/session" | tr '\n' ' ')
+check "no virtual rig left running after $runs killed runs ($left)" '[ -z "$left" ]'
 
 run resume
 check "no folder: exit 2" '[ $(status) = 2 ]'

@@ -1,0 +1,84 @@
+#!/bin/sh
+# `inception run` against an external acquisition system (issue 6): the
+# virtual rig started on its own, as a real rig would run, and
+# tests/protocols/tiny.yaml with virtual_rig.enabled false. The session
+# learns the number of units from the stream, runs to the end, evaluates the
+# recorded responses and says that there is no ground truth (terminal, record,
+# report). Also: endpoints.units that the stream contradicts, and a stream
+# that never comes (a clear error naming the endpoint, before anything is
+# shown). TAP output. Arguments: the inception executable, the tests folder.
+inception=$1
+tests=$2
+py=/usr/bin/python3
+. "$tests/tap.sh"
+export SDL_VIDEODRIVER=dummy # software rendering, as in test_run.sh
+base=$((30000 + ($$ % 2000) * 10))
+stream=tcp://127.0.0.1:$((base + 2))
+sync=tcp://127.0.0.1:$((base + 3))
+protocol() { # FILE, then extra sed expressions
+    out=$1
+    shift
+    sed -e "s|tcp://127.0.0.1:5766|$stream|" -e "s|tcp://127.0.0.1:5767|$sync|" \
+        -e "s|enabled: true|enabled: false|" "$@" "$tests/protocols/tiny.yaml" >"$out"
+}
+protocol "$work/external.yaml"
+protocol "$work/units7.yaml" -e "s|^  sync: .*|&\n  units: 7|"
+protocol "$work/silent.yaml" -e "s|^  sync: .*|&\n  timeout_s: 1|"
+
+flips() { # flip records in a record
+    $py -c "
+import sys; sys.path.insert(0, '$tests/../controller')
+from record_reader import read_records
+print(sum(r['type'] == 'flip' for r in read_records(sys.argv[1])))" "$1"
+}
+
+# The "external" acquisition system: the tiny protocol's population (12
+# neurons), its window, its own clock (offset and drift are the rig's).
+"$inception" virtual-rig --publish "$stream" --onsets "$sync" --neurons 12 \
+    --fraction-simple 0.5 --fraction-complex 0.5 --seed 5 --height 18 --width 32 \
+    --latency-ms 2 --window-ms 24 --clock-offset-ms 3000 --drift-ppm 50 \
+    --truth "$work/truth" >"$work/rig.out" 2>&1 &
+rig=$!
+
+run run "$work/external.yaml" --out "$work/session"
+check "a session against an external acquisition system runs to the end (exit $(status))" \
+    '[ $(status) = 0 ]'
+check "it learned 12 units from the stream" 'grep -q "acquisition stream: 12 units (an external" "$work/out"'
+check "it prints the test FEVE and the recorded ratio" \
+    'grep -q "^model test FEVE [0-9.-]" "$work/out" && grep -q "^recorded responses: median MEI / best natural [0-9.]" "$work/out"'
+check "it says there is no ground truth" 'grep -q "^ground truth: none" "$work/out"'
+$py - "$work/session" "$tests/../controller" >"$work/err" 2>&1 <<'PY'
+import sys
+sys.path.insert(0, sys.argv[2])
+from record_reader import read_records
+recs = list(read_records(sys.argv[1] + "/session.rec"))
+kinds = [r["fields"].get("kind") for r in recs if r["type"] == "evaluation"]
+notes = [r["fields"].get("text", "") for r in recs if r["type"] == "note"]
+trials = [r for r in recs if r["type"] == "trial"]
+assert "median_ratio_mei_over_best_natural" in kinds, kinds
+assert "mei" in kinds and "best_natural" in kinds, kinds
+assert not any(k.startswith("truth_") for k in kinds), kinds
+assert any(n.startswith("no ground-truth evaluation") for n in notes), notes
+assert len(trials) >= 60 + 5 * 2 + 2 * 4, len(trials)
+assert all(len(t["fields"]["counts"]) == 12 for t in trials)
+assert sum(t["fields"]["flags"] == 0 for t in trials) >= 0.9 * len(trials)
+print("%d trials, evaluations %s" % (len(trials), sorted(set(kinds))))
+PY
+check "the record: recorded-response evaluation, no ground truth, a note saying so ($(tail -1 "$work/err"))" \
+    '[ $? = 0 ]'
+check "the report says there is no ground truth" \
+    'grep -q "no ground-truth evaluation" "$work/session/report/index.html"'
+
+run run "$work/units7.yaml" --out "$work/session7"
+check "endpoints.units that the stream contradicts: exit 1, saying so ($(cat "$work/err"))" \
+    '[ $(status) = 1 ] && grep -q "carries 12 units, but endpoints.units says 7" "$work/err"'
+kill -TERM $rig
+wait $rig
+
+run run "$work/silent.yaml" --out "$work/silent"
+check "nothing on the stream: exit 1 naming the endpoint ($(cat "$work/err"))" \
+    '[ $(status) = 1 ] && grep -q "$stream" "$work/err"'
+check "... before anything was shown (no display opened, no flip recorded)" \
+    '! grep -q "^display:" "$work/out" && [ "$(flips "$work/silent/session.rec")" = 0 ]'
+echo "1..$n"
+[ $failed = 0 ]
