@@ -52,7 +52,7 @@ typedef struct run_state {
     acq_receiver *stream;
     acq_publisher *onsets;
     acq_aligner *aligner;
-    presenter *pres;
+    run_display display; /* the local presenter or a remote one */
     fit_worker *fit;
     model *m;
     dataset data; /* the natural trials, after recording */
@@ -185,8 +185,9 @@ static int image_add(run_state *s, const float *pixels, int kind, int neuron, in
     }
     int presenter_id;
     char err[STIMULUS_ERR_SIZE];
-    if (presenter_add_image(s->pres, pixels, s->H, s->W, &presenter_id, err))
-        return fail(s, "presenter: %s", err);
+    display_ops *d = &s->display.ops;
+    if (d->add_image(d->display, pixels, s->H, s->W, &presenter_id, err))
+        return fail(s, "display: %s", err);
     if (presenter_id != t->count)
         return fail(s, "presenter image ids out of step with the session's (%s)", "internal");
     memcpy(t->pixels + (size_t)t->count * (size_t)s->P, pixels, (size_t)s->P * sizeof(float));
@@ -344,35 +345,11 @@ static int open_streams(run_state *s)
 
 static int open_presenter(run_state *s)
 {
-    const protocol_display *d = &s->p->display;
-    presenter_config c = presenter_config_default();
-    c.display = d->index;
-    c.fullscreen = d->mode == PROTOCOL_DISPLAY_FULLSCREEN;
-    c.width = d->width;
-    c.height = d->height;
-    c.refresh_hz = d->refresh_hz;
-    c.pacing = d->mode == PROTOCOL_DISPLAY_OFFSCREEN ? PRESENTER_PACING_SOFTWARE
-                                                      : PRESENTER_PACING_AUTO;
-    c.background = d->background;
-    c.photodiode_size_px = d->photodiode ? d->photodiode_px : 0;
-    c.screen_width_cm = d->screen_width_cm;
-    c.viewing_distance_cm = d->viewing_distance_cm;
-    c.stimulus_width_deg = d->stimulus_degrees;
-    c.queue_capacity = 8192;
-    gamma_calibration cal;
-    char err[STIMULUS_ERR_SIZE];
-    if (d->gamma_file[0]) {
-        if (gamma_read(d->gamma_file, &cal, err))
-            return fail(s, "%s", err);
-        c.calibration = &cal;
-    }
-    if (presenter_create(&s->pres, &c, err))
-        return fail(s, "presenter: %s", err);
-    s->period_ms = presenter_period_ms(s->pres);
-    char line[512];
-    snprintf(line, sizeof line, "display: %s", presenter_status(s->pres));
-    progress(s, line, 1);
-    return session_record_note(s->rec, line, s->err);
+    if (run_display_open(&s->display, s->p, s->err))
+        return 1;
+    s->period_ms = s->display.ops.period_ms(s->display.ops.display);
+    progress(s, s->display.status, 1);
+    return session_record_note(s->rec, s->display.status, s->err);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -606,14 +583,17 @@ static int on_presenter_event(run_state *s, const presenter_event *ev, int *bloc
 /* Shows `count` images (ids) in order and collects every trial's response. */
 static int run_block(run_state *s, const char *block, const int64_t *ids, int count, int natural)
 {
-    char err[STIMULUS_ERR_SIZE];
+    char err[CONTROLLER_ERR_SIZE], clock_note[256];
+    display_ops *d = &s->display.ops;
     if (s->stream_failed || pump_stream(s, 0))
         return 1;
     if (schedule_block(s, natural ? block : NULL, ids, count) ||
+        run_display_resync(&s->display, clock_note, sizeof clock_note, s->err) ||
+        (clock_note[0] && session_record_note(s->rec, clock_note, s->err)) ||
         session_record_sync(s->rec, s->err))
         return 1;
-    if (presenter_start_block(s->pres, err))
-        return fail(s, "presenter: %s", err);
+    if (d->start_block(d->display, err))
+        return fail(s, "display: %s", err);
     int submitted = 0, finished = 0, block_end = 0, done = 0;
     int64_t first = s->next_trial, end_ns = 0;
     s->st.trials_done = 0;
@@ -622,19 +602,19 @@ static int run_block(run_state *s, const char *block, const int64_t *ids, int co
         while (submitted < count) {
             presenter_request r = {first + submitted, (int)ids[submitted], -1,
                                    s->p->timing.stimulus_frames, s->p->timing.isi_frames, NULL};
-            int q = presenter_submit(s->pres, &r, err);
+            int q = d->submit(d->display, &r, err);
             if (q < 0)
-                return fail(s, "presenter: %s", err);
+                return fail(s, "display: %s", err);
             if (q > 0)
                 break;
             submitted++;
         }
         if (submitted == count && !finished) {
-            presenter_finish_block(s->pres);
+            d->finish_block(d->display);
             finished = 1;
         }
         presenter_event ev;
-        while (!block_end && presenter_next_event(s->pres, &ev, 0) == 1)
+        while (!block_end && d->next_event(d->display, &ev, 0) == 1)
             if (on_presenter_event(s, &ev, &block_end))
                 return 1;
         if (block_end && !end_ns)
@@ -655,7 +635,7 @@ static int run_block(run_state *s, const char *block, const int64_t *ids, int co
     }
     s->next_trial += count;
     presenter_summary sum;
-    presenter_block_summary(s->pres, &sum);
+    d->block_summary(d->display, &sum);
     char note[512];
     snprintf(note, sizeof note, "%s block: %lld trials shown, %lld with dropped frames, %lld "
              "dropped frames, flip interval %.3f ± %.3f ms (max %.3f)", block,
@@ -1429,7 +1409,7 @@ static int phase_start(run_state *s)
 
 static void run_destroy(run_state *s)
 {
-    presenter_destroy(s->pres);
+    run_display_close(&s->display);
     fit_worker_destroy(s->fit);
     rig_process_stop(&s->rig, 5000);
     acq_receiver_destroy(s->stream);

@@ -55,4 +55,20 @@ unsigned long long rig_process_start_time(pid_t pid);
  * running or stopped by SIGTERM; 1: it had to be killed. */
 int rig_process_stop_earlier(const char *session_dir, int timeout_ms, char *note, size_t size);
 
+/* The run's display (run_display.c): this computer's presenter, or with
+ * display.endpoint a remote one (`inception present --serve`), both behind
+ * `ops`; event times come on this computer's clock either way. */
+typedef struct run_display {
+    presenter *local;
+    display_client *remote;
+    display_ops ops;
+    char status[512]; /* "display: ...", for the terminal and the record */
+} run_display;
+
+int run_display_open(run_display *d, const protocol *p, char *err);
+/* A remote display's clock offset measured again (between blocks: clocks
+ * drift apart); `note` describes it ("" for the local presenter). */
+int run_display_resync(run_display *d, char *note, size_t size, char *err);
+void run_display_close(run_display *d); /* safe on a display never opened */
+
 #endif

@@ -1,0 +1,55 @@
+#!/bin/sh
+# `inception run` with a remote display (issue 6): `inception present --serve`
+# on loopback (SDL's dummy driver, a software clock) plays the display of
+# another computer; tests/protocols/tiny.yaml with display.endpoint naming it
+# runs against the virtual rig. run_check.py then checks the record: one flip
+# per trial, every trial's counts equal to the rig's ground truth (so the
+# onsets, moved onto the controller's clock, were where the display showed
+# them). Also a display endpoint where nothing answers. TAP output.
+# Arguments: the inception executable, the tests folder.
+inception=$1
+tests=$2
+py=/usr/bin/python3
+. "$tests/tap.sh"
+export SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy
+base=$((30000 + ($$ % 2000) * 10))
+display=tcp://127.0.0.1:$((base + 4))
+sed -e "s|tcp://127.0.0.1:5766|tcp://127.0.0.1:$((base + 5))|" \
+    -e "s|tcp://127.0.0.1:5767|tcp://127.0.0.1:$((base + 6))|" \
+    -e "s|^  photodiode_px: .*|&\n  endpoint: $display|" \
+    "$tests/protocols/tiny.yaml" >"$work/remote.yaml"
+sed -e "s|$display|tcp://127.0.0.1:$((base + 7))|" "$work/remote.yaml" >"$work/nobody.yaml"
+
+"$inception" present --serve "$display" --window 128x72 --refresh 400 --pacing software \
+    --serve-seconds 300 2>"$work/server.err" &
+server=$!
+sleep 0.3
+
+run run "$work/remote.yaml" --out "$work/session"
+check "a session with a remote display runs to the end (exit $(status))" '[ $(status) = 0 ]'
+check "it drove the remote display (its status and clock offset in the output)" \
+    'grep -q "^display: remote on $display: .*its clock" "$work/out"'
+$py "$tests/run_check.py" "$work/session" 60 5 2 2 1 >"$work/check" 2>&1
+crc=$?
+cp "$work/check" "$work/err"
+check "the record: flips and trials as planned, counts equal the rig's ground truth ($(grep -c '^ok' "$work/check") checks)" \
+    '[ $crc = 0 ]'
+check "the record holds the remote display's status and clock estimates" \
+    '$py -c "
+import sys; sys.path.insert(0, \"$tests/../controller\")
+from record_reader import read_records
+notes = [r[\"fields\"].get(\"text\", \"\") for r in read_records(sys.argv[1]) if r[\"type\"] == \"note\"]
+sys.exit(not (any(n.startswith(\"display: remote on\") for n in notes) and
+              sum(n.startswith(\"remote display clock:\") for n in notes) == 2))" "$work/session/session.rec"'
+kill -TERM $server
+wait $server
+src=$?
+cp "$work/server.err" "$work/err"
+check "the display server took the session's requests, none bad, and stopped cleanly" \
+    '[ $src = 0 ] && grep -q "stopped: [1-9][0-9]* requests, 0 bad" "$work/server.err"'
+
+run run "$work/nobody.yaml" --out "$work/nobody"
+check "a display endpoint where nothing answers: exit 1 naming it ($(cat "$work/err"))" \
+    '[ $(status) = 1 ] && grep -q "remote display tcp://127.0.0.1:$((base + 7)) (display.endpoint)" "$work/err"'
+echo "1..$n"
+[ $failed = 0 ]
