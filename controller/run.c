@@ -73,6 +73,8 @@ typedef struct run_state {
     uint64_t stream_messages;
     int stream_failed;
     unsigned begun, ended; /* a resumed session's phases (bit = phase_names index) */
+    int aligner_votes;       /* onsets the first clock offset needs */
+    int first_block_started;
 } run_state;
 
 static const char *const phase_names[] = {"start", "recording", "fit", "synthesis",
@@ -308,6 +310,8 @@ static int make_session_dir(run_state *s)
     return 0;
 }
 
+static int open_aligner(run_state *s, int votes);
+
 static int open_streams(run_state *s)
 {
     char err[ACQ_ERR_SIZE];
@@ -326,21 +330,46 @@ static int open_streams(run_state *s)
     acq_socket_config pc = {.endpoint = s->p->endpoints.sync, .bind = 1};
     if (acq_publisher_create(&s->onsets, NULL, &pc, 2, (uint32_t)s->p->seed, err))
         return fail(s, "onset publisher: %s", err);
+    return open_aligner(s, 3);
+}
+
+/* The aligner; the first clock offset is the one `votes` onsets agree on
+ * (WIRE.md: a fresh session's three). */
+static int open_aligner(run_state *s, int votes)
+{
+    char err[ACQ_ERR_SIZE];
     acq_align_config ac;
     acq_align_config_default(&ac);
     ac.latency_ns = (int64_t)((double)s->p->response.latency_ms * 1e6 + 0.5);
     ac.window_ns = (int64_t)((double)s->p->response.duration_ms * 1e6 + 0.5);
     ac.sync_line = -1;
-    /* A resumed session's first block may be a single image left unanswered:
-     * one onset and its edge (arriving within max_arrival_gap_ns) set the
-     * offset, not the three a fresh session waits for. */
-    if (s->begun)
-        ac.min_initial_matches = 1;
+    ac.min_initial_matches = votes;
     if (ac.history_ns < 2 * ac.window_ns + 2000000000LL)
         ac.history_ns = 2 * ac.window_ns + 2000000000LL;
+    acq_aligner_destroy(s->aligner);
+    s->aligner = NULL;
     if (acq_aligner_create(&s->aligner, &ac, err))
         return fail(s, "aligner: %s", err);
+    s->aligner_votes = votes;
     return 0;
+}
+
+/* A resumed session's first block may be shorter than the three onsets a
+ * fresh session's first offset waits for (down to a single image left
+ * unanswered by the kill): its vote then takes all the block's onsets, and
+ * three whenever the block has them. The aligner is made again for it: what
+ * it held came before any onset of this run. */
+static int first_resumed_block(run_state *s, int count)
+{
+    int votes = count < 3 ? count : 3;
+    s->first_block_started = 1;
+    if (votes != s->aligner_votes && open_aligner(s, votes))
+        return 1;
+    char note[160];
+    snprintf(note, sizeof note, "resumed: the first clock offset is voted on by %d onsets "
+             "(the first block has %d trials)", votes, count);
+    progress(s, note, 1);
+    return session_record_note(s->rec, note, s->err);
 }
 
 static int open_presenter(run_state *s)
@@ -586,6 +615,8 @@ static int run_block(run_state *s, const char *block, const int64_t *ids, int co
     char err[CONTROLLER_ERR_SIZE], clock_note[256];
     display_ops *d = &s->display.ops;
     if (s->stream_failed || pump_stream(s, 0))
+        return 1;
+    if (s->begun && !s->first_block_started && first_resumed_block(s, count))
         return 1;
     if (schedule_block(s, natural ? block : NULL, ids, count) ||
         run_display_resync(&s->display, clock_note, sizeof clock_note, s->err) ||

@@ -45,6 +45,7 @@ m = [r['fields']['mean'] for r in read_records(sys.argv[1]) if r['type'] == 'eva
 print('%.3f' % m[-1] if m else '')" "$1" 2>/dev/null
 }
 fits_ended=0
+full_votes=0
 
 i=0
 while read -r delay; do
@@ -98,11 +99,27 @@ import sys; sys.path.insert(0, '$tests/../controller')
 from record_reader import read_records
 print(sum(r['type'] == 'phase' and r['fields']['phase'] == 'fit' and r['fields']['event'] == 'end' for r in read_records(sys.argv[1])))" "$work/killed$i.rec" 2>/dev/null)
     [ "$fit_ended" = 1 ] && fits_ended=$((fits_ended + 1))
+    # The resumed session's first clock offset: voted on by three onsets,
+    # as in a fresh session, unless its first block has fewer.
+    vote=$($py -c "
+import re, sys; sys.path.insert(0, '$tests/../controller')
+from record_reader import read_records
+v = [re.search(r'by (\d+) onsets \(the first block has (\d+) trials', r['fields'].get('text', '')) for r in read_records(sys.argv[1]) if r['type'] == 'note']
+v = [m.groups() for m in v if m]
+print('%s %s' % v[-1] if v else 'none')" "$s/session.rec" 2>/dev/null)
+    if [ "$vote" != none ]; then
+        votes=${vote% *}
+        block=${vote#* }
+        [ "$block" -ge 3 ] && full_votes=$((full_votes + 1))
+        check "run $i: the resumed first offset was voted on by $votes onsets (first block: $block trials)" \
+            '[ "$votes" = "$([ "$block" -lt 3 ] && echo "$block" || echo 3)" ]'
+    fi
     check "run $i: resume prints the test FEVE $feve, the record's $recorded (fit ended before the kill: $fit_ended)" \
         '[ -n "$recorded" ] && [ "$feve" = "$recorded" ]'
     rm -rf "$s"
 done <"$work/delays"
 check "some runs ($fits_ended) were killed after the fit had ended" '[ $fits_ended -gt 0 ]'
+check "some resumed runs ($full_votes) voted on their first offset with three onsets" '[ $full_votes -gt 0 ]'
 # Every rig (of the killed controllers and of the resumes) has exited.
 sleep 0.5
 left=$(pgrep -f "virtual-rig .*$work/session" | tr '\n' ' ')
