@@ -43,20 +43,32 @@ typedef struct progress_view {
     int line_open;
 } progress_view;
 
+/* Everything the issue asks the terminal to show: phase, trials done/total
+ * of the block, the current validation correlation (n/a before the first fit
+ * round), MEI progress, dropped frames and stream loss. */
 static void status_text(const run_status *s, char *text, size_t size)
 {
     int n = snprintf(text, size, "[%6.1f s] %-11s", s->seconds, s->phase);
     if (s->trials_total && n < (int)size)
         n += snprintf(text + n, size - (size_t)n, " trials %d/%d", s->trials_done,
                       s->trials_total);
-    if (!isnan(s->validation_corr) && n < (int)size)
+    if (n < (int)size && isnan(s->validation_corr))
+        n += snprintf(text + n, size - (size_t)n, " | fit %d, val corr n/a", s->fit_rounds);
+    else if (n < (int)size)
         n += snprintf(text + n, size - (size_t)n, " | fit %d, val corr %.3f", s->fit_rounds,
                       s->validation_corr);
     if (s->mei_steps && n < (int)size)
-        n += snprintf(text + n, size - (size_t)n, " | MEI step %d/%d", s->mei_step, s->mei_steps);
+        n += snprintf(text + n, size - (size_t)n, " | MEI step %d/%d (%d of %d improving)",
+                      s->mei_step, s->mei_steps, s->mei_active, s->mei_images);
+    double lost = s->stream_messages + s->stream_lost
+                      ? 100.0 * (double)s->stream_lost /
+                            (double)(s->stream_messages + s->stream_lost)
+                      : 0.0;
     if (n < (int)size)
-        snprintf(text + n, size - (size_t)n, " | dropped frames %lld, stream lost %llu, flagged %d",
-                 (long long)s->dropped_frames, (unsigned long long)s->stream_lost,
+        snprintf(text + n, size - (size_t)n, " | dropped frames %lld | stream lost %llu of "
+                 "%llu (%.2f%%), flagged trials %d", (long long)s->dropped_frames,
+                 (unsigned long long)s->stream_lost,
+                 (unsigned long long)(s->stream_messages + s->stream_lost), lost,
                  s->flagged_trials);
 }
 

@@ -699,8 +699,10 @@ typedef struct run_status {
     int fit_rounds;           /* background fit rounds finished */
     double validation_corr;   /* the latest fit's mean validation correlation, NaN before */
     int mei_step, mei_steps;  /* synthesis progress */
+    int mei_active, mei_images; /* MEIs still improving, of all being synthesized */
     int64_t dropped_frames;   /* so far, over the session */
     uint64_t stream_lost;     /* stream messages lost so far */
+    uint64_t stream_messages; /* stream messages received so far */
     int flagged_trials;       /* trials the aligner flagged (loss, no sync, ...) */
     double seconds;           /* since the session started */
     const char *message;      /* a line worth printing once, or NULL */

@@ -115,6 +115,7 @@ static void progress(run_state *s, const char *message, int force)
         acq_stats as;
         acq_receiver_stats(s->stream, &as);
         s->st.stream_lost = as.lost;
+        s->st.stream_messages = as.messages;
     }
     s->st.seconds = seconds_since(s->start_ns);
     s->st.message = message;
@@ -1012,6 +1013,8 @@ static void on_mei_step(const mei_progress *p, void *user)
     run_state *s = user;
     s->st.mei_step = p->step;
     s->st.mei_steps = p->steps;
+    s->st.mei_active = p->active;
+    s->st.mei_images = p->images;
     catch_up(s);
     progress(s, NULL, 0);
 }

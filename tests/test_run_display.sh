@@ -29,6 +29,12 @@ run run "$work/remote.yaml" --out "$work/session"
 check "a session with a remote display runs to the end (exit $(status))" '[ $(status) = 0 ]'
 check "it drove the remote display (its status and clock offset in the output)" \
     'grep -q "^display: remote on $display: .*its clock" "$work/out"'
+# The progress line (a plain line at each phase change when not a terminal)
+# shows phase, trials done/total, validation correlation, MEI progress,
+# dropped frames and stream loss.
+check "the progress line shows every item the issue lists" \
+    'grep -Eq "^\[ *[0-9.]+ s\] closed_loop +trials [0-9]+/[0-9]+ \| fit [0-9]+, val corr -?[0-9.]+ \| MEI step [0-9]+/[0-9]+ \([0-9]+ of [0-9]+ improving\) \| dropped frames [0-9]+ \| stream lost [0-9]+ of [1-9][0-9]* \([0-9.]+%\), flagged trials [0-9]+$" "$work/out" &&
+     grep -Eq "^\[ *[0-9.]+ s\] recording .*val corr n/a" "$work/out"'
 $py "$tests/run_check.py" "$work/session" 60 5 2 2 1 >"$work/check" 2>&1
 crc=$?
 cp "$work/check" "$work/err"
