@@ -6,7 +6,7 @@
 # recorded responses and says that there is no ground truth (terminal, record,
 # report). Also: endpoints.units that the stream contradicts, and a stream
 # that never comes (a clear error naming the endpoint, before anything is
-# shown). TAP output. Arguments: the inception executable, the tests folder.
+# shown); and a live Open Ephys stream. TAP output. Arguments: the inception executable, the tests folder.
 inception=$1
 tests=$2
 py=/usr/bin/python3
@@ -64,8 +64,9 @@ assert all(len(t["fields"]["counts"]) == 12 for t in trials)
 assert sum(t["fields"]["flags"] == 0 for t in trials) >= 0.9 * len(trials)
 print("%d trials, evaluations %s" % (len(trials), sorted(set(kinds))))
 PY
+rc=$?
 check "the record: recorded-response evaluation, no ground truth, a note saying so ($(tail -1 "$work/err"))" \
-    '[ $? = 0 ]'
+    '[ $rc = 0 ]'
 check "the report says there is no ground truth" \
     'grep -q "no ground-truth evaluation" "$work/session/report/index.html"'
 
@@ -80,5 +81,31 @@ check "nothing on the stream: exit 1 naming the endpoint ($(cat "$work/err"))" \
     '[ $(status) = 1 ] && grep -q "$stream" "$work/err"'
 check "... before anything was shown (no display opened, no flip recorded)" \
     '! grep -q "^display:" "$work/out" && [ "$(flips "$work/silent/session.rec")" = 0 ]'
+# Open Ephys: its ZMQ Interface plugin's messages from a live stand-in
+# (tests/openephys_rig.py: sorted-unit spikes, TTL sync edges, data blocks as
+# the clock), binned here; every trial's counts against what it sent.
+protocol "$work/openephys.yaml" -e "s|^  sync: .*|&\n  format: openephys\n  units: 6|"
+$py "$tests/openephys_rig.py" "$stream" "$sync" 2 24 "$work/oe_truth.npy" >"$work/oe.out" 2>&1 &
+oe=$!
+run run "$work/openephys.yaml" --out "$work/oe_session"
+kill -TERM $oe
+wait $oe
+check "a session against an Open Ephys stream runs to the end (exit $(status))" \
+    '[ $(status) = 0 ] && grep -q "acquisition stream: 6 units (an external" "$work/out"'
+$py - "$work/oe_session" "$tests/../controller" "$work/oe_truth.npy" >"$work/err" 2>&1 <<'PY'
+import sys
+import numpy as np
+sys.path.insert(0, sys.argv[2])
+from record_reader import read_records
+truth = {int(r[0]): r[1:] for r in np.load(sys.argv[3])}
+trials = [r["fields"] for r in read_records(sys.argv[1] + "/session.rec") if r["type"] == "trial"]
+good = [t for t in trials if t["flags"] == 0]
+same = sum(np.array_equal(np.asarray(t["counts"]), truth[t["trial"]]) for t in good)
+print("%d trials, %d unflagged, %d equal to what the rig sent" % (len(trials), len(good), same))
+assert len(trials) >= 78 and len(good) >= 0.9 * len(trials) and same == len(good)
+PY
+rc=$?
+check "Open Ephys: every unflagged trial's counts equal the spikes sent ($(tail -1 "$work/err"))" \
+    '[ $rc = 0 ]'
 echo "1..$n"
 [ $failed = 0 ]
