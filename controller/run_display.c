@@ -5,6 +5,7 @@
  * event times on this computer's clock. */
 #include "run_internal.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -54,6 +55,14 @@ static int open_remote(run_display *d, const protocol_display *pd, char *err)
         return 1;
     }
     d->ops = display_ops_remote(d->remote);
+    /* The protocol's durations were rounded to frames at its refresh rate. */
+    double hz = 1000.0 / display_client_period_ms(d->remote);
+    if (!(fabs(hz - pd->refresh_hz) <= 0.02 * pd->refresh_hz)) {
+        snprintf(err, CONTROLLER_ERR_SIZE, "the remote display %s runs at %.2f Hz, but "
+                 "display.refresh_hz is %g (the protocol's frames assume it)", pd->endpoint, hz,
+                 (double)pd->refresh_hz);
+        return 1;
+    }
     display_clock k;
     display_client_clock(d->remote, &k);
     snprintf(d->status, sizeof d->status, "display: remote on %s: %s; its clock %+.3f ms from "
