@@ -60,6 +60,14 @@ while read -r delay; do
     # itself (SIGTERM when its parent dies) or resume stops it.
     cp "$s/session.rec" "$work/killed$i.rec" 2>/dev/null
     where=$(last_phase "$work/killed$i.rec")
+    # Its rig exits by itself within seconds (PR_SET_PDEATHSIG), before resume.
+    waited=0
+    while pgrep -f "virtual-rig .*$s/rig_truth" >/dev/null && [ $waited -lt 100 ]; do
+        sleep 0.05
+        waited=$((waited + 1))
+    done
+    check "run $i: the killed controller's rig exited by itself" \
+        '! pgrep -f "virtual-rig .*$s/rig_truth" >/dev/null'
     # Two runs also leave a stand-in for a rig in virtual_rig.pid: run 1 the
     # very process (resume must stop it), run 2 one whose start time differs
     # (a recycled pid: resume must leave it alone).
