@@ -21,7 +21,11 @@ static const char run_help[] =
     "compare the responses. Everything goes into the session folder's record\n"
     "(controller/RECORD.md); `inception record-dump DIR` lists it.\n"
     "With no display (no DISPLAY or WAYLAND_DISPLAY), or with display.mode offscreen, the\n"
-    "presenter renders offscreen on a software clock and says so.\n\n"
+    "presenter renders offscreen on a software clock and says so.\n"
+    "With virtual_rig.enabled false the stream is an external acquisition system's\n"
+    "(endpoints.stream, native or openephys format; its units are learned from it and there\n"
+    "is no ground truth); with display.endpoint the stimuli go to `inception present --serve`\n"
+    "on another computer.\n\n"
     "  --out DIR   the session folder (default: the protocol's `output`); must not hold a\n"
     "              session already\n";
 
