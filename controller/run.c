@@ -604,8 +604,11 @@ static int on_presenter_event(run_state *s, const presenter_event *ev, int *bloc
                    (int64_t)((double)ev->frames_requested * s->period_ms * 1e6),
                    (uint32_t)s->H, (uint32_t)s->W};
     acq_publisher_onset(s->onsets, &o, image_at(s, ev->image));
+    /* The onset "reaches us" now (WIRE.md), not at its flip: a run loop held
+     * up for longer than a trial would otherwise pair each onset with the
+     * edge of the one before in the first offset's vote. */
     if (acq_aligner_add_onset(s->aligner, (uint64_t)ev->trial, (uint64_t)ev->image, ev->onset_ns,
-                              ev->onset_ns, err))
+                              acq_now_ns(), err))
         return fail(s, "aligner: %s", err);
     return 0;
 }
