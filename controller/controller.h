@@ -444,6 +444,27 @@ int record_reader_open_memory(const void *data, size_t size, record_reader **out
 int record_reader_next(record_reader *r, record_view *out, char *err);
 void record_reader_close(record_reader *r);
 
+/* Walking a whole record: `visit` sees every valid record in file order;
+ * damage is skipped and counted. A non-zero return from `visit` (which then
+ * fills err) stops the walk, and is returned. The one loop over a record
+ * that report, replay, resume and the dataset rebuild share. */
+typedef int (*record_visit)(const record_view *v, void *ctx, char *err);
+typedef struct record_walk {
+    uint64_t records; /* valid records visited */
+    uint64_t damaged; /* corrupt stretches and a torn tail */
+} record_walk;
+int record_reader_each(record_reader *r, record_visit visit, void *ctx, record_walk *walk,
+                       char *err);
+/* The same over DIR/session.rec (walk may be NULL). */
+int session_record_each(const char *dir, record_visit visit, void *ctx, record_walk *walk,
+                        char *err);
+/* A replay's record: its session_start is another record's `start`, verbatim
+ * with its time; session_record_copy appends another record's record with
+ * its type, payload and time (a new sequence number). */
+int session_record_create_copy(const char *dir, const record_view *start, session_record **out,
+                               char *err);
+int session_record_copy(session_record *w, const record_view *v, char *err);
+
 uint32_t record_crc32(uint32_t crc, const void *data, size_t size); /* zlib's CRC-32 */
 
 /* ------------------------------------------------------------------------
@@ -570,6 +591,9 @@ typedef struct session_dataset {
     int duplicates;            /* repeated trial numbers (the first kept) */
     int *targets;              /* neurons with a recorded MEI, in record order (owned) */
     int n_targets;
+    unsigned char *start_model; /* the last SESSION_START_MODEL_FILE checkpoint's bytes
+                                   (owned), NULL when the record has none */
+    size_t start_model_size;
     uint64_t records, damaged; /* valid records read; damaged stretches skipped */
 } session_dataset;
 
@@ -603,41 +627,92 @@ int session_import_dataset(const dataset *d, const char *source, const char *ses
  * bytes and MEIs.
  * ------------------------------------------------------------------------ */
 
+/* The closed loop's stimuli per target: the MEI and its three controls. */
+enum { SESSION_KIND_MEI, SESSION_KIND_BEST_NATURAL, SESSION_KIND_GABOR, SESSION_KIND_RF,
+       SESSION_KIND_COUNT };
+/* "mei", "best_natural", "gabor", "rf" (the records' `kind`); NULL outside 0..3. */
+const char *session_kind_name(int kind);
+
+/* The checkpoint `inception run` records before its final fit: the background
+ * fit's model, which the final fit starts from (RECORD.md). */
+#define SESSION_START_MODEL_FILE "model_start.bin"
+
 typedef struct session_fit_settings {
     model_config model;
     fit_options fit;
-    mei_options mei;          /* budget: filled by session_fit_and_synthesize */
+    mei_options mei;          /* budget: filled by session_fit_synthesize */
     mei_objective objective;
     float contrast;           /* MEI budget RMS contrast; 0: median of the training images */
     int target_count;         /* top N by validation correlation when no targets are given */
     float min_correlation;
+    unsigned controls;        /* PROTOCOL_CONTROL_* bits */
+    uint64_t control_seed;    /* the matched Gabor's search */
 } session_fit_settings;
 
-/* The settings a protocol asks for, for data of height × width × neurons
- * (the mapping inception run uses: the protocol's seed seeds model, fit and
- * synthesis). */
+/* The one mapping from a protocol to model, fit, synthesis and control
+ * settings, for data of height × width × neurons (the protocol's seed seeds
+ * model, fit, synthesis and controls). `inception run` and `replay` both use it. */
 void session_fit_settings_from_protocol(const protocol *p, int height, int width, int neurons,
                                         session_fit_settings *out);
 
 typedef struct session_fit_result {
     model *model;              /* owned */
-    fit_report fit;
+    fit_report fit;            /* epochs 0 when the model was adopted, not fitted */
     float *validation_corr;    /* neurons: single-trial correlation on validation trials */
     float *test_corr;          /* neurons: correlation to the average over test repeats */
     float *test_feve;          /* neurons */
+    neuron_metrics *test;      /* neurons: every test metric (NaN when < 2 test trials) */
+    int test_trials;
+    double test_feve_mean, test_corr_mean; /* over neurons with finite values (NaN: none) */
     int *targets, n_targets;   /* owned */
     float *meis;               /* n_targets × H × W */
     mei_result *mei;           /* n_targets */
     stimulus_budget budget;
+    float *stimuli;            /* n_targets × SESSION_KIND_COUNT × H × W: MEI, controls */
+    uint8_t *present;          /* n_targets × SESSION_KIND_COUNT: which were made */
+    float *predicted;          /* n_targets × SESSION_KIND_COUNT: the target's predicted rate */
 } session_fit_result;
 
-/* `targets` (n_targets, may be NULL/0): synthesize for these neurons; else
- * the settings' top N by validation correlation (none below the minimum).
- * `fit_progress` and `mei.progress` of the settings are called as usual. */
+/* The final fit: from `start` (a model file's bytes, e.g. the record's
+ * SESSION_START_MODEL_FILE checkpoint; NULL: a new model from s->model) to
+ * convergence on d's train tier, then evaluated (validation and test). */
+int session_fit_model(const dataset *d, const session_fit_settings *s,
+                      const unsigned char *start, size_t start_size, session_fit_result *out,
+                      char *err);
+/* A model fitted before (a resumed session's model.bin), evaluated as above;
+ * takes ownership of m (also on failure). */
+int session_fit_adopt(const dataset *d, model *m, session_fit_result *out, char *err);
+/* After session_fit_model/adopt: the targets (`targets`, else the settings'
+ * top N by validation correlation, none below the minimum; n_targets may
+ * come out 0), the contrast budget, the MEIs, the controls the settings ask
+ * for and every stimulus' predicted rate. */
+int session_fit_synthesize(const dataset *d, const session_fit_settings *s, const int *targets,
+                           int n_targets, session_fit_result *r, char *err);
+/* Both of the above. */
 int session_fit_and_synthesize(const dataset *d, const session_fit_settings *s,
+                               const unsigned char *start, size_t start_size,
                                const int *targets, int n_targets, session_fit_result *out,
                                char *err);
+/* The budget of MEIs and controls: the mean luminance of d's training
+ * trials and (contrast 0) their median RMS contrast. */
+int session_fit_budget(const dataset *d, float contrast, stimulus_budget *out, char *err);
 void session_fit_result_free(session_fit_result *r);
+
+/* What run and replay record of a fit, the same records from both
+ * (RECORD.md): model.bin saved in `dir` and its checkpoint, the test metrics
+ * (an `evaluation` of kind test_metrics with per-neuron arrays and a
+ * `model_metrics` record of split test) ... */
+int session_fit_record_model(session_record *w, const char *dir, const dataset *d,
+                             const session_fit_result *r, char *err);
+/* ... and of the targets: the validation correlations (evaluation
+ * validation_corr), a `targets` note with the neurons, the budget note. */
+int session_fit_record_targets(session_record *w, const dataset *d, const session_fit_result *r,
+                               char *err);
+/* An `evaluation` record with neuron -1 and per-neuron float32 arrays
+ * (names NULL-terminated): the one writer of metric arrays. */
+int session_record_metric_arrays(session_record *w, const char *kind, double mean, int n,
+                                 const char *const *names, const float *const *arrays,
+                                 char *err);
 
 /* ------------------------------------------------------------------------
  * Stream replay (session_stream.c): a record's trials published again in the

@@ -212,6 +212,25 @@ static int collect_start(session_dataset *s, const record_view *v, char *err)
     return 0;
 }
 
+/* The last checkpoint of the model the final fit started from. */
+static int collect_checkpoint(session_dataset *s, const record_view *v, char *err)
+{
+    char name[64];
+    record_field f;
+    if (record_get_text(v->payload, v->length, "file_name", name, sizeof name) ||
+        strcmp(name, SESSION_START_MODEL_FILE) ||
+        record_field_find(v->payload, v->length, "model", &f) || f.count == 0)
+        return 0;
+    unsigned char *bytes = malloc(f.count);
+    if (!bytes)
+        return fail(err, "out of memory for the start model");
+    memcpy(bytes, f.data, f.count);
+    free(s->start_model);
+    s->start_model = bytes;
+    s->start_model_size = f.count;
+    return 0;
+}
+
 static int collect_all(record_reader *r, const char *path, session_dataset *s, collected *c,
                        char *err)
 {
@@ -234,6 +253,8 @@ static int collect_all(record_reader *r, const char *path, session_dataset *s, c
             status = collect_schedule(c, &v, err);
         else if (v.type == RECORD_TRIAL)
             status = collect_trial(c, &v, err);
+        else if (v.type == RECORD_CHECKPOINT)
+            status = collect_checkpoint(s, &v, err);
     }
     if (!status && !s->protocol_text)
         status = fail(err, "%s: no session_start record", path);
@@ -395,6 +416,7 @@ void session_dataset_free(session_dataset *s)
     dataset_free(&s->data);
     free(s->protocol_text);
     free(s->targets);
+    free(s->start_model);
     memset(s, 0, sizeof *s);
 }
 
