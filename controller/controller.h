@@ -352,6 +352,11 @@ typedef struct record_stream_message {
     int64_t received_ns;  /* our monotonic time */
     int64_t lost;         /* messages missing before this one (counter gap) */
     int64_t data_size;
+    /* A counts message's bin as received (recorded when counts is not NULL):
+     * what `inception replay --stream` publishes again. */
+    int64_t bin_width_ns;
+    int units;
+    const float *counts;
 } record_stream_message;
 int session_record_stream(session_record *w, const record_stream_message *m, char *err);
 
@@ -744,6 +749,8 @@ typedef struct session_stream_summary {
     int overlapping;             /* trials whose bin lies in an earlier trial's window */
     uint64_t bins, events, onsets;
     double seconds;              /* publishing, the wait excluded */
+    int as_recorded;             /* 1: the received messages as they came (bins: counts
+                                    messages, events: edges); 0: rebuilt from the trials */
 } session_stream_summary;
 
 void session_stream_options_default(session_stream_options *o);

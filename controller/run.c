@@ -362,7 +362,9 @@ static int take_item(run_state *s, acq_item *it)
     record_stream_message m = {(int64_t)s->stream_messages++, item_kind(it->type),
                                it->timestamp_ns, it->type == ACQ_MSG_COUNTS ? 1 : 0,
                                it->timestamp_ns / 1000000, it->received_ns,
-                               (int64_t)it->missed_before, (int64_t)it->count};
+                               (int64_t)it->missed_before, (int64_t)it->count,
+                               it->bin_width_ns, (int)it->count,
+                               it->type == ACQ_MSG_COUNTS ? it->counts : NULL};
     if (session_record_stream(s->rec, &m, s->err))
         return 1;
     for (uint32_t i = 0; it->type == ACQ_MSG_EVENTS && i < it->count; i++) {

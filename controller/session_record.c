@@ -609,6 +609,11 @@ int session_record_stream(session_record *w, const record_stream_message *m, cha
     record_payload_i64(p, "received_ns", m->received_ns);
     record_payload_i64(p, "lost", m->lost);
     record_payload_i64(p, "data_size", m->data_size);
+    if (m->counts) {
+        uint32_t shape[1] = {(uint32_t)(m->units > 0 ? m->units : 0)};
+        record_payload_i64(p, "bin_width_ns", m->bin_width_ns);
+        record_payload_array(p, "counts", RECORD_F32, 1, shape, m->counts);
+    }
     return append_scratch(w, RECORD_STREAM, NULL, err);
 }
 
