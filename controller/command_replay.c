@@ -417,24 +417,25 @@ static int replay_offline(const char *dir, const cli_option *o, int n)
 
 /* The recorded protocol's response window, when it parses: only the first
  * record (session_start) is read. */
-static void recorded_window(const char *dir, session_stream_options *so)
+static int visit_window(const record_view *v, void *ctx, char *err)
 {
-    char path[4096], err[CONTROLLER_ERR_SIZE];
-    snprintf(path, sizeof path, "%s/%s", dir, RECORD_FILE_NAME);
-    record_reader *r;
-    if (record_reader_open(path, &r, err))
-        return;
-    record_view v;
+    session_stream_options *so = ctx;
     record_field f;
     protocol *p = NULL;
-    if (record_reader_next(r, &v, err) == RECORD_NEXT_OK && v.type == RECORD_SESSION_START &&
-        !record_field_find(v.payload, v.length, "protocol_text", &f) &&
+    if (v->type == RECORD_SESSION_START &&
+        !record_field_find(v->payload, v->length, "protocol_text", &f) &&
         !protocol_parse(f.data, f.count, "record", NULL, &p, err)) {
         so->latency_ns = (int64_t)((double)p->response.latency_ms * 1e6 + 0.5);
         so->window_ns = (int64_t)((double)p->response.duration_ms * 1e6 + 0.5);
         protocol_destroy(p);
     }
-    record_reader_close(r);
+    return 1; /* the first record is enough */
+}
+
+static void recorded_window(const char *dir, session_stream_options *so)
+{
+    char err[CONTROLLER_ERR_SIZE];
+    session_record_each(dir, visit_window, so, NULL, err);
 }
 
 static int replay_stream(const char *dir, const cli_option *o, int n)

@@ -1263,26 +1263,26 @@ static int scan_record(run_state *s, const record_view *v, resume_scan *r)
     return 0;
 }
 
-/* Calls `fn` on every valid record of the session (the torn tail is cut already). */
-static int each_record(run_state *s, resume_scan *r,
-                       int (*fn)(run_state *, const record_view *, resume_scan *))
+typedef int (*resume_visit)(run_state *, const record_view *, resume_scan *);
+
+typedef struct resume_walk {
+    run_state *s;
+    resume_scan *r;
+    resume_visit fn;
+} resume_walk;
+
+static int visit_resumed(const record_view *v, void *ctx, char *err)
 {
-    char path[PROTOCOL_STRING_SIZE + 32];
-    snprintf(path, sizeof path, "%s/%s", s->dir, RECORD_FILE_NAME);
-    record_reader *rd;
-    if (record_reader_open(path, &rd, s->err))
-        return 1;
-    record_view v;
-    int got, status = 0;
-    while (!status && (got = record_reader_next(rd, &v, s->err)) != RECORD_NEXT_END &&
-           got != RECORD_NEXT_TORN) {
-        if (got < 0)
-            status = 1;
-        else if (got == RECORD_NEXT_OK)
-            status = fn(s, &v, r);
-    }
-    record_reader_close(rd);
-    return status;
+    (void)err; /* the visitors write s->err, the same buffer */
+    resume_walk *w = ctx;
+    return w->fn(w->s, v, w->r);
+}
+
+/* Calls `fn` on every valid record of the session (the torn tail is cut already). */
+static int each_record(run_state *s, resume_scan *r, resume_visit fn)
+{
+    resume_walk w = {s, r, fn};
+    return session_record_each(s->dir, visit_resumed, &w, NULL, s->err);
 }
 
 /* The closed-loop stimuli recorded before the kill, into the image table
@@ -1490,25 +1490,35 @@ static int resume_closed_loop(run_state *s, const resume_scan *r, const int64_t 
 }
 
 /* The protocol a session started with: its first record, session_start. */
+typedef struct first_record {
+    const char *dir;
+    protocol **out;
+} first_record;
+
+static int visit_first(const record_view *v, void *ctx, char *err)
+{
+    first_record *f = ctx;
+    record_field text;
+    if (v->type != RECORD_SESSION_START ||
+        record_field_find(v->payload, v->length, "protocol_text", &text)) {
+        snprintf(err, CONTROLLER_ERR_SIZE, "%s/%s: does not start with a session_start record",
+                 f->dir, RECORD_FILE_NAME);
+        return 1;
+    }
+    if (protocol_parse(text.data, text.count, "session_start", f->dir, f->out, err))
+        return 1;
+    return 2; /* found: the walk stops here */
+}
+
 static int recorded_protocol(const char *dir, protocol **out, char *err)
 {
-    char path[PROTOCOL_STRING_SIZE + 32];
-    snprintf(path, sizeof path, "%s/%s", dir, RECORD_FILE_NAME);
-    record_reader *rd;
-    if (record_reader_open(path, &rd, err))
-        return 1;
-    record_view v;
-    record_field f;
-    int got = record_reader_next(rd, &v, err), status = 1;
-    if (got < 0)
-        ;
-    else if (got != RECORD_NEXT_OK || v.type != RECORD_SESSION_START ||
-             record_field_find(v.payload, v.length, "protocol_text", &f))
-        snprintf(err, CONTROLLER_ERR_SIZE, "%s: does not start with a session_start record", path);
-    else
-        status = protocol_parse(f.data, f.count, "session_start", dir, out, err);
-    record_reader_close(rd);
-    return status;
+    first_record f = {dir, out};
+    *out = NULL;
+    int status = session_record_each(dir, visit_first, &f, NULL, err);
+    if (status == 0)
+        snprintf(err, CONTROLLER_ERR_SIZE, "%s/%s: no session_start record", dir,
+                 RECORD_FILE_NAME);
+    return status != 2;
 }
 
 int run_resume(const char *dir, const run_options *o, run_result *out, char *err)
