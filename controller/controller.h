@@ -720,10 +720,16 @@ int session_record_metric_arrays(session_record *w, const char *kind, double mea
                                  char *err);
 
 /* ------------------------------------------------------------------------
- * Stream replay (session_stream.c): a record's trials published again in the
- * native wire format with their recorded timing, so that downstream tools
+ * Stream replay (session_stream.c): a record's stream published again in the
+ * native wire format with its recorded timing, so that downstream tools
  * (inception acquire, a display of the stream) can be tested against a real
- * session. The record holds trial counts, not the acquisition's bins: each
+ * session. A record of `inception run` holds every received message: counts
+ * messages (bins, timestamps, counts), event messages (edges: the sync
+ * records after them) and heartbeats are published again as they came, at
+ * their received times, the sender's gaps skipped again, and each trial's
+ * onset on the onset socket at its onset time (as_recorded = 1; bin_ns,
+ * latency_ns and window_ns unused). A record without received counts holds
+ * trial counts, not the acquisition's bins: each
  * trial record becomes an onset (onset socket) and a rising sync edge on line
  * 0 at its onset_ns (data socket, acquisition clock = the record's clock),
  * and its counts go into the one bin of a regular grid whose centre is the
