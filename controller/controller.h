@@ -623,13 +623,16 @@ int session_import_dataset(const dataset *d, const char *source, const char *ses
                            char *err);
 
 /* ------------------------------------------------------------------------
- * Fit and synthesis (session_fit.c): the offline end of a session, one
- * function so that `inception run`'s final fit and `inception replay` do the
- * same thing: fit the model on the dataset's train tier (early stopping on
- * validation), evaluate it on the test tier (correlation to the average over
- * repeats, FEVE), pick targets, synthesize their MEIs.
- * Deterministic: same dataset, settings and thread count give the same model
- * bytes and MEIs.
+ * Fit and synthesis (session_fit.c): the end of a session's analysis, one
+ * path that `inception run`'s fit and synthesis phases and `inception replay`
+ * both take, with the same inputs (the dataset rebuilt from the record, the
+ * recorded start model): fit the model on the dataset's train tier (early
+ * stopping on validation), evaluate it (validation correlation; test
+ * correlation to the average over repeats, FEVE), pick targets, set the
+ * contrast budget, synthesize MEIs, make the controls, predict each
+ * stimulus; and record it (the same records from both).
+ * Deterministic: same dataset, start model, settings and thread count give
+ * the same model bytes, MEIs and controls.
  * ------------------------------------------------------------------------ */
 
 /* The closed loop's stimuli per target: the MEI and its three controls. */

@@ -332,6 +332,7 @@ static int check_tiers(const dataset *d, char *err)
 
 int session_fit_adopt(const dataset *d, model *m, session_fit_result *out, char *err)
 {
+    memset(out, 0, sizeof *out);
     if (check_tiers(d, err) || result_alloc(out, d->neurons, err)) {
         model_destroy(m);
         return 1;

@@ -99,6 +99,18 @@ static acq_receiver *subscribe(const char *endpoint)
     return r;
 }
 
+/* At full speed, to `data` (and `onsets`, may be NULL). */
+static session_stream_options options_for(const char *data, const char *onsets, int wait_ms)
+{
+    session_stream_options o;
+    session_stream_options_default(&o);
+    o.data_endpoint = data;
+    o.onset_endpoint = onsets;
+    o.speed = 0;
+    o.wait_ms = wait_ms;
+    return o;
+}
+
 static int same_message(const sent *m, const acq_item *it)
 {
     if (it->type != m->type || it->timestamp_ns != m->t || it->missed_before != (uint64_t)m->lost)
@@ -127,12 +139,7 @@ static void test_as_recorded(const char *dir, int port)
     snprintf(data, sizeof data, "tcp://127.0.0.1:%d", port);
     snprintf(onsets, sizeof onsets, "tcp://127.0.0.1:%d", port + 1);
     acq_receiver *rd = subscribe(data), *ro = subscribe(onsets);
-    session_stream_options o;
-    session_stream_options_default(&o);
-    o.data_endpoint = data;
-    o.onset_endpoint = onsets;
-    o.speed = 0;
-    o.wait_ms = 1000;
+    session_stream_options o = options_for(data, onsets, 1000);
     session_stream_summary sum;
     char err[CONTROLLER_ERR_SIZE] = "";
     int status = session_stream_replay(dir, &o, &sum, err);
@@ -176,12 +183,7 @@ static void test_without_counts(const char *dir, int port)
     CHECK(write_record(dir, m, n, 0) == 0, "a record without received counts written");
     char data[64];
     snprintf(data, sizeof data, "tcp://127.0.0.1:%d", port);
-    session_stream_options o;
-    session_stream_options_default(&o);
-    o.data_endpoint = data;
-    o.onset_endpoint = NULL;
-    o.speed = 0;
-    o.wait_ms = 10;
+    session_stream_options o = options_for(data, NULL, 10);
     o.latency_ns = 2000000;
     o.window_ns = 24000000;
     session_stream_summary sum;
