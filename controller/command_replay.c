@@ -85,25 +85,35 @@ static const char replay_help[] =
     "schedule, flips, stream, closed-loop stimuli) with the new checkpoint, metrics\n"
     "and MEIs; model.bin, meis.npy (targets × H × W float32), targets.txt and the\n"
     "report (NEWDIR/report/index.html). Same record, settings and seed: the same\n"
-    "model.bin and meis.npy, byte for byte.\n\n"
+    "model.bin and meis.npy, byte for byte. A session of inception run replayed with\n"
+    "its own settings starts where the run's final fit started (the background fit's\n"
+    "model, recorded as model_start.bin) and chooses targets as the run did: the\n"
+    "run's model.bin, MEIs and report figures again. --fresh or changed fit settings:\n"
+    "from scratch, for the recorded targets.\n\n"
     "  --out NEWDIR        where to write (default DIR-replay; must not hold a record)\n"
     "  --seed N            model, fit and synthesis seed (default: the protocol's)\n"
     "  --epochs N, --channels N, --batch-size N, --patience N, --threads N\n"
     "  --learning-rate X   fit settings (default: the protocol's)\n"
     "  --targets N         MEIs for the top N neurons by validation correlation\n"
-    "                      (default: the record's MEI targets, else the protocol's N)\n"
+    "                      (default: chosen as the run chose them; from scratch, the\n"
+    "                      record's MEI targets, else the protocol's N)\n"
     "  --mei-steps N, --starts N   synthesis settings (default: the protocol's)\n"
+    "  --fresh             fit from scratch, not from the run's recorded start model\n"
     "  --no-report         skip the HTML report\n\n"
-    "Stream (the second form): publish the record's trials again in the native wire\n"
-    "format (acquisition/WIRE.md), both sockets bound: on ENDPOINT a rising sync edge\n"
-    "(line 0) at each onset and spike-count bins in which each trial's recorded\n"
-    "counts sit in the first bin of its response window (zeros elsewhere), on the\n"
-    "onset socket each trial's onset. inception acquire, connected to both with the\n"
-    "same latency and window, gets the recorded counts back.\n\n"
+    "Stream (the second form): publish the recorded stream again in the native wire\n"
+    "format (acquisition/WIRE.md), both sockets bound. A record of inception run holds\n"
+    "every received message: its counts messages (bins, timestamps, counts), sync\n"
+    "edges and heartbeats go out again as they came, at their received times scaled\n"
+    "by X, the sender's gaps included; each trial's onset on the onset socket. A\n"
+    "record without received counts (an import, an older run): on ENDPOINT a rising\n"
+    "sync edge (line 0) at each onset and spike-count bins in which each trial's\n"
+    "recorded counts sit in the first bin of its response window (zeros elsewhere).\n"
+    "inception acquire, connected to both with the same latency and window, gets the\n"
+    "recorded counts back.\n\n"
     "  --stream ENDPOINT   the count and sync stream (e.g. tcp://127.0.0.1:5556)\n"
     "  --onsets ENDPOINT   the onsets (default tcp://127.0.0.1:5560)\n"
     "  --speed X           recorded intervals × X: 1 real time (default), 0 at once\n"
-    "  --bin-ms X          bin width (default 10)\n"
+    "  --bin-ms X          bin width of rebuilt bins (default 10)\n"
     "  --latency-ms X, --window-ms X   response window (default: the protocol's\n"
     "                      response latency and duration)\n"
     "  --wait-ms N         pause after binding for subscribers to connect (1000)\n"
@@ -131,9 +141,16 @@ static void on_stream(int sent, int total, void *user)
         fprintf(stderr, "\rreplay: %d/%d trials streamed", sent, total);
 }
 
-/* Options given on the command line override the protocol's. */
-static int apply_overrides(const cli_option *o, int n, session_fit_settings *s, int *top)
+/* Options given on the command line override the protocol's; *fit_changed
+ * says whether one of them changes the fit (then it starts from scratch). */
+static int apply_overrides(const cli_option *o, int n, session_fit_settings *s, int *top,
+                           int *fit_changed)
 {
+    static const char *const fit_options[] = {"seed", "epochs", "channels", "batch-size",
+                                              "patience", "threads", "learning-rate"};
+    *fit_changed = 0;
+    for (int i = 0; i < COUNT(fit_options); i++)
+        *fit_changed |= cli_get(o, n, fit_options[i]) != NULL;
     uint64_t seed = s->fit.seed;
     int threads = s->fit.threads;
     if (cli_get_u64(o, n, "seed", &seed) ||
@@ -147,101 +164,109 @@ static int apply_overrides(const cli_option *o, int n, session_fit_settings *s, 
         cli_get_int(o, n, "mei-steps", 1, 1000000, &s->mei.steps) ||
         cli_get_int(o, n, "starts", 1, 1000, &s->mei.starts))
         return 1;
-    s->model.seed = s->fit.seed = s->mei.seed = seed;
+    s->model.seed = s->fit.seed = s->mei.seed = s->control_seed = seed;
     s->fit.threads = s->mei.threads = threads;
     if (*top > 0)
         s->target_count = *top;
     return 0;
 }
 
-/* The original's records that stay true of the replay: everything observed.
- * Its session_start, checkpoints, metrics and MEIs are the replay's to write. */
-static int copy_observations(const char *dir, session_record *w, char *err)
+/* The original's records that stay true of the replay: everything observed
+ * (and, when the fit starts from it, the start model). What the shared fit
+ * records (session_fit_record_model/_targets) and the MEIs are the replay's
+ * own to write. */
+typedef struct copy_context {
+    const char *out;
+    session_record *w; /* created from the original's session_start */
+    int keep_start_model;
+} copy_context;
+
+static int written_by_fit(const record_view *v, int keep_start_model)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, RECORD_FILE_NAME);
-    record_reader *r;
-    if (record_reader_open(path, &r, err))
+    char text[64] = "";
+    switch (v->type) {
+    case RECORD_SESSION_START:
+    case RECORD_MODEL_METRICS:
         return 1;
-    record_view v;
-    int next, status = 0;
-    char rerr[CONTROLLER_ERR_SIZE], kind[32];
-    while (!status && (next = record_reader_next(r, &v, rerr)) != RECORD_NEXT_END) {
-        if (next == RECORD_NEXT_TORN)
-            break;
-        if (next != RECORD_NEXT_OK || v.type == RECORD_SESSION_START ||
-            v.type == RECORD_CHECKPOINT || v.type == RECORD_MODEL_METRICS)
-            continue;
-        if (v.type == RECORD_STIMULUS &&
-            !record_get_text(v.payload, v.length, "kind", kind, sizeof kind) &&
-            !strcmp(kind, "mei"))
-            continue;
-        record_payload p = {(unsigned char *)v.payload, v.length, v.length, 0};
-        status = session_record_append(w, v.type, &p, NULL, err);
+    case RECORD_CHECKPOINT:
+        record_get_text(v->payload, v->length, "file_name", text, sizeof text);
+        return !keep_start_model || strcmp(text, SESSION_START_MODEL_FILE);
+    case RECORD_STIMULUS:
+        record_get_text(v->payload, v->length, "kind", text, sizeof text);
+        return !strcmp(text, "mei");
+    case RECORD_EVALUATION:
+        record_get_text(v->payload, v->length, "kind", text, sizeof text);
+        return !strcmp(text, "test_metrics") || !strcmp(text, "validation_corr");
+    case RECORD_NOTE:
+        record_get_text(v->payload, v->length, "text", text, sizeof text);
+        return !strcmp(text, "targets") || !strncmp(text, "contrast budget", 15);
     }
-    record_reader_close(r);
+    return 0;
+}
+
+static int copy_record(const record_view *v, void *ctx, char *err)
+{
+    copy_context *c = ctx;
+    if (!c->w)
+        return session_record_create_copy(c->out, v, &c->w, err);
+    if (written_by_fit(v, c->keep_start_model))
+        return 0;
+    return session_record_copy(c->w, v, err);
+}
+
+/* The original's MEI stimulus ids by neuron, so its closed-loop trials point
+ * at the new MEIs; new targets get ids above every other. */
+typedef struct mei_ids {
+    int neurons;
+    int64_t *id_of; /* neurons; -1: none recorded */
+    int64_t highest;
+} mei_ids;
+
+static int note_mei_id(const record_view *v, void *ctx, char *err)
+{
+    (void)err;
+    mei_ids *m = ctx;
+    char kind[32];
+    int64_t id, neuron;
+    if (v->type != RECORD_STIMULUS || record_get_i64(v->payload, v->length, "stimulus_id", &id))
+        return 0;
+    m->highest = id > m->highest ? id : m->highest;
+    if (!record_get_text(v->payload, v->length, "kind", kind, sizeof kind) &&
+        !strcmp(kind, "mei") && !record_get_i64(v->payload, v->length, "neuron", &neuron) &&
+        neuron >= 0 && neuron < m->neurons && m->id_of[neuron] < 0)
+        m->id_of[neuron] = id;
+    return 0;
+}
+
+static int write_meis(const char *dir, const session_dataset *s,
+                      const session_fit_result *f, session_record *w, char *err)
+{
+    const dataset *d = &s->data;
+    mei_ids m = {d->neurons, malloc((size_t)d->neurons * sizeof(int64_t)), 0};
+    if (!m.id_of) {
+        snprintf(err, CONTROLLER_ERR_SIZE, "out of memory");
+        return 1;
+    }
+    for (int i = 0; i < d->neurons; i++)
+        m.id_of[i] = -1;
+    int status = session_record_each(dir, note_mei_id, &m, NULL, err);
+    size_t P = (size_t)d->height * (size_t)d->width;
+    for (int j = 0; !status && j < f->n_targets; j++) {
+        int neuron = f->targets[j];
+        int64_t id = m.id_of[neuron] >= 0 ? m.id_of[neuron] : ++m.highest;
+        record_stimulus st = {id, neuron, "mei", d->height, d->width, f->meis + (size_t)j * P,
+                              f->predicted[j * SESSION_KIND_COUNT + SESSION_KIND_MEI]};
+        status = session_record_stimulus(w, &st, err);
+    }
+    free(m.id_of);
     return status;
 }
 
-/* The stimulus id of the original's MEI for `neuron` (so its closed-loop
- * trials point at the new one), else a fresh id above every other. */
-static int64_t mei_stimulus_id(const char *dir, int neuron, int64_t *fresh)
-{
-    char path[4096], err[CONTROLLER_ERR_SIZE], kind[32];
-    snprintf(path, sizeof path, "%s/%s", dir, RECORD_FILE_NAME);
-    record_reader *r;
-    int64_t found = -1, id, n, highest = 0;
-    if (record_reader_open(path, &r, err) == 0) {
-        record_view v;
-        int next;
-        while ((next = record_reader_next(r, &v, err)) != RECORD_NEXT_END &&
-               next != RECORD_NEXT_TORN) {
-            if (next != RECORD_NEXT_OK || v.type != RECORD_STIMULUS ||
-                record_get_i64(v.payload, v.length, "stimulus_id", &id))
-                continue;
-            highest = id > highest ? id : highest;
-            if (found < 0 && !record_get_text(v.payload, v.length, "kind", kind, sizeof kind) &&
-                !strcmp(kind, "mei") && !record_get_i64(v.payload, v.length, "neuron", &n) &&
-                n == neuron)
-                found = id;
-        }
-        record_reader_close(r);
-    }
-    if (found >= 0)
-        return found;
-    if (*fresh <= highest)
-        *fresh = highest + 1;
-    return (*fresh)++;
-}
-
-static int write_outputs(const char *dir, const char *out, const session_dataset *s,
-                         const session_fit_result *f, session_record *w, char *err)
+static int write_files(const char *out, const session_dataset *s, const session_fit_result *f,
+                       char *err)
 {
     const dataset *d = &s->data;
     char path[4096], merr[MODEL_ERR_SIZE];
-    snprintf(path, sizeof path, "%s/model.bin", out);
-    if (model_save(f->model, path, merr)) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "%s", merr);
-        return 1;
-    }
-    if (session_record_checkpoint(w, path, f->fit.best_epoch, f->fit.best_validation_corr, err))
-        return 1;
-    record_model_metrics val = {"validation", f->fit.best_epoch, d->neurons, f->validation_corr,
-                                NULL};
-    record_model_metrics test = {"test", f->fit.best_epoch, d->neurons, f->test_corr,
-                                 f->test_feve};
-    if (session_record_model_metrics(w, &val, err) ||
-        (dataset_count_tier(d, TIER_TEST) >= 2 && session_record_model_metrics(w, &test, err)))
-        return 1;
-    int64_t fresh = 0;
-    size_t P = (size_t)d->height * (size_t)d->width;
-    for (int j = 0; j < f->n_targets; j++) {
-        record_stimulus st = {mei_stimulus_id(dir, f->targets[j], &fresh), f->targets[j], "mei",
-                              d->height, d->width, f->meis + (size_t)j * P,
-                              f->mei[j].response};
-        if (session_record_stimulus(w, &st, err))
-            return 1;
-    }
     snprintf(path, sizeof path, "%s/meis.npy", out);
     int64_t shape[3] = {f->n_targets, d->height, d->width};
     float none = 0;
@@ -260,16 +285,63 @@ static int write_outputs(const char *dir, const char *out, const session_dataset
     return fclose(t) ? (snprintf(err, CONTROLLER_ERR_SIZE, "%s: write failed", path), 1) : 0;
 }
 
-static double finite_mean(const float *v, int n)
+/* The new record: the original's observations, then what the shared fit
+ * records, as `inception run` records it, and the MEIs. */
+static int write_record(const char *dir, const char *out, const session_dataset *s,
+                        const session_fit_result *f, int from_start, const char *note,
+                        char *err)
 {
-    double sum = 0;
-    int k = 0;
-    for (int i = 0; i < n; i++)
-        if (isfinite(v[i])) {
-            sum += v[i];
-            k++;
-        }
-    return k ? sum / k : NAN;
+    copy_context c = {out, NULL, from_start};
+    if (session_record_each(dir, copy_record, &c, NULL, err)) {
+        char cerr[CONTROLLER_ERR_SIZE];
+        session_record_close(c.w, cerr);
+        return 1;
+    }
+    session_record *w = c.w;
+    int status = session_record_note(w, note, err) ||
+                 session_record_phase(w, "replay", "begin", err) ||
+                 session_fit_record_model(w, out, &s->data, f, err) ||
+                 session_fit_record_targets(w, &s->data, f, err) ||
+                 write_meis(dir, s, f, w, err) || write_files(out, s, f, err) ||
+                 session_record_phase(w, "replay", "end", err);
+    char cerr[CONTROLLER_ERR_SIZE];
+    if (session_record_close(w, status ? cerr : err))
+        status = 1;
+    return status;
+}
+
+static void print_loaded(const session_dataset *s, double load_s)
+{
+    fprintf(stderr, "replay: %d natural trials (%d train, %d validation, %d test), %d neurons, "
+            "%d flagged and %d other trials left out; read in %.2f s (%.0f trials/s)\n",
+            s->data.trials, dataset_count_tier(&s->data, TIER_TRAIN),
+            dataset_count_tier(&s->data, TIER_VALIDATION),
+            dataset_count_tier(&s->data, TIER_TEST), s->data.neurons, s->flagged,
+            s->other_trials, load_s,
+            (double)(s->data.trials + s->flagged + s->other_trials) /
+                (load_s > 0 ? load_s : 1e-9));
+}
+
+/* The recorded protocol's settings with the command line's overrides; 2 on
+ * a usage error. */
+static int replay_settings(const session_dataset *s, const char *dir, const cli_option *o,
+                           int n, session_fit_settings *set, int *top, int *fit_changed)
+{
+    protocol *p = NULL;
+    char file[4200], err[CONTROLLER_ERR_SIZE];
+    snprintf(file, sizeof file, "%s/%s (protocol)", dir, RECORD_FILE_NAME);
+    if (protocol_parse(s->protocol_text, s->protocol_size, file, NULL, &p, err)) {
+        fprintf(stderr, "inception replay: the recorded protocol: %s\n", err);
+        return 1;
+    }
+    session_fit_settings_from_protocol(p, s->data.height, s->data.width, s->data.neurons, set);
+    protocol_destroy(p);
+    *top = 0;
+    if (apply_overrides(o, n, set, top, fit_changed))
+        return 2;
+    set->fit.progress = on_epoch;
+    set->mei.progress = on_mei_step;
+    return 0;
 }
 
 static int replay_offline(const char *dir, const cli_option *o, int n)
@@ -286,61 +358,44 @@ static int replay_offline(const char *dir, const cli_option *o, int n)
         fprintf(stderr, "inception replay: %s\n", err);
         return 1;
     }
-    double load_s = seconds_since(&t0);
-    fprintf(stderr, "replay: %d natural trials (%d train, %d validation, %d test), %d neurons, "
-            "%d flagged and %d other trials left out; read in %.2f s (%.0f trials/s)\n",
-            s.data.trials, dataset_count_tier(&s.data, TIER_TRAIN),
-            dataset_count_tier(&s.data, TIER_VALIDATION), dataset_count_tier(&s.data, TIER_TEST),
-            s.data.neurons, s.flagged, s.other_trials, load_s,
-            (double)(s.data.trials + s.flagged + s.other_trials) / (load_s > 0 ? load_s : 1e-9));
-    protocol *p = NULL;
-    int status = 0;
-    char file[4200];
-    snprintf(file, sizeof file, "%s/%s (protocol)", dir, RECORD_FILE_NAME);
-    if (protocol_parse(s.protocol_text, s.protocol_size, file, NULL, &p, err)) {
-        fprintf(stderr, "inception replay: the recorded protocol: %s\n", err);
-        session_dataset_free(&s);
-        return 1;
-    }
+    print_loaded(&s, seconds_since(&t0));
     session_fit_settings set;
-    session_fit_settings_from_protocol(p, s.data.height, s.data.width, s.data.neurons, &set);
-    protocol_destroy(p);
-    int top = 0;
-    if (apply_overrides(o, n, &set, &top)) {
+    int top, fit_changed;
+    int status = replay_settings(&s, dir, o, n, &set, &top, &fit_changed);
+    if (status) {
         session_dataset_free(&s);
-        return 2;
+        return status;
     }
-    set.fit.progress = on_epoch;
-    set.mei.progress = on_mei_step;
-    const int *targets = top > 0 ? NULL : s.targets;
-    int n_targets = top > 0 ? 0 : s.n_targets;
+    /* The same settings start where the run's final fit started, and choose
+     * targets as it did; otherwise from scratch, for the recorded targets. */
+    int fresh = cli_get(o, n, "fresh") != NULL;
+    int from_start = s.start_model && !fresh && !fit_changed;
+    const char *why = fresh ? "--fresh" : fit_changed ? "fit settings changed"
+                                                      : "the record has no start model";
+    if (from_start)
+        fprintf(stderr, "replay: the fit starts from the recorded background model (%s), "
+                "as the run's did\n", SESSION_START_MODEL_FILE);
+    else
+        fprintf(stderr, "replay: the fit starts from scratch (%s)\n", why);
+    const int *targets = from_start || top > 0 ? NULL : s.targets;
+    int n_targets = from_start || top > 0 ? 0 : s.n_targets;
     session_fit_result f;
-    session_record *w = NULL;
     struct timespec t1;
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    if (session_fit_and_synthesize(&s.data, &set, targets, n_targets, &f, err)) {
+    if (session_fit_and_synthesize(&s.data, &set, from_start ? s.start_model : NULL,
+                                   s.start_model_size, targets, n_targets, &f, err)) {
         fprintf(stderr, "\ninception replay: %s\n", err);
         session_dataset_free(&s);
         return 1;
     }
     double fit_s = seconds_since(&t1);
     fprintf(stderr, "\n");
-    status = session_record_create(out, s.protocol_name, s.protocol_text, s.protocol_size, &w,
-                                   err);
-    if (!status) {
-        char note[512];
-        snprintf(note, sizeof note, "replay of %.200s: seed %llu, %d epochs (best %d), "
-                 "validation correlation %.4f, %d targets", dir,
-                 (unsigned long long)set.fit.seed, f.fit.epochs, f.fit.best_epoch,
-                 f.fit.best_validation_corr, f.n_targets);
-        status = copy_observations(dir, w, err) || session_record_note(w, note, err) ||
-                 session_record_phase(w, "replay", "begin", err) ||
-                 write_outputs(dir, out, &s, &f, w, err) ||
-                 session_record_phase(w, "replay", "end", err);
-        char cerr[CONTROLLER_ERR_SIZE];
-        if (session_record_close(w, status ? cerr : err))
-            status = 1;
-    }
+    char note[512];
+    snprintf(note, sizeof note, "replay of %.200s: seed %llu, %s, %d epochs (best %d), "
+             "validation correlation %.4f, %d targets", dir, (unsigned long long)set.fit.seed,
+             from_start ? "from the recorded start model" : "from scratch", f.fit.epochs,
+             f.fit.best_epoch, f.fit.best_validation_corr, f.n_targets);
+    status = write_record(dir, out, &s, &f, from_start, note, err);
     if (!status && !cli_get(o, n, "no-report")) {
         report_summary rs;
         status = report_write(out, &rs, err);
@@ -352,8 +407,8 @@ static int replay_offline(const char *dir, const cli_option *o, int n)
                "average %.3f, FEVE %.3f; %d MEIs; %.1f s (%.0f trials/s of fit and "
                "synthesis)\n",
                out, f.fit.epochs, f.fit.best_epoch, f.fit.best_validation_corr,
-               finite_mean(f.test_corr, s.data.neurons), finite_mean(f.test_feve, s.data.neurons),
-               f.n_targets, seconds_since(&t0), (double)s.data.trials / (fit_s > 0 ? fit_s : 1e-9));
+               f.test_corr_mean, f.test_feve_mean, f.n_targets, seconds_since(&t0),
+               (double)s.data.trials / (fit_s > 0 ? fit_s : 1e-9));
     }
     session_fit_result_free(&f);
     session_dataset_free(&s);
@@ -362,24 +417,25 @@ static int replay_offline(const char *dir, const cli_option *o, int n)
 
 /* The recorded protocol's response window, when it parses: only the first
  * record (session_start) is read. */
-static void recorded_window(const char *dir, session_stream_options *so)
+static int visit_window(const record_view *v, void *ctx, char *err)
 {
-    char path[4096], err[CONTROLLER_ERR_SIZE];
-    snprintf(path, sizeof path, "%s/%s", dir, RECORD_FILE_NAME);
-    record_reader *r;
-    if (record_reader_open(path, &r, err))
-        return;
-    record_view v;
+    session_stream_options *so = ctx;
     record_field f;
     protocol *p = NULL;
-    if (record_reader_next(r, &v, err) == RECORD_NEXT_OK && v.type == RECORD_SESSION_START &&
-        !record_field_find(v.payload, v.length, "protocol_text", &f) &&
+    if (v->type == RECORD_SESSION_START &&
+        !record_field_find(v->payload, v->length, "protocol_text", &f) &&
         !protocol_parse(f.data, f.count, "record", NULL, &p, err)) {
         so->latency_ns = (int64_t)((double)p->response.latency_ms * 1e6 + 0.5);
         so->window_ns = (int64_t)((double)p->response.duration_ms * 1e6 + 0.5);
         protocol_destroy(p);
     }
-    record_reader_close(r);
+    return 1; /* the first record is enough */
+}
+
+static void recorded_window(const char *dir, session_stream_options *so)
+{
+    char err[CONTROLLER_ERR_SIZE];
+    session_record_each(dir, visit_window, so, NULL, err);
 }
 
 static int replay_stream(const char *dir, const cli_option *o, int n)
@@ -417,7 +473,9 @@ static int replay_stream(const char *dir, const cli_option *o, int n)
            "(%.0f trials/s)%s\n",
            sum.trials, sum.neurons, (unsigned long long)sum.bins,
            (unsigned long long)sum.events, (unsigned long long)sum.onsets, sum.seconds,
-           sum.seconds > 0 ? sum.trials / sum.seconds : 0.0, "");
+           sum.seconds > 0 ? sum.trials / sum.seconds : 0.0,
+           sum.as_recorded ? "; the received messages as they came"
+                           : "; bins rebuilt from the trials (the record holds no received counts)");
     if (sum.overlapping)
         printf("warning: %d trials' counts lie inside another trial's window (windows "
                "overlap): a receiver sums them together\n", sum.overlapping);
@@ -438,6 +496,7 @@ int command_replay(int argc, char **argv)
                       {"channels", 1, NULL},   {"batch-size", 1, NULL},  {"patience", 1, NULL},
                       {"threads", 1, NULL},    {"learning-rate", 1, NULL}, {"targets", 1, NULL},
                       {"mei-steps", 1, NULL},  {"starts", 1, NULL},      {"no-report", 0, NULL},
+                      {"fresh", 0, NULL},
                       {"stream", 1, NULL},     {"onsets", 1, NULL},      {"speed", 1, NULL},
                       {"bin-ms", 1, NULL},     {"latency-ms", 1, NULL},  {"window-ms", 1, NULL},
                       {"wait-ms", 1, NULL},    {"allow-remote", 0, NULL}};

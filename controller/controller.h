@@ -363,6 +363,11 @@ typedef struct record_stream_message {
     int64_t received_ns;  /* our monotonic time */
     int64_t lost;         /* messages missing before this one (counter gap) */
     int64_t data_size;
+    /* A counts message's bin as received (recorded when counts is not NULL):
+     * what `inception replay --stream` publishes again. */
+    int64_t bin_width_ns;
+    int units;
+    const float *counts;
 } record_stream_message;
 int session_record_stream(session_record *w, const record_stream_message *m, char *err);
 
@@ -455,6 +460,27 @@ int record_reader_open_memory(const void *data, size_t size, record_reader **out
 int record_reader_next(record_reader *r, record_view *out, char *err);
 void record_reader_close(record_reader *r);
 
+/* Walking a whole record: `visit` sees every valid record in file order;
+ * damage is skipped and counted. A non-zero return from `visit` (which then
+ * fills err) stops the walk, and is returned. The one loop over a record
+ * that report, replay, resume and the dataset rebuild share. */
+typedef int (*record_visit)(const record_view *v, void *ctx, char *err);
+typedef struct record_walk {
+    uint64_t records; /* valid records visited */
+    uint64_t damaged; /* corrupt stretches and a torn tail */
+} record_walk;
+int record_reader_each(record_reader *r, record_visit visit, void *ctx, record_walk *walk,
+                       char *err);
+/* The same over DIR/session.rec (walk may be NULL). */
+int session_record_each(const char *dir, record_visit visit, void *ctx, record_walk *walk,
+                        char *err);
+/* A replay's record: its session_start is another record's `start`, verbatim
+ * with its time; session_record_copy appends another record's record with
+ * its type, payload and time (a new sequence number). */
+int session_record_create_copy(const char *dir, const record_view *start, session_record **out,
+                               char *err);
+int session_record_copy(session_record *w, const record_view *v, char *err);
+
 uint32_t record_crc32(uint32_t crc, const void *data, size_t size); /* zlib's CRC-32 */
 
 /* ------------------------------------------------------------------------
@@ -524,6 +550,9 @@ int stats_paired_compare(const double *mei, const double *control, int n, stats_
 
 /* The median of x[0..n) (n >= 1; x is not modified). */
 double stats_median(const double *x, int n);
+/* The mean of the finite values of v (NaN when there are none): a metric over
+ * neurons skips those it is undefined for (no variance, too few repeats). */
+double stats_finite_mean(const float *v, int n);
 
 /* ------------------------------------------------------------------------
  * Report (report.c)
@@ -581,6 +610,9 @@ typedef struct session_dataset {
     int duplicates;            /* repeated trial numbers (the first kept) */
     int *targets;              /* neurons with a recorded MEI, in record order (owned) */
     int n_targets;
+    unsigned char *start_model; /* the last SESSION_START_MODEL_FILE checkpoint's bytes
+                                   (owned), NULL when the record has none */
+    size_t start_model_size;
     uint64_t records, damaged; /* valid records read; damaged stretches skipped */
 } session_dataset;
 
@@ -605,56 +637,116 @@ int session_import_dataset(const dataset *d, const char *source, const char *ses
                            char *err);
 
 /* ------------------------------------------------------------------------
- * Fit and synthesis (session_fit.c): the offline end of a session, one
- * function so that `inception run`'s final fit and `inception replay` do the
- * same thing: fit the model on the dataset's train tier (early stopping on
- * validation), evaluate it on the test tier (correlation to the average over
- * repeats, FEVE), pick targets, synthesize their MEIs.
- * Deterministic: same dataset, settings and thread count give the same model
- * bytes and MEIs.
+ * Fit and synthesis (session_fit.c): the end of a session's analysis, one
+ * path that `inception run`'s fit and synthesis phases and `inception replay`
+ * both take, with the same inputs (the dataset rebuilt from the record, the
+ * recorded start model): fit the model on the dataset's train tier (early
+ * stopping on validation), evaluate it (validation correlation; test
+ * correlation to the average over repeats, FEVE), pick targets, set the
+ * contrast budget, synthesize MEIs, make the controls, predict each
+ * stimulus; and record it (the same records from both).
+ * Deterministic: same dataset, start model, settings and thread count give
+ * the same model bytes, MEIs and controls.
  * ------------------------------------------------------------------------ */
+
+/* The closed loop's stimuli per target: the MEI and its three controls. */
+enum { SESSION_KIND_MEI, SESSION_KIND_BEST_NATURAL, SESSION_KIND_GABOR, SESSION_KIND_RF,
+       SESSION_KIND_COUNT };
+/* "mei", "best_natural", "gabor", "rf" (the records' `kind`); NULL outside 0..3. */
+const char *session_kind_name(int kind);
+
+/* The checkpoint `inception run` records before its final fit: the background
+ * fit's model, which the final fit starts from (RECORD.md). */
+#define SESSION_START_MODEL_FILE "model_start.bin"
 
 typedef struct session_fit_settings {
     model_config model;
     fit_options fit;
-    mei_options mei;          /* budget: filled by session_fit_and_synthesize */
+    mei_options mei;          /* budget: filled by session_fit_synthesize */
     mei_objective objective;
     float contrast;           /* MEI budget RMS contrast; 0: median of the training images */
     int target_count;         /* top N by validation correlation when no targets are given */
     float min_correlation;
+    unsigned controls;        /* PROTOCOL_CONTROL_* bits */
+    uint64_t control_seed;    /* the matched Gabor's search */
 } session_fit_settings;
 
-/* The settings a protocol asks for, for data of height × width × neurons
- * (the mapping inception run uses: the protocol's seed seeds model, fit and
- * synthesis). */
+/* The one mapping from a protocol to model, fit, synthesis and control
+ * settings, for data of height × width × neurons (the protocol's seed seeds
+ * model, fit, synthesis and controls). `inception run` and `replay` both use it. */
 void session_fit_settings_from_protocol(const protocol *p, int height, int width, int neurons,
                                         session_fit_settings *out);
 
 typedef struct session_fit_result {
     model *model;              /* owned */
-    fit_report fit;
+    fit_report fit;            /* epochs 0 when the model was adopted, not fitted */
     float *validation_corr;    /* neurons: single-trial correlation on validation trials */
     float *test_corr;          /* neurons: correlation to the average over test repeats */
     float *test_feve;          /* neurons */
+    neuron_metrics *test;      /* neurons: every test metric (NaN when < 2 test trials) */
+    int test_trials;
+    double test_feve_mean, test_corr_mean; /* over neurons with finite values (NaN: none) */
     int *targets, n_targets;   /* owned */
     float *meis;               /* n_targets × H × W */
     mei_result *mei;           /* n_targets */
     stimulus_budget budget;
+    float *stimuli;            /* n_targets × SESSION_KIND_COUNT × H × W: MEI, controls */
+    uint8_t *present;          /* n_targets × SESSION_KIND_COUNT: which were made */
+    float *predicted;          /* n_targets × SESSION_KIND_COUNT: the target's predicted rate */
 } session_fit_result;
 
-/* `targets` (n_targets, may be NULL/0): synthesize for these neurons; else
- * the settings' top N by validation correlation (none below the minimum).
- * `fit_progress` and `mei.progress` of the settings are called as usual. */
+/* The final fit: from `start` (a model file's bytes, e.g. the record's
+ * SESSION_START_MODEL_FILE checkpoint; NULL: a new model from s->model) to
+ * convergence on d's train tier, then evaluated (validation and test). */
+int session_fit_model(const dataset *d, const session_fit_settings *s,
+                      const unsigned char *start, size_t start_size, session_fit_result *out,
+                      char *err);
+/* A model fitted before (a resumed session's model.bin), evaluated as above;
+ * takes ownership of m (also on failure). */
+int session_fit_adopt(const dataset *d, model *m, session_fit_result *out, char *err);
+/* After session_fit_model/adopt: the targets (`targets`, else the settings'
+ * top N by validation correlation, none below the minimum; n_targets may
+ * come out 0), the contrast budget, the MEIs, the controls the settings ask
+ * for and every stimulus' predicted rate. */
+int session_fit_synthesize(const dataset *d, const session_fit_settings *s, const int *targets,
+                           int n_targets, session_fit_result *r, char *err);
+/* Both of the above. */
 int session_fit_and_synthesize(const dataset *d, const session_fit_settings *s,
+                               const unsigned char *start, size_t start_size,
                                const int *targets, int n_targets, session_fit_result *out,
                                char *err);
+/* The budget of MEIs and controls: the mean luminance of d's training
+ * trials and (contrast 0) their median RMS contrast. */
+int session_fit_budget(const dataset *d, float contrast, stimulus_budget *out, char *err);
 void session_fit_result_free(session_fit_result *r);
 
+/* What run and replay record of a fit, the same records from both
+ * (RECORD.md): model.bin saved in `dir` and its checkpoint, the test metrics
+ * (an `evaluation` of kind test_metrics with per-neuron arrays and a
+ * `model_metrics` record of split test) ... */
+int session_fit_record_model(session_record *w, const char *dir, const dataset *d,
+                             const session_fit_result *r, char *err);
+/* ... and of the targets: the validation correlations (evaluation
+ * validation_corr), a `targets` note with the neurons, the budget note. */
+int session_fit_record_targets(session_record *w, const dataset *d, const session_fit_result *r,
+                               char *err);
+/* An `evaluation` record with neuron -1 and per-neuron float32 arrays
+ * (names NULL-terminated): the one writer of metric arrays. */
+int session_record_metric_arrays(session_record *w, const char *kind, double mean, int n,
+                                 const char *const *names, const float *const *arrays,
+                                 char *err);
+
 /* ------------------------------------------------------------------------
- * Stream replay (session_stream.c): a record's trials published again in the
- * native wire format with their recorded timing, so that downstream tools
+ * Stream replay (session_stream.c): a record's stream published again in the
+ * native wire format with its recorded timing, so that downstream tools
  * (inception acquire, a display of the stream) can be tested against a real
- * session. The record holds trial counts, not the acquisition's bins: each
+ * session. A record of `inception run` holds every received message: counts
+ * messages (bins, timestamps, counts), event messages (edges: the sync
+ * records after them) and heartbeats are published again as they came, at
+ * their received times, the sender's gaps skipped again, and each trial's
+ * onset on the onset socket at its onset time (as_recorded = 1; bin_ns,
+ * latency_ns and window_ns unused). A record without received counts holds
+ * trial counts, not the acquisition's bins: each
  * trial record becomes an onset (onset socket) and a rising sync edge on line
  * 0 at its onset_ns (data socket, acquisition clock = the record's clock),
  * and its counts go into the one bin of a regular grid whose centre is the
@@ -680,6 +772,8 @@ typedef struct session_stream_summary {
     int overlapping;             /* trials whose bin lies in an earlier trial's window */
     uint64_t bins, events, onsets;
     double seconds;              /* publishing, the wait excluded */
+    int as_recorded;             /* 1: the received messages as they came (bins: counts
+                                    messages, events: edges); 0: rebuilt from the trials */
 } session_stream_summary;
 
 void session_stream_options_default(session_stream_options *o);

@@ -383,29 +383,18 @@ static int gather_trial(session_data *d, const record_view *v)
     return series_push(&t->responses[p->kind], count);
 }
 
-typedef int (*record_visitor)(session_data *d, const record_view *v);
-
-static int read_pass(const char *path, session_data *d, record_visitor visit, int count_damage,
-                     char *err)
+/* The two passes over the record (session_record_each): a visitor fails
+ * only when out of memory. */
+static int visit_gather(const record_view *v, void *ctx, char *err)
 {
-    record_reader *r;
-    if (record_reader_open(path, &r, err))
-        return 1;
-    record_view v;
-    int status, failed = 0;
-    while (!failed && (status = record_reader_next(r, &v, err)) != RECORD_NEXT_END) {
-        if (status != RECORD_NEXT_OK)
-            d->summary.damaged += count_damage;
-        else if (visit(d, &v))
-            failed = report_fail(err, "%s: out of memory reading the record", path);
-    }
-    record_reader_close(r);
-    return failed;
+    return gather_record(ctx, v) ? report_fail(err, "out of memory reading the record") : 0;
 }
 
-static int count_trial_record(session_data *d, const record_view *v)
+static int visit_trial(const record_view *v, void *ctx, char *err)
 {
-    return v->type == RECORD_TRIAL ? gather_trial(d, v) : 0;
+    if (v->type == RECORD_TRIAL && gather_trial(ctx, v))
+        return report_fail(err, "out of memory reading the record");
+    return 0;
 }
 
 /* Per-kind bootstrap intervals of each target's closed-loop responses; when
@@ -436,13 +425,15 @@ static int compare_target(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static int read_session(const char *path, session_data *d, char *err)
+static int read_session(const char *session_dir, session_data *d, char *err)
 {
-    if (read_pass(path, d, gather_record, 1, err))
+    record_walk walk;
+    if (session_record_each(session_dir, visit_gather, d, &walk, err))
         return 1;
+    d->summary.damaged = walk.damaged;
     if (d->plan_count > 1)
         qsort(d->plan, (size_t)d->plan_count, sizeof *d->plan, compare_plan);
-    if (read_pass(path, d, count_trial_record, 0, err))
+    if (session_record_each(session_dir, visit_trial, d, NULL, err))
         return 1;
     if (d->target_count > 1)
         qsort(d->targets, (size_t)d->target_count, sizeof *d->targets, compare_target);
@@ -980,9 +971,7 @@ int report_write(const char *session_dir, report_summary *out, char *err)
     session_data *d = calloc(1, sizeof *d);
     if (!d)
         return report_fail(err, "out of memory");
-    char path[PATH_SIZE];
-    snprintf(path, sizeof path, "%s/%s", session_dir, RECORD_FILE_NAME);
-    int status = read_session(path, d, err);
+    int status = read_session(session_dir, d, err);
     if (!status && d->stimulus_count > 1)
         qsort(d->stimuli, (size_t)d->stimulus_count, sizeof *d->stimuli, compare_stimulus);
     report_output o = {.summary = &d->summary, .err = err};

@@ -54,8 +54,8 @@ typedef struct run_state {
     acq_aligner *aligner;
     run_display display; /* the local presenter or a remote one */
     fit_worker *fit;
-    model *m;
-    dataset data; /* the natural trials, after recording */
+    session_fit_result fr; /* the final fit, targets and stimuli (session_fit.c) */
+    dataset data; /* the natural trials, after recording: rebuilt from the record */
 
     int H, W, P, N;
     image_table images;
@@ -265,26 +265,6 @@ static int record_completed_trial(run_state *s, const acq_trial *t, const float 
     return r;
 }
 
-/* An evaluation with arrays (per-neuron metrics). */
-static int record_metric_arrays(run_state *s, const char *kind, double mean, int n,
-                                const char *const *names, const float *const *arrays)
-{
-    record_payload pl;
-    record_payload_init(&pl);
-    record_payload_i64(&pl, "neuron", -1);
-    record_payload_text(&pl, "kind", kind);
-    record_payload_f64(&pl, "mean", mean);
-    record_payload_f64(&pl, "ci_low", NAN);
-    record_payload_f64(&pl, "ci_high", NAN);
-    record_payload_i64(&pl, "repeats", 0);
-    uint32_t shape[1] = {(uint32_t)n};
-    for (int i = 0; names[i]; i++)
-        record_payload_array(&pl, names[i], RECORD_F32, 1, shape, arrays[i]);
-    int r = session_record_append(s->rec, RECORD_EVALUATION, &pl, NULL, s->err);
-    record_payload_free(&pl);
-    return r;
-}
-
 static int record_value(run_state *s, int64_t neuron, const char *kind, double value)
 {
     record_evaluation e = {neuron, kind, value, value, value, 0};
@@ -395,7 +375,9 @@ static int take_item(run_state *s, acq_item *it)
     record_stream_message m = {(int64_t)s->stream_messages++, item_kind(it->type),
                                it->timestamp_ns, it->type == ACQ_MSG_COUNTS ? 1 : 0,
                                it->timestamp_ns / 1000000, it->received_ns,
-                               (int64_t)it->missed_before, (int64_t)it->count};
+                               (int64_t)it->missed_before, (int64_t)it->count,
+                               it->bin_width_ns, (int)it->count,
+                               it->type == ACQ_MSG_COUNTS ? it->counts : NULL};
     if (session_record_stream(s->rec, &m, s->err))
         return 1;
     for (uint32_t i = 0; it->type == ACQ_MSG_EVENTS && i < it->count; i++) {
@@ -689,36 +671,28 @@ static int run_block(run_state *s, const char *block, const int64_t *ids, int co
 /* ------------------------------------------------------------------------ */
 /* Recording: natural images while the model fits in the background */
 
-static void model_settings(const run_state *s, model_config *mc, fit_options *fo)
+static void on_final_epoch(const fit_progress *p, void *user);
+static void on_mei_step(const mei_progress *p, void *user);
+
+/* The protocol's fit and synthesis settings (the mapping replay uses too),
+ * reporting progress to the run loop. */
+static session_fit_settings fit_settings(run_state *s)
 {
-    const protocol_model *pm = &s->p->model;
-    model_config_default(mc);
-    mc->kind = MODEL_CNN;
-    mc->height = s->H;
-    mc->width = s->W;
-    mc->neurons = s->N;
-    mc->layers = pm->layers;
-    mc->channels = pm->channels;
-    for (int l = 0; l < pm->layers; l++)
-        mc->kernel[l] = pm->kernels[l];
-    mc->readout = pm->readout == PROTOCOL_READOUT_FACTORIZED ? READOUT_FACTORIZED
-                                                            : READOUT_GAUSSIAN;
-    mc->seed = s->p->seed;
-    fit_options_default(fo);
-    fo->batch_size = pm->batch_size;
-    fo->max_epochs = pm->epochs;
-    fo->learning_rate = pm->learning_rate;
-    fo->patience = pm->patience;
-    fo->threads = pm->threads;
-    fo->seed = s->p->seed;
+    session_fit_settings set;
+    session_fit_settings_from_protocol(s->p, s->H, s->W, s->N, &set);
+    set.fit.progress = on_final_epoch;
+    set.fit.user = s;
+    set.mei.progress = on_mei_step;
+    set.mei.user = s;
+    return set;
 }
 
 static int start_fit_worker(run_state *s)
 {
-    model_config mc;
-    fit_options fo;
-    model_settings(s, &mc, &fo);
-    return fit_worker_create(&s->fit, &mc, &fo, 2, s->err);
+    session_fit_settings set = fit_settings(s);
+    set.fit.progress = NULL; /* the worker's own thread: no run-loop callbacks */
+    set.fit.user = NULL;
+    return fit_worker_create(&s->fit, &set.model, &set.fit, 2, s->err);
 }
 
 /* The natural images, their tiers and their shuffled schedule, all from the
@@ -799,94 +773,49 @@ static void on_final_epoch(const fit_progress *p, void *user)
     progress(s, NULL, 0);
 }
 
-/* Predictions and responses of the trials of one tier. */
-static int tier_metrics(run_state *s, int tier, neuron_metrics *nm, float *corr)
+/* The natural trials as the record holds them (the order and contents a
+ * replay rebuilds), and the model the final fit starts from. */
+static int load_recorded_data(run_state *s, session_dataset *sd)
 {
-    int n = dataset_count_tier(&s->data, tier), N = s->N, P = s->P;
-    if (n < 2)
-        return fail(s, "too few %s trials to evaluate the model", tier == TIER_TEST ? "test"
-                                                                                   : "validation");
-    float *images = malloc((size_t)n * (size_t)P * sizeof(float));
-    float *resp = malloc((size_t)n * (size_t)N * sizeof(float));
-    float *pred = malloc((size_t)n * (size_t)N * sizeof(float));
-    int64_t *ids = malloc((size_t)n * sizeof(int64_t));
-    char err[MODEL_ERR_SIZE];
-    int status = 1;
-    if (!images || !resp || !pred || !ids) {
-        fail(s, "out of memory for %s", "the metrics");
-        goto done;
-    }
-    for (int t = 0, k = 0; t < s->data.trials; t++) {
-        if (s->data.tiers[t] != tier)
-            continue;
-        memcpy(images + (size_t)k * P, s->data.images + (size_t)t * P, (size_t)P * sizeof(float));
-        memcpy(resp + (size_t)k * N, s->data.responses + (size_t)t * N, (size_t)N * sizeof(float));
-        ids[k++] = s->data.image_ids[t];
-    }
-    if (model_predict(s->m, images, n, pred, err)) {
-        fail(s, "%s", err);
-        goto done;
-    }
-    if (corr)
-        metrics_correlation(pred, resp, n, N, corr);
-    if (nm && metrics_evaluate(pred, resp, ids, n, N, nm, err)) {
-        fail(s, "%s", err);
-        goto done;
-    }
-    status = 0;
-done:
-    free(images);
-    free(resp);
-    free(pred);
-    free(ids);
-    return status;
+    if (session_record_sync(s->rec, s->err) || session_dataset_load(s->dir, sd, s->err))
+        return 1;
+    if (s->data.images)
+        dataset_free(&s->data);
+    s->data = sd->data;
+    memset(&sd->data, 0, sizeof sd->data);
+    return 0;
 }
 
-static double finite_mean(const float *v, int n)
+/* The background fit's model, recorded as the final fit's starting point. */
+static int record_start_model(run_state *s, model *warm)
 {
-    double sum = 0;
-    int k = 0;
-    for (int i = 0; i < n; i++)
-        if (isfinite(v[i])) {
-            sum += v[i];
-            k++;
-        }
-    return k ? sum / k : NAN;
+    char path[PROTOCOL_STRING_SIZE + 32], err[MODEL_ERR_SIZE];
+    snprintf(path, sizeof path, "%s/%s", s->dir, SESSION_START_MODEL_FILE);
+    if (model_save(warm, path, err))
+        return fail(s, "%s", err);
+    return session_record_checkpoint(s->rec, path, -1, NAN, s->err);
 }
 
-static int record_test_metrics(run_state *s)
+/* The worker stopped: its model recorded, its trials dropped (the record has them). */
+static int finish_background_fit(run_state *s)
 {
-    int N = s->N, status = 1;
-    neuron_metrics *nm = malloc((size_t)N * sizeof *nm);
-    float *cols = malloc((size_t)N * 5 * sizeof(float));
-    if (!nm || !cols) {
-        free(nm);
-        free(cols);
-        return fail(s, "out of memory for %s", "the test metrics");
-    }
-    if (!tier_metrics(s, TIER_TEST, nm, NULL)) {
-        for (int n = 0; n < N; n++) {
-            cols[n] = nm[n].feve;
-            cols[N + n] = nm[n].corr_to_average;
-            cols[2 * N + n] = nm[n].single_trial_corr;
-            cols[3 * N + n] = nm[n].oracle;
-            cols[4 * N + n] = nm[n].fev;
-        }
-        s->res->test_feve_mean = finite_mean(cols, N);
-        s->res->test_corr_mean = finite_mean(cols + N, N);
-        const char *names[] = {"feve", "corr_to_average", "single_trial_corr", "oracle", "fev",
-                               NULL};
-        const float *arrays[] = {cols, cols + N, cols + 2 * N, cols + 3 * N, cols + 4 * N};
-        status = record_metric_arrays(s, "test_metrics", s->res->test_feve_mean, N, names,
-                                      arrays);
-        /* The same in the report's own record type (its correlation histogram). */
-        record_model_metrics mm = {"test", -1, N, cols + N, cols};
-        if (!status && session_record_model_metrics(s->rec, &mm, s->err))
-            status = 1;
-    }
-    free(nm);
-    free(cols);
-    return status;
+    int rounds;
+    double corr;
+    model *warm = NULL;
+    dataset trials;
+    fit_worker_status(s->fit, &rounds, &corr);
+    if (fit_worker_finish(s->fit, &warm, &trials, s->err))
+        return 1;
+    dataset_free(&trials);
+    fit_worker_destroy(s->fit);
+    s->fit = NULL;
+    int status = warm && record_start_model(s, warm);
+    model_destroy(warm);
+    char note[256];
+    snprintf(note, sizeof note, "background fit: %d rounds during the recording, validation "
+             "correlation %.3f when it ended", rounds, corr);
+    progress(s, note, 1);
+    return status || session_record_note(s->rec, note, s->err);
 }
 
 static int phase_fit(run_state *s)
@@ -895,121 +824,28 @@ static int phase_fit(run_state *s)
         return 1;
     if (!s->fit)
         return fail(s, "no trial completed during %s", "the recording");
-    char err[MODEL_ERR_SIZE];
-    int rounds;
-    double corr;
-    fit_worker_status(s->fit, &rounds, &corr);
-    if (fit_worker_finish(s->fit, &s->m, &s->data, s->err))
+    session_dataset sd;
+    if (finish_background_fit(s) || load_recorded_data(s, &sd))
         return 1;
-    fit_worker_destroy(s->fit);
-    s->fit = NULL;
+    session_fit_settings set = fit_settings(s);
+    int status = session_fit_model(&s->data, &set, sd.start_model, sd.start_model_size, &s->fr,
+                                   s->err);
+    session_dataset_free(&sd);
+    if (status || session_fit_record_model(s->rec, s->dir, &s->data, &s->fr, s->err))
+        return 1;
+    s->res->test_feve_mean = s->fr.test_feve_mean;
+    s->res->test_corr_mean = s->fr.test_corr_mean;
     char note[256];
-    snprintf(note, sizeof note, "background fit: %d rounds during the recording, validation "
-             "correlation %.3f when it ended", rounds, corr);
-    progress(s, note, 1);
-    if (session_record_note(s->rec, note, s->err))
-        return 1;
-    model_config mc;
-    fit_options fo;
-    model_settings(s, &mc, &fo);
-    if (!s->m && model_create(&s->m, &mc, err))
-        return fail(s, "%s", err);
-    model_set_threads(s->m, fo.threads);
-    fo.progress = on_final_epoch;
-    fo.user = s;
-    fit_report rep;
-    if (model_fit(s->m, &s->data, &fo, &rep, err))
-        return fail(s, "fit: %s", err);
-    char path[PROTOCOL_STRING_SIZE + 16];
-    snprintf(path, sizeof path, "%s/model.bin", s->dir);
-    if (model_save(s->m, path, err))
-        return fail(s, "%s", err);
-    if (session_record_checkpoint(s->rec, path, rep.best_epoch, rep.best_validation_corr, s->err) ||
-        record_test_metrics(s))
-        return 1;
     snprintf(note, sizeof note, "final fit: %d epochs (best %d), validation correlation %.3f; "
-             "test FEVE %.3f, correlation to average %.3f", rep.epochs, rep.best_epoch,
-             rep.best_validation_corr, s->res->test_feve_mean, s->res->test_corr_mean);
+             "test FEVE %.3f, correlation to average %.3f", s->fr.fit.epochs,
+             s->fr.fit.best_epoch, s->fr.fit.best_validation_corr, s->res->test_feve_mean,
+             s->res->test_corr_mean);
     progress(s, note, 1);
     return session_record_note(s->rec, note, s->err) || phase(s, "fit", "end");
 }
 
 /* ------------------------------------------------------------------------ */
 /* Targets and synthesis */
-
-static int choose_targets(run_state *s)
-{
-    int N = s->N, want = s->p->targets.count;
-    float *corr = malloc((size_t)N * sizeof(float));
-    s->targets = malloc((size_t)N * sizeof(int));
-    if (!corr || !s->targets) {
-        free(corr);
-        return fail(s, "out of memory for %s", "the targets");
-    }
-    if (tier_metrics(s, TIER_VALIDATION, NULL, corr)) {
-        free(corr);
-        return 1;
-    }
-    /* Top N by validation correlation, none below the minimum. */
-    uint8_t *taken = calloc((size_t)N, 1);
-    for (int k = 0; taken && k < want; k++) {
-        int best = -1;
-        for (int n = 0; n < N; n++)
-            if (!taken[n] && isfinite(corr[n]) && (best < 0 || corr[n] > corr[best]))
-                best = n;
-        if (best < 0 || corr[best] < s->p->targets.min_correlation)
-            break;
-        taken[best] = 1;
-        s->targets[s->n_targets++] = best;
-    }
-    free(taken);
-    const char *names[] = {"validation_corr", NULL};
-    const float *arrays[] = {corr};
-    int status = record_metric_arrays(s, "validation_corr", finite_mean(corr, N), N, names, arrays);
-    free(corr);
-    if (status)
-        return 1;
-    if (s->n_targets == 0)
-        return fail(s, "no neuron reached the minimum validation correlation %s",
-                    "(targets.min_correlation)");
-    s->res->targets = s->n_targets;
-    record_payload pl;
-    record_payload_init(&pl);
-    record_payload_text(&pl, "text", "targets");
-    uint32_t shape[1] = {(uint32_t)s->n_targets};
-    record_payload_array(&pl, "targets", RECORD_I32, 1, shape, s->targets);
-    status = session_record_append(s->rec, RECORD_NOTE, &pl, NULL, s->err);
-    record_payload_free(&pl);
-    return status;
-}
-
-/* The contrast budget: the natural training images' mean and median RMS contrast. */
-static int set_budget(run_state *s)
-{
-    int n = 0;
-    for (int i = 0; i < s->images.count; i++)
-        n += s->images.kind[i] < 0 && s->images.tier[i] == TIER_TRAIN;
-    float *train = malloc((size_t)(n ? n : 1) * (size_t)s->P * sizeof(float));
-    if (!train)
-        return fail(s, "out of memory for %s", "the budget");
-    double sum = 0;
-    for (int i = 0, k = 0; i < s->images.count; i++) {
-        if (s->images.kind[i] >= 0 || s->images.tier[i] != TIER_TRAIN)
-            continue;
-        memcpy(train + (size_t)k * s->P, image_at(s, i), (size_t)s->P * sizeof(float));
-        for (int j = 0; j < s->P; j++)
-            sum += train[(size_t)k * s->P + j];
-        k++;
-    }
-    s->budget.mean_luminance = (float)(sum / ((double)n * s->P));
-    s->budget.contrast = s->p->mei.contrast > 0 ? s->p->mei.contrast
-                                                : stimulus_median_contrast(train, n, s->P);
-    free(train);
-    char note[160];
-    snprintf(note, sizeof note, "contrast budget: RMS %.4f at mean luminance %.4f",
-             s->budget.contrast, s->budget.mean_luminance);
-    return session_record_note(s->rec, note, s->err);
-}
 
 static void on_mei_step(const mei_progress *p, void *user)
 {
@@ -1022,174 +858,64 @@ static void on_mei_step(const mei_progress *p, void *user)
     progress(s, NULL, 0);
 }
 
-static int synthesize_meis(run_state *s, float *out)
+/* The targets and budget of the shared synthesis, where the closed loop and
+ * the evaluation read them. */
+static int adopt_targets(run_state *s)
 {
-    const protocol_mei *pm = &s->p->mei;
-    mei_options o;
-    mei_options_default(&o);
-    o.steps = pm->steps;
-    o.starts = pm->starts;
-    o.step_size = 0.01f * pm->step_size; /* 1: the synthesis' default step */
-    o.space = pm->preconditioning == PROTOCOL_PRECONDITION_FOURIER ? MEI_SPACE_FOURIER
-                                                                   : MEI_SPACE_PIXEL;
-    o.blur_sigma = pm->preconditioning == PROTOCOL_PRECONDITION_BLUR ? pm->blur_sigma : 0.0f;
-    o.blur_sigma_end = 0.0f;
-    o.jitter = (int)pm->jitter_px;
-    o.budget = s->budget;
-    o.threads = s->p->model.threads;
-    o.seed = s->p->seed;
-    o.progress = on_mei_step;
-    o.user = s;
-    mei_target *t = malloc((size_t)s->n_targets * sizeof *t);
-    mei_result *r = malloc((size_t)s->n_targets * sizeof *r);
-    char err[STIMULUS_ERR_SIZE];
-    int status = 1;
-    if (t && r) {
-        for (int j = 0; j < s->n_targets; j++)
-            t[j] = (mei_target){pm->objective == PROTOCOL_OBJECTIVE_ONE_HOT ? MEI_ONE_HOT_MEAN
-                                                                            : MEI_SINGLE,
-                                s->targets[j], NULL};
-        status = mei_synthesize(s->m, t, s->n_targets, &o, out, r, err);
-        if (status)
-            fail(s, "synthesis: %s", err);
-    } else {
-        fail(s, "out of memory for %s", "the MEIs");
-    }
-    free(t);
-    free(r);
-    return status;
-}
-
-/* The controls the protocol asks for, KIND_* slots of `out` (targets × KIND_COUNT × P). */
-static int make_controls(run_state *s, float *out, uint8_t *present)
-{
-    int n = s->n_targets, P = s->P, status = 1;
-    unsigned want = s->p->mei.controls;
-    char err[STIMULUS_ERR_SIZE];
-    int *bp = malloc((size_t)n * sizeof(int)), *br = malloc((size_t)n * sizeof(int));
-    float *img = malloc((size_t)n * (size_t)P * sizeof(float));
-    gabor_params *g = malloc((size_t)n * sizeof *g);
-    int ntrain = dataset_count_tier(&s->data, TIER_TRAIN);
-    float *train = malloc((size_t)(ntrain ? ntrain : 1) * (size_t)P * sizeof(float));
-    if (!bp || !br || !img || !g || !train) {
-        fail(s, "out of memory for %s", "the controls");
-        goto done;
-    }
-    for (int t = 0, k = 0; t < s->data.trials; t++)
-        if (s->data.tiers[t] == TIER_TRAIN)
-            memcpy(train + (size_t)k++ * P, s->data.images + (size_t)t * P,
-                   (size_t)P * sizeof(float));
-    if (want & PROTOCOL_CONTROL_BEST_NATURAL) {
-        if (control_best_natural(s->m, train, ntrain, NULL, s->targets, n, bp, br, err))
-            goto bad;
-        for (int j = 0; j < n; j++) {
-            float *x = out + ((size_t)j * KIND_COUNT + KIND_BEST_NATURAL) * P;
-            memcpy(x, train + (size_t)bp[j] * P, (size_t)P * sizeof(float));
-            stimulus_render_at_budget(x, P, &s->budget);
-            present[j * KIND_COUNT + KIND_BEST_NATURAL] = 1;
-        }
-    }
-    if (want & PROTOCOL_CONTROL_GABOR) {
-        if (control_matched_gabor(s->m, s->targets, n, &s->budget, s->p->seed, g, img, err))
-            goto bad;
-        for (int j = 0; j < n; j++) {
-            memcpy(out + ((size_t)j * KIND_COUNT + KIND_GABOR) * P, img + (size_t)j * P,
-                   (size_t)P * sizeof(float));
-            present[j * KIND_COUNT + KIND_GABOR] = 1;
-        }
-    }
-    if (want & PROTOCOL_CONTROL_RF) {
-        if (control_rf_map(s->m, s->targets, n, &s->budget, img, err))
-            goto bad;
-        for (int j = 0; j < n; j++) {
-            memcpy(out + ((size_t)j * KIND_COUNT + KIND_RF) * P, img + (size_t)j * P,
-                   (size_t)P * sizeof(float));
-            present[j * KIND_COUNT + KIND_RF] = 1;
-        }
-    }
-    status = 0;
-    goto done;
-bad:
-    fail(s, "controls: %s", err);
-done:
-    free(bp);
-    free(br);
-    free(img);
-    free(g);
-    free(train);
-    return status;
+    s->n_targets = s->fr.n_targets;
+    s->targets = malloc((size_t)(s->n_targets ? s->n_targets : 1) * sizeof(int));
+    if (!s->targets)
+        return fail(s, "out of memory for %s", "the targets");
+    memcpy(s->targets, s->fr.targets, (size_t)s->n_targets * sizeof(int));
+    s->budget = s->fr.budget;
+    s->res->targets = s->n_targets;
+    return 0;
 }
 
 /* Every MEI and control: recorded as a stimulus and loaded into the presenter. */
-static int add_closed_loop_images(run_state *s, const float *stim, const uint8_t *present,
-                                  int64_t **ids_out, int *count_out)
+static int add_closed_loop_images(run_state *s, int64_t **ids_out, int *count_out)
 {
+    const session_fit_result *r = &s->fr;
     int n = s->n_targets, P = s->P, k = 0;
-    int64_t *ids = malloc((size_t)n * KIND_COUNT * sizeof(int64_t));
-    float *rates = malloc((size_t)s->N * sizeof(float));
-    char err[MODEL_ERR_SIZE];
-    int status = 1;
-    if (!ids || !rates) {
-        fail(s, "out of memory for %s", "the closed-loop stimuli");
-        goto done;
-    }
+    int64_t *ids = malloc((size_t)(n ? n : 1) * KIND_COUNT * sizeof(int64_t));
+    if (!ids)
+        return fail(s, "out of memory for %s", "the closed-loop stimuli");
     for (int j = 0; j < n; j++)
         for (int kind = 0; kind < KIND_COUNT; kind++) {
-            if (!present[j * KIND_COUNT + kind])
+            int slot = j * KIND_COUNT + kind, id;
+            if (!r->present[slot])
                 continue;
-            const float *x = stim + ((size_t)j * KIND_COUNT + kind) * P;
-            int id;
-            if (model_predict(s->m, x, 1, rates, err)) {
-                fail(s, "%s", err);
-                goto done;
+            const float *x = r->stimuli + (size_t)slot * P;
+            record_stimulus rs = {0, s->targets[j], kind_names[kind], s->H, s->W, x,
+                                  r->predicted[slot]};
+            if (image_add(s, x, kind, s->targets[j], TIER_NONE, &id)) {
+                free(ids);
+                return 1;
             }
-            if (image_add(s, x, kind, s->targets[j], TIER_NONE, &id))
-                goto done;
-            record_stimulus rs = {id, s->targets[j], kind_names[kind], s->H, s->W, x,
-                                  rates[s->targets[j]]};
-            if (session_record_stimulus(s->rec, &rs, s->err))
-                goto done;
+            rs.stimulus_id = id;
+            if (session_record_stimulus(s->rec, &rs, s->err)) {
+                free(ids);
+                return 1;
+            }
             ids[k++] = id;
         }
     *ids_out = ids;
     *count_out = k;
-    ids = NULL;
-    status = 0;
-done:
-    free(ids);
-    free(rates);
-    return status;
+    return 0;
 }
 
 static int phase_synthesis(run_state *s, int64_t **ids, int *count)
 {
-    if (phase(s, "synthesis", "begin") || choose_targets(s) || set_budget(s))
+    if (phase(s, "synthesis", "begin"))
         return 1;
-    int n = s->n_targets;
-    float *stim = calloc((size_t)n * KIND_COUNT * (size_t)s->P, sizeof(float));
-    float *meis = malloc((size_t)n * (size_t)s->P * sizeof(float));
-    uint8_t *present = calloc((size_t)n * KIND_COUNT, 1);
-    int status = 1;
-    if (!stim || !meis || !present) {
-        fail(s, "out of memory for %s", "the stimuli");
-        goto done;
-    }
-    if (synthesize_meis(s, meis))
-        goto done;
-    for (int j = 0; j < n; j++) {
-        memcpy(stim + (size_t)j * KIND_COUNT * s->P, meis + (size_t)j * s->P,
-               (size_t)s->P * sizeof(float));
-        present[j * KIND_COUNT + KIND_MEI] = 1;
-    }
-    progress(s, "controls: best natural image, matched Gabor, RF map", 1);
-    if (make_controls(s, stim, present) || add_closed_loop_images(s, stim, present, ids, count))
-        goto done;
-    status = phase(s, "synthesis", "end");
-done:
-    free(stim);
-    free(meis);
-    free(present);
-    return status;
+    session_fit_settings set = fit_settings(s);
+    if (session_fit_synthesize(&s->data, &set, NULL, 0, &s->fr, s->err) ||
+        session_fit_record_targets(s->rec, &s->data, &s->fr, s->err) || adopt_targets(s))
+        return 1;
+    if (s->n_targets == 0)
+        return fail(s, "no neuron reached the minimum validation correlation %s",
+                    "(targets.min_correlation)");
+    return add_closed_loop_images(s, ids, count) || phase(s, "synthesis", "end");
 }
 
 /* Every stimulus `repeats` times, shuffled from the seed: NULL when out of memory. */
@@ -1452,7 +1178,7 @@ static void run_destroy(run_state *s)
     acq_receiver_destroy(s->stream);
     acq_publisher_destroy(s->onsets);
     acq_aligner_destroy(s->aligner);
-    model_destroy(s->m);
+    session_fit_result_free(&s->fr);
     if (s->data.images)
         dataset_free(&s->data);
     free(s->images.pixels);
@@ -1627,26 +1353,26 @@ static int scan_record(run_state *s, const record_view *v, resume_scan *r)
     return 0;
 }
 
-/* Calls `fn` on every valid record of the session (the torn tail is cut already). */
-static int each_record(run_state *s, resume_scan *r,
-                       int (*fn)(run_state *, const record_view *, resume_scan *))
+typedef int (*resume_visit)(run_state *, const record_view *, resume_scan *);
+
+typedef struct resume_walk {
+    run_state *s;
+    resume_scan *r;
+    resume_visit fn;
+} resume_walk;
+
+static int visit_resumed(const record_view *v, void *ctx, char *err)
 {
-    char path[PROTOCOL_STRING_SIZE + 32];
-    snprintf(path, sizeof path, "%s/%s", s->dir, RECORD_FILE_NAME);
-    record_reader *rd;
-    if (record_reader_open(path, &rd, s->err))
-        return 1;
-    record_view v;
-    int got, status = 0;
-    while (!status && (got = record_reader_next(rd, &v, s->err)) != RECORD_NEXT_END &&
-           got != RECORD_NEXT_TORN) {
-        if (got < 0)
-            status = 1;
-        else if (got == RECORD_NEXT_OK)
-            status = fn(s, &v, r);
-    }
-    record_reader_close(rd);
-    return status;
+    (void)err; /* the visitors write s->err, the same buffer */
+    resume_walk *w = ctx;
+    return w->fn(w->s, v, w->r);
+}
+
+/* Calls `fn` on every valid record of the session (the torn tail is cut already). */
+static int each_record(run_state *s, resume_scan *r, resume_visit fn)
+{
+    resume_walk w = {s, r, fn};
+    return session_record_each(s->dir, visit_resumed, &w, NULL, s->err);
 }
 
 /* The closed-loop stimuli recorded before the kill, into the image table
@@ -1829,7 +1555,7 @@ static int load_results(run_state *s, const record_view *v, resume_scan *r)
         return fail(s, "out of memory for %s", "the test metrics");
     memcpy(values, corr.data, corr.count * sizeof(float)); /* may be unaligned in the payload */
     s->res->test_feve_mean = feve;
-    s->res->test_corr_mean = finite_mean(values, (int)corr.count);
+    s->res->test_corr_mean = stats_finite_mean(values, (int)corr.count);
     free(values);
     return 0;
 }
@@ -1842,16 +1568,17 @@ static int resume_fit(run_state *s)
         return phase_fit(s);
     char path[PROTOCOL_STRING_SIZE + 16], err[MODEL_ERR_SIZE];
     snprintf(path, sizeof path, "%s/model.bin", s->dir);
-    if (model_load(&s->m, path, err))
+    model *m;
+    if (model_load(&m, path, err))
         return fail(s, "%s", err);
-    model_set_threads(s->m, s->p->model.threads);
+    model_set_threads(m, s->p->model.threads);
     session_dataset sd;
-    if (session_dataset_load(s->dir, &sd, s->err))
+    if (load_recorded_data(s, &sd)) {
+        model_destroy(m);
         return 1;
-    s->data = sd.data;
-    memset(&sd.data, 0, sizeof sd.data);
+    }
     session_dataset_free(&sd);
-    return 0;
+    return session_fit_adopt(&s->data, m, &s->fr, s->err);
 }
 
 /* A synthesis that ended is not redone: its targets and stimuli are the
@@ -1874,7 +1601,7 @@ static int resume_synthesis(run_state *s, int64_t **ids, int *count)
     }
     *count = n;
     s->res->targets = s->n_targets;
-    return set_budget(s);
+    return session_fit_budget(&s->data, s->p->mei.contrast, &s->budget, s->err);
 }
 
 static int resume_closed_loop(run_state *s, const resume_scan *r, const int64_t *stimuli,
@@ -1909,25 +1636,35 @@ static int recorded_units(run_state *s, const record_view *v, resume_scan *r)
 }
 
 /* The protocol a session started with: its first record, session_start. */
+typedef struct first_record {
+    const char *dir;
+    protocol **out;
+} first_record;
+
+static int visit_first(const record_view *v, void *ctx, char *err)
+{
+    first_record *f = ctx;
+    record_field text;
+    if (v->type != RECORD_SESSION_START ||
+        record_field_find(v->payload, v->length, "protocol_text", &text)) {
+        snprintf(err, CONTROLLER_ERR_SIZE, "%s/%s: does not start with a session_start record",
+                 f->dir, RECORD_FILE_NAME);
+        return 1;
+    }
+    if (protocol_parse(text.data, text.count, "session_start", f->dir, f->out, err))
+        return 1;
+    return 2; /* found: the walk stops here */
+}
+
 static int recorded_protocol(const char *dir, protocol **out, char *err)
 {
-    char path[PROTOCOL_STRING_SIZE + 32];
-    snprintf(path, sizeof path, "%s/%s", dir, RECORD_FILE_NAME);
-    record_reader *rd;
-    if (record_reader_open(path, &rd, err))
-        return 1;
-    record_view v;
-    record_field f;
-    int got = record_reader_next(rd, &v, err), status = 1;
-    if (got < 0)
-        ;
-    else if (got != RECORD_NEXT_OK || v.type != RECORD_SESSION_START ||
-             record_field_find(v.payload, v.length, "protocol_text", &f))
-        snprintf(err, CONTROLLER_ERR_SIZE, "%s: does not start with a session_start record", path);
-    else
-        status = protocol_parse(f.data, f.count, "session_start", dir, out, err);
-    record_reader_close(rd);
-    return status;
+    first_record f = {dir, out};
+    *out = NULL;
+    int status = session_record_each(dir, visit_first, &f, NULL, err);
+    if (status == 0)
+        snprintf(err, CONTROLLER_ERR_SIZE, "%s/%s: no session_start record", dir,
+                 RECORD_FILE_NAME);
+    return status != 2;
 }
 
 int run_resume(const char *dir, const run_options *o, run_result *out, char *err)

@@ -212,29 +212,56 @@ static int collect_start(session_dataset *s, const record_view *v, char *err)
     return 0;
 }
 
+/* The last checkpoint of the model the final fit started from. */
+static int collect_checkpoint(session_dataset *s, const record_view *v, char *err)
+{
+    char name[64];
+    record_field f;
+    if (record_get_text(v->payload, v->length, "file_name", name, sizeof name) ||
+        strcmp(name, SESSION_START_MODEL_FILE) ||
+        record_field_find(v->payload, v->length, "model", &f) || f.count == 0)
+        return 0;
+    unsigned char *bytes = malloc(f.count);
+    if (!bytes)
+        return fail(err, "out of memory for the start model");
+    memcpy(bytes, f.data, f.count);
+    free(s->start_model);
+    s->start_model = bytes;
+    s->start_model_size = f.count;
+    return 0;
+}
+
+typedef struct collect_context {
+    session_dataset *s;
+    collected *c;
+} collect_context;
+
+static int collect_record(const record_view *v, void *ctx, char *err)
+{
+    collect_context *k = ctx;
+    switch (v->type) {
+    case RECORD_SESSION_START:
+        return collect_start(k->s, v, err);
+    case RECORD_STIMULUS:
+        return collect_stimulus(k->c, v, err);
+    case RECORD_SCHEDULE:
+        return collect_schedule(k->c, v, err);
+    case RECORD_TRIAL:
+        return collect_trial(k->c, v, err);
+    case RECORD_CHECKPOINT:
+        return collect_checkpoint(k->s, v, err);
+    }
+    return 0;
+}
+
 static int collect_all(record_reader *r, const char *path, session_dataset *s, collected *c,
                        char *err)
 {
-    record_view v;
-    int status = 0, next;
-    char rerr[CONTROLLER_ERR_SIZE];
-    while (!status && (next = record_reader_next(r, &v, rerr)) != RECORD_NEXT_END) {
-        if (next != RECORD_NEXT_OK) {
-            s->damaged++;
-            if (next == RECORD_NEXT_TORN)
-                break;
-            continue;
-        }
-        s->records++;
-        if (v.type == RECORD_SESSION_START)
-            status = collect_start(s, &v, err);
-        else if (v.type == RECORD_STIMULUS)
-            status = collect_stimulus(c, &v, err);
-        else if (v.type == RECORD_SCHEDULE)
-            status = collect_schedule(c, &v, err);
-        else if (v.type == RECORD_TRIAL)
-            status = collect_trial(c, &v, err);
-    }
+    collect_context k = {s, c};
+    record_walk walk;
+    int status = record_reader_each(r, collect_record, &k, &walk, err);
+    s->records = walk.records;
+    s->damaged = walk.damaged;
     if (!status && !s->protocol_text)
         status = fail(err, "%s: no session_start record", path);
     return status;
@@ -395,6 +422,7 @@ void session_dataset_free(session_dataset *s)
     dataset_free(&s->data);
     free(s->protocol_text);
     free(s->targets);
+    free(s->start_model);
     memset(s, 0, sizeof *s);
 }
 

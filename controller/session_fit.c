@@ -1,6 +1,7 @@
-/* session_fit.c: the offline end of a session (fit, evaluate, choose
- * targets, synthesize MEIs) as one deterministic function, shared by
- * `inception replay` and meant for `inception run`'s final fit. */
+/* session_fit.c: the end of a session's analysis (final fit, evaluation,
+ * targets, budget, MEIs, controls) and what is recorded of it: one path,
+ * deterministic, that `inception run`'s fit and synthesis phases and
+ * `inception replay` both take, so a replay gives the run's model bit for bit. */
 #include "controller.h"
 
 #include <math.h>
@@ -63,6 +64,14 @@ void session_fit_settings_from_protocol(const protocol *p, int height, int width
     out->contrast = pe->contrast;
     out->target_count = p->targets.count;
     out->min_correlation = p->targets.min_correlation;
+    out->controls = pe->controls;
+    out->control_seed = p->seed;
+}
+
+const char *session_kind_name(int kind)
+{
+    static const char *const names[SESSION_KIND_COUNT] = {"mei", "best_natural", "gabor", "rf"};
+    return kind >= 0 && kind < SESSION_KIND_COUNT ? names[kind] : NULL;
 }
 
 /* The trials of one tier gathered: images, responses, ids. */
@@ -130,8 +139,12 @@ static int evaluate(model *m, const dataset *d, session_fit_result *r, char *err
         for (int n = 0; !status && n < N; n++) {
             r->test_corr[n] = nm[n].corr_to_average;
             r->test_feve[n] = nm[n].feve;
+            r->test[n] = nm[n];
         }
+        r->test_trials = t.n;
     }
+    r->test_feve_mean = stats_finite_mean(r->test_feve, N);
+    r->test_corr_mean = stats_finite_mean(r->test_corr, N);
     free(nm);
     tier_rows_free(&v);
     tier_rows_free(&t);
@@ -157,8 +170,7 @@ static int choose_targets(const float *corr, int N, int want, float min, int *ou
     return n;
 }
 
-/* Mean luminance and (unless given) the median RMS contrast of the training images. */
-static int training_budget(const dataset *d, float contrast, stimulus_budget *b, char *err)
+int session_fit_budget(const dataset *d, float contrast, stimulus_budget *b, char *err)
 {
     tier_rows t;
     if (tier_rows_gather(d, TIER_TRAIN, &t, err))
@@ -175,17 +187,11 @@ static int training_budget(const dataset *d, float contrast, stimulus_budget *b,
     return 0;
 }
 
-static int synthesize(const dataset *d, const session_fit_settings *s, session_fit_result *r,
-                      char *err)
+static int synthesize(const session_fit_settings *s, session_fit_result *r, char *err)
 {
-    size_t P = (size_t)d->height * (size_t)d->width;
     mei_target *t = malloc((size_t)r->n_targets * sizeof *t);
-    r->mei = calloc((size_t)r->n_targets, sizeof *r->mei);
-    r->meis = malloc((size_t)r->n_targets * P * sizeof(float));
-    if (!t || !r->mei || !r->meis) {
-        free(t);
+    if (!t)
         return fail(err, "out of memory for the MEIs");
-    }
     for (int j = 0; j < r->n_targets; j++)
         t[j] = (mei_target){s->objective, r->targets[j], NULL};
     mei_options o = s->mei;
@@ -196,58 +202,221 @@ static int synthesize(const dataset *d, const session_fit_settings *s, session_f
     return status ? fail(err, "synthesis: %s", serr) : 0;
 }
 
-int session_fit_and_synthesize(const dataset *d, const session_fit_settings *s,
-                               const int *targets, int n_targets, session_fit_result *out,
-                               char *err)
+static float *stimulus_slot(const session_fit_result *r, int j, int kind, size_t P)
 {
-    memset(out, 0, sizeof *out);
-    int N = d->neurons;
+    return r->stimuli + ((size_t)j * SESSION_KIND_COUNT + (size_t)kind) * P;
+}
+
+/* The most driving training image (by the model), shown at the budget. */
+static int control_best(const dataset *d, session_fit_result *r, size_t P, char *err)
+{
+    tier_rows t;
+    if (tier_rows_gather(d, TIER_TRAIN, &t, err))
+        return 1;
+    int *best = malloc((size_t)r->n_targets * sizeof(int));
+    int *unused = malloc((size_t)r->n_targets * sizeof(int));
+    char serr[STIMULUS_ERR_SIZE];
+    int status = !best || !unused ? fail(err, "out of memory for the controls") : 0;
+    if (!status && control_best_natural(r->model, t.images, t.n, NULL, r->targets, r->n_targets,
+                                        best, unused, serr))
+        status = fail(err, "controls: %s", serr);
+    for (int j = 0; !status && j < r->n_targets; j++) {
+        float *x = stimulus_slot(r, j, SESSION_KIND_BEST_NATURAL, P);
+        memcpy(x, t.images + (size_t)best[j] * P, P * sizeof(float));
+        stimulus_render_at_budget(x, (int)P, &r->budget);
+        r->present[j * SESSION_KIND_COUNT + SESSION_KIND_BEST_NATURAL] = 1;
+    }
+    free(best);
+    free(unused);
+    tier_rows_free(&t);
+    return status;
+}
+
+/* The matched Gabor and the receptive-field map of each target. */
+static int control_made(const session_fit_settings *s, session_fit_result *r, int kind,
+                        size_t P, char *err)
+{
+    int n = r->n_targets;
+    float *img = malloc((size_t)n * P * sizeof(float));
+    gabor_params *g = malloc((size_t)n * sizeof *g);
+    char serr[STIMULUS_ERR_SIZE];
+    int status = !img || !g ? fail(err, "out of memory for the controls") : 0;
+    if (!status && (kind == SESSION_KIND_GABOR
+                        ? control_matched_gabor(r->model, r->targets, n, &r->budget,
+                                                s->control_seed, g, img, serr)
+                        : control_rf_map(r->model, r->targets, n, &r->budget, img, serr)))
+        status = fail(err, "controls: %s", serr);
+    for (int j = 0; !status && j < n; j++) {
+        memcpy(stimulus_slot(r, j, kind, P), img + (size_t)j * P, P * sizeof(float));
+        r->present[j * SESSION_KIND_COUNT + kind] = 1;
+    }
+    free(img);
+    free(g);
+    return status;
+}
+
+/* The target's predicted rate for each stimulus made. */
+static int predict_stimuli(const dataset *d, session_fit_result *r, size_t P, char *err)
+{
+    float *rates = malloc((size_t)d->neurons * sizeof(float));
+    if (!rates)
+        return fail(err, "out of memory for the predictions");
+    char merr[MODEL_ERR_SIZE];
+    int status = 0;
+    for (int j = 0; !status && j < r->n_targets; j++)
+        for (int k = 0; !status && k < SESSION_KIND_COUNT; k++) {
+            r->predicted[j * SESSION_KIND_COUNT + k] = NAN;
+            if (!r->present[j * SESSION_KIND_COUNT + k])
+                continue;
+            if (model_predict(r->model, stimulus_slot(r, j, k, P), 1, rates, merr))
+                status = fail(err, "prediction: %s", merr);
+            else
+                r->predicted[j * SESSION_KIND_COUNT + k] = rates[r->targets[j]];
+        }
+    free(rates);
+    return status;
+}
+
+static int stimuli_alloc(session_fit_result *r, size_t P, char *err)
+{
+    size_t n = r->n_targets ? (size_t)r->n_targets : 1;
+    r->mei = calloc(n, sizeof *r->mei);
+    r->meis = calloc(n * P, sizeof(float));
+    r->stimuli = calloc(n * SESSION_KIND_COUNT * P, sizeof(float));
+    r->present = calloc(n * SESSION_KIND_COUNT, 1);
+    r->predicted = calloc(n * SESSION_KIND_COUNT, sizeof(float));
+    return !r->mei || !r->meis || !r->stimuli || !r->present || !r->predicted
+               ? fail(err, "out of memory for the stimuli")
+               : 0;
+}
+
+static int result_alloc(session_fit_result *r, int N, char *err)
+{
+    memset(r, 0, sizeof *r);
+    r->validation_corr = calloc((size_t)N, sizeof(float));
+    r->test_corr = malloc((size_t)N * sizeof(float));
+    r->test_feve = malloc((size_t)N * sizeof(float));
+    r->test = malloc((size_t)N * sizeof *r->test);
+    r->targets = malloc((size_t)N * sizeof(int));
+    if (!r->validation_corr || !r->test_corr || !r->test_feve || !r->test || !r->targets) {
+        session_fit_result_free(r);
+        return fail(err, "out of memory");
+    }
+    for (int n = 0; n < N; n++) {
+        r->test_corr[n] = r->test_feve[n] = NAN;
+        r->test[n] = (neuron_metrics){NAN, NAN, NAN, NAN, NAN};
+    }
+    return 0;
+}
+
+static int check_tiers(const dataset *d, char *err)
+{
     if (dataset_count_tier(d, TIER_TRAIN) < 1 || dataset_count_tier(d, TIER_VALIDATION) < 2)
         return fail(err, "the data needs training trials and at least 2 validation trials "
                     "(%d and %d)", dataset_count_tier(d, TIER_TRAIN),
                     dataset_count_tier(d, TIER_VALIDATION));
-    for (int j = 0; j < n_targets; j++)
-        if (targets[j] < 0 || targets[j] >= N)
-            return fail(err, "target neuron %d outside 0..%d", targets[j], N - 1);
-    out->validation_corr = calloc((size_t)N, sizeof(float));
-    out->test_corr = malloc((size_t)N * sizeof(float));
-    out->test_feve = malloc((size_t)N * sizeof(float));
-    out->targets = malloc((size_t)N * sizeof(int));
-    if (!out->validation_corr || !out->test_corr || !out->test_feve || !out->targets) {
-        session_fit_result_free(out);
-        return fail(err, "out of memory");
+    return 0;
+}
+
+int session_fit_adopt(const dataset *d, model *m, session_fit_result *out, char *err)
+{
+    memset(out, 0, sizeof *out);
+    if (check_tiers(d, err) || result_alloc(out, d->neurons, err)) {
+        model_destroy(m);
+        return 1;
     }
-    for (int n = 0; n < N; n++)
-        out->test_corr[n] = out->test_feve[n] = NAN;
+    out->model = m;
+    if (evaluate(m, d, out, err)) {
+        session_fit_result_free(out);
+        return 1;
+    }
+    return 0;
+}
+
+static int start_model(const dataset *d, const session_fit_settings *s,
+                       const unsigned char *start, size_t start_size, model **m, char *err)
+{
+    char merr[MODEL_ERR_SIZE];
+    if (start) {
+        if (model_load_bytes(m, start, start_size, merr))
+            return fail(err, "the start model: %s", merr);
+        return 0;
+    }
     model_config mc = s->model;
     mc.height = d->height;
     mc.width = d->width;
-    mc.neurons = N;
+    mc.neurons = d->neurons;
+    return model_create(m, &mc, merr) ? fail(err, "model: %s", merr) : 0;
+}
+
+int session_fit_model(const dataset *d, const session_fit_settings *s,
+                      const unsigned char *start, size_t start_size, session_fit_result *out,
+                      char *err)
+{
+    memset(out, 0, sizeof *out);
+    model *m = NULL;
+    fit_report rep;
     char merr[MODEL_ERR_SIZE];
-    int status = 0;
-    if (model_create(&out->model, &mc, merr))
-        status = fail(err, "model: %s", merr);
-    if (!status) {
-        model_set_threads(out->model, s->fit.threads);
-        if (model_fit(out->model, d, &s->fit, &out->fit, merr))
-            status = fail(err, "fit: %s", merr);
+    if (check_tiers(d, err) || start_model(d, s, start, start_size, &m, err))
+        return 1;
+    model_set_threads(m, s->fit.threads);
+    if (model_fit(m, d, &s->fit, &rep, merr)) {
+        model_destroy(m);
+        return fail(err, "fit: %s", merr);
     }
-    status = status || evaluate(out->model, d, out, err) ||
-             training_budget(d, s->contrast, &out->budget, err);
-    if (!status) {
-        if (n_targets > 0) {
-            memcpy(out->targets, targets, (size_t)n_targets * sizeof(int));
-            out->n_targets = n_targets;
-        } else {
-            out->n_targets = choose_targets(out->validation_corr, N, s->target_count,
-                                            s->min_correlation, out->targets);
-        }
-        if (out->n_targets > 0)
-            status = synthesize(d, s, out, err);
+    if (session_fit_adopt(d, m, out, err))
+        return 1;
+    out->fit = rep;
+    return 0;
+}
+
+int session_fit_synthesize(const dataset *d, const session_fit_settings *s, const int *targets,
+                           int n_targets, session_fit_result *r, char *err)
+{
+    int N = d->neurons;
+    size_t P = (size_t)d->height * (size_t)d->width;
+    for (int j = 0; j < n_targets; j++)
+        if (targets[j] < 0 || targets[j] >= N)
+            return fail(err, "target neuron %d outside 0..%d", targets[j], N - 1);
+    if (n_targets > 0) {
+        memcpy(r->targets, targets, (size_t)n_targets * sizeof(int));
+        r->n_targets = n_targets;
+    } else {
+        r->n_targets = choose_targets(r->validation_corr, N, s->target_count,
+                                      s->min_correlation, r->targets);
     }
-    if (status)
+    if (session_fit_budget(d, s->contrast, &r->budget, err) || stimuli_alloc(r, P, err))
+        return 1;
+    if (r->n_targets == 0)
+        return 0;
+    if (synthesize(s, r, err))
+        return 1;
+    for (int j = 0; j < r->n_targets; j++) {
+        memcpy(stimulus_slot(r, j, SESSION_KIND_MEI, P), r->meis + (size_t)j * P,
+               P * sizeof(float));
+        r->present[j * SESSION_KIND_COUNT + SESSION_KIND_MEI] = 1;
+    }
+    if ((s->controls & PROTOCOL_CONTROL_BEST_NATURAL) && control_best(d, r, P, err))
+        return 1;
+    if ((s->controls & PROTOCOL_CONTROL_GABOR) && control_made(s, r, SESSION_KIND_GABOR, P, err))
+        return 1;
+    if ((s->controls & PROTOCOL_CONTROL_RF) && control_made(s, r, SESSION_KIND_RF, P, err))
+        return 1;
+    return predict_stimuli(d, r, P, err);
+}
+
+int session_fit_and_synthesize(const dataset *d, const session_fit_settings *s,
+                               const unsigned char *start, size_t start_size,
+                               const int *targets, int n_targets, session_fit_result *out,
+                               char *err)
+{
+    if (session_fit_model(d, s, start, start_size, out, err))
+        return 1;
+    if (session_fit_synthesize(d, s, targets, n_targets, out, err)) {
         session_fit_result_free(out);
-    return status;
+        return 1;
+    }
+    return 0;
 }
 
 void session_fit_result_free(session_fit_result *r)
@@ -258,8 +427,70 @@ void session_fit_result_free(session_fit_result *r)
     free(r->validation_corr);
     free(r->test_corr);
     free(r->test_feve);
+    free(r->test);
     free(r->targets);
     free(r->meis);
     free(r->mei);
+    free(r->stimuli);
+    free(r->present);
+    free(r->predicted);
     memset(r, 0, sizeof *r);
+}
+
+/* ------------------------------------------------------------------------ */
+/* What is recorded of it */
+
+int session_fit_record_model(session_record *w, const char *dir, const dataset *d,
+                             const session_fit_result *r, char *err)
+{
+    char path[4096], merr[MODEL_ERR_SIZE];
+    snprintf(path, sizeof path, "%s/model.bin", dir);
+    if (model_save(r->model, path, merr))
+        return fail(err, "%s", merr);
+    if (session_record_checkpoint(w, path, r->fit.best_epoch, r->fit.best_validation_corr, err))
+        return 1;
+    if (r->test_trials < 2)
+        return 0;
+    int N = d->neurons;
+    float *cols = malloc((size_t)N * 5 * sizeof(float));
+    if (!cols)
+        return fail(err, "out of memory for the test metrics");
+    for (int n = 0; n < N; n++) {
+        cols[n] = r->test[n].feve;
+        cols[N + n] = r->test[n].corr_to_average;
+        cols[2 * N + n] = r->test[n].single_trial_corr;
+        cols[3 * N + n] = r->test[n].oracle;
+        cols[4 * N + n] = r->test[n].fev;
+    }
+    const char *names[] = {"feve", "corr_to_average", "single_trial_corr", "oracle", "fev", NULL};
+    const float *arrays[] = {cols, cols + N, cols + 2 * N, cols + 3 * N, cols + 4 * N};
+    /* The same in the report's own record type (its correlation histogram). */
+    record_model_metrics mm = {"test", r->fit.best_epoch, N, cols + N, cols};
+    int status = session_record_metric_arrays(w, "test_metrics", stats_finite_mean(cols, N), N, names,
+                                              arrays, err) ||
+                 session_record_model_metrics(w, &mm, err);
+    free(cols);
+    return status;
+}
+
+int session_fit_record_targets(session_record *w, const dataset *d, const session_fit_result *r,
+                               char *err)
+{
+    const char *names[] = {"validation_corr", NULL};
+    const float *arrays[] = {r->validation_corr};
+    if (session_record_metric_arrays(w, "validation_corr",
+                                     stats_finite_mean(r->validation_corr, d->neurons), d->neurons,
+                                     names, arrays, err))
+        return 1;
+    record_payload pl;
+    record_payload_init(&pl);
+    record_payload_text(&pl, "text", "targets");
+    uint32_t shape[1] = {(uint32_t)r->n_targets};
+    record_payload_array(&pl, "targets", RECORD_I32, 1, shape, r->targets);
+    int status = session_record_append(w, RECORD_NOTE, &pl, NULL, err);
+    record_payload_free(&pl);
+    char note[160];
+    snprintf(note, sizeof note, "contrast budget: RMS %.4f at mean luminance %.4f",
+             r->budget.contrast, r->budget.mean_luminance);
+    return status || session_record_note(w, note, err);
 }

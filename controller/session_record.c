@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -199,7 +200,7 @@ static int write_all(int fd, const unsigned char *data, size_t size, uint64_t of
     return 0;
 }
 
-static int assemble(session_record *w, int type, const record_payload *payload)
+static int assemble(session_record *w, int type, const record_payload *payload, uint64_t time_ns)
 {
     size_t total = RECORD_HEADER_SIZE + payload->size + RECORD_TRAILER_SIZE;
     if (total > w->capacity) {
@@ -215,7 +216,7 @@ static int assemble(session_record *w, int type, const record_payload *payload)
     put_le(h + 6, (uint64_t)type, 2);
     put_le(h + 8, payload->size, 4);
     put_le(h + 12, w->next_sequence, 8);
-    put_le(h + 20, record_monotonic_ns(), 8);
+    put_le(h + 20, time_ns, 8);
     if (payload->size)
         memcpy(h + RECORD_HEADER_SIZE, payload->data, payload->size);
     uint32_t crc = record_crc32(0, h, RECORD_HEADER_SIZE + payload->size);
@@ -223,8 +224,8 @@ static int assemble(session_record *w, int type, const record_payload *payload)
     return 0;
 }
 
-int session_record_append(session_record *w, int type, const record_payload *payload,
-                          uint64_t *sequence, char *err)
+static int append_at(session_record *w, int type, const record_payload *payload,
+                     uint64_t time_ns, uint64_t *sequence, char *err)
 {
     if (w->failed)
         return fail(err, "%s: an earlier write failed; the record is closed for writing",
@@ -232,7 +233,7 @@ int session_record_append(session_record *w, int type, const record_payload *pay
     if (payload->failed || payload->size > RECORD_MAX_PAYLOAD || type <= 0 || type > 0xffff)
         return fail(err, "%s: bad record (type %s, or a field could not be encoded)", w->path,
                     record_type_name(type));
-    if (assemble(w, type, payload))
+    if (assemble(w, type, payload, time_ns))
         return fail(err, "%s: out of memory", w->path);
     size_t total = RECORD_HEADER_SIZE + payload->size + RECORD_TRAILER_SIZE;
     if (write_all(w->fd, w->buffer, total, w->size)) {
@@ -251,8 +252,21 @@ int session_record_append(session_record *w, int type, const record_payload *pay
     return 0;
 }
 
-int session_record_create(const char *dir, const char *protocol_name, const char *protocol_text,
-                          size_t protocol_size, session_record **out, char *err)
+int session_record_append(session_record *w, int type, const record_payload *payload,
+                          uint64_t *sequence, char *err)
+{
+    return append_at(w, type, payload, record_monotonic_ns(), sequence, err);
+}
+
+int session_record_copy(session_record *w, const record_view *v, char *err)
+{
+    record_payload p = {(unsigned char *)v->payload, v->length, v->length, 0};
+    return append_at(w, v->type, &p, v->time_ns, NULL, err);
+}
+
+/* A new record file in `dir` whose first record is `start` at `time_ns`. */
+static int create_with(const char *dir, const record_payload *start, uint64_t time_ns,
+                       session_record **out, char *err)
 {
     *out = NULL;
     if (mkdir(dir, 0777) != 0 && errno != EEXIST)
@@ -268,13 +282,7 @@ int session_record_create(const char *dir, const char *protocol_name, const char
                                      : "%s: cannot create the record: %s",
                     dir, e == EEXIST ? "resume it or choose another folder" : strerror(e));
     }
-    /* The protocol's bytes verbatim, as BYTES: a file may hold anything. */
-    record_payload *p = scratch(w);
-    record_payload_i64(p, "format_version", RECORD_FORMAT_VERSION);
-    record_payload_text(p, "protocol_name", protocol_name);
-    record_payload_u64(p, "unix_ns", realtime_ns());
-    record_payload_bytes(p, "protocol_text", protocol_text, protocol_size);
-    if (session_record_append(w, RECORD_SESSION_START, p, NULL, err) ||
+    if (append_at(w, RECORD_SESSION_START, start, time_ns, NULL, err) ||
         session_record_sync(w, err) || sync_directory(dir, err)) {
         unlink(w->path);
         writer_free(w);
@@ -282,6 +290,31 @@ int session_record_create(const char *dir, const char *protocol_name, const char
     }
     *out = w;
     return 0;
+}
+
+int session_record_create(const char *dir, const char *protocol_name, const char *protocol_text,
+                          size_t protocol_size, session_record **out, char *err)
+{
+    /* The protocol's bytes verbatim, as BYTES: a file may hold anything. */
+    record_payload p;
+    record_payload_init(&p);
+    record_payload_i64(&p, "format_version", RECORD_FORMAT_VERSION);
+    record_payload_text(&p, "protocol_name", protocol_name);
+    record_payload_u64(&p, "unix_ns", realtime_ns());
+    record_payload_bytes(&p, "protocol_text", protocol_text, protocol_size);
+    int status = create_with(dir, &p, record_monotonic_ns(), out, err);
+    record_payload_free(&p);
+    return status;
+}
+
+int session_record_create_copy(const char *dir, const record_view *start, session_record **out,
+                               char *err)
+{
+    *out = NULL;
+    if (start->type != RECORD_SESSION_START)
+        return fail(err, "%s: a record must start with session_start", dir);
+    record_payload p = {(unsigned char *)start->payload, start->length, start->length, 0};
+    return create_with(dir, &p, start->time_ns, out, err);
 }
 
 /* ---- reader ---- */
@@ -406,6 +439,39 @@ int record_reader_next(record_reader *r, record_view *out, char *err)
     out->payload = h + RECORD_HEADER_SIZE;
     r->offset = at + RECORD_HEADER_SIZE + length + RECORD_TRAILER_SIZE;
     return RECORD_NEXT_OK;
+}
+
+int record_reader_each(record_reader *r, record_visit visit, void *ctx, record_walk *walk,
+                       char *err)
+{
+    record_walk counts = {0, 0};
+    record_view v;
+    char why[CONTROLLER_ERR_SIZE];
+    int next, status = 0;
+    while (!status && (next = record_reader_next(r, &v, why)) != RECORD_NEXT_END) {
+        if (next != RECORD_NEXT_OK) {
+            counts.damaged++;
+            continue;
+        }
+        counts.records++;
+        status = visit(&v, ctx, err);
+    }
+    if (walk)
+        *walk = counts;
+    return status;
+}
+
+int session_record_each(const char *dir, record_visit visit, void *ctx, record_walk *walk,
+                        char *err)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, RECORD_FILE_NAME);
+    record_reader *r;
+    if (record_reader_open(path, &r, err))
+        return 1;
+    int status = record_reader_each(r, visit, ctx, walk, err);
+    record_reader_close(r);
+    return status;
 }
 
 /* ---- resume ---- */
@@ -543,6 +609,11 @@ int session_record_stream(session_record *w, const record_stream_message *m, cha
     record_payload_i64(p, "received_ns", m->received_ns);
     record_payload_i64(p, "lost", m->lost);
     record_payload_i64(p, "data_size", m->data_size);
+    if (m->counts) {
+        uint32_t shape[1] = {(uint32_t)(m->units > 0 ? m->units : 0)};
+        record_payload_i64(p, "bin_width_ns", m->bin_width_ns);
+        record_payload_array(p, "counts", RECORD_F32, 1, shape, m->counts);
+    }
     return append_scratch(w, RECORD_STREAM, NULL, err);
 }
 
@@ -654,4 +725,21 @@ int session_record_model_metrics(session_record *w, const record_model_metrics *
     if (m->feve)
         record_payload_array(p, "feve", RECORD_F32, 1, shape, m->feve);
     return append_scratch(w, RECORD_MODEL_METRICS, NULL, err);
+}
+
+int session_record_metric_arrays(session_record *w, const char *kind, double mean, int n,
+                                 const char *const *names, const float *const *arrays,
+                                 char *err)
+{
+    record_payload *p = scratch(w);
+    record_payload_i64(p, "neuron", -1);
+    record_payload_text(p, "kind", kind);
+    record_payload_f64(p, "mean", mean);
+    record_payload_f64(p, "ci_low", NAN);
+    record_payload_f64(p, "ci_high", NAN);
+    record_payload_i64(p, "repeats", 0);
+    uint32_t shape[1] = {(uint32_t)n};
+    for (int i = 0; names[i]; i++)
+        record_payload_array(p, names[i], RECORD_F32, 1, shape, arrays[i]);
+    return append_scratch(w, RECORD_EVALUATION, NULL, err);
 }

@@ -325,3 +325,15 @@ int stats_paired_compare(const double *mei, const double *control, int n, stats_
     out->median_ratio = median_ratio(mei, control, n, &out->ratio_count);
     return 0;
 }
+
+double stats_finite_mean(const float *v, int n)
+{
+    double sum = 0;
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (isfinite(v[i])) {
+            sum += v[i];
+            k++;
+        }
+    return k ? sum / k : NAN;
+}

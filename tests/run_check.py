@@ -82,8 +82,14 @@ for t in trials:
 check(mismatched == 0 and matched >= 0.80 * total,
       "trial counts equal the rig's ground truth: %d match, %d differ" % (matched, mismatched))
 
-check(len(by.get("checkpoint", [])) == 1 and len(by["checkpoint"][0]["fields"]["model"]) > 1000,
-      "one model checkpoint with the model's bytes")
+# The final model (model.bin), after at most one start model (model_start.bin:
+# the background fit's, where the final fit started, recorded before it).
+cks = by.get("checkpoint", [])
+final = [c for c in cks if c["fields"]["file_name"] == "model.bin"]
+start = [c for c in cks if c["fields"]["file_name"] == "model_start.bin"]
+check(len(final) == 1 and len(final[0]["fields"]["model"]) > 1000 and len(start) <= 1 and
+      len(cks) == len(final) + len(start) and (not start or start[0]["sequence"] < final[0]["sequence"]),
+      "one model checkpoint with the model's bytes (after %d start model)" % len(start))
 evals = by.get("evaluation", [])
 tm = [e for e in evals if e["fields"]["kind"] == "test_metrics"]
 check(len(tm) == 1 and np.isfinite(tm[0]["fields"]["feve"]).any(),

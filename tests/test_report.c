@@ -71,7 +71,7 @@ static int write_stream(session_record *w, int64_t start_ns, char *err)
         number += lost;
         int64_t sent = start_ns + (int64_t)number * 10000000;
         record_stream_message m = {number, "data", (int64_t)number * 300, 300,
-                                   (sent + offset) / 1000000, sent + 2000000, lost, 9600};
+                                   (sent + offset) / 1000000, sent + 2000000, lost, 9600, 0, 0, NULL};
         status = session_record_stream(w, &m, err);
     }
     for (int fit = 0; fit < 5 && !status; fit++) {

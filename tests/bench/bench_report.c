@@ -55,7 +55,7 @@ static int write_session(session_record *w, char *err)
     }
     for (int64_t i = 0; i < 360000; i++) {
         record_stream_message s = {i, "data", i * 300, 300, 1700000000000 + i * 10, i * 10000000,
-                                   i % 50000 == 0, 9600};
+                                   i % 50000 == 0, 9600, 0, 0, NULL};
         if (session_record_stream(w, &s, err))
             return 1;
     }
