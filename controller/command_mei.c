@@ -43,7 +43,8 @@ static const char mei_help[] =
     "  --batch N           neurons per batch through the model (default 100)\n"
     "  --no-controls       MEIs only\n"
     "  --ground-truth      the dataset came from `inception simulate`: show every stimulus\n"
-    "                      to the simulated population and print the comparison table\n"
+    "                      to the simulated population and print the comparison table,\n"
+    "                      overall and by cell type\n"
     "  --wisdom FILE       FFTW wisdom cache for --space fourier\n"
     "  --threads N         threads (default 2)\n"
     "  --seed N            seed of the starts and the Gabor search (default 1)\n";
