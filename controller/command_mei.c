@@ -43,7 +43,8 @@ static const char mei_help[] =
     "  --batch N           neurons per batch through the model (default 100)\n"
     "  --no-controls       MEIs only\n"
     "  --ground-truth      the dataset came from `inception simulate`: show every stimulus\n"
-    "                      to the simulated population and print the comparison table\n"
+    "                      to the simulated population and print the comparison table,\n"
+    "                      overall and by cell type\n"
     "  --wisdom FILE       FFTW wisdom cache for --space fourier\n"
     "  --threads N         threads (default 2)\n"
     "  --seed N            seed of the starts and the Gabor search (default 1)\n";
@@ -533,65 +534,69 @@ done:
 /* ------------------------------------------------------------------------ */
 /* Ground truth */
 
-static const char *type_name(int t)
+static void print_truth_row(const truth_row *g)
 {
-    return t == SIM_SIMPLE ? "simple" : t == SIM_COMPLEX ? "complex" : "normalized";
+    printf("%6d %-11s %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f\n", g->neuron,
+           sim_cell_type_name(g->type), g->shown[TRUTH_MEI], g->natural, g->natural_raw,
+           g->shown[TRUTH_GABOR], g->shown[TRUTH_RF], g->optimum, g->shown[TRUTH_MEI] / g->natural,
+           g->shown[TRUTH_MEI] / g->optimum, g->shown[TRUTH_MEI] / g->best_control);
 }
 
-static int count_wins(const float *a, const float *b, int n)
+static void print_type_summary(const char *name, const truth_summary *s)
 {
-    int w = 0;
-    for (int i = 0; i < n; i++)
-        w += a[i] > b[i];
-    return w;
+    printf("  %-17s %3d %5d %5d %5d %5d %9.3f %9.3f %9.3f %9.3f %9.3f\n", name, s->count,
+           s->beats_gabor, s->beats_rf, s->beats_natural, s->beats_best_control, s->over_gabor,
+           s->over_rf, s->over_natural, s->over_optimum, s->over_best_control);
 }
 
-static float median_of(float *v, int n)
+/* The per-type table: for each cell type present (and all), wins and medians. */
+static int print_type_table(const stimulus_truth *t)
 {
-    metric_summary s;
-    metrics_summarize(v, n, &s);
-    return s.median;
-}
-
-/* The truly best natural training image at the budget (and as recorded, at
- * its own contrast) for each neuron, by the population's expected rates. */
-static int best_natural_truth(mei_run *r, sim_population *p, float *at_budget, float *raw)
-{
-    int N = sim_population_neurons(p), chunk = 256;
-    float *imgs = malloc((size_t)chunk * r->P * sizeof(float));
-    float *rates = malloc((size_t)chunk * N * sizeof(float));
-    float *rates_raw = malloc((size_t)chunk * N * sizeof(float));
-    if (!imgs || !rates || !rates_raw) {
-        free(imgs);
-        free(rates);
-        free(rates_raw);
+    truth_summary s;
+    printf("\nby cell type (wins: how many MEIs drive the cell more than the control; "
+           "medians of MEI/control)\n");
+    printf("  %-17s %3s %5s %5s %5s %5s %9s %9s %9s %9s %9s\n", "type", "n", ">gab", ">rf",
+           ">nat", ">all", "MEI/gab", "MEI/rf", "MEI/nat", "MEI/opt", "MEI/best");
+    for (int type = 0; type < SIM_CELL_TYPES; type++) {
+        if (stimulus_truth_summarize(t, TRUTH_TYPE(type), &s))
+            return 1;
+        if (s.count)
+            print_type_summary(sim_cell_type_name(type), &s);
+    }
+    if (stimulus_truth_summarize(t, TRUTH_ALL_TYPES, &s))
         return 1;
-    }
-    for (int j = 0; j < r->count; j++)
-        at_budget[j] = raw[j] = 0.0f;
-    for (int first = 0; first < r->n_train; first += chunk) {
-        int n = r->n_train - first < chunk ? r->n_train - first : chunk;
-        memcpy(imgs, r->train_images + (size_t)first * r->P, (size_t)n * r->P * sizeof(float));
-        sim_population_rates(p, imgs, n, rates_raw);
-        for (int i = 0; i < n; i++)
-            stimulus_render_at_budget(imgs + (size_t)i * r->P, r->P, &r->budget);
-        sim_population_rates(p, imgs, n, rates);
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < r->count; j++) {
-                int c = r->neurons[j];
-                at_budget[j] = fmaxf(at_budget[j], rates[(size_t)i * N + c]);
-                raw[j] = fmaxf(raw[j], rates_raw[(size_t)i * N + c]);
-            }
-    }
-    free(imgs);
-    free(rates);
-    free(rates_raw);
+    print_type_summary("all", &s);
+    printf("  (>all and MEI/best: against the best of the matched Gabor, the RF map and the "
+           "best natural images)\n");
     return 0;
 }
 
-/* Columns of the ground-truth table. */
-enum { G_MEI, G_NAT, G_NAT_RAW, G_GABOR, G_RF, G_OPT, G_COUNT };
+static int print_truth_summary(const stimulus_truth *t, int with_controls)
+{
+    truth_summary all, gabor_types, other;
+    if (stimulus_truth_summarize(t, TRUTH_ALL_TYPES, &all) ||
+        stimulus_truth_summarize(t, TRUTH_GABOR_TYPES, &gabor_types) ||
+        stimulus_truth_summarize(t, ~TRUTH_GABOR_TYPES, &other))
+        return 1;
+    printf("median MEI/natural %.3f (target >= 1.5; against the natural image at its own "
+           "contrast %.3f)\n", all.over_natural, all.over_natural_raw);
+    printf("median MEI/optimum %.3f over %d simple and complex cells (target >= 0.8)\n",
+           gabor_types.over_optimum, gabor_types.count);
+    printf("MEI beats the best natural image for %d of %d neurons\n", all.beats_natural,
+           all.count);
+    if (!with_controls)
+        return 0;
+    printf("MEI beats the matched Gabor for %d of %d neurons, the RF map for %d of %d\n",
+           all.beats_gabor, all.with_gabor, all.beats_rf, all.with_rf);
+    printf("non-Gabor cells (conjunction and normalized, whose optimum is no single Gabor): "
+           "MEI beats the matched Gabor for %d of %d, the RF map for %d of %d; median MEI/best "
+           "control %.3f\n", other.beats_gabor, other.with_gabor, other.beats_rf, other.with_rf,
+           other.over_best_control);
+    return print_type_table(t);
+}
 
+/* Every stimulus of the run and the training images shown to the simulated
+ * population of `dir`'s population.npy. */
 static int ground_truth(mei_run *r, const char *dir)
 {
     char err[STIMULUS_ERR_SIZE];
@@ -607,92 +612,42 @@ static int ground_truth(mei_run *r, const char *dir)
                 c.neurons, c.height, c.width, r->N, r->H, r->W);
         return 1;
     }
-    sim_population *p;
-    if (sim_population_create(&p, &c, err)) {
+    stimulus_truth *t;
+    if (stimulus_truth_create(&t, &c, r->neurons, r->count, &r->budget, err)) {
         fprintf(stderr, "inception mei: %s\n", err);
         return 1;
     }
-    int n = r->count, N = c.neurons, status = 1;
-    float *gt = calloc((size_t)n * G_COUNT, sizeof(float));
-    float *rates = malloc((size_t)K_COUNT * N * sizeof(float));
-    float *opt = malloc((size_t)r->P * sizeof(float));
-    float *col = malloc((size_t)n * G_COUNT * sizeof(float));
-    float *nat = malloc((size_t)n * sizeof(float)), *nat_raw = malloc((size_t)n * sizeof(float));
-    if (!gt || !rates || !opt || !col || !nat || !nat_raw ||
-        best_natural_truth(r, p, nat, nat_raw)) {
+    int with_controls = r->present[K_GABOR];
+    stimulus_truth_add_naturals(t, r->train_images, r->n_train);
+    for (int j = 0; j < r->count; j++) {
+        stimulus_truth_score(t, j, TRUTH_MEI, stimulus_at(r, j, K_MEI));
+        if (!with_controls)
+            continue;
+        stimulus_truth_score(t, j, TRUTH_BEST_NATURAL, stimulus_at(r, j, K_NAT_PRED));
+        stimulus_truth_score(t, j, TRUTH_GABOR, stimulus_at(r, j, K_GABOR));
+        stimulus_truth_score(t, j, TRUTH_RF, stimulus_at(r, j, K_RF));
+    }
+    int status = 1;
+    if (stimulus_truth_finish(t, err)) {
+        fprintf(stderr, "inception mei: %s\n", err);
+        goto done;
+    }
+    printf("\nground truth (expected spike counts of the simulated cells; every stimulus at "
+           "contrast %.4f, mean %.4f)\n", r->budget.contrast, r->budget.mean_luminance);
+    printf("%6s %-11s %8s %8s %8s %8s %8s %8s %8s %8s %8s\n", "neuron", "type", "MEI", "natural",
+           "nat-raw", "gabor", "rf", "optimum", "MEI/nat", "MEI/opt", "MEI/best");
+    for (int j = 0; j < r->count; j++)
+        print_truth_row(stimulus_truth_row(t, j));
+    printf("(optimum: exact for simple, complex and conjunction cells, a normalized cell's own "
+           "filter's as an approximation; MEI/best: against the best of the matched Gabor, RF "
+           "map and best natural image)\n");
+    if (print_truth_summary(t, with_controls)) {
         fprintf(stderr, "inception mei: out of memory for the ground truth\n");
         goto done;
     }
-    int with_controls = r->present[K_GABOR];
-    printf("\nground truth (expected spike counts of the simulated cells; every stimulus at "
-           "contrast %.4f, mean %.4f)\n", r->budget.contrast, r->budget.mean_luminance);
-    printf("%6s %-10s %8s %8s %8s %8s %8s %8s %9s %9s\n", "neuron", "type", "MEI", "natural",
-           "nat-raw", "gabor", "rf", "optimum", "MEI/nat", "MEI/opt");
-    for (int j = 0; j < n; j++) {
-        int cell = r->neurons[j];
-        sim_population_rates(p, stimulus_at(r, j, 0), K_COUNT, rates);
-        float *g = gt + (size_t)j * G_COUNT;
-        g[G_MEI] = rates[(size_t)K_MEI * N + cell];
-        g[G_NAT] = nat[j];
-        g[G_NAT_RAW] = nat_raw[j];
-        g[G_GABOR] = with_controls ? rates[(size_t)K_GABOR * N + cell] : NAN;
-        g[G_RF] = with_controls ? rates[(size_t)K_RF * N + cell] : NAN;
-        if (sim_optimal_stimulus(p, cell, r->H, r->W, &r->budget, opt, &g[G_OPT], err)) {
-            fprintf(stderr, "inception mei: %s\n", err);
-            goto done;
-        }
-        int type = sim_population_cell(p, cell)->type;
-        printf("%6d %-10s %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %9.3f %9.3f%s\n", cell,
-               type_name(type), g[G_MEI], g[G_NAT], g[G_NAT_RAW], g[G_GABOR], g[G_RF], g[G_OPT],
-               g[G_MEI] / g[G_NAT], g[G_MEI] / g[G_OPT], type == SIM_NORMALIZED ? " *" : "");
-    }
-    /* Summaries. */
-    int m = 0;
-    for (int j = 0; j < n; j++)
-        col[j] = gt[(size_t)j * G_COUNT + G_MEI] / gt[(size_t)j * G_COUNT + G_NAT];
-    float ratio_nat = median_of(col, n);
-    for (int j = 0; j < n; j++)
-        col[j] = gt[(size_t)j * G_COUNT + G_MEI] / gt[(size_t)j * G_COUNT + G_NAT_RAW];
-    float ratio_nat_raw = median_of(col, n);
-    for (int j = 0; j < n; j++)
-        if (sim_population_cell(p, r->neurons[j])->type != SIM_NORMALIZED)
-            col[m++] = gt[(size_t)j * G_COUNT + G_MEI] / gt[(size_t)j * G_COUNT + G_OPT];
-    float ratio_opt = m ? median_of(col, m) : NAN;
-    int beats_nat = 0;
-    for (int j = 0; j < n; j++)
-        beats_nat += gt[(size_t)j * G_COUNT + G_MEI] > gt[(size_t)j * G_COUNT + G_NAT];
-    printf("(* normalized cell: its optimum is approximated by its own filter's and left out of "
-           "the MEI/opt median)\n");
-    printf("median MEI/natural %.3f (target >= 1.5; against the natural image at its own "
-           "contrast %.3f)\n", ratio_nat, ratio_nat_raw);
-    printf("median MEI/optimum %.3f over %d simple and complex cells (target >= 0.8)\n",
-           ratio_opt, m);
-    printf("MEI beats the best natural image for %d of %d neurons\n", beats_nat, n);
-    if (with_controls) {
-        float *mei = malloc((size_t)n * sizeof(float)), *gab = malloc((size_t)n * sizeof(float)),
-              *rfv = malloc((size_t)n * sizeof(float));
-        if (mei && gab && rfv) {
-            for (int j = 0; j < n; j++) {
-                mei[j] = gt[(size_t)j * G_COUNT + G_MEI];
-                gab[j] = gt[(size_t)j * G_COUNT + G_GABOR];
-                rfv[j] = gt[(size_t)j * G_COUNT + G_RF];
-            }
-            printf("MEI beats the matched Gabor for %d of %d neurons, the RF map for %d of %d\n",
-                   count_wins(mei, gab, n), n, count_wins(mei, rfv, n), n);
-        }
-        free(mei);
-        free(gab);
-        free(rfv);
-    }
     status = 0;
 done:
-    free(gt);
-    free(rates);
-    free(opt);
-    free(col);
-    free(nat);
-    free(nat_raw);
-    sim_population_destroy(p);
+    stimulus_truth_destroy(t);
     return status;
 }
 

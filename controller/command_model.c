@@ -53,11 +53,6 @@ static void print_summary_row(const char *label, const float *values, int n)
            s.q75, n);
 }
 
-static const char *cell_type_name(int t)
-{
-    return t == SIM_SIMPLE ? "simple" : t == SIM_COMPLEX ? "complex" : "normalized";
-}
-
 /* The table every fit ends with: per-neuron test metrics summarized. */
 static int report_test_metrics(model *m, const dataset *d, const uint8_t *cell_types)
 {
@@ -114,7 +109,7 @@ static int report_test_metrics(model *m, const dataset *d, const uint8_t *cell_t
         /* Means over the neurons where a metric is defined: FEVE is NaN for a
          * neuron with no explainable variance. */
         printf("\nby ground-truth cell type:        n    FEVE  corr to average  single-trial\n");
-        for (int t = SIM_SIMPLE; t <= SIM_NORMALIZED; t++) {
+        for (int t = 0; t < SIM_CELL_TYPES; t++) {
             double feve = 0, cavg = 0, single = 0;
             int n = 0, n_feve = 0;
             for (int i = 0; i < N; i++) {
@@ -129,7 +124,7 @@ static int report_test_metrics(model *m, const dataset *d, const uint8_t *cell_t
                 n++;
             }
             if (n)
-                printf("  %-28s %4d %7.3f %16.3f %13.3f\n", cell_type_name(t), n,
+                printf("  %-28s %4d %7.3f %16.3f %13.3f\n", sim_cell_type_name(t), n,
                        n_feve ? feve / n_feve : NAN, cavg / n, single / n);
         }
     }

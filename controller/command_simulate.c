@@ -13,11 +13,12 @@
 
 static const char simulate_help[] =
     "usage: inception simulate --out DIR [options]\n\n"
-    "Show images to the built-in simulated population (V1-like simple, complex and\n"
-    "divisively normalized cells with Poisson spiking) and write the dataset in the\n"
-    "compact layout (images.npy, responses.npy, tiers.npy, image_ids.npy) plus\n"
-    "cell_types.npy (0 simple, 1 complex, 2 normalized) and population.npy (the\n"
-    "population's config, to rebuild the ground truth).\n\n"
+    "Show images to the built-in simulated population (V1-like simple, complex,\n"
+    "divisively normalized and conjunction cells with Poisson spiking) and write the\n"
+    "dataset in the compact layout (images.npy, responses.npy, tiers.npy,\n"
+    "image_ids.npy) plus cell_types.npy (0 simple, 1 complex, 2 normalized,\n"
+    "3 conjunction) and population.npy (the population's config, to rebuild the\n"
+    "ground truth).\n\n"
     "  --out DIR           output folder (required; created if missing)\n"
     "  --neurons N         population size (default 200)\n"
     "  --train N           training + validation images, each shown once (default 4000)\n"
@@ -25,6 +26,9 @@ static const char simulate_help[] =
     "  --test N            test images (default 100)\n"
     "  --repeats N         repeats of each test image (default 10)\n"
     "  --height N, --width N   image size (default 36×64)\n"
+    "  --fraction-simple X, --fraction-complex X, --fraction-conjunction X\n"
+    "                      shares of the cell types (default 0.3, 0.3, 0.2; the rest\n"
+    "                      are normalized cells)\n"
     "  --images KIND       what the population is shown: auto (default: photographs\n"
     "                      from Debian's python3-skimage when installed, else synthetic),\n"
     "                      synthetic (1/f spectrum and occluding shapes), noise (white\n"
@@ -99,7 +103,8 @@ int command_simulate(int argc, char **argv)
     cli_option o[] = {{"out", 1, NULL},        {"neurons", 1, NULL}, {"train", 1, NULL},
                       {"validation", 1, NULL}, {"test", 1, NULL},    {"repeats", 1, NULL},
                       {"height", 1, NULL},     {"width", 1, NULL},   {"images", 1, NULL},
-                      {"seed", 1, NULL}};
+                      {"seed", 1, NULL},       {"fraction-simple", 1, NULL},
+                      {"fraction-complex", 1, NULL}, {"fraction-conjunction", 1, NULL}};
     if (cli_parse("simulate", argc, argv, o, COUNT(o)))
         return 2;
     const char *dir = cli_get(o, COUNT(o), "out");
@@ -116,14 +121,24 @@ int command_simulate(int argc, char **argv)
         cli_get_int(o, COUNT(o), "repeats", 1, 1000, &s.test_repeats) ||
         cli_get_int(o, COUNT(o), "height", 4, 1024, &s.population.height) ||
         cli_get_int(o, COUNT(o), "width", 4, 1024, &s.population.width) ||
-        cli_get_u64(o, COUNT(o), "seed", &s.seed))
+        cli_get_u64(o, COUNT(o), "seed", &s.seed) ||
+        cli_get_float(o, COUNT(o), "fraction-simple", 0, 1, &s.population.fraction_simple) ||
+        cli_get_float(o, COUNT(o), "fraction-complex", 0, 1, &s.population.fraction_complex) ||
+        cli_get_float(o, COUNT(o), "fraction-conjunction", 0, 1,
+                      &s.population.fraction_conjunction))
         return 2;
+    const sim_config *pc = &s.population;
+    if (pc->fraction_simple + pc->fraction_complex + pc->fraction_conjunction > 1.0001f) {
+        fprintf(stderr, "inception simulate: --fraction-simple, --fraction-complex and "
+                        "--fraction-conjunction add to more than 1\n");
+        return 2;
+    }
+    char err[MODEL_ERR_SIZE], what[512];
     s.population.seed = s.seed;
     const char *images = cli_get(o, COUNT(o), "images");
     if (choose_images(images, &s))
         return 2;
 
-    char err[MODEL_ERR_SIZE], what[512];
     dataset d;
     if (simulate_dataset(&s, &d, err) || dataset_save_compact(dir, &d, err) ||
         write_cell_types(dir, &s, err) || population_config_write(dir, &s.population, err)) {

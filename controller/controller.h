@@ -81,7 +81,7 @@ typedef enum protocol_stream_format {
 typedef struct protocol_virtual_rig {
     int enabled;             /* 1: run the simulated population behind the stream */
     int neurons;
-    float fraction_simple, fraction_complex; /* the rest are normalized cells */
+    float fraction_simple, fraction_complex, fraction_conjunction; /* the rest normalized */
     uint64_t seed;
     float message_loss;      /* fraction of stream messages dropped, 0..0.5 */
     float latency_ms;        /* stream delivery latency */

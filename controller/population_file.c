@@ -1,22 +1,33 @@
 /* population_file.c: population.npy, written by `inception simulate` beside
  * the dataset, so that the simulated population (the ground truth) can be
- * rebuilt exactly: seven float64 values, neurons, height, width,
- * fraction_simple, fraction_complex, and the 64-bit seed as its low and high
- * 32-bit halves (float64 holds each half and the float32 fractions exactly).
- * It goes through the project's NPY parser, which is fuzzed. */
+ * rebuilt exactly. Format version 2: nine float64 values, the version (2),
+ * neurons, height, width, fraction_simple, fraction_complex,
+ * fraction_conjunction, and the 64-bit seed as its low and high 32-bit halves
+ * (float64 holds each half and the float32 fractions exactly). Version 1
+ * (seven values, no version, before conjunction cells) is refused: the same
+ * seed makes another population now, so the ground truth would be wrong. It
+ * goes through the project's NPY parser, which is fuzzed. */
 #include "cli.h"
 
 #include <math.h>
 #include <stdio.h>
 
-#define POPULATION_FIELDS 7
+#define POPULATION_VERSION 2
+#define POPULATION_FIELDS 9
+#define POPULATION_FIELDS_V1 7
 
 int population_config_write(const char *dir, const sim_config *c, char *err)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/population.npy", dir);
-    double v[POPULATION_FIELDS] = {c->neurons, c->height, c->width, c->fraction_simple,
-                                   c->fraction_complex, (double)(c->seed & 0xffffffffu),
+    double v[POPULATION_FIELDS] = {POPULATION_VERSION,
+                                   c->neurons,
+                                   c->height,
+                                   c->width,
+                                   c->fraction_simple,
+                                   c->fraction_complex,
+                                   c->fraction_conjunction,
+                                   (double)(c->seed & 0xffffffffu),
                                    (double)(c->seed >> 32)};
     int64_t shape[1] = {POPULATION_FIELDS};
     return npy_write(path, NPY_FLOAT64, 1, shape, v, err);
@@ -27,28 +38,44 @@ static int whole_in(double x, double lo, double hi)
     return isfinite(x) && x == floor(x) && x >= lo && x <= hi;
 }
 
+static int fraction_ok(double f) { return f >= 0 && f <= 1; }
+
 /* Check a parsed population.npy and fill the config; `path` names it in errors. */
 static int population_from_array(const npy_array *a, const char *path, sim_config *c, char *err)
 {
+    if (a->dtype == NPY_FLOAT64 && a->ndim == 1 && a->shape[0] == POPULATION_FIELDS_V1) {
+        snprintf(err, MODEL_ERR_SIZE, "%s: format version 1 (before conjunction cells): the "
+                                      "population it names has changed; re-run `inception "
+                                      "simulate`", path);
+        return 1;
+    }
     if (a->dtype != NPY_FLOAT64 || a->ndim != 1 || a->shape[0] != POPULATION_FIELDS) {
-        snprintf(err, MODEL_ERR_SIZE, "%s: expected %d float64 values", path, POPULATION_FIELDS);
+        snprintf(err, MODEL_ERR_SIZE, "%s: not a population file (expected %d float64 values)",
+                 path, POPULATION_FIELDS);
         return 1;
     }
     const double *v = a->data;
-    if (!whole_in(v[0], 1, 1e6) || !whole_in(v[1], 1, 1e5) || !whole_in(v[2], 1, 1e5) ||
-        !(v[3] >= 0 && v[3] <= 1) || !(v[4] >= 0 && v[4] <= 1) || !(v[3] + v[4] <= 1) ||
-        !whole_in(v[5], 0, 4294967295.0) || !whole_in(v[6], 0, 4294967295.0)) {
-        snprintf(err, MODEL_ERR_SIZE, "%s: values out of range (neurons, height, width, two "
+    if (v[0] != POPULATION_VERSION) {
+        snprintf(err, MODEL_ERR_SIZE, "%s: format version %g, this build reads version %d", path,
+                 v[0], POPULATION_VERSION);
+        return 1;
+    }
+    if (!whole_in(v[1], 1, 1e6) || !whole_in(v[2], 1, 1e5) || !whole_in(v[3], 1, 1e5) ||
+        !fraction_ok(v[4]) || !fraction_ok(v[5]) || !fraction_ok(v[6]) ||
+        !(v[4] + v[5] + v[6] <= 1.0001) || !whole_in(v[7], 0, 4294967295.0) ||
+        !whole_in(v[8], 0, 4294967295.0)) {
+        snprintf(err, MODEL_ERR_SIZE, "%s: values out of range (neurons, height, width, three "
                                       "fractions, seed halves)", path);
         return 1;
     }
     sim_config_default(c);
-    c->neurons = (int)v[0];
-    c->height = (int)v[1];
-    c->width = (int)v[2];
-    c->fraction_simple = (float)v[3];
-    c->fraction_complex = (float)v[4];
-    c->seed = (uint64_t)v[5] | ((uint64_t)v[6] << 32);
+    c->neurons = (int)v[1];
+    c->height = (int)v[2];
+    c->width = (int)v[3];
+    c->fraction_simple = (float)v[4];
+    c->fraction_complex = (float)v[5];
+    c->fraction_conjunction = (float)v[6];
+    c->seed = (uint64_t)v[7] | ((uint64_t)v[8] << 32);
     return 0;
 }
 

@@ -78,10 +78,12 @@ static const setting_spec settings[] = {
      "simulate the population behind the stream"},
     {"virtual_rig", "neurons", T_INT, AT(virtual_rig.neurons), 1, 100000, "200", NULL,
      "simulated neurons"},
-    {"virtual_rig", "fraction_simple", T_FLOAT, AT(virtual_rig.fraction_simple), 0, 1, "0.4",
+    {"virtual_rig", "fraction_simple", T_FLOAT, AT(virtual_rig.fraction_simple), 0, 1, "0.3",
      NULL, "share of simple cells"},
-    {"virtual_rig", "fraction_complex", T_FLOAT, AT(virtual_rig.fraction_complex), 0, 1, "0.4",
-     NULL, "share of complex cells (the rest normalized)"},
+    {"virtual_rig", "fraction_complex", T_FLOAT, AT(virtual_rig.fraction_complex), 0, 1, "0.3",
+     NULL, "share of complex cells"},
+    {"virtual_rig", "fraction_conjunction", T_FLOAT, AT(virtual_rig.fraction_conjunction), 0, 1,
+     "0.2", NULL, "share of conjunction cells (the rest normalized)"},
     {"virtual_rig", "seed", T_U64, AT(virtual_rig.seed), 0, 0, "7", NULL,
      "the simulated population's seed"},
     {"virtual_rig", "message_loss", T_FLOAT, AT(virtual_rig.message_loss), 0, 0.5, "0", NULL,
@@ -827,11 +829,13 @@ static int check_model(parse_state *s)
 static int check_consistency(parse_state *s)
 {
     protocol *p = s->p;
-    if (p->virtual_rig.fraction_simple + p->virtual_rig.fraction_complex > 1.0001f)
+    const protocol_virtual_rig *v = &p->virtual_rig;
+    float shares = v->fraction_simple + v->fraction_complex + v->fraction_conjunction;
+    if (shares > 1.0001f)
         return fail_at(s, where(s, "virtual_rig", "fraction_complex"),
-                       "the rest are normalized cells; the two shares add to at most 1",
-                       "virtual_rig.fraction_simple + fraction_complex = %g exceeds 1",
-                       p->virtual_rig.fraction_simple + p->virtual_rig.fraction_complex);
+                       "the rest are normalized cells; the three shares add to at most 1",
+                       "virtual_rig.fraction_simple + fraction_complex + fraction_conjunction = "
+                       "%g exceeds 1", shares);
     if (p->virtual_rig.enabled && p->targets.count > p->virtual_rig.neurons)
         return fail_at(s, where(s, "targets", "count"), "at most virtual_rig.neurons",
                        "targets.count %d exceeds the %d simulated neurons", p->targets.count,

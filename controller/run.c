@@ -1055,63 +1055,85 @@ static int evaluate_ratios(run_state *s, const float *means)
     return 0;
 }
 
-/* The simulated population's expected response to each MEI and to the
- * neuron's truly best natural training image at the same budget. */
+/* The natural training images, gathered in chunks, to the ground truth. */
+static int truth_add_naturals(run_state *s, stimulus_truth *t)
+{
+    int chunk = 128, k = 0;
+    float *batch = malloc((size_t)chunk * (size_t)s->P * sizeof(float));
+    if (!batch)
+        return fail(s, "out of memory for %s", "the ground truth");
+    for (int i = 0; i < s->images.count; i++) {
+        if (s->images.kind[i] >= 0 || s->images.tier[i] != TIER_TRAIN)
+            continue;
+        memcpy(batch + (size_t)k * s->P, image_at(s, i), (size_t)s->P * sizeof(float));
+        if (++k == chunk) {
+            stimulus_truth_add_naturals(t, batch, k);
+            k = 0;
+        }
+    }
+    stimulus_truth_add_naturals(t, batch, k);
+    free(batch);
+    return 0;
+}
+
+static const int truth_kind_of[KIND_COUNT] = {TRUTH_MEI, TRUTH_BEST_NATURAL, TRUTH_GABOR,
+                                              TRUTH_RF};
+
+/* The simulated population's expected response to each MEI and control, to
+ * the neuron's truly best natural training image and to its known optimum,
+ * all at the same budget (stimulus_truth, shared with `inception mei`). */
 static int evaluate_truth(run_state *s)
 {
     const protocol_virtual_rig *v = &s->p->virtual_rig;
-    sim_config c = {v->neurons, s->H, s->W, v->fraction_simple, v->fraction_complex, v->seed};
-    sim_population *pop;
-    char err[MODEL_ERR_SIZE];
-    if (sim_population_create(&pop, &c, err))
+    sim_config c;
+    sim_config_default(&c);
+    c.neurons = v->neurons;
+    c.height = s->H;
+    c.width = s->W;
+    c.fraction_simple = v->fraction_simple;
+    c.fraction_complex = v->fraction_complex;
+    c.fraction_conjunction = v->fraction_conjunction;
+    c.seed = v->seed;
+    stimulus_truth *t;
+    char err[STIMULUS_ERR_SIZE];
+    if (stimulus_truth_create(&t, &c, s->targets, s->n_targets, &s->budget, err))
         return fail(s, "ground truth: %s", err);
-    int N = s->N, n = s->n_targets, status = 1, chunk = 128;
-    float *rates = malloc((size_t)chunk * N * sizeof(float));
-    float *batch = malloc((size_t)chunk * (size_t)s->P * sizeof(float));
-    float *best = calloc((size_t)n, sizeof(float)), *ratio = malloc((size_t)n * sizeof(float));
-    if (!rates || !batch || !best || !ratio) {
+    int status = 1;
+    if (truth_add_naturals(s, t))
+        goto done;
+    for (int j = 0; j < s->n_targets; j++)
+        for (int kind = 0; kind < KIND_COUNT; kind++) {
+            int id = stimulus_of(s, s->targets[j], kind);
+            if (id >= 0)
+                stimulus_truth_score(t, j, truth_kind_of[kind], image_at(s, id));
+        }
+    if (stimulus_truth_finish(t, err)) {
+        fail(s, "ground truth: %s", err);
+        goto done;
+    }
+    for (int j = 0; j < s->n_targets; j++) {
+        const truth_row *r = stimulus_truth_row(t, j);
+        for (int kind = 0; kind < KIND_COUNT; kind++) {
+            char name[64];
+            snprintf(name, sizeof name, "truth_%s", kind_names[kind]);
+            if (isfinite(r->shown[truth_kind_of[kind]]) &&
+                record_value(s, r->neuron, name, r->shown[truth_kind_of[kind]]))
+                goto done;
+        }
+        if (record_value(s, r->neuron, "truth_best_natural_training", r->natural) ||
+            record_value(s, r->neuron, "truth_optimum", r->optimum))
+            goto done;
+    }
+    truth_summary all;
+    if (stimulus_truth_summarize(t, TRUTH_ALL_TYPES, &all)) {
         fail(s, "out of memory for %s", "the ground truth");
         goto done;
     }
-    for (int first = 0; first < s->images.count; first += chunk) {
-        int k = 0;
-        for (int i = first; i < s->images.count && i < first + chunk; i++)
-            if (s->images.kind[i] < 0 && s->images.tier[i] == TIER_TRAIN) {
-                memcpy(batch + (size_t)k * s->P, image_at(s, i), (size_t)s->P * sizeof(float));
-                stimulus_render_at_budget(batch + (size_t)k * s->P, s->P, &s->budget);
-                k++;
-            }
-        sim_population_rates(pop, batch, k, rates);
-        for (int i = 0; i < k; i++)
-            for (int j = 0; j < n; j++)
-                best[j] = fmaxf(best[j], rates[(size_t)i * N + s->targets[j]]);
-    }
-    for (int j = 0; j < n; j++) {
-        int neuron = s->targets[j];
-        for (int kind = 0; kind < KIND_COUNT; kind++) {
-            int id = stimulus_of(s, neuron, kind);
-            if (id < 0)
-                continue;
-            sim_population_rates(pop, image_at(s, id), 1, rates);
-            char name[64];
-            snprintf(name, sizeof name, "truth_%s", kind_names[kind]);
-            if (record_value(s, neuron, name, rates[neuron]))
-                goto done;
-            if (kind == KIND_MEI)
-                ratio[j] = best[j] > 0 ? rates[neuron] / best[j] : NAN;
-        }
-        if (record_value(s, neuron, "truth_best_natural_training", best[j]))
-            goto done;
-    }
-    s->res->median_ratio_truth = median_of(ratio, n);
+    s->res->median_ratio_truth = all.over_natural;
     status = record_value(s, -1, "truth_median_ratio_mei_over_best_natural",
                           s->res->median_ratio_truth);
 done:
-    free(rates);
-    free(batch);
-    free(best);
-    free(ratio);
-    sim_population_destroy(pop);
+    stimulus_truth_destroy(t);
     return status;
 }
 

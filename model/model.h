@@ -110,17 +110,27 @@ int dataset_count_tier(const dataset *d, int tier);
 
 /* ------------------------------------------------------------------------ */
 /* The simulated population: a stand-in for an animal. V1-like simple cells
- * (a Gabor filter, rectified), complex cells (energy of a quadrature pair) and
- * cells with divisive normalization by a pool of neighbours, receptive fields
+ * (a Gabor filter, rectified), complex cells (energy of a quadrature pair),
+ * conjunction cells (geometric mean of two rectified Gabor subunits at
+ * different orientations and positions: corner-, cross- and curve-like
+ * preferences whose optimum is no single Gabor) and cells with divisive
+ * normalization by a pool of neighbours, receptive fields
  * scattered over the image, Poisson spiking, mean rates between 0.1 and 20
  * spikes per trial window. */
-typedef enum sim_cell_type { SIM_SIMPLE = 0, SIM_COMPLEX = 1, SIM_NORMALIZED = 2 } sim_cell_type;
+typedef enum sim_cell_type {
+    SIM_SIMPLE = 0,
+    SIM_COMPLEX = 1,
+    SIM_NORMALIZED = 2,
+    SIM_CONJUNCTION = 3
+} sim_cell_type;
+#define SIM_CELL_TYPES 4
 
 typedef struct sim_config {
     int neurons;
     int height, width;
     float fraction_simple, fraction_complex; /* the rest are normalized */
     uint64_t seed;
+    float fraction_conjunction; /* also taken from the normalized share */
 } sim_config;
 
 /* One cell's ground truth, for checking MEIs against known optima. The cell's
@@ -128,8 +138,11 @@ typedef struct sim_config {
  * u = (x-cx) cos(orientation) + (y-cy) sin(orientation), x the column and y
  * the row (pixel centres at integers), made zero-mean and unit-norm. Simple
  * and normalized cells' drives grow with the filter's rectified response,
- * complex cells' with the energy of it and its partner at phase + π/2; details
- * at the top of simulate.c. */
+ * complex cells' with the energy of it and its partner at phase + π/2;
+ * conjunction cells' with the geometric mean of the rectified responses of
+ * that filter and of a second subunit (x2, y2, orientation2, phase2; same σ
+ * and f), so their optimum at fixed contrast is the sum of the two filters.
+ * Details at the top of simulate.c. */
 typedef struct sim_cell {
     sim_cell_type type;
     float x, y;          /* RF centre, pixels */
@@ -138,6 +151,7 @@ typedef struct sim_cell {
     float frequency;     /* cycles per pixel */
     float phase;         /* radians (irrelevant for complex cells) */
     float gain, offset;  /* rate = offset + gain * drive, spikes per window */
+    float x2, y2, orientation2, phase2; /* conjunction cells' second subunit (else 0) */
 } sim_cell;
 
 typedef struct sim_population sim_population;
@@ -147,6 +161,8 @@ int sim_population_create(sim_population **out, const sim_config *c, char *err);
 void sim_population_destroy(sim_population *p);
 int sim_population_neurons(const sim_population *p);
 const sim_cell *sim_population_cell(const sim_population *p, int n);
+/* "simple", "complex", "normalized", "conjunction" ("?" for others). */
+const char *sim_cell_type_name(int type);
 /* Expected spike counts (B×N) for a batch of images (B×H×W). */
 void sim_population_rates(const sim_population *p, const float *images, int batch, float *rates);
 /* Poisson spike counts drawn around the expected rates. */

@@ -19,10 +19,20 @@
  *               pool holds every orientation, the cell's own too, so the
  *               response saturates with contrast and an orthogonal mask
  *               suppresses it)
+ *   conjunction √([L]₊ [L₂]₊)          L₂ the response of a second subunit,
+ *               a Gabor of the same σ and f at orientation θ ± (π/3..π/2),
+ *               centred σ..2σ away (an AND of two oriented parts: a
+ *               corner, a cross or a curve, the kind of selectivity of V2
+ *               and of many mouse V1 MEIs that no single Gabor captures;
+ *               Ito & Komatsu 2004, Walker et al. 2019)
  * and rate = offset + gain · drive. All drives grow monotonically with L or
  * E, so at fixed RMS contrast a simple cell's optimal stimulus is its own
  * filter and a complex cell's is its Gabor at any phase (Cauchy–Schwarz on
- * the unit-norm, nearly orthogonal pair). */
+ * the unit-norm, nearly orthogonal pair). A conjunction cell's is the sum of
+ * its two filters g + g₂: for any x of norm c, L L₂ ≤ ((L + L₂)/2)² =
+ * ((g + g₂)·x / 2)² ≤ c² |g + g₂|² / 4, with equality at x ∝ g + g₂; a single
+ * Gabor matched to one subunit leaves the other near zero (the filters are
+ * nearly orthogonal), so it drives the cell far less. */
 #include "model.h"
 
 #include <cblas.h>
@@ -40,6 +50,7 @@
 #define FILTERS_SIMPLE 1
 #define FILTERS_COMPLEX 2
 #define FILTERS_NORMALIZED (2 * POOL_ORIENTATIONS)
+#define FILTERS_CONJUNCTION 2
 /* Mean rates (spikes per window) drawn log-uniformly in this range. */
 #define TARGET_RATE_MIN 0.5
 #define TARGET_RATE_MAX 8.0
@@ -231,8 +242,9 @@ void sim_config_default(sim_config *c)
     c->neurons = 200;
     c->height = 36;
     c->width = 64;
-    c->fraction_simple = 0.4f;
-    c->fraction_complex = 0.4f;
+    c->fraction_simple = 0.3f;
+    c->fraction_complex = 0.3f;
+    c->fraction_conjunction = 0.2f;
     c->seed = 1;
 }
 
@@ -247,11 +259,11 @@ static int validate_config(const sim_config *c, char *err)
                  c->width);
         return 1;
     }
-    float fs = c->fraction_simple, fc = c->fraction_complex;
-    if (!(fs >= 0.0f && fc >= 0.0f && fs + fc <= 1.0f + 1e-6f)) {
+    float fs = c->fraction_simple, fc = c->fraction_complex, fj = c->fraction_conjunction;
+    if (!(fs >= 0.0f && fc >= 0.0f && fj >= 0.0f && fs + fc + fj <= 1.0f + 1e-6f)) {
         snprintf(err, MODEL_ERR_SIZE,
-                 "sim_config fractions simple %g and complex %g must be >= 0 and sum to <= 1",
-                 (double)fs, (double)fc);
+                 "sim_config fractions simple %g, complex %g and conjunction %g must be >= 0 "
+                 "and sum to <= 1", (double)fs, (double)fc, (double)fj);
         return 1;
     }
     return 0;
@@ -262,23 +274,38 @@ static int validate_config(const sim_config *c, char *err)
 
 static int filters_of(sim_cell_type t)
 {
-    return t == SIM_SIMPLE ? FILTERS_SIMPLE : t == SIM_COMPLEX ? FILTERS_COMPLEX
-                                                               : FILTERS_NORMALIZED;
+    switch (t) {
+    case SIM_SIMPLE:
+        return FILTERS_SIMPLE;
+    case SIM_COMPLEX:
+        return FILTERS_COMPLEX;
+    case SIM_CONJUNCTION:
+        return FILTERS_CONJUNCTION;
+    case SIM_NORMALIZED:
+        break;
+    }
+    return FILTERS_NORMALIZED;
+}
+
+/* How many of n cells a fraction makes, at most `room`. */
+static int share_of(float fraction, int n, int room)
+{
+    int k = (int)lround(fraction * n);
+    return k > room ? room : k;
 }
 
 /* Types in a shuffled order so that a neuron's index says nothing of it. */
 static void assign_types(sim_cell *cells, const sim_config *c, model_rng *rng)
 {
     int n = c->neurons;
-    int simple = (int)lround(c->fraction_simple * n);
-    int complex_ = (int)lround(c->fraction_complex * n);
-    if (simple > n)
-        simple = n;
-    if (complex_ > n - simple)
-        complex_ = n - simple;
+    int simple = share_of(c->fraction_simple, n, n);
+    int complex_ = share_of(c->fraction_complex, n, n - simple);
+    int conjunction = share_of(c->fraction_conjunction, n, n - simple - complex_);
     for (int i = 0; i < n; i++)
-        cells[i].type = i < simple ? SIM_SIMPLE : i < simple + complex_ ? SIM_COMPLEX
-                                                                        : SIM_NORMALIZED;
+        cells[i].type = i < simple                          ? SIM_SIMPLE
+                        : i < simple + complex_              ? SIM_COMPLEX
+                        : i < simple + complex_ + conjunction ? SIM_CONJUNCTION
+                                                             : SIM_NORMALIZED;
     for (int i = n - 1; i > 0; i--) {
         int j = (int)(model_rng_uniform(rng) * (i + 1));
         sim_cell_type t = cells[i].type;
@@ -308,16 +335,35 @@ static void draw_tuning(sim_cell *cell, int height, int width, model_rng *rng)
     cell->offset = (float)uniform_in(rng, OFFSET_MIN, OFFSET_MAX);
 }
 
-/* One zero-mean, unit-norm Gabor filter (see the top of the file). */
-static void make_gabor(float *out, const sim_cell *cell, double orientation, double phase,
-                       int height, int width)
+static double clamp(double v, double lo, double hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* A conjunction cell's second subunit: orientation θ ± π/3..π/2, centre
+ * σ..2σ away in any direction (kept inside the image like the first), its
+ * own phase. Drawn for conjunction cells only, so a population without them
+ * is the one a seed made before they existed. */
+static void draw_second_subunit(sim_cell *cell, int height, int width, model_rng *rng)
+{
+    double sigma = cell->sigma;
+    double turn = uniform_in(rng, M_PI / 3, M_PI / 2) * (model_rng_uniform(rng) < 0.5 ? -1 : 1);
+    double distance = uniform_in(rng, 1.0, 2.0) * sigma, direction = uniform_in(rng, 0.0, 2 * M_PI);
+    double mx = fmin(2.0 * sigma, (width - 1) / 2.0), my = fmin(2.0 * sigma, (height - 1) / 2.0);
+    cell->x2 = (float)clamp(cell->x + distance * cos(direction), mx, width - 1 - mx);
+    cell->y2 = (float)clamp(cell->y + distance * sin(direction), my, height - 1 - my);
+    cell->orientation2 = (float)(cell->orientation + turn);
+    cell->phase2 = (float)uniform_in(rng, -M_PI, M_PI);
+}
+
+/* One zero-mean, unit-norm Gabor filter (see the top of the file) centred at
+ * (cx, cy) with the cell's σ and f. */
+static void make_gabor_at(float *out, const sim_cell *cell, double cx, double cy,
+                          double orientation, double phase, int height, int width)
 {
     double ct = cos(orientation), st = sin(orientation);
     double two_s2 = 2.0 * (double)cell->sigma * cell->sigma;
     double env_sum = 0.0, carrier_sum = 0.0;
     for (int y = 0; y < height; y++)
         for (int x = 0; x < width; x++) {
-            double dx = x - cell->x, dy = y - cell->y;
+            double dx = x - cx, dy = y - cy;
             double env = exp(-(dx * dx + dy * dy) / two_s2);
             double u = dx * ct + dy * st;
             env_sum += env;
@@ -326,7 +372,7 @@ static void make_gabor(float *out, const sim_cell *cell, double orientation, dou
     double dc = env_sum > 0.0 ? carrier_sum / env_sum : 0.0, norm = 0.0;
     for (int y = 0; y < height; y++)
         for (int x = 0; x < width; x++) {
-            double dx = x - cell->x, dy = y - cell->y;
+            double dx = x - cx, dy = y - cy;
             double env = exp(-(dx * dx + dy * dy) / two_s2);
             double u = dx * ct + dy * st;
             double g = env * (cos(2.0 * M_PI * cell->frequency * u + phase) - dc);
@@ -338,11 +384,24 @@ static void make_gabor(float *out, const sim_cell *cell, double orientation, dou
         out[p] *= scale;
 }
 
+static void make_gabor(float *out, const sim_cell *cell, double orientation, double phase,
+                       int height, int width)
+{
+    make_gabor_at(out, cell, cell->x, cell->y, orientation, phase, height, width);
+}
+
 /* A cell's filters: its own (phase φ), then the quadrature partner, then for
- * normalized cells the pairs at the other pool orientations. */
+ * normalized cells the pairs at the other pool orientations; for conjunction
+ * cells its own, then the second subunit's. */
 static void make_cell_filters(float *out, const sim_cell *cell, int height, int width)
 {
     int pixels = height * width;
+    if (cell->type == SIM_CONJUNCTION) {
+        make_gabor(out, cell, cell->orientation, cell->phase, height, width);
+        make_gabor_at(out + pixels, cell, cell->x2, cell->y2, cell->orientation2, cell->phase2,
+                      height, width);
+        return;
+    }
     int pairs = cell->type == SIM_NORMALIZED ? POOL_ORIENTATIONS : 1;
     for (int k = 0; k < pairs; k++) {
         double theta = cell->orientation + k * M_PI / POOL_ORIENTATIONS;
@@ -378,6 +437,10 @@ static double cell_drive(const sim_population *p, int n, const float *r)
     }
     case SIM_NORMALIZED:
         return l > 0.0 ? l / sqrt(p->semi_sat[n] + pool_energy(r, first)) : 0.0;
+    case SIM_CONJUNCTION: {
+        double l2 = r[first + 1];
+        return l > 0.0 && l2 > 0.0 ? sqrt(l * l2) : 0.0;
+    }
     }
     return 0.0;
 }
@@ -498,6 +561,8 @@ int sim_population_create(sim_population **out, const sim_config *c, char *err)
         assign_types(p->cells, c, &rng);
         for (int i = 0; i < n; i++) {
             draw_tuning(&p->cells[i], c->height, c->width, &rng);
+            if (p->cells[i].type == SIM_CONJUNCTION)
+                draw_second_subunit(&p->cells[i], c->height, c->width, &rng);
             p->first_filter[i] = p->n_filters;
             p->n_filters += filters_of(p->cells[i].type);
         }
@@ -532,6 +597,13 @@ void sim_population_destroy(sim_population *p)
 }
 
 int sim_population_neurons(const sim_population *p) { return p->cfg.neurons; }
+
+const char *sim_cell_type_name(int type)
+{
+    static const char *const names[SIM_CELL_TYPES] = {"simple", "complex", "normalized",
+                                                      "conjunction"};
+    return type >= 0 && type < SIM_CELL_TYPES ? names[type] : "?";
+}
 
 const sim_cell *sim_population_cell(const sim_population *p, int n)
 {

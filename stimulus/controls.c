@@ -286,14 +286,17 @@ done:
 /* ------------------------------------------------------------------------ */
 /* Ground truth. */
 
-/* The simulator's filter of a cell at a given phase (see sim_cell). */
-static void sim_filter(const sim_cell *cell, float phase, int height, int width, float *out)
+/* The simulator's filter of a cell's subunit centred at (cx, cy), at a given
+ * orientation and phase (see sim_cell), zero-mean and unit-norm. */
+static void sim_filter(const sim_cell *cell, double cx, double cy, double orientation,
+                       double phase, int height, int width, float *out)
 {
-    double c = cos(cell->orientation), s = sin(cell->orientation), wsum = 0.0, csum = 0.0;
+    double c = cos(orientation), s = sin(orientation), wsum = 0.0, csum = 0.0, norm = 0.0;
+    double two_s2 = 2.0 * (double)cell->sigma * cell->sigma;
     for (int y = 0; y < height; y++)
         for (int x = 0; x < width; x++) {
-            double dx = x - cell->x, dy = y - cell->y, u = dx * c + dy * s;
-            double env = exp(-(dx * dx + dy * dy) / (2.0 * cell->sigma * cell->sigma));
+            double dx = x - cx, dy = y - cy, u = dx * c + dy * s;
+            double env = exp(-(dx * dx + dy * dy) / two_s2);
             double carrier = cos(2.0 * M_PI * cell->frequency * u + phase);
             wsum += env;
             csum += env * carrier;
@@ -302,10 +305,33 @@ static void sim_filter(const sim_cell *cell, float phase, int height, int width,
     double dc = wsum > 0 ? csum / wsum : 0.0;
     for (int y = 0; y < height; y++)
         for (int x = 0; x < width; x++) {
-            double dx = x - cell->x, dy = y - cell->y;
-            double env = exp(-(dx * dx + dy * dy) / (2.0 * cell->sigma * cell->sigma));
-            out[y * width + x] = (float)(env * (out[y * width + x] - dc));
+            double dx = x - cx, dy = y - cy;
+            double g = exp(-(dx * dx + dy * dy) / two_s2) * (out[y * width + x] - dc);
+            out[y * width + x] = (float)g;
+            norm += g * g;
         }
+    float scale = norm > 0.0 ? (float)(1.0 / sqrt(norm)) : 0.0f;
+    for (int p = 0; p < height * width; p++)
+        out[p] *= scale;
+}
+
+/* Candidate optima of a cell, `count` of them at most: a conjunction cell's
+ * one, the sum of its two unit-norm subunits (the proof is at the top of
+ * model/simulate.c); for the others its Gabor at OPTIMUM_PHASES phases. */
+static int optimum_candidates(const sim_cell *cell, int H, int W, float *cands, float *scratch)
+{
+    int P = H * W;
+    if (cell->type == SIM_CONJUNCTION) {
+        sim_filter(cell, cell->x, cell->y, cell->orientation, cell->phase, H, W, cands);
+        sim_filter(cell, cell->x2, cell->y2, cell->orientation2, cell->phase2, H, W, scratch);
+        for (int i = 0; i < P; i++)
+            cands[i] += scratch[i];
+        return 1;
+    }
+    for (int k = 0; k < OPTIMUM_PHASES; k++)
+        sim_filter(cell, cell->x, cell->y, cell->orientation,
+                   cell->phase + 2.0 * M_PI * k / OPTIMUM_PHASES, H, W, cands + (size_t)k * P);
+    return OPTIMUM_PHASES;
 }
 
 int sim_optimal_stimulus(const sim_population *p, int neuron, int height, int width,
@@ -319,25 +345,26 @@ int sim_optimal_stimulus(const sim_population *p, int neuron, int height, int wi
     int N = sim_population_neurons(p), H = height, W = width, P = H * W;
     float *cands = malloc((size_t)OPTIMUM_PHASES * P * sizeof(float));
     float *rates = malloc((size_t)OPTIMUM_PHASES * N * sizeof(float));
-    if (!cands || !rates) {
+    float *scratch = malloc((size_t)P * sizeof(float));
+    if (!cands || !rates || !scratch) {
         free(cands);
         free(rates);
+        free(scratch);
         snprintf(err, STIMULUS_ERR_SIZE, "simulated optimum: out of memory");
         return 1;
     }
-    for (int k = 0; k < OPTIMUM_PHASES; k++) {
-        float *x = cands + (size_t)k * P;
-        sim_filter(cell, cell->phase + (float)(2.0 * M_PI * k / OPTIMUM_PHASES), H, W, x);
-        stimulus_render_at_budget(x, P, b);
-    }
-    sim_population_rates(p, cands, OPTIMUM_PHASES, rates);
+    int count = optimum_candidates(cell, H, W, cands, scratch);
+    for (int k = 0; k < count; k++)
+        stimulus_render_at_budget(cands + (size_t)k * P, P, b);
+    sim_population_rates(p, cands, count, rates);
     int best = 0;
-    for (int k = 1; k < OPTIMUM_PHASES; k++)
+    for (int k = 1; k < count; k++)
         if (rates[(size_t)k * N + neuron] > rates[(size_t)best * N + neuron])
             best = k;
     memcpy(image, cands + (size_t)best * P, (size_t)P * sizeof(float));
     *rate = rates[(size_t)best * N + neuron];
     free(cands);
     free(rates);
+    free(scratch);
     return 0;
 }

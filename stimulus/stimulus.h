@@ -380,10 +380,61 @@ int control_rf_map(model *m, const int *neurons, int n, const stimulus_budget *b
 
 /* Ground truth from the simulated population: the stimulus at the budget
  * that maximizes a cell's true drive (a simple cell's own filter mapped into
- * the space, a complex cell's best over 64 phases; for a normalized cell its
- * filter's, which is an approximation), and its true rate. */
+ * the space, a complex cell's best over 64 phases, a conjunction cell's sum
+ * of its two subunits; for a normalized cell its filter's, which is an
+ * approximation), and its true rate. Exact up to the budget's clipping to
+ * the display range. */
 int sim_optimal_stimulus(const sim_population *p, int neuron, int height, int width,
                          const stimulus_budget *b, float *image, float *rate, char *err);
+
+/* The ground truth of MEIs and controls: the simulated cells' expected
+ * responses, all stimuli at one budget. Shared by `inception mei
+ * --ground-truth` and the inception loop's evaluation. Use: create for the
+ * targets, add the natural training images (any number of calls), score each
+ * stimulus shown, finish (optima, best controls), then read rows and
+ * summaries. */
+enum { TRUTH_MEI, TRUTH_BEST_NATURAL, TRUTH_GABOR, TRUTH_RF, TRUTH_KINDS };
+
+typedef struct truth_row {
+    int neuron;
+    int type;                 /* sim_cell_type */
+    float shown[TRUTH_KINDS]; /* expected rate to each stimulus scored (NaN: none) */
+    float natural;            /* to the truly best natural training image, at the budget */
+    float natural_raw;        /* the same, each image at its own contrast */
+    float optimum;            /* to the cell's optimum (sim_optimal_stimulus; exact for
+                                 simple, complex and conjunction cells) */
+    float best_control;       /* the best of the Gabor, RF, shown and true best natural */
+} truth_row;
+
+/* Over the rows of some cell types: medians of MEI / each denominator (over
+ * the rows where both are finite) and how many rows the MEI beats it in. */
+typedef struct truth_summary {
+    int count, with_gabor, with_rf;
+    float over_natural, over_natural_raw, over_optimum, over_gabor, over_rf, over_best_control;
+    int beats_natural, beats_gabor, beats_rf, beats_best_control;
+} truth_summary;
+
+/* Bit masks of cell types for stimulus_truth_summarize. */
+#define TRUTH_ALL_TYPES (~0u)
+#define TRUTH_TYPE(t) (1u << (t))
+/* The types whose optimum is a single Gabor (the matched Gabor's ceiling). */
+#define TRUTH_GABOR_TYPES (TRUTH_TYPE(SIM_SIMPLE) | TRUTH_TYPE(SIM_COMPLEX))
+
+typedef struct stimulus_truth stimulus_truth;
+int stimulus_truth_create(stimulus_truth **out, const sim_config *c, const int *neurons,
+                          int count, const stimulus_budget *b, char *err);
+void stimulus_truth_destroy(stimulus_truth *t);
+const sim_population *stimulus_truth_population(const stimulus_truth *t);
+int stimulus_truth_count(const stimulus_truth *t);
+/* Natural training images (count × H × W), as recorded: each target's best
+ * at the budget and at their own contrast. */
+void stimulus_truth_add_naturals(stimulus_truth *t, const float *images, int count);
+/* Target j's expected rate to `image`; kept as shown[kind] when kind is a
+ * TRUTH_* (pass -1 to only compute it). */
+float stimulus_truth_score(stimulus_truth *t, int j, int kind, const float *image);
+int stimulus_truth_finish(stimulus_truth *t, char *err);
+const truth_row *stimulus_truth_row(const stimulus_truth *t, int j);
+int stimulus_truth_summarize(const stimulus_truth *t, unsigned types, truth_summary *out);
 
 /* Output: 8-bit grayscale PNG of luminance in [0,1] (rounded, clipped). */
 int png_write_gray(const char *path, const float *image, int height, int width, char *err);

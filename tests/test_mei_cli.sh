@@ -15,8 +15,10 @@ check "missing required options: exit 2" '[ "$(status)" = 2 ] && grep -q "requir
 run mei --model m.bin --data d --neurons 1 --out o --space wavelet
 check "bad --space named, exit 2" '[ "$(status)" = 2 ] && grep -q "wavelet" "$work/err"'
 
+# The population of before conjunction cells (these checks were tuned on it;
+# conjunction cells have their own check below).
 run simulate --out "$work/data" --neurons 20 --train 800 --test 20 --repeats 5 --seed 3 \
-    --images synthetic
+    --images synthetic --fraction-simple 0.4 --fraction-complex 0.4 --fraction-conjunction 0
 check "simulate writes population.npy" '[ "$(status)" = 0 ] && [ -f "$work/data/population.npy" ]'
 run fit --data "$work/data" --out "$work/model.bin" --layers 2 --channels 8 --kernels 9,7 \
     --epochs 8
@@ -54,6 +56,28 @@ run mei --model "$work/model.bin" --data "$work/data" --neurons 0,4-5 --out "$wo
     --steps 20 --starts 2 --no-controls --objective one-hot-softmax --space fourier --jitter 1
 check "ids and ranges, 2 starts, one-hot softmax in Fourier space: MEIs only, start agreement said" \
     '[ "$(status)" = 0 ] && [ $(ls "$work/mei3"/n*.png | wc -l) = 3 ] && grep -q "starts per neuron" "$work/out" && grep -q "start_agreement" "$work/mei3/manifest.json"'
+
+# Conjunction cells (two Gabor subunits, AND-like): no single Gabor is their
+# optimum, so the MEI must beat the matched Gabor in the true responses.
+run simulate --out "$work/conj" --neurons 12 --train 800 --test 20 --repeats 5 --seed 4 \
+    --images synthetic --fraction-simple 0 --fraction-complex 0 --fraction-conjunction 1
+check "simulate with --fraction-conjunction 1" '[ "$(status)" = 0 ]'
+run fit --data "$work/conj" --out "$work/conj.bin" --layers 2 --channels 8 --kernels 9,7 \
+    --epochs 8
+run mei --model "$work/conj.bin" --data "$work/conj" --neurons "top 6" --out "$work/meiconj" \
+    --steps 150 --ground-truth
+wins=$(sed -n 's/^non-Gabor cells.*MEI beats the matched Gabor for \([0-9]*\) of 6,.*/\1/p' "$work/out")
+check "MEIs beat the matched Gabor in the true responses of most conjunction cells ($wins of 6)" \
+    '[ -n "$wins" ] && [ "$wins" -ge 4 ] && grep -q "^  conjunction  *6 " "$work/out"'
+run simulate --out "$work/bad" --neurons 12 --train 20 --fraction-simple 0.5 \
+    --fraction-conjunction 0.6
+check "shares over 1: exit 2 naming them" \
+    '[ "$(status)" = 2 ] && grep -q "fraction-conjunction" "$work/err"'
+/usr/bin/python3 -c "import numpy as np, sys; np.save(sys.argv[1], np.array([12, 36, 64, 0.5, 0.5, 4, 0], dtype=np.float64))" "$work/conj/population.npy"
+run mei --model "$work/conj.bin" --data "$work/conj" --neurons 1 --out "$work/mei4" \
+    --steps 5 --no-controls --ground-truth
+check "--ground-truth with a version 1 population.npy: exit 1 saying so" \
+    '[ "$(status)" = 1 ] && grep -q "version 1" "$work/err"'
 
 rm "$work/data/population.npy"
 run mei --model "$work/model.bin" --data "$work/data" --neurons 1 --out "$work/mei2" \

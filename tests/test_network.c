@@ -299,6 +299,10 @@ static void check_fit(void)
     s.test_repeats = 4;
     s.seed = 3;
     s.population.seed = 3;
+    /* The population this check was tuned on (before conjunction cells). */
+    s.population.fraction_simple = 0.4f;
+    s.population.fraction_complex = 0.4f;
+    s.population.fraction_conjunction = 0.0f;
     dataset d;
     char err[MODEL_ERR_SIZE];
     if (simulate_dataset(&s, &d, err)) {

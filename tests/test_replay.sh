@@ -26,8 +26,10 @@ check "no record: exit 1 with a reason" '[ "$(status)" = 1 ] && grep -q "none" "
 run import "$work/none" --out "$work/x"
 check "import of a missing dataset: exit 1" '[ "$(status)" = 1 ]'
 
+# The population of before conjunction cells (this check was tuned on it).
 "$inception" simulate --out "$work/data" --neurons 16 --train 300 --test 8 --repeats 4 \
-    --images synthetic --seed 5 >/dev/null 2>&1
+    --images synthetic --seed 5 --fraction-simple 0.4 --fraction-complex 0.4 \
+    --fraction-conjunction 0 >/dev/null 2>&1
 run import "$work/data" --out "$work/session"
 check "import writes a record" '[ "$(status)" = 0 ] && [ -f "$work/session/session.rec" ] && grep -q "332 trials" "$work/out"'
 run import "$work/data" --out "$work/session"

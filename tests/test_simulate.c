@@ -112,7 +112,7 @@ static void check_config_errors(void)
 static void check_types(void)
 {
     sim_population *p = make_population(200, 5);
-    int counts[3] = {0};
+    int counts[SIM_CELL_TYPES] = {0};
     int rf_inside = 1;
     for (int n = 0; n < 200; n++) {
         const sim_cell *c = sim_population_cell(p, n);
@@ -121,9 +121,15 @@ static void check_types(void)
                      c->sigma >= 1.9f && c->sigma <= 5.01f && c->frequency >= 0.059f &&
                      c->frequency <= 0.201f && c->gain > 0;
     }
-    CHECK(counts[SIM_SIMPLE] == 80 && counts[SIM_COMPLEX] == 80 && counts[SIM_NORMALIZED] == 40,
-          "40%% simple, 40%% complex, 20%% normalized (%d, %d, %d)", counts[0], counts[1],
-          counts[2]);
+    CHECK(counts[SIM_SIMPLE] == 60 && counts[SIM_COMPLEX] == 60 && counts[SIM_CONJUNCTION] == 40 &&
+              counts[SIM_NORMALIZED] == 40,
+          "30%% simple, 30%% complex, 20%% conjunction, 20%% normalized (%d, %d, %d, %d)",
+          counts[SIM_SIMPLE], counts[SIM_COMPLEX], counts[SIM_CONJUNCTION],
+          counts[SIM_NORMALIZED]);
+    CHECK(!strcmp(sim_cell_type_name(SIM_CONJUNCTION), "conjunction") &&
+              !strcmp(sim_cell_type_name(SIM_NORMALIZED), "normalized") &&
+              !strcmp(sim_cell_type_name(9), "?"),
+          "cell type names");
     CHECK(rf_inside, "RF centres inside the image, σ 2..5 px, 0.06..0.2 cycles/px, gain > 0");
     CHECK(sim_population_cell(p, 200) == NULL && sim_population_cell(p, -1) == NULL,
           "cell index out of range gives NULL");
@@ -317,7 +323,7 @@ static void check_normalization(void)
     double worst = 0;
     for (int n = 0; n < 200; n++) {
         const sim_cell *c = sim_population_cell(p, n);
-        if (c->type == SIM_COMPLEX)
+        if (c->type == SIM_COMPLEX || c->type == SIM_CONJUNCTION)
             continue;
         float grating[PIX], plaid[PIX], strong[PIX];
         for (int i = 0; i < PIX; i++)
@@ -346,6 +352,172 @@ static void check_normalization(void)
     CHECK(unmoved >= simple * 9 / 10, "simple cells ignore the mask: %d of %d within 10%%",
           unmoved, simple);
     sim_population_destroy(p);
+}
+
+/* Conjunction cells, from the formula in model.h written out here: two
+ * zero-mean, unit-norm Gabor subunits g₁ (x, y, orientation, phase) and g₂
+ * (x2, y2, orientation2, phase2), same σ and f; rate = offset + gain ·
+ * √([g₁·x]₊ [g₂·x]₊). */
+static void unit_gabor(float *out, const sim_cell *c, double cx, double cy, double orientation,
+                       double phase)
+{
+    double env[PIX], carrier[PIX], wsum = 0, csum = 0, norm = 0;
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            double dx = x - cx, dy = y - cy;
+            double u = dx * cos(orientation) + dy * sin(orientation);
+            env[y * W + x] = exp(-(dx * dx + dy * dy) / (2.0 * c->sigma * c->sigma));
+            carrier[y * W + x] = cos(2 * M_PI * c->frequency * u + phase);
+            wsum += env[y * W + x];
+            csum += env[y * W + x] * carrier[y * W + x];
+        }
+    for (int i = 0; i < PIX; i++) {
+        double g = env[i] * (carrier[i] - csum / wsum);
+        out[i] = (float)g;
+        norm += g * g;
+    }
+    for (int i = 0; i < PIX; i++)
+        out[i] = (float)(out[i] / sqrt(norm));
+}
+
+static double dot(const float *a, const float *b)
+{
+    double s = 0;
+    for (int i = 0; i < PIX; i++)
+        s += (double)a[i] * b[i];
+    return s;
+}
+
+static void subunits(const sim_cell *c, float *g1, float *g2)
+{
+    unit_gabor(g1, c, c->x, c->y, c->orientation, c->phase);
+    unit_gabor(g2, c, c->x2, c->y2, c->orientation2, c->phase2);
+}
+
+/* Mean gray plus `pattern` scaled to RMS contrast `rms`. */
+static void at_contrast(float *img, const float *pattern, double rms)
+{
+    double scale = rms / pixel_std(pattern, PIX);
+    for (int i = 0; i < PIX; i++)
+        img[i] = (float)(0.5 + scale * pattern[i]);
+}
+
+static void check_conjunction_drive(void)
+{
+    sim_population *p = make_population(200, 1);
+    int count = 40, cells = 0, geometry = 0, agree = 0;
+    double worst = 0;
+    float *img = malloc((size_t)count * PIX * sizeof(float));
+    float *r = malloc((size_t)count * 200 * sizeof(float));
+    float g1[PIX], g2[PIX];
+    sim_natural_images(img, count, H, W, 77);
+    sim_population_rates(p, img, count, r);
+    for (int n = 0; n < 200; n++) {
+        const sim_cell *c = sim_population_cell(p, n);
+        if (c->type != SIM_CONJUNCTION)
+            continue;
+        cells++;
+        double turn = fabs(c->orientation2 - c->orientation);
+        double dist = hypot(c->x2 - c->x, c->y2 - c->y);
+        geometry += turn >= M_PI / 3 - 1e-5 && turn <= M_PI / 2 + 1e-5 && dist <= 2 * c->sigma + 1e-4 &&
+                    c->x2 >= 0 && c->x2 <= W - 1 && c->y2 >= 0 && c->y2 <= H - 1;
+        subunits(c, g1, g2);
+        int ok = 1;
+        for (int b = 0; b < count; b++) {
+            const float *x = img + (size_t)b * PIX;
+            double l1 = dot(g1, x), l2 = dot(g2, x);
+            double want = c->offset + c->gain * (l1 > 0 && l2 > 0 ? sqrt(l1 * l2) : 0.0);
+            double err = fabs(r[b * 200 + n] - want) / (1 + want);
+            worst = err > worst ? err : worst;
+            ok &= err < 1e-3;
+        }
+        agree += ok;
+    }
+    CHECK(cells == 40 && geometry == cells,
+          "%d conjunction cells: second subunit turned π/3..π/2, within 2σ, inside the image "
+          "(%d)", cells, geometry);
+    CHECK(agree == cells, "conjunction drive √([g₁·x]₊[g₂·x]₊) computed here agrees on %d of %d "
+          "cells × %d natural images (worst relative error %.2g)", agree, cells, count, worst);
+    free(img);
+    free(r);
+    sim_population_destroy(p);
+}
+
+/* The conjunction cell's optimum at fixed contrast is g₁ + g₂ (proof at the
+ * top of simulate.c): it beats either subunit alone, any single Gabor of the
+ * cell's σ and f at either subunit's centre, 8 orientations × 8 phases, and any
+ * weighting a g₁ + (1 − a) g₂ other than the equal one. */
+static void check_conjunction_optimum(void)
+{
+    sim_population *p = make_population(200, 1);
+    int cells = 0, beats_single = 0, beats_weighted = 0;
+    double worst = 0;
+    float g1[PIX], g2[PIX], pattern[PIX], img[PIX];
+    double rms = 0.02;
+    for (int n = 0; n < 200; n++) {
+        const sim_cell *c = sim_population_cell(p, n);
+        if (c->type != SIM_CONJUNCTION)
+            continue;
+        cells++;
+        subunits(c, g1, g2);
+        for (int i = 0; i < PIX; i++)
+            pattern[i] = g1[i] + g2[i];
+        at_contrast(img, pattern, rms);
+        double best = rate_of(p, img, n) - c->offset, single = 0;
+        for (int k = 0; k < 128; k++) {
+            double cx = k / 64 ? c->x2 : c->x, cy = k / 64 ? c->y2 : c->y;
+            unit_gabor(pattern, c, cx, cy, c->orientation + (k / 8 % 8) * M_PI / 8,
+                       (k % 8) * M_PI / 4);
+            at_contrast(img, pattern, rms);
+            double v = rate_of(p, img, n) - c->offset;
+            single = v > single ? v : single;
+        }
+        beats_single += best > 1.2 * single;
+        worst = single / best > worst ? single / best : worst;
+        int ok = 1;
+        for (int k = 1; k < 10; k++) {
+            if (k == 5)
+                continue;
+            double a = k / 10.0;
+            for (int i = 0; i < PIX; i++)
+                pattern[i] = (float)(a * g1[i] + (1 - a) * g2[i]);
+            at_contrast(img, pattern, rms);
+            ok &= rate_of(p, img, n) - c->offset < best;
+        }
+        beats_weighted += ok;
+    }
+    CHECK(cells > 0 && beats_single == cells,
+          "g₁ + g₂ beats the best single Gabor by > 20%% in %d of %d conjunction cells (worst "
+          "single/optimum %.3f)", beats_single, cells, worst);
+    CHECK(beats_weighted == cells, "g₁ + g₂ beats unequal weightings in %d of %d cells",
+          beats_weighted, cells);
+    sim_population_destroy(p);
+}
+
+/* A population without conjunction cells is the one a seed made before they
+ * existed: the other cells do not depend on the conjunction share's draws. */
+static void check_conjunction_share(void)
+{
+    sim_config c;
+    sim_config_default(&c);
+    c.fraction_simple = 0.5f;
+    c.fraction_complex = 0.5f;
+    c.fraction_conjunction = 0.0f;
+    sim_population *p;
+    char err[MODEL_ERR_SIZE];
+    if (sim_population_create(&p, &c, err)) {
+        CHECK(0, "no conjunction cells: %s", err);
+        return;
+    }
+    int none = 1;
+    for (int n = 0; n < c.neurons; n++)
+        none &= sim_population_cell(p, n)->type != SIM_CONJUNCTION &&
+                sim_population_cell(p, n)->x2 == 0.0f;
+    CHECK(none, "fraction_conjunction 0: no conjunction cells, no second subunits");
+    sim_population_destroy(p);
+    c.fraction_conjunction = 0.2f;
+    CHECK(sim_population_create(&p, &c, err) != 0 && strstr(err, "conjunction"),
+          "three shares over 1 refused: %s", err);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -575,6 +747,9 @@ int main(void)
     check_poisson();
     check_tuning();
     check_normalization();
+    check_conjunction_drive();
+    check_conjunction_optimum();
+    check_conjunction_share();
     check_images();
     check_dataset();
     return test_done();

@@ -462,9 +462,99 @@ static void test_ground_truth(void)
         }
         checked++;
     }
-    CHECK(optimal && checked > 5, "true optima of %d simple/complex cells beat every perturbation", checked);
+    CHECK(optimal && checked > 5,
+          "true optima of %d simple/complex/conjunction cells beat every perturbation", checked);
     free(rates);
     sim_population_destroy(p);
+}
+
+/* The shared ground-truth scorer against the population computed here:
+ * scores, best natural images (at the budget and raw), optima, best controls,
+ * and the summaries' medians and win counts recounted by hand. */
+static void test_truth_scorer(void)
+{
+    sim_config c;
+    sim_config_default(&c);
+    c.neurons = 40;
+    c.height = H;
+    c.width = W;
+    c.seed = 9;
+    stimulus_budget b = {0.5f, 0.12f};
+    char err[STIMULUS_ERR_SIZE];
+    int targets[6] = {0, 3, 7, 12, 25, 39}, n = 6, naturals = 300, bad[1] = {40};
+    stimulus_truth *t;
+    CHECK(stimulus_truth_create(&t, &c, bad, 1, &b, err) != 0 && strstr(err, "40"),
+          "a target outside the population refused: %s", err);
+    if (stimulus_truth_create(&t, &c, targets, n, &b, err)) {
+        CHECK(0, "stimulus_truth_create: %s", err);
+        return;
+    }
+    const sim_population *p = stimulus_truth_population(t);
+    float *img = malloc(sizeof(float) * naturals * P), *rendered = malloc(sizeof(float) * P);
+    float *rates = malloc(sizeof(float) * c.neurons);
+    sim_natural_images(img, naturals, H, W, 21);
+    stimulus_truth_add_naturals(t, img, 170); /* two calls: maxima carry over */
+    stimulus_truth_add_naturals(t, img + (size_t)170 * P, naturals - 170);
+    float best[6] = {0}, best_raw[6] = {0}, mei[6], gabor[6];
+    for (int i = 0; i < naturals; i++) {
+        sim_population_rates(p, img + (size_t)i * P, 1, rates);
+        for (int j = 0; j < n; j++)
+            best_raw[j] = fmaxf(best_raw[j], rates[targets[j]]);
+        memcpy(rendered, img + (size_t)i * P, sizeof(float) * P);
+        stimulus_render_at_budget(rendered, P, &b);
+        sim_population_rates(p, rendered, 1, rates);
+        for (int j = 0; j < n; j++)
+            best[j] = fmaxf(best[j], rates[targets[j]]);
+    }
+    /* "MEIs": natural images 0..5; "Gabors": images 10..15 (any images do). */
+    int scores_ok = 1;
+    for (int j = 0; j < n; j++) {
+        mei[j] = stimulus_truth_score(t, j, TRUTH_MEI, img + (size_t)j * P);
+        gabor[j] = stimulus_truth_score(t, j, TRUTH_GABOR, img + (size_t)(10 + j) * P);
+        sim_population_rates(p, img + (size_t)j * P, 1, rates);
+        scores_ok &= mei[j] == rates[targets[j]];
+    }
+    CHECK(scores_ok, "scores are the population's rates");
+    CHECK(!stimulus_truth_finish(t, err), "finish: %s", err);
+    int rows_ok = 1, wins = 0, type_rows = 0, type_wins = 0;
+    float ratio[6], optimum[P], opt_rate;
+    for (int j = 0; j < n; j++) {
+        const truth_row *r = stimulus_truth_row(t, j);
+        sim_optimal_stimulus(p, targets[j], H, W, &b, optimum, &opt_rate, err);
+        rows_ok &= r->neuron == targets[j] && r->type == (int)sim_population_cell(p, targets[j])->type &&
+                   fabsf(r->natural - best[j]) <= 1e-5f * best[j] &&
+                   fabsf(r->natural_raw - best_raw[j]) <= 1e-5f * best_raw[j] &&
+                   r->optimum == opt_rate && isnan(r->shown[TRUTH_RF]) &&
+                   r->best_control == fmaxf(gabor[j], best[j]);
+        ratio[j] = mei[j] / best[j];
+        wins += mei[j] > gabor[j];
+        if (r->type == SIM_SIMPLE) {
+            type_rows++;
+            type_wins += mei[j] > gabor[j];
+        }
+    }
+    CHECK(rows_ok, "rows: neuron, type, best natural at the budget and raw, optimum, best control");
+    CHECK(stimulus_truth_row(t, n) == NULL && stimulus_truth_count(t) == n, "row bounds");
+    /* median of 6: the mean of the middle two, sorted here by insertion */
+    for (int i = 1; i < n; i++)
+        for (int k = i; k > 0 && ratio[k - 1] > ratio[k]; k--) {
+            float v = ratio[k];
+            ratio[k] = ratio[k - 1];
+            ratio[k - 1] = v;
+        }
+    truth_summary all, simple;
+    stimulus_truth_summarize(t, TRUTH_ALL_TYPES, &all);
+    stimulus_truth_summarize(t, TRUTH_TYPE(SIM_SIMPLE), &simple);
+    CHECK_CLOSE(all.over_natural, 0.5 * (ratio[2] + ratio[3]), 1e-6, "median MEI/natural");
+    CHECK(all.count == n && all.beats_gabor == wins && all.with_gabor == n && all.with_rf == 0 &&
+              isnan(all.over_rf),
+          "wins over the Gabor %d of %d, no RF scored", all.beats_gabor, all.with_gabor);
+    CHECK(simple.count == type_rows && simple.beats_gabor == type_wins,
+          "one type's summary: %d simple cells, %d wins", simple.count, simple.beats_gabor);
+    free(img);
+    free(rendered);
+    free(rates);
+    stimulus_truth_destroy(t);
 }
 
 static void test_png(void)
@@ -506,6 +596,7 @@ int main(void)
     test_objectives();
     test_synthesis();
     test_ground_truth();
+    test_truth_scorer();
     test_png();
     return test_done();
 }
