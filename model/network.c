@@ -14,6 +14,10 @@
 #include <string.h>
 
 #define BN_MOMENTUM 0.1f
+/* An input gradient goes through a conv layer by scattering its nonzero
+ * pixels when at most 1/this of them are active; above, the FFT path is
+ * faster (measured on the reference layers, see conv_sparse.c). */
+#define SPARSE_MAX_ACTIVE_FRACTION 8
 
 void model_config_default(model_config *c)
 {
@@ -302,6 +306,9 @@ static void workspace_free(workspace *ws)
     free(ws->grad_a);
     free(ws->grad_b);
     free(ws->grad_input);
+    free(ws->active_index);
+    free(ws->active_count);
+    free(ws->active_scratch);
     free(ws->positions);
     free(ws->noise);
     free(ws->pooled);
@@ -404,6 +411,11 @@ int model_workspace_reserve(model *m, int batch, char *err)
             }
         }
         ws->grad_a = alloc_floats(B * C * HW, &failed);
+        ws->active_index = calloc(B * HW, sizeof(int));
+        ws->active_count = calloc(B, sizeof(int));
+        ws->active_scratch = calloc(HW, 1);
+        if (!ws->active_index || !ws->active_count || !ws->active_scratch)
+            failed = 1;
         ws->grad_b = alloc_floats(B * C * HW, &failed);
         if (c->readout == READOUT_GAUSSIAN) {
             ws->positions = alloc_floats(B * N * 2, &failed);
@@ -602,6 +614,24 @@ static void accumulate_position_grads(model *m, int B)
     }
 }
 
+/* An input gradient alone through conv layer l, when dconv is nonzero at few
+ * enough pixels that scattering them beats the FFT path (see conv_sparse.c).
+ * Returns 1 when it wrote din, 0 when the FFT path should. */
+static int sparse_input_grad(model *m, int l, float *din, const float *dconv, int B)
+{
+    const model_config *c = &m->cfg;
+    workspace *ws = &m->ws;
+    const conv_layer *L = &m->conv[l];
+    int HW = c->height * c->width;
+    size_t active = conv_active_pixels(ws->active_index, ws->active_count, ws->active_scratch,
+                                       dconv, B, L->cout, HW);
+    if (active * SPARSE_MAX_ACTIVE_FRACTION > (size_t)B * HW)
+        return 0;
+    return conv2d_backward_input_sparse(din, dconv, ws->active_index, ws->active_count,
+                                        L->weight, B, L->cin, L->cout, c->height, c->width,
+                                        L->k) == 0;
+}
+
 /* Backward pass from ws.grad_rate. With `params` set, parameter gradients are
  * accumulated into m->grads (training mode, after a training forward);
  * with `want_input` set, the gradient with respect to the raw images lands in
@@ -668,7 +698,9 @@ static void backward(model *m, int B, int params, int want_input, int training)
                 din = dconv == dfeat ? dother : dfeat;
             else if (want_input)
                 din = ws->grad_input;
-            conv_fft_backward(ws->fft[l], din, GRAD_OF(Lr->weight), GRAD_OF(Lr->bias), dconv, B);
+            if (params || !din || !sparse_input_grad(m, l, din, dconv, B))
+                conv_fft_backward(ws->fft[l], din, GRAD_OF(Lr->weight), GRAD_OF(Lr->bias),
+                                  dconv, B);
             if (l > 0) {
                 /* din becomes the next layer's dL/d(act); keep the names straight. */
                 float *t = din == dfeat ? dother : dfeat;
