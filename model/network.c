@@ -14,10 +14,6 @@
 #include <string.h>
 
 #define BN_MOMENTUM 0.1f
-/* An input gradient goes through a conv layer by scattering its nonzero
- * pixels when at most 1/this of them are active; above, the FFT path is
- * faster (measured on the reference layers, see conv_sparse.c). */
-#define SPARSE_MAX_ACTIVE_FRACTION 8
 
 void model_config_default(model_config *c)
 {
@@ -614,6 +610,23 @@ static void accumulate_position_grads(model *m, int B)
     }
 }
 
+/* Costs of a layer's input gradient in multiply-adds, to pick the cheaper
+ * path. Scattering: Cin·Cout·K² per active pixel. FFT, per image and pixel:
+ * a transform of each of the Cin + Cout maps (~26 multiply-adds' worth of
+ * time a pixel, measured on 40×72 transforms) and the channel mixing, which
+ * at batch 1 is bound by reading the kernel spectra (~4 multiply-adds' worth
+ * a pixel per channel pair). On the reference layers the switch comes at ~11%
+ * of the pixels active for 32→32 K=7 and ~38% for 1→32 K=9. */
+static double sparse_cost(size_t active, const conv_layer *L)
+{
+    return (double)active * L->cin * L->cout * L->k * L->k;
+}
+
+static double fft_backward_cost(int B, int HW, const conv_layer *L)
+{
+    return (double)B * HW * (26.0 * (L->cin + L->cout) + 4.0 * L->cin * L->cout);
+}
+
 /* An input gradient alone through conv layer l, when dconv is nonzero at few
  * enough pixels that scattering them beats the FFT path (see conv_sparse.c).
  * Returns 1 when it wrote din, 0 when the FFT path should. */
@@ -625,7 +638,7 @@ static int sparse_input_grad(model *m, int l, float *din, const float *dconv, in
     int HW = c->height * c->width;
     size_t active = conv_active_pixels(ws->active_index, ws->active_count, ws->active_scratch,
                                        dconv, B, L->cout, HW);
-    if (active * SPARSE_MAX_ACTIVE_FRACTION > (size_t)B * HW)
+    if (sparse_cost(active, L) > fft_backward_cost(B, HW, L))
         return 0;
     return conv2d_backward_input_sparse(din, dconv, ws->active_index, ws->active_count,
                                         L->weight, B, L->cin, L->cout, c->height, c->width,
