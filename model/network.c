@@ -610,13 +610,15 @@ static void accumulate_position_grads(model *m, int B)
     }
 }
 
-/* Costs of a layer's input gradient in multiply-adds, to pick the cheaper
- * path. Scattering: Cin·Cout·K² per active pixel. FFT, per image and pixel:
- * a transform of each of the Cin + Cout maps (~26 multiply-adds' worth of
- * time a pixel, measured on 40×72 transforms) and the channel mixing, which
- * at batch 1 is bound by reading the kernel spectra (~4 multiply-adds' worth
- * a pixel per channel pair). On the reference layers the switch comes at ~11%
- * of the pixels active for 32→32 K=7 and ~38% for 1→32 K=9. */
+/* Costs of a layer's input gradient in the scatter loop's multiply-adds, to
+ * pick the cheaper path. Scattering: Cin·Cout·K² per active pixel. FFT, per
+ * image and pixel: a transform of each of the Cin + Cout maps (~26
+ * multiply-adds' worth of time a pixel: a 40×72 transform took ~4 µs in the
+ * profile of the reference step) and the channel mixing, which at batch 1 is
+ * bound by reading the kernel spectra (~4 a pixel per channel pair). These
+ * are estimates from that profile, not tuned; on the reference layers the
+ * switch comes at ~11% of the pixels active for 32→32 K=7 and ~38% for
+ * 1→32 K=9, and a one-neuron gradient stays well below both. */
 static double sparse_cost(size_t active, const conv_layer *L)
 {
     return (double)active * L->cin * L->cout * L->k * L->k;
