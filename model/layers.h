@@ -40,6 +40,20 @@ void conv_fft_forward(conv_fft *c, float *out, const float *in, const float *bia
 void conv_fft_backward(conv_fft *c, float *din, float *dweight, float *dbias,
                        const float *dout, int B);
 
+/* Input gradient alone, for an output gradient that is nonzero at few
+ * pixels (one neuron's gradient reaches only its receptive field): each
+ * active pixel scatters its K×K footprint, Cin·Cout·K² multiply-adds a pixel,
+ * instead of the FFT path's fixed cost. conv_active_pixels lists, per image,
+ * the pixels where any of the C channels is nonzero: indices (y·W + x) in
+ * index[b·HW ...] (B·HW ints), their number in count[b]; scratch holds HW
+ * bytes. Returns the total over the batch. The backward writes all of din
+ * and returns non-zero only for a kernel wider than 31. */
+size_t conv_active_pixels(int *index, int *count, unsigned char *scratch, const float *maps,
+                          int B, int C, int HW);
+int conv2d_backward_input_sparse(float *din, const float *dout, const int *index,
+                                 const int *count, const float *weight,
+                                 int B, int Cin, int Cout, int H, int W, int K);
+
 /* --- ELU: out = x for x > 0, exp(x) - 1 otherwise. */
 void elu_forward(float *out, const float *in, size_t n);
 /* Needs the layer's output: d/dx = 1 for x > 0, out + 1 otherwise. */

@@ -302,6 +302,9 @@ static void workspace_free(workspace *ws)
     free(ws->grad_a);
     free(ws->grad_b);
     free(ws->grad_input);
+    free(ws->active_index);
+    free(ws->active_count);
+    free(ws->active_scratch);
     free(ws->positions);
     free(ws->noise);
     free(ws->pooled);
@@ -404,6 +407,11 @@ int model_workspace_reserve(model *m, int batch, char *err)
             }
         }
         ws->grad_a = alloc_floats(B * C * HW, &failed);
+        ws->active_index = calloc(B * HW, sizeof(int));
+        ws->active_count = calloc(B, sizeof(int));
+        ws->active_scratch = calloc(HW, 1);
+        if (!ws->active_index || !ws->active_count || !ws->active_scratch)
+            failed = 1;
         ws->grad_b = alloc_floats(B * C * HW, &failed);
         if (c->readout == READOUT_GAUSSIAN) {
             ws->positions = alloc_floats(B * N * 2, &failed);
@@ -602,6 +610,43 @@ static void accumulate_position_grads(model *m, int B)
     }
 }
 
+/* Costs of a layer's input gradient in the scatter loop's multiply-adds, to
+ * pick the cheaper path. Scattering: Cin·Cout·K² per active pixel. FFT, per
+ * image and pixel: a transform of each of the Cin + Cout maps (~26
+ * multiply-adds' worth of time a pixel: a 40×72 transform took ~4 µs in the
+ * profile of the reference step) and the channel mixing, which at batch 1 is
+ * bound by reading the kernel spectra (~4 a pixel per channel pair). These
+ * are estimates from that profile, not tuned; on the reference layers the
+ * switch comes at ~11% of the pixels active for 32→32 K=7 and ~38% for
+ * 1→32 K=9, and a one-neuron gradient stays well below both. */
+static double sparse_cost(size_t active, const conv_layer *L)
+{
+    return (double)active * L->cin * L->cout * L->k * L->k;
+}
+
+static double fft_backward_cost(int B, int HW, const conv_layer *L)
+{
+    return (double)B * HW * (26.0 * (L->cin + L->cout) + 4.0 * L->cin * L->cout);
+}
+
+/* An input gradient alone through conv layer l, when dconv is nonzero at few
+ * enough pixels that scattering them beats the FFT path (see conv_sparse.c).
+ * Returns 1 when it wrote din, 0 when the FFT path should. */
+static int sparse_input_grad(model *m, int l, float *din, const float *dconv, int B)
+{
+    const model_config *c = &m->cfg;
+    workspace *ws = &m->ws;
+    const conv_layer *L = &m->conv[l];
+    int HW = c->height * c->width;
+    size_t active = conv_active_pixels(ws->active_index, ws->active_count, ws->active_scratch,
+                                       dconv, B, L->cout, HW);
+    if (sparse_cost(active, L) > fft_backward_cost(B, HW, L))
+        return 0;
+    return conv2d_backward_input_sparse(din, dconv, ws->active_index, ws->active_count,
+                                        L->weight, B, L->cin, L->cout, c->height, c->width,
+                                        L->k) == 0;
+}
+
 /* Backward pass from ws.grad_rate. With `params` set, parameter gradients are
  * accumulated into m->grads (training mode, after a training forward);
  * with `want_input` set, the gradient with respect to the raw images lands in
@@ -668,7 +713,9 @@ static void backward(model *m, int B, int params, int want_input, int training)
                 din = dconv == dfeat ? dother : dfeat;
             else if (want_input)
                 din = ws->grad_input;
-            conv_fft_backward(ws->fft[l], din, GRAD_OF(Lr->weight), GRAD_OF(Lr->bias), dconv, B);
+            if (params || !din || !sparse_input_grad(m, l, din, dconv, B))
+                conv_fft_backward(ws->fft[l], din, GRAD_OF(Lr->weight), GRAD_OF(Lr->bias),
+                                  dconv, B);
             if (l > 0) {
                 /* din becomes the next layer's dL/d(act); keep the names straight. */
                 float *t = din == dfeat ? dother : dfeat;

@@ -27,6 +27,8 @@ typedef struct workspace {
     float *bn_mean[MODEL_MAX_LAYERS], *bn_rstd[MODEL_MAX_LAYERS];
     float *grad_a, *grad_b;              /* B×C×HW ping-pong for backward */
     float *grad_input;                   /* B×H×W */
+    int *active_index, *active_count;    /* B×HW, B: sparse input gradients */
+    unsigned char *active_scratch;       /* HW */
     float *positions;                    /* B×N×2 readout positions */
     float *noise;                        /* B×N×2 position noise ε */
     float *pooled;                       /* B×N×C, factorized readout */

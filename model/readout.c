@@ -113,6 +113,10 @@ static void gaussian_backward_item(float *dfeat_b, float *dpos_b, float *samples
         bilinear_tap t = bilinear_tap_at(pos_b + (size_t)n * 2, H, W);
         const float *wn = weight + (size_t)n * C;
         float g = dout_b[n], slope_x = 0.0f, slope_y = 0.0f;
+        /* An objective of a few neurons (MEI synthesis) leaves most g zero:
+         * with only dfeat asked for, such a neuron adds nothing. */
+        if (g == 0.0f && !dpos_b && !samples_b)
+            continue;
         for (int c = 0; c < C; c++) {
             const float *m = feat_b + c * HW;
             float f00 = m[t.i00], f01 = m[t.i01], f10 = m[t.i10], f11 = m[t.i11];
@@ -189,6 +193,8 @@ static int gaussian_backward_features_by_channel(float *dfeatures, const float *
             for (int n = 0; n < N; n++) {
                 const bilinear_tap *t = &taps[(size_t)b * N + n];
                 float gw = dout[(size_t)b * N + n] * weight[(size_t)n * C + c];
+                if (gw == 0.0f)
+                    continue; /* most neurons, for a one-neuron objective */
                 d[t->i00] += gw * t->w00;
                 d[t->i01] += gw * t->w01;
                 d[t->i10] += gw * t->w10;
