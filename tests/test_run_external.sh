@@ -39,7 +39,7 @@ print(sum(r['type'] == 'flip' for r in read_records(sys.argv[1])))" "$1"
 # The "external" acquisition system: the tiny protocol's population (12
 # neurons), its window, its own clock (offset and drift are the rig's).
 "$inception" virtual-rig --publish "$stream" --onsets "$sync" --neurons 12 \
-    --fraction-simple 0.5 --fraction-complex 0.5 --seed 5 --height 18 --width 32 \
+    --fraction-simple 0.5 --fraction-complex 0.5 --fraction-conjunction 0 --seed 5 --height 18 --width 32 \
     --latency-ms 20 --window-ms 24 --clock-offset-ms 3000 --drift-ppm 50 \
     --truth "$work/truth" >"$work/rig.out" 2>&1 &
 rig=$!
