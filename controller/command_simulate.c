@@ -27,7 +27,7 @@ static const char simulate_help[] =
     "  --repeats N         repeats of each test image (default 10)\n"
     "  --height N, --width N   image size (default 36×64)\n"
     "  --fraction-simple X, --fraction-complex X, --fraction-conjunction X\n"
-    "                      shares of the cell types (default 0.3, 0.3, 0.2; the rest\n"
+    "                      shares of the cell types (default 0.4, 0.4, 0; the rest\n"
     "                      are normalized cells)\n"
     "  --images KIND       what the population is shown: auto (default: photographs\n"
     "                      from Debian's python3-skimage when installed, else synthetic),\n"

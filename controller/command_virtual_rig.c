@@ -31,7 +31,7 @@ static const char rig_help[] =
     "                         (one a line, # comments); others are refused and counted\n"
     "  --neurons N, --height N, --width N, --seed N   the population (200, 36×64, 1)\n"
     "  --fraction-simple X, --fraction-complex X, --fraction-conjunction X\n"
-    "                         cell types (0.3, 0.3, 0.2; the rest normalized)\n"
+    "                         cell types (0.4, 0.4, 0; the rest normalized)\n"
     "  --bin-ms X             bin width (default 10)\n"
     "  --latency-ms X, --window-ms X   response window after the onset (50, 500)\n"
     "  --clock-offset-ms X    the rig's clock at start (default 1000)\n"

@@ -429,6 +429,7 @@ typedef struct record_model_metrics {
     int neurons;
     const float *correlation; /* neurons */
     const float *feve;        /* neurons, or NULL */
+    const float *fev;         /* neurons, or NULL: which FEVEs count (METRICS_FEV_MIN) */
 } record_model_metrics;
 int session_record_model_metrics(session_record *w, const record_model_metrics *m, char *err);
 
@@ -685,7 +686,8 @@ typedef struct session_fit_result {
     float *test_feve;          /* neurons */
     neuron_metrics *test;      /* neurons: every test metric (NaN when < 2 test trials) */
     int test_trials;
-    double test_feve_mean, test_corr_mean; /* over neurons with finite values (NaN: none) */
+    double test_feve_mean;     /* over neurons with FEV >= METRICS_FEV_MIN (NaN: none) */
+    double test_corr_mean;     /* over neurons with finite values (NaN: none) */
     int *targets, n_targets;   /* owned */
     float *meis;               /* n_targets × H × W */
     mei_result *mei;           /* n_targets */
@@ -818,7 +820,8 @@ typedef struct run_result {
     char session_dir[PROTOCOL_STRING_SIZE];
     int trials_recorded, trials_flagged;
     int targets;
-    double test_feve_mean, test_corr_mean;   /* over neurons, test images */
+    double test_feve_mean;   /* test images, neurons with FEV >= METRICS_FEV_MIN */
+    double test_corr_mean;   /* test images, all neurons */
     double median_ratio_recorded;  /* MEI / best natural, recorded responses (NaN: no control) */
     double median_ratio_truth;     /* MEI / best natural training image, the simulated truth
                                       (NaN without a virtual rig) */

@@ -115,7 +115,7 @@ typedef struct session_data {
     target_summary *targets;
     int target_count, target_capacity;
     int closed_loop_trials, evaluations;
-    float *correlation, *feve;
+    float *correlation, *feve, *fev; /* fev may be NULL: older records */
     int metric_neurons;
     char metric_split[32];
     int checkpoints;
@@ -138,7 +138,7 @@ static void session_data_free(session_data *d)
         for (int k = 0; k < KIND_COUNT; k++)
             free(d->targets[i].responses[k].v);
     free(d->targets);
-    free(d->correlation), free(d->feve);
+    free(d->correlation), free(d->feve), free(d->fev);
 }
 
 static int64_t field_i64(const record_view *v, const char *name, int64_t fallback)
@@ -291,11 +291,15 @@ static int gather_model_metrics(session_data *d, const record_view *v)
     float *correlation = field_floats(v, "correlation", &count);
     if (!correlation)
         return 0;
-    free(d->correlation), free(d->feve);
+    free(d->correlation), free(d->feve), free(d->fev);
     d->correlation = correlation;
     d->feve = field_floats(v, "feve", &feve_count);
     if (d->feve && feve_count != count)
         free(d->feve), d->feve = NULL;
+    size_t fev_count = 0;
+    d->fev = field_floats(v, "fev", &fev_count);
+    if (d->fev && fev_count != count)
+        free(d->fev), d->fev = NULL;
     d->metric_neurons = (int)count;
     snprintf(d->metric_split, sizeof d->metric_split, "%s", split);
     return 0;
@@ -545,11 +549,17 @@ static int section_model(report_output *o, const session_data *d)
     }
     int n = d->metric_neurons;
     double *corr = malloc((size_t)n * sizeof *corr), feve_sum = 0;
+    int feve_count = 0;
     if (!corr)
         return report_fail(o->err, "out of memory");
     for (int i = 0; i < n; i++) {
         corr[i] = d->correlation[i];
-        feve_sum += d->feve ? d->feve[i] : 0;
+        /* FEVE counts where the explainable variance is large enough to
+         * measure (Sensorium's rule), and only where it is defined. */
+        if (d->feve && isfinite(d->feve[i]) && (!d->fev || d->fev[i] >= METRICS_FEV_MIN)) {
+            feve_sum += d->feve[i];
+            feve_count++;
+        }
     }
     /* Correlations lie in [-1, 1]; anything beyond lands in the end bins. */
     double lo = fmax(-1.0, fmin(0.0, floor(series_min(corr, n) / 0.05) * 0.05));
@@ -565,8 +575,11 @@ static int section_model(report_output *o, const session_data *d)
             d->metric_split, !strcmp(d->metric_split, "test") ? ", to the average over repeats"
                                                                : "",
             n, sum / n, stats_median(corr, n));
-    if (d->feve)
-        fprintf(o->html, "; mean FEVE %.3f", feve_sum / n);
+    if (d->feve && feve_count)
+        fprintf(o->html, d->fev ? "; mean FEVE %.3f over the %d neurons with a fraction of "
+                                  "explainable variance of at least %.2f"
+                                : "; mean FEVE %.3f over the %d neurons where it is defined",
+                feve_sum / feve_count, feve_count, METRICS_FEV_MIN);
     fprintf(o->html, ".</p>\n");
     free(corr);
     return status;

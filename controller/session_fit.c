@@ -143,7 +143,7 @@ static int evaluate(model *m, const dataset *d, session_fit_result *r, char *err
         }
         r->test_trials = t.n;
     }
-    r->test_feve_mean = stats_finite_mean(r->test_feve, N);
+    r->test_feve_mean = r->test_trials >= 2 ? metrics_feve_mean(r->test, N, NULL) : NAN;
     r->test_corr_mean = stats_finite_mean(r->test_corr, N);
     free(nm);
     tier_rows_free(&v);
@@ -465,8 +465,8 @@ int session_fit_record_model(session_record *w, const char *dir, const dataset *
     const char *names[] = {"feve", "corr_to_average", "single_trial_corr", "oracle", "fev", NULL};
     const float *arrays[] = {cols, cols + N, cols + 2 * N, cols + 3 * N, cols + 4 * N};
     /* The same in the report's own record type (its correlation histogram). */
-    record_model_metrics mm = {"test", r->fit.best_epoch, N, cols + N, cols};
-    int status = session_record_metric_arrays(w, "test_metrics", stats_finite_mean(cols, N), N, names,
+    record_model_metrics mm = {"test", r->fit.best_epoch, N, cols + N, cols, cols + 4 * N};
+    int status = session_record_metric_arrays(w, "test_metrics", r->test_feve_mean, N, names,
                                               arrays, err) ||
                  session_record_model_metrics(w, &mm, err);
     free(cols);

@@ -724,6 +724,8 @@ int session_record_model_metrics(session_record *w, const record_model_metrics *
     record_payload_array(p, "correlation", RECORD_F32, 1, shape, m->correlation);
     if (m->feve)
         record_payload_array(p, "feve", RECORD_F32, 1, shape, m->feve);
+    if (m->fev)
+        record_payload_array(p, "fev", RECORD_F32, 1, shape, m->fev);
     return append_scratch(w, RECORD_MODEL_METRICS, NULL, err);
 }
 

@@ -277,3 +277,17 @@ void metrics_summarize(const float *values, int n, metric_summary *out)
     }
     free(v);
 }
+
+double metrics_feve_mean(const neuron_metrics *m, int neurons, int *kept)
+{
+    double sum = 0.0;
+    int k = 0;
+    for (int i = 0; i < neurons; i++)
+        if (m[i].fev >= METRICS_FEV_MIN && isfinite(m[i].feve)) {
+            sum += m[i].feve;
+            k++;
+        }
+    if (kept)
+        *kept = k;
+    return k ? sum / k : NAN;
+}

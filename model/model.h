@@ -253,6 +253,14 @@ typedef struct neuron_metrics {
 int metrics_evaluate(const float *pred, const float *resp, const int64_t *image_ids,
                      int trials, int neurons, neuron_metrics *out, char *err);
 
+/* The population's FEVE as Sensorium reports it: the mean over the neurons
+ * whose fraction of explainable variance is at least METRICS_FEV_MIN (below
+ * it, the explainable variance is a small difference of noisy estimates and a
+ * neuron's FEVE can be any size). NaN when no neuron qualifies; *kept (may be
+ * NULL) is how many did. */
+#define METRICS_FEV_MIN 0.15f
+double metrics_feve_mean(const neuron_metrics *m, int neurons, int *kept);
+
 typedef struct metric_summary {
     float mean, median, q25, q75, min, max;
 } metric_summary;

@@ -289,9 +289,28 @@ static void check_against_numpy(const char *script)
               expected[NEURONS * 5 + k]);
 }
 
+/* The population FEVE counts only neurons with FEV >= 0.15 and a defined FEVE. */
+static void check_feve_mean(void)
+{
+    neuron_metrics m[5] = {
+        {.feve = 0.8f, .fev = 0.5f},
+        {.feve = 0.4f, .fev = 0.15f},
+        {.feve = -1.0e6f, .fev = 0.01f}, /* tiny explainable variance: left out */
+        {.feve = NAN, .fev = 0.3f},      /* undefined: left out */
+        {.feve = 0.9f, .fev = 0.149f},   /* just below the threshold */
+    };
+    int kept = -1;
+    double mean = metrics_feve_mean(m, 5, &kept);
+    CHECK(kept == 2, "two neurons qualify (got %d)", kept);
+    CHECK_CLOSE(mean, 0.6, 1e-6, "their mean FEVE");
+    CHECK(isnan(metrics_feve_mean(m + 2, 3, &kept)) && kept == 0,
+          "no qualifying neuron: NaN, none kept");
+}
+
 int main(int argc, char **argv)
 {
     check_correlation();
+    check_feve_mean();
     check_hand_example();
     check_perfect_and_constant();
     check_known_variances();

@@ -157,7 +157,7 @@ static int write_session(const char *dir, int complete, char *err)
         float feve[NEURONS];
         for (int n = 0; n < NEURONS; n++)
             feve[n] = test_correlations[n] * test_correlations[n];
-        record_model_metrics m = {"test", 12, NEURONS, test_correlations, feve};
+        record_model_metrics m = {"test", 12, NEURONS, test_correlations, feve, NULL};
         status = status || write_stream(w, start, err) || write_stimuli(w, err) ||
                  session_record_model_metrics(w, &m, err) || write_trials(w, err) ||
                  session_record_note(w, "synthetic session <for the report test>", err);

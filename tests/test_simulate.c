@@ -72,10 +72,15 @@ static float rate_of(const sim_population *p, const float *img, int n)
     return v;
 }
 
+/* The mixed population of every type (the demo protocol's shares); the
+ * default has no conjunction cells (checked in check_types). */
 static sim_population *make_population(int neurons, uint64_t seed)
 {
     sim_config c;
     sim_config_default(&c);
+    c.fraction_simple = 0.3f;
+    c.fraction_complex = 0.3f;
+    c.fraction_conjunction = 0.2f;
     c.neurons = neurons;
     c.seed = seed;
     sim_population *p = NULL;
@@ -126,6 +131,10 @@ static void check_types(void)
           "30%% simple, 30%% complex, 20%% conjunction, 20%% normalized (%d, %d, %d, %d)",
           counts[SIM_SIMPLE], counts[SIM_COMPLEX], counts[SIM_CONJUNCTION],
           counts[SIM_NORMALIZED]);
+    sim_config d;
+    sim_config_default(&d);
+    CHECK(d.fraction_simple == 0.4f && d.fraction_complex == 0.4f && d.fraction_conjunction == 0.0f,
+          "the default population: 40%% simple, 40%% complex, no conjunction, 20%% normalized");
     CHECK(!strcmp(sim_cell_type_name(SIM_CONJUNCTION), "conjunction") &&
               !strcmp(sim_cell_type_name(SIM_NORMALIZED), "normalized") &&
               !strcmp(sim_cell_type_name(9), "?"),

@@ -428,6 +428,9 @@ static void test_ground_truth(void)
 {
     sim_config c;
     sim_config_default(&c);
+    c.fraction_simple = 0.3f; /* every cell type, conjunction cells too */
+    c.fraction_complex = 0.3f;
+    c.fraction_conjunction = 0.2f;
     c.neurons = 30;
     c.height = H;
     c.width = W;
@@ -475,6 +478,9 @@ static void test_truth_scorer(void)
 {
     sim_config c;
     sim_config_default(&c);
+    c.fraction_simple = 0.3f; /* every cell type, conjunction cells too */
+    c.fraction_complex = 0.3f;
+    c.fraction_conjunction = 0.2f;
     c.neurons = 40;
     c.height = H;
     c.width = W;

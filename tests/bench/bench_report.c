@@ -45,7 +45,7 @@ static int write_session(session_record *w, char *err)
         if (session_record_stimulus(w, &st, err))
             return 1;
     }
-    record_model_metrics m = {"test", 30, NEURONS, corr, NULL};
+    record_model_metrics m = {"test", 30, NEURONS, corr, NULL, NULL};
     if (session_record_model_metrics(w, &m, err))
         return 1;
     for (int64_t f = 0; f < 216000; f++) {
