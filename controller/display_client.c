@@ -12,6 +12,9 @@
 #include <string.h>
 #include <zmq.h>
 
+/* How long closing waits for queued messages to reach the display. */
+#define DISPLAY_CLIENT_LINGER_MS 500
+
 struct display_client {
     void *context, *socket;
     int timeout_ms;
@@ -227,8 +230,13 @@ void display_client_destroy(display_client *c)
 {
     if (!c)
         return;
-    if (c->socket)
+    /* What is still queued (an ABORT of the last block, above all) gets this
+     * long to go out; a display that is gone does not hold us longer. */
+    int linger = DISPLAY_CLIENT_LINGER_MS;
+    if (c->socket) {
+        zmq_setsockopt(c->socket, ZMQ_LINGER, &linger, sizeof linger);
         zmq_close(c->socket);
+    }
     if (c->context)
         zmq_ctx_term(c->context);
     free(c->pending);

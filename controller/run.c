@@ -611,6 +611,7 @@ static int run_block(run_state *s, const char *block, const int64_t *ids, int co
         return 1;
     if (d->start_block(d->display, err))
         return fail(s, "display: %s", err);
+    s->display.block_running = 1;
     int submitted = 0, finished = 0, block_end = 0, done = 0;
     int64_t first = s->next_trial, end_ns = 0;
     s->st.trials_done = 0;
@@ -634,8 +635,10 @@ static int run_block(run_state *s, const char *block, const int64_t *ids, int co
         while (!block_end && d->next_event(d->display, &ev, 0) == 1)
             if (on_presenter_event(s, &ev, &block_end))
                 return 1;
-        if (block_end && !end_ns)
+        if (block_end && !end_ns) {
             end_ns = acq_now_ns();
+            s->display.block_running = 0;
+        }
         if (pump_stream(s, 2) || drain_trials(s, block, &done) ||
             session_record_tick(s->rec, s->err))
             return 1;

@@ -99,6 +99,8 @@ int run_display_resync(run_display *d, char *note, size_t size, char *err)
 
 void run_display_close(run_display *d)
 {
+    if (d->block_running && d->ops.abort)
+        d->ops.abort(d->ops.display);
     presenter_destroy(d->local);
     display_client_destroy(d->remote);
     memset(d, 0, sizeof *d);

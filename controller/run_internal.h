@@ -62,6 +62,7 @@ typedef struct run_display {
     presenter *local;
     display_client *remote;
     display_ops ops;
+    int block_running; /* started, its BLOCK_END not yet seen: closing aborts it */
     char status[512]; /* "display: ...", for the terminal and the record */
 } run_display;
 
@@ -69,6 +70,9 @@ int run_display_open(run_display *d, const protocol *p, char *err);
 /* A remote display's clock offset measured again (between blocks: clocks
  * drift apart); `note` describes it ("" for the local presenter). */
 int run_display_resync(run_display *d, char *note, size_t size, char *err);
-void run_display_close(run_display *d); /* safe on a display never opened */
+/* Safe on a display never opened. A block still running (the run failed or
+ * was interrupted mid-block) is aborted first, so the display stops
+ * presenting instead of waiting for trials that will never come. */
+void run_display_close(run_display *d);
 
 #endif

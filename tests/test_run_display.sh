@@ -29,6 +29,60 @@ sed -e "s|$display|tcp://127.0.0.1:$((base + 7))|" "$work/remote.yaml" >"$work/n
 server=$!
 sleep 0.3
 
+# A run stopped mid-block (SIGTERM once the recording block shows trials),
+# on a display of its own, must abort the block there: otherwise the display
+# keeps waiting for that block's trials, and the next controller's
+# START_BLOCK is refused ("a block is already running").
+stopped_display=tcp://127.0.0.1:$((base + 8))
+sed -e "s|$display|$stopped_display|" "$work/remote.yaml" >"$work/stopped.yaml"
+"$inception" present --serve "$stopped_display" --window 128x72 --refresh 200 \
+    --pacing software --serve-seconds 300 2>"$work/stopped_server.err" &
+stopped_server=$!
+sleep 0.3
+"$inception" run "$work/stopped.yaml" --out "$work/stopped" >"$work/out" 2>"$work/err" &
+runner=$!
+i=0
+while [ $i -lt 600 ] && ! grep -q "] recording" "$work/out"; do sleep 0.1; i=$((i + 1)); done
+sleep 1
+kill -TERM $runner
+wait $runner
+echo $? >"$work/status"
+check "a run interrupted mid-block: exit 1, saying so ($(cat "$work/err"))" \
+    '[ $(status) = 1 ] && grep -q "interrupted during the recording phase" "$work/err"'
+check "it was stopped mid-block: flips recorded, the recording block not finished" \
+    '$py -c "
+import sys; sys.path.insert(0, \"$tests/../controller\")
+from record_reader import read_records
+rs = list(read_records(sys.argv[1]))
+flips = sum(r[\"type\"] == \"flip\" and r[\"fields\"][\"trial\"] >= 0 for r in rs)
+ended = any(r[\"type\"] == \"note\" and r[\"fields\"].get(\"text\", \"\").startswith(\"recording block:\") for r in rs)
+sys.exit(not (flips > 0 and not ended))" "$work/stopped/session.rec"'
+# Another controller (DISPLAY.md's messages from Python): HELLO, START_BLOCK
+# must be answered with status 0, then ABORT.
+$py -c "
+import struct, sys, zmq
+s = zmq.Context().socket(zmq.DEALER)
+s.setsockopt(zmq.LINGER, 500)
+s.connect(sys.argv[1])
+def send(kind): s.send(b'INCD' + struct.pack('<HHII', 1, kind, 0, 0))
+def wait_for(kind):
+    while s.poll(10000):
+        m = s.recv()
+        if struct.unpack('<H', m[6:8])[0] == kind:
+            return m[16:]
+    sys.exit('no answer of type %d' % kind)
+send(1); wait_for(65)
+send(5)
+reply_to, status = struct.unpack('<ii', wait_for(67)[:8])
+print('START_BLOCK answered with status %d' % status)
+send(8)
+sys.exit(not (reply_to == 5 and status == 0))" "$stopped_display" >"$work/err" 2>&1
+prc=$?
+check "the interrupted run aborted its block on the display: the next controller's START_BLOCK is taken" \
+    '[ $prc = 0 ]'
+kill -TERM $stopped_server
+wait $stopped_server
+
 run run "$work/remote.yaml" --out "$work/session"
 check "a session with a remote display runs to the end (exit $(status))" '[ $(status) = 0 ]'
 check "it drove the remote display (its status and clock offset in the output)" \
