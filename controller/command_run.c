@@ -102,8 +102,9 @@ static void show_progress(const run_status *s, void *user)
 }
 
 /* What `run` and `resume` share: the environment for SDL and OpenMP, the
- * signals, the session, its summary and its report. */
-static void prepare_environment(int *mode)
+ * signals, the session, its summary and its report. `remote`: the display
+ * is another computer's (display.endpoint), so no presenter runs here. */
+static void prepare_environment(int *mode, int remote)
 {
     /* Before SDL or OpenMP start: spinning OpenMP workers would starve the
      * presenter on a small machine, and with no display the presenter
@@ -111,7 +112,7 @@ static void prepare_environment(int *mode)
     setenv("OMP_WAIT_POLICY", "passive", 0);
     int headless = !getenv("DISPLAY") && !getenv("WAYLAND_DISPLAY");
     if (*mode == PROTOCOL_DISPLAY_OFFSCREEN || headless) {
-        if (*mode != PROTOCOL_DISPLAY_OFFSCREEN)
+        if (*mode != PROTOCOL_DISPLAY_OFFSCREEN && !remote)
             printf("no display (DISPLAY and WAYLAND_DISPLAY unset): the presenter renders "
                    "offscreen\n");
         *mode = PROTOCOL_DISPLAY_OFFSCREEN;
@@ -173,7 +174,7 @@ int command_run(int argc, char **argv)
         fprintf(stderr, "inception run: %s\n", err);
         return 2;
     }
-    prepare_environment(&p->display.mode);
+    prepare_environment(&p->display.mode, p->display.endpoint[0] != 0);
     progress_view view = {isatty(1), NULL, -1e9, 0};
     run_options ro = {cli_get(o, n, "out"), "/proc/self/exe", show_progress, &view,
                       &run_interrupted, 0};
@@ -211,7 +212,7 @@ int command_resume(int argc, char **argv)
     int mode = getenv("DISPLAY") || getenv("WAYLAND_DISPLAY")
                                      ? PROTOCOL_DISPLAY_WINDOWED
                                      : PROTOCOL_DISPLAY_OFFSCREEN;
-    prepare_environment(&mode);
+    prepare_environment(&mode, 0); /* offscreen when headless: says nothing */
     char err[CONTROLLER_ERR_SIZE];
     progress_view view = {isatty(1), NULL, -1e9, 0};
     run_options ro = {NULL, "/proc/self/exe", show_progress, &view, &run_interrupted,

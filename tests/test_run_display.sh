@@ -12,6 +12,7 @@ tests=$2
 py=/usr/bin/python3
 . "$tests/tap.sh"
 export SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy
+unset DISPLAY WAYLAND_DISPLAY # headless: a local presenter would render offscreen
 # Gentler timing than tiny.yaml's, for a loaded machine: 60 ms trials at 200
 # Hz, the window 20 ms after the onset (the rig must hear of an onset before
 # the window's first bin goes out), each closed-loop stimulus three times.
@@ -20,7 +21,8 @@ base=$((30000 + ($$ % 2000) * 10))
 display=tcp://127.0.0.1:$((base + 4))
 sed -e "s|tcp://127.0.0.1:5766|tcp://127.0.0.1:$((base + 5))|" \
     -e "s|tcp://127.0.0.1:5767|tcp://127.0.0.1:$((base + 6))|" \
-    -e "s|^  photodiode_px: .*|&\n  endpoint: $display|" -e "$gentle" \
+    -e "s|^  photodiode_px: .*|&\n  endpoint: $display|" -e "s|^  mode: offscreen|  mode: windowed|" \
+    -e "$gentle" \
     "$tests/protocols/tiny.yaml" >"$work/remote.yaml"
 sed -e "s|$display|tcp://127.0.0.1:$((base + 7))|" "$work/remote.yaml" >"$work/nobody.yaml"
 
@@ -85,6 +87,8 @@ wait $stopped_server
 
 run run "$work/remote.yaml" --out "$work/session"
 check "a session with a remote display runs to the end (exit $(status))" '[ $(status) = 0 ]'
+check "headless with a remote display: no word of an offscreen presenter (there is none here)" \
+    '! grep -q "offscreen" "$work/out"'
 check "it drove the remote display (its status and clock offset in the output)" \
     'grep -q "^display: remote on $display: .*its clock" "$work/out"'
 # The progress line (a plain line at each phase change when not a terminal)
@@ -116,6 +120,13 @@ src=$?
 cp "$work/server.err" "$work/err"
 check "the display server took the session's requests, none bad, and stopped cleanly" \
     '[ $src = 0 ] && grep -q "stopped: [1-9][0-9]* requests, 0 bad" "$work/server.err"'
+
+# The same protocol with this computer's presenter does say it renders
+# offscreen (the session then fails at once: its folder cannot be made).
+grep -v "^  endpoint: " "$work/remote.yaml" >"$work/local.yaml"
+run run "$work/local.yaml" --out /dev/null/local
+check "headless with a local presenter: it says the presenter renders offscreen" \
+    '[ $(status) = 1 ] && grep -q "^no display (DISPLAY and WAYLAND_DISPLAY unset): the presenter renders offscreen" "$work/out"'
 
 run run "$work/nobody.yaml" --out "$work/nobody"
 check "a display endpoint where nothing answers: exit 1 naming it ($(cat "$work/err"))" \
