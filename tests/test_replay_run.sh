@@ -95,5 +95,45 @@ run replay "$work/replay" --out "$work/again" --no-report
 check "a replay of the replay: the same model again" \
     '[ "$(status)" = 0 ] && cmp -s "$work/session/model.bin" "$work/again/model.bin"'
 
+# The run's record streamed again (--speed 0: as fast as it goes) into
+# `inception acquire` with the protocol's response window (short.yaml: 2 ms
+# after the onset, 24 ms long) gives back every recorded trial's counts.
+trials=$($py - "$reader" "$work/session" <<EOF
+import sys, os
+sys.path.insert(0, os.path.dirname(sys.argv[1]))
+from record_reader import read_records
+print(sum(r["type"] == "trial" for r in read_records(sys.argv[2] + "/session.rec")))
+EOF
+)
+"$inception" acquire --data tcp://127.0.0.1:$((base + 2)) --onsets tcp://127.0.0.1:$((base + 3)) \
+    --trials "$trials" --latency-ms 2 --window-ms 24 --hwm 1000000 --timeout 120 \
+    --out "$work/acq" >"$work/acq.out" 2>&1 &
+acq=$!
+run replay "$work/session" --stream tcp://127.0.0.1:$((base + 2)) \
+    --onsets tcp://127.0.0.1:$((base + 3)) --speed 0 --wait-ms 1500
+wait $acq
+acq_status=$?
+check "the run's record streamed with --speed 0: $trials trials" \
+    '[ "$(status)" = 0 ] && [ "$trials" -gt 300 ] && grep -q "streamed $trials trials" "$work/out"'
+check "acquire received them all" '[ $acq_status = 0 ] && [ -f "$work/acq/responses.npy" ]' ||
+    sed 's/^/# /' "$work/acq.out"
+check "acquire's trials: every recorded trial, its image, unflagged, its counts equal to the record's" \
+    '$py - "$reader" "$work/session" "$work/acq" <<EOF
+import sys, os, numpy as np
+sys.path.insert(0, os.path.dirname(sys.argv[1]))
+from record_reader import read_records
+trials = {r["fields"]["trial"]: r["fields"] for r in read_records(sys.argv[2] + "/session.rec")
+          if r["type"] == "trial"}
+resp = np.load(sys.argv[3] + "/responses.npy"); rows = np.load(sys.argv[3] + "/trials.npy")
+n = len(trials)
+ok = resp.shape == (n, 12) and rows.shape == (n, 6) and (rows[:, 5] == 0).all()
+ok &= sorted(rows[:, 0].tolist()) == sorted(trials)
+for r, c in zip(rows, resp):
+    t = trials[int(r[0])]
+    ok &= int(r[1]) == t["image_id"] and np.array_equal(c, t["counts"])
+print("#", n, "trials, shapes", resp.shape, rows.shape, "flagged", int((rows[:, 5] != 0).sum()))
+sys.exit(not ok)
+EOF'
+
 echo "1..$n"
 [ $failed = 0 ]
