@@ -644,12 +644,7 @@ static int make_permutation(export_job *job)
         job->permutation[i] = i;
     model_rng rng;
     model_rng_seed(&rng, job->seed);
-    for (int i = job->count - 1; i > 0; i--) { /* Fisher–Yates */
-        int j = (int)(model_rng_next(&rng) % (uint64_t)(i + 1));
-        int64_t t = job->permutation[i];
-        job->permutation[i] = job->permutation[j];
-        job->permutation[j] = t;
-    }
+    model_rng_shuffle_i64(&rng, job->permutation, job->count);
     char err[MODEL_ERR_SIZE];
     int64_t shape[1] = {job->count};
     if (npy_write(out_path(job, "permutation.npy").s, NPY_INT64, 1, shape, job->permutation, err))

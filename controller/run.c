@@ -145,16 +145,6 @@ static int phase(run_state *s, const char *name, const char *event)
     return 0;
 }
 
-static void shuffle(int64_t *v, int n, model_rng *rng)
-{
-    for (int i = n - 1; i > 0; i--) {
-        int j = (int)(model_rng_uniform(rng) * (i + 1));
-        int64_t t = v[i];
-        v[i] = v[j];
-        v[j] = t;
-    }
-}
-
 static float median_of(const float *v, int n)
 {
     metric_summary m;
@@ -721,7 +711,7 @@ static int record_natural_images(run_state *s, int64_t **schedule, int *count, i
     int n_val = (int)((double)im->train * (double)im->validation_fraction + 0.5);
     for (int i = 0; i < im->train; i++)
         tiers[i] = i;
-    shuffle(tiers, im->train, &rng);
+    model_rng_shuffle_i64(&rng, tiers, im->train);
     uint8_t *is_val = calloc((size_t)im->train, 1);
     if (!is_val) {
         fail(s, "out of memory for %s", "the tiers");
@@ -741,7 +731,7 @@ static int record_natural_images(run_state *s, int64_t **schedule, int *count, i
     free(is_val);
     if (bad)
         goto done;
-    shuffle(order, k, &rng);
+    model_rng_shuffle_i64(&rng, order, k);
     *schedule = order;
     *count = k;
     order = NULL;
@@ -933,7 +923,7 @@ static int64_t *closed_loop_order(run_state *s, const int64_t *stimuli, int coun
         memcpy(order + (size_t)r * count, stimuli, (size_t)count * sizeof(int64_t));
     model_rng rng;
     model_rng_seed(&rng, s->p->seed ^ 0x636c6f736564ull);
-    shuffle(order, *total, &rng);
+    model_rng_shuffle_i64(&rng, order, *total);
     return order;
 }
 

@@ -37,6 +37,9 @@ double model_rng_uniform(model_rng *rng);  /* in [0,1) */
 double model_rng_normal(model_rng *rng);   /* standard normal */
 /* Poisson sample with mean `mean` >= 0. */
 unsigned model_rng_poisson(model_rng *rng, double mean);
+/* Shuffles v[0..n) in place (Fisher–Yates): every order equally likely,
+ * the same order for the same rng state. */
+void model_rng_shuffle_i64(model_rng *rng, int64_t *v, int n);
 
 /* ------------------------------------------------------------------------ */
 /* NPY files (NumPy's array format, versions 1.0 and 2.0), little-endian,

@@ -67,3 +67,15 @@ unsigned model_rng_poisson(model_rng *rng, double mean)
     double x = floor(mean + sqrt(mean) * model_rng_normal(rng) + 0.5);
     return x < 0 ? 0 : (unsigned)x;
 }
+
+/* Position i swaps with a uniform j in [0, i]: all n! orders come out equally
+ * often (the uniform's 53 bits make the bias of the scaling negligible). */
+void model_rng_shuffle_i64(model_rng *rng, int64_t *v, int n)
+{
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)(model_rng_uniform(rng) * (double)(i + 1));
+        int64_t t = v[i];
+        v[i] = v[j];
+        v[j] = t;
+    }
+}
