@@ -1,5 +1,6 @@
 /* command_model.c: `inception fit` and `inception evaluate`. */
 #include "cli.h"
+#include "controller.h"
 #include "model.h"
 
 #include <math.h>
@@ -61,29 +62,15 @@ static int report_test_metrics(model *m, const dataset *d, const uint8_t *cell_t
         printf("no test trials: skipping the test metrics\n");
         return 0;
     }
-    size_t HW = (size_t)d->height * d->width;
-    float *images = malloc((size_t)n_test * HW * sizeof(float));
-    float *resp = malloc((size_t)n_test * N * sizeof(float));
-    float *pred = malloc((size_t)n_test * N * sizeof(float));
-    int64_t *ids = malloc((size_t)n_test * sizeof(int64_t));
     neuron_metrics *nm = malloc((size_t)N * sizeof *nm);
     float *column = malloc((size_t)N * sizeof(float));
-    char err[MODEL_ERR_SIZE];
+    char err[CONTROLLER_ERR_SIZE];
     int status = 1;
-    if (!images || !resp || !pred || !ids || !nm || !column) {
+    if (!nm || !column) {
         fprintf(stderr, "inception: out of memory for test metrics\n");
         goto done;
     }
-    int k = 0;
-    for (int t = 0; t < d->trials; t++) {
-        if (d->tiers[t] != TIER_TEST)
-            continue;
-        memcpy(images + k * HW, d->images + (size_t)t * HW, HW * sizeof(float));
-        memcpy(resp + (size_t)k * N, d->responses + (size_t)t * N, (size_t)N * sizeof(float));
-        ids[k++] = d->image_ids[t];
-    }
-    if (model_predict(m, images, n_test, pred, err) ||
-        metrics_evaluate(pred, resp, ids, n_test, N, nm, err)) {
+    if (session_fit_evaluate_tier(m, d, TIER_TEST, nm, &n_test, err)) {
         fprintf(stderr, "inception: %s\n", err);
         goto done;
     }
@@ -101,7 +88,7 @@ static int report_test_metrics(model *m, const dataset *d, const uint8_t *cell_t
     ROW("FEVE (all neurons)", feve);
     int kept = 0;
     for (int i = 0; i < N; i++)
-        if (nm[i].fev >= 0.15f)
+        if (nm[i].fev >= METRICS_FEV_MIN && isfinite(nm[i].feve)) /* as metrics_feve_mean */
             column[kept++] = nm[i].feve;
     if (kept)
         print_summary_row("FEVE (FEV >= 0.15)", column, kept);
@@ -130,10 +117,6 @@ static int report_test_metrics(model *m, const dataset *d, const uint8_t *cell_t
     }
     status = 0;
 done:
-    free(images);
-    free(resp);
-    free(pred);
-    free(ids);
     free(nm);
     free(column);
     return status;

@@ -703,6 +703,10 @@ typedef struct session_fit_result {
 int session_fit_model(const dataset *d, const session_fit_settings *s,
                       const unsigned char *start, size_t start_size, session_fit_result *out,
                       char *err);
+/* m's per-neuron metrics (metrics_evaluate) on d's trials of one tier;
+ * *trials: how many it has (below 2 nothing is computed, out untouched). */
+int session_fit_evaluate_tier(model *m, const dataset *d, int tier, neuron_metrics *out,
+                              int *trials, char *err);
 /* A model fitted before (a resumed session's model.bin), evaluated as above;
  * takes ownership of m (also on failure). */
 int session_fit_adopt(const dataset *d, model *m, session_fit_result *out, char *err);

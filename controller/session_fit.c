@@ -113,16 +113,29 @@ static int tier_rows_gather(const dataset *d, int tier, tier_rows *t, char *err)
     return 0;
 }
 
+int session_fit_evaluate_tier(model *m, const dataset *d, int tier, neuron_metrics *out,
+                              int *trials, char *err)
+{
+    tier_rows t;
+    if (tier_rows_gather(d, tier, &t, err))
+        return 1;
+    *trials = t.n;
+    char merr[MODEL_ERR_SIZE];
+    int status = 0;
+    if (t.n >= 2 && (model_predict(m, t.images, t.n, t.predicted, merr) ||
+                     metrics_evaluate(t.predicted, t.responses, t.ids, t.n, d->neurons, out,
+                                      merr)))
+        status = fail(err, "%s", merr);
+    tier_rows_free(&t);
+    return status;
+}
+
 static int evaluate(model *m, const dataset *d, session_fit_result *r, char *err)
 {
     int N = d->neurons;
-    tier_rows v, t;
+    tier_rows v;
     if (tier_rows_gather(d, TIER_VALIDATION, &v, err))
         return 1;
-    if (tier_rows_gather(d, TIER_TEST, &t, err)) {
-        tier_rows_free(&v);
-        return 1;
-    }
     neuron_metrics *nm = malloc((size_t)N * sizeof *nm);
     int status = nm ? 0 : fail(err, "out of memory for the metrics");
     char merr[MODEL_ERR_SIZE];
@@ -132,22 +145,22 @@ static int evaluate(model *m, const dataset *d, session_fit_result *r, char *err
         else
             metrics_correlation(v.predicted, v.responses, v.n, N, r->validation_corr);
     }
-    if (!status && t.n >= 2) {
-        if (model_predict(m, t.images, t.n, t.predicted, merr) ||
-            metrics_evaluate(t.predicted, t.responses, t.ids, t.n, N, nm, merr))
-            status = fail(err, "test evaluation: %s", merr);
-        for (int n = 0; !status && n < N; n++) {
+    int n_test = 0;
+    char why[CONTROLLER_ERR_SIZE];
+    if (!status && session_fit_evaluate_tier(m, d, TIER_TEST, nm, &n_test, why))
+        status = fail(err, "test evaluation: %s", why);
+    if (!status && n_test >= 2) {
+        for (int n = 0; n < N; n++) {
             r->test_corr[n] = nm[n].corr_to_average;
             r->test_feve[n] = nm[n].feve;
             r->test[n] = nm[n];
         }
-        r->test_trials = t.n;
+        r->test_trials = n_test;
     }
     r->test_feve_mean = r->test_trials >= 2 ? metrics_feve_mean(r->test, N, NULL) : NAN;
     r->test_corr_mean = stats_finite_mean(r->test_corr, N);
     free(nm);
     tier_rows_free(&v);
-    tier_rows_free(&t);
     return status;
 }
 
