@@ -117,23 +117,8 @@ check "the run's record streamed with --speed 0: $trials trials" \
     '[ "$(status)" = 0 ] && [ "$trials" -gt 300 ] && grep -q "streamed $trials trials" "$work/out"'
 check "acquire received them all" '[ $acq_status = 0 ] && [ -f "$work/acq/responses.npy" ]' ||
     sed 's/^/# /' "$work/acq.out"
-check "acquire's trials: every recorded trial, its image, unflagged, its counts equal to the record's" \
-    '$py - "$reader" "$work/session" "$work/acq" <<EOF
-import sys, os, numpy as np
-sys.path.insert(0, os.path.dirname(sys.argv[1]))
-from record_reader import read_records
-trials = {r["fields"]["trial"]: r["fields"] for r in read_records(sys.argv[2] + "/session.rec")
-          if r["type"] == "trial"}
-resp = np.load(sys.argv[3] + "/responses.npy"); rows = np.load(sys.argv[3] + "/trials.npy")
-n = len(trials)
-ok = resp.shape == (n, 12) and rows.shape == (n, 6) and (rows[:, 5] == 0).all()
-ok &= sorted(rows[:, 0].tolist()) == sorted(trials)
-for r, c in zip(rows, resp):
-    t = trials[int(r[0])]
-    ok &= int(r[1]) == t["image_id"] and np.array_equal(c, t["counts"])
-print("#", n, "trials, shapes", resp.shape, rows.shape, "flagged", int((rows[:, 5] != 0).sum()))
-sys.exit(not ok)
-EOF'
+check "acquire's trials: every recorded trial, its image, its flags and its counts equal to the record's" \
+    '$py "$tests/acquire_check.py" "$reader" "$work/session" "$work/acq" 12'
 
 echo "1..$n"
 [ $failed = 0 ]
