@@ -161,26 +161,42 @@ static int plan_image(const model *m, const float *weights_b, rf_plan *p)
     return window_cost(c, p) < full_cost(c);
 }
 
+/* Output offsets [*lo, *hi) along one axis whose tap `k` lands inside the
+ * input region: in = out_start + o + k - p - in_start must lie in [0, in_size). */
+static void valid_range(int out_start, int out_size, int in_start, int in_size, int k, int p,
+                        int *lo, int *hi)
+{
+    int shift = out_start + k - p - in_start; /* input index of output 0 */
+    *lo = shift < 0 ? -shift : 0;
+    *hi = in_size - shift < out_size ? in_size - shift : out_size;
+    if (*hi < *lo)
+        *hi = *lo;
+}
+
 /* Columns for a window convolution: col[(i·K + ky)·K + kx][s] is input
  * channel i at output pixel s's tap (ky, kx), zero outside the input region
- * (which is where the image ends: the region is the output widened by p). */
+ * (which is where the image ends: the region is the output widened by p).
+ * The valid span of each row is found once, so the inner loops are plain
+ * copies (a bounds test per element cost more than the GEMM). */
 static void window_im2col(float *col, const float *in, rf_rect ri, rf_rect ro, int cin, int K)
 {
     int p = (K - 1) / 2, area = rect_area(ro);
+    memset(col, 0, sizeof(float) * (size_t)cin * K * K * area);
     for (int i = 0; i < cin; i++)
-        for (int ky = 0; ky < K; ky++)
+        for (int ky = 0; ky < K; ky++) {
+            int y_lo, y_hi;
+            valid_range(ro.y0, ro.h, ri.y0, ri.h, ky, p, &y_lo, &y_hi);
             for (int kx = 0; kx < K; kx++) {
+                int x_lo, x_hi;
+                valid_range(ro.x0, ro.w, ri.x0, ri.w, kx, p, &x_lo, &x_hi);
                 float *dst = col + ((size_t)(i * K + ky) * K + kx) * area;
                 const float *src = in + (size_t)i * rect_area(ri);
-                for (int oy = 0; oy < ro.h; oy++) {
-                    int y = ro.y0 + oy + ky - p - ri.y0;
-                    for (int ox = 0; ox < ro.w; ox++) {
-                        int x = ro.x0 + ox + kx - p - ri.x0;
-                        int inside = y >= 0 && y < ri.h && x >= 0 && x < ri.w;
-                        dst[oy * ro.w + ox] = inside ? src[y * ri.w + x] : 0.0f;
-                    }
-                }
+                int shift = (ro.y0 + ky - p - ri.y0) * ri.w + (ro.x0 + kx - p - ri.x0);
+                for (int oy = y_lo; oy < y_hi; oy++)
+                    for (int ox = x_lo; ox < x_hi; ox++)
+                        dst[oy * ro.w + ox] = src[oy * ri.w + ox + shift];
             }
+        }
 }
 
 /* The transpose of window_im2col: add each column entry back to its input
@@ -190,21 +206,20 @@ static void window_col2im(float *din, const float *col, rf_rect ri, rf_rect ro, 
     int p = (K - 1) / 2, area = rect_area(ro);
     memset(din, 0, sizeof(float) * (size_t)cin * rect_area(ri));
     for (int i = 0; i < cin; i++)
-        for (int ky = 0; ky < K; ky++)
+        for (int ky = 0; ky < K; ky++) {
+            int y_lo, y_hi;
+            valid_range(ro.y0, ro.h, ri.y0, ri.h, ky, p, &y_lo, &y_hi);
             for (int kx = 0; kx < K; kx++) {
+                int x_lo, x_hi;
+                valid_range(ro.x0, ro.w, ri.x0, ri.w, kx, p, &x_lo, &x_hi);
                 const float *src = col + ((size_t)(i * K + ky) * K + kx) * area;
                 float *dst = din + (size_t)i * rect_area(ri);
-                for (int oy = 0; oy < ro.h; oy++) {
-                    int y = ro.y0 + oy + ky - p - ri.y0;
-                    if (y < 0 || y >= ri.h)
-                        continue;
-                    for (int ox = 0; ox < ro.w; ox++) {
-                        int x = ro.x0 + ox + kx - p - ri.x0;
-                        if (x >= 0 && x < ri.w)
-                            dst[y * ri.w + x] += src[oy * ro.w + ox];
-                    }
-                }
+                int shift = (ro.y0 + ky - p - ri.y0) * ri.w + (ro.x0 + kx - p - ri.x0);
+                for (int oy = y_lo; oy < y_hi; oy++)
+                    for (int ox = x_lo; ox < x_hi; ox++)
+                        dst[oy * ri.w + ox + shift] += src[oy * ro.w + ox];
             }
+        }
 }
 
 /* Batch norm's evaluation-mode scale for channel o (1 without batch norm). */
