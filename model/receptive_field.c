@@ -181,7 +181,6 @@ static void valid_range(int out_start, int out_size, int in_start, int in_size, 
 static void window_im2col(float *col, const float *in, rf_rect ri, rf_rect ro, int cin, int K)
 {
     int p = (K - 1) / 2, area = rect_area(ro);
-    memset(col, 0, sizeof(float) * (size_t)cin * K * K * area);
     for (int i = 0; i < cin; i++)
         for (int ky = 0; ky < K; ky++) {
             int y_lo, y_hi;
@@ -190,6 +189,8 @@ static void window_im2col(float *col, const float *in, rf_rect ri, rf_rect ro, i
                 int x_lo, x_hi;
                 valid_range(ro.x0, ro.w, ri.x0, ri.w, kx, p, &x_lo, &x_hi);
                 float *dst = col + ((size_t)(i * K + ky) * K + kx) * area;
+                if (y_hi - y_lo < ro.h || x_hi - x_lo < ro.w) /* the tap leaves the image */
+                    memset(dst, 0, sizeof(float) * (size_t)area);
                 const float *src = in + (size_t)i * rect_area(ri);
                 int shift = (ro.y0 + ky - p - ri.y0) * ri.w + (ro.x0 + kx - p - ri.x0);
                 for (int oy = y_lo; oy < y_hi; oy++)
