@@ -92,6 +92,13 @@ void gaussian_readout_backward(float *dfeatures, float *dpos, float *dweight, fl
                                const float *dout, const float *features, const float *pos,
                                const float *weight, int B, int C, int H, int W, int N);
 
+/* Where the Gaussian readout samples a H×W map at pos = (x, y): columns
+ * x0, x1, rows y0, y1 and the bilinear weights w[4] of (y0,x0), (y0,x1),
+ * (y1,x0), (y1,x1), with the readout's own arithmetic (the receptive-field
+ * path must sample exactly the pixels the readout does). */
+void gaussian_readout_tap(const float *pos, int H, int W, int *x0, int *x1, int *y0, int *y1,
+                          float w[4]);
+
 /* --- Factorized readout (Klindt et al. 2017): a spatial mask and feature
  * weights per neuron:
  *   out[b][n] = bias[n] + Σ_c weight[n][c] · Σ_s mask[n][s] · F[b][c][s]

@@ -329,6 +329,22 @@ int model_predict(model *m, const float *images, int batch, float *rates, char *
 int model_input_gradient(model *m, const float *images, int batch, const float *weights,
                          float *grad, float *rates, char *err);
 
+/* The same gradient for an objective that may weight few neurons per image,
+ * with each image's value J_b = Σ_n weights[b·N + n] · rate[b][n] written to
+ * objective[b] (batch floats) instead of all rates. With a Gaussian readout,
+ * an image whose weights are nonzero for a few neurons (at most 16) is
+ * computed over those neurons' receptive fields only (receptive_field.c):
+ * the same result up to float rounding, at a fraction of the cost. Other
+ * batches (many weighted neurons, a factorized readout, the LNP) take the
+ * full path of model_input_gradient. Deterministic for a given thread count;
+ * the batch is split between threads. */
+int model_input_gradient_objective(model *m, const float *images, int batch,
+                                   const float *weights, float *grad, float *objective,
+                                   char *err);
+/* 1 when model_input_gradient_objective would take the receptive-field path
+ * for these weights (batch × N), else 0. */
+int model_input_gradient_uses_windows(const model *m, const float *weights, int batch);
+
 /* Training. */
 typedef struct fit_progress {
     int epoch;

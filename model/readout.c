@@ -72,6 +72,20 @@ static bilinear_tap bilinear_tap_at(const float *pos, int H, int W)
     return t;
 }
 
+void gaussian_readout_tap(const float *pos, int H, int W, int *x0, int *x1, int *y0, int *y1,
+                          float w[4])
+{
+    bilinear_tap t = bilinear_tap_at(pos, H, W);
+    *x0 = (int)(t.i00 % (size_t)W);
+    *x1 = (int)(t.i01 % (size_t)W);
+    *y0 = (int)(t.i00 / (size_t)W);
+    *y1 = (int)(t.i10 / (size_t)W);
+    w[0] = t.w00;
+    w[1] = t.w01;
+    w[2] = t.w10;
+    w[3] = t.w11;
+}
+
 static float bilinear_sample(const float *map, const bilinear_tap *t)
 {
     return t->w00 * map[t->i00] + t->w01 * map[t->i01] + t->w10 * map[t->i10] +

@@ -5,7 +5,8 @@
  * Each image b has a latent z_b, free of the constraints, and is shown as
  * x_b = constrain(z_b) (see stimulus_constrain). One step (all images at once):
  *   x_in = shift(x_b) by a random jitter            (when jitter > 0)
- *   g    = ∇ J_b(x_in), unshifted                     (model_input_gradient)
+ *   g    = ∇ J_b(x_in), unshifted   (model_input_gradient, or _objective for
+ *                                     single neurons and groups)
  *   d    = blur_σ(t)(g)   or   A² g                   (pixel or Fourier space)
  *   z_b  = z_b + η d / mean|d|,   x_b = constrain(z_b)
  * The gradient at x is applied to z as it is (straight through the map).
@@ -310,14 +311,25 @@ static double seconds_since(const struct timespec *t0)
     return (double)(t.tv_sec - t0->tv_sec) + 1e-9 * (double)(t.tv_nsec - t0->tv_nsec);
 }
 
-static int ascent_step(ascent *a, model *m, int step, int *n_active, float *objective,
-                       double *mean_objective, char *err)
+/* Single-neuron and weighted-group objectives have fixed weights that name
+ * few neurons: model_input_gradient_objective computes J_b and its gradient
+ * over those neurons' receptive fields, without the other rates (the same
+ * result up to float rounding, a fraction of the work). The one-hot
+ * objectives weight every neuron, the soft max by the rates themselves. */
+static int fixed_weight_gradient(ascent *a, model *m, int n, float *objective, char *err)
 {
-    int n = *n_active, N = a->neurons;
-    gather_inputs(a, n);
-    int softmax = 0;
-    for (int i = 0; i < n; i++)
-        softmax |= a->targets[a->active[i] / a->starts].objective == MEI_ONE_HOT_SOFTMAX;
+    int N = a->neurons;
+    for (int i = 0; i < n; i++) /* weights only: these objectives ignore the rates */
+        mei_objective_weights(&a->targets[a->active[i] / a->starts], a->rates + (size_t)i * N,
+                              N, a->o->temperature, a->weights + (size_t)i * N);
+    return model_input_gradient_objective(m, a->x_in, n, a->weights, a->grad, objective, err);
+}
+
+/* Any objective through every rate (the one-hot ones need them all). */
+static int all_rates_gradient(ascent *a, model *m, int n, int softmax, float *objective,
+                              char *err)
+{
+    int N = a->neurons;
     /* The soft max's weights depend on this image's rates: predict first. */
     if (softmax && model_predict(m, a->x_in, n, a->rates, err))
         return 1;
@@ -332,6 +344,23 @@ static int ascent_step(ascent *a, model *m, int step, int *n_active, float *obje
         objective[i] = mei_objective_weights(&a->targets[a->active[i] / a->starts],
                                          a->rates + (size_t)i * N, N, a->o->temperature,
                                          a->weights + (size_t)i * N);
+    return 0;
+}
+
+static int ascent_step(ascent *a, model *m, int step, int *n_active, float *objective,
+                       double *mean_objective, char *err)
+{
+    int n = *n_active;
+    gather_inputs(a, n);
+    int softmax = 0, one_hot = 0;
+    for (int i = 0; i < n; i++) {
+        mei_objective kind = a->targets[a->active[i] / a->starts].objective;
+        softmax |= kind == MEI_ONE_HOT_SOFTMAX;
+        one_hot |= kind == MEI_ONE_HOT_MEAN || kind == MEI_ONE_HOT_SOFTMAX;
+    }
+    if (one_hot ? all_rates_gradient(a, m, n, softmax, objective, err)
+                : fixed_weight_gradient(a, m, n, objective, err))
+        return 1;
     *mean_objective = track_progress(a, n, objective);
     int P = a->pixels;
 #pragma omp parallel for num_threads(a->threads) schedule(static)

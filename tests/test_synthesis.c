@@ -424,6 +424,50 @@ static void test_synthesis(void)
 
 /* ------------------------------------------------------------------------ */
 
+/* Single-neuron and group objectives take the model's receptive-field path
+ * (model_input_gradient_objective); a batch that holds a one-hot target takes
+ * the full-map path for every image. The same target's MEI both ways must
+ * agree up to float rounding. */
+static void test_receptive_field_path(void)
+{
+    model *m = small_model();
+    if (!m)
+        return;
+    char err[STIMULUS_ERR_SIZE];
+    mei_options o;
+    mei_options_default(&o);
+    o.steps = 15;
+    o.starts = 1;
+    o.jitter = 1;
+    o.budget = (stimulus_budget){0.5f, 0.15f};
+    o.seed = 4;
+    float group_w[12] = {0};
+    group_w[2] = 1.0f;
+    group_w[6] = -0.5f;
+    float one_hot_w[12] = {0};
+    one_hot_w[5] = 1.0f;
+    CHECK(model_input_gradient_uses_windows(m, one_hot_w, 1) &&
+              model_input_gradient_uses_windows(m, group_w, 1),
+          "single-neuron and group weights take the receptive-field path");
+    mei_target single[2] = {{MEI_SINGLE, 5, NULL}, {MEI_ONE_HOT_MEAN, 1, NULL}};
+    mei_target group[2] = {{MEI_GROUP, 0, group_w}, {MEI_ONE_HOT_MEAN, 1, NULL}};
+    mei_target *cases[2] = {single, group};
+    const char *names[2] = {"single neuron", "weighted group"};
+    for (int k = 0; k < 2; k++) {
+        float window[2 * P], full[2 * P];
+        mei_result rw[2], rf[2];
+        int ok = !mei_synthesize(m, cases[k], 1, &o, window, rw, err) &&
+                 !mei_synthesize(m, cases[k], 2, &o, full, rf, err);
+        double diff = 0.0;
+        for (int i = 0; ok && i < P; i++)
+            diff = fmax(diff, fabs(window[i] - full[i]));
+        CHECK(ok && diff < 1e-5 && fabsf(rw[0].response - rf[0].response) < 1e-5f,
+              "%s: MEI from the receptive-field path equals the full path's after %d steps "
+              "(max pixel difference %.2g)", names[k], o.steps, diff);
+    }
+    model_destroy(m);
+}
+
 static void test_ground_truth(void)
 {
     sim_config c;
@@ -601,6 +645,7 @@ int main(void)
     test_fourier();
     test_objectives();
     test_synthesis();
+    test_receptive_field_path();
     test_ground_truth();
     test_truth_scorer();
     test_png();
