@@ -95,9 +95,12 @@ run replay "$work/replay" --out "$work/again" --no-report
 check "a replay of the replay: the same model again" \
     '[ "$(status)" = 0 ] && cmp -s "$work/session/model.bin" "$work/again/model.bin"'
 
-# The run's record streamed again (--speed 0: as fast as it goes) into
-# `inception acquire` with the protocol's response window (short.yaml: 2 ms
-# after the onset, 24 ms long) gives back every recorded trial's counts.
+# The run's record streamed again into `inception acquire` with the
+# protocol's response window (short.yaml: 2 ms after the onset, 24 ms long)
+# gives back every recorded trial's counts. At --speed 0.05 (the record's ~20
+# s in ~1 s): at --speed 0 on a loaded machine acquire falls behind (about
+# 15 of 376 trials flagged, the first 10 with other counts; likely the first
+# onsets paired with sync edges by arrival time), as test_replay.sh found.
 trials=$($py - "$reader" "$work/session" <<EOF
 import sys, os
 sys.path.insert(0, os.path.dirname(sys.argv[1]))
@@ -110,10 +113,10 @@ EOF
     --out "$work/acq" >"$work/acq.out" 2>&1 &
 acq=$!
 run replay "$work/session" --stream tcp://127.0.0.1:$((base + 2)) \
-    --onsets tcp://127.0.0.1:$((base + 3)) --speed 0 --wait-ms 1500
+    --onsets tcp://127.0.0.1:$((base + 3)) --speed 0.05 --wait-ms 1500
 wait $acq
 acq_status=$?
-check "the run's record streamed with --speed 0: $trials trials" \
+check "the run's record streamed with --speed 0.05: $trials trials" \
     '[ "$(status)" = 0 ] && [ "$trials" -gt 300 ] && grep -q "streamed $trials trials" "$work/out"'
 check "acquire received them all" '[ $acq_status = 0 ] && [ -f "$work/acq/responses.npy" ]' ||
     sed 's/^/# /' "$work/acq.out"
