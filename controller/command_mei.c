@@ -15,7 +15,8 @@
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 static const char mei_help[] =
-    "usage: inception mei --model MODEL --data DIR --neurons SPEC --out DIR [options]\n\n"
+    "usage: inception mei --model MODEL[,MODEL...] --data DIR --neurons SPEC --out DIR\n"
+    "       [options]\n\n"
     "Synthesize each chosen neuron's most exciting input (MEI) by gradient ascent on the\n"
     "image, with its controls: the best natural training image by predicted and by\n"
     "recorded response, a matched Gabor and the receptive-field map. Every stimulus has\n"
@@ -23,7 +24,11 @@ static const char mei_help[] =
     "deviation, luminance in [0,1]); by default the median RMS contrast of the natural\n"
     "training images. Writes one PNG per stimulus, stimuli.npy (K×H×W float32),\n"
     "manifest.json and gallery.png.\n\n"
-    "  --model FILE        fitted model (required)\n"
+    "An ensemble: --model A.bin,B.bin,C.bin (models of the same data, e.g. `inception\n"
+    "fit --seed 1`, `--seed 2`, ...; all with the same neurons and image size). Their\n"
+    "predictions are averaged: the MEIs ascend the mean, the controls are chosen by it,\n"
+    "\"top N\" ranks by it and the manifest records it (and each model's).\n\n"
+    "  --model FILE[,FILE...]  fitted model, or a comma list of them (required)\n"
     "  --data DIR          the dataset it was fitted to (required)\n"
     "  --neurons SPEC      ids and ranges (\"3,7,10-19\"), \"top N\" (by test correlation to\n"
     "                      the average over repeats) or \"all\" (required)\n"
@@ -55,13 +60,18 @@ static const char *kind_names[K_COUNT] = {"mei", "natural-predicted", "natural-r
                                           "gabor", "rf"};
 static const char *kind_labels[K_COUNT] = {"MEI", "NATP", "NATR", "GAB", "RF"};
 
+#define MAX_MODELS 64
+
 typedef struct mei_run {
-    model *m;
+    model *models[MAX_MODELS]; /* an ensemble when n_models > 1 */
+    char *paths[MAX_MODELS];
+    int n_models;
     dataset d;
     int H, W, P, N;
     int *neurons, count;
     float *stimuli;      /* count × K_COUNT × P (controls absent: only MEIs filled) */
-    float *predicted;    /* count × K_COUNT */
+    float *predicted;    /* count × K_COUNT: the ensemble's mean */
+    float *by_model;     /* count × K_COUNT × n_models (ensembles only) */
     uint8_t *present;    /* count × K_COUNT */
     mei_result *results; /* count */
     float *train_images; /* training-tier images */
@@ -153,7 +163,7 @@ static int test_correlations(mei_run *r, float *corr, char *err)
         memcpy(resp + (size_t)k * N, r->d.responses + (size_t)t * N, N * sizeof(float));
         ids[k++] = r->d.image_ids[t];
     }
-    if (model_predict(r->m, images, n_test, pred, err) ||
+    if (ensemble_predict(r->models, r->n_models, images, n_test, pred, err) ||
         metrics_evaluate(pred, resp, ids, n_test, N, nm, err))
         goto done;
     for (int n = 0; n < N; n++)
@@ -349,7 +359,8 @@ static int synthesize_all(mei_run *r, mei_objective objective, int batch)
         r->o.progress = show_progress;
         r->o.user = &label;
         fprintf(stderr, "batch %d/%d: %d neurons × %d starts\n", label, batches, n, r->o.starts);
-        status = mei_synthesize(r->m, t + first, n, &r->o, images, r->results + first, err);
+        status = mei_synthesize(r->models[0], t + first, n, &r->o, images, r->results + first,
+                                err);
         for (int j = 0; !status && j < n; j++) {
             memcpy(stimulus_at(r, first + j, K_MEI), images + (size_t)j * r->P,
                    r->P * sizeof(float));
@@ -378,14 +389,15 @@ static int make_controls(mei_run *r)
         goto done;
     }
     fprintf(stderr, "controls: best natural images of %d training images\n", r->n_train);
-    if (control_best_natural(r->m, r->train_images, r->n_train, r->train_resp, r->neurons, n,
-                             bp, br, err))
+    if (control_best_natural_ensemble(r->models, r->n_models, r->train_images, r->n_train,
+                                      r->train_resp, r->neurons, n, bp, br, err))
         goto done;
     fprintf(stderr, "controls: matched Gabors\n");
-    if (control_matched_gabor(r->m, r->neurons, n, &r->budget, r->o.seed, g, gab, err))
+    if (control_matched_gabor_ensemble(r->models, r->n_models, r->neurons, n, &r->budget,
+                                       r->o.seed, g, gab, err))
         goto done;
     fprintf(stderr, "controls: receptive-field maps\n");
-    if (control_rf_map(r->m, r->neurons, n, &r->budget, rf, err))
+    if (control_rf_map_ensemble(r->models, r->n_models, r->neurons, n, &r->budget, rf, err))
         goto done;
     for (int j = 0; j < n; j++) {
         memcpy(stimulus_at(r, j, K_NAT_PRED), r->train_images + (size_t)bp[j] * r->P,
@@ -411,28 +423,71 @@ done:
     return status;
 }
 
-/* The model's prediction for every stimulus, for the manifest and labels. */
+/* The ensemble's (the model's) prediction for every stimulus, for the
+ * manifest and labels; an ensemble's members' too. */
 static int predict_all(mei_run *r)
 {
     char err[MODEL_ERR_SIZE];
+    int M = r->n_models;
     float *rates = malloc((size_t)K_COUNT * r->N * sizeof(float));
-    if (!rates)
-        return 1;
-    for (int j = 0; j < r->count; j++) {
-        if (model_predict(r->m, stimulus_at(r, j, 0), K_COUNT, rates, err)) {
-            fprintf(stderr, "inception mei: %s\n", err);
-            free(rates);
-            return 1;
-        }
-        for (int k = 0; k < K_COUNT; k++)
+    int status = rates ? 0 : 1;
+    for (int j = 0; j < r->count && !status; j++) {
+        status = ensemble_predict(r->models, M, stimulus_at(r, j, 0), K_COUNT, rates, err);
+        for (int k = 0; k < K_COUNT && !status; k++)
             r->predicted[(size_t)j * K_COUNT + k] = rates[(size_t)k * r->N + r->neurons[j]];
+        for (int m = 0; M > 1 && m < M && !status; m++) {
+            status = model_predict(r->models[m], stimulus_at(r, j, 0), K_COUNT, rates, err);
+            for (int k = 0; k < K_COUNT && !status; k++)
+                r->by_model[((size_t)j * K_COUNT + k) * M + m] =
+                    rates[(size_t)k * r->N + r->neurons[j]];
+        }
     }
+    if (status)
+        fprintf(stderr, "inception mei: %s\n", rates ? err : "out of memory");
     free(rates);
-    return 0;
+    return status;
 }
 
 /* ------------------------------------------------------------------------ */
 /* Output files */
+
+/* JSON string body: quotes, backslashes and control characters escaped. */
+static void write_json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+/* The models the predictions come from: predicted_response is their mean. */
+static void write_models_json(FILE *json, const mei_run *r)
+{
+    fprintf(json, "  \"models\": [");
+    for (int m = 0; m < r->n_models; m++) {
+        write_json_string(json, r->paths[m]);
+        fprintf(json, "%s", m + 1 < r->n_models ? ", " : "");
+    }
+    fprintf(json, "],\n  \"predicted_response_of\": \"%s\",\n",
+            r->n_models > 1 ? "mean of the models" : "the model");
+}
+
+static void write_member_predictions(FILE *json, const mei_run *r, int j, int kind)
+{
+    int M = r->n_models;
+    fprintf(json, ", \"predicted_by_model\": [");
+    for (int m = 0; m < M; m++)
+        fprintf(json, "%.6g%s", r->by_model[((size_t)j * K_COUNT + kind) * M + m],
+                m + 1 < M ? ", " : "");
+    fprintf(json, "]");
+}
 
 static int write_outputs(mei_run *r, const char *dir)
 {
@@ -449,8 +504,10 @@ static int write_outputs(mei_run *r, const char *dir)
         return 1;
     }
     fprintf(json, "{\n  \"height\": %d, \"width\": %d,\n  \"mean_luminance\": %.6f, "
-                  "\"contrast_budget\": %.6f,\n  \"stimuli\": [\n",
+                  "\"contrast_budget\": %.6f,\n",
             r->H, r->W, r->budget.mean_luminance, r->budget.contrast);
+    write_models_json(json, r);
+    fprintf(json, "  \"stimuli\": [\n");
     int k = 0, status = 0;
     for (int j = 0; j < r->count && !status; j++)
         for (int kind = 0; kind < K_COUNT && !status; kind++) {
@@ -474,6 +531,8 @@ static int write_outputs(mei_run *r, const char *dir)
             if (kind == K_MEI)
                 fprintf(json, ", \"starts\": %d, \"start_agreement\": %.4f", r->o.starts,
                         res->start_agreement);
+            if (r->n_models > 1)
+                write_member_predictions(json, r, j, kind);
             k++;
             fprintf(json, "}%s\n", k < K ? "," : "");
         }
@@ -655,7 +714,11 @@ done:
 
 static void run_free(mei_run *r)
 {
-    model_destroy(r->m);
+    for (int m = 0; m < r->n_models; m++) {
+        model_destroy(r->models[m]);
+        free(r->paths[m]);
+    }
+    free(r->by_model);
     dataset_free(&r->d);
     free(r->neurons);
     free(r->stimuli);
@@ -673,7 +736,8 @@ static int run_alloc(mei_run *r)
     r->predicted = calloc(n * K_COUNT, sizeof(float));
     r->present = calloc(n * K_COUNT, 1);
     r->results = calloc(n, sizeof(mei_result));
-    if (!r->stimuli || !r->predicted || !r->present || !r->results) {
+    r->by_model = calloc(n * K_COUNT * r->n_models, sizeof(float));
+    if (!r->stimuli || !r->predicted || !r->present || !r->results || !r->by_model) {
         fprintf(stderr, "inception mei: out of memory for %d neurons\n", r->count);
         return 1;
     }
@@ -683,18 +747,61 @@ static int run_alloc(mei_run *r)
     return 0;
 }
 
-static int load_inputs(mei_run *r, const char *model_path, const char *data_dir)
+/* "A.bin,B.bin": the paths, each non-empty. */
+static int split_models(mei_run *r, const char *list)
+{
+    const char *s = list;
+    for (;;) {
+        size_t len = strcspn(s, ",");
+        if (len == 0 || r->n_models == MAX_MODELS) {
+            fprintf(stderr, "inception mei: --model wants a model file or a comma list of at "
+                            "most %d, not '%s'\n", MAX_MODELS, list);
+            return 2;
+        }
+        if (!(r->paths[r->n_models] = strndup(s, len))) {
+            fprintf(stderr, "inception mei: out of memory\n");
+            return 1;
+        }
+        r->n_models++;
+        if (!s[len])
+            return 0;
+        s += len + 1;
+    }
+}
+
+/* Every model of the list, each with the first one's neurons and image size. */
+static int load_models(mei_run *r)
 {
     char err[MODEL_ERR_SIZE];
-    if (model_load(&r->m, model_path, err)) {
-        fprintf(stderr, "inception mei: %s\n", err);
-        return 1;
+    for (int m = 0; m < r->n_models; m++) {
+        if (model_load(&r->models[m], r->paths[m], err)) {
+            fprintf(stderr, "inception mei: %s\n", err);
+            return 1;
+        }
+        const model_config *c = model_get_config(r->models[0]), *d = model_get_config(r->models[m]);
+        if (d->neurons != c->neurons || d->height != c->height || d->width != c->width) {
+            fprintf(stderr, "inception mei: %s: %d neurons of %d×%d images, but %s has %d of "
+                            "%d×%d: an ensemble's models must be of the same data\n",
+                    r->paths[m], d->neurons, d->height, d->width, r->paths[0], c->neurons,
+                    c->height, c->width);
+            return 1;
+        }
     }
+    return 0;
+}
+
+static int load_inputs(mei_run *r, const char *data_dir)
+{
+    char err[MODEL_ERR_SIZE];
+    if (load_models(r))
+        return 1;
+    if (r->n_models > 1)
+        printf("an ensemble of %d models: predictions are their mean\n", r->n_models);
     if (dataset_load(data_dir, &r->d, err)) {
         fprintf(stderr, "inception mei: %s\n", err);
         return 1;
     }
-    const model_config *c = model_get_config(r->m);
+    const model_config *c = model_get_config(r->models[0]);
     r->H = c->height;
     r->W = c->width;
     r->P = r->H * r->W;
@@ -738,9 +845,14 @@ int command_mei(int argc, char **argv)
     if (read_options(o, COUNT(o), &r.o, &batch) ||
         cli_get_float(o, COUNT(o), "contrast", 1e-4f, 0.5f, &contrast))
         return 2;
-    int status = 1, chosen;
-    if (load_inputs(&r, model_path, data))
+    int status = split_models(&r, model_path), chosen;
+    if (status)
         goto done;
+    status = 1;
+    if (load_inputs(&r, data))
+        goto done;
+    r.o.ensemble = r.models + 1;
+    r.o.ensemble_size = r.n_models - 1;
     if ((chosen = choose_neurons(&r, spec)) != 0) {
         status = chosen;
         goto done;

@@ -23,10 +23,10 @@ static const float gabor_cycles[] = {0.4f, 0.7f}; /* envelope σ in carrier peri
  * rates) for each chunk. */
 typedef void (*chunk_visitor)(int first, int chunk, const float *rates, int N, void *user);
 
-static int predict_chunks(model *m, const float *images, int count, int pixels,
-                          chunk_visitor visit, void *user, char *err)
+static int predict_chunks(model *const *models, int n_models, const float *images, int count,
+                          int pixels, chunk_visitor visit, void *user, char *err)
 {
-    int N = model_get_config(m)->neurons;
+    int N = model_get_config(models[0])->neurons;
     float *rates = malloc((size_t)PREDICT_CHUNK * N * sizeof(float));
     if (!rates) {
         snprintf(err, STIMULUS_ERR_SIZE, "controls: out of memory");
@@ -34,7 +34,8 @@ static int predict_chunks(model *m, const float *images, int count, int pixels,
     }
     for (int first = 0; first < count; first += PREDICT_CHUNK) {
         int chunk = count - first < PREDICT_CHUNK ? count - first : PREDICT_CHUNK;
-        if (model_predict(m, images + (size_t)first * pixels, chunk, rates, err)) {
+        if (ensemble_predict(models, n_models, images + (size_t)first * pixels, chunk, rates,
+                             err)) {
             free(rates);
             return 1;
         }
@@ -71,7 +72,17 @@ int control_best_natural(model *m, const float *images, int count, const float *
                          const int *neurons, int n, int *best_predicted, int *best_recorded,
                          char *err)
 {
-    const model_config *c = model_get_config(m);
+    return control_best_natural_ensemble(&m, 1, images, count, responses, neurons, n,
+                                         best_predicted, best_recorded, err);
+}
+
+int control_best_natural_ensemble(model *const *models, int n_models, const float *images,
+                                  int count, const float *responses, const int *neurons, int n,
+                                  int *best_predicted, int *best_recorded, char *err)
+{
+    if (ensemble_check(models, n_models, err))
+        return 1;
+    const model_config *c = model_get_config(models[0]);
     float *value = malloc((size_t)n * sizeof(float));
     if (!value) {
         snprintf(err, STIMULUS_ERR_SIZE, "controls: out of memory");
@@ -82,7 +93,8 @@ int control_best_natural(model *m, const float *images, int count, const float *
         best_predicted[j] = -1;
     }
     argmax_state s = {neurons, n, best_predicted, value};
-    int status = predict_chunks(m, images, count, c->height * c->width, argmax_visit, &s, err);
+    int status = predict_chunks(models, n_models, images, count, c->height * c->width,
+                                argmax_visit, &s, err);
     for (int j = 0; j < n; j++) {
         best_recorded[j] = -1;
         if (!responses)
@@ -170,10 +182,10 @@ static void gabor_visit(int first, int chunk, const float *rates, int N, void *u
     }
 }
 
-static int score_gabors(model *m, gabor_search *s, int count, const stimulus_budget *b,
-                        char *err)
+static int score_gabors(model *const *models, int n_models, gabor_search *s, int count,
+                        const stimulus_budget *b, char *err)
 {
-    const model_config *c = model_get_config(m);
+    const model_config *c = model_get_config(models[0]);
     int P = c->height * c->width;
     float *images = malloc((size_t)PREDICT_CHUNK * P * sizeof(float));
     if (!images) {
@@ -187,7 +199,7 @@ static int score_gabors(model *m, gabor_search *s, int count, const stimulus_bud
             gabor_render(&s->candidates[first + i], c->height, c->width, b,
                          images + (size_t)i * P);
         s->offset = first;
-        status = predict_chunks(m, images, chunk, P, gabor_visit, s, err);
+        status = predict_chunks(models, n_models, images, chunk, P, gabor_visit, s, err);
     }
     free(images);
     return status;
@@ -216,7 +228,16 @@ static gabor_params perturb(const gabor_params *g, model_rng *rng, float spread,
 int control_matched_gabor(model *m, const int *neurons, int n, const stimulus_budget *b,
                           uint64_t seed, gabor_params *out, float *images, char *err)
 {
-    const model_config *c = model_get_config(m);
+    return control_matched_gabor_ensemble(&m, 1, neurons, n, b, seed, out, images, err);
+}
+
+int control_matched_gabor_ensemble(model *const *models, int n_models, const int *neurons,
+                                   int n, const stimulus_budget *b, uint64_t seed,
+                                   gabor_params *out, float *images, char *err)
+{
+    if (ensemble_check(models, n_models, err))
+        return 1;
+    const model_config *c = model_get_config(models[0]);
     gabor_params *bank = NULL, *candidates = NULL;
     float *value = malloc((size_t)n * sizeof(float));
     int count = gabor_bank(c->height, c->width, &bank), status = 1;
@@ -229,7 +250,7 @@ int control_matched_gabor(model *m, const int *neurons, int n, const stimulus_bu
     for (int j = 0; j < n; j++)
         value[j] = -INFINITY;
     gabor_search s = {bank, 0, neurons, n, 0, out, value};
-    if (score_gabors(m, &s, count, b, err))
+    if (score_gabors(models, n_models, &s, count, b, err))
         goto done;
     model_rng rng;
     model_rng_seed(&rng, seed);
@@ -239,7 +260,7 @@ int control_matched_gabor(model *m, const int *neurons, int n, const stimulus_bu
             for (int k = 0; k < R; k++)
                 candidates[j * R + k] = perturb(&out[j], &rng, spread, c->height, c->width);
         gabor_search r = {candidates, 0, neurons, n, R, out, value};
-        if (score_gabors(m, &r, n * R, b, err))
+        if (score_gabors(models, n_models, &r, n * R, b, err))
             goto done;
     }
     for (int j = 0; j < n; j++)
@@ -259,7 +280,15 @@ done:
 int control_rf_map(model *m, const int *neurons, int n, const stimulus_budget *b,
                    float *images, char *err)
 {
-    const model_config *c = model_get_config(m);
+    return control_rf_map_ensemble(&m, 1, neurons, n, b, images, err);
+}
+
+int control_rf_map_ensemble(model *const *models, int n_models, const int *neurons, int n,
+                            const stimulus_budget *b, float *images, char *err)
+{
+    if (ensemble_check(models, n_models, err))
+        return 1;
+    const model_config *c = model_get_config(models[0]);
     int P = c->height * c->width, N = c->neurons;
     float *gray = malloc((size_t)n * P * sizeof(float));
     float *weights = calloc((size_t)n * N, sizeof(float));
@@ -272,7 +301,7 @@ int control_rf_map(model *m, const int *neurons, int n, const stimulus_budget *b
         gray[i] = b->mean_luminance;
     for (int j = 0; j < n; j++)
         weights[(size_t)j * N + neurons[j]] = 1.0f;
-    if (model_input_gradient(m, gray, n, weights, images, NULL, err))
+    if (ensemble_input_gradient(models, n_models, gray, n, weights, images, err))
         goto done;
     for (int j = 0; j < n; j++)
         stimulus_render_at_budget(images + (size_t)j * P, P, b);

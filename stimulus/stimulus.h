@@ -320,6 +320,13 @@ typedef struct mei_options {
                               neuron and s: a target's MEI does not depend on which other
                               targets share its batch */
     const char *wisdom_path; /* MEI_SPACE_FOURIER: FFTW wisdom cache (NULL: none) */
+    /* An ensemble: ensemble_size further models (not owned; m's image size and
+     * neurons) whose rates are averaged with m's. The objective is a function
+     * of the mean rates r̄ and ascended through all the models; the kept
+     * start, early stopping and mei_result.response use r̄. Default none (0):
+     * m alone, exactly as without the field. */
+    model *const *ensemble;
+    int ensemble_size;
     void (*progress)(const mei_progress *p, void *user); /* every 50 steps and the last */
     void *user;
 } mei_options;
@@ -346,7 +353,25 @@ uint64_t mei_start_seed(uint64_t seed, int neuron, int start);
 int mei_synthesize(model *m, const mei_target *targets, int count, const mei_options *o,
                    float *images, mei_result *results, char *err);
 
-/* Controls. */
+/* Ensembles: models of one population (same image size and neurons; in
+ * practice the same architecture fitted with different seeds) used as one
+ * through their mean predicted rates. A count of 1 is the model alone, to
+ * the bit. */
+
+/* 0 when every model has models[0]'s image size and neurons; else the first
+ * that does not, by index. */
+int ensemble_check(model *const *models, int count, char *err);
+/* rates (batch × N) = (1/count) Σ_k model_predict(models[k], images). */
+int ensemble_predict(model *const *models, int count, const float *images, int batch,
+                     float *rates, char *err);
+/* grad (batch × H × W) = the image gradient of Σ_b weights_b · r̄_b: the
+ * mean of the models' model_input_gradient. */
+int ensemble_input_gradient(model *const *models, int count, const float *images, int batch,
+                            const float *weights, float *grad, char *err);
+
+/* Controls. Each has an _ensemble form that ranks by the ensemble's mean
+ * prediction (so that an ensemble's MEIs meet equally chosen controls); the
+ * plain form is the _ensemble form with the one model. */
 
 /* Best natural images: for each of `n` neurons the index (into `images`) of
  * the image with the highest predicted rate, and with the highest recorded
@@ -354,6 +379,9 @@ int mei_synthesize(model *m, const mei_target *targets, int count, const mei_opt
 int control_best_natural(model *m, const float *images, int count, const float *responses,
                          const int *neurons, int n, int *best_predicted, int *best_recorded,
                          char *err);
+int control_best_natural_ensemble(model *const *models, int n_models, const float *images,
+                                  int count, const float *responses, const int *neurons, int n,
+                                  int *best_predicted, int *best_recorded, char *err);
 
 typedef struct gabor_params {
     float x, y;          /* centre, pixels (x the column) */
@@ -372,11 +400,17 @@ void gabor_render(const gabor_params *g, int height, int width, const stimulus_b
  * random search per neuron. */
 int control_matched_gabor(model *m, const int *neurons, int n, const stimulus_budget *b,
                           uint64_t seed, gabor_params *out, float *images, char *err);
+int control_matched_gabor_ensemble(model *const *models, int n_models, const int *neurons,
+                                   int n, const stimulus_budget *b, uint64_t seed,
+                                   gabor_params *out, float *images, char *err);
 /* Receptive-field maps: the gradient of each neuron's rate at the uniform
  * mean-luminance image (its linear receptive field), rendered at the budget
  * (n × H × W). */
 int control_rf_map(model *m, const int *neurons, int n, const stimulus_budget *b,
                    float *images, char *err);
+/* The ensemble's: the mean of the models' gradients, rendered at the budget. */
+int control_rf_map_ensemble(model *const *models, int n_models, const int *neurons, int n,
+                            const stimulus_budget *b, float *images, char *err);
 
 /* Ground truth from the simulated population: the stimulus at the budget
  * that maximizes a cell's true drive (a simple cell's own filter mapped into

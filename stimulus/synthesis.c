@@ -18,7 +18,13 @@
  * and 0.851 of the optimum's, top 20 neurons.) z's growth also anneals the step: a fixed η
  * turns the direction of a longer z less and less. Normalizing by mean|d|
  * makes η the mean latent pixel change per step whatever the gradient's
- * scale, which differs by orders of magnitude between neurons. */
+ * scale, which differs by orders of magnitude between neurons.
+ *
+ * An ensemble (mei_options.ensemble): J is a function of the models' mean
+ * rates r̄ = (1/M) Σ_m r_m, so ∇ₓJ = (1/M) Σ_m ∇ₓ(w · r_m) with w = ∂J/∂r̄.
+ * The models are run one after another, each through its own fast path, the
+ * gradients summed into one buffer. An image that exploits one model's
+ * errors gains in that model alone, a share 1/M of the objective. */
 #include "stimulus.h"
 
 #include <math.h>
@@ -71,6 +77,11 @@ typedef struct ascent {
     int images, starts, pixels, height, width, neurons, threads;
     const mei_target *targets;
     const mei_options *o;
+    model **models;   /* m, then the options' ensemble */
+    int n_models;
+    float *grad_part; /* active × pixels: one further model's gradient (ensembles) */
+    float *rates_part;/* images × neurons: its rates */
+    float *objective_part; /* images: its objective */
     float *z;         /* images × pixels: the latent images the ascent moves */
     float *x;         /* images × pixels: the images shown, x = constrain(z) */
     float *x_in;      /* active × pixels: what the model sees (jittered) */
@@ -101,6 +112,10 @@ static void ascent_free(ascent *a)
     free(a->since);
     free(a->best);
     free(a->rng);
+    free(a->models);
+    free(a->grad_part);
+    free(a->rates_part);
+    free(a->objective_part);
     fourier_param_destroy(a->fourier);
 }
 
@@ -132,8 +147,22 @@ static int ascent_alloc(ascent *a, model *m, const mei_target *targets, int coun
     a->since = calloc(B, sizeof(int));
     a->best = malloc(B * sizeof(float));
     a->rng = malloc(B * sizeof(model_rng));
+    a->n_models = 1 + o->ensemble_size;
+    a->models = malloc((size_t)a->n_models * sizeof *a->models);
+    if (a->models) {
+        a->models[0] = m;
+        for (int k = 1; k < a->n_models; k++)
+            a->models[k] = o->ensemble[k - 1];
+    }
+    if (a->n_models > 1) {
+        a->grad_part = malloc(B * P * sizeof(float));
+        a->rates_part = malloc(B * N * sizeof(float));
+        a->objective_part = malloc(B * sizeof(float));
+    }
+    int parts_ok = a->n_models == 1 || (a->grad_part && a->rates_part && a->objective_part);
     if (!a->z || !a->x || !a->x_in || !a->grad || !a->weights || !a->rates || !a->scratch ||
-        !a->shift || !a->active || !a->steps || !a->since || !a->best || !a->rng) {
+        !a->shift || !a->active || !a->steps || !a->since || !a->best || !a->rng || !a->models ||
+        !parts_ok) {
         snprintf(err, STIMULUS_ERR_SIZE, "MEI synthesis: out of memory for %d images", a->images);
         return 1;
     }
@@ -311,34 +340,84 @@ static double seconds_since(const struct timespec *t0)
     return (double)(t.tv_sec - t0->tv_sec) + 1e-9 * (double)(t.tv_nsec - t0->tv_nsec);
 }
 
+/* sum += part, n floats: one further model's share of an ensemble sum. */
+static void accumulate(float *sum, const float *part, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        sum[i] += part[i];
+}
+
+/* An ensemble's sums into means. One model: nothing to do, and nothing done,
+ * so that a single model's ascent is the same to the bit. */
+static void average(const ascent *a, float *v, size_t n)
+{
+    if (a->n_models == 1)
+        return;
+    float inv = 1.0f / (float)a->n_models;
+    for (size_t i = 0; i < n; i++)
+        v[i] *= inv;
+}
+
 /* Single-neuron and weighted-group objectives have fixed weights that name
  * few neurons: model_input_gradient_objective computes J_b and its gradient
  * over those neurons' receptive fields, without the other rates (the same
  * result up to float rounding, a fraction of the work). The one-hot
- * objectives weight every neuron, the soft max by the rates themselves. */
-static int fixed_weight_gradient(ascent *a, model *m, int n, float *objective, char *err)
+ * objectives weight every neuron, the soft max by the rates themselves.
+ * These objectives are linear in the rates: J(r̄) is the models' mean J. */
+static int fixed_weight_gradient(ascent *a, int n, float *objective, char *err)
 {
     int N = a->neurons;
+    size_t NP = (size_t)n * a->pixels;
     for (int i = 0; i < n; i++) /* weights only: these objectives ignore the rates */
         mei_objective_weights(&a->targets[a->active[i] / a->starts], a->rates + (size_t)i * N,
                               N, a->o->temperature, a->weights + (size_t)i * N);
-    return model_input_gradient_objective(m, a->x_in, n, a->weights, a->grad, objective, err);
+    if (model_input_gradient_objective(a->models[0], a->x_in, n, a->weights, a->grad, objective,
+                                       err))
+        return 1;
+    for (int k = 1; k < a->n_models; k++) {
+        if (model_input_gradient_objective(a->models[k], a->x_in, n, a->weights, a->grad_part,
+                                           a->objective_part, err))
+            return 1;
+        accumulate(a->grad, a->grad_part, NP);
+        accumulate(objective, a->objective_part, (size_t)n);
+    }
+    average(a, a->grad, NP);
+    average(a, objective, (size_t)n);
+    return 0;
+}
+
+/* Σ_m ∇ₓ(w · r_m) / M into a->grad and the mean rates into a->rates, for
+ * the weights already in a->weights. */
+static int mean_input_gradient(ascent *a, int n, char *err)
+{
+    size_t NP = (size_t)n * a->pixels, NN = (size_t)n * a->neurons;
+    if (model_input_gradient(a->models[0], a->x_in, n, a->weights, a->grad, a->rates, err))
+        return 1;
+    for (int k = 1; k < a->n_models; k++) {
+        if (model_input_gradient(a->models[k], a->x_in, n, a->weights, a->grad_part,
+                                 a->rates_part, err))
+            return 1;
+        accumulate(a->grad, a->grad_part, NP);
+        accumulate(a->rates, a->rates_part, NN);
+    }
+    average(a, a->grad, NP);
+    average(a, a->rates, NN);
+    return 0;
 }
 
 /* Any objective through every rate (the one-hot ones need them all). */
-static int all_rates_gradient(ascent *a, model *m, int n, int softmax, float *objective,
-                              char *err)
+static int all_rates_gradient(ascent *a, int n, int softmax, float *objective, char *err)
 {
     int N = a->neurons;
     /* The soft max's weights depend on this image's rates: predict first. */
-    if (softmax && model_predict(m, a->x_in, n, a->rates, err))
+    if (softmax && ensemble_predict(a->models, a->n_models, a->x_in, n, a->rates, err))
         return 1;
     for (int i = 0; i < n; i++) {
         const mei_target *t = &a->targets[a->active[i] / a->starts];
         objective[i] = mei_objective_weights(t, a->rates + (size_t)i * N, N, a->o->temperature,
                                          a->weights + (size_t)i * N);
     }
-    if (model_input_gradient(m, a->x_in, n, a->weights, a->grad, a->rates, err))
+    if (mean_input_gradient(a, n, err))
         return 1;
     for (int i = 0; i < n; i++) /* the objective at this step's input */
         objective[i] = mei_objective_weights(&a->targets[a->active[i] / a->starts],
@@ -347,7 +426,7 @@ static int all_rates_gradient(ascent *a, model *m, int n, int softmax, float *ob
     return 0;
 }
 
-static int ascent_step(ascent *a, model *m, int step, int *n_active, float *objective,
+static int ascent_step(ascent *a, int step, int *n_active, float *objective,
                        double *mean_objective, char *err)
 {
     int n = *n_active;
@@ -358,8 +437,8 @@ static int ascent_step(ascent *a, model *m, int step, int *n_active, float *obje
         softmax |= kind == MEI_ONE_HOT_SOFTMAX;
         one_hot |= kind == MEI_ONE_HOT_MEAN || kind == MEI_ONE_HOT_SOFTMAX;
     }
-    if (one_hot ? all_rates_gradient(a, m, n, softmax, objective, err)
-                : fixed_weight_gradient(a, m, n, objective, err))
+    if (one_hot ? all_rates_gradient(a, n, softmax, objective, err)
+                : fixed_weight_gradient(a, n, objective, err))
         return 1;
     *mean_objective = track_progress(a, n, objective);
     int P = a->pixels;
@@ -391,11 +470,10 @@ static float pearson(const float *x, const float *y, int n)
 
 /* The final images' predictions; per target the best start and how much the
  * starts agree. */
-static int ascent_finish(ascent *a, model *m, int count, float *images, mei_result *results,
-                         char *err)
+static int ascent_finish(ascent *a, int count, float *images, mei_result *results, char *err)
 {
     int N = a->neurons, P = a->pixels, S = a->starts;
-    if (model_predict(m, a->x, a->images, a->rates, err))
+    if (ensemble_predict(a->models, a->n_models, a->x, a->images, a->rates, err))
         return 1;
     for (int t = 0; t < count; t++) {
         const mei_target *tg = &a->targets[t];
@@ -450,6 +528,11 @@ static int check_targets(const model *m, const mei_target *targets, int count,
             return 1;
         }
     }
+    if (o->ensemble_size < 0 || (o->ensemble_size > 0 && !o->ensemble)) {
+        snprintf(err, STIMULUS_ERR_SIZE, "MEI synthesis: ensemble of %d further models without "
+                                         "the models", o->ensemble_size);
+        return 1;
+    }
     return 0;
 }
 
@@ -461,21 +544,22 @@ int mei_synthesize(model *m, const mei_target *targets, int count, const mei_opt
     ascent a;
     int status = 1;
     float *objective = NULL;
-    if (ascent_alloc(&a, m, targets, count, o, err))
+    if (ascent_alloc(&a, m, targets, count, o, err) || ensemble_check(a.models, a.n_models, err))
         goto done;
     objective = malloc((size_t)a.images * sizeof(float));
     if (!objective) {
         snprintf(err, STIMULUS_ERR_SIZE, "MEI synthesis: out of memory");
         goto done;
     }
-    model_set_threads(m, o->threads);
+    for (int k = 0; k < a.n_models; k++)
+        model_set_threads(a.models[k], o->threads);
     ascent_init(&a);
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int n_active = a.images;
     for (int step = 0; step < o->steps && n_active > 0; step++) {
         double mean_objective;
-        if (ascent_step(&a, m, step, &n_active, objective, &mean_objective, err))
+        if (ascent_step(&a, step, &n_active, objective, &mean_objective, err))
             goto done;
         if (o->progress && ((step + 1) % PROGRESS_EVERY == 0 || step + 1 == o->steps)) {
             mei_progress p = {step + 1, o->steps, n_active, a.images, mean_objective,
@@ -483,7 +567,7 @@ int mei_synthesize(model *m, const mei_target *targets, int count, const mei_opt
             o->progress(&p, o->user);
         }
     }
-    status = ascent_finish(&a, m, count, images, results, err);
+    status = ascent_finish(&a, count, images, results, err);
 done:
     free(objective);
     ascent_free(&a);
