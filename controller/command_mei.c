@@ -475,7 +475,7 @@ static void write_models_json(FILE *json, const mei_run *r)
         write_json_string(json, r->paths[m]);
         fprintf(json, "%s", m + 1 < r->n_models ? ", " : "");
     }
-    fprintf(json, "],\n  \"predicted_response_of\": \"%s\",\n",
+    fprintf(json, "],\n  \"predictions_from\": \"%s\",\n",
             r->n_models > 1 ? "mean of the models" : "the model");
 }
 
