@@ -536,7 +536,7 @@ done:
 
 static void print_truth_row(const truth_row *g)
 {
-    printf("%6d %-11s %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f\n", g->neuron,
+    printf("%6d %-18s %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f\n", g->neuron,
            sim_cell_type_name(g->type), g->shown[TRUTH_MEI], g->natural, g->natural_raw,
            g->shown[TRUTH_GABOR], g->shown[TRUTH_RF], g->optimum, g->shown[TRUTH_MEI] / g->natural,
            g->shown[TRUTH_MEI] / g->optimum, g->shown[TRUTH_MEI] / g->best_control);
@@ -588,7 +588,8 @@ static int print_truth_summary(const stimulus_truth *t, int with_controls)
         return 0;
     printf("MEI beats the matched Gabor for %d of %d neurons, the RF map for %d of %d\n",
            all.beats_gabor, all.with_gabor, all.beats_rf, all.with_rf);
-    printf("non-Gabor cells (conjunction and normalized, whose optimum is no single Gabor): "
+    printf("non-Gabor cells (normalized and both conjunction types, whose optimum is no single "
+           "Gabor): "
            "MEI beats the matched Gabor for %d of %d, the RF map for %d of %d; median MEI/best "
            "control %.3f\n", other.beats_gabor, other.with_gabor, other.beats_rf, other.with_rf,
            other.over_best_control);
@@ -634,12 +635,12 @@ static int ground_truth(mei_run *r, const char *dir)
     }
     printf("\nground truth (expected spike counts of the simulated cells; every stimulus at "
            "contrast %.4f, mean %.4f)\n", r->budget.contrast, r->budget.mean_luminance);
-    printf("%6s %-11s %8s %8s %8s %8s %8s %8s %8s %8s %8s\n", "neuron", "type", "MEI", "natural",
+    printf("%6s %-18s %8s %8s %8s %8s %8s %8s %8s %8s %8s\n", "neuron", "type", "MEI", "natural",
            "nat-raw", "gabor", "rf", "optimum", "MEI/nat", "MEI/opt", "MEI/best");
     for (int j = 0; j < r->count; j++)
         print_truth_row(stimulus_truth_row(t, j));
-    printf("(optimum: exact for simple, complex and conjunction cells, a normalized cell's own "
-           "filter's as an approximation; MEI/best: against the best of the matched Gabor, RF "
+    printf("(optimum: exact for simple, complex and both conjunction types, a normalized "
+           "cell's own filter's as an approximation; MEI/best: against the best of the matched Gabor, RF "
            "map and best natural image)\n");
     if (print_truth_summary(t, with_controls)) {
         fprintf(stderr, "inception mei: out of memory for the ground truth\n");

@@ -81,7 +81,8 @@ typedef enum protocol_stream_format {
 typedef struct protocol_virtual_rig {
     int enabled;             /* 1: run the simulated population behind the stream */
     int neurons;
-    float fraction_simple, fraction_complex, fraction_conjunction; /* the rest normalized */
+    float fraction_simple, fraction_complex, fraction_conjunction;
+    float fraction_energy_conjunction; /* the rest normalized */
     uint64_t seed;
     float message_loss;      /* fraction of stream messages dropped, 0..0.5 */
     float latency_ms;        /* stream delivery latency */

@@ -1086,6 +1086,7 @@ static int evaluate_truth(run_state *s)
     c.fraction_simple = v->fraction_simple;
     c.fraction_complex = v->fraction_complex;
     c.fraction_conjunction = v->fraction_conjunction;
+    c.fraction_energy_conjunction = v->fraction_energy_conjunction;
     c.seed = v->seed;
     stimulus_truth *t;
     char err[STIMULUS_ERR_SIZE];
