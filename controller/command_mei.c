@@ -544,7 +544,7 @@ static void print_truth_row(const truth_row *g)
 
 static void print_type_summary(const char *name, const truth_summary *s)
 {
-    printf("  %-17s %3d %5d %5d %5d %5d %9.3f %9.3f %9.3f %9.3f %9.3f\n", name, s->count,
+    printf("  %-18s %3d %5d %5d %5d %5d %9.3f %9.3f %9.3f %9.3f %9.3f\n", name, s->count,
            s->beats_gabor, s->beats_rf, s->beats_natural, s->beats_best_control, s->over_gabor,
            s->over_rf, s->over_natural, s->over_optimum, s->over_best_control);
 }
@@ -555,7 +555,7 @@ static int print_type_table(const stimulus_truth *t)
     truth_summary s;
     printf("\nby cell type (wins: how many MEIs drive the cell more than the control; "
            "medians of MEI/control)\n");
-    printf("  %-17s %3s %5s %5s %5s %5s %9s %9s %9s %9s %9s\n", "type", "n", ">gab", ">rf",
+    printf("  %-18s %3s %5s %5s %5s %5s %9s %9s %9s %9s %9s\n", "type", "n", ">gab", ">rf",
            ">nat", ">all", "MEI/gab", "MEI/rf", "MEI/nat", "MEI/opt", "MEI/best");
     for (int type = 0; type < SIM_CELL_TYPES; type++) {
         if (stimulus_truth_summarize(t, TRUTH_TYPE(type), &s))

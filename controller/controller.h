@@ -830,6 +830,9 @@ typedef struct run_result {
     double median_ratio_recorded;  /* MEI / best natural, recorded responses (NaN: no control) */
     double median_ratio_truth;     /* MEI / best natural training image, the simulated truth
                                       (NaN without a virtual rig) */
+    int truth_beats_gabor, truth_beats_rf; /* targets whose MEI drives the simulated cell
+                                              more than its matched Gabor / RF map ... */
+    int truth_scored;              /* ... of this many (-1: no ground truth) */
     double seconds;
 } run_result;
 
