@@ -595,7 +595,7 @@ done:
 
 static void print_truth_row(const truth_row *g)
 {
-    printf("%6d %-11s %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f\n", g->neuron,
+    printf("%6d %-18s %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f\n", g->neuron,
            sim_cell_type_name(g->type), g->shown[TRUTH_MEI], g->natural, g->natural_raw,
            g->shown[TRUTH_GABOR], g->shown[TRUTH_RF], g->optimum, g->shown[TRUTH_MEI] / g->natural,
            g->shown[TRUTH_MEI] / g->optimum, g->shown[TRUTH_MEI] / g->best_control);
@@ -603,7 +603,7 @@ static void print_truth_row(const truth_row *g)
 
 static void print_type_summary(const char *name, const truth_summary *s)
 {
-    printf("  %-17s %3d %5d %5d %5d %5d %9.3f %9.3f %9.3f %9.3f %9.3f\n", name, s->count,
+    printf("  %-18s %3d %5d %5d %5d %5d %9.3f %9.3f %9.3f %9.3f %9.3f\n", name, s->count,
            s->beats_gabor, s->beats_rf, s->beats_natural, s->beats_best_control, s->over_gabor,
            s->over_rf, s->over_natural, s->over_optimum, s->over_best_control);
 }
@@ -614,7 +614,7 @@ static int print_type_table(const stimulus_truth *t)
     truth_summary s;
     printf("\nby cell type (wins: how many MEIs drive the cell more than the control; "
            "medians of MEI/control)\n");
-    printf("  %-17s %3s %5s %5s %5s %5s %9s %9s %9s %9s %9s\n", "type", "n", ">gab", ">rf",
+    printf("  %-18s %3s %5s %5s %5s %5s %9s %9s %9s %9s %9s\n", "type", "n", ">gab", ">rf",
            ">nat", ">all", "MEI/gab", "MEI/rf", "MEI/nat", "MEI/opt", "MEI/best");
     for (int type = 0; type < SIM_CELL_TYPES; type++) {
         if (stimulus_truth_summarize(t, TRUTH_TYPE(type), &s))
@@ -647,7 +647,8 @@ static int print_truth_summary(const stimulus_truth *t, int with_controls)
         return 0;
     printf("MEI beats the matched Gabor for %d of %d neurons, the RF map for %d of %d\n",
            all.beats_gabor, all.with_gabor, all.beats_rf, all.with_rf);
-    printf("non-Gabor cells (conjunction and normalized, whose optimum is no single Gabor): "
+    printf("non-Gabor cells (normalized and both conjunction types, whose optimum is no single "
+           "Gabor): "
            "MEI beats the matched Gabor for %d of %d, the RF map for %d of %d; median MEI/best "
            "control %.3f\n", other.beats_gabor, other.with_gabor, other.beats_rf, other.with_rf,
            other.over_best_control);
@@ -693,12 +694,12 @@ static int ground_truth(mei_run *r, const char *dir)
     }
     printf("\nground truth (expected spike counts of the simulated cells; every stimulus at "
            "contrast %.4f, mean %.4f)\n", r->budget.contrast, r->budget.mean_luminance);
-    printf("%6s %-11s %8s %8s %8s %8s %8s %8s %8s %8s %8s\n", "neuron", "type", "MEI", "natural",
+    printf("%6s %-18s %8s %8s %8s %8s %8s %8s %8s %8s %8s\n", "neuron", "type", "MEI", "natural",
            "nat-raw", "gabor", "rf", "optimum", "MEI/nat", "MEI/opt", "MEI/best");
     for (int j = 0; j < r->count; j++)
         print_truth_row(stimulus_truth_row(t, j));
-    printf("(optimum: exact for simple, complex and conjunction cells, a normalized cell's own "
-           "filter's as an approximation; MEI/best: against the best of the matched Gabor, RF "
+    printf("(optimum: exact for simple, complex and both conjunction types, a normalized "
+           "cell's own filter's as an approximation; MEI/best: against the best of the matched Gabor, RF "
            "map and best natural image)\n");
     if (print_truth_summary(t, with_controls)) {
         fprintf(stderr, "inception mei: out of memory for the ground truth\n");

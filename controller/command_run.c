@@ -141,6 +141,10 @@ static int finish(const char *command, int status, const run_result *r, char *er
     else
         printf("ground truth: median MEI / best natural training image %.3f (target > 1.3)\n",
                r->median_ratio_truth);
+    if (!isnan(r->median_ratio_truth) && r->truth_scored > 0)
+        printf("ground truth: the MEI beats the matched Gabor for %d of %d targets, the RF map "
+               "for %d of %d\n", r->truth_beats_gabor, r->truth_scored, r->truth_beats_rf,
+               r->truth_scored);
     /* The report is written last: the record is complete and closed, and a
      * failure here loses nothing (`inception report DIR` can be run again). */
     report_summary rs;

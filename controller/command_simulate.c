@@ -14,10 +14,10 @@
 static const char simulate_help[] =
     "usage: inception simulate --out DIR [options]\n\n"
     "Show images to the built-in simulated population (V1-like simple, complex,\n"
-    "divisively normalized and conjunction cells with Poisson spiking) and write the\n"
-    "dataset in the compact layout (images.npy, responses.npy, tiers.npy,\n"
-    "image_ids.npy) plus cell_types.npy (0 simple, 1 complex, 2 normalized,\n"
-    "3 conjunction) and population.npy (the population's config, to rebuild the\n"
+    "divisively normalized, conjunction and energy-conjunction cells with Poisson\n"
+    "spiking) and write the dataset in the compact layout (images.npy,\n"
+    "responses.npy, tiers.npy, image_ids.npy) plus cell_types.npy (0 simple,\n"
+    "1 complex, 2 normalized, 3 conjunction, 4 energy-conjunction) and population.npy (the population's config, to rebuild the\n"
     "ground truth).\n\n"
     "  --out DIR           output folder (required; created if missing)\n"
     "  --neurons N         population size (default 200)\n"
@@ -26,8 +26,9 @@ static const char simulate_help[] =
     "  --test N            test images (default 100)\n"
     "  --repeats N         repeats of each test image (default 10)\n"
     "  --height N, --width N   image size (default 36×64)\n"
-    "  --fraction-simple X, --fraction-complex X, --fraction-conjunction X\n"
-    "                      shares of the cell types (default 0.4, 0.4, 0; the rest\n"
+    "  --fraction-simple X, --fraction-complex X, --fraction-conjunction X,\n"
+    "  --fraction-energy-conjunction X\n"
+    "                      shares of the cell types (default 0.4, 0.4, 0, 0; the rest\n"
     "                      are normalized cells)\n"
     "  --images KIND       what the population is shown: auto (default: photographs\n"
     "                      from Debian's python3-skimage when installed, else synthetic),\n"
@@ -104,7 +105,8 @@ int command_simulate(int argc, char **argv)
                       {"validation", 1, NULL}, {"test", 1, NULL},    {"repeats", 1, NULL},
                       {"height", 1, NULL},     {"width", 1, NULL},   {"images", 1, NULL},
                       {"seed", 1, NULL},       {"fraction-simple", 1, NULL},
-                      {"fraction-complex", 1, NULL}, {"fraction-conjunction", 1, NULL}};
+                      {"fraction-complex", 1, NULL}, {"fraction-conjunction", 1, NULL},
+                      {"fraction-energy-conjunction", 1, NULL}};
     if (cli_parse("simulate", argc, argv, o, COUNT(o)))
         return 2;
     const char *dir = cli_get(o, COUNT(o), "out");
@@ -125,12 +127,16 @@ int command_simulate(int argc, char **argv)
         cli_get_float(o, COUNT(o), "fraction-simple", 0, 1, &s.population.fraction_simple) ||
         cli_get_float(o, COUNT(o), "fraction-complex", 0, 1, &s.population.fraction_complex) ||
         cli_get_float(o, COUNT(o), "fraction-conjunction", 0, 1,
-                      &s.population.fraction_conjunction))
+                      &s.population.fraction_conjunction) ||
+        cli_get_float(o, COUNT(o), "fraction-energy-conjunction", 0, 1,
+                      &s.population.fraction_energy_conjunction))
         return 2;
     const sim_config *pc = &s.population;
-    if (pc->fraction_simple + pc->fraction_complex + pc->fraction_conjunction > 1.0001f) {
-        fprintf(stderr, "inception simulate: --fraction-simple, --fraction-complex and "
-                        "--fraction-conjunction add to more than 1\n");
+    if (pc->fraction_simple + pc->fraction_complex + pc->fraction_conjunction +
+            pc->fraction_energy_conjunction > 1.0001f) {
+        fprintf(stderr, "inception simulate: --fraction-simple, --fraction-complex, "
+                        "--fraction-conjunction and --fraction-energy-conjunction add to more "
+                        "than 1\n");
         return 2;
     }
     char err[MODEL_ERR_SIZE], what[512];

@@ -30,8 +30,9 @@ static const char rig_help[] =
     "  --curve-clients FILE   serve only CURVE clients whose Z85 public key is listed\n"
     "                         (one a line, # comments); others are refused and counted\n"
     "  --neurons N, --height N, --width N, --seed N   the population (200, 36×64, 1)\n"
-    "  --fraction-simple X, --fraction-complex X, --fraction-conjunction X\n"
-    "                         cell types (0.4, 0.4, 0; the rest normalized)\n"
+    "  --fraction-simple X, --fraction-complex X, --fraction-conjunction X,\n"
+    "  --fraction-energy-conjunction X\n"
+    "                         cell types (0.4, 0.4, 0, 0; the rest normalized)\n"
     "  --bin-ms X             bin width (default 10)\n"
     "  --latency-ms X, --window-ms X   response window after the onset (50, 500)\n"
     "  --clock-offset-ms X    the rig's clock at start (default 1000)\n"
@@ -92,7 +93,9 @@ static int parse_rig(cli_option *o, int n, rig_config *c, int *trials, float *du
         cli_get_float(o, n, "duration", 0.1f, 1e7f, duration) ||
         cli_get_float(o, n, "fraction-simple", 0, 1, &c->population.fraction_simple) ||
         cli_get_float(o, n, "fraction-complex", 0, 1, &c->population.fraction_complex) ||
-        cli_get_float(o, n, "fraction-conjunction", 0, 1, &c->population.fraction_conjunction))
+        cli_get_float(o, n, "fraction-conjunction", 0, 1, &c->population.fraction_conjunction) ||
+        cli_get_float(o, n, "fraction-energy-conjunction", 0, 1,
+                      &c->population.fraction_energy_conjunction))
         return 1;
     c->population.seed = c->seed;
     c->clock_drift = drift * 1e-6;
@@ -150,7 +153,7 @@ int command_virtual_rig(int argc, char **argv)
         {"restart-after", 1, NULL}, {"restart-gap", 1, NULL}, {"float-counts", 0, NULL},
         {"trials", 1, NULL},      {"duration", 1, NULL},      {"truth", 1, NULL},
         {"fraction-simple", 1, NULL}, {"fraction-complex", 1, NULL},
-        {"fraction-conjunction", 1, NULL},
+        {"fraction-conjunction", 1, NULL}, {"fraction-energy-conjunction", 1, NULL},
         {"curve-clients", 1, NULL},
     };
     int n = COUNT(o), trials = 0;

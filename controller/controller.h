@@ -81,7 +81,8 @@ typedef enum protocol_stream_format {
 typedef struct protocol_virtual_rig {
     int enabled;             /* 1: run the simulated population behind the stream */
     int neurons;
-    float fraction_simple, fraction_complex, fraction_conjunction; /* the rest normalized */
+    float fraction_simple, fraction_complex, fraction_conjunction;
+    float fraction_energy_conjunction; /* the rest normalized */
     uint64_t seed;
     float message_loss;      /* fraction of stream messages dropped, 0..0.5 */
     float latency_ms;        /* stream delivery latency */
@@ -829,6 +830,9 @@ typedef struct run_result {
     double median_ratio_recorded;  /* MEI / best natural, recorded responses (NaN: no control) */
     double median_ratio_truth;     /* MEI / best natural training image, the simulated truth
                                       (NaN without a virtual rig) */
+    int truth_beats_gabor, truth_beats_rf; /* targets whose MEI drives the simulated cell
+                                              more than its matched Gabor / RF map ... */
+    int truth_scored;              /* ... of this many (-1: no ground truth) */
     double seconds;
 } run_result;
 

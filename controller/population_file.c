@@ -1,19 +1,23 @@
 /* population_file.c: population.npy, written by `inception simulate` beside
  * the dataset, so that the simulated population (the ground truth) can be
- * rebuilt exactly. Format version 2: nine float64 values, the version (2),
+ * rebuilt exactly. Format version 3: ten float64 values, the version (3),
  * neurons, height, width, fraction_simple, fraction_complex,
- * fraction_conjunction, and the 64-bit seed as its low and high 32-bit halves
- * (float64 holds each half and the float32 fractions exactly). Version 1
- * (seven values, no version, before conjunction cells) is refused: the same
- * seed makes another population now, so the ground truth would be wrong. It
- * goes through the project's NPY parser, which is fuzzed. */
+ * fraction_conjunction, the 64-bit seed as its low and high 32-bit halves
+ * (float64 holds each half and the float32 fractions exactly), and
+ * fraction_energy_conjunction. Version 2 (nine values, before
+ * energy-conjunction cells) is read with that share 0: a seed makes the same
+ * population as it did then. Version 1 (seven values, no version, before
+ * conjunction cells) is refused: the same seed makes another population now,
+ * so the ground truth would be wrong. It goes through the project's NPY
+ * parser, which is fuzzed. */
 #include "cli.h"
 
 #include <math.h>
 #include <stdio.h>
 
-#define POPULATION_VERSION 2
-#define POPULATION_FIELDS 9
+#define POPULATION_VERSION 3
+#define POPULATION_FIELDS 10
+#define POPULATION_FIELDS_V2 9
 #define POPULATION_FIELDS_V1 7
 
 int population_config_write(const char *dir, const sim_config *c, char *err)
@@ -28,7 +32,8 @@ int population_config_write(const char *dir, const sim_config *c, char *err)
                                    c->fraction_complex,
                                    c->fraction_conjunction,
                                    (double)(c->seed & 0xffffffffu),
-                                   (double)(c->seed >> 32)};
+                                   (double)(c->seed >> 32),
+                                   c->fraction_energy_conjunction};
     int64_t shape[1] = {POPULATION_FIELDS};
     return npy_write(path, NPY_FLOAT64, 1, shape, v, err);
 }
@@ -49,22 +54,26 @@ static int population_from_array(const npy_array *a, const char *path, sim_confi
                                       "simulate`", path);
         return 1;
     }
-    if (a->dtype != NPY_FLOAT64 || a->ndim != 1 || a->shape[0] != POPULATION_FIELDS) {
+    int fields = a->ndim == 1 ? (int)a->shape[0] : 0;
+    if (a->dtype != NPY_FLOAT64 || (fields != POPULATION_FIELDS && fields != POPULATION_FIELDS_V2)) {
         snprintf(err, MODEL_ERR_SIZE, "%s: not a population file (expected %d float64 values)",
                  path, POPULATION_FIELDS);
         return 1;
     }
     const double *v = a->data;
-    if (v[0] != POPULATION_VERSION) {
-        snprintf(err, MODEL_ERR_SIZE, "%s: format version %g, this build reads version %d", path,
-                 v[0], POPULATION_VERSION);
+    int version = fields == POPULATION_FIELDS ? POPULATION_VERSION : 2;
+    if (v[0] != version) {
+        snprintf(err, MODEL_ERR_SIZE, "%s: format version %g in %d values; this build reads "
+                                      "version 2 (9 values) and %d (%d)", path, v[0], fields,
+                 POPULATION_VERSION, POPULATION_FIELDS);
         return 1;
     }
+    double energy = version == 2 ? 0.0 : v[9];
     if (!whole_in(v[1], 1, 1e6) || !whole_in(v[2], 1, 1e5) || !whole_in(v[3], 1, 1e5) ||
-        !fraction_ok(v[4]) || !fraction_ok(v[5]) || !fraction_ok(v[6]) ||
-        !(v[4] + v[5] + v[6] <= 1.0001) || !whole_in(v[7], 0, 4294967295.0) ||
+        !fraction_ok(v[4]) || !fraction_ok(v[5]) || !fraction_ok(v[6]) || !fraction_ok(energy) ||
+        !(v[4] + v[5] + v[6] + energy <= 1.0001) || !whole_in(v[7], 0, 4294967295.0) ||
         !whole_in(v[8], 0, 4294967295.0)) {
-        snprintf(err, MODEL_ERR_SIZE, "%s: values out of range (neurons, height, width, three "
+        snprintf(err, MODEL_ERR_SIZE, "%s: values out of range (neurons, height, width, "
                                       "fractions, seed halves)", path);
         return 1;
     }
@@ -76,6 +85,7 @@ static int population_from_array(const npy_array *a, const char *path, sim_confi
     c->fraction_complex = (float)v[5];
     c->fraction_conjunction = (float)v[6];
     c->seed = (uint64_t)v[7] | ((uint64_t)v[8] << 32);
+    c->fraction_energy_conjunction = (float)energy;
     return 0;
 }
 

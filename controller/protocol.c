@@ -83,7 +83,10 @@ static const setting_spec settings[] = {
     {"virtual_rig", "fraction_complex", T_FLOAT, AT(virtual_rig.fraction_complex), 0, 1, "0.4",
      NULL, "share of complex cells"},
     {"virtual_rig", "fraction_conjunction", T_FLOAT, AT(virtual_rig.fraction_conjunction), 0, 1,
-     "0", NULL, "share of conjunction cells (the rest normalized)"},
+     "0", NULL, "share of conjunction cells"},
+    {"virtual_rig", "fraction_energy_conjunction", T_FLOAT,
+     AT(virtual_rig.fraction_energy_conjunction), 0, 1, "0", NULL,
+     "share of energy-conjunction cells (the rest normalized)"},
     {"virtual_rig", "seed", T_U64, AT(virtual_rig.seed), 0, 0, "7", NULL,
      "the simulated population's seed"},
     {"virtual_rig", "message_loss", T_FLOAT, AT(virtual_rig.message_loss), 0, 0.5, "0", NULL,
@@ -830,12 +833,13 @@ static int check_consistency(parse_state *s)
 {
     protocol *p = s->p;
     const protocol_virtual_rig *v = &p->virtual_rig;
-    float shares = v->fraction_simple + v->fraction_complex + v->fraction_conjunction;
+    float shares = v->fraction_simple + v->fraction_complex + v->fraction_conjunction +
+                   v->fraction_energy_conjunction;
     if (shares > 1.0001f)
         return fail_at(s, where(s, "virtual_rig", "fraction_complex"),
-                       "the rest are normalized cells; the three shares add to at most 1",
-                       "virtual_rig.fraction_simple + fraction_complex + fraction_conjunction = "
-                       "%g exceeds 1", shares);
+                       "the rest are normalized cells; the four shares add to at most 1",
+                       "virtual_rig.fraction_simple + fraction_complex + fraction_conjunction + "
+                       "fraction_energy_conjunction = %g exceeds 1", shares);
     if (p->virtual_rig.enabled && p->targets.count > p->virtual_rig.neurons)
         return fail_at(s, where(s, "targets", "count"), "at most virtual_rig.neurons",
                        "targets.count %d exceeds the %d simulated neurons", p->targets.count,

@@ -68,6 +68,8 @@ static void rig_arguments(arg_list *a, const char *exe, const protocol *p, const
     arg_number(a, v->fraction_complex);
     arg_text(a, "--fraction-conjunction");
     arg_number(a, v->fraction_conjunction);
+    arg_text(a, "--fraction-energy-conjunction");
+    arg_number(a, v->fraction_energy_conjunction);
     arg_text(a, "--height");
     arg_number(a, p->images.height);
     arg_text(a, "--width");

@@ -116,7 +116,9 @@ int dataset_count_tier(const dataset *d, int tier);
  * (a Gabor filter, rectified), complex cells (energy of a quadrature pair),
  * conjunction cells (geometric mean of two rectified Gabor subunits at
  * different orientations and positions: corner-, cross- and curve-like
- * preferences whose optimum is no single Gabor) and cells with divisive
+ * preferences whose optimum is no single Gabor), energy-conjunction cells
+ * (the same with two complex-cell subunits, phase-invariant, so that their
+ * linear receptive field is flat) and cells with divisive
  * normalization by a pool of neighbours, receptive fields
  * scattered over the image, Poisson spiking, mean rates between 0.1 and 20
  * spikes per trial window. */
@@ -124,9 +126,10 @@ typedef enum sim_cell_type {
     SIM_SIMPLE = 0,
     SIM_COMPLEX = 1,
     SIM_NORMALIZED = 2,
-    SIM_CONJUNCTION = 3
+    SIM_CONJUNCTION = 3,
+    SIM_ENERGY_CONJUNCTION = 4
 } sim_cell_type;
-#define SIM_CELL_TYPES 4
+#define SIM_CELL_TYPES 5
 
 typedef struct sim_config {
     int neurons;
@@ -134,6 +137,7 @@ typedef struct sim_config {
     float fraction_simple, fraction_complex; /* the rest are normalized */
     uint64_t seed;
     float fraction_conjunction; /* also taken from the normalized share */
+    float fraction_energy_conjunction; /* likewise */
 } sim_config;
 
 /* One cell's ground truth, for checking MEIs against known optima. The cell's
@@ -144,7 +148,10 @@ typedef struct sim_config {
  * complex cells' with the energy of it and its partner at phase + π/2;
  * conjunction cells' with the geometric mean of the rectified responses of
  * that filter and of a second subunit (x2, y2, orientation2, phase2; same σ
- * and f), so their optimum at fixed contrast is the sum of the two filters.
+ * and f), so their optimum at fixed contrast is the sum of the two filters;
+ * energy-conjunction cells' with the geometric mean of the two subunits'
+ * energy amplitudes (each subunit a quadrature pair), whose optimum is the
+ * sum of the two subunits' Gabors at a best pair of phases.
  * Details at the top of simulate.c. */
 typedef struct sim_cell {
     sim_cell_type type;
@@ -154,7 +161,8 @@ typedef struct sim_cell {
     float frequency;     /* cycles per pixel */
     float phase;         /* radians (irrelevant for complex cells) */
     float gain, offset;  /* rate = offset + gain * drive, spikes per window */
-    float x2, y2, orientation2, phase2; /* conjunction cells' second subunit (else 0) */
+    float x2, y2, orientation2, phase2; /* (energy-)conjunction cells' second subunit
+                                           (else 0) */
 } sim_cell;
 
 typedef struct sim_population sim_population;
@@ -164,7 +172,8 @@ int sim_population_create(sim_population **out, const sim_config *c, char *err);
 void sim_population_destroy(sim_population *p);
 int sim_population_neurons(const sim_population *p);
 const sim_cell *sim_population_cell(const sim_population *p, int n);
-/* "simple", "complex", "normalized", "conjunction" ("?" for others). */
+/* "simple", "complex", "normalized", "conjunction", "energy-conjunction"
+ * ("?" for others). */
 const char *sim_cell_type_name(int type);
 /* Expected spike counts (B×N) for a batch of images (B×H×W). */
 void sim_population_rates(const sim_population *p, const float *images, int batch, float *rates);

@@ -25,6 +25,11 @@
  *               corner, a cross or a curve, the kind of selectivity of V2
  *               and of many mouse V1 MEIs that no single Gabor captures;
  *               Ito & Komatsu 2004, Walker et al. 2019)
+ *   energy-conjunction (E E₂)^¼       E₂ the energy of the second subunit's
+ *               quadrature pair: the geometric mean of two complex-cell
+ *               amplitudes. Phase-invariant like most mouse V1 cells, and
+ *               quadratic near gray, so its linear receptive field (the
+ *               gradient at gray, or a spike-triggered average) is flat
  * and rate = offset + gain · drive. All drives grow monotonically with L or
  * E, so at fixed RMS contrast a simple cell's optimal stimulus is its own
  * filter and a complex cell's is its Gabor at any phase (Cauchy–Schwarz on
@@ -32,7 +37,14 @@
  * its two filters g + g₂: for any x of norm c, L L₂ ≤ ((L + L₂)/2)² =
  * ((g + g₂)·x / 2)² ≤ c² |g + g₂|² / 4, with equality at x ∝ g + g₂; a single
  * Gabor matched to one subunit leaves the other near zero (the filters are
- * nearly orthogonal), so it drives the cell far less. */
+ * nearly orthogonal), so it drives the cell far less. An energy-conjunction
+ * cell's is u + u₂, u a unit vector of its own pair's span and u₂ of the
+ * second's: with a = √E and a₂ = √E₂ (the norms of x's projections onto the
+ * two spans, taken as orthogonal), √(a a₂) ≤ √((a + a₂)/2) and
+ * a + a₂ ≤ √2 · √(a² + a₂²) ≤ √2 c, with equality when both projections have
+ * norm c/√2 and x lies in the spans. The spans are only nearly orthogonal, so
+ * the phases of u and u₂ matter slightly: the optimum is searched over them
+ * (stimulus/controls.c). */
 #include "model.h"
 
 #include <cblas.h>
@@ -51,6 +63,7 @@
 #define FILTERS_COMPLEX 2
 #define FILTERS_NORMALIZED (2 * POOL_ORIENTATIONS)
 #define FILTERS_CONJUNCTION 2
+#define FILTERS_ENERGY_CONJUNCTION 4
 /* Mean rates (spikes per window) drawn log-uniformly in this range. */
 #define TARGET_RATE_MIN 0.5
 #define TARGET_RATE_MAX 8.0
@@ -247,6 +260,7 @@ void sim_config_default(sim_config *c)
     c->fraction_simple = 0.4f;
     c->fraction_complex = 0.4f;
     c->fraction_conjunction = 0.0f;
+    c->fraction_energy_conjunction = 0.0f;
     c->seed = 1;
 }
 
@@ -262,10 +276,13 @@ static int validate_config(const sim_config *c, char *err)
         return 1;
     }
     float fs = c->fraction_simple, fc = c->fraction_complex, fj = c->fraction_conjunction;
-    if (!(fs >= 0.0f && fc >= 0.0f && fj >= 0.0f && fs + fc + fj <= 1.0f + 1e-6f)) {
+    float fe = c->fraction_energy_conjunction;
+    if (!(fs >= 0.0f && fc >= 0.0f && fj >= 0.0f && fe >= 0.0f &&
+          fs + fc + fj + fe <= 1.0f + 1e-6f)) {
         snprintf(err, MODEL_ERR_SIZE,
-                 "sim_config fractions simple %g, complex %g and conjunction %g must be >= 0 "
-                 "and sum to <= 1", (double)fs, (double)fc, (double)fj);
+                 "sim_config fractions simple %g, complex %g, conjunction %g and "
+                 "energy-conjunction %g must be >= 0 and sum to <= 1",
+                 (double)fs, (double)fc, (double)fj, (double)fe);
         return 1;
     }
     return 0;
@@ -283,6 +300,8 @@ static int filters_of(sim_cell_type t)
         return FILTERS_COMPLEX;
     case SIM_CONJUNCTION:
         return FILTERS_CONJUNCTION;
+    case SIM_ENERGY_CONJUNCTION:
+        return FILTERS_ENERGY_CONJUNCTION;
     case SIM_NORMALIZED:
         break;
     }
@@ -303,11 +322,13 @@ static void assign_types(sim_cell *cells, const sim_config *c, model_rng *rng)
     int simple = share_of(c->fraction_simple, n, n);
     int complex_ = share_of(c->fraction_complex, n, n - simple);
     int conjunction = share_of(c->fraction_conjunction, n, n - simple - complex_);
+    int energy = share_of(c->fraction_energy_conjunction, n, n - simple - complex_ - conjunction);
     for (int i = 0; i < n; i++)
-        cells[i].type = i < simple                          ? SIM_SIMPLE
-                        : i < simple + complex_              ? SIM_COMPLEX
-                        : i < simple + complex_ + conjunction ? SIM_CONJUNCTION
-                                                             : SIM_NORMALIZED;
+        cells[i].type = i < simple                                   ? SIM_SIMPLE
+                        : i < simple + complex_                       ? SIM_COMPLEX
+                        : i < simple + complex_ + conjunction          ? SIM_CONJUNCTION
+                        : i < simple + complex_ + conjunction + energy ? SIM_ENERGY_CONJUNCTION
+                                                                      : SIM_NORMALIZED;
     for (int i = n - 1; i > 0; i--) {
         int j = (int)(model_rng_uniform(rng) * (i + 1));
         sim_cell_type t = cells[i].type;
@@ -340,9 +361,10 @@ static void draw_tuning(sim_cell *cell, int height, int width, model_rng *rng)
 static double clamp(double v, double lo, double hi) { return v < lo ? lo : v > hi ? hi : v; }
 
 /* A conjunction cell's second subunit: orientation θ ± π/3..π/2, centre
- * σ..2σ away in any direction (kept inside the image like the first), its
- * own phase. Drawn for conjunction cells only, so a population without them
- * is the one a seed made before they existed. */
+ * σ..2σ away in any direction (kept inside the image like the first; for an
+ * energy-conjunction cell at least σ away where the image allows), its
+ * own phase. Drawn for (energy-)conjunction cells only, so a population
+ * without them is the one a seed made before they existed. */
 static void draw_second_subunit(sim_cell *cell, int height, int width, model_rng *rng)
 {
     double sigma = cell->sigma;
@@ -351,6 +373,14 @@ static void draw_second_subunit(sim_cell *cell, int height, int width, model_rng
     double mx = fmin(2.0 * sigma, (width - 1) / 2.0), my = fmin(2.0 * sigma, (height - 1) / 2.0);
     cell->x2 = (float)clamp(cell->x + distance * cos(direction), mx, width - 1 - mx);
     cell->y2 = (float)clamp(cell->y + distance * sin(direction), my, height - 1 - my);
+    /* Energy subunits that overlap are nearly one complex cell: where the
+     * image's edge pulls the second closer than σ, put it on the other side
+     * (conjunction cells keep the placement their seeds made before). */
+    if (cell->type == SIM_ENERGY_CONJUNCTION &&
+        hypot(cell->x2 - cell->x, cell->y2 - cell->y) < sigma) {
+        cell->x2 = (float)clamp(cell->x - distance * cos(direction), mx, width - 1 - mx);
+        cell->y2 = (float)clamp(cell->y - distance * sin(direction), my, height - 1 - my);
+    }
     cell->orientation2 = (float)(cell->orientation + turn);
     cell->phase2 = (float)uniform_in(rng, -M_PI, M_PI);
 }
@@ -394,10 +424,19 @@ static void make_gabor(float *out, const sim_cell *cell, double orientation, dou
 
 /* A cell's filters: its own (phase φ), then the quadrature partner, then for
  * normalized cells the pairs at the other pool orientations; for conjunction
- * cells its own, then the second subunit's. */
+ * cells its own, then the second subunit's; for energy-conjunction cells its
+ * own pair, then the second subunit's pair (phases φ₂, φ₂ + π/2). */
 static void make_cell_filters(float *out, const sim_cell *cell, int height, int width)
 {
     int pixels = height * width;
+    if (cell->type == SIM_ENERGY_CONJUNCTION) {
+        make_gabor(out, cell, cell->orientation, cell->phase, height, width);
+        make_gabor(out + pixels, cell, cell->orientation, cell->phase + M_PI / 2, height, width);
+        for (int k = 0; k < 2; k++)
+            make_gabor_at(out + (size_t)(2 + k) * pixels, cell, cell->x2, cell->y2,
+                          cell->orientation2, cell->phase2 + k * M_PI / 2, height, width);
+        return;
+    }
     if (cell->type == SIM_CONJUNCTION) {
         make_gabor(out, cell, cell->orientation, cell->phase, height, width);
         make_gabor_at(out + pixels, cell, cell->x2, cell->y2, cell->orientation2, cell->phase2,
@@ -442,6 +481,11 @@ static double cell_drive(const sim_population *p, int n, const float *r)
     case SIM_CONJUNCTION: {
         double l2 = r[first + 1];
         return l > 0.0 && l2 > 0.0 ? sqrt(l * l2) : 0.0;
+    }
+    case SIM_ENERGY_CONJUNCTION: {
+        double e = l * l + (double)r[first + 1] * r[first + 1];
+        double e2 = (double)r[first + 2] * r[first + 2] + (double)r[first + 3] * r[first + 3];
+        return pow(e * e2, 0.25);
     }
     }
     return 0.0;
@@ -563,7 +607,8 @@ int sim_population_create(sim_population **out, const sim_config *c, char *err)
         assign_types(p->cells, c, &rng);
         for (int i = 0; i < n; i++) {
             draw_tuning(&p->cells[i], c->height, c->width, &rng);
-            if (p->cells[i].type == SIM_CONJUNCTION)
+            if (p->cells[i].type == SIM_CONJUNCTION ||
+                p->cells[i].type == SIM_ENERGY_CONJUNCTION)
                 draw_second_subunit(&p->cells[i], c->height, c->width, &rng);
             p->first_filter[i] = p->n_filters;
             p->n_filters += filters_of(p->cells[i].type);
@@ -603,7 +648,7 @@ int sim_population_neurons(const sim_population *p) { return p->cfg.neurons; }
 const char *sim_cell_type_name(int type)
 {
     static const char *const names[SIM_CELL_TYPES] = {"simple", "complex", "normalized",
-                                                      "conjunction"};
+                                                      "conjunction", "energy-conjunction"};
     return type >= 0 && type < SIM_CELL_TYPES ? names[type] : "?";
 }
 

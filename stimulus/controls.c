@@ -15,6 +15,7 @@
 #define GABOR_REFINE_ROUNDS 3
 #define GABOR_REFINE_CANDIDATES 64
 #define OPTIMUM_PHASES 64
+#define OPTIMUM_PHASE_GRID 8 /* per subunit: 8 × 8 = OPTIMUM_PHASES candidates */
 
 static const float gabor_frequencies[] = {0.05f, 0.09f, 0.16f};
 static const float gabor_cycles[] = {0.4f, 0.7f}; /* envelope σ in carrier periods */
@@ -346,10 +347,27 @@ static void sim_filter(const sim_cell *cell, double cx, double cy, double orient
 
 /* Candidate optima of a cell, `count` of them at most: a conjunction cell's
  * one, the sum of its two unit-norm subunits (the proof is at the top of
- * model/simulate.c); for the others its Gabor at OPTIMUM_PHASES phases. */
+ * model/simulate.c); an energy-conjunction cell's the sums of its two
+ * subunits' Gabors over a grid of both phases (the subunits overlap a little,
+ * so their relative phase and the clipping decide); for the others its Gabor
+ * at OPTIMUM_PHASES phases. */
 static int optimum_candidates(const sim_cell *cell, int H, int W, float *cands, float *scratch)
 {
     int P = H * W;
+    if (cell->type == SIM_ENERGY_CONJUNCTION) {
+        int k = 0;
+        for (int a = 0; a < OPTIMUM_PHASE_GRID; a++)
+            for (int b = 0; b < OPTIMUM_PHASE_GRID; b++, k++) {
+                float *c = cands + (size_t)k * P;
+                sim_filter(cell, cell->x, cell->y, cell->orientation,
+                           cell->phase + 2.0 * M_PI * a / OPTIMUM_PHASE_GRID, H, W, c);
+                sim_filter(cell, cell->x2, cell->y2, cell->orientation2,
+                           cell->phase2 + 2.0 * M_PI * b / OPTIMUM_PHASE_GRID, H, W, scratch);
+                for (int i = 0; i < P; i++)
+                    c[i] += scratch[i];
+            }
+        return k;
+    }
     if (cell->type == SIM_CONJUNCTION) {
         sim_filter(cell, cell->x, cell->y, cell->orientation, cell->phase, H, W, cands);
         sim_filter(cell, cell->x2, cell->y2, cell->orientation2, cell->phase2, H, W, scratch);

@@ -415,8 +415,9 @@ int control_rf_map_ensemble(model *const *models, int n_models, const int *neuro
 /* Ground truth from the simulated population: the stimulus at the budget
  * that maximizes a cell's true drive (a simple cell's own filter mapped into
  * the space, a complex cell's best over 64 phases, a conjunction cell's sum
- * of its two subunits; for a normalized cell its filter's, which is an
- * approximation), and its true rate. Exact up to the budget's clipping to
+ * of its two subunits, an energy-conjunction cell's best sum of its two
+ * subunits' Gabors over 8 × 8 phases; for a normalized cell its filter's,
+ * which is an approximation), and its true rate. Exact up to the budget's clipping to
  * the display range. */
 int sim_optimal_stimulus(const sim_population *p, int neuron, int height, int width,
                          const stimulus_budget *b, float *image, float *rate, char *err);
@@ -436,7 +437,7 @@ typedef struct truth_row {
     float natural;            /* to the truly best natural training image, at the budget */
     float natural_raw;        /* the same, each image at its own contrast */
     float optimum;            /* to the cell's optimum (sim_optimal_stimulus; exact for
-                                 simple, complex and conjunction cells) */
+                                 simple, complex and both conjunction types) */
     float best_control;       /* the best of the Gabor, RF, shown and true best natural */
 } truth_row;
 

@@ -116,5 +116,18 @@ ratio = [e["fields"]["mean"] for e in evals
          if e["fields"]["kind"] == "truth_median_ratio_mei_over_best_natural"]
 check(len(ratio) == 1 and np.isfinite(ratio[0]) and ratio[0] > 0,
       "ground-truth median MEI / best natural recorded: %s" % ratio)
+truth = {}
+for e in evals:
+    f = e["fields"]
+    if f["neuron"] >= 0 and f["kind"] in ("truth_mei", "truth_gabor", "truth_rf"):
+        truth.setdefault(f["neuron"], {})[f["kind"]] = f["mean"]
+summary = {e["fields"]["kind"]: e["fields"]["mean"] for e in evals if e["fields"]["neuron"] < 0}
+for control in ("gabor", "rf"):
+    wins = sum(1 for t in truth.values() if "truth_" + control in t and t["truth_mei"] > t["truth_" + control])
+    check(summary.get("truth_targets_mei_beats_" + control) == wins and
+          summary.get("truth_targets_scored") == len(truth) == targets,
+          "ground truth: MEI beats the %s for %s of %s targets, as the per-target truths say "
+          "(%d of %d)" % (control, summary.get("truth_targets_mei_beats_" + control),
+                          summary.get("truth_targets_scored"), wins, len(truth)))
 print("1..%d" % (n - 1))
 sys.exit(1 if failed else 0)

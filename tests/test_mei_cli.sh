@@ -73,6 +73,23 @@ run simulate --out "$work/bad" --neurons 12 --train 20 --fraction-simple 0.5 \
     --fraction-conjunction 0.6
 check "shares over 1: exit 2 naming them" \
     '[ "$(status)" = 2 ] && grep -q "fraction-conjunction" "$work/err"'
+# Energy-conjunction cells (two complex subunits): no single Gabor is their
+# optimum, so the MEI must beat the matched Gabor in the true responses. (The
+# RF map is no check here: this tiny model's MEIs reach a fifth to a third of
+# these cells' optimum, and its RF map, all its contrast in the receptive
+# field, drives both subunits about as well; with the model issue's fit they
+# beat it for 56 of 60 cells, README.)
+run simulate --out "$work/energy" --neurons 12 --train 800 --test 20 --repeats 5 --seed 4 \
+    --images synthetic --fraction-simple 0 --fraction-complex 0 --fraction-energy-conjunction 1
+check "simulate with --fraction-energy-conjunction 1" '[ "$(status)" = 0 ]'
+run fit --data "$work/energy" --out "$work/energy.bin" --layers 2 --channels 8 --kernels 9,7 \
+    --epochs 8
+run mei --model "$work/energy.bin" --data "$work/energy" --neurons "top 6" \
+    --out "$work/meienergy" --steps 150 --ground-truth
+wins=$(sed -n 's/^MEI beats the matched Gabor for \([0-9]*\) of 6 neurons,.*/\1/p' "$work/out")
+check "MEIs beat the matched Gabor in the true responses of most energy-conjunction cells ($wins of 6)" \
+    '[ -n "$wins" ] && [ "$wins" -ge 4 ] && grep -q "^  energy-conjunction  *6 " "$work/out"'
+
 /usr/bin/python3 -c "import numpy as np, sys; np.save(sys.argv[1], np.array([12, 36, 64, 0.5, 0.5, 4, 0], dtype=np.float64))" "$work/conj/population.npy"
 run mei --model "$work/conj.bin" --data "$work/conj" --neurons 1 --out "$work/mei4" \
     --steps 5 --no-controls --ground-truth

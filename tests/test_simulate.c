@@ -133,7 +133,8 @@ static void check_types(void)
           counts[SIM_NORMALIZED]);
     sim_config d;
     sim_config_default(&d);
-    CHECK(d.fraction_simple == 0.4f && d.fraction_complex == 0.4f && d.fraction_conjunction == 0.0f,
+    CHECK(d.fraction_simple == 0.4f && d.fraction_complex == 0.4f && d.fraction_conjunction == 0.0f &&
+              d.fraction_energy_conjunction == 0.0f,
           "the default population: 40%% simple, 40%% complex, no conjunction, 20%% normalized");
     CHECK(!strcmp(sim_cell_type_name(SIM_CONJUNCTION), "conjunction") &&
               !strcmp(sim_cell_type_name(SIM_NORMALIZED), "normalized") &&
@@ -747,6 +748,178 @@ static void check_dataset(void)
           "negative neuron count refused: %s", err);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Energy-conjunction cells. */
+
+/* A population with energy-conjunction cells beside every other type. */
+static sim_population *make_energy_population(int neurons, uint64_t seed)
+{
+    sim_config c;
+    sim_config_default(&c);
+    c.fraction_simple = 0.2f;
+    c.fraction_complex = 0.2f;
+    c.fraction_conjunction = 0.2f;
+    c.fraction_energy_conjunction = 0.3f;
+    c.neurons = neurons;
+    c.seed = seed;
+    sim_population *p = NULL;
+    char err[MODEL_ERR_SIZE];
+    if (sim_population_create(&p, &c, err))
+        printf("# sim_population_create: %s\n", err);
+    return p;
+}
+
+/* The energy of a subunit's quadrature pair (phases φ, φ + π/2) in image x. */
+static double pair_energy(const sim_cell *c, double cx, double cy, double orientation,
+                          double phase, const float *x)
+{
+    float g[PIX];
+    double e = 0;
+    for (int k = 0; k < 2; k++) {
+        unit_gabor(g, c, cx, cy, orientation, phase + k * M_PI / 2);
+        double l = dot(g, x);
+        e += l * l;
+    }
+    return e;
+}
+
+/* Types, the drive (E E₂)^¼ recomputed here from the published parameters,
+ * phase invariance, and a flat linear receptive field: the rate is an even
+ * function of the contrast image, so gray + εv and gray − εv drive the cell
+ * equally (a simple cell, for contrast, does not). */
+static void check_energy_conjunction_drive(void)
+{
+    sim_population *p = make_energy_population(100, 3);
+    int count = 30, counts[SIM_CELL_TYPES] = {0}, agree = 0, even = 0, odd_simple = 0, simple = 0;
+    int invariant = 0, geometry = 0;
+    double worst = 0;
+    float *img = malloc((size_t)count * PIX * sizeof(float));
+    float *r = malloc((size_t)count * 100 * sizeof(float));
+    float plus[PIX], minus[PIX], shifted[PIX], v[PIX];
+    sim_natural_images(img, count, H, W, 78);
+    sim_population_rates(p, img, count, r);
+    model_rng rng;
+    model_rng_seed(&rng, 4);
+    for (int n = 0; n < 100; n++) {
+        const sim_cell *c = sim_population_cell(p, n);
+        counts[c->type]++;
+        for (int i = 0; i < PIX; i++)
+            v[i] = (float)(0.05 * model_rng_normal(&rng));
+        for (int i = 0; i < PIX; i++) {
+            plus[i] = 0.5f + v[i];
+            minus[i] = 0.5f - v[i];
+        }
+        double rp = rate_of(p, plus, n), rm = rate_of(p, minus, n);
+        if (c->type == SIM_SIMPLE) {
+            simple++;
+            odd_simple += fabs(rp - rm) > 1e-3 * (1 + rp + rm);
+        }
+        if (c->type != SIM_ENERGY_CONJUNCTION)
+            continue;
+        even += fabs(rp - rm) <= 1e-4 * (1 + rp);
+        double turn = fabs(c->orientation2 - c->orientation);
+        double dist = hypot(c->x2 - c->x, c->y2 - c->y);
+        geometry += turn >= M_PI / 3 - 1e-5 && turn <= M_PI / 2 + 1e-5 &&
+                    dist >= c->sigma - 1e-4 && dist <= 2 * c->sigma + 1e-4;
+        int ok = 1;
+        for (int b = 0; b < count; b++) {
+            const float *x = img + (size_t)b * PIX;
+            double e1 = pair_energy(c, c->x, c->y, c->orientation, c->phase, x);
+            double e2 = pair_energy(c, c->x2, c->y2, c->orientation2, c->phase2, x);
+            double want = c->offset + c->gain * pow(e1 * e2, 0.25);
+            double err = fabs(r[b * 100 + n] - want) / (1 + want);
+            worst = err > worst ? err : worst;
+            ok &= err < 1e-3;
+        }
+        agree += ok;
+        /* Phase invariance: both subunits' Gabors at two phase pairs. */
+        float g1[PIX], g2[PIX];
+        double rates[2];
+        for (int k = 0; k < 2; k++) {
+            unit_gabor(g1, c, c->x, c->y, c->orientation, c->phase + k * 1.3);
+            unit_gabor(g2, c, c->x2, c->y2, c->orientation2, c->phase2 - k * 2.1);
+            for (int i = 0; i < PIX; i++)
+                shifted[i] = g1[i] + g2[i];
+            at_contrast(plus, shifted, 0.02);
+            rates[k] = rate_of(p, plus, n);
+        }
+        invariant += fabs(rates[0] - rates[1]) < 0.15 * rates[0];
+    }
+    int e = counts[SIM_ENERGY_CONJUNCTION];
+    CHECK(counts[SIM_SIMPLE] == 20 && counts[SIM_COMPLEX] == 20 && counts[SIM_CONJUNCTION] == 20 &&
+              e == 30 && counts[SIM_NORMALIZED] == 10,
+          "20%% simple, complex, conjunction, 30%% energy-conjunction, 10%% normalized (%d, %d, "
+          "%d, %d, %d)", counts[SIM_SIMPLE], counts[SIM_COMPLEX], counts[SIM_CONJUNCTION], e,
+          counts[SIM_NORMALIZED]);
+    CHECK(!strcmp(sim_cell_type_name(SIM_ENERGY_CONJUNCTION), "energy-conjunction"),
+          "type name energy-conjunction");
+    CHECK(geometry == e, "%d of %d energy-conjunction cells: second subunit turned π/3..π/2, "
+          "σ..2σ away", geometry, e);
+    CHECK(agree == e, "energy-conjunction drive (E E₂)^¼ computed here agrees on %d of %d cells "
+          "× %d natural images (worst relative error %.2g)", agree, e, count, worst);
+    CHECK(even == e && simple > 0 && odd_simple == simple,
+          "rate(gray + εv) = rate(gray − εv) for %d of %d energy-conjunction cells (a flat "
+          "linear receptive field), and not for %d of %d simple cells", even, e, odd_simple,
+          simple);
+    /* Not exactly: the two subunits overlap a little, so their relative
+     * phase adds or takes a few percent. */
+    CHECK(invariant == e, "the subunits' phases change the response by < 15%% in %d of %d cells",
+          invariant, e);
+    free(img);
+    free(r);
+    sim_population_destroy(p);
+}
+
+/* The optimum at fixed contrast is a unit vector of each subunit's span,
+ * equally weighted (proof at the top of simulate.c): it beats any single
+ * Gabor of the cell's σ and f at either subunit's centre (8 orientations × 8
+ * phases) and any unequal weighting of the same two Gabors. */
+static void check_energy_conjunction_optimum(void)
+{
+    sim_population *p = make_energy_population(100, 3);
+    int cells = 0, beats_single = 0, beats_weighted = 0;
+    double worst = 0, rms = 0.02;
+    float g1[PIX], g2[PIX], pattern[PIX], img[PIX];
+    for (int n = 0; n < 100; n++) {
+        const sim_cell *c = sim_population_cell(p, n);
+        if (c->type != SIM_ENERGY_CONJUNCTION)
+            continue;
+        cells++;
+        subunits(c, g1, g2);
+        for (int i = 0; i < PIX; i++)
+            pattern[i] = g1[i] + g2[i];
+        at_contrast(img, pattern, rms);
+        double best = rate_of(p, img, n) - c->offset, single = 0;
+        for (int k = 0; k < 128; k++) {
+            double cx = k / 64 ? c->x2 : c->x, cy = k / 64 ? c->y2 : c->y;
+            unit_gabor(pattern, c, cx, cy, c->orientation + (k / 8 % 8) * M_PI / 8,
+                       (k % 8) * M_PI / 4);
+            at_contrast(img, pattern, rms);
+            double v = rate_of(p, img, n) - c->offset;
+            single = v > single ? v : single;
+        }
+        beats_single += best > 1.2 * single;
+        worst = single / best > worst ? single / best : worst;
+        int ok = 1;
+        for (int k = 1; k < 10; k++) {
+            if (k == 5)
+                continue;
+            double a = k / 10.0;
+            for (int i = 0; i < PIX; i++)
+                pattern[i] = (float)(a * g1[i] + (1 - a) * g2[i]);
+            at_contrast(img, pattern, rms);
+            ok &= rate_of(p, img, n) - c->offset < best;
+        }
+        beats_weighted += ok;
+    }
+    CHECK(cells > 0 && beats_single == cells,
+          "g₁ + g₂ beats the best single Gabor by > 20%% in %d of %d energy-conjunction cells "
+          "(worst single/optimum %.3f)", beats_single, cells, worst);
+    CHECK(beats_weighted == cells, "g₁ + g₂ beats unequal weightings in %d of %d cells",
+          beats_weighted, cells);
+    sim_population_destroy(p);
+}
+
 int main(void)
 {
     check_config_errors();
@@ -759,6 +932,8 @@ int main(void)
     check_conjunction_drive();
     check_conjunction_optimum();
     check_conjunction_share();
+    check_energy_conjunction_drive();
+    check_energy_conjunction_optimum();
     check_images();
     check_dataset();
     return test_done();

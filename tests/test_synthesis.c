@@ -472,9 +472,10 @@ static void test_ground_truth(void)
 {
     sim_config c;
     sim_config_default(&c);
-    c.fraction_simple = 0.3f; /* every cell type, conjunction cells too */
+    c.fraction_simple = 0.3f; /* every cell type, both conjunction types too */
     c.fraction_complex = 0.3f;
     c.fraction_conjunction = 0.2f;
+    c.fraction_energy_conjunction = 0.1f;
     c.neurons = 30;
     c.height = H;
     c.width = W;
@@ -510,7 +511,8 @@ static void test_ground_truth(void)
         checked++;
     }
     CHECK(optimal && checked > 5,
-          "true optima of %d simple/complex/conjunction cells beat every perturbation", checked);
+          "true optima of %d simple/complex/conjunction/energy-conjunction cells beat every "
+          "perturbation", checked);
     free(rates);
     sim_population_destroy(p);
 }

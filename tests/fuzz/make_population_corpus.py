@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Writes the seed corpus of fuzz_population into tests/fuzz/corpus/population/:
-population.npy format version 2 (version, neurons, height, width, three
-fractions, seed halves; controller/population_file.c), valid files and one of
-each kind of refusal, the old version 1 among them. Needs numpy.
+population.npy format version 3 (version, neurons, height, width, three
+fractions, seed halves, the energy-conjunction fraction;
+controller/population_file.c) and version 2 (the same without the last), valid
+files and one of each kind of refusal, the old version 1 among them. Needs numpy.
 Run with /usr/bin/python3 tests/fuzz/make_population_corpus.py"""
 import os
 
@@ -12,16 +13,19 @@ OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "popula
 F32 = float(np.float32(0.3)), float(np.float32(0.2))
 
 FILES = {
-    "valid.npy": [2, 100, 36, 64, F32[0], F32[0], F32[1], 1, 0],
-    "no_conjunction.npy": [2, 5, 8, 8, 0.5, 0.5, 0.0, 3, 0],
-    "big_seed.npy": [2, 5, 8, 8, 0.5, 0.25, 0.25, 4294967295, 4294967295],
+    "valid.npy": [3, 100, 36, 64, F32[0], F32[0], F32[1], 1, 0, F32[1]],
+    "valid_version2.npy": [2, 100, 36, 64, F32[0], F32[0], F32[1], 1, 0],
+    "no_conjunction.npy": [3, 5, 8, 8, 0.5, 0.5, 0.0, 3, 0, 0.0],
+    "big_seed.npy": [3, 5, 8, 8, 0.5, 0.25, 0.25, 4294967295, 4294967295, 0.0],
     "version1.npy": [100, 36, 64, F32[0], F32[0], 1, 0],
-    "version3.npy": [3, 5, 8, 8, 0.5, 0.25, 0.0, 1, 0],
-    "fractional_neurons.npy": [2, 5.5, 8, 8, 0.5, 0.25, 0.0, 1, 0],
-    "fractions_over_one.npy": [2, 5, 8, 8, 0.5, 0.25, 0.5, 1, 0],
-    "negative_fraction.npy": [2, 5, 8, 8, 0.5, 0.25, -0.1, 1, 0],
-    "nan.npy": [2, float("nan"), 8, 8, 0.5, 0.25, 0.0, 1, 0],
-    "wrong_count.npy": [2, 5, 8, 8, 0.5],
+    "version3_in_nine.npy": [3, 5, 8, 8, 0.5, 0.25, 0.0, 1, 0],
+    "version4.npy": [4, 5, 8, 8, 0.5, 0.25, 0.0, 1, 0, 0.0],
+    "fractional_neurons.npy": [3, 5.5, 8, 8, 0.5, 0.25, 0.0, 1, 0, 0.0],
+    "fractions_over_one.npy": [3, 5, 8, 8, 0.5, 0.25, 0.0, 1, 0, 0.5],
+    "fractions_over_one_v2.npy": [2, 5, 8, 8, 0.5, 0.25, 0.5, 1, 0],
+    "negative_fraction.npy": [3, 5, 8, 8, 0.5, 0.25, 0.0, 1, 0, -0.1],
+    "nan.npy": [3, float("nan"), 8, 8, 0.5, 0.25, 0.0, 1, 0, 0.0],
+    "wrong_count.npy": [3, 5, 8, 8, 0.5],
 }
 
 os.makedirs(OUT, exist_ok=True)
