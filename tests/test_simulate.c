@@ -72,15 +72,17 @@ static float rate_of(const sim_population *p, const float *img, int n)
     return v;
 }
 
-/* The mixed population of every type (the demo protocol's shares); the
- * default has no conjunction cells (checked in check_types). */
-static sim_population *make_population(int neurons, uint64_t seed)
+/* A population with these shares of simple, complex, conjunction and
+ * energy-conjunction cells (the rest normalized). */
+static sim_population *make_population_of(int neurons, uint64_t seed, float simple, float complex_,
+                                          float conjunction, float energy)
 {
     sim_config c;
     sim_config_default(&c);
-    c.fraction_simple = 0.3f;
-    c.fraction_complex = 0.3f;
-    c.fraction_conjunction = 0.2f;
+    c.fraction_simple = simple;
+    c.fraction_complex = complex_;
+    c.fraction_conjunction = conjunction;
+    c.fraction_energy_conjunction = energy;
     c.neurons = neurons;
     c.seed = seed;
     sim_population *p = NULL;
@@ -88,6 +90,19 @@ static sim_population *make_population(int neurons, uint64_t seed)
     if (sim_population_create(&p, &c, err))
         printf("# sim_population_create: %s\n", err);
     return p;
+}
+
+/* The mixed population the earlier checks were written for; the default has
+ * no conjunction cells (checked in check_types). */
+static sim_population *make_population(int neurons, uint64_t seed)
+{
+    return make_population_of(neurons, seed, 0.3f, 0.3f, 0.2f, 0.0f);
+}
+
+/* Energy-conjunction cells beside every other type. */
+static sim_population *make_energy_population(int neurons, uint64_t seed)
+{
+    return make_population_of(neurons, seed, 0.2f, 0.2f, 0.2f, 0.3f);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -453,20 +468,20 @@ static void check_conjunction_drive(void)
     sim_population_destroy(p);
 }
 
-/* The conjunction cell's optimum at fixed contrast is g₁ + g₂ (proof at the
- * top of simulate.c): it beats either subunit alone, any single Gabor of the
- * cell's σ and f at either subunit's centre, 8 orientations × 8 phases, and any
+/* A two-subunit cell's optimum at fixed contrast is g₁ + g₂ (for an
+ * energy-conjunction cell, any phases of them; proofs at the top of
+ * simulate.c): it beats either subunit alone, any single Gabor of the cell's σ
+ * and f at either subunit's centre, 8 orientations × 8 phases, and any
  * weighting a g₁ + (1 − a) g₂ other than the equal one. */
-static void check_conjunction_optimum(void)
+static void check_two_subunit_optimum(sim_population *p, int type)
 {
-    sim_population *p = make_population(200, 1);
-    int cells = 0, beats_single = 0, beats_weighted = 0;
+    int neurons = sim_population_neurons(p), cells = 0, beats_single = 0, beats_weighted = 0;
     double worst = 0;
     float g1[PIX], g2[PIX], pattern[PIX], img[PIX];
     double rms = 0.02;
-    for (int n = 0; n < 200; n++) {
+    for (int n = 0; n < neurons; n++) {
         const sim_cell *c = sim_population_cell(p, n);
-        if (c->type != SIM_CONJUNCTION)
+        if ((int)c->type != type)
             continue;
         cells++;
         subunits(c, g1, g2);
@@ -497,10 +512,10 @@ static void check_conjunction_optimum(void)
         beats_weighted += ok;
     }
     CHECK(cells > 0 && beats_single == cells,
-          "g₁ + g₂ beats the best single Gabor by > 20%% in %d of %d conjunction cells (worst "
-          "single/optimum %.3f)", beats_single, cells, worst);
-    CHECK(beats_weighted == cells, "g₁ + g₂ beats unequal weightings in %d of %d cells",
-          beats_weighted, cells);
+          "g₁ + g₂ beats the best single Gabor by > 20%% in %d of %d %s cells (worst "
+          "single/optimum %.3f)", beats_single, cells, sim_cell_type_name(type), worst);
+    CHECK(beats_weighted == cells, "g₁ + g₂ beats unequal weightings in %d of %d %s cells",
+          beats_weighted, cells, sim_cell_type_name(type));
     sim_population_destroy(p);
 }
 
@@ -751,24 +766,6 @@ static void check_dataset(void)
 /* ------------------------------------------------------------------------ */
 /* Energy-conjunction cells. */
 
-/* A population with energy-conjunction cells beside every other type. */
-static sim_population *make_energy_population(int neurons, uint64_t seed)
-{
-    sim_config c;
-    sim_config_default(&c);
-    c.fraction_simple = 0.2f;
-    c.fraction_complex = 0.2f;
-    c.fraction_conjunction = 0.2f;
-    c.fraction_energy_conjunction = 0.3f;
-    c.neurons = neurons;
-    c.seed = seed;
-    sim_population *p = NULL;
-    char err[MODEL_ERR_SIZE];
-    if (sim_population_create(&p, &c, err))
-        printf("# sim_population_create: %s\n", err);
-    return p;
-}
-
 /* The energy of a subunit's quadrature pair (phases φ, φ + π/2) in image x. */
 static double pair_energy(const sim_cell *c, double cx, double cy, double orientation,
                           double phase, const float *x)
@@ -870,56 +867,6 @@ static void check_energy_conjunction_drive(void)
     sim_population_destroy(p);
 }
 
-/* The optimum at fixed contrast is a unit vector of each subunit's span,
- * equally weighted (proof at the top of simulate.c): it beats any single
- * Gabor of the cell's σ and f at either subunit's centre (8 orientations × 8
- * phases) and any unequal weighting of the same two Gabors. */
-static void check_energy_conjunction_optimum(void)
-{
-    sim_population *p = make_energy_population(100, 3);
-    int cells = 0, beats_single = 0, beats_weighted = 0;
-    double worst = 0, rms = 0.02;
-    float g1[PIX], g2[PIX], pattern[PIX], img[PIX];
-    for (int n = 0; n < 100; n++) {
-        const sim_cell *c = sim_population_cell(p, n);
-        if (c->type != SIM_ENERGY_CONJUNCTION)
-            continue;
-        cells++;
-        subunits(c, g1, g2);
-        for (int i = 0; i < PIX; i++)
-            pattern[i] = g1[i] + g2[i];
-        at_contrast(img, pattern, rms);
-        double best = rate_of(p, img, n) - c->offset, single = 0;
-        for (int k = 0; k < 128; k++) {
-            double cx = k / 64 ? c->x2 : c->x, cy = k / 64 ? c->y2 : c->y;
-            unit_gabor(pattern, c, cx, cy, c->orientation + (k / 8 % 8) * M_PI / 8,
-                       (k % 8) * M_PI / 4);
-            at_contrast(img, pattern, rms);
-            double v = rate_of(p, img, n) - c->offset;
-            single = v > single ? v : single;
-        }
-        beats_single += best > 1.2 * single;
-        worst = single / best > worst ? single / best : worst;
-        int ok = 1;
-        for (int k = 1; k < 10; k++) {
-            if (k == 5)
-                continue;
-            double a = k / 10.0;
-            for (int i = 0; i < PIX; i++)
-                pattern[i] = (float)(a * g1[i] + (1 - a) * g2[i]);
-            at_contrast(img, pattern, rms);
-            ok &= rate_of(p, img, n) - c->offset < best;
-        }
-        beats_weighted += ok;
-    }
-    CHECK(cells > 0 && beats_single == cells,
-          "g₁ + g₂ beats the best single Gabor by > 20%% in %d of %d energy-conjunction cells "
-          "(worst single/optimum %.3f)", beats_single, cells, worst);
-    CHECK(beats_weighted == cells, "g₁ + g₂ beats unequal weightings in %d of %d cells",
-          beats_weighted, cells);
-    sim_population_destroy(p);
-}
-
 int main(void)
 {
     check_config_errors();
@@ -930,10 +877,10 @@ int main(void)
     check_tuning();
     check_normalization();
     check_conjunction_drive();
-    check_conjunction_optimum();
+    check_two_subunit_optimum(make_population(200, 1), SIM_CONJUNCTION);
     check_conjunction_share();
     check_energy_conjunction_drive();
-    check_energy_conjunction_optimum();
+    check_two_subunit_optimum(make_energy_population(100, 3), SIM_ENERGY_CONJUNCTION);
     check_images();
     check_dataset();
     return test_done();
