@@ -31,7 +31,9 @@ static const char mei_help[] =
     "  --model FILE[,FILE...]  fitted model, or a comma list of them (required)\n"
     "  --data DIR          the dataset it was fitted to (required)\n"
     "  --neurons SPEC      ids and ranges (\"3,7,10-19\"), \"top N\" (by test correlation to\n"
-    "                      the average over repeats) or \"all\" (required)\n"
+    "                      the average over repeats), \"random N\" (N drawn uniformly with\n"
+    "                      --seed: a sample free of top N's bias to well-predicted\n"
+    "                      cells) or \"all\" (required)\n"
     "  --out DIR           output folder (required; created if missing)\n"
     "  --steps N           ascent steps (default 1000)\n"
     "  --patience N        stop an image after N steps without improvement (default 0:\n"
@@ -132,8 +134,8 @@ static int parse_id_list(const char *spec, int N, int **out, int *count)
     if (*count > 0)
         return 0;
 bad:
-    fprintf(stderr, "inception mei: --neurons wants ids and ranges like 3,7,10-19, \"top N\" "
-                    "or \"all\", not '%s'\n", spec);
+    fprintf(stderr, "inception mei: --neurons wants ids and ranges like 3,7,10-19, \"top N\", "
+                    "\"random N\" or \"all\", not '%s'\n", spec);
     return 1;
 }
 
@@ -195,9 +197,48 @@ static void top_k(const float *value, int n, int k, int *order)
     }
 }
 
+static int int_less(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+/* "random N": N distinct neurons drawn uniformly (seeded), in id order. */
+static int choose_random(mei_run *r, const char *spec)
+{
+    char *end;
+    long k = strtol(spec + 6, &end, 10);
+    if (end == spec + 6 || *end || k < 1 || k > r->N) {
+        fprintf(stderr, "inception mei: --neurons \"random N\" wants N in 1..%d, not '%s'\n",
+                r->N, spec);
+        return 2;
+    }
+    int64_t *ids = malloc((size_t)r->N * sizeof *ids);
+    r->neurons = malloc((size_t)k * sizeof *r->neurons);
+    if (!ids || !r->neurons) {
+        free(ids);
+        fprintf(stderr, "inception mei: out of memory\n");
+        return 1;
+    }
+    for (int n = 0; n < r->N; n++)
+        ids[n] = n;
+    model_rng rng;
+    model_rng_seed(&rng, r->o.seed);
+    model_rng_shuffle_i64(&rng, ids, r->N);
+    for (int j = 0; j < (int)k; j++)
+        r->neurons[j] = (int)ids[j];
+    free(ids);
+    r->count = (int)k;
+    qsort(r->neurons, (size_t)k, sizeof *r->neurons, int_less);
+    printf("%d neurons drawn at random (seed %llu)\n", r->count, (unsigned long long)r->o.seed);
+    return 0;
+}
+
 static int choose_neurons(mei_run *r, const char *spec)
 {
     char err[MODEL_ERR_SIZE];
+    if (!strncmp(spec, "random", 6))
+        return choose_random(r, spec);
     if (!strcmp(spec, "all")) {
         int cap = 0;
         for (int n = 0; n < r->N; n++)

@@ -57,6 +57,23 @@ run mei --model "$work/model.bin" --data "$work/data" --neurons 0,4-5 --out "$wo
 check "ids and ranges, 2 starts, one-hot softmax in Fourier space: MEIs only, start agreement said" \
     '[ "$(status)" = 0 ] && [ $(ls "$work/mei3"/n*.png | wc -l) = 3 ] && grep -q "starts per neuron" "$work/out" && grep -q "start_agreement" "$work/mei3/manifest.json"'
 
+run mei --model "$work/model.bin" --data "$work/data" --neurons "random 4" --out "$work/rand1" \
+    --steps 3 --no-controls --seed 9
+check "random 4: four MEIs, said so" \
+    '[ "$(status)" = 0 ] && [ $(ls "$work/rand1"/n*.png | wc -l) = 4 ] && grep -q "4 neurons drawn at random (seed 9)" "$work/out"'
+run mei --model "$work/model.bin" --data "$work/data" --neurons "random 4" --out "$work/rand2" \
+    --steps 3 --no-controls --seed 9
+run mei --model "$work/model.bin" --data "$work/data" --neurons "random 4" --out "$work/rand3" \
+    --steps 3 --no-controls --seed 10
+check "random 4: the same seed draws the same distinct neurons, another seed others" \
+    '/usr/bin/python3 -c "
+import json, sys
+ids = [[s[\"neuron\"] for s in json.load(open(f))[\"stimuli\"]] for f in sys.argv[1:]]
+sys.exit(not (ids[0] == ids[1] and len(set(ids[0])) == 4 and ids[0] == sorted(ids[0]) and ids[2] != ids[0] and all(0 <= i < 20 for i in ids[0])))" "$work/rand1/manifest.json" "$work/rand2/manifest.json" "$work/rand3/manifest.json"'
+run mei --model "$work/model.bin" --data "$work/data" --neurons "random 21" --out "$work/rand4"
+check "random beyond the population: exit 2 naming the range" \
+    '[ "$(status)" = 2 ] && grep -q "1..20" "$work/err"'
+
 # Conjunction cells (two Gabor subunits, AND-like): no single Gabor is their
 # optimum, so the MEI must beat the matched Gabor in the true responses.
 run simulate --out "$work/conj" --neurons 12 --train 800 --test 20 --repeats 5 --seed 4 \
