@@ -4,7 +4,7 @@ continuous-data blocks as the clock (30 kHz, 3 s ahead of CLOCK_MONOTONIC),
 and for every stimulus onset the display publishes (native onset messages)
 a TTL edge on line 0 and spikes of UNITS sorted units at the centres of the
 10 ms bins inside the response window. Each unit's count is a fixed function
-of the image. The data clock runs 100 ms behind real time, so an onset's
+of the image. The data clock runs 1 s behind real time, so an onset's
 spikes always go out before the clock passes their bins. At SIGTERM it writes
 truth.npy: one row per onset, trial index then the UNITS counts.
 Usage: openephys_rig.py DATA_ENDPOINT ONSET_ENDPOINT LATENCY_MS WINDOW_MS TRUTH_FILE"""
@@ -16,7 +16,7 @@ data_ep, onset_ep = sys.argv[1], sys.argv[2]
 latency_ns, window_ns = int(float(sys.argv[3]) * 1e6), int(float(sys.argv[4]) * 1e6)
 truth_file = sys.argv[5]
 RATE, UNITS, BLOCK, BIN_NS = 30000, 6, 300, 10_000_000
-T0, AHEAD_NS, LAG_NS = time.monotonic_ns(), 3_000_000_000, 100_000_000
+T0, AHEAD_NS, LAG_NS = time.monotonic_ns(), 3_000_000_000, 1_000_000_000
 ctx = zmq.Context()
 data = ctx.socket(zmq.PUB)
 data.setsockopt(zmq.SNDHWM, 100000)
