@@ -486,6 +486,24 @@ int session_record_copy(session_record *w, const record_view *v, char *err);
 uint32_t record_crc32(uint32_t crc, const void *data, size_t size); /* zlib's CRC-32 */
 
 /* ------------------------------------------------------------------------
+ * SHA-256 (sha256.c, FIPS 180-4): equal to `sha256sum` and hashlib.sha256.
+ * ------------------------------------------------------------------------ */
+
+#define SHA256_SIZE 32
+typedef struct sha256_context {
+    uint32_t h[8];
+    unsigned char block[64];
+    size_t used;
+    uint64_t bytes;
+} sha256_context;
+void sha256_init(sha256_context *s);
+void sha256_update(sha256_context *s, const void *data, size_t size);
+void sha256_final(sha256_context *s, uint8_t digest[SHA256_SIZE]);
+void sha256_of(const void *data, size_t size, uint8_t digest[SHA256_SIZE]);
+/* Lower-case hex, NUL-terminated. */
+void sha256_hex(const uint8_t digest[SHA256_SIZE], char out[2 * SHA256_SIZE + 1]);
+
+/* ------------------------------------------------------------------------
  * Evaluation statistics (statistics.c)
  *
  * The closed loop's question: does each target neuron respond more to its
