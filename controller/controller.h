@@ -199,6 +199,24 @@ int protocol_setting_count(void);
 void protocol_setting_get(const protocol *p, int index, protocol_setting *out);
 
 /* ------------------------------------------------------------------------
+ * SHA-256 (sha256.c, FIPS 180-4): equal to `sha256sum` and hashlib.sha256.
+ * ------------------------------------------------------------------------ */
+
+#define SHA256_SIZE 32
+typedef struct sha256_context {
+    uint32_t h[8];
+    unsigned char block[64];
+    size_t used;
+    uint64_t bytes;
+} sha256_context;
+void sha256_init(sha256_context *s);
+void sha256_update(sha256_context *s, const void *data, size_t size);
+void sha256_final(sha256_context *s, uint8_t digest[SHA256_SIZE]);
+void sha256_of(const void *data, size_t size, uint8_t digest[SHA256_SIZE]);
+/* Lower-case hex, NUL-terminated. */
+void sha256_hex(const uint8_t digest[SHA256_SIZE], char out[2 * SHA256_SIZE + 1]);
+
+/* ------------------------------------------------------------------------
  * Session record
  * ------------------------------------------------------------------------ */
 
@@ -342,6 +360,7 @@ typedef struct record_schedule_entry {
     int64_t image_id;       /* repeats share an id */
     int64_t target_neuron;  /* -1 for natural images */
     int64_t stimulus_frames, isi_frames;
+    const uint8_t *image_sha256; /* SHA256_SIZE bytes: the image's pixels_sha256, NULL none */
 } record_schedule_entry;
 int session_record_schedule(session_record *w, const record_schedule_entry *e, char *err);
 
@@ -410,7 +429,12 @@ typedef struct record_stimulus {
     const float *pixels;    /* height × width, luminance in [0, 1] */
     double predicted;       /* the model's predicted response */
 } record_stimulus;
+/* Records the pixels with their SHA-256 (`pixels_sha256`, RECORD.md). */
 int session_record_stimulus(session_record *w, const record_stimulus *s, char *err);
+/* The SHA-256 of height × width pixels as a stimulus record holds them
+ * (little-endian float32, row-major): its `pixels_sha256`. */
+void record_pixels_sha256(const float *pixels, int height, int width,
+                          uint8_t digest[SHA256_SIZE]);
 
 typedef struct record_evaluation {
     int64_t neuron;
@@ -484,24 +508,6 @@ int session_record_create_copy(const char *dir, const record_view *start, sessio
 int session_record_copy(session_record *w, const record_view *v, char *err);
 
 uint32_t record_crc32(uint32_t crc, const void *data, size_t size); /* zlib's CRC-32 */
-
-/* ------------------------------------------------------------------------
- * SHA-256 (sha256.c, FIPS 180-4): equal to `sha256sum` and hashlib.sha256.
- * ------------------------------------------------------------------------ */
-
-#define SHA256_SIZE 32
-typedef struct sha256_context {
-    uint32_t h[8];
-    unsigned char block[64];
-    size_t used;
-    uint64_t bytes;
-} sha256_context;
-void sha256_init(sha256_context *s);
-void sha256_update(sha256_context *s, const void *data, size_t size);
-void sha256_final(sha256_context *s, uint8_t digest[SHA256_SIZE]);
-void sha256_of(const void *data, size_t size, uint8_t digest[SHA256_SIZE]);
-/* Lower-case hex, NUL-terminated. */
-void sha256_hex(const uint8_t digest[SHA256_SIZE], char out[2 * SHA256_SIZE + 1]);
 
 /* ------------------------------------------------------------------------
  * Evaluation statistics (statistics.c)

@@ -30,6 +30,7 @@ typedef struct image_table {
     int *kind;      /* -1 natural, else KIND_* */
     int *neuron;    /* target, -1 for natural images */
     uint8_t *tier;  /* natural images: TIER_*; closed-loop stimuli: TIER_NONE */
+    uint8_t *sha256; /* count × SHA256_SIZE: each schedule record carries its image's */
     int count, capacity;
 } image_table;
 
@@ -172,7 +173,10 @@ static int image_add(run_state *s, const float *pixels, int kind, int neuron, in
         uint8_t *ti = realloc(t->tier, (size_t)cap);
         if (ti)
             t->tier = ti;
-        if (!px || !k || !n || !ti)
+        uint8_t *h = realloc(t->sha256, (size_t)cap * SHA256_SIZE);
+        if (h)
+            t->sha256 = h;
+        if (!px || !k || !n || !ti || !h)
             return fail(s, "out of memory for %s images", "the");
         t->capacity = cap;
     }
@@ -187,6 +191,7 @@ static int image_add(run_state *s, const float *pixels, int kind, int neuron, in
     t->kind[t->count] = kind;
     t->neuron[t->count] = neuron;
     t->tier[t->count] = (uint8_t)tier;
+    record_pixels_sha256(pixels, s->H, s->W, t->sha256 + (size_t)t->count * SHA256_SIZE);
     *id = t->count++;
     return 0;
 }
@@ -550,7 +555,8 @@ static int schedule_block(run_state *s, const char *block_of_natural, const int6
                                    id,
                                    s->images.neuron[id],
                                    s->p->timing.stimulus_frames,
-                                   s->p->timing.isi_frames};
+                                   s->p->timing.isi_frames,
+                                   s->images.sha256 + (size_t)id * SHA256_SIZE};
         if (session_record_schedule(s->rec, &e, s->err))
             return 1;
     }
@@ -1209,6 +1215,7 @@ static void run_destroy(run_state *s)
     free(s->images.kind);
     free(s->images.neuron);
     free(s->images.tier);
+    free(s->images.sha256);
     free(s->closed.image_id);
     free(s->closed.counts);
     free(s->counts);

@@ -537,7 +537,7 @@ static int import_trials(session_record *w, const dataset *d, char *err)
     const int64_t period_ns = (int64_t)(IMPORT_STIMULUS_MS + IMPORT_ISI_MS) * 1000000;
     for (int t = 0; t < d->trials; t++) {
         record_schedule_entry e = {t, block_of_tier(d->tiers[t]), "natural", d->image_ids[t],
-                                   -1, frames_on, frames_off};
+                                   -1, frames_on, frames_off, NULL};
         record_trial r = {t, d->image_ids[t], (int64_t)(t + 1) * period_ns, d->neurons,
                           d->responses + (size_t)t * (size_t)d->neurons};
         if (session_record_schedule(w, &e, err) || session_record_trial(w, &r, NULL, err))

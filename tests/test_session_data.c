@@ -57,7 +57,7 @@ static void test_rebuild(const char *dir)
     /* Schedule in trial order, trials written in reverse (any order is allowed). */
     for (int t = 0; t < TRIALS; t++) {
         record_schedule_entry e = {t, block_name(tier_of_image(order[t])), "natural",
-                                   100 + order[t], -1, 30, 18};
+                                   100 + order[t], -1, 30, 18, NULL};
         session_record_schedule(w, &e, err);
     }
     float counts[N];
@@ -81,7 +81,7 @@ static void test_rebuild(const char *dir)
         record_stimulus s = {1000 + j, mei_neurons[j], "mei", H, W, img, 2.0};
         session_record_stimulus(w, &s, err);
         record_schedule_entry e = {TRIALS + j, "closed_loop", "mei", 1000 + j, mei_neurons[j],
-                                   30, 18};
+                                   30, 18, NULL};
         session_record_schedule(w, &e, err);
         record_trial tr = {TRIALS + j, 1000 + j, 0, N, counts};
         session_record_trial(w, &tr, NULL, err);
@@ -130,7 +130,7 @@ static void test_missing_image(const char *dir)
     char err[CONTROLLER_ERR_SIZE] = "";
     session_record *w;
     session_record_create(dir, "missing", protocol_text, sizeof protocol_text - 1, &w, err);
-    record_schedule_entry e = {0, "train", "natural", 7, -1, 30, 18};
+    record_schedule_entry e = {0, "train", "natural", 7, -1, 30, 18, NULL};
     float c[2] = {1, 2};
     record_trial t = {0, 7, 0, 2, c};
     session_record_schedule(w, &e, err);
