@@ -715,15 +715,16 @@ typedef struct session_image_repair {
     char unverified_ids[SESSION_IMAGE_IDS_SIZE];
 } session_image_repair;
 
-/* The protocol's natural images, count × images.height × images.width into
- * `out` (count = images.train + images.test), from its images source
- * (synthetic, photos, folder, npy) and seed: what `inception run` shows.
- * With a `recorded` log (count ids), every image whose SHA-256 the record
- * holds is checked against it and the first that differs fails, named
- * ("image K ..."), as does a hash conflict; `repair` (may be NULL) then says
- * which images the record lost to damage. */
-int session_natural_images(const protocol *p, const session_image_log *recorded, float *out,
-                           session_image_repair *repair, char *err);
+/* The protocol's natural images, ids 0..count-1 of images.train +
+ * images.test, count × images.height × images.width into `out`, from its
+ * images source (synthetic, photos, folder, npy) and seed: what `inception
+ * run` shows. Image i does not depend on how many are made. With a
+ * `recorded` log (count ids), every image whose SHA-256 the record holds is
+ * checked against it and the first that differs fails, named ("image K
+ * ..."), as does a hash conflict; `repair` (may be NULL) then says which
+ * images the record lost to damage. */
+int session_natural_images(const protocol *p, int count, const session_image_log *recorded,
+                           float *out, session_image_repair *repair, char *err);
 /* The note resume and replay record and print: which stimulus records were
  * rebuilt, from what, verified or not. 0 when nothing was rebuilt. */
 int session_image_repair_note(const session_image_repair *r, const protocol *p, char *out,

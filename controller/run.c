@@ -677,7 +677,7 @@ static int record_natural_images(run_state *s, int64_t **schedule, int *count,
         fail(s, "out of memory for %s", "the natural images");
         goto done;
     }
-    if (own && session_natural_images(s->p, NULL, own, NULL, s->err))
+    if (own && session_natural_images(s->p, n_images, NULL, own, NULL, s->err))
         goto done;
     /* Validation images: a seeded random share of the training set. */
     model_rng rng;
@@ -1510,7 +1510,8 @@ static int resume_natural_images(run_state *s, resume_scan *r)
     r->natural = malloc((n ? n : 1) * sizeof(float));
     if (!r->natural)
         return fail(s, "out of memory for %s", "the natural images");
-    return session_natural_images(s->p, &r->images, r->natural, &r->repair, s->err);
+    return session_natural_images(s->p, r->images.count, &r->images, r->natural, &r->repair,
+                                  s->err);
 }
 
 /* Natural images (recorded again only where the kill came first or damage

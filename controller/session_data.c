@@ -417,14 +417,19 @@ static int lost_images(const collected *c, int64_t **ids)
     return k;
 }
 
-/* The lost images' pixels: the protocol's natural images made again and
- * checked against every hash the record holds (session_natural_images, the
- * path resume takes too). Ids the protocol does not make are left out: their
- * trials then fail by name in select_rows. */
+/* The lost images' pixels: the protocol's natural images made again, up to
+ * the highest lost, and checked against every hash the record holds of them
+ * (session_natural_images, the path resume takes too). Ids the protocol does
+ * not make are left out: their trials then fail by name in select_rows. */
 static int remake_images(const record_source *src, const protocol *p, session_dataset *s,
                          const int64_t *lost, int n_lost, char *err)
 {
-    int count = p->images.train + p->images.test;
+    int count = 0;
+    for (int i = 0; i < n_lost; i++)
+        if (lost[i] >= 0 && lost[i] < p->images.train + p->images.test)
+            count = (int)lost[i] + 1;
+    if (!count)
+        return 0;
     size_t P = (size_t)p->images.height * (size_t)p->images.width;
     session_image_log log;
     session_image_repair rep;
@@ -439,7 +444,7 @@ static int remake_images(const record_source *src, const protocol *p, session_da
     int status = session_image_log_create(&log, count, err);
     if (!status) {
         status = open_source(src, &r, err) || record_reader_each(r, log_image, &log, NULL, err) ||
-                 session_natural_images(p, &log, made, &rep, err);
+                 session_natural_images(p, count, &log, made, &rep, err);
         record_reader_close(r);
     }
     session_image_log_free(&log);

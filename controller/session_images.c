@@ -217,16 +217,16 @@ static int check_against(const protocol *p, const session_image_log *l, const fl
     return 0;
 }
 
-int session_natural_images(const protocol *p, const session_image_log *recorded, float *out,
-                           session_image_repair *repair, char *err)
+int session_natural_images(const protocol *p, int count, const session_image_log *recorded,
+                           float *out, session_image_repair *repair, char *err)
 {
-    int count = p->images.train + p->images.test;
     session_image_repair ignored;
     session_image_repair *r = repair ? repair : &ignored;
     memset(r, 0, sizeof *r);
-    if (recorded && recorded->count != count)
-        return fail(err, "the record's image log holds %d ids, the protocol %d images (%s)",
-                    recorded->count, count, "internal");
+    if (count < 0 || count > p->images.train + p->images.test ||
+        (recorded && recorded->count != count))
+        return fail(err, "%d natural images asked of a protocol with %d (%s)", count,
+                    p->images.train + p->images.test, "internal");
     if (make_images(p, out, count, err))
         return 1;
     return recorded ? check_against(p, recorded, out, r, err) : 0;
