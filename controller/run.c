@@ -1524,6 +1524,8 @@ static int resume_recording(run_state *s, resume_scan *r)
     if (phase(s, "recording", "begin") ||
         record_natural_images(s, &order, &count, r->natural, &r->images))
         return 1;
+    free(r->natural); /* the image table holds them now */
+    r->natural = NULL;
     if (session_image_repair_note(&r->repair, s->p, note, sizeof note)) {
         progress(s, note, 1);
         if (session_record_note(s->rec, note, s->err))
