@@ -5,6 +5,10 @@ usage:
   repair_check.py flip RECORD ID               flips one byte inside the pixels of every
                                                intact natural stimulus record of image ID
                                                (prints the offsets)
+  repair_check.py strip RECORD                 rewrites RECORD as written before stimulus
+                                               hashes: pixels_sha256 and image_sha256 (each
+                                               its record's last field) cut off, lengths and
+                                               CRCs set again
   repair_check.py repaired RECORD PRISTINE ID  RECORD (resumed or replayed) holds a stimulus
                                                record of image ID again, its pixels those of
                                                PRISTINE (the record before the damage) bit
@@ -17,6 +21,7 @@ import hashlib
 import os
 import struct
 import sys
+import zlib
 
 import numpy as np
 
@@ -34,6 +39,26 @@ records = list(read_records(path))
 if command == "shown":
     print([r for r in records if r["type"] == "trial"][0]["fields"]["image_id"])
     sys.exit(0)
+if command == "strip":
+    data, out = open(path, "rb").read(), b""
+    records = [r for r in records if r["type"] != "torn"]  # what resume would cut
+    for r in records:
+        assert r["type"] != "corrupt", "strip wants an undamaged record"
+        length = struct.unpack_from("<I", data, r["offset"] + 8)[0]
+        header = bytearray(data[r["offset"]:r["offset"] + 28])
+        payload = data[r["offset"] + 28:r["offset"] + 28 + length]
+        for name in (b"pixels_sha256", b"image_sha256"):
+            field = bytes([len(name)]) + name + b"b\x01" + struct.pack("<I", 32)
+            cut = len(payload) - len(field) - 32
+            if payload[cut:cut + len(field)] == field:
+                payload = payload[:cut]
+        struct.pack_into("<I", header, 8, len(payload))
+        body = bytes(header) + payload
+        out += body + struct.pack("<I", zlib.crc32(body))
+    open(path, "wb").write(out)
+    left = [r for r in read_records(path) if "pixels_sha256" in r.get("fields", {})
+            or "image_sha256" in r.get("fields", {})]
+    sys.exit(0 if not left and len(list(read_records(path))) == len(records) else 1)
 image = int(sys.argv[-1])
 if command == "flip":
     targets = natural(records, image)

@@ -11,6 +11,8 @@
 #  - the rebuilt record damaged too: replay goes on, reports the repair,
 #    records the image again, and fits the same model.bin and MEIs as the
 #    replay of the undamaged record;
+#  - the record rewritten as written before hashes, damaged so: resume
+#    rebuilds the image (bit for bit) and says it could not verify it;
 #  - the same protocol with images.source folder (PNG files written here),
 #    killed, every file replaced before the resume: exit 1 naming image 0
 #    (every patch differs, so the first is image 0), nothing shown, no rig
@@ -56,6 +58,7 @@ run_and_kill() { # protocol, session folder: killed once 5 trials are recorded
 s="$work/session"
 run_and_kill "$work/tiny.yaml" "$s"
 cp "$s/session.rec" "$work/pristine.rec"
+cp -r "$s" "$work/old" # for a record written before hashes, below
 image=$($py "$tests/repair_check.py" shown "$work/pristine.rec")
 check "the killed session recorded trials (the first shows image $image)" '[ -n "$image" ]'
 $py "$tests/repair_check.py" flip "$s/session.rec" "$image" >"$work/flipped"
@@ -93,6 +96,31 @@ $py "$tests/repair_check.py" repaired "$work/replay-damaged/session.rec" "$work/
     "$image" >"$work/check" 2>&1
 rc=$?
 check "the replay's record: $(tail -1 "$work/check")" '[ $rc = 0 ]'
+
+# --- A record written before hashes: rebuilt, not verified, said so ----------
+o="$work/old"
+$py "$tests/repair_check.py" strip "$o/session.rec" && cp "$o/session.rec" "$work/old-pristine.rec" &&
+    $py "$tests/repair_check.py" flip "$o/session.rec" "$image" >/dev/null
+rc=$?
+check "the killed record without its hashes, image $image's stimulus record damaged" '[ $rc = 0 ]'
+cp "$o/session.rec" "$work/old-killed.rec"
+run resume "$o"
+check "resume of it finishes (exit $(status))" '[ "$(status)" = 0 ]'
+check "it says image $image was made again but not verified" \
+    'grep -q "repaired: 1 natural stimulus record lost to damage (image $image) made again from synthetic images, seed 3, 0 verified against the record.s SHA-256; 1 not verified (image $image): the record holds no hash for it (written before stimulus hashes), those it holds for the other images match" "$work/out"'
+$py "$tests/resume_check.py" "$o" "$work/old-killed.rec" 60 5 2 2 1 1 >"$work/check" 2>&1
+rc=$?
+check "every trial before the kill intact: $(tail -1 "$work/check")" '[ $rc = 0 ]'
+check "the rebuilt image $image is the one recorded, bit for bit" \
+    '$py - "$o/session.rec" "$work/old-pristine.rec" "$image" <<EOF
+import sys; sys.path.insert(0, "$tests/../controller")
+from record_reader import read_records
+def px(path):
+    return [r["fields"]["pixels"].tobytes() for r in read_records(path) if r["type"] == "stimulus"
+            and r["fields"]["kind"] == "natural" and r["fields"]["stimulus_id"] == int(sys.argv[3])]
+a, b = px(sys.argv[1]), px(sys.argv[2])
+sys.exit(0 if len(a) == 1 and a == b else 1)
+EOF'
 
 # --- The image folder changed between the kill and the resume ----------------
 mkdir "$work/photos" "$work/kept"
