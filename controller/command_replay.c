@@ -285,6 +285,22 @@ static int write_files(const char *out, const session_dataset *s, const session_
     return fclose(t) ? (snprintf(err, CONTROLLER_ERR_SIZE, "%s: write failed", path), 1) : 0;
 }
 
+/* The natural stimulus records the original lost to damage, made again
+ * (session_dataset_load), after its copied records: the new record is whole. */
+static int write_repaired(session_record *w, const session_dataset *s, char *err)
+{
+    if (!s->repaired)
+        return 0;
+    size_t P = (size_t)s->data.height * (size_t)s->data.width;
+    for (int i = 0; i < s->repaired; i++) {
+        record_stimulus st = {s->repaired_ids[i], -1, "natural", s->data.height, s->data.width,
+                              s->repaired_pixels + (size_t)i * P, NAN};
+        if (session_record_stimulus(w, &st, err))
+            return 1;
+    }
+    return session_record_note(w, s->repair_note, err);
+}
+
 /* The new record: the original's observations, then what the shared fit
  * records, as `inception run` records it, and the MEIs. */
 static int write_record(const char *dir, const char *out, const session_dataset *s,
@@ -298,7 +314,7 @@ static int write_record(const char *dir, const char *out, const session_dataset 
         return 1;
     }
     session_record *w = c.w;
-    int status = session_record_note(w, note, err) ||
+    int status = write_repaired(w, s, err) || session_record_note(w, note, err) ||
                  session_record_phase(w, "replay", "begin", err) ||
                  session_fit_record_model(w, out, &s->data, f, err) ||
                  session_fit_record_targets(w, &s->data, f, err) ||
@@ -359,6 +375,8 @@ static int replay_offline(const char *dir, const cli_option *o, int n)
         return 1;
     }
     print_loaded(&s, seconds_since(&t0));
+    if (s.repaired)
+        fprintf(stderr, "replay: %s\n", s.repair_note);
     session_fit_settings set;
     int top, fit_changed;
     int status = replay_settings(&s, dir, o, n, &set, &top, &fit_changed);

@@ -199,6 +199,24 @@ int protocol_setting_count(void);
 void protocol_setting_get(const protocol *p, int index, protocol_setting *out);
 
 /* ------------------------------------------------------------------------
+ * SHA-256 (sha256.c, FIPS 180-4): equal to `sha256sum` and hashlib.sha256.
+ * ------------------------------------------------------------------------ */
+
+#define SHA256_SIZE 32
+typedef struct sha256_context {
+    uint32_t h[8];
+    unsigned char block[64];
+    size_t used;
+    uint64_t bytes;
+} sha256_context;
+void sha256_init(sha256_context *s);
+void sha256_update(sha256_context *s, const void *data, size_t size);
+void sha256_final(sha256_context *s, uint8_t digest[SHA256_SIZE]);
+void sha256_of(const void *data, size_t size, uint8_t digest[SHA256_SIZE]);
+/* Lower-case hex, NUL-terminated. */
+void sha256_hex(const uint8_t digest[SHA256_SIZE], char out[2 * SHA256_SIZE + 1]);
+
+/* ------------------------------------------------------------------------
  * Session record
  * ------------------------------------------------------------------------ */
 
@@ -342,6 +360,7 @@ typedef struct record_schedule_entry {
     int64_t image_id;       /* repeats share an id */
     int64_t target_neuron;  /* -1 for natural images */
     int64_t stimulus_frames, isi_frames;
+    const uint8_t *image_sha256; /* SHA256_SIZE bytes: the image's pixels_sha256, NULL none */
 } record_schedule_entry;
 int session_record_schedule(session_record *w, const record_schedule_entry *e, char *err);
 
@@ -410,7 +429,12 @@ typedef struct record_stimulus {
     const float *pixels;    /* height × width, luminance in [0, 1] */
     double predicted;       /* the model's predicted response */
 } record_stimulus;
+/* Records the pixels with their SHA-256 (`pixels_sha256`, RECORD.md). */
 int session_record_stimulus(session_record *w, const record_stimulus *s, char *err);
+/* The SHA-256 of height × width pixels as a stimulus record holds them
+ * (little-endian float32, row-major): its `pixels_sha256`. */
+void record_pixels_sha256(const float *pixels, int height, int width,
+                          uint8_t digest[SHA256_SIZE]);
 
 typedef struct record_evaluation {
     int64_t neuron;
@@ -616,10 +640,20 @@ typedef struct session_dataset {
                                    (owned), NULL when the record has none */
     size_t start_model_size;
     uint64_t records, damaged; /* valid records read; damaged stretches skipped */
+    int repaired;              /* natural images a schedule names whose stimulus record was
+                                  lost to damage, made again from the recorded protocol
+                                  (session_natural_images) and checked */
+    int64_t *repaired_ids;     /* repaired, ascending (owned) */
+    float *repaired_pixels;    /* repaired × height × width (owned) */
+    char repair_note[512];     /* what was rebuilt, verified or not ("" when nothing) */
 } session_dataset;
 
-/* Reads DIR/session.rec. Fails (with the trial or stimulus named) when a
- * natural trial has no image, images differ in size or trials in neurons. */
+/* Reads DIR/session.rec. A natural image whose stimulus record was lost to
+ * damage is made again from the recorded protocol and checked against the
+ * record's hashes (session_natural_images; `repaired`, `repair_note`). Fails
+ * (with the trial or stimulus named) when a natural trial's image cannot be
+ * had so, a remade image differs from its recorded hash, images differ in
+ * size or trials in neurons. */
 int session_dataset_load(const char *session_dir, session_dataset *out, char *err);
 /* The same from a record's bytes (the fuzz target's entry point). */
 int session_dataset_parse(const void *bytes, size_t size, session_dataset *out, char *err);
@@ -637,6 +671,64 @@ char *session_import_protocol(const dataset *d, const char *source, size_t *size
  * it gives `d` back bit for bit. Repeats of an id must share their pixels. */
 int session_import_dataset(const dataset *d, const char *source, const char *session_dir,
                            char *err);
+
+/* ------------------------------------------------------------------------
+ * Session images (session_images.c): a session's natural images made from
+ * its protocol (the images section and the seed) and checked against what
+ * its record says of them. `inception run` shows them; resume makes them
+ * again; resume and replay rebuild from them a natural stimulus record lost
+ * to damage (RECORD.md, "Reading and resuming"). One path for all three.
+ * ------------------------------------------------------------------------ */
+
+/* What a record says of each natural image id 0..count-1 (count: the
+ * protocol's images.train + images.test), from its intact records. */
+enum {
+    SESSION_IMAGE_RECORDED = 1, /* an intact `stimulus` record of kind natural */
+    SESSION_IMAGE_SHOWN = 2,    /* a `schedule` record of kind natural names it */
+    SESSION_IMAGE_HASHED = 4,   /* its SHA-256 is known: session_image_log.sha256 */
+    SESSION_IMAGE_CONFLICT = 8, /* two records give it different hashes */
+};
+typedef struct session_image_log {
+    int count;
+    uint8_t *state;       /* count: SESSION_IMAGE_* bits */
+    uint8_t *sha256;      /* count × SHA256_SIZE */
+    int highest_recorded; /* the highest id with an intact stimulus record, -1 none */
+} session_image_log;
+
+int session_image_log_create(session_image_log *l, int count, char *err);
+void session_image_log_free(session_image_log *l);
+/* Notes what a record says of a natural image: a `stimulus` record its id
+ * and `pixels_sha256` (a record written before hashes: the SHA-256 of its
+ * pixels, which its CRC vouches for), a `schedule` record its `image_id` and
+ * `image_sha256`. Other records and ids outside 0..count-1 are ignored. */
+void session_image_log_add(session_image_log *l, const record_view *v);
+/* Whether the image has an intact stimulus record (NULL log: no). */
+int session_image_recorded(const session_image_log *l, int id);
+
+#define SESSION_IMAGE_IDS_SIZE 96
+typedef struct session_image_repair {
+    int rebuilt;    /* images whose stimulus record was lost to damage: no intact one,
+                       yet shown or below a recorded id */
+    int unverified; /* of those, the ones the record holds no hash for */
+    int checked;    /* images made again that equal their recorded hash */
+    char rebuilt_ids[SESSION_IMAGE_IDS_SIZE];    /* "5, 17" ("..." when cut) */
+    char unverified_ids[SESSION_IMAGE_IDS_SIZE];
+} session_image_repair;
+
+/* The protocol's natural images, ids 0..count-1 of images.train +
+ * images.test, count × images.height × images.width into `out`, from its
+ * images source (synthetic, photos, folder, npy) and seed: what `inception
+ * run` shows. Image i does not depend on how many are made. With a
+ * `recorded` log (count ids), every image whose SHA-256 the record holds is
+ * checked against it and the first that differs fails, named ("image K
+ * ..."), as does a hash conflict; `repair` (may be NULL) then says which
+ * images the record lost to damage. */
+int session_natural_images(const protocol *p, int count, const session_image_log *recorded,
+                           float *out, session_image_repair *repair, char *err);
+/* The note resume and replay record and print: which stimulus records were
+ * rebuilt, from what, verified or not. 0 when nothing was rebuilt. */
+int session_image_repair_note(const session_image_repair *r, const protocol *p, char *out,
+                              size_t size);
 
 /* ------------------------------------------------------------------------
  * Fit and synthesis (session_fit.c): the end of a session's analysis, one

@@ -30,6 +30,7 @@ typedef struct image_table {
     int *kind;      /* -1 natural, else KIND_* */
     int *neuron;    /* target, -1 for natural images */
     uint8_t *tier;  /* natural images: TIER_*; closed-loop stimuli: TIER_NONE */
+    uint8_t *sha256; /* count × SHA256_SIZE: each schedule record carries its image's */
     int count, capacity;
 } image_table;
 
@@ -172,7 +173,10 @@ static int image_add(run_state *s, const float *pixels, int kind, int neuron, in
         uint8_t *ti = realloc(t->tier, (size_t)cap);
         if (ti)
             t->tier = ti;
-        if (!px || !k || !n || !ti)
+        uint8_t *h = realloc(t->sha256, (size_t)cap * SHA256_SIZE);
+        if (h)
+            t->sha256 = h;
+        if (!px || !k || !n || !ti || !h)
             return fail(s, "out of memory for %s images", "the");
         t->capacity = cap;
     }
@@ -187,6 +191,7 @@ static int image_add(run_state *s, const float *pixels, int kind, int neuron, in
     t->kind[t->count] = kind;
     t->neuron[t->count] = neuron;
     t->tier[t->count] = (uint8_t)tier;
+    record_pixels_sha256(pixels, s->H, s->W, t->sha256 + (size_t)t->count * SHA256_SIZE);
     *id = t->count++;
     return 0;
 }
@@ -194,42 +199,6 @@ static int image_add(run_state *s, const float *pixels, int kind, int neuron, in
 static const float *image_at(const run_state *s, int64_t id)
 {
     return s->images.pixels + (size_t)id * (size_t)s->P;
-}
-
-/* The natural images the protocol asks for: count × H × W. */
-static int natural_images(run_state *s, float *out, int count)
-{
-    const protocol_images *im = &s->p->images;
-    char err[MODEL_ERR_SIZE];
-    uint64_t seed = s->p->seed * 1000003u + 17u;
-    if (im->source == PROTOCOL_IMAGES_SYNTHETIC ||
-        (im->source == PROTOCOL_IMAGES_PHOTOS && !photo_default_folder())) {
-        sim_natural_images(out, count, s->H, s->W, seed);
-        return 0;
-    }
-    if (im->source == PROTOCOL_IMAGES_PHOTOS || im->source == PROTOCOL_IMAGES_FOLDER) {
-        const char *folder =
-            im->source == PROTOCOL_IMAGES_PHOTOS ? photo_default_folder() : im->path;
-        return photo_patches(folder, count, s->H, s->W, seed, out, err) ? fail(s, "%s", err) : 0;
-    }
-    npy_array a;
-    if (npy_read(im->path, &a, err))
-        return fail(s, "%s", err);
-    int status = 0;
-    if (a.ndim != 3 || a.shape[0] < count || a.shape[1] != s->H || a.shape[2] != s->W) {
-        snprintf(s->err, CONTROLLER_ERR_SIZE, "%s: want N×%d×%d with N >= %d images", im->path,
-                 s->H, s->W, count);
-        status = 1;
-    } else {
-        float *f = npy_to_float32(&a, err);
-        if (!f)
-            status = fail(s, "%s", err);
-        else
-            memcpy(out, f, (size_t)count * (size_t)s->P * sizeof(float));
-        free(f);
-    }
-    npy_free(&a);
-    return status;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -550,7 +519,8 @@ static int schedule_block(run_state *s, const char *block_of_natural, const int6
                                    id,
                                    s->images.neuron[id],
                                    s->p->timing.stimulus_frames,
-                                   s->p->timing.isi_frames};
+                                   s->p->timing.isi_frames,
+                                   s->images.sha256 + (size_t)id * SHA256_SIZE};
         if (session_record_schedule(s->rec, &e, s->err))
             return 1;
     }
@@ -689,12 +659,16 @@ static int start_fit_worker(run_state *s)
 }
 
 /* The natural images, their tiers and their shuffled schedule, all from the
- * seed; images with id < `recorded` are in the record already (a resume). */
-static int record_natural_images(run_state *s, int64_t **schedule, int *count, int recorded)
+ * seed (session_natural_images). A resume gives the images it made and
+ * checked already, and what the record holds: only those without an intact
+ * stimulus record are recorded (again). */
+static int record_natural_images(run_state *s, int64_t **schedule, int *count,
+                                 const float *made, const session_image_log *recorded)
 {
     const protocol_images *im = &s->p->images;
     int n_images = im->train + im->test;
-    float *pixels = malloc((size_t)n_images * (size_t)s->P * sizeof(float));
+    float *own = made ? NULL : malloc((size_t)n_images * (size_t)s->P * sizeof(float));
+    const float *pixels = made ? made : own;
     int64_t *order = malloc(((size_t)im->train + (size_t)im->test * (size_t)im->test_repeats) *
                             sizeof(int64_t));
     int64_t *tiers = malloc((size_t)im->train * sizeof(int64_t));
@@ -703,7 +677,7 @@ static int record_natural_images(run_state *s, int64_t **schedule, int *count, i
         fail(s, "out of memory for %s", "the natural images");
         goto done;
     }
-    if (natural_images(s, pixels, n_images))
+    if (own && session_natural_images(s->p, n_images, NULL, own, NULL, s->err))
         goto done;
     /* Validation images: a seeded random share of the training set. */
     model_rng rng;
@@ -724,7 +698,8 @@ static int record_natural_images(run_state *s, int64_t **schedule, int *count, i
         int tier = i >= im->train ? TIER_TEST : is_val[i] ? TIER_VALIDATION : TIER_TRAIN, id;
         bad = image_add(s, pixels + (size_t)i * (size_t)s->P, -1, -1, tier, &id);
         record_stimulus rs = {id, -1, "natural", s->H, s->W, image_at(s, id), NAN};
-        bad = bad || (id >= recorded && session_record_stimulus(s->rec, &rs, s->err));
+        bad = bad || (!session_image_recorded(recorded, id) &&
+                      session_record_stimulus(s->rec, &rs, s->err));
         for (int r = 0; !bad && r < (tier == TIER_TEST ? im->test_repeats : 1); r++)
             order[k++] = id;
     }
@@ -737,7 +712,7 @@ static int record_natural_images(run_state *s, int64_t **schedule, int *count, i
     order = NULL;
     status = 0;
 done:
-    free(pixels);
+    free(own);
     free(order);
     free(tiers);
     return status;
@@ -747,7 +722,7 @@ static int phase_recording(run_state *s)
 {
     int64_t *schedule = NULL;
     int count = 0;
-    if (phase(s, "recording", "begin") || record_natural_images(s, &schedule, &count, 0))
+    if (phase(s, "recording", "begin") || record_natural_images(s, &schedule, &count, NULL, NULL))
         return 1;
     int status = run_block(s, "recording", schedule, count, 1);
     free(schedule);
@@ -1209,6 +1184,7 @@ static void run_destroy(run_state *s)
     free(s->images.kind);
     free(s->images.neuron);
     free(s->images.tier);
+    free(s->images.sha256);
     free(s->closed.image_id);
     free(s->closed.counts);
     free(s->counts);
@@ -1299,7 +1275,9 @@ typedef struct earlier_trials {
 
 typedef struct resume_scan {
     earlier_trials trials;
-    int natural_recorded;  /* natural stimulus records (ids 0..k-1) */
+    session_image_log images; /* what the record holds of the natural images */
+    float *natural;           /* the natural images made again, checked against it */
+    session_image_repair repair;
     int64_t max_trial;     /* highest trial number scheduled or recorded, -1 none */
 } resume_scan;
 
@@ -1309,6 +1287,8 @@ static void resume_scan_free(resume_scan *r)
     free(r->trials.flags);
     free(r->trials.closed);
     free(r->trials.counts);
+    session_image_log_free(&r->images);
+    free(r->natural);
 }
 
 static int earlier_trial_add(run_state *s, resume_scan *r, const record_view *v)
@@ -1358,6 +1338,7 @@ static int scan_record(run_state *s, const record_view *v, resume_scan *r)
     const unsigned char *pl = v->payload;
     char text[64], event[16];
     int64_t value;
+    session_image_log_add(&r->images, v);
     if (v->type == RECORD_PHASE && !record_get_text(pl, v->length, "phase", text, sizeof text) &&
         !record_get_text(pl, v->length, "event", event, sizeof event)) {
         int k = phase_index(text);
@@ -1368,10 +1349,6 @@ static int scan_record(run_state *s, const record_view *v, resume_scan *r)
     } else if (v->type == RECORD_SCHEDULE && !record_get_i64(pl, v->length, "trial", &value)) {
         if (value > r->max_trial)
             r->max_trial = value;
-    } else if (v->type == RECORD_STIMULUS &&
-               !record_get_text(pl, v->length, "kind", text, sizeof text) &&
-               !strcmp(text, "natural")) {
-        r->natural_recorded++;
     } else if (v->type == RECORD_TRIAL) {
         return earlier_trial_add(s, r, v);
     }
@@ -1524,15 +1501,36 @@ static int resume_start(run_state *s)
     return (s->ended & 1) ? 0 : phase(s, "start", "end");
 }
 
-/* Natural images (recorded again only where the kill came first), the
- * earlier trials, then the rest of the recording block. */
+/* The natural images made again from the protocol, before anything is
+ * started, and checked against the record's hashes: images changed since
+ * the kill stop the resume here, the first named. */
+static int resume_natural_images(run_state *s, resume_scan *r)
+{
+    size_t n = (size_t)r->images.count * (size_t)s->P;
+    r->natural = malloc((n ? n : 1) * sizeof(float));
+    if (!r->natural)
+        return fail(s, "out of memory for %s", "the natural images");
+    return session_natural_images(s->p, r->images.count, &r->images, r->natural, &r->repair,
+                                  s->err);
+}
+
+/* Natural images (recorded again only where the kill came first or damage
+ * took their record), the earlier trials, then the rest of the recording block. */
 static int resume_recording(run_state *s, resume_scan *r)
 {
     int64_t *order = NULL;
     int count = 0;
+    char note[512];
     if (phase(s, "recording", "begin") ||
-        record_natural_images(s, &order, &count, r->natural_recorded))
+        record_natural_images(s, &order, &count, r->natural, &r->images))
         return 1;
+    free(r->natural); /* the image table holds them now */
+    r->natural = NULL;
+    if (session_image_repair_note(&r->repair, s->p, note, sizeof note)) {
+        progress(s, note, 1);
+        if (session_record_note(s->rec, note, s->err))
+            return 1;
+    }
     int status = 1;
     if (each_record(s, r, load_closed_stimulus) || replay_earlier_trials(s, r))
         goto done;
@@ -1722,6 +1720,7 @@ int run_resume(const char *dir, const run_options *o, run_result *out, char *err
              "stretches skipped", (unsigned long long)rep.records,
              (unsigned long long)rep.cut_bytes, (unsigned long long)rep.corrupt);
     status = status || session_record_note(rec, note, err) ||
+             session_image_log_create(&r.images, p->images.train + p->images.test, err) ||
              (!s.N && each_record(&s, NULL, recorded_units)) || each_record(&s, &r, scan_record);
     if (!status) {
         progress(&s, note, 1);
@@ -1731,7 +1730,8 @@ int run_resume(const char *dir, const run_options *o, run_result *out, char *err
     status = status || ((s.ended >> 2 & 1) && each_record(&s, NULL, load_results));
     int64_t *closed = NULL;
     int n_closed = 0;
-    status = status || (s.ended >> 5 & 1 ? 0 : (resume_start(&s) || resume_recording(&s, &r) ||
+    status = status || (s.ended >> 5 & 1 ? 0 : (resume_natural_images(&s, &r) ||
+             resume_start(&s) || resume_recording(&s, &r) ||
              resume_fit(&s) || resume_synthesis(&s, &closed, &n_closed) ||
              resume_closed_loop(&s, &r, closed, n_closed) || phase_evaluation(&s)));
     free(closed);

@@ -368,11 +368,156 @@ static int build_dataset(const collected *c, session_dataset *s, char *err)
     return status;
 }
 
-static int load_from(record_reader *r, const char *path, session_dataset *out, char *err)
+/* ------------------------------------------------------------------------ */
+/* Natural images lost to damage */
+
+/* The record, from a file or from memory: read twice when images were lost. */
+typedef struct record_source {
+    const char *path;
+    const void *bytes; /* NULL: read `path` */
+    size_t size;
+} record_source;
+
+static int open_source(const record_source *src, record_reader **r, char *err)
+{
+    return src->bytes ? record_reader_open_memory(src->bytes, src->size, r, err)
+                      : record_reader_open(src->path, r, err);
+}
+
+static int log_image(const record_view *v, void *ctx, char *err)
+{
+    (void)err;
+    session_image_log_add(ctx, v);
+    return 0;
+}
+
+static int by_id(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The natural images natural schedule records name but no intact stimulus
+ * record holds, ascending, distinct; -1 when out of memory. */
+static int lost_images(const collected *c, int64_t **ids)
+{
+    int n = 0;
+    *ids = malloc((size_t)(c->n_schedule ? c->n_schedule : 1) * sizeof(int64_t));
+    if (!*ids)
+        return -1;
+    for (int i = 0; i < c->n_schedule; i++)
+        if (c->schedule[i].tier >= 0 && !find_image(c, c->schedule[i].image_id))
+            (*ids)[n++] = c->schedule[i].image_id;
+    if (n)
+        qsort(*ids, (size_t)n, sizeof **ids, by_id);
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (i == 0 || (*ids)[i] != (*ids)[k - 1])
+            (*ids)[k++] = (*ids)[i];
+    return k;
+}
+
+/* The lost images' pixels: the protocol's natural images made again, up to
+ * the highest lost, and checked against every hash the record holds of them
+ * (session_natural_images, the path resume takes too). Ids the protocol does
+ * not make are left out: their trials then fail by name in select_rows. */
+static int remake_images(const record_source *src, const protocol *p, session_dataset *s,
+                         const int64_t *lost, int n_lost, char *err)
+{
+    int count = 0;
+    for (int i = 0; i < n_lost; i++)
+        if (lost[i] >= 0 && lost[i] < p->images.train + p->images.test)
+            count = (int)lost[i] + 1;
+    if (!count)
+        return 0;
+    size_t P = (size_t)p->images.height * (size_t)p->images.width;
+    session_image_log log;
+    session_image_repair rep;
+    record_reader *r = NULL;
+    float *made = malloc((count ? (size_t)count : 1) * P * sizeof(float));
+    s->repaired_ids = malloc((size_t)n_lost * sizeof(int64_t));
+    s->repaired_pixels = malloc((size_t)n_lost * P * sizeof(float));
+    if (!made || !s->repaired_ids || !s->repaired_pixels) {
+        free(made);
+        return fail(err, "out of memory for the natural images");
+    }
+    int status = session_image_log_create(&log, count, err);
+    if (!status) {
+        status = open_source(src, &r, err) || record_reader_each(r, log_image, &log, NULL, err) ||
+                 session_natural_images(p, count, &log, made, &rep, err);
+        record_reader_close(r);
+    }
+    session_image_log_free(&log);
+    for (int i = 0; !status && i < n_lost; i++) {
+        if (lost[i] < 0 || lost[i] >= count)
+            continue;
+        s->repaired_ids[s->repaired] = lost[i];
+        memcpy(s->repaired_pixels + (size_t)s->repaired * P, made + (size_t)lost[i] * P,
+               P * sizeof(float));
+        s->repaired++;
+    }
+    if (!status)
+        session_image_repair_note(&rep, p, s->repair_note, sizeof s->repair_note);
+    free(made);
+    return status;
+}
+
+/* Images lost to damage, made again and added as if recorded. A record
+ * without damage that lacks an image is malformed, not damaged: its trials
+ * fail by name in select_rows. */
+static int repair_lost_images(const record_source *src, collected *c, session_dataset *s,
+                              char *err)
+{
+    if (!s->damaged)
+        return 0;
+    int64_t *lost;
+    int n = lost_images(c, &lost);
+    if (n <= 0) {
+        free(lost);
+        return n < 0 ? fail(err, "out of memory for the schedule") : 0;
+    }
+    protocol *p = NULL;
+    char perr[CONTROLLER_ERR_SIZE];
+    int status = 0;
+    if (protocol_parse(s->protocol_text, s->protocol_size, "session_start", NULL, &p, perr))
+        status = fail(err, "image %lld: its stimulus record is lost to damage and the "
+                      "recorded protocol cannot make it again: %s", (long long)lost[0], perr);
+    else if (c->height && (p->images.height != c->height || p->images.width != c->width))
+        status = fail(err, "image %lld: its stimulus record is lost to damage and the "
+                      "recorded protocol makes %d×%d images, the record holds %d×%d",
+                      (long long)lost[0], p->images.height, p->images.width, c->height,
+                      c->width);
+    status = status || remake_images(src, p, s, lost, n, err);
+    size_t P = p ? (size_t)p->images.height * (size_t)p->images.width : 0;
+    if (!status && !c->height) {
+        c->height = p->images.height;
+        c->width = p->images.width;
+    }
+    for (int i = 0; !status && i < s->repaired; i++) {
+        if (grow((void **)&c->images, &c->cap_images, c->n_images, sizeof(image_entry)) ||
+            grow_floats(&c->pixels, &c->cap_pixels, c->n_pixels + P)) {
+            status = fail(err, "out of memory for the images");
+            break;
+        }
+        memcpy(c->pixels + c->n_pixels, s->repaired_pixels + (size_t)i * P, P * sizeof(float));
+        c->images[c->n_images++] = (image_entry){s->repaired_ids[i], c->n_pixels};
+        c->n_pixels += P;
+    }
+    if (!status && s->repaired)
+        qsort(c->images, (size_t)c->n_images, sizeof *c->images, by_image_id);
+    protocol_destroy(p);
+    free(lost);
+    return status;
+}
+
+static int load_from(const record_source *src, session_dataset *out, char *err)
 {
     collected c;
     memset(&c, 0, sizeof c);
-    int status = collect_all(r, path, out, &c, err);
+    record_reader *r;
+    if (open_source(src, &r, err))
+        return 1;
+    int status = collect_all(r, src->path, out, &c, err);
     record_reader_close(r);
     if (!status) {
         /* qsort and bsearch want a non-NULL array even when it is empty. */
@@ -382,7 +527,7 @@ static int load_from(record_reader *r, const char *path, session_dataset *out, c
             qsort(c.schedule, (size_t)c.n_schedule, sizeof *c.schedule, by_schedule_trial);
         if (c.n_trials)
             qsort(c.trials, (size_t)c.n_trials, sizeof *c.trials, by_trial);
-        status = build_dataset(&c, out, err);
+        status = repair_lost_images(src, &c, out, err) || build_dataset(&c, out, err);
     }
     if (!status) {
         out->targets = c.targets;
@@ -400,19 +545,15 @@ int session_dataset_load(const char *session_dir, session_dataset *out, char *er
     memset(out, 0, sizeof *out);
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", session_dir, RECORD_FILE_NAME);
-    record_reader *r;
-    if (record_reader_open(path, &r, err))
-        return 1;
-    return load_from(r, path, out, err);
+    record_source src = {path, NULL, 0};
+    return load_from(&src, out, err);
 }
 
 int session_dataset_parse(const void *bytes, size_t size, session_dataset *out, char *err)
 {
     memset(out, 0, sizeof *out);
-    record_reader *r;
-    if (record_reader_open_memory(bytes, size, &r, err))
-        return 1;
-    return load_from(r, "record", out, err);
+    record_source src = {"record", bytes ? bytes : "", size};
+    return load_from(&src, out, err);
 }
 
 void session_dataset_free(session_dataset *s)
@@ -423,6 +564,8 @@ void session_dataset_free(session_dataset *s)
     free(s->protocol_text);
     free(s->targets);
     free(s->start_model);
+    free(s->repaired_ids);
+    free(s->repaired_pixels);
     memset(s, 0, sizeof *s);
 }
 
@@ -537,7 +680,7 @@ static int import_trials(session_record *w, const dataset *d, char *err)
     const int64_t period_ns = (int64_t)(IMPORT_STIMULUS_MS + IMPORT_ISI_MS) * 1000000;
     for (int t = 0; t < d->trials; t++) {
         record_schedule_entry e = {t, block_of_tier(d->tiers[t]), "natural", d->image_ids[t],
-                                   -1, frames_on, frames_off};
+                                   -1, frames_on, frames_off, NULL};
         record_trial r = {t, d->image_ids[t], (int64_t)(t + 1) * period_ns, d->neurons,
                           d->responses + (size_t)t * (size_t)d->neurons};
         if (session_record_schedule(w, &e, err) || session_record_trial(w, &r, NULL, err))

@@ -583,6 +583,8 @@ int session_record_schedule(session_record *w, const record_schedule_entry *e, c
     record_payload_i64(p, "target_neuron", e->target_neuron);
     record_payload_i64(p, "stimulus_frames", e->stimulus_frames);
     record_payload_i64(p, "isi_frames", e->isi_frames);
+    if (e->image_sha256)
+        record_payload_bytes(p, "image_sha256", e->image_sha256, SHA256_SIZE);
     return append_scratch(w, RECORD_SCHEDULE, NULL, err);
 }
 
@@ -698,7 +700,19 @@ int session_record_stimulus(session_record *w, const record_stimulus *s, char *e
     uint32_t shape[2] = {(uint32_t)(s->height > 0 ? s->height : 0),
                          (uint32_t)(s->width > 0 ? s->width : 0)};
     record_payload_array(p, "pixels", RECORD_F32, 2, shape, s->pixels);
+    uint8_t digest[SHA256_SIZE];
+    record_pixels_sha256(s->pixels, (int)shape[0], (int)shape[1], digest);
+    record_payload_bytes(p, "pixels_sha256", digest, SHA256_SIZE);
     return append_scratch(w, RECORD_STIMULUS, NULL, err);
+}
+
+void record_pixels_sha256(const float *pixels, int height, int width,
+                          uint8_t digest[SHA256_SIZE])
+{
+    /* The payload holds floats as they are in memory: little-endian hosts only
+     * (record_payload.c), so these are the bytes of the `pixels` field. */
+    size_t n = height > 0 && width > 0 ? (size_t)height * (size_t)width : 0;
+    sha256_of(n ? (const void *)pixels : "", n * sizeof(float), digest);
 }
 
 int session_record_evaluation(session_record *w, const record_evaluation *e, char *err)

@@ -7,6 +7,7 @@ copy (one flipped bit in the middle, a cut in the last record) and checks
 that the reader reports both and keeps the rest. Lines start with '#' (TAP
 comments). Exit 0 passed, 1 a check failed, 3 no numpy.
 """
+import hashlib
 import importlib.util
 import math
 import os
@@ -70,6 +71,11 @@ st = by["stimulus"]
 pixels = np.sin(np.arange(20, dtype=np.float32)).reshape(4, 5)
 expect(st["pixels"].shape == (4, 5) and np.allclose(st["pixels"], pixels, rtol=0, atol=1e-6)
        and st["kind"] == "mei" and st["predicted"] == 17.25, "stimulus pixels")
+# The content hash, against hashlib: SHA-256 of the pixels' little-endian float32 bytes, on the
+# stimulus and (as run writes it with each showing) on the schedule entry.
+digest = hashlib.sha256(st["pixels"].astype("<f4").tobytes()).digest()
+expect(st["pixels_sha256"] == digest, "stimulus pixels_sha256 equals hashlib's SHA-256")
+expect(s["image_sha256"] == digest, "schedule image_sha256 equals hashlib's SHA-256")
 e = by["evaluation"]
 expect((e["neuron"], e["kind"], e["mean"], e["ci_low"], e["ci_high"], e["repeats"])
        == (2, "mei", 12.5, 10.0, 15.0, 8), "evaluation")

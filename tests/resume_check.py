@@ -4,7 +4,10 @@ final record, and the final record against the virtual rigs' ground truth
 (rig_truth of the killed run's rig, rig_truth.K of each resumed run's rig).
 Prints one line per failed check and exits 1, or prints a summary and exits 0.
 
-usage: resume_check.py SESSION_DIR KILLED_RECORD TRAIN TEST REPEATS TARGETS CLOSED_REPEATS
+usage: resume_check.py SESSION_DIR KILLED_RECORD TRAIN TEST REPEATS TARGETS CLOSED_REPEATS [DAMAGED]
+
+DAMAGED (default 0): the corrupt stretches the killed record held (tests/test_resume_repair.sh
+damages one); the final record keeps them in place and must hold no other damage.
 """
 import glob
 import os
@@ -18,6 +21,7 @@ from record_reader import read_records  # noqa: E402
 
 session, killed = sys.argv[1:3]
 train, test, repeats, targets, closed_repeats = map(int, sys.argv[3:8])
+damaged = int(sys.argv[8]) if len(sys.argv) > 8 else 0
 problems = []
 
 
@@ -28,9 +32,14 @@ def check(ok, what):
 
 before = list(read_records(killed))
 final = list(read_records(os.path.join(session, "session.rec")))
-check(not any(r["type"] in ("corrupt", "torn") for r in final), "the final record reads cleanly")
-check([r["sequence"] for r in final] == list(range(1, len(final) + 1)),
-      "the final record's sequence numbers are 1..%d" % len(final))
+check(sum(r["type"] in ("corrupt", "torn") for r in final) == damaged
+      and not any(r["type"] == "torn" for r in final),
+      "the final record reads cleanly but for the %d damaged stretches before the kill" % damaged)
+final = [r for r in final if r["type"] not in ("corrupt", "torn")]
+kept_sequences = [r["sequence"] for r in final]
+check(kept_sequences == sorted(set(kept_sequences)) and kept_sequences[-1] == len(final) + damaged,
+      "the final record's sequence numbers ascend to %d with %d lost to damage"
+      % (len(final) + damaged, damaged))
 
 # What the kill left: every intact record (a torn tail is what was lost).
 acknowledged = [r for r in before if r["type"] == "trial"]

@@ -29,6 +29,38 @@ static void test_crc(void)
     CHECK(record_crc32(part, "56789", 5) == 0xCBF43926u, "CRC-32 continues across pieces");
 }
 
+/* FIPS 180-2's examples (appendix B): one block, two blocks, a million 'a's
+ * fed in uneven pieces, and the empty message. */
+static void test_sha256(void)
+{
+    static const struct {
+        const char *text, *hex;
+    } cases[] = {
+        {"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+        {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+         "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
+        {"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+    };
+    uint8_t digest[SHA256_SIZE];
+    char hex[2 * SHA256_SIZE + 1];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sha256_of(cases[i].text, strlen(cases[i].text), digest);
+        sha256_hex(digest, hex);
+        CHECK(!strcmp(hex, cases[i].hex), "SHA-256 of '%s' is %.16s...", cases[i].text,
+              cases[i].hex);
+    }
+    char a[997];
+    memset(a, 'a', sizeof a);
+    sha256_context s;
+    sha256_init(&s);
+    for (size_t done = 0, piece = 1; done < 1000000; done += piece, piece = piece % 997 + 1)
+        sha256_update(&s, a, done + piece > 1000000 ? 1000000 - done : piece);
+    sha256_final(&s, digest);
+    sha256_hex(digest, hex);
+    CHECK(!strcmp(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"),
+          "SHA-256 of a million 'a's, in pieces of 1..997 bytes");
+}
+
 static void test_payload(void)
 {
     record_payload p;
@@ -94,7 +126,9 @@ static int write_session(const char *dir, const char *model_path, char *err)
         counts[n] = count_value(5, n);
     for (int k = 0; k < 20; k++)
         pixels[k] = sinf((float)k);
-    record_schedule_entry e = {5, "train", "natural", 1234, -1, 8, 4};
+    uint8_t digest[SHA256_SIZE]; /* the stimulus' hash, as run writes it with each showing */
+    record_pixels_sha256(pixels, 4, 5, digest);
+    record_schedule_entry e = {5, "train", "natural", 1234, -1, 8, 4, digest};
     record_flip_event fl = {5, 99, 1000000, 1004000, 1, 1};
     record_stream_message m = {77, "data", 30000, 1024, 1700000000000, 2000000, 2, 4096, 0, 0, NULL};
     record_sync_event s = {1, 1, 30123, 2100000, 5};
@@ -456,6 +490,7 @@ int main(int argc, char **argv)
     char session[sizeof dir + 16];
     snprintf(session, sizeof session, "%s/s", dir);
     test_crc();
+    test_sha256();
     test_payload();
     test_write_and_read(session);
     test_corrupt_middle(session);

@@ -116,7 +116,7 @@ static int write_stimuli(session_record *w, char *err)
 static int write_trial(session_record *w, int64_t trial, const char *block, const char *kind,
                        int64_t image_id, int64_t target, float target_count, char *err)
 {
-    record_schedule_entry e = {trial, block, kind, image_id, target, 30, 30};
+    record_schedule_entry e = {trial, block, kind, image_id, target, 30, 30, NULL};
     float counts[NEURONS];
     for (int n = 0; n < NEURONS; n++)
         counts[n] = (float)floor(uniform() * 6.0);

@@ -57,7 +57,7 @@ static void test_rebuild(const char *dir)
     /* Schedule in trial order, trials written in reverse (any order is allowed). */
     for (int t = 0; t < TRIALS; t++) {
         record_schedule_entry e = {t, block_name(tier_of_image(order[t])), "natural",
-                                   100 + order[t], -1, 30, 18};
+                                   100 + order[t], -1, 30, 18, NULL};
         session_record_schedule(w, &e, err);
     }
     float counts[N];
@@ -81,7 +81,7 @@ static void test_rebuild(const char *dir)
         record_stimulus s = {1000 + j, mei_neurons[j], "mei", H, W, img, 2.0};
         session_record_stimulus(w, &s, err);
         record_schedule_entry e = {TRIALS + j, "closed_loop", "mei", 1000 + j, mei_neurons[j],
-                                   30, 18};
+                                   30, 18, NULL};
         session_record_schedule(w, &e, err);
         record_trial tr = {TRIALS + j, 1000 + j, 0, N, counts};
         session_record_trial(w, &tr, NULL, err);
@@ -130,7 +130,7 @@ static void test_missing_image(const char *dir)
     char err[CONTROLLER_ERR_SIZE] = "";
     session_record *w;
     session_record_create(dir, "missing", protocol_text, sizeof protocol_text - 1, &w, err);
-    record_schedule_entry e = {0, "train", "natural", 7, -1, 30, 18};
+    record_schedule_entry e = {0, "train", "natural", 7, -1, 30, 18, NULL};
     float c[2] = {1, 2};
     record_trial t = {0, 7, 0, 2, c};
     session_record_schedule(w, &e, err);
@@ -140,6 +140,155 @@ static void test_missing_image(const char *dir)
     err[0] = 0;
     CHECK(session_dataset_load(dir, &s, err) != 0 && strstr(err, "trial 0") &&
           strstr(err, "image 7"), "a trial without its image fails: %s", err);
+}
+
+/* ------------------------------------------------------------------------ */
+/* A natural stimulus record lost to damage (issue 14): a record written as
+ * run writes it for a small protocol whose images session_natural_images
+ * makes (ids 0..9: 8 train, 2 test shown twice), one stimulus record then
+ * damaged by a flipped byte. */
+
+static const char repair_protocol[] = "version: 1\nname: repair-test\nseed: 9\n"
+                                      "images:\n  source: synthetic\n  train: 8\n  test: 2\n"
+                                      "  test_repeats: 2\n  height: 8\n  width: 12\n";
+enum { REPAIR_IMAGES = 10, REPAIR_P = 96 };
+
+/* hashed: the record's format (pixels_sha256, image_sha256), else as written
+ * before hashes. `altered`: an image whose recorded pixels are not the
+ * protocol's (-1: none). Writes into `made` the protocol's images. */
+static int write_repair_record(const char *dir, int hashed, int altered, float *made, char *err)
+{
+    protocol *p;
+    if (protocol_parse(repair_protocol, sizeof repair_protocol - 1, "test", NULL, &p, err) ||
+        session_natural_images(p, REPAIR_IMAGES, NULL, made, NULL, err))
+        return 1;
+    protocol_destroy(p);
+    session_record *w;
+    if (session_record_create(dir, "repair-test", repair_protocol, sizeof repair_protocol - 1,
+                              &w, err))
+        return 1;
+    int status = 0;
+    uint8_t digest[REPAIR_IMAGES][SHA256_SIZE];
+    for (int i = 0; i < REPAIR_IMAGES; i++) {
+        float px[REPAIR_P];
+        memcpy(px, made + i * REPAIR_P, sizeof px);
+        if (i == altered)
+            px[7] += 0.001f;
+        record_pixels_sha256(px, 8, 12, digest[i]);
+        record_payload pl;
+        record_payload_init(&pl);
+        uint32_t shape[2] = {8, 12};
+        record_payload_i64(&pl, "stimulus_id", i);
+        record_payload_i64(&pl, "neuron", -1);
+        record_payload_text(&pl, "kind", "natural");
+        record_payload_f64(&pl, "predicted", 0.0);
+        record_payload_array(&pl, "pixels", RECORD_F32, 2, shape, px);
+        if (hashed)
+            record_payload_bytes(&pl, "pixels_sha256", digest[i], SHA256_SIZE);
+        status = status || session_record_append(w, RECORD_STIMULUS, &pl, NULL, err);
+        record_payload_free(&pl);
+    }
+    float counts[N];
+    for (int t = 0; t < 12; t++) {
+        int image = t < 8 ? t : 8 + (t - 8) % 2;
+        record_schedule_entry e = {t, t < 8 ? "train" : "test", "natural", image, -1, 30, 18,
+                                   hashed ? digest[image] : NULL};
+        for (int n = 0; n < N; n++)
+            counts[n] = count_of(t, n);
+        record_trial tr = {t, image, 0, N, counts};
+        status = status || session_record_schedule(w, &e, err) ||
+                 session_record_trial(w, &tr, NULL, err);
+    }
+    return session_record_close(w, err) || status;
+}
+
+/* Flips a byte in the middle of the stimulus record of image `id`. */
+static int damage_stimulus(const char *dir, int id)
+{
+    char path[600], err[CONTROLLER_ERR_SIZE];
+    snprintf(path, sizeof path, "%s/%s", dir, RECORD_FILE_NAME);
+    record_reader *r;
+    record_view v;
+    int64_t got;
+    uint64_t at = 0;
+    if (record_reader_open(path, &r, err))
+        return 1;
+    while (!at && record_reader_next(r, &v, err) == RECORD_NEXT_OK)
+        if (v.type == RECORD_STIMULUS &&
+            !record_get_i64(v.payload, v.length, "stimulus_id", &got) && got == id)
+            at = v.offset + RECORD_HEADER_SIZE + v.length / 2;
+    record_reader_close(r);
+    FILE *f = fopen(path, "r+b");
+    int c = f && at && fseek(f, (long)at, SEEK_SET) == 0 ? fgetc(f) : EOF;
+    int bad = c == EOF || fseek(f, (long)at, SEEK_SET) != 0 || fputc(c ^ 0x10, f) == EOF;
+    if (f)
+        bad |= fclose(f) != 0;
+    return bad;
+}
+
+/* Every row of image `id` holds `pixels` bit for bit. */
+static int rows_hold(const session_dataset *s, int id, const float *pixels)
+{
+    int rows = 0;
+    for (int t = 0; t < s->data.trials; t++)
+        if (s->data.image_ids[t] == id) {
+            if (memcmp(s->data.images + (size_t)t * REPAIR_P, pixels, REPAIR_P * sizeof(float)))
+                return 0;
+            rows++;
+        }
+    return rows;
+}
+
+static void test_damaged_image(const char *base)
+{
+    char dir[600], err[CONTROLLER_ERR_SIZE] = "";
+    float made[REPAIR_IMAGES * REPAIR_P];
+    session_dataset s;
+
+    /* Hashed: image 5 rebuilt, checked against its schedule record's hash. */
+    snprintf(dir, sizeof dir, "%s/repair-hashed", base);
+    CHECK(write_repair_record(dir, 1, -1, made, err) == 0 && damage_stimulus(dir, 5) == 0,
+          "a record with hashes, image 5's stimulus record damaged: %s", err);
+    CHECK(session_dataset_load(dir, &s, err) == 0, "loads: %s", err);
+    CHECK(s.damaged == 1 && s.repaired == 1 && s.repaired_ids[0] == 5 &&
+              rows_hold(&s, 5, made + 5 * REPAIR_P) == 1 &&
+              !memcmp(s.repaired_pixels, made + 5 * REPAIR_P, REPAIR_P * sizeof(float)),
+          "image 5 rebuilt: its trial's pixels are the protocol's image, bit for bit");
+    CHECK(s.data.trials == 12 && strstr(s.repair_note, "(image 5) made again from synthetic "
+                                        "images, seed 9, 1 verified against the record's SHA-256") &&
+              !strstr(s.repair_note, "not verified"),
+          "the note: %s", s.repair_note);
+    session_dataset_free(&s);
+
+    /* Written before hashes: rebuilt, not verified, the others' pixels match. */
+    snprintf(dir, sizeof dir, "%s/repair-unhashed", base);
+    CHECK(write_repair_record(dir, 0, -1, made, err) == 0 && damage_stimulus(dir, 5) == 0,
+          "a record without hashes, image 5's stimulus record damaged: %s", err);
+    CHECK(session_dataset_load(dir, &s, err) == 0 && s.repaired == 1 &&
+              rows_hold(&s, 5, made + 5 * REPAIR_P) == 1,
+          "loads, image 5 rebuilt: %s", err);
+    CHECK(strstr(s.repair_note, "0 verified") &&
+              strstr(s.repair_note, "1 not verified (image 5): the record holds no hash for it "
+                                    "(written before stimulus hashes), those it holds for the "
+                                    "other images match"),
+          "the note says it is not verified: %s", s.repair_note);
+    session_dataset_free(&s);
+
+    /* Images that are not the protocol's (image 3 altered): refused, named. */
+    snprintf(dir, sizeof dir, "%s/repair-altered", base);
+    CHECK(write_repair_record(dir, 1, 3, made, err) == 0 && damage_stimulus(dir, 5) == 0,
+          "a record whose image 3 is not its protocol's, image 5 damaged: %s", err);
+    CHECK(session_dataset_load(dir, &s, err) != 0 &&
+              strstr(err, "image 3 differs from the recorded one"),
+          "refused, naming image 3: %s", err);
+
+    /* The first image (the lowest id lost is no special case). */
+    snprintf(dir, sizeof dir, "%s/repair-import", base);
+    CHECK(write_repair_record(dir, 1, -1, made, err) == 0 && damage_stimulus(dir, 0) == 0,
+          "image 0 damaged: %s", err);
+    CHECK(session_dataset_load(dir, &s, err) == 0 && s.repaired == 1 &&
+              rows_hold(&s, 0, made) == 1, "image 0 rebuilt too: %s", err);
+    session_dataset_free(&s);
 }
 
 static int datasets_equal(const dataset *a, const dataset *b)
@@ -257,6 +406,7 @@ int main(void)
     test_rebuild(dir);
     snprintf(dir, sizeof dir, "%s/missing", base);
     test_missing_image(dir);
+    test_damaged_image(base);
     test_import(base);
     remove_tree(base);
     return test_done();

@@ -25,7 +25,7 @@ static int write_session(session_record *w, char *err)
         pixels[i] = (float)(i % 13) / 12.0f;
     int64_t trial = 0;
     for (; trial < 5000; trial++) {
-        record_schedule_entry e = {trial, "train", "natural", trial, -1, 30, 30};
+        record_schedule_entry e = {trial, "train", "natural", trial, -1, 30, 30, NULL};
         record_trial t = {trial, trial, 0, NEURONS, counts};
         if (session_record_schedule(w, &e, err) || session_record_trial(w, &t, NULL, err))
             return 1;
@@ -34,7 +34,7 @@ static int write_session(session_record *w, char *err)
         for (int target = 0; target < TARGETS; target++)
             for (int k = 0; k < 4; k++, trial++) {
                 record_schedule_entry e = {trial, "closed_loop", kinds[k], 4 * target + k,
-                                           target * 7, 30, 30};
+                                           target * 7, 30, 30, NULL};
                 counts[target * 7] = (float)(k == 0 ? 9 + r % 3 : 4 + (r + k) % 3);
                 record_trial t = {trial, 4 * target + k, 0, NEURONS, counts};
                 if (session_record_schedule(w, &e, err) || session_record_trial(w, &t, NULL, err))

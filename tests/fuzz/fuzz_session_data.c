@@ -1,7 +1,9 @@
 /* Fuzz target: any bytes as a session record rebuild a dataset or fail with
  * a reason, never a crash, a hang or a read out of bounds. A rebuilt dataset
  * must be consistent: every row's tier a TIER_* code, every count read.
- * Seeds: the record corpus plus an imported session (corpus/session_data). */
+ * Seeds: the record corpus plus an imported session and a record whose
+ * natural stimulus record of image 5 is damaged, with hashes and without
+ * (corpus/session_data, written by tests/test_session_data.c): the repair path. */
 #include "controller.h"
 
 #include <stdint.h>
