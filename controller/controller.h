@@ -303,6 +303,18 @@ typedef struct record_resume_report {
     uint64_t first_corrupt_offset;
 } record_resume_report;
 
+/* One writer per session folder: `inception run`, `resume` and `replay
+ * --out` hold an exclusive flock(2) on SESSION_LOCK_FILE in the folder, with
+ * their pid in it, from before anything is written or stopped until they
+ * end. The kernel drops it when the process dies (a SIGKILLed run leaves no
+ * stale lock). A second process gets 1 and an `err` naming the holder's pid.
+ * `create`: make the folder (one level) when it does not exist. */
+#define SESSION_LOCK_FILE "session.lock"
+typedef struct session_lock session_lock;
+int session_lock_take(const char *dir, int create, session_lock **out, char *err);
+/* Releases the lock (the file stays, holding the last pid). NULL is fine. */
+void session_lock_release(session_lock *l);
+
 /* A new session in `dir` (created; must not hold a record already): writes
  * RECORD_SESSION_START with the protocol text and makes it durable. */
 int session_record_create(const char *dir, const char *protocol_name, const char *protocol_text,

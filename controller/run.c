@@ -47,6 +47,7 @@ typedef struct run_state {
     char dir[PROTOCOL_STRING_SIZE];
     char *err;
 
+    session_lock *lock; /* held from before the first write to the end */
     session_record *rec;
     rig_process rig;
     acq_receiver *stream;
@@ -1180,7 +1181,7 @@ static int note_rig(run_state *s, const char *what)
 static int phase_start(run_state *s)
 {
     const protocol *p = s->p;
-    if (make_session_dir(s) ||
+    if (make_session_dir(s) || session_lock_take(s->dir, 0, &s->lock, s->err) ||
         session_record_create(s->dir, p->name, p->text, p->text_size, &s->rec, s->err) ||
         phase(s, "start", "begin"))
         return 1;
@@ -1269,6 +1270,7 @@ static int run_finish(run_state *s, int status, char *err)
         snprintf(err, CONTROLLER_ERR_SIZE, "%s", close_err);
         status = 1;
     }
+    session_lock_release(s->lock);
     return status;
 }
 
@@ -1702,8 +1704,13 @@ int run_resume(const char *dir, const run_options *o, run_result *out, char *err
 {
     session_record *rec;
     record_resume_report rep;
-    if (session_record_resume(dir, &rec, &rep, err))
+    session_lock *lock; /* first: a live session's record and rig are left alone */
+    if (session_lock_take(dir, 0, &lock, err))
         return 1;
+    if (session_record_resume(dir, &rec, &rep, err)) {
+        session_lock_release(lock);
+        return 1;
+    }
     protocol *p = NULL;
     int status = recorded_protocol(dir, &p, err);
     if (!status && o->offscreen)
@@ -1711,12 +1718,14 @@ int run_resume(const char *dir, const run_options *o, run_result *out, char *err
     if (status) {
         char ignored[CONTROLLER_ERR_SIZE];
         session_record_close(rec, ignored);
+        session_lock_release(lock);
         return 1;
     }
     run_state s;
     resume_scan r = {.max_trial = -1};
     status = run_init(&s, p, o, out, dir, err);
     s.rec = rec;
+    s.lock = lock;
     char note[256];
     snprintf(note, sizeof note, "resumed: %llu records kept, %llu torn bytes cut, %llu corrupt "
              "stretches skipped", (unsigned long long)rep.records,
