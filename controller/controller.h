@@ -167,13 +167,16 @@ typedef struct protocol {
     protocol_closed_loop closed_loop;
 
     char file[PROTOCOL_STRING_SIZE]; /* where it was read from, for messages */
+    char dir[PROTOCOL_STRING_SIZE];  /* the folder relative paths were resolved against
+                                      * (absolute after protocol_load); "" when none */
     char *text;                      /* the file's bytes verbatim, NUL-terminated, owned */
     size_t text_size;
     int *lines;                      /* per setting: the file line it came from, 0 = default */
 } protocol;
 
 /* Reads and checks a protocol file. Relative paths inside it (gamma file,
- * image folder or NPY) are resolved against the file's folder. On failure
+ * image folder or NPY) are resolved against the file's folder, made
+ * absolute (p->dir), so they stay right from any working directory. On failure
  * `err` reads "FILE:LINE:COLUMN: message (hint: ...)". */
 int protocol_load(const char *path, protocol **out, char *err);
 
@@ -319,6 +322,11 @@ void session_lock_release(session_lock *l);
  * RECORD_SESSION_START with the protocol text and makes it durable. */
 int session_record_create(const char *dir, const char *protocol_name, const char *protocol_text,
                           size_t protocol_size, session_record **out, char *err);
+/* The same for a session of protocol `p`: session_start also records
+ * `protocol_dir` (p->dir) and the paths resolved against it (`images_path`,
+ * `gamma_file`), so a resume re-reads the protocol's files from there. */
+int session_record_create_for(const char *dir, const protocol *p, session_record **out,
+                              char *err);
 /* Reopens a session's record to continue it: verifies every record, cuts a
  * torn tail back to the last valid record, and appends after it. */
 int session_record_resume(const char *dir, session_record **out, record_resume_report *report,

@@ -924,6 +924,7 @@ int protocol_parse(const char *text, size_t size, const char *file, const char *
     s.p = p;
     s.file = p->file;
     s.base_dir = base_dir;
+    snprintf(p->dir, sizeof p->dir, "%s", base_dir ? base_dir : "");
     s.err = err;
     if (apply_defaults(p)) {
         snprintf(err, CONTROLLER_ERR_SIZE, "%s: internal error: a default does not parse", s.file);
@@ -970,6 +971,11 @@ int protocol_load(const char *path, protocol **out, char *err)
         snprintf(dir, sizeof dir, "%.*s", (int)(slash - path) ? (int)(slash - path) : 1, path);
     else
         snprintf(dir, sizeof dir, ".");
+    /* Absolute, so that the resolved paths (and the folder, recorded in
+     * session_start) mean the same from any working directory. */
+    char absolute[PATH_MAX];
+    if (realpath(dir, absolute) && strlen(absolute) < sizeof dir)
+        snprintf(dir, sizeof dir, "%s", absolute);
     int status = protocol_parse(text, size, path, dir, out, err);
     free(text);
     return status;

@@ -1182,7 +1182,7 @@ static int phase_start(run_state *s)
 {
     const protocol *p = s->p;
     if (make_session_dir(s) || session_lock_take(s->dir, 0, &s->lock, s->err) ||
-        session_record_create(s->dir, p->name, p->text, p->text_size, &s->rec, s->err) ||
+        session_record_create_for(s->dir, p, &s->rec, s->err) ||
         phase(s, "start", "begin"))
         return 1;
     if (p->virtual_rig.enabled) {
@@ -1684,7 +1684,12 @@ static int visit_first(const record_view *v, void *ctx, char *err)
                  f->dir, RECORD_FILE_NAME);
         return 1;
     }
-    if (protocol_parse(text.data, text.count, "session_start", f->dir, f->out, err))
+    /* Relative paths start from the protocol file's folder, recorded since
+     * session_start has protocol_dir; before that, the session folder. */
+    char base[PROTOCOL_STRING_SIZE];
+    if (record_get_text(v->payload, v->length, "protocol_dir", base, sizeof base) || !base[0])
+        snprintf(base, sizeof base, "%s", f->dir);
+    if (protocol_parse(text.data, text.count, "session_start", base, f->out, err))
         return 1;
     return 2; /* found: the walk stops here */
 }

@@ -292,16 +292,35 @@ static int create_with(const char *dir, const record_payload *start, uint64_t ti
     return 0;
 }
 
+static void start_payload(record_payload *p, const char *protocol_name,
+                          const char *protocol_text, size_t protocol_size)
+{
+    /* The protocol's bytes verbatim, as BYTES: a file may hold anything. */
+    record_payload_init(p);
+    record_payload_i64(p, "format_version", RECORD_FORMAT_VERSION);
+    record_payload_text(p, "protocol_name", protocol_name);
+    record_payload_u64(p, "unix_ns", realtime_ns());
+    record_payload_bytes(p, "protocol_text", protocol_text, protocol_size);
+}
+
 int session_record_create(const char *dir, const char *protocol_name, const char *protocol_text,
                           size_t protocol_size, session_record **out, char *err)
 {
-    /* The protocol's bytes verbatim, as BYTES: a file may hold anything. */
     record_payload p;
-    record_payload_init(&p);
-    record_payload_i64(&p, "format_version", RECORD_FORMAT_VERSION);
-    record_payload_text(&p, "protocol_name", protocol_name);
-    record_payload_u64(&p, "unix_ns", realtime_ns());
-    record_payload_bytes(&p, "protocol_text", protocol_text, protocol_size);
+    start_payload(&p, protocol_name, protocol_text, protocol_size);
+    int status = create_with(dir, &p, record_monotonic_ns(), out, err);
+    record_payload_free(&p);
+    return status;
+}
+
+int session_record_create_for(const char *dir, const protocol *pr, session_record **out,
+                              char *err)
+{
+    record_payload p;
+    start_payload(&p, pr->name, pr->text, pr->text_size);
+    record_payload_text(&p, "protocol_dir", pr->dir);
+    record_payload_text(&p, "images_path", pr->images.path);
+    record_payload_text(&p, "gamma_file", pr->display.gamma_file);
     int status = create_with(dir, &p, record_monotonic_ns(), out, err);
     record_payload_free(&p);
     return status;

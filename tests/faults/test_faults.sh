@@ -5,8 +5,8 @@
 # directory with relative image, gamma and NPY paths, protocols that
 # check-protocol must refuse, and crafted inputs that must be refused fast.
 # Arguments: the inception executable, the tests folder.
-inception=$1
-tests=$2
+inception=$(cd "$(dirname "$1")" && pwd)/$(basename "$1") # used from other folders
+tests=$(cd "$2" && pwd)
 py=/usr/bin/python3
 . "$tests/tap.sh"
 export SDL_VIDEODRIVER=dummy
@@ -39,10 +39,10 @@ wait_for_lock() { # until FILE names PID (its lock taken), at most 20 s
     done
 }
 wait_for_trials() { # until the record at $1 holds a trial record, at most 30 s
-    k=0
-    until [ $k -ge 600 ] || [ "$(count_of trial "$(records "$1/session.rec" 2>/dev/null)")" -gt 0 ]; do
+    end=$(($(date +%s) + 30))
+    until [ "$(date +%s)" -ge $end ] ||
+        [ "$(count_of trial "$(records "$1/session.rec" 2>/dev/null)")" -gt 0 ]; do
         sleep 0.05
-        k=$((k + 1))
     done
 }
 
@@ -82,5 +82,59 @@ got=$(records "$killed/session.rec")
 restarts=$(notes "$killed/session.rec" "virtual rig restarted")
 check "the first resume finished (exit $arc; $got), one rig restarted ($restarts)" \
     '[ $arc = 0 ] && [ $(count_of corrupt "$got") = 0 ] && [ $restarts = 1 ]'
+e
+# ---- 2: relative paths resolve against the protocol's folder ----
+# A protocol folder with an image folder, a gamma table and an NPY file,
+# all named relatively; each session started there, killed once it has
+# trials, and resumed from another working directory.
+proto="$work/proto"
+mkdir -p "$proto/imgs" "$work/elsewhere"
+proto=$(cd "$proto" && pwd -P) # as realpath(3) gives it
+cp "$tests/fuzz/corpus/gamma/power_law.txt" "$proto/gamma.txt"
+$py - "$proto" <<'PY'
+import struct, sys, zlib
+import numpy as np
+d = sys.argv[1]
+rng = np.random.default_rng(4)
+def png(path, pixels):  # 8-bit grayscale, written from the PNG specification
+    h, w = pixels.shape
+    raw = b''.join(b'\0' + pixels[y].tobytes() for y in range(h))
+    chunk = lambda t, b: struct.pack('>I', len(b)) + t + b + struct.pack('>I', zlib.crc32(t + b))
+    open(path, 'wb').write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 0, 0, 0, 0))
+                           + chunk(b'IDAT', zlib.compress(raw)) + chunk(b'IEND', b''))
+for k in range(3):
+    png('%s/imgs/%d.png' % (d, k), rng.integers(0, 256, (240, 320), dtype=np.uint8))
+np.save(d + '/images.npy', rng.random((80, 18, 32), dtype=np.float32))
+PY
+sed -e "s|source: synthetic|source: folder\n  path: imgs|" \
+    -e "s|photodiode_px: 8|photodiode_px: 8\n  gamma_file: gamma.txt|" "$work/tiny.yaml" >"$proto/folder.yaml"
+sed -e "s|source: synthetic|source: npy\n  path: images.npy|" "$work/tiny.yaml" >"$proto/npy.yaml"
+start_field() { # a text field of the record's session_start
+    $py -c "
+import sys; sys.path.insert(0, '$tests/../controller')
+from record_reader import read_records
+print(next(read_records(sys.argv[1]))['fields'].get(sys.argv[2], ''))" "$1" "$2"
+}
+for kind in folder npy; do
+    s="$work/rel-$kind"
+    (cd "$proto" && exec "$inception" run "$kind.yaml" --out "$s") >"$work/rel.out" 2>&1 &
+    pid=$!
+    wait_for_trials "$s"
+    kill -KILL $pid
+    wait $pid 2>/dev/null
+    images=$(start_field "$s/session.rec" images_path)
+    gamma=$(start_field "$s/session.rec" gamma_file)
+    (cd "$work/elsewhere" && exec "$inception" resume "$s") >"$work/out" 2>"$work/err"
+    rc=$?
+    if [ $kind = folder ]; then
+        check "images.path imgs and gamma_file gamma.txt, resumed from another folder: exit $rc, resolved $images and $gamma" \
+            '[ $rc = 0 ] && [ "$images" = "$proto/imgs" ] && [ "$gamma" = "$proto/gamma.txt" ]'
+    else
+        check "images.path images.npy, resumed from another folder: exit $rc, resolved $images" \
+            '[ $rc = 0 ] && [ "$images" = "$proto/images.npy" ]'
+    fi
+    check "  its session_start records the protocol's folder ($(start_field "$s/session.rec" protocol_dir))" \
+        '[ "$(start_field "$s/session.rec" protocol_dir)" = "$proto" ]'
+done
 echo "1..$n"
 [ $failed = 0 ]
