@@ -629,10 +629,46 @@ static int walk_mapping(parse_state *s, yaml_document_t *doc, yaml_node_t *map,
     return 0;
 }
 
+/* Deeper than any protocol needs (document, section, setting, list: 4). */
+#define PROTOCOL_MAX_DEPTH 16
+
+/* Nesting deeper than PROTOCOL_MAX_DEPTH is refused before the document is
+ * built: libyaml's loader takes time quadratic in the depth (100,000
+ * brackets: over a minute), while its events up to the limit come after a
+ * bounded read ahead (a possible simple key goes stale after 1,024
+ * characters). Syntax errors are left to the load that follows, which
+ * reports them. */
+static int check_depth(parse_state *s, const char *text, size_t size)
+{
+    yaml_parser_t parser;
+    yaml_event_t event;
+    if (!yaml_parser_initialize(&parser))
+        return fail_at(s, (mark){1, 1}, "free some memory", "out of memory");
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, size);
+    int depth = 0, status = 0, done = 0;
+    while (!done && !status && yaml_parser_parse(&parser, &event)) {
+        if (event.type == YAML_SEQUENCE_START_EVENT || event.type == YAML_MAPPING_START_EVENT)
+            depth++;
+        if (event.type == YAML_SEQUENCE_END_EVENT || event.type == YAML_MAPPING_END_EVENT)
+            depth--;
+        if (depth > PROTOCOL_MAX_DEPTH) {
+            mark m = {(int)event.start_mark.line + 1, (int)event.start_mark.column + 1};
+            status = fail_at(s, m, "a protocol nests sections, settings and lists only",
+                             "YAML nested deeper than %d levels", PROTOCOL_MAX_DEPTH);
+        }
+        done = event.type == YAML_STREAM_END_EVENT;
+        yaml_event_delete(&event);
+    }
+    yaml_parser_delete(&parser);
+    return status;
+}
+
 static int load_document(parse_state *s, const char *text, size_t size)
 {
     yaml_parser_t parser;
     yaml_document_t doc;
+    if (check_depth(s, text, size))
+        return 1;
     if (!yaml_parser_initialize(&parser))
         return fail_at(s, (mark){1, 1}, "free some memory", "out of memory");
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, size);
