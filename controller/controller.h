@@ -181,8 +181,10 @@ typedef struct protocol {
 int protocol_load(const char *path, protocol **out, char *err);
 
 /* The same from memory. `file` names the text in messages; `base_dir`
- * resolves relative paths, and when NULL input files are not checked for
- * existence (fuzzing, reading an old session's protocol elsewhere). */
+ * resolves relative paths. NULL: a protocol read back, not about to run
+ * (fuzzing, a recorded or imported session's protocol): input files are not
+ * checked for existence, nor what only a run needs (2 validation images, the
+ * stream and the onsets on separate ports). */
 int protocol_parse(const char *text, size_t size, const char *file, const char *base_dir,
                    protocol **out, char *err);
 

@@ -848,6 +848,8 @@ static int check_ports(parse_state *s)
 {
     const protocol *p = s->p;
     char stream_host[PROTOCOL_STRING_SIZE], sync_host[PROTOCOL_STRING_SIZE];
+    if (!s->base_dir) /* read back from a record: not about to run */
+        return 0;
     int stream_port = tcp_port(p->endpoints.stream, stream_host, sizeof stream_host);
     int sync_port = tcp_port(p->endpoints.sync, sync_host, sizeof sync_host);
     int same = !strcmp(p->endpoints.stream, p->endpoints.sync) ||
@@ -884,8 +886,12 @@ static int check_images(parse_state *s)
         return 1;
     /* The run's split (run.c: round(train × fraction) validation images) and
      * what its fit needs (session_fit.c, train.c): at least 2 validation
-     * images for a correlation, at least 1 left to train on. */
+     * images for a correlation, at least 1 left to train on. A protocol read
+     * back from a record (no base_dir: an import's describes its data) is
+     * not about to run. */
     int validation = (int)lround((double)im->train * im->validation_fraction);
+    if (!s->base_dir)
+        return 0;
     if (validation < 2)
         return fail_at(s, where(s, "images", "validation_fraction"),
                        "more training images or a larger fraction: the fit needs 2",

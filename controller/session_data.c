@@ -152,7 +152,7 @@ static int collect_stimulus(collected *c, const record_view *v, char *err)
     return 0;
 }
 
-static int collect_schedule(collected *c, const record_view *v, char *err)
+static int collect_schedule(collected *c, const record_view *v, const char *path, char *err)
 {
     char block[32] = "", kind[32] = "";
     int64_t trial, image_id;
@@ -163,6 +163,11 @@ static int collect_schedule(collected *c, const record_view *v, char *err)
     record_get_text(v->payload, v->length, "block", block, sizeof block);
     record_get_text(v->payload, v->length, "kind", kind, sizeof kind);
     int tier = strcmp(kind, "natural") ? -1 : tier_of_block(block);
+    /* A natural trial of no known tier would drop out of the data unseen. */
+    if (!strcmp(kind, "natural") && tier < 0)
+        return fail(err, "%s: schedule record at offset %llu (trial %lld): block '%.32s' is no "
+                    "tier (train, validation, test or unused)", path,
+                    (unsigned long long)v->offset, (long long)trial, block);
     if (grow((void **)&c->schedule, &c->cap_schedule, c->n_schedule, sizeof(schedule_entry)))
         return fail(err, "out of memory for the schedule");
     c->schedule[c->n_schedule++] = (schedule_entry){trial, image_id, tier};
@@ -234,6 +239,7 @@ static int collect_checkpoint(session_dataset *s, const record_view *v, char *er
 typedef struct collect_context {
     session_dataset *s;
     collected *c;
+    const char *path; /* for messages */
 } collect_context;
 
 static int collect_record(const record_view *v, void *ctx, char *err)
@@ -245,7 +251,7 @@ static int collect_record(const record_view *v, void *ctx, char *err)
     case RECORD_STIMULUS:
         return collect_stimulus(k->c, v, err);
     case RECORD_SCHEDULE:
-        return collect_schedule(k->c, v, err);
+        return collect_schedule(k->c, v, k->path, err);
     case RECORD_TRIAL:
         return collect_trial(k->c, v, err);
     case RECORD_CHECKPOINT:
@@ -257,7 +263,7 @@ static int collect_record(const record_view *v, void *ctx, char *err)
 static int collect_all(record_reader *r, const char *path, session_dataset *s, collected *c,
                        char *err)
 {
-    collect_context k = {s, c};
+    collect_context k = {s, c, path};
     record_walk walk;
     int status = record_reader_each(r, collect_record, &k, &walk, err);
     s->records = walk.records;

@@ -6,6 +6,8 @@
 #include "controller.h"
 #include "model.h"
 #include "test.h"
+
+#include <math.h>
 #include "test_files.h"
 
 #include <stdio.h>
@@ -142,6 +144,35 @@ static void test_missing_image(const char *dir)
           strstr(err, "image 7"), "a trial without its image fails: %s", err);
 }
 
+/* A natural trial scheduled in a block that is no tier ("bogus", or
+ * "Validation": names are case-sensitive) is refused, naming the record
+ * file and the block, instead of dropping out of the data unseen. */
+static void test_unknown_tier(const char *base)
+{
+    const char *blocks[2] = {"bogus", "Validation"};
+    for (int k = 0; k < 2; k++) {
+        char dir[512], err[CONTROLLER_ERR_SIZE] = "";
+        snprintf(dir, sizeof dir, "%s/tier%d", base, k);
+        session_record *w;
+        session_record_create(dir, "tier", protocol_text, sizeof protocol_text - 1, &w, err);
+        float pixels[4] = {0, 0.5f, 1, 0.25f}, c[2] = {1, 2};
+        record_stimulus st = {0, -1, "natural", 2, 2, pixels, NAN};
+        record_schedule_entry e = {0, blocks[k], "natural", 0, -1, 30, 18};
+        record_trial t = {0, 0, 0, 2, c};
+        session_record_stimulus(w, &st, err);
+        session_record_schedule(w, &e, err);
+        session_record_trial(w, &t, NULL, err);
+        session_record_close(w, err);
+        session_dataset s;
+        err[0] = 0;
+        int rc = session_dataset_load(dir, &s, err);
+        CHECK(rc != 0 && strstr(err, dir) && strstr(err, RECORD_FILE_NAME) &&
+              strstr(err, blocks[k]), "natural block '%s' is refused: %s", blocks[k], err);
+        if (!rc)
+            session_dataset_free(&s);
+    }
+}
+
 static int datasets_equal(const dataset *a, const dataset *b)
 {
     if (a->trials != b->trials || a->height != b->height || a->width != b->width ||
@@ -257,6 +288,7 @@ int main(void)
     test_rebuild(dir);
     snprintf(dir, sizeof dir, "%s/missing", base);
     test_missing_image(dir);
+    test_unknown_tier(base);
     test_import(base);
     remove_tree(base);
     return test_done();
