@@ -561,6 +561,18 @@ int session_import_dataset(const dataset *d, const char *source, const char *ses
     char *text = session_import_protocol(d, source, &size);
     if (!text)
         return fail(err, "out of memory");
+    /* What replay will read back: data its protocol cannot describe (images
+     * smaller than the model takes, 2×2 say) is refused now, not after the
+     * record is written. */
+    protocol *p;
+    char why[CONTROLLER_ERR_SIZE];
+    if (protocol_parse(text, size, "import", NULL, &p, why)) {
+        free(text);
+        const char *message = strstr(why, ": ") ? strstr(why, ": ") + 2 : why;
+        return fail(err, "%s: %d×%d images, %d neurons: the model cannot take it: %s", source,
+                    d->height, d->width, d->neurons, message);
+    }
+    protocol_destroy(p);
     session_record *w;
     int status = session_record_create(session_dir, "import", text, size, &w, err);
     free(text);

@@ -173,6 +173,27 @@ static void test_unknown_tier(const char *base)
     }
 }
 
+/* Images smaller than the model takes (the protocol's 8 pixels) are refused
+ * by import, naming the size, and no session is left: replay refused them
+ * only after the import. */
+static void test_import_too_small(const char *base)
+{
+    dataset d;
+    char dir[512], err[CONTROLLER_ERR_SIZE] = "";
+    snprintf(dir, sizeof dir, "%s/small", base);
+    CHECK(dataset_alloc(&d, 4, 2, 2, 3) == 0, "a 2×2 dataset");
+    for (int t = 0; t < 4; t++) {
+        d.tiers[t] = t < 2 ? TIER_TRAIN : t < 3 ? TIER_VALIDATION : TIER_TEST;
+        d.image_ids[t] = t;
+    }
+    int rc = session_import_dataset(&d, "small-data", dir, err);
+    struct stat st;
+    CHECK(rc != 0 && strstr(err, "small-data") && strstr(err, "2×2") &&
+              strstr(err, "images.height") && stat(dir, &st) != 0,
+          "import of 2×2 images refused, nothing written: %s", err);
+    dataset_free(&d);
+}
+
 static int datasets_equal(const dataset *a, const dataset *b)
 {
     if (a->trials != b->trials || a->height != b->height || a->width != b->width ||
@@ -289,6 +310,7 @@ int main(void)
     snprintf(dir, sizeof dir, "%s/missing", base);
     test_missing_image(dir);
     test_unknown_tier(base);
+    test_import_too_small(base);
     test_import(base);
     remove_tree(base);
     return test_done();
