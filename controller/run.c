@@ -267,18 +267,22 @@ static int record_value(run_state *s, int64_t neuron, const char *kind, double v
 
 static int make_session_dir(run_state *s)
 {
-    char path[PROTOCOL_STRING_SIZE];
+    char path[PROTOCOL_STRING_SIZE], why[PROTOCOL_STRING_SIZE + 128];
     snprintf(path, sizeof path, "%s", s->dir);
     for (char *c = path + 1; *c; c++) { /* mkdir -p */
         if (*c != '/')
             continue;
         *c = 0;
-        if (mkdir(path, 0777) && errno != EEXIST)
-            return fail(s, "cannot create %s", path);
+        if (mkdir(path, 0777) && errno != EEXIST) {
+            snprintf(why, sizeof why, "%s: %s", path, strerror(errno));
+            return fail(s, "cannot create %s", why);
+        }
         *c = '/';
     }
-    if (mkdir(path, 0777) && errno != EEXIST)
-        return fail(s, "cannot create the session folder %s", path);
+    if (mkdir(path, 0777) && errno != EEXIST) {
+        snprintf(why, sizeof why, "%s: %s", path, strerror(errno));
+        return fail(s, "cannot create the session folder %s", why);
+    }
     return 0;
 }
 
@@ -1705,6 +1709,20 @@ static int recorded_protocol(const char *dir, protocol **out, char *err)
     return status != 2;
 }
 
+/* A session whose evaluation ended has nothing to resume: said so, and the
+ * record left as it was (a summary of nothing done would read "0 trials"). */
+static int refuse_finished(run_state *s)
+{
+    if (!(s->ended >> 5 & 1))
+        return 0;
+    char ignored[CONTROLLER_ERR_SIZE];
+    session_record_close(s->rec, ignored); /* before run_finish notes the failure in it */
+    s->rec = NULL;
+    snprintf(s->err, CONTROLLER_ERR_SIZE, "%s: the session finished (its evaluation ended): "
+             "nothing to resume; its summary: inception report %s", s->dir, s->dir);
+    return 1;
+}
+
 int run_resume(const char *dir, const run_options *o, run_result *out, char *err)
 {
     session_record *rec;
@@ -1735,8 +1753,9 @@ int run_resume(const char *dir, const run_options *o, run_result *out, char *err
     snprintf(note, sizeof note, "resumed: %llu records kept, %llu torn bytes cut, %llu corrupt "
              "stretches skipped", (unsigned long long)rep.records,
              (unsigned long long)rep.cut_bytes, (unsigned long long)rep.corrupt);
-    status = status || session_record_note(rec, note, err) ||
-             (!s.N && each_record(&s, NULL, recorded_units)) || each_record(&s, &r, scan_record);
+    status = status || (!s.N && each_record(&s, NULL, recorded_units)) ||
+             each_record(&s, &r, scan_record) || refuse_finished(&s) ||
+             session_record_note(rec, note, err);
     if (!status) {
         progress(&s, note, 1);
         s.next_trial = r.max_trial + 1; /* shown again as new trial numbers */

@@ -10,7 +10,8 @@ tests=$(cd "$2" && pwd)
 py=/usr/bin/python3
 . "$tests/tap.sh"
 export SDL_VIDEODRIVER=dummy
-base=$((32000 + ($$ % 2000) * 10))
+# Ports below the ephemeral range and apart from the other tests' (20000+).
+base=$((10000 + ($$ % 1000) * 10))
 port() { echo "tcp://127.0.0.1:$((base + $1))"; }
 sed -e "s|tcp://127.0.0.1:5766|$(port 0)|" -e "s|tcp://127.0.0.1:5767|$(port 1)|" \
     "$tests/protocols/tiny.yaml" >"$work/tiny.yaml"
@@ -51,11 +52,14 @@ live="$work/live"
 "$inception" run "$work/tiny.yaml" --out "$live" >"$work/live.out" 2>&1 &
 runpid=$!
 wait_for_trials "$live"
+kill -0 $runpid 2>/dev/null && alive=live || alive="already ended: its output below"
 run resume "$live"
-check "resume of a live run (pid $runpid): exit 1 naming its pid ($(cat "$work/err"))" \
-    '[ $(status) = 1 ] && grep -q "process $runpid" "$work/err"'
+[ "$alive" = live ] || cat "$work/live.out" >>"$work/err"
+check "resume of a live run (pid $runpid, $alive): exit 1 naming its pid ($(cat "$work/err"))" \
+    '[ "$alive" = live ] && [ $(status) = 1 ] && grep -q "process $runpid" "$work/err"'
 wait $runpid
 runrc=$?
+cp "$work/live.out" "$work/out" # shown under a failure
 got=$(records "$live/session.rec")
 check "the live run finished intact beside it (exit $runrc; $got)" \
     '[ $runrc = 0 ] && [ $(count_of corrupt "$got") = 0 ] && [ $(count_of torn "$got") = 0 ] &&
@@ -136,5 +140,78 @@ for kind in folder npy; do
     check "  its session_start records the protocol's folder ($(start_field "$s/session.rec" protocol_dir))" \
         '[ "$(start_field "$s/session.rec" protocol_dir)" = "$proto" ]'
 done
+
+# ---- 6: check-protocol refuses what run would fail on after recording ----
+for case in validation_none validation_one stream_sync_one_port neurons_above_wire; do
+    f="$tests/protocols_bad/$case.yaml"
+    run check-protocol "$f"
+    expect=$(sed -n 's/^# expect: //p' "$f")
+    check "check-protocol $case.yaml: exit 2, '$expect' ($(cat "$work/err"))" \
+        '[ $(status) = 2 ] && grep -qF -- "$expect" "$work/err"'
+done
+
+# ---- 7: crafted inputs refused fast, and the smaller cases ----
+$py - "$work" <<'PY'
+import struct, sys, zlib
+d = sys.argv[1]
+def record(rtype, seq, payload):
+    head = struct.pack("<4sHHIQQ", b"IREC", 1, rtype, len(payload), seq, 1000 * seq)
+    return head + payload + struct.pack("<I", zlib.crc32(head + payload))
+out = bytearray(record(12, 1, b""))
+size = len(out) + 512 * 1024  # a header every 12 bytes, each claiming the rest
+while len(out) + 32 <= size:
+    out += struct.pack("<4sHHI", b"IREC", 1, 12, size - len(out) - 32)
+import os
+os.makedirs(d + "/crafted", exist_ok=True)
+open(d + "/crafted/session.rec", "wb").write(bytes(out + bytes(size - len(out))))
+open(d + "/deep.yaml", "w").write("name: " + "[" * 100000 + "]" * 100000 + "\n")
+PY
+seconds() { # the wall time of a command, in seconds
+    $py -c "
+import subprocess, sys, time
+t = time.monotonic(); subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print('%.2f' % (time.monotonic() - t))" "$@"
+}
+# Bounds far above the figures (0.05 s and 0.001 s unloaded; the quadratic
+# code took 47 s and 28 s of CPU): only a return to quadratic time fails.
+t=$(seconds "$inception" record-dump "$work/crafted")
+run record-dump "$work/crafted"
+check "record-dump of a 512 KB crafted tail: $t s (bound 5 s), the tail reported torn" \
+    '[ $(echo "$t < 5" | bc) = 1 ] && grep -q "TORN: offset" "$work/out"'
+t=$(seconds "$inception" check-protocol "$work/deep.yaml")
+run check-protocol "$work/deep.yaml"
+check "check-protocol of 100,000 nested brackets: $t s (bound 5 s), refused ($(cat "$work/err"))" \
+    '[ $(echo "$t < 5" | bc) = 1 ] && [ $(status) = 2 ] && grep -q "nested deeper than 16" "$work/err"'
+
+mkdir -p "$work/data"
+$py - "$work/data" <<'PY'
+import sys
+import numpy as np
+d = sys.argv[1]
+rng = np.random.default_rng(2)
+np.save(d + "/images.npy", rng.random((6, 2, 2), dtype=np.float32))
+np.save(d + "/responses.npy", rng.random((6, 3), dtype=np.float32))
+np.save(d + "/tiers.npy", np.array(["train", "train", "validation", "validation", "test", "bogus"]))
+PY
+run import "$work/data" --out "$work/imported"
+check "import of tier 'bogus': exit 1 naming tiers.npy and the value ($(cat "$work/err" | tail -1))" \
+    '[ $(status) = 1 ] && grep -q "tiers.npy: tier .bogus." "$work/err"'
+$py -c "
+import sys; import numpy as np
+np.save(sys.argv[1] + '/tiers.npy', np.array(['train', 'train', 'validation', 'validation', 'test', 'test']))" "$work/data"
+run import "$work/data" --out "$work/imported"
+check "import of 2×2 images: exit 1, nothing written ($(tail -1 "$work/err"))" \
+    '[ $(status) = 1 ] && grep -q "2×2 images" "$work/err" && [ ! -e "$work/imported" ]'
+
+touch "$work/a-file"
+run run "$work/tiny.yaml" --out "$work/a-file/session"
+check "a session folder that cannot be made: the reason given ($(cat "$work/err"))" \
+    '[ $(status) = 1 ] && grep -q "a-file/session: Not a directory" "$work/err"'
+
+before=$(md5sum <"$live/session.rec")
+run resume "$live"
+check "resume of a finished session: exit 1, said so, its record unchanged ($(cat "$work/err"))" \
+    '[ $(status) = 1 ] && grep -q "finished" "$work/err" && ! grep -q "0 trials" "$work/out" &&
+     [ "$(md5sum <"$live/session.rec")" = "$before" ]'
 echo "1..$n"
 [ $failed = 0 ]
