@@ -402,10 +402,16 @@ typedef struct record_sync_event {
 } record_sync_event;
 int session_record_sync_event(session_record *w, const record_sync_event *s, char *err);
 
+/* The display-to-acquisition clock fit (acq_clock_fit) at the end of a
+ * block: acquisition ns = acquisition_ref_ns + offset_ns + slope ×
+ * (display ns − display_ref_ns), display ns on this computer's monotonic
+ * clock, the reference the fit's first matched pair. `slope_ns_per_sample`
+ * keeps its old name; it is dimensionless (1 + drift). */
 typedef struct record_alignment {
-    double slope_ns_per_sample, offset_ns; /* monotonic ns = offset + slope × sample */
+    double slope_ns_per_sample, offset_ns;
     double residual_rms_ns, residual_max_ns;
     int64_t points;
+    int64_t display_ref_ns, acquisition_ref_ns;
 } record_alignment;
 int session_record_alignment(session_record *w, const record_alignment *a, char *err);
 

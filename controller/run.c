@@ -660,7 +660,7 @@ static int run_block(run_state *s, const char *block, const int64_t *ids, int co
     acq_clock_fit f;
     acq_aligner_clock(s->aligner, &f);
     record_alignment a = {1.0 + f.drift, f.offset_ns, f.rms_residual_ns, f.max_residual_ns,
-                          f.pairs};
+                          f.pairs, f.display0, f.acq0};
     progress(s, note, 1);
     return session_record_note(s->rec, note, s->err) ||
            session_record_alignment(s->rec, &a, s->err);

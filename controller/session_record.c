@@ -688,6 +688,8 @@ int session_record_alignment(session_record *w, const record_alignment *a, char 
     record_payload_f64(p, "residual_rms_ns", a->residual_rms_ns);
     record_payload_f64(p, "residual_max_ns", a->residual_max_ns);
     record_payload_i64(p, "points", a->points);
+    record_payload_i64(p, "display_ref_ns", a->display_ref_ns);
+    record_payload_i64(p, "acquisition_ref_ns", a->acquisition_ref_ns);
     return append_scratch(w, RECORD_ALIGNMENT, NULL, err);
 }
 

@@ -176,7 +176,7 @@ static int write_session(const char *dir, const char *model_path, char *err)
     record_flip_event fl = {5, 99, 1000000, 1004000, 1, 1};
     record_stream_message m = {77, "data", 30000, 1024, 1700000000000, 2000000, 2, 4096, 0, 0, NULL};
     record_sync_event s = {1, 1, 30123, 2100000, 5};
-    record_alignment a = {33333.25, -12.5, 80.5, 210.0, 40};
+    record_alignment a = {1.0000125, -12.5, 80.5, 210.0, 40, 1004000, 987654321};
     record_trial t = {5, 1234, 1004000, NEURONS, counts};
     record_stimulus st = {3, 2, "mei", 4, 5, pixels, 17.25};
     record_evaluation ev = {2, "mei", 12.5, 10.0, 15.0, 8};
@@ -253,7 +253,11 @@ static void test_write_and_read(const char *dir)
                       d == 0.41, "checkpoint: the model file's 1000 bytes back");
         } else if (v.type == RECORD_ALIGNMENT) {
             CHECK(record_get_f64(v.payload, v.length, "slope_ns_per_sample", &d) == 0 &&
-                      d == 33333.25, "alignment slope back");
+                      d == 1.0000125 &&
+                      record_get_i64(v.payload, v.length, "display_ref_ns", &i) == 0 &&
+                      i == 1004000 &&
+                      record_get_i64(v.payload, v.length, "acquisition_ref_ns", &i) == 0 &&
+                      i == 987654321, "alignment slope and reference point back");
         } else if (v.type == RECORD_STIMULUS) {
             int same = record_field_find(v.payload, v.length, "pixels", &fl) == 0 &&
                        fl.ndim == 2 && fl.shape[0] == 4 && fl.shape[1] == 5;

@@ -76,7 +76,7 @@ static int write_stream(session_record *w, int64_t start_ns, char *err)
     }
     for (int fit = 0; fit < 5 && !status; fit++) {
         record_alignment a = {33333.3, (double)start_ns, 20000.0 + 5000.0 * fit,
-                              60000.0 + 9000.0 * fit, 20 + 10 * fit};
+                              60000.0 + 9000.0 * fit, 20 + 10 * fit, 0, 0};
         status = session_record_alignment(w, &a, err);
     }
     return status;

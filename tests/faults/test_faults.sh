@@ -213,5 +213,29 @@ run resume "$live"
 check "resume of a finished session: exit 1, said so, its record unchanged ($(cat "$work/err"))" \
     '[ $(status) = 1 ] && grep -q "finished" "$work/err" && ! grep -q "0 trials" "$work/out" &&
      [ "$(md5sum <"$live/session.rec")" = "$before" ]'
+
+# ---- 10: the alignment record maps onsets to the edges, as documented ----
+# acquisition ns = acquisition_ref_ns + offset_ns + slope × (onset − display_ref_ns)
+# (RECORD.md), with the recording block's record: each trial's onset mapped
+# so must land on its rising sync edge (a sync record's sample_num) within
+# the aligner's 5 ms match tolerance, and the worst within residual_max_ns
+# (+1 µs of rounding): the pairs the fit was made from.
+aligned=$($py - "$live/session.rec" "$tests/../controller" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[2])
+from record_reader import read_records
+recs = list(read_records(sys.argv[1]))
+a = next(r["fields"] for r in recs if r["type"] == "alignment")  # the recording block's
+edges = sorted(r["fields"]["sample_num"] for r in recs if r["type"] == "sync" and r["fields"]["state"] == 1)
+trials = [r["fields"] for r in recs if r["type"] == "trial" and not r["fields"].get("flags", 0)]
+worst = 0
+for t in trials[:a["points"]]:
+    acq = a["acquisition_ref_ns"] + a["offset_ns"] + a["slope_ns_per_sample"] * (t["onset_ns"] - a["display_ref_ns"])
+    worst = max(worst, min(abs(e - acq) for e in edges))
+ok = trials and worst <= 5e6 and worst <= a["residual_max_ns"] + 1e3
+print("%s %d trials, worst |edge - mapped onset| %.0f ns, residual_max_ns %.0f" % ("ok" if ok else "bad", min(len(trials), a["points"]), worst, a["residual_max_ns"]))
+PY
+)
+check "alignment record: $aligned" '[ "${aligned%% *}" = ok ]'
 echo "1..$n"
 [ $failed = 0 ]
