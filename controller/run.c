@@ -1728,6 +1728,13 @@ int run_resume(const char *dir, const run_options *o, run_result *out, char *err
     session_record *rec;
     record_resume_report rep;
     session_lock *lock; /* first: a live session's record and rig are left alone */
+    char path[PROTOCOL_STRING_SIZE + 32];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", dir, RECORD_FILE_NAME);
+    if (stat(path, &st)) { /* not a session: no lock file left there */
+        snprintf(err, CONTROLLER_ERR_SIZE, "%s: %s (not a session folder)", path, strerror(errno));
+        return 1;
+    }
     if (session_lock_take(dir, 0, &lock, err))
         return 1;
     if (session_record_resume(dir, &rec, &rep, err)) {
