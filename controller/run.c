@@ -1723,19 +1723,26 @@ static int refuse_finished(run_state *s)
     return 1;
 }
 
+/* The session's lock, taken before anything is cut, appended or stopped. A
+ * folder without a record is refused first, so no lock file is left in it. */
+static int resume_lock(const char *dir, session_lock **lock, char *err)
+{
+    char path[PROTOCOL_STRING_SIZE + 32];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", dir, RECORD_FILE_NAME);
+    if (stat(path, &st)) {
+        snprintf(err, CONTROLLER_ERR_SIZE, "%s: %s (not a session folder)", path, strerror(errno));
+        return 1;
+    }
+    return session_lock_take(dir, 0, lock, err);
+}
+
 int run_resume(const char *dir, const run_options *o, run_result *out, char *err)
 {
     session_record *rec;
     record_resume_report rep;
     session_lock *lock; /* first: a live session's record and rig are left alone */
-    char path[PROTOCOL_STRING_SIZE + 32];
-    struct stat st;
-    snprintf(path, sizeof path, "%s/%s", dir, RECORD_FILE_NAME);
-    if (stat(path, &st)) { /* not a session: no lock file left there */
-        snprintf(err, CONTROLLER_ERR_SIZE, "%s: %s (not a session folder)", path, strerror(errno));
-        return 1;
-    }
-    if (session_lock_take(dir, 0, &lock, err))
+    if (resume_lock(dir, &lock, err))
         return 1;
     if (session_record_resume(dir, &rec, &rep, err)) {
         session_lock_release(lock);
