@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,10 @@ int session_lock_take(const char *dir, int create, session_lock **out, char *err
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         int e = errno;
         long pid = e == EWOULDBLOCK ? holder_pid(fd) : 0;
+        /* Between the holder's flock and its pid write the file still names
+         * the previous holder: a pid that is gone is not named. */
+        if (pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+            pid = 0;
         close(fd);
         if (e != EWOULDBLOCK)
             snprintf(err, CONTROLLER_ERR_SIZE, "%s: cannot lock %s: %s", dir, SESSION_LOCK_FILE,
