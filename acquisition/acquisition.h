@@ -313,7 +313,8 @@ typedef struct acq_stats {
     uint64_t queue_dropped;
     uint64_t late_spikes;   /* Open Ephys spikes for bins already closed */
     int64_t last_heartbeat_ns; /* receive time, CLOCK_MONOTONIC; 0 never */
-    char last_error[ACQ_ERR_SIZE];
+    char last_error[ACQ_ERR_SIZE]; /* the last rejection's reason, whatever its kind */
+    char last_rejected[ACQ_REJECT_COUNT][ACQ_ERR_SIZE]; /* the last one of each kind */
 } acq_stats;
 
 typedef struct acq_receiver acq_receiver;

@@ -135,6 +135,7 @@ static void count_reject(acq_receiver *r, int reason, const char *err)
     pthread_mutex_lock(&r->lock);
     r->stats.rejected[reason]++;
     snprintf(r->stats.last_error, sizeof r->stats.last_error, "%s", err);
+    snprintf(r->stats.last_rejected[reason], sizeof r->stats.last_rejected[reason], "%s", err);
     pthread_mutex_unlock(&r->lock);
 }
 

@@ -196,7 +196,7 @@ static void report(const acquire_state *s)
     for (int i = 1; i < ACQ_REJECT_COUNT; i++)
         if (st.rejected[i])
             printf("acquire: rejected %llu %s (last: %s)\n", (unsigned long long)st.rejected[i],
-                   acq_reject_name(i), st.last_error);
+                   acq_reject_name(i), st.last_rejected[i]);
     acq_stats os;
     acq_receiver_stats(s->onsets, &os);
     if (os.lost || os.restarts)

@@ -384,6 +384,14 @@ static int replay_offline(const char *dir, const cli_option *o, int n)
         session_dataset_free(&s);
         return status;
     }
+    /* NEWDIR is this process's from here on: not a live session's, not
+     * another replay's. */
+    session_lock *lock;
+    if (session_lock_take(out, 1, &lock, err)) {
+        fprintf(stderr, "inception replay: %s\n", err);
+        session_dataset_free(&s);
+        return 1;
+    }
     /* The same settings start where the run's final fit started, and choose
      * targets as it did; otherwise from scratch, for the recorded targets. */
     int fresh = cli_get(o, n, "fresh") != NULL;
@@ -404,6 +412,7 @@ static int replay_offline(const char *dir, const cli_option *o, int n)
                                    s.start_model_size, targets, n_targets, &f, err)) {
         fprintf(stderr, "\ninception replay: %s\n", err);
         session_dataset_free(&s);
+        session_lock_release(lock);
         return 1;
     }
     double fit_s = seconds_since(&t1);
@@ -430,6 +439,7 @@ static int replay_offline(const char *dir, const cli_option *o, int n)
     }
     session_fit_result_free(&f);
     session_dataset_free(&s);
+    session_lock_release(lock);
     return status;
 }
 

@@ -197,7 +197,9 @@ static const char resume_help[] =
     "the session started with, phases that ended are not redone, every recorded trial is\n"
     "kept, and images that were scheduled but never answered are shown again as new trial\n"
     "numbers. A new virtual rig writes its ground truth to DIR/rig_truth.K (the earlier\n"
-    "rig's stays in rig_truth). Then the session goes on to its end and its report.\n";
+    "rig's stays in rig_truth). Then the session goes on to its end and its report.\n"
+    "Refused (exit 1, nothing changed): a session that finished, and one that another\n"
+    "process (a run, a resume) is still writing: its pid is named.\n";
 
 int command_resume(int argc, char **argv)
 {

@@ -167,19 +167,24 @@ typedef struct protocol {
     protocol_closed_loop closed_loop;
 
     char file[PROTOCOL_STRING_SIZE]; /* where it was read from, for messages */
+    char dir[PROTOCOL_STRING_SIZE];  /* the folder relative paths were resolved against
+                                      * (absolute after protocol_load); "" when none */
     char *text;                      /* the file's bytes verbatim, NUL-terminated, owned */
     size_t text_size;
     int *lines;                      /* per setting: the file line it came from, 0 = default */
 } protocol;
 
 /* Reads and checks a protocol file. Relative paths inside it (gamma file,
- * image folder or NPY) are resolved against the file's folder. On failure
+ * image folder or NPY) are resolved against the file's folder, made
+ * absolute (p->dir), so they stay right from any working directory. On failure
  * `err` reads "FILE:LINE:COLUMN: message (hint: ...)". */
 int protocol_load(const char *path, protocol **out, char *err);
 
 /* The same from memory. `file` names the text in messages; `base_dir`
- * resolves relative paths, and when NULL input files are not checked for
- * existence (fuzzing, reading an old session's protocol elsewhere). */
+ * resolves relative paths. NULL: a protocol read back, not about to run
+ * (fuzzing, a recorded or imported session's protocol): input files are not
+ * checked for existence, nor what only a run needs (2 validation images, the
+ * stream and the onsets on separate ports). */
 int protocol_parse(const char *text, size_t size, const char *file, const char *base_dir,
                    protocol **out, char *err);
 
@@ -321,10 +326,27 @@ typedef struct record_resume_report {
     uint64_t first_corrupt_offset;
 } record_resume_report;
 
+/* One writer per session folder: `inception run`, `resume` and `replay
+ * --out` hold an exclusive flock(2) on SESSION_LOCK_FILE in the folder, with
+ * their pid in it, from before anything is written or stopped until they
+ * end. The kernel drops it when the process dies (a SIGKILLed run leaves no
+ * stale lock). A second process gets 1 and an `err` naming the holder's pid.
+ * `create`: make the folder (one level) when it does not exist. */
+#define SESSION_LOCK_FILE "session.lock"
+typedef struct session_lock session_lock;
+int session_lock_take(const char *dir, int create, session_lock **out, char *err);
+/* Releases the lock (the file stays, holding the last pid). NULL is fine. */
+void session_lock_release(session_lock *l);
+
 /* A new session in `dir` (created; must not hold a record already): writes
  * RECORD_SESSION_START with the protocol text and makes it durable. */
 int session_record_create(const char *dir, const char *protocol_name, const char *protocol_text,
                           size_t protocol_size, session_record **out, char *err);
+/* The same for a session of protocol `p`: session_start also records
+ * `protocol_dir` (p->dir) and the paths resolved against it (`images_path`,
+ * `gamma_file`), so a resume re-reads the protocol's files from there. */
+int session_record_create_for(const char *dir, const protocol *p, session_record **out,
+                              char *err);
 /* Reopens a session's record to continue it: verifies every record, cuts a
  * torn tail back to the last valid record, and appends after it. */
 int session_record_resume(const char *dir, session_record **out, record_resume_report *report,
@@ -399,10 +421,16 @@ typedef struct record_sync_event {
 } record_sync_event;
 int session_record_sync_event(session_record *w, const record_sync_event *s, char *err);
 
+/* The display-to-acquisition clock fit (acq_clock_fit) at the end of a
+ * block: acquisition ns = acquisition_ref_ns + offset_ns + slope ×
+ * (display ns − display_ref_ns), display ns on this computer's monotonic
+ * clock, the reference the fit's first matched pair. `slope_ns_per_sample`
+ * keeps its old name; it is dimensionless (1 + drift). */
 typedef struct record_alignment {
-    double slope_ns_per_sample, offset_ns; /* monotonic ns = offset + slope × sample */
+    double slope_ns_per_sample, offset_ns;
     double residual_rms_ns, residual_max_ns;
     int64_t points;
+    int64_t display_ref_ns, acquisition_ref_ns;
 } record_alignment;
 int session_record_alignment(session_record *w, const record_alignment *a, char *err);
 
@@ -631,6 +659,7 @@ typedef struct session_dataset {
     char protocol_name[SESSION_NAME_SIZE];
     char *protocol_text;       /* session_start's protocol, NUL-terminated, owned */
     size_t protocol_size;
+    char protocol_dir[PROTOCOL_STRING_SIZE]; /* its relative paths' base; "" when unrecorded */
     int flagged;               /* natural trials left out for their flags */
     int other_trials;          /* trial records of other blocks, or unscheduled */
     int duplicates;            /* repeated trial numbers (the first kept) */

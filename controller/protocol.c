@@ -7,6 +7,7 @@
  * type, range and default. Defaults are written as YAML text and go through
  * the same conversion as the file's values, so a default can never be one
  * the parser would refuse. */
+#include "acquisition.h" /* ACQ_MAX_UNITS: the wire format's units per message */
 #include "controller.h"
 
 #include <errno.h>
@@ -65,7 +66,7 @@ static const setting_spec settings[] = {
      "where stimulus onsets are published"},
     {"endpoints", "format", T_ENUM, AT(endpoints.format), 0, 0, "native", stream_formats,
      "native (WIRE.md) or openephys (its ZMQ Interface plugin)"},
-    {"endpoints", "units", T_INT, AT(endpoints.units), 0, 65536, "0", NULL,
+    {"endpoints", "units", T_INT, AT(endpoints.units), 0, ACQ_MAX_UNITS, "0", NULL,
      "units on the stream (0: learned from it; openephys needs it)"},
     {"endpoints", "timeout_s", T_FLOAT, AT(endpoints.timeout_s), 0.5, 3600, "15", NULL,
      "nothing on the stream this long at the start is an error"},
@@ -76,8 +77,8 @@ static const setting_spec settings[] = {
 
     {"virtual_rig", "enabled", T_BOOL, AT(virtual_rig.enabled), 0, 0, "false", NULL,
      "simulate the population behind the stream"},
-    {"virtual_rig", "neurons", T_INT, AT(virtual_rig.neurons), 1, 100000, "200", NULL,
-     "simulated neurons"},
+    {"virtual_rig", "neurons", T_INT, AT(virtual_rig.neurons), 1, ACQ_MAX_UNITS, "200", NULL,
+     "simulated neurons (at most the wire format's 65,536 units)"},
     {"virtual_rig", "fraction_simple", T_FLOAT, AT(virtual_rig.fraction_simple), 0, 1, "0.4",
      NULL, "share of simple cells"},
     {"virtual_rig", "fraction_complex", T_FLOAT, AT(virtual_rig.fraction_complex), 0, 1, "0.4",
@@ -628,10 +629,46 @@ static int walk_mapping(parse_state *s, yaml_document_t *doc, yaml_node_t *map,
     return 0;
 }
 
+/* Deeper than any protocol needs (document, section, setting, list: 4). */
+#define PROTOCOL_MAX_DEPTH 16
+
+/* Nesting deeper than PROTOCOL_MAX_DEPTH is refused before the document is
+ * built: libyaml's loader takes time quadratic in the depth (100,000
+ * brackets: over a minute), while its events up to the limit come after a
+ * bounded read ahead (a possible simple key goes stale after 1,024
+ * characters). Syntax errors are left to the load that follows, which
+ * reports them. */
+static int check_depth(parse_state *s, const char *text, size_t size)
+{
+    yaml_parser_t parser;
+    yaml_event_t event;
+    if (!yaml_parser_initialize(&parser))
+        return fail_at(s, (mark){1, 1}, "free some memory", "out of memory");
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, size);
+    int depth = 0, status = 0, done = 0;
+    while (!done && !status && yaml_parser_parse(&parser, &event)) {
+        if (event.type == YAML_SEQUENCE_START_EVENT || event.type == YAML_MAPPING_START_EVENT)
+            depth++;
+        if (event.type == YAML_SEQUENCE_END_EVENT || event.type == YAML_MAPPING_END_EVENT)
+            depth--;
+        if (depth > PROTOCOL_MAX_DEPTH) {
+            mark m = {(int)event.start_mark.line + 1, (int)event.start_mark.column + 1};
+            status = fail_at(s, m, "a protocol nests sections, settings and lists only",
+                             "YAML nested deeper than %d levels", PROTOCOL_MAX_DEPTH);
+        }
+        done = event.type == YAML_STREAM_END_EVENT;
+        yaml_event_delete(&event);
+    }
+    yaml_parser_delete(&parser);
+    return status;
+}
+
 static int load_document(parse_state *s, const char *text, size_t size)
 {
     yaml_parser_t parser;
     yaml_document_t doc;
+    if (check_depth(s, text, size))
+        return 1;
     if (!yaml_parser_initialize(&parser))
         return fail_at(s, (mark){1, 1}, "free some memory", "out of memory");
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, size);
@@ -784,6 +821,49 @@ static int check_endpoint(parse_state *s, const char *name, const char *value)
                    "endpoints.%s: '%.80s' is not a ZeroMQ endpoint", name, value);
 }
 
+/* A tcp endpoint's host and port ("tcp://HOST:PORT"); 0 when not tcp. */
+static int tcp_port(const char *endpoint, char *host, size_t size)
+{
+    if (strncmp(endpoint, "tcp://", 6))
+        return 0;
+    const char *colon = strrchr(endpoint + 6, ':');
+    if (!colon)
+        return 0;
+    snprintf(host, size, "%.*s", (int)(colon - endpoint - 6), endpoint + 6);
+    return atoi(colon + 1);
+}
+
+/* A host that may be this computer: a wildcard bind or a loopback name. */
+static int may_be_here(const char *host)
+{
+    return !strcmp(host, "*") || !strcmp(host, "0.0.0.0") || !strcmp(host, "localhost") ||
+           !strncmp(host, "127.", 4) || !strcmp(host, "[::1]") || !strcmp(host, "[::]");
+}
+
+/* The stream and the onsets (bound here) on one socket: the onset publisher
+ * takes the port the stream needs, and the run waits endpoints.timeout_s for
+ * a stream that never comes. The same port is one socket when both hosts are
+ * the same, may be this computer, or the virtual rig publishes here. */
+static int check_ports(parse_state *s)
+{
+    const protocol *p = s->p;
+    char stream_host[PROTOCOL_STRING_SIZE], sync_host[PROTOCOL_STRING_SIZE];
+    if (!s->base_dir) /* read back from a record: not about to run */
+        return 0;
+    int stream_port = tcp_port(p->endpoints.stream, stream_host, sizeof stream_host);
+    int sync_port = tcp_port(p->endpoints.sync, sync_host, sizeof sync_host);
+    int same = !strcmp(p->endpoints.stream, p->endpoints.sync) ||
+               (stream_port && stream_port == sync_port &&
+                (!strcmp(stream_host, sync_host) || p->virtual_rig.enabled ||
+                 (may_be_here(stream_host) && may_be_here(sync_host))));
+    if (!same)
+        return 0;
+    return fail_at(s, where(s, "endpoints", given(s, "endpoints", "sync") ? "sync" : "stream"),
+                   "give the onsets their own port (the defaults: 5556 and 5560)",
+                   "endpoints.stream %.80s and endpoints.sync %.80s are one socket",
+                   p->endpoints.stream, p->endpoints.sync);
+}
+
 static int check_display_endpoint(parse_state *s, const char *value)
 {
     if (!strncmp(value, "tcp://", 6) || !strncmp(value, "ipc://", 6))
@@ -804,12 +884,25 @@ static int check_images(parse_state *s)
                        "images.path is only read with source folder or npy");
     if (check_path(s, "images", "path", im->path, im->source == PROTOCOL_IMAGES_FOLDER))
         return 1;
+    /* The run's split (run.c: round(train × fraction) validation images) and
+     * what its fit needs (session_fit.c, train.c): at least 2 validation
+     * images for a correlation, at least 1 left to train on. A protocol read
+     * back from a record (no base_dir: an import's describes its data) is
+     * not about to run. */
     int validation = (int)lround((double)im->train * im->validation_fraction);
-    if (im->validation_fraction > 0 && validation < 1)
+    if (!s->base_dir)
+        return 0;
+    if (validation < 2)
         return fail_at(s, where(s, "images", "validation_fraction"),
-                       "more training images or a larger fraction",
-                       "images.validation_fraction %g of %d images holds out no image",
-                       im->validation_fraction, im->train);
+                       "more training images or a larger fraction: the fit needs 2",
+                       "images.validation_fraction %g of %d training images holds out %d "
+                       "validation image%s", im->validation_fraction, im->train, validation,
+                       validation == 1 ? "" : "s");
+    if (validation >= im->train)
+        return fail_at(s, where(s, "images", "validation_fraction"),
+                       "more training images or a smaller fraction",
+                       "images.validation_fraction %g of %d training images leaves none to "
+                       "train on", im->validation_fraction, im->train);
     return 0;
 }
 
@@ -883,7 +976,7 @@ static int check_settings(parse_state *s)
 {
     protocol *p = s->p;
     return resolve_timing(s) || check_endpoint(s, "stream", p->endpoints.stream) ||
-           check_endpoint(s, "sync", p->endpoints.sync) ||
+           check_endpoint(s, "sync", p->endpoints.sync) || check_ports(s) ||
            (p->display.endpoint[0] && check_display_endpoint(s, p->display.endpoint)) ||
            check_images(s) || check_model(s) ||
            check_path(s, "display", "gamma_file", p->display.gamma_file, 0) ||
@@ -924,6 +1017,7 @@ int protocol_parse(const char *text, size_t size, const char *file, const char *
     s.p = p;
     s.file = p->file;
     s.base_dir = base_dir;
+    snprintf(p->dir, sizeof p->dir, "%s", base_dir ? base_dir : "");
     s.err = err;
     if (apply_defaults(p)) {
         snprintf(err, CONTROLLER_ERR_SIZE, "%s: internal error: a default does not parse", s.file);
@@ -970,6 +1064,11 @@ int protocol_load(const char *path, protocol **out, char *err)
         snprintf(dir, sizeof dir, "%.*s", (int)(slash - path) ? (int)(slash - path) : 1, path);
     else
         snprintf(dir, sizeof dir, ".");
+    /* Absolute, so that the resolved paths (and the folder, recorded in
+     * session_start) mean the same from any working directory. */
+    char absolute[PATH_MAX];
+    if (realpath(dir, absolute) && strlen(absolute) < sizeof dir)
+        snprintf(dir, sizeof dir, "%s", absolute);
     int status = protocol_parse(text, size, path, dir, out, err);
     free(text);
     return status;

@@ -913,12 +913,14 @@ static int section_alignment(report_output *o, const session_data *d)
         plot_canvas_destroy(&c);
     }
     if (!status) {
+        /* The record's slope is dimensionless (RECORD.md, alignment): acquisition
+         * ns per display ns, 1 + drift. */
         double slope = d->align_slope.v[n - 1];
-        fprintf(o->html, "<p class=\"caption\">Residuals of each fit mapping stream samples to "
-                         "our clock (&micro;s) against session time (s): RMS in blue, largest in "
-                         "orange. %d fits; the last: RMS %.1f &micro;s, largest %.1f &micro;s, "
-                         "%.3f ns per sample (%.2f Hz).</p>\n",
-                n, rms[n - 1], max[n - 1], slope, slope > 0 ? 1e9 / slope : 0.0);
+        fprintf(o->html, "<p class=\"caption\">Residuals of the clock fit mapping our clock to "
+                         "the acquisition system's, at the end of each block (&micro;s), against "
+                         "session time (s): RMS in blue, largest in orange. %d fits; the last: "
+                         "RMS %.1f &micro;s, largest %.1f &micro;s, drift %.1f ppm.</p>\n",
+                n, rms[n - 1], max[n - 1], (slope - 1.0) * 1e6);
     }
     free(t), free(rms), free(max);
     return status;

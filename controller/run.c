@@ -48,6 +48,7 @@ typedef struct run_state {
     char dir[PROTOCOL_STRING_SIZE];
     char *err;
 
+    session_lock *lock; /* held from before the first write to the end */
     session_record *rec;
     rig_process rig;
     acq_receiver *stream;
@@ -235,18 +236,22 @@ static int record_value(run_state *s, int64_t neuron, const char *kind, double v
 
 static int make_session_dir(run_state *s)
 {
-    char path[PROTOCOL_STRING_SIZE];
+    char path[PROTOCOL_STRING_SIZE], why[PROTOCOL_STRING_SIZE + 128];
     snprintf(path, sizeof path, "%s", s->dir);
     for (char *c = path + 1; *c; c++) { /* mkdir -p */
         if (*c != '/')
             continue;
         *c = 0;
-        if (mkdir(path, 0777) && errno != EEXIST)
-            return fail(s, "cannot create %s", path);
+        if (mkdir(path, 0777) && errno != EEXIST) {
+            snprintf(why, sizeof why, "%s: %s", path, strerror(errno));
+            return fail(s, "cannot create %s", why);
+        }
         *c = '/';
     }
-    if (mkdir(path, 0777) && errno != EEXIST)
-        return fail(s, "cannot create the session folder %s", path);
+    if (mkdir(path, 0777) && errno != EEXIST) {
+        snprintf(why, sizeof why, "%s: %s", path, strerror(errno));
+        return fail(s, "cannot create the session folder %s", why);
+    }
     return 0;
 }
 
@@ -625,7 +630,7 @@ static int run_block(run_state *s, const char *block, const int64_t *ids, int co
     acq_clock_fit f;
     acq_aligner_clock(s->aligner, &f);
     record_alignment a = {1.0 + f.drift, f.offset_ns, f.rms_residual_ns, f.max_residual_ns,
-                          f.pairs};
+                          f.pairs, f.display0, f.acq0};
     progress(s, note, 1);
     return session_record_note(s->rec, note, s->err) ||
            session_record_alignment(s->rec, &a, s->err);
@@ -1155,8 +1160,8 @@ static int note_rig(run_state *s, const char *what)
 static int phase_start(run_state *s)
 {
     const protocol *p = s->p;
-    if (make_session_dir(s) ||
-        session_record_create(s->dir, p->name, p->text, p->text_size, &s->rec, s->err) ||
+    if (make_session_dir(s) || session_lock_take(s->dir, 0, &s->lock, s->err) ||
+        session_record_create_for(s->dir, p, &s->rec, s->err) ||
         phase(s, "start", "begin"))
         return 1;
     if (p->virtual_rig.enabled) {
@@ -1245,6 +1250,7 @@ static int run_finish(run_state *s, int status, char *err)
         snprintf(err, CONTROLLER_ERR_SIZE, "%s", close_err);
         status = 1;
     }
+    session_lock_release(s->lock);
     return status;
 }
 
@@ -1680,7 +1686,12 @@ static int visit_first(const record_view *v, void *ctx, char *err)
                  f->dir, RECORD_FILE_NAME);
         return 1;
     }
-    if (protocol_parse(text.data, text.count, "session_start", f->dir, f->out, err))
+    /* Relative paths start from the protocol file's folder, recorded since
+     * session_start has protocol_dir; before that, the session folder. */
+    char base[PROTOCOL_STRING_SIZE];
+    if (record_get_text(v->payload, v->length, "protocol_dir", base, sizeof base) || !base[0])
+        snprintf(base, sizeof base, "%s", f->dir);
+    if (protocol_parse(text.data, text.count, "session_start", base, f->out, err))
         return 1;
     return 2; /* found: the walk stops here */
 }
@@ -1696,12 +1707,45 @@ static int recorded_protocol(const char *dir, protocol **out, char *err)
     return status != 2;
 }
 
+/* A session whose evaluation ended has nothing to resume: said so, and the
+ * record left as it was (a summary of nothing done would read "0 trials"). */
+static int refuse_finished(run_state *s)
+{
+    if (!(s->ended >> 5 & 1))
+        return 0;
+    char ignored[CONTROLLER_ERR_SIZE];
+    session_record_close(s->rec, ignored); /* before run_finish notes the failure in it */
+    s->rec = NULL;
+    snprintf(s->err, CONTROLLER_ERR_SIZE, "%s: the session finished (its evaluation ended): "
+             "nothing to resume; its summary: inception report %s", s->dir, s->dir);
+    return 1;
+}
+
+/* The session's lock, taken before anything is cut, appended or stopped. A
+ * folder without a record is refused first, so no lock file is left in it. */
+static int resume_lock(const char *dir, session_lock **lock, char *err)
+{
+    char path[PROTOCOL_STRING_SIZE + 32];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", dir, RECORD_FILE_NAME);
+    if (stat(path, &st)) {
+        snprintf(err, CONTROLLER_ERR_SIZE, "%s: %s (not a session folder)", path, strerror(errno));
+        return 1;
+    }
+    return session_lock_take(dir, 0, lock, err);
+}
+
 int run_resume(const char *dir, const run_options *o, run_result *out, char *err)
 {
     session_record *rec;
     record_resume_report rep;
-    if (session_record_resume(dir, &rec, &rep, err))
+    session_lock *lock; /* first: a live session's record and rig are left alone */
+    if (resume_lock(dir, &lock, err))
         return 1;
+    if (session_record_resume(dir, &rec, &rep, err)) {
+        session_lock_release(lock);
+        return 1;
+    }
     protocol *p = NULL;
     int status = recorded_protocol(dir, &p, err);
     if (!status && o->offscreen)
@@ -1709,19 +1753,22 @@ int run_resume(const char *dir, const run_options *o, run_result *out, char *err
     if (status) {
         char ignored[CONTROLLER_ERR_SIZE];
         session_record_close(rec, ignored);
+        session_lock_release(lock);
         return 1;
     }
     run_state s;
     resume_scan r = {.max_trial = -1};
     status = run_init(&s, p, o, out, dir, err);
     s.rec = rec;
+    s.lock = lock;
     char note[256];
     snprintf(note, sizeof note, "resumed: %llu records kept, %llu torn bytes cut, %llu corrupt "
              "stretches skipped", (unsigned long long)rep.records,
              (unsigned long long)rep.cut_bytes, (unsigned long long)rep.corrupt);
-    status = status || session_record_note(rec, note, err) ||
+    status = status ||
              session_image_log_create(&r.images, p->images.train + p->images.test, err) ||
-             (!s.N && each_record(&s, NULL, recorded_units)) || each_record(&s, &r, scan_record);
+             (!s.N && each_record(&s, NULL, recorded_units)) || each_record(&s, &r, scan_record) ||
+             refuse_finished(&s) || session_record_note(rec, note, err);
     if (!status) {
         progress(&s, note, 1);
         s.next_trial = r.max_trial + 1; /* shown again as new trial numbers */

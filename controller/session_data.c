@@ -152,7 +152,7 @@ static int collect_stimulus(collected *c, const record_view *v, char *err)
     return 0;
 }
 
-static int collect_schedule(collected *c, const record_view *v, char *err)
+static int collect_schedule(collected *c, const record_view *v, const char *path, char *err)
 {
     char block[32] = "", kind[32] = "";
     int64_t trial, image_id;
@@ -163,6 +163,11 @@ static int collect_schedule(collected *c, const record_view *v, char *err)
     record_get_text(v->payload, v->length, "block", block, sizeof block);
     record_get_text(v->payload, v->length, "kind", kind, sizeof kind);
     int tier = strcmp(kind, "natural") ? -1 : tier_of_block(block);
+    /* A natural trial of no known tier would drop out of the data unseen. */
+    if (!strcmp(kind, "natural") && tier < 0)
+        return fail(err, "%s: schedule record at offset %llu (trial %lld): block '%.32s' is no "
+                    "tier (train, validation, test or unused)", path,
+                    (unsigned long long)v->offset, (long long)trial, block);
     if (grow((void **)&c->schedule, &c->cap_schedule, c->n_schedule, sizeof(schedule_entry)))
         return fail(err, "out of memory for the schedule");
     c->schedule[c->n_schedule++] = (schedule_entry){trial, image_id, tier};
@@ -201,6 +206,8 @@ static int collect_start(session_dataset *s, const record_view *v, char *err)
         return 0; /* a second session_start (never written) changes nothing */
     record_get_text(v->payload, v->length, "protocol_name", s->protocol_name,
                     sizeof s->protocol_name);
+    record_get_text(v->payload, v->length, "protocol_dir", s->protocol_dir,
+                    sizeof s->protocol_dir);
     if (record_field_find(v->payload, v->length, "protocol_text", &f))
         return fail(err, "session_start has no protocol_text");
     s->protocol_text = malloc(f.count + 1);
@@ -234,6 +241,7 @@ static int collect_checkpoint(session_dataset *s, const record_view *v, char *er
 typedef struct collect_context {
     session_dataset *s;
     collected *c;
+    const char *path; /* for messages */
 } collect_context;
 
 static int collect_record(const record_view *v, void *ctx, char *err)
@@ -245,7 +253,7 @@ static int collect_record(const record_view *v, void *ctx, char *err)
     case RECORD_STIMULUS:
         return collect_stimulus(k->c, v, err);
     case RECORD_SCHEDULE:
-        return collect_schedule(k->c, v, err);
+        return collect_schedule(k->c, v, k->path, err);
     case RECORD_TRIAL:
         return collect_trial(k->c, v, err);
     case RECORD_CHECKPOINT:
@@ -257,7 +265,7 @@ static int collect_record(const record_view *v, void *ctx, char *err)
 static int collect_all(record_reader *r, const char *path, session_dataset *s, collected *c,
                        char *err)
 {
-    collect_context k = {s, c};
+    collect_context k = {s, c, path};
     record_walk walk;
     int status = record_reader_each(r, collect_record, &k, &walk, err);
     s->records = walk.records;
@@ -479,7 +487,10 @@ static int repair_lost_images(const record_source *src, collected *c, session_da
     protocol *p = NULL;
     char perr[CONTROLLER_ERR_SIZE];
     int status = 0;
-    if (protocol_parse(s->protocol_text, s->protocol_size, "session_start", NULL, &p, perr))
+    /* Relative image paths start from the protocol's folder, recorded since
+     * session_start has protocol_dir (else the working directory). */
+    if (protocol_parse(s->protocol_text, s->protocol_size, "session_start",
+                       s->protocol_dir[0] ? s->protocol_dir : NULL, &p, perr))
         status = fail(err, "image %lld: its stimulus record is lost to damage and the "
                       "recorded protocol cannot make it again: %s", (long long)lost[0], perr);
     else if (c->height && (p->images.height != c->height || p->images.width != c->width))
@@ -698,6 +709,18 @@ int session_import_dataset(const dataset *d, const char *source, const char *ses
     char *text = session_import_protocol(d, source, &size);
     if (!text)
         return fail(err, "out of memory");
+    /* What replay will read back: data its protocol cannot describe (images
+     * smaller than the model takes, 2×2 say) is refused now, not after the
+     * record is written. */
+    protocol *p;
+    char why[CONTROLLER_ERR_SIZE];
+    if (protocol_parse(text, size, "import", NULL, &p, why)) {
+        free(text);
+        const char *message = strstr(why, ": ") ? strstr(why, ": ") + 2 : why;
+        return fail(err, "%s: %d×%d images, %d neurons: the model cannot take it: %s", source,
+                    d->height, d->width, d->neurons, message);
+    }
+    protocol_destroy(p);
     session_record *w;
     int status = session_record_create(session_dir, "import", text, size, &w, err);
     free(text);

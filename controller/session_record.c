@@ -13,7 +13,9 @@
  * (reported, skipped), damage running to the end of the file is a torn tail
  * (what a kill during a write leaves; cut on resume). */
 #include "controller.h"
+#include "record_crc.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -292,16 +294,35 @@ static int create_with(const char *dir, const record_payload *start, uint64_t ti
     return 0;
 }
 
+static void start_payload(record_payload *p, const char *protocol_name,
+                          const char *protocol_text, size_t protocol_size)
+{
+    /* The protocol's bytes verbatim, as BYTES: a file may hold anything. */
+    record_payload_init(p);
+    record_payload_i64(p, "format_version", RECORD_FORMAT_VERSION);
+    record_payload_text(p, "protocol_name", protocol_name);
+    record_payload_u64(p, "unix_ns", realtime_ns());
+    record_payload_bytes(p, "protocol_text", protocol_text, protocol_size);
+}
+
 int session_record_create(const char *dir, const char *protocol_name, const char *protocol_text,
                           size_t protocol_size, session_record **out, char *err)
 {
-    /* The protocol's bytes verbatim, as BYTES: a file may hold anything. */
     record_payload p;
-    record_payload_init(&p);
-    record_payload_i64(&p, "format_version", RECORD_FORMAT_VERSION);
-    record_payload_text(&p, "protocol_name", protocol_name);
-    record_payload_u64(&p, "unix_ns", realtime_ns());
-    record_payload_bytes(&p, "protocol_text", protocol_text, protocol_size);
+    start_payload(&p, protocol_name, protocol_text, protocol_size);
+    int status = create_with(dir, &p, record_monotonic_ns(), out, err);
+    record_payload_free(&p);
+    return status;
+}
+
+int session_record_create_for(const char *dir, const protocol *pr, session_record **out,
+                              char *err)
+{
+    record_payload p;
+    start_payload(&p, pr->name, pr->text, pr->text_size);
+    record_payload_text(&p, "protocol_dir", pr->dir);
+    record_payload_text(&p, "images_path", pr->images.path);
+    record_payload_text(&p, "gamma_file", pr->display.gamma_file);
     int status = create_with(dir, &p, record_monotonic_ns(), out, err);
     record_payload_free(&p);
     return status;
@@ -324,6 +345,8 @@ struct record_reader {
     size_t size, offset;
     void *mapped; /* mmap of the file, NULL for memory */
     size_t mapped_size;
+    record_crc_index *crc_index; /* from the first damage on, for resync */
+    size_t crc_base;             /* the offset the index starts at */
 };
 
 int record_reader_open_memory(const void *data, size_t size, record_reader **out, char *err)
@@ -371,13 +394,15 @@ void record_reader_close(record_reader *r)
 {
     if (!r)
         return;
+    record_crc_index_destroy(r->crc_index);
     if (r->mapped)
         munmap(r->mapped, r->mapped_size);
     free(r);
 }
 
-/* Is there a whole, valid record at `at`? Returns NULL if so, or why not. */
-static const char *check_record(const record_reader *r, size_t at, uint32_t *length)
+/* Could a whole record start at `at` (magic, version, a length inside the
+ * file)? Returns NULL if so, or why not. */
+static const char *check_header(const record_reader *r, size_t at, uint32_t *length)
 {
     size_t left = r->size - at;
     const unsigned char *h = r->data + at;
@@ -391,23 +416,50 @@ static const char *check_record(const record_reader *r, size_t at, uint32_t *len
     if (*length > RECORD_MAX_PAYLOAD ||
         *length > left - RECORD_HEADER_SIZE - RECORD_TRAILER_SIZE)
         return "a record running past the end of the file";
-    uint32_t stored = (uint32_t)get_le(h + RECORD_HEADER_SIZE + *length, 4);
-    if (record_crc32(0, h, RECORD_HEADER_SIZE + *length) != stored)
-        return "a CRC mismatch";
     return NULL;
 }
 
-/* The next offset after `from` where a valid record starts, or r->size. */
-static size_t resync(const record_reader *r, size_t from)
+static uint32_t stored_crc(const record_reader *r, size_t at, uint32_t length)
+{
+    return (uint32_t)get_le(r->data + at + RECORD_HEADER_SIZE + length, 4);
+}
+
+/* Is there a whole, valid record at `at`? Returns NULL if so, or why not. */
+static const char *check_record(const record_reader *r, size_t at, uint32_t *length)
+{
+    const char *why = check_header(r, at, length);
+    if (!why && record_crc32(0, r->data + at, RECORD_HEADER_SIZE + *length) !=
+                    stored_crc(r, at, *length))
+        why = "a CRC mismatch";
+    return why;
+}
+
+/* The next offset after `from` where a valid record starts, or r->size.
+ * Every magic is a candidate, and each may claim a length up to the end of
+ * the file: their CRCs come from the prefix index (record_crc.h), so a
+ * stretch of crafted headers costs linear time, not quadratic. Without
+ * memory for the index, the bytes are read for each (slow, still right). */
+static size_t resync(record_reader *r, size_t from)
 {
     static const unsigned char magic[4] = {'I', 'R', 'E', 'C'};
+    if (!r->crc_index) { /* the reader only moves forward: later resyncs start later */
+        r->crc_base = from;
+        r->crc_index = record_crc_index_create(r->data + from, r->size - from);
+    }
+    assert(!r->crc_index || from >= r->crc_base);
     for (size_t at = from; at + 4 <= r->size; at++) {
         const unsigned char *found = memchr(r->data + at, magic[0], r->size - at);
         if (!found)
             break;
         at = (size_t)(found - r->data);
         uint32_t length;
-        if (r->size - at >= 4 && !memcmp(found, magic, 4) && !check_record(r, at, &length))
+        if (r->size - at < 4 || memcmp(found, magic, 4) || check_header(r, at, &length))
+            continue;
+        size_t end = at + RECORD_HEADER_SIZE + length;
+        uint32_t crc = r->crc_index ? record_crc_index_range(r->crc_index, at - r->crc_base,
+                                                             end - r->crc_base)
+                                    : record_crc32(0, found, end - at);
+        if (crc == stored_crc(r, at, length))
             return at;
     }
     return r->size;
@@ -638,6 +690,8 @@ int session_record_alignment(session_record *w, const record_alignment *a, char 
     record_payload_f64(p, "residual_rms_ns", a->residual_rms_ns);
     record_payload_f64(p, "residual_max_ns", a->residual_max_ns);
     record_payload_i64(p, "points", a->points);
+    record_payload_i64(p, "display_ref_ns", a->display_ref_ns);
+    record_payload_i64(p, "acquisition_ref_ns", a->acquisition_ref_ns);
     return append_scratch(w, RECORD_ALIGNMENT, NULL, err);
 }
 

@@ -152,6 +152,8 @@ static int dim_to_int(int64_t v, const char *path, const char *what, int *out, c
     return 0;
 }
 
+/* A tier's name (Sensorium's, and "none"/"unused" for TIER_NONE), or -1:
+ * a name that is none of them is refused, not read as a tier to drop. */
 static int tier_from_name(const char *s)
 {
     if (strcmp(s, "train") == 0)
@@ -160,7 +162,9 @@ static int tier_from_name(const char *s)
         return TIER_VALIDATION;
     if (strcmp(s, "test") == 0 || strcmp(s, "final_test") == 0)
         return TIER_TEST;
-    return TIER_NONE;
+    if (strcmp(s, "none") == 0 || strcmp(s, "unused") == 0)
+        return TIER_NONE;
+    return -1;
 }
 
 /* Element i of a unicode array as ASCII: NUL padding ends it, anything
@@ -179,8 +183,8 @@ static void unicode_item(const npy_array *a, size_t i, char *out, size_t cap)
     out[n] = '\0';
 }
 
-/* Tiers from names ('train', 'validation', 'test', 'final_test'; others are
- * TIER_NONE) or from TIER_* codes. */
+/* Tiers from names ('train', 'validation', 'test', 'final_test', 'none',
+ * 'unused'; any other is refused) or from TIER_* codes. */
 static int decode_tiers(const npy_array *a, const char *path, uint8_t *tiers, char *err)
 {
     for (size_t i = 0; i < a->count; i++) {
@@ -189,6 +193,9 @@ static int decode_tiers(const npy_array *a, const char *path, uint8_t *tiers, ch
             char name[32];
             unicode_item(a, i, name, sizeof name);
             code = tier_from_name(name);
+            if (code < 0)
+                return path_error(err, path, "tier '%s' at trial %zu is not train, validation, "
+                                  "test, final_test, none or unused", name, i);
         } else if (a->dtype == NPY_UINT8) {
             code = ((const uint8_t *)a->data)[i];
         } else if (a->dtype == NPY_INT64) {

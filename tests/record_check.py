@@ -59,7 +59,8 @@ expect((y["line"], y["state"], y["sample_num"], y["received_ns"], y["trial"])
        == (1, 1, 30123, 2100000, 5), "sync event")
 a = by["alignment"]
 expect((a["slope_ns_per_sample"], a["offset_ns"], a["residual_rms_ns"], a["residual_max_ns"],
-        a["points"]) == (33333.25, -12.5, 80.5, 210.0, 40), "alignment")
+        a["points"], a["display_ref_ns"], a["acquisition_ref_ns"])
+       == (1.0000125, -12.5, 80.5, 210.0, 40, 1004000, 987654321), "alignment, with its reference")
 t = by["trial"]
 want = np.array([((5 * 7 + n * 3) % 11) * 0.5 for n in range(7)], dtype=np.float32)
 expect(t["counts"].dtype == np.float32 and np.array_equal(t["counts"], want)

@@ -112,7 +112,7 @@ static void test_compact_dtypes(const char *root)
         px[i] = (uint8_t)(i * 23);
     double resp[3 * 2] = {0, 1, 2.5, 3, 4, 5};
     int64_t s_img[3] = {3, 2, 2}, s_resp[2] = {3, 2};
-    const char *names[3] = {"final_test", "junk", "validation"};
+    const char *names[3] = {"final_test", "none", "validation"};
     npy_array tiers = unicode_array(names, 3, 10);
     int rc = npy_write(in(dir, "images.npy"), NPY_UINT8, 3, s_img, px, err) ||
              npy_write(in(dir, "responses.npy"), NPY_FLOAT64, 2, s_resp, resp, err) ||
@@ -132,10 +132,23 @@ static void test_compact_dtypes(const char *root)
           (double)d.images[11]);
     CHECK(d.responses[2] == 2.5f && d.responses[5] == 5.0f, "float64 responses converted");
     CHECK(d.tiers[0] == TIER_TEST && d.tiers[1] == TIER_NONE && d.tiers[2] == TIER_VALIDATION,
-          "'final_test' is test, an unknown name is none, 'validation' is validation");
+          "'final_test' is test, 'none' is none, 'validation' is validation");
     CHECK(d.image_ids[0] == 0 && d.image_ids[1] == 1 && d.image_ids[2] == 2,
           "without image_ids.npy the ids are 0..N-1");
     dataset_free(&d);
+
+    /* A tier name that is none of the known ones is refused, naming the file
+     * and the value (it was read as "none" and the trial silently dropped);
+     * names are case-sensitive, as Sensorium writes them. */
+    const char *unknown[2][3] = {{"train", "bogus", "test"}, {"train", "test", "Validation"}};
+    for (int k = 0; k < 2; k++) {
+        npy_array bad = unicode_array(unknown[k], 3, 10);
+        rc = npy_write_array(in(dir, "tiers.npy"), &bad, err);
+        npy_free(&bad);
+        char what[64];
+        snprintf(what, sizeof what, "tier '%s'", unknown[k][k + 1]);
+        check_load_fails(dir, what, "tiers.npy", unknown[k][k + 1]);
+    }
 
     /* int64 spike counts and int64 tier codes are accepted too. */
     int64_t counts[6] = {0, 1, 2, 3, 4, 50}, codes[3] = {0, 1, 2};

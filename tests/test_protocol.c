@@ -199,11 +199,48 @@ static void test_bad_corpus(const char *root)
     CHECK(files >= 20, "the malformed corpus holds %d files (at least 20)", files);
 }
 
+/* One port for the stream and the onsets is refused only where it is one
+ * socket: the same host, a host that may be this computer, or the virtual
+ * rig publishing here; and only for a protocol about to run (a base
+ * folder), not one read back from a record. */
+static void test_ports(void)
+{
+    static const struct {
+        const char *stream, *sync;
+        int rig, refused;
+    } cases[] = {
+        {"tcp://127.0.0.1:5556", "tcp://*:5556", 1, 1},
+        {"tcp://10.0.0.5:5556", "tcp://10.0.0.5:5556", 0, 1},
+        {"tcp://10.0.0.5:5556", "tcp://*:5556", 1, 1},
+        {"tcp://10.0.0.5:5556", "tcp://*:5556", 0, 0},
+        {"tcp://localhost:5556", "tcp://0.0.0.0:5556", 0, 1},
+        {"tcp://127.0.0.1:5556", "tcp://127.0.0.1:5557", 1, 0},
+        {"ipc:///tmp/x", "ipc:///tmp/x", 0, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[512], err[CONTROLLER_ERR_SIZE] = "";
+        snprintf(text, sizeof text, "endpoints:\n  stream: %s\n  sync: %s\n  units: 10\n"
+                 "virtual_rig:\n  enabled: %s\n  neurons: 10\n", cases[i].stream,
+                 cases[i].sync, cases[i].rig ? "true" : "false");
+        protocol *p = NULL;
+        int refused = protocol_parse(text, strlen(text), "ports.yaml", ".", &p, err) != 0;
+        CHECK(refused == cases[i].refused && (!refused || strstr(err, "one socket")),
+              "stream %s, sync %s, virtual rig %s: %s (%s)", cases[i].stream, cases[i].sync,
+              cases[i].rig ? "on" : "off", cases[i].refused ? "refused" : "accepted",
+              refused ? err : "accepted");
+        protocol_destroy(p);
+        p = parse_text(text, err);
+        CHECK(p != NULL, "  read back from a record (no base folder): parsed (%s)", p ? "" : err);
+        protocol_destroy(p);
+    }
+}
+
 int main(int argc, char **argv)
 {
     const char *root = argc > 1 ? argv[1] : ".";
     test_shipped(root);
     test_defaults_and_rounding();
     test_bad_corpus(root);
+    test_ports();
     return test_done();
 }

@@ -30,8 +30,10 @@ for f in "$root"/tests/protocols_bad/*.yaml; do
     total=$((total + 1))
     run check-protocol "$f"
     line=$(sed -n 's/^# expect-line: //p' "$f")
+    expect=$(sed -n 's/^# expect: //p' "$f")
     if [ "$(status)" != 2 ] || [ $(wc -l <"$work/err") != 1 ] || [ -s "$work/out" ] ||
-        ! grep -q "^$f:$line:[0-9]*: .*(hint: " "$work/err"; then
+        ! grep -q "^$f:$line:[0-9]*: .*(hint: " "$work/err" ||
+        ! grep -qF -- "$expect" "$work/err"; then
         bad=$((bad + 1))
         sed 's/^/# /' "$work/err"
     fi

@@ -164,6 +164,11 @@ static void test_malformed(acq_receiver *r)
           (unsigned long long)s.rejected[ACQ_REJECT_VERSION],
           (unsigned long long)s.rejected[ACQ_REJECT_FRAMES]);
     CHECK(strstr(s.last_error, "frames") != NULL, "the last reason kept: %s", s.last_error);
+    CHECK(strstr(s.last_rejected[ACQ_REJECT_FRAMES], "frames") &&
+              strstr(s.last_rejected[ACQ_REJECT_VERSION], "version") &&
+              !s.last_rejected[ACQ_REJECT_MAGIC][0],
+          "and the last of each kind: '%s', '%s'", s.last_rejected[ACQ_REJECT_VERSION],
+          s.last_rejected[ACQ_REJECT_FRAMES]);
     zmq_close(raw);
 }
 

@@ -5,6 +5,7 @@
  * and numpy reads what C wrote (tests/record_check.py, argv[1], with the
  * reader controller/record_reader.py, argv[2]). */
 #include "controller.h"
+#include "record_crc.h"
 #include "test.h"
 #include "test_files.h"
 
@@ -59,6 +60,83 @@ static void test_sha256(void)
     sha256_hex(digest, hex);
     CHECK(!strcmp(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"),
           "SHA-256 of a million 'a's, in pieces of 1..997 bytes");
+}
+
+/* A record by hand (RECORD.md's layout), for crafted files. */
+static size_t put_record(unsigned char *at, int type, const char *payload, uint32_t length,
+                         uint64_t sequence)
+{
+    unsigned char h[RECORD_HEADER_SIZE] = {'I', 'R', 'E', 'C', 1, 0, (unsigned char)type, 0};
+    for (int i = 0; i < 4; i++)
+        h[8 + i] = (unsigned char)(length >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        h[12 + i] = (unsigned char)(sequence >> (8 * i));
+    memcpy(at, h, sizeof h);
+    memcpy(at + RECORD_HEADER_SIZE, payload, length);
+    uint32_t crc = record_crc32(0, at, RECORD_HEADER_SIZE + length);
+    for (int i = 0; i < 4; i++)
+        at[RECORD_HEADER_SIZE + length + i] = (unsigned char)(crc >> (8 * i));
+    return RECORD_HEADER_SIZE + length + RECORD_TRAILER_SIZE;
+}
+
+/* CRCs of ranges from the prefix index equal the CRC of the bytes (zlib's
+ * check value included), at stride boundaries and inside strides. */
+static void test_crc_ranges(void)
+{
+    enum { SIZE = 5000 };
+    unsigned char *data = malloc(SIZE);
+    for (int i = 0; i < SIZE; i++)
+        data[i] = (unsigned char)(i * 7919u >> 3);
+    memcpy(data + 1000, "123456789", 9);
+    record_crc_index *x = record_crc_index_create(data, SIZE);
+    CHECK(x && record_crc_index_range(x, 1000, 1009) == 0xCBF43926u,
+          "the index's CRC of '123456789' in a buffer is cbf43926");
+    int bad = 0, tried = 0;
+    for (size_t from = 0; x && from < SIZE; from += 37)
+        for (size_t to = from; to <= SIZE; to += 251, tried++)
+            bad += record_crc_index_range(x, from, to) != record_crc32(0, data + from, to - from);
+    CHECK(tried > 1000 && bad == 0, "%d of %d ranges' CRCs from the index differ from the bytes'",
+          bad, tried);
+    CHECK((record_crc_shift(record_crc32(0, "1234", 4), 5) ^ record_crc32(0, "56789", 5)) ==
+              0xCBF43926u, "shift combines two CRCs as zlib's crc32_combine");
+    record_crc_index_destroy(x);
+    free(data);
+}
+
+/* A stretch of headers each claiming the rest of the file, between two
+ * valid records: one corrupt stretch, the second record found where it is. */
+static void test_crafted_stretch(void)
+{
+    enum { CRAFTED = 60000 };
+    size_t size = 2 * (RECORD_HEADER_SIZE + 2 + RECORD_TRAILER_SIZE) + CRAFTED;
+    unsigned char *data = calloc(1, size);
+    size_t first = put_record(data, RECORD_NOTE, "hi", 2, 1);
+    for (size_t at = first; at + 12 <= first + CRAFTED; at += 12) {
+        uint32_t claimed = (uint32_t)(size - at - RECORD_HEADER_SIZE - RECORD_TRAILER_SIZE);
+        unsigned char h[12] = {'I', 'R', 'E', 'C', 1, 0, RECORD_NOTE, 0, (unsigned char)claimed,
+                               (unsigned char)(claimed >> 8), (unsigned char)(claimed >> 16),
+                               (unsigned char)(claimed >> 24)};
+        memcpy(data + at, h, sizeof h);
+    }
+    put_record(data + first + CRAFTED, RECORD_NOTE, "ok", 2, 2);
+    record_reader *r;
+    record_view v;
+    char err[CONTROLLER_ERR_SIZE];
+    int kinds[4] = {0}, status;
+    size_t second = 0;
+    CHECK(record_reader_open_memory(data, size, &r, err) == 0, "reader over a crafted stretch");
+    while ((status = record_reader_next(r, &v, err)) != RECORD_NEXT_END) {
+        kinds[status]++;
+        if (status == RECORD_NEXT_OK && v.sequence == 2)
+            second = v.offset;
+    }
+    CHECK(kinds[RECORD_NEXT_OK] == 2 && kinds[RECORD_NEXT_CORRUPT] == 1 &&
+              kinds[RECORD_NEXT_TORN] == 0 && second == first + CRAFTED,
+          "crafted headers: 2 records, 1 corrupt stretch, the second record at %zu (got %d, "
+          "%d, %d, at %zu)", first + CRAFTED, kinds[RECORD_NEXT_OK],
+          kinds[RECORD_NEXT_CORRUPT], kinds[RECORD_NEXT_TORN], second);
+    record_reader_close(r);
+    free(data);
 }
 
 static void test_payload(void)
@@ -132,7 +210,7 @@ static int write_session(const char *dir, const char *model_path, char *err)
     record_flip_event fl = {5, 99, 1000000, 1004000, 1, 1};
     record_stream_message m = {77, "data", 30000, 1024, 1700000000000, 2000000, 2, 4096, 0, 0, NULL};
     record_sync_event s = {1, 1, 30123, 2100000, 5};
-    record_alignment a = {33333.25, -12.5, 80.5, 210.0, 40};
+    record_alignment a = {1.0000125, -12.5, 80.5, 210.0, 40, 1004000, 987654321};
     record_trial t = {5, 1234, 1004000, NEURONS, counts};
     record_stimulus st = {3, 2, "mei", 4, 5, pixels, 17.25};
     record_evaluation ev = {2, "mei", 12.5, 10.0, 15.0, 8};
@@ -209,7 +287,11 @@ static void test_write_and_read(const char *dir)
                       d == 0.41, "checkpoint: the model file's 1000 bytes back");
         } else if (v.type == RECORD_ALIGNMENT) {
             CHECK(record_get_f64(v.payload, v.length, "slope_ns_per_sample", &d) == 0 &&
-                      d == 33333.25, "alignment slope back");
+                      d == 1.0000125 &&
+                      record_get_i64(v.payload, v.length, "display_ref_ns", &i) == 0 &&
+                      i == 1004000 &&
+                      record_get_i64(v.payload, v.length, "acquisition_ref_ns", &i) == 0 &&
+                      i == 987654321, "alignment slope and reference point back");
         } else if (v.type == RECORD_STIMULUS) {
             int same = record_field_find(v.payload, v.length, "pixels", &fl) == 0 &&
                        fl.ndim == 2 && fl.shape[0] == 4 && fl.shape[1] == 5;
@@ -491,6 +573,8 @@ int main(int argc, char **argv)
     snprintf(session, sizeof session, "%s/s", dir);
     test_crc();
     test_sha256();
+    test_crc_ranges();
+    test_crafted_stretch();
     test_payload();
     test_write_and_read(session);
     test_corrupt_middle(session);

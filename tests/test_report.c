@@ -75,8 +75,8 @@ static int write_stream(session_record *w, int64_t start_ns, char *err)
         status = session_record_stream(w, &m, err);
     }
     for (int fit = 0; fit < 5 && !status; fit++) {
-        record_alignment a = {33333.3, (double)start_ns, 20000.0 + 5000.0 * fit,
-                              60000.0 + 9000.0 * fit, 20 + 10 * fit};
+        record_alignment a = {1.0000125, 0.0, 20000.0 + 5000.0 * fit,
+                              60000.0 + 9000.0 * fit, 20 + 10 * fit, 0, 0};
         status = session_record_alignment(w, &a, err);
     }
     return status;
@@ -299,6 +299,8 @@ static void check_captions(const char *html)
     CHECK(strstr(html, "3 frames dropped") != NULL, "timing caption: 3 frames dropped");
     CHECK(strstr(html, "300 received, 5 lost") != NULL, "stream caption: 300 received, 5 lost");
     CHECK(strstr(html, "5 fits") != NULL, "alignment caption: 5 fits");
+    /* The recorded slope 1.0000125 is 1 + drift: 12.5 ppm. */
+    CHECK(strstr(html, "drift 12.5 ppm") != NULL, "alignment caption: the drift, 12.5 ppm");
     /* Every target answers its MEI more than each control: all 6 differences
      * positive, exact two-sided p = 2/64; sign test the same. */
     CHECK(strstr(html, "W+ = 21.0, W&minus; = 0.0, n = 6, p = 0.0312 (exact)") != NULL,

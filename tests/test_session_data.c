@@ -6,6 +6,8 @@
 #include "controller.h"
 #include "model.h"
 #include "test.h"
+
+#include <math.h>
 #include "test_files.h"
 
 #include <stdio.h>
@@ -291,6 +293,56 @@ static void test_damaged_image(const char *base)
     session_dataset_free(&s);
 }
 
+/* A natural trial scheduled in a block that is no tier ("bogus", or
+ * "Validation": names are case-sensitive) is refused, naming the record
+ * file and the block, instead of dropping out of the data unseen. */
+static void test_unknown_tier(const char *base)
+{
+    const char *blocks[2] = {"bogus", "Validation"};
+    for (int k = 0; k < 2; k++) {
+        char dir[512], err[CONTROLLER_ERR_SIZE] = "";
+        snprintf(dir, sizeof dir, "%s/tier%d", base, k);
+        session_record *w;
+        session_record_create(dir, "tier", protocol_text, sizeof protocol_text - 1, &w, err);
+        float pixels[4] = {0, 0.5f, 1, 0.25f}, c[2] = {1, 2};
+        record_stimulus st = {0, -1, "natural", 2, 2, pixels, NAN};
+        record_schedule_entry e = {0, blocks[k], "natural", 0, -1, 30, 18};
+        record_trial t = {0, 0, 0, 2, c};
+        session_record_stimulus(w, &st, err);
+        session_record_schedule(w, &e, err);
+        session_record_trial(w, &t, NULL, err);
+        session_record_close(w, err);
+        session_dataset s;
+        err[0] = 0;
+        int rc = session_dataset_load(dir, &s, err);
+        CHECK(rc != 0 && strstr(err, dir) && strstr(err, RECORD_FILE_NAME) &&
+              strstr(err, blocks[k]), "natural block '%s' is refused: %s", blocks[k], err);
+        if (!rc)
+            session_dataset_free(&s);
+    }
+}
+
+/* Images smaller than the model takes (the protocol's 8 pixels) are refused
+ * by import, naming the size, and no session is left: replay refused them
+ * only after the import. */
+static void test_import_too_small(const char *base)
+{
+    dataset d;
+    char dir[512], err[CONTROLLER_ERR_SIZE] = "";
+    snprintf(dir, sizeof dir, "%s/small", base);
+    CHECK(dataset_alloc(&d, 4, 2, 2, 3) == 0, "a 2×2 dataset");
+    for (int t = 0; t < 4; t++) {
+        d.tiers[t] = t < 2 ? TIER_TRAIN : t < 3 ? TIER_VALIDATION : TIER_TEST;
+        d.image_ids[t] = t;
+    }
+    int rc = session_import_dataset(&d, "small-data", dir, err);
+    struct stat st;
+    CHECK(rc != 0 && strstr(err, "small-data") && strstr(err, "2×2") &&
+              strstr(err, "images.height") && stat(dir, &st) != 0,
+          "import of 2×2 images refused, nothing written: %s", err);
+    dataset_free(&d);
+}
+
 static int datasets_equal(const dataset *a, const dataset *b)
 {
     if (a->trials != b->trials || a->height != b->height || a->width != b->width ||
@@ -407,6 +459,8 @@ int main(void)
     snprintf(dir, sizeof dir, "%s/missing", base);
     test_missing_image(dir);
     test_damaged_image(base);
+    test_unknown_tier(base);
+    test_import_too_small(base);
     test_import(base);
     remove_tree(base);
     return test_done();

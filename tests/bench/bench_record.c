@@ -2,7 +2,11 @@
  * second for trial records (1,000 neurons) and flip records, and the
  * latency of one fsync after a second's worth of appends. Figures, not
  * pass/fail: `meson compile -C build bench-record`. Argument: a folder on the
- * disk to measure (default /tmp). */
+ * disk to measure (default /tmp).
+ * One bound: reading a crafted tail (a header every 12 bytes, each claiming
+ * the rest of the file) must take linear time: 512 KB within RESYNC_BOUND_S
+ * (the quadratic resync took 47 s of CPU), and 4× the bytes at most ~4× the
+ * time; the benchmark exits 1 otherwise. */
 #include "controller.h"
 
 #include <stdio.h>
@@ -11,6 +15,43 @@
 #include <unistd.h>
 
 #define NEURONS 1000
+#define RESYNC_BOUND_S 1.0
+
+/* Seconds to read `size` bytes of crafted headers to the end. */
+static double crafted_tail_seconds(size_t size)
+{
+    unsigned char *data = calloc(1, size);
+    if (!data)
+        return -1;
+    for (size_t at = 0; at + RECORD_HEADER_SIZE + RECORD_TRAILER_SIZE <= size; at += 12) {
+        uint32_t claimed = (uint32_t)(size - at - RECORD_HEADER_SIZE - RECORD_TRAILER_SIZE);
+        unsigned char h[12] = {'I', 'R', 'E', 'C', 1, 0, RECORD_NOTE, 0, (unsigned char)claimed,
+                               (unsigned char)(claimed >> 8), (unsigned char)(claimed >> 16),
+                               (unsigned char)(claimed >> 24)};
+        memcpy(data + at, h, sizeof h);
+    }
+    char err[CONTROLLER_ERR_SIZE];
+    record_reader *r;
+    record_view v;
+    uint64_t t0 = record_monotonic_ns();
+    if (record_reader_open_memory(data, size, &r, err))
+        return -1;
+    while (record_reader_next(r, &v, err) != RECORD_NEXT_END)
+        continue;
+    double seconds = (double)(record_monotonic_ns() - t0) * 1e-9;
+    record_reader_close(r);
+    free(data);
+    return seconds;
+}
+
+static int bench_resync(void)
+{
+    double small = crafted_tail_seconds(512 << 10), large = crafted_tail_seconds(2048 << 10);
+    int ok = small >= 0 && small <= RESYNC_BOUND_S && large <= 4 * 1.5 * small + 0.05;
+    printf("resync over a crafted tail: 512 KB %.3f s, 2 MB %.3f s (bound: %.1f s, and ~4x for "
+           "4x the bytes): %s\n", small, large, RESYNC_BOUND_S, ok ? "ok" : "TOO SLOW");
+    return !ok;
+}
 
 static int compare(const void *a, const void *b)
 {
@@ -74,5 +115,5 @@ int main(int argc, char **argv)
     snprintf(path, sizeof path, "%s/%s", dir, RECORD_FILE_NAME);
     remove(path);
     rmdir(dir);
-    return 0;
+    return bench_resync();
 }

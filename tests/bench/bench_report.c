@@ -60,7 +60,7 @@ static int write_session(session_record *w, char *err)
             return 1;
     }
     for (int i = 0; i < 360; i++) {
-        record_alignment a = {33333.3, 0, 2e4 + i, 6e4 + i, 100};
+        record_alignment a = {1.0, 0, 2e4 + i, 6e4 + i, 100, 0, 0};
         if (session_record_alignment(w, &a, err))
             return 1;
     }

@@ -30,6 +30,16 @@ def session():
     return out
 
 
+def crafted_headers(before, size):
+    """A stretch of headers, one every 12 bytes, each claiming the rest of the
+    file (its CRC wrong): the case that made resynchronization quadratic."""
+    out = bytearray(before)
+    total = len(before) + size
+    while len(out) + 32 <= total:
+        out += struct.pack("<4sHHI", b"IREC", 1, 12, total - len(out) - 32)
+    return bytes(out + bytes(total - len(out)))
+
+
 def main(folder):
     os.makedirs(folder, exist_ok=True)
     good = session()
@@ -47,6 +57,7 @@ def main(folder):
         "zero_name.rec": record(12, 1, b"\0q\0" + b"\0" * 8),
         "text_2d.rec": record(12, 1, field("t", "s", (1, 1), b"a")),
         "empty.rec": b"",
+        "crafted_headers.rec": crafted_headers(good, 16384),
     }
     for name, data in cases.items():
         with open(os.path.join(folder, name), "wb") as f:
