@@ -306,7 +306,7 @@ static void test_unknown_tier(const char *base)
         session_record_create(dir, "tier", protocol_text, sizeof protocol_text - 1, &w, err);
         float pixels[4] = {0, 0.5f, 1, 0.25f}, c[2] = {1, 2};
         record_stimulus st = {0, -1, "natural", 2, 2, pixels, NAN};
-        record_schedule_entry e = {0, blocks[k], "natural", 0, -1, 30, 18};
+        record_schedule_entry e = {0, blocks[k], "natural", 0, -1, 30, 18, NULL};
         record_trial t = {0, 0, 0, 2, c};
         session_record_stimulus(w, &st, err);
         session_record_schedule(w, &e, err);
