@@ -22,7 +22,9 @@ inception=$1
 tests=$2
 py=/usr/bin/python3
 . "$tests/tap.sh"
-base=$((32000 + ($$ % 2000) * 10))
+# Ports below the kernel's ephemeral range (32768 on), where an outgoing
+# connection's source port may already hold one.
+base=$((10000 + ($$ % 2200) * 10))
 sed -e "s|tcp://127.0.0.1:5766|tcp://127.0.0.1:$base|" \
     -e "s|tcp://127.0.0.1:5767|tcp://127.0.0.1:$((base + 1))|" \
     "$tests/protocols/tiny.yaml" >"$work/tiny.yaml"

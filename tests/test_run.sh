@@ -10,7 +10,9 @@ py=/usr/bin/python3
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # Ports from the process id, so parallel runs do not collide.
-base=$((30000 + ($$ % 2000) * 10))
+# Ports below the kernel's ephemeral range (32768 on), where an outgoing
+# connection's source port may already hold one.
+base=$((10000 + ($$ % 2200) * 10))
 sed -e "s|tcp://127.0.0.1:5746|tcp://127.0.0.1:$base|" \
     -e "s|tcp://127.0.0.1:5747|tcp://127.0.0.1:$((base + 1))|" \
     "$tests/protocols/short.yaml" >"$work/short.yaml"

@@ -16,7 +16,9 @@ export SDL_VIDEODRIVER=dummy # software rendering, as in test_run.sh
 # Hz, the window 20 ms after the onset (the rig must hear of an onset before
 # the window's first bin goes out), each closed-loop stimulus three times.
 gentle='s/refresh_hz: 400/refresh_hz: 200/; /^response:/,/^$/s/latency_ms: 2$/latency_ms: 20/; /^closed_loop:/,$s/repeats: 1/repeats: 3/'
-base=$((30000 + ($$ % 2000) * 10))
+# Ports below the kernel's ephemeral range (32768 on), where an outgoing
+# connection's source port may already hold one.
+base=$((10000 + ($$ % 2200) * 10))
 stream=tcp://127.0.0.1:$((base + 2))
 sync=tcp://127.0.0.1:$((base + 3))
 protocol() { # FILE, then extra sed expressions
