@@ -1,7 +1,8 @@
 /* test_network.c: the assembled model. Gradients of the whole network
  * (parameters and input) against finite differences, for every model kind
  * and readout; evaluation-mode semantics; save/load round trips and damaged
- * files; a small fit that must learn; the random-core control's frozen core. */
+ * files; a small fit that must learn; an overfitting fit that must return
+ * its best epoch's weights; the random-core control's frozen core. */
 #include "network.h"
 #include "test.h"
 #include "test_files.h"
@@ -383,11 +384,133 @@ static void check_fit(void)
     dataset_free(&d);
 }
 
+/* Early stopping keeps the best epoch: a small training set and a large
+ * learning rate overfit, so the validation correlation peaks before the last
+ * epoch. The returned weights must be that epoch's: their validation
+ * correlation, computed here with the public predict and correlation calls,
+ * is best_validation_corr, the largest of the values the progress callback
+ * saw, at best_epoch. */
+typedef struct epoch_log {
+    int count, best_epoch[64];
+    double corr[64];
+} epoch_log;
+
+static void log_epoch(const fit_progress *p, void *user)
+{
+    epoch_log *l = user;
+    if (l->count < 64) {
+        l->corr[l->count] = p->validation_corr;
+        l->best_epoch[l->count++] = p->best_epoch;
+    }
+}
+
+static double validation_corr(model *m, const dataset *d)
+{
+    int n = 0, HW = d->height * d->width;
+    float *images = malloc(sizeof(float) * (size_t)d->trials * HW);
+    float *resp = malloc(sizeof(float) * (size_t)d->trials * d->neurons);
+    float *pred = malloc(sizeof(float) * (size_t)d->trials * d->neurons);
+    float *corr = malloc(sizeof(float) * (size_t)d->neurons);
+    char err[MODEL_ERR_SIZE];
+    for (int i = 0; i < d->trials; i++)
+        if (d->tiers[i] == TIER_VALIDATION) {
+            memcpy(images + (size_t)n * HW, d->images + (size_t)i * HW, sizeof(float) * HW);
+            memcpy(resp + (size_t)n * d->neurons, d->responses + (size_t)i * d->neurons,
+                   sizeof(float) * d->neurons);
+            n++;
+        }
+    double mean = NAN;
+    if (!model_predict(m, images, n, pred, err)) {
+        metrics_correlation(pred, resp, n, d->neurons, corr);
+        mean = 0.0;
+        for (int k = 0; k < d->neurons; k++)
+            mean += corr[k];
+        mean /= d->neurons;
+    }
+    free(images);
+    free(resp);
+    free(pred);
+    free(corr);
+    return mean;
+}
+
+static void check_best_epoch_restored(void)
+{
+    simulate_options s;
+    simulate_options_default(&s);
+    s.population.neurons = 8;
+    s.population.height = 16;
+    s.population.width = 16;
+    s.population.fraction_simple = 0.5f;
+    s.population.fraction_complex = 0.5f;
+    s.population.fraction_conjunction = 0.0f;
+    s.train_images = 40;
+    s.validation_fraction = 0.25f;
+    s.test_images = 2;
+    s.test_repeats = 2;
+    s.seed = 11;
+    s.population.seed = 11;
+    dataset d;
+    char err[MODEL_ERR_SIZE];
+    if (simulate_dataset(&s, &d, err)) {
+        CHECK(0, "simulated dataset: %s", err);
+        return;
+    }
+    model_config c;
+    model_config_default(&c);
+    c.height = 16;
+    c.width = 16;
+    c.neurons = 8;
+    c.layers = 2;
+    c.channels = 8;
+    c.kernel[0] = 7;
+    c.kernel[1] = 5;
+    fit_options o;
+    fit_options_default(&o);
+    o.max_epochs = 16;
+    o.patience = 100; /* no decay and no restore on the way: only the final one */
+    o.batch_size = 8;
+    o.learning_rate = 0.1f;
+    o.threads = 1;
+    epoch_log log = {0};
+    o.progress = log_epoch;
+    o.user = &log;
+    model *m;
+    fit_report r;
+    model_create(&m, &c, err);
+    err[0] = '\0';
+    CHECK(model_fit(m, &d, &o, &r, err) == 0 && r.epochs == o.max_epochs && log.count == r.epochs,
+          "overfitting fit runs all %d epochs (%s)", o.max_epochs, err);
+    int argmax = 0;
+    for (int e = 1; e < log.count; e++)
+        if (log.corr[e] > log.corr[argmax])
+            argmax = e;
+    for (int e = 0; e < log.count; e++)
+        printf("# epoch %d: validation correlation %.4f\n", e + 1, log.corr[e]);
+    CHECK(r.best_epoch == argmax + 1 && r.best_epoch < r.epochs &&
+              log.corr[log.count - 1] < log.corr[argmax] - 0.01,
+          "validation correlation peaks at epoch %d of %d (%.4f, last %.4f)", r.best_epoch,
+          r.epochs, log.corr[argmax], log.corr[log.count - 1]);
+    CHECK(r.best_validation_corr == log.corr[argmax] &&
+              log.best_epoch[log.count - 1] == r.best_epoch,
+          "best_validation_corr and best_epoch are the peak's (%.4f at %d)",
+          r.best_validation_corr, r.best_epoch);
+    /* The same predictions on the same trials, one thread: only the order of
+     * float sums in the correlation may differ from the fit's (~1e-7). */
+    double again = validation_corr(m, &d);
+    CHECK_CLOSE(again, r.best_validation_corr, 1e-6,
+                "the returned weights reproduce best_validation_corr (%.6f vs %.6f)", again,
+                r.best_validation_corr);
+    model_destroy(m);
+    dataset_free(&d);
+}
+
 int main(void)
 {
     check_gradients();
     check_evaluation_mode();
     check_save_load();
     check_fit();
+    check_best_epoch_restored();
     return test_done();
 }
