@@ -121,6 +121,17 @@ static void test_constrain(void)
         CHECK(worst < 1e-5, "... by scaling about the mean (max error %.2g)", worst);
     }
 
+    /* Contrast within the budget but the mean 1e-5 off (ten times the
+     * tolerance): moved to the exact mean. */
+    random_image(x, P, &rng, 0.45f, 0.05f);
+    stimulus_constrain(x, P, &b);
+    for (int i = 0; i < P; i++)
+        x[i] += 1e-5f;
+    stimulus_constrain(x, P, &b);
+    CHECK(fabs(stimulus_mean(x, P) - b.mean_luminance) <= 1e-6,
+          "a mean 1e-5 off, contrast within the budget: moved to the exact mean (off by %.2g)",
+          fabs(stimulus_mean(x, P) - b.mean_luminance));
+
     /* Rendering at the budget reaches it exactly, up or down. */
     float low[P], high[P];
     random_image(low, P, &rng, 0.5f, 0.01f);
@@ -136,6 +147,11 @@ static void test_constrain(void)
         random_image(images + k * P, P, &rng, 0.5f, 0.05f * (k + 1));
     float c1 = stimulus_rms_contrast(images + P, P);
     CHECK_CLOSE(stimulus_median_contrast(images, 3, P), c1, 1e-7, "median contrast of 3 images");
+    float c2 = stimulus_rms_contrast(images + 2 * P, P), four[4 * P];
+    memcpy(four, images, sizeof images);
+    random_image(four + 3 * P, P, &rng, 0.5f, 0.5f); /* the highest contrast */
+    CHECK_CLOSE(stimulus_median_contrast(four, 4, P), 0.5 * (c1 + c2), 1e-7,
+                "median contrast of 4 images: the mean of the middle two");
 }
 
 /* ------------------------------------------------------------------------ */
