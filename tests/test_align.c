@@ -453,6 +453,56 @@ static void test_openephys_window_on_bin_centres(int64_t window_samples)
     acq_binner_destroy(b);
 }
 
+/* The last bin of a trial's window arrives after its successor (reordered):
+ * the trial waits `grace` bins for it and comes out whole. */
+static void test_last_bin_late(void)
+{
+    scenario s;
+    make(&s, 10, 0);
+    int64_t to = s.edge[4] + 50000000 + 500000000;
+    s.swap_bin = (to - T0 - WIDTH / 2 + WIDTH - 1) / WIDTH - 1; /* the last centre before `to` */
+    acq_aligner *a = new_aligner();
+    feed(a, &s, 0);
+    acq_trial t[MAX_TRIALS];
+    float counts[MAX_TRIALS][UNITS];
+    int n = collect(a, t, counts);
+    float want[UNITS];
+    int dropped, conflict;
+    expected_sum(&s, s.edge[4], want, &dropped, &conflict);
+    CHECK(n == 10 && t[4].flags == 0 && t[4].bins == 50 && !memcmp(want, counts[4], sizeof want),
+          "the last bin of a window arriving after the next one: the trial is whole and "
+          "unflagged (flags %u, %u bins)", n == 10 ? t[4].flags : 0, n == 10 ? t[4].bins : 0);
+    acq_aligner_destroy(a);
+}
+
+/* Edges exactly on a line (no jitter, no drift), so the fit predicts each
+ * onset's edge to the nanosecond: an edge the match tolerance (5 ms) away is
+ * matched, one 1 ns further is not. The missed one stays out of the fit, so
+ * the prediction for the next is still exact. */
+static void test_match_tolerance_boundary(void)
+{
+    scenario s;
+    make(&s, 30, 0);
+    for (int i = 0; i < s.trials; i++)
+        s.edge[i] = A0 + (s.display[i] - D0);
+    s.edge[12] += 5000000 + 1;
+    s.edge[18] += 5000000;
+    acq_aligner *a = new_aligner();
+    feed(a, &s, 0);
+    acq_trial t[MAX_TRIALS];
+    float counts[MAX_TRIALS][UNITS];
+    int n = collect(a, t, counts), others = 0;
+    for (int i = 0; i < n; i++)
+        others += i != 12 && t[i].flags == 0 && t[i].sync_edge_ns == s.edge[i];
+    CHECK(n == 30 && t[12].flags == ACQ_TRIAL_NO_SYNC,
+          "an edge 5 ms + 1 ns from its prediction is no match (flags %u)", n == 30 ? t[12].flags : 0);
+    CHECK(n == 30 && t[18].flags == 0 && t[18].sync_edge_ns == s.edge[18],
+          "an edge exactly 5 ms (the tolerance) from its prediction is matched (flags %u)",
+          n == 30 ? t[18].flags : 0);
+    CHECK(others == 29, "every other trial on its own edge (%d of 29)", others);
+    acq_aligner_destroy(a);
+}
+
 int main(void)
 {
     test_clean();
@@ -460,6 +510,8 @@ int main(void)
     test_regular_first_edge_lost();
     test_late_stream();
     test_restart_and_mismatch();
+    test_last_bin_late();
+    test_match_tolerance_boundary();
     test_native_window_on_bin_centres(500000000); /* start and end on centres together */
     test_native_window_on_bin_centres(495000000); /* one end on a centre, the other on an edge */
     test_openephys_window_on_bin_centres(15000);  /* 500 ms */
