@@ -45,7 +45,7 @@ static const char rig_help[] =
     "  --restart-after N      restart the publisher after N messages (default never)\n"
     "  --restart-gap N        messages lost during the restart (default 5)\n"
     "  --drop-sync-every N    drop the sync edge of trials N, 2N, 3N, ... (default never)\n"
-    "  --drop-bin-every N     drop the middle bin of the window of trials N, 2N, 3N, ...\n"
+    "  --drop-bin-every N     drop the last bin of the window of trials N, 2N, 3N, ...\n"
     "                         (default never)\n"
     "  --float-counts         publish float32 counts (default uint16)\n"
     "  --trials N             exit once N trials are fully published\n"

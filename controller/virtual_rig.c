@@ -272,12 +272,13 @@ static int chosen(const rig_trial *t, int every)
     return every > 0 && t->onset.trial > 0 && t->onset.trial % (uint64_t)every == 0;
 }
 
-/* drop_bin_every: the bin is the middle one of a chosen trial's window. */
+/* drop_bin_every: the bin is the last of a chosen trial's window (the last
+ * to go out, so an onset that reaches the rig late still has it). */
 static int bin_to_drop(const virtual_rig *r, int64_t bin)
 {
     for (int i = r->first_active; bin >= 0 && i < r->ntrials; i++) {
         const rig_trial *t = &r->trials[i];
-        if (chosen(t, r->c.drop_bin_every) && bin == t->first_bin + t->nbins / 2)
+        if (chosen(t, r->c.drop_bin_every) && bin == t->first_bin + t->nbins - 1)
             return 1;
     }
     return 0;

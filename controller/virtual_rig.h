@@ -30,7 +30,7 @@ typedef struct rig_config {
     uint64_t restart_after;   /* messages before one publisher restart; 0 never */
     int restart_gap;          /* messages lost while it restarts */
     /* Deterministic faults, for tests: trials numbered N, 2N, 3N, ... lose their
-     * sync edge (drop_sync_every) or the middle bin of their window
+     * sync edge (drop_sync_every) or the last bin of their window
      * (drop_bin_every); 0 never. */
     int drop_sync_every, drop_bin_every;
     int counts_dtype;         /* ACQ_DTYPE_U16 or ACQ_DTYPE_F32 */

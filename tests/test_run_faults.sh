@@ -1,7 +1,7 @@
 #!/bin/sh
 # `inception run` end to end with faults injected by the virtual rig
 # (tests/protocols/faults.yaml: every 37th trial loses its sync edge, every
-# 23rd a bin of its window, natural and closed-loop trials alike); then
+# 23rd the last bin of its window, natural and closed-loop trials alike); then
 # run_check.py --faults reads the record back: the damaged trials are in it,
 # flagged, and none of them reached the background fit or the closed-loop
 # evaluation. TAP output.
@@ -29,9 +29,15 @@ SDL_VIDEODRIVER=dummy "$inception" run "$work/faults.yaml" --out "$work/session"
 status=$?
 sed 's/^/# /' "$work/out" "$work/err"
 ok $status "inception run finishes the protocol with injected faults"
-# 154 trials; 37, 74, 111, 148 without sync edge; 23, 46, 69, 92, 115, 138 a bin short.
-grep -q "154 trials (10 with injected faults), .* 10 dropped" "$work/session/virtual_rig.log"
-ok $? "the rig dropped 10 messages, one per chosen trial: $(grep -o '[0-9]* trials (.*' "$work/session/virtual_rig.log")"
+# 154 trials; 37, 74, 111, 148 without sync edge; 23, 46, 69, 92, 115, 138 a bin short:
+# 10 messages dropped, each damaging one trial. An edge is always dropped (it goes out
+# once its onset has come); a bin only if the onset reached the rig before the bin's
+# time (a loaded machine can be late), so at least the 4 edges.
+summary=$(grep -o '[0-9]* trials ([0-9]* with injected faults), [0-9]* messages sent, [0-9]* dropped' \
+    "$work/session/virtual_rig.log")
+set -- $(echo "$summary" | tr -c '0-9\n' ' ')
+[ "${1:-0}" = 154 ] && [ "${2:-0}" = "${4:-x}" ] && [ "${4:-0}" -ge 4 ]
+ok $? "the rig dropped one message per damaged trial, at least the 4 sync edges: $summary"
 TAP_START=$n $py "$tests/run_check.py" "$work/session" 120 5 2 2 3 --faults >"$work/check" 2>&1
 [ $? = 0 ] || failed=$((failed + 1))
 grep -v '^1\.\.' "$work/check"
