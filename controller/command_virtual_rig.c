@@ -44,6 +44,9 @@ static const char rig_help[] =
     "  --reorder PERCENT      messages sent after the next one (default 0)\n"
     "  --restart-after N      restart the publisher after N messages (default never)\n"
     "  --restart-gap N        messages lost during the restart (default 5)\n"
+    "  --drop-sync-every N    drop the sync edge of trials N, 2N, 3N, ... (default never)\n"
+    "  --drop-bin-every N     drop the last bin of the window of trials N, 2N, 3N, ...\n"
+    "                         (default never)\n"
     "  --float-counts         publish float32 counts (default uint16)\n"
     "  --trials N             exit once N trials are fully published\n"
     "  --duration S           exit after S seconds\n"
@@ -89,6 +92,8 @@ static int parse_rig(cli_option *o, int n, rig_config *c, int *trials, float *du
         cli_get_float(o, n, "loss", 0, 99, &loss) || cli_get_float(o, n, "reorder", 0, 99, &reorder) ||
         cli_get_u64(o, n, "restart-after", &restart) ||
         cli_get_int(o, n, "restart-gap", 0, 1000, &c->restart_gap) ||
+        cli_get_int(o, n, "drop-sync-every", 0, 100000000, &c->drop_sync_every) ||
+        cli_get_int(o, n, "drop-bin-every", 0, 100000000, &c->drop_bin_every) ||
         cli_get_int(o, n, "trials", 1, 100000000, trials) ||
         cli_get_float(o, n, "duration", 0.1f, 1e7f, duration) ||
         cli_get_float(o, n, "fraction-simple", 0, 1, &c->population.fraction_simple) ||
@@ -154,7 +159,7 @@ int command_virtual_rig(int argc, char **argv)
         {"trials", 1, NULL},      {"duration", 1, NULL},      {"truth", 1, NULL},
         {"fraction-simple", 1, NULL}, {"fraction-complex", 1, NULL},
         {"fraction-conjunction", 1, NULL}, {"fraction-energy-conjunction", 1, NULL},
-        {"curve-clients", 1, NULL},
+        {"curve-clients", 1, NULL}, {"drop-sync-every", 1, NULL}, {"drop-bin-every", 1, NULL},
     };
     int n = COUNT(o), trials = 0;
     float duration = 0;

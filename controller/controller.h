@@ -86,6 +86,8 @@ typedef struct protocol_virtual_rig {
     uint64_t seed;
     float message_loss;      /* fraction of stream messages dropped, 0..0.5 */
     float latency_ms;        /* stream delivery latency */
+    int drop_sync_every;     /* trials N, 2N, ... lose their sync edge; 0 never */
+    int drop_bin_every;      /* trials N, 2N, ... lose the last bin of their window; 0 never */
 } protocol_virtual_rig;
 
 typedef struct protocol_display {

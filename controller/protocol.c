@@ -94,6 +94,10 @@ static const setting_spec settings[] = {
      "fraction of stream messages dropped"},
     {"virtual_rig", "latency_ms", T_FLOAT, AT(virtual_rig.latency_ms), 0, 1000, "2", NULL,
      "stream delivery latency"},
+    {"virtual_rig", "drop_sync_every", T_INT, AT(virtual_rig.drop_sync_every), 0, 100000000, "0",
+     NULL, "trials N, 2N, ... lose their sync edge (0 never)"},
+    {"virtual_rig", "drop_bin_every", T_INT, AT(virtual_rig.drop_bin_every), 0, 100000000, "0",
+     NULL, "trials N, 2N, ... lose the last bin of their window (0 never)"},
 
     {"display", "index", T_INT, AT(display.index), 0, 15, "0", NULL, "which display"},
     {"display", "mode", T_ENUM, AT(display.mode), 0, 0, "fullscreen", display_modes,

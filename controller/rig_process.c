@@ -44,7 +44,7 @@ static void arg_number(arg_list *a, double value)
 }
 
 /* The rig's command line from the protocol: the population, the response
- * window it spreads spikes over, the loss it injects, where truth goes. */
+ * window it spreads spikes over, the faults it injects, where truth goes. */
 static void rig_arguments(arg_list *a, const char *exe, const protocol *p, const char *dir,
                           int truth_index)
 {
@@ -84,6 +84,10 @@ static void rig_arguments(arg_list *a, const char *exe, const protocol *p, const
     arg_number(a, p->response.duration_ms);
     arg_text(a, "--loss");
     arg_number(a, 100.0 * v->message_loss);
+    arg_text(a, "--drop-sync-every");
+    arg_number(a, v->drop_sync_every);
+    arg_text(a, "--drop-bin-every");
+    arg_number(a, v->drop_bin_every);
     arg_text(a, "--truth");
     arg_text(a, truth);
 }

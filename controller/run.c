@@ -779,14 +779,15 @@ static int finish_background_fit(run_state *s)
     fit_worker_status(s->fit, &rounds, &corr);
     if (fit_worker_finish(s->fit, &warm, &trials, s->err))
         return 1;
+    int fitted = trials.trials; /* unflagged natural trials only (complete_trial) */
     dataset_free(&trials);
     fit_worker_destroy(s->fit);
     s->fit = NULL;
     int status = warm && record_start_model(s, warm);
     model_destroy(warm);
     char note[256];
-    snprintf(note, sizeof note, "background fit: %d rounds during the recording, validation "
-             "correlation %.3f when it ended", rounds, corr);
+    snprintf(note, sizeof note, "background fit: %d trials, %d rounds during the recording, "
+             "validation correlation %.3f when it ended", fitted, rounds, corr);
     progress(s, note, 1);
     return status || session_record_note(s->rec, note, s->err);
 }

@@ -78,9 +78,10 @@ int rig_create(virtual_rig **out, const rig_config *c, acq_publisher *pub, int64
 {
     *out = NULL;
     if (c->bin_ns <= 0 || c->window_ns < 2 * c->bin_ns || c->latency_ns < 0 || c->jitter_ns < 0 ||
-        c->loss < 0 || c->loss >= 1 || c->reorder < 0 || c->reorder >= 1 || c->restart_gap < 0) {
-        snprintf(err, MODEL_ERR_SIZE, "virtual rig: bin > 0, window >= 2 bins, latency and "
-                                      "jitter >= 0, loss and reorder in [0, 1)");
+        c->loss < 0 || c->loss >= 1 || c->reorder < 0 || c->reorder >= 1 || c->restart_gap < 0 ||
+        c->drop_sync_every < 0 || c->drop_bin_every < 0) {
+        snprintf(err, MODEL_ERR_SIZE, "virtual rig: bin > 0, window >= 2 bins, latency, "
+                                      "jitter and drop intervals >= 0, loss and reorder in [0, 1)");
         return 1;
     }
     virtual_rig *r = calloc(1, sizeof *r);
@@ -258,15 +259,42 @@ static void maybe_restart(virtual_rig *r)
     }
 }
 
+static void drop(virtual_rig *r, acq_encoded *e, int64_t bin, int trial, uint32_t extra)
+{
+    mark_dropped(r, bin, trial, extra);
+    free(e->payload);
+    r->dropped++;
+}
+
+/* A trial numbered a positive multiple of `every` (0: none). */
+static int chosen(const rig_trial *t, int every)
+{
+    return every > 0 && t->onset.trial > 0 && t->onset.trial % (uint64_t)every == 0;
+}
+
+/* drop_bin_every: the bin is the last of a chosen trial's window (the last
+ * to go out, so an onset that reaches the rig late still has it). */
+static int bin_to_drop(const virtual_rig *r, int64_t bin)
+{
+    for (int i = r->first_active; bin >= 0 && i < r->ntrials; i++) {
+        const rig_trial *t = &r->trials[i];
+        if (chosen(t, r->c.drop_bin_every) && bin == t->first_bin + t->nbins - 1)
+            return 1;
+    }
+    return 0;
+}
+
 static void deliver(virtual_rig *r, acq_encoded *e, int64_t bin, int trial)
 {
     r->messages++;
+    if ((trial >= 0 && chosen(&r->trials[trial], r->c.drop_sync_every)) || bin_to_drop(r, bin)) {
+        drop(r, e, bin, trial, 0);
+        return;
+    }
     if (r->drop_remaining > 0 || model_rng_uniform(&r->rng) < r->c.loss) {
         uint32_t extra = r->drop_remaining > 0 ? RIG_RESTART : 0;
         r->drop_remaining -= r->drop_remaining > 0;
-        mark_dropped(r, bin, trial, extra);
-        free(e->payload);
-        r->dropped++;
+        drop(r, e, bin, trial, extra);
         return;
     }
     if (!r->holding && model_rng_uniform(&r->rng) < r->c.reorder) {

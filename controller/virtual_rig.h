@@ -9,7 +9,8 @@
  * [onset + latency, onset + latency + window) on its clock, and publishes
  * every bin as time passes, one sync edge per onset (after a fixed latency,
  * with jitter) and a heartbeat a second, with loss, reordering and a
- * publisher restart injected on request. It remembers what it generated, per
+ * publisher restart injected on request, and on request the sync edge or one
+ * bin of every N-th trial dropped. It remembers what it generated, per
  * trial, for tests to compare with. */
 #ifndef INCEPTION_VIRTUAL_RIG_H
 #define INCEPTION_VIRTUAL_RIG_H
@@ -28,6 +29,10 @@ typedef struct rig_config {
     double loss, reorder;     /* fractions of messages dropped, held back one message */
     uint64_t restart_after;   /* messages before one publisher restart; 0 never */
     int restart_gap;          /* messages lost while it restarts */
+    /* Deterministic faults, for tests: trials numbered N, 2N, 3N, ... lose their
+     * sync edge (drop_sync_every) or the last bin of their window
+     * (drop_bin_every); 0 never. */
+    int drop_sync_every, drop_bin_every;
     int counts_dtype;         /* ACQ_DTYPE_U16 or ACQ_DTYPE_F32 */
     uint64_t seed;
 } rig_config;

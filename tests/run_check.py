@@ -3,8 +3,14 @@ phase, the schedule, flips and trials, the trials' counts against the virtual
 rig's ground truth, the stimuli, the model and the evaluation, recomputed
 here from the trial records. TAP output.
 
-usage: run_check.py SESSION_DIR TRAIN TEST REPEATS TARGETS CLOSED_REPEATS
+With --faults (a protocol with virtual_rig.drop_sync_every / drop_bin_every,
+tests/test_run_faults.sh) the run must have flagged trials in both the natural
+and the closed-loop phases, so that the checks that flagged trials reach
+neither the fit nor the evaluation bite.
+
+usage: run_check.py SESSION_DIR TRAIN TEST REPEATS TARGETS CLOSED_REPEATS [--faults]
 """
+import re
 import os
 import sys
 
@@ -26,6 +32,7 @@ def check(ok, what):
 
 session = sys.argv[1]
 train, test, repeats, targets, closed_repeats = map(int, sys.argv[2:7])
+expect_faults = "--faults" in sys.argv[7:]
 records = list(read_records(os.path.join(session, "session.rec")))
 by = {}
 for r in records:
@@ -81,6 +88,33 @@ for t in trials:
 # aligner rightly flags those trials, so "most usable" is 80%, not all.
 check(mismatched == 0 and matched >= 0.80 * total,
       "trial counts equal the rig's ground truth: %d match, %d differ" % (matched, mismatched))
+
+# Trials the rig damaged on purpose or by loss (truth flags 1 lost bin, 4 lost
+# sync edge) are in the record, flagged with the aligner's bit for it
+# (ACQ_TRIAL_LOST 1, ACQ_TRIAL_NO_SYNC 4): nothing recorded is lost.
+record_flags = {t["fields"]["trial"]: t["fields"]["flags"] for t in trials}
+damaged = [(int(row[0]), int(row[5]) & 5) for row in truth_trials if int(row[5]) & 5]
+kept = [trial for trial, bits in damaged
+        if trial in record_flags and record_flags[trial] & bits == bits]
+check(len(kept) == len(damaged),
+      "%d of the %d trials the rig damaged (lost bin or sync edge) are in the record with "
+      "their flag" % (len(kept), len(damaged)))
+block_of = {s["fields"]["trial"]: s["fields"]["block"] for s in sched}
+flagged_natural = sum(1 for t in trials if t["fields"]["flags"] and
+                      block_of.get(t["fields"]["trial"]) != "closed_loop")
+flagged_closed = sum(1 for t in trials if t["fields"]["flags"] and
+                     block_of.get(t["fields"]["trial"]) == "closed_loop")
+if expect_faults:
+    check(len(damaged) > 0 and flagged_natural > 0 and flagged_closed > 0,
+          "injected faults: %d damaged trials; %d natural and %d closed-loop trials flagged"
+          % (len(damaged), flagged_natural, flagged_closed))
+# The background fit took the unflagged natural trials only: its note counts them.
+fitted = [int(m.group(1)) for m in (re.match(r"background fit: (\d+) trials", r["fields"]["text"])
+                                     for r in by.get("note", [])) if m]
+unflagged_natural = natural_trials - flagged_natural
+check(fitted == [unflagged_natural],
+      "the background fit had %s trials: the %d unflagged natural ones"
+      % (fitted, unflagged_natural))
 
 # The final model (model.bin), after at most one start model (model_start.bin:
 # the background fit's, where the final fit started, recorded before it).

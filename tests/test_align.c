@@ -1,7 +1,9 @@
 /* test_align.c: the aligner against a known clock (offset, drift, jitter) and
  * known bins. Expected trial sums are computed here by brute force over all
  * bins (centre in the window), and the clock fit by the textbook
- * least-squares formula in long double: both independent of align.c. */
+ * least-squares formula in long double: both independent of align.c. Window
+ * boundaries exactly on bin centres, natively and through the Open Ephys
+ * binner, against an oracle in whole samples. */
 #include "acquisition.h"
 #include "test.h"
 
@@ -93,16 +95,17 @@ static void feed(acq_aligner *a, const scenario *s, int with_received)
 }
 
 /* Brute force: every bin whose centre lies in the window. */
-static void expected_sum(const scenario *s, int64_t anchor, float *out, int *contains_dropped,
-                         int *contains_conflict)
+static void expected_sum_over(const scenario *s, int64_t anchor, int64_t window, float *out,
+                              int *bins, int *contains_dropped, int *contains_conflict)
 {
-    int64_t from = anchor + 50000000, to = from + 500000000;
+    int64_t from = anchor + 50000000, to = from + window;
     memset(out, 0, sizeof(float) * UNITS);
-    *contains_dropped = *contains_conflict = 0;
+    *contains_dropped = *contains_conflict = *bins = 0;
     for (int64_t k = 0; k < s->nbins; k++) {
         int64_t centre = T0 + k * WIDTH + WIDTH / 2;
         if (centre < from || centre >= to)
             continue;
+        (*bins)++;
         *contains_dropped |= k == s->drop_bin;
         *contains_conflict |= k == s->conflict_bin;
         for (int u = 0; u < UNITS; u++)
@@ -110,15 +113,25 @@ static void expected_sum(const scenario *s, int64_t anchor, float *out, int *con
     }
 }
 
-static acq_aligner *new_aligner(void)
+static void expected_sum(const scenario *s, int64_t anchor, float *out, int *contains_dropped,
+                         int *contains_conflict)
+{
+    int bins;
+    expected_sum_over(s, anchor, 500000000, out, &bins, contains_dropped, contains_conflict);
+}
+
+static acq_aligner *new_aligner_window(int64_t window)
 {
     acq_align_config c;
     char err[ACQ_ERR_SIZE];
     acq_aligner *a;
     acq_align_config_default(&c);
     c.sync_line = 0;
+    c.window_ns = window;
     return acq_aligner_create(&a, &c, err) ? NULL : a;
 }
+
+static acq_aligner *new_aligner(void) { return new_aligner_window(500000000); }
 
 static int collect(acq_aligner *a, acq_trial *t, float (*counts)[UNITS])
 {
@@ -304,6 +317,192 @@ static void test_restart_and_mismatch(void)
     acq_aligner_destroy(a);
 }
 
+/* Windows whose start or end falls exactly on a bin centre, and 1 ns (native)
+ * or one sample (Open Ephys) either side: a centre on the start is in, a
+ * centre on the end is out ([from, to)). Jittered edges almost never land
+ * there; whole-sample latencies and windows at 30 kHz do (about 1 trial in
+ * 300 with 10 ms bins). Trial i: case i % 6 puts the start (0-2) or the end
+ * (3-5) on a centre, shifted by 0, -1, +1. */
+#define BOUNDARY_TRIALS 18
+#define LATENCY 50000000LL
+
+static int64_t boundary_shift(int i) { return (int64_t[]){0, -1, 1}[i % 3]; }
+
+static void test_native_window_on_bin_centres(int64_t window)
+{
+    scenario s;
+    memset(&s, 0, sizeof s);
+    s.trials = BOUNDARY_TRIALS;
+    s.drop_bin = s.conflict_bin = s.swap_bin = -1;
+    for (int i = 0; i < s.trials; i++) {
+        int64_t centre = T0 + (100 + 73 * (int64_t)i) * WIDTH + WIDTH / 2; /* 730 ms apart */
+        int64_t from = (i % 6 < 3 ? centre : centre - window) + boundary_shift(i);
+        s.edge[i] = from - LATENCY;
+        s.display[i] = D0 + (s.edge[i] - s.edge[0]);
+    }
+    s.nbins = (int)((s.edge[s.trials - 1] + 2000000000 - T0) / WIDTH);
+    acq_aligner *a = new_aligner_window(window);
+    feed(a, &s, 0);
+    acq_trial t[MAX_TRIALS];
+    float counts[MAX_TRIALS][UNITS];
+    int n = collect(a, t, counts), exact = 0, on_centre_bins = 1;
+    for (int i = 0; i < n; i++) {
+        float want[UNITS];
+        int bins, dropped, conflict;
+        expected_sum_over(&s, s.edge[i], window, want, &bins, &dropped, &conflict);
+        int ok = t[i].flags == 0 && t[i].sync_edge_ns == s.edge[i] && (int)t[i].bins == bins &&
+                 !memcmp(want, counts[i], sizeof want);
+        exact += ok;
+        if (!ok)
+            printf("# trial %d (case %d): %u bins, want %d; flags %u\n", i, i % 6, t[i].bins,
+                   bins, t[i].flags);
+        /* Start on a centre: that bin and every width after it, ceil(window /
+         * width) bins; end on a centre: floor(window / width), that bin out. */
+        int64_t closed_form = i % 6 < 3 ? (window + WIDTH - 1) / WIDTH : window / WIDTH;
+        if (boundary_shift(i) == 0 && (t[i].bins != closed_form || bins != closed_form))
+            on_centre_bins = 0;
+    }
+    CHECK(n == BOUNDARY_TRIALS && exact == n && on_centre_bins,
+          "native, %lld ms window: start or end on a bin centre and 1 ns either side, "
+          "every trial's bins and sums exact (%d of %d)", (long long)(window / 1000000), exact, n);
+    acq_aligner_destroy(a);
+}
+
+/* The same through acq_binner, as the Open Ephys path does it (receiver.c):
+ * spikes at sample numbers binned at 30 kHz, sync edges at sample numbers
+ * turned into times by acq_binner_time_ns. The oracle works in whole samples
+ * (bin k: samples [300k, 300k + 300), centre 300k + 150), apart from the
+ * nanosecond arithmetic under test. */
+#define OE_RATE 30000
+#define OE_BIN 300 /* samples: 10 ms */
+
+typedef struct oe_sink {
+    acq_aligner *a;
+} oe_sink;
+
+static void oe_to_aligner(void *ctx, int64_t start_ns, uint32_t width_ns, const float *counts,
+                          int units)
+{
+    char err[ACQ_ERR_SIZE];
+    acq_aligner_add_bins(((oe_sink *)ctx)->a, start_ns, width_ns, counts, units, 0, err);
+}
+
+static void test_openephys_window_on_bin_centres(int64_t window_samples)
+{
+    const int64_t latency_samples = 1500; /* 50 ms */
+    int64_t window_ns = window_samples * 1000000000LL / OE_RATE;
+    char err[ACQ_ERR_SIZE];
+    acq_binner *b;
+    CHECK(window_samples * 1000000000LL % OE_RATE == 0 &&
+              !acq_binner_create(&b, UNITS, OE_RATE, 10000000, 2, err),
+          "binner at 30 kHz, 10 ms bins, %lld-sample window", (long long)window_samples);
+    acq_aligner *a = new_aligner_window(window_ns);
+    oe_sink sink = {a};
+    int64_t edge[BOUNDARY_TRIALS];
+    for (int i = 0; i < BOUNDARY_TRIALS; i++) {
+        int64_t centre = (20 + 73 * (int64_t)i) * OE_BIN + OE_BIN / 2;
+        edge[i] = (i % 6 < 3 ? centre : centre - window_samples) + boundary_shift(i) -
+                  latency_samples;
+    }
+    int64_t nbins = (edge[BOUNDARY_TRIALS - 1] + 2 * OE_RATE) / OE_BIN, edge0 = -1;
+    int next = 0;
+    for (int64_t k = 0; k < nbins; k++) {
+        while (next < BOUNDARY_TRIALS && edge[next] < (k + 1) * OE_BIN) {
+            int64_t t = acq_binner_time_ns(b, edge[next]);
+            edge0 = edge0 < 0 ? t : edge0;
+            acq_aligner_add_onset(a, (uint64_t)next, 100 + (uint64_t)next, D0 + (t - edge0), 0,
+                                  err);
+            acq_aligner_add_sync(a, t, 0, 1, 0);
+            next++;
+        }
+        for (int u = 0; u < UNITS; u++)
+            for (int j = 0; j < (int)bin_count(k, u); j++)
+                acq_binner_add_spike(b, u, k * OE_BIN + 17 + 61 * j, oe_to_aligner, &sink);
+    }
+    acq_binner_advance(b, nbins * OE_BIN + 10 * OE_BIN, oe_to_aligner, &sink);
+    acq_aligner_finish(a);
+    acq_trial t[MAX_TRIALS];
+    float counts[MAX_TRIALS][UNITS];
+    int n = collect(a, t, counts), exact = 0;
+    for (int i = 0; i < n; i++) {
+        float want[UNITS] = {0};
+        int bins = 0;
+        int64_t from = edge[i] + latency_samples, to = from + window_samples;
+        for (int64_t k = 0; k < nbins; k++) {
+            int64_t centre = k * OE_BIN + OE_BIN / 2;
+            if (centre < from || centre >= to)
+                continue;
+            bins++;
+            for (int u = 0; u < UNITS; u++)
+                want[u] += bin_count(k, u);
+        }
+        int ok = t[i].flags == 0 && (int)t[i].bins == bins && !memcmp(want, counts[i], sizeof want);
+        int64_t closed_form = i % 6 < 3 ? (window_samples + OE_BIN - 1) / OE_BIN
+                                        : window_samples / OE_BIN; /* as in the native test */
+        ok &= boundary_shift(i) != 0 || bins == closed_form;
+        exact += ok;
+        if (!ok)
+            printf("# trial %d (case %d): %u bins, want %d; flags %u\n", i, i % 6, t[i].bins,
+                   bins, t[i].flags);
+    }
+    CHECK(n == BOUNDARY_TRIALS && exact == n,
+          "Open Ephys, %lld-sample window: start or end on a bin centre and one sample "
+          "either side, every trial's bins and sums exact (%d of %d)",
+          (long long)window_samples, exact, n);
+    acq_aligner_destroy(a);
+    acq_binner_destroy(b);
+}
+
+/* The last bin of a trial's window arrives after its successor (reordered):
+ * the trial waits `grace` bins for it and comes out whole. */
+static void test_last_bin_late(void)
+{
+    scenario s;
+    make(&s, 10, 0);
+    int64_t to = s.edge[4] + 50000000 + 500000000;
+    s.swap_bin = (to - T0 - WIDTH / 2 + WIDTH - 1) / WIDTH - 1; /* the last centre before `to` */
+    acq_aligner *a = new_aligner();
+    feed(a, &s, 0);
+    acq_trial t[MAX_TRIALS];
+    float counts[MAX_TRIALS][UNITS];
+    int n = collect(a, t, counts);
+    float want[UNITS];
+    int dropped, conflict;
+    expected_sum(&s, s.edge[4], want, &dropped, &conflict);
+    CHECK(n == 10 && t[4].flags == 0 && t[4].bins == 50 && !memcmp(want, counts[4], sizeof want),
+          "the last bin of a window arriving after the next one: the trial is whole and "
+          "unflagged (flags %u, %u bins)", n == 10 ? t[4].flags : 0, n == 10 ? t[4].bins : 0);
+    acq_aligner_destroy(a);
+}
+
+/* Edges exactly on a line (no jitter, no drift), so the fit predicts each
+ * onset's edge to the nanosecond: an edge the match tolerance (5 ms) away is
+ * matched, one 1 ns further is not. The missed one stays out of the fit, so
+ * the prediction for the next is still exact. */
+static void test_match_tolerance_boundary(void)
+{
+    scenario s;
+    make(&s, 30, 0);
+    for (int i = 0; i < s.trials; i++)
+        s.edge[i] = A0 + (s.display[i] - D0);
+    s.edge[12] += 5000000 + 1;
+    s.edge[18] += 5000000;
+    acq_aligner *a = new_aligner();
+    feed(a, &s, 0);
+    acq_trial t[MAX_TRIALS];
+    float counts[MAX_TRIALS][UNITS];
+    int n = collect(a, t, counts), others = 0;
+    for (int i = 0; i < n; i++)
+        others += i != 12 && t[i].flags == 0 && t[i].sync_edge_ns == s.edge[i];
+    CHECK(n == 30 && t[12].flags == ACQ_TRIAL_NO_SYNC,
+          "an edge 5 ms + 1 ns from its prediction is no match (flags %u)", n == 30 ? t[12].flags : 0);
+    CHECK(n == 30 && t[18].flags == 0 && t[18].sync_edge_ns == s.edge[18],
+          "an edge exactly 5 ms (the tolerance) from its prediction is matched (flags %u)",
+          n == 30 ? t[18].flags : 0);
+    CHECK(others == 29, "every other trial on its own edge (%d of 29)", others);
+    acq_aligner_destroy(a);
+}
+
 int main(void)
 {
     test_clean();
@@ -311,5 +510,11 @@ int main(void)
     test_regular_first_edge_lost();
     test_late_stream();
     test_restart_and_mismatch();
+    test_last_bin_late();
+    test_match_tolerance_boundary();
+    test_native_window_on_bin_centres(500000000); /* start and end on centres together */
+    test_native_window_on_bin_centres(495000000); /* one end on a centre, the other on an edge */
+    test_openephys_window_on_bin_centres(15000);  /* 500 ms */
+    test_openephys_window_on_bin_centres(14850);  /* 495 ms */
     return test_done();
 }

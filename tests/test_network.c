@@ -1,7 +1,9 @@
 /* test_network.c: the assembled model. Gradients of the whole network
  * (parameters and input) against finite differences, for every model kind
  * and readout; evaluation-mode semantics; save/load round trips and damaged
- * files; a small fit that must learn; the random-core control's frozen core. */
+ * files; a small fit that must learn; an overfitting fit that must return
+ * its best epoch's weights, and its learning-rate schedule and input
+ * standardization; the random-core control's frozen core. */
 #include "network.h"
 #include "test.h"
 #include "test_files.h"
@@ -383,11 +385,240 @@ static void check_fit(void)
     dataset_free(&d);
 }
 
+/* Early stopping keeps the best epoch: a small training set and a large
+ * learning rate overfit, so the validation correlation peaks before the last
+ * epoch. The returned weights must be that epoch's: their validation
+ * correlation, computed here with the public predict and correlation calls,
+ * is best_validation_corr, the largest of the values the progress callback
+ * saw, at best_epoch. */
+typedef struct epoch_log {
+    int count, best_epoch[64];
+    double corr[64];
+    double lr[64]; /* after the epoch: the next epoch's rate */
+} epoch_log;
+
+static void log_epoch(const fit_progress *p, void *user)
+{
+    epoch_log *l = user;
+    if (l->count < 64) {
+        l->corr[l->count] = p->validation_corr;
+        l->lr[l->count] = p->learning_rate;
+        l->best_epoch[l->count++] = p->best_epoch;
+    }
+}
+
+static double validation_corr(model *m, const dataset *d)
+{
+    int n = 0, HW = d->height * d->width;
+    float *images = malloc(sizeof(float) * (size_t)d->trials * HW);
+    float *resp = malloc(sizeof(float) * (size_t)d->trials * d->neurons);
+    float *pred = malloc(sizeof(float) * (size_t)d->trials * d->neurons);
+    float *corr = malloc(sizeof(float) * (size_t)d->neurons);
+    char err[MODEL_ERR_SIZE];
+    for (int i = 0; i < d->trials; i++)
+        if (d->tiers[i] == TIER_VALIDATION) {
+            memcpy(images + (size_t)n * HW, d->images + (size_t)i * HW, sizeof(float) * HW);
+            memcpy(resp + (size_t)n * d->neurons, d->responses + (size_t)i * d->neurons,
+                   sizeof(float) * d->neurons);
+            n++;
+        }
+    double mean = NAN;
+    if (!model_predict(m, images, n, pred, err)) {
+        metrics_correlation(pred, resp, n, d->neurons, corr);
+        mean = 0.0;
+        for (int k = 0; k < d->neurons; k++)
+            mean += corr[k];
+        mean /= d->neurons;
+    }
+    free(images);
+    free(resp);
+    free(pred);
+    free(corr);
+    return mean;
+}
+
+/* A small recording, a model and options that overfit it: 30 training and 10
+ * validation images, a learning rate of 0.1, batches of 8, one thread (the
+ * fit is deterministic for a thread count). */
+static int overfit_setup(dataset *d, model_config *c, fit_options *o)
+{
+    simulate_options s;
+    simulate_options_default(&s);
+    s.population.neurons = 8;
+    s.population.height = 16;
+    s.population.width = 16;
+    s.population.fraction_simple = 0.5f;
+    s.population.fraction_complex = 0.5f;
+    s.population.fraction_conjunction = 0.0f;
+    s.train_images = 40;
+    s.validation_fraction = 0.25f;
+    s.test_images = 2;
+    s.test_repeats = 2;
+    s.seed = 11;
+    s.population.seed = 11;
+    char err[MODEL_ERR_SIZE];
+    if (simulate_dataset(&s, d, err)) {
+        CHECK(0, "simulated dataset: %s", err);
+        return 1;
+    }
+    model_config_default(c);
+    c->height = 16;
+    c->width = 16;
+    c->neurons = 8;
+    c->layers = 2;
+    c->channels = 8;
+    c->kernel[0] = 7;
+    c->kernel[1] = 5;
+    fit_options_default(o);
+    o->max_epochs = 16;
+    o->batch_size = 8;
+    o->learning_rate = 0.1f;
+    o->threads = 1;
+    return 0;
+}
+
+static void check_best_epoch_restored(void)
+{
+    dataset d;
+    model_config c;
+    fit_options o;
+    char err[MODEL_ERR_SIZE];
+    if (overfit_setup(&d, &c, &o))
+        return;
+    o.patience = 100; /* no decay and no restore on the way: only the final one */
+    epoch_log log = {0};
+    o.progress = log_epoch;
+    o.user = &log;
+    model *m;
+    fit_report r;
+    model_create(&m, &c, err);
+    err[0] = '\0';
+    CHECK(model_fit(m, &d, &o, &r, err) == 0 && r.epochs == o.max_epochs && log.count == r.epochs,
+          "overfitting fit runs all %d epochs (%s)", o.max_epochs, err);
+    int argmax = 0;
+    for (int e = 1; e < log.count; e++)
+        if (log.corr[e] > log.corr[argmax])
+            argmax = e;
+    for (int e = 0; e < log.count; e++)
+        printf("# epoch %d: validation correlation %.4f\n", e + 1, log.corr[e]);
+    CHECK(r.best_epoch == argmax + 1 && r.best_epoch < r.epochs &&
+              log.corr[log.count - 1] < log.corr[argmax] - 0.01,
+          "validation correlation peaks at epoch %d of %d (%.4f, last %.4f)", r.best_epoch,
+          r.epochs, log.corr[argmax], log.corr[log.count - 1]);
+    CHECK(r.best_validation_corr == log.corr[argmax] &&
+              log.best_epoch[log.count - 1] == r.best_epoch,
+          "best_validation_corr and best_epoch are the peak's (%.4f at %d)",
+          r.best_validation_corr, r.best_epoch);
+    /* The same predictions on the same trials, one thread: only the order of
+     * float sums in the correlation may differ from the fit's (~1e-7). */
+    double again = validation_corr(m, &d);
+    CHECK_CLOSE(again, r.best_validation_corr, 1e-6,
+                "the returned weights reproduce best_validation_corr (%.6f vs %.6f)", again,
+                r.best_validation_corr);
+    model_destroy(m);
+    dataset_free(&d);
+}
+
+/* The learning-rate schedule (fit_options): `patience` epochs without a new
+ * best multiply the rate by lr_decay and continue from the best weights; the
+ * fit stops at the plateau after max_lr_decays decays. Replayed here over the
+ * validation correlations the fit reported. And the input standardization:
+ * the training images' pixel mean and standard deviation. */
+static void check_fit_schedule(void)
+{
+    dataset d;
+    model_config c;
+    fit_options o;
+    char err[MODEL_ERR_SIZE];
+    if (overfit_setup(&d, &c, &o))
+        return;
+    c.batch_norm = 0; /* its running statistics would move even at a zero rate */
+    o.max_epochs = 60;
+    o.patience = 2;
+    o.lr_decay = 0.5f;
+    o.max_lr_decays = 2;
+    epoch_log log = {0};
+    o.progress = log_epoch;
+    o.user = &log;
+    model *m;
+    fit_report r;
+    model_create(&m, &c, err);
+    err[0] = '\0';
+    CHECK(model_fit(m, &d, &o, &r, err) == 0 && log.count == r.epochs, "scheduled fit runs (%s)",
+          err);
+    double best = -2.0;
+    int bad = 0, decays = 0, stop = 0, lr_ok = 1;
+    float lr = o.learning_rate;
+    for (int e = 0; e < log.count && !stop; e++) {
+        if (log.corr[e] > best) {
+            best = log.corr[e];
+            bad = 0;
+        } else if (++bad >= o.patience) {
+            bad = 0;
+            decays++;
+            lr *= o.lr_decay; /* the fit's float product, in the same order: exact */
+        }
+        lr_ok &= log.lr[e] == lr;
+        if (decays > o.max_lr_decays)
+            stop = e + 1;
+    }
+    CHECK(lr_ok && stop == r.epochs && stop < o.max_epochs && decays == o.max_lr_decays + 1,
+          "rates halve after %d epochs without a new best; the fit stops at the plateau after "
+          "%d decays (epoch %d, replayed %d)", o.patience, o.max_lr_decays, r.epochs, stop);
+
+    /* Standardization from the training tier alone, in double here. */
+    double sum = 0.0, sum2 = 0.0, count = 0.0;
+    size_t HW = (size_t)d.height * d.width;
+    for (int i = 0; i < d.trials; i++)
+        if (d.tiers[i] == TIER_TRAIN)
+            for (size_t p = 0; p < HW; p++) {
+                double v = d.images[(size_t)i * HW + p];
+                sum += v;
+                sum2 += v * v;
+                count += 1.0;
+            }
+    double mean = sum / count, sd = sqrt(sum2 / count - mean * mean);
+    float got_mean, got_std;
+    model_get_standardization(m, &got_mean, &got_std);
+    /* float storage of a double: 1e-6 relative. */
+    CHECK(fabs(got_mean - mean) <= 1e-6 * mean && fabs(got_std - sd) <= 1e-6 * sd,
+          "input standardization: training pixels' mean %.6f and std %.6f (model %.6f, %.6f)",
+          mean, sd, got_mean, got_std);
+    model_destroy(m);
+
+    /* A decay continues from the best weights: with the rate cut to ~0 the
+     * next epoch's validation correlation is the best one again, not the
+     * plateau's last. Adam moves each weight by at most ~10 × rate (1e-7)
+     * per step: 1e-4 is far above that and far below the plateau's gap. */
+    o.lr_decay = 1e-6f;
+    o.max_lr_decays = 1;
+    log.count = 0;
+    model_create(&m, &c, err);
+    model_fit(m, &d, &o, &r, err);
+    int decay_at = -1;
+    for (int e = 0; e < log.count && decay_at < 0; e++)
+        if (log.lr[e] < o.learning_rate)
+            decay_at = e;
+    best = -2.0;
+    for (int e = 0; e <= decay_at; e++)
+        best = fmax(best, log.corr[e]);
+    CHECK(decay_at >= 0 && decay_at + 1 < log.count && best - log.corr[decay_at] > 1e-3 &&
+              fabs(log.corr[decay_at + 1] - best) < 1e-4,
+          "after a decay the fit resumes from the best weights: epoch %d at %.5f, the best "
+          "%.5f, the plateau's last %.5f", decay_at + 2,
+          decay_at >= 0 && decay_at + 1 < log.count ? log.corr[decay_at + 1] : NAN, best,
+          decay_at >= 0 ? log.corr[decay_at] : NAN);
+    model_destroy(m);
+    dataset_free(&d);
+}
+
 int main(void)
 {
     check_gradients();
     check_evaluation_mode();
     check_save_load();
     check_fit();
+    check_best_epoch_restored();
+    check_fit_schedule();
     return test_done();
 }

@@ -60,6 +60,9 @@ cli "acquire --help" 0 "usage: inception acquire" acquire --help
 cli "acquire without --out: usage error" 2 "out is required" acquire
 cli "unknown option named" 2 "unknown option '--frob'" virtual-rig --frob 1
 cli "bad --loss value named" 2 "loss" virtual-rig --loss 150
+cli "virtual-rig --help names --drop-sync-every and --drop-bin-every" 0 "drop-bin-every N" \
+    virtual-rig --help
+cli "a negative --drop-sync-every named" 2 "drop-sync-every" virtual-rig --drop-sync-every -1
 # CURVE client lists: a malformed one is refused with its file and line.
 $py -c "import zmq; p, s = zmq.curve_keypair(); open('$work/server.key', 'w').write(s.decode()); \
 open('$work/clients', 'w').write('# clients\n' + p.decode() + '\nnot-a-key\n')"

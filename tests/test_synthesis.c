@@ -82,6 +82,56 @@ static void test_constrain(void)
     stimulus_constrain(y, P, &b);
     CHECK(!memcmp(x, y, sizeof x), "the map is the identity on the space (bit for bit)");
 
+    /* The exact mean and a contrast just over the budget: not in the space,
+     * so not left as it is. Pixels stay far from 0 and 1, so no clipping:
+     * the answer is the image scaled about its mean to the budget. */
+    for (int k = 1; k <= 2; k++) {
+        double over = 1.0 + 0.005 * k, target = over * b.contrast;
+        random_image(x, P, &rng, 0.45f, 0.05f);
+        double m = stimulus_mean(x, P), ss = 0.0;
+        for (int i = 0; i < P; i++)
+            ss += (x[i] - m) * (x[i] - m);
+        double scale = target / sqrt(ss / P);
+        for (int i = 0; i < P; i++)
+            x[i] = (float)(b.mean_luminance + (x[i] - m) * scale);
+        int interior = 1;
+        for (int i = 0; i < P; i++)
+            interior &= x[i] > 0.0f && x[i] < 1.0f;
+        double c_in = stimulus_rms_contrast(x, P);
+        /* Float pixels put the mean within ~1e-7 of the target and the
+         * contrast within ~1e-6 of `target`: well inside the 0.5% step. */
+        CHECK(interior && fabs(stimulus_mean(x, P) - b.mean_luminance) <= 1e-6 &&
+                  fabs(c_in / b.contrast - over) < 1e-4,
+              "test image: the exact mean, contrast %.2f%% over the budget", 100 * (over - 1));
+        memcpy(y, x, sizeof y);
+        stimulus_constrain(y, P, &b);
+        double c_out = stimulus_rms_contrast(y, P);
+        CHECK(c_out <= b.contrast && c_out >= b.contrast * (1 - 1e-4) &&
+                  fabs(stimulus_mean(y, P) - b.mean_luminance) <= 1e-6,
+              "%.1f%% over the budget at the exact mean: brought to the budget "
+              "(contrast %.6f, budget %.6f)", 100 * (over - 1), c_out, b.contrast);
+        /* Scaled about the mean by budget / contrast: 1e-5 allows the float
+         * rounding of the offset and scale searches (the tolerance of the
+         * "clip(a + s·x)" check above). */
+        double worst = 0.0, s = b.contrast / c_in;
+        for (int i = 0; i < P; i++) {
+            double want = b.mean_luminance + (x[i] - b.mean_luminance) * s;
+            worst = fmax(worst, fabs(want - y[i]));
+        }
+        CHECK(worst < 1e-5, "... by scaling about the mean (max error %.2g)", worst);
+    }
+
+    /* Contrast within the budget but the mean 1e-5 off (ten times the
+     * tolerance): moved to the exact mean. */
+    random_image(x, P, &rng, 0.45f, 0.05f);
+    stimulus_constrain(x, P, &b);
+    for (int i = 0; i < P; i++)
+        x[i] += 1e-5f;
+    stimulus_constrain(x, P, &b);
+    CHECK(fabs(stimulus_mean(x, P) - b.mean_luminance) <= 1e-6,
+          "a mean 1e-5 off, contrast within the budget: moved to the exact mean (off by %.2g)",
+          fabs(stimulus_mean(x, P) - b.mean_luminance));
+
     /* Rendering at the budget reaches it exactly, up or down. */
     float low[P], high[P];
     random_image(low, P, &rng, 0.5f, 0.01f);
@@ -97,6 +147,11 @@ static void test_constrain(void)
         random_image(images + k * P, P, &rng, 0.5f, 0.05f * (k + 1));
     float c1 = stimulus_rms_contrast(images + P, P);
     CHECK_CLOSE(stimulus_median_contrast(images, 3, P), c1, 1e-7, "median contrast of 3 images");
+    float c2 = stimulus_rms_contrast(images + 2 * P, P), four[4 * P];
+    memcpy(four, images, sizeof images);
+    random_image(four + 3 * P, P, &rng, 0.5f, 0.5f); /* the highest contrast */
+    CHECK_CLOSE(stimulus_median_contrast(four, 4, P), 0.5 * (c1 + c2), 1e-7,
+                "median contrast of 4 images: the mean of the middle two");
 }
 
 /* ------------------------------------------------------------------------ */
