@@ -123,7 +123,7 @@ int control_best_natural_ensemble(model *const *models, int n_models, const floa
     }
     /* Predictions are finite (model_predict refuses others), so every
      * neuron has a best image once there is one; recorded responses may
-     * still all be NaN or -inf. No index is handed back as -1. */
+     * still all be NaN or -inf. No index asked for is handed back as -1. */
     for (int j = 0; !status && j < n; j++) {
         if (best_predicted[j] < 0)
             status = no_best(err, "predicted", neurons[j]);
