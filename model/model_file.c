@@ -12,7 +12,10 @@
  *   f32 ×     parameters, then buffers (batch-norm running statistics)
  *   u32       CRC-32 (IEEE) of every byte before it
  * The file is checked whole (size, checksum, configuration, counts) before
- * anything is allocated from it, so a damaged file is an error, not a crash. */
+ * anything is allocated from it, so a damaged file is an error, not a crash;
+ * then every number it holds must be finite (and the batch-norm variances
+ * non-negative, the input std above MODEL_INPUT_STD_MIN), or it is refused
+ * naming the value: a checksum proves only that the bytes are as written. */
 #include "network.h"
 
 #include <errno.h>
