@@ -337,6 +337,7 @@ static void test_synthesis(void)
      * image's rates differ in the last bits with its batch (~1e-7). */
     CHECK(alone_ok && diff < 1e-4, "batched and one-by-one synthesis agree (max pixel difference %.2g)", diff);
     ok = !mei_synthesize(m, t, T, &o, again, rr, err);
+    /* Bit for bit: the same call again, the same shapes and thread count. */
     CHECK(ok && !memcmp(batch, again, sizeof batch), "same seed, same MEIs (bit for bit)");
     int space_ok = 1;
     for (int k = 0; k < T; k++) {
@@ -364,6 +365,10 @@ static void test_synthesis(void)
         best_natural = fmaxf(best_natural, rates[k * 12 + 3]);
     CHECK(mei_rate[3] > best_natural, "MEI response %.3f beats the best of %d natural images %.3f",
           mei_rate[3], R, best_natural);
+    /* The synthesis predicts its 8 final images in one batch, this line the
+     * first one alone: another sgemm shape, so the last bits may differ
+     * (~1e-7 of a rate near 2, as the batched synthesis above notes); 1e-5
+     * is two orders above that and far below any real disagreement. */
     CHECK_CLOSE(rb[0].response, mei_rate[3], 1e-5, "reported response is the model's prediction");
 
     /* Fourier space and early stopping. */
@@ -470,6 +475,12 @@ static void test_receptive_field_path(void)
         mei_result rw[2], rf[2];
         int ok = !mei_synthesize(m, cases[k], 1, &o, window, rw, err) &&
                  !mei_synthesize(m, cases[k], 2, &o, full, rf, err);
+        /* The two paths sum the same gradient in other orders (they agree to
+         * ~1e-7 of it, as test_receptive_field checks). A step moves a pixel
+         * by the step size (0.01) times its gradient over the mean magnitude,
+         * so such a difference moves the images apart by well under 1e-7 a
+         * step, and the budget's projection (a mean shift and a scale) does
+         * not enlarge it: after 15 steps 1e-5 is a wide margin, not a fit. */
         double diff = 0.0;
         for (int i = 0; ok && i < P; i++)
             diff = fmax(diff, fabs(window[i] - full[i]));
