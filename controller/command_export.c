@@ -657,6 +657,15 @@ static int gaussian_export(export_job *job, const char *responses_path)
         /* x = mean + z Lᵀ: each row's covariance is L Lᵀ. */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, M, M, 1.0f, z, M, L, M, 1.0f,
                     x, M);
+        /* The responses are finite (model_predict refuses others) but a draw
+         * from their covariance can still overflow float near FLT_MAX. */
+        for (size_t i = 0; i < (size_t)B * M; i++)
+            if (!isfinite(x[i])) {
+                fail("%s: draw %lld, neuron %zu overflows float: responses this large have "
+                     "no Gaussian control", out.path, first + (long long)(i / (size_t)M),
+                     i % (size_t)M);
+                goto done;
+            }
         if (write_at(out.fd, x, (size_t)B * M * sizeof(float),
                      out.offset + first * M * (long long)sizeof(float))) {
             fail("%s: write failed: %s", out.path, strerror(errno));

@@ -530,8 +530,49 @@ static void write_member_predictions(FILE *json, const mei_run *r, int j, int ki
     fprintf(json, "]");
 }
 
+/* The first number of stimulus (j, kind) the manifest would print that is
+ * not finite, named in `what`; 0 when all are. JSON has no NaN or infinity,
+ * so such a manifest is refused, never written. */
+static int stimulus_numbers_finite(mei_run *r, int j, int kind, const char **what)
+{
+    const float *x = stimulus_at(r, j, kind);
+    int M = r->n_models;
+    *what = !isfinite(r->predicted[(size_t)j * K_COUNT + kind]) ? "predicted response"
+          : !isfinite(stimulus_rms_contrast(x, r->P))           ? "contrast"
+          : !isfinite(stimulus_mean(x, r->P))                   ? "mean"
+          : kind == K_MEI && !isfinite(r->results[j].start_agreement) ? "start agreement"
+                                                                       : NULL;
+    for (int m = 0; !*what && M > 1 && m < M; m++)
+        if (!isfinite(r->by_model[((size_t)j * K_COUNT + kind) * M + m]))
+            *what = "prediction of a member model";
+    return !*what;
+}
+
+static int manifest_numbers_finite(mei_run *r)
+{
+    if (!isfinite(r->budget.mean_luminance) || !isfinite(r->budget.contrast)) {
+        fprintf(stderr, "inception mei: the budget (mean luminance %g, contrast %g) is not "
+                        "finite: no manifest written\n", (double)r->budget.mean_luminance,
+                (double)r->budget.contrast);
+        return 0;
+    }
+    for (int j = 0; j < r->count; j++)
+        for (int kind = 0; kind < K_COUNT; kind++) {
+            const char *what;
+            if (r->present[(size_t)j * K_COUNT + kind] &&
+                !stimulus_numbers_finite(r, j, kind, &what)) {
+                fprintf(stderr, "inception mei: neuron %d, %s: the %s is not finite: no "
+                                "manifest written\n", r->neurons[j], kind_names[kind], what);
+                return 0;
+            }
+        }
+    return 1;
+}
+
 static int write_outputs(mei_run *r, const char *dir)
 {
+    if (!manifest_numbers_finite(r))
+        return 1;
     char path[4096], err[STIMULUS_ERR_SIZE];
     int K = 0;
     for (int i = 0; i < r->count * K_COUNT; i++)

@@ -258,6 +258,33 @@ static int open_folder(image_set *s, const char *path, char *err)
     return 0;
 }
 
+/* A float image set's first NaN or infinite value, named by image, row,
+ * column (and colour channel): one such pixel makes that image's every
+ * predicted response NaN, and through them the similarity and the Gaussian
+ * control. Checked once at opening, before anything is computed. */
+static int refuse_non_finite(const image_set *s, const char *path, char *err)
+{
+    const npy_array *a = &s->array;
+    if (a->dtype == NPY_UINT8)
+        return 0;
+    for (size_t i = 0; i < a->count; i++) {
+        double v = a->dtype == NPY_FLOAT32 ? ((const float *)a->data)[i]
+                                           : ((const double *)a->data)[i];
+        if (isfinite(v))
+            continue;
+        size_t channels = s->rgb ? 3 : 1, per_row = (size_t)s->width * channels;
+        size_t per_image = (size_t)s->height * per_row, p = i % per_image;
+        int n = snprintf(err, MODEL_ERR_SIZE, "%s: image %zu, row %zu, column %zu", path,
+                         i / per_image, p / per_row, p % per_row / channels);
+        if (s->rgb && n > 0 && n < MODEL_ERR_SIZE)
+            snprintf(err + n, MODEL_ERR_SIZE - (size_t)n, ", channel %zu", p % channels);
+        n = (int)strlen(err);
+        snprintf(err + n, MODEL_ERR_SIZE - (size_t)n, " is %g: pixels must be finite", v);
+        return 1;
+    }
+    return 0;
+}
+
 static int open_npy(image_set *s, const char *path, char *err)
 {
     char why[MODEL_ERR_SIZE];
@@ -293,7 +320,7 @@ static int open_npy(image_set *s, const char *path, char *err)
     s->height = (int)a->shape[1];
     s->width = (int)a->shape[2];
     s->rgb = rgb;
-    return 0;
+    return refuse_non_finite(s, path, err);
 }
 
 static int is_directory(const char *path)

@@ -327,14 +327,17 @@ void model_set_standardization(model *m, float mean, float std);
 void model_get_standardization(const model *m, float *mean, float *std);
 
 /* Predicted rates (batch × neurons) in evaluation mode (readout at its mean
- * positions, batch norm with running statistics). */
+ * positions, batch norm with running statistics). A non-finite pixel, or a
+ * non-finite predicted rate (a model whose numbers overflow), is an error:
+ * no caller ever receives a NaN rate. */
 int model_predict(model *m, const float *images, int batch, float *rates, char *err);
 
 /* Gradient with respect to the input images of the objective
  *   J = Σ_b Σ_n weights[b·N + n] · rate[b][n]
  * in evaluation mode, for a batch of images (batch×H×W), written to `grad`
  * (batch×H×W). `rates` (batch×N) receives the predictions if not NULL. This
- * is what MEI synthesis ascends. */
+ * is what MEI synthesis ascends. Non-finite pixels, rates or gradients are
+ * errors, as for model_predict. */
 int model_input_gradient(model *m, const float *images, int batch, const float *weights,
                          float *grad, float *rates, char *err);
 

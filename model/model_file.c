@@ -12,7 +12,10 @@
  *   f32 ×     parameters, then buffers (batch-norm running statistics)
  *   u32       CRC-32 (IEEE) of every byte before it
  * The file is checked whole (size, checksum, configuration, counts) before
- * anything is allocated from it, so a damaged file is an error, not a crash. */
+ * anything is allocated from it, so a damaged file is an error, not a crash;
+ * then every number it holds must be finite (and the batch-norm variances
+ * non-negative, the input std above MODEL_INPUT_STD_MIN), or it is refused
+ * naming the value: a checksum proves only that the bytes are as written. */
 #include "network.h"
 
 #include <errno.h>
@@ -148,6 +151,57 @@ int model_save(const model *m, const char *path, char *err)
     return 0;
 }
 
+/* The first bad value of a buffer of n floats: its index, or -1 when every
+ * one is finite (and, with `positive`, above zero; with `non_negative`, at
+ * or above it). */
+static long bad_value(const float *v, size_t n, int non_negative, int positive)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i]) || (non_negative && v[i] < 0.0f) || (positive && !(v[i] > 0.0f)))
+            return (long)i;
+    return -1;
+}
+
+/* Buffers are not trained, so the parameter check above does not cover them,
+ * yet a NaN running variance (or a negative one: sqrt(var + eps) of it is
+ * NaN) makes every prediction NaN. Each is refused by name. */
+static int check_buffers(const model *m, char *err)
+{
+    const model_config *c = &m->cfg;
+    if (c->kind == MODEL_LNP) {
+        size_t D = (size_t)m->lnp_dim;
+        long i = bad_value(m->lnp_feature_mean, D, 0, 0);
+        if (i >= 0) {
+            snprintf(err, MODEL_ERR_SIZE, "model file holds a non-finite LNP feature mean "
+                     "(feature %ld: %g)", i, (double)m->lnp_feature_mean[i]);
+            return 1;
+        }
+        if ((i = bad_value(m->lnp_feature_scale, D, 0, 1)) >= 0) {
+            snprintf(err, MODEL_ERR_SIZE, "model file holds an LNP feature scale that is not "
+                     "finite and positive (feature %ld: %g)", i,
+                     (double)m->lnp_feature_scale[i]);
+            return 1;
+        }
+        return 0;
+    }
+    for (int l = 0; c->batch_norm && l < c->layers; l++) {
+        const conv_layer *L = &m->conv[l];
+        long i = bad_value(L->running_mean, (size_t)L->cout, 0, 0);
+        if (i >= 0) {
+            snprintf(err, MODEL_ERR_SIZE, "model file holds a non-finite batch-norm running "
+                     "mean (layer %d, channel %ld: %g)", l + 1, i, (double)L->running_mean[i]);
+            return 1;
+        }
+        if ((i = bad_value(L->running_var, (size_t)L->cout, 1, 0)) >= 0) {
+            snprintf(err, MODEL_ERR_SIZE, "model file holds a batch-norm running variance that "
+                     "is not finite and non-negative (layer %d, channel %ld: %g)", l + 1, i,
+                     (double)L->running_var[i]);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int model_load_bytes(model **out, const unsigned char *bytes, size_t size, char *err)
 {
     *out = NULL;
@@ -210,8 +264,13 @@ int model_load_bytes(model **out, const unsigned char *bytes, size_t size, char 
         snprintf(err, MODEL_ERR_SIZE, "model file has an invalid configuration: %.200s", why);
         return 1;
     }
-    if (!isfinite(input_mean) || !(input_std > 0.0f) || !isfinite(input_std)) {
-        snprintf(err, MODEL_ERR_SIZE, "model file has invalid input standardization");
+    /* model_set_standardization never keeps a std at or below 1e-6 (it
+     * stores 1 instead), so a smaller one was not written by us; near zero its
+     * reciprocal overflows and every prediction is NaN. */
+    if (!isfinite(input_mean) || !isfinite(input_std) || !(input_std > MODEL_INPUT_STD_MIN)) {
+        snprintf(err, MODEL_ERR_SIZE, "model file has invalid input standardization (mean %g, "
+                 "std %g: both must be finite, the std above 1e-6)", (double)input_mean,
+                 (double)input_std);
         return 1;
     }
     size_t want_params, want_buffers;
@@ -239,6 +298,10 @@ int model_load_bytes(model **out, const unsigned char *bytes, size_t size, char 
             snprintf(err, MODEL_ERR_SIZE, "model file holds a non-finite parameter (#%zu)", i);
             return 1;
         }
+    }
+    if (check_buffers(m, err)) {
+        model_destroy(m);
+        return 1;
     }
     model_params_changed(m);
     *out = m;

@@ -345,7 +345,7 @@ void model_set_threads(model *m, int threads)
 void model_set_standardization(model *m, float mean, float std)
 {
     m->input_mean = mean;
-    m->input_std = std > 1e-6f ? std : 1.0f;
+    m->input_std = std > MODEL_INPUT_STD_MIN ? std : 1.0f;
 }
 
 void model_get_standardization(const model *m, float *mean, float *std)
@@ -747,17 +747,53 @@ static int begin_pass(model *m, int batch, char *err)
     return model_workspace_reserve(m, batch < EVAL_CHUNK ? batch : EVAL_CHUNK, err);
 }
 
+/* The index of the first non-finite value of v (n floats), or -1. */
+static long first_non_finite(const float *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return (long)i;
+    return -1;
+}
+
+/* A NaN pixel gives NaN rates, and finite weights can still overflow (an
+ * extreme input mean, weights near FLT_MAX): both are refused here, where
+ * every prediction passes, so no caller can take a NaN for a rate. The scans
+ * cost B·(H·W + N) comparisons beside the pass's convolutions. */
+static int check_finite_images(const float *images, int batch, size_t HW, char *err)
+{
+    long i = first_non_finite(images, (size_t)batch * HW);
+    if (i < 0)
+        return 0;
+    snprintf(err, MODEL_ERR_SIZE, "image %ld of the batch: pixel %ld is %g, not a finite value",
+             i / (long)HW, i % (long)HW, (double)images[i]);
+    return 1;
+}
+
+static int check_finite_rates(const float *rates, int batch, size_t N, char *err)
+{
+    long i = first_non_finite(rates, (size_t)batch * N);
+    if (i < 0)
+        return 0;
+    snprintf(err, MODEL_ERR_SIZE, "the model predicts a non-finite rate (%g) for image %ld of "
+             "the batch, neuron %ld: its weights, batch-norm statistics or input "
+             "standardization overflow", (double)rates[i], i / (long)N, i % (long)N);
+    return 1;
+}
+
 int model_predict(model *m, const float *images, int batch, float *rates, char *err)
 {
     if (begin_pass(m, batch, err))
         return 1;
     size_t HW = (size_t)m->cfg.height * m->cfg.width, N = (size_t)m->cfg.neurons;
+    if (check_finite_images(images, batch, HW, err))
+        return 1;
     for (int start = 0; start < batch; start += m->ws.capacity) {
         int B = batch - start < m->ws.capacity ? batch - start : m->ws.capacity;
         forward(m, images + start * HW, B, NULL);
         memcpy(rates + start * N, m->ws.rate, (size_t)B * N * sizeof(float));
     }
-    return 0;
+    return check_finite_rates(rates, batch, N, err);
 }
 
 int model_input_gradient(model *m, const float *images, int batch, const float *weights,
@@ -766,6 +802,8 @@ int model_input_gradient(model *m, const float *images, int batch, const float *
     if (begin_pass(m, batch, err))
         return 1;
     size_t HW = (size_t)m->cfg.height * m->cfg.width, N = (size_t)m->cfg.neurons;
+    if (check_finite_images(images, batch, HW, err))
+        return 1;
     for (int start = 0; start < batch; start += m->ws.capacity) {
         int B = batch - start < m->ws.capacity ? batch - start : m->ws.capacity;
         forward(m, images + start * HW, B, NULL);
@@ -774,6 +812,13 @@ int model_input_gradient(model *m, const float *images, int batch, const float *
         memcpy(m->ws.grad_rate, weights + start * N, (size_t)B * N * sizeof(float));
         backward(m, B, 0, 1, 0);
         memcpy(grad + start * HW, m->ws.grad_input, (size_t)B * HW * sizeof(float));
+    }
+    if (rates && check_finite_rates(rates, batch, N, err))
+        return 1;
+    if (first_non_finite(grad, (size_t)batch * HW) >= 0) {
+        snprintf(err, MODEL_ERR_SIZE, "the model's input gradient is not finite: its weights, "
+                 "batch-norm statistics or input standardization overflow");
+        return 1;
     }
     return 0;
 }

@@ -7,6 +7,10 @@
 #include "layers.h"
 #include "model.h"
 
+/* The smallest input standard deviation a model keeps (model_set_
+ * standardization stores 1 for a smaller one; model_load refuses it). */
+#define MODEL_INPUT_STD_MIN 1e-6f
+
 typedef struct conv_layer {
     int cin, cout, k;
     /* views into model.params */

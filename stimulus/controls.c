@@ -69,6 +69,19 @@ static void argmax_visit(int first, int chunk, const float *rates, int N, void *
         }
 }
 
+static int no_images(char *err)
+{
+    snprintf(err, STIMULUS_ERR_SIZE, "controls: no natural images to choose the best from");
+    return 1;
+}
+
+static int no_best(char *err, const char *which, int neuron)
+{
+    snprintf(err, STIMULUS_ERR_SIZE, "controls: neuron %d has no finite %s response to any "
+             "natural image", neuron, which);
+    return 1;
+}
+
 int control_best_natural(model *m, const float *images, int count, const float *responses,
                          const int *neurons, int n, int *best_predicted, int *best_recorded,
                          char *err)
@@ -94,8 +107,9 @@ int control_best_natural_ensemble(model *const *models, int n_models, const floa
         best_predicted[j] = -1;
     }
     argmax_state s = {neurons, n, best_predicted, value};
-    int status = predict_chunks(models, n_models, images, count, c->height * c->width,
-                                argmax_visit, &s, err);
+    int status = count < 1 ? no_images(err)
+                           : predict_chunks(models, n_models, images, count,
+                                            c->height * c->width, argmax_visit, &s, err);
     for (int j = 0; j < n; j++) {
         best_recorded[j] = -1;
         if (!responses)
@@ -106,6 +120,15 @@ int control_best_natural_ensemble(model *const *models, int n_models, const floa
                 top = responses[(size_t)i * c->neurons + neurons[j]];
                 best_recorded[j] = i;
             }
+    }
+    /* Predictions are finite (model_predict refuses others), so every
+     * neuron has a best image once there is one; recorded responses may
+     * still all be NaN or -inf. No index asked for is handed back as -1. */
+    for (int j = 0; !status && j < n; j++) {
+        if (best_predicted[j] < 0)
+            status = no_best(err, "predicted", neurons[j]);
+        else if (responses && best_recorded[j] < 0)
+            status = no_best(err, "recorded", neurons[j]);
     }
     free(value);
     return status;
@@ -253,6 +276,12 @@ int control_matched_gabor_ensemble(model *const *models, int n_models, const int
     gabor_search s = {bank, 0, neurons, n, 0, out, value};
     if (score_gabors(models, n_models, &s, count, b, err))
         goto done;
+    for (int j = 0; j < n; j++)
+        if (!(value[j] > -INFINITY)) { /* out[j] never set: refused, not used */
+            snprintf(err, STIMULUS_ERR_SIZE, "controls: neuron %d has no finite predicted "
+                     "response to any Gabor", neurons[j]);
+            goto done;
+        }
     model_rng rng;
     model_rng_seed(&rng, seed);
     for (int round = 0; round < GABOR_REFINE_ROUNDS; round++) {

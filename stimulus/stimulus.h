@@ -375,7 +375,9 @@ int ensemble_input_gradient(model *const *models, int count, const float *images
 
 /* Best natural images: for each of `n` neurons the index (into `images`) of
  * the image with the highest predicted rate, and with the highest recorded
- * response when `responses` (count × N) is given (else -1). */
+ * response when `responses` (count × N) is given (else -1). No images, or a
+ * neuron without a finite response to any, is an error: on success every
+ * index asked for is valid. */
 int control_best_natural(model *m, const float *images, int count, const float *responses,
                          const int *neurons, int n, int *best_predicted, int *best_recorded,
                          char *err);

@@ -440,6 +440,14 @@ static int ascent_step(ascent *a, int step, int *n_active, float *objective,
     if (one_hot ? all_rates_gradient(a, n, softmax, objective, err)
                 : fixed_weight_gradient(a, n, objective, err))
         return 1;
+    /* A non-finite objective would freeze track_progress (no comparison with
+     * NaN is true) and carry NaN into every later image: refused. */
+    for (int i = 0; i < n; i++)
+        if (!isfinite(objective[i])) {
+            snprintf(err, STIMULUS_ERR_SIZE, "MEI synthesis: step %d: the objective of image %d "
+                     "is %g, not finite", step, a->active[i], (double)objective[i]);
+            return 1;
+        }
     *mean_objective = track_progress(a, n, objective);
     int P = a->pixels;
 #pragma omp parallel for num_threads(a->threads) schedule(static)

@@ -100,6 +100,8 @@ static void check_input_gradient(model *m, const char *label)
     int status = model_input_gradient(m, x, B, w, grad, rates, err);
     CHECK(status == 0, "%s: input gradient runs", label);
     model_predict(m, x, B, direct, err);
+    /* Exact: both passes run forward() on the same B images in the same
+     * chunks, so every sgemm and FFT has the same shape and kernel. */
     int same = 1;
     for (int i = 0; i < B * N; i++)
         same &= rates[i] == direct[i];
@@ -211,6 +213,12 @@ static void check_evaluation_mode(void)
     char err[MODEL_ERR_SIZE];
     model_predict(m, x, B, batch, err);
     model_predict(m, x + H * W, 1, one, err);
+    /* One image against a batch, and chunks against one batch, are different
+     * sgemm shapes: OpenBLAS may sum each dot product (K = cin·k² ≤ 27 here,
+     * two layers, then the readout) in another order, each path within
+     * K·u ≈ 1.6e-6 (u = 2^-24) of the sum of |terms| per layer at worst.
+     * 1e-5 of the rate (absolute for rates near 0) leaves a few-fold margin
+     * for that to grow through the layers: compared, never for equality. */
     int same = 1, positive = 1;
     for (int n = 0; n < N; n++)
         same &= fabsf(one[n] - batch[N + n]) <= 1e-5f * (1.0f + fabsf(one[n]));
@@ -228,6 +236,17 @@ static void check_evaluation_mode(void)
     for (int n = 0; n < N; n++)
         same &= fabsf(rates[140 * N + n] - batch[n]) <= 1e-5f * (1.0f + fabsf(batch[n]));
     CHECK(same, "chunked prediction equals single-batch prediction");
+    /* A non-finite pixel is refused by name, by both evaluation passes. */
+    many[2 * H * W + 5] = NAN;
+    float *grad = malloc(MANY * H * W * sizeof(float)), *w = calloc(MANY * N, sizeof(float));
+    CHECK(model_predict(m, many, MANY, rates, err) != 0 &&
+              strstr(err, "image 2 of the batch: pixel 5 is nan"),
+          "a NaN pixel is refused by prediction: %s", err);
+    CHECK(grad && w && model_input_gradient(m, many, MANY, w, grad, rates, err) != 0 &&
+              strstr(err, "image 2 of the batch: pixel 5 is nan"),
+          "... and by the input gradient: %s", err);
+    free(grad);
+    free(w);
     free(many);
     free(rates);
     model_destroy(m);
