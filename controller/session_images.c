@@ -13,6 +13,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -162,6 +163,14 @@ static int make_images(const protocol *p, float *out, int count, char *err)
         else
             memcpy(out, f, (size_t)count * (size_t)H * (size_t)W * sizeof(float));
         free(f);
+        /* One NaN pixel would make every prediction for its image NaN, found
+         * only after the recording: refused here, named. */
+        for (size_t i = 0; !status && i < (size_t)count * (size_t)H * (size_t)W; i++)
+            if (!isfinite(out[i]))
+                status = fail(err, "%s: image %zu, row %zu, column %zu is %g: pixels must be "
+                              "finite", im->path, i / ((size_t)H * (size_t)W),
+                              i % ((size_t)H * (size_t)W) / (size_t)W, i % (size_t)W,
+                              (double)out[i]);
     }
     npy_free(&a);
     return status;

@@ -122,5 +122,19 @@ check "export: the same set without the bad pixel exports, finite throughout" \
 import sys, numpy as np
 sys.exit(not all(np.isfinite(np.load(sys.argv[1] + f)).all() for f in (\"/responses.npy\", \"/similarity.npy\", \"/gaussian.npy\")))" "$work/e3"'
 
+# A protocol's NPY image file with one NaN pixel: refused naming it when the
+# images are made, before the rig starts or anything is shown.
+/usr/bin/python3 - "$work" <<'PY'
+import sys, numpy as np
+a = np.full((80, 18, 32), 0.5, np.float32)
+a[4, 2, 3] = np.nan
+np.save(sys.argv[1] + "/run_images.npy", a)
+PY
+sed -e 's/^  source: synthetic$/  source: npy\n  path: '"$(printf %s "$work" | sed 's/[\/&]/\\&/g')"'\/run_images.npy/' \
+    "$2/protocols/tiny.yaml" > "$work/nan_run.yaml"
+run run "$work/nan_run.yaml" --out "$work/nan_session"
+check "run: a NaN pixel in the protocol's NPY images refused naming image, row and column" \
+    '[ "$(status)" = 1 ] && grep -q "run_images.npy: image 4, row 2, column 3 is nan" "$work/err" && ! grep -q "\"kind\": \"trial\"" "$work/out"'
+
 echo "1..$n"
 [ "$failed" = 0 ]
