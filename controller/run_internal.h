@@ -3,6 +3,7 @@
 #ifndef INCEPTION_RUN_INTERNAL_H
 #define INCEPTION_RUN_INTERNAL_H
 
+#include "acquisition.h"
 #include "controller.h"
 #include "model.h"
 
@@ -74,5 +75,38 @@ int run_display_resync(run_display *d, char *note, size_t size, char *err);
  * was interrupted mid-block) is aborted first, so the display stops
  * presenting instead of waiting for trials that will never come. */
 void run_display_close(run_display *d);
+
+/* Which trials of a block the display showed as asked (run_frames.c): its
+ * TRIAL event says (wrong duration, dropped frames, aborted). The aligner
+ * may complete a trial's response before that event arrives (the window can
+ * end before the ISI does); such a trial waits here with its counts until
+ * the verdict comes, so that every trial record carries its display flag. */
+typedef struct run_frames {
+    int64_t first;          /* the block's first trial number */
+    int count, units;
+    uint8_t *verdict;       /* per trial of the block: RUN_FRAMES_* */
+    acq_trial *held;
+    float *held_counts;     /* held_count × units */
+    int held_count, held_capacity;
+    int photodiode;         /* the patch's state since the last onset (1 white) */
+    int64_t wrong;          /* trials flagged RUN_TRIAL_FRAMES in this block */
+} run_frames;
+
+enum { RUN_FRAMES_UNKNOWN = 0, RUN_FRAMES_AS_ASKED, RUN_FRAMES_WRONG };
+
+/* A new block of `count` trials from `first` (what an earlier block held is
+ * dropped: a block ends only when all its trials completed). */
+int run_frames_begin(run_frames *f, int64_t first, int count, int units, char *err);
+/* A TRIAL event: its verdict. */
+void run_frames_verdict(run_frames *f, const presenter_event *ev);
+/* The flags a trial's record gets from the display: RUN_TRIAL_FRAMES or 0;
+ * -1 while not known. Once the block is over (BLOCK_END seen) an unknown
+ * verdict (its event lost) counts as wrong: nothing vouches for its frames. */
+int run_frames_flags(const run_frames *f, int64_t trial, int block_over);
+/* Keeps a completed trial and its counts until its verdict is known. */
+int run_frames_hold(run_frames *f, const acq_trial *t, const float *counts);
+/* Takes out a held trial whose verdict is known (1), or none (0). */
+int run_frames_release(run_frames *f, int block_over, acq_trial *t, float *counts);
+void run_frames_free(run_frames *f);
 
 #endif

@@ -96,7 +96,7 @@ static presenter *presenter_alloc(const presenter_config *config)
     int capacity = config->queue_capacity;
     if (!p->work_histogram || !p->present_histogram ||
         ring_init(&p->requests, capacity, sizeof(presenter_request)) ||
-        ring_init(&p->events, 2 * capacity + 1, sizeof(presenter_event))) {
+        ring_init(&p->events, 4 * capacity + 1, sizeof(presenter_event))) {
         presenter_free(p);
         return NULL;
     }

@@ -95,7 +95,7 @@ static int write_session(const char *dir, const char *model_path, char *err)
     for (int k = 0; k < 20; k++)
         pixels[k] = sinf((float)k);
     record_schedule_entry e = {5, "train", "natural", 1234, -1, 8, 4};
-    record_flip_event fl = {5, 99, 1000000, 1004000, 1, 1};
+    record_flip_event fl = {5, 99, 1000000, 1004000, 1, 1, 1};
     record_stream_message m = {77, "data", 30000, 1024, 1700000000000, 2000000, 2, 4096, 0, 0, NULL};
     record_sync_event s = {1, 1, 30123, 2100000, 5};
     record_alignment a = {33333.25, -12.5, 80.5, 210.0, 40};

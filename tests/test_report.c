@@ -55,7 +55,8 @@ static int write_flips(session_record *w, int64_t start_ns, char *err)
     for (int frame = 0; frame < 600 && !status; frame++) {
         int missed = frame == 100 || frame == 250 || frame == 480;
         t += (int64_t)(16666667.0 * (1 + missed));
-        record_flip_event f = {frame / 10, frame, t, t + 8000000, missed, frame % 10 == 0};
+        record_flip_event f = {frame / 10, frame, t, t + 8000000, missed, frame % 10 == 0,
+                               frame % 10 == 0};
         status = session_record_flip(w, &f, err);
     }
     return status;
