@@ -54,6 +54,7 @@ typedef struct run_state {
     acq_aligner *aligner;
     run_display display; /* the local presenter or a remote one */
     run_frames frames;   /* the display's verdict on each trial of the block */
+    run_sched sched;     /* the frame path's scheduling (run_sched.c) */
     fit_worker *fit;
     session_fit_result fr; /* the final fit, targets and stimuli (session_fit.c) */
     dataset data; /* the natural trials, after recording: rebuilt from the record */
@@ -344,13 +345,38 @@ static int first_resumed_block(run_state *s, int count)
     return session_record_note(s->rec, note, s->err);
 }
 
+/* Real-time scheduling for the render and receiver threads, or the
+ * fallback (run_sched.c): printed at start and recorded as a note with its
+ * figures as fields. */
+static int protect_frame_path(run_state *s)
+{
+    if (run_sched_protect(&s->sched, s->display.local,
+                          s->stream ? acq_receiver_thread(s->stream) : pthread_self(),
+                          s->stream != NULL, s->err))
+        return 1;
+    static const char *const modes[] = {"off", "realtime", "fallback"};
+    progress(s, s->sched.text, 1);
+    record_payload pl;
+    record_payload_init(&pl);
+    record_payload_text(&pl, "text", s->sched.text);
+    record_payload_text(&pl, "scheduling", modes[s->sched.mode]);
+    record_payload_i64(&pl, "cpus", s->sched.cpus);
+    record_payload_i64(&pl, "presenter_cpu", s->sched.presenter_cpu);
+    record_payload_i64(&pl, "fit_nice", s->sched.fit_nice);
+    record_payload_i64(&pl, "memory_locked", s->sched.mlocked);
+    int r = session_record_append(s->rec, RECORD_NOTE, &pl, NULL, s->err);
+    record_payload_free(&pl);
+    return r;
+}
+
 static int open_presenter(run_state *s)
 {
-    if (run_display_open(&s->display, s->p, s->err))
+    int priority = run_sched_presenter_priority(s->err);
+    if (priority < 0 || run_display_open(&s->display, s->p, priority, s->err))
         return 1;
     s->period_ms = s->display.ops.period_ms(s->display.ops.display);
     progress(s, s->display.status, 1);
-    return session_record_note(s->rec, s->display.status, s->err);
+    return session_record_note(s->rec, s->display.status, s->err) || protect_frame_path(s);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -640,6 +666,13 @@ static int record_display_block(run_state *s, const char *block, const presenter
     record_payload_f64(&pl, "interval_mean_ms", sum->interval_mean_ms);
     record_payload_f64(&pl, "interval_sd_ms", sum->interval_sd_ms);
     record_payload_f64(&pl, "interval_max_ms", sum->interval_max_ms);
+    if (s->fit) { /* what the background fit got done meanwhile (bench-frames) */
+        int rounds;
+        double corr;
+        fit_worker_status(s->fit, &rounds, &corr);
+        record_payload_i64(&pl, "fit_rounds", rounds);
+        record_payload_i64(&pl, "fit_trial_epochs", fit_worker_trial_epochs(s->fit));
+    }
     int r = session_record_append(s->rec, RECORD_NOTE, &pl, NULL, s->err);
     record_payload_free(&pl);
     return r;
@@ -740,7 +773,8 @@ static int start_fit_worker(run_state *s)
     session_fit_settings set = fit_settings(s);
     set.fit.progress = NULL; /* the worker's own thread: no run-loop callbacks */
     set.fit.user = NULL;
-    return fit_worker_create(&s->fit, &set.model, &set.fit, 2, s->err);
+    set.fit.threads = run_sched_fit_threads(&s->sched, set.fit.threads);
+    return fit_worker_create(&s->fit, &set.model, &set.fit, 2, &s->sched, s->err);
 }
 
 /* The natural images, their tiers and their shuffled schedule, all from the

@@ -9,6 +9,7 @@
 #ifndef INCEPTION_STIMULUS_H
 #define INCEPTION_STIMULUS_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -100,6 +101,11 @@ typedef struct presenter_config {
     int audio;                /* 1: open an audio device for sounds */
     int audio_rate;           /* sample rate of the device (default 48000) */
     int queue_capacity;       /* requests queued at once (default 4096; events: 4×, late flips too) */
+    /* > 0: the render thread asks for SCHED_FIFO at this priority (1..99)
+     * first thing, before it opens the display, so that the threads the
+     * driver starts for it (Mesa's llvmpipe rasterizers) inherit it. A
+     * refusal is no error: presenter_realtime says what came of it. */
+    int realtime_priority;
 } presenter_config;
 
 /* A config with the defaults: windowed 800×600, 60 Hz, auto pacing,
@@ -190,6 +196,12 @@ void presenter_destroy(presenter *p);
 /* "vsync, measured 16.667 ms (60.00 Hz nominal 60)" or
  * "software clock at 144 Hz (driver offscreen: no vsync)". */
 const char *presenter_status(const presenter *p);
+/* The render thread, for a caller that sets its scheduling (priority, CPU):
+ * its frame path allocates nothing and touches no file once a block runs. */
+pthread_t presenter_thread(const presenter *p);
+/* 0: the render thread runs at config.realtime_priority; else the errno of
+ * the refusal (EPERM: no privilege), or -1 when none was asked for. */
+int presenter_realtime(const presenter *p);
 double presenter_period_ms(const presenter *p);
 /* Durations are frames; this rounds milliseconds to the nearest whole number
  * of (measured) periods and gives the duration that will really be shown,

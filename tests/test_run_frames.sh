@@ -51,5 +51,25 @@ t = [r for r in read_records('$work/session/session.rec') if r['type'] == 'trial
 print(sum(1 for r in t if r['fields']['flags'] & 65536), 'of', len(t))")
 check "the report counts the trials flagged for their frames ($counts)" \
     'grep -q "$counts trials flagged for the frames" "$work/session/report/index.html"'
+# Issue 20: the scheduling obtained is printed at start and recorded.
+check "the start-up line says which scheduling the run got" \
+    'grep -q "^scheduling: \(real-time (SCHED_FIFO\|fallback (\)" "$work/out"'
+check "and the record says the same, as fields" '$py -c "
+import sys; sys.path.insert(0, \"$tests/../controller\")
+from record_reader import read_records
+notes = [r[\"fields\"] for r in read_records(\"$work/session/session.rec\")
+         if r[\"type\"] == \"note\" and \"scheduling\" in r[\"fields\"]]
+line = open(\"$work/out\").read()
+sys.exit(not (len(notes) == 1 and notes[0][\"text\"] in line and
+              notes[0][\"scheduling\"] in (\"realtime\", \"fallback\") and notes[0][\"cpus\"] >= 1))"'
+INCEPTION_SCHEDULING=bogus SDL_VIDEODRIVER=dummy "$inception" run "$work/short.yaml" \
+    --out "$work/bogus" >"$work/out" 2>"$work/err"
+echo $? >"$work/status"
+check "an unknown INCEPTION_SCHEDULING is refused, naming it" \
+    '[ $(status) = 1 ] && grep -q "INCEPTION_SCHEDULING is \"bogus\"" "$work/err"'
+INCEPTION_SCHEDULING=fallback SDL_VIDEODRIVER=dummy timeout -s INT 20 "$inception" run \
+    "$work/short.yaml" --out "$work/fallback" >"$work/out" 2>"$work/err"
+check "INCEPTION_SCHEDULING=fallback: the fallback, said so" \
+    'grep -q "^scheduling: fallback (asked for (INCEPTION_SCHEDULING=fallback)): the background fit at nice 19" "$work/out"'
 echo "1..$n"
 [ $failed = 0 ]
