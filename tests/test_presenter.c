@@ -5,7 +5,9 @@
 #include "presenter_internal.h"
 #include "test.h"
 
+#include <errno.h>
 #include <math.h>
+#include <sched.h>
 #include <sndfile.h>
 #include <stdlib.h>
 #include <string.h>
@@ -537,6 +539,37 @@ static void test_config_errors(void)
     c.pacing = PRESENTER_PACING_VSYNC;
     CHECK(presenter_create(&p, &c, err) && strstr(err, "vsync"),
           "vsync demanded from a driver without it: %s", err);
+    c = presenter_config_default();
+    c.realtime_priority = 100;
+    CHECK(presenter_create(&p, &c, err) && strstr(err, "real-time priority"),
+          "real-time priority 100 refused: %s", err);
+}
+
+/* The render thread asks for real time itself, before it opens the display:
+ * it gets it (privileged) or says why not; never asked, it says -1. */
+static void test_realtime(void)
+{
+    presenter_config c = presenter_config_default();
+    presenter *p;
+    CHECK(presenter_create(&p, &c, err) == 0 && presenter_realtime(p) == -1,
+          "no real time asked for: -1");
+    presenter_destroy(p);
+    c.realtime_priority = 5;
+    if (presenter_create(&p, &c, err)) {
+        CHECK(0, "presenter: %s", err);
+        return;
+    }
+    int refused = presenter_realtime(p), policy = -1;
+    struct sched_param sp = {0};
+    pthread_getschedparam(presenter_thread(p), &policy, &sp);
+    if (refused == 0)
+        CHECK(policy == SCHED_FIFO && sp.sched_priority == 5,
+              "the render thread runs SCHED_FIFO 5 (policy %d, priority %d)", policy,
+              sp.sched_priority);
+    else
+        CHECK(refused == EPERM && policy == SCHED_OTHER,
+              "refused for want of privilege (%s), left an ordinary thread", strerror(refused));
+    presenter_destroy(p);
 }
 
 int main(void)
@@ -552,6 +585,7 @@ int main(void)
     test_schedule_late_onset_and_idle();
     test_schedule_hold_and_abort();
     test_config_errors();
+    test_realtime();
     test_presenter_block();
     test_presenter_keys();
     test_presenter_sound();
