@@ -18,6 +18,7 @@
 #ifndef INCEPTION_ACQUISITION_H
 #define INCEPTION_ACQUISITION_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -322,6 +323,8 @@ typedef struct acq_receiver acq_receiver;
 int acq_receiver_create(acq_receiver **out, void *zmq_context, const acq_receiver_config *c,
                         char *err);
 void acq_receiver_destroy(acq_receiver *r); /* stops the thread, frees queued items */
+/* The receiving thread, for a caller that sets its scheduling (priority, CPU). */
+pthread_t acq_receiver_thread(const acq_receiver *r);
 /* Waits up to timeout_ms for an item; returns 1 with *item set (free it with
  * acq_item_free), 0 on time-out. */
 int acq_receiver_pop(acq_receiver *r, acq_item **item, int timeout_ms);

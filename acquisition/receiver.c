@@ -375,6 +375,8 @@ int acq_receiver_create(acq_receiver **out, void *zmq_context, const acq_receive
     return 0;
 }
 
+pthread_t acq_receiver_thread(const acq_receiver *r) { return r->thread; }
+
 void acq_receiver_destroy(acq_receiver *r)
 {
     if (!r)

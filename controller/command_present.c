@@ -368,6 +368,8 @@ static int present_run(presenter *p, int images, int repeats, int frames, int is
             continue;
         if (ev.kind == PRESENTER_EVENT_BLOCK_END)
             break;
+        if (ev.kind == PRESENTER_EVENT_FLIP) /* late flips: counted in the summary */
+            continue;
         if (first_onset < 0)
             first_onset = ev.onset_ns;
         if (ev.kind == PRESENTER_EVENT_TRIAL) {

@@ -388,13 +388,21 @@ typedef struct record_schedule_entry {
 } record_schedule_entry;
 int session_record_schedule(session_record *w, const record_schedule_entry *e, char *err);
 
+/* A trial record's flag of the controller's own, beside the aligner's
+ * ACQ_TRIAL_* bits (0..15): the display showed its stimulus or its ISI for
+ * the wrong number of frames (dropped frames, a wrong duration, an abort),
+ * or nothing confirmed how it was shown. Its response answers another
+ * question than the one asked: left out like any flagged trial. */
+#define RUN_TRIAL_FRAMES (1u << 16)
+
 typedef struct record_flip_event {
-    int64_t trial;       /* -1 for a flip outside a stimulus */
-    int64_t frame;       /* frame counter since the presenter started */
+    int64_t trial;       /* -1 for a flip outside a trial */
+    int64_t frame;       /* flip counter of the block (0 = its first flip) */
     int64_t flip_ns;     /* monotonic time right after the swap returned */
     int64_t onset_ns;    /* estimated onset (flip time + display latency) */
     int64_t missed;      /* frames missed before this flip */
     int64_t photodiode;  /* patch state drawn */
+    int64_t onset;       /* 1: a trial's onset flip; 0: a late flip (missed > 0) */
 } record_flip_event;
 int session_record_flip(session_record *w, const record_flip_event *f, char *err);
 
@@ -646,7 +654,7 @@ int report_write(const char *session_dir, report_summary *out, char *err);
  *   - the `stimulus` record of kind natural whose `stimulus_id` is the
  *     image_id gives the pixels.
  * Trials whose record carries a non-zero `flags` field (the aligner's
- * ACQ_TRIAL_* bits) are left out and counted; so are trials of other blocks
+ * ACQ_TRIAL_* bits, RUN_TRIAL_FRAMES) are left out and counted; so are trials of other blocks
  * (closed loop) and trial records without a natural schedule record.
  * Dataset rows come in ascending trial number.
  * ------------------------------------------------------------------------ */

@@ -286,8 +286,8 @@ static int decode_event_body(const uint8_t *b, size_t n, display_message *m, cha
     if (n < EVENT_BODY)
         return fail(err, "EVENT shorter than its 88-byte body");
     uint32_t kind = get32(b);
-    if (kind > PRESENTER_EVENT_BLOCK_END)
-        return fail(err, "EVENT kind is not 0 (onset), 1 (trial) or 2 (block end)");
+    if (kind > PRESENTER_EVENT_FLIP)
+        return fail(err, "EVENT kind is not 0 (onset), 1 (trial), 2 (block end) or 3 (flip)");
     if (n != EVENT_BODY + (kind == PRESENTER_EVENT_BLOCK_END ? SUMMARY_BODY : 0))
         return fail(err, "EVENT length is not 88 bytes (216 with a block summary)");
     decode_event(b, &m->event);

@@ -21,6 +21,8 @@ struct fit_worker {
     model_config mc;
     fit_options fo;
     int round_epochs;
+    run_sched sched; /* what the fit thread does to its own scheduling first */
+    int have_sched;
     pthread_t thread;
     int started;
 
@@ -29,6 +31,7 @@ struct fit_worker {
     trial_list trials;
     int stop;
     int rounds;
+    int64_t trial_epochs; /* training trials × epochs fitted, over all rounds: the work done */
     double validation_corr;
     char error[MODEL_ERR_SIZE];
     int failed;
@@ -112,13 +115,23 @@ static int fit_round(fit_worker *w, const dataset *d, char *err)
     fo.progress = on_epoch;
     fo.user = w;
     fit_report rep;
-    return model_fit(w->m, d, &fo, &rep, err);
+    if (model_fit(w->m, d, &fo, &rep, err))
+        return 1;
+    int64_t train = 0;
+    for (int i = 0; i < d->trials; i++)
+        train += d->tiers[i] == TIER_TRAIN;
+    pthread_mutex_lock(&w->lock);
+    w->trial_epochs += train * rep.epochs;
+    pthread_mutex_unlock(&w->lock);
+    return 0;
 }
 
 static void *fit_thread(void *arg)
 {
     fit_worker *w = arg;
     int last = 0;
+    if (w->have_sched)
+        run_sched_enter_fit_thread(&w->sched);
     pthread_mutex_lock(&w->lock);
     for (;;) {
         while (!w->stop && !fit_ready(w, w->trials.count, last)) {
@@ -152,7 +165,7 @@ static void *fit_thread(void *arg)
 }
 
 int fit_worker_create(fit_worker **out, const model_config *mc, const fit_options *fo,
-                      int round_epochs, char *err)
+                      int round_epochs, const run_sched *sched, char *err)
 {
     fit_worker *w = calloc(1, sizeof *w);
     if (!w) {
@@ -162,6 +175,10 @@ int fit_worker_create(fit_worker **out, const model_config *mc, const fit_option
     w->mc = *mc;
     w->fo = *fo;
     w->round_epochs = round_epochs;
+    if (sched) {
+        w->sched = *sched;
+        w->have_sched = 1;
+    }
     w->validation_corr = NAN;
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->wake, NULL);
@@ -193,6 +210,14 @@ int fit_worker_add(fit_worker *w, const float *image, const float *counts, int t
     }
     pthread_mutex_unlock(&w->lock);
     return status;
+}
+
+int64_t fit_worker_trial_epochs(fit_worker *w)
+{
+    pthread_mutex_lock(&w->lock);
+    int64_t n = w->trial_epochs;
+    pthread_mutex_unlock(&w->lock);
+    return n;
 }
 
 void fit_worker_status(fit_worker *w, int *rounds, double *validation_corr)

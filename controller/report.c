@@ -99,13 +99,26 @@ typedef struct target_summary {
     int64_t repeats[KIND_COUNT];
 } target_summary;
 
+/* The display's account of one block (a `note` with `display_block`). */
+typedef struct display_block {
+    char name[32];
+    int64_t flips, dropped, trials_shown, with_drops, flagged, lost;
+    double mean_ms, sd_ms, max_ms;
+} display_block;
+
+#define REPORT_DISPLAY_BLOCKS 64 /* shown one by one; later ones only counted */
+
 typedef struct session_data {
     char protocol_name[256];
     int have_start;
     double clock_offset_ns; /* unix ns - monotonic ns, from session_start */
     uint64_t first_ns, last_ns;
     report_summary summary;
-    series flip_ns, flip_missed;
+    series flip_ns, flip_missed, flip_frame;
+    display_block blocks[REPORT_DISPLAY_BLOCKS];
+    int block_count;        /* all of them, beyond REPORT_DISPLAY_BLOCKS too */
+    int64_t blocks_dropped; /* the blocks' own dropped-frame counts, summed */
+    int64_t trials_seen, trials_frames_flagged;
     series stream_received_ns, stream_timestamp_ms, stream_lost;
     series align_time_ns, align_rms_ns, align_max_ns, align_slope;
     planned_trial *plan;
@@ -126,7 +139,7 @@ typedef struct session_data {
 
 static void session_data_free(session_data *d)
 {
-    free(d->flip_ns.v), free(d->flip_missed.v);
+    free(d->flip_ns.v), free(d->flip_missed.v), free(d->flip_frame.v);
     free(d->stream_received_ns.v), free(d->stream_timestamp_ms.v), free(d->stream_lost.v);
     free(d->align_time_ns.v), free(d->align_rms_ns.v), free(d->align_max_ns.v);
     free(d->align_slope.v);
@@ -310,7 +323,12 @@ static int gather_timing(session_data *d, const record_view *v)
     switch (v->type) {
     case RECORD_FLIP:
         return series_push(&d->flip_ns, (double)field_i64(v, "flip_ns", 0)) ||
-               series_push(&d->flip_missed, (double)field_i64(v, "missed", 0));
+               series_push(&d->flip_missed, (double)field_i64(v, "missed", 0)) ||
+               series_push(&d->flip_frame, (double)field_i64(v, "frame", -1));
+    case RECORD_TRIAL:
+        d->trials_seen++;
+        d->trials_frames_flagged += (field_i64(v, "flags", 0) & RUN_TRIAL_FRAMES) != 0;
+        return 0;
     case RECORD_STREAM:
         return series_push(&d->stream_received_ns, (double)field_i64(v, "received_ns", 0)) ||
                series_push(&d->stream_timestamp_ms, (double)field_i64(v, "timestamp_ms", 0)) ||
@@ -322,6 +340,29 @@ static int gather_timing(session_data *d, const record_view *v)
                series_push(&d->align_slope, field_f64(v, "slope_ns_per_sample", NAN));
     }
     return 0;
+}
+
+/* A block's display account (RECORD.md: the `note` with `display_block`). */
+static void gather_display_block(session_data *d, const record_view *v)
+{
+    char name[32];
+    if (record_get_text(v->payload, v->length, "display_block", name, sizeof name))
+        return;
+    int64_t dropped = field_i64(v, "dropped_frames", 0);
+    d->blocks_dropped += dropped;
+    if (d->block_count++ >= REPORT_DISPLAY_BLOCKS)
+        return;
+    display_block *b = &d->blocks[d->block_count - 1];
+    snprintf(b->name, sizeof b->name, "%s", name);
+    b->flips = field_i64(v, "flips", 0);
+    b->dropped = dropped;
+    b->trials_shown = field_i64(v, "trials_shown", 0);
+    b->with_drops = field_i64(v, "trials_with_drops", 0);
+    b->flagged = field_i64(v, "trials_flagged_frames", 0);
+    b->lost = field_i64(v, "events_lost", 0);
+    b->mean_ms = field_f64(v, "interval_mean_ms", NAN);
+    b->sd_ms = field_f64(v, "interval_sd_ms", NAN);
+    b->max_ms = field_f64(v, "interval_max_ms", NAN);
 }
 
 static int gather_record(session_data *d, const record_view *v)
@@ -351,6 +392,7 @@ static int gather_record(session_data *d, const record_view *v)
         record_get_text(v->payload, v->length, "text", text, sizeof text);
         append_text(d->notes, sizeof d->notes, text);
         append_text(d->notes, sizeof d->notes, "\n");
+        gather_display_block(d, v);
         return 0;
     }
     }
@@ -372,8 +414,8 @@ static int gather_trial(session_data *d, const record_view *v)
     planned_trial key = {field_i64(v, "trial", -1), 0, 0};
     const planned_trial *p = bsearch(&key, d->plan, (size_t)d->plan_count, sizeof *d->plan,
                                      compare_plan);
-    if (!p || p->kind < 0 || p->target < 0)
-        return 0;
+    if (!p || p->kind < 0 || p->target < 0 || field_i64(v, "flags", 0) != 0)
+        return 0; /* a flagged trial is no evidence, as in the run's own evaluation */
     record_field f;
     if (record_field_find(v->payload, v->length, "counts", &f) || f.dtype != RECORD_F32 ||
         (uint64_t)p->target >= f.count)
@@ -781,21 +823,21 @@ static int section_evaluation(report_output *o, const session_data *d)
 
 /* ---- Timing, stream, alignment ---- */
 
-static int section_timing(report_output *o, const session_data *d)
+/* The intervals between flip records of consecutive flips (frame + 1): every
+ * flip's interval when the record holds every flip, few when it holds only
+ * onsets and late flips (what `inception run` writes). */
+static int consecutive_intervals(const session_data *d, double *ms)
 {
-    fprintf(o->html, "<h2>Stimulus timing</h2>\n");
-    if (d->flip_ns.n < 2) {
-        html_missing(o, "display flips (fewer than two flip records)");
-        return 0;
-    }
-    int n = d->flip_ns.n - 1;
-    double *ms = malloc((size_t)n * sizeof *ms), dropped = 0;
-    if (!ms)
-        return report_fail(o->err, "out of memory");
-    for (int i = 0; i < n; i++)
-        ms[i] = (d->flip_ns.v[i + 1] - d->flip_ns.v[i]) * 1e-6;
-    for (int i = 0; i < d->flip_missed.n; i++)
-        dropped += d->flip_missed.v[i];
+    int n = 0;
+    for (int i = 0; i + 1 < d->flip_ns.n; i++)
+        if (d->flip_frame.v[i + 1] == d->flip_frame.v[i] + 1 &&
+            d->flip_ns.v[i + 1] > d->flip_ns.v[i])
+            ms[n++] = (d->flip_ns.v[i + 1] - d->flip_ns.v[i]) * 1e-6;
+    return n;
+}
+
+static int interval_histogram(report_output *o, double *ms, int n)
+{
     double median = stats_median(ms, n);
     int slow = 0;
     for (int i = 0; i < n; i++)
@@ -805,9 +847,92 @@ static int section_timing(report_output *o, const session_data *d)
                                   "histogram of inter-flip intervals");
     fprintf(o->html, "<p class=\"caption\">Interval between consecutive display flips (ms; "
                      "longer ones in the last bin): %d intervals, median %.3f ms (%.2f Hz), "
-                     "%d longer than 1.5&times; the median; %.0f frames dropped in all.</p>\n",
-            n, median, median > 0 ? 1000.0 / median : 0.0, slow, dropped);
+                     "%d longer than 1.5&times; the median.</p>\n",
+            n, median, median > 0 ? 1000.0 / median : 0.0, slow);
+    return status;
+}
+
+/* When in the session the frames were dropped: one count per dropped frame,
+ * at its late flip's time (s since the first flip record). */
+static int dropped_figure(report_output *o, const session_data *d, int64_t dropped)
+{
+    if (dropped > (1 << 22)) /* a damaged record: the figure's shape needs no more */
+        dropped = 1 << 22;
+    double *at = malloc((size_t)(dropped > 0 ? dropped : 1) * sizeof *at), t0 = d->flip_ns.v[0];
+    if (!at)
+        return report_fail(o->err, "out of memory");
+    int n = 0;
+    for (int i = 0; i < d->flip_missed.n; i++)
+        for (int k = 0; k < (int)d->flip_missed.v[i] && n < dropped; k++)
+            at[n++] = (d->flip_ns.v[i] - t0) * 1e-9;
+    double hi = fmax(series_max(d->flip_ns.v, d->flip_ns.n) - t0, 1.0) * 1e-9;
+    hi = fmax(hi, 1.0);
+    int status = histogram_figure(o, at, n, 0.0, hi, 60, PLOT_RED, "dropped_frames.png",
+                                  "dropped frames over the session");
+    fprintf(o->html, "<p class=\"caption\">Dropped frames over the session (s since the first "
+                     "flip; each late flip counts the frames missed before it).</p>\n");
+    free(at);
+    return status;
+}
+
+static void display_block_table(report_output *o, const session_data *d)
+{
+    fprintf(o->html, "<table><tr><th>block</th><th>flips</th><th>dropped frames</th><th>trials "
+                     "with drops</th><th>trials flagged</th><th>flip interval (ms)</th><th>max "
+                     "(ms)</th></tr>\n");
+    int shown = d->block_count < REPORT_DISPLAY_BLOCKS ? d->block_count : REPORT_DISPLAY_BLOCKS;
+    for (int i = 0; i < shown; i++) {
+        const display_block *b = &d->blocks[i];
+        fprintf(o->html, "<tr><td>");
+        html_escaped(o->html, b->name);
+        fprintf(o->html, "</td><td>%lld</td><td>%lld</td><td>%lld of %lld</td><td>%lld</td>"
+                         "<td>%.3f &plusmn; %.3f</td><td>%.3f</td></tr>\n",
+                (long long)b->flips, (long long)b->dropped, (long long)b->with_drops,
+                (long long)b->trials_shown, (long long)b->flagged, b->mean_ms, b->sd_ms,
+                b->max_ms);
+    }
+    fprintf(o->html, "</table>\n");
+    if (d->block_count > shown)
+        fprintf(o->html, "<p>%d more blocks not listed.</p>\n", d->block_count - shown);
+}
+
+static int section_timing(report_output *o, const session_data *d)
+{
+    fprintf(o->html, "<h2>Stimulus timing</h2>\n");
+    if (d->flip_ns.n < 1 && !d->block_count) {
+        html_missing(o, "display flips (no flip records)");
+        return 0;
+    }
+    int64_t dropped = 0, late = 0;
+    for (int i = 0; i < d->flip_missed.n; i++) {
+        double m = d->flip_missed.v[i];
+        dropped += m > 0 && m < 1e9 ? (int64_t)m : 0; /* a damaged field counts nothing */
+        late += m > 0;
+    }
+    int status = 0, n = d->flip_ns.n > 1 ? d->flip_ns.n - 1 : 0;
+    double *ms = malloc((size_t)(n ? n : 1) * sizeof *ms);
+    if (!ms)
+        return report_fail(o->err, "out of memory");
+    int consecutive = consecutive_intervals(d, ms);
+    /* Every flip recorded: their intervals are the flips'. Otherwise the
+     * block accounts carry the interval statistics. */
+    int every_flip = n && consecutive >= 0.9 * n;
+    if (every_flip)
+        status = interval_histogram(o, ms, consecutive);
     free(ms);
+    if (d->block_count)
+        display_block_table(o, d);
+    fprintf(o->html, "<p>%lld frames dropped in all, at %lld late flips (each in the record); "
+                     "%lld of %lld trials flagged for the frames they were shown (left out of "
+                     "the fit and the evaluation).</p>\n",
+            (long long)dropped, (long long)late, (long long)d->trials_frames_flagged,
+            (long long)d->trials_seen);
+    if (d->block_count && d->blocks_dropped != dropped)
+        fprintf(o->html, "<p class=\"missing\">The display counted %lld dropped frames in its "
+                         "blocks, the flip records %lld: display events were lost.</p>\n",
+                (long long)d->blocks_dropped, (long long)dropped);
+    if (!status && !every_flip && dropped > 0 && d->flip_ns.n > 0)
+        status = dropped_figure(o, d, dropped);
     return status;
 }
 

@@ -55,6 +55,8 @@ typedef struct run_state {
     acq_publisher *onsets;
     acq_aligner *aligner;
     run_display display; /* the local presenter or a remote one */
+    run_frames frames;   /* the display's verdict on each trial of the block */
+    run_sched sched;     /* the frame path's scheduling (run_sched.c) */
     fit_worker *fit;
     session_fit_result fr; /* the final fit, targets and stimuli (session_fit.c) */
     dataset data; /* the natural trials, after recording: rebuilt from the record */
@@ -317,13 +319,38 @@ static int first_resumed_block(run_state *s, int count)
     return session_record_note(s->rec, note, s->err);
 }
 
+/* Real-time scheduling for the render and receiver threads, or the
+ * fallback (run_sched.c): printed at start and recorded as a note with its
+ * figures as fields. */
+static int protect_frame_path(run_state *s)
+{
+    if (run_sched_protect(&s->sched, s->display.local,
+                          s->stream ? acq_receiver_thread(s->stream) : pthread_self(),
+                          s->stream != NULL, s->err))
+        return 1;
+    static const char *const modes[] = {"off", "realtime", "fallback"};
+    progress(s, s->sched.text, 1);
+    record_payload pl;
+    record_payload_init(&pl);
+    record_payload_text(&pl, "text", s->sched.text);
+    record_payload_text(&pl, "scheduling", modes[s->sched.mode]);
+    record_payload_i64(&pl, "cpus", s->sched.cpus);
+    record_payload_i64(&pl, "presenter_cpu", s->sched.presenter_cpu);
+    record_payload_i64(&pl, "fit_nice", s->sched.fit_nice);
+    record_payload_i64(&pl, "memory_locked", s->sched.mlocked);
+    int r = session_record_append(s->rec, RECORD_NOTE, &pl, NULL, s->err);
+    record_payload_free(&pl);
+    return r;
+}
+
 static int open_presenter(run_state *s)
 {
-    if (run_display_open(&s->display, s->p, s->err))
+    int priority = run_sched_presenter_priority(s->err);
+    if (priority < 0 || run_display_open(&s->display, s->p, priority, s->err))
         return 1;
     s->period_ms = s->display.ops.period_ms(s->display.ops.display);
     progress(s, s->display.status, 1);
-    return session_record_note(s->rec, s->display.status, s->err);
+    return session_record_note(s->rec, s->display.status, s->err) || protect_frame_path(s);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -424,7 +451,23 @@ static int complete_trial(run_state *s, const acq_trial *t, const char *block)
     return 0;
 }
 
-static int drain_trials(run_state *s, const char *block, int *done)
+/* A completed trial goes on with its display flag, or waits for it. */
+static int settle_trial(run_state *s, acq_trial *t, const char *block, int block_over,
+                        int *done)
+{
+    int display = run_frames_flags(&s->frames, (int64_t)t->trial, block_over);
+    if (display < 0)
+        return run_frames_hold(&s->frames, t, s->counts)
+                   ? fail(s, "out of memory for %s", "trials waiting for the display") : 0;
+    t->flags |= (uint32_t)display;
+    s->frames.wrong += display != 0;
+    (*done)++;
+    return complete_trial(s, t, block);
+}
+
+/* `block_over`: the display's BLOCK_END came, so every verdict it will
+ * give has come. */
+static int drain_trials(run_state *s, const char *block, int block_over, int *done)
 {
     int units = acq_aligner_units(s->aligner);
     if (units <= 0)
@@ -435,11 +478,12 @@ static int drain_trials(run_state *s, const char *block, int *done)
         return fail(s, "the stream carries %s", what);
     }
     acq_trial t;
-    while (acq_aligner_next_complete_trial(s->aligner, &t, s->counts)) {
-        if (complete_trial(s, &t, block))
+    while (run_frames_release(&s->frames, block_over, &t, s->counts))
+        if (settle_trial(s, &t, block, block_over, done))
             return 1;
-        (*done)++;
-    }
+    while (acq_aligner_next_complete_trial(s->aligner, &t, s->counts))
+        if (settle_trial(s, &t, block, block_over, done))
+            return 1;
     return 0;
 }
 
@@ -540,13 +584,21 @@ static int on_presenter_event(run_state *s, const presenter_event *ev, int *bloc
         return 0;
     }
     if (ev->kind == PRESENTER_EVENT_TRIAL) {
-        s->st.dropped_frames += ev->dropped_frames;
+        run_frames_verdict(&s->frames, ev);
         return 0;
     }
-    record_flip_event f = {ev->trial, ev->onset_flip, ev->onset_ns, ev->onset_ns, 0,
-                           ev->trial & 1 ? 0 : 1};
+    /* Every dropped frame is in one ONSET or FLIP event (stimulus.h): one
+     * flip record each, so the record's missed frames are the terminal's. */
+    s->st.dropped_frames += ev->dropped_frames;
+    if (ev->kind == PRESENTER_EVENT_ONSET)
+        s->frames.photodiode = ev->trial & 1 ? 0 : 1;
+    record_flip_event f = {ev->trial, ev->onset_flip, ev->onset_ns, ev->onset_ns,
+                           ev->dropped_frames, s->frames.photodiode,
+                           ev->kind == PRESENTER_EVENT_ONSET};
     if (session_record_flip(s->rec, &f, s->err))
         return 1;
+    if (ev->kind == PRESENTER_EVENT_FLIP)
+        return 0;
     acq_onset o = {(uint64_t)ev->trial, (uint64_t)ev->image, ev->onset_ns,
                    (int64_t)((double)ev->frames_requested * s->period_ms * 1e6),
                    (uint32_t)s->H, (uint32_t)s->W};
@@ -558,6 +610,47 @@ static int on_presenter_event(run_state *s, const presenter_event *ev, int *bloc
                               acq_now_ns(), err))
         return fail(s, "aligner: %s", err);
     return 0;
+}
+
+/* The display's account of a block: a line on the terminal and a `note`
+ * that carries the same figures as fields (RECORD.md) for the report. */
+static int record_display_block(run_state *s, const char *block, const presenter_summary *sum)
+{
+    char note[512];
+    int n = snprintf(note, sizeof note, "%s block: %lld trials shown, %lld with dropped frames, "
+                     "%lld dropped frames, %lld trials flagged for their frames, flip interval "
+                     "%.3f ± %.3f ms (max %.3f)", block, (long long)sum->trials_shown,
+                     (long long)sum->trials_with_drops, (long long)sum->dropped_frames,
+                     (long long)s->frames.wrong, sum->interval_mean_ms, sum->interval_sd_ms,
+                     sum->interval_max_ms);
+    if (sum->events_lost && n > 0 && n < (int)sizeof note)
+        snprintf(note + n, sizeof note - (size_t)n, "; %lld display events LOST (their flips "
+                 "are missing from the record)", (long long)sum->events_lost);
+    progress(s, note, 1);
+    record_payload pl;
+    record_payload_init(&pl);
+    record_payload_text(&pl, "text", note);
+    record_payload_text(&pl, "display_block", block);
+    record_payload_i64(&pl, "flips", sum->flips);
+    record_payload_i64(&pl, "dropped_frames", sum->dropped_frames);
+    record_payload_i64(&pl, "trials_shown", sum->trials_shown);
+    record_payload_i64(&pl, "trials_with_drops", sum->trials_with_drops);
+    record_payload_i64(&pl, "trials_flagged_frames", s->frames.wrong);
+    record_payload_i64(&pl, "events_lost", sum->events_lost);
+    record_payload_f64(&pl, "period_ms", sum->period_ms);
+    record_payload_f64(&pl, "interval_mean_ms", sum->interval_mean_ms);
+    record_payload_f64(&pl, "interval_sd_ms", sum->interval_sd_ms);
+    record_payload_f64(&pl, "interval_max_ms", sum->interval_max_ms);
+    if (s->fit) { /* what the background fit got done meanwhile (bench-frames) */
+        int rounds;
+        double corr;
+        fit_worker_status(s->fit, &rounds, &corr);
+        record_payload_i64(&pl, "fit_rounds", rounds);
+        record_payload_i64(&pl, "fit_trial_epochs", fit_worker_trial_epochs(s->fit));
+    }
+    int r = session_record_append(s->rec, RECORD_NOTE, &pl, NULL, s->err);
+    record_payload_free(&pl);
+    return r;
 }
 
 /* Shows `count` images (ids) in order and collects every trial's response. */
@@ -572,7 +665,8 @@ static int run_block(run_state *s, const char *block, const int64_t *ids, int co
     if (schedule_block(s, natural ? block : NULL, ids, count) ||
         run_display_resync(&s->display, clock_note, sizeof clock_note, s->err) ||
         (clock_note[0] && session_record_note(s->rec, clock_note, s->err)) ||
-        session_record_sync(s->rec, s->err))
+        session_record_sync(s->rec, s->err) ||
+        run_frames_begin(&s->frames, s->next_trial, count, s->N > 0 ? s->N : 1, s->err))
         return 1;
     if (d->start_block(d->display, err))
         return fail(s, "display: %s", err);
@@ -604,7 +698,7 @@ static int run_block(run_state *s, const char *block, const int64_t *ids, int co
             end_ns = acq_now_ns();
             s->display.block_running = 0;
         }
-        if (pump_stream(s, 2) || drain_trials(s, block, &done) ||
+        if (pump_stream(s, 2) || drain_trials(s, block, block_end, &done) ||
             session_record_tick(s->rec, s->err))
             return 1;
         s->st.trials_done = done;
@@ -621,19 +715,13 @@ static int run_block(run_state *s, const char *block, const int64_t *ids, int co
     s->next_trial += count;
     presenter_summary sum;
     d->block_summary(d->display, &sum);
-    char note[512];
-    snprintf(note, sizeof note, "%s block: %lld trials shown, %lld with dropped frames, %lld "
-             "dropped frames, flip interval %.3f ± %.3f ms (max %.3f)", block,
-             (long long)sum.trials_shown, (long long)sum.trials_with_drops,
-             (long long)sum.dropped_frames, sum.interval_mean_ms, sum.interval_sd_ms,
-             sum.interval_max_ms);
+    if (record_display_block(s, block, &sum))
+        return 1;
     acq_clock_fit f;
     acq_aligner_clock(s->aligner, &f);
     record_alignment a = {1.0 + f.drift, f.offset_ns, f.rms_residual_ns, f.max_residual_ns,
                           f.pairs, f.display0, f.acq0};
-    progress(s, note, 1);
-    return session_record_note(s->rec, note, s->err) ||
-           session_record_alignment(s->rec, &a, s->err);
+    return session_record_alignment(s->rec, &a, s->err);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -660,7 +748,8 @@ static int start_fit_worker(run_state *s)
     session_fit_settings set = fit_settings(s);
     set.fit.progress = NULL; /* the worker's own thread: no run-loop callbacks */
     set.fit.user = NULL;
-    return fit_worker_create(&s->fit, &set.model, &set.fit, 2, s->err);
+    set.fit.threads = run_sched_fit_threads(&s->sched, set.fit.threads);
+    return fit_worker_create(&s->fit, &set.model, &set.fit, 2, &s->sched, s->err);
 }
 
 /* The natural images, their tiers and their shuffled schedule, all from the
@@ -1195,6 +1284,7 @@ static void run_destroy(run_state *s)
     free(s->closed.counts);
     free(s->counts);
     free(s->targets);
+    run_frames_free(&s->frames);
 }
 
 /* What run_session and run_resume share: the state from the protocol. */

@@ -9,7 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static int open_local(run_display *d, const protocol_display *pd, char *err)
+static int open_local(run_display *d, const protocol_display *pd, int realtime_priority,
+                      char *err)
 {
     presenter_config c = presenter_config_default();
     c.display = pd->index;
@@ -25,6 +26,7 @@ static int open_local(run_display *d, const protocol_display *pd, char *err)
     c.viewing_distance_cm = pd->viewing_distance_cm;
     c.stimulus_width_deg = pd->stimulus_degrees;
     c.queue_capacity = 8192;
+    c.realtime_priority = realtime_priority;
     gamma_calibration cal;
     char why[STIMULUS_ERR_SIZE];
     if (pd->gamma_file[0]) {
@@ -71,11 +73,11 @@ static int open_remote(run_display *d, const protocol_display *pd, char *err)
     return 0;
 }
 
-int run_display_open(run_display *d, const protocol *p, char *err)
+int run_display_open(run_display *d, const protocol *p, int realtime_priority, char *err)
 {
     memset(d, 0, sizeof *d);
     return p->display.endpoint[0] ? open_remote(d, &p->display, err)
-                                  : open_local(d, &p->display, err);
+                                  : open_local(d, &p->display, realtime_priority, err);
 }
 
 int run_display_resync(run_display *d, char *note, size_t size, char *err)

@@ -3,6 +3,7 @@
 #ifndef INCEPTION_RUN_INTERNAL_H
 #define INCEPTION_RUN_INTERNAL_H
 
+#include "acquisition.h"
 #include "controller.h"
 #include "model.h"
 
@@ -15,14 +16,17 @@
  * snapshot of the trials completed so far, so the presenter never waits on
  * the model and the final fit starts nearly converged. */
 typedef struct fit_worker fit_worker;
+struct run_sched;
 
 int fit_worker_create(fit_worker **out, const model_config *mc, const fit_options *fo,
-                      int round_epochs, char *err);
+                      int round_epochs, const struct run_sched *sched, char *err);
 /* Copies one completed trial in (tier TIER_TRAIN/VALIDATION/TEST). */
 int fit_worker_add(fit_worker *w, const float *image, const float *counts, int tier,
                    int64_t image_id);
 /* Rounds finished so far and the latest mean validation correlation (NaN before). */
 void fit_worker_status(fit_worker *w, int *rounds, double *validation_corr);
+/* Training trials × epochs fitted so far: the fit's throughput, rounds aside. */
+int64_t fit_worker_trial_epochs(fit_worker *w);
 /* Stops after the current round, joins, and hands over the warm model (NULL
  * when no round ran) and every trial added (moved into *all). */
 int fit_worker_finish(fit_worker *w, model **warm, dataset *all, char *err);
@@ -66,7 +70,9 @@ typedef struct run_display {
     char status[512]; /* "display: ...", for the terminal and the record */
 } run_display;
 
-int run_display_open(run_display *d, const protocol *p, char *err);
+/* `realtime_priority` > 0: the local presenter's render thread asks for it
+ * (presenter_config.realtime_priority). */
+int run_display_open(run_display *d, const protocol *p, int realtime_priority, char *err);
 /* A remote display's clock offset measured again (between blocks: clocks
  * drift apart); `note` describes it ("" for the local presenter). */
 int run_display_resync(run_display *d, char *note, size_t size, char *err);
@@ -74,5 +80,68 @@ int run_display_resync(run_display *d, char *note, size_t size, char *err);
  * was interrupted mid-block) is aborted first, so the display stops
  * presenting instead of waiting for trials that will never come. */
 void run_display_close(run_display *d);
+
+/* The frame path protected from the background fit (run_sched.c): real-time
+ * priority for the render and receiver threads where allowed, else a
+ * fallback (the fit's threads at a high nice value; on 3+ CPUs one CPU for
+ * the render thread). INCEPTION_SCHEDULING=auto (default), fallback or off
+ * (nothing: the figures before) chooses. `text` says what was obtained. */
+enum { RUN_SCHED_OFF = 0, RUN_SCHED_REALTIME, RUN_SCHED_FALLBACK };
+
+typedef struct run_sched {
+    int mode;          /* RUN_SCHED_*: what was obtained */
+    int cpus;          /* online */
+    int presenter_cpu; /* the CPU reserved for the render thread, -1 none */
+    int fit_nice;      /* the fit threads' nice value */
+    int mlocked;       /* mlockall succeeded */
+    char text[512];    /* "scheduling: real-time (...)": printed and recorded */
+} run_sched;
+
+/* The priority the local render thread asks for as it starts (0: none);
+ * -1 with a reason for a bad INCEPTION_SCHEDULING. */
+int run_sched_presenter_priority(char *err);
+/* After the display and the stream are open: the receiver's scheduling, and
+ * the fallback when the render thread or the receiver was refused real time
+ * (`display` NULL: a remote display, nothing to do here). 1 only for a bad
+ * INCEPTION_SCHEDULING. */
+int run_sched_protect(run_sched *s, presenter *display, pthread_t receiver, int have_receiver,
+                      char *err);
+/* The background fit's thread count on the CPUs left to it. */
+int run_sched_fit_threads(const run_sched *s, int asked);
+/* Called by the fit thread itself before it fits: its nice value and CPUs. */
+void run_sched_enter_fit_thread(const run_sched *s);
+
+/* Which trials of a block the display showed as asked (run_frames.c): its
+ * TRIAL event says (wrong duration, dropped frames, aborted). The aligner
+ * may complete a trial's response before that event arrives (the window can
+ * end before the ISI does); such a trial waits here with its counts until
+ * the verdict comes, so that every trial record carries its display flag. */
+typedef struct run_frames {
+    int64_t first;          /* the block's first trial number */
+    int count, units;
+    uint8_t *verdict;       /* per trial of the block: RUN_FRAMES_* */
+    acq_trial *held;
+    float *held_counts;     /* held_count × units */
+    int held_count, held_capacity;
+    int photodiode;         /* the patch's state since the last onset (1 white) */
+    int64_t wrong;          /* trials flagged RUN_TRIAL_FRAMES in this block */
+} run_frames;
+
+enum { RUN_FRAMES_UNKNOWN = 0, RUN_FRAMES_AS_ASKED, RUN_FRAMES_WRONG };
+
+/* A new block of `count` trials from `first` (what an earlier block held is
+ * dropped: a block ends only when all its trials completed). */
+int run_frames_begin(run_frames *f, int64_t first, int count, int units, char *err);
+/* A TRIAL event: its verdict. */
+void run_frames_verdict(run_frames *f, const presenter_event *ev);
+/* The flags a trial's record gets from the display: RUN_TRIAL_FRAMES or 0;
+ * -1 while not known. Once the block is over (BLOCK_END seen) an unknown
+ * verdict (its event lost) counts as wrong: nothing vouches for its frames. */
+int run_frames_flags(const run_frames *f, int64_t trial, int block_over);
+/* Keeps a completed trial and its counts until its verdict is known. */
+int run_frames_hold(run_frames *f, const acq_trial *t, const float *counts);
+/* Takes out a held trial whose verdict is known (1), or none (0). */
+int run_frames_release(run_frames *f, int block_over, acq_trial *t, float *counts);
+void run_frames_free(run_frames *f);
 
 #endif

@@ -649,6 +649,7 @@ int session_record_flip(session_record *w, const record_flip_event *f, char *err
     record_payload_i64(p, "onset_ns", f->onset_ns);
     record_payload_i64(p, "missed", f->missed);
     record_payload_i64(p, "photodiode", f->photodiode);
+    record_payload_i64(p, "onset", f->onset);
     return append_scratch(w, RECORD_FLIP, NULL, err);
 }
 

@@ -57,6 +57,8 @@ static int presenter_check_config(const presenter_config *c, char *err)
         bad = "queue capacity must be 1..16M";
     else if (c->audio && (c->audio_rate < 8000 || c->audio_rate > 192000))
         bad = "audio rate must be 8000..192000 Hz";
+    else if (c->realtime_priority < 0 || c->realtime_priority > 99)
+        bad = "real-time priority must be 0 (none) or 1..99";
     if (bad)
         snprintf(err, STIMULUS_ERR_SIZE, "presenter: %s", bad);
     return bad != NULL;
@@ -96,7 +98,7 @@ static presenter *presenter_alloc(const presenter_config *config)
     int capacity = config->queue_capacity;
     if (!p->work_histogram || !p->present_histogram ||
         ring_init(&p->requests, capacity, sizeof(presenter_request)) ||
-        ring_init(&p->events, 2 * capacity + 1, sizeof(presenter_event))) {
+        ring_init(&p->events, 4 * capacity + 1, sizeof(presenter_event))) {
         presenter_free(p);
         return NULL;
     }
@@ -150,6 +152,8 @@ void presenter_destroy(presenter *p)
 }
 
 const char *presenter_status(const presenter *p) { return p->status; }
+pthread_t presenter_thread(const presenter *p) { return p->thread; }
+int presenter_realtime(const presenter *p) { return p->realtime_error; }
 
 int presenter_ms_to_frames(const presenter *p, double ms, double *actual_ms)
 {

@@ -89,6 +89,7 @@ struct presenter {
     int software_pacing;
     double period_ns;
     char status[STIMULUS_ERR_SIZE];
+    int realtime_error;     /* presenter_realtime */
     SDL_AudioDeviceID audio;
     int audio_rate;
     presenter_voice voice;

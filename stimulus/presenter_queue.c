@@ -1,6 +1,7 @@
 /* presenter_queue.c: the bounded ring through which requests reach the
  * render thread and events come back. A mutex rather than a lock-free ring:
- * the render thread holds it for a copy of one item, far below a frame. */
+ * the render thread holds it for a copy of one item, far below a frame, and
+ * it inherits priority (ring_init). */
 #include "presenter_internal.h"
 
 #include <errno.h>
@@ -16,7 +17,15 @@ int ring_init(presenter_ring *r, int capacity, size_t item_size)
         return 1;
     r->item_size = item_size;
     r->capacity = capacity;
-    pthread_mutex_init(&r->lock, NULL);
+    /* Priority inheritance: the render thread may run at real-time priority
+     * (presenter_config.realtime_priority) while the controller's thread that
+     * holds the lock is an ordinary one; without it a busy machine could
+     * preempt that holder and leave the render thread waiting past its flip. */
+    pthread_mutexattr_t mattr;
+    pthread_mutexattr_init(&mattr);
+    pthread_mutexattr_setprotocol(&mattr, PTHREAD_PRIO_INHERIT);
+    pthread_mutex_init(&r->lock, &mattr);
+    pthread_mutexattr_destroy(&mattr);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);

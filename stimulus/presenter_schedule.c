@@ -122,6 +122,7 @@ static void loop_start_trial(frame_loop *l, const presenter_request *r, int64_t 
     ev->isi_requested = r->isi_frames;
     if (missed)
         ev->flags |= PRESENTER_LATE_ONSET;
+    ev->dropped_frames = missed; /* this event's; the trial's own count starts at 0 */
     if (r->capture)
         ev->flags |= PRESENTER_CAPTURED;
     if (r->sound >= 0)
@@ -129,11 +130,31 @@ static void loop_start_trial(frame_loop *l, const presenter_request *r, int64_t 
     l->active = 1;
     l->photodiode_white = !l->photodiode_white;
     loop_push_event(l, ev);
+    ev->dropped_frames = 0;
+}
+
+/* A late flip that is no onset: its own event, so that the controller can
+ * record every dropped frame where it happened. */
+static void loop_report_late_flip(frame_loop *l, int64_t flip_ns, int missed)
+{
+    presenter_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = PRESENTER_EVENT_FLIP;
+    ev.trial = l->active ? l->trial.request.trial : -1;
+    ev.image = l->active && !l->trial.in_isi ? l->trial.request.image : -1;
+    ev.sound = -1;
+    ev.onset_flip = l->flips;
+    ev.onset_ns = flip_ns;
+    ev.dropped_frames = missed;
+    ev.flags = PRESENTER_DROPPED_FRAMES;
+    loop_push_event(l, &ev);
 }
 
 void schedule_after_flip(frame_loop *l, const frame_plan *f, int64_t flip_ns, int aborting)
 {
     int missed = loop_account_interval(l, flip_ns);
+    if (missed && !f->starting)
+        loop_report_late_flip(l, flip_ns, missed);
     if (l->active) {
         if (f->offset) {
             l->trial.event.offset_ns = flip_ns;

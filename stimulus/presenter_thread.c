@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -369,9 +370,20 @@ static void thread_set_state(presenter *p, int state, int status)
     pthread_mutex_unlock(&p->lock);
 }
 
+/* Before anything else, so that threads started on our behalf inherit it. */
+static void thread_ask_realtime(presenter *p)
+{
+    p->realtime_error = -1;
+    if (p->config.realtime_priority <= 0)
+        return;
+    struct sched_param sp = {.sched_priority = p->config.realtime_priority};
+    p->realtime_error = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+}
+
 void *presenter_thread_main(void *arg)
 {
     presenter *p = arg;
+    thread_ask_realtime(p);
     int status = thread_init(p);
     pthread_mutex_lock(&p->lock);
     p->init_status = status;

@@ -9,6 +9,7 @@
 #ifndef INCEPTION_STIMULUS_H
 #define INCEPTION_STIMULUS_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -99,7 +100,12 @@ typedef struct presenter_config {
     const gamma_calibration *calibration; /* NULL: drive levels = 255 × luminance */
     int audio;                /* 1: open an audio device for sounds */
     int audio_rate;           /* sample rate of the device (default 48000) */
-    int queue_capacity;       /* requests queued at once (default 4096; events: twice) */
+    int queue_capacity;       /* requests queued at once (default 4096; events: 4×, late flips too) */
+    /* > 0: the render thread asks for SCHED_FIFO at this priority (1..99)
+     * first thing, before it opens the display, so that the threads the
+     * driver starts for it (Mesa's llvmpipe rasterizers) inherit it. A
+     * refusal is no error: presenter_realtime says what came of it. */
+    int realtime_priority;
 } presenter_config;
 
 /* A config with the defaults: windowed 800×600, 60 Hz, auto pacing,
@@ -137,7 +143,17 @@ typedef enum presenter_event_kind {
     PRESENTER_EVENT_ONSET = 0, /* right after the onset flip: trial, stimulus, flip, time */
     PRESENTER_EVENT_TRIAL,     /* the trial's ISI is over: everything measured */
     PRESENTER_EVENT_BLOCK_END, /* the last event of a block; summary ready */
+    PRESENTER_EVENT_FLIP,      /* a late flip that is not an onset (see below) */
 } presenter_event_kind;
+
+/* Dropped frames are reported flip by flip: every flip that came more than
+ * 1.5 periods after the one before has its `dropped_frames` (the frames
+ * missed before it) in exactly one event: the ONSET event when it is an
+ * onset flip (the late onset), else a FLIP event with `trial` the trial on
+ * screen (-1: none), `onset_flip` the flip's counter, `onset_ns` its time.
+ * So the events' dropped_frames add up to the summary's dropped_frames. A
+ * TRIAL event's dropped_frames are the frames missed while it was on screen
+ * (stimulus and ISI; the interval that ends at its last flip included). */
 
 typedef struct presenter_event {
     presenter_event_kind kind;
@@ -151,7 +167,7 @@ typedef struct presenter_event {
     int frames_requested, isi_requested;
     int frames_shown;       /* measured: round((offset - onset) / period) */
     int isi_shown;
-    int dropped_frames;     /* intervals > 1.5 periods during stimulus and ISI */
+    int dropped_frames;     /* frames missed: see above, per kind */
     int flags;
 } presenter_event;
 
@@ -180,6 +196,12 @@ void presenter_destroy(presenter *p);
 /* "vsync, measured 16.667 ms (60.00 Hz nominal 60)" or
  * "software clock at 144 Hz (driver offscreen: no vsync)". */
 const char *presenter_status(const presenter *p);
+/* The render thread, for a caller that sets its scheduling (priority, CPU):
+ * its frame path allocates nothing and touches no file once a block runs. */
+pthread_t presenter_thread(const presenter *p);
+/* 0: the render thread runs at config.realtime_priority; else the errno of
+ * the refusal (EPERM: no privilege), or -1 when none was asked for. */
+int presenter_realtime(const presenter *p);
 double presenter_period_ms(const presenter *p);
 /* Durations are frames; this rounds milliseconds to the nearest whole number
  * of (measured) periods and gives the duration that will really be shown,

@@ -48,8 +48,8 @@ expect((s["trial"], s["block"], s["kind"], s["image_id"], s["target_neuron"],
         s["stimulus_frames"], s["isi_frames"]) == (5, "train", "natural", 1234, -1, 8, 4),
        "schedule entry")
 f = by["flip"]
-expect((f["trial"], f["frame"], f["flip_ns"], f["onset_ns"], f["missed"], f["photodiode"])
-       == (5, 99, 1000000, 1004000, 1, 1), "flip")
+expect((f["trial"], f["frame"], f["flip_ns"], f["onset_ns"], f["missed"], f["photodiode"],
+        f["onset"]) == (5, 99, 1000000, 1004000, 1, 1, 1), "flip")
 m = by["stream"]
 expect((m["message_num"], m["kind"], m["sample_num"], m["num_samples"], m["timestamp_ms"],
         m["received_ns"], m["lost"], m["data_size"])

@@ -59,9 +59,37 @@ total = natural_trials + closed_trials
 sched = by.get("schedule", [])
 check(len(sched) == total, "%d schedule entries (want %d)" % (len(sched), total))
 flips = by.get("flip", [])
-check(len(flips) == total, "%d onset flips (want %d)" % (len(flips), total))
+onsets = [f for f in flips if f["fields"].get("onset", 1) == 1]
+late = [f for f in flips if f["fields"].get("onset", 1) == 0]
+check(len(onsets) == total, "%d onset flips (want %d)" % (len(onsets), total))
+check(all(f["fields"]["missed"] > 0 for f in late),
+      "every other flip record is a late flip (%d of them)" % len(late))
 trials = by.get("trial", [])
 check(len(trials) == total, "%d trials recorded (want %d)" % (len(trials), total))
+
+# Dropped frames (RECORD.md: flip records, the blocks' display notes, the
+# trials' RUN_TRIAL_FRAMES flag): every count says the same.
+FRAMES = 1 << 16
+blocks = [r["fields"] for r in by.get("note", []) if "display_block" in r["fields"]]
+dropped = sum(f["fields"]["missed"] for f in flips)
+check(len(blocks) == 2 and sum(b["dropped_frames"] for b in blocks) == dropped and
+      all(b["events_lost"] == 0 for b in blocks),
+      "the flip records' %d missed frames are the display's count over its %d blocks (%s)"
+      % (dropped, len(blocks), [b["dropped_frames"] for b in blocks]))
+terminal = os.environ.get("TERMINAL_DROPPED")
+if terminal is not None:
+    check(int(terminal) == dropped, "the terminal printed %s dropped frames, the record %d"
+          % (terminal, dropped))
+frames_flagged = {t["fields"]["trial"] for t in trials if t["fields"]["flags"] & FRAMES}
+check(sum(b["trials_flagged_frames"] for b in blocks) == len(frames_flagged),
+      "%d trials flagged for their frames, as the blocks' notes count" % len(frames_flagged))
+late_trials = {f["fields"]["trial"] for f in late if f["fields"]["trial"] >= 0}
+check(late_trials <= frames_flagged,
+      "every trial with a late flip while it was up is flagged (%d trials, %d not)"
+      % (len(late_trials), len(late_trials - frames_flagged)))
+want_drops = int(os.environ.get("WANT_DROPPED", "0"))
+check(dropped >= want_drops and (want_drops == 0 or len(frames_flagged) > 0),
+      "frames were dropped as the test drove them (%d, at least %d)" % (dropped, want_drops))
 sched_image = {s["fields"]["trial"]: s["fields"]["image_id"] for s in sched}
 check(all(sched_image.get(t["fields"]["trial"]) == t["fields"]["image_id"] for t in trials),
       "each trial shows the image its schedule entry planned")
@@ -77,7 +105,8 @@ truth = {int(row[0]): (int(row[1]), truth_counts[i], int(row[5]))
 matched = mismatched = 0
 for t in trials:
     f = t["fields"]
-    if f["flags"] != 0 or truth.get(f["trial"], (0, 0, 1))[2] != 0:
+    # The counts of a trial flagged only for its frames are still the rig's.
+    if f["flags"] & (FRAMES - 1) or truth.get(f["trial"], (0, 0, 1))[2] != 0:
         continue
     stim, counts, _ = truth[f["trial"]]
     if stim == f["image_id"] and np.array_equal(counts, f["counts"]):

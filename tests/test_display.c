@@ -117,6 +117,8 @@ static int take(display_ops *d, stream *st, int timeout_ms)
         st->ended = 1;
         return 1;
     }
+    if (ev.kind == PRESENTER_EVENT_FLIP) /* a late flip: a loaded machine */
+        return 0;
     int *n = ev.kind == PRESENTER_EVENT_ONSET ? &st->onsets : &st->trials;
     presenter_event *into = ev.kind == PRESENTER_EVENT_ONSET ? st->onset : st->trial;
     if (*n < TRIALS) {

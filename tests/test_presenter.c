@@ -5,7 +5,9 @@
 #include "presenter_internal.h"
 #include "test.h"
 
+#include <errno.h>
 #include <math.h>
+#include <sched.h>
 #include <sndfile.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,22 +220,77 @@ static void test_schedule_drops(void)
     fake_flip(&f, 1.0, 0);        /* offset of 2 */
     fake_flip(&f, 1.0, 0);
     fake_flip(&f, 3.0, 0);        /* end of 2's ISI, two refreshes missed */
-    presenter_event ev[4];
+    presenter_event ev[8];
     int n = 0;
-    while (n < 4 && fake_event(&f, &ev[n]))
+    while (n < 8 && fake_event(&f, &ev[n]))
         n++;
-    CHECK(n == 4, "four events (%d)", n);
-    CHECK(ev[1].frames_shown == 5 && ev[1].dropped_frames == 1 &&
-              (ev[1].flags & PRESENTER_WRONG_DURATION) && (ev[1].flags & PRESENTER_DROPPED_FRAMES),
-          "trial 1: 4 flips but 5 frames on screen, flagged (flags %d)", ev[1].flags);
-    CHECK(ev[2].flags == 0, "1.4 periods is not a late onset");
-    CHECK(ev[3].frames_shown == 2 && ev[3].isi_shown == 4 && ev[3].dropped_frames == 2 &&
-              (ev[3].flags & PRESENTER_WRONG_DURATION), "trial 2: ISI 4 frames instead of 2");
+    /* onset 1, the late flip 2, trial 1, onset 2, the late flip 9, trial 2 */
+    CHECK(n == 6, "six events: two late flips of their own (%d)", n);
+    CHECK(ev[1].kind == PRESENTER_EVENT_FLIP && ev[1].trial == 1 && ev[1].onset_flip == 2 &&
+              ev[1].dropped_frames == 1 && ev[1].image == 0 &&
+              ev[1].onset_ns - ev[0].onset_ns == 31000000,
+          "flip 2: one frame missed while trial 1 was up, 31 ms after its onset");
+    CHECK(ev[2].kind == PRESENTER_EVENT_TRIAL && ev[2].frames_shown == 5 &&
+              ev[2].dropped_frames == 1 && (ev[2].flags & PRESENTER_WRONG_DURATION) &&
+              (ev[2].flags & PRESENTER_DROPPED_FRAMES),
+          "trial 1: 4 flips but 5 frames on screen, flagged (flags %d)", ev[2].flags);
+    CHECK(ev[3].kind == PRESENTER_EVENT_ONSET && ev[3].flags == 0 && ev[3].dropped_frames == 0,
+          "1.4 periods is not a late onset");
+    CHECK(ev[4].kind == PRESENTER_EVENT_FLIP && ev[4].trial == 2 && ev[4].onset_flip == 9 &&
+              ev[4].dropped_frames == 2 && ev[4].image == -1,
+          "flip 9: two frames missed in trial 2's ISI");
+    CHECK(ev[5].frames_shown == 2 && ev[5].isi_shown == 4 && ev[5].dropped_frames == 2 &&
+              (ev[5].flags & PRESENTER_WRONG_DURATION), "trial 2: ISI 4 frames instead of 2");
     schedule_summarize(&f.l);
     CHECK(f.l.s.dropped_frames == 3 && f.l.s.wrong_durations == 2 && f.l.s.trials_shown == 2 &&
               f.l.s.trials_with_drops == 2 && f.l.s.flips == 10,
           "summary: 3 dropped, 2 wrong durations");
     CHECK_CLOSE(f.l.s.interval_max_ms, 30.0, 1e-9, "longest interval 30 ms");
+    fake_free(&f);
+}
+
+/* Every late flip's missed frames in exactly one event: a late onset's in
+ * its ONSET event (and in the trial that was up before it), an idle flip's
+ * in a FLIP event with no trial; the events add up to the summary. */
+static void test_schedule_late_onset_and_idle(void)
+{
+    fake f;
+    fake_init(&f, 4e6);
+    fake_submit(&f, 1, 2, 1);
+    fake_submit(&f, 2, 2, 0);
+    fake_flip(&f, 1.0, 0); /* 0: onset of 1 */
+    fake_flip(&f, 1.0, 0); /* 1 */
+    fake_flip(&f, 1.0, 0); /* 2: offset of 1 */
+    fake_flip(&f, 3.2, 0); /* 3: end of 1's ISI, onset of 2, 2 frames late */
+    fake_flip(&f, 1.0, 0); /* 4 */
+    fake_flip(&f, 1.0, 0); /* 5: offset and end of 2 */
+    fake_flip(&f, 1.0, 0); /* 6: idle */
+    fake_flip(&f, 4.9, 0); /* 7: idle, 4 frames missed */
+    presenter_event ev[8];
+    int n = 0;
+    int64_t sum = 0;
+    while (n < 8 && fake_event(&f, &ev[n])) {
+        if (ev[n].kind != PRESENTER_EVENT_TRIAL)
+            sum += ev[n].dropped_frames;
+        n++;
+    }
+    CHECK(n == 5, "onset 1, trial 1, onset 2, trial 2, one idle late flip (%d)", n);
+    CHECK(ev[1].kind == PRESENTER_EVENT_TRIAL && ev[1].trial == 1 && ev[1].isi_shown == 3 &&
+              ev[1].dropped_frames == 2 && (ev[1].flags & PRESENTER_WRONG_DURATION),
+          "trial 1: its ISI lasted 3 frames, not 1");
+    CHECK(ev[2].kind == PRESENTER_EVENT_ONSET && ev[2].trial == 2 && ev[2].onset_flip == 3 &&
+              ev[2].dropped_frames == 2 && (ev[2].flags & PRESENTER_LATE_ONSET),
+          "the late onset of 2 carries its 2 missed frames");
+    CHECK(ev[3].kind == PRESENTER_EVENT_TRIAL && ev[3].dropped_frames == 0 &&
+              ev[3].flags == PRESENTER_LATE_ONSET,
+          "trial 2 itself was shown as asked (its late onset noted, no wrong frames)");
+    CHECK(ev[4].kind == PRESENTER_EVENT_FLIP && ev[4].trial == -1 && ev[4].image == -1 &&
+              ev[4].onset_flip == 7 && ev[4].dropped_frames == 4,
+          "the idle flip 7: 4 frames missed, no trial");
+    schedule_summarize(&f.l);
+    CHECK(f.l.s.dropped_frames == 6 && sum == 6,
+          "the onset and flip events add up to the summary's 6 dropped frames (%lld)",
+          (long long)sum);
     fake_free(&f);
 }
 
@@ -283,6 +340,16 @@ static presenter *open_presenter(float hz, int audio)
     return p;
 }
 
+/* The next event that is not a late flip (a loaded machine drops frames,
+ * idle ones too: those events are checked in the schedule tests). */
+static int next_trial_event(presenter *p, presenter_event *ev, int timeout_ms)
+{
+    int got;
+    while ((got = presenter_next_event(p, ev, timeout_ms)) == 1 && ev->kind == PRESENTER_EVENT_FLIP)
+        ;
+    return got;
+}
+
 /* Reads events until the block's end; counts kinds. */
 static int drain(presenter *p, presenter_event *trials, int capacity, int *onsets)
 {
@@ -294,7 +361,7 @@ static int drain(presenter *p, presenter_event *trials, int capacity, int *onset
             return n;
         if (ev.kind == PRESENTER_EVENT_ONSET)
             (*onsets)++;
-        else if (n < capacity)
+        else if (ev.kind == PRESENTER_EVENT_TRIAL && n < capacity)
             trials[n++] = ev;
     }
     return -1;
@@ -355,7 +422,7 @@ static void test_presenter_block(void)
         presenter_submit(p, &q, err);
     }
     presenter_event first;
-    CHECK(presenter_next_event(p, &first, 5000) && first.kind == PRESENTER_EVENT_ONSET,
+    CHECK(next_trial_event(p, &first, 5000) && first.kind == PRESENTER_EVENT_ONSET,
           "a long block under way");
     presenter_destroy(p); /* mid-block, events unread: aborts the block, frees everything */
 }
@@ -387,9 +454,9 @@ static void test_presenter_keys(void)
         presenter_submit(p, &q, err);
     }
     presenter_event ev;
-    CHECK(presenter_next_event(p, &ev, 200) == 0, "nothing shown while paused");
+    CHECK(next_trial_event(p, &ev, 200) == 0, "nothing shown while paused");
     push_key(SDLK_SPACE);
-    CHECK(presenter_next_event(p, &ev, 5000) == 1 && ev.kind == PRESENTER_EVENT_ONSET &&
+    CHECK(next_trial_event(p, &ev, 5000) == 1 && ev.kind == PRESENTER_EVENT_ONSET &&
               ev.trial == 0, "Space again resumes with the first trial");
     push_key(SDLK_ESCAPE);
     presenter_event trials[32];
@@ -472,6 +539,37 @@ static void test_config_errors(void)
     c.pacing = PRESENTER_PACING_VSYNC;
     CHECK(presenter_create(&p, &c, err) && strstr(err, "vsync"),
           "vsync demanded from a driver without it: %s", err);
+    c = presenter_config_default();
+    c.realtime_priority = 100;
+    CHECK(presenter_create(&p, &c, err) && strstr(err, "real-time priority"),
+          "real-time priority 100 refused: %s", err);
+}
+
+/* The render thread asks for real time itself, before it opens the display:
+ * it gets it (privileged) or says why not; never asked, it says -1. */
+static void test_realtime(void)
+{
+    presenter_config c = presenter_config_default();
+    presenter *p;
+    CHECK(presenter_create(&p, &c, err) == 0 && presenter_realtime(p) == -1,
+          "no real time asked for: -1");
+    presenter_destroy(p);
+    c.realtime_priority = 5;
+    if (presenter_create(&p, &c, err)) {
+        CHECK(0, "presenter: %s", err);
+        return;
+    }
+    int refused = presenter_realtime(p), policy = -1;
+    struct sched_param sp = {0};
+    pthread_getschedparam(presenter_thread(p), &policy, &sp);
+    if (refused == 0)
+        CHECK(policy == SCHED_FIFO && sp.sched_priority == 5,
+              "the render thread runs SCHED_FIFO 5 (policy %d, priority %d)", policy,
+              sp.sched_priority);
+    else
+        CHECK(refused == EPERM && policy == SCHED_OTHER,
+              "refused for want of privilege (%s), left an ordinary thread", strerror(refused));
+    presenter_destroy(p);
 }
 
 int main(void)
@@ -484,8 +582,10 @@ int main(void)
     test_geometry();
     test_schedule_exact();
     test_schedule_drops();
+    test_schedule_late_onset_and_idle();
     test_schedule_hold_and_abort();
     test_config_errors();
+    test_realtime();
     test_presenter_block();
     test_presenter_keys();
     test_presenter_sound();

@@ -35,6 +35,7 @@ static void make_schedule(schedule *s, int images)
 typedef struct stream {
     presenter_event onset[TRIALS], trial[TRIALS];
     int onsets, trials, out_of_order;
+    int64_t reported_drops; /* frames missed, as the ONSET and FLIP events report them */
 } stream;
 
 static int take_event(presenter *p, stream *st, int timeout_ms)
@@ -44,6 +45,10 @@ static int take_event(presenter *p, stream *st, int timeout_ms)
         return -1;
     if (ev.kind == PRESENTER_EVENT_BLOCK_END)
         return 1;
+    if (ev.kind != PRESENTER_EVENT_TRIAL)
+        st->reported_drops += ev.dropped_frames;
+    if (ev.kind == PRESENTER_EVENT_FLIP)
+        return 0;
     int *n = ev.kind == PRESENTER_EVENT_ONSET ? &st->onsets : &st->trials;
     presenter_event *into = ev.kind == PRESENTER_EVENT_ONSET ? st->onset : st->trial;
     if (*n < TRIALS) {
@@ -125,6 +130,9 @@ static void check_stream(const schedule *s, const stream *st, const presenter_su
           "summary: %lld trials, %lld wrong durations, %lld dropped frames (machine load)",
           (long long)sum->trials_shown, (long long)sum->wrong_durations,
           (long long)sum->dropped_frames);
+    CHECK(st->reported_drops == sum->dropped_frames,
+          "every dropped frame reported once by an onset or flip event (%lld of %lld)",
+          (long long)st->reported_drops, (long long)sum->dropped_frames);
 }
 
 int main(void)

@@ -55,7 +55,8 @@ static int write_flips(session_record *w, int64_t start_ns, char *err)
     for (int frame = 0; frame < 600 && !status; frame++) {
         int missed = frame == 100 || frame == 250 || frame == 480;
         t += (int64_t)(16666667.0 * (1 + missed));
-        record_flip_event f = {frame / 10, frame, t, t + 8000000, missed, frame % 10 == 0};
+        record_flip_event f = {frame / 10, frame, t, t + 8000000, missed, frame % 10 == 0,
+                               frame % 10 == 0};
         status = session_record_flip(w, &f, err);
     }
     return status;
@@ -392,6 +393,90 @@ static void check_cut_short(const char *inception)
     remove_tree(dir);
 }
 
+/* What `inception run` writes about timing (RECORD.md): onset flips, late
+ * flips only, a display note per block, trials flagged for their frames.
+ * 30 trials of 12 frames at 240 Hz; late flips at frames 40 (3 missed,
+ * trial 3 up) and 200 (2 missed, none up); trials 3 and 16 flagged; the
+ * block note counts 6 dropped, one more than the flips: an event lost. */
+static int write_run_timing(const char *dir, char *err)
+{
+    const char protocol[] = "name: report-timing\n";
+    session_record *w;
+    if (session_record_create(dir, "report-timing", protocol, sizeof protocol - 1, &w, err))
+        return 1;
+    const double period = 1e9 / 240.0;
+    int64_t t0 = (int64_t)record_monotonic_ns();
+    int status = 0;
+    for (int trial = 0; trial < 30 && !status; trial++) {
+        int64_t frame = 12 * trial, at = t0 + (int64_t)(period * (double)frame);
+        record_flip_event onset = {trial, frame, at, at, 0, trial % 2 == 0, 1};
+        status = session_record_flip(w, &onset, err);
+        if (trial == 3 || trial == 16) {
+            int64_t late_frame = trial == 3 ? 40 : 200;
+            int64_t late_at = t0 + (int64_t)(period * (double)late_frame);
+            record_flip_event late = {trial == 3 ? 3 : -1, late_frame, late_at, late_at,
+                                      trial == 3 ? 3 : 2, 0, 0};
+            status = status || session_record_flip(w, &late, err);
+        }
+        float counts[NEURONS] = {0};
+        record_payload pl;
+        record_payload_init(&pl);
+        uint32_t shape[1] = {NEURONS};
+        record_payload_i64(&pl, "trial", trial);
+        record_payload_i64(&pl, "image_id", trial);
+        record_payload_i64(&pl, "onset_ns", at);
+        record_payload_array(&pl, "counts", RECORD_F32, 1, shape, counts);
+        int flagged = trial == 3 || trial == 16;
+        record_payload_i64(&pl, "flags", flagged ? (int64_t)RUN_TRIAL_FRAMES : 0);
+        status = status || session_record_append(w, RECORD_TRIAL, &pl, NULL, err);
+        record_payload_free(&pl);
+    }
+    record_payload pl;
+    record_payload_init(&pl);
+    record_payload_text(&pl, "text", "recording block: ...");
+    record_payload_text(&pl, "display_block", "recording");
+    record_payload_i64(&pl, "flips", 365);
+    record_payload_i64(&pl, "dropped_frames", 6);
+    record_payload_i64(&pl, "trials_shown", 30);
+    record_payload_i64(&pl, "trials_with_drops", 2);
+    record_payload_i64(&pl, "trials_flagged_frames", 2);
+    record_payload_i64(&pl, "events_lost", 1);
+    record_payload_f64(&pl, "interval_mean_ms", 4.25);
+    record_payload_f64(&pl, "interval_sd_ms", 0.5);
+    record_payload_f64(&pl, "interval_max_ms", 16.7);
+    status = status || session_record_append(w, RECORD_NOTE, &pl, NULL, err);
+    record_payload_free(&pl);
+    return session_record_close(w, err) || status;
+}
+
+static void check_run_timing(void)
+{
+    char dir[] = "/tmp/test_report_timing_XXXXXX", err[CONTROLLER_ERR_SIZE] = "";
+    CHECK(mkdtemp(dir) != NULL, "temporary folder");
+    char session[600], path[700];
+    snprintf(session, sizeof session, "%s/session", dir);
+    CHECK(write_run_timing(session, err) == 0, "a run's timing records %s", err);
+    report_summary s;
+    CHECK(report_write(session, &s, err) == 0, "its report is written %s", err);
+    snprintf(path, sizeof path, "%s/report/index.html", session);
+    char *html = read_text(path);
+    CHECK(html && strstr(html, "5 frames dropped in all, at 2 late flips") &&
+              strstr(html, "2 of 30 trials flagged for the frames they were shown"),
+          "Stimulus timing: the late flips' 5 dropped frames, 2 of 30 trials flagged");
+    CHECK(html && strstr(html, "<td>recording</td><td>365</td><td>6</td><td>2 of 30</td>"
+                               "<td>2</td><td>4.250 &plusmn; 0.500</td><td>16.700</td>"),
+          "the block's row: flips, dropped, trials with drops, flagged, intervals");
+    CHECK(html && strstr(html, "The display counted 6 dropped frames in its blocks, the flip "
+                               "records 5: display events were lost."),
+          "a disagreement between the block and its flip records is said");
+    snprintf(path, sizeof path, "%s/report/flip_intervals.png", session);
+    CHECK(access(path, F_OK) != 0, "no flip-interval histogram from onsets and late flips");
+    snprintf(path, sizeof path, "%s/report/dropped_frames.png", session);
+    CHECK(access(path, F_OK) == 0, "the dropped frames over the session instead");
+    free(html);
+    remove_tree(dir);
+}
+
 /* The model_metrics record through record-dump and the Python reader. */
 static void check_model_metrics_readers(const char *inception, const char *reader,
                                         const char *session)
@@ -449,6 +534,7 @@ int main(int argc, char **argv)
     check_model_metrics_readers(argv[1], argv[2], session);
     check_rendering(session);
     check_cut_short(argv[1]);
+    check_run_timing();
     remove_tree(dir);
     return test_done();
 }

@@ -73,7 +73,8 @@ static void test_rebuild(const char *dir)
         record_payload_i64(&pl, "image_id", 100 + order[t]);
         record_payload_i64(&pl, "onset_ns", 1000000 * (int64_t)t);
         record_payload_array(&pl, "counts", RECORD_F32, 1, shape, counts);
-        record_payload_i64(&pl, "flags", t == 3 || t == 15 ? 4 : 0); /* two flagged */
+        /* two flagged: by the aligner (no sync) and for the frames shown */
+        record_payload_i64(&pl, "flags", t == 3 ? 4 : t == 15 ? (int64_t)RUN_TRIAL_FRAMES : 0);
         session_record_append(w, RECORD_TRIAL, &pl, NULL, err);
         record_payload_free(&pl);
     }

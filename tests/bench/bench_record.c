@@ -81,7 +81,7 @@ int main(int argc, char **argv)
     }
     uint64_t t1 = record_monotonic_ns();
     for (int i = 0; i < flips; i++) {
-        record_flip_event f = {i, i, i, i, 0, i & 1};
+        record_flip_event f = {i, i, i, i, 0, i & 1, 1};
         if (session_record_flip(w, &f, err))
             return fprintf(stderr, "%s\n", err), 1;
     }
@@ -90,7 +90,7 @@ int main(int argc, char **argv)
     for (int k = 0; k < 21; k++) {
         /* A second at 144 Hz with 10 trials: 144 flips and 10 trial records. */
         for (int i = 0; i < 144; i++) {
-            record_flip_event f = {i, i, i, i, 0, i & 1};
+            record_flip_event f = {i, i, i, i, 0, i & 1, 1};
             session_record_flip(w, &f, err);
         }
         for (int i = 0; i < 10; i++) {

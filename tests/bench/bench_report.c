@@ -49,7 +49,7 @@ static int write_session(session_record *w, char *err)
     if (session_record_model_metrics(w, &m, err))
         return 1;
     for (int64_t f = 0; f < 216000; f++) {
-        record_flip_event e = {f / 60, f, f * 16666667, f * 16666667, f % 5000 == 0, 0};
+        record_flip_event e = {f / 60, f, f * 16666667, f * 16666667, f % 5000 == 0, 0, f % 60 == 0};
         if (session_record_flip(w, &e, err))
             return 1;
     }

@@ -1,0 +1,141 @@
+/* run_sched.c: the frame path protected from the fit (run_internal.h,
+ * run_sched). On a small machine the background fit's threads compete with
+ * the presenter's render thread and the stream's receiver for the cores; a
+ * render thread that wakes a millisecond late misses its flip. What it can,
+ * in order:
+ *   - real time: SCHED_FIFO at a modest priority for the render thread and
+ *     the receiver (they sleep nearly all the time, so they cannot starve
+ *     the machine), memory locked so that no page fault stalls a flip;
+ *   - without the privilege for it (no CAP_SYS_NICE, RLIMIT_RTPRIO 0): the
+ *     fit's threads at nice 19, and on 3 or more CPUs the render thread
+ *     given a CPU of its own, the fit's threads the others (fewer of them).
+ * With real time the fit keeps its nice value (the real-time threads preempt
+ * it whenever they wake), so it loses only the little CPU they use; the
+ * fallback's nice 19 costs it more where other processes compete. */
+#include "run_internal.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#define PRIORITY_PRESENTER 20 /* of 1..99: above kernel-thread defaults' 1, far below 50 (irqs) */
+#define PRIORITY_RECEIVER 19
+#define NICE_FIT_REALTIME 0   /* the real-time threads preempt it anyway: full speed */
+#define NICE_FIT_FALLBACK 19
+
+static int set_fifo(pthread_t t, int priority)
+{
+    struct sched_param sp = {.sched_priority = priority};
+    return pthread_setschedparam(t, SCHED_FIFO, &sp);
+}
+
+/* INCEPTION_SCHEDULING: auto (default), fallback or off; NULL for anything else. */
+static const char *mode_from_environment(void)
+{
+    const char *m = getenv("INCEPTION_SCHEDULING");
+    if (!m || !*m)
+        return "auto";
+    return !strcmp(m, "auto") || !strcmp(m, "fallback") || !strcmp(m, "off") ? m : NULL;
+}
+
+int run_sched_presenter_priority(char *err)
+{
+    const char *asked = mode_from_environment();
+    if (!asked) {
+        snprintf(err, CONTROLLER_ERR_SIZE, "INCEPTION_SCHEDULING is \"%s\": use auto, fallback "
+                 "or off", getenv("INCEPTION_SCHEDULING"));
+        return -1;
+    }
+    return strcmp(asked, "auto") ? 0 : PRIORITY_PRESENTER;
+}
+
+int run_sched_protect(run_sched *s, presenter *display, pthread_t receiver, int have_receiver,
+                      char *err)
+{
+    memset(s, 0, sizeof *s);
+    s->presenter_cpu = -1;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    s->cpus = cpus > 0 ? (int)cpus : 1;
+    const char *asked = mode_from_environment();
+    if (!asked)
+        return run_sched_presenter_priority(err) < 0;
+    if (!strcmp(asked, "off")) {
+        s->mode = RUN_SCHED_OFF;
+        snprintf(s->text, sizeof s->text, "scheduling: off (INCEPTION_SCHEDULING=off): the "
+                 "presenter, the receiver and the fit share the %d CPUs as equals", s->cpus);
+        return 0;
+    }
+    /* The render thread asked for itself as it started (run_display_open). */
+    int rt_error = 0;
+    if (!strcmp(asked, "auto")) {
+        rt_error = display ? presenter_realtime(display) : 0;
+        if (!rt_error && have_receiver)
+            rt_error = set_fifo(receiver, PRIORITY_RECEIVER);
+    }
+    if (!strcmp(asked, "auto") && !rt_error) {
+        s->mode = RUN_SCHED_REALTIME;
+        s->fit_nice = NICE_FIT_REALTIME;
+        s->mlocked = mlockall(MCL_CURRENT) == 0;
+        snprintf(s->text, sizeof s->text, "scheduling: real-time (SCHED_FIFO %d for the "
+                 "presenter%s, %d for the receiver), memory %s; the background fit at nice %d "
+                 "on all %d CPUs", PRIORITY_PRESENTER, display ? "" : " (remote: none here)",
+                 PRIORITY_RECEIVER, s->mlocked ? "locked" : "NOT locked (mlockall refused)",
+                 s->fit_nice, s->cpus);
+        return 0;
+    }
+    /* Fallback: undo a half-done real-time setup, then nice and affinity. */
+    struct sched_param normal = {.sched_priority = 0};
+    if (display)
+        pthread_setschedparam(presenter_thread(display), SCHED_OTHER, &normal);
+    if (have_receiver)
+        pthread_setschedparam(receiver, SCHED_OTHER, &normal);
+    s->mode = RUN_SCHED_FALLBACK;
+    s->fit_nice = NICE_FIT_FALLBACK;
+    if (display && s->cpus >= 3) {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(s->cpus - 1, &one);
+        if (!pthread_setaffinity_np(presenter_thread(display), sizeof one, &one))
+            s->presenter_cpu = s->cpus - 1;
+    }
+    char why[96] = "asked for (INCEPTION_SCHEDULING=fallback)";
+    if (rt_error)
+        snprintf(why, sizeof why, "no real-time priority: %s", strerror(rt_error));
+    char cpu[96] = "; no CPU reserved (fewer than 3)";
+    if (s->presenter_cpu >= 0)
+        snprintf(cpu, sizeof cpu, "; CPU %d reserved for the presenter, the fit on the other %d",
+                 s->presenter_cpu, s->cpus - 1);
+    snprintf(s->text, sizeof s->text, "scheduling: fallback (%s): the background fit at nice "
+             "%d%s (README: the presenter)", why, s->fit_nice, cpu);
+    return 0;
+}
+
+int run_sched_fit_threads(const run_sched *s, int asked)
+{
+    int left = s->presenter_cpu >= 0 ? s->cpus - 1 : s->cpus;
+    return asked > left ? left : asked;
+}
+
+void run_sched_enter_fit_thread(const run_sched *s)
+{
+    if (s->mode == RUN_SCHED_OFF)
+        return;
+    /* Linux: nice is a thread's own, and the threads it starts (the fit's
+     * OpenMP team) inherit it and its CPU mask. Raising nice needs no
+     * privilege; a failure leaves the fit as it was, which is only slower
+     * frames, so it is not an error. */
+    setpriority(PRIO_PROCESS, (id_t)gettid(), s->fit_nice);
+    if (s->presenter_cpu >= 0) {
+        cpu_set_t others;
+        CPU_ZERO(&others);
+        for (int c = 0; c < s->cpus; c++)
+            if (c != s->presenter_cpu)
+                CPU_SET(c, &others);
+        sched_setaffinity(0, sizeof others, &others);
+    }
+}
