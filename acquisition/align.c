@@ -26,7 +26,7 @@
 #define MAX_PENDING 100000
 #define VOTE_ONSETS 8
 #define VOTE_EDGES 32
-#define MAX_SUSPECT 16
+#define MAX_SUSPECT 1024
 /* Times beyond ±2^60 ns (36 years) are refused, so that no sum or difference
  * of a few times can overflow whatever a stream sends. */
 #define TIME_LIMIT ((int64_t)1 << 60)
@@ -522,6 +522,8 @@ int acq_aligner_add_bins(acq_aligner *a, int64_t start_ns, uint32_t width_ns, co
     }
     item_flags |= a->item_flags;
     a->item_flags = 0;
+    if (item_flags & ACQ_ITEM_CLOCK_RESET) /* handled: the new clock's first bin */
+        item_flags &= ~(uint32_t)ACQ_ITEM_RESTART;
     if ((item_flags & (ACQ_ITEM_RESTART | ACQ_ITEM_AFTER_OVERFLOW)) && a->max_index != INT64_MIN)
         add_suspect(a, a->last_bin_end, start_ns + width_ns,
                     item_flags & ACQ_ITEM_RESTART ? ACQ_TRIAL_RESTART : ACQ_TRIAL_LOST);
@@ -685,14 +687,94 @@ void acq_aligner_finish(acq_aligner *a)
     advance(a);
 }
 
+/* A span of possible loss: trials whose windows overlap it are flagged, the
+ * ones still to be summed through the suspects, those already summed but
+ * not yet taken here. */
+static void add_loss(acq_aligner *a, int64_t from, int64_t to)
+{
+    if (out_of_range(from) || out_of_range(to) || to < from)
+        from = -TIME_LIMIT, to = TIME_LIMIT; /* a wild bound: everything may be lost */
+    add_suspect(a, from, to, ACQ_TRIAL_LOST);
+    for (int i = 0; i < a->npending; i++) {
+        pending_trial *p = pending_at(a, i);
+        int64_t start = p->t.onset_acq_ns + a->c.latency_ns;
+        if (p->complete && from < start + a->c.window_ns && to > start)
+            p->t.flags |= ACQ_TRIAL_LOST;
+    }
+}
+
+/* The acquisition clock restarted (a GUI stop and start): trials of the old
+ * clock are closed (flagged where their windows reach past its last bin),
+ * onsets not yet on it wait for a fit made anew from the edges that follow. */
+static void restart_clock(acq_aligner *a)
+{
+    if (a->have_grid && a->offset_known) {
+        int64_t old_now = a->now;
+        for (int i = 0; i < a->npending; i++) {
+            pending_trial *p = pending_at(a, i);
+            if (p->decided)
+                continue;
+            int64_t predicted = fit_map(&a->fit, p->t.onset_display_ns);
+            if (predicted > old_now + a->c.match_tolerance_ns)
+                break;
+            int e = -1, n = edges_near(a, predicted, &e);
+            if (n == 1) {
+                anchor_on_edge(a, p, e);
+                continue;
+            }
+            p->t.flags |= n == 0 ? ACQ_TRIAL_NO_SYNC : ACQ_TRIAL_AMBIGUOUS;
+            p->t.onset_acq_ns = predicted;
+            p->decided = 1;
+        }
+        for (int i = 0; i < a->npending; i++) {
+            pending_trial *p = pending_at(a, i);
+            if (!p->decided)
+                break;
+            if (p->complete)
+                continue;
+            if (p->t.onset_acq_ns + a->c.latency_ns + a->c.window_ns > a->last_bin_end)
+                p->t.flags |= ACQ_TRIAL_RESTART;
+            if (sum_window(a, p))
+                break;
+        }
+    }
+    /* Onsets the old clock could not place: the new fit places them. */
+    for (int i = 0; i < a->npending; i++)
+        if (!pending_at(a, i)->complete)
+            pending_at(a, i)->decided = 0;
+    for (int i = 0; i < a->nedges; i++)
+        a->stats.unmatched_edges += !a->edges[i].matched;
+    a->nedges = 0;
+    a->nsuspects = 0;
+    memset(&a->fit, 0, sizeof a->fit);
+    a->offset_known = 0;
+    a->vote_due = 1;
+    free(a->slots);
+    free(a->bins);
+    a->slots = NULL;
+    a->bins = NULL;
+    a->have_grid = 0;
+    a->now = -TIME_LIMIT;
+    a->last_bin_end = 0;
+    a->item_flags = 0;
+    a->stats.clock_restarts++;
+}
+
 int acq_aligner_add_item(acq_aligner *a, const acq_item *item, char *err)
 {
+    if (item->flags & ACQ_ITEM_CLOCK_RESET)
+        restart_clock(a);
+    if (item->type == ACQ_ITEM_LOSS) {
+        add_loss(a, item->timestamp_ns, item->until_ns);
+        return ACQ_OK;
+    }
     if (item->type == ACQ_MSG_COUNTS)
         return acq_aligner_add_bins(a, item->timestamp_ns, item->bin_width_ns, item->counts,
                                     (int)item->count, item->flags, err);
     /* A restart or an overflow marks the time up to the next bin, whatever
      * kind of item brought the news. */
-    a->item_flags |= item->flags & (ACQ_ITEM_RESTART | ACQ_ITEM_AFTER_OVERFLOW);
+    a->item_flags |= item->flags & (ACQ_ITEM_AFTER_OVERFLOW |
+                                    (item->flags & ACQ_ITEM_CLOCK_RESET ? 0 : ACQ_ITEM_RESTART));
     if (item->type == ACQ_MSG_EVENTS)
         for (uint32_t i = 0; i < item->count; i++)
             acq_aligner_add_sync(a, item->events[i].timestamp_ns, item->events[i].line,

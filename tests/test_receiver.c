@@ -424,7 +424,7 @@ static void test_openephys(void)
     void *s = zmq_socket(ctx, ZMQ_PUB);
     zmq_connect(s, "inproc://acq-oe");
     /* Connect with data blocks until one closes a bin. */
-    int num = 0, connected = 0;
+    int num = 1, connected = 0; /* the plugin counts messages from 1 */
     for (int i = 0; i < 100 && !connected; i++) {
         snprintf(json, sizeof json, "{\"message_num\": %d, \"type\": \"data\", \"content\": "
                  "{\"num_samples\": 300, \"sample_num\": %d, \"sample_rate\": 30000}}", num++, 300 * i);
@@ -449,10 +449,12 @@ static void test_openephys(void)
              "{\"type\": 3, \"sample_num\": %lld}}", num++, (long long)(base + 100));
     send_oe(s, "EVENT", 6, json, "\2\1\0\0\0\0\0\0\0\0", 10);
     snprintf(json, sizeof json, "{\"message_num\": %d, \"type\": \"data\", \"content\": "
-             "{\"num_samples\": 300, \"sample_num\": %lld}}", num++, (long long)(base + 900));
+             "{\"num_samples\": 300, \"sample_num\": %lld}}", num++, (long long)(base + 3000));
     send_oe(s, "DATA", 5, json, "\0\0\0\0", 4);
     float found[3] = {-1, -1, -1};
     int64_t ttl = -1;
+    /* Bins stay open two blocks (1024 samples each until a longer one is
+     * seen) past their end: the block at base + 3000 closes bin 200. */
     while (acq_receiver_pop(r, &it, 500)) {
         if (it->type == ACQ_MSG_COUNTS && it->timestamp_ns == 200 * 10000000LL)
             memcpy(found, it->counts, sizeof found);
