@@ -71,6 +71,7 @@ typedef struct protocol_endpoints {
     float timeout_s;         /* nothing on the stream this long at the start: an error */
     float sample_rate;       /* Open Ephys: samples per second of its clock */
     float bin_ms;            /* Open Ephys: spikes are binned this wide here */
+    int electrodes;          /* Open Ephys: unsorted-spike columns, one per electrode; 0 none */
 } protocol_endpoints;
 
 typedef enum protocol_stream_format {

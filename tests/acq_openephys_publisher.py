@@ -36,9 +36,11 @@ Usage: acq_openephys_publisher.py DATA ONSETS TRIALS TRUTH_DIR [options]
                      start again at 0, "continue" they go on
   --beyond N         N spikes with a sorted_id above the units (UNITS + 3)
   --no-electrodes    truth without the unsorted columns"""
-import argparse, os, struct, time
+import argparse, os, struct, sys, time
 import numpy as np
 import zmq
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from openephys_plugin import DATA, EVENT, header, data_body, spike_body, ttl_body, ttl_payload
 
 ap = argparse.ArgumentParser()
 ap.add_argument("data")
@@ -56,27 +58,6 @@ RATE, UNITS, TETRODES, BLOCK = 30000, 6, 4, 1024
 LATENCY, WINDOW, BIN = 50_000_000, 200_000_000, 10_000_000
 SYNC_LINE, DECOY_LINE = 0, 3
 STOP_SAMPLES = RATE  # a GUI stop of 1 s
-
-
-# ---------------------------------------------------------------- JUCE JSON
-def juce(value, indent=0):
-    """JSON::toString(var) with its defaults (not all on one line)."""
-    nl, pad, inner = "\r\n", " " * indent, " " * (indent + 2)
-    if isinstance(value, dict):
-        if not value:
-            return "{}"
-        items = [inner + '"%s": %s' % (k, juce(v, indent + 2)) for k, v in value.items()]
-        return "{" + nl + ("," + nl).join(items) + nl + pad + "}"
-    if isinstance(value, list):
-        if not value:
-            return "[]"
-        items = [inner + juce(v, indent + 2) for v in value]
-        return "[" + nl + ("," + nl).join(items) + nl + pad + "]"
-    if isinstance(value, str):
-        return '"%s"' % value.replace("\\", "\\\\").replace('"', '\\"')
-    if isinstance(value, float):
-        return repr(value) if value != int(value) else "%d.0" % value
-    return str(int(value))
 
 
 # ------------------------------------------------------------ the recording
@@ -124,10 +105,7 @@ messages = []  # dicts: kind, frames, and what they carry
 
 
 def header_spike(w, sid, tetrode):
-    return {"type": "spike", "spike": {
-        "stream": "example_data", "source_node": 104, "electrode": "Tetrode %d" % tetrode,
-        "sample_num": sample_number(w), "num_channels": 4, "num_samples": 40,
-        "sorted_id": int(sid), "threshold": [-50.0, -50.0, -50.0, -50.0]}}
+    return spike_body("example_data", "Tetrode %d" % tetrode, sample_number(w), int(sid))
 
 
 ttl_word = 0
@@ -137,10 +115,8 @@ def ttl(w, line, state):
     global ttl_word
     ttl_word = ttl_word | (1 << line) if state else ttl_word & ~(1 << line)
     return {"kind": "ttl", "line": line, "state": state, "wall": w,
-            "header": {"type": "event", "content": {
-                "stream": "example_data", "source_node": 104, "type": 3,
-                "sample_num": sample_number(w)}, "data_size": 10},
-            "payload": struct.pack("<BBQ", line, state, ttl_word)}
+            "header": ttl_body("example_data", sample_number(w)),
+            "payload": ttl_payload(line, state, ttl_word)}
 
 
 # TTLs: the sync edge (rising then falling 10 ms later on line 0) at each
@@ -179,10 +155,9 @@ while w < end_wall:
             int(spike_wall[s_i]), spike_id[s_i], spike_tetrode[s_i]),
             "payload": np.zeros(4 * 40, "<f4").tobytes()})
         s_i += 1
-    messages.append({"kind": "data", "header": {"type": "data", "content": {
-        "stream": "example_data", "channel_num": 0, "channel_name": "CH1",
-        "num_samples": BLOCK, "sample_num": sample_number(w), "sample_rate": float(args.rate)},
-        "data_size": BLOCK * 4}, "payload": np.zeros(BLOCK, "<f4").tobytes()})
+    messages.append({"kind": "data", "header": data_body("example_data", sample_number(w), BLOCK,
+                                                         args.rate),
+                     "payload": np.zeros(BLOCK, "<f4").tobytes()})
     w += BLOCK
 
 ns = lambda w: int(round(sample_number(w) / RATE * 1e9))
@@ -218,19 +193,12 @@ if args.faults is not None:
                     lost_edges.add(messages[i]["trial"])
 
 
-def header_bytes(m):
-    h = {"message_num": m["num"]}
-    h.update(m["header"])
-    h["timestamp"] = 1700000000000 + m["num"]
-    return juce(h).encode()
-
-
 def frames_of(m):
-    envelope = b"DATA\0" if m["kind"] == "data" else b"EVENT\0"
-    header = header_bytes(m)
+    envelope = DATA if m["kind"] == "data" else EVENT
+    h = header(m["num"], m["header"], 1700000000000 + m["num"])
     if m.get("fault") == "truncate":
-        header = header[: len(header) // 2]
-    return [envelope, header, m["payload"]]
+        h = h[: len(h) // 2]
+    return [envelope, h, m["payload"]]
 
 
 # --------------------------------------------------------------- sending
