@@ -136,5 +136,18 @@ check "Open Ephys: unflagged trials equal the spikes sent, only the trials the s
     '[ $rc = 0 ]'
 check "the report shows the spikes beyond the units" \
     'grep -q "Open Ephys spikes in no column" "$work/oe_session/report/index.html"'
+# A stream at another sample rate than endpoints.sample_rate: the run stops
+# before anything is shown, naming both rates.
+protocol "$work/oe_rate.yaml" -e "s|^  sync: .*|&\n  format: openephys\n  units: 6\n  sample_rate: 25000|" \
+    -e "s|$stream|$oestream|"
+$py "$tests/openephys_rig.py" "$oestream" "$sync" 20 24 "$work/oe_rate_truth.npy" >"$work/oe_rate.out" 2>&1 &
+oe=$!
+run run "$work/oe_rate.yaml" --out "$work/oe_rate"
+kill -TERM $oe
+wait $oe
+check "Open Ephys at 30 kHz, endpoints.sample_rate 25000: exit 1 naming both ($(cat "$work/err"))" \
+    '[ $(status) = 1 ] && grep -q "sample_rate 30000 Hz, but endpoints.sample_rate is 25000 Hz" "$work/err"'
+check "... before anything was shown (no display opened, no flip recorded)" \
+    '! grep -q "^display:" "$work/out" && [ "$(flips "$work/oe_rate/session.rec")" = 0 ]'
 echo "1..$n"
 [ $failed = 0 ]
