@@ -354,6 +354,7 @@ typedef struct acq_stats {
     double stream_sample_rate; /* Open Ephys: content.sample_rate of the data blocks; 0 none */
     int rate_mismatch;      /* it differs from the configured rate: bins are no longer made */
     uint64_t heartbeats_sent, heartbeat_replies; /* Open Ephys plugin heartbeat */
+    uint64_t reconnects;    /* connections dropped (e.g. a frame over the size limit) and made anew */
     int64_t last_heartbeat_ns; /* receive time, CLOCK_MONOTONIC; 0 never */
     char last_error[ACQ_ERR_SIZE];
 } acq_stats;

@@ -56,6 +56,8 @@ struct acq_receiver {
     char (*names)[48];        /* per column: the electrode its spikes came from (under lock) */
     int columns;
     void *heartbeat;          /* REQ socket to the plugin; NULL when off */
+    void *monitor;            /* the SUB socket's connection events (connecting only) */
+    int64_t reconnect_at;     /* when to connect anew; 0: libzmq is on it or all is well */
     char heartbeat_endpoint[512], uuid[40];
     int64_t next_heartbeat;
 };
@@ -572,18 +574,80 @@ static void receive_one(acq_receiver *r)
         zmq_msg_close(&parts[i]);
 }
 
+/* libzmq drops a connection whose peer sends a frame over ZMQ_MAXMSGSIZE
+ * and, that being a protocol error, does not connect again by itself: so a
+ * disconnection that libzmq does not follow with a connection attempt of its
+ * own within a second is answered by connecting anew (what was published
+ * meanwhile shows as a sequence gap). */
+#define RECONNECT_AFTER_NS 1000000000LL
+static int open_monitor(acq_receiver *r, char *err)
+{
+    if (r->config.socket.bind)
+        return 0;
+    char address[64];
+    snprintf(address, sizeof address, "inproc://acq-receiver-monitor-%p", (void *)r);
+    if (zmq_socket_monitor(r->socket, address,
+                           ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CONNECTED |
+                               ZMQ_EVENT_CONNECT_DELAYED | ZMQ_EVENT_CONNECT_RETRIED) ||
+        !(r->monitor = zmq_socket(r->context, ZMQ_PAIR)) || zmq_connect(r->monitor, address)) {
+        snprintf(err, ACQ_ERR_SIZE, "receiver: cannot monitor its socket: %s",
+                 zmq_strerror(zmq_errno()));
+        return 1;
+    }
+    return 0;
+}
+
+static void monitor_event(acq_receiver *r)
+{
+    zmq_msg_t frame;
+    int more = 1, first = 1;
+    uint16_t event = 0;
+    while (more) { /* the event: uint16 event and uint32 value, then the address */
+        zmq_msg_init(&frame);
+        if (zmq_msg_recv(&frame, r->monitor, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&frame);
+            return;
+        }
+        if (first && zmq_msg_size(&frame) >= 2)
+            memcpy(&event, zmq_msg_data(&frame), 2);
+        first = 0;
+        more = zmq_msg_more(&frame);
+        zmq_msg_close(&frame);
+    }
+    if (event == ZMQ_EVENT_DISCONNECTED)
+        r->reconnect_at = acq_now_ns() + RECONNECT_AFTER_NS;
+    else
+        r->reconnect_at = 0;
+}
+
+static void reconnect(acq_receiver *r)
+{
+    r->reconnect_at = 0;
+    zmq_disconnect(r->socket, r->endpoint);
+    zmq_connect(r->socket, r->endpoint);
+    pthread_mutex_lock(&r->lock);
+    r->stats.reconnects++;
+    pthread_mutex_unlock(&r->lock);
+}
+
 static void *receiver_main(void *arg)
 {
     acq_receiver *r = arg;
-    zmq_pollitem_t items[2] = {{.socket = r->socket, .events = ZMQ_POLLIN},
+    zmq_pollitem_t items[3] = {{.socket = r->socket, .events = ZMQ_POLLIN},
+                               {.socket = r->monitor, .events = ZMQ_POLLIN},
                                {.socket = r->heartbeat, .events = ZMQ_POLLIN}};
+    int n_items = r->heartbeat ? 3 : r->monitor ? 2 : 1;
     while (!atomic_load(&r->stop)) {
         if (r->heartbeat)
             heartbeat_tick(r);
-        int n = zmq_poll(items, r->heartbeat ? 2 : 1, 20);
+        int n = zmq_poll(items, n_items, 20);
         if (n > 0 && (items[0].revents & ZMQ_POLLIN))
             receive_one(r);
-        if (n > 0 && r->heartbeat && (items[1].revents & ZMQ_POLLIN))
+        if (n > 0 && r->monitor && (items[1].revents & ZMQ_POLLIN))
+            monitor_event(r);
+        if (r->reconnect_at && acq_now_ns() >= r->reconnect_at)
+            reconnect(r);
+        if (n > 0 && r->heartbeat && (items[2].revents & ZMQ_POLLIN))
             heartbeat_reply(r);
     }
     return NULL;
@@ -637,6 +701,8 @@ int acq_receiver_create(acq_receiver **out, void *zmq_context, const acq_receive
     if (!fail)
         fail = acq_socket_open(&r->socket, r->context, ZMQ_SUB, &r->config.socket, 0, err);
     if (!fail)
+        fail = open_monitor(r, err);
+    if (!fail)
         fail = open_heartbeat(r, err);
     if (!fail) {
         const char *topic = c->topic ? c->topic : "";
@@ -665,6 +731,8 @@ void acq_receiver_destroy(acq_receiver *r)
         zmq_close(r->socket);
     if (r->heartbeat)
         zmq_close(r->heartbeat);
+    if (r->monitor)
+        zmq_close(r->monitor);
     free(r->names);
     if (r->own_context && r->context)
         zmq_ctx_term(r->context);
