@@ -184,9 +184,7 @@ static int check_sequence(acq_receiver *r, uint32_t epoch, uint64_t sequence, in
     } else if (v == ACQ_SEQ_LATE) {
         r->pending_flags |= ACQ_ITEM_LATE;
     } else if (v == ACQ_SEQ_RESTART) {
-        r->pending_flags |= ACQ_ITEM_RESTART;
-        if (r->binner)
-            acq_binner_reset(r->binner);
+        r->pending_flags |= ACQ_ITEM_RESTART; /* Open Ephys: the bins too (oe_restart) */
     }
     return v == ACQ_SEQ_DUPLICATE;
 }
@@ -310,11 +308,17 @@ static uint32_t oe_epoch_of(acq_receiver *r, uint64_t sequence)
  * bins are lost with it; the next item tells the aligner to fit anew. */
 static void oe_restart(acq_receiver *r, bin_context *ctx)
 {
+    /* What happened before this message belongs to the new clock's first item. */
+    uint32_t flags = r->pending_flags;
+    uint64_t missed = r->pending_missed;
+    r->pending_flags = 0;
+    r->pending_missed = 0;
     if (r->rejects_pending && r->have_prev) /* lost just before the stop: up to its end */
         push_loss(r, r->prev.lo - r->block, r->prev.hi + 2 * r->block, ctx->received);
     acq_binner_flush(r->binner, push_bin, ctx);
     acq_binner_reset(r->binner);
-    r->pending_flags |= ACQ_ITEM_CLOCK_RESET;
+    r->pending_flags = flags | ACQ_ITEM_CLOCK_RESET;
+    r->pending_missed = missed;
     r->have_prev = 0;
 }
 
@@ -411,10 +415,11 @@ static void handle_openephys(acq_receiver *r, const acq_frame *frames, int count
     uint64_t sequence = m.message_num > 0 ? m.message_num - 1 : 0;
     int verdict;
     uint32_t epoch = oe_epoch_of(r, sequence);
-    if (epoch != r->sequence.epoch && r->sequence.started)
-        oe_restart(r, &ctx);
     if (check_sequence(r, epoch, sequence, &verdict))
         return;
+    /* message_num back to 1, or (its first message lost) far behind. */
+    if (verdict == ACQ_SEQ_RESTART)
+        oe_restart(r, &ctx);
     oe_extent e = extent_of(&m);
     if (!r->have_prev) /* what came before the first message we saw is unknown */
         push_loss(r, e.lo - 3 * r->block, e.lo, received);
