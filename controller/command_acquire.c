@@ -36,6 +36,8 @@ static const char acquire_help[] =
     "                         spikes (electrode names ending 1..M); default 0: left out\n"
     "  --sample-rate HZ       Open Ephys: the stream's sample rate (default 30000)\n"
     "  --bin-ms X             Open Ephys: bin width (default 10)\n"
+    "                         (Open Ephys: a heartbeat goes to the plugin's port, the data\n"
+    "                         port + 1, every 2 s, so the plugin lists inception as connected)\n"
     "  --latency-ms X, --window-ms X   response window after the onset (50, 500)\n"
     "  --tolerance-ms X       sync edge within this of its predicted time (default 5)\n"
     "  --sync-line N          TTL line of the sync edges (default: any)\n"
