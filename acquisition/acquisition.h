@@ -129,11 +129,28 @@ typedef struct acq_oe_message {
     int64_t sample_num;  /* spike peak / event / first sample of a data block */
     int64_t num_samples; /* data blocks */
     double sample_rate;  /* data blocks carry it; 0 when absent */
-    int unit;            /* spikes: sorted_id when > 0, else the electrode's index */
+    int sorted_id;       /* spikes: the Spike Sorter's unit, numbered from 1; 0 unsorted */
+    int electrode_number; /* spikes: the number ending the electrode's name; -1 none */
+    char electrode[48];  /* spikes: the electrode's name ("Tetrode 2"), cut at 47 bytes */
     int line, state;     /* TTLs */
 } acq_oe_message;
 
+/* Open Ephys messages are at most this big: a 64 KiB JSON header, and a
+ * payload of up to 262,144 float32 samples (a data block or a spike's
+ * waveforms); larger frames are refused by the socket (ZMQ_MAXMSGSIZE). */
+#define ACQ_OE_MAX_FRAME (1 << 20)
+
 int acq_oe_decode(const acq_frame *frames, int count, acq_oe_message *m, char *err);
+
+/* The unit map: which column of the counts a spike goes to. Sorted units
+ * (sorted_id 1…units, numbered over all electrodes by the Spike Sorter) are
+ * columns 0…units−1; an unsorted spike (sorted_id 0) goes to its electrode's
+ * own column units + n − 1, n the number ending the electrode's name
+ * (1…electrodes). Otherwise one of the negative reasons below. */
+#define ACQ_OE_SORTED_BEYOND (-1)     /* sorted_id above `units` */
+#define ACQ_OE_UNSORTED_LEFT_OUT (-2) /* unsorted, and electrodes is 0: left out on purpose */
+#define ACQ_OE_UNSORTED_UNMAPPED (-3) /* unsorted, its electrode's number not in 1…electrodes */
+int acq_oe_column(const acq_oe_message *m, int units, int electrodes);
 
 /* Spikes binned into counts on the acquisition clock (sample / rate), bins
  * aligned to multiples of the bin width. Bins close once a sample at least
@@ -149,6 +166,10 @@ int64_t acq_binner_time_ns(const acq_binner *b, int64_t sample);
 /* Returns 1 when the spike was too late for a closed bin or its unit out of range. */
 int acq_binner_add_spike(acq_binner *b, int unit, int64_t sample, acq_bin_sink sink, void *ctx);
 void acq_binner_advance(acq_binner *b, int64_t sample, acq_bin_sink sink, void *ctx);
+/* Keeps bins open `samples` longer (spikes of a block may lag its clock). */
+void acq_binner_set_hold(acq_binner *b, int64_t samples);
+/* Emits every open bin that ended before the newest sample seen. */
+void acq_binner_flush(acq_binner *b, acq_bin_sink sink, void *ctx);
 void acq_binner_reset(acq_binner *b);
 
 /* ------------------------------------------------------------------------ */
@@ -198,6 +219,8 @@ typedef struct acq_socket_config {
      * without it any client that knows the server's public key is served. */
     const char *curve_clients_file;
     int hwm;              /* send/receive high-water mark in messages; 0: 10000 */
+    int64_t max_frame;    /* receiving sockets: ZMQ_MAXMSGSIZE, bytes; 0 none (the
+                           * receiver sets its format's largest legal frame) */
 } acq_socket_config;
 
 /* 0 when the endpoint is loopback (tcp to 127.0.0.1/localhost/[::1], ipc,
@@ -279,10 +302,15 @@ typedef struct acq_receiver_config {
     int format;
     int queue_capacity;   /* items; when full, new items are dropped and counted */
     const char *topic;    /* subscription prefix; NULL: everything */
-    /* Open Ephys: spikes are binned here */
-    int units;
+    /* Open Ephys: spikes are binned here, columns by the unit map (acq_oe_column) */
+    int units;            /* sorted units */
+    int electrodes;       /* columns for unsorted spikes; 0 leaves them out */
     double sample_rate;
     uint32_t bin_width_ns;
+    /* Open Ephys: a heartbeat to the plugin's REQ/REP port (data port + 1)
+     * every 2 s, so the plugin lists us as connected; tcp endpoints only. */
+    int heartbeat;
+    const char *heartbeat_endpoint; /* NULL: the data endpoint's port + 1 */
 } acq_receiver_config;
 
 void acq_receiver_config_default(acq_receiver_config *c);
@@ -292,6 +320,12 @@ void acq_receiver_config_default(acq_receiver_config *c);
 #define ACQ_ITEM_LATE 2u            /* it arrived after later ones (reordered) */
 #define ACQ_ITEM_RESTART 4u         /* first item of a restarted publisher */
 #define ACQ_ITEM_AFTER_OVERFLOW 8u  /* the queue dropped items before it */
+#define ACQ_ITEM_CLOCK_RESET 16u    /* the acquisition clock may have restarted: fit it anew */
+
+/* Not a wire type: an item saying that data between timestamp_ns and
+ * until_ns (acquisition clock) may have been lost (a gap in the sequence
+ * bounded by the messages on either side, or a spike too late for its bin). */
+#define ACQ_ITEM_LOSS 100
 
 typedef struct acq_item {
     int type;              /* acq_msg_type */
@@ -304,6 +338,7 @@ typedef struct acq_item {
     float *counts;         /* counts: `count` values */
     acq_event *events;     /* events: `count` edges */
     acq_onset onset;       /* onsets */
+    int64_t until_ns;      /* ACQ_ITEM_LOSS: the end of the span */
     float *image;          /* onsets with an image: height×width, else NULL */
 } acq_item;
 
@@ -313,6 +348,14 @@ typedef struct acq_stats {
     uint64_t gaps, late, duplicates, restarts, lost; /* from the sequence check */
     uint64_t queue_dropped;
     uint64_t late_spikes;   /* Open Ephys spikes for bins already closed */
+    /* Open Ephys unit map (acq_oe_column): spikes in no column, by reason */
+    uint64_t sorted_beyond, unsorted_left_out, unsorted_unmapped;
+    int max_sorted_id;      /* the highest sorted_id seen */
+    uint64_t loss_spans;    /* spans of possible loss sent to the aligner */
+    double stream_sample_rate; /* Open Ephys: content.sample_rate of the data blocks; 0 none */
+    int rate_mismatch;      /* it differs from the configured rate: bins are no longer made */
+    uint64_t heartbeats_sent, heartbeat_replies; /* Open Ephys plugin heartbeat */
+    uint64_t reconnects;    /* connections dropped (e.g. a frame over the size limit) and made anew */
     int64_t last_heartbeat_ns; /* receive time, CLOCK_MONOTONIC; 0 never */
     char last_error[ACQ_ERR_SIZE]; /* the last rejection's reason, whatever its kind */
     char last_rejected[ACQ_REJECT_COUNT][ACQ_ERR_SIZE]; /* the last one of each kind */
@@ -330,6 +373,11 @@ pthread_t acq_receiver_thread(const acq_receiver *r);
 int acq_receiver_pop(acq_receiver *r, acq_item **item, int timeout_ms);
 void acq_item_free(acq_item *item);
 void acq_receiver_stats(acq_receiver *r, acq_stats *out);
+/* Open Ephys: the electrode whose spikes a column counted ("" none yet);
+ * 1 when the column is not on the unit map. */
+int acq_receiver_column_electrode(acq_receiver *r, int column, char *out, size_t size);
+/* Open Ephys: the unit map as JSON text (WIRE.md), to free; NULL otherwise. */
+char *acq_receiver_unit_map(acq_receiver *r);
 int64_t acq_now_ns(void); /* CLOCK_MONOTONIC */
 
 /* ------------------------------------------------------------------------ */
@@ -384,6 +432,7 @@ typedef struct acq_clock_fit {
     double max_residual_ns;  /* largest |edge − prediction| when an edge was matched */
     uint64_t unmatched_edges, missing_edges, ambiguous, stale_bins, duplicate_bins,
         rejected_bins;
+    uint64_t clock_restarts; /* ACQ_ITEM_CLOCK_RESET items: the fit began anew */
 } acq_clock_fit;
 
 typedef struct acq_aligner acq_aligner;

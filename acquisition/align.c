@@ -26,11 +26,16 @@
 #define MAX_PENDING 100000
 #define VOTE_ONSETS 8
 #define VOTE_EDGES 32
-#define MAX_SUSPECT 16
+#define MAX_SUSPECT 1024
 /* Times beyond ±2^60 ns (36 years) are refused, so that no sum or difference
  * of a few times can overflow whatever a stream sends. */
 #define TIME_LIMIT ((int64_t)1 << 60)
 #define MAX_SLOTS (1 << 18)
+/* After a clock restart, an onset that reached us this long before the new
+ * clock's first message was shown while acquisition was stopped: the first
+ * message of a started acquisition follows within a block or two (tens of
+ * milliseconds). */
+#define RESTART_MARGIN_NS 100000000
 #define MAX_RING_BYTES ((size_t)1 << 30)
 
 enum { SLOT_EMPTY = 0, SLOT_VALID, SLOT_CONFLICT };
@@ -89,6 +94,7 @@ struct acq_aligner {
     int vote_due;  /* an onset or edge arrived since the last vote */
     uint32_t item_flags; /* restart/overflow seen on a non-bin item, for the next bin */
     int64_t latest_received; /* the latest arrival time of an onset or edge */
+    int64_t restart_received; /* arrival of the restarted clock's first message; 0 none */
     int finishing;
     fit_state fit;
     suspect suspects[MAX_SUSPECT];
@@ -367,6 +373,21 @@ static int better(const vote *x, const vote *y)
     return x->first_matched > y->first_matched;
 }
 
+/* After a clock restart the first onsets may have been shown while
+ * acquisition was stopped: they have no edges, and a regular rhythm shifted
+ * by that many stimuli then matches more onsets than the true pairing. What
+ * tells them apart is how long an edge took to follow its onset: the same
+ * few milliseconds for every true pair, a whole stimulus period more for a
+ * shifted one. So among pairings enough onsets agree on, the one whose
+ * messages arrived closest together wins. */
+static int better_after_restart(const vote *x, const vote *y, int need)
+{
+    if (x->score >= need && y->score >= need && x->timed == x->score &&
+        y->timed == y->score && x->timed > 0)
+        return x->arrival_gap / x->timed < y->arrival_gap / y->timed;
+    return better(x, y);
+}
+
 static void find_first_offset(acq_aligner *a)
 {
     int first = 0; /* onsets given up on (abandon_old_onsets) lead the queue */
@@ -384,7 +405,7 @@ static void find_first_offset(acq_aligner *a)
         for (int j = 0; j < nedges; j++) {
             int64_t offset = a->edges[j].t - pending_at(a, i)->t.onset_display_ns;
             vote v = score_offset(a, offset, first, nonsets);
-            if (better(&v, &best))
+            if (a->restart_received ? better_after_restart(&v, &best, need) : better(&v, &best))
                 best = v;
         }
     if (best.score < need)
@@ -522,6 +543,8 @@ int acq_aligner_add_bins(acq_aligner *a, int64_t start_ns, uint32_t width_ns, co
     }
     item_flags |= a->item_flags;
     a->item_flags = 0;
+    if (item_flags & ACQ_ITEM_CLOCK_RESET) /* handled: the new clock's first bin */
+        item_flags &= ~(uint32_t)ACQ_ITEM_RESTART;
     if ((item_flags & (ACQ_ITEM_RESTART | ACQ_ITEM_AFTER_OVERFLOW)) && a->max_index != INT64_MIN)
         add_suspect(a, a->last_bin_end, start_ns + width_ns,
                     item_flags & ACQ_ITEM_RESTART ? ACQ_TRIAL_RESTART : ACQ_TRIAL_LOST);
@@ -617,19 +640,35 @@ static void complete_trials(acq_aligner *a)
 /* Before the first offset is known, onsets that arrived a whole history
  * before the latest news will never meet their edges (the data stream started
  * after them): they leave, flagged, instead of blocking the vote forever. */
+/* After a clock restart, an onset that reached us before the new clock's
+ * first message, and longer than the pairing limit before its earliest edge,
+ * was shown while acquisition was stopped: no edge will ever be its. */
+static int shown_while_stopped(const acq_aligner *a, const pending_trial *p)
+{
+    if (!a->restart_received || !p->received || p->received >= a->restart_received ||
+        !a->c.max_arrival_gap_ns)
+        return 0;
+    int64_t earliest = INT64_MAX;
+    for (int i = 0; i < a->nedges; i++)
+        if (a->edges[i].received && a->edges[i].received < earliest)
+            earliest = a->edges[i].received;
+    return earliest != INT64_MAX && earliest - p->received > a->c.max_arrival_gap_ns;
+}
+
 static void abandon_old_onsets(acq_aligner *a)
 {
     for (int i = 0; i < a->npending; i++) {
         pending_trial *p = pending_at(a, i);
         if (p->decided)
             continue;
-        if (!p->received || a->units == 0 ||
-            a->latest_received - p->received <= a->c.history_ns)
+        int stopped = shown_while_stopped(a, p);
+        if (!stopped && (!p->received || a->units == 0 ||
+                         a->latest_received - p->received <= a->c.history_ns))
             break;
         p->counts = calloc((size_t)(a->units > 0 ? a->units : 1), sizeof(float));
         if (!p->counts)
             break;
-        p->t.flags |= ACQ_TRIAL_NO_SYNC | ACQ_TRIAL_STALE;
+        p->t.flags |= ACQ_TRIAL_NO_SYNC | (stopped ? ACQ_TRIAL_RESTART : ACQ_TRIAL_STALE);
         a->stats.missing_edges++;
         p->decided = p->complete = 1;
     }
@@ -685,14 +724,111 @@ void acq_aligner_finish(acq_aligner *a)
     advance(a);
 }
 
+/* A span of possible loss: trials whose windows overlap it are flagged, the
+ * ones still to be summed through the suspects, those already summed but
+ * not yet taken here. */
+static void add_loss(acq_aligner *a, int64_t from, int64_t to)
+{
+    if (out_of_range(from) || out_of_range(to) || to < from)
+        from = -TIME_LIMIT, to = TIME_LIMIT; /* a wild bound: everything may be lost */
+    add_suspect(a, from, to, ACQ_TRIAL_LOST);
+    for (int i = 0; i < a->npending; i++) {
+        pending_trial *p = pending_at(a, i);
+        int64_t start = p->t.onset_acq_ns + a->c.latency_ns;
+        if (p->complete && from < start + a->c.window_ns && to > start)
+            p->t.flags |= ACQ_TRIAL_LOST;
+    }
+}
+
+/* The acquisition clock restarted (a GUI stop and start): trials of the old
+ * clock are closed (flagged where their windows reach past its last bin),
+ * onsets not yet on it wait for a fit made anew from the edges that follow. */
+static void restart_clock(acq_aligner *a, int64_t restart_received)
+{
+    if (a->have_grid && a->offset_known) {
+        int64_t old_now = a->now;
+        for (int i = 0; i < a->npending; i++) {
+            pending_trial *p = pending_at(a, i);
+            if (p->decided)
+                continue;
+            int64_t predicted = fit_map(&a->fit, p->t.onset_display_ns);
+            if (predicted > old_now + a->c.match_tolerance_ns)
+                break;
+            int e = -1, n = edges_near(a, predicted, &e);
+            if (n == 1) {
+                anchor_on_edge(a, p, e);
+                continue;
+            }
+            p->t.flags |= n == 0 ? ACQ_TRIAL_NO_SYNC : ACQ_TRIAL_AMBIGUOUS;
+            p->t.onset_acq_ns = predicted;
+            p->decided = 1;
+        }
+        for (int i = 0; i < a->npending; i++) {
+            pending_trial *p = pending_at(a, i);
+            if (!p->decided)
+                break;
+            if (p->complete)
+                continue;
+            if (p->t.onset_acq_ns + a->c.latency_ns + a->c.window_ns > a->last_bin_end)
+                p->t.flags |= ACQ_TRIAL_RESTART;
+            if (sum_window(a, p))
+                break;
+        }
+    }
+    /* Onsets the old clock could not place wait for the new fit, except
+     * those that reached us well before the new clock's first message: shown
+     * while acquisition was stopped, they have no edge on either clock, and
+     * left in the vote they would pull it onto a shifted rhythm. */
+    for (int i = 0; i < a->npending; i++) {
+        pending_trial *p = pending_at(a, i);
+        if (p->complete)
+            continue;
+        p->decided = 0;
+        if (!p->received || !restart_received ||
+            p->received >= restart_received - RESTART_MARGIN_NS)
+            continue;
+        p->counts = calloc((size_t)(a->units > 0 ? a->units : 1), sizeof(float));
+        if (!p->counts)
+            continue;
+        p->t.flags |= ACQ_TRIAL_NO_SYNC | ACQ_TRIAL_RESTART;
+        p->t.completed_ns = acq_now_ns();
+        a->stats.missing_edges++;
+        p->decided = p->complete = 1;
+    }
+    a->restart_received = restart_received;
+    for (int i = 0; i < a->nedges; i++)
+        a->stats.unmatched_edges += !a->edges[i].matched;
+    a->nedges = 0;
+    a->nsuspects = 0;
+    memset(&a->fit, 0, sizeof a->fit);
+    a->offset_known = 0;
+    a->vote_due = 1;
+    free(a->slots);
+    free(a->bins);
+    a->slots = NULL;
+    a->bins = NULL;
+    a->have_grid = 0;
+    a->now = -TIME_LIMIT;
+    a->last_bin_end = 0;
+    a->item_flags = 0;
+    a->stats.clock_restarts++;
+}
+
 int acq_aligner_add_item(acq_aligner *a, const acq_item *item, char *err)
 {
+    if (item->flags & ACQ_ITEM_CLOCK_RESET)
+        restart_clock(a, item->received_ns);
+    if (item->type == ACQ_ITEM_LOSS) {
+        add_loss(a, item->timestamp_ns, item->until_ns);
+        return ACQ_OK;
+    }
     if (item->type == ACQ_MSG_COUNTS)
         return acq_aligner_add_bins(a, item->timestamp_ns, item->bin_width_ns, item->counts,
                                     (int)item->count, item->flags, err);
     /* A restart or an overflow marks the time up to the next bin, whatever
      * kind of item brought the news. */
-    a->item_flags |= item->flags & (ACQ_ITEM_RESTART | ACQ_ITEM_AFTER_OVERFLOW);
+    a->item_flags |= item->flags & (ACQ_ITEM_AFTER_OVERFLOW |
+                                    (item->flags & ACQ_ITEM_CLOCK_RESET ? 0 : ACQ_ITEM_RESTART));
     if (item->type == ACQ_MSG_EVENTS)
         for (uint32_t i = 0; i < item->count; i++)
             acq_aligner_add_sync(a, item->events[i].timestamp_ns, item->events[i].line,

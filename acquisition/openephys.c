@@ -222,18 +222,16 @@ static int oe_fail(char *err, int reason, const char *what)
     return reason;
 }
 
-/* "Electrode 3" → 2 (0-based), a plain number → itself. */
-static int electrode_index(const oe_field *f)
+/* The number that ends an electrode's name ("Tetrode 3" → 3); -1 without one. */
+static int electrode_number(const char *name)
 {
-    if (!f)
-        return -1;
-    if (!f->is_string)
-        return f->number >= 0 && f->number < ACQ_MAX_UNITS ? (int)f->number : -1;
-    const char *s = f->text + strlen(f->text);
-    while (s > f->text && isdigit((unsigned char)s[-1]))
+    const char *s = name + strlen(name);
+    while (s > name && isdigit((unsigned char)s[-1]))
         s--;
-    long v = *s ? strtol(s, NULL, 10) : -1;
-    return v >= 1 && v <= ACQ_MAX_UNITS ? (int)v - 1 : -1;
+    if (!*s || s - name > 40 || strlen(s) > 6)
+        return -1;
+    long v = strtol(s, NULL, 10);
+    return v >= 1 && v <= ACQ_MAX_UNITS ? (int)v : -1;
 }
 
 static int decode_spike(const json_reader *j, acq_oe_message *m, char *err)
@@ -242,14 +240,27 @@ static int decode_spike(const json_reader *j, acq_oe_message *m, char *err)
     m->kind = ACQ_OE_SPIKE;
     if (get_int(j, "spike.sample_num", 0, 9e15, &m->sample_num))
         return oe_fail(err, ACQ_REJECT_JSON, "spike without a valid spike.sample_num");
-    const oe_field *s = field(j, "spike.sorted_id");
-    if (s && get_int(j, "spike.sorted_id", 0, ACQ_MAX_UNITS, &sorted))
-        return oe_fail(err, ACQ_REJECT_VALUE, "spike.sorted_id out of range");
-    /* Sorted units are numbered from 1; unsorted spikes count per electrode. */
-    m->unit = sorted > 0 ? (int)sorted - 1 : electrode_index(field(j, "spike.electrode"));
-    if (m->unit < 0)
-        return oe_fail(err, ACQ_REJECT_VALUE, "spike with neither sorted_id nor electrode");
+    /* The plugin writes the Spike Sorter's uint16 sorted_id, 0 for unsorted. */
+    if (get_int(j, "spike.sorted_id", 0, 65535, &sorted))
+        return oe_fail(err, ACQ_REJECT_VALUE, "spike without a sorted_id in 0..65535");
+    const oe_field *e = field(j, "spike.electrode");
+    if (!e || !e->is_string)
+        return oe_fail(err, ACQ_REJECT_JSON, "spike without an electrode name");
+    m->sorted_id = (int)sorted;
+    snprintf(m->electrode, sizeof m->electrode, "%s", e->text);
+    m->electrode_number = electrode_number(m->electrode);
     return ACQ_OK;
+}
+
+int acq_oe_column(const acq_oe_message *m, int units, int electrodes)
+{
+    if (m->sorted_id > 0)
+        return m->sorted_id <= units ? m->sorted_id - 1 : ACQ_OE_SORTED_BEYOND;
+    if (electrodes == 0)
+        return ACQ_OE_UNSORTED_LEFT_OUT;
+    if (m->electrode_number < 1 || m->electrode_number > electrodes)
+        return ACQ_OE_UNSORTED_UNMAPPED;
+    return units + m->electrode_number - 1;
 }
 
 static int decode_event(const json_reader *j, const acq_frame *payload, acq_oe_message *m,
@@ -325,14 +336,16 @@ int acq_oe_decode(const acq_frame *frames, int count, acq_oe_message *m, char *e
 /* ------------------------------------------------------------------------ */
 /* Binning. A ring of `open` bins starting at bin index `first`. */
 
-#define BINNER_OPEN 8
+#define BINNER_OPEN 64
 
 struct acq_binner {
     int units, grace;
     double rate;
     uint32_t width_ns;
+    int64_t hold;       /* samples: a bin closes once a sample this far past its end is seen */
     int started;
     int64_t first;      /* index of the oldest open bin */
+    int64_t newest;     /* the highest sample seen */
     float *bins;        /* BINNER_OPEN × units, slot = index % BINNER_OPEN */
 };
 
@@ -341,9 +354,9 @@ int acq_binner_create(acq_binner **out, int units, double sample_rate, uint32_t 
 {
     *out = NULL;
     if (units < 1 || units > ACQ_MAX_UNITS || !(sample_rate > 0) || bin_width_ns == 0 ||
-        grace_bins < 0 || grace_bins >= BINNER_OPEN) {
+        grace_bins < 0 || grace_bins >= BINNER_OPEN / 2) {
         snprintf(err, ACQ_ERR_SIZE, "binner: units 1..65536, rate > 0, width > 0, grace 0..%d",
-                 BINNER_OPEN - 1);
+                 BINNER_OPEN / 2 - 1);
         return 1;
     }
     acq_binner *b = calloc(1, sizeof *b);
@@ -368,6 +381,13 @@ void acq_binner_destroy(acq_binner *b)
     if (b)
         free(b->bins);
     free(b);
+}
+
+void acq_binner_set_hold(acq_binner *b, int64_t samples)
+{
+    /* The ring must still hold the bins a hold keeps open, with the grace. */
+    double limit = (double)(BINNER_OPEN / 2) * b->width_ns / 1e9 * b->rate;
+    b->hold = samples < 0 ? 0 : (double)samples > limit ? (int64_t)limit : samples;
 }
 
 int64_t acq_binner_time_ns(const acq_binner *b, int64_t sample)
@@ -407,19 +427,23 @@ static void close_until(acq_binner *b, int64_t index, acq_bin_sink sink, void *c
         b->first = index;
 }
 
-static void start_at(acq_binner *b, int64_t index)
+/* The first message's block may hold earlier samples still to come: the
+ * first open bin is a hold before it. */
+static void start_at(acq_binner *b, int64_t sample)
 {
     if (!b->started) {
         b->started = 1;
-        b->first = index;
+        b->first = bin_of(b, sample > b->hold ? sample - b->hold : 0);
     }
 }
 
 void acq_binner_advance(acq_binner *b, int64_t sample, acq_bin_sink sink, void *ctx)
 {
-    int64_t index = bin_of(b, sample);
-    start_at(b, index);
-    /* Bins ending `grace` bins before the newest sample are complete. */
+    start_at(b, sample);
+    if (sample > b->newest)
+        b->newest = sample;
+    /* Bins ending `grace` bins (and the hold) before the newest sample are complete. */
+    int64_t index = bin_of(b, sample > b->hold ? sample - b->hold : 0);
     if (index - b->grace > b->first)
         close_until(b, index - b->grace, sink, ctx);
 }
@@ -429,7 +453,7 @@ int acq_binner_add_spike(acq_binner *b, int unit, int64_t sample, acq_bin_sink s
     if (unit < 0 || unit >= b->units)
         return 1;
     int64_t index = bin_of(b, sample);
-    start_at(b, index);
+    start_at(b, sample);
     if (index < b->first)
         return 1;
     if (index >= b->first + BINNER_OPEN)
@@ -439,8 +463,15 @@ int acq_binner_add_spike(acq_binner *b, int unit, int64_t sample, acq_bin_sink s
     return 0;
 }
 
+void acq_binner_flush(acq_binner *b, acq_bin_sink sink, void *ctx)
+{
+    if (b->started)
+        close_until(b, bin_of(b, b->newest), sink, ctx);
+}
+
 void acq_binner_reset(acq_binner *b)
 {
     b->started = 0;
+    b->newest = 0;
     memset(b->bins, 0, sizeof(float) * (size_t)BINNER_OPEN * (size_t)b->units);
 }

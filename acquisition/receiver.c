@@ -6,6 +6,7 @@
 #include "acquisition.h"
 #include "socket.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -14,6 +15,16 @@
 #include <zmq.h>
 
 #define MAX_FRAMES 4
+/* Open Ephys: the plugin's blocks are a few hundred to a few thousand
+ * samples; until the first data block says, assume 1024. */
+#define OE_DEFAULT_BLOCK 1024
+#define HEARTBEAT_PERIOD_NS 2000000000LL
+
+/* The previous Open Ephys message's place on the acquisition clock: a gap in
+ * message_num lies somewhere around it and the message after the gap. */
+typedef struct oe_extent {
+    int64_t lo, hi; /* samples */
+} oe_extent;
 
 struct acq_receiver {
     acq_receiver_config config;
@@ -37,6 +48,18 @@ struct acq_receiver {
     acq_binner *binner;
     uint32_t pending_flags;   /* for the next item: what happened before it */
     uint64_t pending_missed;
+    /* Open Ephys, receiver-thread only */
+    uint32_t oe_epoch;        /* ours: message_num has no epoch, so restarts count here */
+    int have_prev, rejects_pending;
+    oe_extent prev;
+    int64_t block;            /* the longest data block seen, samples */
+    char (*names)[48];        /* per column: the electrode its spikes came from (under lock) */
+    int columns;
+    void *heartbeat;          /* REQ socket to the plugin; NULL when off */
+    void *monitor;            /* the SUB socket's connection events (connecting only) */
+    int64_t reconnect_at;     /* when to connect anew; 0: libzmq is on it or all is well */
+    char heartbeat_endpoint[512], uuid[40];
+    int64_t next_heartbeat;
 };
 
 void acq_receiver_config_default(acq_receiver_config *c)
@@ -48,6 +71,7 @@ void acq_receiver_config_default(acq_receiver_config *c)
     c->queue_capacity = 4096;
     c->sample_rate = 30000;
     c->bin_width_ns = 10000000;
+    c->heartbeat = 1;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -137,14 +161,17 @@ static void count_reject(acq_receiver *r, int reason, const char *err)
     snprintf(r->stats.last_error, sizeof r->stats.last_error, "%s", err);
     snprintf(r->stats.last_rejected[reason], sizeof r->stats.last_rejected[reason], "%s", err);
     pthread_mutex_unlock(&r->lock);
+    r->rejects_pending = 1;
 }
 
 /* Sequence verdict → counters and flags; returns 1 when the message is a
  * duplicate to drop. */
-static int check_sequence(acq_receiver *r, uint32_t epoch, uint64_t sequence)
+static int check_sequence(acq_receiver *r, uint32_t epoch, uint64_t sequence, int *verdict)
 {
     uint64_t missed;
     int v = acq_sequence_check(&r->sequence, epoch, sequence, &missed);
+    if (verdict)
+        *verdict = v;
     pthread_mutex_lock(&r->lock);
     r->stats.gaps = r->sequence.gaps;
     r->stats.late = r->sequence.late;
@@ -158,9 +185,7 @@ static int check_sequence(acq_receiver *r, uint32_t epoch, uint64_t sequence)
     } else if (v == ACQ_SEQ_LATE) {
         r->pending_flags |= ACQ_ITEM_LATE;
     } else if (v == ACQ_SEQ_RESTART) {
-        r->pending_flags |= ACQ_ITEM_RESTART;
-        if (r->binner)
-            acq_binner_reset(r->binner);
+        r->pending_flags |= ACQ_ITEM_RESTART; /* Open Ephys: the bins too (oe_restart) */
     }
     return v == ACQ_SEQ_DUPLICATE;
 }
@@ -208,7 +233,7 @@ static void handle_native(acq_receiver *r, const acq_frame *frames, int count, i
         count_reject(r, reason, err);
         return;
     }
-    if (check_sequence(r, m.h.epoch, m.h.sequence))
+    if (check_sequence(r, m.h.epoch, m.h.sequence, NULL))
         return;
     if (m.h.type == ACQ_MSG_HEARTBEAT) {
         pthread_mutex_lock(&r->lock);
@@ -244,39 +269,274 @@ static void push_bin(void *ctx, int64_t start_ns, uint32_t width_ns, const float
     queue_push(b->r, it);
 }
 
+static void push_loss(acq_receiver *r, int64_t from_sample, int64_t to_sample, int64_t received)
+{
+    acq_item *it = item_alloc(ACQ_ITEM_LOSS, 0, 0);
+    if (!it)
+        return;
+    it->timestamp_ns = acq_binner_time_ns(r->binner, from_sample);
+    it->until_ns = acq_binner_time_ns(r->binner, to_sample);
+    it->received_ns = received;
+    pthread_mutex_lock(&r->lock);
+    r->stats.loss_spans++;
+    pthread_mutex_unlock(&r->lock);
+    queue_push(r, it);
+}
+
+static oe_extent extent_of(const acq_oe_message *m)
+{
+    oe_extent e = {m->sample_num, m->sample_num};
+    if (m->kind == ACQ_OE_DATA)
+        e.hi += m->num_samples;
+    return e;
+}
+
+/* message_num counts from 1 each time acquisition starts in the GUI; here it
+ * is made to count from 0, and a 0 after more (not a duplicate of the first)
+ * is a new epoch: a GUI stop and start. */
+static uint32_t oe_epoch_of(acq_receiver *r, uint64_t sequence)
+{
+    const acq_sequence *q = &r->sequence;
+    if (q->started && sequence == 0 && q->next > 1) {
+        int first_seen = q->next <= ACQ_SEQ_WINDOW && ((q->seen >> (q->next - 1)) & 1);
+        if (!first_seen)
+            r->oe_epoch++;
+    }
+    return r->oe_epoch;
+}
+
+/* A restart: the bins the old clock completed go out, the rest of its open
+ * bins are lost with it; the next item tells the aligner to fit anew. */
+static void oe_restart(acq_receiver *r, bin_context *ctx)
+{
+    /* What happened before this message belongs to the new clock's first item. */
+    uint32_t flags = r->pending_flags;
+    uint64_t missed = r->pending_missed;
+    r->pending_flags = 0;
+    r->pending_missed = 0;
+    if (r->rejects_pending && r->have_prev) /* lost just before the stop: up to its end */
+        push_loss(r, r->prev.lo - r->block, r->prev.hi + 2 * r->block, ctx->received);
+    acq_binner_flush(r->binner, push_bin, ctx);
+    acq_binner_reset(r->binner);
+    r->pending_flags = flags | ACQ_ITEM_CLOCK_RESET;
+    r->pending_missed = missed;
+    r->have_prev = 0;
+}
+
+static void note_electrode(acq_receiver *r, int column, const char *name, int *conflict)
+{
+    *conflict = 0;
+    if (!strcmp(r->names[column], name))
+        return;
+    pthread_mutex_lock(&r->lock);
+    if (!r->names[column][0])
+        snprintf(r->names[column], sizeof r->names[column], "%s", name);
+    else
+        *conflict = column >= r->config.units; /* two electrodes claim one unsorted column */
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void add_oe_spike(acq_receiver *r, const acq_oe_message *m, bin_context *ctx)
+{
+    int column = acq_oe_column(m, r->config.units, r->config.electrodes), conflict = 0;
+    if (column >= 0)
+        note_electrode(r, column, m->electrode, &conflict);
+    pthread_mutex_lock(&r->lock);
+    if (m->sorted_id > r->stats.max_sorted_id)
+        r->stats.max_sorted_id = m->sorted_id;
+    r->stats.sorted_beyond += column == ACQ_OE_SORTED_BEYOND;
+    r->stats.unsorted_left_out += column == ACQ_OE_UNSORTED_LEFT_OUT;
+    r->stats.unsorted_unmapped += column == ACQ_OE_UNSORTED_UNMAPPED || conflict;
+    pthread_mutex_unlock(&r->lock);
+    if (column < 0 || conflict)
+        return;
+    if (acq_binner_add_spike(r->binner, column, m->sample_num, push_bin, ctx)) {
+        /* Its bin went out without it: whatever that bin fed is now short. */
+        pthread_mutex_lock(&r->lock);
+        r->stats.late_spikes++;
+        pthread_mutex_unlock(&r->lock);
+        push_loss(r, m->sample_num, m->sample_num + 1, ctx->received);
+    }
+}
+
+static void add_oe_ttl(acq_receiver *r, const acq_oe_message *m, bin_context *ctx)
+{
+    acq_binner_advance(r->binner, m->sample_num, push_bin, ctx);
+    acq_item *it = item_alloc(ACQ_MSG_EVENTS, 0, 1);
+    if (!it)
+        return;
+    it->count = 1;
+    it->events[0].timestamp_ns = acq_binner_time_ns(r->binner, m->sample_num);
+    it->events[0].line = (uint16_t)m->line;
+    it->events[0].rising = (uint8_t)m->state;
+    it->timestamp_ns = it->events[0].timestamp_ns;
+    it->received_ns = ctx->received;
+    queue_push(r, it);
+}
+
+/* A data block: the clock, and the stream's sample rate, checked once. */
+static int add_oe_data(acq_receiver *r, const acq_oe_message *m, bin_context *ctx)
+{
+    if (m->sample_rate > 0 && fabs(m->sample_rate - r->config.sample_rate) >
+                                  1e-6 * r->config.sample_rate) {
+        pthread_mutex_lock(&r->lock);
+        r->stats.stream_sample_rate = m->sample_rate;
+        r->stats.rate_mismatch = 1;
+        pthread_mutex_unlock(&r->lock);
+        return 1;
+    }
+    if (m->sample_rate > 0 && !r->stats.stream_sample_rate) {
+        pthread_mutex_lock(&r->lock);
+        r->stats.stream_sample_rate = m->sample_rate;
+        pthread_mutex_unlock(&r->lock);
+    }
+    if (m->num_samples > r->block && m->num_samples <= ACQ_OE_MAX_FRAME / 4) {
+        r->block = m->num_samples;
+        /* A lost message lies up to a block around its neighbours: bins stay
+         * open that long, so its span reaches the aligner before they close. */
+        acq_binner_set_hold(r->binner, 2 * r->block);
+    }
+    acq_binner_advance(r->binner, m->sample_num + m->num_samples, push_bin, ctx);
+    return 0;
+}
+
 static void handle_openephys(acq_receiver *r, const acq_frame *frames, int count,
                              int64_t received)
 {
     acq_oe_message m;
     char err[ACQ_ERR_SIZE];
+    if (r->stats.rate_mismatch) /* receiver-thread's own write: no lock needed to read */
+        return;
     int reason = acq_oe_decode(frames, count, &m, err);
     if (reason != ACQ_OK) {
         count_reject(r, reason, err);
         return;
     }
-    if (check_sequence(r, 0, m.message_num))
-        return;
     bin_context ctx = {r, received};
-    if (m.kind == ACQ_OE_SPIKE) {
-        if (acq_binner_add_spike(r->binner, m.unit, m.sample_num, push_bin, &ctx)) {
-            pthread_mutex_lock(&r->lock);
-            r->stats.late_spikes++;
-            pthread_mutex_unlock(&r->lock);
-        }
-    } else if (m.kind == ACQ_OE_DATA) {
-        acq_binner_advance(r->binner, m.sample_num + m.num_samples, push_bin, &ctx);
-    } else if (m.kind == ACQ_OE_TTL) {
-        acq_binner_advance(r->binner, m.sample_num, push_bin, &ctx);
-        acq_item *it = item_alloc(ACQ_MSG_EVENTS, 0, 1);
-        if (!it)
-            return;
-        it->count = 1;
-        it->events[0].timestamp_ns = acq_binner_time_ns(r->binner, m.sample_num);
-        it->events[0].line = (uint16_t)m.line;
-        it->events[0].rising = (uint8_t)m.state;
-        it->timestamp_ns = it->events[0].timestamp_ns;
-        it->received_ns = received;
-        queue_push(r, it);
+    uint64_t sequence = m.message_num > 0 ? m.message_num - 1 : 0;
+    int verdict;
+    uint32_t epoch = oe_epoch_of(r, sequence);
+    if (check_sequence(r, epoch, sequence, &verdict))
+        return;
+    /* message_num back to 1, or (its first message lost) far behind. */
+    if (verdict == ACQ_SEQ_RESTART)
+        oe_restart(r, &ctx);
+    oe_extent e = extent_of(&m);
+    if (!r->have_prev) /* what came before the first message we saw is unknown */
+        push_loss(r, e.lo - 3 * r->block, e.lo, received);
+    else if (verdict == ACQ_SEQ_GAP) {
+        /* The lost messages were sent between the previous one and this:
+         * their samples lie within a block of the two. */
+        int64_t lo = e.lo < r->prev.lo ? e.lo : r->prev.lo;
+        int64_t hi = e.hi > r->prev.hi ? e.hi : r->prev.hi;
+        push_loss(r, lo - r->block, hi + r->block, received);
+    }
+    if (verdict != ACQ_SEQ_LATE) {
+        r->prev = e;
+        r->have_prev = 1;
+        r->rejects_pending = 0;
+    }
+    if (m.kind == ACQ_OE_SPIKE)
+        add_oe_spike(r, &m, &ctx);
+    else if (m.kind == ACQ_OE_DATA)
+        add_oe_data(r, &m, &ctx);
+    else if (m.kind == ACQ_OE_TTL)
+        add_oe_ttl(r, &m, &ctx);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The plugin's heartbeat (its REQ/REP "listen" socket on the data port + 1):
+ * the plugin lists applications that sent one within 5 s. A REQ socket,
+ * relaxed so an unanswered request never stops the next, sending without
+ * waiting: a plugin that never answers costs the data path nothing. */
+
+static void make_uuid(char out[40])
+{
+    uint8_t b[16] = {0};
+    FILE *f = fopen("/dev/urandom", "rb");
+    size_t got = f ? fread(b, 1, sizeof b, f) : 0;
+    if (f)
+        fclose(f);
+    if (got != sizeof b) { /* no entropy at hand: time and address, unique enough */
+        int64_t t = acq_now_ns();
+        memcpy(b, &t, sizeof t);
+        uintptr_t p = (uintptr_t)out;
+        memcpy(b + 8, &p, sizeof p < 8 ? sizeof p : 8);
+    }
+    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* version 4, variant 1 (RFC 4122) */
+    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+    snprintf(out, 40, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+             b[13], b[14], b[15]);
+}
+
+/* tcp://HOST:PORT → tcp://HOST:PORT+1; 1 when the endpoint has no such port. */
+static int next_port(const char *endpoint, char *out, size_t size)
+{
+    const char *colon = strrchr(endpoint, ':');
+    if (strncmp(endpoint, "tcp://", 6) || !colon || !colon[1])
+        return 1;
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || port < 1 || port >= 65535)
+        return 1;
+    snprintf(out, size, "%.*s:%ld", (int)(colon - endpoint), endpoint, port + 1);
+    return 0;
+}
+
+static int open_heartbeat(acq_receiver *r, char *err)
+{
+    const acq_receiver_config *c = &r->config;
+    if (c->format != ACQ_FORMAT_OPENEPHYS || !c->heartbeat || c->socket.bind)
+        return 0;
+    if (c->heartbeat_endpoint)
+        snprintf(r->heartbeat_endpoint, sizeof r->heartbeat_endpoint, "%s",
+                 c->heartbeat_endpoint);
+    else if (next_port(r->endpoint, r->heartbeat_endpoint, sizeof r->heartbeat_endpoint))
+        return 0; /* ipc, inproc: no plugin listens beside it */
+    if (acq_endpoint_check(r->heartbeat_endpoint, c->socket.allow_remote, err))
+        return 1;
+    r->heartbeat = zmq_socket(r->context, ZMQ_REQ);
+    int one = 1, zero = 0, hwm = 1;
+    int64_t max = 64000; /* the plugin's own MAX_MESSAGE_LENGTH */
+    if (!r->heartbeat || zmq_setsockopt(r->heartbeat, ZMQ_REQ_RELAXED, &one, sizeof one) ||
+        zmq_setsockopt(r->heartbeat, ZMQ_REQ_CORRELATE, &one, sizeof one) ||
+        zmq_setsockopt(r->heartbeat, ZMQ_LINGER, &zero, sizeof zero) ||
+        zmq_setsockopt(r->heartbeat, ZMQ_SNDHWM, &hwm, sizeof hwm) ||
+        zmq_setsockopt(r->heartbeat, ZMQ_MAXMSGSIZE, &max, sizeof max) ||
+        zmq_connect(r->heartbeat, r->heartbeat_endpoint)) {
+        snprintf(err, ACQ_ERR_SIZE, "heartbeat socket %s: %s", r->heartbeat_endpoint,
+                 zmq_strerror(zmq_errno()));
+        return 1;
+    }
+    make_uuid(r->uuid);
+    return 0;
+}
+
+static void heartbeat_tick(acq_receiver *r)
+{
+    int64_t now = acq_now_ns();
+    if (now < r->next_heartbeat)
+        return;
+    r->next_heartbeat = now + HEARTBEAT_PERIOD_NS;
+    char json[160];
+    int n = snprintf(json, sizeof json,
+                     "{\"application\": \"inception\", \"uuid\": \"%s\", \"type\": \"heartbeat\"}",
+                     r->uuid);
+    if (zmq_send(r->heartbeat, json, (size_t)n, ZMQ_DONTWAIT) == n) {
+        pthread_mutex_lock(&r->lock);
+        r->stats.heartbeats_sent++;
+        pthread_mutex_unlock(&r->lock);
+    }
+}
+
+static void heartbeat_reply(acq_receiver *r)
+{
+    char buf[64];
+    while (zmq_recv(r->heartbeat, buf, sizeof buf, ZMQ_DONTWAIT) >= 0) {
+        pthread_mutex_lock(&r->lock);
+        r->stats.heartbeat_replies++;
+        pthread_mutex_unlock(&r->lock);
     }
 }
 
@@ -320,14 +580,81 @@ static void receive_one(acq_receiver *r)
         zmq_msg_close(&parts[i]);
 }
 
+/* libzmq drops a connection whose peer sends a frame over ZMQ_MAXMSGSIZE
+ * and, that being a protocol error, does not connect again by itself: so a
+ * disconnection that libzmq does not follow with a connection attempt of its
+ * own within a second is answered by connecting anew (what was published
+ * meanwhile shows as a sequence gap). */
+#define RECONNECT_AFTER_NS 1000000000LL
+static int open_monitor(acq_receiver *r, char *err)
+{
+    if (r->config.socket.bind)
+        return 0;
+    char address[64];
+    snprintf(address, sizeof address, "inproc://acq-receiver-monitor-%p", (void *)r);
+    if (zmq_socket_monitor(r->socket, address,
+                           ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CONNECTED |
+                               ZMQ_EVENT_CONNECT_DELAYED | ZMQ_EVENT_CONNECT_RETRIED) ||
+        !(r->monitor = zmq_socket(r->context, ZMQ_PAIR)) || zmq_connect(r->monitor, address)) {
+        snprintf(err, ACQ_ERR_SIZE, "receiver: cannot monitor its socket: %s",
+                 zmq_strerror(zmq_errno()));
+        return 1;
+    }
+    return 0;
+}
+
+static void monitor_event(acq_receiver *r)
+{
+    zmq_msg_t frame;
+    int more = 1, first = 1;
+    uint16_t event = 0;
+    while (more) { /* the event: uint16 event and uint32 value, then the address */
+        zmq_msg_init(&frame);
+        if (zmq_msg_recv(&frame, r->monitor, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&frame);
+            return;
+        }
+        if (first && zmq_msg_size(&frame) >= 2)
+            memcpy(&event, zmq_msg_data(&frame), 2);
+        first = 0;
+        more = zmq_msg_more(&frame);
+        zmq_msg_close(&frame);
+    }
+    if (event == ZMQ_EVENT_DISCONNECTED)
+        r->reconnect_at = acq_now_ns() + RECONNECT_AFTER_NS;
+    else
+        r->reconnect_at = 0;
+}
+
+static void reconnect(acq_receiver *r)
+{
+    r->reconnect_at = 0;
+    zmq_disconnect(r->socket, r->endpoint);
+    zmq_connect(r->socket, r->endpoint);
+    pthread_mutex_lock(&r->lock);
+    r->stats.reconnects++;
+    pthread_mutex_unlock(&r->lock);
+}
+
 static void *receiver_main(void *arg)
 {
     acq_receiver *r = arg;
-    zmq_pollitem_t item = {.socket = r->socket, .events = ZMQ_POLLIN};
+    zmq_pollitem_t items[3] = {{.socket = r->socket, .events = ZMQ_POLLIN},
+                               {.socket = r->monitor, .events = ZMQ_POLLIN},
+                               {.socket = r->heartbeat, .events = ZMQ_POLLIN}};
+    int n_items = r->heartbeat ? 3 : r->monitor ? 2 : 1;
     while (!atomic_load(&r->stop)) {
-        int n = zmq_poll(&item, 1, 20);
-        if (n > 0 && (item.revents & ZMQ_POLLIN))
+        if (r->heartbeat)
+            heartbeat_tick(r);
+        int n = zmq_poll(items, n_items, 20);
+        if (n > 0 && (items[0].revents & ZMQ_POLLIN))
             receive_one(r);
+        if (n > 0 && r->monitor && (items[1].revents & ZMQ_POLLIN))
+            monitor_event(r);
+        if (r->reconnect_at && acq_now_ns() >= r->reconnect_at)
+            reconnect(r);
+        if (n > 0 && r->heartbeat && (items[2].revents & ZMQ_POLLIN))
+            heartbeat_reply(r);
     }
     return NULL;
 }
@@ -355,10 +682,34 @@ int acq_receiver_create(acq_receiver **out, void *zmq_context, const acq_receive
     int fail = !r->ring || !r->context;
     if (fail)
         snprintf(err, ACQ_ERR_SIZE, "receiver: out of memory");
-    if (!fail && c->format == ACQ_FORMAT_OPENEPHYS)
-        fail = acq_binner_create(&r->binner, c->units, c->sample_rate, c->bin_width_ns, 2, err);
+    r->block = OE_DEFAULT_BLOCK;
+    if (!fail && c->format == ACQ_FORMAT_OPENEPHYS) {
+        r->columns = c->units + (c->electrodes > 0 ? c->electrodes : 0);
+        fail = c->units < 0 || c->electrodes < 0 || r->columns > ACQ_MAX_UNITS ||
+               acq_binner_create(&r->binner, r->columns, c->sample_rate, c->bin_width_ns, 2, err);
+        if (fail && r->columns > ACQ_MAX_UNITS)
+            snprintf(err, ACQ_ERR_SIZE, "receiver: %d units and %d electrodes: over %d columns",
+                     c->units, c->electrodes, ACQ_MAX_UNITS);
+        if (!fail) {
+            acq_binner_set_hold(r->binner, 2 * r->block);
+            r->names = calloc((size_t)r->columns, sizeof *r->names);
+            fail = !r->names;
+            if (fail)
+                snprintf(err, ACQ_ERR_SIZE, "receiver: out of memory");
+        }
+    }
+    /* The largest frame the format allows; libzmq drops the connection on a
+     * bigger one (the loss then shows as a sequence gap) instead of holding it. */
+    if (!r->config.socket.max_frame)
+        r->config.socket.max_frame = c->format == ACQ_FORMAT_OPENEPHYS
+                                         ? ACQ_OE_MAX_FRAME
+                                         : ACQ_ONSET_SIZE + 4 * (int64_t)ACQ_MAX_IMAGE_PIXELS;
     if (!fail)
         fail = acq_socket_open(&r->socket, r->context, ZMQ_SUB, &r->config.socket, 0, err);
+    if (!fail)
+        fail = open_monitor(r, err);
+    if (!fail)
+        fail = open_heartbeat(r, err);
     if (!fail) {
         const char *topic = c->topic ? c->topic : "";
         zmq_setsockopt(r->socket, ZMQ_SUBSCRIBE, topic, strlen(topic));
@@ -386,6 +737,11 @@ void acq_receiver_destroy(acq_receiver *r)
         pthread_join(r->thread, NULL);
     if (r->socket)
         zmq_close(r->socket);
+    if (r->heartbeat)
+        zmq_close(r->heartbeat);
+    if (r->monitor)
+        zmq_close(r->monitor);
+    free(r->names);
     if (r->own_context && r->context)
         zmq_ctx_term(r->context);
     for (int i = 0; i < r->size; i++)
@@ -395,4 +751,44 @@ void acq_receiver_destroy(acq_receiver *r)
     pthread_cond_destroy(&r->ready);
     pthread_mutex_destroy(&r->lock);
     free(r);
+}
+
+int acq_receiver_column_electrode(acq_receiver *r, int column, char *out, size_t size)
+{
+    if (!r->names || column < 0 || column >= r->columns) {
+        snprintf(out, size, "%s", "");
+        return 1;
+    }
+    pthread_mutex_lock(&r->lock);
+    snprintf(out, size, "%s", r->names[column]);
+    pthread_mutex_unlock(&r->lock);
+    return 0;
+}
+
+/* The unit map as JSON (WIRE.md): one object per column. Electrode names are
+ * the network's text, so only printable ASCII other than quotes and
+ * backslashes is kept; anything else shows as '?'. */
+char *acq_receiver_unit_map(acq_receiver *r)
+{
+    if (!r->names)
+        return NULL;
+    size_t size = 96 + (size_t)r->columns * 160;
+    char *out = malloc(size), name[48];
+    if (!out)
+        return NULL;
+    size_t n = (size_t)snprintf(out, size, "{\"units\": %d, \"electrodes\": %d, \"columns\": [",
+                                r->config.units, r->config.electrodes);
+    for (int c = 0; c < r->columns; c++) {
+        acq_receiver_column_electrode(r, c, name, sizeof name);
+        for (char *p = name; *p; p++)
+            if (*p < 0x20 || *p > 0x7e || *p == '"' || *p == '\\')
+                *p = '?';
+        int sorted = c < r->config.units;
+        n += (size_t)snprintf(out + n, size - n,
+                              "%s\n  {\"column\": %d, \"sorted_id\": %d, \"electrode_number\": %d, "
+                              "\"electrode\": \"%s\"}", c ? "," : "", c, sorted ? c + 1 : 0,
+                              sorted ? -1 : c - r->config.units + 1, name);
+    }
+    snprintf(out + n, size - n, "\n]}\n");
+    return out;
 }

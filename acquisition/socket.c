@@ -109,6 +109,8 @@ int acq_socket_open(void **out, void *context, int type, const acq_socket_config
     int hwm = c->hwm > 0 ? c->hwm : 10000, linger = 0;
     zmq_setsockopt(s, type == ZMQ_SUB ? ZMQ_RCVHWM : ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    if (c->max_frame > 0)
+        zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &c->max_frame, sizeof c->max_frame);
     if (set_curve(s, c, curve_server, err)) {
         zmq_close(s);
         return 1;

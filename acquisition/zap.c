@@ -240,7 +240,10 @@ int acq_zap_create(acq_zap **out, void *zmq_context, const char *allow_file, cha
         goto fail;
     z->socket = zmq_socket(zmq_context, ZMQ_REP);
     int linger = 0;
+    /* ZAP requests (RFC 27) are a few short frames; a CURVE key is 32 bytes. */
+    int64_t max_message = 4096;
     if (!z->socket || zmq_setsockopt(z->socket, ZMQ_LINGER, &linger, sizeof linger) ||
+        zmq_setsockopt(z->socket, ZMQ_MAXMSGSIZE, &max_message, sizeof max_message) ||
         zmq_bind(z->socket, ZAP_ENDPOINT)) {
         /* One handler per context: a second one finds the address in use. */
         snprintf(err, ACQ_ERR_SIZE, "ZAP handler %s: %s", ZAP_ENDPOINT,

@@ -21,7 +21,8 @@ static const char acquire_help[] =
     "window and write responses.npy (trials × neurons, float32) and trials.npy\n"
     "(trials × 6 int64: trial, stimulus id, display onset ns, acquisition onset ns,\n"
     "sync edge ns or 0, flags: 1 lost, 2 duplicate, 4 no sync, 8 ambiguous sync,\n"
-    "16 restart, 32 stale, 64 mismatch; 0 means trustworthy).\n\n"
+    "16 restart, 32 stale, 64 mismatch; 0 means trustworthy). Open Ephys: also\n"
+    "unit_map.json, which column counts which (electrode, sorted_id).\n\n"
     "  --out DIR              output folder (required; created if missing)\n"
     "  --data ENDPOINT        the count stream, connected (default tcp://127.0.0.1:5556)\n"
     "  --onsets ENDPOINT      the display's onsets, connected (default tcp://127.0.0.1:5560)\n"
@@ -30,9 +31,13 @@ static const char acquire_help[] =
     "  --curve-secret FILE    CURVE: this client's Z85 secret key\n"
     "  --curve-server-key FILE  CURVE: the publisher's Z85 public key\n"
     "  --format F             native (default) or openephys\n"
-    "  --units N              Open Ephys: sorted units (or electrodes) to bin\n"
+    "  --units N              Open Ephys: sorted units, sorted_id 1..N (columns 0..N-1)\n"
+    "  --electrodes M         Open Ephys: one more column per electrode for its unsorted\n"
+    "                         spikes (electrode names ending 1..M); default 0: left out\n"
     "  --sample-rate HZ       Open Ephys: the stream's sample rate (default 30000)\n"
     "  --bin-ms X             Open Ephys: bin width (default 10)\n"
+    "                         (Open Ephys: a heartbeat goes to the plugin's port, the data\n"
+    "                         port + 1, every 2 s, so the plugin lists inception as connected)\n"
     "  --latency-ms X, --window-ms X   response window after the onset (50, 500)\n"
     "  --tolerance-ms X       sync edge within this of its predicted time (default 5)\n"
     "  --sync-line N          TTL line of the sync edges (default: any)\n"
@@ -89,6 +94,22 @@ static int rows_write(const trial_rows *r, const char *dir, char *err)
     return npy_write(path, NPY_INT64, 2, tshape, r->rows ? (void *)r->rows : &none_row, err);
 }
 
+/* Open Ephys: unit_map.json beside responses.npy. */
+static int unit_map_write(acq_receiver *data, const char *dir, char *err)
+{
+    char *map = acq_receiver_unit_map(data), path[4096];
+    if (!map)
+        return 0;
+    snprintf(path, sizeof path, "%s/unit_map.json", dir);
+    FILE *f = fopen(path, "w");
+    int bad = !f || fputs(map, f) < 0;
+    bad |= f && fclose(f) != 0;
+    free(map);
+    if (bad)
+        snprintf(err, MODEL_ERR_SIZE, "cannot write %s", path);
+    return bad;
+}
+
 typedef struct acquire_state {
     acq_receiver *data, *onsets;
     acq_aligner *aligner;
@@ -96,6 +117,7 @@ typedef struct acquire_state {
     float *counts;
     int flagged;
     int64_t last_data;  /* CLOCK_MONOTONIC of the last data item */
+    double sample_rate; /* Open Ephys: --sample-rate */
     int silent;         /* the silence was reported */
 } acquire_state;
 
@@ -147,6 +169,19 @@ static int take_item(acquire_state *s, acq_receiver *from, int timeout_ms, char 
     return 1;
 }
 
+/* Open Ephys: bins on another rate than the stream's would be silently wrong. */
+static int stream_rate_mismatch(const acquire_state *s, char *err)
+{
+    acq_stats st;
+    acq_receiver_stats(s->data, &st);
+    if (!st.rate_mismatch)
+        return 0;
+    snprintf(err, MODEL_ERR_SIZE, "the stream's data blocks say sample_rate %g Hz, but "
+             "--sample-rate is %g Hz: nothing binned; give the stream's rate",
+             st.stream_sample_rate, s->sample_rate);
+    return 1;
+}
+
 static int run_acquire(acquire_state *s, int trials, float timeout, char *err)
 {
     int64_t start = acq_now_ns();
@@ -162,6 +197,8 @@ static int run_acquire(acquire_state *s, int trials, float timeout, char *err)
             fprintf(stderr, "acquire: nothing from the data stream for 5 s\n");
             s->silent = 1;
         }
+        if (stream_rate_mismatch(s, err))
+            return 1;
         int got = 0, r;
         while ((r = take_item(s, s->onsets, 0, err)) > 0)
             got++;
@@ -202,6 +239,23 @@ static void report(const acquire_state *s)
     if (os.lost || os.restarts)
         printf("acquire: onset stream: %llu onsets lost, %llu restarts\n",
                (unsigned long long)os.lost, (unsigned long long)os.restarts);
+    if (st.sorted_beyond)
+        printf("acquire: %llu spikes of sorted units beyond --units (highest sorted_id %d) "
+               "are in no column\n", (unsigned long long)st.sorted_beyond, st.max_sorted_id);
+    if (st.unsorted_left_out || st.unsorted_unmapped)
+        printf("acquire: unsorted spikes in no column: %llu left out (--electrodes 0), %llu "
+               "of electrodes beyond --electrodes or sharing a number\n",
+               (unsigned long long)st.unsorted_left_out, (unsigned long long)st.unsorted_unmapped);
+    if (st.loss_spans || st.late_spikes)
+        printf("acquire: %llu stretches of possible loss flagged (%llu spikes too late for "
+               "their bins)\n", (unsigned long long)st.loss_spans,
+               (unsigned long long)st.late_spikes);
+    if (f.clock_restarts)
+        printf("acquire: the acquisition clock restarted %llu times (GUI stop and start); "
+               "the clock fit began anew each time\n", (unsigned long long)f.clock_restarts);
+    if (st.heartbeats_sent)
+        printf("acquire: heartbeats to the Open Ephys plugin: %llu sent, %llu answered\n",
+               (unsigned long long)st.heartbeats_sent, (unsigned long long)st.heartbeat_replies);
     printf("acquire: clock fit over %d pairs: drift %.2f ppm, RMS residual %.1f us, largest "
            "%.1f us; %llu edges missing, %llu unmatched, %llu ambiguous\n",
            f.pairs, f.drift * 1e6, f.rms_residual_ns / 1e3, f.max_residual_ns / 1e3,
@@ -235,6 +289,7 @@ int command_acquire(int argc, char **argv)
         {"sample-rate", 1, NULL}, {"bin-ms", 1, NULL},     {"latency-ms", 1, NULL},
         {"window-ms", 1, NULL},   {"tolerance-ms", 1, NULL}, {"sync-line", 1, NULL},
         {"hwm", 1, NULL},         {"trials", 1, NULL},     {"timeout", 1, NULL},
+        {"electrodes", 1, NULL},
     };
     int n = COUNT(o), trials = 0;
     if (cli_parse("acquire", argc, argv, o, n))
@@ -253,6 +308,7 @@ int command_acquire(int argc, char **argv)
     float timeout = 3600;
     if (parse_format(cli_get(o, n, "format"), &dc.format) ||
         cli_get_int(o, n, "units", 1, ACQ_MAX_UNITS, &dc.units) ||
+        cli_get_int(o, n, "electrodes", 0, ACQ_MAX_UNITS, &dc.electrodes) ||
         cli_get_float(o, n, "sample-rate", 1, 1e7f, &rate) ||
         cli_get_float(o, n, "bin-ms", 0.1f, 1000, &bin_ms) ||
         cli_get_float(o, n, "latency-ms", 0, 10000, &latency_ms) ||
@@ -301,7 +357,9 @@ int command_acquire(int argc, char **argv)
     }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    if (run_acquire(&s, trials, timeout, err) || rows_write(&s.rows, dir, err)) {
+    s.sample_rate = rate;
+    if (run_acquire(&s, trials, timeout, err) || rows_write(&s.rows, dir, err) ||
+        unit_map_write(s.data, dir, err)) {
         fprintf(stderr, "inception acquire: %s\n", err);
         goto done;
     }

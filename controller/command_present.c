@@ -58,7 +58,9 @@ static const char present_help[] =
     "                      are then the controller's business)\n"
     "  --allow-remote      bind beyond loopback (e.g. tcp://0.0.0.0:5560)\n"
     "  --audio             open an audio device for the controller's sounds\n"
-    "  --serve-seconds S   stop after S seconds (default: until Ctrl-C or SIGTERM)\n";
+    "  --serve-seconds S   stop after S seconds (default: until Ctrl-C or SIGTERM)\n"
+    "  --max-preload-mb N  images and sounds the controller may preload, as held here\n"
+    "                      (4 bytes a pixel or sample; default 1024); beyond, refused\n";
 
 static const char calibrate_help[] =
     "usage: inception calibrate [--levels N] [--out FILE] [options]\n\n"
@@ -422,11 +424,11 @@ static void serve_progress(const display_server *s, const char *why)
 }
 
 static int present_serve(presenter *p, const char *endpoint, int allow_remote, int queue,
-                         float seconds)
+                         float seconds, size_t max_preload)
 {
     char err[CONTROLLER_ERR_SIZE];
     display_server_config sc = {.endpoint = endpoint, .allow_remote = allow_remote,
-                                .queue_capacity = queue};
+                                .queue_capacity = queue, .max_preload_bytes = max_preload};
     display_server *s;
     if (display_server_create(&s, p, &sc, err)) {
         fprintf(stderr, "inception present: %s\n", err);
@@ -465,7 +467,7 @@ int command_present(int argc, char **argv)
                       {"photodiode", 1, NULL}, {"photodiode-corner", 1, NULL},
                       {"photodiode-first", 1, NULL}, {"serve", 1, NULL},
                       {"allow-remote", 0, NULL}, {"audio", 0, NULL},
-                      {"serve-seconds", 1, NULL}, DISPLAY_OPTIONS};
+                      {"serve-seconds", 1, NULL}, {"max-preload-mb", 1, NULL}, DISPLAY_OPTIONS};
     int n = COUNT(o);
     if (cli_parse("present", argc, argv, o, n))
         return 2;
@@ -504,7 +506,9 @@ int command_present(int argc, char **argv)
     c.audio = sound != NULL || cli_get(o, n, "audio");
     float serve_seconds = 0.0f;
     if (serve) {
-        if (cli_get_float(o, n, "serve-seconds", 0.0f, 1e9f, &serve_seconds))
+        float preload_mb = 1024;
+        if (cli_get_float(o, n, "serve-seconds", 0.0f, 1e9f, &serve_seconds) ||
+            cli_get_float(o, n, "max-preload-mb", 1, 1048576, &preload_mb))
             return 2;
         presenter *p;
         if (presenter_create(&p, &c, err)) {
@@ -512,7 +516,8 @@ int command_present(int argc, char **argv)
             return 1;
         }
         int rc = present_serve(p, serve, cli_get(o, n, "allow-remote") != NULL,
-                               c.queue_capacity, serve_seconds);
+                               c.queue_capacity, serve_seconds,
+                               (size_t)((double)preload_mb * 1048576.0));
         presenter_destroy(p);
         return rc;
     }

@@ -71,6 +71,7 @@ typedef struct protocol_endpoints {
     float timeout_s;         /* nothing on the stream this long at the start: an error */
     float sample_rate;       /* Open Ephys: samples per second of its clock */
     float bin_ms;            /* Open Ephys: spikes are binned this wide here */
+    int electrodes;          /* Open Ephys: unsorted-spike columns, one per electrode; 0 none */
 } protocol_endpoints;
 
 typedef enum protocol_stream_format {
@@ -996,6 +997,7 @@ int run_resume(const char *dir, const run_options *o, run_result *out, char *err
 #define DISPLAY_MAX_IMAGE_SIDE 8192
 #define DISPLAY_MAX_SOUND_SAMPLES (48000 * 600 * 2) /* ten minutes of stereo */
 #define DISPLAY_DEFAULT_ENDPOINT "tcp://127.0.0.1:5560"
+#define DISPLAY_DEFAULT_PRELOAD ((size_t)1 << 30) /* 1 GiB of preloaded images and sounds */
 
 typedef enum display_message_type {
     /* controller → display */
@@ -1065,6 +1067,12 @@ typedef struct display_server_config {
     int send_hwm;           /* events queued for a slow controller (default 100000) */
     int queue_capacity;     /* the presenter's (presenter_config.queue_capacity; default 4096) */
     int64_t clock_shift_ns; /* added to every display time sent (tests simulate another machine) */
+    /* Images and sounds preloaded through the server, counted as the
+     * presenter holds them (4 bytes a pixel or sample); one that would go
+     * beyond is refused with a reply saying so. 0: DISPLAY_DEFAULT_PRELOAD.
+     * Requests larger than this (or than the largest legal message) are
+     * dropped on arrival by the socket (ZMQ_MAXMSGSIZE). */
+    size_t max_preload_bytes;
 } display_server_config;
 
 typedef struct display_server_stats {

@@ -205,8 +205,12 @@ int display_client_create(display_client **out, const display_client_config *cfg
     c->context = zmq_ctx_new();
     c->socket = c->context ? zmq_socket(c->context, ZMQ_DEALER) : NULL;
     int linger = 0, hwm = 0; /* unbounded receive: the events are the record */
+    /* What the display sends back (config, pongs, replies, events with a
+     * block summary) is a few hundred bytes: 64 KiB is far beyond it. */
+    int64_t max_message = 65536;
     if (!c->socket || zmq_setsockopt(c->socket, ZMQ_LINGER, &linger, sizeof linger) ||
         zmq_setsockopt(c->socket, ZMQ_RCVHWM, &hwm, sizeof hwm) ||
+        zmq_setsockopt(c->socket, ZMQ_MAXMSGSIZE, &max_message, sizeof max_message) ||
         zmq_connect(c->socket, endpoint)) {
         snprintf(err, CONTROLLER_ERR_SIZE, "display %s: %s", endpoint,
                  zmq_strerror(zmq_errno()));

@@ -23,6 +23,7 @@ struct display_server {
     int64_t clock_shift_ns;
     int queue_capacity;
     int images, sounds;         /* preloaded through this server */
+    size_t preloaded, max_preload; /* bytes the presenter holds for them, and the cap */
     uint8_t peer[MAX_IDENTITY];
     size_t peer_size;           /* 0: nobody has spoken yet */
     uint32_t sequence;
@@ -118,10 +119,27 @@ static void payload_to_floats(const uint8_t *b, size_t count, int uint8, float *
     }
 }
 
+/* 1 when `count` more floats would take the preloads beyond the cap (a
+ * reply says so). */
+static int over_cap(display_server *s, int to, size_t count, const char *what)
+{
+    size_t bytes = count * sizeof(float);
+    if (bytes <= s->max_preload && s->preloaded <= s->max_preload - bytes)
+        return 0;
+    char text[DISPLAY_TEXT_SIZE];
+    snprintf(text, sizeof text, "%s refused: preloads would take %.3g MiB, over this display's "
+             "cap of %.3g MiB (present --serve --max-preload-mb)", what,
+             (double)(s->preloaded + bytes) / 1048576.0, (double)s->max_preload / 1048576.0);
+    reply(s, to, -1, -1, text);
+    return 1;
+}
+
 static void obey_image(display_server *s, const display_message *m)
 {
     char err[STIMULUS_ERR_SIZE];
     size_t count = (size_t)m->height * (size_t)m->width;
+    if (over_cap(s, DISPLAY_IMAGE, count, "image"))
+        return;
     float *pixels = scratch(s, count);
     int id = -1;
     if (!pixels) {
@@ -133,6 +151,7 @@ static void obey_image(display_server *s, const display_message *m)
         reply(s, DISPLAY_IMAGE, -1, -1, err);
     else {
         s->images = id + 1;
+        s->preloaded += count * sizeof(float);
         reply(s, DISPLAY_IMAGE, 0, id, "");
     }
 }
@@ -141,6 +160,8 @@ static void obey_sound(display_server *s, const display_message *m)
 {
     char err[STIMULUS_ERR_SIZE];
     size_t count = (size_t)m->sound_frames * (size_t)m->channels;
+    if (over_cap(s, DISPLAY_SOUND, count, "sound"))
+        return;
     float *samples = scratch(s, count);
     int id = -1;
     if (!samples) {
@@ -151,8 +172,10 @@ static void obey_sound(display_server *s, const display_message *m)
     if (presenter_add_sound_samples(s->p, samples, m->sound_frames, m->channels, m->rate, &id,
                                     err))
         reply(s, DISPLAY_SOUND, -1, -1, err);
-    else
+    else {
+        s->preloaded += count * sizeof(float);
         reply(s, DISPLAY_SOUND, 0, id, "");
+    }
 }
 
 static void obey_hello(display_server *s)
@@ -285,6 +308,20 @@ int display_server_create(display_server **out, presenter *p, const display_serv
     s->p = p;
     s->clock_shift_ns = c->clock_shift_ns;
     s->queue_capacity = c->queue_capacity > 0 ? c->queue_capacity : 4096;
+    s->max_preload = c->max_preload_bytes ? c->max_preload_bytes : DISPLAY_DEFAULT_PRELOAD;
+    /* The largest request: an image of the largest side in float32, or the
+     * longest sound; none may carry more than the cap lets it preload. */
+    size_t image_bytes = (size_t)DISPLAY_MAX_IMAGE_SIDE * DISPLAY_MAX_IMAGE_SIDE * 4,
+           sound_bytes = (size_t)DISPLAY_MAX_SOUND_SAMPLES * 4;
+    size_t payload = image_bytes > sound_bytes ? image_bytes : sound_bytes;
+    if (payload > s->max_preload)
+        payload = s->max_preload;
+    display_message image = {.type = DISPLAY_IMAGE, .payload_size = payload},
+                    sound = {.type = DISPLAY_SOUND, .payload_size = payload};
+    size_t largest = display_message_size(&image) > display_message_size(&sound)
+                         ? display_message_size(&image)
+                         : display_message_size(&sound);
+    int64_t max_message = (int64_t)largest;
     s->context = zmq_ctx_new();
     s->socket = s->context ? zmq_socket(s->context, ZMQ_ROUTER) : NULL;
     /* Mandatory routing: a message for a controller that is gone fails at
@@ -294,6 +331,7 @@ int display_server_create(display_server **out, presenter *p, const display_serv
     if (!s->socket || zmq_setsockopt(s->socket, ZMQ_SNDHWM, &hwm, sizeof hwm) ||
         zmq_setsockopt(s->socket, ZMQ_ROUTER_MANDATORY, &mandatory, sizeof mandatory) ||
         zmq_setsockopt(s->socket, ZMQ_LINGER, &linger, sizeof linger) ||
+        zmq_setsockopt(s->socket, ZMQ_MAXMSGSIZE, &max_message, sizeof max_message) ||
         zmq_bind(s->socket, endpoint) ||
         zmq_getsockopt(s->socket, ZMQ_LAST_ENDPOINT, s->endpoint, &size)) {
         snprintf(err, CONTROLLER_ERR_SIZE, "display server on %s: %s", endpoint,

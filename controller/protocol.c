@@ -74,6 +74,8 @@ static const setting_spec settings[] = {
      "openephys: samples per second"},
     {"endpoints", "bin_ms", T_FLOAT, AT(endpoints.bin_ms), 0.1, 1000, "10", NULL,
      "openephys: spike bin width"},
+    {"endpoints", "electrodes", T_INT, AT(endpoints.electrodes), 0, 65536, "0", NULL,
+     "openephys: a column per electrode for its unsorted spikes (0: left out)"},
 
     {"virtual_rig", "enabled", T_BOOL, AT(virtual_rig.enabled), 0, 0, "false", NULL,
      "simulate the population behind the stream"},
@@ -945,6 +947,14 @@ static int check_consistency(parse_state *s)
         return fail_at(s, where(s, "endpoints", "format"), "give endpoints.units",
                        "endpoints.format openephys needs endpoints.units (sorted units "
                        "binned here)");
+    if (p->endpoints.electrodes && p->endpoints.format != PROTOCOL_STREAM_OPENEPHYS)
+        return fail_at(s, where(s, "endpoints", "electrodes"), "0, or endpoints.format openephys",
+                       "endpoints.electrodes %d: only an Open Ephys stream has unsorted spikes",
+                       p->endpoints.electrodes);
+    if (p->endpoints.units + p->endpoints.electrodes > 65536)
+        return fail_at(s, where(s, "endpoints", "electrodes"), "units + electrodes <= 65536",
+                       "endpoints.units + endpoints.electrodes = %d columns, over 65536",
+                       p->endpoints.units + p->endpoints.electrodes);
     if (p->virtual_rig.enabled && p->endpoints.format == PROTOCOL_STREAM_OPENEPHYS)
         return fail_at(s, where(s, "endpoints", "format"), "native, or virtual_rig.enabled false",
                        "the virtual rig publishes the native format, not openephys");
@@ -954,10 +964,10 @@ static int check_consistency(parse_state *s)
                        "endpoints.units %d differs from the virtual rig's %d neurons",
                        p->endpoints.units, p->virtual_rig.neurons);
     if (!p->virtual_rig.enabled && p->endpoints.units &&
-        p->targets.count > p->endpoints.units)
+        p->targets.count > p->endpoints.units + p->endpoints.electrodes)
         return fail_at(s, where(s, "targets", "count"), "at most endpoints.units",
                        "targets.count %d exceeds the stream's %d units", p->targets.count,
-                       p->endpoints.units);
+                       p->endpoints.units + p->endpoints.electrodes);
     if (p->display.photodiode && (p->display.photodiode_px > p->display.width ||
                                   p->display.photodiode_px > p->display.height))
         return fail_at(s, where(s, "display", "photodiode_px"), "smaller than the display",

@@ -79,6 +79,9 @@ typedef struct run_state {
     unsigned begun, ended; /* a resumed session's phases (bit = phase_names index) */
     int aligner_votes;       /* onsets the first clock offset needs */
     int first_block_started;
+    char *unit_map_noted;    /* Open Ephys: the unit map last recorded */
+    uint64_t unmapped_noted; /* Open Ephys: spikes in no column, as last recorded */
+    uint64_t restarts_noted; /* Open Ephys: clock restarts (GUI stop/start), as last recorded */
 } run_state;
 
 static const char *const phase_names[] = {"start", "recording", "fit", "synthesis",
@@ -269,6 +272,7 @@ static int open_streams(run_state *s)
     if (s->p->endpoints.format == PROTOCOL_STREAM_OPENEPHYS) {
         rc.format = ACQ_FORMAT_OPENEPHYS;
         rc.units = s->p->endpoints.units;
+        rc.electrodes = s->p->endpoints.electrodes;
         rc.sample_rate = s->p->endpoints.sample_rate;
         rc.bin_width_ns = (uint32_t)((double)s->p->endpoints.bin_ms * 1e6 + 0.5);
     }
@@ -358,13 +362,19 @@ static int open_presenter(run_state *s)
 
 static const char *item_kind(int type)
 {
-    return type == ACQ_MSG_COUNTS ? "data" : type == ACQ_MSG_EVENTS ? "event" : "heartbeat";
+    return type == ACQ_MSG_COUNTS   ? "data"
+           : type == ACQ_MSG_EVENTS ? "event"
+           : type == ACQ_ITEM_LOSS  ? "loss"
+                                    : "heartbeat";
 }
 
 static int take_item(run_state *s, acq_item *it)
 {
     record_stream_message m = {(int64_t)s->stream_messages++, item_kind(it->type),
-                               it->timestamp_ns, it->type == ACQ_MSG_COUNTS ? 1 : 0,
+                               it->timestamp_ns,
+                               it->type == ACQ_MSG_COUNTS ? 1
+                               : it->type == ACQ_ITEM_LOSS ? it->until_ns - it->timestamp_ns
+                                                           : 0,
                                it->timestamp_ns / 1000000, it->received_ns,
                                (int64_t)it->missed_before, (int64_t)it->count,
                                it->bin_width_ns, (int)it->count,
@@ -383,9 +393,24 @@ static int take_item(run_state *s, acq_item *it)
     return 0;
 }
 
+/* Open Ephys: bins made on another rate than the stream's would be wrong. */
+static int stream_rate_checked(run_state *s)
+{
+    acq_stats st;
+    acq_receiver_stats(s->stream, &st);
+    if (!st.rate_mismatch)
+        return 0;
+    snprintf(s->err, CONTROLLER_ERR_SIZE, "the acquisition stream's data blocks say sample_rate "
+             "%g Hz, but endpoints.sample_rate is %g Hz: give the stream's rate",
+             st.stream_sample_rate, (double)s->p->endpoints.sample_rate);
+    return 1;
+}
+
 static int pump_stream(run_state *s, int timeout_ms)
 {
     acq_item *it;
+    if (stream_rate_checked(s))
+        return 1;
     for (int i = 0; i < 1000 && acq_receiver_pop(s->stream, &it, i ? 0 : timeout_ms); i++) {
         int r = take_item(s, it);
         acq_item_free(it);
@@ -653,6 +678,58 @@ static int record_display_block(run_state *s, const char *block, const presenter
     return r;
 }
 
+/* Open Ephys, after each block: the unit map (which electrode's spikes each
+ * column counted) and spikes that fell in no column, as notes when they
+ * changed, on the terminal too. */
+static int note_openephys(run_state *s)
+{
+    if (s->p->endpoints.format != PROTOCOL_STREAM_OPENEPHYS)
+        return 0;
+    char *map = acq_receiver_unit_map(s->stream);
+    if (map && (!s->unit_map_noted || strcmp(map, s->unit_map_noted))) {
+        size_t size = strlen(map) + 32;
+        char *note = malloc(size);
+        if (!note) {
+            free(map);
+            return fail(s, "out of memory%s", "");
+        }
+        snprintf(note, size, "Open Ephys unit map: %s", map);
+        int bad = session_record_note(s->rec, note, s->err);
+        free(note);
+        free(s->unit_map_noted);
+        s->unit_map_noted = map;
+        if (bad)
+            return 1;
+    } else {
+        free(map);
+    }
+    acq_clock_fit f;
+    acq_aligner_clock(s->aligner, &f);
+    char note[320];
+    if (f.clock_restarts != s->restarts_noted) {
+        s->restarts_noted = f.clock_restarts;
+        snprintf(note, sizeof note, "Open Ephys: acquisition stopped and started in the GUI (%llu "
+                 "times so far): the trials it cut are flagged, the clock fit began anew",
+                 (unsigned long long)f.clock_restarts);
+        progress(s, note, 1);
+        if (session_record_note(s->rec, note, s->err))
+            return 1;
+    }
+    acq_stats st;
+    acq_receiver_stats(s->stream, &st);
+    uint64_t unmapped = st.sorted_beyond + st.unsorted_left_out + st.unsorted_unmapped;
+    if (unmapped == s->unmapped_noted)
+        return 0;
+    s->unmapped_noted = unmapped;
+    snprintf(note, sizeof note, "Open Ephys spikes in no column: %llu of sorted units beyond "
+             "endpoints.units %d (highest sorted_id %d), %llu unsorted left out "
+             "(endpoints.electrodes 0), %llu unsorted of electrodes beyond endpoints.electrodes",
+             (unsigned long long)st.sorted_beyond, s->p->endpoints.units, st.max_sorted_id,
+             (unsigned long long)st.unsorted_left_out, (unsigned long long)st.unsorted_unmapped);
+    progress(s, note, 1);
+    return session_record_note(s->rec, note, s->err);
+}
+
 /* Shows `count` images (ids) in order and collects every trial's response. */
 static int run_block(run_state *s, const char *block, const int64_t *ids, int count, int natural)
 {
@@ -721,7 +798,7 @@ static int run_block(run_state *s, const char *block, const int64_t *ids, int co
     acq_aligner_clock(s->aligner, &f);
     record_alignment a = {1.0 + f.drift, f.offset_ns, f.rms_residual_ns, f.max_residual_ns,
                           f.pairs, f.display0, f.acq0};
-    return session_record_alignment(s->rec, &a, s->err);
+    return session_record_alignment(s->rec, &a, s->err) || note_openephys(s);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1270,6 +1347,7 @@ static void run_destroy(run_state *s)
     fit_worker_destroy(s->fit);
     rig_process_stop(&s->rig, 5000);
     acq_receiver_destroy(s->stream);
+    free(s->unit_map_noted);
     acq_publisher_destroy(s->onsets);
     acq_aligner_destroy(s->aligner);
     session_fit_result_free(&s->fr);
@@ -1311,7 +1389,8 @@ static int run_init(run_state *s, const protocol *p, const run_options *o, run_r
     /* FFTW's planner is process-global: the fit thread and synthesis both plan. */
     fftwf_make_planner_thread_safe();
     /* An external acquisition system's units may be learned from its stream. */
-    return set_units(s, p->virtual_rig.enabled ? p->virtual_rig.neurons : p->endpoints.units);
+    return set_units(s, p->virtual_rig.enabled ? p->virtual_rig.neurons
+                        : p->endpoints.units ? p->endpoints.units + p->endpoints.electrodes : 0);
 }
 
 /* The last notes, then everything stopped and the record closed. */

@@ -1,30 +1,58 @@
 """A live stand-in for the Open Ephys GUI with its ZMQ Interface plugin (v1.0),
-for `inception run` with endpoints.format openephys (tests/test_run_external.sh):
-continuous-data blocks as the clock (30 kHz, 3 s ahead of CLOCK_MONOTONIC),
-and for every stimulus onset the display publishes (native onset messages)
-a TTL edge on line 0 and spikes of UNITS sorted units at the centres of the
-10 ms bins inside the response window. Each unit's count is a fixed function
-of the image. The data clock runs 1 s behind real time, so an onset's
-spikes always go out before the clock passes their bins. At SIGTERM it writes
-truth.npy: one row per onset, trial index then the UNITS counts.
-Usage: openephys_rig.py DATA_ENDPOINT ONSET_ENDPOINT LATENCY_MS WINDOW_MS TRUTH_FILE"""
-import json, signal, struct, sys, time
+for `inception run` with endpoints.format openephys (tests/test_run_external.sh).
+Messages as the plugin writes them (tests/openephys_plugin.py, from its
+source): continuous-data blocks of 1024 samples at 30 kHz as the clock (3 s
+ahead of CLOCK_MONOTONIC, running 1 s behind real time so an onset's spikes
+always go out before the clock passes their bins), and for every stimulus
+onset the display publishes (native onset messages) a TTL edge on line 0
+and spikes at the centres of the 10 ms bins inside the response window: of
+UNITS sorted units (sorted_id 1..UNITS, a fixed function of the image), of
+TETRODES tetrodes unsorted (sorted_id 0), and one of sorted_id UNITS + 3,
+beyond the units. Like the plugin, it answers heartbeats on the data port + 1
+("heartbeat received") and counts them.
+
+--stop-after K MODE: a GUI stop of 1 s once the clock is halfway through the
+K-th onset's window, then acquisition starts again: message_num from 1, the
+sample numbers from 0 (MODE reset) or going on (MODE continue); onsets during
+the stop get no response.
+
+At SIGTERM it writes TRUTH_FILE: one row per onset: trial, damaged (1: its
+window reaches past the stop or it came during it; -1: its window ends
+within two bins of the stop, it may be flagged; 0 clean), then the
+UNITS + TETRODES counts; and prints the heartbeats it answered.
+Usage: openephys_rig.py DATA_ENDPOINT ONSET_ENDPOINT LATENCY_MS WINDOW_MS TRUTH_FILE
+       [--stop-after K reset|continue]"""
+import os, signal, struct, sys, time
 import numpy as np
 import zmq
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from openephys_plugin import DATA, EVENT, header, data_body, spike_body, ttl_body, ttl_payload
 
 data_ep, onset_ep = sys.argv[1], sys.argv[2]
 latency_ns, window_ns = int(float(sys.argv[3]) * 1e6), int(float(sys.argv[4]) * 1e6)
 truth_file = sys.argv[5]
-RATE, UNITS, BLOCK, BIN_NS = 30000, 6, 300, 10_000_000
-T0, AHEAD_NS, LAG_NS = time.monotonic_ns(), 3_000_000_000, 1_000_000_000
+stop_after, stop_mode = None, None
+if len(sys.argv) > 6 and sys.argv[6] == "--stop-after":
+    stop_after, stop_mode = int(sys.argv[7]), sys.argv[8]
+RATE, UNITS, TETRODES, BLOCK, BIN_NS = 30000, 6, 2, 1024, 10_000_000
+T0, AHEAD_NS, LAG_NS, STOP_NS = time.monotonic_ns(), 3_000_000_000, 1_000_000_000, 1_000_000_000
 ctx = zmq.Context()
 data = ctx.socket(zmq.PUB)
 data.setsockopt(zmq.SNDHWM, 100000)
 data.bind(data_ep)
+host, port = data_ep.rsplit(":", 1)
+listen = ctx.socket(zmq.REP)   # the plugin's listen socket: data port + 1
+listen.bind("%s:%d" % (host, int(port) + 1))
 onsets = ctx.socket(zmq.SUB)
 onsets.connect(onset_ep)
 onsets.setsockopt(zmq.SUBSCRIBE, b"onset")
-num, truth, stop = 0, [], False
+num, truth, stop, heartbeats = 0, [], False, 0
+shift_ns = 0               # acquisition clock = display clock - T0 + AHEAD - shift
+responded = 0
+stop_clock = None          # acquisition ns at which the GUI stops
+stopped_until = None       # real time (monotonic ns) at which it starts again
+word = 0
+max_event = 0              # the latest sample of any TTL or spike sent since the last start
 
 
 def on_term(*_):
@@ -35,67 +63,116 @@ def on_term(*_):
 signal.signal(signal.SIGTERM, on_term)
 
 
-def acq_ns(display_ns):  # this rig's clock: 3 s ahead of the display's
-    return display_ns - T0 + AHEAD_NS
+def acq_ns(display_ns):
+    return display_ns - T0 + AHEAD_NS - shift_ns
 
 
 def sample(ns):
     return int(ns * RATE // 1_000_000_000)
 
 
-def send(envelope, header, payload):
+def send(envelope, body, payload):
     global num
-    header["message_num"] = num
-    header["timestamp"] = 1700000000000 + num
-    num += 1
-    data.send_multipart([envelope, json.dumps(header).encode(), payload])
+    num += 1   # the plugin increments before sending: the first message is 1
+    data.send_multipart([envelope, header(num, body, int(time.time() * 1000)), payload])
 
 
-def spike(at_ns, unit):
-    send(b"EVENT\0", {"type": "spike", "spike": {"stream": "rig", "source_node": 102,
-         "electrode": "Electrode 1", "sample_num": sample(at_ns), "num_channels": 1,
-         "num_samples": 40, "sorted_id": unit, "threshold": [-50.0]}},
-         np.zeros(40, "<f4").tobytes())
+def spike(at_ns, electrode, sorted_id):
+    global max_event
+    max_event = max(max_event, sample(at_ns))
+    send(EVENT, spike_body("rig", electrode, sample(at_ns), sorted_id),
+         np.zeros(4 * 40, "<f4").tobytes())
 
 
 def ttl(at_ns, state):
-    send(b"EVENT\0", {"type": "event", "content": {"stream": "rig", "source_node": 102,
-         "type": 3, "sample_num": sample(at_ns)}, "data_size": 10},
-         bytes([0, state]) + struct.pack("<Q", state))
+    global word, max_event
+    max_event = max(max_event, sample(at_ns))
+    word = word | 1 if state else word & ~1
+    send(EVENT, ttl_body("rig", sample(at_ns)), ttl_payload(0, state, word))
 
 
 def respond(frames):
-    header, payload = frames[1], frames[2]
-    _, _, _, _, _, t_display = struct.unpack_from("<HHIIQq", header, 4)
+    global responded, stop_clock
+    header_bytes, payload = frames[1], frames[2]
+    _, _, _, _, _, t_display = struct.unpack_from("<HHIIQq", header_bytes, 4)
     trial, stimulus, _, height, width = struct.unpack_from("<QQqII", payload)
+    if stopped_until is not None:   # shown while acquisition was stopped: not recorded
+        truth.append([trial, 1] + [0] * (UNITS + TETRODES))
+        return
     image = np.frombuffer(payload[32:], "<f4").reshape(height, width)
     edge = acq_ns(t_display)
     # A unit's count: brightness of its own vertical strip of the image.
     strips = np.array_split(image, UNITS, axis=1)
     counts = [int(round(6 * float(s.mean()))) + u % 2 for u, s in enumerate(strips)]
+    counts += [1 + (trial + t) % 3 for t in range(TETRODES)]   # unsorted, per tetrode
     ttl(edge, 1)
     ttl(edge + 10_000_000, 0)
     centres = [k * BIN_NS + BIN_NS // 2 for k in range((edge + latency_ns) // BIN_NS - 1,
                                                          (edge + latency_ns + window_ns) // BIN_NS + 2)]
     centres = [c for c in centres if edge + latency_ns <= c < edge + latency_ns + window_ns]
-    got = [0] * UNITS
     for u, n in enumerate(counts):
         for i in range(n):
-            spike(centres[i % len(centres)], u + 1)
-            got[u] += 1
-    truth.append([trial] + got)
+            if u < UNITS:   # the Spike Sorter numbers units from 1 over all electrodes
+                spike(centres[i % len(centres)], "Tetrode %d" % (u % TETRODES + 1), u + 1)
+            else:
+                spike(centres[i % len(centres)], "Tetrode %d" % (u - UNITS + 1), 0)
+    spike(centres[0], "Tetrode 1", UNITS + 3)   # beyond the units: in no column
+    truth.append([trial, 0] + counts)
+    responded += 1
+    if stop_after is not None and responded == stop_after:
+        stop_clock = edge + latency_ns + window_ns // 2
 
 
+def mark_stop_damage():
+    """Trials whose windows reach past the stop lose their last bins. This
+    rig sends an onset's spikes and TTLs ahead of its clock (the plugin sends
+    them with their block): windows up to the latest of those may still be
+    whole on the receiver's side, and may be flagged or not."""
+    last_event_ns = max_event * 1_000_000_000 // RATE
+    for row, t in zip(truth, windows):
+        if t is None or row[1]:
+            continue
+        if t > last_event_ns:
+            row[1] = 1
+        elif t > stop_clock - 2 * BIN_NS:
+            row[1] = -1
+
+
+windows = []   # per truth row: the end of its window on the acquisition clock (None: none)
 clock = sample(acq_ns(time.monotonic_ns()) - LAG_NS) // BLOCK * BLOCK
 while not stop:
+    while listen.poll(0):
+        listen.recv()
+        listen.send(b"heartbeat received")
+        heartbeats += 1
     while onsets.poll(2):
         frames = onsets.recv_multipart()
         if len(frames) == 3 and frames[0] == b"onset" and len(frames[2]) >= 32:
+            before = len(truth)
             respond(frames)
-    now = sample(acq_ns(time.monotonic_ns()) - LAG_NS)
+            _, _, _, _, _, t_display = struct.unpack_from("<HHIIQq", frames[1], 4)
+            windows += [None if truth[-1][1] else acq_ns(t_display) + latency_ns + window_ns] * (
+                len(truth) - before)
+    now_ns = time.monotonic_ns()
+    if stopped_until is not None:
+        if now_ns < stopped_until:
+            continue
+        # Acquisition starts again: message_num from 1, samples from 0 or on.
+        stopped_until, num, max_event = None, 0, 0
+        if stop_mode == "reset":
+            shift_ns += acq_ns(now_ns) - LAG_NS
+            clock = 0
+        else:
+            shift_ns += STOP_NS
+            clock = sample(acq_ns(now_ns) - LAG_NS) // BLOCK * BLOCK
+    now = sample(acq_ns(now_ns) - LAG_NS)
     while clock + BLOCK <= now:
-        send(b"DATA\0", {"type": "data", "content": {"stream": "rig", "channel_num": 0,
-             "channel_name": "CH1", "num_samples": BLOCK, "sample_num": clock,
-             "sample_rate": RATE}, "data_size": BLOCK * 4}, np.zeros(BLOCK, "<f4").tobytes())
+        send(DATA, data_body("rig", clock, BLOCK, RATE), np.zeros(BLOCK, "<f4").tobytes())
         clock += BLOCK
-np.save(truth_file, np.array(truth, np.int64).reshape(-1, UNITS + 1))
+        if stop_clock is not None and clock * 1_000_000_000 // RATE >= stop_clock:
+            stop_clock = clock * 1_000_000_000 // RATE   # the last sample recorded
+            mark_stop_damage()
+            stop_clock, stopped_until, stop_after = None, now_ns + STOP_NS, None
+            break
+np.save(truth_file, np.array(truth, np.int64).reshape(-1, UNITS + TETRODES + 2))
+print("heartbeats answered: %d" % heartbeats)

@@ -503,6 +503,103 @@ static void test_match_tolerance_boundary(void)
     acq_aligner_destroy(a);
 }
 
+/* Items as the receiver hands them over. */
+static void add_bin_item(acq_aligner *a, int64_t start, uint32_t flags, int64_t received)
+{
+    char err[ACQ_ERR_SIZE];
+    float c[UNITS] = {1, 1, 1, 1, 1};
+    acq_item it = {.type = ACQ_MSG_COUNTS, .flags = flags, .timestamp_ns = start,
+                   .bin_width_ns = WIDTH, .received_ns = received, .count = UNITS, .counts = c};
+    acq_aligner_add_item(a, &it, err);
+}
+
+static void add_loss_item(acq_aligner *a, int64_t from, int64_t until)
+{
+    char err[ACQ_ERR_SIZE];
+    acq_item it = {.type = ACQ_ITEM_LOSS, .timestamp_ns = from, .until_ns = until};
+    acq_aligner_add_item(a, &it, err);
+}
+
+/* Spans of possible loss (Open Ephys message_num gaps): exactly the trials
+ * whose windows overlap one are flagged, whether the span comes before the
+ * trial is summed or after, while it waits to be taken. */
+static void test_loss_spans(void)
+{
+    char err[ACQ_ERR_SIZE];
+    acq_aligner *a = new_aligner();
+    for (int i = 0; i < 5; i++) {
+        acq_aligner_add_onset(a, (uint64_t)i, 0, D0 + i * 1000000000LL, 0, err);
+        acq_aligner_add_sync(a, A0 + i * 1000000000LL, 0, 1, 0);
+    }
+    /* Windows: [edge + 50 ms, edge + 550 ms). */
+    for (int64_t t = T0; t < A0 + 6000000000LL; t += WIDTH) {
+        add_bin_item(a, t, 0, 0);
+        if (t == A0 + 1000000000LL) /* inside trial 2's window, before it is summed */
+            add_loss_item(a, A0 + 2300000000LL, A0 + 2310000000LL);
+        if (t == A0 + 3800000000LL) /* trial 3 summed, not yet taken: its last bin */
+            add_loss_item(a, A0 + 3540000000LL, A0 + 3545000000LL);
+    }
+    add_loss_item(a, A0 + 4560000000LL, A0 + 4600000000LL); /* between windows: nobody's */
+    acq_aligner_finish(a);
+    acq_trial t[5];
+    float counts[5][UNITS];
+    int n = collect(a, t, counts);
+    CHECK(n == 5 && t[0].flags == 0 && t[1].flags == 0 && t[4].flags == 0 &&
+              counts[0][0] == 50 && counts[4][4] == 50,
+          "trials no span touches are clean, 50 bins summed");
+    CHECK(n == 5 && t[2].flags == ACQ_TRIAL_LOST && t[3].flags == ACQ_TRIAL_LOST,
+          "a span inside a window flags it, also after the trial was summed");
+    acq_aligner_destroy(a);
+}
+
+/* A GUI stop and start: the acquisition clock begins again at 0 (sample
+ * numbers reset). Trials the stop cut are flagged, one shown while stopped
+ * too, and the clock is fitted anew from the following edges. */
+static void test_clock_reset(void)
+{
+    char err[ACQ_ERR_SIZE];
+    acq_aligner *a = new_aligner();
+    const int64_t S = 1000000000LL, R0 = 1000000000LL; /* R0: arrival of onset 0 */
+    /* The old clock: onsets 0..2, data until 2.3 s after onset 0's edge. */
+    for (int i = 0; i < 3; i++) {
+        acq_aligner_add_onset(a, (uint64_t)i, 0, D0 + i * S, R0 + i * S, err);
+        acq_aligner_add_sync(a, A0 + i * S, 0, 1, R0 + i * S + 1000000);
+    }
+    for (int64_t t = T0; t < A0 + 2300000000LL; t += WIDTH)
+        add_bin_item(a, t, 0, 0);
+    acq_aligner_add_onset(a, 3, 0, D0 + 3 * S, R0 + 3 * S, err); /* while stopped */
+    /* The new clock: acquisition 0 at display D0 + 3.5 s, first message at R0 + 3.5 s. */
+    int64_t b0 = D0 + 3 * S + S / 2;
+    add_bin_item(a, 0, ACQ_ITEM_CLOCK_RESET | ACQ_ITEM_RESTART, R0 + 3 * S + S / 2);
+    int next = 4;
+    for (int64_t t = WIDTH; t < 7 * S; t += WIDTH) {
+        while (next < 10 && D0 + next * S - b0 < t + WIDTH) {
+            acq_aligner_add_onset(a, (uint64_t)next, 0, D0 + next * S, R0 + next * S, err);
+            acq_aligner_add_sync(a, D0 + next * S - b0, 0, 1, R0 + next * S + 1000000);
+            next++;
+        }
+        add_bin_item(a, t, 0, 0);
+    }
+    acq_aligner_finish(a);
+    acq_trial t[10];
+    float counts[10][UNITS];
+    int n = collect(a, t, counts), after = 1;
+    for (int i = 4; i < n; i++)
+        after &= t[i].flags == 0 && counts[i][0] == 50 && t[i].sync_edge_ns == D0 + i * S - b0;
+    CHECK(n == 10 && t[0].flags == 0 && t[1].flags == 0 && counts[1][2] == 50,
+          "trials the old clock completed are clean");
+    CHECK(n == 10 && t[2].flags == (ACQ_TRIAL_RESTART | ACQ_TRIAL_LOST) &&
+              t[3].flags == (ACQ_TRIAL_RESTART | ACQ_TRIAL_NO_SYNC),
+          "the trial the stop cut and the one shown while stopped are flagged (%u, %u)",
+          n == 10 ? t[2].flags : 0, n == 10 ? t[3].flags : 0);
+    CHECK(n == 10 && after, "after the start: every trial on its own edge of the new clock, clean");
+    acq_clock_fit f;
+    acq_aligner_clock(a, &f);
+    CHECK(f.clock_restarts == 1 && f.pairs == 6 && fabs(f.drift) < 1e-9,
+          "the fit began anew: %d pairs, drift %.3g", f.pairs, f.drift);
+    acq_aligner_destroy(a);
+}
+
 int main(void)
 {
     test_clean();
@@ -516,5 +613,7 @@ int main(void)
     test_native_window_on_bin_centres(495000000); /* one end on a centre, the other on an edge */
     test_openephys_window_on_bin_centres(15000);  /* 500 ms */
     test_openephys_window_on_bin_centres(14850);  /* 495 ms */
+    test_loss_spans();
+    test_clock_reset();
     return test_done();
 }

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #define TRIALS 200
@@ -343,6 +344,76 @@ static void test_bad_messages(server_thread *t, const char *endpoint)
     zmq_ctx_term(ctx);
 }
 
+/* A display with a cap on what it preloads: images within it are taken,
+ * the one beyond is refused with a reply naming the cap; a request larger
+ * than the cap is dropped by the socket on arrival (ZMQ_MAXMSGSIZE), and the
+ * display answers the next one. */
+static void test_preload_cap(presenter *remote)
+{
+    enum { H = 48, W = 64 };
+    size_t image_bytes = (size_t)H * W * sizeof(float);
+    display_server_config sc = {.endpoint = "tcp://127.0.0.1:*", .queue_capacity = 64,
+                                .max_preload_bytes = 3 * image_bytes + image_bytes / 2};
+    server_thread t = {0};
+    if (display_server_create(&t.server, remote, &sc, err)) {
+        CHECK(0, "capped server: %s", err);
+        return;
+    }
+    pthread_t thread;
+    pthread_create(&thread, NULL, serve, &t);
+    display_client_config cc = {.endpoint = display_server_endpoint(t.server), .pings = 4};
+    display_client *client;
+    if (display_client_create(&client, &cc, err)) {
+        CHECK(0, "client: %s", err);
+    } else {
+        static float pixels[H * W];
+        int id, taken = 0;
+        for (int i = 0; i < 3; i++)
+            taken += display_client_add_image(client, pixels, H, W, &id, err) == 0;
+        int refused = display_client_add_image(client, pixels, H, W, &id, err) != 0;
+        CHECK(taken == 3 && refused && strstr(err, "would take 0.0469 MiB, over this display's cap of 0.041 MiB") &&
+                  strstr(err, "--max-preload-mb"),
+              "3 images within the cap taken, the 4th refused: %s", err);
+        display_client_destroy(client);
+    }
+    /* 1 MiB in one frame, beyond the cap: the connection drops it. */
+    display_server_stats before, after;
+    display_server_stats_get(t.server, &before);
+    void *ctx = zmq_ctx_new(), *s = zmq_socket(ctx, ZMQ_DEALER);
+    int linger = 0;
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_connect(s, display_server_endpoint(t.server));
+    uint8_t *big = calloc(1, 1 << 20);
+    display_message img = {.type = DISPLAY_IMAGE, .height = 512, .width = 512,
+                           .pixel_type = DISPLAY_PIXELS_FLOAT32, .payload = big,
+                           .payload_size = (size_t)512 * 512 * 4};
+    size_t size = display_message_size(&img);
+    uint8_t *frame = malloc(size);
+    display_message_encode(&img, frame, size);
+    zmq_send(s, frame, size, 0);
+    free(frame);
+    free(big);
+    usleep(300000);
+    display_server_stats_get(t.server, &after);
+    CHECK(after.messages == before.messages && after.bad_messages == before.bad_messages,
+          "a 1 MiB image beyond the cap never reached the display (%llu requests, %llu bad)",
+          (unsigned long long)(after.messages - before.messages),
+          (unsigned long long)(after.bad_messages - before.bad_messages));
+    zmq_close(s);
+    zmq_ctx_term(ctx);
+    if (!display_client_create(&client, &cc, err)) {
+        display_clock clock;
+        display_client_clock(client, &clock);
+        CHECK(clock.pings == 4, "the display answers the next controller (%d pings)", clock.pings);
+        display_client_destroy(client);
+    } else {
+        CHECK(0, "the display answers the next controller: %s", err);
+    }
+    atomic_store(&t.stop, 1);
+    pthread_join(thread, NULL);
+    display_server_destroy(t.server);
+}
+
 int main(void)
 {
     setenv("SDL_VIDEODRIVER", "dummy", 0);
@@ -388,6 +459,7 @@ int main(void)
     atomic_store(&t.stop, 1);
     pthread_join(thread, NULL);
     display_server_destroy(t.server);
+    test_preload_cap(remote);
     presenter_destroy(remote);
     presenter_destroy(local);
     return test_done();

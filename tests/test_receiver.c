@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -429,7 +430,7 @@ static void test_openephys(void)
     void *s = zmq_socket(ctx, ZMQ_PUB);
     zmq_connect(s, "inproc://acq-oe");
     /* Connect with data blocks until one closes a bin. */
-    int num = 0, connected = 0;
+    int num = 1, connected = 0; /* the plugin counts messages from 1 */
     for (int i = 0; i < 100 && !connected; i++) {
         snprintf(json, sizeof json, "{\"message_num\": %d, \"type\": \"data\", \"content\": "
                  "{\"num_samples\": 300, \"sample_num\": %d, \"sample_rate\": 30000}}", num++, 300 * i);
@@ -454,10 +455,12 @@ static void test_openephys(void)
              "{\"type\": 3, \"sample_num\": %lld}}", num++, (long long)(base + 100));
     send_oe(s, "EVENT", 6, json, "\2\1\0\0\0\0\0\0\0\0", 10);
     snprintf(json, sizeof json, "{\"message_num\": %d, \"type\": \"data\", \"content\": "
-             "{\"num_samples\": 300, \"sample_num\": %lld}}", num++, (long long)(base + 900));
+             "{\"num_samples\": 300, \"sample_num\": %lld}}", num++, (long long)(base + 3000));
     send_oe(s, "DATA", 5, json, "\0\0\0\0", 4);
     float found[3] = {-1, -1, -1};
     int64_t ttl = -1;
+    /* Bins stay open two blocks (1024 samples each until a longer one is
+     * seen) past their end: the block at base + 3000 closes bin 200. */
     while (acq_receiver_pop(r, &it, 500)) {
         if (it->type == ACQ_MSG_COUNTS && it->timestamp_ns == 200 * 10000000LL)
             memcpy(found, it->counts, sizeof found);
@@ -470,6 +473,299 @@ static void test_openephys(void)
     CHECK(ttl == (base + 100) * 1000000000LL / 30000, "TTL on line 2 at its sample time");
     zmq_close(s);
     acq_receiver_destroy(r);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The largest message a format allows (ZMQ_MAXMSGSIZE): a sender in a child
+ * process (so that its own buffers do not count here) streams small
+ * messages, one 128 MiB frame, then small ones again. Without the limit the
+ * receiver would hold the big frame whole. */
+
+#define BIG_FRAME ((size_t)128 << 20)
+
+static void send_small(void *s, int format, uint64_t k)
+{
+    if (format == ACQ_FORMAT_NATIVE) {
+        acq_header h = {.version = ACQ_WIRE_VERSION, .type = ACQ_MSG_HEARTBEAT, .stream_id = 9,
+                        .epoch = 1, .sequence = k, .timestamp_ns = (int64_t)k * 10000000};
+        uint8_t header[ACQ_HEADER_SIZE];
+        acq_encode_header(&h, header);
+        zmq_send(s, "heartbeat", 9, ZMQ_SNDMORE);
+        zmq_send(s, header, sizeof header, ZMQ_SNDMORE);
+        zmq_send(s, "", 0, 0);
+    } else { /* a 300-sample data block: the clock that closes bins */
+        char json[256];
+        snprintf(json, sizeof json, "{\"message_num\": %llu, \"type\": \"data\", \"content\": "
+                 "{\"num_samples\": 300, \"sample_num\": %llu, \"sample_rate\": 30000.0}}",
+                 (unsigned long long)k + 1, (unsigned long long)k * 300);
+        zmq_send(s, "DATA", 5, ZMQ_SNDMORE);
+        zmq_send(s, json, strlen(json), ZMQ_SNDMORE);
+        zmq_send(s, "\0\0\0\0", 4, 0);
+    }
+}
+
+static void big_sender(int tell, int format)
+{
+    void *c = zmq_ctx_new(), *s = zmq_socket(c, ZMQ_PUB);
+    int linger = 2000;
+    char endpoint[64] = "";
+    size_t size = sizeof endpoint;
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_bind(s, "tcp://127.0.0.1:*"); /* a free port, told to the parent */
+    zmq_getsockopt(s, ZMQ_LAST_ENDPOINT, endpoint, &size);
+    if (write(tell, endpoint, sizeof endpoint) != (ssize_t)sizeof endpoint)
+        _exit(1);
+    uint64_t k = 0;
+    for (; k < 100; k++) { /* 1 s: the receiver connects */
+        send_small(s, format, k);
+        usleep(10000);
+    }
+    char *big = calloc(1, BIG_FRAME);
+    if (format == ACQ_FORMAT_NATIVE) {
+        acq_header h = {.version = ACQ_WIRE_VERSION, .type = ACQ_MSG_COUNTS, .stream_id = 9,
+                        .epoch = 1, .sequence = k++, .bin_width_ns = 10000000,
+                        .count = (uint32_t)(BIG_FRAME / 4), .dtype = ACQ_DTYPE_F32};
+        uint8_t header[ACQ_HEADER_SIZE];
+        acq_encode_header(&h, header);
+        zmq_send(s, "counts", 6, ZMQ_SNDMORE);
+        zmq_send(s, header, sizeof header, ZMQ_SNDMORE);
+    } else {
+        char json[128];
+        snprintf(json, sizeof json, "{\"message_num\": %llu, \"type\": \"data\", \"content\": "
+                 "{\"num_samples\": 300, \"sample_num\": %llu}}", (unsigned long long)k + 1,
+                 (unsigned long long)k * 300);
+        k++;
+        zmq_send(s, "DATA", 5, ZMQ_SNDMORE);
+        zmq_send(s, json, strlen(json), ZMQ_SNDMORE);
+    }
+    zmq_send(s, big, BIG_FRAME, 0);
+    free(big);
+    for (int i = 0; i < 200; i++, k++) { /* 2 s more, the receiver reconnected */
+        send_small(s, format, k);
+        usleep(10000);
+    }
+    zmq_close(s);
+    zmq_ctx_term(c);
+}
+
+/* VmHWM, the peak resident set, after resetting it ("5" to clear_refs,
+ * Linux 4.0 on) so that each test measures its own peak. */
+static void reset_peak_rss(void)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (f) {
+        fputs("5", f);
+        fclose(f);
+    }
+}
+
+static long peak_rss_kb(void)
+{
+    char line[256];
+    long kb = -1;
+    FILE *f = fopen("/proc/self/status", "r");
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmHWM:", 6))
+            kb = atol(line + 6);
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+static void test_max_message(int format)
+{
+    char endpoint[64] = "", err[ACQ_ERR_SIZE];
+    int tell[2];
+    fflush(stdout);
+    if (pipe(tell))
+        return;
+    pid_t child = fork();
+    if (child == 0) {
+        close(tell[0]);
+        big_sender(tell[1], format);
+        _exit(0);
+    }
+    close(tell[1]);
+    if (read(tell[0], endpoint, sizeof endpoint) != (ssize_t)sizeof endpoint)
+        endpoint[0] = 0;
+    close(tell[0]);
+    endpoint[sizeof endpoint - 1] = 0;
+    acq_receiver_config c;
+    acq_receiver *r;
+    acq_receiver_config_default(&c);
+    c.socket.endpoint = endpoint;
+    c.format = format;
+    c.units = 2;
+    c.heartbeat = 0;
+    int created = endpoint[0] && acq_receiver_create(&r, ctx, &c, err) == 0;
+    CHECK(created, "receiver on the sender's port %s: %s", endpoint, created ? "" : err);
+    if (!created) {
+        waitpid(child, NULL, 0);
+        return;
+    }
+    acq_item *it;
+    int before = 0, after = 0;
+    long rss0 = 0;
+    int64_t until = acq_now_ns() + 6000000000LL;
+    while (acq_now_ns() < until && after < 20) {
+        if (!acq_receiver_pop(r, &it, 50))
+            continue;
+        if (!before++) {
+            reset_peak_rss();
+            rss0 = peak_rss_kb();
+        }
+        /* Items stamped after the big message's place in the stream. */
+        after += it->timestamp_ns > 101 * 10000000LL;
+        acq_item_free(it);
+    }
+    long grown = peak_rss_kb() - rss0;
+    acq_stats st;
+    acq_receiver_stats(r, &st);
+    /* 128 MiB held whole would raise the peak by at least that; the limit
+     * leaves it at the libzmq buffers (a few MiB; 48 MiB leaves room for the
+     * sanitizers' bookkeeping). */
+    CHECK(before > 0 && rss0 > 0 && grown < 48 * 1024,
+          "%s: a 128 MiB frame raised the peak resident memory by %ld KiB (under 48 MiB)",
+          format == ACQ_FORMAT_NATIVE ? "native" : "Open Ephys", grown);
+    CHECK(after >= 20 && st.gaps >= 1,
+          "%s: the stream goes on after it (%d items later), and its loss is a gap (%llu)",
+          format == ACQ_FORMAT_NATIVE ? "native" : "Open Ephys", after,
+          (unsigned long long)st.gaps);
+    acq_receiver_destroy(r);
+    int status;
+    waitpid(child, &status, 0);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The Open Ephys plugin's heartbeat (ZmqInterface.cpp: a REP "listen" socket
+ * on the data port + 1 reads {"application", "uuid", "type"} JSON and
+ * answers "heartbeat received"; an application unheard for 5 s is listed as
+ * gone). A REP socket stands in for the plugin. */
+
+static int json_has(const char *json, const char *key, const char *value)
+{
+    char want[96];
+    snprintf(want, sizeof want, "\"%s\": \"%s", key, value);
+    return strstr(json, want) != NULL;
+}
+
+static acq_receiver *oe_receiver(const char *endpoint, const char *listen)
+{
+    acq_receiver_config c;
+    char err[ACQ_ERR_SIZE];
+    acq_receiver *r;
+    acq_receiver_config_default(&c);
+    c.socket.endpoint = endpoint;
+    c.format = ACQ_FORMAT_OPENEPHYS;
+    c.units = 2;
+    c.heartbeat_endpoint = listen; /* the data port + 1 by default (test_run_external.sh) */
+    if (acq_receiver_create(&r, ctx, &c, err)) {
+        printf("# %s\n", err);
+        return NULL;
+    }
+    return r;
+}
+
+/* Binds `s` to a free loopback port; its endpoint to `out`. */
+static void bind_free(void *s, char out[64])
+{
+    size_t size = 64;
+    out[0] = 0;
+    zmq_bind(s, "tcp://127.0.0.1:*");
+    zmq_getsockopt(s, ZMQ_LAST_ENDPOINT, out, &size);
+}
+
+static void test_heartbeat(void)
+{
+    char listen_ep[64], msg[512], uuid[64] = "";
+    void *rep = zmq_socket(ctx, ZMQ_REP);
+    int linger = 0, timeout = 3000;
+    zmq_setsockopt(rep, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(rep, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    bind_free(rep, listen_ep);
+    /* Nothing publishes data here: the heartbeat needs no stream. */
+    acq_receiver *r = oe_receiver("tcp://127.0.0.1:9", listen_ep);
+    int64_t at[3];
+    int got = 0, fields = 1, same_uuid = 1;
+    for (; r && got < 3; got++) {
+        int n = zmq_recv(rep, msg, sizeof msg - 1, 0);
+        if (n < 0)
+            break;
+        at[got] = acq_now_ns();
+        msg[n] = 0;
+        fields &= json_has(msg, "application", "inception") && json_has(msg, "type", "heartbeat") &&
+                  strstr(msg, "\"uuid\": \"") != NULL;
+        const char *u = strstr(msg, "\"uuid\": \"");
+        if (u && !uuid[0])
+            snprintf(uuid, sizeof uuid, "%.36s", u + 9);
+        same_uuid &= u && !strncmp(u + 9, uuid, 36);
+        zmq_send(rep, "heartbeat received", 18, 0);
+    }
+    CHECK(got == 3 && fields && same_uuid, "the plugin's listen port hears 3 heartbeats "
+          "{\"application\": \"inception\", \"uuid\": one UUID, \"type\": \"heartbeat\"}");
+    double gap1 = got == 3 ? (double)(at[1] - at[0]) / 1e9 : 0;
+    double gap2 = got == 3 ? (double)(at[2] - at[1]) / 1e9 : 0;
+    /* Every 2 s, as the plugin expects (it drops an application after 5 s);
+     * ±0.3 s for a loaded machine. */
+    CHECK(gap1 > 1.7 && gap1 < 2.3 && gap2 > 1.7 && gap2 < 2.3,
+          "heartbeats 2 s apart (%.2f s, %.2f s)", gap1, gap2);
+    usleep(100000);
+    acq_stats st;
+    if (r)
+        acq_receiver_stats(r, &st);
+    CHECK(r && st.heartbeats_sent >= 3 && st.heartbeat_replies >= 3,
+          "the receiver counts them sent and answered");
+    acq_receiver_destroy(r);
+    zmq_close(rep);
+}
+
+/* A plugin that takes the heartbeat and never answers: the data path goes
+ * on at full speed, and heartbeats keep going out. */
+static void test_heartbeat_unanswered(void)
+{
+    char data_ep[64], listen_ep[64], json[256];
+    void *rep = zmq_socket(ctx, ZMQ_REP), *pub = zmq_socket(ctx, ZMQ_PUB);
+    int linger = 0;
+    zmq_setsockopt(rep, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(pub, ZMQ_LINGER, &linger, sizeof linger);
+    bind_free(rep, listen_ep);
+    bind_free(pub, data_ep);
+    acq_receiver *r = oe_receiver(data_ep, listen_ep);
+    int sent = 0, bins = 0;
+    int64_t worst = 0, start = acq_now_ns();
+    /* 300-sample blocks at 30 kHz, 10 ms each, sent every 10 ms for 5 s. */
+    for (int k = 0; r && acq_now_ns() - start < 5000000000LL; k++) {
+        snprintf(json, sizeof json, "{\"message_num\": %d, \"type\": \"data\", \"content\": "
+                 "{\"num_samples\": 300, \"sample_num\": %d, \"sample_rate\": 30000.0}}",
+                 k + 1, 300 * k);
+        send_oe(pub, "DATA", 5, json, "\0\0\0\0", 4);
+        sent++;
+        acq_item *it;
+        int64_t t0 = acq_now_ns();
+        while (acq_receiver_pop(r, &it, 10)) {
+            if (it->type == ACQ_MSG_COUNTS) {
+                bins++;
+                if (bins > 20 && it->received_ns - t0 > worst) /* after the slow joiner */
+                    worst = it->received_ns - t0;
+            }
+            acq_item_free(it);
+        }
+    }
+    acq_stats st;
+    if (r)
+        acq_receiver_stats(r, &st);
+    char first[256] = "";
+    int n = zmq_recv(rep, first, sizeof first - 1, ZMQ_DONTWAIT);
+    /* Bins close a hold (two 1024-sample blocks) behind the newest sample:
+     * about 7 of the 10 ms bins sent are still open at the end. */
+    CHECK(r && n > 0 && sent - bins < 30 && st.heartbeats_sent >= 2 && st.heartbeat_replies == 0,
+          "a plugin that never answers: %d of %d blocks became bins, %llu heartbeats still sent",
+          bins, sent, r ? (unsigned long long)st.heartbeats_sent : 0ULL);
+    CHECK(worst < 50000000, "... each bin within %.1f ms of its block (under 50 ms)",
+          (double)worst / 1e6);
+    acq_receiver_destroy(r);
+    zmq_close(pub);
+    zmq_close(rep);
 }
 
 int main(void)
@@ -489,6 +785,10 @@ int main(void)
     test_tcp_curve();
     test_curve_clients();
     test_openephys();
+    test_max_message(ACQ_FORMAT_NATIVE);
+    test_max_message(ACQ_FORMAT_OPENEPHYS);
+    test_heartbeat();
+    test_heartbeat_unanswered();
     zmq_ctx_term(ctx);
     return test_done();
 }

@@ -1,8 +1,8 @@
 #!/bin/sh
 # End to end over loopback TCP, each part a separate process: the display
-# (Python), `inception virtual-rig` and `inception acquire`; then Python
-# publishers written from the wire spec and in the Open Ephys format, each
-# streaming to `inception acquire`. acq_compare.py checks the trial × neuron
+# (Python), `inception virtual-rig` and `inception acquire`; then a Python
+# publisher written from the wire spec streaming to `inception acquire` (the
+# Open Ephys format: test_openephys.sh). acq_compare.py checks the trial × neuron
 # matrices against the publishers' ground truth. TAP output.
 # Arguments: the inception executable, the tests folder.
 inception=$1
@@ -118,17 +118,6 @@ $py "$tests/acq_spec_publisher.py" tcp://127.0.0.1:$p tcp://127.0.0.1:$((p + 1))
 wait $acq
 sed 's/^/# /' "$work/spec-acq.out"
 compare "$work/spec" "$work/spec-truth" 20
-
-p=$((base + 6))
-"$inception" acquire --format openephys --units 6 --sample-rate 30000 --sync-line 0 \
-    --data tcp://127.0.0.1:$p --onsets tcp://127.0.0.1:$((p + 1)) --trials 15 \
-    --window-ms 200 --out "$work/oe" --timeout 60 >"$work/oe-acq.out" 2>&1 &
-acq=$!
-sleep 0.3
-$py "$tests/acq_openephys_publisher.py" tcp://127.0.0.1:$p tcp://127.0.0.1:$((p + 1)) 15 "$work/oe-truth"
-wait $acq
-sed 's/^/# /' "$work/oe-acq.out"
-compare "$work/oe" "$work/oe-truth" 15
 
 echo "1..$((n - 1))"
 [ $failed = 0 ]

@@ -88,30 +88,68 @@ check "nothing on the stream: exit 1 naming the endpoint ($(cat "$work/err"))" \
 check "... before anything was shown (no display opened, no flip recorded)" \
     '! grep -q "^display:" "$work/out" && [ "$(flips "$work/silent/session.rec")" = 0 ]'
 # Open Ephys: its ZMQ Interface plugin's messages from a live stand-in
-# (tests/openephys_rig.py: sorted-unit spikes, TTL sync edges, data blocks as
-# the clock), binned here; every trial's counts against what it sent.
-protocol "$work/openephys.yaml" -e "s|^  sync: .*|&\n  format: openephys\n  units: 6|"
-$py "$tests/openephys_rig.py" "$stream" "$sync" 20 24 "$work/oe_truth.npy" >"$work/oe.out" 2>&1 &
+# (tests/openephys_rig.py, written from the plugin's source: sorted-unit and
+# unsorted spikes, TTL sync edges, data blocks as the clock, heartbeats
+# answered), binned here, with a GUI stop and start (sample numbers reset) in
+# the middle of the natural images; every trial's counts against what it sent.
+# The plugin's heartbeat port is its data port + 1, the onsets' port here:
+# the Open Ephys stream gets a port of its own.
+oestream=tcp://127.0.0.1:$((base + 4))
+protocol "$work/openephys.yaml" -e "s|^  sync: .*|&\n  format: openephys\n  units: 6\n  electrodes: 2|" \
+    -e "s|$stream|$oestream|"
+$py "$tests/openephys_rig.py" "$oestream" "$sync" 20 24 "$work/oe_truth.npy" --stop-after 30 reset \
+    >"$work/oe.out" 2>&1 &
 oe=$!
 run run "$work/openephys.yaml" --out "$work/oe_session"
 kill -TERM $oe
 wait $oe
-check "a session against an Open Ephys stream runs to the end (exit $(status))" \
-    '[ $(status) = 0 ] && grep -q "acquisition stream: 6 units (an external" "$work/out"'
+check "a session against an Open Ephys stream, stopped and started in the GUI, runs to the end (exit $(status))" \
+    '[ $(status) = 0 ] && grep -q "acquisition stream: 8 units (an external" "$work/out"'
+check "run says the acquisition stopped and started, and names the spikes beyond the units" \
+    'grep -q "stopped and started in the GUI (1 times" "$work/out" && grep -q "Open Ephys spikes in no column: [1-9][0-9]* of sorted units beyond endpoints.units 6 (highest sorted_id 9)" "$work/out"'
+check "the plugin stand-in answered inception's heartbeats ($(tail -1 "$work/oe.out"))" \
+    'grep -q "heartbeats answered: [1-9]" "$work/oe.out"'
 $py - "$work/oe_session" "$tests/../controller" "$work/oe_truth.npy" >"$work/err" 2>&1 <<'PY'
-import sys
+import json, sys
 import numpy as np
 sys.path.insert(0, sys.argv[2])
 from record_reader import read_records
-truth = {int(r[0]): r[1:] for r in np.load(sys.argv[3])}
-trials = [r["fields"] for r in read_records(sys.argv[1] + "/session.rec") if r["type"] == "trial"]
-good = [t for t in trials if t["flags"] == 0]
-same = sum(np.array_equal(np.asarray(t["counts"]), truth[t["trial"]]) for t in good)
-print("%d trials, %d unflagged, %d equal to what the rig sent" % (len(trials), len(good), same))
-assert len(trials) >= 94 and len(good) >= 0.5 * len(trials) and same == len(good)
+truth = {int(r[0]): (int(r[1]), r[2:]) for r in np.load(sys.argv[3])}
+recs = list(read_records(sys.argv[1] + "/session.rec"))
+trials = [r["fields"] for r in recs if r["type"] == "trial"]
+ACQ = 127  # the acquisition's flags (acquisition.h ACQ_TRIAL_*)
+good = [t for t in trials if t["flags"] & ACQ == 0]
+same = sum(np.array_equal(np.asarray(t["counts"]), truth[t["trial"]][1]) for t in good)
+damaged = [t["trial"] for t in trials if truth[t["trial"]][0] > 0]
+missed = [t["trial"] for t in trials if truth[t["trial"]][0] > 0 and t["flags"] & ACQ == 0]
+extra = [t["trial"] for t in trials if truth[t["trial"]][0] == 0 and t["flags"] & ACQ]
+print("%d trials, %d unflagged, %d equal to what the rig sent; %d cut by the stop, unflagged %s; "
+      "flagged but clean %s" % (len(trials), len(good), same, len(damaged), missed, extra))
+assert len(trials) >= 94 and same == len(good) and damaged and not missed and not extra
+notes = [r["fields"]["text"] for r in recs if r["type"] == "note"]
+maps = [n for n in notes if n.startswith("Open Ephys unit map: ")]
+cols = json.loads(maps[-1][len("Open Ephys unit map: "):])["columns"]
+assert [(c["sorted_id"], c["electrode_number"]) for c in cols] == \
+    [(u, -1) for u in range(1, 7)] + [(0, 1), (0, 2)], cols
+assert cols[6]["electrode"] == "Tetrode 1" and cols[1]["electrode"] == "Tetrode 2", cols
 PY
 rc=$?
-check "Open Ephys: every unflagged trial's counts equal the spikes sent ($(tail -1 "$work/err"))" \
+check "Open Ephys: unflagged trials equal the spikes sent, only the trials the stop cut are flagged, the unit map is in the record ($(tail -1 "$work/err"))" \
     '[ $rc = 0 ]'
+check "the report shows the spikes beyond the units" \
+    'grep -q "Open Ephys spikes in no column" "$work/oe_session/report/index.html"'
+# A stream at another sample rate than endpoints.sample_rate: the run stops
+# before anything is shown, naming both rates.
+protocol "$work/oe_rate.yaml" -e "s|^  sync: .*|&\n  format: openephys\n  units: 6\n  sample_rate: 25000|" \
+    -e "s|$stream|$oestream|"
+$py "$tests/openephys_rig.py" "$oestream" "$sync" 20 24 "$work/oe_rate_truth.npy" >"$work/oe_rate.out" 2>&1 &
+oe=$!
+run run "$work/oe_rate.yaml" --out "$work/oe_rate"
+kill -TERM $oe
+wait $oe
+check "Open Ephys at 30 kHz, endpoints.sample_rate 25000: exit 1 naming both ($(cat "$work/err"))" \
+    '[ $(status) = 1 ] && grep -q "sample_rate 30000 Hz, but endpoints.sample_rate is 25000 Hz" "$work/err"'
+check "... before anything was shown (no display opened, no flip recorded)" \
+    '! grep -q "^display:" "$work/out" && [ "$(flips "$work/oe_rate/session.rec")" = 0 ]'
 echo "1..$n"
 [ $failed = 0 ]

@@ -183,12 +183,19 @@ static void test_openephys(void)
                         "\"sorted_id\": 3, \"threshold\": [-50.0, -50.0]}, \"timestamp\": "
                         "1700000000000}";
     CHECK(oe("EVENT", 6, spike, NULL, 0, &m, err) == ACQ_OK, "sorted spike: %s", err);
-    CHECK(m.kind == ACQ_OE_SPIKE && m.message_num == 17 && m.sample_num == 45000 && m.unit == 2,
-          "sorted_id 3 is unit 2, sample 45000 (got unit %d)", m.unit);
+    CHECK(m.kind == ACQ_OE_SPIKE && m.message_num == 17 && m.sample_num == 45000 &&
+              m.sorted_id == 3 && m.electrode_number == 2 && !strcmp(m.electrode, "Electrode 2"),
+          "sorted_id 3 on Electrode 2, sample 45000 (got %d, %s)", m.sorted_id, m.electrode);
+    /* The unit map: sorted ids 1..units first, then one column per electrode. */
+    CHECK(acq_oe_column(&m, 4, 0) == 2 && acq_oe_column(&m, 2, 8) == ACQ_OE_SORTED_BEYOND,
+          "sorted_id 3: column 2 of 4 units; beyond 2 units");
     const char *unsorted = "{\"message_num\": 18, \"type\": \"spike\", \"spike\": {"
-                           "\"electrode\": \"Electrode 5\", \"sample_num\": 1, \"sorted_id\": 0}}";
-    CHECK(oe("EVENT", 6, unsorted, NULL, 0, &m, err) == ACQ_OK && m.unit == 4,
-          "unsorted spike counts per electrode (Electrode 5 → 4)");
+                           "\"electrode\": \"Tetrode 5\", \"sample_num\": 1, \"sorted_id\": 0}}";
+    CHECK(oe("EVENT", 6, unsorted, NULL, 0, &m, err) == ACQ_OK && m.sorted_id == 0 &&
+              acq_oe_column(&m, 3, 8) == 3 + 4 && acq_oe_column(&m, 3, 0) ==
+              ACQ_OE_UNSORTED_LEFT_OUT && acq_oe_column(&m, 3, 4) == ACQ_OE_UNSORTED_UNMAPPED,
+          "unsorted spike on Tetrode 5: its electrode's column after 3 units (7), never a "
+          "sorted unit's; left out without electrode columns; unmapped beyond them");
     const char *ttl = "{\"message_num\": 19, \"type\": \"event\", \"content\": {\"stream\": "
                       "\"example\", \"source_node\": 102, \"type\": 3, \"sample_num\": 60000}, "
                       "\"data_size\": 10, \"timestamp\": 1}";
@@ -210,7 +217,17 @@ static void test_openephys(void)
     CHECK(oe("EVENT", 6, "{\"message_num\": -1, \"type\": \"spike\"}", NULL, 0, &m, err) ==
           ACQ_REJECT_JSON, "negative message_num");
     CHECK(oe("EVENT", 6, "{\"message_num\": 1, \"type\": \"spike\", \"spike\": {\"sample_num\": "
-                         "5}}", NULL, 0, &m, err) == ACQ_REJECT_VALUE, "spike without a unit");
+                         "5}}", NULL, 0, &m, err) == ACQ_REJECT_VALUE, "spike without a sorted_id");
+    CHECK(oe("EVENT", 6, "{\"message_num\": 1, \"type\": \"spike\", \"spike\": {\"sample_num\": "
+                         "5, \"sorted_id\": 70000, \"electrode\": \"E 1\"}}", NULL, 0, &m, err) ==
+              ACQ_REJECT_VALUE, "sorted_id beyond uint16");
+    /* JUCE's JSON::toString: multi-line, CRLF, two-space indent. */
+    const char *juce = "{\r\n  \"message_num\": 4,\r\n  \"type\": \"spike\",\r\n  \"spike\": {\r\n"
+                       "    \"electrode\": \"Tetrode 2\",\r\n    \"sample_num\": 9,\r\n"
+                       "    \"sorted_id\": 0,\r\n    \"threshold\": [\r\n      -50.0,\r\n      -50.0\r\n"
+                       "    ]\r\n  },\r\n  \"timestamp\": 1700000000000\r\n}";
+    CHECK(oe("EVENT", 6, juce, NULL, 0, &m, err) == ACQ_OK && m.electrode_number == 2 &&
+              m.sample_num == 9, "JUCE's multi-line CRLF JSON: %s", err);
     CHECK(oe("EVENT", 6, "{\"message_num\": 1} trailing", NULL, 0, &m, err) == ACQ_REJECT_JSON,
           "text after the JSON");
     char deep[300];

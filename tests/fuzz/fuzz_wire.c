@@ -78,8 +78,9 @@ static void use_openephys(const acq_oe_message *m)
     /* Spikes far in the future exercise the bounded fill. */
     if (m->kind == ACQ_OE_SPIKE)
         {
-        acq_binner_add_spike(b, m->unit % 4, 0, discard_bin, NULL);
-        acq_binner_add_spike(b, m->unit, m->sample_num % 30000000, discard_bin, NULL);
+        int column = acq_oe_column(m, 2, 2);
+        acq_binner_add_spike(b, column < 0 ? 0 : column, 0, discard_bin, NULL);
+        acq_binner_add_spike(b, column, m->sample_num % 30000000, discard_bin, NULL);
     }
     acq_binner_destroy(b);
 }
