@@ -242,11 +242,31 @@ check(p.returncode == 0 and stimuli.shape[1:] == (18, 32) and np.all(np.isfinite
       % (stimuli.shape,))
 
 # ---------------------------------------------------------------------------------------
+# Versions: `inception --version`, the package's, and what a session, an export and the
+# MEIs record.
+import re  # noqa: E402
+
+version = run("--version").stdout.decode().strip()
+m = re.fullmatch(r"inception (\d+\.\d+\.\d+) \((\S+)\)", version)
+git = subprocess.run(["git", "-C", os.path.join(tests, ".."), "describe", "--always", "--dirty",
+                      "--tags"], capture_output=True)
+described = git.stdout.decode().strip() if git.returncode == 0 else (m and m.group(1))
+check(m is not None and m.group(1) == inception.__version__
+      and m.group(2).replace("-dirty", "") == described.replace("-dirty", ""),
+      "inception --version %r: the package's version %s, git describe %s"
+      % (version, inception.__version__, described))
+recorded = [session.start().get("inception_version"),
+            inception.export.load(path("export-torch")).manifest.get("inception_version"),
+            __import__("json").load(open(path("mei", "manifest.json"))).get("inception_version")]
+check(recorded == [version] * 3, "session_start, export and MEI manifests record the version: %s"
+      % recorded)
+
+# ---------------------------------------------------------------------------------------
 # Installed offline with pip (a copy: pip's build writes beside the sources), and used
 # without torch: records, exports and model files need numpy alone.
 subprocess.run(["cp", "-r", os.path.join(HERE, "..", "python"), path("python-src")])
 p = subprocess.run([sys.executable, "-m", "pip", "install", "--no-build-isolation",
-                    "--no-deps", "--no-index", "--target", path("site"), path("python-src")],
+                    "--no-deps", "--no-index", "--no-cache-dir", "--target", path("site"), path("python-src")],
                    capture_output=True)
 print("# " + (p.stdout + p.stderr).decode(errors="replace").strip().replace("\n", "\n# "))
 probe = """
