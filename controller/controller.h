@@ -128,6 +128,8 @@ typedef struct protocol_model {
     int readout;                      /* protocol_readout */
     float learning_rate;
     int batch_size, epochs, patience, threads;
+    /* "": fit here; else a model file fitted elsewhere (resolved path), used instead */
+    char file[PROTOCOL_STRING_SIZE];
 } protocol_model;
 
 typedef struct protocol_targets {

@@ -241,6 +241,36 @@ check(p.returncode == 0 and stimuli.shape[1:] == (18, 32) and np.all(np.isfinite
       "inception mei synthesizes MEIs and controls with the torch model: %s"
       % (stimuli.shape,))
 
+# ... and a closed loop with it: `inception run` with model.file takes it for its synthesis.
+assert "\nmodel:\n" in protocol
+with open(path("short-torch.yaml"), "w") as f:
+    f.write(protocol.replace("\nmodel:\n", "\nmodel:\n  file: %s\n" % path("torch.bin")))
+status = run("run", path("short-torch.yaml"), "--out", path("session-torch"), env=env).returncode
+closed = rec.open(path("session-torch"))
+notes = [r["fields"]["text"] for r in closed.records("note")]
+model_bytes = [r["fields"]["model"] for r in closed.records("checkpoint")
+               if r["fields"]["file_name"] == "model.bin"]
+meis = [r["fields"] for r in closed.records("stimulus") if r["fields"]["kind"] == "mei"]
+with torch.no_grad():
+    predicted = [float(net(torch.from_numpy(m["pixels"][None]))[0, m["neuron"]]) for m in meis]
+# Both float32 predictions of the same weights (1e-5 relative, as above).
+rel = max((abs(p - m["predicted"]) / m["predicted"] for p, m in zip(predicted, meis)),
+          default=float("inf"))
+trials = closed.trials()
+check(status == 0 and any("the model is model.file" in t for t in notes)
+      and model_bytes == [open(path("torch.bin"), "rb").read()] and len(meis) == 3
+      and rel < 1e-5 and np.count_nonzero(trials["block"] == "closed_loop") > 0,
+      "inception run with model.file: the torch model recorded as model.bin, %d MEIs whose "
+      "predicted responses torch reproduces (max relative difference %.2g), %d closed-loop "
+      "trials" % (len(meis), rel, np.count_nonzero(trials["block"] == "closed_loop")))
+
+with open(path("short-wrong.yaml"), "w") as f:
+    f.write(protocol.replace("\nmodel:\n", "\nmodel:\n  file: %s\n" % path("reference.bin")))
+p = subprocess.run([exe, "check-protocol", path("short-wrong.yaml")], capture_output=True)
+said = p.stderr.decode(errors="replace").strip()
+check(p.returncode == 2 and "model.file" in said and "36×64" in said,
+      "a model.file of other images is refused before anything starts: " + said)
+
 # ---------------------------------------------------------------------------------------
 # Versions: `inception --version`, the package's, and what a session, an export and the
 # MEIs record.
