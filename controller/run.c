@@ -808,8 +808,9 @@ static int adopt_model_file(run_state *s)
     char note[PROTOCOL_STRING_SIZE + 64];
     snprintf(note, sizeof note, "final fit: none, the model is model.file %s", s->p->model.file);
     progress(s, note, 1);
-    return session_record_note(s->rec, note, s->err) ||
-           session_fit_adopt(&s->data, m, &s->fr, s->err);
+    /* Adopted first: session_fit_adopt owns m from here on, even when it fails. */
+    return session_fit_adopt(&s->data, m, &s->fr, s->err) ||
+           session_record_note(s->rec, note, s->err);
 }
 
 static int phase_fit(run_state *s)

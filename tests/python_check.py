@@ -271,6 +271,16 @@ said = p.stderr.decode(errors="replace").strip()
 check(p.returncode == 2 and "model.file" in said and "36×64" in said,
       "a model.file of other images is refused before anything starts: " + said)
 
+# The README's five lines "From Python", on this session (its model.bin is the torch one).
+readme = open(os.path.join(tests, "..", "README.md"), encoding="utf-8").read()
+snippet = readme.split("## From Python", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+scope = {}
+exec(snippet.replace("sessions/demo", path("session-torch")), scope)
+check(len(snippet.strip().split("\n")) == 5 and scope["rates"].shape
+      == (len(scope["stimuli"]["stimulus_id"]), 12),
+      "README's From Python lines load a session and its model: rates %s"
+      % (tuple(scope["rates"].shape),))
+
 # ---------------------------------------------------------------------------------------
 # Versions: `inception --version`, the package's, and what a session, an export and the
 # MEIs record.
