@@ -875,6 +875,9 @@ static int write_manifest(const export_job *job)
     if (!f)
         return fail("%s: cannot write: %s", path, strerror(errno));
     fputs("{\n  \"format\": \"inception export 1\",\n", f);
+    fputs("  \"inception_version\": ", f);
+    json_string(f, inception_version_string());
+    fputs(",\n", f);
     manifest_model(f, job);
     manifest_images(f, job);
     manifest_neurons(f, job);

@@ -2,6 +2,7 @@
  * a fitted model, their control stimuli, files to look at and to present,
  * and (for a simulated dataset) the check against the ground truth. */
 #include "cli.h"
+#include "controller.h"
 #include "model.h"
 #include "stimulus.h"
 
@@ -585,7 +586,9 @@ static int write_outputs(mei_run *r, const char *dir)
         fprintf(stderr, "inception mei: cannot write %s\n", path);
         return 1;
     }
-    fprintf(json, "{\n  \"height\": %d, \"width\": %d,\n  \"mean_luminance\": %.6f, "
+    /* The version string is ours (no quotes or backslashes in a git description). */
+    fprintf(json, "{\n  \"inception_version\": \"%s\",\n", inception_version_string());
+    fprintf(json, "  \"height\": %d, \"width\": %d,\n  \"mean_luminance\": %.6f, "
                   "\"contrast_budget\": %.6f,\n",
             r->H, r->W, r->budget.mean_luminance, r->budget.contrast);
     write_models_json(json, r);

@@ -131,6 +131,8 @@ typedef struct protocol_model {
     int readout;                      /* protocol_readout */
     float learning_rate;
     int batch_size, epochs, patience, threads;
+    /* "": fit here; else a model file fitted elsewhere (resolved path), used instead */
+    char file[PROTOCOL_STRING_SIZE];
 } protocol_model;
 
 typedef struct protocol_targets {
@@ -254,6 +256,14 @@ typedef enum record_type {
 } record_type;
 
 const char *record_type_name(int type); /* "flip", ...; "unknown" otherwise */
+
+/* Which build this is (controller/version.c): the project version ("0.1.0"), the git
+ * description baked in at build time (the version without git), and both as
+ * "inception 0.1.0 (DESCRIPTION)", what `inception --version` prints and session_start,
+ * the export and MEI manifests record. */
+const char *inception_version(void);
+const char *inception_build(void);
+const char *inception_version_string(void);
 
 /* Payloads are lists of named, typed fields (RECORD.md): a payload builder
  * appends them; record_field_find reads them back. */

@@ -1,5 +1,6 @@
 /* main.c: the `inception` executable: dispatch to a subcommand. */
 #include "cli.h"
+#include "controller.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -36,7 +37,8 @@ static void usage(FILE *to)
                 "synthesize most exciting inputs, show them back.\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(to, "  %-15s %s\n", commands[i].name, commands[i].summary);
-    fprintf(to, "\n`inception COMMAND --help` describes a command's options.\n");
+    fprintf(to, "\n`inception COMMAND --help` describes a command's options; "
+                "`inception --version` the build.\n");
 }
 
 int main(int argc, char **argv)
@@ -47,6 +49,10 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("%s\n", inception_version_string());
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

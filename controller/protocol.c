@@ -167,6 +167,8 @@ static const setting_spec settings[] = {
     {"model", "patience", T_INT, AT(model.patience), 1, 1000, "5", NULL,
      "epochs without improvement before a decay"},
     {"model", "threads", T_INT, AT(model.threads), 1, 256, "2", NULL, "for the fit"},
+    {"model", "file", T_PATH, AT(model.file), 0, 0, "", NULL,
+     "a model fitted elsewhere, used instead of fitting"},
 
     {"targets", "count", T_INT, AT(targets.count), 1, 10000, "10", NULL,
      "top N neurons by validation correlation"},
@@ -928,6 +930,32 @@ static int check_model(parse_state *s)
     return 0;
 }
 
+/* A model fitted elsewhere must be whole and fit this session's images (and the virtual
+ * rig's neurons), or a whole recording would end in a fit phase that cannot use it. */
+static int check_model_file(parse_state *s)
+{
+    const protocol *p = s->p;
+    if (!p->model.file[0] || !s->base_dir)
+        return 0;
+    model *m;
+    char err[MODEL_ERR_SIZE];
+    if (model_load(&m, p->model.file, err))
+        return fail_at(s, where(s, "model", "file"), "give a model.bin of inception or "
+                       "inception.model.save", "model.file: %s", err);
+    const model_config *c = model_get_config(m);
+    int height = c->height, width = c->width, neurons = c->neurons;
+    model_destroy(m);
+    if (height != p->images.height || width != p->images.width)
+        return fail_at(s, where(s, "model", "file"), "fit it on images of images.height × "
+                       "images.width", "model.file: a model of %d×%d images; the protocol's "
+                       "images are %d×%d", height, width, p->images.height, p->images.width);
+    if (p->virtual_rig.enabled && neurons != p->virtual_rig.neurons)
+        return fail_at(s, where(s, "model", "file"), "fit it on this population's recording",
+                       "model.file: a model of %d neurons; the virtual rig has %d", neurons,
+                       p->virtual_rig.neurons);
+    return 0;
+}
+
 static int check_consistency(parse_state *s)
 {
     protocol *p = s->p;
@@ -994,6 +1022,7 @@ static int check_settings(parse_state *s)
            (p->display.endpoint[0] && check_display_endpoint(s, p->display.endpoint)) ||
            check_images(s) || check_model(s) ||
            check_path(s, "display", "gamma_file", p->display.gamma_file, 0) ||
+           check_path(s, "model", "file", p->model.file, 0) || check_model_file(s) ||
            check_consistency(s);
 }
 

@@ -958,6 +958,33 @@ static int finish_background_fit(run_state *s)
     return status || session_record_note(s->rec, note, s->err);
 }
 
+/* model.file: a model fitted elsewhere (e.g. in PyTorch from an earlier session's arrays)
+ * takes the final fit's place: checked against this session's images and neurons, evaluated
+ * on its test trials and recorded as model.bin like a fitted one. */
+static int adopt_model_file(run_state *s)
+{
+    char err[MODEL_ERR_SIZE];
+    model *m;
+    if (model_load(&m, s->p->model.file, err))
+        return fail(s, "model.file: %s", err);
+    const model_config *c = model_get_config(m);
+    if (c->height != s->data.height || c->width != s->data.width ||
+        c->neurons != s->data.neurons) {
+        snprintf(s->err, CONTROLLER_ERR_SIZE, "model.file %.300s: a model of %d×%d images and "
+                 "%d neurons; this session has %d×%d and %d", s->p->model.file, c->height,
+                 c->width, c->neurons, s->data.height, s->data.width, s->data.neurons);
+        model_destroy(m);
+        return 1;
+    }
+    model_set_threads(m, s->p->model.threads);
+    char note[PROTOCOL_STRING_SIZE + 64];
+    snprintf(note, sizeof note, "final fit: none, the model is model.file %s", s->p->model.file);
+    progress(s, note, 1);
+    /* Adopted first: session_fit_adopt owns m from here on, even when it fails. */
+    return session_fit_adopt(&s->data, m, &s->fr, s->err) ||
+           session_record_note(s->rec, note, s->err);
+}
+
 static int phase_fit(run_state *s)
 {
     if (phase(s, "fit", "begin"))
@@ -967,9 +994,14 @@ static int phase_fit(run_state *s)
     session_dataset sd;
     if (finish_background_fit(s) || load_recorded_data(s, &sd))
         return 1;
-    session_fit_settings set = fit_settings(s);
-    int status = session_fit_model(&s->data, &set, sd.start_model, sd.start_model_size, &s->fr,
+    int status;
+    if (s->p->model.file[0]) {
+        status = adopt_model_file(s);
+    } else {
+        session_fit_settings set = fit_settings(s);
+        status = session_fit_model(&s->data, &set, sd.start_model, sd.start_model_size, &s->fr,
                                    s->err);
+    }
     session_dataset_free(&sd);
     if (status || session_fit_record_model(s->rec, s->dir, &s->data, &s->fr, s->err))
         return 1;

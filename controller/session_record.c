@@ -303,6 +303,7 @@ static void start_payload(record_payload *p, const char *protocol_name,
     record_payload_text(p, "protocol_name", protocol_name);
     record_payload_u64(p, "unix_ns", realtime_ns());
     record_payload_bytes(p, "protocol_text", protocol_text, protocol_size);
+    record_payload_text(p, "inception_version", inception_version_string());
 }
 
 int session_record_create(const char *dir, const char *protocol_name, const char *protocol_text,

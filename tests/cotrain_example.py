@@ -14,9 +14,11 @@ trains a small convolutional network on two tasks at once, as Safarani et al.
 with the two losses balanced by learned uncertainty weights (Kendall et al.
 2018: L = sum_i exp(-s_i) L_i + s_i) and a batch ratio of neural batches per
 classification batch (--ratio, 1 = Safarani's 1:1). The export is read with
-numpy alone: the manifest says where the images came from, in which order,
-how they were preprocessed, and how well each neuron is predicted (with
-`--data`), so neurons can be selected (--min-correlation).
+the inception package (python/: `inception.export.load`, numpy only; `pip
+install ./python`, or found from the source tree): the manifest says where the
+images came from, in which order, how they were preprocessed, and how well
+each neuron is predicted (with `--data`), so neurons can be selected
+(--min-correlation).
 
 The similarity target of Li et al. (2019) is in similarity.npy; a sketch of its
 use is in README.md ("inception export").
@@ -26,35 +28,32 @@ and exits 1 otherwise. Lines start with '#' so its output reads as TAP
 comments.
 """
 import argparse
-import json
 import os
 import sys
 
 import numpy as np
 
+try:
+    import inception.export
+except ImportError:  # run from the source tree: the package is in ../python
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+    import inception.export
+
 
 def load_export(folder, min_correlation):
     """Images and z-scored response targets, rows aligned, from an export."""
-    with open(os.path.join(folder, "manifest.json")) as f:
-        manifest = json.load(f)
-    responses = np.load(os.path.join(folder, "responses.npy"))
-    images_info = manifest["images"]
-    if images_info["kind"] != "npy":
+    export = inception.export.load(folder)
+    manifest, responses = export.manifest, export.arrays["responses"]
+    if manifest["images"]["kind"] != "npy":
         sys.exit("this example reads NPY image sets; for a folder, load the files listed in "
                  "manifest['images']['names'] in that order")
-    images = np.load(images_info["source"])
     # The network sees luminance in [0, 1], as the model did (manifest's
     # "preprocessing"); it can take its own input size, since the targets are
     # per image, not per pixel.
-    x = images.astype(np.float32)
-    if images.dtype == np.uint8:
-        x /= 255.0
-    if x.ndim == 4:
-        x = x @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+    x = export.images()
     keep = np.arange(responses.shape[1])
-    corr = manifest["neurons"].get("test_correlation_to_average")
+    corr = export.neuron_metric("test_correlation_to_average")
     if corr is not None and min_correlation is not None:
-        corr = np.array([np.nan if c is None else c for c in corr], dtype=np.float64)
         keep = np.flatnonzero(corr >= min_correlation)
     y = responses[:, keep]
     y = (y - y.mean(axis=0)) / (y.std(axis=0) + 1e-6)  # each neuron weighs the same

@@ -5,7 +5,7 @@
 # allocations LeakSanitizer reports; our own code is leak-checked by the
 # dummy-driver tests.
 if ! command -v xvfb-run >/dev/null; then
-    echo "not ok 1 - xvfb-run not found (install xvfb: sh .ci/install-deps)"
+    echo "not ok 1 - xvfb-run not found (install xvfb: sh .ci/install-deps --test)"
     echo "1..1"
     exit 1
 fi
