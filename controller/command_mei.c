@@ -52,6 +52,9 @@ static const char mei_help[] =
     "  --ground-truth      the dataset came from `inception simulate`: show every stimulus\n"
     "                      to the simulated population and print the comparison table,\n"
     "                      overall and by cell type\n"
+    "  --kind KIND         mei (default) or least: the least exciting input, the same\n"
+    "                      descent on the rate at the same budget, with the natural image\n"
+    "                      the model predicts lowest at the budget as its control\n"
     "  --wisdom FILE       FFTW wisdom cache for --space fourier\n"
     "  --threads N         threads (default 2)\n"
     "  --seed N            seed of the starts and the Gabor search (default 1)\n";
@@ -61,6 +64,11 @@ enum { K_MEI, K_NAT_PRED, K_NAT_REC, K_GABOR, K_RF, K_COUNT };
 static const char *kind_names[K_COUNT] = {"mei", "natural-predicted", "natural-recorded",
                                           "gabor", "rf"};
 static const char *kind_labels[K_COUNT] = {"MEI", "NATP", "NATR", "GAB", "RF"};
+/* --kind least: the synthesized slot holds the least exciting input, the
+ * predicted-best slot the natural image predicted lowest (at the budget);
+ * the others stay empty (a Gabor or RF map is no control of suppression). */
+static const char *least_names[K_COUNT] = {"least", "natural-least", "", "", ""};
+static const char *least_labels[K_COUNT] = {"LEI", "NATL", "", "", ""};
 
 #define MAX_MODELS 64
 
@@ -81,6 +89,7 @@ typedef struct mei_run {
     int n_train;
     stimulus_budget budget;
     mei_options o;
+    const char **kind_names, **kind_labels; /* by slot: this run's kinds */
 } mei_run;
 
 /* ------------------------------------------------------------------------ */
@@ -305,6 +314,23 @@ static int read_options(cli_option *o, int n, mei_options *mo, int *batch)
                : 0;
 }
 
+/* --kind: which stimulus is synthesized, and the names of the run's slots. */
+static int read_kind(const char *kind, mei_run *r)
+{
+    r->kind_names = kind_names;
+    r->kind_labels = kind_labels;
+    if (!kind || !strcmp(kind, "mei"))
+        return 0;
+    if (!strcmp(kind, "least")) {
+        r->o.least = 1;
+        r->kind_names = least_names;
+        r->kind_labels = least_labels;
+        return 0;
+    }
+    fprintf(stderr, "inception mei: --kind wants mei or least, not '%s'\n", kind);
+    return 1;
+}
+
 static mei_objective objective_of(const char *name)
 {
     if (name && !strcmp(name, "one-hot-mean"))
@@ -417,8 +443,37 @@ static int synthesize_all(mei_run *r, mei_objective objective, int batch)
     return status;
 }
 
+/* --kind least: the natural image each neuron's prediction is lowest for,
+ * at the budget, in the predicted-best slot. */
+static int make_least_controls(mei_run *r)
+{
+    char err[STIMULUS_ERR_SIZE];
+    int *least = malloc((size_t)r->count * sizeof(int));
+    if (!least) {
+        fprintf(stderr, "inception mei: out of memory for the controls\n");
+        return 1;
+    }
+    fprintf(stderr, "controls: least exciting natural images of %d training images\n",
+            r->n_train);
+    int status = control_least_natural_ensemble(r->models, r->n_models, r->train_images,
+                                                r->n_train, r->neurons, r->count, &r->budget,
+                                                least, err);
+    for (int j = 0; j < r->count && !status; j++) {
+        memcpy(stimulus_at(r, j, K_NAT_PRED), r->train_images + (size_t)least[j] * r->P,
+               r->P * sizeof(float));
+        stimulus_render_at_budget(stimulus_at(r, j, K_NAT_PRED), r->P, &r->budget);
+        r->present[(size_t)j * K_COUNT + K_NAT_PRED] = 1;
+    }
+    if (status)
+        fprintf(stderr, "inception mei: %s\n", err);
+    free(least);
+    return status;
+}
+
 static int make_controls(mei_run *r)
 {
+    if (r->o.least)
+        return make_least_controls(r);
     char err[STIMULUS_ERR_SIZE];
     int n = r->count, status = 1;
     int *bp = malloc((size_t)n * sizeof(int)), *br = malloc((size_t)n * sizeof(int));
@@ -557,14 +612,14 @@ static int write_outputs(mei_run *r, const char *dir)
             const float *x = stimulus_at(r, j, kind);
             memcpy(all + (size_t)k * r->P, x, r->P * sizeof(float));
             char name[64];
-            snprintf(name, sizeof name, "n%04d_%s.png", r->neurons[j], kind_names[kind]);
+            snprintf(name, sizeof name, "n%04d_%s.png", r->neurons[j], r->kind_names[kind]);
             snprintf(path, sizeof path, "%s/%s", dir, name);
             status = png_write_gray(path, x, r->H, r->W, err);
             const mei_result *res = &r->results[j];
             fprintf(json, "    {\"index\": %d, \"neuron\": %d, \"kind\": \"%s\", \"file\": \"%s\", "
                           "\"predicted_response\": %.6g, \"contrast\": %.6f, \"mean\": %.6f, "
                           "\"seed\": %llu, \"steps\": %d",
-                    k, r->neurons[j], kind_names[kind], name,
+                    k, r->neurons[j], r->kind_names[kind], name,
                     r->predicted[(size_t)j * K_COUNT + kind], stimulus_rms_contrast(x, r->P),
                     stimulus_mean(x, r->P),
                     (unsigned long long)(kind == K_MEI ? res->seed : r->o.seed),
@@ -614,7 +669,7 @@ static int write_gallery(mei_run *r, const char *dir)
         row_ptr[j] = rows[j];
         for (int c = 0; c < cols; c++) {
             int kind = used[c], t = j * cols + c;
-            snprintf(labels[t], sizeof labels[t], "%s %.2f", kind_labels[kind],
+            snprintf(labels[t], sizeof labels[t], "%s %.2f", r->kind_labels[kind],
                      r->predicted[(size_t)j * K_COUNT + kind]);
             tiles[t] = (gallery_tile){stimulus_at(r, j, kind), labels[t]};
         }
@@ -696,6 +751,35 @@ static int print_truth_summary(const stimulus_truth *t, int with_controls)
     return print_type_table(t);
 }
 
+/* --kind least: each neuron's least exciting input against its truly least
+ * exciting natural image (both at the budget) and its rate at gray. */
+static int print_least_truth(const stimulus_truth *t)
+{
+    printf("%6s %-18s %8s %8s %8s %8s %9s\n", "neuron", "type", "least", "nat-low", "nat-pred",
+           "gray", "least/nat");
+    for (int j = 0; j < stimulus_truth_count(t); j++) {
+        const truth_row *g = stimulus_truth_row(t, j);
+        printf("%6d %-18s %8.3f %8.3f %8.3f %8.3f %9.3f\n", g->neuron,
+               sim_cell_type_name(g->type), g->shown[TRUTH_LEAST], g->natural_least,
+               g->shown[TRUTH_LEAST_NATURAL], g->gray, g->shown[TRUTH_LEAST] / g->natural_least);
+    }
+    printf("(nat-low: the truly least exciting natural training image; nat-pred: the one the "
+           "model predicts lowest; gray: the uniform mean-luminance image, the simulated "
+           "cells' floor)\n");
+    truth_summary s;
+    if (stimulus_truth_summarize(t, TRUTH_ALL_TYPES, &s))
+        return 1;
+    printf("least exciting input below the least exciting natural image for %d of %d neurons "
+           "that natural images can drive above their gray rate\n",
+           s.least_below_natural, s.suppressible);
+    printf("least exciting input at the floor (within 1%% of the gray rate) for %d of %d "
+           "neurons whose least exciting natural image is already there\n",
+           s.least_at_floor, s.with_least - s.suppressible);
+    printf("median least/least natural %.3f over %d neurons\n", s.least_over_natural,
+           s.with_least);
+    return 0;
+}
+
 /* Every stimulus of the run and the training images shown to the simulated
  * population of `dir`'s population.npy. */
 static int ground_truth(mei_run *r, const char *dir)
@@ -720,7 +804,12 @@ static int ground_truth(mei_run *r, const char *dir)
     }
     int with_controls = r->present[K_GABOR];
     stimulus_truth_add_naturals(t, r->train_images, r->n_train);
-    for (int j = 0; j < r->count; j++) {
+    for (int j = 0; r->o.least && j < r->count; j++) {
+        stimulus_truth_score(t, j, TRUTH_LEAST, stimulus_at(r, j, K_MEI));
+        if (r->present[(size_t)j * K_COUNT + K_NAT_PRED])
+            stimulus_truth_score(t, j, TRUTH_LEAST_NATURAL, stimulus_at(r, j, K_NAT_PRED));
+    }
+    for (int j = 0; !r->o.least && j < r->count; j++) {
         stimulus_truth_score(t, j, TRUTH_MEI, stimulus_at(r, j, K_MEI));
         if (!with_controls)
             continue;
@@ -735,6 +824,12 @@ static int ground_truth(mei_run *r, const char *dir)
     }
     printf("\nground truth (expected spike counts of the simulated cells; every stimulus at "
            "contrast %.4f, mean %.4f)\n", r->budget.contrast, r->budget.mean_luminance);
+    if (r->o.least) {
+        status = print_least_truth(t);
+        if (status)
+            fprintf(stderr, "inception mei: out of memory for the ground truth\n");
+        goto done;
+    }
     printf("%6s %-18s %8s %8s %8s %8s %8s %8s %8s %8s %8s\n", "neuron", "type", "MEI", "natural",
            "nat-raw", "gabor", "rf", "optimum", "MEI/nat", "MEI/opt", "MEI/best");
     for (int j = 0; j < r->count; j++)
@@ -869,7 +964,8 @@ int command_mei(int argc, char **argv)
                       {"sigma", 1, NULL},     {"sigma-end", 1, NULL},   {"jitter", 1, NULL},
                       {"objective", 1, NULL}, {"temperature", 1, NULL}, {"contrast", 1, NULL},
                       {"batch", 1, NULL},     {"no-controls", 0, NULL}, {"ground-truth", 0, NULL},
-                      {"wisdom", 1, NULL},    {"threads", 1, NULL},     {"seed", 1, NULL}};
+                      {"wisdom", 1, NULL},    {"threads", 1, NULL},     {"seed", 1, NULL},
+                      {"kind", 1, NULL}};
     if (cli_parse("mei", argc, argv, o, COUNT(o)))
         return 2;
     const char *model_path = cli_get(o, COUNT(o), "model"), *data = cli_get(o, COUNT(o), "data");
@@ -885,7 +981,8 @@ int command_mei(int argc, char **argv)
     int batch = 100;
     float contrast = 0.0f;
     if (read_options(o, COUNT(o), &r.o, &batch) ||
-        cli_get_float(o, COUNT(o), "contrast", 1e-4f, 0.5f, &contrast))
+        cli_get_float(o, COUNT(o), "contrast", 1e-4f, 0.5f, &contrast) ||
+        read_kind(cli_get(o, COUNT(o), "kind"), &r))
         return 2;
     int status = split_models(&r, model_path), chosen;
     if (status)

@@ -24,7 +24,11 @@
  * rates r̄ = (1/M) Σ_m r_m, so ∇ₓJ = (1/M) Σ_m ∇ₓ(w · r_m) with w = ∂J/∂r̄.
  * The models are run one after another, each through its own fast path, the
  * gradients summed into one buffer. An image that exploits one model's
- * errors gains in that model alone, a share 1/M of the objective. */
+ * errors gains in that model alone, a share 1/M of the objective.
+ *
+ * A least exciting input (mei_options.least) is the same ascent on −J: the
+ * weights ∂J/∂r negated, so every step, the normalization, the budget map
+ * and the choice of the kept start work unchanged. */
 #include "stimulus.h"
 
 #include <math.h>
@@ -93,6 +97,8 @@ typedef struct ascent {
     int *active;      /* indices of images still ascending */
     int *steps, *since;
     float *best;
+    float *last;      /* images: the previous step's objective (least only) */
+    float *eta_scale; /* images: its step's share of η (least only) */
     model_rng *rng;   /* one stream per image */
     fourier_param *fourier;
 } ascent;
@@ -111,6 +117,8 @@ static void ascent_free(ascent *a)
     free(a->steps);
     free(a->since);
     free(a->best);
+    free(a->last);
+    free(a->eta_scale);
     free(a->rng);
     free(a->models);
     free(a->grad_part);
@@ -146,6 +154,8 @@ static int ascent_alloc(ascent *a, model *m, const mei_target *targets, int coun
     a->steps = calloc(B, sizeof(int));
     a->since = calloc(B, sizeof(int));
     a->best = malloc(B * sizeof(float));
+    a->last = malloc(B * sizeof(float));
+    a->eta_scale = malloc(B * sizeof(float));
     a->rng = malloc(B * sizeof(model_rng));
     a->n_models = 1 + o->ensemble_size;
     a->models = malloc((size_t)a->n_models * sizeof *a->models);
@@ -161,7 +171,7 @@ static int ascent_alloc(ascent *a, model *m, const mei_target *targets, int coun
     }
     int parts_ok = a->n_models == 1 || (a->grad_part && a->rates_part && a->objective_part);
     if (!a->z || !a->x || !a->x_in || !a->grad || !a->weights || !a->rates || !a->scratch ||
-        !a->shift || !a->active || !a->steps || !a->since || !a->best || !a->rng || !a->models ||
+        !a->shift || !a->active || !a->steps || !a->since || !a->best || !a->last || !a->eta_scale || !a->rng || !a->models ||
         !parts_ok) {
         snprintf(err, STIMULUS_ERR_SIZE, "MEI synthesis: out of memory for %d images", a->images);
         return 1;
@@ -170,6 +180,27 @@ static int ascent_alloc(ascent *a, model *m, const mei_target *targets, int coun
         fourier_param_create(&a->fourier, a->height, a->width, a->threads, o->wisdom_path, err))
         return 1;
     return 0;
+}
+
+/* The image shown for a latent: in the space (an MEI), or at exactly the
+ * budget's contrast (a least exciting input: with the contrast only bounded,
+ * the uniform gray image, which drives no filter, would be the answer to
+ * every least-exciting question, and the comparison with natural images at
+ * the budget would be one of contrast, not content). The least exciting
+ * input's latent is its image after every step (projected descent): a
+ * latent of lower contrast than the budget would be scaled up at every
+ * rendering, and with it each step (by 20 times for the starting noise),
+ * and the descent would bounce instead of descending. Without the latent's
+ * growth to anneal it, a fixed step of mean size η, all of it within the
+ * receptive field where the gradient lives, ends in a two-step cycle around
+ * the minimum (seen: predicted rates alternating 3.06 and 4.73); so each
+ * step that raises the objective halves the image's later steps. */
+static void place_in_space(const mei_options *o, float *x, int pixels)
+{
+    if (o->least)
+        stimulus_render_at_budget(x, pixels, &o->budget);
+    else
+        stimulus_constrain(x, pixels, &o->budget);
 }
 
 /* Low-contrast white noise around the mean, in the space. */
@@ -183,8 +214,11 @@ static void ascent_init(ascent *a)
             z[i] = a->o->budget.mean_luminance +
                    a->o->init_contrast * (float)model_rng_normal(&a->rng[b]);
         memcpy(x, z, (size_t)a->pixels * sizeof(float));
-        stimulus_constrain(x, a->pixels, &a->o->budget);
-        a->best[b] = -INFINITY;
+        place_in_space(a->o, x, a->pixels);
+        if (a->o->least)
+            memcpy(z, x, (size_t)a->pixels * sizeof(float));
+        a->best[b] = a->last[b] = -INFINITY;
+        a->eta_scale[b] = 1.0f;
         a->active[b] = b;
     }
 }
@@ -257,6 +291,19 @@ float mei_objective_weights(const mei_target *t, const float *rates, int N, floa
     return (float)(rates[n] - (top + temperature * log(sum)));
 }
 
+/* The objective as the ascent sees it: J, or −J for a least exciting input
+ * (o->least), so that everything downstream maximizes. */
+static float ascended_objective(const mei_options *o, const mei_target *t, const float *rates,
+                                int N, float *w)
+{
+    float J = mei_objective_weights(t, rates, N, o->temperature, w);
+    if (!o->least)
+        return J;
+    for (int k = 0; k < N; k++)
+        w[k] = -w[k];
+    return -J;
+}
+
 static float target_response(const mei_target *t, const float *rates, int N)
 {
     if (t->objective != MEI_GROUP)
@@ -293,12 +340,14 @@ static void update_image(ascent *a, int i, int step, float *dir, float *scratch)
         mean_abs += fabsf(dir[k]);
     mean_abs /= P;
     if (mean_abs > 0.0) {
-        float eta = (float)(a->o->step_size / mean_abs);
+        float eta = (float)(a->o->step_size * a->eta_scale[b] / mean_abs);
         for (int k = 0; k < P; k++)
             z[k] += eta * dir[k];
     }
     memcpy(x, z, (size_t)P * sizeof(float));
-    stimulus_constrain(x, P, &a->o->budget);
+    place_in_space(a->o, x, P);
+    if (a->o->least) /* projected descent: see place_in_space */
+        memcpy(z, x, (size_t)P * sizeof(float));
     a->steps[b]++;
 }
 
@@ -310,6 +359,11 @@ static double track_progress(ascent *a, int n_active, const float *objective)
     for (int i = 0; i < n_active; i++) {
         int b = a->active[i];
         sum += objective[i];
+        /* Least: a step that made things worse was too long (see
+         * place_in_space); the following ones are halved. */
+        if (a->o->least && objective[i] < a->last[b])
+            a->eta_scale[b] *= 0.5f;
+        a->last[b] = objective[i];
         if (a->best[b] == -INFINITY ||
             objective[i] > a->best[b] + a->o->tolerance * fabsf(a->best[b])) {
             a->best[b] = objective[i];
@@ -369,8 +423,8 @@ static int fixed_weight_gradient(ascent *a, int n, float *objective, char *err)
     int N = a->neurons;
     size_t NP = (size_t)n * a->pixels;
     for (int i = 0; i < n; i++) /* weights only: these objectives ignore the rates */
-        mei_objective_weights(&a->targets[a->active[i] / a->starts], a->rates + (size_t)i * N,
-                              N, a->o->temperature, a->weights + (size_t)i * N);
+        ascended_objective(a->o, &a->targets[a->active[i] / a->starts], a->rates + (size_t)i * N,
+                           N, a->weights + (size_t)i * N);
     if (model_input_gradient_objective(a->models[0], a->x_in, n, a->weights, a->grad, objective,
                                        err))
         return 1;
@@ -414,15 +468,15 @@ static int all_rates_gradient(ascent *a, int n, int softmax, float *objective, c
         return 1;
     for (int i = 0; i < n; i++) {
         const mei_target *t = &a->targets[a->active[i] / a->starts];
-        objective[i] = mei_objective_weights(t, a->rates + (size_t)i * N, N, a->o->temperature,
-                                         a->weights + (size_t)i * N);
+        objective[i] = ascended_objective(a->o, t, a->rates + (size_t)i * N, N,
+                                          a->weights + (size_t)i * N);
     }
     if (mean_input_gradient(a, n, err))
         return 1;
     for (int i = 0; i < n; i++) /* the objective at this step's input */
-        objective[i] = mei_objective_weights(&a->targets[a->active[i] / a->starts],
-                                         a->rates + (size_t)i * N, N, a->o->temperature,
-                                         a->weights + (size_t)i * N);
+        objective[i] = ascended_objective(a->o, &a->targets[a->active[i] / a->starts],
+                                          a->rates + (size_t)i * N, N,
+                                          a->weights + (size_t)i * N);
     return 0;
 }
 
@@ -480,8 +534,8 @@ static int ascent_finish(ascent *a, int count, float *images, mei_result *result
         int best = 0;
         float best_j = -INFINITY;
         for (int s = 0; s < S; s++) {
-            float j = mei_objective_weights(tg, a->rates + (size_t)(t * S + s) * N, N,
-                                        a->o->temperature, a->weights);
+            float j = ascended_objective(a->o, tg, a->rates + (size_t)(t * S + s) * N, N,
+                                         a->weights);
             if (j > best_j) {
                 best_j = j;
                 best = s;
@@ -495,7 +549,7 @@ static int ascent_finish(ascent *a, int count, float *images, mei_result *result
         int b = t * S + best;
         memcpy(images + (size_t)t * P, a->x + (size_t)b * P, (size_t)P * sizeof(float));
         results[t].response = target_response(tg, a->rates + (size_t)b * N, N);
-        results[t].objective = best_j;
+        results[t].objective = a->o->least ? -best_j : best_j;
         results[t].contrast = stimulus_rms_contrast(a->x + (size_t)b * P, P);
         results[t].steps = a->steps[b];
         results[t].best_start = best;

@@ -468,6 +468,87 @@ static void test_receptive_field_path(void)
     model_destroy(m);
 }
 
+/* Least exciting inputs (mei_options.least): descent on the rate, every
+ * image at exactly the budget's contrast, below every natural image the
+ * model sees at that budget; the least natural control by hand. */
+static void test_least(void)
+{
+    model *m = small_model();
+    if (!m)
+        return;
+    char err[STIMULUS_ERR_SIZE];
+    mei_options o;
+    mei_options_default(&o);
+    o.steps = 200;
+    o.starts = 2;
+    o.budget = (stimulus_budget){0.5f, 0.15f};
+    o.seed = 6;
+    enum { T = 3, R = 64, N = 12 };
+    mei_target t[T] = {{MEI_SINGLE, 3, NULL}, {MEI_SINGLE, 7, NULL}, {MEI_SINGLE, 10, NULL}};
+    float least[T * P], mei[T * P], again[T * P], rates[R * N], lr[T * N];
+    mei_result rl[T], rm[T], ra[T];
+    int ok = !mei_synthesize(m, t, T, &o, mei, rm, err);
+    o.least = 1;
+    ok = ok && !mei_synthesize(m, t, T, &o, least, rl, err);
+    CHECK(ok, "least exciting inputs synthesized (%s)", ok ? "ok" : err);
+    if (!ok) {
+        model_destroy(m);
+        return;
+    }
+    ok = !mei_synthesize(m, t, T, &o, again, ra, err);
+    CHECK(ok && !memcmp(least, again, sizeof least), "same seed, same least exciting inputs");
+    int space_ok = 1;
+    for (int k = 0; k < T; k++) {
+        const float *x = least + k * P;
+        /* 1e-4: the budget rendering's bisection stops within 1e-7 of the
+         * scale, far below this. */
+        space_ok &= fabs(stimulus_mean(x, P) - 0.5) <= 1e-6 &&
+                    fabs(stimulus_rms_contrast(x, P) - 0.15) <= 1e-4;
+        for (int i = 0; i < P; i++)
+            space_ok &= x[i] >= 0.0f && x[i] <= 1.0f;
+    }
+    CHECK(space_ok, "every least exciting input at the budget's mean and exactly its contrast");
+    float *natural = malloc(sizeof(float) * R * P);
+    sim_natural_images(natural, R, H, W, 4);
+    float *rendered = malloc(sizeof(float) * R * P);
+    memcpy(rendered, natural, sizeof(float) * R * P);
+    for (int k = 0; k < R; k++)
+        stimulus_render_at_budget(rendered + k * P, P, &o.budget);
+    model_predict(m, rendered, R, rates, err);
+    model_predict(m, least, T, lr, err);
+    int below = 1, lowest_idx[T];
+    for (int j = 0; j < T; j++) {
+        int n = t[j].neuron;
+        lowest_idx[j] = 0;
+        for (int k = 1; k < R; k++)
+            if (rates[k * N + n] < rates[lowest_idx[j] * N + n])
+                lowest_idx[j] = k;
+        float lowest = rates[lowest_idx[j] * N + n];
+        printf("# neuron %d: least %.4f, lowest natural %.4f, MEI %.4f\n", n, lr[j * N + n],
+               lowest, rm[j].response);
+        below &= lr[j * N + n] < lowest && lr[j * N + n] < rm[j].response;
+        /* The same prediction up to the batch's rounding (~1e-7 relative). */
+        below &= fabsf(rl[j].response - lr[j * N + n]) <= 1e-5f * fmaxf(1.0f, lr[j * N + n]) &&
+                 rl[j].objective == rl[j].response;
+    }
+    CHECK(below, "least exciting inputs predicted below every natural image at the budget and "
+                 "below the MEI; the result's response and objective are the prediction");
+    int neurons[T] = {3, 7, 10}, chosen[T];
+    model *models[1] = {m};
+    ok = !control_least_natural_ensemble(models, 1, natural, R, neurons, T, &o.budget, chosen,
+                                         err);
+    CHECK(ok && chosen[0] == lowest_idx[0] && chosen[1] == lowest_idx[1] &&
+              chosen[2] == lowest_idx[2],
+          "least natural control: the image predicted lowest at the budget (%d %d %d)",
+          chosen[0], chosen[1], chosen[2]);
+    CHECK(control_least_natural_ensemble(models, 1, natural, 0, neurons, T, &o.budget, chosen,
+                                         err) != 0,
+          "no images to choose from: refused (%s)", err);
+    free(natural);
+    free(rendered);
+    model_destroy(m);
+}
+
 static void test_ground_truth(void)
 {
     sim_config c;
@@ -547,7 +628,9 @@ static void test_truth_scorer(void)
     sim_natural_images(img, naturals, H, W, 21);
     stimulus_truth_add_naturals(t, img, 170); /* two calls: maxima carry over */
     stimulus_truth_add_naturals(t, img + (size_t)170 * P, naturals - 170);
-    float best[6] = {0}, best_raw[6] = {0}, mei[6], gabor[6];
+    float best[6] = {0}, best_raw[6] = {0}, lowest[6], least[6], mei[6], gabor[6];
+    for (int j = 0; j < n; j++)
+        lowest[j] = INFINITY;
     for (int i = 0; i < naturals; i++) {
         sim_population_rates(p, img + (size_t)i * P, 1, rates);
         for (int j = 0; j < n; j++)
@@ -555,14 +638,20 @@ static void test_truth_scorer(void)
         memcpy(rendered, img + (size_t)i * P, sizeof(float) * P);
         stimulus_render_at_budget(rendered, P, &b);
         sim_population_rates(p, rendered, 1, rates);
-        for (int j = 0; j < n; j++)
+        for (int j = 0; j < n; j++) {
             best[j] = fmaxf(best[j], rates[targets[j]]);
+            lowest[j] = fminf(lowest[j], rates[targets[j]]);
+        }
     }
     /* "MEIs": natural images 0..5; "Gabors": images 10..15 (any images do). */
     int scores_ok = 1;
     for (int j = 0; j < n; j++) {
         mei[j] = stimulus_truth_score(t, j, TRUTH_MEI, img + (size_t)j * P);
         gabor[j] = stimulus_truth_score(t, j, TRUTH_GABOR, img + (size_t)(10 + j) * P);
+        /* "least exciting inputs": images 20..25 at the budget */
+        memcpy(rendered, img + (size_t)(20 + j) * P, sizeof(float) * P);
+        stimulus_render_at_budget(rendered, P, &b);
+        least[j] = stimulus_truth_score(t, j, TRUTH_LEAST, rendered);
         sim_population_rates(p, img + (size_t)j * P, 1, rates);
         scores_ok &= mei[j] == rates[targets[j]];
     }
@@ -577,7 +666,7 @@ static void test_truth_scorer(void)
                    fabsf(r->natural - best[j]) <= 1e-5f * best[j] &&
                    fabsf(r->natural_raw - best_raw[j]) <= 1e-5f * best_raw[j] &&
                    r->optimum == opt_rate && isnan(r->shown[TRUTH_RF]) &&
-                   r->best_control == fmaxf(gabor[j], best[j]);
+                   fabsf(r->best_control - fmaxf(gabor[j], best[j])) <= 1e-5f * best[j];
         ratio[j] = mei[j] / best[j];
         wins += mei[j] > gabor[j];
         if (r->type == SIM_SIMPLE) {
@@ -603,6 +692,32 @@ static void test_truth_scorer(void)
           "wins over the Gabor %d of %d, no RF scored", all.beats_gabor, all.with_gabor);
     CHECK(simple.count == type_rows && simple.beats_gabor == type_wins,
           "one type's summary: %d simple cells, %d wins", simple.count, simple.beats_gabor);
+    /* Least exciting inputs: the lowest natural at the budget, the gray
+     * rate, and the summary's counts by hand. */
+    for (int i = 0; i < P; i++)
+        rendered[i] = b.mean_luminance;
+    sim_population_rates(p, rendered, 1, rates);
+    int least_ok = 1, suppressible = 0, below = 0, at_floor = 0;
+    for (int j = 0; j < n; j++) {
+        const truth_row *r = stimulus_truth_row(t, j);
+        float gray = rates[targets[j]], band = 0.01f * fabsf(gray);
+        /* The scorer's rates come from batches of up to 128 images, these from
+         * one: the same sums in another order, equal to ~1e-7 relative. */
+        least_ok &= fabsf(r->natural_least - lowest[j]) <= 1e-5f * lowest[j] && r->gray == gray &&
+                    r->shown[TRUTH_LEAST] == least[j];
+        if (lowest[j] > gray + band) {
+            suppressible++;
+            below += least[j] < lowest[j];
+        } else {
+            at_floor += least[j] <= gray + band;
+        }
+    }
+    CHECK(least_ok, "rows: least exciting natural image at the budget, gray rate, least scored");
+    CHECK(all.with_least == n && all.suppressible == suppressible &&
+              all.least_below_natural == below && all.least_at_floor == at_floor &&
+              suppressible > 0 && suppressible < n,
+          "least summary: %d of %d suppressible rows below their least natural, %d of the "
+          "others at the floor", all.least_below_natural, all.suppressible, all.least_at_floor);
     free(img);
     free(rendered);
     free(rates);
@@ -648,6 +763,7 @@ int main(void)
     test_objectives();
     test_synthesis();
     test_receptive_field_path();
+    test_least();
     test_ground_truth();
     test_truth_scorer();
     test_png();
