@@ -331,6 +331,10 @@ typedef struct mei_options {
      * the same step, budget and preconditioning; the kept start is the one
      * with the lowest objective). Default 0: maximized, the MEI. */
     int least;
+    /* Diverse MEIs (mei_synthesize_diverse): the weight λ of the diversity
+     * term, the response traded per unit of the set's mean pairwise
+     * correlation, as a share of the set's mean response (default 0.3). */
+    float diversity;
     void (*progress)(const mei_progress *p, void *user); /* every 50 steps and the last */
     void *user;
 } mei_options;
@@ -356,6 +360,21 @@ uint64_t mei_start_seed(uint64_t seed, int neuron, int start);
  * through the model. `images` receives count × H × W, `results` count. */
 int mei_synthesize(model *m, const mei_target *targets, int count, const mei_options *o,
                    float *images, mei_result *results, char *err);
+/* Diverse MEIs: for each target a set of o->starts images ascended together
+ * on J = mean_i r_i − λ R̄ · mean_{i<k} corr(x_i, x_k), λ = o->diversity and
+ * R̄ the set's mean response at the step (a constant in the gradient, so
+ * that λ is a share of the response whatever the neuron's rate). Each image
+ * stays in the space. All o->starts images are kept: `images` receives
+ * count × starts × H × W, `results` count × starts (start_agreement: the
+ * set's mean pairwise correlation). Needs starts ≥ 2, patience 0 and not
+ * least. */
+int mei_synthesize_diverse(model *m, const mei_target *targets, int count, const mei_options *o,
+                           float *images, mei_result *results, char *err);
+/* The set's mean pairwise Pearson correlation D = mean_{i<k} corr(x_i, x_k)
+ * of n ≥ 2 images, and its gradient with respect to each (n × pixels):
+ * ∂D/∂x_i = (2 / (n(n−1))) Σ_{k≠i} (u_k − c_ik u_i) / |x_i − x̄_i|, u the
+ * centred, unit-norm images. A flat image has correlation 0 and gradient 0. */
+float mei_set_correlation(const float *images, int n, int pixels, float *grad);
 
 /* Ensembles: models of one population (same image size and neurons; in
  * practice the same architecture fitted with different seeds) used as one

@@ -549,6 +549,95 @@ static void test_least(void)
     model_destroy(m);
 }
 
+/* The diversity term: its gradient by finite differences, and a diverse
+ * set against plain random starts on the small model. */
+static void test_diverse(void)
+{
+    enum { S = 4, N = 12 };
+    model_rng rng;
+    model_rng_seed(&rng, 12);
+    float set[S * P], grad[S * P], plus[S * P], minus[S * P];
+    random_image(set, S * P, &rng, 0.5f, 0.1f);
+    for (int i = 0; i < P; i++) /* correlated images: a shared part */
+        for (int k = 1; k < S; k++)
+            set[k * P + i] += 0.7f * (set[i] - 0.5f);
+    float D = mei_set_correlation(set, S, P, grad);
+    double by_hand = 0.0;
+    for (int i = 0; i < S; i++)
+        for (int k = i + 1; k < S; k++) {
+            double mi = stimulus_mean(set + i * P, P), mk = stimulus_mean(set + k * P, P);
+            double sik = 0, sii = 0, skk = 0;
+            for (int q = 0; q < P; q++) {
+                sik += (set[i * P + q] - mi) * (set[k * P + q] - mk);
+                sii += (set[i * P + q] - mi) * (set[i * P + q] - mi);
+                skk += (set[k * P + q] - mk) * (set[k * P + q] - mk);
+            }
+            by_hand += sik / sqrt(sii * skk);
+        }
+    by_hand /= S * (S - 1) / 2;
+    CHECK_CLOSE(D, by_hand, 1e-5, "set correlation is the mean pairwise Pearson correlation (%.4f)",
+                D);
+    double worst = 0.0, h = 1e-3;
+    for (int t = 0; t < 12; t++) {
+        int k = (int)(model_rng_next(&rng) % (S * P));
+        memcpy(plus, set, sizeof set);
+        memcpy(minus, set, sizeof set);
+        plus[k] += (float)h;
+        minus[k] -= (float)h;
+        float scratch[S * P];
+        double fd = (mei_set_correlation(plus, S, P, scratch) -
+                     mei_set_correlation(minus, S, P, scratch)) / (2 * h);
+        worst = fmax(worst, fabs(fd - grad[k]) / fmax(1e-3, fabs(grad[k])));
+    }
+    /* float sums of 384 terms differenced at h = 1e-3: ~1e-4 relative noise */
+    CHECK(worst < 2e-2, "set correlation gradient matches finite differences (worst %.2g)", worst);
+
+    model *m = small_model();
+    if (!m)
+        return;
+    char err[STIMULUS_ERR_SIZE];
+    mei_options o;
+    mei_options_default(&o);
+    o.steps = 200;
+    o.starts = S;
+    o.budget = (stimulus_budget){0.5f, 0.15f};
+    o.seed = 3;
+    mei_target t = {MEI_SINGLE, 3, NULL};
+    float best[P], diverse[S * P], rates[S * N];
+    mei_result plain, rd[S];
+    int ok = !mei_synthesize(m, &t, 1, &o, best, &plain, err) &&
+             !mei_synthesize_diverse(m, &t, 1, &o, diverse, rd, err);
+    CHECK(ok, "a diverse set of %d and %d plain starts (%s)", S, S, ok ? "ok" : err);
+    if (!ok) {
+        model_destroy(m);
+        return;
+    }
+    model_predict(m, diverse, S, rates, err);
+    float lowest = INFINITY;
+    int space_ok = 1, results_ok = 1;
+    for (int k = 0; k < S; k++) {
+        lowest = fminf(lowest, rates[k * N + 3]);
+        space_ok &= fabs(stimulus_mean(diverse + k * P, P) - 0.5) <= 1e-6 &&
+                    stimulus_rms_contrast(diverse + k * P, P) <= 0.15f;
+        results_ok &= fabsf(rd[k].response - rates[k * N + 3]) <= 1e-5f * rates[k * N + 3] &&
+                      rd[k].best_start == k && rd[k].seed == mei_start_seed(3, 3, k);
+    }
+    float D_plain = plain.start_agreement, D_diverse = rd[0].start_agreement;
+    printf("# diverse: lowest response %.4f of the MEI's %.4f (%.3f); set correlation %.3f, "
+           "plain starts %.3f\n", lowest, plain.response, lowest / plain.response, D_diverse,
+           D_plain);
+    CHECK(space_ok && results_ok, "every image of the set in the space, each with its result");
+    CHECK(lowest >= 0.8f * plain.response,
+          "every diverse image drives the neuron >= 0.8 of the MEI (lowest %.3f of it)",
+          lowest / plain.response);
+    CHECK(D_diverse < D_plain - 0.2f, "the set correlates %.3f, plain starts %.3f", D_diverse,
+          D_plain);
+    o.patience = 5;
+    CHECK(mei_synthesize_diverse(m, &t, 1, &o, diverse, rd, err) != 0,
+          "diverse with patience refused: %s", err);
+    model_destroy(m);
+}
+
 static void test_ground_truth(void)
 {
     sim_config c;
@@ -764,6 +853,7 @@ int main(void)
     test_synthesis();
     test_receptive_field_path();
     test_least();
+    test_diverse();
     test_ground_truth();
     test_truth_scorer();
     test_png();
