@@ -333,7 +333,7 @@ typedef struct mei_options {
     int least;
     /* Diverse MEIs (mei_synthesize_diverse): the weight λ of the diversity
      * term, the response traded per unit of the set's mean pairwise
-     * correlation, as a share of the set's mean response (default 0.3). */
+     * correlation, as a share of the set's mean response (default 0.15). */
     float diversity;
     void (*progress)(const mei_progress *p, void *user); /* every 50 steps and the last */
     void *user;

@@ -275,13 +275,13 @@ static void test_objectives(void)
 
 /* ------------------------------------------------------------------------ */
 
-static model *small_model(void)
+static model *small_model_of(int neurons)
 {
     model_config c;
     model_config_default(&c);
     c.height = H;
     c.width = W;
-    c.neurons = 12;
+    c.neurons = neurons;
     c.layers = 2;
     c.channels = 6;
     c.kernel[0] = 5;
@@ -295,6 +295,20 @@ static model *small_model(void)
     }
     model_set_standardization(m, 0.5f, 0.2f);
     return m;
+}
+
+static model *small_model(void) { return small_model_of(12); }
+
+/* Median of n floats (sorted in place). */
+static float median_of(float *v, int n)
+{
+    for (int i = 1; i < n; i++)
+        for (int k = i; k > 0 && v[k - 1] > v[k]; k--) {
+            float t = v[k];
+            v[k] = v[k - 1];
+            v[k - 1] = t;
+        }
+    return n % 2 ? v[n / 2] : 0.5f * (v[n / 2 - 1] + v[n / 2]);
 }
 
 static void test_synthesis(void)
@@ -638,6 +652,89 @@ static void test_diverse(void)
     model_destroy(m);
 }
 
+/* Diverse MEIs against the simulated population's ground truth: a small
+ * model fitted here to simple and complex cells, each neuron's MEI (best of
+ * 4 starts) and a diverse set of 4 shown to the cells themselves. */
+static void test_diverse_truth(void)
+{
+    enum { S = 4, T = 6, TRAIN = 1500, VAL = 200 };
+    sim_config c;
+    sim_config_default(&c);
+    c.fraction_simple = 0.5f;
+    c.fraction_complex = 0.5f;
+    c.neurons = 10;
+    c.height = H;
+    c.width = W;
+    c.seed = 13;
+    char err[STIMULUS_ERR_SIZE];
+    sim_population *pop;
+    dataset d;
+    if (sim_population_create(&pop, &c, err) || dataset_alloc(&d, TRAIN + VAL, H, W, c.neurons)) {
+        CHECK(0, "population and dataset: %s", err);
+        return;
+    }
+    model_rng rng;
+    model_rng_seed(&rng, 14);
+    sim_natural_images(d.images, TRAIN + VAL, H, W, 15);
+    sim_population_sample(pop, d.images, TRAIN + VAL, &rng, d.responses);
+    for (int i = 0; i < TRAIN + VAL; i++) {
+        d.tiers[i] = i < TRAIN ? TIER_TRAIN : TIER_VALIDATION;
+        d.image_ids[i] = i;
+    }
+    model *m = small_model_of(c.neurons);
+    fit_options fo;
+    fit_options_default(&fo);
+    fo.max_epochs = 10;
+    fo.threads = 2;
+    fit_report report;
+    int ok = m && !model_fit(m, &d, &fo, &report, err);
+    CHECK(ok, "model fitted to the simulated cells (validation correlation %.3f)",
+          ok ? report.best_validation_corr : 0.0);
+    if (!ok) {
+        model_destroy(m);
+        dataset_free(&d);
+        sim_population_destroy(pop);
+        return;
+    }
+    mei_options o;
+    mei_options_default(&o);
+    o.steps = 300;
+    o.starts = S;
+    o.budget = (stimulus_budget){0.5f, stimulus_median_contrast(d.images, TRAIN, P)};
+    float mei[P], set[S * P], rates[S * 10], ratio[T], d_set[T], d_starts[T];
+    int held = 0;
+    for (int j = 0; j < T; j++) {
+        mei_target t = {MEI_SINGLE, j, NULL};
+        mei_result plain, rd[S];
+        if (mei_synthesize(m, &t, 1, &o, mei, &plain, err) ||
+            mei_synthesize_diverse(m, &t, 1, &o, set, rd, err)) {
+            CHECK(0, "synthesis: %s", err);
+            break;
+        }
+        sim_population_rates(pop, mei, 1, rates);
+        float true_mei = rates[j], lowest = INFINITY;
+        sim_population_rates(pop, set, S, rates);
+        for (int k = 0; k < S; k++)
+            lowest = fminf(lowest, rates[k * 10 + j]);
+        ratio[j] = lowest / true_mei;
+        d_set[j] = rd[0].start_agreement;
+        d_starts[j] = plain.start_agreement;
+        held += ratio[j] >= 0.8f;
+        printf("# neuron %d (%s): true MEI %.3f, the set's lowest %.3f (%.3f of it); set "
+               "correlation %.3f, %d plain starts %.3f\n", j,
+               sim_cell_type_name(sim_population_cell(pop, j)->type), true_mei, lowest, ratio[j],
+               d_set[j], S, d_starts[j]);
+    }
+    float med_set = median_of(d_set, T), med_starts = median_of(d_starts, T);
+    CHECK(held >= T - 1, "%d of %d diverse sets: every image's true response >= 0.8 of the MEI's",
+          held, T);
+    CHECK(med_set < med_starts - 0.3f, "median set correlation %.3f, of %d plain starts %.3f",
+          med_set, S, med_starts);
+    model_destroy(m);
+    dataset_free(&d);
+    sim_population_destroy(pop);
+}
+
 static void test_ground_truth(void)
 {
     sim_config c;
@@ -854,6 +951,7 @@ int main(void)
     test_receptive_field_path();
     test_least();
     test_diverse();
+    test_diverse_truth();
     test_ground_truth();
     test_truth_scorer();
     test_png();
