@@ -52,9 +52,13 @@ static const char mei_help[] =
     "  --ground-truth      the dataset came from `inception simulate`: show every stimulus\n"
     "                      to the simulated population and print the comparison table,\n"
     "                      overall and by cell type\n"
-    "  --kind KIND         mei (default) or least: the least exciting input, the same\n"
+    "  --kind KIND         mei (default); least: the least exciting input, the same\n"
     "                      descent on the rate at the same budget, with the natural image\n"
-    "                      the model predicts lowest at the budget as its control\n"
+    "                      the model predicts lowest at the budget as its control; diverse:\n"
+    "                      the MEI (--count random starts) and its controls, then a set of\n"
+    "                      --count images ascended together with a penalty on their mean\n"
+    "                      pairwise correlation (weight 0.15 of the set's mean response)\n"
+    "  --count N           --kind diverse: images per set (default 4, 2..64)\n"
     "  --wisdom FILE       FFTW wisdom cache for --space fourier\n"
     "  --threads N         threads (default 2)\n"
     "  --seed N            seed of the starts and the Gabor search (default 1)\n";
@@ -69,6 +73,9 @@ static const char *kind_labels[K_COUNT] = {"MEI", "NATP", "NATR", "GAB", "RF"};
  * the others stay empty (a Gabor or RF map is no control of suppression). */
 static const char *least_names[K_COUNT] = {"least", "natural-least", "", "", ""};
 static const char *least_labels[K_COUNT] = {"LEI", "NATL", "", "", ""};
+/* --kind diverse --count N: the MEI and its controls, then N further slots
+ * for the diverse set, named diverse-1 .. diverse-N. */
+#define MAX_DIVERSE 64
 
 #define MAX_MODELS 64
 
@@ -79,10 +86,11 @@ typedef struct mei_run {
     dataset d;
     int H, W, P, N;
     int *neurons, count;
-    float *stimuli;      /* count × K_COUNT × P (controls absent: only MEIs filled) */
-    float *predicted;    /* count × K_COUNT: the ensemble's mean */
-    float *by_model;     /* count × K_COUNT × n_models (ensembles only) */
-    uint8_t *present;    /* count × K_COUNT */
+    int K;               /* slots per neuron: K_COUNT, + the diverse set's size */
+    float *stimuli;      /* count × K × P (controls absent: only MEIs filled) */
+    float *predicted;    /* count × K: the ensemble's mean */
+    float *by_model;     /* count × K × n_models (ensembles only) */
+    uint8_t *present;    /* count × K */
     mei_result *results; /* count */
     float *train_images; /* training-tier images */
     float *train_resp;
@@ -90,6 +98,10 @@ typedef struct mei_run {
     stimulus_budget budget;
     mei_options o;
     const char **kind_names, **kind_labels; /* by slot: this run's kinds */
+    int diverse;          /* --kind diverse: the set's size, else 0 */
+    mei_result *diverse_results; /* count × diverse */
+    const char *diverse_names[K_COUNT + MAX_DIVERSE], *diverse_labels[K_COUNT + MAX_DIVERSE];
+    char diverse_text[MAX_DIVERSE][2][16];
 } mei_run;
 
 /* ------------------------------------------------------------------------ */
@@ -314,20 +326,51 @@ static int read_options(cli_option *o, int n, mei_options *mo, int *batch)
                : 0;
 }
 
+/* --kind diverse: the MEI's slots, then diverse-1 .. diverse-N. */
+static void name_diverse_slots(mei_run *r)
+{
+    for (int k = 0; k < K_COUNT; k++) {
+        r->diverse_names[k] = kind_names[k];
+        r->diverse_labels[k] = kind_labels[k];
+    }
+    for (int s = 0; s < r->diverse; s++) {
+        snprintf(r->diverse_text[s][0], sizeof r->diverse_text[s][0], "diverse-%d", s + 1);
+        snprintf(r->diverse_text[s][1], sizeof r->diverse_text[s][1], "DIV%d", s + 1);
+        r->diverse_names[K_COUNT + s] = r->diverse_text[s][0];
+        r->diverse_labels[K_COUNT + s] = r->diverse_text[s][1];
+    }
+    r->kind_names = r->diverse_names;
+    r->kind_labels = r->diverse_labels;
+}
+
 /* --kind: which stimulus is synthesized, and the names of the run's slots. */
-static int read_kind(const char *kind, mei_run *r)
+static int read_kind(const char *kind, int count, mei_run *r)
 {
     r->kind_names = kind_names;
     r->kind_labels = kind_labels;
+    r->K = K_COUNT;
+    if (count && !(kind && !strcmp(kind, "diverse"))) {
+        fprintf(stderr, "inception mei: --count is the size of a --kind diverse set\n");
+        return 1;
+    }
     if (!kind || !strcmp(kind, "mei"))
         return 0;
+    if (!strcmp(kind, "diverse")) {
+        /* the MEI's random starts as many as the set: their agreement is the
+         * set's baseline */
+        r->diverse = count ? count : 4;
+        r->o.starts = r->diverse;
+        r->K = K_COUNT + r->diverse;
+        name_diverse_slots(r);
+        return 0;
+    }
     if (!strcmp(kind, "least")) {
         r->o.least = 1;
         r->kind_names = least_names;
         r->kind_labels = least_labels;
         return 0;
     }
-    fprintf(stderr, "inception mei: --kind wants mei or least, not '%s'\n", kind);
+    fprintf(stderr, "inception mei: --kind wants mei, least or diverse, not '%s'\n", kind);
     return 1;
 }
 
@@ -386,7 +429,7 @@ static void show_progress(const mei_progress *p, void *user)
 
 static float *stimulus_at(mei_run *r, int j, int kind)
 {
-    return r->stimuli + ((size_t)j * K_COUNT + kind) * r->P;
+    return r->stimuli + ((size_t)j * r->K + kind) * r->P;
 }
 
 /* How much the random starts agree: their MEIs' mean pairwise correlation,
@@ -403,6 +446,36 @@ static void report_agreement(const mei_run *r)
     printf("%d starts per neuron: their MEIs correlate %.3f (median over neurons of the mean "
            "pairwise correlation; quartiles %.3f, %.3f)\n", r->o.starts, s.median, s.q25, s.q75);
     free(a);
+}
+
+/* --kind diverse: each neuron's set, `batch` neurons at a time. */
+static int synthesize_sets(mei_run *r, const mei_target *t, int batch)
+{
+    char err[STIMULUS_ERR_SIZE];
+    int S = r->diverse, status = 0;
+    float *set = malloc((size_t)batch * S * r->P * sizeof(float));
+    if (!set) {
+        fprintf(stderr, "inception mei: out of memory\n");
+        return 1;
+    }
+    for (int first = 0; first < r->count && !status; first += batch) {
+        int n = r->count - first < batch ? r->count - first : batch, label = first / batch + 1;
+        r->o.user = &label;
+        fprintf(stderr, "diverse sets %d: %d neurons × %d images, diversity weight %.3g\n",
+                label, n, S, r->o.diversity);
+        status = mei_synthesize_diverse(r->models[0], t + first, n, &r->o, set,
+                                        r->diverse_results + (size_t)first * S, err);
+        for (int j = 0; !status && j < n; j++)
+            for (int s = 0; s < S; s++) {
+                memcpy(stimulus_at(r, first + j, K_COUNT + s), set + ((size_t)j * S + s) * r->P,
+                       r->P * sizeof(float));
+                r->present[(size_t)(first + j) * r->K + K_COUNT + s] = 1;
+            }
+    }
+    if (status)
+        fprintf(stderr, "inception mei: %s\n", err);
+    free(set);
+    return status;
 }
 
 static int synthesize_all(mei_run *r, mei_objective objective, int batch)
@@ -431,13 +504,15 @@ static int synthesize_all(mei_run *r, mei_objective objective, int batch)
         for (int j = 0; !status && j < n; j++) {
             memcpy(stimulus_at(r, first + j, K_MEI), images + (size_t)j * r->P,
                    r->P * sizeof(float));
-            r->present[(size_t)(first + j) * K_COUNT + K_MEI] = 1;
+            r->present[(size_t)(first + j) * r->K + K_MEI] = 1;
         }
     }
     if (status)
         fprintf(stderr, "inception mei: %s\n", err);
     else if (r->o.starts > 1)
         report_agreement(r);
+    if (!status && r->diverse)
+        status = synthesize_sets(r, t, batch);
     free(t);
     free(images);
     return status;
@@ -462,7 +537,7 @@ static int make_least_controls(mei_run *r)
         memcpy(stimulus_at(r, j, K_NAT_PRED), r->train_images + (size_t)least[j] * r->P,
                r->P * sizeof(float));
         stimulus_render_at_budget(stimulus_at(r, j, K_NAT_PRED), r->P, &r->budget);
-        r->present[(size_t)j * K_COUNT + K_NAT_PRED] = 1;
+        r->present[(size_t)j * r->K + K_NAT_PRED] = 1;
     }
     if (status)
         fprintf(stderr, "inception mei: %s\n", err);
@@ -505,7 +580,7 @@ static int make_controls(mei_run *r)
         memcpy(stimulus_at(r, j, K_GABOR), gab + (size_t)j * r->P, r->P * sizeof(float));
         memcpy(stimulus_at(r, j, K_RF), rf + (size_t)j * r->P, r->P * sizeof(float));
         for (int k = K_NAT_PRED; k < K_COUNT; k++)
-            r->present[(size_t)j * K_COUNT + k] = 1;
+            r->present[(size_t)j * r->K + k] = 1;
     }
     status = 0;
 done:
@@ -525,16 +600,16 @@ static int predict_all(mei_run *r)
 {
     char err[MODEL_ERR_SIZE];
     int M = r->n_models;
-    float *rates = malloc((size_t)K_COUNT * r->N * sizeof(float));
+    float *rates = malloc((size_t)r->K * r->N * sizeof(float));
     int status = rates ? 0 : 1;
     for (int j = 0; j < r->count && !status; j++) {
-        status = ensemble_predict(r->models, M, stimulus_at(r, j, 0), K_COUNT, rates, err);
-        for (int k = 0; k < K_COUNT && !status; k++)
-            r->predicted[(size_t)j * K_COUNT + k] = rates[(size_t)k * r->N + r->neurons[j]];
+        status = ensemble_predict(r->models, M, stimulus_at(r, j, 0), r->K, rates, err);
+        for (int k = 0; k < r->K && !status; k++)
+            r->predicted[(size_t)j * r->K + k] = rates[(size_t)k * r->N + r->neurons[j]];
         for (int m = 0; M > 1 && m < M && !status; m++) {
-            status = model_predict(r->models[m], stimulus_at(r, j, 0), K_COUNT, rates, err);
-            for (int k = 0; k < K_COUNT && !status; k++)
-                r->by_model[((size_t)j * K_COUNT + k) * M + m] =
+            status = model_predict(r->models[m], stimulus_at(r, j, 0), r->K, rates, err);
+            for (int k = 0; k < r->K && !status; k++)
+                r->by_model[((size_t)j * r->K + k) * M + m] =
                     rates[(size_t)k * r->N + r->neurons[j]];
         }
     }
@@ -580,7 +655,7 @@ static void write_member_predictions(FILE *json, const mei_run *r, int j, int ki
     int M = r->n_models;
     fprintf(json, ", \"predicted_by_model\": [");
     for (int m = 0; m < M; m++)
-        fprintf(json, "%.6g%s", r->by_model[((size_t)j * K_COUNT + kind) * M + m],
+        fprintf(json, "%.6g%s", r->by_model[((size_t)j * r->K + kind) * M + m],
                 m + 1 < M ? ", " : "");
     fprintf(json, "]");
 }
@@ -589,7 +664,7 @@ static int write_outputs(mei_run *r, const char *dir)
 {
     char path[4096], err[STIMULUS_ERR_SIZE];
     int K = 0;
-    for (int i = 0; i < r->count * K_COUNT; i++)
+    for (int i = 0; i < r->count * r->K; i++)
         K += r->present[i];
     float *all = malloc((size_t)K * r->P * sizeof(float));
     snprintf(path, sizeof path, "%s/manifest.json", dir);
@@ -606,8 +681,8 @@ static int write_outputs(mei_run *r, const char *dir)
     fprintf(json, "  \"stimuli\": [\n");
     int k = 0, status = 0;
     for (int j = 0; j < r->count && !status; j++)
-        for (int kind = 0; kind < K_COUNT && !status; kind++) {
-            if (!r->present[(size_t)j * K_COUNT + kind])
+        for (int kind = 0; kind < r->K && !status; kind++) {
+            if (!r->present[(size_t)j * r->K + kind])
                 continue;
             const float *x = stimulus_at(r, j, kind);
             memcpy(all + (size_t)k * r->P, x, r->P * sizeof(float));
@@ -615,15 +690,20 @@ static int write_outputs(mei_run *r, const char *dir)
             snprintf(name, sizeof name, "n%04d_%s.png", r->neurons[j], r->kind_names[kind]);
             snprintf(path, sizeof path, "%s/%s", dir, name);
             status = png_write_gray(path, x, r->H, r->W, err);
-            const mei_result *res = &r->results[j];
+            int set_slot = kind >= K_COUNT; /* an image of a diverse set */
+            const mei_result *res = set_slot
+                ? &r->diverse_results[(size_t)j * r->diverse + kind - K_COUNT] : &r->results[j];
             fprintf(json, "    {\"index\": %d, \"neuron\": %d, \"kind\": \"%s\", \"file\": \"%s\", "
                           "\"predicted_response\": %.6g, \"contrast\": %.6f, \"mean\": %.6f, "
                           "\"seed\": %llu, \"steps\": %d",
                     k, r->neurons[j], r->kind_names[kind], name,
-                    r->predicted[(size_t)j * K_COUNT + kind], stimulus_rms_contrast(x, r->P),
+                    r->predicted[(size_t)j * r->K + kind], stimulus_rms_contrast(x, r->P),
                     stimulus_mean(x, r->P),
-                    (unsigned long long)(kind == K_MEI ? res->seed : r->o.seed),
-                    kind == K_MEI ? res->steps : 0);
+                    (unsigned long long)(kind == K_MEI || set_slot ? res->seed : r->o.seed),
+                    kind == K_MEI || set_slot ? res->steps : 0);
+            if (set_slot)
+                fprintf(json, ", \"set_size\": %d, \"set_correlation\": %.4f", r->diverse,
+                        res->start_agreement);
             if (kind == K_MEI)
                 fprintf(json, ", \"starts\": %d, \"start_agreement\": %.4f", r->o.starts,
                         res->start_agreement);
@@ -650,8 +730,8 @@ static int write_outputs(mei_run *r, const char *dir)
 static int write_gallery(mei_run *r, const char *dir)
 {
     int cols = 0;
-    int used[K_COUNT];
-    for (int kind = 0; kind < K_COUNT; kind++)
+    int used[K_COUNT + MAX_DIVERSE];
+    for (int kind = 0; kind < r->K; kind++)
         if (r->present[kind])
             used[cols++] = kind;
     gallery_tile *tiles = calloc((size_t)r->count * cols, sizeof *tiles);
@@ -670,7 +750,7 @@ static int write_gallery(mei_run *r, const char *dir)
         for (int c = 0; c < cols; c++) {
             int kind = used[c], t = j * cols + c;
             snprintf(labels[t], sizeof labels[t], "%s %.2f", r->kind_labels[kind],
-                     r->predicted[(size_t)j * K_COUNT + kind]);
+                     r->predicted[(size_t)j * r->K + kind]);
             tiles[t] = (gallery_tile){stimulus_at(r, j, kind), labels[t]};
         }
     }
@@ -780,6 +860,48 @@ static int print_least_truth(const stimulus_truth *t)
     return 0;
 }
 
+/* --kind diverse: each set's lowest true response against the MEI's, and
+ * how much the set's images correlate against the MEI's random starts. */
+static int print_diverse_truth(const mei_run *r, stimulus_truth *t)
+{
+    int S = r->diverse, held = 0;
+    float *set_corr = malloc((size_t)r->count * sizeof(float));
+    float *start_corr = malloc((size_t)r->count * sizeof(float));
+    if (!set_corr || !start_corr) {
+        free(set_corr);
+        free(start_corr);
+        fprintf(stderr, "inception mei: out of memory for the ground truth\n");
+        return 1;
+    }
+    printf("\ndiverse sets of %d (true responses; lowest/MEI: the set's least driving image "
+           "against the MEI)\n%6s %-18s %8s %8s %10s %8s %8s\n", S, "neuron", "type", "MEI",
+           "lowest", "lowest/MEI", "set-corr", "starts");
+    for (int j = 0; j < r->count; j++) {
+        const truth_row *g = stimulus_truth_row(t, j);
+        float lowest = INFINITY;
+        for (int s = 0; s < S; s++)
+            lowest = fminf(lowest, stimulus_truth_score(t, j, -1, stimulus_at((mei_run *)r, j,
+                                                                             K_COUNT + s)));
+        float mei = g->shown[TRUTH_MEI];
+        held += lowest >= 0.8f * mei;
+        set_corr[j] = r->diverse_results[(size_t)j * S].start_agreement;
+        start_corr[j] = r->results[j].start_agreement;
+        printf("%6d %-18s %8.3f %8.3f %10.3f %8.3f %8.3f\n", g->neuron,
+               sim_cell_type_name(g->type), mei, lowest, lowest / mei, set_corr[j],
+               start_corr[j]);
+    }
+    metric_summary a, b;
+    metrics_summarize(set_corr, r->count, &a);
+    metrics_summarize(start_corr, r->count, &b);
+    printf("every image of the set at >= 0.8 of the MEI's true response for %d of %d neurons\n",
+           held, r->count);
+    printf("median pairwise correlation: diverse sets %.3f, %d random starts of the MEI %.3f\n",
+           a.median, S, b.median);
+    free(set_corr);
+    free(start_corr);
+    return 0;
+}
+
 /* Every stimulus of the run and the training images shown to the simulated
  * population of `dir`'s population.npy. */
 static int ground_truth(mei_run *r, const char *dir)
@@ -806,7 +928,7 @@ static int ground_truth(mei_run *r, const char *dir)
     stimulus_truth_add_naturals(t, r->train_images, r->n_train);
     for (int j = 0; r->o.least && j < r->count; j++) {
         stimulus_truth_score(t, j, TRUTH_LEAST, stimulus_at(r, j, K_MEI));
-        if (r->present[(size_t)j * K_COUNT + K_NAT_PRED])
+        if (r->present[(size_t)j * r->K + K_NAT_PRED])
             stimulus_truth_score(t, j, TRUTH_LEAST_NATURAL, stimulus_at(r, j, K_NAT_PRED));
     }
     for (int j = 0; !r->o.least && j < r->count; j++) {
@@ -841,7 +963,7 @@ static int ground_truth(mei_run *r, const char *dir)
         fprintf(stderr, "inception mei: out of memory for the ground truth\n");
         goto done;
     }
-    status = 0;
+    status = r->diverse ? print_diverse_truth(r, t) : 0;
 done:
     stimulus_truth_destroy(t);
     return status;
@@ -862,6 +984,7 @@ static void run_free(mei_run *r)
     free(r->predicted);
     free(r->present);
     free(r->results);
+    free(r->diverse_results);
     free(r->train_images);
     free(r->train_resp);
 }
@@ -869,17 +992,19 @@ static void run_free(mei_run *r)
 static int run_alloc(mei_run *r)
 {
     size_t n = (size_t)r->count;
-    r->stimuli = calloc(n * K_COUNT * r->P, sizeof(float));
-    r->predicted = calloc(n * K_COUNT, sizeof(float));
-    r->present = calloc(n * K_COUNT, 1);
+    r->stimuli = calloc(n * r->K * r->P, sizeof(float));
+    r->predicted = calloc(n * r->K, sizeof(float));
+    r->present = calloc(n * r->K, 1);
     r->results = calloc(n, sizeof(mei_result));
-    r->by_model = calloc(n * K_COUNT * r->n_models, sizeof(float));
-    if (!r->stimuli || !r->predicted || !r->present || !r->results || !r->by_model) {
+    r->by_model = calloc(n * r->K * r->n_models, sizeof(float));
+    r->diverse_results = calloc(n * (r->diverse ? r->diverse : 1), sizeof(mei_result));
+    if (!r->stimuli || !r->predicted || !r->present || !r->results || !r->by_model ||
+        !r->diverse_results) {
         fprintf(stderr, "inception mei: out of memory for %d neurons\n", r->count);
         return 1;
     }
     /* Unfilled controls stay flat gray, harmless if ever shown. */
-    for (size_t i = 0; i < n * K_COUNT * r->P; i++)
+    for (size_t i = 0; i < n * r->K * r->P; i++)
         r->stimuli[i] = r->budget.mean_luminance;
     return 0;
 }
@@ -965,7 +1090,7 @@ int command_mei(int argc, char **argv)
                       {"objective", 1, NULL}, {"temperature", 1, NULL}, {"contrast", 1, NULL},
                       {"batch", 1, NULL},     {"no-controls", 0, NULL}, {"ground-truth", 0, NULL},
                       {"wisdom", 1, NULL},    {"threads", 1, NULL},     {"seed", 1, NULL},
-                      {"kind", 1, NULL}};
+                      {"kind", 1, NULL},      {"count", 1, NULL}};
     if (cli_parse("mei", argc, argv, o, COUNT(o)))
         return 2;
     const char *model_path = cli_get(o, COUNT(o), "model"), *data = cli_get(o, COUNT(o), "data");
@@ -980,9 +1105,11 @@ int command_mei(int argc, char **argv)
     mei_options_default(&r.o);
     int batch = 100;
     float contrast = 0.0f;
+    int diverse_count = 0;
     if (read_options(o, COUNT(o), &r.o, &batch) ||
         cli_get_float(o, COUNT(o), "contrast", 1e-4f, 0.5f, &contrast) ||
-        read_kind(cli_get(o, COUNT(o), "kind"), &r))
+        cli_get_int(o, COUNT(o), "count", 2, MAX_DIVERSE, &diverse_count) ||
+        read_kind(cli_get(o, COUNT(o), "kind"), diverse_count, &r))
         return 2;
     int status = split_models(&r, model_path), chosen;
     if (status)
