@@ -1111,6 +1111,11 @@ int command_mei(int argc, char **argv)
         cli_get_int(o, COUNT(o), "count", 2, MAX_DIVERSE, &diverse_count) ||
         read_kind(cli_get(o, COUNT(o), "kind"), diverse_count, &r))
         return 2;
+    if (r.diverse && cli_get(o, COUNT(o), "starts")) {
+        fprintf(stderr, "inception mei: --kind diverse gives the MEI --count random starts; "
+                        "--starts is not for it\n");
+        return 2;
+    }
     int status = split_models(&r, model_path), chosen;
     if (status)
         goto done;

@@ -81,6 +81,8 @@ sys.exit(not ok)" "$work/least/manifest.json" "$work/least/stimuli.npy"'
 # while the set correlates far less than the starts.
 run mei --model "$work/model.bin" --data "$work/data" --neurons 1 --out "$work/o" --count 3
 check "--count without --kind diverse: exit 2" '[ "$(status)" = 2 ] && grep -q "kind diverse" "$work/err"'
+run mei --model "$work/model.bin" --data "$work/data" --neurons 1 --out "$work/o" --kind diverse --starts 3
+check "--kind diverse with --starts: exit 2 (the MEI's starts are --count)" '[ "$(status)" = 2 ] && grep -q "starts is not for it" "$work/err"'
 run mei --model "$work/model.bin" --data "$work/data" --neurons "top 6" --out "$work/diverse" \
     --steps 150 --kind diverse --count 4 --ground-truth
 held=$(sed -n 's/^every image of the set at >= 0.8 of the MEI.s true response for \([0-9]*\) of 6.*/\1/p' "$work/out")
