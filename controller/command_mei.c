@@ -53,6 +53,13 @@ static const char mei_help[] =
     "  --ground-truth      the dataset came from `inception simulate`: show every stimulus\n"
     "                      to the simulated population and print the comparison table,\n"
     "                      overall and by cell type\n"
+    "  --kind KIND         mei (default); least: the least exciting input, the same\n"
+    "                      descent on the rate at the same budget, with the natural image\n"
+    "                      the model predicts lowest at the budget as its control; diverse:\n"
+    "                      the MEI (--count random starts) and its controls, then a set of\n"
+    "                      --count images ascended together with a penalty on their mean\n"
+    "                      pairwise correlation (weight 0.15 of the set's mean response)\n"
+    "  --count N           --kind diverse: images per set (default 4, 2..64)\n"
     "  --wisdom FILE       FFTW wisdom cache for --space fourier\n"
     "  --threads N         threads (default 2)\n"
     "  --seed N            seed of the starts and the Gabor search (default 1)\n";
@@ -62,6 +69,14 @@ enum { K_MEI, K_NAT_PRED, K_NAT_REC, K_GABOR, K_RF, K_COUNT };
 static const char *kind_names[K_COUNT] = {"mei", "natural-predicted", "natural-recorded",
                                           "gabor", "rf"};
 static const char *kind_labels[K_COUNT] = {"MEI", "NATP", "NATR", "GAB", "RF"};
+/* --kind least: the synthesized slot holds the least exciting input, the
+ * predicted-best slot the natural image predicted lowest (at the budget);
+ * the others stay empty (a Gabor or RF map is no control of suppression). */
+static const char *least_names[K_COUNT] = {"least", "natural-least", "", "", ""};
+static const char *least_labels[K_COUNT] = {"LEI", "NATL", "", "", ""};
+/* --kind diverse --count N: the MEI and its controls, then N further slots
+ * for the diverse set, named diverse-1 .. diverse-N. */
+#define MAX_DIVERSE 64
 
 #define MAX_MODELS 64
 
@@ -72,16 +87,22 @@ typedef struct mei_run {
     dataset d;
     int H, W, P, N;
     int *neurons, count;
-    float *stimuli;      /* count × K_COUNT × P (controls absent: only MEIs filled) */
-    float *predicted;    /* count × K_COUNT: the ensemble's mean */
-    float *by_model;     /* count × K_COUNT × n_models (ensembles only) */
-    uint8_t *present;    /* count × K_COUNT */
+    int K;               /* slots per neuron: K_COUNT, + the diverse set's size */
+    float *stimuli;      /* count × K × P (controls absent: only MEIs filled) */
+    float *predicted;    /* count × K: the ensemble's mean */
+    float *by_model;     /* count × K × n_models (ensembles only) */
+    uint8_t *present;    /* count × K */
     mei_result *results; /* count */
     float *train_images; /* training-tier images */
     float *train_resp;
     int n_train;
     stimulus_budget budget;
     mei_options o;
+    const char **kind_names, **kind_labels; /* by slot: this run's kinds */
+    int diverse;          /* --kind diverse: the set's size, else 0 */
+    mei_result *diverse_results; /* count × diverse */
+    const char *diverse_names[K_COUNT + MAX_DIVERSE], *diverse_labels[K_COUNT + MAX_DIVERSE];
+    char diverse_text[MAX_DIVERSE][2][16];
 } mei_run;
 
 /* ------------------------------------------------------------------------ */
@@ -306,6 +327,54 @@ static int read_options(cli_option *o, int n, mei_options *mo, int *batch)
                : 0;
 }
 
+/* --kind diverse: the MEI's slots, then diverse-1 .. diverse-N. */
+static void name_diverse_slots(mei_run *r)
+{
+    for (int k = 0; k < K_COUNT; k++) {
+        r->diverse_names[k] = kind_names[k];
+        r->diverse_labels[k] = kind_labels[k];
+    }
+    for (int s = 0; s < r->diverse; s++) {
+        snprintf(r->diverse_text[s][0], sizeof r->diverse_text[s][0], "diverse-%d", s + 1);
+        snprintf(r->diverse_text[s][1], sizeof r->diverse_text[s][1], "DIV%d", s + 1);
+        r->diverse_names[K_COUNT + s] = r->diverse_text[s][0];
+        r->diverse_labels[K_COUNT + s] = r->diverse_text[s][1];
+    }
+    r->kind_names = r->diverse_names;
+    r->kind_labels = r->diverse_labels;
+}
+
+/* --kind: which stimulus is synthesized, and the names of the run's slots. */
+static int read_kind(const char *kind, int count, mei_run *r)
+{
+    r->kind_names = kind_names;
+    r->kind_labels = kind_labels;
+    r->K = K_COUNT;
+    if (count && !(kind && !strcmp(kind, "diverse"))) {
+        fprintf(stderr, "inception mei: --count is the size of a --kind diverse set\n");
+        return 1;
+    }
+    if (!kind || !strcmp(kind, "mei"))
+        return 0;
+    if (!strcmp(kind, "diverse")) {
+        /* the MEI's random starts as many as the set: their agreement is the
+         * set's baseline */
+        r->diverse = count ? count : 4;
+        r->o.starts = r->diverse;
+        r->K = K_COUNT + r->diverse;
+        name_diverse_slots(r);
+        return 0;
+    }
+    if (!strcmp(kind, "least")) {
+        r->o.least = 1;
+        r->kind_names = least_names;
+        r->kind_labels = least_labels;
+        return 0;
+    }
+    fprintf(stderr, "inception mei: --kind wants mei, least or diverse, not '%s'\n", kind);
+    return 1;
+}
+
 static mei_objective objective_of(const char *name)
 {
     if (name && !strcmp(name, "one-hot-mean"))
@@ -361,7 +430,7 @@ static void show_progress(const mei_progress *p, void *user)
 
 static float *stimulus_at(mei_run *r, int j, int kind)
 {
-    return r->stimuli + ((size_t)j * K_COUNT + kind) * r->P;
+    return r->stimuli + ((size_t)j * r->K + kind) * r->P;
 }
 
 /* How much the random starts agree: their MEIs' mean pairwise correlation,
@@ -378,6 +447,36 @@ static void report_agreement(const mei_run *r)
     printf("%d starts per neuron: their MEIs correlate %.3f (median over neurons of the mean "
            "pairwise correlation; quartiles %.3f, %.3f)\n", r->o.starts, s.median, s.q25, s.q75);
     free(a);
+}
+
+/* --kind diverse: each neuron's set, `batch` neurons at a time. */
+static int synthesize_sets(mei_run *r, const mei_target *t, int batch)
+{
+    char err[STIMULUS_ERR_SIZE];
+    int S = r->diverse, status = 0;
+    float *set = malloc((size_t)batch * S * r->P * sizeof(float));
+    if (!set) {
+        fprintf(stderr, "inception mei: out of memory\n");
+        return 1;
+    }
+    for (int first = 0; first < r->count && !status; first += batch) {
+        int n = r->count - first < batch ? r->count - first : batch, label = first / batch + 1;
+        r->o.user = &label;
+        fprintf(stderr, "diverse sets %d: %d neurons × %d images, diversity weight %.3g\n",
+                label, n, S, r->o.diversity);
+        status = mei_synthesize_diverse(r->models[0], t + first, n, &r->o, set,
+                                        r->diverse_results + (size_t)first * S, err);
+        for (int j = 0; !status && j < n; j++)
+            for (int s = 0; s < S; s++) {
+                memcpy(stimulus_at(r, first + j, K_COUNT + s), set + ((size_t)j * S + s) * r->P,
+                       r->P * sizeof(float));
+                r->present[(size_t)(first + j) * r->K + K_COUNT + s] = 1;
+            }
+    }
+    if (status)
+        fprintf(stderr, "inception mei: %s\n", err);
+    free(set);
+    return status;
 }
 
 static int synthesize_all(mei_run *r, mei_objective objective, int batch)
@@ -406,20 +505,51 @@ static int synthesize_all(mei_run *r, mei_objective objective, int batch)
         for (int j = 0; !status && j < n; j++) {
             memcpy(stimulus_at(r, first + j, K_MEI), images + (size_t)j * r->P,
                    r->P * sizeof(float));
-            r->present[(size_t)(first + j) * K_COUNT + K_MEI] = 1;
+            r->present[(size_t)(first + j) * r->K + K_MEI] = 1;
         }
     }
     if (status)
         fprintf(stderr, "inception mei: %s\n", err);
     else if (r->o.starts > 1)
         report_agreement(r);
+    if (!status && r->diverse)
+        status = synthesize_sets(r, t, batch);
     free(t);
     free(images);
     return status;
 }
 
+/* --kind least: the natural image each neuron's prediction is lowest for,
+ * at the budget, in the predicted-best slot. */
+static int make_least_controls(mei_run *r)
+{
+    char err[STIMULUS_ERR_SIZE];
+    int *least = malloc((size_t)r->count * sizeof(int));
+    if (!least) {
+        fprintf(stderr, "inception mei: out of memory for the controls\n");
+        return 1;
+    }
+    fprintf(stderr, "controls: least exciting natural images of %d training images\n",
+            r->n_train);
+    int status = control_least_natural_ensemble(r->models, r->n_models, r->train_images,
+                                                r->n_train, r->neurons, r->count, &r->budget,
+                                                least, err);
+    for (int j = 0; j < r->count && !status; j++) {
+        memcpy(stimulus_at(r, j, K_NAT_PRED), r->train_images + (size_t)least[j] * r->P,
+               r->P * sizeof(float));
+        stimulus_render_at_budget(stimulus_at(r, j, K_NAT_PRED), r->P, &r->budget);
+        r->present[(size_t)j * r->K + K_NAT_PRED] = 1;
+    }
+    if (status)
+        fprintf(stderr, "inception mei: %s\n", err);
+    free(least);
+    return status;
+}
+
 static int make_controls(mei_run *r)
 {
+    if (r->o.least)
+        return make_least_controls(r);
     char err[STIMULUS_ERR_SIZE];
     int n = r->count, status = 1;
     int *bp = malloc((size_t)n * sizeof(int)), *br = malloc((size_t)n * sizeof(int));
@@ -451,7 +581,7 @@ static int make_controls(mei_run *r)
         memcpy(stimulus_at(r, j, K_GABOR), gab + (size_t)j * r->P, r->P * sizeof(float));
         memcpy(stimulus_at(r, j, K_RF), rf + (size_t)j * r->P, r->P * sizeof(float));
         for (int k = K_NAT_PRED; k < K_COUNT; k++)
-            r->present[(size_t)j * K_COUNT + k] = 1;
+            r->present[(size_t)j * r->K + k] = 1;
     }
     status = 0;
 done:
@@ -471,16 +601,16 @@ static int predict_all(mei_run *r)
 {
     char err[MODEL_ERR_SIZE];
     int M = r->n_models;
-    float *rates = malloc((size_t)K_COUNT * r->N * sizeof(float));
+    float *rates = malloc((size_t)r->K * r->N * sizeof(float));
     int status = rates ? 0 : 1;
     for (int j = 0; j < r->count && !status; j++) {
-        status = ensemble_predict(r->models, M, stimulus_at(r, j, 0), K_COUNT, rates, err);
-        for (int k = 0; k < K_COUNT && !status; k++)
-            r->predicted[(size_t)j * K_COUNT + k] = rates[(size_t)k * r->N + r->neurons[j]];
+        status = ensemble_predict(r->models, M, stimulus_at(r, j, 0), r->K, rates, err);
+        for (int k = 0; k < r->K && !status; k++)
+            r->predicted[(size_t)j * r->K + k] = rates[(size_t)k * r->N + r->neurons[j]];
         for (int m = 0; M > 1 && m < M && !status; m++) {
-            status = model_predict(r->models[m], stimulus_at(r, j, 0), K_COUNT, rates, err);
-            for (int k = 0; k < K_COUNT && !status; k++)
-                r->by_model[((size_t)j * K_COUNT + k) * M + m] =
+            status = model_predict(r->models[m], stimulus_at(r, j, 0), r->K, rates, err);
+            for (int k = 0; k < r->K && !status; k++)
+                r->by_model[((size_t)j * r->K + k) * M + m] =
                     rates[(size_t)k * r->N + r->neurons[j]];
         }
     }
@@ -526,7 +656,7 @@ static void write_member_predictions(FILE *json, const mei_run *r, int j, int ki
     int M = r->n_models;
     fprintf(json, ", \"predicted_by_model\": [");
     for (int m = 0; m < M; m++)
-        fprintf(json, "%.6g%s", r->by_model[((size_t)j * K_COUNT + kind) * M + m],
+        fprintf(json, "%.6g%s", r->by_model[((size_t)j * r->K + kind) * M + m],
                 m + 1 < M ? ", " : "");
     fprintf(json, "]");
 }
@@ -576,7 +706,7 @@ static int write_outputs(mei_run *r, const char *dir)
         return 1;
     char path[4096], err[STIMULUS_ERR_SIZE];
     int K = 0;
-    for (int i = 0; i < r->count * K_COUNT; i++)
+    for (int i = 0; i < r->count * r->K; i++)
         K += r->present[i];
     float *all = malloc((size_t)K * r->P * sizeof(float));
     snprintf(path, sizeof path, "%s/manifest.json", dir);
@@ -595,24 +725,29 @@ static int write_outputs(mei_run *r, const char *dir)
     fprintf(json, "  \"stimuli\": [\n");
     int k = 0, status = 0;
     for (int j = 0; j < r->count && !status; j++)
-        for (int kind = 0; kind < K_COUNT && !status; kind++) {
-            if (!r->present[(size_t)j * K_COUNT + kind])
+        for (int kind = 0; kind < r->K && !status; kind++) {
+            if (!r->present[(size_t)j * r->K + kind])
                 continue;
             const float *x = stimulus_at(r, j, kind);
             memcpy(all + (size_t)k * r->P, x, r->P * sizeof(float));
             char name[64];
-            snprintf(name, sizeof name, "n%04d_%s.png", r->neurons[j], kind_names[kind]);
+            snprintf(name, sizeof name, "n%04d_%s.png", r->neurons[j], r->kind_names[kind]);
             snprintf(path, sizeof path, "%s/%s", dir, name);
             status = png_write_gray(path, x, r->H, r->W, err);
-            const mei_result *res = &r->results[j];
+            int set_slot = kind >= K_COUNT; /* an image of a diverse set */
+            const mei_result *res = set_slot
+                ? &r->diverse_results[(size_t)j * r->diverse + kind - K_COUNT] : &r->results[j];
             fprintf(json, "    {\"index\": %d, \"neuron\": %d, \"kind\": \"%s\", \"file\": \"%s\", "
                           "\"predicted_response\": %.6g, \"contrast\": %.6f, \"mean\": %.6f, "
                           "\"seed\": %llu, \"steps\": %d",
-                    k, r->neurons[j], kind_names[kind], name,
-                    r->predicted[(size_t)j * K_COUNT + kind], stimulus_rms_contrast(x, r->P),
+                    k, r->neurons[j], r->kind_names[kind], name,
+                    r->predicted[(size_t)j * r->K + kind], stimulus_rms_contrast(x, r->P),
                     stimulus_mean(x, r->P),
-                    (unsigned long long)(kind == K_MEI ? res->seed : r->o.seed),
-                    kind == K_MEI ? res->steps : 0);
+                    (unsigned long long)(kind == K_MEI || set_slot ? res->seed : r->o.seed),
+                    kind == K_MEI || set_slot ? res->steps : 0);
+            if (set_slot)
+                fprintf(json, ", \"set_size\": %d, \"set_correlation\": %.4f", r->diverse,
+                        res->start_agreement);
             if (kind == K_MEI)
                 fprintf(json, ", \"starts\": %d, \"start_agreement\": %.4f", r->o.starts,
                         res->start_agreement);
@@ -639,8 +774,8 @@ static int write_outputs(mei_run *r, const char *dir)
 static int write_gallery(mei_run *r, const char *dir)
 {
     int cols = 0;
-    int used[K_COUNT];
-    for (int kind = 0; kind < K_COUNT; kind++)
+    int used[K_COUNT + MAX_DIVERSE];
+    for (int kind = 0; kind < r->K; kind++)
         if (r->present[kind])
             used[cols++] = kind;
     gallery_tile *tiles = calloc((size_t)r->count * cols, sizeof *tiles);
@@ -658,8 +793,8 @@ static int write_gallery(mei_run *r, const char *dir)
         row_ptr[j] = rows[j];
         for (int c = 0; c < cols; c++) {
             int kind = used[c], t = j * cols + c;
-            snprintf(labels[t], sizeof labels[t], "%s %.2f", kind_labels[kind],
-                     r->predicted[(size_t)j * K_COUNT + kind]);
+            snprintf(labels[t], sizeof labels[t], "%s %.2f", r->kind_labels[kind],
+                     r->predicted[(size_t)j * r->K + kind]);
             tiles[t] = (gallery_tile){stimulus_at(r, j, kind), labels[t]};
         }
     }
@@ -740,6 +875,77 @@ static int print_truth_summary(const stimulus_truth *t, int with_controls)
     return print_type_table(t);
 }
 
+/* --kind least: each neuron's least exciting input against its truly least
+ * exciting natural image (both at the budget) and its rate at gray. */
+static int print_least_truth(const stimulus_truth *t)
+{
+    printf("%6s %-18s %8s %8s %8s %8s %9s\n", "neuron", "type", "least", "nat-low", "nat-pred",
+           "gray", "least/nat");
+    for (int j = 0; j < stimulus_truth_count(t); j++) {
+        const truth_row *g = stimulus_truth_row(t, j);
+        printf("%6d %-18s %8.3f %8.3f %8.3f %8.3f %9.3f\n", g->neuron,
+               sim_cell_type_name(g->type), g->shown[TRUTH_LEAST], g->natural_least,
+               g->shown[TRUTH_LEAST_NATURAL], g->gray, g->shown[TRUTH_LEAST] / g->natural_least);
+    }
+    printf("(nat-low: the truly least exciting natural training image; nat-pred: the one the "
+           "model predicts lowest; gray: the uniform mean-luminance image, the simulated "
+           "cells' floor)\n");
+    truth_summary s;
+    if (stimulus_truth_summarize(t, TRUTH_ALL_TYPES, &s))
+        return 1;
+    printf("least exciting input below the least exciting natural image for %d of %d neurons "
+           "that natural images can drive above their gray rate\n",
+           s.least_below_natural, s.suppressible);
+    printf("least exciting input at the floor (within 1%% of the gray rate) for %d of %d "
+           "neurons whose least exciting natural image is already there\n",
+           s.least_at_floor, s.with_least - s.suppressible);
+    printf("median least/least natural %.3f over %d neurons\n", s.least_over_natural,
+           s.with_least);
+    return 0;
+}
+
+/* --kind diverse: each set's lowest true response against the MEI's, and
+ * how much the set's images correlate against the MEI's random starts. */
+static int print_diverse_truth(const mei_run *r, stimulus_truth *t)
+{
+    int S = r->diverse, held = 0;
+    float *set_corr = malloc((size_t)r->count * sizeof(float));
+    float *start_corr = malloc((size_t)r->count * sizeof(float));
+    if (!set_corr || !start_corr) {
+        free(set_corr);
+        free(start_corr);
+        fprintf(stderr, "inception mei: out of memory for the ground truth\n");
+        return 1;
+    }
+    printf("\ndiverse sets of %d (true responses; lowest/MEI: the set's least driving image "
+           "against the MEI)\n%6s %-18s %8s %8s %10s %8s %8s\n", S, "neuron", "type", "MEI",
+           "lowest", "lowest/MEI", "set-corr", "starts");
+    for (int j = 0; j < r->count; j++) {
+        const truth_row *g = stimulus_truth_row(t, j);
+        float lowest = INFINITY;
+        for (int s = 0; s < S; s++)
+            lowest = fminf(lowest, stimulus_truth_score(t, j, -1, stimulus_at((mei_run *)r, j,
+                                                                             K_COUNT + s)));
+        float mei = g->shown[TRUTH_MEI];
+        held += lowest >= 0.8f * mei;
+        set_corr[j] = r->diverse_results[(size_t)j * S].start_agreement;
+        start_corr[j] = r->results[j].start_agreement;
+        printf("%6d %-18s %8.3f %8.3f %10.3f %8.3f %8.3f\n", g->neuron,
+               sim_cell_type_name(g->type), mei, lowest, lowest / mei, set_corr[j],
+               start_corr[j]);
+    }
+    metric_summary a, b;
+    metrics_summarize(set_corr, r->count, &a);
+    metrics_summarize(start_corr, r->count, &b);
+    printf("every image of the set at >= 0.8 of the MEI's true response for %d of %d neurons\n",
+           held, r->count);
+    printf("median pairwise correlation: diverse sets %.3f, %d random starts of the MEI %.3f\n",
+           a.median, S, b.median);
+    free(set_corr);
+    free(start_corr);
+    return 0;
+}
+
 /* Every stimulus of the run and the training images shown to the simulated
  * population of `dir`'s population.npy. */
 static int ground_truth(mei_run *r, const char *dir)
@@ -764,7 +970,12 @@ static int ground_truth(mei_run *r, const char *dir)
     }
     int with_controls = r->present[K_GABOR];
     stimulus_truth_add_naturals(t, r->train_images, r->n_train);
-    for (int j = 0; j < r->count; j++) {
+    for (int j = 0; r->o.least && j < r->count; j++) {
+        stimulus_truth_score(t, j, TRUTH_LEAST, stimulus_at(r, j, K_MEI));
+        if (r->present[(size_t)j * r->K + K_NAT_PRED])
+            stimulus_truth_score(t, j, TRUTH_LEAST_NATURAL, stimulus_at(r, j, K_NAT_PRED));
+    }
+    for (int j = 0; !r->o.least && j < r->count; j++) {
         stimulus_truth_score(t, j, TRUTH_MEI, stimulus_at(r, j, K_MEI));
         if (!with_controls)
             continue;
@@ -779,6 +990,12 @@ static int ground_truth(mei_run *r, const char *dir)
     }
     printf("\nground truth (expected spike counts of the simulated cells; every stimulus at "
            "contrast %.4f, mean %.4f)\n", r->budget.contrast, r->budget.mean_luminance);
+    if (r->o.least) {
+        status = print_least_truth(t);
+        if (status)
+            fprintf(stderr, "inception mei: out of memory for the ground truth\n");
+        goto done;
+    }
     printf("%6s %-18s %8s %8s %8s %8s %8s %8s %8s %8s %8s\n", "neuron", "type", "MEI", "natural",
            "nat-raw", "gabor", "rf", "optimum", "MEI/nat", "MEI/opt", "MEI/best");
     for (int j = 0; j < r->count; j++)
@@ -790,7 +1007,7 @@ static int ground_truth(mei_run *r, const char *dir)
         fprintf(stderr, "inception mei: out of memory for the ground truth\n");
         goto done;
     }
-    status = 0;
+    status = r->diverse ? print_diverse_truth(r, t) : 0;
 done:
     stimulus_truth_destroy(t);
     return status;
@@ -811,6 +1028,7 @@ static void run_free(mei_run *r)
     free(r->predicted);
     free(r->present);
     free(r->results);
+    free(r->diverse_results);
     free(r->train_images);
     free(r->train_resp);
 }
@@ -818,17 +1036,19 @@ static void run_free(mei_run *r)
 static int run_alloc(mei_run *r)
 {
     size_t n = (size_t)r->count;
-    r->stimuli = calloc(n * K_COUNT * r->P, sizeof(float));
-    r->predicted = calloc(n * K_COUNT, sizeof(float));
-    r->present = calloc(n * K_COUNT, 1);
+    r->stimuli = calloc(n * r->K * r->P, sizeof(float));
+    r->predicted = calloc(n * r->K, sizeof(float));
+    r->present = calloc(n * r->K, 1);
     r->results = calloc(n, sizeof(mei_result));
-    r->by_model = calloc(n * K_COUNT * r->n_models, sizeof(float));
-    if (!r->stimuli || !r->predicted || !r->present || !r->results || !r->by_model) {
+    r->by_model = calloc(n * r->K * r->n_models, sizeof(float));
+    r->diverse_results = calloc(n * (r->diverse ? r->diverse : 1), sizeof(mei_result));
+    if (!r->stimuli || !r->predicted || !r->present || !r->results || !r->by_model ||
+        !r->diverse_results) {
         fprintf(stderr, "inception mei: out of memory for %d neurons\n", r->count);
         return 1;
     }
     /* Unfilled controls stay flat gray, harmless if ever shown. */
-    for (size_t i = 0; i < n * K_COUNT * r->P; i++)
+    for (size_t i = 0; i < n * r->K * r->P; i++)
         r->stimuli[i] = r->budget.mean_luminance;
     return 0;
 }
@@ -913,7 +1133,8 @@ int command_mei(int argc, char **argv)
                       {"sigma", 1, NULL},     {"sigma-end", 1, NULL},   {"jitter", 1, NULL},
                       {"objective", 1, NULL}, {"temperature", 1, NULL}, {"contrast", 1, NULL},
                       {"batch", 1, NULL},     {"no-controls", 0, NULL}, {"ground-truth", 0, NULL},
-                      {"wisdom", 1, NULL},    {"threads", 1, NULL},     {"seed", 1, NULL}};
+                      {"wisdom", 1, NULL},    {"threads", 1, NULL},     {"seed", 1, NULL},
+                      {"kind", 1, NULL},      {"count", 1, NULL}};
     if (cli_parse("mei", argc, argv, o, COUNT(o)))
         return 2;
     const char *model_path = cli_get(o, COUNT(o), "model"), *data = cli_get(o, COUNT(o), "data");
@@ -928,9 +1149,17 @@ int command_mei(int argc, char **argv)
     mei_options_default(&r.o);
     int batch = 100;
     float contrast = 0.0f;
+    int diverse_count = 0;
     if (read_options(o, COUNT(o), &r.o, &batch) ||
-        cli_get_float(o, COUNT(o), "contrast", 1e-4f, 0.5f, &contrast))
+        cli_get_float(o, COUNT(o), "contrast", 1e-4f, 0.5f, &contrast) ||
+        cli_get_int(o, COUNT(o), "count", 2, MAX_DIVERSE, &diverse_count) ||
+        read_kind(cli_get(o, COUNT(o), "kind"), diverse_count, &r))
         return 2;
+    if (r.diverse && cli_get(o, COUNT(o), "starts")) {
+        fprintf(stderr, "inception mei: --kind diverse gives the MEI --count random starts; "
+                        "--starts is not for it\n");
+        return 2;
+    }
     int status = split_models(&r, model_path), chosen;
     if (status)
         goto done;

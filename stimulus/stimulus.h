@@ -349,13 +349,21 @@ typedef struct mei_options {
      * m alone, exactly as without the field. */
     model *const *ensemble;
     int ensemble_size;
+    /* 1: the least exciting input: the objective is minimized (descent on it,
+     * the same step, budget and preconditioning; the kept start is the one
+     * with the lowest objective). Default 0: maximized, the MEI. */
+    int least;
+    /* Diverse MEIs (mei_synthesize_diverse): the weight λ of the diversity
+     * term, the response traded per unit of the set's mean pairwise
+     * correlation, as a share of the set's mean response (default 0.15). */
+    float diversity;
     void (*progress)(const mei_progress *p, void *user); /* every 50 steps and the last */
     void *user;
 } mei_options;
 
 typedef struct mei_result {
     float response;        /* predicted rate of the target (MEI_GROUP: Σ w·r) */
-    float objective;
+    float objective;       /* its value (least: the minimized value, not negated) */
     float contrast;        /* RMS contrast of the MEI */
     int steps;             /* steps the kept start ran */
     int best_start;
@@ -374,6 +382,21 @@ uint64_t mei_start_seed(uint64_t seed, int neuron, int start);
  * through the model. `images` receives count × H × W, `results` count. */
 int mei_synthesize(model *m, const mei_target *targets, int count, const mei_options *o,
                    float *images, mei_result *results, char *err);
+/* Diverse MEIs: for each target a set of o->starts images ascended together
+ * on J = mean_i r_i − λ R̄ · mean_{i<k} corr(x_i, x_k), λ = o->diversity and
+ * R̄ the set's mean response at the step (a constant in the gradient, so
+ * that λ is a share of the response whatever the neuron's rate). Each image
+ * stays in the space. All o->starts images are kept: `images` receives
+ * count × starts × H × W, `results` count × starts (start_agreement: the
+ * set's mean pairwise correlation). Needs starts ≥ 2, patience 0 and not
+ * least. */
+int mei_synthesize_diverse(model *m, const mei_target *targets, int count, const mei_options *o,
+                           float *images, mei_result *results, char *err);
+/* The set's mean pairwise Pearson correlation D = mean_{i<k} corr(x_i, x_k)
+ * of n ≥ 2 images, and its gradient with respect to each (n × pixels):
+ * ∂D/∂x_i = (2 / (n(n−1))) Σ_{k≠i} (u_k − c_ik u_i) / |x_i − x̄_i|, u the
+ * centred, unit-norm images. A flat image has correlation 0 and gradient 0. */
+float mei_set_correlation(const float *images, int n, int pixels, float *grad);
 
 /* Ensembles: models of one population (same image size and neurons; in
  * practice the same architecture fitted with different seeds) used as one
@@ -422,6 +445,14 @@ void gabor_render(const gabor_params *g, int height, int width, const stimulus_b
  * frequency, phase, size) that maximizes the model's predicted rate, all
  * rendered at the budget: a coarse bank shared by all neurons, then a local
  * random search per neuron. */
+/* Least natural images: for each of `n` neurons the index of the image
+ * whose predicted rate is lowest once rendered at the budget (every image
+ * brought to the budget's mean and contrast first, as it is shown): the
+ * natural control of a least exciting input. */
+int control_least_natural_ensemble(model *const *models, int n_models, const float *images,
+                                   int count, const int *neurons, int n,
+                                   const stimulus_budget *b, int *least, char *err);
+
 int control_matched_gabor(model *m, const int *neurons, int n, const stimulus_budget *b,
                           uint64_t seed, gabor_params *out, float *images, char *err);
 int control_matched_gabor_ensemble(model *const *models, int n_models, const int *neurons,
@@ -452,7 +483,10 @@ int sim_optimal_stimulus(const sim_population *p, int neuron, int height, int wi
  * targets, add the natural training images (any number of calls), score each
  * stimulus shown, finish (optima, best controls), then read rows and
  * summaries. */
-enum { TRUTH_MEI, TRUTH_BEST_NATURAL, TRUTH_GABOR, TRUTH_RF, TRUTH_KINDS };
+enum { TRUTH_MEI, TRUTH_BEST_NATURAL, TRUTH_GABOR, TRUTH_RF,
+       TRUTH_LEAST,         /* the least exciting input */
+       TRUTH_LEAST_NATURAL, /* the natural image the model predicts lowest, at the budget */
+       TRUTH_KINDS };
 
 typedef struct truth_row {
     int neuron;
@@ -460,6 +494,10 @@ typedef struct truth_row {
     float shown[TRUTH_KINDS]; /* expected rate to each stimulus scored (NaN: none) */
     float natural;            /* to the truly best natural training image, at the budget */
     float natural_raw;        /* the same, each image at its own contrast */
+    float natural_least;      /* to the truly least exciting natural training image, at
+                                 the budget (NaN: no naturals added) */
+    float gray;               /* to the uniform image at the budget's mean (the simulated
+                                 cells' floor: their drives are 0 there and never below) */
     float optimum;            /* to the cell's optimum (sim_optimal_stimulus; exact for
                                  simple, complex and both conjunction types) */
     float best_control;       /* the best of the Gabor, RF, shown and true best natural */
@@ -471,6 +509,14 @@ typedef struct truth_summary {
     int count, with_gabor, with_rf;
     float over_natural, over_natural_raw, over_optimum, over_gabor, over_rf, over_best_control;
     int beats_natural, beats_gabor, beats_rf, beats_best_control;
+    /* Least exciting inputs (rows with shown[TRUTH_LEAST]): `suppressible`
+     * rows whose least natural image drives the cell above its gray rate
+     * (by more than 1% of the gray rate), of which `least_below_natural` the
+     * least exciting input drives less than that image; of the others (the
+     * least natural image already at the floor) `least_at_floor` within 1%
+     * of the gray rate. Median least / least natural over all such rows. */
+    int with_least, suppressible, least_below_natural, least_at_floor;
+    float least_over_natural;
 } truth_summary;
 
 /* Bit masks of cell types for stimulus_truth_summarize. */

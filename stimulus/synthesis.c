@@ -24,7 +24,11 @@
  * rates r̄ = (1/M) Σ_m r_m, so ∇ₓJ = (1/M) Σ_m ∇ₓ(w · r_m) with w = ∂J/∂r̄.
  * The models are run one after another, each through its own fast path, the
  * gradients summed into one buffer. An image that exploits one model's
- * errors gains in that model alone, a share 1/M of the objective. */
+ * errors gains in that model alone, a share 1/M of the objective.
+ *
+ * A least exciting input (mei_options.least) is the same ascent on −J: the
+ * weights ∂J/∂r negated, so every step, the normalization, the budget map
+ * and the choice of the kept start work unchanged. */
 #include "stimulus.h"
 
 #include <math.h>
@@ -60,6 +64,15 @@ void mei_options_default(mei_options *o)
     o->budget.contrast = 0.15f;
     o->threads = 2;
     o->seed = 1;
+    /* On the small random model of tests/test_synthesis.c (neuron 3, 4
+     * images, 200 steps) the set's lowest response as a share of the MEI's
+     * and its mean pairwise correlation (plain starts: 1.00) were: λ 0.1
+     * 0.99, 0.92; 0.2 0.94, 0.50; 0.3 0.87, 0.24; 0.5 0.82, −0.12. Against
+     * the simulated cells' true responses (test_diverse_truth: a model
+     * fitted to 10 simple and complex cells, 6 neurons) λ 0.3 kept every
+     * image of the set ≥ 0.8 of the MEI's true response for 2 of 6 neurons,
+     * λ 0.15 for 5 of 6 (median set correlation 0.63, plain starts 1.00). */
+    o->diversity = 0.15f;
 }
 
 uint64_t mei_start_seed(uint64_t seed, int neuron, int start)
@@ -93,6 +106,10 @@ typedef struct ascent {
     int *active;      /* indices of images still ascending */
     int *steps, *since;
     float *best;
+    float *last;      /* images: the previous step's objective (least only) */
+    float *eta_scale; /* images: its step's share of η (least only) */
+    int keep_all;     /* diverse MEIs: each target's starts are one set, all kept */
+    float *diverse_grad; /* images × pixels: −λ R̄ n ∂D/∂x of each set (keep_all) */
     model_rng *rng;   /* one stream per image */
     fourier_param *fourier;
 } ascent;
@@ -111,19 +128,23 @@ static void ascent_free(ascent *a)
     free(a->steps);
     free(a->since);
     free(a->best);
+    free(a->last);
+    free(a->eta_scale);
     free(a->rng);
     free(a->models);
     free(a->grad_part);
     free(a->rates_part);
     free(a->objective_part);
+    free(a->diverse_grad);
     fourier_param_destroy(a->fourier);
 }
 
 static int ascent_alloc(ascent *a, model *m, const mei_target *targets, int count,
-                        const mei_options *o, char *err)
+                        const mei_options *o, int keep_all, char *err)
 {
     const model_config *c = model_get_config(m);
     memset(a, 0, sizeof *a);
+    a->keep_all = keep_all;
     a->starts = o->starts;
     a->images = count * o->starts;
     a->height = c->height;
@@ -146,6 +167,8 @@ static int ascent_alloc(ascent *a, model *m, const mei_target *targets, int coun
     a->steps = calloc(B, sizeof(int));
     a->since = calloc(B, sizeof(int));
     a->best = malloc(B * sizeof(float));
+    a->last = malloc(B * sizeof(float));
+    a->eta_scale = malloc(B * sizeof(float));
     a->rng = malloc(B * sizeof(model_rng));
     a->n_models = 1 + o->ensemble_size;
     a->models = malloc((size_t)a->n_models * sizeof *a->models);
@@ -160,8 +183,10 @@ static int ascent_alloc(ascent *a, model *m, const mei_target *targets, int coun
         a->objective_part = malloc(B * sizeof(float));
     }
     int parts_ok = a->n_models == 1 || (a->grad_part && a->rates_part && a->objective_part);
+    if (keep_all && !(a->diverse_grad = malloc(B * P * sizeof(float))))
+        parts_ok = 0;
     if (!a->z || !a->x || !a->x_in || !a->grad || !a->weights || !a->rates || !a->scratch ||
-        !a->shift || !a->active || !a->steps || !a->since || !a->best || !a->rng || !a->models ||
+        !a->shift || !a->active || !a->steps || !a->since || !a->best || !a->last || !a->eta_scale || !a->rng || !a->models ||
         !parts_ok) {
         snprintf(err, STIMULUS_ERR_SIZE, "MEI synthesis: out of memory for %d images", a->images);
         return 1;
@@ -170,6 +195,27 @@ static int ascent_alloc(ascent *a, model *m, const mei_target *targets, int coun
         fourier_param_create(&a->fourier, a->height, a->width, a->threads, o->wisdom_path, err))
         return 1;
     return 0;
+}
+
+/* The image shown for a latent: in the space (an MEI), or at exactly the
+ * budget's contrast (a least exciting input: with the contrast only bounded,
+ * the uniform gray image, which drives no filter, would be the answer to
+ * every least-exciting question, and the comparison with natural images at
+ * the budget would be one of contrast, not content). The least exciting
+ * input's latent is its image after every step (projected descent): a
+ * latent of lower contrast than the budget would be scaled up at every
+ * rendering, and with it each step (by 20 times for the starting noise),
+ * and the descent would bounce instead of descending. Without the latent's
+ * growth to anneal it, a fixed step of mean size η, all of it within the
+ * receptive field where the gradient lives, ends in a two-step cycle around
+ * the minimum (seen: predicted rates alternating 3.06 and 4.73); so each
+ * step that raises the objective halves the image's later steps. */
+static void place_in_space(const mei_options *o, float *x, int pixels)
+{
+    if (o->least)
+        stimulus_render_at_budget(x, pixels, &o->budget);
+    else
+        stimulus_constrain(x, pixels, &o->budget);
 }
 
 /* Low-contrast white noise around the mean, in the space. */
@@ -183,8 +229,11 @@ static void ascent_init(ascent *a)
             z[i] = a->o->budget.mean_luminance +
                    a->o->init_contrast * (float)model_rng_normal(&a->rng[b]);
         memcpy(x, z, (size_t)a->pixels * sizeof(float));
-        stimulus_constrain(x, a->pixels, &a->o->budget);
-        a->best[b] = -INFINITY;
+        place_in_space(a->o, x, a->pixels);
+        if (a->o->least)
+            memcpy(z, x, (size_t)a->pixels * sizeof(float));
+        a->best[b] = a->last[b] = -INFINITY;
+        a->eta_scale[b] = 1.0f;
         a->active[b] = b;
     }
 }
@@ -257,6 +306,19 @@ float mei_objective_weights(const mei_target *t, const float *rates, int N, floa
     return (float)(rates[n] - (top + temperature * log(sum)));
 }
 
+/* The objective as the ascent sees it: J, or −J for a least exciting input
+ * (o->least), so that everything downstream maximizes. */
+static float ascended_objective(const mei_options *o, const mei_target *t, const float *rates,
+                                int N, float *w)
+{
+    float J = mei_objective_weights(t, rates, N, o->temperature, w);
+    if (!o->least)
+        return J;
+    for (int k = 0; k < N; k++)
+        w[k] = -w[k];
+    return -J;
+}
+
 static float target_response(const mei_target *t, const float *rates, int N)
 {
     if (t->objective != MEI_GROUP)
@@ -284,6 +346,9 @@ static void update_image(ascent *a, int i, int step, float *dir, float *scratch)
         roll(g, scratch, a->height, a->width, -a->shift[2 * i], -a->shift[2 * i + 1]);
         memcpy(g, scratch, (size_t)P * sizeof(float));
     }
+    if (a->keep_all) /* the set's diversity term, at the unshifted images */
+        for (int k = 0; k < P; k++)
+            g[k] += a->diverse_grad[(size_t)b * P + k];
     if (a->o->space == MEI_SPACE_FOURIER)
         fourier_param_precondition(a->fourier, omp_get_thread_num(), g, dir);
     else
@@ -293,12 +358,14 @@ static void update_image(ascent *a, int i, int step, float *dir, float *scratch)
         mean_abs += fabsf(dir[k]);
     mean_abs /= P;
     if (mean_abs > 0.0) {
-        float eta = (float)(a->o->step_size / mean_abs);
+        float eta = (float)(a->o->step_size * a->eta_scale[b] / mean_abs);
         for (int k = 0; k < P; k++)
             z[k] += eta * dir[k];
     }
     memcpy(x, z, (size_t)P * sizeof(float));
-    stimulus_constrain(x, P, &a->o->budget);
+    place_in_space(a->o, x, P);
+    if (a->o->least) /* projected descent: see place_in_space */
+        memcpy(z, x, (size_t)P * sizeof(float));
     a->steps[b]++;
 }
 
@@ -310,6 +377,11 @@ static double track_progress(ascent *a, int n_active, const float *objective)
     for (int i = 0; i < n_active; i++) {
         int b = a->active[i];
         sum += objective[i];
+        /* Least: a step that made things worse was too long (see
+         * place_in_space); the following ones are halved. */
+        if (a->o->least && objective[i] < a->last[b])
+            a->eta_scale[b] *= 0.5f;
+        a->last[b] = objective[i];
         if (a->best[b] == -INFINITY ||
             objective[i] > a->best[b] + a->o->tolerance * fabsf(a->best[b])) {
             a->best[b] = objective[i];
@@ -369,8 +441,8 @@ static int fixed_weight_gradient(ascent *a, int n, float *objective, char *err)
     int N = a->neurons;
     size_t NP = (size_t)n * a->pixels;
     for (int i = 0; i < n; i++) /* weights only: these objectives ignore the rates */
-        mei_objective_weights(&a->targets[a->active[i] / a->starts], a->rates + (size_t)i * N,
-                              N, a->o->temperature, a->weights + (size_t)i * N);
+        ascended_objective(a->o, &a->targets[a->active[i] / a->starts], a->rates + (size_t)i * N,
+                           N, a->weights + (size_t)i * N);
     if (model_input_gradient_objective(a->models[0], a->x_in, n, a->weights, a->grad, objective,
                                        err))
         return 1;
@@ -414,16 +486,75 @@ static int all_rates_gradient(ascent *a, int n, int softmax, float *objective, c
         return 1;
     for (int i = 0; i < n; i++) {
         const mei_target *t = &a->targets[a->active[i] / a->starts];
-        objective[i] = mei_objective_weights(t, a->rates + (size_t)i * N, N, a->o->temperature,
-                                         a->weights + (size_t)i * N);
+        objective[i] = ascended_objective(a->o, t, a->rates + (size_t)i * N, N,
+                                          a->weights + (size_t)i * N);
     }
     if (mean_input_gradient(a, n, err))
         return 1;
     for (int i = 0; i < n; i++) /* the objective at this step's input */
-        objective[i] = mei_objective_weights(&a->targets[a->active[i] / a->starts],
-                                         a->rates + (size_t)i * N, N, a->o->temperature,
-                                         a->weights + (size_t)i * N);
+        objective[i] = ascended_objective(a->o, &a->targets[a->active[i] / a->starts],
+                                          a->rates + (size_t)i * N, N,
+                                          a->weights + (size_t)i * N);
     return 0;
+}
+
+float mei_set_correlation(const float *images, int n, int pixels, float *grad)
+{
+    /* u_i = (x_i − x̄_i) / |x_i − x̄_i| into grad's rows first (0 if flat). */
+    double *norm = malloc((size_t)n * sizeof(double));
+    float *u = malloc((size_t)n * pixels * sizeof(float));
+    if (!norm || !u) {
+        free(norm);
+        free(u);
+        return NAN;
+    }
+    for (int i = 0; i < n; i++) {
+        const float *x = images + (size_t)i * pixels;
+        double mean = stimulus_mean(x, pixels), ss = 0.0;
+        for (int k = 0; k < pixels; k++)
+            ss += (x[k] - mean) * (x[k] - mean);
+        norm[i] = sqrt(ss);
+        for (int k = 0; k < pixels; k++)
+            u[(size_t)i * pixels + k] = norm[i] > 0.0 ? (float)((x[k] - mean) / norm[i]) : 0.0f;
+    }
+    double total = 0.0, scale = 2.0 / ((double)n * (n - 1));
+    memset(grad, 0, (size_t)n * pixels * sizeof(float));
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++) {
+            const float *ui = u + (size_t)i * pixels, *uj = u + (size_t)j * pixels;
+            double c = 0.0;
+            for (int k = 0; k < pixels; k++)
+                c += (double)ui[k] * uj[k];
+            total += c;
+            float *gi = grad + (size_t)i * pixels, *gj = grad + (size_t)j * pixels;
+            double si = norm[i] > 0.0 ? scale / norm[i] : 0.0;
+            double sj = norm[j] > 0.0 ? scale / norm[j] : 0.0;
+            for (int k = 0; k < pixels; k++) {
+                gi[k] += (float)(si * (uj[k] - c * ui[k]));
+                gj[k] += (float)(sj * (ui[k] - c * uj[k]));
+            }
+        }
+    free(norm);
+    free(u);
+    return (float)(total * scale);
+}
+
+/* Diverse MEIs: each set's −λ R̄ n ∂D/∂x_i, R̄ its images' mean objective at
+ * this step (every image is active: patience is 0). */
+static void diversity_gradients(ascent *a, const float *objective)
+{
+    int S = a->starts, P = a->pixels;
+    for (int t = 0; t < a->images / S; t++) {
+        float *g = a->diverse_grad + (size_t)t * S * P;
+        double mean = 0.0;
+        for (int s = 0; s < S; s++)
+            mean += objective[t * S + s];
+        mean /= S;
+        mei_set_correlation(a->x + (size_t)t * S * P, S, P, g);
+        float f = (float)(-a->o->diversity * fabs(mean) * S);
+        for (size_t k = 0; k < (size_t)S * P; k++)
+            g[k] *= f;
+    }
 }
 
 static int ascent_step(ascent *a, int step, int *n_active, float *objective,
@@ -449,6 +580,8 @@ static int ascent_step(ascent *a, int step, int *n_active, float *objective,
             return 1;
         }
     *mean_objective = track_progress(a, n, objective);
+    if (a->keep_all)
+        diversity_gradients(a, objective);
     int P = a->pixels;
 #pragma omp parallel for num_threads(a->threads) schedule(static)
     for (int i = 0; i < n; i++) {
@@ -483,13 +616,32 @@ static int ascent_finish(ascent *a, int count, float *images, mei_result *result
     int N = a->neurons, P = a->pixels, S = a->starts;
     if (ensemble_predict(a->models, a->n_models, a->x, a->images, a->rates, err))
         return 1;
-    for (int t = 0; t < count; t++) {
+    for (int t = 0; a->keep_all && t < count; t++) {
+        const mei_target *tg = &a->targets[t];
+        float *set = images + (size_t)t * S * P;
+        memcpy(set, a->x + (size_t)t * S * P, (size_t)S * P * sizeof(float));
+        float *grad = a->diverse_grad + (size_t)t * S * P; /* free now: scratch */
+        float agreement = mei_set_correlation(set, S, P, grad);
+        for (int s = 0; s < S; s++) {
+            int b = t * S + s;
+            mei_result *r = &results[b];
+            r->objective = mei_objective_weights(tg, a->rates + (size_t)b * N, N,
+                                                 a->o->temperature, a->weights);
+            r->response = target_response(tg, a->rates + (size_t)b * N, N);
+            r->contrast = stimulus_rms_contrast(a->x + (size_t)b * P, P);
+            r->steps = a->steps[b];
+            r->best_start = s;
+            r->seed = mei_start_seed(a->o->seed, tg->neuron, s);
+            r->start_agreement = agreement;
+        }
+    }
+    for (int t = 0; !a->keep_all && t < count; t++) {
         const mei_target *tg = &a->targets[t];
         int best = 0;
         float best_j = -INFINITY;
         for (int s = 0; s < S; s++) {
-            float j = mei_objective_weights(tg, a->rates + (size_t)(t * S + s) * N, N,
-                                        a->o->temperature, a->weights);
+            float j = ascended_objective(a->o, tg, a->rates + (size_t)(t * S + s) * N, N,
+                                         a->weights);
             if (j > best_j) {
                 best_j = j;
                 best = s;
@@ -503,7 +655,7 @@ static int ascent_finish(ascent *a, int count, float *images, mei_result *result
         int b = t * S + best;
         memcpy(images + (size_t)t * P, a->x + (size_t)b * P, (size_t)P * sizeof(float));
         results[t].response = target_response(tg, a->rates + (size_t)b * N, N);
-        results[t].objective = best_j;
+        results[t].objective = a->o->least ? -best_j : best_j;
         results[t].contrast = stimulus_rms_contrast(a->x + (size_t)b * P, P);
         results[t].steps = a->steps[b];
         results[t].best_start = best;
@@ -544,15 +696,16 @@ static int check_targets(const model *m, const mei_target *targets, int count,
     return 0;
 }
 
-int mei_synthesize(model *m, const mei_target *targets, int count, const mei_options *o,
-                   float *images, mei_result *results, char *err)
+static int synthesize(model *m, const mei_target *targets, int count, const mei_options *o,
+                      int keep_all, float *images, mei_result *results, char *err)
 {
     if (check_targets(m, targets, count, o, err))
         return 1;
     ascent a;
     int status = 1;
     float *objective = NULL;
-    if (ascent_alloc(&a, m, targets, count, o, err) || ensemble_check(a.models, a.n_models, err))
+    if (ascent_alloc(&a, m, targets, count, o, keep_all, err) ||
+        ensemble_check(a.models, a.n_models, err))
         goto done;
     objective = malloc((size_t)a.images * sizeof(float));
     if (!objective) {
@@ -580,4 +733,22 @@ done:
     free(objective);
     ascent_free(&a);
     return status;
+}
+
+int mei_synthesize(model *m, const mei_target *targets, int count, const mei_options *o,
+                   float *images, mei_result *results, char *err)
+{
+    return synthesize(m, targets, count, o, 0, images, results, err);
+}
+
+int mei_synthesize_diverse(model *m, const mei_target *targets, int count, const mei_options *o,
+                           float *images, mei_result *results, char *err)
+{
+    if (o->starts < 2 || o->patience != 0 || o->least || !(o->diversity >= 0.0f)) {
+        snprintf(err, STIMULUS_ERR_SIZE, "diverse MEIs: need a set of at least 2 images (starts "
+                                         "%d), patience 0 (%d), no least exciting input and a "
+                                         "diversity weight >= 0", o->starts, o->patience);
+        return 1;
+    }
+    return synthesize(m, targets, count, o, 1, images, results, err);
 }

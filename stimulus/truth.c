@@ -29,6 +29,8 @@ static void row_init(truth_row *r, int neuron, int type)
     for (int k = 0; k < TRUTH_KINDS; k++)
         r->shown[k] = NAN;
     r->natural = r->natural_raw = 0.0f; /* maxima: rates are >= 0 */
+    r->natural_least = INFINITY;        /* a minimum; NaN at finish if none came */
+    r->gray = NAN;
     r->optimum = r->best_control = NAN;
 }
 
@@ -85,7 +87,8 @@ void stimulus_truth_destroy(stimulus_truth *t)
 
 const sim_population *stimulus_truth_population(const stimulus_truth *t) { return t->population; }
 
-/* Each target's maxima over one chunk: `raw` says which maximum. */
+/* Each target's maxima over one chunk: `raw` says which maximum; at the
+ * budget (not raw) the minimum too. */
 static void take_maxima(stimulus_truth *t, int n, int raw)
 {
     for (int i = 0; i < n; i++)
@@ -95,6 +98,8 @@ static void take_maxima(stimulus_truth *t, int n, int raw)
             float *best = raw ? &r->natural_raw : &r->natural;
             if (v > *best)
                 *best = v;
+            if (!raw && v < r->natural_least)
+                r->natural_least = v;
         }
 }
 
@@ -127,8 +132,14 @@ static float max_finite(float a, float b) { return !isfinite(a) ? b : !isfinite(
 int stimulus_truth_finish(stimulus_truth *t, char *err)
 {
     float *image = t->scratch; /* one image's room is enough */
+    for (int i = 0; i < t->pixels; i++)
+        image[i] = t->budget.mean_luminance;
+    sim_population_rates(t->population, image, 1, t->rates);
     for (int j = 0; j < t->count; j++) {
         truth_row *r = &t->rows[j];
+        r->gray = t->rates[r->neuron];
+        if (!(r->natural_least < INFINITY))
+            r->natural_least = NAN;
         if (sim_optimal_stimulus(t->population, r->neuron, t->height, t->width, &t->budget,
                                  image, &r->optimum, err))
             return 1;
@@ -190,6 +201,32 @@ static float denominator(const truth_row *r, int d)
     return r->best_control;
 }
 
+/* A rate this close to the gray rate (relative) is at the floor. */
+#define FLOOR_TOLERANCE 0.01f
+
+/* The least exciting inputs' part of the summary; v holds count floats. */
+static void summarize_least(const stimulus_truth *t, unsigned types, truth_summary *out, float *v)
+{
+    int n = 0;
+    for (int j = 0; j < t->count; j++) {
+        const truth_row *r = &t->rows[j];
+        float least = r->shown[TRUTH_LEAST], nat = r->natural_least;
+        if (!(types & (1u << r->type)) || !isfinite(least) || !isfinite(nat) ||
+            !isfinite(r->gray))
+            continue;
+        out->with_least++;
+        v[n++] = ratio(least, nat);
+        float floor_band = FLOOR_TOLERANCE * fabsf(r->gray);
+        if (nat > r->gray + floor_band) {
+            out->suppressible++;
+            out->least_below_natural += least < nat;
+        } else {
+            out->least_at_floor += least <= r->gray + floor_band;
+        }
+    }
+    out->least_over_natural = median_finite(v, n);
+}
+
 int stimulus_truth_summarize(const stimulus_truth *t, unsigned types, truth_summary *out)
 {
     memset(out, 0, sizeof *out);
@@ -217,6 +254,7 @@ int stimulus_truth_summarize(const stimulus_truth *t, unsigned types, truth_summ
         out->count = n;
         *medians[d] = median_finite(v, n);
     }
+    summarize_least(t, types, out, v);
     free(v);
     return 0;
 }

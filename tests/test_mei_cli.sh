@@ -52,6 +52,55 @@ check "MEIs beat the best natural images in the true responses for most neurons 
 check "median true MEI/natural ratio above 1.2 ($ratio)" \
     '[ -n "$ratio" ] && /usr/bin/python3 -c "import sys; sys.exit(not float(sys.argv[1]) > 1.2)" "$ratio"'
 
+# Least exciting inputs: descent on the rate, every image at exactly the
+# budget, the natural image predicted lowest (at the budget) as the control.
+# The model's side is checked (it predicts the least exciting input below
+# that image); the simulated cells' side is printed, not checked: this tiny
+# model's least exciting inputs drive the complex cells above their least
+# exciting natural image (README, "Least exciting inputs").
+run mei --model "$work/model.bin" --data "$work/data" --neurons 1 --out "$work/o" --kind most
+check "bad --kind named, exit 2" '[ "$(status)" = 2 ] && grep -q "most" "$work/err"'
+run mei --model "$work/model.bin" --data "$work/data" --neurons "top 6" --out "$work/least" \
+    --steps 100 --kind least --ground-truth
+check "mei --kind least --ground-truth runs and prints its table" \
+    '[ "$(status)" = 0 ] && grep -q "^least exciting input below the least exciting natural image for [0-9]* of [0-9]*" "$work/out"'
+check "least: a least exciting input and a least natural image per neuron (12 PNGs)" \
+    '[ $(ls "$work/least"/n*_least.png | wc -l) = 6 ] && [ $(ls "$work/least"/n*_natural-least.png | wc -l) = 6 ] && [ $(ls "$work/least"/n*.png | wc -l) = 12 ]'
+check "least: every stimulus at the mean and exactly the budget's contrast; each least exciting input predicted below its least natural image" \
+    '/usr/bin/python3 -c "
+import json, sys, numpy as np
+m = json.load(open(sys.argv[1])); a = np.load(sys.argv[2]).astype(np.float64); s = m[\"stimuli\"]
+ok = len(s) == 12 and [x[\"kind\"] for x in s] == [\"least\", \"natural-least\"] * 6
+ok &= np.all(np.abs(a.mean(axis=(1, 2)) - m[\"mean_luminance\"]) < 1e-5)
+ok &= np.all(np.abs(a.std(axis=(1, 2)) - m[\"contrast_budget\"]) < 1e-4)
+ok &= all(s[i][\"predicted_response\"] < s[i + 1][\"predicted_response\"] for i in range(0, 12, 2))
+sys.exit(not ok)" "$work/least/manifest.json" "$work/least/stimuli.npy"'
+
+# Diverse MEIs: per neuron the MEI of 4 random starts and a set of 4 pushed
+# apart; every image of a set should keep >= 0.8 of the MEI's true response
+# while the set correlates far less than the starts.
+run mei --model "$work/model.bin" --data "$work/data" --neurons 1 --out "$work/o" --count 3
+check "--count without --kind diverse: exit 2" '[ "$(status)" = 2 ] && grep -q "kind diverse" "$work/err"'
+run mei --model "$work/model.bin" --data "$work/data" --neurons 1 --out "$work/o" --kind diverse --starts 3
+check "--kind diverse with --starts: exit 2 (the MEI's starts are --count)" '[ "$(status)" = 2 ] && grep -q "starts is not for it" "$work/err"'
+run mei --model "$work/model.bin" --data "$work/data" --neurons "top 6" --out "$work/diverse" \
+    --steps 150 --kind diverse --count 4 --ground-truth
+held=$(sed -n 's/^every image of the set at >= 0.8 of the MEI.s true response for \([0-9]*\) of 6.*/\1/p' "$work/out")
+corr=$(sed -n 's/^median pairwise correlation: diverse sets \([-0-9.]*\), 4 random starts of the MEI \([-0-9.]*\)$/\1 \2/p' "$work/out")
+check "diverse: MEI, 4 controls and 4 diverse images per neuron (54 stimuli), all in the space" \
+    '[ "$(status)" = 0 ] && [ $(ls "$work/diverse"/n*_diverse-*.png | wc -l) = 24 ] && /usr/bin/python3 -c "
+import json, sys, numpy as np
+m = json.load(open(sys.argv[1])); a = np.load(sys.argv[2]).astype(np.float64); s = m[\"stimuli\"]
+ok = len(s) == 54 and sum(x[\"kind\"].startswith(\"diverse-\") for x in s) == 24
+ok &= all(x[\"set_size\"] == 4 for x in s if x[\"kind\"].startswith(\"diverse-\"))
+ok &= np.all(np.abs(a.mean(axis=(1, 2)) - m[\"mean_luminance\"]) < 1e-5)
+ok &= np.all(a.std(axis=(1, 2)) <= m[\"contrast_budget\"] * (1 + 1e-5))
+sys.exit(not ok)" "$work/diverse/manifest.json" "$work/diverse/stimuli.npy"'
+check "diverse: every image >= 0.8 of the MEI's true response for most neurons ($held of 6)" \
+    '[ -n "$held" ] && [ "$held" -ge 5 ]'
+check "diverse: the sets correlate well below the MEI's random starts (median $corr)" \
+    '[ -n "$corr" ] && /usr/bin/python3 -c "import sys; d, s = map(float, sys.argv[1:3]); sys.exit(not d < s - 0.3)" $corr'
+
 run mei --model "$work/model.bin" --data "$work/data" --neurons 0,4-5 --out "$work/mei3" \
     --steps 20 --starts 2 --no-controls --objective one-hot-softmax --space fourier --jitter 1
 check "ids and ranges, 2 starts, one-hot softmax in Fourier space: MEIs only, start agreement said" \

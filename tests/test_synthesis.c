@@ -330,13 +330,13 @@ static void test_objectives(void)
 
 /* ------------------------------------------------------------------------ */
 
-static model *small_model(void)
+static model *small_model_of(int neurons)
 {
     model_config c;
     model_config_default(&c);
     c.height = H;
     c.width = W;
-    c.neurons = 12;
+    c.neurons = neurons;
     c.layers = 2;
     c.channels = 6;
     c.kernel[0] = 5;
@@ -350,6 +350,20 @@ static model *small_model(void)
     }
     model_set_standardization(m, 0.5f, 0.2f);
     return m;
+}
+
+static model *small_model(void) { return small_model_of(12); }
+
+/* Median of n floats (sorted in place). */
+static float median_of(float *v, int n)
+{
+    for (int i = 1; i < n; i++)
+        for (int k = i; k > 0 && v[k - 1] > v[k]; k--) {
+            float t = v[k];
+            v[k] = v[k - 1];
+            v[k - 1] = t;
+        }
+    return n % 2 ? v[n / 2] : 0.5f * (v[n / 2 - 1] + v[n / 2]);
 }
 
 static void test_synthesis(void)
@@ -546,6 +560,259 @@ static void test_receptive_field_path(void)
     model_destroy(m);
 }
 
+/* Least exciting inputs (mei_options.least): descent on the rate, every
+ * image at exactly the budget's contrast, below every natural image the
+ * model sees at that budget; the least natural control by hand. */
+static void test_least(void)
+{
+    model *m = small_model();
+    if (!m)
+        return;
+    char err[STIMULUS_ERR_SIZE];
+    mei_options o;
+    mei_options_default(&o);
+    o.steps = 200;
+    o.starts = 2;
+    o.budget = (stimulus_budget){0.5f, 0.15f};
+    o.seed = 6;
+    enum { T = 3, R = 64, N = 12 };
+    mei_target t[T] = {{MEI_SINGLE, 3, NULL}, {MEI_SINGLE, 7, NULL}, {MEI_SINGLE, 10, NULL}};
+    float least[T * P], mei[T * P], again[T * P], rates[R * N], lr[T * N];
+    mei_result rl[T], rm[T], ra[T];
+    int ok = !mei_synthesize(m, t, T, &o, mei, rm, err);
+    o.least = 1;
+    ok = ok && !mei_synthesize(m, t, T, &o, least, rl, err);
+    CHECK(ok, "least exciting inputs synthesized (%s)", ok ? "ok" : err);
+    if (!ok) {
+        model_destroy(m);
+        return;
+    }
+    ok = !mei_synthesize(m, t, T, &o, again, ra, err);
+    CHECK(ok && !memcmp(least, again, sizeof least), "same seed, same least exciting inputs");
+    int space_ok = 1;
+    for (int k = 0; k < T; k++) {
+        const float *x = least + k * P;
+        /* 1e-4: the budget rendering's bisection stops within 1e-7 of the
+         * scale, far below this. */
+        space_ok &= fabs(stimulus_mean(x, P) - 0.5) <= 1e-6 &&
+                    fabs(stimulus_rms_contrast(x, P) - 0.15) <= 1e-4;
+        for (int i = 0; i < P; i++)
+            space_ok &= x[i] >= 0.0f && x[i] <= 1.0f;
+    }
+    CHECK(space_ok, "every least exciting input at the budget's mean and exactly its contrast");
+    float *natural = malloc(sizeof(float) * R * P);
+    sim_natural_images(natural, R, H, W, 4);
+    float *rendered = malloc(sizeof(float) * R * P);
+    memcpy(rendered, natural, sizeof(float) * R * P);
+    for (int k = 0; k < R; k++)
+        stimulus_render_at_budget(rendered + k * P, P, &o.budget);
+    model_predict(m, rendered, R, rates, err);
+    model_predict(m, least, T, lr, err);
+    int below = 1, lowest_idx[T];
+    for (int j = 0; j < T; j++) {
+        int n = t[j].neuron;
+        lowest_idx[j] = 0;
+        for (int k = 1; k < R; k++)
+            if (rates[k * N + n] < rates[lowest_idx[j] * N + n])
+                lowest_idx[j] = k;
+        float lowest = rates[lowest_idx[j] * N + n];
+        printf("# neuron %d: least %.4f, lowest natural %.4f, MEI %.4f\n", n, lr[j * N + n],
+               lowest, rm[j].response);
+        below &= lr[j * N + n] < lowest && lr[j * N + n] < rm[j].response;
+        /* The same prediction up to the batch's rounding (~1e-7 relative). */
+        below &= fabsf(rl[j].response - lr[j * N + n]) <= 1e-5f * fmaxf(1.0f, lr[j * N + n]) &&
+                 rl[j].objective == rl[j].response;
+    }
+    CHECK(below, "least exciting inputs predicted below every natural image at the budget and "
+                 "below the MEI; the result's response and objective are the prediction");
+    int neurons[T] = {3, 7, 10}, chosen[T];
+    model *models[1] = {m};
+    ok = !control_least_natural_ensemble(models, 1, natural, R, neurons, T, &o.budget, chosen,
+                                         err);
+    CHECK(ok && chosen[0] == lowest_idx[0] && chosen[1] == lowest_idx[1] &&
+              chosen[2] == lowest_idx[2],
+          "least natural control: the image predicted lowest at the budget (%d %d %d)",
+          chosen[0], chosen[1], chosen[2]);
+    CHECK(control_least_natural_ensemble(models, 1, natural, 0, neurons, T, &o.budget, chosen,
+                                         err) != 0,
+          "no images to choose from: refused (%s)", err);
+    free(natural);
+    free(rendered);
+    model_destroy(m);
+}
+
+/* The diversity term: its gradient by finite differences, and a diverse
+ * set against plain random starts on the small model. */
+static void test_diverse(void)
+{
+    enum { S = 4, N = 12 };
+    model_rng rng;
+    model_rng_seed(&rng, 12);
+    float set[S * P], grad[S * P], plus[S * P], minus[S * P];
+    random_image(set, S * P, &rng, 0.5f, 0.1f);
+    for (int i = 0; i < P; i++) /* correlated images: a shared part */
+        for (int k = 1; k < S; k++)
+            set[k * P + i] += 0.7f * (set[i] - 0.5f);
+    float D = mei_set_correlation(set, S, P, grad);
+    double by_hand = 0.0;
+    for (int i = 0; i < S; i++)
+        for (int k = i + 1; k < S; k++) {
+            double mi = stimulus_mean(set + i * P, P), mk = stimulus_mean(set + k * P, P);
+            double sik = 0, sii = 0, skk = 0;
+            for (int q = 0; q < P; q++) {
+                sik += (set[i * P + q] - mi) * (set[k * P + q] - mk);
+                sii += (set[i * P + q] - mi) * (set[i * P + q] - mi);
+                skk += (set[k * P + q] - mk) * (set[k * P + q] - mk);
+            }
+            by_hand += sik / sqrt(sii * skk);
+        }
+    by_hand /= S * (S - 1) / 2;
+    CHECK_CLOSE(D, by_hand, 1e-5, "set correlation is the mean pairwise Pearson correlation (%.4f)",
+                D);
+    double worst = 0.0, h = 1e-3;
+    for (int t = 0; t < 12; t++) {
+        int k = (int)(model_rng_next(&rng) % (S * P));
+        memcpy(plus, set, sizeof set);
+        memcpy(minus, set, sizeof set);
+        plus[k] += (float)h;
+        minus[k] -= (float)h;
+        float scratch[S * P];
+        double fd = (mei_set_correlation(plus, S, P, scratch) -
+                     mei_set_correlation(minus, S, P, scratch)) / (2 * h);
+        worst = fmax(worst, fabs(fd - grad[k]) / fmax(1e-3, fabs(grad[k])));
+    }
+    /* float sums of 384 terms differenced at h = 1e-3: ~1e-4 relative noise */
+    CHECK(worst < 2e-2, "set correlation gradient matches finite differences (worst %.2g)", worst);
+
+    model *m = small_model();
+    if (!m)
+        return;
+    char err[STIMULUS_ERR_SIZE];
+    mei_options o;
+    mei_options_default(&o);
+    o.steps = 200;
+    o.starts = S;
+    o.budget = (stimulus_budget){0.5f, 0.15f};
+    o.seed = 3;
+    mei_target t = {MEI_SINGLE, 3, NULL};
+    float best[P], diverse[S * P], rates[S * N];
+    mei_result plain, rd[S];
+    int ok = !mei_synthesize(m, &t, 1, &o, best, &plain, err) &&
+             !mei_synthesize_diverse(m, &t, 1, &o, diverse, rd, err);
+    CHECK(ok, "a diverse set of %d and %d plain starts (%s)", S, S, ok ? "ok" : err);
+    if (!ok) {
+        model_destroy(m);
+        return;
+    }
+    model_predict(m, diverse, S, rates, err);
+    float lowest = INFINITY;
+    int space_ok = 1, results_ok = 1;
+    for (int k = 0; k < S; k++) {
+        lowest = fminf(lowest, rates[k * N + 3]);
+        space_ok &= fabs(stimulus_mean(diverse + k * P, P) - 0.5) <= 1e-6 &&
+                    stimulus_rms_contrast(diverse + k * P, P) <= 0.15f;
+        results_ok &= fabsf(rd[k].response - rates[k * N + 3]) <= 1e-5f * rates[k * N + 3] &&
+                      rd[k].best_start == k && rd[k].seed == mei_start_seed(3, 3, k);
+    }
+    float D_plain = plain.start_agreement, D_diverse = rd[0].start_agreement;
+    printf("# diverse: lowest response %.4f of the MEI's %.4f (%.3f); set correlation %.3f, "
+           "plain starts %.3f\n", lowest, plain.response, lowest / plain.response, D_diverse,
+           D_plain);
+    CHECK(space_ok && results_ok, "every image of the set in the space, each with its result");
+    CHECK(lowest >= 0.8f * plain.response,
+          "every diverse image drives the neuron >= 0.8 of the MEI (lowest %.3f of it)",
+          lowest / plain.response);
+    CHECK(D_diverse < D_plain - 0.2f, "the set correlates %.3f, plain starts %.3f", D_diverse,
+          D_plain);
+    o.patience = 5;
+    CHECK(mei_synthesize_diverse(m, &t, 1, &o, diverse, rd, err) != 0,
+          "diverse with patience refused: %s", err);
+    model_destroy(m);
+}
+
+/* Diverse MEIs against the simulated population's ground truth: a small
+ * model fitted here to simple and complex cells, each neuron's MEI (best of
+ * 4 starts) and a diverse set of 4 shown to the cells themselves. */
+static void test_diverse_truth(void)
+{
+    enum { S = 4, T = 6, TRAIN = 1500, VAL = 200 };
+    sim_config c;
+    sim_config_default(&c);
+    c.fraction_simple = 0.5f;
+    c.fraction_complex = 0.5f;
+    c.neurons = 10;
+    c.height = H;
+    c.width = W;
+    c.seed = 13;
+    char err[STIMULUS_ERR_SIZE];
+    sim_population *pop;
+    dataset d;
+    if (sim_population_create(&pop, &c, err) || dataset_alloc(&d, TRAIN + VAL, H, W, c.neurons)) {
+        CHECK(0, "population and dataset: %s", err);
+        return;
+    }
+    model_rng rng;
+    model_rng_seed(&rng, 14);
+    sim_natural_images(d.images, TRAIN + VAL, H, W, 15);
+    sim_population_sample(pop, d.images, TRAIN + VAL, &rng, d.responses);
+    for (int i = 0; i < TRAIN + VAL; i++) {
+        d.tiers[i] = i < TRAIN ? TIER_TRAIN : TIER_VALIDATION;
+        d.image_ids[i] = i;
+    }
+    model *m = small_model_of(c.neurons);
+    fit_options fo;
+    fit_options_default(&fo);
+    fo.max_epochs = 10;
+    fo.threads = 2;
+    fit_report report;
+    int ok = m && !model_fit(m, &d, &fo, &report, err);
+    CHECK(ok, "model fitted to the simulated cells (validation correlation %.3f)",
+          ok ? report.best_validation_corr : 0.0);
+    if (!ok) {
+        model_destroy(m);
+        dataset_free(&d);
+        sim_population_destroy(pop);
+        return;
+    }
+    mei_options o;
+    mei_options_default(&o);
+    o.steps = 300;
+    o.starts = S;
+    o.budget = (stimulus_budget){0.5f, stimulus_median_contrast(d.images, TRAIN, P)};
+    float mei[P], set[S * P], rates[S * 10], ratio[T], d_set[T], d_starts[T];
+    int held = 0;
+    for (int j = 0; j < T; j++) {
+        mei_target t = {MEI_SINGLE, j, NULL};
+        mei_result plain, rd[S];
+        if (mei_synthesize(m, &t, 1, &o, mei, &plain, err) ||
+            mei_synthesize_diverse(m, &t, 1, &o, set, rd, err)) {
+            CHECK(0, "synthesis: %s", err);
+            break;
+        }
+        sim_population_rates(pop, mei, 1, rates);
+        float true_mei = rates[j], lowest = INFINITY;
+        sim_population_rates(pop, set, S, rates);
+        for (int k = 0; k < S; k++)
+            lowest = fminf(lowest, rates[k * 10 + j]);
+        ratio[j] = lowest / true_mei;
+        d_set[j] = rd[0].start_agreement;
+        d_starts[j] = plain.start_agreement;
+        held += ratio[j] >= 0.8f;
+        printf("# neuron %d (%s): true MEI %.3f, the set's lowest %.3f (%.3f of it); set "
+               "correlation %.3f, %d plain starts %.3f\n", j,
+               sim_cell_type_name(sim_population_cell(pop, j)->type), true_mei, lowest, ratio[j],
+               d_set[j], S, d_starts[j]);
+    }
+    float med_set = median_of(d_set, T), med_starts = median_of(d_starts, T);
+    CHECK(held >= T - 1, "%d of %d diverse sets: every image's true response >= 0.8 of the MEI's",
+          held, T);
+    CHECK(med_set < med_starts - 0.3f, "median set correlation %.3f, of %d plain starts %.3f",
+          med_set, S, med_starts);
+    model_destroy(m);
+    dataset_free(&d);
+    sim_population_destroy(pop);
+}
+
 static void test_ground_truth(void)
 {
     sim_config c;
@@ -625,7 +892,9 @@ static void test_truth_scorer(void)
     sim_natural_images(img, naturals, H, W, 21);
     stimulus_truth_add_naturals(t, img, 170); /* two calls: maxima carry over */
     stimulus_truth_add_naturals(t, img + (size_t)170 * P, naturals - 170);
-    float best[6] = {0}, best_raw[6] = {0}, mei[6], gabor[6];
+    float best[6] = {0}, best_raw[6] = {0}, lowest[6], least[6], mei[6], gabor[6];
+    for (int j = 0; j < n; j++)
+        lowest[j] = INFINITY;
     for (int i = 0; i < naturals; i++) {
         sim_population_rates(p, img + (size_t)i * P, 1, rates);
         for (int j = 0; j < n; j++)
@@ -633,14 +902,20 @@ static void test_truth_scorer(void)
         memcpy(rendered, img + (size_t)i * P, sizeof(float) * P);
         stimulus_render_at_budget(rendered, P, &b);
         sim_population_rates(p, rendered, 1, rates);
-        for (int j = 0; j < n; j++)
+        for (int j = 0; j < n; j++) {
             best[j] = fmaxf(best[j], rates[targets[j]]);
+            lowest[j] = fminf(lowest[j], rates[targets[j]]);
+        }
     }
     /* "MEIs": natural images 0..5; "Gabors": images 10..15 (any images do). */
     int scores_ok = 1;
     for (int j = 0; j < n; j++) {
         mei[j] = stimulus_truth_score(t, j, TRUTH_MEI, img + (size_t)j * P);
         gabor[j] = stimulus_truth_score(t, j, TRUTH_GABOR, img + (size_t)(10 + j) * P);
+        /* "least exciting inputs": images 20..25 at the budget */
+        memcpy(rendered, img + (size_t)(20 + j) * P, sizeof(float) * P);
+        stimulus_render_at_budget(rendered, P, &b);
+        least[j] = stimulus_truth_score(t, j, TRUTH_LEAST, rendered);
         sim_population_rates(p, img + (size_t)j * P, 1, rates);
         /* Exact: the scorer makes this very call (one image, the same
          * population), so OpenBLAS takes the same kernel in the same order. */
@@ -706,6 +981,32 @@ static void test_truth_scorer(void)
           "wins over the Gabor %d of %d, no RF scored", all.beats_gabor, all.with_gabor);
     CHECK(simple.count == type_rows && simple.beats_gabor == type_wins,
           "one type's summary: %d simple cells, %d wins", simple.count, simple.beats_gabor);
+    /* Least exciting inputs: the lowest natural at the budget, the gray
+     * rate, and the summary's counts by hand. */
+    for (int i = 0; i < P; i++)
+        rendered[i] = b.mean_luminance;
+    sim_population_rates(p, rendered, 1, rates);
+    int least_ok = 1, suppressible = 0, below = 0, at_floor = 0;
+    for (int j = 0; j < n; j++) {
+        const truth_row *r = stimulus_truth_row(t, j);
+        float gray = rates[targets[j]], band = 0.01f * fabsf(gray);
+        /* The scorer's rates come from batches of up to 128 images, these from
+         * one: the same sums in another order, equal to ~1e-7 relative. */
+        least_ok &= fabsf(r->natural_least - lowest[j]) <= 1e-5f * lowest[j] && r->gray == gray &&
+                    r->shown[TRUTH_LEAST] == least[j];
+        if (lowest[j] > gray + band) {
+            suppressible++;
+            below += least[j] < lowest[j];
+        } else {
+            at_floor += least[j] <= gray + band;
+        }
+    }
+    CHECK(least_ok, "rows: least exciting natural image at the budget, gray rate, least scored");
+    CHECK(all.with_least == n && all.suppressible == suppressible &&
+              all.least_below_natural == below && all.least_at_floor == at_floor &&
+              suppressible > 0 && suppressible < n,
+          "least summary: %d of %d suppressible rows below their least natural, %d of the "
+          "others at the floor", all.least_below_natural, all.suppressible, all.least_at_floor);
     free(img);
     free(rendered);
     free(rates);
@@ -751,6 +1052,9 @@ int main(void)
     test_objectives();
     test_synthesis();
     test_receptive_field_path();
+    test_least();
+    test_diverse();
+    test_diverse_truth();
     test_ground_truth();
     test_truth_scorer();
     test_png();
