@@ -537,8 +537,6 @@ int session_record_create_copy(const char *dir, const record_view *start, sessio
                                char *err);
 int session_record_copy(session_record *w, const record_view *v, char *err);
 
-uint32_t record_crc32(uint32_t crc, const void *data, size_t size); /* zlib's CRC-32 */
-
 /* ------------------------------------------------------------------------
  * Evaluation statistics (statistics.c)
  *
