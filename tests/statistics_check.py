@@ -7,8 +7,10 @@ Usage: statistics_check.py CASES EXPECTED. Each line of CASES is either
 Wilcoxon: zeros dropped, average ranks for ties; for up to 20 pairs the exact
 p by enumerating all 2^n sign assignments of the ranks, above that the normal
 approximation with tie-corrected variance and continuity correction. The sign
-test sums binomial terms with math.comb. The bootstrap re-implements
-splitmix64 and numpy's linear-interpolation percentile.
+test sums binomial terms with math.comb. The bootstrap re-implements the
+project's generator from its published definition (xoshiro256**, Blackman &
+Vigna, seeded with four splitmix64 outputs; a uniform from the top 53 bits)
+and uses numpy's linear-interpolation percentile.
 """
 import itertools
 import math
@@ -69,13 +71,39 @@ def splitmix64(state):
     return state, z ^ (z >> 31)
 
 
+def rotl(x, k):
+    return ((x << k) | (x >> (64 - k))) & MASK
+
+
+class Xoshiro256StarStar:
+    def __init__(self, seed):
+        self.s, state = [], seed
+        for _ in range(4):
+            state, z = splitmix64(state)
+            self.s.append(z)
+
+    def next(self):
+        s = self.s
+        result = (rotl((s[1] * 5) & MASK, 7) * 9) & MASK
+        t = (s[1] << 17) & MASK
+        s[2] ^= s[0]
+        s[3] ^= s[1]
+        s[1] ^= s[2]
+        s[0] ^= s[3]
+        s[2] ^= t
+        s[3] = rotl(s[3], 45)
+        return result
+
+    def uniform(self):
+        return (self.next() >> 11) * 2.0 ** -53
+
+
 def bootstrap(x, seed, resamples, level):
-    state, n, means = seed, len(x), []
+    rng, n, means = Xoshiro256StarStar(seed), len(x), []
     for _ in range(resamples):
         total = 0.0
         for _ in range(n):
-            state, z = splitmix64(state)
-            total += x[((z >> 32) * n) >> 32]
+            total += x[int(rng.uniform() * n)]
         means.append(total / n)
     low, high = np.percentile(means, [100 * (1 - level) / 2, 100 * (1 + level) / 2])
     mean = float(np.mean(x))
