@@ -8,6 +8,7 @@
 #include "controller.h"
 #include "model.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -105,6 +106,15 @@ int stats_bootstrap_mean(const double *x, int n, int resamples, double level, ui
         out->high = out->mean;
     free(means);
     return 0;
+}
+
+int stats_evaluation_interval(const double *x, int n, int64_t neuron, int kind,
+                              stats_interval *out, char *err)
+{
+    assert(kind >= 0 && kind < STATS_EVALUATION_KINDS);
+    uint64_t seed = (uint64_t)neuron * STATS_EVALUATION_KINDS + (uint64_t)kind;
+    return stats_bootstrap_mean(x, n, REPORT_BOOTSTRAP_RESAMPLES, REPORT_CONFIDENCE, seed, out,
+                                err);
 }
 
 /* ---- Wilcoxon signed-rank ---- */

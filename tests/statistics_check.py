@@ -7,19 +7,19 @@ Usage: statistics_check.py CASES EXPECTED. Each line of CASES is either
 Wilcoxon: zeros dropped, average ranks for ties; for up to 20 pairs the exact
 p by enumerating all 2^n sign assignments of the ranks, above that the normal
 approximation with tie-corrected variance and continuity correction. The sign
-test sums binomial terms with math.comb. The bootstrap re-implements the
-project's generator from its published definition (xoshiro256**, Blackman &
-Vigna, seeded with four splitmix64 outputs; a uniform from the top 53 bits)
-and uses numpy's linear-interpolation percentile.
+test sums binomial terms with math.comb. The bootstrap is
+bootstrap_reference.py's (the generator re-implemented from its published
+definition, numpy's percentile).
 """
 import itertools
 import math
+import os
 import sys
 
 import numpy as np
 
-MASK = (1 << 64) - 1
-
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bootstrap_reference import bootstrap  # noqa: E402
 
 def average_ranks(values):
     order = np.argsort(values, kind="stable")
@@ -61,53 +61,6 @@ def sign_test(x, y):
     if m == 0:
         return 1.0
     return min(1.0, 2 * sum(math.comb(m, i) for i in range(k + 1)) / 2 ** m)
-
-
-def splitmix64(state):
-    state = (state + 0x9E3779B97F4A7C15) & MASK
-    z = state
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
-    return state, z ^ (z >> 31)
-
-
-def rotl(x, k):
-    return ((x << k) | (x >> (64 - k))) & MASK
-
-
-class Xoshiro256StarStar:
-    def __init__(self, seed):
-        self.s, state = [], seed
-        for _ in range(4):
-            state, z = splitmix64(state)
-            self.s.append(z)
-
-    def next(self):
-        s = self.s
-        result = (rotl((s[1] * 5) & MASK, 7) * 9) & MASK
-        t = (s[1] << 17) & MASK
-        s[2] ^= s[0]
-        s[3] ^= s[1]
-        s[1] ^= s[2]
-        s[0] ^= s[3]
-        s[2] ^= t
-        s[3] = rotl(s[3], 45)
-        return result
-
-    def uniform(self):
-        return (self.next() >> 11) * 2.0 ** -53
-
-
-def bootstrap(x, seed, resamples, level):
-    rng, n, means = Xoshiro256StarStar(seed), len(x), []
-    for _ in range(resamples):
-        total = 0.0
-        for _ in range(n):
-            total += x[int(rng.uniform() * n)]
-        means.append(total / n)
-    low, high = np.percentile(means, [100 * (1 - level) / 2, 100 * (1 + level) / 2])
-    mean = float(np.mean(x))
-    return mean, min(low, mean), max(high, mean)
 
 
 def main():
