@@ -1,12 +1,13 @@
 /* plot.c: the report's figures drawn into an RGB canvas and written with
- * libpng (plot.h). Deliberately small: the report needs five kinds of mark
- * and numeric tick labels, nothing more. */
+ * the project's one PNG writer, stimulus' png_write_pixels (plot.h).
+ * Deliberately small: the report needs five kinds of mark and numeric tick
+ * labels, nothing more. */
 #include "plot.h"
 
 #include "controller.h"
+#include "stimulus.h" /* png_write_pixels */
 
 #include <math.h>
-#include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -286,48 +287,9 @@ void plot_bin(const double *values, int n, double lo, double hi, int bins, int *
 
 /* ---- PNG ---- */
 
-static int write_rows(const char *path, int width, int height, int color_type,
-                      unsigned char **rows, char *err)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "%s: cannot create the figure", path);
-        return 1;
-    }
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-    png_infop info = png ? png_create_info_struct(png) : NULL;
-    if (!info || setjmp(png_jmpbuf(png))) {
-        png_destroy_write_struct(&png, &info);
-        fclose(f);
-        snprintf(err, CONTROLLER_ERR_SIZE, "%s: writing the PNG failed", path);
-        return 1;
-    }
-    png_init_io(png, f);
-    png_set_IHDR(png, info, (png_uint_32)width, (png_uint_32)height, 8, color_type,
-                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    png_write_info(png, info);
-    png_write_image(png, rows);
-    png_write_end(png, NULL);
-    png_destroy_write_struct(&png, &info);
-    if (fclose(f)) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "%s: writing the PNG failed (disk full?)", path);
-        return 1;
-    }
-    return 0;
-}
-
 int plot_write_png(const plot_canvas *c, const char *path, char *err)
 {
-    unsigned char **rows = malloc((size_t)c->height * sizeof *rows);
-    if (!rows) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "%s: out of memory", path);
-        return 1;
-    }
-    for (int y = 0; y < c->height; y++)
-        rows[y] = c->rgb + (size_t)y * c->width * 3;
-    int status = write_rows(path, c->width, c->height, PNG_COLOR_TYPE_RGB, rows, err);
-    free(rows);
-    return status;
+    return png_write_pixels(path, c->rgb, c->height, c->width, 3, err);
 }
 
 static unsigned char to_byte(float v)
@@ -342,18 +304,14 @@ int plot_write_gray_png(const float *pixels, int height, int width, int scale, c
 {
     int h = height * scale, w = width * scale;
     unsigned char *gray = malloc((size_t)h * w + 1);
-    unsigned char **rows = malloc(((size_t)h + 1) * sizeof *rows);
-    if (!gray || !rows) {
-        free(gray), free(rows);
+    if (!gray) {
         snprintf(err, CONTROLLER_ERR_SIZE, "%s: out of memory", path);
         return 1;
     }
-    for (int y = 0; y < h; y++) {
-        rows[y] = gray + (size_t)y * w;
+    for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++)
-            rows[y][x] = to_byte(pixels[(size_t)(y / scale) * width + x / scale]);
-    }
-    int status = write_rows(path, w, h, PNG_COLOR_TYPE_GRAY, rows, err);
-    free(gray), free(rows);
+            gray[(size_t)y * w + x] = to_byte(pixels[(size_t)(y / scale) * width + x / scale]);
+    int status = png_write_pixels(path, gray, h, w, 1, err);
+    free(gray);
     return status;
 }

@@ -2,15 +2,17 @@
  * their controls with labels drawn in a built-in 3×5 bitmap font. */
 #include "stimulus.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int write_rows(const char *path, const unsigned char *pixels, int height, int width,
-                      char *err)
+int png_write_pixels(const char *path, const unsigned char *pixels, int height, int width,
+                     int channels, char *err)
 {
+    assert(channels == 1 || channels == 3);
     FILE *f = fopen(path, "wb");
     if (!f) {
         snprintf(err, STIMULUS_ERR_SIZE, "cannot write %s", path);
@@ -18,33 +20,29 @@ static int write_rows(const char *path, const unsigned char *pixels, int height,
     }
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
     png_infop info = png ? png_create_info_struct(png) : NULL;
-    png_bytep *rows = malloc((size_t)height * sizeof *rows);
-    if (!png || !info || !rows) {
+    if (!png || !info) {
         png_destroy_write_struct(&png, &info);
-        free(rows);
         fclose(f);
         snprintf(err, STIMULUS_ERR_SIZE, "%s: out of memory", path);
         return 1;
     }
     if (setjmp(png_jmpbuf(png))) {
         png_destroy_write_struct(&png, &info);
-        free(rows);
         fclose(f);
         snprintf(err, STIMULUS_ERR_SIZE, "%s: libpng failed to write", path);
         return 1;
     }
     png_init_io(png, f);
-    png_set_IHDR(png, info, (png_uint_32)width, (png_uint_32)height, 8, PNG_COLOR_TYPE_GRAY,
-                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    for (int y = 0; y < height; y++)
-        rows[y] = (png_bytep)(pixels + (size_t)y * width);
+    png_set_IHDR(png, info, (png_uint_32)width, (png_uint_32)height, 8,
+                 channels == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(png, info);
-    png_write_image(png, rows);
+    for (int y = 0; y < height; y++)
+        png_write_row(png, pixels + (size_t)y * width * channels);
     png_write_end(png, NULL);
     png_destroy_write_struct(&png, &info);
-    free(rows);
     if (fclose(f)) {
-        snprintf(err, STIMULUS_ERR_SIZE, "cannot write %s", path);
+        snprintf(err, STIMULUS_ERR_SIZE, "cannot write %s (disk full?)", path);
         return 1;
     }
     return 0;
@@ -65,7 +63,7 @@ int png_write_gray(const char *path, const float *image, int height, int width, 
     }
     for (size_t i = 0; i < (size_t)height * width; i++)
         px[i] = to_byte(image[i]);
-    int status = write_rows(path, px, height, width, err);
+    int status = png_write_pixels(path, px, height, width, 1, err);
     free(px);
     return status;
 }
@@ -147,7 +145,7 @@ int gallery_write_png(const char *path, const gallery_tile *tiles, const char *c
             draw_text(canvas, W, H, x0, y0 + height * scale + 2, t->label, 0);
         }
     }
-    int status = write_rows(path, canvas, H, W, err);
+    int status = png_write_pixels(path, canvas, H, W, 1, err);
     free(canvas);
     return status;
 }

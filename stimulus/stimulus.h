@@ -473,6 +473,10 @@ int stimulus_truth_finish(stimulus_truth *t, char *err);
 const truth_row *stimulus_truth_row(const stimulus_truth *t, int j);
 int stimulus_truth_summarize(const stimulus_truth *t, unsigned types, truth_summary *out);
 
+/* Output: the project's one PNG writer (libpng): height rows of width
+ * pixels of `channels` bytes (1 gray, 3 RGB), row-major, 8 bits each. */
+int png_write_pixels(const char *path, const unsigned char *pixels, int height, int width,
+                     int channels, char *err);
 /* Output: 8-bit grayscale PNG of luminance in [0,1] (rounded, clipped). */
 int png_write_gray(const char *path, const float *image, int height, int width, char *err);
 
