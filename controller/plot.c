@@ -5,7 +5,7 @@
 #include "plot.h"
 
 #include "controller.h"
-#include "stimulus.h" /* png_write_pixels */
+#include "stimulus.h" /* png_write_pixels, font_glyph */
 
 #include <math.h>
 #include <stdio.h>
@@ -69,38 +69,7 @@ void plot_line(plot_canvas *c, int x0, int y0, int x1, int y1, plot_color color)
     }
 }
 
-/* ---- Text: a 5×7 font of the characters numbers need ---- */
-
-typedef struct glyph {
-    char c;
-    unsigned char rows[7]; /* bit 4 is the leftmost pixel */
-} glyph;
-
-static const glyph font[] = {
-    {'0', {0x0e, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0e}},
-    {'1', {0x04, 0x0c, 0x04, 0x04, 0x04, 0x04, 0x0e}},
-    {'2', {0x0e, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1f}},
-    {'3', {0x1f, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0e}},
-    {'4', {0x02, 0x06, 0x0a, 0x12, 0x1f, 0x02, 0x02}},
-    {'5', {0x1f, 0x10, 0x1e, 0x01, 0x01, 0x11, 0x0e}},
-    {'6', {0x06, 0x08, 0x10, 0x1e, 0x11, 0x11, 0x0e}},
-    {'7', {0x1f, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08}},
-    {'8', {0x0e, 0x11, 0x11, 0x0e, 0x11, 0x11, 0x0e}},
-    {'9', {0x0e, 0x11, 0x11, 0x0f, 0x01, 0x02, 0x0c}},
-    {'.', {0x00, 0x00, 0x00, 0x00, 0x00, 0x0c, 0x0c}},
-    {'-', {0x00, 0x00, 0x00, 0x1f, 0x00, 0x00, 0x00}},
-    {'+', {0x00, 0x04, 0x04, 0x1f, 0x04, 0x04, 0x00}},
-    {'e', {0x00, 0x00, 0x0e, 0x11, 0x1f, 0x10, 0x0e}},
-    {'%', {0x18, 0x19, 0x02, 0x04, 0x08, 0x13, 0x03}},
-};
-
-static const glyph *find_glyph(char c)
-{
-    for (size_t i = 0; i < sizeof font / sizeof font[0]; i++)
-        if (font[i].c == c)
-            return &font[i];
-    return NULL;
-}
+/* ---- Text: the project's 5×7 font (stimulus/font.c) ---- */
 
 int plot_text_width(const char *text, int scale)
 {
@@ -111,10 +80,10 @@ int plot_text_width(const char *text, int scale)
 void plot_text(plot_canvas *c, int x, int y, const char *text, int scale, plot_color color)
 {
     for (; *text; text++, x += 6 * scale) {
-        const glyph *g = find_glyph(*text);
-        for (int row = 0; g && row < 7; row++)
-            for (int col = 0; col < 5; col++)
-                if (g->rows[row] & (0x10 >> col))
+        const unsigned char *g = font_glyph(*text);
+        for (int row = 0; g && row < FONT_HEIGHT; row++)
+            for (int col = 0; col < FONT_WIDTH; col++)
+                if (g[row] & (0x10 >> col))
                     plot_rect(c, x + col * scale, y + row * scale, x + col * scale + scale - 1,
                               y + row * scale + scale - 1, color);
     }

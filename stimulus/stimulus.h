@@ -480,9 +480,19 @@ int png_write_pixels(const char *path, const unsigned char *pixels, int height, 
 /* Output: 8-bit grayscale PNG of luminance in [0,1] (rounded, clipped). */
 int png_write_gray(const char *path, const float *image, int height, int width, char *err);
 
+/* The project's one bitmap font (font.c): 5×7 glyphs of printable ASCII
+ * (FONT_FIRST ' ' .. FONT_LAST '~'), seven rows top first, bit 4 the
+ * leftmost pixel; NULL for any other character. Text advances 6 pixels a
+ * character at scale 1. */
+#define FONT_WIDTH 5
+#define FONT_HEIGHT 7
+#define FONT_FIRST 32
+#define FONT_LAST 126
+const unsigned char *font_glyph(char c);
+
 /* A gallery: rows × cols tiles of H×W images (NULL tiles blank), each shown
- * `scale` times larger with a label under it (digits, letters, '.', '-',
- * drawn with a built-in 3×5 font), and a label at the start of each row. */
+ * `scale` times larger with a label under it (printable ASCII in the 5×7
+ * font), and a label at the start of each row. */
 typedef struct gallery_tile {
     const float *image;
     const char *label;
