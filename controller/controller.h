@@ -556,8 +556,6 @@ int session_record_create_copy(const char *dir, const record_view *start, sessio
                                char *err);
 int session_record_copy(session_record *w, const record_view *v, char *err);
 
-uint32_t record_crc32(uint32_t crc, const void *data, size_t size); /* zlib's CRC-32 */
-
 /* ------------------------------------------------------------------------
  * Evaluation statistics (statistics.c)
  *
@@ -580,6 +578,16 @@ typedef struct stats_interval {
  * Fails on n < 1, resamples < 1, level outside (0, 1) or non-finite x. */
 int stats_bootstrap_mean(const double *x, int n, int resamples, double level, uint64_t seed,
                          stats_interval *out, char *err);
+
+/* The closed loop's interval for one target neuron's responses to one
+ * stimulus kind (0..STATS_EVALUATION_KINDS-1: mei, best_natural, gabor, rf):
+ * stats_bootstrap_mean with REPORT_BOOTSTRAP_RESAMPLES resamples at
+ * REPORT_CONFIDENCE, seeded neuron × STATS_EVALUATION_KINDS + kind. The run
+ * records it and the report recomputes it from the trials through this one
+ * call, so the two agree to the bit. */
+#define STATS_EVALUATION_KINDS 4
+int stats_evaluation_interval(const double *x, int n, int64_t neuron, int kind,
+                              stats_interval *out, char *err);
 
 /* Wilcoxon signed-rank test of the paired differences d = x - y, two-sided.
  * Zero differences are dropped (Wilcoxon's convention); tied |d| get their

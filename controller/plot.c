@@ -1,12 +1,13 @@
 /* plot.c: the report's figures drawn into an RGB canvas and written with
- * libpng (plot.h). Deliberately small: the report needs five kinds of mark
- * and numeric tick labels, nothing more. */
+ * the project's one PNG writer, stimulus' png_write_pixels (plot.h).
+ * Deliberately small: the report needs five kinds of mark and numeric tick
+ * labels, nothing more. */
 #include "plot.h"
 
 #include "controller.h"
+#include "stimulus.h" /* png_write_pixels, font_glyph */
 
 #include <math.h>
-#include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,38 +69,7 @@ void plot_line(plot_canvas *c, int x0, int y0, int x1, int y1, plot_color color)
     }
 }
 
-/* ---- Text: a 5×7 font of the characters numbers need ---- */
-
-typedef struct glyph {
-    char c;
-    unsigned char rows[7]; /* bit 4 is the leftmost pixel */
-} glyph;
-
-static const glyph font[] = {
-    {'0', {0x0e, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0e}},
-    {'1', {0x04, 0x0c, 0x04, 0x04, 0x04, 0x04, 0x0e}},
-    {'2', {0x0e, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1f}},
-    {'3', {0x1f, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0e}},
-    {'4', {0x02, 0x06, 0x0a, 0x12, 0x1f, 0x02, 0x02}},
-    {'5', {0x1f, 0x10, 0x1e, 0x01, 0x01, 0x11, 0x0e}},
-    {'6', {0x06, 0x08, 0x10, 0x1e, 0x11, 0x11, 0x0e}},
-    {'7', {0x1f, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08}},
-    {'8', {0x0e, 0x11, 0x11, 0x0e, 0x11, 0x11, 0x0e}},
-    {'9', {0x0e, 0x11, 0x11, 0x0f, 0x01, 0x02, 0x0c}},
-    {'.', {0x00, 0x00, 0x00, 0x00, 0x00, 0x0c, 0x0c}},
-    {'-', {0x00, 0x00, 0x00, 0x1f, 0x00, 0x00, 0x00}},
-    {'+', {0x00, 0x04, 0x04, 0x1f, 0x04, 0x04, 0x00}},
-    {'e', {0x00, 0x00, 0x0e, 0x11, 0x1f, 0x10, 0x0e}},
-    {'%', {0x18, 0x19, 0x02, 0x04, 0x08, 0x13, 0x03}},
-};
-
-static const glyph *find_glyph(char c)
-{
-    for (size_t i = 0; i < sizeof font / sizeof font[0]; i++)
-        if (font[i].c == c)
-            return &font[i];
-    return NULL;
-}
+/* ---- Text: the project's 5×7 font (stimulus/font.c) ---- */
 
 int plot_text_width(const char *text, int scale)
 {
@@ -110,10 +80,10 @@ int plot_text_width(const char *text, int scale)
 void plot_text(plot_canvas *c, int x, int y, const char *text, int scale, plot_color color)
 {
     for (; *text; text++, x += 6 * scale) {
-        const glyph *g = find_glyph(*text);
-        for (int row = 0; g && row < 7; row++)
-            for (int col = 0; col < 5; col++)
-                if (g->rows[row] & (0x10 >> col))
+        const unsigned char *g = font_glyph(*text);
+        for (int row = 0; g && row < FONT_HEIGHT; row++)
+            for (int col = 0; col < FONT_WIDTH; col++)
+                if (g[row] & (0x10 >> col))
                     plot_rect(c, x + col * scale, y + row * scale, x + col * scale + scale - 1,
                               y + row * scale + scale - 1, color);
     }
@@ -286,48 +256,9 @@ void plot_bin(const double *values, int n, double lo, double hi, int bins, int *
 
 /* ---- PNG ---- */
 
-static int write_rows(const char *path, int width, int height, int color_type,
-                      unsigned char **rows, char *err)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "%s: cannot create the figure", path);
-        return 1;
-    }
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-    png_infop info = png ? png_create_info_struct(png) : NULL;
-    if (!info || setjmp(png_jmpbuf(png))) {
-        png_destroy_write_struct(&png, &info);
-        fclose(f);
-        snprintf(err, CONTROLLER_ERR_SIZE, "%s: writing the PNG failed", path);
-        return 1;
-    }
-    png_init_io(png, f);
-    png_set_IHDR(png, info, (png_uint_32)width, (png_uint_32)height, 8, color_type,
-                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    png_write_info(png, info);
-    png_write_image(png, rows);
-    png_write_end(png, NULL);
-    png_destroy_write_struct(&png, &info);
-    if (fclose(f)) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "%s: writing the PNG failed (disk full?)", path);
-        return 1;
-    }
-    return 0;
-}
-
 int plot_write_png(const plot_canvas *c, const char *path, char *err)
 {
-    unsigned char **rows = malloc((size_t)c->height * sizeof *rows);
-    if (!rows) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "%s: out of memory", path);
-        return 1;
-    }
-    for (int y = 0; y < c->height; y++)
-        rows[y] = c->rgb + (size_t)y * c->width * 3;
-    int status = write_rows(path, c->width, c->height, PNG_COLOR_TYPE_RGB, rows, err);
-    free(rows);
-    return status;
+    return png_write_pixels(path, c->rgb, c->height, c->width, 3, err);
 }
 
 static unsigned char to_byte(float v)
@@ -342,18 +273,14 @@ int plot_write_gray_png(const float *pixels, int height, int width, int scale, c
 {
     int h = height * scale, w = width * scale;
     unsigned char *gray = malloc((size_t)h * w + 1);
-    unsigned char **rows = malloc(((size_t)h + 1) * sizeof *rows);
-    if (!gray || !rows) {
-        free(gray), free(rows);
+    if (!gray) {
         snprintf(err, CONTROLLER_ERR_SIZE, "%s: out of memory", path);
         return 1;
     }
-    for (int y = 0; y < h; y++) {
-        rows[y] = gray + (size_t)y * w;
+    for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++)
-            rows[y][x] = to_byte(pixels[(size_t)(y / scale) * width + x / scale]);
-    }
-    int status = write_rows(path, w, h, PNG_COLOR_TYPE_GRAY, rows, err);
-    free(gray), free(rows);
+            gray[(size_t)y * w + x] = to_byte(pixels[(size_t)(y / scale) * width + x / scale]);
+    int status = png_write_pixels(path, gray, h, w, 1, err);
+    free(gray);
     return status;
 }

@@ -1,8 +1,9 @@
 /* plot.h: the report's small plotting module (private to the controller
  * library): an RGB canvas, axes with numeric tick labels, histograms,
- * scatter points with error bars, bars and lines, written as PNG with libpng.
- * Titles and axis names live in the HTML around the figures, so the
- * built-in font only draws numbers ("0-9 . - + e %"). */
+ * scatter points with error bars, bars and lines, written as PNG by
+ * stimulus' png_write_pixels. Text uses the project's 5×7 font of printable
+ * ASCII (stimulus/font.c); titles and axis names live in the HTML around the
+ * figures for now. */
 #ifndef INCEPTION_PLOT_H
 #define INCEPTION_PLOT_H
 
@@ -27,7 +28,7 @@ int plot_canvas_create(plot_canvas *c, int width, int height);
 void plot_canvas_destroy(plot_canvas *c);
 void plot_rect(plot_canvas *c, int x0, int y0, int x1, int y1, plot_color color);
 void plot_line(plot_canvas *c, int x0, int y0, int x1, int y1, plot_color color);
-/* Numbers only (other characters draw as blanks); (x, y) is the top left,
+/* Printable ASCII (other characters draw as blanks); (x, y) is the top left,
  * each glyph 5×7 pixels times `scale`. plot_text_width: its width in pixels. */
 void plot_text(plot_canvas *c, int x, int y, const char *text, int scale, plot_color color);
 int plot_text_width(const char *text, int scale);

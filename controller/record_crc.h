@@ -1,21 +1,17 @@
 /* record_crc.h: CRC-32 ranges of a record file in constant time, for the
  * reader's resynchronization (session_record.c). Private to the controller
- * library. */
+ * library. The CRC is zlib's crc32 (RECORD.md). */
 #ifndef INCEPTION_RECORD_CRC_H
 #define INCEPTION_RECORD_CRC_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-/* What crc32(A) becomes in crc32(A || B) when |B| = `bytes` (zlib's
- * crc32_combine with a zero second CRC): crc32(A || B) = shift(crc32(A),
- * |B|) ^ crc32(B). Costs O(log bytes). */
-uint32_t record_crc_shift(uint32_t crc, uint64_t bytes);
-
 /* The CRC-32 of every prefix of a buffer, kept at every RECORD_CRC_STRIDE
  * bytes (4 bytes per stride of memory), so that the CRC of any range costs
- * at most two strides of bytes and one shift, whatever its length. The
- * checkpoints are computed as far as a range asks, each once. */
+ * at most two strides of bytes and one zlib crc32_combine (O(log length)),
+ * whatever its length. The checkpoints are computed as far as a range asks,
+ * each once. */
 #define RECORD_CRC_STRIDE 64
 typedef struct record_crc_index record_crc_index;
 

@@ -445,6 +445,7 @@ static int visit_trial(const record_view *v, void *ctx, char *err)
 
 /* Per-kind bootstrap intervals of each target's closed-loop responses; when
  * the record has closed-loop trials they replace its evaluation records. */
+_Static_assert(KIND_COUNT == STATS_EVALUATION_KINDS, "the kinds the intervals are seeded by");
 static int summarize_targets(session_data *d, char *err)
 {
     for (int i = 0; i < d->target_count; i++) {
@@ -453,10 +454,8 @@ static int summarize_targets(session_data *d, char *err)
             t->have[k] = 0;
             if (!t->responses[k].n)
                 continue;
-            uint64_t seed = (uint64_t)t->neuron * KIND_COUNT + (uint64_t)k;
-            if (stats_bootstrap_mean(t->responses[k].v, t->responses[k].n,
-                                     REPORT_BOOTSTRAP_RESAMPLES, REPORT_CONFIDENCE, seed,
-                                     &t->interval[k], err))
+            if (stats_evaluation_interval(t->responses[k].v, t->responses[k].n, t->neuron, k,
+                                          &t->interval[k], err))
                 return 1;
             t->have[k] = 1;
             t->repeats[k] = t->responses[k].n;

@@ -1121,44 +1121,6 @@ static int phase_closed_loop(run_state *s, const int64_t *stimuli, int count)
 /* ------------------------------------------------------------------------ */
 /* Evaluation */
 
-/* Mean of v and its 95% percentile bootstrap interval (1,000 resamples). */
-static void bootstrap_mean(const float *v, int n, model_rng *rng, double *mean, double *lo,
-                           double *hi)
-{
-    enum { RESAMPLES = 1000 };
-    double sum = 0;
-    for (int i = 0; i < n; i++)
-        sum += v[i];
-    *mean = n ? sum / n : NAN;
-    *lo = *hi = *mean;
-    float *means = malloc(RESAMPLES * sizeof(float));
-    if (!means || n < 2) {
-        free(means);
-        return;
-    }
-    for (int b = 0; b < RESAMPLES; b++) {
-        double t = 0;
-        for (int i = 0; i < n; i++)
-            t += v[(int)(model_rng_uniform(rng) * n)];
-        means[b] = (float)(t / n);
-    }
-    metric_summary ms;
-    metrics_summarize(means, RESAMPLES, &ms);
-    /* metrics_summarize gives quartiles; the 2.5/97.5 percentiles by sorting. */
-    for (int i = 1; i < RESAMPLES; i++) {
-        float x = means[i];
-        int j = i - 1;
-        while (j >= 0 && means[j] > x) {
-            means[j + 1] = means[j];
-            j--;
-        }
-        means[j + 1] = x;
-    }
-    *lo = means[(int)(0.025 * RESAMPLES)];
-    *hi = means[(int)(0.975 * RESAMPLES) - 1];
-    free(means);
-}
-
 /* The closed-loop stimulus id of target j's `kind`, -1 if none. */
 static int stimulus_of(const run_state *s, int neuron, int kind)
 {
@@ -1168,13 +1130,15 @@ static int stimulus_of(const run_state *s, int neuron, int kind)
     return -1;
 }
 
+/* Each target's mean response to each closed-loop stimulus and its interval,
+ * from the unflagged trials: stats_evaluation_interval, the call the report
+ * makes over the same trials, so that record and report agree to the bit. */
+_Static_assert(KIND_COUNT == STATS_EVALUATION_KINDS, "the kinds the intervals are seeded by");
 static int evaluate_recorded(run_state *s, float *means /* targets × KIND_COUNT */)
 {
-    float *v = malloc((size_t)(s->closed.count ? s->closed.count : 1) * sizeof(float));
+    double *v = malloc((size_t)(s->closed.count ? s->closed.count : 1) * sizeof *v);
     if (!v)
         return fail(s, "out of memory for %s", "the evaluation");
-    model_rng rng;
-    model_rng_seed(&rng, s->p->seed ^ 0x6576616cull);
     for (int j = 0; j < s->n_targets; j++)
         for (int kind = 0; kind < KIND_COUNT; kind++) {
             int neuron = s->targets[j], id = stimulus_of(s, neuron, kind), n = 0;
@@ -1184,10 +1148,14 @@ static int evaluate_recorded(run_state *s, float *means /* targets × KIND_COUNT
             for (int r = 0; r < s->closed.count; r++)
                 if (s->closed.image_id[r] == id)
                     v[n++] = s->closed.counts[(size_t)r * s->N + neuron];
-            double mean, lo, hi;
-            bootstrap_mean(v, n, &rng, &mean, &lo, &hi);
-            means[j * KIND_COUNT + kind] = (float)mean;
-            record_evaluation e = {neuron, kind_names[kind], mean, lo, hi, n};
+            stats_interval ci = {NAN, NAN, NAN}; /* no trials: no mean, recorded as such */
+            char why[CONTROLLER_ERR_SIZE];
+            if (n && stats_evaluation_interval(v, n, neuron, kind, &ci, why)) {
+                free(v);
+                return fail(s, "evaluation: %s", why);
+            }
+            means[j * KIND_COUNT + kind] = (float)ci.mean;
+            record_evaluation e = {neuron, kind_names[kind], ci.mean, ci.low, ci.high, n};
             if (session_record_evaluation(s->rec, &e, s->err)) {
                 free(v);
                 return 1;

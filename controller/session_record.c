@@ -27,26 +27,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-/* ---- CRC-32 (IEEE 802.3, reflected, as zlib's crc32), four bits at a time ---- */
-
-static const uint32_t crc_nibble[16] = {
-    0x00000000, 0x1DB71064, 0x3B6E20C8, 0x26D930AC, 0x76DC4190, 0x6B6B51F4,
-    0x4DB26158, 0x5005713C, 0xEDB88320, 0xF00F9344, 0xD6D6A3E8, 0xCB61B38C,
-    0x9B64C2B0, 0x86D3D2D4, 0xA00AE278, 0xBDBDF21C,
-};
-
-uint32_t record_crc32(uint32_t crc, const void *data, size_t size)
-{
-    const unsigned char *b = data;
-    crc = ~crc;
-    for (size_t i = 0; i < size; i++) {
-        crc ^= b[i];
-        crc = (crc >> 4) ^ crc_nibble[crc & 15];
-        crc = (crc >> 4) ^ crc_nibble[crc & 15];
-    }
-    return ~crc;
-}
+#include <zlib.h>
 
 uint64_t record_monotonic_ns(void)
 {
@@ -221,7 +202,7 @@ static int assemble(session_record *w, int type, const record_payload *payload, 
     put_le(h + 20, time_ns, 8);
     if (payload->size)
         memcpy(h + RECORD_HEADER_SIZE, payload->data, payload->size);
-    uint32_t crc = record_crc32(0, h, RECORD_HEADER_SIZE + payload->size);
+    uint32_t crc = (uint32_t)crc32_z(0, h, RECORD_HEADER_SIZE + payload->size);
     put_le(h + RECORD_HEADER_SIZE + payload->size, crc, 4);
     return 0;
 }
@@ -429,7 +410,7 @@ static uint32_t stored_crc(const record_reader *r, size_t at, uint32_t length)
 static const char *check_record(const record_reader *r, size_t at, uint32_t *length)
 {
     const char *why = check_header(r, at, length);
-    if (!why && record_crc32(0, r->data + at, RECORD_HEADER_SIZE + *length) !=
+    if (!why && (uint32_t)crc32_z(0, r->data + at, RECORD_HEADER_SIZE + *length) !=
                     stored_crc(r, at, *length))
         why = "a CRC mismatch";
     return why;
@@ -459,7 +440,7 @@ static size_t resync(record_reader *r, size_t from)
         size_t end = at + RECORD_HEADER_SIZE + length;
         uint32_t crc = r->crc_index ? record_crc_index_range(r->crc_index, at - r->crc_base,
                                                              end - r->crc_base)
-                                    : record_crc32(0, found, end - at);
+                                    : (uint32_t)crc32_z(0, found, end - at);
         if (crc == stored_crc(r, at, length))
             return at;
     }

@@ -6,7 +6,9 @@
  * are far from normal, and no reason to assume the MEI's advantage is the
  * same size in every neuron. */
 #include "controller.h"
+#include "model.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -64,26 +66,12 @@ double stats_median(const double *x, int n)
 
 /* ---- Bootstrap ---- */
 
-/* splitmix64: small, seedable, good enough to draw resampling indices. */
-static uint64_t splitmix64_next(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-/* Uniform in [0, n): the top 32 bits scaled (bias below 2^-32 · n). */
-static int draw_index(uint64_t *state, int n)
-{
-    return (int)(((splitmix64_next(state) >> 32) * (uint64_t)n) >> 32);
-}
-
-static double resampled_mean(const double *x, int n, uint64_t *state)
+/* Resampling indices from the project's one generator (model/rng.c). */
+static double resampled_mean(const double *x, int n, model_rng *rng)
 {
     double sum = 0.0;
     for (int i = 0; i < n; i++)
-        sum += x[draw_index(state, n)];
+        sum += x[(int)(model_rng_uniform(rng) * n)];
     return sum / n;
 }
 
@@ -103,9 +91,10 @@ int stats_bootstrap_mean(const double *x, int n, int resamples, double level, ui
     double sum = 0.0;
     for (int i = 0; i < n; i++)
         sum += x[i];
-    uint64_t state = seed;
+    model_rng rng;
+    model_rng_seed(&rng, seed);
     for (int b = 0; b < resamples; b++)
-        means[b] = resampled_mean(x, n, &state);
+        means[b] = resampled_mean(x, n, &rng);
     qsort(means, (size_t)resamples, sizeof *means, compare_double);
     out->mean = sum / n;
     out->low = sorted_quantile(means, resamples, (1.0 - level) / 2.0);
@@ -117,6 +106,15 @@ int stats_bootstrap_mean(const double *x, int n, int resamples, double level, ui
         out->high = out->mean;
     free(means);
     return 0;
+}
+
+int stats_evaluation_interval(const double *x, int n, int64_t neuron, int kind,
+                              stats_interval *out, char *err)
+{
+    assert(kind >= 0 && kind < STATS_EVALUATION_KINDS);
+    uint64_t seed = (uint64_t)neuron * STATS_EVALUATION_KINDS + (uint64_t)kind;
+    return stats_bootstrap_mean(x, n, REPORT_BOOTSTRAP_RESAMPLES, REPORT_CONFIDENCE, seed, out,
+                                err);
 }
 
 /* ---- Wilcoxon signed-rank ---- */

@@ -1,6 +1,7 @@
 /* dense.c: the LNP baseline's linear stage: a dense layer (BLAS) and the
  * fixed Gabor bank it can read its features from. */
 #include "layers.h"
+#include "model.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -64,43 +65,6 @@ int gabor_bank_size(int H, int W)
     return D;
 }
 
-/* One filter into g (H×W): envelope · (carrier - c), with c the
- * envelope-weighted mean of the carrier so that the filter sums to zero over
- * the image even where the envelope is cut by the border; then unit norm. */
-static void gabor_filter(float *g, int H, int W, float cx, float cy, float sigma,
-                         float frequency, float theta, float phase)
-{
-    double env_sum = 0.0, carrier_sum = 0.0;
-    float ct = cosf(theta), st = sinf(theta);
-    for (int y = 0; y < H; y++) {
-        for (int x = 0; x < W; x++) {
-            float dx = (float)x - cx, dy = (float)y - cy;
-            float along = dx * ct + dy * st;
-            float env = expf(-(dx * dx + dy * dy) / (2.0f * sigma * sigma));
-            float carrier = cosf(2.0f * (float)M_PI * frequency * along + phase);
-            env_sum += env;
-            carrier_sum += env * carrier;
-            g[(size_t)y * W + x] = carrier; /* the envelope is applied below */
-        }
-    }
-    float dc = env_sum > 0.0 ? (float)(carrier_sum / env_sum) : 0.0f;
-    double norm = 0.0;
-    for (int y = 0; y < H; y++) {
-        for (int x = 0; x < W; x++) {
-            float dx = (float)x - cx, dy = (float)y - cy;
-            float env = expf(-(dx * dx + dy * dy) / (2.0f * sigma * sigma));
-            float v = env * (g[(size_t)y * W + x] - dc);
-            g[(size_t)y * W + x] = v;
-            norm += (double)v * v;
-        }
-    }
-    if (norm > 1e-20) {
-        float inv = (float)(1.0 / sqrt(norm));
-        for (size_t i = 0; i < (size_t)H * W; i++)
-            g[i] *= inv;
-    }
-}
-
 void gabor_bank_build(float *G, int H, int W)
 {
     size_t HW = (size_t)H * W, d = 0;
@@ -114,10 +78,10 @@ void gabor_bank_build(float *G, int H, int W)
                 float cx = ((float)q + 0.5f) * (float)W / (float)cols - 0.5f;
                 for (int o = 0; o < GABOR_ORIENTATIONS; o++) {
                     float theta = (float)M_PI * (float)o / GABOR_ORIENTATIONS;
-                    gabor_filter(G + HW * d++, H, W, cx, cy, sigma, gabor_frequency[s], theta,
-                                 0.0f);
-                    gabor_filter(G + HW * d++, H, W, cx, cy, sigma, gabor_frequency[s], theta,
-                                 (float)M_PI / 2.0f);
+                    gabor_zero_mean(G + HW * d++, H, W, cx, cy, sigma, gabor_frequency[s],
+                                    theta, 0.0);
+                    gabor_zero_mean(G + HW * d++, H, W, cx, cy, sigma, gabor_frequency[s],
+                                    theta, M_PI / 2.0);
                 }
             }
         }

@@ -42,6 +42,16 @@ unsigned model_rng_poisson(model_rng *rng, double mean);
 void model_rng_shuffle_i64(model_rng *rng, int64_t *v, int n);
 
 /* ------------------------------------------------------------------------ */
+/* A zero-mean, unit-norm Gabor filter into out (height × width, row-major):
+ * a Gaussian envelope of `sigma` pixels centred at (cx, cy) times a cosine
+ * carrier of `frequency` cycles per pixel along `orientation` (radians) with
+ * `phase`, less the envelope-weighted mean of the carrier (so the filter sums
+ * to zero even where the image border cuts the envelope), scaled to unit L2
+ * norm (all zeros when the envelope vanishes on the image). gabor.c. */
+void gabor_zero_mean(float *out, int height, int width, double cx, double cy, double sigma,
+                     double frequency, double orientation, double phase);
+
+/* ------------------------------------------------------------------------ */
 /* NPY files (NumPy's array format, versions 1.0 and 2.0), little-endian,
  * C order. Anything else is refused by name. */
 typedef enum npy_dtype {

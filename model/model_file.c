@@ -10,7 +10,7 @@
  *   f32       input_mean, input_std
  *   u64       parameter count, buffer count
  *   f32 ×     parameters, then buffers (batch-norm running statistics)
- *   u32       CRC-32 (IEEE) of every byte before it
+ *   u32       CRC-32 (IEEE, zlib's crc32) of every byte before it
  * The file is checked whole (size, checksum, configuration, counts) before
  * anything is allocated from it, so a damaged file is an error, not a crash;
  * then every number it holds must be finite (and the batch-norm variances
@@ -23,26 +23,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #define MODEL_MAGIC "INCMODEL"
 #define MODEL_FILE_VERSION 1u
 #define HEADER_U32_FIELDS (6 + MODEL_MAX_LAYERS + 3)
 #define HEADER_SIZE (8 + 4 + 4 * HEADER_U32_FIELDS + 4 * 2 + 8 + 4 * 2 + 8 * 2)
-
-static uint32_t crc32_ieee(const unsigned char *p, size_t n)
-{
-    uint32_t table[256];
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int k = 0; k < 8; k++)
-            c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        table[i] = c;
-    }
-    uint32_t crc = 0xFFFFFFFFu;
-    for (size_t i = 0; i < n; i++)
-        crc = table[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
-    return crc ^ 0xFFFFFFFFu;
-}
 
 /* Little-endian writers and readers over a byte cursor. */
 typedef struct cursor {
@@ -127,7 +113,7 @@ int model_save(const model *m, const char *path, char *err)
         put_f32(&w, m->params[i]);
     for (size_t i = 0; i < m->n_buffers; i++)
         put_f32(&w, m->buffers[i]);
-    put_u32(&w, crc32_ieee(bytes, total - 4));
+    put_u32(&w, (uint32_t)crc32_z(0, bytes, total - 4));
 
     /* Write to a temporary name and rename, so a crash never leaves a
      * half-written model under the real name. */
@@ -225,7 +211,7 @@ int model_load_bytes(model **out, const unsigned char *bytes, size_t size, char 
                           (uint32_t)bytes[size - 2] << 16 | (uint32_t)bytes[size - 1] << 24;
     /* Fuzzing builds skip the checksum so the fuzzer reaches the parser. */
 #ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
-    if (crc32_ieee(bytes, size - 4) != stored_crc) {
+    if ((uint32_t)crc32_z(0, bytes, size - 4) != stored_crc) {
         snprintf(err, MODEL_ERR_SIZE, "model file is corrupt or truncated (checksum mismatch)");
         return 1;
     }

@@ -385,35 +385,13 @@ static void draw_second_subunit(sim_cell *cell, int height, int width, model_rng
     cell->phase2 = (float)uniform_in(rng, -M_PI, M_PI);
 }
 
-/* One zero-mean, unit-norm Gabor filter (see the top of the file) centred at
- * (cx, cy) with the cell's σ and f. */
+/* One of the cell's Gabor filters (see the top of the file) centred at
+ * (cx, cy) with its σ and f. */
 static void make_gabor_at(float *out, const sim_cell *cell, double cx, double cy,
                           double orientation, double phase, int height, int width)
 {
-    double ct = cos(orientation), st = sin(orientation);
-    double two_s2 = 2.0 * (double)cell->sigma * cell->sigma;
-    double env_sum = 0.0, carrier_sum = 0.0;
-    for (int y = 0; y < height; y++)
-        for (int x = 0; x < width; x++) {
-            double dx = x - cx, dy = y - cy;
-            double env = exp(-(dx * dx + dy * dy) / two_s2);
-            double u = dx * ct + dy * st;
-            env_sum += env;
-            carrier_sum += env * cos(2.0 * M_PI * cell->frequency * u + phase);
-        }
-    double dc = env_sum > 0.0 ? carrier_sum / env_sum : 0.0, norm = 0.0;
-    for (int y = 0; y < height; y++)
-        for (int x = 0; x < width; x++) {
-            double dx = x - cx, dy = y - cy;
-            double env = exp(-(dx * dx + dy * dy) / two_s2);
-            double u = dx * ct + dy * st;
-            double g = env * (cos(2.0 * M_PI * cell->frequency * u + phase) - dc);
-            out[y * width + x] = (float)g;
-            norm += g * g;
-        }
-    float scale = norm > 0.0 ? (float)(1.0 / sqrt(norm)) : 0.0f;
-    for (int p = 0; p < height * width; p++)
-        out[p] *= scale;
+    gabor_zero_mean(out, height, width, cx, cy, cell->sigma, cell->frequency, orientation,
+                    phase);
 }
 
 static void make_gabor(float *out, const sim_cell *cell, double orientation, double phase,

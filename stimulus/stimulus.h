@@ -541,12 +541,26 @@ int stimulus_truth_finish(stimulus_truth *t, char *err);
 const truth_row *stimulus_truth_row(const stimulus_truth *t, int j);
 int stimulus_truth_summarize(const stimulus_truth *t, unsigned types, truth_summary *out);
 
+/* Output: the project's one PNG writer (libpng): height rows of width
+ * pixels of `channels` bytes (1 gray, 3 RGB), row-major, 8 bits each. */
+int png_write_pixels(const char *path, const unsigned char *pixels, int height, int width,
+                     int channels, char *err);
 /* Output: 8-bit grayscale PNG of luminance in [0,1] (rounded, clipped). */
 int png_write_gray(const char *path, const float *image, int height, int width, char *err);
 
+/* The project's one bitmap font (font.c): 5×7 glyphs of printable ASCII
+ * (FONT_FIRST ' ' .. FONT_LAST '~'), seven rows top first, bit 4 the
+ * leftmost pixel; NULL for any other character. Text advances 6 pixels a
+ * character at scale 1. */
+#define FONT_WIDTH 5
+#define FONT_HEIGHT 7
+#define FONT_FIRST 32
+#define FONT_LAST 126
+const unsigned char *font_glyph(char c);
+
 /* A gallery: rows × cols tiles of H×W images (NULL tiles blank), each shown
- * `scale` times larger with a label under it (digits, letters, '.', '-',
- * drawn with a built-in 3×5 font), and a label at the start of each row. */
+ * `scale` times larger with a label under it (printable ASCII in the 5×7
+ * font), and a label at the start of each row. */
 typedef struct gallery_tile {
     const float *image;
     const char *label;

@@ -17,7 +17,9 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "controller"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from record_reader import read_records  # noqa: E402
+from bootstrap_reference import evaluation_interval  # noqa: E402
 
 n = int(os.environ.get("TAP_START", "1"))
 failed = 0
@@ -175,6 +177,31 @@ for e in evals:
 check(count == 4 * targets and ok == count,
       "%d of %d per-neuron evaluations match the recorded trials' means, inside their CI"
       % (ok, count))
+# Their intervals: the report's bootstrap (2,000 resamples, seeded by neuron
+# and kind) of the same unflagged trials, recomputed by bootstrap_reference.py.
+# The bounds are resampled means, which Python sums in the C's order; numpy's
+# percentile interpolates with another formula than the C's, a few ulps:
+# 1e-12 relative leaves room for that and nothing else. The report's table
+# shows the same numbers the record holds (%.3g, as the page prints them).
+page = open(os.path.join(session, "report", "index.html")).read()
+same = shown = count = 0
+for e in evals:
+    f = e["fields"]
+    if f["neuron"] < 0 or f["kind"] not in ("mei", "best_natural", "gabor", "rf") or not f["repeats"]:
+        continue
+    ids = [i for i, s in stim_of.items() if s["kind"] == f["kind"] and s["neuron"] == f["neuron"]]
+    vals = [float(t["fields"]["counts"][f["neuron"]]) for t in trials
+            if t["fields"]["image_id"] in ids and t["fields"]["flags"] == 0]
+    mean, low, high = evaluation_interval(vals, int(f["neuron"]), f["kind"])
+    count += 1
+    same += all(abs(a - b) <= 1e-12 * (1 + abs(a))
+                for a, b in ((low, f["ci_low"]), (high, f["ci_high"])))
+    shown += ("<td>%.3g [%.3g, %.3g] (%d)</td>" % (f["mean"], f["ci_low"], f["ci_high"],
+                                                   f["repeats"])) in page
+check(count == 4 * targets and same == count,
+      "%d of %d recorded intervals are the report's bootstrap of the unflagged trials" % (same, count))
+check(count == 4 * targets and shown == count,
+      "%d of %d recorded intervals shown as such in the report's table" % (shown, count))
 ratio = [e["fields"]["mean"] for e in evals
          if e["fields"]["kind"] == "truth_median_ratio_mei_over_best_natural"]
 check(len(ratio) == 1 and np.isfinite(ratio[0]) and ratio[0] > 0,

@@ -7,17 +7,19 @@ Usage: statistics_check.py CASES EXPECTED. Each line of CASES is either
 Wilcoxon: zeros dropped, average ranks for ties; for up to 20 pairs the exact
 p by enumerating all 2^n sign assignments of the ranks, above that the normal
 approximation with tie-corrected variance and continuity correction. The sign
-test sums binomial terms with math.comb. The bootstrap re-implements
-splitmix64 and numpy's linear-interpolation percentile.
+test sums binomial terms with math.comb. The bootstrap is
+bootstrap_reference.py's (the generator re-implemented from its published
+definition, numpy's percentile).
 """
 import itertools
 import math
+import os
 import sys
 
 import numpy as np
 
-MASK = (1 << 64) - 1
-
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bootstrap_reference import bootstrap  # noqa: E402
 
 def average_ranks(values):
     order = np.argsort(values, kind="stable")
@@ -59,27 +61,6 @@ def sign_test(x, y):
     if m == 0:
         return 1.0
     return min(1.0, 2 * sum(math.comb(m, i) for i in range(k + 1)) / 2 ** m)
-
-
-def splitmix64(state):
-    state = (state + 0x9E3779B97F4A7C15) & MASK
-    z = state
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
-    return state, z ^ (z >> 31)
-
-
-def bootstrap(x, seed, resamples, level):
-    state, n, means = seed, len(x), []
-    for _ in range(resamples):
-        total = 0.0
-        for _ in range(n):
-            state, z = splitmix64(state)
-            total += x[((z >> 32) * n) >> 32]
-        means.append(total / n)
-    low, high = np.percentile(means, [100 * (1 - level) / 2, 100 * (1 + level) / 2])
-    mean = float(np.mean(x))
-    return mean, min(low, mean), max(high, mean)
 
 
 def main():

@@ -1044,6 +1044,36 @@ static void test_png(void)
     remove_tree(dir);
 }
 
+/* The one bitmap font: a glyph for every printable ASCII character and
+ * nothing else, the space blank, every other glyph inked, within its five
+ * columns, and no two alike (a character drawn as another would misstate a
+ * label). */
+static void test_font(void)
+{
+    int missing = 0, blank = 0, wide = 0, alike = 0;
+    for (int c = FONT_FIRST; c <= FONT_LAST; c++) {
+        const unsigned char *g = font_glyph((char)c);
+        if (!g) {
+            missing++;
+            continue;
+        }
+        int ink = 0;
+        for (int r = 0; r < FONT_HEIGHT; r++) {
+            ink += g[r] != 0;
+            wide += (g[r] & ~0x1fu) != 0;
+        }
+        blank += (c == ' ') != (ink == 0);
+        for (int d = FONT_FIRST; d < c; d++)
+            alike += font_glyph((char)d) && !memcmp(font_glyph((char)d), g, FONT_HEIGHT);
+    }
+    CHECK(missing == 0 && blank == 0 && wide == 0 && alike == 0,
+          "font: 95 printable glyphs (%d missing, %d wrongly blank or inked, %d too wide, %d "
+          "pairs alike)", missing, blank, wide, alike);
+    CHECK(!font_glyph('\n') && !font_glyph((char)FONT_FIRST - 1) &&
+              !font_glyph((char)(FONT_LAST + 1)) && !font_glyph((char)0xe9),
+          "font: no glyph for control characters, DEL or bytes above ASCII");
+}
+
 int main(void)
 {
     test_constrain();
@@ -1058,5 +1088,6 @@ int main(void)
     test_ground_truth();
     test_truth_scorer();
     test_png();
+    test_font();
     return test_done();
 }

@@ -1,0 +1,74 @@
+"""bootstrap_reference.py: the percentile bootstrap of the mean that
+controller/statistics.c computes, written here from its definitions for the
+tests to check the C against (statistics_check.py, run_check.py).
+
+The generator is the project's (model/rng.c) re-implemented from its
+published definition: xoshiro256** (Blackman & Vigna), its state four
+outputs of splitmix64 from the seed, a uniform from the top 53 bits of an
+output; a resample's index is floor(uniform × n). The interval's bounds are
+numpy's linear-interpolation percentiles of the resampled means.
+"""
+import numpy as np
+
+MASK = (1 << 64) - 1
+
+# The closed loop's evaluation intervals (controller.h,
+# stats_evaluation_interval): resamples, level and the kinds the seed counts.
+EVALUATION_RESAMPLES = 2000
+EVALUATION_LEVEL = 0.95
+EVALUATION_KINDS = ("mei", "best_natural", "gabor", "rf")
+
+
+def splitmix64(state):
+    state = (state + 0x9E3779B97F4A7C15) & MASK
+    z = state
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
+    return state, z ^ (z >> 31)
+
+
+def rotl(x, k):
+    return ((x << k) | (x >> (64 - k))) & MASK
+
+
+class Xoshiro256StarStar:
+    def __init__(self, seed):
+        self.s, state = [], seed & MASK
+        for _ in range(4):
+            state, z = splitmix64(state)
+            self.s.append(z)
+
+    def next(self):
+        s = self.s
+        result = (rotl((s[1] * 5) & MASK, 7) * 9) & MASK
+        t = (s[1] << 17) & MASK
+        s[2] ^= s[0]
+        s[3] ^= s[1]
+        s[1] ^= s[2]
+        s[0] ^= s[3]
+        s[2] ^= t
+        s[3] = rotl(s[3], 45)
+        return result
+
+    def uniform(self):
+        return (self.next() >> 11) * 2.0 ** -53
+
+
+def bootstrap(x, seed, resamples, level):
+    """(mean, low, high) of the values x (floats, in the order given)."""
+    rng, n, means = Xoshiro256StarStar(seed), len(x), []
+    for _ in range(resamples):
+        total = 0.0
+        for _ in range(n):
+            total += x[int(rng.uniform() * n)]
+        means.append(total / n)
+    low, high = np.percentile(means, [100 * (1 - level) / 2, 100 * (1 + level) / 2])
+    mean = float(np.mean(x))
+    return mean, min(low, mean), max(high, mean)
+
+
+def evaluation_interval(x, neuron, kind):
+    """The interval a run records and its report shows for one target's
+    responses to one closed-loop stimulus kind."""
+    seed = neuron * len(EVALUATION_KINDS) + EVALUATION_KINDS.index(kind)
+    return bootstrap(x, seed, EVALUATION_RESAMPLES, EVALUATION_LEVEL)
