@@ -121,6 +121,17 @@ typedef struct session_data {
     int64_t trials_seen, trials_frames_flagged;
     series stream_received_ns, stream_timestamp_ms, stream_lost;
     series align_time_ns, align_rms_ns, align_max_ns, align_slope;
+    /* The PSTH's material: each counts bin (acquisition ns) with its
+     * population mean, each unflagged trial's onset, the last alignment's
+     * map, the protocol's counting window (ms after the onset). */
+    series bin_start_ns, bin_width_ns, bin_mean;
+    series onset_acq_ns, onset_display_ns; /* NAN where a trial lacks one */
+    int have_map;
+    double map_display_ref_ns, map_acquisition_ref_ns, map_offset_ns, map_slope;
+    int have_window;
+    double window_start_ms, window_end_ms;
+    float *single_trial_corr, *oracle; /* the test_metrics evaluation */
+    int oracle_neurons;
     planned_trial *plan;
     int plan_count, plan_capacity;
     stimulus_image *stimuli;
@@ -143,6 +154,9 @@ static void session_data_free(session_data *d)
     free(d->stream_received_ns.v), free(d->stream_timestamp_ms.v), free(d->stream_lost.v);
     free(d->align_time_ns.v), free(d->align_rms_ns.v), free(d->align_max_ns.v);
     free(d->align_slope.v);
+    free(d->bin_start_ns.v), free(d->bin_width_ns.v), free(d->bin_mean.v);
+    free(d->onset_acq_ns.v), free(d->onset_display_ns.v);
+    free(d->single_trial_corr), free(d->oracle);
     free(d->plan);
     for (int i = 0; i < d->stimulus_count; i++)
         free(d->stimuli[i].pixels);
@@ -213,6 +227,19 @@ static int gather_start(session_data *d, const record_view *v)
     double unix_ns = field_f64(v, "unix_ns", NAN);
     d->have_start = isfinite(unix_ns);
     d->clock_offset_ns = unix_ns - (double)v->time_ns;
+    /* The counting window as the protocol set it: read back, not run (no
+     * input file is looked for); a protocol that does not parse leaves the
+     * PSTH without its window, said on the page. */
+    record_field text;
+    protocol *p = NULL;
+    char err[CONTROLLER_ERR_SIZE];
+    if (!record_field_find(v->payload, v->length, "protocol_text", &text) &&
+        !protocol_parse(text.data, text.count, "session_start", NULL, &p, err)) {
+        d->have_window = 1;
+        d->window_start_ms = p->response.latency_ms;
+        d->window_end_ms = (double)p->response.latency_ms + p->response.duration_ms;
+        protocol_destroy(p);
+    }
     return 0;
 }
 
@@ -274,10 +301,28 @@ static int gather_stimulus(session_data *d, const record_view *v)
     return 0;
 }
 
+/* The final fit's test metrics (RECORD.md: an `evaluation` of kind
+ * `test_metrics`): each neuron's single-trial correlation and its oracle. */
+static void gather_test_metrics(session_data *d, const record_view *v)
+{
+    size_t count = 0, oracle_count = 0;
+    float *single = field_floats(v, "single_trial_corr", &count);
+    float *oracle = field_floats(v, "oracle", &oracle_count);
+    if (!single || !oracle || count != oracle_count || count == 0 || count > INT32_MAX) {
+        free(single), free(oracle);
+        return;
+    }
+    free(d->single_trial_corr), free(d->oracle);
+    d->single_trial_corr = single, d->oracle = oracle;
+    d->oracle_neurons = (int)count;
+}
+
 static int gather_evaluation(session_data *d, const record_view *v)
 {
     char kind[32] = "";
     record_get_text(v->payload, v->length, "kind", kind, sizeof kind);
+    if (!strcmp(kind, "test_metrics"))
+        gather_test_metrics(d, v);
     int k = kind_index(kind);
     if (k < 0)
         return 0;
@@ -318,6 +363,63 @@ static int gather_model_metrics(session_data *d, const record_view *v)
     return 0;
 }
 
+/* A counts bin (RECORD.md, `stream` of kind `data` with `counts`): its start
+ * and width on the acquisition clock and its mean over the units. */
+static int gather_bin(session_data *d, const record_view *v)
+{
+    char kind[16] = "";
+    record_get_text(v->payload, v->length, "kind", kind, sizeof kind);
+    record_field f;
+    int64_t start, width;
+    if (strcmp(kind, "data") || record_field_find(v->payload, v->length, "counts", &f) ||
+        f.dtype != RECORD_F32 || f.count == 0 ||
+        record_get_i64(v->payload, v->length, "sample_num", &start) ||
+        record_get_i64(v->payload, v->length, "bin_width_ns", &width) || width <= 0)
+        return 0;
+    double sum = 0;
+    size_t finite = 0;
+    for (size_t i = 0; i < f.count; i++) {
+        float count;
+        memcpy(&count, (const unsigned char *)f.data + 4 * i, sizeof count);
+        if (isfinite(count))
+            sum += count, finite++;
+    }
+    if (!finite)
+        return 0;
+    return series_push(&d->bin_start_ns, (double)start) ||
+           series_push(&d->bin_width_ns, (double)width) ||
+           series_push(&d->bin_mean, sum / (double)finite);
+}
+
+/* An unflagged trial's onset: on the acquisition clock where the trial
+ * record has it (`onset_acq_ns`), else on the display clock, mapped later. */
+static int gather_onset(session_data *d, const record_view *v)
+{
+    if (field_i64(v, "flags", 0) != 0)
+        return 0; /* a flagged trial's bins may be missing or misplaced */
+    int64_t acq, display;
+    int have_acq = !record_get_i64(v->payload, v->length, "onset_acq_ns", &acq);
+    int have_display = !record_get_i64(v->payload, v->length, "onset_ns", &display);
+    if (!have_acq && !have_display)
+        return 0;
+    return series_push(&d->onset_acq_ns, have_acq ? (double)acq : NAN) ||
+           series_push(&d->onset_display_ns, have_display ? (double)display : NAN);
+}
+
+/* The last alignment with its reference pair maps display onsets. */
+static void gather_map(session_data *d, const record_view *v)
+{
+    int64_t display_ref, acquisition_ref;
+    double offset = field_f64(v, "offset_ns", NAN), slope = field_f64(v, "slope_ns_per_sample", NAN);
+    if (record_get_i64(v->payload, v->length, "display_ref_ns", &display_ref) ||
+        record_get_i64(v->payload, v->length, "acquisition_ref_ns", &acquisition_ref) ||
+        !isfinite(offset) || !isfinite(slope))
+        return;
+    d->have_map = 1;
+    d->map_display_ref_ns = (double)display_ref, d->map_acquisition_ref_ns = (double)acquisition_ref;
+    d->map_offset_ns = offset, d->map_slope = slope;
+}
+
 static int gather_timing(session_data *d, const record_view *v)
 {
     switch (v->type) {
@@ -328,12 +430,14 @@ static int gather_timing(session_data *d, const record_view *v)
     case RECORD_TRIAL:
         d->trials_seen++;
         d->trials_frames_flagged += (field_i64(v, "flags", 0) & RUN_TRIAL_FRAMES) != 0;
-        return 0;
+        return gather_onset(d, v);
     case RECORD_STREAM:
         return series_push(&d->stream_received_ns, (double)field_i64(v, "received_ns", 0)) ||
                series_push(&d->stream_timestamp_ms, (double)field_i64(v, "timestamp_ms", 0)) ||
-               series_push(&d->stream_lost, (double)field_i64(v, "lost", 0));
+               series_push(&d->stream_lost, (double)field_i64(v, "lost", 0)) ||
+               gather_bin(d, v);
     case RECORD_ALIGNMENT:
+        gather_map(d, v);
         return series_push(&d->align_time_ns, (double)v->time_ns) ||
                series_push(&d->align_rms_ns, field_f64(v, "residual_rms_ns", NAN)) ||
                series_push(&d->align_max_ns, field_f64(v, "residual_max_ns", NAN)) ||
@@ -624,6 +728,242 @@ static int section_model(report_output *o, const session_data *d)
                 feve_sum / feve_count, feve_count, METRICS_FEV_MIN);
     fprintf(o->html, ".</p>\n");
     free(corr);
+    return status;
+}
+
+/* ---- Population PSTH around onsets ---- */
+
+#define PSTH_MARGIN_MS 200.0 /* shown before the onset and after the window */
+#define PSTH_MAX_SLOTS 100000 /* a damaged bin width cannot ask for more */
+
+typedef struct timed_bin {
+    double start_ns, mean;
+} timed_bin;
+
+static int compare_bin(const void *a, const void *b)
+{
+    double x = ((const timed_bin *)a)->start_ns, y = ((const timed_bin *)b)->start_ns;
+    return (x > y) - (x < y);
+}
+
+/* The first bin starting at or after t_ns. */
+static int first_bin_from(const timed_bin *bins, int n, double t_ns)
+{
+    int lo = 0, hi = n;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (bins[mid].start_ns < t_ns)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* A trial's onset on the acquisition clock: recorded, or its display onset
+ * through the last alignment (RECORD.md, alignment); NAN when neither. */
+static double onset_on_acquisition(const session_data *d, int i)
+{
+    if (isfinite(d->onset_acq_ns.v[i]))
+        return d->onset_acq_ns.v[i];
+    if (!d->have_map || !isfinite(d->onset_display_ns.v[i]))
+        return NAN;
+    return d->map_acquisition_ref_ns + d->map_offset_ns +
+           d->map_slope * (d->onset_display_ns.v[i] - d->map_display_ref_ns);
+}
+
+typedef struct psth {
+    double width_ns, lo_ms;
+    int slots, trials, mapped; /* trials with a bin in range; of them mapped */
+    double *sum;               /* per slot: summed population means, then the mean */
+    int *count;                /* per slot: the trials with a bin there */
+} psth;
+
+/* Each bin of the first bin width is put in the slot of its start relative
+ * to each onset, over [lo, lo + slots × width); a slot's value is the mean
+ * over the trials with a bin there of the bin's mean count per unit. */
+static int psth_compute(const session_data *d, double hi_ms, psth *out)
+{
+    memset(out, 0, sizeof *out);
+    out->width_ns = d->bin_width_ns.v[0];
+    out->lo_ms = -PSTH_MARGIN_MS;
+    double slots = ceil((hi_ms - out->lo_ms) * 1e6 / out->width_ns);
+    out->slots = slots > PSTH_MAX_SLOTS ? PSTH_MAX_SLOTS : (int)slots;
+    int n = 0;
+    timed_bin *bins = malloc((size_t)d->bin_mean.n * sizeof *bins);
+    out->sum = calloc((size_t)out->slots, sizeof *out->sum);
+    out->count = calloc((size_t)out->slots, sizeof *out->count);
+    if (!bins || !out->sum || !out->count) {
+        free(bins);
+        return 1;
+    }
+    for (int i = 0; i < d->bin_mean.n; i++)
+        if (d->bin_width_ns.v[i] == out->width_ns)
+            bins[n++] = (timed_bin){d->bin_start_ns.v[i], d->bin_mean.v[i]};
+    qsort(bins, (size_t)n, sizeof *bins, compare_bin);
+    double lo_ns = out->lo_ms * 1e6, span_ns = out->slots * out->width_ns;
+    for (int t = 0; t < d->onset_acq_ns.n; t++) {
+        double onset = onset_on_acquisition(d, t);
+        if (!isfinite(onset))
+            continue;
+        int used = 0;
+        for (int b = first_bin_from(bins, n, onset + lo_ns);
+             b < n && bins[b].start_ns < onset + lo_ns + span_ns; b++) {
+            int slot = (int)floor((bins[b].start_ns - onset - lo_ns) / out->width_ns);
+            if (slot < 0 || slot >= out->slots)
+                continue;
+            out->sum[slot] += bins[b].mean;
+            out->count[slot]++;
+            used = 1;
+        }
+        out->trials += used;
+        out->mapped += used && !isfinite(d->onset_acq_ns.v[t]);
+    }
+    for (int s = 0; s < out->slots; s++)
+        out->sum[s] = out->count[s] ? out->sum[s] / out->count[s] : NAN;
+    free(bins);
+    return 0;
+}
+
+static FILE *open_data(report_output *o, const char *name)
+{
+    char path[PATH_SIZE + 64];
+    snprintf(path, sizeof path, "%s/%s", o->dir, name);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        report_fail(o->err, "%s: cannot create: %s", path, strerror(errno));
+    return f;
+}
+
+static int close_data(report_output *o, FILE *f, const char *name)
+{
+    if (fclose(f))
+        return report_fail(o->err, "%s/%s: write failed (disk full?)", o->dir, name);
+    fprintf(o->html, "<p class=\"caption\">Its data: <a href=\"%s\">%s</a>.</p>\n", name, name);
+    return 0;
+}
+
+/* psth.csv: one row per slot, the slot's start relative to the onset. */
+static int psth_data(report_output *o, const psth *p)
+{
+    FILE *f = open_data(o, "psth.csv");
+    if (!f)
+        return 1;
+    fprintf(f, "time_ms,mean_count,rate_hz,trials\n");
+    for (int s = 0; s < p->slots; s++)
+        fprintf(f, "%.6g,%.9g,%.9g,%d\n", p->lo_ms + s * p->width_ns * 1e-6, p->sum[s],
+                p->sum[s] / (p->width_ns * 1e-9), p->count[s]);
+    return close_data(o, f, "psth.csv");
+}
+
+static int psth_figure(report_output *o, const session_data *d, const psth *p)
+{
+    double *t = malloc((size_t)p->slots * sizeof *t), *rate = malloc((size_t)p->slots * sizeof *rate);
+    plot_canvas c;
+    int status = !t || !rate ? report_fail(o->err, "out of memory") : new_figure(&c, o);
+    if (!status) {
+        int n = 0;
+        for (int s = 0; s < p->slots; s++)
+            if (p->count[s]) /* the bin's centre */
+                t[n] = p->lo_ms + (s + 0.5) * p->width_ns * 1e-6,
+                rate[n++] = p->sum[s] / (p->width_ns * 1e-9);
+        double top = fmax(series_max(rate, n) * 1.1, 1e-3);
+        plot_axes a;
+        plot_axes_draw(&a, &c, p->lo_ms, p->lo_ms + p->slots * p->width_ns * 1e-6, 0, top);
+        if (d->have_window) /* the counting window, shaded behind the curve */
+            plot_rect(&c, plot_x(&a, d->window_start_ms), a.top + 1, plot_x(&a, d->window_end_ms),
+                      a.bottom - 1, (plot_color){255, 225, 190});
+        plot_line(&c, plot_x(&a, 0), a.top, plot_x(&a, 0), a.bottom, PLOT_GRAY);
+        plot_polyline(&a, t, rate, n, PLOT_BLUE);
+        status = write_canvas(o, &c, "psth.png", "population PSTH around the onsets");
+        plot_canvas_destroy(&c);
+    }
+    free(t), free(rate);
+    return status;
+}
+
+static int section_psth(report_output *o, const session_data *d)
+{
+    fprintf(o->html, "<h2>Population response around the onsets</h2>\n");
+    if (d->bin_mean.n < 1 || d->onset_acq_ns.n < 1) {
+        html_missing(o, "the PSTH (no recorded counts bins or no unflagged trials)");
+        return 0;
+    }
+    double hi = (d->have_window ? d->window_end_ms : 0.0) + PSTH_MARGIN_MS;
+    psth p;
+    int status = psth_compute(d, hi, &p) ? report_fail(o->err, "out of memory for the PSTH") : 0;
+    if (!status && !p.trials) {
+        html_missing(o, "the PSTH (no trial has recorded bins around its onset)");
+    } else if (!status) {
+        status = psth_figure(o, d, &p);
+        if (!status) {
+            fprintf(o->html, "<p class=\"caption\">Mean rate over the units and the %d unflagged "
+                             "trials with bins around their onset (%d of them placed on the "
+                             "acquisition clock through the last clock alignment, the rest by "
+                             "their recorded acquisition onset), spikes/s per unit, in the "
+                             "recorded bins of %.3g ms by their start relative to the onset "
+                             "(ms; gray line: the onset). ",
+                    p.trials, p.mapped, p.width_ns * 1e-6);
+            if (d->have_window)
+                fprintf(o->html, "Shaded: the protocol's counting window, %.4g to %.4g ms.</p>\n",
+                        d->window_start_ms, d->window_end_ms);
+            else
+                fprintf(o->html, "The protocol's counting window is unknown (its text in the "
+                                 "record does not parse).</p>\n");
+            status = psth_data(o, &p);
+        }
+    }
+    free(p.sum), free(p.count);
+    return status;
+}
+
+/* ---- Test correlation against the oracle ---- */
+
+static int oracle_data(report_output *o, const session_data *d)
+{
+    FILE *f = open_data(o, "test_vs_oracle.csv");
+    if (!f)
+        return 1;
+    fprintf(f, "neuron,oracle_corr,single_trial_corr\n");
+    for (int i = 0; i < d->oracle_neurons; i++)
+        fprintf(f, "%d,%.9g,%.9g\n", i, d->oracle[i], d->single_trial_corr[i]);
+    return close_data(o, f, "test_vs_oracle.csv");
+}
+
+static int section_oracle(report_output *o, const session_data *d)
+{
+    fprintf(o->html, "<h2>Model: test correlation against the oracle</h2>\n");
+    if (!d->oracle_neurons) {
+        html_missing(o, "the test metrics per neuron (no test_metrics evaluation)");
+        return 0;
+    }
+    int n = d->oracle_neurons;
+    double *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)n * sizeof *y);
+    plot_canvas c;
+    int status = !x || !y ? report_fail(o->err, "out of memory") : new_figure(&c, o);
+    int shown = 0;
+    if (!status) {
+        for (int i = 0; i < n; i++)
+            if (isfinite(d->oracle[i]) && isfinite(d->single_trial_corr[i]))
+                x[shown] = d->oracle[i], y[shown++] = d->single_trial_corr[i];
+        double lo = fmin(0.0, fmin(series_min(x, shown), series_min(y, shown)));
+        double hi = fmax(1e-3, fmax(series_max(x, shown), series_max(y, shown)) * 1.05);
+        plot_axes a;
+        plot_axes_draw(&a, &c, lo, hi, lo, hi);
+        plot_line(&c, plot_x(&a, lo), plot_y(&a, lo), plot_x(&a, hi), plot_y(&a, hi), PLOT_GRAY);
+        plot_points(&a, x, y, shown, 2, PLOT_BLUE);
+        status = write_canvas(o, &c, "test_vs_oracle.png", "test correlation against oracle");
+        plot_canvas_destroy(&c);
+    }
+    if (!status) {
+        fprintf(o->html, "<p class=\"caption\">Each point is one neuron (%d of %d with both "
+                         "defined): its oracle correlation (x: each test repeat against the mean "
+                         "of the other repeats) and the model's single-trial test correlation "
+                         "(y); the gray line is y = x, the ceiling a model reaches.</p>\n",
+                shown, n);
+        status = oracle_data(o, d);
+    }
+    free(x), free(y);
     return status;
 }
 
@@ -1086,8 +1426,9 @@ static void page_head(report_output *o, const session_data *d, const char *sessi
 static int write_page(report_output *o, const session_data *d, const char *session_dir)
 {
     page_head(o, d, session_dir);
-    int status = section_model(o, d) || section_gallery(o, d) || section_evaluation(o, d) ||
-                 section_timing(o, d) || section_stream(o, d) || section_alignment(o, d);
+    int status = section_model(o, d) || section_oracle(o, d) || section_psth(o, d) ||
+                 section_gallery(o, d) || section_evaluation(o, d) || section_timing(o, d) ||
+                 section_stream(o, d) || section_alignment(o, d);
     fprintf(o->html, "</body></html>\n");
     return status;
 }

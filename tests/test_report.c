@@ -62,25 +62,70 @@ static int write_flips(session_record *w, int64_t start_ns, char *err)
     return status;
 }
 
+/* The PSTH's synthetic truth. Counts bins of 10 ms start at message number
+ * × 10 ms on the acquisition clock; natural trial k's onset is at
+ * ONSET_0 + k × ONSET_STEP (3 ms off the bin grid, so no bin start lies on a
+ * slot edge). Unit u counts 1 + (u mod 3) × (the onsets whose counting
+ * window, WINDOW_START to WINDOW_END ms after them, holds the bin's start):
+ * the units' mean count is 1 + that number (the mean of u mod 3 over 12
+ * units is 1). The protocol below sets the same window. */
+#define BIN_NS 10000000LL
+#define MESSAGES 300
+#define LOST_AT 150 /* 5 messages, so 5 bins, lost before message 150 */
+#define NATURAL_TRIALS 40
+#define ONSET_0_NS 103000000LL
+#define ONSET_STEP_NS 70000000LL
+#define WINDOW_START_MS 40
+#define WINDOW_END_MS 190
+
+static int64_t natural_onset_ns(int k)
+{
+    return ONSET_0_NS + (int64_t)k * ONSET_STEP_NS;
+}
+
+static int active_onsets(int64_t bin_start_ns)
+{
+    int active = 0;
+    for (int k = 0; k < NATURAL_TRIALS; k++) {
+        int64_t after = bin_start_ns - natural_onset_ns(k);
+        active += after >= WINDOW_START_MS * 1000000LL && after < WINDOW_END_MS * 1000000LL;
+    }
+    return active;
+}
+
+/* The message numbers that reached the record (the lost ones skipped). */
+static int64_t message_number(int i)
+{
+    return i < LOST_AT ? i : i + 5;
+}
+
+/* The last alignment fit, which maps the odd natural trials' display onsets
+ * (their records carry no acquisition onset). */
+static const record_alignment last_fit = {1.0000125, 2500.0, 40000.0, 96000.0, 60,
+                                          5000000000LL, 100000000LL};
+
 /* 300 messages every 10 ms, 2 ms late, with 5 lost after message 150. */
 static int write_stream(session_record *w, int64_t start_ns, char *err)
 {
     int64_t offset = unix_minus_monotonic_ns();
     int status = 0;
-    for (int i = 0, number = 0; i < 300 && !status; i++, number++) {
-        int lost = i == 150 ? 5 : 0;
-        number += lost;
-        int64_t sent = start_ns + (int64_t)number * 10000000;
-        record_stream_message m = {number, "data", (int64_t)number * 300, 300,
-                                   (sent + offset) / 1000000, sent + 2000000, lost, 9600, 0, 0, NULL};
+    for (int i = 0; i < MESSAGES && !status; i++) {
+        int64_t number = message_number(i), bin_start = number * BIN_NS;
+        int lost = i == LOST_AT ? 5 : 0;
+        int64_t sent = start_ns + number * 10000000;
+        float counts[NEURONS];
+        for (int u = 0; u < NEURONS; u++)
+            counts[u] = (float)(1 + (u % 3) * active_onsets(bin_start));
+        record_stream_message m = {number, "data", bin_start, 1, (sent + offset) / 1000000,
+                                   sent + 2000000, lost, 9600, BIN_NS, NEURONS, counts};
         status = session_record_stream(w, &m, err);
     }
-    for (int fit = 0; fit < 5 && !status; fit++) {
+    for (int fit = 0; fit < 4 && !status; fit++) {
         record_alignment a = {1.0000125, 0.0, 20000.0 + 5000.0 * fit,
                               60000.0 + 9000.0 * fit, 20 + 10 * fit, 0, 0};
         status = session_record_alignment(w, &a, err);
     }
-    return status;
+    return status || session_record_alignment(w, &last_fit, err);
 }
 
 static void stimulus_pixels(int kind, int target, float *pixels)
@@ -127,13 +172,41 @@ static int write_trial(session_record *w, int64_t trial, const char *block, cons
     return session_record_schedule(w, &e, err) || session_record_trial(w, &t, NULL, err);
 }
 
+/* A natural trial as `inception run` records it: even trials with their
+ * acquisition onset, odd ones with only their display onset (as records
+ * before onset_acq_ns), which the last fit maps to the same time. */
+static int write_natural_trial(session_record *w, int k, char *err)
+{
+    record_schedule_entry e = {k, "train", "natural", k, -1, 30, 30, NULL};
+    float counts[NEURONS];
+    for (int n = 0; n < NEURONS; n++)
+        counts[n] = (float)floor(uniform() * 6.0);
+    double display = (double)last_fit.display_ref_ns +
+                     ((double)natural_onset_ns(k) - (double)last_fit.acquisition_ref_ns -
+                      last_fit.offset_ns) / last_fit.slope_ns_per_sample;
+    record_payload pl;
+    record_payload_init(&pl);
+    uint32_t shape[1] = {NEURONS};
+    record_payload_i64(&pl, "trial", k);
+    record_payload_i64(&pl, "image_id", k);
+    record_payload_i64(&pl, "onset_ns", (int64_t)llround(display));
+    record_payload_array(&pl, "counts", RECORD_F32, 1, shape, counts);
+    record_payload_i64(&pl, "flags", 0);
+    if (k % 2 == 0)
+        record_payload_i64(&pl, "onset_acq_ns", natural_onset_ns(k));
+    int status = session_record_schedule(w, &e, err) ||
+                 session_record_append(w, RECORD_TRIAL, &pl, NULL, err);
+    record_payload_free(&pl);
+    return status;
+}
+
 /* Each target answers its MEI with about 9 + t spikes, controls with ~4. */
 static int write_trials(session_record *w, char *err)
 {
     int status = session_record_phase(w, "natural", "begin", err);
     int64_t trial = 0;
-    for (; trial < 40 && !status; trial++)
-        status = write_trial(w, trial, "train", "natural", trial, -1, 0, err);
+    for (; trial < NATURAL_TRIALS && !status; trial++)
+        status = write_natural_trial(w, (int)trial, err);
     status = status || session_record_phase(w, "natural", "end", err) ||
              session_record_phase(w, "closed_loop", "begin", err);
     for (int r = 0; r < REPEATS && !status; r++)
@@ -146,9 +219,31 @@ static int write_trials(session_record *w, char *err)
     return status || session_record_phase(w, "closed_loop", "end", err);
 }
 
+/* The final fit's test metrics: oracle and single-trial correlations. */
+static float test_oracle(int n)
+{
+    return 0.3f + 0.05f * (float)n;
+}
+
+static float test_single_trial(int n)
+{
+    return 0.5f * test_oracle(n) - 0.01f * (float)(n % 4);
+}
+
+static int write_test_metrics(session_record *w, char *err)
+{
+    float oracle[NEURONS], single[NEURONS];
+    for (int n = 0; n < NEURONS; n++)
+        oracle[n] = test_oracle(n), single[n] = test_single_trial(n);
+    const char *names[] = {"single_trial_corr", "oracle", NULL};
+    const float *arrays[] = {single, oracle};
+    return session_record_metric_arrays(w, "test_metrics", 0.2, NEURONS, names, arrays, err);
+}
+
 static int write_session(const char *dir, int complete, char *err)
 {
-    const char protocol[] = "name: report-test\n";
+    const char protocol[] = "name: report-test\nresponse:\n  latency_ms: 40\n"
+                            "  duration_ms: 150\n";
     session_record *w;
     if (session_record_create(dir, "report-test", protocol, sizeof protocol - 1, &w, err))
         return 1;
@@ -160,7 +255,8 @@ static int write_session(const char *dir, int complete, char *err)
             feve[n] = test_correlations[n] * test_correlations[n];
         record_model_metrics m = {"test", 12, NEURONS, test_correlations, feve, NULL};
         status = status || write_stream(w, start, err) || write_stimuli(w, err) ||
-                 session_record_model_metrics(w, &m, err) || write_trials(w, err) ||
+                 session_record_model_metrics(w, &m, err) || write_test_metrics(w, err) ||
+                 write_trials(w, err) ||
                  session_record_note(w, "synthetic session <for the report test>", err);
     }
     return session_record_close(w, err) || status;
@@ -263,18 +359,20 @@ static void check_figures(const char *dir, const char *html)
     }
     if (d)
         closedir(d);
-    /* 4 stimuli per target, model, 3 scatters, flips, stream loss and latency, alignment */
-    int expected = 4 * TARGETS + 1 + 3 + 1 + 2 + 1;
+    /* 4 stimuli per target, model, oracle, PSTH, 3 scatters, flips, stream loss and
+     * latency, alignment */
+    int expected = 4 * TARGETS + 1 + 1 + 1 + 3 + 1 + 2 + 1;
     CHECK(pngs == expected, "%d PNG figures written (expected %d)", pngs, expected);
     CHECK(referenced == pngs, "the page references every figure (%d of %d)", referenced, pngs);
     CHECK(decoded == pngs, "every figure decodes (%d of %d)", decoded, pngs);
     CHECK(stimuli == 4 * TARGETS, "%d gallery images, 16x16 scaled to 96x96", stimuli);
     const char *names[] = {"model_correlations.png", "mei_vs_best_natural.png",
                            "mei_vs_gabor.png", "mei_vs_rf.png", "flip_intervals.png",
-                           "stream_loss.png", "stream_latency.png", "alignment.png"};
-    for (int i = 0; i < 8; i++) {
+                           "stream_loss.png", "stream_latency.png", "alignment.png",
+                           "psth.png", "test_vs_oracle.png", "psth.csv", "test_vs_oracle.csv"};
+    for (int i = 0; i < 12; i++) {
         char reference[300];
-        snprintf(reference, sizeof reference, "src=\"%s\"", names[i]);
+        snprintf(reference, sizeof reference, "%s=\"%s\"", i < 10 ? "src" : "href", names[i]);
         CHECK(strstr(html, reference) != NULL, "the page shows %s", names[i]);
     }
     int bars = histogram_bars(dir, "model_correlations.png");
@@ -282,6 +380,87 @@ static void check_figures(const char *dir, const char *html)
           CORRELATION_BARS);
     bars = histogram_bars(dir, "flip_intervals.png");
     CHECK(bars == 2, "flip interval histogram: %d bars (one frame, two frames)", bars);
+}
+
+/* psth.csv against the synthetic truth, computed here by brute force: for
+ * each 10 ms slot from -200 ms (window end + 200 ms past the onset), every
+ * recorded bin whose start lies in the slot of each natural trial, and the
+ * units' mean count of that bin from the generating rule (1 + the onsets
+ * active there). Sums of small integers over at most 40 trials: exact in
+ * double, printed with 9 significant digits, so 1e-6 is far above any
+ * rounding and far below the smallest difference (1/40). */
+static void check_psth_data(const char *dir)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/report/psth.csv", dir);
+    char *text = read_text(path);
+    CHECK(text && !strncmp(text, "time_ms,mean_count,rate_hz,trials\n", 34),
+          "psth.csv has its header");
+    if (!text)
+        return;
+    const int slots = (WINDOW_END_MS + 200 + 200) / 10;
+    const char *line = strchr(text, '\n');
+    int rows = 0, wrong = 0, filled = 0;
+    double peak = 0, baseline = 1e9;
+    for (int j = 0; j < slots && line; j++, line = strchr(line + 1, '\n')) {
+        double time_ms, mean, rate;
+        int trials;
+        if (sscanf(line + 1, "%lf,%lf,%lf,%d", &time_ms, &mean, &rate, &trials) != 4)
+            break;
+        rows++;
+        int64_t slot_start = -200000000LL + (int64_t)j * BIN_NS;
+        double sum = 0;
+        int count = 0;
+        for (int k = 0; k < NATURAL_TRIALS; k++)
+            for (int i = 0; i < MESSAGES; i++) {
+                int64_t relative = message_number(i) * BIN_NS - natural_onset_ns(k);
+                if (relative >= slot_start && relative < slot_start + BIN_NS)
+                    sum += 1 + active_onsets(message_number(i) * BIN_NS), count++;
+            }
+        double expected = count ? sum / count : NAN;
+        int ok = fabs(time_ms - (double)slot_start * 1e-6) < 1e-6 && trials == count &&
+                 (count ? fabs(mean - expected) < 1e-6 && fabs(rate - expected * 100) < 1e-4
+                        : isnan(mean));
+        if (!ok && wrong++ < 3)
+            fprintf(stderr, "psth.csv row %d: %g ms, %g, %g Hz, %d trials; expected %g ms, %g, "
+                            "%d trials\n",
+                    j, time_ms, mean, rate, trials, (double)slot_start * 1e-6, expected, count);
+        filled += count > 0;
+        if (count && time_ms >= WINDOW_START_MS && time_ms < WINDOW_END_MS)
+            peak = fmax(peak, mean);
+        if (count && time_ms < 0)
+            baseline = fmin(baseline, mean);
+    }
+    CHECK(rows == slots, "psth.csv: %d rows (expected %d, -200 to 380 ms)", rows, slots);
+    CHECK(wrong == 0, "psth.csv: every row matches the brute-force PSTH (%d wrong)", wrong);
+    CHECK(filled == slots, "psth.csv: every slot has trials (%d of %d)", filled, slots);
+    CHECK(peak > baseline + 1, "the PSTH rises in the window (peak %.2f, baseline %.2f)", peak,
+          baseline);
+    free(text);
+}
+
+/* test_vs_oracle.csv: the recorded arrays, neuron by neuron (float32
+ * printed with 9 digits reads back exactly as the float). */
+static void check_oracle_data(const char *dir)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/report/test_vs_oracle.csv", dir);
+    char *text = read_text(path);
+    CHECK(text && !strncmp(text, "neuron,oracle_corr,single_trial_corr\n", 37),
+          "test_vs_oracle.csv has its header");
+    const char *line = text ? strchr(text, '\n') : NULL;
+    int rows = 0, wrong = 0;
+    for (; line && line[1]; line = strchr(line + 1, '\n')) {
+        int neuron;
+        double oracle, single;
+        if (sscanf(line + 1, "%d,%lf,%lf", &neuron, &oracle, &single) != 3)
+            break;
+        wrong += neuron != rows || (float)oracle != test_oracle(rows) ||
+                 (float)single != test_single_trial(rows);
+        rows++;
+    }
+    CHECK(rows == NEURONS && wrong == 0, "test_vs_oracle.csv: %d rows, %d wrong", rows, wrong);
+    free(text);
 }
 
 static void check_rf_pixels(const char *dir)
@@ -308,6 +487,12 @@ static void check_captions(const char *html)
           "wilcoxon in the caption: W+ = 21, exact p = 2/64");
     CHECK(strstr(html, "6 up, 0 down, 0 tied, p = 0.0312") != NULL, "sign test in the caption");
     CHECK(strstr(html, "Not in this record") == NULL, "no section missing");
+    /* Odd natural trials carry only their display onset: the last fit maps them. */
+    CHECK(strstr(html, "the 40 unflagged trials with bins around their onset (20 of them placed "
+                       "on the acquisition clock through the last clock alignment") != NULL,
+          "PSTH caption: 40 trials, the 20 without an acquisition onset mapped");
+    CHECK(strstr(html, "counting window, 40 to 190 ms") != NULL,
+          "PSTH caption: the protocol's window, 40 to 190 ms");
     CHECK(strstr(html, "&lt;for the report test&gt;") != NULL, "notes are escaped");
 }
 
@@ -376,7 +561,7 @@ static void check_cut_short(const char *inception)
     CHECK(write_session(session, 0, err) == 0, "a session cut short (flips only) %s", err);
     report_summary s;
     CHECK(report_write(session, &s, err) == 0, "its report is written %s", err);
-    CHECK(s.missing == 5 && s.figures == 1, "5 sections missing, 1 figure (%d, %d)", s.missing,
+    CHECK(s.missing == 7 && s.figures == 1, "7 sections missing, 1 figure (%d, %d)", s.missing,
           s.figures);
     char path[700];
     snprintf(path, sizeof path, "%s/report/index.html", session);
@@ -531,10 +716,15 @@ int main(int argc, char **argv)
     }
     free(html);
     check_rf_pixels(session);
+    check_psth_data(session);
+    check_oracle_data(session);
     check_model_metrics_readers(argv[1], argv[2], session);
     check_rendering(session);
     check_cut_short(argv[1]);
     check_run_timing();
-    remove_tree(dir);
+    if (!getenv("KEEP_REPORT_TEST"))
+        remove_tree(dir);
+    else
+        fprintf(stderr, "kept %s\n", dir);
     return test_done();
 }
