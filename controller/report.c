@@ -131,6 +131,8 @@ typedef struct session_data {
     int have_window;
     double window_start_ms, window_end_ms;
     float *single_trial_corr, *oracle; /* the test_metrics evaluation */
+    /* The learning curve (notes with `fit`): background rounds, final epochs. */
+    series curve_final, curve_round, curve_trials, curve_loss, curve_validation;
     int oracle_neurons;
     planned_trial *plan;
     int plan_count, plan_capacity;
@@ -157,6 +159,8 @@ static void session_data_free(session_data *d)
     free(d->bin_start_ns.v), free(d->bin_width_ns.v), free(d->bin_mean.v);
     free(d->onset_acq_ns.v), free(d->onset_display_ns.v);
     free(d->single_trial_corr), free(d->oracle);
+    free(d->curve_final.v), free(d->curve_round.v), free(d->curve_trials.v);
+    free(d->curve_loss.v), free(d->curve_validation.v);
     free(d->plan);
     for (int i = 0; i < d->stimulus_count; i++)
         free(d->stimuli[i].pixels);
@@ -469,6 +473,19 @@ static void gather_display_block(session_data *d, const record_view *v)
     b->max_ms = field_f64(v, "interval_max_ms", NAN);
 }
 
+/* A point of the learning curve (RECORD.md: the note with `fit`). */
+static int gather_fit_round(session_data *d, const record_view *v, const char *fit)
+{
+    int final = !strcmp(fit, "final");
+    if (!final && strcmp(fit, "background"))
+        return 0;
+    return series_push(&d->curve_final, final) ||
+           series_push(&d->curve_round, (double)field_i64(v, "round", -1)) ||
+           series_push(&d->curve_trials, (double)field_i64(v, "trials", 0)) ||
+           series_push(&d->curve_loss, field_f64(v, "train_loss", NAN)) ||
+           series_push(&d->curve_validation, field_f64(v, "validation_corr", NAN));
+}
+
 static int gather_record(session_data *d, const record_view *v)
 {
     if (d->summary.records++ == 0)
@@ -492,6 +509,9 @@ static int gather_record(session_data *d, const record_view *v)
         d->last_validation_corr = field_f64(v, "validation_corr", NAN);
         return 0;
     case RECORD_NOTE: {
+        char fit[16] = "";
+        if (!record_get_text(v->payload, v->length, "fit", fit, sizeof fit))
+            return gather_fit_round(d, v, fit); /* a curve point, not a note to read */
         char text[512] = "";
         record_get_text(v->payload, v->length, "text", text, sizeof text);
         append_text(d->notes, sizeof d->notes, text);
@@ -633,6 +653,25 @@ static int write_canvas(report_output *o, plot_canvas *c, const char *name, cons
     return 0;
 }
 
+/* A figure's data beside it (CSV), linked under it. */
+static FILE *open_data(report_output *o, const char *name)
+{
+    char path[PATH_SIZE + 64];
+    snprintf(path, sizeof path, "%s/%s", o->dir, name);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        report_fail(o->err, "%s: cannot create: %s", path, strerror(errno));
+    return f;
+}
+
+static int close_data(report_output *o, FILE *f, const char *name)
+{
+    if (fclose(f))
+        return report_fail(o->err, "%s/%s: write failed (disk full?)", o->dir, name);
+    fprintf(o->html, "<p class=\"caption\">Its data: <a href=\"%s\">%s</a>.</p>\n", name, name);
+    return 0;
+}
+
 static int new_figure(plot_canvas *c, report_output *o)
 {
     if (plot_canvas_create(c, FIGURE_WIDTH, FIGURE_HEIGHT))
@@ -731,6 +770,94 @@ static int section_model(report_output *o, const session_data *d)
     return status;
 }
 
+/* ---- The fit's learning curve ---- */
+
+/* Each point's place on the x axis: background rounds first (1…), the
+ * final fit's epochs after the last of them. */
+static void curve_steps(const session_data *d, double *x)
+{
+    int background = 0;
+    for (int i = 0; i < d->curve_round.n; i++)
+        background += !d->curve_final.v[i];
+    for (int i = 0, b = 0, f = 0; i < d->curve_round.n; i++)
+        x[i] = d->curve_final.v[i] ? background + ++f : ++b;
+}
+
+/* One panel: the background points in orange, the final fit's in blue. */
+static int curve_figure(report_output *o, const session_data *d, const double *x,
+                        const series *y, const char *name, const char *alt)
+{
+    int n = y->n;
+    double *xs = malloc((size_t)n * sizeof *xs), *ys = malloc((size_t)n * sizeof *ys);
+    plot_canvas c;
+    int status = !xs || !ys ? report_fail(o->err, "out of memory") : new_figure(&c, o);
+    if (!status) {
+        double lo = fmin(0.0, series_min(y->v, n)), hi = series_max(y->v, n);
+        hi = isfinite(hi) && hi > lo ? hi * (hi > 0 ? 1.05 : 0.95) : lo + 1.0;
+        plot_axes a;
+        plot_axes_draw(&a, &c, 0, fmax(series_max(x, n), 1.0) + 1, isfinite(lo) ? lo : 0, hi);
+        for (int final = 0; final < 2; final++) {
+            int m = 0;
+            for (int i = 0; i < n; i++)
+                if ((int)d->curve_final.v[i] == final && isfinite(y->v[i]))
+                    xs[m] = x[i], ys[m++] = y->v[i];
+            plot_polyline(&a, xs, ys, m, final ? PLOT_BLUE : PLOT_ORANGE);
+            plot_points(&a, xs, ys, m, 2, final ? PLOT_BLUE : PLOT_ORANGE);
+        }
+        status = write_canvas(o, &c, name, alt);
+        plot_canvas_destroy(&c);
+    }
+    free(xs), free(ys);
+    return status;
+}
+
+static int curve_data(report_output *o, const session_data *d, const double *x)
+{
+    FILE *f = open_data(o, "learning_curve.csv");
+    if (!f)
+        return 1;
+    fprintf(f, "step,fit,round,trials,train_loss,validation_corr\n");
+    for (int i = 0; i < d->curve_round.n; i++)
+        fprintf(f, "%.0f,%s,%.0f,%.0f,%.9g,%.9g\n", x[i],
+                d->curve_final.v[i] ? "final" : "background", d->curve_round.v[i],
+                d->curve_trials.v[i], d->curve_loss.v[i], d->curve_validation.v[i]);
+    return close_data(o, f, "learning_curve.csv");
+}
+
+static int section_curve(report_output *o, const session_data *d)
+{
+    fprintf(o->html, "<h2>Model: the fit's learning curve</h2>\n");
+    int n = d->curve_round.n;
+    if (!n) {
+        html_missing(o, "the learning curve (no fit round notes: a record from before they "
+                        "were written, or a model fitted elsewhere)");
+        return 0;
+    }
+    double *x = malloc((size_t)n * sizeof *x);
+    if (!x)
+        return report_fail(o->err, "out of memory");
+    curve_steps(d, x);
+    int background = 0;
+    for (int i = 0; i < n; i++)
+        background += !d->curve_final.v[i];
+    int status = curve_figure(o, d, x, &d->curve_loss, "learning_curve_loss.png",
+                              "training loss per round") ||
+                 curve_figure(o, d, x, &d->curve_validation, "learning_curve_validation.png",
+                              "validation correlation per round");
+    if (!status) {
+        fprintf(o->html, "<p class=\"caption\">Training loss (first figure: mean Poisson "
+                         "negative log-likelihood per trial) and mean validation correlation "
+                         "(second) at the end of each of the background fit's %d rounds during "
+                         "the recording (orange; x 1 to %d, each round a few epochs on the "
+                         "trials recorded so far) and of each of the final fit's %d epochs "
+                         "(blue, after them).</p>\n",
+                background, background, n - background);
+        status = curve_data(o, d, x);
+    }
+    free(x);
+    return status;
+}
+
 /* ---- Population PSTH around onsets ---- */
 
 #define PSTH_MARGIN_MS 200.0 /* shown before the onset and after the window */
@@ -822,24 +949,6 @@ static int psth_compute(const session_data *d, double hi_ms, psth *out)
     for (int s = 0; s < out->slots; s++)
         out->sum[s] = out->count[s] ? out->sum[s] / out->count[s] : NAN;
     free(bins);
-    return 0;
-}
-
-static FILE *open_data(report_output *o, const char *name)
-{
-    char path[PATH_SIZE + 64];
-    snprintf(path, sizeof path, "%s/%s", o->dir, name);
-    FILE *f = fopen(path, "w");
-    if (!f)
-        report_fail(o->err, "%s: cannot create: %s", path, strerror(errno));
-    return f;
-}
-
-static int close_data(report_output *o, FILE *f, const char *name)
-{
-    if (fclose(f))
-        return report_fail(o->err, "%s/%s: write failed (disk full?)", o->dir, name);
-    fprintf(o->html, "<p class=\"caption\">Its data: <a href=\"%s\">%s</a>.</p>\n", name, name);
     return 0;
 }
 
@@ -1426,9 +1535,9 @@ static void page_head(report_output *o, const session_data *d, const char *sessi
 static int write_page(report_output *o, const session_data *d, const char *session_dir)
 {
     page_head(o, d, session_dir);
-    int status = section_model(o, d) || section_oracle(o, d) || section_psth(o, d) ||
-                 section_gallery(o, d) || section_evaluation(o, d) || section_timing(o, d) ||
-                 section_stream(o, d) || section_alignment(o, d);
+    int status = section_model(o, d) || section_gallery(o, d) || section_evaluation(o, d) ||
+                 section_oracle(o, d) || section_curve(o, d) || section_psth(o, d) ||
+                 section_timing(o, d) || section_stream(o, d) || section_alignment(o, d);
     fprintf(o->html, "</body></html>\n");
     return status;
 }

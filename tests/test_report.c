@@ -240,6 +240,33 @@ static int write_test_metrics(session_record *w, char *err)
     return session_record_metric_arrays(w, "test_metrics", 0.2, NEURONS, names, arrays, err);
 }
 
+/* The learning curve: 5 background rounds, then 8 final-fit epochs. */
+#define BACKGROUND_ROUNDS 5
+#define FINAL_EPOCHS 8
+
+static double curve_loss(int step)
+{
+    return 2.0 / (1.0 + 0.3 * step);
+}
+
+static double curve_validation(int step)
+{
+    return 0.4 * (1.0 - exp(-0.25 * step));
+}
+
+static int write_fit_curve(session_record *w, char *err)
+{
+    int status = 0;
+    for (int step = 1; step <= BACKGROUND_ROUNDS + FINAL_EPOCHS && !status; step++) {
+        int final = step > BACKGROUND_ROUNDS;
+        record_fit_round r = {final ? "final" : "background",
+                              final ? step - BACKGROUND_ROUNDS : step, final ? 0 : 100 * step,
+                              curve_loss(step), curve_validation(step)};
+        status = session_record_fit_round(w, &r, err);
+    }
+    return status;
+}
+
 static int write_session(const char *dir, int complete, char *err)
 {
     const char protocol[] = "name: report-test\nresponse:\n  latency_ms: 40\n"
@@ -256,6 +283,7 @@ static int write_session(const char *dir, int complete, char *err)
         record_model_metrics m = {"test", 12, NEURONS, test_correlations, feve, NULL};
         status = status || write_stream(w, start, err) || write_stimuli(w, err) ||
                  session_record_model_metrics(w, &m, err) || write_test_metrics(w, err) ||
+                 write_fit_curve(w, err) ||
                  write_trials(w, err) ||
                  session_record_note(w, "synthetic session <for the report test>", err);
     }
@@ -359,9 +387,9 @@ static void check_figures(const char *dir, const char *html)
     }
     if (d)
         closedir(d);
-    /* 4 stimuli per target, model, oracle, PSTH, 3 scatters, flips, stream loss and
-     * latency, alignment */
-    int expected = 4 * TARGETS + 1 + 1 + 1 + 3 + 1 + 2 + 1;
+    /* 4 stimuli per target, model, oracle, learning curve (2), PSTH, 3 scatters, flips,
+     * stream loss and latency, alignment */
+    int expected = 4 * TARGETS + 1 + 1 + 2 + 1 + 3 + 1 + 2 + 1;
     CHECK(pngs == expected, "%d PNG figures written (expected %d)", pngs, expected);
     CHECK(referenced == pngs, "the page references every figure (%d of %d)", referenced, pngs);
     CHECK(decoded == pngs, "every figure decodes (%d of %d)", decoded, pngs);
@@ -369,10 +397,12 @@ static void check_figures(const char *dir, const char *html)
     const char *names[] = {"model_correlations.png", "mei_vs_best_natural.png",
                            "mei_vs_gabor.png", "mei_vs_rf.png", "flip_intervals.png",
                            "stream_loss.png", "stream_latency.png", "alignment.png",
-                           "psth.png", "test_vs_oracle.png", "psth.csv", "test_vs_oracle.csv"};
-    for (int i = 0; i < 12; i++) {
+                           "psth.png", "test_vs_oracle.png", "learning_curve_loss.png",
+                           "learning_curve_validation.png", "psth.csv", "test_vs_oracle.csv",
+                           "learning_curve.csv"};
+    for (int i = 0; i < 15; i++) {
         char reference[300];
-        snprintf(reference, sizeof reference, "%s=\"%s\"", i < 10 ? "src" : "href", names[i]);
+        snprintf(reference, sizeof reference, "%s=\"%s\"", i < 12 ? "src" : "href", names[i]);
         CHECK(strstr(html, reference) != NULL, "the page shows %s", names[i]);
     }
     int bars = histogram_bars(dir, "model_correlations.png");
@@ -463,6 +493,37 @@ static void check_oracle_data(const char *dir)
     free(text);
 }
 
+/* learning_curve.csv: the points written, in order, on one step axis. */
+static void check_curve_data(const char *dir)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/report/learning_curve.csv", dir);
+    char *text = read_text(path);
+    CHECK(text && !strncmp(text, "step,fit,round,trials,train_loss,validation_corr\n", 49),
+          "learning_curve.csv has its header");
+    const char *line = text ? strchr(text, '\n') : NULL;
+    int rows = 0, wrong = 0;
+    for (; line && line[1]; line = strchr(line + 1, '\n')) {
+        int step, round, trials;
+        char fit[16];
+        double loss, validation;
+        if (sscanf(line + 1, "%d,%15[a-z],%d,%d,%lf,%lf", &step, fit, &round, &trials, &loss,
+                   &validation) != 6)
+            break;
+        rows++;
+        int final = rows > BACKGROUND_ROUNDS;
+        /* Printed with 9 significant digits: 1e-7 relative covers the rounding. */
+        wrong += step != rows || strcmp(fit, final ? "final" : "background") ||
+                 round != (final ? rows - BACKGROUND_ROUNDS : rows) ||
+                 trials != (final ? 0 : 100 * rows) ||
+                 fabs(loss - curve_loss(rows)) > 1e-7 * fabs(curve_loss(rows)) ||
+                 fabs(validation - curve_validation(rows)) > 1e-7 * curve_validation(rows);
+    }
+    CHECK(rows == BACKGROUND_ROUNDS + FINAL_EPOCHS && wrong == 0,
+          "learning_curve.csv: %d rows, %d wrong", rows, wrong);
+    free(text);
+}
+
 static void check_rf_pixels(const char *dir)
 {
     int h, w;
@@ -491,6 +552,9 @@ static void check_captions(const char *html)
     CHECK(strstr(html, "the 40 unflagged trials with bins around their onset (20 of them placed "
                        "on the acquisition clock through the last clock alignment") != NULL,
           "PSTH caption: 40 trials, the 20 without an acquisition onset mapped");
+    CHECK(strstr(html, "fit, round") == NULL, "fit round notes are not listed as notes");
+    CHECK(strstr(html, "background fit's 5 rounds") && strstr(html, "final fit's 8 epochs"),
+          "learning curve caption: 5 rounds, 8 epochs");
     CHECK(strstr(html, "counting window, 40 to 190 ms") != NULL,
           "PSTH caption: the protocol's window, 40 to 190 ms");
     CHECK(strstr(html, "&lt;for the report test&gt;") != NULL, "notes are escaped");
@@ -561,7 +625,7 @@ static void check_cut_short(const char *inception)
     CHECK(write_session(session, 0, err) == 0, "a session cut short (flips only) %s", err);
     report_summary s;
     CHECK(report_write(session, &s, err) == 0, "its report is written %s", err);
-    CHECK(s.missing == 7 && s.figures == 1, "7 sections missing, 1 figure (%d, %d)", s.missing,
+    CHECK(s.missing == 8 && s.figures == 1, "8 sections missing, 1 figure (%d, %d)", s.missing,
           s.figures);
     char path[700];
     snprintf(path, sizeof path, "%s/report/index.html", session);
@@ -718,6 +782,7 @@ int main(int argc, char **argv)
     check_rf_pixels(session);
     check_psth_data(session);
     check_oracle_data(session);
+    check_curve_data(session);
     check_model_metrics_readers(argv[1], argv[2], session);
     check_rendering(session);
     check_cut_short(argv[1]);
