@@ -8,6 +8,7 @@
 #include "plot.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -794,6 +795,7 @@ static int curve_figure(report_output *o, const session_data *d, const double *x
     if (!status) {
         double lo = fmin(0.0, series_min(y->v, n)), hi = series_max(y->v, n);
         hi = isfinite(hi) && hi > lo ? hi * (hi > 0 ? 1.05 : 0.95) : lo + 1.0;
+        hi = isfinite(hi) ? hi : DBL_MAX; /* a damaged value near the largest double */
         plot_axes a;
         plot_axes_draw(&a, &c, 0, fmax(series_max(x, n), 1.0) + 1, isfinite(lo) ? lo : 0, hi);
         for (int final = 0; final < 2; final++) {
