@@ -172,15 +172,54 @@ static int write_trial(session_record *w, int64_t trial, const char *block, cons
     return session_record_schedule(w, &e, err) || session_record_trial(w, &t, NULL, err);
 }
 
+/* The natural trials' tiers and images: 28 train and 4 validation trials of
+ * their own image, then 8 test trials showing 4 images twice each. */
+#define TEST_FIRST 32
+#define TEST_IMAGES 4
+
+static const char *natural_tier(int k)
+{
+    return k < 28 ? "train" : k < TEST_FIRST ? "validation" : "test";
+}
+
+static int64_t natural_image(int k)
+{
+    return k < TEST_FIRST ? k : TEST_FIRST + (k - TEST_FIRST) % TEST_IMAGES;
+}
+
+static void natural_pixels(int64_t image, float *pixels)
+{
+    for (int i = 0; i < SIDE * SIDE; i++)
+        pixels[i] = 0.5f + 0.4f * sinf(0.37f * (float)i + 0.9f * (float)image);
+}
+
+/* Natural trial k's count for neuron n (the test's own truth). */
+static float natural_count(int k, int n)
+{
+    return (float)((k * 7 + n * 3) % 6);
+}
+
+static int write_natural_images(session_record *w, char *err)
+{
+    float pixels[SIDE * SIDE];
+    int status = 0;
+    for (int64_t image = 0; image < TEST_FIRST + TEST_IMAGES && !status; image++) {
+        natural_pixels(image, pixels);
+        record_stimulus st = {image, -1, "natural", SIDE, SIDE, pixels, NAN};
+        status = session_record_stimulus(w, &st, err);
+    }
+    return status;
+}
+
 /* A natural trial as `inception run` records it: even trials with their
  * acquisition onset, odd ones with only their display onset (as records
  * before onset_acq_ns), which the last fit maps to the same time. */
 static int write_natural_trial(session_record *w, int k, char *err)
 {
-    record_schedule_entry e = {k, "train", "natural", k, -1, 30, 30, NULL};
+    record_schedule_entry e = {k, natural_tier(k), "natural", natural_image(k), -1, 30, 30, NULL};
     float counts[NEURONS];
     for (int n = 0; n < NEURONS; n++)
-        counts[n] = (float)floor(uniform() * 6.0);
+        counts[n] = natural_count(k, n);
     double display = (double)last_fit.display_ref_ns +
                      ((double)natural_onset_ns(k) - (double)last_fit.acquisition_ref_ns -
                       last_fit.offset_ns) / last_fit.slope_ns_per_sample;
@@ -188,7 +227,7 @@ static int write_natural_trial(session_record *w, int k, char *err)
     record_payload_init(&pl);
     uint32_t shape[1] = {NEURONS};
     record_payload_i64(&pl, "trial", k);
-    record_payload_i64(&pl, "image_id", k);
+    record_payload_i64(&pl, "image_id", natural_image(k));
     record_payload_i64(&pl, "onset_ns", (int64_t)llround(display));
     record_payload_array(&pl, "counts", RECORD_F32, 1, shape, counts);
     record_payload_i64(&pl, "flags", 0);
@@ -196,6 +235,44 @@ static int write_natural_trial(session_record *w, int k, char *err)
         record_payload_i64(&pl, "onset_acq_ns", natural_onset_ns(k));
     int status = session_record_schedule(w, &e, err) ||
                  session_record_append(w, RECORD_TRIAL, &pl, NULL, err);
+    record_payload_free(&pl);
+    return status;
+}
+
+/* The final model: an untrained CNN of the session's size with a Gaussian
+ * readout (its positions and predictions are what the report must show),
+ * recorded as model.bin, and the targets note. */
+static model *make_model(char *err)
+{
+    model_config c;
+    model_config_default(&c);
+    c.kind = MODEL_CNN, c.readout = READOUT_GAUSSIAN;
+    c.height = SIDE, c.width = SIDE, c.neurons = NEURONS;
+    c.init_mu_range = 0.8f, c.seed = 7;
+    model *m = NULL;
+    char merr[MODEL_ERR_SIZE];
+    if (model_create(&m, &c, merr))
+        snprintf(err, CONTROLLER_ERR_SIZE, "%s", merr);
+    return m;
+}
+
+static int write_model(session_record *w, const char *dir, char *err)
+{
+    model *m = make_model(err);
+    char path[700], merr[MODEL_ERR_SIZE];
+    snprintf(path, sizeof path, "%s/model.bin", dir);
+    int status = !m || model_save(m, path, merr) ||
+                 session_record_checkpoint(w, path, 12, 0.3, err);
+    model_destroy(m);
+    record_payload pl;
+    record_payload_init(&pl);
+    int32_t chosen[TARGETS];
+    for (int t = 0; t < TARGETS; t++)
+        chosen[t] = (int32_t)target_neurons[t];
+    uint32_t shape[1] = {TARGETS};
+    record_payload_text(&pl, "text", "targets");
+    record_payload_array(&pl, "targets", RECORD_I32, 1, shape, chosen);
+    status = status || session_record_append(w, RECORD_NOTE, &pl, NULL, err);
     record_payload_free(&pl);
     return status;
 }
@@ -283,7 +360,8 @@ static int write_session(const char *dir, int complete, char *err)
         record_model_metrics m = {"test", 12, NEURONS, test_correlations, feve, NULL};
         status = status || write_stream(w, start, err) || write_stimuli(w, err) ||
                  session_record_model_metrics(w, &m, err) || write_test_metrics(w, err) ||
-                 write_fit_curve(w, err) ||
+                 write_fit_curve(w, err) || write_natural_images(w, err) ||
+                 write_model(w, dir, err) ||
                  write_trials(w, err) ||
                  session_record_note(w, "synthetic session <for the report test>", err);
     }
@@ -387,9 +465,9 @@ static void check_figures(const char *dir, const char *html)
     }
     if (d)
         closedir(d);
-    /* 4 stimuli per target, model, oracle, learning curve (2), PSTH, 3 scatters, flips,
-     * stream loss and latency, alignment */
-    int expected = 4 * TARGETS + 1 + 1 + 2 + 1 + 3 + 1 + 2 + 1;
+    /* 4 stimuli per target, model, oracle, predictions, readout map, learning curve (2),
+     * PSTH, 3 scatters, flips, stream loss and latency, alignment */
+    int expected = 4 * TARGETS + 1 + 1 + 1 + 1 + 2 + 1 + 3 + 1 + 2 + 1;
     CHECK(pngs == expected, "%d PNG figures written (expected %d)", pngs, expected);
     CHECK(referenced == pngs, "the page references every figure (%d of %d)", referenced, pngs);
     CHECK(decoded == pngs, "every figure decodes (%d of %d)", decoded, pngs);
@@ -398,11 +476,13 @@ static void check_figures(const char *dir, const char *html)
                            "mei_vs_gabor.png", "mei_vs_rf.png", "flip_intervals.png",
                            "stream_loss.png", "stream_latency.png", "alignment.png",
                            "psth.png", "test_vs_oracle.png", "learning_curve_loss.png",
-                           "learning_curve_validation.png", "psth.csv", "test_vs_oracle.csv",
-                           "learning_curve.csv"};
-    for (int i = 0; i < 15; i++) {
+                           "learning_curve_validation.png", "predicted_vs_observed.png",
+                           "readout_positions.png", "psth.csv", "test_vs_oracle.csv",
+                           "learning_curve.csv", "predicted_vs_observed.csv",
+                           "readout_positions.csv"};
+    for (int i = 0; i < 19; i++) {
         char reference[300];
-        snprintf(reference, sizeof reference, "%s=\"%s\"", i < 12 ? "src" : "href", names[i]);
+        snprintf(reference, sizeof reference, "%s=\"%s\"", i < 14 ? "src" : "href", names[i]);
         CHECK(strstr(html, reference) != NULL, "the page shows %s", names[i]);
     }
     int bars = histogram_bars(dir, "model_correlations.png");
@@ -524,6 +604,99 @@ static void check_curve_data(const char *dir)
     free(text);
 }
 
+/* predicted_vs_observed.csv: the observed means from the test's own counts
+ * (halves of small integers: exact), the predictions from the test's own
+ * copy of the model (same seed, so the same weights) on its own pixels. The
+ * report predicts in another process, possibly with another thread count
+ * and so another summation order: 1e-4 relative covers float32 reordering of
+ * a few hundred terms, far below any wrong image or neuron. */
+static void check_prediction_data(const char *dir)
+{
+    char path[700], err[CONTROLLER_ERR_SIZE] = "", merr[MODEL_ERR_SIZE];
+    snprintf(path, sizeof path, "%s/report/predicted_vs_observed.csv", dir);
+    char *text = read_text(path);
+    CHECK(text && !strncmp(text, "neuron,image_id,repeats,predicted,observed_mean\n", 48),
+          "predicted_vs_observed.csv has its header");
+    model *m = make_model(err);
+    float pixels[TEST_IMAGES][SIDE * SIDE], predicted[TEST_IMAGES][NEURONS];
+    for (int i = 0; i < TEST_IMAGES; i++)
+        natural_pixels(TEST_FIRST + i, pixels[i]);
+    CHECK(m && model_predict(m, &pixels[0][0], TEST_IMAGES, &predicted[0][0], merr) == 0,
+          "the test's own predictions %s%s", err, merr);
+    model_destroy(m);
+    const char *line = text ? strchr(text, '\n') : NULL;
+    int rows = 0, wrong = 0;
+    for (; line && line[1]; line = strchr(line + 1, '\n')) {
+        int neuron, repeats;
+        long long image;
+        double prediction, observed;
+        if (sscanf(line + 1, "%d,%lld,%d,%lf,%lf", &neuron, &image, &repeats, &prediction,
+                   &observed) != 5)
+            break;
+        rows++;
+        int i = (int)(image - TEST_FIRST);
+        if (neuron < 0 || neuron >= NEURONS || i < 0 || i >= TEST_IMAGES) {
+            wrong++;
+            continue;
+        }
+        double sum = 0;
+        int count = 0;
+        for (int k = TEST_FIRST; k < NATURAL_TRIALS; k++)
+            if (natural_image(k) == image)
+                sum += natural_count(k, neuron), count++;
+        int ok = repeats == count && fabs(observed - sum / count) < 1e-9 &&
+                 fabs(prediction - predicted[i][neuron]) <= 1e-4 * fabs(predicted[i][neuron]);
+        if (!ok && wrong++ < 3)
+            fprintf(stderr, "row %d: neuron %d image %lld: %d repeats, predicted %g, observed "
+                            "%g; expected %d, %g, %g\n", rows, neuron, image, repeats,
+                    prediction, observed, count, predicted[i][neuron], sum / count);
+    }
+    CHECK(rows == NEURONS * TEST_IMAGES && wrong == 0,
+          "predicted_vs_observed.csv: %d rows (expected %d), %d wrong", rows,
+          NEURONS * TEST_IMAGES, wrong);
+    free(text);
+}
+
+/* readout_positions.csv: the test's own model's positions, in pixels by the
+ * Gaussian readout's convention (layers.h: column = (x+1)/2·(W-1)), targets
+ * marked. The CSV has 9 digits of float32 values: 1e-6 absolute. */
+static void check_readout_data(const char *dir)
+{
+    char path[700], err[CONTROLLER_ERR_SIZE] = "", merr[MODEL_ERR_SIZE] = "";
+    snprintf(path, sizeof path, "%s/report/readout_positions.csv", dir);
+    char *text = read_text(path);
+    CHECK(text && !strncmp(text, "neuron,x,y,column,row,target\n", 29),
+          "readout_positions.csv has its header");
+    model *m = make_model(err);
+    float xy[2 * NEURONS];
+    CHECK(m && model_readout_positions(m, xy, merr) == 0, "the model's positions %s%s", err,
+          merr);
+    model_destroy(m);
+    const char *line = text ? strchr(text, '\n') : NULL;
+    int rows = 0, wrong = 0, targets = 0, spread = 0;
+    for (; line && line[1]; line = strchr(line + 1, '\n')) {
+        int neuron, target;
+        double x, y, column, row;
+        if (sscanf(line + 1, "%d,%lf,%lf,%lf,%lf,%d", &neuron, &x, &y, &column, &row,
+                   &target) != 6 || neuron != rows)
+            break;
+        int expected_target = 0;
+        for (int t = 0; t < TARGETS; t++)
+            expected_target |= target_neurons[t] == neuron;
+        double ex = xy[2 * neuron], ey = xy[2 * neuron + 1];
+        wrong += fabs(x - ex) > 1e-6 || fabs(y - ey) > 1e-6 ||
+                 fabs(column - (ex + 1) * 0.5 * (SIDE - 1)) > 1e-5 ||
+                 fabs(row - (ey + 1) * 0.5 * (SIDE - 1)) > 1e-5 || target != expected_target;
+        targets += target;
+        spread += fabs(ex) > 0.05; /* positions drawn in ±0.8: not all at the centre */
+        rows++;
+    }
+    CHECK(rows == NEURONS && wrong == 0 && targets == TARGETS && spread > NEURONS / 2,
+          "readout_positions.csv: %d rows, %d wrong, %d targets, %d off centre", rows, wrong,
+          targets, spread);
+    free(text);
+}
+
 static void check_rf_pixels(const char *dir)
 {
     int h, w;
@@ -625,7 +798,7 @@ static void check_cut_short(const char *inception)
     CHECK(write_session(session, 0, err) == 0, "a session cut short (flips only) %s", err);
     report_summary s;
     CHECK(report_write(session, &s, err) == 0, "its report is written %s", err);
-    CHECK(s.missing == 8 && s.figures == 1, "8 sections missing, 1 figure (%d, %d)", s.missing,
+    CHECK(s.missing == 10 && s.figures == 1, "10 sections missing, 1 figure (%d, %d)", s.missing,
           s.figures);
     char path[700];
     snprintf(path, sizeof path, "%s/report/index.html", session);
@@ -783,6 +956,8 @@ int main(int argc, char **argv)
     check_psth_data(session);
     check_oracle_data(session);
     check_curve_data(session);
+    check_prediction_data(session);
+    check_readout_data(session);
     check_model_metrics_readers(argv[1], argv[2], session);
     check_rendering(session);
     check_cut_short(argv[1]);
