@@ -37,7 +37,8 @@ static void remove_report(const char *dir)
         "mei_vs_rf.png", "flip_intervals.png", "dropped_frames.png", "stream_loss.png",
         "stream_latency.png", "alignment.png", "psth.png", "psth.csv", "test_vs_oracle.png",
         "test_vs_oracle.csv", "learning_curve_loss.png", "learning_curve_validation.png",
-        "learning_curve.csv"};
+        "learning_curve.csv", "predicted_vs_observed.png", "predicted_vs_observed.csv",
+        "readout_positions.png", "readout_positions.csv"};
     char path[256];
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         snprintf(path, sizeof path, "%s/report/%s", dir, files[i]);

@@ -5,7 +5,8 @@ Usage: make_report_corpus.py OUT_DIR. Writes a small whole session
 (session.rec) and one with hostile values (wild.rec): NaN and huge numbers,
 markup in text, flips running backwards, targets beyond the counts, onsets
 at the int64 extremes, a 1 ns counts bin, test metrics of unequal lengths,
-learning-curve notes with infinite losses and an unknown fit.
+learning-curve notes with infinite losses and an unknown fit; both carry a
+model.bin checkpoint that is no model and a targets note.
 """
 import math
 import os
@@ -14,8 +15,8 @@ import sys
 import zlib
 
 TYPES = {"session_start": 1, "phase": 2, "schedule": 3, "flip": 4, "stream": 5,
-         "alignment": 7, "trial": 8, "stimulus": 10, "evaluation": 11, "note": 12,
-         "model_metrics": 13}
+         "alignment": 7, "trial": 8, "checkpoint": 9, "stimulus": 10, "evaluation": 11,
+         "note": 12, "model_metrics": 13}
 
 
 def field(name, dtype, value, shape=None):
@@ -121,6 +122,11 @@ def session(w, wild):
                  field("train_loss", "d", (math.inf if step == 2 else -1e308) if wild
                        else 1.0 / (step + 1)),
                  field("validation_corr", "d", bad if step == 4 else 0.05 * step))
+    # A model.bin that is no model (the report says so), the chosen targets.
+    w.record("checkpoint", field("file_name", "s", "model.bin"), field("epoch", "q", 3),
+             field("validation_corr", "d", bad), field("model", "b", b"IMDL" + bytes(60)))
+    w.record("note", field("text", "s", "targets"),
+             field("targets", "i", [1, 2, -5 if wild else 3], (3,)))
     w.record("note", field("text", "s", "a <note> & \"quotes\"" if wild else "done"))
 
 
