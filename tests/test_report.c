@@ -492,6 +492,20 @@ static void check_figures(const char *dir, const char *html)
     CHECK(bars == 2, "flip interval histogram: %d bars (one frame, two frames)", bars);
 }
 
+/* A CSV the report wrote beside a figure: its text (free it), checked to
+ * start with `header`; *rows points at the newline before its first row. */
+static char *read_csv(const char *dir, const char *name, const char *header, const char **rows)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/report/%s", dir, name);
+    char *text = read_text(path);
+    size_t length = strlen(header);
+    int ok = text && !strncmp(text, header, length) && text[length] == '\n';
+    CHECK(ok, "%s has its header", name);
+    *rows = ok ? text + length : NULL;
+    return text;
+}
+
 /* psth.csv against the synthetic truth, computed here by brute force: for
  * each 10 ms slot from -200 ms (window end + 200 ms past the onset), every
  * recorded bin whose start lies in the slot of each natural trial, and the
@@ -501,15 +515,13 @@ static void check_figures(const char *dir, const char *html)
  * rounding and far below the smallest difference (1/40). */
 static void check_psth_data(const char *dir)
 {
-    char path[700];
-    snprintf(path, sizeof path, "%s/report/psth.csv", dir);
-    char *text = read_text(path);
-    CHECK(text && !strncmp(text, "time_ms,mean_count,rate_hz,trials\n", 34),
-          "psth.csv has its header");
-    if (!text)
+    const char *line;
+    char *text = read_csv(dir, "psth.csv", "time_ms,mean_count,rate_hz,trials", &line);
+    if (!line) {
+        free(text);
         return;
+    }
     const int slots = (WINDOW_END_MS + 200 + 200) / 10;
-    const char *line = strchr(text, '\n');
     int rows = 0, wrong = 0, filled = 0;
     double peak = 0, baseline = 1e9;
     for (int j = 0; j < slots && line; j++, line = strchr(line + 1, '\n')) {
@@ -553,12 +565,9 @@ static void check_psth_data(const char *dir)
  * printed with 9 digits reads back exactly as the float). */
 static void check_oracle_data(const char *dir)
 {
-    char path[700];
-    snprintf(path, sizeof path, "%s/report/test_vs_oracle.csv", dir);
-    char *text = read_text(path);
-    CHECK(text && !strncmp(text, "neuron,oracle_corr,single_trial_corr\n", 37),
-          "test_vs_oracle.csv has its header");
-    const char *line = text ? strchr(text, '\n') : NULL;
+    const char *line;
+    char *text = read_csv(dir, "test_vs_oracle.csv", "neuron,oracle_corr,single_trial_corr",
+                          &line);
     int rows = 0, wrong = 0;
     for (; line && line[1]; line = strchr(line + 1, '\n')) {
         int neuron;
@@ -576,12 +585,9 @@ static void check_oracle_data(const char *dir)
 /* learning_curve.csv: the points written, in order, on one step axis. */
 static void check_curve_data(const char *dir)
 {
-    char path[700];
-    snprintf(path, sizeof path, "%s/report/learning_curve.csv", dir);
-    char *text = read_text(path);
-    CHECK(text && !strncmp(text, "step,fit,round,trials,train_loss,validation_corr\n", 49),
-          "learning_curve.csv has its header");
-    const char *line = text ? strchr(text, '\n') : NULL;
+    const char *line;
+    char *text = read_csv(dir, "learning_curve.csv",
+                          "step,fit,round,trials,train_loss,validation_corr", &line);
     int rows = 0, wrong = 0;
     for (; line && line[1]; line = strchr(line + 1, '\n')) {
         int step, round, trials;
@@ -612,11 +618,10 @@ static void check_curve_data(const char *dir)
  * a few hundred terms, far below any wrong image or neuron. */
 static void check_prediction_data(const char *dir)
 {
-    char path[700], err[CONTROLLER_ERR_SIZE] = "", merr[MODEL_ERR_SIZE];
-    snprintf(path, sizeof path, "%s/report/predicted_vs_observed.csv", dir);
-    char *text = read_text(path);
-    CHECK(text && !strncmp(text, "neuron,image_id,repeats,predicted,observed_mean\n", 48),
-          "predicted_vs_observed.csv has its header");
+    char err[CONTROLLER_ERR_SIZE] = "", merr[MODEL_ERR_SIZE];
+    const char *line;
+    char *text = read_csv(dir, "predicted_vs_observed.csv",
+                          "neuron,image_id,repeats,predicted,observed_mean", &line);
     model *m = make_model(err);
     float pixels[TEST_IMAGES][SIDE * SIDE], predicted[TEST_IMAGES][NEURONS];
     for (int i = 0; i < TEST_IMAGES; i++)
@@ -624,7 +629,6 @@ static void check_prediction_data(const char *dir)
     CHECK(m && model_predict(m, &pixels[0][0], TEST_IMAGES, &predicted[0][0], merr) == 0,
           "the test's own predictions %s%s", err, merr);
     model_destroy(m);
-    const char *line = text ? strchr(text, '\n') : NULL;
     int rows = 0, wrong = 0;
     for (; line && line[1]; line = strchr(line + 1, '\n')) {
         int neuron, repeats;
@@ -662,17 +666,14 @@ static void check_prediction_data(const char *dir)
  * marked. The CSV has 9 digits of float32 values: 1e-6 absolute. */
 static void check_readout_data(const char *dir)
 {
-    char path[700], err[CONTROLLER_ERR_SIZE] = "", merr[MODEL_ERR_SIZE] = "";
-    snprintf(path, sizeof path, "%s/report/readout_positions.csv", dir);
-    char *text = read_text(path);
-    CHECK(text && !strncmp(text, "neuron,x,y,column,row,target\n", 29),
-          "readout_positions.csv has its header");
+    char err[CONTROLLER_ERR_SIZE] = "", merr[MODEL_ERR_SIZE] = "";
+    const char *line;
+    char *text = read_csv(dir, "readout_positions.csv", "neuron,x,y,column,row,target", &line);
     model *m = make_model(err);
     float xy[2 * NEURONS];
     CHECK(m && model_readout_positions(m, xy, merr) == 0, "the model's positions %s%s", err,
           merr);
     model_destroy(m);
-    const char *line = text ? strchr(text, '\n') : NULL;
     int rows = 0, wrong = 0, targets = 0, spread = 0;
     for (; line && line[1]; line = strchr(line + 1, '\n')) {
         int neuron, target;
