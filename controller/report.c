@@ -421,13 +421,15 @@ static int gather_onset(session_data *d, const record_view *v)
 static void gather_map(session_data *d, const record_view *v)
 {
     int64_t display_ref, acquisition_ref;
-    double offset = field_f64(v, "offset_ns", NAN), slope = field_f64(v, "slope_ns_per_sample", NAN);
+    double offset = field_f64(v, "offset_ns", NAN);
+    double slope = field_f64(v, "slope_ns_per_sample", NAN);
     if (record_get_i64(v->payload, v->length, "display_ref_ns", &display_ref) ||
         record_get_i64(v->payload, v->length, "acquisition_ref_ns", &acquisition_ref) ||
         !isfinite(offset) || !isfinite(slope))
         return;
     d->have_map = 1;
-    d->map_display_ref_ns = (double)display_ref, d->map_acquisition_ref_ns = (double)acquisition_ref;
+    d->map_display_ref_ns = (double)display_ref;
+    d->map_acquisition_ref_ns = (double)acquisition_ref;
     d->map_offset_ns = offset, d->map_slope = slope;
 }
 
@@ -1231,6 +1233,7 @@ static double onset_on_acquisition(const session_data *d, int i)
 typedef struct psth {
     double width_ns, lo_ms;
     int slots, trials, mapped; /* trials with a bin in range; of them mapped */
+    int other_width;           /* bins of another width than the first, left out */
     double *sum;               /* per slot: summed population means, then the mean */
     int *count;                /* per slot: the trials with a bin there */
 } psth;
@@ -1256,6 +1259,8 @@ static int psth_compute(const session_data *d, double hi_ms, psth *out)
     for (int i = 0; i < d->bin_mean.n; i++)
         if (d->bin_width_ns.v[i] == out->width_ns)
             bins[n++] = (timed_bin){d->bin_start_ns.v[i], d->bin_mean.v[i]};
+        else
+            out->other_width++;
     qsort(bins, (size_t)n, sizeof *bins, compare_bin);
     double lo_ns = out->lo_ms * 1e6, span_ns = out->slots * out->width_ns;
     for (int t = 0; t < d->onset_acq_ns.n; t++) {
@@ -1296,7 +1301,8 @@ static int psth_data(report_output *o, const psth *p)
 
 static int psth_figure(report_output *o, const session_data *d, const psth *p)
 {
-    double *t = malloc((size_t)p->slots * sizeof *t), *rate = malloc((size_t)p->slots * sizeof *rate);
+    double *t = malloc((size_t)p->slots * sizeof *t);
+    double *rate = malloc((size_t)p->slots * sizeof *rate);
     plot_canvas c;
     int status = !t || !rate ? report_fail(o->err, "out of memory") : new_figure(&c, o);
     if (!status) {
@@ -1342,6 +1348,9 @@ static int section_psth(report_output *o, const session_data *d)
                              "recorded bins of %.3g ms by their start relative to the onset "
                              "(ms; gray line: the onset). ",
                     p.trials, p.mapped, p.width_ns * 1e-6);
+            if (p.other_width)
+                fprintf(o->html, "%d bins of another width than the first bin's were left "
+                                 "out. ", p.other_width);
             if (d->have_window)
                 fprintf(o->html, "Shaded: the protocol's counting window, %.4g to %.4g ms.</p>\n",
                         d->window_start_ms, d->window_end_ms);
