@@ -1,9 +1,13 @@
 /* report.c: `inception report DIR`: a session record read back into an HTML
  * page with PNG figures (controller.h, "Report"). Two passes over the record:
- * the first gathers everything but trials (schedule, stimuli, timing,
- * stream, alignment, model metrics), the second picks each closed-loop
- * trial's target-neuron count, so that trials need not follow their
- * schedule entries and natural-image trials are never held in memory. */
+ * the first gathers everything but trials' counts (schedule, stimuli,
+ * timing, stream bins and trial onsets for the PSTH, alignment, model
+ * metrics, the learning curve, the final model's bytes), the second picks
+ * each closed-loop trial's target-neuron count, so that trials need not
+ * follow their schedule entries and natural-image trials are never held in
+ * memory. Only the test predictions read the natural trials, through
+ * session_dataset_load, as the fit does. The newer figures write their
+ * numbers beside them as CSV. */
 #include "controller.h"
 #include "plot.h"
 #include "model.h"
