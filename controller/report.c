@@ -868,44 +868,66 @@ static int readout_data(report_output *o, const session_data *d, const float *xy
     return close_data(o, f, "readout_positions.csv");
 }
 
-/* The map on a canvas whose plotting box has the image's proportions: the
+/* The map on a canvas whose plotting box has the data's proportions: the
  * axes drawn once on a trial canvas give the margins (plot.c's own). */
-static int readout_canvas(report_output *o, plot_canvas *c, plot_axes *a, int height, int width)
+static int readout_canvas(report_output *o, plot_canvas *c, plot_axes *a, const double *range)
 {
     if (new_figure(c, o))
         return 1;
-    plot_axes_draw(a, c, 0, width - 1, 0, height - 1);
+    plot_axes_draw(a, c, range[0], range[1], range[2], range[3]);
     int margins = c->width - (a->right - a->left), box = a->bottom - a->top;
-    double wide = (double)box * (width > 1 ? width - 1 : 1) / (height > 1 ? height - 1 : 1);
+    double wide = box * (range[1] - range[0]) / (range[3] - range[2]);
     int canvas_width = margins + (int)fmin(fmax(wide, 120.0), 1000.0);
     plot_canvas_destroy(c);
     if (plot_canvas_create(c, canvas_width, FIGURE_HEIGHT))
         return report_fail(o->err, "out of memory for a figure");
-    plot_axes_draw(a, c, 0, width - 1, 0, height - 1);
+    plot_axes_draw(a, c, range[0], range[1], range[2], range[3]);
     return 0;
+}
+
+/* Positions in image pixels: columns from the left, rows up from the
+ * bottom edge (the readout's convention, layers.h, flipped vertically). */
+static void readout_pixels(const float *xy, int n, int height, int width, double *x, double *y)
+{
+    for (int i = 0; i < n; i++) {
+        x[i] = (xy[2 * i] + 1.0) / 2.0 * (width - 1);
+        y[i] = (1.0 - xy[2 * i + 1]) / 2.0 * (height - 1);
+    }
 }
 
 static int readout_figure(report_output *o, const session_data *d, const float *xy, int n,
                           int height, int width)
 {
     double *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)n * sizeof *y);
+    double *px = malloc((size_t)n * sizeof *px), *py = malloc((size_t)n * sizeof *py);
     plot_canvas c;
     plot_axes a;
-    int status = !x || !y ? report_fail(o->err, "out of memory")
-                          : readout_canvas(o, &c, &a, height, width);
+    int status = !x || !y || !px || !py ? report_fail(o->err, "out of memory") : 0;
     if (!status) {
+        readout_pixels(xy, n, height, width, px, py);
+        /* The image, and every position even where a readout left it. */
+        double range[4] = {fmin(0.0, series_min(px, n)), fmax(width - 1.0, series_max(px, n)),
+                           fmin(0.0, series_min(py, n)), fmax(height - 1.0, series_max(py, n))};
+        for (int k = 0; k < 4; k++)
+            range[k] = fmax(fmin(range[k], 1e6), -1e6); /* a damaged model's wild value */
+        range[1] = fmax(range[1], range[0] + 1.0), range[3] = fmax(range[3], range[2] + 1.0);
+        status = readout_canvas(o, &c, &a, range);
+    }
+    if (!status) {
+        double frame_x[5] = {0, width - 1, width - 1, 0, 0};
+        double frame_y[5] = {0, 0, height - 1, height - 1, 0};
+        plot_polyline(&a, frame_x, frame_y, 5, PLOT_GRAY);
         for (int chosen = 0; chosen < 2; chosen++) {
             int m = 0;
             for (int i = 0; i < n; i++)
-                if (is_chosen(d, i) == chosen) /* rows counted up from the bottom edge */
-                    x[m] = (xy[2 * i] + 1.0) / 2.0 * (width - 1),
-                    y[m++] = (1.0 - xy[2 * i + 1]) / 2.0 * (height - 1);
+                if (is_chosen(d, i) == chosen)
+                    x[m] = px[i], y[m++] = py[i];
             plot_points(&a, x, y, m, chosen ? 4 : 2, chosen ? PLOT_ORANGE : PLOT_BLUE);
         }
         status = write_canvas(o, &c, "readout_positions.png", "readout positions over the image");
         plot_canvas_destroy(&c);
     }
-    free(x), free(y);
+    free(x), free(y), free(px), free(py);
     return status;
 }
 
@@ -929,8 +951,8 @@ static int section_readout(report_output *o, const session_data *d, model *m, co
         if (!status) {
             fprintf(o->html, "<p class=\"caption\">Where each of the model's %d neurons reads "
                              "the core's feature map (its Gaussian readout's mean position), "
-                             "over the %d&times;%d image in pixels (columns from the left, rows "
-                             "from the bottom; the feature map spans the image): the "
+                             "over the %d&times;%d image (gray frame) in pixels (columns from the "
+                             "left, rows from the bottom; the feature map spans the image): the "
                              "population's receptive-field map. Orange, larger: the %d "
                              "target neurons.</p>\n",
                     cfg->neurons, cfg->width, cfg->height, d->chosen_count);
