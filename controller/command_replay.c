@@ -119,9 +119,27 @@ static const char replay_help[] =
     "  --wait-ms N         pause after binding for subscribers to connect (1000)\n"
     "  --allow-remote      allow endpoints beyond loopback\n";
 
+/* The final fit's learning curve, kept until the new record is written
+ * (after the fit): one point per epoch, as `inception run` records them. */
+typedef struct fit_curve {
+    record_fit_round *points;
+    int count, capacity, failed;
+} fit_curve;
+
 static void on_epoch(const fit_progress *p, void *user)
 {
-    (void)user;
+    fit_curve *curve = user;
+    if (curve->count == curve->capacity && !curve->failed) {
+        int capacity = curve->capacity ? 2 * curve->capacity : 64;
+        record_fit_round *grown = realloc(curve->points, (size_t)capacity * sizeof *grown);
+        if (grown)
+            curve->points = grown, curve->capacity = capacity;
+        else
+            curve->failed = 1;
+    }
+    if (curve->count < curve->capacity)
+        curve->points[curve->count++] =
+            (record_fit_round){"final", p->epoch, 0, p->train_loss, p->validation_corr};
     fprintf(stderr, "\rreplay: fit epoch %d, validation correlation %.3f (best epoch %d), "
             "%.0f images/s   ", p->epoch, p->validation_corr, p->best_epoch,
             p->images_per_second);
@@ -198,6 +216,8 @@ static int written_by_fit(const record_view *v, int keep_start_model)
         record_get_text(v->payload, v->length, "kind", text, sizeof text);
         return !strcmp(text, "test_metrics") || !strcmp(text, "validation_corr");
     case RECORD_NOTE:
+        if (!record_get_text(v->payload, v->length, "fit", text, sizeof text))
+            return !strcmp(text, "final"); /* the final fit's epochs; the background's stay */
         record_get_text(v->payload, v->length, "text", text, sizeof text);
         return !strcmp(text, "targets") || !strncmp(text, "contrast budget", 15);
     }
@@ -303,9 +323,21 @@ static int write_repaired(session_record *w, const session_dataset *s, char *err
 
 /* The new record: the original's observations, then what the shared fit
  * records, as `inception run` records it, and the MEIs. */
+static int write_curve(session_record *w, const fit_curve *curve, char *err)
+{
+    if (curve->failed) {
+        snprintf(err, CONTROLLER_ERR_SIZE, "out of memory for the fit's learning curve");
+        return 1;
+    }
+    for (int i = 0; i < curve->count; i++)
+        if (session_record_fit_round(w, &curve->points[i], err))
+            return 1;
+    return 0;
+}
+
 static int write_record(const char *dir, const char *out, const session_dataset *s,
-                        const session_fit_result *f, int from_start, const char *note,
-                        char *err)
+                        const session_fit_result *f, const fit_curve *curve, int from_start,
+                        const char *note, char *err)
 {
     copy_context c = {out, NULL, from_start};
     if (session_record_each(dir, copy_record, &c, NULL, err)) {
@@ -316,6 +348,7 @@ static int write_record(const char *dir, const char *out, const session_dataset 
     session_record *w = c.w;
     int status = write_repaired(w, s, err) || session_record_note(w, note, err) ||
                  session_record_phase(w, "replay", "begin", err) ||
+                 write_curve(w, curve, err) ||
                  session_fit_record_model(w, out, &s->data, f, err) ||
                  session_fit_record_targets(w, &s->data, f, err) ||
                  write_meis(dir, s, f, w, err) || write_files(out, s, f, err) ||
@@ -355,7 +388,7 @@ static int replay_settings(const session_dataset *s, const char *dir, const cli_
     *top = 0;
     if (apply_overrides(o, n, set, top, fit_changed))
         return 2;
-    set->fit.progress = on_epoch;
+    set->fit.progress = on_epoch; /* set->fit.user: the caller's fit_curve */
     set->mei.progress = on_mei_step;
     return 0;
 }
@@ -384,6 +417,8 @@ static int replay_offline(const char *dir, const cli_option *o, int n)
         session_dataset_free(&s);
         return status;
     }
+    fit_curve curve = {0};
+    set.fit.user = &curve;
     /* NEWDIR is this process's from here on: not a live session's, not
      * another replay's. */
     session_lock *lock;
@@ -411,6 +446,7 @@ static int replay_offline(const char *dir, const cli_option *o, int n)
     if (session_fit_and_synthesize(&s.data, &set, from_start ? s.start_model : NULL,
                                    s.start_model_size, targets, n_targets, &f, err)) {
         fprintf(stderr, "\ninception replay: %s\n", err);
+        free(curve.points);
         session_dataset_free(&s);
         session_lock_release(lock);
         return 1;
@@ -422,7 +458,8 @@ static int replay_offline(const char *dir, const cli_option *o, int n)
              "validation correlation %.4f, %d targets", dir, (unsigned long long)set.fit.seed,
              from_start ? "from the recorded start model" : "from scratch", f.fit.epochs,
              f.fit.best_epoch, f.fit.best_validation_corr, f.n_targets);
-    status = write_record(dir, out, &s, &f, from_start, note, err);
+    status = write_record(dir, out, &s, &f, &curve, from_start, note, err);
+    free(curve.points);
     if (!status && !cli_get(o, n, "no-report")) {
         report_summary rs;
         status = report_write(out, &rs, err);

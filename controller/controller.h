@@ -388,6 +388,17 @@ uint64_t record_monotonic_ns(void);
 int session_record_phase(session_record *w, const char *phase, const char *event, char *err);
 int session_record_note(session_record *w, const char *text, char *err);
 
+/* One point of the fit's learning curve, a `note` (RECORD.md): `fit`
+ * "background" (a round of the background fit, `trials` its snapshot) or
+ * "final" (an epoch of the final fit, `trials` 0), the round or epoch,
+ * its last epoch's training loss and mean validation correlation. */
+typedef struct record_fit_round {
+    const char *fit;
+    int64_t round, trials;
+    double train_loss, validation_corr;
+} record_fit_round;
+int session_record_fit_round(session_record *w, const record_fit_round *r, char *err);
+
 typedef struct record_schedule_entry {
     int64_t trial;          /* presentation index, 0.. */
     const char *block;      /* "train", "validation", "test", "closed_loop" */

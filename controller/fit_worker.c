@@ -32,7 +32,9 @@ struct fit_worker {
     int stop;
     int rounds;
     int64_t trial_epochs; /* training trials × epochs fitted, over all rounds: the work done */
-    double validation_corr;
+    double validation_corr, train_loss; /* the latest epoch's */
+    fit_worker_round *history;          /* each finished round, in order */
+    int history_count, history_capacity;
     char error[MODEL_ERR_SIZE];
     int failed;
 
@@ -101,7 +103,23 @@ static void on_epoch(const fit_progress *p, void *user)
     fit_worker *w = user;
     pthread_mutex_lock(&w->lock);
     w->validation_corr = p->validation_corr;
+    w->train_loss = p->train_loss;
     pthread_mutex_unlock(&w->lock);
+}
+
+/* The round just finished into the history (under the lock); out of memory
+ * leaves it out, which fit_worker_round's caller sees as fewer rounds. */
+static void remember_round(fit_worker *w, int trials)
+{
+    if (w->history_count == w->history_capacity) {
+        int capacity = w->history_capacity ? 2 * w->history_capacity : 64;
+        fit_worker_round *grown = realloc(w->history, (size_t)capacity * sizeof *grown);
+        if (!grown)
+            return;
+        w->history = grown, w->history_capacity = capacity;
+    }
+    w->history[w->history_count++] = (fit_worker_round){w->rounds, trials, w->train_loss,
+                                                        w->validation_corr};
 }
 
 /* One round: fit the warm model on a snapshot for a few epochs. */
@@ -158,6 +176,7 @@ static void *fit_thread(void *arg)
             break;
         }
         w->rounds++;
+        remember_round(w, count);
         last = count;
     }
     pthread_mutex_unlock(&w->lock);
@@ -179,7 +198,7 @@ int fit_worker_create(fit_worker **out, const model_config *mc, const fit_option
         w->sched = *sched;
         w->have_sched = 1;
     }
-    w->validation_corr = NAN;
+    w->validation_corr = w->train_loss = NAN;
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->wake, NULL);
     if (pthread_create(&w->thread, NULL, fit_thread, w)) {
@@ -210,6 +229,16 @@ int fit_worker_add(fit_worker *w, const float *image, const float *counts, int t
     }
     pthread_mutex_unlock(&w->lock);
     return status;
+}
+
+int fit_worker_round_at(fit_worker *w, int index, fit_worker_round *out)
+{
+    pthread_mutex_lock(&w->lock);
+    int have = index >= 0 && index < w->history_count;
+    if (have)
+        *out = w->history[index];
+    pthread_mutex_unlock(&w->lock);
+    return !have;
 }
 
 int64_t fit_worker_trial_epochs(fit_worker *w)
@@ -262,6 +291,7 @@ void fit_worker_destroy(fit_worker *w)
         return;
     stop_and_join(w);
     list_free(&w->trials);
+    free(w->history);
     model_destroy(w->m);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->wake);

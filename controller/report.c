@@ -1,13 +1,19 @@
 /* report.c: `inception report DIR`: a session record read back into an HTML
  * page with PNG figures (controller.h, "Report"). Two passes over the record:
- * the first gathers everything but trials (schedule, stimuli, timing,
- * stream, alignment, model metrics), the second picks each closed-loop
- * trial's target-neuron count, so that trials need not follow their
- * schedule entries and natural-image trials are never held in memory. */
+ * the first gathers everything but trials' counts (schedule, stimuli,
+ * timing, stream bins and trial onsets for the PSTH, alignment, model
+ * metrics, the learning curve, the final model's bytes), the second picks
+ * each closed-loop trial's target-neuron count, so that trials need not
+ * follow their schedule entries and natural-image trials are never held in
+ * memory. Only the test predictions read the natural trials, through
+ * session_dataset_load, as the fit does. The newer figures write their
+ * numbers beside them as CSV. */
 #include "controller.h"
 #include "plot.h"
+#include "model.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -121,6 +127,23 @@ typedef struct session_data {
     int64_t trials_seen, trials_frames_flagged;
     series stream_received_ns, stream_timestamp_ms, stream_lost;
     series align_time_ns, align_rms_ns, align_max_ns, align_slope;
+    /* The PSTH's material: each counts bin (acquisition ns) with its
+     * population mean, each unflagged trial's onset, the last alignment's
+     * map, the protocol's counting window (ms after the onset). */
+    series bin_start_ns, bin_width_ns, bin_mean;
+    series onset_acq_ns, onset_display_ns; /* NAN where a trial lacks one */
+    int have_map;
+    double map_display_ref_ns, map_acquisition_ref_ns, map_offset_ns, map_slope;
+    int have_window;
+    double window_start_ms, window_end_ms;
+    float *single_trial_corr, *oracle; /* the test_metrics evaluation */
+    unsigned char *model_bytes; /* the last model.bin checkpoint's */
+    size_t model_size;
+    int32_t *chosen; /* the `targets` note's neurons */
+    int chosen_count;
+    /* The learning curve (notes with `fit`): background rounds, final epochs. */
+    series curve_final, curve_round, curve_trials, curve_loss, curve_validation;
+    int oracle_neurons;
     planned_trial *plan;
     int plan_count, plan_capacity;
     stimulus_image *stimuli;
@@ -143,6 +166,12 @@ static void session_data_free(session_data *d)
     free(d->stream_received_ns.v), free(d->stream_timestamp_ms.v), free(d->stream_lost.v);
     free(d->align_time_ns.v), free(d->align_rms_ns.v), free(d->align_max_ns.v);
     free(d->align_slope.v);
+    free(d->bin_start_ns.v), free(d->bin_width_ns.v), free(d->bin_mean.v);
+    free(d->onset_acq_ns.v), free(d->onset_display_ns.v);
+    free(d->single_trial_corr), free(d->oracle);
+    free(d->model_bytes), free(d->chosen);
+    free(d->curve_final.v), free(d->curve_round.v), free(d->curve_trials.v);
+    free(d->curve_loss.v), free(d->curve_validation.v);
     free(d->plan);
     for (int i = 0; i < d->stimulus_count; i++)
         free(d->stimuli[i].pixels);
@@ -213,6 +242,19 @@ static int gather_start(session_data *d, const record_view *v)
     double unix_ns = field_f64(v, "unix_ns", NAN);
     d->have_start = isfinite(unix_ns);
     d->clock_offset_ns = unix_ns - (double)v->time_ns;
+    /* The counting window as the protocol set it: read back, not run (no
+     * input file is looked for); a protocol that does not parse leaves the
+     * PSTH without its window, said on the page. */
+    record_field text;
+    protocol *p = NULL;
+    char err[CONTROLLER_ERR_SIZE];
+    if (!record_field_find(v->payload, v->length, "protocol_text", &text) &&
+        !protocol_parse(text.data, text.count, "session_start", NULL, &p, err)) {
+        d->have_window = 1;
+        d->window_start_ms = p->response.latency_ms;
+        d->window_end_ms = (double)p->response.latency_ms + p->response.duration_ms;
+        protocol_destroy(p);
+    }
     return 0;
 }
 
@@ -274,10 +316,28 @@ static int gather_stimulus(session_data *d, const record_view *v)
     return 0;
 }
 
+/* The final fit's test metrics (RECORD.md: an `evaluation` of kind
+ * `test_metrics`): each neuron's single-trial correlation and its oracle. */
+static void gather_test_metrics(session_data *d, const record_view *v)
+{
+    size_t count = 0, oracle_count = 0;
+    float *single = field_floats(v, "single_trial_corr", &count);
+    float *oracle = field_floats(v, "oracle", &oracle_count);
+    if (!single || !oracle || count != oracle_count || count == 0 || count > INT32_MAX) {
+        free(single), free(oracle);
+        return;
+    }
+    free(d->single_trial_corr), free(d->oracle);
+    d->single_trial_corr = single, d->oracle = oracle;
+    d->oracle_neurons = (int)count;
+}
+
 static int gather_evaluation(session_data *d, const record_view *v)
 {
     char kind[32] = "";
     record_get_text(v->payload, v->length, "kind", kind, sizeof kind);
+    if (!strcmp(kind, "test_metrics"))
+        gather_test_metrics(d, v);
     int k = kind_index(kind);
     if (k < 0)
         return 0;
@@ -318,6 +378,65 @@ static int gather_model_metrics(session_data *d, const record_view *v)
     return 0;
 }
 
+/* A counts bin (RECORD.md, `stream` of kind `data` with `counts`): its start
+ * and width on the acquisition clock and its mean over the units. */
+static int gather_bin(session_data *d, const record_view *v)
+{
+    char kind[16] = "";
+    record_get_text(v->payload, v->length, "kind", kind, sizeof kind);
+    record_field f;
+    int64_t start, width;
+    if (strcmp(kind, "data") || record_field_find(v->payload, v->length, "counts", &f) ||
+        f.dtype != RECORD_F32 || f.count == 0 ||
+        record_get_i64(v->payload, v->length, "sample_num", &start) ||
+        record_get_i64(v->payload, v->length, "bin_width_ns", &width) || width <= 0)
+        return 0;
+    double sum = 0;
+    size_t finite = 0;
+    for (size_t i = 0; i < f.count; i++) {
+        float count;
+        memcpy(&count, (const unsigned char *)f.data + 4 * i, sizeof count);
+        if (isfinite(count))
+            sum += count, finite++;
+    }
+    if (!finite)
+        return 0;
+    return series_push(&d->bin_start_ns, (double)start) ||
+           series_push(&d->bin_width_ns, (double)width) ||
+           series_push(&d->bin_mean, sum / (double)finite);
+}
+
+/* An unflagged trial's onset: on the acquisition clock where the trial
+ * record has it (`onset_acq_ns`), else on the display clock, mapped later. */
+static int gather_onset(session_data *d, const record_view *v)
+{
+    if (field_i64(v, "flags", 0) != 0)
+        return 0; /* a flagged trial's bins may be missing or misplaced */
+    int64_t acq, display;
+    int have_acq = !record_get_i64(v->payload, v->length, "onset_acq_ns", &acq);
+    int have_display = !record_get_i64(v->payload, v->length, "onset_ns", &display);
+    if (!have_acq && !have_display)
+        return 0;
+    return series_push(&d->onset_acq_ns, have_acq ? (double)acq : NAN) ||
+           series_push(&d->onset_display_ns, have_display ? (double)display : NAN);
+}
+
+/* The last alignment with its reference pair maps display onsets. */
+static void gather_map(session_data *d, const record_view *v)
+{
+    int64_t display_ref, acquisition_ref;
+    double offset = field_f64(v, "offset_ns", NAN);
+    double slope = field_f64(v, "slope_ns_per_sample", NAN);
+    if (record_get_i64(v->payload, v->length, "display_ref_ns", &display_ref) ||
+        record_get_i64(v->payload, v->length, "acquisition_ref_ns", &acquisition_ref) ||
+        !isfinite(offset) || !isfinite(slope))
+        return;
+    d->have_map = 1;
+    d->map_display_ref_ns = (double)display_ref;
+    d->map_acquisition_ref_ns = (double)acquisition_ref;
+    d->map_offset_ns = offset, d->map_slope = slope;
+}
+
 static int gather_timing(session_data *d, const record_view *v)
 {
     switch (v->type) {
@@ -328,12 +447,14 @@ static int gather_timing(session_data *d, const record_view *v)
     case RECORD_TRIAL:
         d->trials_seen++;
         d->trials_frames_flagged += (field_i64(v, "flags", 0) & RUN_TRIAL_FRAMES) != 0;
-        return 0;
+        return gather_onset(d, v);
     case RECORD_STREAM:
         return series_push(&d->stream_received_ns, (double)field_i64(v, "received_ns", 0)) ||
                series_push(&d->stream_timestamp_ms, (double)field_i64(v, "timestamp_ms", 0)) ||
-               series_push(&d->stream_lost, (double)field_i64(v, "lost", 0));
+               series_push(&d->stream_lost, (double)field_i64(v, "lost", 0)) ||
+               gather_bin(d, v);
     case RECORD_ALIGNMENT:
+        gather_map(d, v);
         return series_push(&d->align_time_ns, (double)v->time_ns) ||
                series_push(&d->align_rms_ns, field_f64(v, "residual_rms_ns", NAN)) ||
                series_push(&d->align_max_ns, field_f64(v, "residual_max_ns", NAN)) ||
@@ -365,6 +486,53 @@ static void gather_display_block(session_data *d, const record_view *v)
     b->max_ms = field_f64(v, "interval_max_ms", NAN);
 }
 
+/* The final model's bytes (the last `checkpoint` of model.bin). */
+static int gather_model(session_data *d, const record_view *v)
+{
+    char name[64] = "";
+    record_field f;
+    record_get_text(v->payload, v->length, "file_name", name, sizeof name);
+    if (strcmp(name, "model.bin") ||
+        record_field_find(v->payload, v->length, "model", &f) || f.dtype != RECORD_BYTES)
+        return 0;
+    unsigned char *copy = malloc(f.count + 1);
+    if (!copy)
+        return 1;
+    memcpy(copy, f.data, f.count);
+    free(d->model_bytes);
+    d->model_bytes = copy, d->model_size = f.count;
+    return 0;
+}
+
+/* The chosen target neurons (the `note` with a `targets` array). */
+static int gather_chosen(session_data *d, const record_view *v)
+{
+    record_field f;
+    if (record_field_find(v->payload, v->length, "targets", &f) || f.dtype != RECORD_I32 ||
+        f.count > INT32_MAX / 4)
+        return 0;
+    int32_t *copy = malloc(f.count * sizeof *copy + 1);
+    if (!copy)
+        return 1;
+    memcpy(copy, f.data, f.count * sizeof *copy);
+    free(d->chosen);
+    d->chosen = copy, d->chosen_count = (int)f.count;
+    return 0;
+}
+
+/* A point of the learning curve (RECORD.md: the note with `fit`). */
+static int gather_fit_round(session_data *d, const record_view *v, const char *fit)
+{
+    int final = !strcmp(fit, "final");
+    if (!final && strcmp(fit, "background"))
+        return 0;
+    return series_push(&d->curve_final, final) ||
+           series_push(&d->curve_round, (double)field_i64(v, "round", -1)) ||
+           series_push(&d->curve_trials, (double)field_i64(v, "trials", 0)) ||
+           series_push(&d->curve_loss, field_f64(v, "train_loss", NAN)) ||
+           series_push(&d->curve_validation, field_f64(v, "validation_corr", NAN));
+}
+
 static int gather_record(session_data *d, const record_view *v)
 {
     if (d->summary.records++ == 0)
@@ -386,14 +554,17 @@ static int gather_record(session_data *d, const record_view *v)
     case RECORD_CHECKPOINT:
         d->checkpoints++;
         d->last_validation_corr = field_f64(v, "validation_corr", NAN);
-        return 0;
+        return gather_model(d, v);
     case RECORD_NOTE: {
+        char fit[16] = "";
+        if (!record_get_text(v->payload, v->length, "fit", fit, sizeof fit))
+            return gather_fit_round(d, v, fit); /* a curve point, not a note to read */
         char text[512] = "";
         record_get_text(v->payload, v->length, "text", text, sizeof text);
         append_text(d->notes, sizeof d->notes, text);
         append_text(d->notes, sizeof d->notes, "\n");
         gather_display_block(d, v);
-        return 0;
+        return gather_chosen(d, v);
     }
     }
     return gather_timing(d, v);
@@ -489,6 +660,7 @@ static int read_session(const char *session_dir, session_data *d, char *err)
 
 typedef struct report_output {
     FILE *html;
+    const char *session_dir;
     char dir[PATH_SIZE];
     report_summary *summary;
     char *err;
@@ -525,6 +697,25 @@ static int write_canvas(report_output *o, plot_canvas *c, const char *name, cons
     o->summary->figures++;
     fprintf(o->html, "<img src=\"%s\" width=\"%d\" height=\"%d\" alt=\"%s\">\n", name, c->width,
             c->height, alt);
+    return 0;
+}
+
+/* A figure's data beside it (CSV), linked under it. */
+static FILE *open_data(report_output *o, const char *name)
+{
+    char path[PATH_SIZE + 64];
+    snprintf(path, sizeof path, "%s/%s", o->dir, name);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        report_fail(o->err, "%s: cannot create: %s", path, strerror(errno));
+    return f;
+}
+
+static int close_data(report_output *o, FILE *f, const char *name)
+{
+    if (fclose(f))
+        return report_fail(o->err, "%s/%s: write failed (disk full?)", o->dir, name);
+    fprintf(o->html, "<p class=\"caption\">Its data: <a href=\"%s\">%s</a>.</p>\n", name, name);
     return 0;
 }
 
@@ -623,6 +814,628 @@ static int section_model(report_output *o, const session_data *d)
                 feve_sum / feve_count, feve_count, METRICS_FEV_MIN);
     fprintf(o->html, ".</p>\n");
     free(corr);
+    return status;
+}
+
+/* ---- The final model: readout positions, test predictions ---- */
+
+/* The final model from its checkpoint's bytes; NULL with `why` when the
+ * record has none or it does not load. */
+static model *recorded_model(const session_data *d, char *why, size_t size)
+{
+    if (!d->model_bytes) {
+        snprintf(why, size, "no model.bin checkpoint");
+        return NULL;
+    }
+    model *m = NULL;
+    char err[MODEL_ERR_SIZE];
+    if (model_load_bytes(&m, d->model_bytes, d->model_size, err)) {
+        snprintf(why, size, "model.bin in the record does not load: %s", err);
+        return NULL;
+    }
+    return m;
+}
+
+static void missing_because(report_output *o, const char *what, const char *why)
+{
+    char text[CONTROLLER_ERR_SIZE + 128];
+    snprintf(text, sizeof text, "%s (%s)", what, why);
+    html_missing(o, text);
+}
+
+static int is_chosen(const session_data *d, int neuron)
+{
+    for (int i = 0; i < d->chosen_count; i++)
+        if (d->chosen[i] == neuron)
+            return 1;
+    return 0;
+}
+
+/* readout_positions.csv: each neuron's position in readout units and in
+ * image pixels (column, row from the top), and whether it is a target. */
+static int readout_data(report_output *o, const session_data *d, const float *xy, int n,
+                        int height, int width)
+{
+    FILE *f = open_data(o, "readout_positions.csv");
+    if (!f)
+        return 1;
+    fprintf(f, "neuron,x,y,column,row,target\n");
+    for (int i = 0; i < n; i++)
+        fprintf(f, "%d,%.9g,%.9g,%.9g,%.9g,%d\n", i, xy[2 * i], xy[2 * i + 1],
+                (xy[2 * i] + 1.0) / 2.0 * (width - 1), (xy[2 * i + 1] + 1.0) / 2.0 * (height - 1),
+                is_chosen(d, i));
+    return close_data(o, f, "readout_positions.csv");
+}
+
+/* The map on a canvas whose plotting box has the data's proportions: the
+ * axes drawn once on a trial canvas give the margins (plot.c's own). */
+static int readout_canvas(report_output *o, plot_canvas *c, plot_axes *a, const double *range)
+{
+    if (new_figure(c, o))
+        return 1;
+    plot_axes_draw(a, c, range[0], range[1], range[2], range[3]);
+    int margins = c->width - (a->right - a->left), box = a->bottom - a->top;
+    double wide = box * (range[1] - range[0]) / (range[3] - range[2]);
+    int canvas_width = margins + (int)fmin(fmax(wide, 120.0), 1000.0);
+    plot_canvas_destroy(c);
+    if (plot_canvas_create(c, canvas_width, FIGURE_HEIGHT))
+        return report_fail(o->err, "out of memory for a figure");
+    plot_axes_draw(a, c, range[0], range[1], range[2], range[3]);
+    return 0;
+}
+
+/* Positions in image pixels: columns from the left, rows up from the
+ * bottom edge (the readout's convention, layers.h, flipped vertically). */
+static void readout_pixels(const float *xy, int n, int height, int width, double *x, double *y)
+{
+    for (int i = 0; i < n; i++) {
+        x[i] = (xy[2 * i] + 1.0) / 2.0 * (width - 1);
+        y[i] = (1.0 - xy[2 * i + 1]) / 2.0 * (height - 1);
+    }
+}
+
+static int readout_figure(report_output *o, const session_data *d, const float *xy, int n,
+                          int height, int width)
+{
+    double *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)n * sizeof *y);
+    double *px = malloc((size_t)n * sizeof *px), *py = malloc((size_t)n * sizeof *py);
+    plot_canvas c;
+    plot_axes a;
+    int status = !x || !y || !px || !py ? report_fail(o->err, "out of memory") : 0;
+    if (!status) {
+        readout_pixels(xy, n, height, width, px, py);
+        /* The image, and every position even where a readout left it. */
+        double range[4] = {fmin(0.0, series_min(px, n)), fmax(width - 1.0, series_max(px, n)),
+                           fmin(0.0, series_min(py, n)), fmax(height - 1.0, series_max(py, n))};
+        for (int k = 0; k < 4; k++)
+            range[k] = fmax(fmin(range[k], 1e6), -1e6); /* a damaged model's wild value */
+        range[1] = fmax(range[1], range[0] + 1.0), range[3] = fmax(range[3], range[2] + 1.0);
+        status = readout_canvas(o, &c, &a, range);
+    }
+    if (!status) {
+        double frame_x[5] = {0, width - 1, width - 1, 0, 0};
+        double frame_y[5] = {0, 0, height - 1, height - 1, 0};
+        plot_polyline(&a, frame_x, frame_y, 5, PLOT_GRAY);
+        for (int chosen = 0; chosen < 2; chosen++) {
+            int m = 0;
+            for (int i = 0; i < n; i++)
+                if (is_chosen(d, i) == chosen)
+                    x[m] = px[i], y[m++] = py[i];
+            plot_points(&a, x, y, m, chosen ? 4 : 2, chosen ? PLOT_ORANGE : PLOT_BLUE);
+        }
+        status = write_canvas(o, &c, "readout_positions.png", "readout positions over the image");
+        plot_canvas_destroy(&c);
+    }
+    free(x), free(y), free(px), free(py);
+    return status;
+}
+
+static int section_readout(report_output *o, const session_data *d, model *m, const char *why)
+{
+    fprintf(o->html, "<h2>Model: receptive-field map (readout positions)</h2>\n");
+    char err[MODEL_ERR_SIZE];
+    if (!m) {
+        missing_because(o, "the readout positions", why);
+        return 0;
+    }
+    const model_config *cfg = model_get_config(m);
+    float *xy = malloc((size_t)cfg->neurons * 2 * sizeof *xy);
+    if (!xy)
+        return report_fail(o->err, "out of memory");
+    int status = 0;
+    if (model_readout_positions(m, xy, err)) {
+        missing_because(o, "the readout positions", err);
+    } else {
+        status = readout_figure(o, d, xy, cfg->neurons, cfg->height, cfg->width);
+        if (!status) {
+            fprintf(o->html, "<p class=\"caption\">Where each of the model's %d neurons reads "
+                             "the core's feature map (its Gaussian readout's mean position), "
+                             "over the %d&times;%d image (gray frame) in pixels (columns from the "
+                             "left, rows from the bottom; the feature map spans the image): the "
+                             "population's receptive-field map. Orange, larger: the %d "
+                             "target neurons.</p>\n",
+                    cfg->neurons, cfg->width, cfg->height, d->chosen_count);
+            status = readout_data(o, d, xy, cfg->neurons, cfg->height, cfg->width);
+        }
+    }
+    free(xy);
+    return status;
+}
+
+#define REPORT_PREDICT_BATCH 64 /* images a prediction call takes: a bounded workspace */
+
+/* The test images' mean observed responses and their predictions. */
+typedef struct test_responses {
+    int images, neurons;
+    int64_t *image_id;
+    int *repeats;
+    float *observed;  /* images × neurons: mean over repeats */
+    float *predicted; /* images × neurons */
+} test_responses;
+
+static void test_responses_free(test_responses *t)
+{
+    free(t->image_id), free(t->repeats), free(t->observed), free(t->predicted);
+}
+
+/* Groups the test trials by image (first appearance order) and predicts
+ * each image once; 1 with `why` when that cannot be done. */
+static int test_responses_make(const dataset *data, model *m, test_responses *t, char *why,
+                               size_t size)
+{
+    memset(t, 0, sizeof *t);
+    int N = data->neurons, P = data->height * data->width, n = 0;
+    t->neurons = N;
+    int *first = malloc(((size_t)data->trials + 1) * sizeof *first);
+    t->image_id = malloc(((size_t)data->trials + 1) * sizeof *t->image_id);
+    t->repeats = calloc((size_t)data->trials + 1, sizeof *t->repeats);
+    t->observed = calloc(((size_t)data->trials + 1) * (size_t)N, sizeof *t->observed);
+    if (!first || !t->image_id || !t->repeats || !t->observed) {
+        free(first);
+        snprintf(why, size, "out of memory");
+        return 1;
+    }
+    for (int i = 0; i < data->trials; i++) {
+        if (data->tiers[i] != TIER_TEST)
+            continue;
+        int k = 0;
+        while (k < n && t->image_id[k] != data->image_ids[i])
+            k++;
+        if (k == n)
+            t->image_id[n] = data->image_ids[i], first[n++] = i;
+        t->repeats[k]++;
+        for (int j = 0; j < N; j++)
+            t->observed[(size_t)k * N + j] += data->responses[(size_t)i * N + j];
+    }
+    t->images = n;
+    for (int k = 0; k < n; k++)
+        for (int j = 0; j < N; j++)
+            t->observed[(size_t)k * N + j] /= (float)t->repeats[k];
+    float *images = malloc(((size_t)n + 1) * (size_t)P * sizeof *images);
+    t->predicted = malloc(((size_t)n + 1) * (size_t)N * sizeof *t->predicted);
+    int status = !images || !t->predicted;
+    if (status)
+        snprintf(why, size, "out of memory");
+    for (int k = 0; k < n && !status; k++)
+        memcpy(images + (size_t)k * P, data->images + (size_t)first[k] * P,
+               (size_t)P * sizeof *images);
+    char err[MODEL_ERR_SIZE];
+    for (int k = 0; k < n && !status; k += REPORT_PREDICT_BATCH) {
+        int batch = n - k < REPORT_PREDICT_BATCH ? n - k : REPORT_PREDICT_BATCH;
+        if (model_predict(m, images + (size_t)k * P, batch, t->predicted + (size_t)k * N, err)) {
+            snprintf(why, size, "the model's predictions failed: %s", err);
+            status = 1;
+        }
+    }
+    free(first), free(images);
+    return status;
+}
+
+/* predicted_vs_observed.csv: one row per neuron and test image. */
+static int prediction_data(report_output *o, const test_responses *t)
+{
+    FILE *f = open_data(o, "predicted_vs_observed.csv");
+    if (!f)
+        return 1;
+    fprintf(f, "neuron,image_id,repeats,predicted,observed_mean\n");
+    for (int j = 0; j < t->neurons; j++)
+        for (int k = 0; k < t->images; k++)
+            fprintf(f, "%d,%lld,%d,%.9g,%.9g\n", j, (long long)t->image_id[k], t->repeats[k],
+                    t->predicted[(size_t)k * t->neurons + j],
+                    t->observed[(size_t)k * t->neurons + j]);
+    return close_data(o, f, "predicted_vs_observed.csv");
+}
+
+static int prediction_figure(report_output *o, const test_responses *t)
+{
+    size_t n = (size_t)t->images * t->neurons;
+    double *x = malloc((n + 1) * sizeof *x), *y = malloc((n + 1) * sizeof *y);
+    plot_canvas c;
+    int status = !x || !y || n > INT32_MAX ? report_fail(o->err, "out of memory")
+                                            : new_figure(&c, o);
+    if (!status) {
+        for (size_t i = 0; i < n; i++)
+            x[i] = t->predicted[i], y[i] = t->observed[i];
+        double hi = fmax(fmax(series_max(x, (int)n), series_max(y, (int)n)) * 1.05, 1e-3);
+        double lo = fmin(0.0, fmin(series_min(x, (int)n), series_min(y, (int)n)));
+        plot_axes a;
+        plot_axes_draw(&a, &c, lo, hi, lo, hi);
+        plot_line(&c, plot_x(&a, lo), plot_y(&a, lo), plot_x(&a, hi), plot_y(&a, hi), PLOT_GRAY);
+        plot_points(&a, x, y, (int)n, 1, PLOT_BLUE);
+        status = write_canvas(o, &c, "predicted_vs_observed.png",
+                              "predicted against observed test responses");
+        plot_canvas_destroy(&c);
+    }
+    free(x), free(y);
+    return status;
+}
+
+static int section_prediction(report_output *o, model *m, const char *why)
+{
+    fprintf(o->html, "<h2>Model: predicted against observed test responses</h2>\n");
+    if (!m) {
+        missing_because(o, "the test predictions", why);
+        return 0;
+    }
+    session_dataset sd;
+    char reason[CONTROLLER_ERR_SIZE + 64];
+    if (session_dataset_load(o->session_dir, &sd, reason)) {
+        missing_because(o, "the test predictions (the natural trials do not load)", reason);
+        return 0;
+    }
+    const model_config *cfg = model_get_config(m);
+    const dataset *data = &sd.data;
+    test_responses t = {0};
+    int status = 0;
+    if (cfg->height != data->height || cfg->width != data->width ||
+        cfg->neurons != data->neurons) {
+        snprintf(reason, sizeof reason, "a model of %d×%d images and %d neurons; the trials "
+                 "have %d×%d and %d", cfg->height, cfg->width, cfg->neurons, data->height,
+                 data->width, data->neurons);
+        missing_because(o, "the test predictions", reason);
+    } else if (test_responses_make(data, m, &t, reason, sizeof reason)) {
+        missing_because(o, "the test predictions", reason);
+    } else if (!t.images) {
+        html_missing(o, "the test predictions (no unflagged test trials)");
+    } else {
+        status = prediction_figure(o, &t);
+        if (!status) {
+            int trials = 0;
+            for (int k = 0; k < t.images; k++)
+                trials += t.repeats[k];
+            fprintf(o->html, "<p class=\"caption\">Each point is one neuron and one test image: "
+                             "the final model's predicted response (x) and the recorded count "
+                             "averaged over the image's repeats (y), %d neurons &times; %d "
+                             "images (%d unflagged trials); the gray line is y = x.</p>\n",
+                    t.neurons, t.images, trials);
+            status = prediction_data(o, &t);
+        }
+    }
+    test_responses_free(&t);
+    session_dataset_free(&sd);
+    return status;
+}
+
+static int section_final_model(report_output *o, const session_data *d)
+{
+    char why[CONTROLLER_ERR_SIZE + 64];
+    model *m = recorded_model(d, why, sizeof why);
+    int status = section_prediction(o, m, why) || section_readout(o, d, m, why);
+    model_destroy(m);
+    return status;
+}
+
+/* ---- The fit's learning curve ---- */
+
+/* Each point's place on the x axis: background rounds first (1…), the
+ * final fit's epochs after the last of them. */
+static void curve_steps(const session_data *d, double *x)
+{
+    int background = 0;
+    for (int i = 0; i < d->curve_round.n; i++)
+        background += !d->curve_final.v[i];
+    for (int i = 0, b = 0, f = 0; i < d->curve_round.n; i++)
+        x[i] = d->curve_final.v[i] ? background + ++f : ++b;
+}
+
+/* One panel: the background points in orange, the final fit's in blue. */
+static int curve_figure(report_output *o, const session_data *d, const double *x,
+                        const series *y, const char *name, const char *alt)
+{
+    int n = y->n;
+    double *xs = malloc((size_t)n * sizeof *xs), *ys = malloc((size_t)n * sizeof *ys);
+    plot_canvas c;
+    int status = !xs || !ys ? report_fail(o->err, "out of memory") : new_figure(&c, o);
+    if (!status) {
+        double lo = fmin(0.0, series_min(y->v, n)), hi = series_max(y->v, n);
+        hi = isfinite(hi) && hi > lo ? hi * (hi > 0 ? 1.05 : 0.95) : lo + 1.0;
+        hi = isfinite(hi) ? hi : DBL_MAX; /* a damaged value near the largest double */
+        plot_axes a;
+        plot_axes_draw(&a, &c, 0, fmax(series_max(x, n), 1.0) + 1, isfinite(lo) ? lo : 0, hi);
+        for (int final = 0; final < 2; final++) {
+            int m = 0;
+            for (int i = 0; i < n; i++)
+                if ((int)d->curve_final.v[i] == final && isfinite(y->v[i]))
+                    xs[m] = x[i], ys[m++] = y->v[i];
+            plot_polyline(&a, xs, ys, m, final ? PLOT_BLUE : PLOT_ORANGE);
+            plot_points(&a, xs, ys, m, 2, final ? PLOT_BLUE : PLOT_ORANGE);
+        }
+        status = write_canvas(o, &c, name, alt);
+        plot_canvas_destroy(&c);
+    }
+    free(xs), free(ys);
+    return status;
+}
+
+static int curve_data(report_output *o, const session_data *d, const double *x)
+{
+    FILE *f = open_data(o, "learning_curve.csv");
+    if (!f)
+        return 1;
+    fprintf(f, "step,fit,round,trials,train_loss,validation_corr\n");
+    for (int i = 0; i < d->curve_round.n; i++)
+        fprintf(f, "%.0f,%s,%.0f,%.0f,%.9g,%.9g\n", x[i],
+                d->curve_final.v[i] ? "final" : "background", d->curve_round.v[i],
+                d->curve_trials.v[i], d->curve_loss.v[i], d->curve_validation.v[i]);
+    return close_data(o, f, "learning_curve.csv");
+}
+
+static int section_curve(report_output *o, const session_data *d)
+{
+    fprintf(o->html, "<h2>Model: the fit's learning curve</h2>\n");
+    int n = d->curve_round.n;
+    if (!n) {
+        html_missing(o, "the learning curve (no fit round notes: a record from before they "
+                        "were written, or a model fitted elsewhere)");
+        return 0;
+    }
+    double *x = malloc((size_t)n * sizeof *x);
+    if (!x)
+        return report_fail(o->err, "out of memory");
+    curve_steps(d, x);
+    int background = 0;
+    for (int i = 0; i < n; i++)
+        background += !d->curve_final.v[i];
+    int status = curve_figure(o, d, x, &d->curve_loss, "learning_curve_loss.png",
+                              "training loss per round") ||
+                 curve_figure(o, d, x, &d->curve_validation, "learning_curve_validation.png",
+                              "validation correlation per round");
+    if (!status) {
+        fprintf(o->html, "<p class=\"caption\">Training loss (first figure: mean Poisson "
+                         "negative log-likelihood per trial) and mean validation correlation "
+                         "(second) at the end of each of the background fit's %d rounds during "
+                         "the recording (orange; x 1 to %d, each round a few epochs on the "
+                         "trials recorded so far) and of each of the final fit's %d epochs "
+                         "(blue, after them).</p>\n",
+                background, background, n - background);
+        status = curve_data(o, d, x);
+    }
+    free(x);
+    return status;
+}
+
+/* ---- Population PSTH around onsets ---- */
+
+#define PSTH_MARGIN_MS 200.0 /* shown before the onset and after the window */
+#define PSTH_MAX_SLOTS 100000 /* a damaged bin width cannot ask for more */
+
+typedef struct timed_bin {
+    double start_ns, mean;
+} timed_bin;
+
+static int compare_bin(const void *a, const void *b)
+{
+    double x = ((const timed_bin *)a)->start_ns, y = ((const timed_bin *)b)->start_ns;
+    return (x > y) - (x < y);
+}
+
+/* The first bin starting at or after t_ns. */
+static int first_bin_from(const timed_bin *bins, int n, double t_ns)
+{
+    int lo = 0, hi = n;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (bins[mid].start_ns < t_ns)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* A trial's onset on the acquisition clock: recorded, or its display onset
+ * through the last alignment (RECORD.md, alignment); NAN when neither. */
+static double onset_on_acquisition(const session_data *d, int i)
+{
+    if (isfinite(d->onset_acq_ns.v[i]))
+        return d->onset_acq_ns.v[i];
+    if (!d->have_map || !isfinite(d->onset_display_ns.v[i]))
+        return NAN;
+    return d->map_acquisition_ref_ns + d->map_offset_ns +
+           d->map_slope * (d->onset_display_ns.v[i] - d->map_display_ref_ns);
+}
+
+typedef struct psth {
+    double width_ns, lo_ms;
+    int slots, trials, mapped; /* trials with a bin in range; of them mapped */
+    int other_width;           /* bins of another width than the first, left out */
+    double *sum;               /* per slot: summed population means, then the mean */
+    int *count;                /* per slot: the trials with a bin there */
+} psth;
+
+/* Each bin of the first bin width is put in the slot of its start relative
+ * to each onset, over [lo, lo + slots × width); a slot's value is the mean
+ * over the trials with a bin there of the bin's mean count per unit. */
+static int psth_compute(const session_data *d, double hi_ms, psth *out)
+{
+    memset(out, 0, sizeof *out);
+    out->width_ns = d->bin_width_ns.v[0];
+    out->lo_ms = -PSTH_MARGIN_MS;
+    double slots = ceil((hi_ms - out->lo_ms) * 1e6 / out->width_ns);
+    out->slots = slots > PSTH_MAX_SLOTS ? PSTH_MAX_SLOTS : (int)slots;
+    int n = 0;
+    timed_bin *bins = malloc((size_t)d->bin_mean.n * sizeof *bins);
+    out->sum = calloc((size_t)out->slots, sizeof *out->sum);
+    out->count = calloc((size_t)out->slots, sizeof *out->count);
+    if (!bins || !out->sum || !out->count) {
+        free(bins);
+        return 1;
+    }
+    for (int i = 0; i < d->bin_mean.n; i++)
+        if (d->bin_width_ns.v[i] == out->width_ns)
+            bins[n++] = (timed_bin){d->bin_start_ns.v[i], d->bin_mean.v[i]};
+        else
+            out->other_width++;
+    qsort(bins, (size_t)n, sizeof *bins, compare_bin);
+    double lo_ns = out->lo_ms * 1e6, span_ns = out->slots * out->width_ns;
+    for (int t = 0; t < d->onset_acq_ns.n; t++) {
+        double onset = onset_on_acquisition(d, t);
+        if (!isfinite(onset))
+            continue;
+        int used = 0;
+        for (int b = first_bin_from(bins, n, onset + lo_ns);
+             b < n && bins[b].start_ns < onset + lo_ns + span_ns; b++) {
+            int slot = (int)floor((bins[b].start_ns - onset - lo_ns) / out->width_ns);
+            if (slot < 0 || slot >= out->slots)
+                continue;
+            out->sum[slot] += bins[b].mean;
+            out->count[slot]++;
+            used = 1;
+        }
+        out->trials += used;
+        out->mapped += used && !isfinite(d->onset_acq_ns.v[t]);
+    }
+    for (int s = 0; s < out->slots; s++)
+        out->sum[s] = out->count[s] ? out->sum[s] / out->count[s] : NAN;
+    free(bins);
+    return 0;
+}
+
+/* psth.csv: one row per slot, the slot's start relative to the onset. */
+static int psth_data(report_output *o, const psth *p)
+{
+    FILE *f = open_data(o, "psth.csv");
+    if (!f)
+        return 1;
+    fprintf(f, "time_ms,mean_count,rate_hz,trials\n");
+    for (int s = 0; s < p->slots; s++)
+        fprintf(f, "%.6g,%.9g,%.9g,%d\n", p->lo_ms + s * p->width_ns * 1e-6, p->sum[s],
+                p->sum[s] / (p->width_ns * 1e-9), p->count[s]);
+    return close_data(o, f, "psth.csv");
+}
+
+static int psth_figure(report_output *o, const session_data *d, const psth *p)
+{
+    double *t = malloc((size_t)p->slots * sizeof *t);
+    double *rate = malloc((size_t)p->slots * sizeof *rate);
+    plot_canvas c;
+    int status = !t || !rate ? report_fail(o->err, "out of memory") : new_figure(&c, o);
+    if (!status) {
+        int n = 0;
+        for (int s = 0; s < p->slots; s++)
+            if (p->count[s]) /* the bin's centre */
+                t[n] = p->lo_ms + (s + 0.5) * p->width_ns * 1e-6,
+                rate[n++] = p->sum[s] / (p->width_ns * 1e-9);
+        double top = fmax(series_max(rate, n) * 1.1, 1e-3);
+        plot_axes a;
+        plot_axes_draw(&a, &c, p->lo_ms, p->lo_ms + p->slots * p->width_ns * 1e-6, 0, top);
+        if (d->have_window) /* the counting window, shaded behind the curve */
+            plot_rect(&c, plot_x(&a, d->window_start_ms), a.top + 1, plot_x(&a, d->window_end_ms),
+                      a.bottom - 1, (plot_color){255, 225, 190});
+        plot_line(&c, plot_x(&a, 0), a.top, plot_x(&a, 0), a.bottom, PLOT_GRAY);
+        plot_polyline(&a, t, rate, n, PLOT_BLUE);
+        status = write_canvas(o, &c, "psth.png", "population PSTH around the onsets");
+        plot_canvas_destroy(&c);
+    }
+    free(t), free(rate);
+    return status;
+}
+
+static int section_psth(report_output *o, const session_data *d)
+{
+    fprintf(o->html, "<h2>Population response around the onsets</h2>\n");
+    if (d->bin_mean.n < 1 || d->onset_acq_ns.n < 1) {
+        html_missing(o, "the PSTH (no recorded counts bins or no unflagged trials)");
+        return 0;
+    }
+    double hi = (d->have_window ? d->window_end_ms : 0.0) + PSTH_MARGIN_MS;
+    psth p;
+    int status = psth_compute(d, hi, &p) ? report_fail(o->err, "out of memory for the PSTH") : 0;
+    if (!status && !p.trials) {
+        html_missing(o, "the PSTH (no trial has recorded bins around its onset)");
+    } else if (!status) {
+        status = psth_figure(o, d, &p);
+        if (!status) {
+            fprintf(o->html, "<p class=\"caption\">Mean rate over the units and the %d unflagged "
+                             "trials with bins around their onset (%d of them placed on the "
+                             "acquisition clock through the last clock alignment, the rest by "
+                             "their recorded acquisition onset), spikes/s per unit, in the "
+                             "recorded bins of %.3g ms by their start relative to the onset "
+                             "(ms; gray line: the onset). ",
+                    p.trials, p.mapped, p.width_ns * 1e-6);
+            if (p.other_width)
+                fprintf(o->html, "%d bins of another width than the first bin's were left "
+                                 "out. ", p.other_width);
+            if (d->have_window)
+                fprintf(o->html, "Shaded: the protocol's counting window, %.4g to %.4g ms.</p>\n",
+                        d->window_start_ms, d->window_end_ms);
+            else
+                fprintf(o->html, "The protocol's counting window is unknown (its text in the "
+                                 "record does not parse).</p>\n");
+            status = psth_data(o, &p);
+        }
+    }
+    free(p.sum), free(p.count);
+    return status;
+}
+
+/* ---- Test correlation against the oracle ---- */
+
+static int oracle_data(report_output *o, const session_data *d)
+{
+    FILE *f = open_data(o, "test_vs_oracle.csv");
+    if (!f)
+        return 1;
+    fprintf(f, "neuron,oracle_corr,single_trial_corr\n");
+    for (int i = 0; i < d->oracle_neurons; i++)
+        fprintf(f, "%d,%.9g,%.9g\n", i, d->oracle[i], d->single_trial_corr[i]);
+    return close_data(o, f, "test_vs_oracle.csv");
+}
+
+static int section_oracle(report_output *o, const session_data *d)
+{
+    fprintf(o->html, "<h2>Model: test correlation against the oracle</h2>\n");
+    if (!d->oracle_neurons) {
+        html_missing(o, "the test metrics per neuron (no test_metrics evaluation)");
+        return 0;
+    }
+    int n = d->oracle_neurons;
+    double *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)n * sizeof *y);
+    plot_canvas c;
+    int status = !x || !y ? report_fail(o->err, "out of memory") : new_figure(&c, o);
+    int shown = 0;
+    if (!status) {
+        for (int i = 0; i < n; i++)
+            if (isfinite(d->oracle[i]) && isfinite(d->single_trial_corr[i]))
+                x[shown] = d->oracle[i], y[shown++] = d->single_trial_corr[i];
+        double lo = fmin(0.0, fmin(series_min(x, shown), series_min(y, shown)));
+        double hi = fmax(1e-3, fmax(series_max(x, shown), series_max(y, shown)) * 1.05);
+        plot_axes a;
+        plot_axes_draw(&a, &c, lo, hi, lo, hi);
+        plot_line(&c, plot_x(&a, lo), plot_y(&a, lo), plot_x(&a, hi), plot_y(&a, hi), PLOT_GRAY);
+        plot_points(&a, x, y, shown, 2, PLOT_BLUE);
+        status = write_canvas(o, &c, "test_vs_oracle.png", "test correlation against oracle");
+        plot_canvas_destroy(&c);
+    }
+    if (!status) {
+        fprintf(o->html, "<p class=\"caption\">Each point is one neuron (%d of %d with both "
+                         "defined): its oracle correlation (x: each test repeat against the mean "
+                         "of the other repeats) and the model's single-trial test correlation "
+                         "(y); the gray line is y = x, the ceiling a model reaches.</p>\n",
+                shown, n);
+        status = oracle_data(o, d);
+    }
+    free(x), free(y);
     return status;
 }
 
@@ -1086,6 +1899,8 @@ static int write_page(report_output *o, const session_data *d, const char *sessi
 {
     page_head(o, d, session_dir);
     int status = section_model(o, d) || section_gallery(o, d) || section_evaluation(o, d) ||
+                 section_oracle(o, d) || section_final_model(o, d) || section_curve(o, d) ||
+                 section_psth(o, d) ||
                  section_timing(o, d) || section_stream(o, d) || section_alignment(o, d);
     fprintf(o->html, "</body></html>\n");
     return status;
@@ -1113,7 +1928,7 @@ int report_write(const char *session_dir, report_summary *out, char *err)
     int status = read_session(session_dir, d, err);
     if (!status && d->stimulus_count > 1)
         qsort(d->stimuli, (size_t)d->stimulus_count, sizeof *d->stimuli, compare_stimulus);
-    report_output o = {.summary = &d->summary, .err = err};
+    report_output o = {.summary = &d->summary, .err = err, .session_dir = session_dir};
     if (!status && !(status = open_output(&o, session_dir, err))) {
         status = write_page(&o, d, session_dir);
         if (fclose(o.html) && !status)

@@ -76,6 +76,7 @@ typedef struct run_state {
     int64_t start_ns, last_progress_ns;
     uint64_t stream_messages;
     int stream_failed;
+    int fit_curve_failed; /* a final-fit epoch's note could not be recorded */
     unsigned begun, ended; /* a resumed session's phases (bit = phase_names index) */
     int aligner_votes;       /* onsets the first clock offset needs */
     int first_block_started;
@@ -908,6 +909,9 @@ static void on_final_epoch(const fit_progress *p, void *user)
     run_state *s = user;
     s->st.validation_corr = p->validation_corr;
     s->st.fit_rounds = p->epoch;
+    record_fit_round point = {"final", p->epoch, 0, p->train_loss, p->validation_corr};
+    if (!s->fit_curve_failed && session_record_fit_round(s->rec, &point, s->err))
+        s->fit_curve_failed = 1; /* s->err says why; the fit's caller fails on it */
     catch_up(s);
     progress(s, NULL, 0);
 }
@@ -945,11 +949,19 @@ static int finish_background_fit(run_state *s)
     fit_worker_status(s->fit, &rounds, &corr);
     if (fit_worker_finish(s->fit, &warm, &trials, s->err))
         return 1;
+    /* Its learning curve, round by round (the report's figure). */
+    fit_worker_round r;
+    int curve_failed = 0;
+    for (int i = 0; !curve_failed && !fit_worker_round_at(s->fit, i, &r); i++) {
+        record_fit_round point = {"background", r.round, r.trials, r.train_loss,
+                                  r.validation_corr};
+        curve_failed = session_record_fit_round(s->rec, &point, s->err);
+    }
     int fitted = trials.trials; /* unflagged natural trials only (complete_trial) */
     dataset_free(&trials);
     fit_worker_destroy(s->fit);
     s->fit = NULL;
-    int status = warm && record_start_model(s, warm);
+    int status = curve_failed || (warm && record_start_model(s, warm));
     model_destroy(warm);
     char note[256];
     snprintf(note, sizeof note, "background fit: %d trials, %d rounds during the recording, "
@@ -1003,7 +1015,8 @@ static int phase_fit(run_state *s)
                                    s->err);
     }
     session_dataset_free(&sd);
-    if (status || session_fit_record_model(s->rec, s->dir, &s->data, &s->fr, s->err))
+    if (status || s->fit_curve_failed ||
+        session_fit_record_model(s->rec, s->dir, &s->data, &s->fr, s->err))
         return 1;
     s->res->test_feve_mean = s->fr.test_feve_mean;
     s->res->test_corr_mean = s->fr.test_corr_mean;

@@ -25,6 +25,14 @@ int fit_worker_add(fit_worker *w, const float *image, const float *counts, int t
                    int64_t image_id);
 /* Rounds finished so far and the latest mean validation correlation (NaN before). */
 void fit_worker_status(fit_worker *w, int *rounds, double *validation_corr);
+/* A finished round: its number (1…), the trials of its snapshot, its last
+ * epoch's training loss and mean validation correlation. */
+typedef struct fit_worker_round {
+    int round, trials;
+    double train_loss, validation_corr;
+} fit_worker_round;
+/* The index-th finished round (0…): 0, or 1 when there is none (yet). */
+int fit_worker_round_at(fit_worker *w, int index, fit_worker_round *out);
 /* Training trials × epochs fitted so far: the fit's throughput, rounds aside. */
 int64_t fit_worker_trial_epochs(fit_worker *w);
 /* Stops after the current round, joins, and hands over the warm model (NULL

@@ -607,6 +607,20 @@ int session_record_note(session_record *w, const char *text, char *err)
     return append_scratch(w, RECORD_NOTE, NULL, err);
 }
 
+int session_record_fit_round(session_record *w, const record_fit_round *r, char *err)
+{
+    record_payload *p = scratch(w);
+    char text[96];
+    snprintf(text, sizeof text, "%s fit, round %lld", r->fit, (long long)r->round);
+    record_payload_text(p, "text", text);
+    record_payload_text(p, "fit", r->fit);
+    record_payload_i64(p, "round", r->round);
+    record_payload_i64(p, "trials", r->trials);
+    record_payload_f64(p, "train_loss", r->train_loss);
+    record_payload_f64(p, "validation_corr", r->validation_corr);
+    return append_scratch(w, RECORD_NOTE, NULL, err);
+}
+
 int session_record_schedule(session_record *w, const record_schedule_entry *e, char *err)
 {
     record_payload *p = scratch(w);

@@ -335,6 +335,10 @@ void model_set_threads(model *m, int threads);
  * before the core. model_fit sets them from the training images. */
 void model_set_standardization(model *m, float mean, float std);
 void model_get_standardization(const model *m, float *mean, float *std);
+/* Each neuron's Gaussian readout position, its mean (x, y) in [-1,1]² of the
+ * core's last feature map (x along the width; layers.h), into xy (N×2). A
+ * factorized readout or the LNP has no position: 1 with the reason. */
+int model_readout_positions(const model *m, float *xy, char *err);
 
 /* Predicted rates (batch × neurons) in evaluation mode (readout at its mean
  * positions, batch norm with running statistics). A non-finite pixel, or a

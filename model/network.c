@@ -354,6 +354,21 @@ void model_get_standardization(const model *m, float *mean, float *std)
     *std = m->input_std;
 }
 
+int model_readout_positions(const model *m, float *xy, char *err)
+{
+    if (!is_cnn(&m->cfg)) {
+        snprintf(err, MODEL_ERR_SIZE, "the LNP model has no readout positions");
+        return 1;
+    }
+    if (m->cfg.readout != READOUT_GAUSSIAN) {
+        snprintf(err, MODEL_ERR_SIZE, "a %s readout has no positions",
+                 readout_kind_name(m->cfg.readout));
+        return 1;
+    }
+    memcpy(xy, m->readout_mu, (size_t)m->cfg.neurons * 2 * sizeof *xy);
+    return 0;
+}
+
 void model_params_changed(model *m) { m->weights_changed = 1; }
 
 static float *alloc_floats(size_t n, int *failed)

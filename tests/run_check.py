@@ -161,6 +161,28 @@ check(len(tm) == 1 and np.isfinite(tm[0]["fields"]["feve"]).any(),
       "test metrics recorded (mean FEVE %.3f)" % (tm[0]["fields"]["mean"] if tm else np.nan))
 check(len(by.get("alignment", [])) >= 2, "an alignment fit per block")
 
+# The learning curve (RECORD.md: a note per background round and final-fit
+# epoch): rounds 1..R as the background-fit note counts them, recorded before
+# the start model; epochs 1..E as the final-fit note counts them, and the
+# final checkpoint's epoch and validation correlation are one of them.
+curve = [r for r in by.get("note", []) if "fit" in r["fields"]]
+rounds = [r["fields"]["round"] for r in curve if r["fields"]["fit"] == "background"]
+said = [int(m.group(1)) for m in (re.search(r"(\d+) rounds during the recording",
+                                            r["fields"]["text"]) for r in by.get("note", [])) if m]
+check(len(said) == 1 and rounds == list(range(1, said[0] + 1)) and
+      all(r["sequence"] < start[0]["sequence"] for r in curve
+          if r["fields"]["fit"] == "background") if start else rounds == list(range(1, len(rounds) + 1)),
+      "background fit rounds %s recorded, as its note counts (%s)" % (rounds, said))
+epochs = {r["fields"]["round"]: r["fields"] for r in curve if r["fields"]["fit"] == "final"}
+said = [int(m.group(1)) for m in (re.match(r"final fit: (\d+) epochs", r["fields"]["text"])
+                                  for r in by.get("note", [])) if m]
+best = final[0]["fields"] if final else {}
+check(len(said) == 1 and sorted(epochs) == list(range(1, said[0] + 1)) and
+      (best.get("epoch", 0) < 1 or epochs[best["epoch"]]["validation_corr"] == best["validation_corr"]) and
+      all(np.isfinite(f["train_loss"]) for f in epochs.values()),
+      "final fit epochs 1..%s recorded with finite losses; the best one's validation correlation "
+      "is the model checkpoint's" % (said[0] if said else "?"))
+
 # Per-neuron evaluation, recomputed from the trial records.
 stim_of = {s["fields"]["stimulus_id"]: s["fields"] for s in stimuli}
 ok = count = 0

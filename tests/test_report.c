@@ -62,25 +62,70 @@ static int write_flips(session_record *w, int64_t start_ns, char *err)
     return status;
 }
 
+/* The PSTH's synthetic truth. Counts bins of 10 ms start at message number
+ * × 10 ms on the acquisition clock; natural trial k's onset is at
+ * ONSET_0 + k × ONSET_STEP (3 ms off the bin grid, so no bin start lies on a
+ * slot edge). Unit u counts 1 + (u mod 3) × (the onsets whose counting
+ * window, WINDOW_START to WINDOW_END ms after them, holds the bin's start):
+ * the units' mean count is 1 + that number (the mean of u mod 3 over 12
+ * units is 1). The protocol below sets the same window. */
+#define BIN_NS 10000000LL
+#define MESSAGES 300
+#define LOST_AT 150 /* 5 messages, so 5 bins, lost before message 150 */
+#define NATURAL_TRIALS 40
+#define ONSET_0_NS 103000000LL
+#define ONSET_STEP_NS 70000000LL
+#define WINDOW_START_MS 40
+#define WINDOW_END_MS 190
+
+static int64_t natural_onset_ns(int k)
+{
+    return ONSET_0_NS + (int64_t)k * ONSET_STEP_NS;
+}
+
+static int active_onsets(int64_t bin_start_ns)
+{
+    int active = 0;
+    for (int k = 0; k < NATURAL_TRIALS; k++) {
+        int64_t after = bin_start_ns - natural_onset_ns(k);
+        active += after >= WINDOW_START_MS * 1000000LL && after < WINDOW_END_MS * 1000000LL;
+    }
+    return active;
+}
+
+/* The message numbers that reached the record (the lost ones skipped). */
+static int64_t message_number(int i)
+{
+    return i < LOST_AT ? i : i + 5;
+}
+
+/* The last alignment fit, which maps the odd natural trials' display onsets
+ * (their records carry no acquisition onset). */
+static const record_alignment last_fit = {1.0000125, 2500.0, 40000.0, 96000.0, 60,
+                                          5000000000LL, 100000000LL};
+
 /* 300 messages every 10 ms, 2 ms late, with 5 lost after message 150. */
 static int write_stream(session_record *w, int64_t start_ns, char *err)
 {
     int64_t offset = unix_minus_monotonic_ns();
     int status = 0;
-    for (int i = 0, number = 0; i < 300 && !status; i++, number++) {
-        int lost = i == 150 ? 5 : 0;
-        number += lost;
-        int64_t sent = start_ns + (int64_t)number * 10000000;
-        record_stream_message m = {number, "data", (int64_t)number * 300, 300,
-                                   (sent + offset) / 1000000, sent + 2000000, lost, 9600, 0, 0, NULL};
+    for (int i = 0; i < MESSAGES && !status; i++) {
+        int64_t number = message_number(i), bin_start = number * BIN_NS;
+        int lost = i == LOST_AT ? 5 : 0;
+        int64_t sent = start_ns + number * 10000000;
+        float counts[NEURONS];
+        for (int u = 0; u < NEURONS; u++)
+            counts[u] = (float)(1 + (u % 3) * active_onsets(bin_start));
+        record_stream_message m = {number, "data", bin_start, 1, (sent + offset) / 1000000,
+                                   sent + 2000000, lost, 9600, BIN_NS, NEURONS, counts};
         status = session_record_stream(w, &m, err);
     }
-    for (int fit = 0; fit < 5 && !status; fit++) {
+    for (int fit = 0; fit < 4 && !status; fit++) {
         record_alignment a = {1.0000125, 0.0, 20000.0 + 5000.0 * fit,
                               60000.0 + 9000.0 * fit, 20 + 10 * fit, 0, 0};
         status = session_record_alignment(w, &a, err);
     }
-    return status;
+    return status || session_record_alignment(w, &last_fit, err);
 }
 
 static void stimulus_pixels(int kind, int target, float *pixels)
@@ -127,13 +172,118 @@ static int write_trial(session_record *w, int64_t trial, const char *block, cons
     return session_record_schedule(w, &e, err) || session_record_trial(w, &t, NULL, err);
 }
 
+/* The natural trials' tiers and images: 28 train and 4 validation trials of
+ * their own image, then 8 test trials showing 4 images twice each. */
+#define TEST_FIRST 32
+#define TEST_IMAGES 4
+
+static const char *natural_tier(int k)
+{
+    return k < 28 ? "train" : k < TEST_FIRST ? "validation" : "test";
+}
+
+static int64_t natural_image(int k)
+{
+    return k < TEST_FIRST ? k : TEST_FIRST + (k - TEST_FIRST) % TEST_IMAGES;
+}
+
+static void natural_pixels(int64_t image, float *pixels)
+{
+    for (int i = 0; i < SIDE * SIDE; i++)
+        pixels[i] = 0.5f + 0.4f * sinf(0.37f * (float)i + 0.9f * (float)image);
+}
+
+/* Natural trial k's count for neuron n (the test's own truth). */
+static float natural_count(int k, int n)
+{
+    return (float)((k * 7 + n * 3) % 6);
+}
+
+static int write_natural_images(session_record *w, char *err)
+{
+    float pixels[SIDE * SIDE];
+    int status = 0;
+    for (int64_t image = 0; image < TEST_FIRST + TEST_IMAGES && !status; image++) {
+        natural_pixels(image, pixels);
+        record_stimulus st = {image, -1, "natural", SIDE, SIDE, pixels, NAN};
+        status = session_record_stimulus(w, &st, err);
+    }
+    return status;
+}
+
+/* A natural trial as `inception run` records it: even trials with their
+ * acquisition onset, odd ones with only their display onset (as records
+ * before onset_acq_ns), which the last fit maps to the same time. */
+static int write_natural_trial(session_record *w, int k, char *err)
+{
+    record_schedule_entry e = {k, natural_tier(k), "natural", natural_image(k), -1, 30, 30, NULL};
+    float counts[NEURONS];
+    for (int n = 0; n < NEURONS; n++)
+        counts[n] = natural_count(k, n);
+    double display = (double)last_fit.display_ref_ns +
+                     ((double)natural_onset_ns(k) - (double)last_fit.acquisition_ref_ns -
+                      last_fit.offset_ns) / last_fit.slope_ns_per_sample;
+    record_payload pl;
+    record_payload_init(&pl);
+    uint32_t shape[1] = {NEURONS};
+    record_payload_i64(&pl, "trial", k);
+    record_payload_i64(&pl, "image_id", natural_image(k));
+    record_payload_i64(&pl, "onset_ns", (int64_t)llround(display));
+    record_payload_array(&pl, "counts", RECORD_F32, 1, shape, counts);
+    record_payload_i64(&pl, "flags", 0);
+    if (k % 2 == 0)
+        record_payload_i64(&pl, "onset_acq_ns", natural_onset_ns(k));
+    int status = session_record_schedule(w, &e, err) ||
+                 session_record_append(w, RECORD_TRIAL, &pl, NULL, err);
+    record_payload_free(&pl);
+    return status;
+}
+
+/* The final model: an untrained CNN of the session's size with a Gaussian
+ * readout (its positions and predictions are what the report must show),
+ * recorded as model.bin, and the targets note. */
+static model *make_model(char *err)
+{
+    model_config c;
+    model_config_default(&c);
+    c.kind = MODEL_CNN, c.readout = READOUT_GAUSSIAN;
+    c.height = SIDE, c.width = SIDE, c.neurons = NEURONS;
+    c.init_mu_range = 0.8f, c.seed = 7;
+    model *m = NULL;
+    char merr[MODEL_ERR_SIZE];
+    if (model_create(&m, &c, merr))
+        snprintf(err, CONTROLLER_ERR_SIZE, "%s", merr);
+    return m;
+}
+
+static int write_model(session_record *w, const char *dir, char *err)
+{
+    model *m = make_model(err);
+    char path[700], merr[MODEL_ERR_SIZE];
+    snprintf(path, sizeof path, "%s/model.bin", dir);
+    int status = !m || model_save(m, path, merr) ||
+                 session_record_checkpoint(w, path, 12, 0.3, err);
+    model_destroy(m);
+    record_payload pl;
+    record_payload_init(&pl);
+    int32_t chosen[TARGETS];
+    for (int t = 0; t < TARGETS; t++)
+        chosen[t] = (int32_t)target_neurons[t];
+    uint32_t shape[1] = {TARGETS};
+    record_payload_text(&pl, "text", "targets");
+    record_payload_array(&pl, "targets", RECORD_I32, 1, shape, chosen);
+    status = status || session_record_append(w, RECORD_NOTE, &pl, NULL, err);
+    record_payload_free(&pl);
+    return status;
+}
+
 /* Each target answers its MEI with about 9 + t spikes, controls with ~4. */
 static int write_trials(session_record *w, char *err)
 {
     int status = session_record_phase(w, "natural", "begin", err);
     int64_t trial = 0;
-    for (; trial < 40 && !status; trial++)
-        status = write_trial(w, trial, "train", "natural", trial, -1, 0, err);
+    for (; trial < NATURAL_TRIALS && !status; trial++)
+        status = write_natural_trial(w, (int)trial, err);
     status = status || session_record_phase(w, "natural", "end", err) ||
              session_record_phase(w, "closed_loop", "begin", err);
     for (int r = 0; r < REPEATS && !status; r++)
@@ -146,9 +296,58 @@ static int write_trials(session_record *w, char *err)
     return status || session_record_phase(w, "closed_loop", "end", err);
 }
 
+/* The final fit's test metrics: oracle and single-trial correlations. */
+static float test_oracle(int n)
+{
+    return 0.3f + 0.05f * (float)n;
+}
+
+static float test_single_trial(int n)
+{
+    return 0.5f * test_oracle(n) - 0.01f * (float)(n % 4);
+}
+
+static int write_test_metrics(session_record *w, char *err)
+{
+    float oracle[NEURONS], single[NEURONS];
+    for (int n = 0; n < NEURONS; n++)
+        oracle[n] = test_oracle(n), single[n] = test_single_trial(n);
+    const char *names[] = {"single_trial_corr", "oracle", NULL};
+    const float *arrays[] = {single, oracle};
+    return session_record_metric_arrays(w, "test_metrics", 0.2, NEURONS, names, arrays, err);
+}
+
+/* The learning curve: 5 background rounds, then 8 final-fit epochs. */
+#define BACKGROUND_ROUNDS 5
+#define FINAL_EPOCHS 8
+
+static double curve_loss(int step)
+{
+    return 2.0 / (1.0 + 0.3 * step);
+}
+
+static double curve_validation(int step)
+{
+    return 0.4 * (1.0 - exp(-0.25 * step));
+}
+
+static int write_fit_curve(session_record *w, char *err)
+{
+    int status = 0;
+    for (int step = 1; step <= BACKGROUND_ROUNDS + FINAL_EPOCHS && !status; step++) {
+        int final = step > BACKGROUND_ROUNDS;
+        record_fit_round r = {final ? "final" : "background",
+                              final ? step - BACKGROUND_ROUNDS : step, final ? 0 : 100 * step,
+                              curve_loss(step), curve_validation(step)};
+        status = session_record_fit_round(w, &r, err);
+    }
+    return status;
+}
+
 static int write_session(const char *dir, int complete, char *err)
 {
-    const char protocol[] = "name: report-test\n";
+    const char protocol[] = "name: report-test\nresponse:\n  latency_ms: 40\n"
+                            "  duration_ms: 150\n";
     session_record *w;
     if (session_record_create(dir, "report-test", protocol, sizeof protocol - 1, &w, err))
         return 1;
@@ -160,7 +359,10 @@ static int write_session(const char *dir, int complete, char *err)
             feve[n] = test_correlations[n] * test_correlations[n];
         record_model_metrics m = {"test", 12, NEURONS, test_correlations, feve, NULL};
         status = status || write_stream(w, start, err) || write_stimuli(w, err) ||
-                 session_record_model_metrics(w, &m, err) || write_trials(w, err) ||
+                 session_record_model_metrics(w, &m, err) || write_test_metrics(w, err) ||
+                 write_fit_curve(w, err) || write_natural_images(w, err) ||
+                 write_model(w, dir, err) ||
+                 write_trials(w, err) ||
                  session_record_note(w, "synthetic session <for the report test>", err);
     }
     return session_record_close(w, err) || status;
@@ -263,18 +465,24 @@ static void check_figures(const char *dir, const char *html)
     }
     if (d)
         closedir(d);
-    /* 4 stimuli per target, model, 3 scatters, flips, stream loss and latency, alignment */
-    int expected = 4 * TARGETS + 1 + 3 + 1 + 2 + 1;
+    /* 4 stimuli per target, model, oracle, predictions, readout map, learning curve (2),
+     * PSTH, 3 scatters, flips, stream loss and latency, alignment */
+    int expected = 4 * TARGETS + 1 + 1 + 1 + 1 + 2 + 1 + 3 + 1 + 2 + 1;
     CHECK(pngs == expected, "%d PNG figures written (expected %d)", pngs, expected);
     CHECK(referenced == pngs, "the page references every figure (%d of %d)", referenced, pngs);
     CHECK(decoded == pngs, "every figure decodes (%d of %d)", decoded, pngs);
     CHECK(stimuli == 4 * TARGETS, "%d gallery images, 16x16 scaled to 96x96", stimuli);
     const char *names[] = {"model_correlations.png", "mei_vs_best_natural.png",
                            "mei_vs_gabor.png", "mei_vs_rf.png", "flip_intervals.png",
-                           "stream_loss.png", "stream_latency.png", "alignment.png"};
-    for (int i = 0; i < 8; i++) {
+                           "stream_loss.png", "stream_latency.png", "alignment.png",
+                           "psth.png", "test_vs_oracle.png", "learning_curve_loss.png",
+                           "learning_curve_validation.png", "predicted_vs_observed.png",
+                           "readout_positions.png", "psth.csv", "test_vs_oracle.csv",
+                           "learning_curve.csv", "predicted_vs_observed.csv",
+                           "readout_positions.csv"};
+    for (int i = 0; i < 19; i++) {
         char reference[300];
-        snprintf(reference, sizeof reference, "src=\"%s\"", names[i]);
+        snprintf(reference, sizeof reference, "%s=\"%s\"", i < 14 ? "src" : "href", names[i]);
         CHECK(strstr(html, reference) != NULL, "the page shows %s", names[i]);
     }
     int bars = histogram_bars(dir, "model_correlations.png");
@@ -282,6 +490,212 @@ static void check_figures(const char *dir, const char *html)
           CORRELATION_BARS);
     bars = histogram_bars(dir, "flip_intervals.png");
     CHECK(bars == 2, "flip interval histogram: %d bars (one frame, two frames)", bars);
+}
+
+/* A CSV the report wrote beside a figure: its text (free it), checked to
+ * start with `header`; *rows points at the newline before its first row. */
+static char *read_csv(const char *dir, const char *name, const char *header, const char **rows)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/report/%s", dir, name);
+    char *text = read_text(path);
+    size_t length = strlen(header);
+    int ok = text && !strncmp(text, header, length) && text[length] == '\n';
+    CHECK(ok, "%s has its header", name);
+    *rows = ok ? text + length : NULL;
+    return text;
+}
+
+/* psth.csv against the synthetic truth, computed here by brute force: for
+ * each 10 ms slot from -200 ms (window end + 200 ms past the onset), every
+ * recorded bin whose start lies in the slot of each natural trial, and the
+ * units' mean count of that bin from the generating rule (1 + the onsets
+ * active there). Sums of small integers over at most 40 trials: exact in
+ * double, printed with 9 significant digits, so 1e-6 is far above any
+ * rounding and far below the smallest difference (1/40). */
+static void check_psth_data(const char *dir)
+{
+    const char *line;
+    char *text = read_csv(dir, "psth.csv", "time_ms,mean_count,rate_hz,trials", &line);
+    if (!line) {
+        free(text);
+        return;
+    }
+    const int slots = (WINDOW_END_MS + 200 + 200) / 10;
+    int rows = 0, wrong = 0, filled = 0;
+    double peak = 0, baseline = 1e9;
+    for (int j = 0; j < slots && line; j++, line = strchr(line + 1, '\n')) {
+        double time_ms, mean, rate;
+        int trials;
+        if (sscanf(line + 1, "%lf,%lf,%lf,%d", &time_ms, &mean, &rate, &trials) != 4)
+            break;
+        rows++;
+        int64_t slot_start = -200000000LL + (int64_t)j * BIN_NS;
+        double sum = 0;
+        int count = 0;
+        for (int k = 0; k < NATURAL_TRIALS; k++)
+            for (int i = 0; i < MESSAGES; i++) {
+                int64_t relative = message_number(i) * BIN_NS - natural_onset_ns(k);
+                if (relative >= slot_start && relative < slot_start + BIN_NS)
+                    sum += 1 + active_onsets(message_number(i) * BIN_NS), count++;
+            }
+        double expected = count ? sum / count : NAN;
+        int ok = fabs(time_ms - (double)slot_start * 1e-6) < 1e-6 && trials == count &&
+                 (count ? fabs(mean - expected) < 1e-6 && fabs(rate - expected * 100) < 1e-4
+                        : isnan(mean));
+        if (!ok && wrong++ < 3)
+            fprintf(stderr, "psth.csv row %d: %g ms, %g, %g Hz, %d trials; expected %g ms, %g, "
+                            "%d trials\n",
+                    j, time_ms, mean, rate, trials, (double)slot_start * 1e-6, expected, count);
+        filled += count > 0;
+        if (count && time_ms >= WINDOW_START_MS && time_ms < WINDOW_END_MS)
+            peak = fmax(peak, mean);
+        if (count && time_ms < 0)
+            baseline = fmin(baseline, mean);
+    }
+    CHECK(rows == slots, "psth.csv: %d rows (expected %d, -200 to 380 ms)", rows, slots);
+    CHECK(wrong == 0, "psth.csv: every row matches the brute-force PSTH (%d wrong)", wrong);
+    CHECK(filled == slots, "psth.csv: every slot has trials (%d of %d)", filled, slots);
+    CHECK(peak > baseline + 1, "the PSTH rises in the window (peak %.2f, baseline %.2f)", peak,
+          baseline);
+    free(text);
+}
+
+/* test_vs_oracle.csv: the recorded arrays, neuron by neuron (float32
+ * printed with 9 digits reads back exactly as the float). */
+static void check_oracle_data(const char *dir)
+{
+    const char *line;
+    char *text = read_csv(dir, "test_vs_oracle.csv", "neuron,oracle_corr,single_trial_corr",
+                          &line);
+    int rows = 0, wrong = 0;
+    for (; line && line[1]; line = strchr(line + 1, '\n')) {
+        int neuron;
+        double oracle, single;
+        if (sscanf(line + 1, "%d,%lf,%lf", &neuron, &oracle, &single) != 3)
+            break;
+        wrong += neuron != rows || (float)oracle != test_oracle(rows) ||
+                 (float)single != test_single_trial(rows);
+        rows++;
+    }
+    CHECK(rows == NEURONS && wrong == 0, "test_vs_oracle.csv: %d rows, %d wrong", rows, wrong);
+    free(text);
+}
+
+/* learning_curve.csv: the points written, in order, on one step axis. */
+static void check_curve_data(const char *dir)
+{
+    const char *line;
+    char *text = read_csv(dir, "learning_curve.csv",
+                          "step,fit,round,trials,train_loss,validation_corr", &line);
+    int rows = 0, wrong = 0;
+    for (; line && line[1]; line = strchr(line + 1, '\n')) {
+        int step, round, trials;
+        char fit[16];
+        double loss, validation;
+        if (sscanf(line + 1, "%d,%15[a-z],%d,%d,%lf,%lf", &step, fit, &round, &trials, &loss,
+                   &validation) != 6)
+            break;
+        rows++;
+        int final = rows > BACKGROUND_ROUNDS;
+        /* Printed with 9 significant digits: 1e-7 relative covers the rounding. */
+        wrong += step != rows || strcmp(fit, final ? "final" : "background") ||
+                 round != (final ? rows - BACKGROUND_ROUNDS : rows) ||
+                 trials != (final ? 0 : 100 * rows) ||
+                 fabs(loss - curve_loss(rows)) > 1e-7 * fabs(curve_loss(rows)) ||
+                 fabs(validation - curve_validation(rows)) > 1e-7 * curve_validation(rows);
+    }
+    CHECK(rows == BACKGROUND_ROUNDS + FINAL_EPOCHS && wrong == 0,
+          "learning_curve.csv: %d rows, %d wrong", rows, wrong);
+    free(text);
+}
+
+/* predicted_vs_observed.csv: the observed means from the test's own counts
+ * (halves of small integers: exact), the predictions from the test's own
+ * copy of the model (same seed, so the same weights) on its own pixels. The
+ * report predicts in another process, possibly with another thread count
+ * and so another summation order: 1e-4 relative covers float32 reordering of
+ * a few hundred terms, far below any wrong image or neuron. */
+static void check_prediction_data(const char *dir)
+{
+    char err[CONTROLLER_ERR_SIZE] = "", merr[MODEL_ERR_SIZE];
+    const char *line;
+    char *text = read_csv(dir, "predicted_vs_observed.csv",
+                          "neuron,image_id,repeats,predicted,observed_mean", &line);
+    model *m = make_model(err);
+    float pixels[TEST_IMAGES][SIDE * SIDE], predicted[TEST_IMAGES][NEURONS];
+    for (int i = 0; i < TEST_IMAGES; i++)
+        natural_pixels(TEST_FIRST + i, pixels[i]);
+    CHECK(m && model_predict(m, &pixels[0][0], TEST_IMAGES, &predicted[0][0], merr) == 0,
+          "the test's own predictions %s%s", err, merr);
+    model_destroy(m);
+    int rows = 0, wrong = 0;
+    for (; line && line[1]; line = strchr(line + 1, '\n')) {
+        int neuron, repeats;
+        long long image;
+        double prediction, observed;
+        if (sscanf(line + 1, "%d,%lld,%d,%lf,%lf", &neuron, &image, &repeats, &prediction,
+                   &observed) != 5)
+            break;
+        rows++;
+        int i = (int)(image - TEST_FIRST);
+        if (neuron < 0 || neuron >= NEURONS || i < 0 || i >= TEST_IMAGES) {
+            wrong++;
+            continue;
+        }
+        double sum = 0;
+        int count = 0;
+        for (int k = TEST_FIRST; k < NATURAL_TRIALS; k++)
+            if (natural_image(k) == image)
+                sum += natural_count(k, neuron), count++;
+        int ok = repeats == count && fabs(observed - sum / count) < 1e-9 &&
+                 fabs(prediction - predicted[i][neuron]) <= 1e-4 * fabs(predicted[i][neuron]);
+        if (!ok && wrong++ < 3)
+            fprintf(stderr, "row %d: neuron %d image %lld: %d repeats, predicted %g, observed "
+                            "%g; expected %d, %g, %g\n", rows, neuron, image, repeats,
+                    prediction, observed, count, predicted[i][neuron], sum / count);
+    }
+    CHECK(rows == NEURONS * TEST_IMAGES && wrong == 0,
+          "predicted_vs_observed.csv: %d rows (expected %d), %d wrong", rows,
+          NEURONS * TEST_IMAGES, wrong);
+    free(text);
+}
+
+/* readout_positions.csv: the test's own model's positions, in pixels by the
+ * Gaussian readout's convention (layers.h: column = (x+1)/2·(W-1)), targets
+ * marked. The CSV has 9 digits of float32 values: 1e-6 absolute. */
+static void check_readout_data(const char *dir)
+{
+    char err[CONTROLLER_ERR_SIZE] = "", merr[MODEL_ERR_SIZE] = "";
+    const char *line;
+    char *text = read_csv(dir, "readout_positions.csv", "neuron,x,y,column,row,target", &line);
+    model *m = make_model(err);
+    float xy[2 * NEURONS];
+    CHECK(m && model_readout_positions(m, xy, merr) == 0, "the model's positions %s%s", err,
+          merr);
+    model_destroy(m);
+    int rows = 0, wrong = 0, targets = 0, spread = 0;
+    for (; line && line[1]; line = strchr(line + 1, '\n')) {
+        int neuron, target;
+        double x, y, column, row;
+        if (sscanf(line + 1, "%d,%lf,%lf,%lf,%lf,%d", &neuron, &x, &y, &column, &row,
+                   &target) != 6 || neuron != rows)
+            break;
+        int expected_target = 0;
+        for (int t = 0; t < TARGETS; t++)
+            expected_target |= target_neurons[t] == neuron;
+        double ex = xy[2 * neuron], ey = xy[2 * neuron + 1];
+        wrong += fabs(x - ex) > 1e-6 || fabs(y - ey) > 1e-6 ||
+                 fabs(column - (ex + 1) * 0.5 * (SIDE - 1)) > 1e-5 ||
+                 fabs(row - (ey + 1) * 0.5 * (SIDE - 1)) > 1e-5 || target != expected_target;
+        targets += target;
+        spread += fabs(ex) > 0.05; /* positions drawn in ±0.8: not all at the centre */
+        rows++;
+    }
+    CHECK(rows == NEURONS && wrong == 0 && targets == TARGETS && spread > NEURONS / 2,
+          "readout_positions.csv: %d rows, %d wrong, %d targets, %d off centre", rows, wrong,
+          targets, spread);
+    free(text);
 }
 
 static void check_rf_pixels(const char *dir)
@@ -308,6 +722,15 @@ static void check_captions(const char *html)
           "wilcoxon in the caption: W+ = 21, exact p = 2/64");
     CHECK(strstr(html, "6 up, 0 down, 0 tied, p = 0.0312") != NULL, "sign test in the caption");
     CHECK(strstr(html, "Not in this record") == NULL, "no section missing");
+    /* Odd natural trials carry only their display onset: the last fit maps them. */
+    CHECK(strstr(html, "the 40 unflagged trials with bins around their onset (20 of them placed "
+                       "on the acquisition clock through the last clock alignment") != NULL,
+          "PSTH caption: 40 trials, the 20 without an acquisition onset mapped");
+    CHECK(strstr(html, "fit, round") == NULL, "fit round notes are not listed as notes");
+    CHECK(strstr(html, "background fit's 5 rounds") && strstr(html, "final fit's 8 epochs"),
+          "learning curve caption: 5 rounds, 8 epochs");
+    CHECK(strstr(html, "counting window, 40 to 190 ms") != NULL,
+          "PSTH caption: the protocol's window, 40 to 190 ms");
     CHECK(strstr(html, "&lt;for the report test&gt;") != NULL, "notes are escaped");
 }
 
@@ -376,7 +799,7 @@ static void check_cut_short(const char *inception)
     CHECK(write_session(session, 0, err) == 0, "a session cut short (flips only) %s", err);
     report_summary s;
     CHECK(report_write(session, &s, err) == 0, "its report is written %s", err);
-    CHECK(s.missing == 5 && s.figures == 1, "5 sections missing, 1 figure (%d, %d)", s.missing,
+    CHECK(s.missing == 10 && s.figures == 1, "10 sections missing, 1 figure (%d, %d)", s.missing,
           s.figures);
     char path[700];
     snprintf(path, sizeof path, "%s/report/index.html", session);
@@ -531,10 +954,18 @@ int main(int argc, char **argv)
     }
     free(html);
     check_rf_pixels(session);
+    check_psth_data(session);
+    check_oracle_data(session);
+    check_curve_data(session);
+    check_prediction_data(session);
+    check_readout_data(session);
     check_model_metrics_readers(argv[1], argv[2], session);
     check_rendering(session);
     check_cut_short(argv[1]);
     check_run_timing();
-    remove_tree(dir);
+    if (!getenv("KEEP_REPORT_TEST"))
+        remove_tree(dir);
+    else
+        fprintf(stderr, "kept %s\n", dir);
     return test_done();
 }

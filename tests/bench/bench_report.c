@@ -1,7 +1,10 @@
 /* bench_report.c: how long `inception report` takes on a session of the size
- * of an hour at the rig: 216,000 flips (60 Hz), 360,000 stream messages,
- * 5,000 natural trials and 20 targets × 4 kinds × 20 repeats of closed-loop
- * trials over 1,000 neurons, 80 stimuli of 64×64, model metrics. Figures,
+ * of an hour at the rig: 216,000 flips (60 Hz), 360,000 stream messages (the
+ * first 36,000 with their 10 ms counts bins of 1,000 units: the PSTH's six
+ * minutes; all of them would be 1.4 GB), 5,000 natural trials 70 ms apart
+ * and 20 targets × 4 kinds × 20 repeats of closed-loop trials over 1,000
+ * neurons, 80 stimuli of 64×64, model metrics, 200 learning-curve points.
+ * The test predictions and readout map are not timed (no model). Figures,
  * not pass/fail: `meson compile -C build bench-report`. Argument: a folder on
  * the disk to use (default /tmp). */
 #include "controller.h"
@@ -26,7 +29,7 @@ static int write_session(session_record *w, char *err)
     int64_t trial = 0;
     for (; trial < 5000; trial++) {
         record_schedule_entry e = {trial, "train", "natural", trial, -1, 30, 30, NULL};
-        record_trial t = {trial, trial, 0, NEURONS, counts};
+        record_trial t = {trial, trial, trial * 70000000, NEURONS, counts};
         if (session_record_schedule(w, &e, err) || session_record_trial(w, &t, NULL, err))
             return 1;
     }
@@ -54,14 +57,22 @@ static int write_session(session_record *w, char *err)
             return 1;
     }
     for (int64_t i = 0; i < 360000; i++) {
-        record_stream_message s = {i, "data", i * 300, 300, 1700000000000 + i * 10, i * 10000000,
-                                   i % 50000 == 0, 9600, 0, 0, NULL};
+        int binned = i < 36000;
+        record_stream_message s = {i, "data", i * 10000000, 1, 1700000000000 + i * 10,
+                                   i * 10000000, i % 50000 == 0, 9600, binned ? 10000000 : 0,
+                                   binned ? NEURONS : 0, binned ? counts : NULL};
         if (session_record_stream(w, &s, err))
             return 1;
     }
     for (int i = 0; i < 360; i++) {
         record_alignment a = {1.0, 0, 2e4 + i, 6e4 + i, 100, 0, 0};
         if (session_record_alignment(w, &a, err))
+            return 1;
+    }
+    for (int i = 0; i < 200; i++) {
+        record_fit_round r = {i < 100 ? "background" : "final", i % 100 + 1, 50 * i,
+                              1.0 / (1 + i), 0.4 * i / 200.0};
+        if (session_record_fit_round(w, &r, err))
             return 1;
     }
     return 0;

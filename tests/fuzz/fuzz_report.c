@@ -32,12 +32,16 @@ static const char *scratch_dir(void)
 
 static void remove_report(const char *dir)
 {
-    static const char *figures[] = {"model_correlations", "mei_vs_best_natural", "mei_vs_gabor",
-                                    "mei_vs_rf", "flip_intervals", "stream_loss",
-                                    "stream_latency", "alignment"};
+    static const char *files[] = {
+        "model_correlations.png", "mei_vs_best_natural.png", "mei_vs_gabor.png",
+        "mei_vs_rf.png", "flip_intervals.png", "dropped_frames.png", "stream_loss.png",
+        "stream_latency.png", "alignment.png", "psth.png", "psth.csv", "test_vs_oracle.png",
+        "test_vs_oracle.csv", "learning_curve_loss.png", "learning_curve_validation.png",
+        "learning_curve.csv", "predicted_vs_observed.png", "predicted_vs_observed.csv",
+        "readout_positions.png", "readout_positions.csv"};
     char path[256];
-    for (size_t i = 0; i < sizeof figures / sizeof figures[0]; i++) {
-        snprintf(path, sizeof path, "%s/report/%s.png", dir, figures[i]);
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(path, sizeof path, "%s/report/%s", dir, files[i]);
         unlink(path);
     }
     for (int i = 0;; i++) {

@@ -3,7 +3,10 @@ and zlib alone (independent of the C writer; format in controller/RECORD.md).
 
 Usage: make_report_corpus.py OUT_DIR. Writes a small whole session
 (session.rec) and one with hostile values (wild.rec): NaN and huge numbers,
-markup in text, flips running backwards, targets beyond the counts.
+markup in text, flips running backwards, targets beyond the counts, onsets
+at the int64 extremes, a 1 ns counts bin, test metrics of unequal lengths,
+learning-curve notes with infinite losses and an unknown fit; both carry a
+model.bin checkpoint that is no model and a targets note.
 """
 import math
 import os
@@ -12,8 +15,8 @@ import sys
 import zlib
 
 TYPES = {"session_start": 1, "phase": 2, "schedule": 3, "flip": 4, "stream": 5,
-         "alignment": 7, "trial": 8, "stimulus": 10, "evaluation": 11, "note": 12,
-         "model_metrics": 13}
+         "alignment": 7, "trial": 8, "checkpoint": 9, "stimulus": 10, "evaluation": 11,
+         "note": 12, "model_metrics": 13}
 
 
 def field(name, dtype, value, shape=None):
@@ -45,9 +48,10 @@ class Writer:
 
 def session(w, wild):
     bad = float("nan") if wild else 0.0
+    protocol = b"x" if wild else b"name: seed\nresponse:\n  latency_ms: 30\n  duration_ms: 100\n"
     w.record("session_start", field("format_version", "q", 1),
              field("protocol_name", "s", "<seed>" if wild else "seed"),
-             field("unix_ns", "Q", 1700000000 * 10 ** 9), field("protocol_text", "b", b"x"))
+             field("unix_ns", "Q", 1700000000 * 10 ** 9), field("protocol_text", "b", protocol))
     w.record("phase", field("phase", "s", "closed_loop"), field("event", "s", "begin"),
              field("unix_ns", "Q", 0))
     w.record("model_metrics", field("split", "s", "test"), field("epoch", "q", 3),
@@ -71,8 +75,15 @@ def session(w, wild):
                          field("target_neuron", "q", target), field("stimulus_frames", "q", 30),
                          field("isi_frames", "q", 30))
                 counts = [float((repeat + k * 3 + target) % 7)] * 4
+                # The PSTH's onsets: on the acquisition clock for even trials (wild:
+                # the int64 extremes), through the alignment for odd ones.
+                onset_acq = 10 ** 7 * trial
+                if wild and trial % 4 == 0:
+                    onset_acq = -2 ** 63 if trial % 8 == 0 else 2 ** 63 - 1
+                acq = [field("onset_acq_ns", "q", onset_acq)] if trial % 2 == 0 else []
                 w.record("trial", field("trial", "q", trial), field("image_id", "q", 0),
-                         field("onset_ns", "q", 0), field("counts", "f", counts, (4,)))
+                         field("onset_ns", "q", 10 ** 7 * trial),
+                         field("counts", "f", counts, (4,)), *acq)
                 trial += 1
     for frame in range(30):
         flip = (frame * 16666667 if not wild or frame % 7 else -frame * 10 ** 15)
@@ -85,15 +96,37 @@ def session(w, wild):
                  field("num_samples", "q", 300),
                  field("timestamp_ms", "q", -2 ** 62 if wild and i == 4 else 1700000000000 + i),
                  field("received_ns", "q", 10 ** 9 + 10 ** 7 * i),
-                 field("lost", "q", 3 if i == 10 else 0), field("data_size", "q", 9600))
+                 field("lost", "q", 3 if i == 10 else 0), field("data_size", "q", 9600),
+                 # counts bins (wild: a 1 ns bin, a NaN and a huge count)
+                 field("bin_width_ns", "q", 1 if wild and i == 3 else 10 ** 7),
+                 field("counts", "f", [bad, 3e38 if wild else 1.0, float(i % 3), 1.0], (4,)))
     for fit in range(3):
-        w.record("alignment", field("slope_ns_per_sample", "d", 33333.3),
-                 field("offset_ns", "d", 0.0),
+        w.record("alignment", field("slope_ns_per_sample", "d", 33333.3 if wild else 1.0),
                  field("residual_rms_ns", "d", math.inf if wild and fit == 1 else 2e4 + fit),
-                 field("residual_max_ns", "d", 6e4), field("points", "q", 10))
+                 field("residual_max_ns", "d", 6e4), field("points", "q", 10),
+                 field("display_ref_ns", "q", 0), field("acquisition_ref_ns", "q", 5 * 10 ** 6),
+                 field("offset_ns", "d", 1e300 if wild and fit == 2 else 0.0))
     w.record("evaluation", field("neuron", "q", 1), field("kind", "s", "mei"),
              field("mean", "d", 4.0), field("ci_low", "d", bad), field("ci_high", "d", 5.0),
              field("repeats", "q", 3))
+    w.record("evaluation", field("neuron", "q", -1), field("kind", "s", "test_metrics"),
+             field("mean", "d", 0.2),
+             field("single_trial_corr", "f", [0.1, bad, 0.3, 0.2], (4,)),
+             field("oracle", "f", [0.4, 0.5, 1e38 if wild else 0.6, 0.5], (3 if wild else 4,)))
+    for step in range(6):
+        fit = "background" if step < 3 else "final"
+        w.record("note", field("text", "s", "%s fit, round %d" % (fit, step)),
+                 field("fit", "s", "<x>" if wild and step == 5 else fit),
+                 field("round", "q", 2 ** 62 if wild and step == 1 else step),
+                 field("trials", "q", 100 * step),
+                 field("train_loss", "d", (math.inf if step == 2 else -1e308) if wild
+                       else 1.0 / (step + 1)),
+                 field("validation_corr", "d", bad if step == 4 else 0.05 * step))
+    # A model.bin that is no model (the report says so), the chosen targets.
+    w.record("checkpoint", field("file_name", "s", "model.bin"), field("epoch", "q", 3),
+             field("validation_corr", "d", bad), field("model", "b", b"IMDL" + bytes(60)))
+    w.record("note", field("text", "s", "targets"),
+             field("targets", "i", [1, 2, -5 if wild else 3], (3,)))
     w.record("note", field("text", "s", "a <note> & \"quotes\"" if wild else "done"))
 
 
