@@ -252,6 +252,7 @@ typedef enum record_type {
     RECORD_EVALUATION = 11,   /* an evaluation result */
     RECORD_NOTE = 12,         /* free-form text */
     RECORD_MODEL_METRICS = 13, /* the model's per-neuron correlations (and FEVE) on a split */
+    RECORD_SPIKES = 14,       /* a batch of received Open Ephys spikes: sample, unit, electrode */
     RECORD_TYPE_COUNT
 } record_type;
 
@@ -441,6 +442,19 @@ typedef struct record_sync_event {
     int64_t trial;        /* the trial it marks, -1 if unknown */
 } record_sync_event;
 int session_record_sync_event(session_record *w, const record_sync_event *s, char *err);
+
+/* A batch of Open Ephys spikes as received (RECORD.md `spikes`): `count`
+ * spikes' sample numbers, sorted_ids and indices into `electrodes`, the
+ * batch's electrode names joined by newlines. */
+typedef struct record_spikes {
+    int count;
+    const int64_t *sample_num;
+    const int32_t *sorted_id;
+    const uint8_t *electrode;
+    const char *electrodes;
+    int64_t first_received_ns, received_ns; /* the first and the last spike's arrival */
+} record_spikes;
+int session_record_spikes(session_record *w, const record_spikes *s, char *err);
 
 /* The display-to-acquisition clock fit (acq_clock_fit) at the end of a
  * block: acquisition ns = acquisition_ref_ns + offset_ns + slope ×

@@ -368,8 +368,19 @@ static const char *item_kind(int type)
                                     : "heartbeat";
 }
 
+/* Open Ephys spikes as received: one `spikes` record a batch (RECORD.md). */
+static int record_spike_batch(run_state *s, const acq_item *it)
+{
+    record_spikes b = {(int)it->count, it->spike_samples, it->spike_sorted_ids,
+                       it->spike_electrodes, it->electrodes, it->first_received_ns,
+                       it->received_ns};
+    return session_record_spikes(s->rec, &b, s->err);
+}
+
 static int take_item(run_state *s, acq_item *it)
 {
+    if (it->type == ACQ_ITEM_SPIKES)
+        return record_spike_batch(s, it);
     record_stream_message m = {(int64_t)s->stream_messages++, item_kind(it->type),
                                it->timestamp_ns,
                                it->type == ACQ_MSG_COUNTS ? 1

@@ -136,6 +136,27 @@ PY
 rc=$?
 check "Open Ephys: unflagged trials equal the spikes sent, only the trials the stop cut are flagged, the unit map is in the record ($(tail -1 "$work/err"))" \
     '[ $rc = 0 ]'
+# Spike times: every spike the stand-in sent, in order, from the record's
+# `spikes` records through the Python reader: sample number, sorted_id and
+# electrode exactly (a prefix: the batch of the last 100 ms before the
+# session ended may not have been handed over; RECORD.md).
+$py - "$work/oe_session" "$tests/../python" "$work/oe_truth_spikes.npy" >"$work/err" 2>&1 <<'PY'
+import sys
+import numpy as np
+sys.path.insert(0, sys.argv[2])
+import inception.record
+sent = np.load(sys.argv[3])
+got = inception.record.open(sys.argv[1]).spikes()
+n = got["sample_num"].size
+print("%d spikes sent, %d recorded" % (len(sent), n))
+assert n > 0.95 * len(sent) and n <= len(sent), (n, len(sent))
+assert np.array_equal(got["sample_num"], sent[:n, 0]), "sample numbers differ"
+assert np.array_equal(got["sorted_id"], sent[:n, 1]), "sorted ids differ"
+assert list(got["electrode"]) == ["Tetrode %d" % e for e in sent[:n, 2]], "electrodes differ"
+PY
+rc=$?
+check "Open Ephys spike times: the record's spikes are the ones sent, sample, unit and electrode ($(tail -1 "$work/err"))" \
+    '[ $rc = 0 ]'
 check "the report shows the spikes beyond the units" \
     'grep -q "Open Ephys spikes in no column" "$work/oe_session/report/index.html"'
 # A stream at another sample rate than endpoints.sample_rate: the run stops
