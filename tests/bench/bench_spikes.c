@@ -12,7 +12,9 @@
  * in the aligner and any trial it completes summed).
  *
  * usage: bench_spikes [SECONDS [PORT [DIR]]]   (default 600 s; DIR the
- * scratch session folder, default /tmp/bench_spikes.PID, removed after) */
+ * scratch session folder, default /tmp/bench_spikes.PID, removed after)
+ * BENCH_RECORD=bins records all but the spikes, =none nothing (no fsync
+ * either): what the spikes records and the record cost the latency. */
 #include "acquisition.h"
 #include "controller.h"
 
@@ -194,6 +196,8 @@ int main(int argc, char **argv)
         return 2;
     }
     snprintf(path, sizeof path, "%s/%s", dir, RECORD_FILE_NAME);
+    const char *mode = getenv("BENCH_RECORD") ? getenv("BENCH_RECORD") : "all";
+    int record_bins = strcmp(mode, "none") != 0, record_spikes_too = !strcmp(mode, "all");
     session_record *w;
     if (session_record_create(dir, "bench_spikes", "", 0, &w, err)) {
         fprintf(stderr, "bench: %s\n", err);
@@ -243,8 +247,9 @@ int main(int argc, char **argv)
                 next_onset += ONSET_EVERY_NS;
             }
         long before = it->type == ACQ_ITEM_SPIKES ? file_size(path) : 0;
-        status = record_item(w, it, err);
-        if (it->type == ACQ_ITEM_SPIKES) {
+        if (record_spikes_too || it->type != ACQ_ITEM_SPIKES)
+            status = record_bins && record_item(w, it, err);
+        if (it->type == ACQ_ITEM_SPIKES && record_spikes_too) {
             spike_records++;
             spikes_recorded += it->count;
             spike_record_bytes += (uint64_t)(file_size(path) - before);
@@ -256,7 +261,8 @@ int main(int argc, char **argv)
         }
         if (it->type == ACQ_MSG_COUNTS && nlat < cap)
             latency_us[nlat++] = (float)(acq_now_ns() - it->received_ns) / 1e3f;
-        session_record_tick(w, err);
+        if (record_bins)
+            session_record_tick(w, err);
         acq_item_free(it);
     }
     double wall = (double)(acq_now_ns() - wall0) / 1e9 - 2.0;
@@ -268,6 +274,7 @@ int main(int argc, char **argv)
     if (status)
         fprintf(stderr, "bench: %s\n", err);
     qsort(latency_us, nlat, sizeof(float), compare_float);
+    printf("record: %s; ", mode);
     printf("Open Ephys, %d units x %.0f spikes/s, %.0f s: %llu spikes sent, %llu recorded in "
            "%llu spikes records, %llu dropped; %llu messages lost; %d trials (%d flagged)\n",
            UNITS, RATE_HZ, seconds, (unsigned long long)ps.spikes,
@@ -290,5 +297,5 @@ int main(int argc, char **argv)
     session_record_close(w, err);
     unlink(path);
     rmdir(dir);
-    return status || spikes_recorded != ps.spikes;
+    return status || (record_spikes_too && spikes_recorded != ps.spikes);
 }
