@@ -142,6 +142,18 @@ typedef struct acq_oe_message {
 
 int acq_oe_decode(const acq_frame *frames, int count, acq_oe_message *m, char *err);
 
+/* The plugin's JSON headers, written as its JSON::toString writes them
+ * (multi-line, CRLF, two-space indent, its property order), for a stream
+ * published again in its format (`inception replay --stream --format
+ * openephys`). Each returns the header's length (NUL not counted), or 0 when
+ * it does not fit `size`. `timestamp_ms` the sender's Unix ms. */
+size_t acq_oe_spike_header(char *out, size_t size, uint64_t message_num, const char *electrode,
+                           int64_t sample_num, int sorted_id, int64_t timestamp_ms);
+size_t acq_oe_ttl_header(char *out, size_t size, uint64_t message_num, int64_t sample_num,
+                         int64_t timestamp_ms);
+size_t acq_oe_data_header(char *out, size_t size, uint64_t message_num, int64_t sample_num,
+                          int64_t num_samples, double sample_rate, int64_t timestamp_ms);
+
 /* The unit map: which column of the counts a spike goes to. Sorted units
  * (sorted_id 1…units, numbered over all electrodes by the Spike Sorter) are
  * columns 0…units−1; an unsorted spike (sorted_id 0) goes to its electrode's

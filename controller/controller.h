@@ -926,6 +926,14 @@ typedef struct session_stream_options {
     int64_t bin_ns;              /* grid (default 10 ms) */
     int64_t latency_ns, window_ns; /* the response window (defaults 50 and 500 ms) */
     int wait_ms;                 /* after binding, for subscribers to connect (1000) */
+    /* ACQ_FORMAT_OPENEPHYS: a record's received messages in the ZMQ Interface
+     * plugin's format instead (a record of inception run only): every
+     * recorded spike (`spikes` records), each sync edge as a TTL event, and
+     * for each recorded bin a data block over its samples (no sample data:
+     * the record holds none) as the clock, all at `sample_rate`; onsets
+     * stay native on the onset socket. */
+    int format;
+    double sample_rate;          /* default 30000: the protocol's endpoints.sample_rate */
     void (*progress)(int trials_sent, int trials, void *user);
     void *user;
 } session_stream_options;
@@ -934,6 +942,7 @@ typedef struct session_stream_summary {
     int trials, neurons;
     int overlapping;             /* trials whose bin lies in an earlier trial's window */
     uint64_t bins, events, onsets;
+    uint64_t spikes;             /* Open Ephys form: spike messages sent */
     double seconds;              /* publishing, the wait excluded */
     int as_recorded;             /* 1: the received messages as they came (bins: counts
                                     messages, events: edges); 0: rebuilt from the trials */
