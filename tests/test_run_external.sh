@@ -157,6 +157,10 @@ PY
 rc=$?
 check "Open Ephys spike times: the record's spikes are the ones sent, sample, unit and electrode ($(tail -1 "$work/err"))" \
     '[ $rc = 0 ]'
+"$inception" record-dump "$work/oe_session" >"$work/dump_c" 2>&1
+PYTHONPATH="$tests/../python" $py -m inception.record "$work/oe_session" >"$work/dump_py" 2>&1
+check "the spikes records: listed by the Python package as record-dump lists them" \
+    'grep -q " spikes " "$work/dump_c" && cmp -s "$work/dump_c" "$work/dump_py"'
 # The same session sent again in the plugin's form (replay --stream --format
 # openephys): a subscriber reading the headers with Python's json module (not
 # our parser) gets every recorded spike back, in order, and a TTL per sync edge.
