@@ -142,6 +142,18 @@ typedef struct acq_oe_message {
 
 int acq_oe_decode(const acq_frame *frames, int count, acq_oe_message *m, char *err);
 
+/* The plugin's JSON headers, written as its JSON::toString writes them
+ * (multi-line, CRLF, two-space indent, its property order), for a stream
+ * published again in its format (`inception replay --stream --format
+ * openephys`). Each returns the header's length (NUL not counted), or 0 when
+ * it does not fit `size`. `timestamp_ms` the sender's Unix ms. */
+size_t acq_oe_spike_header(char *out, size_t size, uint64_t message_num, const char *electrode,
+                           int64_t sample_num, int sorted_id, int64_t timestamp_ms);
+size_t acq_oe_ttl_header(char *out, size_t size, uint64_t message_num, int64_t sample_num,
+                         int64_t timestamp_ms);
+size_t acq_oe_data_header(char *out, size_t size, uint64_t message_num, int64_t sample_num,
+                          int64_t num_samples, double sample_rate, int64_t timestamp_ms);
+
 /* The unit map: which column of the counts a spike goes to. Sorted units
  * (sorted_id 1…units, numbered over all electrodes by the Spike Sorter) are
  * columns 0…units−1; an unsorted spike (sorted_id 0) goes to its electrode's
@@ -327,6 +339,17 @@ void acq_receiver_config_default(acq_receiver_config *c);
  * bounded by the messages on either side, or a spike too late for its bin). */
 #define ACQ_ITEM_LOSS 100
 
+/* Not a wire type: Open Ephys spikes as they came, every decoded spike
+ * (those in no column too), in arrival order: a batch handed over
+ * ACQ_SPIKE_BATCH_NS after its first spike arrived, when ACQ_SPIKE_BATCH
+ * spikes or ACQ_SPIKE_ELECTRODES electrode names are pending, at a GUI stop
+ * and start (a batch holds one clock's sample numbers) and when the receiver
+ * stops. For the session record; the bins carry the counts. */
+#define ACQ_ITEM_SPIKES 101
+#define ACQ_SPIKE_BATCH 4096
+#define ACQ_SPIKE_ELECTRODES 255
+#define ACQ_SPIKE_BATCH_NS 100000000LL
+
 typedef struct acq_item {
     int type;              /* acq_msg_type */
     uint32_t flags;
@@ -340,6 +363,17 @@ typedef struct acq_item {
     acq_onset onset;       /* onsets */
     int64_t until_ns;      /* ACQ_ITEM_LOSS: the end of the span */
     float *image;          /* onsets with an image: height×width, else NULL */
+    /* ACQ_ITEM_SPIKES: `count` spikes: the peak's sample number, the Spike
+     * Sorter's sorted_id (0 unsorted) and an index into `electrodes`, the
+     * names as the plugin sent them (cut at 47 bytes), joined by newlines
+     * (a name holds none: JSON escapes are kept as their letter).
+     * received_ns is the last spike's arrival, first_received_ns the first's. */
+    int64_t *spike_samples;
+    int32_t *spike_sorted_ids;
+    uint8_t *spike_electrodes;
+    char *electrodes;
+    uint32_t electrode_count;
+    int64_t first_received_ns;
 } acq_item;
 
 typedef struct acq_stats {
@@ -348,6 +382,8 @@ typedef struct acq_stats {
     uint64_t gaps, late, duplicates, restarts, lost; /* from the sequence check */
     uint64_t queue_dropped;
     uint64_t late_spikes;   /* Open Ephys spikes for bins already closed */
+    uint64_t spikes, spikes_dropped; /* Open Ephys spikes handed over in ACQ_ITEM_SPIKES
+                                      * batches; in batches the full queue dropped */
     /* Open Ephys unit map (acq_oe_column): spikes in no column, by reason */
     uint64_t sorted_beyond, unsorted_left_out, unsorted_unmapped;
     int max_sorted_id;      /* the highest sorted_id seen */

@@ -334,6 +334,67 @@ int acq_oe_decode(const acq_frame *frames, int count, acq_oe_message *m, char *e
 }
 
 /* ------------------------------------------------------------------------ */
+/* Headers as the plugin writes them (tests/openephys_plugin.py is the
+ * reference written from its source). */
+
+static size_t fitted(int n, size_t size)
+{
+    return n > 0 && (size_t)n < size ? (size_t)n : 0;
+}
+
+size_t acq_oe_spike_header(char *out, size_t size, uint64_t message_num, const char *electrode,
+                           int64_t sample_num, int sorted_id, int64_t timestamp_ms)
+{
+    char name[96];
+    size_t n = 0;
+    for (const char *c = electrode; *c && n + 2 < sizeof name; c++) {
+        if (*c == '"' || *c == '\\')
+            name[n++] = '\\';
+        name[n++] = *c;
+    }
+    name[n] = 0;
+    return fitted(snprintf(out, size,
+                           "{\r\n  \"message_num\": %llu,\r\n  \"type\": \"spike\",\r\n"
+                           "  \"spike\": {\r\n    \"stream\": \"replay\",\r\n"
+                           "    \"source_node\": 0,\r\n    \"electrode\": \"%s\",\r\n"
+                           "    \"sample_num\": %lld,\r\n    \"num_channels\": 0,\r\n"
+                           "    \"num_samples\": 0,\r\n    \"sorted_id\": %d,\r\n"
+                           "    \"threshold\": []\r\n  },\r\n  \"timestamp\": %lld\r\n}",
+                           (unsigned long long)message_num, name, (long long)sample_num,
+                           sorted_id, (long long)timestamp_ms),
+                  size);
+}
+
+size_t acq_oe_ttl_header(char *out, size_t size, uint64_t message_num, int64_t sample_num,
+                         int64_t timestamp_ms)
+{
+    return fitted(snprintf(out, size,
+                           "{\r\n  \"message_num\": %llu,\r\n  \"type\": \"event\",\r\n"
+                           "  \"content\": {\r\n    \"stream\": \"replay\",\r\n"
+                           "    \"source_node\": 0,\r\n    \"type\": 3,\r\n"
+                           "    \"sample_num\": %lld\r\n  },\r\n  \"data_size\": 10,\r\n"
+                           "  \"timestamp\": %lld\r\n}",
+                           (unsigned long long)message_num, (long long)sample_num,
+                           (long long)timestamp_ms),
+                  size);
+}
+
+size_t acq_oe_data_header(char *out, size_t size, uint64_t message_num, int64_t sample_num,
+                          int64_t num_samples, double sample_rate, int64_t timestamp_ms)
+{
+    return fitted(snprintf(out, size,
+                           "{\r\n  \"message_num\": %llu,\r\n  \"type\": \"data\",\r\n"
+                           "  \"content\": {\r\n    \"stream\": \"replay\",\r\n"
+                           "    \"channel_num\": 0,\r\n    \"channel_name\": \"CH1\",\r\n"
+                           "    \"num_samples\": %lld,\r\n    \"sample_num\": %lld,\r\n"
+                           "    \"sample_rate\": %.1f\r\n  },\r\n  \"data_size\": 0,\r\n"
+                           "  \"timestamp\": %lld\r\n}",
+                           (unsigned long long)message_num, (long long)num_samples,
+                           (long long)sample_num, sample_rate, (long long)timestamp_ms),
+                  size);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Binning. A ring of `open` bins starting at bin index `first`. */
 
 #define BINNER_OPEN 64

@@ -6,6 +6,7 @@
 #include "acquisition.h"
 #include "socket.h"
 
+#include <assert.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -25,6 +26,12 @@
 typedef struct oe_extent {
     int64_t lo, hi; /* samples */
 } oe_extent;
+
+typedef struct batch_spike {
+    int64_t sample_num;
+    int32_t sorted_id;
+    uint8_t electrode; /* index into batch_names */
+} batch_spike;
 
 struct acq_receiver {
     acq_receiver_config config;
@@ -60,6 +67,11 @@ struct acq_receiver {
     int64_t reconnect_at;     /* when to connect anew; 0: libzmq is on it or all is well */
     char heartbeat_endpoint[512], uuid[40];
     int64_t next_heartbeat;
+    /* Open Ephys spikes not yet handed over (ACQ_ITEM_SPIKES), receiver-thread only */
+    batch_spike *batch;
+    char (*batch_names)[48];
+    int batch_n, batch_names_n, batch_name_last;
+    int64_t batch_first_received, batch_last_received;
 };
 
 void acq_receiver_config_default(acq_receiver_config *c)
@@ -124,6 +136,89 @@ static void queue_push(acq_receiver *r, acq_item *it)
     r->stats.accepted++;
     pthread_cond_signal(&r->ready);
     pthread_mutex_unlock(&r->lock);
+}
+
+/* The pending spikes as one item. It takes none of the pending flags (they
+ * tell the aligner about bins and edges, which the next item carries), and
+ * a full queue drops it without marking the bins as overflowed: counted in
+ * spikes_dropped. */
+static void flush_spikes(acq_receiver *r)
+{
+    if (r->batch_n == 0)
+        return;
+    size_t n = (size_t)r->batch_n, text = 1;
+    for (int i = 0; i < r->batch_names_n; i++)
+        text += strlen(r->batch_names[i]) + 1;
+    /* One allocation: the item, then the arrays, widest first (alignment). */
+    acq_item *it = calloc(1, sizeof *it + n * (sizeof(int64_t) + sizeof(int32_t) + 1) + text);
+    if (it) {
+        it->type = ACQ_ITEM_SPIKES;
+        it->count = (uint32_t)n;
+        it->spike_samples = (int64_t *)(it + 1);
+        it->spike_sorted_ids = (int32_t *)(it->spike_samples + n);
+        it->spike_electrodes = (uint8_t *)(it->spike_sorted_ids + n);
+        it->electrodes = (char *)(it->spike_electrodes + n);
+        it->electrode_count = (uint32_t)r->batch_names_n;
+        for (size_t i = 0; i < n; i++) {
+            it->spike_samples[i] = r->batch[i].sample_num;
+            it->spike_sorted_ids[i] = r->batch[i].sorted_id;
+            it->spike_electrodes[i] = r->batch[i].electrode;
+        }
+        char *at = it->electrodes;
+        for (int i = 0; i < r->batch_names_n; i++)
+            at += sprintf(at, "%s%s", i ? "\n" : "", r->batch_names[i]);
+        it->received_ns = r->batch_last_received;
+        it->first_received_ns = r->batch_first_received;
+        it->timestamp_ns = acq_binner_time_ns(r->binner, r->batch[0].sample_num);
+    }
+    pthread_mutex_lock(&r->lock);
+    if (!it || r->size == r->capacity) {
+        r->stats.queue_dropped += it != NULL;
+        r->stats.spikes_dropped += n;
+        free(it);
+    } else {
+        r->ring[(r->head + r->size) % r->capacity] = it;
+        r->size++;
+        r->stats.accepted++;
+        r->stats.spikes += n;
+        pthread_cond_signal(&r->ready);
+    }
+    pthread_mutex_unlock(&r->lock);
+    r->batch_n = 0;
+    r->batch_names_n = 0;
+    r->batch_name_last = 0;
+}
+
+/* The batch's index of an electrode's name, added when new; -1 when the
+ * batch has no room for another name. */
+static int batch_electrode(acq_receiver *r, const char *name)
+{
+    int last = r->batch_name_last; /* spikes of one electrode often come in runs */
+    if (last < r->batch_names_n && !strcmp(r->batch_names[last], name))
+        return last;
+    for (int i = 0; i < r->batch_names_n; i++)
+        if (!strcmp(r->batch_names[i], name))
+            return r->batch_name_last = i;
+    if (r->batch_names_n == ACQ_SPIKE_ELECTRODES)
+        return -1;
+    snprintf(r->batch_names[r->batch_names_n], 48, "%s", name);
+    return r->batch_name_last = r->batch_names_n++;
+}
+
+static void add_to_batch(acq_receiver *r, const acq_oe_message *m, int64_t received)
+{
+    int e = batch_electrode(r, m->electrode);
+    if (e < 0) {
+        flush_spikes(r);
+        e = batch_electrode(r, m->electrode);
+    }
+    assert(e >= 0 && r->batch_n < ACQ_SPIKE_BATCH);
+    if (r->batch_n == 0)
+        r->batch_first_received = received;
+    r->batch_last_received = received;
+    r->batch[r->batch_n++] = (batch_spike){m->sample_num, m->sorted_id, (uint8_t)e};
+    if (r->batch_n == ACQ_SPIKE_BATCH)
+        flush_spikes(r);
 }
 
 int acq_receiver_pop(acq_receiver *r, acq_item **item, int timeout_ms)
@@ -318,6 +413,7 @@ static void oe_restart(acq_receiver *r, bin_context *ctx)
         push_loss(r, r->prev.lo - r->block, r->prev.hi + 2 * r->block, ctx->received);
     acq_binner_flush(r->binner, push_bin, ctx);
     acq_binner_reset(r->binner);
+    flush_spikes(r); /* a batch holds one clock's sample numbers */
     r->pending_flags = flags | ACQ_ITEM_CLOCK_RESET;
     r->pending_missed = missed;
     r->have_prev = 0;
@@ -338,6 +434,7 @@ static void note_electrode(acq_receiver *r, int column, const char *name, int *c
 
 static void add_oe_spike(acq_receiver *r, const acq_oe_message *m, bin_context *ctx)
 {
+    add_to_batch(r, m, ctx->received);
     int column = acq_oe_column(m, r->config.units, r->config.electrodes), conflict = 0;
     if (column >= 0)
         note_electrode(r, column, m->electrode, &conflict);
@@ -655,7 +752,10 @@ static void *receiver_main(void *arg)
             reconnect(r);
         if (n > 0 && r->heartbeat && (items[2].revents & ZMQ_POLLIN))
             heartbeat_reply(r);
+        if (r->batch_n && acq_now_ns() - r->batch_first_received >= ACQ_SPIKE_BATCH_NS)
+            flush_spikes(r);
     }
+    flush_spikes(r); /* what came last is handed over too */
     return NULL;
 }
 
@@ -693,7 +793,9 @@ int acq_receiver_create(acq_receiver **out, void *zmq_context, const acq_receive
         if (!fail) {
             acq_binner_set_hold(r->binner, 2 * r->block);
             r->names = calloc((size_t)r->columns, sizeof *r->names);
-            fail = !r->names;
+            r->batch = calloc(ACQ_SPIKE_BATCH, sizeof *r->batch);
+            r->batch_names = calloc(ACQ_SPIKE_ELECTRODES, sizeof *r->batch_names);
+            fail = !r->names || !r->batch || !r->batch_names;
             if (fail)
                 snprintf(err, ACQ_ERR_SIZE, "receiver: out of memory");
         }
@@ -742,6 +844,8 @@ void acq_receiver_destroy(acq_receiver *r)
     if (r->monitor)
         zmq_close(r->monitor);
     free(r->names);
+    free(r->batch);
+    free(r->batch_names);
     if (r->own_context && r->context)
         zmq_ctx_term(r->context);
     for (int i = 0; i < r->size; i++)

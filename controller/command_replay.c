@@ -2,6 +2,7 @@
  * `inception replay` (a record's analysis again, offline, or its stream
  * published again). The work is in session_data.c, session_fit.c and
  * session_stream.c. */
+#include "acquisition.h"
 #include "cli.h"
 #include "controller.h"
 
@@ -117,6 +118,11 @@ static const char replay_help[] =
     "  --latency-ms X, --window-ms X   response window (default: the protocol's\n"
     "                      response latency and duration)\n"
     "  --wait-ms N         pause after binding for subscribers to connect (1000)\n"
+    "  --format F          native (default) or openephys: a session recorded from Open\n"
+    "                      Ephys sent in its ZMQ Interface plugin's form: every recorded\n"
+    "                      spike, each sync edge as a TTL event, a data block (no\n"
+    "                      samples) per recorded bin as the clock, at the protocol's\n"
+    "                      endpoints.sample_rate; onsets stay native\n"
     "  --allow-remote      allow endpoints beyond loopback\n";
 
 /* The final fit's learning curve, kept until the new record is written
@@ -492,6 +498,7 @@ static int visit_window(const record_view *v, void *ctx, char *err)
         !protocol_parse(f.data, f.count, "record", NULL, &p, err)) {
         so->latency_ns = (int64_t)((double)p->response.latency_ms * 1e6 + 0.5);
         so->window_ns = (int64_t)((double)p->response.duration_ms * 1e6 + 0.5);
+        so->sample_rate = p->endpoints.sample_rate;
         protocol_destroy(p);
     }
     return 1; /* the first record is enough */
@@ -526,6 +533,12 @@ static int replay_stream(const char *dir, const cli_option *o, int n)
     so.latency_ns = (int64_t)((double)latency_ms * 1e6 + 0.5);
     so.window_ns = (int64_t)((double)window_ms * 1e6 + 0.5);
     so.wait_ms = wait_ms;
+    const char *format = cli_get(o, n, "format");
+    if (format && strcmp(format, "native") && strcmp(format, "openephys")) {
+        fprintf(stderr, "inception replay: --format is native or openephys, not '%s'\n", format);
+        return 2;
+    }
+    so.format = format && !strcmp(format, "openephys") ? ACQ_FORMAT_OPENEPHYS : ACQ_FORMAT_NATIVE;
     so.progress = on_stream;
     session_stream_summary sum;
     char err[CONTROLLER_ERR_SIZE];
@@ -534,6 +547,13 @@ static int replay_stream(const char *dir, const cli_option *o, int n)
         return 1;
     }
     fprintf(stderr, "\n");
+    if (so.format == ACQ_FORMAT_OPENEPHYS) {
+        printf("streamed in the Open Ephys plugin's form at %g Hz: %llu spikes, %llu TTL "
+               "events, %llu data blocks (one per recorded bin, no samples); %d onsets\n",
+               so.sample_rate, (unsigned long long)sum.spikes, (unsigned long long)sum.events,
+               (unsigned long long)sum.bins, sum.trials);
+        return 0;
+    }
     printf("streamed %d trials × %d neurons: %llu bins, %llu sync edges, %llu onsets in %.2f s "
            "(%.0f trials/s)%s\n",
            sum.trials, sum.neurons, (unsigned long long)sum.bins,
@@ -564,11 +584,12 @@ int command_replay(int argc, char **argv)
                       {"fresh", 0, NULL},
                       {"stream", 1, NULL},     {"onsets", 1, NULL},      {"speed", 1, NULL},
                       {"bin-ms", 1, NULL},     {"latency-ms", 1, NULL},  {"window-ms", 1, NULL},
-                      {"wait-ms", 1, NULL},    {"allow-remote", 0, NULL}};
+                      {"wait-ms", 1, NULL},    {"allow-remote", 0, NULL},
+                      {"format", 1, NULL}};
     if (cli_parse("replay", argc - 1, argv + 1, o, COUNT(o)))
         return 2;
     static const char *const stream_only[] = {"onsets", "speed", "bin-ms", "latency-ms",
-                                              "window-ms", "wait-ms", "allow-remote"};
+                                              "window-ms", "wait-ms", "allow-remote", "format"};
     if (!cli_get(o, COUNT(o), "stream"))
         for (int i = 0; i < COUNT(stream_only); i++)
             if (cli_get(o, COUNT(o), stream_only[i])) {

@@ -252,6 +252,7 @@ typedef enum record_type {
     RECORD_EVALUATION = 11,   /* an evaluation result */
     RECORD_NOTE = 12,         /* free-form text */
     RECORD_MODEL_METRICS = 13, /* the model's per-neuron correlations (and FEVE) on a split */
+    RECORD_SPIKES = 14,       /* a batch of received Open Ephys spikes: sample, unit, electrode */
     RECORD_TYPE_COUNT
 } record_type;
 
@@ -452,6 +453,19 @@ typedef struct record_sync_event {
     int64_t trial;        /* the trial it marks, -1 if unknown */
 } record_sync_event;
 int session_record_sync_event(session_record *w, const record_sync_event *s, char *err);
+
+/* A batch of Open Ephys spikes as received (RECORD.md `spikes`): `count`
+ * spikes' sample numbers, sorted_ids and indices into `electrodes`, the
+ * batch's electrode names joined by newlines. */
+typedef struct record_spikes {
+    int count;
+    const int64_t *sample_num;
+    const int32_t *sorted_id;
+    const uint8_t *electrode;
+    const char *electrodes;
+    int64_t first_received_ns, received_ns; /* the first and the last spike's arrival */
+} record_spikes;
+int session_record_spikes(session_record *w, const record_spikes *s, char *err);
 
 /* The display-to-acquisition clock fit (acq_clock_fit) at the end of a
  * block: acquisition ns = acquisition_ref_ns + offset_ns + slope ×
@@ -931,6 +945,14 @@ typedef struct session_stream_options {
     int64_t bin_ns;              /* grid (default 10 ms) */
     int64_t latency_ns, window_ns; /* the response window (defaults 50 and 500 ms) */
     int wait_ms;                 /* after binding, for subscribers to connect (1000) */
+    /* ACQ_FORMAT_OPENEPHYS: a record's received messages in the ZMQ Interface
+     * plugin's format instead (a record of inception run only): every
+     * recorded spike (`spikes` records), each sync edge as a TTL event, and
+     * for each recorded bin a data block over its samples (no sample data:
+     * the record holds none) as the clock, all at `sample_rate`; onsets
+     * stay native on the onset socket. */
+    int format;
+    double sample_rate;          /* default 30000: the protocol's endpoints.sample_rate */
     void (*progress)(int trials_sent, int trials, void *user);
     void *user;
 } session_stream_options;
@@ -939,6 +961,7 @@ typedef struct session_stream_summary {
     int trials, neurons;
     int overlapping;             /* trials whose bin lies in an earlier trial's window */
     uint64_t bins, events, onsets;
+    uint64_t spikes;             /* Open Ephys form: spike messages sent */
     double seconds;              /* publishing, the wait excluded */
     int as_recorded;             /* 1: the received messages as they came (bins: counts
                                     messages, events: edges); 0: rebuilt from the trials */

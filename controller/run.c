@@ -82,6 +82,7 @@ typedef struct run_state {
     int first_block_started;
     char *unit_map_noted;    /* Open Ephys: the unit map last recorded */
     uint64_t unmapped_noted; /* Open Ephys: spikes in no column, as last recorded */
+    uint64_t spikes_dropped_noted; /* Open Ephys: spikes the full queue kept from the record */
     uint64_t restarts_noted; /* Open Ephys: clock restarts (GUI stop/start), as last recorded */
 } run_state;
 
@@ -369,8 +370,19 @@ static const char *item_kind(int type)
                                     : "heartbeat";
 }
 
+/* Open Ephys spikes as received: one `spikes` record a batch (RECORD.md). */
+static int record_spike_batch(run_state *s, const acq_item *it)
+{
+    record_spikes b = {(int)it->count, it->spike_samples, it->spike_sorted_ids,
+                       it->spike_electrodes, it->electrodes, it->first_received_ns,
+                       it->received_ns};
+    return session_record_spikes(s->rec, &b, s->err);
+}
+
 static int take_item(run_state *s, acq_item *it)
 {
+    if (it->type == ACQ_ITEM_SPIKES)
+        return record_spike_batch(s, it);
     record_stream_message m = {(int64_t)s->stream_messages++, item_kind(it->type),
                                it->timestamp_ns,
                                it->type == ACQ_MSG_COUNTS ? 1
@@ -680,8 +692,8 @@ static int record_display_block(run_state *s, const char *block, const presenter
 }
 
 /* Open Ephys, after each block: the unit map (which electrode's spikes each
- * column counted) and spikes that fell in no column, as notes when they
- * changed, on the terminal too. */
+ * column counted), spikes the full queue kept from the record and spikes
+ * that fell in no column, as notes when they changed, on the terminal too. */
 static int note_openephys(run_state *s)
 {
     if (s->p->endpoints.format != PROTOCOL_STREAM_OPENEPHYS)
@@ -718,6 +730,15 @@ static int note_openephys(run_state *s)
     }
     acq_stats st;
     acq_receiver_stats(s->stream, &st);
+    if (st.spikes_dropped != s->spikes_dropped_noted) {
+        s->spikes_dropped_noted = st.spikes_dropped;
+        snprintf(note, sizeof note, "Open Ephys: %llu spikes so far never reached the record "
+                 "(the receiver's queue was full): `spikes` records lack them",
+                 (unsigned long long)st.spikes_dropped);
+        progress(s, note, 1);
+        if (session_record_note(s->rec, note, s->err))
+            return 1;
+    }
     uint64_t unmapped = st.sorted_beyond + st.unsorted_left_out + st.unsorted_unmapped;
     if (unmapped == s->unmapped_noted)
         return 0;

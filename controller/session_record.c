@@ -48,7 +48,7 @@ const char *record_type_name(int type)
     static const char *const names[RECORD_TYPE_COUNT] = {
         "unknown", "session_start", "phase", "schedule", "flip", "stream", "sync",
         "alignment", "trial", "checkpoint", "stimulus", "evaluation", "note",
-        "model_metrics",
+        "model_metrics", "spikes",
     };
     return type > 0 && type < RECORD_TYPE_COUNT ? names[type] : "unknown";
 }
@@ -677,6 +677,39 @@ int session_record_sync_event(session_record *w, const record_sync_event *s, cha
     record_payload_i64(p, "received_ns", s->received_ns);
     record_payload_i64(p, "trial", s->trial);
     return append_scratch(w, RECORD_SYNC, NULL, err);
+}
+
+/* Sample numbers as the first and int32 differences (4 bytes a spike, not
+ * 8: spikes come in sample order within a few samples), or plain int64
+ * when a difference does not fit (a clock jump). */
+int session_record_spikes(session_record *w, const record_spikes *s, char *err)
+{
+    if (s->count < 1)
+        return fail(err, "%s: a spikes record without spikes", w->path);
+    int32_t *delta = malloc((size_t)s->count * sizeof *delta);
+    if (!delta)
+        return fail(err, "%s: out of memory", w->path);
+    int fits = 1;
+    for (int i = 0; i < s->count && fits; i++) {
+        int64_t d = i ? s->sample_num[i] - s->sample_num[i - 1] : 0;
+        fits = d >= INT32_MIN && d <= INT32_MAX;
+        delta[i] = (int32_t)d;
+    }
+    record_payload *p = scratch(w);
+    uint32_t shape[1] = {(uint32_t)s->count};
+    if (fits) {
+        record_payload_i64(p, "first_sample", s->sample_num[0]);
+        record_payload_array(p, "sample_delta", RECORD_I32, 1, shape, delta);
+    } else {
+        record_payload_array(p, "sample_num", RECORD_I64, 1, shape, s->sample_num);
+    }
+    free(delta);
+    record_payload_array(p, "sorted_id", RECORD_I32, 1, shape, s->sorted_id);
+    record_payload_array(p, "electrode", RECORD_U8, 1, shape, s->electrode);
+    record_payload_text(p, "electrodes", s->electrodes);
+    record_payload_i64(p, "first_received_ns", s->first_received_ns);
+    record_payload_i64(p, "received_ns", s->received_ns);
+    return append_scratch(w, RECORD_SPIKES, NULL, err);
 }
 
 int session_record_alignment(session_record *w, const record_alignment *a, char *err)

@@ -19,11 +19,13 @@
 #include "acquisition.h"
 #include "controller.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <zmq.h>
 
 static int fail(char *err, const char *fmt, ...)
 {
@@ -44,6 +46,8 @@ void session_stream_options_default(session_stream_options *o)
     o->latency_ns = 50000000;
     o->window_ns = 500000000;
     o->wait_ms = 1000;
+    o->format = ACQ_FORMAT_NATIVE;
+    o->sample_rate = 30000;
 }
 
 typedef struct stream_trial {
@@ -248,7 +252,7 @@ static int publish(const stream_trials *s, const session_stream_options *o, acq_
 /* ------------------------------------------------------------------------ */
 /* The received messages as they came */
 
-enum { OUT_COUNTS, OUT_EVENTS, OUT_HEARTBEAT, OUT_ONSET };
+enum { OUT_COUNTS, OUT_EVENTS, OUT_HEARTBEAT, OUT_ONSET, OUT_SPIKES };
 
 /* One message to send: at `at_ns` (received, or the onset's time). */
 typedef struct outgoing {
@@ -256,7 +260,7 @@ typedef struct outgoing {
     int64_t at_ns, timestamp_ns, lost;
     uint32_t bin_width_ns;
     int64_t trial, image_id;
-    size_t first, count; /* into the floats (counts) or the events */
+    size_t first, count; /* into the floats (counts), the events or the spikes */
     int order;           /* record order: ties keep it */
 } outgoing;
 
@@ -267,7 +271,15 @@ typedef struct message_list {
     size_t n_floats, cap_floats;
     acq_event *events;
     size_t n_events, cap_events;
+    /* spikes: sample, sorted_id and where its electrode's name starts in `names` */
+    int64_t *samples;
+    int32_t *sorted_ids;
+    uint32_t *name_at;
+    size_t n_spikes, cap_samples, cap_sorted_ids, cap_name_at;
+    char *names;
+    size_t n_names, cap_names;
     int units, with_counts;
+    int keep_spikes; /* Open Ephys form only: a native replay has no use for them */
 } message_list;
 
 static void message_list_free(message_list *l)
@@ -275,6 +287,10 @@ static void message_list_free(message_list *l)
     free(l->m);
     free(l->floats);
     free(l->events);
+    free(l->samples);
+    free(l->sorted_ids);
+    free(l->name_at);
+    free(l->names);
 }
 
 static outgoing *message_add(message_list *l)
@@ -363,6 +379,96 @@ static int stream_message(message_list *l, const record_view *v, char *err)
     return 0;
 }
 
+/* Grows `*p` (items of `item` bytes) to hold `need`; 1 when out of memory. */
+static int grow(void **p, size_t *cap, size_t need, size_t item)
+{
+    if (need <= *cap)
+        return 0;
+    size_t c = *cap ? *cap : 4096;
+    while (c < need)
+        c *= 2;
+    void *q = realloc(*p, c * item);
+    if (!q)
+        return 1;
+    *p = q;
+    *cap = c;
+    return 0;
+}
+
+/* A `spikes` record: its spikes, sent at the batch's first arrival (never
+ * later than any of them came, so no spike reaches a bin its receiver has
+ * closed). */
+static int spikes_message(message_list *l, const record_view *v, char *err)
+{
+    record_field delta, sorted, elec, plain;
+    int64_t first = 0, received;
+    char *names = NULL;
+    int has_delta = !record_field_find(v->payload, v->length, "sample_delta", &delta) &&
+                    !record_get_i64(v->payload, v->length, "first_sample", &first);
+    int has_plain = !record_field_find(v->payload, v->length, "sample_num", &plain);
+    size_t n = has_delta ? delta.count : has_plain ? plain.count : 0;
+    record_field names_field;
+    if ((!has_delta && !has_plain) || (has_delta && delta.dtype != RECORD_I32) ||
+        (!has_delta && plain.dtype != RECORD_I64) ||
+        record_field_find(v->payload, v->length, "sorted_id", &sorted) ||
+        sorted.dtype != RECORD_I32 || sorted.count != n ||
+        record_field_find(v->payload, v->length, "electrode", &elec) ||
+        elec.dtype != RECORD_U8 || elec.count != n ||
+        record_field_find(v->payload, v->length, "electrodes", &names_field) ||
+        names_field.dtype != RECORD_TEXT ||
+        record_get_i64(v->payload, v->length, "first_received_ns", &received))
+        return fail(err, "spikes record at offset %llu: no samples, sorted_id, electrode, "
+                    "electrodes or first_received_ns of one length",
+                    (unsigned long long)v->offset);
+    /* The batch's names, NUL-terminated one after another; where each starts. */
+    uint32_t starts[256];
+    int count = 0;
+    size_t need = l->n_spikes + n;
+    if (grow((void **)&l->names, &l->cap_names, l->n_names + names_field.count + 1, 1) ||
+        grow((void **)&l->samples, &l->cap_samples, need, sizeof *l->samples) ||
+        grow((void **)&l->sorted_ids, &l->cap_sorted_ids, need, sizeof *l->sorted_ids) ||
+        grow((void **)&l->name_at, &l->cap_name_at, need, sizeof *l->name_at))
+        return fail(err, "out of memory for the stream");
+    if (l->n_names + names_field.count + 1 > UINT32_MAX)
+        return fail(err, "over 4 GB of electrode names");
+    names = l->names + l->n_names;
+    memcpy(names, names_field.data, names_field.count);
+    names[names_field.count] = 0;
+    starts[count++] = (uint32_t)l->n_names;
+    for (size_t i = 0; i < names_field.count && count < 256; i++)
+        if (names[i] == '\n') {
+            names[i] = 0;
+            starts[count++] = (uint32_t)(l->n_names + i + 1);
+        }
+    l->n_names += names_field.count + 1;
+    outgoing *o = message_add(l);
+    if (!o)
+        return fail(err, "out of memory for the stream");
+    o->kind = OUT_SPIKES;
+    o->at_ns = received;
+    o->first = l->n_spikes;
+    o->count = n;
+    int64_t sample = first;
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *e = elec.data;
+        if (e[i] >= count)
+            return fail(err, "spikes record at offset %llu: electrode index %d of %d names",
+                        (unsigned long long)v->offset, e[i], count);
+        if (has_delta) {
+            int32_t d;
+            memcpy(&d, (const uint8_t *)delta.data + 4 * i, 4);
+            sample += d;
+        } else {
+            memcpy(&sample, (const uint8_t *)plain.data + 8 * i, 8);
+        }
+        l->samples[l->n_spikes + i] = sample;
+        memcpy(&l->sorted_ids[l->n_spikes + i], (const uint8_t *)sorted.data + 4 * i, 4);
+        l->name_at[l->n_spikes + i] = starts[e[i]];
+    }
+    l->n_spikes += n;
+    return 0;
+}
+
 /* A sync edge: part of the event message recorded just before it. */
 static int sync_edge(message_list *l, const record_view *v, char *err)
 {
@@ -405,6 +511,8 @@ static int visit_message(const record_view *v, void *ctx, char *err)
         return stream_message(ctx, v, err);
     case RECORD_SYNC:
         return sync_edge(ctx, v, err);
+    case RECORD_SPIKES:
+        return ((message_list *)ctx)->keep_spikes ? spikes_message(ctx, v, err) : 0;
     case RECORD_TRIAL:
         return onset_message(ctx, v, err);
     }
@@ -422,6 +530,8 @@ static int by_time(const void *a, const void *b)
 static int send_one(const message_list *l, const outgoing *m, acq_publisher *data,
                     acq_publisher *onsets, session_stream_summary *out)
 {
+    if (m->kind == OUT_SPIKES)
+        return 0; /* the native format has no spike message */
     if (m->kind == OUT_ONSET) {
         acq_onset on = {(uint64_t)m->trial, (uint64_t)m->image_id, m->timestamp_ns, 0, 0, 0};
         out->onsets += onsets != NULL;
@@ -462,9 +572,148 @@ static int publish_messages(const message_list *l, const session_stream_options 
     return 0;
 }
 
+/* ------------------------------------------------------------------------ */
+/* The received messages in the Open Ephys plugin's form */
+
+typedef struct oe_sender {
+    void *context, *socket;
+    uint64_t message_num; /* the last one sent: the plugin counts from 1 */
+    double rate;
+} oe_sender;
+
+static int64_t to_sample(const oe_sender *s, int64_t ns)
+{
+    return (int64_t)llround((double)ns * s->rate / 1e9);
+}
+
+static int oe_send(oe_sender *s, const char *envelope, size_t env, const char *json, size_t n,
+                   const void *payload, size_t size)
+{
+    if (n == 0)
+        return 1;
+    return zmq_send(s->socket, envelope, env, ZMQ_SNDMORE) < 0 ||
+           zmq_send(s->socket, json, n, payload ? ZMQ_SNDMORE : 0) < 0 ||
+           (payload && zmq_send(s->socket, payload, size, 0) < 0);
+}
+
+static int oe_send_one(oe_sender *s, const message_list *l, const outgoing *m,
+                       acq_publisher *onsets, session_stream_summary *out)
+{
+    char json[1024];
+    int64_t unix_ms = (int64_t)time(NULL) * 1000;
+    if (m->kind == OUT_ONSET)
+        return send_one(l, m, NULL, onsets, out);
+    if (m->kind == OUT_HEARTBEAT)
+        return 0; /* the plugin's data socket has none */
+    s->message_num += (uint64_t)m->lost; /* the sender's gap, as it came */
+    if (m->kind == OUT_SPIKES) {
+        for (size_t i = m->first; i < m->first + m->count; i++) {
+            size_t n = acq_oe_spike_header(json, sizeof json, ++s->message_num,
+                                           l->names + l->name_at[i], l->samples[i],
+                                           l->sorted_ids[i], unix_ms);
+            if (oe_send(s, "EVENT", 6, json, n, NULL, 0))
+                return 1;
+        }
+        out->spikes += m->count;
+        return 0;
+    }
+    if (m->kind == OUT_EVENTS) {
+        for (size_t i = m->first; i < m->first + m->count; i++) {
+            const acq_event *e = &l->events[i];
+            uint8_t payload[10] = {(uint8_t)e->line, e->rising};
+            size_t n = acq_oe_ttl_header(json, sizeof json, ++s->message_num,
+                                         to_sample(s, e->timestamp_ns), unix_ms);
+            if (oe_send(s, "EVENT", 6, json, n, payload, sizeof payload))
+                return 1;
+        }
+        out->events += m->count;
+        return 0;
+    }
+    /* A recorded bin: a data block over its samples, the receiver's clock. */
+    int64_t first = to_sample(s, m->timestamp_ns);
+    int64_t last = to_sample(s, m->timestamp_ns + m->bin_width_ns);
+    size_t n = acq_oe_data_header(json, sizeof json, ++s->message_num, first, last - first,
+                                  s->rate, unix_ms);
+    out->bins++;
+    return oe_send(s, "DATA", 5, json, n, NULL, 0);
+}
+
+static int oe_open(oe_sender *s, const session_stream_options *o, char *err)
+{
+    char aerr[ACQ_ERR_SIZE];
+    int hwm = 1000000; /* as fast as possible must not drop at the sender */
+    memset(s, 0, sizeof *s);
+    s->rate = o->sample_rate;
+    if (!(o->sample_rate > 0 && o->sample_rate < 1e7))
+        return fail(err, "sample rate %g Hz out of range", o->sample_rate);
+    if (acq_endpoint_check(o->data_endpoint, o->allow_remote, aerr))
+        return fail(err, "data stream: %s", aerr);
+    s->context = zmq_ctx_new();
+    s->socket = s->context ? zmq_socket(s->context, ZMQ_PUB) : NULL;
+    if (!s->socket || zmq_setsockopt(s->socket, ZMQ_SNDHWM, &hwm, sizeof hwm) ||
+        zmq_bind(s->socket, o->data_endpoint))
+        return fail(err, "data stream %s: %s", o->data_endpoint, zmq_strerror(zmq_errno()));
+    return 0;
+}
+
+static void oe_close(oe_sender *s)
+{
+    int zero = 0;
+    if (s->socket) {
+        zmq_setsockopt(s->socket, ZMQ_LINGER, &zero, sizeof zero);
+        zmq_close(s->socket);
+    }
+    if (s->context)
+        zmq_ctx_term(s->context);
+}
+
+static int replay_openephys(message_list *l, const session_stream_options *o,
+                            session_stream_summary *out, char *err)
+{
+    if (l->n_spikes == 0)
+        return fail(err, "the record holds no spikes: only a session recorded from Open Ephys "
+                    "(`spikes` records) can be sent in its format");
+    qsort(l->m, (size_t)l->n, sizeof *l->m, by_time);
+    oe_sender s;
+    acq_publisher *onsets = NULL;
+    int status = oe_open(&s, o, err);
+    if (!status && o->onset_endpoint) {
+        acq_socket_config c = {.endpoint = o->onset_endpoint, .bind = 1,
+                               .allow_remote = o->allow_remote, .hwm = 1000000};
+        char aerr[ACQ_ERR_SIZE];
+        if (acq_publisher_create(&onsets, NULL, &c, 2, (uint32_t)(now_ns() / 1000000000), aerr))
+            status = fail(err, "onset stream: %s", aerr);
+    }
+    if (!status) {
+        struct timespec ts = {o->wait_ms / 1000, (long)(o->wait_ms % 1000) * 1000000};
+        nanosleep(&ts, NULL); /* subscribers connect: a PUB drops what comes before */
+        int64_t start = now_ns(), t0 = l->m[0].at_ns, wall0 = start;
+        int total = 0;
+        for (int i = 0; i < l->n; i++)
+            total += l->m[i].kind == OUT_ONSET;
+        out->neurons = l->units;
+        out->as_recorded = 1;
+        for (int i = 0; i < l->n && !status; i++) {
+            const outgoing *m = &l->m[i];
+            pace(o, wall0, t0, m->at_ns);
+            if (oe_send_one(&s, l, m, onsets, out))
+                status = fail(err, "publishing the recorded message %d failed", m->order);
+            if (m->kind == OUT_ONSET && o->progress)
+                o->progress(out->trials, total, o->user);
+        }
+        out->seconds = (double)(now_ns() - start) * 1e-9;
+        nanosleep(&ts, NULL); /* let the last messages leave before the sockets close */
+    }
+    oe_close(&s);
+    acq_publisher_destroy(onsets);
+    return status;
+}
+
 static int replay_messages(message_list *l, const session_stream_options *o,
                            session_stream_summary *out, char *err)
 {
+    if (o->format == ACQ_FORMAT_OPENEPHYS)
+        return replay_openephys(l, o, out, err);
     qsort(l->m, (size_t)l->n, sizeof *l->m, by_time);
     acq_publisher *data = NULL, *onsets = NULL;
     int status = open_publishers(o, &data, &onsets, err);
@@ -493,6 +742,7 @@ int session_stream_replay(const char *session_dir, const session_stream_options 
         return fail(err, "bin width, latency or window out of range");
     message_list l;
     memset(&l, 0, sizeof l);
+    l.keep_spikes = o->format == ACQ_FORMAT_OPENEPHYS;
     int recorded = session_record_each(session_dir, visit_message, &l, NULL, err);
     if (!recorded && l.with_counts) {
         recorded = replay_messages(&l, o, out, err);
@@ -502,6 +752,10 @@ int session_stream_replay(const char *session_dir, const session_stream_options 
     message_list_free(&l);
     if (recorded)
         return 1;
+    if (o->format == ACQ_FORMAT_OPENEPHYS)
+        return fail(err, "%s: no received bins or spikes in the record: only a session "
+                    "`inception run` recorded from Open Ephys can be sent in its format",
+                    session_dir);
     stream_trials s;
     memset(&s, 0, sizeof s);
     if (read_trials(session_dir, &s, err)) {

@@ -19,7 +19,9 @@ the stop get no response.
 At SIGTERM it writes TRUTH_FILE: one row per onset: trial, damaged (1: its
 window reaches past the stop or it came during it; -1: its window ends
 within two bins of the stop, it may be flagged; 0 clean), then the
-UNITS + TETRODES counts; and prints the heartbeats it answered.
+UNITS + TETRODES counts; beside it TRUTH_FILE with _spikes.npy for .npy
+every spike it sent, in order: sample_num, sorted_id, the number ending its
+electrode's name; and prints the heartbeats it answered.
 Usage: openephys_rig.py DATA_ENDPOINT ONSET_ENDPOINT LATENCY_MS WINDOW_MS TRUTH_FILE
        [--stop-after K reset|continue]"""
 import os, signal, struct, sys, time
@@ -77,9 +79,13 @@ def send(envelope, body, payload):
     data.send_multipart([envelope, header(num, body, int(time.time() * 1000)), payload])
 
 
+sent_spikes = []
+
+
 def spike(at_ns, electrode, sorted_id):
     global max_event
     max_event = max(max_event, sample(at_ns))
+    sent_spikes.append((sample(at_ns), sorted_id, int(electrode.split()[-1])))
     send(EVENT, spike_body("rig", electrode, sample(at_ns), sorted_id),
          np.zeros(4 * 40, "<f4").tobytes())
 
@@ -175,4 +181,5 @@ while not stop:
             stop_clock, stopped_until, stop_after = None, now_ns + STOP_NS, None
             break
 np.save(truth_file, np.array(truth, np.int64).reshape(-1, UNITS + TETRODES + 2))
+np.save(truth_file[:-len(".npy")] + "_spikes.npy", np.array(sent_spikes, np.int64).reshape(-1, 3))
 print("heartbeats answered: %d" % heartbeats)

@@ -459,6 +459,7 @@ static void test_openephys(void)
     send_oe(s, "DATA", 5, json, "\0\0\0\0", 4);
     float found[3] = {-1, -1, -1};
     int64_t ttl = -1;
+    int spikes = 0, spikes_right = 1;
     /* Bins stay open two blocks (1024 samples each until a longer one is
      * seen) past their end: the block at base + 3000 closes bin 200. */
     while (acq_receiver_pop(r, &it, 500)) {
@@ -466,11 +467,89 @@ static void test_openephys(void)
             memcpy(found, it->counts, sizeof found);
         if (it->type == ACQ_MSG_EVENTS && it->events[0].line == 2)
             ttl = it->events[0].timestamp_ns;
+        for (uint32_t k = 0; it->type == ACQ_ITEM_SPIKES && k < it->count; k++, spikes++)
+            spikes_right &= spikes < 4 && it->spike_samples[k] == base + 10 + 50 * spikes &&
+                            it->spike_sorted_ids[k] == units[spikes] &&
+                            !strcmp(it->electrodes, "Electrode 1") && it->spike_electrodes[k] == 0;
         acq_item_free(it);
     }
+    CHECK(spikes == 4 && spikes_right,
+          "the 4 spikes handed over as they came: sample, sorted_id, electrode (%d)", spikes);
     CHECK(found[0] == 2 && found[1] == 1 && found[2] == 1,
           "spikes binned per sorted unit: %g %g %g", found[0], found[1], found[2]);
     CHECK(ttl == (base + 100) * 1000000000LL / 30000, "TTL on line 2 at its sample time");
+    zmq_close(s);
+    acq_receiver_destroy(r);
+}
+
+/* Spike batches: 5,000 spikes on 300 electrodes come out in arrival order,
+ * every one, in batches of at most 4,096 spikes and 255 names, and a batch
+ * left pending goes out 100 ms after its first spike with no further message. */
+static void test_spike_batches(void)
+{
+    acq_receiver_config c;
+    char err[ACQ_ERR_SIZE], json[512];
+    acq_receiver *r;
+    acq_receiver_config_default(&c);
+    c.socket.endpoint = "inproc://acq-oe-batches";
+    c.socket.bind = 1;
+    c.format = ACQ_FORMAT_OPENEPHYS;
+    c.units = 3;
+    c.queue_capacity = 1 << 16;
+    CHECK(acq_receiver_create(&r, ctx, &c, err) == 0, "Open Ephys receiver: %s", err);
+    void *s = zmq_socket(ctx, ZMQ_PUB);
+    int hwm = 100000;
+    zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_connect(s, "inproc://acq-oe-batches");
+    int num = 1, connected = 0;
+    acq_item *it;
+    for (int i = 0; i < 100 && !connected; i++) { /* data blocks until the first bin */
+        snprintf(json, sizeof json, "{\"message_num\": %d, \"type\": \"data\", \"content\": "
+                 "{\"num_samples\": 300, \"sample_num\": %d, \"sample_rate\": 30000}}", num++,
+                 300 * i);
+        send_oe(s, "DATA", 5, json, "\0\0\0\0", 4);
+        connected = acq_receiver_pop(r, &it, 20);
+        if (connected)
+            acq_item_free(it);
+    }
+    while (acq_receiver_pop(r, &it, 50))
+        acq_item_free(it);
+    enum { SPIKES = 5000, ELECTRODES = 300 };
+    for (int i = 0; i < SPIKES; i++) {
+        snprintf(json, sizeof json, "{\"message_num\": %d, \"type\": \"spike\", \"spike\": "
+                 "{\"electrode\": \"Tetrode %d\", \"sample_num\": %d, \"sorted_id\": %d}}",
+                 num++, i % ELECTRODES + 1, 100000 + i, i % 7);
+        send_oe(s, "EVENT", 6, json, NULL, 0);
+    }
+    int got = 0, right = 1, batches = 0, within = 1;
+    int64_t wait_until = acq_now_ns() + 5000000000LL;
+    while (got < SPIKES && acq_now_ns() < wait_until) {
+        if (!acq_receiver_pop(r, &it, 100))
+            continue;
+        if (it->type == ACQ_ITEM_SPIKES) {
+            batches++;
+            within &= it->count <= ACQ_SPIKE_BATCH && it->electrode_count <= ACQ_SPIKE_ELECTRODES;
+            for (uint32_t k = 0; k < it->count; k++, got++) {
+                /* the k-th spike's electrode: the name at its index in the joined names */
+                const char *name = it->electrodes;
+                for (int e = 0; e < it->spike_electrodes[k] && name; e++)
+                    name = strchr(name, '\n') ? strchr(name, '\n') + 1 : NULL;
+                char want[32];
+                int n = snprintf(want, sizeof want, "Tetrode %d", got % ELECTRODES + 1);
+                right &= it->spike_samples[k] == 100000 + got &&
+                         it->spike_sorted_ids[k] == got % 7 && name &&
+                         !strncmp(name, want, (size_t)n) && (name[n] == '\n' || !name[n]);
+            }
+        }
+        acq_item_free(it);
+    }
+    acq_stats st;
+    acq_receiver_stats(r, &st);
+    CHECK(got == SPIKES && right, "5,000 spikes on 300 electrodes back in order, each with its "
+          "sample, sorted_id and electrode (%d)", got);
+    CHECK(within && batches >= 2, "in %d batches within 4,096 spikes and 255 names", batches);
+    CHECK(st.spikes == SPIKES && st.spikes_dropped == 0, "counted: %llu handed over, %llu dropped",
+          (unsigned long long)st.spikes, (unsigned long long)st.spikes_dropped);
     zmq_close(s);
     acq_receiver_destroy(r);
 }
@@ -785,6 +864,7 @@ int main(void)
     test_tcp_curve();
     test_curve_clients();
     test_openephys();
+    test_spike_batches();
     test_max_message(ACQ_FORMAT_NATIVE);
     test_max_message(ACQ_FORMAT_OPENEPHYS);
     test_heartbeat();

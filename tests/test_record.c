@@ -564,6 +564,77 @@ static void test_python(const char *script, const char *reader, const char *dir)
           code == 127 ? ": cannot run /usr/bin/python3" : code == 3 ? ": numpy missing" : "");
 }
 
+/* Spikes records (RECORD.md `spikes`): sample numbers as int32 differences
+ * when they fit, as int64 when a jump does not; read back in C, and in numpy
+ * through inception.record's Session.spikes() (the package beside the shim
+ * `reader`) against the values written here. */
+static void test_spikes(const char *reader, const char *dir)
+{
+    char err[CONTROLLER_ERR_SIZE] = "";
+    remove_tree(dir);
+    session_record *w;
+    int64_t near[4] = {1000, 998, 1500, 1700};            /* out of order: a negative step */
+    int64_t jump[3] = {5, 5 + 3000000000LL, 7};             /* differences beyond int32 */
+    int32_t sorted_a[4] = {3, 0, 65535, 1}, sorted_b[3] = {2, 2, 0};
+    uint8_t elec_a[4] = {0, 1, 0, 1}, elec_b[3] = {0, 0, 0};
+    record_spikes a = {4, near, sorted_a, elec_a, "Tetrode 1\nStereotrode 12", 10, 20};
+    record_spikes b = {3, jump, sorted_b, elec_b, "Probe A", 30, 40};
+    record_spikes none = {0, NULL, NULL, NULL, "", 0, 0};
+    CHECK(session_record_create(dir, "test", "", 0, &w, err) == 0 &&
+              session_record_spikes(w, &a, err) == 0,
+          "a spikes record of 4 spikes is written: %s", err);
+    CHECK(session_record_spikes(w, &b, err) == 0, "a spikes record with a 3e9-sample jump");
+    CHECK(session_record_spikes(w, &none, err) != 0 && strstr(err, "without spikes"),
+          "an empty batch is refused: %s", err);
+    session_record_close(w, err);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, RECORD_FILE_NAME);
+    record_reader *r;
+    record_view v;
+    record_field f;
+    int found = 0;
+    CHECK(record_reader_open(path, &r, err) == 0, "reader opens the spikes session");
+    while (record_reader_next(r, &v, err) == RECORD_NEXT_OK) {
+        if (v.type != RECORD_SPIKES)
+            continue;
+        found++;
+        int64_t first;
+        int plain = record_get_i64(v.payload, v.length, "first_sample", &first) != 0;
+        CHECK(plain == (found == 2), "record %d: %s", found,
+              plain ? "plain int64 sample_num (a difference is beyond int32)"
+                    : "first_sample and int32 differences");
+        CHECK(record_field_find(v.payload, v.length, plain ? "sample_num" : "sample_delta", &f) ==
+                      0 && f.dtype == (plain ? RECORD_I64 : RECORD_I32) &&
+                  f.count == (found == 1 ? 4u : 3u),
+              "record %d holds its samples", found);
+    }
+    record_reader_close(r);
+    CHECK(found == 2, "two spikes records read back (%d)", found);
+    CHECK(strcmp(record_type_name(RECORD_SPIKES), "spikes") == 0, "type 14 is named spikes");
+
+    char python_dir[4200], program[2048];
+    snprintf(python_dir, sizeof python_dir, "%s", reader);
+    char *slash = strrchr(python_dir, '/');
+    snprintf(slash ? slash + 1 : python_dir, 64, "../python");
+    snprintf(program, sizeof program,
+             "import sys; sys.path.insert(0, sys.argv[1]); import inception.record as r\n"
+             "s = r.open(sys.argv[2]).spikes()\n"
+             "assert s['sample_num'].tolist() == [1000, 998, 1500, 1700, 5, 3000000005, 7], s\n"
+             "assert s['sorted_id'].tolist() == [3, 0, 65535, 1, 2, 2, 0], s\n"
+             "assert s['electrode'].tolist() == ['Tetrode 1', 'Stereotrode 12', 'Tetrode 1',\n"
+             "    'Stereotrode 12', 'Probe A', 'Probe A', 'Probe A'], s\n"
+             "assert s['received_ns'].tolist() == [20] * 4 + [40] * 3, s\n");
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("/usr/bin/python3", "python3", "-c", program, python_dir, dir, (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+          "Session.spikes() gives back every sample, sorted_id, electrode and arrival");
+}
+
 int main(int argc, char **argv)
 {
     char dir[] = "/tmp/inception-test-record-XXXXXX";
@@ -584,6 +655,8 @@ int main(int argc, char **argv)
     test_disk_full(session);
     if (argc > 2)
         test_python(argv[1], argv[2], session);
+    if (argc > 2)
+        test_spikes(argv[2], session);
     else
         CHECK(0, "the numpy cross-check needs tests/record_check.py and record_reader.py");
     remove_tree(dir);

@@ -136,6 +136,83 @@ PY
 rc=$?
 check "Open Ephys: unflagged trials equal the spikes sent, only the trials the stop cut are flagged, the unit map is in the record ($(tail -1 "$work/err"))" \
     '[ $rc = 0 ]'
+# Spike times: every spike the stand-in sent, in order, from the record's
+# `spikes` records through the Python reader: sample number, sorted_id and
+# electrode exactly (a prefix: the batch of the last 100 ms before the
+# session ended may not have been handed over; RECORD.md).
+$py - "$work/oe_session" "$tests/../python" "$work/oe_truth_spikes.npy" >"$work/err" 2>&1 <<'PY'
+import sys
+import numpy as np
+sys.path.insert(0, sys.argv[2])
+import inception.record
+sent = np.load(sys.argv[3])
+got = inception.record.open(sys.argv[1]).spikes()
+n = got["sample_num"].size
+print("%d spikes sent, %d recorded" % (len(sent), n))
+assert n > 0.95 * len(sent) and n <= len(sent), (n, len(sent))
+assert np.array_equal(got["sample_num"], sent[:n, 0]), "sample numbers differ"
+assert np.array_equal(got["sorted_id"], sent[:n, 1]), "sorted ids differ"
+assert list(got["electrode"]) == ["Tetrode %d" % e for e in sent[:n, 2]], "electrodes differ"
+PY
+rc=$?
+check "Open Ephys spike times: the record's spikes are the ones sent, sample, unit and electrode ($(tail -1 "$work/err"))" \
+    '[ $rc = 0 ]'
+"$inception" record-dump "$work/oe_session" >"$work/dump_c" 2>&1
+PYTHONPATH="$tests/../python" $py -m inception.record "$work/oe_session" >"$work/dump_py" 2>&1
+check "the spikes records: listed by the Python package as record-dump lists them" \
+    'grep -q " spikes " "$work/dump_c" && cmp -s "$work/dump_c" "$work/dump_py"'
+# The same session sent again in the plugin's form (replay --stream --format
+# openephys): a subscriber reading the headers with Python's json module (not
+# our parser) gets every recorded spike back, in order, and a TTL per sync edge.
+oereplay=tcp://127.0.0.1:$((base + 6))
+$py - "$oereplay" "$work/oe_replayed.npy" >"$work/oe_sub.out" 2>&1 <<'PY' &
+import json, sys, time
+import numpy as np
+import zmq
+s = zmq.Context().socket(zmq.SUB)
+s.setsockopt(zmq.RCVHWM, 0)
+s.setsockopt(zmq.SUBSCRIBE, b"")
+s.connect(sys.argv[1])
+spikes, ttls, blocks, nums = [], 0, 0, []
+while s.poll(3000 if nums else 60000):
+    f = s.recv_multipart()
+    h = json.loads(f[1])
+    nums.append(h["message_num"])
+    if f[0] == b"EVENT\0" and h["type"] == "spike":
+        sp = h["spike"]
+        spikes.append((sp["sample_num"], sp["sorted_id"], int(sp["electrode"].split()[-1])))
+    elif f[0] == b"EVENT\0" and h["type"] == "event" and h["content"]["type"] == 3:
+        ttls += 1
+    elif f[0] == b"DATA\0" and h["type"] == "data":
+        blocks += 1
+np.save(sys.argv[2], np.array(spikes, np.int64).reshape(-1, 3))
+print("%d spikes, %d TTLs, %d data blocks, message_num 1 on, rising: %s" % (
+    len(spikes), ttls, blocks, nums[:1] == [1] and all(b > a for a, b in zip(nums, nums[1:]))))
+PY
+sub=$!
+"$inception" replay "$work/oe_session" --stream "$oereplay" --onsets "tcp://127.0.0.1:$((base + 7))" \
+    --format openephys --speed 0 >"$work/oe_replay.out" 2>&1
+replay_rc=$?
+wait $sub
+$py - "$work/oe_session" "$tests/../python" "$work/oe_replayed.npy" "$work/oe_sub.out" >"$work/err" 2>&1 <<'PY'
+import sys
+import numpy as np
+sys.path.insert(0, sys.argv[2])
+import inception.record
+session = inception.record.open(sys.argv[1])
+rec = session.spikes()
+sent = np.load(sys.argv[3])
+line = open(sys.argv[4]).read().strip().splitlines()[-1]
+print("%d recorded, replayed: %s" % (rec["sample_num"].size, line))
+assert len(sent) == rec["sample_num"].size
+assert np.array_equal(sent[:, 0], rec["sample_num"]) and np.array_equal(sent[:, 1], rec["sorted_id"])
+assert ["Tetrode %d" % e for e in sent[:, 2]] == list(rec["electrode"])
+assert int(line.split(", ")[1].split()[0]) == len(session.records("sync")), line
+assert line.endswith("rising: True"), line
+PY
+rc=$?
+check "replay --stream --format openephys sends every recorded spike again in the plugin's form (exit $replay_rc; $(tail -1 "$work/err"))" \
+    '[ $replay_rc = 0 ] && [ $rc = 0 ]'
 check "the report shows the spikes beyond the units" \
     'grep -q "Open Ephys spikes in no column" "$work/oe_session/report/index.html"'
 # A stream at another sample rate than endpoints.sample_rate: the run stops

@@ -241,6 +241,34 @@ static int bins_seen;
 static float bin_totals[64];
 static int64_t bin_starts[64];
 
+/* The plugin's headers as replay writes them decode to what was written,
+ * a name with a quote and a backslash included (JSON escapes: the decoder
+ * keeps the escaped letter). */
+static void test_openephys_headers(void)
+{
+    char json[1024], err[ACQ_ERR_SIZE];
+    acq_oe_message m;
+    size_t n = acq_oe_spike_header(json, sizeof json, 7, "Tetrode \"2\\ 12", 123456789, 31, 5);
+    acq_frame f[2] = {{(const uint8_t *)"EVENT", 6}, {(const uint8_t *)json, n}};
+    CHECK(n > 0 && acq_oe_decode(f, 2, &m, err) == ACQ_OK && m.kind == ACQ_OE_SPIKE &&
+              m.message_num == 7 && m.sample_num == 123456789 && m.sorted_id == 31 &&
+              !strcmp(m.electrode, "Tetrode \"2\\ 12") && m.electrode_number == 12,
+          "a spike header decodes to its message_num, sample, sorted_id and electrode");
+    uint8_t ttl[10] = {3, 1};
+    n = acq_oe_ttl_header(json, sizeof json, 8, 4500, 5);
+    acq_frame t[3] = {{(const uint8_t *)"EVENT", 6}, {(const uint8_t *)json, n}, {ttl, 10}};
+    CHECK(n > 0 && acq_oe_decode(t, 3, &m, err) == ACQ_OK && m.kind == ACQ_OE_TTL &&
+              m.sample_num == 4500 && m.line == 3 && m.state == 1,
+          "a TTL header decodes to its sample, line and state");
+    n = acq_oe_data_header(json, sizeof json, 9, 300, 300, 30000, 5);
+    acq_frame d[2] = {{(const uint8_t *)"DATA", 5}, {(const uint8_t *)json, n}};
+    CHECK(n > 0 && acq_oe_decode(d, 2, &m, err) == ACQ_OK && m.kind == ACQ_OE_DATA &&
+              m.sample_num == 300 && m.num_samples == 300 && m.sample_rate == 30000,
+          "a data header decodes to its first sample, length and rate");
+    CHECK(acq_oe_spike_header(json, 40, 1, "x", 1, 1, 1) == 0, "a header too long for its "
+          "buffer gives 0");
+}
+
 static void collect(void *ctx, int64_t start_ns, uint32_t width_ns, const float *counts, int units)
 {
     (void)ctx, (void)width_ns;
@@ -316,6 +344,7 @@ int main(void)
     test_counts();
     test_events_onsets();
     test_openephys();
+    test_openephys_headers();
     test_binner();
     test_sequence();
     test_endpoints();

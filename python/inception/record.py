@@ -5,6 +5,7 @@
     for r in session.records():                  # every record, in file order
         print(r["sequence"], r["type"], r["fields"])
     trials = session.trials()                    # the trial table: dict of numpy columns
+    spikes = session.spikes()                    # Open Ephys spikes: sample_num, sorted_id, ...
     stimuli = session.stimuli()                  # every stimulus record's pixels and fields
     data = session.dataset()                     # training arrays (images, responses, tiers)
 
@@ -25,7 +26,7 @@ FORMAT_VERSION = 1
 HEADER = struct.Struct("<4sHHIQQ")  # magic, version, type, length, sequence, time_ns
 TYPES = ["unknown", "session_start", "phase", "schedule", "flip", "stream", "sync",
          "alignment", "trial", "checkpoint", "stimulus", "evaluation", "note",
-         "model_metrics"]
+         "model_metrics", "spikes"]
 DTYPES = {"q": "<i8", "Q": "<u8", "d": "<f8", "f": "<f4", "i": "<i4", "B": "u1"}
 RECORD_FILE_NAME = "session.rec"
 # The aligner's trial flags (RECORD.md, "Tiers, repeats and flags"); 0 = trustworthy.
@@ -255,6 +256,29 @@ class Session:
             "isi_frames": column(schedule, "isi_frames", -1, np.int64),
         }
         return table
+
+    def spikes(self):
+        """Every recorded Open Ephys spike (RECORD.md `spikes`), in arrival order, as a dict of
+        numpy columns: sample_num (int64, the stream's sample clock, as the plugin sent it),
+        sorted_id (int32, the Spike Sorter's unit; 0 unsorted), electrode (str, the
+        electrode's name), received_ns (int64, the monotonic arrival of its batch's last
+        spike). Spikes of a damaged record are missing (see damage())."""
+        samples, sorted_ids, electrodes, received = [], [], [], []
+        for r in self.records("spikes"):
+            f = r["fields"]
+            if "sample_num" in f:
+                sample = np.asarray(f["sample_num"], np.int64)
+            else:  # int32 differences from the first sample
+                sample = f["first_sample"] + np.cumsum(f["sample_delta"].astype(np.int64))
+            names = np.array(f["electrodes"].split("\n"), dtype=object)
+            samples.append(sample)
+            sorted_ids.append(np.asarray(f["sorted_id"], np.int32))
+            electrodes.append(names[np.asarray(f["electrode"], np.int64)])
+            received.append(np.full(sample.size, f["received_ns"], np.int64))
+        join = lambda parts, dtype: np.concatenate(parts) if parts else np.zeros(0, dtype)
+        return {"sample_num": join(samples, np.int64), "sorted_id": join(sorted_ids, np.int32),
+                "electrode": join(electrodes, object).astype(str),
+                "received_ns": join(received, np.int64)}
 
     def stimuli(self):
         """Every stimulus, one per stimulus_id in ascending order (the first record of an id),
