@@ -419,6 +419,22 @@ static void find_first_offset(acq_aligner *a)
     a->offset_known = 1;
 }
 
+/* An onset whose edge (if any) has arrived: anchored on its one edge near
+ * the fit's prediction, or placed by the fit and flagged (none, or several). */
+static void decide_onset(acq_aligner *a, pending_trial *p, int64_t predicted)
+{
+    int e = -1, n = edges_near(a, predicted, &e);
+    if (n == 1) {
+        anchor_on_edge(a, p, e);
+        return;
+    }
+    p->t.flags |= n == 0 ? ACQ_TRIAL_NO_SYNC : ACQ_TRIAL_AMBIGUOUS;
+    a->stats.missing_edges += n == 0;
+    a->stats.ambiguous += n > 1;
+    p->t.onset_acq_ns = predicted;
+    p->decided = 1;
+}
+
 /* Once the data has moved far enough past an onset's predicted edge, its
  * edge (if any) has arrived: match it, or place the onset by the fit. */
 static void decide_onsets(acq_aligner *a)
@@ -431,16 +447,7 @@ static void decide_onsets(acq_aligner *a)
         int64_t predicted = fit_map(&a->fit, p->t.onset_display_ns);
         if (!a->finishing && a->now < predicted + wait)
             break;
-        int e = -1, n = edges_near(a, predicted, &e);
-        if (n == 1) {
-            anchor_on_edge(a, p, e);
-            continue;
-        }
-        p->t.flags |= n == 0 ? ACQ_TRIAL_NO_SYNC : ACQ_TRIAL_AMBIGUOUS;
-        a->stats.missing_edges += n == 0;
-        a->stats.ambiguous += n > 1;
-        p->t.onset_acq_ns = predicted;
-        p->decided = 1;
+        decide_onset(a, p, predicted);
     }
 }
 
@@ -754,14 +761,7 @@ static void restart_clock(acq_aligner *a, int64_t restart_received)
             int64_t predicted = fit_map(&a->fit, p->t.onset_display_ns);
             if (predicted > old_now + a->c.match_tolerance_ns)
                 break;
-            int e = -1, n = edges_near(a, predicted, &e);
-            if (n == 1) {
-                anchor_on_edge(a, p, e);
-                continue;
-            }
-            p->t.flags |= n == 0 ? ACQ_TRIAL_NO_SYNC : ACQ_TRIAL_AMBIGUOUS;
-            p->t.onset_acq_ns = predicted;
-            p->decided = 1;
+            decide_onset(a, p, predicted);
         }
         for (int i = 0; i < a->npending; i++) {
             pending_trial *p = pending_at(a, i);
