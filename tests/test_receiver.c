@@ -715,6 +715,71 @@ static void test_openephys_gap_span(void)
     acq_receiver_destroy(r);
 }
 
+/* A GUI stop and start (WIRE.md): message_num back at 1, the open bins that
+ * ended before the old clock's last sample go out; only the rest are lost.
+ * Bin 200 holds a spike and ended before the last sample, though the hold
+ * (two blocks) kept it open: it goes out with its spike. */
+static void test_openephys_restart_flush(void)
+{
+    acq_receiver_config c;
+    char err[ACQ_ERR_SIZE], json[512];
+    acq_receiver *r;
+    acq_receiver_config_default(&c);
+    c.socket.endpoint = "inproc://acq-oe-restart";
+    c.socket.bind = 1;
+    c.format = ACQ_FORMAT_OPENEPHYS;
+    c.units = 1;
+    c.sample_rate = 30000;
+    c.bin_width_ns = 10000000;
+    CHECK(acq_receiver_create(&r, ctx, &c, err) == 0, "Open Ephys receiver: %s", err);
+    void *s = zmq_socket(ctx, ZMQ_PUB);
+    zmq_connect(s, "inproc://acq-oe-restart");
+    int num = 1, connected = 0;
+    for (int i = 0; i < 100 && !connected; i++) {
+        snprintf(json, sizeof json, "{\"message_num\": %d, \"type\": \"data\", \"content\": "
+                 "{\"num_samples\": 300, \"sample_num\": %d, \"sample_rate\": 30000}}", num++,
+                 300 * i);
+        send_oe(s, "DATA", 5, json, "\0\0\0\0", 4);
+        acq_item *it;
+        connected = acq_receiver_pop(r, &it, 20);
+        if (connected)
+            acq_item_free(it);
+    }
+    acq_item *it;
+    while (acq_receiver_pop(r, &it, 50))
+        acq_item_free(it);
+    const long long base = 300 * 200; /* bin 200: samples base..base + 299 */
+    snprintf(json, sizeof json, "{\"message_num\": %d, \"type\": \"data\", \"content\": "
+             "{\"num_samples\": 300, \"sample_num\": %lld, \"sample_rate\": 30000}}", num++, base);
+    send_oe(s, "DATA", 5, json, "\0\0\0\0", 4);
+    snprintf(json, sizeof json, "{\"message_num\": %d, \"type\": \"spike\", \"spike\": "
+             "{\"electrode\": \"Electrode 1\", \"sample_num\": %lld, \"sorted_id\": 1}}", num++,
+             base + 100);
+    send_oe(s, "EVENT", 6, json, NULL, 0);
+    snprintf(json, sizeof json, "{\"message_num\": %d, \"type\": \"data\", \"content\": "
+             "{\"num_samples\": 300, \"sample_num\": %lld, \"sample_rate\": 30000}}", num++,
+             base + 300);
+    send_oe(s, "DATA", 5, json, "\0\0\0\0", 4);
+    float bin200 = -1;
+    while (acq_receiver_pop(r, &it, 300)) { /* nothing closes bin 200 yet */
+        if (it->type == ACQ_MSG_COUNTS && it->timestamp_ns == 200 * 10000000LL)
+            bin200 = it->counts[0];
+        acq_item_free(it);
+    }
+    CHECK(bin200 == -1, "bin 200 still open before the restart (got %g)", bin200);
+    /* Started again: message_num 1, sample 0. */
+    send_oe(s, "DATA", 5, "{\"message_num\": 1, \"type\": \"data\", \"content\": {\"num_samples\""
+            ": 300, \"sample_num\": 0, \"sample_rate\": 30000}}", "\0\0\0\0", 4);
+    while (acq_receiver_pop(r, &it, 300)) {
+        if (it->type == ACQ_MSG_COUNTS && it->timestamp_ns == 200 * 10000000LL)
+            bin200 = it->counts[0];
+        acq_item_free(it);
+    }
+    CHECK(bin200 == 1, "the restart sends out bin 200 with its spike (got %g)", bin200);
+    zmq_close(s);
+    acq_receiver_destroy(r);
+}
+
 /* ------------------------------------------------------------------------ */
 /* The largest message a format allows (ZMQ_MAXMSGSIZE): a sender in a child
  * process (so that its own buffers do not count here) streams small
@@ -1029,6 +1094,7 @@ int main(void)
     test_openephys_rate();
     test_openephys_first_block();
     test_openephys_gap_span();
+    test_openephys_restart_flush();
     test_max_message(ACQ_FORMAT_NATIVE);
     test_max_message(ACQ_FORMAT_OPENEPHYS);
     test_heartbeat();
