@@ -251,6 +251,7 @@ static void check_evaluation_mode(void)
     many[2 * H * W + 5] = 0.25f;
     w[7 * N + 1] = NAN;
     int rates_finite = 1;
+    err[0] = 0;
     CHECK(grad && w && model_input_gradient(m, many, MANY, w, grad, rates, err) != 0 &&
               strstr(err, "input gradient is not finite"),
           "a NaN gradient weight: the non-finite input gradient is refused: %s", err);
