@@ -540,13 +540,18 @@ static void test_loss_spans(void)
             add_loss_item(a, A0 + 3540000000LL, A0 + 3545000000LL);
     }
     add_loss_item(a, A0 + 4560000000LL, A0 + 4600000000LL); /* between windows: nobody's */
+    /* Spans are half-open, [from, until), like the windows: one that ends
+     * where trial 4's window starts, one that starts where trial 1's ends. */
+    add_loss_item(a, A0 + 4000000000LL, A0 + 4050000000LL);
+    add_loss_item(a, A0 + 1550000000LL, A0 + 1600000000LL);
     acq_aligner_finish(a);
     acq_trial t[5];
     float counts[5][UNITS];
     int n = collect(a, t, counts);
     CHECK(n == 5 && t[0].flags == 0 && t[1].flags == 0 && t[4].flags == 0 &&
               counts[0][0] == 50 && counts[4][4] == 50,
-          "trials no span touches are clean, 50 bins summed");
+          "trials no span overlaps are clean (one touching a window's start or end does not), "
+          "50 bins summed");
     CHECK(n == 5 && t[2].flags == ACQ_TRIAL_LOST && t[3].flags == ACQ_TRIAL_LOST,
           "a span inside a window flags it, also after the trial was summed");
     acq_aligner_destroy(a);

@@ -245,6 +245,19 @@ static void check_evaluation_mode(void)
     CHECK(grad && w && model_input_gradient(m, many, MANY, w, grad, rates, err) != 0 &&
               strstr(err, "image 2 of the batch: pixel 5 is nan"),
           "... and by the input gradient: %s", err);
+    /* The gradient's weights are the caller's (an objective's derivative):
+     * a NaN among them (image 7, neuron 1) gives a NaN input gradient while
+     * every rate is finite, so only the gradient's own check can refuse it. */
+    many[2 * H * W + 5] = 0.25f;
+    w[7 * N + 1] = NAN;
+    int rates_finite = 1;
+    err[0] = 0;
+    CHECK(grad && w && model_input_gradient(m, many, MANY, w, grad, rates, err) != 0 &&
+              strstr(err, "input gradient is not finite"),
+          "a NaN gradient weight: the non-finite input gradient is refused: %s", err);
+    for (int i = 0; i < MANY * N; i++)
+        rates_finite &= isfinite(rates[i]) != 0;
+    CHECK(rates_finite, "... though every rate it predicted is finite");
     free(grad);
     free(w);
     free(many);
@@ -305,6 +318,43 @@ static void check_save_load(void)
     unlink(path);
     rmdir(dir);
     model_destroy(m);
+}
+
+/* An LNP model whose feature standardization cannot be used (a scale of 0 or
+ * below divides the features by nothing or flips them; a NaN mean makes
+ * every feature NaN) is refused by model_load naming the feature, though
+ * its checksum is right: model_save writes whatever it is given. */
+static void check_load_refuses_lnp_buffers(void)
+{
+    char dir[] = "/tmp/inception-test-XXXXXX", path[256], err[MODEL_ERR_SIZE];
+    CHECK(mkdtemp(dir) != NULL, "temporary folder");
+    snprintf(path, sizeof path, "%s/lnp.bin", dir);
+    struct {
+        int mean; /* 1: the feature mean, 0: the feature scale */
+        float value;
+        const char *named;
+    } cases[] = {
+        {0, 0.0f, "LNP feature scale that is not finite and positive (feature 3: 0)"},
+        {0, -0.5f, "LNP feature scale that is not finite and positive (feature 3: -0.5)"},
+        {0, INFINITY, "LNP feature scale that is not finite and positive (feature 3: inf)"},
+        {1, NAN, "non-finite LNP feature mean (feature 3: nan)"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        model *m = tiny_model(MODEL_LNP, READOUT_GAUSSIAN, 0, LNP_PIXELS), *back = NULL;
+        CHECK(m && m->lnp_dim > 3, "an LNP model with more than 3 features");
+        if (!m || m->lnp_dim <= 3)
+            return;
+        (cases[k].mean ? m->lnp_feature_mean : m->lnp_feature_scale)[3] = cases[k].value;
+        err[0] = 0;
+        int saved = model_save(m, path, err) == 0;
+        CHECK(saved && model_load(&back, path, err) != 0 && strstr(err, cases[k].named),
+              "LNP feature %s %g at feature 3: refused by the loader naming it (%s)",
+              cases[k].mean ? "mean" : "scale", (double)cases[k].value, err);
+        model_destroy(back);
+        model_destroy(m);
+    }
+    unlink(path);
+    rmdir(dir);
 }
 
 /* A small simulated recording: the fit must find real structure. */
@@ -636,6 +686,7 @@ int main(void)
     check_gradients();
     check_evaluation_mode();
     check_save_load();
+    check_load_refuses_lnp_buffers();
     check_fit();
     check_best_epoch_restored();
     check_fit_schedule();

@@ -482,6 +482,311 @@ static void test_openephys(void)
     acq_receiver_destroy(r);
 }
 
+/* The unit map as WIRE.md states it (sorted_id k in 1..N: column k - 1; an
+ * unsorted spike: column N + n - 1, n ending its electrode's name, 1..M;
+ * anything else in no column, counted by reason), through the receiver's
+ * bins: N = 2 units, M = 2 electrodes. Two electrodes whose names end in
+ * the same number ("Electrode 1", then "Tetrode 1") would pour two
+ * channels into one column: the second is counted unmapped, not binned. */
+static void test_openephys_unit_map(void)
+{
+    acq_receiver_config c;
+    char err[ACQ_ERR_SIZE], json[512], name[64];
+    acq_receiver *r;
+    acq_receiver_config_default(&c);
+    c.socket.endpoint = "inproc://acq-oe-map";
+    c.socket.bind = 1;
+    c.format = ACQ_FORMAT_OPENEPHYS;
+    c.units = 2;
+    c.electrodes = 2;
+    c.sample_rate = 30000;
+    c.bin_width_ns = 10000000;
+    CHECK(acq_receiver_create(&r, ctx, &c, err) == 0, "Open Ephys receiver, 2 units and 2 "
+          "electrodes: %s", err);
+    void *s = zmq_socket(ctx, ZMQ_PUB);
+    zmq_connect(s, "inproc://acq-oe-map");
+    int num = 1, connected = 0;
+    for (int i = 0; i < 100 && !connected; i++) {
+        snprintf(json, sizeof json, "{\"message_num\": %d, \"type\": \"data\", \"content\": "
+                 "{\"num_samples\": 300, \"sample_num\": %d, \"sample_rate\": 30000}}", num++,
+                 300 * i);
+        send_oe(s, "DATA", 5, json, "\0\0\0\0", 4);
+        acq_item *it;
+        connected = acq_receiver_pop(r, &it, 20);
+        if (connected)
+            acq_item_free(it);
+    }
+    acq_item *it;
+    while (acq_receiver_pop(r, &it, 50))
+        acq_item_free(it);
+    acq_stats before;
+    acq_receiver_stats(r, &before);
+    int64_t base = 300 * 200; /* bin 200, as in test_openephys */
+    struct {
+        const char *electrode;
+        int sorted;
+    } spikes[] = {
+        {"Electrode 1", 2}, /* column 1 */
+        {"Electrode 1", 0}, /* column 2: the first name for electrode 1 */
+        {"Tetrode 1", 0},   /* electrode 1 again, another channel: unmapped */
+        {"Electrode 2", 0}, /* column 3 */
+        {"Electrode 2", 0}, /* column 3 */
+        {"Electrode 3", 0}, /* beyond M = 2: unmapped */
+        {"Electrode 1", 3}, /* sorted id beyond N = 2 */
+    };
+    int n = (int)(sizeof spikes / sizeof spikes[0]);
+    for (int i = 0; i < n; i++) {
+        snprintf(json, sizeof json, "{\"message_num\": %d, \"type\": \"spike\", \"spike\": "
+                 "{\"electrode\": \"%s\", \"sample_num\": %lld, \"sorted_id\": %d}}", num++,
+                 spikes[i].electrode, (long long)(base + 10 + 20 * i), spikes[i].sorted);
+        send_oe(s, "EVENT", 6, json, NULL, 0);
+    }
+    snprintf(json, sizeof json, "{\"message_num\": %d, \"type\": \"data\", \"content\": "
+             "{\"num_samples\": 300, \"sample_num\": %lld}}", num++, (long long)(base + 3000));
+    send_oe(s, "DATA", 5, json, "\0\0\0\0", 4);
+    float found[4] = {-1, -1, -1, -1};
+    while (acq_receiver_pop(r, &it, 500)) {
+        if (it->type == ACQ_MSG_COUNTS && it->timestamp_ns == 200 * 10000000LL &&
+            it->count == 4)
+            memcpy(found, it->counts, sizeof found);
+        acq_item_free(it);
+    }
+    acq_stats after;
+    acq_receiver_stats(r, &after);
+    CHECK(found[0] == 0 && found[1] == 1 && found[2] == 1 && found[3] == 2,
+          "bin 200 per column (sorted 1, sorted 2, electrode 1, electrode 2): %g %g %g %g, "
+          "want 0 1 1 2", found[0], found[1], found[2], found[3]);
+    CHECK(after.unsorted_unmapped - before.unsorted_unmapped == 2 &&
+              after.sorted_beyond - before.sorted_beyond == 1 &&
+              after.unsorted_left_out == before.unsorted_left_out,
+          "in no column: 2 unmapped (Tetrode 1 on electrode 1's column, Electrode 3), 1 "
+          "sorted beyond (got %llu, %llu)",
+          (unsigned long long)(after.unsorted_unmapped - before.unsorted_unmapped),
+          (unsigned long long)(after.sorted_beyond - before.sorted_beyond));
+    CHECK(acq_receiver_column_electrode(r, 2, name, sizeof name) == 0 &&
+              !strcmp(name, "Electrode 1"),
+          "column 2 is Electrode 1's, the first name seen for it (got \"%s\")", name);
+    zmq_close(s);
+    acq_receiver_destroy(r);
+}
+
+/* WIRE.md: a data block's sample_rate must equal the configured one. At
+ * 30,030 Hz against 30,000 (0.1 %) every bin would be 0.1 % too long, 3.6 s
+ * over an hour: nothing is binned and the stream's rate is reported. */
+static void test_openephys_rate(void)
+{
+    acq_receiver_config c;
+    char err[ACQ_ERR_SIZE], json[512];
+    acq_receiver *r;
+    acq_receiver_config_default(&c);
+    c.socket.endpoint = "inproc://acq-oe-rate";
+    c.socket.bind = 1;
+    c.format = ACQ_FORMAT_OPENEPHYS;
+    c.units = 1;
+    c.sample_rate = 30000;
+    c.bin_width_ns = 10000000;
+    CHECK(acq_receiver_create(&r, ctx, &c, err) == 0, "Open Ephys receiver at 30 kHz: %s", err);
+    void *s = zmq_socket(ctx, ZMQ_PUB);
+    zmq_connect(s, "inproc://acq-oe-rate");
+    acq_stats st = {0};
+    int bins = 0;
+    for (int i = 0; i < 100 && !st.rate_mismatch; i++) {
+        snprintf(json, sizeof json, "{\"message_num\": %d, \"type\": \"data\", \"content\": "
+                 "{\"num_samples\": 300, \"sample_num\": %d, \"sample_rate\": 30030.0}}", i + 1,
+                 300 * i);
+        send_oe(s, "DATA", 5, json, "\0\0\0\0", 4);
+        acq_item *it;
+        while (acq_receiver_pop(r, &it, 20)) {
+            bins += it->type == ACQ_MSG_COUNTS;
+            acq_item_free(it);
+        }
+        acq_receiver_stats(r, &st);
+    }
+    CHECK(st.rate_mismatch && st.stream_sample_rate == 30030.0 && bins == 0,
+          "a stream at 30030 Hz against 30000: a mismatch reporting 30030 (got %d, %g), no bin "
+          "(got %d)", st.rate_mismatch, st.stream_sample_rate, bins);
+    zmq_close(s);
+    acq_receiver_destroy(r);
+}
+
+/* The first data block seen starts the bins a hold (two blocks) before its
+ * end (WIRE.md: a bin closes once a sample two blocks past its end was
+ * seen): a spike inside that first block, sent after it as the plugin sends
+ * a block's spikes, is binned, not late. */
+static void test_openephys_first_block(void)
+{
+    acq_receiver_config c;
+    char err[ACQ_ERR_SIZE], json[512];
+    acq_receiver *r;
+    acq_receiver_config_default(&c);
+    c.socket.endpoint = "inproc://acq-oe-first";
+    c.socket.bind = 1;
+    c.format = ACQ_FORMAT_OPENEPHYS;
+    c.units = 1;
+    c.sample_rate = 30000;
+    c.bin_width_ns = 10000000;
+    CHECK(acq_receiver_create(&r, ctx, &c, err) == 0, "Open Ephys receiver: %s", err);
+    void *s = zmq_socket(ctx, ZMQ_PUB);
+    zmq_connect(s, "inproc://acq-oe-first");
+    usleep(200000); /* the subscription reaches the publisher before message 1 */
+    /* Block 1: samples 0..2999 (bins 0..9); a spike at 150 (bin 0). */
+    send_oe(s, "DATA", 5, "{\"message_num\": 1, \"type\": \"data\", \"content\": {\"num_samples\""
+            ": 3000, \"sample_num\": 0, \"sample_rate\": 30000}}", "\0\0\0\0", 4);
+    send_oe(s, "EVENT", 6, "{\"message_num\": 2, \"type\": \"spike\", \"spike\": {\"electrode\": "
+            "\"Electrode 1\", \"sample_num\": 150, \"sorted_id\": 1}}", NULL, 0);
+    for (int i = 1; i <= 4; i++) { /* blocks that close bin 0 */
+        snprintf(json, sizeof json, "{\"message_num\": %d, \"type\": \"data\", \"content\": "
+                 "{\"num_samples\": 3000, \"sample_num\": %d, \"sample_rate\": 30000}}", i + 2,
+                 3000 * i);
+        send_oe(s, "DATA", 5, json, "\0\0\0\0", 4);
+    }
+    acq_item *it;
+    float bin0 = -1;
+    while (acq_receiver_pop(r, &it, 500)) {
+        if (it->type == ACQ_MSG_COUNTS && it->timestamp_ns == 0)
+            bin0 = it->counts[0];
+        acq_item_free(it);
+    }
+    acq_stats st;
+    acq_receiver_stats(r, &st);
+    CHECK(bin0 == 1 && st.late_spikes == 0,
+          "the spike at sample 150 of the first block is in bin 0 (got %g), none late (%llu)",
+          bin0, (unsigned long long)st.late_spikes);
+    zmq_close(s);
+    acq_receiver_destroy(r);
+}
+
+/* A message_num gap (WIRE.md): the lost messages' samples lie anywhere from
+ * a block before the earlier of the two neighbouring messages' samples to a
+ * block after the later one (1024 samples until a longer block is seen), so
+ * that is the span of possible loss handed to the aligner. */
+static void test_openephys_gap_span(void)
+{
+    acq_receiver_config c;
+    char err[ACQ_ERR_SIZE], json[512];
+    acq_receiver *r;
+    acq_receiver_config_default(&c);
+    c.socket.endpoint = "inproc://acq-oe-gap";
+    c.socket.bind = 1;
+    c.format = ACQ_FORMAT_OPENEPHYS;
+    c.units = 1;
+    c.sample_rate = 30000;
+    c.bin_width_ns = 10000000;
+    CHECK(acq_receiver_create(&r, ctx, &c, err) == 0, "Open Ephys receiver: %s", err);
+    void *s = zmq_socket(ctx, ZMQ_PUB);
+    zmq_connect(s, "inproc://acq-oe-gap");
+    int num = 1, connected = 0;
+    for (int i = 0; i < 100 && !connected; i++) {
+        snprintf(json, sizeof json, "{\"message_num\": %d, \"type\": \"data\", \"content\": "
+                 "{\"num_samples\": 300, \"sample_num\": %d, \"sample_rate\": 30000}}", num++,
+                 300 * i);
+        send_oe(s, "DATA", 5, json, "\0\0\0\0", 4);
+        acq_item *it;
+        connected = acq_receiver_pop(r, &it, 20);
+        if (connected)
+            acq_item_free(it);
+    }
+    acq_item *it;
+    while (acq_receiver_pop(r, &it, 50))
+        acq_item_free(it);
+    const int64_t S = 300 * 200;
+    /* Message num: a data block at S (300 samples); num + 1 lost; num + 2 a
+     * spike at S + 400. */
+    snprintf(json, sizeof json, "{\"message_num\": %d, \"type\": \"data\", \"content\": "
+             "{\"num_samples\": 300, \"sample_num\": %lld, \"sample_rate\": 30000}}", num,
+             (long long)S);
+    send_oe(s, "DATA", 5, json, "\0\0\0\0", 4);
+    snprintf(json, sizeof json, "{\"message_num\": %d, \"type\": \"spike\", \"spike\": "
+             "{\"electrode\": \"Electrode 1\", \"sample_num\": %lld, \"sorted_id\": 1}}",
+             num + 2, (long long)(S + 400));
+    send_oe(s, "EVENT", 6, json, NULL, 0);
+    int spans = 0;
+    int64_t from = 0, until = 0;
+    while (acq_receiver_pop(r, &it, 300)) {
+        if (it->type == ACQ_ITEM_LOSS) {
+            spans++;
+            from = it->timestamp_ns;
+            until = it->until_ns;
+        }
+        acq_item_free(it);
+    }
+    /* Samples to ns at 30 kHz: k · 100000 / 3, a third of a ns from the
+     * receiver's rounding to whole ns at most: 1 ns of tolerance (a block
+     * is 34 ms). */
+    int64_t want_from = (S - 1024) * 100000 / 3, want_until = (S + 400 + 1024) * 100000 / 3;
+    CHECK(spans == 1 && llabs(from - want_from) <= 1 && llabs(until - want_until) <= 1,
+          "one span of possible loss, [%lld, %lld) ns: a block either side of samples %lld.. "
+          "%lld (got %d: [%lld, %lld))", (long long)want_from, (long long)want_until,
+          (long long)S, (long long)(S + 400), spans, (long long)from, (long long)until);
+    zmq_close(s);
+    acq_receiver_destroy(r);
+}
+
+/* A GUI stop and start (WIRE.md): message_num back at 1, the open bins that
+ * ended before the old clock's last sample go out; only the rest are lost.
+ * Bin 200 holds a spike and ended before the last sample, though the hold
+ * (two blocks) kept it open: it goes out with its spike. */
+static void test_openephys_restart_flush(void)
+{
+    acq_receiver_config c;
+    char err[ACQ_ERR_SIZE], json[512];
+    acq_receiver *r;
+    acq_receiver_config_default(&c);
+    c.socket.endpoint = "inproc://acq-oe-restart";
+    c.socket.bind = 1;
+    c.format = ACQ_FORMAT_OPENEPHYS;
+    c.units = 1;
+    c.sample_rate = 30000;
+    c.bin_width_ns = 10000000;
+    CHECK(acq_receiver_create(&r, ctx, &c, err) == 0, "Open Ephys receiver: %s", err);
+    void *s = zmq_socket(ctx, ZMQ_PUB);
+    zmq_connect(s, "inproc://acq-oe-restart");
+    int num = 1, connected = 0;
+    for (int i = 0; i < 100 && !connected; i++) {
+        snprintf(json, sizeof json, "{\"message_num\": %d, \"type\": \"data\", \"content\": "
+                 "{\"num_samples\": 300, \"sample_num\": %d, \"sample_rate\": 30000}}", num++,
+                 300 * i);
+        send_oe(s, "DATA", 5, json, "\0\0\0\0", 4);
+        acq_item *it;
+        connected = acq_receiver_pop(r, &it, 20);
+        if (connected)
+            acq_item_free(it);
+    }
+    acq_item *it;
+    while (acq_receiver_pop(r, &it, 50))
+        acq_item_free(it);
+    const long long base = 300 * 200; /* bin 200: samples base..base + 299 */
+    snprintf(json, sizeof json, "{\"message_num\": %d, \"type\": \"data\", \"content\": "
+             "{\"num_samples\": 300, \"sample_num\": %lld, \"sample_rate\": 30000}}", num++, base);
+    send_oe(s, "DATA", 5, json, "\0\0\0\0", 4);
+    snprintf(json, sizeof json, "{\"message_num\": %d, \"type\": \"spike\", \"spike\": "
+             "{\"electrode\": \"Electrode 1\", \"sample_num\": %lld, \"sorted_id\": 1}}", num++,
+             base + 100);
+    send_oe(s, "EVENT", 6, json, NULL, 0);
+    snprintf(json, sizeof json, "{\"message_num\": %d, \"type\": \"data\", \"content\": "
+             "{\"num_samples\": 300, \"sample_num\": %lld, \"sample_rate\": 30000}}", num++,
+             base + 300);
+    send_oe(s, "DATA", 5, json, "\0\0\0\0", 4);
+    float bin200 = -1;
+    while (acq_receiver_pop(r, &it, 300)) { /* nothing closes bin 200 yet */
+        if (it->type == ACQ_MSG_COUNTS && it->timestamp_ns == 200 * 10000000LL)
+            bin200 = it->counts[0];
+        acq_item_free(it);
+    }
+    CHECK(bin200 == -1, "bin 200 still open before the restart (got %g)", bin200);
+    /* Started again: message_num 1, sample 0. */
+    send_oe(s, "DATA", 5, "{\"message_num\": 1, \"type\": \"data\", \"content\": {\"num_samples\""
+            ": 300, \"sample_num\": 0, \"sample_rate\": 30000}}", "\0\0\0\0", 4);
+    while (acq_receiver_pop(r, &it, 300)) {
+        if (it->type == ACQ_MSG_COUNTS && it->timestamp_ns == 200 * 10000000LL)
+            bin200 = it->counts[0];
+        acq_item_free(it);
+    }
+    CHECK(bin200 == 1, "the restart sends out bin 200 with its spike (got %g)", bin200);
+    zmq_close(s);
+    acq_receiver_destroy(r);
+}
+
 /* Spike batches: 5,000 spikes on 300 electrodes come out in arrival order,
  * every one, in batches of at most 4,096 spikes and 255 names, and a batch
  * left pending goes out 100 ms after its first spike with no further message. */
@@ -864,6 +1169,11 @@ int main(void)
     test_tcp_curve();
     test_curve_clients();
     test_openephys();
+    test_openephys_unit_map();
+    test_openephys_rate();
+    test_openephys_first_block();
+    test_openephys_gap_span();
+    test_openephys_restart_flush();
     test_spike_batches();
     test_max_message(ACQ_FORMAT_NATIVE);
     test_max_message(ACQ_FORMAT_OPENEPHYS);

@@ -77,6 +77,22 @@ int main(void)
               run_frames_flags(&f, 15, 0) == -1 &&
               run_frames_flags(&f, 10, 0) == (int)RUN_TRIAL_FRAMES,
           "a new block starts with no verdicts");
+    /* Each wrong-frames cause alone flags its trial (stimulus.h: a stimulus
+     * or ISI not on screen for the frames asked, an interval over 1.5
+     * periods, a trial cut short by Escape). */
+    CHECK(run_frames_begin(&f, 20, 3, 3, err) == 0, "a block of trials 20..22");
+    presenter_event aborted = trial_event(20, PRESENTER_ABORTED),
+                    wrong = trial_event(21, PRESENTER_WRONG_DURATION),
+                    drop = trial_event(22, PRESENTER_DROPPED_FRAMES);
+    run_frames_verdict(&f, &aborted);
+    run_frames_verdict(&f, &wrong);
+    run_frames_verdict(&f, &drop);
+    CHECK(run_frames_flags(&f, 20, 0) == (int)RUN_TRIAL_FRAMES &&
+              run_frames_flags(&f, 21, 0) == (int)RUN_TRIAL_FRAMES &&
+              run_frames_flags(&f, 22, 0) == (int)RUN_TRIAL_FRAMES,
+          "a trial cut short, one of the wrong duration and one with a dropped frame: each "
+          "flagged alone (%d, %d, %d)", run_frames_flags(&f, 20, 0), run_frames_flags(&f, 21, 0),
+          run_frames_flags(&f, 22, 0));
     run_frames_free(&f);
     return test_done();
 }

@@ -158,8 +158,12 @@ enum { REPAIR_IMAGES = 10, REPAIR_P = 96 };
 
 /* hashed: the record's format (pixels_sha256, image_sha256), else as written
  * before hashes. `altered`: an image whose recorded pixels are not the
- * protocol's (-1: none). Writes into `made` the protocol's images. */
-static int write_repair_record(const char *dir, int hashed, int altered, float *made, char *err)
+ * protocol's (-1: none). `tampered`: image 3's SHA-256 with only its last
+ * byte changed, 1: in both its records, 2: in its schedule records only
+ * (TAMPER_*). Writes into `made` the protocol's images. */
+enum { TAMPER_NONE, TAMPER_BOTH, TAMPER_SCHEDULE };
+static int write_repair_record(const char *dir, int hashed, int altered, int tampered,
+                               float *made, char *err)
 {
     protocol *p;
     if (protocol_parse(repair_protocol, sizeof repair_protocol - 1, "test", NULL, &p, err) ||
@@ -178,6 +182,8 @@ static int write_repair_record(const char *dir, int hashed, int altered, float *
         if (i == altered)
             px[7] += 0.001f;
         record_pixels_sha256(px, 8, 12, digest[i]);
+        if (i == 3 && tampered == TAMPER_BOTH)
+            digest[i][SHA256_SIZE - 1] ^= 1;
         record_payload pl;
         record_payload_init(&pl);
         uint32_t shape[2] = {8, 12};
@@ -191,6 +197,8 @@ static int write_repair_record(const char *dir, int hashed, int altered, float *
         status = status || session_record_append(w, RECORD_STIMULUS, &pl, NULL, err);
         record_payload_free(&pl);
     }
+    if (tampered == TAMPER_SCHEDULE)
+        digest[3][SHA256_SIZE - 1] ^= 1;
     float counts[N];
     for (int t = 0; t < 12; t++) {
         int image = t < 8 ? t : 8 + (t - 8) % 2;
@@ -250,7 +258,8 @@ static void test_damaged_image(const char *base)
 
     /* Hashed: image 5 rebuilt, checked against its schedule record's hash. */
     snprintf(dir, sizeof dir, "%s/repair-hashed", base);
-    CHECK(write_repair_record(dir, 1, -1, made, err) == 0 && damage_stimulus(dir, 5) == 0,
+    CHECK(write_repair_record(dir, 1, -1, TAMPER_NONE, made, err) == 0 &&
+              damage_stimulus(dir, 5) == 0,
           "a record with hashes, image 5's stimulus record damaged: %s", err);
     CHECK(session_dataset_load(dir, &s, err) == 0, "loads: %s", err);
     CHECK(s.damaged == 1 && s.repaired == 1 && s.repaired_ids[0] == 5 &&
@@ -265,7 +274,8 @@ static void test_damaged_image(const char *base)
 
     /* Written before hashes: rebuilt, not verified, the others' pixels match. */
     snprintf(dir, sizeof dir, "%s/repair-unhashed", base);
-    CHECK(write_repair_record(dir, 0, -1, made, err) == 0 && damage_stimulus(dir, 5) == 0,
+    CHECK(write_repair_record(dir, 0, -1, TAMPER_NONE, made, err) == 0 &&
+              damage_stimulus(dir, 5) == 0,
           "a record without hashes, image 5's stimulus record damaged: %s", err);
     CHECK(session_dataset_load(dir, &s, err) == 0 && s.repaired == 1 &&
               rows_hold(&s, 5, made + 5 * REPAIR_P) == 1,
@@ -279,15 +289,40 @@ static void test_damaged_image(const char *base)
 
     /* Images that are not the protocol's (image 3 altered): refused, named. */
     snprintf(dir, sizeof dir, "%s/repair-altered", base);
-    CHECK(write_repair_record(dir, 1, 3, made, err) == 0 && damage_stimulus(dir, 5) == 0,
+    CHECK(write_repair_record(dir, 1, 3, TAMPER_NONE, made, err) == 0 &&
+              damage_stimulus(dir, 5) == 0,
           "a record whose image 3 is not its protocol's, image 5 damaged: %s", err);
     CHECK(session_dataset_load(dir, &s, err) != 0 &&
               strstr(err, "image 3 differs from the recorded one"),
           "refused, naming image 3: %s", err);
 
+    /* A SHA-256 that differs from image 3's in its last byte only: the
+     * whole digest is compared, not a prefix. */
+    snprintf(dir, sizeof dir, "%s/repair-tail", base);
+    err[0] = 0;
+    CHECK(write_repair_record(dir, 1, -1, TAMPER_BOTH, made, err) == 0 &&
+              damage_stimulus(dir, 5) == 0,
+          "a record whose image 3 hash differs in its last byte, image 5 damaged: %s", err);
+    CHECK(session_dataset_load(dir, &s, err) != 0 &&
+              strstr(err, "image 3 differs from the recorded one"),
+          "refused, naming image 3: %s", err);
+
+    /* Image 3's stimulus record and its schedule records disagree on its
+     * hash (by one byte): the record contradicts itself, so neither is
+     * trusted to verify a rebuilt image. */
+    snprintf(dir, sizeof dir, "%s/repair-conflict", base);
+    err[0] = 0;
+    CHECK(write_repair_record(dir, 1, -1, TAMPER_SCHEDULE, made, err) == 0 &&
+              damage_stimulus(dir, 5) == 0,
+          "a record with two SHA-256 for image 3, image 5 damaged: %s", err);
+    CHECK(session_dataset_load(dir, &s, err) != 0 &&
+              strstr(err, "image 3: the record holds two different SHA-256 for it"),
+          "refused, naming image 3's two hashes: %s", err);
+
     /* The first image (the lowest id lost is no special case). */
     snprintf(dir, sizeof dir, "%s/repair-import", base);
-    CHECK(write_repair_record(dir, 1, -1, made, err) == 0 && damage_stimulus(dir, 0) == 0,
+    CHECK(write_repair_record(dir, 1, -1, TAMPER_NONE, made, err) == 0 &&
+              damage_stimulus(dir, 0) == 0,
           "image 0 damaged: %s", err);
     CHECK(session_dataset_load(dir, &s, err) == 0 && s.repaired == 1 &&
               rows_hold(&s, 0, made) == 1, "image 0 rebuilt too: %s", err);

@@ -196,6 +196,14 @@ static void test_openephys(void)
               ACQ_OE_UNSORTED_LEFT_OUT && acq_oe_column(&m, 3, 4) == ACQ_OE_UNSORTED_UNMAPPED,
           "unsorted spike on Tetrode 5: its electrode's column after 3 units (7), never a "
           "sorted unit's; left out without electrode columns; unmapped beyond them");
+    /* The bounds of the map (WIRE.md: sorted_id k in 1..N is column k - 1;
+     * n in 1..M): the last electrode and the last sorted unit have columns. */
+    CHECK(acq_oe_column(&m, 3, 5) == 3 + 4, "Tetrode 5 with 5 electrodes: the last column (7)");
+    CHECK(oe("EVENT", 6, "{\"message_num\": 18, \"type\": \"spike\", \"spike\": {"
+             "\"electrode\": \"Tetrode 5\", \"sample_num\": 1, \"sorted_id\": 3}}", NULL, 0,
+             &m, err) == ACQ_OK && acq_oe_column(&m, 3, 5) == 2 &&
+              acq_oe_column(&m, 2, 5) == ACQ_OE_SORTED_BEYOND,
+          "sorted_id 3 of 3 units: column 2; of 2 units: beyond");
     const char *ttl = "{\"message_num\": 19, \"type\": \"event\", \"content\": {\"stream\": "
                       "\"example\", \"source_node\": 102, \"type\": 3, \"sample_num\": 60000}, "
                       "\"data_size\": 10, \"timestamp\": 1}";
