@@ -967,9 +967,11 @@ static int finish_background_fit(run_state *s)
     double corr;
     model *warm = NULL;
     dataset trials;
-    fit_worker_status(s->fit, &rounds, &corr);
     if (fit_worker_finish(s->fit, &warm, &trials, s->err))
         return 1;
+    /* After the join: a round that ended while the worker was being stopped
+     * is counted, as its history (below) holds it. */
+    fit_worker_status(s->fit, &rounds, &corr);
     /* Its learning curve, round by round (the report's figure). */
     fit_worker_round r;
     int curve_failed = 0;
