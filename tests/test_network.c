@@ -357,6 +357,8 @@ static void check_writer(void)
     unsigned char *b1 = read_file_bytes(path, &n1), *b2 = read_file_bytes(again, &n2);
     CHECK(b1 && b2 && n1 == n2 && memcmp(b1, b2, n1) == 0,
           "load and save again: the same bytes (%zu)", n1);
+    model_destroy(back);
+    back = NULL;
     size_t wlen = strlen(writer);
     CHECK(b1[8] == 2 && b1[HEADER] == wlen && memcmp(b1 + HEADER + 4, writer, wlen) == 0,
           "version 2, the writer's length and bytes after the 120-byte header");
