@@ -291,7 +291,8 @@ int command_fit(int argc, char **argv)
     f.progress = print_progress;
     fit_report report;
     int status = 1;
-    if (model_fit(m, &d, &f, &report, err) || model_save(m, out, err)) {
+    if (model_fit(m, &d, &f, &report, err) ||
+        model_set_writer(m, inception_version_string(), err) || model_save(m, out, err)) {
         fprintf(stderr, "inception fit: %s\n", err);
         goto done;
     }
@@ -341,6 +342,9 @@ int command_evaluate(int argc, char **argv)
         return 1;
     }
     model_set_threads(m, threads);
+    const char *writer = model_writer(m);
+    printf("%s: written by %s\n", path,
+           *writer ? writer : "an unrecorded writer (model file format version 1)");
     dataset d;
     if (load_dataset("evaluate", dir, downsample, &d)) {
         model_destroy(m);

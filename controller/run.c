@@ -955,7 +955,7 @@ static int record_start_model(run_state *s, model *warm)
 {
     char path[PROTOCOL_STRING_SIZE + 32], err[MODEL_ERR_SIZE];
     snprintf(path, sizeof path, "%s/%s", s->dir, SESSION_START_MODEL_FILE);
-    if (model_save(warm, path, err))
+    if (model_set_writer(warm, inception_version_string(), err) || model_save(warm, path, err))
         return fail(s, "%s", err);
     return session_record_checkpoint(s->rec, path, -1, NAN, s->err);
 }

@@ -373,7 +373,10 @@ int session_fit_model(const dataset *d, const session_fit_settings *s,
     if (check_tiers(d, err) || start_model(d, s, start, start_size, &m, err))
         return 1;
     model_set_threads(m, s->fit.threads);
-    if (model_fit(m, d, &s->fit, &rep, merr)) {
+    /* The fitted model names this build as its writer; a model.file the
+     * session adopts instead keeps the writer it was given. */
+    if (model_fit(m, d, &s->fit, &rep, merr) ||
+        model_set_writer(m, inception_version_string(), merr)) {
         model_destroy(m);
         return fail(err, "fit: %s", merr);
     }

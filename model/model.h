@@ -415,6 +415,14 @@ int model_fit(model *m, const dataset *d, const fit_options *o, fit_report *repo
 /* Save and load a fitted model: a versioned binary file with a CRC-32. A
  * truncated, corrupt or foreign file fails with a reason, never a crash. */
 int model_save(const model *m, const char *path, char *err);
+/* The model file's writer: which program (and build) wrote it, a text of at
+ * most MODEL_WRITER_MAX bytes that model_save records and model_load gives
+ * back ("" for a version-1 file or when none was set). The model library
+ * knows no versions of its own: the caller names itself before saving. A text
+ * too long is refused (returns 1, reason in err) and the writer kept. */
+#define MODEL_WRITER_MAX 256
+int model_set_writer(model *m, const char *text, char *err);
+const char *model_writer(const model *m);
 int model_load(model **out, const char *path, char *err);
 /* Same, from memory (the fuzz target's entry point). */
 int model_load_bytes(model **out, const unsigned char *bytes, size_t size, char *err);

@@ -1,14 +1,16 @@
 /* model_file.c: saving and loading fitted models.
  *
- * Format, version 1, all little-endian:
+ * Format, version 2 (docs/model-file.md), all little-endian:
  *   8 bytes   magic "INCMODEL"
- *   u32       format version (1)
+ *   u32       format version (2; version 1 is still read)
  *   u32       kind, height, width, neurons, layers, channels,
  *             kernel[MODEL_MAX_LAYERS], batch_norm, readout, features
  *   f32       init_sigma, init_mu_range
  *   u64       seed
  *   f32       input_mean, input_std
  *   u64       parameter count, buffer count
+ *   u32       writer length n (0..MODEL_WRITER_MAX; version 2 only)
+ *   n bytes   writer: which program wrote the file, UTF-8, no NUL (version 2 only)
  *   f32 ×     parameters, then buffers (batch-norm running statistics)
  *   u32       CRC-32 (IEEE, zlib's crc32) of every byte before it
  * The file is checked whole (size, checksum, configuration, counts) before
@@ -18,6 +20,7 @@
  * naming the value: a checksum proves only that the bytes are as written. */
 #include "network.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -26,7 +29,9 @@
 #include <zlib.h>
 
 #define MODEL_MAGIC "INCMODEL"
-#define MODEL_FILE_VERSION 1u
+#define MODEL_FILE_VERSION 2u
+/* Version 1 had no writer field; it is read still (a writer of ""). */
+#define MODEL_FILE_VERSION_NO_WRITER 1u
 #define HEADER_U32_FIELDS (6 + MODEL_MAX_LAYERS + 3)
 #define HEADER_SIZE (8 + 4 + 4 * HEADER_U32_FIELDS + 4 * 2 + 8 + 4 * 2 + 8 * 2)
 
@@ -81,7 +86,9 @@ static float get_f32(cursor *c)
 
 int model_save(const model *m, const char *path, char *err)
 {
-    size_t total = HEADER_SIZE + 4 * (m->n_params + m->n_buffers) + 4;
+    size_t writer_len = strlen(m->writer);
+    assert(writer_len <= MODEL_WRITER_MAX);
+    size_t total = HEADER_SIZE + 4 + writer_len + 4 * (m->n_params + m->n_buffers) + 4;
     unsigned char *bytes = malloc(total);
     if (!bytes) {
         snprintf(err, MODEL_ERR_SIZE, "%s: out of memory", path);
@@ -109,11 +116,15 @@ int model_save(const model *m, const char *path, char *err)
     put_f32(&w, m->input_std);
     put_u64(&w, m->n_params);
     put_u64(&w, m->n_buffers);
+    put_u32(&w, (uint32_t)writer_len);
+    memcpy(w.p, m->writer, writer_len);
+    w.p += writer_len;
     for (size_t i = 0; i < m->n_params; i++)
         put_f32(&w, m->params[i]);
     for (size_t i = 0; i < m->n_buffers; i++)
         put_f32(&w, m->buffers[i]);
     put_u32(&w, (uint32_t)crc32_z(0, bytes, total - 4));
+    assert(w.p == bytes + total);
 
     /* Write to a temporary name and rename, so a crash never leaves a
      * half-written model under the real name. */
@@ -202,9 +213,9 @@ int model_load_bytes(model **out, const unsigned char *bytes, size_t size, char 
     }
     cursor r = {NULL, bytes + 8};
     uint32_t version = get_u32(&r);
-    if (version != MODEL_FILE_VERSION) {
-        snprintf(err, MODEL_ERR_SIZE, "model file version %u; this build reads version %u",
-                 version, MODEL_FILE_VERSION);
+    if (version != MODEL_FILE_VERSION && version != MODEL_FILE_VERSION_NO_WRITER) {
+        snprintf(err, MODEL_ERR_SIZE, "model file version %u; this build reads versions %u "
+                 "and %u", version, MODEL_FILE_VERSION_NO_WRITER, MODEL_FILE_VERSION);
         return 1;
     }
     uint32_t stored_crc = (uint32_t)bytes[size - 4] | (uint32_t)bytes[size - 3] << 8 |
@@ -245,6 +256,31 @@ int model_load_bytes(model **out, const unsigned char *bytes, size_t size, char 
     c.seed = get_u64(&r);
     float input_mean = get_f32(&r), input_std = get_f32(&r);
     uint64_t n_params = get_u64(&r), n_buffers = get_u64(&r);
+    /* Version 2's writer: its length in range and inside the file before
+     * anything is read from it (the checksum above already covers it). */
+    char writer[MODEL_WRITER_MAX + 1] = "";
+    size_t writer_field = 0;
+    if (version == MODEL_FILE_VERSION) {
+        if (size < HEADER_SIZE + 4 + 4) {
+            snprintf(err, MODEL_ERR_SIZE, "truncated model file (%zu bytes, header needs %d)",
+                     size, HEADER_SIZE + 4 + 4);
+            return 1;
+        }
+        uint32_t writer_len = get_u32(&r);
+        if (writer_len > MODEL_WRITER_MAX || writer_len > size - (HEADER_SIZE + 4 + 4)) {
+            snprintf(err, MODEL_ERR_SIZE, "model file's writer length %u out of range "
+                     "(at most %d bytes, within the file)", writer_len, MODEL_WRITER_MAX);
+            return 1;
+        }
+        if (memchr(r.r, 0, writer_len)) {
+            snprintf(err, MODEL_ERR_SIZE, "model file's writer text holds a NUL byte");
+            return 1;
+        }
+        memcpy(writer, r.r, writer_len);
+        writer[writer_len] = '\0';
+        r.r += writer_len;
+        writer_field = 4 + (size_t)writer_len;
+    }
     char why[MODEL_ERR_SIZE];
     if (model_config_validate(&c, why)) {
         snprintf(err, MODEL_ERR_SIZE, "model file has an invalid configuration: %.200s", why);
@@ -262,11 +298,12 @@ int model_load_bytes(model **out, const unsigned char *bytes, size_t size, char 
     size_t want_params, want_buffers;
     model_config_sizes(&c, &want_params, &want_buffers);
     if (n_params != want_params || n_buffers != want_buffers ||
-        size != HEADER_SIZE + 4 * (want_params + want_buffers) + 4) {
+        size != HEADER_SIZE + writer_field + 4 * (want_params + want_buffers) + 4) {
         snprintf(err, MODEL_ERR_SIZE,
-                 "model file size does not match its configuration (%llu parameters, "
-                 "expected %zu)",
-                 (unsigned long long)n_params, want_params);
+                 "model file size does not match its configuration (%zu bytes, %llu "
+                 "parameters; expected %zu bytes, %zu parameters)", size,
+                 (unsigned long long)n_params,
+                 HEADER_SIZE + writer_field + 4 * (want_params + want_buffers) + 4, want_params);
         return 1;
     }
     model *m;
@@ -274,6 +311,7 @@ int model_load_bytes(model **out, const unsigned char *bytes, size_t size, char 
         return 1;
     m->input_mean = input_mean;
     m->input_std = input_std;
+    memcpy(m->writer, writer, sizeof writer);
     for (size_t i = 0; i < m->n_params; i++)
         m->params[i] = get_f32(&r);
     for (size_t i = 0; i < m->n_buffers; i++)
@@ -322,3 +360,17 @@ int model_load(model **out, const char *path, char *err)
         snprintf(err, MODEL_ERR_SIZE, "%.120s: %.130s", path, why);
     return status;
 }
+
+int model_set_writer(model *m, const char *text, char *err)
+{
+    size_t n = strlen(text);
+    if (n > MODEL_WRITER_MAX) {
+        snprintf(err, MODEL_ERR_SIZE, "model writer text is %zu bytes; at most %d fit the "
+                 "model file", n, MODEL_WRITER_MAX);
+        return 1;
+    }
+    memcpy(m->writer, text, n + 1);
+    return 0;
+}
+
+const char *model_writer(const model *m) { return m->writer; }

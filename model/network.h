@@ -49,6 +49,9 @@ struct model {
     model_config cfg;
     float input_mean, input_std;
     int threads;
+    /* Which program wrote (or will write) the model file: "" when unknown
+     * (a version-1 file, or none set). Kept through load and save. */
+    char writer[MODEL_WRITER_MAX + 1];
 
     /* All trained parameters in one vector, so that Adam, save/load and the
      * early-stopping snapshot each see a single array. */

@@ -303,6 +303,37 @@ recorded = [session.start().get("inception_version"),
 check(recorded == [version] * 3, "session_start, export and MEI manifests record the version: %s"
       % recorded)
 
+# The model file (format version 2) records its writer: `inception fit` writes the build's
+# version string, a model saved from torch this module's; a version-1 file (the same bytes
+# without the writer field, as the C writer made them before version 2) reads with the
+# writer "" and the same numbers, and is written back as version 2.
+ref = im.read(path("reference.bin"))
+torch_written = im.read(path("torch.bin"))["writer"]
+check(ref["writer"] == version and torch_written == im.DEFAULT_WRITER,
+      "model files record their writer: fit %r, torch %r" % (ref["writer"], torch_written))
+import struct  # noqa: E402
+import zlib  # noqa: E402
+writer_len = struct.unpack_from("<I", reference, im.HEADER.size)[0]
+v1 = bytearray(reference[:im.HEADER.size] + reference[im.HEADER.size + 4 + writer_len:-4])
+struct.pack_into("<I", v1, 8, 1)
+v1 = bytes(v1) + struct.pack("<I", zlib.crc32(bytes(v1)))
+old = im.read_bytes(v1, "version-1 copy")
+same = all(np.array_equal(old[g][k], ref[g][k]) for g in ("parameters", "buffers")
+           for k in ref[g])
+rewritten = im.to_bytes(old)
+check(old["writer"] == "" and same and struct.unpack_from("<I", rewritten, 8)[0] == 2
+      and rewritten == reference[:8] + struct.pack("<I", 2) + reference[12:im.HEADER.size]
+      + struct.pack("<I", 0) + reference[im.HEADER.size + 4 + writer_len:-4]
+      + rewritten[-4:],
+      "a version-1 file reads (writer '', same numbers) and is written back as version 2")
+with open(path("version1.bin"), "wb") as f:
+    f.write(v1)
+run("export", "--model", path("version1.bin"), "--images", path("images.npy"), "--out",
+    path("export-version1"), "--what", "responses")
+check(np.array_equal(np.load(path("export-version1", "responses.npy")),
+                     np.load(path("export-reference", "responses.npy"))),
+      "the C build reads the version-1 file and predicts what it does from version 2")
+
 # ---------------------------------------------------------------------------------------
 # Installed offline with pip (a copy: pip's build writes beside the sources), and used
 # without torch: records, exports and model files need numpy alone.

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 enum { H = 8, W = 10, N = 5, B = 3 };
 
@@ -316,6 +317,105 @@ static void check_save_load(void)
           "a missing file is named: %s", err);
     free(bytes);
     unlink(path);
+    rmdir(dir);
+    model_destroy(m);
+}
+
+/* Little-endian u32 at p, as docs/model-file.md lays the file out. */
+static void poke_u32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void refresh_crc(unsigned char *bytes, size_t size)
+{
+    poke_u32(bytes + size - 4, (uint32_t)crc32(0, bytes, (uInt)(size - 4)));
+}
+
+/* Format version 2's writer (docs/model-file.md): recorded, given back by
+ * the loader, kept through load and save; bounded; and a version-1 file (the
+ * same bytes without the writer field, made here from the layout in the
+ * docs, zlib computing the checksum) still loads, with the writer "". */
+static void check_writer(void)
+{
+    enum { HEADER = 120 };
+    model *m = tiny_model(MODEL_CNN, READOUT_GAUSSIAN, 1, LNP_PIXELS);
+    char dir[] = "/tmp/inception-test-XXXXXX", path[256], again[256], err[MODEL_ERR_SIZE];
+    CHECK(mkdtemp(dir) != NULL, "temporary folder");
+    snprintf(path, sizeof path, "%s/model.bin", dir);
+    snprintf(again, sizeof again, "%s/again.bin", dir);
+    CHECK(strcmp(model_writer(m), "") == 0, "a new model has no writer");
+    const char *writer = "inception 9.8.7 (v9.8.7-3-gabcdef) \xc2\xb5";
+    CHECK(model_set_writer(m, writer, err) == 0 && model_save(m, path, err) == 0,
+          "model with a writer saved");
+    model *back = NULL;
+    CHECK(model_load(&back, path, err) == 0 && strcmp(model_writer(back), writer) == 0,
+          "the loaded model gives the writer back: %s", back ? model_writer(back) : err);
+    CHECK(back && model_save(back, again, err) == 0, "the loaded model saved again");
+    size_t n1, n2;
+    unsigned char *b1 = read_file_bytes(path, &n1), *b2 = read_file_bytes(again, &n2);
+    CHECK(b1 && b2 && n1 == n2 && memcmp(b1, b2, n1) == 0,
+          "load and save again: the same bytes (%zu)", n1);
+    model_destroy(back);
+    back = NULL;
+    size_t wlen = strlen(writer);
+    CHECK(b1[8] == 2 && b1[HEADER] == wlen && memcmp(b1 + HEADER + 4, writer, wlen) == 0,
+          "version 2, the writer's length and bytes after the 120-byte header");
+
+    char long_text[MODEL_WRITER_MAX + 2];
+    memset(long_text, 'x', sizeof long_text - 1);
+    long_text[MODEL_WRITER_MAX + 1] = '\0';
+    CHECK(model_set_writer(m, long_text, err) != 0 && strstr(err, "257") &&
+              strcmp(model_writer(m), writer) == 0,
+          "a writer of %d bytes is refused, the old one kept: %s", MODEL_WRITER_MAX + 1, err);
+    long_text[MODEL_WRITER_MAX] = '\0';
+    CHECK(model_set_writer(m, long_text, err) == 0 && model_save(m, again, err) == 0 &&
+              model_load(&back, again, err) == 0 && strlen(model_writer(back)) == MODEL_WRITER_MAX,
+          "a writer of %d bytes is kept", MODEL_WRITER_MAX);
+    model_destroy(back);
+
+    /* Version 1: drop the writer field, version 1, checksum again. */
+    size_t n_v1 = n1 - 4 - wlen;
+    unsigned char *v1 = malloc(n_v1);
+    memcpy(v1, b1, HEADER);
+    memcpy(v1 + HEADER, b1 + HEADER + 4 + wlen, n1 - HEADER - 4 - wlen);
+    poke_u32(v1 + 8, 1);
+    refresh_crc(v1, n_v1);
+    model *old = NULL;
+    CHECK(model_load_bytes(&old, v1, n_v1, err) == 0 && strcmp(model_writer(old), "") == 0,
+          "a version-1 file loads, its writer \"\": %s", old ? "" : err);
+    if (old) {
+        model_rng rng;
+        model_rng_seed(&rng, 13);
+        float x[B * H * W], a[B * N], c[B * N];
+        random_images(x, B, &rng);
+        model_predict(m, x, B, a, err);
+        model_predict(old, x, B, c, err);
+        CHECK(memcmp(a, c, sizeof a) == 0, "... and predicts bit for bit what version 2 does");
+        model_destroy(old);
+    }
+    free(v1);
+
+    /* A writer length past the bound, or past the file, is refused by name
+     * (checksum right, so the length check itself answers). */
+    poke_u32(b1 + HEADER, MODEL_WRITER_MAX + 1);
+    refresh_crc(b1, n1);
+    CHECK(model_load_bytes(&old, b1, n1, err) != 0 && strstr(err, "writer length"),
+          "a writer length of %d is refused: %s", MODEL_WRITER_MAX + 1, err);
+    poke_u32(b1 + HEADER, (uint32_t)(wlen + 4));
+    refresh_crc(b1, n1);
+    CHECK(model_load_bytes(&old, b1, n1, err) != 0 && strstr(err, "size does not match"),
+          "a writer length that eats into the parameters is refused: %s", err);
+    poke_u32(b1 + HEADER, (uint32_t)wlen);
+    b1[HEADER + 4] = '\0';
+    refresh_crc(b1, n1);
+    CHECK(model_load_bytes(&old, b1, n1, err) != 0 && strstr(err, "NUL"),
+          "a NUL in the writer is refused: %s", err);
+    free(b1);
+    free(b2);
+    unlink(path);
+    unlink(again);
     rmdir(dir);
     model_destroy(m);
 }
@@ -686,6 +786,7 @@ int main(void)
     check_gradients();
     check_evaluation_mode();
     check_save_load();
+    check_writer();
     check_load_refuses_lnp_buffers();
     check_fit();
     check_best_epoch_restored();

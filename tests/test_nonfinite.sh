@@ -28,7 +28,8 @@ craft() {
 import struct, sys, zlib
 src, dst, field, layer, value = sys.argv[1:6]
 b = bytearray(open(src, "rb").read())
-assert b[:8] == b"INCMODEL" and struct.unpack_from("<I", b, 8)[0] == 1
+version = struct.unpack_from("<I", b, 8)[0]
+assert b[:8] == b"INCMODEL" and version in (1, 2)
 MAX_LAYERS = 8
 fields = struct.unpack_from("<%dI" % (6 + MAX_LAYERS + 3), b, 12)
 channels, layers, batch_norm = fields[5], fields[4], fields[6 + MAX_LAYERS]
@@ -37,7 +38,10 @@ off = 12 + 4 * len(fields) + 4 * 2 + 8          # init_sigma, init_mu_range, see
 mean_at, std_at = off, off + 4
 n_params, n_buffers = struct.unpack_from("<QQ", b, off + 8)
 assert n_buffers == 2 * channels * layers
-buffers = off + 8 + 16 + 4 * n_params            # per layer: running mean, running variance
+values = off + 8 + 16                            # version 2: u32 writer length, the writer
+if version == 2:
+    values += 4 + struct.unpack_from("<I", b, values)[0]
+buffers = values + 4 * n_params                  # per layer: running mean, running variance
 assert len(b) == buffers + 4 * n_buffers + 4
 at = {"input_mean": mean_at, "input_std": std_at,
       "mean": buffers + 4 * (2 * channels * (int(layer) - 1)),
@@ -97,6 +101,9 @@ done
 # The same model file with the original numbers still loads and runs.
 run evaluate --model "$work/model.bin" --data "$work/data"
 check "the untouched model evaluates" '[ "$(status)" = 0 ]'
+version=$("$inception" --version)
+check "evaluate names the model file's writer, the build that fitted it ($version)" \
+    'grep -qxF "$work/model.bin: written by $version" "$work/out"'
 
 # An export image set with one NaN pixel, float32 and float64, grayscale and RGB.
 /usr/bin/python3 - "$work" <<'PY'

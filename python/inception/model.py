@@ -16,8 +16,13 @@ from collections import OrderedDict
 
 import numpy as np
 
+from . import __version__
+
 MAGIC = b"INCMODEL"
-FILE_VERSION = 1
+FILE_VERSION = 2          # written; version 1 (no writer field) is read too
+WRITER_MAX = 256          # MODEL_WRITER_MAX, model/model.h
+# The writer this module records when a model carries none of its own.
+DEFAULT_WRITER = "inception.model %s (Python)" % __version__
 MAX_LAYERS = 8
 KINDS = {0: "cnn", 1: "random-core", 2: "lnp"}
 READOUTS = {0: "gaussian", 1: "factorized"}
@@ -86,16 +91,17 @@ def _validate(config):
 
 
 def read_bytes(data, name="model file"):
-    """Parse a model file's bytes: {"config": dict, "input_mean", "input_std",
-    "parameters": OrderedDict name -> float32 array, "buffers": likewise}."""
+    """Parse a model file's bytes: {"config": dict, "input_mean", "input_std", "writer"
+    (the program that wrote the file, e.g. "inception 0.1.0 (v0.1.0-12-gabc)"; "" for a
+    version-1 file), "parameters": OrderedDict name -> float32 array, "buffers": likewise}."""
     if len(data) < 8 or data[:8] != MAGIC:
         raise ModelFileError("%s: not an inception model file (bad magic)" % name)
     if len(data) < HEADER.size + 4:
         raise ModelFileError("%s: truncated model file (%d bytes, header needs %d)"
                              % (name, len(data), HEADER.size + 4))
     h = HEADER.unpack_from(data, 0)
-    if h[1] != FILE_VERSION:
-        raise ModelFileError("%s: model file version %d; this reader reads version %d"
+    if h[1] not in (1, FILE_VERSION):
+        raise ModelFileError("%s: model file version %d; this reader reads versions 1 and %d"
                              % (name, h[1], FILE_VERSION))
     if zlib.crc32(data[:-4]) != struct.unpack_from("<I", data, len(data) - 4)[0]:
         raise ModelFileError("%s: model file is corrupt or truncated (checksum mismatch)" % name)
@@ -112,20 +118,36 @@ def read_bytes(data, name="model file"):
     except KeyError as e:
         raise ModelFileError("%s: unknown kind, readout or features code %s" % (name, e))
     _validate(config)
+    # Version 2: u32 length, then the writer's bytes, between header and parameters.
+    writer, values_at = "", HEADER.size
+    if h[1] == FILE_VERSION:
+        if len(data) < HEADER.size + 4 + 4:
+            raise ModelFileError("%s: truncated model file (%d bytes, header needs %d)"
+                                 % (name, len(data), HEADER.size + 4 + 4))
+        n = struct.unpack_from("<I", data, HEADER.size)[0]
+        if n > WRITER_MAX or n > len(data) - (HEADER.size + 4 + 4):
+            raise ModelFileError("%s: model file's writer length %d out of range (at most %d "
+                                 "bytes, within the file)" % (name, n, WRITER_MAX))
+        raw = bytes(data[HEADER.size + 4:HEADER.size + 4 + n])
+        if b"\0" in raw:
+            raise ModelFileError("%s: model file's writer text holds a NUL byte" % name)
+        # surrogateescape: bytes that are not UTF-8 survive a round trip unchanged.
+        writer = raw.decode("utf-8", "surrogateescape")
+        values_at = HEADER.size + 4 + n
     if not (np.isfinite(input_mean) and np.isfinite(input_std) and input_std > 0):
         raise ModelFileError("%s: model file has invalid input standardization" % name)
     pshapes, bshapes = config_sizes(config)
     want_p, want_b = _count(pshapes), _count(bshapes)
     if (n_params, n_buffers) != (want_p, want_b) or \
-            len(data) != HEADER.size + 4 * (want_p + want_b) + 4:
+            len(data) != values_at + 4 * (want_p + want_b) + 4:
         raise ModelFileError("%s: model file size does not match its configuration (%d "
                              "parameters, expected %d)" % (name, n_params, want_p))
-    values = np.frombuffer(data, "<f4", want_p + want_b, HEADER.size)
+    values = np.frombuffer(data, "<f4", want_p + want_b, values_at)
     if not np.all(np.isfinite(values[:want_p])):
         raise ModelFileError("%s: model file holds a non-finite parameter (#%d)"
                              % (name, int(np.flatnonzero(~np.isfinite(values[:want_p]))[0])))
     out = {"config": config, "input_mean": input_mean, "input_std": input_std,
-           "parameters": OrderedDict(), "buffers": OrderedDict()}
+           "writer": writer, "parameters": OrderedDict(), "buffers": OrderedDict()}
     at = 0
     for group, shapes in (("parameters", pshapes), ("buffers", bshapes)):
         for key, shape in shapes:
@@ -142,8 +164,15 @@ def read(path):
 
 
 def to_bytes(model):
-    """A model dict (as read() returns) as the file's bytes."""
+    """A model dict (as read() returns) as the file's bytes (format version 2). Its
+    "writer" is kept, so read() then to_bytes() gives the same bytes; a dict without one
+    (or with None) records DEFAULT_WRITER."""
     c = model["config"]
+    writer = model.get("writer")
+    raw = (DEFAULT_WRITER if writer is None else writer).encode("utf-8", "surrogateescape")
+    if len(raw) > WRITER_MAX or b"\0" in raw:
+        raise ModelFileError("writer text must be at most %d bytes without NUL (%d given)"
+                             % (WRITER_MAX, len(raw)))
     pshapes, bshapes = config_sizes(c)
     code = {v: k for k, v in KINDS.items()}[c["kind"]]
     readout = {v: k for k, v in READOUTS.items()}[c["readout"]]
@@ -154,7 +183,7 @@ def to_bytes(model):
                          readout, features, c["init_sigma"], c["init_mu_range"], c["seed"],
                          model["input_mean"], model["input_std"], _count(pshapes),
                          _count(bshapes))
-    parts = [header]
+    parts = [header, struct.pack("<I", len(raw)), raw]
     for group, shapes in (("parameters", pshapes), ("buffers", bshapes)):
         for key, shape in shapes:
             a = np.asarray(model[group][key], dtype="<f4")
@@ -208,6 +237,9 @@ def _module_class():
 
         def __init__(self, config, input_mean=0.0, input_std=1.0):
             super().__init__()
+            # The file's writer: kept from load() so save() writes the same bytes; None
+            # (a new model) records DEFAULT_WRITER.
+            self.writer = None
             self.config = dict(config, kernel=list(config["kernel"]))
             c = self.config
             pshapes, bshapes = config_sizes(c)
@@ -308,6 +340,7 @@ def from_dict(model):
     """A torch Module from a model dict (as read() returns)."""
     torch = _torch()
     net = _module_class()(model["config"], model["input_mean"], model["input_std"])
+    net.writer = model.get("writer")
     params, buffers = net.file_tensors()
     with torch.no_grad():
         for group, tensors in (("parameters", params), ("buffers", buffers)):
@@ -339,7 +372,7 @@ def to_dict(net):
     """A torch Module of this architecture as a model dict (as read() returns)."""
     params, buffers = net.file_tensors()
     return {"config": net.config, "input_mean": float(net.input_mean),
-            "input_std": float(net.input_std),
+            "input_std": float(net.input_std), "writer": getattr(net, "writer", None),
             "parameters": OrderedDict((k, t.detach().cpu().float().numpy())
                                       for k, t in params.items()),
             "buffers": OrderedDict((k, t.detach().cpu().float().numpy())
