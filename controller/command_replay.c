@@ -129,21 +129,17 @@ static const char replay_help[] =
  * (after the fit): one point per epoch, as `inception run` records them. */
 typedef struct fit_curve {
     record_fit_round *points;
-    int count, capacity, failed;
+    int count, failed;
+    size_t capacity;
 } fit_curve;
 
 static void on_epoch(const fit_progress *p, void *user)
 {
     fit_curve *curve = user;
-    if (curve->count == curve->capacity && !curve->failed) {
-        int capacity = curve->capacity ? 2 * curve->capacity : 64;
-        record_fit_round *grown = realloc(curve->points, (size_t)capacity * sizeof *grown);
-        if (grown)
-            curve->points = grown, curve->capacity = capacity;
-        else
-            curve->failed = 1;
-    }
-    if (curve->count < curve->capacity)
+    if (!curve->failed && controller_grow(&curve->points, &curve->capacity,
+                                          (size_t)curve->count + 1, sizeof *curve->points, 64))
+        curve->failed = 1;
+    if ((size_t)curve->count < curve->capacity)
         curve->points[curve->count++] =
             (record_fit_round){"final", p->epoch, 0, p->train_loss, p->validation_corr};
     fprintf(stderr, "\rreplay: fit epoch %d, validation correlation %.3f (best epoch %d), "
