@@ -85,20 +85,16 @@ int dataset_count_tier(const dataset *d, int tier)
 
 int dataset_downsample(dataset *d, int factor, char *err)
 {
-    if (factor < 1 || factor > d->height || factor > d->width) {
-        snprintf(err, MODEL_ERR_SIZE, "downsampling factor %d does not fit %d×%d images", factor,
-                 d->height, d->width);
-        return 1;
-    }
+    if (factor < 1 || factor > d->height || factor > d->width)
+        return model_fail(err, "downsampling factor %d does not fit %d×%d images", factor,
+                          d->height, d->width);
     if (factor == 1)
         return 0;
     int h = d->height / factor, w = d->width / factor;
     size_t in_pixels = (size_t)d->height * d->width, out_pixels = (size_t)h * w;
     float *small = malloc((size_t)d->trials * out_pixels * sizeof(float));
-    if (!small) {
-        snprintf(err, MODEL_ERR_SIZE, "out of memory downsampling %d images", d->trials);
-        return 1;
-    }
+    if (!small)
+        return model_fail(err, "out of memory downsampling %d images", d->trials);
     /* Area average of factor×factor blocks: no aliasing; a remainder at the
      * bottom or right edge is dropped. */
     float scale = 1.0f / (float)(factor * factor);
