@@ -176,10 +176,8 @@ int fit_worker_create(fit_worker **out, const model_config *mc, const fit_option
                       int round_epochs, const run_sched *sched, char *err)
 {
     fit_worker *w = calloc(1, sizeof *w);
-    if (!w) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "out of memory for the fit worker");
-        return 1;
-    }
+    if (!w)
+        return controller_fail(err, "out of memory for the fit worker");
     w->mc = *mc;
     w->fo = *fo;
     w->round_epochs = round_epochs;
@@ -261,14 +259,10 @@ static void stop_and_join(fit_worker *w)
 int fit_worker_finish(fit_worker *w, model **warm, dataset *all, char *err)
 {
     stop_and_join(w);
-    if (w->failed) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "%s", w->error);
-        return 1;
-    }
-    if (list_to_dataset(&w->trials, w->trials.count, &w->mc, all)) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "out of memory for the dataset");
-        return 1;
-    }
+    if (w->failed)
+        return controller_fail(err, "%s", w->error);
+    if (list_to_dataset(&w->trials, w->trials.count, &w->mc, all))
+        return controller_fail(err, "out of memory for the dataset");
     *warm = w->m;
     w->m = NULL;
     return 0;
