@@ -24,6 +24,7 @@
  *                         image order, neurons and their test correlations */
 #include "cli.h"
 #include "controller.h"
+#include "json_out.h"
 #include "model.h"
 
 #include <cblas.h>
@@ -747,157 +748,128 @@ done:
 /* ------------------------------------------------------------------------ */
 /* manifest.json */
 
-static void json_string(FILE *f, const char *s)
+/* Undefined metrics (a neuron constant over the test set) are null. */
+static void manifest_metric(json_out *o, json_t *neurons, const export_job *job,
+                            const char *key, int which)
 {
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
-    }
-    fputc('"', f);
-}
-
-static void json_number(FILE *f, double x)
-{
-    if (isfinite(x))
-        fprintf(f, "%.9g", x);
-    else
-        fputs("null", f);
-}
-
-static void manifest_metric(FILE *f, const export_job *job, const char *key, int which)
-{
-    fprintf(f, ",\n    ");
-    json_string(f, key);
-    fputs(": [", f);
+    json_t *values = json_out_array(o, neurons, key);
     for (int n = 0; n < job->neurons; n++) {
         const neuron_metrics *x = &job->metrics[n];
         double v = which == 0 ? x->corr_to_average : which == 1 ? x->single_trial_corr
                                                                 : x->feve;
-        if (n)
-            fputs(", ", f);
-        json_number(f, v);
+        json_out_real_or_null(o, values, key, v);
     }
-    fputc(']', f);
 }
 
-static void manifest_model(FILE *f, const export_job *job)
+static void manifest_model(json_out *o, const export_job *job)
 {
     const model_config *c = model_get_config(job->m);
     float mean, sd;
     model_get_standardization(job->m, &mean, &sd);
-    fputs("  \"model\": {\"path\": ", f);
-    json_string(f, job->model_real);
-    fprintf(f, ", \"sha256\": \"%s\", \"kind\": ", job->model_sha256);
-    json_string(f, model_kind_name(c->kind));
-    fprintf(f, ", \"input_height\": %d, \"input_width\": %d, \"neurons\": %d, "
-               "\"input_mean\": ", c->height, c->width, c->neurons);
-    json_number(f, mean);
-    fputs(", \"input_std\": ", f);
-    json_number(f, sd);
-    fputs("},\n", f);
+    json_t *m = json_out_object(o, o->root, "model");
+    json_out_text(o, m, "path", job->model_real);
+    json_out_text(o, m, "sha256", job->model_sha256);
+    json_out_text(o, m, "kind", model_kind_name(c->kind));
+    json_out_int(o, m, "input_height", c->height);
+    json_out_int(o, m, "input_width", c->width);
+    json_out_int(o, m, "neurons", c->neurons);
+    json_out_real(o, m, "input_mean", mean);
+    json_out_real(o, m, "input_std", sd);
 }
 
-static void manifest_images(FILE *f, const export_job *job)
+static void manifest_images(json_out *o, const export_job *job)
 {
-    fputs("  \"images\": {\"source\": ", f);
-    json_string(f, job->images_real);
+    json_t *im = json_out_object(o, o->root, "images");
+    json_out_text(o, im, "source", job->images_real);
     int npy = image_set_name(job->set, 0) == NULL;
-    fprintf(f, ", \"kind\": \"%s\", \"count\": %d, ", npy ? "npy" : "folder", job->count);
+    json_out_text(o, im, "kind", npy ? "npy" : "folder");
+    json_out_int(o, im, "count", job->count);
     if (npy) {
         int h, w;
         image_set_size(job->set, 0, &h, &w);
-        fprintf(f, "\"original_height\": %d, \"original_width\": %d, "
-                   "\"order\": \"rows of the NPY array, in order\", \"names\": null", h, w);
+        json_out_int(o, im, "original_height", h);
+        json_out_int(o, im, "original_width", w);
+        json_out_text(o, im, "order", "rows of the NPY array, in order");
+        json_out_null(o, im, "names");
     } else {
-        fputs("\"order\": \"file names in byte order\", \"names\": [", f);
-        for (int i = 0; i < job->count; i++) {
-            fputs(i ? ", " : "", f);
-            json_string(f, image_set_name(job->set, i));
-        }
-        fputc(']', f);
+        json_out_text(o, im, "order", "file names in byte order");
+        json_t *names = json_out_array(o, im, "names");
+        for (int i = 0; i < job->count; i++)
+            json_out_text(o, names, "names (an image file's name)", image_set_name(job->set, i));
     }
-    fprintf(f, ",\n    \"pixels_outside_0_1\": %d},\n", job->out_of_range_pixels);
-    fputs("  \"preprocessing\": \"luminance in [0,1]: PNG/JPEG decoded to gray with Rec. 709 "
-          "weights 0.2126 R + 0.7152 G + 0.0722 B on the encoded values (alpha ignored); NPY "
-          "uint8 divided by 255, float taken as is, N x H x W x 3 combined with the same "
-          "weights. Then the centre of each image cropped to the model's aspect ratio "
-          "(fractional crop) and resized to the model's input: area averaging when shrinking, "
-          "bilinear interpolation (pixel centres at i + 0.5, edges repeated) when enlarging. "
-          "The model standardizes the result with input_mean and input_std itself.\",\n", f);
+    json_out_int(o, im, "pixels_outside_0_1", job->out_of_range_pixels);
+    json_out_text(o, o->root, "preprocessing",
+                  "luminance in [0,1]: PNG/JPEG decoded to gray with Rec. 709 "
+                  "weights 0.2126 R + 0.7152 G + 0.0722 B on the encoded values (alpha ignored); NPY "
+                  "uint8 divided by 255, float taken as is, N x H x W x 3 combined with the same "
+                  "weights. Then the centre of each image cropped to the model's aspect ratio "
+                  "(fractional crop) and resized to the model's input: area averaging when shrinking, "
+                  "bilinear interpolation (pixel centres at i + 0.5, edges repeated) when enlarging. "
+                  "The model standardizes the result with input_mean and input_std itself.");
 }
 
-static void manifest_neurons(FILE *f, const export_job *job)
+static void manifest_neurons(json_out *o, const export_job *job)
 {
-    fputs("  \"neurons\": {\"ids\": [", f);
+    json_t *ns = json_out_object(o, o->root, "neurons");
+    json_t *ids = json_out_array(o, ns, "ids");
     for (int n = 0; n < job->neurons; n++)
-        fprintf(f, n ? ", %d" : "%d", n);
-    fputs("],\n    \"ids_are\": \"column index in responses.npy (the dataset's neuron order)\"",
-          f);
+        json_out_int(o, ids, "ids", n);
+    json_out_text(o, ns, "ids_are", "column index in responses.npy (the dataset's neuron order)");
     if (job->metrics) {
-        fputs(",\n    \"data\": ", f);
-        json_string(f, job->data_dir);
-        manifest_metric(f, job, "test_correlation_to_average", 0);
-        manifest_metric(f, job, "test_single_trial_correlation", 1);
-        manifest_metric(f, job, "test_feve", 2);
+        json_out_text(o, ns, "data", job->data_dir);
+        manifest_metric(o, ns, job, "test_correlation_to_average", 0);
+        manifest_metric(o, ns, job, "test_single_trial_correlation", 1);
+        manifest_metric(o, ns, job, "test_feve", 2);
     } else {
-        fputs(",\n    \"test_correlation_to_average\": null", f);
+        json_out_null(o, ns, "test_correlation_to_average");
     }
-    fputs("},\n", f);
 }
 
-static void manifest_files(FILE *f, const export_job *job)
+static void manifest_files(json_out *o, const export_job *job)
 {
-    fputs("  \"files\": {", f);
+    json_t *files = json_out_object(o, o->root, "files");
     for (int i = 0; i < job->n_outputs; i++) {
-        const output_file *o = &job->outputs[i];
-        fputs(i ? ",\n    " : "\n    ", f);
-        json_string(f, o->name);
-        fputs(": {\"shape\": [", f);
-        for (int d = 0; d < o->ndim; d++)
-            fprintf(f, d ? ", %lld" : "%lld", (long long)o->shape[d]);
-        fprintf(f, "], \"dtype\": \"%s\", \"what\": ", o->dtype);
-        json_string(f, o->what);
-        fputc('}', f);
+        const output_file *of = &job->outputs[i];
+        json_t *file = json_out_object(o, files, of->name);
+        json_t *shape = json_out_array(o, file, "shape");
+        for (int d = 0; d < of->ndim; d++)
+            json_out_int(o, shape, "shape", of->shape[d]);
+        json_out_text(o, file, "dtype", of->dtype);
+        json_out_text(o, file, "what", of->what);
     }
-    fputs("\n  },\n", f);
 }
 
 static int write_manifest(const export_job *job)
 {
     path_text manifest = out_path(job, "manifest.json");
-    const char *path = manifest.s;
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return fail("%s: cannot write: %s", path, strerror(errno));
-    fputs("{\n  \"format\": \"inception export 1\",\n", f);
-    fputs("  \"inception_version\": ", f);
-    json_string(f, inception_version_string());
-    fputs(",\n", f);
-    manifest_model(f, job);
-    manifest_images(f, job);
-    manifest_neurons(f, job);
-    manifest_files(f, job);
-    fputs("  \"similarity\": \"S[i][j] = Pearson correlation across neurons between images i "
-          "and j of the z-scored responses z[i][n] = (r[i][n] - mean_n) / sd_n, mean and "
-          "population sd of neuron n over this image set (a constant neuron contributes 0; an "
-          "image with a constant z-vector has a zero row). Li et al. 2019 take arctanh of the "
-          "off-diagonal entries as the target.\",\n", f);
-    fprintf(f, "  \"controls\": {\"seed\": %llu, \"shuffled\": %s, \"gaussian\": %s},\n",
-            (unsigned long long)job->seed, job->shuffled ? "true" : "false",
-            job->gaussian ? "true" : "false");
-    fprintf(f, "  \"features_pool\": %d,\n  \"seconds\": {\"predict\": ", job->pool);
-    json_number(f, job->seconds_predict);
-    fputs(", \"similarity\": ", f);
-    json_number(f, job->seconds_similarity);
-    fputs("}\n}\n", f);
-    if (fclose(f) != 0)
-        return fail("%s: write failed", path);
-    return 0;
+    json_out o;
+    if (json_out_begin(&o))
+        return fail("%s: %s", manifest.s, o.err);
+    json_out_text(&o, o.root, "format", "inception export 1");
+    json_out_text(&o, o.root, "inception_version", inception_version_string());
+    manifest_model(&o, job);
+    manifest_images(&o, job);
+    manifest_neurons(&o, job);
+    manifest_files(&o, job);
+    json_out_text(&o, o.root, "similarity",
+                  "S[i][j] = Pearson correlation across neurons between images i "
+                  "and j of the z-scored responses z[i][n] = (r[i][n] - mean_n) / sd_n, mean and "
+                  "population sd of neuron n over this image set (a constant neuron contributes 0; an "
+                  "image with a constant z-vector has a zero row). Li et al. 2019 take arctanh of the "
+                  "off-diagonal entries as the target.");
+    json_t *controls = json_out_object(&o, o.root, "controls");
+    json_out_seed(&o, controls, "seed", job->seed);
+    json_out_bool(&o, controls, "shuffled", job->shuffled);
+    json_out_bool(&o, controls, "gaussian", job->gaussian);
+    json_out_int(&o, o.root, "features_pool", job->pool);
+    json_t *seconds = json_out_object(&o, o.root, "seconds");
+    json_out_real(&o, seconds, "predict", job->seconds_predict);
+    json_out_real(&o, seconds, "similarity", job->seconds_similarity);
+    int status = json_out_write(&o, manifest.s);
+    if (status)
+        fail("%s: not written: %s", manifest.s, o.err);
+    json_out_end(&o);
+    return status;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -3,6 +3,7 @@
  * and (for a simulated dataset) the check against the ground truth. */
 #include "cli.h"
 #include "controller.h"
+#include "json_out.h"
 #include "model.h"
 #include "stimulus.h"
 
@@ -623,42 +624,14 @@ static int predict_all(mei_run *r)
 /* ------------------------------------------------------------------------ */
 /* Output files */
 
-/* JSON string body: quotes, backslashes and control characters escaped. */
-static void write_json_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
-}
-
 /* The models the predictions come from: predicted_response is their mean. */
-static void write_models_json(FILE *json, const mei_run *r)
+static void manifest_models(json_out *o, const mei_run *r)
 {
-    fprintf(json, "  \"models\": [");
-    for (int m = 0; m < r->n_models; m++) {
-        write_json_string(json, r->paths[m]);
-        fprintf(json, "%s", m + 1 < r->n_models ? ", " : "");
-    }
-    fprintf(json, "],\n  \"predictions_from\": \"%s\",\n",
-            r->n_models > 1 ? "mean of the models" : "the model");
-}
-
-static void write_member_predictions(FILE *json, const mei_run *r, int j, int kind)
-{
-    int M = r->n_models;
-    fprintf(json, ", \"predicted_by_model\": [");
-    for (int m = 0; m < M; m++)
-        fprintf(json, "%.6g%s", r->by_model[((size_t)j * r->K + kind) * M + m],
-                m + 1 < M ? ", " : "");
-    fprintf(json, "]");
+    json_t *models = json_out_array(o, o->root, "models");
+    for (int m = 0; m < r->n_models; m++)
+        json_out_text(o, models, "models (a model file's path)", r->paths[m]);
+    json_out_text(o, o->root, "predictions_from",
+                  r->n_models > 1 ? "mean of the models" : "the model");
 }
 
 /* The first number of stimulus (j, kind) the manifest would print that is
@@ -700,6 +673,40 @@ static int manifest_numbers_finite(mei_run *r)
     return 1;
 }
 
+/* One stimulus' entry in the manifest. */
+static void manifest_stimulus(json_out *o, json_t *list, mei_run *r, int k, int j,
+                              int kind, const char *file)
+{
+    const float *x = stimulus_at(r, j, kind);
+    int set_slot = kind >= K_COUNT; /* an image of a diverse set */
+    const mei_result *res = set_slot
+        ? &r->diverse_results[(size_t)j * r->diverse + kind - K_COUNT] : &r->results[j];
+    json_t *s = json_out_object(o, list, "stimuli");
+    json_out_int(o, s, "index", k);
+    json_out_int(o, s, "neuron", r->neurons[j]);
+    json_out_text(o, s, "kind", r->kind_names[kind]);
+    json_out_text(o, s, "file", file);
+    json_out_real(o, s, "predicted_response", r->predicted[(size_t)j * r->K + kind]);
+    json_out_real(o, s, "contrast", stimulus_rms_contrast(x, r->P));
+    json_out_real(o, s, "mean", stimulus_mean(x, r->P));
+    json_out_seed(o, s, "seed", kind == K_MEI || set_slot ? res->seed : r->o.seed);
+    json_out_int(o, s, "steps", kind == K_MEI || set_slot ? res->steps : 0);
+    if (set_slot) {
+        json_out_int(o, s, "set_size", r->diverse);
+        json_out_real(o, s, "set_correlation", res->start_agreement);
+    }
+    if (kind == K_MEI) {
+        json_out_int(o, s, "starts", r->o.starts);
+        json_out_real(o, s, "start_agreement", res->start_agreement);
+    }
+    if (r->n_models > 1) {
+        json_t *by = json_out_array(o, s, "predicted_by_model");
+        for (int m = 0; m < r->n_models; m++)
+            json_out_real(o, by, "predicted_by_model",
+                          r->by_model[((size_t)j * r->K + kind) * r->n_models + m]);
+    }
+}
+
 static int write_outputs(mei_run *r, const char *dir)
 {
     if (!manifest_numbers_finite(r))
@@ -709,20 +716,19 @@ static int write_outputs(mei_run *r, const char *dir)
     for (int i = 0; i < r->count * r->K; i++)
         K += r->present[i];
     float *all = malloc((size_t)K * r->P * sizeof(float));
-    snprintf(path, sizeof path, "%s/manifest.json", dir);
-    FILE *json = all ? fopen(path, "w") : NULL;
-    if (!json) {
+    json_out o;
+    if (!all || json_out_begin(&o)) {
         free(all);
-        fprintf(stderr, "inception mei: cannot write %s\n", path);
+        fprintf(stderr, "inception mei: out of memory for the manifest\n");
         return 1;
     }
-    /* The version string is ours (no quotes or backslashes in a git description). */
-    fprintf(json, "{\n  \"inception_version\": \"%s\",\n", inception_version_string());
-    fprintf(json, "  \"height\": %d, \"width\": %d,\n  \"mean_luminance\": %.6f, "
-                  "\"contrast_budget\": %.6f,\n",
-            r->H, r->W, r->budget.mean_luminance, r->budget.contrast);
-    write_models_json(json, r);
-    fprintf(json, "  \"stimuli\": [\n");
+    json_out_text(&o, o.root, "inception_version", inception_version_string());
+    json_out_int(&o, o.root, "height", r->H);
+    json_out_int(&o, o.root, "width", r->W);
+    json_out_real(&o, o.root, "mean_luminance", r->budget.mean_luminance);
+    json_out_real(&o, o.root, "contrast_budget", r->budget.contrast);
+    manifest_models(&o, r);
+    json_t *list = json_out_array(&o, o.root, "stimuli");
     int k = 0, status = 0;
     for (int j = 0; j < r->count && !status; j++)
         for (int kind = 0; kind < r->K && !status; kind++) {
@@ -734,33 +740,15 @@ static int write_outputs(mei_run *r, const char *dir)
             snprintf(name, sizeof name, "n%04d_%s.png", r->neurons[j], r->kind_names[kind]);
             snprintf(path, sizeof path, "%s/%s", dir, name);
             status = png_write_gray(path, x, r->H, r->W, err);
-            int set_slot = kind >= K_COUNT; /* an image of a diverse set */
-            const mei_result *res = set_slot
-                ? &r->diverse_results[(size_t)j * r->diverse + kind - K_COUNT] : &r->results[j];
-            fprintf(json, "    {\"index\": %d, \"neuron\": %d, \"kind\": \"%s\", \"file\": \"%s\", "
-                          "\"predicted_response\": %.6g, \"contrast\": %.6f, \"mean\": %.6f, "
-                          "\"seed\": %llu, \"steps\": %d",
-                    k, r->neurons[j], r->kind_names[kind], name,
-                    r->predicted[(size_t)j * r->K + kind], stimulus_rms_contrast(x, r->P),
-                    stimulus_mean(x, r->P),
-                    (unsigned long long)(kind == K_MEI || set_slot ? res->seed : r->o.seed),
-                    kind == K_MEI || set_slot ? res->steps : 0);
-            if (set_slot)
-                fprintf(json, ", \"set_size\": %d, \"set_correlation\": %.4f", r->diverse,
-                        res->start_agreement);
-            if (kind == K_MEI)
-                fprintf(json, ", \"starts\": %d, \"start_agreement\": %.4f", r->o.starts,
-                        res->start_agreement);
-            if (r->n_models > 1)
-                write_member_predictions(json, r, j, kind);
+            manifest_stimulus(&o, list, r, k, j, kind, name);
             k++;
-            fprintf(json, "}%s\n", k < K ? "," : "");
         }
-    fprintf(json, "  ]\n}\n");
-    if (fclose(json) && !status) {
-        snprintf(err, sizeof err, "cannot write %s/manifest.json", dir);
+    snprintf(path, sizeof path, "%s/manifest.json", dir);
+    if (!status && json_out_write(&o, path)) {
+        snprintf(err, sizeof err, "%s not written: %s", path, o.err);
         status = 1;
     }
+    json_out_end(&o);
     snprintf(path, sizeof path, "%s/stimuli.npy", dir);
     int64_t shape[3] = {K, r->H, r->W};
     if (!status)

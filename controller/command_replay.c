@@ -129,21 +129,17 @@ static const char replay_help[] =
  * (after the fit): one point per epoch, as `inception run` records them. */
 typedef struct fit_curve {
     record_fit_round *points;
-    int count, capacity, failed;
+    int count, failed;
+    size_t capacity;
 } fit_curve;
 
 static void on_epoch(const fit_progress *p, void *user)
 {
     fit_curve *curve = user;
-    if (curve->count == curve->capacity && !curve->failed) {
-        int capacity = curve->capacity ? 2 * curve->capacity : 64;
-        record_fit_round *grown = realloc(curve->points, (size_t)capacity * sizeof *grown);
-        if (grown)
-            curve->points = grown, curve->capacity = capacity;
-        else
-            curve->failed = 1;
-    }
-    if (curve->count < curve->capacity)
+    if (!curve->failed && controller_grow(&curve->points, &curve->capacity,
+                                          (size_t)curve->count + 1, sizeof *curve->points, 64))
+        curve->failed = 1;
+    if ((size_t)curve->count < curve->capacity)
         curve->points[curve->count++] =
             (record_fit_round){"final", p->epoch, 0, p->train_loss, p->validation_corr};
     fprintf(stderr, "\rreplay: fit epoch %d, validation correlation %.3f (best epoch %d), "
@@ -269,10 +265,8 @@ static int write_meis(const char *dir, const session_dataset *s,
 {
     const dataset *d = &s->data;
     mei_ids m = {d->neurons, malloc((size_t)d->neurons * sizeof(int64_t)), 0};
-    if (!m.id_of) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "out of memory");
-        return 1;
-    }
+    if (!m.id_of)
+        return controller_fail(err, "out of memory");
     for (int i = 0; i < d->neurons; i++)
         m.id_of[i] = -1;
     int status = session_record_each(dir, note_mei_id, &m, NULL, err);
@@ -296,16 +290,12 @@ static int write_files(const char *out, const session_dataset *s, const session_
     snprintf(path, sizeof path, "%s/meis.npy", out);
     int64_t shape[3] = {f->n_targets, d->height, d->width};
     float none = 0;
-    if (npy_write(path, NPY_FLOAT32, 3, shape, f->n_targets ? f->meis : &none, merr)) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "%s", merr);
-        return 1;
-    }
+    if (npy_write(path, NPY_FLOAT32, 3, shape, f->n_targets ? f->meis : &none, merr))
+        return controller_fail(err, "%s", merr);
     snprintf(path, sizeof path, "%s/targets.txt", out);
     FILE *t = fopen(path, "w");
-    if (!t) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "%s: cannot write", path);
-        return 1;
-    }
+    if (!t)
+        return controller_fail(err, "%s: cannot write", path);
     for (int j = 0; j < f->n_targets; j++)
         fprintf(t, "%d %.6g\n", f->targets[j], f->mei[j].response);
     return fclose(t) ? (snprintf(err, CONTROLLER_ERR_SIZE, "%s: write failed", path), 1) : 0;
@@ -331,10 +321,8 @@ static int write_repaired(session_record *w, const session_dataset *s, char *err
  * records, as `inception run` records it, and the MEIs. */
 static int write_curve(session_record *w, const fit_curve *curve, char *err)
 {
-    if (curve->failed) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "out of memory for the fit's learning curve");
-        return 1;
-    }
+    if (curve->failed)
+        return controller_fail(err, "out of memory for the fit's learning curve");
     for (int i = 0; i < curve->count; i++)
         if (session_record_fit_round(w, &curve->points[i], err))
             return 1;

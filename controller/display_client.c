@@ -150,9 +150,8 @@ static int await(display_client *c, int type, int reply_to, display_message *m, 
             (type != DISPLAY_REPLY || m->reply_to == reply_to))
             return 0;
     }
-    snprintf(err, CONTROLLER_ERR_SIZE, "the display did not answer within %d ms",
-             c->timeout_ms);
-    return 1;
+    return controller_fail(err, "the display did not answer within %d ms",
+                           c->timeout_ms);
 }
 
 /* ---- clock ---- */
@@ -166,10 +165,8 @@ int display_client_sync_clock(display_client *c, int pings, char *err)
     display_clock best = {0, INT64_MAX, INT64_MAX, 0};
     for (int i = 0; i < pings; i++) {
         display_message ping = {.type = DISPLAY_PING, .client_ns = acq_now_ns()}, pong;
-        if (send_message(c, &ping)) {
-            snprintf(err, CONTROLLER_ERR_SIZE, "ping: %s", zmq_strerror(zmq_errno()));
-            return 1;
-        }
+        if (send_message(c, &ping))
+            return controller_fail(err, "ping: %s", zmq_strerror(zmq_errno()));
         do {
             if (await(c, DISPLAY_PONG, 0, &pong, err))
                 return 1;
@@ -197,10 +194,8 @@ int display_client_create(display_client **out, const display_client_config *cfg
     if (acq_endpoint_check(endpoint, cfg->allow_remote, err))
         return 1;
     display_client *c = calloc(1, sizeof *c);
-    if (!c) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "out of memory");
-        return 1;
-    }
+    if (!c)
+        return controller_fail(err, "out of memory");
     c->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 5000;
     c->context = zmq_ctx_new();
     c->socket = c->context ? zmq_socket(c->context, ZMQ_DEALER) : NULL;
@@ -263,10 +258,8 @@ static int await_reply(display_client *c, int request, int *id, char *err)
     display_message m;
     if (await(c, DISPLAY_REPLY, request, &m, err))
         return 1;
-    if (m.status) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "display: %s", m.text);
-        return 1;
-    }
+    if (m.status)
+        return controller_fail(err, "display: %s", m.text);
     if (id)
         *id = (int)m.id;
     return 0;
@@ -286,10 +279,8 @@ static int send_samples(display_client *c, display_message *m, const float *x, s
                         char *err)
 {
     uint8_t *bytes = malloc(n * 4);
-    if (!bytes) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "out of memory");
-        return 1;
-    }
+    if (!bytes)
+        return controller_fail(err, "out of memory");
     floats_to_le(x, n, bytes);
     m->payload = bytes;
     m->payload_size = n * 4;
@@ -305,9 +296,8 @@ int display_client_add_image(display_client *c, const float *pixels, int height,
 {
     if (height < 1 || width < 1 || height > DISPLAY_MAX_IMAGE_SIDE ||
         width > DISPLAY_MAX_IMAGE_SIDE) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "image %d×%d: want 1..%d a side", height, width,
-                 DISPLAY_MAX_IMAGE_SIDE);
-        return 1;
+        return controller_fail(err, "image %d×%d: want 1..%d a side", height, width,
+                               DISPLAY_MAX_IMAGE_SIDE);
     }
     display_message m = {.type = DISPLAY_IMAGE, .height = height, .width = width,
                          .pixel_type = DISPLAY_PIXELS_FLOAT32};
@@ -323,9 +313,8 @@ int display_client_add_sound_samples(display_client *c, const float *samples, in
 {
     if (channels < 1 || channels > 8 || frames < 1 ||
         frames > DISPLAY_MAX_SOUND_SAMPLES / channels) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "sound of %d frames × %d channels: out of range",
-                 frames, channels);
-        return 1;
+        return controller_fail(err, "sound of %d frames × %d channels: out of range",
+                               frames, channels);
     }
     display_message m = {.type = DISPLAY_SOUND, .sound_frames = frames, .channels = channels,
                          .rate = rate};

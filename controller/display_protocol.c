@@ -195,12 +195,6 @@ size_t display_message_encode(const display_message *m, uint8_t *out, size_t cap
 
 /* ---- decoding ---- */
 
-static int fail(char *err, const char *what)
-{
-    snprintf(err, CONTROLLER_ERR_SIZE, "display message: %s", what);
-    return 1;
-}
-
 static void decode_text(const uint8_t *b, char *text)
 {
     memcpy(text, b, DISPLAY_TEXT_SIZE);
@@ -210,19 +204,20 @@ static void decode_text(const uint8_t *b, char *text)
 static int decode_image(const uint8_t *b, size_t n, display_message *m, char *err)
 {
     if (n < IMAGE_BODY)
-        return fail(err, "IMAGE shorter than its 16-byte body");
+        return controller_fail(err, "display message: IMAGE shorter than its 16-byte body");
     m->height = geti32(b);
     m->width = geti32(b + 4);
     m->pixel_type = geti32(b + 8);
     if (m->height < 1 || m->width < 1 || m->height > DISPLAY_MAX_IMAGE_SIDE ||
         m->width > DISPLAY_MAX_IMAGE_SIDE)
-        return fail(err, "IMAGE size outside 1..8192 a side");
+        return controller_fail(err, "display message: IMAGE size outside 1..8192 a side");
     if (m->pixel_type != DISPLAY_PIXELS_UINT8 && m->pixel_type != DISPLAY_PIXELS_FLOAT32)
-        return fail(err, "IMAGE pixel type is neither 1 (uint8) nor 2 (float32)");
+        return controller_fail(err, "display message: "
+                                    "IMAGE pixel type is neither 1 (uint8) nor 2 (float32)");
     size_t bytes = (size_t)m->height * (size_t)m->width *
                    (m->pixel_type == DISPLAY_PIXELS_UINT8 ? 1u : 4u);
     if (n - IMAGE_BODY != bytes)
-        return fail(err, "IMAGE payload is not height × width pixels");
+        return controller_fail(err, "display message: IMAGE payload is not height × width pixels");
     m->payload = b + IMAGE_BODY;
     m->payload_size = bytes;
     return 0;
@@ -231,16 +226,18 @@ static int decode_image(const uint8_t *b, size_t n, display_message *m, char *er
 static int decode_sound(const uint8_t *b, size_t n, display_message *m, char *err)
 {
     if (n < SOUND_BODY)
-        return fail(err, "SOUND shorter than its 16-byte body");
+        return controller_fail(err, "display message: SOUND shorter than its 16-byte body");
     m->sound_frames = geti32(b);
     m->channels = geti32(b + 4);
     m->rate = geti32(b + 8);
     if (m->channels < 1 || m->channels > 8 || m->rate < 1000 || m->rate > 384000 ||
         m->sound_frames < 1 || m->sound_frames > DISPLAY_MAX_SOUND_SAMPLES / m->channels)
-        return fail(err, "SOUND frames, channels (1..8) or rate (1000..384000) out of range");
+        return controller_fail(err, "display message: "
+                                    "SOUND frames, channels (1..8) or rate (1000..384000) out of range");
     size_t bytes = (size_t)m->sound_frames * (size_t)m->channels * 4u;
     if (n - SOUND_BODY != bytes)
-        return fail(err, "SOUND payload is not frames × channels float32 samples");
+        return controller_fail(err, "display message: "
+                                    "SOUND payload is not frames × channels float32 samples");
     m->payload = b + SOUND_BODY;
     m->payload_size = bytes;
     return 0;
@@ -284,12 +281,14 @@ static void decode_summary(const uint8_t *b, presenter_summary *s)
 static int decode_event_body(const uint8_t *b, size_t n, display_message *m, char *err)
 {
     if (n < EVENT_BODY)
-        return fail(err, "EVENT shorter than its 88-byte body");
+        return controller_fail(err, "display message: EVENT shorter than its 88-byte body");
     uint32_t kind = get32(b);
     if (kind > PRESENTER_EVENT_FLIP)
-        return fail(err, "EVENT kind is not 0 (onset), 1 (trial), 2 (block end) or 3 (flip)");
+        return controller_fail(err, "display message: "
+                                    "EVENT kind is not 0 (onset), 1 (trial), 2 (block end) or 3 (flip)");
     if (n != EVENT_BODY + (kind == PRESENTER_EVENT_BLOCK_END ? SUMMARY_BODY : 0))
-        return fail(err, "EVENT length is not 88 bytes (216 with a block summary)");
+        return controller_fail(err, "display message: "
+                                    "EVENT length is not 88 bytes (216 with a block summary)");
     decode_event(b, &m->event);
     if (kind == PRESENTER_EVENT_BLOCK_END)
         decode_summary(b + EVENT_BODY, &m->summary);
@@ -300,7 +299,7 @@ static int decode_fixed(const uint8_t *b, size_t n, display_message *m, char *er
 {
     display_message probe = {.type = m->type};
     if (n != body_size(&probe))
-        return fail(err, "body length does not match its type");
+        return controller_fail(err, "display message: body length does not match its type");
     switch (m->type) {
     case DISPLAY_PING: m->client_ns = geti64(b); break;
     case DISPLAY_SUBMIT:
@@ -311,7 +310,8 @@ static int decode_fixed(const uint8_t *b, size_t n, display_message *m, char *er
         m->request.isi_frames = geti32(b + 20);
         if (m->request.frames < 0 || m->request.isi_frames < 0 || m->request.image < -1 ||
             m->request.sound < -1)
-            return fail(err, "SUBMIT with negative frames or an id below -1");
+            return controller_fail(err, "display message: "
+                                        "SUBMIT with negative frames or an id below -1");
         break;
     case DISPLAY_PAUSE: m->paused = get32(b) != 0; break;
     case DISPLAY_CONFIG:
@@ -324,7 +324,8 @@ static int decode_fixed(const uint8_t *b, size_t n, display_message *m, char *er
         m->display_ns = geti64(b + 32);
         decode_text(b + 40, m->text);
         if (!(m->period_ms > 0.0 && m->period_ms < 1000.0) || m->queue_capacity < 1)
-            return fail(err, "CONFIG with a period outside (0, 1000) ms or no queue");
+            return controller_fail(err, "display message: "
+                                        "CONFIG with a period outside (0, 1000) ms or no queue");
         break;
     case DISPLAY_PONG:
         m->client_ns = geti64(b);
@@ -353,17 +354,18 @@ int display_message_decode(const uint8_t *bytes, size_t size, display_message *m
 {
     memset(m, 0, sizeof *m);
     if (size < DISPLAY_HEADER_SIZE)
-        return fail(err, "shorter than the 16-byte header");
+        return controller_fail(err, "display message: shorter than the 16-byte header");
     if (memcmp(bytes, "INCD", 4))
-        return fail(err, "no INCD magic");
+        return controller_fail(err, "display message: no INCD magic");
     if (get16(bytes + 4) != DISPLAY_PROTOCOL_VERSION)
-        return fail(err, "version is not 1");
+        return controller_fail(err, "display message: version is not 1");
     m->type = get16(bytes + 6);
     m->sequence = get32(bytes + 8);
     if (!known_type(m->type))
-        return fail(err, "unknown type");
+        return controller_fail(err, "display message: unknown type");
     if (get32(bytes + 12) != size - DISPLAY_HEADER_SIZE)
-        return fail(err, "header length does not match the message size");
+        return controller_fail(err, "display message: "
+                                    "header length does not match the message size");
     const uint8_t *b = bytes + DISPLAY_HEADER_SIZE;
     size_t n = size - DISPLAY_HEADER_SIZE;
     if (m->type == DISPLAY_IMAGE)

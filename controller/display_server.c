@@ -301,10 +301,8 @@ int display_server_create(display_server **out, presenter *p, const display_serv
     if (acq_endpoint_check(endpoint, c->allow_remote, err))
         return 1;
     display_server *s = calloc(1, sizeof *s);
-    if (!s) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "out of memory");
-        return 1;
-    }
+    if (!s)
+        return controller_fail(err, "out of memory");
     s->p = p;
     s->clock_shift_ns = c->clock_shift_ns;
     s->queue_capacity = c->queue_capacity > 0 ? c->queue_capacity : 4096;

@@ -14,7 +14,8 @@ typedef struct trial_list {
     float *images, *responses;
     uint8_t *tiers;
     int64_t *ids;
-    int count, capacity;
+    int count;
+    size_t capacity;
 } trial_list;
 
 struct fit_worker {
@@ -34,7 +35,8 @@ struct fit_worker {
     int64_t trial_epochs; /* training trials × epochs fitted, over all rounds: the work done */
     double validation_corr, train_loss; /* the latest epoch's */
     fit_worker_round *history;          /* each finished round, in order */
-    int history_count, history_capacity;
+    int history_count;
+    size_t history_capacity;
     char error[MODEL_ERR_SIZE];
     int failed;
 
@@ -43,22 +45,13 @@ struct fit_worker {
 
 static int list_grow(trial_list *l, int pixels, int neurons)
 {
-    if (l->count < l->capacity)
+    if ((size_t)l->count < l->capacity)
         return 0;
-    int cap = l->capacity ? 2 * l->capacity : 512;
-    float *im = realloc(l->images, (size_t)cap * (size_t)pixels * sizeof(float));
-    if (im)
-        l->images = im;
-    float *re = realloc(l->responses, (size_t)cap * (size_t)neurons * sizeof(float));
-    if (re)
-        l->responses = re;
-    uint8_t *ti = realloc(l->tiers, (size_t)cap);
-    if (ti)
-        l->tiers = ti;
-    int64_t *id = realloc(l->ids, (size_t)cap * sizeof(int64_t));
-    if (id)
-        l->ids = id;
-    if (!im || !re || !ti || !id)
+    size_t cap = controller_capacity_for(l->capacity, l->capacity + 1, 512);
+    if (controller_resize(&l->images, cap, (size_t)pixels * sizeof(float)) ||
+        controller_resize(&l->responses, cap, (size_t)neurons * sizeof(float)) ||
+        controller_resize(&l->tiers, cap, sizeof *l->tiers) ||
+        controller_resize(&l->ids, cap, sizeof *l->ids))
         return 1;
     l->capacity = cap;
     return 0;
@@ -111,13 +104,9 @@ static void on_epoch(const fit_progress *p, void *user)
  * leaves it out, which fit_worker_round's caller sees as fewer rounds. */
 static void remember_round(fit_worker *w, int trials)
 {
-    if (w->history_count == w->history_capacity) {
-        int capacity = w->history_capacity ? 2 * w->history_capacity : 64;
-        fit_worker_round *grown = realloc(w->history, (size_t)capacity * sizeof *grown);
-        if (!grown)
-            return;
-        w->history = grown, w->history_capacity = capacity;
-    }
+    if (controller_grow(&w->history, &w->history_capacity, (size_t)w->history_count + 1,
+                        sizeof *w->history, 64))
+        return;
     w->history[w->history_count++] = (fit_worker_round){w->rounds, trials, w->train_loss,
                                                         w->validation_corr};
 }
@@ -187,10 +176,8 @@ int fit_worker_create(fit_worker **out, const model_config *mc, const fit_option
                       int round_epochs, const run_sched *sched, char *err)
 {
     fit_worker *w = calloc(1, sizeof *w);
-    if (!w) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "out of memory for the fit worker");
-        return 1;
-    }
+    if (!w)
+        return controller_fail(err, "out of memory for the fit worker");
     w->mc = *mc;
     w->fo = *fo;
     w->round_epochs = round_epochs;
@@ -272,14 +259,10 @@ static void stop_and_join(fit_worker *w)
 int fit_worker_finish(fit_worker *w, model **warm, dataset *all, char *err)
 {
     stop_and_join(w);
-    if (w->failed) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "%s", w->error);
-        return 1;
-    }
-    if (list_to_dataset(&w->trials, w->trials.count, &w->mc, all)) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "out of memory for the dataset");
-        return 1;
-    }
+    if (w->failed)
+        return controller_fail(err, "%s", w->error);
+    if (list_to_dataset(&w->trials, w->trials.count, &w->mc, all))
+        return controller_fail(err, "out of memory for the dataset");
     *warm = w->m;
     w->m = NULL;
     return 0;

@@ -273,10 +273,8 @@ int plot_write_gray_png(const float *pixels, int height, int width, int scale, c
 {
     int h = height * scale, w = width * scale;
     unsigned char *gray = malloc((size_t)h * w + 1);
-    if (!gray) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "%s: out of memory", path);
-        return 1;
-    }
+    if (!gray)
+        return controller_fail(err, "%s: out of memory", path);
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++)
             gray[(size_t)y * w + x] = to_byte(pixels[(size_t)(y / scale) * width + x / scale]);

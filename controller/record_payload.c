@@ -52,17 +52,9 @@ static unsigned char *payload_grow(record_payload *p, size_t extra)
         p->failed = 1;
         return NULL;
     }
-    if (p->size + extra > p->capacity) {
-        size_t capacity = p->capacity ? p->capacity : 256;
-        while (capacity < p->size + extra)
-            capacity *= 2;
-        unsigned char *grown = realloc(p->data, capacity);
-        if (!grown) {
-            p->failed = 1;
-            return NULL;
-        }
-        p->data = grown;
-        p->capacity = capacity;
+    if (controller_grow(&p->data, &p->capacity, p->size + extra, 1, 256)) {
+        p->failed = 1;
+        return NULL;
     }
     unsigned char *at = p->data + p->size;
     p->size += extra;

@@ -40,44 +40,20 @@ static int kind_index(const char *name)
     return -1;
 }
 
-static int report_fail(char *err, const char *format, ...)
-{
-    va_list args;
-    va_start(args, format);
-    vsnprintf(err, CONTROLLER_ERR_SIZE, format, args);
-    va_end(args);
-    return 1;
-}
-
 /* ---- Growing arrays ---- */
 
 typedef struct series {
     double *v;
-    int n, capacity;
+    int n;
+    size_t capacity;
 } series;
 
 static int series_push(series *s, double value)
 {
-    if (s->n == s->capacity) {
-        int capacity = s->capacity ? 2 * s->capacity : 64;
-        double *grown = realloc(s->v, (size_t)capacity * sizeof *grown);
-        if (!grown)
-            return 1;
-        s->v = grown, s->capacity = capacity;
-    }
+    if (controller_grow(&s->v, &s->capacity, (size_t)s->n + 1, sizeof *s->v, 64))
+        return 1;
     s->v[s->n++] = value;
     return 0;
-}
-
-static void *grow(void *items, int *capacity, int count, size_t size)
-{
-    if (count < *capacity)
-        return items;
-    int more = *capacity ? 2 * *capacity : 16;
-    void *grown = realloc(items, (size_t)more * size);
-    if (grown)
-        *capacity = more;
-    return grown;
 }
 
 /* ---- What the record holds ---- */
@@ -145,11 +121,14 @@ typedef struct session_data {
     series curve_final, curve_round, curve_trials, curve_loss, curve_validation;
     int oracle_neurons;
     planned_trial *plan;
-    int plan_count, plan_capacity;
+    int plan_count;
+    size_t plan_capacity;
     stimulus_image *stimuli;
-    int stimulus_count, stimulus_capacity;
+    int stimulus_count;
+    size_t stimulus_capacity;
     target_summary *targets;
-    int target_count, target_capacity;
+    int target_count;
+    size_t target_capacity;
     int closed_loop_trials, evaluations;
     float *correlation, *feve, *fev; /* fev may be NULL: older records */
     int metric_neurons;
@@ -215,11 +194,9 @@ static target_summary *find_target(session_data *d, int64_t neuron, int create)
             return &d->targets[i];
     if (!create)
         return NULL;
-    target_summary *grown = grow(d->targets, &d->target_capacity, d->target_count,
-                                 sizeof *grown);
-    if (!grown)
+    if (controller_grow(&d->targets, &d->target_capacity, (size_t)d->target_count + 1,
+                        sizeof *d->targets, 16))
         return NULL;
-    d->targets = grown;
     target_summary *t = &d->targets[d->target_count++];
     memset(t, 0, sizeof *t);
     t->neuron = neuron;
@@ -272,10 +249,9 @@ static int gather_schedule(session_data *d, const record_view *v)
 {
     char kind[32] = "";
     record_get_text(v->payload, v->length, "kind", kind, sizeof kind);
-    planned_trial *grown = grow(d->plan, &d->plan_capacity, d->plan_count, sizeof *grown);
-    if (!grown)
+    if (controller_grow(&d->plan, &d->plan_capacity, (size_t)d->plan_count + 1, sizeof *d->plan,
+                        16))
         return 1;
-    d->plan = grown;
     planned_trial *p = &d->plan[d->plan_count++];
     p->trial = field_i64(v, "trial", -1);
     p->target = field_i64(v, "target_neuron", -1);
@@ -296,11 +272,9 @@ static int gather_stimulus(session_data *d, const record_view *v)
     if (record_field_find(v->payload, v->length, "pixels", &f) || f.dtype != RECORD_F32 ||
         f.ndim != 2 || f.count == 0)
         return 0; /* nothing to show */
-    stimulus_image *grown = grow(d->stimuli, &d->stimulus_capacity, d->stimulus_count,
-                                 sizeof *grown);
-    if (!grown)
+    if (controller_grow(&d->stimuli, &d->stimulus_capacity, (size_t)d->stimulus_count + 1,
+                        sizeof *d->stimuli, 16))
         return 1;
-    d->stimuli = grown;
     stimulus_image *s = &d->stimuli[d->stimulus_count];
     memset(s, 0, sizeof *s);
     s->id = field_i64(v, "stimulus_id", -1);
@@ -604,13 +578,13 @@ static int gather_trial(session_data *d, const record_view *v)
  * only when out of memory. */
 static int visit_gather(const record_view *v, void *ctx, char *err)
 {
-    return gather_record(ctx, v) ? report_fail(err, "out of memory reading the record") : 0;
+    return gather_record(ctx, v) ? controller_fail(err, "out of memory reading the record") : 0;
 }
 
 static int visit_trial(const record_view *v, void *ctx, char *err)
 {
     if (v->type == RECORD_TRIAL && gather_trial(ctx, v))
-        return report_fail(err, "out of memory reading the record");
+        return controller_fail(err, "out of memory reading the record");
     return 0;
 }
 
@@ -707,14 +681,14 @@ static FILE *open_data(report_output *o, const char *name)
     snprintf(path, sizeof path, "%s/%s", o->dir, name);
     FILE *f = fopen(path, "w");
     if (!f)
-        report_fail(o->err, "%s: cannot create: %s", path, strerror(errno));
+        controller_fail(o->err, "%s: cannot create: %s", path, strerror(errno));
     return f;
 }
 
 static int close_data(report_output *o, FILE *f, const char *name)
 {
     if (fclose(f))
-        return report_fail(o->err, "%s/%s: write failed (disk full?)", o->dir, name);
+        return controller_fail(o->err, "%s/%s: write failed (disk full?)", o->dir, name);
     fprintf(o->html, "<p class=\"caption\">Its data: <a href=\"%s\">%s</a>.</p>\n", name, name);
     return 0;
 }
@@ -722,7 +696,7 @@ static int close_data(report_output *o, FILE *f, const char *name)
 static int new_figure(plot_canvas *c, report_output *o)
 {
     if (plot_canvas_create(c, FIGURE_WIDTH, FIGURE_HEIGHT))
-        return report_fail(o->err, "out of memory for a figure");
+        return controller_fail(o->err, "out of memory for a figure");
     return 0;
 }
 
@@ -760,7 +734,7 @@ static int histogram_figure(report_output *o, const double *values, int n, doubl
     plot_canvas c;
     if (!counts || new_figure(&c, o)) {
         free(counts);
-        return report_fail(o->err, "out of memory for a histogram");
+        return controller_fail(o->err, "out of memory for a histogram");
     }
     plot_bin(values, n, lo, hi, bins, counts);
     plot_axes a;
@@ -783,7 +757,7 @@ static int section_model(report_output *o, const session_data *d)
     double *corr = malloc((size_t)n * sizeof *corr), feve_sum = 0;
     int feve_count = 0;
     if (!corr)
-        return report_fail(o->err, "out of memory");
+        return controller_fail(o->err, "out of memory");
     for (int i = 0; i < n; i++) {
         corr[i] = d->correlation[i];
         /* FEVE counts where the explainable variance is large enough to
@@ -879,7 +853,7 @@ static int readout_canvas(report_output *o, plot_canvas *c, plot_axes *a, const 
     int canvas_width = margins + (int)fmin(fmax(wide, 120.0), 1000.0);
     plot_canvas_destroy(c);
     if (plot_canvas_create(c, canvas_width, FIGURE_HEIGHT))
-        return report_fail(o->err, "out of memory for a figure");
+        return controller_fail(o->err, "out of memory for a figure");
     plot_axes_draw(a, c, range[0], range[1], range[2], range[3]);
     return 0;
 }
@@ -901,7 +875,7 @@ static int readout_figure(report_output *o, const session_data *d, const float *
     double *px = malloc((size_t)n * sizeof *px), *py = malloc((size_t)n * sizeof *py);
     plot_canvas c;
     plot_axes a;
-    int status = !x || !y || !px || !py ? report_fail(o->err, "out of memory") : 0;
+    int status = !x || !y || !px || !py ? controller_fail(o->err, "out of memory") : 0;
     if (!status) {
         readout_pixels(xy, n, height, width, px, py);
         /* The image, and every position even where a readout left it. */
@@ -941,7 +915,7 @@ static int section_readout(report_output *o, const session_data *d, model *m, co
     const model_config *cfg = model_get_config(m);
     float *xy = malloc((size_t)cfg->neurons * 2 * sizeof *xy);
     if (!xy)
-        return report_fail(o->err, "out of memory");
+        return controller_fail(o->err, "out of memory");
     int status = 0;
     if (model_readout_positions(m, xy, err)) {
         missing_because(o, "the readout positions", err);
@@ -1051,7 +1025,7 @@ static int prediction_figure(report_output *o, const test_responses *t)
     size_t n = (size_t)t->images * t->neurons;
     double *x = malloc((n + 1) * sizeof *x), *y = malloc((n + 1) * sizeof *y);
     plot_canvas c;
-    int status = !x || !y || n > INT32_MAX ? report_fail(o->err, "out of memory")
+    int status = !x || !y || n > INT32_MAX ? controller_fail(o->err, "out of memory")
                                             : new_figure(&c, o);
     if (!status) {
         for (size_t i = 0; i < n; i++)
@@ -1145,7 +1119,7 @@ static int curve_figure(report_output *o, const session_data *d, const double *x
     int n = y->n;
     double *xs = malloc((size_t)n * sizeof *xs), *ys = malloc((size_t)n * sizeof *ys);
     plot_canvas c;
-    int status = !xs || !ys ? report_fail(o->err, "out of memory") : new_figure(&c, o);
+    int status = !xs || !ys ? controller_fail(o->err, "out of memory") : new_figure(&c, o);
     if (!status) {
         double lo = fmin(0.0, series_min(y->v, n)), hi = series_max(y->v, n);
         hi = isfinite(hi) && hi > lo ? hi * (hi > 0 ? 1.05 : 0.95) : lo + 1.0;
@@ -1191,7 +1165,7 @@ static int section_curve(report_output *o, const session_data *d)
     }
     double *x = malloc((size_t)n * sizeof *x);
     if (!x)
-        return report_fail(o->err, "out of memory");
+        return controller_fail(o->err, "out of memory");
     curve_steps(d, x);
     int background = 0;
     for (int i = 0; i < n; i++)
@@ -1329,7 +1303,7 @@ static int psth_figure(report_output *o, const session_data *d, const psth *p)
     double *t = malloc((size_t)p->slots * sizeof *t);
     double *rate = malloc((size_t)p->slots * sizeof *rate);
     plot_canvas c;
-    int status = !t || !rate ? report_fail(o->err, "out of memory") : new_figure(&c, o);
+    int status = !t || !rate ? controller_fail(o->err, "out of memory") : new_figure(&c, o);
     if (!status) {
         int n = 0;
         for (int s = 0; s < p->slots; s++)
@@ -1360,7 +1334,7 @@ static int section_psth(report_output *o, const session_data *d)
     }
     double hi = (d->have_window ? d->window_end_ms : 0.0) + PSTH_MARGIN_MS;
     psth p;
-    int status = psth_compute(d, hi, &p) ? report_fail(o->err, "out of memory for the PSTH") : 0;
+    int status = psth_compute(d, hi, &p) ? controller_fail(o->err, "out of memory for the PSTH") : 0;
     if (!status && !p.trials) {
         html_missing(o, "the PSTH (no trial has recorded bins around its onset)");
     } else if (!status) {
@@ -1412,7 +1386,7 @@ static int section_oracle(report_output *o, const session_data *d)
     int n = d->oracle_neurons;
     double *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)n * sizeof *y);
     plot_canvas c;
-    int status = !x || !y ? report_fail(o->err, "out of memory") : new_figure(&c, o);
+    int status = !x || !y ? controller_fail(o->err, "out of memory") : new_figure(&c, o);
     int shown = 0;
     if (!status) {
         for (int i = 0; i < n; i++)
@@ -1564,7 +1538,7 @@ static int compare_control(report_output *o, const session_data *d, int control)
     double *other = malloc(((size_t)d->target_count + 1) * sizeof *other);
     if (!mei || !other) {
         free(mei), free(other);
-        return report_fail(o->err, "out of memory");
+        return controller_fail(o->err, "out of memory");
     }
     int n = 0;
     for (int i = 0; i < d->target_count; i++)
@@ -1672,7 +1646,7 @@ static int dropped_figure(report_output *o, const session_data *d, int64_t dropp
         dropped = 1 << 22;
     double *at = malloc((size_t)(dropped > 0 ? dropped : 1) * sizeof *at), t0 = d->flip_ns.v[0];
     if (!at)
-        return report_fail(o->err, "out of memory");
+        return controller_fail(o->err, "out of memory");
     int n = 0;
     for (int i = 0; i < d->flip_missed.n; i++)
         for (int k = 0; k < (int)d->flip_missed.v[i] && n < dropped; k++)
@@ -1724,7 +1698,7 @@ static int section_timing(report_output *o, const session_data *d)
     int status = 0, n = d->flip_ns.n > 1 ? d->flip_ns.n - 1 : 0;
     double *ms = malloc((size_t)(n ? n : 1) * sizeof *ms);
     if (!ms)
-        return report_fail(o->err, "out of memory");
+        return controller_fail(o->err, "out of memory");
     int consecutive = consecutive_intervals(d, ms);
     /* Every flip recorded: their intervals are the flips'. Otherwise the
      * block accounts carry the interval statistics. */
@@ -1753,7 +1727,7 @@ static int latency_figure(report_output *o, const session_data *d)
     int n = d->stream_received_ns.n;
     double *ms = malloc((size_t)n * sizeof *ms);
     if (!ms)
-        return report_fail(o->err, "out of memory");
+        return controller_fail(o->err, "out of memory");
     for (int i = 0; i < n; i++)
         ms[i] = (d->stream_received_ns.v[i] + d->clock_offset_ns) * 1e-6 -
                 d->stream_timestamp_ms.v[i];
@@ -1777,7 +1751,7 @@ static int loss_figure(report_output *o, const session_data *d)
     double *t = malloc((size_t)n * sizeof *t), *lost = malloc((size_t)n * sizeof *lost);
     if (!t || !lost) {
         free(t), free(lost);
-        return report_fail(o->err, "out of memory");
+        return controller_fail(o->err, "out of memory");
     }
     double total = 0;
     int gaps = 0;
@@ -1832,7 +1806,7 @@ static int section_alignment(report_output *o, const session_data *d)
     double *t = malloc((size_t)n * sizeof *t), *rms = malloc((size_t)n * sizeof *rms);
     double *max = malloc((size_t)n * sizeof *max);
     plot_canvas c;
-    int status = !t || !rms || !max ? report_fail(o->err, "out of memory") : new_figure(&c, o);
+    int status = !t || !rms || !max ? controller_fail(o->err, "out of memory") : new_figure(&c, o);
     if (!status) {
         for (int i = 0; i < n; i++) {
             t[i] = (d->align_time_ns.v[i] - (double)d->first_ns) * 1e-9;
@@ -1910,13 +1884,13 @@ static int open_output(report_output *o, const char *session_dir, char *err)
 {
     snprintf(o->dir, sizeof o->dir, "%s/%s", session_dir, REPORT_DIR_NAME);
     if (mkdir(o->dir, 0777) && errno != EEXIST)
-        return report_fail(err, "%s: cannot create the report folder: %s", o->dir,
-                           strerror(errno));
+        return controller_fail(err, "%s: cannot create the report folder: %s", o->dir,
+                                 strerror(errno));
     char path[PATH_SIZE + 32];
     snprintf(path, sizeof path, "%s/index.html", o->dir);
     o->html = fopen(path, "w");
     if (!o->html)
-        return report_fail(err, "%s: cannot create: %s", path, strerror(errno));
+        return controller_fail(err, "%s: cannot create: %s", path, strerror(errno));
     return 0;
 }
 
@@ -1924,7 +1898,7 @@ int report_write(const char *session_dir, report_summary *out, char *err)
 {
     session_data *d = calloc(1, sizeof *d);
     if (!d)
-        return report_fail(err, "out of memory");
+        return controller_fail(err, "out of memory");
     int status = read_session(session_dir, d, err);
     if (!status && d->stimulus_count > 1)
         qsort(d->stimuli, (size_t)d->stimulus_count, sizeof *d->stimuli, compare_stimulus);
@@ -1932,7 +1906,7 @@ int report_write(const char *session_dir, report_summary *out, char *err)
     if (!status && !(status = open_output(&o, session_dir, err))) {
         status = write_page(&o, d, session_dir);
         if (fclose(o.html) && !status)
-            status = report_fail(err, "%s/index.html: write failed (disk full?)", o.dir);
+            status = controller_fail(err, "%s/index.html: write failed (disk full?)", o.dir);
     }
     if (out)
         *out = d->summary;

@@ -10,15 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int fail(char *err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, CONTROLLER_ERR_SIZE, fmt, ap);
-    va_end(ap);
-    return 1;
-}
-
 /* ------------------------------------------------------------------------ */
 /* What one pass over the record collects */
 
@@ -42,11 +33,12 @@ typedef struct collected {
     schedule_entry *schedule;
     trial_entry *trials;
     int n_images, n_schedule, n_trials;
-    int cap_images, cap_schedule, cap_trials;
+    size_t cap_images, cap_schedule, cap_trials;
     float *pixels, *counts;
     size_t n_pixels, n_counts, cap_pixels, cap_counts;
     int height, width, neurons;
-    int *targets, n_targets, cap_targets;
+    int *targets, n_targets;
+    size_t cap_targets;
 } collected;
 
 static void collected_free(collected *c)
@@ -57,35 +49,6 @@ static void collected_free(collected *c)
     free(c->pixels);
     free(c->counts);
     free(c->targets);
-}
-
-/* Grows *array (of `size`-byte elements) to hold one more; 0 ok. */
-static int grow(void **array, int *cap, int count, size_t size)
-{
-    if (count < *cap)
-        return 0;
-    int n = *cap ? 2 * *cap : 256;
-    void *a = realloc(*array, (size_t)n * size);
-    if (!a)
-        return 1;
-    *array = a;
-    *cap = n;
-    return 0;
-}
-
-static int grow_floats(float **array, size_t *cap, size_t need)
-{
-    if (need <= *cap)
-        return 0;
-    size_t n = *cap ? *cap : 4096;
-    while (n < need)
-        n *= 2;
-    float *a = realloc(*array, n * sizeof(float));
-    if (!a)
-        return 1;
-    *array = a;
-    *cap = n;
-    return 0;
 }
 
 static int tier_of_block(const char *block)
@@ -112,7 +75,7 @@ static int add_target(collected *c, int neuron)
     for (int i = 0; i < c->n_targets; i++)
         if (c->targets[i] == neuron)
             return 0;
-    if (grow((void **)&c->targets, &c->cap_targets, c->n_targets, sizeof(int)))
+    if (controller_grow(&c->targets, &c->cap_targets, (size_t)c->n_targets + 1, sizeof(int), 256))
         return 1;
     c->targets[c->n_targets++] = neuron;
     return 0;
@@ -125,27 +88,28 @@ static int collect_stimulus(collected *c, const record_view *v, char *err)
     record_field f;
     if (record_get_text(v->payload, v->length, "kind", kind, sizeof kind) ||
         record_get_i64(v->payload, v->length, "stimulus_id", &id))
-        return fail(err, "stimulus record at offset %llu: no kind or stimulus_id",
-                    (unsigned long long)v->offset);
+        return controller_fail(err, "stimulus record at offset %llu: no kind or stimulus_id",
+                               (unsigned long long)v->offset);
     record_get_i64(v->payload, v->length, "neuron", &neuron);
     if (!strcmp(kind, "mei") && neuron >= 0 && neuron < (1 << 30))
-        return add_target(c, (int)neuron) ? fail(err, "out of memory") : 0;
+        return add_target(c, (int)neuron) ? controller_fail(err, "out of memory") : 0;
     if (strcmp(kind, "natural"))
         return 0;
     if (record_field_find(v->payload, v->length, "pixels", &f) || f.dtype != RECORD_F32 ||
         f.ndim != 2 || f.count == 0)
-        return fail(err, "stimulus %lld (offset %llu): pixels are not a float32 height × width "
-                    "array", (long long)id, (unsigned long long)v->offset);
+        return controller_fail(err, "stimulus %lld (offset %llu): pixels are not a float32 height × width "
+                               "array", (long long)id, (unsigned long long)v->offset);
     if (c->height == 0) {
         c->height = (int)f.shape[0];
         c->width = (int)f.shape[1];
     } else if ((int)f.shape[0] != c->height || (int)f.shape[1] != c->width) {
-        return fail(err, "stimulus %lld is %u×%u, earlier natural images %d×%d",
-                    (long long)id, f.shape[0], f.shape[1], c->height, c->width);
+        return controller_fail(err, "stimulus %lld is %u×%u, earlier natural images %d×%d",
+                               (long long)id, f.shape[0], f.shape[1], c->height, c->width);
     }
-    if (grow((void **)&c->images, &c->cap_images, c->n_images, sizeof(image_entry)) ||
-        grow_floats(&c->pixels, &c->cap_pixels, c->n_pixels + f.count))
-        return fail(err, "out of memory for the images");
+    if (controller_grow(&c->images, &c->cap_images, (size_t)c->n_images + 1,
+                        sizeof(image_entry), 256) ||
+        controller_grow(&c->pixels, &c->cap_pixels, c->n_pixels + f.count, sizeof(float), 4096))
+        return controller_fail(err, "out of memory for the images");
     memcpy(c->pixels + c->n_pixels, f.data, f.count * sizeof(float));
     c->images[c->n_images++] = (image_entry){id, c->n_pixels};
     c->n_pixels += f.count;
@@ -158,18 +122,19 @@ static int collect_schedule(collected *c, const record_view *v, const char *path
     int64_t trial, image_id;
     if (record_get_i64(v->payload, v->length, "trial", &trial) ||
         record_get_i64(v->payload, v->length, "image_id", &image_id))
-        return fail(err, "schedule record at offset %llu: no trial or image_id",
-                    (unsigned long long)v->offset);
+        return controller_fail(err, "schedule record at offset %llu: no trial or image_id",
+                               (unsigned long long)v->offset);
     record_get_text(v->payload, v->length, "block", block, sizeof block);
     record_get_text(v->payload, v->length, "kind", kind, sizeof kind);
     int tier = strcmp(kind, "natural") ? -1 : tier_of_block(block);
     /* A natural trial of no known tier would drop out of the data unseen. */
     if (!strcmp(kind, "natural") && tier < 0)
-        return fail(err, "%s: schedule record at offset %llu (trial %lld): block '%.32s' is no "
-                    "tier (train, validation, test or unused)", path,
-                    (unsigned long long)v->offset, (long long)trial, block);
-    if (grow((void **)&c->schedule, &c->cap_schedule, c->n_schedule, sizeof(schedule_entry)))
-        return fail(err, "out of memory for the schedule");
+        return controller_fail(err, "%s: schedule record at offset %llu (trial %lld): block '%.32s' is no "
+                               "tier (train, validation, test or unused)", path,
+                               (unsigned long long)v->offset, (long long)trial, block);
+    if (controller_grow(&c->schedule, &c->cap_schedule, (size_t)c->n_schedule + 1,
+                        sizeof(schedule_entry), 256))
+        return controller_fail(err, "out of memory for the schedule");
     c->schedule[c->n_schedule++] = (schedule_entry){trial, image_id, tier};
     return 0;
 }
@@ -182,17 +147,18 @@ static int collect_trial(collected *c, const record_view *v, char *err)
         record_get_i64(v->payload, v->length, "image_id", &image_id) ||
         record_field_find(v->payload, v->length, "counts", &f) || f.dtype != RECORD_F32 ||
         f.ndim != 1)
-        return fail(err, "trial record at offset %llu: no trial, image_id or float32 counts",
-                    (unsigned long long)v->offset);
+        return controller_fail(err, "trial record at offset %llu: no trial, image_id or float32 counts",
+                               (unsigned long long)v->offset);
     record_get_i64(v->payload, v->length, "flags", &flags);
     if (c->neurons == 0 && c->n_trials == 0)
         c->neurons = (int)f.count;
     else if ((int)f.count != c->neurons)
-        return fail(err, "trial %lld has %zu counts, earlier trials %d", (long long)trial,
-                    f.count, c->neurons);
-    if (grow((void **)&c->trials, &c->cap_trials, c->n_trials, sizeof(trial_entry)) ||
-        grow_floats(&c->counts, &c->cap_counts, c->n_counts + f.count))
-        return fail(err, "out of memory for the trials");
+        return controller_fail(err, "trial %lld has %zu counts, earlier trials %d", (long long)trial,
+                               f.count, c->neurons);
+    if (controller_grow(&c->trials, &c->cap_trials, (size_t)c->n_trials + 1,
+                        sizeof(trial_entry), 256) ||
+        controller_grow(&c->counts, &c->cap_counts, c->n_counts + f.count, sizeof(float), 4096))
+        return controller_fail(err, "out of memory for the trials");
     memcpy(c->counts + c->n_counts, f.data, f.count * sizeof(float));
     c->trials[c->n_trials++] = (trial_entry){trial, image_id, flags, c->n_counts};
     c->n_counts += f.count;
@@ -209,10 +175,10 @@ static int collect_start(session_dataset *s, const record_view *v, char *err)
     record_get_text(v->payload, v->length, "protocol_dir", s->protocol_dir,
                     sizeof s->protocol_dir);
     if (record_field_find(v->payload, v->length, "protocol_text", &f))
-        return fail(err, "session_start has no protocol_text");
+        return controller_fail(err, "session_start has no protocol_text");
     s->protocol_text = malloc(f.count + 1);
     if (!s->protocol_text)
-        return fail(err, "out of memory for the protocol");
+        return controller_fail(err, "out of memory for the protocol");
     memcpy(s->protocol_text, f.data, f.count);
     s->protocol_text[f.count] = 0;
     s->protocol_size = f.count;
@@ -230,7 +196,7 @@ static int collect_checkpoint(session_dataset *s, const record_view *v, char *er
         return 0;
     unsigned char *bytes = malloc(f.count);
     if (!bytes)
-        return fail(err, "out of memory for the start model");
+        return controller_fail(err, "out of memory for the start model");
     memcpy(bytes, f.data, f.count);
     free(s->start_model);
     s->start_model = bytes;
@@ -271,7 +237,7 @@ static int collect_all(record_reader *r, const char *path, session_dataset *s, c
     s->records = walk.records;
     s->damaged = walk.damaged;
     if (!status && !s->protocol_text)
-        status = fail(err, "%s: no session_start record", path);
+        status = controller_fail(err, "%s: no session_start record", path);
     return status;
 }
 
@@ -332,20 +298,20 @@ static int select_rows(const collected *c, session_dataset *s, int *tiers, char 
             continue;
         }
         if (e->image_id != t->image_id)
-            return fail(err, "trial %lld: image_id %lld, its schedule says %lld",
-                        (long long)t->trial, (long long)t->image_id, (long long)e->image_id);
+            return controller_fail(err, "trial %lld: image_id %lld, its schedule says %lld",
+                                   (long long)t->trial, (long long)t->image_id, (long long)e->image_id);
         if (t->flags) {
             s->flagged++;
             continue;
         }
         if (!find_image(c, t->image_id))
-            return fail(err, "trial %lld: no natural stimulus record for image %lld",
-                        (long long)t->trial, (long long)t->image_id);
+            return controller_fail(err, "trial %lld: no natural stimulus record for image %lld",
+                                   (long long)t->trial, (long long)t->image_id);
         tiers[i] = e->tier;
         rows++;
     }
-    return rows == 0 ? fail(err, "no natural-image trials in the record (%d flagged, %d "
-                            "of other blocks)", s->flagged, s->other_trials)
+    return rows == 0 ? controller_fail(err, "no natural-image trials in the record (%d flagged, %d "
+                                       "of other blocks)", s->flagged, s->other_trials)
                      : 0;
 }
 
@@ -353,13 +319,13 @@ static int build_dataset(const collected *c, session_dataset *s, char *err)
 {
     int *tiers = malloc((size_t)(c->n_trials ? c->n_trials : 1) * sizeof(int));
     if (!tiers)
-        return fail(err, "out of memory");
+        return controller_fail(err, "out of memory");
     int status = select_rows(c, s, tiers, err);
     int rows = 0;
     for (int i = 0; !status && i < c->n_trials; i++)
         rows += tiers[i] >= 0;
     if (!status && dataset_alloc(&s->data, rows, c->height, c->width, c->neurons))
-        status = fail(err, "out of memory for %d trials", rows);
+        status = controller_fail(err, "out of memory for %d trials", rows);
     size_t P = (size_t)c->height * (size_t)c->width, N = (size_t)c->neurons;
     for (int i = 0, k = 0; !status && i < c->n_trials; i++) {
         if (tiers[i] < 0)
@@ -447,7 +413,7 @@ static int remake_images(const record_source *src, const protocol *p, session_da
     s->repaired_pixels = malloc((size_t)n_lost * P * sizeof(float));
     if (!made || !s->repaired_ids || !s->repaired_pixels) {
         free(made);
-        return fail(err, "out of memory for the natural images");
+        return controller_fail(err, "out of memory for the natural images");
     }
     int status = session_image_log_create(&log, count, err);
     if (!status) {
@@ -482,7 +448,7 @@ static int repair_lost_images(const record_source *src, collected *c, session_da
     int n = lost_images(c, &lost);
     if (n <= 0) {
         free(lost);
-        return n < 0 ? fail(err, "out of memory for the schedule") : 0;
+        return n < 0 ? controller_fail(err, "out of memory for the schedule") : 0;
     }
     protocol *p = NULL;
     char perr[CONTROLLER_ERR_SIZE];
@@ -491,13 +457,13 @@ static int repair_lost_images(const record_source *src, collected *c, session_da
      * session_start has protocol_dir (else the working directory). */
     if (protocol_parse(s->protocol_text, s->protocol_size, "session_start",
                        s->protocol_dir[0] ? s->protocol_dir : NULL, &p, perr))
-        status = fail(err, "image %lld: its stimulus record is lost to damage and the "
-                      "recorded protocol cannot make it again: %s", (long long)lost[0], perr);
+        status = controller_fail(err, "image %lld: its stimulus record is lost to damage and the "
+                                 "recorded protocol cannot make it again: %s", (long long)lost[0], perr);
     else if (c->height && (p->images.height != c->height || p->images.width != c->width))
-        status = fail(err, "image %lld: its stimulus record is lost to damage and the "
-                      "recorded protocol makes %d×%d images, the record holds %d×%d",
-                      (long long)lost[0], p->images.height, p->images.width, c->height,
-                      c->width);
+        status = controller_fail(err, "image %lld: its stimulus record is lost to damage and the "
+                                 "recorded protocol makes %d×%d images, the record holds %d×%d",
+                                 (long long)lost[0], p->images.height, p->images.width, c->height,
+                                 c->width);
     status = status || remake_images(src, p, s, lost, n, err);
     size_t P = p ? (size_t)p->images.height * (size_t)p->images.width : 0;
     if (!status && !c->height) {
@@ -505,9 +471,10 @@ static int repair_lost_images(const record_source *src, collected *c, session_da
         c->width = p->images.width;
     }
     for (int i = 0; !status && i < s->repaired; i++) {
-        if (grow((void **)&c->images, &c->cap_images, c->n_images, sizeof(image_entry)) ||
-            grow_floats(&c->pixels, &c->cap_pixels, c->n_pixels + P)) {
-            status = fail(err, "out of memory for the images");
+        if (controller_grow(&c->images, &c->cap_images, (size_t)c->n_images + 1,
+                            sizeof(image_entry), 256) ||
+            controller_grow(&c->pixels, &c->cap_pixels, c->n_pixels + P, sizeof(float), 4096)) {
+            status = controller_fail(err, "out of memory for the images");
             break;
         }
         memcpy(c->pixels + c->n_pixels, s->repaired_pixels + (size_t)i * P, P * sizeof(float));
@@ -652,7 +619,7 @@ static int import_stimuli(session_record *w, const dataset *d, char *err)
     size_t P = (size_t)d->height * (size_t)d->width;
     int64_t *order = malloc((size_t)(d->trials ? d->trials : 1) * sizeof(int64_t));
     if (!order)
-        return fail(err, "out of memory");
+        return controller_fail(err, "out of memory");
     for (int t = 0; t < d->trials; t++)
         order[t] = t;
     /* Sort trial indices by (image id, index): repeats sit together. */
@@ -672,9 +639,9 @@ static int import_stimuli(session_record *w, const dataset *d, char *err)
         const float *px = d->images + (size_t)t * P;
         if (i > 0 && d->image_ids[order[i - 1]] == d->image_ids[t]) {
             if (memcmp(px, d->images + (size_t)order[i - 1] * P, P * sizeof(float)))
-                status = fail(err, "trials %lld and %lld share image id %lld but not their "
-                              "pixels", (long long)order[i - 1], (long long)t,
-                              (long long)d->image_ids[t]);
+                status = controller_fail(err, "trials %lld and %lld share image id %lld but not their "
+                                         "pixels", (long long)order[i - 1], (long long)t,
+                                         (long long)d->image_ids[t]);
             continue;
         }
         record_stimulus s = {d->image_ids[t], -1, "natural", d->height, d->width, px, 0.0};
@@ -704,11 +671,11 @@ int session_import_dataset(const dataset *d, const char *source, const char *ses
                            char *err)
 {
     if (d->trials < 1 || d->neurons < 1 || d->height < 1 || d->width < 1)
-        return fail(err, "%s: an empty dataset", source);
+        return controller_fail(err, "%s: an empty dataset", source);
     size_t size;
     char *text = session_import_protocol(d, source, &size);
     if (!text)
-        return fail(err, "out of memory");
+        return controller_fail(err, "out of memory");
     /* What replay will read back: data its protocol cannot describe (images
      * smaller than the model takes, 2×2 say) is refused now, not after the
      * record is written. */
@@ -717,8 +684,8 @@ int session_import_dataset(const dataset *d, const char *source, const char *ses
     if (protocol_parse(text, size, "import", NULL, &p, why)) {
         free(text);
         const char *message = strstr(why, ": ") ? strstr(why, ": ") + 2 : why;
-        return fail(err, "%s: %d×%d images, %d neurons: the model cannot take it: %s", source,
-                    d->height, d->width, d->neurons, message);
+        return controller_fail(err, "%s: %d×%d images, %d neurons: the model cannot take it: %s", source,
+                               d->height, d->width, d->neurons, message);
     }
     protocol_destroy(p);
     session_record *w;

@@ -10,15 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int fail(char *err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, CONTROLLER_ERR_SIZE, fmt, ap);
-    va_end(ap);
-    return 1;
-}
-
 void session_fit_settings_from_protocol(const protocol *p, int height, int width, int neurons,
                                         session_fit_settings *out)
 {
@@ -101,7 +92,7 @@ static int tier_rows_gather(const dataset *d, int tier, tier_rows *t, char *err)
     t->ids = malloc(n * sizeof(int64_t));
     if (!t->images || !t->responses || !t->predicted || !t->ids) {
         tier_rows_free(t);
-        return fail(err, "out of memory for the tier's trials");
+        return controller_fail(err, "out of memory for the tier's trials");
     }
     for (int i = 0, k = 0; i < d->trials; i++) {
         if (d->tiers[i] != tier)
@@ -125,7 +116,7 @@ int session_fit_evaluate_tier(model *m, const dataset *d, int tier, neuron_metri
     if (t.n >= 2 && (model_predict(m, t.images, t.n, t.predicted, merr) ||
                      metrics_evaluate(t.predicted, t.responses, t.ids, t.n, d->neurons, out,
                                       merr)))
-        status = fail(err, "%s", merr);
+        status = controller_fail(err, "%s", merr);
     tier_rows_free(&t);
     return status;
 }
@@ -137,18 +128,18 @@ static int evaluate(model *m, const dataset *d, session_fit_result *r, char *err
     if (tier_rows_gather(d, TIER_VALIDATION, &v, err))
         return 1;
     neuron_metrics *nm = malloc((size_t)N * sizeof *nm);
-    int status = nm ? 0 : fail(err, "out of memory for the metrics");
+    int status = nm ? 0 : controller_fail(err, "out of memory for the metrics");
     char merr[MODEL_ERR_SIZE];
     if (!status && v.n >= 2) {
         if (model_predict(m, v.images, v.n, v.predicted, merr))
-            status = fail(err, "validation prediction: %s", merr);
+            status = controller_fail(err, "validation prediction: %s", merr);
         else
             metrics_correlation(v.predicted, v.responses, v.n, N, r->validation_corr);
     }
     int n_test = 0;
     char why[CONTROLLER_ERR_SIZE];
     if (!status && session_fit_evaluate_tier(m, d, TIER_TEST, nm, &n_test, why))
-        status = fail(err, "test evaluation: %s", why);
+        status = controller_fail(err, "test evaluation: %s", why);
     if (!status && n_test >= 2) {
         for (int n = 0; n < N; n++) {
             r->test_corr[n] = nm[n].corr_to_average;
@@ -204,7 +195,7 @@ static int synthesize(const session_fit_settings *s, session_fit_result *r, char
 {
     mei_target *t = malloc((size_t)r->n_targets * sizeof *t);
     if (!t)
-        return fail(err, "out of memory for the MEIs");
+        return controller_fail(err, "out of memory for the MEIs");
     for (int j = 0; j < r->n_targets; j++)
         t[j] = (mei_target){s->objective, r->targets[j], NULL};
     mei_options o = s->mei;
@@ -212,7 +203,7 @@ static int synthesize(const session_fit_settings *s, session_fit_result *r, char
     char serr[STIMULUS_ERR_SIZE];
     int status = mei_synthesize(r->model, t, r->n_targets, &o, r->meis, r->mei, serr);
     free(t);
-    return status ? fail(err, "synthesis: %s", serr) : 0;
+    return status ? controller_fail(err, "synthesis: %s", serr) : 0;
 }
 
 static float *stimulus_slot(const session_fit_result *r, int j, int kind, size_t P)
@@ -229,10 +220,10 @@ static int control_best(const dataset *d, session_fit_result *r, size_t P, char 
     int *best = malloc((size_t)r->n_targets * sizeof(int));
     int *unused = malloc((size_t)r->n_targets * sizeof(int));
     char serr[STIMULUS_ERR_SIZE];
-    int status = !best || !unused ? fail(err, "out of memory for the controls") : 0;
+    int status = !best || !unused ? controller_fail(err, "out of memory for the controls") : 0;
     if (!status && control_best_natural(r->model, t.images, t.n, NULL, r->targets, r->n_targets,
                                         best, unused, serr))
-        status = fail(err, "controls: %s", serr);
+        status = controller_fail(err, "controls: %s", serr);
     for (int j = 0; !status && j < r->n_targets; j++) {
         float *x = stimulus_slot(r, j, SESSION_KIND_BEST_NATURAL, P);
         memcpy(x, t.images + (size_t)best[j] * P, P * sizeof(float));
@@ -253,12 +244,12 @@ static int control_made(const session_fit_settings *s, session_fit_result *r, in
     float *img = malloc((size_t)n * P * sizeof(float));
     gabor_params *g = malloc((size_t)n * sizeof *g);
     char serr[STIMULUS_ERR_SIZE];
-    int status = !img || !g ? fail(err, "out of memory for the controls") : 0;
+    int status = !img || !g ? controller_fail(err, "out of memory for the controls") : 0;
     if (!status && (kind == SESSION_KIND_GABOR
                         ? control_matched_gabor(r->model, r->targets, n, &r->budget,
                                                 s->control_seed, g, img, serr)
                         : control_rf_map(r->model, r->targets, n, &r->budget, img, serr)))
-        status = fail(err, "controls: %s", serr);
+        status = controller_fail(err, "controls: %s", serr);
     for (int j = 0; !status && j < n; j++) {
         memcpy(stimulus_slot(r, j, kind, P), img + (size_t)j * P, P * sizeof(float));
         r->present[j * SESSION_KIND_COUNT + kind] = 1;
@@ -273,7 +264,7 @@ static int predict_stimuli(const dataset *d, session_fit_result *r, size_t P, ch
 {
     float *rates = malloc((size_t)d->neurons * sizeof(float));
     if (!rates)
-        return fail(err, "out of memory for the predictions");
+        return controller_fail(err, "out of memory for the predictions");
     char merr[MODEL_ERR_SIZE];
     int status = 0;
     for (int j = 0; !status && j < r->n_targets; j++)
@@ -282,7 +273,7 @@ static int predict_stimuli(const dataset *d, session_fit_result *r, size_t P, ch
             if (!r->present[j * SESSION_KIND_COUNT + k])
                 continue;
             if (model_predict(r->model, stimulus_slot(r, j, k, P), 1, rates, merr))
-                status = fail(err, "prediction: %s", merr);
+                status = controller_fail(err, "prediction: %s", merr);
             else
                 r->predicted[j * SESSION_KIND_COUNT + k] = rates[r->targets[j]];
         }
@@ -299,7 +290,7 @@ static int stimuli_alloc(session_fit_result *r, size_t P, char *err)
     r->present = calloc(n * SESSION_KIND_COUNT, 1);
     r->predicted = calloc(n * SESSION_KIND_COUNT, sizeof(float));
     return !r->mei || !r->meis || !r->stimuli || !r->present || !r->predicted
-               ? fail(err, "out of memory for the stimuli")
+               ? controller_fail(err, "out of memory for the stimuli")
                : 0;
 }
 
@@ -313,7 +304,7 @@ static int result_alloc(session_fit_result *r, int N, char *err)
     r->targets = malloc((size_t)N * sizeof(int));
     if (!r->validation_corr || !r->test_corr || !r->test_feve || !r->test || !r->targets) {
         session_fit_result_free(r);
-        return fail(err, "out of memory");
+        return controller_fail(err, "out of memory");
     }
     for (int n = 0; n < N; n++) {
         r->test_corr[n] = r->test_feve[n] = NAN;
@@ -325,9 +316,9 @@ static int result_alloc(session_fit_result *r, int N, char *err)
 static int check_tiers(const dataset *d, char *err)
 {
     if (dataset_count_tier(d, TIER_TRAIN) < 1 || dataset_count_tier(d, TIER_VALIDATION) < 2)
-        return fail(err, "the data needs training trials and at least 2 validation trials "
-                    "(%d and %d)", dataset_count_tier(d, TIER_TRAIN),
-                    dataset_count_tier(d, TIER_VALIDATION));
+        return controller_fail(err, "the data needs training trials and at least 2 validation trials "
+                               "(%d and %d)", dataset_count_tier(d, TIER_TRAIN),
+                               dataset_count_tier(d, TIER_VALIDATION));
     return 0;
 }
 
@@ -352,14 +343,14 @@ static int start_model(const dataset *d, const session_fit_settings *s,
     char merr[MODEL_ERR_SIZE];
     if (start) {
         if (model_load_bytes(m, start, start_size, merr))
-            return fail(err, "the start model: %s", merr);
+            return controller_fail(err, "the start model: %s", merr);
         return 0;
     }
     model_config mc = s->model;
     mc.height = d->height;
     mc.width = d->width;
     mc.neurons = d->neurons;
-    return model_create(m, &mc, merr) ? fail(err, "model: %s", merr) : 0;
+    return model_create(m, &mc, merr) ? controller_fail(err, "model: %s", merr) : 0;
 }
 
 int session_fit_model(const dataset *d, const session_fit_settings *s,
@@ -378,7 +369,7 @@ int session_fit_model(const dataset *d, const session_fit_settings *s,
     if (model_fit(m, d, &s->fit, &rep, merr) ||
         model_set_writer(m, inception_version_string(), merr)) {
         model_destroy(m);
-        return fail(err, "fit: %s", merr);
+        return controller_fail(err, "fit: %s", merr);
     }
     if (session_fit_adopt(d, m, out, err))
         return 1;
@@ -393,7 +384,7 @@ int session_fit_synthesize(const dataset *d, const session_fit_settings *s, cons
     size_t P = (size_t)d->height * (size_t)d->width;
     for (int j = 0; j < n_targets; j++)
         if (targets[j] < 0 || targets[j] >= N)
-            return fail(err, "target neuron %d outside 0..%d", targets[j], N - 1);
+            return controller_fail(err, "target neuron %d outside 0..%d", targets[j], N - 1);
     if (n_targets > 0) {
         memcpy(r->targets, targets, (size_t)n_targets * sizeof(int));
         r->n_targets = n_targets;
@@ -462,7 +453,7 @@ int session_fit_record_model(session_record *w, const char *dir, const dataset *
     char path[4096], merr[MODEL_ERR_SIZE];
     snprintf(path, sizeof path, "%s/model.bin", dir);
     if (model_save(r->model, path, merr))
-        return fail(err, "%s", merr);
+        return controller_fail(err, "%s", merr);
     if (session_record_checkpoint(w, path, r->fit.best_epoch, r->fit.best_validation_corr, err))
         return 1;
     if (r->test_trials < 2)
@@ -470,7 +461,7 @@ int session_fit_record_model(session_record *w, const char *dir, const dataset *
     int N = d->neurons;
     float *cols = malloc((size_t)N * 5 * sizeof(float));
     if (!cols)
-        return fail(err, "out of memory for the test metrics");
+        return controller_fail(err, "out of memory for the test metrics");
     for (int n = 0; n < N; n++) {
         cols[n] = r->test[n].feve;
         cols[N + n] = r->test[n].corr_to_average;

@@ -17,15 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int fail(char *err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, CONTROLLER_ERR_SIZE, fmt, ap);
-    va_end(ap);
-    return 1;
-}
-
 /* ------------------------------------------------------------------------ */
 /* What the record says */
 
@@ -34,12 +25,12 @@ int session_image_log_create(session_image_log *l, int count, char *err)
     memset(l, 0, sizeof *l);
     l->highest_recorded = -1;
     if (count < 0)
-        return fail(err, "a protocol with %d natural images", count);
+        return controller_fail(err, "a protocol with %d natural images", count);
     l->state = calloc((size_t)(count ? count : 1), 1);
     l->sha256 = calloc((size_t)(count ? count : 1), SHA256_SIZE);
     if (!l->state || !l->sha256) {
         session_image_log_free(l);
-        return fail(err, "out of memory for the hashes of %d natural images", count);
+        return controller_fail(err, "out of memory for the hashes of %d natural images", count);
     }
     l->count = count;
     return 0;
@@ -148,18 +139,18 @@ static int make_images(const protocol *p, float *out, int count, char *err)
     if (im->source == PROTOCOL_IMAGES_PHOTOS || im->source == PROTOCOL_IMAGES_FOLDER) {
         const char *folder =
             im->source == PROTOCOL_IMAGES_PHOTOS ? photo_default_folder() : im->path;
-        return photo_patches(folder, count, H, W, seed, out, merr) ? fail(err, "%s", merr) : 0;
+        return photo_patches(folder, count, H, W, seed, out, merr) ? controller_fail(err, "%s", merr) : 0;
     }
     npy_array a;
     if (npy_read(im->path, &a, merr))
-        return fail(err, "%s", merr);
+        return controller_fail(err, "%s", merr);
     int status = 0;
     if (a.ndim != 3 || a.shape[0] < count || a.shape[1] != H || a.shape[2] != W) {
-        status = fail(err, "%s: want N×%d×%d with N >= %d images", im->path, H, W, count);
+        status = controller_fail(err, "%s: want N×%d×%d with N >= %d images", im->path, H, W, count);
     } else {
         float *f = npy_to_float32(&a, merr);
         if (!f)
-            status = fail(err, "%s", merr);
+            status = controller_fail(err, "%s", merr);
         else
             memcpy(out, f, (size_t)count * (size_t)H * (size_t)W * sizeof(float));
         free(f);
@@ -167,10 +158,10 @@ static int make_images(const protocol *p, float *out, int count, char *err)
          * only after the recording: refused here, named. */
         for (size_t i = 0; !status && i < (size_t)count * (size_t)H * (size_t)W; i++)
             if (!isfinite(out[i]))
-                status = fail(err, "%s: image %zu, row %zu, column %zu is %g: pixels must be "
-                              "finite", im->path, i / ((size_t)H * (size_t)W),
-                              i % ((size_t)H * (size_t)W) / (size_t)W, i % (size_t)W,
-                              (double)out[i]);
+                status = controller_fail(err, "%s: image %zu, row %zu, column %zu is %g: pixels must be "
+                                         "finite", im->path, i / ((size_t)H * (size_t)W),
+                                         i % ((size_t)H * (size_t)W) / (size_t)W, i % (size_t)W,
+                                         (double)out[i]);
     }
     npy_free(&a);
     return status;
@@ -195,7 +186,7 @@ static int check_against(const protocol *p, const session_image_log *l, const fl
     for (int id = 0; id < l->count; id++) {
         uint8_t st = l->state[id];
         if (st & SESSION_IMAGE_CONFLICT)
-            return fail(err, "image %d: the record holds two different SHA-256 for it", id);
+            return controller_fail(err, "image %d: the record holds two different SHA-256 for it", id);
         if (st & SESSION_IMAGE_HASHED) {
             uint8_t digest[SHA256_SIZE];
             record_pixels_sha256(out + (size_t)id * (size_t)H * (size_t)W, H, W, digest);
@@ -205,10 +196,10 @@ static int check_against(const protocol *p, const session_image_log *l, const fl
                 describe_source(p, source, sizeof source);
                 sha256_hex(digest, got_hex);
                 sha256_hex(want, want_hex);
-                return fail(err, "image %d differs from the recorded one: made again from %s, "
-                            "its SHA-256 is %.12s..., the record's %.12s...: the images are "
-                            "not those the session was recorded with", id, source, got_hex,
-                            want_hex);
+                return controller_fail(err, "image %d differs from the recorded one: made again from %s, "
+                                       "its SHA-256 is %.12s..., the record's %.12s...: the images are "
+                                       "not those the session was recorded with", id, source, got_hex,
+                                       want_hex);
             }
             r->checked++;
         }
@@ -234,8 +225,8 @@ int session_natural_images(const protocol *p, int count, const session_image_log
     memset(r, 0, sizeof *r);
     if (count < 0 || count > p->images.train + p->images.test ||
         (recorded && recorded->count != count))
-        return fail(err, "%d natural images asked of a protocol with %d (%s)", count,
-                    p->images.train + p->images.test, "internal");
+        return controller_fail(err, "%d natural images asked of a protocol with %d (%s)", count,
+                               p->images.train + p->images.test, "internal");
     if (make_images(p, out, count, err))
         return 1;
     return recorded ? check_against(p, recorded, out, r, err) : 0;

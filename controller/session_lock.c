@@ -41,21 +41,17 @@ static int write_pid(int fd)
 int session_lock_take(const char *dir, int create, session_lock **out, char *err)
 {
     *out = NULL;
-    if (create && mkdir(dir, 0777) != 0 && errno != EEXIST) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "cannot create the session folder %s: %s", dir,
-                 strerror(errno));
-        return 1;
-    }
+    if (create && mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return controller_fail(err, "cannot create the session folder %s: %s", dir,
+                               strerror(errno));
     char path[PROTOCOL_STRING_SIZE + 32];
     snprintf(path, sizeof path, "%s/%s", dir, SESSION_LOCK_FILE);
     /* O_CLOEXEC: a child (the virtual rig) must not inherit the lock and
      * hold it after this process is gone. */
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "%s: cannot open the session lock %s: %s", dir,
-                 SESSION_LOCK_FILE, strerror(errno));
-        return 1;
-    }
+    if (fd < 0)
+        return controller_fail(err, "%s: cannot open the session lock %s: %s", dir,
+                               SESSION_LOCK_FILE, strerror(errno));
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         int e = errno;
         long pid = e == EWOULDBLOCK ? holder_pid(fd) : 0;

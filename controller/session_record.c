@@ -87,17 +87,6 @@ struct session_record {
     record_payload scratch;    /* for the typed helpers */
 };
 
-static int fail(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int fail(char *err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, CONTROLLER_ERR_SIZE, fmt, ap);
-    va_end(ap);
-    return 1;
-}
-
 static session_record *writer_alloc(const char *dir)
 {
     session_record *w = calloc(1, sizeof *w);
@@ -129,7 +118,7 @@ static int sync_directory(const char *dir, char *err)
         int e = errno;
         if (fd >= 0)
             close(fd);
-        return fail(err, "%s: cannot sync the folder: %s", dir, strerror(e));
+        return controller_fail(err, "%s: cannot sync the folder: %s", dir, strerror(e));
     }
     close(fd);
     return 0;
@@ -140,7 +129,7 @@ int session_record_sync(session_record *w, char *err)
     if (w->durable_sequence == w->written_sequence)
         return 0;
     if (fsync(w->fd) != 0)
-        return fail(err, "%s: fsync: %s", w->path, strerror(errno));
+        return controller_fail(err, "%s: fsync: %s", w->path, strerror(errno));
     w->durable_sequence = w->written_sequence;
     w->last_sync_ns = record_monotonic_ns();
     return 0;
@@ -211,13 +200,13 @@ static int append_at(session_record *w, int type, const record_payload *payload,
                      uint64_t time_ns, uint64_t *sequence, char *err)
 {
     if (w->failed)
-        return fail(err, "%s: an earlier write failed; the record is closed for writing",
-                    w->path);
+        return controller_fail(err, "%s: an earlier write failed; the record is closed for writing",
+                               w->path);
     if (payload->failed || payload->size > RECORD_MAX_PAYLOAD || type <= 0 || type > 0xffff)
-        return fail(err, "%s: bad record (type %s, or a field could not be encoded)", w->path,
-                    record_type_name(type));
+        return controller_fail(err, "%s: bad record (type %s, or a field could not be encoded)", w->path,
+                               record_type_name(type));
     if (assemble(w, type, payload, time_ns))
-        return fail(err, "%s: out of memory", w->path);
+        return controller_fail(err, "%s: out of memory", w->path);
     size_t total = RECORD_HEADER_SIZE + payload->size + RECORD_TRAILER_SIZE;
     if (write_all(w->fd, w->buffer, total, w->size)) {
         int e = errno;
@@ -225,7 +214,7 @@ static int append_at(session_record *w, int type, const record_payload *payload,
         if (ftruncate(w->fd, (off_t)w->size) == 0)
             fsync(w->fd);
         w->failed = 1;
-        return fail(err, "%s: write failed, session record stopped: %s", w->path, strerror(e));
+        return controller_fail(err, "%s: write failed, session record stopped: %s", w->path, strerror(e));
     }
     w->size += total;
     w->written_sequence = w->next_sequence;
@@ -253,17 +242,17 @@ static int create_with(const char *dir, const record_payload *start, uint64_t ti
 {
     *out = NULL;
     if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-        return fail(err, "%s: cannot create the session folder: %s", dir, strerror(errno));
+        return controller_fail(err, "%s: cannot create the session folder: %s", dir, strerror(errno));
     session_record *w = writer_alloc(dir);
     if (!w)
-        return fail(err, "%s: out of memory", dir);
+        return controller_fail(err, "%s: out of memory", dir);
     w->fd = open(w->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (w->fd < 0) {
         int e = errno;
         writer_free(w);
-        return fail(err, e == EEXIST ? "%s: holds a session record already (%s)"
-                                     : "%s: cannot create the record: %s",
-                    dir, e == EEXIST ? "resume it or choose another folder" : strerror(e));
+        return controller_fail(err, e == EEXIST ? "%s: holds a session record already (%s)"
+                                                : "%s: cannot create the record: %s",
+                               dir, e == EEXIST ? "resume it or choose another folder" : strerror(e));
     }
     if (append_at(w, RECORD_SESSION_START, start, time_ns, NULL, err) ||
         session_record_sync(w, err) || sync_directory(dir, err)) {
@@ -315,7 +304,7 @@ int session_record_create_copy(const char *dir, const record_view *start, sessio
 {
     *out = NULL;
     if (start->type != RECORD_SESSION_START)
-        return fail(err, "%s: a record must start with session_start", dir);
+        return controller_fail(err, "%s: a record must start with session_start", dir);
     record_payload p = {(unsigned char *)start->payload, start->length, start->length, 0};
     return create_with(dir, &p, start->time_ns, out, err);
 }
@@ -335,7 +324,7 @@ int record_reader_open_memory(const void *data, size_t size, record_reader **out
 {
     *out = calloc(1, sizeof **out);
     if (!*out)
-        return fail(err, "out of memory");
+        return controller_fail(err, "out of memory");
     (*out)->data = data;
     (*out)->size = size;
     return 0;
@@ -350,7 +339,7 @@ int record_reader_open(const char *path, record_reader **out, char *err)
         int e = errno;
         if (fd >= 0)
             close(fd);
-        return fail(err, "%s: %s", path, strerror(e));
+        return controller_fail(err, "%s: %s", path, strerror(e));
     }
     void *map = NULL;
     if (st.st_size > 0) {
@@ -358,7 +347,7 @@ int record_reader_open(const char *path, record_reader **out, char *err)
         if (map == MAP_FAILED) {
             int e = errno;
             close(fd);
-            return fail(err, "%s: cannot map: %s", path, strerror(e));
+            return controller_fail(err, "%s: cannot map: %s", path, strerror(e));
         }
     }
     close(fd);
@@ -537,8 +526,8 @@ static int scan_for_resume(const char *path, record_resume_report *report, char 
     report->kept_bytes = end;
     report->cut_bytes = file_size - end;
     if (report->records == 0 || first_type != RECORD_SESSION_START)
-        return fail(err, "%s: no session start record: not a session (or damaged at its "
-                         "start)", path);
+        return controller_fail(err, "%s: no session start record: not a session (or damaged at its "
+                                    "start)", path);
     return 0;
 }
 
@@ -549,7 +538,7 @@ int session_record_resume(const char *dir, session_record **out, record_resume_r
     memset(report, 0, sizeof *report);
     session_record *w = writer_alloc(dir);
     if (!w)
-        return fail(err, "%s: out of memory", dir);
+        return controller_fail(err, "%s: out of memory", dir);
     if (scan_for_resume(w->path, report, err)) {
         writer_free(w);
         return 1;
@@ -559,7 +548,7 @@ int session_record_resume(const char *dir, session_record **out, record_resume_r
         fsync(w->fd) != 0) {
         int e = errno;
         writer_free(w);
-        return fail(err, "%s: cannot reopen to resume: %s", dir, strerror(e));
+        return controller_fail(err, "%s: cannot reopen to resume: %s", dir, strerror(e));
     }
     w->size = report->kept_bytes;
     w->written_sequence = w->durable_sequence = report->last_sequence;
@@ -685,10 +674,10 @@ int session_record_sync_event(session_record *w, const record_sync_event *s, cha
 int session_record_spikes(session_record *w, const record_spikes *s, char *err)
 {
     if (s->count < 1)
-        return fail(err, "%s: a spikes record without spikes", w->path);
+        return controller_fail(err, "%s: a spikes record without spikes", w->path);
     int32_t *delta = malloc((size_t)s->count * sizeof *delta);
     if (!delta)
-        return fail(err, "%s: out of memory", w->path);
+        return controller_fail(err, "%s: out of memory", w->path);
     int fits = 1;
     for (int i = 0; i < s->count && fits; i++) {
         int64_t d = i ? s->sample_num[i] - s->sample_num[i - 1] : 0;
@@ -763,7 +752,7 @@ int session_record_checkpoint(session_record *w, const char *model_path, int64_t
     size_t size;
     unsigned char *bytes = read_whole(model_path, &size);
     if (!bytes)
-        return fail(err, "%s: cannot read the model file to record it", model_path);
+        return controller_fail(err, "%s: cannot read the model file to record it", model_path);
     const char *base = strrchr(model_path, '/');
     record_payload *p = scratch(w);
     record_payload_text(p, "file_name", base ? base + 1 : model_path);
@@ -814,7 +803,7 @@ int session_record_evaluation(session_record *w, const record_evaluation *e, cha
 int session_record_model_metrics(session_record *w, const record_model_metrics *m, char *err)
 {
     if (m->neurons < 0 || (m->neurons > 0 && !m->correlation))
-        return fail(err, "%s: model metrics need a correlation per neuron", w->path);
+        return controller_fail(err, "%s: model metrics need a correlation per neuron", w->path);
     record_payload *p = scratch(w);
     uint32_t shape[1] = {(uint32_t)m->neurons};
     record_payload_text(p, "split", m->split);

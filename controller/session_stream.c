@@ -27,15 +27,6 @@
 #include <time.h>
 #include <zmq.h>
 
-static int fail(char *err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, CONTROLLER_ERR_SIZE, fmt, ap);
-    va_end(ap);
-    return 1;
-}
-
 void session_stream_options_default(session_stream_options *o)
 {
     memset(o, 0, sizeof *o);
@@ -57,7 +48,8 @@ typedef struct stream_trial {
 
 typedef struct stream_trials {
     stream_trial *t;
-    int n, cap, neurons;
+    int n, neurons;
+    size_t cap;
     float *counts;
     size_t n_counts, cap_counts;
 } stream_trials;
@@ -77,23 +69,18 @@ static int add_trial(stream_trials *s, const record_view *v, char *err)
         record_get_i64(v->payload, v->length, "onset_ns", &t.onset_ns) ||
         record_field_find(v->payload, v->length, "counts", &f) || f.dtype != RECORD_F32 ||
         f.ndim != 1 || f.count < 1 || f.count > ACQ_MAX_UNITS)
-        return fail(err, "trial record at offset %llu: no trial, image_id, onset_ns or counts",
-                    (unsigned long long)v->offset);
+        return controller_fail(err, "trial record at offset %llu: no trial, image_id, onset_ns or counts",
+                               (unsigned long long)v->offset);
     if (s->n == 0)
         s->neurons = (int)f.count;
     else if ((int)f.count != s->neurons)
-        return fail(err, "trial %lld has %zu counts, earlier trials %d", (long long)t.trial,
-                    f.count, s->neurons);
-    if (s->n == s->cap) {
-        int cap = s->cap ? 2 * s->cap : 256;
-        stream_trial *a = realloc(s->t, (size_t)cap * sizeof *a);
-        float *c = realloc(s->counts, (size_t)cap * f.count * sizeof(float));
-        if (a)
-            s->t = a;
-        if (c)
-            s->counts = c;
-        if (!a || !c)
-            return fail(err, "out of memory for the trials");
+        return controller_fail(err, "trial %lld has %zu counts, earlier trials %d", (long long)t.trial,
+                               f.count, s->neurons);
+    if ((size_t)s->n == s->cap) {
+        size_t cap = controller_capacity_for(s->cap, s->cap + 1, 256);
+        if (controller_resize(&s->t, cap, sizeof *s->t) ||
+            controller_resize(&s->counts, cap, f.count * sizeof(float)))
+            return controller_fail(err, "out of memory for the trials");
         s->cap = cap;
     }
     t.offset = s->n_counts;
@@ -113,7 +100,7 @@ static int read_trials(const char *dir, stream_trials *s, char *err)
 {
     if (session_record_each(dir, visit_trial, s, NULL, err))
         return 1;
-    return s->n == 0 ? fail(err, "%s/%s: no trial records to stream", dir, RECORD_FILE_NAME) : 0;
+    return s->n == 0 ? controller_fail(err, "%s/%s: no trial records to stream", dir, RECORD_FILE_NAME) : 0;
 }
 
 static int by_onset(const void *a, const void *b)
@@ -141,8 +128,8 @@ static int place_trials(stream_trials *s, const session_stream_options *o, int64
         int64_t start = t->onset_ns + o->latency_ns;
         t->bin = ceil_div(start - B / 2 - grid0, B);
         if (grid0 + t->bin * B + B / 2 >= start + o->window_ns)
-            return fail(err, "the response window (%lld ns) holds no bin centre of the %lld ns "
-                        "grid: choose a smaller bin", (long long)o->window_ns, (long long)B);
+            return controller_fail(err, "the response window (%lld ns) holds no bin centre of the %lld ns "
+                                   "grid: choose a smaller bin", (long long)o->window_ns, (long long)B);
     }
     /* Windows end in onset order: scan outwards from each trial until they cannot reach. */
     for (int i = 0; i < s->n; i++) {
@@ -195,12 +182,12 @@ static int open_publishers(const session_stream_options *o, acq_publisher **data
     uint32_t epoch = (uint32_t)(now_ns() / 1000000000);
     char aerr[ACQ_ERR_SIZE];
     if (acq_publisher_create(data, NULL, &c, 1, epoch, aerr))
-        return fail(err, "data stream: %s", aerr);
+        return controller_fail(err, "data stream: %s", aerr);
     c.endpoint = o->onset_endpoint;
     if (o->onset_endpoint && acq_publisher_create(onsets, NULL, &c, 2, epoch, aerr)) {
         acq_publisher_destroy(*data);
         *data = NULL;
-        return fail(err, "onset stream: %s", aerr);
+        return controller_fail(err, "onset stream: %s", aerr);
     }
     return 0;
 }
@@ -215,7 +202,7 @@ static int publish(const stream_trials *s, const session_stream_options *o, acq_
             last_bin = s->t[i].bin + 8;
     float *bin = malloc((size_t)N * sizeof(float));
     if (!bin)
-        return fail(err, "out of memory");
+        return controller_fail(err, "out of memory");
     int64_t t0 = s->t[0].onset_ns, wall0 = now_ns();
     int next_onset = 0, next_bin = 0, status = 0;
     for (int64_t k = 0; !status && k <= last_bin; k++) {
@@ -228,7 +215,7 @@ static int publish(const stream_trials *s, const session_stream_options *o, acq_
             acq_event e = {t->onset_ns, 0, 1};
             if ((onsets && acq_publisher_onset(onsets, &on, NULL)) ||
                 acq_publisher_events(data, t->onset_ns, &e, 1))
-                status = fail(err, "publishing trial %lld failed", (long long)t->trial);
+                status = controller_fail(err, "publishing trial %lld failed", (long long)t->trial);
             out->onsets += onsets != NULL;
             out->events++;
             if (o->progress)
@@ -242,7 +229,7 @@ static int publish(const stream_trials *s, const session_stream_options *o, acq_
         pace(o, wall0, t0, end);
         if (!status && acq_publisher_counts(data, end - B, (uint32_t)B, bin, (uint32_t)N,
                                             ACQ_DTYPE_F32))
-            status = fail(err, "publishing bin %lld failed", (long long)k);
+            status = controller_fail(err, "publishing bin %lld failed", (long long)k);
         out->bins++;
     }
     free(bin);
@@ -266,7 +253,8 @@ typedef struct outgoing {
 
 typedef struct message_list {
     outgoing *m;
-    int n, cap;
+    int n;
+    size_t cap;
     float *floats;
     size_t n_floats, cap_floats;
     acq_event *events;
@@ -295,14 +283,8 @@ static void message_list_free(message_list *l)
 
 static outgoing *message_add(message_list *l)
 {
-    if (l->n == l->cap) {
-        int cap = l->cap ? 2 * l->cap : 1024;
-        outgoing *m = realloc(l->m, (size_t)cap * sizeof *m);
-        if (!m)
-            return NULL;
-        l->m = m;
-        l->cap = cap;
-    }
+    if (controller_grow(&l->m, &l->cap, (size_t)l->n + 1, sizeof *l->m, 1024))
+        return NULL;
     outgoing *o = &l->m[l->n];
     memset(o, 0, sizeof *o);
     o->order = l->n++;
@@ -311,16 +293,8 @@ static outgoing *message_add(message_list *l)
 
 static int floats_add(message_list *l, const void *data, size_t count)
 {
-    if (l->n_floats + count > l->cap_floats) {
-        size_t cap = l->cap_floats ? 2 * l->cap_floats : 65536;
-        while (cap < l->n_floats + count)
-            cap *= 2;
-        float *f = realloc(l->floats, cap * sizeof(float));
-        if (!f)
-            return 1;
-        l->floats = f;
-        l->cap_floats = cap;
-    }
+    if (controller_grow(&l->floats, &l->cap_floats, l->n_floats + count, sizeof(float), 65536))
+        return 1;
     memcpy(l->floats + l->n_floats, data, count * sizeof(float));
     l->n_floats += count;
     return 0;
@@ -328,14 +302,8 @@ static int floats_add(message_list *l, const void *data, size_t count)
 
 static int event_add(message_list *l, const acq_event *e)
 {
-    if (l->n_events == l->cap_events) {
-        size_t cap = l->cap_events ? 2 * l->cap_events : 1024;
-        acq_event *a = realloc(l->events, cap * sizeof *a);
-        if (!a)
-            return 1;
-        l->events = a;
-        l->cap_events = cap;
-    }
+    if (controller_grow(&l->events, &l->cap_events, l->n_events + 1, sizeof *l->events, 1024))
+        return 1;
     l->events[l->n_events++] = *e;
     return 0;
 }
@@ -348,15 +316,15 @@ static int stream_message(message_list *l, const record_view *v, char *err)
     if (record_get_text(v->payload, v->length, "kind", kind, sizeof kind) ||
         record_get_i64(v->payload, v->length, "sample_num", &t) ||
         record_get_i64(v->payload, v->length, "received_ns", &received))
-        return fail(err, "stream record at offset %llu: no kind, sample_num or received_ns",
-                    (unsigned long long)v->offset);
+        return controller_fail(err, "stream record at offset %llu: no kind, sample_num or received_ns",
+                               (unsigned long long)v->offset);
     record_get_i64(v->payload, v->length, "lost", &lost);
     int has_counts = !record_field_find(v->payload, v->length, "counts", &f);
     if (!strcmp(kind, "data") && !has_counts)
         return 0; /* an older record: no bins to send (the trial path then) */
     outgoing *o = message_add(l);
     if (!o)
-        return fail(err, "out of memory for the stream");
+        return controller_fail(err, "out of memory for the stream");
     o->at_ns = received;
     o->timestamp_ns = t;
     o->lost = lost > 0 ? lost : 0;
@@ -364,34 +332,18 @@ static int stream_message(message_list *l, const record_view *v, char *err)
         record_get_i64(v->payload, v->length, "bin_width_ns", &width);
         if (f.dtype != RECORD_F32 || f.ndim != 1 || f.count < 1 || f.count > ACQ_MAX_UNITS ||
             width < 1 || width > UINT32_MAX || (l->units && (int)f.count != l->units))
-            return fail(err, "stream record at offset %llu: counts are not float32 units "
-                        "with a bin width", (unsigned long long)v->offset);
+            return controller_fail(err, "stream record at offset %llu: counts are not float32 units "
+                                   "with a bin width", (unsigned long long)v->offset);
         l->units = (int)f.count;
         l->with_counts++;
         o->kind = OUT_COUNTS;
         o->bin_width_ns = (uint32_t)width;
         o->first = l->n_floats;
         o->count = f.count;
-        return floats_add(l, f.data, f.count) ? fail(err, "out of memory for the stream") : 0;
+        return floats_add(l, f.data, f.count) ? controller_fail(err, "out of memory for the stream") : 0;
     }
     o->kind = !strcmp(kind, "event") ? OUT_EVENTS : OUT_HEARTBEAT;
     o->first = l->n_events;
-    return 0;
-}
-
-/* Grows `*p` (items of `item` bytes) to hold `need`; 1 when out of memory. */
-static int grow(void **p, size_t *cap, size_t need, size_t item)
-{
-    if (need <= *cap)
-        return 0;
-    size_t c = *cap ? *cap : 4096;
-    while (c < need)
-        c *= 2;
-    void *q = realloc(*p, c * item);
-    if (!q)
-        return 1;
-    *p = q;
-    *cap = c;
     return 0;
 }
 
@@ -417,20 +369,20 @@ static int spikes_message(message_list *l, const record_view *v, char *err)
         record_field_find(v->payload, v->length, "electrodes", &names_field) ||
         names_field.dtype != RECORD_TEXT ||
         record_get_i64(v->payload, v->length, "first_received_ns", &received))
-        return fail(err, "spikes record at offset %llu: no samples, sorted_id, electrode, "
-                    "electrodes or first_received_ns of one length",
-                    (unsigned long long)v->offset);
+        return controller_fail(err, "spikes record at offset %llu: no samples, sorted_id, electrode, "
+                               "electrodes or first_received_ns of one length",
+                               (unsigned long long)v->offset);
     /* The batch's names, NUL-terminated one after another; where each starts. */
     uint32_t starts[256];
     int count = 0;
     size_t need = l->n_spikes + n;
-    if (grow((void **)&l->names, &l->cap_names, l->n_names + names_field.count + 1, 1) ||
-        grow((void **)&l->samples, &l->cap_samples, need, sizeof *l->samples) ||
-        grow((void **)&l->sorted_ids, &l->cap_sorted_ids, need, sizeof *l->sorted_ids) ||
-        grow((void **)&l->name_at, &l->cap_name_at, need, sizeof *l->name_at))
-        return fail(err, "out of memory for the stream");
+    if (controller_grow(&l->names, &l->cap_names, l->n_names + names_field.count + 1, 1, 4096) ||
+        controller_grow(&l->samples, &l->cap_samples, need, sizeof *l->samples, 4096) ||
+        controller_grow(&l->sorted_ids, &l->cap_sorted_ids, need, sizeof *l->sorted_ids, 4096) ||
+        controller_grow(&l->name_at, &l->cap_name_at, need, sizeof *l->name_at, 4096))
+        return controller_fail(err, "out of memory for the stream");
     if (l->n_names + names_field.count + 1 > UINT32_MAX)
-        return fail(err, "over 4 GB of electrode names");
+        return controller_fail(err, "over 4 GB of electrode names");
     names = l->names + l->n_names;
     memcpy(names, names_field.data, names_field.count);
     names[names_field.count] = 0;
@@ -443,7 +395,7 @@ static int spikes_message(message_list *l, const record_view *v, char *err)
     l->n_names += names_field.count + 1;
     outgoing *o = message_add(l);
     if (!o)
-        return fail(err, "out of memory for the stream");
+        return controller_fail(err, "out of memory for the stream");
     o->kind = OUT_SPIKES;
     o->at_ns = received;
     o->first = l->n_spikes;
@@ -452,8 +404,8 @@ static int spikes_message(message_list *l, const record_view *v, char *err)
     for (size_t i = 0; i < n; i++) {
         const uint8_t *e = elec.data;
         if (e[i] >= count)
-            return fail(err, "spikes record at offset %llu: electrode index %d of %d names",
-                        (unsigned long long)v->offset, e[i], count);
+            return controller_fail(err, "spikes record at offset %llu: electrode index %d of %d names",
+                                   (unsigned long long)v->offset, e[i], count);
         if (has_delta) {
             int32_t d;
             memcpy(&d, (const uint8_t *)delta.data + 4 * i, 4);
@@ -476,14 +428,14 @@ static int sync_edge(message_list *l, const record_view *v, char *err)
     if (record_get_i64(v->payload, v->length, "line", &line) ||
         record_get_i64(v->payload, v->length, "state", &state) ||
         record_get_i64(v->payload, v->length, "sample_num", &t))
-        return fail(err, "sync record at offset %llu: no line, state or sample_num",
-                    (unsigned long long)v->offset);
+        return controller_fail(err, "sync record at offset %llu: no line, state or sample_num",
+                               (unsigned long long)v->offset);
     outgoing *o = l->n ? &l->m[l->n - 1] : NULL;
     if (!o || o->kind != OUT_EVENTS)
         return 0; /* an edge without its message (an older record): not sent */
     acq_event e = {t, (uint16_t)line, (uint8_t)(state != 0)};
     o->count++;
-    return event_add(l, &e) ? fail(err, "out of memory for the stream") : 0;
+    return event_add(l, &e) ? controller_fail(err, "out of memory for the stream") : 0;
 }
 
 static int onset_message(message_list *l, const record_view *v, char *err)
@@ -492,11 +444,11 @@ static int onset_message(message_list *l, const record_view *v, char *err)
     if (record_get_i64(v->payload, v->length, "trial", &trial) ||
         record_get_i64(v->payload, v->length, "image_id", &image_id) ||
         record_get_i64(v->payload, v->length, "onset_ns", &onset))
-        return fail(err, "trial record at offset %llu: no trial, image_id or onset_ns",
-                    (unsigned long long)v->offset);
+        return controller_fail(err, "trial record at offset %llu: no trial, image_id or onset_ns",
+                               (unsigned long long)v->offset);
     outgoing *o = message_add(l);
     if (!o)
-        return fail(err, "out of memory for the stream");
+        return controller_fail(err, "out of memory for the stream");
     o->kind = OUT_ONSET;
     o->at_ns = o->timestamp_ns = onset;
     o->trial = trial;
@@ -565,7 +517,7 @@ static int publish_messages(const message_list *l, const session_stream_options 
         const outgoing *m = &l->m[i];
         pace(o, wall0, t0, m->at_ns);
         if (send_one(l, m, data, onsets, out))
-            return fail(err, "publishing the recorded message %d failed", m->order);
+            return controller_fail(err, "publishing the recorded message %d failed", m->order);
         if (m->kind == OUT_ONSET && o->progress)
             o->progress(out->trials, total, o->user);
     }
@@ -645,14 +597,14 @@ static int oe_open(oe_sender *s, const session_stream_options *o, char *err)
     memset(s, 0, sizeof *s);
     s->rate = o->sample_rate;
     if (!(o->sample_rate > 0 && o->sample_rate < 1e7))
-        return fail(err, "sample rate %g Hz out of range", o->sample_rate);
+        return controller_fail(err, "sample rate %g Hz out of range", o->sample_rate);
     if (acq_endpoint_check(o->data_endpoint, o->allow_remote, aerr))
-        return fail(err, "data stream: %s", aerr);
+        return controller_fail(err, "data stream: %s", aerr);
     s->context = zmq_ctx_new();
     s->socket = s->context ? zmq_socket(s->context, ZMQ_PUB) : NULL;
     if (!s->socket || zmq_setsockopt(s->socket, ZMQ_SNDHWM, &hwm, sizeof hwm) ||
         zmq_bind(s->socket, o->data_endpoint))
-        return fail(err, "data stream %s: %s", o->data_endpoint, zmq_strerror(zmq_errno()));
+        return controller_fail(err, "data stream %s: %s", o->data_endpoint, zmq_strerror(zmq_errno()));
     return 0;
 }
 
@@ -671,8 +623,8 @@ static int replay_openephys(message_list *l, const session_stream_options *o,
                             session_stream_summary *out, char *err)
 {
     if (l->n_spikes == 0)
-        return fail(err, "the record holds no spikes: only a session recorded from Open Ephys "
-                    "(`spikes` records) can be sent in its format");
+        return controller_fail(err, "the record holds no spikes: only a session recorded from Open Ephys "
+                               "(`spikes` records) can be sent in its format");
     qsort(l->m, (size_t)l->n, sizeof *l->m, by_time);
     oe_sender s;
     acq_publisher *onsets = NULL;
@@ -682,7 +634,7 @@ static int replay_openephys(message_list *l, const session_stream_options *o,
                                .allow_remote = o->allow_remote, .hwm = 1000000};
         char aerr[ACQ_ERR_SIZE];
         if (acq_publisher_create(&onsets, NULL, &c, 2, (uint32_t)(now_ns() / 1000000000), aerr))
-            status = fail(err, "onset stream: %s", aerr);
+            status = controller_fail(err, "onset stream: %s", aerr);
     }
     if (!status) {
         struct timespec ts = {o->wait_ms / 1000, (long)(o->wait_ms % 1000) * 1000000};
@@ -697,7 +649,7 @@ static int replay_openephys(message_list *l, const session_stream_options *o,
             const outgoing *m = &l->m[i];
             pace(o, wall0, t0, m->at_ns);
             if (oe_send_one(&s, l, m, onsets, out))
-                status = fail(err, "publishing the recorded message %d failed", m->order);
+                status = controller_fail(err, "publishing the recorded message %d failed", m->order);
             if (m->kind == OUT_ONSET && o->progress)
                 o->progress(out->trials, total, o->user);
         }
@@ -739,7 +691,7 @@ int session_stream_replay(const char *session_dir, const session_stream_options 
 {
     memset(out, 0, sizeof *out);
     if (o->bin_ns < 1000 || o->bin_ns > 4000000000LL || o->window_ns < 1 || o->latency_ns < 0)
-        return fail(err, "bin width, latency or window out of range");
+        return controller_fail(err, "bin width, latency or window out of range");
     message_list l;
     memset(&l, 0, sizeof l);
     l.keep_spikes = o->format == ACQ_FORMAT_OPENEPHYS;
@@ -753,9 +705,9 @@ int session_stream_replay(const char *session_dir, const session_stream_options 
     if (recorded)
         return 1;
     if (o->format == ACQ_FORMAT_OPENEPHYS)
-        return fail(err, "%s: no received bins or spikes in the record: only a session "
-                    "`inception run` recorded from Open Ephys can be sent in its format",
-                    session_dir);
+        return controller_fail(err, "%s: no received bins or spikes in the record: only a session "
+                               "`inception run` recorded from Open Ephys can be sent in its format",
+                               session_dir);
     stream_trials s;
     memset(&s, 0, sizeof s);
     if (read_trials(session_dir, &s, err)) {

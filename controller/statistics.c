@@ -15,17 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int stats_fail(char *err, const char *format, ...)
-{
-    if (err) {
-        va_list args;
-        va_start(args, format);
-        vsnprintf(err, CONTROLLER_ERR_SIZE, format, args);
-        va_end(args);
-    }
-    return 1;
-}
-
 static int compare_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -79,15 +68,15 @@ int stats_bootstrap_mean(const double *x, int n, int resamples, double level, ui
                          stats_interval *out, char *err)
 {
     if (n < 1 || resamples < 1)
-        return stats_fail(err, "bootstrap: need at least one value and one resample (got %d, %d)",
-                          n, resamples);
+        return controller_fail(err, "bootstrap: need at least one value and one resample (got %d, %d)",
+                                n, resamples);
     if (!(level > 0.0 && level < 1.0))
-        return stats_fail(err, "bootstrap: level %g is not in (0, 1)", level);
+        return controller_fail(err, "bootstrap: level %g is not in (0, 1)", level);
     if (!all_finite(x, n))
-        return stats_fail(err, "bootstrap: a value is not finite");
+        return controller_fail(err, "bootstrap: a value is not finite");
     double *means = malloc((size_t)resamples * sizeof *means);
     if (!means)
-        return stats_fail(err, "bootstrap: out of memory for %d resamples", resamples);
+        return controller_fail(err, "bootstrap: out of memory for %d resamples", resamples);
     double sum = 0.0;
     for (int i = 0; i < n; i++)
         sum += x[i];
@@ -201,12 +190,12 @@ int stats_wilcoxon_signed_rank(const double *x, const double *y, int n, stats_wi
     out->p = 1.0;
     out->exact = 1;
     if (n < 0 || !all_finite(x, n) || !all_finite(y, n))
-        return stats_fail(err, "wilcoxon: values must be finite (n = %d)", n);
+        return controller_fail(err, "wilcoxon: values must be finite (n = %d)", n);
     signed_difference *d = malloc(((size_t)n + 1) * sizeof *d);
     int *rank2 = malloc(((size_t)n + 1) * sizeof *rank2);
     if (!d || !rank2) {
         free(d), free(rank2);
-        return stats_fail(err, "wilcoxon: out of memory for %d pairs", n);
+        return controller_fail(err, "wilcoxon: out of memory for %d pairs", n);
     }
     int used = 0;
     for (int i = 0; i < n; i++)
@@ -228,7 +217,7 @@ int stats_wilcoxon_signed_rank(const double *x, const double *y, int n, stats_wi
         out->exact = 0;
         normal_signed_rank_p(used, out->w_plus, tie_term, out);
     } else if (used > 0 && exact_signed_rank_p(rank2, used, w2, &out->p)) {
-        status = stats_fail(err, "wilcoxon: out of memory for the exact distribution");
+        status = controller_fail(err, "wilcoxon: out of memory for the exact distribution");
     }
     free(d), free(rank2);
     return status;
@@ -261,7 +250,7 @@ int stats_sign_test(const double *x, const double *y, int n, stats_sign *out, ch
     memset(out, 0, sizeof *out);
     out->p = 1.0;
     if (n < 0 || !all_finite(x, n) || !all_finite(y, n))
-        return stats_fail(err, "sign test: values must be finite (n = %d)", n);
+        return controller_fail(err, "sign test: values must be finite (n = %d)", n);
     for (int i = 0; i < n; i++) {
         if (x[i] > y[i])
             out->positive++;
@@ -300,7 +289,7 @@ int stats_paired_compare(const double *mei, const double *control, int n, stats_
 {
     memset(out, 0, sizeof *out);
     if (n < 1)
-        return stats_fail(err, "paired comparison: no neurons");
+        return controller_fail(err, "paired comparison: no neurons");
     if (stats_wilcoxon_signed_rank(mei, control, n, &out->wilcoxon, err) ||
         stats_sign_test(mei, control, n, &out->sign, err))
         return 1;

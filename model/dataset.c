@@ -21,29 +21,11 @@
 
 #define DATASET_PATH_MAX 4096
 
-/* "path: problem", keeping the path's tail (the part that names the file)
- * when it is long. */
-static int path_error(char *err, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int path_error(char *err, const char *path, const char *fmt, ...)
-{
-    char reason[MODEL_ERR_SIZE];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(reason, sizeof reason, fmt, ap);
-    va_end(ap);
-    size_t n = strlen(path);
-    const char *cut = n > 120 ? "..." : "";
-    snprintf(err, MODEL_ERR_SIZE, "%s%s: %.120s", cut, n > 120 ? path + n - 117 : path, reason);
-    return 1;
-}
-
 static int join_path(char *out, const char *dir, const char *name, char *err)
 {
     int n = snprintf(out, DATASET_PATH_MAX, "%s/%s", dir, name);
     if (n < 0 || n >= DATASET_PATH_MAX)
-        return path_error(err, name, "path too long");
+        return model_fail_in_file(err, name, "path too long");
     return 0;
 }
 
@@ -103,20 +85,16 @@ int dataset_count_tier(const dataset *d, int tier)
 
 int dataset_downsample(dataset *d, int factor, char *err)
 {
-    if (factor < 1 || factor > d->height || factor > d->width) {
-        snprintf(err, MODEL_ERR_SIZE, "downsampling factor %d does not fit %d×%d images", factor,
-                 d->height, d->width);
-        return 1;
-    }
+    if (factor < 1 || factor > d->height || factor > d->width)
+        return model_fail(err, "downsampling factor %d does not fit %d×%d images", factor,
+                          d->height, d->width);
     if (factor == 1)
         return 0;
     int h = d->height / factor, w = d->width / factor;
     size_t in_pixels = (size_t)d->height * d->width, out_pixels = (size_t)h * w;
     float *small = malloc((size_t)d->trials * out_pixels * sizeof(float));
-    if (!small) {
-        snprintf(err, MODEL_ERR_SIZE, "out of memory downsampling %d images", d->trials);
-        return 1;
-    }
+    if (!small)
+        return model_fail(err, "out of memory downsampling %d images", d->trials);
     /* Area average of factor×factor blocks: no aliasing; a remainder at the
      * bottom or right edge is dropped. */
     float scale = 1.0f / (float)(factor * factor);
@@ -147,7 +125,7 @@ int dataset_downsample(dataset *d, int factor, char *err)
 static int dim_to_int(int64_t v, const char *path, const char *what, int *out, char *err)
 {
     if (v > INT_MAX)
-        return path_error(err, path, "%lld %s is too many", (long long)v, what);
+        return model_fail_in_file(err, path, "%lld %s is too many", (long long)v, what);
     *out = (int)v;
     return 0;
 }
@@ -194,18 +172,18 @@ static int decode_tiers(const npy_array *a, const char *path, uint8_t *tiers, ch
             unicode_item(a, i, name, sizeof name);
             code = tier_from_name(name);
             if (code < 0)
-                return path_error(err, path, "tier '%s' at trial %zu is not train, validation, "
-                                  "test, final_test, none or unused", name, i);
+                return model_fail_in_file(err, path, "tier '%s' at trial %zu is not train, validation, "
+                                          "test, final_test, none or unused", name, i);
         } else if (a->dtype == NPY_UINT8) {
             code = ((const uint8_t *)a->data)[i];
         } else if (a->dtype == NPY_INT64) {
             code = ((const int64_t *)a->data)[i];
         } else {
-            return path_error(err, path, "tiers must be strings or integer TIER_* codes");
+            return model_fail_in_file(err, path, "tiers must be strings or integer TIER_* codes");
         }
         if (code < TIER_TRAIN || code > TIER_NONE)
-            return path_error(err, path, "tier code %lld at trial %zu is not 0..3",
-                              (long long)code, i);
+            return model_fail_in_file(err, path, "tier code %lld at trial %zu is not 0..3",
+                                      (long long)code, i);
         tiers[i] = (uint8_t)code;
     }
     return 0;
@@ -219,7 +197,7 @@ static int decode_ids(const npy_array *a, const char *path, int64_t *ids, char *
         else if (a->dtype == NPY_UINT8)
             ids[i] = ((const uint8_t *)a->data)[i];
         else
-            return path_error(err, path, "image ids must be integers (int64)");
+            return model_fail_in_file(err, path, "image ids must be integers (int64)");
     }
     return 0;
 }
@@ -232,12 +210,12 @@ static int convert_pixels(const npy_array *a, float full_scale, size_t pixels_pe
     char why[MODEL_ERR_SIZE];
     float *v = npy_to_float32(a, why);
     if (!v)
-        return path_error(err, path, "%s", why);
+        return model_fail_in_file(err, path, "%s", why);
     for (size_t i = 0; i < a->count; i++) {
         if (!(v[i] >= 0.0f && v[i] <= full_scale)) {
-            path_error(err, path, "image %zu, pixel %zu is %g, outside [0, %g]",
-                       first + i / pixels_per_image, i % pixels_per_image, (double)v[i],
-                       (double)full_scale);
+            model_fail_in_file(err, path, "image %zu, pixel %zu is %g, outside [0, %g]",
+                               first + i / pixels_per_image, i % pixels_per_image, (double)v[i],
+                               (double)full_scale);
             free(v);
             return 1;
         }
@@ -255,13 +233,13 @@ static int convert_responses(const npy_array *a, int neurons, size_t first, cons
     char why[MODEL_ERR_SIZE];
     float *v = npy_to_float32(a, why);
     if (!v)
-        return path_error(err, path, "%s", why);
+        return model_fail_in_file(err, path, "%s", why);
     for (size_t i = 0; i < a->count; i++) {
         const char *bad = isnan(v[i]) ? "NaN" : isinf(v[i]) ? "infinite"
                                              : v[i] < 0.0f ? "negative" : NULL;
         if (bad) {
-            path_error(err, path, "trial %zu, neuron %zu: response is %s (%g)",
-                       first + i / (size_t)neurons, i % (size_t)neurons, bad, (double)v[i]);
+            model_fail_in_file(err, path, "trial %zu, neuron %zu: response is %s (%g)",
+                               first + i / (size_t)neurons, i % (size_t)neurons, bad, (double)v[i]);
             free(v);
             return 1;
         }
@@ -298,22 +276,22 @@ static int read_compact_files(const char *dir, compact_files *f, char *err)
 static int check_compact_shapes(const compact_files *f, char *err)
 {
     if (f->images.ndim != 3)
-        return path_error(err, f->images_path, "%d dimensions, expected 3 (N×H×W)",
-                          f->images.ndim);
+        return model_fail_in_file(err, f->images_path, "%d dimensions, expected 3 (N×H×W)",
+                                  f->images.ndim);
     int64_t n = f->images.shape[0];
     if (f->responses.ndim != 2)
-        return path_error(err, f->responses_path, "%d dimensions, expected 2 (N×M)",
-                          f->responses.ndim);
+        return model_fail_in_file(err, f->responses_path, "%d dimensions, expected 2 (N×M)",
+                                  f->responses.ndim);
     if (f->responses.shape[0] != n)
-        return path_error(err, f->responses_path, "%lld trials, expected %lld (images.npy)",
-                          (long long)f->responses.shape[0], (long long)n);
+        return model_fail_in_file(err, f->responses_path, "%lld trials, expected %lld (images.npy)",
+                                  (long long)f->responses.shape[0], (long long)n);
     if (f->tiers.ndim != 1 || f->tiers.shape[0] != n)
-        return path_error(err, f->tiers_path, "shape does not match %lld trials", (long long)n);
+        return model_fail_in_file(err, f->tiers_path, "shape does not match %lld trials", (long long)n);
     if (f->has_ids && (f->ids.ndim != 1 || f->ids.shape[0] != n))
-        return path_error(err, f->ids_path, "shape does not match %lld trials", (long long)n);
+        return model_fail_in_file(err, f->ids_path, "shape does not match %lld trials", (long long)n);
     if (f->images.dtype != NPY_FLOAT32 && f->images.dtype != NPY_FLOAT64 &&
         f->images.dtype != NPY_UINT8)
-        return path_error(err, f->images_path, "images must be float32, float64 or uint8");
+        return model_fail_in_file(err, f->images_path, "images must be float32, float64 or uint8");
     return 0;
 }
 
@@ -326,7 +304,7 @@ static int fill_compact(const compact_files *f, dataset *out, char *err)
         dim_to_int(f->responses.shape[1], f->responses_path, "neurons", &m, err))
         return 1;
     if (dataset_alloc(out, n, h, w, m))
-        return path_error(err, f->images_path, "out of memory for %d trials", n);
+        return model_fail_in_file(err, f->images_path, "out of memory for %d trials", n);
     /* uint8 pixels are 0..255; float pixels are already luminance in [0,1]. */
     float full_scale = f->images.dtype == NPY_UINT8 ? 255.0f : 1.0f;
     if (convert_pixels(&f->images, full_scale, (size_t)h * (size_t)w, 0, f->images_path,
@@ -345,7 +323,7 @@ static int load_compact(const char *dir, dataset *out, char *err)
 {
     compact_files *f = calloc(1, sizeof *f);
     if (!f)
-        return path_error(err, dir, "out of memory");
+        return model_fail_in_file(err, dir, "out of memory");
     int rc = read_compact_files(dir, f, err) || check_compact_shapes(f, err) ||
              fill_compact(f, out, err);
     npy_free(&f->images);
@@ -371,12 +349,12 @@ static int read_trial_meta(const char *dir, trial_meta *t, char *err)
         npy_read(t->tiers_path, &t->tiers, err) || npy_read(t->ids_path, &t->ids, err))
         return 1;
     if (t->tiers.ndim != 1)
-        return path_error(err, t->tiers_path, "%d dimensions, expected 1", t->tiers.ndim);
+        return model_fail_in_file(err, t->tiers_path, "%d dimensions, expected 1", t->tiers.ndim);
     if (t->tiers.shape[0] == 0)
-        return path_error(err, t->tiers_path, "no trials");
+        return model_fail_in_file(err, t->tiers_path, "no trials");
     if (t->ids.ndim != 1 || t->ids.shape[0] != t->tiers.shape[0])
-        return path_error(err, t->ids_path, "shape does not match %lld trials (tiers.npy)",
-                          (long long)t->tiers.shape[0]);
+        return model_fail_in_file(err, t->ids_path, "shape does not match %lld trials (tiers.npy)",
+                                  (long long)t->tiers.shape[0]);
     return 0;
 }
 
@@ -389,7 +367,7 @@ static int image_size(const npy_array *a, const char *path, int *h, int *w, char
     if (a->ndim == 2)
         return dim_to_int(a->shape[0], path, "rows", h, err) ||
                dim_to_int(a->shape[1], path, "columns", w, err);
-    return path_error(err, path, "image shape must be 1×H×W");
+    return model_fail_in_file(err, path, "image shape must be 1×H×W");
 }
 
 /* Check one trial's image and responses against the dataset's shape and
@@ -402,17 +380,17 @@ static int store_sensorium_trial(const npy_array *image, const char *image_path,
     if (image_size(image, image_path, &h, &w, err))
         return 1;
     if (response->ndim != 1)
-        return path_error(err, response_path, "%d dimensions, expected 1 (neurons)",
-                          response->ndim);
+        return model_fail_in_file(err, response_path, "%d dimensions, expected 1 (neurons)",
+                                  response->ndim);
     if (dim_to_int(response->shape[0], response_path, "neurons", &m, err))
         return 1;
     if (i == 0 && dataset_alloc(out, trials, h, w, m))
-        return path_error(err, image_path, "out of memory for %d trials", trials);
+        return model_fail_in_file(err, image_path, "out of memory for %d trials", trials);
     if (h != out->height || w != out->width)
-        return path_error(err, image_path, "%d×%d image, expected %d×%d", h, w, out->height,
-                          out->width);
+        return model_fail_in_file(err, image_path, "%d×%d image, expected %d×%d", h, w, out->height,
+                                  out->width);
     if (m != out->neurons)
-        return path_error(err, response_path, "%d neurons, expected %d", m, out->neurons);
+        return model_fail_in_file(err, response_path, "%d neurons, expected %d", m, out->neurons);
     size_t pixels = (size_t)h * (size_t)w;
     return convert_pixels(image, 255.0f, pixels ? pixels : 1, (size_t)i, image_path,
                           out->images + (size_t)i * pixels, err) ||
@@ -444,7 +422,7 @@ static int load_sensorium(const char *dir, dataset *out, char *err)
 {
     trial_meta *t = calloc(1, sizeof *t);
     if (!t)
-        return path_error(err, dir, "out of memory");
+        return model_fail_in_file(err, dir, "out of memory");
     int n = 0;
     int rc = read_trial_meta(dir, t, err) ||
              dim_to_int(t->tiers.shape[0], t->tiers_path, "trials", &n, err);
@@ -466,9 +444,9 @@ int dataset_load(const char *dir, dataset *out, char *err)
     memset(out, 0, sizeof *out);
     struct stat st;
     if (stat(dir, &st) != 0)
-        return path_error(err, dir, "cannot open dataset folder: %s", strerror(errno));
+        return model_fail_in_file(err, dir, "cannot open dataset folder: %s", strerror(errno));
     if (!S_ISDIR(st.st_mode))
-        return path_error(err, dir, "not a folder");
+        return model_fail_in_file(err, dir, "not a folder");
     char path[DATASET_PATH_MAX];
     int rc;
     if (join_path(path, dir, "images.npy", err))
@@ -479,9 +457,9 @@ int dataset_load(const char *dir, dataset *out, char *err)
         if (join_path(path, dir, "meta/trials/tiers.npy", err))
             return 1;
         if (!is_file(path))
-            return path_error(err, dir,
-                              "no dataset here: neither images.npy (compact layout) nor "
-                              "meta/trials/tiers.npy (Sensorium layout)");
+            return model_fail_in_file(err, dir,
+                                      "no dataset here: neither images.npy (compact layout) nor "
+                                      "meta/trials/tiers.npy (Sensorium layout)");
         rc = load_sensorium(dir, out, err);
     }
     if (rc)
@@ -495,7 +473,7 @@ static int make_dirs(const char *dir, char *err)
     char path[DATASET_PATH_MAX];
     size_t n = strlen(dir);
     if (n == 0 || n >= sizeof path)
-        return path_error(err, dir, "bad folder name");
+        return model_fail_in_file(err, dir, "bad folder name");
     memcpy(path, dir, n + 1);
     for (size_t i = 1; i <= n; i++) {
         if (path[i] != '/' && path[i] != '\0')
@@ -503,12 +481,12 @@ static int make_dirs(const char *dir, char *err)
         char saved = path[i];
         path[i] = '\0';
         if (mkdir(path, 0777) != 0 && errno != EEXIST)
-            return path_error(err, path, "cannot create folder: %s", strerror(errno));
+            return model_fail_in_file(err, path, "cannot create folder: %s", strerror(errno));
         path[i] = saved;
     }
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return path_error(err, dir, "not a folder");
+        return model_fail_in_file(err, dir, "not a folder");
     return 0;
 }
 
@@ -516,7 +494,7 @@ int dataset_save_compact(const char *dir, const dataset *d, char *err)
 {
     if (d->trials < 0 || d->height < 0 || d->width < 0 || d->neurons < 0 || !d->images ||
         !d->responses || !d->tiers || !d->image_ids)
-        return path_error(err, dir, "dataset is empty or invalid");
+        return model_fail_in_file(err, dir, "dataset is empty or invalid");
     if (make_dirs(dir, err))
         return 1;
     char path[DATASET_PATH_MAX];

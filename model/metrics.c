@@ -186,15 +186,11 @@ static void repeat_metrics(const float *pred, const float *resp, int neurons, in
 int metrics_evaluate(const float *pred, const float *resp, const int64_t *image_ids,
                      int trials, int neurons, neuron_metrics *out, char *err)
 {
-    if (trials < 1 || neurons < 1) {
-        snprintf(err, MODEL_ERR_SIZE, "metrics_evaluate: %d trials and %d neurons (need >= 1)",
-                 trials, neurons);
-        return 1;
-    }
-    if (!pred || !resp || !image_ids || !out) {
-        snprintf(err, MODEL_ERR_SIZE, "metrics_evaluate: missing input array");
-        return 1;
-    }
+    if (trials < 1 || neurons < 1)
+        return model_fail(err, "metrics_evaluate: %d trials and %d neurons (need >= 1)",
+                          trials, neurons);
+    if (!pred || !resp || !image_ids || !out)
+        return model_fail(err, "metrics_evaluate: missing input array");
     float *single = malloc((size_t)neurons * sizeof(float));
     repeat_groups g;
     scratch s = {0};
@@ -224,10 +220,8 @@ int metrics_evaluate(const float *pred, const float *resp, const int64_t *image_
     free(s.others);
     free(s.image_pred);
     free(s.image_resp);
-    if (failed) {
-        snprintf(err, MODEL_ERR_SIZE, "metrics_evaluate: out of memory for %d trials", trials);
-        return 1;
-    }
+    if (failed)
+        return model_fail(err, "metrics_evaluate: out of memory for %d trials", trials);
     return 0;
 }
 

@@ -24,6 +24,17 @@
 #define MODEL_ERR_SIZE 256
 #define MODEL_MAX_LAYERS 8
 
+/* The library's one error helper (model_error.c). model_fail writes the
+ * one-line reason into `err` (MODEL_ERR_SIZE bytes; NULL takes none) and
+ * returns 1, so a failure is `return model_fail(err, ...)`. The _in_file
+ * forms say which file: "path: reason", a long path keeping its tail (the
+ * part that names the file); model_error_in_file prefixes a reason already
+ * in `err`. */
+int model_fail(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int model_fail_in_file(char *err, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void model_error_in_file(char *err, const char *path);
+
 /* ------------------------------------------------------------------------ */
 /* Random numbers: xoshiro256** seeded with splitmix64, so every random choice
  * in the project is reproducible from one 64-bit seed. */

@@ -90,10 +90,8 @@ int model_save(const model *m, const char *path, char *err)
     assert(writer_len <= MODEL_WRITER_MAX);
     size_t total = HEADER_SIZE + 4 + writer_len + 4 * (m->n_params + m->n_buffers) + 4;
     unsigned char *bytes = malloc(total);
-    if (!bytes) {
-        snprintf(err, MODEL_ERR_SIZE, "%s: out of memory", path);
-        return 1;
-    }
+    if (!bytes)
+        return model_fail(err, "%s: out of memory", path);
     const model_config *c = &m->cfg;
     cursor w = {bytes, NULL};
     memcpy(w.p, MODEL_MAGIC, 8);
@@ -131,8 +129,7 @@ int model_save(const model *m, const char *path, char *err)
     char tmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
         free(bytes);
-        snprintf(err, MODEL_ERR_SIZE, "%s: path too long", path);
-        return 1;
+        return model_fail(err, "%s: path too long", path);
     }
     FILE *f = fopen(tmp, "wb");
     int ok = f && fwrite(bytes, 1, total, f) == total;
@@ -168,33 +165,26 @@ static int check_buffers(const model *m, char *err)
     if (c->kind == MODEL_LNP) {
         size_t D = (size_t)m->lnp_dim;
         long i = bad_value(m->lnp_feature_mean, D, 0, 0);
-        if (i >= 0) {
-            snprintf(err, MODEL_ERR_SIZE, "model file holds a non-finite LNP feature mean "
-                     "(feature %ld: %g)", i, (double)m->lnp_feature_mean[i]);
-            return 1;
-        }
-        if ((i = bad_value(m->lnp_feature_scale, D, 0, 1)) >= 0) {
-            snprintf(err, MODEL_ERR_SIZE, "model file holds an LNP feature scale that is not "
-                     "finite and positive (feature %ld: %g)", i,
-                     (double)m->lnp_feature_scale[i]);
-            return 1;
-        }
+        if (i >= 0)
+            return model_fail(err, "model file holds a non-finite LNP feature mean "
+                              "(feature %ld: %g)", i, (double)m->lnp_feature_mean[i]);
+        if ((i = bad_value(m->lnp_feature_scale, D, 0, 1)) >= 0)
+            return model_fail(err, "model file holds an LNP feature scale that is not "
+                              "finite and positive (feature %ld: %g)", i,
+                              (double)m->lnp_feature_scale[i]);
         return 0;
     }
     for (int l = 0; c->batch_norm && l < c->layers; l++) {
         const conv_layer *L = &m->conv[l];
         long i = bad_value(L->running_mean, (size_t)L->cout, 0, 0);
-        if (i >= 0) {
-            snprintf(err, MODEL_ERR_SIZE, "model file holds a non-finite batch-norm running "
-                     "mean (layer %d, channel %ld: %g)", l + 1, i, (double)L->running_mean[i]);
-            return 1;
-        }
-        if ((i = bad_value(L->running_var, (size_t)L->cout, 1, 0)) >= 0) {
-            snprintf(err, MODEL_ERR_SIZE, "model file holds a batch-norm running variance that "
-                     "is not finite and non-negative (layer %d, channel %ld: %g)", l + 1, i,
-                     (double)L->running_var[i]);
-            return 1;
-        }
+        if (i >= 0)
+            return model_fail(err, "model file holds a non-finite batch-norm running "
+                              "mean (layer %d, channel %ld: %g)", l + 1, i,
+                              (double)L->running_mean[i]);
+        if ((i = bad_value(L->running_var, (size_t)L->cout, 1, 0)) >= 0)
+            return model_fail(err, "model file holds a batch-norm running variance that "
+                              "is not finite and non-negative (layer %d, channel %ld: %g)",
+                              l + 1, i, (double)L->running_var[i]);
     }
     return 0;
 }
@@ -202,30 +192,22 @@ static int check_buffers(const model *m, char *err)
 int model_load_bytes(model **out, const unsigned char *bytes, size_t size, char *err)
 {
     *out = NULL;
-    if (size < 8 || memcmp(bytes, MODEL_MAGIC, 8) != 0) {
-        snprintf(err, MODEL_ERR_SIZE, "not an inception model file (bad magic)");
-        return 1;
-    }
-    if (size < HEADER_SIZE + 4) {
-        snprintf(err, MODEL_ERR_SIZE, "truncated model file (%zu bytes, header needs %d)", size,
-                 HEADER_SIZE + 4);
-        return 1;
-    }
+    if (size < 8 || memcmp(bytes, MODEL_MAGIC, 8) != 0)
+        return model_fail(err, "not an inception model file (bad magic)");
+    if (size < HEADER_SIZE + 4)
+        return model_fail(err, "truncated model file (%zu bytes, header needs %d)", size,
+                          HEADER_SIZE + 4);
     cursor r = {NULL, bytes + 8};
     uint32_t version = get_u32(&r);
-    if (version != MODEL_FILE_VERSION && version != MODEL_FILE_VERSION_NO_WRITER) {
-        snprintf(err, MODEL_ERR_SIZE, "model file version %u; this build reads versions %u "
-                 "and %u", version, MODEL_FILE_VERSION_NO_WRITER, MODEL_FILE_VERSION);
-        return 1;
-    }
+    if (version != MODEL_FILE_VERSION && version != MODEL_FILE_VERSION_NO_WRITER)
+        return model_fail(err, "model file version %u; this build reads versions %u "
+                          "and %u", version, MODEL_FILE_VERSION_NO_WRITER, MODEL_FILE_VERSION);
     uint32_t stored_crc = (uint32_t)bytes[size - 4] | (uint32_t)bytes[size - 3] << 8 |
                           (uint32_t)bytes[size - 2] << 16 | (uint32_t)bytes[size - 1] << 24;
     /* Fuzzing builds skip the checksum so the fuzzer reaches the parser. */
 #ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
-    if ((uint32_t)crc32_z(0, bytes, size - 4) != stored_crc) {
-        snprintf(err, MODEL_ERR_SIZE, "model file is corrupt or truncated (checksum mismatch)");
-        return 1;
-    }
+    if ((uint32_t)crc32_z(0, bytes, size - 4) != stored_crc)
+        return model_fail(err, "model file is corrupt or truncated (checksum mismatch)");
 #else
     (void)stored_crc;
 #endif
@@ -233,10 +215,8 @@ int model_load_bytes(model **out, const unsigned char *bytes, size_t size, char 
     for (int i = 0; i < HEADER_U32_FIELDS; i++)
         fields[i] = get_u32(&r);
     for (int i = 0; i < HEADER_U32_FIELDS; i++) {
-        if (fields[i] > 0x7FFFFFFFu) {
-            snprintf(err, MODEL_ERR_SIZE, "model file header field %d out of range", i);
-            return 1;
-        }
+        if (fields[i] > 0x7FFFFFFFu)
+            return model_fail(err, "model file header field %d out of range", i);
     }
     model_config c;
     memset(&c, 0, sizeof c);
@@ -261,40 +241,30 @@ int model_load_bytes(model **out, const unsigned char *bytes, size_t size, char 
     char writer[MODEL_WRITER_MAX + 1] = "";
     size_t writer_field = 0;
     if (version == MODEL_FILE_VERSION) {
-        if (size < HEADER_SIZE + 4 + 4) {
-            snprintf(err, MODEL_ERR_SIZE, "truncated model file (%zu bytes, header needs %d)",
-                     size, HEADER_SIZE + 4 + 4);
-            return 1;
-        }
+        if (size < HEADER_SIZE + 4 + 4)
+            return model_fail(err, "truncated model file (%zu bytes, header needs %d)",
+                              size, HEADER_SIZE + 4 + 4);
         uint32_t writer_len = get_u32(&r);
-        if (writer_len > MODEL_WRITER_MAX || writer_len > size - (HEADER_SIZE + 4 + 4)) {
-            snprintf(err, MODEL_ERR_SIZE, "model file's writer length %u out of range "
-                     "(at most %d bytes, within the file)", writer_len, MODEL_WRITER_MAX);
-            return 1;
-        }
-        if (memchr(r.r, 0, writer_len)) {
-            snprintf(err, MODEL_ERR_SIZE, "model file's writer text holds a NUL byte");
-            return 1;
-        }
+        if (writer_len > MODEL_WRITER_MAX || writer_len > size - (HEADER_SIZE + 4 + 4))
+            return model_fail(err, "model file's writer length %u out of range "
+                              "(at most %d bytes, within the file)", writer_len, MODEL_WRITER_MAX);
+        if (memchr(r.r, 0, writer_len))
+            return model_fail(err, "model file's writer text holds a NUL byte");
         memcpy(writer, r.r, writer_len);
         writer[writer_len] = '\0';
         r.r += writer_len;
         writer_field = 4 + (size_t)writer_len;
     }
     char why[MODEL_ERR_SIZE];
-    if (model_config_validate(&c, why)) {
-        snprintf(err, MODEL_ERR_SIZE, "model file has an invalid configuration: %.200s", why);
-        return 1;
-    }
+    if (model_config_validate(&c, why))
+        return model_fail(err, "model file has an invalid configuration: %.200s", why);
     /* model_set_standardization never keeps a std at or below 1e-6 (it
      * stores 1 instead), so a smaller one was not written by us; near zero its
      * reciprocal overflows and every prediction is NaN. */
-    if (!isfinite(input_mean) || !isfinite(input_std) || !(input_std > MODEL_INPUT_STD_MIN)) {
-        snprintf(err, MODEL_ERR_SIZE, "model file has invalid input standardization (mean %g, "
-                 "std %g: both must be finite, the std above 1e-6)", (double)input_mean,
-                 (double)input_std);
-        return 1;
-    }
+    if (!isfinite(input_mean) || !isfinite(input_std) || !(input_std > MODEL_INPUT_STD_MIN))
+        return model_fail(err, "model file has invalid input standardization (mean %g, "
+                          "std %g: both must be finite, the std above 1e-6)", (double)input_mean,
+                          (double)input_std);
     size_t want_params, want_buffers;
     model_config_sizes(&c, &want_params, &want_buffers);
     if (n_params != want_params || n_buffers != want_buffers ||
@@ -319,8 +289,7 @@ int model_load_bytes(model **out, const unsigned char *bytes, size_t size, char 
     for (size_t i = 0; i < m->n_params; i++) {
         if (!isfinite(m->params[i])) {
             model_destroy(m);
-            snprintf(err, MODEL_ERR_SIZE, "model file holds a non-finite parameter (#%zu)", i);
-            return 1;
+            return model_fail(err, "model file holds a non-finite parameter (#%zu)", i);
         }
     }
     if (check_buffers(m, err)) {
@@ -336,10 +305,8 @@ int model_load(model **out, const char *path, char *err)
 {
     *out = NULL;
     FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, MODEL_ERR_SIZE, "%s: %s", path, strerror(errno));
-        return 1;
-    }
+    if (!f)
+        return model_fail(err, "%s: %s", path, strerror(errno));
     unsigned char *bytes = NULL;
     long size = -1;
     if (fseek(f, 0, SEEK_END) == 0)
@@ -350,8 +317,7 @@ int model_load(model **out, const char *path, char *err)
     fclose(f);
     if (!ok) {
         free(bytes);
-        snprintf(err, MODEL_ERR_SIZE, "%s: cannot read", path);
-        return 1;
+        return model_fail(err, "%s: cannot read", path);
     }
     char why[MODEL_ERR_SIZE];
     int status = model_load_bytes(out, bytes, (size_t)size, why);
@@ -364,11 +330,9 @@ int model_load(model **out, const char *path, char *err)
 int model_set_writer(model *m, const char *text, char *err)
 {
     size_t n = strlen(text);
-    if (n > MODEL_WRITER_MAX) {
-        snprintf(err, MODEL_ERR_SIZE, "model writer text is %zu bytes; at most %d fit the "
-                 "model file", n, MODEL_WRITER_MAX);
-        return 1;
-    }
+    if (n > MODEL_WRITER_MAX)
+        return model_fail(err, "model writer text is %zu bytes; at most %d fit the "
+                          "model file", n, MODEL_WRITER_MAX);
     memcpy(m->writer, text, n + 1);
     return 0;
 }

@@ -60,53 +60,34 @@ static int is_cnn(const model_config *c) { return c->kind != MODEL_LNP; }
 
 int model_config_validate(const model_config *c, char *err)
 {
-    if (c->kind != MODEL_CNN && c->kind != MODEL_RANDOM_CORE && c->kind != MODEL_LNP) {
-        snprintf(err, MODEL_ERR_SIZE, "unknown model kind %d", (int)c->kind);
-        return 1;
-    }
-    if (c->height < 1 || c->width < 1 || c->height > 1024 || c->width > 1024) {
-        snprintf(err, MODEL_ERR_SIZE, "image size %d×%d outside 1..1024", c->height, c->width);
-        return 1;
-    }
-    if (c->neurons < 1 || c->neurons > 1000000) {
-        snprintf(err, MODEL_ERR_SIZE, "neuron count %d outside 1..1000000", c->neurons);
-        return 1;
-    }
+    if (c->kind != MODEL_CNN && c->kind != MODEL_RANDOM_CORE && c->kind != MODEL_LNP)
+        return model_fail(err, "unknown model kind %d", (int)c->kind);
+    if (c->height < 1 || c->width < 1 || c->height > 1024 || c->width > 1024)
+        return model_fail(err, "image size %d×%d outside 1..1024", c->height, c->width);
+    if (c->neurons < 1 || c->neurons > 1000000)
+        return model_fail(err, "neuron count %d outside 1..1000000", c->neurons);
     if (c->kind == MODEL_LNP) {
-        if (c->features != LNP_PIXELS && c->features != LNP_GABOR) {
-            snprintf(err, MODEL_ERR_SIZE, "unknown LNP features %d", (int)c->features);
-            return 1;
-        }
+        if (c->features != LNP_PIXELS && c->features != LNP_GABOR)
+            return model_fail(err, "unknown LNP features %d", (int)c->features);
         return 0;
     }
-    if (c->layers < 1 || c->layers > MODEL_MAX_LAYERS) {
-        snprintf(err, MODEL_ERR_SIZE, "layer count %d outside 1..%d", c->layers, MODEL_MAX_LAYERS);
-        return 1;
-    }
-    if (c->channels < 1 || c->channels > 512) {
-        snprintf(err, MODEL_ERR_SIZE, "channel count %d outside 1..512", c->channels);
-        return 1;
-    }
+    if (c->layers < 1 || c->layers > MODEL_MAX_LAYERS)
+        return model_fail(err, "layer count %d outside 1..%d", c->layers, MODEL_MAX_LAYERS);
+    if (c->channels < 1 || c->channels > 512)
+        return model_fail(err, "channel count %d outside 1..512", c->channels);
     for (int l = 0; l < c->layers; l++) {
         int k = c->kernel[l];
-        if (k < 1 || k > 31 || k % 2 == 0) {
-            snprintf(err, MODEL_ERR_SIZE, "layer %d kernel %d must be odd, 1..31", l + 1, k);
-            return 1;
-        }
+        if (k < 1 || k > 31 || k % 2 == 0)
+            return model_fail(err, "layer %d kernel %d must be odd, 1..31", l + 1, k);
     }
-    if (c->batch_norm != 0 && c->batch_norm != 1) {
-        snprintf(err, MODEL_ERR_SIZE, "batch_norm must be 0 or 1, not %d", c->batch_norm);
-        return 1;
-    }
-    if (c->readout != READOUT_GAUSSIAN && c->readout != READOUT_FACTORIZED) {
-        snprintf(err, MODEL_ERR_SIZE, "unknown readout %d", (int)c->readout);
-        return 1;
-    }
+    if (c->batch_norm != 0 && c->batch_norm != 1)
+        return model_fail(err, "batch_norm must be 0 or 1, not %d", c->batch_norm);
+    if (c->readout != READOUT_GAUSSIAN && c->readout != READOUT_FACTORIZED)
+        return model_fail(err, "unknown readout %d", (int)c->readout);
     if (!(c->init_sigma >= 0.0f && c->init_sigma <= 2.0f) ||
         !(c->init_mu_range >= 0.0f && c->init_mu_range <= 1.0f)) {
-        snprintf(err, MODEL_ERR_SIZE, "readout init sigma %g or mu range %g out of range",
-                 c->init_sigma, c->init_mu_range);
-        return 1;
+        return model_fail(err, "readout init sigma %g or mu range %g out of range",
+                          c->init_sigma, c->init_mu_range);
     }
     return 0;
 }
@@ -256,10 +237,8 @@ int model_create(model **out, const model_config *c, char *err)
     if (model_config_validate(c, err))
         return 1;
     model *m = calloc(1, sizeof *m);
-    if (!m) {
-        snprintf(err, MODEL_ERR_SIZE, "out of memory");
-        return 1;
-    }
+    if (!m)
+        return model_fail(err, "out of memory");
     /* Our own OpenMP loops split the work; OpenBLAS threads inside them would
      * only fight them for the cores (measured: a third of the time spent
      * yielding). This is OpenBLAS's process-wide setting. */
@@ -356,15 +335,11 @@ void model_get_standardization(const model *m, float *mean, float *std)
 
 int model_readout_positions(const model *m, float *xy, char *err)
 {
-    if (!is_cnn(&m->cfg)) {
-        snprintf(err, MODEL_ERR_SIZE, "the LNP model has no readout positions");
-        return 1;
-    }
-    if (m->cfg.readout != READOUT_GAUSSIAN) {
-        snprintf(err, MODEL_ERR_SIZE, "a %s readout has no positions",
-                 readout_kind_name(m->cfg.readout));
-        return 1;
-    }
+    if (!is_cnn(&m->cfg))
+        return model_fail(err, "the LNP model has no readout positions");
+    if (m->cfg.readout != READOUT_GAUSSIAN)
+        return model_fail(err, "a %s readout has no positions",
+                          readout_kind_name(m->cfg.readout));
     memcpy(xy, m->readout_mu, (size_t)m->cfg.neurons * 2 * sizeof *xy);
     return 0;
 }
@@ -438,8 +413,7 @@ int model_workspace_reserve(model *m, int batch, char *err)
     }
     if (failed) {
         workspace_free(ws);
-        snprintf(err, MODEL_ERR_SIZE, "out of memory for a batch of %d images", batch);
-        return 1;
+        return model_fail(err, "out of memory for a batch of %d images", batch);
     }
     ws->capacity = batch;
     m->weights_changed = 1;
@@ -501,10 +475,8 @@ int model_lnp_feature_statistics(model *m, const float *images, int count, char 
 {
     if (is_cnn(&m->cfg))
         return 0;
-    if (count < 2) {
-        snprintf(err, MODEL_ERR_SIZE, "LNP feature statistics need 2 or more images");
-        return 1;
-    }
+    if (count < 2)
+        return model_fail(err, "LNP feature statistics need 2 or more images");
     int D = m->lnp_dim, HW = m->cfg.height * m->cfg.width;
     int chunk = count < 64 ? count : 64;
     if (model_workspace_reserve(m, chunk, err))
@@ -513,8 +485,7 @@ int model_lnp_feature_statistics(model *m, const float *images, int count, char 
     if (!sum || !sum2) {
         free(sum);
         free(sum2);
-        snprintf(err, MODEL_ERR_SIZE, "out of memory for LNP feature statistics");
-        return 1;
+        return model_fail(err, "out of memory for LNP feature statistics");
     }
     for (int start = 0; start < count; start += chunk) {
         int B = count - start < chunk ? count - start : chunk;
@@ -754,10 +725,8 @@ static void backward(model *m, int B, int params, int want_input, int training)
 
 static int begin_pass(model *m, int batch, char *err)
 {
-    if (batch < 1) {
-        snprintf(err, MODEL_ERR_SIZE, "batch of %d images", batch);
-        return 1;
-    }
+    if (batch < 1)
+        return model_fail(err, "batch of %d images", batch);
     omp_set_num_threads(m->threads);
     return model_workspace_reserve(m, batch < EVAL_CHUNK ? batch : EVAL_CHUNK, err);
 }
@@ -780,9 +749,8 @@ static int check_finite_images(const float *images, int batch, size_t HW, char *
     long i = first_non_finite(images, (size_t)batch * HW);
     if (i < 0)
         return 0;
-    snprintf(err, MODEL_ERR_SIZE, "image %ld of the batch: pixel %ld is %g, not a finite value",
-             i / (long)HW, i % (long)HW, (double)images[i]);
-    return 1;
+    return model_fail(err, "image %ld of the batch: pixel %ld is %g, not a finite value",
+                      i / (long)HW, i % (long)HW, (double)images[i]);
 }
 
 static int check_finite_rates(const float *rates, int batch, size_t N, char *err)
@@ -790,10 +758,9 @@ static int check_finite_rates(const float *rates, int batch, size_t N, char *err
     long i = first_non_finite(rates, (size_t)batch * N);
     if (i < 0)
         return 0;
-    snprintf(err, MODEL_ERR_SIZE, "the model predicts a non-finite rate (%g) for image %ld of "
-             "the batch, neuron %ld: its weights, batch-norm statistics or input "
-             "standardization overflow", (double)rates[i], i / (long)N, i % (long)N);
-    return 1;
+    return model_fail(err, "the model predicts a non-finite rate (%g) for image %ld of "
+                      "the batch, neuron %ld: its weights, batch-norm statistics or input "
+                      "standardization overflow", (double)rates[i], i / (long)N, i % (long)N);
 }
 
 int model_predict(model *m, const float *images, int batch, float *rates, char *err)
@@ -830,11 +797,9 @@ int model_input_gradient(model *m, const float *images, int batch, const float *
     }
     if (rates && check_finite_rates(rates, batch, N, err))
         return 1;
-    if (first_non_finite(grad, (size_t)batch * HW) >= 0) {
-        snprintf(err, MODEL_ERR_SIZE, "the model's input gradient is not finite: its weights, "
-                 "batch-norm statistics or input standardization overflow");
-        return 1;
-    }
+    if (first_non_finite(grad, (size_t)batch * HW) >= 0)
+        return model_fail(err, "the model's input gradient is not finite: its weights, "
+                          "batch-norm statistics or input standardization overflow");
     return 0;
 }
 
@@ -842,15 +807,11 @@ int model_core_features_shape(const model *m, int pool, int *channels, int *heig
                               int *width, char *err)
 {
     const model_config *c = &m->cfg;
-    if (!is_cnn(c)) {
-        snprintf(err, MODEL_ERR_SIZE, "a %s model has no convolutional core",
-                 model_kind_name(c->kind));
-        return 1;
-    }
-    if (pool < 0) {
-        snprintf(err, MODEL_ERR_SIZE, "pooling of %d pixels (0: whole map, 1: none)", pool);
-        return 1;
-    }
+    if (!is_cnn(c))
+        return model_fail(err, "a %s model has no convolutional core",
+                          model_kind_name(c->kind));
+    if (pool < 0)
+        return model_fail(err, "pooling of %d pixels (0: whole map, 1: none)", pool);
     *channels = c->channels;
     *height = pool == 0 ? 1 : (c->height + pool - 1) / pool;
     *width = pool == 0 ? 1 : (c->width + pool - 1) / pool;
@@ -901,10 +862,8 @@ int model_train_step(model *m, const float *images, const float *responses, int 
                      model_rng *rng, float laplace_weight, float l1_weight, double *loss,
                      char *err)
 {
-    if (batch < 1) {
-        snprintf(err, MODEL_ERR_SIZE, "batch of %d images", batch);
-        return 1;
-    }
+    if (batch < 1)
+        return model_fail(err, "batch of %d images", batch);
     omp_set_num_threads(m->threads);
     if (model_workspace_reserve(m, batch, err))
         return 1;

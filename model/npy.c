@@ -36,29 +36,6 @@
 
 static const unsigned char npy_magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
 
-static int fail(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int fail(char *err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, MODEL_ERR_SIZE, fmt, ap);
-    va_end(ap);
-    return 1;
-}
-
-/* Turn "problem" into "path: problem". A long path keeps its tail, the part
- * that names the file. */
-static void prefix_path(char *err, const char *path)
-{
-    char reason[MODEL_ERR_SIZE];
-    memcpy(reason, err, MODEL_ERR_SIZE);
-    reason[MODEL_ERR_SIZE - 1] = '\0';
-    size_t n = strlen(path);
-    const char *cut = n > 120 ? "..." : "";
-    snprintf(err, MODEL_ERR_SIZE, "%s%s: %.120s", cut, n > 120 ? path + n - 117 : path, reason);
-}
-
 /* ------------------------------------------------------------------------ */
 /* Preamble: magic, version, header length. */
 
@@ -76,29 +53,29 @@ static int parse_preamble(const unsigned char *b, size_t have, size_t size, npy_
 {
     size_t n = have < sizeof npy_magic ? have : sizeof npy_magic;
     if (n > 0 && memcmp(b, npy_magic, n) != 0)
-        return fail(err, "bad magic: not an NPY file");
+        return model_fail(err, "bad magic: not an NPY file");
     if (size < 10)
-        return fail(err, "truncated header: %zu bytes, an NPY file needs at least 10", size);
+        return model_fail(err, "truncated header: %zu bytes, an NPY file needs at least 10", size);
     int major = b[6], minor = b[7];
     if (major < 1 || major > 3 || minor != 0)
-        return fail(err, "unsupported NPY version %d.%d (supported: 1.0, 2.0, 3.0)", major,
-                    minor);
+        return model_fail(err, "unsupported NPY version %d.%d (supported: 1.0, 2.0, 3.0)", major,
+                          minor);
     size_t len;
     if (major == 1) {
         len = (size_t)b[8] | (size_t)b[9] << 8;
         l->header_start = 10;
     } else {
         if (size < 12)
-            return fail(err, "truncated header: %zu bytes, a version %d file needs at least 12",
-                        size, major);
+            return model_fail(err, "truncated header: %zu bytes, a version %d file needs at least 12",
+                              size, major);
         len = (size_t)b[8] | (size_t)b[9] << 8 | (size_t)b[10] << 16 | (size_t)b[11] << 24;
         l->header_start = 12;
     }
     if (len > NPY_HEADER_MAX)
-        return fail(err, "header of %zu bytes is too long (limit %u)", len, NPY_HEADER_MAX);
+        return model_fail(err, "header of %zu bytes is too long (limit %u)", len, NPY_HEADER_MAX);
     if (len > size - l->header_start)
-        return fail(err, "truncated header: %zu bytes declared, %zu present", len,
-                    size - l->header_start);
+        return model_fail(err, "truncated header: %zu bytes declared, %zu present", len,
+                          size - l->header_start);
     l->major = major;
     l->header_len = len;
     l->data_start = l->header_start + len;
@@ -151,20 +128,20 @@ static int parse_string(text_cursor *c, char *out, size_t cap, char *err)
 {
     skip_spaces(c);
     if (c->p >= c->end || (*c->p != '\'' && *c->p != '"'))
-        return fail(err, "header syntax error: expected a quoted string");
+        return model_fail(err, "header syntax error: expected a quoted string");
     char quote = *c->p++;
     size_t n = 0;
     while (c->p < c->end && *c->p != quote) {
         char ch = *c->p++;
         if (ch == '\\')
-            return fail(err, "header syntax error: escape sequences are not supported");
+            return model_fail(err, "header syntax error: escape sequences are not supported");
         if (ch == '\n')
-            return fail(err, "header syntax error: unterminated string");
+            return model_fail(err, "header syntax error: unterminated string");
         if (n + 1 < cap)
             out[n++] = (ch >= 0x20 && ch < 0x7f) ? ch : '?';
     }
     if (c->p >= c->end)
-        return fail(err, "header syntax error: unterminated string");
+        return model_fail(err, "header syntax error: unterminated string");
     c->p++;
     out[n] = '\0';
     return 0;
@@ -176,14 +153,14 @@ static int parse_dimension(text_cursor *c, int64_t *out, char *err)
 {
     skip_spaces(c);
     if (c->p < c->end && *c->p == '-')
-        return fail(err, "negative dimension in shape");
+        return model_fail(err, "negative dimension in shape");
     if (c->p >= c->end || *c->p < '0' || *c->p > '9')
-        return fail(err, "header syntax error: expected a dimension in shape");
+        return model_fail(err, "header syntax error: expected a dimension in shape");
     int64_t v = 0;
     while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
         int digit = *c->p++ - '0';
         if (v > (INT64_MAX - digit) / 10)
-            return fail(err, "shape overflow: a dimension does not fit in 64 bits");
+            return model_fail(err, "shape overflow: a dimension does not fit in 64 bits");
         v = v * 10 + digit;
     }
     if (c->p < c->end && *c->p == 'L')
@@ -196,13 +173,13 @@ static int parse_dimension(text_cursor *c, int64_t *out, char *err)
 static int parse_shape(text_cursor *c, npy_array *out, char *err)
 {
     if (!accept_char(c, '('))
-        return fail(err, "header syntax error: shape must be a tuple");
+        return model_fail(err, "header syntax error: shape must be a tuple");
     out->ndim = 0;
     if (accept_char(c, ')'))
         return 0;
     for (;;) {
         if (out->ndim == NPY_MAX_DIMS)
-            return fail(err, "shape has more than %d dimensions", NPY_MAX_DIMS);
+            return model_fail(err, "shape has more than %d dimensions", NPY_MAX_DIMS);
         if (parse_dimension(c, &out->shape[out->ndim], err))
             return 1;
         out->ndim++;
@@ -210,11 +187,11 @@ static int parse_shape(text_cursor *c, npy_array *out, char *err)
         if (accept_char(c, ')')) {
             /* Python's (3) is the number 3, not a tuple. */
             if (out->ndim == 1 && !comma)
-                return fail(err, "header syntax error: shape (n) needs a comma: (n,)");
+                return model_fail(err, "header syntax error: shape (n) needs a comma: (n,)");
             return 0;
         }
         if (!comma)
-            return fail(err, "header syntax error: expected ',' or ')' in shape");
+            return model_fail(err, "header syntax error: expected ',' or ')' in shape");
     }
 }
 
@@ -224,10 +201,10 @@ static int parse_descr(const char *s, npy_array *out, char *err)
     char order = s[0];
     const char *type = order ? s + 1 : s;
     if (order == '>')
-        return fail(err, "dtype '%s' is big-endian; only little-endian is supported", s);
+        return model_fail(err, "dtype '%s' is big-endian; only little-endian is supported", s);
     if (type[0] == 'O' || type[0] == 'V')
-        return fail(err, "dtype '%s' is an %s dtype; not supported", s,
-                    type[0] == 'O' ? "object" : "opaque (void)");
+        return model_fail(err, "dtype '%s' is an %s dtype; not supported", s,
+                          type[0] == 'O' ? "object" : "opaque (void)");
     if ((order == '<' || order == '|') && strcmp(type, "u1") == 0) {
         out->dtype = NPY_UINT8;
         out->itemsize = 1;
@@ -261,7 +238,7 @@ static int parse_descr(const char *s, npy_array *out, char *err)
             }
         }
     }
-    return fail(err, "dtype '%s' is not supported (supported: <f4, <f8, |u1, <i8, <U<n>)", s);
+    return model_fail(err, "dtype '%s' is not supported (supported: <f4, <f8, |u1, <i8, <U<n>)", s);
 }
 
 /* The value of 'descr': a string; a list means a structured dtype. */
@@ -269,7 +246,7 @@ static int parse_descr_value(text_cursor *c, npy_array *out, char *err)
 {
     skip_spaces(c);
     if (c->p < c->end && *c->p == '[')
-        return fail(err, "structured dtypes (a list descr) are not supported");
+        return model_fail(err, "structured dtypes (a list descr) are not supported");
     char descr[NPY_DESCR_MAX];
     if (parse_string(c, descr, sizeof descr, err))
         return 1;
@@ -281,8 +258,8 @@ static int parse_fortran_value(text_cursor *c, char *err)
     if (accept_word(c, "False"))
         return 0;
     if (accept_word(c, "True"))
-        return fail(err, "fortran_order True (column-major) is not supported; save C order");
-    return fail(err, "header syntax error: fortran_order must be True or False");
+        return model_fail(err, "fortran_order True (column-major) is not supported; save C order");
+    return model_fail(err, "header syntax error: fortran_order must be True or False");
 }
 
 enum { KEY_DESCR = 1, KEY_FORTRAN = 2, KEY_SHAPE = 4 };
@@ -297,12 +274,12 @@ static int parse_entry(text_cursor *c, npy_array *out, int *seen, char *err)
                 : strcmp(key, "shape") == 0         ? KEY_SHAPE
                                                     : 0;
     if (!which)
-        return fail(err, "header has an unknown key '%s'", key);
+        return model_fail(err, "header has an unknown key '%s'", key);
     if (*seen & which)
-        return fail(err, "header has a duplicate key '%s'", key);
+        return model_fail(err, "header has a duplicate key '%s'", key);
     *seen |= which;
     if (!accept_char(c, ':'))
-        return fail(err, "header syntax error: expected ':' after '%s'", key);
+        return model_fail(err, "header syntax error: expected ':' after '%s'", key);
     if (which == KEY_DESCR)
         return parse_descr_value(c, out, err);
     if (which == KEY_FORTRAN)
@@ -314,7 +291,7 @@ static int parse_header_dict(const char *text, size_t len, npy_array *out, char 
 {
     text_cursor c = {text, text + len};
     if (!accept_char(&c, '{'))
-        return fail(err, "header syntax error: expected '{'");
+        return model_fail(err, "header syntax error: expected '{'");
     int seen = 0;
     while (!accept_char(&c, '}')) {
         if (parse_entry(&c, out, &seen, err))
@@ -322,17 +299,17 @@ static int parse_header_dict(const char *text, size_t len, npy_array *out, char 
         if (accept_char(&c, '}'))
             break;
         if (!accept_char(&c, ','))
-            return fail(err, "header syntax error: expected ',' or '}'");
+            return model_fail(err, "header syntax error: expected ',' or '}'");
     }
     skip_spaces(&c);
     if (c.p != c.end)
-        return fail(err, "header syntax error: text after the closing '}'");
+        return model_fail(err, "header syntax error: text after the closing '}'");
     const char *missing = !(seen & KEY_DESCR)     ? "descr"
                           : !(seen & KEY_FORTRAN) ? "fortran_order"
                           : !(seen & KEY_SHAPE)   ? "shape"
                                                   : NULL;
     if (missing)
-        return fail(err, "header is missing the key '%s'", missing);
+        return model_fail(err, "header is missing the key '%s'", missing);
     return 0;
 }
 
@@ -346,16 +323,16 @@ static int shape_count(int ndim, const int64_t *shape, size_t itemsize, size_t *
     size_t n = 1;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0)
-            return fail(err, "negative dimension %lld in shape", (long long)shape[i]);
+            return model_fail(err, "negative dimension %lld in shape", (long long)shape[i]);
         if ((uint64_t)shape[i] > SIZE_MAX)
-            return fail(err, "shape overflow: dimension %lld is too large", (long long)shape[i]);
+            return model_fail(err, "shape overflow: dimension %lld is too large", (long long)shape[i]);
         size_t d = (size_t)shape[i];
         if (d != 0 && n > SIZE_MAX / d)
-            return fail(err, "shape overflow: the element count does not fit in memory");
+            return model_fail(err, "shape overflow: the element count does not fit in memory");
         n *= d;
     }
     if (itemsize != 0 && n > SIZE_MAX / itemsize)
-        return fail(err, "shape overflow: the data size does not fit in memory");
+        return model_fail(err, "shape overflow: the data size does not fit in memory");
     *count = n;
     *bytes = n * itemsize;
     return 0;
@@ -373,11 +350,11 @@ static int parse_header(const char *text, const npy_layout *l, size_t size, npy_
         return 1;
     size_t present = size - l->data_start;
     if (present < *bytes)
-        return fail(err, "truncated data: the shape needs %zu bytes, the file holds %zu",
-                    *bytes, present);
+        return model_fail(err, "truncated data: the shape needs %zu bytes, the file holds %zu",
+                          *bytes, present);
     if (present > *bytes)
-        return fail(err, "%zu trailing bytes after the data (the shape needs %zu)",
-                    present - *bytes, *bytes);
+        return model_fail(err, "%zu trailing bytes after the data (the shape needs %zu)",
+                          present - *bytes, *bytes);
     return 0;
 }
 
@@ -396,7 +373,7 @@ int npy_parse(const unsigned char *bytes, size_t size, npy_array *out, char *err
         return 1;
     a.data = malloc(nbytes ? nbytes : 1);
     if (!a.data)
-        return fail(err, "out of memory for %zu bytes of data", nbytes);
+        return model_fail(err, "out of memory for %zu bytes of data", nbytes);
     if (nbytes)
         memcpy(a.data, bytes + l.data_start, nbytes);
     *out = a;
@@ -406,7 +383,7 @@ int npy_parse(const unsigned char *bytes, size_t size, npy_array *out, char *err
 static int read_exact(FILE *f, void *buf, size_t n, char *err)
 {
     if (n && fread(buf, 1, n, f) != n)
-        return fail(err, "read failed: %s", ferror(f) ? strerror(errno) : "file shrank");
+        return model_fail(err, "read failed: %s", ferror(f) ? strerror(errno) : "file shrank");
     return 0;
 }
 
@@ -416,9 +393,9 @@ static int read_stream(FILE *f, npy_array *out, char *err)
 {
     struct stat st;
     if (fstat(fileno(f), &st) != 0)
-        return fail(err, "cannot stat: %s", strerror(errno));
+        return model_fail(err, "cannot stat: %s", strerror(errno));
     if (!S_ISREG(st.st_mode))
-        return fail(err, "not a regular file");
+        return model_fail(err, "not a regular file");
     size_t size = (size_t)st.st_size;
     unsigned char pre[NPY_PREAMBLE_MAX];
     size_t have = size < sizeof pre ? size : sizeof pre;
@@ -429,11 +406,11 @@ static int read_stream(FILE *f, npy_array *out, char *err)
         return 1;
     char *text = malloc(l.header_len ? l.header_len : 1);
     if (!text)
-        return fail(err, "out of memory for the header");
+        return model_fail(err, "out of memory for the header");
     npy_array a;
     size_t nbytes = 0;
     int rc = fseek(f, (long)l.header_start, SEEK_SET) != 0
-                 ? fail(err, "seek failed: %s", strerror(errno))
+                 ? model_fail(err, "seek failed: %s", strerror(errno))
                  : read_exact(f, text, l.header_len, err) ||
                        parse_header(text, &l, size, &a, &nbytes, err);
     free(text);
@@ -441,7 +418,7 @@ static int read_stream(FILE *f, npy_array *out, char *err)
         return 1;
     a.data = malloc(nbytes ? nbytes : 1);
     if (!a.data)
-        return fail(err, "out of memory for %zu bytes of data", nbytes);
+        return model_fail(err, "out of memory for %zu bytes of data", nbytes);
     if (read_exact(f, a.data, nbytes, err)) {
         free(a.data);
         return 1;
@@ -454,11 +431,11 @@ int npy_read(const char *path, npy_array *out, char *err)
 {
     memset(out, 0, sizeof *out);
     FILE *f = fopen(path, "rb");
-    int rc = f ? read_stream(f, out, err) : fail(err, "cannot open: %s", strerror(errno));
+    int rc = f ? read_stream(f, out, err) : model_fail(err, "cannot open: %s", strerror(errno));
     if (f)
         fclose(f);
     if (rc)
-        prefix_path(err, path);
+        model_error_in_file(err, path);
     return rc;
 }
 
@@ -483,15 +460,15 @@ static int descr_string(const npy_array *a, char *out, size_t cap, char *err)
     case NPY_INT64: want = 8; snprintf(out, cap, "<i8"); break;
     case NPY_UNICODE:
         if (a->itemsize == 0 || a->itemsize % 4 || a->itemsize / 4 > NPY_UNICODE_MAX_CHARS)
-            return fail(err, "unicode itemsize %zu is not a positive multiple of 4",
-                        a->itemsize);
+            return model_fail(err, "unicode itemsize %zu is not a positive multiple of 4",
+                              a->itemsize);
         snprintf(out, cap, "<U%zu", a->itemsize / 4);
         return 0;
     default:
-        return fail(err, "unknown dtype code %d", (int)a->dtype);
+        return model_fail(err, "unknown dtype code %d", (int)a->dtype);
     }
     if (a->itemsize != want)
-        return fail(err, "itemsize %zu does not match dtype '%s'", a->itemsize, out);
+        return model_fail(err, "itemsize %zu does not match dtype '%s'", a->itemsize, out);
     return 0;
 }
 
@@ -533,7 +510,7 @@ static int write_file(const char *path, const unsigned char *header, size_t head
 {
     FILE *f = fopen(path, "wb");
     if (!f)
-        return fail(err, "cannot open for writing: %s", strerror(errno));
+        return model_fail(err, "cannot open for writing: %s", strerror(errno));
     int ok = fwrite(header, 1, header_len, f) == header_len;
     ok = ok && (nbytes == 0 || fwrite(data, 1, nbytes, f) == nbytes);
     int saved = errno;
@@ -543,7 +520,7 @@ static int write_file(const char *path, const unsigned char *header, size_t head
     }
     if (!ok) {
         remove(path);
-        return fail(err, "write failed: %s", strerror(saved));
+        return model_fail(err, "write failed: %s", strerror(saved));
     }
     return 0;
 }
@@ -551,7 +528,7 @@ static int write_file(const char *path, const unsigned char *header, size_t head
 static int write_array(const char *path, const npy_array *a, char *err)
 {
     if (a->ndim < 0 || a->ndim > NPY_MAX_DIMS)
-        return fail(err, "%d dimensions; NPY_MAX_DIMS is %d", a->ndim, NPY_MAX_DIMS);
+        return model_fail(err, "%d dimensions; NPY_MAX_DIMS is %d", a->ndim, NPY_MAX_DIMS);
     char descr[NPY_DESCR_MAX];
     if (descr_string(a, descr, sizeof descr, err))
         return 1;
@@ -559,7 +536,7 @@ static int write_array(const char *path, const npy_array *a, char *err)
     if (shape_count(a->ndim, a->shape, a->itemsize, &count, &nbytes, err))
         return 1;
     if (nbytes && !a->data)
-        return fail(err, "no data to write");
+        return model_fail(err, "no data to write");
     char dict[64 + NPY_MAX_DIMS * 24];
     size_t dict_len = format_dict(a, descr, dict, sizeof dict);
     unsigned char header[sizeof dict + 128];
@@ -571,7 +548,7 @@ int npy_write_array(const char *path, const npy_array *a, char *err)
 {
     int rc = write_array(path, a, err);
     if (rc)
-        prefix_path(err, path);
+        model_error_in_file(err, path);
     return rc;
 }
 
@@ -579,13 +556,13 @@ int npy_write(const char *path, npy_dtype dtype, int ndim, const int64_t *shape,
               const void *data, char *err)
 {
     int bad = dtype == NPY_UNICODE
-                  ? fail(err, "unicode arrays need a width; write them with npy_write_array")
+                  ? model_fail(err, "unicode arrays need a width; write them with npy_write_array")
               : ndim < 0 || ndim > NPY_MAX_DIMS
-                  ? fail(err, "%d dimensions; NPY_MAX_DIMS is %d", ndim, NPY_MAX_DIMS)
-              : ndim > 0 && !shape ? fail(err, "no shape given")
+                  ? model_fail(err, "%d dimensions; NPY_MAX_DIMS is %d", ndim, NPY_MAX_DIMS)
+              : ndim > 0 && !shape ? model_fail(err, "no shape given")
                                    : 0;
     if (bad) {
-        prefix_path(err, path);
+        model_error_in_file(err, path);
         return 1;
     }
     npy_array a;
@@ -603,7 +580,7 @@ static int create_sized(const char *path, const npy_dtype dtype, int ndim, const
                         long long *data_offset, char *err)
 {
     if (dtype == NPY_UNICODE || ndim < 1 || ndim > NPY_MAX_DIMS || !shape)
-        return fail(err, "npy_create takes numeric arrays of 1 to %d dimensions", NPY_MAX_DIMS);
+        return model_fail(err, "npy_create takes numeric arrays of 1 to %d dimensions", NPY_MAX_DIMS);
     npy_array a;
     memset(&a, 0, sizeof a);
     a.dtype = dtype;
@@ -622,7 +599,7 @@ static int create_sized(const char *path, const npy_dtype dtype, int ndim, const
     size_t header_len = build_header(dict, dict_len, header);
     FILE *f = fopen(path, "wb");
     if (!f)
-        return fail(err, "cannot open for writing: %s", strerror(errno));
+        return model_fail(err, "cannot open for writing: %s", strerror(errno));
     int ok = fwrite(header, 1, header_len, f) == header_len && fflush(f) == 0 &&
              ftruncate(fileno(f), (off_t)(header_len + nbytes)) == 0;
     int saved = errno;
@@ -632,7 +609,7 @@ static int create_sized(const char *path, const npy_dtype dtype, int ndim, const
     }
     if (!ok) {
         remove(path);
-        return fail(err, "cannot create the file: %s", strerror(saved));
+        return model_fail(err, "cannot create the file: %s", strerror(saved));
     }
     *data_offset = (long long)header_len;
     return 0;
@@ -643,7 +620,7 @@ int npy_create(const char *path, npy_dtype dtype, int ndim, const int64_t *shape
 {
     int rc = create_sized(path, dtype, ndim, shape, data_offset, err);
     if (rc)
-        prefix_path(err, path);
+        model_error_in_file(err, path);
     return rc;
 }
 
@@ -652,16 +629,16 @@ int npy_create(const char *path, npy_dtype dtype, int ndim, const int64_t *shape
 float *npy_to_float32(const npy_array *a, char *err)
 {
     if (a->dtype == NPY_UNICODE) {
-        fail(err, "unicode strings cannot be converted to numbers");
+        model_fail(err, "unicode strings cannot be converted to numbers");
         return NULL;
     }
     if (a->count > SIZE_MAX / sizeof(float)) {
-        fail(err, "array too large to convert");
+        model_fail(err, "array too large to convert");
         return NULL;
     }
     float *out = malloc(a->count ? a->count * sizeof(float) : 1);
     if (!out) {
-        fail(err, "out of memory converting %zu elements", a->count);
+        model_fail(err, "out of memory converting %zu elements", a->count);
         return NULL;
     }
     switch (a->dtype) {
@@ -683,7 +660,7 @@ float *npy_to_float32(const npy_array *a, char *err)
         return out;
     default:
         free(out);
-        fail(err, "unknown dtype code %d", (int)a->dtype);
+        model_fail(err, "unknown dtype code %d", (int)a->dtype);
         return NULL;
     }
 }

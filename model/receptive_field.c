@@ -362,10 +362,8 @@ static int full_objective_gradient(model *m, const float *images, int batch,
 {
     size_t N = (size_t)m->cfg.neurons;
     float *rates = malloc((size_t)batch * N * sizeof(float));
-    if (!rates) {
-        snprintf(err, MODEL_ERR_SIZE, "out of memory for %d×%zu rates", batch, N);
-        return 1;
-    }
+    if (!rates)
+        return model_fail(err, "out of memory for %d×%zu rates", batch, N);
     int failed = model_input_gradient(m, images, batch, weights, grad, rates, err);
     for (size_t b = 0; !failed && b < (size_t)batch; b++) {
         double J = 0.0;
@@ -408,17 +406,13 @@ int model_input_gradient_objective(model *m, const float *images, int batch,
                                    char *err)
 {
     const model_config *c = &m->cfg;
-    if (batch < 1) {
-        snprintf(err, MODEL_ERR_SIZE, "batch of %d images", batch);
-        return 1;
-    }
+    if (batch < 1)
+        return model_fail(err, "batch of %d images", batch);
     if (c->kind == MODEL_LNP || c->readout != READOUT_GAUSSIAN)
         return full_objective_gradient(m, images, batch, weights, grad, objective, err);
     rf_plan *plans = malloc((size_t)batch * sizeof *plans);
-    if (!plans) {
-        snprintf(err, MODEL_ERR_SIZE, "out of memory for %d receptive-field plans", batch);
-        return 1;
-    }
+    if (!plans)
+        return model_fail(err, "out of memory for %d receptive-field plans", batch);
     int windows = 1;
     size_t scratch = 0;
     for (int b = 0; b < batch && windows; b++) {

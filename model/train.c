@@ -136,10 +136,8 @@ static int check_dataset(const model *m, const dataset *d, const fit_options *o,
                  dataset_count_tier(d, TIER_TRAIN), dataset_count_tier(d, TIER_VALIDATION));
         return 1;
     }
-    if (o->batch_size < 1 || o->max_epochs < 1 || !(o->learning_rate > 0.0f)) {
-        snprintf(err, MODEL_ERR_SIZE, "batch size, epochs and learning rate must be positive");
-        return 1;
-    }
+    if (o->batch_size < 1 || o->max_epochs < 1 || !(o->learning_rate > 0.0f))
+        return model_fail(err, "batch size, epochs and learning rate must be positive");
     return 0;
 }
 
@@ -295,10 +293,8 @@ static int lnp_statistics(model *m, const dataset *d, const fit_buffers *f, char
 {
     size_t HW = (size_t)d->height * d->width;
     float *images = malloc((size_t)f->n_train * HW * sizeof(float));
-    if (!images) {
-        snprintf(err, MODEL_ERR_SIZE, "out of memory for LNP feature statistics");
-        return 1;
-    }
+    if (!images)
+        return model_fail(err, "out of memory for LNP feature statistics");
     for (int i = 0; i < f->n_train; i++)
         memcpy(images + i * HW, d->images + (size_t)f->train[i] * HW, HW * sizeof(float));
     int status = model_lnp_feature_statistics(m, images, f->n_train, err);
@@ -346,8 +342,7 @@ int model_fit(model *m, const dataset *d, const fit_options *o, fit_report *repo
     fit_buffers f;
     if (fit_buffers_alloc(&f, m, d, o->batch_size)) {
         fit_buffers_free(&f);
-        snprintf(err, MODEL_ERR_SIZE, "out of memory for fitting");
-        return 1;
+        return model_fail(err, "out of memory for fitting");
     }
     float mean, std;
     pixel_statistics(d, f.train, f.n_train, &mean, &std);

@@ -59,21 +59,15 @@ static int gamma_parse_pair(const char *line, float *level, float *luminance)
 static int gamma_check_point(const gamma_calibration *c, float level, float luminance,
                              const char *name, int line_no, char *err)
 {
-    if (level < 0.0f || level > 255.0f) {
-        snprintf(err, STIMULUS_ERR_SIZE, "%s:%d: level %g is outside 0..255", name, line_no,
-                 level);
-        return 1;
-    }
-    if (luminance < 0.0f) {
-        snprintf(err, STIMULUS_ERR_SIZE, "%s:%d: negative luminance %g", name, line_no,
-                 luminance);
-        return 1;
-    }
-    if (c->count && level <= c->level[c->count - 1]) {
-        snprintf(err, STIMULUS_ERR_SIZE, "%s:%d: levels must increase (%g after %g)", name,
-                 line_no, level, c->level[c->count - 1]);
-        return 1;
-    }
+    if (level < 0.0f || level > 255.0f)
+        return stimulus_fail(err, "%s:%d: level %g is outside 0..255", name, line_no,
+                             level);
+    if (luminance < 0.0f)
+        return stimulus_fail(err, "%s:%d: negative luminance %g", name, line_no,
+                             luminance);
+    if (c->count && level <= c->level[c->count - 1])
+        return stimulus_fail(err, "%s:%d: levels must increase (%g after %g)", name,
+                             line_no, level, c->level[c->count - 1]);
     if (c->count && luminance < c->luminance[c->count - 1]) {
         snprintf(err, STIMULUS_ERR_SIZE,
                  "%s:%d: luminance %g is below the previous level's %g (remeasure: the "
@@ -81,11 +75,9 @@ static int gamma_check_point(const gamma_calibration *c, float level, float lumi
                  c->luminance[c->count - 1]);
         return 1;
     }
-    if (c->count == GAMMA_MAX_POINTS) {
-        snprintf(err, STIMULUS_ERR_SIZE, "%s:%d: more than %d measurements", name, line_no,
-                 GAMMA_MAX_POINTS);
-        return 1;
-    }
+    if (c->count == GAMMA_MAX_POINTS)
+        return stimulus_fail(err, "%s:%d: more than %d measurements", name, line_no,
+                             GAMMA_MAX_POINTS);
     return 0;
 }
 
@@ -97,55 +89,43 @@ int gamma_parse(const char *text, size_t size, const char *name, gamma_calibrati
     size_t at = 0;
     for (int line_no = 1; at < size; line_no++) {
         long next = gamma_next_line(text, size, at, line);
-        if (next < 0) {
-            snprintf(err, STIMULUS_ERR_SIZE, "%s:%d: line longer than %d characters or "
-                     "not text", name, line_no, GAMMA_LINE_MAX - 1);
-            return 1;
-        }
+        if (next < 0)
+            return stimulus_fail(err, "%s:%d: line longer than %d characters or "
+                                 "not text", name, line_no, GAMMA_LINE_MAX - 1);
         at = (size_t)next;
         if (gamma_blank(line))
             continue;
         float level, luminance;
-        if (gamma_parse_pair(line, &level, &luminance)) {
-            snprintf(err, STIMULUS_ERR_SIZE, "%s:%d: expected 'level luminance', got '%.40s'",
-                     name, line_no, line);
-            return 1;
-        }
+        if (gamma_parse_pair(line, &level, &luminance))
+            return stimulus_fail(err, "%s:%d: expected 'level luminance', got '%.40s'",
+                                 name, line_no, line);
         if (gamma_check_point(out, level, luminance, name, line_no, err))
             return 1;
         out->level[out->count] = level;
         out->luminance[out->count] = luminance;
         out->count++;
     }
-    if (out->count < 2) {
-        snprintf(err, STIMULUS_ERR_SIZE, "%s: needs at least two 'level luminance' lines", name);
-        return 1;
-    }
-    if (!(out->luminance[out->count - 1] > out->luminance[0])) {
-        snprintf(err, STIMULUS_ERR_SIZE, "%s: the brightest level is no brighter than the "
-                 "darkest", name);
-        return 1;
-    }
+    if (out->count < 2)
+        return stimulus_fail(err, "%s: needs at least two 'level luminance' lines", name);
+    if (!(out->luminance[out->count - 1] > out->luminance[0]))
+        return stimulus_fail(err, "%s: the brightest level is no brighter than the "
+                             "darkest", name);
     return 0;
 }
 
 int gamma_read(const char *path, gamma_calibration *out, char *err)
 {
     FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, STIMULUS_ERR_SIZE, "%s: %s", path, strerror(errno));
-        return 1;
-    }
+    if (!f)
+        return stimulus_fail(err, "%s: %s", path, strerror(errno));
     /* A calibration is at most GAMMA_MAX_POINTS short lines plus comments. */
     size_t cap = 1 << 20;
     char *text = malloc(cap);
     size_t n = text ? fread(text, 1, cap, f) : 0;
     int too_big = text && n == cap && fgetc(f) != EOF;
     fclose(f);
-    if (!text) {
-        snprintf(err, STIMULUS_ERR_SIZE, "%s: out of memory", path);
-        return 1;
-    }
+    if (!text)
+        return stimulus_fail(err, "%s: out of memory", path);
     int status;
     if (too_big) {
         snprintf(err, STIMULUS_ERR_SIZE, "%s: larger than 1 MiB: not a calibration file", path);
@@ -160,17 +140,13 @@ int gamma_read(const char *path, gamma_calibration *out, char *err)
 int gamma_write(const char *path, const gamma_calibration *cal, char *err)
 {
     FILE *f = fopen(path, "w");
-    if (!f) {
-        snprintf(err, STIMULUS_ERR_SIZE, "%s: %s", path, strerror(errno));
-        return 1;
-    }
+    if (!f)
+        return stimulus_fail(err, "%s: %s", path, strerror(errno));
     fprintf(f, "# inception gamma calibration: drive level (0..255), measured luminance\n");
     for (int i = 0; i < cal->count; i++)
         fprintf(f, "%g %.7g\n", cal->level[i], cal->luminance[i]);
-    if (fclose(f)) {
-        snprintf(err, STIMULUS_ERR_SIZE, "%s: write failed", path);
-        return 1;
-    }
+    if (fclose(f))
+        return stimulus_fail(err, "%s: write failed", path);
     return 0;
 }
 

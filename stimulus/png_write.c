@@ -13,23 +13,19 @@ int png_write_pixels(const char *path, const unsigned char *pixels, int height, 
 {
     assert(channels == 1 || channels == 3);
     FILE *f = fopen(path, "wb");
-    if (!f) {
-        snprintf(err, STIMULUS_ERR_SIZE, "cannot write %s", path);
-        return 1;
-    }
+    if (!f)
+        return stimulus_fail(err, "cannot write %s", path);
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!png || !info) {
         png_destroy_write_struct(&png, &info);
         fclose(f);
-        snprintf(err, STIMULUS_ERR_SIZE, "%s: out of memory", path);
-        return 1;
+        return stimulus_fail(err, "%s: out of memory", path);
     }
     if (setjmp(png_jmpbuf(png))) {
         png_destroy_write_struct(&png, &info);
         fclose(f);
-        snprintf(err, STIMULUS_ERR_SIZE, "%s: libpng failed to write", path);
-        return 1;
+        return stimulus_fail(err, "%s: libpng failed to write", path);
     }
     png_init_io(png, f);
     png_set_IHDR(png, info, (png_uint_32)width, (png_uint_32)height, 8,
@@ -40,10 +36,8 @@ int png_write_pixels(const char *path, const unsigned char *pixels, int height, 
         png_write_row(png, pixels + (size_t)y * width * channels);
     png_write_end(png, NULL);
     png_destroy_write_struct(&png, &info);
-    if (fclose(f)) {
-        snprintf(err, STIMULUS_ERR_SIZE, "cannot write %s (disk full?)", path);
-        return 1;
-    }
+    if (fclose(f))
+        return stimulus_fail(err, "cannot write %s (disk full?)", path);
     return 0;
 }
 
@@ -56,10 +50,8 @@ static unsigned char to_byte(float v)
 int png_write_gray(const char *path, const float *image, int height, int width, char *err)
 {
     unsigned char *px = malloc((size_t)height * width);
-    if (!px) {
-        snprintf(err, STIMULUS_ERR_SIZE, "%s: out of memory", path);
-        return 1;
-    }
+    if (!px)
+        return stimulus_fail(err, "%s: out of memory", path);
     for (size_t i = 0; i < (size_t)height * width; i++)
         px[i] = to_byte(image[i]);
     int status = png_write_pixels(path, px, height, width, 1, err);
@@ -102,10 +94,8 @@ int gallery_write_png(const char *path, const gallery_tile *tiles, const char *c
     int tile_w = width * scale + MARGIN, tile_h = height * scale + LABEL_HEIGHT + MARGIN;
     int W = header + cols * tile_w + MARGIN, H = rows * tile_h + MARGIN;
     unsigned char *canvas = malloc((size_t)W * H);
-    if (!canvas) {
-        snprintf(err, STIMULUS_ERR_SIZE, "%s: out of memory for a %d×%d gallery", path, H, W);
-        return 1;
-    }
+    if (!canvas)
+        return stimulus_fail(err, "%s: out of memory for a %d×%d gallery", path, H, W);
     memset(canvas, 255, (size_t)W * H);
     for (int r = 0; r < rows; r++) {
         int y0 = MARGIN + r * tile_h;

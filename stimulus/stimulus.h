@@ -17,6 +17,11 @@
 
 #define STIMULUS_ERR_SIZE 256
 
+/* The library's one error helper (stimulus_error.c): writes the one-line
+ * reason into `err` (STIMULUS_ERR_SIZE bytes; NULL takes none) and returns
+ * 1, so a failure is `return stimulus_fail(err, ...)`. */
+int stimulus_fail(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* ---- Presentation: display, timing, photodiode, sound ---- */
 
 /* Gamma calibration. A calibration file is text, one measurement a line:

@@ -49,16 +49,12 @@ int fourier_param_create(fourier_param **out, int height, int width, int slots,
                          const char *wisdom_path, char *err)
 {
     *out = NULL;
-    if (height < 2 || width < 2 || slots < 1) {
-        snprintf(err, STIMULUS_ERR_SIZE, "fourier parameterization: bad size %d×%d or %d slots",
-                 height, width, slots);
-        return 1;
-    }
+    if (height < 2 || width < 2 || slots < 1)
+        return stimulus_fail(err, "fourier parameterization: bad size %d×%d or %d slots",
+                             height, width, slots);
     fourier_param *f = calloc(1, sizeof *f);
-    if (!f) {
-        snprintf(err, STIMULUS_ERR_SIZE, "fourier parameterization: out of memory");
-        return 1;
-    }
+    if (!f)
+        return stimulus_fail(err, "fourier parameterization: out of memory");
     f->height = height;
     f->width = width;
     f->half = width / 2 + 1;
@@ -70,8 +66,7 @@ int fourier_param_create(fourier_param **out, int height, int width, int slots,
     f->spec = fftwf_alloc_complex(f->spec_stride * slots);
     if (!f->scale || !f->real || !f->spec) {
         fourier_param_destroy(f);
-        snprintf(err, STIMULUS_ERR_SIZE, "fourier parameterization: out of memory");
-        return 1;
+        return stimulus_fail(err, "fourier parameterization: out of memory");
     }
     fill_scale(f);
     unsigned flags = FFTW_ESTIMATE;
@@ -84,14 +79,12 @@ int fourier_param_create(fourier_param **out, int height, int width, int slots,
     f->c2r = fftwf_plan_dft_c2r_2d(height, width, f->spec, f->real, flags);
     if (!f->r2c || !f->c2r) {
         fourier_param_destroy(f);
-        snprintf(err, STIMULUS_ERR_SIZE, "fourier parameterization: FFTW could not plan %d×%d",
-                 height, width);
-        return 1;
+        return stimulus_fail(err, "fourier parameterization: FFTW could not plan %d×%d",
+                             height, width);
     }
     if (wisdom_path && !fftwf_export_wisdom_to_filename(wisdom_path)) {
         fourier_param_destroy(f);
-        snprintf(err, STIMULUS_ERR_SIZE, "cannot write FFTW wisdom to %s", wisdom_path);
-        return 1;
+        return stimulus_fail(err, "cannot write FFTW wisdom to %s", wisdom_path);
     }
     *out = f;
     return 0;

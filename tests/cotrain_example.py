@@ -21,7 +21,7 @@ each neuron is predicted (with `--data`), so neurons can be selected
 (--min-correlation).
 
 The similarity target of Li et al. (2019) is in similarity.npy; a sketch of its
-use is in README.md ("inception export").
+use is in docs/export.md.
 
 As a test it checks shapes and that the neural loss on the export decreases,
 and exits 1 otherwise. Lines start with '#' so its output reads as TAP

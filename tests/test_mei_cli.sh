@@ -57,7 +57,7 @@ check "median true MEI/natural ratio above 1.2 ($ratio)" \
 # The model's side is checked (it predicts the least exciting input below
 # that image); the simulated cells' side is printed, not checked: this tiny
 # model's least exciting inputs drive the complex cells above their least
-# exciting natural image (README, "Least exciting inputs").
+# exciting natural image (docs/mei.md, "Least exciting inputs").
 run mei --model "$work/model.bin" --data "$work/data" --neurons 1 --out "$work/o" --kind most
 check "bad --kind named, exit 2" '[ "$(status)" = 2 ] && grep -q "most" "$work/err"'
 run mei --model "$work/model.bin" --data "$work/data" --neurons "top 6" --out "$work/least" \
@@ -144,7 +144,7 @@ check "shares over 1: exit 2 naming them" \
 # RF map is no check here: this tiny model's MEIs reach a fifth to a third of
 # these cells' optimum, and its RF map, all its contrast in the receptive
 # field, drives both subunits about as well; with the model issue's fit they
-# beat it for 56 of 60 cells, README.)
+# beat it for 56 of 60 cells, docs/ground-truth-results.md.)
 run simulate --out "$work/energy" --neurons 12 --train 800 --test 20 --repeats 5 --seed 4 \
     --images synthetic --fraction-simple 0 --fraction-complex 0 --fraction-energy-conjunction 1
 check "simulate with --fraction-energy-conjunction 1" '[ "$(status)" = 0 ]'

@@ -9,7 +9,7 @@
 # training trial-epochs per second (its throughput), from the session record.
 # Headless runs use the offscreen driver's software clock; where Xvfb is
 # installed a windowed run under Xvfb follows (its vsync: Xvfb presents at
-# 62.5 Hz whatever refresh_hz says, see README).
+# 62.5 Hz whatever refresh_hz says, see docs/presentation.md).
 #
 # Usage: run_bench_frames.sh INCEPTION DEMO_YAML [TRAIN]
 #   TRAIN: training images (demo: 2000; fewer gives a quicker, noisier run)

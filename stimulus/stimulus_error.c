@@ -1,0 +1,15 @@
+/* stimulus_error.c: the stimulus library's one error helper (stimulus.h). */
+#include "stimulus.h"
+#include <stdarg.h>
+#include <stdio.h>
+
+int stimulus_fail(char *err, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, STIMULUS_ERR_SIZE, fmt, ap);
+        va_end(ap);
+    }
+    return 1;
+}
