@@ -402,6 +402,9 @@ typedef struct acq_receiver acq_receiver;
 int acq_receiver_create(acq_receiver **out, void *zmq_context, const acq_receiver_config *c,
                         char *err);
 void acq_receiver_destroy(acq_receiver *r); /* stops the thread, frees queued items */
+/* Stops the thread, which hands over the spikes it still holds (Open Ephys);
+ * what is queued can still be popped until acq_receiver_destroy. */
+void acq_receiver_stop(acq_receiver *r);
 /* The receiving thread, for a caller that sets its scheduling (priority, CPU). */
 pthread_t acq_receiver_thread(const acq_receiver *r);
 /* Waits up to timeout_ms for an item; returns 1 with *item set (free it with

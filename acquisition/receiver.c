@@ -830,13 +830,19 @@ int acq_receiver_create(acq_receiver **out, void *zmq_context, const acq_receive
 
 pthread_t acq_receiver_thread(const acq_receiver *r) { return r->thread; }
 
+void acq_receiver_stop(acq_receiver *r)
+{
+    atomic_store(&r->stop, 1);
+    if (r->thread_started)
+        pthread_join(r->thread, NULL);
+    r->thread_started = 0;
+}
+
 void acq_receiver_destroy(acq_receiver *r)
 {
     if (!r)
         return;
-    atomic_store(&r->stop, 1);
-    if (r->thread_started)
-        pthread_join(r->thread, NULL);
+    acq_receiver_stop(r);
     if (r->socket)
         zmq_close(r->socket);
     if (r->heartbeat)
