@@ -151,6 +151,10 @@ size_t acq_oe_spike_header(char *out, size_t size, uint64_t message_num, const c
                            int64_t sample_num, int sorted_id, int64_t timestamp_ms);
 size_t acq_oe_ttl_header(char *out, size_t size, uint64_t message_num, int64_t sample_num,
                          int64_t timestamp_ms);
+/* The block the receiver assumes around a lost message until data blocks
+ * say more (their num_samples, when larger): a gap's span reaches this far
+ * past its neighbours' samples. */
+#define ACQ_OE_DEFAULT_BLOCK 1024
 size_t acq_oe_data_header(char *out, size_t size, uint64_t message_num, int64_t sample_num,
                           int64_t num_samples, double sample_rate, int64_t timestamp_ms);
 

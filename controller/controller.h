@@ -443,6 +443,7 @@ typedef struct record_stream_message {
     int64_t bin_width_ns;
     int units;
     const float *counts;
+    int clock_reset;      /* the first item after an Open Ephys GUI stop and start */
 } record_stream_message;
 int session_record_stream(session_record *w, const record_stream_message *m, char *err);
 

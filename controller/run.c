@@ -394,7 +394,8 @@ static int take_item(run_state *s, acq_item *it)
                                it->timestamp_ns / 1000000, it->received_ns,
                                (int64_t)it->missed_before, (int64_t)it->count,
                                it->bin_width_ns, (int)it->count,
-                               it->type == ACQ_MSG_COUNTS ? it->counts : NULL};
+                               it->type == ACQ_MSG_COUNTS ? it->counts : NULL,
+                               (it->flags & ACQ_ITEM_CLOCK_RESET) != 0};
     if (session_record_stream(s->rec, &m, s->err))
         return 1;
     for (uint32_t i = 0; it->type == ACQ_MSG_EVENTS && i < it->count; i++) {

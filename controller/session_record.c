@@ -795,6 +795,8 @@ int session_record_stream(session_record *w, const record_stream_message *m, cha
         record_payload_i64(p, "bin_width_ns", m->bin_width_ns);
         record_payload_array(p, "counts", RECORD_F32, 1, shape, m->counts);
     }
+    if (m->clock_reset)
+        record_payload_i64(p, "clock_reset", 1);
     return append_scratch(w, RECORD_STREAM, NULL, err);
 }
 

@@ -210,7 +210,7 @@ static int write_session(const char *dir, const char *model_path, char *err)
     record_pixels_sha256(pixels, 4, 5, digest);
     record_schedule_entry e = {5, "train", "natural", 1234, -1, 8, 4, digest};
     record_flip_event fl = {5, 99, 1000000, 1004000, 1, 1, 1};
-    record_stream_message m = {77, "data", 30000, 1024, 1700000000000, 2000000, 2, 4096, 0, 0, NULL};
+    record_stream_message m = {77, "data", 30000, 1024, 1700000000000, 2000000, 2, 4096, 0, 0, NULL, 0};
     record_sync_event s = {1, 1, 30123, 2100000, 5};
     record_alignment a = {1.0000125, -12.5, 80.5, 210.0, 40, 1004000, 987654321};
     record_trial t = {5, 1234, 1004000, NEURONS, counts};

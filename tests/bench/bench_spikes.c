@@ -204,7 +204,7 @@ static int record_item(session_record *w, const acq_item *it, char *err)
                                it->timestamp_ns, 1, it->timestamp_ns / 1000000, it->received_ns,
                                (int64_t)it->missed_before, (int64_t)it->count,
                                it->bin_width_ns, (int)it->count,
-                               it->type == ACQ_MSG_COUNTS ? it->counts : NULL};
+                               it->type == ACQ_MSG_COUNTS ? it->counts : NULL, 0};
     if (session_record_stream(w, &m, err))
         return 1;
     for (uint32_t i = 0; it->type == ACQ_MSG_EVENTS && i < it->count; i++) {
