@@ -72,6 +72,7 @@ typedef struct protocol_endpoints {
     float sample_rate;       /* Open Ephys: samples per second of its clock */
     float bin_ms;            /* Open Ephys: spikes are binned this wide here */
     int electrodes;          /* Open Ephys: unsorted-spike columns, one per electrode; 0 none */
+    int sync_line;           /* TTL line of the sync edges; -1 any rising edge */
 } protocol_endpoints;
 
 typedef enum protocol_stream_format {

@@ -298,7 +298,7 @@ static int open_aligner(run_state *s, int votes)
     acq_align_config_default(&ac);
     ac.latency_ns = (int64_t)((double)s->p->response.latency_ms * 1e6 + 0.5);
     ac.window_ns = (int64_t)((double)s->p->response.duration_ms * 1e6 + 0.5);
-    ac.sync_line = -1;
+    ac.sync_line = s->p->endpoints.sync_line;
     ac.min_initial_matches = votes;
     if (ac.history_ns < 2 * ac.window_ns + 2000000000LL)
         ac.history_ns = 2 * ac.window_ns + 2000000000LL;
@@ -595,8 +595,12 @@ static int stream_units(run_state *s, int units)
                  s->p->targets.count);
         return fail(s, "the acquisition stream carries %s", what);
     }
-    snprintf(what, sizeof what, "acquisition stream: %d units (%s)", s->N,
-             s->p->virtual_rig.enabled ? "the virtual rig" : "an external acquisition system");
+    char line[48] = "any line";
+    if (s->p->endpoints.sync_line >= 0)
+        snprintf(line, sizeof line, "TTL line %d", s->p->endpoints.sync_line);
+    snprintf(what, sizeof what, "acquisition stream: %d units (%s), sync edges on %s", s->N,
+             s->p->virtual_rig.enabled ? "the virtual rig" : "an external acquisition system",
+             line);
     progress(s, what, 1);
     return session_record_note(s->rec, what, s->err);
 }

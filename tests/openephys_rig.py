@@ -27,8 +27,11 @@ its message_num skipped (a message lost on the way): that trial is damaged
 (1), the trials beside it may be flagged (-1: the span of possible loss
 reaches a block past the neighbouring messages); the spike is not in the
 _spikes.npy file (it never reached anyone).
+--decoy-line L: with each sync edge (line 0) a rising edge on line L 3 ms
+later (another device's TTL on the same stream): a receiver taking edges of
+any line finds two candidates for each onset; one told line 0 finds one.
 Usage: openephys_rig.py DATA_ENDPOINT ONSET_ENDPOINT LATENCY_MS WINDOW_MS TRUTH_FILE
-       [--stop-after K reset|continue] [--drop-spike K]"""
+       [--stop-after K reset|continue] [--drop-spike K] [--decoy-line L]"""
 import os, signal, struct, sys, time
 import numpy as np
 import zmq
@@ -45,6 +48,7 @@ if "--stop-after" in sys.argv:
 if "--drop-spike" in sys.argv:
     drop_at = int(sys.argv[sys.argv.index("--drop-spike") + 1])
 drop_pending = False       # the trial after the dropped spike's may be flagged
+decoy = int(sys.argv[sys.argv.index("--decoy-line") + 1]) if "--decoy-line" in sys.argv else None
 RATE, UNITS, TETRODES, BLOCK, BIN_NS = 30000, 6, 2, 1024, 10_000_000
 T0, AHEAD_NS, LAG_NS, STOP_NS = time.monotonic_ns(), 3_000_000_000, 1_000_000_000, 1_000_000_000
 ctx = zmq.Context()
@@ -102,11 +106,11 @@ def spike(at_ns, electrode, sorted_id, lost=False):
          np.zeros(4 * 40, "<f4").tobytes())
 
 
-def ttl(at_ns, state):
+def ttl(at_ns, state, line=0):
     global word, max_event
     max_event = max(max_event, sample(at_ns))
-    word = word | 1 if state else word & ~1
-    send(EVENT, ttl_body("rig", sample(at_ns)), ttl_payload(0, state, word))
+    word = word | (1 << line) if state else word & ~(1 << line)
+    send(EVENT, ttl_body("rig", sample(at_ns)), ttl_payload(line, state, word))
 
 
 def respond(frames):
@@ -128,6 +132,9 @@ def respond(frames):
     drop_pending = False
     drop = drop_at is not None and responded + 1 == drop_at
     ttl(edge, 1)
+    if decoy is not None:
+        ttl(edge + 3_000_000, 1, decoy)
+        ttl(edge + 6_000_000, 0, decoy)
     ttl(edge + 10_000_000, 0)
     centres = [k * BIN_NS + BIN_NS // 2 for k in range((edge + latency_ns) // BIN_NS - 1,
                                                          (edge + latency_ns + window_ns) // BIN_NS + 2)]

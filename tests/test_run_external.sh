@@ -92,21 +92,23 @@ check "... before anything was shown (no display opened, no flip recorded)" \
 # unsorted spikes, TTL sync edges, data blocks as the clock, heartbeats
 # answered), binned here, with a GUI stop and start (sample numbers reset) in
 # the middle of the natural images and, before it, one spike message lost (its
-# message_num skipped); every trial's counts against what it sent.
+# message_num skipped), and a decoy TTL on line 1 beside each sync edge
+# (endpoints.sync_line 0 ignores it); every trial's counts against what it sent.
 # The plugin's heartbeat port is its data port + 1, the onsets' port here:
 # the Open Ephys stream gets a port of its own.
 oestream=tcp://127.0.0.1:$((base + 4))
-protocol "$work/openephys.yaml" -e "s|^  sync: .*|&\n  format: openephys\n  units: 6\n  electrodes: 2|" \
+protocol "$work/openephys.yaml" \
+    -e "s|^  sync: .*|&\n  format: openephys\n  units: 6\n  electrodes: 2\n  sync_line: 0|" \
     -e "s|$stream|$oestream|"
 $py "$tests/openephys_rig.py" "$oestream" "$sync" 20 24 "$work/oe_truth.npy" --stop-after 30 reset \
-    --drop-spike 10 \
+    --drop-spike 10 --decoy-line 1 \
     >"$work/oe.out" 2>&1 &
 oe=$!
 run run "$work/openephys.yaml" --out "$work/oe_session"
 kill -TERM $oe
 wait $oe
-check "a session against an Open Ephys stream, stopped and started in the GUI, runs to the end (exit $(status))" \
-    '[ $(status) = 0 ] && grep -q "acquisition stream: 8 units (an external" "$work/out"'
+check "a session against an Open Ephys stream, stopped and started in the GUI, runs to the end, sync edges on line 0 (exit $(status))" \
+    '[ $(status) = 0 ] && grep -q "acquisition stream: 8 units (an external acquisition system), sync edges on TTL line 0" "$work/out"'
 check "run says the acquisition stopped and started, and names the spikes beyond the units" \
     'grep -q "stopped and started in the GUI (1 times" "$work/out" && grep -q "Open Ephys spikes in no column: [1-9][0-9]* of sorted units beyond endpoints.units 6 (highest sorted_id 9)" "$work/out"'
 check "the plugin stand-in answered inception's heartbeats ($(tail -1 "$work/oe.out"))" \
@@ -233,7 +235,7 @@ import sys; sys.path.insert(0, '$tests/../controller')
 from record_reader import read_records
 print(sum(r['type'] == 'trial' for r in read_records('$work/oe_session/session.rec')))")
 "$inception" acquire --out "$work/oe_acq" --data "$oeacq" --onsets "$oeons" --format openephys \
-    --units 6 --electrodes 2 --latency-ms 20 --window-ms 24 --trials "$ntrials" --timeout 60 \
+    --units 6 --electrodes 2 --sync-line 0 --latency-ms 20 --window-ms 24 --trials "$ntrials" --timeout 60 \
     >"$work/oe_acq.out" 2>&1 &
 acq=$!
 "$inception" replay "$work/oe_session" --stream "$oeacq" --onsets "$oeons" --format openephys \
