@@ -151,6 +151,10 @@ size_t acq_oe_spike_header(char *out, size_t size, uint64_t message_num, const c
                            int64_t sample_num, int sorted_id, int64_t timestamp_ms);
 size_t acq_oe_ttl_header(char *out, size_t size, uint64_t message_num, int64_t sample_num,
                          int64_t timestamp_ms);
+/* The block the receiver assumes around a lost message until data blocks
+ * say more (their num_samples, when larger): a gap's span reaches this far
+ * past its neighbours' samples. */
+#define ACQ_OE_DEFAULT_BLOCK 1024
 size_t acq_oe_data_header(char *out, size_t size, uint64_t message_num, int64_t sample_num,
                           int64_t num_samples, double sample_rate, int64_t timestamp_ms);
 
@@ -402,6 +406,9 @@ typedef struct acq_receiver acq_receiver;
 int acq_receiver_create(acq_receiver **out, void *zmq_context, const acq_receiver_config *c,
                         char *err);
 void acq_receiver_destroy(acq_receiver *r); /* stops the thread, frees queued items */
+/* Stops the thread, which hands over the spikes it still holds (Open Ephys);
+ * what is queued can still be popped until acq_receiver_destroy. */
+void acq_receiver_stop(acq_receiver *r);
 /* The receiving thread, for a caller that sets its scheduling (priority, CPU). */
 pthread_t acq_receiver_thread(const acq_receiver *r);
 /* Waits up to timeout_ms for an item; returns 1 with *item set (free it with

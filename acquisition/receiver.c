@@ -18,7 +18,6 @@
 #define MAX_FRAMES 4
 /* Open Ephys: the plugin's blocks are a few hundred to a few thousand
  * samples; until the first data block says, assume 1024. */
-#define OE_DEFAULT_BLOCK 1024
 #define HEARTBEAT_PERIOD_NS 2000000000LL
 
 /* The previous Open Ephys message's place on the acquisition clock: a gap in
@@ -782,7 +781,7 @@ int acq_receiver_create(acq_receiver **out, void *zmq_context, const acq_receive
     int fail = !r->ring || !r->context;
     if (fail)
         snprintf(err, ACQ_ERR_SIZE, "receiver: out of memory");
-    r->block = OE_DEFAULT_BLOCK;
+    r->block = ACQ_OE_DEFAULT_BLOCK;
     if (!fail && c->format == ACQ_FORMAT_OPENEPHYS) {
         r->columns = c->units + (c->electrodes > 0 ? c->electrodes : 0);
         fail = c->units < 0 || c->electrodes < 0 || r->columns > ACQ_MAX_UNITS ||
@@ -830,13 +829,19 @@ int acq_receiver_create(acq_receiver **out, void *zmq_context, const acq_receive
 
 pthread_t acq_receiver_thread(const acq_receiver *r) { return r->thread; }
 
+void acq_receiver_stop(acq_receiver *r)
+{
+    atomic_store(&r->stop, 1);
+    if (r->thread_started)
+        pthread_join(r->thread, NULL);
+    r->thread_started = 0;
+}
+
 void acq_receiver_destroy(acq_receiver *r)
 {
     if (!r)
         return;
-    atomic_store(&r->stop, 1);
-    if (r->thread_started)
-        pthread_join(r->thread, NULL);
+    acq_receiver_stop(r);
     if (r->socket)
         zmq_close(r->socket);
     if (r->heartbeat)

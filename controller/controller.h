@@ -91,6 +91,7 @@ typedef struct protocol_endpoints {
     float sample_rate;       /* Open Ephys: samples per second of its clock */
     float bin_ms;            /* Open Ephys: spikes are binned this wide here */
     int electrodes;          /* Open Ephys: unsorted-spike columns, one per electrode; 0 none */
+    int sync_line;           /* TTL line of the sync edges; -1 any rising edge */
 } protocol_endpoints;
 
 typedef enum protocol_stream_format {
@@ -462,6 +463,7 @@ typedef struct record_stream_message {
     int64_t bin_width_ns;
     int units;
     const float *counts;
+    int clock_reset;      /* the first item after an Open Ephys GUI stop and start */
 } record_stream_message;
 int session_record_stream(session_record *w, const record_stream_message *m, char *err);
 

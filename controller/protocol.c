@@ -76,6 +76,8 @@ static const setting_spec settings[] = {
      "openephys: spike bin width"},
     {"endpoints", "electrodes", T_INT, AT(endpoints.electrodes), 0, 65536, "0", NULL,
      "openephys: a column per electrode for its unsorted spikes (0: left out)"},
+    {"endpoints", "sync_line", T_INT, AT(endpoints.sync_line), -1, 65535, "-1", NULL,
+     "TTL line of the sync edges (-1: a rising edge on any line)"},
 
     {"virtual_rig", "enabled", T_BOOL, AT(virtual_rig.enabled), 0, 0, "false", NULL,
      "simulate the population behind the stream"},

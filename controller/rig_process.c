@@ -88,6 +88,10 @@ static void rig_arguments(arg_list *a, const char *exe, const protocol *p, const
     arg_number(a, v->drop_sync_every);
     arg_text(a, "--drop-bin-every");
     arg_number(a, v->drop_bin_every);
+    if (p->endpoints.sync_line >= 0) { /* the aligner takes that line only */
+        arg_text(a, "--sync-line");
+        arg_number(a, p->endpoints.sync_line);
+    }
     arg_text(a, "--truth");
     arg_text(a, truth);
 }

@@ -76,6 +76,9 @@ typedef struct run_state {
     int64_t start_ns, last_progress_ns;
     uint64_t stream_messages;
     int stream_failed;
+    int64_t stream_reached_ns; /* acquisition clock: the end of the latest bin taken */
+    int64_t last_window_end_ns; /* acquisition clock: the last completed trial's window's end */
+    int64_t last_trial;         /* its index; -1 none */
     int fit_curve_failed; /* a final-fit epoch's note could not be recorded */
     unsigned begun, ended; /* a resumed session's phases (bit = phase_names index) */
     int aligner_votes;       /* onsets the first clock offset needs */
@@ -295,7 +298,7 @@ static int open_aligner(run_state *s, int votes)
     acq_align_config_default(&ac);
     ac.latency_ns = (int64_t)((double)s->p->response.latency_ms * 1e6 + 0.5);
     ac.window_ns = (int64_t)((double)s->p->response.duration_ms * 1e6 + 0.5);
-    ac.sync_line = -1;
+    ac.sync_line = s->p->endpoints.sync_line;
     ac.min_initial_matches = votes;
     if (ac.history_ns < 2 * ac.window_ns + 2000000000LL)
         ac.history_ns = 2 * ac.window_ns + 2000000000LL;
@@ -391,7 +394,8 @@ static int take_item(run_state *s, acq_item *it)
                                it->timestamp_ns / 1000000, it->received_ns,
                                (int64_t)it->missed_before, (int64_t)it->count,
                                it->bin_width_ns, (int)it->count,
-                               it->type == ACQ_MSG_COUNTS ? it->counts : NULL};
+                               it->type == ACQ_MSG_COUNTS ? it->counts : NULL,
+                               (it->flags & ACQ_ITEM_CLOCK_RESET) != 0};
     if (session_record_stream(s->rec, &m, s->err))
         return 1;
     for (uint32_t i = 0; it->type == ACQ_MSG_EVENTS && i < it->count; i++) {
@@ -400,6 +404,10 @@ static int take_item(run_state *s, acq_item *it)
         if (session_record_sync_event(s->rec, &e, s->err))
             return 1;
     }
+    if (it->flags & ACQ_ITEM_CLOCK_RESET)
+        s->last_window_end_ns = INT64_MIN; /* the old clock's spikes went out at the stop */
+    if (it->type == ACQ_MSG_COUNTS)
+        s->stream_reached_ns = it->timestamp_ns + (int64_t)it->bin_width_ns;
     char why[ACQ_ERR_SIZE];
     if (acq_aligner_add_item(s->aligner, it, why) == ACQ_REJECT_VALUE)
         return fail(s, "aligner: %s", why);
@@ -471,6 +479,10 @@ static int complete_trial(run_state *s, const acq_trial *t, const char *block)
 {
     if (record_completed_trial(s, t, s->counts, block))
         return 1;
+    s->last_window_end_ns = t->onset_acq_ns +
+                            (int64_t)((double)(s->p->response.latency_ms +
+                                               s->p->response.duration_ms) * 1e6 + 0.5);
+    s->last_trial = (int64_t)t->trial;
     s->res->trials_recorded++;
     if (t->flags) {
         s->res->trials_flagged++;
@@ -583,8 +595,12 @@ static int stream_units(run_state *s, int units)
                  s->p->targets.count);
         return fail(s, "the acquisition stream carries %s", what);
     }
-    snprintf(what, sizeof what, "acquisition stream: %d units (%s)", s->N,
-             s->p->virtual_rig.enabled ? "the virtual rig" : "an external acquisition system");
+    char line[48] = "any line";
+    if (s->p->endpoints.sync_line >= 0)
+        snprintf(line, sizeof line, "TTL line %d", s->p->endpoints.sync_line);
+    snprintf(what, sizeof what, "acquisition stream: %d units (%s), sync edges on %s", s->N,
+             s->p->virtual_rig.enabled ? "the virtual rig" : "an external acquisition system",
+             line);
     progress(s, what, 1);
     return session_record_note(s->rec, what, s->err);
 }
@@ -753,7 +769,8 @@ static int note_openephys(run_state *s)
 }
 
 /* Shows `count` images (ids) in order and collects every trial's response. */
-static int run_block(run_state *s, const char *block, const int64_t *ids, int count, int natural)
+static int show_block(run_state *s, const char *block, const int64_t *ids, int count,
+                      int natural)
 {
     char err[CONTROLLER_ERR_SIZE], clock_note[256];
     display_ops *d = &s->display.ops;
@@ -821,6 +838,15 @@ static int run_block(run_state *s, const char *block, const int64_t *ids, int co
     record_alignment a = {1.0 + f.drift, f.offset_ns, f.rms_residual_ns, f.max_residual_ns,
                           f.pairs, f.display0, f.acq0};
     return session_record_alignment(s->rec, &a, s->err) || note_openephys(s);
+}
+
+/* A block, with the run loop at real-time priority while it shows (run_sched_aligning). */
+static int run_block(run_state *s, const char *block, const int64_t *ids, int count, int natural)
+{
+    run_sched_aligning(&s->sched, 1);
+    int status = show_block(s, block, ids, count, natural);
+    run_sched_aligning(&s->sched, 0);
+    return status;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1417,6 +1443,7 @@ static int run_init(run_state *s, const protocol *p, const run_options *o, run_r
     s->start_ns = (int64_t)record_monotonic_ns();
     s->st.phase = "start";
     s->st.validation_corr = NAN;
+    s->last_trial = -1;
     s->H = p->images.height;
     s->W = p->images.width;
     s->P = s->H * s->W;
@@ -1429,11 +1456,57 @@ static int run_init(run_state *s, const protocol *p, const run_options *o, run_r
                         : p->endpoints.units ? p->endpoints.units + p->endpoints.electrodes : 0);
 }
 
+/* The stream's tail, before the record closes. The receiver hands spikes
+ * over in batches, 100 ms after a batch's first spike, so when the last
+ * trial completes the last spikes of its window may still be in the
+ * receiver. Takes the stream until a bin reaching past that window has come
+ * (at most 2 s; it normally has, as the trial could not complete before),
+ * then stops the receiver, which hands over what it holds, and records
+ * everything queued. Should the wait run out, a note names the trial whose
+ * spikes records may be short (its counts, from the bins, stand). */
+static int drain_stream_tail(run_state *s)
+{
+    if (!s->stream || s->stream_failed)
+        return 0;
+    int64_t start = acq_now_ns();
+    while (s->last_trial >= 0 && s->last_window_end_ns != INT64_MIN &&
+           s->stream_reached_ns < s->last_window_end_ns &&
+           acq_now_ns() - start < 2000000000LL)
+        if (pump_stream(s, 20))
+            return 1;
+    int short_by = s->last_trial >= 0 && s->last_window_end_ns != INT64_MIN &&
+                   s->stream_reached_ns < s->last_window_end_ns;
+    acq_receiver_stop(s->stream);
+    acq_item *it;
+    while (acq_receiver_pop(s->stream, &it, 0)) {
+        int r = take_item(s, it);
+        acq_item_free(it);
+        if (r)
+            return 1;
+    }
+    if (!short_by)
+        return note_openephys(s);
+    char note[256];
+    snprintf(note, sizeof note, "stream: it ended %.1f ms before the end of trial %lld's "
+             "response window: its spikes records may lack that window's last spikes",
+             (double)(s->last_window_end_ns - s->stream_reached_ns) / 1e6,
+             (long long)s->last_trial);
+    return session_record_note(s->rec, note, s->err) || note_openephys(s);
+}
+
 /* The last notes, then everything stopped and the record closed. */
 static int run_finish(run_state *s, int status, char *err)
 {
     run_result *out = s->res;
     out->seconds = seconds_since(s->start_ns);
+    if (!status) {
+        status = drain_stream_tail(s);
+    } else if (s->rec) { /* what the stream holds is recorded even so; the error stands */
+        char *reason = s->err, ignored[CONTROLLER_ERR_SIZE];
+        s->err = ignored;
+        drain_stream_tail(s);
+        s->err = reason;
+    }
     if (!status) {
         char note[256];
         if (s->p->virtual_rig.enabled)

@@ -118,6 +118,10 @@ int run_sched_protect(run_sched *s, presenter *display, pthread_t receiver, int 
 int run_sched_fit_threads(const run_sched *s, int asked);
 /* Called by the fit thread itself before it fits: its nice value and CPUs. */
 void run_sched_enter_fit_thread(const run_sched *s);
+/* The calling thread (the run loop, which aligns the stream) at real-time
+ * priority below the receiver's while a block shows (`on` 1), back to
+ * normal after (0). Real-time mode only. */
+void run_sched_aligning(const run_sched *s, int on);
 
 /* Which trials of a block the display showed as asked (run_frames.c): its
  * TRIAL event says (wrong duration, dropped frames, aborted). The aligner

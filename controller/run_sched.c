@@ -25,6 +25,7 @@
 
 #define PRIORITY_PRESENTER 20 /* of 1..99: above kernel-thread defaults' 1, far below 50 (irqs) */
 #define PRIORITY_RECEIVER 19
+#define PRIORITY_ALIGNING 18  /* the run loop during a block: below the receiver that feeds it */
 #define NICE_FIT_REALTIME 0   /* the real-time threads preempt it anyway: full speed */
 #define NICE_FIT_FALLBACK 19
 
@@ -125,6 +126,10 @@ void run_sched_enter_fit_thread(const run_sched *s)
 {
     if (s->mode == RUN_SCHED_OFF)
         return;
+    /* Started during a block, the thread inherited the run loop's real-time
+     * priority (run_sched_aligning): the fit must never hold it. */
+    struct sched_param normal = {.sched_priority = 0};
+    pthread_setschedparam(pthread_self(), SCHED_OTHER, &normal);
     /* Linux: nice is a thread's own, and the threads it starts (the fit's
      * OpenMP team) inherit it and its CPU mask. Raising nice needs no
      * privilege; a failure leaves the fit as it was, which is only slower
@@ -138,4 +143,20 @@ void run_sched_enter_fit_thread(const run_sched *s)
                 CPU_SET(c, &others);
         sched_setaffinity(0, sizeof others, &others);
     }
+}
+
+/* A trial's counts are wanted within 2 ms of the bin that completes it
+ * (tests/bench/bench_spikes.c): on a loaded machine a normal-priority
+ * thread waits milliseconds for a CPU after the receiver wakes it, so the run
+ * loop takes real time while a block shows. It sleeps between items then
+ * (at most 2 ms a turn on the stream) and does little per item, so it cannot
+ * starve the machine; between blocks it synthesizes and evaluates, which must
+ * not run at real-time priority, so it goes back to normal. A refusal leaves
+ * the thread as it was: only slower alignment. */
+void run_sched_aligning(const run_sched *s, int on)
+{
+    if (s->mode != RUN_SCHED_REALTIME)
+        return;
+    struct sched_param sp = {.sched_priority = on ? PRIORITY_ALIGNING : 0};
+    pthread_setschedparam(pthread_self(), on ? SCHED_FIFO : SCHED_OTHER, &sp);
 }

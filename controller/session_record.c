@@ -3,10 +3,36 @@
  * Each record is written to the file with one pwrite as soon as it is
  * appended, so a killed process loses nothing it appended: the kernel holds
  * the bytes. fsync makes them survive a power cut too; it runs at phase
- * boundaries (session_record_sync) and at least once a second when the run
- * loop calls session_record_tick, which costs one clock read otherwise. No
- * thread is needed for that. A failed write (disk full) is cut back off the
- * file so that the record always ends on a whole record.
+ * boundaries (session_record_sync, on the caller's thread) and at least once
+ * a second when the run loop calls session_record_tick. A failed write (disk
+ * full) is cut back off the file so that the record always ends on a whole
+ * record.
+ *
+ * The once-a-second fsync runs on a thread of its own (the syncer): on a
+ * busy disk an fsync takes tens of milliseconds, and the thread that calls
+ * session_record_tick is the one that receives and aligns the stream, where
+ * a trial's counts are wanted within 2 ms. The hand-off is one place
+ * (request_sync): a single pending request, "make everything up to sequence
+ * N durable", which a newer request replaces (the queue is bounded at one;
+ * a later fsync covers all an earlier one would have). Why that is as safe
+ * as the fsync it replaces:
+ *   - the bytes: pwrite still happens on the appending thread before append
+ *     returns, so a kill loses nothing, exactly as before; the syncer never
+ *     holds record bytes of its own;
+ *   - durable_sequence: a request carries the sequence written when it was
+ *     made, before its fsync starts, and fsync covers every write that
+ *     returned before it began, so durable_sequence never claims a record
+ *     that is not on disk;
+ *   - a power cut loses at most the records written since the last fsync
+ *     that finished: about a second plus one fsync's duration, as before
+ *     (then the fsync also blocked the appender for its duration);
+ *   - a failed background fsync is reported by the next tick, sync or close
+ *     (the run stops on it, as it did when tick failed itself);
+ *   - stop: session_record_close lets the syncer finish its request, joins
+ *     it, then fsyncs on the caller's thread: nothing written is left
+ *     undurable when close returns 0.
+ * session_record_sync stays synchronous: a phase boundary or a checkpoint
+ * must be durable before the run goes on.
  *
  * The reader walks records, checks each CRC, and resynchronizes on the next
  * valid record after damage: damage followed by valid records is "corrupt"
@@ -19,7 +45,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,8 +108,16 @@ struct session_record {
     uint64_t size;             /* bytes of whole records in the file */
     uint64_t next_sequence;
     uint64_t written_sequence; /* last appended (in the kernel) */
-    uint64_t durable_sequence; /* last fsync'd */
-    uint64_t last_sync_ns;
+    _Atomic uint64_t durable_sequence; /* last fsync'd (the syncer raises it too) */
+    uint64_t last_sync_ns;     /* the last fsync started or asked for (appender's thread) */
+    /* The syncer (see the top): started by the first tick that needs it. */
+    pthread_t syncer;
+    int syncer_started;
+    pthread_mutex_t sync_lock;
+    pthread_cond_t sync_wake;
+    uint64_t sync_request;     /* fsync up to this sequence; 0 none pending */
+    int sync_stop;
+    int sync_errno;            /* a background fsync failed with this; 0 none */
     int failed;                /* a write failed: no more appends */
     unsigned char *buffer;     /* one record being assembled */
     size_t capacity;
@@ -94,15 +131,22 @@ static session_record *writer_alloc(const char *dir)
         return NULL;
     w->fd = -1;
     w->next_sequence = 1;
+    pthread_mutex_init(&w->sync_lock, NULL);
+    pthread_cond_init(&w->sync_wake, NULL);
     snprintf(w->path, sizeof w->path, "%s/%s", dir, RECORD_FILE_NAME);
     record_payload_init(&w->scratch);
     return w;
 }
 
+static void stop_syncer(session_record *w);
+
 static void writer_free(session_record *w)
 {
     if (!w)
         return;
+    stop_syncer(w);
+    pthread_mutex_destroy(&w->sync_lock);
+    pthread_cond_destroy(&w->sync_wake);
     if (w->fd >= 0)
         close(w->fd);
     free(w->buffer);
@@ -124,29 +168,113 @@ static int sync_directory(const char *dir, char *err)
     return 0;
 }
 
+static void raise_durable(session_record *w, uint64_t sequence)
+{
+    uint64_t d = atomic_load(&w->durable_sequence);
+    while (d < sequence && !atomic_compare_exchange_weak(&w->durable_sequence, &d, sequence))
+        ;
+}
+
+static void *syncer_main(void *arg)
+{
+    session_record *w = arg;
+    pthread_mutex_lock(&w->sync_lock);
+    for (;;) {
+        while (!w->sync_request && !w->sync_stop)
+            pthread_cond_wait(&w->sync_wake, &w->sync_lock);
+        if (!w->sync_request) /* stopping, nothing asked */
+            break;
+        uint64_t upto = w->sync_request;
+        w->sync_request = 0;
+        pthread_mutex_unlock(&w->sync_lock);
+        int failed = fsync(w->fd) != 0, e = errno;
+        pthread_mutex_lock(&w->sync_lock);
+        if (failed && !w->sync_errno)
+            w->sync_errno = e;
+        if (!failed)
+            raise_durable(w, upto);
+    }
+    pthread_mutex_unlock(&w->sync_lock);
+    return NULL;
+}
+
+/* Lets a pending request finish, then joins the syncer. */
+static void stop_syncer(session_record *w)
+{
+    if (!w->syncer_started)
+        return;
+    pthread_mutex_lock(&w->sync_lock);
+    w->sync_stop = 1;
+    pthread_cond_signal(&w->sync_wake);
+    pthread_mutex_unlock(&w->sync_lock);
+    pthread_join(w->syncer, NULL);
+    w->syncer_started = 0;
+}
+
+/* A background fsync's failure, reported once on the appender's thread. */
+static int syncer_failed(session_record *w, char *err)
+{
+    pthread_mutex_lock(&w->sync_lock);
+    int e = w->sync_errno;
+    pthread_mutex_unlock(&w->sync_lock);
+    return e ? controller_fail(err, "%s: fsync: %s", w->path, strerror(e)) : 0;
+}
+
 int session_record_sync(session_record *w, char *err)
 {
-    if (w->durable_sequence == w->written_sequence)
+    if (syncer_failed(w, err))
+        return 1;
+    uint64_t upto = w->written_sequence;
+    if (atomic_load(&w->durable_sequence) == upto)
         return 0;
     if (fsync(w->fd) != 0)
         return controller_fail(err, "%s: fsync: %s", w->path, strerror(errno));
-    w->durable_sequence = w->written_sequence;
+    raise_durable(w, upto);
+    w->last_sync_ns = record_monotonic_ns();
+    return 0;
+}
+
+/* The one hand-off to the syncer: everything written so far, made durable
+ * off this thread. Without a thread (none could start) it fsyncs here. */
+static int request_sync(session_record *w, char *err)
+{
+    if (!w->syncer_started) {
+        /* Normal priority whatever the caller's: an fsync has no deadline,
+         * and a real-time appender (run_sched_aligning) must not lend it its. */
+        pthread_attr_t attr;
+        struct sched_param normal = {.sched_priority = 0};
+        pthread_attr_init(&attr);
+        pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
+        pthread_attr_setschedpolicy(&attr, SCHED_OTHER);
+        pthread_attr_setschedparam(&attr, &normal);
+        w->sync_stop = 0;
+        w->syncer_started = pthread_create(&w->syncer, &attr, syncer_main, w) == 0;
+        pthread_attr_destroy(&attr);
+        if (!w->syncer_started)
+            return session_record_sync(w, err);
+    }
+    pthread_mutex_lock(&w->sync_lock);
+    w->sync_request = w->written_sequence;
+    pthread_cond_signal(&w->sync_wake);
+    pthread_mutex_unlock(&w->sync_lock);
     w->last_sync_ns = record_monotonic_ns();
     return 0;
 }
 
 int session_record_tick(session_record *w, char *err)
 {
-    if (w->durable_sequence == w->written_sequence)
+    if (syncer_failed(w, err))
+        return 1;
+    if (atomic_load(&w->durable_sequence) == w->written_sequence)
         return 0;
     if (record_monotonic_ns() - w->last_sync_ns < 1000000000u)
         return 0;
-    return session_record_sync(w, err);
+    return request_sync(w, err);
 }
 
 uint64_t session_record_durable_sequence(const session_record *w)
 {
-    return w->durable_sequence;
+    return atomic_load(&((session_record *)w)->durable_sequence);
 }
 
 uint64_t session_record_next_sequence(const session_record *w)
@@ -201,10 +329,10 @@ static int append_at(session_record *w, int type, const record_payload *payload,
 {
     if (w->failed)
         return controller_fail(err, "%s: an earlier write failed; the record is closed for writing",
-                               w->path);
+                    w->path);
     if (payload->failed || payload->size > RECORD_MAX_PAYLOAD || type <= 0 || type > 0xffff)
         return controller_fail(err, "%s: bad record (type %s, or a field could not be encoded)", w->path,
-                               record_type_name(type));
+                    record_type_name(type));
     if (assemble(w, type, payload, time_ns))
         return controller_fail(err, "%s: out of memory", w->path);
     size_t total = RECORD_HEADER_SIZE + payload->size + RECORD_TRAILER_SIZE;
@@ -251,8 +379,8 @@ static int create_with(const char *dir, const record_payload *start, uint64_t ti
         int e = errno;
         writer_free(w);
         return controller_fail(err, e == EEXIST ? "%s: holds a session record already (%s)"
-                                                : "%s: cannot create the record: %s",
-                               dir, e == EEXIST ? "resume it or choose another folder" : strerror(e));
+                                     : "%s: cannot create the record: %s",
+                    dir, e == EEXIST ? "resume it or choose another folder" : strerror(e));
     }
     if (append_at(w, RECORD_SESSION_START, start, time_ns, NULL, err) ||
         session_record_sync(w, err) || sync_directory(dir, err)) {
@@ -527,7 +655,7 @@ static int scan_for_resume(const char *path, record_resume_report *report, char 
     report->cut_bytes = file_size - end;
     if (report->records == 0 || first_type != RECORD_SESSION_START)
         return controller_fail(err, "%s: no session start record: not a session (or damaged at its "
-                                    "start)", path);
+                         "start)", path);
     return 0;
 }
 
@@ -551,7 +679,8 @@ int session_record_resume(const char *dir, session_record **out, record_resume_r
         return controller_fail(err, "%s: cannot reopen to resume: %s", dir, strerror(e));
     }
     w->size = report->kept_bytes;
-    w->written_sequence = w->durable_sequence = report->last_sequence;
+    w->written_sequence = report->last_sequence;
+    atomic_store(&w->durable_sequence, report->last_sequence);
     w->next_sequence = report->last_sequence + 1;
     w->last_sync_ns = record_monotonic_ns();
     *out = w;
@@ -562,6 +691,7 @@ int session_record_close(session_record *w, char *err)
 {
     if (!w)
         return 0;
+    stop_syncer(w);
     int status = w->failed ? 0 : session_record_sync(w, err);
     writer_free(w);
     return status;
@@ -654,6 +784,8 @@ int session_record_stream(session_record *w, const record_stream_message *m, cha
         record_payload_i64(p, "bin_width_ns", m->bin_width_ns);
         record_payload_array(p, "counts", RECORD_F32, 1, shape, m->counts);
     }
+    if (m->clock_reset)
+        record_payload_i64(p, "clock_reset", 1);
     return append_scratch(w, RECORD_STREAM, NULL, err);
 }
 

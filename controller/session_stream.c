@@ -239,12 +239,14 @@ static int publish(const stream_trials *s, const session_stream_options *o, acq_
 /* ------------------------------------------------------------------------ */
 /* The received messages as they came */
 
-enum { OUT_COUNTS, OUT_EVENTS, OUT_HEARTBEAT, OUT_ONSET, OUT_SPIKES };
+enum { OUT_COUNTS, OUT_EVENTS, OUT_HEARTBEAT, OUT_ONSET, OUT_SPIKES, OUT_LOSS };
 
 /* One message to send: at `at_ns` (received, or the onset's time). */
 typedef struct outgoing {
     int kind;
+    int clock_reset;     /* the first item after a GUI stop and start (Open Ephys) */
     int64_t at_ns, timestamp_ns, lost;
+    int64_t until_ns;    /* a loss: the span's end */
     uint32_t bin_width_ns;
     int64_t trial, image_id;
     size_t first, count; /* into the floats (counts), the events or the spikes */
@@ -311,7 +313,7 @@ static int event_add(message_list *l, const acq_event *e)
 static int stream_message(message_list *l, const record_view *v, char *err)
 {
     char kind[32] = "";
-    int64_t t, lost = 0, received, width = 0;
+    int64_t t, lost = 0, received, width = 0, span = 0, reset = 0;
     record_field f;
     if (record_get_text(v->payload, v->length, "kind", kind, sizeof kind) ||
         record_get_i64(v->payload, v->length, "sample_num", &t) ||
@@ -319,6 +321,8 @@ static int stream_message(message_list *l, const record_view *v, char *err)
         return controller_fail(err, "stream record at offset %llu: no kind, sample_num or received_ns",
                                (unsigned long long)v->offset);
     record_get_i64(v->payload, v->length, "lost", &lost);
+    record_get_i64(v->payload, v->length, "num_samples", &span);
+    record_get_i64(v->payload, v->length, "clock_reset", &reset);
     int has_counts = !record_field_find(v->payload, v->length, "counts", &f);
     if (!strcmp(kind, "data") && !has_counts)
         return 0; /* an older record: no bins to send (the trial path then) */
@@ -328,6 +332,7 @@ static int stream_message(message_list *l, const record_view *v, char *err)
     o->at_ns = received;
     o->timestamp_ns = t;
     o->lost = lost > 0 ? lost : 0;
+    o->clock_reset = reset != 0;
     if (!strcmp(kind, "data")) {
         record_get_i64(v->payload, v->length, "bin_width_ns", &width);
         if (f.dtype != RECORD_F32 || f.ndim != 1 || f.count < 1 || f.count > ACQ_MAX_UNITS ||
@@ -342,7 +347,9 @@ static int stream_message(message_list *l, const record_view *v, char *err)
         o->count = f.count;
         return floats_add(l, f.data, f.count) ? controller_fail(err, "out of memory for the stream") : 0;
     }
-    o->kind = !strcmp(kind, "event") ? OUT_EVENTS : OUT_HEARTBEAT;
+    o->kind = !strcmp(kind, "event") ? OUT_EVENTS : !strcmp(kind, "loss") ? OUT_LOSS
+                                                                          : OUT_HEARTBEAT;
+    o->until_ns = t + (span > 0 ? span : 0);
     o->first = l->n_events;
     return 0;
 }
@@ -502,7 +509,7 @@ static int send_one(const message_list *l, const outgoing *m, acq_publisher *dat
         return acq_publisher_events(data, m->timestamp_ns, l->events + m->first,
                                     (uint32_t)m->count);
     }
-    return acq_publisher_heartbeat(data, m->timestamp_ns);
+    return acq_publisher_heartbeat(data, m->timestamp_ns); /* a heartbeat, or a loss as one */
 }
 
 static int publish_messages(const message_list *l, const session_stream_options *o,
@@ -531,7 +538,22 @@ typedef struct oe_sender {
     void *context, *socket;
     uint64_t message_num; /* the last one sent: the plugin counts from 1 */
     double rate;
+    int64_t block;        /* the receiver's block around a lost message (oe_block) */
 } oe_sender;
+
+/* The block a receiver assumes around a lost message: the default, or the
+ * widest data block sent (one recorded bin's samples), as the receiver
+ * learns it from num_samples. */
+static int64_t oe_block(const message_list *l, double rate)
+{
+    int64_t block = ACQ_OE_DEFAULT_BLOCK;
+    for (int i = 0; i < l->n; i++) {
+        int64_t n = llround((double)l->m[i].bin_width_ns * rate / 1e9);
+        if (l->m[i].kind == OUT_COUNTS && n > block)
+            block = n;
+    }
+    return block;
+}
 
 static int64_t to_sample(const oe_sender *s, int64_t ns)
 {
@@ -548,6 +570,33 @@ static int oe_send(oe_sender *s, const char *envelope, size_t env, const char *j
            (payload && zmq_send(s->socket, payload, size, 0) < 0);
 }
 
+/* A recorded span of possible loss as the plugin would show it: a gap in
+ * message_num between two messages whose samples put the receiver's span
+ * (a block before the earlier neighbour to a block after the later,
+ * receiver.c) where it was recorded: empty data blocks (num_samples 0: they
+ * advance the clock, carry nothing) a block inside each end. A span under
+ * two blocks (a spike too late for its bin) cannot be that narrow: both
+ * neighbours at its middle give the two blocks around it. The loss that
+ * opens a clock (the unknown before the first message seen, at the start or
+ * after a GUI stop and start) is not sent: the replay's own start and
+ * message_num back at 1 make the receiver open the same span. The `lost`
+ * counts of other items are the same gaps again and are not sent twice. */
+static int oe_send_loss(oe_sender *s, const outgoing *m, int64_t unix_ms)
+{
+    char json[1024];
+    int64_t a = to_sample(s, m->timestamp_ns), b = to_sample(s, m->until_ns);
+    int64_t before = a + s->block, after = b - s->block;
+    if (before > after)
+        before = after = a + (b - a) / 2;
+    size_t n = acq_oe_data_header(json, sizeof json, ++s->message_num, before, 0, s->rate,
+                                  unix_ms);
+    if (oe_send(s, "DATA", 5, json, n, NULL, 0))
+        return 1;
+    s->message_num++; /* the lost message */
+    n = acq_oe_data_header(json, sizeof json, ++s->message_num, after, 0, s->rate, unix_ms);
+    return oe_send(s, "DATA", 5, json, n, NULL, 0);
+}
+
 static int oe_send_one(oe_sender *s, const message_list *l, const outgoing *m,
                        acq_publisher *onsets, session_stream_summary *out)
 {
@@ -557,7 +606,10 @@ static int oe_send_one(oe_sender *s, const message_list *l, const outgoing *m,
         return send_one(l, m, NULL, onsets, out);
     if (m->kind == OUT_HEARTBEAT)
         return 0; /* the plugin's data socket has none */
-    s->message_num += (uint64_t)m->lost; /* the sender's gap, as it came */
+    if (m->clock_reset)
+        s->message_num = 0; /* the GUI stopped and started: the plugin counts from 1 again */
+    if (m->kind == OUT_LOSS)
+        return s->message_num ? oe_send_loss(s, m, unix_ms) : 0;
     if (m->kind == OUT_SPIKES) {
         for (size_t i = m->first; i < m->first + m->count; i++) {
             size_t n = acq_oe_spike_header(json, sizeof json, ++s->message_num,
@@ -619,6 +671,32 @@ static void oe_close(oe_sender *s)
         zmq_ctx_term(s->context);
 }
 
+/* The end: the plugin goes on sending data blocks while the GUI acquires,
+ * and a receiver closes a bin only once the clock is two blocks and two
+ * bins past it. Data blocks from the end of the last recorded bin that far
+ * on let it close every bin the record holds (those after it carry no
+ * spikes: the record has none past what was received). Blocks of the
+ * receiver's block size: a longer one would make it keep bins open longer. */
+static int oe_send_closing(oe_sender *s, const message_list *l)
+{
+    const outgoing *last = NULL;
+    for (int i = 0; i < l->n; i++)
+        if (l->m[i].kind == OUT_COUNTS)
+            last = &l->m[i]; /* sent in time order: the latest clock's last bin */
+    if (!last)
+        return 0;
+    char json[1024];
+    int64_t end = to_sample(s, last->timestamp_ns + last->bin_width_ns);
+    int64_t bin = to_sample(s, last->bin_width_ns);
+    for (int64_t at = end; at <= end + 2 * s->block + 2 * bin; at += s->block) {
+        size_t n = acq_oe_data_header(json, sizeof json, ++s->message_num, at, s->block,
+                                      s->rate, (int64_t)time(NULL) * 1000);
+        if (oe_send(s, "DATA", 5, json, n, NULL, 0))
+            return 1;
+    }
+    return 0;
+}
+
 static int replay_openephys(message_list *l, const session_stream_options *o,
                             session_stream_summary *out, char *err)
 {
@@ -629,6 +707,7 @@ static int replay_openephys(message_list *l, const session_stream_options *o,
     oe_sender s;
     acq_publisher *onsets = NULL;
     int status = oe_open(&s, o, err);
+    s.block = oe_block(l, s.rate);
     if (!status && o->onset_endpoint) {
         acq_socket_config c = {.endpoint = o->onset_endpoint, .bind = 1,
                                .allow_remote = o->allow_remote, .hwm = 1000000};
@@ -653,6 +732,8 @@ static int replay_openephys(message_list *l, const session_stream_options *o,
             if (m->kind == OUT_ONSET && o->progress)
                 o->progress(out->trials, total, o->user);
         }
+        if (!status && oe_send_closing(&s, l))
+            status = fail(err, "publishing the closing data block failed%s", "");
         out->seconds = (double)(now_ns() - start) * 1e-9;
         nanosleep(&ts, NULL); /* let the last messages leave before the sockets close */
     }

@@ -22,8 +22,16 @@ within two bins of the stop, it may be flagged; 0 clean), then the
 UNITS + TETRODES counts; beside it TRUTH_FILE with _spikes.npy for .npy
 every spike it sent, in order: sample_num, sorted_id, the number ending its
 electrode's name; and prints the heartbeats it answered.
+--drop-spike K: the K-th onset's first spike of sorted unit 1 is never sent,
+its message_num skipped (a message lost on the way): that trial is damaged
+(1), the trials beside it may be flagged (-1: the span of possible loss
+reaches a block past the neighbouring messages); the spike is not in the
+_spikes.npy file (it never reached anyone).
+--decoy-line L: with each sync edge (line 0) a rising edge on line L 3 ms
+later (another device's TTL on the same stream): a receiver taking edges of
+any line finds two candidates for each onset; one told line 0 finds one.
 Usage: openephys_rig.py DATA_ENDPOINT ONSET_ENDPOINT LATENCY_MS WINDOW_MS TRUTH_FILE
-       [--stop-after K reset|continue]"""
+       [--stop-after K reset|continue] [--drop-spike K] [--decoy-line L]"""
 import os, signal, struct, sys, time
 import numpy as np
 import zmq
@@ -33,9 +41,14 @@ from openephys_plugin import DATA, EVENT, header, data_body, spike_body, ttl_bod
 data_ep, onset_ep = sys.argv[1], sys.argv[2]
 latency_ns, window_ns = int(float(sys.argv[3]) * 1e6), int(float(sys.argv[4]) * 1e6)
 truth_file = sys.argv[5]
-stop_after, stop_mode = None, None
-if len(sys.argv) > 6 and sys.argv[6] == "--stop-after":
-    stop_after, stop_mode = int(sys.argv[7]), sys.argv[8]
+stop_after, stop_mode, drop_at = None, None, None
+if "--stop-after" in sys.argv:
+    at = sys.argv.index("--stop-after")
+    stop_after, stop_mode = int(sys.argv[at + 1]), sys.argv[at + 2]
+if "--drop-spike" in sys.argv:
+    drop_at = int(sys.argv[sys.argv.index("--drop-spike") + 1])
+drop_pending = False       # the trial after the dropped spike's may be flagged
+decoy = int(sys.argv[sys.argv.index("--decoy-line") + 1]) if "--decoy-line" in sys.argv else None
 RATE, UNITS, TETRODES, BLOCK, BIN_NS = 30000, 6, 2, 1024, 10_000_000
 T0, AHEAD_NS, LAG_NS, STOP_NS = time.monotonic_ns(), 3_000_000_000, 1_000_000_000, 1_000_000_000
 ctx = zmq.Context()
@@ -82,23 +95,26 @@ def send(envelope, body, payload):
 sent_spikes = []
 
 
-def spike(at_ns, electrode, sorted_id):
-    global max_event
+def spike(at_ns, electrode, sorted_id, lost=False):
+    global max_event, num
     max_event = max(max_event, sample(at_ns))
+    if lost:
+        num += 1   # its message_num was used; the message never arrived
+        return
     sent_spikes.append((sample(at_ns), sorted_id, int(electrode.split()[-1])))
     send(EVENT, spike_body("rig", electrode, sample(at_ns), sorted_id),
          np.zeros(4 * 40, "<f4").tobytes())
 
 
-def ttl(at_ns, state):
+def ttl(at_ns, state, line=0):
     global word, max_event
     max_event = max(max_event, sample(at_ns))
-    word = word | 1 if state else word & ~1
-    send(EVENT, ttl_body("rig", sample(at_ns)), ttl_payload(0, state, word))
+    word = word | (1 << line) if state else word & ~(1 << line)
+    send(EVENT, ttl_body("rig", sample(at_ns)), ttl_payload(line, state, word))
 
 
 def respond(frames):
-    global responded, stop_clock
+    global responded, stop_clock, drop_pending
     header_bytes, payload = frames[1], frames[2]
     _, _, _, _, _, t_display = struct.unpack_from("<HHIIQq", header_bytes, 4)
     trial, stimulus, _, height, width = struct.unpack_from("<QQqII", payload)
@@ -111,7 +127,14 @@ def respond(frames):
     strips = np.array_split(image, UNITS, axis=1)
     counts = [int(round(6 * float(s.mean()))) + u % 2 for u, s in enumerate(strips)]
     counts += [1 + (trial + t) % 3 for t in range(TETRODES)]   # unsorted, per tetrode
+    if drop_pending and truth and truth[-1][1] == 0:
+        truth[-1][1] = -1
+    drop_pending = False
+    drop = drop_at is not None and responded + 1 == drop_at
     ttl(edge, 1)
+    if decoy is not None:
+        ttl(edge + 3_000_000, 1, decoy)
+        ttl(edge + 6_000_000, 0, decoy)
     ttl(edge + 10_000_000, 0)
     centres = [k * BIN_NS + BIN_NS // 2 for k in range((edge + latency_ns) // BIN_NS - 1,
                                                          (edge + latency_ns + window_ns) // BIN_NS + 2)]
@@ -119,11 +142,15 @@ def respond(frames):
     for u, n in enumerate(counts):
         for i in range(n):
             if u < UNITS:   # the Spike Sorter numbers units from 1 over all electrodes
-                spike(centres[i % len(centres)], "Tetrode %d" % (u % TETRODES + 1), u + 1)
+                spike(centres[i % len(centres)], "Tetrode %d" % (u % TETRODES + 1), u + 1,
+                      lost=drop and u == 0 and i == 0)
             else:
                 spike(centres[i % len(centres)], "Tetrode %d" % (u - UNITS + 1), 0)
     spike(centres[0], "Tetrode 1", UNITS + 3)   # beyond the units: in no column
-    truth.append([trial, 0] + counts)
+    if drop and truth and truth[-1][1] == 0:
+        truth[-1][1] = -1   # the trial before: within a block of the lost message's neighbours
+    truth.append([trial, 1 if drop else 0] + counts)
+    drop_pending = drop
     responded += 1
     if stop_after is not None and responded == stop_after:
         stop_clock = edge + latency_ns + window_ns // 2

@@ -117,7 +117,7 @@ static int write_stream(session_record *w, int64_t start_ns, char *err)
         for (int u = 0; u < NEURONS; u++)
             counts[u] = (float)(1 + (u % 3) * active_onsets(bin_start));
         record_stream_message m = {number, "data", bin_start, 1, (sent + offset) / 1000000,
-                                   sent + 2000000, lost, 9600, BIN_NS, NEURONS, counts};
+                                   sent + 2000000, lost, 9600, BIN_NS, NEURONS, counts, 0};
         status = session_record_stream(w, &m, err);
     }
     for (int fit = 0; fit < 4 && !status; fit++) {

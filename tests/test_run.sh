@@ -17,8 +17,11 @@ base=$((10000 + ($$ % 2200) * 10))
 # any percentile interval are the smallest and largest value, so run_check.py's
 # comparison of the recorded intervals with the report's bootstrap would not
 # tell two bootstraps apart.
+# The sync edges on TTL line 3 (endpoints.sync_line): the virtual rig is told
+# the line and the aligner takes that line only; edges on another line would
+# match no onset and the run would not finish.
 sed -e "s|tcp://127.0.0.1:5746|tcp://127.0.0.1:$base|" \
-    -e "s|tcp://127.0.0.1:5747|tcp://127.0.0.1:$((base + 1))|" \
+    -e "s|tcp://127.0.0.1:5747|tcp://127.0.0.1:$((base + 1))\n  sync_line: 3|" \
     -e "s|^  repeats: 3$|  repeats: 8|" \
     "$tests/protocols/short.yaml" >"$work/short.yaml"
 n=1
@@ -37,6 +40,16 @@ sed 's/^/# /' "$work/out" "$work/err"
 ok $status "inception run finishes the short protocol"
 grep -q "^model test FEVE [0-9.-]*" "$work/out"
 ok $? "it prints the test FEVE"
+$py -c "
+import sys; sys.path.insert(0, '$tests/../controller')
+from record_reader import read_records
+recs = list(read_records('$work/session/session.rec'))
+lines = {r['fields']['line'] for r in recs if r['type'] == 'sync'}
+notes = [r['fields']['text'] for r in recs if r['type'] == 'note']
+assert lines == {3}, lines
+assert any(n.endswith('sync edges on TTL line 3') for n in notes), notes
+" >"$work/syncline" 2>&1
+ok $? "endpoints.sync_line 3: every sync edge recorded on line 3, the note says so $(tail -1 "$work/syncline")"
 grep -q "^ground truth: median MEI / best natural training image [0-9.]*" "$work/out"
 ok $? "it prints the ground-truth median ratio"
 TAP_START=$n $py "$tests/run_check.py" "$work/session" 300 10 4 3 8 >"$work/check" 2>&1

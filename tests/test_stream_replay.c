@@ -66,7 +66,7 @@ static int write_record(const char *dir, const sent *m, int n, int with_counts)
                                    m[i].type == ACQ_MSG_COUNTS ? UNITS : m[i].n_edges,
                                    BIN_NS, UNITS,
                                    with_counts && m[i].type == ACQ_MSG_COUNTS ? m[i].counts
-                                                                              : NULL};
+                                                                              : NULL, 0};
         status = session_record_stream(w, &r, err);
         for (int e = 0; e < m[i].n_edges && !status; e++) {
             record_sync_event s = {m[i].edges[e].line, m[i].edges[e].rising,

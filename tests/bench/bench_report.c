@@ -60,7 +60,7 @@ static int write_session(session_record *w, char *err)
         int binned = i < 36000;
         record_stream_message s = {i, "data", i * 10000000, 1, 1700000000000 + i * 10,
                                    i * 10000000, i % 50000 == 0, 9600, binned ? 10000000 : 0,
-                                   binned ? NEURONS : 0, binned ? counts : NULL};
+                                   binned ? NEURONS : 0, binned ? counts : NULL, 0};
         if (session_record_stream(w, &s, err))
             return 1;
     }

@@ -14,11 +14,19 @@
  * usage: bench_spikes [SECONDS [PORT [DIR]]]   (default 600 s; DIR the
  * scratch session folder, default /tmp/bench_spikes.PID, removed after)
  * BENCH_RECORD=bins records all but the spikes, =none nothing (no fsync
- * either): what the spikes records and the record cost the latency. */
+ * either): what the spikes records and the record cost the latency.
+ * BENCH_SCHED=run (default) schedules as `inception run` does while a block
+ * shows (run_sched.c: the receiver at SCHED_FIFO 19, the aligning thread, the
+ * run loop, at SCHED_FIFO 18, where allowed), =receiver only the receiver
+ * (the aligning thread at normal priority), =off neither. The latency is
+ * also split into the wait (receive to popped: the aligning thread's
+ * wake-up, a scheduler matter on a loaded
+ * machine) and the work (popped to aligned: record, align, trials). */
 #include "acquisition.h"
 #include "controller.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,6 +151,31 @@ static int compare_float(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static void print_percentiles(const char *what, float *us, size_t n)
+{
+    if (!n)
+        return;
+    qsort(us, n, sizeof(float), compare_float);
+    printf("  %s: p50 %.0f us, p99 %.0f us, max %.0f us (%zu bins)\n", what, us[n / 2],
+           us[(size_t)(0.99 * (double)n)], us[n - 1], n);
+}
+
+/* BENCH_SCHED (see the top); returns what it did, for the report. */
+static const char *schedule(const char *mode, pthread_t receiver)
+{
+    struct sched_param rx = {.sched_priority = 19}, me = {.sched_priority = 18};
+    if (!strcmp(mode, "off"))
+        return "off: both threads at normal priority";
+    if (pthread_setschedparam(receiver, SCHED_FIFO, &rx))
+        return "no real-time priority allowed: both threads at normal priority";
+    if (!strcmp(mode, "receiver"))
+        return "receiver: receiver SCHED_FIFO 19, aligning thread normal";
+    if (pthread_setschedparam(pthread_self(), SCHED_FIFO, &me))
+        return "receiver SCHED_FIFO 19, aligning thread normal (SCHED_FIFO refused)";
+    return "run: receiver SCHED_FIFO 19, aligning thread SCHED_FIFO 18 (as inception run "
+           "during a block)";
+}
+
 static double thread_cpu_s(pthread_t thread)
 {
     clockid_t id;
@@ -171,7 +204,7 @@ static int record_item(session_record *w, const acq_item *it, char *err)
                                it->timestamp_ns, 1, it->timestamp_ns / 1000000, it->received_ns,
                                (int64_t)it->missed_before, (int64_t)it->count,
                                it->bin_width_ns, (int)it->count,
-                               it->type == ACQ_MSG_COUNTS ? it->counts : NULL};
+                               it->type == ACQ_MSG_COUNTS ? it->counts : NULL, 0};
     if (session_record_stream(w, &m, err))
         return 1;
     for (uint32_t i = 0; it->type == ACQ_MSG_EVENTS && i < it->count; i++) {
@@ -224,10 +257,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench: %s\n", err);
         return 1;
     }
+    const char *sched = schedule(getenv("BENCH_SCHED") ? getenv("BENCH_SCHED") : "run",
+                                 acq_receiver_thread(r));
     while (atomic_load(&ps.ready) == 0)
         usleep(1000);
     size_t cap = (size_t)(seconds * 100) + 1024, nlat = 0;
     float *latency_us = malloc(sizeof(float) * cap), counts[UNITS];
+    float *wait_us = malloc(sizeof(float) * cap), *work_us = malloc(sizeof(float) * cap);
     long size0 = file_size(path);
     double cpu0 = thread_cpu_s(acq_receiver_thread(r));
     int64_t wall0 = acq_now_ns(), last_item = wall0;
@@ -240,6 +276,7 @@ int main(int argc, char **argv)
         if (!acq_receiver_pop(r, &it, 100))
             continue;
         last_item = acq_now_ns();
+        int64_t popped = last_item;
         if (it->type == ACQ_MSG_COUNTS)
             while (next_onset <= it->timestamp_ns + (int64_t)it->bin_width_ns) {
                 acq_aligner_add_onset(a, (uint64_t)(next_onset / ONSET_EVERY_NS), 0,
@@ -259,8 +296,12 @@ int main(int argc, char **argv)
             trials++;
             flagged += t.flags != 0;
         }
-        if (it->type == ACQ_MSG_COUNTS && nlat < cap)
-            latency_us[nlat++] = (float)(acq_now_ns() - it->received_ns) / 1e3f;
+        if (it->type == ACQ_MSG_COUNTS && nlat < cap) {
+            int64_t now = acq_now_ns();
+            wait_us[nlat] = (float)(popped - it->received_ns) / 1e3f;
+            work_us[nlat] = (float)(now - popped) / 1e3f;
+            latency_us[nlat++] = (float)(now - it->received_ns) / 1e3f;
+        }
         if (record_bins)
             session_record_tick(w, err);
         acq_item_free(it);
@@ -273,8 +314,7 @@ int main(int argc, char **argv)
     long grown = file_size(path) - size0;
     if (status)
         fprintf(stderr, "bench: %s\n", err);
-    qsort(latency_us, nlat, sizeof(float), compare_float);
-    printf("record: %s; ", mode);
+    printf("record: %s; scheduling: %s; ", mode, sched);
     printf("Open Ephys, %d units x %.0f spikes/s, %.0f s: %llu spikes sent, %llu recorded in "
            "%llu spikes records, %llu dropped; %llu messages lost; %d trials (%d flagged)\n",
            UNITS, RATE_HZ, seconds, (unsigned long long)ps.spikes,
@@ -287,10 +327,11 @@ int main(int argc, char **argv)
            (double)spike_record_bytes / seconds * 3600 / 1e9, (double)grown / seconds / 1e3,
            (double)grown / seconds * 3600 / 1e9);
     printf("  receive thread CPU (decode, bin, batch): %.1f%% of one core\n", 100 * cpu / wall);
-    if (nlat)
-        printf("  receive-to-aligned latency: p50 %.0f us, p99 %.0f us, max %.0f us (%zu bins)\n",
-               latency_us[nlat / 2], latency_us[(size_t)(0.99 * (double)nlat)],
-               latency_us[nlat - 1], nlat);
+    print_percentiles("receive-to-aligned latency", latency_us, nlat);
+    print_percentiles("  of which wait (receive to popped)", wait_us, nlat);
+    print_percentiles("  of which work (popped to aligned, record included)", work_us, nlat);
+    free(wait_us);
+    free(work_us);
     free(latency_us);
     acq_receiver_destroy(r);
     acq_aligner_destroy(a);
