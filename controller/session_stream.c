@@ -733,7 +733,7 @@ static int replay_openephys(message_list *l, const session_stream_options *o,
                 o->progress(out->trials, total, o->user);
         }
         if (!status && oe_send_closing(&s, l))
-            status = fail(err, "publishing the closing data block failed%s", "");
+            status = controller_fail(err, "publishing the closing data block failed");
         out->seconds = (double)(now_ns() - start) * 1e-9;
         nanosleep(&ts, NULL); /* let the last messages leave before the sockets close */
     }
