@@ -562,7 +562,7 @@ static int make_controls(mei_run *r)
     }
     fprintf(stderr, "controls: best natural images of %d training images\n", r->n_train);
     if (control_best_natural_ensemble(r->models, r->n_models, r->train_images, r->n_train,
-                                      r->train_resp, r->neurons, n, bp, br, err))
+                                      r->train_resp, r->neurons, n, &r->budget, bp, br, err))
         goto done;
     fprintf(stderr, "controls: matched Gabors\n");
     if (control_matched_gabor_ensemble(r->models, r->n_models, r->neurons, n, &r->budget,

@@ -220,7 +220,8 @@ static float *stimulus_slot(const session_fit_result *r, int j, int kind, size_t
     return r->stimuli + ((size_t)j * SESSION_KIND_COUNT + (size_t)kind) * P;
 }
 
-/* The most driving training image (by the model), shown at the budget. */
+/* The most driving training image (by the model) at the budget: every
+ * training image is ranked as it will be shown, rendered at the budget. */
 static int control_best(const dataset *d, session_fit_result *r, size_t P, char *err)
 {
     tier_rows t;
@@ -231,7 +232,7 @@ static int control_best(const dataset *d, session_fit_result *r, size_t P, char 
     char serr[STIMULUS_ERR_SIZE];
     int status = !best || !unused ? fail(err, "out of memory for the controls") : 0;
     if (!status && control_best_natural(r->model, t.images, t.n, NULL, r->targets, r->n_targets,
-                                        best, unused, serr))
+                                        &r->budget, best, unused, serr))
         status = fail(err, "controls: %s", serr);
     for (int j = 0; !status && j < r->n_targets; j++) {
         float *x = stimulus_slot(r, j, SESSION_KIND_BEST_NATURAL, P);
