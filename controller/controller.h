@@ -614,6 +614,13 @@ int stats_bootstrap_mean(const double *x, int n, int resamples, double level, ui
 int stats_evaluation_interval(const double *x, int n, int64_t neuron, int kind,
                               stats_interval *out, char *err);
 
+/* Whether a's mean is above b's beyond doubt: +1 when a's interval lies
+ * wholly above b's (a.low > b.high), -1 wholly below (a.high < b.low), 0
+ * when they overlap or either is NaN. Two 95% intervals apart is a stricter
+ * claim than a 5% test of the difference: a comparison called won or lost
+ * this way is not one that noise decided. */
+int stats_interval_verdict(const stats_interval *a, const stats_interval *b);
+
 /* Wilcoxon signed-rank test of the paired differences d = x - y, two-sided.
  * Zero differences are dropped (Wilcoxon's convention); tied |d| get their
  * average rank. With n_used <= STATS_WILCOXON_EXACT_MAX the p-value is exact:
@@ -1005,6 +1012,8 @@ typedef struct run_options {
     int offscreen;
 } run_options;
 
+enum { RUN_CONTROL_BEST_NATURAL, RUN_CONTROL_GABOR, RUN_CONTROL_RF, RUN_CONTROLS };
+
 typedef struct run_result {
     char session_dir[PROTOCOL_STRING_SIZE];
     int trials_recorded, trials_flagged;
@@ -1017,6 +1026,18 @@ typedef struct run_result {
     int truth_beats_gabor, truth_beats_rf; /* targets whose MEI drives the simulated cell
                                               more than its matched Gabor / RF map ... */
     int truth_scored;              /* ... of this many (-1: no ground truth) */
+    /* The recorded comparisons per control (RUN_CONTROL_*: best natural,
+     * matched Gabor, RF map): the median of MEI / control over `compared`
+     * targets (NaN: none), and of those how many MEIs `beat` the control
+     * (the MEI's interval all above the control's) and how many fall `below`
+     * it (all below); the rest are undecided. -1: not evaluated. */
+    double recorded_ratio[RUN_CONTROLS];
+    int recorded_compared[RUN_CONTROLS], recorded_beat[RUN_CONTROLS],
+        recorded_below[RUN_CONTROLS];
+    double median_ratio_truth_own_contrast; /* against the truly best natural training image
+                                               at its own contrast (NaN: no truth) */
+    int truth_disagrees; /* (target, control) pairs reported beaten from the recording whose
+                            control the ground truth ranks at or above the MEI (-1: no truth) */
     double seconds;
 } run_result;
 
