@@ -36,8 +36,11 @@ typedef enum protocol_display_mode {
 typedef enum protocol_image_source {
     PROTOCOL_IMAGES_SYNTHETIC = 0, /* 1/f images with occluding shapes, generated */
     PROTOCOL_IMAGES_PHOTOS = 1,    /* patches of Debian's photographs (else synthetic) */
-    PROTOCOL_IMAGES_FOLDER = 2,    /* patches of the PNG/JPEG files in images.path */
+    PROTOCOL_IMAGES_FOLDER = 2,    /* each PNG/JPEG file in images.path one image (protocol
+                                      version 2; version 1's `folder` reads as PATCHES) */
     PROTOCOL_IMAGES_NPY = 3,       /* images.path is an N×H×W float32 NPY file */
+    PROTOCOL_IMAGES_PATCHES = 4,   /* patches cut from the files in images.path (drawn with
+                                      replacement, half flipped) */
 } protocol_image_source;
 
 typedef enum protocol_readout {

@@ -516,6 +516,10 @@ typedef struct truth_summary {
     int count, with_gabor, with_rf;
     float over_natural, over_natural_raw, over_optimum, over_gabor, over_rf, over_best_control;
     int beats_natural, beats_gabor, beats_rf, beats_best_control;
+    /* Against the best-natural control shown (shown[TRUTH_BEST_NATURAL],
+     * the model's choice), over the `with_shown_natural` rows that have it. */
+    float over_shown_natural;
+    int beats_shown_natural, with_shown_natural;
     /* Least exciting inputs (rows with shown[TRUTH_LEAST]): `suppressible`
      * rows whose least natural image drives the cell above its gray rate
      * (by more than 1% of the gray rate), of which `least_below_natural` the

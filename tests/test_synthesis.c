@@ -1009,6 +1009,9 @@ static void test_truth_scorer(void)
      * this line in double: they differ by the float sum's rounding, under
      * 1e-6 of a ratio near 1. */
     CHECK_CLOSE(all.over_natural, 0.5 * (ratio[2] + ratio[3]), 1e-6, "median MEI/natural");
+    CHECK(all.with_shown_natural == 0 && all.beats_shown_natural == 0 &&
+              isnan(all.over_shown_natural),
+          "no best-natural control shown: none counted against it, no median");
     CHECK(all.count == n && all.beats_gabor == wins && all.with_gabor == n && all.with_rf == 0 &&
               isnan(all.over_rf),
           "wins over the Gabor %d of %d, no RF scored", all.beats_gabor, all.with_gabor);
