@@ -134,6 +134,8 @@ typedef struct protocol_model {
     int readout;                      /* protocol_readout */
     float learning_rate;
     int batch_size, epochs, patience, threads;
+    int ensemble; /* models fitted in the final fit (seeds seed, seed + 1, ...); MEIs and
+                     controls use their mean prediction */
     /* "": fit here; else a model file fitted elsewhere (resolved path), used instead */
     char file[PROTOCOL_STRING_SIZE];
 } protocol_model;
@@ -856,7 +858,11 @@ typedef struct session_fit_settings {
     float min_correlation;
     unsigned controls;        /* PROTOCOL_CONTROL_* bits */
     uint64_t control_seed;    /* the matched Gabor's search */
+    int ensemble;             /* models in the final fit: the first from the start model,
+                                 the others new, seeded seed + k (1..SESSION_ENSEMBLE_MAX) */
 } session_fit_settings;
+
+#define SESSION_ENSEMBLE_MAX 8
 
 /* The one mapping from a protocol to model, fit, synthesis and control
  * settings, for data of height × width × neurons (the protocol's seed seeds
@@ -866,6 +872,12 @@ void session_fit_settings_from_protocol(const protocol *p, int height, int width
 
 typedef struct session_fit_result {
     model *model;              /* owned */
+    /* The ensemble: members[0] is `model`, members[1..n_models-1] the
+     * further models (owned), all of its shape. The evaluation, targets,
+     * MEIs, controls and predictions use their mean (ensemble_predict; one
+     * model: the model itself, to the bit). */
+    model *members[SESSION_ENSEMBLE_MAX];
+    int n_models;
     fit_report fit;            /* epochs 0 when the model was adopted, not fitted */
     float *validation_corr;    /* neurons: single-trial correlation on validation trials */
     float *test_corr;          /* neurons: correlation to the average over test repeats */
@@ -893,6 +905,13 @@ int session_fit_model(const dataset *d, const session_fit_settings *s,
  * *trials: how many it has (below 2 nothing is computed, out untouched). */
 int session_fit_evaluate_tier(model *m, const dataset *d, int tier, neuron_metrics *out,
                               int *trials, char *err);
+/* Models fitted before (a resumed session's model.bin and its ensemble's
+ * files), evaluated as above; takes ownership of all `count` (also on
+ * failure). session_fit_adopt: the one model m. */
+int session_fit_adopt_ensemble(const dataset *d, model **models, int count,
+                               session_fit_result *out, char *err);
+/* The file name of ensemble member k >= 1 in the session folder. */
+void session_fit_member_file(int k, char *out, size_t size);
 /* A model fitted before (a resumed session's model.bin), evaluated as above;
  * takes ownership of m (also on failure). */
 int session_fit_adopt(const dataset *d, model *m, session_fit_result *out, char *err);

@@ -169,6 +169,8 @@ static const setting_spec settings[] = {
     {"model", "patience", T_INT, AT(model.patience), 1, 1000, "5", NULL,
      "epochs without improvement before a decay"},
     {"model", "threads", T_INT, AT(model.threads), 1, 256, "2", NULL, "for the fit"},
+    {"model", "ensemble", T_INT, AT(model.ensemble), 1, SESSION_ENSEMBLE_MAX, "1", NULL,
+     "models fitted (seeds seed, seed+1, ...); MEIs and controls ascend their mean"},
     {"model", "file", T_PATH, AT(model.file), 0, 0, "", NULL,
      "a model fitted elsewhere, used instead of fitting"},
 

@@ -10,6 +10,7 @@
 #include "run_internal.h"
 #include "stimulus.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fftw3.h>
 #include <math.h>
@@ -1045,9 +1046,16 @@ static int phase_fit(run_state *s)
     s->res->test_corr_mean = s->fr.test_corr_mean;
     char note[256];
     snprintf(note, sizeof note, "final fit: %d epochs (best %d), validation correlation %.3f; "
-             "test FEVE %.3f, correlation to average %.3f", s->fr.fit.epochs,
+             "test FEVE %.3f, correlation to average %.3f%s", s->fr.fit.epochs,
              s->fr.fit.best_epoch, s->fr.fit.best_validation_corr, s->res->test_feve_mean,
-             s->res->test_corr_mean);
+             s->res->test_corr_mean,
+             s->fr.n_models > 1 ? " (test: the ensemble's mean prediction)" : "");
+    if (s->fr.n_models > 1) {
+        char more[64];
+        snprintf(more, sizeof more, "; an ensemble of %d models (seeds seed..seed+%d)",
+                 s->fr.n_models, s->fr.n_models - 1);
+        strncat(note, more, sizeof note - strlen(note) - 1);
+    }
     progress(s, note, 1);
     return session_record_note(s->rec, note, s->err) || phase(s, "fit", "end");
 }
@@ -1868,25 +1876,47 @@ static int load_results(run_state *s, const record_view *v, resume_scan *r)
     return 0;
 }
 
-/* A fit that ended before the kill is not redone: its checkpoint, the
+/* The models a fit that ended wrote: model.bin and, for an ensemble
+ * (model.ensemble > 1, and no model.file), its further members' files. */
+static int load_fitted_models(run_state *s, model **models, int *count)
+{
+    int want = s->p->model.file[0] ? 1 : s->p->model.ensemble;
+    assert(want >= 1 && want <= SESSION_ENSEMBLE_MAX); /* the protocol's bounds */
+    char path[PROTOCOL_STRING_SIZE + 64], name[64], err[MODEL_ERR_SIZE];
+    for (*count = 0; *count < want; (*count)++) {
+        if (*count == 0)
+            snprintf(name, sizeof name, "model.bin");
+        else
+            session_fit_member_file(*count, name, sizeof name);
+        snprintf(path, sizeof path, "%s/%s", s->dir, name);
+        if (model_load(&models[*count], path, err)) {
+            for (int k = 0; k < *count; k++)
+                model_destroy(models[k]);
+            return fail(s, "%s", err);
+        }
+        model_set_threads(models[*count], s->p->model.threads);
+    }
+    return 0;
+}
+
+/* A fit that ended before the kill is not redone: its checkpoints, the
  * recorded natural trials and its test metrics are loaded. */
 static int resume_fit(run_state *s)
 {
     if (!(s->ended >> 2 & 1))
         return phase_fit(s);
-    char path[PROTOCOL_STRING_SIZE + 16], err[MODEL_ERR_SIZE];
-    snprintf(path, sizeof path, "%s/model.bin", s->dir);
-    model *m;
-    if (model_load(&m, path, err))
-        return fail(s, "%s", err);
-    model_set_threads(m, s->p->model.threads);
+    model *models[SESSION_ENSEMBLE_MAX];
+    int count;
+    if (load_fitted_models(s, models, &count))
+        return 1;
     session_dataset sd;
     if (load_recorded_data(s, &sd)) {
-        model_destroy(m);
+        for (int k = 0; k < count; k++)
+            model_destroy(models[k]);
         return 1;
     }
     session_dataset_free(&sd);
-    return session_fit_adopt(&s->data, m, &s->fr, s->err);
+    return session_fit_adopt_ensemble(&s->data, models, count, &s->fr, s->err);
 }
 
 /* A synthesis that ended is not redone: its targets and stimuli are the
