@@ -401,6 +401,10 @@ static int fit_member(const dataset *d, const session_fit_settings *s, int k, mo
     mc.seed += (uint64_t)k;
     fit_options fo = s->fit;
     fo.seed += (uint64_t)k;
+    /* The recorded learning curve ("final" fit rounds) is model 0's: a
+     * member's epochs are not reported into it. */
+    fo.progress = NULL;
+    fo.user = NULL;
     fit_report rep;
     char merr[MODEL_ERR_SIZE];
     *out = NULL;
