@@ -141,6 +141,10 @@ static void print_recorded_comparisons(const run_result *r)
     }
     printf("  (beats: the MEI's 95%% interval of the mean lies wholly above the control's; "
            "below: wholly below; overlapping intervals are undecided)\n");
+    if (r->recorded_natural_training_count > 0)
+        printf("  MEI / the training image with the highest recorded response (one trial, at its "
+               "own contrast): median %.3f over %d targets\n", r->recorded_ratio_natural_training,
+               r->recorded_natural_training_count);
 }
 
 static int finish(const char *command, int status, const run_result *r, char *err)

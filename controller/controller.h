@@ -1056,6 +1056,11 @@ typedef struct run_result {
     double recorded_ratio[RUN_CONTROLS];
     int recorded_compared[RUN_CONTROLS], recorded_beat[RUN_CONTROLS],
         recorded_below[RUN_CONTROLS];
+    /* MEI mean / each target's highest recorded response to a training image
+     * (one trial, the image at its own contrast): the median over `_count`
+     * targets (NaN, 0: none). */
+    double recorded_ratio_natural_training;
+    int recorded_natural_training_count;
     double median_ratio_truth_own_contrast; /* against the truly best natural training image
                                                at its own contrast (NaN: no truth) */
     int truth_disagrees; /* (target, control) pairs reported beaten from the recording whose

@@ -1258,6 +1258,39 @@ static int evaluate_ratios(run_state *s, const stats_interval *ci, int *verdict)
     return status;
 }
 
+/* The best natural image by the recording: per target its highest recorded
+ * response to a training image, shown once at its own contrast (not a
+ * closed-loop stimulus: the maximum of single noisy trials, biased upward,
+ * so a control harder to beat, not easier), and the median of MEI mean /
+ * that response. Recorded per target and as the median. */
+static int evaluate_recorded_natural(run_state *s, const stats_interval *ci)
+{
+    const dataset *d = &s->data;
+    float *ratio = malloc((size_t)(s->n_targets ? s->n_targets : 1) * sizeof(float));
+    if (!ratio)
+        return fail(s, "out of memory for %s", "the ratios");
+    int n = 0, status = 0;
+    for (int j = 0; j < s->n_targets && !status; j++) {
+        int neuron = s->targets[j];
+        float best = -INFINITY;
+        for (int t = 0; t < d->trials; t++)
+            if (d->tiers[t] == TIER_TRAIN && d->responses[(size_t)t * d->neurons + neuron] > best)
+                best = d->responses[(size_t)t * d->neurons + neuron];
+        if (!isfinite(best))
+            continue;
+        double mei = ci[j * KIND_COUNT + KIND_MEI].mean;
+        if (isfinite(mei) && best > 0)
+            ratio[n++] = (float)(mei / best);
+        status = record_value(s, neuron, "best_natural_recorded_training", best);
+    }
+    s->res->recorded_natural_training_count = n;
+    s->res->recorded_ratio_natural_training = n ? median_of(ratio, n) : NAN;
+    free(ratio);
+    return status || (n && record_value(s, -1, "median_ratio_mei_over_best_natural_recorded_"
+                                        "training", s->res->recorded_ratio_natural_training)) ||
+           (n && record_value(s, -1, "targets_compared_best_natural_recorded_training", n));
+}
+
 /* The natural training images, gathered in chunks, to the ground truth. */
 static int truth_add_naturals(run_state *s, stimulus_truth *t)
 {
@@ -1388,7 +1421,7 @@ static int phase_evaluation(run_state *s)
         return fail(s, "out of memory for %s", "the evaluation");
     }
     int status = phase(s, "evaluation", "begin") || evaluate_recorded(s, ci) ||
-                 evaluate_ratios(s, ci, verdict) ||
+                 evaluate_ratios(s, ci, verdict) || evaluate_recorded_natural(s, ci) ||
                  (s->p->virtual_rig.enabled ? evaluate_truth(s, verdict) : note_no_truth(s)) ||
                  phase(s, "evaluation", "end");
     free(ci);
@@ -1459,6 +1492,8 @@ static int run_init(run_state *s, const protocol *p, const run_options *o, run_r
     memset(out, 0, sizeof *out);
     out->median_ratio_recorded = out->median_ratio_truth = NAN;
     out->median_ratio_truth_own_contrast = NAN;
+    out->recorded_ratio_natural_training = NAN;
+    out->recorded_natural_training_count = -1;
     out->truth_beats_gabor = out->truth_beats_rf = out->truth_scored = -1;
     out->truth_disagrees = -1;
     for (int c = 0; c < RUN_CONTROLS; c++) {
@@ -1845,6 +1880,10 @@ static int load_results(run_state *s, const record_view *v, resume_scan *r)
         s->res->median_ratio_truth_own_contrast = value;
     if (!strcmp(kind, "truth_recorded_beaten_disagrees"))
         s->res->truth_disagrees = (int)value;
+    if (!strcmp(kind, "median_ratio_mei_over_best_natural_recorded_training"))
+        s->res->recorded_ratio_natural_training = value;
+    if (!strcmp(kind, "targets_compared_best_natural_recorded_training"))
+        s->res->recorded_natural_training_count = (int)value;
     for (int k = 1; k < KIND_COUNT; k++) { /* the recorded comparisons, per control */
         char name[64];
         snprintf(name, sizeof name, "median_ratio_mei_over_%s", kind_names[k]);

@@ -283,5 +283,24 @@ check(len(own) == targets and
       "ground truth against the best natural image at its own contrast: median %s over %d "
       "targets (recorded %s)" % (np.median(own) if own else None, len(own),
                                  summary.get("truth_median_ratio_mei_over_best_natural_own_contrast")))
+# The best natural image by the recording: each target's highest response to
+# an unflagged trial of the train block, and the median MEI mean / it.
+best_rec = {f["neuron"]: f["mean"] for f in (e["fields"] for e in evals)
+            if f["neuron"] >= 0 and f["kind"] == "best_natural_recorded_training"}
+want_rec = {}
+for t in trials:
+    f = t["fields"]
+    if f["flags"] == 0 and block_of.get(f["trial"]) == "train":
+        for neuron in best_rec:
+            want_rec[neuron] = max(want_rec.get(neuron, -1.0), float(f["counts"][neuron]))
+ratios = [interval[(k, "mei")]["mean"] / v for k, v in best_rec.items()
+          if (k, "mei") in interval and v > 0]
+check(len(best_rec) == targets and all(best_rec[k] == want_rec.get(k) for k in best_rec) and
+      abs(float(np.median(ratios)) -
+          summary.get("median_ratio_mei_over_best_natural_recorded_training", np.nan))
+      <= 1e-5 * float(np.median(ratios)),
+      "the best recorded natural training response per target %s (recounted %s) and the median "
+      "MEI / it %s" % (best_rec, want_rec,
+                       summary.get("median_ratio_mei_over_best_natural_recorded_training")))
 print("1..%d" % (n - 1))
 sys.exit(1 if failed else 0)

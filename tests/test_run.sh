@@ -43,6 +43,8 @@ for control in "best natural" "matched Gabor" "RF map"; do
     grep -q "^  MEI / $control: median [0-9.]* over 3 targets; the MEI beats it for [0-9]*, is below it for [0-9]*, undecided for [0-9]*$" "$work/out"
     ok $? "it prints the recorded MEI / $control with the counts behind it"
 done
+grep -q "^  MEI / the training image with the highest recorded response (one trial, at its own contrast): median [0-9.]* over 3 targets$" "$work/out"
+ok $? "it prints the recorded MEI / the best recorded natural training response"
 grep -q "^ground truth: .*at its own contrast [0-9.]*)$" "$work/out"
 ok $? "it prints the ground truth against the best natural image at its own contrast too"
 TAP_START=$n $py "$tests/run_check.py" "$work/session" 300 10 4 3 8 >"$work/check" 2>&1
