@@ -130,7 +130,15 @@ static void print_recorded_comparisons(const run_result *r)
     static const char *const names[RUN_CONTROLS] = {"best natural", "matched Gabor",
                                                     "RF map"};
     for (int c = 0; c < RUN_CONTROLS; c++) {
-        if (r->recorded_compared[c] < 1) {
+        if (r->recorded_compared[c] < 0) { /* a record written before the counts were */
+            if (isfinite(r->recorded_ratio[c]))
+                printf("  MEI / %s: median %.3f (the record holds no counts behind it)\n",
+                       names[c], r->recorded_ratio[c]);
+            else
+                printf("  MEI / %s: not evaluated\n", names[c]);
+            continue;
+        }
+        if (r->recorded_compared[c] == 0) {
             printf("  MEI / %s: no target with both responses recorded\n", names[c]);
             continue;
         }
