@@ -563,7 +563,7 @@ static int make_controls(mei_run *r)
     }
     fprintf(stderr, "controls: best natural images of %d training images\n", r->n_train);
     if (control_best_natural_ensemble(r->models, r->n_models, r->train_images, r->n_train,
-                                      r->train_resp, r->neurons, n, bp, br, err))
+                                      r->train_resp, r->neurons, n, &r->budget, bp, br, err))
         goto done;
     fprintf(stderr, "controls: matched Gabors\n");
     if (control_matched_gabor_ensemble(r->models, r->n_models, r->neurons, n, &r->budget,
@@ -855,6 +855,9 @@ static int print_truth_summary(const stimulus_truth *t, int with_controls)
         return 0;
     printf("MEI beats the matched Gabor for %d of %d neurons, the RF map for %d of %d\n",
            all.beats_gabor, all.with_gabor, all.beats_rf, all.with_rf);
+    printf("MEI beats the best-natural control shown (the model's choice at the budget) for %d "
+           "of %d neurons, median MEI/control %.3f\n", all.beats_shown_natural,
+           all.with_shown_natural, all.over_shown_natural);
     printf("non-Gabor cells (normalized and both conjunction types, whose optimum is no single "
            "Gabor): "
            "MEI beats the matched Gabor for %d of %d, the RF map for %d of %d; median MEI/best "

@@ -124,6 +124,37 @@ static void prepare_environment(int *mode, int remote)
     signal(SIGTERM, on_signal);
 }
 
+/* All three recorded comparisons and the counts behind each median. */
+static void print_recorded_comparisons(const run_result *r)
+{
+    static const char *const names[RUN_CONTROLS] = {"best natural", "matched Gabor",
+                                                    "RF map"};
+    for (int c = 0; c < RUN_CONTROLS; c++) {
+        if (r->recorded_compared[c] < 0) { /* a record written before the counts were */
+            if (isfinite(r->recorded_ratio[c]))
+                printf("  MEI / %s: median %.3f (the record holds no counts behind it)\n",
+                       names[c], r->recorded_ratio[c]);
+            else
+                printf("  MEI / %s: not evaluated\n", names[c]);
+            continue;
+        }
+        if (r->recorded_compared[c] == 0) {
+            printf("  MEI / %s: no target with both responses recorded\n", names[c]);
+            continue;
+        }
+        int n = r->recorded_compared[c], beat = r->recorded_beat[c], below = r->recorded_below[c];
+        printf("  MEI / %s: median %.3f over %d targets; the MEI beats it for %d, is below it "
+               "for %d, undecided for %d\n", names[c], r->recorded_ratio[c], n, beat, below,
+               n - beat - below);
+    }
+    printf("  (beats: the MEI's 95%% interval of the mean lies wholly above the control's; "
+           "below: wholly below; overlapping intervals are undecided)\n");
+    if (r->recorded_natural_training_count > 0)
+        printf("  MEI / the training image with the highest recorded response (one trial, at its "
+               "own contrast): median %.3f over %d targets\n", r->recorded_ratio_natural_training,
+               r->recorded_natural_training_count);
+}
+
 static int finish(const char *command, int status, const run_result *r, char *err)
 {
     if (status) {
@@ -135,12 +166,18 @@ static int finish(const char *command, int status, const run_result *r, char *er
     printf("model test FEVE %.3f (correlation to average %.3f)\n", r->test_feve_mean,
            r->test_corr_mean);
     printf("recorded responses: median MEI / best natural %.3f\n", r->median_ratio_recorded);
+    print_recorded_comparisons(r);
     if (isnan(r->median_ratio_truth))
         printf("ground truth: none (the stream came from an external acquisition system; "
                "the recorded responses above are the evaluation)\n");
     else
-        printf("ground truth: median MEI / best natural training image %.3f (target > 1.3)\n",
-               r->median_ratio_truth);
+        printf("ground truth: median MEI / best natural training image %.3f (target > 1.3; "
+               "the image at the contrast budget, as the MEI; at its own contrast %.3f)\n",
+               r->median_ratio_truth, r->median_ratio_truth_own_contrast);
+    if (r->truth_disagrees > 0)
+        printf("WARNING: for %d target-control pairs the recording says the MEI beats the "
+               "control but the ground truth ranks the control at or above the MEI\n",
+               r->truth_disagrees);
     if (!isnan(r->median_ratio_truth) && r->truth_scored > 0)
         printf("ground truth: the MEI beats the matched Gabor for %d of %d targets, the RF map "
                "for %d of %d\n", r->truth_beats_gabor, r->truth_scored, r->truth_beats_rf,

@@ -55,8 +55,11 @@ typedef enum protocol_display_mode {
 typedef enum protocol_image_source {
     PROTOCOL_IMAGES_SYNTHETIC = 0, /* 1/f images with occluding shapes, generated */
     PROTOCOL_IMAGES_PHOTOS = 1,    /* patches of Debian's photographs (else synthetic) */
-    PROTOCOL_IMAGES_FOLDER = 2,    /* patches of the PNG/JPEG files in images.path */
+    PROTOCOL_IMAGES_FOLDER = 2,    /* each PNG/JPEG file in images.path one image (protocol
+                                      version 2; version 1's `folder` reads as PATCHES) */
     PROTOCOL_IMAGES_NPY = 3,       /* images.path is an N×H×W float32 NPY file */
+    PROTOCOL_IMAGES_PATCHES = 4,   /* patches cut from the files in images.path (drawn with
+                                      replacement, half flipped) */
 } protocol_image_source;
 
 typedef enum protocol_readout {
@@ -151,6 +154,8 @@ typedef struct protocol_model {
     int readout;                      /* protocol_readout */
     float learning_rate;
     int batch_size, epochs, patience, threads;
+    int ensemble; /* models fitted in the final fit (seeds seed, seed + 1, ...); MEIs and
+                     controls use their mean prediction */
     /* "": fit here; else a model file fitted elsewhere (resolved path), used instead */
     char file[PROTOCOL_STRING_SIZE];
 } protocol_model;
@@ -635,6 +640,13 @@ int stats_bootstrap_mean(const double *x, int n, int resamples, double level, ui
 int stats_evaluation_interval(const double *x, int n, int64_t neuron, int kind,
                               stats_interval *out, char *err);
 
+/* Whether a's mean is above b's beyond doubt: +1 when a's interval lies
+ * wholly above b's (a.low > b.high), -1 wholly below (a.high < b.low), 0
+ * when they overlap or either is NaN. Two 95% intervals apart is a stricter
+ * claim than a 5% test of the difference: a comparison called won or lost
+ * this way is not one that noise decided. */
+int stats_interval_verdict(const stats_interval *a, const stats_interval *b);
+
 /* Wilcoxon signed-rank test of the paired differences d = x - y, two-sided.
  * Zero differences are dropped (Wilcoxon's convention); tied |d| get their
  * average rank. With n_used <= STATS_WILCOXON_EXACT_MAX the p-value is exact:
@@ -867,7 +879,11 @@ typedef struct session_fit_settings {
     float min_correlation;
     unsigned controls;        /* PROTOCOL_CONTROL_* bits */
     uint64_t control_seed;    /* the matched Gabor's search */
+    int ensemble;             /* models in the final fit: the first from the start model,
+                                 the others new, seeded seed + k (1..SESSION_ENSEMBLE_MAX) */
 } session_fit_settings;
+
+#define SESSION_ENSEMBLE_MAX 8
 
 /* The one mapping from a protocol to model, fit, synthesis and control
  * settings, for data of height × width × neurons (the protocol's seed seeds
@@ -877,6 +893,12 @@ void session_fit_settings_from_protocol(const protocol *p, int height, int width
 
 typedef struct session_fit_result {
     model *model;              /* owned */
+    /* The ensemble: members[0] is `model`, members[1..n_models-1] the
+     * further models (owned), all of its shape. The evaluation, targets,
+     * MEIs, controls and predictions use their mean (ensemble_predict; one
+     * model: the model itself, to the bit). */
+    model *members[SESSION_ENSEMBLE_MAX];
+    int n_models;
     fit_report fit;            /* epochs 0 when the model was adopted, not fitted */
     float *validation_corr;    /* neurons: single-trial correlation on validation trials */
     float *test_corr;          /* neurons: correlation to the average over test repeats */
@@ -904,6 +926,13 @@ int session_fit_model(const dataset *d, const session_fit_settings *s,
  * *trials: how many it has (below 2 nothing is computed, out untouched). */
 int session_fit_evaluate_tier(model *m, const dataset *d, int tier, neuron_metrics *out,
                               int *trials, char *err);
+/* Models fitted before (a resumed session's model.bin and its ensemble's
+ * files), evaluated as above; takes ownership of all `count` (also on
+ * failure). session_fit_adopt: the one model m. */
+int session_fit_adopt_ensemble(const dataset *d, model **models, int count,
+                               session_fit_result *out, char *err);
+/* The file name of ensemble member k >= 1 in the session folder. */
+void session_fit_member_file(int k, char *out, size_t size);
 /* A model fitted before (a resumed session's model.bin), evaluated as above;
  * takes ownership of m (also on failure). */
 int session_fit_adopt(const dataset *d, model *m, session_fit_result *out, char *err);
@@ -1026,6 +1055,8 @@ typedef struct run_options {
     int offscreen;
 } run_options;
 
+enum { RUN_CONTROL_BEST_NATURAL, RUN_CONTROL_GABOR, RUN_CONTROL_RF, RUN_CONTROLS };
+
 typedef struct run_result {
     char session_dir[PROTOCOL_STRING_SIZE];
     int trials_recorded, trials_flagged;
@@ -1038,6 +1069,23 @@ typedef struct run_result {
     int truth_beats_gabor, truth_beats_rf; /* targets whose MEI drives the simulated cell
                                               more than its matched Gabor / RF map ... */
     int truth_scored;              /* ... of this many (-1: no ground truth) */
+    /* The recorded comparisons per control (RUN_CONTROL_*: best natural,
+     * matched Gabor, RF map): the median of MEI / control over `compared`
+     * targets (NaN: none), and of those how many MEIs `beat` the control
+     * (the MEI's interval all above the control's) and how many fall `below`
+     * it (all below); the rest are undecided. -1: not evaluated. */
+    double recorded_ratio[RUN_CONTROLS];
+    int recorded_compared[RUN_CONTROLS], recorded_beat[RUN_CONTROLS],
+        recorded_below[RUN_CONTROLS];
+    /* MEI mean / each target's highest recorded response to a training image
+     * (one trial, the image at its own contrast): the median over `_count`
+     * targets (NaN, 0: none). */
+    double recorded_ratio_natural_training;
+    int recorded_natural_training_count;
+    double median_ratio_truth_own_contrast; /* against the truly best natural training image
+                                               at its own contrast (NaN: no truth) */
+    int truth_disagrees; /* (target, control) pairs reported beaten from the recording whose
+                            control the ground truth ranks at or above the MEI (-1: no truth) */
     double seconds;
 } run_result;
 

@@ -44,7 +44,8 @@ typedef struct setting_spec {
 } setting_spec;
 
 static const char *const display_modes[] = {"fullscreen", "windowed", "offscreen", NULL};
-static const char *const image_sources[] = {"synthetic", "photos", "folder", "npy", NULL};
+static const char *const image_sources[] = {"synthetic", "photos", "folder", "npy", "patches",
+                                            NULL};
 static const char *const readouts[] = {"gaussian", "factorized", NULL};
 static const char *const preconditionings[] = {"none", "blur", "fourier", NULL};
 static const char *const objectives[] = {"single", "one-hot", NULL};
@@ -54,7 +55,8 @@ static const char *const stream_formats[] = {"native", "openephys", NULL};
 #define AT(field) offsetof(protocol, field)
 
 static const setting_spec settings[] = {
-    {"", "version", T_INT, AT(version), 1, 1, "1", NULL, "protocol format version"},
+    {"", "version", T_INT, AT(version), 1, 2, "1", NULL,
+     "protocol format version (2: images.source folder shows each file once)"},
     {"", "name", T_STRING, AT(name), 1, 0, "unnamed", NULL, "names the session"},
     {"", "seed", T_U64, AT(seed), 0, 0, "1", NULL, "randomizes schedule, fits and synthesis"},
     {"", "output", T_STRING, AT(output), 1, 0, "sessions/session", NULL,
@@ -137,9 +139,9 @@ static const setting_spec settings[] = {
      "gap between stimuli, rounded to whole frames"},
 
     {"images", "source", T_ENUM, AT(images.source), 0, 0, "synthetic", image_sources,
-     "synthetic, photos, folder or npy"},
+     "synthetic, photos, folder, npy or patches"},
     {"images", "path", T_PATH, AT(images.path), 0, 0, "", NULL,
-     "folder of PNG/JPEG (folder) or N×H×W float32 file (npy)"},
+     "folder of PNG/JPEG (folder, patches) or N×H×W float32 file (npy)"},
     {"images", "train", T_INT, AT(images.train), 2, 1000000, "5000", NULL,
      "natural images shown once each"},
     {"images", "validation_fraction", T_FLOAT, AT(images.validation_fraction), 0, 0.9, "0.1",
@@ -169,6 +171,8 @@ static const setting_spec settings[] = {
     {"model", "patience", T_INT, AT(model.patience), 1, 1000, "5", NULL,
      "epochs without improvement before a decay"},
     {"model", "threads", T_INT, AT(model.threads), 1, 256, "2", NULL, "for the fit"},
+    {"model", "ensemble", T_INT, AT(model.ensemble), 1, SESSION_ENSEMBLE_MAX, "1", NULL,
+     "models fitted (seeds seed, seed+1, ...); MEIs and controls ascend their mean"},
     {"model", "file", T_PATH, AT(model.file), 0, 0, "", NULL,
      "a model fitted elsewhere, used instead of fitting"},
 
@@ -885,14 +889,21 @@ static int check_display_endpoint(parse_state *s, const char *value)
 static int check_images(parse_state *s)
 {
     protocol_images *im = &s->p->images;
-    int needs_path = im->source == PROTOCOL_IMAGES_FOLDER || im->source == PROTOCOL_IMAGES_NPY;
+    /* Version 1's `folder` cut patches from the files; its sessions must
+     * make the same images again (replay, resume), so it reads as `patches`.
+     * From version 2 on `folder` shows each file as one image. */
+    if (s->p->version < 2 && im->source == PROTOCOL_IMAGES_FOLDER)
+        im->source = PROTOCOL_IMAGES_PATCHES;
+    int from_folder = im->source == PROTOCOL_IMAGES_FOLDER ||
+                      im->source == PROTOCOL_IMAGES_PATCHES;
+    int needs_path = from_folder || im->source == PROTOCOL_IMAGES_NPY;
     if (needs_path && !im->path[0])
         return fail_at(s, where(s, "images", "source"), "add images.path",
                        "images.source %s needs images.path", image_sources[im->source]);
     if (!needs_path && im->path[0])
-        return fail_at(s, where(s, "images", "path"), "set images.source to folder or npy",
-                       "images.path is only read with source folder or npy");
-    if (check_path(s, "images", "path", im->path, im->source == PROTOCOL_IMAGES_FOLDER))
+        return fail_at(s, where(s, "images", "path"), "set images.source to folder, patches or npy",
+                       "images.path is only read with source folder, patches or npy");
+    if (check_path(s, "images", "path", im->path, from_folder))
         return 1;
     /* The run's split (run.c: round(train × fraction) validation images) and
      * what its fit needs (session_fit.c, train.c): at least 2 validation

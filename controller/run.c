@@ -10,6 +10,7 @@
 #include "run_internal.h"
 #include "stimulus.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fftw3.h>
 #include <math.h>
@@ -1071,9 +1072,16 @@ static int phase_fit(run_state *s)
     s->res->test_corr_mean = s->fr.test_corr_mean;
     char note[256];
     snprintf(note, sizeof note, "final fit: %d epochs (best %d), validation correlation %.3f; "
-             "test FEVE %.3f, correlation to average %.3f", s->fr.fit.epochs,
+             "test FEVE %.3f, correlation to average %.3f%s", s->fr.fit.epochs,
              s->fr.fit.best_epoch, s->fr.fit.best_validation_corr, s->res->test_feve_mean,
-             s->res->test_corr_mean);
+             s->res->test_corr_mean,
+             s->fr.n_models > 1 ? " (test: the ensemble's mean prediction)" : "");
+    if (s->fr.n_models > 1) {
+        char more[64];
+        snprintf(more, sizeof more, "; an ensemble of %d models (seeds seed..seed+%d)",
+                 s->fr.n_models, s->fr.n_models - 1);
+        strncat(note, more, sizeof note - strlen(note) - 1);
+    }
     progress(s, note, 1);
     return session_record_note(s->rec, note, s->err) || phase(s, "fit", "end");
 }
@@ -1196,7 +1204,7 @@ static int stimulus_of(const run_state *s, int neuron, int kind)
  * from the unflagged trials: stats_evaluation_interval, the call the report
  * makes over the same trials, so that record and report agree to the bit. */
 _Static_assert(KIND_COUNT == STATS_EVALUATION_KINDS, "the kinds the intervals are seeded by");
-static int evaluate_recorded(run_state *s, float *means /* targets × KIND_COUNT */)
+static int evaluate_recorded(run_state *s, stats_interval *ci_out /* targets × KIND_COUNT */)
 {
     double *v = malloc((size_t)(s->closed.count ? s->closed.count : 1) * sizeof *v);
     if (!v)
@@ -1204,19 +1212,19 @@ static int evaluate_recorded(run_state *s, float *means /* targets × KIND_COUNT
     for (int j = 0; j < s->n_targets; j++)
         for (int kind = 0; kind < KIND_COUNT; kind++) {
             int neuron = s->targets[j], id = stimulus_of(s, neuron, kind), n = 0;
-            means[j * KIND_COUNT + kind] = NAN;
+            stats_interval ci = {NAN, NAN, NAN}; /* no trials: no mean, recorded as such */
+            ci_out[j * KIND_COUNT + kind] = ci;
             if (id < 0)
                 continue;
             for (int r = 0; r < s->closed.count; r++)
                 if (s->closed.image_id[r] == id)
                     v[n++] = s->closed.counts[(size_t)r * s->N + neuron];
-            stats_interval ci = {NAN, NAN, NAN}; /* no trials: no mean, recorded as such */
             char why[CONTROLLER_ERR_SIZE];
             if (n && stats_evaluation_interval(v, n, neuron, kind, &ci, why)) {
                 free(v);
                 return fail(s, "evaluation: %s", why);
             }
-            means[j * KIND_COUNT + kind] = (float)ci.mean;
+            ci_out[j * KIND_COUNT + kind] = ci;
             record_evaluation e = {neuron, kind_names[kind], ci.mean, ci.low, ci.high, n};
             if (session_record_evaluation(s->rec, &e, s->err)) {
                 free(v);
@@ -1227,34 +1235,86 @@ static int evaluate_recorded(run_state *s, float *means /* targets × KIND_COUNT
     return 0;
 }
 
-/* Across targets: the median of MEI / control, recorded per control. */
-static int evaluate_ratios(run_state *s, const float *means)
+/* Across targets, per control: the median of MEI / control and how many
+ * MEIs beat it and fall below it beyond doubt (stats_interval_verdict: the
+ * two intervals apart), all recorded; verdict[j × KIND_COUNT + kind] keeps
+ * each target's for the ground truth's check. A ratio above 1 from noise
+ * alone is not a win: the counts say how many comparisons were decided. */
+static int evaluate_ratios(run_state *s, const stats_interval *ci, int *verdict)
 {
-    float *ratio = malloc((size_t)s->n_targets * sizeof(float));
+    float *ratio = malloc((size_t)(s->n_targets ? s->n_targets : 1) * sizeof(float));
     if (!ratio)
         return fail(s, "out of memory for %s", "the ratios");
     s->res->median_ratio_recorded = NAN;
-    for (int kind = 1; kind < KIND_COUNT; kind++) {
-        int n = 0;
+    int status = 0;
+    for (int kind = 1; kind < KIND_COUNT && !status; kind++) {
+        int n = 0, beat = 0, below = 0;
         for (int j = 0; j < s->n_targets; j++) {
-            float c = means[j * KIND_COUNT + kind], m = means[j * KIND_COUNT + KIND_MEI];
-            if (isfinite(c) && isfinite(m) && c > 0)
-                ratio[n++] = m / c;
+            const stats_interval *m = &ci[j * KIND_COUNT + KIND_MEI],
+                                 *c = &ci[j * KIND_COUNT + kind];
+            verdict[j * KIND_COUNT + kind] = 0;
+            if (!(isfinite(c->mean) && isfinite(m->mean) && c->mean > 0))
+                continue;
+            ratio[n++] = (float)(m->mean / c->mean);
+            int v = stats_interval_verdict(m, c);
+            verdict[j * KIND_COUNT + kind] = v;
+            beat += v > 0;
+            below += v < 0;
         }
+        int control = kind - 1; /* RUN_CONTROL_*: the kinds after the MEI, in order */
+        s->res->recorded_compared[control] = n;
+        s->res->recorded_beat[control] = beat;
+        s->res->recorded_below[control] = below;
+        s->res->recorded_ratio[control] = n ? median_of(ratio, n) : NAN;
         if (!n)
             continue;
-        char kind_name[64];
-        snprintf(kind_name, sizeof kind_name, "median_ratio_mei_over_%s", kind_names[kind]);
-        float med = median_of(ratio, n);
         if (kind == KIND_BEST_NATURAL)
-            s->res->median_ratio_recorded = med;
-        if (record_value(s, -1, kind_name, med)) {
-            free(ratio);
-            return 1;
-        }
+            s->res->median_ratio_recorded = s->res->recorded_ratio[control];
+        char name[64];
+        snprintf(name, sizeof name, "median_ratio_mei_over_%s", kind_names[kind]);
+        status = record_value(s, -1, name, s->res->recorded_ratio[control]);
+        snprintf(name, sizeof name, "targets_compared_%s", kind_names[kind]);
+        status = status || record_value(s, -1, name, n);
+        snprintf(name, sizeof name, "targets_mei_beats_%s", kind_names[kind]);
+        status = status || record_value(s, -1, name, beat);
+        snprintf(name, sizeof name, "targets_mei_below_%s", kind_names[kind]);
+        status = status || record_value(s, -1, name, below);
     }
     free(ratio);
-    return 0;
+    return status;
+}
+
+/* The best natural image by the recording: per target its highest recorded
+ * response to a training image, shown once at its own contrast (not a
+ * closed-loop stimulus: the maximum of single noisy trials, biased upward,
+ * so a control harder to beat, not easier), and the median of MEI mean /
+ * that response. Recorded per target and as the median. */
+static int evaluate_recorded_natural(run_state *s, const stats_interval *ci)
+{
+    const dataset *d = &s->data;
+    float *ratio = malloc((size_t)(s->n_targets ? s->n_targets : 1) * sizeof(float));
+    if (!ratio)
+        return fail(s, "out of memory for %s", "the ratios");
+    int n = 0, status = 0;
+    for (int j = 0; j < s->n_targets && !status; j++) {
+        int neuron = s->targets[j];
+        float best = -INFINITY;
+        for (int t = 0; t < d->trials; t++)
+            if (d->tiers[t] == TIER_TRAIN && d->responses[(size_t)t * d->neurons + neuron] > best)
+                best = d->responses[(size_t)t * d->neurons + neuron];
+        if (!isfinite(best))
+            continue;
+        double mei = ci[j * KIND_COUNT + KIND_MEI].mean;
+        if (isfinite(mei) && best > 0)
+            ratio[n++] = (float)(mei / best);
+        status = record_value(s, neuron, "best_natural_recorded_training", best);
+    }
+    s->res->recorded_natural_training_count = n;
+    s->res->recorded_ratio_natural_training = n ? median_of(ratio, n) : NAN;
+    free(ratio);
+    return status || (n && record_value(s, -1, "median_ratio_mei_over_best_natural_recorded_"
+                                        "training", s->res->recorded_ratio_natural_training)) ||
+           (n && record_value(s, -1, "targets_compared_best_natural_recorded_training", n));
 }
 
 /* The natural training images, gathered in chunks, to the ground truth. */
@@ -1284,7 +1344,7 @@ static const int truth_kind_of[KIND_COUNT] = {TRUTH_MEI, TRUTH_BEST_NATURAL, TRU
 /* The simulated population's expected response to each MEI and control, to
  * the neuron's truly best natural training image and to its known optimum,
  * all at the same budget (stimulus_truth, shared with `inception mei`). */
-static int evaluate_truth(run_state *s)
+static int evaluate_truth(run_state *s, const int *verdict)
 {
     const protocol_virtual_rig *v = &s->p->virtual_rig;
     sim_config c;
@@ -1324,15 +1384,29 @@ static int evaluate_truth(run_state *s)
                 goto done;
         }
         if (record_value(s, r->neuron, "truth_best_natural_training", r->natural) ||
+            record_value(s, r->neuron, "truth_best_natural_training_own_contrast",
+                         r->natural_raw) ||
             record_value(s, r->neuron, "truth_optimum", r->optimum))
             goto done;
     }
+    /* The recording and the truth in one direction: a control the simulated
+     * cell answers at least as strongly as the MEI must never have been
+     * reported beaten. Counted, recorded and printed, never hidden. */
+    int disagrees = 0;
+    for (int j = 0; j < s->n_targets; j++) {
+        const truth_row *r = stimulus_truth_row(t, j);
+        for (int kind = 1; kind < KIND_COUNT; kind++)
+            disagrees += verdict[j * KIND_COUNT + kind] > 0 &&
+                         !(r->shown[TRUTH_MEI] > r->shown[truth_kind_of[kind]]);
+    }
+    s->res->truth_disagrees = disagrees;
     truth_summary all;
     if (stimulus_truth_summarize(t, TRUTH_ALL_TYPES, &all)) {
         fail(s, "out of memory for %s", "the ground truth");
         goto done;
     }
     s->res->median_ratio_truth = all.over_natural;
+    s->res->median_ratio_truth_own_contrast = all.over_natural_raw;
     s->res->truth_beats_gabor = all.beats_gabor;
     s->res->truth_beats_rf = all.beats_rf;
     s->res->truth_scored = all.with_gabor < all.with_rf ? all.with_gabor : all.with_rf;
@@ -1342,7 +1416,10 @@ static int evaluate_truth(run_state *s)
                           s->res->median_ratio_truth) ||
              record_value(s, -1, "truth_targets_mei_beats_gabor", all.beats_gabor) ||
              record_value(s, -1, "truth_targets_mei_beats_rf", all.beats_rf) ||
-             record_value(s, -1, "truth_targets_scored", s->res->truth_scored);
+             record_value(s, -1, "truth_targets_scored", s->res->truth_scored) ||
+             record_value(s, -1, "truth_median_ratio_mei_over_best_natural_own_contrast",
+                          all.over_natural_raw) ||
+             record_value(s, -1, "truth_recorded_beaten_disagrees", disagrees);
 done:
     stimulus_truth_destroy(t);
     return status;
@@ -1361,14 +1438,20 @@ static int note_no_truth(run_state *s)
 
 static int phase_evaluation(run_state *s)
 {
-    float *means = malloc((size_t)s->n_targets * KIND_COUNT * sizeof(float));
-    if (!means)
+    size_t n = (size_t)(s->n_targets ? s->n_targets : 1) * KIND_COUNT;
+    stats_interval *ci = malloc(n * sizeof *ci);
+    int *verdict = malloc(n * sizeof *verdict);
+    if (!ci || !verdict) {
+        free(ci);
+        free(verdict);
         return fail(s, "out of memory for %s", "the evaluation");
-    int status = phase(s, "evaluation", "begin") || evaluate_recorded(s, means) ||
-                 evaluate_ratios(s, means) ||
-                 (s->p->virtual_rig.enabled ? evaluate_truth(s) : note_no_truth(s)) ||
+    }
+    int status = phase(s, "evaluation", "begin") || evaluate_recorded(s, ci) ||
+                 evaluate_ratios(s, ci, verdict) || evaluate_recorded_natural(s, ci) ||
+                 (s->p->virtual_rig.enabled ? evaluate_truth(s, verdict) : note_no_truth(s)) ||
                  phase(s, "evaluation", "end");
-    free(means);
+    free(ci);
+    free(verdict);
     return status;
 }
 
@@ -1434,7 +1517,15 @@ static int run_init(run_state *s, const protocol *p, const run_options *o, run_r
     memset(s, 0, sizeof *s);
     memset(out, 0, sizeof *out);
     out->median_ratio_recorded = out->median_ratio_truth = NAN;
+    out->median_ratio_truth_own_contrast = NAN;
+    out->recorded_ratio_natural_training = NAN;
+    out->recorded_natural_training_count = -1;
     out->truth_beats_gabor = out->truth_beats_rf = out->truth_scored = -1;
+    out->truth_disagrees = -1;
+    for (int c = 0; c < RUN_CONTROLS; c++) {
+        out->recorded_ratio[c] = NAN;
+        out->recorded_compared[c] = out->recorded_beat[c] = out->recorded_below[c] = -1;
+    }
     out->test_feve_mean = out->test_corr_mean = NAN;
     s->p = p;
     s->o = o;
@@ -1858,6 +1949,29 @@ static int load_results(run_state *s, const record_view *v, resume_scan *r)
         s->res->truth_beats_rf = (int)value;
     if (!strcmp(kind, "truth_targets_scored"))
         s->res->truth_scored = (int)value;
+    if (!strcmp(kind, "truth_median_ratio_mei_over_best_natural_own_contrast"))
+        s->res->median_ratio_truth_own_contrast = value;
+    if (!strcmp(kind, "truth_recorded_beaten_disagrees"))
+        s->res->truth_disagrees = (int)value;
+    if (!strcmp(kind, "median_ratio_mei_over_best_natural_recorded_training"))
+        s->res->recorded_ratio_natural_training = value;
+    if (!strcmp(kind, "targets_compared_best_natural_recorded_training"))
+        s->res->recorded_natural_training_count = (int)value;
+    for (int k = 1; k < KIND_COUNT; k++) { /* the recorded comparisons, per control */
+        char name[64];
+        snprintf(name, sizeof name, "median_ratio_mei_over_%s", kind_names[k]);
+        if (!strcmp(kind, name))
+            s->res->recorded_ratio[k - 1] = value;
+        int *counts[3] = {s->res->recorded_compared, s->res->recorded_beat,
+                          s->res->recorded_below};
+        const char *what[3] = {"targets_compared_%s", "targets_mei_beats_%s",
+                               "targets_mei_below_%s"};
+        for (int f = 0; f < 3; f++) {
+            snprintf(name, sizeof name, what[f], kind_names[k]);
+            if (!strcmp(kind, name))
+                counts[f][k - 1] = (int)value;
+        }
+    }
     if (strcmp(kind, "test_metrics"))
         return 0;
     if (record_get_f64(v->payload, v->length, "mean", &feve) ||
@@ -1874,25 +1988,47 @@ static int load_results(run_state *s, const record_view *v, resume_scan *r)
     return 0;
 }
 
-/* A fit that ended before the kill is not redone: its checkpoint, the
+/* The models a fit that ended wrote: model.bin and, for an ensemble
+ * (model.ensemble > 1, and no model.file), its further members' files. */
+static int load_fitted_models(run_state *s, model **models, int *count)
+{
+    int want = s->p->model.file[0] ? 1 : s->p->model.ensemble;
+    assert(want >= 1 && want <= SESSION_ENSEMBLE_MAX); /* the protocol's bounds */
+    char path[PROTOCOL_STRING_SIZE + 64], name[64], err[MODEL_ERR_SIZE];
+    for (*count = 0; *count < want; (*count)++) {
+        if (*count == 0)
+            snprintf(name, sizeof name, "model.bin");
+        else
+            session_fit_member_file(*count, name, sizeof name);
+        snprintf(path, sizeof path, "%s/%s", s->dir, name);
+        if (model_load(&models[*count], path, err)) {
+            for (int k = 0; k < *count; k++)
+                model_destroy(models[k]);
+            return fail(s, "%s", err);
+        }
+        model_set_threads(models[*count], s->p->model.threads);
+    }
+    return 0;
+}
+
+/* A fit that ended before the kill is not redone: its checkpoints, the
  * recorded natural trials and its test metrics are loaded. */
 static int resume_fit(run_state *s)
 {
     if (!(s->ended >> 2 & 1))
         return phase_fit(s);
-    char path[PROTOCOL_STRING_SIZE + 16], err[MODEL_ERR_SIZE];
-    snprintf(path, sizeof path, "%s/model.bin", s->dir);
-    model *m;
-    if (model_load(&m, path, err))
-        return fail(s, "%s", err);
-    model_set_threads(m, s->p->model.threads);
+    model *models[SESSION_ENSEMBLE_MAX];
+    int count;
+    if (load_fitted_models(s, models, &count))
+        return 1;
     session_dataset sd;
     if (load_recorded_data(s, &sd)) {
-        model_destroy(m);
+        for (int k = 0; k < count; k++)
+            model_destroy(models[k]);
         return 1;
     }
     session_dataset_free(&sd);
-    return session_fit_adopt(&s->data, m, &s->fr, s->err);
+    return session_fit_adopt_ensemble(&s->data, models, count, &s->fr, s->err);
 }
 
 /* A synthesis that ended is not redone: its targets and stimuli are the

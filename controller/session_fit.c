@@ -4,6 +4,7 @@
  * `inception replay` both take, so a replay gives the run's model bit for bit. */
 #include "controller.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -57,6 +58,7 @@ void session_fit_settings_from_protocol(const protocol *p, int height, int width
     out->min_correlation = p->targets.min_correlation;
     out->controls = pe->controls;
     out->control_seed = p->seed;
+    out->ensemble = p->model.ensemble < 1 ? 1 : p->model.ensemble;
 }
 
 const char *session_kind_name(int kind)
@@ -104,8 +106,16 @@ static int tier_rows_gather(const dataset *d, int tier, tier_rows *t, char *err)
     return 0;
 }
 
-int session_fit_evaluate_tier(model *m, const dataset *d, int tier, neuron_metrics *out,
-                              int *trials, char *err)
+/* The models' mean prediction (one model: its own, to the bit). */
+static int predict_mean(model *const *models, int count, const float *images, int n,
+                        float *rates, char *err)
+{
+    char serr[STIMULUS_ERR_SIZE];
+    return ensemble_predict(models, count, images, n, rates, serr) ? controller_fail(err, "%s", serr) : 0;
+}
+
+static int evaluate_tier(model *const *models, int count, const dataset *d, int tier,
+                         neuron_metrics *out, int *trials, char *err)
 {
     tier_rows t;
     if (tier_rows_gather(d, tier, &t, err))
@@ -113,32 +123,38 @@ int session_fit_evaluate_tier(model *m, const dataset *d, int tier, neuron_metri
     *trials = t.n;
     char merr[MODEL_ERR_SIZE];
     int status = 0;
-    if (t.n >= 2 && (model_predict(m, t.images, t.n, t.predicted, merr) ||
-                     metrics_evaluate(t.predicted, t.responses, t.ids, t.n, d->neurons, out,
-                                      merr)))
-        status = controller_fail(err, "%s", merr);
+    if (t.n >= 2 && (predict_mean(models, count, t.images, t.n, t.predicted, err) ||
+                     (metrics_evaluate(t.predicted, t.responses, t.ids, t.n, d->neurons, out,
+                                       merr) && controller_fail(err, "%s", merr))))
+        status = 1;
     tier_rows_free(&t);
     return status;
 }
 
-static int evaluate(model *m, const dataset *d, session_fit_result *r, char *err)
+int session_fit_evaluate_tier(model *m, const dataset *d, int tier, neuron_metrics *out,
+                              int *trials, char *err)
 {
+    return evaluate_tier(&m, 1, d, tier, out, trials, err);
+}
+
+static int evaluate(const dataset *d, session_fit_result *r, char *err)
+{
+    model *const *m = r->members;
     int N = d->neurons;
     tier_rows v;
     if (tier_rows_gather(d, TIER_VALIDATION, &v, err))
         return 1;
     neuron_metrics *nm = malloc((size_t)N * sizeof *nm);
     int status = nm ? 0 : controller_fail(err, "out of memory for the metrics");
-    char merr[MODEL_ERR_SIZE];
+    char why[CONTROLLER_ERR_SIZE];
     if (!status && v.n >= 2) {
-        if (model_predict(m, v.images, v.n, v.predicted, merr))
-            status = controller_fail(err, "validation prediction: %s", merr);
+        if (predict_mean(m, r->n_models, v.images, v.n, v.predicted, why))
+            status = controller_fail(err, "validation prediction: %s", why);
         else
             metrics_correlation(v.predicted, v.responses, v.n, N, r->validation_corr);
     }
     int n_test = 0;
-    char why[CONTROLLER_ERR_SIZE];
-    if (!status && session_fit_evaluate_tier(m, d, TIER_TEST, nm, &n_test, why))
+    if (!status && evaluate_tier(m, r->n_models, d, TIER_TEST, nm, &n_test, why))
         status = controller_fail(err, "test evaluation: %s", why);
     if (!status && n_test >= 2) {
         for (int n = 0; n < N; n++) {
@@ -200,6 +216,8 @@ static int synthesize(const session_fit_settings *s, session_fit_result *r, char
         t[j] = (mei_target){s->objective, r->targets[j], NULL};
     mei_options o = s->mei;
     o.budget = r->budget;
+    o.ensemble = r->members + 1;
+    o.ensemble_size = r->n_models - 1;
     char serr[STIMULUS_ERR_SIZE];
     int status = mei_synthesize(r->model, t, r->n_targets, &o, r->meis, r->mei, serr);
     free(t);
@@ -211,7 +229,8 @@ static float *stimulus_slot(const session_fit_result *r, int j, int kind, size_t
     return r->stimuli + ((size_t)j * SESSION_KIND_COUNT + (size_t)kind) * P;
 }
 
-/* The most driving training image (by the model), shown at the budget. */
+/* The most driving training image (by the model) at the budget: every
+ * training image is ranked as it will be shown, rendered at the budget. */
 static int control_best(const dataset *d, session_fit_result *r, size_t P, char *err)
 {
     tier_rows t;
@@ -221,8 +240,9 @@ static int control_best(const dataset *d, session_fit_result *r, size_t P, char 
     int *unused = malloc((size_t)r->n_targets * sizeof(int));
     char serr[STIMULUS_ERR_SIZE];
     int status = !best || !unused ? controller_fail(err, "out of memory for the controls") : 0;
-    if (!status && control_best_natural(r->model, t.images, t.n, NULL, r->targets, r->n_targets,
-                                        best, unused, serr))
+    if (!status && control_best_natural_ensemble(r->members, r->n_models, t.images, t.n, NULL,
+                                                 r->targets, r->n_targets, &r->budget, best,
+                                                 unused, serr))
         status = controller_fail(err, "controls: %s", serr);
     for (int j = 0; !status && j < r->n_targets; j++) {
         float *x = stimulus_slot(r, j, SESSION_KIND_BEST_NATURAL, P);
@@ -246,9 +266,11 @@ static int control_made(const session_fit_settings *s, session_fit_result *r, in
     char serr[STIMULUS_ERR_SIZE];
     int status = !img || !g ? controller_fail(err, "out of memory for the controls") : 0;
     if (!status && (kind == SESSION_KIND_GABOR
-                        ? control_matched_gabor(r->model, r->targets, n, &r->budget,
-                                                s->control_seed, g, img, serr)
-                        : control_rf_map(r->model, r->targets, n, &r->budget, img, serr)))
+                        ? control_matched_gabor_ensemble(r->members, r->n_models, r->targets,
+                                                         n, &r->budget, s->control_seed, g,
+                                                         img, serr)
+                        : control_rf_map_ensemble(r->members, r->n_models, r->targets, n,
+                                                  &r->budget, img, serr)))
         status = controller_fail(err, "controls: %s", serr);
     for (int j = 0; !status && j < n; j++) {
         memcpy(stimulus_slot(r, j, kind, P), img + (size_t)j * P, P * sizeof(float));
@@ -265,15 +287,15 @@ static int predict_stimuli(const dataset *d, session_fit_result *r, size_t P, ch
     float *rates = malloc((size_t)d->neurons * sizeof(float));
     if (!rates)
         return controller_fail(err, "out of memory for the predictions");
-    char merr[MODEL_ERR_SIZE];
+    char why[CONTROLLER_ERR_SIZE];
     int status = 0;
     for (int j = 0; !status && j < r->n_targets; j++)
         for (int k = 0; !status && k < SESSION_KIND_COUNT; k++) {
             r->predicted[j * SESSION_KIND_COUNT + k] = NAN;
             if (!r->present[j * SESSION_KIND_COUNT + k])
                 continue;
-            if (model_predict(r->model, stimulus_slot(r, j, k, P), 1, rates, merr))
-                status = controller_fail(err, "prediction: %s", merr);
+            if (predict_mean(r->members, r->n_models, stimulus_slot(r, j, k, P), 1, rates, why))
+                status = controller_fail(err, "prediction: %s", why);
             else
                 r->predicted[j * SESSION_KIND_COUNT + k] = rates[r->targets[j]];
         }
@@ -317,22 +339,74 @@ static int check_tiers(const dataset *d, char *err)
 {
     if (dataset_count_tier(d, TIER_TRAIN) < 1 || dataset_count_tier(d, TIER_VALIDATION) < 2)
         return controller_fail(err, "the data needs training trials and at least 2 validation trials "
-                               "(%d and %d)", dataset_count_tier(d, TIER_TRAIN),
-                               dataset_count_tier(d, TIER_VALIDATION));
+                    "(%d and %d)", dataset_count_tier(d, TIER_TRAIN),
+                    dataset_count_tier(d, TIER_VALIDATION));
+    return 0;
+}
+
+int session_fit_adopt_ensemble(const dataset *d, model **models, int count,
+                               session_fit_result *out, char *err)
+{
+    assert(count >= 1 && count <= SESSION_ENSEMBLE_MAX);
+    memset(out, 0, sizeof *out);
+    char serr[STIMULUS_ERR_SIZE];
+    int status = check_tiers(d, err) || result_alloc(out, d->neurons, err);
+    if (!status && ensemble_check(models, count, serr))
+        status = controller_fail(err, "%s", serr);
+    if (status) {
+        for (int k = 0; k < count; k++)
+            model_destroy(models[k]);
+        return 1;
+    }
+    out->model = models[0];
+    for (int k = 0; k < count; k++)
+        out->members[k] = models[k];
+    out->n_models = count;
+    if (evaluate(d, out, err)) {
+        session_fit_result_free(out);
+        return 1;
+    }
     return 0;
 }
 
 int session_fit_adopt(const dataset *d, model *m, session_fit_result *out, char *err)
 {
-    memset(out, 0, sizeof *out);
-    if (check_tiers(d, err) || result_alloc(out, d->neurons, err)) {
-        model_destroy(m);
-        return 1;
-    }
-    out->model = m;
-    if (evaluate(m, d, out, err)) {
-        session_fit_result_free(out);
-        return 1;
+    return session_fit_adopt_ensemble(d, &m, 1, out, err);
+}
+
+void session_fit_member_file(int k, char *out, size_t size)
+{
+    snprintf(out, size, "model_ensemble_%d.bin", k);
+}
+
+/* Ensemble member k >= 1: a new model of the settings' architecture,
+ * initialized and fitted with seeds shifted by k (the fit's batches too),
+ * so the members differ by their seeds alone. */
+static int fit_member(const dataset *d, const session_fit_settings *s, int k, model **out,
+                      char *err)
+{
+    model_config mc = s->model;
+    mc.height = d->height;
+    mc.width = d->width;
+    mc.neurons = d->neurons;
+    mc.seed += (uint64_t)k;
+    fit_options fo = s->fit;
+    fo.seed += (uint64_t)k;
+    /* The recorded learning curve ("final" fit rounds) is model 0's: a
+     * member's epochs are not reported into it. */
+    fo.progress = NULL;
+    fo.user = NULL;
+    fit_report rep;
+    char merr[MODEL_ERR_SIZE];
+    *out = NULL;
+    if (model_create(out, &mc, merr))
+        return controller_fail(err, "ensemble member %d: %s", k, merr);
+    model_set_threads(*out, fo.threads);
+    if (model_fit(*out, d, &fo, &rep, merr) ||
+        model_set_writer(*out, inception_version_string(), merr)) {
+        model_destroy(*out);
+        *out = NULL;
+        return controller_fail(err, "ensemble member %d: fit: %s", k, merr);
     }
     return 0;
 }
@@ -371,7 +445,16 @@ int session_fit_model(const dataset *d, const session_fit_settings *s,
         model_destroy(m);
         return controller_fail(err, "fit: %s", merr);
     }
-    if (session_fit_adopt(d, m, out, err))
+    int count = s->ensemble < 1 ? 1 : s->ensemble > SESSION_ENSEMBLE_MAX ? SESSION_ENSEMBLE_MAX
+                                                                         : s->ensemble;
+    model *models[SESSION_ENSEMBLE_MAX] = {m};
+    for (int k = 1; k < count; k++)
+        if (fit_member(d, s, k, &models[k], err)) {
+            for (int i = 0; i < k; i++)
+                model_destroy(models[i]);
+            return 1;
+        }
+    if (session_fit_adopt_ensemble(d, models, count, out, err))
         return 1;
     out->fit = rep;
     return 0;
@@ -431,6 +514,8 @@ void session_fit_result_free(session_fit_result *r)
     if (!r)
         return;
     model_destroy(r->model);
+    for (int k = 1; k < r->n_models; k++)
+        model_destroy(r->members[k]);
     free(r->validation_corr);
     free(r->test_corr);
     free(r->test_feve);
@@ -456,6 +541,15 @@ int session_fit_record_model(session_record *w, const char *dir, const dataset *
         return controller_fail(err, "%s", merr);
     if (session_record_checkpoint(w, path, r->fit.best_epoch, r->fit.best_validation_corr, err))
         return 1;
+    for (int k = 1; k < r->n_models; k++) { /* the ensemble's further members */
+        char name[64];
+        session_fit_member_file(k, name, sizeof name);
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        if (model_save(r->members[k], path, merr))
+            return controller_fail(err, "%s", merr);
+        if (session_record_checkpoint(w, path, -1, NAN, err))
+            return 1;
+    }
     if (r->test_trials < 2)
         return 0;
     int N = d->neurons;

@@ -116,13 +116,52 @@ static void describe_source(const protocol *p, char *out, size_t size)
     if (im->source == PROTOCOL_IMAGES_NPY)
         snprintf(out, size, "the NPY file %s", im->path);
     else if (im->source == PROTOCOL_IMAGES_FOLDER)
-        snprintf(out, size, "the folder %s, seed %llu", im->path, seed);
+        snprintf(out, size, "the files of the folder %s, each one image, seed %llu", im->path,
+                 seed);
+    else if (im->source == PROTOCOL_IMAGES_PATCHES)
+        snprintf(out, size, "patches of the files in %s, seed %llu", im->path, seed);
     else if (im->source == PROTOCOL_IMAGES_PHOTOS && photo_default_folder())
         snprintf(out, size, "the photos in %s, seed %llu", photo_default_folder(), seed);
     else if (im->source == PROTOCOL_IMAGES_PHOTOS)
         snprintf(out, size, "synthetic images (no photos installed), seed %llu", seed);
     else
         snprintf(out, size, "synthetic images, seed %llu", seed);
+}
+
+/* Source `folder`: each file one image. Image i is file order[i] of the
+ * folder's files (image_set: byte order of names) shuffled by the seed, so
+ * that no file is two images (no image in two tiers: ids 0..train-1 train,
+ * then test) and image i does not depend on how many are made; each is
+ * resized to the model's size by images_resize (the centre cropped to the
+ * model's aspect ratio, then area-averaged, or bilinear when enlarging). */
+static int folder_images(const char *folder, int count, int H, int W, uint64_t seed, float *out,
+                         char *err)
+{
+    image_set *set;
+    char merr[MODEL_ERR_SIZE];
+    if (image_set_open(&set, folder, merr))
+        return fail(err, "%s", merr);
+    int files = image_set_count(set), status = 0;
+    int64_t *order = malloc((size_t)(files ? files : 1) * sizeof *order);
+    if (!order)
+        status = fail(err, "out of memory for the order of %d images", files);
+    else if (files < count)
+        status = fail(err, "%s holds %d images; the protocol shows %d (images.train + "
+                      "images.test), each file once (images.source patches cuts patches)",
+                      folder, files, count);
+    if (!status) {
+        for (int i = 0; i < files; i++)
+            order[i] = i;
+        model_rng rng;
+        model_rng_seed(&rng, seed);
+        model_rng_shuffle_i64(&rng, order, files);
+    }
+    for (int i = 0; !status && i < count; i++)
+        if (image_set_read(set, (int)order[i], 1, H, W, out + (size_t)i * H * W, merr))
+            status = fail(err, "%s", merr);
+    free(order);
+    image_set_destroy(set);
+    return status;
 }
 
 static int make_images(const protocol *p, float *out, int count, char *err)
@@ -136,7 +175,9 @@ static int make_images(const protocol *p, float *out, int count, char *err)
         sim_natural_images(out, count, H, W, seed);
         return 0;
     }
-    if (im->source == PROTOCOL_IMAGES_PHOTOS || im->source == PROTOCOL_IMAGES_FOLDER) {
+    if (im->source == PROTOCOL_IMAGES_FOLDER)
+        return folder_images(im->path, count, H, W, seed, out, err);
+    if (im->source == PROTOCOL_IMAGES_PHOTOS || im->source == PROTOCOL_IMAGES_PATCHES) {
         const char *folder =
             im->source == PROTOCOL_IMAGES_PHOTOS ? photo_default_folder() : im->path;
         return photo_patches(folder, count, H, W, seed, out, merr) ? controller_fail(err, "%s", merr) : 0;

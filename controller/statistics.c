@@ -106,6 +106,15 @@ int stats_evaluation_interval(const double *x, int n, int64_t neuron, int kind,
                                 err);
 }
 
+int stats_interval_verdict(const stats_interval *a, const stats_interval *b)
+{
+    if (a->low > b->high)
+        return 1;
+    if (a->high < b->low)
+        return -1;
+    return 0; /* overlapping, or a NaN bound (every comparison with NaN is false) */
+}
+
 /* ---- Wilcoxon signed-rank ---- */
 
 typedef struct signed_difference {

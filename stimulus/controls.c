@@ -20,30 +20,41 @@
 static const float gabor_frequencies[] = {0.05f, 0.09f, 0.16f};
 static const float gabor_cycles[] = {0.4f, 0.7f}; /* envelope σ in carrier periods */
 
-/* Predicted rates of `count` images in chunks; calls visit(first, chunk,
- * rates) for each chunk. */
+/* Predicted rates of `count` images in chunks, each image rendered at the
+ * budget first when `budget` is given (as it would be shown); calls
+ * visit(first, chunk, rates) for each chunk. */
 typedef void (*chunk_visitor)(int first, int chunk, const float *rates, int N, void *user);
 
 static int predict_chunks(model *const *models, int n_models, const float *images, int count,
-                          int pixels, chunk_visitor visit, void *user, char *err)
+                          int pixels, const stimulus_budget *budget, chunk_visitor visit,
+                          void *user, char *err)
 {
     int N = model_get_config(models[0])->neurons;
     float *rates = malloc((size_t)PREDICT_CHUNK * N * sizeof(float));
-    if (!rates) {
+    float *rendered = budget ? malloc((size_t)PREDICT_CHUNK * pixels * sizeof(float)) : NULL;
+    if (!rates || (budget && !rendered)) {
+        free(rates);
+        free(rendered);
         snprintf(err, STIMULUS_ERR_SIZE, "controls: out of memory");
         return 1;
     }
-    for (int first = 0; first < count; first += PREDICT_CHUNK) {
+    int status = 0;
+    for (int first = 0; first < count && !status; first += PREDICT_CHUNK) {
         int chunk = count - first < PREDICT_CHUNK ? count - first : PREDICT_CHUNK;
-        if (ensemble_predict(models, n_models, images + (size_t)first * pixels, chunk, rates,
-                             err)) {
-            free(rates);
-            return 1;
+        const float *x = images + (size_t)first * pixels;
+        if (budget) {
+            memcpy(rendered, x, (size_t)chunk * pixels * sizeof(float));
+            for (int i = 0; i < chunk; i++)
+                stimulus_render_at_budget(rendered + (size_t)i * pixels, pixels, budget);
+            x = rendered;
         }
-        visit(first, chunk, rates, N, user);
+        status = ensemble_predict(models, n_models, x, chunk, rates, err);
+        if (!status)
+            visit(first, chunk, rates, N, user);
     }
     free(rates);
-    return 0;
+    free(rendered);
+    return status;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -83,16 +94,17 @@ static int no_best(char *err, const char *which, int neuron)
 }
 
 int control_best_natural(model *m, const float *images, int count, const float *responses,
-                         const int *neurons, int n, int *best_predicted, int *best_recorded,
-                         char *err)
+                         const int *neurons, int n, const stimulus_budget *b,
+                         int *best_predicted, int *best_recorded, char *err)
 {
-    return control_best_natural_ensemble(&m, 1, images, count, responses, neurons, n,
+    return control_best_natural_ensemble(&m, 1, images, count, responses, neurons, n, b,
                                          best_predicted, best_recorded, err);
 }
 
 int control_best_natural_ensemble(model *const *models, int n_models, const float *images,
                                   int count, const float *responses, const int *neurons, int n,
-                                  int *best_predicted, int *best_recorded, char *err)
+                                  const stimulus_budget *b, int *best_predicted,
+                                  int *best_recorded, char *err)
 {
     if (ensemble_check(models, n_models, err))
         return 1;
@@ -109,7 +121,7 @@ int control_best_natural_ensemble(model *const *models, int n_models, const floa
     argmax_state s = {neurons, n, best_predicted, value};
     int status = count < 1 ? no_images(err)
                            : predict_chunks(models, n_models, images, count,
-                                            c->height * c->width, argmax_visit, &s, err);
+                                            c->height * c->width, b, argmax_visit, &s, err);
     for (int j = 0; j < n; j++) {
         best_recorded[j] = -1;
         if (!responses)
@@ -223,7 +235,7 @@ static int score_gabors(model *const *models, int n_models, gabor_search *s, int
             gabor_render(&s->candidates[first + i], c->height, c->width, b,
                          images + (size_t)i * P);
         s->offset = first;
-        status = predict_chunks(models, n_models, images, chunk, P, gabor_visit, s, err);
+        status = predict_chunks(models, n_models, images, chunk, P, NULL, gabor_visit, s, err);
     }
     free(images);
     return status;

@@ -425,15 +425,22 @@ int ensemble_input_gradient(model *const *models, int count, const float *images
 
 /* Best natural images: for each of `n` neurons the index (into `images`) of
  * the image with the highest predicted rate, and with the highest recorded
- * response when `responses` (count × N) is given (else -1). No images, or a
- * neuron without a finite response to any, is an error: on success every
- * index asked for is valid. */
+ * response when `responses` (count × N) is given (else -1). With a budget
+ * `b` the prediction is of each image rendered at the budget, as the control
+ * is shown: the best natural image at the MEI's contrast, the comparison
+ * Walker et al. made (an image chosen at its own contrast and then rescaled
+ * is often a weak control). NULL ranks the images as they are. The recorded
+ * choice is of the responses as recorded (the images at their own
+ * contrast: nothing was recorded at the budget). No images, or a neuron
+ * without a finite response to any, is an error: on success every index
+ * asked for is valid. */
 int control_best_natural(model *m, const float *images, int count, const float *responses,
-                         const int *neurons, int n, int *best_predicted, int *best_recorded,
-                         char *err);
+                         const int *neurons, int n, const stimulus_budget *b,
+                         int *best_predicted, int *best_recorded, char *err);
 int control_best_natural_ensemble(model *const *models, int n_models, const float *images,
                                   int count, const float *responses, const int *neurons, int n,
-                                  int *best_predicted, int *best_recorded, char *err);
+                                  const stimulus_budget *b, int *best_predicted,
+                                  int *best_recorded, char *err);
 
 typedef struct gabor_params {
     float x, y;          /* centre, pixels (x the column) */
@@ -514,6 +521,10 @@ typedef struct truth_summary {
     int count, with_gabor, with_rf;
     float over_natural, over_natural_raw, over_optimum, over_gabor, over_rf, over_best_control;
     int beats_natural, beats_gabor, beats_rf, beats_best_control;
+    /* Against the best-natural control shown (shown[TRUTH_BEST_NATURAL],
+     * the model's choice), over the `with_shown_natural` rows that have it. */
+    float over_shown_natural;
+    int beats_shown_natural, with_shown_natural;
     /* Least exciting inputs (rows with shown[TRUTH_LEAST]): `suppressible`
      * rows whose least natural image drives the cell above its gray rate
      * (by more than 1% of the gray rate), of which `least_below_natural` the

@@ -182,7 +182,8 @@ static float median_finite(float *v, int n)
 static float ratio(float a, float b) { return isfinite(a) && isfinite(b) && b > 0 ? a / b : NAN; }
 
 /* The denominators summarized: see truth_summary. */
-enum { D_NATURAL, D_NATURAL_RAW, D_OPTIMUM, D_GABOR, D_RF, D_BEST_CONTROL, D_COUNT };
+enum { D_NATURAL, D_NATURAL_RAW, D_OPTIMUM, D_GABOR, D_RF, D_SHOWN_NATURAL, D_BEST_CONTROL,
+       D_COUNT };
 
 static float denominator(const truth_row *r, int d)
 {
@@ -197,6 +198,8 @@ static float denominator(const truth_row *r, int d)
         return r->shown[TRUTH_GABOR];
     case D_RF:
         return r->shown[TRUTH_RF];
+    case D_SHOWN_NATURAL:
+        return r->shown[TRUTH_BEST_NATURAL];
     }
     return r->best_control;
 }
@@ -234,10 +237,12 @@ int stimulus_truth_summarize(const stimulus_truth *t, unsigned types, truth_summ
     if (!v)
         return 1;
     float *medians[D_COUNT] = {&out->over_natural, &out->over_natural_raw, &out->over_optimum,
-                               &out->over_gabor,   &out->over_rf,          &out->over_best_control};
-    int *wins[D_COUNT] = {&out->beats_natural, NULL, NULL,
-                          &out->beats_gabor,   &out->beats_rf, &out->beats_best_control};
-    int *scored[D_COUNT] = {NULL, NULL, NULL, &out->with_gabor, &out->with_rf, NULL};
+                               &out->over_gabor,   &out->over_rf, &out->over_shown_natural,
+                               &out->over_best_control};
+    int *wins[D_COUNT] = {&out->beats_natural, NULL, NULL, &out->beats_gabor, &out->beats_rf,
+                          &out->beats_shown_natural, &out->beats_best_control};
+    int *scored[D_COUNT] = {NULL, NULL, NULL, &out->with_gabor, &out->with_rf,
+                            &out->with_shown_natural, NULL};
     for (int d = 0; d < D_COUNT; d++) {
         int n = 0;
         for (int j = 0; j < t->count; j++) {

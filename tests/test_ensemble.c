@@ -286,8 +286,9 @@ static void test_controls(model **models, model *copy)
 
     /* An ensemble of one: the plain controls, to the bit. */
     int bp1[2], br1[2], bp2[2], br2[2];
-    int ok = !control_best_natural(models[0], natural, R, resp, neurons, 2, bp1, br1, err) &&
-             !control_best_natural_ensemble(models, 1, natural, R, resp, neurons, 2, bp2, br2, err);
+    int ok = !control_best_natural(models[0], natural, R, resp, neurons, 2, &b, bp1, br1, err) &&
+             !control_best_natural_ensemble(models, 1, natural, R, resp, neurons, 2, &b, bp2, br2,
+                                            err);
     CHECK(ok && !memcmp(bp1, bp2, sizeof bp1) && !memcmp(br1, br2, sizeof br1),
           "best natural: an ensemble of one is the model alone");
     gabor_params g1[2], g2[2];
@@ -314,7 +315,8 @@ static void test_controls(model **models, model *copy)
         for (int k = 1; k < R; k++)
             if (mean[k * N + neurons[j]] > mean[want[j] * N + neurons[j]])
                 want[j] = k;
-    ok = !control_best_natural_ensemble(models, 2, natural, R, resp, neurons, 2, bp2, br2, err);
+    ok = !control_best_natural_ensemble(models, 2, natural, R, resp, neurons, 2, NULL, bp2, br2,
+                                        err);
     CHECK(ok && bp2[0] == want[0] && bp2[1] == want[1] && br2[0] == br1[0],
           "best natural of two models: the argmax of the mean prediction (%d, %d)", want[0],
           want[1]);

@@ -176,7 +176,7 @@ trials_before=$(trials_in "$f/session.rec")
 run resume "$f"
 check "resume with the image folder changed: exit 1 ($(status))" '[ "$(status)" = 1 ]'
 check "it names the first differing image, image 0: $(cat "$work/err")" \
-    'grep -q "image 0 differs from the recorded one: made again from the folder $work/photos, seed 3, its SHA-256 is" "$work/err"'
+    'grep -q "image 0 differs from the recorded one: made again from patches of the files in $work/photos, seed 3, its SHA-256 is" "$work/err"'
 check "nothing was shown and no rig started" \
     '[ "$(trials_in "$f/session.rec")" = "$trials_before" ] && [ ! -e "$f/rig_truth.1" ]'
 cp "$work/kept/"*.png "$work/photos/"

@@ -52,6 +52,14 @@ assert any(n.endswith('sync edges on TTL line 3') for n in notes), notes
 ok $? "endpoints.sync_line 3: every sync edge recorded on line 3, the note says so $(tail -1 "$work/syncline")"
 grep -q "^ground truth: median MEI / best natural training image [0-9.]*" "$work/out"
 ok $? "it prints the ground-truth median ratio"
+for control in "best natural" "matched Gabor" "RF map"; do
+    grep -q "^  MEI / $control: median [0-9.]* over 3 targets; the MEI beats it for [0-9]*, is below it for [0-9]*, undecided for [0-9]*$" "$work/out"
+    ok $? "it prints the recorded MEI / $control with the counts behind it"
+done
+grep -q "^  MEI / the training image with the highest recorded response (one trial, at its own contrast): median [0-9.]* over 3 targets$" "$work/out"
+ok $? "it prints the recorded MEI / the best recorded natural training response"
+grep -q "^ground truth: .*at its own contrast [0-9.]*)$" "$work/out"
+ok $? "it prints the ground truth against the best natural image at its own contrast too"
 TAP_START=$n $py "$tests/run_check.py" "$work/session" 300 10 4 3 8 >"$work/check" 2>&1
 [ $? = 0 ] || failed=$((failed + 1))
 grep -v '^1\.\.' "$work/check"

@@ -484,6 +484,109 @@ static void test_import(const char *base)
     round_trip(data, session, "sensorium");
 }
 
+/* ------------------------------------------------------------------------ */
+/* images.source folder (issue 15 item 3): each file one image, none twice, so
+ * no image is in two tiers; version 1's `folder` is `patches`, as recorded
+ * sessions made them. Files: 12 PNGs of 16 × 24 (the model's 8 × 12 aspect,
+ * so no crop), each a distinct pattern; the expected image of each is its
+ * 8-bit pixels averaged over 2 × 2 blocks, computed here. */
+
+enum { FOLDER_FILES = 12, FOLDER_H = 8, FOLDER_W = 12 };
+
+static int folder_protocol(const char *dir, int version, const char *source, int train,
+                           int test, protocol **p, char *err)
+{
+    char text[1024];
+    snprintf(text, sizeof text, "version: %d\nname: folder-test\nseed: 5\nimages:\n"
+             "  source: %s\n  path: %s\n  train: %d\n  test: %d\n  test_repeats: 2\n"
+             "  validation_fraction: 0.25\n  height: %d\n  width: %d\n", version, source,
+             dir, train, test, FOLDER_H, FOLDER_W);
+    return protocol_parse(text, strlen(text), "folder.yaml", NULL, p, err);
+}
+
+static void test_folder_images(const char *base)
+{
+    char dir[512], path[600], err[CONTROLLER_ERR_SIZE];
+    snprintf(dir, sizeof dir, "%s/folder", base);
+    mkdir(dir, 0700);
+    static float expected[FOLDER_FILES][FOLDER_H * FOLDER_W];
+    int written = 1;
+    for (int k = 0; k < FOLDER_FILES; k++) {
+        float full[2 * FOLDER_H * 2 * FOLDER_W];
+        for (int y = 0; y < 2 * FOLDER_H; y++)
+            for (int x = 0; x < 2 * FOLDER_W; x++) /* 8-bit levels, stored exactly */
+                full[y * 2 * FOLDER_W + x] = (float)((k * 37 + x * 11 + y * 5) % 256) / 255.0f;
+        for (int y = 0; y < FOLDER_H; y++)
+            for (int x = 0; x < FOLDER_W; x++) {
+                const float *f = full + 2 * y * 2 * FOLDER_W + 2 * x;
+                expected[k][y * FOLDER_W + x] =
+                    0.25f * (f[0] + f[1] + f[2 * FOLDER_W] + f[2 * FOLDER_W + 1]);
+            }
+        snprintf(path, sizeof path, "%s/image%02d.png", dir, k);
+        written &= !png_write_gray(path, full, 2 * FOLDER_H, 2 * FOLDER_W, err);
+    }
+    CHECK(written, "12 PNG files written: %s", written ? "" : err);
+
+    protocol *p;
+    enum { TRAIN = 8, TEST = 3, COUNT = TRAIN + TEST, P = FOLDER_H * FOLDER_W };
+    static float made[COUNT * P], few[5 * P], patches[COUNT * P], old[COUNT * P];
+    int ok = !folder_protocol(dir, 2, "folder", TRAIN, TEST, &p, err) &&
+             !session_natural_images(p, COUNT, NULL, made, NULL, err);
+    CHECK(ok && p->images.source == PROTOCOL_IMAGES_FOLDER, "version 2 folder images made: %s",
+          ok ? "" : err);
+    int file_of[COUNT], used[FOLDER_FILES] = {0}, matched = 0;
+    for (int i = 0; ok && i < COUNT; i++) {
+        file_of[i] = -1;
+        /* Area averaging sums four float products: 1e-6 is a few float
+         * roundings of values in [0,1], far below the 1/255 between files. */
+        for (int k = 0; k < FOLDER_FILES && file_of[i] < 0; k++) {
+            int same = 1;
+            for (int q = 0; q < P; q++)
+                same &= fabsf(made[i * P + q] - expected[k][q]) <= 1e-6f;
+            if (same)
+                file_of[i] = k;
+        }
+        matched += file_of[i] >= 0;
+        if (file_of[i] >= 0)
+            used[file_of[i]]++;
+    }
+    int twice = 0;
+    for (int k = 0; k < FOLDER_FILES; k++)
+        twice += used[k] > 1;
+    CHECK(ok && matched == COUNT && twice == 0,
+          "each of the %d images is one file resized, no file twice (%d matched, %d twice)",
+          COUNT, matched, twice);
+    int overlap = 0;
+    for (int i = 0; ok && i < TRAIN; i++)
+        for (int t = TRAIN; t < COUNT; t++)
+            overlap += file_of[i] >= 0 && file_of[i] == file_of[t];
+    CHECK(ok && overlap == 0, "no file is both a training and a test image (%d shared)", overlap);
+    ok = ok && !session_natural_images(p, 5, NULL, few, NULL, err);
+    CHECK(ok && !memcmp(few, made, sizeof few), "image i does not depend on how many are made");
+    protocol_destroy(p);
+
+    ok = !folder_protocol(dir, 2, "folder", 10, 3, &p, err);
+    CHECK(ok && session_natural_images(p, 13, NULL, made, NULL, err) != 0 &&
+              strstr(err, "holds 12 images") && strstr(err, dir),
+          "more images than files: refused, naming the folder: %s", err);
+    protocol_destroy(p);
+
+    /* Version 1's folder is version 2's patches, to the bit (recorded
+     * sessions replay), and not the files themselves. */
+    protocol *v1, *v2;
+    ok = !folder_protocol(dir, 1, "folder", TRAIN, TEST, &v1, err) &&
+         !folder_protocol(dir, 2, "patches", TRAIN, TEST, &v2, err) &&
+         !session_natural_images(v1, COUNT, NULL, old, NULL, err) &&
+         !session_natural_images(v2, COUNT, NULL, patches, NULL, err);
+    CHECK(ok && v1->images.source == PROTOCOL_IMAGES_PATCHES &&
+              !memcmp(old, patches, sizeof old) && memcmp(old, made, 5 * P * sizeof(float)),
+          "version 1's folder reads as patches, the same images: %s", ok ? "" : err);
+    if (ok) {
+        protocol_destroy(v1);
+        protocol_destroy(v2);
+    }
+}
+
 int main(void)
 {
     char base[] = "/tmp/test_session_data_XXXXXX";
@@ -498,6 +601,7 @@ int main(void)
     test_unknown_tier(base);
     test_import_too_small(base);
     test_import(base);
+    test_folder_images(base);
     remove_tree(base);
     return test_done();
 }

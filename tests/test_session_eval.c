@@ -2,12 +2,18 @@
  * and a dataset's tier to per-neuron metrics that `inception run`, `replay`
  * and `fit`/`evaluate` share: its trial count, and its single-trial and
  * to-average correlations against ones computed here from predictions made
- * one trial at a time. */
+ * one trial at a time. And the session's ensemble (model.ensemble): its
+ * members fitted with their own seeds, its evaluation and the predictions of
+ * its MEIs the mean of the members' predictions made here, its members
+ * recorded and read back as they were. */
 #include "test.h"
 #include "controller.h"
+#include "test_files.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 enum { TRIALS = 30, H = 8, W = 10, N = 3, FIRST_TEST = 22 };
 
@@ -44,6 +50,117 @@ static double pearson(const double *a, const double *b, int n)
         sbb += (b[i] - mb) * (b[i] - mb);
     }
     return sab / sqrt(saa * sbb);
+}
+
+/* The session's fit and synthesis with `ensemble` models: trials 14..21
+ * validation (8), a small CNN, 2 epochs, 5 MEI steps. */
+static void test_ensemble_fit(dataset *d)
+{
+    enum { V0 = 14, V = 8 };
+    for (int t = V0; t < V0 + V; t++)
+        d->tiers[t] = TIER_VALIDATION;
+    session_fit_settings s;
+    memset(&s, 0, sizeof s);
+    model_config_default(&s.model);
+    s.model.kind = MODEL_CNN;
+    s.model.height = H;
+    s.model.width = W;
+    s.model.neurons = N;
+    s.model.layers = 1;
+    s.model.channels = 2;
+    s.model.kernel[0] = 3;
+    s.model.seed = 4;
+    fit_options_default(&s.fit);
+    s.fit.max_epochs = 2;
+    s.fit.batch_size = 8;
+    s.fit.threads = 1;
+    s.fit.seed = 4;
+    mei_options_default(&s.mei);
+    s.mei.steps = 5;
+    s.mei.starts = 1;
+    s.mei.threads = 1;
+    s.objective = MEI_SINGLE;
+    s.contrast = 0.1f;
+    s.target_count = 2;
+    s.min_correlation = -2.0f; /* any neuron: the fit is too short to choose by */
+    s.controls = PROTOCOL_CONTROL_BEST_NATURAL;
+    s.ensemble = 2;
+    session_fit_result r;
+    char err[CONTROLLER_ERR_SIZE];
+    int ok = !session_fit_and_synthesize(d, &s, NULL, 0, NULL, 0, &r, err);
+    CHECK(ok && r.n_models == 2 && r.members[0] == r.model && r.members[1],
+          "model.ensemble 2: two models fitted: %s", ok ? "" : err);
+    if (!ok)
+        return;
+    /* The validation trials predicted by each member, one at a time. */
+    float a[V * N], b[V * N];
+    for (int t = 0; t < V; t++) {
+        model_predict(r.members[0], d->images + (size_t)(V0 + t) * H * W, 1, a + t * N, err);
+        model_predict(r.members[1], d->images + (size_t)(V0 + t) * H * W, 1, b + t * N, err);
+    }
+    int differ = 0;
+    for (int i = 0; i < V * N; i++)
+        differ |= a[i] != b[i];
+    CHECK(differ, "the members differ (their own seeds)");
+    /* The correlation of the mean prediction computed here in double; the
+     * session's sums in float over 8 trials differ by a few float roundings
+     * (1e-5 is far above them and far below the gap to model 0's alone). */
+    int corr_ok = 1, discriminates = 0, compared = 0;
+    for (int n = 0; n < N; n++) {
+        double mean[V], first[V], resp[V];
+        for (int t = 0; t < V; t++) {
+            mean[t] = 0.5 * ((double)a[t * N + n] + b[t * N + n]);
+            first[t] = a[t * N + n];
+            resp[t] = d->responses[(size_t)(V0 + t) * N + n];
+        }
+        double want = pearson(mean, resp, V), alone = pearson(first, resp, V);
+        printf("# neuron %d: session %.7f, mean here %.7f, model 0 alone %.7f\n", n,
+               (double)r.validation_corr[n], want, alone);
+        if (!isfinite(want)) /* constant predictions (a unit silent after 2 epochs) */
+            continue;
+        compared++;
+        corr_ok &= fabs(r.validation_corr[n] - want) <= 1e-5;
+        discriminates |= fabs(alone - want) > 1e-3;
+    }
+    CHECK(corr_ok && discriminates && compared >= 2, "validation correlation is the mean "
+          "prediction's, not model 0's alone (%d neurons compared)", compared);
+    /* The MEIs' recorded predictions: the mean of the members', made here one
+     * image at a time as predict_stimuli does (the mean in float, the same
+     * sum and scale as ensemble_predict: 1e-6 of a rate covers the order). */
+    int pred_ok = r.n_targets == 2, present_ok = 1;
+    for (int j = 0; pred_ok && j < r.n_targets; j++) {
+        const float *x = r.stimuli + (size_t)j * SESSION_KIND_COUNT * H * W;
+        float ra[N], rb[N];
+        model_predict(r.members[0], x, 1, ra, err);
+        model_predict(r.members[1], x, 1, rb, err);
+        float want = 0.5f * (ra[r.targets[j]] + rb[r.targets[j]]);
+        pred_ok &= fabsf(r.predicted[j * SESSION_KIND_COUNT] - want) <= 1e-6f * (1 + fabsf(want));
+        present_ok &= r.present[j * SESSION_KIND_COUNT + SESSION_KIND_BEST_NATURAL];
+    }
+    CHECK(pred_ok && present_ok, "the MEIs' predictions are the two models' mean; the best "
+          "natural control made");
+    /* Recorded and read back (resume): the member's file is the member. */
+    char dir[] = "/tmp/test_session_eval_XXXXXX", path[256];
+    session_record *w = NULL;
+    ok = mkdtemp(dir) && !session_record_create(dir, "ensemble", "version: 1\n", 11, &w, err) &&
+         !session_fit_record_model(w, dir, d, &r, err);
+    if (w)
+        session_record_close(w, err);
+    char name[64];
+    session_fit_member_file(1, name, sizeof name);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    model *back = NULL;
+    ok = ok && !model_load(&back, path, err);
+    float c[V * N];
+    if (ok) {
+        model_predict(back, d->images + (size_t)V0 * H * W, V, c, err);
+        model_predict(r.members[1], d->images + (size_t)V0 * H * W, V, b, err);
+    }
+    CHECK(ok && !memcmp(b, c, sizeof b), "member 1 recorded as %s and read back as it was: %s",
+          name, ok ? "" : err);
+    model_destroy(back);
+    remove_tree(dir);
+    session_fit_result_free(&r);
 }
 
 int main(void)
@@ -103,6 +220,7 @@ int main(void)
           "a tier of one trial: counted, nothing computed");
 
     model_destroy(m);
+    test_ensemble_fit(&d);
     dataset_free(&d);
     return test_done();
 }

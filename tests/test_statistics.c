@@ -232,8 +232,27 @@ static void test_against_python(const char *script)
     remove_tree(dir);
 }
 
+/* A win is claimed only where the intervals are apart (issue 15: a ratio
+ * above 1 from noise is not a win). */
+static void test_interval_verdict(void)
+{
+    stats_interval mei = {10.0, 8.0, 12.0}, control = {5.0, 4.0, 7.9};
+    CHECK(stats_interval_verdict(&mei, &control) == 1, "apart, MEI above: beats");
+    CHECK(stats_interval_verdict(&control, &mei) == -1, "apart, MEI below: below");
+    control.high = 8.0; /* touching: 8.0 is in both */
+    CHECK(stats_interval_verdict(&mei, &control) == 0 && stats_interval_verdict(&control, &mei) == 0,
+          "touching intervals are undecided either way");
+    control = (stats_interval){9.0, 6.0, 11.0}; /* mean ratio 1.11, overlapping */
+    CHECK(stats_interval_verdict(&mei, &control) == 0, "a ratio above 1 with overlapping "
+          "intervals is undecided");
+    stats_interval none = {NAN, NAN, NAN};
+    CHECK(stats_interval_verdict(&mei, &none) == 0 && stats_interval_verdict(&none, &mei) == 0,
+          "no interval: undecided");
+}
+
 int main(int argc, char **argv)
 {
+    test_interval_verdict();
     test_textbook();
     test_edges();
     test_bootstrap_width();

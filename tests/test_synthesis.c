@@ -458,7 +458,7 @@ static void test_synthesis(void)
     float resp[R * 12];
     for (int k = 0; k < R * 12; k++)
         resp[k] = (float)((k * 7919) % 101);
-    ok = !control_best_natural(m, natural, R, resp, neurons, 2, bp, br, err);
+    ok = !control_best_natural(m, natural, R, resp, neurons, 2, NULL, bp, br, err);
     int argmax = 0;
     for (int k = 1; k < R; k++)
         if (rates[k * 12 + 3] > rates[argmax * 12 + 3])
@@ -472,15 +472,48 @@ static void test_synthesis(void)
     CHECK(ok && bp[0] == argmax && br[0] == rec, "best natural by prediction (%d) and recording (%d)",
           bp[0], br[0]);
     int none[2] = {-7, -7};
-    CHECK(control_best_natural(m, natural, 0, resp, neurons, 2, bp, none, err) != 0 &&
+    CHECK(control_best_natural(m, natural, 0, resp, neurons, 2, NULL, bp, none, err) != 0 &&
               strstr(err, "no natural images"),
           "no natural images: refused, no index -1 handed back as a choice: %s", err);
     float nan_resp[R * 12];
     for (int k = 0; k < R * 12; k++)
         nan_resp[k] = NAN;
-    CHECK(control_best_natural(m, natural, R, nan_resp, neurons, 2, bp, br, err) != 0 &&
+    CHECK(control_best_natural(m, natural, R, nan_resp, neurons, 2, NULL, bp, br, err) != 0 &&
               strstr(err, "neuron 3 has no finite recorded response"),
           "recorded responses all NaN: refused naming the neuron: %s", err);
+    {
+        /* The control at the budget (issue 15): two images whose ranking
+         * flips with their contrast. `low` is the budget's best natural
+         * image for neuron 3 at a twentieth of its contrast (nearly gray,
+         * weak as it is); `high` the budget's runner-up at twice its
+         * contrast. At their own contrasts `high` wins, at the budget (where
+         * both are shown) `low`'s image does: the choice must be `low`. */
+        int second = argmax == 0 ? 1 : 0;
+        for (int k = 0; k < R; k++)
+            if (k != argmax && rates[k * 12 + 3] > rates[second * 12 + 3])
+                second = k;
+        float pair[2 * P], pair_rates[2 * 12], shown[2 * P], shown_rates[2 * 12];
+        for (int i = 0; i < P; i++) {
+            pair[i] = 0.5f + 0.05f * (natural[argmax * P + i] - 0.5f);
+            pair[P + i] = 0.5f + 2.0f * (natural[second * P + i] - 0.5f);
+        }
+        memcpy(shown, pair, sizeof shown);
+        stimulus_render_at_budget(shown, P, &o.budget);
+        stimulus_render_at_budget(shown + P, P, &o.budget);
+        model_predict(m, pair, 2, pair_rates, err);
+        model_predict(m, shown, 2, shown_rates, err);
+        int own = pair_rates[12 + 3] > pair_rates[3], at_budget = shown_rates[12 + 3] > shown_rates[3];
+        CHECK(own == 1 && at_budget == 0,
+              "the case is constructed: own contrast %.3f < %.3f, at the budget %.3f > %.3f",
+              pair_rates[3], pair_rates[12 + 3], shown_rates[3], shown_rates[12 + 3]);
+        int pick_own[1], pick_budget[1], unused[1], target[1] = {3};
+        ok = !control_best_natural(m, pair, 2, NULL, target, 1, NULL, pick_own, unused, err) &&
+             !control_best_natural(m, pair, 2, NULL, target, 1, &o.budget, pick_budget, unused,
+                                   err);
+        CHECK(ok && pick_own[0] == 1 && pick_budget[0] == 0,
+              "best natural at the budget is the budget's best (%d), not the own-contrast "
+              "choice (%d)", pick_budget[0], pick_own[0]);
+    }
     gabor_params gp[2];
     float gabors[2 * P], gabor_rates[2 * 12];
     ok = !control_matched_gabor(m, neurons, 2, &o.budget, 1, gp, gabors, err);
@@ -976,6 +1009,9 @@ static void test_truth_scorer(void)
      * this line in double: they differ by the float sum's rounding, under
      * 1e-6 of a ratio near 1. */
     CHECK_CLOSE(all.over_natural, 0.5 * (ratio[2] + ratio[3]), 1e-6, "median MEI/natural");
+    CHECK(all.with_shown_natural == 0 && all.beats_shown_natural == 0 &&
+              isnan(all.over_shown_natural),
+          "no best-natural control shown: none counted against it, no median");
     CHECK(all.count == n && all.beats_gabor == wins && all.with_gabor == n && all.with_rf == 0 &&
               isnan(all.over_rf),
           "wins over the Gabor %d of %d, no RF scored", all.beats_gabor, all.with_gabor);
