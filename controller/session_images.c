@@ -140,13 +140,13 @@ static int folder_images(const char *folder, int count, int H, int W, uint64_t s
     image_set *set;
     char merr[MODEL_ERR_SIZE];
     if (image_set_open(&set, folder, merr))
-        return fail(err, "%s", merr);
+        return controller_fail(err, "%s", merr);
     int files = image_set_count(set), status = 0;
     int64_t *order = malloc((size_t)(files ? files : 1) * sizeof *order);
     if (!order)
-        status = fail(err, "out of memory for the order of %d images", files);
+        status = controller_fail(err, "out of memory for the order of %d images", files);
     else if (files < count)
-        status = fail(err, "%s holds %d images; the protocol shows %d (images.train + "
+        status = controller_fail(err, "%s holds %d images; the protocol shows %d (images.train + "
                       "images.test), each file once (images.source patches cuts patches)",
                       folder, files, count);
     if (!status) {
@@ -158,7 +158,7 @@ static int folder_images(const char *folder, int count, int H, int W, uint64_t s
     }
     for (int i = 0; !status && i < count; i++)
         if (image_set_read(set, (int)order[i], 1, H, W, out + (size_t)i * H * W, merr))
-            status = fail(err, "%s", merr);
+            status = controller_fail(err, "%s", merr);
     free(order);
     image_set_destroy(set);
     return status;
