@@ -461,6 +461,48 @@ int image_set_read(image_set *s, int first, int count, int height, int width, fl
                    char *err);
 
 /* ------------------------------------------------------------------------ */
+/* The cochleagram: a sound clip's log power on a mel or ERB frequency axis,
+ * the input image of an auditory model (bands × frames, band 0 the lowest
+ * frequency, frame 0 the earliest), and its gradient back to the samples for
+ * synthesis. STFT with a periodic Hann window (FFTW), power |X|² (the
+ * spectrum divided by the window's sum: a sinusoid of amplitude A at a bin
+ * centre has power A²/4 there), triangular filters, log(epsilon + ·).
+ * Formulas at the top of cochleagram.c. Samples are mono float32, full scale
+ * ±1. The plan owns FFTW plans and scratch: one thread per cochleagram. */
+typedef enum cochleagram_scale { COCHLEAGRAM_MEL = 0, COCHLEAGRAM_ERB = 1 } cochleagram_scale;
+
+typedef struct cochleagram_config {
+    int sample_rate;        /* Hz */
+    int samples;            /* clip length */
+    int window, hop;        /* STFT frame and step, samples (window even) */
+    int bands;
+    float low_hz, high_hz;  /* outer edges of the lowest and highest triangles */
+    cochleagram_scale scale;
+    float epsilon;          /* added to the band power before the log */
+} cochleagram_config;
+
+typedef struct cochleagram cochleagram;
+
+/* 16 kHz, 0.5 s clips, 25 ms window, 10 ms hop, 32 mel bands 100..7600 Hz. */
+void cochleagram_config_default(cochleagram_config *c);
+/* A band that would hold no FFT bin is refused (the reason names it). */
+int cochleagram_create(cochleagram **out, const cochleagram_config *c, char *err);
+void cochleagram_destroy(cochleagram *c);
+const cochleagram_config *cochleagram_get_config(const cochleagram *c);
+/* 1 + (samples - window) / hop: frames start at 0, hop, 2·hop, ... */
+int cochleagram_frames(const cochleagram *c);
+int cochleagram_bins(const cochleagram *c);             /* window / 2 + 1 */
+float cochleagram_filter(const cochleagram *c, int band, int bin);
+double cochleagram_band_hz(const cochleagram *c, int band); /* the triangle's peak */
+double cochleagram_hz_to_scale(cochleagram_scale scale, double hz);
+double cochleagram_scale_to_hz(cochleagram_scale scale, double value);
+/* out (batch × bands × frames) from samples (batch × samples). */
+void cochleagram_forward(cochleagram *c, float *out, const float *samples, int batch);
+/* dsamples (batch × samples, written) = ∂J/∂samples for dout = ∂J/∂out. */
+void cochleagram_backward(cochleagram *c, float *dsamples, const float *dout,
+                          const float *samples, int batch);
+
+/* ------------------------------------------------------------------------ */
 /* The shared core's output, for aligning another network's layers with it.
  * pool = 1: the last core layer's feature maps (after its nonlinearity), per
  * image C × H × W; pool = k > 1: averaged over k × k blocks (edge blocks over
