@@ -503,6 +503,35 @@ void cochleagram_backward(cochleagram *c, float *dsamples, const float *dout,
                           const float *samples, int batch);
 
 /* ------------------------------------------------------------------------ */
+/* Sound clips: mono float32 samples at a fixed rate, full scale ±1 (clips.c).
+ * The level budget is the RMS in dB re full scale, 20 log10(RMS): a
+ * full-scale square wave is 0 dBFS, a full-scale sine −3.01 dBFS. */
+double clip_rms_db(const float *x, int n); /* -inf for silence */
+/* Scale x so its level is `db` (≤ 0) to float rounding. A silent or
+ * non-finite clip, or one whose peak would then pass full scale, is refused
+ * (returns 1, x unchanged): never clipped. */
+int clip_set_rms_db(float *x, int n, double db, char *err);
+/* Raised-cosine onset and offset ramps of `ramp` samples (at most n/2 each):
+ * the first and last samples become 0. */
+void clip_ramp(float *x, int n, int ramp);
+
+typedef enum clip_kind {
+    CLIP_HARMONIC = 0, /* harmonic stack with a pitch contour */
+    CLIP_NOISE = 1,    /* band noise with a 1/f modulation spectrum */
+    CLIP_CLICKS = 2,   /* train of damped tone pips */
+    CLIP_SWEEP = 3     /* logarithmic FM sweeps */
+} clip_kind;
+#define CLIP_KINDS 4
+const char *clip_kind_name(int kind); /* "harmonic", "noise", "clicks", "sweep" */
+/* `count` synthetic clips (count × samples) with some of natural sounds'
+ * statistics (details at the top of clips.c): clip i is kind i mod
+ * CLIP_KINDS, drawn from (seed, i) alone, ramped by ramp_ms at both ends and
+ * set to rms_db. kinds (count ints) may be NULL. A clip whose peak would pass
+ * full scale at rms_db is an error naming it (−30 dBFS leaves room for all). */
+int clip_synthetic(float *out, int count, int samples, int rate, double rms_db,
+                   double ramp_ms, uint64_t seed, int *kinds, char *err);
+
+/* ------------------------------------------------------------------------ */
 /* The shared core's output, for aligning another network's layers with it.
  * pool = 1: the last core layer's feature maps (after its nonlinearity), per
  * image C × H × W; pool = k > 1: averaged over k × k blocks (edge blocks over
