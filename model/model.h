@@ -531,6 +531,113 @@ const char *clip_kind_name(int kind); /* "harmonic", "noise", "clicks", "sweep" 
 int clip_synthetic(float *out, int count, int samples, int rate, double rms_db,
                    double ramp_ms, uint64_t seed, int *kinds, char *err);
 
+/* Gradient ascent on a clip's samples at the level budget (clip_ascent.c):
+ * the clip stays ramped (x = ramp ⊙ z, the ascent moves z), each step is
+ * the gradient normalized to the budget's RMS times a step size falling
+ * linearly to 0, and each iterate is put back at rms_db with no sample past
+ * 0.99 of full scale. `objective` returns J(clip) and writes ∂J/∂clip into
+ * grad (n floats). The best clip seen replaces `clip` (the start, any level
+ * but not silent), its value in *best_value. */
+typedef double (*clip_objective)(const float *clip, float *grad, void *user);
+typedef struct clip_ascent_options {
+    double rms_db;    /* the budget */
+    int ramp;         /* onset/offset ramp, samples */
+    int steps;
+    double step_size; /* the first step's RMS over the budget's RMS */
+} clip_ascent_options;
+int clip_ascend(float *clip, int n, const clip_ascent_options *o, clip_objective objective,
+                void *user, double *best_value, char *err);
+
+/* ------------------------------------------------------------------------ */
+/* The simulated auditory population (auditory.c): a stand-in for an animal in
+ * auditory experiments, with a ground truth. Cells read the population's
+ * cochleagram S (log band power) of a clip; rate = offset + gain · drive,
+ * Poisson counts over the clip. Drives and the optima at the budget are
+ * described at the top of auditory.c. */
+typedef enum auditory_cell_type {
+    AUDITORY_STRF = 0,         /* linear STRF, threshold-linear output */
+    AUDITORY_FACILITATION = 1, /* AND of two bands a harmonic ratio apart */
+    AUDITORY_ONSET = 2,        /* rectified rise (or fall) of a few bands' level */
+    AUDITORY_LEVEL = 3         /* non-monotonic level tuning in one band */
+} auditory_cell_type;
+#define AUDITORY_CELL_TYPES 4
+
+typedef struct auditory_cell {
+    auditory_cell_type type;
+    int band, band2;        /* best band; facilitation's second band, onset's last band */
+    float best_hz;          /* centre of `band` */
+    float ratio;            /* facilitation: the frequency ratio drawn for band2 */
+    float threshold;        /* facilitation (nats of band power), onset (nats per frame) */
+    int polarity;           /* onset: 1 onsets, -1 offsets */
+    float best_level, level_width; /* level: L and w, nats of band power */
+    /* strf: a Gabor over bands × lags (units of bands and frames) */
+    float band_sigma, spectral_cycles, latency, lag_sigma, temporal_cycles, phase;
+    float gain, offset;     /* rate = offset + gain · drive, spikes per clip */
+} auditory_cell;
+
+typedef struct auditory_config {
+    int neurons;            /* cell n is of type n mod AUDITORY_CELL_TYPES */
+    cochleagram_config cochlea;
+    double rms_db;          /* the level budget the population is calibrated at */
+    double ramp_ms;
+    uint64_t seed;
+} auditory_config;
+
+typedef struct auditory_population auditory_population;
+
+/* 40 cells, the default cochleagram, -30 dBFS, 5 ms ramps. */
+void auditory_config_default(auditory_config *c);
+int auditory_population_create(auditory_population **out, const auditory_config *c, char *err);
+void auditory_population_destroy(auditory_population *p);
+int auditory_population_neurons(const auditory_population *p);
+const auditory_config *auditory_population_config(const auditory_population *p);
+const auditory_cell *auditory_population_cell(const auditory_population *p, int n);
+/* The STRF kernel of cell n (bands × lags, lag 0 the current frame); returns
+ * 1 (kernel all zeros) when the cell is not an STRF cell. */
+int auditory_population_kernel(const auditory_population *p, int n, const float **kernel,
+                               int *lags);
+const char *auditory_cell_type_name(int type); /* "strf", "facilitation", "onset", "level" */
+/* Expected counts (batch × neurons) for clips (batch × samples), or for
+ * their cochleagrams (batch × bands × frames, the population's cochleagram). */
+void auditory_population_rates(auditory_population *p, const float *clips, int batch,
+                               float *rates);
+void auditory_population_rates_image(const auditory_population *p, const float *images,
+                                     int batch, float *rates);
+void auditory_population_sample(auditory_population *p, const float *clips, int batch,
+                                model_rng *rng, float *counts);
+/* Cell n's expected count for one clip, and its gradient with respect to the
+ * samples into grad (the next function's, through cochleagram_backward). */
+double auditory_cell_gradient(auditory_population *p, int n, const float *clip, float *grad);
+/* The same for one cochleagram (bands × frames): the gradient with respect to
+ * it into dimage (written). Rectified drives have no gradient where they are
+ * 0 (the subgradient 0 is taken). */
+double auditory_cell_gradient_image(const auditory_population *p, int n, const float *image,
+                                    float *dimage);
+/* Cell n's best clip at the budget into clip (samples floats) and its rate.
+ * *known = 1 where the optimum is known (facilitation, level: built from
+ * tones, the level cell's rate being its supremum), 0 where it is searched
+ * (strf, onset: clip_ascend with `search` from two starts). */
+int auditory_cell_optimum(auditory_population *p, int n, const clip_ascent_options *search,
+                          float *clip, double *rate, int *known, char *err);
+/* The population's budget and ramp, 1000 steps from 0.05. */
+void auditory_search_default(const auditory_population *p, clip_ascent_options *o);
+
+/* A simulated recording: synthetic clips (clip_synthetic at the population's
+ * budget), their cochleagrams as the dataset's images (H = bands, W =
+ * frames), Poisson counts; tiers and repeats as simulate_dataset's. */
+typedef struct auditory_dataset_options {
+    auditory_config population;
+    int train_clips;          /* each heard once (the validation share is cut from them) */
+    float validation_fraction;
+    int test_clips, test_repeats;
+    uint64_t seed;
+} auditory_dataset_options;
+void auditory_dataset_options_default(auditory_dataset_options *o);
+/* clips_out (may be NULL): the distinct clips (train then test, image_ids
+ * index them), malloc'd. */
+int auditory_dataset(const auditory_dataset_options *o, dataset *out, float **clips_out,
+                     char *err);
+
 /* ------------------------------------------------------------------------ */
 /* The shared core's output, for aligning another network's layers with it.
  * pool = 1: the last core layer's feature maps (after its nonlinearity), per
