@@ -6,10 +6,10 @@
  * like the clips shown), and each step moves z along the objective's
  * gradient with respect to z (r ⊙ ∂J/∂x), normalized to the budget's RMS,
  * times a step size that falls linearly to zero; then x is put back on the
- * budget: scaled to the RMS, and where a sample would pass 0.99 of full
- * scale it is clamped and the clip scaled again (a few rounds; a clip that
- * still passes full scale ends the ascent with an error). The best clip seen
- * is returned. */
+ * budget: scaled to the RMS, with the samples that would pass 0.99 of full
+ * scale clamped there and the scale solved so that the clamped clip still
+ * has the RMS (a clip that cannot, with too few nonzero samples, ends the
+ * ascent with an error). The best clip seen is returned. */
 #include "model.h"
 
 #include <math.h>
@@ -17,29 +17,49 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Scale x to `rms`, clamping peaks to 0.99 between rounds. */
+/* Σ min(g|x|, 0.99)²: nondecreasing in g. */
+static double clamped_energy(const float *x, int n, double g)
+{
+    double s = 0;
+    for (int i = 0; i < n; i++) {
+        double v = fmin(g * fabs(x[i]), 0.99);
+        s += v * v;
+    }
+    return s;
+}
+
+/* Put x at `rms` with no sample past 0.99: x ← clamp(g·x) with g solved by
+ * bisection (on log g) so that the clamped clip's RMS is `rms`. 1 when no g
+ * does (silence, or too few nonzero samples even at 0.99). */
 static int project(float *x, int n, double rms)
 {
-    for (int round = 0; round < 8; round++) {
-        double s = 0;
-        for (int i = 0; i < n; i++)
-            s += (double)x[i] * x[i];
-        if (!(s > 0))
-            return 1;
-        double g = rms / sqrt(s / n);
-        int clamped = 0;
-        for (int i = 0; i < n; i++) {
-            double v = x[i] * g;
-            if (fabs(v) > 0.99) {
-                v = v > 0 ? 0.99 : -0.99;
-                clamped = 1;
-            }
-            x[i] = (float)v;
+    double target = rms * rms * n, s = 0, smallest = INFINITY;
+    int nonzero = 0;
+    for (int i = 0; i < n; i++) {
+        s += (double)x[i] * x[i];
+        if (x[i] != 0) {
+            nonzero++;
+            smallest = fmin(smallest, fabs(x[i]));
         }
-        if (!clamped)
-            return 0;
     }
-    return 1;
+    if (!(s > 0) || 0.99 * 0.99 * nonzero < target)
+        return 1;
+    double lo = sqrt(target / s), hi = 0.99 / smallest; /* f(lo) <= target <= f(hi) */
+    if (clamped_energy(x, n, lo) < target) {
+        for (int it = 0; it < 200 && hi / lo > 1 + 1e-13; it++) {
+            double mid = sqrt(lo * hi);
+            if (clamped_energy(x, n, mid) < target)
+                lo = mid;
+            else
+                hi = mid;
+        }
+        lo = sqrt(lo * hi);
+    }
+    for (int i = 0; i < n; i++) {
+        double v = lo * x[i];
+        x[i] = (float)(v > 0.99 ? 0.99 : v < -0.99 ? -0.99 : v);
+    }
+    return 0;
 }
 
 int clip_ascend(float *clip, int n, const clip_ascent_options *o, clip_objective objective,

@@ -200,10 +200,64 @@ static void check_refusals(void)
     CHECK(r[0] == 0 && r[9] == 0 && isfinite(r[5]), "a ramp longer than the clip is cut");
 }
 
+
+/* clip_ascend on J = <w, x>: at a fixed RMS c the optimum is c·w/|w| (Cauchy–
+ * Schwarz): J* = c·|w|, c the norm of a clip at the budget. */
+static double linear_objective(const float *x, float *grad, void *user)
+{
+    const float *w = user;
+    double j = 0;
+    for (int i = 0; i < 1000; i++) {
+        j += (double)w[i] * x[i];
+        grad[i] = w[i];
+    }
+    return j;
+}
+
+static void check_ascent(void)
+{
+    char err[MODEL_ERR_SIZE] = "";
+    float w[1000], x[1000];
+    model_rng rng;
+    model_rng_seed(&rng, 4);
+    double norm = 0;
+    for (int i = 0; i < 1000; i++) {
+        w[i] = (float)model_rng_normal(&rng);
+        x[i] = (float)model_rng_normal(&rng);
+        norm += (double)w[i] * w[i];
+    }
+    double c = pow(10, -30 / 20.0) * sqrt(1000.0); /* |x| at -30 dBFS */
+    double optimum = c * sqrt(norm);
+    clip_ascent_options o = {.rms_db = -30, .ramp = 0, .steps = 100, .step_size = 0.5};
+    double v = 0;
+    int status = clip_ascend(x, 1000, &o, linear_objective, w, &v, err);
+    double dot = 0;
+    for (int i = 0; i < 1000; i++)
+        dot += (double)w[i] * x[i];
+    CHECK(status == 0 && v > 0.999 * optimum && v <= optimum * (1 + 1e-6) &&
+              fabs(dot - v) < 1e-4 * optimum,
+          "ascent on a linear objective reaches %.5f of the Cauchy–Schwarz optimum", v / optimum);
+    CHECK(fabs(level_db(x, 1000) + 30) < 1e-5, "at the budget (%.6f dBFS)", level_db(x, 1000));
+    /* One huge weight: the optimum would pass full scale; the ascent clamps at
+     * 0.99 and keeps the level. */
+    w[500] = 1e4;
+    o.rms_db = -12;
+    o.ramp = 50;
+    status = clip_ascend(x, 1000, &o, linear_objective, w, &v, err);
+    CHECK(status == 0 && peak(x, 1000) <= 0.99f && fabs(level_db(x, 1000) + 12) < 1e-4 &&
+              x[0] == 0 && x[999] == 0,
+          "peaks clamped to 0.99 (%.4f), level kept (%.5f dBFS), ramped ends", peak(x, 1000),
+          level_db(x, 1000));
+    memset(x, 0, sizeof x);
+    CHECK(clip_ascend(x, 1000, &o, linear_objective, w, &v, err) && strstr(err, "silent"),
+          "a silent start is refused (%s)", err);
+}
+
 int main(void)
 {
     check_budget();
     check_modulation();
     check_refusals();
+    check_ascent();
     return test_done();
 }
