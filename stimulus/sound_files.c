@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 int sound_resample(const float *in, int frames, int channels, int rate, int out_rate,
@@ -217,5 +218,40 @@ int sound_clips_read(const char *folder, const sound_clip_options *o, float **cl
         return 1;
     }
     *clips = out;
+    return 0;
+}
+
+int sound_file_write(const char *path, const float *samples, int frames, int rate, char *err)
+{
+    size_t len = strlen(path);
+    int flac = len > 5 && strcasecmp(path + len - 5, ".flac") == 0;
+    int wav = len > 4 && strcasecmp(path + len - 4, ".wav") == 0;
+    if (!flac && !wav) {
+        snprintf(err, STIMULUS_ERR_SIZE, "%s: a sound is written as .wav or .flac", path);
+        return 1;
+    }
+    for (int i = 0; i < frames; i++)
+        if (!isfinite(samples[i]) || fabsf(samples[i]) > 1) {
+            snprintf(err, STIMULUS_ERR_SIZE, "%s: sample %d (%g) is not within full scale",
+                     path, i, samples[i]);
+            return 1;
+        }
+    SF_INFO info;
+    memset(&info, 0, sizeof info);
+    info.samplerate = rate;
+    info.channels = 1;
+    info.format = flac ? SF_FORMAT_FLAC | SF_FORMAT_PCM_24 : SF_FORMAT_WAV | SF_FORMAT_FLOAT;
+    SNDFILE *f = sf_open(path, SFM_WRITE, &info);
+    if (!f) {
+        snprintf(err, STIMULUS_ERR_SIZE, "%s: %s", path, sf_strerror(NULL));
+        return 1;
+    }
+    sf_count_t put = sf_writef_float(f, samples, frames);
+    int closed = sf_close(f);
+    if (put != frames || closed) {
+        snprintf(err, STIMULUS_ERR_SIZE, "%s: wrote %lld of %d frames", path, (long long)put,
+                 frames);
+        return 1;
+    }
     return 0;
 }

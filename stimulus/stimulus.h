@@ -251,6 +251,10 @@ int sound_resample(const float *in, int frames, int channels, int rate, int out_
  * channels) at `rate`, into a malloc'd buffer. Errors name the file. */
 int sound_file_read(const char *path, int rate, float **samples, int *frames, char *err);
 
+/* A mono clip written with libsndfile: .wav as 32-bit float (the samples
+ * exactly), .flac as 24-bit. Samples outside full scale are refused. */
+int sound_file_write(const char *path, const float *samples, int frames, int rate, char *err);
+
 typedef struct sound_clip_options {
     int rate, samples; /* the clips' sample rate and length */
     int max_clips;
@@ -267,6 +271,15 @@ typedef struct sound_clip_options {
  * count × samples buffer; none at all is an error. */
 int sound_clips_read(const char *folder, const sound_clip_options *o, float **clips,
                      int *count, int *skipped, char *err);
+
+/* A most exciting sound (sound_mei.c): gradient ascent on the samples of
+ * `clip` (the start in, the best clip out, samples as the cochleagram's
+ * config) through the cochleagram and the model, for one neuron's predicted
+ * rate, at the budget of `o` (clip_ascend). The model must read the
+ * cochleagram's bands × frames. *predicted: the rate the model predicts for
+ * the returned clip. */
+int sound_mei(model *m, cochleagram *cochlea, int neuron, const clip_ascent_options *o,
+              float *clip, double *predicted, char *err);
 
 /* ---- Synthesis: MEIs and control stimuli ---- */
 
