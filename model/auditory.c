@@ -69,14 +69,6 @@ struct auditory_population {
     float *calibration; /* CALIBRATION_CLIPS × samples: the clips gains were set on */
 };
 
-static uint64_t stream_seed(uint64_t seed, uint64_t stream)
-{
-    uint64_t z = seed + 0x9e3779b97f4a7c15ULL * (stream + 1);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 const char *auditory_cell_type_name(int type)
 {
     static const char *names[AUDITORY_CELL_TYPES] = {"strf", "facilitation", "onset", "level"};
@@ -351,7 +343,7 @@ int auditory_population_create(auditory_population **out, const auditory_config 
     }
     char inner[MODEL_ERR_SIZE];
     if (clip_synthetic(p->calibration, CALIBRATION_CLIPS, S, c->cochlea.sample_rate, c->rms_db,
-                       c->ramp_ms, stream_seed(c->seed, 1), NULL, inner)) {
+                       c->ramp_ms, model_rng_stream(c->seed, 1), NULL, inner)) {
         snprintf(err, MODEL_ERR_SIZE, "auditory population: calibration clips: %s", inner);
         free(images);
         free(drives);
@@ -363,7 +355,7 @@ int auditory_population_create(auditory_population **out, const auditory_config 
      * RMS²/2 (its power A²/4 at the peak bin, and Hann's leakage) in its band. */
     double budget_nats = log(pow(10, c->rms_db / 10) / 2);
     model_rng rng;
-    model_rng_seed(&rng, stream_seed(c->seed, 2));
+    model_rng_seed(&rng, model_rng_stream(c->seed, 2));
     for (int n = 0; n < N; n++) {
         p->cells[n].type = (auditory_cell_type)(n % AUDITORY_CELL_TYPES);
         int tries = 0;
@@ -580,7 +572,7 @@ int auditory_cell_optimum(auditory_population *p, int n, const clip_ascent_optio
                 memcpy(x, p->calibration + (size_t)top * S, sizeof(float) * (size_t)S);
             } else {
                 model_rng rng;
-                model_rng_seed(&rng, stream_seed(k->seed, 100 + (uint64_t)n));
+                model_rng_seed(&rng, model_rng_stream(k->seed, 100 + (uint64_t)n));
                 for (int i = 0; i < S; i++)
                     x[i] = (float)model_rng_normal(&rng);
             }
@@ -658,7 +650,7 @@ int auditory_dataset(const auditory_dataset_options *o, dataset *out, float **cl
     }
     char inner[MODEL_ERR_SIZE];
     if (clip_synthetic(clips, distinct, S, o->population.cochlea.sample_rate,
-                       o->population.rms_db, o->population.ramp_ms, stream_seed(o->seed, 3),
+                       o->population.rms_db, o->population.ramp_ms, model_rng_stream(o->seed, 3),
                        NULL, inner)) {
         snprintf(err, MODEL_ERR_SIZE, "auditory dataset: %s", inner);
         free(clips);
@@ -688,7 +680,7 @@ int auditory_dataset(const auditory_dataset_options *o, dataset *out, float **cl
     }
     auditory_population_rates_image(p, images, distinct, rates);
     model_rng rng;
-    model_rng_seed(&rng, stream_seed(o->seed, 4));
+    model_rng_seed(&rng, model_rng_stream(o->seed, 4));
     for (int t = 0; t < trials; t++)
         for (int n = 0; n < N; n++)
             out->responses[(size_t)t * N + n] =

@@ -253,7 +253,7 @@ int clip_synthetic(float *out, int count, int samples, int rate, double rms_db,
     int ramp = (int)lround(ramp_ms * 1e-3 * rate);
     for (int i = 0; i < count; i++) {
         model_rng rng;
-        model_rng_seed(&rng, seed ^ (0x9e3779b97f4a7c15ULL * (uint64_t)(i + 1)));
+        model_rng_seed(&rng, model_rng_stream(seed, (uint64_t)i));
         float *x = out + (size_t)i * samples;
         int kind = i % CLIP_KINDS;
         if (kind == CLIP_HARMONIC)

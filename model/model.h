@@ -32,6 +32,10 @@ typedef struct model_rng {
 } model_rng;
 
 void model_rng_seed(model_rng *rng, uint64_t seed);
+/* The seed of independent stream `stream` derived from `seed` (splitmix64 of
+ * seed + stream · golden ratio), so that parts drawn from one seed do not
+ * depend on each other's draws. */
+uint64_t model_rng_stream(uint64_t seed, uint64_t stream);
 uint64_t model_rng_next(model_rng *rng);
 double model_rng_uniform(model_rng *rng);  /* in [0,1) */
 double model_rng_normal(model_rng *rng);   /* standard normal */

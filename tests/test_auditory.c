@@ -197,9 +197,13 @@ int main(void)
     /* ... and the samples' gradient is the cochleagram's backward pass of it
      * (the same float operations: equal to rounding). */
     float *grad = malloc(sizeof(float) * S), *back = malloc(sizeof(float) * S);
-    auditory_cell_gradient(p, 1, clips + S, grad);
-    auditory_cell_gradient_image(p, 1, images + BT, dimg);
-    cochleagram_backward(g, back, dimg, clips + S, 1);
+    int driving = 0; /* a clip that drives the facilitation cell 1 (else its gradient is 0) */
+    while (driving < CLIPS - 1 && rates[driving * NEURONS + 1] <
+                                      auditory_population_cell(p, 1)->offset + 0.5)
+        driving++;
+    auditory_cell_gradient(p, 1, clips + (size_t)driving * S, grad);
+    auditory_cell_gradient_image(p, 1, images + (size_t)driving * BT, dimg);
+    cochleagram_backward(g, back, dimg, clips + (size_t)driving * S, 1);
     double gworst = 0, glargest = 0;
     for (int i = 0; i < S; i++) {
         gworst = fmax(gworst, fabs(grad[i] - back[i]));
