@@ -101,8 +101,8 @@ int main(int argc, char **argv)
     neuron_metrics *nm = malloc(sizeof(neuron_metrics) * (size_t)neurons);
     metrics_evaluate(pred, resp, ids, nt, neurons, nm, err);
     int kept;
-    printf("test FEVE %.3f over %d cells with FEV >= %.2f\n", metrics_feve_mean(nm, neurons, &kept),
-           kept, METRICS_FEV_MIN);
+    double feve_mean = metrics_feve_mean(nm, neurons, &kept); /* before kept is read */
+    printf("test FEVE %.3f over %d cells with FEV >= %.2f\n", feve_mean, kept, METRICS_FEV_MIN);
 
     auditory_population *p;
     auditory_population_create(&p, &o.population, err);
