@@ -56,7 +56,7 @@ static void check_resample(void)
     CHECK(abs(m - n / 3) <= 1, "%d frames out of %d (a third)", m, n);
     /* Away from the ends (the filter's edge transients). */
     double alias = amplitude_at(out + 500, m - 1000, 7000, 16000);
-    CHECK(alias < 0.5e-4, "a 9 kHz tone leaves %.2g at 7 kHz (-80 dB re its amplitude: %.1f dB)",
+    CHECK(alias < 0.5e-4, "a 9 kHz tone leaves %.2g at 7 kHz (under -80 dB re its amplitude: %.1f dB)",
           alias, 20 * log10(alias / 0.5 + 1e-30));
     float *lin = malloc(sizeof(float) * m);
     linear(high, n, 3.0, lin, m);
