@@ -43,6 +43,10 @@ typedef struct model_rng {
 } model_rng;
 
 void model_rng_seed(model_rng *rng, uint64_t seed);
+/* The seed of independent stream `stream` derived from `seed` (splitmix64 of
+ * seed + stream · golden ratio), so that parts drawn from one seed do not
+ * depend on each other's draws. */
+uint64_t model_rng_stream(uint64_t seed, uint64_t stream);
 uint64_t model_rng_next(model_rng *rng);
 double model_rng_uniform(model_rng *rng);  /* in [0,1) */
 double model_rng_normal(model_rng *rng);   /* standard normal */
@@ -470,6 +474,184 @@ void image_set_size(const image_set *s, int i, int *height, int *width);
  * to decode is an error naming it. */
 int image_set_read(image_set *s, int first, int count, int height, int width, float *out,
                    char *err);
+
+/* ------------------------------------------------------------------------ */
+/* The cochleagram: a sound clip's log power on a mel or ERB frequency axis,
+ * the input image of an auditory model (bands × frames, band 0 the lowest
+ * frequency, frame 0 the earliest), and its gradient back to the samples for
+ * synthesis. STFT with a periodic Hann window (FFTW), power |X|² (the
+ * spectrum divided by the window's sum: a sinusoid of amplitude A at a bin
+ * centre has power A²/4 there), triangular filters, log(epsilon + ·).
+ * Formulas at the top of cochleagram.c. Samples are mono float32, full scale
+ * ±1. The plan owns FFTW plans and scratch: one thread per cochleagram. */
+typedef enum cochleagram_scale { COCHLEAGRAM_MEL = 0, COCHLEAGRAM_ERB = 1 } cochleagram_scale;
+
+typedef struct cochleagram_config {
+    int sample_rate;        /* Hz */
+    int samples;            /* clip length */
+    int window, hop;        /* STFT frame and step, samples (window even) */
+    int bands;
+    float low_hz, high_hz;  /* outer edges of the lowest and highest triangles */
+    cochleagram_scale scale;
+    float epsilon;          /* added to the band power before the log */
+} cochleagram_config;
+
+typedef struct cochleagram cochleagram;
+
+/* 16 kHz, 0.5 s clips, 25 ms window, 10 ms hop, 32 mel bands 100..7600 Hz. */
+void cochleagram_config_default(cochleagram_config *c);
+/* A band that would hold no FFT bin is refused (the reason names it). */
+int cochleagram_create(cochleagram **out, const cochleagram_config *c, char *err);
+void cochleagram_destroy(cochleagram *c);
+const cochleagram_config *cochleagram_get_config(const cochleagram *c);
+/* 1 + (samples - window) / hop: frames start at 0, hop, 2·hop, ... */
+int cochleagram_frames(const cochleagram *c);
+int cochleagram_bins(const cochleagram *c);             /* window / 2 + 1 */
+float cochleagram_filter(const cochleagram *c, int band, int bin);
+double cochleagram_band_hz(const cochleagram *c, int band); /* the triangle's peak */
+double cochleagram_hz_to_scale(cochleagram_scale scale, double hz);
+double cochleagram_scale_to_hz(cochleagram_scale scale, double value);
+/* out (batch × bands × frames) from samples (batch × samples). */
+void cochleagram_forward(cochleagram *c, float *out, const float *samples, int batch);
+/* dsamples (batch × samples, written) = ∂J/∂samples for dout = ∂J/∂out. */
+void cochleagram_backward(cochleagram *c, float *dsamples, const float *dout,
+                          const float *samples, int batch);
+
+/* ------------------------------------------------------------------------ */
+/* Sound clips: mono float32 samples at a fixed rate, full scale ±1 (clips.c).
+ * The level budget is the RMS in dB re full scale, 20 log10(RMS): a
+ * full-scale square wave is 0 dBFS, a full-scale sine −3.01 dBFS. */
+double clip_rms_db(const float *x, int n); /* -inf for silence */
+/* Scale x so its level is `db` (≤ 0) to float rounding. A silent or
+ * non-finite clip, or one whose peak would then pass full scale, is refused
+ * (returns 1, x unchanged): never clipped. */
+int clip_set_rms_db(float *x, int n, double db, char *err);
+/* Raised-cosine onset and offset ramps of `ramp` samples (at most n/2 each):
+ * the first and last samples become 0. */
+void clip_ramp(float *x, int n, int ramp);
+
+typedef enum clip_kind {
+    CLIP_HARMONIC = 0, /* harmonic stack with a pitch contour */
+    CLIP_NOISE = 1,    /* band noise with a 1/f modulation spectrum */
+    CLIP_CLICKS = 2,   /* train of damped tone pips */
+    CLIP_SWEEP = 3     /* logarithmic FM sweeps */
+} clip_kind;
+#define CLIP_KINDS 4
+const char *clip_kind_name(int kind); /* "harmonic", "noise", "clicks", "sweep" */
+/* `count` synthetic clips (count × samples) with some of natural sounds'
+ * statistics (details at the top of clips.c): clip i is kind i mod
+ * CLIP_KINDS, drawn from (seed, i) alone, ramped by ramp_ms at both ends and
+ * set to rms_db. kinds (count ints) may be NULL. A clip whose peak would pass
+ * full scale at rms_db is an error naming it (−30 dBFS leaves room for all). */
+int clip_synthetic(float *out, int count, int samples, int rate, double rms_db,
+                   double ramp_ms, uint64_t seed, int *kinds, char *err);
+
+/* Gradient ascent on a clip's samples at the level budget (clip_ascent.c):
+ * the clip stays ramped (x = ramp ⊙ z, the ascent moves z), each step is
+ * the gradient normalized to the budget's RMS times a step size falling
+ * linearly to 0, and each iterate is put back at rms_db with no sample past
+ * 0.99 of full scale. `objective` returns J(clip) and writes ∂J/∂clip into
+ * grad (n floats). The best clip seen replaces `clip` (the start, any level
+ * but not silent), its value in *best_value. */
+typedef double (*clip_objective)(const float *clip, float *grad, void *user);
+typedef struct clip_ascent_options {
+    double rms_db;    /* the budget */
+    int ramp;         /* onset/offset ramp, samples */
+    int steps;
+    double step_size; /* the first step's RMS over the budget's RMS */
+} clip_ascent_options;
+int clip_ascend(float *clip, int n, const clip_ascent_options *o, clip_objective objective,
+                void *user, double *best_value, char *err);
+
+/* ------------------------------------------------------------------------ */
+/* The simulated auditory population (auditory.c): a stand-in for an animal in
+ * auditory experiments, with a ground truth. Cells read the population's
+ * cochleagram S (log band power) of a clip; rate = offset + gain · drive,
+ * Poisson counts over the clip. Drives and the optima at the budget are
+ * described at the top of auditory.c. */
+typedef enum auditory_cell_type {
+    AUDITORY_STRF = 0,         /* linear STRF, threshold-linear output */
+    AUDITORY_FACILITATION = 1, /* AND of two bands a harmonic ratio apart */
+    AUDITORY_ONSET = 2,        /* rectified rise (or fall) of a few bands' level */
+    AUDITORY_LEVEL = 3         /* non-monotonic level tuning in one band */
+} auditory_cell_type;
+#define AUDITORY_CELL_TYPES 4
+
+typedef struct auditory_cell {
+    auditory_cell_type type;
+    int band, band2;        /* best band; facilitation's second band, onset's last band */
+    float best_hz;          /* centre of `band` */
+    float ratio;            /* facilitation: the frequency ratio drawn for band2 */
+    float threshold;        /* facilitation (nats of band power), onset (nats per frame) */
+    int polarity;           /* onset: 1 onsets, -1 offsets */
+    float best_level, level_width; /* level: L and w, nats of band power */
+    /* strf: a Gabor over bands × lags (units of bands and frames) */
+    float band_sigma, spectral_cycles, latency, lag_sigma, temporal_cycles, phase;
+    float gain, offset;     /* rate = offset + gain · drive, spikes per clip */
+} auditory_cell;
+
+typedef struct auditory_config {
+    int neurons;            /* cell n is of type n mod AUDITORY_CELL_TYPES */
+    cochleagram_config cochlea;
+    double rms_db;          /* the level budget the population is calibrated at */
+    double ramp_ms;
+    uint64_t seed;
+} auditory_config;
+
+typedef struct auditory_population auditory_population;
+
+/* 40 cells, the default cochleagram, -30 dBFS, 5 ms ramps. */
+void auditory_config_default(auditory_config *c);
+int auditory_population_create(auditory_population **out, const auditory_config *c, char *err);
+void auditory_population_destroy(auditory_population *p);
+int auditory_population_neurons(const auditory_population *p);
+const auditory_config *auditory_population_config(const auditory_population *p);
+const auditory_cell *auditory_population_cell(const auditory_population *p, int n);
+/* The STRF kernel of cell n (bands × lags, lag 0 the current frame); returns
+ * 1 (kernel all zeros) when the cell is not an STRF cell. */
+int auditory_population_kernel(const auditory_population *p, int n, const float **kernel,
+                               int *lags);
+const char *auditory_cell_type_name(int type); /* "strf", "facilitation", "onset", "level" */
+/* Expected counts (batch × neurons) for clips (batch × samples), or for
+ * their cochleagrams (batch × bands × frames, the population's cochleagram). */
+void auditory_population_rates(auditory_population *p, const float *clips, int batch,
+                               float *rates);
+void auditory_population_rates_image(const auditory_population *p, const float *images,
+                                     int batch, float *rates);
+void auditory_population_sample(auditory_population *p, const float *clips, int batch,
+                                model_rng *rng, float *counts);
+/* Cell n's expected count for one clip, and its gradient with respect to the
+ * samples into grad (the next function's, through cochleagram_backward). */
+double auditory_cell_gradient(auditory_population *p, int n, const float *clip, float *grad);
+/* The same for one cochleagram (bands × frames): the gradient with respect to
+ * it into dimage (written). Rectified drives have no gradient where they are
+ * 0 (the subgradient 0 is taken). */
+double auditory_cell_gradient_image(const auditory_population *p, int n, const float *image,
+                                    float *dimage);
+/* Cell n's best clip at the budget into clip (samples floats) and its rate.
+ * *known = 1 where the optimum is known (facilitation, level: built from
+ * tones, the level cell's rate being its supremum), 0 where it is searched
+ * (strf, onset: clip_ascend with `search` from two starts). */
+int auditory_cell_optimum(auditory_population *p, int n, const clip_ascent_options *search,
+                          float *clip, double *rate, int *known, char *err);
+/* The population's budget and ramp, 1000 steps from 0.05. */
+void auditory_search_default(const auditory_population *p, clip_ascent_options *o);
+
+/* A simulated recording: synthetic clips (clip_synthetic at the population's
+ * budget), their cochleagrams as the dataset's images (H = bands, W =
+ * frames), Poisson counts; tiers and repeats as simulate_dataset's. */
+typedef struct auditory_dataset_options {
+    auditory_config population;
+    int train_clips;          /* each heard once (the validation share is cut from them) */
+    float validation_fraction;
+    int test_clips, test_repeats;
+    uint64_t seed;
+} auditory_dataset_options;
+void auditory_dataset_options_default(auditory_dataset_options *o);
+/* clips_out (may be NULL): the distinct clips (train then test, image_ids
+ * index them), malloc'd. */
+int auditory_dataset(const auditory_dataset_options *o, dataset *out, float **clips_out,
+                     char *err);
 
 /* ------------------------------------------------------------------------ */
 /* The shared core's output, for aligning another network's layers with it.

@@ -12,6 +12,12 @@ static uint64_t splitmix64(uint64_t *x)
     return z ^ (z >> 31);
 }
 
+uint64_t model_rng_stream(uint64_t seed, uint64_t stream)
+{
+    uint64_t x = seed + 0x9e3779b97f4a7c15ULL * stream;
+    return splitmix64(&x);
+}
+
 void model_rng_seed(model_rng *rng, uint64_t seed)
 {
     uint64_t x = seed;

@@ -86,15 +86,7 @@ struct sim_population {
 };
 
 /* ------------------------------------------------------------------------ */
-/* Seeds: independent streams derived from one seed. */
-
-static uint64_t stream_seed(uint64_t seed, uint64_t stream)
-{
-    uint64_t z = seed + 0x9e3779b97f4a7c15ULL * (stream + 1);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
+/* Seeds: independent streams derived from one seed (model_rng_stream). */
 
 static double uniform_in(model_rng *rng, double lo, double hi)
 {
@@ -219,7 +211,7 @@ void sim_natural_images(float *out, int count, int height, int width, uint64_t s
             continue;
         }
         model_rng rng;
-        model_rng_seed(&rng, stream_seed(seed, (uint64_t)i));
+        model_rng_seed(&rng, model_rng_stream(seed, (uint64_t)i));
         pink_field(field, spectrum, amplitude, plan, (int)half, &rng);
         memcpy(img, field, (size_t)pixels * sizeof(float));
         paint_occluders(img, height, width, &rng);
@@ -238,7 +230,7 @@ static void white_noise_images(float *out, int count, int height, int width, uin
     int pixels = height * width;
     for (int i = 0; i < count; i++) {
         model_rng rng;
-        model_rng_seed(&rng, stream_seed(seed, (uint64_t)i));
+        model_rng_seed(&rng, model_rng_stream(seed, (uint64_t)i));
         float *img = out + (size_t)i * pixels;
         for (int p = 0; p < pixels; p++)
             img[p] = (float)model_rng_normal(&rng);
@@ -536,7 +528,7 @@ static int calibrate(sim_population *p, model_rng *rng, char *err)
         snprintf(err, MODEL_ERR_SIZE, "simulate.c: out of memory calibrating %d cells", n);
         return 1;
     }
-    sim_natural_images(images, count, p->cfg.height, p->cfg.width, stream_seed(p->cfg.seed, 1));
+    sim_natural_images(images, count, p->cfg.height, p->cfg.width, model_rng_stream(p->cfg.seed, 1));
     filter_responses(p, images, count, responses);
     for (int i = 0; i < n; i++) {
         if (p->cells[i].type != SIM_NORMALIZED)
@@ -736,7 +728,7 @@ int simulate_dataset(const simulate_options *o, dataset *out, char *err)
         snprintf(err, MODEL_ERR_SIZE, "simulate.c: out of memory for %d trials", trials);
         return 1;
     }
-    uint64_t image_seed = stream_seed(o->seed, 2);
+    uint64_t image_seed = model_rng_stream(o->seed, 2);
     if (o->images == SIM_IMAGES_NOISE) {
         white_noise_images(images, distinct, c->height, c->width, image_seed);
     } else if (o->images == SIM_IMAGES_PHOTOS) {
@@ -753,7 +745,7 @@ int simulate_dataset(const simulate_options *o, dataset *out, char *err)
     lay_out_trials(o, images, out);
     free(images);
     model_rng rng;
-    model_rng_seed(&rng, stream_seed(o->seed, 3));
+    model_rng_seed(&rng, model_rng_stream(o->seed, 3));
     sim_population_sample(p, out->images, trials, &rng, out->responses);
     sim_population_destroy(p);
     return 0;

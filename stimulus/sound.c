@@ -1,7 +1,7 @@
 /* sound.c: auditory stimuli. Files are read with libsndfile and resampled
- * to the audio device's rate when loaded; SDL's audio callback plays one
- * sound at a time and notes, on the presenter's clock, when it first handed
- * a sound's samples to the device. */
+ * to the audio device's rate when loaded (libsamplerate: sound_files.c);
+ * SDL's audio callback plays one sound at a time and notes, on the
+ * presenter's clock, when it first handed a sound's samples to the device. */
 #include "presenter_internal.h"
 
 #include <sndfile.h>
@@ -91,30 +91,28 @@ void presenter_sounds_free(presenter *p)
     free(p->sounds);
 }
 
-/* Linear interpolation to the device rate, mono or the first two channels
- * to stereo. Done at load time, never on the frame path. */
+/* Mono or the first two channels to stereo, then to the device rate through
+ * sound_resample (libsamplerate). Done at load time, never on the frame
+ * path. */
 static float *sound_convert(const float *in, int frames, int channels, int rate, int out_rate,
-                            int *out_frames)
+                            int *out_frames, char *err)
 {
-    double step = (double)rate / out_rate;
-    int64_t n = (int64_t)((double)frames / step);
-    if (n < 1)
-        n = 1;
-    float *out = malloc(2 * sizeof(float) * (size_t)n);
-    if (!out)
+    float *stereo = malloc(2 * sizeof(float) * (size_t)frames);
+    if (!stereo) {
+        snprintf(err, STIMULUS_ERR_SIZE, "presenter: out of memory for a sound");
         return NULL;
-    for (int64_t i = 0; i < n; i++) {
-        double x = (double)i * step;
-        int a = (int)x;
-        int b = a + 1 < frames ? a + 1 : frames - 1;
-        float t = (float)(x - a);
-        for (int c = 0; c < 2; c++) {
-            int ch = c < channels ? c : 0;
-            float va = in[(size_t)a * channels + ch], vb = in[(size_t)b * channels + ch];
-            out[2 * i + c] = va + t * (vb - va);
-        }
     }
-    *out_frames = (int)n;
+    for (int i = 0; i < frames; i++)
+        for (int c = 0; c < 2; c++)
+            stereo[2 * (size_t)i + c] = in[(size_t)i * channels + (c < channels ? c : 0)];
+    float *out;
+    char inner[STIMULUS_ERR_SIZE];
+    int status = sound_resample(stereo, frames, 2, rate, out_rate, &out, out_frames, inner);
+    free(stereo);
+    if (status) {
+        snprintf(err, STIMULUS_ERR_SIZE, "presenter: %s", inner);
+        return NULL;
+    }
     return out;
 }
 
@@ -150,11 +148,9 @@ int presenter_add_sound_samples(presenter *p, const float *samples, int frames, 
         p->sound_capacity = n;
     }
     presenter_sound *s = &p->sounds[p->sound_count];
-    s->samples = sound_convert(samples, frames, channels, rate, p->audio_rate, &s->frames);
-    if (!s->samples) {
-        snprintf(err, STIMULUS_ERR_SIZE, "presenter: out of memory for a sound");
+    s->samples = sound_convert(samples, frames, channels, rate, p->audio_rate, &s->frames, err);
+    if (!s->samples)
         return 1;
-    }
     *id = p->sound_count++;
     return 0;
 }

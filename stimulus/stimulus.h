@@ -244,6 +244,48 @@ void presenter_abort(presenter *p);
 void presenter_set_paused(presenter *p, int paused);
 int presenter_paused(const presenter *p);
 
+/* ---- Sounds from files: reading, resampling, clips (sound_files.c) ---- */
+
+/* Resample `frames` interleaved frames of `channels` from `rate` to
+ * `out_rate` with libsamplerate's best sinc converter (no aliasing: what lies
+ * above the lower Nyquist frequency is removed, not folded back) into a
+ * malloc'd buffer. The same rate copies the samples unchanged. */
+int sound_resample(const float *in, int frames, int channels, int rate, int out_rate,
+                   float **out, int *out_frames, char *err);
+/* A sound file (anything libsndfile reads) as mono (the mean of its
+ * channels) at `rate`, into a malloc'd buffer. Errors name the file. */
+int sound_file_read(const char *path, int rate, float **samples, int *frames, char *err);
+
+/* A mono clip written with libsndfile: .wav as 32-bit float (the samples
+ * exactly), .flac as 24-bit. Samples outside full scale are refused. */
+int sound_file_write(const char *path, const float *samples, int frames, int rate, char *err);
+
+typedef struct sound_clip_options {
+    int rate, samples; /* the clips' sample rate and length */
+    int max_clips;
+    double rms_db;     /* the level budget, dBFS (clip_set_rms_db) */
+    double ramp_ms;    /* onset and offset ramps (clip_ramp) */
+} sound_clip_options;
+
+/* Clips from a folder's sound files (every regular file not starting with
+ * '.', in byte order of names; one libsndfile cannot read is an error naming
+ * it): each file made mono and resampled, cut into consecutive clips (a
+ * remainder shorter than a clip is not used), each ramped and set to the
+ * budget. Clips that cannot be (silent, or peaks that would pass full scale)
+ * are counted in *skipped, not returned. At most max_clips, into a malloc'd
+ * count × samples buffer; none at all is an error. */
+int sound_clips_read(const char *folder, const sound_clip_options *o, float **clips,
+                     int *count, int *skipped, char *err);
+
+/* A most exciting sound (sound_mei.c): gradient ascent on the samples of
+ * `clip` (the start in, the best clip out, samples as the cochleagram's
+ * config) through the cochleagram and the model, for one neuron's predicted
+ * rate, at the budget of `o` (clip_ascend). The model must read the
+ * cochleagram's bands × frames. *predicted: the rate the model predicts for
+ * the returned clip. */
+int sound_mei(model *m, cochleagram *cochlea, int neuron, const clip_ascent_options *o,
+              float *clip, double *predicted, char *err);
+
 /* ---- Synthesis: MEIs and control stimuli ---- */
 
 /* The stimulus space. Every synthesized or control stimulus lives in

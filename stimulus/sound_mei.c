@@ -1,0 +1,72 @@
+/* sound_mei.c: most exciting sounds: gradient ascent on a clip's samples
+ * through the cochleagram and a fitted model (clip_ascend at the level
+ * budget). J is the model's predicted rate of one neuron for the clip's
+ * cochleagram; ∂J/∂image comes from model_input_gradient_objective and is
+ * taken back to the samples by cochleagram_backward. */
+#include "stimulus.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct sound_mei_target {
+    model *m;
+    cochleagram *cochlea;
+    int neuron, neurons;
+    float *image, *dimage, *weights;
+    int failed;
+    char err[MODEL_ERR_SIZE];
+} sound_mei_target;
+
+static double predicted_rate(const float *clip, float *grad, void *user)
+{
+    sound_mei_target *t = user;
+    float objective;
+    cochleagram_forward(t->cochlea, t->image, clip, 1);
+    if (model_input_gradient_objective(t->m, t->image, 1, t->weights, t->dimage, &objective,
+                                       t->err)) {
+        t->failed = 1;
+        return NAN; /* clip_ascend stops on a non-finite value */
+    }
+    cochleagram_backward(t->cochlea, grad, t->dimage, clip, 1);
+    return objective;
+}
+
+int sound_mei(model *m, cochleagram *cochlea, int neuron, const clip_ascent_options *o,
+              float *clip, double *predicted, char *err)
+{
+    const model_config *mc = model_get_config(m);
+    const cochleagram_config *cc = cochleagram_get_config(cochlea);
+    int frames = cochleagram_frames(cochlea);
+    if (mc->height != cc->bands || mc->width != frames) {
+        snprintf(err, STIMULUS_ERR_SIZE, "sound MEI: the model reads %d × %d images, the "
+                 "cochleagram makes %d bands × %d frames", mc->height, mc->width, cc->bands,
+                 frames);
+        return 1;
+    }
+    if (neuron < 0 || neuron >= mc->neurons) {
+        snprintf(err, STIMULUS_ERR_SIZE, "sound MEI: neuron %d of %d", neuron, mc->neurons);
+        return 1;
+    }
+    sound_mei_target t = {.m = m, .cochlea = cochlea, .neuron = neuron, .neurons = mc->neurons};
+    size_t pixels = (size_t)cc->bands * frames;
+    t.image = malloc(sizeof(float) * pixels);
+    t.dimage = malloc(sizeof(float) * pixels);
+    t.weights = calloc((size_t)mc->neurons, sizeof(float));
+    int status = 1;
+    if (!t.image || !t.dimage || !t.weights) {
+        snprintf(err, STIMULUS_ERR_SIZE, "sound MEI: out of memory");
+    } else {
+        t.weights[neuron] = 1;
+        char inner[MODEL_ERR_SIZE];
+        status = clip_ascend(clip, cc->samples, o, predicted_rate, &t, predicted, inner);
+        if (status)
+            snprintf(err, STIMULUS_ERR_SIZE, "sound MEI of neuron %d: %s", neuron,
+                     t.failed ? t.err : inner);
+    }
+    free(t.image);
+    free(t.dimage);
+    free(t.weights);
+    return status;
+}
