@@ -90,8 +90,9 @@ check "... before anything was shown (no display opened, no flip recorded)" \
 # Open Ephys: its ZMQ Interface plugin's messages from a live stand-in
 # (tests/openephys_rig.py, written from the plugin's source: sorted-unit and
 # unsorted spikes, TTL sync edges, data blocks as the clock, heartbeats
-# answered), binned here, with a GUI stop and start (sample numbers reset) in
-# the middle of the natural images and, before it, one spike message lost (its
+# answered), binned here, with two GUI stops and starts in the natural
+# images, the first with the sample numbers reset, the second with them going
+# on, and, before them, one spike message lost (its
 # message_num skipped), and a decoy TTL on line 1 beside each sync edge
 # (endpoints.sync_line 0 ignores it); every trial's counts against what it sent.
 # The plugin's heartbeat port is its data port + 1, the onsets' port here:
@@ -101,16 +102,16 @@ protocol "$work/openephys.yaml" \
     -e "s|^  sync: .*|&\n  format: openephys\n  units: 6\n  electrodes: 2\n  sync_line: 0|" \
     -e "s|$stream|$oestream|"
 $py "$tests/openephys_rig.py" "$oestream" "$sync" 20 24 "$work/oe_truth.npy" --stop-after 30 reset \
-    --drop-spike 10 --decoy-line 1 \
+    --stop-after 50 continue --drop-spike 10 --decoy-line 1 \
     >"$work/oe.out" 2>&1 &
 oe=$!
 run run "$work/openephys.yaml" --out "$work/oe_session"
 kill -TERM $oe
 wait $oe
-check "a session against an Open Ephys stream, stopped and started in the GUI, runs to the end, sync edges on line 0 (exit $(status))" \
+check "a session against an Open Ephys stream, stopped and started twice in the GUI, runs to the end, sync edges on line 0 (exit $(status))" \
     '[ $(status) = 0 ] && grep -q "acquisition stream: 8 units (an external acquisition system), sync edges on TTL line 0" "$work/out"'
-check "run says the acquisition stopped and started, and names the spikes beyond the units" \
-    'grep -q "stopped and started in the GUI (1 times" "$work/out" && grep -q "Open Ephys spikes in no column: [1-9][0-9]* of sorted units beyond endpoints.units 6 (highest sorted_id 9)" "$work/out"'
+check "run says the acquisition stopped and started twice (reset, then going on), and names the spikes beyond the units" \
+    'grep -q "stopped and started in the GUI (2 times" "$work/out" && grep -q "Open Ephys spikes in no column: [1-9][0-9]* of sorted units beyond endpoints.units 6 (highest sorted_id 9)" "$work/out"'
 check "the plugin stand-in answered inception's heartbeats ($(tail -1 "$work/oe.out"))" \
     'grep -q "heartbeats answered: [1-9]" "$work/oe.out"'
 $py - "$work/oe_session" "$tests/../controller" "$work/oe_truth.npy" >"$work/err" 2>&1 <<'PY'
@@ -138,7 +139,7 @@ assert [(c["sorted_id"], c["electrode_number"]) for c in cols] == \
 assert cols[6]["electrode"] == "Tetrode 1" and cols[1]["electrode"] == "Tetrode 2", cols
 PY
 rc=$?
-check "Open Ephys: unflagged trials equal the spikes sent, only the trials the stop cut or the lost spike's are flagged, the unit map is in the record ($(tail -1 "$work/err"))" \
+check "Open Ephys: unflagged trials equal the spikes sent, only the trials the stops cut or the lost spike's are flagged, the unit map is in the record ($(tail -1 "$work/err"))" \
     '[ $rc = 0 ]'
 # Spike times: every spike the stand-in sent, in order, from the record's
 # `spikes` records through the Python reader: sample number, sorted_id and
@@ -216,14 +217,14 @@ assert len(sent) == rec["sample_num"].size
 assert np.array_equal(sent[:, 0], rec["sample_num"]) and np.array_equal(sent[:, 1], rec["sorted_id"])
 assert ["Tetrode %d" % e for e in sent[:, 2]] == list(rec["electrode"])
 assert int(line.split(", ")[1].split()[0]) == len(session.records("sync")), line
-assert line.endswith("from 1 2 times, rising: True"), line
+assert line.endswith("from 1 3 times, rising: True"), line
 PY
 rc=$?
 check "replay --stream --format openephys sends every recorded spike again in the plugin's form (exit $replay_rc; $(tail -1 "$work/err"))" \
     '[ $replay_rc = 0 ] && [ $rc = 0 ]'
 # That replay into `inception acquire --format openephys` (real time: the
 # aligner's arrival-time rules see the session's own timing): the GUI stop
-# and start comes back as message_num back at 1, the record's spans of
+# and starts come back as message_num back at 1, the record's spans of
 # possible loss as gaps in message_num (session_stream.c oe_send_loss). Every
 # trial the session kept unflagged comes back with the recorded counts, unit
 # by unit, and the trials flagged for possible loss (1) or the restart (16)
