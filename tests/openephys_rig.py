@@ -14,7 +14,8 @@ beyond the units. Like the plugin, it answers heartbeats on the data port + 1
 --stop-after K MODE: a GUI stop of 1 s once the clock is halfway through the
 K-th onset's window, then acquisition starts again: message_num from 1, the
 sample numbers from 0 (MODE reset) or going on (MODE continue); onsets during
-the stop get no response. Given more than once, the stops come in that order
+the stop get no response; MODE never: it never starts again (a rig that stops
+sending before the session's end). Given more than once, the stops come in that order
 (each K counts the onsets responded to, past the one before).
 
 At SIGTERM it writes TRUTH_FILE: one row per onset: trial, damaged (1: its
@@ -32,7 +33,7 @@ _spikes.npy file (it never reached anyone).
 later (another device's TTL on the same stream): a receiver taking edges of
 any line finds two candidates for each onset; one told line 0 finds one.
 Usage: openephys_rig.py DATA_ENDPOINT ONSET_ENDPOINT LATENCY_MS WINDOW_MS TRUTH_FILE
-       [--stop-after K reset|continue]... [--drop-spike K] [--decoy-line L]"""
+       [--stop-after K reset|continue|never]... [--drop-spike K] [--decoy-line L]"""
 import os, signal, struct, sys, time
 import numpy as np
 import zmq
@@ -209,7 +210,8 @@ while not stop:
         if stop_clock is not None and clock * 1_000_000_000 // RATE >= stop_clock:
             stop_clock = clock * 1_000_000_000 // RATE   # the last sample recorded
             mark_stop_damage()
-            stop_clock, stopped_until = None, now_ns + STOP_NS
+            stop_clock = None
+            stopped_until = now_ns + STOP_NS if stop_mode != "never" else float("inf")
             break
 np.save(truth_file, np.array(truth, np.int64).reshape(-1, UNITS + TETRODES + 2))
 np.save(truth_file[:-len(".npy")] + "_spikes.npy", np.array(sent_spikes, np.int64).reshape(-1, 3))

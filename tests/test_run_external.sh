@@ -284,5 +284,43 @@ check "Open Ephys at 30 kHz, endpoints.sample_rate 25000: exit 1 naming both ($(
     '[ $(status) = 1 ] && grep -q "sample_rate 30000 Hz, but endpoints.sample_rate is 25000 Hz" "$work/err"'
 check "... before anything was shown (no display opened, no flip recorded)" \
     '! grep -q "^display:" "$work/out" && [ "$(flips "$work/oe_rate/session.rec")" = 0 ]'
+# A rig that stops sending before the session's end (the GUI stopped for
+# good): the recording block's later trials never complete and the run
+# stops, saying so. What it recorded is honest: a trial is recorded unflagged
+# only once the stream has covered its window (run.c flag_uncovered_trial),
+# so every unflagged trial's window ends within the recorded bins and its
+# counts are what the rig sent, and every spike sent is in the record.
+$py "$tests/openephys_rig.py" "$oestream" "$sync" 20 24 "$work/oe_cut_truth.npy" \
+    --stop-after 8 never >"$work/oe_cut.out" 2>&1 &
+oe=$!
+run run "$work/openephys.yaml" --out "$work/oe_cut"
+kill -TERM $oe
+wait $oe
+$py - "$work/oe_cut" "$tests/../python" "$work/oe_cut_truth.npy" >"$work/check" 2>&1 <<'PY'
+import sys
+import numpy as np
+sys.path.insert(0, sys.argv[2])
+import inception.record
+session = inception.record.open(sys.argv[1])
+truth = {int(r[0]): (int(r[1]), r[2:]) for r in np.load(sys.argv[3])}
+trials = [r["fields"] for r in session.records("trial")]
+bins = [r["fields"] for r in session.records("stream") if r["fields"]["kind"] == "data"]
+reached = max(b["sample_num"] + b["bin_width_ns"] for b in bins)
+good = [t for t in trials if t["flags"] & 127 == 0]
+covered = all(t["onset_acq_ns"] + 44_000_000 <= reached for t in good)  # latency 20 + window 24 ms
+same = all(np.array_equal(np.asarray(t["counts"]), truth[t["trial"]][1]) for t in good)
+sent = np.load(sys.argv[3][:-len(".npy")] + "_spikes.npy")
+spikes = session.spikes()["sample_num"].size
+notes = [r["fields"]["text"] for r in session.records("note")]
+print("%d trials shown, %d recorded, %d unflagged, covered %s, equal %s; %d spikes sent, %d "
+      "recorded" % (len(truth), len(trials), len(good), covered, same, len(sent), spikes))
+assert good and len(trials) < len(truth) and covered and same and spikes == len(sent)
+assert notes[-1].startswith("failed: ") and "never completed" in notes[-1], notes[-1]
+PY
+rc=$?
+check "a rig that stops sending for good: the run stops, naming the trials never completed ($(cat "$work/err"))" \
+    '[ $(status) = 1 ] && grep -q "trials never completed within 10 s of the block.s end" "$work/err"'
+check "... every trial recorded unflagged had its window covered by the stream and equals what was sent, every spike sent is recorded ($(tail -1 "$work/check"))" \
+    '[ $rc = 0 ]'
 echo "1..$n"
 [ $failed = 0 ]
