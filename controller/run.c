@@ -77,9 +77,8 @@ typedef struct run_state {
     int64_t start_ns, last_progress_ns;
     uint64_t stream_messages;
     int stream_failed;
-    int64_t stream_reached_ns; /* acquisition clock: the end of the latest bin taken */
-    int64_t last_window_end_ns; /* acquisition clock: the last completed trial's window's end */
-    int64_t last_trial;         /* its index; -1 none */
+    int64_t stream_reached_ns; /* acquisition clock: the end of the latest bin since the reset */
+    int64_t clock_reset_ns;    /* CLOCK_MONOTONIC: the latest clock reset taken by the aligner */
     int fit_curve_failed; /* a final-fit epoch's note could not be recorded */
     unsigned begun, ended; /* a resumed session's phases (bit = phase_names index) */
     int aligner_votes;       /* onsets the first clock offset needs */
@@ -348,6 +347,7 @@ static int protect_frame_path(run_state *s)
     record_payload_i64(&pl, "presenter_cpu", s->sched.presenter_cpu);
     record_payload_i64(&pl, "fit_nice", s->sched.fit_nice);
     record_payload_i64(&pl, "memory_locked", s->sched.mlocked);
+    record_payload_i64(&pl, "aligning_realtime", s->sched.aligning_realtime);
     int r = session_record_append(s->rec, RECORD_NOTE, &pl, NULL, s->err);
     record_payload_free(&pl);
     return r;
@@ -406,12 +406,16 @@ static int take_item(run_state *s, acq_item *it)
             return 1;
     }
     if (it->flags & ACQ_ITEM_CLOCK_RESET)
-        s->last_window_end_ns = INT64_MIN; /* the old clock's spikes went out at the stop */
-    if (it->type == ACQ_MSG_COUNTS)
+        s->stream_reached_ns = INT64_MIN; /* a new clock: nothing of it reached yet */
+    if (it->type == ACQ_MSG_COUNTS && it->timestamp_ns + (int64_t)it->bin_width_ns >
+                                          s->stream_reached_ns) /* a late bin lowers nothing */
         s->stream_reached_ns = it->timestamp_ns + (int64_t)it->bin_width_ns;
     char why[ACQ_ERR_SIZE];
     if (acq_aligner_add_item(s->aligner, it, why) == ACQ_REJECT_VALUE)
         return fail(s, "aligner: %s", why);
+    /* After the add: the old clock's trials it closed completed before this. */
+    if (it->flags & ACQ_ITEM_CLOCK_RESET)
+        s->clock_reset_ns = acq_now_ns();
     return 0;
 }
 
@@ -475,15 +479,30 @@ static int closed_add(run_state *s, int64_t image_id, const float *counts)
 static int start_fit_worker(run_state *s);
 static int stream_units(run_state *s, int units);
 
-/* One completed trial: recorded, then to the fit or the evaluation. */
-static int complete_trial(run_state *s, const acq_trial *t, const char *block)
+/* A trial goes into the record unflagged only once the stream has covered
+ * its window: its bins and, as the receiver puts a spike in its batch before
+ * the bin holding it goes out, its spikes (the batch is handed over at the
+ * latest when the receiver stops, drain_stream_tail). The aligner completes
+ * a trial only `grace` bins past its window, or flags it, so this holds by
+ * construction; should it not, the trial is flagged lost here, before its
+ * record is written, rather than recorded as whole. Trials of a clock the
+ * GUI stopped (completed before the reset was taken) were judged on that
+ * clock by the aligner (flag 16 where their windows reach past its end). */
+static void flag_uncovered_trial(run_state *s, acq_trial *t)
 {
+    int64_t window_end = t->onset_acq_ns +
+                         (int64_t)((double)(s->p->response.latency_ms +
+                                            s->p->response.duration_ms) * 1e6 + 0.5);
+    if (!t->flags && t->completed_ns > s->clock_reset_ns && s->stream_reached_ns < window_end)
+        t->flags |= ACQ_TRIAL_LOST;
+}
+
+/* One completed trial: recorded, then to the fit or the evaluation. */
+static int complete_trial(run_state *s, acq_trial *t, const char *block)
+{
+    flag_uncovered_trial(s, t);
     if (record_completed_trial(s, t, s->counts, block))
         return 1;
-    s->last_window_end_ns = t->onset_acq_ns +
-                            (int64_t)((double)(s->p->response.latency_ms +
-                                               s->p->response.duration_ms) * 1e6 + 0.5);
-    s->last_trial = (int64_t)t->trial;
     s->res->trials_recorded++;
     if (t->flags) {
         s->res->trials_flagged++;
@@ -1534,7 +1553,7 @@ static int run_init(run_state *s, const protocol *p, const run_options *o, run_r
     s->start_ns = (int64_t)record_monotonic_ns();
     s->st.phase = "start";
     s->st.validation_corr = NAN;
-    s->last_trial = -1;
+    s->stream_reached_ns = INT64_MIN;
     s->H = p->images.height;
     s->W = p->images.width;
     s->P = s->H * s->W;
@@ -1550,23 +1569,14 @@ static int run_init(run_state *s, const protocol *p, const run_options *o, run_r
 /* The stream's tail, before the record closes. The receiver hands spikes
  * over in batches, 100 ms after a batch's first spike, so when the last
  * trial completes the last spikes of its window may still be in the
- * receiver. Takes the stream until a bin reaching past that window has come
- * (at most 2 s; it normally has, as the trial could not complete before),
- * then stops the receiver, which hands over what it holds, and records
- * everything queued. Should the wait run out, a note names the trial whose
- * spikes records may be short (its counts, from the bins, stand). */
+ * receiver. Stops the receiver, which hands over what it holds, and records
+ * everything queued. Every trial recorded unflagged had its window covered
+ * by the stream when it was recorded (flag_uncovered_trial), so its spikes
+ * are among those: nothing is waited for. */
 static int drain_stream_tail(run_state *s)
 {
     if (!s->stream || s->stream_failed)
         return 0;
-    int64_t start = acq_now_ns();
-    while (s->last_trial >= 0 && s->last_window_end_ns != INT64_MIN &&
-           s->stream_reached_ns < s->last_window_end_ns &&
-           acq_now_ns() - start < 2000000000LL)
-        if (pump_stream(s, 20))
-            return 1;
-    int short_by = s->last_trial >= 0 && s->last_window_end_ns != INT64_MIN &&
-                   s->stream_reached_ns < s->last_window_end_ns;
     acq_receiver_stop(s->stream);
     acq_item *it;
     while (acq_receiver_pop(s->stream, &it, 0)) {
@@ -1575,14 +1585,7 @@ static int drain_stream_tail(run_state *s)
         if (r)
             return 1;
     }
-    if (!short_by)
-        return note_openephys(s);
-    char note[256];
-    snprintf(note, sizeof note, "stream: it ended %.1f ms before the end of trial %lld's "
-             "response window: its spikes records may lack that window's last spikes",
-             (double)(s->last_window_end_ns - s->stream_reached_ns) / 1e6,
-             (long long)s->last_trial);
-    return session_record_note(s->rec, note, s->err) || note_openephys(s);
+    return note_openephys(s);
 }
 
 /* The last notes, then everything stopped and the record closed. */

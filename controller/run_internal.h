@@ -102,7 +102,8 @@ typedef struct run_sched {
     int presenter_cpu; /* the CPU reserved for the render thread, -1 none */
     int fit_nice;      /* the fit threads' nice value */
     int mlocked;       /* mlockall succeeded */
-    char text[512];    /* "scheduling: real-time (...)": printed and recorded */
+    int aligning_realtime; /* the run loop may align at real-time priority during blocks */
+    char text[640];    /* "scheduling: real-time (...)": printed and recorded */
 } run_sched;
 
 /* The priority the local render thread asks for as it starts (0: none);
@@ -120,7 +121,8 @@ int run_sched_fit_threads(const run_sched *s, int asked);
 void run_sched_enter_fit_thread(const run_sched *s);
 /* The calling thread (the run loop, which aligns the stream) at real-time
  * priority below the receiver's while a block shows (`on` 1), back to
- * normal after (0). Real-time mode only. */
+ * normal after (0). Only where run_sched_protect found it allowed
+ * (`aligning_realtime`). */
 void run_sched_aligning(const run_sched *s, int on);
 
 /* Which trials of a block the display showed as asked (run_frames.c): its

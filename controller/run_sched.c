@@ -26,6 +26,8 @@
 #define PRIORITY_PRESENTER 20 /* of 1..99: above kernel-thread defaults' 1, far below 50 (irqs) */
 #define PRIORITY_RECEIVER 19
 #define PRIORITY_ALIGNING 18  /* the run loop during a block: below the receiver that feeds it */
+/* What normal priority costs the aligning run loop (controller/RECORD.md `spikes`). */
+#define ALIGNING_SLOW "receive-to-aligned p99 may pass 2 ms on a loaded machine (7 ms measured)"
 #define NICE_FIT_REALTIME 0   /* the real-time threads preempt it anyway: full speed */
 #define NICE_FIT_FALLBACK 19
 
@@ -82,11 +84,28 @@ int run_sched_protect(run_sched *s, presenter *display, pthread_t receiver, int 
         s->mode = RUN_SCHED_REALTIME;
         s->fit_nice = NICE_FIT_REALTIME;
         s->mlocked = mlockall(MCL_CURRENT) == 0;
+        /* The run loop (this thread) takes real time only while a block
+         * shows: asked for once here, so that the line says what it gets. */
+        int aligning_error = have_receiver ? set_fifo(pthread_self(), PRIORITY_ALIGNING) : 0;
+        struct sched_param normal = {.sched_priority = 0};
+        if (have_receiver && !aligning_error)
+            pthread_setschedparam(pthread_self(), SCHED_OTHER, &normal);
+        s->aligning_realtime = have_receiver && !aligning_error;
+        char aligning[200] = "";
+        if (s->aligning_realtime)
+            snprintf(aligning, sizeof aligning, ", %d for the run loop aligning the stream "
+                     "while a block shows", PRIORITY_ALIGNING);
+        else if (have_receiver)
+            snprintf(aligning, sizeof aligning, "; the run loop aligning the stream at normal "
+                     "priority (refused: %s): %s", strerror(aligning_error), ALIGNING_SLOW);
         snprintf(s->text, sizeof s->text, "scheduling: real-time (SCHED_FIFO %d for the "
-                 "presenter%s, %d for the receiver), memory %s; the background fit at nice %d "
-                 "on all %d CPUs", PRIORITY_PRESENTER, display ? "" : " (remote: none here)",
-                 PRIORITY_RECEIVER, s->mlocked ? "locked" : "NOT locked (mlockall refused)",
-                 s->fit_nice, s->cpus);
+                 "presenter%s, %d for the receiver%s), memory %s; the background fit at nice "
+                 "%d on all %d CPUs", PRIORITY_PRESENTER, display ? "" : " (remote: none here)",
+                 PRIORITY_RECEIVER, s->aligning_realtime ? aligning : "",
+                 s->mlocked ? "locked" : "NOT locked (mlockall refused)", s->fit_nice, s->cpus);
+        if (have_receiver && !s->aligning_realtime)
+            snprintf(s->text + strlen(s->text), sizeof s->text - strlen(s->text), "%s",
+                     aligning);
         return 0;
     }
     /* Fallback: undo a half-done real-time setup, then nice and affinity. */
@@ -112,7 +131,9 @@ int run_sched_protect(run_sched *s, presenter *display, pthread_t receiver, int 
         snprintf(cpu, sizeof cpu, "; CPU %d reserved for the presenter, the fit on the other %d",
                  s->presenter_cpu, s->cpus - 1);
     snprintf(s->text, sizeof s->text, "scheduling: fallback (%s): the background fit at nice "
-             "%d%s (README: the presenter)", why, s->fit_nice, cpu);
+             "%d%s (README: the presenter)%s%s", why, s->fit_nice, cpu,
+             have_receiver ? "; the run loop aligning the stream at normal priority: " : "",
+             have_receiver ? ALIGNING_SLOW : "");
     return 0;
 }
 
@@ -155,7 +176,7 @@ void run_sched_enter_fit_thread(const run_sched *s)
  * the thread as it was: only slower alignment. */
 void run_sched_aligning(const run_sched *s, int on)
 {
-    if (s->mode != RUN_SCHED_REALTIME)
+    if (s->mode != RUN_SCHED_REALTIME || !s->aligning_realtime)
         return;
     struct sched_param sp = {.sched_priority = on ? PRIORITY_ALIGNING : 0};
     pthread_setschedparam(pthread_self(), on ? SCHED_FIFO : SCHED_OTHER, &sp);

@@ -14,7 +14,9 @@ beyond the units. Like the plugin, it answers heartbeats on the data port + 1
 --stop-after K MODE: a GUI stop of 1 s once the clock is halfway through the
 K-th onset's window, then acquisition starts again: message_num from 1, the
 sample numbers from 0 (MODE reset) or going on (MODE continue); onsets during
-the stop get no response.
+the stop get no response; MODE never: it never starts again (a rig that stops
+sending before the session's end). Given more than once, the stops come in that order
+(each K counts the onsets responded to, past the one before).
 
 At SIGTERM it writes TRUTH_FILE: one row per onset: trial, damaged (1: its
 window reaches past the stop or it came during it; -1: its window ends
@@ -31,7 +33,7 @@ _spikes.npy file (it never reached anyone).
 later (another device's TTL on the same stream): a receiver taking edges of
 any line finds two candidates for each onset; one told line 0 finds one.
 Usage: openephys_rig.py DATA_ENDPOINT ONSET_ENDPOINT LATENCY_MS WINDOW_MS TRUTH_FILE
-       [--stop-after K reset|continue] [--drop-spike K] [--decoy-line L]"""
+       [--stop-after K reset|continue|never]... [--drop-spike K] [--decoy-line L]"""
 import os, signal, struct, sys, time
 import numpy as np
 import zmq
@@ -41,10 +43,10 @@ from openephys_plugin import DATA, EVENT, header, data_body, spike_body, ttl_bod
 data_ep, onset_ep = sys.argv[1], sys.argv[2]
 latency_ns, window_ns = int(float(sys.argv[3]) * 1e6), int(float(sys.argv[4]) * 1e6)
 truth_file = sys.argv[5]
-stop_after, stop_mode, drop_at = None, None, None
-if "--stop-after" in sys.argv:
-    at = sys.argv.index("--stop-after")
-    stop_after, stop_mode = int(sys.argv[at + 1]), sys.argv[at + 2]
+stops = [(int(sys.argv[i + 1]), sys.argv[i + 2]) for i, a in enumerate(sys.argv)
+         if a == "--stop-after"]   # in order: each K past the one before
+stop_after, stop_mode = stops.pop(0) if stops else (None, None)
+drop_at = None
 if "--drop-spike" in sys.argv:
     drop_at = int(sys.argv[sys.argv.index("--drop-spike") + 1])
 drop_pending = False       # the trial after the dropped spike's may be flagged
@@ -162,7 +164,8 @@ def mark_stop_damage():
     them with their block): windows up to the latest of those may still be
     whole on the receiver's side, and may be flagged or not."""
     last_event_ns = max_event * 1_000_000_000 // RATE
-    for row, t in zip(truth, windows):
+    # Only the rows since the last start: earlier windows are on an earlier clock.
+    for row, t in zip(truth[since_start:], windows[since_start:]):
         if t is None or row[1]:
             continue
         if t > last_event_ns:
@@ -172,6 +175,7 @@ def mark_stop_damage():
 
 
 windows = []   # per truth row: the end of its window on the acquisition clock (None: none)
+since_start = 0   # the first truth row after the latest start of acquisition
 clock = sample(acq_ns(time.monotonic_ns()) - LAG_NS) // BLOCK * BLOCK
 while not stop:
     while listen.poll(0):
@@ -191,13 +195,14 @@ while not stop:
         if now_ns < stopped_until:
             continue
         # Acquisition starts again: message_num from 1, samples from 0 or on.
-        stopped_until, num, max_event = None, 0, 0
+        stopped_until, num, max_event, since_start = None, 0, 0, len(truth)
         if stop_mode == "reset":
             shift_ns += acq_ns(now_ns) - LAG_NS
             clock = 0
         else:
             shift_ns += STOP_NS
             clock = sample(acq_ns(now_ns) - LAG_NS) // BLOCK * BLOCK
+        stop_after, stop_mode = stops.pop(0) if stops else (None, None)
     now = sample(acq_ns(now_ns) - LAG_NS)
     while clock + BLOCK <= now:
         send(DATA, data_body("rig", clock, BLOCK, RATE), np.zeros(BLOCK, "<f4").tobytes())
@@ -205,7 +210,8 @@ while not stop:
         if stop_clock is not None and clock * 1_000_000_000 // RATE >= stop_clock:
             stop_clock = clock * 1_000_000_000 // RATE   # the last sample recorded
             mark_stop_damage()
-            stop_clock, stopped_until, stop_after = None, now_ns + STOP_NS, None
+            stop_clock = None
+            stopped_until = now_ns + STOP_NS if stop_mode != "never" else float("inf")
             break
 np.save(truth_file, np.array(truth, np.int64).reshape(-1, UNITS + TETRODES + 2))
 np.save(truth_file[:-len(".npy")] + "_spikes.npy", np.array(sent_spikes, np.int64).reshape(-1, 3))

@@ -90,8 +90,9 @@ check "... before anything was shown (no display opened, no flip recorded)" \
 # Open Ephys: its ZMQ Interface plugin's messages from a live stand-in
 # (tests/openephys_rig.py, written from the plugin's source: sorted-unit and
 # unsorted spikes, TTL sync edges, data blocks as the clock, heartbeats
-# answered), binned here, with a GUI stop and start (sample numbers reset) in
-# the middle of the natural images and, before it, one spike message lost (its
+# answered), binned here, with two GUI stops and starts in the natural
+# images, the first with the sample numbers reset, the second with them going
+# on, and, before them, one spike message lost (its
 # message_num skipped), and a decoy TTL on line 1 beside each sync edge
 # (endpoints.sync_line 0 ignores it); every trial's counts against what it sent.
 # The plugin's heartbeat port is its data port + 1, the onsets' port here:
@@ -101,16 +102,16 @@ protocol "$work/openephys.yaml" \
     -e "s|^  sync: .*|&\n  format: openephys\n  units: 6\n  electrodes: 2\n  sync_line: 0|" \
     -e "s|$stream|$oestream|"
 $py "$tests/openephys_rig.py" "$oestream" "$sync" 20 24 "$work/oe_truth.npy" --stop-after 30 reset \
-    --drop-spike 10 --decoy-line 1 \
+    --stop-after 50 continue --drop-spike 10 --decoy-line 1 \
     >"$work/oe.out" 2>&1 &
 oe=$!
 run run "$work/openephys.yaml" --out "$work/oe_session"
 kill -TERM $oe
 wait $oe
-check "a session against an Open Ephys stream, stopped and started in the GUI, runs to the end, sync edges on line 0 (exit $(status))" \
+check "a session against an Open Ephys stream, stopped and started twice in the GUI, runs to the end, sync edges on line 0 (exit $(status))" \
     '[ $(status) = 0 ] && grep -q "acquisition stream: 8 units (an external acquisition system), sync edges on TTL line 0" "$work/out"'
-check "run says the acquisition stopped and started, and names the spikes beyond the units" \
-    'grep -q "stopped and started in the GUI (1 times" "$work/out" && grep -q "Open Ephys spikes in no column: [1-9][0-9]* of sorted units beyond endpoints.units 6 (highest sorted_id 9)" "$work/out"'
+check "run says the acquisition stopped and started twice (reset, then going on), and names the spikes beyond the units" \
+    'grep -q "stopped and started in the GUI (2 times" "$work/out" && grep -q "Open Ephys spikes in no column: [1-9][0-9]* of sorted units beyond endpoints.units 6 (highest sorted_id 9)" "$work/out"'
 check "the plugin stand-in answered inception's heartbeats ($(tail -1 "$work/oe.out"))" \
     'grep -q "heartbeats answered: [1-9]" "$work/oe.out"'
 $py - "$work/oe_session" "$tests/../controller" "$work/oe_truth.npy" >"$work/err" 2>&1 <<'PY'
@@ -138,7 +139,7 @@ assert [(c["sorted_id"], c["electrode_number"]) for c in cols] == \
 assert cols[6]["electrode"] == "Tetrode 1" and cols[1]["electrode"] == "Tetrode 2", cols
 PY
 rc=$?
-check "Open Ephys: unflagged trials equal the spikes sent, only the trials the stop cut or the lost spike's are flagged, the unit map is in the record ($(tail -1 "$work/err"))" \
+check "Open Ephys: unflagged trials equal the spikes sent, only the trials the stops cut or the lost spike's are flagged, the unit map is in the record ($(tail -1 "$work/err"))" \
     '[ $rc = 0 ]'
 # Spike times: every spike the stand-in sent, in order, from the record's
 # `spikes` records through the Python reader: sample number, sorted_id and
@@ -216,14 +217,14 @@ assert len(sent) == rec["sample_num"].size
 assert np.array_equal(sent[:, 0], rec["sample_num"]) and np.array_equal(sent[:, 1], rec["sorted_id"])
 assert ["Tetrode %d" % e for e in sent[:, 2]] == list(rec["electrode"])
 assert int(line.split(", ")[1].split()[0]) == len(session.records("sync")), line
-assert line.endswith("from 1 2 times, rising: True"), line
+assert line.endswith("from 1 3 times, rising: True"), line
 PY
 rc=$?
 check "replay --stream --format openephys sends every recorded spike again in the plugin's form (exit $replay_rc; $(tail -1 "$work/err"))" \
     '[ $replay_rc = 0 ] && [ $rc = 0 ]'
 # That replay into `inception acquire --format openephys` (real time: the
 # aligner's arrival-time rules see the session's own timing): the GUI stop
-# and start comes back as message_num back at 1, the record's spans of
+# and starts come back as message_num back at 1, the record's spans of
 # possible loss as gaps in message_num (session_stream.c oe_send_loss). Every
 # trial the session kept unflagged comes back with the recorded counts, unit
 # by unit, and the trials flagged for possible loss (1) or the restart (16)
@@ -283,5 +284,43 @@ check "Open Ephys at 30 kHz, endpoints.sample_rate 25000: exit 1 naming both ($(
     '[ $(status) = 1 ] && grep -q "sample_rate 30000 Hz, but endpoints.sample_rate is 25000 Hz" "$work/err"'
 check "... before anything was shown (no display opened, no flip recorded)" \
     '! grep -q "^display:" "$work/out" && [ "$(flips "$work/oe_rate/session.rec")" = 0 ]'
+# A rig that stops sending before the session's end (the GUI stopped for
+# good): the recording block's later trials never complete and the run
+# stops, saying so. What it recorded is honest: a trial is recorded unflagged
+# only once the stream has covered its window (run.c flag_uncovered_trial),
+# so every unflagged trial's window ends within the recorded bins and its
+# counts are what the rig sent, and every spike sent is in the record.
+$py "$tests/openephys_rig.py" "$oestream" "$sync" 20 24 "$work/oe_cut_truth.npy" \
+    --stop-after 8 never >"$work/oe_cut.out" 2>&1 &
+oe=$!
+run run "$work/openephys.yaml" --out "$work/oe_cut"
+kill -TERM $oe
+wait $oe
+$py - "$work/oe_cut" "$tests/../python" "$work/oe_cut_truth.npy" >"$work/check" 2>&1 <<'PY'
+import sys
+import numpy as np
+sys.path.insert(0, sys.argv[2])
+import inception.record
+session = inception.record.open(sys.argv[1])
+truth = {int(r[0]): (int(r[1]), r[2:]) for r in np.load(sys.argv[3])}
+trials = [r["fields"] for r in session.records("trial")]
+bins = [r["fields"] for r in session.records("stream") if r["fields"]["kind"] == "data"]
+reached = max(b["sample_num"] + b["bin_width_ns"] for b in bins)
+good = [t for t in trials if t["flags"] & 127 == 0]
+covered = all(t["onset_acq_ns"] + 44_000_000 <= reached for t in good)  # latency 20 + window 24 ms
+same = all(np.array_equal(np.asarray(t["counts"]), truth[t["trial"]][1]) for t in good)
+sent = np.load(sys.argv[3][:-len(".npy")] + "_spikes.npy")
+spikes = session.spikes()["sample_num"].size
+notes = [r["fields"]["text"] for r in session.records("note")]
+print("%d trials shown, %d recorded, %d unflagged, covered %s, equal %s; %d spikes sent, %d "
+      "recorded" % (len(truth), len(trials), len(good), covered, same, len(sent), spikes))
+assert good and len(trials) < len(truth) and covered and same and spikes == len(sent)
+assert notes[-1].startswith("failed: ") and "never completed" in notes[-1], notes[-1]
+PY
+rc=$?
+check "a rig that stops sending for good: the run stops, naming the trials never completed ($(cat "$work/err"))" \
+    '[ $(status) = 1 ] && grep -q "trials never completed within 10 s of the block.s end" "$work/err"'
+check "... every trial recorded unflagged had its window covered by the stream and equals what was sent, every spike sent is recorded ($(tail -1 "$work/check"))" \
+    '[ $rc = 0 ]'
 echo "1..$n"
 [ $failed = 0 ]

@@ -54,6 +54,8 @@ check "the report counts the trials flagged for their frames ($counts)" \
 # Issue 20: the scheduling obtained is printed at start and recorded.
 check "the start-up line says which scheduling the run got" \
     'grep -q "^scheduling: \(real-time (SCHED_FIFO\|fallback (\)" "$work/out"'
+check "... and whether the run loop aligning the stream got real-time priority (issue 13)" \
+    'grep -q "^scheduling: \(real-time (.*18 for the run loop aligning the stream while a block shows\|.*the run loop aligning the stream at normal priority\)" "$work/out"'
 check "and the record says the same, as fields" '$py -c "
 import sys; sys.path.insert(0, \"$tests/../controller\")
 from record_reader import read_records
@@ -61,7 +63,8 @@ notes = [r[\"fields\"] for r in read_records(\"$work/session/session.rec\")
          if r[\"type\"] == \"note\" and \"scheduling\" in r[\"fields\"]]
 line = open(\"$work/out\").read()
 sys.exit(not (len(notes) == 1 and notes[0][\"text\"] in line and
-              notes[0][\"scheduling\"] in (\"realtime\", \"fallback\") and notes[0][\"cpus\"] >= 1))"'
+              notes[0][\"scheduling\"] in (\"realtime\", \"fallback\") and notes[0][\"cpus\"] >= 1 and
+              notes[0][\"aligning_realtime\"] == (\"18 for the run loop aligning\" in line)))"'
 INCEPTION_SCHEDULING=bogus SDL_VIDEODRIVER=dummy "$inception" run "$work/short.yaml" \
     --out "$work/bogus" >"$work/out" 2>"$work/err"
 echo $? >"$work/status"
@@ -70,6 +73,7 @@ check "an unknown INCEPTION_SCHEDULING is refused, naming it" \
 INCEPTION_SCHEDULING=fallback SDL_VIDEODRIVER=dummy timeout -s INT 20 "$inception" run \
     "$work/short.yaml" --out "$work/fallback" >"$work/out" 2>"$work/err"
 check "INCEPTION_SCHEDULING=fallback: the fallback, said so" \
-    'grep -q "^scheduling: fallback (asked for (INCEPTION_SCHEDULING=fallback)): the background fit at nice 19" "$work/out"'
+    'grep -q "^scheduling: fallback (asked for (INCEPTION_SCHEDULING=fallback)): the background fit at nice 19" "$work/out" &&
+     grep -q "; the run loop aligning the stream at normal priority: receive-to-aligned p99 may pass 2 ms" "$work/out"'
 echo "1..$n"
 [ $failed = 0 ]
