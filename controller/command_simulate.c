@@ -187,7 +187,15 @@ int command_simulate(int argc, char **argv)
     if (pc->fraction_simple + pc->fraction_complex + pc->fraction_conjunction +
             pc->fraction_energy_conjunction + pc->fraction_end_stopped + pc->fraction_surround +
             pc->fraction_curvature + pc->fraction_texture > 1.0001f) {
-        fprintf(stderr, "inception simulate: the --fraction-* shares add to more than 1\n");
+        char named[512] = "";
+        size_t used = 0;
+        for (int t = 0; t < SIM_CELL_TYPES && used < sizeof named; t++) {
+            float *share = sim_config_fraction(&s.population, t);
+            if (share && *share > 0.0f)
+                used += (size_t)snprintf(named + used, sizeof named - used, "%s--fraction-%s %g",
+                                         used ? ", " : "", sim_cell_type_name(t), (double)*share);
+        }
+        fprintf(stderr, "inception simulate: the shares add to more than 1: %s\n", named);
         return 2;
     }
     char err[MODEL_ERR_SIZE], what[512];

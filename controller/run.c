@@ -1289,6 +1289,10 @@ static int evaluate_truth(run_state *s)
     c.fraction_complex = v->fraction_complex;
     c.fraction_conjunction = v->fraction_conjunction;
     c.fraction_energy_conjunction = v->fraction_energy_conjunction;
+    c.fraction_end_stopped = v->fraction_end_stopped;
+    c.fraction_surround = v->fraction_surround;
+    c.fraction_curvature = v->fraction_curvature;
+    c.fraction_texture = v->fraction_texture;
     c.seed = v->seed;
     stimulus_truth *t;
     char err[STIMULUS_ERR_SIZE];
