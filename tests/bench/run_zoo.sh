@@ -41,7 +41,7 @@ start=$(date +%s)
 # shellcheck disable=SC2086  # the extra options are words
 echo "fit:"
 "$inception" fit --data "$work/data" --out "$work/model.bin" ${FIT_ARGS:-} > "$work/fit.txt"
-grep -i "correlation\|feve" "$work/fit.txt" | tail -n 4
+sed -n '/^best validation/,$p' "$work/fit.txt"
 fitted=$(date +%s)
 # shellcheck disable=SC2086
 "$inception" mei --model "$work/model.bin" --data "$work/data" --neurons all \
