@@ -867,8 +867,8 @@ static int print_truth_summary(const stimulus_truth *t, int with_controls)
         return 0;
     printf("MEI beats the matched Gabor for %d of %d neurons, the RF map for %d of %d\n",
            all.beats_gabor, all.with_gabor, all.beats_rf, all.with_rf);
-    printf("non-Gabor cells (normalized and both conjunction types, whose optimum is no single "
-           "Gabor): "
+    printf("non-Gabor cells (every type but simple and complex: no single Gabor is their "
+           "optimum): "
            "MEI beats the matched Gabor for %d of %d, the RF map for %d of %d; median MEI/best "
            "control %.3f\n", other.beats_gabor, other.with_gabor, other.beats_rf, other.with_rf,
            other.over_best_control);
@@ -1066,7 +1066,8 @@ static int ground_truth(mei_run *r, const char *dir)
     for (int j = 0; j < r->count; j++)
         print_truth_row(stimulus_truth_row(t, j));
     printf("(optimum: exact for simple, complex and both conjunction types, a normalized "
-           "cell's own filter's as an approximation; MEI/best: against the best of the matched Gabor, RF "
+           "cell's own filter's as an approximation, searched for the zoo's families (a lower "
+           "bound, docs/ground-truth.md); MEI/best: against the best of the matched Gabor, RF "
            "map and best natural image)\n");
     if (print_truth_summary(t, with_controls)) {
         fprintf(stderr, "inception mei: out of memory for the ground truth\n");
