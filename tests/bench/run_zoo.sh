@@ -5,26 +5,27 @@
 # controls, and print the ground-truth table by family, held-out families
 # marked. Argument (from meson): the inception executable. Settings from the
 # environment, defaults sized for minutes on 2 cores (the baseline of
-# docs/ground-truth.md took 13 minutes on 2 cores shared at a load of 18):
+# docs/ground-truth.md took 15 minutes on 2 cores shared with other jobs at a
+# load of 5 to 18):
 #   FAMILIES  cell types, equal shares (default: all nine)
-#   NEURONS   population size (default 45: five per family)
-#   TRAIN     training + validation images (default 1000)
-#   TEST, REPEATS  test images and repeats (default 30, 4)
+#   NEURONS   population size (default 90: ten per family)
+#   TRAIN     training + validation images (default 2000)
+#   TEST, REPEATS  test images and repeats (default 50, 5)
 #   IMAGES    what is shown: auto (photographs when installed, else synthetic;
 #             said in the output), synthetic, noise or a folder (default auto)
 #   SEED      population, images and spikes (default 1)
-#   FIT_ARGS  options for `inception fit` (default --epochs 12: its defaults
-#             otherwise; the fit's own cap of 200 epochs takes an hour here)
+#   FIT_ARGS  options for `inception fit` (default --epochs 20: its defaults
+#             otherwise; its own cap of 200 epochs can take an hour here)
 #   MEI_ARGS  options for `inception mei` (default none: its defaults)
 #   OUT       working folder (default: a temporary one, removed at the end)
 set -eu
 inception=$1
 families=${FAMILIES:-simple,complex,normalized,conjunction,energy-conjunction,end-stopped,surround,curvature,texture}
-neurons=${NEURONS:-45}
-train=${TRAIN:-1000}
-test_images=${TEST:-30}
-repeats=${REPEATS:-4}
-fit_args=${FIT_ARGS---epochs 12}
+neurons=${NEURONS:-90}
+train=${TRAIN:-2000}
+test_images=${TEST:-50}
+repeats=${REPEATS:-5}
+fit_args=${FIT_ARGS---epochs 20}
 images=${IMAGES:-auto}
 seed=${SEED:-1}
 if [ -n "${OUT:-}" ]; then
