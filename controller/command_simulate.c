@@ -14,11 +14,13 @@
 static const char simulate_help[] =
     "usage: inception simulate --out DIR [options]\n\n"
     "Show images to the built-in simulated population (V1-like simple, complex,\n"
-    "divisively normalized, conjunction and energy-conjunction cells with Poisson\n"
-    "spiking) and write the dataset in the compact layout (images.npy,\n"
+    "divisively normalized, conjunction and energy-conjunction cells, and the zoo's\n"
+    "end-stopped, surround, curvature and texture cells of docs/ground-truth.md, with\n"
+    "Poisson spiking) and write the dataset in the compact layout (images.npy,\n"
     "responses.npy, tiers.npy, image_ids.npy) plus cell_types.npy (0 simple,\n"
-    "1 complex, 2 normalized, 3 conjunction, 4 energy-conjunction) and population.npy (the population's config, to rebuild the\n"
-    "ground truth).\n\n"
+    "1 complex, 2 normalized, 3 conjunction, 4 energy-conjunction, 5 end-stopped,\n"
+    "6 surround, 7 curvature, 8 texture) and population.npy (the population's config,\n"
+    "to rebuild the ground truth).\n\n"
     "  --out DIR           output folder (required; created if missing)\n"
     "  --neurons N         population size (default 200)\n"
     "  --train N           training + validation images, each shown once (default 4000)\n"
@@ -30,6 +32,10 @@ static const char simulate_help[] =
     "  --fraction-energy-conjunction X\n"
     "                      shares of the cell types (default 0.4, 0.4, 0, 0; the rest\n"
     "                      are normalized cells)\n"
+    "  --fraction-end-stopped X, --fraction-surround X, --fraction-curvature X,\n"
+    "  --fraction-texture X    shares of the zoo's families (default 0)\n"
+    "  --families LIST     equal shares of the named types instead, e.g.\n"
+    "                      \"simple,complex,surround,texture\" (any of the nine names above)\n"
     "  --images KIND       what the population is shown: auto (default: photographs\n"
     "                      from Debian's python3-skimage when installed, else synthetic),\n"
     "                      synthetic (1/f spectrum and occluding shapes), noise (white\n"
@@ -56,6 +62,41 @@ static int write_cell_types(const char *dir, const simulate_options *o, char *er
     free(types);
     sim_population_destroy(p);
     return status;
+}
+
+/* --families: equal shares of the named types, every other share 0 (a
+ * normalized share is what the others leave). */
+static int set_families(const char *list, sim_config *c)
+{
+    int named[SIM_CELL_TYPES] = {0}, count = 0;
+    char copy[512];
+    snprintf(copy, sizeof copy, "%s", list);
+    for (char *save = NULL, *name = strtok_r(copy, ",", &save); name;
+         name = strtok_r(NULL, ",", &save)) {
+        int t = sim_cell_type_of_name(name);
+        if (t < 0) {
+            fprintf(stderr, "inception simulate: --families: '%s' is not a cell type (simple, "
+                            "complex, normalized, conjunction, energy-conjunction, end-stopped, "
+                            "surround, curvature, texture)\n", name);
+            return 1;
+        }
+        if (named[t]) {
+            fprintf(stderr, "inception simulate: --families names '%s' twice\n", name);
+            return 1;
+        }
+        named[t] = 1;
+        count++;
+    }
+    if (!count) {
+        fprintf(stderr, "inception simulate: --families names no cell type\n");
+        return 1;
+    }
+    for (int t = 0; t < SIM_CELL_TYPES; t++) {
+        float *share = sim_config_fraction(c, t);
+        if (share)
+            *share = named[t] ? 1.0f / count : 0.0f;
+    }
+    return 0;
 }
 
 /* --images: auto prefers real photographs, and says what it used. */
@@ -106,7 +147,10 @@ int command_simulate(int argc, char **argv)
                       {"height", 1, NULL},     {"width", 1, NULL},   {"images", 1, NULL},
                       {"seed", 1, NULL},       {"fraction-simple", 1, NULL},
                       {"fraction-complex", 1, NULL}, {"fraction-conjunction", 1, NULL},
-                      {"fraction-energy-conjunction", 1, NULL}};
+                      {"fraction-energy-conjunction", 1, NULL},
+                      {"fraction-end-stopped", 1, NULL}, {"fraction-surround", 1, NULL},
+                      {"fraction-curvature", 1, NULL}, {"fraction-texture", 1, NULL},
+                      {"families", 1, NULL}};
     if (cli_parse("simulate", argc, argv, o, COUNT(o)))
         return 2;
     const char *dir = cli_get(o, COUNT(o), "out");
@@ -129,14 +173,29 @@ int command_simulate(int argc, char **argv)
         cli_get_float(o, COUNT(o), "fraction-conjunction", 0, 1,
                       &s.population.fraction_conjunction) ||
         cli_get_float(o, COUNT(o), "fraction-energy-conjunction", 0, 1,
-                      &s.population.fraction_energy_conjunction))
+                      &s.population.fraction_energy_conjunction) ||
+        cli_get_float(o, COUNT(o), "fraction-end-stopped", 0, 1,
+                      &s.population.fraction_end_stopped) ||
+        cli_get_float(o, COUNT(o), "fraction-surround", 0, 1, &s.population.fraction_surround) ||
+        cli_get_float(o, COUNT(o), "fraction-curvature", 0, 1, &s.population.fraction_curvature) ||
+        cli_get_float(o, COUNT(o), "fraction-texture", 0, 1, &s.population.fraction_texture))
+        return 2;
+    const char *families = cli_get(o, COUNT(o), "families");
+    if (families && set_families(families, &s.population))
         return 2;
     const sim_config *pc = &s.population;
     if (pc->fraction_simple + pc->fraction_complex + pc->fraction_conjunction +
-            pc->fraction_energy_conjunction > 1.0001f) {
-        fprintf(stderr, "inception simulate: --fraction-simple, --fraction-complex, "
-                        "--fraction-conjunction and --fraction-energy-conjunction add to more "
-                        "than 1\n");
+            pc->fraction_energy_conjunction + pc->fraction_end_stopped + pc->fraction_surround +
+            pc->fraction_curvature + pc->fraction_texture > 1.0001f) {
+        char named[512] = "";
+        size_t used = 0;
+        for (int t = 0; t < SIM_CELL_TYPES && used < sizeof named; t++) {
+            float *share = sim_config_fraction(&s.population, t);
+            if (share && *share > 0.0f)
+                used += (size_t)snprintf(named + used, sizeof named - used, "%s--fraction-%s %g",
+                                         used ? ", " : "", sim_cell_type_name(t), (double)*share);
+        }
+        fprintf(stderr, "inception simulate: the shares add to more than 1: %s\n", named);
         return 2;
     }
     char err[MODEL_ERR_SIZE], what[512];

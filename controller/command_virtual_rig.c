@@ -31,8 +31,10 @@ static const char rig_help[] =
     "                         (one a line, # comments); others are refused and counted\n"
     "  --neurons N, --height N, --width N, --seed N   the population (200, 36×64, 1)\n"
     "  --fraction-simple X, --fraction-complex X, --fraction-conjunction X,\n"
-    "  --fraction-energy-conjunction X\n"
-    "                         cell types (0.4, 0.4, 0, 0; the rest normalized)\n"
+    "  --fraction-energy-conjunction X, --fraction-end-stopped X, --fraction-surround X,\n"
+    "  --fraction-curvature X, --fraction-texture X\n"
+    "                         cell types (0.4, 0.4, 0, 0, and the zoo's 0; the rest\n"
+    "                         normalized; docs/ground-truth.md)\n"
     "  --bin-ms X             bin width (default 10)\n"
     "  --latency-ms X, --window-ms X   response window after the onset (50, 500)\n"
     "  --clock-offset-ms X    the rig's clock at start (default 1000)\n"
@@ -100,7 +102,11 @@ static int parse_rig(cli_option *o, int n, rig_config *c, int *trials, float *du
         cli_get_float(o, n, "fraction-complex", 0, 1, &c->population.fraction_complex) ||
         cli_get_float(o, n, "fraction-conjunction", 0, 1, &c->population.fraction_conjunction) ||
         cli_get_float(o, n, "fraction-energy-conjunction", 0, 1,
-                      &c->population.fraction_energy_conjunction))
+                      &c->population.fraction_energy_conjunction) ||
+        cli_get_float(o, n, "fraction-end-stopped", 0, 1, &c->population.fraction_end_stopped) ||
+        cli_get_float(o, n, "fraction-surround", 0, 1, &c->population.fraction_surround) ||
+        cli_get_float(o, n, "fraction-curvature", 0, 1, &c->population.fraction_curvature) ||
+        cli_get_float(o, n, "fraction-texture", 0, 1, &c->population.fraction_texture))
         return 1;
     c->population.seed = c->seed;
     c->clock_drift = drift * 1e-6;
@@ -159,6 +165,8 @@ int command_virtual_rig(int argc, char **argv)
         {"trials", 1, NULL},      {"duration", 1, NULL},      {"truth", 1, NULL},
         {"fraction-simple", 1, NULL}, {"fraction-complex", 1, NULL},
         {"fraction-conjunction", 1, NULL}, {"fraction-energy-conjunction", 1, NULL},
+        {"fraction-end-stopped", 1, NULL}, {"fraction-surround", 1, NULL},
+        {"fraction-curvature", 1, NULL}, {"fraction-texture", 1, NULL},
         {"curve-clients", 1, NULL}, {"drop-sync-every", 1, NULL}, {"drop-bin-every", 1, NULL},
     };
     int n = COUNT(o), trials = 0;

@@ -107,6 +107,8 @@ typedef struct protocol_virtual_rig {
     int neurons;
     float fraction_simple, fraction_complex, fraction_conjunction;
     float fraction_energy_conjunction; /* the rest normalized */
+    float fraction_end_stopped, fraction_surround, fraction_curvature, fraction_texture;
+                                       /* the zoo, docs/ground-truth.md */
     uint64_t seed;
     float message_loss;      /* fraction of stream messages dropped, 0..0.5 */
     float latency_ms;        /* stream delivery latency */

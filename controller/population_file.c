@@ -4,7 +4,11 @@
  * neurons, height, width, fraction_simple, fraction_complex,
  * fraction_conjunction, the 64-bit seed as its low and high 32-bit halves
  * (float64 holds each half and the float32 fractions exactly), and
- * fraction_energy_conjunction. Version 2 (nine values, before
+ * fraction_energy_conjunction; version 4 adds four more (fourteen values):
+ * fraction_end_stopped, fraction_surround, fraction_curvature and
+ * fraction_texture (the zoo, docs/ground-truth.md). Version 3 (ten values,
+ * before the zoo) is read with those shares 0: the same seed makes the same
+ * population. Version 2 (nine values, before
  * energy-conjunction cells) is read with that share 0: a seed makes the same
  * population as it did then. Version 1 (seven values, no version, before
  * conjunction cells) is refused: the same seed makes another population now,
@@ -15,8 +19,9 @@
 #include <math.h>
 #include <stdio.h>
 
-#define POPULATION_VERSION 3
-#define POPULATION_FIELDS 10
+#define POPULATION_VERSION 4
+#define POPULATION_FIELDS 14
+#define POPULATION_FIELDS_V3 10
 #define POPULATION_FIELDS_V2 9
 #define POPULATION_FIELDS_V1 7
 
@@ -33,7 +38,11 @@ int population_config_write(const char *dir, const sim_config *c, char *err)
                                    c->fraction_conjunction,
                                    (double)(c->seed & 0xffffffffu),
                                    (double)(c->seed >> 32),
-                                   c->fraction_energy_conjunction};
+                                   c->fraction_energy_conjunction,
+                                   c->fraction_end_stopped,
+                                   c->fraction_surround,
+                                   c->fraction_curvature,
+                                   c->fraction_texture};
     int64_t shape[1] = {POPULATION_FIELDS};
     return npy_write(path, NPY_FLOAT64, 1, shape, v, err);
 }
@@ -55,23 +64,33 @@ static int population_from_array(const npy_array *a, const char *path, sim_confi
         return 1;
     }
     int fields = a->ndim == 1 ? (int)a->shape[0] : 0;
-    if (a->dtype != NPY_FLOAT64 || (fields != POPULATION_FIELDS && fields != POPULATION_FIELDS_V2)) {
+    if (a->dtype != NPY_FLOAT64 || (fields != POPULATION_FIELDS && fields != POPULATION_FIELDS_V3 &&
+                                    fields != POPULATION_FIELDS_V2)) {
         snprintf(err, MODEL_ERR_SIZE, "%s: not a population file (expected %d float64 values)",
                  path, POPULATION_FIELDS);
         return 1;
     }
     const double *v = a->data;
-    int version = fields == POPULATION_FIELDS ? POPULATION_VERSION : 2;
+    int version = fields == POPULATION_FIELDS ? POPULATION_VERSION
+                  : fields == POPULATION_FIELDS_V3 ? 3 : 2;
     if (v[0] != version) {
         snprintf(err, MODEL_ERR_SIZE, "%s: format version %g in %d values; this build reads "
-                                      "version 2 (9 values) and %d (%d)", path, v[0], fields,
-                 POPULATION_VERSION, POPULATION_FIELDS);
+                                      "version 2 (9 values), 3 (10) and %d (%d)", path, v[0],
+                 fields, POPULATION_VERSION, POPULATION_FIELDS);
         return 1;
     }
     double energy = version == 2 ? 0.0 : v[9];
+    double zoo[4] = {0, 0, 0, 0}, zoo_sum = 0.0; /* end-stopped, surround, curvature, texture */
+    int zoo_ok = 1;
+    for (int k = 0; k < 4 && version >= 4; k++) {
+        zoo[k] = v[10 + k];
+        zoo_ok = zoo_ok && fraction_ok(zoo[k]);
+        zoo_sum += zoo[k];
+    }
     if (!whole_in(v[1], 1, 1e6) || !whole_in(v[2], 1, 1e5) || !whole_in(v[3], 1, 1e5) ||
         !fraction_ok(v[4]) || !fraction_ok(v[5]) || !fraction_ok(v[6]) || !fraction_ok(energy) ||
-        !(v[4] + v[5] + v[6] + energy <= 1.0001) || !whole_in(v[7], 0, 4294967295.0) ||
+        !zoo_ok || !(v[4] + v[5] + v[6] + energy + zoo_sum <= 1.0001) ||
+        !whole_in(v[7], 0, 4294967295.0) ||
         !whole_in(v[8], 0, 4294967295.0)) {
         snprintf(err, MODEL_ERR_SIZE, "%s: values out of range (neurons, height, width, "
                                       "fractions, seed halves)", path);
@@ -86,6 +105,10 @@ static int population_from_array(const npy_array *a, const char *path, sim_confi
     c->fraction_conjunction = (float)v[6];
     c->seed = (uint64_t)v[7] | ((uint64_t)v[8] << 32);
     c->fraction_energy_conjunction = (float)energy;
+    c->fraction_end_stopped = (float)zoo[0];
+    c->fraction_surround = (float)zoo[1];
+    c->fraction_curvature = (float)zoo[2];
+    c->fraction_texture = (float)zoo[3];
     return 0;
 }
 

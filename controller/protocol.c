@@ -94,6 +94,14 @@ static const setting_spec settings[] = {
     {"virtual_rig", "fraction_energy_conjunction", T_FLOAT,
      AT(virtual_rig.fraction_energy_conjunction), 0, 1, "0", NULL,
      "share of energy-conjunction cells (the rest normalized)"},
+    {"virtual_rig", "fraction_end_stopped", T_FLOAT, AT(virtual_rig.fraction_end_stopped), 0, 1,
+     "0", NULL, "share of end-stopped cells (docs/ground-truth.md)"},
+    {"virtual_rig", "fraction_surround", T_FLOAT, AT(virtual_rig.fraction_surround), 0, 1, "0",
+     NULL, "share of surround cells (held out, docs/ground-truth.md)"},
+    {"virtual_rig", "fraction_curvature", T_FLOAT, AT(virtual_rig.fraction_curvature), 0, 1,
+     "0", NULL, "share of curvature cells (docs/ground-truth.md)"},
+    {"virtual_rig", "fraction_texture", T_FLOAT, AT(virtual_rig.fraction_texture), 0, 1, "0",
+     NULL, "share of texture cells (held out, docs/ground-truth.md)"},
     {"virtual_rig", "seed", T_U64, AT(virtual_rig.seed), 0, 0, "7", NULL,
      "the simulated population's seed"},
     {"virtual_rig", "message_loss", T_FLOAT, AT(virtual_rig.message_loss), 0, 0.5, "0", NULL,
@@ -974,12 +982,13 @@ static int check_consistency(parse_state *s)
     protocol *p = s->p;
     const protocol_virtual_rig *v = &p->virtual_rig;
     float shares = v->fraction_simple + v->fraction_complex + v->fraction_conjunction +
-                   v->fraction_energy_conjunction;
+                   v->fraction_energy_conjunction + v->fraction_end_stopped +
+                   v->fraction_surround + v->fraction_curvature + v->fraction_texture;
     if (shares > 1.0001f)
         return fail_at(s, where(s, "virtual_rig", "fraction_complex"),
-                       "the rest are normalized cells; the four shares add to at most 1",
+                       "the rest are normalized cells; the shares add to at most 1",
                        "virtual_rig.fraction_simple + fraction_complex + fraction_conjunction + "
-                       "fraction_energy_conjunction = %g exceeds 1", shares);
+                       "fraction_energy_conjunction + the zoo's four = %g exceeds 1", shares);
     if (p->virtual_rig.enabled && p->targets.count > p->virtual_rig.neurons)
         return fail_at(s, where(s, "targets", "count"), "at most virtual_rig.neurons",
                        "targets.count %d exceeds the %d simulated neurons", p->targets.count,

@@ -70,6 +70,14 @@ static void rig_arguments(arg_list *a, const char *exe, const protocol *p, const
     arg_number(a, v->fraction_conjunction);
     arg_text(a, "--fraction-energy-conjunction");
     arg_number(a, v->fraction_energy_conjunction);
+    arg_text(a, "--fraction-end-stopped");
+    arg_number(a, v->fraction_end_stopped);
+    arg_text(a, "--fraction-surround");
+    arg_number(a, v->fraction_surround);
+    arg_text(a, "--fraction-curvature");
+    arg_number(a, v->fraction_curvature);
+    arg_text(a, "--fraction-texture");
+    arg_number(a, v->fraction_texture);
     arg_text(a, "--height");
     arg_number(a, p->images.height);
     arg_text(a, "--width");

@@ -957,11 +957,30 @@ done:
     return status;
 }
 
+/* `source: photos` falls back to synthetic images where no photographs are
+ * installed: said on the terminal and in the record, never silently. */
+static int note_photo_source(run_state *s)
+{
+    if (s->p->images.source != PROTOCOL_IMAGES_PHOTOS)
+        return 0;
+    const char *folder = photo_default_folder();
+    char note[PROTOCOL_STRING_SIZE + 160];
+    if (folder)
+        snprintf(note, sizeof note, "natural images: patches of the photographs in %s", folder);
+    else
+        snprintf(note, sizeof note, "natural images: synthetic (no photographs installed; "
+                                    "apt-get install python3-skimage, or images: {source: "
+                                    "folder})");
+    progress(s, note, 1);
+    return session_record_note(s->rec, note, s->err);
+}
+
 static int phase_recording(run_state *s)
 {
     int64_t *schedule = NULL;
     int count = 0;
-    if (phase(s, "recording", "begin") || record_natural_images(s, &schedule, &count, NULL, NULL))
+    if (phase(s, "recording", "begin") || note_photo_source(s) ||
+        record_natural_images(s, &schedule, &count, NULL, NULL))
         return 1;
     int status = run_block(s, "recording", schedule, count, 1);
     free(schedule);
@@ -1375,6 +1394,10 @@ static int evaluate_truth(run_state *s, const int *verdict)
     c.fraction_complex = v->fraction_complex;
     c.fraction_conjunction = v->fraction_conjunction;
     c.fraction_energy_conjunction = v->fraction_energy_conjunction;
+    c.fraction_end_stopped = v->fraction_end_stopped;
+    c.fraction_surround = v->fraction_surround;
+    c.fraction_curvature = v->fraction_curvature;
+    c.fraction_texture = v->fraction_texture;
     c.seed = v->seed;
     stimulus_truth *t;
     char err[STIMULUS_ERR_SIZE];

@@ -152,9 +152,19 @@ typedef enum sim_cell_type {
     SIM_COMPLEX = 1,
     SIM_NORMALIZED = 2,
     SIM_CONJUNCTION = 3,
-    SIM_ENERGY_CONJUNCTION = 4
+    SIM_ENERGY_CONJUNCTION = 4,
+    /* The zoo (docs/ground-truth.md): families whose optimum is no single
+     * Gabor, none of them used to design the loop. */
+    SIM_END_STOPPED = 5, /* a simple centre minus the energy of two end zones */
+    SIM_SURROUND = 6,    /* a complex centre normalized by the local contrast around it */
+    SIM_CURVATURE = 7,   /* an AND of three simple subunits along an arc */
+    SIM_TEXTURE = 8      /* second order: fine-scale energies weighted by a coarse profile */
 } sim_cell_type;
-#define SIM_CELL_TYPES 5
+#define SIM_CELL_TYPES 9
+/* The zoo's rule, fixed before any setting was tuned (docs/ground-truth.md):
+ * synthesis settings are chosen on every family but these, which are only
+ * reported on. 1 for a held-out family. */
+int sim_family_held_out(int type);
 
 typedef struct sim_config {
     int neurons;
@@ -163,6 +173,8 @@ typedef struct sim_config {
     uint64_t seed;
     float fraction_conjunction; /* also taken from the normalized share */
     float fraction_energy_conjunction; /* likewise */
+    /* The zoo's families, likewise (population.npy version 4). */
+    float fraction_end_stopped, fraction_surround, fraction_curvature, fraction_texture;
 } sim_config;
 
 /* One cell's ground truth, for checking MEIs against known optima. The cell's
@@ -186,8 +198,12 @@ typedef struct sim_cell {
     float frequency;     /* cycles per pixel */
     float phase;         /* radians (irrelevant for complex cells) */
     float gain, offset;  /* rate = offset + gain * drive, spikes per window */
-    float x2, y2, orientation2, phase2; /* (energy-)conjunction cells' second subunit
-                                           (else 0) */
+    float x2, y2, orientation2, phase2; /* (energy-)conjunction cells' second subunit;
+                                           curvature cells' arc centre (x2, y2) and the
+                                           angle between subunits (orientation2); texture
+                                           cells' carrier orientation (orientation2) and
+                                           the phase of their coarse profile (phase2);
+                                           else 0 */
 } sim_cell;
 
 typedef struct sim_population sim_population;
@@ -197,9 +213,25 @@ int sim_population_create(sim_population **out, const sim_config *c, char *err);
 void sim_population_destroy(sim_population *p);
 int sim_population_neurons(const sim_population *p);
 const sim_cell *sim_population_cell(const sim_population *p, int n);
-/* "simple", "complex", "normalized", "conjunction", "energy-conjunction"
- * ("?" for others). */
+/* "simple", "complex", "normalized", "conjunction", "energy-conjunction",
+ * "end-stopped", "surround", "curvature", "texture" ("?" for others). */
 const char *sim_cell_type_name(int type);
+/* The type so named, or -1. */
+int sim_cell_type_of_name(const char *name);
+/* A cell's share of the population in the config, by type. */
+float *sim_config_fraction(sim_config *c, int type);
+/* The expected spike count of cell `neuron` for one image (H×W) and its
+ * gradient with respect to the pixels, written to `gradient` (H×W): the true
+ * cell's, for searching its optimum. Where a drive is not differentiable (a
+ * rectifier at exactly zero) the gradient of the zero side is taken. */
+float sim_population_gradient(const sim_population *p, int neuron, const float *image,
+                              float *gradient);
+/* A start for searching a cell's optimum (H×W, zero-mean, not at any
+ * budget): the sum of the filters that excite it (a simple or normalized
+ * cell's own; both subunits of a conjunction cell; an end-stopped cell's
+ * centre; all three of a curvature cell's subunits; a texture cell's carrier
+ * where its profile peaks; the first filter of each pair otherwise). */
+void sim_population_preferred_pattern(const sim_population *p, int neuron, float *out);
 /* Expected spike counts (B×N) for a batch of images (B×H×W). */
 void sim_population_rates(const sim_population *p, const float *images, int batch, float *rates);
 /* Poisson spike counts drawn around the expected rates. */

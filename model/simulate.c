@@ -44,7 +44,12 @@
  * a + a₂ ≤ √2 · √(a² + a₂²) ≤ √2 c, with equality when both projections have
  * norm c/√2 and x lies in the spans. The spans are only nearly orthogonal, so
  * the phases of u and u₂ matter slightly: the optimum is searched over them
- * (stimulus/controls.c). */
+ * (stimulus/controls.c).
+ *
+ * The zoo's families (end-stopped, surround, curvature, texture; drives,
+ * sources and the tuning/held-out rule in docs/ground-truth.md) have no
+ * closed-form optimum: sim_population_gradient gives the true rate's analytic
+ * gradient for every type, and stimulus/truth_optimum.c searches with it. */
 #include "model.h"
 
 #include <cblas.h>
@@ -64,6 +69,34 @@
 #define FILTERS_NORMALIZED (2 * POOL_ORIENTATIONS)
 #define FILTERS_CONJUNCTION 2
 #define FILTERS_ENERGY_CONJUNCTION 4
+/* The zoo (docs/ground-truth.md). End-stopped: the centre, then a quadrature
+ * pair at each end of its bars, END_DISTANCE σ along them, suppressing with
+ * weight END_WEIGHT. */
+#define END_DISTANCE 2.0
+#define END_WEIGHT 0.6
+/* Applied to the rectified difference: end-stopped cells are sparse on
+ * natural images (their long contours reach the end zones), and a linear
+ * drive calibrated to a natural mean rate put the rare strong responses at
+ * hundreds of spikes per window. */
+#define END_EXPONENT 0.5
+#define FILTERS_END_STOPPED 5
+/* Surround: the centre pair, then pairs at the preferred and the orthogonal
+ * orientation at SURROUND_POSITIONS points of a ring SURROUND_RADIUS σ out. */
+#define SURROUND_POSITIONS 6
+#define SURROUND_RADIUS 2.5
+#define FILTERS_SURROUND (2 + 2 * 2 * SURROUND_POSITIONS)
+#define FILTERS_CURVATURE 3
+/* Texture: quadrature pairs of the fine carrier at TEXTURE_POSITIONS points
+ * on a line. */
+#define TEXTURE_POSITIONS 6
+#define FILTERS_TEXTURE (2 * TEXTURE_POSITIONS)
+/* Added to an energy under a square root, so the drive is differentiable
+ * at a blank subunit; far below any energy a stimulus of natural contrast
+ * gives (unit-norm filters, pixel deviations of ~0.2 over tens of pixels). */
+#define ENERGY_EPSILON 1e-6
+_Static_assert(FILTERS_SURROUND >= FILTERS_NORMALIZED && FILTERS_SURROUND >= FILTERS_TEXTURE &&
+                   FILTERS_SURROUND >= FILTERS_END_STOPPED,
+               "sim_population_gradient sizes its buffers by the surround cells' filters");
 /* Mean rates (spikes per window) drawn log-uniformly in this range. */
 #define TARGET_RATE_MIN 0.5
 #define TARGET_RATE_MAX 8.0
@@ -269,12 +302,19 @@ static int validate_config(const sim_config *c, char *err)
     }
     float fs = c->fraction_simple, fc = c->fraction_complex, fj = c->fraction_conjunction;
     float fe = c->fraction_energy_conjunction;
-    if (!(fs >= 0.0f && fc >= 0.0f && fj >= 0.0f && fe >= 0.0f &&
-          fs + fc + fj + fe <= 1.0f + 1e-6f)) {
+    float zoo = c->fraction_end_stopped + c->fraction_surround + c->fraction_curvature +
+                c->fraction_texture;
+    int zoo_ok = c->fraction_end_stopped >= 0.0f && c->fraction_surround >= 0.0f &&
+                 c->fraction_curvature >= 0.0f && c->fraction_texture >= 0.0f;
+    if (!(fs >= 0.0f && fc >= 0.0f && fj >= 0.0f && fe >= 0.0f && zoo_ok &&
+          fs + fc + fj + fe + zoo <= 1.0f + 1e-6f)) {
         snprintf(err, MODEL_ERR_SIZE,
-                 "sim_config fractions simple %g, complex %g, conjunction %g and "
-                 "energy-conjunction %g must be >= 0 and sum to <= 1",
-                 (double)fs, (double)fc, (double)fj, (double)fe);
+                 "sim_config fractions simple %g, complex %g, conjunction %g, "
+                 "energy-conjunction %g, end-stopped %g, surround %g, curvature %g and "
+                 "texture %g must be >= 0 and sum to <= 1",
+                 (double)fs, (double)fc, (double)fj, (double)fe,
+                 (double)c->fraction_end_stopped, (double)c->fraction_surround,
+                 (double)c->fraction_curvature, (double)c->fraction_texture);
         return 1;
     }
     return 0;
@@ -294,6 +334,14 @@ static int filters_of(sim_cell_type t)
         return FILTERS_CONJUNCTION;
     case SIM_ENERGY_CONJUNCTION:
         return FILTERS_ENERGY_CONJUNCTION;
+    case SIM_END_STOPPED:
+        return FILTERS_END_STOPPED;
+    case SIM_SURROUND:
+        return FILTERS_SURROUND;
+    case SIM_CURVATURE:
+        return FILTERS_CURVATURE;
+    case SIM_TEXTURE:
+        return FILTERS_TEXTURE;
     case SIM_NORMALIZED:
         break;
     }
@@ -307,20 +355,33 @@ static int share_of(float fraction, int n, int room)
     return k > room ? room : k;
 }
 
-/* Types in a shuffled order so that a neuron's index says nothing of it. */
+/* Types in a shuffled order so that a neuron's index says nothing of it.
+ * The types are laid out in this order before the shuffle (normalized cells
+ * last), so a population without the zoo's families is the one a seed made
+ * before they existed. */
 static void assign_types(sim_cell *cells, const sim_config *c, model_rng *rng)
 {
-    int n = c->neurons;
-    int simple = share_of(c->fraction_simple, n, n);
-    int complex_ = share_of(c->fraction_complex, n, n - simple);
-    int conjunction = share_of(c->fraction_conjunction, n, n - simple - complex_);
-    int energy = share_of(c->fraction_energy_conjunction, n, n - simple - complex_ - conjunction);
-    for (int i = 0; i < n; i++)
-        cells[i].type = i < simple                                   ? SIM_SIMPLE
-                        : i < simple + complex_                       ? SIM_COMPLEX
-                        : i < simple + complex_ + conjunction          ? SIM_CONJUNCTION
-                        : i < simple + complex_ + conjunction + energy ? SIM_ENERGY_CONJUNCTION
-                                                                      : SIM_NORMALIZED;
+    static const sim_cell_type order[] = {SIM_SIMPLE,      SIM_COMPLEX,  SIM_CONJUNCTION,
+                                          SIM_ENERGY_CONJUNCTION, SIM_END_STOPPED,
+                                          SIM_SURROUND,    SIM_CURVATURE, SIM_TEXTURE};
+    int n = c->neurons, i = 0;
+    sim_config copy = *c;
+    double total = 0.0;
+    sim_cell_type last = SIM_NORMALIZED;
+    for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
+        float fraction = *sim_config_fraction(&copy, order[k]);
+        int share = share_of(fraction, n, n - i);
+        for (int j = 0; j < share; j++)
+            cells[i++].type = order[k];
+        total += fraction;
+        if (fraction > 0.0f)
+            last = order[k];
+    }
+    /* Shares that add to 1 ask for no normalized cell: what rounding leaves
+     * goes to the last type asked for. */
+    sim_cell_type rest = total >= 1.0 - 1e-4 ? last : SIM_NORMALIZED;
+    for (; i < n; i++)
+        cells[i].type = rest;
     for (int i = n - 1; i > 0; i--) {
         int j = (int)(model_rng_uniform(rng) * (i + 1));
         sim_cell_type t = cells[i].type;
@@ -377,6 +438,51 @@ static void draw_second_subunit(sim_cell *cell, int height, int width, model_rng
     cell->phase2 = (float)uniform_in(rng, -M_PI, M_PI);
 }
 
+/* A curvature cell's arc (Pasupathy & Connor 2001): the circle through the
+ * cell's centre whose radius points along the carrier's wave vector, R = 2..3.5
+ * σ, the centre on either side; the subunits sit 1.5..2.2 σ apart along it
+ * (orientation2 holds the angle between them seen from the arc's centre). */
+static void draw_arc(sim_cell *cell, model_rng *rng)
+{
+    double sigma = cell->sigma;
+    double radius = uniform_in(rng, 2.0, 3.5) * sigma;
+    double spacing = uniform_in(rng, 1.5, 2.2) * sigma;
+    double side = model_rng_uniform(rng) < 0.5 ? 1.0 : -1.0;
+    cell->x2 = (float)(cell->x - side * radius * cos(cell->orientation));
+    cell->y2 = (float)(cell->y - side * radius * sin(cell->orientation));
+    cell->orientation2 = (float)(spacing / radius);
+}
+
+/* A texture cell's fine carrier: any orientation (orientation2) and the phase
+ * of its coarse profile (phase2). */
+static void draw_texture(sim_cell *cell, model_rng *rng)
+{
+    cell->orientation2 = (float)uniform_in(rng, 0.0, M_PI);
+    cell->phase2 = (float)uniform_in(rng, -M_PI, M_PI);
+}
+
+/* A texture cell's carrier: 2.5 times the cell's frequency (at most 0.33
+ * cycles/px), an envelope of 0.45 cycles per σ₁ (1.2..2.5 px), positions
+ * 1.2 σ₁ apart on the line through the centre along the wave vector θ, kept
+ * 1 px inside the image. */
+static double texture_frequency(const sim_cell *c) { return fmin(2.5 * c->frequency, 0.33); }
+static double texture_sigma(const sim_cell *c)
+{
+    double s = 0.45 / texture_frequency(c);
+    return s < 1.2 ? 1.2 : s > 2.5 ? 2.5 : s;
+}
+static double texture_offset(const sim_cell *c, int k)
+{
+    return (k - (TEXTURE_POSITIONS - 1) / 2.0) * 1.2 * texture_sigma(c);
+}
+/* The coarse profile's weight of position k: one cycle of a cosine across
+ * the line, so part of it excites and part suppresses. */
+static double texture_weight(const sim_cell *c, int k)
+{
+    double span = TEXTURE_POSITIONS * 1.2 * texture_sigma(c);
+    return cos(2.0 * M_PI * texture_offset(c, k) / span + c->phase2);
+}
+
 /* One of the cell's Gabor filters (see the top of the file) centred at
  * (cx, cy) with its σ and f. */
 static void make_gabor_at(float *out, const sim_cell *cell, double cx, double cy,
@@ -396,9 +502,68 @@ static void make_gabor(float *out, const sim_cell *cell, double orientation, dou
  * normalized cells the pairs at the other pool orientations; for conjunction
  * cells its own, then the second subunit's; for energy-conjunction cells its
  * own pair, then the second subunit's pair (phases φ₂, φ₂ + π/2). */
+static void make_zoo_filters(float *out, const sim_cell *cell, int height, int width)
+{
+    int pixels = height * width;
+    double ct = cos(cell->orientation), st = sin(cell->orientation), sigma = cell->sigma;
+    switch (cell->type) {
+    case SIM_END_STOPPED:
+        make_gabor(out, cell, cell->orientation, cell->phase, height, width);
+        for (int e = 0; e < 2; e++) {
+            /* the bars run perpendicular to the wave vector (cos θ, sin θ) */
+            double d = (e ? -1 : 1) * END_DISTANCE * sigma;
+            for (int q = 0; q < 2; q++)
+                make_gabor_at(out + (size_t)(1 + 2 * e + q) * pixels, cell, cell->x - d * st,
+                              cell->y + d * ct, cell->orientation, cell->phase + q * M_PI / 2,
+                              height, width);
+        }
+        return;
+    case SIM_SURROUND:
+        make_gabor(out, cell, cell->orientation, cell->phase, height, width);
+        make_gabor(out + pixels, cell, cell->orientation, cell->phase + M_PI / 2, height, width);
+        for (int k = 0; k < SURROUND_POSITIONS; k++) {
+            double a = 2.0 * M_PI * k / SURROUND_POSITIONS, r = SURROUND_RADIUS * sigma;
+            for (int o = 0; o < 2; o++)
+                for (int q = 0; q < 2; q++)
+                    make_gabor_at(out + (size_t)(2 + 4 * k + 2 * o + q) * pixels, cell,
+                                  cell->x + r * cos(a), cell->y + r * sin(a),
+                                  cell->orientation + o * M_PI / 2, cell->phase + q * M_PI / 2,
+                                  height, width);
+        }
+        return;
+    case SIM_CURVATURE: {
+        double radius = hypot(cell->x - cell->x2, cell->y - cell->y2);
+        double psi = atan2(cell->y - cell->y2, cell->x - cell->x2);
+        for (int k = 0; k < 3; k++) {
+            double a = psi + (k - 1) * cell->orientation2;
+            make_gabor_at(out + (size_t)k * pixels, cell, cell->x2 + radius * cos(a),
+                          cell->y2 + radius * sin(a), a, cell->phase, height, width);
+        }
+        return;
+    }
+    case SIM_TEXTURE:
+        for (int k = 0; k < TEXTURE_POSITIONS; k++) {
+            double u = texture_offset(cell, k);
+            double cx = clamp(cell->x + u * ct, 1.0, width - 2.0);
+            double cy = clamp(cell->y + u * st, 1.0, height - 2.0);
+            for (int q = 0; q < 2; q++)
+                gabor_zero_mean(out + (size_t)(2 * k + q) * pixels, height, width, cx, cy,
+                                texture_sigma(cell), texture_frequency(cell), cell->orientation2,
+                                q * M_PI / 2);
+        }
+        return;
+    default:
+        return;
+    }
+}
+
 static void make_cell_filters(float *out, const sim_cell *cell, int height, int width)
 {
     int pixels = height * width;
+    if (cell->type >= SIM_END_STOPPED) {
+        make_zoo_filters(out, cell, height, width);
+        return;
+    }
     if (cell->type == SIM_ENERGY_CONJUNCTION) {
         make_gabor(out, cell, cell->orientation, cell->phase, height, width);
         make_gabor(out + pixels, cell, cell->orientation, cell->phase + M_PI / 2, height, width);
@@ -426,39 +591,144 @@ static void make_cell_filters(float *out, const sim_cell *cell, int height, int 
 /* ------------------------------------------------------------------------ */
 /* Responses. */
 
-static double pool_energy(const float *r, int first)
+static double pool_energy(const float *r, int first, int count)
 {
     double e = 0.0;
-    for (int j = 0; j < FILTERS_NORMALIZED; j++)
+    for (int j = 0; j < count; j++)
         e += (double)r[first + j] * r[first + j];
     return e;
 }
 
-/* A cell's drive from one image's filter responses `r`. */
-static double cell_drive(const sim_population *p, int n, const float *r)
+/* √(E + ε) of the quadrature pair r[0], r[1], and its partials into d[0..1]
+ * (scaled by `weight`), when d is given. */
+static double pair_amplitude(const float *r, double weight, double *d)
 {
-    int first = p->first_filter[n];
-    double l = r[first];
+    double a = sqrt((double)r[0] * r[0] + (double)r[1] * r[1] + ENERGY_EPSILON);
+    if (d) {
+        d[0] += weight * r[0] / a;
+        d[1] += weight * r[1] / a;
+    }
+    return a;
+}
+
+/* The zoo's drives (top of the file) from the cell's filter responses r,
+ * with their partials ∂drive/∂r into d (zeroed, one per filter) when given. */
+static double zoo_drive(const sim_population *p, int n, const float *r, double *d)
+{
+    const sim_cell *c = &p->cells[n];
+    switch (c->type) {
+    case SIM_END_STOPPED: {
+        double ends[4] = {0};
+        double v = r[0] - END_WEIGHT * (pair_amplitude(r + 1, -END_WEIGHT, ends) +
+                                        pair_amplitude(r + 3, -END_WEIGHT, ends + 2));
+        if (v <= 0.0)
+            return 0.0;
+        double out = pow(v, END_EXPONENT), slope = END_EXPONENT * out / v;
+        if (d) {
+            d[0] = slope;
+            for (int j = 0; j < 4; j++)
+                d[1 + j] = slope * ends[j];
+        }
+        return out;
+    }
+    case SIM_SURROUND: {
+        double pool = p->semi_sat[n] + pool_energy(r, 0, FILTERS_SURROUND);
+        double a = sqrt((double)r[0] * r[0] + (double)r[1] * r[1] + ENERGY_EPSILON);
+        double v = a / sqrt(pool);
+        if (d) {
+            /* ∂/∂r_j of a·pool^(-1/2): the centre's own term, then the pool's */
+            for (int j = 0; j < FILTERS_SURROUND; j++)
+                d[j] = -v * r[j] / pool;
+            for (int j = 0; j < 2; j++)
+                d[j] += r[j] / (a * sqrt(pool));
+        }
+        return v;
+    }
+    case SIM_CURVATURE: {
+        if (r[0] <= 0.0f || r[1] <= 0.0f || r[2] <= 0.0f)
+            return 0.0;
+        double v = cbrt((double)r[0] * r[1] * r[2]);
+        for (int k = 0; d && k < 3; k++)
+            d[k] = v / (3.0 * r[k]);
+        return v;
+    }
+    case SIM_TEXTURE: {
+        double v = 0.0, parts[FILTERS_TEXTURE] = {0};
+        for (int k = 0; k < TEXTURE_POSITIONS; k++) {
+            double w = texture_weight(c, k);
+            v += w * pair_amplitude(r + 2 * k, w, parts + 2 * k);
+        }
+        if (v <= 0.0)
+            return 0.0;
+        if (d)
+            memcpy(d, parts, sizeof parts);
+        return v;
+    }
+    default:
+        return 0.0;
+    }
+}
+
+/* A cell's drive from its own filter responses r (r[0] its first filter's),
+ * and ∂drive/∂r into d (one per filter, zeroed by the caller) when given. */
+static double drive_of(const sim_population *p, int n, const float *r, double *d)
+{
+    double l = r[0];
     switch (p->cells[n].type) {
     case SIM_SIMPLE:
-        return l > 0.0 ? pow(l, SIMPLE_EXPONENT) : 0.0;
+        if (l <= 0.0)
+            return 0.0;
+        if (d)
+            d[0] = SIMPLE_EXPONENT * pow(l, SIMPLE_EXPONENT - 1.0);
+        return pow(l, SIMPLE_EXPONENT);
     case SIM_COMPLEX: {
-        double e = l * l + (double)r[first + 1] * r[first + 1];
+        double e = l * l + (double)r[1] * r[1];
+        if (d && e > 0.0)
+            for (int j = 0; j < 2; j++)
+                d[j] = COMPLEX_EXPONENT * pow(e, COMPLEX_EXPONENT - 1.0) * 2.0 * r[j];
         return pow(e, COMPLEX_EXPONENT);
     }
-    case SIM_NORMALIZED:
-        return l > 0.0 ? l / sqrt(p->semi_sat[n] + pool_energy(r, first)) : 0.0;
+    case SIM_NORMALIZED: {
+        if (l <= 0.0)
+            return 0.0;
+        double pool = p->semi_sat[n] + pool_energy(r, 0, FILTERS_NORMALIZED);
+        double v = l / sqrt(pool);
+        if (d) {
+            for (int j = 0; j < FILTERS_NORMALIZED; j++)
+                d[j] = -v * r[j] / pool;
+            d[0] += 1.0 / sqrt(pool);
+        }
+        return v;
+    }
     case SIM_CONJUNCTION: {
-        double l2 = r[first + 1];
-        return l > 0.0 && l2 > 0.0 ? sqrt(l * l2) : 0.0;
+        double l2 = r[1];
+        if (!(l > 0.0 && l2 > 0.0))
+            return 0.0;
+        double v = sqrt(l * l2);
+        if (d) {
+            d[0] = 0.5 * v / l;
+            d[1] = 0.5 * v / l2;
+        }
+        return v;
     }
     case SIM_ENERGY_CONJUNCTION: {
-        double e = l * l + (double)r[first + 1] * r[first + 1];
-        double e2 = (double)r[first + 2] * r[first + 2] + (double)r[first + 3] * r[first + 3];
-        return pow(e * e2, 0.25);
+        double e = l * l + (double)r[1] * r[1];
+        double e2 = (double)r[2] * r[2] + (double)r[3] * r[3];
+        double v = pow(e * e2, 0.25);
+        if (d && e > 0.0 && e2 > 0.0)
+            for (int j = 0; j < 4; j++)
+                d[j] = 0.5 * v * r[j] / (j < 2 ? e : e2);
+        return v;
     }
+    default:
+        return zoo_drive(p, n, r, d);
     }
-    return 0.0;
+}
+
+/* A cell's drive from one image's filter responses `r` (all filters). */
+static double cell_drive(const sim_population *p, int n, const float *r)
+{
+    return drive_of(p, n, r + p->first_filter[n], NULL);
 }
 
 /* All filter responses for a batch: one sgemm, responses = images · filtersᵀ. */
@@ -508,7 +778,7 @@ void sim_population_sample(const sim_population *p, const float *images, int bat
 /* ------------------------------------------------------------------------ */
 /* Creation: draw the cells, build the filter bank, calibrate. */
 
-/* Normalized cells' semi-saturation s² is the mean pool energy over natural
+/* Normalized and surround cells' semi-saturation s² is the mean pool energy over natural
  * images, so that typical images sit mid-way up the contrast response. Then
  * each gain is set so the cell's mean rate over natural images equals a
  * target drawn log-uniformly in TARGET_RATE_MIN..TARGET_RATE_MAX. */
@@ -531,11 +801,13 @@ static int calibrate(sim_population *p, model_rng *rng, char *err)
     sim_natural_images(images, count, p->cfg.height, p->cfg.width, model_rng_stream(p->cfg.seed, 1));
     filter_responses(p, images, count, responses);
     for (int i = 0; i < n; i++) {
-        if (p->cells[i].type != SIM_NORMALIZED)
+        sim_cell_type type = p->cells[i].type;
+        if (type != SIM_NORMALIZED && type != SIM_SURROUND)
             continue;
         double e = 0.0;
         for (int b = 0; b < count; b++)
-            e += pool_energy(responses + (size_t)b * p->n_filters, p->first_filter[i]);
+            e += pool_energy(responses + (size_t)b * p->n_filters, p->first_filter[i],
+                             filters_of(type));
         p->semi_sat[i] = (float)(e / count + 1e-12);
     }
     for (int b = 0; b < count; b++)
@@ -580,6 +852,10 @@ int sim_population_create(sim_population **out, const sim_config *c, char *err)
             if (p->cells[i].type == SIM_CONJUNCTION ||
                 p->cells[i].type == SIM_ENERGY_CONJUNCTION)
                 draw_second_subunit(&p->cells[i], c->height, c->width, &rng);
+            else if (p->cells[i].type == SIM_CURVATURE)
+                draw_arc(&p->cells[i], &rng);
+            else if (p->cells[i].type == SIM_TEXTURE)
+                draw_texture(&p->cells[i], &rng);
             p->first_filter[i] = p->n_filters;
             p->n_filters += filters_of(p->cells[i].type);
         }
@@ -615,11 +891,111 @@ void sim_population_destroy(sim_population *p)
 
 int sim_population_neurons(const sim_population *p) { return p->cfg.neurons; }
 
+static const char *const type_names[SIM_CELL_TYPES] = {
+    "simple",      "complex",  "normalized", "conjunction", "energy-conjunction",
+    "end-stopped", "surround", "curvature",  "texture"};
+
 const char *sim_cell_type_name(int type)
 {
-    static const char *const names[SIM_CELL_TYPES] = {"simple", "complex", "normalized",
-                                                      "conjunction", "energy-conjunction"};
-    return type >= 0 && type < SIM_CELL_TYPES ? names[type] : "?";
+    return type >= 0 && type < SIM_CELL_TYPES ? type_names[type] : "?";
+}
+
+int sim_cell_type_of_name(const char *name)
+{
+    for (int t = 0; t < SIM_CELL_TYPES; t++)
+        if (!strcmp(name, type_names[t]))
+            return t;
+    return -1;
+}
+
+float *sim_config_fraction(sim_config *c, int type)
+{
+    switch (type) {
+    case SIM_SIMPLE:
+        return &c->fraction_simple;
+    case SIM_COMPLEX:
+        return &c->fraction_complex;
+    case SIM_CONJUNCTION:
+        return &c->fraction_conjunction;
+    case SIM_ENERGY_CONJUNCTION:
+        return &c->fraction_energy_conjunction;
+    case SIM_END_STOPPED:
+        return &c->fraction_end_stopped;
+    case SIM_SURROUND:
+        return &c->fraction_surround;
+    case SIM_CURVATURE:
+        return &c->fraction_curvature;
+    case SIM_TEXTURE:
+        return &c->fraction_texture;
+    }
+    return NULL; /* normalized cells are the rest */
+}
+
+/* Fixed before any setting was tuned (docs/ground-truth.md): the two zoo
+ * families least like the cells the loop was designed on, one of each kind
+ * of mechanism the zoo adds (normalization by local contrast; a second-order
+ * filter-rectify-filter cascade). */
+int sim_family_held_out(int type) { return type == SIM_SURROUND || type == SIM_TEXTURE; }
+
+float sim_population_gradient(const sim_population *p, int neuron, const float *image,
+                              float *gradient)
+{
+    int pixels = p->cfg.height * p->cfg.width, count = filters_of(p->cells[neuron].type);
+    const float *filters = p->filters + (size_t)p->first_filter[neuron] * pixels;
+    float r[FILTERS_SURROUND]; /* the most filters a cell has */
+    double d[FILTERS_SURROUND] = {0};
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, count, pixels, 1.0f, filters, pixels, image, 1,
+                0.0f, r, 1);
+    double drive = drive_of(p, neuron, r, d);
+    const sim_cell *c = &p->cells[neuron];
+    for (int i = 0; i < pixels; i++)
+        gradient[i] = 0.0f;
+    for (int j = 0; j < count; j++)
+        cblas_saxpy(pixels, (float)(c->gain * d[j]), filters + (size_t)j * pixels, 1, gradient,
+                    1);
+    return (float)(c->offset + c->gain * drive);
+}
+
+void sim_population_preferred_pattern(const sim_population *p, int neuron, float *out)
+{
+    int pixels = p->cfg.height * p->cfg.width;
+    const sim_cell *c = &p->cells[neuron];
+    const float *filters = p->filters + (size_t)p->first_filter[neuron] * pixels;
+    int rows[FILTERS_SURROUND], n = 0;
+    switch (c->type) {
+    case SIM_SIMPLE:
+    case SIM_COMPLEX:
+    case SIM_NORMALIZED:
+    case SIM_END_STOPPED:
+    case SIM_SURROUND:
+        rows[n++] = 0;
+        break;
+    case SIM_CONJUNCTION:
+        rows[n++] = 0;
+        rows[n++] = 1;
+        break;
+    case SIM_ENERGY_CONJUNCTION:
+        rows[n++] = 0;
+        rows[n++] = 2;
+        break;
+    case SIM_CURVATURE:
+        for (int k = 0; k < 3; k++)
+            rows[n++] = k;
+        break;
+    case SIM_TEXTURE:
+        /* the carrier at the profile's peak only: carriers at neighbouring
+         * positions, each in its own phase, would cancel each other */
+        rows[0] = 0;
+        for (int k = 1; k < TEXTURE_POSITIONS; k++)
+            if (texture_weight(c, k) > texture_weight(c, rows[0] / 2))
+                rows[0] = 2 * k;
+        n = 1;
+        break;
+    }
+    for (int i = 0; i < pixels; i++)
+        out[i] = 0.0f;
+    for (int j = 0; j < n; j++)
+        cblas_saxpy(pixels, 1.0f, filters + (size_t)rows[j] * pixels, 1, out, 1);
 }
 
 const sim_cell *sim_population_cell(const sim_population *p, int n)

@@ -430,6 +430,8 @@ int sim_optimal_stimulus(const sim_population *p, int neuron, int height, int wi
         return 1;
     }
     const sim_cell *cell = sim_population_cell(p, neuron);
+    if (cell->type >= SIM_END_STOPPED)
+        return sim_search_optimum(p, neuron, height, width, b, image, rate, err);
     int N = sim_population_neurons(p), H = height, W = width, P = H * W;
     float *cands = malloc((size_t)OPTIMUM_PHASES * P * sizeof(float));
     float *rates = malloc((size_t)OPTIMUM_PHASES * N * sizeof(float));

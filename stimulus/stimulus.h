@@ -526,10 +526,19 @@ int control_rf_map_ensemble(model *const *models, int n_models, const int *neuro
  * the space, a complex cell's best over 64 phases, a conjunction cell's sum
  * of its two subunits, an energy-conjunction cell's best sum of its two
  * subunits' Gabors over 8 × 8 phases; for a normalized cell its filter's,
- * which is an approximation), and its true rate. Exact up to the budget's clipping to
+ * which is an approximation; for the zoo's families sim_search_optimum's),
+ * and its true rate. Exact up to the budget's clipping to
  * the display range. */
 int sim_optimal_stimulus(const sim_population *p, int neuron, int height, int width,
                          const stimulus_budget *b, float *image, float *rate, char *err);
+/* The zoo's families (end-stopped, surround, curvature, texture) have no
+ * closed-form optimum: sim_optimal_stimulus finds theirs with this search,
+ * projected gradient ascent on the true cell's analytic gradient at the
+ * budget from 8 starts (the cell's preferred pattern, mixtures of it with
+ * white noise, noise alone), 300 steps each, the best image kept: a lower
+ * bound on the optimum (stimulus/truth_optimum.c). */
+int sim_search_optimum(const sim_population *p, int neuron, int height, int width,
+                       const stimulus_budget *b, float *image, float *rate, char *err);
 
 /* The ground truth of MEIs and controls: the simulated cells' expected
  * responses, all stimuli at one budget. Shared by `inception mei
