@@ -34,6 +34,15 @@ static int set_fifo(pthread_t t, int priority)
     return pthread_setschedparam(t, SCHED_FIFO, &sp);
 }
 
+/* ", 18 for the video driver's 2 threads" (empty without any). */
+static void describe_driver_threads(int count, char *text, size_t size)
+{
+    text[0] = 0;
+    if (count)
+        snprintf(text, size, ", %d for the video driver's %d thread%s", PRIORITY_PRESENTER - 2,
+                 count, count > 1 ? "s" : "");
+}
+
 /* INCEPTION_SCHEDULING: auto (default), fallback or off; NULL for anything else. */
 static const char *mode_from_environment(void)
 {
@@ -81,10 +90,13 @@ int run_sched_protect(run_sched *s, presenter *display, pthread_t receiver, int 
         s->mode = RUN_SCHED_REALTIME;
         s->fit_nice = NICE_FIT_REALTIME;
         s->mlocked = mlockall(MCL_CURRENT) == 0;
+        s->driver_threads = display ? presenter_driver_threads(display) : 0;
+        char driver[96];
+        describe_driver_threads(s->driver_threads, driver, sizeof driver);
         snprintf(s->text, sizeof s->text, "scheduling: real-time (SCHED_FIFO %d for the "
-                 "presenter%s, %d for the receiver), memory %s; the background fit at nice %d "
+                 "presenter%s, %d for the receiver%s), memory %s; the background fit at nice %d "
                  "on all %d CPUs", PRIORITY_PRESENTER, display ? "" : " (remote: none here)",
-                 PRIORITY_RECEIVER, s->mlocked ? "locked" : "NOT locked (mlockall refused)",
+                 PRIORITY_RECEIVER, driver, s->mlocked ? "locked" : "NOT locked (mlockall refused)",
                  s->fit_nice, s->cpus);
         return 0;
     }
@@ -113,6 +125,26 @@ int run_sched_protect(run_sched *s, presenter *display, pthread_t receiver, int 
     snprintf(s->text, sizeof s->text, "scheduling: fallback (%s): the background fit at nice "
              "%d%s (README: the presenter)", why, s->fit_nice, cpu);
     return 0;
+}
+
+void run_sched_display_alone(presenter *display, char *text, size_t size)
+{
+    int refused = presenter_realtime(display);
+    if (refused == -1) {
+        snprintf(text, size, "scheduling: ordinary (INCEPTION_SCHEDULING=%s)",
+                 mode_from_environment());
+        return;
+    }
+    if (refused) {
+        snprintf(text, size, "scheduling: ordinary (no real-time priority: %s; README: the "
+                 "presenter)", strerror(refused));
+        return;
+    }
+    char driver[96];
+    describe_driver_threads(presenter_driver_threads(display), driver, sizeof driver);
+    snprintf(text, size, "scheduling: real-time (SCHED_FIFO %d for the presenter%s), memory %s",
+             PRIORITY_PRESENTER, driver,
+             mlockall(MCL_CURRENT) == 0 ? "locked" : "NOT locked (mlockall refused)");
 }
 
 int run_sched_fit_threads(const run_sched *s, int asked)
