@@ -174,16 +174,21 @@ static int thread_list(pid_t *ids)
  * hold up the render thread waiting for them; but at the render thread's own
  * priority FIFO lets them run on unpreempted: measured on 2 cores, llvmpipe's
  * two rasterizers held both for 12 ms every 3 s, and the render thread,
- * whose timer had fired, waited behind them (frames dropped at 144 Hz). One
- * step below the receiver, the render thread and the receiver preempt them. */
+ * whose timer had fired, waited behind them (frames dropped at 144 Hz). Two
+ * steps lower (in `inception run` one below the stream's receiver), the
+ * render thread preempts them. Only new threads at the render thread's very
+ * priority are touched: one that another part of the process started
+ * meanwhile did not inherit it and is left alone. */
 static void thread_lower_driver_threads(presenter *p, const pid_t *before, int count_before)
 {
     pid_t now[MAX_THREADS];
     int n = thread_list(now);
     int priority = p->config.realtime_priority - 2;
-    struct sched_param sp = {.sched_priority = priority > 0 ? priority : 0};
+    struct sched_param sp = {.sched_priority = priority > 0 ? priority : 0}, had;
     for (int i = 0; i < n; i++) {
-        if (bsearch(&now[i], before, (size_t)count_before, sizeof *before, compare_pid))
+        if (bsearch(&now[i], before, (size_t)count_before, sizeof *before, compare_pid) ||
+            sched_getscheduler(now[i]) != SCHED_FIFO || sched_getparam(now[i], &had) ||
+            had.sched_priority != p->config.realtime_priority)
             continue;
         if (!sched_setscheduler(now[i], priority > 0 ? SCHED_FIFO : SCHED_OTHER, &sp))
             p->driver_threads++;
@@ -424,7 +429,7 @@ static void thread_set_state(presenter *p, int state, int status)
 }
 
 /* Before anything else, so that threads started on our behalf inherit it
- * (the driver's are then put one step lower: thread_lower_driver_threads). */
+ * (the driver's are then put two steps lower: thread_lower_driver_threads). */
 static void thread_ask_realtime(presenter *p)
 {
     p->realtime_error = -1;
