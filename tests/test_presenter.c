@@ -601,6 +601,12 @@ static int fifo_threads_at(int priority)
  * real time; without either it says so and checks nothing. */
 static void test_driver_threads(void)
 {
+#if defined(__SANITIZE_ADDRESS__)
+    /* Mesa's offscreen GL keeps allocations LeakSanitizer reports at exit
+     * (test_nonfinite.sh says the same): the release build checks this. */
+    printf("# driver threads not checked under AddressSanitizer\n");
+    return;
+#endif
     presenter_config c = presenter_config_default();
     c.realtime_priority = 5;
     c.width = 64, c.height = 64;
