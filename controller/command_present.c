@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "controller.h"
 #include "model.h"
+#include "run_internal.h"
 #include "stimulus.h"
 
 #include <dirent.h>
@@ -504,6 +505,12 @@ int command_present(int argc, char **argv)
     }
     const char *sound = cli_get(o, n, "sound");
     c.audio = sound != NULL || cli_get(o, n, "audio");
+    c.realtime_priority = run_sched_presenter_priority(err); /* as `inception run`'s */
+    if (c.realtime_priority < 0) {
+        fprintf(stderr, "inception present: %s\n", err);
+        return 2;
+    }
+    char scheduling[256];
     float serve_seconds = 0.0f;
     if (serve) {
         float preload_mb = 1024;
@@ -515,6 +522,8 @@ int command_present(int argc, char **argv)
             fprintf(stderr, "inception present: %s\n", err);
             return 1;
         }
+        run_sched_display_alone(p, scheduling, sizeof scheduling);
+        fprintf(stderr, "inception present --serve: %s\n", scheduling);
         int rc = present_serve(p, serve, cli_get(o, n, "allow-remote") != NULL,
                                c.queue_capacity, serve_seconds,
                                (size_t)((double)preload_mb * 1048576.0));
@@ -534,8 +543,9 @@ int command_present(int argc, char **argv)
     } else {
         frames = frames_from_ms(p, "duration-ms", frames_ms, frames);
         isi = frames_from_ms(p, "isi-ms", isi_ms, isi);
-        fprintf(stderr, "inception present: %d images × %d repeats, %d frames + %d ISI; %s\n",
-                images.count, repeats, frames, isi, presenter_status(p));
+        run_sched_display_alone(p, scheduling, sizeof scheduling);
+        fprintf(stderr, "inception present: %d images × %d repeats, %d frames + %d ISI; %s; "
+                "%s\n", images.count, repeats, frames, isi, presenter_status(p), scheduling);
         if (frames < 1)
             fprintf(stderr, "inception present: a stimulus needs at least one frame\n");
         else if (!present_load(p, &images, sound, &sound_id)) {

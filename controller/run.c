@@ -348,6 +348,7 @@ static int protect_frame_path(run_state *s)
     record_payload_i64(&pl, "fit_nice", s->sched.fit_nice);
     record_payload_i64(&pl, "memory_locked", s->sched.mlocked);
     record_payload_i64(&pl, "aligning_realtime", s->sched.aligning_realtime);
+    record_payload_i64(&pl, "driver_threads", s->sched.driver_threads);
     int r = session_record_append(s->rec, RECORD_NOTE, &pl, NULL, s->err);
     record_payload_free(&pl);
     return r;

@@ -103,7 +103,8 @@ typedef struct run_sched {
     int fit_nice;      /* the fit threads' nice value */
     int mlocked;       /* mlockall succeeded */
     int aligning_realtime; /* the run loop may align at real-time priority during blocks */
-    char text[640];    /* "scheduling: real-time (...)": printed and recorded */
+    int driver_threads; /* the video driver's threads, just below the receiver (realtime) */
+    char text[768];    /* "scheduling: real-time (...)": printed and recorded */
 } run_sched;
 
 /* The priority the local render thread asks for as it starts (0: none);
@@ -115,6 +116,11 @@ int run_sched_presenter_priority(char *err);
  * INCEPTION_SCHEDULING. */
 int run_sched_protect(run_sched *s, presenter *display, pthread_t receiver, int have_receiver,
                       char *err);
+/* `inception present` and `present --serve`: a display alone on its machine,
+ * whose render thread asked for run_sched_presenter_priority() as it
+ * started. With real time, memory is locked too; `text` says what came of
+ * it ("scheduling: real-time (...)", "scheduling: ordinary (...)"). */
+void run_sched_display_alone(presenter *display, char *text, size_t size);
 /* The background fit's thread count on the CPUs left to it. */
 int run_sched_fit_threads(const run_sched *s, int asked);
 /* Called by the fit thread itself before it fits: its nice value and CPUs. */

@@ -15,6 +15,7 @@
 #include "run_internal.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,31 @@ static int set_fifo(pthread_t t, int priority)
 {
     struct sched_param sp = {.sched_priority = priority};
     return pthread_setschedparam(t, SCHED_FIFO, &sp);
+}
+
+#define HEAP_KEEP_BYTES (128 << 20) /* above glibc's 64 MB thread heaps: none is ever trimmed */
+#define HEAP_MMAP_BYTES (32 << 20)  /* glibc's own dynamic ceiling, fixed from the start */
+
+/* Memory freed stays in the process. By default glibc gives the free top of
+ * a heap back to the kernel (madvise) and takes it back page fault by page
+ * fault: measured at 240 Hz, the render thread's present (Mesa's llvmpipe
+ * freeing its scene) spent 1.5-3 ms in that madvise every 863 frames, a
+ * dropped frame each time. Fixing the trim threshold also fixes the mmap
+ * threshold, which would send every block over 128 kB to mmap and munmap:
+ * it is set to glibc's own ceiling instead, as the dynamic one would reach. */
+static void heap_keep(void)
+{
+    mallopt(M_MMAP_THRESHOLD, HEAP_MMAP_BYTES);
+    mallopt(M_TRIM_THRESHOLD, HEAP_KEEP_BYTES);
+}
+
+/* ", 18 for the video driver's 2 threads" (empty without any). */
+static void describe_driver_threads(int count, char *text, size_t size)
+{
+    text[0] = 0;
+    if (count)
+        snprintf(text, size, ", %d for the video driver's %d thread%s", PRIORITY_PRESENTER - 3,
+                 count, count > 1 ? "s" : "");
 }
 
 /* INCEPTION_SCHEDULING: auto (default), fallback or off; NULL for anything else. */
@@ -84,6 +110,10 @@ int run_sched_protect(run_sched *s, presenter *display, pthread_t receiver, int 
         s->mode = RUN_SCHED_REALTIME;
         s->fit_nice = NICE_FIT_REALTIME;
         s->mlocked = mlockall(MCL_CURRENT) == 0;
+        heap_keep();
+        s->driver_threads = display ? presenter_driver_threads(display) : 0;
+        char driver[96];
+        describe_driver_threads(s->driver_threads, driver, sizeof driver);
         /* The run loop (this thread) takes real time only while a block
          * shows: asked for once here, so that the line says what it gets. */
         int aligning_error = have_receiver ? set_fifo(pthread_self(), PRIORITY_ALIGNING) : 0;
@@ -99,9 +129,10 @@ int run_sched_protect(run_sched *s, presenter *display, pthread_t receiver, int 
             snprintf(aligning, sizeof aligning, "; the run loop aligning the stream at normal "
                      "priority (refused: %s): %s", strerror(aligning_error), ALIGNING_SLOW);
         snprintf(s->text, sizeof s->text, "scheduling: real-time (SCHED_FIFO %d for the "
-                 "presenter%s, %d for the receiver%s), memory %s; the background fit at nice "
-                 "%d on all %d CPUs", PRIORITY_PRESENTER, display ? "" : " (remote: none here)",
-                 PRIORITY_RECEIVER, s->aligning_realtime ? aligning : "",
+                 "presenter%s, %d for the receiver%s%s), memory %s, freed memory kept; the "
+                 "background fit at nice %d on all %d CPUs", PRIORITY_PRESENTER,
+                 display ? "" : " (remote: none here)", PRIORITY_RECEIVER, driver,
+                 s->aligning_realtime ? aligning : "",
                  s->mlocked ? "locked" : "NOT locked (mlockall refused)", s->fit_nice, s->cpus);
         if (have_receiver && !s->aligning_realtime)
             snprintf(s->text + strlen(s->text), sizeof s->text - strlen(s->text), "%s",
@@ -115,6 +146,7 @@ int run_sched_protect(run_sched *s, presenter *display, pthread_t receiver, int 
     if (have_receiver)
         pthread_setschedparam(receiver, SCHED_OTHER, &normal);
     s->mode = RUN_SCHED_FALLBACK;
+    heap_keep();
     s->fit_nice = NICE_FIT_FALLBACK;
     if (display && s->cpus >= 3) {
         cpu_set_t one;
@@ -131,10 +163,32 @@ int run_sched_protect(run_sched *s, presenter *display, pthread_t receiver, int 
         snprintf(cpu, sizeof cpu, "; CPU %d reserved for the presenter, the fit on the other %d",
                  s->presenter_cpu, s->cpus - 1);
     snprintf(s->text, sizeof s->text, "scheduling: fallback (%s): the background fit at nice "
-             "%d%s (README: the presenter)%s%s", why, s->fit_nice, cpu,
+             "%d%s, freed memory kept (docs/presentation.md)%s%s", why, s->fit_nice, cpu,
              have_receiver ? "; the run loop aligning the stream at normal priority: " : "",
              have_receiver ? ALIGNING_SLOW : "");
     return 0;
+}
+
+void run_sched_display_alone(presenter *display, char *text, size_t size)
+{
+    int refused = presenter_realtime(display);
+    if (refused == -1) {
+        snprintf(text, size, "scheduling: ordinary (INCEPTION_SCHEDULING=%s)",
+                 mode_from_environment());
+        return;
+    }
+    if (refused) {
+        snprintf(text, size, "scheduling: ordinary (no real-time priority: %s; README: the "
+                 "presenter)", strerror(refused));
+        return;
+    }
+    char driver[96];
+    describe_driver_threads(presenter_driver_threads(display), driver, sizeof driver);
+    heap_keep();
+    snprintf(text, size, "scheduling: real-time (SCHED_FIFO %d for the presenter%s), memory "
+             "%s, freed memory kept",
+             PRIORITY_PRESENTER, driver,
+             mlockall(MCL_CURRENT) == 0 ? "locked" : "NOT locked (mlockall refused)");
 }
 
 int run_sched_fit_threads(const run_sched *s, int asked)

@@ -154,6 +154,7 @@ void presenter_destroy(presenter *p)
 const char *presenter_status(const presenter *p) { return p->status; }
 pthread_t presenter_thread(const presenter *p) { return p->thread; }
 int presenter_realtime(const presenter *p) { return p->realtime_error; }
+int presenter_driver_threads(const presenter *p) { return p->driver_threads; }
 
 int presenter_ms_to_frames(const presenter *p, double ms, double *actual_ms)
 {

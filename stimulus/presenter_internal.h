@@ -90,6 +90,7 @@ struct presenter {
     double period_ns;
     char status[STIMULUS_ERR_SIZE];
     int realtime_error;     /* presenter_realtime */
+    int driver_threads;     /* presenter_driver_threads */
     SDL_AudioDeviceID audio;
     int audio_rate;
     presenter_voice voice;

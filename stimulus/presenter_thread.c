@@ -5,6 +5,7 @@
  * after the swap returns, and account for every trial. */
 #include "presenter_internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <sched.h>
@@ -14,6 +15,7 @@
 #include <time.h>
 
 #define MEASURE_FLIPS 30
+#define MAX_THREADS 512 /* of this process, listed around the display's opening */
 
 static void thread_fail(presenter *p, const char *what)
 {
@@ -68,6 +70,12 @@ static void thread_draw_background(presenter *p)
 static int compare_i64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int compare_pid(const void *a, const void *b)
+{
+    pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
     return (x > y) - (x < y);
 }
 
@@ -143,6 +151,50 @@ static int thread_choose_pacing(presenter *p)
     return 0;
 }
 
+/* This process's thread ids (Linux: /proc/self/task), sorted; at most
+ * MAX_THREADS, and 0 where they cannot be listed. */
+static int thread_list(pid_t *ids)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return 0;
+    int n = 0;
+    struct dirent *e;
+    while (n < MAX_THREADS && (e = readdir(d)))
+        if (e->d_name[0] >= '0' && e->d_name[0] <= '9')
+            ids[n++] = (pid_t)atoi(e->d_name);
+    closedir(d);
+    qsort(ids, (size_t)n, sizeof *ids, compare_pid);
+    return n;
+}
+
+/* The threads the video driver started while the display opened (Mesa's
+ * llvmpipe rasterizers, a GL driver's worker threads) inherited the render
+ * thread's SCHED_FIFO priority. They must stay real-time, or the fit could
+ * hold up the render thread waiting for them; but at the render thread's own
+ * priority FIFO lets them run on unpreempted: measured on 2 cores, llvmpipe's
+ * two rasterizers held both for 12 ms every 3 s, and the render thread,
+ * whose timer had fired, waited behind them (frames dropped at 144 Hz). Three
+ * steps lower (in `inception run` below the receiver and the aligning run loop), the
+ * render thread preempts them. Only new threads at the render thread's very
+ * priority are touched: one that another part of the process started
+ * meanwhile did not inherit it and is left alone. */
+static void thread_lower_driver_threads(presenter *p, const pid_t *before, int count_before)
+{
+    pid_t now[MAX_THREADS];
+    int n = thread_list(now);
+    int priority = p->config.realtime_priority - 3; /* below the receiver and the aligning run loop */
+    struct sched_param sp = {.sched_priority = priority > 0 ? priority : 0}, had;
+    for (int i = 0; i < n; i++) {
+        if (bsearch(&now[i], before, (size_t)count_before, sizeof *before, compare_pid) ||
+            sched_getscheduler(now[i]) != SCHED_FIFO || sched_getparam(now[i], &had) ||
+            had.sched_priority != p->config.realtime_priority)
+            continue;
+        if (!sched_setscheduler(now[i], priority > 0 ? SCHED_FIFO : SCHED_OTHER, &sp))
+            p->driver_threads++;
+    }
+}
+
 static int thread_init(presenter *p)
 {
     SDL_SetHint(SDL_HINT_RENDER_SCALE_QUALITY, "0"); /* nearest: no blending of gamma levels */
@@ -153,7 +205,13 @@ static int thread_init(presenter *p)
         return 1;
     }
     int vsync = p->config.pacing != PRESENTER_PACING_SOFTWARE;
-    if (thread_open_window(p, vsync) || thread_choose_pacing(p))
+    pid_t before[MAX_THREADS];
+    int count_before = p->realtime_error ? 0 : thread_list(before);
+    if (thread_open_window(p, vsync))
+        return 1;
+    if (!p->realtime_error && count_before)
+        thread_lower_driver_threads(p, before, count_before);
+    if (thread_choose_pacing(p))
         return 1;
     if (p->config.audio && presenter_audio_open(p, p->init_err))
         return 1;
@@ -370,7 +428,8 @@ static void thread_set_state(presenter *p, int state, int status)
     pthread_mutex_unlock(&p->lock);
 }
 
-/* Before anything else, so that threads started on our behalf inherit it. */
+/* Before anything else, so that threads started on our behalf inherit it
+ * (the driver's are then put three steps lower: thread_lower_driver_threads). */
 static void thread_ask_realtime(presenter *p)
 {
     p->realtime_error = -1;

@@ -108,8 +108,11 @@ typedef struct presenter_config {
     int queue_capacity;       /* requests queued at once (default 4096; events: 4×, late flips too) */
     /* > 0: the render thread asks for SCHED_FIFO at this priority (1..99)
      * first thing, before it opens the display, so that the threads the
-     * driver starts for it (Mesa's llvmpipe rasterizers) inherit it. A
-     * refusal is no error: presenter_realtime says what came of it. */
+     * driver starts for it (Mesa's llvmpipe rasterizers) are real-time too;
+     * they are then put 3 steps lower, so that the render thread (and in a run
+     * the receiver and the aligning run loop) preempts
+     * them (presenter_driver_threads). A refusal is no error:
+     * presenter_realtime says what came of it. */
     int realtime_priority;
 } presenter_config;
 
@@ -207,6 +210,10 @@ pthread_t presenter_thread(const presenter *p);
 /* 0: the render thread runs at config.realtime_priority; else the errno of
  * the refusal (EPERM: no privilege), or -1 when none was asked for. */
 int presenter_realtime(const presenter *p);
+/* How many threads the video driver started as the display opened (Linux;
+ * 0 elsewhere or without real time): they run at SCHED_FIFO
+ * realtime_priority − 2 (SCHED_OTHER where that is below 1). */
+int presenter_driver_threads(const presenter *p);
 double presenter_period_ms(const presenter *p);
 /* Durations are frames; this rounds milliseconds to the nearest whole number
  * of (measured) periods and gives the duration that will really be shown,

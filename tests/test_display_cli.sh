@@ -18,6 +18,16 @@ n=$((n + 1))
 if [ "$rc" = 0 ] && grep -q 'stopped: .* 0 bad' "$dir/server.err"; then echo "ok $n - SIGTERM: the server stops, exit 0, no bad messages"
 else echo "not ok $n - server exit $rc"; cat "$dir/server.err" | sed 's/^/# /'; fi
 n=$((n + 1))
+# Issue 20: the server's render thread gets the run's real-time treatment and
+# says at start what it got (real time, or why not where unprivileged).
+if grep -q '^inception present --serve: scheduling: \(real-time (SCHED_FIFO 20 for the presenter\|ordinary (no real-time priority: \)' "$dir/server.err"
+then echo "ok $n - the server's start-up line says which scheduling it got"
+else echo "not ok $n - no scheduling line"; sed 's/^/# /' "$dir/server.err"; fi
+n=$((n + 1))
+INCEPTION_SCHEDULING=sometimes "$inception" present --serve "tcp://127.0.0.1:$port" 2>"$dir/e"; rc=$?
+if [ "$rc" = 2 ] && grep -q 'INCEPTION_SCHEDULING is "sometimes"' "$dir/e"; then echo "ok $n - a bad INCEPTION_SCHEDULING: exit 2, named"
+else echo "not ok $n - exit $rc: $(cat "$dir/e")"; fi
+n=$((n + 1))
 "$inception" present --serve tcp://192.0.2.1:5560 2>"$dir/e"; rc=$?
 if [ "$rc" = 1 ] && grep -q -- '--allow-remote' "$dir/e"; then echo "ok $n - a non-loopback endpoint without --allow-remote: exit 1, says why"
 else echo "not ok $n - exit $rc: $(cat "$dir/e")"; fi
