@@ -18,18 +18,21 @@
 
 extern char **environ;
 
-#define RIG_ARGS 40
+#define RIG_ARGS 64
 
 typedef struct arg_list {
     char *argv[RIG_ARGS + 1];
     char text[RIG_ARGS][PROTOCOL_STRING_SIZE];
     int count;
+    int overflow; /* an argument did not fit: the rig is not started with a cut command line */
 } arg_list;
 
 static void arg_text(arg_list *a, const char *s)
 {
-    if (a->count >= RIG_ARGS)
+    if (a->count >= RIG_ARGS) {
+        a->overflow = 1;
         return;
+    }
     snprintf(a->text[a->count], PROTOCOL_STRING_SIZE, "%s", s);
     a->argv[a->count] = a->text[a->count];
     a->count++;
@@ -132,6 +135,11 @@ int rig_process_start(rig_process *r, const char *executable, const protocol *p,
         return 1;
     }
     rig_arguments(a, executable, p, session_dir, r->truth_index);
+    if (a->overflow) { /* a silently cut command line would run another rig than the protocol's */
+        free(a);
+        return controller_fail(err, "the virtual rig's command line has more than %d arguments "
+                               "(RIG_ARGS in controller/rig_process.c)", RIG_ARGS);
+    }
     char log[PROTOCOL_STRING_SIZE + 32];
     snprintf(log, sizeof log, "%s/virtual_rig.log", session_dir);
     pid_t parent = getpid();
