@@ -112,7 +112,7 @@ int run_sched_protect(run_sched *s, presenter *display, pthread_t receiver, int 
         snprintf(cpu, sizeof cpu, "; CPU %d reserved for the presenter, the fit on the other %d",
                  s->presenter_cpu, s->cpus - 1);
     snprintf(s->text, sizeof s->text, "scheduling: fallback (%s): the background fit at nice "
-             "%d%s (README: the presenter)", why, s->fit_nice, cpu);
+             "%d%s (docs/presentation.md)", why, s->fit_nice, cpu);
     return 0;
 }
 
