@@ -609,16 +609,29 @@ static int sum_window(acq_aligner *a, pending_trial *p)
     return 0;
 }
 
+/* The next pending trial, in order, whose onset is placed and whose counts
+ * are not yet summed; NULL at the first one not yet placed or at the end.
+ * `*cursor` starts at 0. */
+static pending_trial *next_open_trial(acq_aligner *a, int *cursor)
+{
+    for (; *cursor < a->npending; (*cursor)++) {
+        pending_trial *p = pending_at(a, *cursor);
+        if (!p->decided)
+            return NULL;
+        if (!p->complete) {
+            (*cursor)++;
+            return p;
+        }
+    }
+    return NULL;
+}
+
 static void complete_trials(acq_aligner *a)
 {
     if (!a->have_grid)
         return;
-    for (int i = 0; i < a->npending; i++) {
-        pending_trial *p = pending_at(a, i);
-        if (!p->decided)
-            break;
-        if (p->complete)
-            continue;
+    int cursor = 0;
+    for (pending_trial *p; (p = next_open_trial(a, &cursor));) {
         int64_t k0, k1, from = p->t.onset_acq_ns + a->c.latency_ns;
         window_bins(a, from, from + a->c.window_ns, &k0, &k1);
         if (!a->finishing && a->max_index < k1 + a->c.grace_bins)
@@ -747,12 +760,8 @@ static void restart_clock(acq_aligner *a, int64_t restart_received)
                 break;
             decide_onset(a, p, predicted);
         }
-        for (int i = 0; i < a->npending; i++) {
-            pending_trial *p = pending_at(a, i);
-            if (!p->decided)
-                break;
-            if (p->complete)
-                continue;
+        int cursor = 0;
+        for (pending_trial *p; (p = next_open_trial(a, &cursor));) {
             if (p->t.onset_acq_ns + a->c.latency_ns + a->c.window_ns > a->last_bin_end)
                 p->t.flags |= ACQ_TRIAL_RESTART;
             if (sum_window(a, p))
