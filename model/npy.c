@@ -505,6 +505,9 @@ static size_t build_header(const char *dict, size_t dict_len, unsigned char *out
     return total;
 }
 
+/* The header, then `nbytes` of data; with data NULL the file is only made
+ * its full length (the data reads as zeros) for npy_create's caller to fill.
+ * A file that could not be written whole is removed. */
 static int write_file(const char *path, const unsigned char *header, size_t header_len,
                       const void *data, size_t nbytes, char *err)
 {
@@ -512,7 +515,10 @@ static int write_file(const char *path, const unsigned char *header, size_t head
     if (!f)
         return model_fail(err, "cannot open for writing: %s", strerror(errno));
     int ok = fwrite(header, 1, header_len, f) == header_len;
-    ok = ok && (nbytes == 0 || fwrite(data, 1, nbytes, f) == nbytes);
+    if (data)
+        ok = ok && (nbytes == 0 || fwrite(data, 1, nbytes, f) == nbytes);
+    else
+        ok = ok && fflush(f) == 0 && ftruncate(fileno(f), (off_t)(header_len + nbytes)) == 0;
     int saved = errno;
     if (fclose(f) != 0 && ok) {
         ok = 0;
@@ -520,7 +526,8 @@ static int write_file(const char *path, const unsigned char *header, size_t head
     }
     if (!ok) {
         remove(path);
-        return model_fail(err, "write failed: %s", strerror(saved));
+        return model_fail(err, data ? "write failed: %s" : "cannot create the file: %s",
+                          strerror(saved));
     }
     return 0;
 }
@@ -597,20 +604,8 @@ static int create_sized(const char *path, const npy_dtype dtype, int ndim, const
     size_t dict_len = format_dict(&a, descr, dict, sizeof dict);
     unsigned char header[sizeof dict + 128];
     size_t header_len = build_header(dict, dict_len, header);
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        return model_fail(err, "cannot open for writing: %s", strerror(errno));
-    int ok = fwrite(header, 1, header_len, f) == header_len && fflush(f) == 0 &&
-             ftruncate(fileno(f), (off_t)(header_len + nbytes)) == 0;
-    int saved = errno;
-    if (fclose(f) != 0 && ok) {
-        ok = 0;
-        saved = errno;
-    }
-    if (!ok) {
-        remove(path);
-        return model_fail(err, "cannot create the file: %s", strerror(saved));
-    }
+    if (write_file(path, header, header_len, NULL, nbytes, err))
+        return 1;
     *data_offset = (long long)header_len;
     return 0;
 }
