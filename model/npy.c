@@ -559,6 +559,19 @@ int npy_write_array(const char *path, const npy_array *a, char *err)
     return rc;
 }
 
+/* The header of a numeric array (ndim checked by the caller), no data. */
+static npy_array numeric_array(npy_dtype dtype, int ndim, const int64_t *shape)
+{
+    npy_array a;
+    memset(&a, 0, sizeof a);
+    a.dtype = dtype;
+    a.ndim = ndim;
+    a.itemsize = dtype == NPY_FLOAT32 ? 4 : dtype == NPY_UINT8 ? 1 : 8;
+    for (int i = 0; i < ndim; i++)
+        a.shape[i] = shape[i];
+    return a;
+}
+
 int npy_write(const char *path, npy_dtype dtype, int ndim, const int64_t *shape,
               const void *data, char *err)
 {
@@ -572,13 +585,7 @@ int npy_write(const char *path, npy_dtype dtype, int ndim, const int64_t *shape,
         model_error_in_file(err, path);
         return 1;
     }
-    npy_array a;
-    memset(&a, 0, sizeof a);
-    a.dtype = dtype;
-    a.ndim = ndim;
-    a.itemsize = dtype == NPY_FLOAT32 ? 4 : dtype == NPY_UINT8 ? 1 : 8;
-    for (int i = 0; i < ndim; i++)
-        a.shape[i] = shape[i];
+    npy_array a = numeric_array(dtype, ndim, shape);
     a.data = (void *)data; /* only read */
     return npy_write_array(path, &a, err);
 }
@@ -588,13 +595,7 @@ static int create_sized(const char *path, const npy_dtype dtype, int ndim, const
 {
     if (dtype == NPY_UNICODE || ndim < 1 || ndim > NPY_MAX_DIMS || !shape)
         return model_fail(err, "npy_create takes numeric arrays of 1 to %d dimensions", NPY_MAX_DIMS);
-    npy_array a;
-    memset(&a, 0, sizeof a);
-    a.dtype = dtype;
-    a.ndim = ndim;
-    a.itemsize = dtype == NPY_FLOAT32 ? 4 : dtype == NPY_UINT8 ? 1 : 8;
-    for (int i = 0; i < ndim; i++)
-        a.shape[i] = shape[i];
+    npy_array a = numeric_array(dtype, ndim, shape);
     char descr[NPY_DESCR_MAX];
     size_t count = 0, nbytes = 0;
     if (descr_string(&a, descr, sizeof descr, err) ||
