@@ -24,6 +24,15 @@
 
 #define ACQ_ERR_SIZE 256
 
+/* The library's one error helper (acq_error.c): acq_fail writes the one-line
+ * reason into `err` (ACQ_ERR_SIZE bytes; NULL takes none) and returns 1, so a
+ * failure is `return acq_fail(err, ...)`. A decoder's rejection is
+ * `return acq_fail_reject(err, ACQ_REJECT_..., ...)`: the reason's name
+ * (acq_reject_name), ": ", the message, and the reason as the status. */
+int acq_fail(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int acq_fail_reject(char *err, int reason, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* ------------------------------------------------------------------------ */
 /* Wire format, version 1 (WIRE.md). Frames: topic, 48-byte header, payload. */
 

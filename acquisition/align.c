@@ -120,16 +120,12 @@ int acq_aligner_create(acq_aligner **out, const acq_align_config *c, char *err)
     *out = NULL;
     if (c->units < 0 || c->units > ACQ_MAX_UNITS || c->latency_ns < 0 || c->window_ns <= 0 ||
         c->match_tolerance_ns <= 0 || c->grace_bins < 0 || c->history_ns <= c->window_ns ||
-        c->min_initial_matches < 1 || c->max_arrival_gap_ns < 0) {
-        snprintf(err, ACQ_ERR_SIZE, "aligner: units 0..65536, latency >= 0, window > 0, "
-                                    "tolerance > 0, history > window");
-        return 1;
-    }
+        c->min_initial_matches < 1 || c->max_arrival_gap_ns < 0)
+        return acq_fail(err, "aligner: units 0..65536, latency >= 0, window > 0, "
+                             "tolerance > 0, history > window");
     acq_aligner *a = calloc(1, sizeof *a);
-    if (!a) {
-        snprintf(err, ACQ_ERR_SIZE, "aligner: out of memory");
-        return 1;
-    }
+    if (!a)
+        return acq_fail(err, "aligner: out of memory");
     a->c = *c;
     a->units = c->units;
     *out = a;
@@ -276,16 +272,12 @@ static pending_trial *pending_at(acq_aligner *a, int i) { return &a->pending[a->
 int acq_aligner_add_onset(acq_aligner *a, uint64_t trial, uint64_t stimulus_id,
                           int64_t onset_display_ns, int64_t received_ns, char *err)
 {
-    if (out_of_range(onset_display_ns)) {
-        snprintf(err, ACQ_ERR_SIZE, "aligner: onset time %lld ns out of range",
-                 (long long)onset_display_ns);
-        return 1;
-    }
-    if (a->npending == MAX_PENDING) {
-        snprintf(err, ACQ_ERR_SIZE, "aligner: %d onsets pending and no data completes them",
-                 MAX_PENDING);
-        return 1;
-    }
+    if (out_of_range(onset_display_ns))
+        return acq_fail(err, "aligner: onset time %lld ns out of range",
+                        (long long)onset_display_ns);
+    if (a->npending == MAX_PENDING)
+        return acq_fail(err, "aligner: %d onsets pending and no data completes them",
+                        MAX_PENDING);
     if (a->head + a->npending == a->cap_pending) {
         /* Slide the live part to the front first; grow only when it is full. */
         if (a->head > 0) {
@@ -295,10 +287,8 @@ int acq_aligner_add_onset(acq_aligner *a, uint64_t trial, uint64_t stimulus_id,
         if (a->npending == a->cap_pending) {
             int cap = a->cap_pending ? 2 * a->cap_pending : 64;
             pending_trial *grown = realloc(a->pending, sizeof *grown * (size_t)cap);
-            if (!grown) {
-                snprintf(err, ACQ_ERR_SIZE, "aligner: out of memory");
-                return 1;
-            }
+            if (!grown)
+                return acq_fail(err, "aligner: out of memory");
             a->pending = grown;
             a->cap_pending = cap;
         }
@@ -478,19 +468,15 @@ static int start_grid(acq_aligner *a, int64_t start_ns, uint32_t width, int unit
     int64_t slots = a->c.history_ns / width + 1;
     if (slots < 2 * a->c.grace_bins + 4)
         slots = 2 * a->c.grace_bins + 4;
-    if (slots > MAX_SLOTS || (size_t)slots * (size_t)a->units * sizeof(float) > MAX_RING_BYTES) {
-        snprintf(err, ACQ_ERR_SIZE, "mismatch: %u ns bins of %d units over a %.1f s history "
-                 "need too much memory", width, a->units, (double)a->c.history_ns / 1e9);
-        return 1;
-    }
+    if (slots > MAX_SLOTS || (size_t)slots * (size_t)a->units * sizeof(float) > MAX_RING_BYTES)
+        return acq_fail(err, "mismatch: %u ns bins of %d units over a %.1f s history "
+                        "need too much memory", width, a->units, (double)a->c.history_ns / 1e9);
     a->capacity = (int)slots;
     a->slots = calloc((size_t)a->capacity, sizeof *a->slots);
     a->bins = calloc((size_t)a->capacity * (size_t)a->units, sizeof *a->bins);
-    if (!a->slots || !a->bins) {
-        snprintf(err, ACQ_ERR_SIZE, "aligner: out of memory for %d bins of %d units",
-                 a->capacity, a->units);
-        return 1;
-    }
+    if (!a->slots || !a->bins)
+        return acq_fail(err, "aligner: out of memory for %d bins of %d units",
+                        a->capacity, a->units);
     a->t0 = start_ns;
     a->width = width;
     a->max_index = INT64_MIN;
@@ -530,9 +516,8 @@ int acq_aligner_add_bins(acq_aligner *a, int64_t start_ns, uint32_t width_ns, co
 {
     if (out_of_range(start_ns) || width_ns == 0 || units < 1) {
         a->stats.rejected_bins++;
-        snprintf(err, ACQ_ERR_SIZE, "value: bin at %lld ns, %u ns wide, %d units",
-                 (long long)start_ns, width_ns, units);
-        return ACQ_REJECT_VALUE;
+        return acq_fail_reject(err, ACQ_REJECT_VALUE, "bin at %lld ns, %u ns wide, %d units",
+                               (long long)start_ns, width_ns, units);
     }
     if (!a->have_grid && start_grid(a, start_ns, width_ns, units, err)) {
         a->stats.rejected_bins++;
@@ -543,10 +528,9 @@ int acq_aligner_add_bins(acq_aligner *a, int64_t start_ns, uint32_t width_ns, co
     if (units != a->units || width_ns != a->width || llabs(off) > (int64_t)width_ns / 8) {
         a->stats.rejected_bins++;
         add_suspect(a, start_ns, start_ns + width_ns, ACQ_TRIAL_MISMATCH);
-        snprintf(err, ACQ_ERR_SIZE, "mismatch: bin of %d units, %u ns at %lld does not fit the "
-                 "stream's %d units, %u ns grid", units, width_ns, (long long)start_ns, a->units,
-                 a->width);
-        return ACQ_REJECT_MISMATCH;
+        return acq_fail_reject(err, ACQ_REJECT_MISMATCH, "bin of %d units, %u ns at %lld does "
+                               "not fit the stream's %d units, %u ns grid", units, width_ns,
+                               (long long)start_ns, a->units, a->width);
     }
     item_flags |= a->item_flags;
     a->item_flags = 0;
@@ -625,16 +609,29 @@ static int sum_window(acq_aligner *a, pending_trial *p)
     return 0;
 }
 
+/* The next pending trial, in order, whose onset is placed and whose counts
+ * are not yet summed; NULL at the first one not yet placed or at the end.
+ * `*cursor` starts at 0. */
+static pending_trial *next_open_trial(acq_aligner *a, int *cursor)
+{
+    for (; *cursor < a->npending; (*cursor)++) {
+        pending_trial *p = pending_at(a, *cursor);
+        if (!p->decided)
+            return NULL;
+        if (!p->complete) {
+            (*cursor)++;
+            return p;
+        }
+    }
+    return NULL;
+}
+
 static void complete_trials(acq_aligner *a)
 {
     if (!a->have_grid)
         return;
-    for (int i = 0; i < a->npending; i++) {
-        pending_trial *p = pending_at(a, i);
-        if (!p->decided)
-            break;
-        if (p->complete)
-            continue;
+    int cursor = 0;
+    for (pending_trial *p; (p = next_open_trial(a, &cursor));) {
         int64_t k0, k1, from = p->t.onset_acq_ns + a->c.latency_ns;
         window_bins(a, from, from + a->c.window_ns, &k0, &k1);
         if (!a->finishing && a->max_index < k1 + a->c.grace_bins)
@@ -763,12 +760,8 @@ static void restart_clock(acq_aligner *a, int64_t restart_received)
                 break;
             decide_onset(a, p, predicted);
         }
-        for (int i = 0; i < a->npending; i++) {
-            pending_trial *p = pending_at(a, i);
-            if (!p->decided)
-                break;
-            if (p->complete)
-                continue;
+        int cursor = 0;
+        for (pending_trial *p; (p = next_open_trial(a, &cursor));) {
             if (p->t.onset_acq_ns + a->c.latency_ns + a->c.window_ns > a->last_bin_end)
                 p->t.flags |= ACQ_TRIAL_RESTART;
             if (sum_window(a, p))

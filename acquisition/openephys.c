@@ -216,12 +216,6 @@ static int get_int(const json_reader *j, const char *path, double min, double ma
 
 /* ------------------------------------------------------------------------ */
 
-static int oe_fail(char *err, int reason, const char *what)
-{
-    snprintf(err, ACQ_ERR_SIZE, "%s: Open Ephys %s", acq_reject_name(reason), what);
-    return reason;
-}
-
 /* The number that ends an electrode's name ("Tetrode 3" → 3); -1 without one. */
 static int electrode_number(const char *name)
 {
@@ -239,13 +233,15 @@ static int decode_spike(const json_reader *j, acq_oe_message *m, char *err)
     int64_t sorted = 0;
     m->kind = ACQ_OE_SPIKE;
     if (get_int(j, "spike.sample_num", 0, 9e15, &m->sample_num))
-        return oe_fail(err, ACQ_REJECT_JSON, "spike without a valid spike.sample_num");
+        return acq_fail_reject(err, ACQ_REJECT_JSON,
+                               "Open Ephys spike without a valid spike.sample_num");
     /* The plugin writes the Spike Sorter's uint16 sorted_id, 0 for unsorted. */
     if (get_int(j, "spike.sorted_id", 0, 65535, &sorted))
-        return oe_fail(err, ACQ_REJECT_VALUE, "spike without a sorted_id in 0..65535");
+        return acq_fail_reject(err, ACQ_REJECT_VALUE,
+                               "Open Ephys spike without a sorted_id in 0..65535");
     const oe_field *e = field(j, "spike.electrode");
     if (!e || !e->is_string)
-        return oe_fail(err, ACQ_REJECT_JSON, "spike without an electrode name");
+        return acq_fail_reject(err, ACQ_REJECT_JSON, "Open Ephys spike without an electrode name");
     m->sorted_id = (int)sorted;
     snprintf(m->electrode, sizeof m->electrode, "%s", e->text);
     m->electrode_number = electrode_number(m->electrode);
@@ -269,16 +265,19 @@ static int decode_event(const json_reader *j, const acq_frame *payload, acq_oe_m
     int64_t type;
     if (get_int(j, "content.type", 0, 6, &type) ||
         get_int(j, "content.sample_num", 0, 9e15, &m->sample_num))
-        return oe_fail(err, ACQ_REJECT_JSON, "event without content.type and sample_num");
+        return acq_fail_reject(err, ACQ_REJECT_JSON,
+                               "Open Ephys event without content.type and sample_num");
     if (type != 3) {
         m->kind = ACQ_OE_OTHER; /* spikes come with their own "spike" type */
         return ACQ_OK;
     }
     m->kind = ACQ_OE_TTL;
     if (!payload || payload->size < 2)
-        return oe_fail(err, ACQ_REJECT_TRUNCATED, "TTL event without its line and state bytes");
+        return acq_fail_reject(err, ACQ_REJECT_TRUNCATED,
+                               "Open Ephys TTL event without its line and state bytes");
     if (payload->size > 64)
-        return oe_fail(err, ACQ_REJECT_OVERSIZED, "TTL payload longer than 64 bytes");
+        return acq_fail_reject(err, ACQ_REJECT_OVERSIZED,
+                               "Open Ephys TTL payload longer than 64 bytes");
     m->line = payload->data[0];
     m->state = payload->data[1] != 0;
     return ACQ_OK;
@@ -290,9 +289,11 @@ static int decode_data(const json_reader *j, acq_oe_message *m, char *err)
     const oe_field *rate = field(j, "content.sample_rate");
     if (get_int(j, "content.sample_num", 0, 9e15, &m->sample_num) ||
         get_int(j, "content.num_samples", 0, 1e9, &m->num_samples))
-        return oe_fail(err, ACQ_REJECT_JSON, "data without content.sample_num/num_samples");
+        return acq_fail_reject(err, ACQ_REJECT_JSON,
+                               "Open Ephys data without content.sample_num/num_samples");
     if (rate && (rate->is_string || !(rate->number > 0 && rate->number < 1e7)))
-        return oe_fail(err, ACQ_REJECT_VALUE, "content.sample_rate not a positive number");
+        return acq_fail_reject(err, ACQ_REJECT_VALUE,
+                               "Open Ephys content.sample_rate not a positive number");
     m->sample_rate = rate ? rate->number : 0;
     return ACQ_OK;
 }
@@ -301,28 +302,30 @@ int acq_oe_decode(const acq_frame *frames, int count, acq_oe_message *m, char *e
 {
     memset(m, 0, sizeof *m);
     if (count < 2 || count > 3)
-        return oe_fail(err, ACQ_REJECT_FRAMES, "message is not envelope, header[, payload]");
+        return acq_fail_reject(err, ACQ_REJECT_FRAMES,
+                               "Open Ephys message is not envelope, header[, payload]");
     int is_data = frames[0].size == 5 && !memcmp(frames[0].data, "DATA", 5);
     int is_event = frames[0].size == 6 && !memcmp(frames[0].data, "EVENT", 6);
     if (!is_data && !is_event)
-        return oe_fail(err, ACQ_REJECT_TOPIC, "envelope neither DATA nor EVENT");
+        return acq_fail_reject(err, ACQ_REJECT_TOPIC, "Open Ephys envelope neither DATA nor EVENT");
     if (frames[1].size > OE_MAX_JSON)
-        return oe_fail(err, ACQ_REJECT_OVERSIZED, "JSON header over 64 KiB");
+        return acq_fail_reject(err, ACQ_REJECT_OVERSIZED, "Open Ephys JSON header over 64 KiB");
     json_reader j = {.p = (const char *)frames[1].data,
                      .end = (const char *)frames[1].data + frames[1].size};
     skip_space(&j);
     if (j.p >= j.end || *j.p != '{' || read_value(&j, "") )
-        return oe_fail(err, ACQ_REJECT_JSON, "header is not a JSON object");
+        return acq_fail_reject(err, ACQ_REJECT_JSON, "Open Ephys header is not a JSON object");
     skip_space(&j);
     if (j.p != j.end && !(j.p + 1 == j.end && *j.p == 0))
-        return oe_fail(err, ACQ_REJECT_JSON, "text after the JSON header");
+        return acq_fail_reject(err, ACQ_REJECT_JSON, "Open Ephys text after the JSON header");
     int64_t num;
     if (get_int(&j, "message_num", 0, 9e15, &num))
-        return oe_fail(err, ACQ_REJECT_JSON, "header without a valid message_num");
+        return acq_fail_reject(err, ACQ_REJECT_JSON,
+                               "Open Ephys header without a valid message_num");
     m->message_num = (uint64_t)num;
     const oe_field *type = field(&j, "type");
     if (!type || !type->is_string)
-        return oe_fail(err, ACQ_REJECT_JSON, "header without a type");
+        return acq_fail_reject(err, ACQ_REJECT_JSON, "Open Ephys header without a type");
     const acq_frame *payload = count == 3 ? &frames[2] : NULL;
     if (is_data && !strcmp(type->text, "data"))
         return decode_data(&j, m, err);
@@ -330,7 +333,8 @@ int acq_oe_decode(const acq_frame *frames, int count, acq_oe_message *m, char *e
         return decode_spike(&j, m, err);
     if (is_event && !strcmp(type->text, "event"))
         return decode_event(&j, payload, m, err);
-    return oe_fail(err, ACQ_REJECT_TYPE, "header type does not fit the envelope");
+    return acq_fail_reject(err, ACQ_REJECT_TYPE,
+                           "Open Ephys header type does not fit the envelope");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -415,18 +419,15 @@ int acq_binner_create(acq_binner **out, int units, double sample_rate, uint32_t 
 {
     *out = NULL;
     if (units < 1 || units > ACQ_MAX_UNITS || !(sample_rate > 0) || bin_width_ns == 0 ||
-        grace_bins < 0 || grace_bins >= BINNER_OPEN / 2) {
-        snprintf(err, ACQ_ERR_SIZE, "binner: units 1..65536, rate > 0, width > 0, grace 0..%d",
-                 BINNER_OPEN / 2 - 1);
-        return 1;
-    }
+        grace_bins < 0 || grace_bins >= BINNER_OPEN / 2)
+        return acq_fail(err, "binner: units 1..65536, rate > 0, width > 0, grace 0..%d",
+                        BINNER_OPEN / 2 - 1);
     acq_binner *b = calloc(1, sizeof *b);
     float *bins = calloc((size_t)BINNER_OPEN * (size_t)units, sizeof *bins);
     if (!b || !bins) {
         free(b);
         free(bins);
-        snprintf(err, ACQ_ERR_SIZE, "binner: out of memory");
-        return 1;
+        return acq_fail(err, "binner: out of memory");
     }
     b->units = units;
     b->rate = sample_rate;

@@ -21,10 +21,8 @@ struct acq_publisher {
 /* The handler has to be bound before the PUB socket can take a handshake. */
 static int start_zap(acq_publisher *p, const acq_socket_config *c, char *err)
 {
-    if (!c->curve_secret_file) {
-        snprintf(err, ACQ_ERR_SIZE, "CURVE: a client list needs the server's secret key too");
-        return 1;
-    }
+    if (!c->curve_secret_file)
+        return acq_fail(err, "CURVE: a client list needs the server's secret key too");
     return acq_zap_create(&p->zap, p->context, c->curve_clients_file, err);
 }
 
@@ -33,10 +31,8 @@ int acq_publisher_create(acq_publisher **out, void *zmq_context, const acq_socke
 {
     *out = NULL;
     acq_publisher *p = calloc(1, sizeof *p);
-    if (!p) {
-        snprintf(err, ACQ_ERR_SIZE, "publisher: out of memory");
-        return 1;
-    }
+    if (!p)
+        return acq_fail(err, "publisher: out of memory");
     p->own_context = zmq_context == NULL;
     p->context = zmq_context ? zmq_context : zmq_ctx_new();
     p->stream_id = stream_id;

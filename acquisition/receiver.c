@@ -7,6 +7,7 @@
 #include "socket.h"
 
 #include <assert.h>
+#include <jansson.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -874,30 +875,45 @@ int acq_receiver_column_electrode(acq_receiver *r, int column, char *out, size_t
     return 0;
 }
 
-/* The unit map as JSON (WIRE.md): one object per column. Electrode names are
- * the network's text, so only printable ASCII other than quotes and
- * backslashes is kept; anything else shows as '?'. */
+/* The unit map as JSON (WIRE.md): one object per column, each on its own
+ * line, written by jansson so that any name comes back as it was read.
+ * Electrode names are the network's text: printable ASCII is kept (quotes
+ * and backslashes escaped), anything else shows as '?', which keeps the
+ * text valid UTF-8 whatever bytes arrived. */
 char *acq_receiver_unit_map(acq_receiver *r)
 {
     if (!r->names)
         return NULL;
-    size_t size = 96 + (size_t)r->columns * 160;
+    /* A column's line: about 90 bytes of keys and numbers, and a name of at
+     * most 47 characters that escaping at most doubles. */
+    size_t size = 96 + (size_t)r->columns * 256;
     char *out = malloc(size), name[48];
     if (!out)
         return NULL;
     size_t n = (size_t)snprintf(out, size, "{\"units\": %d, \"electrodes\": %d, \"columns\": [",
                                 r->config.units, r->config.electrodes);
-    for (int c = 0; c < r->columns; c++) {
+    for (int c = 0; c < r->columns && out; c++) {
         acq_receiver_column_electrode(r, c, name, sizeof name);
         for (char *p = name; *p; p++)
-            if (*p < 0x20 || *p > 0x7e || *p == '"' || *p == '\\')
+            if (*p < 0x20 || *p > 0x7e)
                 *p = '?';
         int sorted = c < r->config.units;
-        n += (size_t)snprintf(out + n, size - n,
-                              "%s\n  {\"column\": %d, \"sorted_id\": %d, \"electrode_number\": %d, "
-                              "\"electrode\": \"%s\"}", c ? "," : "", c, sorted ? c + 1 : 0,
-                              sorted ? -1 : c - r->config.units + 1, name);
+        json_t *column = json_pack("{s:i, s:i, s:i, s:s}", "column", c, "sorted_id",
+                                   sorted ? c + 1 : 0, "electrode_number",
+                                   sorted ? -1 : c - r->config.units + 1, "electrode", name);
+        char *line = column ? json_dumps(column, JSON_PRESERVE_ORDER) : NULL;
+        json_decref(column);
+        size_t written = line ? (size_t)snprintf(out + n, size - n, "%s\n  %s", c ? "," : "",
+                                                 line) : size;
+        free(line);
+        if (written >= size - n) {
+            free(out);
+            out = NULL;
+        } else {
+            n += written;
+        }
     }
-    snprintf(out + n, size - n, "\n]}\n");
+    if (out)
+        snprintf(out + n, size - n, "\n]}\n");
     return out;
 }

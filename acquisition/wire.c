@@ -97,26 +97,19 @@ void acq_encode_onset(const acq_onset *o, uint8_t out[ACQ_ONSET_SIZE])
 /* ------------------------------------------------------------------------ */
 /* Decoding: one check per function, each naming what is wrong. */
 
-static int fail(char *err, int reason, const char *what)
-{
-    snprintf(err, ACQ_ERR_SIZE, "%s: %s", acq_reject_name(reason), what);
-    return reason;
-}
-
 static int decode_header(const acq_frame *f, acq_header *h, char *err)
 {
     if (f->size < ACQ_HEADER_SIZE)
-        return fail(err, ACQ_REJECT_TRUNCATED, "header frame shorter than 48 bytes");
+        return acq_fail_reject(err, ACQ_REJECT_TRUNCATED, "header frame shorter than 48 bytes");
     if (f->size > ACQ_HEADER_SIZE)
-        return fail(err, ACQ_REJECT_OVERSIZED, "header frame longer than 48 bytes");
+        return acq_fail_reject(err, ACQ_REJECT_OVERSIZED, "header frame longer than 48 bytes");
     const uint8_t *p = f->data;
     if (get32(p) != ACQ_WIRE_MAGIC)
-        return fail(err, ACQ_REJECT_MAGIC, "header does not start with INCQ");
+        return acq_fail_reject(err, ACQ_REJECT_MAGIC, "header does not start with INCQ");
     h->version = get16(p + 4);
     if (h->version != ACQ_WIRE_VERSION) {
-        snprintf(err, ACQ_ERR_SIZE, "version: wire version %u, this receiver speaks %d",
-                 h->version, ACQ_WIRE_VERSION);
-        return ACQ_REJECT_VERSION;
+        return acq_fail_reject(err, ACQ_REJECT_VERSION, "wire version %u, this receiver speaks %d",
+                               h->version, ACQ_WIRE_VERSION);
     }
     h->type = get16(p + 6);
     h->stream_id = get32(p + 8);
@@ -127,9 +120,9 @@ static int decode_header(const acq_frame *f, acq_header *h, char *err)
     h->count = get32(p + 36);
     h->dtype = get16(p + 40);
     if (h->type < ACQ_MSG_COUNTS || h->type > ACQ_MSG_ONSET)
-        return fail(err, ACQ_REJECT_TYPE, "unknown message type");
+        return acq_fail_reject(err, ACQ_REJECT_TYPE, "unknown message type");
     if (h->dtype > ACQ_DTYPE_F32)
-        return fail(err, ACQ_REJECT_TYPE, "unknown data type");
+        return acq_fail_reject(err, ACQ_REJECT_TYPE, "unknown data type");
     return ACQ_OK;
 }
 
@@ -137,9 +130,9 @@ static int decode_header(const acq_frame *f, acq_header *h, char *err)
 static int check_size(size_t have, size_t want, char *err)
 {
     if (have < want)
-        return fail(err, ACQ_REJECT_TRUNCATED, "payload shorter than its header says");
+        return acq_fail_reject(err, ACQ_REJECT_TRUNCATED, "payload shorter than its header says");
     if (have > want)
-        return fail(err, ACQ_REJECT_OVERSIZED, "payload longer than its header says");
+        return acq_fail_reject(err, ACQ_REJECT_OVERSIZED, "payload longer than its header says");
     return ACQ_OK;
 }
 
@@ -148,9 +141,9 @@ static int check_floats(const uint8_t *p, size_t n, int allow_negative, char *er
     for (size_t i = 0; i < n; i++) {
         float v = getf32(p + 4 * i);
         if (!isfinite(v))
-            return fail(err, ACQ_REJECT_VALUE, "NaN or infinite value");
+            return acq_fail_reject(err, ACQ_REJECT_VALUE, "NaN or infinite value");
         if (v < 0 && !allow_negative)
-            return fail(err, ACQ_REJECT_VALUE, "negative count");
+            return acq_fail_reject(err, ACQ_REJECT_VALUE, "negative count");
     }
     return ACQ_OK;
 }
@@ -159,12 +152,12 @@ static int decode_counts(acq_message *m, char *err)
 {
     const acq_header *h = &m->h;
     if (h->count == 0 || h->count > ACQ_MAX_UNITS)
-        return fail(err, h->count ? ACQ_REJECT_OVERSIZED : ACQ_REJECT_VALUE,
-                    "unit count outside 1..65536");
+        return acq_fail_reject(err, h->count ? ACQ_REJECT_OVERSIZED : ACQ_REJECT_VALUE,
+                               "unit count outside 1..65536");
     if (h->bin_width_ns == 0)
-        return fail(err, ACQ_REJECT_VALUE, "bin width 0");
+        return acq_fail_reject(err, ACQ_REJECT_VALUE, "bin width 0");
     if (h->dtype != ACQ_DTYPE_U16 && h->dtype != ACQ_DTYPE_F32)
-        return fail(err, ACQ_REJECT_TYPE, "counts must be uint16 or float32");
+        return acq_fail_reject(err, ACQ_REJECT_TYPE, "counts must be uint16 or float32");
     size_t item = h->dtype == ACQ_DTYPE_U16 ? 2 : 4;
     int r = check_size(m->payload_size, item * h->count, err);
     if (r == ACQ_OK && h->dtype == ACQ_DTYPE_F32)
@@ -175,28 +168,28 @@ static int decode_counts(acq_message *m, char *err)
 static int decode_events(acq_message *m, char *err)
 {
     if (m->h.count == 0 || m->h.count > ACQ_MAX_EVENTS)
-        return fail(err, m->h.count ? ACQ_REJECT_OVERSIZED : ACQ_REJECT_VALUE,
-                    "event count outside 1..4096");
+        return acq_fail_reject(err, m->h.count ? ACQ_REJECT_OVERSIZED : ACQ_REJECT_VALUE,
+                               "event count outside 1..4096");
     int r = check_size(m->payload_size, (size_t)m->h.count * ACQ_EVENT_SIZE, err);
     for (uint32_t i = 0; r == ACQ_OK && i < m->h.count; i++)
         if (m->payload[i * ACQ_EVENT_SIZE + 10] > 1)
-            r = fail(err, ACQ_REJECT_VALUE, "edge state neither 0 nor 1");
+            r = acq_fail_reject(err, ACQ_REJECT_VALUE, "edge state neither 0 nor 1");
     return r;
 }
 
 static int decode_onset(acq_message *m, char *err)
 {
     if (m->payload_size < ACQ_ONSET_SIZE)
-        return fail(err, ACQ_REJECT_TRUNCATED, "onset payload shorter than 32 bytes");
+        return acq_fail_reject(err, ACQ_REJECT_TRUNCATED, "onset payload shorter than 32 bytes");
     uint64_t height = get32(m->payload + 24), width = get32(m->payload + 28);
     if ((int64_t)get64(m->payload + 16) < 0)
-        return fail(err, ACQ_REJECT_VALUE, "negative duration");
+        return acq_fail_reject(err, ACQ_REJECT_VALUE, "negative duration");
     if ((height == 0) != (width == 0))
-        return fail(err, ACQ_REJECT_VALUE, "image with one side 0");
+        return acq_fail_reject(err, ACQ_REJECT_VALUE, "image with one side 0");
     if (height * width > ACQ_MAX_IMAGE_PIXELS)
-        return fail(err, ACQ_REJECT_OVERSIZED, "image larger than 1024*1024 pixels");
+        return acq_fail_reject(err, ACQ_REJECT_OVERSIZED, "image larger than 1024*1024 pixels");
     if (height && m->h.dtype != ACQ_DTYPE_F32)
-        return fail(err, ACQ_REJECT_TYPE, "onset images must be float32");
+        return acq_fail_reject(err, ACQ_REJECT_TYPE, "onset images must be float32");
     int r = check_size(m->payload_size, ACQ_ONSET_SIZE + 4 * height * width, err);
     if (r == ACQ_OK)
         r = check_floats(m->payload + ACQ_ONSET_SIZE, height * width, 1, err);
@@ -207,13 +200,14 @@ int acq_decode(const acq_frame *frames, int count, acq_message *m, char *err)
 {
     memset(m, 0, sizeof *m);
     if (count < 2 || count > 3)
-        return fail(err, ACQ_REJECT_FRAMES, "want topic, header and payload frames");
+        return acq_fail_reject(err, ACQ_REJECT_FRAMES, "want topic, header and payload frames");
     int r = decode_header(&frames[1], &m->h, err);
     if (r != ACQ_OK)
         return r;
     const char *topic = acq_topic(m->h.type);
     if (frames[0].size != strlen(topic) || memcmp(frames[0].data, topic, frames[0].size))
-        return fail(err, ACQ_REJECT_TOPIC, "topic frame does not match the header's type");
+        return acq_fail_reject(err, ACQ_REJECT_TOPIC,
+                               "topic frame does not match the header's type");
     if (count == 3) {
         m->payload = frames[2].data;
         m->payload_size = frames[2].size;
@@ -223,8 +217,9 @@ int acq_decode(const acq_frame *frames, int count, acq_message *m, char *err)
     case ACQ_MSG_EVENTS: return decode_events(m, err);
     case ACQ_MSG_ONSET: return decode_onset(m, err);
     default:
-        return m->payload_size ? fail(err, ACQ_REJECT_OVERSIZED, "heartbeat with a payload")
-                               : ACQ_OK;
+        return m->payload_size
+                   ? acq_fail_reject(err, ACQ_REJECT_OVERSIZED, "heartbeat with a payload")
+                   : ACQ_OK;
     }
 }
 

@@ -105,10 +105,8 @@ fail:
 static int read_allow_file(const char *path, uint8_t **keys, size_t *count, char *err)
 {
     FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, ACQ_ERR_SIZE, "%s: cannot open the CURVE client list", path);
-        return 1;
-    }
+    if (!f)
+        return acq_fail(err, "%s: cannot open the CURVE client list", path);
     char *text = NULL;
     size_t size = 0, capacity = 0, got;
     do {
@@ -118,8 +116,7 @@ static int read_allow_file(const char *path, uint8_t **keys, size_t *count, char
             if (!grown) {
                 free(text);
                 fclose(f);
-                snprintf(err, ACQ_ERR_SIZE, "%s: too large for a CURVE client list", path);
-                return 1;
+                return acq_fail(err, "%s: too large for a CURVE client list", path);
             }
             text = grown;
         }
@@ -229,10 +226,8 @@ int acq_zap_create(acq_zap **out, void *zmq_context, const char *allow_file, cha
 {
     *out = NULL;
     acq_zap *z = calloc(1, sizeof *z);
-    if (!z) {
-        snprintf(err, ACQ_ERR_SIZE, "ZAP: out of memory");
-        return 1;
-    }
+    if (!z)
+        return acq_fail(err, "ZAP: out of memory");
     atomic_init(&z->stop, 0);
     atomic_init(&z->accepted, 0);
     atomic_init(&z->refused, 0);

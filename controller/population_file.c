@@ -57,28 +57,22 @@ static int fraction_ok(double f) { return f >= 0 && f <= 1; }
 /* Check a parsed population.npy and fill the config; `path` names it in errors. */
 static int population_from_array(const npy_array *a, const char *path, sim_config *c, char *err)
 {
-    if (a->dtype == NPY_FLOAT64 && a->ndim == 1 && a->shape[0] == POPULATION_FIELDS_V1) {
-        snprintf(err, MODEL_ERR_SIZE, "%s: format version 1 (before conjunction cells): the "
-                                      "population it names has changed; re-run `inception "
-                                      "simulate`", path);
-        return 1;
-    }
+    if (a->dtype == NPY_FLOAT64 && a->ndim == 1 && a->shape[0] == POPULATION_FIELDS_V1)
+        return model_fail(err, "%s: format version 1 (before conjunction cells): the "
+                               "population it names has changed; re-run `inception "
+                               "simulate`", path);
     int fields = a->ndim == 1 ? (int)a->shape[0] : 0;
     if (a->dtype != NPY_FLOAT64 || (fields != POPULATION_FIELDS && fields != POPULATION_FIELDS_V3 &&
-                                    fields != POPULATION_FIELDS_V2)) {
-        snprintf(err, MODEL_ERR_SIZE, "%s: not a population file (expected %d float64 values)",
-                 path, POPULATION_FIELDS);
-        return 1;
-    }
+                                    fields != POPULATION_FIELDS_V2))
+        return model_fail(err, "%s: not a population file (expected %d float64 values)",
+                          path, POPULATION_FIELDS);
     const double *v = a->data;
     int version = fields == POPULATION_FIELDS ? POPULATION_VERSION
                   : fields == POPULATION_FIELDS_V3 ? 3 : 2;
-    if (v[0] != version) {
-        snprintf(err, MODEL_ERR_SIZE, "%s: format version %g in %d values; this build reads "
-                                      "version 2 (9 values), 3 (10) and %d (%d)", path, v[0],
-                 fields, POPULATION_VERSION, POPULATION_FIELDS);
-        return 1;
-    }
+    if (v[0] != version)
+        return model_fail(err, "%s: format version %g in %d values; this build reads "
+                               "version 2 (9 values), 3 (10) and %d (%d)", path, v[0],
+                          fields, POPULATION_VERSION, POPULATION_FIELDS);
     double energy = version == 2 ? 0.0 : v[9];
     double zoo[4] = {0, 0, 0, 0}, zoo_sum = 0.0; /* end-stopped, surround, curvature, texture */
     int zoo_ok = 1;
@@ -91,11 +85,9 @@ static int population_from_array(const npy_array *a, const char *path, sim_confi
         !fraction_ok(v[4]) || !fraction_ok(v[5]) || !fraction_ok(v[6]) || !fraction_ok(energy) ||
         !zoo_ok || !(v[4] + v[5] + v[6] + energy + zoo_sum <= 1.0001) ||
         !whole_in(v[7], 0, 4294967295.0) ||
-        !whole_in(v[8], 0, 4294967295.0)) {
-        snprintf(err, MODEL_ERR_SIZE, "%s: values out of range (neurons, height, width, "
-                                      "fractions, seed halves)", path);
-        return 1;
-    }
+        !whole_in(v[8], 0, 4294967295.0))
+        return model_fail(err, "%s: values out of range (neurons, height, width, "
+                               "fractions, seed halves)", path);
     sim_config_default(c);
     c->neurons = (int)v[1];
     c->height = (int)v[2];

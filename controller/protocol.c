@@ -1073,10 +1073,8 @@ int protocol_parse(const char *text, size_t size, const char *file, const char *
 {
     *out = NULL;
     protocol *p = protocol_alloc(text, size, file ? file : "<protocol>");
-    if (!p) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "%s: out of memory", file ? file : "<protocol>");
-        return 1;
-    }
+    if (!p)
+        return controller_fail(err, "%s: out of memory", file ? file : "<protocol>");
     parse_state s;
     memset(&s, 0, sizeof s);
     s.p = p;
@@ -1101,10 +1099,8 @@ int protocol_load(const char *path, protocol **out, char *err)
 {
     *out = NULL;
     FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "%s: %s", path, strerror(errno));
-        return 1;
-    }
+    if (!f)
+        return controller_fail(err, "%s: %s", path, strerror(errno));
     size_t size = 0, capacity = 4096;
     char *text = malloc(capacity);
     while (text) {

@@ -130,10 +130,8 @@ int rig_process_start(rig_process *r, const char *executable, const protocol *p,
     r->pid = 0;
     r->start_time = 0;
     arg_list *a = calloc(1, sizeof *a); /* large; the child copies it at fork */
-    if (!a) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "out of memory for the rig's arguments");
-        return 1;
-    }
+    if (!a)
+        return controller_fail(err, "out of memory for the rig's arguments");
     rig_arguments(a, executable, p, session_dir, r->truth_index);
     if (a->overflow) { /* a silently cut command line would run another rig than the protocol's */
         free(a);
@@ -148,11 +146,9 @@ int rig_process_start(rig_process *r, const char *executable, const protocol *p,
         child_exec(a, executable, log, parent);
     int fork_errno = errno;
     free(a);
-    if (pid < 0) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "cannot start the virtual rig (%s): %s", executable,
-                 strerror(fork_errno));
-        return 1;
-    }
+    if (pid < 0)
+        return controller_fail(err, "cannot start the virtual rig (%s): %s", executable,
+                               strerror(fork_errno));
     r->pid = pid;
     r->start_time = rig_process_start_time(pid);
     return rig_process_save(r, session_dir, err);
@@ -199,10 +195,8 @@ int rig_process_save(const rig_process *r, const char *session_dir, char *err)
     int bad = !f || fprintf(f, "%d %llu\n", (int)r->pid, r->start_time) < 0;
     if (f && fclose(f))
         bad = 1;
-    if (bad) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "cannot write %s: %s", path, strerror(errno));
-        return 1;
-    }
+    if (bad)
+        return controller_fail(err, "cannot write %s: %s", path, strerror(errno));
     return 0;
 }
 

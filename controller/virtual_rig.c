@@ -79,16 +79,12 @@ int rig_create(virtual_rig **out, const rig_config *c, acq_publisher *pub, int64
     *out = NULL;
     if (c->bin_ns <= 0 || c->window_ns < 2 * c->bin_ns || c->latency_ns < 0 || c->jitter_ns < 0 ||
         c->loss < 0 || c->loss >= 1 || c->reorder < 0 || c->reorder >= 1 || c->restart_gap < 0 ||
-        c->drop_sync_every < 0 || c->drop_bin_every < 0) {
-        snprintf(err, MODEL_ERR_SIZE, "virtual rig: bin > 0, window >= 2 bins, latency, "
-                                      "jitter and drop intervals >= 0, loss and reorder in [0, 1)");
-        return 1;
-    }
+        c->drop_sync_every < 0 || c->drop_bin_every < 0)
+        return model_fail(err, "virtual rig: bin > 0, window >= 2 bins, latency, "
+                               "jitter and drop intervals >= 0, loss and reorder in [0, 1)");
     virtual_rig *r = calloc(1, sizeof *r);
-    if (!r) {
-        snprintf(err, MODEL_ERR_SIZE, "virtual rig: out of memory");
-        return 1;
-    }
+    if (!r)
+        return model_fail(err, "virtual rig: out of memory");
     r->c = *c;
     r->pub = pub;
     if (sim_population_create(&r->pop, &c->population, err)) {
@@ -102,8 +98,7 @@ int rig_create(virtual_rig **out, const rig_config *c, acq_publisher *pub, int64
     r->image = malloc(sizeof(float) * pixels);
     if (!r->bin_counts || !r->rates || !r->image) {
         rig_destroy(r);
-        snprintf(err, MODEL_ERR_SIZE, "virtual rig: out of memory");
-        return 1;
+        return model_fail(err, "virtual rig: out of memory");
     }
     model_rng_seed(&r->rng, c->seed);
     r->display_start = display_now;
@@ -164,19 +159,17 @@ static rig_trial *new_trial(virtual_rig *r, char *err)
 int rig_onset(virtual_rig *r, const acq_onset *o, const float *image, char *err)
 {
     const sim_config *pc = &r->c.population;
-    if (image && (o->height != (uint32_t)pc->height || o->width != (uint32_t)pc->width)) {
-        snprintf(err, MODEL_ERR_SIZE, "trial %llu: image %u×%u, the population sees %d×%d",
-                 (unsigned long long)o->trial, o->height, o->width, pc->height, pc->width);
-        return 1;
-    }
+    if (image && (o->height != (uint32_t)pc->height || o->width != (uint32_t)pc->width))
+        return model_fail(err, "trial %llu: image %u×%u, the population sees %d×%d",
+                          (unsigned long long)o->trial, o->height, o->width, pc->height,
+                          pc->width);
     /* The display shares this machine's CLOCK_MONOTONIC: an onset more than an
      * hour before the rig started, or a year after, is not one of ours. */
     if (o->onset_ns < r->display_start - 3600000000000LL ||
-        o->onset_ns > r->display_start + 86400000000000LL * 365) {
-        snprintf(err, MODEL_ERR_SIZE, "trial %llu: onset at %lld ns is not on this machine's "
-                 "CLOCK_MONOTONIC", (unsigned long long)o->trial, (long long)o->onset_ns);
-        return 1;
-    }
+        o->onset_ns > r->display_start + 86400000000000LL * 365)
+        return model_fail(err, "trial %llu: onset at %lld ns is not on this machine's "
+                          "CLOCK_MONOTONIC", (unsigned long long)o->trial,
+                          (long long)o->onset_ns);
     rig_trial *t = new_trial(r, err);
     if (!t)
         return 1;
@@ -196,8 +189,7 @@ int rig_onset(virtual_rig *r, const acq_onset *o, const float *image, char *err)
     if (!t->spread || !t->total) {
         free(t->spread);
         free(t->total);
-        snprintf(err, MODEL_ERR_SIZE, "virtual rig: out of memory");
-        return 1;
+        return model_fail(err, "virtual rig: out of memory");
     }
     sim_population_sample(r->pop, image, 1, &r->rng, r->rates);
     for (int n = 0; n < r->neurons; n++)

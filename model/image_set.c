@@ -227,10 +227,8 @@ static int add_name(image_set *s, const char *name, int *capacity)
 static int open_folder(image_set *s, const char *path, char *err)
 {
     DIR *dir = opendir(path);
-    if (!dir) {
-        snprintf(err, MODEL_ERR_SIZE, "%s: cannot open folder: %s", path, strerror(errno));
-        return 1;
-    }
+    if (!dir)
+        return model_fail(err, "%s: cannot open folder: %s", path, strerror(errno));
     s->folder = strdup(path);
     int capacity = 0, failed = !s->folder;
     struct dirent *entry;
@@ -246,14 +244,10 @@ static int open_folder(image_set *s, const char *path, char *err)
             failed = add_name(s, entry->d_name, &capacity);
     }
     closedir(dir);
-    if (failed) {
-        snprintf(err, MODEL_ERR_SIZE, "%s: out of memory listing the folder", path);
-        return 1;
-    }
-    if (s->count == 0) {
-        snprintf(err, MODEL_ERR_SIZE, "%s: no PNG or JPEG images in the folder", path);
-        return 1;
-    }
+    if (failed)
+        return model_fail(err, "%s: out of memory listing the folder", path);
+    if (s->count == 0)
+        return model_fail(err, "%s: no PNG or JPEG images in the folder", path);
     qsort(s->names, (size_t)s->count, sizeof *s->names, compare_names);
     return 0;
 }
@@ -288,10 +282,8 @@ static int refuse_non_finite(const image_set *s, const char *path, char *err)
 static int open_npy(image_set *s, const char *path, char *err)
 {
     char why[MODEL_ERR_SIZE];
-    if (npy_read(path, &s->array, why)) {
-        snprintf(err, MODEL_ERR_SIZE, "%s", why);
-        return 1;
-    }
+    if (npy_read(path, &s->array, why))
+        return model_fail(err, "%s", why);
     s->is_npy = 1;
     const npy_array *a = &s->array;
     int rgb = a->ndim == 4 && a->shape[3] == 3;
@@ -300,22 +292,17 @@ static int open_npy(image_set *s, const char *path, char *err)
         for (int d = 0; d < a->ndim; d++)
             snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%lld",
                      d ? "x" : "", (long long)a->shape[d]);
-        snprintf(err, MODEL_ERR_SIZE, "%s: images of shape (%s): expected N x H x W "
-                 "(grayscale) or N x H x W x 3 (RGB)", path, a->ndim ? shape : "scalar");
-        return 1;
+        return model_fail(err, "%s: images of shape (%s): expected N x H x W (grayscale) or "
+                          "N x H x W x 3 (RGB)", path, a->ndim ? shape : "scalar");
     }
-    if (a->dtype != NPY_UINT8 && a->dtype != NPY_FLOAT32 && a->dtype != NPY_FLOAT64) {
-        snprintf(err, MODEL_ERR_SIZE, "%s: images must be uint8 (0..255) or float32/float64 "
-                 "(0..1)", path);
-        return 1;
-    }
+    if (a->dtype != NPY_UINT8 && a->dtype != NPY_FLOAT32 && a->dtype != NPY_FLOAT64)
+        return model_fail(err, "%s: images must be uint8 (0..255) or float32/float64 "
+                          "(0..1)", path);
     if (a->shape[0] < 1 || a->shape[1] < 1 || a->shape[2] < 1 || a->shape[0] > INT32_MAX ||
-        a->shape[1] > IMAGE_MAX_SIDE || a->shape[2] > IMAGE_MAX_SIDE) {
-        snprintf(err, MODEL_ERR_SIZE, "%s: %lld images of %lld x %lld pixels: need at least "
-                 "one image of 1 to %d pixels a side", path, (long long)a->shape[0],
-                 (long long)a->shape[1], (long long)a->shape[2], IMAGE_MAX_SIDE);
-        return 1;
-    }
+        a->shape[1] > IMAGE_MAX_SIDE || a->shape[2] > IMAGE_MAX_SIDE)
+        return model_fail(err, "%s: %lld images of %lld x %lld pixels: need at least "
+                          "one image of 1 to %d pixels a side", path, (long long)a->shape[0],
+                          (long long)a->shape[1], (long long)a->shape[2], IMAGE_MAX_SIDE);
     s->count = (int)a->shape[0];
     s->height = (int)a->shape[1];
     s->width = (int)a->shape[2];
@@ -333,10 +320,8 @@ int image_set_open(image_set **out, const char *path, char *err)
 {
     *out = NULL;
     image_set *s = calloc(1, sizeof *s);
-    if (!s) {
-        snprintf(err, MODEL_ERR_SIZE, "out of memory");
-        return 1;
-    }
+    if (!s)
+        return model_fail(err, "out of memory");
     struct stat st;
     int failed;
     if (stat(path, &st) != 0) {
@@ -423,21 +408,16 @@ static int read_one(image_set *s, int i, int height, int width, float *out, char
 {
     if (s->is_npy) {
         float *image = malloc((size_t)s->height * s->width * sizeof(float));
-        if (!image) {
-            snprintf(err, MODEL_ERR_SIZE, "out of memory for a %d x %d image", s->width,
-                     s->height);
-            return 1;
-        }
+        if (!image)
+            return model_fail(err, "out of memory for a %d x %d image", s->width, s->height);
         npy_image(s, i, image);
         images_resize(image, s->height, s->width, out, height, width);
         free(image);
         return 0;
     }
     char *path = path_of(s, s->names[i]);
-    if (!path) {
-        snprintf(err, MODEL_ERR_SIZE, "out of memory");
-        return 1;
-    }
+    if (!path)
+        return model_fail(err, "out of memory");
     int h, w;
     float *pixels;
     int failed = image_load_gray(path, &h, &w, &pixels, err);
@@ -452,11 +432,9 @@ static int read_one(image_set *s, int i, int height, int width, float *out, char
 int image_set_read(image_set *s, int first, int count, int height, int width, float *out,
                    char *err)
 {
-    if (first < 0 || count < 0 || first > s->count - count || height < 1 || width < 1) {
-        snprintf(err, MODEL_ERR_SIZE, "images %d..%d of a set of %d at %d x %d", first,
-                 first + count - 1, s->count, width, height);
-        return 1;
-    }
+    if (first < 0 || count < 0 || first > s->count - count || height < 1 || width < 1)
+        return model_fail(err, "images %d..%d of a set of %d at %d x %d", first,
+                          first + count - 1, s->count, width, height);
     size_t HW = (size_t)height * width;
     for (int k = 0; k < count; k++)
         if (read_one(s, first + k, height, width, out + k * HW, err))

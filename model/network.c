@@ -763,13 +763,19 @@ static int check_finite_rates(const float *rates, int batch, size_t N, char *err
                       "standardization overflow", (double)rates[i], i / (long)N, i % (long)N);
 }
 
-int model_predict(model *m, const float *images, int batch, float *rates, char *err)
+/* A pass over `batch` images, refused when one of their pixels is not finite. */
+static int begin_image_pass(model *m, const float *images, int batch, char *err)
 {
     if (begin_pass(m, batch, err))
         return 1;
-    size_t HW = (size_t)m->cfg.height * m->cfg.width, N = (size_t)m->cfg.neurons;
-    if (check_finite_images(images, batch, HW, err))
+    return check_finite_images(images, batch, (size_t)m->cfg.height * m->cfg.width, err);
+}
+
+int model_predict(model *m, const float *images, int batch, float *rates, char *err)
+{
+    if (begin_image_pass(m, images, batch, err))
         return 1;
+    size_t HW = (size_t)m->cfg.height * m->cfg.width, N = (size_t)m->cfg.neurons;
     for (int start = 0; start < batch; start += m->ws.capacity) {
         int B = batch - start < m->ws.capacity ? batch - start : m->ws.capacity;
         forward(m, images + start * HW, B, NULL);
@@ -781,11 +787,9 @@ int model_predict(model *m, const float *images, int batch, float *rates, char *
 int model_input_gradient(model *m, const float *images, int batch, const float *weights,
                          float *grad, float *rates, char *err)
 {
-    if (begin_pass(m, batch, err))
+    if (begin_image_pass(m, images, batch, err))
         return 1;
     size_t HW = (size_t)m->cfg.height * m->cfg.width, N = (size_t)m->cfg.neurons;
-    if (check_finite_images(images, batch, HW, err))
-        return 1;
     for (int start = 0; start < batch; start += m->ws.capacity) {
         int B = batch - start < m->ws.capacity ? batch - start : m->ws.capacity;
         forward(m, images + start * HW, B, NULL);

@@ -505,6 +505,9 @@ static size_t build_header(const char *dict, size_t dict_len, unsigned char *out
     return total;
 }
 
+/* The header, then `nbytes` of data; with data NULL the file is only made
+ * its full length (the data reads as zeros) for npy_create's caller to fill.
+ * A file that could not be written whole is removed. */
 static int write_file(const char *path, const unsigned char *header, size_t header_len,
                       const void *data, size_t nbytes, char *err)
 {
@@ -512,7 +515,10 @@ static int write_file(const char *path, const unsigned char *header, size_t head
     if (!f)
         return model_fail(err, "cannot open for writing: %s", strerror(errno));
     int ok = fwrite(header, 1, header_len, f) == header_len;
-    ok = ok && (nbytes == 0 || fwrite(data, 1, nbytes, f) == nbytes);
+    if (data)
+        ok = ok && (nbytes == 0 || fwrite(data, 1, nbytes, f) == nbytes);
+    else
+        ok = ok && fflush(f) == 0 && ftruncate(fileno(f), (off_t)(header_len + nbytes)) == 0;
     int saved = errno;
     if (fclose(f) != 0 && ok) {
         ok = 0;
@@ -520,7 +526,8 @@ static int write_file(const char *path, const unsigned char *header, size_t head
     }
     if (!ok) {
         remove(path);
-        return model_fail(err, "write failed: %s", strerror(saved));
+        return model_fail(err, data ? "write failed: %s" : "cannot create the file: %s",
+                          strerror(saved));
     }
     return 0;
 }
@@ -552,6 +559,19 @@ int npy_write_array(const char *path, const npy_array *a, char *err)
     return rc;
 }
 
+/* The header of a numeric array (ndim checked by the caller), no data. */
+static npy_array numeric_array(npy_dtype dtype, int ndim, const int64_t *shape)
+{
+    npy_array a;
+    memset(&a, 0, sizeof a);
+    a.dtype = dtype;
+    a.ndim = ndim;
+    a.itemsize = dtype == NPY_FLOAT32 ? 4 : dtype == NPY_UINT8 ? 1 : 8;
+    for (int i = 0; i < ndim; i++)
+        a.shape[i] = shape[i];
+    return a;
+}
+
 int npy_write(const char *path, npy_dtype dtype, int ndim, const int64_t *shape,
               const void *data, char *err)
 {
@@ -565,13 +585,7 @@ int npy_write(const char *path, npy_dtype dtype, int ndim, const int64_t *shape,
         model_error_in_file(err, path);
         return 1;
     }
-    npy_array a;
-    memset(&a, 0, sizeof a);
-    a.dtype = dtype;
-    a.ndim = ndim;
-    a.itemsize = dtype == NPY_FLOAT32 ? 4 : dtype == NPY_UINT8 ? 1 : 8;
-    for (int i = 0; i < ndim; i++)
-        a.shape[i] = shape[i];
+    npy_array a = numeric_array(dtype, ndim, shape);
     a.data = (void *)data; /* only read */
     return npy_write_array(path, &a, err);
 }
@@ -581,13 +595,7 @@ static int create_sized(const char *path, const npy_dtype dtype, int ndim, const
 {
     if (dtype == NPY_UNICODE || ndim < 1 || ndim > NPY_MAX_DIMS || !shape)
         return model_fail(err, "npy_create takes numeric arrays of 1 to %d dimensions", NPY_MAX_DIMS);
-    npy_array a;
-    memset(&a, 0, sizeof a);
-    a.dtype = dtype;
-    a.ndim = ndim;
-    a.itemsize = dtype == NPY_FLOAT32 ? 4 : dtype == NPY_UINT8 ? 1 : 8;
-    for (int i = 0; i < ndim; i++)
-        a.shape[i] = shape[i];
+    npy_array a = numeric_array(dtype, ndim, shape);
     char descr[NPY_DESCR_MAX];
     size_t count = 0, nbytes = 0;
     if (descr_string(&a, descr, sizeof descr, err) ||
@@ -597,20 +605,8 @@ static int create_sized(const char *path, const npy_dtype dtype, int ndim, const
     size_t dict_len = format_dict(&a, descr, dict, sizeof dict);
     unsigned char header[sizeof dict + 128];
     size_t header_len = build_header(dict, dict_len, header);
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        return model_fail(err, "cannot open for writing: %s", strerror(errno));
-    int ok = fwrite(header, 1, header_len, f) == header_len && fflush(f) == 0 &&
-             ftruncate(fileno(f), (off_t)(header_len + nbytes)) == 0;
-    int saved = errno;
-    if (fclose(f) != 0 && ok) {
-        ok = 0;
-        saved = errno;
-    }
-    if (!ok) {
-        remove(path);
-        return model_fail(err, "cannot create the file: %s", strerror(saved));
-    }
+    if (write_file(path, header, header_len, NULL, nbytes, err))
+        return 1;
     *data_offset = (long long)header_len;
     return 0;
 }

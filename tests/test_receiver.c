@@ -570,6 +570,63 @@ static void test_openephys_unit_map(void)
     acq_receiver_destroy(r);
 }
 
+/* The unit map is JSON whatever the electrode names hold: a name with a
+ * quote and a backslash (sent escaped, as the plugin's JSON does) is read
+ * back as it was by Python's json module, not our code. */
+static void test_openephys_unit_map_json(void)
+{
+    acq_receiver_config c;
+    char err[ACQ_ERR_SIZE], json[512];
+    acq_receiver *r;
+    acq_receiver_config_default(&c);
+    c.socket.endpoint = "inproc://acq-oe-map-json";
+    c.socket.bind = 1;
+    c.format = ACQ_FORMAT_OPENEPHYS;
+    c.units = 1;
+    c.electrodes = 1;
+    c.sample_rate = 30000;
+    c.bin_width_ns = 10000000;
+    CHECK(acq_receiver_create(&r, ctx, &c, err) == 0, "Open Ephys receiver: %s", err);
+    void *s = zmq_socket(ctx, ZMQ_PUB);
+    zmq_connect(s, "inproc://acq-oe-map-json");
+    int num = 1, named = 0;
+    char name[64] = "";
+    /* Spikes until the name reaches the map (the first are lost while the
+     * subscription travels). */
+    for (int i = 0; i < 100 && !named; i++) {
+        snprintf(json, sizeof json, "{\"message_num\": %d, \"type\": \"spike\", \"spike\": "
+                 "{\"electrode\": \"Tet\\\"rode\\\\ 1\", \"sample_num\": %d, "
+                 "\"sorted_id\": 0}}", num++, 300 * i);
+        send_oe(s, "EVENT", 6, json, NULL, 0);
+        usleep(20000);
+        named = acq_receiver_column_electrode(r, 1, name, sizeof name) == 0 && name[0];
+    }
+    CHECK(!strcmp(name, "Tet\"rode\\ 1"), "column 1 named Tet\"rode\\ 1 (got \"%s\")", name);
+    char *map = acq_receiver_unit_map(r);
+    char path[] = "/tmp/test_receiver_unit_map_XXXXXX";
+    int fd = mkstemp(path);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    CHECK(map && f && fputs(map, f) >= 0 && fclose(f) == 0, "unit map written to %s", path);
+    char command[256], got[256] = "";
+    snprintf(command, sizeof command,
+             "python3 -c 'import json, sys; m = json.load(open(sys.argv[1])); "
+             "print(m[\"units\"], m[\"electrodes\"], len(m[\"columns\"]), "
+             "m[\"columns\"][1][\"electrode_number\"], m[\"columns\"][1][\"electrode\"])' %s",
+             path);
+    FILE *py = popen(command, "r");
+    if (py && !fgets(got, sizeof got, py))
+        got[0] = '\0';
+    int status = py ? pclose(py) : -1;
+    got[strcspn(got, "\n")] = '\0';
+    CHECK(status == 0 && !strcmp(got, "1 1 2 1 Tet\"rode\\ 1"),
+          "Python's json reads the map back: 1 unit, 1 electrode, 2 columns, column 1 "
+          "electrode 1 named Tet\"rode\\ 1 (got \"%s\", status %d)", got, status);
+    unlink(path);
+    free(map);
+    zmq_close(s);
+    acq_receiver_destroy(r);
+}
+
 /* WIRE.md: a data block's sample_rate must equal the configured one. At
  * 30,030 Hz against 30,000 (0.1 %) every bin would be 0.1 % too long, 3.6 s
  * over an hour: nothing is binned and the stream's rate is reported. */
@@ -1170,6 +1227,7 @@ int main(void)
     test_curve_clients();
     test_openephys();
     test_openephys_unit_map();
+    test_openephys_unit_map_json();
     test_openephys_rate();
     test_openephys_first_block();
     test_openephys_gap_span();
