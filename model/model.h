@@ -152,9 +152,10 @@ typedef enum sim_cell_type {
     SIM_COMPLEX = 1,
     SIM_NORMALIZED = 2,
     SIM_CONJUNCTION = 3,
-    SIM_ENERGY_CONJUNCTION = 4
+    SIM_ENERGY_CONJUNCTION = 4,
+    SIM_SURROUND = 5
 } sim_cell_type;
-#define SIM_CELL_TYPES 5
+#define SIM_CELL_TYPES 6
 
 typedef struct sim_config {
     int neurons;
@@ -163,6 +164,7 @@ typedef struct sim_config {
     uint64_t seed;
     float fraction_conjunction; /* also taken from the normalized share */
     float fraction_energy_conjunction; /* likewise */
+    float fraction_surround; /* surround-suppressed simple cells; likewise (default 0) */
 } sim_config;
 
 /* One cell's ground truth, for checking MEIs against known optima. The cell's
@@ -197,8 +199,8 @@ int sim_population_create(sim_population **out, const sim_config *c, char *err);
 void sim_population_destroy(sim_population *p);
 int sim_population_neurons(const sim_population *p);
 const sim_cell *sim_population_cell(const sim_population *p, int n);
-/* "simple", "complex", "normalized", "conjunction", "energy-conjunction"
- * ("?" for others). */
+/* "simple", "complex", "normalized", "conjunction", "energy-conjunction",
+ * "surround" ("?" for others). */
 const char *sim_cell_type_name(int type);
 /* Expected spike counts (B×N) for a batch of images (B×H×W). */
 void sim_population_rates(const sim_population *p, const float *images, int batch, float *rates);

@@ -30,6 +30,14 @@
  *               amplitudes. Phase-invariant like most mouse V1 cells, and
  *               quadratic near gray, so its linear receptive field (the
  *               gradient at gray, or a spike-triggered average) is flat
+ *   surround    [L + a L_f]₊ / (1 + √E_⊥ / c)  on an annulus around the RF
+ *               (envelope exp(−(r − 2.2σ)² / 2(0.5σ)²)): L_f the response of
+ *               the cell's own carrier there (orientation, frequency and
+ *               phase continued), a = 0.3, and E_⊥ the energy of the
+ *               orthogonal quadrature pair there, c its mean amplitude over
+ *               natural images: a simple cell whose surround facilitates
+ *               when it completes the centre's pattern and suppresses when it
+ *               disrupts it (Fu et al. 2023), silent to its surround alone
  * and rate = offset + gain · drive. All drives grow monotonically with L or
  * E, so at fixed RMS contrast a simple cell's optimal stimulus is its own
  * filter and a complex cell's is its Gabor at any phase (Cauchy–Schwarz on
@@ -64,6 +72,11 @@
 #define FILTERS_NORMALIZED (2 * POOL_ORIENTATIONS)
 #define FILTERS_CONJUNCTION 2
 #define FILTERS_ENERGY_CONJUNCTION 4
+#define FILTERS_SURROUND 4
+#define SURROUND_FACILITATION 0.3
+/* The surround cells' annulus: radius and width in units of σ. */
+#define SURROUND_RADIUS 2.2
+#define SURROUND_WIDTH 0.5
 /* Mean rates (spikes per window) drawn log-uniformly in this range. */
 #define TARGET_RATE_MIN 0.5
 #define TARGET_RATE_MAX 8.0
@@ -81,7 +94,8 @@ struct sim_population {
     int n_filters;
     sim_cell *cells;
     int *first_filter;   /* cells: index of the cell's first filter row */
-    float *semi_sat;     /* cells: s² of normalized cells (0 for others) */
+    float *semi_sat;     /* cells: s² of normalized cells, the surround's mean
+                            amplitude c of surround cells (0 for others) */
     float *filters;      /* n_filters × H·W, row-major */
 };
 
@@ -268,13 +282,13 @@ static int validate_config(const sim_config *c, char *err)
         return 1;
     }
     float fs = c->fraction_simple, fc = c->fraction_complex, fj = c->fraction_conjunction;
-    float fe = c->fraction_energy_conjunction;
-    if (!(fs >= 0.0f && fc >= 0.0f && fj >= 0.0f && fe >= 0.0f &&
-          fs + fc + fj + fe <= 1.0f + 1e-6f)) {
+    float fe = c->fraction_energy_conjunction, fu = c->fraction_surround;
+    if (!(fs >= 0.0f && fc >= 0.0f && fj >= 0.0f && fe >= 0.0f && fu >= 0.0f &&
+          fs + fc + fj + fe + fu <= 1.0f + 1e-6f)) {
         snprintf(err, MODEL_ERR_SIZE,
-                 "sim_config fractions simple %g, complex %g, conjunction %g and "
-                 "energy-conjunction %g must be >= 0 and sum to <= 1",
-                 (double)fs, (double)fc, (double)fj, (double)fe);
+                 "sim_config fractions simple %g, complex %g, conjunction %g, "
+                 "energy-conjunction %g and surround %g must be >= 0 and sum to <= 1",
+                 (double)fs, (double)fc, (double)fj, (double)fe, (double)fu);
         return 1;
     }
     return 0;
@@ -294,6 +308,8 @@ static int filters_of(sim_cell_type t)
         return FILTERS_CONJUNCTION;
     case SIM_ENERGY_CONJUNCTION:
         return FILTERS_ENERGY_CONJUNCTION;
+    case SIM_SURROUND:
+        return FILTERS_SURROUND;
     case SIM_NORMALIZED:
         break;
     }
@@ -315,11 +331,15 @@ static void assign_types(sim_cell *cells, const sim_config *c, model_rng *rng)
     int complex_ = share_of(c->fraction_complex, n, n - simple);
     int conjunction = share_of(c->fraction_conjunction, n, n - simple - complex_);
     int energy = share_of(c->fraction_energy_conjunction, n, n - simple - complex_ - conjunction);
+    int surround = share_of(c->fraction_surround, n,
+                            n - simple - complex_ - conjunction - energy);
+    int before_surround = simple + complex_ + conjunction + energy;
     for (int i = 0; i < n; i++)
         cells[i].type = i < simple                                   ? SIM_SIMPLE
                         : i < simple + complex_                       ? SIM_COMPLEX
                         : i < simple + complex_ + conjunction          ? SIM_CONJUNCTION
                         : i < simple + complex_ + conjunction + energy ? SIM_ENERGY_CONJUNCTION
+                        : i < before_surround + surround               ? SIM_SURROUND
                                                                       : SIM_NORMALIZED;
     for (int i = n - 1; i > 0; i--) {
         int j = (int)(model_rng_uniform(rng) * (i + 1));
@@ -392,6 +412,37 @@ static void make_gabor(float *out, const sim_cell *cell, double orientation, dou
     make_gabor_at(out, cell, cell->x, cell->y, orientation, phase, height, width);
 }
 
+/* A zero-mean, unit-norm Gabor carrier (the cell's frequency, orientation +
+ * turn, phase + shift) on the surround cells' annulus around the cell's
+ * centre. */
+static void make_annulus_gabor(float *out, const sim_cell *cell, double turn, double shift,
+                               int height, int width)
+{
+    double radius = SURROUND_RADIUS * cell->sigma, w = SURROUND_WIDTH * cell->sigma;
+    double ct = cos(cell->orientation + turn), st = sin(cell->orientation + turn);
+    double env_sum = 0.0, carrier_sum = 0.0, norm = 0.0;
+    int pixels = height * width;
+    for (int pass = 0; pass < 2; pass++) {
+        double dc = env_sum > 0.0 ? carrier_sum / env_sum : 0.0;
+        for (int i = 0; i < pixels; i++) {
+            double dx = i % width - cell->x, dy = i / width - cell->y;
+            double r = hypot(dx, dy) - radius, env = exp(-r * r / (2.0 * w * w));
+            double carrier = cos(2.0 * M_PI * cell->frequency * (dx * ct + dy * st) +
+                                 cell->phase + shift);
+            if (pass == 0) {
+                env_sum += env;
+                carrier_sum += env * carrier;
+            } else {
+                out[i] = (float)(env * (carrier - dc));
+                norm += (double)out[i] * out[i];
+            }
+        }
+    }
+    float scale = norm > 0.0 ? (float)(1.0 / sqrt(norm)) : 0.0f;
+    for (int i = 0; i < pixels; i++)
+        out[i] *= scale;
+}
+
 /* A cell's filters: its own (phase φ), then the quadrature partner, then for
  * normalized cells the pairs at the other pool orientations; for conjunction
  * cells its own, then the second subunit's; for energy-conjunction cells its
@@ -399,6 +450,13 @@ static void make_gabor(float *out, const sim_cell *cell, double orientation, dou
 static void make_cell_filters(float *out, const sim_cell *cell, int height, int width)
 {
     int pixels = height * width;
+    if (cell->type == SIM_SURROUND) { /* own, its continuation, the orthogonal pair */
+        make_gabor(out, cell, cell->orientation, cell->phase, height, width);
+        make_annulus_gabor(out + pixels, cell, 0.0, 0.0, height, width);
+        make_annulus_gabor(out + 2 * (size_t)pixels, cell, M_PI / 2, 0.0, height, width);
+        make_annulus_gabor(out + 3 * (size_t)pixels, cell, M_PI / 2, M_PI / 2, height, width);
+        return;
+    }
     if (cell->type == SIM_ENERGY_CONJUNCTION) {
         make_gabor(out, cell, cell->orientation, cell->phase, height, width);
         make_gabor(out + pixels, cell, cell->orientation, cell->phase + M_PI / 2, height, width);
@@ -434,6 +492,12 @@ static double pool_energy(const float *r, int first)
     return e;
 }
 
+/* A surround cell's orthogonal annulus amplitude √E_⊥. */
+static double surround_amplitude(const float *r, int first)
+{
+    return sqrt((double)r[first + 2] * r[first + 2] + (double)r[first + 3] * r[first + 3]);
+}
+
 /* A cell's drive from one image's filter responses `r`. */
 static double cell_drive(const sim_population *p, int n, const float *r)
 {
@@ -456,6 +520,11 @@ static double cell_drive(const sim_population *p, int n, const float *r)
         double e = l * l + (double)r[first + 1] * r[first + 1];
         double e2 = (double)r[first + 2] * r[first + 2] + (double)r[first + 3] * r[first + 3];
         return pow(e * e2, 0.25);
+    }
+    case SIM_SURROUND: {
+        double centre = l + SURROUND_FACILITATION * r[first + 1];
+        return centre > 0.0 ? centre / (1.0 + surround_amplitude(r, first) / p->semi_sat[n])
+                            : 0.0;
     }
     }
     return 0.0;
@@ -538,6 +607,14 @@ static int calibrate(sim_population *p, model_rng *rng, char *err)
             e += pool_energy(responses + (size_t)b * p->n_filters, p->first_filter[i]);
         p->semi_sat[i] = (float)(e / count + 1e-12);
     }
+    for (int i = 0; i < n; i++) { /* before the drives: surround cells divide by it */
+        if (p->cells[i].type != SIM_SURROUND)
+            continue;
+        double a = 0.0;
+        for (int b = 0; b < count; b++)
+            a += surround_amplitude(responses + (size_t)b * p->n_filters, p->first_filter[i]);
+        p->semi_sat[i] = (float)(a / count + 1e-12);
+    }
     for (int b = 0; b < count; b++)
         for (int i = 0; i < n; i++)
             mean_drive[i] += cell_drive(p, i, responses + (size_t)b * p->n_filters) / count;
@@ -618,7 +695,7 @@ int sim_population_neurons(const sim_population *p) { return p->cfg.neurons; }
 const char *sim_cell_type_name(int type)
 {
     static const char *const names[SIM_CELL_TYPES] = {"simple", "complex", "normalized",
-                                                      "conjunction", "energy-conjunction"};
+                                                      "conjunction", "energy-conjunction", "surround"};
     return type >= 0 && type < SIM_CELL_TYPES ? names[type] : "?";
 }
 
