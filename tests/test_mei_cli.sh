@@ -123,9 +123,9 @@ check "masked: >= 0.9 of the MEI's true response and >= 0.8 of the true RF cover
 # budget. (This population has no surround-suppressed cells: the ground
 # truth of surrounds is in test_synthesis' region check.)
 run mei --model "$work/model.bin" --data "$work/data" --neurons "top 3" --out "$work/surround" \
-    --steps 100 --kind surround
+    --steps 100 --kind surround --ground-truth
 check "surround: centre, most and least surround per neuron, the model predicting most >= centre >= least" \
-    '[ "$(status)" = 0 ] && [ $(ls "$work/surround"/n*_surround-*.png | wc -l) = 6 ] && /usr/bin/python3 -c "
+    '[ "$(status)" = 0 ] && grep -q "^surround cells: the most exciting surround raises the true response over the centre alone for 0 of 0" "$work/out" && [ $(ls "$work/surround"/n*_surround-*.png | wc -l) = 6 ] && /usr/bin/python3 -c "
 import json, sys, numpy as np
 m = json.load(open(sys.argv[1])); a = np.load(sys.argv[2]).astype(np.float64); s = m[\"stimuli\"]
 ok = len(s) == 3 * 8 and a.min() >= 0 and a.max() <= 1
