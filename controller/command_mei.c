@@ -60,6 +60,11 @@ static const char mei_help[] =
     "                      the MEI (--count random starts) and its controls, then a set of\n"
     "                      --count images ascended together with a penalty on their mean\n"
     "                      pairwise correlation (weight 0.15 of the set's mean response)\n"
+    "                      masked: the MEI and its controls, then the MEI under a learned\n"
+    "                      soft disc (gray outside), the smallest that keeps 0.95 of the\n"
+    "                      MEI's predicted rate; surround: that masked MEI as the centre\n"
+    "                      (the control), then the surround outside the disc optimized for\n"
+    "                      most and for least excitation (see docs/mei.md)\n"
     "  --count N           --kind diverse: images per set (default 4, 2..64)\n"
     "  --wisdom FILE       FFTW wisdom cache for --space fourier\n"
     "  --threads N         threads (default 2)\n"
@@ -78,6 +83,11 @@ static const char *least_labels[K_COUNT] = {"LEI", "NATL", "", "", ""};
 /* --kind diverse --count N: the MEI and its controls, then N further slots
  * for the diverse set, named diverse-1 .. diverse-N. */
 #define MAX_DIVERSE 64
+/* --kind masked: one further slot; --kind surround: the centre alone (the
+ * masked MEI), then the most and the least exciting surrounds. */
+enum { REGION_NONE, REGION_MASKED, REGION_SURROUND };
+static const char *region_names[3] = {"centre", "surround-most", "surround-least"};
+static const char *region_labels[3] = {"CTR", "SUR+", "SUR-"};
 
 #define MAX_MODELS 64
 
@@ -104,6 +114,8 @@ typedef struct mei_run {
     mei_result *diverse_results; /* count × diverse */
     const char *diverse_names[K_COUNT + MAX_DIVERSE], *diverse_labels[K_COUNT + MAX_DIVERSE];
     char diverse_text[MAX_DIVERSE][2][16];
+    int region;           /* REGION_*: --kind masked or surround */
+    mei_mask_result *masks; /* count (region kinds) */
 } mei_run;
 
 /* ------------------------------------------------------------------------ */
@@ -345,6 +357,24 @@ static void name_diverse_slots(mei_run *r)
     r->kind_labels = r->diverse_labels;
 }
 
+/* --kind masked|surround: the MEI's slots, then the region's. */
+static void name_region_slots(mei_run *r, int region)
+{
+    int extra = region == REGION_MASKED ? 1 : 3;
+    for (int k = 0; k < K_COUNT; k++) {
+        r->diverse_names[k] = kind_names[k];
+        r->diverse_labels[k] = kind_labels[k];
+    }
+    for (int s = 0; s < extra; s++) {
+        r->diverse_names[K_COUNT + s] = region == REGION_MASKED ? "masked" : region_names[s];
+        r->diverse_labels[K_COUNT + s] = region == REGION_MASKED ? "MASK" : region_labels[s];
+    }
+    r->region = region;
+    r->K = K_COUNT + extra;
+    r->kind_names = r->diverse_names;
+    r->kind_labels = r->diverse_labels;
+}
+
 /* --kind: which stimulus is synthesized, and the names of the run's slots. */
 static int read_kind(const char *kind, int count, mei_run *r)
 {
@@ -372,7 +402,12 @@ static int read_kind(const char *kind, int count, mei_run *r)
         r->kind_labels = least_labels;
         return 0;
     }
-    fprintf(stderr, "inception mei: --kind wants mei, least or diverse, not '%s'\n", kind);
+    if (!strcmp(kind, "masked") || !strcmp(kind, "surround")) {
+        name_region_slots(r, !strcmp(kind, "masked") ? REGION_MASKED : REGION_SURROUND);
+        return 0;
+    }
+    fprintf(stderr, "inception mei: --kind wants mei, least, diverse, masked or surround, not "
+                    "'%s'\n", kind);
     return 1;
 }
 
@@ -480,6 +515,45 @@ static int synthesize_sets(mei_run *r, const mei_target *t, int batch)
     return status;
 }
 
+/* --kind masked|surround: each neuron's mask (its classical receptive field
+ * by the response it keeps), and for surround the surrounds outside it. */
+static int synthesize_regions(mei_run *r)
+{
+    char err[STIMULUS_ERR_SIZE];
+    mei_mask_options mo;
+    mei_mask_options_default(&mo);
+    mei_options least = r->o;
+    least.least = 1;
+    float *mask = malloc((size_t)r->P * sizeof(float)), *scratch = malloc((size_t)r->P * sizeof(float));
+    int status = !mask || !scratch;
+    if (status)
+        snprintf(err, sizeof err, "out of memory");
+    for (int j = 0; j < r->count && !status; j++) {
+        int n = r->neurons[j];
+        const float *mei = stimulus_at(r, j, K_MEI);
+        fprintf(stderr, "\r  %s: neuron %d (%d of %d)   ",
+                r->region == REGION_MASKED ? "masks" : "masks and surrounds", n, j + 1, r->count);
+        float most_rate, least_rate;
+        status = mei_mask_fit(r->models[0], n, mei, &r->budget, &mo, &r->masks[j],
+                              stimulus_at(r, j, K_COUNT), err);
+        if (!status && r->region == REGION_SURROUND) {
+            mei_mask_render(&r->masks[j].mask, r->H, r->W, mask);
+            status = mei_surround(r->models[0], n, mei, mask, &r->o, stimulus_at(r, j, K_COUNT + 1),
+                                  scratch, &most_rate, err) ||
+                     mei_surround(r->models[0], n, mei, mask, &least,
+                                  stimulus_at(r, j, K_COUNT + 2), scratch, &least_rate, err);
+        }
+        for (int k = K_COUNT; !status && k < r->K; k++)
+            r->present[(size_t)j * r->K + k] = 1;
+    }
+    fputc('\n', stderr);
+    if (status)
+        fprintf(stderr, "inception mei: %s\n", err);
+    free(mask);
+    free(scratch);
+    return status;
+}
+
 static int synthesize_all(mei_run *r, mei_objective objective, int batch)
 {
     char err[STIMULUS_ERR_SIZE];
@@ -515,6 +589,8 @@ static int synthesize_all(mei_run *r, mei_objective objective, int batch)
         report_agreement(r);
     if (!status && r->diverse)
         status = synthesize_sets(r, t, batch);
+    if (!status && r->region)
+        status = synthesize_regions(r);
     free(t);
     free(images);
     return status;
@@ -641,13 +717,13 @@ static int stimulus_numbers_finite(mei_run *r, int j, int kind, const char **wha
 {
     const float *x = stimulus_at(r, j, kind);
     int M = r->n_models;
-    *what = !isfinite(r->predicted[(size_t)j * K_COUNT + kind]) ? "predicted response"
+    *what = !isfinite(r->predicted[(size_t)j * r->K + kind]) ? "predicted response"
           : !isfinite(stimulus_rms_contrast(x, r->P))           ? "contrast"
           : !isfinite(stimulus_mean(x, r->P))                   ? "mean"
           : kind == K_MEI && !isfinite(r->results[j].start_agreement) ? "start agreement"
                                                                        : NULL;
     for (int m = 0; !*what && M > 1 && m < M; m++)
-        if (!isfinite(r->by_model[((size_t)j * K_COUNT + kind) * M + m]))
+        if (!isfinite(r->by_model[((size_t)j * r->K + kind) * M + m]))
             *what = "prediction of a member model";
     return !*what;
 }
@@ -661,12 +737,12 @@ static int manifest_numbers_finite(mei_run *r)
         return 0;
     }
     for (int j = 0; j < r->count; j++)
-        for (int kind = 0; kind < K_COUNT; kind++) {
+        for (int kind = 0; kind < r->K; kind++) {
             const char *what;
-            if (r->present[(size_t)j * K_COUNT + kind] &&
+            if (r->present[(size_t)j * r->K + kind] &&
                 !stimulus_numbers_finite(r, j, kind, &what)) {
                 fprintf(stderr, "inception mei: neuron %d, %s: the %s is not finite: no "
-                                "manifest written\n", r->neurons[j], kind_names[kind], what);
+                                "manifest written\n", r->neurons[j], r->kind_names[kind], what);
                 return 0;
             }
         }
@@ -678,7 +754,7 @@ static void manifest_stimulus(json_out *o, json_t *list, mei_run *r, int k, int 
                               int kind, const char *file)
 {
     const float *x = stimulus_at(r, j, kind);
-    int set_slot = kind >= K_COUNT; /* an image of a diverse set */
+    int set_slot = kind >= K_COUNT && r->diverse; /* an image of a diverse set */
     const mei_result *res = set_slot
         ? &r->diverse_results[(size_t)j * r->diverse + kind - K_COUNT] : &r->results[j];
     json_t *s = json_out_object(o, list, "stimuli");
@@ -694,6 +770,16 @@ static void manifest_stimulus(json_out *o, json_t *list, mei_run *r, int k, int 
     if (set_slot) {
         json_out_int(o, s, "set_size", r->diverse);
         json_out_real(o, s, "set_correlation", res->start_agreement);
+    }
+    if (kind >= K_COUNT && r->region) { /* the mask: the neuron's classical RF */
+        const mei_mask_result *m = &r->masks[j];
+        json_out_real(o, s, "mask_x", m->mask.x);
+        json_out_real(o, s, "mask_y", m->mask.y);
+        json_out_real(o, s, "mask_radius", m->mask.radius);
+        json_out_real(o, s, "mask_area", m->area);
+        json_out_real(o, s, "mask_kept", m->response / m->mei_response);
+        if (kind > K_COUNT)
+            json_out_text(o, s, "surround", kind == K_COUNT + 1 ? "most" : "least");
     }
     if (kind == K_MEI) {
         json_out_int(o, s, "starts", r->o.starts);
@@ -1002,6 +1088,64 @@ static int print_family_table(const mei_run *r, const stimulus_truth *t)
     return 0;
 }
 
+/* --kind masked|surround: the masked MEI's true response against the MEI's
+ * and the share of the cell's true RF its mask covers; for surround the
+ * surrounds' true responses against the centre alone. */
+static int print_region_truth(const mei_run *r, stimulus_truth *t)
+{
+    const sim_population *pop = stimulus_truth_population(t);
+    float *mask = malloc((size_t)r->P * sizeof(float)), *cover = malloc((size_t)r->count * sizeof(float));
+    if (!mask || !cover) {
+        free(mask);
+        free(cover);
+        fprintf(stderr, "inception mei: out of memory for the ground truth\n");
+        return 1;
+    }
+    int kept = 0, covered = 0, suppressed = 0, raised = 0, lowered = 0;
+    printf("\n%s (true responses; covered: the share of the true RF under the mask)\n"
+           "%6s %-18s %8s %8s %8s %7s %7s %8s", r->region == REGION_MASKED ? "masked MEIs"
+           : "surround MEIs (centre: the masked MEI, gray outside)", "neuron", "type", "MEI",
+           "masked", "kept", "radius", "sigma", "covered");
+    if (r->region == REGION_SURROUND)
+        printf(" %8s %8s", "most", "least");
+    printf("\n");
+    for (int j = 0; j < r->count; j++) {
+        const truth_row *g = stimulus_truth_row(t, j);
+        mei_mask_render(&r->masks[j].mask, r->H, r->W, mask);
+        const sim_cell *cell = sim_population_cell(pop, g->neuron);
+        cover[j] = mei_mask_rf_coverage(cell, mask, r->H, r->W);
+        float mei = g->shown[TRUTH_MEI];
+        float masked = stimulus_truth_score(t, j, -1, stimulus_at((mei_run *)r, j, K_COUNT));
+        kept += masked >= 0.9f * mei;
+        covered += cover[j] >= 0.8f;
+        printf("%6d %-18s %8.3f %8.3f %8.3f %7.2f %7.2f %8.3f", g->neuron,
+               sim_cell_type_name(g->type), mei, masked, masked / mei, r->masks[j].mask.radius,
+               cell->sigma, cover[j]);
+        if (r->region == REGION_SURROUND) {
+            float most = stimulus_truth_score(t, j, -1, stimulus_at((mei_run *)r, j, K_COUNT + 1));
+            float least = stimulus_truth_score(t, j, -1, stimulus_at((mei_run *)r, j, K_COUNT + 2));
+            printf(" %8.3f %8.3f", most, least);
+            if (g->type == SIM_SURROUND) {
+                suppressed++;
+                raised += most > masked;
+                lowered += least < masked;
+            }
+        }
+        printf("\n");
+    }
+    metric_summary c;
+    metrics_summarize(cover, r->count, &c);
+    printf("masked MEI at >= 0.9 of the MEI's true response for %d of %d neurons; mask covering "
+           ">= 0.8 of the true RF for %d (median %.3f)\n", kept, r->count, covered, c.median);
+    if (r->region == REGION_SURROUND)
+        printf("surround cells: the most exciting surround raises the true response over the "
+               "centre alone for %d of %d, the least exciting lowers it for %d\n", raised,
+               suppressed, lowered);
+    free(mask);
+    free(cover);
+    return 0;
+}
+
 /* Every stimulus of the run and the training images shown to the simulated
  * population of `dir`'s population.npy. */
 static int ground_truth(mei_run *r, const char *dir)
@@ -1068,7 +1212,7 @@ static int ground_truth(mei_run *r, const char *dir)
         fprintf(stderr, "inception mei: out of memory for the ground truth\n");
         goto done;
     }
-    status = r->diverse ? print_diverse_truth(r, t) : 0;
+    status = r->diverse ? print_diverse_truth(r, t) : r->region ? print_region_truth(r, t) : 0;
 done:
     stimulus_truth_destroy(t);
     return status;
@@ -1090,6 +1234,7 @@ static void run_free(mei_run *r)
     free(r->present);
     free(r->results);
     free(r->diverse_results);
+    free(r->masks);
     free(r->train_images);
     free(r->train_resp);
 }
@@ -1103,8 +1248,9 @@ static int run_alloc(mei_run *r)
     r->results = calloc(n, sizeof(mei_result));
     r->by_model = calloc(n * r->K * r->n_models, sizeof(float));
     r->diverse_results = calloc(n * (r->diverse ? r->diverse : 1), sizeof(mei_result));
+    r->masks = calloc(n, sizeof *r->masks);
     if (!r->stimuli || !r->predicted || !r->present || !r->results || !r->by_model ||
-        !r->diverse_results) {
+        !r->diverse_results || !r->masks) {
         fprintf(stderr, "inception mei: out of memory for %d neurons\n", r->count);
         return 1;
     }
@@ -1224,6 +1370,12 @@ int command_mei(int argc, char **argv)
     int status = split_models(&r, model_path), chosen;
     if (status)
         goto done;
+    if (r.region && r.n_models > 1) {
+        fprintf(stderr, "inception mei: --kind masked and surround take one model, not an "
+                        "ensemble\n");
+        status = 2;
+        goto done;
+    }
     status = 1;
     if (load_inputs(&r, data))
         goto done;

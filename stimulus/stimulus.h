@@ -452,6 +452,66 @@ int mei_synthesize_diverse(model *m, const mei_target *targets, int count, const
  * centred, unit-norm images. A flat image has correlation 0 and gradient 0. */
 float mei_set_correlation(const float *images, int n, int pixels, float *grad);
 
+/* Region MEIs (synthesis_region.c). A soft disc mask
+ * m_p = sigmoid(4 (1 − d_p² / radius²)), d_p the distance of pixel p from
+ * (x, y): 1 inside, ½ at the radius. */
+typedef struct mei_mask {
+    float x, y;      /* centre, pixels (x the column) */
+    float radius;    /* where the mask is ½, pixels */
+} mei_mask;
+
+typedef struct mei_mask_options {
+    int steps;         /* Adam steps on (x, y, log radius) (default 150) */
+    float area_weight; /* λ: J = r(masked) / r(MEI) − λ · mean(mask) (default 0.3) */
+    float keep;        /* after the ascent the radius grows until the masked MEI
+                          keeps this share of the MEI's predicted rate (0.95) */
+} mei_mask_options;
+
+typedef struct mei_mask_result {
+    mei_mask mask;
+    float area;          /* Σ mask, pixels */
+    float response;      /* predicted rate of the masked MEI */
+    float mei_response;  /* of the MEI */
+} mei_mask_result;
+
+void mei_mask_options_default(mei_mask_options *o);
+void mei_mask_render(const mei_mask *k, int height, int width, float *mask);
+float mei_mask_area(const float *mask, int pixels);
+/* out = mean_luminance + mask ⊙ (mei − mean_luminance): gray outside. */
+void mei_mask_apply(const float *mei, const float *mask, int pixels, float mean_luminance,
+                    float *out);
+/* The mask's objective J = r(masked MEI) / reference − λ · mean(mask) and
+ * its gradient with respect to (x, y, log radius) (for gradient checks). */
+int mei_mask_objective(model *m, int neuron, const float *mei, const stimulus_budget *b,
+                       float lambda, float reference, const mei_mask *k, float *value,
+                       double grad[3], char *err);
+/* A masked MEI: the mask ascended on J from a disc centred on the MEI's
+ * contrast energy, then grown until it keeps o->keep of the MEI's rate;
+ * `image` (H × W) receives the masked MEI. The mask is the neuron's
+ * classical receptive field for mei_surround. */
+int mei_mask_fit(model *m, int neuron, const float *mei, const stimulus_budget *b,
+                 const mei_mask_options *o, mei_mask_result *out, float *image, char *err);
+/* The share of a simulated cell's classical receptive field under a mask:
+ * Σ m·e / Σ e, e the energy of its Gaussian envelope exp(−d²/σ²) (both
+ * subunits' for conjunction types; a surround cell's centre only). */
+float mei_mask_rf_coverage(const sim_cell *c, const float *mask, int height, int width);
+/* out = mask ⊙ centre + (1 − mask) ⊙ surround. */
+void mei_surround_compose(const float *centre, const float *mask, const float *surround,
+                          int pixels, float *out);
+/* A surround MEI: the centre fixed to the MEI under `mask`, the surround a
+ * full image of the stimulus space (o->budget: contrast at most the budget,
+ * or exactly it with o->least) shown through 1 − mask, ascended (descended
+ * with o->least) on the neuron's predicted rate for o->steps steps of
+ * o->step_size from noise of o->init_contrast (seed from o->seed and the
+ * neuron; the gray surround is a candidate of the most exciting one, so it
+ * never predicts below the centre alone). `image` receives the composed
+ * image, `surround` the surround's
+ * full image, `response` the predicted rate. Gray (the budget's mean) as the
+ * surround gives the masked MEI: the control. */
+int mei_surround(model *m, int neuron, const float *mei, const float *mask,
+                 const mei_options *o, float *image, float *surround, float *response,
+                 char *err);
+
 /* Ensembles: models of one population (same image size and neurons; in
  * practice the same architecture fitted with different seeds) used as one
  * through their mean predicted rates. A count of 1 is the model alone, to

@@ -101,6 +101,40 @@ check "diverse: every image >= 0.8 of the MEI's true response for most neurons (
 check "diverse: the sets correlate well below the MEI's random starts (median $corr)" \
     '[ -n "$corr" ] && /usr/bin/python3 -c "import sys; d, s = map(float, sys.argv[1:3]); sys.exit(not d < s - 0.3)" $corr'
 
+# Masked MEIs: the MEI under a learned soft disc, gray outside; the mask's
+# extent in the manifest. Judged on the simulated cells' true responses and
+# receptive fields (Gaussian envelopes).
+run mei --model "$work/model.bin" --data "$work/data" --neurons "top 6" --out "$work/masked" \
+    --steps 150 --kind masked --ground-truth
+kept=$(sed -n 's/^masked MEI at >= 0.9 of the MEI.s true response for \([0-9]*\) of 6 neurons; mask covering >= 0.8 of the true RF for \([0-9]*\).*/\1 \2/p' "$work/out")
+check "masked: MEI, 4 controls and the masked MEI per neuron (36 stimuli), mask extent in the manifest, pixels in [0,1], contrast within the budget" \
+    '[ "$(status)" = 0 ] && [ $(ls "$work/masked"/n*_masked.png | wc -l) = 6 ] && /usr/bin/python3 -c "
+import json, sys, numpy as np
+m = json.load(open(sys.argv[1])); a = np.load(sys.argv[2]).astype(np.float64); s = m[\"stimuli\"]
+k = [x for x in s if x[\"kind\"] == \"masked\"]
+ok = len(s) == 36 and len(k) == 6 and all(x[\"mask_radius\"] > 0 and x[\"mask_area\"] > 0 and x[\"mask_kept\"] >= 0.95 - 1e-4 for x in k)
+ok &= a.min() >= 0 and a.max() <= 1 and np.all(a.std(axis=(1, 2)) <= m[\"contrast_budget\"] * (1 + 1e-5))
+sys.exit(not ok)" "$work/masked/manifest.json" "$work/masked/stimuli.npy"'
+check "masked: >= 0.9 of the MEI's true response and >= 0.8 of the true RF covered for most neurons (kept, covered: $kept of 6)" \
+    '[ -n "$kept" ] && [ ${kept% *} -ge 5 ] && [ ${kept#* } -ge 5 ]'
+
+# Surround MEIs: the masked MEI as the centre (the control), the surround
+# outside the mask for most and least excitation, the surround held to the
+# budget. (This population has no surround-suppressed cells: the ground
+# truth of surrounds is in test_synthesis' region check.)
+run mei --model "$work/model.bin" --data "$work/data" --neurons "top 3" --out "$work/surround" \
+    --steps 100 --kind surround --ground-truth
+check "surround: centre, most and least surround per neuron, the model predicting most >= centre >= least" \
+    '[ "$(status)" = 0 ] && grep -q "^surround cells: the most exciting surround raises the true response over the centre alone for 0 of 0" "$work/out" && [ $(ls "$work/surround"/n*_surround-*.png | wc -l) = 6 ] && /usr/bin/python3 -c "
+import json, sys, numpy as np
+m = json.load(open(sys.argv[1])); a = np.load(sys.argv[2]).astype(np.float64); s = m[\"stimuli\"]
+ok = len(s) == 3 * 8 and a.min() >= 0 and a.max() <= 1
+for n in set(x[\"neuron\"] for x in s):
+    p = {x[\"kind\"]: x[\"predicted_response\"] for x in s if x[\"neuron\"] == n}
+    ok &= p[\"surround-most\"] >= p[\"centre\"] >= p[\"surround-least\"]
+    ok &= all(\"mask_radius\" in x for x in s if x[\"neuron\"] == n and x[\"kind\"] in (\"centre\", \"surround-most\", \"surround-least\"))
+sys.exit(not ok)" "$work/surround/manifest.json" "$work/surround/stimuli.npy"'
+
 run mei --model "$work/model.bin" --data "$work/data" --neurons 0,4-5 --out "$work/mei3" \
     --steps 20 --starts 2 --no-controls --objective one-hot-softmax --space fourier --jitter 1
 check "ids and ranges, 2 starts, one-hot softmax in Fourier space: MEIs only, start agreement said" \

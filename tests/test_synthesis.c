@@ -846,6 +846,181 @@ static void test_diverse_truth(void)
     sim_population_destroy(pop);
 }
 
+/* The masked MEI's objective: its gradient in (x, y, log radius) against
+ * central finite differences of the objective itself. */
+static void test_mask_gradient(void)
+{
+    model *m = small_model();
+    char err[STIMULUS_ERR_SIZE];
+    float mei[P];
+    model_rng rng;
+    model_rng_seed(&rng, 21);
+    for (int i = 0; i < P; i++)
+        mei[i] = 0.5f + 0.15f * (float)model_rng_normal(&rng);
+    stimulus_budget b = {0.5f, 0.15f};
+    stimulus_constrain(mei, P, &b);
+    mei_mask k = {11.3f, 7.6f, 4.2f};
+    float value;
+    double g[3];
+    int ok = m && !mei_mask_objective(m, 3, mei, &b, 0.3f, 1.0f, &k, &value, g, err);
+    CHECK(ok, "mask objective: %s", ok ? "evaluated" : err);
+    double worst = 0.0;
+    for (int i = 0; ok && i < 3; i++) {
+        /* h: the objective is float (the model runs in float, ~1e-7
+         * relative); central differences at h = 1e-2 err by O(h²) ≈ 1e-4 of
+         * the curvature, and the rounding by 1e-7/h ≈ 1e-5. */
+        const double h = 1e-2;
+        mei_mask kp = k, km = k;
+        float *fp = i == 0 ? &kp.x : i == 1 ? &kp.y : &kp.radius;
+        float *fm = i == 0 ? &km.x : i == 1 ? &km.y : &km.radius;
+        if (i == 2) {
+            *fp = (float)(k.radius * exp(h));
+            *fm = (float)(k.radius * exp(-h));
+        } else {
+            *fp += (float)h;
+            *fm -= (float)h;
+        }
+        float vp, vm;
+        double gp[3], gm[3];
+        ok = !mei_mask_objective(m, 3, mei, &b, 0.3f, 1.0f, &kp, &vp, gp, err) &&
+             !mei_mask_objective(m, 3, mei, &b, 0.3f, 1.0f, &km, &vm, gm, err);
+        double fd = ((double)vp - vm) / (2.0 * h);
+        worst = fmax(worst, fabs(fd - g[i]) / fmax(fabs(g[i]), 1e-3));
+        printf("# d/d%s: analytic %.6g, finite differences %.6g\n",
+               i == 0 ? "x" : i == 1 ? "y" : "log radius", g[i], fd);
+    }
+    /* 2% relative: the float model's rounding over h and the O(h²) term. */
+    CHECK(ok && worst < 2e-2, "mask gradient matches finite differences (worst relative %.2g)",
+          worst);
+    model_destroy(m);
+}
+
+/* Masked and surround MEIs against the simulated cells' truth: a model
+ * fitted to simple and surround-suppressed cells. */
+static void test_region_truth(void)
+{
+    enum { N = 10, TRAIN = 1500, VAL = 200 };
+    sim_config c;
+    sim_config_default(&c);
+    c.fraction_simple = 0.4f;
+    c.fraction_complex = 0.0f;
+    c.fraction_surround = 0.6f;
+    c.neurons = N;
+    c.height = H;
+    c.width = W;
+    c.seed = 31;
+    char err[STIMULUS_ERR_SIZE];
+    sim_population *pop;
+    dataset d;
+    if (sim_population_create(&pop, &c, err) || dataset_alloc(&d, TRAIN + VAL, H, W, N)) {
+        CHECK(0, "population and dataset: %s", err);
+        return;
+    }
+    model_rng rng;
+    model_rng_seed(&rng, 32);
+    sim_natural_images(d.images, TRAIN + VAL, H, W, 33);
+    sim_population_sample(pop, d.images, TRAIN + VAL, &rng, d.responses);
+    for (int i = 0; i < TRAIN + VAL; i++) {
+        d.tiers[i] = i < TRAIN ? TIER_TRAIN : TIER_VALIDATION;
+        d.image_ids[i] = i;
+    }
+    /* Kernels 9 and 7: a 15-pixel window, wide enough to see the annulus. */
+    model_config mc;
+    model_config_default(&mc);
+    mc.height = H;
+    mc.width = W;
+    mc.neurons = N;
+    mc.layers = 3;
+    mc.channels = 8;
+    mc.kernel[0] = 9;
+    mc.kernel[1] = 7;
+    mc.kernel[2] = 5;
+    mc.seed = 11;
+    model *m = NULL;
+    fit_options fo;
+    fit_options_default(&fo);
+    fo.max_epochs = 10;
+    fo.threads = 2;
+    fit_report report;
+    int ok = !model_create(&m, &mc, err) && !model_fit(m, &d, &fo, &report, err);
+    CHECK(ok, "model fitted to simple and surround cells (validation correlation %.3f)",
+          ok ? report.best_validation_corr : 0.0);
+    if (!ok) {
+        model_destroy(m);
+        dataset_free(&d);
+        sim_population_destroy(pop);
+        return;
+    }
+    mei_options o;
+    mei_options_default(&o);
+    o.steps = 300;
+    o.budget = (stimulus_budget){0.5f, stimulus_median_contrast(d.images, TRAIN, P)};
+    mei_mask_options mo;
+    mei_mask_options_default(&mo);
+    float mei[P], masked[P], mask[P], most[P], least[P], surround[P], rates[N];
+    float coverage[N];
+    int kept = 0, surround_cells = 0, raised = 0, lowered = 0, n_cov = 0, covered = 0;
+    for (int j = 0; j < N; j++) {
+        const sim_cell *cell = sim_population_cell(pop, j);
+        mei_target t = {MEI_SINGLE, j, NULL};
+        mei_result r;
+        mei_mask_result mr;
+        float r_most, r_least;
+        mei_options ol = o;
+        ol.least = 1;
+        if (mei_synthesize(m, &t, 1, &o, mei, &r, err) ||
+            mei_mask_fit(m, j, mei, &o.budget, &mo, &mr, masked, err)) {
+            CHECK(0, "synthesis: %s", err);
+            break;
+        }
+        mei_mask_render(&mr.mask, H, W, mask);
+        if (mei_surround(m, j, mei, mask, &o, most, surround, &r_most, err) ||
+            mei_surround(m, j, mei, mask, &ol, least, surround, &r_least, err)) {
+            CHECK(0, "surround: %s", err);
+            break;
+        }
+        sim_population_rates(pop, mei, 1, rates);
+        float t_mei = rates[j];
+        sim_population_rates(pop, masked, 1, rates);
+        float t_masked = rates[j];
+        sim_population_rates(pop, most, 1, rates);
+        float t_most = rates[j];
+        sim_population_rates(pop, least, 1, rates);
+        float t_least = rates[j];
+        coverage[n_cov++] = mei_mask_rf_coverage(cell, mask, H, W);
+        covered += coverage[n_cov - 1] >= 0.8f;
+        kept += t_masked >= 0.9f * t_mei;
+        if (cell->type == SIM_SURROUND) {
+            surround_cells++;
+            raised += t_most > t_masked;
+            lowered += t_least < t_masked;
+        }
+        printf("# neuron %d (%s): true MEI %.3f, masked %.3f (%.2f), mask radius %.1f px "
+               "(cell sigma %.1f), area %.0f px, RF covered %.2f; centre alone %.3f, "
+               "most surround %.3f, least %.3f (predicted %.3f, %.3f, %.3f)\n",
+               j, sim_cell_type_name(cell->type), t_mei, t_masked, t_masked / t_mei,
+               mr.mask.radius, cell->sigma, mr.area, coverage[n_cov - 1], t_masked, t_most,
+               t_least, mr.response, r_most, r_least);
+    }
+    CHECK(kept >= N - 2, "%d of %d masked MEIs keep >= 0.9 of the MEI's true response", kept, N);
+    CHECK(covered >= N - 2, "%d of %d masks cover >= 0.8 of the true RF (median %.2f)", covered,
+          N, median_of(coverage, n_cov));
+    /* The surround cells are the zoo's (docs/ground-truth.md: a complex
+     * centre divided by the local contrast of centre and ring). Issue 16 asks
+     * that the least exciting surround lower the true response "for most of
+     * them": a majority; measured 4 of 6 here. The most exciting surround
+     * does not yet raise it for most (the model misses the normalization by
+     * the ring): printed, not asserted, open in issue 16. */
+    printf("# surround cells: the most exciting surround raises the true response over the "
+           "centre alone for %d of %d\n", raised, surround_cells);
+    CHECK(surround_cells >= 4 && lowered * 2 > surround_cells,
+          "%d of %d surround cells: the least exciting surround lowers the true response "
+          "below the centre alone", lowered, surround_cells);
+    model_destroy(m);
+    dataset_free(&d);
+    sim_population_destroy(pop);
+}
+
 static void test_ground_truth(void)
 {
     sim_config c;
@@ -1121,6 +1296,8 @@ int main(void)
     test_least();
     test_diverse();
     test_diverse_truth();
+    test_mask_gradient();
+    test_region_truth();
     test_ground_truth();
     test_truth_scorer();
     test_png();
