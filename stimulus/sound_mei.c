@@ -70,3 +70,36 @@ int sound_mei(model *m, cochleagram *cochlea, int neuron, const clip_ascent_opti
     free(t.weights);
     return status;
 }
+
+int sound_mei_from_starts(model *m, cochleagram *cochlea, int neuron,
+                          const clip_ascent_options *o, const float *starts, int count,
+                          float *clip, double *predicted, int *chosen, char *err)
+{
+    int samples = cochleagram_get_config(cochlea)->samples;
+    if (count < 1) {
+        snprintf(err, STIMULUS_ERR_SIZE, "sound MEI of neuron %d: no start", neuron);
+        return 1;
+    }
+    float *x = malloc(sizeof(float) * (size_t)samples);
+    if (!x) {
+        snprintf(err, STIMULUS_ERR_SIZE, "sound MEI: out of memory");
+        return 1;
+    }
+    double best = -INFINITY;
+    int status = 0;
+    for (int k = 0; k < count && !status; k++) {
+        double v;
+        memcpy(x, starts + (size_t)k * samples, sizeof(float) * (size_t)samples);
+        status = sound_mei(m, cochlea, neuron, o, x, &v, err);
+        /* Chosen by the model's prediction: the true response is never seen. */
+        if (!status && v > best) {
+            best = v;
+            *chosen = k;
+            memcpy(clip, x, sizeof(float) * (size_t)samples);
+        }
+    }
+    free(x);
+    if (!status)
+        *predicted = best;
+    return status;
+}
