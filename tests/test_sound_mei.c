@@ -116,6 +116,10 @@ int main(void)
           pred[best * NEURONS]);
     CHECK(fabs(clip_rms_db(mei, S) - o.population.rms_db) < 1e-4 && mei[0] == 0 && mei[S - 1] == 0,
           "at the budget (%.5f dBFS) and ramped", clip_rms_db(mei, S));
+    model_config other = mc;
+    other.width = 40;
+    model *wrong;
+    model_create(&wrong, &other, err);
     /* From two starts (the best-predicted clip and clip 1), 20 steps each:
      * the one whose ascent the model predicts highest, as two single
      * ascents find it. Tolerance: the same code on the same input, but
@@ -131,7 +135,7 @@ int main(void)
         CHECK(sound_mei(m, g, 1, &shortrun, one, &single[k], err) == 0, "start %d (%s)", k, err);
     }
     int chosen = -1;
-    CHECK(sound_mei_from_starts(m, g, 1, &shortrun, two, 2, one, &multi, &chosen, err) == 0,
+    CHECK(sound_mei_from_starts(&m, 1, g, 1, &shortrun, two, 2, one, &multi, &chosen, err) == 0,
           "from two starts (%s)", err);
     int expect = single[1] > single[0];
     cochleagram_forward(g, img, one, 1);
@@ -140,14 +144,22 @@ int main(void)
               fabs(check[1] - multi) < 1e-3 * fabs(multi),
           "two starts keep the better (start %d: %.3f; singles %.3f, %.3f; model %.3f)", chosen,
           multi, single[0], single[1], check[1]);
-    CHECK(sound_mei_from_starts(m, g, 1, &shortrun, two, 0, one, &multi, &chosen, err) &&
+    /* An ensemble of one model twice is that model: (a + a) / 2 = a exactly,
+     * so the same ascent up to BLAS's summation order. */
+    model *twice[2] = {m, m};
+    double ensemble_value = 0;
+    memcpy(one, two, sizeof(float) * S);
+    CHECK(sound_mei_ensemble(twice, 2, g, 1, &shortrun, one, &ensemble_value, err) == 0 &&
+              fabs(ensemble_value - single[0]) < 1e-4 * fabs(single[0]),
+          "an ensemble of the model twice climbs as the model (%.3f, %.3f; %s)", ensemble_value,
+          single[0], err);
+    twice[1] = wrong;
+    CHECK(sound_mei_ensemble(twice, 2, g, 1, &shortrun, one, &ensemble_value, err),
+          "an ensemble of models of two image sizes is refused (%s)", err);
+    CHECK(sound_mei_from_starts(&m, 1, g, 1, &shortrun, two, 0, one, &multi, &chosen, err) &&
               strstr(err, "no start"), "no start is refused (%s)", err);
     free(two);
     free(one);
-    model_config other = mc;
-    other.width = 40;
-    model *wrong;
-    model_create(&wrong, &other, err);
     CHECK(sound_mei(wrong, g, 0, &a, mei, &predicted, err) && strstr(err, "48 frames"),
           "a model of another image size is refused (%s)", err);
     model_destroy(wrong);
