@@ -292,6 +292,16 @@ int sound_clips_read(const char *folder, const sound_clip_options *o, float **cl
  * the returned clip. */
 int sound_mei(model *m, cochleagram *cochlea, int neuron, const clip_ascent_options *o,
               float *clip, double *predicted, char *err);
+/* The same through an ensemble (models of one image size and neurons, e.g.
+ * fitted with different seeds): J is the mean of their predicted rates. */
+int sound_mei_ensemble(model *const *models, int count, cochleagram *cochlea, int neuron,
+                       const clip_ascent_options *o, float *clip, double *predicted, char *err);
+/* sound_mei_ensemble from each of `count` starts (count × samples) and the
+ * result the ensemble predicts highest into clip, its start's index in
+ * *chosen. The choice uses the models alone (no true response). */
+int sound_mei_from_starts(model *const *models, int count_models, cochleagram *cochlea,
+                          int neuron, const clip_ascent_options *o, const float *starts, int count,
+                          float *clip, double *predicted, int *chosen, char *err);
 
 /* ---- Synthesis: MEIs and control stimuli ---- */
 

@@ -120,6 +120,46 @@ int main(void)
     other.width = 40;
     model *wrong;
     model_create(&wrong, &other, err);
+    /* From two starts (the best-predicted clip and clip 1), 20 steps each:
+     * the one whose ascent the model predicts highest, as two single
+     * ascents find it. Tolerance: the same code on the same input, but
+     * BLAS may sum in another order between calls (float rounding). */
+    clip_ascent_options shortrun = a;
+    shortrun.steps = 20;
+    float *two = malloc(sizeof(float) * 2 * S), *one = malloc(sizeof(float) * S);
+    double single[2] = {0, 0}, multi = 0;
+    memcpy(two, clips + (size_t)best * S, sizeof(float) * S);
+    memcpy(two + S, clips + (size_t)1 * S, sizeof(float) * S);
+    for (int k = 0; k < 2; k++) {
+        memcpy(one, two + (size_t)k * S, sizeof(float) * S);
+        CHECK(sound_mei(m, g, 1, &shortrun, one, &single[k], err) == 0, "start %d (%s)", k, err);
+    }
+    int chosen = -1;
+    CHECK(sound_mei_from_starts(&m, 1, g, 1, &shortrun, two, 2, one, &multi, &chosen, err) == 0,
+          "from two starts (%s)", err);
+    int expect = single[1] > single[0];
+    cochleagram_forward(g, img, one, 1);
+    model_predict(m, img, 1, check, err);
+    CHECK(chosen == expect && fabs(multi - single[expect]) < 1e-4 * fabs(single[expect]) &&
+              fabs(check[1] - multi) < 1e-3 * fabs(multi),
+          "two starts keep the better (start %d: %.3f; singles %.3f, %.3f; model %.3f)", chosen,
+          multi, single[0], single[1], check[1]);
+    /* An ensemble of one model twice is that model: (a + a) / 2 = a exactly,
+     * so the same ascent up to BLAS's summation order. */
+    model *twice[2] = {m, m};
+    double ensemble_value = 0;
+    memcpy(one, two, sizeof(float) * S);
+    CHECK(sound_mei_ensemble(twice, 2, g, 1, &shortrun, one, &ensemble_value, err) == 0 &&
+              fabs(ensemble_value - single[0]) < 1e-4 * fabs(single[0]),
+          "an ensemble of the model twice climbs as the model (%.3f, %.3f; %s)", ensemble_value,
+          single[0], err);
+    twice[1] = wrong;
+    CHECK(sound_mei_ensemble(twice, 2, g, 1, &shortrun, one, &ensemble_value, err),
+          "an ensemble of models of two image sizes is refused (%s)", err);
+    CHECK(sound_mei_from_starts(&m, 1, g, 1, &shortrun, two, 0, one, &multi, &chosen, err) &&
+              strstr(err, "no start"), "no start is refused (%s)", err);
+    free(two);
+    free(one);
     CHECK(sound_mei(wrong, g, 0, &a, mei, &predicted, err) && strstr(err, "48 frames"),
           "a model of another image size is refused (%s)", err);
     model_destroy(wrong);
