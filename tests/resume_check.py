@@ -94,9 +94,14 @@ for t in trials:
         matched += 1
     else:
         mismatched += 1
-check(mismatched == 0 and matched >= 0.75 * len(trials),
-      "trial counts equal the rigs' ground truth: %d match, %d differ, of %d"
-      % (matched, mismatched, len(trials)))
+# Trials flagged only for their display frames (65536: shown for the wrong
+# number of frames) say how the machine's scheduling went, not whether resume
+# kept the stream right (run-frames tests them): the share that must match is
+# of the others, so a loaded CI machine does not fail a correct resume.
+frames_only = sum(1 for t in trials if t["fields"]["flags"] == 65536)
+check(mismatched == 0 and matched >= 0.75 * (len(trials) - frames_only),
+      "trial counts equal the rigs' ground truth: %d match, %d differ, of %d (%d flagged only "
+      "for their frames)" % (matched, mismatched, len(trials), frames_only))
 before_numbers = {r["fields"]["trial"] for r in acknowledged if r["fields"]["flags"] == 0}
 check(all(n in truth for n in before_numbers),
       "every unflagged trial recorded before the kill is in the killed rig's ground truth")
