@@ -46,6 +46,13 @@ static void arg_number(arg_list *a, double value)
     arg_text(a, text);
 }
 
+/* "--name value": one option of the rig's command line. */
+static void arg_option(arg_list *a, const char *name, double value)
+{
+    arg_text(a, name);
+    arg_number(a, value);
+}
+
 /* The rig's command line from the protocol: the population, the response
  * window it spreads spikes over, the faults it injects, where truth goes. */
 static void rig_arguments(arg_list *a, const char *exe, const protocol *p, const char *dir,
@@ -63,42 +70,26 @@ static void rig_arguments(arg_list *a, const char *exe, const protocol *p, const
     arg_text(a, p->endpoints.stream);
     arg_text(a, "--onsets");
     arg_text(a, p->endpoints.sync);
-    arg_text(a, "--neurons");
-    arg_number(a, v->neurons);
-    arg_text(a, "--fraction-simple");
-    arg_number(a, v->fraction_simple);
-    arg_text(a, "--fraction-complex");
-    arg_number(a, v->fraction_complex);
-    arg_text(a, "--fraction-conjunction");
-    arg_number(a, v->fraction_conjunction);
-    arg_text(a, "--fraction-energy-conjunction");
-    arg_number(a, v->fraction_energy_conjunction);
-    arg_text(a, "--fraction-end-stopped");
-    arg_number(a, v->fraction_end_stopped);
-    arg_text(a, "--fraction-surround");
-    arg_number(a, v->fraction_surround);
-    arg_text(a, "--fraction-curvature");
-    arg_number(a, v->fraction_curvature);
-    arg_text(a, "--fraction-texture");
-    arg_number(a, v->fraction_texture);
-    arg_text(a, "--height");
-    arg_number(a, p->images.height);
-    arg_text(a, "--width");
-    arg_number(a, p->images.width);
+    arg_option(a, "--neurons", v->neurons);
+    arg_option(a, "--fraction-simple", v->fraction_simple);
+    arg_option(a, "--fraction-complex", v->fraction_complex);
+    arg_option(a, "--fraction-conjunction", v->fraction_conjunction);
+    arg_option(a, "--fraction-energy-conjunction", v->fraction_energy_conjunction);
+    arg_option(a, "--fraction-end-stopped", v->fraction_end_stopped);
+    arg_option(a, "--fraction-surround", v->fraction_surround);
+    arg_option(a, "--fraction-curvature", v->fraction_curvature);
+    arg_option(a, "--fraction-texture", v->fraction_texture);
+    arg_option(a, "--height", p->images.height);
+    arg_option(a, "--width", p->images.width);
     arg_text(a, "--seed");
     char seed[32];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)v->seed);
     arg_text(a, seed);
-    arg_text(a, "--latency-ms");
-    arg_number(a, p->response.latency_ms);
-    arg_text(a, "--window-ms");
-    arg_number(a, p->response.duration_ms);
-    arg_text(a, "--loss");
-    arg_number(a, 100.0 * v->message_loss);
-    arg_text(a, "--drop-sync-every");
-    arg_number(a, v->drop_sync_every);
-    arg_text(a, "--drop-bin-every");
-    arg_number(a, v->drop_bin_every);
+    arg_option(a, "--latency-ms", p->response.latency_ms);
+    arg_option(a, "--window-ms", p->response.duration_ms);
+    arg_option(a, "--loss", 100.0 * v->message_loss);
+    arg_option(a, "--drop-sync-every", v->drop_sync_every);
+    arg_option(a, "--drop-bin-every", v->drop_bin_every);
     if (p->endpoints.sync_line >= 0) { /* the aligner takes that line only */
         arg_text(a, "--sync-line");
         arg_number(a, p->endpoints.sync_line);
