@@ -110,22 +110,44 @@ static double place(const float *d, int n, double s, double mu, float *y)
     return stimulus_rms_contrast(y, n);
 }
 
-/* Largest s in [lo, hi] with contrast(y(s)) ≤ c, by bisection (the clipped
- * image's contrast grows with s), assuming y(lo) is within the budget.
- * Leaves y at the answer. */
-static void fit_scale(const float *d, int n, double lo, double hi, const stimulus_budget *b,
-                      float *y)
+/* Largest s in [lo, hi] with contrast(y(s)) ≤ c, assuming y(lo) is within
+ * the budget. Contrast grows with s, piecewise smoothly, and without
+ * clipping linearly: regula falsi on contrast(s) − c (Illinois variant, so
+ * a bent stretch does not stall one end) finds it in a few evaluations where
+ * bisection took ~25, each a few passes over the image; that search was half
+ * of `mei`'s time. It stops once y(lo) is within CONTRAST_TOLERANCE of the
+ * budget or the bracket is 1e-7 wide. g_lo and g_hi are the contrasts'
+ * excess at lo and hi, known by the caller. Leaves y at the answer. */
+#define CONTRAST_TOLERANCE 1e-6
+static void fit_scale(const float *d, int n, double lo, double g_lo, double hi, double g_hi,
+                      const stimulus_budget *b, float *y, double at)
 {
-    if (place(d, n, hi, b->mean_luminance, y) <= b->contrast)
-        return;
+    double c = b->contrast, mu = b->mean_luminance; /* y holds y(at) on entry */
+    /* The secant's weights: the true values, halved at an end kept twice. */
+    double w_lo = g_lo, w_hi = g_hi;
+    int kept = 0; /* the end the last step kept: -1 lo, +1 hi */
     for (int it = 0; it < SCALE_ITERATIONS && hi - lo > 1e-7 * hi; it++) {
-        double mid = 0.5 * (lo + hi);
-        if (place(d, n, mid, b->mean_luminance, y) <= b->contrast)
-            lo = mid;
-        else
-            hi = mid;
+        if (g_lo <= 0.0 && g_lo >= -CONTRAST_TOLERANCE * c)
+            break;
+        double s = w_hi > w_lo ? lo - w_lo * (hi - lo) / (w_hi - w_lo) : 0.5 * (lo + hi);
+        if (!(s > lo && s < hi))
+            s = 0.5 * (lo + hi);
+        double g = place(d, n, s, mu, y) - c;
+        at = s;
+        if (g <= 0.0) {
+            lo = s, g_lo = w_lo = g;
+            if (kept == +1)
+                w_hi *= 0.5;
+            kept = +1;
+        } else {
+            hi = s, g_hi = w_hi = g;
+            if (kept == -1)
+                w_lo *= 0.5;
+            kept = -1;
+        }
     }
-    place(d, n, lo, b->mean_luminance, y);
+    if (at != lo)
+        place(d, n, lo, mu, y);
 }
 
 static int in_space(const float *x, int n, const stimulus_budget *b)
@@ -162,7 +184,12 @@ void stimulus_constrain(float *image, int pixels, const stimulus_budget *b)
     /* Clipping is 1-Lipschitz, so it never raises the variance: at
      * s = budget/sd the result is within the budget. */
     double lo = sd > b->contrast ? b->contrast / sd : 1.0;
-    fit_scale(d, pixels, lo, 1.0, b, image);
+    double c = b->contrast, mu = b->mean_luminance;
+    double g_hi = place(d, pixels, 1.0, mu, image) - c;
+    if (g_hi > 0.0 && lo < 1.0) {
+        double g_lo = place(d, pixels, lo, mu, image) - c;
+        fit_scale(d, pixels, lo, g_lo, 1.0, g_hi, b, image, lo);
+    }
     free(d);
 }
 
@@ -181,12 +208,18 @@ void stimulus_render_at_budget(float *image, int pixels, const stimulus_budget *
         free(d);
         return;
     }
-    /* Grow the scale until clipping stops the contrast short of the budget
-     * or it reaches it; then the largest scale within the budget. */
-    double hi = b->contrast / sd;
-    for (int it = 0; it < 20 && place(d, pixels, hi, b->mean_luminance, image) < b->contrast; it++)
+    /* y(0) is flat (contrast 0); grow the scale until clipping stops the
+     * contrast short of the budget or it reaches it, keeping the last scale
+     * within it as the search's lower end. */
+    double c = b->contrast, mu = b->mean_luminance, lo = 0.0, g_lo = -c;
+    double hi = c / sd, g_hi = place(d, pixels, hi, mu, image) - c;
+    for (int it = 0; it < 20 && g_hi < 0.0; it++) {
+        lo = hi, g_lo = g_hi;
         hi *= 2.0;
-    fit_scale(d, pixels, 0.0, hi, b, image);
+        g_hi = place(d, pixels, hi, mu, image) - c;
+    }
+    if (g_hi > 0.0)
+        fit_scale(d, pixels, lo, g_lo, hi, g_hi, b, image, hi);
     free(d);
 }
 
