@@ -47,7 +47,11 @@ void run_frames_verdict(run_frames *f, const presenter_event *ev)
     int i = frames_index(f, ev->trial);
     if (i < 0 || f->verdict[i] != RUN_FRAMES_UNKNOWN)
         return; /* not this block's, or a second event for it: the first one stands */
-    f->verdict[i] = ev->flags & FRAMES_WRONG_FLAGS ? RUN_FRAMES_WRONG : RUN_FRAMES_AS_ASKED;
+    /* A trial whose sound never reached the audio device is no better than
+     * one whose frames went wrong. */
+    int silent = ev->sound >= 0 && !(ev->flags & PRESENTER_SOUND_PLAYED);
+    f->verdict[i] = ev->flags & FRAMES_WRONG_FLAGS || silent ? RUN_FRAMES_WRONG
+                                                             : RUN_FRAMES_AS_ASKED;
 }
 
 int run_frames_flags(const run_frames *f, int64_t trial, int block_over)

@@ -460,8 +460,8 @@ int session_fit_model(const dataset *d, const session_fit_settings *s,
     return 0;
 }
 
-int session_fit_synthesize(const dataset *d, const session_fit_settings *s, const int *targets,
-                           int n_targets, session_fit_result *r, char *err)
+int session_fit_prepare(const dataset *d, const session_fit_settings *s, const int *targets,
+                        int n_targets, session_fit_result *r, char *err)
 {
     int N = d->neurons;
     size_t P = (size_t)d->height * (size_t)d->width;
@@ -475,7 +475,19 @@ int session_fit_synthesize(const dataset *d, const session_fit_settings *s, cons
         r->n_targets = choose_targets(r->validation_corr, N, s->target_count,
                                       s->min_correlation, r->targets);
     }
-    if (session_fit_budget(d, s->contrast, &r->budget, err) || stimuli_alloc(r, P, err))
+    return session_fit_budget(d, s->contrast, &r->budget, err) || stimuli_alloc(r, P, err);
+}
+
+int session_fit_predict_stimuli(const dataset *d, session_fit_result *r, char *err)
+{
+    return predict_stimuli(d, r, (size_t)d->height * (size_t)d->width, err);
+}
+
+int session_fit_synthesize(const dataset *d, const session_fit_settings *s, const int *targets,
+                           int n_targets, session_fit_result *r, char *err)
+{
+    size_t P = (size_t)d->height * (size_t)d->width;
+    if (session_fit_prepare(d, s, targets, n_targets, r, err))
         return 1;
     if (r->n_targets == 0)
         return 0;
