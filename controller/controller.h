@@ -193,6 +193,7 @@ typedef struct protocol_sounds {
     float rms_dbfs;       /* the level budget: RMS in dB re full scale */
     int bands;            /* the cochleagram's mel bands */
     float spl_at_0dbfs;   /* calibration: dB SPL of a 0 dBFS RMS sound at the ear; 0: none */
+    float sync_ms;        /* > 0: the sync pulse on the right channel (presenter_config) */
 } protocol_sounds;
 
 typedef struct protocol_closed_loop {

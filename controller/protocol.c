@@ -9,6 +9,7 @@
  * the parser would refuse. */
 #include "acquisition.h" /* ACQ_MAX_UNITS: the wire format's units per message */
 #include "controller.h"
+#include "stimulus.h" /* PRESENTER_AUDIO_BUFFER_FRAMES: a sound's start latency */
 
 #include <errno.h>
 #include <limits.h>
@@ -218,6 +219,9 @@ static const setting_spec settings[] = {
      "audio: mel bands of the cochleagram (the model's input height)"},
     {"sounds", "spl_at_0dbfs", T_FLOAT, AT(sounds.spl_at_0dbfs), 0, 200, "0", NULL,
      "audio: dB SPL a 0 dBFS RMS sound gives at the ear (measured); 0: not calibrated"},
+    {"sounds", "sync_ms", T_FLOAT, AT(sounds.sync_ms), 0, 100, "0", NULL,
+     "audio: > 0, the clips on the left channel and a full-scale sync pulse this long on the "
+     "right from each clip's first sample; 0: the clip on both"},
 
     {"closed_loop", "repeats", T_INT, AT(closed_loop.repeats), 1, 1000, "10", NULL,
      "presentations of each MEI and control"},
@@ -1078,6 +1082,15 @@ static int check_sounds(parse_state *s)
         return fail_at(s, where(s, "model", "ensemble"), "1",
                        "modality: audio fits one model (model.ensemble %d)", p->model.ensemble);
     double stimulus_ms = p->timing.stimulus_frames * 1000.0 / p->display.refresh_hz;
+    double trial_ms = stimulus_ms + p->timing.isi_frames * 1000.0 / p->display.refresh_hz;
+    double buffer_ms = PRESENTER_AUDIO_BUFFER_FRAMES * 1000.0 / p->sounds.rate;
+    if (trial_ms + 1e-3 < p->sounds.clip_ms + buffer_ms)
+        return fail_at(s, where(s, "timing", given(s, "timing", "isi_frames") ? "isi_frames"
+                                                                              : "isi_ms"),
+                       "a gap of one audio buffer at least",
+                       "a %g ms clip starts with the audio device's next buffer (up to %.1f ms "
+                       "after the onset) and must end within its %.1f ms trial",
+                       p->sounds.clip_ms, buffer_ms, trial_ms);
     if (stimulus_ms + 1e-3 < p->sounds.clip_ms)
         return fail_at(s, where(s, "timing", given(s, "timing", "stimulus_frames")
                                                  ? "stimulus_frames" : "stimulus_ms"),

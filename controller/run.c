@@ -270,6 +270,9 @@ static int record_completed_trial(run_state *s, const acq_trial *t, const float 
     record_payload_i64(&pl, "sync_edge_ns", t->sync_edge_ns);
     record_payload_i64(&pl, "bins", t->bins);
     record_payload_text(&pl, "block", block);
+    if (s->audio) /* the clip's first sample in the audio device's output stream */
+        record_payload_i64(&pl, "sound_onset_sample",
+                           run_frames_sound_sample(&s->frames, (int64_t)t->trial));
     int r = session_record_append(s->rec, RECORD_TRIAL, &pl, NULL, s->err);
     record_payload_free(&pl);
     return r;

@@ -16,8 +16,10 @@ static int open_local(run_display *d, const protocol *p, int realtime_priority, 
     /* Audio: the device at the clips' own rate, so the samples played are
      * the samples made (no resampling; docs/audio.md). */
     c.audio = p->modality == PROTOCOL_MODALITY_AUDIO;
-    if (c.audio)
+    if (c.audio) {
         c.audio_rate = p->sounds.rate;
+        c.audio_sync_ms = p->sounds.sync_ms;
+    }
     c.display = pd->index;
     c.fullscreen = pd->mode == PROTOCOL_DISPLAY_FULLSCREEN;
     c.width = pd->width;

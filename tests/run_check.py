@@ -335,6 +335,17 @@ if audio:
     naturals = [c for s, c in zip(stimuli, clips) if s["fields"]["kind"] == "natural"]
     check(all(any(np.array_equal(by_id[b["stimulus_id"]], c) for c in naturals) for b in best_nat),
           "each best-natural control is one of the natural clips, sample for sample")
+    # Each trial's onset as the frame of the audio device's stream where its
+    # clip begins: every unflagged trial has one, and they grow with the trial
+    # number at least a clip apart (one clip plays at a time, whole).
+    onset = sorted((t["fields"]["trial"], t["fields"].get("sound_onset_sample", -1))
+                   for t in trials if not t["fields"]["flags"] & FRAMES)
+    steps = [b[1] - a[1] for a, b in zip(onset, onset[1:])]
+    check(len(onset) > 0 and all(o >= 0 for _, o in onset) and
+          all(d >= len(clips[0]) for d in steps),
+          "%d unflagged trials carry their clip's onset sample in the device stream, each at "
+          "least a clip (%d frames) after the one before (the least %s)"
+          % (len(onset), len(clips[0]), min(steps) if steps else None))
     ratios = [per_truth[k]["truth_mei"] / per_truth[k]["truth_best_natural_training"]
               for k in per_truth if per_truth[k].get("truth_best_natural_training", 0) > 0]
     wins = sum(1 for k in per_truth
