@@ -1066,12 +1066,13 @@ static int check_sounds(parse_state *s)
             return fail_at(s, where(s, "images", image_only[i]), "leave it out",
                            "images.%s is not used with modality: audio (the clips are "
                            "synthetic; the cochleagram sets the model's input)", image_only[i]);
-    if (!given(s, "mei", "controls")) /* the default list holds image controls */
-        p->mei.controls = PROTOCOL_CONTROL_BEST_NATURAL;
-    if (p->mei.controls & ~(unsigned)PROTOCOL_CONTROL_BEST_NATURAL)
-        return fail_at(s, where(s, "mei", "controls"), "controls: [best_natural]",
-                       "with modality: audio the control is the best natural clip "
-                       "(gabor and rf are image controls)");
+    unsigned sound_controls = PROTOCOL_CONTROL_BEST_NATURAL | PROTOCOL_CONTROL_RF;
+    if (!given(s, "mei", "controls")) /* the default list holds an image control */
+        p->mei.controls = sound_controls;
+    if (p->mei.controls & ~sound_controls)
+        return fail_at(s, where(s, "mei", "controls"), "controls: [best_natural, rf]",
+                       "with modality: audio the controls are the best natural clip and rf, "
+                       "the fitted linear STRF's optimum (gabor is an image control)");
     if (p->model.file[0])
         return fail_at(s, where(s, "model", "file"), "leave it out",
                        "model.file is not read with modality: audio (the model is fitted)");

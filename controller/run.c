@@ -1558,7 +1558,7 @@ static int evaluate_truth_audio(run_state *s, const int *verdict)
     float *rates = malloc((size_t)N * sizeof(float));
     float *natural = malloc((size_t)N * sizeof(float)); /* best over training clips */
     float *ratio = malloc((size_t)(n_t ? n_t : 1) * sizeof(float));
-    int status = 1, scored = 0, beats = 0, disagrees = 0;
+    int status = 1, scored = 0, beats = 0, beats_strf = 0, disagrees = 0;
     if (!rates || !natural || !ratio) {
         fail(s, "out of memory for %s", "the ground truth");
         goto done;
@@ -1593,16 +1593,20 @@ static int evaluate_truth_audio(run_state *s, const int *verdict)
             ratio[scored++] = (float)(shown[KIND_MEI] / natural[n]);
             beats += shown[KIND_MEI] > natural[n];
         }
-        disagrees += verdict[j * KIND_COUNT + KIND_BEST_NATURAL] > 0 &&
-                     !(shown[KIND_MEI] > shown[KIND_BEST_NATURAL]);
+        beats_strf += shown[KIND_MEI] > shown[KIND_RF]; /* the STRF's optimum (NaN: none) */
+        for (int kind = 1; kind < KIND_COUNT; kind++)
+            disagrees += verdict[j * KIND_COUNT + kind] > 0 && !(shown[KIND_MEI] > shown[kind]);
     }
     s->res->truth_disagrees = disagrees;
     s->res->median_ratio_truth = scored ? median_of(ratio, scored) : NAN;
     s->res->truth_scored = scored;
     s->res->truth_beats_best_natural = beats;
+    s->res->truth_beats_rf = stimulus_of(s, s->targets[0], KIND_RF) >= 0 ? beats_strf : -1;
     status = record_value(s, -1, "truth_median_ratio_mei_over_best_natural",
                           s->res->median_ratio_truth) ||
              record_value(s, -1, "truth_targets_mei_beats_best_natural", beats) ||
+             (s->res->truth_beats_rf >= 0 &&
+              record_value(s, -1, "truth_targets_mei_beats_rf", beats_strf)) ||
              record_value(s, -1, "truth_targets_scored", scored) ||
              record_value(s, -1, "truth_recorded_beaten_disagrees", disagrees);
 done:

@@ -82,6 +82,205 @@ static void top_clips(const float *rates, int count, int neurons, const uint8_t 
     }
 }
 
+/* ---- The linear STRF control: ridge regression on the cochleagram ---- */
+
+/* Solves (A + lambda I) x = b in place of x for a symmetric positive
+ * semidefinite A (P × P) by Cholesky in double; L is P × P scratch. 1 when
+ * the matrix is not positive definite (lambda too small for it). */
+static int ridge_solve(const double *A, int P, double lambda, const double *b, double *x,
+                       double *L)
+{
+    for (int i = 0; i < P; i++)
+        for (int j = 0; j <= i; j++) {
+            double sum = A[(size_t)i * P + j] + (i == j ? lambda : 0);
+            for (int k = 0; k < j; k++)
+                sum -= L[(size_t)i * P + k] * L[(size_t)j * P + k];
+            if (i == j) {
+                if (!(sum > 0))
+                    return 1;
+                L[(size_t)i * P + i] = sqrt(sum);
+            } else {
+                L[(size_t)i * P + j] = sum / L[(size_t)j * P + j];
+            }
+        }
+    for (int i = 0; i < P; i++) { /* L y = b */
+        double sum = b[i];
+        for (int k = 0; k < i; k++)
+            sum -= L[(size_t)i * P + k] * x[k];
+        x[i] = sum / L[(size_t)i * P + i];
+    }
+    for (int i = P - 1; i >= 0; i--) { /* Lᵀ x = y */
+        double sum = x[i];
+        for (int k = i + 1; k < P; k++)
+            sum -= L[(size_t)k * P + i] * x[k];
+        x[i] = sum / L[(size_t)i * P + i];
+    }
+    return 0;
+}
+
+static double correlation(const double *a, const double *b, int n)
+{
+    double ma = 0, mb = 0, sab = 0, saa = 0, sbb = 0;
+    for (int i = 0; i < n; i++) {
+        ma += a[i] / n;
+        mb += b[i] / n;
+    }
+    for (int i = 0; i < n; i++) {
+        sab += (a[i] - ma) * (b[i] - mb);
+        saa += (a[i] - ma) * (a[i] - ma);
+        sbb += (b[i] - mb) * (b[i] - mb);
+    }
+    return saa > 0 && sbb > 0 ? sab / sqrt(saa * sbb) : 0;
+}
+
+/* Each target's linear STRF: rate ≈ w · cochleagram + c, fitted by ridge
+ * regression on the training trials (cochleagram and responses centred),
+ * its penalty chosen from 10^-4..10^2 × the mean feature variance by the
+ * correlation on the validation trials. w: n_targets × P. */
+static int fit_strfs(const dataset *d, const int *targets, int n_targets, float *w, char *err)
+{
+    int P = d->height * d->width, N = d->neurons, n = 0, nv = 0;
+    for (int t = 0; t < d->trials; t++) {
+        n += d->tiers[t] == TIER_TRAIN;
+        nv += d->tiers[t] == TIER_VALIDATION;
+    }
+    if (n < 2 || nv < 2)
+        return controller_fail(err, "STRF control: %d training and %d validation trials "
+                               "(2 of each at least)", n, nv);
+    double *mean = calloc((size_t)P, sizeof(double));
+    double *G = calloc((size_t)P * P, sizeof(double));
+    double *L = malloc((size_t)P * P * sizeof(double));
+    double *b = malloc((size_t)P * sizeof(double)), *x = malloc((size_t)P * sizeof(double));
+    double *pred = malloc((size_t)nv * sizeof(double)), *obs = malloc((size_t)nv * sizeof(double));
+    double *xc = malloc((size_t)P * sizeof(double));
+    int status = 0;
+    if (!mean || !G || !L || !b || !x || !pred || !obs || !xc) {
+        status = controller_fail(err, "out of memory for the STRF control");
+        goto done;
+    }
+    for (int t = 0; t < d->trials; t++)
+        if (d->tiers[t] == TIER_TRAIN)
+            for (int p = 0; p < P; p++)
+                mean[p] += d->images[(size_t)t * P + p] / n;
+    double trace = 0;
+    for (int t = 0; t < d->trials; t++) {
+        if (d->tiers[t] != TIER_TRAIN)
+            continue;
+        for (int p = 0; p < P; p++)
+            xc[p] = d->images[(size_t)t * P + p] - mean[p];
+        for (int i = 0; i < P; i++)
+            for (int j = 0; j <= i; j++)
+                G[(size_t)i * P + j] += xc[i] * xc[j];
+    }
+    for (int i = 0; i < P; i++) {
+        trace += G[(size_t)i * P + i];
+        for (int j = 0; j < i; j++)
+            G[(size_t)j * P + i] = G[(size_t)i * P + j];
+    }
+    for (int j = 0; j < n_targets; j++) {
+        int neuron = targets[j];
+        double my = 0;
+        for (int t = 0; t < d->trials; t++)
+            if (d->tiers[t] == TIER_TRAIN)
+                my += d->responses[(size_t)t * N + neuron] / n;
+        for (int p = 0; p < P; p++)
+            b[p] = 0;
+        for (int t = 0; t < d->trials; t++) {
+            if (d->tiers[t] != TIER_TRAIN)
+                continue;
+            double y = d->responses[(size_t)t * N + neuron] - my;
+            for (int p = 0; p < P; p++)
+                b[p] += (d->images[(size_t)t * P + p] - mean[p]) * y;
+        }
+        double best = -INFINITY;
+        for (int e = -4; e <= 2; e++) {
+            double lambda = pow(10, e) * (trace > 0 ? trace / P : 1);
+            if (ridge_solve(G, P, lambda, b, x, L))
+                continue;
+            int k = 0;
+            for (int t = 0; t < d->trials; t++) {
+                if (d->tiers[t] != TIER_VALIDATION)
+                    continue;
+                double v = 0;
+                for (int p = 0; p < P; p++)
+                    v += x[p] * (d->images[(size_t)t * P + p] - mean[p]);
+                pred[k] = v;
+                obs[k++] = d->responses[(size_t)t * N + neuron];
+            }
+            double r = correlation(pred, obs, nv);
+            if (r > best) {
+                best = r;
+                for (int p = 0; p < P; p++)
+                    w[(size_t)j * P + p] = (float)x[p];
+            }
+        }
+        if (!isfinite(best)) {
+            status = controller_fail(err, "STRF control of neuron %d: no penalty gave a "
+                                     "positive definite system", neuron);
+            goto done;
+        }
+    }
+done:
+    free(mean);
+    free(G);
+    free(L);
+    free(b);
+    free(x);
+    free(pred);
+    free(obs);
+    free(xc);
+    return status;
+}
+
+typedef struct strf_target {
+    cochleagram *cochlea;
+    const float *w; /* bands × frames */
+    float *image;
+    int P;
+} strf_target;
+
+/* J = w · cochleagram(clip) (the intercept does not move the optimum). */
+static double strf_objective(const float *clip, float *grad, void *user)
+{
+    strf_target *t = user;
+    cochleagram_forward(t->cochlea, t->image, clip, 1);
+    double J = 0;
+    for (int p = 0; p < t->P; p++)
+        J += (double)t->w[p] * t->image[p];
+    cochleagram_backward(t->cochlea, grad, t->w, clip, 1);
+    return J;
+}
+
+/* The clip the STRF prefers at the budget: clip_ascend on it from the
+ * natural training clip it predicts highest. */
+static int strf_optimum(cochleagram *k, const float *w, const float *clips, const float *images,
+                        const uint8_t *tier, int count, int P, int S,
+                        const clip_ascent_options *o, float *clip, float *scratch, char *err)
+{
+    int best = -1;
+    double top = -INFINITY;
+    for (int i = 0; i < count; i++) {
+        if (tier[i] != TIER_TRAIN)
+            continue;
+        double v = 0;
+        for (int p = 0; p < P; p++)
+            v += (double)w[p] * images[(size_t)i * P + p];
+        if (v > top) {
+            top = v;
+            best = i;
+        }
+    }
+    if (best < 0)
+        return controller_fail(err, "STRF control: no natural training clip");
+    memcpy(clip, clips + (size_t)best * S, (size_t)S * sizeof(float));
+    strf_target t = {k, w, scratch, P};
+    double value;
+    char merr[MODEL_ERR_SIZE];
+    if (clip_ascend(clip, S, o, strf_objective, &t, &value, merr))
+        return controller_fail(err, "STRF control: %s", merr);
+    return 0;
+}
+
 int session_sound_synthesize(const protocol *p, const dataset *d,
                              const session_fit_settings *set, const float *clips,
                              const float *images, const uint8_t *tier, int count,
@@ -145,6 +344,25 @@ int session_sound_synthesize(const protocol *p, const dataset *d,
             memcpy(r->stimuli + slot * P, images + (size_t)top[0] * P, P * sizeof(float));
             r->present[slot] = 1;
         }
+    }
+    if (set->controls & PROTOCOL_CONTROL_RF) { /* audio: the linear STRF's optimum */
+        float *w = malloc((size_t)r->n_targets * P * sizeof(float));
+        float *scratch = malloc(P * sizeof(float));
+        int failed = !w || !scratch ? controller_fail(err, "out of memory for the STRFs")
+                                    : fit_strfs(d, r->targets, r->n_targets, w, err);
+        for (int j = 0; !failed && j < r->n_targets; j++) {
+            size_t slot = (size_t)j * SESSION_KIND_COUNT + SESSION_KIND_RF;
+            failed = strf_optimum(k, w + (size_t)j * P, clips, images, tier, count, (int)P, S,
+                                  &o, out + slot * S, scratch, err);
+            if (!failed) {
+                cochleagram_forward(k, r->stimuli + slot * P, out + slot * S, 1);
+                r->present[slot] = 1;
+            }
+        }
+        free(w);
+        free(scratch);
+        if (failed)
+            goto done;
     }
     status = session_fit_predict_stimuli(d, r, err);
 done:

@@ -10,8 +10,8 @@ neither the fit nor the evaluation bite.
 
 With --audio (modality: audio, tests/test_run_audio.sh) the stimuli are clips:
 the one control is the best natural clip, every stimulus record carries its
-samples at the protocol's level, and the ground truth is MEI / the truly best
-natural training clip.
+samples at the protocol's level, the ground truth is MEI / the truly best
+natural training clip, and `rf` is the fitted linear STRF's optimum clip.
 
 usage: run_check.py SESSION_DIR TRAIN TEST REPEATS TARGETS CLOSED_REPEATS [--faults] [--audio]
 """
@@ -41,7 +41,7 @@ session = sys.argv[1]
 train, test, repeats, targets, closed_repeats = map(int, sys.argv[2:7])
 expect_faults = "--faults" in sys.argv[7:]
 audio = "--audio" in sys.argv[7:]
-KINDS = ["mei", "best_natural"] if audio else ["mei", "best_natural", "gabor", "rf"]
+KINDS = ["mei", "best_natural", "rf"] if audio else ["mei", "best_natural", "gabor", "rf"]
 records = list(read_records(os.path.join(session, "session.rec")))
 by = {}
 for r in records:
@@ -246,7 +246,7 @@ for e in evals:
     if f["neuron"] >= 0 and f["kind"] in ("truth_mei", "truth_gabor", "truth_rf"):
         truth.setdefault(f["neuron"], {})[f["kind"]] = f["mean"]
 summary = {e["fields"]["kind"]: e["fields"]["mean"] for e in evals if e["fields"]["neuron"] < 0}
-for control in () if audio else ("gabor", "rf"):
+for control in ("rf",) if audio else ("gabor", "rf"):
     wins = sum(1 for t in truth.values() if "truth_" + control in t and t["truth_mei"] > t["truth_" + control])
     check(summary.get("truth_targets_mei_beats_" + control) == wins and
           summary.get("truth_targets_scored") == len(truth) == targets,

@@ -31,6 +31,8 @@ grep -q "^natural clips: synthetic, 2080 samples (130.0 ms) at 16000 Hz, RMS -30
 ok $? "it states the clips and their level in dB SPL through the protocol's calibration"
 grep -q "^ground truth: median MEI / best natural training clip [0-9.]* (all at the same RMS level); the MEI beats it for [0-2] of 2 targets$" "$work/out"
 ok $? "it prints the ground-truth median ratio over the best natural clip"
+grep -q "^ground truth: the MEI beats the fitted STRF's optimum for [0-2] of 2 targets$" "$work/out"
+ok $? "it prints the ground truth against the STRF control"
 grep -q "Gabor\|RF map" "$work/out"
 [ $? = 1 ]
 ok $? "no image control is mentioned"
