@@ -2350,9 +2350,11 @@ int run_resume(const char *dir, const run_options *o, run_result *out, char *err
     }
     protocol *p = NULL;
     int status = recorded_protocol(dir, &p, err);
-    if (!status && p->modality == PROTOCOL_MODALITY_AUDIO)
+    if (!status && p->modality == PROTOCOL_MODALITY_AUDIO) {
         status = controller_fail(err, "%s is an audio session (modality: audio): resuming it is "
                                  "not done yet (docs/audio.md)", dir);
+        protocol_destroy(p);
+    }
     if (!status && o->offscreen)
         p->display.mode = PROTOCOL_DISPLAY_OFFSCREEN;
     if (status) {
