@@ -993,6 +993,11 @@ int session_sound_synthesize(const protocol *p, const dataset *d,
                              const session_fit_settings *set, const float *clips,
                              const float *images, const uint8_t *tier, int count,
                              session_fit_result *r, float **clips_out, char *err);
+/* The STRF control's linear model per target (w: n_targets × height × width
+ * of d's images): ridge regression of the training responses on the images,
+ * its penalty chosen by the validation correlation (docs/audio.md). */
+int session_sound_fit_strfs(const dataset *d, const int *targets, int n_targets, float *w,
+                            char *err);
 /* Both of the above. */
 int session_fit_and_synthesize(const dataset *d, const session_fit_settings *s,
                                const unsigned char *start, size_t start_size,

@@ -137,7 +137,8 @@ static double correlation(const double *a, const double *b, int n)
  * regression on the training trials (cochleagram and responses centred),
  * its penalty chosen from 10^-4..10^2 × the mean feature variance by the
  * correlation on the validation trials. w: n_targets × P. */
-static int fit_strfs(const dataset *d, const int *targets, int n_targets, float *w, char *err)
+int session_sound_fit_strfs(const dataset *d, const int *targets, int n_targets, float *w,
+                            char *err)
 {
     int P = d->height * d->width, N = d->neurons, n = 0, nv = 0;
     for (int t = 0; t < d->trials; t++) {
@@ -349,7 +350,7 @@ int session_sound_synthesize(const protocol *p, const dataset *d,
         float *w = malloc((size_t)r->n_targets * P * sizeof(float));
         float *scratch = malloc(P * sizeof(float));
         int failed = !w || !scratch ? controller_fail(err, "out of memory for the STRFs")
-                                    : fit_strfs(d, r->targets, r->n_targets, w, err);
+                                    : session_sound_fit_strfs(d, r->targets, r->n_targets, w, err);
         for (int j = 0; !failed && j < r->n_targets; j++) {
             size_t slot = (size_t)j * SESSION_KIND_COUNT + SESSION_KIND_RF;
             failed = strf_optimum(k, w + (size_t)j * P, clips, images, tier, count, (int)P, S,
