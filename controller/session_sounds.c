@@ -118,21 +118,6 @@ static int ridge_solve(const double *A, int P, double lambda, const double *b, d
     return 0;
 }
 
-static double correlation(const double *a, const double *b, int n)
-{
-    double ma = 0, mb = 0, sab = 0, saa = 0, sbb = 0;
-    for (int i = 0; i < n; i++) {
-        ma += a[i] / n;
-        mb += b[i] / n;
-    }
-    for (int i = 0; i < n; i++) {
-        sab += (a[i] - ma) * (b[i] - mb);
-        saa += (a[i] - ma) * (a[i] - ma);
-        sbb += (b[i] - mb) * (b[i] - mb);
-    }
-    return saa > 0 && sbb > 0 ? sab / sqrt(saa * sbb) : 0;
-}
-
 /* Each target's linear STRF: rate ≈ w · cochleagram + c, fitted by ridge
  * regression on the training trials (cochleagram and responses centred),
  * its penalty chosen from 10^-4..10^2 × the mean feature variance by the
@@ -152,7 +137,7 @@ int session_sound_fit_strfs(const dataset *d, const int *targets, int n_targets,
     double *G = calloc((size_t)P * P, sizeof(double));
     double *L = malloc((size_t)P * P * sizeof(double));
     double *b = malloc((size_t)P * sizeof(double)), *x = malloc((size_t)P * sizeof(double));
-    double *pred = malloc((size_t)nv * sizeof(double)), *obs = malloc((size_t)nv * sizeof(double));
+    float *pred = malloc((size_t)nv * sizeof(float)), *obs = malloc((size_t)nv * sizeof(float));
     double *xc = malloc((size_t)P * sizeof(double));
     int status = 0;
     if (!mean || !G || !L || !b || !x || !pred || !obs || !xc) {
@@ -205,10 +190,11 @@ int session_sound_fit_strfs(const dataset *d, const int *targets, int n_targets,
                 double v = 0;
                 for (int p = 0; p < P; p++)
                     v += x[p] * (d->images[(size_t)t * P + p] - mean[p]);
-                pred[k] = v;
+                pred[k] = (float)v;
                 obs[k++] = d->responses[(size_t)t * N + neuron];
             }
-            double r = correlation(pred, obs, nv);
+            float r;
+            metrics_correlation(pred, obs, nv, 1, &r);
             if (r > best) {
                 best = r;
                 for (int p = 0; p < P; p++)
