@@ -602,6 +602,8 @@ int session_fit_record_targets(session_record *w, const dataset *d, const sessio
     record_payload_array(&pl, "targets", RECORD_I32, 1, shape, r->targets);
     int status = session_record_append(w, RECORD_NOTE, &pl, NULL, err);
     record_payload_free(&pl);
+    if (!isfinite(r->budget.contrast)) /* sounds: their level is the budget, noted apart */
+        return status;
     char note[160];
     snprintf(note, sizeof note, "contrast budget: RMS %.4f at mean luminance %.4f",
              r->budget.contrast, r->budget.mean_luminance);

@@ -276,6 +276,9 @@ int session_sound_synthesize(const protocol *p, const dataset *d,
     *clips_out = NULL;
     if (session_fit_prepare(d, set, NULL, 0, r, err))
         return 1;
+    /* No contrast budget: the clips' RMS level is the budget (a cochleagram's
+     * pixel contrast means nothing here, and is not recorded). */
+    r->budget.contrast = r->budget.mean_luminance = NAN;
     auditory_config c;
     session_sound_config(p, &c);
     int S = c.cochlea.samples, N = d->neurons, starts = p->mei.starts;
