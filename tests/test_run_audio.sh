@@ -1,6 +1,6 @@
 #!/bin/sh
 # `inception run` with modality: audio end to end (tests/protocols/audio.yaml:
-# 8 simulated auditory cells, 118 natural trials, 2 targets) against the
+# 8 simulated auditory cells, 95 natural trials, 2 targets) against the
 # virtual rig, headless: SDL's dummy video and audio drivers, the clips played
 # in real time. run_check.py --audio reads the record back: every phase, the
 # trials' counts against the rig's ground truth, each clip in its stimulus
@@ -36,7 +36,7 @@ ok $? "it prints the ground truth against the STRF control"
 grep -q "Gabor\|RF map" "$work/out"
 [ $? = 1 ]
 ok $? "no image control is mentioned"
-TAP_START=$n $py "$tests/run_check.py" "$work/session" 100 6 3 2 8 --audio >"$work/check" 2>&1
+TAP_START=$n $py "$tests/run_check.py" "$work/session" 80 5 3 2 6 --audio >"$work/check" 2>&1
 [ $? = 0 ] || failed=$((failed + 1))
 grep -v '^1\.\.' "$work/check"
 n=$((n + $(grep -c '^ok\|^not ok' "$work/check")))
