@@ -377,6 +377,12 @@ static int replay_settings(const session_dataset *s, const char *dir, const cli_
         fprintf(stderr, "inception replay: the recorded protocol: %s\n", err);
         return 1;
     }
+    if (p->modality == PROTOCOL_MODALITY_AUDIO) {
+        fprintf(stderr, "inception replay: %s is an audio session (modality: audio): replaying "
+                "it offline is not done yet (docs/audio.md)\n", dir);
+        protocol_destroy(p);
+        return 1;
+    }
     session_fit_settings_from_protocol(p, s->data.height, s->data.width, s->data.neurons, set);
     protocol_destroy(p);
     *top = 0;

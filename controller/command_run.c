@@ -127,9 +127,13 @@ static void prepare_environment(int *mode, int remote)
 /* All three recorded comparisons and the counts behind each median. */
 static void print_recorded_comparisons(const run_result *r)
 {
-    static const char *const names[RUN_CONTROLS] = {"best natural", "matched Gabor",
-                                                    "RF map"};
+    static const char *const images[RUN_CONTROLS] = {"best natural", "matched Gabor",
+                                                     "RF map"};
+    static const char *const sounds[RUN_CONTROLS] = {"best natural", NULL, "STRF optimum"};
+    const char *const *names = r->audio ? sounds : images;
     for (int c = 0; c < RUN_CONTROLS; c++) {
+        if (!names[c]) /* audio: no matched Gabor */
+            continue;
         if (r->recorded_compared[c] < 0) { /* a record written before the counts were */
             if (isfinite(r->recorded_ratio[c]))
                 printf("  MEI / %s: median %.3f (the record holds no counts behind it)\n",
@@ -150,8 +154,10 @@ static void print_recorded_comparisons(const run_result *r)
     printf("  (beats: the MEI's 95%% interval of the mean lies wholly above the control's; "
            "below: wholly below; overlapping intervals are undecided)\n");
     if (r->recorded_natural_training_count > 0)
-        printf("  MEI / the training image with the highest recorded response (one trial, at its "
-               "own contrast): median %.3f over %d targets\n", r->recorded_ratio_natural_training,
+        printf(r->audio ? "  MEI / the training clip with the highest recorded response (one "
+                          "trial): median %.3f over %d targets\n"
+                        : "  MEI / the training image with the highest recorded response (one "
+                          "trial, at its own contrast): median %.3f over %d targets\n", r->recorded_ratio_natural_training,
                r->recorded_natural_training_count);
 }
 
@@ -170,6 +176,15 @@ static int finish(const char *command, int status, const run_result *r, char *er
     if (isnan(r->median_ratio_truth))
         printf("ground truth: none (the stream came from an external acquisition system; "
                "the recorded responses above are the evaluation)\n");
+    else if (r->audio)
+    {
+        printf("ground truth: median MEI / best natural training clip %.3f (all at the same "
+               "RMS level); the MEI beats it for %d of %d targets\n", r->median_ratio_truth,
+               r->truth_beats_best_natural, r->truth_scored);
+        if (r->truth_beats_rf >= 0)
+            printf("ground truth: the MEI beats the fitted STRF's optimum for %d of %d targets\n",
+                   r->truth_beats_rf, r->truth_scored);
+    }
     else
         printf("ground truth: median MEI / best natural training image %.3f (target > 1.3; "
                "the image at the contrast budget, as the MEI; at its own contrast %.3f)\n",
@@ -178,7 +193,7 @@ static int finish(const char *command, int status, const run_result *r, char *er
         printf("WARNING: for %d target-control pairs the recording says the MEI beats the "
                "control but the ground truth ranks the control at or above the MEI\n",
                r->truth_disagrees);
-    if (!isnan(r->median_ratio_truth) && r->truth_scored > 0)
+    if (!isnan(r->median_ratio_truth) && r->truth_scored > 0 && !r->audio)
         printf("ground truth: the MEI beats the matched Gabor for %d of %d targets, the RF map "
                "for %d of %d\n", r->truth_beats_gabor, r->truth_scored, r->truth_beats_rf,
                r->truth_scored);

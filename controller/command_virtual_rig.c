@@ -52,6 +52,10 @@ static const char rig_help[] =
     "  --float-counts         publish float32 counts (default uint16)\n"
     "  --trials N             exit once N trials are fully published\n"
     "  --duration S           exit after S seconds\n"
+    "  --audio                an auditory population (docs/audio.md): onsets carry each\n"
+    "                         clip's cochleagram; --audio-rate HZ, --audio-samples N,\n"
+    "                         --audio-bands N, --audio-rms-db X (16000, 8000, 32, -30)\n"
+    "                         give its cochleagram and the level it is calibrated at\n"
     "  --truth DIR            write truth_counts.npy and truth_trials.npy (trial,\n"
     "                         stimulus, display onset, rig onset, sync edge, fault\n"
     "                         flags: 1 lost bin, 4 lost sync edge, 16 restart) at exit\n";
@@ -108,6 +112,15 @@ static int parse_rig(cli_option *o, int n, rig_config *c, int *trials, float *du
         cli_get_float(o, n, "fraction-curvature", 0, 1, &c->population.fraction_curvature) ||
         cli_get_float(o, n, "fraction-texture", 0, 1, &c->population.fraction_texture))
         return 1;
+    int rate = 16000, samples = 8000, bands = 32;
+    float rms_db = -30;
+    if (cli_get_int(o, n, "audio-rate", 8000, 48000, &rate) ||
+        cli_get_int(o, n, "audio-samples", 800, 96000, &samples) ||
+        cli_get_int(o, n, "audio-bands", 8, 64, &bands) ||
+        cli_get_float(o, n, "audio-rms-db", -60, -20, &rms_db))
+        return 1;
+    c->audio = cli_get(o, n, "audio") != NULL;
+    auditory_config_for(rate, samples, bands, rms_db, &c->auditory);
     c->population.seed = c->seed;
     c->clock_drift = drift * 1e-6;
     c->loss = loss / 100;
@@ -168,6 +181,8 @@ int command_virtual_rig(int argc, char **argv)
         {"fraction-end-stopped", 1, NULL}, {"fraction-surround", 1, NULL},
         {"fraction-curvature", 1, NULL}, {"fraction-texture", 1, NULL},
         {"curve-clients", 1, NULL}, {"drop-sync-every", 1, NULL}, {"drop-bin-every", 1, NULL},
+        {"audio", 0, NULL},       {"audio-rate", 1, NULL},    {"audio-samples", 1, NULL},
+        {"audio-bands", 1, NULL}, {"audio-rms-db", 1, NULL},
     };
     int n = COUNT(o), trials = 0;
     float duration = 0;

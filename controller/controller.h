@@ -178,6 +178,24 @@ typedef struct protocol_mei {
     unsigned controls;     /* PROTOCOL_CONTROL_* bits */
 } protocol_mei;
 
+/* `modality: audio` (docs/audio.md): clips instead of images. The natural
+ * clips are counted by `images` (train, validation_fraction, test,
+ * test_repeats); the model's input is each clip's cochleagram (bands ×
+ * frames), so images.height/width are not used. */
+typedef enum protocol_modality {
+    PROTOCOL_MODALITY_IMAGE = 0,
+    PROTOCOL_MODALITY_AUDIO = 1
+} protocol_modality;
+
+typedef struct protocol_sounds {
+    int rate;             /* clips' sample rate, Hz */
+    float clip_ms;        /* clip length */
+    float rms_dbfs;       /* the level budget: RMS in dB re full scale */
+    int bands;            /* the cochleagram's mel bands */
+    float spl_at_0dbfs;   /* calibration: dB SPL of a 0 dBFS RMS sound at the ear; 0: none */
+    float sync_ms;        /* > 0: the sync pulse on the right channel (presenter_config) */
+} protocol_sounds;
+
 typedef struct protocol_closed_loop {
     int repeats; /* presentations of each MEI and control */
 } protocol_closed_loop;
@@ -197,6 +215,8 @@ typedef struct protocol {
     protocol_targets targets;
     protocol_mei mei;
     protocol_closed_loop closed_loop;
+    int modality;                         /* protocol_modality */
+    protocol_sounds sounds;               /* modality audio */
 
     char file[PROTOCOL_STRING_SIZE]; /* where it was read from, for messages */
     char dir[PROTOCOL_STRING_SIZE];  /* the folder relative paths were resolved against
@@ -528,11 +548,15 @@ typedef struct record_stimulus {
     int64_t neuron;         /* target, -1 if none */
     const char *kind;       /* "mei", "gabor", "rf", "best_natural" */
     int height, width;
-    const float *pixels;    /* height × width, luminance in [0, 1] */
+    const float *pixels;    /* height × width, luminance in [0, 1] (audio: the cochleagram) */
     double predicted;       /* the model's predicted response */
 } record_stimulus;
 /* Records the pixels with their SHA-256 (`pixels_sha256`, RECORD.md). */
 int session_record_stimulus(session_record *w, const record_stimulus *s, char *err);
+/* Audio (docs/audio.md): the same with the clip as played (`samples`, float32,
+ * and `sample_rate`); the pixels are its cochleagram. */
+int session_record_stimulus_sound(session_record *w, const record_stimulus *s,
+                                  const float *samples, int count, int rate, char *err);
 /* The SHA-256 of height × width pixels as a stimulus record holds them
  * (little-endian float32, row-major): its `pixels_sha256`. */
 void record_pixels_sha256(const float *pixels, int height, int width,
@@ -944,6 +968,36 @@ int session_fit_adopt(const dataset *d, model *m, session_fit_result *out, char 
  * for and every stimulus' predicted rate. */
 int session_fit_synthesize(const dataset *d, const session_fit_settings *s, const int *targets,
                            int n_targets, session_fit_result *r, char *err);
+/* session_fit_synthesize's first part: the targets, the budget and room for
+ * the stimuli (what another modality's synthesis fills: session_sounds.c). */
+int session_fit_prepare(const dataset *d, const session_fit_settings *s, const int *targets,
+                        int n_targets, session_fit_result *r, char *err);
+/* Its last part: each stimulus made, the target's predicted rate. */
+int session_fit_predict_stimuli(const dataset *d, session_fit_result *r, char *err);
+/* Audio sessions (session_sounds.c, docs/audio.md). Clip length in samples;
+ * the auditory population's configuration (the virtual rig's and the
+ * ground truth's: neurons and seed from virtual_rig); the cochleagram's size
+ * (the model's input); the natural clips (count × samples, synthetic from
+ * the session's seed) and their cochleagrams (count × bands × frames). */
+int session_sound_samples(const protocol *p);
+void session_sound_config(const protocol *p, auditory_config *c);
+int session_sound_image_size(const protocol *p, int *bands, int *frames, char *err);
+int session_natural_clips(const protocol *p, int count, float *clips, float *images, char *err);
+/* After session_fit_model: the targets, each one's most exciting sound
+ * (sound_mei_from_starts from the mei.starts training clips the model
+ * predicts highest, mei.steps steps) and its best natural training clip,
+ * all at sounds.rms_dbfs; their cochleagrams in r->stimuli and their
+ * samples in *clips_out (n_targets × SESSION_KIND_COUNT × samples, owned by
+ * the caller). `clips`, `images`, `tier`: the session's natural clips. */
+int session_sound_synthesize(const protocol *p, const dataset *d,
+                             const session_fit_settings *set, const float *clips,
+                             const float *images, const uint8_t *tier, int count,
+                             session_fit_result *r, float **clips_out, char *err);
+/* The STRF control's linear model per target (w: n_targets × height × width
+ * of d's images): ridge regression of the training responses on the images,
+ * its penalty chosen by the validation correlation (docs/audio.md). */
+int session_sound_fit_strfs(const dataset *d, const int *targets, int n_targets, float *w,
+                            char *err);
 /* Both of the above. */
 int session_fit_and_synthesize(const dataset *d, const session_fit_settings *s,
                                const unsigned char *start, size_t start_size,
@@ -1088,6 +1142,9 @@ typedef struct run_result {
                                                at its own contrast (NaN: no truth) */
     int truth_disagrees; /* (target, control) pairs reported beaten from the recording whose
                             control the ground truth ranks at or above the MEI (-1: no truth) */
+    int audio;           /* modality audio: clips, not images (docs/audio.md) */
+    int truth_beats_best_natural; /* audio: targets whose MEI the simulated cell answers more
+                                     than its truly best natural training clip (-1: no truth) */
     double seconds;
 } run_result;
 

@@ -9,6 +9,7 @@
  * the parser would refuse. */
 #include "acquisition.h" /* ACQ_MAX_UNITS: the wire format's units per message */
 #include "controller.h"
+#include "stimulus.h" /* PRESENTER_AUDIO_BUFFER_FRAMES: a sound's start latency */
 
 #include <errno.h>
 #include <limits.h>
@@ -51,6 +52,7 @@ static const char *const preconditionings[] = {"none", "blur", "fourier", NULL};
 static const char *const objectives[] = {"single", "one-hot", NULL};
 static const char *const controls[] = {"best_natural", "gabor", "rf", NULL};
 static const char *const stream_formats[] = {"native", "openephys", NULL};
+static const char *const modalities[] = {"image", "audio", NULL};
 
 #define AT(field) offsetof(protocol, field)
 
@@ -61,6 +63,8 @@ static const setting_spec settings[] = {
     {"", "seed", T_U64, AT(seed), 0, 0, "1", NULL, "randomizes schedule, fits and synthesis"},
     {"", "output", T_STRING, AT(output), 1, 0, "sessions/session", NULL,
      "session directory (relative to the working directory)"},
+    {"", "modality", T_ENUM, AT(modality), 0, 0, "image", modalities,
+     "image, or audio: clips instead of images (the sounds section, docs/audio.md)"},
 
     {"endpoints", "stream", T_STRING, AT(endpoints.stream), 1, 0, "tcp://127.0.0.1:5556", NULL,
      "acquisition stream to subscribe (Open Ephys ZMQ interface)"},
@@ -205,6 +209,20 @@ static const setting_spec settings[] = {
     {"mei", "controls", T_FLAGS, AT(mei.controls), 1, 3, "best_natural,gabor,rf", controls,
      "controls shown next to each MEI"},
 
+    {"sounds", "rate", T_INT, AT(sounds.rate), 8000, 48000, "16000", NULL,
+     "audio: the clips' sample rate, Hz"},
+    {"sounds", "clip_ms", T_FLOAT, AT(sounds.clip_ms), 100, 2000, "500", NULL,
+     "audio: clip length"},
+    {"sounds", "rms_dbfs", T_FLOAT, AT(sounds.rms_dbfs), -60, -20, "-30", NULL,
+     "audio: every clip's RMS level, dB re full scale (the budget)"},
+    {"sounds", "bands", T_INT, AT(sounds.bands), 8, 64, "32", NULL,
+     "audio: mel bands of the cochleagram (the model's input height)"},
+    {"sounds", "spl_at_0dbfs", T_FLOAT, AT(sounds.spl_at_0dbfs), 0, 200, "0", NULL,
+     "audio: dB SPL a 0 dBFS RMS sound gives at the ear (measured); 0: not calibrated"},
+    {"sounds", "sync_ms", T_FLOAT, AT(sounds.sync_ms), 0, 100, "0", NULL,
+     "audio: > 0, the clips on the left channel and a full-scale sync pulse this long on the "
+     "right from each clip's first sample; 0: the clip on both"},
+
     {"closed_loop", "repeats", T_INT, AT(closed_loop.repeats), 1, 1000, "10", NULL,
      "presentations of each MEI and control"},
 };
@@ -213,7 +231,7 @@ static const setting_spec settings[] = {
 
 static const char *const sections[] = {"endpoints", "virtual_rig", "display", "timing", "images",
                                        "response", "model", "targets", "mei", "closed_loop",
-                                       NULL};
+                                       "sounds", NULL};
 
 /* Where a setting was given in the file, for messages about it. */
 typedef struct mark {
@@ -1036,6 +1054,53 @@ static int check_consistency(parse_state *s)
     return 0;
 }
 
+/* Audio: what an audio session cannot do, refused by name (docs/audio.md). */
+static int check_sounds(parse_state *s)
+{
+    protocol *p = s->p;
+    if (p->modality != PROTOCOL_MODALITY_AUDIO)
+        return 0; /* the sounds section is checked for range, and not used */
+    const char *image_only[] = {"source", "path", "height", "width"};
+    for (int i = 0; i < 4; i++)
+        if (given(s, "images", image_only[i]))
+            return fail_at(s, where(s, "images", image_only[i]), "leave it out",
+                           "images.%s is not used with modality: audio (the clips are "
+                           "synthetic; the cochleagram sets the model's input)", image_only[i]);
+    unsigned sound_controls = PROTOCOL_CONTROL_BEST_NATURAL | PROTOCOL_CONTROL_RF;
+    if (!given(s, "mei", "controls")) /* the default list holds an image control */
+        p->mei.controls = sound_controls;
+    if (p->mei.controls & ~sound_controls)
+        return fail_at(s, where(s, "mei", "controls"), "controls: [best_natural, rf]",
+                       "with modality: audio the controls are the best natural clip and rf, "
+                       "the fitted linear STRF's optimum (gabor is an image control)");
+    if (p->model.file[0])
+        return fail_at(s, where(s, "model", "file"), "leave it out",
+                       "model.file is not read with modality: audio (the model is fitted)");
+    if (p->display.endpoint[0])
+        return fail_at(s, where(s, "display", "endpoint"), "leave it out",
+                       "modality: audio plays its clips on this computer's audio device");
+    if (p->model.ensemble > 1)
+        return fail_at(s, where(s, "model", "ensemble"), "1",
+                       "modality: audio fits one model (model.ensemble %d)", p->model.ensemble);
+    double stimulus_ms = p->timing.stimulus_frames * 1000.0 / p->display.refresh_hz;
+    double trial_ms = stimulus_ms + p->timing.isi_frames * 1000.0 / p->display.refresh_hz;
+    double buffer_ms = PRESENTER_AUDIO_BUFFER_FRAMES * 1000.0 / p->sounds.rate;
+    if (trial_ms + 1e-3 < p->sounds.clip_ms + buffer_ms)
+        return fail_at(s, where(s, "timing", given(s, "timing", "isi_frames") ? "isi_frames"
+                                                                              : "isi_ms"),
+                       "a gap of one audio buffer at least",
+                       "a %g ms clip starts with the audio device's next buffer (up to %.1f ms "
+                       "after the onset) and must end within its %.1f ms trial",
+                       p->sounds.clip_ms, buffer_ms, trial_ms);
+    if (stimulus_ms + 1e-3 < p->sounds.clip_ms)
+        return fail_at(s, where(s, "timing", given(s, "timing", "stimulus_frames")
+                                                 ? "stimulus_frames" : "stimulus_ms"),
+                       "at least sounds.clip_ms",
+                       "a %g ms clip does not fit the %.1f ms a stimulus is on",
+                       p->sounds.clip_ms, stimulus_ms);
+    return 0;
+}
+
 static int check_settings(parse_state *s)
 {
     protocol *p = s->p;
@@ -1045,7 +1110,7 @@ static int check_settings(parse_state *s)
            check_images(s) || check_model(s) ||
            check_path(s, "display", "gamma_file", p->display.gamma_file, 0) ||
            check_path(s, "model", "file", p->model.file, 0) || check_model_file(s) ||
-           check_consistency(s);
+           check_consistency(s) || check_sounds(s);
 }
 
 /* ---- public ---- */

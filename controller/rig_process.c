@@ -90,6 +90,15 @@ static void rig_arguments(arg_list *a, const char *exe, const protocol *p, const
     arg_option(a, "--loss", 100.0 * v->message_loss);
     arg_option(a, "--drop-sync-every", v->drop_sync_every);
     arg_option(a, "--drop-bin-every", v->drop_bin_every);
+    if (p->modality == PROTOCOL_MODALITY_AUDIO) { /* the auditory population, the run's */
+        auditory_config c;
+        session_sound_config(p, &c);
+        arg_text(a, "--audio");
+        arg_option(a, "--audio-rate", c.cochlea.sample_rate);
+        arg_option(a, "--audio-samples", c.cochlea.samples);
+        arg_option(a, "--audio-bands", c.cochlea.bands);
+        arg_option(a, "--audio-rms-db", c.rms_db);
+    }
     if (p->endpoints.sync_line >= 0) { /* the aligner takes that line only */
         arg_text(a, "--sync-line");
         arg_number(a, p->endpoints.sync_line);

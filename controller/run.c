@@ -23,6 +23,8 @@
 #define KIND_COUNT 4
 static const char *const kind_names[KIND_COUNT] = {"mei", "best_natural", "gabor", "rf"};
 enum { KIND_MEI = 0, KIND_BEST_NATURAL, KIND_GABOR, KIND_RF };
+_Static_assert(KIND_COUNT == SESSION_KIND_COUNT && (int)KIND_BEST_NATURAL == (int)SESSION_KIND_BEST_NATURAL,
+               "the run's kinds are session_fit's slots");
 
 /* Every image the session shows, by id (the presenter's, the schedule's and
  * the stream's stimulus id). */
@@ -32,6 +34,7 @@ typedef struct image_table {
     int *neuron;    /* target, -1 for natural images */
     uint8_t *tier;  /* natural images: TIER_*; closed-loop stimuli: TIER_NONE */
     uint8_t *sha256; /* count × SHA256_SIZE: each schedule record carries its image's */
+    float *clips;    /* audio: count × S, the clip played (pixels: its cochleagram) */
     int count, capacity;
 } image_table;
 
@@ -63,6 +66,8 @@ typedef struct run_state {
     dataset data; /* the natural trials, after recording: rebuilt from the record */
 
     int H, W, P, N;
+    int audio, S;   /* modality audio; clip samples (docs/audio.md) */
+    float *made_clips; /* audio: n_targets × KIND_COUNT × S, the MEIs' and controls' clips */
     image_table images;
     int64_t next_trial;
     response_rows closed;
@@ -167,7 +172,26 @@ static float median_of(const float *v, int n)
 /* ------------------------------------------------------------------------ */
 /* Images */
 
-static int image_add(run_state *s, const float *pixels, int kind, int neuron, int tier, int *id)
+static int display_add(run_state *s, const float *pixels, const float *clip, int *presenter_id)
+{
+    char err[STIMULUS_ERR_SIZE];
+    if (s->audio) { /* the display stays blank; the clip is this stimulus's sound */
+        if (!clip)
+            return fail(s, "an audio stimulus without its clip (%s)", "internal");
+        if (presenter_add_sound_samples(s->display.local, clip, s->S, 1, s->p->sounds.rate,
+                                        presenter_id, err))
+            return fail(s, "audio: %s", err);
+        return 0;
+    }
+    display_ops *d = &s->display.ops;
+    if (d->add_image(d->display, pixels, s->H, s->W, presenter_id, err))
+        return fail(s, "display: %s", err);
+    return 0;
+}
+
+/* `clip`: audio, the stimulus's samples (S); NULL for images. */
+static int image_add(run_state *s, const float *pixels, const float *clip, int kind, int neuron,
+                     int tier, int *id)
 {
     image_table *t = &s->images;
     if (t->count == t->capacity) {
@@ -187,18 +211,21 @@ static int image_add(run_state *s, const float *pixels, int kind, int neuron, in
         uint8_t *h = realloc(t->sha256, (size_t)cap * SHA256_SIZE);
         if (h)
             t->sha256 = h;
-        if (!px || !k || !n || !ti || !h)
+        float *c = s->audio ? realloc(t->clips, (size_t)cap * (size_t)s->S * sizeof(float)) : NULL;
+        if (c)
+            t->clips = c;
+        if (!px || !k || !n || !ti || !h || (s->audio && !c))
             return fail(s, "out of memory for %s images", "the");
         t->capacity = cap;
     }
     int presenter_id;
-    char err[STIMULUS_ERR_SIZE];
-    display_ops *d = &s->display.ops;
-    if (d->add_image(d->display, pixels, s->H, s->W, &presenter_id, err))
-        return fail(s, "display: %s", err);
+    if (display_add(s, pixels, clip, &presenter_id))
+        return 1;
     if (presenter_id != t->count)
         return fail(s, "presenter image ids out of step with the session's (%s)", "internal");
     memcpy(t->pixels + (size_t)t->count * (size_t)s->P, pixels, (size_t)s->P * sizeof(float));
+    if (s->audio)
+        memcpy(t->clips + (size_t)t->count * (size_t)s->S, clip, (size_t)s->S * sizeof(float));
     t->kind[t->count] = kind;
     t->neuron[t->count] = neuron;
     t->tier[t->count] = (uint8_t)tier;
@@ -210,6 +237,19 @@ static int image_add(run_state *s, const float *pixels, int kind, int neuron, in
 static const float *image_at(const run_state *s, int64_t id)
 {
     return s->images.pixels + (size_t)id * (size_t)s->P;
+}
+
+static const float *clip_at(const run_state *s, int64_t id)
+{
+    return s->audio ? s->images.clips + (size_t)id * (size_t)s->S : NULL;
+}
+
+/* A stimulus record: the image (audio: the cochleagram) and, audio, the clip. */
+static int record_shown(run_state *s, int64_t id, int neuron, const char *kind, double predicted)
+{
+    record_stimulus rs = {id, neuron, kind, s->H, s->W, image_at(s, id), predicted};
+    return session_record_stimulus_sound(s->rec, &rs, clip_at(s, id), s->S, s->p->sounds.rate,
+                                         s->err);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -230,6 +270,9 @@ static int record_completed_trial(run_state *s, const acq_trial *t, const float 
     record_payload_i64(&pl, "sync_edge_ns", t->sync_edge_ns);
     record_payload_i64(&pl, "bins", t->bins);
     record_payload_text(&pl, "block", block);
+    if (s->audio) /* the clip's first sample in the audio device's output stream */
+        record_payload_i64(&pl, "sound_onset_sample",
+                           run_frames_sound_sample(&s->frames, (int64_t)t->trial));
     int r = session_record_append(s->rec, RECORD_TRIAL, &pl, NULL, s->err);
     record_payload_free(&pl);
     return r;
@@ -674,14 +717,16 @@ static int on_presenter_event(run_state *s, const presenter_event *ev, int *bloc
         return 1;
     if (ev->kind == PRESENTER_EVENT_FLIP)
         return 0;
-    acq_onset o = {(uint64_t)ev->trial, (uint64_t)ev->image, ev->onset_ns,
+    /* Audio trials show no image: the stimulus is the sound (the same id). */
+    int stimulus = s->audio ? ev->sound : ev->image;
+    acq_onset o = {(uint64_t)ev->trial, (uint64_t)stimulus, ev->onset_ns,
                    (int64_t)((double)ev->frames_requested * s->period_ms * 1e6),
                    (uint32_t)s->H, (uint32_t)s->W};
-    acq_publisher_onset(s->onsets, &o, image_at(s, ev->image));
+    acq_publisher_onset(s->onsets, &o, image_at(s, stimulus));
     /* The onset "reaches us" now (WIRE.md), not at its flip: a run loop held
      * up for longer than a trial would otherwise pair each onset with the
      * edge of the one before in the first offset's vote. */
-    if (acq_aligner_add_onset(s->aligner, (uint64_t)ev->trial, (uint64_t)ev->image, ev->onset_ns,
+    if (acq_aligner_add_onset(s->aligner, (uint64_t)ev->trial, (uint64_t)stimulus, ev->onset_ns,
                               acq_now_ns(), err))
         return fail(s, "aligner: %s", err);
     return 0;
@@ -814,7 +859,8 @@ static int show_block(run_state *s, const char *block, const int64_t *ids, int c
     s->st.trials_total = count;
     while (!block_end || done < count) {
         while (submitted < count) {
-            presenter_request r = {first + submitted, (int)ids[submitted], -1,
+            int id = (int)ids[submitted];
+            presenter_request r = {first + submitted, s->audio ? -1 : id, s->audio ? id : -1,
                                    s->p->timing.stimulus_frames, s->p->timing.isi_frames, NULL};
             int q = d->submit(d->display, &r, err);
             if (q < 0)
@@ -908,16 +954,19 @@ static int record_natural_images(run_state *s, int64_t **schedule, int *count,
     const protocol_images *im = &s->p->images;
     int n_images = im->train + im->test;
     float *own = made ? NULL : malloc((size_t)n_images * (size_t)s->P * sizeof(float));
+    float *clips = s->audio ? malloc((size_t)n_images * (size_t)s->S * sizeof(float)) : NULL;
     const float *pixels = made ? made : own;
     int64_t *order = malloc(((size_t)im->train + (size_t)im->test * (size_t)im->test_repeats) *
                             sizeof(int64_t));
     int64_t *tiers = malloc((size_t)im->train * sizeof(int64_t));
     int status = 1;
-    if (!pixels || !order || !tiers) {
+    if (!pixels || !order || !tiers || (s->audio && !clips)) {
         fail(s, "out of memory for %s", "the natural images");
         goto done;
     }
-    if (own && session_natural_images(s->p, n_images, NULL, own, NULL, s->err))
+    if (s->audio ? (made ? fail(s, "audio sessions are not resumed yet (%s)", "docs/audio.md")
+                         : session_natural_clips(s->p, n_images, clips, own, s->err))
+                 : own && session_natural_images(s->p, n_images, NULL, own, NULL, s->err))
         goto done;
     /* Validation images: a seeded random share of the training set. */
     model_rng rng;
@@ -936,10 +985,10 @@ static int record_natural_images(run_state *s, int64_t **schedule, int *count,
     int k = 0, bad = 0;
     for (int i = 0; i < n_images && !bad; i++) {
         int tier = i >= im->train ? TIER_TEST : is_val[i] ? TIER_VALIDATION : TIER_TRAIN, id;
-        bad = image_add(s, pixels + (size_t)i * (size_t)s->P, -1, -1, tier, &id);
-        record_stimulus rs = {id, -1, "natural", s->H, s->W, image_at(s, id), NAN};
+        bad = image_add(s, pixels + (size_t)i * (size_t)s->P,
+                        clips ? clips + (size_t)i * (size_t)s->S : NULL, -1, -1, tier, &id);
         bad = bad || (!session_image_recorded(recorded, id) &&
-                      session_record_stimulus(s->rec, &rs, s->err));
+                      record_shown(s, id, -1, "natural", NAN));
         for (int r = 0; !bad && r < (tier == TIER_TEST ? im->test_repeats : 1); r++)
             order[k++] = id;
     }
@@ -953,6 +1002,7 @@ static int record_natural_images(run_state *s, int64_t **schedule, int *count,
     status = 0;
 done:
     free(own);
+    free(clips);
     free(order);
     free(tiers);
     return status;
@@ -976,11 +1026,37 @@ static int note_photo_source(run_state *s)
     return session_record_note(s->rec, note, s->err);
 }
 
+/* Audio: the clips and their level, in dB SPL where the protocol gives a
+ * calibration (sounds.spl_at_0dbfs), said on the terminal and in the record. */
+static int note_sounds(run_state *s)
+{
+    if (!s->audio)
+        return 0;
+    const protocol_sounds *ps = &s->p->sounds;
+    char level[96], note[640];
+    if (ps->spl_at_0dbfs > 0)
+        snprintf(level, sizeof level, "%.1f dB SPL by the protocol's calibration (0 dBFS = "
+                 "%.1f dB SPL)", (double)(ps->rms_dbfs + ps->spl_at_0dbfs),
+                 (double)ps->spl_at_0dbfs);
+    else
+        snprintf(level, sizeof level, "dB SPL unknown (no calibration: sounds.spl_at_0dbfs)");
+    const char *driver = getenv("SDL_AUDIODRIVER");
+    snprintf(note, sizeof note, "natural clips: synthetic, %d samples (%.1f ms) at %d Hz, "
+             "RMS %.1f dBFS = %s; cochleagrams of %d bands x %d frames; the display stays "
+             "blank and the photodiode patch flips at each onset; audio driver %s%s", s->S,
+             1000.0 * s->S / ps->rate, ps->rate, (double)ps->rms_dbfs, level, s->H, s->W,
+             driver ? driver : "SDL's choice",
+             driver && !strcmp(driver, "dummy") ? " (plays to no device: SDL_AUDIODRIVER=alsa "
+                                                  "or pulseaudio on a rig)" : "");
+    progress(s, note, 1);
+    return session_record_note(s->rec, note, s->err);
+}
+
 static int phase_recording(run_state *s)
 {
     int64_t *schedule = NULL;
     int count = 0;
-    if (phase(s, "recording", "begin") || note_photo_source(s) ||
+    if (phase(s, "recording", "begin") || note_photo_source(s) || note_sounds(s) ||
         record_natural_images(s, &schedule, &count, NULL, NULL))
         return 1;
     int status = run_block(s, "recording", schedule, count, 1);
@@ -1167,14 +1243,9 @@ static int add_closed_loop_images(run_state *s, int64_t **ids_out, int *count_ou
             if (!r->present[slot])
                 continue;
             const float *x = r->stimuli + (size_t)slot * P;
-            record_stimulus rs = {0, s->targets[j], kind_names[kind], s->H, s->W, x,
-                                  r->predicted[slot]};
-            if (image_add(s, x, kind, s->targets[j], TIER_NONE, &id)) {
-                free(ids);
-                return 1;
-            }
-            rs.stimulus_id = id;
-            if (session_record_stimulus(s->rec, &rs, s->err)) {
+            const float *clip = s->audio ? s->made_clips + (size_t)slot * s->S : NULL;
+            if (image_add(s, x, clip, kind, s->targets[j], TIER_NONE, &id) ||
+                record_shown(s, id, s->targets[j], kind_names[kind], r->predicted[slot])) {
                 free(ids);
                 return 1;
             }
@@ -1190,7 +1261,10 @@ static int phase_synthesis(run_state *s, int64_t **ids, int *count)
     if (phase(s, "synthesis", "begin"))
         return 1;
     session_fit_settings set = fit_settings(s);
-    if (session_fit_synthesize(&s->data, &set, NULL, 0, &s->fr, s->err) ||
+    const image_table *t = &s->images;
+    if ((s->audio ? session_sound_synthesize(s->p, &s->data, &set, t->clips, t->pixels, t->tier,
+                                             t->count, &s->fr, &s->made_clips, s->err)
+                  : session_fit_synthesize(&s->data, &set, NULL, 0, &s->fr, s->err)) ||
         session_fit_record_targets(s->rec, &s->data, &s->fr, s->err) || adopt_targets(s))
         return 1;
     if (s->n_targets == 0)
@@ -1468,6 +1542,81 @@ done:
     return status;
 }
 
+/* Audio: the simulated auditory population (the rig's: session_sound_config)
+ * answers each MEI, its best natural clip as shown, and the cell's truly best
+ * natural training clip, all at sounds.rms_dbfs; the median MEI / truly best
+ * natural ratio over the targets is the session's ground-truth figure. */
+static int evaluate_truth_audio(run_state *s, const int *verdict)
+{
+    auditory_config c;
+    session_sound_config(s->p, &c);
+    auditory_population *pop;
+    char err[MODEL_ERR_SIZE];
+    if (auditory_population_create(&pop, &c, err))
+        return fail(s, "ground truth: %s", err);
+    int N = c.neurons, n_t = s->n_targets;
+    float *rates = malloc((size_t)N * sizeof(float));
+    float *natural = malloc((size_t)N * sizeof(float)); /* best over training clips */
+    float *ratio = malloc((size_t)(n_t ? n_t : 1) * sizeof(float));
+    int status = 1, scored = 0, beats = 0, beats_strf = 0, disagrees = 0;
+    if (!rates || !natural || !ratio) {
+        fail(s, "out of memory for %s", "the ground truth");
+        goto done;
+    }
+    for (int n = 0; n < N; n++)
+        natural[n] = -INFINITY;
+    for (int i = 0; i < s->images.count; i++) {
+        if (s->images.kind[i] >= 0 || s->images.tier[i] != TIER_TRAIN)
+            continue;
+        auditory_population_rates_image(pop, image_at(s, i), 1, rates);
+        for (int n = 0; n < N; n++)
+            natural[n] = fmaxf(natural[n], rates[n]);
+    }
+    for (int j = 0; j < n_t; j++) {
+        int n = s->targets[j];
+        double shown[KIND_COUNT];
+        for (int kind = 0; kind < KIND_COUNT; kind++) {
+            int id = stimulus_of(s, n, kind);
+            shown[kind] = NAN;
+            if (id < 0)
+                continue;
+            auditory_population_rates_image(pop, image_at(s, id), 1, rates);
+            shown[kind] = rates[n];
+            char name[64];
+            snprintf(name, sizeof name, "truth_%s", kind_names[kind]);
+            if (record_value(s, n, name, shown[kind]))
+                goto done;
+        }
+        if (record_value(s, n, "truth_best_natural_training", natural[n]))
+            goto done;
+        if (isfinite(shown[KIND_MEI]) && natural[n] > 0) {
+            ratio[scored++] = (float)(shown[KIND_MEI] / natural[n]);
+            beats += shown[KIND_MEI] > natural[n];
+        }
+        beats_strf += shown[KIND_MEI] > shown[KIND_RF]; /* the STRF's optimum (NaN: none) */
+        for (int kind = 1; kind < KIND_COUNT; kind++)
+            disagrees += verdict[j * KIND_COUNT + kind] > 0 && !(shown[KIND_MEI] > shown[kind]);
+    }
+    s->res->truth_disagrees = disagrees;
+    s->res->median_ratio_truth = scored ? median_of(ratio, scored) : NAN;
+    s->res->truth_scored = scored;
+    s->res->truth_beats_best_natural = beats;
+    s->res->truth_beats_rf = stimulus_of(s, s->targets[0], KIND_RF) >= 0 ? beats_strf : -1;
+    status = record_value(s, -1, "truth_median_ratio_mei_over_best_natural",
+                          s->res->median_ratio_truth) ||
+             record_value(s, -1, "truth_targets_mei_beats_best_natural", beats) ||
+             (s->res->truth_beats_rf >= 0 &&
+              record_value(s, -1, "truth_targets_mei_beats_rf", beats_strf)) ||
+             record_value(s, -1, "truth_targets_scored", scored) ||
+             record_value(s, -1, "truth_recorded_beaten_disagrees", disagrees);
+done:
+    free(rates);
+    free(natural);
+    free(ratio);
+    auditory_population_destroy(pop);
+    return status;
+}
+
 /* An external acquisition system records real neurons: there is no ground
  * truth to compare with, only the recorded responses. */
 static int note_no_truth(run_state *s)
@@ -1491,7 +1640,9 @@ static int phase_evaluation(run_state *s)
     }
     int status = phase(s, "evaluation", "begin") || evaluate_recorded(s, ci) ||
                  evaluate_ratios(s, ci, verdict) || evaluate_recorded_natural(s, ci) ||
-                 (s->p->virtual_rig.enabled ? evaluate_truth(s, verdict) : note_no_truth(s)) ||
+                 (!s->p->virtual_rig.enabled ? note_no_truth(s)
+                  : s->audio                 ? evaluate_truth_audio(s, verdict)
+                                             : evaluate_truth(s, verdict)) ||
                  phase(s, "evaluation", "end");
     free(ci);
     free(verdict);
@@ -1546,6 +1697,8 @@ static void run_destroy(run_state *s)
     free(s->images.neuron);
     free(s->images.tier);
     free(s->images.sha256);
+    free(s->images.clips);
+    free(s->made_clips);
     free(s->closed.image_id);
     free(s->closed.counts);
     free(s->counts);
@@ -1580,6 +1733,13 @@ static int run_init(run_state *s, const protocol *p, const run_options *o, run_r
     s->stream_reached_ns = INT64_MIN;
     s->H = p->images.height;
     s->W = p->images.width;
+    s->audio = out->audio = p->modality == PROTOCOL_MODALITY_AUDIO;
+    out->truth_beats_best_natural = -1;
+    if (s->audio) { /* the model's input is the clip's cochleagram */
+        s->S = session_sound_samples(p);
+        if (session_sound_image_size(p, &s->H, &s->W, err))
+            return 1;
+    }
     s->P = s->H * s->W;
     snprintf(s->dir, sizeof s->dir, "%s", dir);
     snprintf(out->session_dir, sizeof out->session_dir, "%s", s->dir);
@@ -1807,7 +1967,7 @@ static int load_closed_stimulus(run_state *s, const record_view *v, resume_scan 
     if (!pixels)
         return fail(s, "out of memory for %s", "a stimulus");
     memcpy(pixels, f.data, (size_t)s->P * sizeof(float));
-    int status = image_add(s, pixels, kind, (int)neuron, TIER_NONE, &got);
+    int status = image_add(s, pixels, NULL, kind, (int)neuron, TIER_NONE, &got);
     free(pixels);
     if (!status && got != id)
         return fail(s, "the record's stimulus ids are not consecutive (%s)", "resume");
@@ -2190,6 +2350,11 @@ int run_resume(const char *dir, const run_options *o, run_result *out, char *err
     }
     protocol *p = NULL;
     int status = recorded_protocol(dir, &p, err);
+    if (!status && p->modality == PROTOCOL_MODALITY_AUDIO) {
+        status = controller_fail(err, "%s is an audio session (modality: audio): resuming it is "
+                                 "not done yet (docs/audio.md)", dir);
+        protocol_destroy(p);
+    }
     if (!status && o->offscreen)
         p->display.mode = PROTOCOL_DISPLAY_OFFSCREEN;
     if (status) {

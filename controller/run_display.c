@@ -9,10 +9,17 @@
 #include <stdio.h>
 #include <string.h>
 
-static int open_local(run_display *d, const protocol_display *pd, int realtime_priority,
-                      char *err)
+static int open_local(run_display *d, const protocol *p, int realtime_priority, char *err)
 {
+    const protocol_display *pd = &p->display;
     presenter_config c = presenter_config_default();
+    /* Audio: the device at the clips' own rate, so the samples played are
+     * the samples made (no resampling; docs/audio.md). */
+    c.audio = p->modality == PROTOCOL_MODALITY_AUDIO;
+    if (c.audio) {
+        c.audio_rate = p->sounds.rate;
+        c.audio_sync_ms = p->sounds.sync_ms;
+    }
     c.display = pd->index;
     c.fullscreen = pd->mode == PROTOCOL_DISPLAY_FULLSCREEN;
     c.width = pd->width;
@@ -77,7 +84,7 @@ int run_display_open(run_display *d, const protocol *p, int realtime_priority, c
 {
     memset(d, 0, sizeof *d);
     return p->display.endpoint[0] ? open_remote(d, &p->display, err)
-                                  : open_local(d, &p->display, realtime_priority, err);
+                                  : open_local(d, p, realtime_priority, err);
 }
 
 int run_display_resync(run_display *d, char *note, size_t size, char *err)

@@ -18,7 +18,11 @@ int run_frames_begin(run_frames *f, int64_t first, int count, int units, char *e
 {
     assert(count >= 0 && units > 0);
     free(f->verdict);
+    free(f->sound_sample);
     f->verdict = calloc((size_t)(count ? count : 1), 1);
+    f->sound_sample = malloc((size_t)(count ? count : 1) * sizeof(int64_t));
+    for (int i = 0; f->sound_sample && i < count; i++)
+        f->sound_sample[i] = -1;
     f->first = first;
     f->count = count;
     f->held_count = 0;
@@ -29,7 +33,7 @@ int run_frames_begin(run_frames *f, int64_t first, int count, int units, char *e
         f->held_capacity = 0;
         f->units = units;
     }
-    if (!f->verdict) {
+    if (!f->verdict || !f->sound_sample) {
         snprintf(err, CONTROLLER_ERR_SIZE, "out of memory for a block's frame verdicts");
         return 1;
     }
@@ -47,7 +51,14 @@ void run_frames_verdict(run_frames *f, const presenter_event *ev)
     int i = frames_index(f, ev->trial);
     if (i < 0 || f->verdict[i] != RUN_FRAMES_UNKNOWN)
         return; /* not this block's, or a second event for it: the first one stands */
-    f->verdict[i] = ev->flags & FRAMES_WRONG_FLAGS ? RUN_FRAMES_WRONG : RUN_FRAMES_AS_ASKED;
+    /* A trial whose sound never reached the audio device is no better than
+     * one whose frames went wrong. */
+    int silent = ev->sound >= 0 && (!(ev->flags & PRESENTER_SOUND_PLAYED) ||
+                                    (ev->flags & PRESENTER_SOUND_CUT));
+    if (ev->sound >= 0 && !silent)
+        f->sound_sample[i] = ev->sound_onset_sample;
+    f->verdict[i] = ev->flags & FRAMES_WRONG_FLAGS || silent ? RUN_FRAMES_WRONG
+                                                             : RUN_FRAMES_AS_ASKED;
 }
 
 int run_frames_flags(const run_frames *f, int64_t trial, int block_over)
@@ -97,9 +108,16 @@ int run_frames_release(run_frames *f, int block_over, acq_trial *t, float *count
     return 0;
 }
 
+int64_t run_frames_sound_sample(const run_frames *f, int64_t trial)
+{
+    int i = frames_index(f, trial);
+    return i < 0 ? -1 : f->sound_sample[i];
+}
+
 void run_frames_free(run_frames *f)
 {
     free(f->verdict);
+    free(f->sound_sample);
     free(f->held);
     free(f->held_counts);
     memset(f, 0, sizeof *f);

@@ -140,6 +140,8 @@ typedef struct run_frames {
     int64_t first;          /* the block's first trial number */
     int count, units;
     uint8_t *verdict;       /* per trial of the block: RUN_FRAMES_* */
+    int64_t *sound_sample;  /* per trial: its sound's onset frame in the audio device's
+                               stream (presenter_event.sound_onset_sample), -1 none */
     acq_trial *held;
     float *held_counts;     /* held_count × units */
     int held_count, held_capacity;
@@ -158,6 +160,9 @@ void run_frames_verdict(run_frames *f, const presenter_event *ev);
  * -1 while not known. Once the block is over (BLOCK_END seen) an unknown
  * verdict (its event lost) counts as wrong: nothing vouches for its frames. */
 int run_frames_flags(const run_frames *f, int64_t trial, int block_over);
+/* The onset frame of the trial's sound in the audio device's stream, once
+ * its verdict came (-1: no sound, not played, or not known). */
+int64_t run_frames_sound_sample(const run_frames *f, int64_t trial);
 /* Keeps a completed trial and its counts until its verdict is known. */
 int run_frames_hold(run_frames *f, const acq_trial *t, const float *counts);
 /* Takes out a held trial whose verdict is known (1), or none (0). */

@@ -459,6 +459,9 @@ static int repair_lost_images(const record_source *src, collected *c, session_da
                        s->protocol_dir[0] ? s->protocol_dir : NULL, &p, perr))
         status = controller_fail(err, "image %lld: its stimulus record is lost to damage and the "
                                  "recorded protocol cannot make it again: %s", (long long)lost[0], perr);
+    else if (p->modality == PROTOCOL_MODALITY_AUDIO)
+        status = controller_fail(err, "clip %lld: its stimulus record is lost to damage, and an "
+                                 "audio session's clips are not made again yet", (long long)lost[0]);
     else if (c->height && (p->images.height != c->height || p->images.width != c->width))
         status = controller_fail(err, "image %lld: its stimulus record is lost to damage and the "
                                  "recorded protocol makes %d×%d images, the record holds %d×%d",

@@ -460,8 +460,8 @@ int session_fit_model(const dataset *d, const session_fit_settings *s,
     return 0;
 }
 
-int session_fit_synthesize(const dataset *d, const session_fit_settings *s, const int *targets,
-                           int n_targets, session_fit_result *r, char *err)
+int session_fit_prepare(const dataset *d, const session_fit_settings *s, const int *targets,
+                        int n_targets, session_fit_result *r, char *err)
 {
     int N = d->neurons;
     size_t P = (size_t)d->height * (size_t)d->width;
@@ -475,7 +475,19 @@ int session_fit_synthesize(const dataset *d, const session_fit_settings *s, cons
         r->n_targets = choose_targets(r->validation_corr, N, s->target_count,
                                       s->min_correlation, r->targets);
     }
-    if (session_fit_budget(d, s->contrast, &r->budget, err) || stimuli_alloc(r, P, err))
+    return session_fit_budget(d, s->contrast, &r->budget, err) || stimuli_alloc(r, P, err);
+}
+
+int session_fit_predict_stimuli(const dataset *d, session_fit_result *r, char *err)
+{
+    return predict_stimuli(d, r, (size_t)d->height * (size_t)d->width, err);
+}
+
+int session_fit_synthesize(const dataset *d, const session_fit_settings *s, const int *targets,
+                           int n_targets, session_fit_result *r, char *err)
+{
+    size_t P = (size_t)d->height * (size_t)d->width;
+    if (session_fit_prepare(d, s, targets, n_targets, r, err))
         return 1;
     if (r->n_targets == 0)
         return 0;
@@ -590,6 +602,8 @@ int session_fit_record_targets(session_record *w, const dataset *d, const sessio
     record_payload_array(&pl, "targets", RECORD_I32, 1, shape, r->targets);
     int status = session_record_append(w, RECORD_NOTE, &pl, NULL, err);
     record_payload_free(&pl);
+    if (!isfinite(r->budget.contrast)) /* sounds: their level is the budget, noted apart */
+        return status;
     char note[160];
     snprintf(note, sizeof note, "contrast budget: RMS %.4f at mean luminance %.4f",
              r->budget.contrast, r->budget.mean_luminance);

@@ -897,6 +897,12 @@ int session_record_checkpoint(session_record *w, const char *model_path, int64_t
 
 int session_record_stimulus(session_record *w, const record_stimulus *s, char *err)
 {
+    return session_record_stimulus_sound(w, s, NULL, 0, 0, err);
+}
+
+int session_record_stimulus_sound(session_record *w, const record_stimulus *s,
+                                  const float *samples, int count, int rate, char *err)
+{
     record_payload *p = scratch(w);
     record_payload_i64(p, "stimulus_id", s->stimulus_id);
     record_payload_i64(p, "neuron", s->neuron);
@@ -908,6 +914,11 @@ int session_record_stimulus(session_record *w, const record_stimulus *s, char *e
     uint8_t digest[SHA256_SIZE];
     record_pixels_sha256(s->pixels, (int)shape[0], (int)shape[1], digest);
     record_payload_bytes(p, "pixels_sha256", digest, SHA256_SIZE);
+    if (samples) {
+        uint32_t n[1] = {(uint32_t)count};
+        record_payload_array(p, "samples", RECORD_F32, 1, n, samples);
+        record_payload_i64(p, "sample_rate", rate);
+    }
     return append_scratch(w, RECORD_STIMULUS, NULL, err);
 }
 

@@ -21,6 +21,8 @@ struct virtual_rig {
     rig_config c;
     acq_publisher *pub;
     sim_population *pop;
+    auditory_population *audio; /* instead of pop, rig_config.audio */
+    int height, width;          /* what an onset's attached image must be */
     int neurons;
     model_rng rng;
     int64_t display_start;
@@ -87,12 +89,27 @@ int rig_create(virtual_rig **out, const rig_config *c, acq_publisher *pub, int64
         return model_fail(err, "virtual rig: out of memory");
     r->c = *c;
     r->pub = pub;
-    if (sim_population_create(&r->pop, &c->population, err)) {
-        free(r);
-        return 1;
+    if (c->audio) {
+        auditory_config a = c->auditory;
+        a.neurons = c->population.neurons;
+        a.seed = c->population.seed;
+        if (auditory_population_create(&r->audio, &a, err)) {
+            free(r);
+            return 1;
+        }
+        r->neurons = a.neurons;
+        r->height = a.cochlea.bands;
+        r->width = (a.cochlea.samples - a.cochlea.window) / a.cochlea.hop + 1;
+    } else {
+        if (sim_population_create(&r->pop, &c->population, err)) {
+            free(r);
+            return 1;
+        }
+        r->neurons = sim_population_neurons(r->pop);
+        r->height = c->population.height;
+        r->width = c->population.width;
     }
-    r->neurons = sim_population_neurons(r->pop);
-    size_t pixels = (size_t)c->population.height * (size_t)c->population.width;
+    size_t pixels = (size_t)r->height * (size_t)r->width;
     r->bin_counts = malloc(sizeof(float) * (size_t)r->neurons);
     r->rates = malloc(sizeof(float) * (size_t)r->neurons);
     r->image = malloc(sizeof(float) * pixels);
@@ -123,6 +140,7 @@ void rig_destroy(virtual_rig *r)
     free(r->rates);
     free(r->image);
     sim_population_destroy(r->pop);
+    auditory_population_destroy(r->audio);
     free(r);
 }
 
@@ -159,10 +177,13 @@ static rig_trial *new_trial(virtual_rig *r, char *err)
 int rig_onset(virtual_rig *r, const acq_onset *o, const float *image, char *err)
 {
     const sim_config *pc = &r->c.population;
-    if (image && (o->height != (uint32_t)pc->height || o->width != (uint32_t)pc->width))
+    if (image && (o->height != (uint32_t)r->height || o->width != (uint32_t)r->width))
         return model_fail(err, "trial %llu: image %u×%u, the population sees %d×%d",
-                          (unsigned long long)o->trial, o->height, o->width, pc->height,
-                          pc->width);
+                          (unsigned long long)o->trial, o->height, o->width, r->height,
+                          r->width);
+    if (!image && r->audio)
+        return model_fail(err, "trial %llu: no cochleagram attached (an auditory population "
+                          "hears only what the onset carries)", (unsigned long long)o->trial);
     /* The display shares this machine's CLOCK_MONOTONIC: an onset more than an
      * hour before the rig started, or a year after, is not one of ours. */
     if (o->onset_ns < r->display_start - 3600000000000LL ||
@@ -191,7 +212,13 @@ int rig_onset(virtual_rig *r, const acq_onset *o, const float *image, char *err)
         free(t->total);
         return model_fail(err, "virtual rig: out of memory");
     }
-    sim_population_sample(r->pop, image, 1, &r->rng, r->rates);
+    if (r->audio) {
+        auditory_population_rates_image(r->audio, image, 1, r->rates);
+        for (int n = 0; n < r->neurons; n++)
+            r->rates[n] = (float)model_rng_poisson(&r->rng, r->rates[n]);
+    } else {
+        sim_population_sample(r->pop, image, 1, &r->rng, r->rates);
+    }
     for (int n = 0; n < r->neurons; n++)
         for (int s = 0; s < (int)r->rates[n]; s++) {
             int b = (int)(model_rng_uniform(&r->rng) * t->nbins);

@@ -35,6 +35,11 @@ typedef struct rig_config {
     int drop_sync_every, drop_bin_every;
     int counts_dtype;         /* ACQ_DTYPE_U16 or ACQ_DTYPE_F32 */
     uint64_t seed;
+    /* Audio (docs/audio.md): the simulated auditory population (`auditory`,
+     * its neurons and seed from `population`) answers the cochleagram each
+     * onset carries (bands × frames) instead of the visual one an image. */
+    int audio;
+    auditory_config auditory;
 } rig_config;
 
 /* Ground-truth flags: what the rig did to a trial's data. */
@@ -49,7 +54,8 @@ int rig_create(virtual_rig **out, const rig_config *c, acq_publisher *pub, int64
                char *err);
 void rig_destroy(virtual_rig *r);
 /* A stimulus went on screen. `image` (height×width of the population) may be
- * NULL: then the image is drawn from the stimulus id (sim_natural_images). */
+ * NULL: then the image is drawn from the stimulus id (sim_natural_images).
+ * Audio: `image` is the clip's cochleagram, required. */
 int rig_onset(virtual_rig *r, const acq_onset *o, const float *image, char *err);
 /* Publishes everything due by display time `display_now`; returns ns of
  * display time until the next bin is due. */

@@ -57,6 +57,10 @@ static int presenter_check_config(const presenter_config *c, char *err)
         bad = "queue capacity must be 1..16M";
     else if (c->audio && (c->audio_rate < 8000 || c->audio_rate > 192000))
         bad = "audio rate must be 8000..192000 Hz";
+    else if (!(c->audio_sync_ms >= 0.0f && c->audio_sync_ms <= 100.0f))
+        bad = "audio sync pulse must be 0..100 ms";
+    else if (c->audio_capture_frames < 0 || (c->audio_capture_frames > 0 && !c->audio_capture))
+        bad = "audio capture needs a buffer";
     else if (c->realtime_priority < 0 || c->realtime_priority > 99)
         bad = "real-time priority must be 0 (none) or 1..99";
     if (bad)

@@ -44,6 +44,8 @@ typedef struct presenter_voice {
     int position;           /* frames already played */
     int64_t trial_serial;   /* which trial started it */
     int64_t onset_ns;       /* 0 until the callback first plays it */
+    int64_t onset_sample;   /* its first sample's frame in the device stream; -1 before */
+    int64_t device_frames;  /* frames handed to the device since it opened */
 } presenter_voice;
 
 /* A trial in progress on the render thread. */
@@ -131,7 +133,11 @@ void *presenter_thread_main(void *arg);
 int presenter_audio_open(presenter *p, char *err);
 void presenter_audio_close(presenter *p);
 void presenter_sound_start(presenter *p, int sound, int64_t trial_serial);
-int64_t presenter_sound_onset(presenter *p, int64_t trial_serial);
+/* The onset of the trial's sound on the presenter's clock (0: not played)
+ * and, in *sample, its frame in the device stream (-1: not played);
+ * *playing: 1 while it has samples left to hand to the device. */
+int64_t presenter_sound_onset(presenter *p, int64_t trial_serial, int64_t *sample,
+                              int *playing);
 void presenter_sounds_free(presenter *p);
 
 #endif

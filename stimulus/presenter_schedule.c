@@ -92,9 +92,13 @@ static void loop_end_trial(frame_loop *l, int64_t flip_ns, int aborting)
              ev->isi_shown != ev->isi_requested)
         ev->flags |= PRESENTER_WRONG_DURATION;
     if (l->trial.request.sound >= 0) {
-        ev->sound_onset_ns = presenter_sound_onset(l->p, l->trial.serial);
+        int playing;
+        ev->sound_onset_ns = presenter_sound_onset(l->p, l->trial.serial,
+                                                   &ev->sound_onset_sample, &playing);
         if (ev->sound_onset_ns)
             ev->flags |= PRESENTER_SOUND_PLAYED;
+        if (playing)
+            ev->flags |= PRESENTER_SOUND_CUT;
     }
     l->s.trials_shown++;
     l->s.wrong_durations += (ev->flags & PRESENTER_WRONG_DURATION) != 0;
@@ -116,6 +120,7 @@ static void loop_start_trial(frame_loop *l, const presenter_request *r, int64_t 
     ev->trial = r->trial;
     ev->image = r->image;
     ev->sound = r->sound;
+    ev->sound_onset_sample = -1;
     ev->onset_flip = l->flips;
     ev->onset_ns = flip_ns;
     ev->frames_requested = r->frames;

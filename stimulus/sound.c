@@ -4,6 +4,7 @@
  * presenter's clock, when it first handed a sound's samples to the device. */
 #include "presenter_internal.h"
 
+#include <math.h>
 #include <sndfile.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,8 +21,10 @@ static void sound_callback(void *user, Uint8 *stream, int bytes)
     int copied = 0;
     if (v->sound >= 0) {
         const presenter_sound *s = &p->sounds[v->sound];
-        if (v->position == 0 && v->onset_ns == 0)
+        if (v->position == 0 && v->onset_ns == 0) {
             v->onset_ns = presenter_now_ns();
+            v->onset_sample = v->device_frames; /* its first sample opens this buffer */
+        }
         copied = s->frames - v->position;
         if (copied > frames)
             copied = frames;
@@ -31,6 +34,13 @@ static void sound_callback(void *user, Uint8 *stream, int bytes)
             v->sound = -1;
     }
     memset(out + 2 * copied, 0, 2 * sizeof(float) * (size_t)(frames - copied));
+    const presenter_config *c = &p->config;
+    if (c->audio_capture && v->device_frames < c->audio_capture_frames) {
+        int64_t room = c->audio_capture_frames - v->device_frames;
+        int n = room < frames ? (int)room : frames;
+        memcpy(c->audio_capture + 2 * v->device_frames, out, 2 * sizeof(float) * (size_t)n);
+    }
+    v->device_frames += frames;
 }
 
 int presenter_audio_open(presenter *p, char *err)
@@ -44,7 +54,7 @@ int presenter_audio_open(presenter *p, char *err)
     want.freq = p->config.audio_rate;
     want.format = AUDIO_F32SYS;
     want.channels = 2;
-    want.samples = 256; /* ~5 ms at 48 kHz: the onset latency bound */
+    want.samples = PRESENTER_AUDIO_BUFFER_FRAMES; /* the onset latency bound: 5 ms at 48 kHz */
     want.callback = sound_callback;
     want.userdata = p;
     p->audio = SDL_OpenAudioDevice(NULL, 0, &want, &have, 0);
@@ -72,14 +82,19 @@ void presenter_sound_start(presenter *p, int sound, int64_t trial_serial)
     p->voice.sound = sound;
     p->voice.position = 0;
     p->voice.onset_ns = 0;
+    p->voice.onset_sample = -1;
     p->voice.trial_serial = trial_serial;
     SDL_UnlockAudioDevice(p->audio);
 }
 
-int64_t presenter_sound_onset(presenter *p, int64_t trial_serial)
+int64_t presenter_sound_onset(presenter *p, int64_t trial_serial, int64_t *sample,
+                              int *playing)
 {
     SDL_LockAudioDevice(p->audio);
-    int64_t t = p->voice.trial_serial == trial_serial ? p->voice.onset_ns : 0;
+    int ours = p->voice.trial_serial == trial_serial;
+    int64_t t = ours ? p->voice.onset_ns : 0;
+    *sample = ours && t ? p->voice.onset_sample : -1;
+    *playing = ours && p->voice.sound >= 0;
     SDL_UnlockAudioDevice(p->audio);
     return t;
 }
@@ -151,6 +166,14 @@ int presenter_add_sound_samples(presenter *p, const float *samples, int frames, 
     s->samples = sound_convert(samples, frames, channels, rate, p->audio_rate, &s->frames, err);
     if (!s->samples)
         return 1;
+    if (p->config.audio_sync_ms > 0) {
+        /* The sync marker: the right channel is a full-scale pulse from the
+         * sound's first sample, built into the sound so that it cannot move
+         * against it; the sound keeps the left channel. */
+        int pulse = (int)lround(p->config.audio_sync_ms * 1e-3 * p->audio_rate);
+        for (int i = 0; i < s->frames; i++)
+            s->samples[2 * (size_t)i + 1] = i < pulse ? 1.0f : 0.0f;
+    }
     *id = p->sound_count++;
     return 0;
 }

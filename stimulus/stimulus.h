@@ -105,6 +105,16 @@ typedef struct presenter_config {
     const gamma_calibration *calibration; /* NULL: drive levels = 255 × luminance */
     int audio;                /* 1: open an audio device for sounds */
     int audio_rate;           /* sample rate of the device (default 48000) */
+    /* The audio sync marker (docs/audio.md): > 0, every sound plays on the
+     * left channel only and the right channel carries a full-scale pulse this
+     * many ms long from the sound's first sample (for the acquisition
+     * system's analog input); 0: the sound on both channels. */
+    float audio_sync_ms;
+    /* For tests and checks: the first audio_capture_frames stereo frames the
+     * audio callback hands to the device are copied to audio_capture
+     * (interleaved, owned by the caller); NULL: none. */
+    float *audio_capture;
+    int audio_capture_frames;
     int queue_capacity;       /* requests queued at once (default 4096; events: 4×, late flips too) */
     /* > 0: the render thread asks for SCHED_FIFO at this priority (1..99)
      * first thing, before it opens the display, so that the threads the
@@ -115,6 +125,10 @@ typedef struct presenter_config {
      * presenter_realtime says what came of it. */
     int realtime_priority;
 } presenter_config;
+
+/* Frames of the audio device's buffer: a sound starts with the next buffer
+ * after its onset flip, up to this many frames later. */
+#define PRESENTER_AUDIO_BUFFER_FRAMES 256
 
 /* A config with the defaults: windowed 800×600, 60 Hz, auto pacing,
  * background 0.5, 40 px photodiode patch bottom-left starting white,
@@ -145,6 +159,9 @@ enum {
     PRESENTER_ABORTED = 1 << 3,        /* Escape / presenter_abort cut the trial short */
     PRESENTER_CAPTURED = 1 << 4,       /* the onset frame was read back into `capture` */
     PRESENTER_SOUND_PLAYED = 1 << 5,   /* the sound started; sound_onset_ns is valid */
+    PRESENTER_SOUND_CUT = 1 << 6,      /* its ISI ended before its sound did (the next sound
+                                          cuts it): the trial is longer than its sound plus
+                                          the device's buffer, or the device lags */
 };
 
 typedef enum presenter_event_kind {
@@ -172,6 +189,10 @@ typedef struct presenter_event {
     int64_t offset_ns;      /* the flip that ended the stimulus (TRIAL events) */
     int64_t end_ns;         /* the flip that ended the ISI (TRIAL events) */
     int64_t sound_onset_ns; /* first samples handed to the audio device */
+    /* The frame of the device's output stream (0 = the first frame handed to
+     * it since it opened) that holds the sound's first sample: its onset,
+     * sample-accurate on the device's clock (-1: not played) */
+    int64_t sound_onset_sample;
     int frames_requested, isi_requested;
     int frames_shown;       /* measured: round((offset - onset) / period) */
     int isi_shown;
