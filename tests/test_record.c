@@ -3,9 +3,9 @@
  * is reported at its offset and skipped; a torn tail is cut on resume and
  * appending continues; a full disk stops the writer with the record intact;
  * and numpy reads what C wrote (tests/record_check.py, argv[1], with the
- * reader controller/record_reader.py, argv[2]). */
+ * reader controller/record/record_reader.py, argv[2]). */
 #include "controller.h"
-#include "record_crc.h"
+#include "record/record_crc.h"
 #include "test.h"
 #include "test_files.h"
 
@@ -615,7 +615,7 @@ static void test_spikes(const char *reader, const char *dir)
     char python_dir[4200], program[2048];
     snprintf(python_dir, sizeof python_dir, "%s", reader);
     char *slash = strrchr(python_dir, '/');
-    snprintf(slash ? slash + 1 : python_dir, 64, "../python");
+    snprintf(slash ? slash + 1 : python_dir, 64, "../../python");
     snprintf(program, sizeof program,
              "import sys; sys.path.insert(0, sys.argv[1]); import inception.record as r\n"
              "s = r.open(sys.argv[2]).spikes()\n"

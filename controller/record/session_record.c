@@ -58,6 +58,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+_Static_assert(RECORD_SHA256_SIZE == SHA256_SIZE, "record.h's digest size is SHA-256's");
+
 uint64_t record_monotonic_ns(void)
 {
     struct timespec t;
