@@ -274,8 +274,10 @@ static int write_meis(const char *dir, const session_dataset *s,
     for (int j = 0; !status && j < f->n_targets; j++) {
         int neuron = f->targets[j];
         int64_t id = m.id_of[neuron] >= 0 ? m.id_of[neuron] : ++m.highest;
-        record_stimulus st = {id, neuron, "mei", d->height, d->width, f->meis + (size_t)j * P,
-                              f->predicted[j * SESSION_KIND_COUNT + SESSION_KIND_MEI]};
+        record_stimulus st = {.stimulus_id = id, .neuron = neuron, .kind = "mei",
+                              .height = d->height, .width = d->width,
+                              .pixels = f->meis + (size_t)j * P,
+                              .predicted = f->predicted[j * SESSION_KIND_COUNT + SESSION_KIND_MEI]};
         status = session_record_stimulus(w, &st, err);
     }
     free(m.id_of);
@@ -309,8 +311,9 @@ static int write_repaired(session_record *w, const session_dataset *s, char *err
         return 0;
     size_t P = (size_t)s->data.height * (size_t)s->data.width;
     for (int i = 0; i < s->repaired; i++) {
-        record_stimulus st = {s->repaired_ids[i], -1, "natural", s->data.height, s->data.width,
-                              s->repaired_pixels + (size_t)i * P, NAN};
+        record_stimulus st = {.stimulus_id = s->repaired_ids[i], .neuron = -1, .kind = "natural",
+                              .height = s->data.height, .width = s->data.width,
+                              .pixels = s->repaired_pixels + (size_t)i * P, .predicted = NAN};
         if (session_record_stimulus(w, &st, err))
             return 1;
     }

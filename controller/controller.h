@@ -623,11 +623,6 @@ int session_fit_record_model(session_record *w, const char *dir, const dataset *
  * validation_corr), a `targets` note with the neurons, the budget note. */
 int session_fit_record_targets(session_record *w, const dataset *d, const session_fit_result *r,
                                char *err);
-/* An `evaluation` record with neuron -1 and per-neuron float32 arrays
- * (names NULL-terminated): the one writer of metric arrays. */
-int session_record_metric_arrays(session_record *w, const char *kind, double mean, int n,
-                                 const char *const *names, const float *const *arrays,
-                                 char *err);
 
 /* ------------------------------------------------------------------------
  * Stream replay (session_stream.c): a record's stream published again in the

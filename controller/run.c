@@ -213,31 +213,29 @@ static const float *image_at(const run_state *s, int64_t id)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Records beyond the typed helpers */
+/* Records with the run's own fields */
 
 /* A completed trial: RECORD.md's fields plus its aligner flags and block. */
 static int record_completed_trial(run_state *s, const acq_trial *t, const float *counts, const char *block)
 {
-    record_payload pl;
-    record_payload_init(&pl);
-    uint32_t shape[1] = {(uint32_t)s->N};
-    record_payload_i64(&pl, "trial", (int64_t)t->trial);
-    record_payload_i64(&pl, "image_id", (int64_t)t->stimulus_id);
-    record_payload_i64(&pl, "onset_ns", t->onset_display_ns);
-    record_payload_array(&pl, "counts", RECORD_F32, 1, shape, counts);
-    record_payload_i64(&pl, "flags", (int64_t)t->flags);
-    record_payload_i64(&pl, "onset_acq_ns", t->onset_acq_ns);
-    record_payload_i64(&pl, "sync_edge_ns", t->sync_edge_ns);
-    record_payload_i64(&pl, "bins", t->bins);
-    record_payload_text(&pl, "block", block);
-    int r = session_record_append(s->rec, RECORD_TRIAL, &pl, NULL, s->err);
-    record_payload_free(&pl);
-    return r;
+    record_trial r = {.trial = (int64_t)t->trial,
+                      .image_id = (int64_t)t->stimulus_id,
+                      .onset_ns = t->onset_display_ns,
+                      .neurons = s->N,
+                      .counts = counts,
+                      .has_run = 1,
+                      .flags = (int64_t)t->flags,
+                      .onset_acq_ns = t->onset_acq_ns,
+                      .sync_edge_ns = t->sync_edge_ns,
+                      .bins = t->bins,
+                      .block = block};
+    return session_record_trial(s->rec, &r, NULL, s->err);
 }
 
 static int record_value(run_state *s, int64_t neuron, const char *kind, double value)
 {
-    record_evaluation e = {neuron, kind, value, value, value, 0};
+    record_evaluation e = {.neuron = neuron, .kind = kind, .mean = value, .ci_low = value,
+                           .ci_high = value, .repeats = 0};
     return session_record_evaluation(s->rec, &e, s->err);
 }
 
@@ -339,19 +337,15 @@ static int protect_frame_path(run_state *s)
         return 1;
     static const char *const modes[] = {"off", "realtime", "fallback"};
     progress(s, s->sched.text, 1);
-    record_payload pl;
-    record_payload_init(&pl);
-    record_payload_text(&pl, "text", s->sched.text);
-    record_payload_text(&pl, "scheduling", modes[s->sched.mode]);
-    record_payload_i64(&pl, "cpus", s->sched.cpus);
-    record_payload_i64(&pl, "presenter_cpu", s->sched.presenter_cpu);
-    record_payload_i64(&pl, "fit_nice", s->sched.fit_nice);
-    record_payload_i64(&pl, "memory_locked", s->sched.mlocked);
-    record_payload_i64(&pl, "aligning_realtime", s->sched.aligning_realtime);
-    record_payload_i64(&pl, "driver_threads", s->sched.driver_threads);
-    int r = session_record_append(s->rec, RECORD_NOTE, &pl, NULL, s->err);
-    record_payload_free(&pl);
-    return r;
+    record_note n = {.text = s->sched.text,
+                     .scheduling = modes[s->sched.mode],
+                     .cpus = s->sched.cpus,
+                     .presenter_cpu = s->sched.presenter_cpu,
+                     .fit_nice = s->sched.fit_nice,
+                     .memory_locked = s->sched.mlocked,
+                     .aligning_realtime = s->sched.aligning_realtime,
+                     .driver_threads = s->sched.driver_threads};
+    return session_record_note_fields(s->rec, &n, s->err);
 }
 
 static int open_presenter(run_state *s)
@@ -378,9 +372,11 @@ static const char *item_kind(int type)
 /* Open Ephys spikes as received: one `spikes` record a batch (RECORD.md). */
 static int record_spike_batch(run_state *s, const acq_item *it)
 {
-    record_spikes b = {(int)it->count, it->spike_samples, it->spike_sorted_ids,
-                       it->spike_electrodes, it->electrodes, it->first_received_ns,
-                       it->received_ns};
+    record_spikes b = {.count = (int)it->count, .sample_num = it->spike_samples,
+                       .sorted_id = it->spike_sorted_ids,
+                       .electrode = it->spike_electrodes, .electrodes = it->electrodes,
+                       .first_received_ns = it->first_received_ns,
+                       .received_ns = it->received_ns};
     return session_record_spikes(s->rec, &b, s->err);
 }
 
@@ -388,21 +384,24 @@ static int take_item(run_state *s, acq_item *it)
 {
     if (it->type == ACQ_ITEM_SPIKES)
         return record_spike_batch(s, it);
-    record_stream_message m = {(int64_t)s->stream_messages++, item_kind(it->type),
-                               it->timestamp_ns,
-                               it->type == ACQ_MSG_COUNTS ? 1
+    record_stream_message m = {.message_num = (int64_t)s->stream_messages++,
+                               .kind = item_kind(it->type),
+                               .sample_num = it->timestamp_ns,
+                               .num_samples = it->type == ACQ_MSG_COUNTS ? 1
                                : it->type == ACQ_ITEM_LOSS ? it->until_ns - it->timestamp_ns
                                                            : 0,
-                               it->timestamp_ns / 1000000, it->received_ns,
-                               (int64_t)it->missed_before, (int64_t)it->count,
-                               it->bin_width_ns, (int)it->count,
-                               it->type == ACQ_MSG_COUNTS ? it->counts : NULL,
-                               (it->flags & ACQ_ITEM_CLOCK_RESET) != 0};
+                               .timestamp_ms = it->timestamp_ns / 1000000,
+                               .received_ns = it->received_ns,
+                               .lost = (int64_t)it->missed_before, .data_size = (int64_t)it->count,
+                               .bin_width_ns = it->bin_width_ns, .units = (int)it->count,
+                               .counts = it->type == ACQ_MSG_COUNTS ? it->counts : NULL,
+                               .clock_reset = (it->flags & ACQ_ITEM_CLOCK_RESET) != 0};
     if (session_record_stream(s->rec, &m, s->err))
         return 1;
     for (uint32_t i = 0; it->type == ACQ_MSG_EVENTS && i < it->count; i++) {
-        record_sync_event e = {it->events[i].line, it->events[i].rising,
-                               it->events[i].timestamp_ns, it->received_ns, -1};
+        record_sync_event e = {.line = it->events[i].line, .state = it->events[i].rising,
+                               .sample_num = it->events[i].timestamp_ns,
+                               .received_ns = it->received_ns, .trial = -1};
         if (session_record_sync_event(s->rec, &e, s->err))
             return 1;
     }
@@ -636,15 +635,15 @@ static int schedule_block(run_state *s, const char *block_of_natural, const int6
     for (int i = 0; i < count; i++) {
         int64_t id = ids[i], trial = s->next_trial + i;
         int kind = s->images.kind[id];
-        record_schedule_entry e = {trial,
-                                   block_of_natural ? tier_blocks[s->images.tier[id]]
+        record_schedule_entry e = {.trial = trial,
+                                   .block = block_of_natural ? tier_blocks[s->images.tier[id]]
                                                     : "closed_loop",
-                                   kind < 0 ? "natural" : kind_names[kind],
-                                   id,
-                                   s->images.neuron[id],
-                                   s->p->timing.stimulus_frames,
-                                   s->p->timing.isi_frames,
-                                   s->images.sha256 + (size_t)id * SHA256_SIZE};
+                                   .kind = kind < 0 ? "natural" : kind_names[kind],
+                                   .image_id = id,
+                                   .target_neuron = s->images.neuron[id],
+                                   .stimulus_frames = s->p->timing.stimulus_frames,
+                                   .isi_frames = s->p->timing.isi_frames,
+                                   .image_sha256 = s->images.sha256 + (size_t)id * SHA256_SIZE};
         if (session_record_schedule(s->rec, &e, s->err))
             return 1;
     }
@@ -667,9 +666,10 @@ static int on_presenter_event(run_state *s, const presenter_event *ev, int *bloc
     s->st.dropped_frames += ev->dropped_frames;
     if (ev->kind == PRESENTER_EVENT_ONSET)
         s->frames.photodiode = ev->trial & 1 ? 0 : 1;
-    record_flip_event f = {ev->trial, ev->onset_flip, ev->onset_ns, ev->onset_ns,
-                           ev->dropped_frames, s->frames.photodiode,
-                           ev->kind == PRESENTER_EVENT_ONSET};
+    record_flip_event f = {.trial = ev->trial, .frame = ev->onset_flip, .flip_ns = ev->onset_ns,
+                           .onset_ns = ev->onset_ns,
+                           .missed = ev->dropped_frames, .photodiode = s->frames.photodiode,
+                           .onset = ev->kind == PRESENTER_EVENT_ONSET};
     if (session_record_flip(s->rec, &f, s->err))
         return 1;
     if (ev->kind == PRESENTER_EVENT_FLIP)
@@ -702,30 +702,27 @@ static int record_display_block(run_state *s, const char *block, const presenter
         snprintf(note + n, sizeof note - (size_t)n, "; %lld display events LOST (their flips "
                  "are missing from the record)", (long long)sum->events_lost);
     progress(s, note, 1);
-    record_payload pl;
-    record_payload_init(&pl);
-    record_payload_text(&pl, "text", note);
-    record_payload_text(&pl, "display_block", block);
-    record_payload_i64(&pl, "flips", sum->flips);
-    record_payload_i64(&pl, "dropped_frames", sum->dropped_frames);
-    record_payload_i64(&pl, "trials_shown", sum->trials_shown);
-    record_payload_i64(&pl, "trials_with_drops", sum->trials_with_drops);
-    record_payload_i64(&pl, "trials_flagged_frames", s->frames.wrong);
-    record_payload_i64(&pl, "events_lost", sum->events_lost);
-    record_payload_f64(&pl, "period_ms", sum->period_ms);
-    record_payload_f64(&pl, "interval_mean_ms", sum->interval_mean_ms);
-    record_payload_f64(&pl, "interval_sd_ms", sum->interval_sd_ms);
-    record_payload_f64(&pl, "interval_max_ms", sum->interval_max_ms);
+    record_note account = {.text = note,
+                         .display_block = block,
+                         .flips = sum->flips,
+                         .dropped_frames = sum->dropped_frames,
+                         .trials_shown = sum->trials_shown,
+                         .trials_with_drops = sum->trials_with_drops,
+                         .trials_flagged_frames = s->frames.wrong,
+                         .events_lost = sum->events_lost,
+                         .period_ms = sum->period_ms,
+                         .interval_mean_ms = sum->interval_mean_ms,
+                         .interval_sd_ms = sum->interval_sd_ms,
+                         .interval_max_ms = sum->interval_max_ms};
     if (s->fit) { /* what the background fit got done meanwhile (bench-frames) */
         int rounds;
         double corr;
         fit_worker_status(s->fit, &rounds, &corr);
-        record_payload_i64(&pl, "fit_rounds", rounds);
-        record_payload_i64(&pl, "fit_trial_epochs", fit_worker_trial_epochs(s->fit));
+        account.has_fit_rounds = 1;
+        account.fit_rounds = rounds;
+        account.fit_trial_epochs = fit_worker_trial_epochs(s->fit);
     }
-    int r = session_record_append(s->rec, RECORD_NOTE, &pl, NULL, s->err);
-    record_payload_free(&pl);
-    return r;
+    return session_record_note_fields(s->rec, &account, s->err);
 }
 
 /* Open Ephys, after each block: the unit map (which electrode's spikes each
@@ -856,8 +853,11 @@ static int show_block(run_state *s, const char *block, const int64_t *ids, int c
         return 1;
     acq_clock_fit f;
     acq_aligner_clock(s->aligner, &f);
-    record_alignment a = {1.0 + f.drift, f.offset_ns, f.rms_residual_ns, f.max_residual_ns,
-                          f.pairs, f.display0, f.acq0};
+    record_alignment a = {.slope_ns_per_sample = 1.0 + f.drift, .offset_ns = f.offset_ns,
+                          .residual_rms_ns = f.rms_residual_ns,
+                          .residual_max_ns = f.max_residual_ns,
+                          .points = f.pairs, .display_ref_ns = f.display0,
+                          .acquisition_ref_ns = f.acq0};
     return session_record_alignment(s->rec, &a, s->err) || note_openephys(s);
 }
 
@@ -937,7 +937,8 @@ static int record_natural_images(run_state *s, int64_t **schedule, int *count,
     for (int i = 0; i < n_images && !bad; i++) {
         int tier = i >= im->train ? TIER_TEST : is_val[i] ? TIER_VALIDATION : TIER_TRAIN, id;
         bad = image_add(s, pixels + (size_t)i * (size_t)s->P, -1, -1, tier, &id);
-        record_stimulus rs = {id, -1, "natural", s->H, s->W, image_at(s, id), NAN};
+        record_stimulus rs = {.stimulus_id = id, .neuron = -1, .kind = "natural", .height = s->H,
+                              .width = s->W, .pixels = image_at(s, id), .predicted = NAN};
         bad = bad || (!session_image_recorded(recorded, id) &&
                       session_record_stimulus(s->rec, &rs, s->err));
         for (int r = 0; !bad && r < (tier == TIER_TEST ? im->test_repeats : 1); r++)
@@ -1167,8 +1168,10 @@ static int add_closed_loop_images(run_state *s, int64_t **ids_out, int *count_ou
             if (!r->present[slot])
                 continue;
             const float *x = r->stimuli + (size_t)slot * P;
-            record_stimulus rs = {0, s->targets[j], kind_names[kind], s->H, s->W, x,
-                                  r->predicted[slot]};
+            record_stimulus rs = {.stimulus_id = 0, .neuron = s->targets[j],
+                                  .kind = kind_names[kind], .height = s->H, .width = s->W,
+                                  .pixels = x,
+                                  .predicted = r->predicted[slot]};
             if (image_add(s, x, kind, s->targets[j], TIER_NONE, &id)) {
                 free(ids);
                 return 1;
@@ -1264,7 +1267,8 @@ static int evaluate_recorded(run_state *s, stats_interval *ci_out /* targets × 
                 return fail(s, "evaluation: %s", why);
             }
             ci_out[j * KIND_COUNT + kind] = ci;
-            record_evaluation e = {neuron, kind_names[kind], ci.mean, ci.low, ci.high, n};
+            record_evaluation e = {.neuron = neuron, .kind = kind_names[kind], .mean = ci.mean,
+                                   .ci_low = ci.low, .ci_high = ci.high, .repeats = n};
             if (session_record_evaluation(s->rec, &e, s->err)) {
                 free(v);
                 return 1;

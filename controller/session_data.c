@@ -644,7 +644,9 @@ static int import_stimuli(session_record *w, const dataset *d, char *err)
                                          (long long)d->image_ids[t]);
             continue;
         }
-        record_stimulus s = {d->image_ids[t], -1, "natural", d->height, d->width, px, 0.0};
+        record_stimulus s = {.stimulus_id = d->image_ids[t], .neuron = -1, .kind = "natural",
+                             .height = d->height, .width = d->width, .pixels = px,
+                             .predicted = 0.0};
         status = session_record_stimulus(w, &s, err);
     }
     free(order);
@@ -657,10 +659,13 @@ static int import_trials(session_record *w, const dataset *d, char *err)
     const int64_t frames_off = IMPORT_ISI_MS * IMPORT_REFRESH_HZ / 1000;
     const int64_t period_ns = (int64_t)(IMPORT_STIMULUS_MS + IMPORT_ISI_MS) * 1000000;
     for (int t = 0; t < d->trials; t++) {
-        record_schedule_entry e = {t, block_of_tier(d->tiers[t]), "natural", d->image_ids[t],
-                                   -1, frames_on, frames_off, NULL};
-        record_trial r = {t, d->image_ids[t], (int64_t)(t + 1) * period_ns, d->neurons,
-                          d->responses + (size_t)t * (size_t)d->neurons};
+        record_schedule_entry e = {.trial = t, .block = block_of_tier(d->tiers[t]),
+                                   .kind = "natural", .image_id = d->image_ids[t],
+                                   .target_neuron = -1, .stimulus_frames = frames_on,
+                                   .isi_frames = frames_off, .image_sha256 = NULL};
+        record_trial r = {.trial = t, .image_id = d->image_ids[t],
+                          .onset_ns = (int64_t)(t + 1) * period_ns, .neurons = d->neurons,
+                          .counts = d->responses + (size_t)t * (size_t)d->neurons};
         if (session_record_schedule(w, &e, err) || session_record_trial(w, &r, NULL, err))
             return 1;
     }

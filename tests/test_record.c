@@ -208,14 +208,26 @@ static int write_session(const char *dir, const char *model_path, char *err)
         pixels[k] = sinf((float)k);
     uint8_t digest[SHA256_SIZE]; /* the stimulus' hash, as run writes it with each showing */
     record_pixels_sha256(pixels, 4, 5, digest);
-    record_schedule_entry e = {5, "train", "natural", 1234, -1, 8, 4, digest};
-    record_flip_event fl = {5, 99, 1000000, 1004000, 1, 1, 1};
-    record_stream_message m = {77, "data", 30000, 1024, 1700000000000, 2000000, 2, 4096, 0, 0, NULL, 0};
-    record_sync_event s = {1, 1, 30123, 2100000, 5};
-    record_alignment a = {1.0000125, -12.5, 80.5, 210.0, 40, 1004000, 987654321};
-    record_trial t = {5, 1234, 1004000, NEURONS, counts};
-    record_stimulus st = {3, 2, "mei", 4, 5, pixels, 17.25};
-    record_evaluation ev = {2, "mei", 12.5, 10.0, 15.0, 8};
+    record_schedule_entry e = {.trial = 5, .block = "train", .kind = "natural", .image_id = 1234,
+                               .target_neuron = -1, .stimulus_frames = 8, .isi_frames = 4,
+                               .image_sha256 = digest};
+    record_flip_event fl = {.trial = 5, .frame = 99, .flip_ns = 1000000, .onset_ns = 1004000,
+                            .missed = 1, .photodiode = 1, .onset = 1};
+    record_stream_message m = {.message_num = 77, .kind = "data", .sample_num = 30000,
+                               .num_samples = 1024, .timestamp_ms = 1700000000000,
+                               .received_ns = 2000000, .lost = 2, .data_size = 4096,
+                               .bin_width_ns = 0, .units = 0, .counts = NULL, .clock_reset = 0};
+    record_sync_event s = {.line = 1, .state = 1, .sample_num = 30123, .received_ns = 2100000,
+                           .trial = 5};
+    record_alignment a = {.slope_ns_per_sample = 1.0000125, .offset_ns = -12.5,
+                          .residual_rms_ns = 80.5, .residual_max_ns = 210.0, .points = 40,
+                          .display_ref_ns = 1004000, .acquisition_ref_ns = 987654321};
+    record_trial t = {.trial = 5, .image_id = 1234, .onset_ns = 1004000, .neurons = NEURONS,
+                      .counts = counts};
+    record_stimulus st = {.stimulus_id = 3, .neuron = 2, .kind = "mei", .height = 4, .width = 5,
+                          .pixels = pixels, .predicted = 17.25};
+    record_evaluation ev = {.neuron = 2, .kind = "mei", .mean = 12.5, .ci_low = 10.0,
+                            .ci_high = 15.0, .repeats = 8};
     uint64_t seq = 0;
     int status = session_record_phase(w, "recording", "begin", err) ||
                  session_record_schedule(w, &e, err) || session_record_flip(w, &fl, err) ||
@@ -515,7 +527,8 @@ static void test_disk_full(const char *dir)
             float big[1000];
             for (int k = 0; k < 1000; k++)
                 big[k] = (float)k;
-            record_stimulus s = {0, 0, "noise", 25, 40, big, 0};
+            record_stimulus s = {.stimulus_id = 0, .neuron = 0, .kind = "noise", .height = 25,
+                                 .width = 40, .pixels = big, .predicted = 0};
             while (result[0] < 1000 && session_record_stimulus(w, &s, err) == 0)
                 result[0]++;
             result[1] = session_record_note(w, "after the failure", err) != 0;
@@ -577,9 +590,13 @@ static void test_spikes(const char *reader, const char *dir)
     int64_t jump[3] = {5, 5 + 3000000000LL, 7};             /* differences beyond int32 */
     int32_t sorted_a[4] = {3, 0, 65535, 1}, sorted_b[3] = {2, 2, 0};
     uint8_t elec_a[4] = {0, 1, 0, 1}, elec_b[3] = {0, 0, 0};
-    record_spikes a = {4, near, sorted_a, elec_a, "Tetrode 1\nStereotrode 12", 10, 20};
-    record_spikes b = {3, jump, sorted_b, elec_b, "Probe A", 30, 40};
-    record_spikes none = {0, NULL, NULL, NULL, "", 0, 0};
+    record_spikes a = {.count = 4, .sample_num = near, .sorted_id = sorted_a, .electrode = elec_a,
+                       .electrodes = "Tetrode 1\nStereotrode 12", .first_received_ns = 10,
+                       .received_ns = 20};
+    record_spikes b = {.count = 3, .sample_num = jump, .sorted_id = sorted_b, .electrode = elec_b,
+                       .electrodes = "Probe A", .first_received_ns = 30, .received_ns = 40};
+    record_spikes none = {.count = 0, .sample_num = NULL, .sorted_id = NULL, .electrode = NULL,
+                          .electrodes = "", .first_received_ns = 0, .received_ns = 0};
     CHECK(session_record_create(dir, "test", "", 0, &w, err) == 0 &&
               session_record_spikes(w, &a, err) == 0,
           "a spikes record of 4 spikes is written: %s", err);

@@ -64,11 +64,13 @@ static void child_append_forever(const char *dir, int ack_fd, int first_round)
     for (int64_t trial = next_trial(dir);; trial++) {
         for (int n = 0; n < NEURONS; n++)
             counts[n] = count_value(trial, n);
-        record_trial t = {trial, trial % 1000, 0, NEURONS, counts};
+        record_trial t = {.trial = trial, .image_id = trial % 1000, .onset_ns = 0,
+                          .neurons = NEURONS, .counts = counts};
         if (session_record_trial(w, &t, NULL, err))
             _exit(5);
         if (trial % 7 == 3) {
-            record_stimulus s = {trial, 0, "big", 256, 256, big, 0};
+            record_stimulus s = {.stimulus_id = trial, .neuron = 0, .kind = "big", .height = 256,
+                                 .width = 256, .pixels = big, .predicted = 0};
             if (session_record_stimulus(w, &s, err))
                 _exit(6);
         }

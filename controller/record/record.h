@@ -165,21 +165,52 @@ int session_record_close(session_record *w, char *err);
 /* Monotonic clock in ns, the record's time base. */
 uint64_t record_monotonic_ns(void);
 
-/* --- Typed records: each fills a payload with the fields RECORD.md lists --- */
+/* --- Typed records ---
+ *
+ * One C struct per record type and one schema table per type
+ * (record_schema.c) that drives both directions: session_record_X (and
+ * record_append_typed) encode a struct by its table, record_X_read decodes a
+ * record into it. Field names are the table's alone: nothing outside the
+ * module names a field. RECORD.md's "Types and their fields" lists every
+ * field of every table (checked by tests/test_record.c).
+ *
+ * Reading: record_X_read(view, &x, err) fills *x (zeroed first) from a record
+ * of that type; 0 on success, non-zero with a one-line reason naming the
+ * record's offset when the record is not of the type, lacks a field every
+ * writer writes, or holds a field of the wrong dtype or shape. Fields a
+ * record does not have (older writers, other writers) read as NULL / 0, or
+ * set the struct's has_* member to 0 where the difference matters. Text,
+ * bytes and arrays are copied, aligned and text NUL-terminated, into one
+ * block that the struct owns: free(x.decoded) when done (NULL when nothing
+ * was copied). Fields the table does not know are ignored (later versions
+ * may add fields). */
 
-int session_record_phase(session_record *w, const char *phase, const char *event, char *err);
-int session_record_note(session_record *w, const char *text, char *err);
+typedef struct record_view record_view; /* below, under Reading */
 
-/* One point of the fit's learning curve, a `note` (RECORD.md): `fit`
- * "background" (a round of the background fit, `trials` its snapshot) or
- * "final" (an epoch of the final fit, `trials` 0), the round or epoch,
- * its last epoch's training loss and mean validation correlation. */
+/* The learning-curve point of a `note` (see record_note). */
 typedef struct record_fit_round {
     const char *fit;
     int64_t round, trials;
     double train_loss, validation_corr;
 } record_fit_round;
-int session_record_fit_round(session_record *w, const record_fit_round *r, char *err);
+
+typedef struct record_session_start {
+    int64_t format_version;
+    const char *protocol_name;
+    uint64_t unix_ns;
+    const void *protocol_text; /* the protocol file verbatim */
+    size_t protocol_size;
+    const char *inception_version;
+    /* From `inception run` (NULL: not written / absent). */
+    const char *protocol_dir, *images_path, *gamma_file;
+    void *decoded;
+} record_session_start;
+
+typedef struct record_phase {
+    const char *phase, *event; /* event: "begin" or "end" */
+    uint64_t unix_ns;
+    void *decoded;
+} record_phase;
 
 typedef struct record_schedule_entry {
     int64_t trial;          /* presentation index, 0.. */
@@ -189,8 +220,8 @@ typedef struct record_schedule_entry {
     int64_t target_neuron;  /* -1 for natural images */
     int64_t stimulus_frames, isi_frames;
     const uint8_t *image_sha256; /* RECORD_SHA256_SIZE bytes: the image's pixels_sha256, NULL none */
+    void *decoded;
 } record_schedule_entry;
-int session_record_schedule(session_record *w, const record_schedule_entry *e, char *err);
 
 /* A trial record's flag of the controller's own, beside the aligner's
  * ACQ_TRIAL_* bits (0..15): the display showed its stimulus or its ISI for
@@ -207,12 +238,13 @@ typedef struct record_flip_event {
     int64_t missed;      /* frames missed before this flip */
     int64_t photodiode;  /* patch state drawn */
     int64_t onset;       /* 1: a trial's onset flip; 0: a late flip (missed > 0) */
+    int has_onset;       /* read: 0 in records from before `onset` (read those as 1) */
+    void *decoded;
 } record_flip_event;
-int session_record_flip(session_record *w, const record_flip_event *f, char *err);
 
 typedef struct record_stream_message {
     int64_t message_num;  /* the stream's counter */
-    const char *kind;     /* "data", "event", "spike" */
+    const char *kind;     /* "data", "event", "spike", "loss" */
     int64_t sample_num;
     int64_t num_samples;
     int64_t timestamp_ms; /* sender's Unix ms */
@@ -224,21 +256,24 @@ typedef struct record_stream_message {
     int64_t bin_width_ns;
     int units;
     const float *counts;
-    int clock_reset;      /* the first item after an Open Ephys GUI stop and start */
+    int64_t clock_reset;  /* 1: the first item after an Open Ephys GUI stop and start */
+    void *decoded;
 } record_stream_message;
-int session_record_stream(session_record *w, const record_stream_message *m, char *err);
 
 typedef struct record_sync_event {
     int64_t line, state;
     int64_t sample_num;   /* stream sample clock */
     int64_t received_ns;
     int64_t trial;        /* the trial it marks, -1 if unknown */
+    void *decoded;
 } record_sync_event;
-int session_record_sync_event(session_record *w, const record_sync_event *s, char *err);
 
 /* A batch of Open Ephys spikes as received (RECORD.md `spikes`): `count`
  * spikes' sample numbers, sorted_ids and indices into `electrodes`, the
- * batch's electrode names joined by newlines. */
+ * batch's electrode names joined by newlines. Writing takes sample_num; the
+ * record holds first_sample and int32 differences (sample_delta) when they
+ * fit, else sample_num: reading gives back whichever it holds, and
+ * record_spikes_samples the sample numbers either way. */
 typedef struct record_spikes {
     int count;
     const int64_t *sample_num;
@@ -246,8 +281,12 @@ typedef struct record_spikes {
     const uint8_t *electrode;
     const char *electrodes;
     int64_t first_received_ns, received_ns; /* the first and the last spike's arrival */
+    int64_t first_sample;         /* the record's form: set by the writer, or read */
+    const int32_t *sample_delta;
+    void *decoded;
 } record_spikes;
-int session_record_spikes(session_record *w, const record_spikes *s, char *err);
+/* Spike k's sample number into out[k] (count of them). */
+void record_spikes_samples(const record_spikes *s, int64_t *out);
 
 /* The display-to-acquisition clock fit (acq_clock_fit) at the end of a
  * block: acquisition ns = acquisition_ref_ns + offset_ns + slope ×
@@ -259,46 +298,80 @@ typedef struct record_alignment {
     double residual_rms_ns, residual_max_ns;
     int64_t points;
     int64_t display_ref_ns, acquisition_ref_ns;
+    int has_reference;    /* read: 0 in records from before the reference pair */
+    void *decoded;
 } record_alignment;
-int session_record_alignment(session_record *w, const record_alignment *a, char *err);
 
-/* A trial's counts (one per neuron), acknowledged once durable. */
+/* A trial's counts (one per neuron), acknowledged once durable. `inception
+ * run` also records the aligner's flags, the onset on the acquisition clock,
+ * the sync edge, the bins counted and the block (written when has_run). */
 typedef struct record_trial {
     int64_t trial, image_id;
     int64_t onset_ns;
     int neurons;
     const float *counts;
+    int has_run;          /* write: the run's fields below; read: onset_acq_ns present */
+    int64_t flags;        /* ACQ_TRIAL_* | RUN_TRIAL_FRAMES; absent: 0 */
+    int64_t onset_acq_ns, sync_edge_ns, bins;
+    const char *block;
+    void *decoded;
 } record_trial;
-int session_record_trial(session_record *w, const record_trial *t, uint64_t *sequence,
-                         char *err);
 
-/* The bytes of a model file (read from `model_path`), with its epoch and
- * mean validation correlation. */
-int session_record_checkpoint(session_record *w, const char *model_path, int64_t epoch,
-                              double validation_corr, char *err);
+/* The bytes of a model file with its epoch and mean validation correlation
+ * (session_record_checkpoint reads the file). */
+typedef struct record_checkpoint {
+    const char *file_name;
+    int64_t epoch;
+    double validation_corr;
+    const void *model;
+    size_t model_size;
+    void *decoded;
+} record_checkpoint;
 
 typedef struct record_stimulus {
     int64_t stimulus_id;
     int64_t neuron;         /* target, -1 if none */
-    const char *kind;       /* "mei", "gabor", "rf", "best_natural" */
+    const char *kind;       /* "natural", "mei", "gabor", "rf", "best_natural" */
     int height, width;
     const float *pixels;    /* height × width, luminance in [0, 1] */
     double predicted;       /* the model's predicted response */
+    /* Computed when writing; read: NULL in records from before hashes. */
+    const uint8_t *pixels_sha256;
+    void *decoded;
 } record_stimulus;
-/* Records the pixels with their SHA-256 (`pixels_sha256`, RECORD.md). */
-int session_record_stimulus(session_record *w, const record_stimulus *s, char *err);
-/* The SHA-256 of height × width pixels as a stimulus record holds them
- * (little-endian float32, row-major): its `pixels_sha256`. */
-void record_pixels_sha256(const float *pixels, int height, int width,
-                          uint8_t digest[RECORD_SHA256_SIZE]);
 
+/* An evaluation: a kind's mean response of a neuron with its interval, or
+ * (neuron -1, `n` values each) per-neuron metric arrays, NULL when absent. */
 typedef struct record_evaluation {
     int64_t neuron;
-    const char *kind;           /* stimulus kind evaluated */
+    const char *kind;           /* stimulus kind evaluated, or the metrics' name */
     double mean, ci_low, ci_high;
     int64_t repeats;
+    int n;
+    const float *feve, *corr_to_average, *single_trial_corr, *oracle, *fev, *validation_corr;
+    void *decoded;
 } record_evaluation;
-int session_record_evaluation(session_record *w, const record_evaluation *e, char *err);
+
+/* A note: `text`, and the fields of the notes that carry more (RECORD.md,
+ * "What `inception run` writes"), each group written when its first member
+ * is set: the learning curve (fit), the frame path's scheduling, a block's
+ * display account (display_block; fit_rounds with has_fit_rounds), the
+ * chosen targets. */
+typedef struct record_note {
+    const char *text;
+    record_fit_round fit_round; /* fit_round.fit: NULL none */
+    const char *scheduling;
+    int64_t cpus, presenter_cpu, fit_nice, memory_locked, aligning_realtime, driver_threads;
+    const char *display_block;
+    int64_t flips, dropped_frames, trials_shown, trials_with_drops, trials_flagged_frames,
+        events_lost;
+    double period_ms, interval_mean_ms, interval_sd_ms, interval_max_ms;
+    int has_fit_rounds;
+    int64_t fit_rounds, fit_trial_epochs;
+    int n_targets;
+    const int32_t *targets;
+    void *decoded;
+} record_note;
 
 /* The fitted model's per-neuron quality on held-out data: the report's
  * histogram of test correlations. `split` is "test" (the repeated test
@@ -311,8 +384,84 @@ typedef struct record_model_metrics {
     const float *correlation; /* neurons */
     const float *feve;        /* neurons, or NULL */
     const float *fev;         /* neurons, or NULL: which FEVEs count (METRICS_FEV_MIN) */
+    void *decoded;
 } record_model_metrics;
+
+/* Writing: each appends one record of its type. */
+int session_record_phase(session_record *w, const char *phase, const char *event, char *err);
+int session_record_note(session_record *w, const char *text, char *err);
+int session_record_note_fields(session_record *w, const record_note *n, char *err);
+int session_record_fit_round(session_record *w, const record_fit_round *r, char *err);
+int session_record_schedule(session_record *w, const record_schedule_entry *e, char *err);
+int session_record_flip(session_record *w, const record_flip_event *f, char *err);
+int session_record_stream(session_record *w, const record_stream_message *m, char *err);
+int session_record_sync_event(session_record *w, const record_sync_event *s, char *err);
+int session_record_spikes(session_record *w, const record_spikes *s, char *err);
+int session_record_alignment(session_record *w, const record_alignment *a, char *err);
+int session_record_trial(session_record *w, const record_trial *t, uint64_t *sequence,
+                         char *err);
+/* Reads the model file at `model_path` and records its bytes under its base name. */
+int session_record_checkpoint(session_record *w, const char *model_path, int64_t epoch,
+                              double validation_corr, char *err);
+/* Records the pixels with their SHA-256 (`pixels_sha256`, RECORD.md). */
+int session_record_stimulus(session_record *w, const record_stimulus *s, char *err);
+/* The SHA-256 of height × width pixels as a stimulus record holds them
+ * (little-endian float32, row-major): its `pixels_sha256`. */
+void record_pixels_sha256(const float *pixels, int height, int width,
+                          uint8_t digest[RECORD_SHA256_SIZE]);
+int session_record_evaluation(session_record *w, const record_evaluation *e, char *err);
 int session_record_model_metrics(session_record *w, const record_model_metrics *m, char *err);
+
+/* Reading: see the top of this section. */
+int record_session_start_read(const record_view *v, record_session_start *out, char *err);
+int record_phase_read(const record_view *v, record_phase *out, char *err);
+int record_schedule_read(const record_view *v, record_schedule_entry *out, char *err);
+int record_flip_read(const record_view *v, record_flip_event *out, char *err);
+int record_stream_read(const record_view *v, record_stream_message *out, char *err);
+int record_sync_read(const record_view *v, record_sync_event *out, char *err);
+int record_spikes_read(const record_view *v, record_spikes *out, char *err);
+int record_alignment_read(const record_view *v, record_alignment *out, char *err);
+int record_trial_read(const record_view *v, record_trial *out, char *err);
+int record_checkpoint_read(const record_view *v, record_checkpoint *out, char *err);
+int record_stimulus_read(const record_view *v, record_stimulus *out, char *err);
+int record_evaluation_read(const record_view *v, record_evaluation *out, char *err);
+int record_note_read(const record_view *v, record_note *out, char *err);
+int record_model_metrics_read(const record_view *v, record_model_metrics *out, char *err);
+
+/* The schema itself, for record-dump, the documentation check and tests:
+ * each type's fields in the order they are written. */
+typedef struct record_field_spec {
+    const char *name;
+    char dtype;         /* record_dtype on disk */
+    signed char ndim;   /* 0 scalar; 1 text, bytes, 1-D; 2 height × width */
+    unsigned char write; /* RECORD_WRITE_* */
+    unsigned char optional; /* may be absent when read */
+    size_t member;      /* offsetof the value, or of the pointer to the data */
+    size_t shape[2];    /* offsetof the int shape members (size_t byte count of bytes) */
+    size_t when;        /* offsetof the member deciding RECORD_WRITE_IF (int or pointer) */
+    unsigned char when_is_pointer;
+    unsigned char sets_when; /* read: the int at `when` becomes 1 when the field is there */
+    size_t fixed;       /* bytes of a fixed-size bytes field (0: shape[0]) */
+} record_field_spec;
+enum {
+    RECORD_WRITE_ALWAYS = 0,
+    RECORD_WRITE_IF = 1,      /* when `when` (or the field's own pointer) is set */
+    RECORD_WRITE_NONZERO = 2, /* a scalar written only when not 0 */
+};
+#define RECORD_NO_MEMBER ((size_t)-1)
+typedef struct record_schema {
+    int type;
+    const char *name;
+    size_t size;         /* of its struct */
+    int n_fields;
+    const record_field_spec *fields;
+} record_schema;
+/* The table of `type`, NULL for types without one. */
+const record_schema *record_schema_of(int type);
+/* The struct `values` (of s's type) as fields appended to p, in table order. */
+void record_encode(const record_schema *s, const void *values, record_payload *p);
+/* A record of s's type into `values`, as record_X_read (which call it). */
+int record_decode(const record_schema *s, const record_view *v, void *values, char *err);
 
 /* --- Reading --- */
 
