@@ -1698,20 +1698,23 @@ static void resume_scan_free(resume_scan *r)
     free(r->natural);
 }
 
+static int earlier_trial_keep(run_state *s, resume_scan *r, const record_trial *rt);
+
 static int earlier_trial_add(run_state *s, resume_scan *r, const record_view *v)
 {
+    record_trial rt;
+    if (record_trial_read(v, &rt, s->err))
+        return 1;
+    int malformed = !rt.block || rt.neurons != s->N; /* a run's trials have their block */
+    int status = malformed ? fail(s, "a trial record of the session is malformed (%s)", "resume")
+                           : earlier_trial_keep(s, r, &rt);
+    free(rt.decoded);
+    return status;
+}
+
+static int earlier_trial_keep(run_state *s, resume_scan *r, const record_trial *rt)
+{
     earlier_trials *t = &r->trials;
-    const unsigned char *pl = v->payload;
-    int64_t trial, id, flags;
-    char block[32];
-    record_field f;
-    if (record_get_i64(pl, v->length, "trial", &trial) ||
-        record_get_i64(pl, v->length, "image_id", &id) ||
-        record_get_i64(pl, v->length, "flags", &flags) ||
-        record_get_text(pl, v->length, "block", block, sizeof block) ||
-        record_field_find(pl, v->length, "counts", &f) || f.dtype != RECORD_F32 ||
-        f.count != (size_t)s->N)
-        return fail(s, "a trial record of the session is malformed (%s)", "resume");
     if (t->count == t->capacity) {
         int cap = t->capacity ? 2 * t->capacity : 1024;
         int64_t *a = realloc(t->image_id, (size_t)cap * sizeof(int64_t));
@@ -1730,32 +1733,36 @@ static int earlier_trial_add(run_state *s, resume_scan *r, const record_view *v)
             return fail(s, "out of memory for %s", "the earlier trials");
         t->capacity = cap;
     }
-    t->image_id[t->count] = id;
-    t->flags[t->count] = flags;
-    t->closed[t->count] = !strcmp(block, "closed_loop");
-    memcpy(t->counts + (size_t)t->count * (size_t)s->N, f.data, (size_t)s->N * sizeof(float));
+    t->image_id[t->count] = rt->image_id;
+    t->flags[t->count] = rt->flags;
+    t->closed[t->count] = !strcmp(rt->block, "closed_loop");
+    memcpy(t->counts + (size_t)t->count * (size_t)s->N, rt->counts, (size_t)s->N * sizeof(float));
     t->count++;
-    if (trial > r->max_trial)
-        r->max_trial = trial;
+    if (rt->trial > r->max_trial)
+        r->max_trial = rt->trial;
     return 0;
 }
 
 static int scan_record(run_state *s, const record_view *v, resume_scan *r)
 {
-    const unsigned char *pl = v->payload;
-    char text[64], event[16];
-    int64_t value;
     session_image_log_add(&r->images, v);
-    if (v->type == RECORD_PHASE && !record_get_text(pl, v->length, "phase", text, sizeof text) &&
-        !record_get_text(pl, v->length, "event", event, sizeof event)) {
-        int k = phase_index(text);
-        if (k >= 0 && !strcmp(event, "begin"))
+    if (v->type == RECORD_PHASE) {
+        record_phase ph;
+        if (record_phase_read(v, &ph, s->err))
+            return 0; /* not a phase to go by */
+        int k = phase_index(ph.phase);
+        if (k >= 0 && !strcmp(ph.event, "begin"))
             s->begun |= 1u << k;
-        if (k >= 0 && !strcmp(event, "end"))
+        if (k >= 0 && !strcmp(ph.event, "end"))
             s->ended |= 1u << k;
-    } else if (v->type == RECORD_SCHEDULE && !record_get_i64(pl, v->length, "trial", &value)) {
-        if (value > r->max_trial)
-            r->max_trial = value;
+        free(ph.decoded);
+    } else if (v->type == RECORD_SCHEDULE) {
+        record_schedule_entry e;
+        if (record_schedule_read(v, &e, s->err))
+            return 0;
+        free(e.decoded);
+        if (e.trial > r->max_trial)
+            r->max_trial = e.trial;
     } else if (v->type == RECORD_TRIAL) {
         return earlier_trial_add(s, r, v);
     }
@@ -1790,31 +1797,24 @@ static int each_record(run_state *s, resume_scan *r, resume_visit fn)
 static int load_closed_stimulus(run_state *s, const record_view *v, resume_scan *r)
 {
     (void)r;
-    const unsigned char *pl = v->payload;
-    char kind_name[32];
-    int64_t id, neuron;
-    record_field f;
-    if (v->type != RECORD_STIMULUS ||
-        record_get_text(pl, v->length, "kind", kind_name, sizeof kind_name) ||
-        !strcmp(kind_name, "natural"))
+    record_stimulus st;
+    if (v->type != RECORD_STIMULUS)
         return 0;
-    if (record_get_i64(pl, v->length, "stimulus_id", &id) ||
-        record_get_i64(pl, v->length, "neuron", &neuron) ||
-        record_field_find(pl, v->length, "pixels", &f) || f.dtype != RECORD_F32 ||
-        f.count != (size_t)s->P)
+    if (record_stimulus_read(v, &st, s->err))
         return fail(s, "a stimulus record of the session is malformed (%s)", "resume");
-    int kind = -2, got;
-    for (int k = 0; k < KIND_COUNT && (s->ended >> 3 & 1); k++)
-        if (!strcmp(kind_name, kind_names[k]))
-            kind = k;
-    float *pixels = malloc((size_t)s->P * sizeof(float));
-    if (!pixels)
-        return fail(s, "out of memory for %s", "a stimulus");
-    memcpy(pixels, f.data, (size_t)s->P * sizeof(float));
-    int status = image_add(s, pixels, kind, (int)neuron, TIER_NONE, &got);
-    free(pixels);
-    if (!status && got != id)
-        return fail(s, "the record's stimulus ids are not consecutive (%s)", "resume");
+    int status = 0, kind = -2, got;
+    if (strcmp(st.kind, "natural")) {
+        if ((size_t)st.height * (size_t)st.width != (size_t)s->P)
+            status = fail(s, "a stimulus record of the session is malformed (%s)", "resume");
+        for (int k = 0; k < KIND_COUNT && (s->ended >> 3 & 1); k++)
+            if (!strcmp(st.kind, kind_names[k]))
+                kind = k;
+        if (!status)
+            status = image_add(s, st.pixels, kind, (int)st.neuron, TIER_NONE, &got);
+        if (!status && got != st.stimulus_id)
+            status = fail(s, "the record's stimulus ids are not consecutive (%s)", "resume");
+    }
+    free(st.decoded);
     return status;
 }
 
@@ -1960,16 +1960,26 @@ done:
 /* What the killed session had evaluated already, for the summary: a fit
  * that ended recorded its test metrics (mean FEVE, correlation to average),
  * an evaluation that ended its median ratios. */
+static int load_result(run_state *s, const record_evaluation *e);
+
 static int load_results(run_state *s, const record_view *v, resume_scan *r)
 {
     (void)r;
-    char kind[64];
-    double feve, value;
-    record_field corr;
-    if (v->type != RECORD_EVALUATION ||
-        record_get_text(v->payload, v->length, "kind", kind, sizeof kind) ||
-        record_get_f64(v->payload, v->length, "mean", &value))
+    record_evaluation e;
+    char why[CONTROLLER_ERR_SIZE];
+    if (v->type != RECORD_EVALUATION)
         return 0;
+    if (record_evaluation_read(v, &e, why))
+        return fail(s, "an evaluation record of the session is malformed (%s)", why);
+    int status = load_result(s, &e);
+    free(e.decoded);
+    return status;
+}
+
+static int load_result(run_state *s, const record_evaluation *e)
+{
+    const char *kind = e->kind;
+    double value = e->mean;
     if (!strcmp(kind, "median_ratio_mei_over_best_natural"))
         s->res->median_ratio_recorded = value;
     if (!strcmp(kind, "truth_median_ratio_mei_over_best_natural"))
@@ -2005,17 +2015,10 @@ static int load_results(run_state *s, const record_view *v, resume_scan *r)
     }
     if (strcmp(kind, "test_metrics"))
         return 0;
-    if (record_get_f64(v->payload, v->length, "mean", &feve) ||
-        record_field_find(v->payload, v->length, "corr_to_average", &corr) ||
-        corr.dtype != RECORD_F32)
+    if (!e->corr_to_average)
         return fail(s, "the session's test_metrics record is malformed (%s)", "resume");
-    float *values = malloc((corr.count ? corr.count : 1) * sizeof(float));
-    if (!values)
-        return fail(s, "out of memory for %s", "the test metrics");
-    memcpy(values, corr.data, corr.count * sizeof(float)); /* may be unaligned in the payload */
-    s->res->test_feve_mean = feve;
-    s->res->test_corr_mean = stats_finite_mean(values, (int)corr.count);
-    free(values);
+    s->res->test_feve_mean = e->mean;
+    s->res->test_corr_mean = stats_finite_mean(e->corr_to_average, e->n);
     return 0;
 }
 
@@ -2109,11 +2112,11 @@ static int resume_closed_loop(run_state *s, const resume_scan *r, const int64_t 
 static int recorded_units(run_state *s, const record_view *v, resume_scan *r)
 {
     (void)r;
-    record_field f;
-    if (s->N || v->type != RECORD_TRIAL ||
-        record_field_find(v->payload, v->length, "counts", &f) || f.dtype != RECORD_F32)
+    record_trial t;
+    if (s->N || v->type != RECORD_TRIAL || record_trial_read(v, &t, s->err))
         return 0;
-    return set_units(s, (int)f.count);
+    free(t.decoded);
+    return set_units(s, t.neurons);
 }
 
 /* The protocol a session started with: its first record, session_start. */
@@ -2125,9 +2128,8 @@ typedef struct first_record {
 static int visit_first(const record_view *v, void *ctx, char *err)
 {
     first_record *f = ctx;
-    record_field text;
-    if (v->type != RECORD_SESSION_START ||
-        record_field_find(v->payload, v->length, "protocol_text", &text)) {
+    record_session_start start;
+    if (v->type != RECORD_SESSION_START || record_session_start_read(v, &start, err)) {
         snprintf(err, CONTROLLER_ERR_SIZE, "%s/%s: does not start with a session_start record",
                  f->dir, RECORD_FILE_NAME);
         return 1;
@@ -2135,11 +2137,12 @@ static int visit_first(const record_view *v, void *ctx, char *err)
     /* Relative paths start from the protocol file's folder, recorded since
      * session_start has protocol_dir; before that, the session folder. */
     char base[PROTOCOL_STRING_SIZE];
-    if (record_get_text(v->payload, v->length, "protocol_dir", base, sizeof base) || !base[0])
-        snprintf(base, sizeof base, "%s", f->dir);
-    if (protocol_parse(text.data, text.count, "session_start", base, f->out, err))
-        return 1;
-    return 2; /* found: the walk stops here */
+    snprintf(base, sizeof base, "%s",
+             start.protocol_dir && start.protocol_dir[0] ? start.protocol_dir : f->dir);
+    int status = protocol_parse(start.protocol_text, start.protocol_size, "session_start", base,
+                                f->out, err);
+    free(start.decoded);
+    return status ? 1 : 2; /* found: the walk stops here */
 }
 
 static int recorded_protocol(const char *dir, protocol **out, char *err)
