@@ -2,8 +2,10 @@
  * every type are read back with their values; a corrupt record in the middle
  * is reported at its offset and skipped; a torn tail is cut on resume and
  * appending continues; a full disk stops the writer with the record intact;
- * and numpy reads what C wrote (tests/record_check.py, argv[1], with the
- * reader controller/record/record_reader.py, argv[2]). */
+ * numpy reads what C wrote (tests/record_check.py, argv[1], with the
+ * reader controller/record/record_reader.py, argv[2]); the schema tables
+ * read every record back typed; and RECORD.md beside the reader lists
+ * exactly the tables' types and fields. */
 #include "controller.h"
 #include "record/record_crc.h"
 #include "test.h"
@@ -329,6 +331,332 @@ static void test_write_and_read(const char *dir)
           "12 records in order, sequences 1..12, times non-decreasing, clean end");
     record_reader_close(r);
     remove(model_path);
+}
+
+/* ---- the typed reads (record_schema.c) ---- */
+
+/* Each record of write_session read back with its record_X_read: every
+ * value as written (integers and floats bit for bit: the bytes are copied). */
+static int typed_visit(const record_view *v, void *ctx, char *err)
+{
+    int *checked = ctx;
+    float pixels[20];
+    for (int k = 0; k < 20; k++)
+        pixels[k] = sinf((float)k);
+    uint8_t digest[SHA256_SIZE];
+    record_pixels_sha256(pixels, 4, 5, digest);
+    int ok = 0;
+    switch (v->type) {
+    case RECORD_SESSION_START: {
+        record_session_start s;
+        ok = record_session_start_read(v, &s, err) == 0 && s.format_version == 1 &&
+             !strcmp(s.protocol_name, "test") && s.protocol_size == 19 &&
+             !memcmp(s.protocol_text, "name: test\nseed: 3\n", 19) && s.unix_ns > 0 &&
+             !strcmp(s.inception_version, inception_version_string()) && !s.protocol_dir;
+        free(s.decoded);
+        break;
+    }
+    case RECORD_PHASE: {
+        record_phase p;
+        ok = record_phase_read(v, &p, err) == 0 && !strcmp(p.phase, "recording") &&
+             !strcmp(p.event, "begin") && p.unix_ns > 0;
+        free(p.decoded);
+        break;
+    }
+    case RECORD_SCHEDULE: {
+        record_schedule_entry e;
+        ok = record_schedule_read(v, &e, err) == 0 && e.trial == 5 && !strcmp(e.block, "train") &&
+             !strcmp(e.kind, "natural") && e.image_id == 1234 && e.target_neuron == -1 &&
+             e.stimulus_frames == 8 && e.isi_frames == 4 && e.image_sha256 &&
+             !memcmp(e.image_sha256, digest, SHA256_SIZE);
+        free(e.decoded);
+        break;
+    }
+    case RECORD_FLIP: {
+        record_flip_event f;
+        ok = record_flip_read(v, &f, err) == 0 && f.trial == 5 && f.frame == 99 &&
+             f.flip_ns == 1000000 && f.onset_ns == 1004000 && f.missed == 1 &&
+             f.photodiode == 1 && f.onset == 1 && f.has_onset;
+        free(f.decoded);
+        break;
+    }
+    case RECORD_STREAM: {
+        record_stream_message m;
+        ok = record_stream_read(v, &m, err) == 0 && m.message_num == 77 &&
+             !strcmp(m.kind, "data") && m.sample_num == 30000 && m.num_samples == 1024 &&
+             m.timestamp_ms == 1700000000000 && m.received_ns == 2000000 && m.lost == 2 &&
+             m.data_size == 4096 && !m.counts && m.units == 0 && m.clock_reset == 0;
+        free(m.decoded);
+        break;
+    }
+    case RECORD_SYNC: {
+        record_sync_event s;
+        ok = record_sync_read(v, &s, err) == 0 && s.line == 1 && s.state == 1 &&
+             s.sample_num == 30123 && s.received_ns == 2100000 && s.trial == 5;
+        free(s.decoded);
+        break;
+    }
+    case RECORD_ALIGNMENT: {
+        record_alignment a;
+        ok = record_alignment_read(v, &a, err) == 0 && a.slope_ns_per_sample == 1.0000125 &&
+             a.offset_ns == -12.5 && a.residual_rms_ns == 80.5 && a.residual_max_ns == 210.0 &&
+             a.points == 40 && a.has_reference && a.display_ref_ns == 1004000 &&
+             a.acquisition_ref_ns == 987654321;
+        free(a.decoded);
+        break;
+    }
+    case RECORD_TRIAL: {
+        record_trial t;
+        ok = record_trial_read(v, &t, err) == 0 && t.trial == 5 && t.image_id == 1234 &&
+             t.onset_ns == 1004000 && t.neurons == NEURONS && !t.has_run && t.flags == 0 &&
+             !t.block;
+        for (int n = 0; ok && n < NEURONS; n++)
+            ok = t.counts[n] == count_value(5, n);
+        free(t.decoded);
+        break;
+    }
+    case RECORD_CHECKPOINT: {
+        record_checkpoint c;
+        ok = record_checkpoint_read(v, &c, err) == 0 && c.epoch == 3 &&
+             c.validation_corr == 0.41 && c.model_size == 1000 && strstr(c.file_name, "model");
+        for (size_t k = 0; ok && k < 1000; k++)
+            ok = ((const unsigned char *)c.model)[k] == (k * 7 & 255);
+        free(c.decoded);
+        break;
+    }
+    case RECORD_STIMULUS: {
+        record_stimulus s;
+        ok = record_stimulus_read(v, &s, err) == 0 && s.stimulus_id == 3 && s.neuron == 2 &&
+             !strcmp(s.kind, "mei") && s.height == 4 && s.width == 5 && s.predicted == 17.25 &&
+             s.pixels_sha256 && !memcmp(s.pixels_sha256, digest, SHA256_SIZE) &&
+             !memcmp(s.pixels, pixels, sizeof pixels);
+        free(s.decoded);
+        break;
+    }
+    case RECORD_EVALUATION: {
+        record_evaluation e;
+        ok = record_evaluation_read(v, &e, err) == 0 && e.neuron == 2 && !strcmp(e.kind, "mei") &&
+             e.mean == 12.5 && e.ci_low == 10.0 && e.ci_high == 15.0 && e.repeats == 8 &&
+             !e.feve && !e.validation_corr && e.n == 0;
+        free(e.decoded);
+        break;
+    }
+    case RECORD_NOTE: {
+        record_note n;
+        ok = record_note_read(v, &n, err) == 0 && !strcmp(n.text, "hello, record") &&
+             !n.fit_round.fit && !n.display_block && !n.scheduling && !n.targets;
+        free(n.decoded);
+        break;
+    }
+    }
+    CHECK(ok, "%s record read back typed, every field as written", record_type_name(v->type));
+    *checked += ok;
+    return 0;
+}
+
+static void test_typed_read(const char *dir)
+{
+    char err[CONTROLLER_ERR_SIZE];
+    int checked = 0;
+    int walked = session_record_each(dir, typed_visit, &checked, NULL, err); /* CHECKs inside */
+    CHECK(walked == 0 && checked == 12, "all 12 records of the session read back typed (%d)",
+          checked);
+
+    /* A record of another type is refused by name, not misread. */
+    session_record *w;
+    char other[4200];
+    snprintf(other, sizeof other, "%s-typed", dir);
+    float counts[3] = {1, 2, 3};
+    int32_t targets[2] = {4, 1};
+    record_trial run_trial = {.trial = 9, .image_id = 2, .onset_ns = 7, .neurons = 3,
+                              .counts = counts, .has_run = 1, .flags = RUN_TRIAL_FRAMES | 4,
+                              .onset_acq_ns = 11, .sync_edge_ns = 12, .bins = 3,
+                              .block = "closed_loop"};
+    record_note account = {.text = "train block", .display_block = "train", .flips = 10,
+                           .dropped_frames = 2, .period_ms = 4.25, .interval_max_ms = 9.5,
+                           .has_fit_rounds = 1, .fit_rounds = 3, .fit_trial_epochs = 120};
+    record_note chosen = {.text = "targets", .n_targets = 2, .targets = targets};
+    record_fit_round round = {.fit = "final", .round = 4, .trials = 0, .train_loss = 0.75,
+                              .validation_corr = 0.5};
+    int64_t samples[3] = {40, 41, 45}, back[3] = {0};
+    int32_t sorted[3] = {1, 0, 2};
+    uint8_t electrode[3] = {0, 1, 0};
+    record_spikes spikes = {.count = 3, .sample_num = samples, .sorted_id = sorted,
+                            .electrode = electrode, .electrodes = "E1\nE2",
+                            .first_received_ns = 5, .received_ns = 6};
+    int status = session_record_create(other, "t", "", 0, &w, err) ||
+                 session_record_trial(w, &run_trial, NULL, err) ||
+                 session_record_note_fields(w, &account, err) ||
+                 session_record_note_fields(w, &chosen, err) ||
+                 session_record_fit_round(w, &round, err) ||
+                 session_record_spikes(w, &spikes, err) || session_record_close(w, err);
+    CHECK(status == 0, "records with the run's fields written: %s", status ? err : "");
+    char path[4300];
+    snprintf(path, sizeof path, "%s/%s", other, RECORD_FILE_NAME);
+    record_reader *r;
+    record_view v;
+    if (status || record_reader_open(path, &r, err))
+        return;
+    record_reader_next(r, &v, err); /* session_start */
+    record_reader_next(r, &v, err);
+    record_trial t;
+    record_note n;
+    CHECK(record_note_read(&v, &n, err) != 0 && strstr(err, "is trial, not note"),
+          "a trial record read as a note is refused: %s", err);
+    CHECK(record_trial_read(&v, &t, err) == 0 && t.has_run &&
+              t.flags == (int64_t)(RUN_TRIAL_FRAMES | 4) && t.onset_acq_ns == 11 &&
+              t.sync_edge_ns == 12 && t.bins == 3 && !strcmp(t.block, "closed_loop") &&
+              t.counts[2] == 3.0f, "the run's trial fields back: flags, acquisition onset, "
+              "edge, bins, block");
+    free(t.decoded);
+    record_reader_next(r, &v, err);
+    CHECK(record_note_read(&v, &n, err) == 0 && !strcmp(n.display_block, "train") &&
+              n.flips == 10 && n.dropped_frames == 2 && n.period_ms == 4.25 &&
+              n.interval_max_ms == 9.5 && n.has_fit_rounds && n.fit_rounds == 3 &&
+              n.fit_trial_epochs == 120 && !n.scheduling && !n.fit_round.fit,
+          "a block's display note back with its fields");
+    free(n.decoded);
+    record_reader_next(r, &v, err);
+    CHECK(record_note_read(&v, &n, err) == 0 && n.n_targets == 2 && n.targets[0] == 4 &&
+              n.targets[1] == 1, "the targets note's array back");
+    free(n.decoded);
+    record_reader_next(r, &v, err);
+    CHECK(record_note_read(&v, &n, err) == 0 && !strcmp(n.fit_round.fit, "final") &&
+              n.fit_round.round == 4 && n.fit_round.train_loss == 0.75 &&
+              !strcmp(n.text, "final fit, round 4"), "a learning-curve note back");
+    free(n.decoded);
+    record_reader_next(r, &v, err);
+    record_spikes s;
+    CHECK(record_spikes_read(&v, &s, err) == 0 && s.count == 3 && s.sample_delta &&
+              !s.sample_num && s.first_sample == 40 && !strcmp(s.electrodes, "E1\nE2"),
+          "spikes read back in their difference form");
+    if (s.decoded)
+        record_spikes_samples(&s, back);
+    CHECK(back[0] == 40 && back[1] == 41 && back[2] == 45, "and their sample numbers rebuilt");
+    free(s.decoded);
+    record_reader_close(r);
+    remove(path);
+    rmdir(other);
+}
+
+/* Records as older writers (or others) wrote them: optional fields absent
+ * read as absent; a field every writer writes missing, or of another dtype,
+ * is refused with the field's name. Payloads built by hand, as before the
+ * tables. */
+static void test_older_records(void)
+{
+    char err[CONTROLLER_ERR_SIZE];
+    record_payload p;
+    record_payload_init(&p);
+    record_view v = {.type = RECORD_FLIP};
+    const char *flip[] = {"trial", "frame", "flip_ns", "onset_ns", "missed", "photodiode"};
+    for (int i = 0; i < 6; i++)
+        record_payload_i64(&p, flip[i], 10 + i);
+    v.payload = p.data, v.length = (uint32_t)p.size;
+    record_flip_event f;
+    CHECK(record_flip_read(&v, &f, err) == 0 && !f.has_onset && f.photodiode == 15,
+          "a flip record from before `onset` reads, has_onset 0");
+
+    record_payload_reset(&p);
+    record_payload_i64(&p, "stimulus_id", 1);
+    record_payload_i64(&p, "neuron", -1);
+    record_payload_text(&p, "kind", "natural");
+    record_payload_f64(&p, "predicted", 0);
+    float px[2] = {0.25f, 0.5f};
+    uint32_t shape[2] = {1, 2};
+    record_payload_array(&p, "pixels", RECORD_F32, 2, shape, px);
+    record_payload_text(&p, "later_field", "a later version's");
+    v = (record_view){.type = RECORD_STIMULUS, .payload = p.data, .length = (uint32_t)p.size};
+    record_stimulus st;
+    CHECK(record_stimulus_read(&v, &st, err) == 0 && !st.pixels_sha256 && st.height == 1 &&
+              st.width == 2 && st.pixels[1] == 0.5f,
+          "a stimulus from before hashes reads (no pixels_sha256; an unknown field ignored)");
+    free(st.decoded);
+
+    record_payload_reset(&p);
+    record_payload_i64(&p, "trial", 1);
+    record_payload_i64(&p, "image_id", 2);
+    record_payload_i64(&p, "onset_ns", 3);
+    v = (record_view){.type = RECORD_TRIAL, .offset = 4242, .payload = p.data,
+                      .length = (uint32_t)p.size};
+    record_trial t;
+    CHECK(record_trial_read(&v, &t, err) != 0 && strstr(err, "no field 'counts'") &&
+              strstr(err, "4242") && !t.decoded,
+          "a trial without counts is refused by name and offset: %s", err);
+    uint32_t three[1] = {3};
+    int64_t wrong[3] = {1, 2, 3};
+    record_payload_array(&p, "counts", RECORD_I64, 1, three, wrong);
+    v.payload = p.data, v.length = (uint32_t)p.size;
+    CHECK(record_trial_read(&v, &t, err) != 0 && strstr(err, "'counts' is q"),
+          "counts of another dtype are refused, not converted: %s", err);
+    record_payload_free(&p);
+}
+
+/* RECORD.md's "Types and their fields" against the tables, both ways: every
+ * table's type has its row (code and name), every field its `name` dtype in
+ * it, and every `name` dtype of a row is a field of that table. */
+static void test_record_md(const char *md_path)
+{
+    FILE *f = fopen(md_path, "r");
+    CHECK(f != NULL, "%s opens", md_path);
+    if (!f)
+        return;
+    char line[8192];
+    int in_table = 0, rows = 0, missing = 0, extra = 0;
+    int seen[RECORD_TYPE_COUNT] = {0};
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "## ", 3))
+            in_table = !strncmp(line, "## Types and their fields", 25);
+        int code;
+        char name[64];
+        if (!in_table || sscanf(line, "| %d | `%63[a-z_]` |", &code, name) != 2)
+            continue;
+        const record_schema *s = record_schema_of(code);
+        CHECK(s && !strcmp(s->name, name), "RECORD.md row %d is `%s`, the table's %s", code, name,
+              s ? s->name : "(none)");
+        if (!s)
+            continue;
+        rows++;
+        seen[code] = 1;
+        const char *fields = strchr(strchr(line + 1, '|') + 1, '|'); /* after the name */
+        for (int i = 0; i < s->n_fields; i++) {
+            char want[300];
+            snprintf(want, sizeof want, "`%s` %c", s->fields[i].name, s->fields[i].dtype);
+            const char *at = strstr(fields, want);
+            if (!at) {
+                missing++;
+                CHECK(0, "RECORD.md's %s row describes %s", s->name, want);
+            }
+        }
+        /* Every `name` followed by a dtype letter is a field. */
+        for (const char *at = strchr(fields, '`'); at; at = strchr(at + 1, '`')) {
+            const char *end = strchr(at + 1, '`');
+            if (!end)
+                break;
+            char dtype = end[1] == ' ' ? end[2] : 0;
+            char after = dtype ? end[3] : 0;
+            if (dtype && strchr("qQdfiBsb", dtype) && strchr(" ,;[().|\n", after)) {
+                int found = 0;
+                for (int i = 0; i < s->n_fields && !found; i++)
+                    found = (size_t)(end - at - 1) == strlen(s->fields[i].name) &&
+                            !strncmp(at + 1, s->fields[i].name, (size_t)(end - at - 1)) &&
+                            s->fields[i].dtype == dtype;
+                if (!found) {
+                    extra++;
+                    CHECK(0, "RECORD.md's %s row names %.*s %c, which its table lacks", s->name,
+                          (int)(end - at + 1), at, dtype);
+                }
+            }
+            at = end;
+        }
+    }
+    fclose(f);
+    int all = 1;
+    for (int type = 1; type < RECORD_TYPE_COUNT; type++)
+        all &= !record_schema_of(type) || seen[type];
+    CHECK(rows == RECORD_TYPE_COUNT - 1 && all && !missing && !extra,
+          "RECORD.md lists the %d types with exactly their tables' fields (%d rows)",
+          RECORD_TYPE_COUNT - 1, rows);
 }
 
 static unsigned char *file_copy(const char *dir, size_t *size)
@@ -708,14 +1036,22 @@ int main(int argc, char **argv)
     test_crafted_stretch();
     test_payload();
     test_write_and_read(session);
+    test_typed_read(session);
+    test_older_records();
     test_corrupt_middle(session);
     test_torn_tail(session);
     test_disk_full(session);
     test_background_sync(dir);
     if (argc > 2)
         test_python(argv[1], argv[2], session);
-    if (argc > 2)
+    if (argc > 2) {
         test_spikes(argv[2], session);
+        char md[4200]; /* beside the reader, in controller/record/ */
+        snprintf(md, sizeof md, "%s", argv[2]);
+        char *slash = strrchr(md, '/');
+        snprintf(slash ? slash + 1 : md, 64, "RECORD.md");
+        test_record_md(md);
+    }
     else
         CHECK(0, "the numpy cross-check needs tests/record_check.py and record_reader.py");
     remove_tree(dir);
