@@ -236,10 +236,14 @@ static int damage_stimulus(const char *dir, int id)
     uint64_t at = 0;
     if (record_reader_open(path, &r, err))
         return 1;
+    record_stimulus st;
     while (!at && record_reader_next(r, &v, err) == RECORD_NEXT_OK)
-        if (v.type == RECORD_STIMULUS &&
-            !record_get_i64(v.payload, v.length, "stimulus_id", &got) && got == id)
-            at = v.offset + RECORD_HEADER_SIZE + v.length / 2;
+        if (v.type == RECORD_STIMULUS && !record_stimulus_read(&v, &st, err)) {
+            got = st.stimulus_id;
+            free(st.decoded);
+            if (got == id)
+                at = v.offset + RECORD_HEADER_SIZE + v.length / 2;
+        }
     record_reader_close(r);
     FILE *f = fopen(path, "r+b");
     int c = f && at && fseek(f, (long)at, SEEK_SET) == 0 ? fgetc(f) : EOF;
