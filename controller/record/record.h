@@ -47,8 +47,12 @@ typedef enum record_type {
 const char *record_type_name(int type); /* "flip", ...; "unknown" otherwise */
 
 
-/* Payloads are lists of named, typed fields (RECORD.md): a payload builder
- * appends them; record_field_find reads them back. */
+/* The payload layer: a payload is a list of named, typed fields (RECORD.md).
+ * The schema tables below build and read payloads through it; outside the
+ * module only `inception record-dump` walks fields (record_field_next, every
+ * field whatever its name), and tests craft payloads of older or malformed
+ * records with the builders. Code that reads a record's values uses the
+ * typed record_X_read calls, never a field's name. */
 typedef enum record_dtype {
     RECORD_I64 = 'q',
     RECORD_U64 = 'Q',
