@@ -659,6 +659,152 @@ static void test_record_md(const char *md_path)
           RECORD_TYPE_COUNT - 1, rows);
 }
 
+/* ---- the bytes of every typed writer, against the writers before the tables ---- */
+
+/* One record as text: its type, payload length and every field's name,
+ * dtype, shape and data in hex, in order, but for what changes from run to
+ * run (unix_ns, and inception_version with the session_start's length). */
+static int dump_payload(const record_view *v, void *ctx, char *err)
+{
+    FILE *out = ctx;
+    if (v->type == RECORD_SESSION_START)
+        fprintf(out, "type 1:");
+    else
+        fprintf(out, "type %d len %u:", v->type, v->length);
+    size_t at = 0;
+    record_field f;
+    while (record_field_next(v->payload, v->length, &at, &f, err) == 0) {
+        if (!strcmp(f.name, "unix_ns") || !strcmp(f.name, "inception_version"))
+            continue;
+        fprintf(out, " %s/%c/%d[", f.name, f.dtype, f.ndim);
+        for (int d = 0; d < f.ndim; d++)
+            fprintf(out, "%u,", f.shape[d]);
+        fprintf(out, "]=");
+        size_t item = strchr("qQd", f.dtype) ? 8 : strchr("fi", f.dtype) ? 4 : 1;
+        for (size_t i = 0; i < f.count * item; i++)
+            fprintf(out, "%02x", ((const unsigned char *)f.data)[i]);
+    }
+    fprintf(out, "\n");
+    return 0;
+}
+
+/* Every typed writer with fixed values, both forms of the optional fields;
+ * the golden file (tests/record_payloads.txt) is what the hand-written
+ * writers wrote before the schema tables (the library of commit f43fc9f,
+ * run.c's trial and notes and the fit's metric arrays as they were). */
+static void test_payload_bytes(const char *golden_path, const char *parent)
+{
+    char dir[4200], model_path[4300], err[CONTROLLER_ERR_SIZE];
+    snprintf(dir, sizeof dir, "%s/bytes", parent);
+    session_record *w;
+    CHECK(session_record_create(dir, "proto", "a: 1\n", 5, &w, err) == 0, "bytes session: %s",
+          err);
+    snprintf(model_path, sizeof model_path, "%s/model.bin", dir);
+    FILE *mf = fopen(model_path, "wb");
+    if (mf) {
+        fwrite("MODELBYTES", 1, 10, mf);
+        fclose(mf);
+    }
+    float counts[5] = {1, 2, 3, 4.5f, 0}, px[6] = {0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f};
+    uint8_t sha[32];
+    for (int i = 0; i < 32; i++)
+        sha[i] = (uint8_t)i;
+    int64_t near[3] = {100, 101, 99}, far[2] = {5, 5 + 3000000000LL};
+    int32_t sorted[3] = {1, 0, 7}, tg[2] = {3, 1};
+    uint8_t el[3] = {0, 1, 0};
+    record_fit_round fr = {.fit = "background", .round = 3, .trials = 40, .train_loss = 0.5,
+                           .validation_corr = 0.25};
+    record_schedule_entry e1 = {.trial = 1, .block = "train", .kind = "natural", .image_id = 7,
+                                .target_neuron = -1, .stimulus_frames = 8, .isi_frames = 4,
+                                .image_sha256 = sha};
+    record_schedule_entry e2 = {.trial = 2, .block = "closed_loop", .kind = "mei", .image_id = 9,
+                                .target_neuron = 3, .stimulus_frames = 8, .isi_frames = 4};
+    record_flip_event fl = {.trial = 1, .frame = 2, .flip_ns = 3, .onset_ns = 4, .missed = 5,
+                            .photodiode = 1, .onset = 1};
+    record_stream_message m1 = {.message_num = 1, .kind = "data", .sample_num = 2,
+                                .num_samples = 1, .timestamp_ms = 4, .received_ns = 5, .lost = 0,
+                                .data_size = 5, .bin_width_ns = 10000000, .units = 5,
+                                .counts = counts, .clock_reset = 1};
+    record_stream_message m2 = {.message_num = 2, .kind = "event", .sample_num = 2,
+                                .num_samples = 0, .timestamp_ms = 4, .received_ns = 5, .lost = 1,
+                                .data_size = 2, .bin_width_ns = 77, .units = 5};
+    record_sync_event sy = {.line = 1, .state = 1, .sample_num = 3, .received_ns = 4, .trial = -1};
+    record_spikes s1 = {.count = 3, .sample_num = near, .sorted_id = sorted, .electrode = el,
+                        .electrodes = "A\nB", .first_received_ns = 1, .received_ns = 2};
+    record_spikes s2 = {.count = 2, .sample_num = far, .sorted_id = sorted, .electrode = el,
+                        .electrodes = "A\nB", .first_received_ns = 1, .received_ns = 2};
+    record_alignment al = {.slope_ns_per_sample = 1.0001, .offset_ns = -3, .residual_rms_ns = 4,
+                           .residual_max_ns = 5, .points = 6, .display_ref_ns = 7,
+                           .acquisition_ref_ns = 8};
+    record_trial t = {.trial = 4, .image_id = 7, .onset_ns = 99, .neurons = 5, .counts = counts};
+    record_stimulus st = {.stimulus_id = 3, .neuron = 2, .kind = "mei", .height = 2, .width = 3,
+                          .pixels = px, .predicted = 17.25};
+    record_evaluation ev = {.neuron = 2, .kind = "mei", .mean = 12.5, .ci_low = 10.0,
+                            .ci_high = 15.0, .repeats = 8};
+    record_model_metrics mm = {.split = "test", .epoch = 3, .neurons = 5, .correlation = counts,
+                               .feve = px, .fev = counts};
+    record_model_metrics mm2 = {.split = "validation", .epoch = 3, .neurons = 5,
+                                .correlation = counts};
+    record_evaluation tm = {.neuron = -1, .kind = "test_metrics", .mean = 0.3, .ci_low = NAN,
+                            .ci_high = NAN, .n = 5, .feve = counts, .corr_to_average = px,
+                            .single_trial_corr = counts, .oracle = px, .fev = counts};
+    record_evaluation vc = {.neuron = -1, .kind = "validation_corr", .mean = 0.3, .ci_low = NAN,
+                            .ci_high = NAN, .n = 5, .validation_corr = counts};
+    record_trial rt = {.trial = 4, .image_id = 7, .onset_ns = 99, .neurons = 5, .counts = counts,
+                       .has_run = 1, .flags = 65536, .onset_acq_ns = 5, .sync_edge_ns = 6,
+                       .bins = 7, .block = "train"};
+    record_note sn = {.text = "sched", .scheduling = "realtime", .cpus = 2, .presenter_cpu = -1,
+                      .fit_nice = 10, .memory_locked = 1, .aligning_realtime = 1,
+                      .driver_threads = 3};
+    record_note bn = {.text = "blk", .display_block = "train", .flips = 1, .dropped_frames = 2,
+                      .trials_shown = 3, .trials_with_drops = 4, .trials_flagged_frames = 5,
+                      .events_lost = 6, .period_ms = 1.5, .interval_mean_ms = 2.5,
+                      .interval_sd_ms = 3.5, .interval_max_ms = 4.5, .has_fit_rounds = 1,
+                      .fit_rounds = 7, .fit_trial_epochs = 8};
+    record_note tn = {.text = "targets", .n_targets = 2, .targets = tg};
+    int fail = !w || session_record_phase(w, "natural", "begin", err) ||
+               session_record_note(w, "hello", err) || session_record_fit_round(w, &fr, err) ||
+               session_record_schedule(w, &e1, err) || session_record_schedule(w, &e2, err) ||
+               session_record_flip(w, &fl, err) || session_record_stream(w, &m1, err) ||
+               session_record_stream(w, &m2, err) || session_record_sync_event(w, &sy, err) ||
+               session_record_spikes(w, &s1, err) || session_record_spikes(w, &s2, err) ||
+               session_record_alignment(w, &al, err) ||
+               session_record_trial(w, &t, NULL, err) || session_record_stimulus(w, &st, err) ||
+               session_record_evaluation(w, &ev, err) ||
+               session_record_model_metrics(w, &mm, err) ||
+               session_record_model_metrics(w, &mm2, err) ||
+               session_record_checkpoint(w, model_path, 4, 0.5, err) ||
+               session_record_evaluation(w, &tm, err) || session_record_evaluation(w, &vc, err) ||
+               session_record_trial(w, &rt, NULL, err) || session_record_note_fields(w, &sn, err) ||
+               session_record_note_fields(w, &bn, err) || session_record_note_fields(w, &tn, err);
+    fail = session_record_close(w, err) || fail;
+    CHECK(!fail, "a record of every typed writer written: %s", fail ? err : "");
+    char *dumped = NULL, *golden = NULL;
+    size_t dumped_size = 0, golden_size = 0;
+    FILE *out = open_memstream(&dumped, &dumped_size);
+    if (out) {
+        session_record_each(dir, dump_payload, out, NULL, err);
+        fclose(out);
+    }
+    FILE *g = fopen(golden_path, "r");
+    if (g) {
+        out = open_memstream(&golden, &golden_size);
+        int c;
+        while (out && (c = fgetc(g)) != EOF)
+            fputc(c, out);
+        if (out)
+            fclose(out);
+        fclose(g);
+    }
+    CHECK(dumped && golden && dumped_size == golden_size && !memcmp(dumped, golden, golden_size),
+          "25 records byte for byte as the writers before the schema tables wrote them (%s)",
+          golden_path);
+    free(dumped);
+    free(golden);
+    remove(model_path);
+    remove_tree(dir);
+}
+
 static unsigned char *file_copy(const char *dir, size_t *size)
 {
     char path[4200];
@@ -1051,6 +1197,11 @@ int main(int argc, char **argv)
         char *slash = strrchr(md, '/');
         snprintf(slash ? slash + 1 : md, 64, "RECORD.md");
         test_record_md(md);
+        char golden[4200]; /* beside record_check.py, in tests/ */
+        snprintf(golden, sizeof golden, "%s", argv[1]);
+        slash = strrchr(golden, '/');
+        snprintf(slash ? slash + 1 : golden, 64, "record_payloads.txt");
+        test_payload_bytes(golden, dir);
     }
     else
         CHECK(0, "the numpy cross-check needs tests/record_check.py and record_reader.py");
