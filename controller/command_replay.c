@@ -201,27 +201,68 @@ typedef struct copy_context {
     int keep_start_model;
 } copy_context;
 
+/* Decoded records the fit writes again (a record that does not decode is
+ * not the fit's: copied as it is). */
+static int checkpoint_by_fit(const record_view *v, int keep_start_model)
+{
+    record_checkpoint cp;
+    char err[CONTROLLER_ERR_SIZE];
+    if (record_checkpoint_read(v, &cp, err))
+        return 1; /* no start model to keep */
+    int by_fit = !keep_start_model || strcmp(cp.file_name, SESSION_START_MODEL_FILE);
+    free(cp.decoded);
+    return by_fit;
+}
+
+static int stimulus_by_fit(const record_view *v)
+{
+    record_stimulus st;
+    char err[CONTROLLER_ERR_SIZE];
+    if (record_stimulus_read(v, &st, err))
+        return 0;
+    int by_fit = !strcmp(st.kind, "mei");
+    free(st.decoded);
+    return by_fit;
+}
+
+static int evaluation_by_fit(const record_view *v)
+{
+    record_evaluation e;
+    char err[CONTROLLER_ERR_SIZE];
+    if (record_evaluation_read(v, &e, err))
+        return 0;
+    int by_fit = !strcmp(e.kind, "test_metrics") || !strcmp(e.kind, "validation_corr");
+    free(e.decoded);
+    return by_fit;
+}
+
+static int note_by_fit(const record_view *v)
+{
+    record_note n;
+    char err[CONTROLLER_ERR_SIZE];
+    if (record_note_read(v, &n, err))
+        return 0;
+    int by_fit = n.fit_round.fit ? !strcmp(n.fit_round.fit, "final") /* the background's stay */
+                                 : !strcmp(n.text, "targets") ||
+                                       !strncmp(n.text, "contrast budget", 15);
+    free(n.decoded);
+    return by_fit;
+}
+
 static int written_by_fit(const record_view *v, int keep_start_model)
 {
-    char text[64] = "";
     switch (v->type) {
     case RECORD_SESSION_START:
     case RECORD_MODEL_METRICS:
         return 1;
     case RECORD_CHECKPOINT:
-        record_get_text(v->payload, v->length, "file_name", text, sizeof text);
-        return !keep_start_model || strcmp(text, SESSION_START_MODEL_FILE);
+        return checkpoint_by_fit(v, keep_start_model);
     case RECORD_STIMULUS:
-        record_get_text(v->payload, v->length, "kind", text, sizeof text);
-        return !strcmp(text, "mei");
+        return stimulus_by_fit(v);
     case RECORD_EVALUATION:
-        record_get_text(v->payload, v->length, "kind", text, sizeof text);
-        return !strcmp(text, "test_metrics") || !strcmp(text, "validation_corr");
+        return evaluation_by_fit(v);
     case RECORD_NOTE:
-        if (!record_get_text(v->payload, v->length, "fit", text, sizeof text))
-            return !strcmp(text, "final"); /* the final fit's epochs; the background's stay */
-        record_get_text(v->payload, v->length, "text", text, sizeof text);
-        return !strcmp(text, "targets") || !strncmp(text, "contrast budget", 15);
+        return note_by_fit(v);
     }
     return 0;
 }
@@ -248,15 +289,15 @@ static int note_mei_id(const record_view *v, void *ctx, char *err)
 {
     (void)err;
     mei_ids *m = ctx;
-    char kind[32];
-    int64_t id, neuron;
-    if (v->type != RECORD_STIMULUS || record_get_i64(v->payload, v->length, "stimulus_id", &id))
+    record_stimulus st;
+    char why[CONTROLLER_ERR_SIZE];
+    if (v->type != RECORD_STIMULUS || record_stimulus_read(v, &st, why))
         return 0;
+    int64_t id = st.stimulus_id, neuron = st.neuron;
     m->highest = id > m->highest ? id : m->highest;
-    if (!record_get_text(v->payload, v->length, "kind", kind, sizeof kind) &&
-        !strcmp(kind, "mei") && !record_get_i64(v->payload, v->length, "neuron", &neuron) &&
-        neuron >= 0 && neuron < m->neurons && m->id_of[neuron] < 0)
+    if (!strcmp(st.kind, "mei") && neuron >= 0 && neuron < m->neurons && m->id_of[neuron] < 0)
         m->id_of[neuron] = id;
+    free(st.decoded);
     return 0;
 }
 
@@ -274,8 +315,10 @@ static int write_meis(const char *dir, const session_dataset *s,
     for (int j = 0; !status && j < f->n_targets; j++) {
         int neuron = f->targets[j];
         int64_t id = m.id_of[neuron] >= 0 ? m.id_of[neuron] : ++m.highest;
-        record_stimulus st = {id, neuron, "mei", d->height, d->width, f->meis + (size_t)j * P,
-                              f->predicted[j * SESSION_KIND_COUNT + SESSION_KIND_MEI]};
+        record_stimulus st = {.stimulus_id = id, .neuron = neuron, .kind = "mei",
+                              .height = d->height, .width = d->width,
+                              .pixels = f->meis + (size_t)j * P,
+                              .predicted = f->predicted[j * SESSION_KIND_COUNT + SESSION_KIND_MEI]};
         status = session_record_stimulus(w, &st, err);
     }
     free(m.id_of);
@@ -309,8 +352,9 @@ static int write_repaired(session_record *w, const session_dataset *s, char *err
         return 0;
     size_t P = (size_t)s->data.height * (size_t)s->data.width;
     for (int i = 0; i < s->repaired; i++) {
-        record_stimulus st = {s->repaired_ids[i], -1, "natural", s->data.height, s->data.width,
-                              s->repaired_pixels + (size_t)i * P, NAN};
+        record_stimulus st = {.stimulus_id = s->repaired_ids[i], .neuron = -1, .kind = "natural",
+                              .height = s->data.height, .width = s->data.width,
+                              .pixels = s->repaired_pixels + (size_t)i * P, .predicted = NAN};
         if (session_record_stimulus(w, &st, err))
             return 1;
     }
@@ -485,15 +529,16 @@ static int replay_offline(const char *dir, const cli_option *o, int n)
 static int visit_window(const record_view *v, void *ctx, char *err)
 {
     session_stream_options *so = ctx;
-    record_field f;
+    record_session_start start;
     protocol *p = NULL;
-    if (v->type == RECORD_SESSION_START &&
-        !record_field_find(v->payload, v->length, "protocol_text", &f) &&
-        !protocol_parse(f.data, f.count, "record", NULL, &p, err)) {
-        so->latency_ns = (int64_t)((double)p->response.latency_ms * 1e6 + 0.5);
-        so->window_ns = (int64_t)((double)p->response.duration_ms * 1e6 + 0.5);
-        so->sample_rate = p->endpoints.sample_rate;
-        protocol_destroy(p);
+    if (v->type == RECORD_SESSION_START && !record_session_start_read(v, &start, err)) {
+        if (!protocol_parse(start.protocol_text, start.protocol_size, "record", NULL, &p, err)) {
+            so->latency_ns = (int64_t)((double)p->response.latency_ms * 1e6 + 0.5);
+            so->window_ns = (int64_t)((double)p->response.duration_ms * 1e6 + 0.5);
+            so->sample_rate = p->endpoints.sample_rate;
+            protocol_destroy(p);
+        }
+        free(start.decoded);
     }
     return 1; /* the first record is enough */
 }

@@ -19,7 +19,7 @@ static const char run_help[] =
     "recording and fit the model in the background, fit it to convergence, synthesize MEIs\n"
     "and their controls for the best-predicted neurons, show them back interleaved, and\n"
     "compare the responses. Everything goes into the session folder's record\n"
-    "(controller/RECORD.md); `inception record-dump DIR` lists it.\n"
+    "(controller/record/RECORD.md); `inception record-dump DIR` lists it.\n"
     "With no display (no DISPLAY or WAYLAND_DISPLAY), or with display.mode offscreen, the\n"
     "presenter renders offscreen on a software clock and says so.\n"
     "With virtual_rig.enabled false the stream is an external acquisition system's\n"

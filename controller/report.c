@@ -162,28 +162,12 @@ static void session_data_free(session_data *d)
     free(d->correlation), free(d->feve), free(d->fev);
 }
 
-static int64_t field_i64(const record_view *v, const char *name, int64_t fallback)
+/* A float32 array copied out (the decoded one belongs to its record). */
+static float *copy_floats(const float *values, size_t count)
 {
-    int64_t value;
-    return record_get_i64(v->payload, v->length, name, &value) ? fallback : value;
-}
-
-static double field_f64(const record_view *v, const char *name, double fallback)
-{
-    double value;
-    return record_get_f64(v->payload, v->length, name, &value) ? fallback : value;
-}
-
-/* A float32 array field copied out (count elements), NULL if absent. */
-static float *field_floats(const record_view *v, const char *name, size_t *count)
-{
-    record_field f;
-    if (record_field_find(v->payload, v->length, name, &f) || f.dtype != RECORD_F32)
-        return NULL;
-    float *copy = malloc(f.count * sizeof *copy + 1);
-    if (copy)
-        memcpy(copy, f.data, f.count * sizeof *copy);
-    *count = f.count;
+    float *copy = malloc(count * sizeof *copy + 1);
+    if (copy && count)
+        memcpy(copy, values, count * sizeof *copy);
     return copy;
 }
 
@@ -214,48 +198,56 @@ static void append_text(char *buffer, size_t size, const char *text)
 
 static int gather_start(session_data *d, const record_view *v)
 {
-    record_get_text(v->payload, v->length, "protocol_name", d->protocol_name,
-                    sizeof d->protocol_name);
-    double unix_ns = field_f64(v, "unix_ns", NAN);
-    d->have_start = isfinite(unix_ns);
+    record_session_start start;
+    char err[CONTROLLER_ERR_SIZE];
+    if (record_session_start_read(v, &start, err))
+        return 0; /* no start to relate clocks by: said on the page */
+    snprintf(d->protocol_name, sizeof d->protocol_name, "%s", start.protocol_name);
+    double unix_ns = (double)start.unix_ns;
+    d->have_start = 1;
     d->clock_offset_ns = unix_ns - (double)v->time_ns;
     /* The counting window as the protocol set it: read back, not run (no
      * input file is looked for); a protocol that does not parse leaves the
      * PSTH without its window, said on the page. */
-    record_field text;
     protocol *p = NULL;
-    char err[CONTROLLER_ERR_SIZE];
-    if (!record_field_find(v->payload, v->length, "protocol_text", &text) &&
-        !protocol_parse(text.data, text.count, "session_start", NULL, &p, err)) {
+    if (!protocol_parse(start.protocol_text, start.protocol_size, "session_start", NULL, &p,
+                        err)) {
         d->have_window = 1;
         d->window_start_ms = p->response.latency_ms;
         d->window_end_ms = (double)p->response.latency_ms + p->response.duration_ms;
         protocol_destroy(p);
     }
+    free(start.decoded);
     return 0;
 }
 
 static int gather_phase(session_data *d, const record_view *v)
 {
-    char phase[64] = "", event[16] = "", item[96];
-    record_get_text(v->payload, v->length, "phase", phase, sizeof phase);
-    record_get_text(v->payload, v->length, "event", event, sizeof event);
-    snprintf(item, sizeof item, "%s%s %s", d->phases[0] ? ", " : "", phase, event);
+    record_phase ph;
+    char err[CONTROLLER_ERR_SIZE], item[96];
+    if (record_phase_read(v, &ph, err))
+        return 0;
+    snprintf(item, sizeof item, "%s%.63s %.15s", d->phases[0] ? ", " : "", ph.phase, ph.event);
+    free(ph.decoded);
     append_text(d->phases, sizeof d->phases, item);
     return 0;
 }
 
 static int gather_schedule(session_data *d, const record_view *v)
 {
-    char kind[32] = "";
-    record_get_text(v->payload, v->length, "kind", kind, sizeof kind);
+    record_schedule_entry e;
+    char err[CONTROLLER_ERR_SIZE];
+    if (record_schedule_read(v, &e, err))
+        return 0;
+    int kind = kind_index(e.kind);
+    free(e.decoded);
     if (controller_grow(&d->plan, &d->plan_capacity, (size_t)d->plan_count + 1, sizeof *d->plan,
                         16))
         return 1;
     planned_trial *p = &d->plan[d->plan_count++];
-    p->trial = field_i64(v, "trial", -1);
-    p->target = field_i64(v, "target_neuron", -1);
-    p->kind = kind_index(kind);
+    p->trial = e.trial;
+    p->target = e.target_neuron;
+    p->kind = kind;
     return 0;
 }
 
@@ -264,247 +256,273 @@ static int gather_stimulus(session_data *d, const record_view *v)
     /* The gallery shows what the closed loop synthesized or chose (MEIs and
      * their controls); the natural image set, recorded image by image, is not
      * gallery material and would be thousands of tiles. */
-    char kind[32] = "";
-    record_get_text(v->payload, v->length, "kind", kind, sizeof kind);
-    if (kind_index(kind) < 0)
-        return 0;
-    record_field f;
-    if (record_field_find(v->payload, v->length, "pixels", &f) || f.dtype != RECORD_F32 ||
-        f.ndim != 2 || f.count == 0)
+    record_stimulus st;
+    char err[CONTROLLER_ERR_SIZE];
+    if (record_stimulus_read(v, &st, err))
         return 0; /* nothing to show */
-    if (controller_grow(&d->stimuli, &d->stimulus_capacity, (size_t)d->stimulus_count + 1,
-                        sizeof *d->stimuli, 16))
-        return 1;
-    stimulus_image *s = &d->stimuli[d->stimulus_count];
-    memset(s, 0, sizeof *s);
-    s->id = field_i64(v, "stimulus_id", -1);
-    s->neuron = field_i64(v, "neuron", -1);
-    s->predicted = field_f64(v, "predicted", NAN);
-    snprintf(s->kind, sizeof s->kind, "%s", kind);
-    s->height = (int)f.shape[0], s->width = (int)f.shape[1];
-    size_t count;
-    s->pixels = field_floats(v, "pixels", &count);
-    if (!s->pixels)
-        return 1;
-    d->stimulus_count++;
-    return 0;
+    size_t count = (size_t)st.height * (size_t)st.width;
+    int status = 0;
+    if (kind_index(st.kind) >= 0 && count > 0) {
+        status = controller_grow(&d->stimuli, &d->stimulus_capacity,
+                                 (size_t)d->stimulus_count + 1, sizeof *d->stimuli, 16);
+        stimulus_image *s = status ? NULL : &d->stimuli[d->stimulus_count];
+        if (s) {
+            memset(s, 0, sizeof *s);
+            s->id = st.stimulus_id;
+            s->neuron = st.neuron;
+            s->predicted = st.predicted;
+            snprintf(s->kind, sizeof s->kind, "%s", st.kind);
+            s->height = st.height, s->width = st.width;
+            s->pixels = copy_floats(st.pixels, count);
+            status = !s->pixels;
+            d->stimulus_count += !status;
+        }
+    }
+    free(st.decoded);
+    return status;
 }
 
 /* The final fit's test metrics (RECORD.md: an `evaluation` of kind
  * `test_metrics`): each neuron's single-trial correlation and its oracle. */
-static void gather_test_metrics(session_data *d, const record_view *v)
+static int gather_test_metrics(session_data *d, const record_evaluation *e)
 {
-    size_t count = 0, oracle_count = 0;
-    float *single = field_floats(v, "single_trial_corr", &count);
-    float *oracle = field_floats(v, "oracle", &oracle_count);
-    if (!single || !oracle || count != oracle_count || count == 0 || count > INT32_MAX) {
+    if (!e->single_trial_corr || !e->oracle || e->n == 0)
+        return 0;
+    float *single = copy_floats(e->single_trial_corr, (size_t)e->n);
+    float *oracle = copy_floats(e->oracle, (size_t)e->n);
+    if (!single || !oracle) {
         free(single), free(oracle);
-        return;
+        return 1;
     }
     free(d->single_trial_corr), free(d->oracle);
     d->single_trial_corr = single, d->oracle = oracle;
-    d->oracle_neurons = (int)count;
+    d->oracle_neurons = e->n;
+    return 0;
 }
 
 static int gather_evaluation(session_data *d, const record_view *v)
 {
-    char kind[32] = "";
-    record_get_text(v->payload, v->length, "kind", kind, sizeof kind);
-    if (!strcmp(kind, "test_metrics"))
-        gather_test_metrics(d, v);
-    int k = kind_index(kind);
-    if (k < 0)
+    record_evaluation e;
+    char err[CONTROLLER_ERR_SIZE];
+    if (record_evaluation_read(v, &e, err))
         return 0;
-    target_summary *t = find_target(d, field_i64(v, "neuron", -1), 1);
-    if (!t)
-        return 1;
-    t->have[k] = 1;
-    t->interval[k].mean = field_f64(v, "mean", NAN);
-    t->interval[k].low = field_f64(v, "ci_low", NAN);
-    t->interval[k].high = field_f64(v, "ci_high", NAN);
-    t->repeats[k] = field_i64(v, "repeats", 0);
-    d->evaluations++;
-    return 0;
+    int status = !strcmp(e.kind, "test_metrics") ? gather_test_metrics(d, &e) : 0;
+    int k = kind_index(e.kind);
+    target_summary *t = k < 0 || status ? NULL : find_target(d, e.neuron, 1);
+    if (k >= 0 && !status && !t)
+        status = 1;
+    if (t) {
+        t->have[k] = 1;
+        t->interval[k].mean = e.mean;
+        t->interval[k].low = e.ci_low;
+        t->interval[k].high = e.ci_high;
+        t->repeats[k] = e.repeats;
+        d->evaluations++;
+    }
+    free(e.decoded);
+    return status;
 }
 
 /* The last metrics win, and a "test" split over any other. */
 static int gather_model_metrics(session_data *d, const record_view *v)
 {
-    char split[32] = "";
-    record_get_text(v->payload, v->length, "split", split, sizeof split);
-    if (d->correlation && !strcmp(d->metric_split, "test") && strcmp(split, "test"))
+    record_model_metrics m;
+    char err[CONTROLLER_ERR_SIZE];
+    if (record_model_metrics_read(v, &m, err))
         return 0;
-    size_t count = 0, feve_count = 0;
-    float *correlation = field_floats(v, "correlation", &count);
-    if (!correlation)
-        return 0;
-    free(d->correlation), free(d->feve), free(d->fev);
-    d->correlation = correlation;
-    d->feve = field_floats(v, "feve", &feve_count);
-    if (d->feve && feve_count != count)
-        free(d->feve), d->feve = NULL;
-    size_t fev_count = 0;
-    d->fev = field_floats(v, "fev", &fev_count);
-    if (d->fev && fev_count != count)
-        free(d->fev), d->fev = NULL;
-    d->metric_neurons = (int)count;
-    snprintf(d->metric_split, sizeof d->metric_split, "%s", split);
-    return 0;
+    int status = 0;
+    if (!d->correlation || strcmp(d->metric_split, "test") || !strcmp(m.split, "test")) {
+        size_t count = (size_t)m.neurons;
+        free(d->correlation), free(d->feve), free(d->fev);
+        d->correlation = copy_floats(m.correlation, count);
+        d->feve = m.feve ? copy_floats(m.feve, count) : NULL;
+        d->fev = m.fev ? copy_floats(m.fev, count) : NULL;
+        status = !d->correlation || (m.feve && !d->feve) || (m.fev && !d->fev);
+        d->metric_neurons = m.neurons;
+        snprintf(d->metric_split, sizeof d->metric_split, "%s", m.split);
+    }
+    free(m.decoded);
+    return status;
 }
 
 /* A counts bin (RECORD.md, `stream` of kind `data` with `counts`): its start
  * and width on the acquisition clock and its mean over the units. */
-static int gather_bin(session_data *d, const record_view *v)
+static int gather_bin(session_data *d, const record_stream_message *m)
 {
-    char kind[16] = "";
-    record_get_text(v->payload, v->length, "kind", kind, sizeof kind);
-    record_field f;
-    int64_t start, width;
-    if (strcmp(kind, "data") || record_field_find(v->payload, v->length, "counts", &f) ||
-        f.dtype != RECORD_F32 || f.count == 0 ||
-        record_get_i64(v->payload, v->length, "sample_num", &start) ||
-        record_get_i64(v->payload, v->length, "bin_width_ns", &width) || width <= 0)
+    if (strcmp(m->kind, "data") || !m->counts || m->units == 0 || m->bin_width_ns <= 0)
         return 0;
     double sum = 0;
     size_t finite = 0;
-    for (size_t i = 0; i < f.count; i++) {
-        float count;
-        memcpy(&count, (const unsigned char *)f.data + 4 * i, sizeof count);
-        if (isfinite(count))
-            sum += count, finite++;
-    }
+    for (int i = 0; i < m->units; i++)
+        if (isfinite(m->counts[i]))
+            sum += m->counts[i], finite++;
     if (!finite)
         return 0;
-    return series_push(&d->bin_start_ns, (double)start) ||
-           series_push(&d->bin_width_ns, (double)width) ||
+    return series_push(&d->bin_start_ns, (double)m->sample_num) ||
+           series_push(&d->bin_width_ns, (double)m->bin_width_ns) ||
            series_push(&d->bin_mean, sum / (double)finite);
 }
 
 /* An unflagged trial's onset: on the acquisition clock where the trial
  * record has it (`onset_acq_ns`), else on the display clock, mapped later. */
-static int gather_onset(session_data *d, const record_view *v)
+static int gather_onset(session_data *d, const record_trial *t)
 {
-    if (field_i64(v, "flags", 0) != 0)
+    if (t->flags != 0)
         return 0; /* a flagged trial's bins may be missing or misplaced */
-    int64_t acq, display;
-    int have_acq = !record_get_i64(v->payload, v->length, "onset_acq_ns", &acq);
-    int have_display = !record_get_i64(v->payload, v->length, "onset_ns", &display);
-    if (!have_acq && !have_display)
-        return 0;
-    return series_push(&d->onset_acq_ns, have_acq ? (double)acq : NAN) ||
-           series_push(&d->onset_display_ns, have_display ? (double)display : NAN);
+    return series_push(&d->onset_acq_ns, t->has_run ? (double)t->onset_acq_ns : NAN) ||
+           series_push(&d->onset_display_ns, (double)t->onset_ns);
 }
 
 /* The last alignment with its reference pair maps display onsets. */
-static void gather_map(session_data *d, const record_view *v)
+static void gather_map(session_data *d, const record_alignment *a)
 {
-    int64_t display_ref, acquisition_ref;
-    double offset = field_f64(v, "offset_ns", NAN);
-    double slope = field_f64(v, "slope_ns_per_sample", NAN);
-    if (record_get_i64(v->payload, v->length, "display_ref_ns", &display_ref) ||
-        record_get_i64(v->payload, v->length, "acquisition_ref_ns", &acquisition_ref) ||
-        !isfinite(offset) || !isfinite(slope))
+    if (!a->has_reference || !isfinite(a->offset_ns) || !isfinite(a->slope_ns_per_sample))
         return;
     d->have_map = 1;
-    d->map_display_ref_ns = (double)display_ref;
-    d->map_acquisition_ref_ns = (double)acquisition_ref;
-    d->map_offset_ns = offset, d->map_slope = slope;
+    d->map_display_ref_ns = (double)a->display_ref_ns;
+    d->map_acquisition_ref_ns = (double)a->acquisition_ref_ns;
+    d->map_offset_ns = a->offset_ns, d->map_slope = a->slope_ns_per_sample;
 }
 
 static int gather_timing(session_data *d, const record_view *v)
 {
+    char err[CONTROLLER_ERR_SIZE];
+    int status = 0;
     switch (v->type) {
-    case RECORD_FLIP:
-        return series_push(&d->flip_ns, (double)field_i64(v, "flip_ns", 0)) ||
-               series_push(&d->flip_missed, (double)field_i64(v, "missed", 0)) ||
-               series_push(&d->flip_frame, (double)field_i64(v, "frame", -1));
-    case RECORD_TRIAL:
+    case RECORD_FLIP: {
+        record_flip_event f;
+        if (record_flip_read(v, &f, err))
+            return 0;
+        free(f.decoded);
+        return series_push(&d->flip_ns, (double)f.flip_ns) ||
+               series_push(&d->flip_missed, (double)f.missed) ||
+               series_push(&d->flip_frame, (double)f.frame);
+    }
+    case RECORD_TRIAL: {
+        record_trial t;
+        if (record_trial_read(v, &t, err))
+            return 0;
         d->trials_seen++;
-        d->trials_frames_flagged += (field_i64(v, "flags", 0) & RUN_TRIAL_FRAMES) != 0;
-        return gather_onset(d, v);
-    case RECORD_STREAM:
-        return series_push(&d->stream_received_ns, (double)field_i64(v, "received_ns", 0)) ||
-               series_push(&d->stream_timestamp_ms, (double)field_i64(v, "timestamp_ms", 0)) ||
-               series_push(&d->stream_lost, (double)field_i64(v, "lost", 0)) ||
-               gather_bin(d, v);
-    case RECORD_ALIGNMENT:
-        gather_map(d, v);
+        d->trials_frames_flagged += (t.flags & RUN_TRIAL_FRAMES) != 0;
+        status = gather_onset(d, &t);
+        free(t.decoded);
+        return status;
+    }
+    case RECORD_STREAM: {
+        record_stream_message m;
+        if (record_stream_read(v, &m, err))
+            return 0;
+        status = series_push(&d->stream_received_ns, (double)m.received_ns) ||
+                 series_push(&d->stream_timestamp_ms, (double)m.timestamp_ms) ||
+                 series_push(&d->stream_lost, (double)m.lost) || gather_bin(d, &m);
+        free(m.decoded);
+        return status;
+    }
+    case RECORD_ALIGNMENT: {
+        record_alignment a;
+        if (record_alignment_read(v, &a, err))
+            return 0;
+        free(a.decoded);
+        gather_map(d, &a);
         return series_push(&d->align_time_ns, (double)v->time_ns) ||
-               series_push(&d->align_rms_ns, field_f64(v, "residual_rms_ns", NAN)) ||
-               series_push(&d->align_max_ns, field_f64(v, "residual_max_ns", NAN)) ||
-               series_push(&d->align_slope, field_f64(v, "slope_ns_per_sample", NAN));
+               series_push(&d->align_rms_ns, a.residual_rms_ns) ||
+               series_push(&d->align_max_ns, a.residual_max_ns) ||
+               series_push(&d->align_slope, a.slope_ns_per_sample);
+    }
     }
     return 0;
 }
 
 /* A block's display account (RECORD.md: the `note` with `display_block`). */
-static void gather_display_block(session_data *d, const record_view *v)
+static void gather_display_block(session_data *d, const record_note *n)
 {
-    char name[32];
-    if (record_get_text(v->payload, v->length, "display_block", name, sizeof name))
+    if (!n->display_block)
         return;
-    int64_t dropped = field_i64(v, "dropped_frames", 0);
-    d->blocks_dropped += dropped;
+    d->blocks_dropped += n->dropped_frames;
     if (d->block_count++ >= REPORT_DISPLAY_BLOCKS)
         return;
     display_block *b = &d->blocks[d->block_count - 1];
-    snprintf(b->name, sizeof b->name, "%s", name);
-    b->flips = field_i64(v, "flips", 0);
-    b->dropped = dropped;
-    b->trials_shown = field_i64(v, "trials_shown", 0);
-    b->with_drops = field_i64(v, "trials_with_drops", 0);
-    b->flagged = field_i64(v, "trials_flagged_frames", 0);
-    b->lost = field_i64(v, "events_lost", 0);
-    b->mean_ms = field_f64(v, "interval_mean_ms", NAN);
-    b->sd_ms = field_f64(v, "interval_sd_ms", NAN);
-    b->max_ms = field_f64(v, "interval_max_ms", NAN);
+    snprintf(b->name, sizeof b->name, "%s", n->display_block);
+    b->flips = n->flips;
+    b->dropped = n->dropped_frames;
+    b->trials_shown = n->trials_shown;
+    b->with_drops = n->trials_with_drops;
+    b->flagged = n->trials_flagged_frames;
+    b->lost = n->events_lost;
+    b->mean_ms = n->interval_mean_ms;
+    b->sd_ms = n->interval_sd_ms;
+    b->max_ms = n->interval_max_ms;
 }
 
 /* The final model's bytes (the last `checkpoint` of model.bin). */
 static int gather_model(session_data *d, const record_view *v)
 {
-    char name[64] = "";
-    record_field f;
-    record_get_text(v->payload, v->length, "file_name", name, sizeof name);
-    if (strcmp(name, "model.bin") ||
-        record_field_find(v->payload, v->length, "model", &f) || f.dtype != RECORD_BYTES)
+    record_checkpoint cp;
+    char err[CONTROLLER_ERR_SIZE];
+    if (record_checkpoint_read(v, &cp, err))
         return 0;
-    unsigned char *copy = malloc(f.count + 1);
-    if (!copy)
-        return 1;
-    memcpy(copy, f.data, f.count);
-    free(d->model_bytes);
-    d->model_bytes = copy, d->model_size = f.count;
-    return 0;
+    d->checkpoints++;
+    d->last_validation_corr = cp.validation_corr;
+    int status = 0;
+    if (!strcmp(cp.file_name, "model.bin")) {
+        unsigned char *copy = malloc(cp.model_size + 1);
+        status = !copy;
+        if (copy) {
+            memcpy(copy, cp.model, cp.model_size);
+            free(d->model_bytes);
+            d->model_bytes = copy, d->model_size = cp.model_size;
+        }
+    }
+    free(cp.decoded);
+    return status;
 }
 
 /* The chosen target neurons (the `note` with a `targets` array). */
-static int gather_chosen(session_data *d, const record_view *v)
+static int gather_chosen(session_data *d, const record_note *n)
 {
-    record_field f;
-    if (record_field_find(v->payload, v->length, "targets", &f) || f.dtype != RECORD_I32 ||
-        f.count > INT32_MAX / 4)
+    if (!n->targets || n->n_targets > INT32_MAX / 4)
         return 0;
-    int32_t *copy = malloc(f.count * sizeof *copy + 1);
+    int32_t *copy = malloc((size_t)n->n_targets * sizeof *copy + 1);
     if (!copy)
         return 1;
-    memcpy(copy, f.data, f.count * sizeof *copy);
+    memcpy(copy, n->targets, (size_t)n->n_targets * sizeof *copy);
     free(d->chosen);
-    d->chosen = copy, d->chosen_count = (int)f.count;
+    d->chosen = copy, d->chosen_count = n->n_targets;
     return 0;
 }
 
 /* A point of the learning curve (RECORD.md: the note with `fit`). */
-static int gather_fit_round(session_data *d, const record_view *v, const char *fit)
+static int gather_fit_round(session_data *d, const record_fit_round *r)
 {
-    int final = !strcmp(fit, "final");
-    if (!final && strcmp(fit, "background"))
+    int final = !strcmp(r->fit, "final");
+    if (!final && strcmp(r->fit, "background"))
         return 0;
     return series_push(&d->curve_final, final) ||
-           series_push(&d->curve_round, (double)field_i64(v, "round", -1)) ||
-           series_push(&d->curve_trials, (double)field_i64(v, "trials", 0)) ||
-           series_push(&d->curve_loss, field_f64(v, "train_loss", NAN)) ||
-           series_push(&d->curve_validation, field_f64(v, "validation_corr", NAN));
+           series_push(&d->curve_round, (double)r->round) ||
+           series_push(&d->curve_trials, (double)r->trials) ||
+           series_push(&d->curve_loss, r->train_loss) ||
+           series_push(&d->curve_validation, r->validation_corr);
+}
+
+static int gather_note(session_data *d, const record_view *v)
+{
+    record_note n;
+    char err[CONTROLLER_ERR_SIZE];
+    if (record_note_read(v, &n, err))
+        return 0;
+    int status;
+    if (n.fit_round.fit) {
+        status = gather_fit_round(d, &n.fit_round); /* a curve point, not a note to read */
+    } else {
+        char text[512];
+        snprintf(text, sizeof text, "%s", n.text);
+        append_text(d->notes, sizeof d->notes, text);
+        append_text(d->notes, sizeof d->notes, "\n");
+        gather_display_block(d, &n);
+        status = gather_chosen(d, &n);
+    }
+    free(n.decoded);
+    return status;
 }
 
 static int gather_record(session_data *d, const record_view *v)
@@ -526,20 +544,9 @@ static int gather_record(session_data *d, const record_view *v)
     case RECORD_MODEL_METRICS:
         return gather_model_metrics(d, v);
     case RECORD_CHECKPOINT:
-        d->checkpoints++;
-        d->last_validation_corr = field_f64(v, "validation_corr", NAN);
         return gather_model(d, v);
-    case RECORD_NOTE: {
-        char fit[16] = "";
-        if (!record_get_text(v->payload, v->length, "fit", fit, sizeof fit))
-            return gather_fit_round(d, v, fit); /* a curve point, not a note to read */
-        char text[512] = "";
-        record_get_text(v->payload, v->length, "text", text, sizeof text);
-        append_text(d->notes, sizeof d->notes, text);
-        append_text(d->notes, sizeof d->notes, "\n");
-        gather_display_block(d, v);
-        return gather_chosen(d, v);
-    }
+    case RECORD_NOTE:
+        return gather_note(d, v);
     }
     return gather_timing(d, v);
 }
@@ -556,22 +563,25 @@ static int gather_trial(session_data *d, const record_view *v)
 {
     if (!d->plan_count)
         return 0;
-    planned_trial key = {field_i64(v, "trial", -1), 0, 0};
+    record_trial r;
+    char err[CONTROLLER_ERR_SIZE];
+    if (record_trial_read(v, &r, err))
+        return 0;
+    planned_trial key = {r.trial, 0, 0};
     const planned_trial *p = bsearch(&key, d->plan, (size_t)d->plan_count, sizeof *d->plan,
                                      compare_plan);
-    if (!p || p->kind < 0 || p->target < 0 || field_i64(v, "flags", 0) != 0)
-        return 0; /* a flagged trial is no evidence, as in the run's own evaluation */
-    record_field f;
-    if (record_field_find(v->payload, v->length, "counts", &f) || f.dtype != RECORD_F32 ||
-        (uint64_t)p->target >= f.count)
-        return 0;
-    float count;
-    memcpy(&count, (const unsigned char *)f.data + 4 * (size_t)p->target, sizeof count);
-    target_summary *t = find_target(d, p->target, 1);
-    if (!t)
-        return 1;
-    d->closed_loop_trials++;
-    return series_push(&t->responses[p->kind], count);
+    /* A flagged trial is no evidence, as in the run's own evaluation. */
+    int status = 0;
+    if (p && p->kind >= 0 && p->target >= 0 && r.flags == 0 && p->target < r.neurons) {
+        target_summary *t = find_target(d, p->target, 1);
+        status = !t;
+        if (t) {
+            d->closed_loop_trials++;
+            status = series_push(&t->responses[p->kind], r.counts[p->target]);
+        }
+    }
+    free(r.decoded);
+    return status;
 }
 
 /* The two passes over the record (session_record_each): a visitor fails

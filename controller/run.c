@@ -247,40 +247,40 @@ static const float *clip_at(const run_state *s, int64_t id)
 /* A stimulus record: the image (audio: the cochleagram) and, audio, the clip. */
 static int record_shown(run_state *s, int64_t id, int neuron, const char *kind, double predicted)
 {
-    record_stimulus rs = {id, neuron, kind, s->H, s->W, image_at(s, id), predicted};
+    record_stimulus rs = {.stimulus_id = id, .neuron = neuron, .kind = kind, .height = s->H,
+                          .width = s->W, .pixels = image_at(s, id), .predicted = predicted};
     return session_record_stimulus_sound(s->rec, &rs, clip_at(s, id), s->S, s->p->sounds.rate,
                                          s->err);
 }
 
 /* ------------------------------------------------------------------------ */
-/* Records beyond the typed helpers */
+/* Records with the run's own fields */
 
 /* A completed trial: RECORD.md's fields plus its aligner flags and block. */
 static int record_completed_trial(run_state *s, const acq_trial *t, const float *counts, const char *block)
 {
-    record_payload pl;
-    record_payload_init(&pl);
-    uint32_t shape[1] = {(uint32_t)s->N};
-    record_payload_i64(&pl, "trial", (int64_t)t->trial);
-    record_payload_i64(&pl, "image_id", (int64_t)t->stimulus_id);
-    record_payload_i64(&pl, "onset_ns", t->onset_display_ns);
-    record_payload_array(&pl, "counts", RECORD_F32, 1, shape, counts);
-    record_payload_i64(&pl, "flags", (int64_t)t->flags);
-    record_payload_i64(&pl, "onset_acq_ns", t->onset_acq_ns);
-    record_payload_i64(&pl, "sync_edge_ns", t->sync_edge_ns);
-    record_payload_i64(&pl, "bins", t->bins);
-    record_payload_text(&pl, "block", block);
-    if (s->audio) /* the clip's first sample in the audio device's output stream */
-        record_payload_i64(&pl, "sound_onset_sample",
-                           run_frames_sound_sample(&s->frames, (int64_t)t->trial));
-    int r = session_record_append(s->rec, RECORD_TRIAL, &pl, NULL, s->err);
-    record_payload_free(&pl);
-    return r;
+    record_trial r = {.trial = (int64_t)t->trial,
+                      .image_id = (int64_t)t->stimulus_id,
+                      .onset_ns = t->onset_display_ns,
+                      .neurons = s->N,
+                      .counts = counts,
+                      .has_run = 1,
+                      .flags = (int64_t)t->flags,
+                      .onset_acq_ns = t->onset_acq_ns,
+                      .sync_edge_ns = t->sync_edge_ns,
+                      .bins = t->bins,
+                      .block = block,
+                      /* the clip's first sample in the audio device's output stream */
+                      .has_sound = s->audio,
+                      .sound_onset_sample =
+                          s->audio ? run_frames_sound_sample(&s->frames, (int64_t)t->trial) : 0};
+    return session_record_trial(s->rec, &r, NULL, s->err);
 }
 
 static int record_value(run_state *s, int64_t neuron, const char *kind, double value)
 {
-    record_evaluation e = {neuron, kind, value, value, value, 0};
+    record_evaluation e = {.neuron = neuron, .kind = kind, .mean = value, .ci_low = value,
+                           .ci_high = value, .repeats = 0};
     return session_record_evaluation(s->rec, &e, s->err);
 }
 
@@ -382,19 +382,15 @@ static int protect_frame_path(run_state *s)
         return 1;
     static const char *const modes[] = {"off", "realtime", "fallback"};
     progress(s, s->sched.text, 1);
-    record_payload pl;
-    record_payload_init(&pl);
-    record_payload_text(&pl, "text", s->sched.text);
-    record_payload_text(&pl, "scheduling", modes[s->sched.mode]);
-    record_payload_i64(&pl, "cpus", s->sched.cpus);
-    record_payload_i64(&pl, "presenter_cpu", s->sched.presenter_cpu);
-    record_payload_i64(&pl, "fit_nice", s->sched.fit_nice);
-    record_payload_i64(&pl, "memory_locked", s->sched.mlocked);
-    record_payload_i64(&pl, "aligning_realtime", s->sched.aligning_realtime);
-    record_payload_i64(&pl, "driver_threads", s->sched.driver_threads);
-    int r = session_record_append(s->rec, RECORD_NOTE, &pl, NULL, s->err);
-    record_payload_free(&pl);
-    return r;
+    record_note n = {.text = s->sched.text,
+                     .scheduling = modes[s->sched.mode],
+                     .cpus = s->sched.cpus,
+                     .presenter_cpu = s->sched.presenter_cpu,
+                     .fit_nice = s->sched.fit_nice,
+                     .memory_locked = s->sched.mlocked,
+                     .aligning_realtime = s->sched.aligning_realtime,
+                     .driver_threads = s->sched.driver_threads};
+    return session_record_note_fields(s->rec, &n, s->err);
 }
 
 static int open_presenter(run_state *s)
@@ -421,9 +417,11 @@ static const char *item_kind(int type)
 /* Open Ephys spikes as received: one `spikes` record a batch (RECORD.md). */
 static int record_spike_batch(run_state *s, const acq_item *it)
 {
-    record_spikes b = {(int)it->count, it->spike_samples, it->spike_sorted_ids,
-                       it->spike_electrodes, it->electrodes, it->first_received_ns,
-                       it->received_ns};
+    record_spikes b = {.count = (int)it->count, .sample_num = it->spike_samples,
+                       .sorted_id = it->spike_sorted_ids,
+                       .electrode = it->spike_electrodes, .electrodes = it->electrodes,
+                       .first_received_ns = it->first_received_ns,
+                       .received_ns = it->received_ns};
     return session_record_spikes(s->rec, &b, s->err);
 }
 
@@ -431,21 +429,24 @@ static int take_item(run_state *s, acq_item *it)
 {
     if (it->type == ACQ_ITEM_SPIKES)
         return record_spike_batch(s, it);
-    record_stream_message m = {(int64_t)s->stream_messages++, item_kind(it->type),
-                               it->timestamp_ns,
-                               it->type == ACQ_MSG_COUNTS ? 1
+    record_stream_message m = {.message_num = (int64_t)s->stream_messages++,
+                               .kind = item_kind(it->type),
+                               .sample_num = it->timestamp_ns,
+                               .num_samples = it->type == ACQ_MSG_COUNTS ? 1
                                : it->type == ACQ_ITEM_LOSS ? it->until_ns - it->timestamp_ns
                                                            : 0,
-                               it->timestamp_ns / 1000000, it->received_ns,
-                               (int64_t)it->missed_before, (int64_t)it->count,
-                               it->bin_width_ns, (int)it->count,
-                               it->type == ACQ_MSG_COUNTS ? it->counts : NULL,
-                               (it->flags & ACQ_ITEM_CLOCK_RESET) != 0};
+                               .timestamp_ms = it->timestamp_ns / 1000000,
+                               .received_ns = it->received_ns,
+                               .lost = (int64_t)it->missed_before, .data_size = (int64_t)it->count,
+                               .bin_width_ns = it->bin_width_ns, .units = (int)it->count,
+                               .counts = it->type == ACQ_MSG_COUNTS ? it->counts : NULL,
+                               .clock_reset = (it->flags & ACQ_ITEM_CLOCK_RESET) != 0};
     if (session_record_stream(s->rec, &m, s->err))
         return 1;
     for (uint32_t i = 0; it->type == ACQ_MSG_EVENTS && i < it->count; i++) {
-        record_sync_event e = {it->events[i].line, it->events[i].rising,
-                               it->events[i].timestamp_ns, it->received_ns, -1};
+        record_sync_event e = {.line = it->events[i].line, .state = it->events[i].rising,
+                               .sample_num = it->events[i].timestamp_ns,
+                               .received_ns = it->received_ns, .trial = -1};
         if (session_record_sync_event(s->rec, &e, s->err))
             return 1;
     }
@@ -679,15 +680,15 @@ static int schedule_block(run_state *s, const char *block_of_natural, const int6
     for (int i = 0; i < count; i++) {
         int64_t id = ids[i], trial = s->next_trial + i;
         int kind = s->images.kind[id];
-        record_schedule_entry e = {trial,
-                                   block_of_natural ? tier_blocks[s->images.tier[id]]
+        record_schedule_entry e = {.trial = trial,
+                                   .block = block_of_natural ? tier_blocks[s->images.tier[id]]
                                                     : "closed_loop",
-                                   kind < 0 ? "natural" : kind_names[kind],
-                                   id,
-                                   s->images.neuron[id],
-                                   s->p->timing.stimulus_frames,
-                                   s->p->timing.isi_frames,
-                                   s->images.sha256 + (size_t)id * SHA256_SIZE};
+                                   .kind = kind < 0 ? "natural" : kind_names[kind],
+                                   .image_id = id,
+                                   .target_neuron = s->images.neuron[id],
+                                   .stimulus_frames = s->p->timing.stimulus_frames,
+                                   .isi_frames = s->p->timing.isi_frames,
+                                   .image_sha256 = s->images.sha256 + (size_t)id * SHA256_SIZE};
         if (session_record_schedule(s->rec, &e, s->err))
             return 1;
     }
@@ -710,9 +711,10 @@ static int on_presenter_event(run_state *s, const presenter_event *ev, int *bloc
     s->st.dropped_frames += ev->dropped_frames;
     if (ev->kind == PRESENTER_EVENT_ONSET)
         s->frames.photodiode = ev->trial & 1 ? 0 : 1;
-    record_flip_event f = {ev->trial, ev->onset_flip, ev->onset_ns, ev->onset_ns,
-                           ev->dropped_frames, s->frames.photodiode,
-                           ev->kind == PRESENTER_EVENT_ONSET};
+    record_flip_event f = {.trial = ev->trial, .frame = ev->onset_flip, .flip_ns = ev->onset_ns,
+                           .onset_ns = ev->onset_ns,
+                           .missed = ev->dropped_frames, .photodiode = s->frames.photodiode,
+                           .onset = ev->kind == PRESENTER_EVENT_ONSET};
     if (session_record_flip(s->rec, &f, s->err))
         return 1;
     if (ev->kind == PRESENTER_EVENT_FLIP)
@@ -747,30 +749,27 @@ static int record_display_block(run_state *s, const char *block, const presenter
         snprintf(note + n, sizeof note - (size_t)n, "; %lld display events LOST (their flips "
                  "are missing from the record)", (long long)sum->events_lost);
     progress(s, note, 1);
-    record_payload pl;
-    record_payload_init(&pl);
-    record_payload_text(&pl, "text", note);
-    record_payload_text(&pl, "display_block", block);
-    record_payload_i64(&pl, "flips", sum->flips);
-    record_payload_i64(&pl, "dropped_frames", sum->dropped_frames);
-    record_payload_i64(&pl, "trials_shown", sum->trials_shown);
-    record_payload_i64(&pl, "trials_with_drops", sum->trials_with_drops);
-    record_payload_i64(&pl, "trials_flagged_frames", s->frames.wrong);
-    record_payload_i64(&pl, "events_lost", sum->events_lost);
-    record_payload_f64(&pl, "period_ms", sum->period_ms);
-    record_payload_f64(&pl, "interval_mean_ms", sum->interval_mean_ms);
-    record_payload_f64(&pl, "interval_sd_ms", sum->interval_sd_ms);
-    record_payload_f64(&pl, "interval_max_ms", sum->interval_max_ms);
+    record_note account = {.text = note,
+                         .display_block = block,
+                         .flips = sum->flips,
+                         .dropped_frames = sum->dropped_frames,
+                         .trials_shown = sum->trials_shown,
+                         .trials_with_drops = sum->trials_with_drops,
+                         .trials_flagged_frames = s->frames.wrong,
+                         .events_lost = sum->events_lost,
+                         .period_ms = sum->period_ms,
+                         .interval_mean_ms = sum->interval_mean_ms,
+                         .interval_sd_ms = sum->interval_sd_ms,
+                         .interval_max_ms = sum->interval_max_ms};
     if (s->fit) { /* what the background fit got done meanwhile (bench-frames) */
         int rounds;
         double corr;
         fit_worker_status(s->fit, &rounds, &corr);
-        record_payload_i64(&pl, "fit_rounds", rounds);
-        record_payload_i64(&pl, "fit_trial_epochs", fit_worker_trial_epochs(s->fit));
+        account.has_fit_rounds = 1;
+        account.fit_rounds = rounds;
+        account.fit_trial_epochs = fit_worker_trial_epochs(s->fit);
     }
-    int r = session_record_append(s->rec, RECORD_NOTE, &pl, NULL, s->err);
-    record_payload_free(&pl);
-    return r;
+    return session_record_note_fields(s->rec, &account, s->err);
 }
 
 /* Open Ephys, after each block: the unit map (which electrode's spikes each
@@ -902,8 +901,11 @@ static int show_block(run_state *s, const char *block, const int64_t *ids, int c
         return 1;
     acq_clock_fit f;
     acq_aligner_clock(s->aligner, &f);
-    record_alignment a = {1.0 + f.drift, f.offset_ns, f.rms_residual_ns, f.max_residual_ns,
-                          f.pairs, f.display0, f.acq0};
+    record_alignment a = {.slope_ns_per_sample = 1.0 + f.drift, .offset_ns = f.offset_ns,
+                          .residual_rms_ns = f.rms_residual_ns,
+                          .residual_max_ns = f.max_residual_ns,
+                          .points = f.pairs, .display_ref_ns = f.display0,
+                          .acquisition_ref_ns = f.acq0};
     return session_record_alignment(s->rec, &a, s->err) || note_openephys(s);
 }
 
@@ -1338,7 +1340,8 @@ static int evaluate_recorded(run_state *s, stats_interval *ci_out /* targets × 
                 return fail(s, "evaluation: %s", why);
             }
             ci_out[j * KIND_COUNT + kind] = ci;
-            record_evaluation e = {neuron, kind_names[kind], ci.mean, ci.low, ci.high, n};
+            record_evaluation e = {.neuron = neuron, .kind = kind_names[kind], .mean = ci.mean,
+                                   .ci_low = ci.low, .ci_high = ci.high, .repeats = n};
             if (session_record_evaluation(s->rec, &e, s->err)) {
                 free(v);
                 return 1;
@@ -1854,20 +1857,23 @@ static void resume_scan_free(resume_scan *r)
     free(r->natural);
 }
 
+static int earlier_trial_keep(run_state *s, resume_scan *r, const record_trial *rt);
+
 static int earlier_trial_add(run_state *s, resume_scan *r, const record_view *v)
 {
+    record_trial rt;
+    if (record_trial_read(v, &rt, s->err))
+        return 1;
+    int malformed = !rt.block || rt.neurons != s->N; /* a run's trials have their block */
+    int status = malformed ? fail(s, "a trial record of the session is malformed (%s)", "resume")
+                           : earlier_trial_keep(s, r, &rt);
+    free(rt.decoded);
+    return status;
+}
+
+static int earlier_trial_keep(run_state *s, resume_scan *r, const record_trial *rt)
+{
     earlier_trials *t = &r->trials;
-    const unsigned char *pl = v->payload;
-    int64_t trial, id, flags;
-    char block[32];
-    record_field f;
-    if (record_get_i64(pl, v->length, "trial", &trial) ||
-        record_get_i64(pl, v->length, "image_id", &id) ||
-        record_get_i64(pl, v->length, "flags", &flags) ||
-        record_get_text(pl, v->length, "block", block, sizeof block) ||
-        record_field_find(pl, v->length, "counts", &f) || f.dtype != RECORD_F32 ||
-        f.count != (size_t)s->N)
-        return fail(s, "a trial record of the session is malformed (%s)", "resume");
     if (t->count == t->capacity) {
         int cap = t->capacity ? 2 * t->capacity : 1024;
         int64_t *a = realloc(t->image_id, (size_t)cap * sizeof(int64_t));
@@ -1886,32 +1892,36 @@ static int earlier_trial_add(run_state *s, resume_scan *r, const record_view *v)
             return fail(s, "out of memory for %s", "the earlier trials");
         t->capacity = cap;
     }
-    t->image_id[t->count] = id;
-    t->flags[t->count] = flags;
-    t->closed[t->count] = !strcmp(block, "closed_loop");
-    memcpy(t->counts + (size_t)t->count * (size_t)s->N, f.data, (size_t)s->N * sizeof(float));
+    t->image_id[t->count] = rt->image_id;
+    t->flags[t->count] = rt->flags;
+    t->closed[t->count] = !strcmp(rt->block, "closed_loop");
+    memcpy(t->counts + (size_t)t->count * (size_t)s->N, rt->counts, (size_t)s->N * sizeof(float));
     t->count++;
-    if (trial > r->max_trial)
-        r->max_trial = trial;
+    if (rt->trial > r->max_trial)
+        r->max_trial = rt->trial;
     return 0;
 }
 
 static int scan_record(run_state *s, const record_view *v, resume_scan *r)
 {
-    const unsigned char *pl = v->payload;
-    char text[64], event[16];
-    int64_t value;
     session_image_log_add(&r->images, v);
-    if (v->type == RECORD_PHASE && !record_get_text(pl, v->length, "phase", text, sizeof text) &&
-        !record_get_text(pl, v->length, "event", event, sizeof event)) {
-        int k = phase_index(text);
-        if (k >= 0 && !strcmp(event, "begin"))
+    if (v->type == RECORD_PHASE) {
+        record_phase ph;
+        if (record_phase_read(v, &ph, s->err))
+            return 0; /* not a phase to go by */
+        int k = phase_index(ph.phase);
+        if (k >= 0 && !strcmp(ph.event, "begin"))
             s->begun |= 1u << k;
-        if (k >= 0 && !strcmp(event, "end"))
+        if (k >= 0 && !strcmp(ph.event, "end"))
             s->ended |= 1u << k;
-    } else if (v->type == RECORD_SCHEDULE && !record_get_i64(pl, v->length, "trial", &value)) {
-        if (value > r->max_trial)
-            r->max_trial = value;
+        free(ph.decoded);
+    } else if (v->type == RECORD_SCHEDULE) {
+        record_schedule_entry e;
+        if (record_schedule_read(v, &e, s->err))
+            return 0;
+        free(e.decoded);
+        if (e.trial > r->max_trial)
+            r->max_trial = e.trial;
     } else if (v->type == RECORD_TRIAL) {
         return earlier_trial_add(s, r, v);
     }
@@ -1946,31 +1956,24 @@ static int each_record(run_state *s, resume_scan *r, resume_visit fn)
 static int load_closed_stimulus(run_state *s, const record_view *v, resume_scan *r)
 {
     (void)r;
-    const unsigned char *pl = v->payload;
-    char kind_name[32];
-    int64_t id, neuron;
-    record_field f;
-    if (v->type != RECORD_STIMULUS ||
-        record_get_text(pl, v->length, "kind", kind_name, sizeof kind_name) ||
-        !strcmp(kind_name, "natural"))
+    record_stimulus st;
+    if (v->type != RECORD_STIMULUS)
         return 0;
-    if (record_get_i64(pl, v->length, "stimulus_id", &id) ||
-        record_get_i64(pl, v->length, "neuron", &neuron) ||
-        record_field_find(pl, v->length, "pixels", &f) || f.dtype != RECORD_F32 ||
-        f.count != (size_t)s->P)
+    if (record_stimulus_read(v, &st, s->err))
         return fail(s, "a stimulus record of the session is malformed (%s)", "resume");
-    int kind = -2, got;
-    for (int k = 0; k < KIND_COUNT && (s->ended >> 3 & 1); k++)
-        if (!strcmp(kind_name, kind_names[k]))
-            kind = k;
-    float *pixels = malloc((size_t)s->P * sizeof(float));
-    if (!pixels)
-        return fail(s, "out of memory for %s", "a stimulus");
-    memcpy(pixels, f.data, (size_t)s->P * sizeof(float));
-    int status = image_add(s, pixels, NULL, kind, (int)neuron, TIER_NONE, &got);
-    free(pixels);
-    if (!status && got != id)
-        return fail(s, "the record's stimulus ids are not consecutive (%s)", "resume");
+    int status = 0, kind = -2, got;
+    if (strcmp(st.kind, "natural")) {
+        if ((size_t)st.height * (size_t)st.width != (size_t)s->P)
+            status = fail(s, "a stimulus record of the session is malformed (%s)", "resume");
+        for (int k = 0; k < KIND_COUNT && (s->ended >> 3 & 1); k++)
+            if (!strcmp(st.kind, kind_names[k]))
+                kind = k;
+        if (!status)
+            status = image_add(s, st.pixels, NULL, kind, (int)st.neuron, TIER_NONE, &got);
+        if (!status && got != st.stimulus_id)
+            status = fail(s, "the record's stimulus ids are not consecutive (%s)", "resume");
+    }
+    free(st.decoded);
     return status;
 }
 
@@ -2116,16 +2119,26 @@ done:
 /* What the killed session had evaluated already, for the summary: a fit
  * that ended recorded its test metrics (mean FEVE, correlation to average),
  * an evaluation that ended its median ratios. */
+static int load_result(run_state *s, const record_evaluation *e);
+
 static int load_results(run_state *s, const record_view *v, resume_scan *r)
 {
     (void)r;
-    char kind[64];
-    double feve, value;
-    record_field corr;
-    if (v->type != RECORD_EVALUATION ||
-        record_get_text(v->payload, v->length, "kind", kind, sizeof kind) ||
-        record_get_f64(v->payload, v->length, "mean", &value))
+    record_evaluation e;
+    char why[CONTROLLER_ERR_SIZE];
+    if (v->type != RECORD_EVALUATION)
         return 0;
+    if (record_evaluation_read(v, &e, why))
+        return fail(s, "an evaluation record of the session is malformed (%s)", why);
+    int status = load_result(s, &e);
+    free(e.decoded);
+    return status;
+}
+
+static int load_result(run_state *s, const record_evaluation *e)
+{
+    const char *kind = e->kind;
+    double value = e->mean;
     if (!strcmp(kind, "median_ratio_mei_over_best_natural"))
         s->res->median_ratio_recorded = value;
     if (!strcmp(kind, "truth_median_ratio_mei_over_best_natural"))
@@ -2161,17 +2174,10 @@ static int load_results(run_state *s, const record_view *v, resume_scan *r)
     }
     if (strcmp(kind, "test_metrics"))
         return 0;
-    if (record_get_f64(v->payload, v->length, "mean", &feve) ||
-        record_field_find(v->payload, v->length, "corr_to_average", &corr) ||
-        corr.dtype != RECORD_F32)
+    if (!e->corr_to_average)
         return fail(s, "the session's test_metrics record is malformed (%s)", "resume");
-    float *values = malloc((corr.count ? corr.count : 1) * sizeof(float));
-    if (!values)
-        return fail(s, "out of memory for %s", "the test metrics");
-    memcpy(values, corr.data, corr.count * sizeof(float)); /* may be unaligned in the payload */
-    s->res->test_feve_mean = feve;
-    s->res->test_corr_mean = stats_finite_mean(values, (int)corr.count);
-    free(values);
+    s->res->test_feve_mean = e->mean;
+    s->res->test_corr_mean = stats_finite_mean(e->corr_to_average, e->n);
     return 0;
 }
 
@@ -2265,11 +2271,11 @@ static int resume_closed_loop(run_state *s, const resume_scan *r, const int64_t 
 static int recorded_units(run_state *s, const record_view *v, resume_scan *r)
 {
     (void)r;
-    record_field f;
-    if (s->N || v->type != RECORD_TRIAL ||
-        record_field_find(v->payload, v->length, "counts", &f) || f.dtype != RECORD_F32)
+    record_trial t;
+    if (s->N || v->type != RECORD_TRIAL || record_trial_read(v, &t, s->err))
         return 0;
-    return set_units(s, (int)f.count);
+    free(t.decoded);
+    return set_units(s, t.neurons);
 }
 
 /* The protocol a session started with: its first record, session_start. */
@@ -2281,9 +2287,8 @@ typedef struct first_record {
 static int visit_first(const record_view *v, void *ctx, char *err)
 {
     first_record *f = ctx;
-    record_field text;
-    if (v->type != RECORD_SESSION_START ||
-        record_field_find(v->payload, v->length, "protocol_text", &text)) {
+    record_session_start start;
+    if (v->type != RECORD_SESSION_START || record_session_start_read(v, &start, err)) {
         snprintf(err, CONTROLLER_ERR_SIZE, "%s/%s: does not start with a session_start record",
                  f->dir, RECORD_FILE_NAME);
         return 1;
@@ -2291,11 +2296,12 @@ static int visit_first(const record_view *v, void *ctx, char *err)
     /* Relative paths start from the protocol file's folder, recorded since
      * session_start has protocol_dir; before that, the session folder. */
     char base[PROTOCOL_STRING_SIZE];
-    if (record_get_text(v->payload, v->length, "protocol_dir", base, sizeof base) || !base[0])
-        snprintf(base, sizeof base, "%s", f->dir);
-    if (protocol_parse(text.data, text.count, "session_start", base, f->out, err))
-        return 1;
-    return 2; /* found: the walk stops here */
+    snprintf(base, sizeof base, "%s",
+             start.protocol_dir && start.protocol_dir[0] ? start.protocol_dir : f->dir);
+    int status = protocol_parse(start.protocol_text, start.protocol_size, "session_start", base,
+                                f->out, err);
+    free(start.decoded);
+    return status ? 1 : 2; /* found: the walk stops here */
 }
 
 static int recorded_protocol(const char *dir, protocol **out, char *err)

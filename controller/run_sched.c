@@ -27,7 +27,7 @@
 #define PRIORITY_PRESENTER 20 /* of 1..99: above kernel-thread defaults' 1, far below 50 (irqs) */
 #define PRIORITY_RECEIVER 19
 #define PRIORITY_ALIGNING 18  /* the run loop during a block: below the receiver that feeds it */
-/* What normal priority costs the aligning run loop (controller/RECORD.md `spikes`). */
+/* What normal priority costs the aligning run loop (controller/record/RECORD.md `spikes`). */
 #define ALIGNING_SLOW "receive-to-aligned p99 may pass 2 ms on a loaded machine (7 ms measured)"
 #define NICE_FIT_REALTIME 0   /* the real-time threads preempt it anyway: full speed */
 #define NICE_FIT_FALLBACK 19

@@ -83,125 +83,126 @@ static int add_target(collected *c, int neuron)
 
 static int collect_stimulus(collected *c, const record_view *v, char *err)
 {
-    char kind[32];
-    int64_t id, neuron = -1;
-    record_field f;
-    if (record_get_text(v->payload, v->length, "kind", kind, sizeof kind) ||
-        record_get_i64(v->payload, v->length, "stimulus_id", &id))
-        return controller_fail(err, "stimulus record at offset %llu: no kind or stimulus_id",
-                               (unsigned long long)v->offset);
-    record_get_i64(v->payload, v->length, "neuron", &neuron);
-    if (!strcmp(kind, "mei") && neuron >= 0 && neuron < (1 << 30))
-        return add_target(c, (int)neuron) ? controller_fail(err, "out of memory") : 0;
-    if (strcmp(kind, "natural"))
-        return 0;
-    if (record_field_find(v->payload, v->length, "pixels", &f) || f.dtype != RECORD_F32 ||
-        f.ndim != 2 || f.count == 0)
-        return controller_fail(err, "stimulus %lld (offset %llu): pixels are not a float32 height × width "
-                               "array", (long long)id, (unsigned long long)v->offset);
-    if (c->height == 0) {
-        c->height = (int)f.shape[0];
-        c->width = (int)f.shape[1];
-    } else if ((int)f.shape[0] != c->height || (int)f.shape[1] != c->width) {
-        return controller_fail(err, "stimulus %lld is %u×%u, earlier natural images %d×%d",
-                               (long long)id, f.shape[0], f.shape[1], c->height, c->width);
+    record_stimulus st;
+    if (record_stimulus_read(v, &st, err))
+        return 1;
+    int status = 0;
+    int64_t id = st.stimulus_id, neuron = st.neuron;
+    size_t count = (size_t)st.height * (size_t)st.width;
+    if (!strcmp(st.kind, "mei") && neuron >= 0 && neuron < (1 << 30)) {
+        status = add_target(c, (int)neuron) ? controller_fail(err, "out of memory") : 0;
+    } else if (strcmp(st.kind, "natural")) {
+        status = 0;
+    } else if (count == 0) {
+        status = controller_fail(err, "stimulus %lld (offset %llu): pixels are not a float32 height "
+                                 "× width array", (long long)id, (unsigned long long)v->offset);
+    } else if (c->height != 0 && (st.height != c->height || st.width != c->width)) {
+        status = controller_fail(err, "stimulus %lld is %d×%d, earlier natural images %d×%d",
+                                 (long long)id, st.height, st.width, c->height, c->width);
+    } else if (controller_grow(&c->images, &c->cap_images, (size_t)c->n_images + 1,
+                               sizeof(image_entry), 256) ||
+               controller_grow(&c->pixels, &c->cap_pixels, c->n_pixels + count, sizeof(float),
+                               4096)) {
+        status = controller_fail(err, "out of memory for the images");
+    } else {
+        c->height = st.height;
+        c->width = st.width;
+        memcpy(c->pixels + c->n_pixels, st.pixels, count * sizeof(float));
+        c->images[c->n_images++] = (image_entry){id, c->n_pixels};
+        c->n_pixels += count;
     }
-    if (controller_grow(&c->images, &c->cap_images, (size_t)c->n_images + 1,
-                        sizeof(image_entry), 256) ||
-        controller_grow(&c->pixels, &c->cap_pixels, c->n_pixels + f.count, sizeof(float), 4096))
-        return controller_fail(err, "out of memory for the images");
-    memcpy(c->pixels + c->n_pixels, f.data, f.count * sizeof(float));
-    c->images[c->n_images++] = (image_entry){id, c->n_pixels};
-    c->n_pixels += f.count;
-    return 0;
+    free(st.decoded);
+    return status;
 }
 
 static int collect_schedule(collected *c, const record_view *v, const char *path, char *err)
 {
-    char block[32] = "", kind[32] = "";
-    int64_t trial, image_id;
-    if (record_get_i64(v->payload, v->length, "trial", &trial) ||
-        record_get_i64(v->payload, v->length, "image_id", &image_id))
-        return controller_fail(err, "schedule record at offset %llu: no trial or image_id",
-                               (unsigned long long)v->offset);
-    record_get_text(v->payload, v->length, "block", block, sizeof block);
-    record_get_text(v->payload, v->length, "kind", kind, sizeof kind);
-    int tier = strcmp(kind, "natural") ? -1 : tier_of_block(block);
+    record_schedule_entry e;
+    if (record_schedule_read(v, &e, err))
+        return 1;
+    int natural = !strcmp(e.kind, "natural");
+    int tier = natural ? tier_of_block(e.block) : -1;
+    char block[33];
+    snprintf(block, sizeof block, "%s", e.block);
+    free(e.decoded);
     /* A natural trial of no known tier would drop out of the data unseen. */
-    if (!strcmp(kind, "natural") && tier < 0)
+    if (natural && tier < 0)
         return controller_fail(err, "%s: schedule record at offset %llu (trial %lld): block '%.32s' is no "
                                "tier (train, validation, test or unused)", path,
-                               (unsigned long long)v->offset, (long long)trial, block);
+                               (unsigned long long)v->offset, (long long)e.trial, block);
     if (controller_grow(&c->schedule, &c->cap_schedule, (size_t)c->n_schedule + 1,
                         sizeof(schedule_entry), 256))
         return controller_fail(err, "out of memory for the schedule");
-    c->schedule[c->n_schedule++] = (schedule_entry){trial, image_id, tier};
+    c->schedule[c->n_schedule++] = (schedule_entry){e.trial, e.image_id, tier};
     return 0;
 }
 
 static int collect_trial(collected *c, const record_view *v, char *err)
 {
-    int64_t trial, image_id, flags = 0;
-    record_field f;
-    if (record_get_i64(v->payload, v->length, "trial", &trial) ||
-        record_get_i64(v->payload, v->length, "image_id", &image_id) ||
-        record_field_find(v->payload, v->length, "counts", &f) || f.dtype != RECORD_F32 ||
-        f.ndim != 1)
-        return controller_fail(err, "trial record at offset %llu: no trial, image_id or float32 counts",
-                               (unsigned long long)v->offset);
-    record_get_i64(v->payload, v->length, "flags", &flags);
+    record_trial t;
+    if (record_trial_read(v, &t, err))
+        return 1;
+    int status = 0;
+    size_t count = (size_t)t.neurons;
     if (c->neurons == 0 && c->n_trials == 0)
-        c->neurons = (int)f.count;
-    else if ((int)f.count != c->neurons)
-        return controller_fail(err, "trial %lld has %zu counts, earlier trials %d", (long long)trial,
-                               f.count, c->neurons);
-    if (controller_grow(&c->trials, &c->cap_trials, (size_t)c->n_trials + 1,
-                        sizeof(trial_entry), 256) ||
-        controller_grow(&c->counts, &c->cap_counts, c->n_counts + f.count, sizeof(float), 4096))
-        return controller_fail(err, "out of memory for the trials");
-    memcpy(c->counts + c->n_counts, f.data, f.count * sizeof(float));
-    c->trials[c->n_trials++] = (trial_entry){trial, image_id, flags, c->n_counts};
-    c->n_counts += f.count;
-    return 0;
+        c->neurons = t.neurons;
+    if (t.neurons != c->neurons)
+        status = controller_fail(err, "trial %lld has %d counts, earlier trials %d",
+                                 (long long)t.trial, t.neurons, c->neurons);
+    else if (controller_grow(&c->trials, &c->cap_trials, (size_t)c->n_trials + 1,
+                             sizeof(trial_entry), 256) ||
+             controller_grow(&c->counts, &c->cap_counts, c->n_counts + count, sizeof(float), 4096))
+        status = controller_fail(err, "out of memory for the trials");
+    if (!status) {
+        if (count)
+            memcpy(c->counts + c->n_counts, t.counts, count * sizeof(float));
+        c->trials[c->n_trials++] = (trial_entry){t.trial, t.image_id, t.flags, c->n_counts};
+        c->n_counts += count;
+    }
+    free(t.decoded);
+    return status;
 }
 
 static int collect_start(session_dataset *s, const record_view *v, char *err)
 {
-    record_field f;
     if (s->protocol_text)
         return 0; /* a second session_start (never written) changes nothing */
-    record_get_text(v->payload, v->length, "protocol_name", s->protocol_name,
-                    sizeof s->protocol_name);
-    record_get_text(v->payload, v->length, "protocol_dir", s->protocol_dir,
-                    sizeof s->protocol_dir);
-    if (record_field_find(v->payload, v->length, "protocol_text", &f))
-        return controller_fail(err, "session_start has no protocol_text");
-    s->protocol_text = malloc(f.count + 1);
-    if (!s->protocol_text)
-        return controller_fail(err, "out of memory for the protocol");
-    memcpy(s->protocol_text, f.data, f.count);
-    s->protocol_text[f.count] = 0;
-    s->protocol_size = f.count;
-    return 0;
+    record_session_start start;
+    if (record_session_start_read(v, &start, err))
+        return 1;
+    snprintf(s->protocol_name, sizeof s->protocol_name, "%s", start.protocol_name);
+    if (start.protocol_dir)
+        snprintf(s->protocol_dir, sizeof s->protocol_dir, "%s", start.protocol_dir);
+    s->protocol_text = malloc(start.protocol_size + 1);
+    if (s->protocol_text) {
+        memcpy(s->protocol_text, start.protocol_text, start.protocol_size);
+        s->protocol_text[start.protocol_size] = 0;
+        s->protocol_size = start.protocol_size;
+    }
+    free(start.decoded);
+    return s->protocol_text ? 0 : controller_fail(err, "out of memory for the protocol");
 }
 
 /* The last checkpoint of the model the final fit started from. */
 static int collect_checkpoint(session_dataset *s, const record_view *v, char *err)
 {
-    char name[64];
-    record_field f;
-    if (record_get_text(v->payload, v->length, "file_name", name, sizeof name) ||
-        strcmp(name, SESSION_START_MODEL_FILE) ||
-        record_field_find(v->payload, v->length, "model", &f) || f.count == 0)
-        return 0;
-    unsigned char *bytes = malloc(f.count);
-    if (!bytes)
-        return controller_fail(err, "out of memory for the start model");
-    memcpy(bytes, f.data, f.count);
-    free(s->start_model);
-    s->start_model = bytes;
-    s->start_model_size = f.count;
-    return 0;
+    record_checkpoint cp;
+    if (record_checkpoint_read(v, &cp, err))
+        return 0; /* not the start model's: nothing to collect */
+    int status = 0;
+    if (!strcmp(cp.file_name, SESSION_START_MODEL_FILE) && cp.model_size > 0) {
+        unsigned char *bytes = malloc(cp.model_size);
+        if (!bytes) {
+            status = controller_fail(err, "out of memory for the start model");
+        } else {
+            memcpy(bytes, cp.model, cp.model_size);
+            free(s->start_model);
+            s->start_model = bytes;
+            s->start_model_size = cp.model_size;
+        }
+    }
+    free(cp.decoded);
+    return status;
 }
 
 typedef struct collect_context {
@@ -647,7 +648,9 @@ static int import_stimuli(session_record *w, const dataset *d, char *err)
                                          (long long)d->image_ids[t]);
             continue;
         }
-        record_stimulus s = {d->image_ids[t], -1, "natural", d->height, d->width, px, 0.0};
+        record_stimulus s = {.stimulus_id = d->image_ids[t], .neuron = -1, .kind = "natural",
+                             .height = d->height, .width = d->width, .pixels = px,
+                             .predicted = 0.0};
         status = session_record_stimulus(w, &s, err);
     }
     free(order);
@@ -660,10 +663,13 @@ static int import_trials(session_record *w, const dataset *d, char *err)
     const int64_t frames_off = IMPORT_ISI_MS * IMPORT_REFRESH_HZ / 1000;
     const int64_t period_ns = (int64_t)(IMPORT_STIMULUS_MS + IMPORT_ISI_MS) * 1000000;
     for (int t = 0; t < d->trials; t++) {
-        record_schedule_entry e = {t, block_of_tier(d->tiers[t]), "natural", d->image_ids[t],
-                                   -1, frames_on, frames_off, NULL};
-        record_trial r = {t, d->image_ids[t], (int64_t)(t + 1) * period_ns, d->neurons,
-                          d->responses + (size_t)t * (size_t)d->neurons};
+        record_schedule_entry e = {.trial = t, .block = block_of_tier(d->tiers[t]),
+                                   .kind = "natural", .image_id = d->image_ids[t],
+                                   .target_neuron = -1, .stimulus_frames = frames_on,
+                                   .isi_frames = frames_off, .image_sha256 = NULL};
+        record_trial r = {.trial = t, .image_id = d->image_ids[t],
+                          .onset_ns = (int64_t)(t + 1) * period_ns, .neurons = d->neurons,
+                          .counts = d->responses + (size_t)t * (size_t)d->neurons};
         if (session_record_schedule(w, &e, err) || session_record_trial(w, &r, NULL, err))
             return 1;
     }

@@ -575,12 +575,13 @@ int session_fit_record_model(session_record *w, const char *dir, const dataset *
         cols[3 * N + n] = r->test[n].oracle;
         cols[4 * N + n] = r->test[n].fev;
     }
-    const char *names[] = {"feve", "corr_to_average", "single_trial_corr", "oracle", "fev", NULL};
-    const float *arrays[] = {cols, cols + N, cols + 2 * N, cols + 3 * N, cols + 4 * N};
+    record_evaluation metrics = {
+        .neuron = -1, .kind = "test_metrics", .mean = r->test_feve_mean, .ci_low = NAN,
+        .ci_high = NAN, .n = N, .feve = cols, .corr_to_average = cols + N,
+        .single_trial_corr = cols + 2 * N, .oracle = cols + 3 * N, .fev = cols + 4 * N};
     /* The same in the report's own record type (its correlation histogram). */
-    record_model_metrics mm = {"test", r->fit.best_epoch, N, cols + N, cols, cols + 4 * N};
-    int status = session_record_metric_arrays(w, "test_metrics", r->test_feve_mean, N, names,
-                                              arrays, err) ||
+    record_model_metrics mm = {"test", r->fit.best_epoch, N, cols + N, cols, cols + 4 * N, NULL};
+    int status = session_record_evaluation(w, &metrics, err) ||
                  session_record_model_metrics(w, &mm, err);
     free(cols);
     return status;
@@ -589,19 +590,14 @@ int session_fit_record_model(session_record *w, const char *dir, const dataset *
 int session_fit_record_targets(session_record *w, const dataset *d, const session_fit_result *r,
                                char *err)
 {
-    const char *names[] = {"validation_corr", NULL};
-    const float *arrays[] = {r->validation_corr};
-    if (session_record_metric_arrays(w, "validation_corr",
-                                     stats_finite_mean(r->validation_corr, d->neurons), d->neurons,
-                                     names, arrays, err))
+    record_evaluation validation = {
+        .neuron = -1, .kind = "validation_corr",
+        .mean = stats_finite_mean(r->validation_corr, d->neurons), .ci_low = NAN, .ci_high = NAN,
+        .n = d->neurons, .validation_corr = r->validation_corr};
+    if (session_record_evaluation(w, &validation, err))
         return 1;
-    record_payload pl;
-    record_payload_init(&pl);
-    record_payload_text(&pl, "text", "targets");
-    uint32_t shape[1] = {(uint32_t)r->n_targets};
-    record_payload_array(&pl, "targets", RECORD_I32, 1, shape, r->targets);
-    int status = session_record_append(w, RECORD_NOTE, &pl, NULL, err);
-    record_payload_free(&pl);
+    record_note targets = {.text = "targets", .n_targets = r->n_targets, .targets = r->targets};
+    int status = session_record_note_fields(w, &targets, err);
     if (!isfinite(r->budget.contrast)) /* sounds: their level is the budget, noted apart */
         return status;
     char note[160];

@@ -62,47 +62,56 @@ static void log_hash(session_image_log *l, int id, const uint8_t *digest)
     }
 }
 
-/* The record's id field, if it names one of the log's images. */
-static int logged_id(const session_image_log *l, const record_view *v, const char *name)
+/* The id, if a natural image's and one of the log's. */
+static int logged_id(const session_image_log *l, const char *kind, int64_t id)
 {
-    char kind[32];
-    int64_t id;
-    if (record_get_text(v->payload, v->length, "kind", kind, sizeof kind) ||
-        strcmp(kind, "natural") || record_get_i64(v->payload, v->length, name, &id) || id < 0 ||
-        id >= l->count)
-        return -1;
-    return (int)id;
+    return strcmp(kind, "natural") || id < 0 || id >= l->count ? -1 : (int)id;
+}
+
+static void log_stimulus(session_image_log *l, const record_view *v)
+{
+    record_stimulus st;
+    char err[CONTROLLER_ERR_SIZE];
+    if (record_stimulus_read(v, &st, err))
+        return;
+    int id = logged_id(l, st.kind, st.stimulus_id);
+    if (id >= 0) {
+        l->state[id] |= SESSION_IMAGE_RECORDED;
+        if (id > l->highest_recorded)
+            l->highest_recorded = id;
+        if (st.pixels_sha256) {
+            log_hash(l, id, st.pixels_sha256);
+        } else {
+            /* Written before hashes: the pixels' own, as they are stored. */
+            uint8_t digest[SHA256_SIZE];
+            record_pixels_sha256(st.pixels, st.height, st.width, digest);
+            log_hash(l, id, digest);
+        }
+    }
+    free(st.decoded);
+}
+
+static void log_schedule(session_image_log *l, const record_view *v)
+{
+    record_schedule_entry e;
+    char err[CONTROLLER_ERR_SIZE];
+    if (record_schedule_read(v, &e, err))
+        return;
+    int id = logged_id(l, e.kind, e.image_id);
+    if (id >= 0) {
+        l->state[id] |= SESSION_IMAGE_SHOWN;
+        if (e.image_sha256)
+            log_hash(l, id, e.image_sha256);
+    }
+    free(e.decoded);
 }
 
 void session_image_log_add(session_image_log *l, const record_view *v)
 {
-    record_field f;
-    if (v->type == RECORD_STIMULUS) {
-        int id = logged_id(l, v, "stimulus_id");
-        if (id < 0)
-            return;
-        l->state[id] |= SESSION_IMAGE_RECORDED;
-        if (id > l->highest_recorded)
-            l->highest_recorded = id;
-        if (!record_field_find(v->payload, v->length, "pixels_sha256", &f) &&
-            f.dtype == RECORD_BYTES && f.count == SHA256_SIZE) {
-            log_hash(l, id, f.data);
-        } else if (!record_field_find(v->payload, v->length, "pixels", &f) &&
-                   f.dtype == RECORD_F32) {
-            /* Written before hashes: the pixels' own, as they are stored. */
-            uint8_t digest[SHA256_SIZE];
-            sha256_of(f.count ? f.data : "", f.count * sizeof(float), digest);
-            log_hash(l, id, digest);
-        }
-    } else if (v->type == RECORD_SCHEDULE) {
-        int id = logged_id(l, v, "image_id");
-        if (id < 0)
-            return;
-        l->state[id] |= SESSION_IMAGE_SHOWN;
-        if (!record_field_find(v->payload, v->length, "image_sha256", &f) &&
-            f.dtype == RECORD_BYTES && f.count == SHA256_SIZE)
-            log_hash(l, id, f.data);
-    }
+    if (v->type == RECORD_STIMULUS)
+        log_stimulus(l, v);
+    else if (v->type == RECORD_SCHEDULE)
+        log_schedule(l, v);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -62,33 +62,36 @@ static void stream_trials_free(stream_trials *s)
 
 static int add_trial(stream_trials *s, const record_view *v, char *err)
 {
-    stream_trial t;
-    record_field f;
-    if (record_get_i64(v->payload, v->length, "trial", &t.trial) ||
-        record_get_i64(v->payload, v->length, "image_id", &t.image_id) ||
-        record_get_i64(v->payload, v->length, "onset_ns", &t.onset_ns) ||
-        record_field_find(v->payload, v->length, "counts", &f) || f.dtype != RECORD_F32 ||
-        f.ndim != 1 || f.count < 1 || f.count > ACQ_MAX_UNITS)
-        return controller_fail(err, "trial record at offset %llu: no trial, image_id, onset_ns or counts",
-                               (unsigned long long)v->offset);
-    if (s->n == 0)
-        s->neurons = (int)f.count;
-    else if ((int)f.count != s->neurons)
-        return controller_fail(err, "trial %lld has %zu counts, earlier trials %d", (long long)t.trial,
-                               f.count, s->neurons);
-    if ((size_t)s->n == s->cap) {
+    record_trial r;
+    if (record_trial_read(v, &r, err))
+        return 1;
+    int status = 0;
+    size_t count = (size_t)r.neurons;
+    if (r.neurons < 1 || r.neurons > ACQ_MAX_UNITS)
+        status = controller_fail(err, "trial record at offset %llu: %d counts",
+                                 (unsigned long long)v->offset, r.neurons);
+    else if (s->n != 0 && r.neurons != s->neurons)
+        status = controller_fail(err, "trial %lld has %d counts, earlier trials %d",
+                                 (long long)r.trial, r.neurons, s->neurons);
+    if (!status && (size_t)s->n == s->cap) {
         size_t cap = controller_capacity_for(s->cap, s->cap + 1, 256);
         if (controller_resize(&s->t, cap, sizeof *s->t) ||
-            controller_resize(&s->counts, cap, f.count * sizeof(float)))
-            return controller_fail(err, "out of memory for the trials");
-        s->cap = cap;
+            controller_resize(&s->counts, cap, count * sizeof(float)))
+            status = controller_fail(err, "out of memory for the trials");
+        else
+            s->cap = cap;
     }
-    t.offset = s->n_counts;
-    t.bin = 0;
-    memcpy(s->counts + s->n_counts, f.data, f.count * sizeof(float));
-    s->n_counts += f.count;
-    s->t[s->n++] = t;
-    return 0;
+    if (!status) {
+        if (s->n == 0)
+            s->neurons = r.neurons;
+        stream_trial t = {.trial = r.trial, .image_id = r.image_id, .onset_ns = r.onset_ns,
+                          .offset = s->n_counts, .bin = 0};
+        memcpy(s->counts + s->n_counts, r.counts, count * sizeof(float));
+        s->n_counts += count;
+        s->t[s->n++] = t;
+    }
+    free(r.decoded);
+    return status;
 }
 
 static int visit_trial(const record_view *v, void *ctx, char *err)
@@ -310,156 +313,134 @@ static int event_add(message_list *l, const acq_event *e)
     return 0;
 }
 
-static int stream_message(message_list *l, const record_view *v, char *err)
+static int stream_message_add(message_list *l, const record_view *v,
+                              const record_stream_message *m, char *err)
 {
-    char kind[32] = "";
-    int64_t t, lost = 0, received, width = 0, span = 0, reset = 0;
-    record_field f;
-    if (record_get_text(v->payload, v->length, "kind", kind, sizeof kind) ||
-        record_get_i64(v->payload, v->length, "sample_num", &t) ||
-        record_get_i64(v->payload, v->length, "received_ns", &received))
-        return controller_fail(err, "stream record at offset %llu: no kind, sample_num or received_ns",
-                               (unsigned long long)v->offset);
-    record_get_i64(v->payload, v->length, "lost", &lost);
-    record_get_i64(v->payload, v->length, "num_samples", &span);
-    record_get_i64(v->payload, v->length, "clock_reset", &reset);
-    int has_counts = !record_field_find(v->payload, v->length, "counts", &f);
-    if (!strcmp(kind, "data") && !has_counts)
+    int data = !strcmp(m->kind, "data");
+    if (data && !m->counts)
         return 0; /* an older record: no bins to send (the trial path then) */
     outgoing *o = message_add(l);
     if (!o)
         return controller_fail(err, "out of memory for the stream");
-    o->at_ns = received;
-    o->timestamp_ns = t;
-    o->lost = lost > 0 ? lost : 0;
-    o->clock_reset = reset != 0;
-    if (!strcmp(kind, "data")) {
-        record_get_i64(v->payload, v->length, "bin_width_ns", &width);
-        if (f.dtype != RECORD_F32 || f.ndim != 1 || f.count < 1 || f.count > ACQ_MAX_UNITS ||
-            width < 1 || width > UINT32_MAX || (l->units && (int)f.count != l->units))
+    o->at_ns = m->received_ns;
+    o->timestamp_ns = m->sample_num;
+    o->lost = m->lost > 0 ? m->lost : 0;
+    o->clock_reset = m->clock_reset != 0;
+    if (data) {
+        if (m->units < 1 || m->units > ACQ_MAX_UNITS || m->bin_width_ns < 1 ||
+            m->bin_width_ns > UINT32_MAX || (l->units && m->units != l->units))
             return controller_fail(err, "stream record at offset %llu: counts are not float32 units "
                                    "with a bin width", (unsigned long long)v->offset);
-        l->units = (int)f.count;
+        l->units = m->units;
         l->with_counts++;
         o->kind = OUT_COUNTS;
-        o->bin_width_ns = (uint32_t)width;
+        o->bin_width_ns = (uint32_t)m->bin_width_ns;
         o->first = l->n_floats;
-        o->count = f.count;
-        return floats_add(l, f.data, f.count) ? controller_fail(err, "out of memory for the stream") : 0;
+        o->count = (size_t)m->units;
+        return floats_add(l, m->counts, (size_t)m->units)
+                   ? controller_fail(err, "out of memory for the stream")
+                   : 0;
     }
-    o->kind = !strcmp(kind, "event") ? OUT_EVENTS : !strcmp(kind, "loss") ? OUT_LOSS
-                                                                          : OUT_HEARTBEAT;
-    o->until_ns = t + (span > 0 ? span : 0);
+    o->kind = !strcmp(m->kind, "event") ? OUT_EVENTS : !strcmp(m->kind, "loss") ? OUT_LOSS
+                                                                                : OUT_HEARTBEAT;
+    o->until_ns = m->sample_num + (m->num_samples > 0 ? m->num_samples : 0);
     o->first = l->n_events;
     return 0;
+}
+
+static int stream_message(message_list *l, const record_view *v, char *err)
+{
+    record_stream_message m;
+    if (record_stream_read(v, &m, err))
+        return 1;
+    int status = stream_message_add(l, v, &m, err);
+    free(m.decoded);
+    return status;
 }
 
 /* A `spikes` record: its spikes, sent at the batch's first arrival (never
  * later than any of them came, so no spike reaches a bin its receiver has
  * closed). */
-static int spikes_message(message_list *l, const record_view *v, char *err)
+static int spikes_add(message_list *l, const record_view *v, const record_spikes *b, char *err)
 {
-    record_field delta, sorted, elec, plain;
-    int64_t first = 0, received;
     char *names = NULL;
-    int has_delta = !record_field_find(v->payload, v->length, "sample_delta", &delta) &&
-                    !record_get_i64(v->payload, v->length, "first_sample", &first);
-    int has_plain = !record_field_find(v->payload, v->length, "sample_num", &plain);
-    size_t n = has_delta ? delta.count : has_plain ? plain.count : 0;
-    record_field names_field;
-    if ((!has_delta && !has_plain) || (has_delta && delta.dtype != RECORD_I32) ||
-        (!has_delta && plain.dtype != RECORD_I64) ||
-        record_field_find(v->payload, v->length, "sorted_id", &sorted) ||
-        sorted.dtype != RECORD_I32 || sorted.count != n ||
-        record_field_find(v->payload, v->length, "electrode", &elec) ||
-        elec.dtype != RECORD_U8 || elec.count != n ||
-        record_field_find(v->payload, v->length, "electrodes", &names_field) ||
-        names_field.dtype != RECORD_TEXT ||
-        record_get_i64(v->payload, v->length, "first_received_ns", &received))
-        return controller_fail(err, "spikes record at offset %llu: no samples, sorted_id, electrode, "
-                               "electrodes or first_received_ns of one length",
-                               (unsigned long long)v->offset);
+    size_t n = (size_t)b->count, name_bytes = strlen(b->electrodes);
     /* The batch's names, NUL-terminated one after another; where each starts. */
     uint32_t starts[256];
     int count = 0;
     size_t need = l->n_spikes + n;
-    if (controller_grow(&l->names, &l->cap_names, l->n_names + names_field.count + 1, 1, 4096) ||
+    if (controller_grow(&l->names, &l->cap_names, l->n_names + name_bytes + 1, 1, 4096) ||
         controller_grow(&l->samples, &l->cap_samples, need, sizeof *l->samples, 4096) ||
         controller_grow(&l->sorted_ids, &l->cap_sorted_ids, need, sizeof *l->sorted_ids, 4096) ||
         controller_grow(&l->name_at, &l->cap_name_at, need, sizeof *l->name_at, 4096))
         return controller_fail(err, "out of memory for the stream");
-    if (l->n_names + names_field.count + 1 > UINT32_MAX)
+    if (l->n_names + name_bytes + 1 > UINT32_MAX)
         return controller_fail(err, "over 4 GB of electrode names");
     names = l->names + l->n_names;
-    memcpy(names, names_field.data, names_field.count);
-    names[names_field.count] = 0;
+    memcpy(names, b->electrodes, name_bytes + 1);
     starts[count++] = (uint32_t)l->n_names;
-    for (size_t i = 0; i < names_field.count && count < 256; i++)
+    for (size_t i = 0; i < name_bytes && count < 256; i++)
         if (names[i] == '\n') {
             names[i] = 0;
             starts[count++] = (uint32_t)(l->n_names + i + 1);
         }
-    l->n_names += names_field.count + 1;
+    l->n_names += name_bytes + 1;
     outgoing *o = message_add(l);
     if (!o)
         return controller_fail(err, "out of memory for the stream");
     o->kind = OUT_SPIKES;
-    o->at_ns = received;
+    o->at_ns = b->first_received_ns;
     o->first = l->n_spikes;
     o->count = n;
-    int64_t sample = first;
+    record_spikes_samples(b, l->samples + l->n_spikes);
     for (size_t i = 0; i < n; i++) {
-        const uint8_t *e = elec.data;
-        if (e[i] >= count)
+        if (b->electrode[i] >= count)
             return controller_fail(err, "spikes record at offset %llu: electrode index %d of %d names",
-                                   (unsigned long long)v->offset, e[i], count);
-        if (has_delta) {
-            int32_t d;
-            memcpy(&d, (const uint8_t *)delta.data + 4 * i, 4);
-            sample += d;
-        } else {
-            memcpy(&sample, (const uint8_t *)plain.data + 8 * i, 8);
-        }
-        l->samples[l->n_spikes + i] = sample;
-        memcpy(&l->sorted_ids[l->n_spikes + i], (const uint8_t *)sorted.data + 4 * i, 4);
-        l->name_at[l->n_spikes + i] = starts[e[i]];
+                                   (unsigned long long)v->offset, b->electrode[i], count);
+        l->sorted_ids[l->n_spikes + i] = b->sorted_id[i];
+        l->name_at[l->n_spikes + i] = starts[b->electrode[i]];
     }
     l->n_spikes += n;
     return 0;
 }
 
+static int spikes_message(message_list *l, const record_view *v, char *err)
+{
+    record_spikes b;
+    if (record_spikes_read(v, &b, err))
+        return 1;
+    int status = spikes_add(l, v, &b, err);
+    free(b.decoded);
+    return status;
+}
+
 /* A sync edge: part of the event message recorded just before it. */
 static int sync_edge(message_list *l, const record_view *v, char *err)
 {
-    int64_t line, state, t;
-    if (record_get_i64(v->payload, v->length, "line", &line) ||
-        record_get_i64(v->payload, v->length, "state", &state) ||
-        record_get_i64(v->payload, v->length, "sample_num", &t))
-        return controller_fail(err, "sync record at offset %llu: no line, state or sample_num",
-                               (unsigned long long)v->offset);
+    record_sync_event e;
+    if (record_sync_read(v, &e, err))
+        return 1;
     outgoing *o = l->n ? &l->m[l->n - 1] : NULL;
     if (!o || o->kind != OUT_EVENTS)
         return 0; /* an edge without its message (an older record): not sent */
-    acq_event e = {t, (uint16_t)line, (uint8_t)(state != 0)};
+    acq_event edge = {e.sample_num, (uint16_t)e.line, (uint8_t)(e.state != 0)};
     o->count++;
-    return event_add(l, &e) ? controller_fail(err, "out of memory for the stream") : 0;
+    return event_add(l, &edge) ? controller_fail(err, "out of memory for the stream") : 0;
 }
 
 static int onset_message(message_list *l, const record_view *v, char *err)
 {
-    int64_t trial, image_id, onset;
-    if (record_get_i64(v->payload, v->length, "trial", &trial) ||
-        record_get_i64(v->payload, v->length, "image_id", &image_id) ||
-        record_get_i64(v->payload, v->length, "onset_ns", &onset))
-        return controller_fail(err, "trial record at offset %llu: no trial, image_id or onset_ns",
-                               (unsigned long long)v->offset);
+    record_trial t;
+    if (record_trial_read(v, &t, err))
+        return 1;
+    free(t.decoded); /* the onset is all the stream sends of a trial */
     outgoing *o = message_add(l);
     if (!o)
         return controller_fail(err, "out of memory for the stream");
     o->kind = OUT_ONSET;
-    o->at_ns = o->timestamp_ns = onset;
-    o->trial = trial;
-    o->image_id = image_id;
+    o->at_ns = o->timestamp_ns = t.onset_ns;
+    o->trial = t.trial;
+    o->image_id = t.image_id;
     return 0;
 }
 

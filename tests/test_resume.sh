@@ -28,7 +28,7 @@ awk -v runs="$runs" 'BEGIN { srand(6); for (i = 0; i < runs; i++) printf "%.2f\n
 
 last_phase() { # the phase the record was in when the kill came
     $py -c "
-import sys; sys.path.insert(0, '$tests/../controller')
+import sys; sys.path.insert(0, '$tests/../controller/record')
 from record_reader import read_records
 p = [r['fields']['phase'] + ' ' + r['fields']['event'] for r in read_records(sys.argv[1]) if r['type'] == 'phase']
 print(p[-1] if p else 'none')" "$1" 2>/dev/null
@@ -41,7 +41,7 @@ alive() { # running, not a zombie
 
 recorded_feve() { # the mean test FEVE of the record's test_metrics, as resume prints it
     $py -c "
-import sys; sys.path.insert(0, '$tests/../controller')
+import sys; sys.path.insert(0, '$tests/../controller/record')
 from record_reader import read_records
 m = [r['fields']['mean'] for r in read_records(sys.argv[1]) if r['type'] == 'evaluation' and r['fields'].get('kind') == 'test_metrics']
 print('%.3f' % m[-1] if m else '')" "$1" 2>/dev/null
@@ -112,14 +112,14 @@ while read -r delay; do
     feve=$(sed -n 's/^model test FEVE \([^ ]*\).*/\1/p' "$work/out")
     recorded=$(recorded_feve "$s/session.rec")
     fit_ended=$($py -c "
-import sys; sys.path.insert(0, '$tests/../controller')
+import sys; sys.path.insert(0, '$tests/../controller/record')
 from record_reader import read_records
 print(sum(r['type'] == 'phase' and r['fields']['phase'] == 'fit' and r['fields']['event'] == 'end' for r in read_records(sys.argv[1])))" "$work/killed$i.rec" 2>/dev/null)
     [ "$fit_ended" = 1 ] && fits_ended=$((fits_ended + 1))
     # The resumed session's first clock offset: voted on by three onsets,
     # as in a fresh session, unless its first block has fewer.
     vote=$($py -c "
-import re, sys; sys.path.insert(0, '$tests/../controller')
+import re, sys; sys.path.insert(0, '$tests/../controller/record')
 from record_reader import read_records
 v = [re.search(r'by (\d+) onsets \(the first block has (\d+) trials', r['fields'].get('text', '')) for r in read_records(sys.argv[1]) if r['type'] == 'note']
 v = [m.groups() for m in v if m]

@@ -1,4 +1,4 @@
-"""Read an inception session record (controller/RECORD.md) with numpy alone.
+"""Read an inception session record (controller/record/RECORD.md) with numpy alone.
 
     import inception.record as rec
     session = rec.open("sessions/demo")          # a session folder or a .rec file

@@ -1,5 +1,5 @@
 /* record_payload.c: the session record's payload encoding, a list of named,
- * typed fields (controller/RECORD.md), so that a reader needs no table of
+ * typed fields (controller/record/RECORD.md), so that a reader needs no table of
  * layouts per record type and later versions can add fields freely.
  *
  *   u8 name_length, name bytes, u8 dtype, u8 ndim, u32 shape[ndim], data

@@ -58,6 +58,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+_Static_assert(RECORD_SHA256_SIZE == SHA256_SIZE, "record.h's digest size is SHA-256's");
+
 uint64_t record_monotonic_ns(void)
 {
     struct timespec t;
@@ -74,12 +76,8 @@ static uint64_t realtime_ns(void)
 
 const char *record_type_name(int type)
 {
-    static const char *const names[RECORD_TYPE_COUNT] = {
-        "unknown", "session_start", "phase", "schedule", "flip", "stream", "sync",
-        "alignment", "trial", "checkpoint", "stimulus", "evaluation", "note",
-        "model_metrics", "spikes",
-    };
-    return type > 0 && type < RECORD_TYPE_COUNT ? names[type] : "unknown";
+    const record_schema *schema = record_schema_of(type);
+    return schema ? schema->name : "unknown";
 }
 
 /* ---- header ---- */
@@ -392,39 +390,47 @@ static int create_with(const char *dir, const record_payload *start, uint64_t ti
     return 0;
 }
 
-static void start_payload(record_payload *p, const char *protocol_name,
-                          const char *protocol_text, size_t protocol_size)
+/* The protocol's bytes verbatim, as BYTES: a file may hold anything. */
+static record_session_start start_values(const char *protocol_name, const char *protocol_text,
+                                         size_t protocol_size)
 {
-    /* The protocol's bytes verbatim, as BYTES: a file may hold anything. */
-    record_payload_init(p);
-    record_payload_i64(p, "format_version", RECORD_FORMAT_VERSION);
-    record_payload_text(p, "protocol_name", protocol_name);
-    record_payload_u64(p, "unix_ns", realtime_ns());
-    record_payload_bytes(p, "protocol_text", protocol_text, protocol_size);
-    record_payload_text(p, "inception_version", inception_version_string());
+    return (record_session_start){
+        .format_version = RECORD_FORMAT_VERSION,
+        .protocol_name = protocol_name,
+        .unix_ns = realtime_ns(),
+        .protocol_text = protocol_text,
+        .protocol_size = protocol_size,
+        .inception_version = inception_version_string(),
+    };
+}
+
+static int create_from(const char *dir, const record_session_start *start, session_record **out,
+                       char *err)
+{
+    record_payload p;
+    record_payload_init(&p);
+    record_encode(record_schema_of(RECORD_SESSION_START), start, &p);
+    int status = create_with(dir, &p, record_monotonic_ns(), out, err);
+    record_payload_free(&p);
+    return status;
 }
 
 int session_record_create(const char *dir, const char *protocol_name, const char *protocol_text,
                           size_t protocol_size, session_record **out, char *err)
 {
-    record_payload p;
-    start_payload(&p, protocol_name, protocol_text, protocol_size);
-    int status = create_with(dir, &p, record_monotonic_ns(), out, err);
-    record_payload_free(&p);
-    return status;
+    record_session_start start = start_values(protocol_name, protocol_text, protocol_size);
+    return create_from(dir, &start, out, err);
 }
 
 int session_record_create_for(const char *dir, const protocol *pr, session_record **out,
                               char *err)
 {
-    record_payload p;
-    start_payload(&p, pr->name, pr->text, pr->text_size);
-    record_payload_text(&p, "protocol_dir", pr->dir);
-    record_payload_text(&p, "images_path", pr->images.path);
-    record_payload_text(&p, "gamma_file", pr->display.gamma_file);
-    int status = create_with(dir, &p, record_monotonic_ns(), out, err);
-    record_payload_free(&p);
-    return status;
+    record_session_start start = start_values(pr->name, pr->text, pr->text_size);
+    /* Written even when unset (""): a resume tells "none" from "older record". */
+    start.protocol_dir = pr->dir;
+    start.images_path = pr->images.path;
+    start.gamma_file = pr->display.gamma_file;
+    return create_from(dir, &start, out, err);
 }
 
 int session_record_create_copy(const char *dir, const record_view *start, session_record **out,
@@ -697,7 +703,7 @@ int session_record_close(session_record *w, char *err)
     return status;
 }
 
-/* ---- typed records ---- */
+/* ---- typed records: each a struct encoded by its table (record_schema.c) ---- */
 
 static record_payload *scratch(session_record *w)
 {
@@ -705,99 +711,58 @@ static record_payload *scratch(session_record *w)
     return &w->scratch;
 }
 
-static int append_scratch(session_record *w, int type, uint64_t *sequence, char *err)
+static int append_typed(session_record *w, int type, const void *values, uint64_t *sequence,
+                        char *err)
 {
-    return session_record_append(w, type, &w->scratch, sequence, err);
+    record_payload *p = scratch(w);
+    record_encode(record_schema_of(type), values, p);
+    return session_record_append(w, type, p, sequence, err);
 }
 
 int session_record_phase(session_record *w, const char *phase, const char *event, char *err)
 {
-    record_payload *p = scratch(w);
-    record_payload_text(p, "phase", phase);
-    record_payload_text(p, "event", event);
-    record_payload_u64(p, "unix_ns", realtime_ns());
+    record_phase ph = {phase, event, realtime_ns(), NULL};
     /* A phase boundary is where durability is promised. */
-    return append_scratch(w, RECORD_PHASE, NULL, err) || session_record_sync(w, err);
+    return append_typed(w, RECORD_PHASE, &ph, NULL, err) || session_record_sync(w, err);
 }
 
 int session_record_note(session_record *w, const char *text, char *err)
 {
-    record_payload_text(scratch(w), "text", text);
-    return append_scratch(w, RECORD_NOTE, NULL, err);
+    record_note n = {.text = text};
+    return append_typed(w, RECORD_NOTE, &n, NULL, err);
+}
+
+int session_record_note_fields(session_record *w, const record_note *n, char *err)
+{
+    return append_typed(w, RECORD_NOTE, n, NULL, err);
 }
 
 int session_record_fit_round(session_record *w, const record_fit_round *r, char *err)
 {
-    record_payload *p = scratch(w);
     char text[96];
     snprintf(text, sizeof text, "%s fit, round %lld", r->fit, (long long)r->round);
-    record_payload_text(p, "text", text);
-    record_payload_text(p, "fit", r->fit);
-    record_payload_i64(p, "round", r->round);
-    record_payload_i64(p, "trials", r->trials);
-    record_payload_f64(p, "train_loss", r->train_loss);
-    record_payload_f64(p, "validation_corr", r->validation_corr);
-    return append_scratch(w, RECORD_NOTE, NULL, err);
+    record_note n = {.text = text, .fit_round = *r};
+    return append_typed(w, RECORD_NOTE, &n, NULL, err);
 }
 
 int session_record_schedule(session_record *w, const record_schedule_entry *e, char *err)
 {
-    record_payload *p = scratch(w);
-    record_payload_i64(p, "trial", e->trial);
-    record_payload_text(p, "block", e->block);
-    record_payload_text(p, "kind", e->kind);
-    record_payload_i64(p, "image_id", e->image_id);
-    record_payload_i64(p, "target_neuron", e->target_neuron);
-    record_payload_i64(p, "stimulus_frames", e->stimulus_frames);
-    record_payload_i64(p, "isi_frames", e->isi_frames);
-    if (e->image_sha256)
-        record_payload_bytes(p, "image_sha256", e->image_sha256, SHA256_SIZE);
-    return append_scratch(w, RECORD_SCHEDULE, NULL, err);
+    return append_typed(w, RECORD_SCHEDULE, e, NULL, err);
 }
 
 int session_record_flip(session_record *w, const record_flip_event *f, char *err)
 {
-    record_payload *p = scratch(w);
-    record_payload_i64(p, "trial", f->trial);
-    record_payload_i64(p, "frame", f->frame);
-    record_payload_i64(p, "flip_ns", f->flip_ns);
-    record_payload_i64(p, "onset_ns", f->onset_ns);
-    record_payload_i64(p, "missed", f->missed);
-    record_payload_i64(p, "photodiode", f->photodiode);
-    record_payload_i64(p, "onset", f->onset);
-    return append_scratch(w, RECORD_FLIP, NULL, err);
+    return append_typed(w, RECORD_FLIP, f, NULL, err);
 }
 
 int session_record_stream(session_record *w, const record_stream_message *m, char *err)
 {
-    record_payload *p = scratch(w);
-    record_payload_i64(p, "message_num", m->message_num);
-    record_payload_text(p, "kind", m->kind);
-    record_payload_i64(p, "sample_num", m->sample_num);
-    record_payload_i64(p, "num_samples", m->num_samples);
-    record_payload_i64(p, "timestamp_ms", m->timestamp_ms);
-    record_payload_i64(p, "received_ns", m->received_ns);
-    record_payload_i64(p, "lost", m->lost);
-    record_payload_i64(p, "data_size", m->data_size);
-    if (m->counts) {
-        uint32_t shape[1] = {(uint32_t)(m->units > 0 ? m->units : 0)};
-        record_payload_i64(p, "bin_width_ns", m->bin_width_ns);
-        record_payload_array(p, "counts", RECORD_F32, 1, shape, m->counts);
-    }
-    if (m->clock_reset)
-        record_payload_i64(p, "clock_reset", 1);
-    return append_scratch(w, RECORD_STREAM, NULL, err);
+    return append_typed(w, RECORD_STREAM, m, NULL, err);
 }
 
 int session_record_sync_event(session_record *w, const record_sync_event *s, char *err)
 {
-    record_payload *p = scratch(w);
-    record_payload_i64(p, "line", s->line);
-    record_payload_i64(p, "state", s->state);
-    record_payload_i64(p, "sample_num", s->sample_num);
-    record_payload_i64(p, "received_ns", s->received_ns);
-    record_payload_i64(p, "trial", s->trial);
-    return append_scratch(w, RECORD_SYNC, NULL, err);
+    return append_typed(w, RECORD_SYNC, s, NULL, err);
 }
 
 /* Sample numbers as the first and int32 differences (4 bytes a spike, not
@@ -816,46 +781,24 @@ int session_record_spikes(session_record *w, const record_spikes *s, char *err)
         fits = d >= INT32_MIN && d <= INT32_MAX;
         delta[i] = (int32_t)d;
     }
-    record_payload *p = scratch(w);
-    uint32_t shape[1] = {(uint32_t)s->count};
-    if (fits) {
-        record_payload_i64(p, "first_sample", s->sample_num[0]);
-        record_payload_array(p, "sample_delta", RECORD_I32, 1, shape, delta);
-    } else {
-        record_payload_array(p, "sample_num", RECORD_I64, 1, shape, s->sample_num);
-    }
+    record_spikes form = *s;
+    form.first_sample = fits ? s->sample_num[0] : 0;
+    form.sample_delta = fits ? delta : NULL;
+    form.sample_num = fits ? NULL : s->sample_num;
+    int status = append_typed(w, RECORD_SPIKES, &form, NULL, err);
     free(delta);
-    record_payload_array(p, "sorted_id", RECORD_I32, 1, shape, s->sorted_id);
-    record_payload_array(p, "electrode", RECORD_U8, 1, shape, s->electrode);
-    record_payload_text(p, "electrodes", s->electrodes);
-    record_payload_i64(p, "first_received_ns", s->first_received_ns);
-    record_payload_i64(p, "received_ns", s->received_ns);
-    return append_scratch(w, RECORD_SPIKES, NULL, err);
+    return status;
 }
 
 int session_record_alignment(session_record *w, const record_alignment *a, char *err)
 {
-    record_payload *p = scratch(w);
-    record_payload_f64(p, "slope_ns_per_sample", a->slope_ns_per_sample);
-    record_payload_f64(p, "offset_ns", a->offset_ns);
-    record_payload_f64(p, "residual_rms_ns", a->residual_rms_ns);
-    record_payload_f64(p, "residual_max_ns", a->residual_max_ns);
-    record_payload_i64(p, "points", a->points);
-    record_payload_i64(p, "display_ref_ns", a->display_ref_ns);
-    record_payload_i64(p, "acquisition_ref_ns", a->acquisition_ref_ns);
-    return append_scratch(w, RECORD_ALIGNMENT, NULL, err);
+    return append_typed(w, RECORD_ALIGNMENT, a, NULL, err);
 }
 
 int session_record_trial(session_record *w, const record_trial *t, uint64_t *sequence,
                          char *err)
 {
-    record_payload *p = scratch(w);
-    record_payload_i64(p, "trial", t->trial);
-    record_payload_i64(p, "image_id", t->image_id);
-    record_payload_i64(p, "onset_ns", t->onset_ns);
-    uint32_t shape[1] = {(uint32_t)(t->neurons > 0 ? t->neurons : 0)};
-    record_payload_array(p, "counts", RECORD_F32, 1, shape, t->counts);
-    return append_scratch(w, RECORD_TRIAL, sequence, err);
+    return append_typed(w, RECORD_TRIAL, t, sequence, err);
 }
 
 static unsigned char *read_whole(const char *path, size_t *size)
@@ -886,40 +829,29 @@ int session_record_checkpoint(session_record *w, const char *model_path, int64_t
     if (!bytes)
         return controller_fail(err, "%s: cannot read the model file to record it", model_path);
     const char *base = strrchr(model_path, '/');
-    record_payload *p = scratch(w);
-    record_payload_text(p, "file_name", base ? base + 1 : model_path);
-    record_payload_i64(p, "epoch", epoch);
-    record_payload_f64(p, "validation_corr", validation_corr);
-    record_payload_bytes(p, "model", bytes, size);
+    record_checkpoint c = {base ? base + 1 : model_path, epoch, validation_corr, bytes, size, NULL};
+    int status = append_typed(w, RECORD_CHECKPOINT, &c, NULL, err);
     free(bytes);
-    return append_scratch(w, RECORD_CHECKPOINT, NULL, err);
+    return status;
 }
 
 int session_record_stimulus(session_record *w, const record_stimulus *s, char *err)
 {
-    return session_record_stimulus_sound(w, s, NULL, 0, 0, err);
+    uint8_t digest[SHA256_SIZE];
+    record_stimulus hashed = *s;
+    record_pixels_sha256(s->pixels, s->height, s->width, digest);
+    hashed.pixels_sha256 = digest;
+    return append_typed(w, RECORD_STIMULUS, &hashed, NULL, err);
 }
 
 int session_record_stimulus_sound(session_record *w, const record_stimulus *s,
                                   const float *samples, int count, int rate, char *err)
 {
-    record_payload *p = scratch(w);
-    record_payload_i64(p, "stimulus_id", s->stimulus_id);
-    record_payload_i64(p, "neuron", s->neuron);
-    record_payload_text(p, "kind", s->kind);
-    record_payload_f64(p, "predicted", s->predicted);
-    uint32_t shape[2] = {(uint32_t)(s->height > 0 ? s->height : 0),
-                         (uint32_t)(s->width > 0 ? s->width : 0)};
-    record_payload_array(p, "pixels", RECORD_F32, 2, shape, s->pixels);
-    uint8_t digest[SHA256_SIZE];
-    record_pixels_sha256(s->pixels, (int)shape[0], (int)shape[1], digest);
-    record_payload_bytes(p, "pixels_sha256", digest, SHA256_SIZE);
-    if (samples) {
-        uint32_t n[1] = {(uint32_t)count};
-        record_payload_array(p, "samples", RECORD_F32, 1, n, samples);
-        record_payload_i64(p, "sample_rate", rate);
-    }
-    return append_scratch(w, RECORD_STIMULUS, NULL, err);
+    record_stimulus with_clip = *s;
+    with_clip.samples = samples;
+    with_clip.sample_count = samples ? count : 0;
+    with_clip.sample_rate = rate;
+    return session_record_stimulus(w, &with_clip, err);
 }
 
 void record_pixels_sha256(const float *pixels, int height, int width,
@@ -933,45 +865,12 @@ void record_pixels_sha256(const float *pixels, int height, int width,
 
 int session_record_evaluation(session_record *w, const record_evaluation *e, char *err)
 {
-    record_payload *p = scratch(w);
-    record_payload_i64(p, "neuron", e->neuron);
-    record_payload_text(p, "kind", e->kind);
-    record_payload_f64(p, "mean", e->mean);
-    record_payload_f64(p, "ci_low", e->ci_low);
-    record_payload_f64(p, "ci_high", e->ci_high);
-    record_payload_i64(p, "repeats", e->repeats);
-    return append_scratch(w, RECORD_EVALUATION, NULL, err);
+    return append_typed(w, RECORD_EVALUATION, e, NULL, err);
 }
 
 int session_record_model_metrics(session_record *w, const record_model_metrics *m, char *err)
 {
     if (m->neurons < 0 || (m->neurons > 0 && !m->correlation))
         return controller_fail(err, "%s: model metrics need a correlation per neuron", w->path);
-    record_payload *p = scratch(w);
-    uint32_t shape[1] = {(uint32_t)m->neurons};
-    record_payload_text(p, "split", m->split);
-    record_payload_i64(p, "epoch", m->epoch);
-    record_payload_array(p, "correlation", RECORD_F32, 1, shape, m->correlation);
-    if (m->feve)
-        record_payload_array(p, "feve", RECORD_F32, 1, shape, m->feve);
-    if (m->fev)
-        record_payload_array(p, "fev", RECORD_F32, 1, shape, m->fev);
-    return append_scratch(w, RECORD_MODEL_METRICS, NULL, err);
-}
-
-int session_record_metric_arrays(session_record *w, const char *kind, double mean, int n,
-                                 const char *const *names, const float *const *arrays,
-                                 char *err)
-{
-    record_payload *p = scratch(w);
-    record_payload_i64(p, "neuron", -1);
-    record_payload_text(p, "kind", kind);
-    record_payload_f64(p, "mean", mean);
-    record_payload_f64(p, "ci_low", NAN);
-    record_payload_f64(p, "ci_high", NAN);
-    record_payload_i64(p, "repeats", 0);
-    uint32_t shape[1] = {(uint32_t)n};
-    for (int i = 0; names[i]; i++)
-        record_payload_array(p, names[i], RECORD_F32, 1, shape, arrays[i]);
-    return append_scratch(w, RECORD_EVALUATION, NULL, err);
+    return append_typed(w, RECORD_MODEL_METRICS, m, NULL, err);
 }
