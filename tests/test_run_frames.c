@@ -3,7 +3,7 @@
  * TRIAL event waits, with its counts, until the verdict comes; wrong frames
  * give RUN_TRIAL_FRAMES, a verdict that never came (an event lost) does too
  * once the block is over. */
-#include "run_internal.h"
+#include "session/run_internal.h"
 #include "test.h"
 
 #include <string.h>

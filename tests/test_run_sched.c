@@ -6,7 +6,7 @@
  * that fills and frees 16 MB in 64 kB blocks finds its pages still resident.
  * The control, before protection, shows glibc's default does give them back
  * (else the check after it would prove nothing). */
-#include "run_internal.h"
+#include "session/run_internal.h"
 #include "test.h"
 
 #include <pthread.h>

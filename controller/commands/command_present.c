@@ -7,7 +7,7 @@
 #include "cli.h"
 #include "controller.h"
 #include "model.h"
-#include "run_internal.h"
+#include "session/run_internal.h"
 #include "stimulus.h"
 
 #include <dirent.h>

@@ -3,7 +3,7 @@
  * present --serve` there, display.endpoint here) driven over the display
  * protocol (DISPLAY.md). Either way the run loop sees one display_ops, and
  * event times on this computer's clock. */
-#include "run_internal.h"
+#include "session/run_internal.h"
 
 #include <math.h>
 #include <stdio.h>
