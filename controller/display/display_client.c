@@ -5,7 +5,7 @@
  * kept in order for display_client_next_event. The offset between the two
  * clocks comes from ping/pong: see display_client_sync_clock. */
 #include "acquisition.h"
-#include "controller.h"
+#include "display/display.h"
 
 #include <stdio.h>
 #include <stdlib.h>

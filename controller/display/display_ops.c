@@ -2,7 +2,7 @@
  * display, so the run loop is written once. The local one is the presenter
  * itself (its clock is the controller's); the remote one returns event times
  * already moved onto the controller's clock. */
-#include "controller.h"
+#include "display/display.h"
 
 /* ---- local ---- */
 

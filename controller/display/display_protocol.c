@@ -1,7 +1,7 @@
 /* display_protocol.c: the remote display's messages (controller/DISPLAY.md):
  * a 16-byte little-endian header, then a fixed body per type, then for
  * IMAGE and SOUND the samples. Decoding checks every length before reading. */
-#include "controller.h"
+#include "display/display.h"
 
 #include <stdio.h>
 #include <string.h>

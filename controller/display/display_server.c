@@ -6,7 +6,7 @@
  * frames, never waits on this one. The presenter's own queue stays the only
  * hand-off between the two threads. */
 #include "acquisition.h"
-#include "controller.h"
+#include "display/display.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -4,7 +4,7 @@
  * labels, nothing more. */
 #include "plot.h"
 
-#include "controller.h"
+#include "report/report.h"
 #include "stimulus.h" /* png_write_pixels, font_glyph */
 
 #include <math.h>

@@ -5,7 +5,7 @@
  * Non-parametric on purpose: a handful of target neurons, spike counts that
  * are far from normal, and no reason to assume the MEI's advantage is the
  * same size in every neuron. */
-#include "controller.h"
+#include "report/report.h"
 #include "model.h"
 
 #include <assert.h>

@@ -2,7 +2,7 @@
  * model's dataset (replay), and a dataset written as a session record
  * (import). Which records mark what is in controller.h and RECORD.md
  * ("Tiers and flags"). */
-#include "controller.h"
+#include "session/session.h"
 
 #include <errno.h>
 #include <stdarg.h>

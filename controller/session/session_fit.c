@@ -2,7 +2,7 @@
  * targets, budget, MEIs, controls) and what is recorded of it: one path,
  * deterministic, that `inception run`'s fit and synthesis phases and
  * `inception replay` both take, so a replay gives the run's model bit for bit. */
-#include "controller.h"
+#include "session/session.h"
 
 #include <assert.h>
 #include <math.h>

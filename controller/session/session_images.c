@@ -9,7 +9,7 @@
  * and every schedule record the shown image's (RECORD.md, "Content
  * hashes"), so each image made again is compared with what the record holds
  * of it, and the first that differs is refused by name. */
-#include "controller.h"
+#include "session/session.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -17,7 +17,7 @@
  * (inception acquire) gets the recorded counts back exactly, as long as
  * windows do not overlap (counted: `overlapping`). */
 #include "acquisition.h"
-#include "controller.h"
+#include "session/session.h"
 
 #include <math.h>
 #include <stdarg.h>
