@@ -2,7 +2,7 @@
  * printable ASCII set, drawn here by hand, for the report's figures and the
  * stimulus galleries. Each glyph is seven rows, top first; bit 4 is the
  * leftmost pixel. */
-#include "stimulus.h"
+#include "presenter/presenter.h"
 
 #include <stddef.h>
 

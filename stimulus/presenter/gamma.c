@@ -1,6 +1,6 @@
 /* gamma.c: gamma calibration files and the inverse lookup table that makes
  * requested luminances come out linear on the display. */
-#include "stimulus.h"
+#include "presenter/presenter.h"
 
 #include <errno.h>
 #include <math.h>

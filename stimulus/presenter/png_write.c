@@ -1,6 +1,6 @@
 /* png_write.c: 8-bit grayscale PNGs of stimuli, and the gallery of MEIs and
  * their controls with labels drawn in the project's 5×7 font (font.c). */
-#include "stimulus.h"
+#include "presenter/presenter.h"
 
 #include <assert.h>
 #include <png.h>

@@ -4,7 +4,7 @@
 #ifndef INCEPTION_PRESENTER_INTERNAL_H
 #define INCEPTION_PRESENTER_INTERNAL_H
 
-#include "stimulus.h"
+#include "presenter/presenter.h"
 
 #include <SDL.h>
 #include <pthread.h>

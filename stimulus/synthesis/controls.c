@@ -1,7 +1,7 @@
 /* controls.c: the control stimuli that show whether an MEI is special (best
  * natural image, matched Gabor, receptive-field map), and the simulated
  * population's true optimal stimuli to check MEIs against. */
-#include "stimulus.h"
+#include "synthesis/synthesis.h"
 
 #include <math.h>
 #include <stdio.h>

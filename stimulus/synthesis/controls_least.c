@@ -2,7 +2,7 @@
  * neuron the training image the model predicts lowest once it is shown as
  * every stimulus is, at the contrast budget. (A natural image of low
  * contrast would otherwise win by being nearly gray, not by its content.) */
-#include "stimulus.h"
+#include "synthesis/synthesis.h"
 
 #include <math.h>
 #include <stdio.h>

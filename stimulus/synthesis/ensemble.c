@@ -2,7 +2,7 @@
  * different seeds) used as one: their mean predicted rate. Averaging keeps
  * what the models agree on and damps the errors each makes on its own, the
  * errors an MEI otherwise climbs into (SCIENCE.md section 3). */
-#include "stimulus.h"
+#include "synthesis/synthesis.h"
 
 #include <stdio.h>
 #include <stdlib.h>

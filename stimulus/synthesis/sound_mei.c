@@ -3,7 +3,7 @@
  * budget). J is the model's predicted rate of one neuron for the clip's
  * cochleagram; ∂J/∂image comes from model_input_gradient_objective and is
  * taken back to the samples by cochleagram_backward. */
-#include "stimulus.h"
+#include "synthesis/synthesis.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -29,7 +29,7 @@
  * A least exciting input (mei_options.least) is the same ascent on −J: the
  * weights ∂J/∂r negated, so every step, the normalization, the budget map
  * and the choice of the kept start work unchanged. */
-#include "stimulus.h"
+#include "synthesis/synthesis.h"
 
 #include <math.h>
 #include <omp.h>

@@ -1,6 +1,6 @@
 /* synthesis_fourier.c: the 1/f Fourier parameterization of an image,
  * x = F⁻¹ diag(S) F p, with FFTW plans made once per object. */
-#include "stimulus.h"
+#include "synthesis/synthesis.h"
 
 #include <complex.h>
 #include <fftw3.h>

@@ -9,7 +9,7 @@
  * x = μ + m ⊙ (x* − μ), μ the budget's mean luminance, is a pointwise convex
  * combination of the MEI x* and gray, so its pixels stay in [0, 1] and its
  * RMS contrast stays within the MEI's, hence within the budget. */
-#include "stimulus.h"
+#include "synthesis/synthesis.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* synthesis_space.c: the stimulus space every MEI and control lives in (mean
  * luminance fixed, RMS contrast within a budget, pixels in the display's
  * range) and the Gaussian blur that preconditions pixel gradients. */
-#include "stimulus.h"
+#include "synthesis/synthesis.h"
 
 #include <math.h>
 #include <stdlib.h>

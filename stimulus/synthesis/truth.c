@@ -3,7 +3,7 @@
  * their truly best natural training images and to their known optima, all at
  * the same contrast budget. One scorer for `inception mei --ground-truth` and
  * the inception loop's evaluation, so both report the same numbers. */
-#include "stimulus.h"
+#include "synthesis/synthesis.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -7,7 +7,7 @@
  * every iterate is a stimulus the MEIs could also have been. The result is a
  * lower bound on the true optimum: an MEI above it says the search fell
  * short, and the table shows it (MEI/optimum > 1). */
-#include "stimulus.h"
+#include "synthesis/synthesis.h"
 
 #include <math.h>
 #include <stdio.h>
