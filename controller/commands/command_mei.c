@@ -72,13 +72,16 @@ static const char mei_help[] =
 
 /* The kinds of stimuli per neuron, in gallery order. */
 enum { K_MEI, K_NAT_PRED, K_NAT_REC, K_GABOR, K_RF, K_COUNT };
-static const char *kind_names[K_COUNT] = {"mei", "natural-predicted", "natural-recorded",
-                                          "gabor", "rf"};
+/* The slots' names (file names, the manifest's `kind`): the stimulus kinds'
+ * (stimulus_base.h), the best natural image told apart as predicted or recorded. */
+static const char *kind_names[K_COUNT] = {STIMULUS_KIND_NAME_MEI, "natural-predicted",
+                                          "natural-recorded", STIMULUS_KIND_NAME_GABOR,
+                                          STIMULUS_KIND_NAME_RF};
 static const char *kind_labels[K_COUNT] = {"MEI", "NATP", "NATR", "GAB", "RF"};
 /* --kind least: the synthesized slot holds the least exciting input, the
  * predicted-best slot the natural image predicted lowest (at the budget);
  * the others stay empty (a Gabor or RF map is no control of suppression). */
-static const char *least_names[K_COUNT] = {"least", "natural-least", "", "", ""};
+static const char *least_names[K_COUNT] = {STIMULUS_KIND_NAME_LEAST, "natural-least", "", "", ""};
 static const char *least_labels[K_COUNT] = {"LEI", "NATL", "", "", ""};
 /* --kind diverse --count N: the MEI and its controls, then N further slots
  * for the diverse set, named diverse-1 .. diverse-N. */
@@ -366,7 +369,8 @@ static void name_region_slots(mei_run *r, int region)
         r->diverse_labels[k] = kind_labels[k];
     }
     for (int s = 0; s < extra; s++) {
-        r->diverse_names[K_COUNT + s] = region == REGION_MASKED ? "masked" : region_names[s];
+        r->diverse_names[K_COUNT + s] =
+            region == REGION_MASKED ? STIMULUS_KIND_NAME_MASKED : region_names[s];
         r->diverse_labels[K_COUNT + s] = region == REGION_MASKED ? "MASK" : region_labels[s];
     }
     r->region = region;
@@ -381,13 +385,15 @@ static int read_kind(const char *kind, int count, mei_run *r)
     r->kind_names = kind_names;
     r->kind_labels = kind_labels;
     r->K = K_COUNT;
-    if (count && !(kind && !strcmp(kind, "diverse"))) {
+    int k = kind ? stimulus_kind_parse(kind) : STIMULUS_KIND_MEI;
+    if (count && k != STIMULUS_KIND_DIVERSE) {
         fprintf(stderr, "inception mei: --count is the size of a --kind diverse set\n");
         return 1;
     }
-    if (!kind || !strcmp(kind, "mei"))
+    switch (k) {
+    case STIMULUS_KIND_MEI:
         return 0;
-    if (!strcmp(kind, "diverse")) {
+    case STIMULUS_KIND_DIVERSE:
         /* the MEI's random starts as many as the set: their agreement is the
          * set's baseline */
         r->diverse = count ? count : 4;
@@ -395,20 +401,20 @@ static int read_kind(const char *kind, int count, mei_run *r)
         r->K = K_COUNT + r->diverse;
         name_diverse_slots(r);
         return 0;
-    }
-    if (!strcmp(kind, "least")) {
+    case STIMULUS_KIND_LEAST:
         r->o.least = 1;
         r->kind_names = least_names;
         r->kind_labels = least_labels;
         return 0;
-    }
-    if (!strcmp(kind, "masked") || !strcmp(kind, "surround")) {
-        name_region_slots(r, !strcmp(kind, "masked") ? REGION_MASKED : REGION_SURROUND);
+    case STIMULUS_KIND_MASKED:
+    case STIMULUS_KIND_SURROUND:
+        name_region_slots(r, k == STIMULUS_KIND_MASKED ? REGION_MASKED : REGION_SURROUND);
         return 0;
+    default:
+        fprintf(stderr, "inception mei: --kind wants mei, least, diverse, masked or surround, not "
+                        "'%s'\n", kind);
+        return 1;
     }
-    fprintf(stderr, "inception mei: --kind wants mei, least, diverse, masked or surround, not "
-                    "'%s'\n", kind);
-    return 1;
 }
 
 static mei_objective objective_of(const char *name)
@@ -890,9 +896,9 @@ done:
 static void print_truth_row(const truth_row *g)
 {
     printf("%6d %-18s %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f\n", g->neuron,
-           sim_cell_type_name(g->type), g->shown[TRUTH_MEI], g->natural, g->natural_raw,
-           g->shown[TRUTH_GABOR], g->shown[TRUTH_RF], g->optimum, g->shown[TRUTH_MEI] / g->natural,
-           g->shown[TRUTH_MEI] / g->optimum, g->shown[TRUTH_MEI] / g->best_control);
+           sim_cell_type_name(g->type), g->shown[STIMULUS_KIND_MEI], g->natural, g->natural_raw,
+           g->shown[STIMULUS_KIND_GABOR], g->shown[STIMULUS_KIND_RF], g->optimum, g->shown[STIMULUS_KIND_MEI] / g->natural,
+           g->shown[STIMULUS_KIND_MEI] / g->optimum, g->shown[STIMULUS_KIND_MEI] / g->best_control);
 }
 
 static void print_type_summary(const char *name, const truth_summary *s)
@@ -961,8 +967,8 @@ static int print_least_truth(const stimulus_truth *t)
     for (int j = 0; j < stimulus_truth_count(t); j++) {
         const truth_row *g = stimulus_truth_row(t, j);
         printf("%6d %-18s %8.3f %8.3f %8.3f %8.3f %9.3f\n", g->neuron,
-               sim_cell_type_name(g->type), g->shown[TRUTH_LEAST], g->natural_least,
-               g->shown[TRUTH_LEAST_NATURAL], g->gray, g->shown[TRUTH_LEAST] / g->natural_least);
+               sim_cell_type_name(g->type), g->shown[STIMULUS_KIND_LEAST], g->natural_least,
+               g->shown[STIMULUS_KIND_LEAST_NATURAL], g->gray, g->shown[STIMULUS_KIND_LEAST] / g->natural_least);
     }
     printf("(nat-low: the truly least exciting natural training image; nat-pred: the one the "
            "model predicts lowest; gray: the uniform mean-luminance image, the simulated "
@@ -1003,7 +1009,7 @@ static int print_diverse_truth(const mei_run *r, stimulus_truth *t)
         for (int s = 0; s < S; s++)
             lowest = fminf(lowest, stimulus_truth_score(t, j, -1, stimulus_at((mei_run *)r, j,
                                                                              K_COUNT + s)));
-        float mei = g->shown[TRUTH_MEI];
+        float mei = g->shown[STIMULUS_KIND_MEI];
         held += lowest >= 0.8f * mei;
         set_corr[j] = r->diverse_results[(size_t)j * S].start_agreement;
         start_corr[j] = r->results[j].start_agreement;
@@ -1065,7 +1071,7 @@ static int print_family_table(const mei_run *r, const stimulus_truth *t)
             int held = sim_family_held_out(g->type);
             if (row < SIM_CELL_TYPES ? g->type != row : held != (row == SIM_CELL_TYPES))
                 continue;
-            float mei = g->shown[TRUTH_MEI];
+            float mei = g->shown[STIMULUS_KIND_MEI];
             nat[m] = quotient(mei, g->natural);
             own[m] = quotient(mei, g->natural_raw);
             opt[m] = quotient(mei, g->optimum);
@@ -1114,7 +1120,7 @@ static int print_region_truth(const mei_run *r, stimulus_truth *t)
         mei_mask_render(&r->masks[j].mask, r->H, r->W, mask);
         const sim_cell *cell = sim_population_cell(pop, g->neuron);
         cover[j] = mei_mask_rf_coverage(cell, mask, r->H, r->W);
-        float mei = g->shown[TRUTH_MEI];
+        float mei = g->shown[STIMULUS_KIND_MEI];
         float masked = stimulus_truth_score(t, j, -1, stimulus_at((mei_run *)r, j, K_COUNT));
         kept += masked >= 0.9f * mei;
         covered += cover[j] >= 0.8f;
@@ -1171,17 +1177,17 @@ static int ground_truth(mei_run *r, const char *dir)
     int with_controls = r->present[K_GABOR];
     stimulus_truth_add_naturals(t, r->train_images, r->n_train);
     for (int j = 0; r->o.least && j < r->count; j++) {
-        stimulus_truth_score(t, j, TRUTH_LEAST, stimulus_at(r, j, K_MEI));
+        stimulus_truth_score(t, j, STIMULUS_KIND_LEAST, stimulus_at(r, j, K_MEI));
         if (r->present[(size_t)j * r->K + K_NAT_PRED])
-            stimulus_truth_score(t, j, TRUTH_LEAST_NATURAL, stimulus_at(r, j, K_NAT_PRED));
+            stimulus_truth_score(t, j, STIMULUS_KIND_LEAST_NATURAL, stimulus_at(r, j, K_NAT_PRED));
     }
     for (int j = 0; !r->o.least && j < r->count; j++) {
-        stimulus_truth_score(t, j, TRUTH_MEI, stimulus_at(r, j, K_MEI));
+        stimulus_truth_score(t, j, STIMULUS_KIND_MEI, stimulus_at(r, j, K_MEI));
         if (!with_controls)
             continue;
-        stimulus_truth_score(t, j, TRUTH_BEST_NATURAL, stimulus_at(r, j, K_NAT_PRED));
-        stimulus_truth_score(t, j, TRUTH_GABOR, stimulus_at(r, j, K_GABOR));
-        stimulus_truth_score(t, j, TRUTH_RF, stimulus_at(r, j, K_RF));
+        stimulus_truth_score(t, j, STIMULUS_KIND_BEST_NATURAL, stimulus_at(r, j, K_NAT_PRED));
+        stimulus_truth_score(t, j, STIMULUS_KIND_GABOR, stimulus_at(r, j, K_GABOR));
+        stimulus_truth_score(t, j, STIMULUS_KIND_RF, stimulus_at(r, j, K_RF));
     }
     int status = 1;
     if (stimulus_truth_finish(t, err)) {

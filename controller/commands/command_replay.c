@@ -213,7 +213,7 @@ static int written_by_fit(const record_view *v, int keep_start_model)
         return !keep_start_model || strcmp(text, SESSION_START_MODEL_FILE);
     case RECORD_STIMULUS:
         record_get_text(v->payload, v->length, "kind", text, sizeof text);
-        return !strcmp(text, "mei");
+        return !strcmp(text, STIMULUS_KIND_NAME_MEI);
     case RECORD_EVALUATION:
         record_get_text(v->payload, v->length, "kind", text, sizeof text);
         return !strcmp(text, "test_metrics") || !strcmp(text, "validation_corr");
@@ -254,7 +254,7 @@ static int note_mei_id(const record_view *v, void *ctx, char *err)
         return 0;
     m->highest = id > m->highest ? id : m->highest;
     if (!record_get_text(v->payload, v->length, "kind", kind, sizeof kind) &&
-        !strcmp(kind, "mei") && !record_get_i64(v->payload, v->length, "neuron", &neuron) &&
+        !strcmp(kind, STIMULUS_KIND_NAME_MEI) && !record_get_i64(v->payload, v->length, "neuron", &neuron) &&
         neuron >= 0 && neuron < m->neurons && m->id_of[neuron] < 0)
         m->id_of[neuron] = id;
     return 0;
@@ -274,8 +274,9 @@ static int write_meis(const char *dir, const session_dataset *s,
     for (int j = 0; !status && j < f->n_targets; j++) {
         int neuron = f->targets[j];
         int64_t id = m.id_of[neuron] >= 0 ? m.id_of[neuron] : ++m.highest;
-        record_stimulus st = {id, neuron, "mei", d->height, d->width, f->meis + (size_t)j * P,
-                              f->predicted[j * SESSION_KIND_COUNT + SESSION_KIND_MEI]};
+        record_stimulus st = {id, neuron, STIMULUS_KIND_NAME_MEI, d->height, d->width,
+                              f->meis + (size_t)j * P,
+                              f->predicted[j * STIMULUS_CLOSED_LOOP_KINDS + STIMULUS_KIND_MEI]};
         status = session_record_stimulus(w, &st, err);
     }
     free(m.id_of);
@@ -309,8 +310,9 @@ static int write_repaired(session_record *w, const session_dataset *s, char *err
         return 0;
     size_t P = (size_t)s->data.height * (size_t)s->data.width;
     for (int i = 0; i < s->repaired; i++) {
-        record_stimulus st = {s->repaired_ids[i], -1, "natural", s->data.height, s->data.width,
-                              s->repaired_pixels + (size_t)i * P, NAN};
+        record_stimulus st = {s->repaired_ids[i], -1, STIMULUS_KIND_NAME_NATURAL,
+                              s->data.height, s->data.width, s->repaired_pixels + (size_t)i * P,
+                              NAN};
         if (session_record_stimulus(w, &st, err))
             return 1;
     }

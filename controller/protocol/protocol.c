@@ -49,7 +49,9 @@ static const char *const image_sources[] = {"synthetic", "photos", "folder", "np
 static const char *const readouts[] = {"gaussian", "factorized", NULL};
 static const char *const preconditionings[] = {"none", "blur", "fourier", NULL};
 static const char *const objectives[] = {"single", "one-hot", NULL};
-static const char *const controls[] = {"best_natural", "gabor", "rf", NULL};
+/* Bit k of mei.controls (PROTOCOL_CONTROL_*) is stimulus kind k + 1. */
+static const char *const controls[] = {STIMULUS_KIND_NAME_BEST_NATURAL, STIMULUS_KIND_NAME_GABOR,
+                                       STIMULUS_KIND_NAME_RF, NULL};
 static const char *const stream_formats[] = {"native", "openephys", NULL};
 
 #define AT(field) offsetof(protocol, field)

@@ -26,18 +26,14 @@
 #define GALLERY_SIDE 96 /* stimuli are scaled up to at least this many pixels */
 #define PATH_SIZE 4096
 
-/* The stimulus kinds of the closed loop: the MEI and its controls. */
-enum { KIND_MEI, KIND_BEST_NATURAL, KIND_GABOR, KIND_RF, KIND_COUNT };
-static const char *const kind_names[KIND_COUNT] = {"mei", "best_natural", "gabor", "rf"};
-static const char *const kind_titles[KIND_COUNT] = {"MEI", "best natural image", "matched Gabor",
-                                                    "RF stimulus"};
+/* The stimulus kinds of the closed loop: the MEI and its controls (stimulus_base.h). */
+#define KIND_COUNT STIMULUS_CLOSED_LOOP_KINDS
 
+/* A closed-loop kind by name; -1 for any other kind or text. */
 static int kind_index(const char *name)
 {
-    for (int k = 0; k < KIND_COUNT; k++)
-        if (!strcmp(name, kind_names[k]))
-            return k;
-    return -1;
+    int k = stimulus_kind_parse(name);
+    return k < KIND_COUNT ? k : -1;
 }
 
 /* ---- Growing arrays ---- */
@@ -1479,9 +1475,9 @@ static void scatter_axes_range(const session_data *d, int control, double *lo, d
     *lo = 0.0, *hi = 0.0;
     for (int i = 0; i < d->target_count; i++) {
         const target_summary *t = &d->targets[i];
-        if (!t->have[KIND_MEI] || !t->have[control])
+        if (!t->have[STIMULUS_KIND_MEI] || !t->have[control])
             continue;
-        double values[4] = {t->interval[KIND_MEI].low, t->interval[KIND_MEI].high,
+        double values[4] = {t->interval[STIMULUS_KIND_MEI].low, t->interval[STIMULUS_KIND_MEI].high,
                             t->interval[control].low, t->interval[control].high};
         *lo = fmin(*lo, series_min(values, 4));
         *hi = fmax(*hi, series_max(values, 4));
@@ -1501,9 +1497,9 @@ static int scatter_figure(report_output *o, const session_data *d, int control, 
     plot_line(&c, plot_x(&a, lo), plot_y(&a, lo), plot_x(&a, hi), plot_y(&a, hi), PLOT_GRAY);
     for (int i = 0; i < d->target_count; i++) {
         const target_summary *t = &d->targets[i];
-        if (!t->have[KIND_MEI] || !t->have[control])
+        if (!t->have[STIMULUS_KIND_MEI] || !t->have[control])
             continue;
-        const stats_interval *m = &t->interval[KIND_MEI], *k = &t->interval[control];
+        const stats_interval *m = &t->interval[STIMULUS_KIND_MEI], *k = &t->interval[control];
         plot_error_bar(&a, k->mean, m->mean, k->low, k->high, m->low, m->high, PLOT_ORANGE);
         plot_points(&a, &k->mean, &m->mean, 1, 3, PLOT_BLUE);
     }
@@ -1519,7 +1515,7 @@ static void paired_caption(report_output *o, const stats_paired *p, int control)
                "response to the %s (x) and to its MEI (y), with %.0f%% percentile bootstrap "
                "intervals (%d resamples); the gray line is y = x. Across the %d neurons: mean "
                "difference MEI &minus; control %.3g (sd %.3g), effect size d<sub>z</sub> = ",
-            kind_titles[control], 100 * REPORT_CONFIDENCE, REPORT_BOOTSTRAP_RESAMPLES, p->n,
+            stimulus_kind_title(control), 100 * REPORT_CONFIDENCE, REPORT_BOOTSTRAP_RESAMPLES, p->n,
             p->mean_difference, p->sd_difference);
     fprintf(f, isfinite(p->effect_size) ? "%.2f" : "n/a", p->effect_size);
     fprintf(f, ", median ratio MEI/control ");
@@ -1542,18 +1538,18 @@ static int compare_control(report_output *o, const session_data *d, int control)
     }
     int n = 0;
     for (int i = 0; i < d->target_count; i++)
-        if (d->targets[i].have[KIND_MEI] && d->targets[i].have[control]) {
-            mei[n] = d->targets[i].interval[KIND_MEI].mean;
+        if (d->targets[i].have[STIMULUS_KIND_MEI] && d->targets[i].have[control]) {
+            mei[n] = d->targets[i].interval[STIMULUS_KIND_MEI].mean;
             other[n++] = d->targets[i].interval[control].mean;
         }
     int status = 0;
-    fprintf(o->html, "<h3>MEI vs %s</h3>\n", kind_titles[control]);
+    fprintf(o->html, "<h3>MEI vs %s</h3>\n", stimulus_kind_title(control));
     if (n == 0) {
         html_missing(o, "responses to both the MEIs and this control");
     } else {
         stats_paired p;
         char name[64];
-        snprintf(name, sizeof name, "mei_vs_%s.png", kind_names[control]);
+        snprintf(name, sizeof name, "mei_vs_%s.png", stimulus_kind_name(control));
         status = stats_paired_compare(mei, other, n, &p, o->err) ||
                  scatter_figure(o, d, control, name);
         if (!status)
@@ -1568,7 +1564,7 @@ static void response_table(report_output *o, const session_data *d)
     FILE *f = o->html;
     fprintf(f, "<table class=\"numbers\"><tr><th>neuron</th>");
     for (int k = 0; k < KIND_COUNT; k++)
-        fprintf(f, "<th>%s: mean [%.0f%% CI] (repeats)</th>", kind_titles[k],
+        fprintf(f, "<th>%s: mean [%.0f%% CI] (repeats)</th>", stimulus_kind_title(k),
                 100 * REPORT_CONFIDENCE);
     fprintf(f, "</tr>\n");
     for (int i = 0; i < d->target_count; i++) {
@@ -1590,7 +1586,7 @@ static int section_evaluation(report_output *o, const session_data *d)
     fprintf(o->html, "<h2>Recorded responses: MEI vs controls</h2>\n");
     int with_mei = 0;
     for (int i = 0; i < d->target_count; i++)
-        with_mei += d->targets[i].have[KIND_MEI];
+        with_mei += d->targets[i].have[STIMULUS_KIND_MEI];
     o->summary->targets = with_mei;
     if (!with_mei) {
         html_missing(o, "closed-loop responses to MEIs (no closed-loop trials or evaluations)");
@@ -1600,7 +1596,7 @@ static int section_evaluation(report_output *o, const session_data *d)
             d->closed_loop_trials ? "the closed-loop trials' target-neuron counts"
                                   : "the evaluation records (the record holds no closed-loop "
                                     "trials)");
-    for (int control = KIND_BEST_NATURAL; control < KIND_COUNT; control++)
+    for (int control = STIMULUS_KIND_BEST_NATURAL; control < KIND_COUNT; control++)
         if (compare_control(o, d, control))
             return 1;
     response_table(o, d);

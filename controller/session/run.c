@@ -20,15 +20,14 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define KIND_COUNT 4
-static const char *const kind_names[KIND_COUNT] = {"mei", "best_natural", "gabor", "rf"};
-enum { KIND_MEI = 0, KIND_BEST_NATURAL, KIND_GABOR, KIND_RF };
+/* The closed loop's kinds: the MEI and its controls (stimulus_base.h). */
+#define KIND_COUNT STIMULUS_CLOSED_LOOP_KINDS
 
 /* Every image the session shows, by id (the presenter's, the schedule's and
  * the stream's stimulus id). */
 typedef struct image_table {
     float *pixels;  /* count × P */
-    int *kind;      /* -1 natural, else KIND_* */
+    int *kind;      /* -1 natural, else STIMULUS_KIND_* below KIND_COUNT */
     int *neuron;    /* target, -1 for natural images */
     uint8_t *tier;  /* natural images: TIER_*; closed-loop stimuli: TIER_NONE */
     uint8_t *sha256; /* count × SHA256_SIZE: each schedule record carries its image's */
@@ -639,7 +638,7 @@ static int schedule_block(run_state *s, const char *block_of_natural, const int6
         record_schedule_entry e = {trial,
                                    block_of_natural ? tier_blocks[s->images.tier[id]]
                                                     : "closed_loop",
-                                   kind < 0 ? "natural" : kind_names[kind],
+                                   kind < 0 ? STIMULUS_KIND_NAME_NATURAL : stimulus_kind_name(kind),
                                    id,
                                    s->images.neuron[id],
                                    s->p->timing.stimulus_frames,
@@ -937,7 +936,7 @@ static int record_natural_images(run_state *s, int64_t **schedule, int *count,
     for (int i = 0; i < n_images && !bad; i++) {
         int tier = i >= im->train ? TIER_TEST : is_val[i] ? TIER_VALIDATION : TIER_TRAIN, id;
         bad = image_add(s, pixels + (size_t)i * (size_t)s->P, -1, -1, tier, &id);
-        record_stimulus rs = {id, -1, "natural", s->H, s->W, image_at(s, id), NAN};
+        record_stimulus rs = {id, -1, STIMULUS_KIND_NAME_NATURAL, s->H, s->W, image_at(s, id), NAN};
         bad = bad || (!session_image_recorded(recorded, id) &&
                       session_record_stimulus(s->rec, &rs, s->err));
         for (int r = 0; !bad && r < (tier == TIER_TEST ? im->test_repeats : 1); r++)
@@ -1167,7 +1166,7 @@ static int add_closed_loop_images(run_state *s, int64_t **ids_out, int *count_ou
             if (!r->present[slot])
                 continue;
             const float *x = r->stimuli + (size_t)slot * P;
-            record_stimulus rs = {0, s->targets[j], kind_names[kind], s->H, s->W, x,
+            record_stimulus rs = {0, s->targets[j], stimulus_kind_name(kind), s->H, s->W, x,
                                   r->predicted[slot]};
             if (image_add(s, x, kind, s->targets[j], TIER_NONE, &id)) {
                 free(ids);
@@ -1264,7 +1263,7 @@ static int evaluate_recorded(run_state *s, stats_interval *ci_out /* targets × 
                 return fail(s, "evaluation: %s", why);
             }
             ci_out[j * KIND_COUNT + kind] = ci;
-            record_evaluation e = {neuron, kind_names[kind], ci.mean, ci.low, ci.high, n};
+            record_evaluation e = {neuron, stimulus_kind_name(kind), ci.mean, ci.low, ci.high, n};
             if (session_record_evaluation(s->rec, &e, s->err)) {
                 free(v);
                 return 1;
@@ -1289,7 +1288,7 @@ static int evaluate_ratios(run_state *s, const stats_interval *ci, int *verdict)
     for (int kind = 1; kind < KIND_COUNT && !status; kind++) {
         int n = 0, beat = 0, below = 0;
         for (int j = 0; j < s->n_targets; j++) {
-            const stats_interval *m = &ci[j * KIND_COUNT + KIND_MEI],
+            const stats_interval *m = &ci[j * KIND_COUNT + STIMULUS_KIND_MEI],
                                  *c = &ci[j * KIND_COUNT + kind];
             verdict[j * KIND_COUNT + kind] = 0;
             if (!(isfinite(c->mean) && isfinite(m->mean) && c->mean > 0))
@@ -1307,16 +1306,16 @@ static int evaluate_ratios(run_state *s, const stats_interval *ci, int *verdict)
         s->res->recorded_ratio[control] = n ? median_of(ratio, n) : NAN;
         if (!n)
             continue;
-        if (kind == KIND_BEST_NATURAL)
+        if (kind == STIMULUS_KIND_BEST_NATURAL)
             s->res->median_ratio_recorded = s->res->recorded_ratio[control];
         char name[64];
-        snprintf(name, sizeof name, "median_ratio_mei_over_%s", kind_names[kind]);
+        snprintf(name, sizeof name, "median_ratio_mei_over_%s", stimulus_kind_name(kind));
         status = record_value(s, -1, name, s->res->recorded_ratio[control]);
-        snprintf(name, sizeof name, "targets_compared_%s", kind_names[kind]);
+        snprintf(name, sizeof name, "targets_compared_%s", stimulus_kind_name(kind));
         status = status || record_value(s, -1, name, n);
-        snprintf(name, sizeof name, "targets_mei_beats_%s", kind_names[kind]);
+        snprintf(name, sizeof name, "targets_mei_beats_%s", stimulus_kind_name(kind));
         status = status || record_value(s, -1, name, beat);
-        snprintf(name, sizeof name, "targets_mei_below_%s", kind_names[kind]);
+        snprintf(name, sizeof name, "targets_mei_below_%s", stimulus_kind_name(kind));
         status = status || record_value(s, -1, name, below);
     }
     free(ratio);
@@ -1343,7 +1342,7 @@ static int evaluate_recorded_natural(run_state *s, const stats_interval *ci)
                 best = d->responses[(size_t)t * d->neurons + neuron];
         if (!isfinite(best))
             continue;
-        double mei = ci[j * KIND_COUNT + KIND_MEI].mean;
+        double mei = ci[j * KIND_COUNT + STIMULUS_KIND_MEI].mean;
         if (isfinite(mei) && best > 0)
             ratio[n++] = (float)(mei / best);
         status = record_value(s, neuron, "best_natural_recorded_training", best);
@@ -1377,9 +1376,6 @@ static int truth_add_naturals(run_state *s, stimulus_truth *t)
     return 0;
 }
 
-static const int truth_kind_of[KIND_COUNT] = {TRUTH_MEI, TRUTH_BEST_NATURAL, TRUTH_GABOR,
-                                              TRUTH_RF};
-
 /* The simulated population's expected response to each MEI and control, to
  * the neuron's truly best natural training image and to its known optimum,
  * all at the same budget (stimulus_truth, shared with `inception mei`). */
@@ -1411,7 +1407,7 @@ static int evaluate_truth(run_state *s, const int *verdict)
         for (int kind = 0; kind < KIND_COUNT; kind++) {
             int id = stimulus_of(s, s->targets[j], kind);
             if (id >= 0)
-                stimulus_truth_score(t, j, truth_kind_of[kind], image_at(s, id));
+                stimulus_truth_score(t, j, kind, image_at(s, id));
         }
     if (stimulus_truth_finish(t, err)) {
         fail(s, "ground truth: %s", err);
@@ -1421,9 +1417,9 @@ static int evaluate_truth(run_state *s, const int *verdict)
         const truth_row *r = stimulus_truth_row(t, j);
         for (int kind = 0; kind < KIND_COUNT; kind++) {
             char name[64];
-            snprintf(name, sizeof name, "truth_%s", kind_names[kind]);
-            if (isfinite(r->shown[truth_kind_of[kind]]) &&
-                record_value(s, r->neuron, name, r->shown[truth_kind_of[kind]]))
+            snprintf(name, sizeof name, "truth_%s", stimulus_kind_name(kind));
+            if (isfinite(r->shown[kind]) &&
+                record_value(s, r->neuron, name, r->shown[kind]))
                 goto done;
         }
         if (record_value(s, r->neuron, "truth_best_natural_training", r->natural) ||
@@ -1440,7 +1436,7 @@ static int evaluate_truth(run_state *s, const int *verdict)
         const truth_row *r = stimulus_truth_row(t, j);
         for (int kind = 1; kind < KIND_COUNT; kind++)
             disagrees += verdict[j * KIND_COUNT + kind] > 0 &&
-                         !(r->shown[TRUTH_MEI] > r->shown[truth_kind_of[kind]]);
+                         !(r->shown[STIMULUS_KIND_MEI] > r->shown[kind]);
     }
     s->res->truth_disagrees = disagrees;
     truth_summary all;
@@ -1792,17 +1788,16 @@ static int load_closed_stimulus(run_state *s, const record_view *v, resume_scan 
     record_field f;
     if (v->type != RECORD_STIMULUS ||
         record_get_text(pl, v->length, "kind", kind_name, sizeof kind_name) ||
-        !strcmp(kind_name, "natural"))
+        !strcmp(kind_name, STIMULUS_KIND_NAME_NATURAL))
         return 0;
     if (record_get_i64(pl, v->length, "stimulus_id", &id) ||
         record_get_i64(pl, v->length, "neuron", &neuron) ||
         record_field_find(pl, v->length, "pixels", &f) || f.dtype != RECORD_F32 ||
         f.count != (size_t)s->P)
         return fail(s, "a stimulus record of the session is malformed (%s)", "resume");
-    int kind = -2, got;
-    for (int k = 0; k < KIND_COUNT && (s->ended >> 3 & 1); k++)
-        if (!strcmp(kind_name, kind_names[k]))
-            kind = k;
+    int kind = -2, got, named = stimulus_kind_parse(kind_name);
+    if (named >= 0 && named < KIND_COUNT && (s->ended >> 3 & 1))
+        kind = named;
     float *pixels = malloc((size_t)s->P * sizeof(float));
     if (!pixels)
         return fail(s, "out of memory for %s", "a stimulus");
@@ -1986,7 +1981,7 @@ static int load_results(run_state *s, const record_view *v, resume_scan *r)
         s->res->recorded_natural_training_count = (int)value;
     for (int k = 1; k < KIND_COUNT; k++) { /* the recorded comparisons, per control */
         char name[64];
-        snprintf(name, sizeof name, "median_ratio_mei_over_%s", kind_names[k]);
+        snprintf(name, sizeof name, "median_ratio_mei_over_%s", stimulus_kind_name(k));
         if (!strcmp(kind, name))
             s->res->recorded_ratio[k - 1] = value;
         int *counts[3] = {s->res->recorded_compared, s->res->recorded_beat,
@@ -1994,7 +1989,7 @@ static int load_results(run_state *s, const record_view *v, resume_scan *r)
         const char *what[3] = {"targets_compared_%s", "targets_mei_beats_%s",
                                "targets_mei_below_%s"};
         for (int f = 0; f < 3; f++) {
-            snprintf(name, sizeof name, what[f], kind_names[k]);
+            snprintf(name, sizeof name, what[f], stimulus_kind_name(k));
             if (!strcmp(kind, name))
                 counts[f][k - 1] = (int)value;
         }
@@ -2073,7 +2068,7 @@ static int resume_synthesis(run_state *s, int64_t **ids, int *count)
         if (s->images.kind[i] < 0)
             continue;
         (*ids)[n++] = i;
-        if (s->images.kind[i] == KIND_MEI)
+        if (s->images.kind[i] == STIMULUS_KIND_MEI)
             s->targets[s->n_targets++] = s->images.neuron[i];
     }
     *count = n;

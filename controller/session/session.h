@@ -149,11 +149,8 @@ int session_image_repair_note(const session_image_repair *r, const protocol *p, 
  * the same model bytes, MEIs and controls.
  * ------------------------------------------------------------------------ */
 
-/* The closed loop's stimuli per target: the MEI and its three controls. */
-enum { SESSION_KIND_MEI, SESSION_KIND_BEST_NATURAL, SESSION_KIND_GABOR, SESSION_KIND_RF,
-       SESSION_KIND_COUNT };
-/* "mei", "best_natural", "gabor", "rf" (the records' `kind`); NULL outside 0..3. */
-const char *session_kind_name(int kind);
+/* The closed loop's stimuli per target, the MEI and its three controls, are
+ * the first STIMULUS_CLOSED_LOOP_KINDS stimulus kinds (stimulus_base.h). */
 
 /* The checkpoint `inception run` records before its final fit: the background
  * fit's model, which the final fit starts from (RECORD.md). */
@@ -201,9 +198,9 @@ typedef struct session_fit_result {
     float *meis;               /* n_targets × H × W */
     mei_result *mei;           /* n_targets */
     stimulus_budget budget;
-    float *stimuli;            /* n_targets × SESSION_KIND_COUNT × H × W: MEI, controls */
-    uint8_t *present;          /* n_targets × SESSION_KIND_COUNT: which were made */
-    float *predicted;          /* n_targets × SESSION_KIND_COUNT: the target's predicted rate */
+    float *stimuli;            /* n_targets × STIMULUS_CLOSED_LOOP_KINDS × H × W: MEI, controls */
+    uint8_t *present;          /* n_targets × STIMULUS_CLOSED_LOOP_KINDS: which were made */
+    float *predicted;          /* n_targets × STIMULUS_CLOSED_LOOP_KINDS: the target's predicted rate */
 } session_fit_result;
 
 /* The final fit: from `start` (a model file's bytes, e.g. the record's

@@ -91,9 +91,9 @@ static int collect_stimulus(collected *c, const record_view *v, char *err)
         return controller_fail(err, "stimulus record at offset %llu: no kind or stimulus_id",
                                (unsigned long long)v->offset);
     record_get_i64(v->payload, v->length, "neuron", &neuron);
-    if (!strcmp(kind, "mei") && neuron >= 0 && neuron < (1 << 30))
+    if (!strcmp(kind, STIMULUS_KIND_NAME_MEI) && neuron >= 0 && neuron < (1 << 30))
         return add_target(c, (int)neuron) ? controller_fail(err, "out of memory") : 0;
-    if (strcmp(kind, "natural"))
+    if (strcmp(kind, STIMULUS_KIND_NAME_NATURAL))
         return 0;
     if (record_field_find(v->payload, v->length, "pixels", &f) || f.dtype != RECORD_F32 ||
         f.ndim != 2 || f.count == 0)
@@ -126,9 +126,9 @@ static int collect_schedule(collected *c, const record_view *v, const char *path
                                (unsigned long long)v->offset);
     record_get_text(v->payload, v->length, "block", block, sizeof block);
     record_get_text(v->payload, v->length, "kind", kind, sizeof kind);
-    int tier = strcmp(kind, "natural") ? -1 : tier_of_block(block);
+    int tier = strcmp(kind, STIMULUS_KIND_NAME_NATURAL) ? -1 : tier_of_block(block);
     /* A natural trial of no known tier would drop out of the data unseen. */
-    if (!strcmp(kind, "natural") && tier < 0)
+    if (!strcmp(kind, STIMULUS_KIND_NAME_NATURAL) && tier < 0)
         return controller_fail(err, "%s: schedule record at offset %llu (trial %lld): block '%.32s' is no "
                                "tier (train, validation, test or unused)", path,
                                (unsigned long long)v->offset, (long long)trial, block);
@@ -644,7 +644,7 @@ static int import_stimuli(session_record *w, const dataset *d, char *err)
                                          (long long)d->image_ids[t]);
             continue;
         }
-        record_stimulus s = {d->image_ids[t], -1, "natural", d->height, d->width, px, 0.0};
+        record_stimulus s = {d->image_ids[t], -1, STIMULUS_KIND_NAME_NATURAL, d->height, d->width, px, 0.0};
         status = session_record_stimulus(w, &s, err);
     }
     free(order);
@@ -657,8 +657,8 @@ static int import_trials(session_record *w, const dataset *d, char *err)
     const int64_t frames_off = IMPORT_ISI_MS * IMPORT_REFRESH_HZ / 1000;
     const int64_t period_ns = (int64_t)(IMPORT_STIMULUS_MS + IMPORT_ISI_MS) * 1000000;
     for (int t = 0; t < d->trials; t++) {
-        record_schedule_entry e = {t, block_of_tier(d->tiers[t]), "natural", d->image_ids[t],
-                                   -1, frames_on, frames_off, NULL};
+        record_schedule_entry e = {t, block_of_tier(d->tiers[t]), STIMULUS_KIND_NAME_NATURAL,
+                                   d->image_ids[t], -1, frames_on, frames_off, NULL};
         record_trial r = {t, d->image_ids[t], (int64_t)(t + 1) * period_ns, d->neurons,
                           d->responses + (size_t)t * (size_t)d->neurons};
         if (session_record_schedule(w, &e, err) || session_record_trial(w, &r, NULL, err))

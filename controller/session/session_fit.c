@@ -61,12 +61,6 @@ void session_fit_settings_from_protocol(const protocol *p, int height, int width
     out->ensemble = p->model.ensemble < 1 ? 1 : p->model.ensemble;
 }
 
-const char *session_kind_name(int kind)
-{
-    static const char *const names[SESSION_KIND_COUNT] = {"mei", "best_natural", "gabor", "rf"};
-    return kind >= 0 && kind < SESSION_KIND_COUNT ? names[kind] : NULL;
-}
-
 /* The trials of one tier gathered: images, responses, ids. */
 typedef struct tier_rows {
     int n;
@@ -226,7 +220,7 @@ static int synthesize(const session_fit_settings *s, session_fit_result *r, char
 
 static float *stimulus_slot(const session_fit_result *r, int j, int kind, size_t P)
 {
-    return r->stimuli + ((size_t)j * SESSION_KIND_COUNT + (size_t)kind) * P;
+    return r->stimuli + ((size_t)j * STIMULUS_CLOSED_LOOP_KINDS + (size_t)kind) * P;
 }
 
 /* The most driving training image (by the model) at the budget: every
@@ -245,10 +239,10 @@ static int control_best(const dataset *d, session_fit_result *r, size_t P, char 
                                                  unused, serr))
         status = controller_fail(err, "controls: %s", serr);
     for (int j = 0; !status && j < r->n_targets; j++) {
-        float *x = stimulus_slot(r, j, SESSION_KIND_BEST_NATURAL, P);
+        float *x = stimulus_slot(r, j, STIMULUS_KIND_BEST_NATURAL, P);
         memcpy(x, t.images + (size_t)best[j] * P, P * sizeof(float));
         stimulus_render_at_budget(x, (int)P, &r->budget);
-        r->present[j * SESSION_KIND_COUNT + SESSION_KIND_BEST_NATURAL] = 1;
+        r->present[j * STIMULUS_CLOSED_LOOP_KINDS + STIMULUS_KIND_BEST_NATURAL] = 1;
     }
     free(best);
     free(unused);
@@ -265,7 +259,7 @@ static int control_made(const session_fit_settings *s, session_fit_result *r, in
     gabor_params *g = malloc((size_t)n * sizeof *g);
     char serr[STIMULUS_ERR_SIZE];
     int status = !img || !g ? controller_fail(err, "out of memory for the controls") : 0;
-    if (!status && (kind == SESSION_KIND_GABOR
+    if (!status && (kind == STIMULUS_KIND_GABOR
                         ? control_matched_gabor_ensemble(r->members, r->n_models, r->targets,
                                                          n, &r->budget, s->control_seed, g,
                                                          img, serr)
@@ -274,7 +268,7 @@ static int control_made(const session_fit_settings *s, session_fit_result *r, in
         status = controller_fail(err, "controls: %s", serr);
     for (int j = 0; !status && j < n; j++) {
         memcpy(stimulus_slot(r, j, kind, P), img + (size_t)j * P, P * sizeof(float));
-        r->present[j * SESSION_KIND_COUNT + kind] = 1;
+        r->present[j * STIMULUS_CLOSED_LOOP_KINDS + kind] = 1;
     }
     free(img);
     free(g);
@@ -290,14 +284,14 @@ static int predict_stimuli(const dataset *d, session_fit_result *r, size_t P, ch
     char why[CONTROLLER_ERR_SIZE];
     int status = 0;
     for (int j = 0; !status && j < r->n_targets; j++)
-        for (int k = 0; !status && k < SESSION_KIND_COUNT; k++) {
-            r->predicted[j * SESSION_KIND_COUNT + k] = NAN;
-            if (!r->present[j * SESSION_KIND_COUNT + k])
+        for (int k = 0; !status && k < STIMULUS_CLOSED_LOOP_KINDS; k++) {
+            r->predicted[j * STIMULUS_CLOSED_LOOP_KINDS + k] = NAN;
+            if (!r->present[j * STIMULUS_CLOSED_LOOP_KINDS + k])
                 continue;
             if (predict_mean(r->members, r->n_models, stimulus_slot(r, j, k, P), 1, rates, why))
                 status = controller_fail(err, "prediction: %s", why);
             else
-                r->predicted[j * SESSION_KIND_COUNT + k] = rates[r->targets[j]];
+                r->predicted[j * STIMULUS_CLOSED_LOOP_KINDS + k] = rates[r->targets[j]];
         }
     free(rates);
     return status;
@@ -308,9 +302,9 @@ static int stimuli_alloc(session_fit_result *r, size_t P, char *err)
     size_t n = r->n_targets ? (size_t)r->n_targets : 1;
     r->mei = calloc(n, sizeof *r->mei);
     r->meis = calloc(n * P, sizeof(float));
-    r->stimuli = calloc(n * SESSION_KIND_COUNT * P, sizeof(float));
-    r->present = calloc(n * SESSION_KIND_COUNT, 1);
-    r->predicted = calloc(n * SESSION_KIND_COUNT, sizeof(float));
+    r->stimuli = calloc(n * STIMULUS_CLOSED_LOOP_KINDS * P, sizeof(float));
+    r->present = calloc(n * STIMULUS_CLOSED_LOOP_KINDS, 1);
+    r->predicted = calloc(n * STIMULUS_CLOSED_LOOP_KINDS, sizeof(float));
     return !r->mei || !r->meis || !r->stimuli || !r->present || !r->predicted
                ? controller_fail(err, "out of memory for the stimuli")
                : 0;
@@ -482,15 +476,15 @@ int session_fit_synthesize(const dataset *d, const session_fit_settings *s, cons
     if (synthesize(s, r, err))
         return 1;
     for (int j = 0; j < r->n_targets; j++) {
-        memcpy(stimulus_slot(r, j, SESSION_KIND_MEI, P), r->meis + (size_t)j * P,
+        memcpy(stimulus_slot(r, j, STIMULUS_KIND_MEI, P), r->meis + (size_t)j * P,
                P * sizeof(float));
-        r->present[j * SESSION_KIND_COUNT + SESSION_KIND_MEI] = 1;
+        r->present[j * STIMULUS_CLOSED_LOOP_KINDS + STIMULUS_KIND_MEI] = 1;
     }
     if ((s->controls & PROTOCOL_CONTROL_BEST_NATURAL) && control_best(d, r, P, err))
         return 1;
-    if ((s->controls & PROTOCOL_CONTROL_GABOR) && control_made(s, r, SESSION_KIND_GABOR, P, err))
+    if ((s->controls & PROTOCOL_CONTROL_GABOR) && control_made(s, r, STIMULUS_KIND_GABOR, P, err))
         return 1;
-    if ((s->controls & PROTOCOL_CONTROL_RF) && control_made(s, r, SESSION_KIND_RF, P, err))
+    if ((s->controls & PROTOCOL_CONTROL_RF) && control_made(s, r, STIMULUS_KIND_RF, P, err))
         return 1;
     return predict_stimuli(d, r, P, err);
 }

@@ -383,10 +383,10 @@ int sim_search_optimum(const sim_population *p, int neuron, int height, int widt
  * targets, add the natural training images (any number of calls), score each
  * stimulus shown, finish (optima, best controls), then read rows and
  * summaries. */
-enum { TRUTH_MEI, TRUTH_BEST_NATURAL, TRUTH_GABOR, TRUTH_RF,
-       TRUTH_LEAST,         /* the least exciting input */
-       TRUTH_LEAST_NATURAL, /* the natural image the model predicts lowest, at the budget */
-       TRUTH_KINDS };
+/* The stimuli scored, indexed by their kinds (stimulus_base.h): the MEI, its
+ * controls (STIMULUS_KIND_MEI..RF), the least exciting input and the natural
+ * image the model predicts lowest (STIMULUS_KIND_LEAST, _LEAST_NATURAL). */
+enum { TRUTH_KINDS = STIMULUS_KIND_LEAST_NATURAL + 1 };
 
 typedef struct truth_row {
     int neuron;
@@ -409,11 +409,11 @@ typedef struct truth_summary {
     int count, with_gabor, with_rf;
     float over_natural, over_natural_raw, over_optimum, over_gabor, over_rf, over_best_control;
     int beats_natural, beats_gabor, beats_rf, beats_best_control;
-    /* Against the best-natural control shown (shown[TRUTH_BEST_NATURAL],
+    /* Against the best-natural control shown (shown[STIMULUS_KIND_BEST_NATURAL],
      * the model's choice), over the `with_shown_natural` rows that have it. */
     float over_shown_natural;
     int beats_shown_natural, with_shown_natural;
-    /* Least exciting inputs (rows with shown[TRUTH_LEAST]): `suppressible`
+    /* Least exciting inputs (rows with shown[STIMULUS_KIND_LEAST]): `suppressible`
      * rows whose least natural image drives the cell above its gray rate
      * (by more than 1% of the gray rate), of which `least_below_natural` the
      * least exciting input drives less than that image; of the others (the
@@ -439,7 +439,7 @@ int stimulus_truth_count(const stimulus_truth *t);
  * at the budget and at their own contrast. */
 void stimulus_truth_add_naturals(stimulus_truth *t, const float *images, int count);
 /* Target j's expected rate to `image`; kept as shown[kind] when kind is a
- * TRUTH_* (pass -1 to only compute it). */
+ * STIMULUS_KIND_* below TRUTH_KINDS (pass -1 to only compute it). */
 float stimulus_truth_score(stimulus_truth *t, int j, int kind, const float *image);
 int stimulus_truth_finish(stimulus_truth *t, char *err);
 const truth_row *stimulus_truth_row(const stimulus_truth *t, int j);

@@ -143,8 +143,8 @@ int stimulus_truth_finish(stimulus_truth *t, char *err)
         if (sim_optimal_stimulus(t->population, r->neuron, t->height, t->width, &t->budget,
                                  image, &r->optimum, err))
             return 1;
-        float best = max_finite(r->shown[TRUTH_GABOR], r->shown[TRUTH_RF]);
-        best = max_finite(best, r->shown[TRUTH_BEST_NATURAL]);
+        float best = max_finite(r->shown[STIMULUS_KIND_GABOR], r->shown[STIMULUS_KIND_RF]);
+        best = max_finite(best, r->shown[STIMULUS_KIND_BEST_NATURAL]);
         r->best_control = max_finite(best, r->natural);
     }
     return 0;
@@ -195,11 +195,11 @@ static float denominator(const truth_row *r, int d)
     case D_OPTIMUM:
         return r->optimum;
     case D_GABOR:
-        return r->shown[TRUTH_GABOR];
+        return r->shown[STIMULUS_KIND_GABOR];
     case D_RF:
-        return r->shown[TRUTH_RF];
+        return r->shown[STIMULUS_KIND_RF];
     case D_SHOWN_NATURAL:
-        return r->shown[TRUTH_BEST_NATURAL];
+        return r->shown[STIMULUS_KIND_BEST_NATURAL];
     }
     return r->best_control;
 }
@@ -213,7 +213,7 @@ static void summarize_least(const stimulus_truth *t, unsigned types, truth_summa
     int n = 0;
     for (int j = 0; j < t->count; j++) {
         const truth_row *r = &t->rows[j];
-        float least = r->shown[TRUTH_LEAST], nat = r->natural_least;
+        float least = r->shown[STIMULUS_KIND_LEAST], nat = r->natural_least;
         if (!(types & (1u << r->type)) || !isfinite(least) || !isfinite(nat) ||
             !isfinite(r->gray))
             continue;
@@ -249,7 +249,7 @@ int stimulus_truth_summarize(const stimulus_truth *t, unsigned types, truth_summ
             const truth_row *r = &t->rows[j];
             if (!(types & (1u << r->type)))
                 continue;
-            float mei = r->shown[TRUTH_MEI], den = denominator(r, d);
+            float mei = r->shown[STIMULUS_KIND_MEI], den = denominator(r, d);
             v[n++] = ratio(mei, den);
             if (wins[d] && isfinite(mei) && isfinite(den))
                 *wins[d] += mei > den;
