@@ -7,7 +7,7 @@
  * not UTF-8, a size that overflows. What is written is read back with
  * jansson's parser, the reading half of the library, not ours. */
 #include "controller.h"
-#include "commands/json_out.h"
+#include "commands/commands.h"
 #include "test.h"
 
 #include <float.h>

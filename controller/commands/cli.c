@@ -1,5 +1,5 @@
 /* cli.c: the option parser shared by the subcommands. */
-#include "cli.h"
+#include "commands.h"
 
 #include <errno.h>
 #include <math.h>

@@ -1,7 +1,7 @@
 /* command_acquire.c: `inception acquire`: receive a spike-count stream and
  * the display's onsets, align them, and write the trial × neuron matrix. */
 #include "acquisition.h"
-#include "cli.h"
+#include "commands.h"
 #include "model.h"
 
 #include <errno.h>

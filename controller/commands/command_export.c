@@ -22,9 +22,8 @@
  *                         mean and covariance (+ similarity_gaussian.npy)
  *   manifest.json         what each file is, shapes, dtypes, model checksum,
  *                         image order, neurons and their test correlations */
-#include "cli.h"
+#include "commands.h"
 #include "controller.h"
-#include "json_out.h"
 #include "model.h"
 
 #include <cblas.h>

@@ -1,9 +1,8 @@
 /* command_mei.c: `inception mei`: most exciting inputs for chosen neurons of
  * a fitted model, their control stimuli, files to look at and to present,
  * and (for a simulated dataset) the check against the ground truth. */
-#include "cli.h"
+#include "commands.h"
 #include "controller.h"
-#include "json_out.h"
 #include "model.h"
 #include "stimulus.h"
 

@@ -1,5 +1,5 @@
 /* command_model.c: `inception fit` and `inception evaluate`. */
-#include "cli.h"
+#include "commands.h"
 #include "controller.h"
 #include "model.h"
 

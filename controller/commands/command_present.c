@@ -4,7 +4,7 @@
  * the calibration file from the readings). Both drive the presenter through
  * the same interface the controller uses. */
 #include "acquisition.h"
-#include "cli.h"
+#include "commands.h"
 #include "controller.h"
 #include "model.h"
 #include "session/run_internal.h"

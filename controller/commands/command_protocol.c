@@ -1,6 +1,6 @@
 /* command_protocol.c: `inception check-protocol FILE`: parse and check a
  * protocol, print every resolved setting with where it came from. */
-#include "cli.h"
+#include "commands.h"
 #include "controller.h"
 
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /* command_record.c: `inception record-dump DIR`: a session record as text,
  * one line per record, for debugging. Damage is listed where it is. */
-#include "cli.h"
+#include "commands.h"
 #include "controller.h"
 
 #include <inttypes.h>

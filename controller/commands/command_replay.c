@@ -3,7 +3,7 @@
  * published again). The work is in session_data.c, session_fit.c and
  * session_stream.c. */
 #include "acquisition.h"
-#include "cli.h"
+#include "commands.h"
 #include "controller.h"
 
 #include <math.h>

@@ -1,5 +1,5 @@
 /* command_report.c: `inception report DIR`: the session's HTML report. */
-#include "cli.h"
+#include "commands.h"
 #include "controller.h"
 
 #include <stdio.h>

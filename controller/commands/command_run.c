@@ -1,6 +1,6 @@
 /* command_run.c: `inception run PROTOCOL`: the inception loop (run.c), with
  * its progress on one terminal line. */
-#include "cli.h"
+#include "commands.h"
 #include "controller.h"
 
 #include <math.h>

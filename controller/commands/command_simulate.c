@@ -1,7 +1,7 @@
 /* command_simulate.c: `inception simulate`: a dataset recorded from the
  * built-in simulated population, in the compact layout, with the cells'
  * ground-truth types beside it. */
-#include "cli.h"
+#include "commands.h"
 #include "model.h"
 
 #include <stdio.h>

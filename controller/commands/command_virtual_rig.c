@@ -1,9 +1,8 @@
 /* command_virtual_rig.c: `inception virtual-rig`: an acquisition system and
- * an animal in one process, for demos, tests and training (virtual_rig.h). */
+ * an animal in one process, for demos, tests and training (commands.h). */
 #include "acquisition.h"
-#include "cli.h"
+#include "commands.h"
 #include "model.h"
-#include "virtual_rig.h"
 
 #include <errno.h>
 #include <signal.h>

@@ -1,5 +1,5 @@
 /* main.c: the `inception` executable: dispatch to a subcommand. */
-#include "cli.h"
+#include "commands.h"
 #include "controller.h"
 
 #include <stdio.h>

@@ -14,7 +14,7 @@
  * conjunction cells) is refused: the same seed makes another population now,
  * so the ground truth would be wrong. It goes through the project's NPY
  * parser, which is fuzzed. */
-#include "cli.h"
+#include "commands.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
-/* virtual_rig.c: the simulated acquisition system (see virtual_rig.h). */
-#include "virtual_rig.h"
+/* virtual_rig.c: the simulated acquisition system (commands.h). */
+#include "commands.h"
 
 #include <math.h>
 #include <stdio.h>
