@@ -7,7 +7,6 @@
 #include "commands.h"
 #include "controller.h"
 #include "model.h"
-#include "session/run_internal.h"
 #include "stimulus.h"
 
 #include <dirent.h>

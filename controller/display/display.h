@@ -1,11 +1,13 @@
 /* display.h: the display room of the controller library: the remote display
  * (display_protocol.c, display_server.c, display_client.c; controller/display/DISPLAY.md)
- * and display_ops, the one interface over a local or remote display
- * (display_ops.c, run_display.c). */
+ * display_ops, the one interface over a local or remote display
+ * (display_ops.c), and the run's display, either one opened from a protocol
+ * (run_display.c). */
 #ifndef INCEPTION_DISPLAY_H
 #define INCEPTION_DISPLAY_H
 
 #include "controller_util.h"
+#include "protocol/protocol.h"
 #include "stimulus.h"
 
 /* ------------------------------------------------------------------------
@@ -191,5 +193,27 @@ typedef struct display_ops {
 
 display_ops display_ops_local(presenter *p);
 display_ops display_ops_remote(display_client *c);
+
+/* The run's display (run_display.c): this computer's presenter, or with
+ * display.endpoint a remote one (`inception present --serve`), both behind
+ * `ops`; event times come on this computer's clock either way. */
+typedef struct run_display {
+    presenter *local;
+    display_client *remote;
+    display_ops ops;
+    int block_running; /* started, its BLOCK_END not yet seen: closing aborts it */
+    char status[512]; /* "display: ...", for the terminal and the record */
+} run_display;
+
+/* `realtime_priority` > 0: the local presenter's render thread asks for it
+ * (presenter_config.realtime_priority). */
+int run_display_open(run_display *d, const protocol *p, int realtime_priority, char *err);
+/* A remote display's clock offset measured again (between blocks: clocks
+ * drift apart); `note` describes it ("" for the local presenter). */
+int run_display_resync(run_display *d, char *note, size_t size, char *err);
+/* Safe on a display never opened. A block still running (the run failed or
+ * was interrupted mid-block) is aborted first, so the display stops
+ * presenting instead of waiting for trials that will never come. */
+void run_display_close(run_display *d);
 
 #endif

@@ -1,9 +1,9 @@
-/* run_display.c: the display of `inception run` (run_internal.h): this
+/* run_display.c: the display of `inception run` (display/display.h): this
  * computer's presenter, or a presenter on another computer (`inception
  * present --serve` there, display.endpoint here) driven over the display
  * protocol (DISPLAY.md). Either way the run loop sees one display_ops, and
  * event times on this computer's clock. */
-#include "session/run_internal.h"
+#include "display/display.h"
 
 #include <math.h>
 #include <stdio.h>

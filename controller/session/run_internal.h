@@ -67,28 +67,6 @@ unsigned long long rig_process_start_time(pid_t pid);
  * running or stopped by SIGTERM; 1: it had to be killed. */
 int rig_process_stop_earlier(const char *session_dir, int timeout_ms, char *note, size_t size);
 
-/* The run's display (run_display.c): this computer's presenter, or with
- * display.endpoint a remote one (`inception present --serve`), both behind
- * `ops`; event times come on this computer's clock either way. */
-typedef struct run_display {
-    presenter *local;
-    display_client *remote;
-    display_ops ops;
-    int block_running; /* started, its BLOCK_END not yet seen: closing aborts it */
-    char status[512]; /* "display: ...", for the terminal and the record */
-} run_display;
-
-/* `realtime_priority` > 0: the local presenter's render thread asks for it
- * (presenter_config.realtime_priority). */
-int run_display_open(run_display *d, const protocol *p, int realtime_priority, char *err);
-/* A remote display's clock offset measured again (between blocks: clocks
- * drift apart); `note` describes it ("" for the local presenter). */
-int run_display_resync(run_display *d, char *note, size_t size, char *err);
-/* Safe on a display never opened. A block still running (the run failed or
- * was interrupted mid-block) is aborted first, so the display stops
- * presenting instead of waiting for trials that will never come. */
-void run_display_close(run_display *d);
-
 /* The frame path protected from the background fit (run_sched.c): real-time
  * priority for the render and receiver threads where allowed, else a
  * fallback (the fit's threads at a high nice value; on 3+ CPUs one CPU for
@@ -107,21 +85,15 @@ typedef struct run_sched {
     char text[768];    /* "scheduling: real-time (...)": printed and recorded */
 } run_sched;
 
-/* The priority the local render thread asks for as it starts (0: none);
- * -1 with a reason for a bad INCEPTION_SCHEDULING. */
-int run_sched_presenter_priority(char *err);
 /* After the display and the stream are open: the receiver's scheduling, and
  * the fallback when the render thread or the receiver was refused real time
  * (`display` NULL: a remote display, nothing to do here). 1 only for a bad
  * INCEPTION_SCHEDULING. */
 int run_sched_protect(run_sched *s, presenter *display, pthread_t receiver, int have_receiver,
                       char *err);
-/* `inception present` and `present --serve`: a display alone on its machine,
- * whose render thread asked for run_sched_presenter_priority() as it
- * started. With real time, memory is locked too; `text` says what came of
- * it ("scheduling: real-time (...)", "scheduling: ordinary (...)"). */
-void run_sched_display_alone(presenter *display, char *text, size_t size);
-/* The background fit's thread count on the CPUs left to it. */
+/* (run_sched_presenter_priority and run_sched_display_alone, which
+ * `inception present` uses too: session.h.) The background fit's thread count on
+ * the CPUs left to it. */
 int run_sched_fit_threads(const run_sched *s, int asked);
 /* Called by the fit thread itself before it fits: its nice value and CPUs. */
 void run_sched_enter_fit_thread(const run_sched *s);

@@ -386,4 +386,18 @@ int run_session(const protocol *p, const run_options *o, run_result *out, char *
  * virtual rig writing its ground truth to rig_truth.K. o->out_dir is unused. */
 int run_resume(const char *dir, const run_options *o, run_result *out, char *err);
 
+/* ------------------------------------------------------------------------
+ * The display's scheduling (run_sched.c; the rest of it is the run loop's,
+ * run_internal.h), which `inception present` shares.
+ * ------------------------------------------------------------------------ */
+
+/* The priority the local render thread asks for as it starts (0: none);
+ * -1 with a reason for a bad INCEPTION_SCHEDULING. */
+int run_sched_presenter_priority(char *err);
+/* `inception present` and `present --serve`: a display alone on its machine,
+ * whose render thread asked for run_sched_presenter_priority() as it
+ * started. With real time, memory is locked too; `text` says what came of
+ * it ("scheduling: real-time (...)", "scheduling: ordinary (...)"). */
+void run_sched_display_alone(presenter *display, char *text, size_t size);
+
 #endif
