@@ -1,5 +1,5 @@
 /* test_run_sched.c: what run_sched_protect does to the process's memory
- * (controller/run_sched.c). Issue 20: at 240 Hz the render thread lost a
+ * (controller/session/run_sched.c). Issue 20: at 240 Hz the render thread lost a
  * frame every few seconds inside free(), where glibc gave the free top of
  * its heap back to the kernel (madvise) to fault it in again later. Once
  * the frame path is protected, freed memory stays in the process: a thread

@@ -51,7 +51,7 @@ static const char present_help[] =
     "  --photodiode PX     photodiode patch size (default 40; 0 none)\n"
     "  --photodiode-corner tl|tr|bl|br (default bl)\n"
     "  --photodiode-first white|black  patch at the first onset (default white)\n\n"
-    "Remote display (controller/DISPLAY.md): with --serve this machine becomes the\n"
+    "Remote display (controller/display/DISPLAY.md): with --serve this machine becomes the\n"
     "display of a controller elsewhere: it opens the window, binds ENDPOINT and obeys\n"
     "the controller's preloads and requests, sending every event back, until Ctrl-C.\n"
     "  --serve ENDPOINT    e.g. tcp://127.0.0.1:5560 (--images and the schedule options\n"

@@ -12,7 +12,7 @@
 
 /* ------------------------------------------------------------------------
  * Remote display (display_protocol.c, display_server.c, display_client.c,
- * display_ops.c; the message format is controller/DISPLAY.md)
+ * display_ops.c; the message format is controller/display/DISPLAY.md)
  *
  * The presenter can run on another computer: `inception present --serve`
  * there runs a display server that obeys the controller's requests and

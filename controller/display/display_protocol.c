@@ -1,4 +1,4 @@
-/* display_protocol.c: the remote display's messages (controller/DISPLAY.md):
+/* display_protocol.c: the remote display's messages (controller/display/DISPLAY.md):
  * a 16-byte little-endian header, then a fixed body per type, then for
  * IMAGE and SOUND the samples. Decoding checks every length before reading. */
 #include "display/display.h"

@@ -69,7 +69,7 @@ void plot_line(plot_canvas *c, int x0, int y0, int x1, int y1, plot_color color)
     }
 }
 
-/* ---- Text: the project's 5×7 font (stimulus/font.c) ---- */
+/* ---- Text: the project's 5×7 font (stimulus/presenter/font.c) ---- */
 
 int plot_text_width(const char *text, int scale)
 {

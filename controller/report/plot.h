@@ -2,7 +2,7 @@
  * library): an RGB canvas, axes with numeric tick labels, histograms,
  * scatter points with error bars, bars and lines, written as PNG by
  * stimulus' png_write_pixels. Text uses the project's 5×7 font of printable
- * ASCII (stimulus/font.c); titles and axis names live in the HTML around the
+ * ASCII (stimulus/presenter/font.c); titles and axis names live in the HTML around the
  * figures for now. */
 #ifndef INCEPTION_PLOT_H
 #define INCEPTION_PLOT_H

@@ -127,7 +127,7 @@ int rig_process_start(rig_process *r, const char *executable, const protocol *p,
     if (a->overflow) { /* a silently cut command line would run another rig than the protocol's */
         free(a);
         return controller_fail(err, "the virtual rig's command line has more than %d arguments "
-                               "(RIG_ARGS in controller/rig_process.c)", RIG_ARGS);
+                               "(RIG_ARGS in controller/session/rig_process.c)", RIG_ARGS);
     }
     char log[PROTOCOL_STRING_SIZE + 32];
     snprintf(log, sizeof log, "%s/virtual_rig.log", session_dir);

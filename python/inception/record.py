@@ -139,7 +139,7 @@ def read_records(path):
 
 
 # --------------------------------------------------------------------------------------
-# The text listing of `inception record-dump`, line for line (controller/command_record.c).
+# The text listing of `inception record-dump`, line for line (controller/commands/command_record.c).
 
 def _scalar_text(dtype, value):
     if dtype in "dQqiB":

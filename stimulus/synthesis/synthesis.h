@@ -373,7 +373,7 @@ int sim_optimal_stimulus(const sim_population *p, int neuron, int height, int wi
  * projected gradient ascent on the true cell's analytic gradient at the
  * budget from 8 starts (the cell's preferred pattern, mixtures of it with
  * white noise, noise alone), 300 steps each, the best image kept: a lower
- * bound on the optimum (stimulus/truth_optimum.c). */
+ * bound on the optimum (stimulus/synthesis/truth_optimum.c). */
 int sim_search_optimum(const sim_population *p, int neuron, int height, int width,
                        const stimulus_budget *b, float *image, float *rate, char *err);
 
