@@ -896,8 +896,9 @@ static void print_truth_row(const truth_row *g)
 {
     printf("%6d %-18s %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f\n", g->neuron,
            sim_cell_type_name(g->type), g->shown[STIMULUS_KIND_MEI], g->natural, g->natural_raw,
-           g->shown[STIMULUS_KIND_GABOR], g->shown[STIMULUS_KIND_RF], g->optimum, g->shown[STIMULUS_KIND_MEI] / g->natural,
-           g->shown[STIMULUS_KIND_MEI] / g->optimum, g->shown[STIMULUS_KIND_MEI] / g->best_control);
+           g->shown[STIMULUS_KIND_GABOR], g->shown[STIMULUS_KIND_RF], g->optimum,
+           g->shown[STIMULUS_KIND_MEI] / g->natural, g->shown[STIMULUS_KIND_MEI] / g->optimum,
+           g->shown[STIMULUS_KIND_MEI] / g->best_control);
 }
 
 static void print_type_summary(const char *name, const truth_summary *s)
@@ -967,7 +968,8 @@ static int print_least_truth(const stimulus_truth *t)
         const truth_row *g = stimulus_truth_row(t, j);
         printf("%6d %-18s %8.3f %8.3f %8.3f %8.3f %9.3f\n", g->neuron,
                sim_cell_type_name(g->type), g->shown[STIMULUS_KIND_LEAST], g->natural_least,
-               g->shown[STIMULUS_KIND_LEAST_NATURAL], g->gray, g->shown[STIMULUS_KIND_LEAST] / g->natural_least);
+               g->shown[STIMULUS_KIND_LEAST_NATURAL], g->gray,
+               g->shown[STIMULUS_KIND_LEAST] / g->natural_least);
     }
     printf("(nat-low: the truly least exciting natural training image; nat-pred: the one the "
            "model predicts lowest; gray: the uniform mean-luminance image, the simulated "

@@ -254,7 +254,8 @@ static int note_mei_id(const record_view *v, void *ctx, char *err)
         return 0;
     m->highest = id > m->highest ? id : m->highest;
     if (!record_get_text(v->payload, v->length, "kind", kind, sizeof kind) &&
-        !strcmp(kind, STIMULUS_KIND_NAME_MEI) && !record_get_i64(v->payload, v->length, "neuron", &neuron) &&
+        !strcmp(kind, STIMULUS_KIND_NAME_MEI) &&
+        !record_get_i64(v->payload, v->length, "neuron", &neuron) &&
         neuron >= 0 && neuron < m->neurons && m->id_of[neuron] < 0)
         m->id_of[neuron] = id;
     return 0;

@@ -1477,7 +1477,8 @@ static void scatter_axes_range(const session_data *d, int control, double *lo, d
         const target_summary *t = &d->targets[i];
         if (!t->have[STIMULUS_KIND_MEI] || !t->have[control])
             continue;
-        double values[4] = {t->interval[STIMULUS_KIND_MEI].low, t->interval[STIMULUS_KIND_MEI].high,
+        double values[4] = {t->interval[STIMULUS_KIND_MEI].low,
+                            t->interval[STIMULUS_KIND_MEI].high,
                             t->interval[control].low, t->interval[control].high};
         *lo = fmin(*lo, series_min(values, 4));
         *hi = fmax(*hi, series_max(values, 4));
@@ -1515,7 +1516,8 @@ static void paired_caption(report_output *o, const stats_paired *p, int control)
                "response to the %s (x) and to its MEI (y), with %.0f%% percentile bootstrap "
                "intervals (%d resamples); the gray line is y = x. Across the %d neurons: mean "
                "difference MEI &minus; control %.3g (sd %.3g), effect size d<sub>z</sub> = ",
-            stimulus_kind_title(control), 100 * REPORT_CONFIDENCE, REPORT_BOOTSTRAP_RESAMPLES, p->n,
+            stimulus_kind_title(control), 100 * REPORT_CONFIDENCE, REPORT_BOOTSTRAP_RESAMPLES,
+            p->n,
             p->mean_difference, p->sd_difference);
     fprintf(f, isfinite(p->effect_size) ? "%.2f" : "n/a", p->effect_size);
     fprintf(f, ", median ratio MEI/control ");

@@ -198,9 +198,11 @@ typedef struct session_fit_result {
     float *meis;               /* n_targets × H × W */
     mei_result *mei;           /* n_targets */
     stimulus_budget budget;
-    float *stimuli;            /* n_targets × STIMULUS_CLOSED_LOOP_KINDS × H × W: MEI, controls */
+    /* n_targets × STIMULUS_CLOSED_LOOP_KINDS × H × W: the MEI and its controls */
+    float *stimuli;
     uint8_t *present;          /* n_targets × STIMULUS_CLOSED_LOOP_KINDS: which were made */
-    float *predicted;          /* n_targets × STIMULUS_CLOSED_LOOP_KINDS: the target's predicted rate */
+    float *predicted;          /* n_targets × STIMULUS_CLOSED_LOOP_KINDS: the target's
+                                  predicted rate */
 } session_fit_result;
 
 /* The final fit: from `start` (a model file's bytes, e.g. the record's

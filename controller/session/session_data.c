@@ -644,7 +644,8 @@ static int import_stimuli(session_record *w, const dataset *d, char *err)
                                          (long long)d->image_ids[t]);
             continue;
         }
-        record_stimulus s = {d->image_ids[t], -1, STIMULUS_KIND_NAME_NATURAL, d->height, d->width, px, 0.0};
+        record_stimulus s = {d->image_ids[t], -1, STIMULUS_KIND_NAME_NATURAL, d->height, d->width,
+                             px, 0.0};
         status = session_record_stimulus(w, &s, err);
     }
     free(order);

@@ -68,7 +68,8 @@ static int logged_id(const session_image_log *l, const record_view *v, const cha
     char kind[32];
     int64_t id;
     if (record_get_text(v->payload, v->length, "kind", kind, sizeof kind) ||
-        strcmp(kind, STIMULUS_KIND_NAME_NATURAL) || record_get_i64(v->payload, v->length, name, &id) || id < 0 ||
+        strcmp(kind, STIMULUS_KIND_NAME_NATURAL) ||
+        record_get_i64(v->payload, v->length, name, &id) || id < 0 ||
         id >= l->count)
         return -1;
     return (int)id;
