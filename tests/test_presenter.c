@@ -2,7 +2,7 @@
  * geometry, the frame schedule driven with chosen flip times (dropped frames,
  * wrong durations, held stimuli, aborts), and the presenter itself on SDL's
  * dummy video and audio drivers: blocks, Escape, pause, sound onsets. */
-#include "presenter_internal.h"
+#include "presenter/presenter_internal.h"
 #include "test.h"
 
 #include <dirent.h>

@@ -1,9 +1,9 @@
 /* test_run_frames.c: the display's verdicts on a block's trials
- * (controller/run_frames.c): a trial whose response completes before its
+ * (controller/session/run_frames.c): a trial whose response completes before its
  * TRIAL event waits, with its counts, until the verdict comes; wrong frames
  * give RUN_TRIAL_FRAMES, a verdict that never came (an event lost) does too
  * once the block is over. */
-#include "run_internal.h"
+#include "session/run_internal.h"
 #include "test.h"
 
 #include <string.h>
