@@ -1,6 +1,6 @@
 #!/bin/sh
 # The fault test of `inception resume` (issue 6): tests/protocols/tiny.yaml
-# runs RUNS times (20), each killed with SIGKILL after a seeded random delay;
+# runs RUNS times (12), each killed with SIGKILL after a seeded random delay;
 # the orphaned virtual rig exits by itself (it asked for SIGTERM when its
 # parent dies; it writes its ground truth then) or resume stops it, the
 # record is copied as the kill left it, `inception resume` finishes the
@@ -10,7 +10,7 @@
 # Arguments: the inception executable, the tests folder, [RUNS].
 inception=$1
 tests=$2
-runs=${3:-20}
+runs=${3:-12}
 py=/usr/bin/python3
 . "$tests/tap.sh"
 # Ports below the kernel's ephemeral range (32768 on), where an outgoing
@@ -22,8 +22,9 @@ sed -e "s|tcp://127.0.0.1:5766|tcp://127.0.0.1:$base|" \
 # The dummy driver (software rendering), as in test_run.sh.
 export SDL_VIDEODRIVER=dummy
 # Seeded delays over the whole session (about 4 s unloaded: start, recording,
-# fit, synthesis, closed loop), so every phase gets killed in some runs.
-awk -v runs="$runs" 'BEGIN { srand(6); for (i = 0; i < runs; i++) printf "%.2f\n", 0.4 + 3.6 * rand() }' \
+# fit, synthesis, closed loop), one in each of RUNS equal stretches of it, so
+# every phase gets killed in some runs however few they are.
+awk -v runs="$runs" 'BEGIN { srand(6); for (i = 0; i < runs; i++) printf "%.2f\n", 0.4 + 3.6 * (i + rand()) / runs }' \
     >"$work/delays"
 
 last_phase() { # the phase the record was in when the kill came
