@@ -351,16 +351,27 @@ static vote score_offset(const acq_aligner *a, int64_t offset, int first, int no
     return v;
 }
 
-/* More onsets matched wins; on a tie (a regular rhythm shifted by one
- * stimulus matches as many), the pairing whose messages arrived closest
- * together, and without arrival times the one that matches the first onset. */
-static int better(const vote *x, const vote *y)
+/* More onsets matched wins. On a tie (a regular rhythm shifted by one
+ * stimulus matches as many), arrival times settle it when they can: a shift
+ * by one stimulus moves every pair's arrival gap by about one onset spacing,
+ * so a mean gap shorter by half the spacing or more marks the true pairing. A
+ * smaller difference tells nothing: the onsets reached us in a burst (a run
+ * loop held up), and then the later onsets, paired with the earlier onsets'
+ * edges, look the closer pairs (a whole session was once shifted by one
+ * trial so). Then the pairing that matches the first onset wins: a rhythm
+ * shifted back leaves the first onsets without edges while the true one
+ * waits for the latest onsets' edges. */
+static int better(const vote *x, const vote *y, double spacing)
 {
     if (x->score != y->score)
         return x->score > y->score;
-    if (x->timed == x->score && y->timed == y->score && x->timed > 0)
-        return x->arrival_gap < y->arrival_gap;
-    return x->first_matched > y->first_matched;
+    int timed = x->timed == x->score && y->timed == y->score && x->timed > 0;
+    double closer = timed ? (y->arrival_gap - x->arrival_gap) / x->timed : 0;
+    if (timed && fabs(closer) >= spacing / 2)
+        return closer > 0;
+    if (x->first_matched != y->first_matched)
+        return x->first_matched > y->first_matched;
+    return closer > 0;
 }
 
 /* After a clock restart the first onsets may have been shown while
@@ -370,12 +381,12 @@ static int better(const vote *x, const vote *y)
  * few milliseconds for every true pair, a whole stimulus period more for a
  * shifted one. So among pairings enough onsets agree on, the one whose
  * messages arrived closest together wins. */
-static int better_after_restart(const vote *x, const vote *y, int need)
+static int better_after_restart(const vote *x, const vote *y, int need, double spacing)
 {
     if (x->score >= need && y->score >= need && x->timed == x->score &&
         y->timed == y->score && x->timed > 0)
         return x->arrival_gap / x->timed < y->arrival_gap / y->timed;
-    return better(x, y);
+    return better(x, y, spacing);
 }
 
 static void find_first_offset(acq_aligner *a)
@@ -390,12 +401,20 @@ static void find_first_offset(acq_aligner *a)
         need = nonsets;
     if (nonsets < need || nonsets == 0 || nedges == 0)
         return;
+    /* The smallest spacing of the voting onsets (a shift moves arrival gaps by that much). */
+    double spacing = 0;
+    for (int i = first + 1; i < first + nonsets; i++) {
+        double d = fabs((double)(pending_at(a, i)->t.onset_display_ns -
+                                 pending_at(a, i - 1)->t.onset_display_ns));
+        spacing = i == first + 1 || d < spacing ? d : spacing;
+    }
     vote best = {-1, 0, 0, 0, 0};
     for (int i = first; i < first + nonsets; i++)
         for (int j = 0; j < nedges; j++) {
             int64_t offset = a->edges[j].t - pending_at(a, i)->t.onset_display_ns;
             vote v = score_offset(a, offset, first, nonsets);
-            if (a->restart_received ? better_after_restart(&v, &best, need) : better(&v, &best))
+            if (a->restart_received ? better_after_restart(&v, &best, need, spacing)
+                                    : better(&v, &best, spacing))
                 best = v;
         }
     if (best.score < need)
