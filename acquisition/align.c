@@ -92,6 +92,7 @@ struct acq_aligner {
     int head, npending, cap_pending;
     int offset_known;
     int vote_due;  /* an onset or edge arrived since the last vote */
+    int vote_waiting; /* a pairing won, but its evidence was not all in: vote again */
     uint32_t item_flags; /* restart/overflow seen on a non-bin item, for the next bin */
     int64_t latest_received; /* the latest arrival time of an onset or edge */
     int64_t restart_received; /* arrival of the restarted clock's first message; 0 none */
@@ -323,6 +324,9 @@ typedef struct vote {
     int score, first_matched, timed; /* timed: pairs with both arrival times known */
     double arrival_gap;              /* summed over the timed pairs */
     int64_t offset;
+    /* Unmatched onsets whose edge, under this offset, the data has passed
+     * (missed), or not yet (pending: its edge may be on its way). */
+    int missed, pending;
 } vote;
 
 static int arrived_together(const acq_aligner *a, const pending_trial *p, int e)
@@ -334,13 +338,21 @@ static int arrived_together(const acq_aligner *a, const pending_trial *p, int e)
 
 static vote score_offset(const acq_aligner *a, int64_t offset, int first, int nonsets)
 {
-    vote v = {0, 0, 0, 0, offset};
+    vote v = {.offset = offset};
+    int64_t wait = a->c.match_tolerance_ns + (int64_t)a->c.grace_bins * a->width;
     for (int i = first; i < first + nonsets; i++) {
         const pending_trial *p = &a->pending[a->head + i];
+        int64_t predicted = p->t.onset_display_ns + offset;
         int e = -1;
-        if (p->decided || !edges_near(a, p->t.onset_display_ns + offset, &e) ||
-            !arrived_together(a, p, e))
+        if (p->decided)
             continue;
+        if (!edges_near(a, predicted, &e) || !arrived_together(a, p, e)) {
+            if (a->now < predicted + wait)
+                v.pending++;
+            else /* where data was: an edge before the first bin is no evidence */
+                v.missed += a->have_grid && predicted >= a->t0;
+            continue;
+        }
         v.score++;
         v.first_matched |= i == first;
         if (p->received && a->edges[e].received) {
@@ -351,8 +363,10 @@ static vote score_offset(const acq_aligner *a, int64_t offset, int first, int no
     return v;
 }
 
-/* More onsets matched wins. On a tie (a regular rhythm shifted by one
- * stimulus matches as many), arrival times settle it when they can: a shift
+/* More onsets matched wins; on a tie (a regular rhythm shifted by one
+ * stimulus matches as many), fewer onsets whose edge the data has passed
+ * unmatched: a rhythm shifted back leaves the first onsets without edges.
+ * Then arrival times settle it when they can: a shift
  * by one stimulus moves every pair's arrival gap by about one onset spacing,
  * so a mean gap shorter by half the spacing or more marks the true pairing. A
  * smaller difference tells nothing: the onsets reached us in a burst (a run
@@ -365,6 +379,8 @@ static int better(const vote *x, const vote *y, double spacing)
 {
     if (x->score != y->score)
         return x->score > y->score;
+    if (x->missed != y->missed)
+        return x->missed < y->missed;
     int timed = x->timed == x->score && y->timed == y->score && x->timed > 0;
     double closer = timed ? (y->arrival_gap - x->arrival_gap) / x->timed : 0;
     if (timed && fabs(closer) >= spacing / 2)
@@ -408,7 +424,7 @@ static void find_first_offset(acq_aligner *a)
                                  pending_at(a, i - 1)->t.onset_display_ns));
         spacing = i == first + 1 || d < spacing ? d : spacing;
     }
-    vote best = {-1, 0, 0, 0, 0};
+    vote best = {.score = -1};
     for (int i = first; i < first + nonsets; i++)
         for (int j = 0; j < nedges; j++) {
             int64_t offset = a->edges[j].t - pending_at(a, i)->t.onset_display_ns;
@@ -418,6 +434,15 @@ static void find_first_offset(acq_aligner *a)
                 best = v;
         }
     if (best.score < need)
+        return;
+    /* Locked only on complete evidence: once the data has passed where the
+     * winner puts every voting onset's edge (as decide_onsets waits for each
+     * onset). Earlier, while the latest onsets' edges are on their way (a
+     * rig that answers about a stimulus late), a rhythm shifted back by one
+     * stimulus matches as many onsets, with gaps as close: it shifted every
+     * trial of a session by one (tests/test_resume.sh under load). */
+    a->vote_waiting = best.pending > 0 && !a->finishing;
+    if (a->vote_waiting)
         return;
     for (int i = first; i < first + nonsets; i++) {
         pending_trial *p = pending_at(a, i);
@@ -701,7 +726,7 @@ static void advance(acq_aligner *a)
 {
     if (!a->offset_known)
         abandon_old_onsets(a);
-    if (!a->offset_known && (a->vote_due || a->finishing))
+    if (!a->offset_known && (a->vote_due || a->vote_waiting || a->finishing))
         find_first_offset(a);
     a->vote_due = 0;
     if (a->offset_known) {

@@ -360,6 +360,66 @@ static void test_onsets_in_a_burst(void)
     acq_aligner_destroy(a);
 }
 
+/* Onsets reach the aligner as they are shown, 30 ms apart, and the rig's
+ * edges follow each 40 ms later (a rig slow on a loaded machine), its bins 5
+ * ms after their end. When three onsets have met edges, onset 3 is in but
+ * its edge is not: onsets 1-3 on edges 0-2 match as many, with arrival gaps
+ * of 10 ms against the true 40 ms. The vote must wait for onset 3's edge. */
+static void test_rig_answers_late(void)
+{
+    enum { TRIALS = 20 };
+    const int64_t spacing = 30000000, window = 100000000, lag = 40000000;
+    char err[ACQ_ERR_SIZE];
+    scenario s;
+    memset(&s, 0, sizeof s);
+    s.trials = TRIALS;
+    s.drop_bin = s.conflict_bin = s.swap_bin = -1;
+    for (int i = 0; i < TRIALS; i++) {
+        s.display[i] = D0 + i * spacing;
+        s.edge[i] = true_acq(s.display[i]);
+        s.received[i] = 7000000000LL + i * spacing;
+    }
+    s.nbins = (int)((s.edge[TRIALS - 1] + 500000000 - T0) / WIDTH);
+    acq_aligner *a = new_aligner_window(window);
+    acq_trial t[MAX_TRIALS];
+    float counts[MAX_TRIALS][UNITS], c[UNITS];
+    int n = 0, onset = 0, edge = 0;
+    for (int k = 0; k < s.nbins; k++) {
+        /* the arrival clock: bin k arrives 5 ms after its end */
+        int64_t start = T0 + k * WIDTH, arrives = s.received[0] + (start + WIDTH - s.edge[0]) + 5000000;
+        while (onset < TRIALS && s.received[onset] <= arrives) {
+            acq_aligner_add_onset(a, (uint64_t)onset, 100 + (uint64_t)onset, s.display[onset],
+                                  s.received[onset], err);
+            onset++;
+            n += collect(a, t + n, counts + n);
+        }
+        while (edge < onset && s.received[edge] + lag <= arrives) {
+            acq_aligner_add_sync(a, s.edge[edge], 0, 1, s.received[edge] + lag);
+            edge++;
+            n += collect(a, t + n, counts + n);
+        }
+        for (int u = 0; u < UNITS; u++)
+            c[u] = bin_count(k, u);
+        acq_aligner_add_bins(a, start, WIDTH, c, UNITS, 0, err);
+        n += collect(a, t + n, counts + n);
+    }
+    acq_aligner_finish(a);
+    n += collect(a, t + n, counts + n);
+    int right = 0;
+    for (int i = 0; i < n; i++) {
+        float want[UNITS];
+        int bins, dropped, conflict;
+        expected_sum_over(&s, s.edge[i], window, want, &bins, &dropped, &conflict);
+        right += t[i].trial == (uint64_t)i && t[i].flags == 0 && t[i].sync_edge_ns == s.edge[i] &&
+                 !memcmp(want, counts[i], sizeof want);
+    }
+    CHECK(n == TRIALS && right == TRIALS,
+          "a rig 40 ms late on 30 ms trials: all %d on their own edges, counts exact (%d of %d; "
+          "trial 1 on edge %lld, its own %lld)", TRIALS, right, n,
+          n > 1 ? (long long)t[1].sync_edge_ns : -1LL, (long long)s.edge[1]);
+    acq_aligner_destroy(a);
+}
+
 static void test_restart_and_mismatch(void)
 {
     char err[ACQ_ERR_SIZE];
@@ -684,6 +744,7 @@ int main(void)
     test_regular_first_edge_lost();
     test_late_stream();
     test_onsets_in_a_burst();
+    test_rig_answers_late();
     test_restart_and_mismatch();
     test_last_bin_late();
     test_match_tolerance_boundary();
