@@ -85,6 +85,15 @@ enum {
     PROTOCOL_CONTROL_RF = 1 << 2,           /* the receptive-field stimulus */
 };
 
+/* What the closed loop synthesizes per target (mei.kinds), a bit set; `full`
+ * (the MEI, which the others are made from) is required. */
+enum {
+    PROTOCOL_KIND_FULL = 1 << 0,     /* the MEI, with mei.controls */
+    PROTOCOL_KIND_MASKED = 1 << 1,   /* the MEI under a learned soft disc */
+    PROTOCOL_KIND_SURROUND = 1 << 2, /* most and least exciting surrounds of the masked MEI */
+    PROTOCOL_KIND_LEAST = 1 << 3,    /* the least exciting input and the least natural image */
+};
+
 typedef struct protocol_endpoints {
     char stream[PROTOCOL_STRING_SIZE]; /* acquisition stream to subscribe (Open Ephys ZMQ PUB) */
     char sync[PROTOCOL_STRING_SIZE];   /* where stimulus onsets are published */
@@ -176,6 +185,7 @@ typedef struct protocol_mei {
     float step_size;
     int objective;         /* protocol_objective */
     unsigned controls;     /* PROTOCOL_CONTROL_* bits */
+    unsigned kinds;        /* PROTOCOL_KIND_* bits: what is synthesized and shown */
 } protocol_mei;
 
 typedef struct protocol_closed_loop {
@@ -633,12 +643,14 @@ int stats_bootstrap_mean(const double *x, int n, int resamples, double level, ui
                          stats_interval *out, char *err);
 
 /* The closed loop's interval for one target neuron's responses to one
- * stimulus kind (0..STATS_EVALUATION_KINDS-1: mei, best_natural, gabor, rf):
+ * stimulus kind (0..STATS_EVALUATION_KINDS-1, SESSION_KIND_*):
  * stats_bootstrap_mean with REPORT_BOOTSTRAP_RESAMPLES resamples at
- * REPORT_CONFIDENCE, seeded neuron × STATS_EVALUATION_KINDS + kind. The run
- * records it and the report recomputes it from the trials through this one
- * call, so the two agree to the bit. */
-#define STATS_EVALUATION_KINDS 4
+ * REPORT_CONFIDENCE, seeded neuron × 4 + kind for the MEI and its three
+ * controls (as since the first records) and 2⁶² + neuron × 16 + kind for
+ * the kinds mei.kinds adds (a seed no earlier kind takes). The run records
+ * it and the report recomputes it from the trials through this one call, so
+ * the two agree to the bit. */
+#define STATS_EVALUATION_KINDS SESSION_KIND_COUNT
 int stats_evaluation_interval(const double *x, int n, int64_t neuron, int kind,
                               stats_interval *out, char *err);
 
@@ -861,11 +873,37 @@ int session_image_repair_note(const session_image_repair *r, const protocol *p, 
  * the same model bytes, MEIs and controls.
  * ------------------------------------------------------------------------ */
 
-/* The closed loop's stimuli per target: the MEI and its three controls. */
+/* The closed loop's stimuli per target: the MEI and its three controls,
+ * then what mei.kinds adds (docs/run.md): the masked MEI (its control the
+ * MEI; with `surround` it is the centre alone), the most and least exciting
+ * surrounds around it (their control the masked MEI), the least exciting
+ * input and its control, the natural image predicted lowest at the budget. */
 enum { SESSION_KIND_MEI, SESSION_KIND_BEST_NATURAL, SESSION_KIND_GABOR, SESSION_KIND_RF,
-       SESSION_KIND_COUNT };
-/* "mei", "best_natural", "gabor", "rf" (the records' `kind`); NULL outside 0..3. */
+       SESSION_KIND_MASKED, SESSION_KIND_SURROUND_MOST, SESSION_KIND_SURROUND_LEAST,
+       SESSION_KIND_LEAST, SESSION_KIND_NATURAL_LEAST, SESSION_KIND_COUNT };
+/* The records' `kind`: "mei", "best_natural", "gabor", "rf", "masked",
+ * "surround_most", "surround_least", "least", "natural_least"; NULL outside
+ * 0..SESSION_KIND_COUNT-1. */
 const char *session_kind_name(int kind);
+/* The kind named `name`, or -1. */
+int session_kind_of(const char *name);
+/* The comparisons the evaluation makes, stimulus kind against its control:
+ * the MEI against each of its three controls first (RUN_CONTROL_* order),
+ * then masked/mei, surround_most/masked, surround_least/masked,
+ * least/natural_least. */
+typedef struct session_comparison {
+    int kind, control; /* SESSION_KIND_* */
+} session_comparison;
+#define SESSION_COMPARISONS 7
+const session_comparison *session_comparison_at(int i);
+/* A comparison's record names: what = "median_ratio", "targets_compared",
+ * "targets_beats" or "targets_below". The MEI's keep their first names
+ * (median_ratio_mei_over_gabor, targets_compared_gabor, targets_mei_beats_gabor,
+ * targets_mei_below_gabor); the others name both kinds
+ * (median_ratio_masked_over_mei, targets_compared_masked_over_mei,
+ * targets_masked_beats_mei, targets_masked_below_mei). */
+void session_comparison_name(const session_comparison *c, const char *what, char *out,
+                             size_t size);
 
 /* The checkpoint `inception run` records before its final fit: the background
  * fit's model, which the final fit starts from (RECORD.md). */
@@ -880,6 +918,7 @@ typedef struct session_fit_settings {
     int target_count;         /* top N by validation correlation when no targets are given */
     float min_correlation;
     unsigned controls;        /* PROTOCOL_CONTROL_* bits */
+    unsigned kinds;           /* PROTOCOL_KIND_* bits (mei.kinds) */
     uint64_t control_seed;    /* the matched Gabor's search */
     int ensemble;             /* models in the final fit: the first from the start model,
                                  the others new, seeded seed + k (1..SESSION_ENSEMBLE_MAX) */
@@ -916,6 +955,8 @@ typedef struct session_fit_result {
     float *stimuli;            /* n_targets × SESSION_KIND_COUNT × H × W: MEI, controls */
     uint8_t *present;          /* n_targets × SESSION_KIND_COUNT: which were made */
     float *predicted;          /* n_targets × SESSION_KIND_COUNT: the target's predicted rate */
+    mei_mask_result *masks;    /* n_targets: the masked MEIs' masks (mei.kinds masked or
+                                  surround; else zeros) */
 } session_fit_result;
 
 /* The final fit: from `start` (a model file's bytes, e.g. the record's

@@ -50,6 +50,7 @@ static const char *const readouts[] = {"gaussian", "factorized", NULL};
 static const char *const preconditionings[] = {"none", "blur", "fourier", NULL};
 static const char *const objectives[] = {"single", "one-hot", NULL};
 static const char *const controls[] = {"best_natural", "gabor", "rf", NULL};
+static const char *const mei_kinds[] = {"full", "masked", "surround", "least", NULL};
 static const char *const stream_formats[] = {"native", "openephys", NULL};
 
 #define AT(field) offsetof(protocol, field)
@@ -204,6 +205,8 @@ static const setting_spec settings[] = {
      "single or one-hot"},
     {"mei", "controls", T_FLAGS, AT(mei.controls), 1, 3, "best_natural,gabor,rf", controls,
      "controls shown next to each MEI"},
+    {"mei", "kinds", T_FLAGS, AT(mei.kinds), 1, 4, "full", mei_kinds,
+     "what is synthesized per target: full (the MEI), masked, surround, least"},
 
     {"closed_loop", "repeats", T_INT, AT(closed_loop.repeats), 1, 1000, "10", NULL,
      "presentations of each MEI and control"},
@@ -1036,6 +1039,23 @@ static int check_consistency(parse_state *s)
     return 0;
 }
 
+/* mei.kinds: the masked and surround MEIs are made from the MEI, under a
+ * mask fitted to one model. */
+static int check_kinds(parse_state *s)
+{
+    const protocol *p = s->p;
+    unsigned region = PROTOCOL_KIND_MASKED | PROTOCOL_KIND_SURROUND;
+    if (!(p->mei.kinds & PROTOCOL_KIND_FULL))
+        return fail_at(s, where(s, "mei", "kinds"), "list full first, e.g. [full, masked]",
+                       "mei.kinds must include full: the other kinds are compared with it "
+                       "and the masked and surround MEIs are made from it");
+    if ((p->mei.kinds & region) && p->model.ensemble > 1)
+        return fail_at(s, where(s, "mei", "kinds"), "model.ensemble 1, or leave out masked "
+                       "and surround", "mei.kinds masked and surround fit their mask to one "
+                       "model; model.ensemble is %d", p->model.ensemble);
+    return 0;
+}
+
 static int check_settings(parse_state *s)
 {
     protocol *p = s->p;
@@ -1045,7 +1065,7 @@ static int check_settings(parse_state *s)
            check_images(s) || check_model(s) ||
            check_path(s, "display", "gamma_file", p->display.gamma_file, 0) ||
            check_path(s, "model", "file", p->model.file, 0) || check_model_file(s) ||
-           check_consistency(s);
+           check_consistency(s) || check_kinds(s);
 }
 
 /* ---- public ---- */

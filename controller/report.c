@@ -26,18 +26,18 @@
 #define GALLERY_SIDE 96 /* stimuli are scaled up to at least this many pixels */
 #define PATH_SIZE 4096
 
-/* The stimulus kinds of the closed loop: the MEI and its controls. */
-enum { KIND_MEI, KIND_BEST_NATURAL, KIND_GABOR, KIND_RF, KIND_COUNT };
-static const char *const kind_names[KIND_COUNT] = {"mei", "best_natural", "gabor", "rf"};
-static const char *const kind_titles[KIND_COUNT] = {"MEI", "best natural image", "matched Gabor",
-                                                    "RF stimulus"};
+/* The stimulus kinds of the closed loop: the MEI, its controls and what
+ * mei.kinds adds (controller.h, SESSION_KIND_*; names from session_kinds.c). */
+#define KIND_COUNT SESSION_KIND_COUNT
+#define KIND_MEI SESSION_KIND_MEI
+static const char *const kind_titles[KIND_COUNT] = {
+    "MEI",           "best natural image",       "matched Gabor",
+    "RF stimulus",   "masked MEI",               "most exciting surround",
+    "least exciting surround", "least exciting input", "least exciting natural image"};
 
 static int kind_index(const char *name)
 {
-    for (int k = 0; k < KIND_COUNT; k++)
-        if (!strcmp(name, kind_names[k]))
-            return k;
-    return -1;
+    return session_kind_of(name);
 }
 
 /* ---- Growing arrays ---- */
@@ -1458,7 +1458,9 @@ static int section_gallery(report_output *o, const session_data *d)
     }
     fprintf(o->html, "</tr>\n</table>\n<p class=\"caption\">Each row: one target neuron's "
                      "MEI, then its controls (best natural image, matched Gabor, RF stimulus),"
-                     " each with the model's predicted response.</p>\n");
+                     " then the kinds mei.kinds asked for (masked MEI, most and least exciting "
+                     "surround, least exciting input and natural image), each with the model's "
+                     "predicted response.</p>\n");
     return 0;
 }
 
@@ -1474,14 +1476,15 @@ static int compare_stimulus(const void *a, const void *b)
     return kx != ky ? kx - ky : (x->id > y->id) - (x->id < y->id);
 }
 
-static void scatter_axes_range(const session_data *d, int control, double *lo, double *hi)
+static void scatter_axes_range(const session_data *d, int kind, int control, double *lo,
+                               double *hi)
 {
     *lo = 0.0, *hi = 0.0;
     for (int i = 0; i < d->target_count; i++) {
         const target_summary *t = &d->targets[i];
-        if (!t->have[KIND_MEI] || !t->have[control])
+        if (!t->have[kind] || !t->have[control])
             continue;
-        double values[4] = {t->interval[KIND_MEI].low, t->interval[KIND_MEI].high,
+        double values[4] = {t->interval[kind].low, t->interval[kind].high,
                             t->interval[control].low, t->interval[control].high};
         *lo = fmin(*lo, series_min(values, 4));
         *hi = fmax(*hi, series_max(values, 4));
@@ -1489,40 +1492,44 @@ static void scatter_axes_range(const session_data *d, int control, double *lo, d
     *hi = *hi > *lo ? *hi * 1.05 : *lo + 1.0;
 }
 
-static int scatter_figure(report_output *o, const session_data *d, int control, const char *name)
+static int scatter_figure(report_output *o, const session_data *d, int kind, int control,
+                          const char *name)
 {
     plot_canvas c;
     if (new_figure(&c, o))
         return 1;
     double lo, hi;
-    scatter_axes_range(d, control, &lo, &hi);
+    scatter_axes_range(d, kind, control, &lo, &hi);
     plot_axes a;
     plot_axes_draw(&a, &c, lo, hi, lo, hi);
     plot_line(&c, plot_x(&a, lo), plot_y(&a, lo), plot_x(&a, hi), plot_y(&a, hi), PLOT_GRAY);
     for (int i = 0; i < d->target_count; i++) {
         const target_summary *t = &d->targets[i];
-        if (!t->have[KIND_MEI] || !t->have[control])
+        if (!t->have[kind] || !t->have[control])
             continue;
-        const stats_interval *m = &t->interval[KIND_MEI], *k = &t->interval[control];
+        const stats_interval *m = &t->interval[kind], *k = &t->interval[control];
         plot_error_bar(&a, k->mean, m->mean, k->low, k->high, m->low, m->high, PLOT_ORANGE);
         plot_points(&a, &k->mean, &m->mean, 1, 3, PLOT_BLUE);
     }
-    int status = write_canvas(o, &c, name, "MEI versus control responses");
+    char alt[128];
+    snprintf(alt, sizeof alt, "%s versus %s responses", kind_titles[kind], kind_titles[control]);
+    int status = write_canvas(o, &c, name, kind == KIND_MEI ? "MEI versus control responses" : alt);
     plot_canvas_destroy(&c);
     return status;
 }
 
-static void paired_caption(report_output *o, const stats_paired *p, int control)
+static void paired_caption(report_output *o, const stats_paired *p, int kind, int control)
 {
     FILE *f = o->html;
+    const char *short_name = kind == KIND_MEI ? "MEI" : session_kind_name(kind);
     fprintf(f, "<p class=\"caption\">Each point is one target neuron: its mean recorded "
-               "response to the %s (x) and to its MEI (y), with %.0f%% percentile bootstrap "
+               "response to the %s (x) and to its %s (y), with %.0f%% percentile bootstrap "
                "intervals (%d resamples); the gray line is y = x. Across the %d neurons: mean "
-               "difference MEI &minus; control %.3g (sd %.3g), effect size d<sub>z</sub> = ",
-            kind_titles[control], 100 * REPORT_CONFIDENCE, REPORT_BOOTSTRAP_RESAMPLES, p->n,
-            p->mean_difference, p->sd_difference);
+               "difference %s &minus; control %.3g (sd %.3g), effect size d<sub>z</sub> = ",
+            kind_titles[control], kind_titles[kind], 100 * REPORT_CONFIDENCE,
+            REPORT_BOOTSTRAP_RESAMPLES, p->n, short_name, p->mean_difference, p->sd_difference);
     fprintf(f, isfinite(p->effect_size) ? "%.2f" : "n/a", p->effect_size);
-    fprintf(f, ", median ratio MEI/control ");
+    fprintf(f, ", median ratio %s/control ", short_name);
     fprintf(f, isfinite(p->median_ratio) ? "%.2f" : "n/a", p->median_ratio);
     fprintf(f, " (%d neurons with a positive control); Wilcoxon signed-rank W+ = %.1f, "
                "W&minus; = %.1f, n = %d, p = %.3g (%s); sign test %d up, %d down, %d tied, "
@@ -1532,50 +1539,68 @@ static void paired_caption(report_output *o, const stats_paired *p, int control)
             p->sign.positive, p->sign.negative, p->sign.zeros, p->sign.p);
 }
 
-static int compare_control(report_output *o, const session_data *d, int control)
+/* One comparison (session_comparison_at): the kind against its control,
+ * over the targets with both. A comparison of a kind the session did not
+ * make (mei.kinds) is left out; the MEI's are always shown. */
+static int compare_kinds(report_output *o, const session_data *d, const session_comparison *cmp)
 {
-    double *mei = malloc(((size_t)d->target_count + 1) * sizeof *mei);
+    int kind = cmp->kind, control = cmp->control;
+    double *mine = malloc(((size_t)d->target_count + 1) * sizeof *mine);
     double *other = malloc(((size_t)d->target_count + 1) * sizeof *other);
-    if (!mei || !other) {
-        free(mei), free(other);
+    if (!mine || !other) {
+        free(mine), free(other);
         return controller_fail(o->err, "out of memory");
     }
     int n = 0;
     for (int i = 0; i < d->target_count; i++)
-        if (d->targets[i].have[KIND_MEI] && d->targets[i].have[control]) {
-            mei[n] = d->targets[i].interval[KIND_MEI].mean;
+        if (d->targets[i].have[kind] && d->targets[i].have[control]) {
+            mine[n] = d->targets[i].interval[kind].mean;
             other[n++] = d->targets[i].interval[control].mean;
         }
     int status = 0;
-    fprintf(o->html, "<h3>MEI vs %s</h3>\n", kind_titles[control]);
+    if (n == 0 && kind != KIND_MEI) {
+        free(mine), free(other);
+        return 0;
+    }
+    fprintf(o->html, "<h3>%s vs %s</h3>\n", kind_titles[kind], kind_titles[control]);
     if (n == 0) {
         html_missing(o, "responses to both the MEIs and this control");
     } else {
         stats_paired p;
-        char name[64];
-        snprintf(name, sizeof name, "mei_vs_%s.png", kind_names[control]);
-        status = stats_paired_compare(mei, other, n, &p, o->err) ||
-                 scatter_figure(o, d, control, name);
+        char name[96];
+        snprintf(name, sizeof name, "%s_vs_%s.png", session_kind_name(kind),
+                 session_kind_name(control));
+        status = stats_paired_compare(mine, other, n, &p, o->err) ||
+                 scatter_figure(o, d, kind, control, name);
         if (!status)
-            paired_caption(o, &p, control);
+            paired_caption(o, &p, kind, control);
     }
-    free(mei), free(other);
+    free(mine), free(other);
     return status;
 }
 
 static void response_table(report_output *o, const session_data *d)
 {
     FILE *f = o->html;
+    int shown[KIND_COUNT]; /* the MEI and its controls always; mei.kinds' when made */
+    for (int k = 0; k < KIND_COUNT; k++) {
+        shown[k] = k <= SESSION_KIND_RF;
+        for (int i = 0; i < d->target_count; i++)
+            shown[k] |= d->targets[i].have[k];
+    }
     fprintf(f, "<table class=\"numbers\"><tr><th>neuron</th>");
     for (int k = 0; k < KIND_COUNT; k++)
-        fprintf(f, "<th>%s: mean [%.0f%% CI] (repeats)</th>", kind_titles[k],
-                100 * REPORT_CONFIDENCE);
+        if (shown[k])
+            fprintf(f, "<th>%s: mean [%.0f%% CI] (repeats)</th>", kind_titles[k],
+                    100 * REPORT_CONFIDENCE);
     fprintf(f, "</tr>\n");
     for (int i = 0; i < d->target_count; i++) {
         const target_summary *t = &d->targets[i];
         fprintf(f, "<tr><td>%lld</td>", (long long)t->neuron);
         for (int k = 0; k < KIND_COUNT; k++)
-            if (t->have[k])
+            if (!shown[k])
+                continue;
+            else if (t->have[k])
                 fprintf(f, "<td>%.3g [%.3g, %.3g] (%lld)</td>", t->interval[k].mean,
                         t->interval[k].low, t->interval[k].high, (long long)t->repeats[k]);
             else
@@ -1600,8 +1625,8 @@ static int section_evaluation(report_output *o, const session_data *d)
             d->closed_loop_trials ? "the closed-loop trials' target-neuron counts"
                                   : "the evaluation records (the record holds no closed-loop "
                                     "trials)");
-    for (int control = KIND_BEST_NATURAL; control < KIND_COUNT; control++)
-        if (compare_control(o, d, control))
+    for (int c = 0; c < SESSION_COMPARISONS; c++)
+        if (compare_kinds(o, d, session_comparison_at(c)))
             return 1;
     response_table(o, d);
     return 0;
