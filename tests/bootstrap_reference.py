@@ -1,5 +1,5 @@
 """bootstrap_reference.py: the percentile bootstrap of the mean that
-controller/statistics.c computes, written here from its definitions for the
+controller/report/statistics.c computes, written here from its definitions for the
 tests to check the C against (statistics_check.py, run_check.py).
 
 The generator is the project's (model/rng.c) re-implemented from its
@@ -16,8 +16,9 @@ MASK = (1 << 64) - 1
 # stats_evaluation_interval): resamples, level and the kinds the seed counts.
 EVALUATION_RESAMPLES = 2000
 EVALUATION_LEVEL = 0.95
-EVALUATION_KINDS = ("mei", "best_natural", "gabor", "rf", "masked", "surround_most",
-                    "surround_least", "least", "natural_least")
+# The stimulus kinds in the order of stimulus/stimulus_base.h (its index the kind).
+EVALUATION_KINDS = ("mei", "best_natural", "gabor", "rf", "least", "least_natural", "natural",
+                    "diverse", "masked", "surround", "surround_most", "surround_least")
 
 
 def splitmix64(state):

@@ -14,7 +14,7 @@ import re
 import statistics
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "controller"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "controller", "record"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from record_reader import read_records  # noqa: E402
 from bootstrap_reference import evaluation_interval  # noqa: E402
@@ -38,10 +38,10 @@ for r in records:
     by.setdefault(r["type"], []).append(r["fields"])
 
 KINDS = ["mei", "best_natural", "masked", "surround_most", "surround_least", "least",
-         "natural_least"]
+         "least_natural"]
 # The comparisons docs/run.md lists: kind over its control.
 COMPARISONS = [("mei", "best_natural"), ("masked", "mei"), ("surround_most", "masked"),
-               ("surround_least", "masked"), ("least", "natural_least")]
+               ("surround_least", "masked"), ("least", "least_natural")]
 
 phases = [(p["phase"], p["event"]) for p in by.get("phase", [])]
 check(phases[-2:] == [("evaluation", "begin"), ("evaluation", "end")] and len(phases) == 12,

@@ -61,22 +61,29 @@ static int write_record(const char *dir, const sent *m, int n, int with_counts)
         const char *kind = m[i].type == ACQ_MSG_COUNTS   ? "data"
                            : m[i].type == ACQ_MSG_EVENTS ? "event"
                                                          : "heartbeat";
-        record_stream_message r = {i, kind, m[i].t, m[i].type == ACQ_MSG_COUNTS,
-                                   m[i].t / 1000000, m[i].t + 2000000, m[i].lost,
-                                   m[i].type == ACQ_MSG_COUNTS ? UNITS : m[i].n_edges,
-                                   BIN_NS, UNITS,
-                                   with_counts && m[i].type == ACQ_MSG_COUNTS ? m[i].counts
-                                                                              : NULL, 0};
+        record_stream_message r = {.message_num = i, .kind = kind, .sample_num = m[i].t,
+                                   .num_samples = m[i].type == ACQ_MSG_COUNTS,
+                                   .timestamp_ms = m[i].t / 1000000,
+                                   .received_ns = m[i].t + 2000000, .lost = m[i].lost,
+                                   .data_size = m[i].type == ACQ_MSG_COUNTS ? UNITS : m[i].n_edges,
+                                   .bin_width_ns = BIN_NS, .units = UNITS,
+                                   .counts = with_counts && m[i].type == ACQ_MSG_COUNTS
+                                                 ? m[i].counts
+                                                 : NULL,
+                                   .clock_reset = 0};
         status = session_record_stream(w, &r, err);
         for (int e = 0; e < m[i].n_edges && !status; e++) {
-            record_sync_event s = {m[i].edges[e].line, m[i].edges[e].rising,
-                                   m[i].edges[e].timestamp_ns, m[i].t + 2000000, -1};
+            record_sync_event s = {.line = m[i].edges[e].line, .state = m[i].edges[e].rising,
+                                   .sample_num = m[i].edges[e].timestamp_ns,
+                                   .received_ns = m[i].t + 2000000, .trial = -1};
             status = session_record_sync_event(w, &s, err);
         }
     }
     float counts[UNITS] = {1, 2, 3, 4, 5};
     for (int trial = 0; trial < 3 && !status; trial++) {
-        record_trial t = {trial, 100 + trial, 1000000000LL + trial * 100000000LL, UNITS, counts};
+        record_trial t = {.trial = trial, .image_id = 100 + trial,
+                          .onset_ns = 1000000000LL + trial * 100000000LL, .neurons = UNITS,
+                          .counts = counts};
         status = session_record_trial(w, &t, NULL, err);
     }
     if (status)
