@@ -37,6 +37,8 @@ typedef enum stimulus_kind {
     STIMULUS_KIND_DIVERSE = 7,      /* a diverse set of MEIs (inception mei --kind) */
     STIMULUS_KIND_MASKED = 8,       /* an MEI inside its fitted mask */
     STIMULUS_KIND_SURROUND = 9,     /* an MEI's centre with its most and least exciting surround */
+    STIMULUS_KIND_SURROUND_MOST = 10,  /* the masked MEI with its most exciting surround */
+    STIMULUS_KIND_SURROUND_LEAST = 11, /* the masked MEI with its least exciting surround */
     STIMULUS_KIND_COUNT
 } stimulus_kind;
 enum { STIMULUS_CLOSED_LOOP_KINDS = STIMULUS_KIND_RF + 1 };
@@ -53,6 +55,8 @@ enum { STIMULUS_CLOSED_LOOP_KINDS = STIMULUS_KIND_RF + 1 };
 #define STIMULUS_KIND_NAME_DIVERSE "diverse"
 #define STIMULUS_KIND_NAME_MASKED "masked"
 #define STIMULUS_KIND_NAME_SURROUND "surround"
+#define STIMULUS_KIND_NAME_SURROUND_MOST "surround_most"
+#define STIMULUS_KIND_NAME_SURROUND_LEAST "surround_least"
 
 /* The kind's name; NULL outside 0..STIMULUS_KIND_COUNT-1. */
 const char *stimulus_kind_name(int kind);

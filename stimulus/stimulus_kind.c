@@ -17,6 +17,10 @@ static const struct {
     [STIMULUS_KIND_DIVERSE] = {STIMULUS_KIND_NAME_DIVERSE, "diverse MEI"},
     [STIMULUS_KIND_MASKED] = {STIMULUS_KIND_NAME_MASKED, "masked MEI"},
     [STIMULUS_KIND_SURROUND] = {STIMULUS_KIND_NAME_SURROUND, "MEI with a surround"},
+    [STIMULUS_KIND_SURROUND_MOST] = {STIMULUS_KIND_NAME_SURROUND_MOST,
+                                     "masked MEI, most exciting surround"},
+    [STIMULUS_KIND_SURROUND_LEAST] = {STIMULUS_KIND_NAME_SURROUND_LEAST,
+                                      "masked MEI, least exciting surround"},
 };
 
 const char *stimulus_kind_name(int kind)

@@ -16,7 +16,9 @@ MASK = (1 << 64) - 1
 # stats_evaluation_interval): resamples, level and the kinds the seed counts.
 EVALUATION_RESAMPLES = 2000
 EVALUATION_LEVEL = 0.95
-EVALUATION_KINDS = ("mei", "best_natural", "gabor", "rf")
+# The stimulus kinds in the order of stimulus/stimulus_base.h (its index the kind).
+EVALUATION_KINDS = ("mei", "best_natural", "gabor", "rf", "least", "least_natural", "natural",
+                    "diverse", "masked", "surround", "surround_most", "surround_least")
 
 
 def splitmix64(state):
@@ -70,5 +72,8 @@ def bootstrap(x, seed, resamples, level):
 def evaluation_interval(x, neuron, kind):
     """The interval a run records and its report shows for one target's
     responses to one closed-loop stimulus kind."""
-    seed = neuron * len(EVALUATION_KINDS) + EVALUATION_KINDS.index(kind)
+    k = EVALUATION_KINDS.index(kind)
+    # The MEI and its controls as since the first records; the kinds of
+    # mei.kinds in a seed range of their own (controller.h).
+    seed = neuron * 4 + k if k < 4 else (1 << 62) + neuron * 16 + k
     return bootstrap(x, seed, EVALUATION_RESAMPLES, EVALUATION_LEVEL)

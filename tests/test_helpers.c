@@ -140,7 +140,7 @@ static void stimulus_kinds(void)
           "other text is no kind (case and spaces count)");
     static const char *const recorded[] = {"mei", "best_natural", "gabor", "rf", "least",
                                            "least_natural", "natural", "diverse", "masked",
-                                           "surround"};
+                                           "surround", "surround_most", "surround_least"};
     int same = (int)(sizeof recorded / sizeof *recorded) == STIMULUS_KIND_COUNT;
     for (int k = 0; same && k < STIMULUS_KIND_COUNT; k++)
         same = !strcmp(stimulus_kind_name(k), recorded[k]);

@@ -135,6 +135,22 @@ for n in set(x[\"neuron\"] for x in s):
     ok &= all(\"mask_radius\" in x for x in s if x[\"neuron\"] == n and x[\"kind\"] in (\"centre\", \"surround-most\", \"surround-least\"))
 sys.exit(not ok)" "$work/surround/manifest.json" "$work/surround/stimuli.npy"'
 
+# Population control: the top 6 neurons as one group, 3 seeded target
+# patterns, each an image and the natural control whose predicted pattern is
+# closest; the manifest's numbers and the ground-truth table (its figures on
+# a population fitted well enough to judge are test_synthesis' pattern check).
+run mei --model "$work/model.bin" --data "$work/data" --neurons "top 6" --out "$work/pattern" \
+    --steps 100 --kind pattern --count 3 --ground-truth
+check "pattern: 3 target patterns over a group of 6, image and natural control each, targets in the manifest, pixels in [0,1], contrast within the budget, the ground truth counted" \
+    '[ "$(status)" = 0 ] && [ $(ls "$work/pattern"/p*_pattern.png | wc -l) = 3 ] && grep -q "^synthesized closer than every natural training image: [0-3] of 3 patterns" "$work/out" && /usr/bin/python3 -c "
+import json, sys, numpy as np
+m = json.load(open(sys.argv[1])); a = np.load(sys.argv[2]).astype(np.float64); s = m[\"stimuli\"]
+ok = len(m[\"group\"]) == 6 and len(s) == 6 and a.shape[0] == 6
+ok &= all(len(x[\"target\"]) == 6 and -1 <= x[\"predicted_similarity\"] <= 1 for x in s)
+ok &= [x[\"kind\"] for x in s] == [\"pattern\", \"natural-pattern\"] * 3
+ok &= a.min() >= 0 and a.max() <= 1 and np.all(a.std(axis=(1, 2)) <= m[\"contrast_budget\"] * (1 + 1e-5))
+sys.exit(not ok)" "$work/pattern/manifest.json" "$work/pattern/stimuli.npy"'
+
 run mei --model "$work/model.bin" --data "$work/data" --neurons 0,4-5 --out "$work/mei3" \
     --steps 20 --starts 2 --no-controls --objective one-hot-softmax --space fourier --jitter 1
 check "ids and ranges, 2 starts, one-hot softmax in Fourier space: MEIs only, start agreement said" \

@@ -937,6 +937,155 @@ static void test_mask_gradient(void)
 
 /* Masked and surround MEIs against the simulated cells' truth: a model
  * fitted to simple and surround-suppressed cells. */
+/* The pattern similarity: the Pearson correlation of the group's rates with
+ * the target (computed here from its textbook definition, in double), and
+ * its gradient against central differences of that definition. */
+static double pearson(const double *a, const double *b, int k)
+{
+    double ma = 0, mb = 0, sab = 0, saa = 0, sbb = 0;
+    for (int i = 0; i < k; i++)
+        ma += a[i] / k, mb += b[i] / k;
+    for (int i = 0; i < k; i++) {
+        sab += (a[i] - ma) * (b[i] - mb);
+        saa += (a[i] - ma) * (a[i] - ma);
+        sbb += (b[i] - mb) * (b[i] - mb);
+    }
+    return sab / sqrt(saa * sbb);
+}
+
+static void test_pattern_similarity(void)
+{
+    enum { NN = 9, K = 5 };
+    const int group[K] = {7, 1, 4, 0, 8};
+    const float target[K] = {1.0f, 0.2f, 0.0f, 0.7f, 0.4f};
+    float rates[NN] = {0.3f, 2.0f, 0.1f, 9.0f, 1.1f, 4.0f, 0.5f, 3.3f, 0.9f}, grad[NN] = {0};
+    double r[K], t[K];
+    for (int i = 0; i < K; i++)
+        r[i] = rates[group[i]], t[i] = target[i];
+    float c = pattern_similarity(rates, group, K, target, grad);
+    CHECK(fabs(c - pearson(r, t, K)) < 1e-6, "pattern similarity %.7f is the Pearson correlation "
+          "%.7f", c, pearson(r, t, K));
+    double worst = 0;
+    for (int i = 0; i < K; i++) {
+        /* Central differences of the double formula at h = 1e-4: error
+         * O(h²) ≈ 1e-8 relative; the float gradient holds ~1e-7. */
+        const double h = 1e-4;
+        double rp[K], rm[K];
+        memcpy(rp, r, sizeof r), memcpy(rm, r, sizeof r);
+        rp[i] += h, rm[i] -= h;
+        double fd = (pearson(rp, t, K) - pearson(rm, t, K)) / (2 * h);
+        worst = fmax(worst, fabs(fd - grad[group[i]]) / fmax(fabs(fd), 1e-3));
+    }
+    int outside = 0;
+    for (int n = 0; n < NN; n++)
+        outside += (n == 2 || n == 3 || n == 5 || n == 6) && grad[n] != 0.0f;
+    CHECK(worst < 1e-4 && !outside, "pattern similarity gradient: worst relative error %.2g "
+          "against finite differences; none outside the group", worst);
+    const float flat[K] = {1, 1, 1, 1, 1};
+    CHECK(isnan(pattern_similarity(rates, group, K, flat, NULL)), "a flat target is refused (NaN)");
+}
+
+/* Population control with target patterns (issue 16: "recorded patterns
+ * closer to the target than the best natural image's pattern"): the group is
+ * the whole population (4 simple and 6 surround cells), the targets 4 seeded
+ * random patterns. Each synthesized image's true pattern (the simulated
+ * cells' expected rates) against that of the natural control the loop would
+ * show (the training image the model predicts closest, at the budget, as the
+ * MEI's best natural control is chosen), asserted for a majority; the truly
+ * closest natural training image (every one scored on the cells: the
+ * hardest natural control) printed and counted beside it, not asserted:
+ * measured 0 of 4 (docs/mei.md). (A group of the 4 simple cells alone
+ * saturates the measure: a 4-point correlation of 1.000 predicted for the
+ * synthesized image and the control alike.) */
+static void pattern_truth(model *m, const sim_population *pop, const dataset *d, int train,
+                          const mei_options *base)
+{
+    enum { PATTERNS = 4 };
+    int group[16], K = 0;
+    for (int i = 0; i < sim_population_neurons(pop) && K < 16; i++)
+        group[K++] = i;
+    float target[16], img[P], rates[16], x[P];
+    char err[STIMULUS_ERR_SIZE];
+    model_rng rng;
+    model_rng_seed(&rng, 77);
+    int closer = 0, closer_than_all = 0, done = 0;
+    for (int q = 0; q < PATTERNS && K >= 3; q++) {
+        for (int i = 0; i < K; i++)
+            target[i] = (float)model_rng_uniform(&rng);
+        float predicted, natural_true = -INFINITY, natural_model;
+        int natural;
+        if (mei_pattern(m, group, K, target, base, img, &predicted, err) ||
+            control_pattern_natural(m, d->images, train, group, K, target, &base->budget,
+                                    &natural, &natural_model, err)) {
+            CHECK(0, "pattern synthesis: %s", err);
+            return;
+        }
+        sim_population_rates(pop, img, 1, rates);
+        float synthesized = pattern_similarity(rates, group, K, target, NULL);
+        for (int i = 0; i < train; i++) {
+            memcpy(x, d->images + (size_t)i * P, sizeof x);
+            stimulus_render_at_budget(x, P, &base->budget);
+            sim_population_rates(pop, x, 1, rates);
+            float s = pattern_similarity(rates, group, K, target, NULL);
+            natural_true = s > natural_true ? s : natural_true;
+        }
+        memcpy(x, d->images + (size_t)natural * P, sizeof x);
+        stimulus_render_at_budget(x, P, &base->budget);
+        sim_population_rates(pop, x, 1, rates);
+        float control = pattern_similarity(rates, group, K, target, NULL);
+        printf("# pattern %d over %d cells: true similarity of the synthesized image %.3f "
+               "(predicted %.3f); the natural control %.3f (predicted %.3f); the truly closest "
+               "natural image %.3f\n", q, K, synthesized, predicted, control, natural_model,
+               natural_true);
+        closer += synthesized > control;
+        closer_than_all += synthesized > natural_true;
+        done++;
+    }
+    printf("# patterns: the synthesized image closer than every natural training image for %d "
+           "of %d\n", closer_than_all, done);
+    CHECK(done == PATTERNS && closer * 2 > PATTERNS, "%d of %d target patterns: the synthesized "
+          "image's true pattern is closer than the natural control's", closer, PATTERNS);
+}
+
+/* The true cell's own most exciting surround around the same centre:
+ * projected ascent on the simulated cell's analytic gradient (its
+ * (1 − mask) part), 600 steps of 0.01 mean pixel change, the surround held
+ * to the budget, from low-contrast noise and from the model's surround; the
+ * best true rate seen. What a surround could do for this cell: the headroom
+ * the model's surround is judged against (issue 16, docs/mei.md). */
+static float true_best_surround(const sim_population *pop, int j, const float *mei,
+                                const float *mask, const float *model_surround,
+                                const stimulus_budget *b, float centre_alone)
+{
+    float best = centre_alone, z[P], s[P], x[P], g[P];
+    model_rng rng;
+    model_rng_seed(&rng, 91 + (uint64_t)j);
+    for (int start = 0; start < 2; start++) {
+        for (int i = 0; i < P; i++)
+            z[i] = start ? model_surround[i]
+                         : b->mean_luminance + 0.01f * (float)model_rng_normal(&rng);
+        memcpy(s, z, sizeof s);
+        stimulus_constrain(s, P, b);
+        for (int step = 0; step < 600; step++) {
+            mei_surround_compose(mei, mask, s, P, x);
+            float rate = sim_population_gradient(pop, j, x, g);
+            best = rate > best ? rate : best;
+            double mean_abs = 0;
+            for (int i = 0; i < P; i++) {
+                g[i] *= 1.0f - mask[i];
+                mean_abs += fabsf(g[i]) / P;
+            }
+            if (!(mean_abs > 0))
+                break;
+            for (int i = 0; i < P; i++)
+                z[i] += (float)(0.01 * g[i] / mean_abs);
+            memcpy(s, z, sizeof s);
+            stimulus_constrain(s, P, b);
+        }
+    }
+    return best;
+}
+
 static void test_region_truth(void)
 {
     enum { N = 10, TRAIN = 1500, VAL = 200 };
@@ -1000,6 +1149,7 @@ static void test_region_truth(void)
     float mei[P], masked[P], mask[P], most[P], least[P], surround[P], rates[N];
     float coverage[N];
     int kept = 0, surround_cells = 0, raised = 0, lowered = 0, n_cov = 0, covered = 0;
+    int headroom = 0;
     for (int j = 0; j < N; j++) {
         const sim_cell *cell = sim_population_cell(pop, j);
         mei_target t = {MEI_SINGLE, j, NULL};
@@ -1014,7 +1164,8 @@ static void test_region_truth(void)
             break;
         }
         mei_mask_render(&mr.mask, H, W, mask);
-        if (mei_surround(m, j, mei, mask, &o, most, surround, &r_most, err) ||
+        float model_surround[P];
+        if (mei_surround(m, j, mei, mask, &o, most, model_surround, &r_most, err) ||
             mei_surround(m, j, mei, mask, &ol, least, surround, &r_least, err)) {
             CHECK(0, "surround: %s", err);
             break;
@@ -1034,6 +1185,10 @@ static void test_region_truth(void)
             surround_cells++;
             raised += t_most > t_masked;
             lowered += t_least < t_masked;
+            float truly = true_best_surround(pop, j, mei, mask, model_surround, &o.budget, t_masked);
+            headroom += truly > 1.01f * t_masked;
+            printf("# neuron %d: the true cell's own best surround %.3f (%.2f of the centre "
+                   "alone; the model's %.2f)\n", j, truly, truly / t_masked, t_most / t_masked);
         }
         printf("# neuron %d (%s): true MEI %.3f, masked %.3f (%.2f), mask radius %.1f px "
                "(cell sigma %.1f), area %.0f px, RF covered %.2f; centre alone %.3f, "
@@ -1052,10 +1207,12 @@ static void test_region_truth(void)
      * does not yet raise it for most (the model misses the normalization by
      * the ring): printed, not asserted, open in issue 16. */
     printf("# surround cells: the most exciting surround raises the true response over the "
-           "centre alone for %d of %d\n", raised, surround_cells);
+           "centre alone for %d of %d; a surround ascended on the true cell raises it by more "
+           "than 1%% for %d of %d\n", raised, surround_cells, headroom, surround_cells);
     CHECK(surround_cells >= 4 && lowered * 2 > surround_cells,
           "%d of %d surround cells: the least exciting surround lowers the true response "
           "below the centre alone", lowered, surround_cells);
+    pattern_truth(m, pop, &d, TRAIN, &o);
     model_destroy(m);
     dataset_free(&d);
     sim_population_destroy(pop);
@@ -1338,6 +1495,7 @@ int main(void)
     test_diverse();
     test_diverse_truth();
     test_mask_gradient();
+    test_pattern_similarity();
     test_region_truth();
     test_ground_truth();
     test_truth_scorer();

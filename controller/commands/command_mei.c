@@ -3,6 +3,7 @@
  * and (for a simulated dataset) the check against the ground truth. */
 #include "commands.h"
 #include "controller.h"
+#include "mei_pattern.h"
 #include "model.h"
 #include "stimulus.h"
 
@@ -67,8 +68,12 @@ static const char mei_help[] =
     "                      soft disc (gray outside), the smallest that keeps 0.95 of the\n"
     "                      MEI's predicted rate; surround: that masked MEI as the centre\n"
     "                      (the control), then the surround outside the disc optimized for\n"
-    "                      most and for least excitation (see docs/mei.md)\n"
-    "  --count N           --kind diverse: images per set (default 4, 2..64)\n"
+    "                      most and for least excitation (see docs/mei.md); pattern:\n"
+    "                      the neurons as one group, --count seeded target patterns, for\n"
+    "                      each the image whose predicted pattern comes closest (Pearson\n"
+    "                      across the group) and the closest natural training image\n"
+    "  --count N           --kind diverse: images per set (default 4, 2..64); --kind\n"
+    "                      pattern: target patterns (default 4)\n"
     "  --wisdom FILE       FFTW wisdom cache for --space fourier\n"
     "  --threads N         threads (default 2)\n"
     "  --seed N            seed of the starts and the Gabor search (default 1)\n";
@@ -123,6 +128,7 @@ typedef struct mei_run {
     int region;           /* REGION_*: --kind masked or surround */
     mei_mask_result *masks; /* count (region kinds) */
     int init_natural;     /* --init natural: start 0 at the best natural image */
+    int pattern;          /* --kind pattern: the neurons are one group (command_mei_pattern.c) */
 } mei_run;
 
 /* ------------------------------------------------------------------------ */
@@ -390,8 +396,10 @@ static int read_kind(const char *kind, int count, mei_run *r)
     r->kind_labels = kind_labels;
     r->K = K_COUNT;
     int k = kind ? stimulus_kind_parse(kind) : STIMULUS_KIND_MEI;
-    if (count && k != STIMULUS_KIND_DIVERSE) {
-        fprintf(stderr, "inception mei: --count is the size of a --kind diverse set\n");
+    int pattern = kind && !strcmp(kind, "pattern"); /* no stimulus kind: a group's image */
+    if (count && k != STIMULUS_KIND_DIVERSE && !pattern) {
+        fprintf(stderr, "inception mei: --count is the size of a --kind diverse set or the "
+                        "number of --kind pattern targets\n");
         return 1;
     }
     switch (k) {
@@ -415,8 +423,12 @@ static int read_kind(const char *kind, int count, mei_run *r)
         name_region_slots(r, k == STIMULUS_KIND_MASKED ? REGION_MASKED : REGION_SURROUND);
         return 0;
     default:
-        fprintf(stderr, "inception mei: --kind wants mei, least, diverse, masked or surround, not "
-                        "'%s'\n", kind);
+        if (pattern) {
+            r->pattern = 1;
+            return 0;
+        }
+        fprintf(stderr, "inception mei: --kind wants mei, least, diverse, masked, surround or "
+                        "pattern, not '%s'\n", kind);
         return 1;
     }
 }
@@ -1377,6 +1389,25 @@ static int load_inputs(mei_run *r, const char *data_dir)
     return collect_training(r);
 }
 
+/* --kind pattern: the chosen neurons as one group, `count` target patterns. */
+static int run_pattern(mei_run *r, int count, const char *truth_dir, const char *out)
+{
+    if (r->count < 2 || r->count > PATTERN_MAX_GROUP) {
+        fprintf(stderr, "inception mei: --kind pattern wants a group of 2..%d neurons, not %d\n",
+                PATTERN_MAX_GROUP, r->count);
+        return 2;
+    }
+    mei_pattern_job job = {r->models[0], r->train_images, r->n_train, r->neurons, r->count,
+                           count, r->H, r->W, r->N, r->o, truth_dir};
+    char err[CONTROLLER_ERR_SIZE];
+    printf("--kind pattern: %d target patterns over a group of %d neurons\n", count, r->count);
+    if (mei_pattern_command(&job, out, err)) {
+        fprintf(stderr, "inception mei: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
 int command_mei(int argc, char **argv)
 {
     if (cli_wants_help(argc, argv)) {
@@ -1443,9 +1474,9 @@ int command_mei(int argc, char **argv)
     int status = split_models(&r, model_path), chosen;
     if (status)
         goto done;
-    if (r.region && r.n_models > 1) {
-        fprintf(stderr, "inception mei: --kind masked and surround take one model, not an "
-                        "ensemble\n");
+    if ((r.region || r.pattern) && r.n_models > 1) {
+        fprintf(stderr, "inception mei: --kind masked, surround and pattern take one model, "
+                        "not an ensemble\n");
         status = 2;
         goto done;
     }
@@ -1468,6 +1499,11 @@ int command_mei(int argc, char **argv)
     printf("%d neurons; budget: mean luminance %.4f, RMS contrast %.4f%s\n", r.count,
            r.budget.mean_luminance, r.budget.contrast,
            contrast > 0.0f ? " (--contrast)" : " (median of the training images)");
+    if (r.pattern) {
+        status = run_pattern(&r, diverse_count ? diverse_count : 4,
+                             cli_get(o, COUNT(o), "ground-truth") ? data : NULL, out);
+        goto done;
+    }
     if (run_alloc(&r) || synthesize_all(&r, objective_of(cli_get(o, COUNT(o), "objective")), batch))
         goto done;
     if (!cli_get(o, COUNT(o), "no-controls") && make_controls(&r))

@@ -53,6 +53,10 @@ static const char *const objectives[] = {"single", "one-hot", NULL};
 /* Bit k of mei.controls (PROTOCOL_CONTROL_*) is stimulus kind k + 1. */
 static const char *const controls[] = {STIMULUS_KIND_NAME_BEST_NATURAL, STIMULUS_KIND_NAME_GABOR,
                                        STIMULUS_KIND_NAME_RF, NULL};
+/* mei.kinds: `full` is the MEI with its controls; the others are stimulus kinds. */
+static const char *const mei_kinds[] = {"full", STIMULUS_KIND_NAME_MASKED,
+                                        STIMULUS_KIND_NAME_SURROUND, STIMULUS_KIND_NAME_LEAST,
+                                        NULL};
 static const char *const stream_formats[] = {"native", "openephys", NULL};
 static const char *const modalities[] = {"image", "audio", NULL};
 
@@ -210,6 +214,8 @@ static const setting_spec settings[] = {
      "single or one-hot"},
     {"mei", "controls", T_FLAGS, AT(mei.controls), 1, 3, "best_natural,gabor,rf", controls,
      "controls shown next to each MEI"},
+    {"mei", "kinds", T_FLAGS, AT(mei.kinds), 1, 4, "full", mei_kinds,
+     "what is synthesized per target: full (the MEI), masked, surround, least"},
 
     {"sounds", "rate", T_INT, AT(sounds.rate), 8000, 48000, "16000", NULL,
      "audio: the clips' sample rate, Hz"},
@@ -1056,6 +1062,27 @@ static int check_consistency(parse_state *s)
     return 0;
 }
 
+/* mei.kinds: the masked and surround MEIs are made from the MEI, under a
+ * mask fitted to one model. */
+static int check_kinds(parse_state *s)
+{
+    const protocol *p = s->p;
+    unsigned region = PROTOCOL_KIND_MASKED | PROTOCOL_KIND_SURROUND;
+    if (!(p->mei.kinds & PROTOCOL_KIND_FULL))
+        return fail_at(s, where(s, "mei", "kinds"), "list full first, e.g. [full, masked]",
+                       "mei.kinds must include full: the other kinds are compared with it "
+                       "and the masked and surround MEIs are made from it");
+    if ((p->mei.kinds & region) && p->model.ensemble > 1)
+        return fail_at(s, where(s, "mei", "kinds"), "model.ensemble 1, or leave out masked "
+                       "and surround", "mei.kinds masked and surround fit their mask to one "
+                       "model; model.ensemble is %d", p->model.ensemble);
+    if (p->modality == PROTOCOL_MODALITY_AUDIO && p->mei.kinds != PROTOCOL_KIND_FULL)
+        return fail_at(s, where(s, "mei", "kinds"), "kinds: [full]",
+                       "with modality: audio the closed loop shows the MEI and its controls "
+                       "(masked, surround and least are image kinds)");
+    return 0;
+}
+
 /* Audio: what an audio session cannot do, refused by name (docs/audio.md). */
 static int check_sounds(parse_state *s)
 {
@@ -1112,7 +1139,7 @@ static int check_settings(parse_state *s)
            check_images(s) || check_model(s) ||
            check_path(s, "display", "gamma_file", p->display.gamma_file, 0) ||
            check_path(s, "model", "file", p->model.file, 0) || check_model_file(s) ||
-           check_consistency(s) || check_sounds(s);
+           check_consistency(s) || check_sounds(s) || check_kinds(s);
 }
 
 /* ---- public ---- */

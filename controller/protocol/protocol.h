@@ -53,6 +53,15 @@ enum {
     PROTOCOL_CONTROL_RF = 1 << 2,           /* the receptive-field stimulus */
 };
 
+/* What the closed loop synthesizes per target (mei.kinds), a bit set; `full`
+ * (the MEI, which the others are made from) is required. */
+enum {
+    PROTOCOL_KIND_FULL = 1 << 0,     /* the MEI, with mei.controls */
+    PROTOCOL_KIND_MASKED = 1 << 1,   /* the MEI under a learned soft disc */
+    PROTOCOL_KIND_SURROUND = 1 << 2, /* most and least exciting surrounds of the masked MEI */
+    PROTOCOL_KIND_LEAST = 1 << 3,    /* the least exciting input and the least natural image */
+};
+
 typedef struct protocol_endpoints {
     char stream[PROTOCOL_STRING_SIZE]; /* acquisition stream to subscribe (Open Ephys ZMQ PUB) */
     char sync[PROTOCOL_STRING_SIZE];   /* where stimulus onsets are published */
@@ -144,6 +153,7 @@ typedef struct protocol_mei {
     float step_size;
     int objective;         /* protocol_objective */
     unsigned controls;     /* PROTOCOL_CONTROL_* bits */
+    unsigned kinds;        /* PROTOCOL_KIND_* bits: what is synthesized and shown */
 } protocol_mei;
 
 /* `modality: audio` (docs/audio.md): clips instead of images. The natural

@@ -26,14 +26,30 @@
 #define GALLERY_SIDE 96 /* stimuli are scaled up to at least this many pixels */
 #define PATH_SIZE 4096
 
-/* The stimulus kinds of the closed loop: the MEI and its controls (stimulus_base.h). */
-#define KIND_COUNT STIMULUS_CLOSED_LOOP_KINDS
+/* The stimulus kinds of the closed loop: the MEI, its controls and what
+ * mei.kinds adds, indexed by stimulus kind (stimulus_base.h); which a run
+ * shows and the comparisons are session_kinds.c's. */
+#define KIND_COUNT SESSION_KINDS
+#define KIND_MEI STIMULUS_KIND_MEI
 
 /* A closed-loop kind by name; -1 for any other kind or text. */
 static int kind_index(const char *name)
 {
     int k = stimulus_kind_parse(name);
-    return k < KIND_COUNT ? k : -1;
+    for (int i = 0; k >= 0 && i < SESSION_RUN_KINDS; i++)
+        if (session_run_kind_at(i) == k)
+            return k;
+    return -1;
+}
+
+/* A kind's place in the order a run shows the kinds (session_kinds.c);
+ * SESSION_RUN_KINDS for any other kind or text. */
+static int kind_rank(const char *name)
+{
+    int k = stimulus_kind_parse(name), i = 0;
+    while (i < SESSION_RUN_KINDS && session_run_kind_at(i) != k)
+        i++;
+    return i;
 }
 
 /* ---- Growing arrays ---- */
@@ -1464,7 +1480,9 @@ static int section_gallery(report_output *o, const session_data *d)
     }
     fprintf(o->html, "</tr>\n</table>\n<p class=\"caption\">Each row: one target neuron's "
                      "MEI, then its controls (best natural image, matched Gabor, RF stimulus),"
-                     " each with the model's predicted response.</p>\n");
+                     " then the kinds mei.kinds asked for (masked MEI, most and least exciting "
+                     "surround, least exciting input and natural image), each with the model's "
+                     "predicted response.</p>\n");
     return 0;
 }
 
@@ -1475,20 +1493,19 @@ static int compare_stimulus(const void *a, const void *b)
     const stimulus_image *x = a, *y = b;
     if (x->neuron != y->neuron)
         return (x->neuron > y->neuron) - (x->neuron < y->neuron);
-    int kx = kind_index(x->kind), ky = kind_index(y->kind);
-    kx = kx < 0 ? KIND_COUNT : kx, ky = ky < 0 ? KIND_COUNT : ky;
+    int kx = kind_rank(x->kind), ky = kind_rank(y->kind);
     return kx != ky ? kx - ky : (x->id > y->id) - (x->id < y->id);
 }
 
-static void scatter_axes_range(const session_data *d, int control, double *lo, double *hi)
+static void scatter_axes_range(const session_data *d, int kind, int control, double *lo,
+                               double *hi)
 {
     *lo = 0.0, *hi = 0.0;
     for (int i = 0; i < d->target_count; i++) {
         const target_summary *t = &d->targets[i];
-        if (!t->have[STIMULUS_KIND_MEI] || !t->have[control])
+        if (!t->have[kind] || !t->have[control])
             continue;
-        double values[4] = {t->interval[STIMULUS_KIND_MEI].low,
-                            t->interval[STIMULUS_KIND_MEI].high,
+        double values[4] = {t->interval[kind].low, t->interval[kind].high,
                             t->interval[control].low, t->interval[control].high};
         *lo = fmin(*lo, series_min(values, 4));
         *hi = fmax(*hi, series_max(values, 4));
@@ -1496,41 +1513,45 @@ static void scatter_axes_range(const session_data *d, int control, double *lo, d
     *hi = *hi > *lo ? *hi * 1.05 : *lo + 1.0;
 }
 
-static int scatter_figure(report_output *o, const session_data *d, int control, const char *name)
+static int scatter_figure(report_output *o, const session_data *d, int kind, int control,
+                          const char *name)
 {
     plot_canvas c;
     if (new_figure(&c, o))
         return 1;
     double lo, hi;
-    scatter_axes_range(d, control, &lo, &hi);
+    scatter_axes_range(d, kind, control, &lo, &hi);
     plot_axes a;
     plot_axes_draw(&a, &c, lo, hi, lo, hi);
     plot_line(&c, plot_x(&a, lo), plot_y(&a, lo), plot_x(&a, hi), plot_y(&a, hi), PLOT_GRAY);
     for (int i = 0; i < d->target_count; i++) {
         const target_summary *t = &d->targets[i];
-        if (!t->have[STIMULUS_KIND_MEI] || !t->have[control])
+        if (!t->have[kind] || !t->have[control])
             continue;
-        const stats_interval *m = &t->interval[STIMULUS_KIND_MEI], *k = &t->interval[control];
+        const stats_interval *m = &t->interval[kind], *k = &t->interval[control];
         plot_error_bar(&a, k->mean, m->mean, k->low, k->high, m->low, m->high, PLOT_ORANGE);
         plot_points(&a, &k->mean, &m->mean, 1, 3, PLOT_BLUE);
     }
-    int status = write_canvas(o, &c, name, "MEI versus control responses");
+    char alt[128];
+    snprintf(alt, sizeof alt, "%s versus %s responses", stimulus_kind_title(kind),
+             stimulus_kind_title(control));
+    int status = write_canvas(o, &c, name, kind == KIND_MEI ? "MEI versus control responses" : alt);
     plot_canvas_destroy(&c);
     return status;
 }
 
-static void paired_caption(report_output *o, const stats_paired *p, int control)
+static void paired_caption(report_output *o, const stats_paired *p, int kind, int control)
 {
     FILE *f = o->html;
+    const char *short_name = kind == KIND_MEI ? "MEI" : stimulus_kind_name(kind);
     fprintf(f, "<p class=\"caption\">Each point is one target neuron: its mean recorded "
-               "response to the %s (x) and to its MEI (y), with %.0f%% percentile bootstrap "
+               "response to the %s (x) and to its %s (y), with %.0f%% percentile bootstrap "
                "intervals (%d resamples); the gray line is y = x. Across the %d neurons: mean "
-               "difference MEI &minus; control %.3g (sd %.3g), effect size d<sub>z</sub> = ",
-            stimulus_kind_title(control), 100 * REPORT_CONFIDENCE, REPORT_BOOTSTRAP_RESAMPLES,
-            p->n,
-            p->mean_difference, p->sd_difference);
+               "difference %s &minus; control %.3g (sd %.3g), effect size d<sub>z</sub> = ",
+            stimulus_kind_title(control), stimulus_kind_title(kind), 100 * REPORT_CONFIDENCE,
+            REPORT_BOOTSTRAP_RESAMPLES, p->n, short_name, p->mean_difference, p->sd_difference);
     fprintf(f, isfinite(p->effect_size) ? "%.2f" : "n/a", p->effect_size);
-    fprintf(f, ", median ratio MEI/control ");
+    fprintf(f, ", median ratio %s/control ", short_name);
     fprintf(f, isfinite(p->median_ratio) ? "%.2f" : "n/a", p->median_ratio);
     fprintf(f, " (%d neurons with a positive control); Wilcoxon signed-rank W+ = %.1f, "
                "W&minus; = %.1f, n = %d, p = %.3g (%s); sign test %d up, %d down, %d tied, "
@@ -1540,54 +1561,74 @@ static void paired_caption(report_output *o, const stats_paired *p, int control)
             p->sign.positive, p->sign.negative, p->sign.zeros, p->sign.p);
 }
 
-static int compare_control(report_output *o, const session_data *d, int control)
+/* One comparison (session_comparison_at): the kind against its control,
+ * over the targets with both. A comparison of a kind the session did not
+ * make (mei.kinds) is left out; the MEI's are always shown. */
+static int compare_kinds(report_output *o, const session_data *d, const session_comparison *cmp)
 {
-    double *mei = malloc(((size_t)d->target_count + 1) * sizeof *mei);
+    int kind = cmp->kind, control = cmp->control;
+    double *mine = malloc(((size_t)d->target_count + 1) * sizeof *mine);
     double *other = malloc(((size_t)d->target_count + 1) * sizeof *other);
-    if (!mei || !other) {
-        free(mei), free(other);
+    if (!mine || !other) {
+        free(mine), free(other);
         return controller_fail(o->err, "out of memory");
     }
     int n = 0;
     for (int i = 0; i < d->target_count; i++)
-        if (d->targets[i].have[STIMULUS_KIND_MEI] && d->targets[i].have[control]) {
-            mei[n] = d->targets[i].interval[STIMULUS_KIND_MEI].mean;
+        if (d->targets[i].have[kind] && d->targets[i].have[control]) {
+            mine[n] = d->targets[i].interval[kind].mean;
             other[n++] = d->targets[i].interval[control].mean;
         }
     int status = 0;
-    fprintf(o->html, "<h3>MEI vs %s</h3>\n", stimulus_kind_title(control));
+    if (n == 0 && kind != KIND_MEI) {
+        free(mine), free(other);
+        return 0;
+    }
+    fprintf(o->html, "<h3>%s vs %s</h3>\n", stimulus_kind_title(kind), stimulus_kind_title(control));
     if (n == 0) {
         html_missing(o, "responses to both the MEIs and this control");
     } else {
         stats_paired p;
-        char name[64];
-        snprintf(name, sizeof name, "mei_vs_%s.png", stimulus_kind_name(control));
-        status = stats_paired_compare(mei, other, n, &p, o->err) ||
-                 scatter_figure(o, d, control, name);
+        char name[96];
+        snprintf(name, sizeof name, "%s_vs_%s.png", stimulus_kind_name(kind),
+                 stimulus_kind_name(control));
+        status = stats_paired_compare(mine, other, n, &p, o->err) ||
+                 scatter_figure(o, d, kind, control, name);
         if (!status)
-            paired_caption(o, &p, control);
+            paired_caption(o, &p, kind, control);
     }
-    free(mei), free(other);
+    free(mine), free(other);
     return status;
 }
 
 static void response_table(report_output *o, const session_data *d)
 {
     FILE *f = o->html;
+    int shown[KIND_COUNT]; /* the MEI and its controls always; mei.kinds' when made */
+    for (int k = 0; k < KIND_COUNT; k++) {
+        shown[k] = k <= STIMULUS_KIND_RF;
+        for (int i = 0; i < d->target_count; i++)
+            shown[k] |= d->targets[i].have[k];
+    }
     fprintf(f, "<table class=\"numbers\"><tr><th>neuron</th>");
-    for (int k = 0; k < KIND_COUNT; k++)
-        fprintf(f, "<th>%s: mean [%.0f%% CI] (repeats)</th>", stimulus_kind_title(k),
-                100 * REPORT_CONFIDENCE);
+    for (int i = 0; i < SESSION_RUN_KINDS; i++)
+        if (shown[session_run_kind_at(i)])
+            fprintf(f, "<th>%s: mean [%.0f%% CI] (repeats)</th>",
+                    stimulus_kind_title(session_run_kind_at(i)), 100 * REPORT_CONFIDENCE);
     fprintf(f, "</tr>\n");
     for (int i = 0; i < d->target_count; i++) {
         const target_summary *t = &d->targets[i];
         fprintf(f, "<tr><td>%lld</td>", (long long)t->neuron);
-        for (int k = 0; k < KIND_COUNT; k++)
-            if (t->have[k])
+        for (int r = 0; r < SESSION_RUN_KINDS; r++) {
+            int k = session_run_kind_at(r);
+            if (!shown[k])
+                continue;
+            else if (t->have[k])
                 fprintf(f, "<td>%.3g [%.3g, %.3g] (%lld)</td>", t->interval[k].mean,
                         t->interval[k].low, t->interval[k].high, (long long)t->repeats[k]);
             else
                 fprintf(f, "<td>&ndash;</td>");
+        }
         fprintf(f, "</tr>\n");
     }
     fprintf(f, "</table>\n");
@@ -1608,8 +1649,8 @@ static int section_evaluation(report_output *o, const session_data *d)
             d->closed_loop_trials ? "the closed-loop trials' target-neuron counts"
                                   : "the evaluation records (the record holds no closed-loop "
                                     "trials)");
-    for (int control = STIMULUS_KIND_BEST_NATURAL; control < KIND_COUNT; control++)
-        if (compare_control(o, d, control))
+    for (int c = 0; c < SESSION_COMPARISONS; c++)
+        if (compare_kinds(o, d, session_comparison_at(c)))
             return 1;
     response_table(o, d);
     return 0;

@@ -5,6 +5,7 @@
 #define INCEPTION_REPORT_H
 
 #include "controller_util.h"
+#include "stimulus_base.h" /* the stimulus kinds the evaluation counts */
 
 /* ------------------------------------------------------------------------
  * Evaluation statistics (statistics.c)
@@ -30,12 +31,14 @@ int stats_bootstrap_mean(const double *x, int n, int resamples, double level, ui
                          stats_interval *out, char *err);
 
 /* The closed loop's interval for one target neuron's responses to one
- * stimulus kind (0..STATS_EVALUATION_KINDS-1: mei, best_natural, gabor, rf):
+ * stimulus kind (0..STATS_EVALUATION_KINDS-1, STIMULUS_KIND_*):
  * stats_bootstrap_mean with REPORT_BOOTSTRAP_RESAMPLES resamples at
- * REPORT_CONFIDENCE, seeded neuron × STATS_EVALUATION_KINDS + kind. The run
- * records it and the report recomputes it from the trials through this one
- * call, so the two agree to the bit. */
-#define STATS_EVALUATION_KINDS 4
+ * REPORT_CONFIDENCE, seeded neuron × 4 + kind for the MEI and its three
+ * controls (as since the first records) and 2⁶² + neuron × 16 + kind for
+ * the kinds mei.kinds adds (a seed no earlier kind takes). The run records
+ * it and the report recomputes it from the trials through this one call, so
+ * the two agree to the bit. */
+#define STATS_EVALUATION_KINDS STIMULUS_KIND_COUNT
 int stats_evaluation_interval(const double *x, int n, int64_t neuron, int kind,
                               stats_interval *out, char *err);
 

@@ -101,7 +101,9 @@ int stats_evaluation_interval(const double *x, int n, int64_t neuron, int kind,
                               stats_interval *out, char *err)
 {
     assert(kind >= 0 && kind < STATS_EVALUATION_KINDS);
-    uint64_t seed = (uint64_t)neuron * STATS_EVALUATION_KINDS + (uint64_t)kind;
+    _Static_assert(STATS_EVALUATION_KINDS <= 16, "the seed's range per neuron");
+    uint64_t seed = kind < STIMULUS_CLOSED_LOOP_KINDS ? (uint64_t)neuron * 4 + (uint64_t)kind
+                             : (1ull << 62) + (uint64_t)neuron * 16 + (uint64_t)kind;
     return stats_bootstrap_mean(x, n, REPORT_BOOTSTRAP_RESAMPLES, REPORT_CONFIDENCE, seed, out,
                                 err);
 }

@@ -20,8 +20,10 @@
 #include <sys/stat.h>
 #include <time.h>
 
-/* The closed loop's kinds: the MEI and its controls (stimulus_base.h). */
-#define KIND_COUNT STIMULUS_CLOSED_LOOP_KINDS
+/* The closed loop's stimulus kinds: the MEI, its controls and what mei.kinds
+ * adds, per target one slot for each stimulus kind (session/session.h). */
+#define KIND_COUNT SESSION_KINDS
+#define KIND_MEI STIMULUS_KIND_MEI
 
 /* Every image the session shows, by id (the presenter's, the schedule's and
  * the stream's stimulus id). */
@@ -1348,11 +1350,13 @@ static int evaluate_recorded(run_state *s, stats_interval *ci_out /* targets × 
     return 0;
 }
 
-/* Across targets, per control: the median of MEI / control and how many
- * MEIs beat it and fall below it beyond doubt (stats_interval_verdict: the
- * two intervals apart), all recorded; verdict[j × KIND_COUNT + kind] keeps
- * each target's for the ground truth's check. A ratio above 1 from noise
- * alone is not a win: the counts say how many comparisons were decided. */
+/* Across targets, per comparison (session_comparison_at: the MEI against
+ * each control, then the kinds of mei.kinds against theirs): the median of
+ * kind / control and how many kinds beat it and fall below it beyond doubt
+ * (stats_interval_verdict: the two intervals apart), all recorded;
+ * verdict[j × SESSION_COMPARISONS + c] keeps each target's for the ground
+ * truth's check. A ratio above 1 from noise alone is not a win: the counts
+ * say how many comparisons were decided. */
 static int evaluate_ratios(run_state *s, const stats_interval *ci, int *verdict)
 {
     float *ratio = malloc((size_t)(s->n_targets ? s->n_targets : 1) * sizeof(float));
@@ -1360,37 +1364,40 @@ static int evaluate_ratios(run_state *s, const stats_interval *ci, int *verdict)
         return fail(s, "out of memory for %s", "the ratios");
     s->res->median_ratio_recorded = NAN;
     int status = 0;
-    for (int kind = 1; kind < KIND_COUNT && !status; kind++) {
+    for (int c = 0; c < SESSION_COMPARISONS && !status; c++) {
+        const session_comparison *cmp = session_comparison_at(c);
         int n = 0, beat = 0, below = 0;
         for (int j = 0; j < s->n_targets; j++) {
-            const stats_interval *m = &ci[j * KIND_COUNT + STIMULUS_KIND_MEI],
-                                 *c = &ci[j * KIND_COUNT + kind];
-            verdict[j * KIND_COUNT + kind] = 0;
-            if (!(isfinite(c->mean) && isfinite(m->mean) && c->mean > 0))
+            const stats_interval *m = &ci[j * KIND_COUNT + cmp->kind],
+                                 *k = &ci[j * KIND_COUNT + cmp->control];
+            verdict[j * SESSION_COMPARISONS + c] = 0;
+            if (!(isfinite(k->mean) && isfinite(m->mean) && k->mean > 0))
                 continue;
-            ratio[n++] = (float)(m->mean / c->mean);
-            int v = stats_interval_verdict(m, c);
-            verdict[j * KIND_COUNT + kind] = v;
+            ratio[n++] = (float)(m->mean / k->mean);
+            int v = stats_interval_verdict(m, k);
+            verdict[j * SESSION_COMPARISONS + c] = v;
             beat += v > 0;
             below += v < 0;
         }
-        int control = kind - 1; /* RUN_CONTROL_*: the kinds after the MEI, in order */
-        s->res->recorded_compared[control] = n;
-        s->res->recorded_beat[control] = beat;
-        s->res->recorded_below[control] = below;
-        s->res->recorded_ratio[control] = n ? median_of(ratio, n) : NAN;
+        double median = n ? median_of(ratio, n) : NAN;
+        if (c < RUN_CONTROLS) { /* the MEI against RUN_CONTROL_*, in that order */
+            s->res->recorded_compared[c] = n;
+            s->res->recorded_beat[c] = beat;
+            s->res->recorded_below[c] = below;
+            s->res->recorded_ratio[c] = median;
+            if (n && cmp->control == STIMULUS_KIND_BEST_NATURAL)
+                s->res->median_ratio_recorded = median;
+        }
         if (!n)
             continue;
-        if (kind == STIMULUS_KIND_BEST_NATURAL)
-            s->res->median_ratio_recorded = s->res->recorded_ratio[control];
-        char name[64];
-        snprintf(name, sizeof name, "median_ratio_mei_over_%s", stimulus_kind_name(kind));
-        status = record_value(s, -1, name, s->res->recorded_ratio[control]);
-        snprintf(name, sizeof name, "targets_compared_%s", stimulus_kind_name(kind));
+        char name[96];
+        session_comparison_name(cmp, "median_ratio", name, sizeof name);
+        status = record_value(s, -1, name, median);
+        session_comparison_name(cmp, "targets_compared", name, sizeof name);
         status = status || record_value(s, -1, name, n);
-        snprintf(name, sizeof name, "targets_mei_beats_%s", stimulus_kind_name(kind));
+        session_comparison_name(cmp, "targets_beats", name, sizeof name);
         status = status || record_value(s, -1, name, beat);
-        snprintf(name, sizeof name, "targets_mei_below_%s", stimulus_kind_name(kind));
+        session_comparison_name(cmp, "targets_below", name, sizeof name);
         status = status || record_value(s, -1, name, below);
     }
     free(ratio);
@@ -1451,6 +1458,40 @@ static int truth_add_naturals(run_state *s, stimulus_truth *t)
     return 0;
 }
 
+/* The ground truth of the comparisons mei.kinds adds (the MEI's have their
+ * summary below): per comparison, over the targets with both stimuli, how
+ * many kinds the simulated cell answers more strongly than their control and
+ * how many less. */
+static int record_truth_comparisons(run_state *s, const float *truth)
+{
+    int status = 0;
+    for (int c = RUN_CONTROLS; c < SESSION_COMPARISONS && !status; c++) {
+        const session_comparison *cmp = session_comparison_at(c);
+        int n = 0, above = 0, below = 0;
+        for (int j = 0; j < s->n_targets; j++) {
+            float a = truth[j * KIND_COUNT + cmp->kind], b = truth[j * KIND_COUNT + cmp->control];
+            if (!isfinite(a) || !isfinite(b))
+                continue;
+            n++;
+            above += a > b;
+            below += a < b;
+        }
+        if (!n)
+            continue;
+        char name[96], what[96];
+        session_comparison_name(cmp, "targets_compared", name, sizeof name);
+        snprintf(what, sizeof what, "truth_%s", name);
+        status = record_value(s, -1, what, n);
+        session_comparison_name(cmp, "targets_beats", name, sizeof name);
+        snprintf(what, sizeof what, "truth_%s", name);
+        status = status || record_value(s, -1, what, above);
+        session_comparison_name(cmp, "targets_below", name, sizeof name);
+        snprintf(what, sizeof what, "truth_%s", name);
+        status = status || record_value(s, -1, what, below);
+    }
+    return status;
+}
+
 /* The simulated population's expected response to each MEI and control, to
  * the neuron's truly best natural training image and to its known optimum,
  * all at the same budget (stimulus_truth, shared with `inception mei`). */
@@ -1476,13 +1517,21 @@ static int evaluate_truth(run_state *s, const int *verdict)
     if (stimulus_truth_create(&t, &c, s->targets, s->n_targets, &s->budget, err))
         return fail(s, "ground truth: %s", err);
     int status = 1;
+    float *truth = malloc((size_t)(s->n_targets ? s->n_targets : 1) * KIND_COUNT * sizeof *truth);
+    if (!truth) {
+        fail(s, "out of memory for %s", "the ground truth");
+        goto done;
+    }
     if (truth_add_naturals(s, t))
         goto done;
     for (int j = 0; j < s->n_targets; j++)
         for (int kind = 0; kind < KIND_COUNT; kind++) {
             int id = stimulus_of(s, s->targets[j], kind);
-            if (id >= 0)
-                stimulus_truth_score(t, j, kind, image_at(s, id));
+            /* stimulus_truth keeps the kinds below TRUTH_KINDS; the others only computed */
+            truth[j * KIND_COUNT + kind] =
+                id >= 0 ? stimulus_truth_score(t, j, kind < TRUTH_KINDS ? kind : -1,
+                                               image_at(s, id))
+                        : NAN;
         }
     if (stimulus_truth_finish(t, err)) {
         fail(s, "ground truth: %s", err);
@@ -1493,8 +1542,8 @@ static int evaluate_truth(run_state *s, const int *verdict)
         for (int kind = 0; kind < KIND_COUNT; kind++) {
             char name[64];
             snprintf(name, sizeof name, "truth_%s", stimulus_kind_name(kind));
-            if (isfinite(r->shown[kind]) &&
-                record_value(s, r->neuron, name, r->shown[kind]))
+            if (isfinite(truth[j * KIND_COUNT + kind]) &&
+                record_value(s, r->neuron, name, truth[j * KIND_COUNT + kind]))
                 goto done;
         }
         if (record_value(s, r->neuron, "truth_best_natural_training", r->natural) ||
@@ -1507,12 +1556,13 @@ static int evaluate_truth(run_state *s, const int *verdict)
      * cell answers at least as strongly as the MEI must never have been
      * reported beaten. Counted, recorded and printed, never hidden. */
     int disagrees = 0;
-    for (int j = 0; j < s->n_targets; j++) {
-        const truth_row *r = stimulus_truth_row(t, j);
-        for (int kind = 1; kind < KIND_COUNT; kind++)
-            disagrees += verdict[j * KIND_COUNT + kind] > 0 &&
-                         !(r->shown[STIMULUS_KIND_MEI] > r->shown[kind]);
-    }
+    for (int j = 0; j < s->n_targets; j++)
+        for (int c = 0; c < SESSION_COMPARISONS; c++) {
+            const session_comparison *cmp = session_comparison_at(c);
+            disagrees += verdict[j * SESSION_COMPARISONS + c] > 0 &&
+                         !(truth[j * KIND_COUNT + cmp->kind] >
+                           truth[j * KIND_COUNT + cmp->control]);
+        }
     s->res->truth_disagrees = disagrees;
     truth_summary all;
     if (stimulus_truth_summarize(t, TRUTH_ALL_TYPES, &all)) {
@@ -1533,8 +1583,10 @@ static int evaluate_truth(run_state *s, const int *verdict)
              record_value(s, -1, "truth_targets_scored", s->res->truth_scored) ||
              record_value(s, -1, "truth_median_ratio_mei_over_best_natural_own_contrast",
                           all.over_natural_raw) ||
-             record_value(s, -1, "truth_recorded_beaten_disagrees", disagrees);
+             record_value(s, -1, "truth_recorded_beaten_disagrees", disagrees) ||
+             record_truth_comparisons(s, truth);
 done:
+    free(truth);
     stimulus_truth_destroy(t);
     return status;
 }
@@ -1591,8 +1643,11 @@ static int evaluate_truth_audio(run_state *s, const int *verdict)
             beats += shown[STIMULUS_KIND_MEI] > natural[n];
         }
         beats_strf += shown[STIMULUS_KIND_MEI] > shown[STIMULUS_KIND_RF]; /* the STRF's optimum (NaN: none) */
-        for (int kind = 1; kind < KIND_COUNT; kind++)
-            disagrees += verdict[j * KIND_COUNT + kind] > 0 && !(shown[STIMULUS_KIND_MEI] > shown[kind]);
+        for (int c = 0; c < SESSION_COMPARISONS; c++) {
+            const session_comparison *cmp = session_comparison_at(c);
+            disagrees += verdict[j * SESSION_COMPARISONS + c] > 0 &&
+                         !(shown[cmp->kind] > shown[cmp->control]);
+        }
     }
     s->res->truth_disagrees = disagrees;
     s->res->median_ratio_truth = scored ? median_of(ratio, scored) : NAN;
@@ -1627,9 +1682,9 @@ static int note_no_truth(run_state *s)
 
 static int phase_evaluation(run_state *s)
 {
-    size_t n = (size_t)(s->n_targets ? s->n_targets : 1) * KIND_COUNT;
-    stats_interval *ci = malloc(n * sizeof *ci);
-    int *verdict = malloc(n * sizeof *verdict);
+    size_t n = (size_t)(s->n_targets ? s->n_targets : 1);
+    stats_interval *ci = malloc(n * KIND_COUNT * sizeof *ci);
+    int *verdict = malloc(n * SESSION_COMPARISONS * sizeof *verdict);
     if (!ci || !verdict) {
         free(ci);
         free(verdict);
@@ -2151,19 +2206,19 @@ static int load_result(run_state *s, const record_evaluation *e)
         s->res->recorded_ratio_natural_training = value;
     if (!strcmp(kind, "targets_compared_best_natural_recorded_training"))
         s->res->recorded_natural_training_count = (int)value;
-    for (int k = 1; k < KIND_COUNT; k++) { /* the recorded comparisons, per control */
-        char name[64];
-        snprintf(name, sizeof name, "median_ratio_mei_over_%s", stimulus_kind_name(k));
+    for (int c = 0; c < RUN_CONTROLS; c++) { /* the MEI's recorded comparisons */
+        char name[96];
+        const session_comparison *cmp = session_comparison_at(c);
+        session_comparison_name(cmp, "median_ratio", name, sizeof name);
         if (!strcmp(kind, name))
-            s->res->recorded_ratio[k - 1] = value;
+            s->res->recorded_ratio[c] = value;
         int *counts[3] = {s->res->recorded_compared, s->res->recorded_beat,
                           s->res->recorded_below};
-        const char *what[3] = {"targets_compared_%s", "targets_mei_beats_%s",
-                               "targets_mei_below_%s"};
+        const char *what[3] = {"targets_compared", "targets_beats", "targets_below"};
         for (int f = 0; f < 3; f++) {
-            snprintf(name, sizeof name, what[f], stimulus_kind_name(k));
+            session_comparison_name(cmp, what[f], name, sizeof name);
             if (!strcmp(kind, name))
-                counts[f][k - 1] = (int)value;
+                counts[f][c] = (int)value;
         }
     }
     if (strcmp(kind, "test_metrics"))

@@ -150,7 +150,37 @@ int session_image_repair_note(const session_image_repair *r, const protocol *p, 
  * ------------------------------------------------------------------------ */
 
 /* The closed loop's stimuli per target, the MEI and its three controls, are
- * the first STIMULUS_CLOSED_LOOP_KINDS stimulus kinds (stimulus_base.h). */
+ * the first STIMULUS_CLOSED_LOOP_KINDS stimulus kinds (stimulus_base.h);
+ * mei.kinds adds (docs/run.md) the masked MEI (its control the MEI; with
+ * `surround` it is the centre alone), the most and least exciting surrounds
+ * around it (their control the masked MEI), the least exciting input and its
+ * control, the natural image predicted lowest at the budget. The per-target
+ * arrays below hold a slot for every stimulus kind (SESSION_KINDS), indexed
+ * by the kind; `present` says which a run made. */
+#define SESSION_KINDS STIMULUS_KIND_COUNT
+
+/* The kinds a closed loop can show (session_kinds.c), in the order the run
+ * evaluates and the report lists them: the MEI, its three controls, then
+ * masked, surround_most, surround_least, least, least_natural. */
+#define SESSION_RUN_KINDS 9
+int session_run_kind_at(int i); /* a STIMULUS_KIND_*, i in 0..SESSION_RUN_KINDS-1 */
+/* The comparisons the evaluation makes, stimulus kind against its control:
+ * the MEI against each of its three controls first (RUN_CONTROL_* order),
+ * then masked/mei, surround_most/masked, surround_least/masked,
+ * least/least_natural. */
+typedef struct session_comparison {
+    int kind, control; /* STIMULUS_KIND_* */
+} session_comparison;
+#define SESSION_COMPARISONS 7
+const session_comparison *session_comparison_at(int i);
+/* A comparison's record names: what = "median_ratio", "targets_compared",
+ * "targets_beats" or "targets_below". The MEI's keep their first names
+ * (median_ratio_mei_over_gabor, targets_compared_gabor, targets_mei_beats_gabor,
+ * targets_mei_below_gabor); the others name both kinds
+ * (median_ratio_masked_over_mei, targets_compared_masked_over_mei,
+ * targets_masked_beats_mei, targets_masked_below_mei). */
+void session_comparison_name(const session_comparison *c, const char *what, char *out,
+                             size_t size);
 
 /* The checkpoint `inception run` records before its final fit: the background
  * fit's model, which the final fit starts from (RECORD.md). */
@@ -165,6 +195,7 @@ typedef struct session_fit_settings {
     int target_count;         /* top N by validation correlation when no targets are given */
     float min_correlation;
     unsigned controls;        /* PROTOCOL_CONTROL_* bits */
+    unsigned kinds;           /* PROTOCOL_KIND_* bits (mei.kinds) */
     uint64_t control_seed;    /* the matched Gabor's search */
     int ensemble;             /* models in the final fit: the first from the start model,
                                  the others new, seeded seed + k (1..SESSION_ENSEMBLE_MAX) */
@@ -198,11 +229,13 @@ typedef struct session_fit_result {
     float *meis;               /* n_targets × H × W */
     mei_result *mei;           /* n_targets */
     stimulus_budget budget;
-    /* n_targets × STIMULUS_CLOSED_LOOP_KINDS × H × W: the MEI and its controls */
+    /* n_targets × SESSION_KINDS × H × W: the MEI, its controls, mei.kinds' */
     float *stimuli;
-    uint8_t *present;          /* n_targets × STIMULUS_CLOSED_LOOP_KINDS: which were made */
-    float *predicted;          /* n_targets × STIMULUS_CLOSED_LOOP_KINDS: the target's
+    uint8_t *present;          /* n_targets × SESSION_KINDS: which were made */
+    float *predicted;          /* n_targets × SESSION_KINDS: the target's
                                   predicted rate */
+    mei_mask_result *masks;    /* n_targets: the masked MEIs' masks (mei.kinds masked or
+                                  surround; else zeros) */
 } session_fit_result;
 
 /* The final fit: from `start` (a model file's bytes, e.g. the record's
@@ -250,7 +283,7 @@ int session_natural_clips(const protocol *p, int count, float *clips, float *ima
  * (sound_mei_from_starts from the mei.starts training clips the model
  * predicts highest, mei.steps steps) and its best natural training clip,
  * all at sounds.rms_dbfs; their cochleagrams in r->stimuli and their
- * samples in *clips_out (n_targets × STIMULUS_CLOSED_LOOP_KINDS × samples, owned by
+ * samples in *clips_out (n_targets × SESSION_KINDS × samples, owned by
  * the caller). `clips`, `images`, `tier`: the session's natural clips. */
 int session_sound_synthesize(const protocol *p, const dataset *d,
                              const session_fit_settings *set, const float *clips,

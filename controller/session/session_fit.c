@@ -57,6 +57,7 @@ void session_fit_settings_from_protocol(const protocol *p, int height, int width
     out->target_count = p->targets.count;
     out->min_correlation = p->targets.min_correlation;
     out->controls = pe->controls;
+    out->kinds = pe->kinds;
     out->control_seed = p->seed;
     out->ensemble = p->model.ensemble < 1 ? 1 : p->model.ensemble;
 }
@@ -220,7 +221,7 @@ static int synthesize(const session_fit_settings *s, session_fit_result *r, char
 
 static float *stimulus_slot(const session_fit_result *r, int j, int kind, size_t P)
 {
-    return r->stimuli + ((size_t)j * STIMULUS_CLOSED_LOOP_KINDS + (size_t)kind) * P;
+    return r->stimuli + ((size_t)j * SESSION_KINDS + (size_t)kind) * P;
 }
 
 /* The most driving training image (by the model) at the budget: every
@@ -242,7 +243,7 @@ static int control_best(const dataset *d, session_fit_result *r, size_t P, char 
         float *x = stimulus_slot(r, j, STIMULUS_KIND_BEST_NATURAL, P);
         memcpy(x, t.images + (size_t)best[j] * P, P * sizeof(float));
         stimulus_render_at_budget(x, (int)P, &r->budget);
-        r->present[j * STIMULUS_CLOSED_LOOP_KINDS + STIMULUS_KIND_BEST_NATURAL] = 1;
+        r->present[j * SESSION_KINDS + STIMULUS_KIND_BEST_NATURAL] = 1;
     }
     free(best);
     free(unused);
@@ -268,10 +269,99 @@ static int control_made(const session_fit_settings *s, session_fit_result *r, in
         status = controller_fail(err, "controls: %s", serr);
     for (int j = 0; !status && j < n; j++) {
         memcpy(stimulus_slot(r, j, kind, P), img + (size_t)j * P, P * sizeof(float));
-        r->present[j * STIMULUS_CLOSED_LOOP_KINDS + kind] = 1;
+        r->present[j * SESSION_KINDS + kind] = 1;
     }
     free(img);
     free(g);
+    return status;
+}
+
+/* mei.kinds masked and surround: each MEI under its learned soft disc (the
+ * neuron's classical RF by the response it keeps), and with surround the
+ * most and least exciting surrounds around it, as `inception mei --kind
+ * surround` makes them (docs/mei.md). One model (the protocol refuses an
+ * ensemble with them). */
+static int kinds_region(const session_fit_settings *s, session_fit_result *r, size_t P,
+                        char *err)
+{
+    const model_config *c = model_get_config(r->model);
+    mei_mask_options mo;
+    mei_mask_options_default(&mo);
+    mei_options most = s->mei, least = s->mei;
+    most.budget = least.budget = r->budget;
+    least.least = 1;
+    float *mask = malloc(P * sizeof(float)), *scratch = malloc(P * sizeof(float));
+    char serr[STIMULUS_ERR_SIZE];
+    int status = !mask || !scratch ? controller_fail(err, "out of memory for the masks") : 0;
+    int surround = (s->kinds & PROTOCOL_KIND_SURROUND) != 0;
+    for (int j = 0; !status && j < r->n_targets; j++) {
+        int n = r->targets[j], slot = j * SESSION_KINDS;
+        const float *mei = r->meis + (size_t)j * P;
+        float most_rate, least_rate;
+        if (mei_mask_fit(r->model, n, mei, &r->budget, &mo, &r->masks[j],
+                         stimulus_slot(r, j, STIMULUS_KIND_MASKED, P), serr))
+            status = controller_fail(err, "masked MEI of neuron %d: %s", n, serr);
+        r->present[slot + STIMULUS_KIND_MASKED] = !status;
+        if (status || !surround)
+            continue;
+        mei_mask_render(&r->masks[j].mask, c->height, c->width, mask);
+        if (mei_surround(r->model, n, mei, mask, &most,
+                         stimulus_slot(r, j, STIMULUS_KIND_SURROUND_MOST, P), scratch,
+                         &most_rate, serr) ||
+            mei_surround(r->model, n, mei, mask, &least,
+                         stimulus_slot(r, j, STIMULUS_KIND_SURROUND_LEAST, P), scratch,
+                         &least_rate, serr))
+            status = controller_fail(err, "surround MEI of neuron %d: %s", n, serr);
+        r->present[slot + STIMULUS_KIND_SURROUND_MOST] = !status;
+        r->present[slot + STIMULUS_KIND_SURROUND_LEAST] = !status;
+    }
+    free(mask);
+    free(scratch);
+    return status;
+}
+
+/* mei.kinds least: the least exciting input (the MEI's synthesis run
+ * downhill, exactly at the budget) and its control, the training image the
+ * models predict lowest once rendered at the budget. */
+static int kinds_least(const dataset *d, const session_fit_settings *s, session_fit_result *r,
+                       size_t P, char *err)
+{
+    int n = r->n_targets;
+    mei_target *t = malloc((size_t)n * sizeof *t);
+    mei_result *res = malloc((size_t)n * sizeof *res);
+    float *img = malloc((size_t)n * P * sizeof(float));
+    int *lowest = malloc((size_t)n * sizeof(int));
+    tier_rows train = {0};
+    char serr[STIMULUS_ERR_SIZE];
+    int status = !t || !res || !img || !lowest
+                     ? controller_fail(err, "out of memory for the least exciting inputs")
+                     : tier_rows_gather(d, TIER_TRAIN, &train, err);
+    for (int j = 0; !status && j < n; j++)
+        t[j] = (mei_target){s->objective, r->targets[j], NULL};
+    mei_options o = s->mei;
+    o.budget = r->budget;
+    o.ensemble = r->members + 1;
+    o.ensemble_size = r->n_models - 1;
+    o.least = 1;
+    if (!status && mei_synthesize(r->model, t, n, &o, img, res, serr))
+        status = controller_fail(err, "least exciting inputs: %s", serr);
+    if (!status && control_least_natural_ensemble(r->members, r->n_models, train.images, train.n,
+                                                  r->targets, n, &r->budget, lowest, serr))
+        status = controller_fail(err, "least natural images: %s", serr);
+    for (int j = 0; !status && j < n; j++) {
+        memcpy(stimulus_slot(r, j, STIMULUS_KIND_LEAST, P), img + (size_t)j * P,
+               P * sizeof(float));
+        float *x = stimulus_slot(r, j, STIMULUS_KIND_LEAST_NATURAL, P);
+        memcpy(x, train.images + (size_t)lowest[j] * P, P * sizeof(float));
+        stimulus_render_at_budget(x, (int)P, &r->budget);
+        r->present[j * SESSION_KINDS + STIMULUS_KIND_LEAST] = 1;
+        r->present[j * SESSION_KINDS + STIMULUS_KIND_LEAST_NATURAL] = 1;
+    }
+    free(t);
+    free(res);
+    free(img);
+    free(lowest);
+    tier_rows_free(&train);
     return status;
 }
 
@@ -284,14 +374,14 @@ static int predict_stimuli(const dataset *d, session_fit_result *r, size_t P, ch
     char why[CONTROLLER_ERR_SIZE];
     int status = 0;
     for (int j = 0; !status && j < r->n_targets; j++)
-        for (int k = 0; !status && k < STIMULUS_CLOSED_LOOP_KINDS; k++) {
-            r->predicted[j * STIMULUS_CLOSED_LOOP_KINDS + k] = NAN;
-            if (!r->present[j * STIMULUS_CLOSED_LOOP_KINDS + k])
+        for (int k = 0; !status && k < SESSION_KINDS; k++) {
+            r->predicted[j * SESSION_KINDS + k] = NAN;
+            if (!r->present[j * SESSION_KINDS + k])
                 continue;
             if (predict_mean(r->members, r->n_models, stimulus_slot(r, j, k, P), 1, rates, why))
                 status = controller_fail(err, "prediction: %s", why);
             else
-                r->predicted[j * STIMULUS_CLOSED_LOOP_KINDS + k] = rates[r->targets[j]];
+                r->predicted[j * SESSION_KINDS + k] = rates[r->targets[j]];
         }
     free(rates);
     return status;
@@ -302,10 +392,11 @@ static int stimuli_alloc(session_fit_result *r, size_t P, char *err)
     size_t n = r->n_targets ? (size_t)r->n_targets : 1;
     r->mei = calloc(n, sizeof *r->mei);
     r->meis = calloc(n * P, sizeof(float));
-    r->stimuli = calloc(n * STIMULUS_CLOSED_LOOP_KINDS * P, sizeof(float));
-    r->present = calloc(n * STIMULUS_CLOSED_LOOP_KINDS, 1);
-    r->predicted = calloc(n * STIMULUS_CLOSED_LOOP_KINDS, sizeof(float));
-    return !r->mei || !r->meis || !r->stimuli || !r->present || !r->predicted
+    r->stimuli = calloc(n * SESSION_KINDS * P, sizeof(float));
+    r->present = calloc(n * SESSION_KINDS, 1);
+    r->predicted = calloc(n * SESSION_KINDS, sizeof(float));
+    r->masks = calloc(n, sizeof *r->masks);
+    return !r->mei || !r->meis || !r->stimuli || !r->present || !r->predicted || !r->masks
                ? controller_fail(err, "out of memory for the stimuli")
                : 0;
 }
@@ -490,13 +581,18 @@ int session_fit_synthesize(const dataset *d, const session_fit_settings *s, cons
     for (int j = 0; j < r->n_targets; j++) {
         memcpy(stimulus_slot(r, j, STIMULUS_KIND_MEI, P), r->meis + (size_t)j * P,
                P * sizeof(float));
-        r->present[j * STIMULUS_CLOSED_LOOP_KINDS + STIMULUS_KIND_MEI] = 1;
+        r->present[j * SESSION_KINDS + STIMULUS_KIND_MEI] = 1;
     }
     if ((s->controls & PROTOCOL_CONTROL_BEST_NATURAL) && control_best(d, r, P, err))
         return 1;
     if ((s->controls & PROTOCOL_CONTROL_GABOR) && control_made(s, r, STIMULUS_KIND_GABOR, P, err))
         return 1;
     if ((s->controls & PROTOCOL_CONTROL_RF) && control_made(s, r, STIMULUS_KIND_RF, P, err))
+        return 1;
+    if ((s->kinds & (PROTOCOL_KIND_MASKED | PROTOCOL_KIND_SURROUND)) &&
+        kinds_region(s, r, P, err))
+        return 1;
+    if ((s->kinds & PROTOCOL_KIND_LEAST) && kinds_least(d, s, r, P, err))
         return 1;
     return predict_stimuli(d, r, P, err);
 }
@@ -532,6 +628,7 @@ void session_fit_result_free(session_fit_result *r)
     free(r->stimuli);
     free(r->present);
     free(r->predicted);
+    free(r->masks);
     memset(r, 0, sizeof *r);
 }
 
@@ -597,5 +694,16 @@ int session_fit_record_targets(session_record *w, const dataset *d, const sessio
     char note[160];
     snprintf(note, sizeof note, "contrast budget: RMS %.4f at mean luminance %.4f",
              r->budget.contrast, r->budget.mean_luminance);
-    return status || session_record_note(w, note, err);
+    status = status || session_record_note(w, note, err);
+    for (int j = 0; !status && j < r->n_targets; j++) { /* the masks' extent (mei.kinds) */
+        const mei_mask_result *m = &r->masks[j];
+        if (!r->present[j * SESSION_KINDS + STIMULUS_KIND_MASKED])
+            continue;
+        snprintf(note, sizeof note, "mask of neuron %d: centre x %.2f y %.2f, radius %.2f px, "
+                 "area %.1f px, keeps %.3f of the MEI's predicted rate", r->targets[j],
+                 m->mask.x, m->mask.y, m->mask.radius, m->area,
+                 m->mei_response > 0 ? m->response / m->mei_response : NAN);
+        status = session_record_note(w, note, err);
+    }
+    return status;
 }

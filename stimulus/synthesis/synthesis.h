@@ -288,6 +288,28 @@ int mei_surround(model *m, int neuron, const float *mei, const float *mask,
                  const mei_options *o, float *image, float *surround, float *response,
                  char *err);
 
+/* Population control with a target pattern (synthesis_pattern.c): one image
+ * for a group of k neurons (2..PATTERN_MAX_GROUP) whose rates come as close
+ * as possible to `target` (k values; relative: any offset and gain). */
+#define PATTERN_MAX_GROUP 256
+/* The Pearson correlation across the group between rates[group[i]] and
+ * target[i] (NaN for a flat target or k outside 2..PATTERN_MAX_GROUP); with
+ * grad (N, its group entries written) its gradient with respect to the rates. */
+float pattern_similarity(const float *rates, const int *group, int k, const float *target,
+                         float *grad);
+/* Projected ascent on the predicted rates' similarity to the target from
+ * low-contrast noise (o->init_contrast, seeded by o->seed and group[0]),
+ * o->steps steps of o->step_size mean pixel change, in the stimulus space of
+ * o->budget; `image` receives the most similar image seen, `similarity` its
+ * similarity. One model. */
+int mei_pattern(model *m, const int *group, int k, const float *target, const mei_options *o,
+                float *image, float *similarity, char *err);
+/* Its control: the natural image (of `count`) whose predicted pattern,
+ * rendered at the budget, is most similar to the target. */
+int control_pattern_natural(model *m, const float *images, int count, const int *group, int k,
+                            const float *target, const stimulus_budget *b, int *index,
+                            float *similarity, char *err);
+
 /* Ensembles: models of one population (same image size and neurons; in
  * practice the same architecture fitted with different seeds) used as one
  * through their mean predicted rates. A count of 1 is the model alone, to

@@ -1,0 +1,176 @@
+/* synthesis_pattern.c: population control with a target pattern (Bashivan,
+ * Kar & DiCarlo 2019): one image for a group of neurons whose predicted
+ * rates, across the group, come as close as possible to a target pattern.
+ *
+ * "Close" is the Pearson correlation across the group's neurons between the
+ * rates and the target: a pattern is relative (which neurons fire more than
+ * which), so neither an offset nor a gain of the whole group counts, and a
+ * recorded pattern is scored the same way. Its gradient with respect to the
+ * rates, with u the centred, unit-norm rates, t̂ the centred, unit-norm target
+ * and c = u · t̂: ∂c/∂r_i = (t̂_i − c u_i) / |r − r̄| (the centring's term
+ * vanishes because Σ t̂ = Σ u = 0). */
+#include "synthesis/synthesis.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* t̂: the target centred and scaled to unit norm; 1 when it is flat. */
+static int unit_target(const float *target, int k, double *out)
+{
+    double mean = 0.0, norm = 0.0;
+    for (int i = 0; i < k; i++)
+        mean += target[i];
+    mean /= k;
+    for (int i = 0; i < k; i++) {
+        out[i] = target[i] - mean;
+        norm += out[i] * out[i];
+    }
+    if (!(norm > 0.0))
+        return 1;
+    for (int i = 0; i < k; i++)
+        out[i] /= sqrt(norm);
+    return 0;
+}
+
+float pattern_similarity(const float *rates, const int *group, int k, const float *target,
+                         float *grad)
+{
+    double t[PATTERN_MAX_GROUP], u[PATTERN_MAX_GROUP], mean = 0.0, norm = 0.0, c = 0.0;
+    if (k < 2 || k > PATTERN_MAX_GROUP || unit_target(target, k, t))
+        return NAN;
+    for (int i = 0; i < k; i++)
+        mean += rates[group[i]];
+    mean /= k;
+    for (int i = 0; i < k; i++) {
+        u[i] = rates[group[i]] - mean;
+        norm += u[i] * u[i];
+    }
+    norm = sqrt(norm);
+    for (int i = 0; i < k; i++) {
+        u[i] = norm > 0.0 ? u[i] / norm : 0.0;
+        c += u[i] * t[i];
+    }
+    /* A flat pattern has no direction: its gradient is the target's (the
+     * limit of the formula from any side scaled by |r − r̄|). */
+    for (int i = 0; grad && i < k; i++)
+        grad[group[i]] = (float)(norm > 0.0 ? (t[i] - c * u[i]) / norm : t[i]);
+    return (float)c;
+}
+
+int mei_pattern(model *m, const int *group, int k, const float *target, const mei_options *o,
+                float *image, float *similarity, char *err)
+{
+    const model_config *c = model_get_config(m);
+    int N = c->neurons, P = c->height * c->width;
+    double t[PATTERN_MAX_GROUP];
+    if (k < 2 || k > PATTERN_MAX_GROUP || unit_target(target, k, t) || o->steps < 0 ||
+        !(o->step_size > 0.0f)) {
+        snprintf(err, STIMULUS_ERR_SIZE, "pattern: a group of 2..%d neurons with a target that "
+                 "is not flat, and a positive step size", PATTERN_MAX_GROUP);
+        return 1;
+    }
+    for (int i = 0; i < k; i++)
+        if (group[i] < 0 || group[i] >= N) {
+            snprintf(err, STIMULUS_ERR_SIZE, "pattern: neuron %d outside 0..%d", group[i], N - 1);
+            return 1;
+        }
+    float *z = malloc((size_t)P * sizeof(float)), *x = malloc((size_t)P * sizeof(float));
+    float *grad = malloc((size_t)P * sizeof(float)), *w = calloc((size_t)N, sizeof(float));
+    float *rates = malloc((size_t)N * sizeof(float));
+    int status = 1;
+    if (!z || !x || !grad || !w || !rates) {
+        snprintf(err, STIMULUS_ERR_SIZE, "pattern: out of memory");
+        goto done;
+    }
+    /* Low-contrast noise, seeded by the group's first neuron as MEIs are. */
+    model_rng rng;
+    model_rng_seed(&rng, mei_start_seed(o->seed, group[0], 0));
+    for (int i = 0; i < P; i++)
+        z[i] = o->budget.mean_luminance + o->init_contrast * (float)model_rng_normal(&rng);
+    memcpy(x, z, (size_t)P * sizeof(float));
+    stimulus_constrain(x, P, &o->budget);
+    float best = -INFINITY, objective;
+    for (int step = 0; step <= o->steps; step++) {
+        if (model_predict(m, x, 1, rates, err))
+            goto done;
+        float s = pattern_similarity(rates, group, k, target, w);
+        if (!isfinite(s)) {
+            snprintf(err, STIMULUS_ERR_SIZE, "pattern: the predicted rates are not finite");
+            goto done;
+        }
+        if (s > best) { /* the best image seen (the last step only evaluates) */
+            best = s;
+            memcpy(image, x, (size_t)P * sizeof(float));
+        }
+        if (step == o->steps)
+            break;
+        if (model_input_gradient_objective(m, x, 1, w, grad, &objective, err))
+            goto done;
+        double mean_abs = 0.0;
+        for (int i = 0; i < P; i++)
+            mean_abs += fabsf(grad[i]);
+        mean_abs /= P;
+        if (!(mean_abs > 0.0))
+            break;
+        for (int i = 0; i < P; i++)
+            z[i] += (float)(o->step_size * grad[i] / mean_abs);
+        memcpy(x, z, (size_t)P * sizeof(float));
+        stimulus_constrain(x, P, &o->budget);
+    }
+    *similarity = best;
+    status = 0;
+done:
+    free(z);
+    free(x);
+    free(grad);
+    free(w);
+    free(rates);
+    return status;
+}
+
+#define PATTERN_CHUNK 128
+
+int control_pattern_natural(model *m, const float *images, int count, const int *group, int k,
+                            const float *target, const stimulus_budget *b, int *index,
+                            float *similarity, char *err)
+{
+    const model_config *c = model_get_config(m);
+    int N = c->neurons, P = c->height * c->width;
+    int chunk = count < PATTERN_CHUNK ? (count > 0 ? count : 1) : PATTERN_CHUNK;
+    float *x = malloc((size_t)chunk * P * sizeof(float));
+    float *rates = malloc((size_t)chunk * N * sizeof(float));
+    int status = 1;
+    *index = -1;
+    *similarity = -INFINITY;
+    if (!x || !rates) {
+        snprintf(err, STIMULUS_ERR_SIZE, "pattern control: out of memory");
+        goto done;
+    }
+    for (int first = 0; first < count; first += chunk) {
+        int n = count - first < chunk ? count - first : chunk;
+        memcpy(x, images + (size_t)first * P, (size_t)n * P * sizeof(float));
+        for (int i = 0; i < n; i++)
+            stimulus_render_at_budget(x + (size_t)i * P, P, b);
+        if (model_predict(m, x, n, rates, err))
+            goto done;
+        for (int i = 0; i < n; i++) {
+            float s = pattern_similarity(rates + (size_t)i * N, group, k, target, NULL);
+            if (isfinite(s) && s > *similarity) {
+                *similarity = s;
+                *index = first + i;
+            }
+        }
+    }
+    if (*index < 0) {
+        snprintf(err, STIMULUS_ERR_SIZE, "pattern control: no natural image with a finite "
+                 "similarity");
+        goto done;
+    }
+    status = 0;
+done:
+    free(x);
+    free(rates);
+    return status;
+}

@@ -1,0 +1,175 @@
+"""Checks a session of `inception run` whose protocol asks for mei.kinds
+[full, masked, surround, least] with controls [best_natural]
+(tests/test_run_kinds.sh): every kind synthesized per target and shown
+REPEATS times, each kind's evaluation the mean and the report's bootstrap of
+its unflagged trials (recomputed here by bootstrap_reference.py), each
+comparison's summary (docs/run.md: kind against its control) recomputed from
+those intervals, the ground truth per kind, the masked MEI a pointwise mix of
+the MEI and gray, and the report's per-kind figures. TAP output.
+
+usage: run_kinds_check.py SESSION_DIR TARGETS REPEATS
+"""
+import os
+import re
+import statistics
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "controller", "record"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from record_reader import read_records  # noqa: E402
+from bootstrap_reference import evaluation_interval  # noqa: E402
+
+n = 1
+failed = 0
+
+
+def check(ok, what):
+    global n, failed
+    print(("ok %d - " if ok else "not ok %d - ") % n + what)
+    n += 1
+    failed += 0 if ok else 1
+
+
+session = sys.argv[1]
+targets, repeats = int(sys.argv[2]), int(sys.argv[3])
+records = list(read_records(os.path.join(session, "session.rec")))
+by = {}
+for r in records:
+    by.setdefault(r["type"], []).append(r["fields"])
+
+KINDS = ["mei", "best_natural", "masked", "surround_most", "surround_least", "least",
+         "least_natural"]
+# The comparisons docs/run.md lists: kind over its control.
+COMPARISONS = [("mei", "best_natural"), ("masked", "mei"), ("surround_most", "masked"),
+               ("surround_least", "masked"), ("least", "least_natural")]
+
+phases = [(p["phase"], p["event"]) for p in by.get("phase", [])]
+check(phases[-2:] == [("evaluation", "begin"), ("evaluation", "end")] and len(phases) == 12,
+      "the session ran every phase to the evaluation's end")
+
+closed = [s for s in by.get("stimulus", []) if s["kind"] != "natural"]
+neurons = sorted({s["neuron"] for s in closed})
+have = {(s["neuron"], s["kind"]) for s in closed}
+check(len(neurons) == targets and all((t, k) in have for t in neurons for k in KINDS) and
+      len(closed) == targets * len(KINDS),
+      "each of %d targets has one stimulus of each kind %s (%d closed-loop stimuli)"
+      % (len(neurons), KINDS, len(closed)))
+
+ids = {s["stimulus_id"]: s for s in closed}
+trials = [t for t in by.get("trial", []) if t["image_id"] in ids]
+check(len(trials) == targets * len(KINDS) * repeats,
+      "%d closed-loop trials (want %d: every stimulus %d times)"
+      % (len(trials), targets * len(KINDS) * repeats, repeats))
+
+evals = by.get("evaluation", [])
+per = {(e["neuron"], e["kind"]): e for e in evals if e["neuron"] >= 0}
+summary = {e["kind"]: e["mean"] for e in evals if e["neuron"] < 0}
+
+# Each target × kind: the unflagged trials' mean and the bootstrap interval.
+# The bounds are resampled means summed in the C's order; numpy's
+# percentile interpolates with another formula, a few ulps: 1e-12 relative.
+ok = 0
+interval = {}
+for t in neurons:
+    for k in KINDS:
+        e = per.get((t, k))
+        sid = [i for i, s in ids.items() if s["neuron"] == t and s["kind"] == k]
+        vals = [float(x["counts"][t]) for x in trials if x["image_id"] in sid and x["flags"] == 0]
+        if e is not None and not vals:  # every trial flagged (dropped frames): no mean, said so
+            ok += e["repeats"] == 0 and not (e["mean"] == e["mean"])
+            continue
+        if e is None:
+            continue
+        mean, low, high = evaluation_interval(vals, int(t), k)
+        same = (e["repeats"] == len(vals) and abs(mean - e["mean"]) <= 1e-9 * (1 + abs(mean)) and
+                abs(low - e["ci_low"]) <= 1e-12 * (1 + abs(low)) and
+                abs(high - e["ci_high"]) <= 1e-12 * (1 + abs(high)))
+        ok += same
+        interval[(t, k)] = (e["mean"], e["ci_low"], e["ci_high"])
+check(ok == targets * len(KINDS),
+      "%d of %d per-kind evaluations are the mean and bootstrap interval of their unflagged "
+      "trials" % (ok, targets * len(KINDS)))
+
+
+def names(kind, control):
+    if kind == "mei":
+        return ("median_ratio_mei_over_%s" % control, "targets_compared_%s" % control,
+                "targets_mei_beats_%s" % control, "targets_mei_below_%s" % control)
+    return ("median_ratio_%s_over_%s" % (kind, control),
+            "targets_compared_%s_over_%s" % (kind, control),
+            "targets_%s_beats_%s" % (kind, control), "targets_%s_below_%s" % (kind, control))
+
+
+# Each comparison: the median ratio over targets whose control mean is
+# positive, and the counts whose intervals lie wholly above or below.
+right = 0
+for kind, control in COMPARISONS:
+    ratios, beat, below = [], 0, 0
+    for t in neurons:
+        a, c = interval.get((t, kind)), interval.get((t, control))
+        if not a or not c or not c[0] > 0:
+            continue
+        ratios.append(a[0] / c[0])
+        beat += a[1] > c[2]
+        below += a[2] < c[1]
+    median_name, compared, beats, belows = names(kind, control)
+    if not ratios:
+        right += median_name not in summary
+        continue
+    want = statistics.median(ratios)
+    # The C takes the median of float32 ratios: 1e-6 relative.
+    right += (abs(summary.get(median_name, float("nan")) - want) <= 1e-6 * (1 + abs(want)) and
+              summary.get(compared) == len(ratios) and summary.get(beats) == beat and
+              summary.get(belows) == below)
+check(right == len(COMPARISONS),
+      "%d of %d comparisons' median ratio and counts recomputed from the intervals"
+      % (right, len(COMPARISONS)))
+
+# The ground truth per kind, and its comparison counts from those values.
+truth = {(e["neuron"], e["kind"][6:]): e["mean"] for e in evals
+         if e["neuron"] >= 0 and e["kind"].startswith("truth_")}
+check(all((t, k) in truth for t in neurons for k in KINDS),
+      "every target's simulated cell scored on every kind (truth_<kind>)")
+right = 0
+for kind, control in COMPARISONS[1:]:
+    pairs = [(truth[(t, kind)], truth[(t, control)]) for t in neurons]
+    _, compared, beats, belows = names(kind, control)
+    right += (summary.get("truth_" + compared) == len(pairs) and
+              summary.get("truth_" + beats) == sum(a > b for a, b in pairs) and
+              summary.get("truth_" + belows) == sum(a < b for a, b in pairs))
+check(right == len(COMPARISONS) - 1,
+      "%d of %d ground-truth comparison counts recomputed from truth_<kind>"
+      % (right, len(COMPARISONS) - 1))
+
+# The masked MEI is mu + m (x* - mu) with 0 <= m <= 1: where the MEI is off
+# gray by more than 0.05, (masked - mu) / (mei - mu) lies in [0, 1], and the
+# mask opens somewhere (a ratio above 0.9). mu is the budget note's, printed
+# to 4 decimals: off by up to 5e-5, which moves a ratio by up to 1e-3 at 0.05
+# from gray, so 2e-3 of slack.
+budget = [x["text"] for x in by.get("note", []) if "contrast budget" in str(x.get("text", ""))]
+mu = float(re.search(r"mean luminance ([0-9.]+)", budget[0]).group(1)) if budget else None
+mixes = 0
+for t in neurons:
+    mei = next(s["pixels"] for s in closed if s["neuron"] == t and s["kind"] == "mei")
+    masked = next(s["pixels"] for s in closed if s["neuron"] == t and s["kind"] == "masked")
+    ratio = [(b - mu) / (a - mu) for a, b in zip(mei.ravel(), masked.ravel()) if abs(a - mu) > 0.05]
+    mixes += bool(ratio) and min(ratio) >= -2e-3 and max(ratio) <= 1 + 2e-3 and max(ratio) > 0.9
+check(mu is not None and mixes == targets,
+      "%d of %d masked MEIs are the MEI mixed with gray by a mask in [0, 1]" % (mixes, targets))
+masks = [x["text"] for x in by.get("note", []) if str(x.get("text", "")).startswith("mask of neuron")]
+check(len(masks) == targets, "the masks' extent noted for %d of %d targets" % (len(masks), targets))
+
+page = open(os.path.join(session, "report", "index.html")).read()
+figures = 0
+for kind, control in COMPARISONS:
+    png = os.path.join(session, "report", "%s_vs_%s.png" % (kind, control))
+    figures += (os.path.getsize(png) > 0 if os.path.exists(png) else False) and \
+        ('src="%s_vs_%s.png"' % (kind, control)) in page
+check(figures == len(COMPARISONS), "the report draws %d of %d comparisons' figures"
+      % (figures, len(COMPARISONS)))
+check(all(title in page for title in ("masked MEI vs MEI", "most exciting surround vs masked MEI",
+                                      "least exciting surround vs masked MEI",
+                                      "least exciting input vs least exciting natural image")),
+      "the report titles each kind's comparison")
+print("1..%d" % (n - 1))
+sys.exit(1 if failed else 0)

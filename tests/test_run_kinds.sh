@@ -1,0 +1,31 @@
+#!/bin/sh
+# `inception run` with mei.kinds [full, masked, surround, least]: the
+# protocol tests/protocols/tiny.yaml (12 neurons, 2 targets, 10 MEI steps)
+# with surround cells in its population, controls [best_natural] and 3
+# closed-loop repeats; run_kinds_check.py reads the record and the report
+# back. About 6 s, most of it the display's frames. TAP output.
+# Arguments: the inception executable, the tests folder.
+inception=$1
+tests=$2
+py=/usr/bin/python3
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+# Ports from the process id, below the kernel's ephemeral range.
+base=$((10000 + ($$ % 2200) * 10))
+sed -e "s|tcp://127.0.0.1:5766|tcp://127.0.0.1:$base|" \
+    -e "s|tcp://127.0.0.1:5767|tcp://127.0.0.1:$((base + 1))|" \
+    -e "s|  fraction_complex: 0.5|  fraction_complex: 0.2\n  fraction_surround: 0.3|" \
+    -e "s|  controls: \[best_natural, gabor, rf\]|  controls: [best_natural]\n  kinds: [full, masked, surround, least]|" \
+    -e "s|^  repeats: 1$|  repeats: 3|" \
+    "$tests/protocols/tiny.yaml" >"$work/kinds.yaml"
+# The dummy driver (software rendering), as tests/test_run.sh.
+SDL_VIDEODRIVER=dummy "$inception" run "$work/kinds.yaml" --out "$work/session" \
+    >"$work/out" 2>&1
+status=$?
+sed 's/^/# /' "$work/out"
+if [ $status != 0 ]; then
+    echo "not ok 1 - inception run finishes the protocol with mei.kinds"
+    echo "1..1"
+    exit 1
+fi
+exec $py "$tests/run_kinds_check.py" "$work/session" 2 3
