@@ -378,6 +378,23 @@ static int better_after_restart(const vote *x, const vote *y, int need)
     return better(x, y);
 }
 
+/* A pairing that wins the vote by one vote more while a rival one short of
+ * it paired its messages closer together waits for the next onset or edge
+ * (until the vote is full): an edge that reached us before its own onset
+ * (the onset's message held up on its way, or its receiving thread waiting
+ * for a CPU: acquire takes onsets and data from two threads) votes for the
+ * pairing shifted by one stimulus (each onset with the next one's edge) and
+ * not yet for the true one. With an onset shown while acquisition was
+ * stopped at the head of the vote, the shifted pairing then reaches the
+ * votes needed first (tests/test_run_external.sh put trial 62 on trial 63's
+ * edge so). The onset's arrival gives the true pairing its vote back. */
+static int closer_rival(const vote *best, const vote *rival)
+{
+    return rival->score >= 1 && rival->score == best->score - 1 &&
+           rival->timed == rival->score && best->timed == best->score &&
+           rival->arrival_gap / rival->timed < best->arrival_gap / best->timed;
+}
+
 static void find_first_offset(acq_aligner *a)
 {
     int first = 0; /* onsets given up on (abandon_old_onsets) lead the queue */
@@ -400,6 +417,14 @@ static void find_first_offset(acq_aligner *a)
         }
     if (best.score < need)
         return;
+    if (!a->finishing && nonsets < VOTE_ONSETS)
+        for (int i = first; i < first + nonsets; i++)
+            for (int j = 0; j < nedges; j++) {
+                int64_t offset = a->edges[j].t - pending_at(a, i)->t.onset_display_ns;
+                vote v = score_offset(a, offset, first, nonsets);
+                if (closer_rival(&best, &v))
+                    return;
+            }
     for (int i = first; i < first + nonsets; i++) {
         pending_trial *p = pending_at(a, i);
         int e = -1, n = edges_near(a, p->t.onset_display_ns + best.offset, &e);

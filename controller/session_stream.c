@@ -577,10 +577,8 @@ static int oe_send(oe_sender *s, const char *envelope, size_t env, const char *j
  * advance the clock, carry nothing) a block inside each end. A span under
  * two blocks (a spike too late for its bin) cannot be that narrow: both
  * neighbours at its middle give the two blocks around it. The loss that
- * opens a clock (the unknown before the first message seen, at the start or
- * after a GUI stop and start) is not sent: the replay's own start and
- * message_num back at 1 make the receiver open the same span. The `lost`
- * counts of other items are the same gaps again and are not sent twice. */
+ * opens a clock goes out as oe_send_opening. The `lost` counts of other
+ * items are the same gaps again and are not sent twice. */
 static int oe_send_loss(oe_sender *s, const outgoing *m, int64_t unix_ms)
 {
     char json[1024];
@@ -597,6 +595,22 @@ static int oe_send_loss(oe_sender *s, const outgoing *m, int64_t unix_ms)
     return oe_send(s, "DATA", 5, json, n, NULL, 0);
 }
 
+/* The loss that opens a clock (the unknown before the first message seen,
+ * at the start or after a GUI stop and start): a receiver opens it itself,
+ * three blocks before the first message it sees. So that first message, an
+ * empty data block at the span's end, goes out when the recorded one came:
+ * the same span, and the new clock's start reaches the aligner when it did
+ * (it times onsets shown while acquisition was stopped against it: sent
+ * with whatever message came next, a bin up to a block later, it flagged an
+ * onset that came 100 ms before it as shown while stopped). */
+static int oe_send_opening(oe_sender *s, const outgoing *m, int64_t unix_ms)
+{
+    char json[1024];
+    size_t n = acq_oe_data_header(json, sizeof json, ++s->message_num,
+                                  to_sample(s, m->until_ns), 0, s->rate, unix_ms);
+    return oe_send(s, "DATA", 5, json, n, NULL, 0);
+}
+
 static int oe_send_one(oe_sender *s, const message_list *l, const outgoing *m,
                        acq_publisher *onsets, session_stream_summary *out)
 {
@@ -609,7 +623,7 @@ static int oe_send_one(oe_sender *s, const message_list *l, const outgoing *m,
     if (m->clock_reset)
         s->message_num = 0; /* the GUI stopped and started: the plugin counts from 1 again */
     if (m->kind == OUT_LOSS)
-        return s->message_num ? oe_send_loss(s, m, unix_ms) : 0;
+        return s->message_num ? oe_send_loss(s, m, unix_ms) : oe_send_opening(s, m, unix_ms);
     if (m->kind == OUT_SPIKES) {
         for (size_t i = m->first; i < m->first + m->count; i++) {
             size_t n = acq_oe_spike_header(json, sizeof json, ++s->message_num,

@@ -605,6 +605,64 @@ static void test_clock_reset(void)
     acq_aligner_destroy(a);
 }
 
+/* After a GUI stop and start, an onset shown just before the new clock's
+ * first message (no edge of its own) heads the vote, and one edge reaches
+ * the aligner before its onset (acquire takes the onset and data streams
+ * from two receiving threads): the vote may pair only edges that came by
+ * the latest onset, or the pairing shifted by one stimulus (each onset with
+ * the next one's edge) wins it. Trials 60 ms apart, as in
+ * tests/test_run_external.sh, where this put trial 62 on trial 63's edge. */
+static void test_restart_edge_before_onset(void)
+{
+    char err[ACQ_ERR_SIZE];
+    acq_aligner *a = new_aligner();
+    const int64_t S = 1000000000LL, R0 = 1000000000LL, P = 60000000LL, MS = 1000000LL;
+    for (int i = 0; i < 3; i++) { /* the old clock, as in test_clock_reset */
+        acq_aligner_add_onset(a, (uint64_t)i, 0, D0 + i * S, R0 + i * S, err);
+        acq_aligner_add_sync(a, A0 + i * S, 0, 1, R0 + i * S + MS);
+    }
+    for (int64_t t = T0; t < A0 + 2300000000LL; t += WIDTH)
+        add_bin_item(a, t, 0, 0);
+    /* The new clock's 0 is display time b0; onset k (3..19) is shown at
+     * b0 + 40 ms + (k - 3) P and reaches us 1 ms later, its edge 2 ms after. */
+    int64_t b0 = D0 + 3 * S + S / 2;
+#define SHOWN(k) (b0 + 40 * MS + ((k) - 3) * P)
+#define ARRIVES(d) ((d) - D0 + R0 + MS)
+    acq_aligner_add_onset(a, 3, 0, SHOWN(3), ARRIVES(SHOWN(3)), err); /* no edge */
+    add_bin_item(a, 0, ACQ_ITEM_CLOCK_RESET | ACQ_ITEM_RESTART, ARRIVES(b0 + 50 * MS));
+    int next = 4;
+    for (int64_t t = WIDTH; t < 3 * S; t += WIDTH) {
+        int bin_added = 0;
+        while (next < 20 && SHOWN(next) - b0 < t + WIDTH) {
+            int64_t d = SHOWN(next);
+            if (next != 6)
+                acq_aligner_add_onset(a, (uint64_t)next, 0, d, ARRIVES(d), err);
+            acq_aligner_add_sync(a, d - b0, 0, 1, ARRIVES(d) + 2 * MS);
+            if (next == 6) { /* its edge first, the data going on, then the onset */
+                add_bin_item(a, t, 0, ARRIVES(d) + 2 * MS);
+                bin_added = 1;
+                acq_aligner_add_onset(a, 6, 0, d, ARRIVES(d), err);
+            }
+            next++;
+        }
+        if (!bin_added)
+            add_bin_item(a, t, 0, ARRIVES(b0 + t));
+    }
+    acq_aligner_finish(a);
+    acq_trial t[20];
+    float counts[20][UNITS];
+    int n = collect(a, t, counts), own = 0;
+    for (int k = 4; k < n; k++)
+        own += t[k].flags == 0 && t[k].sync_edge_ns == SHOWN(k) - b0;
+#undef SHOWN
+#undef ARRIVES
+    CHECK(n == 20 && own == 16, "after the start every trial on its own edge (%d of 16)", own);
+    CHECK(n == 20 && t[3].flags == ACQ_TRIAL_NO_SYNC && t[3].sync_edge_ns == 0,
+          "the onset shown just before the start has no edge (flags %u, edge %lld)",
+          n == 20 ? t[3].flags : 0, n == 20 ? (long long)t[3].sync_edge_ns : 0);
+    acq_aligner_destroy(a);
+}
+
 int main(void)
 {
     test_clean();
@@ -620,5 +678,6 @@ int main(void)
     test_openephys_window_on_bin_centres(14850);  /* 495 ms */
     test_loss_spans();
     test_clock_reset();
+    test_restart_edge_before_onset();
     return test_done();
 }
