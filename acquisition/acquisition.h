@@ -473,6 +473,7 @@ typedef struct acq_trial {
     uint32_t flags;
     int bins;                 /* bins summed */
     int64_t completed_ns;     /* CLOCK_MONOTONIC when it became complete */
+    int64_t onset_received_ns; /* when its onset reached the aligner; 0 unknown */
 } acq_trial;
 
 /* The fit: acq = acq0 + offset_ns + (1 + drift) · (display − display0). */

@@ -298,6 +298,7 @@ int acq_aligner_add_onset(acq_aligner *a, uint64_t trial, uint64_t stimulus_id,
     p->t.trial = trial;
     p->t.stimulus_id = stimulus_id;
     p->t.onset_display_ns = onset_display_ns;
+    p->t.onset_received_ns = received_ns;
     p->received = received_ns;
     a->vote_due = 1;
     if (received_ns > a->latest_received)

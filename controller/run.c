@@ -229,6 +229,7 @@ static int record_completed_trial(run_state *s, const acq_trial *t, const float 
     record_payload_i64(&pl, "onset_acq_ns", t->onset_acq_ns);
     record_payload_i64(&pl, "sync_edge_ns", t->sync_edge_ns);
     record_payload_i64(&pl, "bins", t->bins);
+    record_payload_i64(&pl, "onset_received_ns", t->onset_received_ns);
     record_payload_text(&pl, "block", block);
     int r = session_record_append(s->rec, RECORD_TRIAL, &pl, NULL, s->err);
     record_payload_free(&pl);

@@ -453,11 +453,17 @@ static int onset_message(message_list *l, const record_view *v, char *err)
         record_get_i64(v->payload, v->length, "onset_ns", &onset))
         return controller_fail(err, "trial record at offset %llu: no trial, image_id or onset_ns",
                                (unsigned long long)v->offset);
+    /* Sent when it reached the aligner (the run loop took it from the
+     * display), which the aligner's arrival rules timed against the stream:
+     * the flip itself came earlier, by however long the loop was busy. */
+    int64_t received = 0;
+    record_get_i64(v->payload, v->length, "onset_received_ns", &received);
     outgoing *o = message_add(l);
     if (!o)
         return controller_fail(err, "out of memory for the stream");
     o->kind = OUT_ONSET;
-    o->at_ns = o->timestamp_ns = onset;
+    o->timestamp_ns = onset;
+    o->at_ns = received > 0 ? received : onset;
     o->trial = trial;
     o->image_id = image_id;
     return 0;
