@@ -164,6 +164,9 @@ size_t acq_oe_ttl_header(char *out, size_t size, uint64_t message_num, int64_t s
  * say more (their num_samples, when larger): a gap's span reaches this far
  * past its neighbours' samples. */
 #define ACQ_OE_DEFAULT_BLOCK 1024
+/* Open Ephys: a bin closes once a sample this many bins (and two blocks) past its end
+ * was seen (the receiver's binner grace). */
+#define ACQ_OE_GRACE_BINS 2
 size_t acq_oe_data_header(char *out, size_t size, uint64_t message_num, int64_t sample_num,
                           int64_t num_samples, double sample_rate, int64_t timestamp_ms);
 

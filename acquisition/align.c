@@ -445,6 +445,14 @@ static void decide_onset(acq_aligner *a, pending_trial *p, int64_t predicted)
         return;
     }
     p->t.flags |= n == 0 ? ACQ_TRIAL_NO_SYNC : ACQ_TRIAL_AMBIGUOUS;
+    /* No edge, and its onset reached us before the restarted clock's first
+     * message: shown while acquisition was stopped (or as it started), as
+     * restart_clock says of those that came RESTART_MARGIN_NS before it.
+     * The margin only takes them out of the vote; the flag does not hang on
+     * it, so an onset 100 ms before the start, give or take a busy moment,
+     * is flagged the same either way. */
+    if (n == 0 && p->received && a->restart_received && p->received < a->restart_received)
+        p->t.flags |= ACQ_TRIAL_RESTART;
     a->stats.missing_edges += n == 0;
     a->stats.ambiguous += n > 1;
     p->t.onset_acq_ns = predicted;

@@ -657,8 +657,8 @@ static void test_restart_edge_before_onset(void)
 #undef SHOWN
 #undef ARRIVES
     CHECK(n == 20 && own == 16, "after the start every trial on its own edge (%d of 16)", own);
-    CHECK(n == 20 && t[3].flags == ACQ_TRIAL_NO_SYNC && t[3].sync_edge_ns == 0,
-          "the onset shown just before the start has no edge (flags %u, edge %lld)",
+    CHECK(n == 20 && t[3].flags == (ACQ_TRIAL_NO_SYNC | ACQ_TRIAL_RESTART) && t[3].sync_edge_ns == 0,
+          "the onset shown just before the start has no edge: flagged 4 + 16 (flags %u, edge %lld)",
           n == 20 ? t[3].flags : 0, n == 20 ? (long long)t[3].sync_edge_ns : 0);
     acq_aligner_destroy(a);
 }
