@@ -56,6 +56,7 @@ static void on_signal(int sig)
 typedef struct trial_rows {
     float *counts;
     int64_t *rows;
+    uint8_t *old_clock; /* 1: completed on a clock the GUI has stopped since */
     int n, cap, units;
 } trial_rows;
 
@@ -69,7 +70,10 @@ static int rows_add(trial_rows *r, const acq_trial *t, const float *counts)
         int64_t *w = realloc(r->rows, sizeof(int64_t) * 6 * (size_t)cap);
         if (w)
             r->rows = w;
-        if (!c || !w)
+        uint8_t *o = realloc(r->old_clock, (size_t)cap);
+        if (o)
+            r->old_clock = o;
+        if (!c || !w || !o)
             return 1;
         r->cap = cap;
     }
@@ -77,6 +81,7 @@ static int rows_add(trial_rows *r, const acq_trial *t, const float *counts)
     int64_t row[6] = {(int64_t)t->trial, (int64_t)t->stimulus_id, t->onset_display_ns,
                       t->onset_acq_ns, t->sync_edge_ns, (int64_t)t->flags};
     memcpy(r->rows + 6 * (size_t)r->n, row, sizeof row);
+    r->old_clock[r->n] = 0;
     r->n++;
     return 0;
 }
@@ -119,7 +124,28 @@ typedef struct acquire_state {
     int64_t last_data;  /* CLOCK_MONOTONIC of the last data item */
     double sample_rate; /* Open Ephys: --sample-rate */
     int silent;         /* the silence was reported */
+    int64_t latency_ns, window_ns;
+    int64_t clock_reset_ns; /* CLOCK_MONOTONIC: the latest clock reset the aligner took */
+    int flagged_late;   /* rows flagged by a span of possible loss after they were taken */
 } acquire_state;
+
+/* A span of possible loss (an Open Ephys spike too late for its bin) that
+ * came after trials it overlaps were taken from the aligner: their rows gain
+ * flag 1, as `inception run` records a `trial_flags` record for them. Rows
+ * of a clock the GUI stopped since are not the span's. */
+static void flag_taken_rows(acquire_state *s, int64_t from, int64_t until)
+{
+    trial_rows *r = &s->rows;
+    for (int i = 0; i < r->n; i++) {
+        int64_t *row = r->rows + 6 * (size_t)i, start = row[3] + s->latency_ns;
+        if (r->old_clock[i] || !(from < start + s->window_ns && until > start) ||
+            (row[5] & ACQ_TRIAL_LOST))
+            continue;
+        s->flagged += row[5] == 0;
+        row[5] |= ACQ_TRIAL_LOST;
+        s->flagged_late++;
+    }
+}
 
 /* Moves completed trials from the aligner to the rows; returns 1 on failure. */
 static int drain_trials(acquire_state *s, char *err)
@@ -141,6 +167,7 @@ static int drain_trials(acquire_state *s, char *err)
             snprintf(err, MODEL_ERR_SIZE, "out of memory");
             return 1;
         }
+        s->rows.old_clock[s->rows.n - 1] = t.completed_ns <= s->clock_reset_ns;
         s->flagged += t.flags != 0;
         if (s->rows.n % 50 == 0)
             fprintf(stderr, "acquire: %d trials (%d flagged)\n", s->rows.n, s->flagged);
@@ -161,6 +188,13 @@ static int take_item(acquire_state *s, acq_receiver *from, int timeout_ms, char 
         s->silent = 0;
     }
     int r = acq_aligner_add_item(s->aligner, it, why);
+    if (it->flags & ACQ_ITEM_CLOCK_RESET) { /* after the add: the old clock's trials are done */
+        for (int i = 0; i < s->rows.n; i++)
+            s->rows.old_clock[i] = 1;
+        s->clock_reset_ns = acq_now_ns();
+    }
+    if (it->type == ACQ_ITEM_LOSS)
+        flag_taken_rows(s, it->timestamp_ns, it->until_ns);
     acq_item_free(it);
     if (r == ACQ_REJECT_VALUE) { /* onsets pile up with no data to complete them */
         snprintf(err, MODEL_ERR_SIZE, "%s", why);
@@ -250,6 +284,9 @@ static void report(const acquire_state *s)
         printf("acquire: %llu stretches of possible loss flagged (%llu spikes too late for "
                "their bins)\n", (unsigned long long)st.loss_spans,
                (unsigned long long)st.late_spikes);
+    if (s->flagged_late)
+        printf("acquire: %d trials flagged after they completed (a span of possible loss came "
+               "later)\n", s->flagged_late);
     if (f.clock_restarts)
         printf("acquire: the acquisition clock restarted %llu times (GUI stop and start); "
                "the clock fit began anew each time\n", (unsigned long long)f.clock_restarts);
@@ -358,6 +395,8 @@ int command_acquire(int argc, char **argv)
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     s.sample_rate = rate;
+    s.latency_ns = ac.latency_ns;
+    s.window_ns = ac.window_ns;
     if (run_acquire(&s, trials, timeout, err) || rows_write(&s.rows, dir, err) ||
         unit_map_write(s.data, dir, err)) {
         fprintf(stderr, "inception acquire: %s\n", err);
@@ -371,6 +410,7 @@ done:
     acq_aligner_destroy(s.aligner);
     free(s.rows.counts);
     free(s.rows.rows);
+    free(s.rows.old_clock);
     free(s.counts);
     return status;
 }

@@ -280,6 +280,7 @@ typedef enum record_type {
     RECORD_NOTE = 12,         /* free-form text */
     RECORD_MODEL_METRICS = 13, /* the model's per-neuron correlations (and FEVE) on a split */
     RECORD_SPIKES = 14,       /* a batch of received Open Ephys spikes: sample, unit, electrode */
+    RECORD_TRIAL_FLAGS = 15,  /* flags a recorded trial gained later: readers OR them into its own */
     RECORD_TYPE_COUNT
 } record_type;
 
@@ -494,6 +495,19 @@ typedef struct record_spikes {
     int64_t first_received_ns, received_ns; /* the first and the last spike's arrival */
 } record_spikes;
 int session_record_spikes(session_record *w, const record_spikes *s, char *err);
+
+/* A recorded trial found flagged after its record was written (RECORD.md
+ * `trial_flags`): a span of possible loss on the acquisition clock that its
+ * window overlaps came later (an Open Ephys spike too late for its bin).
+ * Appended, never rewriting the trial record; every reader ORs `flags` into
+ * the trial's own. */
+typedef struct record_trial_flags {
+    int64_t trial;
+    int64_t flags;            /* ACQ_TRIAL_* bits the trial gained */
+    int64_t from_ns, until_ns; /* the span, acquisition clock */
+    const char *reason;
+} record_trial_flags;
+int session_record_trial_flags(session_record *w, const record_trial_flags *c, char *err);
 
 /* The display-to-acquisition clock fit (acq_clock_fit) at the end of a
  * block: acquisition ns = acquisition_ref_ns + offset_ns + slope ×
@@ -1062,6 +1076,7 @@ enum { RUN_CONTROL_BEST_NATURAL, RUN_CONTROL_GABOR, RUN_CONTROL_RF, RUN_CONTROLS
 typedef struct run_result {
     char session_dir[PROTOCOL_STRING_SIZE];
     int trials_recorded, trials_flagged;
+    int trials_flagged_late; /* by a `trial_flags` record, after their records were written */
     int targets;
     double test_feve_mean;   /* test images, neurons with FEV >= METRICS_FEV_MIN */
     double test_corr_mean;   /* test images, all neurons */

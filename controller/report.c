@@ -1,9 +1,10 @@
 /* report.c: `inception report DIR`: a session record read back into an HTML
  * page with PNG figures (controller.h, "Report"). Two passes over the record:
  * the first gathers everything but trials' counts (schedule, stimuli,
- * timing, stream bins and trial onsets for the PSTH, alignment, model
- * metrics, the learning curve, the final model's bytes), the second picks
- * each closed-loop trial's target-neuron count, so that trials need not
+ * timing, stream bins, alignment, model metrics, the learning curve, the
+ * final model's bytes, the flags trials gained later), the second picks each
+ * unflagged trial's onset for the PSTH and each closed-loop trial's
+ * target-neuron count, so that trials need not
  * follow their schedule entries and natural-image trials are never held in
  * memory. Only the test predictions read the natural trials, through
  * session_dataset_load, as the fit does. The newer figures write their
@@ -123,6 +124,9 @@ typedef struct session_data {
     planned_trial *plan;
     int plan_count;
     size_t plan_capacity;
+    int64_t *gained; /* `trial_flags` records: (trial, flags) pairs, sorted after pass 1 */
+    int gained_count;
+    size_t gained_capacity;
     stimulus_image *stimuli;
     int stimulus_count;
     size_t stimulus_capacity;
@@ -147,6 +151,7 @@ static void session_data_free(session_data *d)
     free(d->align_slope.v);
     free(d->bin_start_ns.v), free(d->bin_width_ns.v), free(d->bin_mean.v);
     free(d->onset_acq_ns.v), free(d->onset_display_ns.v);
+    free(d->gained);
     free(d->single_trial_corr), free(d->oracle);
     free(d->model_bytes), free(d->chosen);
     free(d->curve_final.v), free(d->curve_round.v), free(d->curve_trials.v);
@@ -380,11 +385,44 @@ static int gather_bin(session_data *d, const record_view *v)
            series_push(&d->bin_mean, sum / (double)finite);
 }
 
+/* A trial_flags record: the flags its trial gained after its record was
+ * written (RECORD.md), ORed into the trial's own in the second pass. */
+static int gather_trial_flags(session_data *d, const record_view *v)
+{
+    if (controller_grow(&d->gained, &d->gained_capacity, 2 * (size_t)d->gained_count + 2,
+                        sizeof *d->gained, 32))
+        return 1;
+    d->gained[2 * d->gained_count] = field_i64(v, "trial", -1);
+    d->gained[2 * d->gained_count + 1] = field_i64(v, "flags", 0);
+    d->gained_count++;
+    return 0;
+}
+
+static int compare_gained(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* A trial record's flags with those its trial gained later. */
+static int64_t trial_flags(const session_data *d, const record_view *v)
+{
+    int64_t flags = field_i64(v, "flags", 0), trial = field_i64(v, "trial", -1);
+    const int64_t *g = d->gained_count ? bsearch(&trial, d->gained, (size_t)d->gained_count,
+                                                 2 * sizeof *d->gained, compare_gained)
+                                       : NULL;
+    while (g && g > d->gained && g[-2] == trial)
+        g -= 2; /* the first pair of the trial */
+    for (; g && g < d->gained + 2 * d->gained_count && g[0] == trial; g += 2)
+        flags |= g[1];
+    return flags;
+}
+
 /* An unflagged trial's onset: on the acquisition clock where the trial
  * record has it (`onset_acq_ns`), else on the display clock, mapped later. */
 static int gather_onset(session_data *d, const record_view *v)
 {
-    if (field_i64(v, "flags", 0) != 0)
+    if (trial_flags(d, v) != 0)
         return 0; /* a flagged trial's bins may be missing or misplaced */
     int64_t acq, display;
     int have_acq = !record_get_i64(v->payload, v->length, "onset_acq_ns", &acq);
@@ -421,7 +459,9 @@ static int gather_timing(session_data *d, const record_view *v)
     case RECORD_TRIAL:
         d->trials_seen++;
         d->trials_frames_flagged += (field_i64(v, "flags", 0) & RUN_TRIAL_FRAMES) != 0;
-        return gather_onset(d, v);
+        return 0; /* its onset in the second pass, with the flags it gained later */
+    case RECORD_TRIAL_FLAGS:
+        return gather_trial_flags(d, v);
     case RECORD_STREAM:
         return series_push(&d->stream_received_ns, (double)field_i64(v, "received_ns", 0)) ||
                series_push(&d->stream_timestamp_ms, (double)field_i64(v, "timestamp_ms", 0)) ||
@@ -554,12 +594,14 @@ static int compare_plan(const void *a, const void *b)
 
 static int gather_trial(session_data *d, const record_view *v)
 {
+    if (gather_onset(d, v))
+        return 1;
     if (!d->plan_count)
         return 0;
     planned_trial key = {field_i64(v, "trial", -1), 0, 0};
     const planned_trial *p = bsearch(&key, d->plan, (size_t)d->plan_count, sizeof *d->plan,
                                      compare_plan);
-    if (!p || p->kind < 0 || p->target < 0 || field_i64(v, "flags", 0) != 0)
+    if (!p || p->kind < 0 || p->target < 0 || trial_flags(d, v) != 0)
         return 0; /* a flagged trial is no evidence, as in the run's own evaluation */
     record_field f;
     if (record_field_find(v->payload, v->length, "counts", &f) || f.dtype != RECORD_F32 ||
@@ -623,6 +665,8 @@ static int read_session(const char *session_dir, session_data *d, char *err)
     d->summary.damaged = walk.damaged;
     if (d->plan_count > 1)
         qsort(d->plan, (size_t)d->plan_count, sizeof *d->plan, compare_plan);
+    if (d->gained_count > 1)
+        qsort(d->gained, (size_t)d->gained_count, 2 * sizeof *d->gained, compare_gained);
     if (session_record_each(session_dir, visit_trial, d, NULL, err))
         return 1;
     if (d->target_count > 1)

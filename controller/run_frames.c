@@ -97,6 +97,16 @@ int run_frames_release(run_frames *f, int block_over, acq_trial *t, float *count
     return 0;
 }
 
+void run_frames_flag_span(run_frames *f, int64_t from, int64_t until, int64_t latency_ns,
+                          int64_t window_ns)
+{
+    for (int i = 0; i < f->held_count; i++) {
+        int64_t start = f->held[i].onset_acq_ns + latency_ns;
+        if (from < start + window_ns && until > start)
+            f->held[i].flags |= ACQ_TRIAL_LOST;
+    }
+}
+
 void run_frames_free(run_frames *f)
 {
     free(f->verdict);

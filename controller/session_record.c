@@ -77,7 +77,7 @@ const char *record_type_name(int type)
     static const char *const names[RECORD_TYPE_COUNT] = {
         "unknown", "session_start", "phase", "schedule", "flip", "stream", "sync",
         "alignment", "trial", "checkpoint", "stimulus", "evaluation", "note",
-        "model_metrics", "spikes",
+        "model_metrics", "spikes", "trial_flags",
     };
     return type > 0 && type < RECORD_TYPE_COUNT ? names[type] : "unknown";
 }
@@ -831,6 +831,17 @@ int session_record_spikes(session_record *w, const record_spikes *s, char *err)
     record_payload_i64(p, "first_received_ns", s->first_received_ns);
     record_payload_i64(p, "received_ns", s->received_ns);
     return append_scratch(w, RECORD_SPIKES, NULL, err);
+}
+
+int session_record_trial_flags(session_record *w, const record_trial_flags *c, char *err)
+{
+    record_payload *p = scratch(w);
+    record_payload_i64(p, "trial", c->trial);
+    record_payload_i64(p, "flags", c->flags);
+    record_payload_i64(p, "from_ns", c->from_ns);
+    record_payload_i64(p, "until_ns", c->until_ns);
+    record_payload_text(p, "reason", c->reason);
+    return append_scratch(w, RECORD_TRIAL_FLAGS, NULL, err);
 }
 
 int session_record_alignment(session_record *w, const record_alignment *a, char *err)
