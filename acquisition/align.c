@@ -379,16 +379,22 @@ static int better_after_restart(const vote *x, const vote *y, int need)
     return better(x, y);
 }
 
-/* A pairing that wins the vote by one vote more while a rival one short of
- * it paired its messages closer together waits for the next onset or edge
- * (until the vote is full): an edge that reached us before its own onset
+/* After a clock restart (where pairings enough onsets agree on are told
+ * apart by their arrival gaps anyway, better_after_restart), a pairing that
+ * wins the vote by one vote more while a rival one short of it paired its
+ * messages closer together waits for the next onset or edge (until the vote
+ * is full): an edge that reached us before its own onset
  * (the onset's message held up on its way, or its receiving thread waiting
  * for a CPU: acquire takes onsets and data from two threads) votes for the
  * pairing shifted by one stimulus (each onset with the next one's edge) and
  * not yet for the true one. With an onset shown while acquisition was
  * stopped at the head of the vote, the shifted pairing then reaches the
  * votes needed first (tests/test_run_external.sh put trial 62 on trial 63's
- * edge so). The onset's arrival gives the true pairing its vote back. */
+ * edge so). The onset's arrival gives the true pairing its vote back. Not
+ * at the first vote, which more votes decide: there, waiting would only
+ * bring on ties the arrival gaps decide, wrongly when the acquisition side
+ * answers onsets more than half a stimulus period late (seen under load:
+ * every trial one off). */
 static int closer_rival(const vote *best, const vote *rival)
 {
     return rival->score >= 1 && rival->score == best->score - 1 &&
@@ -418,7 +424,7 @@ static void find_first_offset(acq_aligner *a)
         }
     if (best.score < need)
         return;
-    if (!a->finishing && nonsets < VOTE_ONSETS)
+    if (a->restart_received && !a->finishing && nonsets < VOTE_ONSETS)
         for (int i = first; i < first + nonsets; i++)
             for (int j = 0; j < nedges; j++) {
                 int64_t offset = a->edges[j].t - pending_at(a, i)->t.onset_display_ns;

@@ -195,6 +195,7 @@ s = zmq.Context().socket(zmq.SUB)
 s.setsockopt(zmq.RCVHWM, 0)
 s.setsockopt(zmq.SUBSCRIBE, b"")
 s.connect(sys.argv[1])
+open(sys.argv[2] + ".ready", "w").close()  # the replay starts now (a loaded machine starts Python slowly)
 spikes, ttls, blocks, nums = [], 0, 0, []
 while s.poll(3000 if nums else 60000):
     f = s.recv_multipart()
@@ -215,8 +216,10 @@ print("%d spikes, %d TTLs, %d data blocks, message_num from 1 %d times, rising: 
     nums[:1] == [1] and all(b > a for a, b in zip(nums, nums[1:]) if b != 1)))
 PY
 sub=$!
+i=0
+while [ ! -e "$work/oe_replayed.npy.ready" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 "$inception" replay "$work/oe_session" --stream "$oereplay" --onsets "tcp://127.0.0.1:$((base + 7))" \
-    --format openephys --speed 0 >"$work/oe_replay.out" 2>&1
+    --format openephys --speed 0 --wait-ms 500 >"$work/oe_replay.out" 2>&1
 replay_rc=$?
 wait $sub
 $py - "$work/oe_session" "$tests/../python" "$work/oe_replayed.npy" "$work/oe_sub.out" >"$work/err" 2>&1 <<'PY'
@@ -256,7 +259,7 @@ print(sum(r['type'] == 'trial' for r in read_records('$work/oe_session/session.r
     >"$work/oe_acq.out" 2>&1 &
 acq=$!
 "$inception" replay "$work/oe_session" --stream "$oeacq" --onsets "$oeons" --format openephys \
-    --speed 1 >"$work/oe_replay2.out" 2>&1
+    --speed 1 --wait-ms 500 >"$work/oe_replay2.out" 2>&1
 replay_rc=$?
 wait $acq
 acq_rc=$?
