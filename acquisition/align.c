@@ -95,6 +95,8 @@ struct acq_aligner {
     uint32_t item_flags; /* restart/overflow seen on a non-bin item, for the next bin */
     int64_t latest_received; /* the latest arrival time of an onset or edge */
     int64_t restart_received; /* arrival of the restarted clock's first message; 0 none */
+    double lag_sum;  /* over matched pairs with both arrival times: edge's minus onset's */
+    int lag_n;
     int finishing;
     fit_state fit;
     suspect suspects[MAX_SUSPECT];
@@ -312,6 +314,10 @@ static void anchor_on_edge(acq_aligner *a, pending_trial *p, int e)
     if (a->fit.n > 0 && fabs((double)(a->edges[e].t - predicted)) > a->fit.max_residual)
         a->fit.max_residual = fabs((double)(a->edges[e].t - predicted));
     a->edges[e].matched = 1;
+    if (p->received && a->edges[e].received) {
+        a->lag_sum += (double)(a->edges[e].received - p->received);
+        a->lag_n++;
+    }
     fit_add(&a->fit, p->t.onset_display_ns, a->edges[e].t);
     p->t.sync_edge_ns = a->edges[e].t;
     p->t.onset_acq_ns = a->edges[e].t;
@@ -322,9 +328,21 @@ static void anchor_on_edge(acq_aligner *a, pending_trial *p, int e)
  * enough of the first onsets agree. */
 typedef struct vote {
     int score, first_matched, timed; /* timed: pairs with both arrival times known */
-    double arrival_gap;              /* summed over the timed pairs */
+    double arrival_gap;              /* summed over the timed pairs (expected_lag) */
     int64_t offset;
 } vote;
+
+/* How long after its onset an edge reaches us: the mean over the pairs
+ * matched so far (the acquisition side's answer takes as long on a
+ * restarted clock as before), 0 before any. A pair's arrival gap is its
+ * distance from this, signed lags compared: a pairing shifted by a
+ * stimulus is a whole period off it, one way or the other, even when the
+ * answer takes half a period (then its unsigned gap ties with the true
+ * pairing's: seen under load, every trial of a restarted clock one off). */
+static double expected_lag(const acq_aligner *a)
+{
+    return a->lag_n ? a->lag_sum / a->lag_n : 0;
+}
 
 static int arrived_together(const acq_aligner *a, const pending_trial *p, int e)
 {
@@ -336,6 +354,7 @@ static int arrived_together(const acq_aligner *a, const pending_trial *p, int e)
 static vote score_offset(const acq_aligner *a, int64_t offset, int first, int nonsets)
 {
     vote v = {0, 0, 0, 0, offset};
+    double lag = expected_lag(a);
     for (int i = first; i < first + nonsets; i++) {
         const pending_trial *p = &a->pending[a->head + i];
         int e = -1;
@@ -345,7 +364,7 @@ static vote score_offset(const acq_aligner *a, int64_t offset, int first, int no
         v.score++;
         v.first_matched |= i == first;
         if (p->received && a->edges[e].received) {
-            v.arrival_gap += fabs((double)(p->received - a->edges[e].received));
+            v.arrival_gap += fabs((double)(a->edges[e].received - p->received) - lag);
             v.timed++;
         }
     }
@@ -367,10 +386,10 @@ static int better(const vote *x, const vote *y)
 /* After a clock restart the first onsets may have been shown while
  * acquisition was stopped: they have no edges, and a regular rhythm shifted
  * by that many stimuli then matches more onsets than the true pairing. What
- * tells them apart is how long an edge took to follow its onset: the same
- * few milliseconds for every true pair, a whole stimulus period more for a
- * shifted one. So among pairings enough onsets agree on, the one whose
- * messages arrived closest together wins. */
+ * tells them apart is how long an edge took to follow its onset: what it
+ * took before the restart for every true pair, a whole stimulus period more
+ * or less for a shifted one. So among pairings enough onsets agree on, the
+ * one whose arrival gaps lie closest to that (expected_lag) wins. */
 static int better_after_restart(const vote *x, const vote *y, int need)
 {
     if (x->score >= need && y->score >= need && x->timed == x->score &&

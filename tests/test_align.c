@@ -663,6 +663,63 @@ static void test_restart_edge_before_onset(void)
     acq_aligner_destroy(a);
 }
 
+/* After a GUI stop and start, with the acquisition side answering each
+ * onset 30 ms late (half the 60 ms period: edges of the old clock 30 ms,
+ * of the new one 31 ms after their onsets reach us) and an onset shown
+ * while acquisition was stopped at the head of the vote: the pairing each
+ * onset with the edge before it is 29 ms apart, the true one 31 ms, and
+ * they tie on votes while the latest onset's edge is on its way. The lag
+ * the old clock's pairs showed tells them apart. Items come in the order
+ * they arrive, as a stream brings them. */
+static void test_restart_slow_answer(void)
+{
+    char err[ACQ_ERR_SIZE];
+    acq_aligner *a = new_aligner();
+    const int64_t MS = 1000000LL, P = 60 * MS;
+    /* The old clock: onsets 0..9 every 60 ms, each edge 30 ms after its onset arrives. */
+    for (int i = 0; i < 10; i++) {
+        acq_aligner_add_onset(a, (uint64_t)i, 0, D0 + i * P, D0 + i * P, err);
+        acq_aligner_add_sync(a, A0 + i * P, 0, 1, D0 + i * P + 30 * MS);
+    }
+    for (int64_t t = T0; t < A0 + 10 * P + 700 * MS; t += WIDTH)
+        add_bin_item(a, t, 0, 0);
+    /* Onset 10 shown while stopped (no edge); the new clock's 0 at display b0,
+     * its first message 10 ms after onset 10; onsets 11..29 every 60 ms. */
+    int64_t b0 = D0 + 10 * P + 2000 * MS, s10 = b0 + 50 * MS;
+#define SHOWN(k) (s10 + ((k) - 10) * P)
+    acq_aligner_add_onset(a, 10, 0, SHOWN(10), SHOWN(10), err);
+    add_bin_item(a, 0, ACQ_ITEM_CLOCK_RESET | ACQ_ITEM_RESTART, SHOWN(10) + 10 * MS);
+    int next_onset = 11, next_edge = 11;
+    int64_t next_bin = WIDTH;
+    for (int64_t now = SHOWN(10) + 11 * MS; now < SHOWN(30) + 800 * MS; now += MS) {
+        if (next_onset < 30 && SHOWN(next_onset) <= now) {
+            acq_aligner_add_onset(a, (uint64_t)next_onset, 0, SHOWN(next_onset), now, err);
+            next_onset++;
+        }
+        if (next_edge < 30 && SHOWN(next_edge) + 31 * MS <= now) {
+            acq_aligner_add_sync(a, SHOWN(next_edge) - b0, 0, 1, now);
+            next_edge++;
+        }
+        /* a bin arrives 20 ms after it ends */
+        if (b0 + next_bin + WIDTH + 20 * MS <= now) {
+            add_bin_item(a, next_bin, 0, now);
+            next_bin += WIDTH;
+        }
+    }
+    acq_aligner_finish(a);
+    acq_trial t[30];
+    float counts[30][UNITS];
+    int n = collect(a, t, counts), own = 0;
+    for (int k = 11; k < n; k++)
+        own += t[k].flags == 0 && t[k].sync_edge_ns == SHOWN(k) - b0;
+#undef SHOWN
+    CHECK(n == 30 && own == 19, "answered half a period late, every trial after the start on "
+          "its own edge (%d of 19)", own);
+    CHECK(n == 30 && t[10].sync_edge_ns == 0 && (t[10].flags & ACQ_TRIAL_NO_SYNC),
+          "the onset shown while stopped has no edge (flags %u)", n == 30 ? t[10].flags : 0);
+    acq_aligner_destroy(a);
+}
+
 int main(void)
 {
     test_clean();
@@ -679,5 +736,6 @@ int main(void)
     test_loss_spans();
     test_clock_reset();
     test_restart_edge_before_onset();
+    test_restart_slow_answer();
     return test_done();
 }
