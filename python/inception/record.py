@@ -267,6 +267,9 @@ class Session:
         gained = {}
         for r in self.records("trial_flags"):
             f = r["fields"]
+            if "trial" not in f or "flags" not in f:
+                raise RecordError("%s: trial_flags record at offset %d: no trial or flags"
+                                  % (self.path, r["offset"]))
             gained[f["trial"]] = gained.get(f["trial"], 0) | int(f["flags"])
         return gained
 
