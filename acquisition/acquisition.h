@@ -477,6 +477,11 @@ typedef struct acq_trial {
     int bins;                 /* bins summed */
     int64_t completed_ns;     /* CLOCK_MONOTONIC when it became complete */
     int64_t onset_received_ns; /* when its onset reached the aligner; 0 unknown */
+    /* What its counts depend on, acquisition clock: its window and the bins
+     * it summed (a bin whose centre lies in the window reaches up to half a
+     * bin past it); a span of possible loss overlapping it flags the trial.
+     * Both 0 when nothing was summed. */
+    int64_t counted_from_ns, counted_to_ns;
 } acq_trial;
 
 /* The fit: acq = acq0 + offset_ns + (1 + drift) · (display − display0). */

@@ -640,6 +640,14 @@ static int sum_window(acq_aligner *a, pending_trial *p)
 {
     int64_t from = p->t.onset_acq_ns + a->c.latency_ns, to = from + a->c.window_ns, k0, k1;
     window_bins(a, from, to, &k0, &k1);
+    /* The bins summed reach past the window by up to half a bin: data lost
+     * there is missing from the counts too. */
+    if (k0 <= k1 && a->t0 + k0 * (int64_t)a->width < from)
+        from = a->t0 + k0 * (int64_t)a->width;
+    if (k0 <= k1 && a->t0 + (k1 + 1) * (int64_t)a->width > to)
+        to = a->t0 + (k1 + 1) * (int64_t)a->width;
+    p->t.counted_from_ns = from;
+    p->t.counted_to_ns = to;
     p->counts = calloc((size_t)a->units, sizeof(float));
     if (!p->counts)
         return 1;
@@ -797,8 +805,8 @@ static void add_loss(acq_aligner *a, int64_t from, int64_t to)
     add_suspect(a, from, to, ACQ_TRIAL_LOST);
     for (int i = 0; i < a->npending; i++) {
         pending_trial *p = pending_at(a, i);
-        int64_t start = p->t.onset_acq_ns + a->c.latency_ns;
-        if (p->complete && from < start + a->c.window_ns && to > start)
+        if (p->complete && p->t.counted_to_ns > p->t.counted_from_ns &&
+            from < p->t.counted_to_ns && to > p->t.counted_from_ns)
             p->t.flags |= ACQ_TRIAL_LOST;
     }
 }

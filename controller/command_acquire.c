@@ -57,6 +57,7 @@ typedef struct trial_rows {
     float *counts;
     int64_t *rows;
     uint8_t *old_clock; /* 1: completed on a clock the GUI has stopped since */
+    int64_t *span;      /* per row: acq_trial counted_from_ns, counted_to_ns */
     int n, cap, units;
 } trial_rows;
 
@@ -73,7 +74,10 @@ static int rows_add(trial_rows *r, const acq_trial *t, const float *counts)
         uint8_t *o = realloc(r->old_clock, (size_t)cap);
         if (o)
             r->old_clock = o;
-        if (!c || !w || !o)
+        int64_t *sp = realloc(r->span, sizeof(int64_t) * 2 * (size_t)cap);
+        if (sp)
+            r->span = sp;
+        if (!c || !w || !o || !sp)
             return 1;
         r->cap = cap;
     }
@@ -82,6 +86,8 @@ static int rows_add(trial_rows *r, const acq_trial *t, const float *counts)
                       t->onset_acq_ns, t->sync_edge_ns, (int64_t)t->flags};
     memcpy(r->rows + 6 * (size_t)r->n, row, sizeof row);
     r->old_clock[r->n] = 0;
+    r->span[2 * r->n] = t->counted_from_ns;
+    r->span[2 * r->n + 1] = t->counted_to_ns;
     r->n++;
     return 0;
 }
@@ -124,7 +130,6 @@ typedef struct acquire_state {
     int64_t last_data;  /* CLOCK_MONOTONIC of the last data item */
     double sample_rate; /* Open Ephys: --sample-rate */
     int silent;         /* the silence was reported */
-    int64_t latency_ns, window_ns;
     int64_t clock_reset_ns; /* CLOCK_MONOTONIC: the latest clock reset the aligner took */
     int flagged_late;   /* rows flagged by a span of possible loss after they were taken */
 } acquire_state;
@@ -137,8 +142,8 @@ static void flag_taken_rows(acquire_state *s, int64_t from, int64_t until)
 {
     trial_rows *r = &s->rows;
     for (int i = 0; i < r->n; i++) {
-        int64_t *row = r->rows + 6 * (size_t)i, start = row[3] + s->latency_ns;
-        if (r->old_clock[i] || !(from < start + s->window_ns && until > start) ||
+        int64_t *row = r->rows + 6 * (size_t)i, lo = r->span[2 * i], hi = r->span[2 * i + 1];
+        if (r->old_clock[i] || hi <= lo || !(from < hi && until > lo) ||
             (row[5] & ACQ_TRIAL_LOST))
             continue;
         s->flagged += row[5] == 0;
@@ -395,8 +400,6 @@ int command_acquire(int argc, char **argv)
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     s.sample_rate = rate;
-    s.latency_ns = ac.latency_ns;
-    s.window_ns = ac.window_ns;
     if (run_acquire(&s, trials, timeout, err) || rows_write(&s.rows, dir, err) ||
         unit_map_write(s.data, dir, err)) {
         fprintf(stderr, "inception acquire: %s\n", err);
@@ -411,6 +414,7 @@ done:
     free(s.rows.counts);
     free(s.rows.rows);
     free(s.rows.old_clock);
+    free(s.rows.span);
     free(s.counts);
     return status;
 }

@@ -71,7 +71,7 @@ typedef struct run_state {
      * possible loss that comes later is recorded against those it overlaps
      * (`trial_flags`, flag_recorded_trials). */
     struct recorded_window {
-        int64_t trial, from, to; /* the response window, acquisition clock */
+        int64_t trial, from, to; /* what its counts depend on (acq_trial counted_*) */
         uint32_t flags;
     } *recorded;
     size_t n_recorded, cap_recorded;
@@ -518,9 +518,11 @@ static int remember_recorded(run_state *s, const acq_trial *t)
     if (controller_grow(&s->recorded, &s->cap_recorded, s->n_recorded + 1, sizeof *s->recorded,
                         1024))
         return fail(s, "out of memory for %s", "the recorded trials' windows");
-    int64_t from = t->onset_acq_ns + latency_ns(s);
+    if (t->counted_to_ns <= t->counted_from_ns)
+        return 0; /* nothing summed: no span can shorten its counts */
     s->recorded[s->n_recorded++] =
-        (struct recorded_window){(int64_t)t->trial, from, from + window_ns(s), t->flags};
+        (struct recorded_window){(int64_t)t->trial, t->counted_from_ns, t->counted_to_ns,
+                                 t->flags};
     return 0;
 }
 
@@ -530,10 +532,11 @@ static int remember_recorded(run_state *s, const acq_trial *t)
  * record is written; a recorded one gets a `trial_flags` record (RECORD.md:
  * every reader ORs it into the trial's flags), and leaves the closed loop's
  * evaluation. The background fit may have had it; the final fit rebuilds
- * its trials from the record, without it. Overlap as the aligner's. */
+ * its trials from the record, without it. Overlap as the aligner's: with
+ * the window and the bins the trial summed. */
 static int flag_recorded_trials(run_state *s, int64_t from, int64_t until)
 {
-    run_frames_flag_span(&s->frames, from, until, latency_ns(s), window_ns(s));
+    run_frames_flag_span(&s->frames, from, until);
     for (size_t i = 0; i < s->n_recorded; i++) {
         struct recorded_window *w = &s->recorded[i];
         if (!(from < w->to && until > w->from) || (w->flags & ACQ_TRIAL_LOST))

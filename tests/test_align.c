@@ -720,6 +720,46 @@ static void test_restart_slow_answer(void)
     acq_aligner_destroy(a);
 }
 
+/* A span of possible loss inside a bin the trial summed but outside its
+ * window (the bin's centre in the window, its start before it: edges 3 ms
+ * past the bin grid) flags it, before it is summed and after; one in the
+ * bin before, not summed, does not. (Its last bin, [540, 550) ms after the
+ * edge, ends inside the window, which ends the span.) */
+static void test_loss_in_edge_bin(void)
+{
+    char err[ACQ_ERR_SIZE];
+    acq_aligner *a = new_aligner();
+    const int64_t S = 1000000000LL, MS = 1000000LL;
+    for (int i = 0; i < 4; i++) {
+        acq_aligner_add_onset(a, (uint64_t)i, 0, D0 + i * S, 0, err);
+        acq_aligner_add_sync(a, A0 + 3 * MS + i * S, 0, 1, 0);
+    }
+    /* Windows [edge + 50 ms, edge + 550 ms): trial i's first bin starts at
+     * A0 + i s + 50 ms, 3 ms before its window. */
+    for (int64_t t = T0; t < A0 + 5 * S; t += WIDTH) {
+        add_bin_item(a, t, 0, 0);
+        if (t == A0 + 500 * MS) /* before trial 1 is summed: in its first bin */
+            add_loss_item(a, A0 + S + 51 * MS, A0 + S + 52 * MS);
+        if (t == A0 + 3 * S) /* trial 2 summed, not yet taken: in its first bin */
+            add_loss_item(a, A0 + 2 * S + 51 * MS, A0 + 2 * S + 52 * MS);
+    }
+    add_loss_item(a, A0 + 3 * S + 49 * MS, A0 + 3 * S + 50 * MS); /* the bin before trial 3's */
+    acq_aligner_finish(a);
+    acq_trial t[4];
+    float counts[4][UNITS];
+    int n = collect(a, t, counts);
+    CHECK(n == 4 && t[1].flags == ACQ_TRIAL_LOST && t[2].flags == ACQ_TRIAL_LOST,
+          "a span in a summed bin outside the window flags the trial (%u, %u)",
+          n == 4 ? t[1].flags : 0, n == 4 ? t[2].flags : 0);
+    CHECK(n == 4 && t[0].flags == 0 && t[3].flags == 0 &&
+              t[3].counted_from_ns == A0 + 3 * S + 50 * MS &&
+              t[3].counted_to_ns == A0 + 3 * S + 553 * MS,
+          "one in a bin not summed does not; the counted span: the bins' start, the window's "
+          "end (%u, %u)",
+          n == 4 ? t[0].flags : 0, n == 4 ? t[3].flags : 0);
+    acq_aligner_destroy(a);
+}
+
 int main(void)
 {
     test_clean();
@@ -734,6 +774,7 @@ int main(void)
     test_openephys_window_on_bin_centres(15000);  /* 500 ms */
     test_openephys_window_on_bin_centres(14850);  /* 495 ms */
     test_loss_spans();
+    test_loss_in_edge_bin();
     test_clock_reset();
     test_restart_edge_before_onset();
     test_restart_slow_answer();
