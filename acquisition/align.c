@@ -92,6 +92,7 @@ struct acq_aligner {
     int head, npending, cap_pending;
     int offset_known;
     int vote_due;  /* an onset or edge arrived since the last vote */
+    int vote_waiting; /* a pairing won, but its evidence was not all in: vote again */
     uint32_t item_flags; /* restart/overflow seen on a non-bin item, for the next bin */
     int64_t latest_received; /* the latest arrival time of an onset or edge */
     int64_t restart_received; /* arrival of the restarted clock's first message; 0 none */
@@ -330,6 +331,9 @@ typedef struct vote {
     int score, first_matched, timed; /* timed: pairs with both arrival times known */
     double arrival_gap;              /* summed over the timed pairs (expected_lag) */
     int64_t offset;
+    /* Unmatched onsets whose edge, under this offset, the data has passed
+     * (missed), or not yet (pending: its edge may be on its way). */
+    int missed, pending;
 } vote;
 
 /* How long after its onset an edge reaches us: the mean over the pairs
@@ -353,14 +357,22 @@ static int arrived_together(const acq_aligner *a, const pending_trial *p, int e)
 
 static vote score_offset(const acq_aligner *a, int64_t offset, int first, int nonsets)
 {
-    vote v = {0, 0, 0, 0, offset};
+    vote v = {.offset = offset};
     double lag = expected_lag(a);
+    int64_t wait = a->c.match_tolerance_ns + (int64_t)a->c.grace_bins * a->width;
     for (int i = first; i < first + nonsets; i++) {
         const pending_trial *p = &a->pending[a->head + i];
+        int64_t predicted = p->t.onset_display_ns + offset;
         int e = -1;
-        if (p->decided || !edges_near(a, p->t.onset_display_ns + offset, &e) ||
-            !arrived_together(a, p, e))
+        if (p->decided)
             continue;
+        if (!edges_near(a, predicted, &e) || !arrived_together(a, p, e)) {
+            if (a->now < predicted + wait)
+                v.pending++;
+            else /* where data was: an edge before the first bin is no evidence */
+                v.missed += a->have_grid && predicted >= a->t0;
+            continue;
+        }
         v.score++;
         v.first_matched |= i == first;
         if (p->received && a->edges[e].received) {
@@ -372,15 +384,30 @@ static vote score_offset(const acq_aligner *a, int64_t offset, int first, int no
 }
 
 /* More onsets matched wins; on a tie (a regular rhythm shifted by one
- * stimulus matches as many), the pairing whose messages arrived closest
- * together, and without arrival times the one that matches the first onset. */
-static int better(const vote *x, const vote *y)
+ * stimulus matches as many), fewer onsets whose edge the data has passed
+ * unmatched: a rhythm shifted back leaves the first onsets without edges.
+ * Then arrival times settle it when they can: a shift
+ * by one stimulus moves every pair's arrival gap by about one onset spacing,
+ * so a mean gap shorter by half the spacing or more marks the true pairing. A
+ * smaller difference tells nothing: the onsets reached us in a burst (a run
+ * loop held up), and then the later onsets, paired with the earlier onsets'
+ * edges, look the closer pairs (a whole session was once shifted by one
+ * trial so). Then the pairing that matches the first onset wins: a rhythm
+ * shifted back leaves the first onsets without edges while the true one
+ * waits for the latest onsets' edges. */
+static int better(const vote *x, const vote *y, double spacing)
 {
     if (x->score != y->score)
         return x->score > y->score;
-    if (x->timed == x->score && y->timed == y->score && x->timed > 0)
-        return x->arrival_gap < y->arrival_gap;
-    return x->first_matched > y->first_matched;
+    if (x->missed != y->missed)
+        return x->missed < y->missed;
+    int timed = x->timed == x->score && y->timed == y->score && x->timed > 0;
+    double closer = timed ? (y->arrival_gap - x->arrival_gap) / x->timed : 0;
+    if (timed && fabs(closer) >= spacing / 2)
+        return closer > 0;
+    if (x->first_matched != y->first_matched)
+        return x->first_matched > y->first_matched;
+    return closer > 0;
 }
 
 /* After a clock restart the first onsets may have been shown while
@@ -390,12 +417,12 @@ static int better(const vote *x, const vote *y)
  * took before the restart for every true pair, a whole stimulus period more
  * or less for a shifted one. So among pairings enough onsets agree on, the
  * one whose arrival gaps lie closest to that (expected_lag) wins. */
-static int better_after_restart(const vote *x, const vote *y, int need)
+static int better_after_restart(const vote *x, const vote *y, int need, double spacing)
 {
     if (x->score >= need && y->score >= need && x->timed == x->score &&
         y->timed == y->score && x->timed > 0)
         return x->arrival_gap / x->timed < y->arrival_gap / y->timed;
-    return better(x, y);
+    return better(x, y, spacing);
 }
 
 /* After a clock restart (where pairings enough onsets agree on are told
@@ -433,15 +460,32 @@ static void find_first_offset(acq_aligner *a)
         need = nonsets;
     if (nonsets < need || nonsets == 0 || nedges == 0)
         return;
-    vote best = {-1, 0, 0, 0, 0};
+    /* The smallest spacing of the voting onsets (a shift moves arrival gaps by that much). */
+    double spacing = 0;
+    for (int i = first + 1; i < first + nonsets; i++) {
+        double d = fabs((double)(pending_at(a, i)->t.onset_display_ns -
+                                 pending_at(a, i - 1)->t.onset_display_ns));
+        spacing = i == first + 1 || d < spacing ? d : spacing;
+    }
+    vote best = {.score = -1};
     for (int i = first; i < first + nonsets; i++)
         for (int j = 0; j < nedges; j++) {
             int64_t offset = a->edges[j].t - pending_at(a, i)->t.onset_display_ns;
             vote v = score_offset(a, offset, first, nonsets);
-            if (a->restart_received ? better_after_restart(&v, &best, need) : better(&v, &best))
+            if (a->restart_received ? better_after_restart(&v, &best, need, spacing)
+                                    : better(&v, &best, spacing))
                 best = v;
         }
     if (best.score < need)
+        return;
+    /* Locked only on complete evidence: once the data has passed where the
+     * winner puts every voting onset's edge (as decide_onsets waits for each
+     * onset). Earlier, while the latest onsets' edges are on their way (a
+     * rig that answers about a stimulus late), a rhythm shifted back by one
+     * stimulus matches as many onsets, with gaps as close: it shifted every
+     * trial of a session by one (tests/test_resume.sh under load). */
+    a->vote_waiting = best.pending > 0 && !a->finishing;
+    if (a->vote_waiting)
         return;
     if (a->restart_received && !a->finishing && nonsets < VOTE_ONSETS)
         for (int i = first; i < first + nonsets; i++)
@@ -749,7 +793,7 @@ static void advance(acq_aligner *a)
 {
     if (!a->offset_known)
         abandon_old_onsets(a);
-    if (!a->offset_known && (a->vote_due || a->finishing))
+    if (!a->offset_known && (a->vote_due || a->vote_waiting || a->finishing))
         find_first_offset(a);
     a->vote_due = 0;
     if (a->offset_known) {

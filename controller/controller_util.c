@@ -1,6 +1,6 @@
 /* controller_util.c: the controller library's one error helper and its one
  * growable array (controller.h). */
-#include "controller.h"
+#include "controller_util.h"
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>

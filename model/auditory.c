@@ -85,6 +85,20 @@ void auditory_config_default(auditory_config *c)
     c->seed = 1;
 }
 
+void auditory_config_for(int rate, int samples, int bands, double rms_db, auditory_config *c)
+{
+    auditory_config_default(c);
+    cochleagram_config *k = &c->cochlea;
+    k->sample_rate = rate;
+    k->samples = samples;
+    /* The default's 25 ms window and 10 ms hop at this rate, the window even. */
+    k->window = 2 * (int)lround(0.0125 * rate);
+    k->hop = (int)lround(0.01 * rate);
+    k->bands = bands;
+    k->high_hz = (float)fmin(7600, 0.475 * rate);
+    c->rms_db = rms_db;
+}
+
 /* ---- Drives and their gradients with respect to one cochleagram ---- */
 
 static double strf_drive(const auditory_population *p, int n, const float *S, float *dS)

@@ -634,6 +634,9 @@ typedef struct auditory_population auditory_population;
 
 /* 40 cells, the default cochleagram, -30 dBFS, 5 ms ramps. */
 void auditory_config_default(auditory_config *c);
+/* The default at another rate, clip length, band count and budget: the
+ * same 25 ms window and 10 ms hop, bands up to min(7600 Hz, 0.475 × rate). */
+void auditory_config_for(int rate, int samples, int bands, double rms_db, auditory_config *c);
 int auditory_population_create(auditory_population **out, const auditory_config *c, char *err);
 void auditory_population_destroy(auditory_population *p);
 int auditory_population_neurons(const auditory_population *p);

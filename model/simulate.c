@@ -44,12 +44,12 @@
  * a + a₂ ≤ √2 · √(a² + a₂²) ≤ √2 c, with equality when both projections have
  * norm c/√2 and x lies in the spans. The spans are only nearly orthogonal, so
  * the phases of u and u₂ matter slightly: the optimum is searched over them
- * (stimulus/controls.c).
+ * (stimulus/synthesis/controls.c).
  *
  * The zoo's families (end-stopped, surround, curvature, texture; drives,
  * sources and the tuning/held-out rule in docs/ground-truth.md) have no
  * closed-form optimum: sim_population_gradient gives the true rate's analytic
- * gradient for every type, and stimulus/truth_optimum.c searches with it. */
+ * gradient for every type, and stimulus/synthesis/truth_optimum.c searches with it. */
 #include "model.h"
 
 #include <cblas.h>

@@ -1,5 +1,5 @@
-/* stimulus_error.c: the stimulus library's one error helper (stimulus.h). */
-#include "stimulus.h"
+/* stimulus_error.c: the stimulus library's one error helper (stimulus_base.h). */
+#include "stimulus_base.h"
 #include <stdarg.h>
 #include <stdio.h>
 

@@ -1,5 +1,5 @@
 """bootstrap_reference.py: the percentile bootstrap of the mean that
-controller/statistics.c computes, written here from its definitions for the
+controller/report/statistics.c computes, written here from its definitions for the
 tests to check the C against (statistics_check.py, run_check.py).
 
 The generator is the project's (model/rng.c) re-implemented from its

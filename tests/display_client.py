@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """A controller for `inception present --serve`, written from
-controller/DISPLAY.md alone (Python struct + pyzmq): HELLO, PING, a uint8
+controller/display/DISPLAY.md alone (Python struct + pyzmq): HELLO, PING, a uint8
 IMAGE, a block of three trials, every event back. Prints TAP lines."""
 import struct
 import sys

@@ -18,6 +18,7 @@ Everything is checked against what C wrote or computed, never against the packag
   with it).
 """
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -67,6 +68,17 @@ def dump_matches(session):
                 break
     return c == py and len(c) > 0
 
+
+# ---------------------------------------------------------------------------------------
+# The stimulus kinds: the package's tuple is C's one table (stimulus/stimulus_base.h): each
+# kind's value there indexes its name there.
+with open(os.path.join(HERE, "..", "stimulus", "stimulus_base.h")) as f:
+    header = f.read()
+values = dict(re.findall(r"^\s*STIMULUS_KIND_([A-Z_]+) = (\d+),", header, re.M))
+names = dict(re.findall(r'^#define STIMULUS_KIND_NAME_([A-Z_]+) "([a-z_]+)"', header, re.M))
+check(len(values) == len(names) == len(rec.STIMULUS_KINDS) and
+      all(rec.STIMULUS_KINDS[int(values[k])] == names[k] for k in names),
+      "inception.record.STIMULUS_KINDS is stimulus_base.h's table (%d kinds)" % len(names))
 
 # ---------------------------------------------------------------------------------------
 # An import: the training arrays are the dataset imported.

@@ -25,7 +25,7 @@ import zlib
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "controller"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "controller", "record"))
 from record_reader import read_records  # noqa: E402
 
 

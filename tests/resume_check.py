@@ -16,7 +16,7 @@ from collections import Counter
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "controller"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "controller", "record"))
 from record_reader import read_records  # noqa: E402
 
 session, killed = sys.argv[1:3]

@@ -8,7 +8,12 @@ tests/test_run_faults.sh) the run must have flagged trials in both the natural
 and the closed-loop phases, so that the checks that flagged trials reach
 neither the fit nor the evaluation bite.
 
-usage: run_check.py SESSION_DIR TRAIN TEST REPEATS TARGETS CLOSED_REPEATS [--faults]
+With --audio (modality: audio, tests/test_run_audio.sh) the stimuli are clips:
+the one control is the best natural clip, every stimulus record carries its
+samples at the protocol's level, the ground truth is MEI / the truly best
+natural training clip, and `rf` is the fitted linear STRF's optimum clip.
+
+usage: run_check.py SESSION_DIR TRAIN TEST REPEATS TARGETS CLOSED_REPEATS [--faults] [--audio]
 """
 import re
 import os
@@ -16,7 +21,7 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "controller"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "controller", "record"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from record_reader import read_records  # noqa: E402
 from bootstrap_reference import evaluation_interval  # noqa: E402
@@ -35,6 +40,8 @@ def check(ok, what):
 session = sys.argv[1]
 train, test, repeats, targets, closed_repeats = map(int, sys.argv[2:7])
 expect_faults = "--faults" in sys.argv[7:]
+audio = "--audio" in sys.argv[7:]
+KINDS = ["mei", "best_natural", "rf"] if audio else ["mei", "best_natural", "gabor", "rf"]
 records = list(read_records(os.path.join(session, "session.rec")))
 by = {}
 for r in records:
@@ -54,9 +61,9 @@ stimuli = by.get("stimulus", [])
 kinds = [s["fields"]["kind"] for s in stimuli]
 check(kinds.count("natural") == train + test, "%d natural images recorded as stimuli (want %d)"
       % (kinds.count("natural"), train + test))
-for k in ["mei", "best_natural", "gabor", "rf"]:
+for k in KINDS:
     check(kinds.count(k) == targets, "%d %s stimuli (want %d)" % (kinds.count(k), k, targets))
-closed_trials = 4 * targets * closed_repeats
+closed_trials = len(KINDS) * targets * closed_repeats
 total = natural_trials + closed_trials
 sched = by.get("schedule", [])
 check(len(sched) == total, "%d schedule entries (want %d)" % (len(sched), total))
@@ -206,7 +213,7 @@ for e in evals:
         continue
     ok += (len(vals) == f["repeats"] and abs(np.mean(np.array(vals, dtype=np.float64)) - f["mean"]) < 1e-9 * (1 + abs(f["mean"]))
            and f["ci_low"] <= f["mean"] <= f["ci_high"])
-check(count == 4 * targets and ok == count,
+check(count == len(KINDS) * targets and ok == count,
       "%d of %d per-neuron evaluations match the recorded trials' means, inside their CI"
       % (ok, count))
 # Their intervals: the report's bootstrap (2,000 resamples, seeded by neuron
@@ -246,7 +253,7 @@ for e in evals:
     if f["neuron"] >= 0 and f["kind"] in ("truth_mei", "truth_gabor", "truth_rf"):
         truth.setdefault(f["neuron"], {})[f["kind"]] = f["mean"]
 summary = {e["fields"]["kind"]: e["fields"]["mean"] for e in evals if e["fields"]["neuron"] < 0}
-for control in ("gabor", "rf"):
+for control in ("rf",) if audio else ("gabor", "rf"):
     wins = sum(1 for t in truth.values() if "truth_" + control in t and t["truth_mei"] > t["truth_" + control])
     check(summary.get("truth_targets_mei_beats_" + control) == wins and
           summary.get("truth_targets_scored") == len(truth) == targets,
@@ -266,7 +273,7 @@ for e in evals:
     if f["neuron"] >= 0 and f["kind"].startswith("truth_"):
         per_truth.setdefault(f["neuron"], {})[f["kind"]] = f["mean"]
 disagree = 0
-for control in ("best_natural", "gabor", "rf"):
+for control in KINDS[1:]:
     compared = beat = below = 0
     for neuron in set(k[0] for k in interval):
         m, c = interval.get((neuron, "mei")), interval.get((neuron, control))
@@ -289,7 +296,7 @@ check(summary.get("truth_recorded_beaten_disagrees") == disagree == 0,
       "%d recounted)" % (summary.get("truth_recorded_beaten_disagrees"), disagree))
 own = [per_truth[k]["truth_mei"] / per_truth[k]["truth_best_natural_training_own_contrast"]
        for k in per_truth if per_truth[k].get("truth_best_natural_training_own_contrast", 0) > 0]
-check(len(own) == targets and
+check(audio or len(own) == targets and
       abs(float(np.median(own)) -
           summary.get("truth_median_ratio_mei_over_best_natural_own_contrast", np.nan))
       <= 1e-5 * float(np.median(own)),
@@ -315,5 +322,47 @@ check(len(best_rec) == targets and all(best_rec[k] == want_rec.get(k) for k in b
       "the best recorded natural training response per target %s (recounted %s) and the median "
       "MEI / it %s" % (best_rec, want_rec,
                        summary.get("median_ratio_mei_over_best_natural_recorded_training")))
+if audio:
+    # Every clip as played is in its stimulus record, at the protocol's rate
+    # and RMS level: 20 log10(RMS) in double here, within 1e-4 dB (the C sets
+    # it to float rounding, about 1e-6 dB); ramped: the first and last
+    # samples are 0 (the raised cosine's ends).
+    rate = [s["fields"].get("sample_rate") for s in stimuli]
+    clips = [np.asarray(s["fields"].get("samples", []), dtype=np.float64) for s in stimuli]
+    levels = [20 * np.log10(np.sqrt(np.mean(c * c))) if len(c) else np.nan for c in clips]
+    want_level = float(os.environ.get("AUDIO_RMS_DBFS", "-30"))
+    check(len(set(rate)) == 1 and rate[0] == int(os.environ.get("AUDIO_RATE", "16000")) and
+          len(set(len(c) for c in clips)) == 1 and
+          all(abs(l - want_level) < 1e-4 for l in levels) and
+          all(abs(c[0]) < 1e-6 and abs(c[-1]) < 1e-6 and np.abs(c).max() <= 1 for c in clips),
+          "all %d stimulus records carry their clip: %s samples at %s Hz, RMS %.6f..%.6f dBFS"
+          % (len(clips), len(clips[0]), rate[0], min(levels), max(levels)))
+    by_id = {s["fields"]["stimulus_id"]: c for s, c in zip(stimuli, clips)}
+    best_nat = [s["fields"] for s in stimuli if s["fields"]["kind"] == "best_natural"]
+    naturals = [c for s, c in zip(stimuli, clips) if s["fields"]["kind"] == "natural"]
+    check(all(any(np.array_equal(by_id[b["stimulus_id"]], c) for c in naturals) for b in best_nat),
+          "each best-natural control is one of the natural clips, sample for sample")
+    # Each trial's onset as the frame of the audio device's stream where its
+    # clip begins: every unflagged trial has one, and they grow with the trial
+    # number at least a clip apart (one clip plays at a time, whole).
+    onset = sorted((t["fields"]["trial"], t["fields"].get("sound_onset_sample", -1))
+                   for t in trials if not t["fields"]["flags"] & FRAMES)
+    steps = [b[1] - a[1] for a, b in zip(onset, onset[1:])]
+    check(len(onset) > 0 and all(o >= 0 for _, o in onset) and
+          all(d >= len(clips[0]) for d in steps),
+          "%d unflagged trials carry their clip's onset sample in the device stream, each at "
+          "least a clip (%d frames) after the one before (the least %s)"
+          % (len(onset), len(clips[0]), min(steps) if steps else None))
+    ratios = [per_truth[k]["truth_mei"] / per_truth[k]["truth_best_natural_training"]
+              for k in per_truth if per_truth[k].get("truth_best_natural_training", 0) > 0]
+    wins = sum(1 for k in per_truth
+               if per_truth[k]["truth_mei"] > per_truth[k]["truth_best_natural_training"])
+    check(len(ratios) == targets and
+          abs(float(np.median(ratios)) - summary["truth_median_ratio_mei_over_best_natural"])
+          <= 1e-5 * float(np.median(ratios)) and
+          summary.get("truth_targets_mei_beats_best_natural") == wins,
+          "ground truth: median MEI / truly best natural training clip %.3f over %d targets, "
+          "the MEI beats it for %d (as recorded)" % (np.median(ratios) if ratios else np.nan,
+                                                     len(ratios), wins))
 print("1..%d" % (n - 1))
 sys.exit(1 if failed else 0)

@@ -288,6 +288,138 @@ static void test_late_stream(void)
     acq_aligner_destroy(a);
 }
 
+/* The run loop held up (a loaded machine): the display showed trials 0-7, 30
+ * ms apart, and their onsets reach the aligner together, the rig's edges
+ * follow, and the vote comes when edges 0-4 are in. A rhythm shifted back
+ * (onsets 1-5 on edges 0-4, or 2-6, 3-7) matches as many, and its arrival
+ * gaps are shorter by the burst's microseconds: it must not win. It did,
+ * shifting every trial of a resumed session by one (tests/test_resume.sh, in
+ * CI and reproduced under load). */
+static void test_onsets_in_a_burst(void)
+{
+    enum { TRIALS = 20, BURST = 8, FIRST_EDGES = 5 };
+    const int64_t spacing = 30000000, window = 100000000, arrival = 7000000000LL;
+    char err[ACQ_ERR_SIZE];
+    scenario s;
+    memset(&s, 0, sizeof s);
+    s.trials = TRIALS;
+    s.drop_bin = s.conflict_bin = s.swap_bin = -1;
+    for (int i = 0; i < TRIALS; i++) {
+        s.display[i] = D0 + i * spacing;
+        s.edge[i] = true_acq(s.display[i]);
+        /* in real time from trial 8 on; 0-7 all at trial 7's, 20 us apart */
+        s.received[i] = arrival + (i < BURST ? (BURST - 1) * spacing + i * 20000 : i * spacing);
+    }
+    s.nbins = (int)((s.edge[TRIALS - 1] + 500000000 - T0) / WIDTH);
+    acq_aligner *a = new_aligner_window(window);
+    acq_trial t[MAX_TRIALS];
+    float counts[MAX_TRIALS][UNITS], c[UNITS];
+    int n = 0, next = 0;
+    for (int k = 0; k < s.nbins; k++) {
+        int64_t start = T0 + k * WIDTH;
+        if (next == 0 && start > s.edge[BURST - 1]) { /* the burst, then a vote */
+            for (int i = 0; i < BURST; i++)
+                acq_aligner_add_onset(a, (uint64_t)i, 100 + (uint64_t)i, s.display[i],
+                                      s.received[i], err);
+            for (int i = 0; i < FIRST_EDGES; i++)
+                acq_aligner_add_sync(a, s.edge[i], 0, 1, s.received[i] + 1000000);
+            n += collect(a, t + n, counts + n);
+            for (int i = FIRST_EDGES; i < BURST; i++)
+                acq_aligner_add_sync(a, s.edge[i], 0, 1, s.received[i] + 1000000);
+            next = BURST;
+        }
+        while (next >= BURST && next < TRIALS && s.edge[next] < start + WIDTH) {
+            int i = next++;
+            acq_aligner_add_onset(a, (uint64_t)i, 100 + (uint64_t)i, s.display[i], s.received[i],
+                                  err);
+            acq_aligner_add_sync(a, s.edge[i], 0, 1, s.received[i] + 1000000);
+        }
+        for (int u = 0; u < UNITS; u++)
+            c[u] = bin_count(k, u);
+        acq_aligner_add_bins(a, start, WIDTH, c, UNITS, 0, err);
+        n += collect(a, t + n, counts + n);
+    }
+    acq_aligner_finish(a);
+    n += collect(a, t + n, counts + n);
+    /* Onsets 5 and 6 may leave flagged (no sync: the data had passed their
+     * edges before the edges came); no trial may leave unflagged and wrong. */
+    int wrong = 0, first_right = 0;
+    for (int i = 0; i < n; i++) {
+        float want[UNITS];
+        int bins, dropped, conflict;
+        expected_sum_over(&s, s.edge[i], window, want, &bins, &dropped, &conflict);
+        int right = t[i].trial == (uint64_t)i && t[i].sync_edge_ns == s.edge[i] &&
+                    !memcmp(want, counts[i], sizeof want);
+        wrong += t[i].flags == 0 && !right;
+        first_right += i < FIRST_EDGES && t[i].flags == 0 && right;
+    }
+    CHECK(n == TRIALS && wrong == 0 && first_right == FIRST_EDGES,
+          "onsets in a burst: trials 0-4 on their own edges (%d), none unflagged and wrong (%d of "
+          "%d; trial 0 on edge %lld, its own %lld)", first_right, wrong, n,
+          n ? (long long)t[0].sync_edge_ns : -1LL, (long long)s.edge[0]);
+    acq_aligner_destroy(a);
+}
+
+/* Onsets reach the aligner as they are shown, 30 ms apart, and the rig's
+ * edges follow each 40 ms later (a rig slow on a loaded machine), its bins 5
+ * ms after their end. When three onsets have met edges, onset 3 is in but
+ * its edge is not: onsets 1-3 on edges 0-2 match as many, with arrival gaps
+ * of 10 ms against the true 40 ms. The vote must wait for onset 3's edge. */
+static void test_rig_answers_late(void)
+{
+    enum { TRIALS = 20 };
+    const int64_t spacing = 30000000, window = 100000000, lag = 40000000;
+    char err[ACQ_ERR_SIZE];
+    scenario s;
+    memset(&s, 0, sizeof s);
+    s.trials = TRIALS;
+    s.drop_bin = s.conflict_bin = s.swap_bin = -1;
+    for (int i = 0; i < TRIALS; i++) {
+        s.display[i] = D0 + i * spacing;
+        s.edge[i] = true_acq(s.display[i]);
+        s.received[i] = 7000000000LL + i * spacing;
+    }
+    s.nbins = (int)((s.edge[TRIALS - 1] + 500000000 - T0) / WIDTH);
+    acq_aligner *a = new_aligner_window(window);
+    acq_trial t[MAX_TRIALS];
+    float counts[MAX_TRIALS][UNITS], c[UNITS];
+    int n = 0, onset = 0, edge = 0;
+    for (int k = 0; k < s.nbins; k++) {
+        /* the arrival clock: bin k arrives 5 ms after its end */
+        int64_t start = T0 + k * WIDTH, arrives = s.received[0] + (start + WIDTH - s.edge[0]) + 5000000;
+        while (onset < TRIALS && s.received[onset] <= arrives) {
+            acq_aligner_add_onset(a, (uint64_t)onset, 100 + (uint64_t)onset, s.display[onset],
+                                  s.received[onset], err);
+            onset++;
+            n += collect(a, t + n, counts + n);
+        }
+        while (edge < onset && s.received[edge] + lag <= arrives) {
+            acq_aligner_add_sync(a, s.edge[edge], 0, 1, s.received[edge] + lag);
+            edge++;
+            n += collect(a, t + n, counts + n);
+        }
+        for (int u = 0; u < UNITS; u++)
+            c[u] = bin_count(k, u);
+        acq_aligner_add_bins(a, start, WIDTH, c, UNITS, 0, err);
+        n += collect(a, t + n, counts + n);
+    }
+    acq_aligner_finish(a);
+    n += collect(a, t + n, counts + n);
+    int right = 0;
+    for (int i = 0; i < n; i++) {
+        float want[UNITS];
+        int bins, dropped, conflict;
+        expected_sum_over(&s, s.edge[i], window, want, &bins, &dropped, &conflict);
+        right += t[i].trial == (uint64_t)i && t[i].flags == 0 && t[i].sync_edge_ns == s.edge[i] &&
+                 !memcmp(want, counts[i], sizeof want);
+    }
+    CHECK(n == TRIALS && right == TRIALS,
+          "a rig 40 ms late on 30 ms trials: all %d on their own edges, counts exact (%d of %d; "
+          "trial 1 on edge %lld, its own %lld)", TRIALS, right, n,
+          n > 1 ? (long long)t[1].sync_edge_ns : -1LL, (long long)s.edge[1]);
+    acq_aligner_destroy(a);
+}
+
 static void test_restart_and_mismatch(void)
 {
     char err[ACQ_ERR_SIZE];
@@ -766,6 +898,8 @@ int main(void)
     test_faults();
     test_regular_first_edge_lost();
     test_late_stream();
+    test_onsets_in_a_burst();
+    test_rig_answers_late();
     test_restart_and_mismatch();
     test_last_bin_late();
     test_match_tolerance_boundary();

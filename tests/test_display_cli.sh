@@ -1,6 +1,6 @@
 #!/bin/sh
 # inception present --serve (SDL dummy driver) driven by tests/display_client.py,
-# a controller written in Python from controller/DISPLAY.md alone; then SIGTERM
+# a controller written in Python from controller/display/DISPLAY.md alone; then SIGTERM
 # stops the server cleanly; the endpoint rules and usage errors.
 inception="$1"; client="$2"
 export SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy

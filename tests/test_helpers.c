@@ -1,12 +1,13 @@
-/* The executable's JSON writer (controller/json_out.c) and the controller
- * library's growable array and error helper (controller/controller_util.c).
+/* The executable's JSON writer (controller/commands/json_out.c), the controller
+ * library's growable array and error helper (controller/controller_util.c),
+ * and the one vocabulary of stimulus kinds (stimulus/stimulus_kind.c).
  *
  * The manifests are read back with Python's json module in the CLI tests;
  * here each refusal is driven directly: a non-finite number, text that is
  * not UTF-8, a size that overflows. What is written is read back with
  * jansson's parser, the reading half of the library, not ours. */
 #include "controller.h"
-#include "json_out.h"
+#include "commands/commands.h"
 #include "test.h"
 
 #include <float.h>
@@ -116,6 +117,49 @@ static void grow_arrays(void)
     CHECK(controller_fail(NULL, "ignored %d", 1) == 1, "controller_fail takes no buffer");
 }
 
+/* Every kind's name reads back as that kind, the names are the literals the
+ * header gives (and RECORD.md lists), and the protocol's mei.controls take
+ * the control kinds' names as its bits. */
+static void stimulus_kinds(void)
+{
+    int round_trip = 1, titled = 1, distinct = 1;
+    for (int k = 0; k < STIMULUS_KIND_COUNT; k++) {
+        const char *name = stimulus_kind_name(k);
+        round_trip &= name && stimulus_kind_parse(name) == k;
+        titled &= stimulus_kind_title(k) && *stimulus_kind_title(k);
+        for (int j = 0; name && j < k; j++)
+            distinct &= strcmp(name, stimulus_kind_name(j)) != 0;
+    }
+    CHECK(round_trip, "each of the %d kinds' names reads back as that kind", STIMULUS_KIND_COUNT);
+    CHECK(titled && distinct, "each kind has a title and a name of its own");
+    CHECK(!stimulus_kind_name(-1) && !stimulus_kind_name(STIMULUS_KIND_COUNT) &&
+              !stimulus_kind_title(STIMULUS_KIND_COUNT),
+          "no name outside the kinds");
+    CHECK(stimulus_kind_parse("MEI") < 0 && stimulus_kind_parse("") < 0 &&
+              stimulus_kind_parse("natural ") < 0 && stimulus_kind_parse(NULL) < 0,
+          "other text is no kind (case and spaces count)");
+    static const char *const recorded[] = {"mei", "best_natural", "gabor", "rf", "least",
+                                           "least_natural", "natural", "diverse", "masked",
+                                           "surround"};
+    int same = (int)(sizeof recorded / sizeof *recorded) == STIMULUS_KIND_COUNT;
+    for (int k = 0; same && k < STIMULUS_KIND_COUNT; k++)
+        same = !strcmp(stimulus_kind_name(k), recorded[k]);
+    CHECK(same && !strcmp(stimulus_kind_name(STIMULUS_KIND_NATURAL), STIMULUS_KIND_NAME_NATURAL) &&
+              !strcmp(stimulus_kind_name(STIMULUS_KIND_RF), STIMULUS_KIND_NAME_RF),
+          "the names are the records' (RECORD.md) and the header's literals");
+    CHECK(STIMULUS_CLOSED_LOOP_KINDS == 4 && STIMULUS_KIND_MEI == 0,
+          "the closed loop's kinds come first: the MEI and three controls");
+    for (int k = STIMULUS_KIND_BEST_NATURAL; k < STIMULUS_CLOSED_LOOP_KINDS; k++) {
+        char text[128], err[CONTROLLER_ERR_SIZE] = "";
+        snprintf(text, sizeof text, "mei:\n  controls: [%s]\n", stimulus_kind_name(k));
+        protocol *p = NULL;
+        int status = protocol_parse(text, strlen(text), "kinds.yaml", NULL, &p, err);
+        CHECK(!status && p->mei.controls == 1u << (k - 1), "controls: [%s] is bit %d%s%s",
+              stimulus_kind_name(k), k - 1, status ? ": " : "", err);
+        protocol_destroy(p);
+    }
+}
+
 int main(void)
 {
     snprintf(path, sizeof path, "/tmp/inception_test_helpers_%d.json", (int)getpid());
@@ -125,5 +169,6 @@ int main(void)
     json_refusal("text that is not UTF-8", 0, "bad\xff\xfe.png");
     unlink(path);
     grow_arrays();
+    stimulus_kinds();
     return test_done();
 }

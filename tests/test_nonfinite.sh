@@ -144,7 +144,7 @@ sed -e 's/^  source: synthetic$/  source: npy\n  path: '"$(printf %s "$work" | s
 export SDL_VIDEODRIVER=dummy
 run run "$work/nan_run.yaml" --out "$work/nan_session"
 flips=$(/usr/bin/python3 -c "
-import sys; sys.path.insert(0, sys.argv[1] + '/../controller')
+import sys; sys.path.insert(0, sys.argv[1] + '/../controller/record')
 from record_reader import read_records
 print(sum(r['type'] == 'flip' for r in read_records(sys.argv[2])))" "$2" "$work/nan_session/session.rec" 2>&1)
 check "run: a NaN pixel in the protocol's NPY images refused naming image, row and column, nothing shown ($flips flips)" \

@@ -2,7 +2,7 @@
  * geometry, the frame schedule driven with chosen flip times (dropped frames,
  * wrong durations, held stimuli, aborts), and the presenter itself on SDL's
  * dummy video and audio drivers: blocks, Escape, pause, sound onsets. */
-#include "presenter_internal.h"
+#include "presenter/presenter_internal.h"
 #include "test.h"
 
 #include <dirent.h>
@@ -526,6 +526,98 @@ static void test_presenter_sound(void)
     presenter_destroy(p);
 }
 
+/* Sample-accurate onsets and the audio sync marker, on the dummy audio
+ * driver: the frames the callback handed to the device, captured, hold each
+ * trial's sound exactly (bit for bit: the device runs at the sound's rate, so
+ * nothing is resampled) from the onset sample its event reports, on the left
+ * channel, and the right channel carries the 1 ms sync pulse from exactly
+ * that frame. */
+static void test_presenter_sound_capture(void)
+{
+    enum { RATE = 16000, CLIP = 800, CAPTURE = 4 * RATE, TRIALS = 3, PULSE = RATE / 1000 };
+    presenter_config c = presenter_config_default();
+    c.width = 160;
+    c.height = 120;
+    c.refresh_hz = 100.0f;
+    c.audio = 1;
+    c.audio_rate = RATE;
+    c.audio_sync_ms = 1.0f;
+    c.queue_capacity = 32;
+    float *capture = calloc(2 * (size_t)CAPTURE, sizeof(float));
+    c.audio_capture = capture;
+    c.audio_capture_frames = CAPTURE;
+    presenter *p = NULL;
+    int rc = presenter_create(&p, &c, err);
+    CHECK(rc == 0, "presenter with audio capture: %s", rc ? err : presenter_status(p));
+    if (rc) {
+        free(capture);
+        return;
+    }
+    /* A clip no sample of which is 0 or 1 (so that neither silence nor the
+     * pulse can pass for it): a fixed congruential sequence in ±[0.1, 0.5]. */
+    float clip[CLIP];
+    uint32_t x = 12345;
+    for (int i = 0; i < CLIP; i++) {
+        x = x * 1664525u + 1013904223u;
+        float u = 0.1f + 0.4f * (float)(x >> 8) / (float)(1u << 24);
+        clip[i] = (x & 1) ? u : -u;
+    }
+    int id = -1;
+    CHECK(presenter_add_sound_samples(p, clip, CLIP, 1, RATE, &id, err) == 0 && id == 0,
+          "a 50 ms clip loaded at the device's rate: %s", err);
+    presenter_start_block(p, err);
+    for (int t = 0; t < TRIALS; t++) {
+        /* 200 ms on, 100 ms off: room for a dummy audio thread that lags on
+         * a loaded machine (a sound not begun by its trial's end is reported
+         * not played). */
+        presenter_request q = {t, -1, id, 20, 10, NULL};
+        presenter_submit(p, &q, err);
+    }
+    presenter_finish_block(p);
+    presenter_event ev[TRIALS];
+    int onsets, n = drain(p, ev, TRIALS, &onsets);
+    CHECK(n == TRIALS, "%d trials with sound reported (want %d)", n, TRIALS);
+    int exact = 0, pulses = 0, silent_before = 0;
+    int64_t previous = -1;
+    for (int t = 0; t < n; t++) {
+        int64_t s = ev[t].sound_onset_sample;
+        if (s < 0 || s + CLIP > CAPTURE || s <= previous) {
+            fprintf(stderr, "# trial %d: onset sample %lld, flags %d\n", t, (long long)s,
+                    ev[t].flags);
+            continue;
+        }
+        previous = s;
+        int same = 1, pulse = 1;
+        for (int k = 0; k < CLIP; k++) {
+            same &= capture[2 * (s + k)] == clip[k];
+            pulse &= capture[2 * (s + k) + 1] == (k < PULSE ? 1.0f : 0.0f);
+        }
+        exact += same;
+        pulses += pulse;
+        if (!same || !pulse) {
+            int k = 0;
+            while (k < CLIP && capture[2 * (s + k)] == clip[k])
+                k++;
+            fprintf(stderr, "# trial %d: onset sample %lld, first differing sample %d "
+                    "(played %g, clip %g)\n", t, (long long)s, k,
+                    k < CLIP ? capture[2 * (s + k)] : 0.0, k < CLIP ? clip[k] : 0.0);
+        }
+        /* (An onset at frame 0 has no frame before it: the device's first buffer.) */
+        silent_before += s == 0 || (capture[2 * (s - 1)] == 0.0f && capture[2 * (s - 1) + 1] == 0.0f);
+    }
+    CHECK(exact == TRIALS, "%d of %d sounds start exactly at their recorded onset sample in the "
+          "captured device stream, sample for sample", exact, TRIALS);
+    CHECK(pulses == TRIALS, "%d of %d sync pulses (16 frames of full scale on the right "
+          "channel) start at the same frame", pulses, TRIALS);
+    CHECK(silent_before == TRIALS, "%d of %d frames before an onset are silent on both "
+          "channels", silent_before, TRIALS);
+    /* The onset samples are not compared with the presenter's clock here:
+     * the dummy driver paces its buffers by sleeping and falls behind on a
+     * loaded machine (a real device's own clock does not). */
+    presenter_destroy(p);
+    free(capture);
+}
+
 static void test_config_errors(void)
 {
     presenter_config c = presenter_config_default();
@@ -647,5 +739,6 @@ int main(void)
     test_presenter_block();
     test_presenter_keys();
     test_presenter_sound();
+    test_presenter_sound_capture();
     return test_done();
 }

@@ -5,7 +5,7 @@
  * the photodiode patch toggling at each onset. Run under Xvfb by
  * test_presenter_xvfb.sh (an X11 window and renderer); also passes on the
  * dummy driver. */
-#include "stimulus.h"
+#include "presenter/presenter.h"
 #include "test.h"
 
 #include <math.h>

@@ -5,7 +5,7 @@
  * previous, measured durations recomputed from the timestamps, and every
  * mismatch flagged. No timing assertions: a loaded machine drops frames,
  * and then the events must say so. */
-#include "stimulus.h"
+#include "presenter/presenter.h"
 #include "test.h"
 
 #include <math.h>

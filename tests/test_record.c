@@ -2,10 +2,12 @@
  * every type are read back with their values; a corrupt record in the middle
  * is reported at its offset and skipped; a torn tail is cut on resume and
  * appending continues; a full disk stops the writer with the record intact;
- * and numpy reads what C wrote (tests/record_check.py, argv[1], with the
- * reader controller/record_reader.py, argv[2]). */
+ * numpy reads what C wrote (tests/record_check.py, argv[1], with the
+ * reader controller/record/record_reader.py, argv[2]); the schema tables
+ * read every record back typed; and RECORD.md beside the reader lists
+ * exactly the tables' types and fields. */
 #include "controller.h"
-#include "record_crc.h"
+#include "record/record_crc.h"
 #include "test.h"
 #include "test_files.h"
 
@@ -208,14 +210,26 @@ static int write_session(const char *dir, const char *model_path, char *err)
         pixels[k] = sinf((float)k);
     uint8_t digest[SHA256_SIZE]; /* the stimulus' hash, as run writes it with each showing */
     record_pixels_sha256(pixels, 4, 5, digest);
-    record_schedule_entry e = {5, "train", "natural", 1234, -1, 8, 4, digest};
-    record_flip_event fl = {5, 99, 1000000, 1004000, 1, 1, 1};
-    record_stream_message m = {77, "data", 30000, 1024, 1700000000000, 2000000, 2, 4096, 0, 0, NULL, 0};
-    record_sync_event s = {1, 1, 30123, 2100000, 5};
-    record_alignment a = {1.0000125, -12.5, 80.5, 210.0, 40, 1004000, 987654321};
-    record_trial t = {5, 1234, 1004000, NEURONS, counts};
-    record_stimulus st = {3, 2, "mei", 4, 5, pixels, 17.25};
-    record_evaluation ev = {2, "mei", 12.5, 10.0, 15.0, 8};
+    record_schedule_entry e = {.trial = 5, .block = "train", .kind = "natural", .image_id = 1234,
+                               .target_neuron = -1, .stimulus_frames = 8, .isi_frames = 4,
+                               .image_sha256 = digest};
+    record_flip_event fl = {.trial = 5, .frame = 99, .flip_ns = 1000000, .onset_ns = 1004000,
+                            .missed = 1, .photodiode = 1, .onset = 1};
+    record_stream_message m = {.message_num = 77, .kind = "data", .sample_num = 30000,
+                               .num_samples = 1024, .timestamp_ms = 1700000000000,
+                               .received_ns = 2000000, .lost = 2, .data_size = 4096,
+                               .bin_width_ns = 0, .units = 0, .counts = NULL, .clock_reset = 0};
+    record_sync_event s = {.line = 1, .state = 1, .sample_num = 30123, .received_ns = 2100000,
+                           .trial = 5};
+    record_alignment a = {.slope_ns_per_sample = 1.0000125, .offset_ns = -12.5,
+                          .residual_rms_ns = 80.5, .residual_max_ns = 210.0, .points = 40,
+                          .display_ref_ns = 1004000, .acquisition_ref_ns = 987654321};
+    record_trial t = {.trial = 5, .image_id = 1234, .onset_ns = 1004000, .neurons = NEURONS,
+                      .counts = counts};
+    record_stimulus st = {.stimulus_id = 3, .neuron = 2, .kind = "mei", .height = 4, .width = 5,
+                          .pixels = pixels, .predicted = 17.25};
+    record_evaluation ev = {.neuron = 2, .kind = "mei", .mean = 12.5, .ci_low = 10.0,
+                            .ci_high = 15.0, .repeats = 8};
     uint64_t seq = 0;
     int status = session_record_phase(w, "recording", "begin", err) ||
                  session_record_schedule(w, &e, err) || session_record_flip(w, &fl, err) ||
@@ -317,6 +331,497 @@ static void test_write_and_read(const char *dir)
           "12 records in order, sequences 1..12, times non-decreasing, clean end");
     record_reader_close(r);
     remove(model_path);
+}
+
+/* ---- the typed reads (record_schema.c) ---- */
+
+/* Each record of write_session read back with its record_X_read: every
+ * value as written (integers and floats bit for bit: the bytes are copied). */
+static int typed_visit(const record_view *v, void *ctx, char *err)
+{
+    int *checked = ctx;
+    float pixels[20];
+    for (int k = 0; k < 20; k++)
+        pixels[k] = sinf((float)k);
+    uint8_t digest[SHA256_SIZE];
+    record_pixels_sha256(pixels, 4, 5, digest);
+    int ok = 0;
+    switch (v->type) {
+    case RECORD_SESSION_START: {
+        record_session_start s;
+        ok = record_session_start_read(v, &s, err) == 0 && s.format_version == 1 &&
+             !strcmp(s.protocol_name, "test") && s.protocol_size == 19 &&
+             !memcmp(s.protocol_text, "name: test\nseed: 3\n", 19) && s.unix_ns > 0 &&
+             !strcmp(s.inception_version, inception_version_string()) && !s.protocol_dir;
+        free(s.decoded);
+        break;
+    }
+    case RECORD_PHASE: {
+        record_phase p;
+        ok = record_phase_read(v, &p, err) == 0 && !strcmp(p.phase, "recording") &&
+             !strcmp(p.event, "begin") && p.unix_ns > 0;
+        free(p.decoded);
+        break;
+    }
+    case RECORD_SCHEDULE: {
+        record_schedule_entry e;
+        ok = record_schedule_read(v, &e, err) == 0 && e.trial == 5 && !strcmp(e.block, "train") &&
+             !strcmp(e.kind, "natural") && e.image_id == 1234 && e.target_neuron == -1 &&
+             e.stimulus_frames == 8 && e.isi_frames == 4 && e.image_sha256 &&
+             !memcmp(e.image_sha256, digest, SHA256_SIZE);
+        free(e.decoded);
+        break;
+    }
+    case RECORD_FLIP: {
+        record_flip_event f;
+        ok = record_flip_read(v, &f, err) == 0 && f.trial == 5 && f.frame == 99 &&
+             f.flip_ns == 1000000 && f.onset_ns == 1004000 && f.missed == 1 &&
+             f.photodiode == 1 && f.onset == 1 && f.has_onset;
+        free(f.decoded);
+        break;
+    }
+    case RECORD_STREAM: {
+        record_stream_message m;
+        ok = record_stream_read(v, &m, err) == 0 && m.message_num == 77 &&
+             !strcmp(m.kind, "data") && m.sample_num == 30000 && m.num_samples == 1024 &&
+             m.timestamp_ms == 1700000000000 && m.received_ns == 2000000 && m.lost == 2 &&
+             m.data_size == 4096 && !m.counts && m.units == 0 && m.clock_reset == 0;
+        free(m.decoded);
+        break;
+    }
+    case RECORD_SYNC: {
+        record_sync_event s;
+        ok = record_sync_read(v, &s, err) == 0 && s.line == 1 && s.state == 1 &&
+             s.sample_num == 30123 && s.received_ns == 2100000 && s.trial == 5;
+        free(s.decoded);
+        break;
+    }
+    case RECORD_ALIGNMENT: {
+        record_alignment a;
+        ok = record_alignment_read(v, &a, err) == 0 && a.slope_ns_per_sample == 1.0000125 &&
+             a.offset_ns == -12.5 && a.residual_rms_ns == 80.5 && a.residual_max_ns == 210.0 &&
+             a.points == 40 && a.has_reference && a.display_ref_ns == 1004000 &&
+             a.acquisition_ref_ns == 987654321;
+        free(a.decoded);
+        break;
+    }
+    case RECORD_TRIAL: {
+        record_trial t;
+        ok = record_trial_read(v, &t, err) == 0 && t.trial == 5 && t.image_id == 1234 &&
+             t.onset_ns == 1004000 && t.neurons == NEURONS && !t.has_run && t.flags == 0 &&
+             !t.block;
+        for (int n = 0; ok && n < NEURONS; n++)
+            ok = t.counts[n] == count_value(5, n);
+        free(t.decoded);
+        break;
+    }
+    case RECORD_CHECKPOINT: {
+        record_checkpoint c;
+        ok = record_checkpoint_read(v, &c, err) == 0 && c.epoch == 3 &&
+             c.validation_corr == 0.41 && c.model_size == 1000 && strstr(c.file_name, "model");
+        for (size_t k = 0; ok && k < 1000; k++)
+            ok = ((const unsigned char *)c.model)[k] == (k * 7 & 255);
+        free(c.decoded);
+        break;
+    }
+    case RECORD_STIMULUS: {
+        record_stimulus s;
+        ok = record_stimulus_read(v, &s, err) == 0 && s.stimulus_id == 3 && s.neuron == 2 &&
+             !strcmp(s.kind, "mei") && s.height == 4 && s.width == 5 && s.predicted == 17.25 &&
+             s.pixels_sha256 && !memcmp(s.pixels_sha256, digest, SHA256_SIZE) &&
+             !memcmp(s.pixels, pixels, sizeof pixels);
+        free(s.decoded);
+        break;
+    }
+    case RECORD_EVALUATION: {
+        record_evaluation e;
+        ok = record_evaluation_read(v, &e, err) == 0 && e.neuron == 2 && !strcmp(e.kind, "mei") &&
+             e.mean == 12.5 && e.ci_low == 10.0 && e.ci_high == 15.0 && e.repeats == 8 &&
+             !e.feve && !e.validation_corr && e.n == 0;
+        free(e.decoded);
+        break;
+    }
+    case RECORD_NOTE: {
+        record_note n;
+        ok = record_note_read(v, &n, err) == 0 && !strcmp(n.text, "hello, record") &&
+             !n.fit_round.fit && !n.display_block && !n.scheduling && !n.targets;
+        free(n.decoded);
+        break;
+    }
+    }
+    CHECK(ok, "%s record read back typed, every field as written", record_type_name(v->type));
+    *checked += ok;
+    return 0;
+}
+
+static void test_typed_read(const char *dir)
+{
+    char err[CONTROLLER_ERR_SIZE];
+    int checked = 0;
+    int walked = session_record_each(dir, typed_visit, &checked, NULL, err); /* CHECKs inside */
+    CHECK(walked == 0 && checked == 12, "all 12 records of the session read back typed (%d)",
+          checked);
+
+    /* A record of another type is refused by name, not misread. */
+    session_record *w;
+    char other[4200];
+    snprintf(other, sizeof other, "%s-typed", dir);
+    float counts[3] = {1, 2, 3};
+    int32_t targets[2] = {4, 1};
+    record_trial run_trial = {.trial = 9, .image_id = 2, .onset_ns = 7, .neurons = 3,
+                              .counts = counts, .has_run = 1, .flags = RUN_TRIAL_FRAMES | 4,
+                              .onset_acq_ns = 11, .sync_edge_ns = 12, .bins = 3,
+                              .block = "closed_loop", .has_onset_received = 1,
+                              .onset_received_ns = 13};
+    record_trial_flags gained = {.trial = 9, .flags = 1, .from_ns = 20, .until_ns = 21,
+                                 .reason = "a late spike"};
+    record_note account = {.text = "train block", .display_block = "train", .flips = 10,
+                           .dropped_frames = 2, .period_ms = 4.25, .interval_max_ms = 9.5,
+                           .has_fit_rounds = 1, .fit_rounds = 3, .fit_trial_epochs = 120};
+    record_note chosen = {.text = "targets", .n_targets = 2, .targets = targets};
+    record_fit_round round = {.fit = "final", .round = 4, .trials = 0, .train_loss = 0.75,
+                              .validation_corr = 0.5};
+    int64_t samples[3] = {40, 41, 45}, back[3] = {0};
+    int32_t sorted[3] = {1, 0, 2};
+    uint8_t electrode[3] = {0, 1, 0};
+    record_spikes spikes = {.count = 3, .sample_num = samples, .sorted_id = sorted,
+                            .electrode = electrode, .electrodes = "E1\nE2",
+                            .first_received_ns = 5, .received_ns = 6};
+    int status = session_record_create(other, "t", "", 0, &w, err) ||
+                 session_record_trial(w, &run_trial, NULL, err) ||
+                 session_record_note_fields(w, &account, err) ||
+                 session_record_note_fields(w, &chosen, err) ||
+                 session_record_fit_round(w, &round, err) ||
+                 session_record_spikes(w, &spikes, err) ||
+                 session_record_trial_flags(w, &gained, err) || session_record_close(w, err);
+    CHECK(status == 0, "records with the run's fields written: %s", status ? err : "");
+    char path[4300];
+    snprintf(path, sizeof path, "%s/%s", other, RECORD_FILE_NAME);
+    record_reader *r;
+    record_view v;
+    if (status || record_reader_open(path, &r, err))
+        return;
+    record_reader_next(r, &v, err); /* session_start */
+    record_reader_next(r, &v, err);
+    record_trial t;
+    record_note n;
+    CHECK(record_note_read(&v, &n, err) != 0 && strstr(err, "is trial, not note"),
+          "a trial record read as a note is refused: %s", err);
+    CHECK(record_trial_read(&v, &t, err) == 0 && t.has_run &&
+              t.flags == (int64_t)(RUN_TRIAL_FRAMES | 4) && t.onset_acq_ns == 11 &&
+              t.sync_edge_ns == 12 && t.bins == 3 && !strcmp(t.block, "closed_loop") &&
+              t.counts[2] == 3.0f && t.has_onset_received && t.onset_received_ns == 13,
+          "the run's trial fields back: flags, acquisition onset, edge, bins, block, "
+          "onset arrival");
+    free(t.decoded);
+    record_reader_next(r, &v, err);
+    CHECK(record_note_read(&v, &n, err) == 0 && !strcmp(n.display_block, "train") &&
+              n.flips == 10 && n.dropped_frames == 2 && n.period_ms == 4.25 &&
+              n.interval_max_ms == 9.5 && n.has_fit_rounds && n.fit_rounds == 3 &&
+              n.fit_trial_epochs == 120 && !n.scheduling && !n.fit_round.fit,
+          "a block's display note back with its fields");
+    free(n.decoded);
+    record_reader_next(r, &v, err);
+    CHECK(record_note_read(&v, &n, err) == 0 && n.n_targets == 2 && n.targets[0] == 4 &&
+              n.targets[1] == 1, "the targets note's array back");
+    free(n.decoded);
+    record_reader_next(r, &v, err);
+    CHECK(record_note_read(&v, &n, err) == 0 && !strcmp(n.fit_round.fit, "final") &&
+              n.fit_round.round == 4 && n.fit_round.train_loss == 0.75 &&
+              !strcmp(n.text, "final fit, round 4"), "a learning-curve note back");
+    free(n.decoded);
+    record_reader_next(r, &v, err);
+    record_spikes s;
+    CHECK(record_spikes_read(&v, &s, err) == 0 && s.count == 3 && s.sample_delta &&
+              !s.sample_num && s.first_sample == 40 && !strcmp(s.electrodes, "E1\nE2"),
+          "spikes read back in their difference form");
+    if (s.decoded)
+        record_spikes_samples(&s, back);
+    CHECK(back[0] == 40 && back[1] == 41 && back[2] == 45, "and their sample numbers rebuilt");
+    free(s.decoded);
+    record_reader_next(r, &v, err);
+    record_trial_flags tf;
+    CHECK(record_trial_flags_read(&v, &tf, err) == 0 && tf.trial == 9 && tf.flags == 1 &&
+              tf.from_ns == 20 && tf.until_ns == 21 && !strcmp(tf.reason, "a late spike"),
+          "a trial_flags record back: trial, flags, span, reason");
+    free(tf.decoded);
+    record_reader_close(r);
+    remove(path);
+    rmdir(other);
+}
+
+/* Records as older writers (or others) wrote them: optional fields absent
+ * read as absent; a field every writer writes missing, or of another dtype,
+ * is refused with the field's name. Payloads built by hand, as before the
+ * tables. */
+static void test_older_records(void)
+{
+    char err[CONTROLLER_ERR_SIZE];
+    record_payload p;
+    record_payload_init(&p);
+    record_view v = {.type = RECORD_FLIP};
+    const char *flip[] = {"trial", "frame", "flip_ns", "onset_ns", "missed", "photodiode"};
+    for (int i = 0; i < 6; i++)
+        record_payload_i64(&p, flip[i], 10 + i);
+    v.payload = p.data, v.length = (uint32_t)p.size;
+    record_flip_event f;
+    CHECK(record_flip_read(&v, &f, err) == 0 && !f.has_onset && f.photodiode == 15,
+          "a flip record from before `onset` reads, has_onset 0");
+
+    record_payload_reset(&p);
+    record_payload_i64(&p, "stimulus_id", 1);
+    record_payload_i64(&p, "neuron", -1);
+    record_payload_text(&p, "kind", "natural");
+    record_payload_f64(&p, "predicted", 0);
+    float px[2] = {0.25f, 0.5f};
+    uint32_t shape[2] = {1, 2};
+    record_payload_array(&p, "pixels", RECORD_F32, 2, shape, px);
+    record_payload_text(&p, "later_field", "a later version's");
+    v = (record_view){.type = RECORD_STIMULUS, .payload = p.data, .length = (uint32_t)p.size};
+    record_stimulus st;
+    CHECK(record_stimulus_read(&v, &st, err) == 0 && !st.pixels_sha256 && st.height == 1 &&
+              st.width == 2 && st.pixels[1] == 0.5f,
+          "a stimulus from before hashes reads (no pixels_sha256; an unknown field ignored)");
+    free(st.decoded);
+
+    record_payload_reset(&p);
+    record_payload_i64(&p, "trial", 1);
+    record_payload_i64(&p, "image_id", 2);
+    record_payload_i64(&p, "onset_ns", 3);
+    v = (record_view){.type = RECORD_TRIAL, .offset = 4242, .payload = p.data,
+                      .length = (uint32_t)p.size};
+    record_trial t;
+    CHECK(record_trial_read(&v, &t, err) != 0 && strstr(err, "no field 'counts'") &&
+              strstr(err, "4242") && !t.decoded,
+          "a trial without counts is refused by name and offset: %s", err);
+    uint32_t three[1] = {3};
+    int64_t wrong[3] = {1, 2, 3};
+    record_payload_array(&p, "counts", RECORD_I64, 1, three, wrong);
+    v.payload = p.data, v.length = (uint32_t)p.size;
+    CHECK(record_trial_read(&v, &t, err) != 0 && strstr(err, "'counts' is q"),
+          "counts of another dtype are refused, not converted: %s", err);
+    record_payload_free(&p);
+}
+
+/* RECORD.md's "Types and their fields" against the tables, both ways: every
+ * table's type has its row (code and name), every field its `name` dtype in
+ * it, and every `name` dtype of a row is a field of that table. */
+static void test_record_md(const char *md_path)
+{
+    FILE *f = fopen(md_path, "r");
+    CHECK(f != NULL, "%s opens", md_path);
+    if (!f)
+        return;
+    char line[8192];
+    int in_table = 0, rows = 0, missing = 0, extra = 0;
+    int seen[RECORD_TYPE_COUNT] = {0};
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "## ", 3))
+            in_table = !strncmp(line, "## Types and their fields", 25);
+        int code;
+        char name[64];
+        if (!in_table || sscanf(line, "| %d | `%63[a-z_]` |", &code, name) != 2)
+            continue;
+        const record_schema *s = record_schema_of(code);
+        CHECK(s && !strcmp(s->name, name), "RECORD.md row %d is `%s`, the table's %s", code, name,
+              s ? s->name : "(none)");
+        if (!s)
+            continue;
+        rows++;
+        seen[code] = 1;
+        const char *fields = strchr(strchr(line + 1, '|') + 1, '|'); /* after the name */
+        for (int i = 0; i < s->n_fields; i++) {
+            char want[300];
+            snprintf(want, sizeof want, "`%s` %c", s->fields[i].name, s->fields[i].dtype);
+            const char *at = strstr(fields, want);
+            if (!at) {
+                missing++;
+                CHECK(0, "RECORD.md's %s row describes %s", s->name, want);
+            }
+        }
+        /* Every `name` followed by a dtype letter is a field. */
+        for (const char *at = strchr(fields, '`'); at; at = strchr(at + 1, '`')) {
+            const char *end = strchr(at + 1, '`');
+            if (!end)
+                break;
+            char dtype = end[1] == ' ' ? end[2] : 0;
+            char after = dtype ? end[3] : 0;
+            if (dtype && strchr("qQdfiBsb", dtype) && strchr(" ,;[().|\n", after)) {
+                int found = 0;
+                for (int i = 0; i < s->n_fields && !found; i++)
+                    found = (size_t)(end - at - 1) == strlen(s->fields[i].name) &&
+                            !strncmp(at + 1, s->fields[i].name, (size_t)(end - at - 1)) &&
+                            s->fields[i].dtype == dtype;
+                if (!found) {
+                    extra++;
+                    CHECK(0, "RECORD.md's %s row names %.*s %c, which its table lacks", s->name,
+                          (int)(end - at + 1), at, dtype);
+                }
+            }
+            at = end;
+        }
+    }
+    fclose(f);
+    int all = 1;
+    for (int type = 1; type < RECORD_TYPE_COUNT; type++)
+        all &= !record_schema_of(type) || seen[type];
+    CHECK(rows == RECORD_TYPE_COUNT - 1 && all && !missing && !extra,
+          "RECORD.md lists the %d types with exactly their tables' fields (%d rows)",
+          RECORD_TYPE_COUNT - 1, rows);
+}
+
+/* ---- the bytes of every typed writer, against the writers before the tables ---- */
+
+/* One record as text: its type, payload length and every field's name,
+ * dtype, shape and data in hex, in order, but for what changes from run to
+ * run (unix_ns, and inception_version with the session_start's length). */
+static int dump_payload(const record_view *v, void *ctx, char *err)
+{
+    FILE *out = ctx;
+    if (v->type == RECORD_SESSION_START)
+        fprintf(out, "type 1:");
+    else
+        fprintf(out, "type %d len %u:", v->type, v->length);
+    size_t at = 0;
+    record_field f;
+    while (record_field_next(v->payload, v->length, &at, &f, err) == 0) {
+        if (!strcmp(f.name, "unix_ns") || !strcmp(f.name, "inception_version"))
+            continue;
+        fprintf(out, " %s/%c/%d[", f.name, f.dtype, f.ndim);
+        for (int d = 0; d < f.ndim; d++)
+            fprintf(out, "%u,", f.shape[d]);
+        fprintf(out, "]=");
+        size_t item = strchr("qQd", f.dtype) ? 8 : strchr("fi", f.dtype) ? 4 : 1;
+        for (size_t i = 0; i < f.count * item; i++)
+            fprintf(out, "%02x", ((const unsigned char *)f.data)[i]);
+    }
+    fprintf(out, "\n");
+    return 0;
+}
+
+/* Every typed writer with fixed values, both forms of the optional fields;
+ * the golden file (tests/record_payloads.txt) is what the hand-written
+ * writers wrote before the schema tables (the library of commit f43fc9f,
+ * run.c's trial and notes and the fit's metric arrays as they were). */
+static void test_payload_bytes(const char *golden_path, const char *parent)
+{
+    char dir[4200], model_path[4300], err[CONTROLLER_ERR_SIZE];
+    snprintf(dir, sizeof dir, "%s/bytes", parent);
+    session_record *w;
+    CHECK(session_record_create(dir, "proto", "a: 1\n", 5, &w, err) == 0, "bytes session: %s",
+          err);
+    snprintf(model_path, sizeof model_path, "%s/model.bin", dir);
+    FILE *mf = fopen(model_path, "wb");
+    if (mf) {
+        fwrite("MODELBYTES", 1, 10, mf);
+        fclose(mf);
+    }
+    float counts[5] = {1, 2, 3, 4.5f, 0}, px[6] = {0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f};
+    uint8_t sha[32];
+    for (int i = 0; i < 32; i++)
+        sha[i] = (uint8_t)i;
+    int64_t near[3] = {100, 101, 99}, far[2] = {5, 5 + 3000000000LL};
+    int32_t sorted[3] = {1, 0, 7}, tg[2] = {3, 1};
+    uint8_t el[3] = {0, 1, 0};
+    record_fit_round fr = {.fit = "background", .round = 3, .trials = 40, .train_loss = 0.5,
+                           .validation_corr = 0.25};
+    record_schedule_entry e1 = {.trial = 1, .block = "train", .kind = "natural", .image_id = 7,
+                                .target_neuron = -1, .stimulus_frames = 8, .isi_frames = 4,
+                                .image_sha256 = sha};
+    record_schedule_entry e2 = {.trial = 2, .block = "closed_loop", .kind = "mei", .image_id = 9,
+                                .target_neuron = 3, .stimulus_frames = 8, .isi_frames = 4};
+    record_flip_event fl = {.trial = 1, .frame = 2, .flip_ns = 3, .onset_ns = 4, .missed = 5,
+                            .photodiode = 1, .onset = 1};
+    record_stream_message m1 = {.message_num = 1, .kind = "data", .sample_num = 2,
+                                .num_samples = 1, .timestamp_ms = 4, .received_ns = 5, .lost = 0,
+                                .data_size = 5, .bin_width_ns = 10000000, .units = 5,
+                                .counts = counts, .clock_reset = 1};
+    record_stream_message m2 = {.message_num = 2, .kind = "event", .sample_num = 2,
+                                .num_samples = 0, .timestamp_ms = 4, .received_ns = 5, .lost = 1,
+                                .data_size = 2, .bin_width_ns = 77, .units = 5};
+    record_sync_event sy = {.line = 1, .state = 1, .sample_num = 3, .received_ns = 4, .trial = -1};
+    record_spikes s1 = {.count = 3, .sample_num = near, .sorted_id = sorted, .electrode = el,
+                        .electrodes = "A\nB", .first_received_ns = 1, .received_ns = 2};
+    record_spikes s2 = {.count = 2, .sample_num = far, .sorted_id = sorted, .electrode = el,
+                        .electrodes = "A\nB", .first_received_ns = 1, .received_ns = 2};
+    record_alignment al = {.slope_ns_per_sample = 1.0001, .offset_ns = -3, .residual_rms_ns = 4,
+                           .residual_max_ns = 5, .points = 6, .display_ref_ns = 7,
+                           .acquisition_ref_ns = 8};
+    record_trial t = {.trial = 4, .image_id = 7, .onset_ns = 99, .neurons = 5, .counts = counts};
+    record_stimulus st = {.stimulus_id = 3, .neuron = 2, .kind = "mei", .height = 2, .width = 3,
+                          .pixels = px, .predicted = 17.25};
+    record_evaluation ev = {.neuron = 2, .kind = "mei", .mean = 12.5, .ci_low = 10.0,
+                            .ci_high = 15.0, .repeats = 8};
+    record_model_metrics mm = {.split = "test", .epoch = 3, .neurons = 5, .correlation = counts,
+                               .feve = px, .fev = counts};
+    record_model_metrics mm2 = {.split = "validation", .epoch = 3, .neurons = 5,
+                                .correlation = counts};
+    record_evaluation tm = {.neuron = -1, .kind = "test_metrics", .mean = 0.3, .ci_low = NAN,
+                            .ci_high = NAN, .n = 5, .feve = counts, .corr_to_average = px,
+                            .single_trial_corr = counts, .oracle = px, .fev = counts};
+    record_evaluation vc = {.neuron = -1, .kind = "validation_corr", .mean = 0.3, .ci_low = NAN,
+                            .ci_high = NAN, .n = 5, .validation_corr = counts};
+    record_trial rt = {.trial = 4, .image_id = 7, .onset_ns = 99, .neurons = 5, .counts = counts,
+                       .has_run = 1, .flags = 65536, .onset_acq_ns = 5, .sync_edge_ns = 6,
+                       .bins = 7, .block = "train"};
+    record_note sn = {.text = "sched", .scheduling = "realtime", .cpus = 2, .presenter_cpu = -1,
+                      .fit_nice = 10, .memory_locked = 1, .aligning_realtime = 1,
+                      .driver_threads = 3};
+    record_note bn = {.text = "blk", .display_block = "train", .flips = 1, .dropped_frames = 2,
+                      .trials_shown = 3, .trials_with_drops = 4, .trials_flagged_frames = 5,
+                      .events_lost = 6, .period_ms = 1.5, .interval_mean_ms = 2.5,
+                      .interval_sd_ms = 3.5, .interval_max_ms = 4.5, .has_fit_rounds = 1,
+                      .fit_rounds = 7, .fit_trial_epochs = 8};
+    record_note tn = {.text = "targets", .n_targets = 2, .targets = tg};
+    /* oe13's writers: run.c's trial with onset_received_ns (before block),
+     * and trial_flags as session_record_trial_flags wrote them by hand. */
+    record_trial rr = rt;
+    rr.has_onset_received = 1;
+    rr.onset_received_ns = 8;
+    record_trial_flags tf = {.trial = 4, .flags = 1, .from_ns = 10, .until_ns = 20,
+                             .reason = "late"};
+    int fail = !w || session_record_phase(w, "natural", "begin", err) ||
+               session_record_note(w, "hello", err) || session_record_fit_round(w, &fr, err) ||
+               session_record_schedule(w, &e1, err) || session_record_schedule(w, &e2, err) ||
+               session_record_flip(w, &fl, err) || session_record_stream(w, &m1, err) ||
+               session_record_stream(w, &m2, err) || session_record_sync_event(w, &sy, err) ||
+               session_record_spikes(w, &s1, err) || session_record_spikes(w, &s2, err) ||
+               session_record_alignment(w, &al, err) ||
+               session_record_trial(w, &t, NULL, err) || session_record_stimulus(w, &st, err) ||
+               session_record_evaluation(w, &ev, err) ||
+               session_record_model_metrics(w, &mm, err) ||
+               session_record_model_metrics(w, &mm2, err) ||
+               session_record_checkpoint(w, model_path, 4, 0.5, err) ||
+               session_record_evaluation(w, &tm, err) || session_record_evaluation(w, &vc, err) ||
+               session_record_trial(w, &rt, NULL, err) || session_record_note_fields(w, &sn, err) ||
+               session_record_note_fields(w, &bn, err) || session_record_note_fields(w, &tn, err) ||
+               session_record_trial(w, &rr, NULL, err) || session_record_trial_flags(w, &tf, err);
+    fail = session_record_close(w, err) || fail;
+    CHECK(!fail, "a record of every typed writer written: %s", fail ? err : "");
+    char *dumped = NULL, *golden = NULL;
+    size_t dumped_size = 0, golden_size = 0;
+    FILE *out = open_memstream(&dumped, &dumped_size);
+    if (out) {
+        session_record_each(dir, dump_payload, out, NULL, err);
+        fclose(out);
+    }
+    FILE *g = fopen(golden_path, "r");
+    if (g) {
+        out = open_memstream(&golden, &golden_size);
+        int c;
+        while (out && (c = fgetc(g)) != EOF)
+            fputc(c, out);
+        if (out)
+            fclose(out);
+        fclose(g);
+    }
+    CHECK(dumped && golden && dumped_size == golden_size && !memcmp(dumped, golden, golden_size),
+          "25 records byte for byte as the writers before the schema tables wrote them (%s)",
+          golden_path);
+    free(dumped);
+    free(golden);
+    remove(model_path);
+    remove_tree(dir);
 }
 
 static unsigned char *file_copy(const char *dir, size_t *size)
@@ -515,7 +1020,8 @@ static void test_disk_full(const char *dir)
             float big[1000];
             for (int k = 0; k < 1000; k++)
                 big[k] = (float)k;
-            record_stimulus s = {0, 0, "noise", 25, 40, big, 0};
+            record_stimulus s = {.stimulus_id = 0, .neuron = 0, .kind = "noise", .height = 25,
+                                 .width = 40, .pixels = big, .predicted = 0};
             while (result[0] < 1000 && session_record_stimulus(w, &s, err) == 0)
                 result[0]++;
             result[1] = session_record_note(w, "after the failure", err) != 0;
@@ -577,9 +1083,13 @@ static void test_spikes(const char *reader, const char *dir)
     int64_t jump[3] = {5, 5 + 3000000000LL, 7};             /* differences beyond int32 */
     int32_t sorted_a[4] = {3, 0, 65535, 1}, sorted_b[3] = {2, 2, 0};
     uint8_t elec_a[4] = {0, 1, 0, 1}, elec_b[3] = {0, 0, 0};
-    record_spikes a = {4, near, sorted_a, elec_a, "Tetrode 1\nStereotrode 12", 10, 20};
-    record_spikes b = {3, jump, sorted_b, elec_b, "Probe A", 30, 40};
-    record_spikes none = {0, NULL, NULL, NULL, "", 0, 0};
+    record_spikes a = {.count = 4, .sample_num = near, .sorted_id = sorted_a, .electrode = elec_a,
+                       .electrodes = "Tetrode 1\nStereotrode 12", .first_received_ns = 10,
+                       .received_ns = 20};
+    record_spikes b = {.count = 3, .sample_num = jump, .sorted_id = sorted_b, .electrode = elec_b,
+                       .electrodes = "Probe A", .first_received_ns = 30, .received_ns = 40};
+    record_spikes none = {.count = 0, .sample_num = NULL, .sorted_id = NULL, .electrode = NULL,
+                          .electrodes = "", .first_received_ns = 0, .received_ns = 0};
     CHECK(session_record_create(dir, "test", "", 0, &w, err) == 0 &&
               session_record_spikes(w, &a, err) == 0,
           "a spikes record of 4 spikes is written: %s", err);
@@ -615,7 +1125,7 @@ static void test_spikes(const char *reader, const char *dir)
     char python_dir[4200], program[2048];
     snprintf(python_dir, sizeof python_dir, "%s", reader);
     char *slash = strrchr(python_dir, '/');
-    snprintf(slash ? slash + 1 : python_dir, 64, "../python");
+    snprintf(slash ? slash + 1 : python_dir, 64, "../../python");
     snprintf(program, sizeof program,
              "import sys; sys.path.insert(0, sys.argv[1]); import inception.record as r\n"
              "s = r.open(sys.argv[2]).spikes()\n"
@@ -691,14 +1201,27 @@ int main(int argc, char **argv)
     test_crafted_stretch();
     test_payload();
     test_write_and_read(session);
+    test_typed_read(session);
+    test_older_records();
     test_corrupt_middle(session);
     test_torn_tail(session);
     test_disk_full(session);
     test_background_sync(dir);
     if (argc > 2)
         test_python(argv[1], argv[2], session);
-    if (argc > 2)
+    if (argc > 2) {
         test_spikes(argv[2], session);
+        char md[4200]; /* beside the reader, in controller/record/ */
+        snprintf(md, sizeof md, "%s", argv[2]);
+        char *slash = strrchr(md, '/');
+        snprintf(slash ? slash + 1 : md, 64, "RECORD.md");
+        test_record_md(md);
+        char golden[4200]; /* beside record_check.py, in tests/ */
+        snprintf(golden, sizeof golden, "%s", argv[1]);
+        slash = strrchr(golden, '/');
+        snprintf(slash ? slash + 1 : golden, 64, "record_payloads.txt");
+        test_payload_bytes(golden, dir);
+    }
     else
         CHECK(0, "the numpy cross-check needs tests/record_check.py and record_reader.py");
     remove_tree(dir);

@@ -37,13 +37,15 @@ static int64_t next_trial(const char *dir)
     snprintf(path, sizeof path, "%s/%s", dir, RECORD_FILE_NAME);
     record_reader *r;
     record_view v;
-    int64_t next = 0, trial;
+    int64_t next = 0;
+    record_trial t;
     if (record_reader_open(path, &r, err))
         return 0;
     while (record_reader_next(r, &v, err) != RECORD_NEXT_END)
-        if (v.payload && v.type == RECORD_TRIAL &&
-            !record_get_i64(v.payload, v.length, "trial", &trial))
-            next = trial + 1;
+        if (v.payload && v.type == RECORD_TRIAL && !record_trial_read(&v, &t, err)) {
+            next = t.trial + 1;
+            free(t.decoded);
+        }
     record_reader_close(r);
     return next;
 }
@@ -64,11 +66,13 @@ static void child_append_forever(const char *dir, int ack_fd, int first_round)
     for (int64_t trial = next_trial(dir);; trial++) {
         for (int n = 0; n < NEURONS; n++)
             counts[n] = count_value(trial, n);
-        record_trial t = {trial, trial % 1000, 0, NEURONS, counts};
+        record_trial t = {.trial = trial, .image_id = trial % 1000, .onset_ns = 0,
+                          .neurons = NEURONS, .counts = counts};
         if (session_record_trial(w, &t, NULL, err))
             _exit(5);
         if (trial % 7 == 3) {
-            record_stimulus s = {trial, 0, "big", 256, 256, big, 0};
+            record_stimulus s = {.stimulus_id = trial, .neuron = 0, .kind = "big", .height = 256,
+                                 .width = 256, .pixels = big, .predicted = 0};
             if (session_record_stimulus(w, &s, err))
                 _exit(6);
         }
@@ -112,17 +116,12 @@ static void verify(const char *dir, round_result *out)
         out->sequences_ok &= v.sequence == expected_sequence++;
         if (v.type != RECORD_TRIAL)
             continue;
-        int64_t trial = -1;
-        record_field f;
-        record_get_i64(v.payload, v.length, "trial", &trial);
-        int same = trial == out->trials &&
-                   record_field_find(v.payload, v.length, "counts", &f) == 0 &&
-                   f.count == NEURONS;
-        for (int n = 0; same && n < NEURONS; n++) {
-            float c;
-            memcpy(&c, (const char *)f.data + 4 * n, 4);
-            same = c == count_value(trial, n);
-        }
+        record_trial t;
+        int same = record_trial_read(&v, &t, err) == 0 && t.trial == out->trials &&
+                   t.neurons == NEURONS;
+        for (int n = 0; same && n < NEURONS; n++)
+            same = t.counts[n] == count_value(t.trial, n);
+        free(t.decoded);
         out->intact &= same;
         out->trials++;
     }

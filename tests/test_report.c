@@ -55,8 +55,10 @@ static int write_flips(session_record *w, int64_t start_ns, char *err)
     for (int frame = 0; frame < 600 && !status; frame++) {
         int missed = frame == 100 || frame == 250 || frame == 480;
         t += (int64_t)(16666667.0 * (1 + missed));
-        record_flip_event f = {frame / 10, frame, t, t + 8000000, missed, frame % 10 == 0,
-                               frame % 10 == 0};
+        record_flip_event f = {.trial = frame / 10, .frame = frame, .flip_ns = t,
+                               .onset_ns = t + 8000000, .missed = missed,
+                               .photodiode = frame % 10 == 0,
+                               .onset = frame % 10 == 0};
         status = session_record_flip(w, &f, err);
     }
     return status;
@@ -104,8 +106,11 @@ static int64_t message_number(int i)
 
 /* The last alignment fit, which maps the odd natural trials' display onsets
  * (their records carry no acquisition onset). */
-static const record_alignment last_fit = {1.0000125, 2500.0, 40000.0, 96000.0, 60,
-                                          5000000000LL, 100000000LL};
+static const record_alignment last_fit = {.slope_ns_per_sample = 1.0000125, .offset_ns = 2500.0,
+                                          .residual_rms_ns = 40000.0, .residual_max_ns = 96000.0,
+                                          .points = 60,
+                                          .display_ref_ns = 5000000000LL,
+                                          .acquisition_ref_ns = 100000000LL};
 
 /* 300 messages every 10 ms, 2 ms late, with 5 lost after message 150. */
 static int write_stream(session_record *w, int64_t start_ns, char *err)
@@ -119,13 +124,18 @@ static int write_stream(session_record *w, int64_t start_ns, char *err)
         float counts[NEURONS];
         for (int u = 0; u < NEURONS; u++)
             counts[u] = (float)(1 + (u % 3) * active_onsets(bin_start));
-        record_stream_message m = {number, "data", bin_start, 1, (sent + offset) / 1000000,
-                                   sent + 2000000, lost, 9600, BIN_NS, NEURONS, counts, 0};
+        record_stream_message m = {.message_num = number, .kind = "data", .sample_num = bin_start,
+                                   .num_samples = 1, .timestamp_ms = (sent + offset) / 1000000,
+                                   .received_ns = sent + 2000000, .lost = lost, .data_size = 9600,
+                                   .bin_width_ns = BIN_NS, .units = NEURONS, .counts = counts,
+                                   .clock_reset = 0};
         status = session_record_stream(w, &m, err);
     }
     for (int fit = 0; fit < 4 && !status; fit++) {
-        record_alignment a = {1.0000125, 0.0, 20000.0 + 5000.0 * fit,
-                              60000.0 + 9000.0 * fit, 20 + 10 * fit, 0, 0};
+        record_alignment a = {.slope_ns_per_sample = 1.0000125, .offset_ns = 0.0,
+                              .residual_rms_ns = 20000.0 + 5000.0 * fit,
+                              .residual_max_ns = 60000.0 + 9000.0 * fit, .points = 20 + 10 * fit,
+                              .display_ref_ns = 0, .acquisition_ref_ns = 0};
         status = session_record_alignment(w, &a, err);
     }
     return status || session_record_alignment(w, &last_fit, err);
@@ -155,8 +165,9 @@ static int write_stimuli(session_record *w, char *err)
     for (int t = 0; t < TARGETS && !status; t++)
         for (int k = 0; k < 4 && !status; k++) {
             stimulus_pixels(k, t, pixels);
-            record_stimulus s = {100 + 4 * t + k, target_neurons[t], kinds[k], SIDE, SIDE, pixels,
-                                 k == 0 ? 9.5 + t : 4.0 + 0.1 * k};
+            record_stimulus s = {.stimulus_id = 100 + 4 * t + k, .neuron = target_neurons[t],
+                                 .kind = kinds[k], .height = SIDE, .width = SIDE, .pixels = pixels,
+                                 .predicted = k == 0 ? 9.5 + t : 4.0 + 0.1 * k};
             status = session_record_stimulus(w, &s, err);
         }
     return status;
@@ -165,13 +176,17 @@ static int write_stimuli(session_record *w, char *err)
 static int write_trial(session_record *w, int64_t trial, const char *block, const char *kind,
                        int64_t image_id, int64_t target, float target_count, char *err)
 {
-    record_schedule_entry e = {trial, block, kind, image_id, target, 30, 30, NULL};
+    record_schedule_entry e = {.trial = trial, .block = block, .kind = kind, .image_id = image_id,
+                               .target_neuron = target, .stimulus_frames = 30, .isi_frames = 30,
+                               .image_sha256 = NULL};
     float counts[NEURONS];
     for (int n = 0; n < NEURONS; n++)
         counts[n] = (float)floor(uniform() * 6.0);
     if (target >= 0)
         counts[target] = target_count;
-    record_trial t = {trial, image_id, (int64_t)record_monotonic_ns(), NEURONS, counts};
+    record_trial t = {.trial = trial, .image_id = image_id,
+                      .onset_ns = (int64_t)record_monotonic_ns(), .neurons = NEURONS,
+                      .counts = counts};
     return session_record_schedule(w, &e, err) || session_record_trial(w, &t, NULL, err);
 }
 
@@ -208,7 +223,8 @@ static int write_natural_images(session_record *w, char *err)
     int status = 0;
     for (int64_t image = 0; image < TEST_FIRST + TEST_IMAGES && !status; image++) {
         natural_pixels(image, pixels);
-        record_stimulus st = {image, -1, "natural", SIDE, SIDE, pixels, NAN};
+        record_stimulus st = {.stimulus_id = image, .neuron = -1, .kind = "natural", .height = SIDE,
+                              .width = SIDE, .pixels = pixels, .predicted = NAN};
         status = session_record_stimulus(w, &st, err);
     }
     return status;
@@ -219,7 +235,9 @@ static int write_natural_images(session_record *w, char *err)
  * before onset_acq_ns), which the last fit maps to the same time. */
 static int write_natural_trial(session_record *w, int k, char *err)
 {
-    record_schedule_entry e = {k, natural_tier(k), "natural", natural_image(k), -1, 30, 30, NULL};
+    record_schedule_entry e = {.trial = k, .block = natural_tier(k), .kind = "natural",
+                               .image_id = natural_image(k), .target_neuron = -1,
+                               .stimulus_frames = 30, .isi_frames = 30, .image_sha256 = NULL};
     float counts[NEURONS];
     for (int n = 0; n < NEURONS; n++)
         counts[n] = natural_count(k, n);
@@ -287,8 +305,10 @@ static int write_trials(session_record *w, char *err)
     int64_t trial = 0;
     for (; trial < NATURAL_TRIALS && !status; trial++)
         status = write_natural_trial(w, (int)trial, err);
-    record_trial_flags late = {FLAGGED_LATER, 1, natural_onset_ns(FLAGGED_LATER) + 60000000LL,
-                               natural_onset_ns(FLAGGED_LATER) + 60033333LL, "a late spike"};
+    record_trial_flags late = {.trial = FLAGGED_LATER, .flags = 1,
+                               .from_ns = natural_onset_ns(FLAGGED_LATER) + 60000000LL,
+                               .until_ns = natural_onset_ns(FLAGGED_LATER) + 60033333LL,
+                               .reason = "a late spike"};
     status = status || session_record_trial_flags(w, &late, err);
     status = status || session_record_phase(w, "natural", "end", err) ||
              session_record_phase(w, "closed_loop", "begin", err);
@@ -318,9 +338,10 @@ static int write_test_metrics(session_record *w, char *err)
     float oracle[NEURONS], single[NEURONS];
     for (int n = 0; n < NEURONS; n++)
         oracle[n] = test_oracle(n), single[n] = test_single_trial(n);
-    const char *names[] = {"single_trial_corr", "oracle", NULL};
-    const float *arrays[] = {single, oracle};
-    return session_record_metric_arrays(w, "test_metrics", 0.2, NEURONS, names, arrays, err);
+    record_evaluation e = {.neuron = -1, .kind = "test_metrics", .mean = 0.2, .ci_low = NAN,
+                           .ci_high = NAN, .n = NEURONS, .single_trial_corr = single,
+                           .oracle = oracle};
+    return session_record_evaluation(w, &e, err);
 }
 
 /* The learning curve: 5 background rounds, then 8 final-fit epochs. */
@@ -363,7 +384,8 @@ static int write_session(const char *dir, int complete, char *err)
         float feve[NEURONS];
         for (int n = 0; n < NEURONS; n++)
             feve[n] = test_correlations[n] * test_correlations[n];
-        record_model_metrics m = {"test", 12, NEURONS, test_correlations, feve, NULL};
+        record_model_metrics m = {.split = "test", .epoch = 12, .neurons = NEURONS,
+                                  .correlation = test_correlations, .feve = feve, .fev = NULL};
         status = status || write_stream(w, start, err) || write_stimuli(w, err) ||
                  session_record_model_metrics(w, &m, err) || write_test_metrics(w, err) ||
                  write_fit_curve(w, err) || write_natural_images(w, err) ||
@@ -840,13 +862,15 @@ static int write_run_timing(const char *dir, char *err)
     int status = 0;
     for (int trial = 0; trial < 30 && !status; trial++) {
         int64_t frame = 12 * trial, at = t0 + (int64_t)(period * (double)frame);
-        record_flip_event onset = {trial, frame, at, at, 0, trial % 2 == 0, 1};
+        record_flip_event onset = {.trial = trial, .frame = frame, .flip_ns = at, .onset_ns = at,
+                                   .missed = 0, .photodiode = trial % 2 == 0, .onset = 1};
         status = session_record_flip(w, &onset, err);
         if (trial == 3 || trial == 16) {
             int64_t late_frame = trial == 3 ? 40 : 200;
             int64_t late_at = t0 + (int64_t)(period * (double)late_frame);
-            record_flip_event late = {trial == 3 ? 3 : -1, late_frame, late_at, late_at,
-                                      trial == 3 ? 3 : 2, 0, 0};
+            record_flip_event late = {.trial = trial == 3 ? 3 : -1, .frame = late_frame,
+                                      .flip_ns = late_at, .onset_ns = late_at,
+                                      .missed = trial == 3 ? 3 : 2, .photodiode = 0, .onset = 0};
             status = status || session_record_flip(w, &late, err);
         }
         float counts[NEURONS] = {0};

@@ -1,6 +1,6 @@
 #!/bin/sh
 # The fault test of `inception resume` (issue 6): tests/protocols/tiny.yaml
-# runs RUNS times (20), each killed with SIGKILL after a seeded random delay;
+# runs RUNS times (12), each killed with SIGKILL after a seeded random delay;
 # the orphaned virtual rig exits by itself (it asked for SIGTERM when its
 # parent dies; it writes its ground truth then) or resume stops it, the
 # record is copied as the kill left it, `inception resume` finishes the
@@ -10,7 +10,7 @@
 # Arguments: the inception executable, the tests folder, [RUNS].
 inception=$1
 tests=$2
-runs=${3:-20}
+runs=${3:-12}
 py=/usr/bin/python3
 . "$tests/tap.sh"
 # Ports below the kernel's ephemeral range (32768 on), where an outgoing
@@ -22,13 +22,14 @@ sed -e "s|tcp://127.0.0.1:5766|tcp://127.0.0.1:$base|" \
 # The dummy driver (software rendering), as in test_run.sh.
 export SDL_VIDEODRIVER=dummy
 # Seeded delays over the whole session (about 4 s unloaded: start, recording,
-# fit, synthesis, closed loop), so every phase gets killed in some runs.
-awk -v runs="$runs" 'BEGIN { srand(6); for (i = 0; i < runs; i++) printf "%.2f\n", 0.4 + 3.6 * rand() }' \
+# fit, synthesis, closed loop), one in each of RUNS equal stretches of it, so
+# every phase gets killed in some runs however few they are.
+awk -v runs="$runs" 'BEGIN { srand(6); for (i = 0; i < runs; i++) printf "%.2f\n", 0.4 + 3.6 * (i + rand()) / runs }' \
     >"$work/delays"
 
 last_phase() { # the phase the record was in when the kill came
     $py -c "
-import sys; sys.path.insert(0, '$tests/../controller')
+import sys; sys.path.insert(0, '$tests/../controller/record')
 from record_reader import read_records
 p = [r['fields']['phase'] + ' ' + r['fields']['event'] for r in read_records(sys.argv[1]) if r['type'] == 'phase']
 print(p[-1] if p else 'none')" "$1" 2>/dev/null
@@ -41,7 +42,7 @@ alive() { # running, not a zombie
 
 recorded_feve() { # the mean test FEVE of the record's test_metrics, as resume prints it
     $py -c "
-import sys; sys.path.insert(0, '$tests/../controller')
+import sys; sys.path.insert(0, '$tests/../controller/record')
 from record_reader import read_records
 m = [r['fields']['mean'] for r in read_records(sys.argv[1]) if r['type'] == 'evaluation' and r['fields'].get('kind') == 'test_metrics']
 print('%.3f' % m[-1] if m else '')" "$1" 2>/dev/null
@@ -112,14 +113,14 @@ while read -r delay; do
     feve=$(sed -n 's/^model test FEVE \([^ ]*\).*/\1/p' "$work/out")
     recorded=$(recorded_feve "$s/session.rec")
     fit_ended=$($py -c "
-import sys; sys.path.insert(0, '$tests/../controller')
+import sys; sys.path.insert(0, '$tests/../controller/record')
 from record_reader import read_records
 print(sum(r['type'] == 'phase' and r['fields']['phase'] == 'fit' and r['fields']['event'] == 'end' for r in read_records(sys.argv[1])))" "$work/killed$i.rec" 2>/dev/null)
     [ "$fit_ended" = 1 ] && fits_ended=$((fits_ended + 1))
     # The resumed session's first clock offset: voted on by three onsets,
     # as in a fresh session, unless its first block has fewer.
     vote=$($py -c "
-import re, sys; sys.path.insert(0, '$tests/../controller')
+import re, sys; sys.path.insert(0, '$tests/../controller/record')
 from record_reader import read_records
 v = [re.search(r'by (\d+) onsets \(the first block has (\d+) trials', r['fields'].get('text', '')) for r in read_records(sys.argv[1]) if r['type'] == 'note']
 v = [m.groups() for m in v if m]

@@ -32,7 +32,7 @@ export SDL_VIDEODRIVER=dummy
 
 trials_in() { # trial records in a session's record so far
     $py -c "
-import sys; sys.path.insert(0, '$tests/../controller')
+import sys; sys.path.insert(0, '$tests/../controller/record')
 from record_reader import read_records
 print(sum(r['type'] == 'trial' for r in read_records(sys.argv[1])))" "$1" 2>/dev/null || echo 0
 }
@@ -115,7 +115,7 @@ rc=$?
 check "every trial before the kill intact: $(tail -1 "$work/check")" '[ $rc = 0 ]'
 check "the rebuilt image $image is the one recorded, bit for bit" \
     '$py - "$o/session.rec" "$work/old-pristine.rec" "$image" <<EOF
-import sys; sys.path.insert(0, "$tests/../controller")
+import sys; sys.path.insert(0, "$tests/../controller/record")
 from record_reader import read_records
 def px(path):
     return [r["fields"]["pixels"].tobytes() for r in read_records(path) if r["type"] == "stimulus"

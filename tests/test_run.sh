@@ -41,7 +41,7 @@ ok $status "inception run finishes the short protocol"
 grep -q "^model test FEVE [0-9.-]*" "$work/out"
 ok $? "it prints the test FEVE"
 $py -c "
-import sys; sys.path.insert(0, '$tests/../controller')
+import sys; sys.path.insert(0, '$tests/../controller/record')
 from record_reader import read_records
 recs = list(read_records('$work/session/session.rec'))
 lines = {r['fields']['line'] for r in recs if r['type'] == 'sync'}

@@ -55,7 +55,7 @@ check "a run interrupted mid-block: exit 1, saying so ($(cat "$work/err"))" \
     '[ $(status) = 1 ] && grep -q "interrupted during the recording phase" "$work/err"'
 check "it was stopped mid-block: flips recorded, the recording block not finished" \
     '$py -c "
-import sys; sys.path.insert(0, \"$tests/../controller\")
+import sys; sys.path.insert(0, \"$tests/../controller/record\")
 from record_reader import read_records
 rs = list(read_records(sys.argv[1]))
 flips = sum(r[\"type\"] == \"flip\" and r[\"fields\"][\"trial\"] >= 0 for r in rs)
@@ -106,7 +106,7 @@ check "the record: flips and trials as planned, counts equal the rig's ground tr
     '[ $crc = 0 ]'
 check "the record holds the remote display's status and clock estimates" \
     '$py -c "
-import sys; sys.path.insert(0, \"$tests/../controller\")
+import sys; sys.path.insert(0, \"$tests/../controller/record\")
 from record_reader import read_records
 notes = [r[\"fields\"].get(\"text\", \"\") for r in read_records(sys.argv[1]) if r[\"type\"] == \"note\"]
 sys.exit(not (any(n.startswith(\"display: remote on\") for n in notes) and

@@ -33,7 +33,7 @@ protocol "$work/silent.yaml" -e "s|^  sync: .*|&\n  timeout_s: 1|"
 
 flips() { # flip records in a record
     $py -c "
-import sys; sys.path.insert(0, '$tests/../controller')
+import sys; sys.path.insert(0, '$tests/../controller/record')
 from record_reader import read_records
 print(sum(r['type'] == 'flip' for r in read_records(sys.argv[1])))" "$1"
 }
@@ -53,7 +53,7 @@ check "it learned 12 units from the stream" 'grep -q "acquisition stream: 12 uni
 check "it prints the test FEVE and the recorded ratio" \
     'grep -q "^model test FEVE [0-9.-]" "$work/out" && grep -q "^recorded responses: median MEI / best natural [0-9.]" "$work/out"'
 check "it says there is no ground truth" 'grep -q "^ground truth: none" "$work/out"'
-$py - "$work/session" "$tests/../controller" >"$work/err" 2>&1 <<'PY'
+$py - "$work/session" "$tests/../controller/record" >"$work/err" 2>&1 <<'PY'
 import sys
 sys.path.insert(0, sys.argv[2])
 from record_reader import read_records
@@ -116,7 +116,7 @@ check "run says the acquisition stopped and started twice (reset, then going on)
     'grep -q "stopped and started in the GUI (2 times" "$work/out" && grep -q "Open Ephys spikes in no column: [1-9][0-9]* of sorted units beyond endpoints.units 6 (highest sorted_id 9)" "$work/out"'
 check "the plugin stand-in answered inception's heartbeats ($(tail -1 "$work/oe.out"))" \
     'grep -q "heartbeats answered: [1-9]" "$work/oe.out"'
-$py - "$work/oe_session" "$tests/../controller" "$work/oe_truth.npy" "$tests/../python" \
+$py - "$work/oe_session" "$tests/../controller/record" "$work/oe_truth.npy" "$tests/../python" \
     >"$work/err" 2>&1 <<'PY'
 import json, sys
 import numpy as np
@@ -251,7 +251,7 @@ check "replay --stream --format openephys sends every recorded spike again in th
 oeacq=tcp://127.0.0.1:$((base + 8))
 oeons=tcp://127.0.0.1:$((base + 1))
 ntrials=$($py -c "
-import sys; sys.path.insert(0, '$tests/../controller')
+import sys; sys.path.insert(0, '$tests/../controller/record')
 from record_reader import read_records
 print(sum(r['type'] == 'trial' for r in read_records('$work/oe_session/session.rec')))")
 "$inception" acquire --out "$work/oe_acq" --data "$oeacq" --onsets "$oeons" --format openephys \

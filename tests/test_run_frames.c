@@ -1,9 +1,9 @@
 /* test_run_frames.c: the display's verdicts on a block's trials
- * (controller/run_frames.c): a trial whose response completes before its
+ * (controller/session/run_frames.c): a trial whose response completes before its
  * TRIAL event waits, with its counts, until the verdict comes; wrong frames
  * give RUN_TRIAL_FRAMES, a verdict that never came (an event lost) does too
  * once the block is over. */
-#include "run_internal.h"
+#include "session/run_internal.h"
 #include "test.h"
 
 #include <string.h>
@@ -14,6 +14,8 @@ static presenter_event trial_event(int64_t trial, int flags)
     memset(&ev, 0, sizeof ev);
     ev.kind = PRESENTER_EVENT_TRIAL;
     ev.trial = trial;
+    ev.sound = -1; /* an image trial, as the presenter reports one */
+    ev.sound_onset_sample = -1;
     ev.flags = flags;
     return ev;
 }
@@ -93,6 +95,20 @@ int main(void)
           "a trial cut short, one of the wrong duration and one with a dropped frame: each "
           "flagged alone (%d, %d, %d)", run_frames_flags(&f, 20, 0), run_frames_flags(&f, 21, 0),
           run_frames_flags(&f, 22, 0));
+    CHECK(run_frames_begin(&f, 20, 2, 3, err) == 0, "a block of trials 20, 21");
+    /* Audio trials (a block of two): a sound that played as asked gives its onset
+     * sample; one cut by the next sound (its ISI over first) is flagged. */
+    presenter_event played = trial_event(20, PRESENTER_SOUND_PLAYED),
+                    cut = trial_event(21, PRESENTER_SOUND_PLAYED | PRESENTER_SOUND_CUT);
+    played.sound = cut.sound = 0;
+    played.sound_onset_sample = 4096;
+    cut.sound_onset_sample = 8192;
+    run_frames_verdict(&f, &played);
+    run_frames_verdict(&f, &cut);
+    CHECK(run_frames_flags(&f, 20, 0) == 0 && run_frames_sound_sample(&f, 20) == 4096 &&
+              run_frames_flags(&f, 21, 0) == (int)RUN_TRIAL_FRAMES &&
+              run_frames_sound_sample(&f, 21) == -1 && run_frames_sound_sample(&f, 19) == -1,
+          "a sound played as asked keeps its onset sample; a cut one is flagged and has none");
     run_frames_free(&f);
     return test_done();
 }

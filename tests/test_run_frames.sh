@@ -45,7 +45,7 @@ n=$((n + $(grep -c '^ok\|^not ok' "$work/check")))
 check "the report says the same: $terminal frames dropped" \
     'grep -q ">$terminal frames dropped in all" "$work/session/report/index.html"'
 counts=$($py -c "
-import sys; sys.path.insert(0, '$tests/../controller')
+import sys; sys.path.insert(0, '$tests/../controller/record')
 from record_reader import read_records
 t = [r for r in read_records('$work/session/session.rec') if r['type'] == 'trial']
 print(sum(1 for r in t if r['fields']['flags'] & 65536), 'of', len(t))")
@@ -57,7 +57,7 @@ check "the start-up line says which scheduling the run got" \
 check "... and whether the run loop aligning the stream got real-time priority (issue 13)" \
     'grep -q "^scheduling: \(real-time (.*18 for the run loop aligning the stream while a block shows\|.*the run loop aligning the stream at normal priority\)" "$work/out"'
 check "and the record says the same, as fields" '$py -c "
-import sys; sys.path.insert(0, \"$tests/../controller\")
+import sys; sys.path.insert(0, \"$tests/../controller/record\")
 from record_reader import read_records
 notes = [r[\"fields\"] for r in read_records(\"$work/session/session.rec\")
          if r[\"type\"] == \"note\" and \"scheduling\" in r[\"fields\"]]

@@ -1,12 +1,12 @@
 /* test_run_sched.c: what run_sched_protect does to the process's memory
- * (controller/run_sched.c). Issue 20: at 240 Hz the render thread lost a
+ * (controller/session/run_sched.c). Issue 20: at 240 Hz the render thread lost a
  * frame every few seconds inside free(), where glibc gave the free top of
  * its heap back to the kernel (madvise) to fault it in again later. Once
  * the frame path is protected, freed memory stays in the process: a thread
  * that fills and frees 16 MB in 64 kB blocks finds its pages still resident.
  * The control, before protection, shows glibc's default does give them back
  * (else the check after it would prove nothing). */
-#include "run_internal.h"
+#include "session/run_internal.h"
 #include "test.h"
 
 #include <pthread.h>

@@ -49,7 +49,8 @@ static void test_rebuild(const char *dir)
     for (int i = 0; i < IMAGES; i++) {
         for (int p = 0; p < H * W; p++)
             img[p] = pixel_of(i, p);
-        record_stimulus s = {100 + i, -1, "natural", H, W, img, 0.0};
+        record_stimulus s = {.stimulus_id = 100 + i, .neuron = -1, .kind = "natural", .height = H,
+                             .width = W, .pixels = img, .predicted = 0.0};
         session_record_stimulus(w, &s, err);
     }
     int order[TRIALS], k = 0;
@@ -58,8 +59,10 @@ static void test_rebuild(const char *dir)
             order[k++] = i;
     /* Schedule in trial order, trials written in reverse (any order is allowed). */
     for (int t = 0; t < TRIALS; t++) {
-        record_schedule_entry e = {t, block_name(tier_of_image(order[t])), "natural",
-                                   100 + order[t], -1, 30, 18, NULL};
+        record_schedule_entry e = {.trial = t, .block = block_name(tier_of_image(order[t])),
+                                   .kind = "natural",
+                                   .image_id = 100 + order[t], .target_neuron = -1,
+                                   .stimulus_frames = 30, .isi_frames = 18, .image_sha256 = NULL};
         session_record_schedule(w, &e, err);
     }
     float counts[N];
@@ -81,15 +84,19 @@ static void test_rebuild(const char *dir)
     /* Closed loop: MEIs for neurons 3 then 1 (3 twice), their trials, an unscheduled trial. */
     int64_t mei_neurons[3] = {3, 1, 3};
     for (int j = 0; j < 3; j++) {
-        record_stimulus s = {1000 + j, mei_neurons[j], "mei", H, W, img, 2.0};
+        record_stimulus s = {.stimulus_id = 1000 + j, .neuron = mei_neurons[j], .kind = "mei",
+                             .height = H, .width = W, .pixels = img, .predicted = 2.0};
         session_record_stimulus(w, &s, err);
-        record_schedule_entry e = {TRIALS + j, "closed_loop", "mei", 1000 + j, mei_neurons[j],
-                                   30, 18, NULL};
+        record_schedule_entry e = {.trial = TRIALS + j, .block = "closed_loop", .kind = "mei",
+                                   .image_id = 1000 + j, .target_neuron = mei_neurons[j],
+                                   .stimulus_frames = 30, .isi_frames = 18, .image_sha256 = NULL};
         session_record_schedule(w, &e, err);
-        record_trial tr = {TRIALS + j, 1000 + j, 0, N, counts};
+        record_trial tr = {.trial = TRIALS + j, .image_id = 1000 + j, .onset_ns = 0, .neurons = N,
+                           .counts = counts};
         session_record_trial(w, &tr, NULL, err);
     }
-    record_trial stray = {TRIALS + 10, 100, 0, N, counts};
+    record_trial stray = {.trial = TRIALS + 10, .image_id = 100, .onset_ns = 0, .neurons = N,
+                          .counts = counts};
     session_record_trial(w, &stray, NULL, err);
     CHECK(session_record_close(w, err) == 0, "record closed: %s", err);
 
@@ -137,8 +144,10 @@ static void test_trial_flags(const char *dir)
     session_record *w;
     record_resume_report rep;
     CHECK(session_record_resume(dir, &w, &rep, err) == 0, "record continued: %s", err);
-    record_trial_flags late = {7, 1, 5000000, 5033333, "a spike too late for its bin"};
-    record_trial_flags again = {3, 1, 3000000, 3033333, "a spike too late for its bin"};
+    record_trial_flags late = {.trial = 7, .flags = 1, .from_ns = 5000000, .until_ns = 5033333,
+                               .reason = "a spike too late for its bin"};
+    record_trial_flags again = {.trial = 3, .flags = 1, .from_ns = 3000000, .until_ns = 3033333,
+                                .reason = "a spike too late for its bin"};
     CHECK(session_record_trial_flags(w, &late, err) == 0 &&
               session_record_trial_flags(w, &again, err) == 0 && session_record_close(w, err) == 0,
           "trial_flags records appended: %s", err);
@@ -164,9 +173,11 @@ static void test_missing_image(const char *dir)
     char err[CONTROLLER_ERR_SIZE] = "";
     session_record *w;
     session_record_create(dir, "missing", protocol_text, sizeof protocol_text - 1, &w, err);
-    record_schedule_entry e = {0, "train", "natural", 7, -1, 30, 18, NULL};
+    record_schedule_entry e = {.trial = 0, .block = "train", .kind = "natural", .image_id = 7,
+                               .target_neuron = -1, .stimulus_frames = 30, .isi_frames = 18,
+                               .image_sha256 = NULL};
     float c[2] = {1, 2};
-    record_trial t = {0, 7, 0, 2, c};
+    record_trial t = {.trial = 0, .image_id = 7, .onset_ns = 0, .neurons = 2, .counts = c};
     session_record_schedule(w, &e, err);
     session_record_trial(w, &t, NULL, err);
     session_record_close(w, err);
@@ -233,11 +244,14 @@ static int write_repair_record(const char *dir, int hashed, int altered, int tam
     float counts[N];
     for (int t = 0; t < 12; t++) {
         int image = t < 8 ? t : 8 + (t - 8) % 2;
-        record_schedule_entry e = {t, t < 8 ? "train" : "test", "natural", image, -1, 30, 18,
-                                   hashed ? digest[image] : NULL};
+        record_schedule_entry e = {.trial = t, .block = t < 8 ? "train" : "test", .kind = "natural",
+                                   .image_id = image, .target_neuron = -1, .stimulus_frames = 30,
+                                   .isi_frames = 18,
+                                   .image_sha256 = hashed ? digest[image] : NULL};
         for (int n = 0; n < N; n++)
             counts[n] = count_of(t, n);
-        record_trial tr = {t, image, 0, N, counts};
+        record_trial tr = {.trial = t, .image_id = image, .onset_ns = 0, .neurons = N,
+                           .counts = counts};
         status = status || session_record_schedule(w, &e, err) ||
                  session_record_trial(w, &tr, NULL, err);
     }
@@ -255,10 +269,14 @@ static int damage_stimulus(const char *dir, int id)
     uint64_t at = 0;
     if (record_reader_open(path, &r, err))
         return 1;
+    record_stimulus st;
     while (!at && record_reader_next(r, &v, err) == RECORD_NEXT_OK)
-        if (v.type == RECORD_STIMULUS &&
-            !record_get_i64(v.payload, v.length, "stimulus_id", &got) && got == id)
-            at = v.offset + RECORD_HEADER_SIZE + v.length / 2;
+        if (v.type == RECORD_STIMULUS && !record_stimulus_read(&v, &st, err)) {
+            got = st.stimulus_id;
+            free(st.decoded);
+            if (got == id)
+                at = v.offset + RECORD_HEADER_SIZE + v.length / 2;
+        }
     record_reader_close(r);
     FILE *f = fopen(path, "r+b");
     int c = f && at && fseek(f, (long)at, SEEK_SET) == 0 ? fgetc(f) : EOF;
@@ -372,9 +390,12 @@ static void test_unknown_tier(const char *base)
         session_record *w;
         session_record_create(dir, "tier", protocol_text, sizeof protocol_text - 1, &w, err);
         float pixels[4] = {0, 0.5f, 1, 0.25f}, c[2] = {1, 2};
-        record_stimulus st = {0, -1, "natural", 2, 2, pixels, NAN};
-        record_schedule_entry e = {0, blocks[k], "natural", 0, -1, 30, 18, NULL};
-        record_trial t = {0, 0, 0, 2, c};
+        record_stimulus st = {.stimulus_id = 0, .neuron = -1, .kind = "natural", .height = 2,
+                              .width = 2, .pixels = pixels, .predicted = NAN};
+        record_schedule_entry e = {.trial = 0, .block = blocks[k], .kind = "natural", .image_id = 0,
+                                   .target_neuron = -1, .stimulus_frames = 30, .isi_frames = 18,
+                                   .image_sha256 = NULL};
+        record_trial t = {.trial = 0, .image_id = 0, .onset_ns = 0, .neurons = 2, .counts = c};
         session_record_stimulus(w, &st, err);
         session_record_schedule(w, &e, err);
         session_record_trial(w, &t, NULL, err);

@@ -1,5 +1,5 @@
 /* test_sound_files.c: resampling (libsamplerate), sound files and clip
- * folders (stimulus/sound_files.c). Tones are measured here by projection
+ * folders (stimulus/synthesis/sound_files.c). Tones are measured here by projection
  * onto a Hann-windowed sinusoid in double precision; files are written with
  * libsndfile. */
 #include "stimulus.h"

@@ -61,22 +61,29 @@ static int write_record(const char *dir, const sent *m, int n, int with_counts)
         const char *kind = m[i].type == ACQ_MSG_COUNTS   ? "data"
                            : m[i].type == ACQ_MSG_EVENTS ? "event"
                                                          : "heartbeat";
-        record_stream_message r = {i, kind, m[i].t, m[i].type == ACQ_MSG_COUNTS,
-                                   m[i].t / 1000000, m[i].t + 2000000, m[i].lost,
-                                   m[i].type == ACQ_MSG_COUNTS ? UNITS : m[i].n_edges,
-                                   BIN_NS, UNITS,
-                                   with_counts && m[i].type == ACQ_MSG_COUNTS ? m[i].counts
-                                                                              : NULL, 0};
+        record_stream_message r = {.message_num = i, .kind = kind, .sample_num = m[i].t,
+                                   .num_samples = m[i].type == ACQ_MSG_COUNTS,
+                                   .timestamp_ms = m[i].t / 1000000,
+                                   .received_ns = m[i].t + 2000000, .lost = m[i].lost,
+                                   .data_size = m[i].type == ACQ_MSG_COUNTS ? UNITS : m[i].n_edges,
+                                   .bin_width_ns = BIN_NS, .units = UNITS,
+                                   .counts = with_counts && m[i].type == ACQ_MSG_COUNTS
+                                                 ? m[i].counts
+                                                 : NULL,
+                                   .clock_reset = 0};
         status = session_record_stream(w, &r, err);
         for (int e = 0; e < m[i].n_edges && !status; e++) {
-            record_sync_event s = {m[i].edges[e].line, m[i].edges[e].rising,
-                                   m[i].edges[e].timestamp_ns, m[i].t + 2000000, -1};
+            record_sync_event s = {.line = m[i].edges[e].line, .state = m[i].edges[e].rising,
+                                   .sample_num = m[i].edges[e].timestamp_ns,
+                                   .received_ns = m[i].t + 2000000, .trial = -1};
             status = session_record_sync_event(w, &s, err);
         }
     }
     float counts[UNITS] = {1, 2, 3, 4, 5};
     for (int trial = 0; trial < 3 && !status; trial++) {
-        record_trial t = {trial, 100 + trial, 1000000000LL + trial * 100000000LL, UNITS, counts};
+        record_trial t = {.trial = trial, .image_id = 100 + trial,
+                          .onset_ns = 1000000000LL + trial * 100000000LL, .neurons = UNITS,
+                          .counts = counts};
         status = session_record_trial(w, &t, NULL, err);
     }
     if (status)
@@ -222,29 +229,38 @@ static int write_openephys_record(const char *dir, float *bin_counts)
     for (int k = 0; k < 10; k++)
         s1[k] = k * 300 + 150, id1[k] = 1, bin_counts[k] = 1;
     bin_counts[12] = bin_counts[20] = 1;
-    record_spikes b1 = {10, s1, id1, e1, "Tetrode 1", OE_R0 + 5000000, OE_R0 + 50000000};
-    record_spikes b2 = {3, s2, id2, e2, "Tetrode 1", OE_R0 + 120000000, OE_R0 + 160000000};
-    record_stream_message open = {0, "loss", -102400000, 102400000, 0, OE_R0, 0, 0, 0, 0,
-                                  NULL, 0};
+    record_spikes b1 = {.count = 10, .sample_num = s1, .sorted_id = id1, .electrode = e1,
+                        .electrodes = "Tetrode 1", .first_received_ns = OE_R0 + 5000000,
+                        .received_ns = OE_R0 + 50000000};
+    record_spikes b2 = {.count = 3, .sample_num = s2, .sorted_id = id2, .electrode = e2,
+                        .electrodes = "Tetrode 1", .first_received_ns = OE_R0 + 120000000,
+                        .received_ns = OE_R0 + 160000000};
+    record_stream_message open = {.message_num = 0, .kind = "loss", .sample_num = -102400000,
+                                  .num_samples = 102400000, .received_ns = OE_R0};
     int status = session_record_stream(w, &open, err), next = 0, batch = 0;
     for (int k = 0; k < OE_BINS && !status; k++) {
         int64_t closed = OE_R0 + (k + 9) * 10000000LL;
         if (batch == 0 && closed > b1.first_received_ns)
             status = session_record_spikes(w, &b1, err), batch++;
         if (batch == 1 && closed > OE_R0 + 150000000LL) { /* the late spike's loss */
-            record_stream_message late = {++next, "loss", 55000000, 33333, 0,
-                                          OE_R0 + 150000000LL, 0, 0, 0, 0, NULL, 0};
+            record_stream_message late = {.message_num = ++next, .kind = "loss",
+                                          .sample_num = 55000000, .num_samples = 33333,
+                                          .received_ns = OE_R0 + 150000000LL};
             status = status || session_record_stream(w, &late, err);
         }
         if (k == 16) { /* a lost message: samples 7000..9500 (more than two blocks) */
-            record_stream_message gap = {++next, "loss", 233333333, 83333334, 0, closed - 1, 1,
-                                         0, 0, 0, NULL, 0};
+            record_stream_message gap = {.message_num = ++next, .kind = "loss",
+                                         .sample_num = 233333333, .num_samples = 83333334,
+                                         .received_ns = closed - 1, .lost = 1};
             status = status || session_record_stream(w, &gap, err);
         }
         if (batch == 1 && closed > b2.received_ns + 100000000LL) /* handed over 100 ms on */
             status = status || session_record_spikes(w, &b2, err), batch++;
-        record_stream_message bin = {++next, "data", k * 10000000LL, 1, 0, closed, 0, 1,
-                                     10000000, 1, &bin_counts[k], 0};
+        record_stream_message bin = {.message_num = ++next, .kind = "data",
+                                     .sample_num = k * 10000000LL, .num_samples = 1,
+                                     .received_ns = closed, .data_size = 1,
+                                     .bin_width_ns = 10000000, .units = 1,
+                                     .counts = &bin_counts[k]};
         status = status || session_record_stream(w, &bin, err);
     }
     if (status)

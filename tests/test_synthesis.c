@@ -1118,12 +1118,12 @@ static void test_truth_scorer(void)
     /* "MEIs": natural images 0..5; "Gabors": images 10..15 (any images do). */
     int scores_ok = 1;
     for (int j = 0; j < n; j++) {
-        mei[j] = stimulus_truth_score(t, j, TRUTH_MEI, img + (size_t)j * P);
-        gabor[j] = stimulus_truth_score(t, j, TRUTH_GABOR, img + (size_t)(10 + j) * P);
+        mei[j] = stimulus_truth_score(t, j, STIMULUS_KIND_MEI, img + (size_t)j * P);
+        gabor[j] = stimulus_truth_score(t, j, STIMULUS_KIND_GABOR, img + (size_t)(10 + j) * P);
         /* "least exciting inputs": images 20..25 at the budget */
         memcpy(rendered, img + (size_t)(20 + j) * P, sizeof(float) * P);
         stimulus_render_at_budget(rendered, P, &b);
-        least[j] = stimulus_truth_score(t, j, TRUTH_LEAST, rendered);
+        least[j] = stimulus_truth_score(t, j, STIMULUS_KIND_LEAST, rendered);
         sim_population_rates(p, img + (size_t)j * P, 1, rates);
         /* Exact: the scorer makes this very call (one image, the same
          * population), so OpenBLAS takes the same kernel in the same order. */
@@ -1157,7 +1157,7 @@ static void test_truth_scorer(void)
          * best control is fmaxf (exact) of values the scorer holds: its Gabor
          * score (gabor[j], returned by it) and its own best natural. */
         rows_ok &= r->neuron == targets[j] && r->type == (int)sim_population_cell(p, targets[j])->type &&
-                   r->optimum == opt_rate && isnan(r->shown[TRUTH_RF]) &&
+                   r->optimum == opt_rate && isnan(r->shown[STIMULUS_KIND_RF]) &&
                    r->best_control == fmaxf(gabor[j], r->natural);
         ratio[j] = mei[j] / r->natural; /* as the summary divides */
         wins += mei[j] > gabor[j];
@@ -1204,7 +1204,7 @@ static void test_truth_scorer(void)
         /* The scorer's rates come from batches of up to 128 images, these from
          * one: the same sums in another order, equal to ~1e-7 relative. */
         least_ok &= fabsf(r->natural_least - lowest[j]) <= 1e-5f * lowest[j] && r->gray == gray &&
-                    r->shown[TRUTH_LEAST] == least[j];
+                    r->shown[STIMULUS_KIND_LEAST] == least[j];
         if (lowest[j] > gray + band) {
             suppressible++;
             below += least[j] < lowest[j];

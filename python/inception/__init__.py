@@ -2,7 +2,7 @@
 
     import inception.record, inception.model, inception.export
 
-- inception.record: session records (controller/RECORD.md): records, the trial table, stimuli,
+- inception.record: session records (controller/record/RECORD.md): records, the trial table, stimuli,
   and the training arrays of a session (numpy only).
 - inception.model: model.bin (docs/model-file.md) as a torch.nn.Module and back (torch).
 - inception.export: an `inception export` folder in one call (numpy only).

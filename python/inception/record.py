@@ -1,4 +1,4 @@
-"""Read an inception session record (controller/RECORD.md) with numpy alone.
+"""Read an inception session record (controller/record/RECORD.md) with numpy alone.
 
     import inception.record as rec
     session = rec.open("sessions/demo")          # a session folder or a .rec file
@@ -31,6 +31,13 @@ DTYPES = {"q": "<i8", "Q": "<u8", "d": "<f8", "f": "<f4", "i": "<i4", "B": "u1"}
 RECORD_FILE_NAME = "session.rec"
 # The aligner's trial flags (RECORD.md, "Tiers, repeats and flags"); 0 = trustworthy.
 TIERS = ("train", "validation", "test", "unused")  # the blocks of natural trials
+# The stimulus kinds (the records' `kind` of schedule, stimulus and evaluation records), in
+# the order of C's one table (stimulus/stimulus_base.h, stimulus_kind); the first four are the
+# closed loop's: the MEI and its controls.
+STIMULUS_KINDS = ("mei", "best_natural", "gabor", "rf", "least", "least_natural", "natural",
+                  "diverse", "masked", "surround")
+CLOSED_LOOP_KINDS = STIMULUS_KINDS[:4]
+NATURAL = STIMULUS_KINDS[6]
 TRIAL_FLAGS = {1: "lost_bin", 2: "duplicate", 4: "no_sync", 8: "ambiguous_sync",
                16: "restart", 32: "stale", 64: "mismatch"}
 
@@ -132,7 +139,7 @@ def read_records(path):
 
 
 # --------------------------------------------------------------------------------------
-# The text listing of `inception record-dump`, line for line (controller/command_record.c).
+# The text listing of `inception record-dump`, line for line (controller/commands/command_record.c).
 
 def _scalar_text(dtype, value):
     if dtype in "dQqiB":
@@ -318,7 +325,7 @@ class Session:
 
     def dataset(self):
         """The model's training arrays, chosen as `inception run` and `replay` choose them
-        (controller/session_data.c; RECORD.md, "Tiers, repeats and flags"): trials whose
+        (controller/session/session_data.c; RECORD.md, "Tiers, repeats and flags"): trials whose
         schedule record has kind natural and block train, validation, test or unused, without
         flags, in ascending trial order, each with its natural stimulus' pixels. Returns a
         dict: images (trials x H x W float32), responses (trials x neurons float32), tiers
@@ -326,9 +333,9 @@ class Session:
         table = self.trials()
         natural = {}
         for r in self.records("stimulus"):
-            if r["fields"]["kind"] == "natural":
+            if r["fields"]["kind"] == NATURAL:
                 natural.setdefault(r["fields"]["stimulus_id"], r["fields"]["pixels"])
-        data = (table["kind"] == "natural") & np.isin(table["block"], TIERS)
+        data = (table["kind"] == NATURAL) & np.isin(table["block"], TIERS)
         for t, shown, scheduled in zip(table["trial"][data], table["image_id"][data],
                                        self._scheduled_images(table["trial"][data])):
             if shown != scheduled:

@@ -14,7 +14,7 @@
  * [starts [step_size [models]]]]]: models > 1 fits an ensemble; starts > 1 takes the MEI from the `starts`
  * best-predicted natural clips and the model's best tone (chosen by the
  * model); out_folder gets WAVs, cochleagram PNGs and manifest.json. */
-#include "json_out.h"
+#include "commands/commands.h"
 #include "stimulus.h"
 
 #include <math.h>

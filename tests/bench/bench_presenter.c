@@ -3,7 +3,7 @@
  * timestamp and the bookkeeping, timed per frame; plus the swap itself and
  * the jitter of the flip timestamps. Run under Xvfb by run_bench_presenter.sh
  * (or on any display). Arguments: [flips (600)] [refresh Hz (60)]. */
-#include "stimulus.h"
+#include "presenter/presenter.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -75,13 +75,15 @@ int main(int argc, char **argv)
     int trials = 20000, flips = 100000;
     uint64_t t0 = record_monotonic_ns();
     for (int i = 0; i < trials; i++) {
-        record_trial t = {i, i, 0, NEURONS, counts};
+        record_trial t = {.trial = i, .image_id = i, .onset_ns = 0, .neurons = NEURONS,
+                          .counts = counts};
         if (session_record_trial(w, &t, NULL, err))
             return fprintf(stderr, "%s\n", err), 1;
     }
     uint64_t t1 = record_monotonic_ns();
     for (int i = 0; i < flips; i++) {
-        record_flip_event f = {i, i, i, i, 0, i & 1, 1};
+        record_flip_event f = {.trial = i, .frame = i, .flip_ns = i, .onset_ns = i, .missed = 0,
+                               .photodiode = i & 1, .onset = 1};
         if (session_record_flip(w, &f, err))
             return fprintf(stderr, "%s\n", err), 1;
     }
@@ -90,11 +92,13 @@ int main(int argc, char **argv)
     for (int k = 0; k < 21; k++) {
         /* A second at 144 Hz with 10 trials: 144 flips and 10 trial records. */
         for (int i = 0; i < 144; i++) {
-            record_flip_event f = {i, i, i, i, 0, i & 1, 1};
+            record_flip_event f = {.trial = i, .frame = i, .flip_ns = i, .onset_ns = i, .missed = 0,
+                                   .photodiode = i & 1, .onset = 1};
             session_record_flip(w, &f, err);
         }
         for (int i = 0; i < 10; i++) {
-            record_trial t = {i, i, 0, NEURONS, counts};
+            record_trial t = {.trial = i, .image_id = i, .onset_ns = 0, .neurons = NEURONS,
+                              .counts = counts};
             session_record_trial(w, &t, NULL, err);
         }
         uint64_t s0 = record_monotonic_ns();

@@ -28,44 +28,59 @@ static int write_session(session_record *w, char *err)
         pixels[i] = (float)(i % 13) / 12.0f;
     int64_t trial = 0;
     for (; trial < 5000; trial++) {
-        record_schedule_entry e = {trial, "train", "natural", trial, -1, 30, 30, NULL};
-        record_trial t = {trial, trial, trial * 70000000, NEURONS, counts};
+        record_schedule_entry e = {.trial = trial, .block = "train", .kind = "natural",
+                                   .image_id = trial, .target_neuron = -1, .stimulus_frames = 30,
+                                   .isi_frames = 30, .image_sha256 = NULL};
+        record_trial t = {.trial = trial, .image_id = trial, .onset_ns = trial * 70000000,
+                          .neurons = NEURONS, .counts = counts};
         if (session_record_schedule(w, &e, err) || session_record_trial(w, &t, NULL, err))
             return 1;
     }
     for (int r = 0; r < 20; r++)
         for (int target = 0; target < TARGETS; target++)
             for (int k = 0; k < 4; k++, trial++) {
-                record_schedule_entry e = {trial, "closed_loop", kinds[k], 4 * target + k,
-                                           target * 7, 30, 30, NULL};
+                record_schedule_entry e = {.trial = trial, .block = "closed_loop", .kind = kinds[k],
+                                           .image_id = 4 * target + k,
+                                           .target_neuron = target * 7, .stimulus_frames = 30,
+                                           .isi_frames = 30, .image_sha256 = NULL};
                 counts[target * 7] = (float)(k == 0 ? 9 + r % 3 : 4 + (r + k) % 3);
-                record_trial t = {trial, 4 * target + k, 0, NEURONS, counts};
+                record_trial t = {.trial = trial, .image_id = 4 * target + k, .onset_ns = 0,
+                                  .neurons = NEURONS, .counts = counts};
                 if (session_record_schedule(w, &e, err) || session_record_trial(w, &t, NULL, err))
                     return 1;
             }
     for (int s = 0; s < 4 * TARGETS; s++) {
-        record_stimulus st = {s, (s / 4) * 7, kinds[s % 4], SIDE, SIDE, pixels, 5.0};
+        record_stimulus st = {.stimulus_id = s, .neuron = (s / 4) * 7, .kind = kinds[s % 4],
+                              .height = SIDE, .width = SIDE, .pixels = pixels, .predicted = 5.0};
         if (session_record_stimulus(w, &st, err))
             return 1;
     }
-    record_model_metrics m = {"test", 30, NEURONS, corr, NULL, NULL};
+    record_model_metrics m = {.split = "test", .epoch = 30, .neurons = NEURONS, .correlation = corr,
+                              .feve = NULL, .fev = NULL};
     if (session_record_model_metrics(w, &m, err))
         return 1;
     for (int64_t f = 0; f < 216000; f++) {
-        record_flip_event e = {f / 60, f, f * 16666667, f * 16666667, f % 5000 == 0, 0, f % 60 == 0};
+        record_flip_event e = {.trial = f / 60, .frame = f, .flip_ns = f * 16666667,
+                               .onset_ns = f * 16666667, .missed = f % 5000 == 0, .photodiode = 0,
+                               .onset = f % 60 == 0};
         if (session_record_flip(w, &e, err))
             return 1;
     }
     for (int64_t i = 0; i < 360000; i++) {
         int binned = i < 36000;
-        record_stream_message s = {i, "data", i * 10000000, 1, 1700000000000 + i * 10,
-                                   i * 10000000, i % 50000 == 0, 9600, binned ? 10000000 : 0,
-                                   binned ? NEURONS : 0, binned ? counts : NULL, 0};
+        record_stream_message s = {.message_num = i, .kind = "data", .sample_num = i * 10000000,
+                                   .num_samples = 1, .timestamp_ms = 1700000000000 + i * 10,
+                                   .received_ns = i * 10000000, .lost = i % 50000 == 0,
+                                   .data_size = 9600, .bin_width_ns = binned ? 10000000 : 0,
+                                   .units = binned ? NEURONS : 0, .counts = binned ? counts : NULL,
+                                   .clock_reset = 0};
         if (session_record_stream(w, &s, err))
             return 1;
     }
     for (int i = 0; i < 360; i++) {
-        record_alignment a = {1.0, 0, 2e4 + i, 6e4 + i, 100, 0, 0};
+        record_alignment a = {.slope_ns_per_sample = 1.0, .offset_ns = 0,
+                              .residual_rms_ns = 2e4 + i, .residual_max_ns = 6e4 + i, .points = 100,
+                              .display_ref_ns = 0, .acquisition_ref_ns = 0};
         if (session_record_alignment(w, &a, err))
             return 1;
     }

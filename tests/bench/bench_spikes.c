@@ -195,21 +195,28 @@ static long file_size(const char *path)
 static int record_item(session_record *w, const acq_item *it, char *err)
 {
     if (it->type == ACQ_ITEM_SPIKES) {
-        record_spikes b = {(int)it->count, it->spike_samples, it->spike_sorted_ids,
-                           it->spike_electrodes, it->electrodes, it->first_received_ns,
-                           it->received_ns};
+        record_spikes b = {.count = (int)it->count, .sample_num = it->spike_samples,
+                           .sorted_id = it->spike_sorted_ids,
+                           .electrode = it->spike_electrodes, .electrodes = it->electrodes,
+                           .first_received_ns = it->first_received_ns,
+                           .received_ns = it->received_ns};
         return session_record_spikes(w, &b, err);
     }
-    record_stream_message m = {0, it->type == ACQ_MSG_COUNTS ? "data" : "event",
-                               it->timestamp_ns, 1, it->timestamp_ns / 1000000, it->received_ns,
-                               (int64_t)it->missed_before, (int64_t)it->count,
-                               it->bin_width_ns, (int)it->count,
-                               it->type == ACQ_MSG_COUNTS ? it->counts : NULL, 0};
+    record_stream_message m = {.message_num = 0,
+                               .kind = it->type == ACQ_MSG_COUNTS ? "data" : "event",
+                               .sample_num = it->timestamp_ns, .num_samples = 1,
+                               .timestamp_ms = it->timestamp_ns / 1000000,
+                               .received_ns = it->received_ns,
+                               .lost = (int64_t)it->missed_before, .data_size = (int64_t)it->count,
+                               .bin_width_ns = it->bin_width_ns, .units = (int)it->count,
+                               .counts = it->type == ACQ_MSG_COUNTS ? it->counts : NULL,
+                               .clock_reset = 0};
     if (session_record_stream(w, &m, err))
         return 1;
     for (uint32_t i = 0; it->type == ACQ_MSG_EVENTS && i < it->count; i++) {
-        record_sync_event e = {it->events[i].line, it->events[i].rising,
-                               it->events[i].timestamp_ns, it->received_ns, -1};
+        record_sync_event e = {.line = it->events[i].line, .state = it->events[i].rising,
+                               .sample_num = it->events[i].timestamp_ns,
+                               .received_ns = it->received_ns, .trial = -1};
         if (session_record_sync_event(w, &e, err))
             return 1;
     }

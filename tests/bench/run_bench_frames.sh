@@ -22,7 +22,7 @@ train=${3:-2000}
 rates=${RATES:-144 240}
 modes=${MODES:-off auto}
 displays=${DISPLAYS:-offscreen xvfb}
-reader=$(dirname "$0")/../../controller
+reader=$(dirname "$0")/../../controller/record
 work=$(mktemp -d)
 xvfb=
 cleanup() {

@@ -18,14 +18,14 @@ sed -e "s|tcp://127.0.0.1:5766|$(port 0)|" -e "s|tcp://127.0.0.1:5767|$(port 1)|
 
 records() { # the record's type counts, and corrupt/torn stretches, as "type=N ..."
     $py -c "
-import collections, sys; sys.path.insert(0, '$tests/../controller')
+import collections, sys; sys.path.insert(0, '$tests/../controller/record')
 from record_reader import read_records
 c = collections.Counter(r['type'] for r in read_records(sys.argv[1]))
 print(' '.join('%s=%d' % kv for kv in sorted(c.items())))" "$1"
 }
 notes() { # how many notes of the record at $1 contain $2
     $py -c "
-import sys; sys.path.insert(0, '$tests/../controller')
+import sys; sys.path.insert(0, '$tests/../controller/record')
 from record_reader import read_records
 print(sum(r['type'] == 'note' and sys.argv[2] in r['fields']['text'] for r in read_records(sys.argv[1])))" "$1" "$2"
 }
@@ -115,7 +115,7 @@ sed -e "s|source: synthetic|source: folder\n  path: imgs|" \
 sed -e "s|source: synthetic|source: npy\n  path: images.npy|" "$work/tiny.yaml" >"$proto/npy.yaml"
 start_field() { # a text field of the record's session_start
     $py -c "
-import sys; sys.path.insert(0, '$tests/../controller')
+import sys; sys.path.insert(0, '$tests/../controller/record')
 from record_reader import read_records
 print(next(read_records(sys.argv[1]))['fields'].get(sys.argv[2], ''))" "$1" "$2"
 }
@@ -220,7 +220,7 @@ check "resume of a finished session: exit 1, said so, its record unchanged ($(ca
 # so must land on its rising sync edge (a sync record's sample_num) within
 # the aligner's 5 ms match tolerance, and the worst within residual_max_ns
 # (+1 µs of rounding): the pairs the fit was made from.
-aligned=$($py - "$live/session.rec" "$tests/../controller" <<'PY'
+aligned=$($py - "$live/session.rec" "$tests/../controller/record" <<'PY'
 import sys
 sys.path.insert(0, sys.argv[2])
 from record_reader import read_records

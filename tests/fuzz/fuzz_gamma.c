@@ -1,7 +1,7 @@
 /* Fuzz target: any bytes must parse as a gamma calibration or be refused
  * with a reason, never crash; what parses must satisfy the format's rules,
  * and its inverse table must be monotone. */
-#include "stimulus.h"
+#include "presenter/presenter.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,6 +1,6 @@
 /* Fuzz target: population.npy (the simulated population's config beside a
  * dataset) must give a config within range or be refused, never crash. */
-#include "cli.h"
+#include "commands/commands.h"
 
 #include <stddef.h>
 #include <stdint.h>

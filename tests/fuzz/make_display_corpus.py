@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Writes the seed corpus of fuzz_display (tests/fuzz/corpus/display): one
-valid message of every type, written from controller/DISPLAY.md with
+valid message of every type, written from controller/display/DISPLAY.md with
 Python's struct (independently of the C encoder), and a few broken ones."""
 import os
 import struct

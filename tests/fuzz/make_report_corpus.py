@@ -1,5 +1,5 @@
 """make_report_corpus.py: seed sessions for fuzz_report, written with struct
-and zlib alone (independent of the C writer; format in controller/RECORD.md).
+and zlib alone (independent of the C writer; format in controller/record/RECORD.md).
 
 Usage: make_report_corpus.py OUT_DIR. Writes a small whole session
 (session.rec) and one with hostile values (wild.rec): NaN and huge numbers,

@@ -1,0 +1,682 @@
+/* command_present.c: `inception present` (show images on a schedule, print
+ * the event log and the block summary: a display check at the rig) and
+ * `inception calibrate` (step through gray levels for a photometer, write
+ * the calibration file from the readings). Both drive the presenter through
+ * the same interface the controller uses. */
+#include "acquisition.h"
+#include "commands.h"
+#include "controller.h"
+#include "model.h"
+#include "stimulus.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+#define MAX_IMAGES 100000
+
+static const char display_help[] =
+    "display:\n"
+    "  --fullscreen        full screen at the desktop resolution (default: a window)\n"
+    "  --display N         SDL display index (default 0)\n"
+    "  --window WxH        window size (default 800x600)\n"
+    "  --refresh HZ        nominal refresh rate (default 60); the software clock's rate\n"
+    "                      where there is no vsync (SDL_VIDEODRIVER=offscreen/dummy, Xvfb)\n"
+    "  --pacing MODE       auto (default: vsync when flips wait for it), vsync, software\n"
+    "  --background L      background luminance in [0,1] (default 0.5)\n";
+
+static const char present_help[] =
+    "usage: inception present --images PATH [options]\n"
+    "       inception present --serve ENDPOINT [--allow-remote] [options]\n\n"
+    "Show images on a schedule and print one line per trial: when it appeared (flip\n"
+    "number, ms since the first onset), for how many frames, dropped frames and flags;\n"
+    "then the block summary. Escape aborts, Space pauses.\n\n"
+    "  --images PATH       an NPY file (N×H×W or H×W; float in [0,1] or uint8 0..255) or\n"
+    "                      a folder of PNG/JPEG/NPY images (name order)\n"
+    "  --frames N          frames each image is shown (default 30)\n"
+    "  --duration-ms MS    ... or a duration, rounded to whole frames (says so)\n"
+    "  --isi N             frames of background after each (default 30)\n"
+    "  --isi-ms MS         ... or in milliseconds, rounded\n"
+    "  --repeats N         show the list N times (default 1)\n"
+    "  --sound FILE        a WAV/FLAC played at every onset\n"
+    "  --calibration FILE  gamma calibration (see inception calibrate)\n"
+    "  --size-deg D        stimulus width in degrees (default 20; 0 fills the screen)\n"
+    "  --screen-width-cm W, --distance-cm D   geometry (default 53 cm at 57 cm)\n"
+    "  --photodiode PX     photodiode patch size (default 40; 0 none)\n"
+    "  --photodiode-corner tl|tr|bl|br (default bl)\n"
+    "  --photodiode-first white|black  patch at the first onset (default white)\n\n"
+    "Remote display (controller/display/DISPLAY.md): with --serve this machine becomes the\n"
+    "display of a controller elsewhere: it opens the window, binds ENDPOINT and obeys\n"
+    "the controller's preloads and requests, sending every event back, until Ctrl-C.\n"
+    "  --serve ENDPOINT    e.g. tcp://127.0.0.1:5560 (--images and the schedule options\n"
+    "                      are then the controller's business)\n"
+    "  --allow-remote      bind beyond loopback (e.g. tcp://0.0.0.0:5560)\n"
+    "  --audio             open an audio device for the controller's sounds\n"
+    "  --serve-seconds S   stop after S seconds (default: until Ctrl-C or SIGTERM)\n"
+    "  --max-preload-mb N  images and sounds the controller may preload, as held here\n"
+    "                      (4 bytes a pixel or sample; default 1024); beyond, refused\n";
+
+static const char calibrate_help[] =
+    "usage: inception calibrate [--levels N] [--out FILE] [options]\n\n"
+    "Fill the screen with N gray drive levels from 0 to 255 in turn (no gamma\n"
+    "correction) for a photometer. At each level type the reading and Enter (an empty\n"
+    "line just advances, q quits); with --out the readings are written as a\n"
+    "calibration file ('level luminance' lines) for present --calibration.\n"
+    "Escape in the window aborts.\n\n"
+    "  --levels N          gray levels (default 17: 0, 16, ..., 255)\n"
+    "  --out FILE          write the calibration file (every level needs a reading)\n";
+
+typedef struct image_list {
+    float **pixels;
+    int *height, *width;
+    int count, capacity;
+} image_list;
+
+static void images_free(image_list *l)
+{
+    for (int i = 0; i < l->count; i++)
+        free(l->pixels[i]);
+    free(l->pixels);
+    free(l->height);
+    free(l->width);
+}
+
+static int images_append(image_list *l, float *pixels, int height, int width)
+{
+    if (l->count == l->capacity) {
+        int n = l->capacity ? 2 * l->capacity : 64;
+        float **p = realloc(l->pixels, (size_t)n * sizeof *p);
+        if (p)
+            l->pixels = p;
+        int *h = realloc(l->height, (size_t)n * sizeof *h);
+        if (h)
+            l->height = h;
+        int *w = realloc(l->width, (size_t)n * sizeof *w);
+        if (w)
+            l->width = w;
+        if (!p || !h || !w || l->count >= MAX_IMAGES)
+            return 1;
+        l->capacity = n;
+    }
+    l->pixels[l->count] = pixels;
+    l->height[l->count] = height;
+    l->width[l->count] = width;
+    l->count++;
+    return 0;
+}
+
+/* An NPY of one image (H×W, 1×H×W) or many (N×H×W): uint8 is scaled from
+ * 0..255, floats must already be luminance in [0,1]. */
+static int images_from_npy(const char *path, image_list *l, char *err)
+{
+    npy_array a;
+    if (npy_read(path, &a, err))
+        return 1;
+    int n = a.ndim == 3 ? (int)a.shape[0] : 1;
+    int h = a.ndim >= 2 ? (int)a.shape[a.ndim - 2] : 0, w = a.ndim >= 2 ? (int)a.shape[a.ndim - 1] : 0;
+    float *all = NULL;
+    int status = 1;
+    if (a.ndim < 2 || a.ndim > 3 || h < 1 || w < 1 || n < 1)
+        snprintf(err, MODEL_ERR_SIZE, "%s: want H×W or N×H×W images", path);
+    else if ((all = npy_to_float32(&a, err)) != NULL) {
+        float scale = a.dtype == NPY_UINT8 ? 1.0f / 255.0f : 1.0f;
+        size_t size = (size_t)h * (size_t)w;
+        status = 0;
+        for (size_t i = 0; i < (size_t)n * size && !status; i++)
+            if (!(all[i] * scale >= 0.0f && all[i] * scale <= 1.0f)) {
+                snprintf(err, MODEL_ERR_SIZE, "%s: value %g at %zu is outside [0,1] "
+                         "(images are luminance)", path, all[i], i);
+                status = 1;
+            }
+        for (int k = 0; k < n && !status; k++) {
+            float *one = malloc(size * sizeof(float));
+            for (size_t i = 0; one && i < size; i++)
+                one[i] = all[(size_t)k * size + i] * scale;
+            if (!one || images_append(l, one, h, w)) {
+                free(one);
+                snprintf(err, MODEL_ERR_SIZE, "%s: out of memory or over %d images", path,
+                         MAX_IMAGES);
+                status = 1;
+            }
+        }
+    }
+    free(all);
+    npy_free(&a);
+    return status;
+}
+
+static int has_suffix(const char *name, const char *suffix)
+{
+    size_t n = strlen(name), s = strlen(suffix);
+    return n > s && !strcasecmp(name + n - s, suffix);
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int images_from_file(const char *path, image_list *l, char *err)
+{
+    if (has_suffix(path, ".npy"))
+        return images_from_npy(path, l, err);
+    int h, w;
+    float *pixels;
+    if (image_load_gray(path, &h, &w, &pixels, err))
+        return 1;
+    if (images_append(l, pixels, h, w)) {
+        free(pixels);
+        snprintf(err, MODEL_ERR_SIZE, "%s: out of memory", path);
+        return 1;
+    }
+    return 0;
+}
+
+static int images_from_folder(const char *dir, image_list *l, char *err)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        snprintf(err, MODEL_ERR_SIZE, "%s: %s", dir, strerror(errno));
+        return 1;
+    }
+    char **names = NULL;
+    int n = 0, status = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < MAX_IMAGES) {
+        const char *s = e->d_name;
+        if (!has_suffix(s, ".npy") && !has_suffix(s, ".png") && !has_suffix(s, ".jpg") &&
+            !has_suffix(s, ".jpeg"))
+            continue;
+        char **grown = realloc(names, (size_t)(n + 1) * sizeof *names);
+        if (!grown)
+            break;
+        names = grown;
+        names[n++] = strdup(s);
+    }
+    closedir(d);
+    qsort(names, (size_t)n, sizeof *names, compare_names);
+    for (int i = 0; i < n && !status; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        status = images_from_file(path, l, err);
+    }
+    for (int i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    if (!status && l->count == 0) {
+        snprintf(err, MODEL_ERR_SIZE, "%s: no .npy, .png or .jpg images", dir);
+        status = 1;
+    }
+    return status;
+}
+
+static int images_load(const char *path, image_list *l, char *err)
+{
+    struct stat st;
+    if (stat(path, &st)) {
+        snprintf(err, MODEL_ERR_SIZE, "%s: %s", path, strerror(errno));
+        return 1;
+    }
+    return S_ISDIR(st.st_mode) ? images_from_folder(path, l, err)
+                               : images_from_file(path, l, err);
+}
+
+/* Options both commands take: the display and its pacing. */
+#define DISPLAY_OPTIONS                                                                    \
+    {"fullscreen", 0, NULL}, {"display", 1, NULL}, {"window", 1, NULL},                    \
+    {"refresh", 1, NULL}, {"pacing", 1, NULL}, {"background", 1, NULL}
+
+static int parse_display(const char *command, const cli_option *o, int n, presenter_config *c)
+{
+    c->fullscreen = cli_get(o, n, "fullscreen") != NULL;
+    if (cli_get_int(o, n, "display", 0, 63, &c->display) ||
+        cli_get_float(o, n, "refresh", 1.0f, 10000.0f, &c->refresh_hz) ||
+        cli_get_float(o, n, "background", 0.0f, 1.0f, &c->background))
+        return 1;
+    const char *window = cli_get(o, n, "window");
+    if (window && (sscanf(window, "%dx%d", &c->width, &c->height) != 2 || c->width < 16 ||
+                   c->height < 16 || c->width > 16384 || c->height > 16384)) {
+        fprintf(stderr, "inception %s: --window wants WIDTHxHEIGHT (16..16384), not '%s'\n",
+                command, window);
+        return 1;
+    }
+    const char *pacing = cli_get(o, n, "pacing");
+    if (pacing) {
+        if (!strcmp(pacing, "auto"))
+            c->pacing = PRESENTER_PACING_AUTO;
+        else if (!strcmp(pacing, "vsync"))
+            c->pacing = PRESENTER_PACING_VSYNC;
+        else if (!strcmp(pacing, "software"))
+            c->pacing = PRESENTER_PACING_SOFTWARE;
+        else {
+            fprintf(stderr, "inception %s: --pacing wants auto, vsync or software, not '%s'\n",
+                    command, pacing);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int parse_photodiode(const cli_option *o, int n, presenter_config *c)
+{
+    if (cli_get_int(o, n, "photodiode", 0, 4096, &c->photodiode_size_px))
+        return 1;
+    const char *corner = cli_get(o, n, "photodiode-corner");
+    static const char *corners[] = {"tl", "tr", "bl", "br"};
+    if (corner) {
+        int k = 0;
+        while (k < 4 && strcmp(corner, corners[k]))
+            k++;
+        if (k == 4) {
+            fprintf(stderr, "inception present: --photodiode-corner wants tl, tr, bl or br, "
+                            "not '%s'\n", corner);
+            return 1;
+        }
+        c->photodiode_corner = (presenter_corner)k;
+    }
+    const char *first = cli_get(o, n, "photodiode-first");
+    if (first && strcmp(first, "white") && strcmp(first, "black")) {
+        fprintf(stderr, "inception present: --photodiode-first wants white or black\n");
+        return 1;
+    }
+    if (first)
+        c->photodiode_first_white = !strcmp(first, "white");
+    return 0;
+}
+
+/* --frames, or --duration-ms kept in *ms (>= 0) to be rounded to the
+ * measured period once the display is open. */
+static int parse_frames(const cli_option *o, int n, const char *frames_name,
+                        const char *ms_name, int *frames, float *ms)
+{
+    if (cli_get(o, n, frames_name) && cli_get(o, n, ms_name)) {
+        fprintf(stderr, "inception present: give --%s or --%s, not both\n", frames_name,
+                ms_name);
+        return 1;
+    }
+    if (cli_get_int(o, n, frames_name, 0, 1000000, frames))
+        return 1;
+    *ms = -1.0f;
+    return cli_get_float(o, n, ms_name, 0.0f, 3.6e6f, ms);
+}
+
+static int frames_from_ms(const presenter *p, const char *ms_name, float ms, int frames)
+{
+    if (ms < 0.0f)
+        return frames;
+    double actual;
+    frames = presenter_ms_to_frames(p, ms, &actual);
+    fprintf(stderr, "inception present: --%s %g rounded to %d frames (%.2f ms at %.3f ms a "
+            "frame)\n", ms_name, ms, frames, actual, presenter_period_ms(p));
+    return frames;
+}
+
+static void print_trial(const presenter_event *ev, int64_t first_onset_ns)
+{
+    printf("%lld\t%d\t%lld\t%.3f\t%d/%d\t%d/%d\t%d\t%s%s%s%s%s\n", (long long)ev->trial,
+           ev->image, (long long)ev->onset_flip, (ev->onset_ns - first_onset_ns) / 1e6,
+           ev->frames_shown, ev->frames_requested, ev->isi_shown, ev->isi_requested,
+           ev->dropped_frames, ev->flags & PRESENTER_WRONG_DURATION ? "wrong-duration " : "",
+           ev->flags & PRESENTER_DROPPED_FRAMES ? "dropped " : "",
+           ev->flags & PRESENTER_LATE_ONSET ? "late-onset " : "",
+           ev->flags & PRESENTER_ABORTED ? "aborted " : "",
+           ev->flags & PRESENTER_SOUND_PLAYED ? "sound" : "");
+}
+
+static void print_summary(const presenter *p, const presenter_summary *s)
+{
+    printf("summary: %lld trials shown%s, %lld with a wrong duration, %lld with dropped frames; "
+           "%lld dropped frames over %lld flips; %lld discarded\n",
+           (long long)s->trials_shown, s->aborted ? " (aborted)" : "",
+           (long long)s->wrong_durations, (long long)s->trials_with_drops,
+           (long long)s->dropped_frames, (long long)s->flips, (long long)s->trials_discarded);
+    printf("timing: period %.3f ms; flip intervals %.3f ± %.3f ms (max %.3f); frame path "
+           "median %.3f ms, p99 %.3f ms; swap median %.3f ms\n", s->period_ms,
+           s->interval_mean_ms, s->interval_sd_ms, s->interval_max_ms, s->frame_work_median_ms,
+           s->frame_work_p99_ms, s->present_median_ms);
+    printf("display: %s\n", presenter_status(p));
+}
+
+/* Submits every (image, repeat) while printing events as they come. */
+static int present_run(presenter *p, int images, int repeats, int frames, int isi, int sound)
+{
+    char err[STIMULUS_ERR_SIZE];
+    int64_t total = (int64_t)images * repeats, next = 0, first_onset = -1;
+    int primed = 0;
+    printf("trial\timage\tflip\tonset_ms\tframes\tisi\tdropped\tflags\n");
+    presenter_event ev;
+    presenter_set_paused(p, 1); /* queue the first requests before the first onset */
+    for (;;) {
+        while (next < total) {
+            presenter_request r = {next, (int)(next % images), sound, frames, isi, NULL};
+            int rc = presenter_submit(p, &r, err);
+            if (rc < 0)
+                break; /* aborted: the block is over */
+            if (rc)
+                break;
+            if (++next == total)
+                presenter_finish_block(p);
+        }
+        if (!primed) /* only once: Space pauses too */
+            presenter_set_paused(p, 0);
+        primed = 1;
+        if (!presenter_next_event(p, &ev, 100))
+            continue;
+        if (ev.kind == PRESENTER_EVENT_BLOCK_END)
+            break;
+        if (ev.kind == PRESENTER_EVENT_FLIP) /* late flips: counted in the summary */
+            continue;
+        if (first_onset < 0)
+            first_onset = ev.onset_ns;
+        if (ev.kind == PRESENTER_EVENT_TRIAL) {
+            print_trial(&ev, first_onset);
+            fflush(stdout);
+        }
+    }
+    presenter_summary s;
+    presenter_block_summary(p, &s);
+    print_summary(p, &s);
+    return 0;
+}
+
+static int present_load(presenter *p, const image_list *l, const char *sound, int *sound_id)
+{
+    char err[STIMULUS_ERR_SIZE];
+    for (int i = 0; i < l->count; i++) {
+        int id;
+        if (presenter_add_image(p, l->pixels[i], l->height[i], l->width[i], &id, err)) {
+            fprintf(stderr, "inception present: image %d: %s\n", i, err);
+            return 1;
+        }
+    }
+    *sound_id = -1;
+    if (sound && presenter_add_sound(p, sound, sound_id, err)) {
+        fprintf(stderr, "inception present: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- present --serve: the display of a remote controller ---- */
+
+static volatile sig_atomic_t serve_stop; /* set by SIGINT/SIGTERM */
+static void serve_signal(int sig)
+{
+    (void)sig;
+    serve_stop = 1;
+}
+
+static void serve_progress(const display_server *s, const char *why)
+{
+    display_server_stats st;
+    display_server_stats_get(s, &st);
+    fprintf(stderr, "inception present --serve: %s%llu requests, %llu bad, %llu refused; "
+            "%llu events sent, %llu dropped%s%s\n", why, (unsigned long long)st.messages,
+            (unsigned long long)st.bad_messages, (unsigned long long)st.refused,
+            (unsigned long long)st.events_sent, (unsigned long long)st.events_dropped,
+            st.last_error[0] ? "; last problem: " : "", st.last_error);
+}
+
+static int present_serve(presenter *p, const char *endpoint, int allow_remote, int queue,
+                         float seconds, size_t max_preload)
+{
+    char err[CONTROLLER_ERR_SIZE];
+    display_server_config sc = {.endpoint = endpoint, .allow_remote = allow_remote,
+                                .queue_capacity = queue, .max_preload_bytes = max_preload};
+    display_server *s;
+    if (display_server_create(&s, p, &sc, err)) {
+        fprintf(stderr, "inception present: %s\n", err);
+        return 1;
+    }
+    fprintf(stderr, "inception present --serve: display on %s; %s\n",
+            display_server_endpoint(s), presenter_status(p));
+    serve_stop = 0;
+    signal(SIGINT, serve_signal);
+    signal(SIGTERM, serve_signal);
+    int64_t start = acq_now_ns(), last = start;
+    while (!serve_stop && (seconds <= 0.0f || acq_now_ns() - start < (int64_t)(seconds * 1e9f))) {
+        display_server_poll(s, 2);
+        if (acq_now_ns() - last > 10000000000LL) { /* progress every 10 s */
+            serve_progress(s, "");
+            last = acq_now_ns();
+        }
+    }
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    serve_progress(s, "stopped: ");
+    display_server_destroy(s);
+    return 0;
+}
+
+int command_present(int argc, char **argv)
+{
+    if (cli_wants_help(argc, argv)) {
+        printf("%s\n%s", present_help, display_help);
+        return 0;
+    }
+    cli_option o[] = {{"images", 1, NULL}, {"frames", 1, NULL}, {"duration-ms", 1, NULL},
+                      {"isi", 1, NULL}, {"isi-ms", 1, NULL}, {"repeats", 1, NULL},
+                      {"sound", 1, NULL}, {"calibration", 1, NULL}, {"size-deg", 1, NULL},
+                      {"screen-width-cm", 1, NULL}, {"distance-cm", 1, NULL},
+                      {"photodiode", 1, NULL}, {"photodiode-corner", 1, NULL},
+                      {"photodiode-first", 1, NULL}, {"serve", 1, NULL},
+                      {"allow-remote", 0, NULL}, {"audio", 0, NULL},
+                      {"serve-seconds", 1, NULL}, {"max-preload-mb", 1, NULL}, DISPLAY_OPTIONS};
+    int n = COUNT(o);
+    if (cli_parse("present", argc, argv, o, n))
+        return 2;
+    const char *path = cli_get(o, n, "images"), *serve = cli_get(o, n, "serve");
+    if (serve && path) {
+        fprintf(stderr, "inception present: --serve takes its images from the controller, "
+                        "not --images\n");
+        return 2;
+    }
+    if (!path && !serve) {
+        fprintf(stderr, "inception present: --images is required (see --help)\n");
+        return 2;
+    }
+    presenter_config c = presenter_config_default();
+    int frames = 30, isi = 30, repeats = 1;
+    float frames_ms, isi_ms;
+    if (parse_display("present", o, n, &c) || parse_photodiode(o, n, &c) ||
+        cli_get_int(o, n, "repeats", 1, 1000000, &repeats) ||
+        cli_get_float(o, n, "size-deg", 0.0f, 170.0f, &c.stimulus_width_deg) ||
+        cli_get_float(o, n, "screen-width-cm", 1.0f, 10000.0f, &c.screen_width_cm) ||
+        cli_get_float(o, n, "distance-cm", 1.0f, 10000.0f, &c.viewing_distance_cm) ||
+        parse_frames(o, n, "frames", "duration-ms", &frames, &frames_ms) ||
+        parse_frames(o, n, "isi", "isi-ms", &isi, &isi_ms))
+        return 2;
+    char err[MODEL_ERR_SIZE];
+    gamma_calibration cal;
+    const char *cal_path = cli_get(o, n, "calibration");
+    if (cal_path) {
+        if (gamma_read(cal_path, &cal, err)) {
+            fprintf(stderr, "inception present: %s\n", err);
+            return 1;
+        }
+        c.calibration = &cal;
+    }
+    const char *sound = cli_get(o, n, "sound");
+    c.audio = sound != NULL || cli_get(o, n, "audio");
+    c.realtime_priority = run_sched_presenter_priority(err); /* as `inception run`'s */
+    if (c.realtime_priority < 0) {
+        fprintf(stderr, "inception present: %s\n", err);
+        return 2;
+    }
+    char scheduling[256];
+    float serve_seconds = 0.0f;
+    if (serve) {
+        float preload_mb = 1024;
+        if (cli_get_float(o, n, "serve-seconds", 0.0f, 1e9f, &serve_seconds) ||
+            cli_get_float(o, n, "max-preload-mb", 1, 1048576, &preload_mb))
+            return 2;
+        presenter *p;
+        if (presenter_create(&p, &c, err)) {
+            fprintf(stderr, "inception present: %s\n", err);
+            return 1;
+        }
+        run_sched_display_alone(p, scheduling, sizeof scheduling);
+        fprintf(stderr, "inception present --serve: %s\n", scheduling);
+        int rc = present_serve(p, serve, cli_get(o, n, "allow-remote") != NULL,
+                               c.queue_capacity, serve_seconds,
+                               (size_t)((double)preload_mb * 1048576.0));
+        presenter_destroy(p);
+        return rc;
+    }
+    image_list images = {0};
+    if (images_load(path, &images, err)) {
+        fprintf(stderr, "inception present: %s\n", err);
+        images_free(&images);
+        return 1;
+    }
+    presenter *p;
+    int status = 1, sound_id;
+    if (presenter_create(&p, &c, err)) {
+        fprintf(stderr, "inception present: %s\n", err);
+    } else {
+        frames = frames_from_ms(p, "duration-ms", frames_ms, frames);
+        isi = frames_from_ms(p, "isi-ms", isi_ms, isi);
+        run_sched_display_alone(p, scheduling, sizeof scheduling);
+        fprintf(stderr, "inception present: %d images × %d repeats, %d frames + %d ISI; %s; "
+                "%s\n", images.count, repeats, frames, isi, presenter_status(p), scheduling);
+        if (frames < 1)
+            fprintf(stderr, "inception present: a stimulus needs at least one frame\n");
+        else if (!present_load(p, &images, sound, &sound_id)) {
+            if (presenter_start_block(p, err))
+                fprintf(stderr, "inception present: %s\n", err);
+            else
+                status = present_run(p, images.count, repeats, frames, isi, sound_id);
+        }
+        presenter_destroy(p);
+    }
+    images_free(&images);
+    return status;
+}
+
+/* ---- calibrate ---- */
+
+/* One reading from stdin: 0 a number, 1 empty line, 2 quit or end of input,
+ * 3 not a number. */
+static int read_reading(float *value)
+{
+    char line[256];
+    if (!fgets(line, sizeof line, stdin))
+        return 2;
+    char *s = line;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    if (*s == 'q')
+        return 2;
+    if (*s == '\n' || *s == '\r' || *s == 0)
+        return 1;
+    char *end;
+    double v = strtod(s, &end);
+    while (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r')
+        end++;
+    if (end == s || *end || !isfinite(v) || v < 0)
+        return 3;
+    *value = (float)v;
+    return 0;
+}
+
+/* Shows level k held on screen, asks for its reading; 1 to stop. */
+static int calibrate_step(presenter *p, int k, int levels, int level, gamma_calibration *cal,
+                          int need_reading)
+{
+    char err[STIMULUS_ERR_SIZE];
+    presenter_request r = {k, k, -1, 0, 0, NULL};
+    if (presenter_submit(p, &r, err)) {
+        fprintf(stderr, "inception calibrate: aborted\n");
+        return 1;
+    }
+    for (;;) {
+        fprintf(stderr, "level %d (%d/%d): photometer reading, then Enter%s: ", level, k + 1,
+                levels, need_reading ? "" : " (empty: next)");
+        float v;
+        int rc = read_reading(&v);
+        if (rc == 2) {
+            fprintf(stderr, "\n");
+            return 1;
+        }
+        if (rc == 1 && !need_reading)
+            return 0;
+        if (rc == 0) {
+            cal->level[cal->count] = (float)level;
+            cal->luminance[cal->count++] = v;
+            return 0;
+        }
+        fprintf(stderr, "inception calibrate: want a non-negative number\n");
+    }
+}
+
+int command_calibrate(int argc, char **argv)
+{
+    if (cli_wants_help(argc, argv)) {
+        printf("%s\n%s", calibrate_help, display_help);
+        return 0;
+    }
+    cli_option o[] = {{"levels", 1, NULL}, {"out", 1, NULL}, DISPLAY_OPTIONS};
+    int n = COUNT(o), levels = 17;
+    presenter_config c = presenter_config_default();
+    if (cli_parse("calibrate", argc, argv, o, n) || parse_display("calibrate", o, n, &c) ||
+        cli_get_int(o, n, "levels", 2, GAMMA_MAX_POINTS, &levels))
+        return 2;
+    const char *out = cli_get(o, n, "out");
+    c.stimulus_width_deg = 0; /* fill the screen */
+    c.photodiode_size_px = 0;
+    c.calibration = NULL;     /* drive levels as they are */
+    char err[STIMULUS_ERR_SIZE];
+    presenter *p;
+    if (presenter_create(&p, &c, err)) {
+        fprintf(stderr, "inception calibrate: %s\n", err);
+        return 1;
+    }
+    fprintf(stderr, "inception calibrate: %d levels; %s\n", levels, presenter_status(p));
+    int level_of[GAMMA_MAX_POINTS], status = 0;
+    for (int k = 0; k < levels && !status; k++) {
+        level_of[k] = (int)lround(255.0 * k / (levels - 1));
+        float gray = level_of[k] / 255.0f;
+        int id;
+        status = presenter_add_image(p, &gray, 1, 1, &id, err);
+    }
+    gamma_calibration cal = {0};
+    if (status || presenter_start_block(p, err)) {
+        fprintf(stderr, "inception calibrate: %s\n", err);
+        presenter_destroy(p);
+        return 1;
+    }
+    int stopped = 0;
+    for (int k = 0; k < levels && !stopped; k++)
+        stopped = calibrate_step(p, k, levels, level_of[k], &cal, out != NULL);
+    presenter_abort(p);
+    presenter_event ev;
+    while (presenter_next_event(p, &ev, 10000) && ev.kind != PRESENTER_EVENT_BLOCK_END)
+        ;
+    presenter_destroy(p);
+    if (!out)
+        return 0;
+    if (cal.count < levels) {
+        fprintf(stderr, "inception calibrate: stopped after %d of %d readings; %s not written\n",
+                cal.count, levels, out);
+        return 1;
+    }
+    gamma_calibration check;
+    char text[64 * GAMMA_MAX_POINTS];
+    size_t used = 0;
+    for (int i = 0; i < cal.count; i++)
+        used += (size_t)snprintf(text + used, sizeof text - used, "%g %.9g\n", cal.level[i],
+                                 cal.luminance[i]);
+    if (gamma_parse(text, used, "readings", &check, err) || gamma_write(out, &cal, err)) {
+        fprintf(stderr, "inception calibrate: %s\n", err);
+        return 1;
+    }
+    printf("wrote %s: %d levels, luminance %g to %g\n", out, cal.count, cal.luminance[0],
+           cal.luminance[cal.count - 1]);
+    return 0;
+}

@@ -1,0 +1,127 @@
+/* population_file.c: population.npy, written by `inception simulate` beside
+ * the dataset, so that the simulated population (the ground truth) can be
+ * rebuilt exactly. Format version 3: ten float64 values, the version (3),
+ * neurons, height, width, fraction_simple, fraction_complex,
+ * fraction_conjunction, the 64-bit seed as its low and high 32-bit halves
+ * (float64 holds each half and the float32 fractions exactly), and
+ * fraction_energy_conjunction; version 4 adds four more (fourteen values):
+ * fraction_end_stopped, fraction_surround, fraction_curvature and
+ * fraction_texture (the zoo, docs/ground-truth.md). Version 3 (ten values,
+ * before the zoo) is read with those shares 0: the same seed makes the same
+ * population. Version 2 (nine values, before
+ * energy-conjunction cells) is read with that share 0: a seed makes the same
+ * population as it did then. Version 1 (seven values, no version, before
+ * conjunction cells) is refused: the same seed makes another population now,
+ * so the ground truth would be wrong. It goes through the project's NPY
+ * parser, which is fuzzed. */
+#include "commands.h"
+
+#include <math.h>
+#include <stdio.h>
+
+#define POPULATION_VERSION 4
+#define POPULATION_FIELDS 14
+#define POPULATION_FIELDS_V3 10
+#define POPULATION_FIELDS_V2 9
+#define POPULATION_FIELDS_V1 7
+
+int population_config_write(const char *dir, const sim_config *c, char *err)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/population.npy", dir);
+    double v[POPULATION_FIELDS] = {POPULATION_VERSION,
+                                   c->neurons,
+                                   c->height,
+                                   c->width,
+                                   c->fraction_simple,
+                                   c->fraction_complex,
+                                   c->fraction_conjunction,
+                                   (double)(c->seed & 0xffffffffu),
+                                   (double)(c->seed >> 32),
+                                   c->fraction_energy_conjunction,
+                                   c->fraction_end_stopped,
+                                   c->fraction_surround,
+                                   c->fraction_curvature,
+                                   c->fraction_texture};
+    int64_t shape[1] = {POPULATION_FIELDS};
+    return npy_write(path, NPY_FLOAT64, 1, shape, v, err);
+}
+
+static int whole_in(double x, double lo, double hi)
+{
+    return isfinite(x) && x == floor(x) && x >= lo && x <= hi;
+}
+
+static int fraction_ok(double f) { return f >= 0 && f <= 1; }
+
+/* Check a parsed population.npy and fill the config; `path` names it in errors. */
+static int population_from_array(const npy_array *a, const char *path, sim_config *c, char *err)
+{
+    if (a->dtype == NPY_FLOAT64 && a->ndim == 1 && a->shape[0] == POPULATION_FIELDS_V1)
+        return model_fail(err, "%s: format version 1 (before conjunction cells): the "
+                               "population it names has changed; re-run `inception "
+                               "simulate`", path);
+    int fields = a->ndim == 1 ? (int)a->shape[0] : 0;
+    if (a->dtype != NPY_FLOAT64 || (fields != POPULATION_FIELDS && fields != POPULATION_FIELDS_V3 &&
+                                    fields != POPULATION_FIELDS_V2))
+        return model_fail(err, "%s: not a population file (expected %d float64 values)",
+                          path, POPULATION_FIELDS);
+    const double *v = a->data;
+    int version = fields == POPULATION_FIELDS ? POPULATION_VERSION
+                  : fields == POPULATION_FIELDS_V3 ? 3 : 2;
+    if (v[0] != version)
+        return model_fail(err, "%s: format version %g in %d values; this build reads "
+                               "version 2 (9 values), 3 (10) and %d (%d)", path, v[0],
+                          fields, POPULATION_VERSION, POPULATION_FIELDS);
+    double energy = version == 2 ? 0.0 : v[9];
+    double zoo[4] = {0, 0, 0, 0}, zoo_sum = 0.0; /* end-stopped, surround, curvature, texture */
+    int zoo_ok = 1;
+    for (int k = 0; k < 4 && version >= 4; k++) {
+        zoo[k] = v[10 + k];
+        zoo_ok = zoo_ok && fraction_ok(zoo[k]);
+        zoo_sum += zoo[k];
+    }
+    if (!whole_in(v[1], 1, 1e6) || !whole_in(v[2], 1, 1e5) || !whole_in(v[3], 1, 1e5) ||
+        !fraction_ok(v[4]) || !fraction_ok(v[5]) || !fraction_ok(v[6]) || !fraction_ok(energy) ||
+        !zoo_ok || !(v[4] + v[5] + v[6] + energy + zoo_sum <= 1.0001) ||
+        !whole_in(v[7], 0, 4294967295.0) ||
+        !whole_in(v[8], 0, 4294967295.0))
+        return model_fail(err, "%s: values out of range (neurons, height, width, "
+                               "fractions, seed halves)", path);
+    sim_config_default(c);
+    c->neurons = (int)v[1];
+    c->height = (int)v[2];
+    c->width = (int)v[3];
+    c->fraction_simple = (float)v[4];
+    c->fraction_complex = (float)v[5];
+    c->fraction_conjunction = (float)v[6];
+    c->seed = (uint64_t)v[7] | ((uint64_t)v[8] << 32);
+    c->fraction_energy_conjunction = (float)energy;
+    c->fraction_end_stopped = (float)zoo[0];
+    c->fraction_surround = (float)zoo[1];
+    c->fraction_curvature = (float)zoo[2];
+    c->fraction_texture = (float)zoo[3];
+    return 0;
+}
+
+int population_config_parse(const unsigned char *bytes, size_t size, sim_config *c, char *err)
+{
+    npy_array a;
+    if (npy_parse(bytes, size, &a, err))
+        return 1;
+    int status = population_from_array(&a, "population.npy", c, err);
+    npy_free(&a);
+    return status;
+}
+
+int population_config_read(const char *dir, sim_config *c, char *err)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/population.npy", dir);
+    npy_array a;
+    if (npy_read(path, &a, err))
+        return 1;
+    int status = population_from_array(&a, path, c, err);
+    npy_free(&a);
+    return status;
+}

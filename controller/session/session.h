@@ -1,0 +1,434 @@
+/* session.h: the session room of the controller library: one session from a
+ * protocol (run.c: `inception run` and `resume`), the data rebuilt from its
+ * record (session_data.c), its images (session_images.c), the fit and
+ * synthesis that run and replay share (session_fit.c, fit_worker.c) and the
+ * stream replay (session_stream.c). */
+#ifndef INCEPTION_SESSION_H
+#define INCEPTION_SESSION_H
+
+#include "controller.h" /* the protocol and the session record */
+#include "model.h"
+#include "stimulus.h"
+
+/* ------------------------------------------------------------------------
+ * Session data (session_data.c): a record's natural-image trials rebuilt as
+ * the model's dataset, and a dataset turned into a record (import).
+ *
+ * Which trials are data, from the record alone (RECORD.md, "Tiers"):
+ *   - a `schedule` record with `kind` natural and `block` train, validation,
+ *     test (or unused: TIER_NONE) gives its `trial` that tier; test images
+ *     repeat under one `image_id`;
+ *   - the `trial` record with that number gives the counts (`image_id`
+ *     must agree with the schedule's);
+ *   - the `stimulus` record of kind natural whose `stimulus_id` is the
+ *     image_id gives the pixels.
+ * Trials whose record carries a non-zero `flags` field (the aligner's
+ * ACQ_TRIAL_* bits, RUN_TRIAL_FRAMES) are left out and counted; so are trials of other blocks
+ * (closed loop) and trial records without a natural schedule record.
+ * Dataset rows come in ascending trial number.
+ * ------------------------------------------------------------------------ */
+
+
+#define SESSION_NAME_SIZE 256
+
+typedef struct session_dataset {
+    dataset data;              /* natural trials, tiers from the schedule */
+    char protocol_name[SESSION_NAME_SIZE];
+    char *protocol_text;       /* session_start's protocol, NUL-terminated, owned */
+    size_t protocol_size;
+    char protocol_dir[PROTOCOL_STRING_SIZE]; /* its relative paths' base; "" when unrecorded */
+    int flagged;               /* natural trials left out for their flags */
+    int other_trials;          /* trial records of other blocks, or unscheduled */
+    int duplicates;            /* repeated trial numbers (the first kept) */
+    int *targets;              /* neurons with a recorded MEI, in record order (owned) */
+    int n_targets;
+    unsigned char *start_model; /* the last SESSION_START_MODEL_FILE checkpoint's bytes
+                                   (owned), NULL when the record has none */
+    size_t start_model_size;
+    uint64_t records, damaged; /* valid records read; damaged stretches skipped */
+    int repaired;              /* natural images a schedule names whose stimulus record was
+                                  lost to damage, made again from the recorded protocol
+                                  (session_natural_images) and checked */
+    int64_t *repaired_ids;     /* repaired, ascending (owned) */
+    float *repaired_pixels;    /* repaired × height × width (owned) */
+    char repair_note[512];     /* what was rebuilt, verified or not ("" when nothing) */
+} session_dataset;
+
+/* Reads DIR/session.rec. A natural image whose stimulus record was lost to
+ * damage is made again from the recorded protocol and checked against the
+ * record's hashes (session_natural_images; `repaired`, `repair_note`). Fails
+ * (with the trial or stimulus named) when a natural trial's image cannot be
+ * had so, a remade image differs from its recorded hash, images differ in
+ * size or trials in neurons. */
+int session_dataset_load(const char *session_dir, session_dataset *out, char *err);
+/* The same from a record's bytes (the fuzz target's entry point). */
+int session_dataset_parse(const void *bytes, size_t size, session_dataset *out, char *err);
+void session_dataset_free(session_dataset *s);
+
+/* A protocol text for data that came from elsewhere: name, image size and
+ * tier sizes from the dataset, model and synthesis settings the template's
+ * defaults, a comment saying where it came from. Parses with protocol_parse.
+ * malloc'd. */
+char *session_import_protocol(const dataset *d, const char *source, size_t *size);
+/* Writes a new record in `session_dir` holding `d` as a recorded session:
+ * session_start (the protocol above), a stimulus record of kind natural per
+ * image id, and per trial a schedule record (block = the tier) and a trial
+ * record (onset every stimulus + isi of the protocol). session_dataset_load of
+ * it gives `d` back bit for bit. Repeats of an id must share their pixels. */
+int session_import_dataset(const dataset *d, const char *source, const char *session_dir,
+                           char *err);
+
+/* ------------------------------------------------------------------------
+ * Session images (session_images.c): a session's natural images made from
+ * its protocol (the images section and the seed) and checked against what
+ * its record says of them. `inception run` shows them; resume makes them
+ * again; resume and replay rebuild from them a natural stimulus record lost
+ * to damage (RECORD.md, "Reading and resuming"). One path for all three.
+ * ------------------------------------------------------------------------ */
+
+/* What a record says of each natural image id 0..count-1 (count: the
+ * protocol's images.train + images.test), from its intact records. */
+enum {
+    SESSION_IMAGE_RECORDED = 1, /* an intact `stimulus` record of kind natural */
+    SESSION_IMAGE_SHOWN = 2,    /* a `schedule` record of kind natural names it */
+    SESSION_IMAGE_HASHED = 4,   /* its SHA-256 is known: session_image_log.sha256 */
+    SESSION_IMAGE_CONFLICT = 8, /* two records give it different hashes */
+};
+typedef struct session_image_log {
+    int count;
+    uint8_t *state;       /* count: SESSION_IMAGE_* bits */
+    uint8_t *sha256;      /* count × SHA256_SIZE */
+    int highest_recorded; /* the highest id with an intact stimulus record, -1 none */
+} session_image_log;
+
+int session_image_log_create(session_image_log *l, int count, char *err);
+void session_image_log_free(session_image_log *l);
+/* Notes what a record says of a natural image: a `stimulus` record its id
+ * and `pixels_sha256` (a record written before hashes: the SHA-256 of its
+ * pixels, which its CRC vouches for), a `schedule` record its `image_id` and
+ * `image_sha256`. Other records and ids outside 0..count-1 are ignored. */
+void session_image_log_add(session_image_log *l, const record_view *v);
+/* Whether the image has an intact stimulus record (NULL log: no). */
+int session_image_recorded(const session_image_log *l, int id);
+
+#define SESSION_IMAGE_IDS_SIZE 96
+typedef struct session_image_repair {
+    int rebuilt;    /* images whose stimulus record was lost to damage: no intact one,
+                       yet shown or below a recorded id */
+    int unverified; /* of those, the ones the record holds no hash for */
+    int checked;    /* images made again that equal their recorded hash */
+    char rebuilt_ids[SESSION_IMAGE_IDS_SIZE];    /* "5, 17" ("..." when cut) */
+    char unverified_ids[SESSION_IMAGE_IDS_SIZE];
+} session_image_repair;
+
+/* The protocol's natural images, ids 0..count-1 of images.train +
+ * images.test, count × images.height × images.width into `out`, from its
+ * images source (synthetic, photos, folder, npy) and seed: what `inception
+ * run` shows. Image i does not depend on how many are made. With a
+ * `recorded` log (count ids), every image whose SHA-256 the record holds is
+ * checked against it and the first that differs fails, named ("image K
+ * ..."), as does a hash conflict; `repair` (may be NULL) then says which
+ * images the record lost to damage. */
+int session_natural_images(const protocol *p, int count, const session_image_log *recorded,
+                           float *out, session_image_repair *repair, char *err);
+/* The note resume and replay record and print: which stimulus records were
+ * rebuilt, from what, verified or not. 0 when nothing was rebuilt. */
+int session_image_repair_note(const session_image_repair *r, const protocol *p, char *out,
+                              size_t size);
+
+/* ------------------------------------------------------------------------
+ * Fit and synthesis (session_fit.c): the end of a session's analysis, one
+ * path that `inception run`'s fit and synthesis phases and `inception replay`
+ * both take, with the same inputs (the dataset rebuilt from the record, the
+ * recorded start model): fit the model on the dataset's train tier (early
+ * stopping on validation), evaluate it (validation correlation; test
+ * correlation to the average over repeats, FEVE), pick targets, set the
+ * contrast budget, synthesize MEIs, make the controls, predict each
+ * stimulus; and record it (the same records from both).
+ * Deterministic: same dataset, start model, settings and thread count give
+ * the same model bytes, MEIs and controls.
+ * ------------------------------------------------------------------------ */
+
+/* The closed loop's stimuli per target, the MEI and its three controls, are
+ * the first STIMULUS_CLOSED_LOOP_KINDS stimulus kinds (stimulus_base.h). */
+
+/* The checkpoint `inception run` records before its final fit: the background
+ * fit's model, which the final fit starts from (RECORD.md). */
+#define SESSION_START_MODEL_FILE "model_start.bin"
+
+typedef struct session_fit_settings {
+    model_config model;
+    fit_options fit;
+    mei_options mei;          /* budget: filled by session_fit_synthesize */
+    mei_objective objective;
+    float contrast;           /* MEI budget RMS contrast; 0: median of the training images */
+    int target_count;         /* top N by validation correlation when no targets are given */
+    float min_correlation;
+    unsigned controls;        /* PROTOCOL_CONTROL_* bits */
+    uint64_t control_seed;    /* the matched Gabor's search */
+    int ensemble;             /* models in the final fit: the first from the start model,
+                                 the others new, seeded seed + k (1..SESSION_ENSEMBLE_MAX) */
+} session_fit_settings;
+
+#define SESSION_ENSEMBLE_MAX 8
+
+/* The one mapping from a protocol to model, fit, synthesis and control
+ * settings, for data of height × width × neurons (the protocol's seed seeds
+ * model, fit, synthesis and controls). `inception run` and `replay` both use it. */
+void session_fit_settings_from_protocol(const protocol *p, int height, int width, int neurons,
+                                        session_fit_settings *out);
+
+typedef struct session_fit_result {
+    model *model;              /* owned */
+    /* The ensemble: members[0] is `model`, members[1..n_models-1] the
+     * further models (owned), all of its shape. The evaluation, targets,
+     * MEIs, controls and predictions use their mean (ensemble_predict; one
+     * model: the model itself, to the bit). */
+    model *members[SESSION_ENSEMBLE_MAX];
+    int n_models;
+    fit_report fit;            /* epochs 0 when the model was adopted, not fitted */
+    float *validation_corr;    /* neurons: single-trial correlation on validation trials */
+    float *test_corr;          /* neurons: correlation to the average over test repeats */
+    float *test_feve;          /* neurons */
+    neuron_metrics *test;      /* neurons: every test metric (NaN when < 2 test trials) */
+    int test_trials;
+    double test_feve_mean;     /* over neurons with FEV >= METRICS_FEV_MIN (NaN: none) */
+    double test_corr_mean;     /* over neurons with finite values (NaN: none) */
+    int *targets, n_targets;   /* owned */
+    float *meis;               /* n_targets × H × W */
+    mei_result *mei;           /* n_targets */
+    stimulus_budget budget;
+    /* n_targets × STIMULUS_CLOSED_LOOP_KINDS × H × W: the MEI and its controls */
+    float *stimuli;
+    uint8_t *present;          /* n_targets × STIMULUS_CLOSED_LOOP_KINDS: which were made */
+    float *predicted;          /* n_targets × STIMULUS_CLOSED_LOOP_KINDS: the target's
+                                  predicted rate */
+} session_fit_result;
+
+/* The final fit: from `start` (a model file's bytes, e.g. the record's
+ * SESSION_START_MODEL_FILE checkpoint; NULL: a new model from s->model) to
+ * convergence on d's train tier, then evaluated (validation and test). */
+int session_fit_model(const dataset *d, const session_fit_settings *s,
+                      const unsigned char *start, size_t start_size, session_fit_result *out,
+                      char *err);
+/* m's per-neuron metrics (metrics_evaluate) on d's trials of one tier;
+ * *trials: how many it has (below 2 nothing is computed, out untouched). */
+int session_fit_evaluate_tier(model *m, const dataset *d, int tier, neuron_metrics *out,
+                              int *trials, char *err);
+/* Models fitted before (a resumed session's model.bin and its ensemble's
+ * files), evaluated as above; takes ownership of all `count` (also on
+ * failure). session_fit_adopt: the one model m. */
+int session_fit_adopt_ensemble(const dataset *d, model **models, int count,
+                               session_fit_result *out, char *err);
+/* The file name of ensemble member k >= 1 in the session folder. */
+void session_fit_member_file(int k, char *out, size_t size);
+/* A model fitted before (a resumed session's model.bin), evaluated as above;
+ * takes ownership of m (also on failure). */
+int session_fit_adopt(const dataset *d, model *m, session_fit_result *out, char *err);
+/* After session_fit_model/adopt: the targets (`targets`, else the settings'
+ * top N by validation correlation, none below the minimum; n_targets may
+ * come out 0), the contrast budget, the MEIs, the controls the settings ask
+ * for and every stimulus' predicted rate. */
+int session_fit_synthesize(const dataset *d, const session_fit_settings *s, const int *targets,
+                           int n_targets, session_fit_result *r, char *err);
+/* session_fit_synthesize's first part: the targets, the budget and room for
+ * the stimuli (what another modality's synthesis fills: session_sounds.c). */
+int session_fit_prepare(const dataset *d, const session_fit_settings *s, const int *targets,
+                        int n_targets, session_fit_result *r, char *err);
+/* Its last part: each stimulus made, the target's predicted rate. */
+int session_fit_predict_stimuli(const dataset *d, session_fit_result *r, char *err);
+/* Audio sessions (session_sounds.c, docs/audio.md). Clip length in samples;
+ * the auditory population's configuration (the virtual rig's and the
+ * ground truth's: neurons and seed from virtual_rig); the cochleagram's size
+ * (the model's input); the natural clips (count × samples, synthetic from
+ * the session's seed) and their cochleagrams (count × bands × frames). */
+int session_sound_samples(const protocol *p);
+void session_sound_config(const protocol *p, auditory_config *c);
+int session_sound_image_size(const protocol *p, int *bands, int *frames, char *err);
+int session_natural_clips(const protocol *p, int count, float *clips, float *images, char *err);
+/* After session_fit_model: the targets, each one's most exciting sound
+ * (sound_mei_from_starts from the mei.starts training clips the model
+ * predicts highest, mei.steps steps) and its best natural training clip,
+ * all at sounds.rms_dbfs; their cochleagrams in r->stimuli and their
+ * samples in *clips_out (n_targets × STIMULUS_CLOSED_LOOP_KINDS × samples, owned by
+ * the caller). `clips`, `images`, `tier`: the session's natural clips. */
+int session_sound_synthesize(const protocol *p, const dataset *d,
+                             const session_fit_settings *set, const float *clips,
+                             const float *images, const uint8_t *tier, int count,
+                             session_fit_result *r, float **clips_out, char *err);
+/* The STRF control's linear model per target (w: n_targets × height × width
+ * of d's images): ridge regression of the training responses on the images,
+ * its penalty chosen by the validation correlation (docs/audio.md). */
+int session_sound_fit_strfs(const dataset *d, const int *targets, int n_targets, float *w,
+                            char *err);
+/* Both of the above. */
+int session_fit_and_synthesize(const dataset *d, const session_fit_settings *s,
+                               const unsigned char *start, size_t start_size,
+                               const int *targets, int n_targets, session_fit_result *out,
+                               char *err);
+/* The budget of MEIs and controls: the mean luminance of d's training
+ * trials and (contrast 0) their median RMS contrast. */
+int session_fit_budget(const dataset *d, float contrast, stimulus_budget *out, char *err);
+void session_fit_result_free(session_fit_result *r);
+
+/* What run and replay record of a fit, the same records from both
+ * (RECORD.md): model.bin saved in `dir` and its checkpoint, the test metrics
+ * (an `evaluation` of kind test_metrics with per-neuron arrays and a
+ * `model_metrics` record of split test) ... */
+int session_fit_record_model(session_record *w, const char *dir, const dataset *d,
+                             const session_fit_result *r, char *err);
+/* ... and of the targets: the validation correlations (evaluation
+ * validation_corr), a `targets` note with the neurons, the budget note. */
+int session_fit_record_targets(session_record *w, const dataset *d, const session_fit_result *r,
+                               char *err);
+
+/* ------------------------------------------------------------------------
+ * Stream replay (session_stream.c): a record's stream published again in the
+ * native wire format with its recorded timing, so that downstream tools
+ * (inception acquire, a display of the stream) can be tested against a real
+ * session. A record of `inception run` holds every received message: counts
+ * messages (bins, timestamps, counts), event messages (edges: the sync
+ * records after them) and heartbeats are published again as they came, at
+ * their received times, the sender's gaps skipped again, and each trial's
+ * onset on the onset socket at its onset time (as_recorded = 1; bin_ns,
+ * latency_ns and window_ns unused). A record without received counts holds
+ * trial counts, not the acquisition's bins: each
+ * trial record becomes an onset (onset socket) and a rising sync edge on line
+ * 0 at its onset_ns (data socket, acquisition clock = the record's clock),
+ * and its counts go into the one bin of a regular grid whose centre is the
+ * first inside [onset + latency, onset + latency + window); other bins are
+ * zeros. Summing each window's bins gives the recorded counts back exactly
+ * unless windows overlap (counted). Both sockets bind.
+ * ------------------------------------------------------------------------ */
+
+typedef struct session_stream_options {
+    const char *data_endpoint;   /* counts and sync edges (default tcp://127.0.0.1:5556) */
+    const char *onset_endpoint;  /* onsets (default tcp://127.0.0.1:5560); NULL: none */
+    int allow_remote;
+    double speed;                /* recorded intervals × speed: 1 real time, 0 at once */
+    int64_t bin_ns;              /* grid (default 10 ms) */
+    int64_t latency_ns, window_ns; /* the response window (defaults 50 and 500 ms) */
+    int wait_ms;                 /* after binding, for subscribers to connect (1000) */
+    /* ACQ_FORMAT_OPENEPHYS: a record's received messages in the ZMQ Interface
+     * plugin's format instead (a record of inception run only): every
+     * recorded spike (`spikes` records), each sync edge as a TTL event, and
+     * for each recorded bin a data block over its samples (no sample data:
+     * the record holds none) as the clock, all at `sample_rate`; onsets
+     * stay native on the onset socket. */
+    int format;
+    double sample_rate;          /* default 30000: the protocol's endpoints.sample_rate */
+    void (*progress)(int trials_sent, int trials, void *user);
+    void *user;
+} session_stream_options;
+
+typedef struct session_stream_summary {
+    int trials, neurons;
+    int overlapping;             /* trials whose bin lies in an earlier trial's window */
+    uint64_t bins, events, onsets;
+    uint64_t spikes;             /* Open Ephys form: spike messages sent */
+    double seconds;              /* publishing, the wait excluded */
+    int as_recorded;             /* 1: the received messages as they came (bins: counts
+                                    messages, events: edges); 0: rebuilt from the trials */
+} session_stream_summary;
+
+void session_stream_options_default(session_stream_options *o);
+int session_stream_replay(const char *session_dir, const session_stream_options *o,
+                          session_stream_summary *out, char *err);
+
+/* ------------------------------------------------------------------------
+ * The inception loop (run.c): one session from a protocol, phase by phase:
+ * start (rig, streams, presenter), recording (natural images, a background
+ * fit), fit, targets and synthesis, closed loop, evaluation.
+ * ------------------------------------------------------------------------ */
+
+/* What the loop is doing, for a progress display (read in the callback only). */
+typedef struct run_status {
+    const char *phase;        /* "start", "recording", "fit", "synthesis", "closed_loop", ... */
+    int trials_done, trials_total; /* of the current block */
+    int fit_rounds;           /* background fit rounds finished */
+    double validation_corr;   /* the latest fit's mean validation correlation, NaN before */
+    int mei_step, mei_steps;  /* synthesis progress */
+    int mei_active, mei_images; /* MEIs still improving, of all being synthesized */
+    int64_t dropped_frames;   /* so far, over the session */
+    uint64_t stream_lost;     /* stream messages lost so far */
+    uint64_t stream_messages; /* stream messages received so far */
+    int flagged_trials;       /* trials the aligner flagged (loss, no sync, ...) */
+    double seconds;           /* since the session started */
+    const char *message;      /* a line worth printing once, or NULL */
+} run_status;
+
+typedef struct run_options {
+    const char *out_dir;        /* NULL: the protocol's output */
+    const char *rig_executable; /* the `inception` binary for the virtual rig (/proc/self/exe) */
+    void (*progress)(const run_status *s, void *user); /* from the run's own thread */
+    void *user;
+    /* When it becomes non-zero (a signal handler's flag) the session stops at
+     * the next trial or phase boundary, records why and cleans up. NULL: never. */
+    const volatile int *stop;
+    /* run_resume: render offscreen whatever the recorded protocol says (no display here). */
+    int offscreen;
+} run_options;
+
+enum { RUN_CONTROL_BEST_NATURAL, RUN_CONTROL_GABOR, RUN_CONTROL_RF, RUN_CONTROLS };
+
+typedef struct run_result {
+    char session_dir[PROTOCOL_STRING_SIZE];
+    int trials_recorded, trials_flagged;
+    int trials_flagged_late; /* by a `trial_flags` record, after their records were written */
+    int targets;
+    double test_feve_mean;   /* test images, neurons with FEV >= METRICS_FEV_MIN */
+    double test_corr_mean;   /* test images, all neurons */
+    double median_ratio_recorded;  /* MEI / best natural, recorded responses (NaN: no control) */
+    double median_ratio_truth;     /* MEI / best natural training image, the simulated truth
+                                      (NaN without a virtual rig) */
+    int truth_beats_gabor, truth_beats_rf; /* targets whose MEI drives the simulated cell
+                                              more than its matched Gabor / RF map ... */
+    int truth_scored;              /* ... of this many (-1: no ground truth) */
+    /* The recorded comparisons per control (RUN_CONTROL_*: best natural,
+     * matched Gabor, RF map): the median of MEI / control over `compared`
+     * targets (NaN: none), and of those how many MEIs `beat` the control
+     * (the MEI's interval all above the control's) and how many fall `below`
+     * it (all below); the rest are undecided. -1: not evaluated. */
+    double recorded_ratio[RUN_CONTROLS];
+    int recorded_compared[RUN_CONTROLS], recorded_beat[RUN_CONTROLS],
+        recorded_below[RUN_CONTROLS];
+    /* MEI mean / each target's highest recorded response to a training image
+     * (one trial, the image at its own contrast): the median over `_count`
+     * targets (NaN, 0: none). */
+    double recorded_ratio_natural_training;
+    int recorded_natural_training_count;
+    double median_ratio_truth_own_contrast; /* against the truly best natural training image
+                                               at its own contrast (NaN: no truth) */
+    int truth_disagrees; /* (target, control) pairs reported beaten from the recording whose
+                            control the ground truth ranks at or above the MEI (-1: no truth) */
+    int audio;           /* modality audio: clips, not images (docs/audio.md) */
+    int truth_beats_best_natural; /* audio: targets whose MEI the simulated cell answers more
+                                     than its truly best natural training clip (-1: no truth) */
+    double seconds;
+} run_result;
+
+/* Runs the whole session; the record in the session directory holds
+ * everything (RECORD.md, "What `inception run` writes"). */
+int run_session(const protocol *p, const run_options *o, run_result *out, char *err);
+/* Continues the session in `dir` that a run_session left unfinished (killed
+ * at any moment): the record reopened (a torn tail cut), the protocol from its
+ * session_start, phases that ended not redone, every recorded trial kept,
+ * images scheduled but never answered shown again as new trial numbers, a new
+ * virtual rig writing its ground truth to rig_truth.K. o->out_dir is unused. */
+int run_resume(const char *dir, const run_options *o, run_result *out, char *err);
+
+/* ------------------------------------------------------------------------
+ * The display's scheduling (run_sched.c; the rest of it is the run loop's,
+ * run_internal.h), which `inception present` shares.
+ * ------------------------------------------------------------------------ */
+
+/* The priority the local render thread asks for as it starts (0: none);
+ * -1 with a reason for a bad INCEPTION_SCHEDULING. */
+int run_sched_presenter_priority(char *err);
+/* `inception present` and `present --serve`: a display alone on its machine,
+ * whose render thread asked for run_sched_presenter_priority() as it
+ * started. With real time, memory is locked too; `text` says what came of
+ * it ("scheduling: real-time (...)", "scheduling: ordinary (...)"). */
+void run_sched_display_alone(presenter *display, char *text, size_t size);
+
+#endif

@@ -1,0 +1,206 @@
+/* sound_files.c: sounds from files (libsndfile), resampled by
+ * sound_resample (stimulus/sound_resample.c), and cut into clips. */
+#include "synthesis/synthesis.h"
+
+#include <dirent.h>
+#include <math.h>
+#include <sndfile.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+int sound_file_read(const char *path, int rate, float **samples, int *frames, char *err)
+{
+    *samples = NULL;
+    *frames = 0;
+    SF_INFO info;
+    memset(&info, 0, sizeof info);
+    SNDFILE *f = sf_open(path, SFM_READ, &info);
+    if (!f) {
+        snprintf(err, STIMULUS_ERR_SIZE, "%s: %s", path, sf_strerror(NULL));
+        return 1;
+    }
+    /* Up to an hour at 768 kHz: beyond it a header is lying or the file is
+     * not a stimulus. */
+    if (info.frames < 1 || info.channels < 1 || info.channels > 64 || info.samplerate < 1000 ||
+        info.samplerate > 768000 || info.frames > (sf_count_t)info.samplerate * 3600) {
+        snprintf(err, STIMULUS_ERR_SIZE, "%s: %lld frames, %d channels at %d Hz: not a sound "
+                 "clip (1..64 channels, 1..768 kHz, up to an hour)", path,
+                 (long long)info.frames, info.channels, info.samplerate);
+        sf_close(f);
+        return 1;
+    }
+    float *all = malloc(sizeof(float) * (size_t)info.frames * (size_t)info.channels);
+    sf_count_t got = all ? sf_readf_float(f, all, info.frames) : 0;
+    sf_close(f);
+    if (!all || got < 1) {
+        snprintf(err, STIMULUS_ERR_SIZE, "%s: %s", path,
+                 all ? "no samples could be read" : "out of memory");
+        free(all);
+        return 1;
+    }
+    /* Mono: the mean of the channels. */
+    for (sf_count_t i = 0; i < got; i++) {
+        double s = 0;
+        for (int c = 0; c < info.channels; c++)
+            s += all[i * info.channels + c];
+        all[i] = (float)(s / info.channels);
+    }
+    char inner[STIMULUS_ERR_SIZE];
+    int status = sound_resample(all, (int)got, 1, info.samplerate, rate, samples, frames, inner);
+    free(all);
+    if (status)
+        snprintf(err, STIMULUS_ERR_SIZE, "%s: %s", path, inner);
+    return status;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The folder's regular files not starting with '.', sorted by name. */
+static int list_files(const char *folder, char ***names, int *count, char *err)
+{
+    *names = NULL;
+    *count = 0;
+    DIR *dir = opendir(folder);
+    if (!dir) {
+        snprintf(err, STIMULUS_ERR_SIZE, "%s: cannot open the folder", folder);
+        return 1;
+    }
+    int capacity = 0;
+    struct dirent *e;
+    while ((e = readdir(dir))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[4096];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", folder, e->d_name);
+        if (stat(path, &st) || !S_ISREG(st.st_mode))
+            continue;
+        if (*count == capacity) {
+            capacity = capacity ? 2 * capacity : 64;
+            char **grown = realloc(*names, sizeof(char *) * (size_t)capacity);
+            if (!grown)
+                break;
+            *names = grown;
+        }
+        (*names)[*count] = strdup(e->d_name);
+        if (!(*names)[*count])
+            break;
+        (*count)++;
+    }
+    int complete = e == NULL;
+    closedir(dir);
+    if (!complete) {
+        snprintf(err, STIMULUS_ERR_SIZE, "%s: out of memory listing the folder", folder);
+        return 1;
+    }
+    if (*count)
+        qsort(*names, (size_t)*count, sizeof(char *), by_name);
+    return 0;
+}
+
+int sound_clips_read(const char *folder, const sound_clip_options *o, float **clips,
+                     int *count, int *skipped, char *err)
+{
+    *clips = NULL;
+    *count = 0;
+    *skipped = 0;
+    if (o->rate < 1000 || o->samples < 16 || o->max_clips < 1) {
+        snprintf(err, STIMULUS_ERR_SIZE, "sound clips: %d samples at %d Hz, at most %d clips",
+                 o->samples, o->rate, o->max_clips);
+        return 1;
+    }
+    char **names;
+    int files;
+    if (list_files(folder, &names, &files, err))
+        return 1;
+    int status = 0, ramp = (int)lround(o->ramp_ms * 1e-3 * o->rate);
+    float *out = NULL;
+    for (int i = 0; i < files && *count < o->max_clips && !status; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", folder, names[i]);
+        float *x;
+        int frames;
+        if (sound_file_read(path, o->rate, &x, &frames, err)) {
+            status = 1;
+            break;
+        }
+        /* Consecutive clips; a remainder shorter than a clip is not used. */
+        for (int start = 0; start + o->samples <= frames && *count < o->max_clips;
+             start += o->samples) {
+            float *grown = realloc(out, sizeof(float) * (size_t)(*count + 1) * o->samples);
+            if (!grown) {
+                snprintf(err, STIMULUS_ERR_SIZE, "sound clips: out of memory");
+                status = 1;
+                break;
+            }
+            out = grown;
+            float *clip = out + (size_t)*count * o->samples;
+            memcpy(clip, x + start, sizeof(float) * (size_t)o->samples);
+            clip_ramp(clip, o->samples, ramp);
+            char reason[MODEL_ERR_SIZE];
+            if (clip_set_rms_db(clip, o->samples, o->rms_db, reason))
+                (*skipped)++; /* silent, or too peaky for the budget */
+            else
+                (*count)++;
+        }
+        free(x);
+    }
+    for (int i = 0; i < files; i++)
+        free(names[i]);
+    free(names);
+    if (status) {
+        free(out);
+        *count = 0;
+        return 1;
+    }
+    if (*count == 0) {
+        free(out);
+        snprintf(err, STIMULUS_ERR_SIZE, "%s: no clip of %d samples at %d Hz could be set to "
+                 "%.1f dBFS (%d files, %d clips skipped as silent or too peaky)", folder,
+                 o->samples, o->rate, o->rms_db, files, *skipped);
+        return 1;
+    }
+    *clips = out;
+    return 0;
+}
+
+int sound_file_write(const char *path, const float *samples, int frames, int rate, char *err)
+{
+    size_t len = strlen(path);
+    int flac = len > 5 && strcasecmp(path + len - 5, ".flac") == 0;
+    int wav = len > 4 && strcasecmp(path + len - 4, ".wav") == 0;
+    if (!flac && !wav) {
+        snprintf(err, STIMULUS_ERR_SIZE, "%s: a sound is written as .wav or .flac", path);
+        return 1;
+    }
+    for (int i = 0; i < frames; i++)
+        if (!isfinite(samples[i]) || fabsf(samples[i]) > 1) {
+            snprintf(err, STIMULUS_ERR_SIZE, "%s: sample %d (%g) is not within full scale",
+                     path, i, samples[i]);
+            return 1;
+        }
+    SF_INFO info;
+    memset(&info, 0, sizeof info);
+    info.samplerate = rate;
+    info.channels = 1;
+    info.format = flac ? SF_FORMAT_FLAC | SF_FORMAT_PCM_24 : SF_FORMAT_WAV | SF_FORMAT_FLOAT;
+    SNDFILE *f = sf_open(path, SFM_WRITE, &info);
+    if (!f) {
+        snprintf(err, STIMULUS_ERR_SIZE, "%s: %s", path, sf_strerror(NULL));
+        return 1;
+    }
+    sf_count_t put = sf_writef_float(f, samples, frames);
+    int closed = sf_close(f);
+    if (put != frames || closed) {
+        snprintf(err, STIMULUS_ERR_SIZE, "%s: wrote %lld of %d frames", path, (long long)put,
+                 frames);
+        return 1;
+    }
+    return 0;
+}
