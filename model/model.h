@@ -158,9 +158,10 @@ typedef enum sim_cell_type {
     SIM_END_STOPPED = 5, /* a simple centre minus the energy of two end zones */
     SIM_SURROUND = 6,    /* a complex centre normalized by the local contrast around it */
     SIM_CURVATURE = 7,   /* an AND of three simple subunits along an arc */
-    SIM_TEXTURE = 8      /* second order: fine-scale energies weighted by a coarse profile */
+    SIM_TEXTURE = 8,     /* second order: fine-scale energies weighted by a coarse profile */
+    SIM_DEEP = 9         /* a unit of a small random convolutional network */
 } sim_cell_type;
-#define SIM_CELL_TYPES 9
+#define SIM_CELL_TYPES 10
 /* The zoo's rule, fixed before any setting was tuned (docs/ground-truth.md):
  * synthesis settings are chosen on every family but these, which are only
  * reported on. 1 for a held-out family. */
@@ -175,6 +176,7 @@ typedef struct sim_config {
     float fraction_energy_conjunction; /* likewise */
     /* The zoo's families, likewise (population.npy version 4). */
     float fraction_end_stopped, fraction_surround, fraction_curvature, fraction_texture;
+    float fraction_deep; /* likewise (population.npy version 5) */
 } sim_config;
 
 /* One cell's ground truth, for checking MEIs against known optima. The cell's
@@ -204,6 +206,8 @@ typedef struct sim_cell {
                                            cells' carrier orientation (orientation2) and
                                            the phase of their coarse profile (phase2);
                                            else 0 */
+    int unit;            /* deep cells: which channel of the random network's second
+                            layer (x, y: where); else 0 */
 } sim_cell;
 
 typedef struct sim_population sim_population;
@@ -214,7 +218,7 @@ void sim_population_destroy(sim_population *p);
 int sim_population_neurons(const sim_population *p);
 const sim_cell *sim_population_cell(const sim_population *p, int n);
 /* "simple", "complex", "normalized", "conjunction", "energy-conjunction",
- * "end-stopped", "surround", "curvature", "texture" ("?" for others). */
+ * "end-stopped", "surround", "curvature", "texture", "deep" ("?" for others). */
 const char *sim_cell_type_name(int type);
 /* The type so named, or -1. */
 int sim_cell_type_of_name(const char *name);
@@ -230,7 +234,9 @@ float sim_population_gradient(const sim_population *p, int neuron, const float *
  * budget): the sum of the filters that excite it (a simple or normalized
  * cell's own; both subunits of a conjunction cell; an end-stopped cell's
  * centre; all three of a curvature cell's subunits; a texture cell's carrier
- * where its profile peaks; the first filter of each pair otherwise). */
+ * where its profile peaks; a deep cell's first-layer filters weighted by
+ * their positive second-layer weights; the first filter of each pair
+ * otherwise). */
 void sim_population_preferred_pattern(const sim_population *p, int neuron, float *out);
 /* Expected spike counts (B×N) for a batch of images (B×H×W). */
 void sim_population_rates(const sim_population *p, const float *images, int batch, float *rates);

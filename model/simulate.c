@@ -49,7 +49,16 @@
  * The zoo's families (end-stopped, surround, curvature, texture; drives,
  * sources and the tuning/held-out rule in docs/ground-truth.md) have no
  * closed-form optimum: sim_population_gradient gives the true rate's analytic
- * gradient for every type, and stimulus/synthesis/truth_optimum.c searches with it. */
+ * gradient for every type, and stimulus/synthesis/truth_optimum.c searches with it.
+ *
+ * Deep cells (the zoo's fifth family, held out) are units of one small random
+ * convolutional network shared by the population: a first layer of
+ * DEEP_CHANNELS smooth random 7×7 kernels, rectified, read at a DEEP_GRID ×
+ * DEEP_GRID grid of positions DEEP_STRIDE px apart around the cell's centre
+ * by one of DEEP_UNITS random second-layer channels, rectified:
+ *   deep        [Σ_j w_uj [k_j · x]₊]₊
+ * j over (channel, position), k_j the channel's kernel placed there (one
+ * filter row each), w_u the unit's second-layer weights. */
 #include "model.h"
 
 #include <cblas.h>
@@ -90,13 +99,27 @@
  * on a line. */
 #define TEXTURE_POSITIONS 6
 #define FILTERS_TEXTURE (2 * TEXTURE_POSITIONS)
+/* Deep cells: the random network's sizes (top of the file). */
+#define DEEP_KERNEL 7
+#define DEEP_CHANNELS 4
+#define DEEP_GRID 4
+#define DEEP_STRIDE 3
+#define DEEP_UNITS 8
+#define FILTERS_DEEP (DEEP_CHANNELS * DEEP_GRID * DEEP_GRID)
+/* The second layer's weights are N(DEEP_WEIGHT_MEAN, 1): mostly excitatory,
+ * so that a unit is driven by natural images (zero-mean weights left many
+ * units silent on all of them), with inhibition from a third of its
+ * inputs. */
+#define DEEP_WEIGHT_MEAN 0.4
+/* The most filter rows one cell has: sim_population_gradient's buffers. */
+#define MAX_CELL_FILTERS FILTERS_DEEP
 /* Added to an energy under a square root, so the drive is differentiable
  * at a blank subunit; far below any energy a stimulus of natural contrast
  * gives (unit-norm filters, pixel deviations of ~0.2 over tens of pixels). */
 #define ENERGY_EPSILON 1e-6
-_Static_assert(FILTERS_SURROUND >= FILTERS_NORMALIZED && FILTERS_SURROUND >= FILTERS_TEXTURE &&
-                   FILTERS_SURROUND >= FILTERS_END_STOPPED,
-               "sim_population_gradient sizes its buffers by the surround cells' filters");
+_Static_assert(MAX_CELL_FILTERS >= FILTERS_SURROUND && MAX_CELL_FILTERS >= FILTERS_NORMALIZED &&
+                   MAX_CELL_FILTERS >= FILTERS_TEXTURE && MAX_CELL_FILTERS >= FILTERS_END_STOPPED,
+               "sim_population_gradient sizes its buffers by MAX_CELL_FILTERS");
 /* Mean rates (spikes per window) drawn log-uniformly in this range. */
 #define TARGET_RATE_MIN 0.5
 #define TARGET_RATE_MAX 8.0
@@ -116,6 +139,8 @@ struct sim_population {
     int *first_filter;   /* cells: index of the cell's first filter row */
     float *semi_sat;     /* cells: s² of normalized cells (0 for others) */
     float *filters;      /* n_filters × H·W, row-major */
+    float *deep_kernels; /* DEEP_CHANNELS × DEEP_KERNEL²: the random network's first layer */
+    float *deep_weights; /* DEEP_UNITS × FILTERS_DEEP: its second layer */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -303,18 +328,20 @@ static int validate_config(const sim_config *c, char *err)
     float fs = c->fraction_simple, fc = c->fraction_complex, fj = c->fraction_conjunction;
     float fe = c->fraction_energy_conjunction;
     float zoo = c->fraction_end_stopped + c->fraction_surround + c->fraction_curvature +
-                c->fraction_texture;
+                c->fraction_texture + c->fraction_deep;
     int zoo_ok = c->fraction_end_stopped >= 0.0f && c->fraction_surround >= 0.0f &&
-                 c->fraction_curvature >= 0.0f && c->fraction_texture >= 0.0f;
+                 c->fraction_curvature >= 0.0f && c->fraction_texture >= 0.0f &&
+                 c->fraction_deep >= 0.0f;
     if (!(fs >= 0.0f && fc >= 0.0f && fj >= 0.0f && fe >= 0.0f && zoo_ok &&
           fs + fc + fj + fe + zoo <= 1.0f + 1e-6f)) {
         snprintf(err, MODEL_ERR_SIZE,
                  "sim_config fractions simple %g, complex %g, conjunction %g, "
-                 "energy-conjunction %g, end-stopped %g, surround %g, curvature %g and "
-                 "texture %g must be >= 0 and sum to <= 1",
+                 "energy-conjunction %g, end-stopped %g, surround %g, curvature %g, "
+                 "texture %g and deep %g must be >= 0 and sum to <= 1",
                  (double)fs, (double)fc, (double)fj, (double)fe,
                  (double)c->fraction_end_stopped, (double)c->fraction_surround,
-                 (double)c->fraction_curvature, (double)c->fraction_texture);
+                 (double)c->fraction_curvature, (double)c->fraction_texture,
+                 (double)c->fraction_deep);
         return 1;
     }
     return 0;
@@ -342,6 +369,8 @@ static int filters_of(sim_cell_type t)
         return FILTERS_CURVATURE;
     case SIM_TEXTURE:
         return FILTERS_TEXTURE;
+    case SIM_DEEP:
+        return FILTERS_DEEP;
     case SIM_NORMALIZED:
         break;
     }
@@ -363,7 +392,8 @@ static void assign_types(sim_cell *cells, const sim_config *c, model_rng *rng)
 {
     static const sim_cell_type order[] = {SIM_SIMPLE,      SIM_COMPLEX,  SIM_CONJUNCTION,
                                           SIM_ENERGY_CONJUNCTION, SIM_END_STOPPED,
-                                          SIM_SURROUND,    SIM_CURVATURE, SIM_TEXTURE};
+                                          SIM_SURROUND,    SIM_CURVATURE, SIM_TEXTURE,
+                                          SIM_DEEP};
     int n = c->neurons, i = 0;
     sim_config copy = *c;
     double total = 0.0;
@@ -481,6 +511,91 @@ static double texture_weight(const sim_cell *c, int k)
 {
     double span = TEXTURE_POSITIONS * 1.2 * texture_sigma(c);
     return cos(2.0 * M_PI * texture_offset(c, k) / span + c->phase2);
+}
+
+/* A deep cell's second-layer channel. */
+static void draw_deep(sim_cell *cell, model_rng *rng)
+{
+    cell->unit = (int)(model_rng_uniform(rng) * DEEP_UNITS) % DEEP_UNITS;
+}
+
+/* The random network (top of the file), from its own stream of the seed, so
+ * that a population without deep cells draws nothing more than before. Each
+ * first-layer kernel is white noise smoothed by a [1 2 1] binomial in each
+ * direction (passing the low spatial frequencies the other families' tuning
+ * covers), under a Gaussian window of σ 2 px, zero-mean and unit-norm. */
+static int make_deep_network(sim_population *p)
+{
+    int K = DEEP_KERNEL, KK = K * K;
+    p->deep_kernels = malloc((size_t)DEEP_CHANNELS * KK * sizeof(float));
+    p->deep_weights = malloc((size_t)DEEP_UNITS * FILTERS_DEEP * sizeof(float));
+    if (!p->deep_kernels || !p->deep_weights)
+        return 1;
+    model_rng rng;
+    model_rng_seed(&rng, model_rng_stream(p->cfg.seed, 4));
+    for (int c = 0; c < DEEP_CHANNELS; c++) {
+        double noise[(DEEP_KERNEL + 2) * (DEEP_KERNEL + 2)], rows[(DEEP_KERNEL + 2) * DEEP_KERNEL];
+        int N = K + 2;
+        for (int i = 0; i < N * N; i++)
+            noise[i] = model_rng_normal(&rng);
+        for (int y = 0; y < N; y++) /* smooth along x: N rows × K columns */
+            for (int x = 0; x < K; x++)
+                rows[y * K + x] = noise[y * N + x] + 2 * noise[y * N + x + 1] + noise[y * N + x + 2];
+        float *k = p->deep_kernels + (size_t)c * KK;
+        double mean = 0.0, ss = 0.0, mid = (K - 1) / 2.0;
+        for (int y = 0; y < K; y++) /* then along y, under the window */
+            for (int x = 0; x < K; x++) {
+                double r2 = (x - mid) * (x - mid) + (y - mid) * (y - mid);
+                double v = rows[y * K + x] + 2 * rows[(y + 1) * K + x] + rows[(y + 2) * K + x];
+                k[y * K + x] = (float)(v * exp(-r2 / (2.0 * 2.0 * 2.0)));
+                mean += k[y * K + x] / KK;
+            }
+        for (int i = 0; i < KK; i++) {
+            k[i] -= (float)mean;
+            ss += (double)k[i] * k[i];
+        }
+        for (int i = 0; i < KK; i++)
+            k[i] = (float)(k[i] / sqrt(ss));
+    }
+    for (int i = 0; i < DEEP_UNITS * FILTERS_DEEP; i++)
+        p->deep_weights[i] = (float)(DEEP_WEIGHT_MEAN + model_rng_normal(&rng));
+    return 0;
+}
+
+/* A deep cell's filter rows: row c·G² + gy·G + gx is first-layer kernel c
+ * centred at grid point (gx, gy) around the cell's centre, cut to the image
+ * and made zero-sum over what remains (so, like every filter here, it does
+ * not see the mean luminance). */
+static void make_deep_filters(float *out, const sim_population *p, const sim_cell *cell,
+                              int height, int width)
+{
+    int K = DEEP_KERNEL, G = DEEP_GRID, pixels = height * width;
+    int x0 = (int)lround(cell->x - (G - 1) * DEEP_STRIDE / 2.0) - K / 2;
+    int y0 = (int)lround(cell->y - (G - 1) * DEEP_STRIDE / 2.0) - K / 2;
+    for (int c = 0; c < DEEP_CHANNELS; c++)
+        for (int gy = 0; gy < G; gy++)
+            for (int gx = 0; gx < G; gx++) {
+                float *row = out + (size_t)((c * G + gy) * G + gx) * pixels;
+                const float *k = p->deep_kernels + (size_t)c * K * K;
+                memset(row, 0, (size_t)pixels * sizeof(float));
+                double sum = 0.0;
+                int inside = 0;
+                for (int ky = 0; ky < K; ky++)
+                    for (int kx = 0; kx < K; kx++) {
+                        int y = y0 + gy * DEEP_STRIDE + ky, x = x0 + gx * DEEP_STRIDE + kx;
+                        if (y < 0 || y >= height || x < 0 || x >= width)
+                            continue;
+                        row[y * width + x] = k[ky * K + kx];
+                        sum += k[ky * K + kx];
+                        inside++;
+                    }
+                for (int ky = 0; ky < K && inside; ky++)
+                    for (int kx = 0; kx < K; kx++) {
+                        int y = y0 + gy * DEEP_STRIDE + ky, x = x0 + gx * DEEP_STRIDE + kx;
+                        if (y >= 0 && y < height && x >= 0 && x < width)
+                            row[y * width + x] -= (float)(sum / inside);
+                    }
+            }
 }
 
 /* One of the cell's Gabor filters (see the top of the file) centred at
@@ -650,6 +765,18 @@ static double zoo_drive(const sim_population *p, int n, const float *r, double *
         double v = cbrt((double)r[0] * r[1] * r[2]);
         for (int k = 0; d && k < 3; k++)
             d[k] = v / (3.0 * r[k]);
+        return v;
+    }
+    case SIM_DEEP: {
+        const float *w = p->deep_weights + (size_t)c->unit * FILTERS_DEEP;
+        double v = 0.0;
+        for (int j = 0; j < FILTERS_DEEP; j++)
+            if (r[j] > 0.0f)
+                v += (double)w[j] * r[j];
+        if (v <= 0.0)
+            return 0.0;
+        for (int j = 0; d && j < FILTERS_DEEP; j++)
+            d[j] = r[j] > 0.0f ? w[j] : 0.0;
         return v;
     }
     case SIM_TEXTURE: {
@@ -856,20 +983,29 @@ int sim_population_create(sim_population **out, const sim_config *c, char *err)
                 draw_arc(&p->cells[i], &rng);
             else if (p->cells[i].type == SIM_TEXTURE)
                 draw_texture(&p->cells[i], &rng);
+            else if (p->cells[i].type == SIM_DEEP)
+                draw_deep(&p->cells[i], &rng);
             p->first_filter[i] = p->n_filters;
             p->n_filters += filters_of(p->cells[i].type);
         }
         p->filters = malloc((size_t)p->n_filters * pixels * sizeof(float));
     }
-    if (!p->filters) {
+    int deep = 0;
+    for (int i = 0; p->cells && i < n; i++)
+        deep |= p->cells[i].type == SIM_DEEP;
+    if (!p->filters || (deep && make_deep_network(p))) {
         snprintf(err, MODEL_ERR_SIZE, "simulate.c: out of memory for %d cells of %d×%d", n,
                  c->height, c->width);
         sim_population_destroy(p);
         return 1;
     }
     for (int i = 0; i < n; i++)
-        make_cell_filters(p->filters + (size_t)p->first_filter[i] * pixels, &p->cells[i],
-                          c->height, c->width);
+        if (p->cells[i].type == SIM_DEEP)
+            make_deep_filters(p->filters + (size_t)p->first_filter[i] * pixels, p, &p->cells[i],
+                              c->height, c->width);
+        else
+            make_cell_filters(p->filters + (size_t)p->first_filter[i] * pixels, &p->cells[i],
+                              c->height, c->width);
     if (calibrate(p, &rng, err)) {
         sim_population_destroy(p);
         return 1;
@@ -886,6 +1022,8 @@ void sim_population_destroy(sim_population *p)
     free(p->first_filter);
     free(p->semi_sat);
     free(p->filters);
+    free(p->deep_kernels);
+    free(p->deep_weights);
     free(p);
 }
 
@@ -893,7 +1031,7 @@ int sim_population_neurons(const sim_population *p) { return p->cfg.neurons; }
 
 static const char *const type_names[SIM_CELL_TYPES] = {
     "simple",      "complex",  "normalized", "conjunction", "energy-conjunction",
-    "end-stopped", "surround", "curvature",  "texture"};
+    "end-stopped", "surround", "curvature",  "texture", "deep"};
 
 const char *sim_cell_type_name(int type)
 {
@@ -927,6 +1065,8 @@ float *sim_config_fraction(sim_config *c, int type)
         return &c->fraction_curvature;
     case SIM_TEXTURE:
         return &c->fraction_texture;
+    case SIM_DEEP:
+        return &c->fraction_deep;
     }
     return NULL; /* normalized cells are the rest */
 }
@@ -934,16 +1074,20 @@ float *sim_config_fraction(sim_config *c, int type)
 /* Fixed before any setting was tuned (docs/ground-truth.md): the two zoo
  * families least like the cells the loop was designed on, one of each kind
  * of mechanism the zoo adds (normalization by local contrast; a second-order
- * filter-rectify-filter cascade). */
-int sim_family_held_out(int type) { return type == SIM_SURROUND || type == SIM_TEXTURE; }
+ * filter-rectify-filter cascade); and deep cells, held out from the moment
+ * they were added, before anything was measured on them. */
+int sim_family_held_out(int type)
+{
+    return type == SIM_SURROUND || type == SIM_TEXTURE || type == SIM_DEEP;
+}
 
 float sim_population_gradient(const sim_population *p, int neuron, const float *image,
                               float *gradient)
 {
     int pixels = p->cfg.height * p->cfg.width, count = filters_of(p->cells[neuron].type);
     const float *filters = p->filters + (size_t)p->first_filter[neuron] * pixels;
-    float r[FILTERS_SURROUND]; /* the most filters a cell has */
-    double d[FILTERS_SURROUND] = {0};
+    float r[MAX_CELL_FILTERS];
+    double d[MAX_CELL_FILTERS] = {0};
     cblas_sgemv(CblasRowMajor, CblasNoTrans, count, pixels, 1.0f, filters, pixels, image, 1,
                 0.0f, r, 1);
     double drive = drive_of(p, neuron, r, d);
@@ -961,7 +1105,16 @@ void sim_population_preferred_pattern(const sim_population *p, int neuron, float
     int pixels = p->cfg.height * p->cfg.width;
     const sim_cell *c = &p->cells[neuron];
     const float *filters = p->filters + (size_t)p->first_filter[neuron] * pixels;
-    int rows[FILTERS_SURROUND], n = 0;
+    int rows[MAX_CELL_FILTERS], n = 0;
+    if (c->type == SIM_DEEP) { /* the rows the unit weighs positively, by their weights */
+        const float *w = p->deep_weights + (size_t)c->unit * FILTERS_DEEP;
+        for (int i = 0; i < pixels; i++)
+            out[i] = 0.0f;
+        for (int j = 0; j < FILTERS_DEEP; j++)
+            if (w[j] > 0.0f)
+                cblas_saxpy(pixels, w[j], filters + (size_t)j * pixels, 1, out, 1);
+        return;
+    }
     switch (c->type) {
     case SIM_SIMPLE:
     case SIM_COMPLEX:
@@ -990,6 +1143,8 @@ void sim_population_preferred_pattern(const sim_population *p, int neuron, float
             if (texture_weight(c, k) > texture_weight(c, rows[0] / 2))
                 rows[0] = 2 * k;
         n = 1;
+        break;
+    case SIM_DEEP: /* returned above */
         break;
     }
     for (int i = 0; i < pixels; i++)

@@ -6,7 +6,7 @@ bin lost on the way, is flagged again: the replay skips the same sequence
 numbers), its counts exactly the recorded ones. The display's flag
 (RUN_TRIAL_FRAMES, bit 16: shown for the wrong number of frames) is the run's
 own and not in the stream, so only the aligner's bits (0-15) are compared.
-Arguments: controller/record_reader.py, the session folder, acquire's folder,
+Arguments: controller/record/record_reader.py, the session folder, acquire's folder,
 the number of neurons. Exit 0 when all holds."""
 import os
 import sys

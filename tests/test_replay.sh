@@ -6,7 +6,7 @@
 # (trials copied, checkpoint = model.bin, MEI records = meis.npy) from Python;
 # then the record's stream published to `inception acquire`, whose trial ×
 # neuron matrix must equal the recorded counts. TAP output.
-# Arguments: the inception executable, controller/record_reader.py.
+# Arguments: the inception executable, controller/record/record_reader.py.
 inception=$1
 reader=$2
 py=/usr/bin/python3

@@ -7,7 +7,7 @@
 # equal, and the regenerated report has the same figures (every PNG byte for
 # byte) and the same page apart from the record's header and notes. Then
 # --fresh and changed settings: from scratch, said so, another model. TAP output.
-# Arguments: the inception executable, the tests folder, controller/record_reader.py.
+# Arguments: the inception executable, the tests folder, controller/record/record_reader.py.
 inception=$1
 tests=$2
 reader=$3

@@ -153,7 +153,8 @@ static void check_types(void)
           "the default population: 40%% simple, 40%% complex, no conjunction, 20%% normalized");
     CHECK(!strcmp(sim_cell_type_name(SIM_CONJUNCTION), "conjunction") &&
               !strcmp(sim_cell_type_name(SIM_NORMALIZED), "normalized") &&
-              !strcmp(sim_cell_type_name(9), "?"),
+              !strcmp(sim_cell_type_name(SIM_DEEP), "deep") &&
+              !strcmp(sim_cell_type_name(SIM_CELL_TYPES), "?"),
           "cell type names");
     CHECK(rf_inside, "RF centres inside the image, σ 2..5 px, 0.06..0.2 cycles/px, gain > 0");
     CHECK(sim_population_cell(p, 200) == NULL && sim_population_cell(p, -1) == NULL,

@@ -547,6 +547,46 @@ static void test_synthesis(void)
  * (model_input_gradient_objective); a batch that holds a one-hot target takes
  * the full-map path for every image. The same target's MEI both ways must
  * agree up to float rounding. */
+/* mei_options.init_images: a target's start 0 begins at its given image
+ * (after 0 steps the MEI is that image, in the space), and the ascent from
+ * it climbs. */
+static void test_init_images(void)
+{
+    model *m = small_model();
+    CHECK(m != NULL, "small random model");
+    if (!m)
+        return;
+    char err[STIMULUS_ERR_SIZE];
+    mei_options o;
+    mei_options_default(&o);
+    o.budget = (stimulus_budget){0.5f, 0.15f};
+    o.seed = 4;
+    mei_target t[2] = {{MEI_SINGLE, 3, NULL}, {MEI_SINGLE, 5, NULL}};
+    float init[2 * P], out[2 * P], grown[2 * P];
+    sim_natural_images(init, 2, H, W, 31);
+    for (int k = 0; k < 2; k++)
+        stimulus_render_at_budget(init + k * P, P, &o.budget);
+    mei_result r[2], rg[2];
+    o.steps = 0;
+    o.init_images = init;
+    int ok = !mei_synthesize(m, t, 2, &o, out, r, err);
+    /* rendered at the budget, so constrain leaves them as they are, up to
+     * the float rounding of its mean and scale (1e-6 of a unit range) */
+    double diff = 0.0;
+    for (int i = 0; ok && i < 2 * P; i++)
+        diff = fmax(diff, fabs(out[i] - init[i]));
+    CHECK(ok && diff < 1e-5, "0 steps from given images: the MEIs are those images (max pixel "
+          "difference %.2g)", diff);
+    o.steps = 100;
+    float start_rate[12 * 2];
+    ok = !mei_synthesize(m, t, 2, &o, grown, rg, err) &&
+         !model_predict(m, init, 2, start_rate, err);
+    CHECK(ok && rg[0].response > start_rate[3] && rg[1].response > start_rate[12 + 5],
+          "100 steps from the given images climb above them (%.3f > %.3f, %.3f > %.3f)",
+          rg[0].response, start_rate[3], rg[1].response, start_rate[12 + 5]);
+    model_destroy(m);
+}
+
 static void test_receptive_field_path(void)
 {
     model *m = small_model();
@@ -1292,6 +1332,7 @@ int main(void)
     test_fourier();
     test_objectives();
     test_synthesis();
+    test_init_images();
     test_receptive_field_path();
     test_least();
     test_diverse();

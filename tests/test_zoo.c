@@ -22,7 +22,7 @@ static sim_population *zoo_population(int neurons, uint64_t seed, int all_types)
     sim_config_default(&c);
     c.neurons = neurons;
     c.seed = seed;
-    float share = all_types ? 1.0f / SIM_CELL_TYPES : 0.25f;
+    float share = 1.0f / (all_types ? SIM_CELL_TYPES : SIM_CELL_TYPES - SIM_END_STOPPED);
     for (int t = 0; t < SIM_CELL_TYPES; t++) {
         float *f = sim_config_fraction(&c, t);
         if (f)
@@ -65,8 +65,8 @@ static void active_point(const sim_population *p, int n, const stimulus_budget *
  * for a direction that passes near a kink. */
 static void test_gradients(void)
 {
-    sim_population *p = zoo_population(45, 3, 1);
-    CHECK(p != NULL, "a population of all nine types");
+    sim_population *p = zoo_population(50, 3, 1); /* five of each type */
+    CHECK(p != NULL, "a population of all ten types");
     if (!p)
         return;
     stimulus_budget b = {0.5f, 0.15f};
@@ -129,8 +129,8 @@ static void test_gradients(void)
  * preferred pattern), and 10 random perturbations of itself. */
 static void test_optima(void)
 {
-    sim_population *p = zoo_population(8, 5, 0);
-    CHECK(p != NULL, "a population of the four zoo families");
+    sim_population *p = zoo_population(2 * (SIM_CELL_TYPES - SIM_END_STOPPED), 5, 0);
+    CHECK(p != NULL, "a population of the zoo's families");
     if (!p)
         return;
     int N = sim_population_neurons(p), count = 300;
@@ -204,8 +204,9 @@ static void test_split(void)
     int held = 0;
     for (int t = 0; t < SIM_CELL_TYPES; t++)
         held += sim_family_held_out(t);
-    CHECK(held == 2 && sim_family_held_out(SIM_SURROUND) && sim_family_held_out(SIM_TEXTURE),
-          "held out: surround and texture only");
+    CHECK(held == 3 && sim_family_held_out(SIM_SURROUND) && sim_family_held_out(SIM_TEXTURE) &&
+              sim_family_held_out(SIM_DEEP),
+          "held out: surround, texture and deep only");
     for (int t = 0; t < SIM_CELL_TYPES; t++)
         CHECK(sim_cell_type_of_name(sim_cell_type_name(t)) == t, "type name '%s' reads back",
               sim_cell_type_name(t));

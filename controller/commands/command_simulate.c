@@ -15,11 +15,11 @@ static const char simulate_help[] =
     "usage: inception simulate --out DIR [options]\n\n"
     "Show images to the built-in simulated population (V1-like simple, complex,\n"
     "divisively normalized, conjunction and energy-conjunction cells, and the zoo's\n"
-    "end-stopped, surround, curvature and texture cells of docs/ground-truth.md, with\n"
+    "end-stopped, surround, curvature, texture and deep cells of docs/ground-truth.md, with\n"
     "Poisson spiking) and write the dataset in the compact layout (images.npy,\n"
     "responses.npy, tiers.npy, image_ids.npy) plus cell_types.npy (0 simple,\n"
     "1 complex, 2 normalized, 3 conjunction, 4 energy-conjunction, 5 end-stopped,\n"
-    "6 surround, 7 curvature, 8 texture) and population.npy (the population's config,\n"
+    "6 surround, 7 curvature, 8 texture, 9 deep) and population.npy (the population's config,\n"
     "to rebuild the ground truth).\n\n"
     "  --out DIR           output folder (required; created if missing)\n"
     "  --neurons N         population size (default 200)\n"
@@ -33,9 +33,9 @@ static const char simulate_help[] =
     "                      shares of the cell types (default 0.4, 0.4, 0, 0; the rest\n"
     "                      are normalized cells)\n"
     "  --fraction-end-stopped X, --fraction-surround X, --fraction-curvature X,\n"
-    "  --fraction-texture X    shares of the zoo's families (default 0)\n"
+    "  --fraction-texture X, --fraction-deep X    shares of the zoo's families (default 0)\n"
     "  --families LIST     equal shares of the named types instead, e.g.\n"
-    "                      \"simple,complex,surround,texture\" (any of the nine names above)\n"
+    "                      \"simple,complex,surround,texture\" (any of the ten names above)\n"
     "  --images KIND       what the population is shown: auto (default: photographs\n"
     "                      from Debian's python3-skimage when installed, else synthetic),\n"
     "                      synthetic (1/f spectrum and occluding shapes), noise (white\n"
@@ -77,7 +77,7 @@ static int set_families(const char *list, sim_config *c)
         if (t < 0) {
             fprintf(stderr, "inception simulate: --families: '%s' is not a cell type (simple, "
                             "complex, normalized, conjunction, energy-conjunction, end-stopped, "
-                            "surround, curvature, texture)\n", name);
+                            "surround, curvature, texture, deep)\n", name);
             return 1;
         }
         if (named[t]) {
@@ -150,7 +150,7 @@ int command_simulate(int argc, char **argv)
                       {"fraction-energy-conjunction", 1, NULL},
                       {"fraction-end-stopped", 1, NULL}, {"fraction-surround", 1, NULL},
                       {"fraction-curvature", 1, NULL}, {"fraction-texture", 1, NULL},
-                      {"families", 1, NULL}};
+                      {"fraction-deep", 1, NULL},      {"families", 1, NULL}};
     if (cli_parse("simulate", argc, argv, o, COUNT(o)))
         return 2;
     const char *dir = cli_get(o, COUNT(o), "out");
@@ -178,7 +178,8 @@ int command_simulate(int argc, char **argv)
                       &s.population.fraction_end_stopped) ||
         cli_get_float(o, COUNT(o), "fraction-surround", 0, 1, &s.population.fraction_surround) ||
         cli_get_float(o, COUNT(o), "fraction-curvature", 0, 1, &s.population.fraction_curvature) ||
-        cli_get_float(o, COUNT(o), "fraction-texture", 0, 1, &s.population.fraction_texture))
+        cli_get_float(o, COUNT(o), "fraction-texture", 0, 1, &s.population.fraction_texture) ||
+        cli_get_float(o, COUNT(o), "fraction-deep", 0, 1, &s.population.fraction_deep))
         return 2;
     const char *families = cli_get(o, COUNT(o), "families");
     if (families && set_families(families, &s.population))
@@ -186,7 +187,7 @@ int command_simulate(int argc, char **argv)
     const sim_config *pc = &s.population;
     if (pc->fraction_simple + pc->fraction_complex + pc->fraction_conjunction +
             pc->fraction_energy_conjunction + pc->fraction_end_stopped + pc->fraction_surround +
-            pc->fraction_curvature + pc->fraction_texture > 1.0001f) {
+            pc->fraction_curvature + pc->fraction_texture + pc->fraction_deep > 1.0001f) {
         char named[512] = "";
         size_t used = 0;
         for (int t = 0; t < SIM_CELL_TYPES && used < sizeof named; t++) {

@@ -6,7 +6,8 @@
  * (float64 holds each half and the float32 fractions exactly), and
  * fraction_energy_conjunction; version 4 adds four more (fourteen values):
  * fraction_end_stopped, fraction_surround, fraction_curvature and
- * fraction_texture (the zoo, docs/ground-truth.md). Version 3 (ten values,
+ * fraction_texture (the zoo, docs/ground-truth.md); version 5 one more
+ * (fifteen): fraction_deep. Version 4 is read with that share 0. Version 3 (ten values,
  * before the zoo) is read with those shares 0: the same seed makes the same
  * population. Version 2 (nine values, before
  * energy-conjunction cells) is read with that share 0: a seed makes the same
@@ -19,8 +20,9 @@
 #include <math.h>
 #include <stdio.h>
 
-#define POPULATION_VERSION 4
-#define POPULATION_FIELDS 14
+#define POPULATION_VERSION 5
+#define POPULATION_FIELDS 15
+#define POPULATION_FIELDS_V4 14
 #define POPULATION_FIELDS_V3 10
 #define POPULATION_FIELDS_V2 9
 #define POPULATION_FIELDS_V1 7
@@ -42,7 +44,8 @@ int population_config_write(const char *dir, const sim_config *c, char *err)
                                    c->fraction_end_stopped,
                                    c->fraction_surround,
                                    c->fraction_curvature,
-                                   c->fraction_texture};
+                                   c->fraction_texture,
+                                   c->fraction_deep};
     int64_t shape[1] = {POPULATION_FIELDS};
     return npy_write(path, NPY_FLOAT64, 1, shape, v, err);
 }
@@ -62,21 +65,24 @@ static int population_from_array(const npy_array *a, const char *path, sim_confi
                                "population it names has changed; re-run `inception "
                                "simulate`", path);
     int fields = a->ndim == 1 ? (int)a->shape[0] : 0;
-    if (a->dtype != NPY_FLOAT64 || (fields != POPULATION_FIELDS && fields != POPULATION_FIELDS_V3 &&
-                                    fields != POPULATION_FIELDS_V2))
+    if (a->dtype != NPY_FLOAT64 ||
+        (fields != POPULATION_FIELDS && fields != POPULATION_FIELDS_V4 &&
+         fields != POPULATION_FIELDS_V3 && fields != POPULATION_FIELDS_V2))
         return model_fail(err, "%s: not a population file (expected %d float64 values)",
                           path, POPULATION_FIELDS);
     const double *v = a->data;
     int version = fields == POPULATION_FIELDS ? POPULATION_VERSION
+                  : fields == POPULATION_FIELDS_V4 ? 4
                   : fields == POPULATION_FIELDS_V3 ? 3 : 2;
     if (v[0] != version)
         return model_fail(err, "%s: format version %g in %d values; this build reads "
-                               "version 2 (9 values), 3 (10) and %d (%d)", path, v[0],
+                               "version 2 (9 values), 3 (10), 4 (14) and %d (%d)", path, v[0],
                           fields, POPULATION_VERSION, POPULATION_FIELDS);
     double energy = version == 2 ? 0.0 : v[9];
-    double zoo[4] = {0, 0, 0, 0}, zoo_sum = 0.0; /* end-stopped, surround, curvature, texture */
+    /* end-stopped, surround, curvature, texture (version 4), deep (5) */
+    double zoo[5] = {0, 0, 0, 0, 0}, zoo_sum = 0.0;
     int zoo_ok = 1;
-    for (int k = 0; k < 4 && version >= 4; k++) {
+    for (int k = 0; k < (version >= 5 ? 5 : 4) && version >= 4; k++) {
         zoo[k] = v[10 + k];
         zoo_ok = zoo_ok && fraction_ok(zoo[k]);
         zoo_sum += zoo[k];
@@ -101,6 +107,7 @@ static int population_from_array(const npy_array *a, const char *path, sim_confi
     c->fraction_surround = (float)zoo[1];
     c->fraction_curvature = (float)zoo[2];
     c->fraction_texture = (float)zoo[3];
+    c->fraction_deep = (float)zoo[4];
     return 0;
 }
 

@@ -218,16 +218,21 @@ static void place_in_space(const mei_options *o, float *x, int pixels)
         stimulus_constrain(x, pixels, &o->budget);
 }
 
-/* Low-contrast white noise around the mean, in the space. */
+/* Low-contrast white noise around the mean, in the space; or a start image
+ * given for the target's first start (mei_options.init_images). */
 static void ascent_init(ascent *a)
 {
     for (int b = 0; b < a->images; b++) {
         const mei_target *t = &a->targets[b / a->starts];
         model_rng_seed(&a->rng[b], mei_start_seed(a->o->seed, t->neuron, b % a->starts));
         float *z = a->z + (size_t)b * a->pixels, *x = a->x + (size_t)b * a->pixels;
-        for (int i = 0; i < a->pixels; i++)
-            z[i] = a->o->budget.mean_luminance +
-                   a->o->init_contrast * (float)model_rng_normal(&a->rng[b]);
+        if (a->o->init_images && b % a->starts == 0)
+            memcpy(z, a->o->init_images + (size_t)(b / a->starts) * a->pixels,
+                   (size_t)a->pixels * sizeof(float));
+        else
+            for (int i = 0; i < a->pixels; i++)
+                z[i] = a->o->budget.mean_luminance +
+                       a->o->init_contrast * (float)model_rng_normal(&a->rng[b]);
         memcpy(x, z, (size_t)a->pixels * sizeof(float));
         place_in_space(a->o, x, a->pixels);
         if (a->o->least)

@@ -159,6 +159,12 @@ typedef struct mei_options {
     int jitter;            /* random circular shift of up to ± this many pixels each
                               step (default 0) */
     int starts;            /* random starts per target; the best is kept (default 1) */
+    /* Where the ascent starts: NULL (default) low-contrast noise for every
+     * start; else count × H × W images, one per target in the order of the
+     * targets, and each target's start 0 begins at its image (the latent z
+     * is the image itself; the caller puts it in the space), its further
+     * starts at noise as without it. (Not owned.) */
+    const float *init_images;
     float temperature;     /* MEI_ONE_HOT_SOFTMAX (default 1) */
     stimulus_budget budget;/* required: see stimulus_budget */
     int threads;           /* model threads and the synthesis' own loops (default 2) */

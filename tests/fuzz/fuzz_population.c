@@ -17,10 +17,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             !(c.fraction_complex >= 0.0f) || !(c.fraction_conjunction >= 0.0f) ||
             !(c.fraction_energy_conjunction >= 0.0f) || !(c.fraction_end_stopped >= 0.0f) ||
             !(c.fraction_surround >= 0.0f) || !(c.fraction_curvature >= 0.0f) ||
-            !(c.fraction_texture >= 0.0f) ||
+            !(c.fraction_texture >= 0.0f) || !(c.fraction_deep >= 0.0f) ||
             c.fraction_simple + c.fraction_complex + c.fraction_conjunction +
                     c.fraction_energy_conjunction + c.fraction_end_stopped +
-                    c.fraction_surround + c.fraction_curvature + c.fraction_texture > 1.0001f)
+                    c.fraction_surround + c.fraction_curvature + c.fraction_texture +
+                    c.fraction_deep > 1.0001f)
             __builtin_trap();
     } else if (memchr(err, '\0', MODEL_ERR_SIZE) == NULL) {
         __builtin_trap();
