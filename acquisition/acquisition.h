@@ -164,6 +164,9 @@ size_t acq_oe_ttl_header(char *out, size_t size, uint64_t message_num, int64_t s
  * say more (their num_samples, when larger): a gap's span reaches this far
  * past its neighbours' samples. */
 #define ACQ_OE_DEFAULT_BLOCK 1024
+/* Open Ephys: a bin closes once a sample this many bins (and two blocks) past its end
+ * was seen (the receiver's binner grace). */
+#define ACQ_OE_GRACE_BINS 2
 size_t acq_oe_data_header(char *out, size_t size, uint64_t message_num, int64_t sample_num,
                           int64_t num_samples, double sample_rate, int64_t timestamp_ms);
 
@@ -473,6 +476,12 @@ typedef struct acq_trial {
     uint32_t flags;
     int bins;                 /* bins summed */
     int64_t completed_ns;     /* CLOCK_MONOTONIC when it became complete */
+    int64_t onset_received_ns; /* when its onset reached the aligner; 0 unknown */
+    /* What its counts depend on, acquisition clock: its window and the bins
+     * it summed (a bin whose centre lies in the window reaches up to half a
+     * bin past it); a span of possible loss overlapping it flags the trial.
+     * Both 0 when nothing was summed. */
+    int64_t counted_from_ns, counted_to_ns;
 } acq_trial;
 
 /* The fit: acq = acq0 + offset_ns + (1 + drift) · (display − display0). */

@@ -96,6 +96,8 @@ struct acq_aligner {
     uint32_t item_flags; /* restart/overflow seen on a non-bin item, for the next bin */
     int64_t latest_received; /* the latest arrival time of an onset or edge */
     int64_t restart_received; /* arrival of the restarted clock's first message; 0 none */
+    double lag_sum;  /* over matched pairs with both arrival times: edge's minus onset's */
+    int lag_n;
     int finishing;
     fit_state fit;
     suspect suspects[MAX_SUSPECT];
@@ -299,6 +301,7 @@ int acq_aligner_add_onset(acq_aligner *a, uint64_t trial, uint64_t stimulus_id,
     p->t.trial = trial;
     p->t.stimulus_id = stimulus_id;
     p->t.onset_display_ns = onset_display_ns;
+    p->t.onset_received_ns = received_ns;
     p->received = received_ns;
     a->vote_due = 1;
     if (received_ns > a->latest_received)
@@ -312,6 +315,10 @@ static void anchor_on_edge(acq_aligner *a, pending_trial *p, int e)
     if (a->fit.n > 0 && fabs((double)(a->edges[e].t - predicted)) > a->fit.max_residual)
         a->fit.max_residual = fabs((double)(a->edges[e].t - predicted));
     a->edges[e].matched = 1;
+    if (p->received && a->edges[e].received) {
+        a->lag_sum += (double)(a->edges[e].received - p->received);
+        a->lag_n++;
+    }
     fit_add(&a->fit, p->t.onset_display_ns, a->edges[e].t);
     p->t.sync_edge_ns = a->edges[e].t;
     p->t.onset_acq_ns = a->edges[e].t;
@@ -322,12 +329,24 @@ static void anchor_on_edge(acq_aligner *a, pending_trial *p, int e)
  * enough of the first onsets agree. */
 typedef struct vote {
     int score, first_matched, timed; /* timed: pairs with both arrival times known */
-    double arrival_gap;              /* summed over the timed pairs */
+    double arrival_gap;              /* summed over the timed pairs (expected_lag) */
     int64_t offset;
     /* Unmatched onsets whose edge, under this offset, the data has passed
      * (missed), or not yet (pending: its edge may be on its way). */
     int missed, pending;
 } vote;
+
+/* How long after its onset an edge reaches us: the mean over the pairs
+ * matched so far (the acquisition side's answer takes as long on a
+ * restarted clock as before), 0 before any. A pair's arrival gap is its
+ * distance from this, signed lags compared: a pairing shifted by a
+ * stimulus is a whole period off it, one way or the other, even when the
+ * answer takes half a period (then its unsigned gap ties with the true
+ * pairing's: seen under load, every trial of a restarted clock one off). */
+static double expected_lag(const acq_aligner *a)
+{
+    return a->lag_n ? a->lag_sum / a->lag_n : 0;
+}
 
 static int arrived_together(const acq_aligner *a, const pending_trial *p, int e)
 {
@@ -339,6 +358,7 @@ static int arrived_together(const acq_aligner *a, const pending_trial *p, int e)
 static vote score_offset(const acq_aligner *a, int64_t offset, int first, int nonsets)
 {
     vote v = {.offset = offset};
+    double lag = expected_lag(a);
     int64_t wait = a->c.match_tolerance_ns + (int64_t)a->c.grace_bins * a->width;
     for (int i = first; i < first + nonsets; i++) {
         const pending_trial *p = &a->pending[a->head + i];
@@ -356,7 +376,7 @@ static vote score_offset(const acq_aligner *a, int64_t offset, int first, int no
         v.score++;
         v.first_matched |= i == first;
         if (p->received && a->edges[e].received) {
-            v.arrival_gap += fabs((double)(p->received - a->edges[e].received));
+            v.arrival_gap += fabs((double)(a->edges[e].received - p->received) - lag);
             v.timed++;
         }
     }
@@ -393,16 +413,39 @@ static int better(const vote *x, const vote *y, double spacing)
 /* After a clock restart the first onsets may have been shown while
  * acquisition was stopped: they have no edges, and a regular rhythm shifted
  * by that many stimuli then matches more onsets than the true pairing. What
- * tells them apart is how long an edge took to follow its onset: the same
- * few milliseconds for every true pair, a whole stimulus period more for a
- * shifted one. So among pairings enough onsets agree on, the one whose
- * messages arrived closest together wins. */
+ * tells them apart is how long an edge took to follow its onset: what it
+ * took before the restart for every true pair, a whole stimulus period more
+ * or less for a shifted one. So among pairings enough onsets agree on, the
+ * one whose arrival gaps lie closest to that (expected_lag) wins. */
 static int better_after_restart(const vote *x, const vote *y, int need, double spacing)
 {
     if (x->score >= need && y->score >= need && x->timed == x->score &&
         y->timed == y->score && x->timed > 0)
         return x->arrival_gap / x->timed < y->arrival_gap / y->timed;
     return better(x, y, spacing);
+}
+
+/* After a clock restart (where pairings enough onsets agree on are told
+ * apart by their arrival gaps anyway, better_after_restart), a pairing that
+ * wins the vote by one vote more while a rival one short of it paired its
+ * messages closer together waits for the next onset or edge (until the vote
+ * is full): an edge that reached us before its own onset
+ * (the onset's message held up on its way, or its receiving thread waiting
+ * for a CPU: acquire takes onsets and data from two threads) votes for the
+ * pairing shifted by one stimulus (each onset with the next one's edge) and
+ * not yet for the true one. With an onset shown while acquisition was
+ * stopped at the head of the vote, the shifted pairing then reaches the
+ * votes needed first (tests/test_run_external.sh put trial 62 on trial 63's
+ * edge so). The onset's arrival gives the true pairing its vote back. Not
+ * at the first vote, which more votes decide: there, waiting would only
+ * bring on ties the arrival gaps decide, wrongly when the acquisition side
+ * answers onsets more than half a stimulus period late (seen under load:
+ * every trial one off). */
+static int closer_rival(const vote *best, const vote *rival)
+{
+    return rival->score >= 1 && rival->score == best->score - 1 &&
+           rival->timed == rival->score && best->timed == best->score &&
+           rival->arrival_gap / rival->timed < best->arrival_gap / best->timed;
 }
 
 static void find_first_offset(acq_aligner *a)
@@ -444,6 +487,14 @@ static void find_first_offset(acq_aligner *a)
     a->vote_waiting = best.pending > 0 && !a->finishing;
     if (a->vote_waiting)
         return;
+    if (a->restart_received && !a->finishing && nonsets < VOTE_ONSETS)
+        for (int i = first; i < first + nonsets; i++)
+            for (int j = 0; j < nedges; j++) {
+                int64_t offset = a->edges[j].t - pending_at(a, i)->t.onset_display_ns;
+                vote v = score_offset(a, offset, first, nonsets);
+                if (closer_rival(&best, &v))
+                    return;
+            }
     for (int i = first; i < first + nonsets; i++) {
         pending_trial *p = pending_at(a, i);
         int e = -1, n = edges_near(a, p->t.onset_display_ns + best.offset, &e);
@@ -463,6 +514,14 @@ static void decide_onset(acq_aligner *a, pending_trial *p, int64_t predicted)
         return;
     }
     p->t.flags |= n == 0 ? ACQ_TRIAL_NO_SYNC : ACQ_TRIAL_AMBIGUOUS;
+    /* No edge, and its onset reached us before the restarted clock's first
+     * message: shown while acquisition was stopped (or as it started), as
+     * restart_clock says of those that came RESTART_MARGIN_NS before it.
+     * The margin only takes them out of the vote; the flag does not hang on
+     * it, so an onset 100 ms before the start, give or take a busy moment,
+     * is flagged the same either way. */
+    if (n == 0 && p->received && a->restart_received && p->received < a->restart_received)
+        p->t.flags |= ACQ_TRIAL_RESTART;
     a->stats.missing_edges += n == 0;
     a->stats.ambiguous += n > 1;
     p->t.onset_acq_ns = predicted;
@@ -625,6 +684,14 @@ static int sum_window(acq_aligner *a, pending_trial *p)
 {
     int64_t from = p->t.onset_acq_ns + a->c.latency_ns, to = from + a->c.window_ns, k0, k1;
     window_bins(a, from, to, &k0, &k1);
+    /* The bins summed reach past the window by up to half a bin: data lost
+     * there is missing from the counts too. */
+    if (k0 <= k1 && a->t0 + k0 * (int64_t)a->width < from)
+        from = a->t0 + k0 * (int64_t)a->width;
+    if (k0 <= k1 && a->t0 + (k1 + 1) * (int64_t)a->width > to)
+        to = a->t0 + (k1 + 1) * (int64_t)a->width;
+    p->t.counted_from_ns = from;
+    p->t.counted_to_ns = to;
     p->counts = calloc((size_t)a->units, sizeof(float));
     if (!p->counts)
         return 1;
@@ -782,8 +849,8 @@ static void add_loss(acq_aligner *a, int64_t from, int64_t to)
     add_suspect(a, from, to, ACQ_TRIAL_LOST);
     for (int i = 0; i < a->npending; i++) {
         pending_trial *p = pending_at(a, i);
-        int64_t start = p->t.onset_acq_ns + a->c.latency_ns;
-        if (p->complete && from < start + a->c.window_ns && to > start)
+        if (p->complete && p->t.counted_to_ns > p->t.counted_from_ns &&
+            from < p->t.counted_to_ns && to > p->t.counted_from_ns)
             p->t.flags |= ACQ_TRIAL_LOST;
     }
 }

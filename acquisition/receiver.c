@@ -786,7 +786,8 @@ int acq_receiver_create(acq_receiver **out, void *zmq_context, const acq_receive
     if (!fail && c->format == ACQ_FORMAT_OPENEPHYS) {
         r->columns = c->units + (c->electrodes > 0 ? c->electrodes : 0);
         fail = c->units < 0 || c->electrodes < 0 || r->columns > ACQ_MAX_UNITS ||
-               acq_binner_create(&r->binner, r->columns, c->sample_rate, c->bin_width_ns, 2, err);
+               acq_binner_create(&r->binner, r->columns, c->sample_rate, c->bin_width_ns,
+                                 ACQ_OE_GRACE_BINS, err);
         if (fail && r->columns > ACQ_MAX_UNITS)
             snprintf(err, ACQ_ERR_SIZE, "receiver: %d units and %d electrodes: over %d columns",
                      c->units, c->electrodes, ACQ_MAX_UNITS);

@@ -29,11 +29,17 @@ its message_num skipped (a message lost on the way): that trial is damaged
 (1), the trials beside it may be flagged (-1: the span of possible loss
 reaches a block past the neighbouring messages); the spike is not in the
 _spikes.npy file (it never reached anyone).
+--late-spike K: the K-th onset's first spike of sorted unit 2 goes out only once
+the clock has passed it by half a second (its trial long recorded: the spike is
+too late for its bin, and the record says so afterwards, a `trial_flags`
+record): that trial is damaged (1); its span of possible loss is its one
+sample, no other trial's.
 --decoy-line L: with each sync edge (line 0) a rising edge on line L 3 ms
 later (another device's TTL on the same stream): a receiver taking edges of
 any line finds two candidates for each onset; one told line 0 finds one.
 Usage: openephys_rig.py DATA_ENDPOINT ONSET_ENDPOINT LATENCY_MS WINDOW_MS TRUTH_FILE
-       [--stop-after K reset|continue|never]... [--drop-spike K] [--decoy-line L]"""
+       [--stop-after K reset|continue|never]... [--drop-spike K] [--late-spike K]
+       [--decoy-line L]"""
 import os, signal, struct, sys, time
 import numpy as np
 import zmq
@@ -50,6 +56,8 @@ drop_at = None
 if "--drop-spike" in sys.argv:
     drop_at = int(sys.argv[sys.argv.index("--drop-spike") + 1])
 drop_pending = False       # the trial after the dropped spike's may be flagged
+late_at = int(sys.argv[sys.argv.index("--late-spike") + 1]) if "--late-spike" in sys.argv else None
+withheld = None            # the late spike: (sample, electrode, sorted_id)
 decoy = int(sys.argv[sys.argv.index("--decoy-line") + 1]) if "--decoy-line" in sys.argv else None
 RATE, UNITS, TETRODES, BLOCK, BIN_NS = 30000, 6, 2, 1024, 10_000_000
 T0, AHEAD_NS, LAG_NS, STOP_NS = time.monotonic_ns(), 3_000_000_000, 1_000_000_000, 1_000_000_000
@@ -97,11 +105,14 @@ def send(envelope, body, payload):
 sent_spikes = []
 
 
-def spike(at_ns, electrode, sorted_id, lost=False):
-    global max_event, num
+def spike(at_ns, electrode, sorted_id, lost=False, late=False):
+    global max_event, num, withheld
     max_event = max(max_event, sample(at_ns))
     if lost:
         num += 1   # its message_num was used; the message never arrived
+        return
+    if late:
+        withheld = (sample(at_ns), electrode, sorted_id)
         return
     sent_spikes.append((sample(at_ns), sorted_id, int(electrode.split()[-1])))
     send(EVENT, spike_body("rig", electrode, sample(at_ns), sorted_id),
@@ -133,6 +144,7 @@ def respond(frames):
         truth[-1][1] = -1
     drop_pending = False
     drop = drop_at is not None and responded + 1 == drop_at
+    late = late_at is not None and responded + 1 == late_at
     ttl(edge, 1)
     if decoy is not None:
         ttl(edge + 3_000_000, 1, decoy)
@@ -145,13 +157,13 @@ def respond(frames):
         for i in range(n):
             if u < UNITS:   # the Spike Sorter numbers units from 1 over all electrodes
                 spike(centres[i % len(centres)], "Tetrode %d" % (u % TETRODES + 1), u + 1,
-                      lost=drop and u == 0 and i == 0)
+                      lost=drop and u == 0 and i == 0, late=late and u == 1 and i == 0)
             else:
                 spike(centres[i % len(centres)], "Tetrode %d" % (u - UNITS + 1), 0)
     spike(centres[0], "Tetrode 1", UNITS + 3)   # beyond the units: in no column
     if drop and truth and truth[-1][1] == 0:
         truth[-1][1] = -1   # the trial before: within a block of the lost message's neighbours
-    truth.append([trial, 1 if drop else 0] + counts)
+    truth.append([trial, 1 if drop or late else 0] + counts)
     drop_pending = drop
     responded += 1
     if stop_after is not None and responded == stop_after:
@@ -207,6 +219,11 @@ while not stop:
     while clock + BLOCK <= now:
         send(DATA, data_body("rig", clock, BLOCK, RATE), np.zeros(BLOCK, "<f4").tobytes())
         clock += BLOCK
+        if withheld and clock > withheld[0] + RATE // 2:   # half a second too late
+            at, electrode, sorted_id = withheld
+            withheld = None
+            sent_spikes.append((at, sorted_id, int(electrode.split()[-1])))
+            send(EVENT, spike_body("rig", electrode, at, sorted_id), np.zeros(4 * 40, "<f4").tobytes())
         if stop_clock is not None and clock * 1_000_000_000 // RATE >= stop_clock:
             stop_clock = clock * 1_000_000_000 // RATE   # the last sample recorded
             mark_stop_damage()

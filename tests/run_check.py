@@ -75,6 +75,13 @@ check(all(f["fields"]["missed"] > 0 for f in late),
       "every other flip record is a late flip (%d of them)" % len(late))
 trials = by.get("trial", [])
 check(len(trials) == total, "%d trials recorded (want %d)" % (len(trials), total))
+# Flags a trial gained after its record was written (RECORD.md `trial_flags`):
+# ORed into its own, as every reader does.
+gained = {}
+for r in by.get("trial_flags", []):
+    gained[r["fields"]["trial"]] = gained.get(r["fields"]["trial"], 0) | r["fields"]["flags"]
+for t in trials:
+    t["fields"]["flags"] = t["fields"].get("flags", 0) | gained.get(t["fields"]["trial"], 0)
 
 # Dropped frames (RECORD.md: flip records, the blocks' display notes, the
 # trials' RUN_TRIAL_FRAMES flag): every count says the same.

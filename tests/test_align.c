@@ -737,6 +737,161 @@ static void test_clock_reset(void)
     acq_aligner_destroy(a);
 }
 
+/* After a GUI stop and start, an onset shown just before the new clock's
+ * first message (no edge of its own) heads the vote, and one edge reaches
+ * the aligner before its onset (acquire takes the onset and data streams
+ * from two receiving threads): the vote may pair only edges that came by
+ * the latest onset, or the pairing shifted by one stimulus (each onset with
+ * the next one's edge) wins it. Trials 60 ms apart, as in
+ * tests/test_run_external.sh, where this put trial 62 on trial 63's edge. */
+static void test_restart_edge_before_onset(void)
+{
+    char err[ACQ_ERR_SIZE];
+    acq_aligner *a = new_aligner();
+    const int64_t S = 1000000000LL, R0 = 1000000000LL, P = 60000000LL, MS = 1000000LL;
+    for (int i = 0; i < 3; i++) { /* the old clock, as in test_clock_reset */
+        acq_aligner_add_onset(a, (uint64_t)i, 0, D0 + i * S, R0 + i * S, err);
+        acq_aligner_add_sync(a, A0 + i * S, 0, 1, R0 + i * S + MS);
+    }
+    for (int64_t t = T0; t < A0 + 2300000000LL; t += WIDTH)
+        add_bin_item(a, t, 0, 0);
+    /* The new clock's 0 is display time b0; onset k (3..19) is shown at
+     * b0 + 40 ms + (k - 3) P and reaches us 1 ms later, its edge 2 ms after. */
+    int64_t b0 = D0 + 3 * S + S / 2;
+#define SHOWN(k) (b0 + 40 * MS + ((k) - 3) * P)
+#define ARRIVES(d) ((d) - D0 + R0 + MS)
+    acq_aligner_add_onset(a, 3, 0, SHOWN(3), ARRIVES(SHOWN(3)), err); /* no edge */
+    add_bin_item(a, 0, ACQ_ITEM_CLOCK_RESET | ACQ_ITEM_RESTART, ARRIVES(b0 + 50 * MS));
+    int next = 4;
+    for (int64_t t = WIDTH; t < 3 * S; t += WIDTH) {
+        int bin_added = 0;
+        while (next < 20 && SHOWN(next) - b0 < t + WIDTH) {
+            int64_t d = SHOWN(next);
+            if (next != 6)
+                acq_aligner_add_onset(a, (uint64_t)next, 0, d, ARRIVES(d), err);
+            acq_aligner_add_sync(a, d - b0, 0, 1, ARRIVES(d) + 2 * MS);
+            if (next == 6) { /* its edge first, the data going on, then the onset */
+                add_bin_item(a, t, 0, ARRIVES(d) + 2 * MS);
+                bin_added = 1;
+                acq_aligner_add_onset(a, 6, 0, d, ARRIVES(d), err);
+            }
+            next++;
+        }
+        if (!bin_added)
+            add_bin_item(a, t, 0, ARRIVES(b0 + t));
+    }
+    acq_aligner_finish(a);
+    acq_trial t[20];
+    float counts[20][UNITS];
+    int n = collect(a, t, counts), own = 0;
+    for (int k = 4; k < n; k++)
+        own += t[k].flags == 0 && t[k].sync_edge_ns == SHOWN(k) - b0;
+#undef SHOWN
+#undef ARRIVES
+    CHECK(n == 20 && own == 16, "after the start every trial on its own edge (%d of 16)", own);
+    CHECK(n == 20 && t[3].flags == (ACQ_TRIAL_NO_SYNC | ACQ_TRIAL_RESTART) && t[3].sync_edge_ns == 0,
+          "the onset shown just before the start has no edge: flagged 4 + 16 (flags %u, edge %lld)",
+          n == 20 ? t[3].flags : 0, n == 20 ? (long long)t[3].sync_edge_ns : 0);
+    acq_aligner_destroy(a);
+}
+
+/* After a GUI stop and start, with the acquisition side answering each
+ * onset 30 ms late (half the 60 ms period: edges of the old clock 30 ms,
+ * of the new one 31 ms after their onsets reach us) and an onset shown
+ * while acquisition was stopped at the head of the vote: the pairing each
+ * onset with the edge before it is 29 ms apart, the true one 31 ms, and
+ * they tie on votes while the latest onset's edge is on its way. The lag
+ * the old clock's pairs showed tells them apart. Items come in the order
+ * they arrive, as a stream brings them. */
+static void test_restart_slow_answer(void)
+{
+    char err[ACQ_ERR_SIZE];
+    acq_aligner *a = new_aligner();
+    const int64_t MS = 1000000LL, P = 60 * MS;
+    /* The old clock: onsets 0..9 every 60 ms, each edge 30 ms after its onset arrives. */
+    for (int i = 0; i < 10; i++) {
+        acq_aligner_add_onset(a, (uint64_t)i, 0, D0 + i * P, D0 + i * P, err);
+        acq_aligner_add_sync(a, A0 + i * P, 0, 1, D0 + i * P + 30 * MS);
+    }
+    for (int64_t t = T0; t < A0 + 10 * P + 700 * MS; t += WIDTH)
+        add_bin_item(a, t, 0, 0);
+    /* Onset 10 shown while stopped (no edge); the new clock's 0 at display b0,
+     * its first message 10 ms after onset 10; onsets 11..29 every 60 ms. */
+    int64_t b0 = D0 + 10 * P + 2000 * MS, s10 = b0 + 50 * MS;
+#define SHOWN(k) (s10 + ((k) - 10) * P)
+    acq_aligner_add_onset(a, 10, 0, SHOWN(10), SHOWN(10), err);
+    add_bin_item(a, 0, ACQ_ITEM_CLOCK_RESET | ACQ_ITEM_RESTART, SHOWN(10) + 10 * MS);
+    int next_onset = 11, next_edge = 11;
+    int64_t next_bin = WIDTH;
+    for (int64_t now = SHOWN(10) + 11 * MS; now < SHOWN(30) + 800 * MS; now += MS) {
+        if (next_onset < 30 && SHOWN(next_onset) <= now) {
+            acq_aligner_add_onset(a, (uint64_t)next_onset, 0, SHOWN(next_onset), now, err);
+            next_onset++;
+        }
+        if (next_edge < 30 && SHOWN(next_edge) + 31 * MS <= now) {
+            acq_aligner_add_sync(a, SHOWN(next_edge) - b0, 0, 1, now);
+            next_edge++;
+        }
+        /* a bin arrives 20 ms after it ends */
+        if (b0 + next_bin + WIDTH + 20 * MS <= now) {
+            add_bin_item(a, next_bin, 0, now);
+            next_bin += WIDTH;
+        }
+    }
+    acq_aligner_finish(a);
+    acq_trial t[30];
+    float counts[30][UNITS];
+    int n = collect(a, t, counts), own = 0;
+    for (int k = 11; k < n; k++)
+        own += t[k].flags == 0 && t[k].sync_edge_ns == SHOWN(k) - b0;
+#undef SHOWN
+    CHECK(n == 30 && own == 19, "answered half a period late, every trial after the start on "
+          "its own edge (%d of 19)", own);
+    CHECK(n == 30 && t[10].sync_edge_ns == 0 && (t[10].flags & ACQ_TRIAL_NO_SYNC),
+          "the onset shown while stopped has no edge (flags %u)", n == 30 ? t[10].flags : 0);
+    acq_aligner_destroy(a);
+}
+
+/* A span of possible loss inside a bin the trial summed but outside its
+ * window (the bin's centre in the window, its start before it: edges 3 ms
+ * past the bin grid) flags it, before it is summed and after; one in the
+ * bin before, not summed, does not. (Its last bin, [540, 550) ms after the
+ * edge, ends inside the window, which ends the span.) */
+static void test_loss_in_edge_bin(void)
+{
+    char err[ACQ_ERR_SIZE];
+    acq_aligner *a = new_aligner();
+    const int64_t S = 1000000000LL, MS = 1000000LL;
+    for (int i = 0; i < 4; i++) {
+        acq_aligner_add_onset(a, (uint64_t)i, 0, D0 + i * S, 0, err);
+        acq_aligner_add_sync(a, A0 + 3 * MS + i * S, 0, 1, 0);
+    }
+    /* Windows [edge + 50 ms, edge + 550 ms): trial i's first bin starts at
+     * A0 + i s + 50 ms, 3 ms before its window. */
+    for (int64_t t = T0; t < A0 + 5 * S; t += WIDTH) {
+        add_bin_item(a, t, 0, 0);
+        if (t == A0 + 500 * MS) /* before trial 1 is summed: in its first bin */
+            add_loss_item(a, A0 + S + 51 * MS, A0 + S + 52 * MS);
+        if (t == A0 + 3 * S) /* trial 2 summed, not yet taken: in its first bin */
+            add_loss_item(a, A0 + 2 * S + 51 * MS, A0 + 2 * S + 52 * MS);
+    }
+    add_loss_item(a, A0 + 3 * S + 49 * MS, A0 + 3 * S + 50 * MS); /* the bin before trial 3's */
+    acq_aligner_finish(a);
+    acq_trial t[4];
+    float counts[4][UNITS];
+    int n = collect(a, t, counts);
+    CHECK(n == 4 && t[1].flags == ACQ_TRIAL_LOST && t[2].flags == ACQ_TRIAL_LOST,
+          "a span in a summed bin outside the window flags the trial (%u, %u)",
+          n == 4 ? t[1].flags : 0, n == 4 ? t[2].flags : 0);
+    CHECK(n == 4 && t[0].flags == 0 && t[3].flags == 0 &&
+              t[3].counted_from_ns == A0 + 3 * S + 50 * MS &&
+              t[3].counted_to_ns == A0 + 3 * S + 553 * MS,
+          "one in a bin not summed does not; the counted span: the bins' start, the window's "
+          "end (%u, %u)",
+          n == 4 ? t[0].flags : 0, n == 4 ? t[3].flags : 0);
+    acq_aligner_destroy(a);
+}
+
 int main(void)
 {
     test_clean();
@@ -753,6 +908,9 @@ int main(void)
     test_openephys_window_on_bin_centres(15000);  /* 500 ms */
     test_openephys_window_on_bin_centres(14850);  /* 495 ms */
     test_loss_spans();
+    test_loss_in_edge_bin();
     test_clock_reset();
+    test_restart_edge_before_onset();
+    test_restart_slow_answer();
     return test_done();
 }

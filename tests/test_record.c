@@ -471,7 +471,10 @@ static void test_typed_read(const char *dir)
     record_trial run_trial = {.trial = 9, .image_id = 2, .onset_ns = 7, .neurons = 3,
                               .counts = counts, .has_run = 1, .flags = RUN_TRIAL_FRAMES | 4,
                               .onset_acq_ns = 11, .sync_edge_ns = 12, .bins = 3,
-                              .block = "closed_loop"};
+                              .block = "closed_loop", .has_onset_received = 1,
+                              .onset_received_ns = 13};
+    record_trial_flags gained = {.trial = 9, .flags = 1, .from_ns = 20, .until_ns = 21,
+                                 .reason = "a late spike"};
     record_note account = {.text = "train block", .display_block = "train", .flips = 10,
                            .dropped_frames = 2, .period_ms = 4.25, .interval_max_ms = 9.5,
                            .has_fit_rounds = 1, .fit_rounds = 3, .fit_trial_epochs = 120};
@@ -489,7 +492,8 @@ static void test_typed_read(const char *dir)
                  session_record_note_fields(w, &account, err) ||
                  session_record_note_fields(w, &chosen, err) ||
                  session_record_fit_round(w, &round, err) ||
-                 session_record_spikes(w, &spikes, err) || session_record_close(w, err);
+                 session_record_spikes(w, &spikes, err) ||
+                 session_record_trial_flags(w, &gained, err) || session_record_close(w, err);
     CHECK(status == 0, "records with the run's fields written: %s", status ? err : "");
     char path[4300];
     snprintf(path, sizeof path, "%s/%s", other, RECORD_FILE_NAME);
@@ -506,8 +510,9 @@ static void test_typed_read(const char *dir)
     CHECK(record_trial_read(&v, &t, err) == 0 && t.has_run &&
               t.flags == (int64_t)(RUN_TRIAL_FRAMES | 4) && t.onset_acq_ns == 11 &&
               t.sync_edge_ns == 12 && t.bins == 3 && !strcmp(t.block, "closed_loop") &&
-              t.counts[2] == 3.0f, "the run's trial fields back: flags, acquisition onset, "
-              "edge, bins, block");
+              t.counts[2] == 3.0f && t.has_onset_received && t.onset_received_ns == 13,
+          "the run's trial fields back: flags, acquisition onset, edge, bins, block, "
+          "onset arrival");
     free(t.decoded);
     record_reader_next(r, &v, err);
     CHECK(record_note_read(&v, &n, err) == 0 && !strcmp(n.display_block, "train") &&
@@ -534,6 +539,12 @@ static void test_typed_read(const char *dir)
         record_spikes_samples(&s, back);
     CHECK(back[0] == 40 && back[1] == 41 && back[2] == 45, "and their sample numbers rebuilt");
     free(s.decoded);
+    record_reader_next(r, &v, err);
+    record_trial_flags tf;
+    CHECK(record_trial_flags_read(&v, &tf, err) == 0 && tf.trial == 9 && tf.flags == 1 &&
+              tf.from_ns == 20 && tf.until_ns == 21 && !strcmp(tf.reason, "a late spike"),
+          "a trial_flags record back: trial, flags, span, reason");
+    free(tf.decoded);
     record_reader_close(r);
     remove(path);
     rmdir(other);
@@ -762,6 +773,13 @@ static void test_payload_bytes(const char *golden_path, const char *parent)
                       .interval_sd_ms = 3.5, .interval_max_ms = 4.5, .has_fit_rounds = 1,
                       .fit_rounds = 7, .fit_trial_epochs = 8};
     record_note tn = {.text = "targets", .n_targets = 2, .targets = tg};
+    /* oe13's writers: run.c's trial with onset_received_ns (before block),
+     * and trial_flags as session_record_trial_flags wrote them by hand. */
+    record_trial rr = rt;
+    rr.has_onset_received = 1;
+    rr.onset_received_ns = 8;
+    record_trial_flags tf = {.trial = 4, .flags = 1, .from_ns = 10, .until_ns = 20,
+                             .reason = "late"};
     int fail = !w || session_record_phase(w, "natural", "begin", err) ||
                session_record_note(w, "hello", err) || session_record_fit_round(w, &fr, err) ||
                session_record_schedule(w, &e1, err) || session_record_schedule(w, &e2, err) ||
@@ -776,7 +794,8 @@ static void test_payload_bytes(const char *golden_path, const char *parent)
                session_record_checkpoint(w, model_path, 4, 0.5, err) ||
                session_record_evaluation(w, &tm, err) || session_record_evaluation(w, &vc, err) ||
                session_record_trial(w, &rt, NULL, err) || session_record_note_fields(w, &sn, err) ||
-               session_record_note_fields(w, &bn, err) || session_record_note_fields(w, &tn, err);
+               session_record_note_fields(w, &bn, err) || session_record_note_fields(w, &tn, err) ||
+               session_record_trial(w, &rr, NULL, err) || session_record_trial_flags(w, &tf, err);
     fail = session_record_close(w, err) || fail;
     CHECK(!fail, "a record of every typed writer written: %s", fail ? err : "");
     char *dumped = NULL, *golden = NULL;

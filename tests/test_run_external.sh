@@ -92,8 +92,10 @@ check "... before anything was shown (no display opened, no flip recorded)" \
 # unsorted spikes, TTL sync edges, data blocks as the clock, heartbeats
 # answered), binned here, with two GUI stops and starts in the natural
 # images, the first with the sample numbers reset, the second with them going
-# on, and, before them, one spike message lost (its
-# message_num skipped), and a decoy TTL on line 1 beside each sync edge
+# on, and, before them, one spike message lost (its message_num skipped), one
+# spike sent half a second too late (its trial already recorded: a
+# trial_flags record flags it afterwards),
+# and a decoy TTL on line 1 beside each sync edge
 # (endpoints.sync_line 0 ignores it); every trial's counts against what it sent.
 # The plugin's heartbeat port is its data port + 1, the onsets' port here:
 # the Open Ephys stream gets a port of its own.
@@ -102,7 +104,7 @@ protocol "$work/openephys.yaml" \
     -e "s|^  sync: .*|&\n  format: openephys\n  units: 6\n  electrodes: 2\n  sync_line: 0|" \
     -e "s|$stream|$oestream|"
 $py "$tests/openephys_rig.py" "$oestream" "$sync" 20 24 "$work/oe_truth.npy" --stop-after 30 reset \
-    --stop-after 50 continue --drop-spike 10 --decoy-line 1 \
+    --stop-after 50 continue --drop-spike 10 --late-spike 16 --decoy-line 1 \
     >"$work/oe.out" 2>&1 &
 oe=$!
 run run "$work/openephys.yaml" --out "$work/oe_session"
@@ -114,14 +116,27 @@ check "run says the acquisition stopped and started twice (reset, then going on)
     'grep -q "stopped and started in the GUI (2 times" "$work/out" && grep -q "Open Ephys spikes in no column: [1-9][0-9]* of sorted units beyond endpoints.units 6 (highest sorted_id 9)" "$work/out"'
 check "the plugin stand-in answered inception's heartbeats ($(tail -1 "$work/oe.out"))" \
     'grep -q "heartbeats answered: [1-9]" "$work/oe.out"'
-$py - "$work/oe_session" "$tests/../controller/record" "$work/oe_truth.npy" >"$work/err" 2>&1 <<'PY'
+$py - "$work/oe_session" "$tests/../controller/record" "$work/oe_truth.npy" "$tests/../python" \
+    >"$work/err" 2>&1 <<'PY'
 import json, sys
 import numpy as np
 sys.path.insert(0, sys.argv[2])
+sys.path.insert(0, sys.argv[4])
 from record_reader import read_records
+import inception.record
 truth = {int(r[0]): (int(r[1]), r[2:]) for r in np.load(sys.argv[3])}
 recs = list(read_records(sys.argv[1] + "/session.rec"))
-trials = [r["fields"] for r in recs if r["type"] == "trial"]
+trials = [dict(r["fields"]) for r in recs if r["type"] == "trial"]
+# The late spike: recorded unflagged, then a trial_flags record; the Python
+# package's trials() ORs it in, as every reader must: the flags from there.
+late = [r["fields"] for r in recs if r["type"] == "trial_flags"]
+table = inception.record.open(sys.argv[1]).trials()
+flags = dict(zip(table["trial"].tolist(), table["flags"].tolist()))
+raw = {t["trial"]: t["flags"] for t in trials}
+assert len(late) == 1 and late[0]["flags"] == 1 and raw[late[0]["trial"]] & 127 == 0, late
+assert truth[late[0]["trial"]][0] == 1 and flags[late[0]["trial"]] & 1, late
+for t in trials:
+    t["flags"] = flags[t["trial"]]
 ACQ = 127  # the acquisition's flags (acquisition.h ACQ_TRIAL_*)
 good = [t for t in trials if t["flags"] & ACQ == 0]
 same = sum(np.array_equal(np.asarray(t["counts"]), truth[t["trial"]][1]) for t in good)
@@ -129,7 +144,8 @@ damaged = [t["trial"] for t in trials if truth[t["trial"]][0] > 0]
 missed = [t["trial"] for t in trials if truth[t["trial"]][0] > 0 and t["flags"] & ACQ == 0]
 extra = [t["trial"] for t in trials if truth[t["trial"]][0] == 0 and t["flags"] & ACQ]
 print("%d trials, %d unflagged, %d equal to what the rig sent; %d cut by the stop, unflagged %s; "
-      "flagged but clean %s" % (len(trials), len(good), same, len(damaged), missed, extra))
+      "flagged but clean %s; trial %d flagged after its record" % (
+          len(trials), len(good), same, len(damaged), missed, extra, late[0]["trial"]))
 assert len(trials) >= 94 and same == len(good) and damaged and not missed and not extra
 notes = [r["fields"]["text"] for r in recs if r["type"] == "note"]
 maps = [n for n in notes if n.startswith("Open Ephys unit map: ")]
@@ -139,7 +155,7 @@ assert [(c["sorted_id"], c["electrode_number"]) for c in cols] == \
 assert cols[6]["electrode"] == "Tetrode 1" and cols[1]["electrode"] == "Tetrode 2", cols
 PY
 rc=$?
-check "Open Ephys: unflagged trials equal the spikes sent, only the trials the stops cut or the lost spike's are flagged, the unit map is in the record ($(tail -1 "$work/err"))" \
+check "Open Ephys: unflagged trials equal the spikes sent, only the trials the stops cut or the lost or late spike's are flagged (the late one by a trial_flags record), the unit map is in the record ($(tail -1 "$work/err"))" \
     '[ $rc = 0 ]'
 # Spike times: every spike the stand-in sent, in order, from the record's
 # `spikes` records through the Python reader: sample number, sorted_id and
@@ -179,6 +195,7 @@ s = zmq.Context().socket(zmq.SUB)
 s.setsockopt(zmq.RCVHWM, 0)
 s.setsockopt(zmq.SUBSCRIBE, b"")
 s.connect(sys.argv[1])
+open(sys.argv[2] + ".ready", "w").close()  # the replay starts now (a loaded machine starts Python slowly)
 spikes, ttls, blocks, nums = [], 0, 0, []
 while s.poll(3000 if nums else 60000):
     f = s.recv_multipart()
@@ -199,8 +216,10 @@ print("%d spikes, %d TTLs, %d data blocks, message_num from 1 %d times, rising: 
     nums[:1] == [1] and all(b > a for a, b in zip(nums, nums[1:]) if b != 1)))
 PY
 sub=$!
+i=0
+while [ ! -e "$work/oe_replayed.npy.ready" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 "$inception" replay "$work/oe_session" --stream "$oereplay" --onsets "tcp://127.0.0.1:$((base + 7))" \
-    --format openephys --speed 0 >"$work/oe_replay.out" 2>&1
+    --format openephys --speed 0 --wait-ms 500 >"$work/oe_replay.out" 2>&1
 replay_rc=$?
 wait $sub
 $py - "$work/oe_session" "$tests/../python" "$work/oe_replayed.npy" "$work/oe_sub.out" >"$work/err" 2>&1 <<'PY'
@@ -240,18 +259,19 @@ print(sum(r['type'] == 'trial' for r in read_records('$work/oe_session/session.r
     >"$work/oe_acq.out" 2>&1 &
 acq=$!
 "$inception" replay "$work/oe_session" --stream "$oeacq" --onsets "$oeons" --format openephys \
-    --speed 1 >"$work/oe_replay2.out" 2>&1
+    --speed 1 --wait-ms 500 >"$work/oe_replay2.out" 2>&1
 replay_rc=$?
 wait $acq
 acq_rc=$?
-$py - "$work/oe_session" "$tests/../controller/record" "$work/oe_acq" >"$work/err" 2>&1 <<'PY'
+$py - "$work/oe_session" "$tests/../python" "$work/oe_acq" >"$work/err" 2>&1 <<'PY'
 import sys
 import numpy as np
 sys.path.insert(0, sys.argv[2])
-from record_reader import read_records
+import inception.record
 ACQ = 127  # the acquisition's flags (acquisition.h ACQ_TRIAL_*)
-recorded = {r["fields"]["trial"]: r["fields"] for r in read_records(sys.argv[1] + "/session.rec")
-            if r["type"] == "trial"}
+table = inception.record.open(sys.argv[1]).trials()  # with the flags trials gained later
+recorded = {int(t): {"flags": int(f), "counts": c}
+            for t, f, c in zip(table["trial"], table["flags"], table["counts"])}
 counts = np.load(sys.argv[3] + "/responses.npy")
 rows = np.load(sys.argv[3] + "/trials.npy")
 got = {int(row[0]): (int(row[5]), counts[i]) for i, row in enumerate(rows)}

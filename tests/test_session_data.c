@@ -134,6 +134,39 @@ static void test_rebuild(const char *dir)
     session_dataset_free(&s);
 }
 
+/* A trial flagged after its record was written (RECORD.md `trial_flags`):
+ * the record of test_rebuild continued with a trial_flags record for
+ * trial 7 (a recorded, unflagged natural trial) and one for trial 3 (already
+ * flagged): the rebuild leaves trial 7 out too, and nothing else changes. */
+static void test_trial_flags(const char *dir)
+{
+    char err[CONTROLLER_ERR_SIZE] = "";
+    session_record *w;
+    record_resume_report rep;
+    CHECK(session_record_resume(dir, &w, &rep, err) == 0, "record continued: %s", err);
+    record_trial_flags late = {.trial = 7, .flags = 1, .from_ns = 5000000, .until_ns = 5033333,
+                               .reason = "a spike too late for its bin"};
+    record_trial_flags again = {.trial = 3, .flags = 1, .from_ns = 3000000, .until_ns = 3033333,
+                                .reason = "a spike too late for its bin"};
+    CHECK(session_record_trial_flags(w, &late, err) == 0 &&
+              session_record_trial_flags(w, &again, err) == 0 && session_record_close(w, err) == 0,
+          "trial_flags records appended: %s", err);
+    session_dataset s;
+    CHECK(session_dataset_load(dir, &s, err) == 0, "rebuilt: %s", err);
+    int rows_ok = s.data.trials == TRIALS - 3, row = 0; /* the others, in trial order */
+    for (int t = 0; rows_ok && t < TRIALS; t++) {
+        if (t == 3 || t == 7 || t == 15)
+            continue;
+        for (int n = 0; rows_ok && n < N; n++)
+            rows_ok = s.data.responses[(size_t)row * N + n] == count_of(t, n);
+        row++;
+    }
+    CHECK(rows_ok && s.flagged == 3,
+          "trial 7 left out as flagged: %d rows (want %d), %d flagged (want 3)", s.data.trials,
+          TRIALS - 3, s.flagged);
+    session_dataset_free(&s);
+}
+
 /* A trial whose image was never recorded fails, naming it. */
 static void test_missing_image(const char *dir)
 {
@@ -614,6 +647,7 @@ int main(void)
     char dir[512];
     snprintf(dir, sizeof dir, "%s/rebuild", base);
     test_rebuild(dir);
+    test_trial_flags(dir);
     snprintf(dir, sizeof dir, "%s/missing", base);
     test_missing_image(dir);
     test_damaged_image(base);

@@ -200,6 +200,119 @@ static void test_without_counts(const char *dir, int port)
           "rebuilt from its 3 trials (%llu bins)", (unsigned long long)sum.bins);
 }
 
+/* Open Ephys: a spike too late for its bin. The record as `inception run`
+ * writes it: the loss that opens the clock (before sample 0), bins of one
+ * unit (10 ms, 300 samples) each closed 90 ms after it began, as the
+ * receiver closes them two blocks and two bins on, two batches of spikes
+ * at bin centres, the second's second spike (bin 5) arriving after bin 5
+ * closed: not in bin 5's count, and its one-sample span of possible loss;
+ * and a lost message's span (a message_num gap).
+ * Sent again in the plugin's form and received as `inception acquire`
+ * receives it, the same bins come back with the same counts (the late spike
+ * late again: its bin's data block went out when the bin closed) and the
+ * same spans, the late spike's one sample wide. */
+#define OE_BINS 40
+#define OE_R0 5000000000LL /* arrival of the first message */
+
+static int write_openephys_record(const char *dir, float *bin_counts)
+{
+    char err[CONTROLLER_ERR_SIZE];
+    session_record *w;
+    const char text[] = "version: 1\n";
+    if (session_record_create(dir, "openephys-late-spike", text, sizeof text - 1, &w, err))
+        return 1;
+    /* Batch 1: a spike at the centre of bins 0..9; batch 2, from 120 ms: bin
+     * 12's (in time), bin 5's (late: at 150 ms, bin 5 closed at 140 ms), bin 20's. */
+    int64_t s1[10], s2[3] = {12 * 300 + 150, 5 * 300 + 150, 20 * 300 + 150};
+    int32_t id1[10], id2[3] = {1, 1, 1};
+    uint8_t e1[10] = {0}, e2[3] = {0};
+    for (int k = 0; k < 10; k++)
+        s1[k] = k * 300 + 150, id1[k] = 1, bin_counts[k] = 1;
+    bin_counts[12] = bin_counts[20] = 1;
+    record_spikes b1 = {.count = 10, .sample_num = s1, .sorted_id = id1, .electrode = e1,
+                        .electrodes = "Tetrode 1", .first_received_ns = OE_R0 + 5000000,
+                        .received_ns = OE_R0 + 50000000};
+    record_spikes b2 = {.count = 3, .sample_num = s2, .sorted_id = id2, .electrode = e2,
+                        .electrodes = "Tetrode 1", .first_received_ns = OE_R0 + 120000000,
+                        .received_ns = OE_R0 + 160000000};
+    record_stream_message open = {.message_num = 0, .kind = "loss", .sample_num = -102400000,
+                                  .num_samples = 102400000, .received_ns = OE_R0};
+    int status = session_record_stream(w, &open, err), next = 0, batch = 0;
+    for (int k = 0; k < OE_BINS && !status; k++) {
+        int64_t closed = OE_R0 + (k + 9) * 10000000LL;
+        if (batch == 0 && closed > b1.first_received_ns)
+            status = session_record_spikes(w, &b1, err), batch++;
+        if (batch == 1 && closed > OE_R0 + 150000000LL) { /* the late spike's loss */
+            record_stream_message late = {.message_num = ++next, .kind = "loss",
+                                          .sample_num = 55000000, .num_samples = 33333,
+                                          .received_ns = OE_R0 + 150000000LL};
+            status = status || session_record_stream(w, &late, err);
+        }
+        if (k == 16) { /* a lost message: samples 7000..9500 (more than two blocks) */
+            record_stream_message gap = {.message_num = ++next, .kind = "loss",
+                                         .sample_num = 233333333, .num_samples = 83333334,
+                                         .received_ns = closed - 1, .lost = 1};
+            status = status || session_record_stream(w, &gap, err);
+        }
+        if (batch == 1 && closed > b2.received_ns + 100000000LL) /* handed over 100 ms on */
+            status = status || session_record_spikes(w, &b2, err), batch++;
+        record_stream_message bin = {.message_num = ++next, .kind = "data",
+                                     .sample_num = k * 10000000LL, .num_samples = 1,
+                                     .received_ns = closed, .data_size = 1,
+                                     .bin_width_ns = 10000000, .units = 1,
+                                     .counts = &bin_counts[k]};
+        status = status || session_record_stream(w, &bin, err);
+    }
+    if (status)
+        fprintf(stderr, "# %s\n", err);
+    return session_record_close(w, err) || status;
+}
+
+static void test_openephys_late_spike(const char *dir, int port)
+{
+    float recorded[OE_BINS] = {0};
+    CHECK(write_openephys_record(dir, recorded) == 0, "an Open Ephys record with a late spike");
+    char data[64];
+    snprintf(data, sizeof data, "tcp://127.0.0.1:%d", port);
+    acq_receiver_config c;
+    acq_receiver_config_default(&c);
+    c.socket.endpoint = data;
+    c.queue_capacity = 100000;
+    c.format = ACQ_FORMAT_OPENEPHYS;
+    c.units = 1;
+    c.heartbeat = 0;
+    acq_receiver *r = NULL;
+    char aerr[ACQ_ERR_SIZE] = "";
+    CHECK(acq_receiver_create(&r, NULL, &c, aerr) == 0, "an Open Ephys receiver (%s)", aerr);
+    session_stream_options o = options_for(data, NULL, 300); /* loopback connects in ms */
+    o.format = ACQ_FORMAT_OPENEPHYS;
+    session_stream_summary sum;
+    char err[CONTROLLER_ERR_SIZE] = "";
+    CHECK(session_stream_replay(dir, &o, &sum, err) == 0 && sum.spikes == 13,
+          "replayed in the plugin's form, 13 spikes (%s)", err);
+    int bins = 0, same = 0, spans = 0, opening = 0, late = 0, gap = 0;
+    acq_item *it;
+    while (r && acq_receiver_pop(r, &it, 300)) { /* all sent: the replay has returned */
+        if (it->type == ACQ_MSG_COUNTS && it->timestamp_ns / 10000000 < OE_BINS) {
+            bins++;
+            same += it->counts[0] == recorded[it->timestamp_ns / 10000000];
+        } else if (it->type == ACQ_ITEM_LOSS) {
+            spans++;
+            opening += it->timestamp_ns == -102400000 && it->until_ns == 0;
+            late += it->timestamp_ns == 55000000 && it->until_ns == 55033333;
+            gap += it->timestamp_ns == 233333333 && it->until_ns == 316666667;
+        }
+        acq_item_free(it);
+    }
+    CHECK(bins == OE_BINS && same == OE_BINS,
+          "every recorded bin back with its count, bin 5 without the late spike (%d of %d, %d "
+          "equal)", bins, OE_BINS, same);
+    CHECK(spans == 3 && opening == 1 && late == 1 && gap == 1,
+          "the same spans, once each: the clock's opening, the late spike's one sample, the "
+          "lost message's (%d spans)", spans);
+    acq_receiver_destroy(r);
+}
+
 int main(void)
 {
     char a[] = "/tmp/stream_replayXXXXXX", b[] = "/tmp/stream_replayXXXXXX";
@@ -211,6 +324,14 @@ int main(void)
     int port = 24000 + (int)(getpid() % 1900) * 4;
     test_as_recorded(dir_a, port);
     test_without_counts(dir_b, port + 2);
+    char c[] = "/tmp/stream_replayXXXXXX", dir_c[64];
+    if (mkdtemp(c)) {
+        snprintf(dir_c, sizeof dir_c, "%s/s", c);
+        test_openephys_late_spike(dir_c, port + 3);
+        snprintf(dir_c, sizeof dir_c, "rm -rf '%s'", c);
+        if (system(dir_c) != 0)
+            fprintf(stderr, "# could not remove %s\n", c);
+    }
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", a, b);
     if (system(cmd) != 0)

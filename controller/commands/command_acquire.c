@@ -56,6 +56,8 @@ static void on_signal(int sig)
 typedef struct trial_rows {
     float *counts;
     int64_t *rows;
+    uint8_t *old_clock; /* 1: completed on a clock the GUI has stopped since */
+    int64_t *span;      /* per row: acq_trial counted_from_ns, counted_to_ns */
     int n, cap, units;
 } trial_rows;
 
@@ -69,7 +71,13 @@ static int rows_add(trial_rows *r, const acq_trial *t, const float *counts)
         int64_t *w = realloc(r->rows, sizeof(int64_t) * 6 * (size_t)cap);
         if (w)
             r->rows = w;
-        if (!c || !w)
+        uint8_t *o = realloc(r->old_clock, (size_t)cap);
+        if (o)
+            r->old_clock = o;
+        int64_t *sp = realloc(r->span, sizeof(int64_t) * 2 * (size_t)cap);
+        if (sp)
+            r->span = sp;
+        if (!c || !w || !o || !sp)
             return 1;
         r->cap = cap;
     }
@@ -77,6 +85,9 @@ static int rows_add(trial_rows *r, const acq_trial *t, const float *counts)
     int64_t row[6] = {(int64_t)t->trial, (int64_t)t->stimulus_id, t->onset_display_ns,
                       t->onset_acq_ns, t->sync_edge_ns, (int64_t)t->flags};
     memcpy(r->rows + 6 * (size_t)r->n, row, sizeof row);
+    r->old_clock[r->n] = 0;
+    r->span[2 * r->n] = t->counted_from_ns;
+    r->span[2 * r->n + 1] = t->counted_to_ns;
     r->n++;
     return 0;
 }
@@ -119,7 +130,27 @@ typedef struct acquire_state {
     int64_t last_data;  /* CLOCK_MONOTONIC of the last data item */
     double sample_rate; /* Open Ephys: --sample-rate */
     int silent;         /* the silence was reported */
+    int64_t clock_reset_ns; /* CLOCK_MONOTONIC: the latest clock reset the aligner took */
+    int flagged_late;   /* rows flagged by a span of possible loss after they were taken */
 } acquire_state;
+
+/* A span of possible loss (an Open Ephys spike too late for its bin) that
+ * came after trials it overlaps were taken from the aligner: their rows gain
+ * flag 1, as `inception run` records a `trial_flags` record for them. Rows
+ * of a clock the GUI stopped since are not the span's. */
+static void flag_taken_rows(acquire_state *s, int64_t from, int64_t until)
+{
+    trial_rows *r = &s->rows;
+    for (int i = 0; i < r->n; i++) {
+        int64_t *row = r->rows + 6 * (size_t)i, lo = r->span[2 * i], hi = r->span[2 * i + 1];
+        if (r->old_clock[i] || hi <= lo || !(from < hi && until > lo) ||
+            (row[5] & ACQ_TRIAL_LOST))
+            continue;
+        s->flagged += row[5] == 0;
+        row[5] |= ACQ_TRIAL_LOST;
+        s->flagged_late++;
+    }
+}
 
 /* Moves completed trials from the aligner to the rows; returns 1 on failure. */
 static int drain_trials(acquire_state *s, char *err)
@@ -141,6 +172,7 @@ static int drain_trials(acquire_state *s, char *err)
             snprintf(err, MODEL_ERR_SIZE, "out of memory");
             return 1;
         }
+        s->rows.old_clock[s->rows.n - 1] = t.completed_ns <= s->clock_reset_ns;
         s->flagged += t.flags != 0;
         if (s->rows.n % 50 == 0)
             fprintf(stderr, "acquire: %d trials (%d flagged)\n", s->rows.n, s->flagged);
@@ -161,6 +193,13 @@ static int take_item(acquire_state *s, acq_receiver *from, int timeout_ms, char 
         s->silent = 0;
     }
     int r = acq_aligner_add_item(s->aligner, it, why);
+    if (it->flags & ACQ_ITEM_CLOCK_RESET) { /* after the add: the old clock's trials are done */
+        for (int i = 0; i < s->rows.n; i++)
+            s->rows.old_clock[i] = 1;
+        s->clock_reset_ns = acq_now_ns();
+    }
+    if (it->type == ACQ_ITEM_LOSS)
+        flag_taken_rows(s, it->timestamp_ns, it->until_ns);
     acq_item_free(it);
     if (r == ACQ_REJECT_VALUE) { /* onsets pile up with no data to complete them */
         snprintf(err, MODEL_ERR_SIZE, "%s", why);
@@ -250,6 +289,9 @@ static void report(const acquire_state *s)
         printf("acquire: %llu stretches of possible loss flagged (%llu spikes too late for "
                "their bins)\n", (unsigned long long)st.loss_spans,
                (unsigned long long)st.late_spikes);
+    if (s->flagged_late)
+        printf("acquire: %d trials flagged after they completed (a span of possible loss came "
+               "later)\n", s->flagged_late);
     if (f.clock_restarts)
         printf("acquire: the acquisition clock restarted %llu times (GUI stop and start); "
                "the clock fit began anew each time\n", (unsigned long long)f.clock_restarts);
@@ -371,6 +413,8 @@ done:
     acq_aligner_destroy(s.aligner);
     free(s.rows.counts);
     free(s.rows.rows);
+    free(s.rows.old_clock);
+    free(s.rows.span);
     free(s.counts);
     return status;
 }

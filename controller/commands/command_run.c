@@ -169,6 +169,9 @@ static int finish(const char *command, int status, const run_result *r, char *er
     }
     printf("session %s: %d trials (%d flagged), %d targets, %.1f s\n", r->session_dir,
            r->trials_recorded, r->trials_flagged, r->targets, r->seconds);
+    if (r->trials_flagged_late)
+        printf("%d trials flagged after they were recorded (a span of possible loss came "
+               "later: trial_flags records)\n", r->trials_flagged_late);
     printf("model test FEVE %.3f (correlation to average %.3f)\n", r->test_feve_mean,
            r->test_corr_mean);
     printf("recorded responses: median MEI / best natural %.3f\n", r->median_ratio_recorded);

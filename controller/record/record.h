@@ -41,6 +41,7 @@ typedef enum record_type {
     RECORD_NOTE = 12,         /* free-form text */
     RECORD_MODEL_METRICS = 13, /* the model's per-neuron correlations (and FEVE) on a split */
     RECORD_SPIKES = 14,       /* a batch of received Open Ephys spikes: sample, unit, electrode */
+    RECORD_TRIAL_FLAGS = 15,  /* flags a recorded trial gained later: readers OR them into its own */
     RECORD_TYPE_COUNT
 } record_type;
 
@@ -322,8 +323,26 @@ typedef struct record_trial {
      * device's output stream (write when has_sound; read: sets has_sound). */
     int has_sound;
     int64_t sound_onset_sample;
+    /* When its onset reached the aligner (monotonic; 0 unknown): what
+     * `replay --stream` sends it at (write when has_onset_received; read:
+     * sets has_onset_received, 0 in older records). */
+    int has_onset_received;
+    int64_t onset_received_ns;
     void *decoded;
 } record_trial;
+
+/* A recorded trial found flagged after its record was written (RECORD.md
+ * `trial_flags`): a span of possible loss on the acquisition clock that its
+ * counted span overlaps came later (an Open Ephys spike too late for its
+ * bin). Appended, never rewriting the trial record; every reader ORs `flags`
+ * into the trial's own. */
+typedef struct record_trial_flags {
+    int64_t trial;
+    int64_t flags;             /* ACQ_TRIAL_* bits the trial gained */
+    int64_t from_ns, until_ns; /* the span, acquisition clock */
+    const char *reason;
+    void *decoded;
+} record_trial_flags;
 
 /* The bytes of a model file with its epoch and mean validation correlation
  * (session_record_checkpoint reads the file). */
@@ -413,6 +432,7 @@ int session_record_spikes(session_record *w, const record_spikes *s, char *err);
 int session_record_alignment(session_record *w, const record_alignment *a, char *err);
 int session_record_trial(session_record *w, const record_trial *t, uint64_t *sequence,
                          char *err);
+int session_record_trial_flags(session_record *w, const record_trial_flags *c, char *err);
 /* Reads the model file at `model_path` and records its bytes under its base name. */
 int session_record_checkpoint(session_record *w, const char *model_path, int64_t epoch,
                               double validation_corr, char *err);
@@ -439,6 +459,7 @@ int record_sync_read(const record_view *v, record_sync_event *out, char *err);
 int record_spikes_read(const record_view *v, record_spikes *out, char *err);
 int record_alignment_read(const record_view *v, record_alignment *out, char *err);
 int record_trial_read(const record_view *v, record_trial *out, char *err);
+int record_trial_flags_read(const record_view *v, record_trial_flags *out, char *err);
 int record_checkpoint_read(const record_view *v, record_checkpoint *out, char *err);
 int record_stimulus_read(const record_view *v, record_stimulus *out, char *err);
 int record_evaluation_read(const record_view *v, record_evaluation *out, char *err);

@@ -143,6 +143,7 @@ static const record_field_spec trial_fields[] = {
     IF_FLAG(S7, onset_acq_ns, "onset_acq_ns", 'q', has_run, 1),
     IF_FLAG(S7, sync_edge_ns, "sync_edge_ns", 'q', has_run, 0),
     IF_FLAG(S7, bins, "bins", 'q', has_run, 0),
+    IF_FLAG(S7, onset_received_ns, "onset_received_ns", 'q', has_onset_received, 1),
     TEXT_IF_FLAG(S7, block, "block", has_run),
     IF_FLAG(S7, sound_onset_sample, "sound_onset_sample", 'q', has_sound, 1),
 };
@@ -235,6 +236,17 @@ static const record_field_spec spikes_fields[] = {
     REQ(S13, received_ns, "received_ns", 'q'),
 };
 
+typedef record_trial_flags S14;
+static const record_field_spec trial_flags_fields[] = {
+    REQ(S14, trial, "trial", 'q'),
+    REQ(S14, flags, "flags", 'q'),
+    /* The span and its reason: always written, but what readers apply is
+     * trial and flags alone (a record without them reads as 0 and NULL). */
+    SPEC("from_ns", 'q', 0, RECORD_WRITE_ALWAYS, 1, AT(S14, from_ns), NO, NO, NO, 0, 0, 0),
+    SPEC("until_ns", 'q', 0, RECORD_WRITE_ALWAYS, 1, AT(S14, until_ns), NO, NO, NO, 0, 0, 0),
+    TEXT_NEWER(S14, reason, "reason"),
+};
+
 #define SCHEMA(code, name, st, table) [code] = {code, name, sizeof(st), COUNT(table), table}
 static const record_schema schemas[RECORD_TYPE_COUNT] = {
     SCHEMA(RECORD_SESSION_START, "session_start", S0, session_start_fields),
@@ -251,6 +263,7 @@ static const record_schema schemas[RECORD_TYPE_COUNT] = {
     SCHEMA(RECORD_NOTE, "note", S11, note_fields),
     SCHEMA(RECORD_MODEL_METRICS, "model_metrics", S12, model_metrics_fields),
     SCHEMA(RECORD_SPIKES, "spikes", S13, spikes_fields),
+    SCHEMA(RECORD_TRIAL_FLAGS, "trial_flags", S14, trial_flags_fields),
 };
 
 const record_schema *record_schema_of(int type)
@@ -540,6 +553,7 @@ READER(record_stream_read, RECORD_STREAM, record_stream_message)
 READER(record_sync_read, RECORD_SYNC, record_sync_event)
 READER(record_alignment_read, RECORD_ALIGNMENT, record_alignment)
 READER(record_trial_read, RECORD_TRIAL, record_trial)
+READER(record_trial_flags_read, RECORD_TRIAL_FLAGS, record_trial_flags)
 READER(record_checkpoint_read, RECORD_CHECKPOINT, record_checkpoint)
 READER(record_stimulus_read, RECORD_STIMULUS, record_stimulus)
 READER(record_evaluation_read, RECORD_EVALUATION, record_evaluation)

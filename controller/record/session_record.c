@@ -790,6 +790,11 @@ int session_record_spikes(session_record *w, const record_spikes *s, char *err)
     return status;
 }
 
+int session_record_trial_flags(session_record *w, const record_trial_flags *c, char *err)
+{
+    return append_typed(w, RECORD_TRIAL_FLAGS, c, NULL, err);
+}
+
 int session_record_alignment(session_record *w, const record_alignment *a, char *err)
 {
     return append_typed(w, RECORD_ALIGNMENT, a, NULL, err);

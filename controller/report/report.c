@@ -1,9 +1,10 @@
 /* report.c: `inception report DIR`: a session record read back into an HTML
  * page with PNG figures (controller.h, "Report"). Two passes over the record:
  * the first gathers everything but trials' counts (schedule, stimuli,
- * timing, stream bins and trial onsets for the PSTH, alignment, model
- * metrics, the learning curve, the final model's bytes), the second picks
- * each closed-loop trial's target-neuron count, so that trials need not
+ * timing, stream bins, alignment, model metrics, the learning curve, the
+ * final model's bytes, the flags trials gained later), the second picks each
+ * unflagged trial's onset for the PSTH and each closed-loop trial's
+ * target-neuron count, so that trials need not
  * follow their schedule entries and natural-image trials are never held in
  * memory. Only the test predictions read the natural trials, through
  * session_dataset_load, as the fit does. The newer figures write their
@@ -135,6 +136,9 @@ typedef struct session_data {
     planned_trial *plan;
     int plan_count;
     size_t plan_capacity;
+    int64_t *gained; /* `trial_flags` records: (trial, flags) pairs, sorted after pass 1 */
+    int gained_count;
+    size_t gained_capacity;
     stimulus_image *stimuli;
     int stimulus_count;
     size_t stimulus_capacity;
@@ -159,6 +163,7 @@ static void session_data_free(session_data *d)
     free(d->align_slope.v);
     free(d->bin_start_ns.v), free(d->bin_width_ns.v), free(d->bin_mean.v);
     free(d->onset_acq_ns.v), free(d->onset_display_ns.v);
+    free(d->gained);
     free(d->single_trial_corr), free(d->oracle);
     free(d->model_bytes), free(d->chosen);
     free(d->curve_final.v), free(d->curve_round.v), free(d->curve_trials.v);
@@ -375,11 +380,49 @@ static int gather_bin(session_data *d, const record_stream_message *m)
            series_push(&d->bin_mean, sum / (double)finite);
 }
 
+/* A trial_flags record: the flags its trial gained after its record was
+ * written (RECORD.md), ORed into the trial's own in the second pass. */
+static int gather_trial_flags(session_data *d, const record_view *v)
+{
+    if (controller_grow(&d->gained, &d->gained_capacity, 2 * (size_t)d->gained_count + 2,
+                        sizeof *d->gained, 32))
+        return 1;
+    record_trial_flags tf;
+    char err[CONTROLLER_ERR_SIZE];
+    if (record_trial_flags_read(v, &tf, err))
+        return 0; /* names no trial or no flags: nothing to apply */
+    free(tf.decoded);
+    d->gained[2 * d->gained_count] = tf.trial;
+    d->gained[2 * d->gained_count + 1] = tf.flags;
+    d->gained_count++;
+    return 0;
+}
+
+static int compare_gained(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* A trial record's flags with those its trial gained later. */
+static int64_t trial_flags(const session_data *d, const record_trial *t)
+{
+    int64_t flags = t->flags, trial = t->trial;
+    const int64_t *g = d->gained_count ? bsearch(&trial, d->gained, (size_t)d->gained_count,
+                                                 2 * sizeof *d->gained, compare_gained)
+                                       : NULL;
+    while (g && g > d->gained && g[-2] == trial)
+        g -= 2; /* the first pair of the trial */
+    for (; g && g < d->gained + 2 * d->gained_count && g[0] == trial; g += 2)
+        flags |= g[1];
+    return flags;
+}
+
 /* An unflagged trial's onset: on the acquisition clock where the trial
  * record has it (`onset_acq_ns`), else on the display clock, mapped later. */
-static int gather_onset(session_data *d, const record_trial *t)
+static int gather_onset(session_data *d, const record_trial *t, int64_t flags)
 {
-    if (t->flags != 0)
+    if (flags != 0)
         return 0; /* a flagged trial's bins may be missing or misplaced */
     return series_push(&d->onset_acq_ns, t->has_run ? (double)t->onset_acq_ns : NAN) ||
            series_push(&d->onset_display_ns, (double)t->onset_ns);
@@ -416,10 +459,11 @@ static int gather_timing(session_data *d, const record_view *v)
             return 0;
         d->trials_seen++;
         d->trials_frames_flagged += (t.flags & RUN_TRIAL_FRAMES) != 0;
-        status = gather_onset(d, &t);
         free(t.decoded);
-        return status;
+        return 0; /* its onset in the second pass, with the flags it gained later */
     }
+    case RECORD_TRIAL_FLAGS:
+        return gather_trial_flags(d, v);
     case RECORD_STREAM: {
         record_stream_message m;
         if (record_stream_read(v, &m, err))
@@ -573,18 +617,22 @@ static int compare_plan(const void *a, const void *b)
 
 static int gather_trial(session_data *d, const record_view *v)
 {
-    if (!d->plan_count)
-        return 0;
     record_trial r;
     char err[CONTROLLER_ERR_SIZE];
     if (record_trial_read(v, &r, err))
         return 0;
+    int64_t flags = trial_flags(d, &r); /* with those it gained later */
+    int failed = gather_onset(d, &r, flags);
+    if (failed || !d->plan_count) {
+        free(r.decoded);
+        return failed;
+    }
     planned_trial key = {r.trial, 0, 0};
     const planned_trial *p = bsearch(&key, d->plan, (size_t)d->plan_count, sizeof *d->plan,
                                      compare_plan);
     /* A flagged trial is no evidence, as in the run's own evaluation. */
     int status = 0;
-    if (p && p->kind >= 0 && p->target >= 0 && r.flags == 0 && p->target < r.neurons) {
+    if (p && p->kind >= 0 && p->target >= 0 && flags == 0 && p->target < r.neurons) {
         target_summary *t = find_target(d, p->target, 1);
         status = !t;
         if (t) {
@@ -645,6 +693,8 @@ static int read_session(const char *session_dir, session_data *d, char *err)
     d->summary.damaged = walk.damaged;
     if (d->plan_count > 1)
         qsort(d->plan, (size_t)d->plan_count, sizeof *d->plan, compare_plan);
+    if (d->gained_count > 1)
+        qsort(d->gained, (size_t)d->gained_count, 2 * sizeof *d->gained, compare_gained);
     if (session_record_each(session_dir, visit_trial, d, NULL, err))
         return 1;
     if (d->target_count > 1)

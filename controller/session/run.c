@@ -39,7 +39,7 @@ typedef struct image_table {
 
 /* The closed loop's recorded responses, one row per unflagged trial. */
 typedef struct response_rows {
-    int64_t *image_id;
+    int64_t *trial, *image_id;
     float *counts; /* rows × N */
     int count, capacity;
 } response_rows;
@@ -71,6 +71,14 @@ typedef struct run_state {
     int64_t next_trial;
     response_rows closed;
     float *counts;        /* N, a completed trial's */
+    /* The trials recorded on the current acquisition clock: a span of
+     * possible loss that comes later is recorded against those it overlaps
+     * (`trial_flags`, flag_recorded_trials). */
+    struct recorded_window {
+        int64_t trial, from, to; /* what its counts depend on (acq_trial counted_*) */
+        uint32_t flags;
+    } *recorded;
+    size_t n_recorded, cap_recorded;
 
     int *targets;
     int n_targets;
@@ -424,6 +432,8 @@ static int record_spike_batch(run_state *s, const acq_item *it)
     return session_record_spikes(s->rec, &b, s->err);
 }
 
+static int flag_recorded_trials(run_state *s, int64_t from, int64_t until);
+
 static int take_item(run_state *s, acq_item *it)
 {
     if (it->type == ACQ_ITEM_SPIKES)
@@ -449,8 +459,10 @@ static int take_item(run_state *s, acq_item *it)
         if (session_record_sync_event(s->rec, &e, s->err))
             return 1;
     }
-    if (it->flags & ACQ_ITEM_CLOCK_RESET)
+    if (it->flags & ACQ_ITEM_CLOCK_RESET) {
         s->stream_reached_ns = INT64_MIN; /* a new clock: nothing of it reached yet */
+        s->n_recorded = 0;
+    }
     if (it->type == ACQ_MSG_COUNTS && it->timestamp_ns + (int64_t)it->bin_width_ns >
                                           s->stream_reached_ns) /* a late bin lowers nothing */
         s->stream_reached_ns = it->timestamp_ns + (int64_t)it->bin_width_ns;
@@ -460,6 +472,8 @@ static int take_item(run_state *s, acq_item *it)
     /* After the add: the old clock's trials it closed completed before this. */
     if (it->flags & ACQ_ITEM_CLOCK_RESET)
         s->clock_reset_ns = acq_now_ns();
+    if (it->type == ACQ_ITEM_LOSS)
+        return flag_recorded_trials(s, it->timestamp_ns, it->until_ns);
     return 0;
 }
 
@@ -499,21 +513,25 @@ static void catch_up(run_state *s)
         s->stream_failed = 1; /* reported by the next block's own pump */
 }
 
-static int closed_add(run_state *s, int64_t image_id, const float *counts)
+static int closed_add(run_state *s, int64_t trial, int64_t image_id, const float *counts)
 {
     response_rows *c = &s->closed;
     if (c->count == c->capacity) {
         int cap = c->capacity ? 2 * c->capacity : 256;
+        int64_t *tr = realloc(c->trial, (size_t)cap * sizeof(int64_t));
+        if (tr)
+            c->trial = tr;
         int64_t *id = realloc(c->image_id, (size_t)cap * sizeof(int64_t));
         if (id)
             c->image_id = id;
         float *cn = realloc(c->counts, (size_t)cap * (size_t)s->N * sizeof(float));
         if (cn)
             c->counts = cn;
-        if (!id || !cn)
+        if (!tr || !id || !cn)
             return fail(s, "out of memory for %s responses", "closed-loop");
         c->capacity = cap;
     }
+    c->trial[c->count] = trial;
     c->image_id[c->count] = image_id;
     memcpy(c->counts + (size_t)c->count * (size_t)s->N, counts, (size_t)s->N * sizeof(float));
     c->count++;
@@ -522,6 +540,74 @@ static int closed_add(run_state *s, int64_t image_id, const float *counts)
 
 static int start_fit_worker(run_state *s);
 static int stream_units(run_state *s, int units);
+
+static int64_t latency_ns(const run_state *s)
+{
+    return (int64_t)((double)s->p->response.latency_ms * 1e6 + 0.5);
+}
+
+static int64_t window_ns(const run_state *s)
+{
+    return (int64_t)((double)s->p->response.duration_ms * 1e6 + 0.5);
+}
+
+/* A recorded trial of the current clock, for flag_recorded_trials. Trials
+ * of a clock the GUI stopped are not kept: a later span is the new clock's. */
+static int remember_recorded(run_state *s, const acq_trial *t)
+{
+    if (t->completed_ns <= s->clock_reset_ns)
+        return 0;
+    if (controller_grow(&s->recorded, &s->cap_recorded, s->n_recorded + 1, sizeof *s->recorded,
+                        1024))
+        return fail(s, "out of memory for %s", "the recorded trials' windows");
+    if (t->counted_to_ns <= t->counted_from_ns)
+        return 0; /* nothing summed: no span can shorten its counts */
+    s->recorded[s->n_recorded++] =
+        (struct recorded_window){(int64_t)t->trial, t->counted_from_ns, t->counted_to_ns,
+                                 t->flags};
+    return 0;
+}
+
+/* A span of possible loss on the acquisition clock (an Open Ephys spike too
+ * late for its bin) that came after trials it overlaps were taken from the
+ * aligner: one waiting for the display's verdict gains flag 1 before its
+ * record is written; a recorded one gets a `trial_flags` record (RECORD.md:
+ * every reader ORs it into the trial's flags), and leaves the closed loop's
+ * evaluation. The background fit may have had it; the final fit rebuilds
+ * its trials from the record, without it. Overlap as the aligner's: with
+ * the window and the bins the trial summed. */
+static int flag_recorded_trials(run_state *s, int64_t from, int64_t until)
+{
+    run_frames_flag_span(&s->frames, from, until);
+    for (size_t i = 0; i < s->n_recorded; i++) {
+        struct recorded_window *w = &s->recorded[i];
+        if (!(from < w->to && until > w->from) || (w->flags & ACQ_TRIAL_LOST))
+            continue;
+        record_trial_flags c = {.trial = w->trial, .flags = ACQ_TRIAL_LOST, .from_ns = from,
+                                .until_ns = until,
+                                .reason = "a span of possible loss that came after the trial "
+                                          "was recorded (an Open Ephys spike too late for its bin)"};
+        if (session_record_trial_flags(s->rec, &c, s->err))
+            return 1;
+        if (!w->flags) {
+            s->res->trials_flagged++;
+            s->st.flagged_trials++;
+        }
+        w->flags |= ACQ_TRIAL_LOST;
+        s->res->trials_flagged_late++;
+        response_rows *r = &s->closed;
+        for (int k = 0; k < r->count; k++)
+            if (r->trial[k] == w->trial) {
+                int after = --r->count - k;
+                memmove(r->trial + k, r->trial + k + 1, (size_t)after * sizeof *r->trial);
+                memmove(r->image_id + k, r->image_id + k + 1, (size_t)after * sizeof *r->image_id);
+                memmove(r->counts + (size_t)k * s->N, r->counts + (size_t)(k + 1) * s->N,
+                        (size_t)after * (size_t)s->N * sizeof *r->counts);
+                break;
+            }
+    }
+    return 0;
+}
 
 /* A trial goes into the record unflagged only once the stream has covered
  * its window: its bins and, as the receiver puts a spike in its batch before
@@ -534,9 +620,7 @@ static int stream_units(run_state *s, int units);
  * clock by the aligner (flag 16 where their windows reach past its end). */
 static void flag_uncovered_trial(run_state *s, acq_trial *t)
 {
-    int64_t window_end = t->onset_acq_ns +
-                         (int64_t)((double)(s->p->response.latency_ms +
-                                            s->p->response.duration_ms) * 1e6 + 0.5);
+    int64_t window_end = t->onset_acq_ns + latency_ns(s) + window_ns(s);
     if (!t->flags && t->completed_ns > s->clock_reset_ns && s->stream_reached_ns < window_end)
         t->flags |= ACQ_TRIAL_LOST;
 }
@@ -545,7 +629,7 @@ static void flag_uncovered_trial(run_state *s, acq_trial *t)
 static int complete_trial(run_state *s, acq_trial *t, const char *block)
 {
     flag_uncovered_trial(s, t);
-    if (record_completed_trial(s, t, s->counts, block))
+    if (record_completed_trial(s, t, s->counts, block) || remember_recorded(s, t))
         return 1;
     s->res->trials_recorded++;
     if (t->flags) {
@@ -557,7 +641,7 @@ static int complete_trial(run_state *s, acq_trial *t, const char *block)
     if (id < 0 || id >= s->images.count)
         return fail(s, "the aligner returned an unknown stimulus id (%s)", "internal");
     if (s->images.kind[id] >= 0)
-        return closed_add(s, id, s->counts);
+        return closed_add(s, (int64_t)t->trial, id, s->counts);
     if (!s->fit && start_fit_worker(s))
         return 1;
     if (fit_worker_add(s->fit, image_at(s, id), s->counts, s->images.tier[id], id))
@@ -1749,9 +1833,11 @@ static void run_destroy(run_state *s)
     free(s->images.neuron);
     free(s->images.tier);
     free(s->images.sha256);
+    free(s->closed.trial);
     free(s->images.clips);
     free(s->made_clips);
     free(s->closed.image_id);
+    free(s->recorded);
     free(s->closed.counts);
     free(s->counts);
     free(s->targets);
@@ -1881,7 +1967,7 @@ int run_session(const protocol *p, const run_options *o, run_result *out, char *
 
 /* The trials a killed session recorded, in record order. */
 typedef struct earlier_trials {
-    int64_t *image_id;
+    int64_t *trial, *image_id;
     int64_t *flags;
     uint8_t *closed; /* 1: closed-loop block, 0: recording */
     float *counts;   /* count × N */
@@ -1898,6 +1984,7 @@ typedef struct resume_scan {
 
 static void resume_scan_free(resume_scan *r)
 {
+    free(r->trials.trial);
     free(r->trials.image_id);
     free(r->trials.flags);
     free(r->trials.closed);
@@ -1925,6 +2012,9 @@ static int earlier_trial_keep(run_state *s, resume_scan *r, const record_trial *
     earlier_trials *t = &r->trials;
     if (t->count == t->capacity) {
         int cap = t->capacity ? 2 * t->capacity : 1024;
+        int64_t *n = realloc(t->trial, (size_t)cap * sizeof(int64_t));
+        if (n)
+            t->trial = n;
         int64_t *a = realloc(t->image_id, (size_t)cap * sizeof(int64_t));
         if (a)
             t->image_id = a;
@@ -1937,10 +2027,11 @@ static int earlier_trial_keep(run_state *s, resume_scan *r, const record_trial *
         float *d = realloc(t->counts, (size_t)cap * (size_t)s->N * sizeof(float));
         if (d)
             t->counts = d;
-        if (!a || !b || !c || !d)
+        if (!n || !a || !b || !c || !d)
             return fail(s, "out of memory for %s", "the earlier trials");
         t->capacity = cap;
     }
+    t->trial[t->count] = rt->trial;
     t->image_id[t->count] = rt->image_id;
     t->flags[t->count] = rt->flags;
     t->closed[t->count] = !strcmp(rt->block, "closed_loop");
@@ -1973,6 +2064,14 @@ static int scan_record(run_state *s, const record_view *v, resume_scan *r)
             r->max_trial = e.trial;
     } else if (v->type == RECORD_TRIAL) {
         return earlier_trial_add(s, r, v);
+    } else if (v->type == RECORD_TRIAL_FLAGS) {
+        record_trial_flags tf; /* flags its trial gained after its record (RECORD.md) */
+        if (record_trial_flags_read(v, &tf, s->err))
+            return 0;
+        free(tf.decoded);
+        for (int i = 0; i < r->trials.count; i++)
+            if (r->trials.trial[i] == tf.trial)
+                r->trials.flags[i] |= tf.flags;
     }
     return 0;
 }
@@ -2064,7 +2163,7 @@ static int replay_earlier_trials(run_state *s, const resume_scan *r)
         if (t->flags[i] || id < 0 || id >= s->images.count)
             continue;
         if (s->images.kind[id] >= 0) {
-            if (closed_add(s, id, counts))
+            if (closed_add(s, t->trial[i], id, counts))
                 return 1;
         } else if (s->images.kind[id] == -1 && !(s->ended >> 2 & 1)) {
             if (!s->fit && start_fit_worker(s))

@@ -108,6 +108,16 @@ int run_frames_release(run_frames *f, int block_over, acq_trial *t, float *count
     return 0;
 }
 
+void run_frames_flag_span(run_frames *f, int64_t from, int64_t until)
+{
+    for (int i = 0; i < f->held_count; i++) {
+        const acq_trial *t = &f->held[i];
+        if (t->counted_to_ns > t->counted_from_ns && from < t->counted_to_ns &&
+            until > t->counted_from_ns)
+            f->held[i].flags |= ACQ_TRIAL_LOST;
+    }
+}
+
 int64_t run_frames_sound_sample(const run_frames *f, int64_t trial)
 {
     int i = frames_index(f, trial);

@@ -137,6 +137,10 @@ int run_frames_flags(const run_frames *f, int64_t trial, int block_over);
 int64_t run_frames_sound_sample(const run_frames *f, int64_t trial);
 /* Keeps a completed trial and its counts until its verdict is known. */
 int run_frames_hold(run_frames *f, const acq_trial *t, const float *counts);
+/* A span of possible loss (acquisition clock) that came after trials were
+ * taken from the aligner: held trials whose counted spans (acq_trial
+ * counted_*: the window and the bins summed) overlap it gain ACQ_TRIAL_LOST. */
+void run_frames_flag_span(run_frames *f, int64_t from, int64_t until);
 /* Takes out a held trial whose verdict is known (1), or none (0). */
 int run_frames_release(run_frames *f, int block_over, acq_trial *t, float *counts);
 void run_frames_free(run_frames *f);

@@ -407,6 +407,7 @@ enum { RUN_CONTROL_BEST_NATURAL, RUN_CONTROL_GABOR, RUN_CONTROL_RF, RUN_CONTROLS
 typedef struct run_result {
     char session_dir[PROTOCOL_STRING_SIZE];
     int trials_recorded, trials_flagged;
+    int trials_flagged_late; /* by a `trial_flags` record, after their records were written */
     int targets;
     double test_feve_mean;   /* test images, neurons with FEV >= METRICS_FEV_MIN */
     double test_corr_mean;   /* test images, all neurons */

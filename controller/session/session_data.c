@@ -39,6 +39,9 @@ typedef struct collected {
     int height, width, neurons;
     int *targets, n_targets;
     size_t cap_targets;
+    trial_entry *gained; /* `trial_flags` records: flags a trial gained later */
+    int n_gained;
+    size_t cap_gained;
 } collected;
 
 static void collected_free(collected *c)
@@ -49,6 +52,7 @@ static void collected_free(collected *c)
     free(c->pixels);
     free(c->counts);
     free(c->targets);
+    free(c->gained);
 }
 
 static int tier_of_block(const char *block)
@@ -163,6 +167,22 @@ static int collect_trial(collected *c, const record_view *v, char *err)
     return status;
 }
 
+/* A trial_flags record (RECORD.md): ORed into its trial's flags once all
+ * trial records are in (apply_gained_flags). */
+static int collect_trial_flags(collected *c, const record_view *v, char *err)
+{
+    record_trial_flags tf;
+    if (record_trial_flags_read(v, &tf, err))
+        return 1; /* names the record's offset and what it lacks */
+    free(tf.decoded);
+    int64_t trial = tf.trial, flags = tf.flags;
+    if (controller_grow(&c->gained, &c->cap_gained, (size_t)c->n_gained + 1,
+                        sizeof(trial_entry), 16))
+        return controller_fail(err, "out of memory for the trial flags");
+    c->gained[c->n_gained++] = (trial_entry){trial, -1, flags, 0};
+    return 0;
+}
+
 static int collect_start(session_dataset *s, const record_view *v, char *err)
 {
     if (s->protocol_text)
@@ -223,6 +243,8 @@ static int collect_record(const record_view *v, void *ctx, char *err)
         return collect_schedule(k->c, v, k->path, err);
     case RECORD_TRIAL:
         return collect_trial(k->c, v, err);
+    case RECORD_TRIAL_FLAGS:
+        return collect_trial_flags(k->c, v, err);
     case RECORD_CHECKPOINT:
         return collect_checkpoint(k->s, v, err);
     }
@@ -264,6 +286,23 @@ static int by_trial(const void *a, const void *b)
     if (x->trial != y->trial)
         return (x->trial > y->trial) - (x->trial < y->trial);
     return (x->offset > y->offset) - (x->offset < y->offset);
+}
+
+/* Every trial_flags record's bits into its trial's records (c->trials sorted). */
+static void apply_gained_flags(collected *c)
+{
+    for (int g = 0; g < c->n_gained; g++) {
+        int lo = 0, hi = c->n_trials; /* the first record of the trial number */
+        while (lo < hi) {
+            int mid = lo + (hi - lo) / 2;
+            if (c->trials[mid].trial < c->gained[g].trial)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        for (int i = lo; i < c->n_trials && c->trials[i].trial == c->gained[g].trial; i++)
+            c->trials[i].flags |= c->gained[g].flags;
+    }
 }
 
 static const image_entry *find_image(const collected *c, int64_t id)
@@ -509,6 +548,7 @@ static int load_from(const record_source *src, session_dataset *out, char *err)
             qsort(c.schedule, (size_t)c.n_schedule, sizeof *c.schedule, by_schedule_trial);
         if (c.n_trials)
             qsort(c.trials, (size_t)c.n_trials, sizeof *c.trials, by_trial);
+        apply_gained_flags(&c);
         status = repair_lost_images(src, &c, out, err) || build_dataset(&c, out, err);
     }
     if (!status) {

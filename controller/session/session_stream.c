@@ -249,7 +249,9 @@ typedef struct outgoing {
     int kind;
     int clock_reset;     /* the first item after a GUI stop and start (Open Ephys) */
     int64_t at_ns, timestamp_ns, lost;
-    int64_t until_ns;    /* a loss: the span's end */
+    int64_t until_ns;    /* a loss: the span's end; spikes: the last one's arrival */
+    int flushed;         /* a bin the receiver sent out at a GUI stop and start */
+    int reproduced;      /* a late spike's loss: the spike, sent as it came, opens it */
     uint32_t bin_width_ns;
     int64_t trial, image_id;
     size_t first, count; /* into the floats (counts), the events or the spikes */
@@ -390,6 +392,7 @@ static int spikes_add(message_list *l, const record_view *v, const record_spikes
         return controller_fail(err, "out of memory for the stream");
     o->kind = OUT_SPIKES;
     o->at_ns = b->first_received_ns;
+    o->until_ns = b->received_ns > b->first_received_ns ? b->received_ns : b->first_received_ns;
     o->first = l->n_spikes;
     o->count = n;
     record_spikes_samples(b, l->samples + l->n_spikes);
@@ -434,11 +437,16 @@ static int onset_message(message_list *l, const record_view *v, char *err)
     if (record_trial_read(v, &t, err))
         return 1;
     free(t.decoded); /* the onset is all the stream sends of a trial */
+    /* Sent when it reached the aligner (the run loop took it from the
+     * display), which the aligner's arrival rules timed against the stream:
+     * the flip itself came earlier, by however long the loop was busy. */
+    int64_t received = t.has_onset_received ? t.onset_received_ns : 0;
     outgoing *o = message_add(l);
     if (!o)
         return controller_fail(err, "out of memory for the stream");
     o->kind = OUT_ONSET;
-    o->at_ns = o->timestamp_ns = t.onset_ns;
+    o->timestamp_ns = t.onset_ns;
+    o->at_ns = received > 0 ? received : t.onset_ns;
     o->trial = t.trial;
     o->image_id = t.image_id;
     return 0;
@@ -558,10 +566,8 @@ static int oe_send(oe_sender *s, const char *envelope, size_t env, const char *j
  * advance the clock, carry nothing) a block inside each end. A span under
  * two blocks (a spike too late for its bin) cannot be that narrow: both
  * neighbours at its middle give the two blocks around it. The loss that
- * opens a clock (the unknown before the first message seen, at the start or
- * after a GUI stop and start) is not sent: the replay's own start and
- * message_num back at 1 make the receiver open the same span. The `lost`
- * counts of other items are the same gaps again and are not sent twice. */
+ * opens a clock goes out as oe_send_opening. The `lost` counts of other
+ * items are the same gaps again and are not sent twice. */
 static int oe_send_loss(oe_sender *s, const outgoing *m, int64_t unix_ms)
 {
     char json[1024];
@@ -578,6 +584,60 @@ static int oe_send_loss(oe_sender *s, const outgoing *m, int64_t unix_ms)
     return oe_send(s, "DATA", 5, json, n, NULL, 0);
 }
 
+/* The loss that opens a clock (the unknown before the first message seen,
+ * at the start or after a GUI stop and start): a receiver opens it itself,
+ * three blocks before the first message it sees. So that first message, an
+ * empty data block at the span's end, goes out when the recorded one came:
+ * the same span, and the new clock's start reaches the aligner when it did
+ * (it times onsets shown while acquisition was stopped against it: sent
+ * with whatever message came next, a bin up to a block later, it flagged an
+ * onset that came 100 ms before it as shown while stopped). */
+static int oe_send_opening(oe_sender *s, const outgoing *m, int64_t unix_ms)
+{
+    char json[1024];
+    size_t n = acq_oe_data_header(json, sizeof json, ++s->message_num,
+                                  to_sample(s, m->until_ns), 0, s->rate, unix_ms);
+    return oe_send(s, "DATA", 5, json, n, NULL, 0);
+}
+
+/* The first sample whose time (acq_binner_time_ns) is at least `ns`. */
+static int64_t first_sample_at(const oe_sender *s, int64_t ns)
+{
+    int64_t x = (int64_t)ceil((double)ns * s->rate / 1e9);
+    while (llround((double)(x - 1) / s->rate * 1e9) >= ns)
+        x--;
+    while (llround((double)x / s->rate * 1e9) < ns)
+        x++;
+    return x;
+}
+
+/* A recorded bin: a data block of its width, the receiver's clock. The
+ * record holds a bin when the receiver closed it, and a receiver closes a
+ * bin once a sample two blocks and two bins (ACQ_OE_GRACE_BINS) past its
+ * end was seen: the block ends there, so the replay's receiver closes each
+ * bin when the recorded one closed, no sooner (a spike that came in time
+ * comes in time again) and no later (one that came too late comes too late
+ * again). Bins sent out at a GUI stop and start were never closed so: their
+ * blocks lie over them, and the restart sends out the same ones again. */
+static int oe_send_bin(oe_sender *s, const outgoing *m, int64_t unix_ms,
+                       session_stream_summary *out)
+{
+    char json[1024];
+    int64_t first = to_sample(s, m->timestamp_ns);
+    int64_t last = to_sample(s, m->timestamp_ns + m->bin_width_ns);
+    if (!m->flushed) {
+        int64_t closes = first_sample_at(s, m->timestamp_ns + (int64_t)m->bin_width_ns *
+                                                                  (1 + ACQ_OE_GRACE_BINS)) +
+                         2 * s->block;
+        first += closes - last;
+        last = closes;
+    }
+    size_t n = acq_oe_data_header(json, sizeof json, ++s->message_num, first, last - first,
+                                  s->rate, unix_ms);
+    out->bins++;
+    return oe_send(s, "DATA", 5, json, n, NULL, 0);
+}
+
 static int oe_send_one(oe_sender *s, const message_list *l, const outgoing *m,
                        acq_publisher *onsets, session_stream_summary *out)
 {
@@ -589,8 +649,10 @@ static int oe_send_one(oe_sender *s, const message_list *l, const outgoing *m,
         return 0; /* the plugin's data socket has none */
     if (m->clock_reset)
         s->message_num = 0; /* the GUI stopped and started: the plugin counts from 1 again */
+    if (m->kind == OUT_LOSS && m->reproduced)
+        return 0; /* its late spike opens it again (oe_split_late_spikes) */
     if (m->kind == OUT_LOSS)
-        return s->message_num ? oe_send_loss(s, m, unix_ms) : 0;
+        return s->message_num ? oe_send_loss(s, m, unix_ms) : oe_send_opening(s, m, unix_ms);
     if (m->kind == OUT_SPIKES) {
         for (size_t i = m->first; i < m->first + m->count; i++) {
             size_t n = acq_oe_spike_header(json, sizeof json, ++s->message_num,
@@ -614,13 +676,7 @@ static int oe_send_one(oe_sender *s, const message_list *l, const outgoing *m,
         out->events += m->count;
         return 0;
     }
-    /* A recorded bin: a data block over its samples, the receiver's clock. */
-    int64_t first = to_sample(s, m->timestamp_ns);
-    int64_t last = to_sample(s, m->timestamp_ns + m->bin_width_ns);
-    size_t n = acq_oe_data_header(json, sizeof json, ++s->message_num, first, last - first,
-                                  s->rate, unix_ms);
-    out->bins++;
-    return oe_send(s, "DATA", 5, json, n, NULL, 0);
+    return oe_send_bin(s, m, unix_ms, out);
 }
 
 static int oe_open(oe_sender *s, const session_stream_options *o, char *err)
@@ -678,13 +734,75 @@ static int oe_send_closing(oe_sender *s, const message_list *l)
     return 0;
 }
 
+/* A spike too late for its bin (the receiver's one-sample span of possible
+ * loss) goes out again as it came: its batch, sent at its first spike's
+ * arrival, is split where the spike stands, and the spikes from it on go
+ * out when the loss was recorded (the late spike's arrival; those after it
+ * came later still), after the data block that closed its bin: the
+ * receiver finds it late again and opens the same one-sample span. A spike
+ * of the same sample number that came before it in the batch may be the one
+ * sent late instead: the same span either way. The batch holding the spike
+ * is the one whose arrivals span the loss's time; none (a batch the full
+ * queue dropped): the span goes out as a gap (oe_send_loss). */
+static int oe_split_late_spikes(message_list *l, double rate)
+{
+    int n = l->n;
+    for (int i = 0; i < n; i++) {
+        if (l->m[i].kind != OUT_LOSS || l->m[i].clock_reset)
+            continue;
+        int64_t at = l->m[i].at_ns, a = llround((double)l->m[i].timestamp_ns * rate / 1e9);
+        if (llround((double)l->m[i].until_ns * rate / 1e9) - a != 1)
+            continue;
+        for (int j = 0; j < l->n; j++) {
+            outgoing *b = &l->m[j];
+            if (b->kind != OUT_SPIKES || b->at_ns > at || b->until_ns < at)
+                continue;
+            size_t k = b->first, end = b->first + b->count;
+            while (k < end && l->samples[k] != a)
+                k++;
+            if (k == end)
+                continue;
+            l->m[i].reproduced = 1;
+            if (k == b->first) /* the batch's first: it goes out when it came */
+                break;
+            outgoing *rest = message_add(l); /* may move l->m */
+            if (!rest)
+                return 1;
+            b = &l->m[j];
+            rest->kind = OUT_SPIKES;
+            rest->at_ns = at;
+            rest->until_ns = b->until_ns;
+            rest->first = k;
+            rest->count = end - k;
+            b->count = k - b->first;
+            b->until_ns = at;
+            break;
+        }
+    }
+    return 0;
+}
+
+/* The bins a receiver sent out at a GUI stop and start (recorded at the
+ * new clock's first message, before its loss): the only ones a replay's
+ * data blocks must not carry the clock past (oe_send_bin). */
+static void oe_mark_flushed(message_list *l)
+{
+    for (int i = 0; i < l->n; i++)
+        if (l->m[i].kind == OUT_LOSS && l->m[i].clock_reset)
+            for (int j = i - 1; j >= 0 && l->m[j].at_ns == l->m[i].at_ns; j--)
+                l->m[j].flushed = l->m[j].kind == OUT_COUNTS;
+}
+
 static int replay_openephys(message_list *l, const session_stream_options *o,
                             session_stream_summary *out, char *err)
 {
     if (l->n_spikes == 0)
         return controller_fail(err, "the record holds no spikes: only a session recorded from Open Ephys "
                                "(`spikes` records) can be sent in its format");
+    if (oe_split_late_spikes(l, o->sample_rate))
+        return controller_fail(err, "out of memory for the stream");
     qsort(l->m, (size_t)l->n, sizeof *l->m, by_time);
+    oe_mark_flushed(l);
     oe_sender s;
     acq_publisher *onsets = NULL;
     int status = oe_open(&s, o, err);

@@ -26,7 +26,7 @@ FORMAT_VERSION = 1
 HEADER = struct.Struct("<4sHHIQQ")  # magic, version, type, length, sequence, time_ns
 TYPES = ["unknown", "session_start", "phase", "schedule", "flip", "stream", "sync",
          "alignment", "trial", "checkpoint", "stimulus", "evaluation", "note",
-         "model_metrics", "spikes"]
+         "model_metrics", "spikes", "trial_flags"]
 DTYPES = {"q": "<i8", "Q": "<u8", "d": "<f8", "f": "<f4", "i": "<i4", "B": "u1"}
 RECORD_FILE_NAME = "session.rec"
 # The aligner's trial flags (RECORD.md, "Tiers, repeats and flags"); 0 = trustworthy.
@@ -226,7 +226,8 @@ class Session:
         """The trial table, one row per trial number in ascending order (the first record of a
         repeated number, as RECORD.md says), as a dict of numpy columns:
 
-        trial, image_id (= stimulus_id), onset_ns, flags (0 = trustworthy; absent field: 0),
+        trial, image_id (= stimulus_id), onset_ns, flags (0 = trustworthy; absent field: 0;
+        with the bits of every later `trial_flags` record of the trial ORed in),
         onset_acq_ns and sync_edge_ns (-1 where not recorded), counts (trials x neurons,
         float32), and from the trial's schedule record: block, kind (str arrays, "" where no
         schedule record names the trial), target_neuron (-1: none), stimulus_frames,
@@ -238,6 +239,7 @@ class Session:
         for r in self.records("trial"):
             rows.setdefault(r["fields"]["trial"], r["fields"])
         order = sorted(rows)
+        gained = self.trial_flags()
         widths = {np.asarray(rows[t]["counts"]).size for t in order}
         if len(widths) > 1:
             raise RecordError("%s: trial records with different neuron counts %s"
@@ -251,7 +253,8 @@ class Session:
             "trial": np.array(order, dtype=np.int64),
             "image_id": column(rows, "image_id", -1, np.int64),
             "onset_ns": column(rows, "onset_ns", -1, np.int64),
-            "flags": column(rows, "flags", 0, np.int64),
+            "flags": column(rows, "flags", 0, np.int64) | np.array(
+                [gained.get(t, 0) for t in order], dtype=np.int64),
             "onset_acq_ns": column(rows, "onset_acq_ns", -1, np.int64),
             "sync_edge_ns": column(rows, "sync_edge_ns", -1, np.int64),
             "counts": (np.stack([np.asarray(rows[t]["counts"], np.float32) for t in order])
@@ -263,6 +266,19 @@ class Session:
             "isi_frames": column(schedule, "isi_frames", -1, np.int64),
         }
         return table
+
+    def trial_flags(self):
+        """{trial: flags} the trials gained after their records were written (RECORD.md
+        `trial_flags`, e.g. an Open Ephys spike too late for its bin): every reader ORs them
+        into the trial's own flags, as trials() and dataset() do."""
+        gained = {}
+        for r in self.records("trial_flags"):
+            f = r["fields"]
+            if "trial" not in f or "flags" not in f:
+                raise RecordError("%s: trial_flags record at offset %d: no trial or flags"
+                                  % (self.path, r["offset"]))
+            gained[f["trial"]] = gained.get(f["trial"], 0) | int(f["flags"])
+        return gained
 
     def spikes(self):
         """Every recorded Open Ephys spike (RECORD.md `spikes`), in arrival order, as a dict of

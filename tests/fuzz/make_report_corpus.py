@@ -5,8 +5,10 @@ Usage: make_report_corpus.py OUT_DIR. Writes a small whole session
 (session.rec) and one with hostile values (wild.rec): NaN and huge numbers,
 markup in text, flips running backwards, targets beyond the counts, onsets
 at the int64 extremes, a 1 ns counts bin, test metrics of unequal lengths,
-learning-curve notes with infinite losses and an unknown fit; both carry a
-model.bin checkpoint that is no model and a targets note.
+learning-curve notes with infinite losses and an unknown fit, trial_flags
+records for no trial, for the int64 extremes, with all bits and without
+flags; both carry a model.bin checkpoint that is no model, a targets note
+and a trial_flags record flagging a closed-loop trial after its record.
 """
 import math
 import os
@@ -16,7 +18,7 @@ import zlib
 
 TYPES = {"session_start": 1, "phase": 2, "schedule": 3, "flip": 4, "stream": 5,
          "alignment": 7, "trial": 8, "checkpoint": 9, "stimulus": 10, "evaluation": 11,
-         "note": 12, "model_metrics": 13}
+         "note": 12, "model_metrics": 13, "trial_flags": 15}
 
 
 def field(name, dtype, value, shape=None):
@@ -85,6 +87,15 @@ def session(w, wild):
                          field("onset_ns", "q", 10 ** 7 * trial),
                          field("counts", "f", counts, (4,)), *acq)
                 trial += 1
+    # A closed-loop trial flagged after its record (RECORD.md `trial_flags`).
+    w.record("trial_flags", field("trial", "q", 2), field("flags", "q", 1),
+             field("from_ns", "q", 10 ** 7), field("until_ns", "q", 10 ** 7 + 33333),
+             field("reason", "s", "late spike"))
+    if wild:
+        for t, f in ((-1, 1), (2 ** 63 - 1, -1), (-2 ** 63, 2 ** 62), (5, None)):
+            flags = [field("flags", "q", f)] if f is not None else []
+            w.record("trial_flags", field("trial", "q", t), *flags,
+                     field("reason", "s", "<wild>"))
     for frame in range(30):
         flip = (frame * 16666667 if not wild or frame % 7 else -frame * 10 ** 15)
         w.record("flip", field("trial", "q", frame // 5), field("frame", "q", frame),
