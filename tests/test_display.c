@@ -58,7 +58,10 @@ static void test_format(void)
         {.type = DISPLAY_PAUSE, .paused = 1},
         {.type = DISPLAY_PONG, .client_ns = 5, .display_ns = -7, .bad_messages = 9},
         {.type = DISPLAY_EVENT, .sequence = 41,
-         .event = {PRESENTER_EVENT_TRIAL, 9, 2, -1, 100, 1000, 2000, 3000, 0, 5, 3, 5, 3, 0, 0}},
+         .event = {.kind = PRESENTER_EVENT_TRIAL, .trial = 9, .image = 2, .sound = -1,
+                   .onset_flip = 100, .onset_ns = 1000, .offset_ns = 2000, .end_ns = 3000,
+                   .sound_onset_sample = -1, .frames_requested = 5, .isi_requested = 3,
+                   .frames_shown = 5, .isi_shown = 3}},
         {.type = DISPLAY_EVENT, .event = {.kind = PRESENTER_EVENT_BLOCK_END},
          .summary = {.trials_shown = 200, .flips = 1234, .aborted = 1, .period_ms = 2.0}},
     };

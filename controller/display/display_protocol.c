@@ -256,6 +256,7 @@ static void decode_event(const uint8_t *b, presenter_event *e)
     e->offset_ns = geti64(b + 40);
     e->end_ns = geti64(b + 48);
     e->sound_onset_ns = geti64(b + 56);
+    e->sound_onset_sample = -1; /* not on the wire: a remote display plays no sounds */
     e->frames_requested = geti32(b + 64);
     e->isi_requested = geti32(b + 68);
     e->frames_shown = geti32(b + 72);
