@@ -255,9 +255,10 @@ static const float *clip_at(const run_state *s, int64_t id)
 static int record_shown(run_state *s, int64_t id, int neuron, const char *kind, double predicted)
 {
     record_stimulus rs = {.stimulus_id = id, .neuron = neuron, .kind = kind, .height = s->H,
-                          .width = s->W, .pixels = image_at(s, id), .predicted = predicted};
-    return session_record_stimulus_sound(s->rec, &rs, clip_at(s, id), s->S, s->p->sounds.rate,
-                                         s->err);
+                          .width = s->W, .pixels = image_at(s, id), .predicted = predicted,
+                          .samples = clip_at(s, id), .sample_count = s->audio ? s->S : 0,
+                          .sample_rate = s->p->sounds.rate};
+    return session_record_stimulus(s->rec, &rs, s->err);
 }
 
 /* ------------------------------------------------------------------------ */
