@@ -1,7 +1,7 @@
 /* stimulus_base.h: what the two stimulus libraries (the presenter and
  * synthesis) share, a library of its own so that neither depends on the
- * other: the one error helper, resampling, and the one vocabulary of
- * stimulus kinds. */
+ * other: the one error helper, reading sound files and resampling them,
+ * and the one vocabulary of stimulus kinds. */
 #ifndef INCEPTION_STIMULUS_BASE_H
 #define INCEPTION_STIMULUS_BASE_H
 
@@ -18,6 +18,14 @@ int stimulus_fail(char *err, const char *fmt, ...) __attribute__((format(printf,
  * malloc'd buffer. The same rate copies the samples unchanged. */
 int sound_resample(const float *in, int frames, int channels, int rate, int out_rate,
                    float **out, int *out_frames, char *err);
+
+/* Reads a sound file whole (sound_read.c; anything libsndfile reads: WAV,
+ * FLAC, ...): *frames interleaved frames of *channels at *rate Hz, into a
+ * malloc'd buffer. Refused, the error naming the file: no samples, outside
+ * 1..64 channels or 1..768 kHz, or longer than max_seconds (the caller's
+ * bound). */
+int sound_read(const char *path, int max_seconds, float **samples, int *frames, int *channels,
+               int *rate, char *err);
 
 /* ---- The stimulus kinds (stimulus_kind.c): one vocabulary for the whole project ----
  * The names are what the session record's `kind` fields hold (RECORD.md:

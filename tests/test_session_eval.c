@@ -129,14 +129,14 @@ static void test_ensemble_fit(dataset *d)
      * sum and scale as ensemble_predict: 1e-6 of a rate covers the order). */
     int pred_ok = r.n_targets == 2, present_ok = 1;
     for (int j = 0; pred_ok && j < r.n_targets; j++) {
-        const float *x = r.stimuli + (size_t)j * SESSION_KINDS * H * W;
+        size_t mei = session_fit_slot(&r, j, STIMULUS_KIND_MEI);
+        const float *x = r.stimuli + mei * H * W;
         float ra[N], rb[N];
         model_predict(r.members[0], x, 1, ra, err);
         model_predict(r.members[1], x, 1, rb, err);
         float want = 0.5f * (ra[r.targets[j]] + rb[r.targets[j]]);
-        pred_ok &= fabsf(r.predicted[j * SESSION_KINDS] - want) <=
-                   1e-6f * (1 + fabsf(want));
-        present_ok &= r.present[j * SESSION_KINDS + STIMULUS_KIND_BEST_NATURAL];
+        pred_ok &= fabsf(r.predicted[mei] - want) <= 1e-6f * (1 + fabsf(want));
+        present_ok &= r.present[session_fit_slot(&r, j, STIMULUS_KIND_BEST_NATURAL)];
     }
     CHECK(pred_ok && present_ok, "the MEIs' predictions are the two models' mean; the best "
           "natural control made");

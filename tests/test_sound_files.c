@@ -139,8 +139,19 @@ static void check_files(void)
     CHECK(!bad && f, "wrote the files");
 
     float *x;
-    int frames;
+    int frames, channels, rate;
     snprintf(path, sizeof path, "%s/a.wav", dir);
+    /* The one reader (the presenter's too): the file as it is, within the
+     * caller's bound on the length; a.wav's 1.3 s are past a bound of 1 s. */
+    int read_ok = sound_read(path, 2, &x, &frames, &channels, &rate, err) == 0;
+    CHECK(read_ok && frames == n && channels == 2 && rate == 44100,
+          "sound_read: a.wav whole, %d frames of %d channels at %d Hz (%s)", frames, channels,
+          rate, read_ok ? "" : err);
+    if (read_ok)
+        free(x);
+    CHECK(sound_read(path, 1, &x, &frames, &channels, &rate, err) && !x && strstr(err, path) &&
+              strstr(err, "up to 1 s"),
+          "a sound longer than the caller's bound is refused naming the file (%s)", err);
     CHECK(sound_file_read(path, 16000, &x, &frames, err) == 0, "read a.wav (%s)", err);
     if (frames > 4000) {
         CHECK(abs(frames - 20800) <= 1, "1.3 s at 16 kHz: %d frames", frames);

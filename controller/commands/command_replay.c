@@ -318,7 +318,7 @@ static int write_meis(const char *dir, const session_dataset *s,
         record_stimulus st = {.stimulus_id = id, .neuron = neuron, .kind = STIMULUS_KIND_NAME_MEI,
                               .height = d->height, .width = d->width,
                               .pixels = f->meis + (size_t)j * P,
-                              .predicted = f->predicted[j * SESSION_KINDS + STIMULUS_KIND_MEI]};
+                              .predicted = f->predicted[session_fit_slot(f, j, STIMULUS_KIND_MEI)]};
         status = session_record_stimulus(w, &st, err);
     }
     free(m.id_of);

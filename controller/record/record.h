@@ -436,12 +436,10 @@ int session_record_trial_flags(session_record *w, const record_trial_flags *c, c
 /* Reads the model file at `model_path` and records its bytes under its base name. */
 int session_record_checkpoint(session_record *w, const char *model_path, int64_t epoch,
                               double validation_corr, char *err);
-/* Records the pixels with their SHA-256 (`pixels_sha256`, RECORD.md). */
+/* Records the pixels with their SHA-256 (`pixels_sha256`, RECORD.md); audio
+ * (docs/audio.md): with the clip as played when `samples` is set (float32,
+ * and `sample_rate`), the pixels its cochleagram. */
 int session_record_stimulus(session_record *w, const record_stimulus *s, char *err);
-/* Audio (docs/audio.md): the same with the clip as played (`samples`, float32,
- * and `sample_rate`); the pixels are its cochleagram. */
-int session_record_stimulus_sound(session_record *w, const record_stimulus *s,
-                                  const float *samples, int count, int rate, char *err);
 /* The SHA-256 of height × width pixels as a stimulus record holds them
  * (little-endian float32, row-major): its `pixels_sha256`. */
 void record_pixels_sha256(const float *pixels, int height, int width,

@@ -849,16 +849,6 @@ int session_record_stimulus(session_record *w, const record_stimulus *s, char *e
     return append_typed(w, RECORD_STIMULUS, &hashed, NULL, err);
 }
 
-int session_record_stimulus_sound(session_record *w, const record_stimulus *s,
-                                  const float *samples, int count, int rate, char *err)
-{
-    record_stimulus with_clip = *s;
-    with_clip.samples = samples;
-    with_clip.sample_count = samples ? count : 0;
-    with_clip.sample_rate = rate;
-    return session_record_stimulus(w, &with_clip, err);
-}
-
 void record_pixels_sha256(const float *pixels, int height, int width,
                           uint8_t digest[SHA256_SIZE])
 {

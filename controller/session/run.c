@@ -66,7 +66,7 @@ typedef struct run_state {
 
     int H, W, P, N;
     int audio, S;   /* modality audio; clip samples (docs/audio.md) */
-    float *made_clips; /* audio: n_targets × KIND_COUNT × S, the MEIs' and controls' clips */
+    float *made_clips; /* audio: n_targets × fr.n_kinds × S, the MEIs' and controls' clips */
     image_table images;
     int64_t next_trial;
     response_rows closed;
@@ -255,9 +255,10 @@ static const float *clip_at(const run_state *s, int64_t id)
 static int record_shown(run_state *s, int64_t id, int neuron, const char *kind, double predicted)
 {
     record_stimulus rs = {.stimulus_id = id, .neuron = neuron, .kind = kind, .height = s->H,
-                          .width = s->W, .pixels = image_at(s, id), .predicted = predicted};
-    return session_record_stimulus_sound(s->rec, &rs, clip_at(s, id), s->S, s->p->sounds.rate,
-                                         s->err);
+                          .width = s->W, .pixels = image_at(s, id), .predicted = predicted,
+                          .samples = clip_at(s, id), .sample_count = s->audio ? s->S : 0,
+                          .sample_rate = s->p->sounds.rate};
+    return session_record_stimulus(s->rec, &rs, s->err);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1319,12 +1320,15 @@ static int add_closed_loop_images(run_state *s, int64_t **ids_out, int *count_ou
 {
     const session_fit_result *r = &s->fr;
     int n = s->n_targets, P = s->P, k = 0;
-    int64_t *ids = malloc((size_t)(n ? n : 1) * KIND_COUNT * sizeof(int64_t));
+    int64_t *ids = malloc((size_t)(n ? n : 1) * (size_t)r->n_kinds * sizeof(int64_t));
     if (!ids)
         return fail(s, "out of memory for %s", "the closed-loop stimuli");
     for (int j = 0; j < n; j++)
-        for (int kind = 0; kind < KIND_COUNT; kind++) {
-            int slot = j * KIND_COUNT + kind, id;
+        for (int kind = 0; kind < KIND_COUNT; kind++) { /* in kind order: the stimulus ids */
+            if (r->slot_of[kind] < 0)
+                continue;
+            size_t slot = session_fit_slot(r, j, kind);
+            int id;
             if (!r->present[slot])
                 continue;
             const float *x = r->stimuli + (size_t)slot * P;

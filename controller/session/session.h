@@ -154,9 +154,10 @@ int session_image_repair_note(const session_image_repair *r, const protocol *p, 
  * mei.kinds adds (docs/run.md) the masked MEI (its control the MEI; with
  * `surround` it is the centre alone), the most and least exciting surrounds
  * around it (their control the masked MEI), the least exciting input and its
- * control, the natural image predicted lowest at the budget. The per-target
- * arrays below hold a slot for every stimulus kind (SESSION_KINDS), indexed
- * by the kind; `present` says which a run made. */
+ * control, the natural image predicted lowest at the budget. Arrays of the
+ * evaluation hold one entry per stimulus kind (SESSION_KINDS), indexed by the
+ * kind; the synthesis' per-target stimulus arrays (session_fit_result) hold
+ * one slot per kind the run makes (session_fit_slot). */
 #define SESSION_KINDS STIMULUS_KIND_COUNT
 
 /* The kinds a closed loop can show (session_kinds.c), in the order the run
@@ -229,10 +230,16 @@ typedef struct session_fit_result {
     float *meis;               /* n_targets × H × W */
     mei_result *mei;           /* n_targets */
     stimulus_budget budget;
-    /* n_targets × SESSION_KINDS × H × W: the MEI, its controls, mei.kinds' */
+    /* The kinds the settings ask for (the MEI, mei.controls, mei.kinds'):
+     * n_kinds slots per target in the arrays below, in STIMULUS_KIND_*
+     * order; slot_of[kind] is the kind's slot, -1 for a kind this run does
+     * not make (session_fit_slot gives the index). */
+    int n_kinds;
+    int slot_of[SESSION_KINDS];
+    /* n_targets × n_kinds × H × W: the MEI, its controls, mei.kinds' */
     float *stimuli;
-    uint8_t *present;          /* n_targets × SESSION_KINDS: which were made */
-    float *predicted;          /* n_targets × SESSION_KINDS: the target's
+    uint8_t *present;          /* n_targets × n_kinds: which were made */
+    float *predicted;          /* n_targets × n_kinds: the target's
                                   predicted rate */
     mei_mask_result *masks;    /* n_targets: the masked MEIs' masks (mei.kinds masked or
                                   surround; else zeros) */
@@ -270,6 +277,9 @@ int session_fit_prepare(const dataset *d, const session_fit_settings *s, const i
                         int n_targets, session_fit_result *r, char *err);
 /* Its last part: each stimulus made, the target's predicted rate. */
 int session_fit_predict_stimuli(const dataset *d, session_fit_result *r, char *err);
+/* The index of target j's stimulus of `kind` in r's per-target arrays (the
+ * kind one the run makes: r->slot_of[kind] >= 0); × H × W in `stimuli`. */
+size_t session_fit_slot(const session_fit_result *r, int j, int kind);
 /* Audio sessions (session_sounds.c, docs/audio.md). Clip length in samples;
  * the auditory population's configuration (the virtual rig's and the
  * ground truth's: neurons and seed from virtual_rig); the cochleagram's size
@@ -283,8 +293,8 @@ int session_natural_clips(const protocol *p, int count, float *clips, float *ima
  * (sound_mei_from_starts from the mei.starts training clips the model
  * predicts highest, mei.steps steps) and its best natural training clip,
  * all at sounds.rms_dbfs; their cochleagrams in r->stimuli and their
- * samples in *clips_out (n_targets × SESSION_KINDS × samples, owned by
- * the caller). `clips`, `images`, `tier`: the session's natural clips. */
+ * samples in *clips_out (n_targets × r->n_kinds × samples, owned by
+ * the caller, session_fit_slot's order). `clips`, `images`, `tier`: the session's natural clips. */
 int session_sound_synthesize(const protocol *p, const dataset *d,
                              const session_fit_settings *set, const float *clips,
                              const float *images, const uint8_t *tier, int count,

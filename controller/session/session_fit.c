@@ -219,9 +219,22 @@ static int synthesize(const session_fit_settings *s, session_fit_result *r, char
     return status ? controller_fail(err, "synthesis: %s", serr) : 0;
 }
 
+size_t session_fit_slot(const session_fit_result *r, int j, int kind)
+{
+    assert(kind >= 0 && kind < SESSION_KINDS && j >= 0 && j < r->n_targets);
+    assert(r->slot_of[kind] >= 0 && r->slot_of[kind] < r->n_kinds);
+    return (size_t)j * (size_t)r->n_kinds + (size_t)r->slot_of[kind];
+}
+
 static float *stimulus_slot(const session_fit_result *r, int j, int kind, size_t P)
 {
-    return r->stimuli + ((size_t)j * SESSION_KINDS + (size_t)kind) * P;
+    return r->stimuli + session_fit_slot(r, j, kind) * P;
+}
+
+/* Whether target j's stimulus of `kind` was made (no slot: not asked for). */
+static int stimulus_made(const session_fit_result *r, int j, int kind)
+{
+    return r->slot_of[kind] >= 0 && r->present[session_fit_slot(r, j, kind)];
 }
 
 /* The most driving training image (by the model) at the budget: every
@@ -243,7 +256,7 @@ static int control_best(const dataset *d, session_fit_result *r, size_t P, char 
         float *x = stimulus_slot(r, j, STIMULUS_KIND_BEST_NATURAL, P);
         memcpy(x, t.images + (size_t)best[j] * P, P * sizeof(float));
         stimulus_render_at_budget(x, (int)P, &r->budget);
-        r->present[j * SESSION_KINDS + STIMULUS_KIND_BEST_NATURAL] = 1;
+        r->present[session_fit_slot(r, j, STIMULUS_KIND_BEST_NATURAL)] = 1;
     }
     free(best);
     free(unused);
@@ -269,7 +282,7 @@ static int control_made(const session_fit_settings *s, session_fit_result *r, in
         status = controller_fail(err, "controls: %s", serr);
     for (int j = 0; !status && j < n; j++) {
         memcpy(stimulus_slot(r, j, kind, P), img + (size_t)j * P, P * sizeof(float));
-        r->present[j * SESSION_KINDS + kind] = 1;
+        r->present[session_fit_slot(r, j, kind)] = 1;
     }
     free(img);
     free(g);
@@ -295,13 +308,13 @@ static int kinds_region(const session_fit_settings *s, session_fit_result *r, si
     int status = !mask || !scratch ? controller_fail(err, "out of memory for the masks") : 0;
     int surround = (s->kinds & PROTOCOL_KIND_SURROUND) != 0;
     for (int j = 0; !status && j < r->n_targets; j++) {
-        int n = r->targets[j], slot = j * SESSION_KINDS;
+        int n = r->targets[j];
         const float *mei = r->meis + (size_t)j * P;
         float most_rate, least_rate;
         if (mei_mask_fit(r->model, n, mei, &r->budget, &mo, &r->masks[j],
                          stimulus_slot(r, j, STIMULUS_KIND_MASKED, P), serr))
             status = controller_fail(err, "masked MEI of neuron %d: %s", n, serr);
-        r->present[slot + STIMULUS_KIND_MASKED] = !status;
+        r->present[session_fit_slot(r, j, STIMULUS_KIND_MASKED)] = !status;
         if (status || !surround)
             continue;
         mei_mask_render(&r->masks[j].mask, c->height, c->width, mask);
@@ -312,8 +325,8 @@ static int kinds_region(const session_fit_settings *s, session_fit_result *r, si
                          stimulus_slot(r, j, STIMULUS_KIND_SURROUND_LEAST, P), scratch,
                          &least_rate, serr))
             status = controller_fail(err, "surround MEI of neuron %d: %s", n, serr);
-        r->present[slot + STIMULUS_KIND_SURROUND_MOST] = !status;
-        r->present[slot + STIMULUS_KIND_SURROUND_LEAST] = !status;
+        r->present[session_fit_slot(r, j, STIMULUS_KIND_SURROUND_MOST)] = !status;
+        r->present[session_fit_slot(r, j, STIMULUS_KIND_SURROUND_LEAST)] = !status;
     }
     free(mask);
     free(scratch);
@@ -354,8 +367,8 @@ static int kinds_least(const dataset *d, const session_fit_settings *s, session_
         float *x = stimulus_slot(r, j, STIMULUS_KIND_LEAST_NATURAL, P);
         memcpy(x, train.images + (size_t)lowest[j] * P, P * sizeof(float));
         stimulus_render_at_budget(x, (int)P, &r->budget);
-        r->present[j * SESSION_KINDS + STIMULUS_KIND_LEAST] = 1;
-        r->present[j * SESSION_KINDS + STIMULUS_KIND_LEAST_NATURAL] = 1;
+        r->present[session_fit_slot(r, j, STIMULUS_KIND_LEAST)] = 1;
+        r->present[session_fit_slot(r, j, STIMULUS_KIND_LEAST_NATURAL)] = 1;
     }
     free(t);
     free(res);
@@ -374,27 +387,50 @@ static int predict_stimuli(const dataset *d, session_fit_result *r, size_t P, ch
     char why[CONTROLLER_ERR_SIZE];
     int status = 0;
     for (int j = 0; !status && j < r->n_targets; j++)
-        for (int k = 0; !status && k < SESSION_KINDS; k++) {
-            r->predicted[j * SESSION_KINDS + k] = NAN;
-            if (!r->present[j * SESSION_KINDS + k])
+        for (int k = 0; !status && k < r->n_kinds; k++) {
+            size_t slot = (size_t)j * (size_t)r->n_kinds + (size_t)k;
+            r->predicted[slot] = NAN;
+            if (!r->present[slot])
                 continue;
-            if (predict_mean(r->members, r->n_models, stimulus_slot(r, j, k, P), 1, rates, why))
+            if (predict_mean(r->members, r->n_models, r->stimuli + slot * P, 1, rates, why))
                 status = controller_fail(err, "prediction: %s", why);
             else
-                r->predicted[j * SESSION_KINDS + k] = rates[r->targets[j]];
+                r->predicted[slot] = rates[r->targets[j]];
         }
     free(rates);
     return status;
 }
 
-static int stimuli_alloc(session_fit_result *r, size_t P, char *err)
+/* The kinds the settings ask for, each its slot in STIMULUS_KIND_* order
+ * (session_fit_synthesize and session_sound_synthesize make no others). */
+static void kinds_slots(const session_fit_settings *s, session_fit_result *r)
+{
+    int wanted[SESSION_KINDS] = {0};
+    wanted[STIMULUS_KIND_MEI] = 1;
+    wanted[STIMULUS_KIND_BEST_NATURAL] = (s->controls & PROTOCOL_CONTROL_BEST_NATURAL) != 0;
+    wanted[STIMULUS_KIND_GABOR] = (s->controls & PROTOCOL_CONTROL_GABOR) != 0;
+    wanted[STIMULUS_KIND_RF] = (s->controls & PROTOCOL_CONTROL_RF) != 0;
+    wanted[STIMULUS_KIND_MASKED] = (s->kinds & (PROTOCOL_KIND_MASKED | PROTOCOL_KIND_SURROUND)) != 0;
+    wanted[STIMULUS_KIND_SURROUND_MOST] = wanted[STIMULUS_KIND_SURROUND_LEAST] =
+        (s->kinds & PROTOCOL_KIND_SURROUND) != 0;
+    wanted[STIMULUS_KIND_LEAST] = wanted[STIMULUS_KIND_LEAST_NATURAL] =
+        (s->kinds & PROTOCOL_KIND_LEAST) != 0;
+    r->n_kinds = 0;
+    for (int k = 0; k < SESSION_KINDS; k++)
+        r->slot_of[k] = wanted[k] ? r->n_kinds++ : -1;
+}
+
+static int stimuli_alloc(const session_fit_settings *s, session_fit_result *r, size_t P,
+                         char *err)
 {
     size_t n = r->n_targets ? (size_t)r->n_targets : 1;
+    kinds_slots(s, r);
+    size_t slots = n * (size_t)r->n_kinds;
     r->mei = calloc(n, sizeof *r->mei);
     r->meis = calloc(n * P, sizeof(float));
-    r->stimuli = calloc(n * SESSION_KINDS * P, sizeof(float));
-    r->present = calloc(n * SESSION_KINDS, 1);
-    r->predicted = calloc(n * SESSION_KINDS, sizeof(float));
+    r->stimuli = calloc(slots * P, sizeof(float));
+    r->present = calloc(slots, 1);
+    r->predicted = calloc(slots, sizeof(float));
     r->masks = calloc(n, sizeof *r->masks);
     return !r->mei || !r->meis || !r->stimuli || !r->present || !r->predicted || !r->masks
                ? controller_fail(err, "out of memory for the stimuli")
@@ -560,7 +596,7 @@ int session_fit_prepare(const dataset *d, const session_fit_settings *s, const i
         r->n_targets = choose_targets(r->validation_corr, N, s->target_count,
                                       s->min_correlation, r->targets);
     }
-    return session_fit_budget(d, s->contrast, &r->budget, err) || stimuli_alloc(r, P, err);
+    return session_fit_budget(d, s->contrast, &r->budget, err) || stimuli_alloc(s, r, P, err);
 }
 
 int session_fit_predict_stimuli(const dataset *d, session_fit_result *r, char *err)
@@ -581,7 +617,7 @@ int session_fit_synthesize(const dataset *d, const session_fit_settings *s, cons
     for (int j = 0; j < r->n_targets; j++) {
         memcpy(stimulus_slot(r, j, STIMULUS_KIND_MEI, P), r->meis + (size_t)j * P,
                P * sizeof(float));
-        r->present[j * SESSION_KINDS + STIMULUS_KIND_MEI] = 1;
+        r->present[session_fit_slot(r, j, STIMULUS_KIND_MEI)] = 1;
     }
     if ((s->controls & PROTOCOL_CONTROL_BEST_NATURAL) && control_best(d, r, P, err))
         return 1;
@@ -697,7 +733,7 @@ int session_fit_record_targets(session_record *w, const dataset *d, const sessio
     status = status || session_record_note(w, note, err);
     for (int j = 0; !status && j < r->n_targets; j++) { /* the masks' extent (mei.kinds) */
         const mei_mask_result *m = &r->masks[j];
-        if (!r->present[j * SESSION_KINDS + STIMULUS_KIND_MASKED])
+        if (!stimulus_made(r, j, STIMULUS_KIND_MASKED))
             continue;
         snprintf(note, sizeof note, "mask of neuron %d: centre x %.2f y %.2f, radius %.2f px, "
                  "area %.1f px, keeps %.3f of the MEI's predicted rate", r->targets[j],

@@ -283,7 +283,7 @@ int session_sound_synthesize(const protocol *p, const dataset *d,
     session_sound_config(p, &c);
     int S = c.cochlea.samples, N = d->neurons, starts = p->mei.starts;
     size_t P = (size_t)d->height * (size_t)d->width;
-    size_t slots = (size_t)(r->n_targets ? r->n_targets : 1) * SESSION_KINDS;
+    size_t slots = (size_t)(r->n_targets ? r->n_targets : 1) * (size_t)r->n_kinds;
     float *out = calloc(slots * (size_t)S, sizeof(float));
     float *rates = malloc((size_t)(count ? count : 1) * (size_t)N * sizeof(float));
     float *start = malloc((size_t)starts * (size_t)S * sizeof(float));
@@ -317,19 +317,19 @@ int session_sound_synthesize(const protocol *p, const dataset *d,
         }
         for (int i = 0; i < got; i++)
             memcpy(start + (size_t)i * S, clips + (size_t)top[i] * S, (size_t)S * sizeof(float));
-        float *mei = out + ((size_t)j * SESSION_KINDS + STIMULUS_KIND_MEI) * S;
+        size_t at = session_fit_slot(r, j, STIMULUS_KIND_MEI);
+        float *mei = out + at * S;
         double predicted;
         if (sound_mei_from_starts(r->members, r->n_models, k, n, &o, start, got, mei, &predicted,
                                   &chosen, serr)) {
             controller_fail(err, "synthesis: %s", serr);
             goto done;
         }
-        cochleagram_forward(k, r->stimuli + ((size_t)j * SESSION_KINDS + STIMULUS_KIND_MEI) * P,
-                            mei, 1);
-        r->present[j * SESSION_KINDS + STIMULUS_KIND_MEI] = 1;
+        cochleagram_forward(k, r->stimuli + at * P, mei, 1);
+        r->present[at] = 1;
         if (set->controls & PROTOCOL_CONTROL_BEST_NATURAL) {
             /* The natural clip the model predicts highest, as recorded (at the budget). */
-            size_t slot = (size_t)j * SESSION_KINDS + STIMULUS_KIND_BEST_NATURAL;
+            size_t slot = session_fit_slot(r, j, STIMULUS_KIND_BEST_NATURAL);
             memcpy(out + slot * S, clips + (size_t)top[0] * S, (size_t)S * sizeof(float));
             memcpy(r->stimuli + slot * P, images + (size_t)top[0] * P, P * sizeof(float));
             r->present[slot] = 1;
@@ -341,7 +341,7 @@ int session_sound_synthesize(const protocol *p, const dataset *d,
         int failed = !w || !scratch ? controller_fail(err, "out of memory for the STRFs")
                                     : session_sound_fit_strfs(d, r->targets, r->n_targets, w, err);
         for (int j = 0; !failed && j < r->n_targets; j++) {
-            size_t slot = (size_t)j * SESSION_KINDS + STIMULUS_KIND_RF;
+            size_t slot = session_fit_slot(r, j, STIMULUS_KIND_RF);
             failed = strf_optimum(k, w + (size_t)j * P, clips, images, tier, count, (int)P, S,
                                   &o, out + slot * S, scratch, err);
             if (!failed) {

@@ -243,7 +243,8 @@ void presenter_stimulus_rect(const presenter *p, int image_height, int image_wid
  * textures before the block's first frame; ids count from 0. */
 int presenter_add_image(presenter *p, const float *pixels, int height, int width, int *id,
                         char *err);
-/* WAV, FLAC or whatever libsndfile reads; resampled to the device rate. */
+/* WAV, FLAC or whatever libsndfile reads (sound_read), up to 10 minutes;
+ * resampled to the device rate. */
 int presenter_add_sound(presenter *p, const char *path, int *id, char *err);
 int presenter_add_sound_samples(presenter *p, const float *samples, int frames, int channels,
                                 int rate, int *id, char *err);

@@ -1,15 +1,16 @@
-/* sound.c: auditory stimuli. Files are read with libsndfile and resampled
- * to the audio device's rate when loaded (libsamplerate: sound_files.c);
+/* sound.c: auditory stimuli. Files are read with libsndfile (sound_read,
+ * stimulus_base.h) and resampled to the audio device's rate when loaded
+ * (libsamplerate: sound_resample.c);
  * SDL's audio callback plays one sound at a time and notes, on the
  * presenter's clock, when it first handed a sound's samples to the device. */
 #include "presenter_internal.h"
 
 #include <math.h>
-#include <sndfile.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* An onset sound: up to 10 minutes, held in memory at the device rate. */
 #define SOUND_MAX_SECONDS 600
 
 static void sound_callback(void *user, Uint8 *stream, int bytes)
@@ -180,37 +181,15 @@ int presenter_add_sound_samples(presenter *p, const float *samples, int frames, 
 
 int presenter_add_sound(presenter *p, const char *path, int *id, char *err)
 {
-    SF_INFO info;
-    memset(&info, 0, sizeof info);
-    SNDFILE *f = sf_open(path, SFM_READ, &info);
-    if (!f) {
-        snprintf(err, STIMULUS_ERR_SIZE, "%s: %s", path, sf_strerror(NULL));
+    float *samples;
+    int frames, channels, rate;
+    if (sound_read(path, SOUND_MAX_SECONDS, &samples, &frames, &channels, &rate, err))
         return 1;
-    }
-    if (info.frames < 1 || info.channels < 1 || info.channels > 64 || info.samplerate < 1000 ||
-        info.frames > (sf_count_t)info.samplerate * SOUND_MAX_SECONDS) {
-        snprintf(err, STIMULUS_ERR_SIZE, "%s: %lld frames, %d channels at %d Hz: not a "
-                 "playable sound (up to %d s)", path, (long long)info.frames, info.channels,
-                 info.samplerate, SOUND_MAX_SECONDS);
-        sf_close(f);
-        return 1;
-    }
-    float *samples = malloc(sizeof(float) * (size_t)info.frames * (size_t)info.channels);
-    sf_count_t got = samples ? sf_readf_float(f, samples, info.frames) : 0;
-    sf_close(f);
-    int status;
-    if (!samples || got < 1) {
-        snprintf(err, STIMULUS_ERR_SIZE, "%s: %s", path,
-                 samples ? "no samples could be read" : "out of memory");
-        status = 1;
-    } else {
-        status = presenter_add_sound_samples(p, samples, (int)got, info.channels,
-                                             info.samplerate, id, err);
-        if (status) {
-            char inner[STIMULUS_ERR_SIZE];
-            snprintf(inner, sizeof inner, "%s", err);
-            snprintf(err, STIMULUS_ERR_SIZE, "%s: %s", path, inner);
-        }
+    int status = presenter_add_sound_samples(p, samples, frames, channels, rate, id, err);
+    if (status) {
+        char inner[STIMULUS_ERR_SIZE];
+        snprintf(inner, sizeof inner, "%s", err);
+        snprintf(err, STIMULUS_ERR_SIZE, "%s: %s", path, inner);
     }
     free(samples);
     return status;

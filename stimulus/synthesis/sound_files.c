@@ -1,5 +1,6 @@
-/* sound_files.c: sounds from files (libsndfile), resampled by
- * sound_resample (stimulus/sound_resample.c), and cut into clips. */
+/* sound_files.c: sounds from files (read by sound_read, written with
+ * libsndfile), resampled by sound_resample (stimulus/sound_resample.c), and
+ * cut into clips. */
 #include "synthesis/synthesis.h"
 
 #include <dirent.h>
@@ -11,45 +12,27 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+/* Up to an hour: a recording cut into clips; beyond it a header is lying
+ * or the file is not a stimulus. */
+#define SOUND_FILE_MAX_SECONDS 3600
+
 int sound_file_read(const char *path, int rate, float **samples, int *frames, char *err)
 {
     *samples = NULL;
     *frames = 0;
-    SF_INFO info;
-    memset(&info, 0, sizeof info);
-    SNDFILE *f = sf_open(path, SFM_READ, &info);
-    if (!f) {
-        snprintf(err, STIMULUS_ERR_SIZE, "%s: %s", path, sf_strerror(NULL));
+    float *all;
+    int got, channels, file_rate;
+    if (sound_read(path, SOUND_FILE_MAX_SECONDS, &all, &got, &channels, &file_rate, err))
         return 1;
-    }
-    /* Up to an hour at 768 kHz: beyond it a header is lying or the file is
-     * not a stimulus. */
-    if (info.frames < 1 || info.channels < 1 || info.channels > 64 || info.samplerate < 1000 ||
-        info.samplerate > 768000 || info.frames > (sf_count_t)info.samplerate * 3600) {
-        snprintf(err, STIMULUS_ERR_SIZE, "%s: %lld frames, %d channels at %d Hz: not a sound "
-                 "clip (1..64 channels, 1..768 kHz, up to an hour)", path,
-                 (long long)info.frames, info.channels, info.samplerate);
-        sf_close(f);
-        return 1;
-    }
-    float *all = malloc(sizeof(float) * (size_t)info.frames * (size_t)info.channels);
-    sf_count_t got = all ? sf_readf_float(f, all, info.frames) : 0;
-    sf_close(f);
-    if (!all || got < 1) {
-        snprintf(err, STIMULUS_ERR_SIZE, "%s: %s", path,
-                 all ? "no samples could be read" : "out of memory");
-        free(all);
-        return 1;
-    }
     /* Mono: the mean of the channels. */
-    for (sf_count_t i = 0; i < got; i++) {
+    for (int i = 0; i < got; i++) {
         double s = 0;
-        for (int c = 0; c < info.channels; c++)
-            s += all[i * info.channels + c];
-        all[i] = (float)(s / info.channels);
+        for (int c = 0; c < channels; c++)
+            s += all[(size_t)i * channels + c];
+        all[i] = (float)(s / channels);
     }
     char inner[STIMULUS_ERR_SIZE];
-    int status = sound_resample(all, (int)got, 1, info.samplerate, rate, samples, frames, inner);
+    int status = sound_resample(all, got, 1, file_rate, rate, samples, frames, inner);
     free(all);
     if (status)
         snprintf(err, STIMULUS_ERR_SIZE, "%s: %s", path, inner);
