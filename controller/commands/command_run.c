@@ -148,8 +148,15 @@ static void print_recorded_comparisons(const run_result *r)
         }
         int n = r->recorded_compared[c], beat = r->recorded_beat[c], below = r->recorded_below[c];
         printf("  MEI / %s: median %.3f over %d targets; the MEI beats it for %d, is below it "
-               "for %d, undecided for %d\n", names[c], r->recorded_ratio[c], n, beat, below,
+               "for %d, undecided for %d", names[c], r->recorded_ratio[c], n, beat, below,
                n - beat - below);
+        /* A target has no ratio when the control drew no spike in any
+         * repeat or either kind kept no unflagged repeat (run.c
+         * evaluate_ratios): say so, rather than let the count shrink. */
+        if (r->targets > n)
+            printf("; %d more without a ratio (no unflagged repeat, or no spike to the control)",
+                   r->targets - n);
+        printf("\n");
     }
     printf("  (beats: the MEI's 95%% interval of the mean lies wholly above the control's; "
            "below: wholly below; overlapping intervals are undecided)\n");
