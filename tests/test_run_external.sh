@@ -167,6 +167,31 @@ PY
 rc=$?
 check "Open Ephys: unflagged trials equal the spikes sent, only the trials the stops cut or the lost or late spike's are flagged (the late one by a trial_flags record), the unit map is in the record ($(tail -1 "$work/err"))" \
     '[ $rc = 0 ]'
+# The jittered gaps as shown: each trial's schedule record gives its own gap
+# (isi_frames 1..12), and the display's onset flips are that far apart: 8
+# frames of stimulus plus the gap at 200 Hz (a dropped frame lengthens one:
+# nine in ten pairs must be exact).
+$py - "$work/oe_session" "$tests/../python" >"$work/err" 2>&1 <<'PY'
+import sys
+sys.path.insert(0, sys.argv[2])
+import inception.record
+session = inception.record.open(sys.argv[1])
+sched = {r["fields"]["trial"]: r["fields"] for r in session.records("schedule")}
+onset = {r["fields"]["trial"]: r["fields"]["onset_ns"] for r in session.records("flip")
+         if r["fields"]["onset"] == 1}
+gaps = [sched[t]["isi_frames"] for t in sorted(sched)]
+pairs = [(t, round((onset[t + 1] - onset[t]) / 5e6)) for t in sorted(sched)
+         if t + 1 in sched and t in onset and t + 1 in onset and sched[t]["block"] == sched[t + 1]["block"]]
+exact = sum(frames == 8 + sched[t]["isi_frames"] for t, frames in pairs)
+summary = "gaps %d..%d frames, %d values; %d of %d onset intervals exactly 8 + the gap" % (
+    min(gaps), max(gaps), len(set(gaps)), exact, len(pairs))
+print(summary)
+assert min(gaps) >= 1 and max(gaps) <= 12 and len(set(gaps)) >= 8, summary
+assert len(pairs) >= 50 and exact >= 0.9 * len(pairs), summary
+PY
+rc=$?
+check "jittered gaps: each trial's schedule record gives its own, and the display showed it ($(tail -1 "$work/err"))" \
+    '[ $rc = 0 ]'
 # Spike times: every spike the stand-in sent, in order, from the record's
 # `spikes` records through the Python reader: sample number, sorted_id and
 # electrode exactly, all of them: the stand-in sends spikes only inside
