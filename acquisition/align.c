@@ -456,7 +456,7 @@ static int closer_rival(const vote *best, const vote *rival)
  * matched) can only guess: without arrival times, or with a rig that answers
  * half a stimulus late, they picked the shifted one (32 of 20,000 simulated
  * sessions whose first edge was lost, at 240 Hz with 0..11 frames of jitter;
- * 10 with this wait, docs/timing.md). So such
+ * 3 with this wait: bench-vote, docs/timing.md). So such
  * a tie waits for the next onset, while the vote has room and for at most
  * two intervals of data past the last voting onset (no more onsets may come:
  * the end of a block). Where the gaps are jittered (the config says so: the

@@ -856,9 +856,9 @@ static int resolve_timing(parse_state *s)
  * tolerance of its anchor's draw: w frames either side, w = tolerance /
  * frame rounded down. With J + 1 equally likely draws that happens with
  * chance about (2w + 1) / (J + 1); the jitter is refused unless that is at
- * most 1/4: the least jitter accepted still let a shifted pairing win in 2
- * to 10 of 20,000 simulated sessions whose first edge was lost
- * (docs/timing.md has the figures). */
+ * most 1/4: the least jitter accepted still lets a shifted pairing win in 2
+ * or 3 of 20,000 simulated sessions whose first edge was lost (bench-vote;
+ * docs/timing.md has the figures). */
 int protocol_isi_jitter_min_frames(double refresh_hz)
 {
     double frame_ns = 1e9 / refresh_hz;
