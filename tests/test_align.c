@@ -326,6 +326,50 @@ static void test_jittered_edge_lost(void)
         }
 }
 
+/* Jittered gaps whose first three draws happen to be alike (0, 0, 0, then
+ * 11 frames): with the first edge lost and no arrival times (a rig answering
+ * late), the pairing shifted by one stimulus matches onsets 0-2 and misses 3,
+ * as the true one matches 1-3 and misses 0: a tie, which the tie rules gave
+ * the shifted pairing (it matches the first onset). Told that the gaps are
+ * jittered (acq_align_config.jittered_onsets, as inception run sets it), the
+ * vote waits for the next onsets, which only the true pairing matches. */
+static void test_jittered_tie_waits(void)
+{
+    static const int draws[23] = {0, 0, 0, 11, 6, 2, 9, 4, 7, 1, 10, 3, 8, 5, 11, 0, 6, 2, 9, 4, 7, 1, 10};
+    for (int told = 0; told < 2; told++) {
+        scenario s;
+        make_frames(&s, 24, 0);
+        int64_t frame = 0;
+        for (int i = 0; i < 24; i++) {
+            s.display[i] = D0 + (int64_t)llround((double)frame * FRAME_NS);
+            s.edge[i] = true_acq(s.display[i]);
+            frame += 12 + (i < 23 ? draws[i] : 0);
+        }
+        s.nbins = (int)((true_acq(s.display[23]) + 1000000000 - T0) / WIDTH);
+        s.drop_edge[0] = 1;
+        acq_align_config c;
+        char err[ACQ_ERR_SIZE];
+        acq_aligner *a = NULL;
+        acq_align_config_default(&c);
+        c.sync_line = 0;
+        c.jittered_onsets = told;
+        CHECK(acq_aligner_create(&a, &c, err) == 0, "aligner: %s", a ? "" : err);
+        if (!a)
+            return;
+        feed(a, &s, 0);
+        acq_trial t[MAX_TRIALS];
+        float counts[MAX_TRIALS][UNITS];
+        int n = collect(a, t, counts), right = own_edges(&s, 0, t, counts, n);
+        if (told)
+            CHECK(n == 24 && right == 24, "jittered, first three draws alike, told so: every "
+                  "trial on its own edge (%d of %d)", right, n);
+        else
+            CHECK(n == 24 && t[1].sync_edge_ns == s.edge[2],
+                  "... not told so: the tie rules pair trial 1 with trial 2's edge (as today)");
+        acq_aligner_destroy(a);
+    }
+}
+
 /* The limitation jitter removes: the same stream with a regular rhythm (no
  * jitter) and the first edge lost. Onset i on edge i + 1 matches all eight
  * voting onsets, the true pairing seven: the shifted one wins, and every
@@ -1016,5 +1060,6 @@ int main(void)
     /* Last: their draws from the shared generator leave the others' as they were. */
     test_jittered_edge_lost();
     test_regular_short_trials_first_edge_lost();
+    test_jittered_tie_waits();
     return test_done();
 }
