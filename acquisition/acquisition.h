@@ -441,11 +441,16 @@ int64_t acq_now_ns(void); /* CLOCK_MONOTONIC */
  * then per trial the counts of the bins whose centre lies in
  * [onset + latency, onset + latency + window) on the acquisition clock. */
 
+/* The default match tolerance (5 ms); the protocol's ISI jitter is sized
+ * against it (docs/timing.md). */
+#define ACQ_MATCH_TOLERANCE_NS 5000000
+
 typedef struct acq_align_config {
     int units;                /* 0: taken from the first bin */
     int64_t latency_ns;       /* default 50 ms */
     int64_t window_ns;        /* default 500 ms */
-    int64_t match_tolerance_ns; /* sync edge within this of its predicted time; default 5 ms */
+    int64_t match_tolerance_ns; /* sync edge within this of its predicted time;
+                                   default ACQ_MATCH_TOLERANCE_NS */
     int sync_line;            /* -1: any line */
     int grace_bins;           /* a missing bin is lost once this many later ones arrived; default 3 */
     int64_t history_ns;       /* bins kept for onsets that arrive late; default 4 s */
@@ -455,6 +460,11 @@ typedef struct acq_align_config {
      * 0 no limit. Keeps a stream that connected late from locking onto a
      * coincidental rhythm. */
     int64_t max_arrival_gap_ns;
+    /* 1: the gaps between onsets are jittered (timing.isi_jitter_frames,
+     * docs/timing.md), so a tie in the first vote waits for the next onsets
+     * (align.c tie_undecided); 0: only where the voting onsets' intervals
+     * are seen to differ. */
+    int jittered_onsets;
 } acq_align_config;
 
 void acq_align_config_default(acq_align_config *c);

@@ -37,9 +37,12 @@ sample, no other trial's.
 --decoy-line L: with each sync edge (line 0) a rising edge on line L 3 ms
 later (another device's TTL on the same stream): a receiver taking edges of
 any line finds two candidates for each onset; one told line 0 finds one.
+--ignore-onsets K: the first K onset messages get no TTL and no spikes (a
+photodiode pulse the rig did not register; issue 13): those trials are
+damaged (1); the counting of onsets for the options above starts after them.
 Usage: openephys_rig.py DATA_ENDPOINT ONSET_ENDPOINT LATENCY_MS WINDOW_MS TRUTH_FILE
        [--stop-after K reset|continue|never]... [--drop-spike K] [--late-spike K]
-       [--decoy-line L]"""
+       [--decoy-line L] [--ignore-onsets K]"""
 import os, signal, struct, sys, time
 import numpy as np
 import zmq
@@ -59,6 +62,7 @@ drop_pending = False       # the trial after the dropped spike's may be flagged
 late_at = int(sys.argv[sys.argv.index("--late-spike") + 1]) if "--late-spike" in sys.argv else None
 withheld = None            # the late spike: (sample, electrode, sorted_id)
 decoy = int(sys.argv[sys.argv.index("--decoy-line") + 1]) if "--decoy-line" in sys.argv else None
+ignore = int(sys.argv[sys.argv.index("--ignore-onsets") + 1]) if "--ignore-onsets" in sys.argv else 0
 RATE, UNITS, TETRODES, BLOCK, BIN_NS = 30000, 6, 2, 1024, 10_000_000
 T0, AHEAD_NS, LAG_NS, STOP_NS = time.monotonic_ns(), 3_000_000_000, 1_000_000_000, 1_000_000_000
 ctx = zmq.Context()
@@ -132,6 +136,9 @@ def respond(frames):
     _, _, _, _, _, t_display = struct.unpack_from("<HHIIQq", header_bytes, 4)
     trial, stimulus, _, height, width = struct.unpack_from("<QQqII", payload)
     if stopped_until is not None:   # shown while acquisition was stopped: not recorded
+        truth.append([trial, 1] + [0] * (UNITS + TETRODES))
+        return
+    if ignore and len(truth) < ignore:   # the first onsets: not registered, nothing sent
         truth.append([trial, 1] + [0] * (UNITS + TETRODES))
         return
     image = np.frombuffer(payload[32:], "<f4").reshape(height, width)

@@ -259,6 +259,151 @@ static void test_regular_first_edge_lost(void)
     acq_aligner_destroy(a);
 }
 
+/* Onsets as a display at 240 Hz shows them: 8 frames of stimulus, then 4 of
+ * gap plus 0..`jitter` frames drawn per trial (timing.isi_jitter_frames), each
+ * onset on a frame; the rig's edge ±0.2 ms from where the clock puts it, its
+ * message 1 ms after the onset's (a rig answering each onset at once). */
+#define FRAME_NS (1e9 / 240)
+static void make_frames(scenario *s, int trials, int jitter)
+{
+    memset(s, 0, sizeof *s);
+    s->trials = trials;
+    s->drop_bin = s->conflict_bin = s->swap_bin = -1;
+    int64_t frame = 0;
+    for (int i = 0; i < trials; i++) {
+        s->display[i] = D0 + (int64_t)llround((double)frame * FRAME_NS);
+        s->edge[i] = true_acq(s->display[i]) + (int64_t)((uniform() - 0.5) * 400000);
+        s->received[i] = s->display[i] - D0 + 1000000000;
+        frame += 8 + 4 + (int64_t)(uniform() * (jitter + 1));
+    }
+    s->nbins = (int)((true_acq(s->display[trials - 1]) + 1000000000 - T0) / WIDTH);
+}
+
+/* Every trial of `s` on its own edge with the counts of its window, but
+ * `lost` (its edge dropped), flagged for it. Returns the trials right. */
+static int own_edges(const scenario *s, int lost, const acq_trial *t, float (*counts)[UNITS],
+                     int n)
+{
+    int right = 0;
+    for (int i = 0; i < n && i < s->trials; i++) {
+        float want[UNITS];
+        int dropped, conflict;
+        expected_sum(s, s->edge[i], want, &dropped, &conflict);
+        if (i == lost)
+            right += t[i].trial == (uint64_t)i && t[i].flags == ACQ_TRIAL_NO_SYNC;
+        else
+            right += t[i].trial == (uint64_t)i && t[i].flags == 0 &&
+                     t[i].sync_edge_ns == s->edge[i] && !memcmp(want, counts[i], sizeof want);
+    }
+    return right;
+}
+
+/* Issue 13: the first onset's edge lost (a photodiode pulse the rig did not
+ * register) on short trials, whose messages arrive too close together for
+ * their arrival times to tell pairings a stimulus apart. With jittered gaps
+ * (11 frames, protocols/demo.yaml's) the pairing shifted by one stimulus
+ * predicts edges where there are none: every other onset on its own edge,
+ * the first flagged; the same with the third's edge lost. */
+static void test_jittered_edge_lost(void)
+{
+    int lost[] = {0, 2};
+    for (int k = 0; k < 2; k++)
+        for (int run = 0; run < 5; run++) { /* five draws of the gaps */
+            scenario s;
+            make_frames(&s, 24, 11);
+            s.drop_edge[lost[k]] = 1;
+            acq_aligner *a = new_aligner();
+            feed(a, &s, 1);
+            acq_trial t[MAX_TRIALS];
+            float counts[MAX_TRIALS][UNITS];
+            int n = collect(a, t, counts), right = own_edges(&s, lost[k], t, counts, n);
+            CHECK(n == 24 && right == 24,
+                  "jittered gaps, edge %d lost (draw %d): trial %d flagged, the others on their "
+                  "own edges, counts exact (%d of %d right; trial 1 on %lld, its own %lld)",
+                  lost[k], run, lost[k], right, n, n > 1 ? (long long)t[1].sync_edge_ns : -1LL,
+                  (long long)s.edge[1]);
+            acq_aligner_destroy(a);
+        }
+}
+
+/* Jittered gaps whose first three draws happen to be alike (0, 0, 0, then
+ * 11 frames): with the first edge lost and no arrival times (a rig answering
+ * late), the pairing shifted by one stimulus matches onsets 0-2 and misses 3,
+ * as the true one matches 1-3 and misses 0: a tie, which the tie rules gave
+ * the shifted pairing (it matches the first onset). Told that the gaps are
+ * jittered (acq_align_config.jittered_onsets, as inception run sets it), the
+ * vote waits for the next onsets, which only the true pairing matches. */
+static void test_jittered_tie_waits(void)
+{
+    static const int draws[23] = {0, 0, 0, 11, 6, 2, 9, 4, 7, 1, 10, 3, 8, 5, 11, 0, 6, 2, 9, 4, 7, 1, 10};
+    for (int told = 0; told < 2; told++) {
+        scenario s;
+        make_frames(&s, 24, 0);
+        int64_t frame = 0;
+        for (int i = 0; i < 24; i++) {
+            s.display[i] = D0 + (int64_t)llround((double)frame * FRAME_NS);
+            s.edge[i] = true_acq(s.display[i]);
+            frame += 12 + (i < 23 ? draws[i] : 0);
+        }
+        s.nbins = (int)((true_acq(s.display[23]) + 1000000000 - T0) / WIDTH);
+        s.drop_edge[0] = 1;
+        acq_align_config c;
+        char err[ACQ_ERR_SIZE];
+        acq_aligner *a = NULL;
+        acq_align_config_default(&c);
+        c.sync_line = 0;
+        c.jittered_onsets = told;
+        CHECK(acq_aligner_create(&a, &c, err) == 0, "aligner: %s", a ? "" : err);
+        if (!a)
+            return;
+        feed(a, &s, 0);
+        acq_trial t[MAX_TRIALS];
+        float counts[MAX_TRIALS][UNITS];
+        int n = collect(a, t, counts), right = own_edges(&s, 0, t, counts, n);
+        if (told)
+            CHECK(n == 24 && right == 24, "jittered, first three draws alike, told so: every "
+                  "trial on its own edge (%d of %d)", right, n);
+        else
+            CHECK(n == 24 && t[1].sync_edge_ns == s.edge[2],
+                  "... not told so: the tie rules pair trial 1 with trial 2's edge (as today)");
+        acq_aligner_destroy(a);
+    }
+}
+
+/* The limitation jitter removes: the same stream with a regular rhythm (no
+ * jitter) and the first edge lost. Onset i on edge i + 1 matches all eight
+ * voting onsets, the true pairing seven: the shifted one wins, and every
+ * trial but the last (no edge after it) carries its successor's edge,
+ * unflagged. Asserted as it is today, so that a fix shows up here; the run
+ * says so at start (docs/timing.md). With the third edge lost instead the
+ * true pairing wins: the shifted one loses an onset too. */
+static void test_regular_short_trials_first_edge_lost(void)
+{
+    scenario s;
+    make_frames(&s, 24, 0);
+    s.drop_edge[0] = 1;
+    acq_aligner *a = new_aligner();
+    feed(a, &s, 1);
+    acq_trial t[MAX_TRIALS];
+    float counts[MAX_TRIALS][UNITS];
+    int n = collect(a, t, counts), shifted = 0;
+    for (int i = 0; i + 1 < n; i++)
+        shifted += t[i].flags == 0 && t[i].sync_edge_ns == s.edge[i + 1];
+    CHECK(n == 24 && shifted == 23 && (t[23].flags & ACQ_TRIAL_NO_SYNC),
+          "regular rhythm, first edge lost: trials 0-22 on their successors' edges, unflagged "
+          "(%d of 23), the last flagged: the limitation docs/timing.md describes", shifted);
+    acq_aligner_destroy(a);
+    make_frames(&s, 24, 0);
+    s.drop_edge[2] = 1;
+    a = new_aligner();
+    feed(a, &s, 1);
+    n = collect(a, t, counts);
+    int right = own_edges(&s, 2, t, counts, n);
+    CHECK(n == 24 && right == 24, "regular rhythm, third edge lost: all right (%d of %d)",
+          right, n);
+    acq_aligner_destroy(a);
+}
+
 /* The sync edges start ten onsets late (the data stream connected after the
  * display began): the early onsets leave flagged once they are a history
  * old, and the vote locks onto the rest. */
@@ -912,5 +1057,9 @@ int main(void)
     test_clock_reset();
     test_restart_edge_before_onset();
     test_restart_slow_answer();
+    /* Last: their draws from the shared generator leave the others' as they were. */
+    test_jittered_edge_lost();
+    test_regular_short_trials_first_edge_lost();
+    test_jittered_tie_waits();
     return test_done();
 }

@@ -45,7 +45,8 @@ static void test_shipped(const char *root)
               "demo: virtual rig, 100 neurons");
         CHECK(p->display.mode == PROTOCOL_DISPLAY_OFFSCREEN && p->display.refresh_hz == 240.0f,
               "demo: offscreen at 240 Hz");
-        CHECK(p->timing.stimulus_frames == 8 && p->timing.isi_frames == 4, "demo: 8 + 4 frames");
+        CHECK(p->timing.stimulus_frames == 8 && p->timing.isi_frames == 4 &&
+                  p->timing.isi_jitter_frames == 11, "demo: 8 + 4 frames, jitter 0..11");
         CHECK(p->images.train == 2000 && p->images.test == 30 && p->images.test_repeats == 5,
               "demo: 2000 training, 30 x 5 test");
         CHECK(p->model.layers == 3 && p->model.kernels[0] == 9 && p->model.kernels[2] == 7,
@@ -58,9 +59,11 @@ static void test_shipped(const char *root)
     snprintf(path, sizeof path, "%s/protocols/walker2019.yaml", root);
     CHECK(protocol_load(path, &p, err) == 0, "walker2019.yaml parses: %s", p ? "" : err);
     if (p) {
-        /* 500 ms and 400 ms at 60 Hz: 30 and 24 frames exactly. */
-        CHECK(p->timing.stimulus_frames == 30 && p->timing.isi_frames == 24,
-              "walker2019: 500/400 ms = 30/24 frames at 60 Hz");
+        /* 500, 300 and 200 ms at 60 Hz: 30, 18 and 12 frames exactly (the
+         * paper's 300-500 ms blanks). */
+        CHECK(p->timing.stimulus_frames == 30 && p->timing.isi_frames == 18 &&
+                  p->timing.isi_jitter_frames == 12,
+              "walker2019: 500 ms, 300 + 0..200 ms = 30, 18 + 0..12 frames at 60 Hz");
         CHECK(p->images.train == 5000 && p->images.test_repeats == 10 && p->mei.steps == 1000,
               "walker2019: 5000 images, 10 repeats, 1000 MEI steps");
         CHECK(p->virtual_rig.enabled == 0 && p->seed == 2019, "walker2019: real rig, seed 2019");
@@ -71,7 +74,10 @@ static void test_shipped(const char *root)
     if (p) {
         /* The template states every default: every setting it gives equals the
          * default, so a protocol with only "version: 2" (the template's) must
-         * resolve the same. */
+         * resolve the same. Except the ISI jitter: the template recommends
+         * 200 ms (docs/timing.md), the built-in default stays 0, a regular
+         * rhythm, so that a protocol written before the setting keeps its
+         * meaning. */
         protocol *d = parse_text("version: 2\n", err);
         int same = d != NULL, given = 0;
         for (int i = 0; d && i < protocol_setting_count(); i++) {
@@ -79,13 +85,18 @@ static void test_shipped(const char *root)
             protocol_setting_get(p, i, &a);
             protocol_setting_get(d, i, &b);
             given += !strncmp(a.source, "file", 4);
+            if (!strncmp(a.key, "timing.isi_jitter_", 18)) {
+                CHECK(!strcmp(b.value, "0") && (!strcmp(a.value, "200") || !strcmp(a.value, "12")),
+                      "%s: template %s, default %s", a.key, a.value, b.value);
+                continue;
+            }
             if (strcmp(a.value, b.value)) {
                 printf("# %s: template %s, default %s\n", a.key, a.value, b.value);
                 same = 0;
             }
         }
         CHECK(same, "template.yaml states the defaults");
-        CHECK(given >= protocol_setting_count() - 3, "template.yaml gives %d of %d keys "
+        CHECK(given >= protocol_setting_count() - 4, "template.yaml gives %d of %d keys "
               "(the frame alternatives and images.path are commented)", given,
               protocol_setting_count());
         protocol_destroy(d);
@@ -138,6 +149,72 @@ static void test_defaults_and_rounding(void)
 }
 
 /* The value of "# NAME: value" in a corpus file. */
+/* The ISI jitter: given in ms or frames, refused below the least that helps
+ * the clock vote, and each trial's draw: in range, every value drawn, a
+ * function of the seed and the trial number alone. */
+static void test_isi_jitter(void)
+{
+    char err[CONTROLLER_ERR_SIZE], value[256];
+    protocol_setting s;
+    protocol *p = parse_text("seed: 5\ntiming:\n  isi_frames: 18\n  isi_jitter_ms: 200\n", err);
+    CHECK(p != NULL, "isi_jitter_ms parses: %s", p ? "" : err);
+    if (!p)
+        return;
+    CHECK(p->timing.isi_jitter_frames == 12, "200 ms at 60 Hz = 12 frames (got %d)",
+          p->timing.isi_jitter_frames);
+    const char *source = setting_source(p, "timing.isi_jitter_frames", value, &s);
+    CHECK(strstr(source, "timing.isi_jitter_ms 200 ms (file, line 4)") != NULL,
+          "the derivation is reported: %s", source);
+    int seen[13] = {0}, outside = 0, again = 0, drawn[1300];
+    for (int64_t t = 0; t < 1300; t++) {
+        int isi = drawn[t] = protocol_trial_isi_frames(p, t);
+        if (isi < 18 || isi > 30)
+            outside++;
+        else
+            seen[isi - 18]++;
+    }
+    for (int64_t t = 1299; t >= 0; t--) /* the other way round: nothing depends on order */
+        again += protocol_trial_isi_frames(p, t) == drawn[t];
+    int least = 1300, most = 0;
+    for (int k = 0; k < 13; k++) {
+        least = seen[k] < least ? seen[k] : least;
+        most = seen[k] > most ? seen[k] : most;
+    }
+    /* 100 draws expected per value: a binomial's SD is 9.6, so 50..150 is
+     * over 5 SD either side. */
+    CHECK(outside == 0 && least >= 50 && most <= 150,
+          "1300 trials draw 18..30 frames, each value 50-150 times (%d outside, %d..%d)",
+          outside, least, most);
+    CHECK(again == 1300, "drawn again in reverse order: the same gaps (%d of 1300)", again);
+    protocol *q = parse_text("seed: 5\ntiming:\n  isi_frames: 18\n  isi_jitter_frames: 12\n", err);
+    protocol *r = parse_text("seed: 6\ntiming:\n  isi_frames: 18\n  isi_jitter_frames: 12\n", err);
+    int same = 0, other = 0;
+    for (int64_t t = 0; q && r && t < 200; t++) {
+        same += protocol_trial_isi_frames(q, t) == protocol_trial_isi_frames(p, t);
+        other += protocol_trial_isi_frames(r, t) == protocol_trial_isi_frames(p, t);
+    }
+    CHECK(same == 200 && other < 60, "the same seed draws the same (%d of 200), another seed "
+          "other draws (%d the same by chance, ~15 expected)", same, other);
+    protocol_destroy(q);
+    protocol_destroy(r);
+    protocol_destroy(p);
+    p = parse_text("timing:\n  isi_frames: 7\n", err);
+    CHECK(p && p->timing.isi_jitter_frames == 0 && protocol_trial_isi_frames(p, 3) == 7,
+          "no jitter: every trial's gap is isi_frames");
+    protocol_destroy(p);
+    /* The least accepted: 4 (2w + 1) - 1 frames, w the frames within 5 ms. */
+    struct { double hz; int least; } rates[] = {{60, 3}, {144, 3}, {200, 11}, {240, 11}, {400, 19}};
+    for (int i = 0; i < 5; i++)
+        CHECK(protocol_isi_jitter_min_frames(rates[i].hz) == rates[i].least,
+              "at %g Hz at least %d frames (got %d)", rates[i].hz, rates[i].least,
+              protocol_isi_jitter_min_frames(rates[i].hz));
+    p = parse_text("display:\n  refresh_hz: 240\ntiming:\n  isi_jitter_ms: 20\n", err);
+    CHECK(!p && strstr(err, "test.yaml:4:") && strstr(err, "timing.isi_jitter_ms") &&
+              strstr(err, "at least 11 frames"), "20 ms at 240 Hz refused naming the key: %s",
+          p ? "accepted" : err);
+    protocol_destroy(p);
+}
+
 static int expectation(const char *text, const char *name, char *out, size_t size)
 {
     char tag[64];
@@ -241,6 +318,7 @@ int main(int argc, char **argv)
     const char *root = argc > 1 ? argv[1] : ".";
     test_shipped(root);
     test_defaults_and_rounding();
+    test_isi_jitter();
     test_bad_corpus(root);
     test_ports();
     return test_done();

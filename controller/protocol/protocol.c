@@ -9,6 +9,7 @@
  * the parser would refuse. */
 #include "acquisition.h" /* ACQ_MAX_UNITS: the wire format's units per message */
 #include "controller.h"
+#include "model.h" /* model_rng: the project's one random number generator */
 #include "stimulus.h" /* PRESENTER_AUDIO_BUFFER_FRAMES: a sound's start latency */
 
 #include <errno.h>
@@ -155,6 +156,11 @@ static const setting_spec settings[] = {
      "gap between stimuli in frames (or give isi_ms)"},
     {"timing", "isi_ms", T_FLOAT, AT(timing.isi_ms), 0, 600000, "300", NULL,
      "gap between stimuli, rounded to whole frames"},
+    {"timing", "isi_jitter_frames", T_INT, AT(timing.isi_jitter_frames), 0, 100000, "0", NULL,
+     "each gap longer by 0..this many frames, drawn per trial (or give isi_jitter_ms; "
+     "docs/timing.md)"},
+    {"timing", "isi_jitter_ms", T_FLOAT, AT(timing.isi_jitter_ms), 0, 600000, "0", NULL,
+     "the same in milliseconds, rounded to whole frames"},
 
     {"images", "source", T_ENUM, AT(images.source), 0, 0, "synthetic", image_sources,
      "synthetic, photos, folder, npy or patches"},
@@ -811,10 +817,12 @@ static int frames_from_ms(float ms, float hz)
 static int resolve_timing(parse_state *s)
 {
     protocol *p = s->p;
-    const char *pairs[2][2] = {{"stimulus_frames", "stimulus_ms"}, {"isi_frames", "isi_ms"}};
-    int *frames[2] = {&p->timing.stimulus_frames, &p->timing.isi_frames};
-    float *ms[2] = {&p->timing.stimulus_ms, &p->timing.isi_ms};
-    for (int k = 0; k < 2; k++) {
+    const char *pairs[3][2] = {{"stimulus_frames", "stimulus_ms"}, {"isi_frames", "isi_ms"},
+                               {"isi_jitter_frames", "isi_jitter_ms"}};
+    int *frames[3] = {&p->timing.stimulus_frames, &p->timing.isi_frames,
+                      &p->timing.isi_jitter_frames};
+    float *ms[3] = {&p->timing.stimulus_ms, &p->timing.isi_ms, &p->timing.isi_jitter_ms};
+    for (int k = 0; k < 3; k++) {
         if (given(s, "timing", pairs[k][0]) && given(s, "timing", pairs[k][1]))
             return fail_at(s, where(s, "timing", pairs[k][1]), "give one of the two",
                            "timing.%s and timing.%s are both given", pairs[k][0], pairs[k][1]);
@@ -828,7 +836,47 @@ static int resolve_timing(parse_state *s)
                                                                       : "stimulus_frames"),
                        "at least one frame", "the stimulus lasts 0 frames at %g Hz",
                        p->display.refresh_hz);
+    int least = protocol_isi_jitter_min_frames(p->display.refresh_hz);
+    if (p->timing.isi_jitter_frames > 0 && p->timing.isi_jitter_frames < least) {
+        int in_frames = given(s, "timing", "isi_jitter_frames");
+        char hint[128];
+        snprintf(hint, sizeof hint, "0 (a regular rhythm), or at least %d frames = %.1f ms at %g Hz",
+                 least, least * 1000.0 / p->display.refresh_hz, p->display.refresh_hz);
+        return fail_at(s, where(s, "timing", in_frames ? "isi_jitter_frames" : "isi_jitter_ms"),
+                       hint, "timing.%s: a jitter of %d frames is too small for the clock vote "
+                       "to tell a pairing shifted by one stimulus (docs/timing.md)",
+                       in_frames ? "isi_jitter_frames" : "isi_jitter_ms",
+                       p->timing.isi_jitter_frames);
+    }
     return 0;
+}
+
+/* A pairing of onsets with sync edges shifted by one stimulus matches an
+ * onset only where that trial's jitter draw lies within the vote's match
+ * tolerance of its anchor's draw: w frames either side, w = tolerance /
+ * frame rounded down. With J + 1 equally likely draws that happens with
+ * chance about (2w + 1) / (J + 1); the jitter is refused unless that is at
+ * most 1/4: the least jitter accepted still lets a shifted pairing win in 2
+ * or 3 of 20,000 simulated sessions whose first edge was lost (bench-vote;
+ * docs/timing.md has the figures). */
+int protocol_isi_jitter_min_frames(double refresh_hz)
+{
+    double frame_ns = 1e9 / refresh_hz;
+    int w = (int)floor((double)ACQ_MATCH_TOLERANCE_NS / frame_ns + 1e-9);
+    return 4 * (2 * w + 1) - 1;
+}
+
+int protocol_trial_isi_frames(const protocol *p, int64_t trial)
+{
+    int jitter = p->timing.isi_jitter_frames;
+    if (jitter <= 0)
+        return p->timing.isi_frames;
+    /* Its own stream of the seed, one per trial: the draw depends on nothing
+     * drawn before it ("isi" in ASCII keeps it apart from the other streams). */
+    model_rng rng;
+    model_rng_seed(&rng, model_rng_stream(p->seed ^ 0x697369ull, (uint64_t)trial));
+    int k = (int)(model_rng_uniform(&rng) * (jitter + 1));
+    return p->timing.isi_frames + (k > jitter ? jitter : k);
 }
 
 static int check_path(parse_state *s, const char *section, const char *name, char *path,
@@ -1288,16 +1336,21 @@ static void format_value(const protocol *p, const setting_spec *spec, char *out,
     }
 }
 
-/* The source of a frame count converted from milliseconds says how. */
+/* The source of a frame count converted from milliseconds says how (the
+ * timing section's NAME_frames and NAME_ms twins). */
 static int derived_frames(const protocol *p, const setting_spec *spec, char *out, size_t size)
 {
-    int is_stimulus = !strcmp(spec->name, "stimulus_frames");
-    if (strcmp(spec->section, "timing") || (!is_stimulus && strcmp(spec->name, "isi_frames")))
+    size_t n = strlen(spec->name);
+    if (strcmp(spec->section, "timing") || n < 7 || strcmp(spec->name + n - 7, "_frames"))
         return 0;
-    float ms = is_stimulus ? p->timing.stimulus_ms : p->timing.isi_ms;
-    int frames = is_stimulus ? p->timing.stimulus_frames : p->timing.isi_frames;
-    int ms_index = setting_index("timing", is_stimulus ? "stimulus_ms" : "isi_ms");
-    if (ms == 0 && frames > 0)
+    char ms_name[64];
+    snprintf(ms_name, sizeof ms_name, "%.*s_ms", (int)(n - 7), spec->name);
+    int ms_index = setting_index("timing", ms_name);
+    if (ms_index < 0)
+        return 0;
+    float ms = *(const float *)((const char *)p + settings[ms_index].offset);
+    int frames = *(const int *)((const char *)p + spec->offset);
+    if (ms == 0 && (frames > 0 || !p->lines[ms_index]))
         return 0;
     char origin[32];
     if (p->lines[ms_index])
@@ -1306,7 +1359,7 @@ static int derived_frames(const protocol *p, const setting_spec *spec, char *out
         snprintf(origin, sizeof origin, "default");
     double shown = frames * 1000.0 / p->display.refresh_hz;
     snprintf(out, size, "timing.%s %g ms (%s) at %g Hz, rounded to %d frames = %.2f ms%s",
-             is_stimulus ? "stimulus_ms" : "isi_ms", ms, origin, p->display.refresh_hz, frames,
+             ms_name, ms, origin, p->display.refresh_hz, frames,
              shown, fabs(shown - ms) > 0.005 ? " (rounding changed it)" : "");
     return 1;
 }

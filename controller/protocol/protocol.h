@@ -110,6 +110,12 @@ typedef struct protocol_display {
 typedef struct protocol_timing {
     int stimulus_frames, isi_frames; /* resolved, whole frames */
     float stimulus_ms, isi_ms;       /* as requested (0 when given in frames) */
+    /* Each trial's gap is isi_frames + k, k drawn uniformly from 0..isi_jitter_frames
+     * (protocol_trial_isi_frames): irregular onset intervals let the clock vote tell
+     * the true pairing of onsets and sync edges from one shifted by a stimulus
+     * (docs/timing.md). 0: a regular rhythm. */
+    int isi_jitter_frames;
+    float isi_jitter_ms;
 } protocol_timing;
 
 typedef struct protocol_images {
@@ -231,6 +237,13 @@ typedef struct protocol_setting {
 } protocol_setting;
 
 int protocol_setting_count(void);
+/* Trial `trial`'s gap after its stimulus, in frames: isi_frames plus a draw
+ * from 0..isi_jitter_frames, a function of the seed and the trial number only
+ * (a resumed session's trials get theirs whatever came before). */
+int protocol_trial_isi_frames(const protocol *p, int64_t trial);
+/* The smallest isi_jitter_frames (other than 0) the protocol accepts at
+ * `refresh_hz` (docs/timing.md: the clock vote's tolerance decides it). */
+int protocol_isi_jitter_min_frames(double refresh_hz);
 void protocol_setting_get(const protocol *p, int index, protocol_setting *out);
 
 #endif

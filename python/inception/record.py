@@ -231,7 +231,7 @@ class Session:
         onset_acq_ns and sync_edge_ns (-1 where not recorded), counts (trials x neurons,
         float32), and from the trial's schedule record: block, kind (str arrays, "" where no
         schedule record names the trial), target_neuron (-1: none), stimulus_frames,
-        isi_frames (-1 where unknown)."""
+        isi_frames (the trial's own gap, its jitter draw included; -1 where unknown)."""
         schedule = {}
         for r in self.records("schedule"):
             schedule.setdefault(r["fields"]["trial"], r["fields"])
