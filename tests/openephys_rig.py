@@ -157,9 +157,14 @@ def respond(frames):
         ttl(edge + 3_000_000, 1, decoy)
         ttl(edge + 6_000_000, 0, decoy)
     ttl(edge + 10_000_000, 0)
-    centres = [k * BIN_NS + BIN_NS // 2 for k in range((edge + latency_ns) // BIN_NS - 1,
-                                                         (edge + latency_ns + window_ns) // BIN_NS + 2)]
-    centres = [c for c in centres if edge + latency_ns <= c < edge + latency_ns + window_ns]
+    # The window as a receiver sees it: from the TTL's sample number, in ns as
+    # the plugin's sample rate gives it (rounded to the ns), not from the
+    # unquantized edge; a bin centre within 33 us of the window's end is in
+    # one and not the other (a CI run counted a trial one bin short so).
+    anchor = int(round(sample(edge) / RATE * 1e9))
+    centres = [k * BIN_NS + BIN_NS // 2 for k in range((anchor + latency_ns) // BIN_NS - 1,
+                                                         (anchor + latency_ns + window_ns) // BIN_NS + 2)]
+    centres = [c for c in centres if anchor + latency_ns <= c < anchor + latency_ns + window_ns]
     for u, n in enumerate(counts):
         for i in range(n):
             if u < UNITS:   # the Spike Sorter numbers units from 1 over all electrodes
