@@ -295,6 +295,73 @@ static void test_schedule_late_onset_and_idle(void)
     fake_free(&f);
 }
 
+/* The emulated display (no display at all): a frame swapped before its
+ * refresh is shown at it however late the thread woke for the previous
+ * one; a swap after the refresh misses it. Written from what a double-
+ * buffered display with vsync does: it latches the last completed swap at
+ * each vertical blank. */
+static frame_plan fake_blank(fake *f, double swap_ms, double woke_late_ms, int64_t *shown,
+                             int *missed)
+{
+    frame_plan plan = schedule_plan(&f->l, 0);
+    int64_t swapped = 1000000000 + (int64_t)llround(swap_ms * 1e6);
+    *shown = schedule_blank(&f->l, swapped, missed);
+    schedule_after_blank(&f->l, &plan, *shown, *shown + (int64_t)llround(woke_late_ms * 1e6),
+                         *missed, 0);
+    return plan;
+}
+
+static void test_schedule_emulated_display(void)
+{
+    fake f;
+    fake_init(&f, 10e6);
+    fake_submit(&f, 1, 3, 1);
+    fake_submit(&f, 2, 2, 1);
+    int64_t shown[9];
+    int missed[9];
+    /* swap times (ms after t0) and how late the thread woke for the refresh */
+    fake_blank(&f, 0.0, 0.0, &shown[0], &missed[0]);  /* 0: onset of 1 starts the grid */
+    fake_blank(&f, 0.4, 8.0, &shown[1], &missed[1]);  /* 1: refresh 10, woke 8 ms late */
+    fake_blank(&f, 18.5, 0.1, &shown[2], &missed[2]); /* 2: swapped 1.5 ms before refresh 20 */
+    fake_blank(&f, 30.2, 0.1, &shown[3], &missed[3]); /* 3: 0.2 ms after refresh 30: at 40 */
+    fake_blank(&f, 40.3, 0.0, &shown[4], &missed[4]); /* 4: end of 1's ISI, onset of 2 at 50 */
+    fake_blank(&f, 50.0, 0.0, &shown[5], &missed[5]); /* 5: at refresh 60 (one a flip) */
+    fake_blank(&f, 60.1, 0.0, &shown[6], &missed[6]); /* 6: offset of 2 at 70 */
+    fake_blank(&f, 70.1, 0.0, &shown[7], &missed[7]); /* 7: end of 2 at 80 */
+    const int64_t ms = 1000000, t0 = 1000000000;
+    CHECK(shown[0] == t0 && shown[1] == t0 + 10 * ms && shown[2] == t0 + 20 * ms &&
+              shown[3] == t0 + 40 * ms && shown[4] == t0 + 50 * ms && shown[5] == t0 + 60 * ms &&
+              shown[6] == t0 + 70 * ms && shown[7] == t0 + 80 * ms,
+          "frames shown at the first refresh after their swap and after the previous frame");
+    CHECK(missed[0] == 0 && missed[1] == 0 && missed[2] == 0 && missed[3] == 1 &&
+              missed[4] == 0 && missed[5] == 0,
+          "a wake-up 8 ms late misses nothing; a swap 0.2 ms after its refresh misses one");
+    presenter_event ev[8];
+    int n = 0;
+    while (n < 8 && fake_event(&f, &ev[n]))
+        n++;
+    /* onset 1, the late flip 3, trial 1, onset 2, trial 2 */
+    CHECK(n == 5, "five events (%d)", n);
+    CHECK(ev[0].kind == PRESENTER_EVENT_ONSET && ev[0].onset_ns == t0, "onset of 1 at t0");
+    CHECK(ev[1].kind == PRESENTER_EVENT_FLIP && ev[1].onset_flip == 3 &&
+              ev[1].dropped_frames == 1 && ev[1].onset_ns == t0 + 40 * ms,
+          "the late frame: one missed, shown at 40 ms");
+    CHECK(ev[2].kind == PRESENTER_EVENT_TRIAL && ev[2].frames_shown == 4 &&
+              ev[2].offset_ns == t0 + 40 * ms && (ev[2].flags & PRESENTER_WRONG_DURATION),
+          "trial 1: 3 frames asked, 4 on screen (flags %d)", ev[2].flags);
+    CHECK(ev[3].kind == PRESENTER_EVENT_ONSET && ev[3].onset_ns == t0 + 50 * ms &&
+              ev[3].flags == 0,
+          "onset of 2 at the refresh, not at the wake-up");
+    CHECK(ev[4].kind == PRESENTER_EVENT_TRIAL && ev[4].frames_shown == 2 && ev[4].isi_shown == 1 &&
+              ev[4].flags == 0 && ev[4].end_ns == t0 + 80 * ms,
+          "trial 2 exactly as asked");
+    schedule_summarize(&f.l);
+    CHECK(f.l.s.dropped_frames == 1 && f.l.s.flips == 8, "summary: 1 dropped in 8 flips");
+    /* The intervals are the thread's wake-ups: 18, 2.1, 20, 9.9 ms, then 10s. */
+    CHECK_CLOSE(f.l.s.interval_max_ms, 20.0, 1e-9, "the longest wake-up interval, 20 ms");
+    fake_free(&f);
+}
+
 static void test_schedule_hold_and_abort(void)
 {
     fake f;
@@ -732,6 +799,7 @@ int main(void)
     test_schedule_exact();
     test_schedule_drops();
     test_schedule_late_onset_and_idle();
+    test_schedule_emulated_display();
     test_schedule_hold_and_abort();
     test_config_errors();
     test_realtime();

@@ -89,6 +89,11 @@ struct presenter {
     SDL_Renderer *renderer;
     int drawable_width, drawable_height;
     int software_pacing;
+    /* No display at all (offscreen, dummy): the software clock plays one,
+     * whose refreshes latch the last frame swapped before them
+     * (schedule_blank). A real display paced in software instead swaps at
+     * the refresh itself (loop_pace), since it shows a swap at once. */
+    int emulated_display;
     double period_ns;
     char status[STIMULUS_ERR_SIZE];
     int realtime_error;     /* presenter_realtime */
@@ -104,7 +109,7 @@ typedef struct frame_loop {
     presenter_summary s;
     presenter_trial trial;
     int active;
-    int64_t serial, flips, last_flip_ns;
+    int64_t serial, flips, last_flip_ns; /* last_flip_ns: as measured (see schedule_after_blank) */
     int64_t grid_start_ns, grid_index; /* software clock: flips land on t0 + k·period */
     int photodiode_white;
     double interval_sum, interval_sum2;
@@ -122,6 +127,18 @@ typedef struct frame_plan {
  * separate from SDL so that tests can drive it with chosen flip times. */
 frame_plan schedule_plan(frame_loop *l, int aborting);
 void schedule_after_flip(frame_loop *l, const frame_plan *f, int64_t flip_ns, int aborting);
+/* The emulated display (presenter.emulated_display): the refresh that shows
+ * a frame swapped at `swapped_ns` is the first one of the grid t0 + k·period
+ * after the previous frame's and not before the swap; a swap after the
+ * refresh it was drawn for misses that one. Returns the refresh's time, for
+ * the render thread to sleep to (as a vsync'd swap would block), and sets
+ * *missed to the refreshes passed over. The first frame starts the grid. */
+int64_t schedule_blank(frame_loop *l, int64_t swapped_ns, int *missed);
+/* After that refresh: `shown_ns` its time (onsets, durations), `woke_ns`
+ * when the render thread woke for it (the flip-interval statistics, which
+ * so measure its scheduling), `missed` from schedule_blank. */
+void schedule_after_blank(frame_loop *l, const frame_plan *f, int64_t shown_ns, int64_t woke_ns,
+                          int missed, int aborting);
 void schedule_discard_requests(frame_loop *l);
 void schedule_summarize(frame_loop *l);
 void histogram_add(int32_t *h, int64_t ns);

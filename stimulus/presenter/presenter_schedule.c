@@ -1,9 +1,12 @@
 /* presenter_schedule.c: the bookkeeping of the frame loop. Before a flip:
  * does it end the stimulus, end the trial, start the next one? After it,
- * with the time the swap returned: count the interval against what was on
- * screen, measure durations in refresh periods, emit events. No SDL here. */
+ * with the time the frame reached the screen (the swap's return on a real
+ * display, the emulated refresh without one): count the interval against
+ * what was on screen, measure durations in refresh periods, emit events.
+ * No SDL here. */
 #include "presenter_internal.h"
 
+#include <assert.h>
 #include <math.h>
 #include <string.h>
 
@@ -54,17 +57,21 @@ double histogram_quantile(const int32_t *h, double q)
     return 0.0;
 }
 
-/* The interval that ended at this flip belongs to what was on screen before it. */
-static int loop_account_interval(frame_loop *l, int64_t flip_ns)
+/* The interval that ended at this flip belongs to what was on screen before
+ * it. `measured_ns` is the flip as the render thread saw it; `missed` the
+ * refreshes passed over, or -1 to count them from the measured interval
+ * (a display whose swap returns at its refresh). */
+static int loop_account_interval(frame_loop *l, int64_t measured_ns, int missed)
 {
     if (l->flips == 0)
         return 0;
-    double dt = (double)(flip_ns - l->last_flip_ns), period = l->p->period_ns;
+    double dt = (double)(measured_ns - l->last_flip_ns), period = l->p->period_ns;
     l->interval_sum += dt;
     l->interval_sum2 += dt * dt;
     if (dt / 1e6 > l->s.interval_max_ms)
         l->s.interval_max_ms = dt / 1e6;
-    int missed = dt > 1.5 * period ? (int)llround(dt / period) - 1 : 0;
+    if (missed < 0)
+        missed = dt > 1.5 * period ? (int)llround(dt / period) - 1 : 0;
     l->s.dropped_frames += missed;
     if (l->active && missed) {
         l->trial.event.dropped_frames += missed;
@@ -155,28 +162,59 @@ static void loop_report_late_flip(frame_loop *l, int64_t flip_ns, int missed)
     loop_push_event(l, &ev);
 }
 
-void schedule_after_flip(frame_loop *l, const frame_plan *f, int64_t flip_ns, int aborting)
+static void after_flip(frame_loop *l, const frame_plan *f, int64_t shown_ns, int64_t measured_ns,
+                       int missed, int aborting)
 {
-    int missed = loop_account_interval(l, flip_ns);
+    missed = loop_account_interval(l, measured_ns, missed);
     if (missed && !f->starting)
-        loop_report_late_flip(l, flip_ns, missed);
+        loop_report_late_flip(l, shown_ns, missed);
     if (l->active) {
         if (f->offset) {
-            l->trial.event.offset_ns = flip_ns;
+            l->trial.event.offset_ns = shown_ns;
             l->trial.in_isi = 1;
             l->trial.count = 0;
         }
         if (f->ending)
-            loop_end_trial(l, flip_ns, aborting);
+            loop_end_trial(l, shown_ns, aborting);
         else
             l->trial.count++;
     }
     if (f->starting)
-        loop_start_trial(l, &f->next, flip_ns, missed);
+        loop_start_trial(l, &f->next, shown_ns, missed);
     if (!l->active)
         l->s.idle_flips++;
-    l->last_flip_ns = flip_ns;
+    l->last_flip_ns = measured_ns;
     l->flips++;
+}
+
+void schedule_after_flip(frame_loop *l, const frame_plan *f, int64_t flip_ns, int aborting)
+{
+    after_flip(l, f, flip_ns, flip_ns, -1, aborting);
+}
+
+int64_t schedule_blank(frame_loop *l, int64_t swapped_ns, int *missed)
+{
+    double period = l->p->period_ns;
+    *missed = 0;
+    if (l->flips == 0) {
+        l->grid_start_ns = swapped_ns;
+        l->grid_index = 0;
+        return swapped_ns;
+    }
+    int64_t k = l->grid_index + 1;
+    int64_t first_after = (int64_t)ceil((double)(swapped_ns - l->grid_start_ns) / period);
+    if (first_after > k)
+        k = first_after;
+    *missed = (int)(k - l->grid_index - 1);
+    l->grid_index = k;
+    return l->grid_start_ns + (int64_t)llround((double)k * period);
+}
+
+void schedule_after_blank(frame_loop *l, const frame_plan *f, int64_t shown_ns, int64_t woke_ns,
+                          int missed, int aborting)
+{
+    assert(missed >= 0);
+    after_flip(l, f, shown_ns, woke_ns, missed, aborting);
 }
 
 void schedule_discard_requests(frame_loop *l)

@@ -120,6 +120,7 @@ static int thread_choose_pacing(presenter *p)
             return 1;
         }
         p->software_pacing = 1;
+        p->emulated_display = virtual_display;
         p->period_ns = nominal;
         snprintf(p->status, sizeof p->status, "software clock at %.6g Hz (driver %s, renderer "
                  "%s: %s)", c->refresh_hz, driver, info.name,
@@ -316,8 +317,16 @@ static void loop_draw(frame_loop *l, const frame_plan *f)
                              4 * p->drawable_width);
 }
 
-/* Software clock: sleep until the next grid point not yet passed, as a
- * display would wait for the next vertical blank. */
+static void sleep_until(int64_t t)
+{
+    struct timespec ts = {(time_t)(t / 1000000000LL), (long)(t % 1000000000LL)};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+        ;
+}
+
+/* Software clock on a real display (it shows a swap at once): sleep until
+ * the next grid point not yet passed, then swap, as a display would wait
+ * for the next vertical blank. */
 static void loop_pace(frame_loop *l)
 {
     double period = l->p->period_ns;
@@ -329,13 +338,15 @@ static void loop_pace(frame_loop *l)
     if (reached > k)
         k = reached;
     l->grid_index = k;
-    int64_t target = l->grid_start_ns + (int64_t)llround((double)k * period);
-    struct timespec ts = {(time_t)(target / 1000000000LL), (long)(target % 1000000000LL)};
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-        ;
+    sleep_until(l->grid_start_ns + (int64_t)llround((double)k * period));
 }
 
-/* One flip: input, plan, draw, wait, swap, timestamp, account. */
+/* One flip: input, plan, draw, (wait,) swap, (wait,) timestamp, account.
+ * With no display the frame is swapped first and shown at the emulated
+ * refresh after it, so a wake-up late by less than a refresh minus the
+ * frame's own work costs nothing, as with a vsync'd display that queues
+ * the swap; on a real display paced in software the swap waits for the
+ * refresh instead. */
 static void loop_frame(frame_loop *l, int aborting)
 {
     presenter *p = l->p;
@@ -344,18 +355,26 @@ static void loop_frame(frame_loop *l, int aborting)
     frame_plan f = schedule_plan(l, aborting);
     loop_draw(l, &f);
     int64_t drawn = presenter_now_ns();
-    if (p->software_pacing)
+    if (p->software_pacing && !p->emulated_display)
         loop_pace(l);
     int64_t before_swap = presenter_now_ns();
     SDL_RenderPresent(p->renderer);
-    int64_t flip_ns = presenter_now_ns();
-    if (l->flips == 0) {
-        l->grid_start_ns = before_swap;
-        l->grid_index = 0;
+    int64_t flip_ns = presenter_now_ns(), woke_ns = flip_ns;
+    if (p->emulated_display) {
+        int missed;
+        int64_t shown_ns = schedule_blank(l, flip_ns, &missed);
+        sleep_until(shown_ns);
+        woke_ns = presenter_now_ns();
+        schedule_after_blank(l, &f, shown_ns, woke_ns, missed, aborting);
+    } else {
+        if (l->flips == 0) {
+            l->grid_start_ns = before_swap;
+            l->grid_index = 0;
+        }
+        schedule_after_flip(l, &f, flip_ns, aborting);
     }
-    schedule_after_flip(l, &f, flip_ns, aborting);
     int64_t done = presenter_now_ns();
-    histogram_add(p->work_histogram, (drawn - begin) + (done - flip_ns));
+    histogram_add(p->work_histogram, (drawn - begin) + (done - woke_ns));
     histogram_add(p->present_histogram, flip_ns - before_swap);
 }
 
