@@ -19,9 +19,9 @@ double export_now(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-path_text export_out_path(const export_job *job, const char *name)
+export_path export_out_path(const export_job *job, const char *name)
 {
-    path_text p;
+    export_path p;
     snprintf(p.s, sizeof p.s, "%s/%s", job->c.out_dir, name);
     return p;
 }
@@ -29,9 +29,9 @@ path_text export_out_path(const export_job *job, const char *name)
 void export_add_output(export_job *job, const char *name, int ndim, const int64_t *shape,
                        const char *dtype, const char *what)
 {
-    if (job->n_outputs == MAX_OUTPUTS)
+    if (job->n_outputs == EXPORT_MAX_OUTPUTS)
         return;
-    output_file *o = &job->outputs[job->n_outputs++];
+    export_output *o = &job->outputs[job->n_outputs++];
     snprintf(o->name, sizeof o->name, "%s", name);
     o->ndim = ndim;
     for (int i = 0; i < ndim; i++)
@@ -105,7 +105,7 @@ static int predict_pass(export_job *job, const char *responses_path)
     size_t HW = (size_t)job->height * job->width;
     size_t per_feature = (size_t)job->feat_c * job->feat_h * job->feat_w;
     int64_t rshape[2] = {N, M}, fshape[4] = {N, job->feat_c, job->feat_h, job->feat_w};
-    npy_out resp = {.fd = -1}, feat = {.fd = -1};
+    export_npy resp = {.fd = -1}, feat = {.fd = -1};
     float *images = malloc((size_t)chunk * HW * sizeof(float));
     float *rates = malloc((size_t)chunk * M * sizeof(float));
     float *features = job->c.want_features ? malloc((size_t)chunk * per_feature * sizeof(float))
@@ -115,9 +115,9 @@ static int predict_pass(export_job *job, const char *responses_path)
         controller_fail(job->err, "out of memory for a chunk of %d images", chunk);
         goto done;
     }
-    if (npy_out_create(&resp, responses_path, NPY_FLOAT32, 2, rshape, job->err) ||
-        (job->c.want_features && npy_out_create(&feat, export_out_path(job, "features.npy").s,
-                                                NPY_FLOAT32, 4, fshape, job->err)))
+    if (export_npy_create(&resp, responses_path, NPY_FLOAT32, 2, rshape, job->err) ||
+        (job->c.want_features && export_npy_create(&feat, export_out_path(job, "features.npy").s,
+                                                   NPY_FLOAT32, 4, fshape, job->err)))
         goto done;
     export_progress p;
     export_progress_start(&p, job, "predicting", N);
@@ -142,7 +142,7 @@ static int predict_pass(export_job *job, const char *responses_path)
     job->seconds_predict = export_now() - p.start;
     status = 0;
 done:
-    if (npy_out_close(&resp, job->err) || npy_out_close(&feat, job->err))
+    if (export_npy_close(&resp, job->err) || export_npy_close(&feat, job->err))
         status = 1;
     free(images);
     free(rates);

@@ -9,18 +9,18 @@
 
 #include <limits.h>
 
-#define EXPORT_CHUNK 256                      /* images per prediction pass */
-#define SIMILARITY_STRIP_BYTES (64u << 20)    /* rows of the N × N output held at once */
-#define SIMILARITY_BLOCK 1024                 /* images per column block of sgemm */
-#define MAX_OUTPUTS 16
+#define EXPORT_CHUNK 256                   /* images per prediction pass */
+#define EXPORT_STRIP_BYTES (64u << 20)     /* rows of the N × N output held at once */
+#define EXPORT_SIMILARITY_BLOCK 1024       /* images per column block of sgemm */
+#define EXPORT_MAX_OUTPUTS 16              /* files a manifest lists */
 
-typedef struct output_file {
+typedef struct export_output {
     char name[48];
     int ndim;
     int64_t shape[4];
     const char *dtype;
     const char *what;
-} output_file;
+} export_output;
 
 typedef struct export_job {
     export_config c;
@@ -36,7 +36,7 @@ typedef struct export_job {
     char model_sha256[65];
     char model_real[PATH_MAX], images_real[PATH_MAX]; /* absolute paths, for the manifest */
     int out_of_range_pixels;
-    output_file outputs[MAX_OUTPUTS];
+    export_output outputs[EXPORT_MAX_OUTPUTS];
     int n_outputs;
     double seconds_predict, seconds_similarity;
 } export_job;
@@ -45,10 +45,10 @@ typedef struct export_job {
 double export_now(void);
 /* A file in the output folder. Returned by value (the caller's temporary
  * lives to the end of its full expression), so no buffer is shared. */
-typedef struct path_text {
+typedef struct export_path {
     char s[4096];
-} path_text;
-path_text export_out_path(const export_job *job, const char *name);
+} export_path;
+export_path export_out_path(const export_job *job, const char *name);
 void export_add_output(export_job *job, const char *name, int ndim, const int64_t *shape,
                        const char *dtype, const char *what);
 /* A pass's progress, told to the job's callback. */
@@ -63,17 +63,17 @@ void export_progress_start(export_progress *p, const export_job *job, const char
 void export_progress_show(const export_progress *p, long long done, const char *unit);
 
 /* export_npy.c: whole-buffer pread/pwrite, and NPY files written in pieces. */
-typedef struct npy_out {
+typedef struct export_npy {
     int fd;
     long long offset; /* where the data starts */
     char path[4096];
-} npy_out;
+} export_npy;
 int export_write_at(int fd, const void *buf, size_t n, long long offset);
-int npy_out_create(npy_out *o, const char *path, npy_dtype dtype, int ndim, const int64_t *shape,
-                   char *err);
-int npy_out_close(npy_out *o, char *err);
-int npy_in_open(npy_out *o, const char *path, char *err);
-int export_read_rows(const npy_out *in, const int64_t *order, long long first, int count,
+int export_npy_create(export_npy *o, const char *path, npy_dtype dtype, int ndim,
+                      const int64_t *shape, char *err);
+int export_npy_close(export_npy *o, char *err);
+int export_npy_open_read(export_npy *o, const char *path, char *err);
+int export_read_rows(const export_npy *in, const int64_t *order, long long first, int count,
                      int cols, float *out);
 int export_permute_rows(const char *from, const char *to, const int64_t *order, int ndim,
                         const int64_t *shape, char *err);

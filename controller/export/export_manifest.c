@@ -85,7 +85,7 @@ static void manifest_files(json_out *o, const export_job *job)
 {
     json_t *files = json_out_object(o, o->root, "files");
     for (int i = 0; i < job->n_outputs; i++) {
-        const output_file *of = &job->outputs[i];
+        const export_output *of = &job->outputs[i];
         json_t *file = json_out_object(o, files, of->name);
         json_t *shape = json_out_array(o, file, "shape");
         for (int d = 0; d < of->ndim; d++)
@@ -97,7 +97,7 @@ static void manifest_files(json_out *o, const export_job *job)
 
 int export_write_manifest(const export_job *job)
 {
-    path_text manifest = export_out_path(job, "manifest.json");
+    export_path manifest = export_out_path(job, "manifest.json");
     json_out o;
     if (json_out_begin(&o))
         return controller_fail(job->err, "%s: %s", manifest.s, o.err);

@@ -41,8 +41,8 @@ static int read_at(int fd, void *buf, size_t n, long long offset)
     return 0;
 }
 
-int npy_out_create(npy_out *o, const char *path, npy_dtype dtype, int ndim, const int64_t *shape,
-                   char *err)
+int export_npy_create(export_npy *o, const char *path, npy_dtype dtype, int ndim,
+                      const int64_t *shape, char *err)
 {
     snprintf(o->path, sizeof o->path, "%s", path);
     o->fd = -1;
@@ -54,7 +54,7 @@ int npy_out_create(npy_out *o, const char *path, npy_dtype dtype, int ndim, cons
     return 0;
 }
 
-int npy_out_close(npy_out *o, char *err)
+int export_npy_close(export_npy *o, char *err)
 {
     if (o->fd < 0)
         return 0;
@@ -65,7 +65,7 @@ int npy_out_close(npy_out *o, char *err)
 
 /* A float32 NPY file the export wrote, opened for reading: the data
  * starts after the preamble (magic, version, header length) and header. */
-int npy_in_open(npy_out *o, const char *path, char *err)
+int export_npy_open_read(export_npy *o, const char *path, char *err)
 {
     snprintf(o->path, sizeof o->path, "%s", path);
     o->fd = open(path, O_RDONLY);
@@ -81,7 +81,7 @@ int npy_in_open(npy_out *o, const char *path, char *err)
 /* ------------------------------------------------------------------------ */
 /* Rows of a float32 matrix on disk, in a given order. */
 
-int export_read_rows(const npy_out *in, const int64_t *order, long long first, int count,
+int export_read_rows(const export_npy *in, const int64_t *order, long long first, int count,
                      int cols, float *out)
 {
     size_t row_bytes = (size_t)cols * sizeof(float);
@@ -103,11 +103,11 @@ int export_permute_rows(const char *from, const char *to, const int64_t *order, 
     long long rows = shape[0], cols = 1;
     for (int d = 1; d < ndim; d++)
         cols *= shape[d];
-    npy_out in = {.fd = -1}, out = {.fd = -1};
+    export_npy in = {.fd = -1}, out = {.fd = -1};
     float *row = malloc((size_t)cols * sizeof(float));
     int status = 1;
-    if (!row || npy_in_open(&in, from, err) ||
-        npy_out_create(&out, to, NPY_FLOAT32, ndim, shape, err))
+    if (!row || export_npy_open_read(&in, from, err) ||
+        export_npy_create(&out, to, NPY_FLOAT32, ndim, shape, err))
         goto done;
     for (long long i = 0; i < rows; i++)
         if (export_read_rows(&in, order, i, 1, (int)cols, row) ||
@@ -118,7 +118,7 @@ int export_permute_rows(const char *from, const char *to, const int64_t *order, 
         }
     status = 0;
 done:
-    if (npy_out_close(&in, err) || npy_out_close(&out, err))
+    if (export_npy_close(&in, err) || export_npy_close(&out, err))
         status = 1;
     free(row);
     return status;

@@ -19,7 +19,7 @@
  * S = U Uᵀ; an image whose z-scored vector is constant gets a zero row. The
  * normalized rows go to a scratch file, and S is produced strip by strip. */
 
-static int neuron_statistics(const npy_out *in, long long N, int M, double *mean, double *sd)
+static int neuron_statistics(const export_npy *in, long long N, int M, double *mean, double *sd)
 {
     int chunk = EXPORT_CHUNK;
     float *rows = malloc((size_t)chunk * M * sizeof(float));
@@ -67,8 +67,8 @@ static void normalize_row(float *r, int M, const double *mean, const double *sd)
 }
 
 /* U (N × M, normalized rows in `order`) written to a raw scratch file. */
-static int write_unit_rows(const npy_out *in, const int64_t *order, long long N, int M,
-                           const double *mean, const double *sd, npy_out *u)
+static int write_unit_rows(const export_npy *in, const int64_t *order, long long N, int M,
+                           const double *mean, const double *sd, export_npy *u)
 {
     int chunk = EXPORT_CHUNK;
     float *rows = malloc((size_t)chunk * M * sizeof(float));
@@ -86,13 +86,13 @@ static int write_unit_rows(const npy_out *in, const int64_t *order, long long N,
 }
 
 /* S rows [first, first + B) into `strip` (B × N), block by block of columns. */
-static int similarity_strip(const npy_out *u, long long N, int M, long long first, int B,
+static int similarity_strip(const export_npy *u, long long N, int M, long long first, int B,
                             float *rows, float *cols, float *strip)
 {
     if (export_read_rows(u, NULL, first, B, M, rows))
         return 1;
-    for (long long j = 0; j < N; j += SIMILARITY_BLOCK) {
-        int J = N - j < SIMILARITY_BLOCK ? (int)(N - j) : SIMILARITY_BLOCK;
+    for (long long j = 0; j < N; j += EXPORT_SIMILARITY_BLOCK) {
+        int J = N - j < EXPORT_SIMILARITY_BLOCK ? (int)(N - j) : EXPORT_SIMILARITY_BLOCK;
         if (export_read_rows(u, NULL, j, J, M, cols))
             return 1;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, J, M, 1.0f, rows, M, cols, M,
@@ -106,15 +106,15 @@ int export_similarity(export_job *job, const char *responses_path, const int64_t
 {
     long long N = job->count;
     int M = job->neurons;
-    long long fit = (long long)(SIMILARITY_STRIP_BYTES / ((size_t)N * sizeof(float)));
+    long long fit = (long long)(EXPORT_STRIP_BYTES / ((size_t)N * sizeof(float)));
     long long strip_rows = job->c.strip_rows ? job->c.strip_rows : fit;
     int S = strip_rows < 1 ? 1 : strip_rows > N ? (int)N : (int)strip_rows;
     int64_t shape[2] = {N, N};
-    npy_out in = {.fd = -1}, out = {.fd = -1};
-    npy_out u = {.fd = -1, .offset = 0};
+    export_npy in = {.fd = -1}, out = {.fd = -1};
+    export_npy u = {.fd = -1, .offset = 0};
     double *mean = malloc((size_t)M * sizeof(double)), *sd = malloc((size_t)M * sizeof(double));
     float *rows = malloc((size_t)S * M * sizeof(float));
-    float *cols = malloc((size_t)SIMILARITY_BLOCK * M * sizeof(float));
+    float *cols = malloc((size_t)EXPORT_SIMILARITY_BLOCK * M * sizeof(float));
     float *strip = malloc((size_t)S * N * sizeof(float));
     snprintf(u.path, sizeof u.path, "%s/.%s.scratch", job->c.out_dir, name);
     int status = 1;
@@ -122,8 +122,8 @@ int export_similarity(export_job *job, const char *responses_path, const int64_t
         controller_fail(job->err, "out of memory for the similarity of %lld images", N);
         goto done;
     }
-    if (npy_in_open(&in, responses_path, job->err) ||
-        npy_out_create(&out, export_out_path(job, name).s, NPY_FLOAT32, 2, shape, job->err))
+    if (export_npy_open_read(&in, responses_path, job->err) ||
+        export_npy_create(&out, export_out_path(job, name).s, NPY_FLOAT32, 2, shape, job->err))
         goto done;
     u.fd = open(u.path, O_RDWR | O_CREAT | O_TRUNC, 0600);
     if (u.fd < 0) {
@@ -151,8 +151,8 @@ int export_similarity(export_job *job, const char *responses_path, const int64_t
     job->seconds_similarity += export_now() - p.start;
     status = 0;
 done:
-    if (npy_out_close(&in, job->err) || npy_out_close(&out, job->err) ||
-        npy_out_close(&u, job->err))
+    if (export_npy_close(&in, job->err) || export_npy_close(&out, job->err) ||
+        export_npy_close(&u, job->err))
         status = 1;
     unlink(u.path);
     free(mean);
@@ -188,7 +188,7 @@ int export_make_permutation(export_job *job)
 }
 
 /* Mean and covariance (divisor N − 1) of the responses, in double. */
-static int response_moments(const npy_out *in, long long N, int M, double *mean, double *cov)
+static int response_moments(const export_npy *in, long long N, int M, double *mean, double *cov)
 {
     int chunk = EXPORT_CHUNK;
     float *rows = malloc((size_t)chunk * M * sizeof(float));
@@ -251,7 +251,7 @@ int export_gaussian(export_job *job, const char *responses_path)
     long long N = job->count;
     int M = job->neurons, chunk = EXPORT_CHUNK;
     int64_t shape[2] = {N, M};
-    npy_out in = {.fd = -1}, out = {.fd = -1};
+    export_npy in = {.fd = -1}, out = {.fd = -1};
     double *mean = malloc((size_t)M * sizeof(double));
     double *cov = malloc((size_t)M * M * sizeof(double));
     float *L = malloc((size_t)M * M * sizeof(float));
@@ -262,15 +262,15 @@ int export_gaussian(export_job *job, const char *responses_path)
         controller_fail(job->err, "out of memory for the covariance of %d neurons", M);
         goto done;
     }
-    if (npy_in_open(&in, responses_path, job->err))
+    if (export_npy_open_read(&in, responses_path, job->err))
         goto done;
     if (response_moments(&in, N, M, mean, cov)) {
         controller_fail(job->err, "%s: reading the responses back failed", responses_path);
         goto done;
     }
     cholesky_semidefinite(cov, M, L);
-    if (npy_out_create(&out, export_out_path(job, "gaussian.npy").s, NPY_FLOAT32, 2, shape,
-                       job->err))
+    if (export_npy_create(&out, export_out_path(job, "gaussian.npy").s, NPY_FLOAT32, 2, shape,
+                          job->err))
         goto done;
     model_rng rng;
     model_rng_seed(&rng, job->c.seed ^ 0x9e3779b97f4a7c15ULL);
@@ -303,7 +303,7 @@ int export_gaussian(export_job *job, const char *responses_path)
                "(sample mean and covariance over the set, divisor N-1)");
     status = 0;
 done:
-    if (npy_out_close(&in, job->err) || npy_out_close(&out, job->err))
+    if (export_npy_close(&in, job->err) || export_npy_close(&out, job->err))
         status = 1;
     free(mean);
     free(cov);
