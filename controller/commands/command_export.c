@@ -6,7 +6,6 @@
 #include "controller.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 

@@ -8,7 +8,6 @@
 #include "model.h"
 #include "stimulus.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -35,6 +35,7 @@ typedef enum mei_batch_kind {
 enum { MEI_BATCH_SLOT_MEI, MEI_BATCH_SLOT_NAT_PRED, MEI_BATCH_SLOT_NAT_REC, MEI_BATCH_SLOT_GABOR,
        MEI_BATCH_SLOT_RF, MEI_BATCH_SLOTS };
 
+/* The strings are not owned: they must outlive the batch. */
 typedef struct mei_batch_config {
     const char *const *models; /* model files; more than one: an ensemble, predictions their mean */
     int n_models;
