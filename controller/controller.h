@@ -4,6 +4,8 @@
  *   - report/report.h: evaluation statistics and the session report;
  *   - session/session.h: run, resume, replay's fit and synthesis, stream replay;
  *   - display/display.h: the remote display and the run loop's one display interface;
+ *   - mei/mei_batch.h: `inception mei`'s batch of MEIs, controls, files and ground truth;
+ *   - export/export.h: `inception export`'s co-training targets from an image set;
  * and, below, the session record: an append-only, checksummed, crash-safe
  * file of typed records holding everything a session saw and did
  * (controller/record/, its header record.h; the format is documented in
@@ -59,5 +61,7 @@ const char *inception_version_string(void);
 #include "report/report.h"
 #include "session/session.h"
 #include "display/display.h"
+#include "mei/mei_batch.h"
+#include "export/export.h"
 
 #endif

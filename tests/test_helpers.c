@@ -1,4 +1,4 @@
-/* The executable's JSON writer (controller/commands/json_out.c), the controller
+/* The controller's JSON writer (controller/json_out.c), the controller
  * library's growable array and error helper (controller/controller_util.c),
  * and the one vocabulary of stimulus kinds (stimulus/stimulus_kind.c).
  *

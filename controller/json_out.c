@@ -1,5 +1,5 @@
-/* json_out.c: manifests written through jansson (commands.h). */
-#include "commands.h"
+/* json_out.c: manifests written through jansson (json_out.h). */
+#include "json_out.h"
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
