@@ -1049,18 +1049,23 @@ static int start_fit_worker(run_state *s)
     return fit_worker_create(&s->fit, &set.model, &set.fit, 2, &s->sched, s->err);
 }
 
-/* The natural images, their tiers and their shuffled schedule, all from the
- * seed (session_natural_images). A resume gives the images it made and
- * checked already, and what the record holds: only those without an intact
- * stimulus record are recorded (again). */
+/* The natural images (audio: clips and their cochleagrams), their tiers and
+ * their shuffled schedule, all from the seed (session_natural_stimuli). A
+ * resume gives the images (and clips) it made and checked already, and what
+ * the record holds: only those without an intact stimulus record are
+ * recorded (again). */
 static int record_natural_images(run_state *s, int64_t **schedule, int *count,
-                                 const float *made, const session_image_log *recorded)
+                                 const float *made, const float *made_clips,
+                                 const session_image_log *recorded)
 {
     const protocol_images *im = &s->p->images;
     int n_images = im->train + im->test;
+    assert(!made || !s->audio || made_clips); /* a resume's clips come with its images */
     float *own = made ? NULL : malloc((size_t)n_images * (size_t)s->P * sizeof(float));
-    float *clips = s->audio ? malloc((size_t)n_images * (size_t)s->S * sizeof(float)) : NULL;
+    float *own_clips = s->audio && !made
+                           ? malloc((size_t)n_images * (size_t)s->S * sizeof(float)) : NULL;
     const float *pixels = made ? made : own;
+    const float *clips = made ? made_clips : own_clips;
     int64_t *order = malloc(((size_t)im->train + (size_t)im->test * (size_t)im->test_repeats) *
                             sizeof(int64_t));
     int64_t *tiers = malloc((size_t)im->train * sizeof(int64_t));
@@ -1069,9 +1074,7 @@ static int record_natural_images(run_state *s, int64_t **schedule, int *count,
         fail(s, "out of memory for %s", "the natural images");
         goto done;
     }
-    if (s->audio ? (made ? fail(s, "audio sessions are not resumed yet (%s)", "docs/audio.md")
-                         : session_natural_clips(s->p, n_images, clips, own, s->err))
-                 : own && session_natural_images(s->p, n_images, NULL, own, NULL, s->err))
+    if (own && session_natural_stimuli(s->p, n_images, NULL, own, own_clips, NULL, s->err))
         goto done;
     /* Validation images: a seeded random share of the training set. */
     model_rng rng;
@@ -1107,7 +1110,7 @@ static int record_natural_images(run_state *s, int64_t **schedule, int *count,
     status = 0;
 done:
     free(own);
-    free(clips);
+    free(own_clips);
     free(order);
     free(tiers);
     return status;
@@ -1162,7 +1165,7 @@ static int phase_recording(run_state *s)
     int64_t *schedule = NULL;
     int count = 0;
     if (phase(s, "recording", "begin") || note_photo_source(s) || note_sounds(s) ||
-        record_natural_images(s, &schedule, &count, NULL, NULL))
+        record_natural_images(s, &schedule, &count, NULL, NULL, NULL))
         return 1;
     int status = run_block(s, "recording", schedule, count, 1);
     free(schedule);
@@ -2001,6 +2004,7 @@ typedef struct resume_scan {
     earlier_trials trials;
     session_image_log images; /* what the record holds of the natural images */
     float *natural;           /* the natural images made again, checked against it */
+    float *natural_clips;     /* audio: their clips (natural: the cochleagrams) */
     session_image_repair repair;
     int64_t max_trial;     /* highest trial number scheduled or recorded, -1 none */
 } resume_scan;
@@ -2014,6 +2018,7 @@ static void resume_scan_free(resume_scan *r)
     free(r->trials.counts);
     session_image_log_free(&r->images);
     free(r->natural);
+    free(r->natural_clips);
 }
 
 static int earlier_trial_keep(run_state *s, resume_scan *r, const record_trial *rt);
@@ -2134,13 +2139,16 @@ static int load_closed_stimulus(run_state *s, const record_view *v, resume_scan 
         return fail(s, "a stimulus record of the session is malformed (%s)", "resume");
     int status = 0, kind = -2, got;
     if (strcmp(st.kind, STIMULUS_KIND_NAME_NATURAL)) {
-        if ((size_t)st.height * (size_t)st.width != (size_t)s->P)
+        /* Audio: the clip as played is the stimulus (its pixels the cochleagram). */
+        if ((size_t)st.height * (size_t)st.width != (size_t)s->P ||
+            (s->audio && (!st.samples || st.sample_count != s->S)))
             status = fail(s, "a stimulus record of the session is malformed (%s)", "resume");
         int named = stimulus_kind_parse(st.kind);
         if (named >= 0 && named < KIND_COUNT && (s->ended >> 3 & 1))
             kind = named;
         if (!status)
-            status = image_add(s, st.pixels, NULL, kind, (int)st.neuron, TIER_NONE, &got);
+            status = image_add(s, st.pixels, s->audio ? st.samples : NULL, kind,
+                               (int)st.neuron, TIER_NONE, &got);
         if (!status && got != st.stimulus_id)
             status = fail(s, "the record's stimulus ids are not consecutive (%s)", "resume");
     }
@@ -2241,14 +2249,43 @@ static int resume_start(run_state *s)
 /* The natural images made again from the protocol, before anything is
  * started, and checked against the record's hashes: images changed since
  * the kill stop the resume here, the first named. */
+static int check_recorded_clip(run_state *s, const record_view *v, resume_scan *r);
+
 static int resume_natural_images(run_state *s, resume_scan *r)
 {
     size_t n = (size_t)r->images.count * (size_t)s->P;
+    size_t samples = (size_t)r->images.count * (size_t)s->S;
     r->natural = malloc((n ? n : 1) * sizeof(float));
-    if (!r->natural)
+    r->natural_clips = s->audio ? malloc((samples ? samples : 1) * sizeof(float)) : NULL;
+    if (!r->natural || (s->audio && !r->natural_clips))
         return fail(s, "out of memory for %s", "the natural images");
-    return session_natural_images(s->p, r->images.count, &r->images, r->natural, &r->repair,
-                                  s->err);
+    return session_natural_stimuli(s->p, r->images.count, &r->images, r->natural,
+                                   r->natural_clips, &r->repair, s->err) ||
+           (s->audio && each_record(s, r, check_recorded_clip));
+}
+
+/* Audio: a natural clip made again must also equal, sample for sample, the
+ * clip its intact stimulus record holds (the hashes above are of the
+ * cochleagrams, which the clip's sign, for one, does not change). */
+static int check_recorded_clip(run_state *s, const record_view *v, resume_scan *r)
+{
+    record_stimulus st;
+    if (v->type != RECORD_STIMULUS)
+        return 0;
+    if (record_stimulus_read(v, &st, s->err))
+        return fail(s, "a stimulus record of the session is malformed (%s)", "resume");
+    int status = 0;
+    int64_t id = st.stimulus_id;
+    if (!strcmp(st.kind, STIMULUS_KIND_NAME_NATURAL) && id >= 0 && id < r->images.count &&
+        (!st.samples || st.sample_count != s->S ||
+         memcmp(st.samples, r->natural_clips + (size_t)id * (size_t)s->S,
+                (size_t)s->S * sizeof(float))))
+        status = controller_fail(s->err, "clip %lld differs from the recorded one: made again "
+                                 "from the protocol's seed, its samples are not those its "
+                                 "stimulus record holds: the clips are not those the session "
+                                 "was recorded with", (long long)id);
+    free(st.decoded);
+    return status;
 }
 
 /* Natural images (recorded again only where the kill came first or damage
@@ -2259,10 +2296,12 @@ static int resume_recording(run_state *s, resume_scan *r)
     int count = 0;
     char note[512];
     if (phase(s, "recording", "begin") ||
-        record_natural_images(s, &order, &count, r->natural, &r->images))
+        record_natural_images(s, &order, &count, r->natural, r->natural_clips, &r->images))
         return 1;
     free(r->natural); /* the image table holds them now */
     r->natural = NULL;
+    free(r->natural_clips);
+    r->natural_clips = NULL;
     if (session_image_repair_note(&r->repair, s->p, note, sizeof note)) {
         progress(s, note, 1);
         if (session_record_note(s->rec, note, s->err))
@@ -2415,6 +2454,10 @@ static int resume_synthesis(run_state *s, int64_t **ids, int *count)
     }
     *count = n;
     s->res->targets = s->n_targets;
+    if (s->audio) { /* the clips' RMS level is the budget, as in session_sound_synthesize */
+        s->budget.contrast = s->budget.mean_luminance = NAN;
+        return 0;
+    }
     return session_fit_budget(&s->data, s->p->mei.contrast, &s->budget, s->err);
 }
 
@@ -2527,11 +2570,6 @@ int run_resume(const char *dir, const run_options *o, run_result *out, char *err
     }
     protocol *p = NULL;
     int status = recorded_protocol(dir, &p, err);
-    if (!status && p->modality == PROTOCOL_MODALITY_AUDIO) {
-        status = controller_fail(err, "%s is an audio session (modality: audio): resuming it is "
-                                 "not done yet (docs/audio.md)", dir);
-        protocol_destroy(p);
-    }
     if (!status && o->offscreen)
         p->display.mode = PROTOCOL_DISPLAY_OFFSCREEN;
     if (status) {

@@ -131,6 +131,16 @@ typedef struct session_image_repair {
  * images the record lost to damage. */
 int session_natural_images(const protocol *p, int count, const session_image_log *recorded,
                            float *out, session_image_repair *repair, char *err);
+/* The same for either modality: an audio session's (`modality: audio`)
+ * natural stimuli are its clips (session_natural_clips), `out` their
+ * cochleagrams (what the record hashes) and `clips` (count × samples, may be
+ * NULL) the samples; messages name them clips. `clips` must be NULL for
+ * images. */
+int session_natural_stimuli(const protocol *p, int count, const session_image_log *recorded,
+                            float *out, float *clips, session_image_repair *repair, char *err);
+/* The model's input size of a protocol's natural stimuli: images.height ×
+ * images.width, or an audio session's cochleagram (bands × frames). */
+int session_natural_size(const protocol *p, int *height, int *width, char *err);
 /* The note resume and replay record and print: which stimulus records were
  * rebuilt, from what, verified or not. 0 when nothing was rebuilt. */
 int session_image_repair_note(const session_image_repair *r, const protocol *p, char *out,
