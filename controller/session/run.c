@@ -1068,9 +1068,8 @@ static int record_natural_images(run_state *s, int64_t **schedule, int *count,
     const float *clips = made ? made_clips : own_clips;
     int64_t *order = malloc(((size_t)im->train + (size_t)im->test * (size_t)im->test_repeats) *
                             sizeof(int64_t));
-    int64_t *tiers = malloc((size_t)im->train * sizeof(int64_t));
     int status = 1;
-    if (!pixels || !order || !tiers || (s->audio && !clips)) {
+    if (!pixels || !order || (s->audio && !clips)) {
         fail(s, "out of memory for %s", "the natural images");
         goto done;
     }
@@ -1078,21 +1077,16 @@ static int record_natural_images(run_state *s, int64_t **schedule, int *count,
         goto done;
     /* Validation images: a seeded random share of the training set. */
     model_rng rng;
-    model_rng_seed(&rng, s->p->seed);
-    int n_val = (int)((double)im->train * (double)im->validation_fraction + 0.5);
-    for (int i = 0; i < im->train; i++)
-        tiers[i] = i;
-    model_rng_shuffle_i64(&rng, tiers, im->train);
-    uint8_t *is_val = calloc((size_t)im->train, 1);
-    if (!is_val) {
-        fail(s, "out of memory for %s", "the tiers");
+    uint8_t *tier_of = malloc((size_t)(n_images ? n_images : 1));
+    if (!tier_of || session_natural_tiers(s->p, tier_of, &rng, s->err)) {
+        if (!tier_of)
+            fail(s, "out of memory for %s", "the tiers");
+        free(tier_of);
         goto done;
     }
-    for (int i = 0; i < n_val; i++)
-        is_val[tiers[i]] = 1;
     int k = 0, bad = 0;
     for (int i = 0; i < n_images && !bad; i++) {
-        int tier = i >= im->train ? TIER_TEST : is_val[i] ? TIER_VALIDATION : TIER_TRAIN, id;
+        int tier = tier_of[i], id;
         bad = image_add(s, pixels + (size_t)i * (size_t)s->P,
                         clips ? clips + (size_t)i * (size_t)s->S : NULL, -1, -1, tier, &id);
         bad = bad || (!session_image_recorded(recorded, id) &&
@@ -1100,7 +1094,7 @@ static int record_natural_images(run_state *s, int64_t **schedule, int *count,
         for (int r = 0; !bad && r < (tier == TIER_TEST ? im->test_repeats : 1); r++)
             order[k++] = id;
     }
-    free(is_val);
+    free(tier_of);
     if (bad)
         goto done;
     model_rng_shuffle_i64(&rng, order, k);
@@ -1112,7 +1106,6 @@ done:
     free(own);
     free(own_clips);
     free(order);
-    free(tiers);
     return status;
 }
 
@@ -2249,8 +2242,6 @@ static int resume_start(run_state *s)
 /* The natural images made again from the protocol, before anything is
  * started, and checked against the record's hashes: images changed since
  * the kill stop the resume here, the first named. */
-static int check_recorded_clip(run_state *s, const record_view *v, resume_scan *r);
-
 static int resume_natural_images(run_state *s, resume_scan *r)
 {
     size_t n = (size_t)r->images.count * (size_t)s->P;
@@ -2260,32 +2251,7 @@ static int resume_natural_images(run_state *s, resume_scan *r)
     if (!r->natural || (s->audio && !r->natural_clips))
         return fail(s, "out of memory for %s", "the natural images");
     return session_natural_stimuli(s->p, r->images.count, &r->images, r->natural,
-                                   r->natural_clips, &r->repair, s->err) ||
-           (s->audio && each_record(s, r, check_recorded_clip));
-}
-
-/* Audio: a natural clip made again must also equal, sample for sample, the
- * clip its intact stimulus record holds (the hashes above are of the
- * cochleagrams, which the clip's sign, for one, does not change). */
-static int check_recorded_clip(run_state *s, const record_view *v, resume_scan *r)
-{
-    record_stimulus st;
-    if (v->type != RECORD_STIMULUS)
-        return 0;
-    if (record_stimulus_read(v, &st, s->err))
-        return fail(s, "a stimulus record of the session is malformed (%s)", "resume");
-    int status = 0;
-    int64_t id = st.stimulus_id;
-    if (!strcmp(st.kind, STIMULUS_KIND_NAME_NATURAL) && id >= 0 && id < r->images.count &&
-        (!st.samples || st.sample_count != s->S ||
-         memcmp(st.samples, r->natural_clips + (size_t)id * (size_t)s->S,
-                (size_t)s->S * sizeof(float))))
-        status = controller_fail(s->err, "clip %lld differs from the recorded one: made again "
-                                 "from the protocol's seed, its samples are not those its "
-                                 "stimulus record holds: the clips are not those the session "
-                                 "was recorded with", (long long)id);
-    free(st.decoded);
-    return status;
+                                   r->natural_clips, &r->repair, s->err);
 }
 
 /* Natural images (recorded again only where the kill came first or damage

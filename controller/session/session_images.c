@@ -29,7 +29,8 @@ int session_image_log_create(session_image_log *l, int count, char *err)
         return controller_fail(err, "a protocol with %d natural images", count);
     l->state = calloc((size_t)(count ? count : 1), 1);
     l->sha256 = calloc((size_t)(count ? count : 1), SHA256_SIZE);
-    if (!l->state || !l->sha256) {
+    l->samples_sha256 = calloc((size_t)(count ? count : 1), SHA256_SIZE);
+    if (!l->state || !l->sha256 || !l->samples_sha256) {
         session_image_log_free(l);
         return controller_fail(err, "out of memory for the hashes of %d natural images", count);
     }
@@ -43,6 +44,7 @@ void session_image_log_free(session_image_log *l)
         return;
     free(l->state);
     free(l->sha256);
+    free(l->samples_sha256);
     memset(l, 0, sizeof *l);
     l->highest_recorded = -1;
 }
@@ -87,6 +89,11 @@ static void log_stimulus(session_image_log *l, const record_view *v)
             uint8_t digest[SHA256_SIZE];
             record_pixels_sha256(st.pixels, st.height, st.width, digest);
             log_hash(l, id, digest);
+        }
+        if (st.samples) { /* audio: the clip as played, which its CRC vouches for */
+            record_pixels_sha256(st.samples, 1, st.sample_count,
+                                 l->samples_sha256 + (size_t)id * SHA256_SIZE);
+            l->state[id] |= SESSION_IMAGE_SAMPLES;
         }
     }
     free(st.decoded);
@@ -252,8 +259,26 @@ static void list_id(char *list, int id)
     snprintf(list + used, SESSION_IMAGE_IDS_SIZE - used, "%s%d", used ? ", " : "", id);
 }
 
+/* Audio: clip `id` made again against the samples its intact stimulus
+ * record holds (their SHA-256), which its cochleagram's hash cannot tell
+ * from the clip negated. */
+static int check_samples(const protocol *p, const session_image_log *l, const float *clips,
+                         int id, char *err)
+{
+    int S = session_sound_samples(p);
+    uint8_t digest[SHA256_SIZE];
+    record_pixels_sha256(clips + (size_t)id * (size_t)S, 1, S, digest);
+    if (!memcmp(digest, l->samples_sha256 + (size_t)id * SHA256_SIZE, SHA256_SIZE))
+        return 0;
+    char source[PROTOCOL_STRING_SIZE + 64];
+    describe_source(p, source, sizeof source);
+    return controller_fail(err, "clip %d differs from the recorded one: made again from %s, "
+                           "its samples are not those its stimulus record holds: the clips "
+                           "are not those the session was recorded with", id, source);
+}
+
 static int check_against(const protocol *p, const session_image_log *l, const float *out,
-                         session_image_repair *r, char *err)
+                         const float *clips, session_image_repair *r, char *err)
 {
     int H, W;
     const char *word = stimulus_word(p);
@@ -264,6 +289,8 @@ static int check_against(const protocol *p, const session_image_log *l, const fl
         if (st & SESSION_IMAGE_CONFLICT)
             return controller_fail(err, "%s %d: the record holds two different SHA-256 for it",
                                    word, id);
+        if (clips && (st & SESSION_IMAGE_SAMPLES) && check_samples(p, l, clips, id, err))
+            return 1;
         if (st & SESSION_IMAGE_HASHED) {
             uint8_t digest[SHA256_SIZE];
             record_pixels_sha256(out + (size_t)id * (size_t)H * (size_t)W, H, W, digest);
@@ -317,7 +344,7 @@ int session_natural_stimuli(const protocol *p, int count, const session_image_lo
                                p->images.train + p->images.test, "internal");
     if (audio ? make_clips(p, out, clips, count, err) : make_images(p, out, count, err))
         return 1;
-    return recorded ? check_against(p, recorded, out, r, err) : 0;
+    return recorded ? check_against(p, recorded, out, clips, r, err) : 0;
 }
 
 int session_natural_images(const protocol *p, int count, const session_image_log *recorded,
@@ -348,4 +375,23 @@ int session_image_repair_note(const session_image_repair *r, const protocol *p, 
              r->rebuilt_ids, source, r->rebuilt - r->unverified,
              p->modality == PROTOCOL_MODALITY_AUDIO ? " of the cochleagram" : "", unverified);
     return 1;
+}
+
+int session_natural_tiers(const protocol *p, uint8_t *tier, model_rng *rng, char *err)
+{
+    const protocol_images *im = &p->images;
+    int64_t *order = malloc((size_t)(im->train ? im->train : 1) * sizeof(int64_t));
+    if (!order)
+        return controller_fail(err, "out of memory for the tiers of %d images", im->train);
+    model_rng_seed(rng, p->seed);
+    int n_val = (int)((double)im->train * (double)im->validation_fraction + 0.5);
+    for (int i = 0; i < im->train; i++)
+        order[i] = i;
+    model_rng_shuffle_i64(rng, order, im->train);
+    for (int i = 0; i < im->train + im->test; i++)
+        tier[i] = i >= im->train ? TIER_TEST : TIER_TRAIN;
+    for (int i = 0; i < n_val; i++)
+        tier[order[i]] = TIER_VALIDATION;
+    free(order);
+    return 0;
 }
