@@ -11,7 +11,10 @@
 # record (every trial and stimulus recorded before a kill intact, every
 # phase ended once, every clip shown as planned, the counts against every
 # rig's ground truth, the clips at the protocol's level, the best-natural
-# controls among the natural clips, the ground truth recomputed). TAP output.
+# controls among the natural clips, the ground truth recomputed). Then
+# `inception replay` of the resumed session: its model.bin and most exciting
+# sounds bit for bit, also with the rebuilt clip's record damaged again (the
+# replay makes it again). TAP output.
 # Arguments: the inception executable, the tests folder.
 # The executable by its absolute path: the resumes run in another folder.
 inception=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
@@ -103,6 +106,7 @@ rm -rf "$work/negated"
 # Leg 5: resumed to its end.
 (cd "$work/elsewhere" && "$inception" resume ../session) >"$work/out" 2>"$work/err"
 rc=$?
+cp "$work/out" "$work/leg5.out"
 sed 's/^/# /' "$work/out" "$work/err" | tail -12
 check "leg 5: the resume finishes the session (exit $rc)" '[ $rc = 0 ]'
 check "it prints the ground truth of the audio session" \
@@ -117,8 +121,52 @@ $py "$tests/resume_check.py" "$s" "$killed" 30 4 2 2 3 1 --audio >"$work/check" 
 crc=$?
 check "resume_check.py --audio against the 4 killed records: $(tail -1 "$work/check")" '[ $crc = 0 ]'
 [ $crc = 0 ] || sed 's/^/# /' "$work/check"
+# Offline replay of the resumed session (from another folder, by a relative
+# path): the run's final fit and synthesis again, from its recorded start
+# model, so the session's model.bin and its most exciting sounds (the MEI
+# stimulus records' samples and cochleagrams) come out bit for bit.
+(cd "$work/elsewhere" && "$inception" replay ../session --out ../replay --no-report) \
+    >"$work/out" 2>"$work/err"
+rc=$?
+check "replay of the resumed audio session (exit $rc)" '[ $rc = 0 ]'
+check "model.bin: the session's, byte for byte" 'cmp -s "$s/model.bin" "$work/replay/model.bin"'
+$py -c "
+import sys; sys.path.insert(0, '$tests/../controller/record')
+import numpy as np
+from record_reader import read_records
+def meis(path):
+    return [r['fields'] for r in read_records(path) if r['type'] == 'stimulus' and r['fields']['kind'] == 'mei']
+run, replay = meis('$s/session.rec'), meis('$work/replay/session.rec')
+sounds, images = np.load('$work/replay/mei_sounds.npy'), np.load('$work/replay/meis.npy')
+targets = [int(l.split()[0]) for l in open('$work/replay/targets.txt')]
+same = lambda a, b: np.array_equal(np.asarray(a, np.float32).view(np.uint32), np.asarray(b, np.float32).view(np.uint32))
+ok = (len(run) == len(targets) == len(sounds) == len(replay) == 2 and [m['neuron'] for m in run] == targets and
+      all(same(m['samples'], sounds[j]) and same(m['pixels'], images[j]) for j, m in enumerate(run)) and
+      all(same(m['samples'], r['samples']) and r['sample_rate'] == 16000 and r['stimulus_id'] == m['stimulus_id']
+          for m, r in zip(run, replay)))
+print('%d MEI sounds of targets %s (%s samples each)' % (len(sounds), targets, sounds.shape[1:]))
+sys.exit(0 if ok else 1)" >"$work/check" 2>&1
+rc=$?
+check "the replay's mei_sounds.npy, meis.npy and MEI stimulus records: the session's sounds bit for bit: $(tail -1 "$work/check")" \
+    '[ $rc = 0 ]'
+# The rebuilt record of clip $clip damaged too: replay makes the clip again
+# (the dataset's repair), records it with its samples, and fits and
+# synthesizes the same.
+cp -r "$s" "$work/damaged"
+rm -f "$work/damaged/session.lock"
+$py "$tests/repair_check.py" flip "$work/damaged/session.rec" "$clip" >/dev/null
+run replay "$work/damaged" --out "$work/replay-damaged" --no-report
+check "replay of the record with clip $clip lost again goes on (exit $(status)) and says it rebuilt it" \
+    '[ "$(status)" = 0 ] && grep -q "^replay: repaired: 1 natural stimulus record lost to damage (clip $clip)" "$work/err"'
+check "model.bin and mei_sounds.npy: those of the undamaged record's replay, byte for byte" \
+    'cmp -s "$work/replay/model.bin" "$work/replay-damaged/model.bin" &&
+     cmp -s "$work/replay/mei_sounds.npy" "$work/replay-damaged/mei_sounds.npy"'
+$py "$tests/repair_check.py" repaired "$work/replay-damaged/session.rec" "$work/pristine.rec" \
+    "$clip" >"$work/check" 2>&1
+rc=$?
+check "the replay's record: $(tail -1 "$work/check")" '[ $rc = 0 ]'
 resumes=$(grep -c "^resumed: [0-9]* records kept" "$work/leg2.out" "$work/leg3.out" \
-    "$work/leg4.out" "$work/out" | awk -F: '{ n += $2 } END { print n }')
+    "$work/leg4.out" "$work/leg5.out" | awk -F: '{ n += $2 } END { print n }')
 check "each of the 4 resumes said what it kept ($resumes)" '[ "$resumes" = 4 ]'
 sleep 0.5
 left=$(pgrep -f "virtual-rig .*$s" | tr '\n' ' ')

@@ -1366,8 +1366,8 @@ static int phase_synthesis(run_state *s, int64_t **ids, int *count)
         return 1;
     session_fit_settings set = fit_settings(s);
     const image_table *t = &s->images;
-    if ((s->audio ? session_sound_synthesize(s->p, &s->data, &set, t->clips, t->pixels, t->tier,
-                                             t->count, &s->fr, &s->made_clips, s->err)
+    if ((s->audio ? session_sound_synthesize(s->p, &s->data, &set, NULL, 0, t->clips, t->pixels,
+                                             t->tier, t->count, &s->fr, &s->made_clips, s->err)
                   : session_fit_synthesize(&s->data, &set, NULL, 0, &s->fr, s->err)) ||
         session_fit_record_targets(s->rec, &s->data, &s->fr, s->err) || adopt_targets(s))
         return 1;

@@ -311,16 +311,20 @@ int session_sound_samples(const protocol *p);
 void session_sound_config(const protocol *p, auditory_config *c);
 int session_sound_image_size(const protocol *p, int *bands, int *frames, char *err);
 int session_natural_clips(const protocol *p, int count, float *clips, float *images, char *err);
-/* After session_fit_model: the targets, each one's most exciting sound
+/* After session_fit_model: the targets (`targets`, else the settings' top
+ * N, as session_fit_prepare), each one's most exciting sound
  * (sound_mei_from_starts from the mei.starts training clips the model
- * predicts highest, mei.steps steps) and its best natural training clip,
- * all at sounds.rms_dbfs; their cochleagrams in r->stimuli and their
- * samples in *clips_out (n_targets × r->n_kinds × samples, owned by
- * the caller, session_fit_slot's order). `clips`, `images`, `tier`: the session's natural clips. */
+ * predicts highest, mei.steps steps) and its controls (the best natural
+ * training clip, the STRF's optimum), all at sounds.rms_dbfs; their
+ * cochleagrams in r->stimuli (the MEIs' also in r->meis, their predicted
+ * rate in r->mei) and their samples in *clips_out (n_targets × r->n_kinds ×
+ * samples, owned by the caller, session_fit_slot's order). `clips`,
+ * `images`, `tier`: the session's natural clips (ids 0..count-1). */
 int session_sound_synthesize(const protocol *p, const dataset *d,
-                             const session_fit_settings *set, const float *clips,
-                             const float *images, const uint8_t *tier, int count,
-                             session_fit_result *r, float **clips_out, char *err);
+                             const session_fit_settings *set, const int *targets,
+                             int n_targets, const float *clips, const float *images,
+                             const uint8_t *tier, int count, session_fit_result *r,
+                             float **clips_out, char *err);
 /* The STRF control's linear model per target (w: n_targets × height × width
  * of d's images): ridge regression of the training responses on the images,
  * its penalty chosen by the validation correlation (docs/audio.md). */
