@@ -159,7 +159,8 @@ if audio:
           "each natural clip recorded once (%d, want %d)" % (len(natural_ids), train + test))
     naturals = [c for r, c in zip(recs, clips) if r["fields"]["kind"] == "natural"]
     best = [c for r, c in zip(recs, clips) if r["fields"]["kind"] == "best_natural"]
-    check(len(best) == targets and
+    # (A synthesis the kill cut short leaves its stimuli; the redone one adds its own.)
+    check(len(best) >= targets and
           all(any(np.array_equal(b, c) for c in naturals) for b in best),
           "each best-natural control is one of the natural clips, sample for sample")
     frames_flag = 1 << 16
@@ -175,8 +176,9 @@ if audio:
               if t.get("truth_best_natural_training", 0) > 0]
     median = [e["fields"]["mean"] for e in evals
               if e["fields"]["kind"] == "truth_median_ratio_mei_over_best_natural"]
-    check(len(ratios) == targets and len(median) == 1 and
-          abs(float(np.median(ratios)) - median[0]) <= 1e-5 * float(np.median(ratios)),
+    # The last of each kind: an evaluation the kill cut short is done again after it.
+    check(len(ratios) == targets and len(median) >= 1 and
+          abs(float(np.median(ratios)) - median[-1]) <= 1e-5 * float(np.median(ratios)),
           "the ground-truth median MEI / truly best natural clip is the per-target truths' (%s)"
           % median)
 
