@@ -67,9 +67,21 @@ kill_leg() { # K, pid, pattern, delay, the phase the record must be in
         '[ "$where" = "$want" ] && ! pgrep -f "virtual-rig .*$s/rig_truth" >/dev/null'
 }
 
-# Leg 1: the run, killed 1 s into its recording block.
+trials_in() { # trial records in a session's record so far
+    $py -c "
+import sys; sys.path.insert(0, '$tests/../controller/record')
+from record_reader import read_records
+print(sum(r['type'] == 'trial' for r in read_records(sys.argv[1])))" "$1" 2>/dev/null || echo 0
+}
+
+# Leg 1: the run, killed in its recording block once 3 trials are recorded.
 "$inception" run "$work/audio_resume.yaml" --out "$s" >"$work/leg1.out" 2>&1 &
-kill_leg 1 $! "] recording" 1 "recording begin"
+pid=$!
+wait_for $pid "$work/leg1.out" "] recording"
+while [ "$(trials_in "$s/session.rec")" -lt 3 ] && kill -0 $pid 2>/dev/null; do
+    sleep 0.1
+done
+kill_leg 1 $pid "] recording" 0 "recording begin"
 # Damage: one byte flipped in the natural stimulus record of the clip the
 # first trial played. Leg 2's resume makes it again from the recorded
 # protocol's seed and checks it against the SHA-256 of its cochleagram that
