@@ -140,7 +140,8 @@ check "resume_check.py --audio against the 4 killed records: $(tail -1 "$work/ch
 (cd "$work/elsewhere" && "$inception" replay ../session --out ../replay --no-report) \
     >"$work/out" 2>"$work/err"
 rc=$?
-check "replay of the resumed audio session (exit $rc)" '[ $rc = 0 ]'
+check "replay of the resumed audio session (exit $rc): $(grep -o "the fit starts from [^,]*" "$work/err")" \
+    '[ $rc = 0 ]'
 check "model.bin: the session's, byte for byte" 'cmp -s "$s/model.bin" "$work/replay/model.bin"'
 $py -c "
 import sys; sys.path.insert(0, '$tests/../controller/record')
