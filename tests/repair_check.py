@@ -9,12 +9,19 @@ usage:
                                                hashes: pixels_sha256 and image_sha256 (each
                                                its record's last field) cut off, lengths and
                                                CRCs set again
+  repair_check.py negate RECORD ID             an audio session's: negates the samples of
+                                               the intact natural stimulus record of clip ID
+                                               (its cochleagram and hashes unchanged; its
+                                               CRC set again): a clip its cochleagram cannot
+                                               tell from the recorded one
   repair_check.py repaired RECORD PRISTINE ID  RECORD (resumed or replayed) holds a stimulus
                                                record of image ID again, its pixels those of
                                                PRISTINE (the record before the damage) bit
                                                for bit, its pixels_sha256 hashlib's and the
                                                schedule's image_sha256, and its last note
-                                               "repaired: ..." names image ID
+                                               "repaired: ..." names image ID; an audio
+                                               session's (tests/test_resume_audio.sh): its
+                                               samples too, and the note names clip ID
 Prints one line per failed check and exits 1, or a summary and exits 0.
 """
 import hashlib
@@ -77,6 +84,25 @@ if command == "flip":
     sys.exit(0 if targets and len(after) >= len(targets) and not natural(
         list(read_records(path)), image) else 1)
 
+if command == "negate":
+    data = bytearray(open(path, "rb").read())
+    field = b"\x07samples" + b"f\x01"
+    targets = natural(records, image)
+    for r in targets:
+        length = struct.unpack_from("<I", data, r["offset"] + 8)[0]
+        start = r["offset"] + 28
+        at = data.index(field, start, start + length) + len(field)
+        n = struct.unpack_from("<I", data, at)[0]
+        for k in range(n):  # the sign bit: the high byte of each little-endian float32
+            data[at + 4 + 4 * k + 3] ^= 0x80
+        end = start + length
+        struct.pack_into("<I", data, end, zlib.crc32(bytes(data[r["offset"]:end])))
+    open(path, "wb").write(bytes(data))
+    again = natural(list(read_records(path)), image)
+    sys.exit(0 if targets and len(again) == len(targets) and all(
+        np.array_equal(a["fields"]["samples"], -b["fields"]["samples"])
+        for a, b in zip(again, targets)) else 1)
+
 problems = []
 before = natural(list(read_records(sys.argv[3])), image)
 again = natural(records, image)
@@ -92,6 +118,9 @@ else:
     digest = hashlib.sha256(got["pixels"].astype("<f4").tobytes()).digest()
     if got["pixels_sha256"] != digest or want["pixels_sha256"] != digest:
         problems.append("pixels_sha256 of image %d is not hashlib's SHA-256" % image)
+    if "samples" in want and not np.array_equal(np.asarray(got.get("samples", [])).view(np.uint32),
+                                                np.asarray(want["samples"]).view(np.uint32)):
+        problems.append("the rebuilt samples of clip %d differ from those recorded" % image)
     shown = [r["fields"].get("image_sha256") for r in records if r["type"] == "schedule"
              and r["fields"]["kind"] == "natural" and r["fields"]["image_id"] == image]
     if not shown or any(h != digest for h in shown):
@@ -99,13 +128,14 @@ else:
 notes = [r["fields"]["text"] for r in records if r["type"] == "note"
          and r["fields"]["text"].startswith("repaired:")]
 # The last: a replay's record also copies the resume's.
-if not notes or "(image %d)" % image not in notes[-1] or " 1 verified" not in notes[-1]:
-    problems.append("want a last note 'repaired: ... (image %d) ... 1 verified', got %s"
-                    % (image, notes))
+word = "clip" if before and "samples" in before[0]["fields"] else "image"
+if not notes or "(%s %d)" % (word, image) not in notes[-1] or " 1 verified" not in notes[-1]:
+    problems.append("want a last note 'repaired: ... (%s %d) ... 1 verified', got %s"
+                    % (word, image, notes))
 damaged = [r for r in records if r["type"] in ("corrupt", "torn")]
 for p in problems:
     print(p)
 if not problems:
-    print("image %d rebuilt bit for bit, verified by SHA-256 (%d damaged stretches skipped)"
-          % (image, len(damaged)))
+    print("%s %d rebuilt bit for bit, verified by SHA-256 (%d damaged stretches skipped)"
+          % (word, image, len(damaged)))
 sys.exit(1 if problems else 0)

@@ -30,8 +30,9 @@ TAP_START=$((n + 1)) $py "$tests/run_check.py" "$work/session" 80 5 3 2 6 --audi
 [ $? = 0 ] || failed=$((failed + 1))
 grep -v '^1\.\.' "$work/check"
 n=$((n + $(grep -c '^ok\|^not ok' "$work/check")))
+cp "$work/session/session.rec" "$work/finished.rec"
 run resume "$work/session"
-check "resuming an audio session is refused by name: $(cat "$work/err")" \
-    '[ $(status) != 0 ] && grep -q "audio session.*not done yet" "$work/err"'
+check "a finished audio session has nothing to resume: exit $(status), record untouched" \
+    '[ $(status) = 1 ] && grep -q "nothing to resume" "$work/err" && cmp -s "$work/session/session.rec" "$work/finished.rec"'
 echo "1..$n"
 [ $failed = 0 ]

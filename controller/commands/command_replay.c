@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "controller.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,7 +91,10 @@ static const char replay_help[] =
     "its own settings starts where the run's final fit started (the background fit's\n"
     "model, recorded as model_start.bin) and chooses targets as the run did: the\n"
     "run's model.bin, MEIs and report figures again. --fresh or changed fit settings:\n"
-    "from scratch, for the recorded targets.\n\n"
+    "from scratch, for the recorded targets. An audio session (modality: audio):\n"
+    "the natural clips made again from the seed and checked against the record,\n"
+    "meis.npy their cochleagrams and mei_sounds.npy (targets × samples float32) the\n"
+    "most exciting sounds.\n\n"
     "  --out NEWDIR        where to write (default DIR-replay; must not hold a record)\n"
     "  --seed N            model, fit and synthesis seed (default: the protocol's)\n"
     "  --epochs N, --channels N, --batch-size N, --patience N, --threads N\n"
@@ -301,8 +305,74 @@ static int note_mei_id(const record_view *v, void *ctx, char *err)
     return 0;
 }
 
-static int write_meis(const char *dir, const session_dataset *s,
-                      const session_fit_result *f, session_record *w, char *err)
+/* An audio session's (modality: audio, docs/audio.md) natural clips, which
+ * its synthesis starts from and picks its controls among: made again from
+ * the recorded protocol's seed and checked against every hash and sample
+ * the record holds (session_natural_stimuli, the path resume takes), with
+ * their tiers as the run drew them (session_natural_tiers). */
+typedef struct replay_sounds {
+    protocol *p;    /* the recorded protocol, the command line's synthesis settings in
+                       it; NULL: an image session */
+    int count, S;   /* natural clips, samples a clip */
+    float *clips;   /* count × S */
+    float *images;  /* count × H × W: their cochleagrams */
+    uint8_t *tier;  /* count */
+    float *made;    /* after the synthesis: n_targets × n_kinds × S (session_fit_slot) */
+} replay_sounds;
+
+static void replay_sounds_free(replay_sounds *r)
+{
+    protocol_destroy(r->p);
+    free(r->clips);
+    free(r->images);
+    free(r->tier);
+    free(r->made);
+    memset(r, 0, sizeof *r);
+}
+
+static int log_natural(const record_view *v, void *ctx, char *err)
+{
+    (void)err;
+    session_image_log_add(ctx, v);
+    return 0;
+}
+
+static int replay_sounds_make(const char *dir, const dataset *d, replay_sounds *r, char *err)
+{
+    const protocol *p = r->p;
+    int H, W;
+    r->count = p->images.train + p->images.test;
+    r->S = session_sound_samples(p);
+    if (session_natural_size(p, &H, &W, err))
+        return 1;
+    if (d->trials && (H != d->height || W != d->width))
+        return controller_fail(err, "the recorded protocol makes %d×%d cochleagrams, the record "
+                               "holds %d×%d", H, W, d->height, d->width);
+    size_t n = r->count ? (size_t)r->count : 1;
+    r->clips = malloc(n * (size_t)r->S * sizeof(float));
+    r->images = malloc(n * (size_t)H * (size_t)W * sizeof(float));
+    r->tier = malloc(n);
+    if (!r->clips || !r->images || !r->tier)
+        return controller_fail(err, "out of memory for %d natural clips", r->count);
+    session_image_log log;
+    model_rng rng;
+    if (session_image_log_create(&log, r->count, err))
+        return 1;
+    int status = session_record_each(dir, log_natural, &log, NULL, err) ||
+                 session_natural_stimuli(p, r->count, &log, r->images, r->clips, NULL, err) ||
+                 session_natural_tiers(p, r->tier, &rng, err);
+    session_image_log_free(&log);
+    return status;
+}
+
+/* The clip of stimulus `slot` (session_fit_slot) an audio synthesis made. */
+static const float *made_clip(const replay_sounds *r, size_t slot)
+{
+    return r->p ? r->made + slot * (size_t)r->S : NULL;
+}
+
+static int write_meis(const char *dir, const session_dataset *s, const session_fit_result *f,
+                      const replay_sounds *snd, session_record *w, char *err)
 {
     const dataset *d = &s->data;
     mei_ids m = {d->neurons, malloc((size_t)d->neurons * sizeof(int64_t)), 0};
@@ -315,18 +385,41 @@ static int write_meis(const char *dir, const session_dataset *s,
     for (int j = 0; !status && j < f->n_targets; j++) {
         int neuron = f->targets[j];
         int64_t id = m.id_of[neuron] >= 0 ? m.id_of[neuron] : ++m.highest;
+        size_t slot = session_fit_slot(f, j, STIMULUS_KIND_MEI);
         record_stimulus st = {.stimulus_id = id, .neuron = neuron, .kind = STIMULUS_KIND_NAME_MEI,
                               .height = d->height, .width = d->width,
                               .pixels = f->meis + (size_t)j * P,
-                              .predicted = f->predicted[session_fit_slot(f, j, STIMULUS_KIND_MEI)]};
+                              .predicted = f->predicted[slot],
+                              .samples = made_clip(snd, slot),
+                              .sample_count = snd->p ? snd->S : 0,
+                              .sample_rate = snd->p ? snd->p->sounds.rate : 0};
         status = session_record_stimulus(w, &st, err);
     }
     free(m.id_of);
     return status;
 }
 
+/* Audio: the most exciting sounds' samples, targets × samples float32. */
+static int write_sounds(const char *out, const session_fit_result *f, const replay_sounds *snd,
+                        char *err)
+{
+    char path[4096], merr[MODEL_ERR_SIZE];
+    snprintf(path, sizeof path, "%s/mei_sounds.npy", out);
+    float *all = malloc((size_t)(f->n_targets ? f->n_targets : 1) * (size_t)snd->S * sizeof(float));
+    if (!all)
+        return controller_fail(err, "out of memory for %d sounds", f->n_targets);
+    for (int j = 0; j < f->n_targets; j++)
+        memcpy(all + (size_t)j * snd->S, made_clip(snd, session_fit_slot(f, j, STIMULUS_KIND_MEI)),
+               (size_t)snd->S * sizeof(float));
+    int64_t shape[2] = {f->n_targets, snd->S};
+    int status = npy_write(path, NPY_FLOAT32, 2, shape, all, merr)
+                     ? controller_fail(err, "%s", merr) : 0;
+    free(all);
+    return status;
+}
+
 static int write_files(const char *out, const session_dataset *s, const session_fit_result *f,
-                       char *err)
+                       const replay_sounds *snd, char *err)
 {
     const dataset *d = &s->data;
     char path[4096], merr[MODEL_ERR_SIZE];
@@ -335,6 +428,8 @@ static int write_files(const char *out, const session_dataset *s, const session_
     float none = 0;
     if (npy_write(path, NPY_FLOAT32, 3, shape, f->n_targets ? f->meis : &none, merr))
         return controller_fail(err, "%s", merr);
+    if (snd->p && write_sounds(out, f, snd, err))
+        return 1;
     snprintf(path, sizeof path, "%s/targets.txt", out);
     FILE *t = fopen(path, "w");
     if (!t)
@@ -346,15 +441,22 @@ static int write_files(const char *out, const session_dataset *s, const session_
 
 /* The natural stimulus records the original lost to damage, made again
  * (session_dataset_load), after its copied records: the new record is whole. */
-static int write_repaired(session_record *w, const session_dataset *s, char *err)
+static int write_repaired(session_record *w, const session_dataset *s, const replay_sounds *snd,
+                          char *err)
 {
     if (!s->repaired)
         return 0;
     size_t P = (size_t)s->data.height * (size_t)s->data.width;
     for (int i = 0; i < s->repaired; i++) {
-        record_stimulus st = {.stimulus_id = s->repaired_ids[i], .neuron = -1, .kind = STIMULUS_KIND_NAME_NATURAL,
+        int64_t id = s->repaired_ids[i];
+        /* Audio: the clip made again with the same cochleagram (replay_sounds_make). */
+        assert(!snd->p || (id >= 0 && id < snd->count));
+        record_stimulus st = {.stimulus_id = id, .neuron = -1, .kind = STIMULUS_KIND_NAME_NATURAL,
                               .height = s->data.height, .width = s->data.width,
-                              .pixels = s->repaired_pixels + (size_t)i * P, .predicted = NAN};
+                              .pixels = s->repaired_pixels + (size_t)i * P, .predicted = NAN,
+                              .samples = snd->p ? snd->clips + (size_t)id * (size_t)snd->S : NULL,
+                              .sample_count = snd->p ? snd->S : 0,
+                              .sample_rate = snd->p ? snd->p->sounds.rate : 0};
         if (session_record_stimulus(w, &st, err))
             return 1;
     }
@@ -374,8 +476,8 @@ static int write_curve(session_record *w, const fit_curve *curve, char *err)
 }
 
 static int write_record(const char *dir, const char *out, const session_dataset *s,
-                        const session_fit_result *f, const fit_curve *curve, int from_start,
-                        const char *note, char *err)
+                        const session_fit_result *f, const replay_sounds *snd,
+                        const fit_curve *curve, int from_start, const char *note, char *err)
 {
     copy_context c = {out, NULL, from_start};
     if (session_record_each(dir, copy_record, &c, NULL, err)) {
@@ -384,12 +486,12 @@ static int write_record(const char *dir, const char *out, const session_dataset 
         return 1;
     }
     session_record *w = c.w;
-    int status = write_repaired(w, s, err) || session_record_note(w, note, err) ||
+    int status = write_repaired(w, s, snd, err) || session_record_note(w, note, err) ||
                  session_record_phase(w, "replay", "begin", err) ||
                  write_curve(w, curve, err) ||
                  session_fit_record_model(w, out, &s->data, f, err) ||
                  session_fit_record_targets(w, &s->data, f, err) ||
-                 write_meis(dir, s, f, w, err) || write_files(out, s, f, err) ||
+                 write_meis(dir, s, f, snd, w, err) || write_files(out, s, f, snd, err) ||
                  session_record_phase(w, "replay", "end", err);
     char cerr[CONTROLLER_ERR_SIZE];
     if (session_record_close(w, status ? cerr : err))
@@ -410,10 +512,14 @@ static void print_loaded(const session_dataset *s, double load_s)
 }
 
 /* The recorded protocol's settings with the command line's overrides; 2 on
- * a usage error. */
+ * a usage error. An audio session's protocol is kept in *audio (its
+ * synthesis reads the protocol: --mei-steps and --starts go into it), an
+ * image session's NULL. */
 static int replay_settings(const session_dataset *s, const char *dir, const cli_option *o,
-                           int n, session_fit_settings *set, int *top, int *fit_changed)
+                           int n, session_fit_settings *set, int *top, int *fit_changed,
+                           protocol **audio)
 {
+    *audio = NULL;
     protocol *p = NULL;
     char file[4200], err[CONTROLLER_ERR_SIZE];
     snprintf(file, sizeof file, "%s/%s (protocol)", dir, RECORD_FILE_NAME);
@@ -421,19 +527,41 @@ static int replay_settings(const session_dataset *s, const char *dir, const cli_
         fprintf(stderr, "inception replay: the recorded protocol: %s\n", err);
         return 1;
     }
-    if (p->modality == PROTOCOL_MODALITY_AUDIO) {
-        fprintf(stderr, "inception replay: %s is an audio session (modality: audio): replaying "
-                "it offline is not done yet (docs/audio.md)\n", dir);
-        protocol_destroy(p);
-        return 1;
-    }
     session_fit_settings_from_protocol(p, s->data.height, s->data.width, s->data.neurons, set);
-    protocol_destroy(p);
     *top = 0;
-    if (apply_overrides(o, n, set, top, fit_changed))
+    if (apply_overrides(o, n, set, top, fit_changed)) {
+        protocol_destroy(p);
         return 2;
+    }
+    if (p->modality == PROTOCOL_MODALITY_AUDIO) {
+        p->mei.steps = set->mei.steps;
+        p->mei.starts = set->mei.starts;
+        *audio = p;
+    } else {
+        protocol_destroy(p);
+    }
     set->fit.progress = on_epoch; /* set->fit.user: the caller's fit_curve */
     set->mei.progress = on_mei_step;
+    return 0;
+}
+
+/* The run's final fit and synthesis again: an audio session's sounds from
+ * its natural clips (session_sound_synthesize, as `inception run`). */
+static int replay_fit_and_synthesize(const session_dataset *s, const session_fit_settings *set,
+                                     int from_start, const int *targets, int n_targets,
+                                     replay_sounds *snd, session_fit_result *f, char *err)
+{
+    const unsigned char *start = from_start ? s->start_model : NULL;
+    if (!snd->p)
+        return session_fit_and_synthesize(&s->data, set, start, s->start_model_size, targets,
+                                          n_targets, f, err);
+    if (session_fit_model(&s->data, set, start, s->start_model_size, f, err))
+        return 1;
+    if (session_sound_synthesize(snd->p, &s->data, set, targets, n_targets, snd->clips,
+                                 snd->images, snd->tier, snd->count, f, &snd->made, err)) {
+        session_fit_result_free(f);
+        return 1;
+    }
     return 0;
 }
 
@@ -456,8 +584,14 @@ static int replay_offline(const char *dir, const cli_option *o, int n)
         fprintf(stderr, "replay: %s\n", s.repair_note);
     session_fit_settings set;
     int top, fit_changed;
-    int status = replay_settings(&s, dir, o, n, &set, &top, &fit_changed);
+    replay_sounds snd = {0};
+    int status = replay_settings(&s, dir, o, n, &set, &top, &fit_changed, &snd.p);
+    if (!status && snd.p && replay_sounds_make(dir, &s.data, &snd, err)) {
+        fprintf(stderr, "inception replay: %s\n", err);
+        status = 1;
+    }
     if (status) {
+        replay_sounds_free(&snd);
         session_dataset_free(&s);
         return status;
     }
@@ -468,6 +602,7 @@ static int replay_offline(const char *dir, const cli_option *o, int n)
     session_lock *lock;
     if (session_lock_take(out, 1, &lock, err)) {
         fprintf(stderr, "inception replay: %s\n", err);
+        replay_sounds_free(&snd);
         session_dataset_free(&s);
         return 1;
     }
@@ -487,10 +622,10 @@ static int replay_offline(const char *dir, const cli_option *o, int n)
     session_fit_result f;
     struct timespec t1;
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    if (session_fit_and_synthesize(&s.data, &set, from_start ? s.start_model : NULL,
-                                   s.start_model_size, targets, n_targets, &f, err)) {
+    if (replay_fit_and_synthesize(&s, &set, from_start, targets, n_targets, &snd, &f, err)) {
         fprintf(stderr, "\ninception replay: %s\n", err);
         free(curve.points);
+        replay_sounds_free(&snd);
         session_dataset_free(&s);
         session_lock_release(lock);
         return 1;
@@ -502,7 +637,7 @@ static int replay_offline(const char *dir, const cli_option *o, int n)
              "validation correlation %.4f, %d targets", dir, (unsigned long long)set.fit.seed,
              from_start ? "from the recorded start model" : "from scratch", f.fit.epochs,
              f.fit.best_epoch, f.fit.best_validation_corr, f.n_targets);
-    status = write_record(dir, out, &s, &f, &curve, from_start, note, err);
+    status = write_record(dir, out, &s, &f, &snd, &curve, from_start, note, err);
     free(curve.points);
     if (!status && !cli_get(o, n, "no-report")) {
         report_summary rs;
@@ -519,6 +654,7 @@ static int replay_offline(const char *dir, const cli_option *o, int n)
                (double)s.data.trials / (fit_s > 0 ? fit_s : 1e-9));
     }
     session_fit_result_free(&f);
+    replay_sounds_free(&snd);
     session_dataset_free(&s);
     session_lock_release(lock);
     return status;

@@ -1049,47 +1049,44 @@ static int start_fit_worker(run_state *s)
     return fit_worker_create(&s->fit, &set.model, &set.fit, 2, &s->sched, s->err);
 }
 
-/* The natural images, their tiers and their shuffled schedule, all from the
- * seed (session_natural_images). A resume gives the images it made and
- * checked already, and what the record holds: only those without an intact
- * stimulus record are recorded (again). */
+/* The natural images (audio: clips and their cochleagrams), their tiers and
+ * their shuffled schedule, all from the seed (session_natural_stimuli). A
+ * resume gives the images (and clips) it made and checked already, and what
+ * the record holds: only those without an intact stimulus record are
+ * recorded (again). */
 static int record_natural_images(run_state *s, int64_t **schedule, int *count,
-                                 const float *made, const session_image_log *recorded)
+                                 const float *made, const float *made_clips,
+                                 const session_image_log *recorded)
 {
     const protocol_images *im = &s->p->images;
     int n_images = im->train + im->test;
+    assert(!made || !s->audio || made_clips); /* a resume's clips come with its images */
     float *own = made ? NULL : malloc((size_t)n_images * (size_t)s->P * sizeof(float));
-    float *clips = s->audio ? malloc((size_t)n_images * (size_t)s->S * sizeof(float)) : NULL;
+    float *own_clips = s->audio && !made
+                           ? malloc((size_t)n_images * (size_t)s->S * sizeof(float)) : NULL;
     const float *pixels = made ? made : own;
+    const float *clips = made ? made_clips : own_clips;
     int64_t *order = malloc(((size_t)im->train + (size_t)im->test * (size_t)im->test_repeats) *
                             sizeof(int64_t));
-    int64_t *tiers = malloc((size_t)im->train * sizeof(int64_t));
     int status = 1;
-    if (!pixels || !order || !tiers || (s->audio && !clips)) {
+    if (!pixels || !order || (s->audio && !clips)) {
         fail(s, "out of memory for %s", "the natural images");
         goto done;
     }
-    if (s->audio ? (made ? fail(s, "audio sessions are not resumed yet (%s)", "docs/audio.md")
-                         : session_natural_clips(s->p, n_images, clips, own, s->err))
-                 : own && session_natural_images(s->p, n_images, NULL, own, NULL, s->err))
+    if (own && session_natural_stimuli(s->p, n_images, NULL, own, own_clips, NULL, s->err))
         goto done;
     /* Validation images: a seeded random share of the training set. */
     model_rng rng;
-    model_rng_seed(&rng, s->p->seed);
-    int n_val = (int)((double)im->train * (double)im->validation_fraction + 0.5);
-    for (int i = 0; i < im->train; i++)
-        tiers[i] = i;
-    model_rng_shuffle_i64(&rng, tiers, im->train);
-    uint8_t *is_val = calloc((size_t)im->train, 1);
-    if (!is_val) {
-        fail(s, "out of memory for %s", "the tiers");
+    uint8_t *tier_of = malloc((size_t)(n_images ? n_images : 1));
+    if (!tier_of || session_natural_tiers(s->p, tier_of, &rng, s->err)) {
+        if (!tier_of)
+            fail(s, "out of memory for %s", "the tiers");
+        free(tier_of);
         goto done;
     }
-    for (int i = 0; i < n_val; i++)
-        is_val[tiers[i]] = 1;
     int k = 0, bad = 0;
     for (int i = 0; i < n_images && !bad; i++) {
-        int tier = i >= im->train ? TIER_TEST : is_val[i] ? TIER_VALIDATION : TIER_TRAIN, id;
+        int tier = tier_of[i], id;
         bad = image_add(s, pixels + (size_t)i * (size_t)s->P,
                         clips ? clips + (size_t)i * (size_t)s->S : NULL, -1, -1, tier, &id);
         bad = bad || (!session_image_recorded(recorded, id) &&
@@ -1097,7 +1094,7 @@ static int record_natural_images(run_state *s, int64_t **schedule, int *count,
         for (int r = 0; !bad && r < (tier == TIER_TEST ? im->test_repeats : 1); r++)
             order[k++] = id;
     }
-    free(is_val);
+    free(tier_of);
     if (bad)
         goto done;
     model_rng_shuffle_i64(&rng, order, k);
@@ -1107,9 +1104,8 @@ static int record_natural_images(run_state *s, int64_t **schedule, int *count,
     status = 0;
 done:
     free(own);
-    free(clips);
+    free(own_clips);
     free(order);
-    free(tiers);
     return status;
 }
 
@@ -1162,7 +1158,7 @@ static int phase_recording(run_state *s)
     int64_t *schedule = NULL;
     int count = 0;
     if (phase(s, "recording", "begin") || note_photo_source(s) || note_sounds(s) ||
-        record_natural_images(s, &schedule, &count, NULL, NULL))
+        record_natural_images(s, &schedule, &count, NULL, NULL, NULL))
         return 1;
     int status = run_block(s, "recording", schedule, count, 1);
     free(schedule);
@@ -1370,8 +1366,8 @@ static int phase_synthesis(run_state *s, int64_t **ids, int *count)
         return 1;
     session_fit_settings set = fit_settings(s);
     const image_table *t = &s->images;
-    if ((s->audio ? session_sound_synthesize(s->p, &s->data, &set, t->clips, t->pixels, t->tier,
-                                             t->count, &s->fr, &s->made_clips, s->err)
+    if ((s->audio ? session_sound_synthesize(s->p, &s->data, &set, NULL, 0, t->clips, t->pixels,
+                                             t->tier, t->count, &s->fr, &s->made_clips, s->err)
                   : session_fit_synthesize(&s->data, &set, NULL, 0, &s->fr, s->err)) ||
         session_fit_record_targets(s->rec, &s->data, &s->fr, s->err) || adopt_targets(s))
         return 1;
@@ -2001,6 +1997,7 @@ typedef struct resume_scan {
     earlier_trials trials;
     session_image_log images; /* what the record holds of the natural images */
     float *natural;           /* the natural images made again, checked against it */
+    float *natural_clips;     /* audio: their clips (natural: the cochleagrams) */
     session_image_repair repair;
     int64_t max_trial;     /* highest trial number scheduled or recorded, -1 none */
 } resume_scan;
@@ -2014,6 +2011,7 @@ static void resume_scan_free(resume_scan *r)
     free(r->trials.counts);
     session_image_log_free(&r->images);
     free(r->natural);
+    free(r->natural_clips);
 }
 
 static int earlier_trial_keep(run_state *s, resume_scan *r, const record_trial *rt);
@@ -2134,13 +2132,16 @@ static int load_closed_stimulus(run_state *s, const record_view *v, resume_scan 
         return fail(s, "a stimulus record of the session is malformed (%s)", "resume");
     int status = 0, kind = -2, got;
     if (strcmp(st.kind, STIMULUS_KIND_NAME_NATURAL)) {
-        if ((size_t)st.height * (size_t)st.width != (size_t)s->P)
+        /* Audio: the clip as played is the stimulus (its pixels the cochleagram). */
+        if ((size_t)st.height * (size_t)st.width != (size_t)s->P ||
+            (s->audio && (!st.samples || st.sample_count != s->S)))
             status = fail(s, "a stimulus record of the session is malformed (%s)", "resume");
         int named = stimulus_kind_parse(st.kind);
         if (named >= 0 && named < KIND_COUNT && (s->ended >> 3 & 1))
             kind = named;
         if (!status)
-            status = image_add(s, st.pixels, NULL, kind, (int)st.neuron, TIER_NONE, &got);
+            status = image_add(s, st.pixels, s->audio ? st.samples : NULL, kind,
+                               (int)st.neuron, TIER_NONE, &got);
         if (!status && got != st.stimulus_id)
             status = fail(s, "the record's stimulus ids are not consecutive (%s)", "resume");
     }
@@ -2244,11 +2245,13 @@ static int resume_start(run_state *s)
 static int resume_natural_images(run_state *s, resume_scan *r)
 {
     size_t n = (size_t)r->images.count * (size_t)s->P;
+    size_t samples = (size_t)r->images.count * (size_t)s->S;
     r->natural = malloc((n ? n : 1) * sizeof(float));
-    if (!r->natural)
+    r->natural_clips = s->audio ? malloc((samples ? samples : 1) * sizeof(float)) : NULL;
+    if (!r->natural || (s->audio && !r->natural_clips))
         return fail(s, "out of memory for %s", "the natural images");
-    return session_natural_images(s->p, r->images.count, &r->images, r->natural, &r->repair,
-                                  s->err);
+    return session_natural_stimuli(s->p, r->images.count, &r->images, r->natural,
+                                   r->natural_clips, &r->repair, s->err);
 }
 
 /* Natural images (recorded again only where the kill came first or damage
@@ -2259,10 +2262,12 @@ static int resume_recording(run_state *s, resume_scan *r)
     int count = 0;
     char note[512];
     if (phase(s, "recording", "begin") ||
-        record_natural_images(s, &order, &count, r->natural, &r->images))
+        record_natural_images(s, &order, &count, r->natural, r->natural_clips, &r->images))
         return 1;
     free(r->natural); /* the image table holds them now */
     r->natural = NULL;
+    free(r->natural_clips);
+    r->natural_clips = NULL;
     if (session_image_repair_note(&r->repair, s->p, note, sizeof note)) {
         progress(s, note, 1);
         if (session_record_note(s->rec, note, s->err))
@@ -2415,6 +2420,10 @@ static int resume_synthesis(run_state *s, int64_t **ids, int *count)
     }
     *count = n;
     s->res->targets = s->n_targets;
+    if (s->audio) { /* the clips' RMS level is the budget, as in session_sound_synthesize */
+        s->budget.contrast = s->budget.mean_luminance = NAN;
+        return 0;
+    }
     return session_fit_budget(&s->data, s->p->mei.contrast, &s->budget, s->err);
 }
 
@@ -2527,11 +2536,6 @@ int run_resume(const char *dir, const run_options *o, run_result *out, char *err
     }
     protocol *p = NULL;
     int status = recorded_protocol(dir, &p, err);
-    if (!status && p->modality == PROTOCOL_MODALITY_AUDIO) {
-        status = controller_fail(err, "%s is an audio session (modality: audio): resuming it is "
-                                 "not done yet (docs/audio.md)", dir);
-        protocol_destroy(p);
-    }
     if (!status && o->offscreen)
         p->display.mode = PROTOCOL_DISPLAY_OFFSCREEN;
     if (status) {

@@ -93,11 +93,14 @@ enum {
     SESSION_IMAGE_SHOWN = 2,    /* a `schedule` record of kind natural names it */
     SESSION_IMAGE_HASHED = 4,   /* its SHA-256 is known: session_image_log.sha256 */
     SESSION_IMAGE_CONFLICT = 8, /* two records give it different hashes */
+    SESSION_IMAGE_SAMPLES = 16, /* audio: its intact stimulus record's samples hashed
+                                   (session_image_log.samples_sha256) */
 };
 typedef struct session_image_log {
     int count;
     uint8_t *state;       /* count: SESSION_IMAGE_* bits */
     uint8_t *sha256;      /* count × SHA256_SIZE */
+    uint8_t *samples_sha256; /* count × SHA256_SIZE: the SHA-256 of a clip's recorded samples */
     int highest_recorded; /* the highest id with an intact stimulus record, -1 none */
 } session_image_log;
 
@@ -105,8 +108,9 @@ int session_image_log_create(session_image_log *l, int count, char *err);
 void session_image_log_free(session_image_log *l);
 /* Notes what a record says of a natural image: a `stimulus` record its id
  * and `pixels_sha256` (a record written before hashes: the SHA-256 of its
- * pixels, which its CRC vouches for), a `schedule` record its `image_id` and
- * `image_sha256`. Other records and ids outside 0..count-1 are ignored. */
+ * pixels, which its CRC vouches for) and, audio, the SHA-256 of its
+ * samples; a `schedule` record its `image_id` and `image_sha256`. Other
+ * records and ids outside 0..count-1 are ignored. */
 void session_image_log_add(session_image_log *l, const record_view *v);
 /* Whether the image has an intact stimulus record (NULL log: no). */
 int session_image_recorded(const session_image_log *l, int id);
@@ -131,6 +135,24 @@ typedef struct session_image_repair {
  * images the record lost to damage. */
 int session_natural_images(const protocol *p, int count, const session_image_log *recorded,
                            float *out, session_image_repair *repair, char *err);
+/* The same for either modality: an audio session's (`modality: audio`)
+ * natural stimuli are its clips (session_natural_clips), `out` their
+ * cochleagrams (what the record hashes) and `clips` (count × samples, may be
+ * NULL) the samples; messages name them clips. With `recorded` and `clips`,
+ * each clip whose intact stimulus record the log holds must also equal its
+ * samples (a cochleagram does not see a clip's sign), else "clip K differs
+ * ...". `clips` must be NULL for images. */
+int session_natural_stimuli(const protocol *p, int count, const session_image_log *recorded,
+                            float *out, float *clips, session_image_repair *repair, char *err);
+/* The tier of each natural image id 0..images.train + images.test - 1, as
+ * `inception run` draws them: the ids from images.train on TIER_TEST, a
+ * seeded share (images.validation_fraction) of the others TIER_VALIDATION,
+ * the rest TIER_TRAIN. `rng` comes back seeded from the protocol's seed and
+ * past that draw, where the run's schedule shuffle goes on from. */
+int session_natural_tiers(const protocol *p, uint8_t *tier, model_rng *rng, char *err);
+/* The model's input size of a protocol's natural stimuli: images.height ×
+ * images.width, or an audio session's cochleagram (bands × frames). */
+int session_natural_size(const protocol *p, int *height, int *width, char *err);
 /* The note resume and replay record and print: which stimulus records were
  * rebuilt, from what, verified or not. 0 when nothing was rebuilt. */
 int session_image_repair_note(const session_image_repair *r, const protocol *p, char *out,
@@ -289,16 +311,20 @@ int session_sound_samples(const protocol *p);
 void session_sound_config(const protocol *p, auditory_config *c);
 int session_sound_image_size(const protocol *p, int *bands, int *frames, char *err);
 int session_natural_clips(const protocol *p, int count, float *clips, float *images, char *err);
-/* After session_fit_model: the targets, each one's most exciting sound
+/* After session_fit_model: the targets (`targets`, else the settings' top
+ * N, as session_fit_prepare), each one's most exciting sound
  * (sound_mei_from_starts from the mei.starts training clips the model
- * predicts highest, mei.steps steps) and its best natural training clip,
- * all at sounds.rms_dbfs; their cochleagrams in r->stimuli and their
- * samples in *clips_out (n_targets × r->n_kinds × samples, owned by
- * the caller, session_fit_slot's order). `clips`, `images`, `tier`: the session's natural clips. */
+ * predicts highest, mei.steps steps) and its controls (the best natural
+ * training clip, the STRF's optimum), all at sounds.rms_dbfs; their
+ * cochleagrams in r->stimuli (the MEIs' also in r->meis, their predicted
+ * rate in r->mei) and their samples in *clips_out (n_targets × r->n_kinds ×
+ * samples, owned by the caller, session_fit_slot's order). `clips`,
+ * `images`, `tier`: the session's natural clips (ids 0..count-1). */
 int session_sound_synthesize(const protocol *p, const dataset *d,
-                             const session_fit_settings *set, const float *clips,
-                             const float *images, const uint8_t *tier, int count,
-                             session_fit_result *r, float **clips_out, char *err);
+                             const session_fit_settings *set, const int *targets,
+                             int n_targets, const float *clips, const float *images,
+                             const uint8_t *tier, int count, session_fit_result *r,
+                             float **clips_out, char *err);
 /* The STRF control's linear model per target (w: n_targets × height × width
  * of d's images): ridge regression of the training responses on the images,
  * its penalty chosen by the validation correlation (docs/audio.md). */

@@ -438,13 +438,15 @@ static int lost_images(const collected *c, int64_t **ids)
 static int remake_images(const record_source *src, const protocol *p, session_dataset *s,
                          const int64_t *lost, int n_lost, char *err)
 {
-    int count = 0;
+    int count = 0, H, W;
     for (int i = 0; i < n_lost; i++)
         if (lost[i] >= 0 && lost[i] < p->images.train + p->images.test)
             count = (int)lost[i] + 1;
     if (!count)
         return 0;
-    size_t P = (size_t)p->images.height * (size_t)p->images.width;
+    if (session_natural_size(p, &H, &W, err))
+        return 1;
+    size_t P = (size_t)H * (size_t)W;
     session_image_log log;
     session_image_repair rep;
     record_reader *r = NULL;
@@ -492,26 +494,25 @@ static int repair_lost_images(const record_source *src, collected *c, session_da
     }
     protocol *p = NULL;
     char perr[CONTROLLER_ERR_SIZE];
-    int status = 0;
+    int status = 0, H = 0, W = 0;
     /* Relative image paths start from the protocol's folder, recorded since
-     * session_start has protocol_dir (else the working directory). */
+     * session_start has protocol_dir (else the working directory). An audio
+     * session's clips are made again the same way (session_natural_stimuli:
+     * from the seed, checked against the hashes of their cochleagrams). */
     if (protocol_parse(s->protocol_text, s->protocol_size, "session_start",
-                       s->protocol_dir[0] ? s->protocol_dir : NULL, &p, perr))
+                       s->protocol_dir[0] ? s->protocol_dir : NULL, &p, perr) ||
+        session_natural_size(p, &H, &W, perr))
         status = controller_fail(err, "image %lld: its stimulus record is lost to damage and the "
                                  "recorded protocol cannot make it again: %s", (long long)lost[0], perr);
-    else if (p->modality == PROTOCOL_MODALITY_AUDIO)
-        status = controller_fail(err, "clip %lld: its stimulus record is lost to damage, and an "
-                                 "audio session's clips are not made again yet", (long long)lost[0]);
-    else if (c->height && (p->images.height != c->height || p->images.width != c->width))
+    else if (c->height && (H != c->height || W != c->width))
         status = controller_fail(err, "image %lld: its stimulus record is lost to damage and the "
                                  "recorded protocol makes %d×%d images, the record holds %d×%d",
-                                 (long long)lost[0], p->images.height, p->images.width, c->height,
-                                 c->width);
+                                 (long long)lost[0], H, W, c->height, c->width);
     status = status || remake_images(src, p, s, lost, n, err);
-    size_t P = p ? (size_t)p->images.height * (size_t)p->images.width : 0;
+    size_t P = (size_t)H * (size_t)W;
     if (!status && !c->height) {
-        c->height = p->images.height;
-        c->width = p->images.width;
+        c->height = H;
+        c->width = W;
     }
     for (int i = 0; !status && i < s->repaired; i++) {
         if (controller_grow(&c->images, &c->cap_images, (size_t)c->n_images + 1,

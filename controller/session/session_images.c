@@ -11,6 +11,7 @@
  * of it, and the first that differs is refused by name. */
 #include "session/session.h"
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <math.h>
@@ -28,7 +29,8 @@ int session_image_log_create(session_image_log *l, int count, char *err)
         return controller_fail(err, "a protocol with %d natural images", count);
     l->state = calloc((size_t)(count ? count : 1), 1);
     l->sha256 = calloc((size_t)(count ? count : 1), SHA256_SIZE);
-    if (!l->state || !l->sha256) {
+    l->samples_sha256 = calloc((size_t)(count ? count : 1), SHA256_SIZE);
+    if (!l->state || !l->sha256 || !l->samples_sha256) {
         session_image_log_free(l);
         return controller_fail(err, "out of memory for the hashes of %d natural images", count);
     }
@@ -42,6 +44,7 @@ void session_image_log_free(session_image_log *l)
         return;
     free(l->state);
     free(l->sha256);
+    free(l->samples_sha256);
     memset(l, 0, sizeof *l);
     l->highest_recorded = -1;
 }
@@ -87,6 +90,11 @@ static void log_stimulus(session_image_log *l, const record_view *v)
             record_pixels_sha256(st.pixels, st.height, st.width, digest);
             log_hash(l, id, digest);
         }
+        if (st.samples) { /* audio: the clip as played, which its CRC vouches for */
+            record_pixels_sha256(st.samples, 1, st.sample_count,
+                                 l->samples_sha256 + (size_t)id * SHA256_SIZE);
+            l->state[id] |= SESSION_IMAGE_SAMPLES;
+        }
     }
     free(st.decoded);
 }
@@ -117,12 +125,20 @@ void session_image_log_add(session_image_log *l, const record_view *v)
 /* ------------------------------------------------------------------------ */
 /* Making them */
 
+/* What a natural stimulus is called in messages: an audio session's are clips. */
+static const char *stimulus_word(const protocol *p)
+{
+    return p->modality == PROTOCOL_MODALITY_AUDIO ? "clip" : "image";
+}
+
 /* Where the images come from, for messages. */
 static void describe_source(const protocol *p, char *out, size_t size)
 {
     const protocol_images *im = &p->images;
     unsigned long long seed = (unsigned long long)p->seed;
-    if (im->source == PROTOCOL_IMAGES_NPY)
+    if (p->modality == PROTOCOL_MODALITY_AUDIO)
+        snprintf(out, size, "synthetic clips (clip_synthetic), seed %llu", seed);
+    else if (im->source == PROTOCOL_IMAGES_NPY)
         snprintf(out, size, "the NPY file %s", im->path);
     else if (im->source == PROTOCOL_IMAGES_FOLDER)
         snprintf(out, size, "the files of the folder %s, each one image, seed %llu", im->path,
@@ -170,6 +186,20 @@ static int folder_images(const char *folder, int count, int H, int W, uint64_t s
             status = controller_fail(err, "%s", merr);
     free(order);
     image_set_destroy(set);
+    return status;
+}
+
+/* Audio: the natural clips (into `clips`, or scratch when NULL) and their
+ * cochleagrams, the model's input images (session_sounds.c). */
+static int make_clips(const protocol *p, float *images, float *clips, int count, char *err)
+{
+    float *own = clips ? NULL
+                       : malloc((size_t)(count ? count : 1) * (size_t)session_sound_samples(p) *
+                                sizeof(float));
+    if (!clips && !own)
+        return controller_fail(err, "out of memory for %d natural clips", count);
+    int status = session_natural_clips(p, count, clips ? clips : own, images, err);
+    free(own);
     return status;
 }
 
@@ -229,14 +259,38 @@ static void list_id(char *list, int id)
     snprintf(list + used, SESSION_IMAGE_IDS_SIZE - used, "%s%d", used ? ", " : "", id);
 }
 
-static int check_against(const protocol *p, const session_image_log *l, const float *out,
-                         session_image_repair *r, char *err)
+/* Audio: clip `id` made again against the samples its intact stimulus
+ * record holds (their SHA-256), which its cochleagram's hash cannot tell
+ * from the clip negated. */
+static int check_samples(const protocol *p, const session_image_log *l, const float *clips,
+                         int id, char *err)
 {
-    int H = p->images.height, W = p->images.width;
+    int S = session_sound_samples(p);
+    uint8_t digest[SHA256_SIZE];
+    record_pixels_sha256(clips + (size_t)id * (size_t)S, 1, S, digest);
+    if (!memcmp(digest, l->samples_sha256 + (size_t)id * SHA256_SIZE, SHA256_SIZE))
+        return 0;
+    char source[PROTOCOL_STRING_SIZE + 64];
+    describe_source(p, source, sizeof source);
+    return controller_fail(err, "clip %d differs from the recorded one: made again from %s, "
+                           "its samples are not those its stimulus record holds: the clips "
+                           "are not those the session was recorded with", id, source);
+}
+
+static int check_against(const protocol *p, const session_image_log *l, const float *out,
+                         const float *clips, session_image_repair *r, char *err)
+{
+    int H, W;
+    const char *word = stimulus_word(p);
+    if (session_natural_size(p, &H, &W, err))
+        return 1;
     for (int id = 0; id < l->count; id++) {
         uint8_t st = l->state[id];
         if (st & SESSION_IMAGE_CONFLICT)
-            return controller_fail(err, "image %d: the record holds two different SHA-256 for it", id);
+            return controller_fail(err, "%s %d: the record holds two different SHA-256 for it",
+                                   word, id);
+        if (clips && (st & SESSION_IMAGE_SAMPLES) && check_samples(p, l, clips, id, err))
+            return 1;
         if (st & SESSION_IMAGE_HASHED) {
             uint8_t digest[SHA256_SIZE];
             record_pixels_sha256(out + (size_t)id * (size_t)H * (size_t)W, H, W, digest);
@@ -246,10 +300,10 @@ static int check_against(const protocol *p, const session_image_log *l, const fl
                 describe_source(p, source, sizeof source);
                 sha256_hex(digest, got_hex);
                 sha256_hex(want, want_hex);
-                return controller_fail(err, "image %d differs from the recorded one: made again from %s, "
-                                       "its SHA-256 is %.12s..., the record's %.12s...: the images are "
-                                       "not those the session was recorded with", id, source, got_hex,
-                                       want_hex);
+                return controller_fail(err, "%s %d differs from the recorded one: made again from %s, "
+                                       "its SHA-256 is %.12s..., the record's %.12s...: the %ss are "
+                                       "not those the session was recorded with", word, id, source,
+                                       got_hex, want_hex, word);
             }
             r->checked++;
         }
@@ -267,19 +321,36 @@ static int check_against(const protocol *p, const session_image_log *l, const fl
     return 0;
 }
 
-int session_natural_images(const protocol *p, int count, const session_image_log *recorded,
-                           float *out, session_image_repair *repair, char *err)
+int session_natural_size(const protocol *p, int *height, int *width, char *err)
+{
+    if (p->modality == PROTOCOL_MODALITY_AUDIO)
+        return session_sound_image_size(p, height, width, err);
+    *height = p->images.height;
+    *width = p->images.width;
+    return 0;
+}
+
+int session_natural_stimuli(const protocol *p, int count, const session_image_log *recorded,
+                            float *out, float *clips, session_image_repair *repair, char *err)
 {
     session_image_repair ignored;
     session_image_repair *r = repair ? repair : &ignored;
     memset(r, 0, sizeof *r);
+    int audio = p->modality == PROTOCOL_MODALITY_AUDIO;
+    assert(audio || !clips); /* only sounds have samples */
     if (count < 0 || count > p->images.train + p->images.test ||
         (recorded && recorded->count != count))
         return controller_fail(err, "%d natural images asked of a protocol with %d (%s)", count,
                                p->images.train + p->images.test, "internal");
-    if (make_images(p, out, count, err))
+    if (audio ? make_clips(p, out, clips, count, err) : make_images(p, out, count, err))
         return 1;
-    return recorded ? check_against(p, recorded, out, r, err) : 0;
+    return recorded ? check_against(p, recorded, out, clips, r, err) : 0;
+}
+
+int session_natural_images(const protocol *p, int count, const session_image_log *recorded,
+                           float *out, session_image_repair *repair, char *err)
+{
+    return session_natural_stimuli(p, count, recorded, out, NULL, repair, err);
 }
 
 int session_image_repair_note(const session_image_repair *r, const protocol *p, char *out,
@@ -288,17 +359,39 @@ int session_image_repair_note(const session_image_repair *r, const protocol *p, 
     if (!r->rebuilt)
         return 0;
     char source[PROTOCOL_STRING_SIZE + 64], unverified[SESSION_IMAGE_IDS_SIZE + 128] = "";
+    const char *word = stimulus_word(p);
     describe_source(p, source, sizeof source);
     if (r->unverified)
-        snprintf(unverified, sizeof unverified, "; %d not verified (image%s %s): the record "
-                 "holds no hash for %s (written before stimulus hashes)%s", r->unverified,
-                 r->unverified > 1 ? "s" : "", r->unverified_ids,
+        snprintf(unverified, sizeof unverified, "; %d not verified (%s%s %s): the record "
+                 "holds no hash for %s (written before stimulus hashes)%s%s%s", r->unverified,
+                 word, r->unverified > 1 ? "s" : "", r->unverified_ids,
                  r->unverified > 1 ? "them" : "it",
-                 r->checked ? ", those it holds for the other images match"
-                            : " nor for any other image");
-    snprintf(out, size, "repaired: %d natural stimulus record%s lost to damage (image%s %s) "
-             "made again from %s, %d verified against the record's SHA-256%s",
-             r->rebuilt, r->rebuilt > 1 ? "s" : "", r->rebuilt > 1 ? "s" : "", r->rebuilt_ids,
-             source, r->rebuilt - r->unverified, unverified);
+                 r->checked ? ", those it holds for the other " : " nor for any other ", word,
+                 r->checked ? "s match" : "");
+    /* A clip's hash is its cochleagram's (the stimulus record's pixels). */
+    snprintf(out, size, "repaired: %d natural stimulus record%s lost to damage (%s%s %s) "
+             "made again from %s, %d verified against the record's SHA-256%s%s",
+             r->rebuilt, r->rebuilt > 1 ? "s" : "", word, r->rebuilt > 1 ? "s" : "",
+             r->rebuilt_ids, source, r->rebuilt - r->unverified,
+             p->modality == PROTOCOL_MODALITY_AUDIO ? " of the cochleagram" : "", unverified);
     return 1;
+}
+
+int session_natural_tiers(const protocol *p, uint8_t *tier, model_rng *rng, char *err)
+{
+    const protocol_images *im = &p->images;
+    int64_t *order = malloc((size_t)(im->train ? im->train : 1) * sizeof(int64_t));
+    if (!order)
+        return controller_fail(err, "out of memory for the tiers of %d images", im->train);
+    model_rng_seed(rng, p->seed);
+    int n_val = (int)((double)im->train * (double)im->validation_fraction + 0.5);
+    for (int i = 0; i < im->train; i++)
+        order[i] = i;
+    model_rng_shuffle_i64(rng, order, im->train);
+    for (int i = 0; i < im->train + im->test; i++)
+        tier[i] = i >= im->train ? TIER_TEST : TIER_TRAIN;
+    for (int i = 0; i < n_val; i++)
+        tier[order[i]] = TIER_VALIDATION;
+    free(order);
+    return 0;
 }

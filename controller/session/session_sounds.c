@@ -269,12 +269,13 @@ static int strf_optimum(cochleagram *k, const float *w, const float *clips, cons
 }
 
 int session_sound_synthesize(const protocol *p, const dataset *d,
-                             const session_fit_settings *set, const float *clips,
-                             const float *images, const uint8_t *tier, int count,
-                             session_fit_result *r, float **clips_out, char *err)
+                             const session_fit_settings *set, const int *targets,
+                             int n_targets, const float *clips, const float *images,
+                             const uint8_t *tier, int count, session_fit_result *r,
+                             float **clips_out, char *err)
 {
     *clips_out = NULL;
-    if (session_fit_prepare(d, set, NULL, 0, r, err))
+    if (session_fit_prepare(d, set, targets, n_targets, r, err))
         return 1;
     /* No contrast budget: the clips' RMS level is the budget (a cochleagram's
      * pixel contrast means nothing here, and is not recorded). */
@@ -327,6 +328,9 @@ int session_sound_synthesize(const protocol *p, const dataset *d,
         }
         cochleagram_forward(k, r->stimuli + at * P, mei, 1);
         r->present[at] = 1;
+        /* Where image sessions keep their MEIs (replay's meis.npy, targets.txt). */
+        memcpy(r->meis + (size_t)j * P, r->stimuli + at * P, P * sizeof(float));
+        r->mei[j].response = (float)predicted;
         if (set->controls & PROTOCOL_CONTROL_BEST_NATURAL) {
             /* The natural clip the model predicts highest, as recorded (at the budget). */
             size_t slot = session_fit_slot(r, j, STIMULUS_KIND_BEST_NATURAL);
