@@ -15,6 +15,7 @@ natural training clip, and `rf` is the fitted linear STRF's optimum clip.
 
 usage: run_check.py SESSION_DIR TRAIN TEST REPEATS TARGETS CLOSED_REPEATS [--faults] [--audio]
 """
+import math
 import re
 import os
 import sys
@@ -272,7 +273,7 @@ for e in evals:
     f = e["fields"]
     if f["neuron"] >= 0 and f["kind"].startswith("truth_"):
         per_truth.setdefault(f["neuron"], {})[f["kind"]] = f["mean"]
-disagree = 0
+disagree = at_risk = 0
 for control in KINDS[1:]:
     compared = beat = below = 0
     for neuron in set(k[0] for k in interval):
@@ -283,6 +284,7 @@ for control in KINDS[1:]:
         beat += m["ci_low"] > c["ci_high"]
         below += m["ci_high"] < c["ci_low"]
         truth_row = per_truth.get(neuron, {})
+        at_risk += not truth_row["truth_mei"] > truth_row["truth_" + control]
         disagree += (m["ci_low"] > c["ci_high"] and
                      not truth_row["truth_mei"] > truth_row["truth_" + control])
     got = tuple(summary.get("targets_%s_%s" % (what, control))
@@ -291,9 +293,29 @@ for control in KINDS[1:]:
     check(got == (compared, beat, below) or (compared == 0 and got == (None, None, None)),
           "recorded MEI vs %s: compared, beats, below %s, from the intervals %s"
           % (control, got, (compared, beat, below)))
-check(summary.get("truth_recorded_beaten_disagrees") == disagree == 0,
-      "no control the ground truth ranks at or above the MEI is reported beaten (%s recorded, "
-      "%d recounted)" % (summary.get("truth_recorded_beaten_disagrees"), disagree))
+# "Beaten" is a statistical claim (two 95% bootstrap intervals apart): where the
+# cell answers the control at least as strongly as the MEI, it is still made
+# by chance now and then. Simulated with Poisson counts of equal means and
+# these tests' 3-5 repeats per stimulus (docs/controls.md), about 2.5-3.2% of
+# such pairs; below 1% from 8 repeats (the demo's). So the recount must equal
+# the record exactly, and the pairs reported beaten against the truth must
+# stay within what a 3.5% rate gives over the pairs at risk in all but 1 of
+# 10,000 sessions (0 where none is at risk; a rule that claimed beats
+# systematically against the truth would exceed it).
+def binomial_bound(k, p, alpha=1e-4):
+    tail, bound = 1.0, 0
+    while bound <= k:
+        # P(X > bound)
+        tail = sum(math.comb(k, i) * p ** i * (1 - p) ** (k - i) for i in range(bound + 1, k + 1))
+        if tail <= alpha:
+            return bound
+        bound += 1
+    return k
+allowed = binomial_bound(at_risk, 0.035)
+check(summary.get("truth_recorded_beaten_disagrees") == disagree <= allowed,
+      "controls the ground truth ranks at or above the MEI reported beaten: %s recorded, %d "
+      "recounted, at most %d allowed by chance over the %d such pairs"
+      % (summary.get("truth_recorded_beaten_disagrees"), disagree, allowed, at_risk))
 own = [per_truth[k]["truth_mei"] / per_truth[k]["truth_best_natural_training_own_contrast"]
        for k in per_truth if per_truth[k].get("truth_best_natural_training_own_contrast", 0) > 0]
 check(audio or len(own) == targets and
