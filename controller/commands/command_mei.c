@@ -40,6 +40,9 @@ static const char mei_help[] =
     "  --steps N           ascent steps (default 1000)\n"
     "  --patience N        stop an image after N steps without improvement (default 0:\n"
     "                      run all steps)\n"
+    "  --disagreement X    an ensemble: stop an image at the first step where its models'\n"
+    "                      predictions spread by more than X (standard deviation over\n"
+    "                      the models / their mean; default 0: never)\n"
     "  --starts N          random starts per neuron, best kept (default 1)\n"
     "  --step-size X       mean pixel change per step (default 0.01)\n"
     "  --space KIND        pixel (gradient blurred, default) or fourier (1/f)\n"
@@ -328,6 +331,7 @@ static int read_options(cli_option *o, int n, mei_options *mo, int *batch)
     const char *space = cli_get(o, n, "space"), *objective = cli_get(o, n, "objective");
     if (cli_get_int(o, n, "steps", 0, 1000000, &mo->steps) ||
         cli_get_int(o, n, "patience", 0, 1000000, &mo->patience) ||
+        cli_get_float(o, n, "disagreement", 1e-6f, 100.0f, &mo->disagreement) ||
         cli_get_int(o, n, "starts", 1, 1000, &mo->starts) ||
         cli_get_float(o, n, "step-size", 1e-6f, 1.0f, &mo->step_size) ||
         cli_get_float(o, n, "sigma", 0.0f, 20.0f, &mo->blur_sigma) ||
@@ -1416,6 +1420,7 @@ int command_mei(int argc, char **argv)
     }
     cli_option o[] = {{"model", 1, NULL},     {"data", 1, NULL},        {"neurons", 1, NULL},
                       {"out", 1, NULL},       {"steps", 1, NULL},       {"patience", 1, NULL},
+                      {"disagreement", 1, NULL},
                       {"starts", 1, NULL},    {"step-size", 1, NULL},   {"space", 1, NULL},
                       {"sigma", 1, NULL},     {"sigma-end", 1, NULL},   {"jitter", 1, NULL},
                       {"objective", 1, NULL}, {"temperature", 1, NULL}, {"contrast", 1, NULL},
@@ -1474,6 +1479,12 @@ int command_mei(int argc, char **argv)
     int status = split_models(&r, model_path), chosen;
     if (status)
         goto done;
+    if (r.o.disagreement > 0.0f && (r.n_models < 2 || r.diverse || r.region || r.pattern)) {
+        fprintf(stderr, "inception mei: --disagreement stops MEIs and least exciting inputs "
+                        "where the models of an ensemble disagree: it needs --model A,B,...\n");
+        status = 2;
+        goto done;
+    }
     if ((r.region || r.pattern) && r.n_models > 1) {
         fprintf(stderr, "inception mei: --kind masked, surround and pattern take one model, "
                         "not an ensemble\n");
