@@ -288,7 +288,8 @@ static double spread_here(model **models, const float *x, int n)
 /* Stopping where the models disagree (mei_options.disagreement), against
  * the spreads along the free ascent's path computed here: the image kept is
  * the free ascent's after as many steps as it took (to the bit), its spread
- * above the threshold and every earlier image's at or below it. The two
+ * above the threshold and every earlier image's at or below it; with a
+ * threshold the models never meet, no stop. The two
  * spreads (the library's from model_input_gradient_objective, here from
  * model_predict) are of one number by two float paths that agree to 1e-5
  * relative (test_two_models): a margin of 1e-4 covers them. */
@@ -320,7 +321,8 @@ static void test_disagreement_stop(model **models)
     float x[P];
     ok = !mei_synthesize(models[0], &t, 1, &o, x, &r, err);
     int s = r.steps;
-    CHECK(ok && s >= 1 && s < STEPS, "threshold %.3g: the ascent stopped after %d of %d steps",
+    CHECK(ok && s >= 1 && s < STEPS, "threshold %.3g, above the start's spread: the ascent "
+          "stopped after %d of %d steps",
           (double)o.disagreement, s, STEPS);
     if (!ok || s < 1 || s >= STEPS)
         return;
@@ -334,6 +336,18 @@ static void test_disagreement_stop(model **models)
     float mean[N];
     mean_predict(models, 2, x, 1, mean);
     CHECK_CLOSE(r.response, mean[NEURON], 1e-5, "... and its response is the models' mean");
+
+    /* Below every spread of the path, the models never agree within the
+     * threshold: the rule is never armed and the ascent runs to the end
+     * (a stop at the first spread above it would have kept the start). */
+    double least = spread[0];
+    for (int k = 1; k <= STEPS; k++)
+        least = fmin(least, spread[k]);
+    o.disagreement = (float)(0.5 * least);
+    ok = !mei_synthesize(models[0], &t, 1, &o, x, &r, err);
+    CHECK(ok && r.steps == STEPS && !memcmp(x, path[STEPS], sizeof x),
+          "threshold %.3g, below the spread at every step: never armed, all %d steps run",
+          (double)o.disagreement, r.steps);
 
     o.ensemble = NULL;
     o.ensemble_size = 0;

@@ -183,7 +183,9 @@ typedef struct mei_options {
      * image stops ascending at the first step at which its models' objectives
      * spread by more than this share of their mean (standard deviation over
      * the models / |mean|), evaluated at the step's input (jittered, as the
-     * models see it); the image kept is that step's, not updated further.
+     * models see it), after an earlier step at which they agreed within it
+     * (at the starting noise they often do not); the image kept is that
+     * step's, not updated further.
      * Past that point the ascent gains in what the models do not agree on.
      * Needs an ensemble, objectives single or group, and no diverse set. */
     float disagreement;
