@@ -484,8 +484,8 @@ static int fixed_weight_gradient(ascent *a, int n, float *objective, char *err)
     average(a, a->grad, NP);
     average(a, objective, (size_t)n);
     for (int i = 0; sq && i < n; i++) { /* var = mean J² − (mean J)², ≥ 0 up to rounding */
-        double mean = objective[i], var = (double)sq[i] / a->n_models - mean * mean;
-        sq[i] = (float)(sqrt(fmax(var, 0.0)) / fabs(mean));
+        double mean = objective[i], sd = sqrt(fmax((double)sq[i] / a->n_models - mean * mean, 0.0));
+        sq[i] = mean != 0.0 ? (float)(sd / fabs(mean)) : sd > 0.0 ? INFINITY : 0.0f;
     }
     return 0;
 }
@@ -614,7 +614,7 @@ static int ascent_step(ascent *a, int step, int *n_active, float *objective,
     *mean_objective = track_progress(a, n, objective);
     if (a->keep_all)
         diversity_gradients(a, objective);
-    for (int i = 0; a->disagreed && i < n; i++) { /* !(≤): a NaN spread (mean 0) disagrees */
+    for (int i = 0; a->disagreed && i < n; i++) {
         unsigned char *d = &a->disagreed[a->active[i]];
         int agree = a->spread[i] <= a->o->disagreement;
         *d = agree ? (*d == DISAGREE_NOT_YET ? DISAGREE_AGREED : *d)
