@@ -3,7 +3,8 @@
  * an ensemble of two identical copies against the model alone, reported
  * responses against the models' own predictions, the ensemble objective's
  * image gradient against finite differences, controls against argmaxes and
- * gradients computed here, and mismatched models refused. */
+ * gradients computed here, stopping where the models disagree against the
+ * spreads along the free path, and mismatched models refused. */
 #include "model.h"
 #include "stimulus.h"
 #include "test.h"
@@ -273,6 +274,96 @@ static void test_finite_differences(model **models)
 
 /* ------------------------------------------------------------------------ */
 
+/* The two models' spread for neuron n at image x, computed here: standard
+ * deviation over the models / |mean| = |r0 − r1| / |r0 + r1| for two. */
+static double spread_here(model **models, const float *x, int n)
+{
+    float r0[N], r1[N];
+    char err[MODEL_ERR_SIZE];
+    model_predict(models[0], x, 1, r0, err);
+    model_predict(models[1], x, 1, r1, err);
+    return fabs((double)r0[n] - r1[n]) / fabs((double)r0[n] + r1[n]);
+}
+
+/* Stopping where the models disagree (mei_options.disagreement), against
+ * the spreads along the free ascent's path computed here: the image kept is
+ * the free ascent's after as many steps as it took (to the bit), its spread
+ * above the threshold and every earlier image's at or below it; with a
+ * threshold the models never meet, no stop. The two
+ * spreads (the library's from model_input_gradient_objective, here from
+ * model_predict) are of one number by two float paths that agree to 1e-5
+ * relative (test_two_models): a margin of 1e-4 covers them. */
+static void test_disagreement_stop(model **models)
+{
+    enum { STEPS = 24, NEURON = 6 };
+    mei_options o;
+    base_options(&o);
+    o.steps = STEPS;
+    o.jitter = 0; /* the spread is measured at the image itself */
+    o.ensemble = models + 1;
+    o.ensemble_size = 1;
+    mei_target t = {MEI_SINGLE, NEURON, NULL};
+    static float path[STEPS + 1][P];
+    double spread[STEPS + 1], top = 0.0;
+    mei_result r;
+    char err[STIMULUS_ERR_SIZE];
+    int ok = 1;
+    for (int k = 0; k <= STEPS; k++) {
+        o.steps = k;
+        ok &= !mei_synthesize(models[0], &t, 1, &o, path[k], &r, err);
+        spread[k] = spread_here(models, path[k], NEURON);
+        top = fmax(top, spread[k]);
+    }
+    CHECK(ok && top > 2.0 * spread[0], "the free ascent's spread grows from %.3g to at most %.3g",
+          spread[0], top);
+    o.steps = STEPS;
+    o.disagreement = (float)(0.5 * (spread[0] + top));
+    float x[P];
+    ok = !mei_synthesize(models[0], &t, 1, &o, x, &r, err);
+    int s = r.steps;
+    CHECK(ok && s >= 1 && s < STEPS, "threshold %.3g, above the start's spread: the ascent "
+          "stopped after %d of %d steps",
+          (double)o.disagreement, s, STEPS);
+    if (!ok || s < 1 || s >= STEPS)
+        return;
+    double below = 0.0;
+    for (int k = 0; k < s; k++)
+        below = fmax(below, spread[k]);
+    CHECK(!memcmp(x, path[s], sizeof x) && spread[s] > o.disagreement - 1e-4 &&
+              below <= o.disagreement + 1e-4,
+          "... at the free ascent's image after %d steps (spread %.4g), every earlier one at most "
+          "%.4g", s, spread[s], below);
+    float mean[N];
+    mean_predict(models, 2, x, 1, mean);
+    CHECK_CLOSE(r.response, mean[NEURON], 1e-5, "... and its response is the models' mean");
+
+    /* Below every spread of the path, the models never agree within the
+     * threshold: the rule is never armed and the ascent runs to the end
+     * (a stop at the first spread above it would have kept the start). */
+    double least = spread[0];
+    for (int k = 1; k <= STEPS; k++)
+        least = fmin(least, spread[k]);
+    o.disagreement = (float)(0.5 * least);
+    ok = !mei_synthesize(models[0], &t, 1, &o, x, &r, err);
+    CHECK(ok && r.steps == STEPS && !memcmp(x, path[STEPS], sizeof x),
+          "threshold %.3g, below the spread at every step: never armed, all %d steps run",
+          (double)o.disagreement, r.steps);
+
+    o.ensemble = NULL;
+    o.ensemble_size = 0;
+    err[0] = 0;
+    CHECK(mei_synthesize(models[0], &t, 1, &o, x, &r, err) && err[0],
+          "stopping on disagreement without an ensemble is refused (%s)", err);
+    o.ensemble = models + 1;
+    o.ensemble_size = 1;
+    t.objective = MEI_ONE_HOT_MEAN;
+    err[0] = 0;
+    CHECK(mei_synthesize(models[0], &t, 1, &o, x, &r, err) && err[0],
+          "... and so is a one-hot objective (%s)", err);
+}
+
+/* ------------------------------------------------------------------------ */
+
 static void test_controls(model **models, model *copy)
 {
     enum { R = 48 };
@@ -400,6 +491,7 @@ int main(void)
         test_identical_copies(models[0], copy);
         test_two_models(models);
         test_finite_differences(models);
+        test_disagreement_stop(models);
         test_controls(models, copy);
         test_mismatch(models[0]);
     }

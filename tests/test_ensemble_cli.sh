@@ -54,6 +54,16 @@ import json, sys
 m = json.load(open(sys.argv[1]))
 sys.exit(not all(abs(s[\"predicted_response\"] - sum(s[\"predicted_by_model\"]) / 2) <= 1e-4 * max(1, abs(s[\"predicted_response\"])) for s in m[\"stimuli\"]))" "$work/ens/manifest.json"'
 
+# --disagreement reaches the synthesis (which refuses it for a one-hot
+# objective: tests/test_ensemble.c checks the stop itself); one model has
+# nothing to disagree with: refused before anything is loaded.
+run mei --model "$work/m1.bin,$work/m2.bin" --data "$work/data" --neurons 0-2 --out "$work/dis" \
+    --steps 30 --no-controls --disagreement 0.1 --objective one-hot-mean
+check "--disagreement reaches the synthesis: a one-hot objective refused, exit 1" \
+    '[ "$(status)" = 1 ] && grep -q "stopping where the models disagree" "$work/err"'
+run mei --model "$work/m1.bin" --data "$work/data" --neurons 0 --out "$work/x" --disagreement 0.1
+check "--disagreement with one model: exit 2" '[ "$(status)" = 2 ] && grep -q "needs --model A,B" "$work/err"'
+
 # The recorded-best natural image does not depend on the model: each model
 # alone must predict for it what the ensemble's manifest says it does.
 for s in 1 2; do

@@ -38,6 +38,10 @@ static const char mei_help[] =
     "  --steps N           ascent steps (default 1000)\n"
     "  --patience N        stop an image after N steps without improvement (default 0:\n"
     "                      run all steps)\n"
+    "  --disagreement X    an ensemble: stop an image at the first step where its models'\n"
+    "                      predictions spread by more than X (standard deviation over\n"
+    "                      the models / their mean), once they have agreed within X\n"
+    "                      (default 0: never)\n"
     "  --starts N          random starts per neuron, best kept (default 1)\n"
     "  --step-size X       mean pixel change per step (default 0.01)\n"
     "  --space KIND        pixel (gradient blurred, default) or fourier (1/f)\n"
@@ -84,6 +88,7 @@ static int read_options(cli_option *o, int n, mei_options *mo, int *batch)
     const char *space = cli_get(o, n, "space"), *objective = cli_get(o, n, "objective");
     if (cli_get_int(o, n, "steps", 0, 1000000, &mo->steps) ||
         cli_get_int(o, n, "patience", 0, 1000000, &mo->patience) ||
+        cli_get_float(o, n, "disagreement", 1e-6f, 100.0f, &mo->disagreement) ||
         cli_get_int(o, n, "starts", 1, 1000, &mo->starts) ||
         cli_get_float(o, n, "step-size", 1e-6f, 1.0f, &mo->step_size) ||
         cli_get_float(o, n, "sigma", 0.0f, 20.0f, &mo->blur_sigma) ||
@@ -488,6 +493,7 @@ int command_mei(int argc, char **argv)
     }
     cli_option o[] = {{"model", 1, NULL},     {"data", 1, NULL},        {"neurons", 1, NULL},
                       {"out", 1, NULL},       {"steps", 1, NULL},       {"patience", 1, NULL},
+                      {"disagreement", 1, NULL},
                       {"starts", 1, NULL},    {"step-size", 1, NULL},   {"space", 1, NULL},
                       {"sigma", 1, NULL},     {"sigma-end", 1, NULL},   {"jitter", 1, NULL},
                       {"objective", 1, NULL}, {"temperature", 1, NULL}, {"contrast", 1, NULL},
@@ -546,6 +552,12 @@ int command_mei(int argc, char **argv)
     c.models = (const char *const *)paths;
     int one_model = c.kind == MEI_BATCH_MASKED || c.kind == MEI_BATCH_SURROUND ||
                     c.kind == MEI_BATCH_PATTERN;
+    if (!status && c.o.disagreement > 0.0f &&
+        (c.n_models < 2 || c.kind == MEI_BATCH_DIVERSE || one_model)) {
+        fprintf(stderr, "inception mei: --disagreement stops MEIs and least exciting inputs "
+                        "where the models of an ensemble disagree: it needs --model A,B,...\n");
+        status = 2;
+    }
     if (!status && one_model && c.n_models > 1) {
         fprintf(stderr, "inception mei: --kind masked, surround and pattern take one model, "
                         "not an ensemble\n");

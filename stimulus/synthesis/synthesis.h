@@ -179,6 +179,16 @@ typedef struct mei_options {
      * m alone, exactly as without the field. */
     model *const *ensemble;
     int ensemble_size;
+    /* Early stopping where an ensemble disagrees: 0 (default) none; else an
+     * image stops ascending at the first step at which its models' objectives
+     * spread by more than this share of their mean (standard deviation over
+     * the models / |mean|), evaluated at the step's input (jittered, as the
+     * models see it), after an earlier step at which they agreed within it
+     * (at the starting noise they often do not); the image kept is that
+     * step's, not updated further.
+     * Past that point the ascent gains in what the models do not agree on.
+     * Needs an ensemble, objectives single or group, and no diverse set. */
+    float disagreement;
     /* 1: the least exciting input: the objective is minimized (descent on it,
      * the same step, budget and preconditioning; the kept start is the one
      * with the lowest objective). Default 0: maximized, the MEI. */

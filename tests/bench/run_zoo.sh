@@ -17,6 +17,10 @@
 #   FIT_ARGS  options for `inception fit` (default --epochs 20: its defaults
 #             otherwise; its own cap of 200 epochs can take an hour here)
 #   MEI_ARGS  options for `inception mei` (default none: its defaults)
+#   ENSEMBLE  K models (default 1): fit K models, `inception fit --seed 1` ...
+#             `--seed K` (K times the fit's time), and synthesize on their
+#             mean (`inception mei --model m1.bin,...,mK.bin`); FIT_ARGS then
+#             names no --seed
 #   OUT       working folder (default: a temporary one, removed at the end)
 set -eu
 inception=$1
@@ -26,6 +30,11 @@ train=${TRAIN:-2000}
 test_images=${TEST:-50}
 repeats=${REPEATS:-5}
 fit_args=${FIT_ARGS---epochs 20}
+ensemble=${ENSEMBLE:-1}
+case $ensemble in
+    [1-8]) ;;
+    *) echo "ENSEMBLE wants 1 to 8 models, not '$ensemble'" >&2; exit 2 ;;
+esac
 images=${IMAGES:-auto}
 seed=${SEED:-1}
 if [ -n "${OUT:-}" ]; then
@@ -36,20 +45,26 @@ else
     trap 'rm -rf "$work"' EXIT
 fi
 echo "zoo evaluation: families $families; $neurons neurons, $train training images," \
-     "$test_images test x $repeats; seed $seed; fit: ${fit_args:-defaults};" \
+     "$test_images test x $repeats; seed $seed; fit: ${fit_args:-defaults}" \
+     "($ensemble model(s));" \
      "mei: ${MEI_ARGS:-defaults}"
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)"
 start=$(date +%s)
 "$inception" simulate --out "$work/data" --neurons "$neurons" --train "$train" \
     --test "$test_images" --repeats "$repeats" --families "$families" --images "$images" \
     --seed "$seed"
-# shellcheck disable=SC2086  # the extra options are words
-echo "fit:"
-"$inception" fit --data "$work/data" --out "$work/model.bin" $fit_args > "$work/fit.txt"
-sed -n '/^best validation/,$p' "$work/fit.txt"
+models=""
+for k in $(seq 1 "$ensemble"); do
+    echo "fit (seed $k):"
+    # shellcheck disable=SC2086  # the extra options are words
+    "$inception" fit --data "$work/data" --out "$work/m$k.bin" --seed "$k" $fit_args \
+        > "$work/fit$k.txt"
+    sed -n '/^best validation/,$p' "$work/fit$k.txt"
+    models=${models:+$models,}$work/m$k.bin
+done
 fitted=$(date +%s)
 # shellcheck disable=SC2086
-"$inception" mei --model "$work/model.bin" --data "$work/data" --neurons all \
+"$inception" mei --model "$models" --data "$work/data" --neurons all \
     --out "$work/mei" --ground-truth ${MEI_ARGS:-} > "$work/mei.txt"
 sed -n '/^by family/,$p' "$work/mei.txt"
 grep -m1 '^median MEI/natural' "$work/mei.txt" || true
