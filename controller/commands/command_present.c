@@ -3,8 +3,9 @@
  * `inception calibrate` (step through gray levels for a photometer, write
  * the calibration file from the readings). Both drive the presenter through
  * the same interface the controller uses; present's images, block and
- * --serve loop are the controller library's (controller/present/present.h),
- * and this file their options and printing. */
+ * --serve loop and calibrate's levels and file are the controller library's
+ * (controller/present/present.h), and this file their options, printing and
+ * calibrate's dialogue with the photometer's reader. */
 #include "commands.h"
 #include "controller.h"
 #include "stimulus.h"
@@ -419,22 +420,16 @@ int command_calibrate(int argc, char **argv)
     c.stimulus_width_deg = 0; /* fill the screen */
     c.photodiode_size_px = 0;
     c.calibration = NULL;     /* drive levels as they are */
-    char err[STIMULUS_ERR_SIZE];
+    char err[CONTROLLER_ERR_SIZE];
     presenter *p;
     if (presenter_create(&p, &c, err)) {
         fprintf(stderr, "inception calibrate: %s\n", err);
         return 1;
     }
     fprintf(stderr, "inception calibrate: %d levels; %s\n", levels, presenter_status(p));
-    int level_of[GAMMA_MAX_POINTS], status = 0;
-    for (int k = 0; k < levels && !status; k++) {
-        level_of[k] = (int)lround(255.0 * k / (levels - 1));
-        float gray = level_of[k] / 255.0f;
-        int id;
-        status = presenter_add_image(p, &gray, 1, 1, &id, err);
-    }
+    int level_of[GAMMA_MAX_POINTS];
     gamma_calibration cal = {0};
-    if (status || presenter_start_block(p, err)) {
+    if (present_gray_levels(p, levels, level_of, err) || presenter_start_block(p, err)) {
         fprintf(stderr, "inception calibrate: %s\n", err);
         presenter_destroy(p);
         return 1;
@@ -454,13 +449,7 @@ int command_calibrate(int argc, char **argv)
                 cal.count, levels, out);
         return 1;
     }
-    gamma_calibration check;
-    char text[64 * GAMMA_MAX_POINTS];
-    size_t used = 0;
-    for (int i = 0; i < cal.count; i++)
-        used += (size_t)snprintf(text + used, sizeof text - used, "%g %.9g\n", cal.level[i],
-                                 cal.luminance[i]);
-    if (gamma_parse(text, used, "readings", &check, err) || gamma_write(out, &cal, err)) {
+    if (present_calibration_write(out, &cal, err)) {
         fprintf(stderr, "inception calibrate: %s\n", err);
         return 1;
     }

@@ -1,7 +1,11 @@
-/* present.c: `inception present`'s block and its --serve loop (present.h). */
+/* present.c: `inception present`'s block and its --serve loop, `inception
+ * calibrate`'s levels and file (present.h). */
 #include "present.h"
 #include "acquisition.h"
 #include "controller_util.h"
+
+#include <math.h>
+#include <stdio.h>
 
 int present_load(presenter *p, const present_images *l, const char *sound, int *sound_id,
                  char *err)
@@ -80,4 +84,27 @@ int present_serve(presenter *p, const present_serve_config *c, const volatile si
         on_event(PRESENT_SERVE_STOPPED, s, user);
     display_server_destroy(s);
     return 0;
+}
+
+int present_gray_levels(presenter *p, int levels, int *level_of, char *err)
+{
+    for (int k = 0; k < levels; k++) {
+        level_of[k] = (int)lround(255.0 * k / (levels - 1));
+        float gray = level_of[k] / 255.0f;
+        int id;
+        if (presenter_add_image(p, &gray, 1, 1, &id, err))
+            return 1;
+    }
+    return 0;
+}
+
+int present_calibration_write(const char *path, const gamma_calibration *cal, char *err)
+{
+    gamma_calibration check;
+    char text[64 * GAMMA_MAX_POINTS];
+    size_t used = 0;
+    for (int i = 0; i < cal->count; i++)
+        used += (size_t)snprintf(text + used, sizeof text - used, "%g %.9g\n", cal->level[i],
+                                 cal->luminance[i]);
+    return gamma_parse(text, used, "readings", &check, err) || gamma_write(path, cal, err);
 }

@@ -1,7 +1,8 @@
 /* present.h: `inception present`'s work as a library (controller/present/):
  * the images it shows, loaded as they are (present_images.c), a block of
  * them shown on a schedule, and the presenter served to a remote controller
- * (present.c). The presenter itself is stimulus/presenter/.
+ * (present.c), and `inception calibrate`'s gray levels and the file its
+ * readings become (present.c). The presenter itself is stimulus/presenter/.
  *
  * Nothing here prints: trials and the serving's progress are told to
  * callbacks, and a failure is 1 with a one-line reason in `err`
@@ -65,5 +66,12 @@ typedef void (*present_serve_fn)(present_serve_stage stage, const display_server
  * NULL: none) becomes non-zero; 0 on success. */
 int present_serve(presenter *p, const present_serve_config *c, const volatile sig_atomic_t *stop,
                   present_serve_fn on_event, void *user, char *err);
+
+/* inception calibrate: the drive levels 0..255 in `levels` even steps
+ * (level_of[k], GAMMA_MAX_POINTS at most), each added to the presenter as a
+ * 1×1 gray image (image k), and the readings taken at them checked as the
+ * calibration file they become would be read (gamma_parse), then written. */
+int present_gray_levels(presenter *p, int levels, int *level_of, char *err);
+int present_calibration_write(const char *path, const gamma_calibration *cal, char *err);
 
 #endif
