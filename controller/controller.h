@@ -6,6 +6,9 @@
  *   - display/display.h: the remote display and the run loop's one display interface;
  *   - mei/mei_batch.h: `inception mei`'s batch of MEIs, controls, files and ground truth;
  *   - export/export.h: `inception export`'s co-training targets from an image set;
+ *   - acquire/acquire.h: `inception acquire`'s stream and onsets aligned into trials × neurons;
+ *   - rig/virtual_rig.h: the virtual rig (acquisition system and animal) and its loop;
+ *   - present/present.h: `inception present`'s images, its block and its --serve loop;
  * and, below, the session record: an append-only, checksummed, crash-safe
  * file of typed records holding everything a session saw and did
  * (controller/record/, its header record.h; the format is documented in
@@ -63,5 +66,8 @@ const char *inception_version_string(void);
 #include "display/display.h"
 #include "mei/mei_batch.h"
 #include "export/export.h"
+#include "acquire/acquire.h"
+#include "rig/virtual_rig.h"
+#include "present/present.h"
 
 #endif

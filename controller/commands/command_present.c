@@ -2,24 +2,21 @@
  * the event log and the block summary: a display check at the rig) and
  * `inception calibrate` (step through gray levels for a photometer, write
  * the calibration file from the readings). Both drive the presenter through
- * the same interface the controller uses. */
-#include "acquisition.h"
+ * the same interface the controller uses; present's images, block and
+ * --serve loop and calibrate's levels and file are the controller library's
+ * (controller/present/present.h), and this file their options, printing and
+ * calibrate's dialogue with the photometer's reader. */
 #include "commands.h"
 #include "controller.h"
-#include "model.h"
 #include "stimulus.h"
 
-#include <dirent.h>
-#include <errno.h>
 #include <signal.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
-#define MAX_IMAGES 100000
 
 static const char display_help[] =
     "display:\n"
@@ -71,161 +68,6 @@ static const char calibrate_help[] =
     "Escape in the window aborts.\n\n"
     "  --levels N          gray levels (default 17: 0, 16, ..., 255)\n"
     "  --out FILE          write the calibration file (every level needs a reading)\n";
-
-typedef struct image_list {
-    float **pixels;
-    int *height, *width;
-    int count, capacity;
-} image_list;
-
-static void images_free(image_list *l)
-{
-    for (int i = 0; i < l->count; i++)
-        free(l->pixels[i]);
-    free(l->pixels);
-    free(l->height);
-    free(l->width);
-}
-
-static int images_append(image_list *l, float *pixels, int height, int width)
-{
-    if (l->count == l->capacity) {
-        int n = l->capacity ? 2 * l->capacity : 64;
-        float **p = realloc(l->pixels, (size_t)n * sizeof *p);
-        if (p)
-            l->pixels = p;
-        int *h = realloc(l->height, (size_t)n * sizeof *h);
-        if (h)
-            l->height = h;
-        int *w = realloc(l->width, (size_t)n * sizeof *w);
-        if (w)
-            l->width = w;
-        if (!p || !h || !w || l->count >= MAX_IMAGES)
-            return 1;
-        l->capacity = n;
-    }
-    l->pixels[l->count] = pixels;
-    l->height[l->count] = height;
-    l->width[l->count] = width;
-    l->count++;
-    return 0;
-}
-
-/* An NPY of one image (H×W, 1×H×W) or many (N×H×W): uint8 is scaled from
- * 0..255, floats must already be luminance in [0,1]. */
-static int images_from_npy(const char *path, image_list *l, char *err)
-{
-    npy_array a;
-    if (npy_read(path, &a, err))
-        return 1;
-    int n = a.ndim == 3 ? (int)a.shape[0] : 1;
-    int h = a.ndim >= 2 ? (int)a.shape[a.ndim - 2] : 0, w = a.ndim >= 2 ? (int)a.shape[a.ndim - 1] : 0;
-    float *all = NULL;
-    int status = 1;
-    if (a.ndim < 2 || a.ndim > 3 || h < 1 || w < 1 || n < 1)
-        snprintf(err, MODEL_ERR_SIZE, "%s: want H×W or N×H×W images", path);
-    else if ((all = npy_to_float32(&a, err)) != NULL) {
-        float scale = a.dtype == NPY_UINT8 ? 1.0f / 255.0f : 1.0f;
-        size_t size = (size_t)h * (size_t)w;
-        status = 0;
-        for (size_t i = 0; i < (size_t)n * size && !status; i++)
-            if (!(all[i] * scale >= 0.0f && all[i] * scale <= 1.0f)) {
-                snprintf(err, MODEL_ERR_SIZE, "%s: value %g at %zu is outside [0,1] "
-                         "(images are luminance)", path, all[i], i);
-                status = 1;
-            }
-        for (int k = 0; k < n && !status; k++) {
-            float *one = malloc(size * sizeof(float));
-            for (size_t i = 0; one && i < size; i++)
-                one[i] = all[(size_t)k * size + i] * scale;
-            if (!one || images_append(l, one, h, w)) {
-                free(one);
-                snprintf(err, MODEL_ERR_SIZE, "%s: out of memory or over %d images", path,
-                         MAX_IMAGES);
-                status = 1;
-            }
-        }
-    }
-    free(all);
-    npy_free(&a);
-    return status;
-}
-
-static int has_suffix(const char *name, const char *suffix)
-{
-    size_t n = strlen(name), s = strlen(suffix);
-    return n > s && !strcasecmp(name + n - s, suffix);
-}
-
-static int compare_names(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int images_from_file(const char *path, image_list *l, char *err)
-{
-    if (has_suffix(path, ".npy"))
-        return images_from_npy(path, l, err);
-    int h, w;
-    float *pixels;
-    if (image_load_gray(path, &h, &w, &pixels, err))
-        return 1;
-    if (images_append(l, pixels, h, w)) {
-        free(pixels);
-        snprintf(err, MODEL_ERR_SIZE, "%s: out of memory", path);
-        return 1;
-    }
-    return 0;
-}
-
-static int images_from_folder(const char *dir, image_list *l, char *err)
-{
-    DIR *d = opendir(dir);
-    if (!d) {
-        snprintf(err, MODEL_ERR_SIZE, "%s: %s", dir, strerror(errno));
-        return 1;
-    }
-    char **names = NULL;
-    int n = 0, status = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) && n < MAX_IMAGES) {
-        const char *s = e->d_name;
-        if (!has_suffix(s, ".npy") && !has_suffix(s, ".png") && !has_suffix(s, ".jpg") &&
-            !has_suffix(s, ".jpeg"))
-            continue;
-        char **grown = realloc(names, (size_t)(n + 1) * sizeof *names);
-        if (!grown)
-            break;
-        names = grown;
-        names[n++] = strdup(s);
-    }
-    closedir(d);
-    qsort(names, (size_t)n, sizeof *names, compare_names);
-    for (int i = 0; i < n && !status; i++) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        status = images_from_file(path, l, err);
-    }
-    for (int i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-    if (!status && l->count == 0) {
-        snprintf(err, MODEL_ERR_SIZE, "%s: no .npy, .png or .jpg images", dir);
-        status = 1;
-    }
-    return status;
-}
-
-static int images_load(const char *path, image_list *l, char *err)
-{
-    struct stat st;
-    if (stat(path, &st)) {
-        snprintf(err, MODEL_ERR_SIZE, "%s: %s", path, strerror(errno));
-        return 1;
-    }
-    return S_ISDIR(st.st_mode) ? images_from_folder(path, l, err)
-                               : images_from_file(path, l, err);
-}
 
 /* Options both commands take: the display and its pacing. */
 #define DISPLAY_OPTIONS                                                                    \
@@ -343,64 +185,11 @@ static void print_summary(const presenter *p, const presenter_summary *s)
     printf("display: %s\n", presenter_status(p));
 }
 
-/* Submits every (image, repeat) while printing events as they come. */
-static int present_run(presenter *p, int images, int repeats, int frames, int isi, int sound)
+static void show_trial(const presenter_event *ev, int64_t first_onset_ns, void *user)
 {
-    char err[STIMULUS_ERR_SIZE];
-    int64_t total = (int64_t)images * repeats, next = 0, first_onset = -1;
-    int primed = 0;
-    printf("trial\timage\tflip\tonset_ms\tframes\tisi\tdropped\tflags\n");
-    presenter_event ev;
-    presenter_set_paused(p, 1); /* queue the first requests before the first onset */
-    for (;;) {
-        while (next < total) {
-            presenter_request r = {next, (int)(next % images), sound, frames, isi, NULL};
-            int rc = presenter_submit(p, &r, err);
-            if (rc < 0)
-                break; /* aborted: the block is over */
-            if (rc)
-                break;
-            if (++next == total)
-                presenter_finish_block(p);
-        }
-        if (!primed) /* only once: Space pauses too */
-            presenter_set_paused(p, 0);
-        primed = 1;
-        if (!presenter_next_event(p, &ev, 100))
-            continue;
-        if (ev.kind == PRESENTER_EVENT_BLOCK_END)
-            break;
-        if (ev.kind == PRESENTER_EVENT_FLIP) /* late flips: counted in the summary */
-            continue;
-        if (first_onset < 0)
-            first_onset = ev.onset_ns;
-        if (ev.kind == PRESENTER_EVENT_TRIAL) {
-            print_trial(&ev, first_onset);
-            fflush(stdout);
-        }
-    }
-    presenter_summary s;
-    presenter_block_summary(p, &s);
-    print_summary(p, &s);
-    return 0;
-}
-
-static int present_load(presenter *p, const image_list *l, const char *sound, int *sound_id)
-{
-    char err[STIMULUS_ERR_SIZE];
-    for (int i = 0; i < l->count; i++) {
-        int id;
-        if (presenter_add_image(p, l->pixels[i], l->height[i], l->width[i], &id, err)) {
-            fprintf(stderr, "inception present: image %d: %s\n", i, err);
-            return 1;
-        }
-    }
-    *sound_id = -1;
-    if (sound && presenter_add_sound(p, sound, sound_id, err)) {
-        fprintf(stderr, "inception present: %s\n", err);
-        return 1;
-    }
-    return 0;
+    (void)user;
+    print_trial(ev, first_onset_ns);
+    fflush(stdout);
 }
 
 /* ---- present --serve: the display of a remote controller ---- */
@@ -423,35 +212,27 @@ static void serve_progress(const display_server *s, const char *why)
             st.last_error[0] ? "; last problem: " : "", st.last_error);
 }
 
-static int present_serve(presenter *p, const char *endpoint, int allow_remote, int queue,
-                         float seconds, size_t max_preload)
+/* What the serving tells: where it listens, and from then on a signal stops
+ * it gracefully; its counters every 10 s and at the end. */
+static void show_serving(present_serve_stage stage, const display_server *s, void *user)
 {
-    char err[CONTROLLER_ERR_SIZE];
-    display_server_config sc = {.endpoint = endpoint, .allow_remote = allow_remote,
-                                .queue_capacity = queue, .max_preload_bytes = max_preload};
-    display_server *s;
-    if (display_server_create(&s, p, &sc, err)) {
-        fprintf(stderr, "inception present: %s\n", err);
-        return 1;
+    switch (stage) {
+    case PRESENT_SERVE_READY:
+        fprintf(stderr, "inception present --serve: display on %s; %s\n",
+                display_server_endpoint(s), presenter_status(user));
+        serve_stop = 0;
+        signal(SIGINT, serve_signal);
+        signal(SIGTERM, serve_signal);
+        break;
+    case PRESENT_SERVE_PROGRESS:
+        serve_progress(s, "");
+        break;
+    case PRESENT_SERVE_STOPPED:
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        serve_progress(s, "stopped: ");
+        break;
     }
-    fprintf(stderr, "inception present --serve: display on %s; %s\n",
-            display_server_endpoint(s), presenter_status(p));
-    serve_stop = 0;
-    signal(SIGINT, serve_signal);
-    signal(SIGTERM, serve_signal);
-    int64_t start = acq_now_ns(), last = start;
-    while (!serve_stop && (seconds <= 0.0f || acq_now_ns() - start < (int64_t)(seconds * 1e9f))) {
-        display_server_poll(s, 2);
-        if (acq_now_ns() - last > 10000000000LL) { /* progress every 10 s */
-            serve_progress(s, "");
-            last = acq_now_ns();
-        }
-    }
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    serve_progress(s, "stopped: ");
-    display_server_destroy(s);
-    return 0;
 }
 
 int command_present(int argc, char **argv)
@@ -492,7 +273,7 @@ int command_present(int argc, char **argv)
         parse_frames(o, n, "frames", "duration-ms", &frames, &frames_ms) ||
         parse_frames(o, n, "isi", "isi-ms", &isi, &isi_ms))
         return 2;
-    char err[MODEL_ERR_SIZE];
+    char err[CONTROLLER_ERR_SIZE];
     gamma_calibration cal;
     const char *cal_path = cli_get(o, n, "calibration");
     if (cal_path) {
@@ -523,16 +304,19 @@ int command_present(int argc, char **argv)
         }
         run_sched_display_alone(p, scheduling, sizeof scheduling);
         fprintf(stderr, "inception present --serve: %s\n", scheduling);
-        int rc = present_serve(p, serve, cli_get(o, n, "allow-remote") != NULL,
-                               c.queue_capacity, serve_seconds,
-                               (size_t)((double)preload_mb * 1048576.0));
+        present_serve_config sc = {serve, cli_get(o, n, "allow-remote") != NULL,
+                                   c.queue_capacity, serve_seconds,
+                                   (size_t)((double)preload_mb * 1048576.0)};
+        int rc = present_serve(p, &sc, &serve_stop, show_serving, p, err);
+        if (rc)
+            fprintf(stderr, "inception present: %s\n", err);
         presenter_destroy(p);
         return rc;
     }
-    image_list images = {0};
-    if (images_load(path, &images, err)) {
+    present_images images = {0};
+    if (present_images_load(path, &images, err)) {
         fprintf(stderr, "inception present: %s\n", err);
-        images_free(&images);
+        present_images_free(&images);
         return 1;
     }
     presenter *p;
@@ -547,15 +331,20 @@ int command_present(int argc, char **argv)
                 "%s\n", images.count, repeats, frames, isi, presenter_status(p), scheduling);
         if (frames < 1)
             fprintf(stderr, "inception present: a stimulus needs at least one frame\n");
-        else if (!present_load(p, &images, sound, &sound_id)) {
-            if (presenter_start_block(p, err))
-                fprintf(stderr, "inception present: %s\n", err);
-            else
-                status = present_run(p, images.count, repeats, frames, isi, sound_id);
+        else if (present_load(p, &images, sound, &sound_id, err) ||
+                 presenter_start_block(p, err))
+            fprintf(stderr, "inception present: %s\n", err);
+        else {
+            printf("trial\timage\tflip\tonset_ms\tframes\tisi\tdropped\tflags\n");
+            presenter_summary summary;
+            present_block(p, images.count, repeats, frames, isi, sound_id, show_trial, NULL,
+                          &summary);
+            print_summary(p, &summary);
+            status = 0;
         }
         presenter_destroy(p);
     }
-    images_free(&images);
+    present_images_free(&images);
     return status;
 }
 
@@ -631,22 +420,16 @@ int command_calibrate(int argc, char **argv)
     c.stimulus_width_deg = 0; /* fill the screen */
     c.photodiode_size_px = 0;
     c.calibration = NULL;     /* drive levels as they are */
-    char err[STIMULUS_ERR_SIZE];
+    char err[CONTROLLER_ERR_SIZE];
     presenter *p;
     if (presenter_create(&p, &c, err)) {
         fprintf(stderr, "inception calibrate: %s\n", err);
         return 1;
     }
     fprintf(stderr, "inception calibrate: %d levels; %s\n", levels, presenter_status(p));
-    int level_of[GAMMA_MAX_POINTS], status = 0;
-    for (int k = 0; k < levels && !status; k++) {
-        level_of[k] = (int)lround(255.0 * k / (levels - 1));
-        float gray = level_of[k] / 255.0f;
-        int id;
-        status = presenter_add_image(p, &gray, 1, 1, &id, err);
-    }
+    int level_of[GAMMA_MAX_POINTS];
     gamma_calibration cal = {0};
-    if (status || presenter_start_block(p, err)) {
+    if (present_gray_levels(p, levels, level_of, err) || presenter_start_block(p, err)) {
         fprintf(stderr, "inception calibrate: %s\n", err);
         presenter_destroy(p);
         return 1;
@@ -666,13 +449,7 @@ int command_calibrate(int argc, char **argv)
                 cal.count, levels, out);
         return 1;
     }
-    gamma_calibration check;
-    char text[64 * GAMMA_MAX_POINTS];
-    size_t used = 0;
-    for (int i = 0; i < cal.count; i++)
-        used += (size_t)snprintf(text + used, sizeof text - used, "%g %.9g\n", cal.level[i],
-                                 cal.luminance[i]);
-    if (gamma_parse(text, used, "readings", &check, err) || gamma_write(out, &cal, err)) {
+    if (present_calibration_write(out, &cal, err)) {
         fprintf(stderr, "inception calibrate: %s\n", err);
         return 1;
     }

@@ -1,15 +1,13 @@
 /* command_virtual_rig.c: `inception virtual-rig`: an acquisition system and
- * an animal in one process, for demos, tests and training (commands.h). */
+ * an animal in one process, for demos, tests and training: its options, then
+ * the rig of the controller library (controller/rig/virtual_rig.h), with what
+ * it tells on the way and its closing counts printed. */
 #include "acquisition.h"
 #include "commands.h"
-#include "model.h"
+#include "controller.h"
 
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -130,34 +128,29 @@ static int parse_rig(cli_option *o, int n, rig_config *c, int *trials, float *du
     return 0;
 }
 
-/* The loop: publish what is due, take onsets as they come. */
-static int run_rig(virtual_rig *rig, acq_receiver *onsets, int trials, float duration)
+/* What the rig tells while it runs (stderr), and from its start on, a
+ * signal stops it gracefully. */
+typedef struct rig_display {
+    const rig_run_config *c;
+} rig_display;
+
+static void show_event(const rig_run_event *e, void *user)
 {
-    int64_t start = acq_now_ns(), last_report = start, done_at = 0;
-    char err[MODEL_ERR_SIZE];
-    while (!rig_interrupted) {
-        int64_t now = acq_now_ns(), wait = rig_tick(rig, now);
-        if (duration > 0 && now - start > (int64_t)((double)duration * 1e9))
-            break;
-        if (trials > 0 && rig_trials_published(rig) >= trials) {
-            /* A few more bins, so a receiver sees the last window is complete. */
-            done_at = done_at ? done_at : now;
-            if (now - done_at > 200000000)
-                break;
-        }
-        if (now - last_report > 10000000000LL) {
-            fprintf(stderr, "virtual rig: %d trials so far\n", rig_trials(rig));
-            last_report = now;
-        }
-        int ms = wait <= 0 ? 0 : wait > 20000000 ? 20 : (int)(wait / 1000000);
-        acq_item *it;
-        if (!acq_receiver_pop(onsets, &it, ms))
-            continue;
-        if (it->type == ACQ_MSG_ONSET && rig_onset(rig, &it->onset, it->image, err))
-            fprintf(stderr, "virtual rig: %s (trial skipped)\n", err);
-        acq_item_free(it);
+    const rig_run_config *c = ((const rig_display *)user)->c;
+    switch (e->stage) {
+    case RIG_RUN_READY:
+        signal(SIGINT, on_signal);
+        signal(SIGTERM, on_signal);
+        fprintf(stderr, "virtual rig: %d neurons publishing on %s, onsets from %s\n",
+                c->rig.population.neurons, c->publish.endpoint, c->onsets.socket.endpoint);
+        break;
+    case RIG_RUN_PROGRESS:
+        fprintf(stderr, "virtual rig: %d trials so far\n", e->trials);
+        break;
+    case RIG_RUN_SKIPPED:
+        fprintf(stderr, "virtual rig: %s (trial skipped)\n", e->why);
+        break;
     }
-    return 0;
 }
 
 int command_virtual_rig(int argc, char **argv)
@@ -183,62 +176,40 @@ int command_virtual_rig(int argc, char **argv)
         {"audio", 0, NULL},       {"audio-rate", 1, NULL},    {"audio-samples", 1, NULL},
         {"audio-bands", 1, NULL}, {"audio-rms-db", 1, NULL},
     };
-    int n = COUNT(o), trials = 0;
-    float duration = 0;
-    rig_config c;
-    rig_config_default(&c);
-    if (cli_parse("virtual-rig", argc, argv, o, n) || parse_rig(o, n, &c, &trials, &duration))
+    int n = COUNT(o);
+    rig_run_config c = {0};
+    rig_config_default(&c.rig);
+    if (cli_parse("virtual-rig", argc, argv, o, n) ||
+        parse_rig(o, n, &c.rig, &c.trials, &c.duration))
         return 2;
     int remote = cli_get(o, n, "allow-remote") != NULL;
-    acq_socket_config pc = {.endpoint = cli_get(o, n, "publish"), .bind = 1,
-                            .allow_remote = remote, .curve_secret_file = cli_get(o, n, "curve-secret"),
-                            .curve_clients_file = cli_get(o, n, "curve-clients")};
-    if (!pc.endpoint)
-        pc.endpoint = "tcp://127.0.0.1:5556";
-    acq_receiver_config rc;
-    acq_receiver_config_default(&rc);
-    rc.socket.endpoint = cli_get(o, n, "onsets") ? cli_get(o, n, "onsets") : "tcp://127.0.0.1:5560";
-    rc.socket.allow_remote = remote;
-    rc.topic = "onset";
+    c.publish = (acq_socket_config){.endpoint = cli_get(o, n, "publish"), .bind = 1,
+                                    .allow_remote = remote,
+                                    .curve_secret_file = cli_get(o, n, "curve-secret"),
+                                    .curve_clients_file = cli_get(o, n, "curve-clients")};
+    if (!c.publish.endpoint)
+        c.publish.endpoint = "tcp://127.0.0.1:5556";
+    acq_receiver_config_default(&c.onsets);
+    c.onsets.socket.endpoint =
+        cli_get(o, n, "onsets") ? cli_get(o, n, "onsets") : "tcp://127.0.0.1:5560";
+    c.onsets.socket.allow_remote = remote;
+    c.truth_dir = cli_get(o, n, "truth");
 
-    char err[MODEL_ERR_SIZE];
-    acq_publisher *pub = NULL;
-    acq_receiver *onsets = NULL;
-    virtual_rig *rig = NULL;
-    int status = 1;
-    if (acq_publisher_create(&pub, NULL, &pc, 1, (uint32_t)c.seed, err) ||
-        acq_receiver_create(&onsets, NULL, &rc, err) ||
-        rig_create(&rig, &c, pub, acq_now_ns(), err)) {
+    char err[CONTROLLER_ERR_SIZE];
+    rig_display display = {&c};
+    rig_run_result result;
+    if (rig_run(&c, &rig_interrupted, show_event, &display, &result, err)) {
         fprintf(stderr, "inception virtual-rig: %s\n", err);
-        goto done;
+        return 1;
     }
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    fprintf(stderr, "virtual rig: %d neurons publishing on %s, onsets from %s\n",
-            c.population.neurons, pc.endpoint, rc.socket.endpoint);
-    run_rig(rig, onsets, trials, duration);
-    const char *truth = cli_get(o, n, "truth");
-    if (truth && mkdir(truth, 0777) != 0 && errno != EEXIST) {
-        fprintf(stderr, "inception virtual-rig: cannot create %s: %s\n", truth, strerror(errno));
-        goto done;
-    }
-    if (truth && rig_write_truth(rig, truth, err)) {
-        fprintf(stderr, "inception virtual-rig: %s\n", err);
-        goto done;
-    }
-    char summary[512];
-    rig_summary(rig, summary, sizeof summary);
-    printf("virtual rig: %s\n", summary);
-    if (pc.curve_clients_file) {
-        acq_publisher_stats ps;
-        acq_publisher_get_stats(pub, &ps);
+    const rig_stats *st = &result.rig;
+    printf("virtual rig: %d trials (%d with injected faults), %llu messages sent, %llu dropped, "
+           "%llu reordered, %s\n", st->trials, st->affected, (unsigned long long)st->sent,
+           (unsigned long long)st->dropped, (unsigned long long)st->reordered,
+           st->restarted ? "1 restart" : "no restart");
+    if (c.publish.curve_clients_file)
         printf("virtual rig: CURVE clients %llu accepted, %llu refused\n",
-               (unsigned long long)ps.clients_accepted, (unsigned long long)ps.clients_refused);
-    }
-    status = 0;
-done:
-    rig_destroy(rig);
-    acq_receiver_destroy(onsets);
-    acq_publisher_destroy(pub);
-    return status;
+               (unsigned long long)result.publisher.clients_accepted,
+               (unsigned long long)result.publisher.clients_refused);
+    return 0;
 }

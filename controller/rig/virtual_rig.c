@@ -1,5 +1,6 @@
-/* virtual_rig.c: the simulated acquisition system (commands.h). */
-#include "commands.h"
+/* virtual_rig.c: the simulated acquisition system (virtual_rig.h). */
+#include "virtual_rig.h"
+#include "controller_util.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -82,11 +83,11 @@ int rig_create(virtual_rig **out, const rig_config *c, acq_publisher *pub, int64
     if (c->bin_ns <= 0 || c->window_ns < 2 * c->bin_ns || c->latency_ns < 0 || c->jitter_ns < 0 ||
         c->loss < 0 || c->loss >= 1 || c->reorder < 0 || c->reorder >= 1 || c->restart_gap < 0 ||
         c->drop_sync_every < 0 || c->drop_bin_every < 0)
-        return model_fail(err, "virtual rig: bin > 0, window >= 2 bins, latency, "
-                               "jitter and drop intervals >= 0, loss and reorder in [0, 1)");
+        return controller_fail(err, "virtual rig: bin > 0, window >= 2 bins, latency, "
+                                    "jitter and drop intervals >= 0, loss and reorder in [0, 1)");
     virtual_rig *r = calloc(1, sizeof *r);
     if (!r)
-        return model_fail(err, "virtual rig: out of memory");
+        return controller_fail(err, "virtual rig: out of memory");
     r->c = *c;
     r->pub = pub;
     if (c->audio) {
@@ -115,7 +116,7 @@ int rig_create(virtual_rig **out, const rig_config *c, acq_publisher *pub, int64
     r->image = malloc(sizeof(float) * pixels);
     if (!r->bin_counts || !r->rates || !r->image) {
         rig_destroy(r);
-        return model_fail(err, "virtual rig: out of memory");
+        return controller_fail(err, "virtual rig: out of memory");
     }
     model_rng_seed(&r->rng, c->seed);
     r->display_start = display_now;
@@ -163,7 +164,7 @@ static rig_trial *new_trial(virtual_rig *r, char *err)
         int cap = r->cap ? 2 * r->cap : 256;
         rig_trial *grown = realloc(r->trials, sizeof *grown * (size_t)cap);
         if (!grown) {
-            snprintf(err, MODEL_ERR_SIZE, "virtual rig: out of memory");
+            controller_fail(err, "virtual rig: out of memory");
             return NULL;
         }
         r->trials = grown;
@@ -178,19 +179,20 @@ int rig_onset(virtual_rig *r, const acq_onset *o, const float *image, char *err)
 {
     const sim_config *pc = &r->c.population;
     if (image && (o->height != (uint32_t)r->height || o->width != (uint32_t)r->width))
-        return model_fail(err, "trial %llu: image %u×%u, the population sees %d×%d",
-                          (unsigned long long)o->trial, o->height, o->width, r->height,
-                          r->width);
+        return controller_fail(err, "trial %llu: image %u×%u, the population sees %d×%d",
+                               (unsigned long long)o->trial, o->height, o->width, r->height,
+                               r->width);
     if (!image && r->audio)
-        return model_fail(err, "trial %llu: no cochleagram attached (an auditory population "
-                          "hears only what the onset carries)", (unsigned long long)o->trial);
+        return controller_fail(err, "trial %llu: no cochleagram attached (an auditory "
+                               "population hears only what the onset carries)",
+                               (unsigned long long)o->trial);
     /* The display shares this machine's CLOCK_MONOTONIC: an onset more than an
      * hour before the rig started, or a year after, is not one of ours. */
     if (o->onset_ns < r->display_start - 3600000000000LL ||
         o->onset_ns > r->display_start + 86400000000000LL * 365)
-        return model_fail(err, "trial %llu: onset at %lld ns is not on this machine's "
-                          "CLOCK_MONOTONIC", (unsigned long long)o->trial,
-                          (long long)o->onset_ns);
+        return controller_fail(err, "trial %llu: onset at %lld ns is not on this machine's "
+                               "CLOCK_MONOTONIC", (unsigned long long)o->trial,
+                               (long long)o->onset_ns);
     rig_trial *t = new_trial(r, err);
     if (!t)
         return 1;
@@ -210,7 +212,7 @@ int rig_onset(virtual_rig *r, const acq_onset *o, const float *image, char *err)
     if (!t->spread || !t->total) {
         free(t->spread);
         free(t->total);
-        return model_fail(err, "virtual rig: out of memory");
+        return controller_fail(err, "virtual rig: out of memory");
     }
     if (r->audio) {
         auditory_population_rates_image(r->audio, image, 1, r->rates);
@@ -419,20 +421,21 @@ int rig_write_truth(const virtual_rig *r, const char *dir, char *err)
         if (!status)
             status = npy_write(path, NPY_INT64, 2, tshape, rows, err);
     } else {
-        snprintf(err, MODEL_ERR_SIZE, "virtual rig: out of memory");
+        controller_fail(err, "virtual rig: out of memory");
     }
     free(counts);
     free(rows);
     return status;
 }
 
-void rig_summary(const virtual_rig *r, char *text, size_t size)
+void rig_stats_get(const virtual_rig *r, rig_stats *s)
 {
-    int affected = 0;
+    memset(s, 0, sizeof *s);
+    s->trials = r->ntrials;
     for (int i = 0; i < r->ntrials; i++)
-        affected += r->trials[i].flags != 0;
-    snprintf(text, size, "%d trials (%d with injected faults), %llu messages sent, %llu dropped, "
-             "%llu reordered, %s", r->ntrials, affected, (unsigned long long)r->sent,
-             (unsigned long long)r->dropped, (unsigned long long)r->reordered,
-             r->restarted ? "1 restart" : "no restart");
+        s->affected += r->trials[i].flags != 0;
+    s->sent = r->sent;
+    s->dropped = r->dropped;
+    s->reordered = r->reordered;
+    s->restarted = r->restarted;
 }
