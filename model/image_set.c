@@ -5,6 +5,7 @@
  * shrinking, bilinear interpolation when enlarging (see model.h). */
 #include "model.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -156,19 +157,35 @@ void images_resize(const float *src, int src_height, int src_width, float *dst, 
 /* ------------------------------------------------------------------------ */
 /* Image sets */
 
-struct image_set {
-    char *folder;   /* folder sets: the folder, and its files' names */
-    char **names;
-    int count;
-    npy_array array; /* NPY sets: the whole array */
+/* One file of a set: an NPY array (all its images) or one PNG/JPEG image. */
+typedef struct set_file {
+    char *path;
+    const char *name; /* inside the folder (into path); NULL when an NPY is the set */
+    int first, count; /* its images' indices in the set */
     int is_npy, rgb, height, width;
+    npy_array array;
+} set_file;
+
+struct image_set {
+    set_file *files;
+    int file_count, count;
 };
 
-static int has_image_signature(const unsigned char *b, size_t n)
+enum { KIND_OTHER, KIND_IMAGE, KIND_NPY };
+
+static int file_kind(const char *path)
 {
     static const unsigned char png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    return (n >= 8 && memcmp(b, png, 8) == 0) || (n >= 3 && b[0] == 0xFF && b[1] == 0xD8 &&
-                                                  b[2] == 0xFF);
+    static const unsigned char npy[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
+    unsigned char b[8];
+    FILE *f = fopen(path, "rb");
+    size_t n = f ? fread(b, 1, sizeof b, f) : 0;
+    if (f)
+        fclose(f);
+    if ((n >= 8 && memcmp(b, png, 8) == 0) || (n >= 3 && b[0] == 0xFF && b[1] == 0xD8 &&
+                                               b[2] == 0xFF))
+        return KIND_IMAGE;
+    return n >= 6 && memcmp(b, npy, 6) == 0 ? KIND_NPY : KIND_OTHER;
 }
 
 static int compare_names(const void *a, const void *b)
@@ -176,87 +193,11 @@ static int compare_names(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static char *path_of(const image_set *s, const char *name)
-{
-    size_t n = strlen(s->folder) + strlen(name) + 2;
-    char *path = malloc(n);
-    if (path)
-        snprintf(path, n, "%s/%s", s->folder, name);
-    return path;
-}
-
-/* Is this directory entry a regular file that is an image? -1 when it is a
- * regular file that is not one (the set is refused), 0 to skip it. */
-static int entry_is_image(const image_set *s, const char *name, char *err)
-{
-    char *path = path_of(s, name);
-    struct stat st;
-    if (!path || stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
-        free(path);
-        return 0;
-    }
-    unsigned char head[8];
-    FILE *f = fopen(path, "rb");
-    size_t got = f ? fread(head, 1, sizeof head, f) : 0;
-    if (f)
-        fclose(f);
-    int ok = has_image_signature(head, got);
-    if (!ok)
-        snprintf(err, MODEL_ERR_SIZE, "%s: not a PNG or JPEG image (an image set folder holds "
-                 "only images)", path);
-    free(path);
-    return ok ? 1 : -1;
-}
-
-static int add_name(image_set *s, const char *name, int *capacity)
-{
-    if (s->count == *capacity) {
-        *capacity = *capacity ? 2 * *capacity : 64;
-        char **grown = realloc(s->names, (size_t)*capacity * sizeof *grown);
-        if (!grown)
-            return 1;
-        s->names = grown;
-    }
-    s->names[s->count] = strdup(name);
-    if (!s->names[s->count])
-        return 1;
-    s->count++;
-    return 0;
-}
-
-static int open_folder(image_set *s, const char *path, char *err)
-{
-    DIR *dir = opendir(path);
-    if (!dir)
-        return model_fail(err, "%s: cannot open folder: %s", path, strerror(errno));
-    s->folder = strdup(path);
-    int capacity = 0, failed = !s->folder;
-    struct dirent *entry;
-    while (!failed && (entry = readdir(dir))) {
-        if (entry->d_name[0] == '.')
-            continue;
-        int kind = entry_is_image(s, entry->d_name, err);
-        if (kind < 0) {
-            closedir(dir);
-            return 1;
-        }
-        if (kind > 0)
-            failed = add_name(s, entry->d_name, &capacity);
-    }
-    closedir(dir);
-    if (failed)
-        return model_fail(err, "%s: out of memory listing the folder", path);
-    if (s->count == 0)
-        return model_fail(err, "%s: no PNG or JPEG images in the folder", path);
-    qsort(s->names, (size_t)s->count, sizeof *s->names, compare_names);
-    return 0;
-}
-
-/* A float image set's first NaN or infinite value, named by image, row,
- * column (and colour channel): one such pixel makes that image's every
- * predicted response NaN, and through them the similarity and the Gaussian
- * control. Checked once at opening, before anything is computed. */
-static int refuse_non_finite(const image_set *s, const char *path, char *err)
+/* A float array's first NaN or infinite value, named by image, row, column
+ * (and colour channel): one such pixel makes that image's every predicted
+ * response NaN, and through them the similarity and the Gaussian control.
+ * Checked once at opening, before anything is computed. */
+static int refuse_non_finite(const set_file *s, char *err)
 {
     const npy_array *a = &s->array;
     if (a->dtype == NPY_UINT8)
@@ -268,7 +209,7 @@ static int refuse_non_finite(const image_set *s, const char *path, char *err)
             continue;
         size_t channels = s->rgb ? 3 : 1, per_row = (size_t)s->width * channels;
         size_t per_image = (size_t)s->height * per_row, p = i % per_image;
-        int n = snprintf(err, MODEL_ERR_SIZE, "%s: image %zu, row %zu, column %zu", path,
+        int n = snprintf(err, MODEL_ERR_SIZE, "%s: image %zu, row %zu, column %zu", s->path,
                          i / per_image, p / per_row, p % per_row / channels);
         if (s->rgb && n > 0 && n < MODEL_ERR_SIZE)
             snprintf(err + n, MODEL_ERR_SIZE - (size_t)n, ", channel %zu", p % channels);
@@ -279,41 +220,108 @@ static int refuse_non_finite(const image_set *s, const char *path, char *err)
     return 0;
 }
 
-static int open_npy(image_set *s, const char *path, char *err)
+/* H×W (one image), N×H×W or N×H×W×3. */
+static int open_npy(set_file *s, char *err)
 {
+    const char *path = s->path;
     char why[MODEL_ERR_SIZE];
     if (npy_read(path, &s->array, why))
         return model_fail(err, "%s", why);
     s->is_npy = 1;
     const npy_array *a = &s->array;
-    int rgb = a->ndim == 4 && a->shape[3] == 3;
-    if (!(a->ndim == 3 || rgb)) {
+    int rgb = a->ndim == 4 && a->shape[3] == 3, one = a->ndim == 2;
+    if (!(one || a->ndim == 3 || rgb)) {
         char shape[96] = "";
         for (int d = 0; d < a->ndim; d++)
             snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%lld",
                      d ? "x" : "", (long long)a->shape[d]);
-        return model_fail(err, "%s: images of shape (%s): expected N x H x W (grayscale) or "
-                          "N x H x W x 3 (RGB)", path, a->ndim ? shape : "scalar");
+        return model_fail(err, "%s: images of shape (%s): expected H x W (one image), "
+                          "N x H x W (grayscale) or N x H x W x 3 (RGB)", path,
+                          a->ndim ? shape : "scalar");
     }
     if (a->dtype != NPY_UINT8 && a->dtype != NPY_FLOAT32 && a->dtype != NPY_FLOAT64)
         return model_fail(err, "%s: images must be uint8 (0..255) or float32/float64 "
                           "(0..1)", path);
-    if (a->shape[0] < 1 || a->shape[1] < 1 || a->shape[2] < 1 || a->shape[0] > INT32_MAX ||
-        a->shape[1] > IMAGE_MAX_SIDE || a->shape[2] > IMAGE_MAX_SIDE)
+    long long n = one ? 1 : a->shape[0], h = a->shape[one ? 0 : 1], w = a->shape[one ? 1 : 2];
+    if (n < 1 || h < 1 || w < 1 || n > INT32_MAX || h > IMAGE_MAX_SIDE || w > IMAGE_MAX_SIDE)
         return model_fail(err, "%s: %lld images of %lld x %lld pixels: need at least "
-                          "one image of 1 to %d pixels a side", path, (long long)a->shape[0],
-                          (long long)a->shape[1], (long long)a->shape[2], IMAGE_MAX_SIDE);
-    s->count = (int)a->shape[0];
-    s->height = (int)a->shape[1];
-    s->width = (int)a->shape[2];
+                          "one image of 1 to %d pixels a side", path, n, h, w, IMAGE_MAX_SIDE);
+    s->count = (int)n;
+    s->height = (int)h;
+    s->width = (int)w;
     s->rgb = rgb;
-    return refuse_non_finite(s, path, err);
+    return refuse_non_finite(s, err);
 }
 
-static int is_directory(const char *path)
+/* File `name` in `folder` (folder NULL: `name` is the path), added to the set. */
+static int add_file(image_set *s, const char *folder, const char *name, int alone, char *err)
 {
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+    set_file *grown = realloc(s->files, (size_t)(s->file_count + 1) * sizeof *grown);
+    if (!grown)
+        return model_fail(err, "%s: out of memory", name);
+    s->files = grown;
+    set_file *f = &s->files[s->file_count];
+    memset(f, 0, sizeof *f);
+    size_t n = (folder ? strlen(folder) + 1 : 0) + strlen(name) + 1;
+    if (!(f->path = malloc(n)))
+        return model_fail(err, "%s: out of memory", name);
+    snprintf(f->path, n, "%s%s%s", folder ? folder : "", folder ? "/" : "", name);
+    s->file_count++;
+    int kind = file_kind(f->path);
+    if (kind == KIND_OTHER)
+        return model_fail(err, "%s: not a PNG or JPEG image%s", f->path,
+                          folder ? " (an image set folder holds only images and NPY arrays)"
+                                 : " or an NPY array");
+    f->name = kind == KIND_NPY && alone ? NULL : f->path + n - 1 - strlen(name);
+    f->count = 1;
+    if (kind == KIND_NPY && open_npy(f, err))
+        return 1;
+    if ((long long)s->count + f->count > INT32_MAX)
+        return model_fail(err, "%s: over %d images in the set", f->path, INT32_MAX);
+    f->first = s->count;
+    s->count += f->count;
+    return 0;
+}
+
+/* Every regular file not starting with '.', in byte order of names. */
+static int open_folder(image_set *s, const char *path, char *err)
+{
+    DIR *dir = opendir(path);
+    if (!dir)
+        return model_fail(err, "%s: cannot open folder: %s", path, strerror(errno));
+    char **names = NULL;
+    size_t count = 0, length = strlen(path);
+    int failed = 0;
+    struct dirent *entry;
+    while (!failed && (entry = readdir(dir))) {
+        if (entry->d_name[0] == '.')
+            continue;
+        char *file = malloc(length + strlen(entry->d_name) + 2);
+        struct stat st;
+        if (file)
+            sprintf(file, "%s/%s", path, entry->d_name);
+        int regular = file && stat(file, &st) == 0 && S_ISREG(st.st_mode);
+        free(file);
+        if (!regular)
+            continue;
+        char **grown = realloc(names, (count + 1) * sizeof *names);
+        failed = !grown;
+        if (grown && (names = grown) && !(names[count++] = strdup(entry->d_name)))
+            failed = 1;
+    }
+    closedir(dir);
+    if (!failed && count)
+        qsort(names, count, sizeof *names, compare_names);
+    if (failed)
+        model_fail(err, "%s: out of memory listing the folder", path);
+    else if (count == 0)
+        failed = model_fail(err, "%s: no PNG or JPEG images in the folder", path);
+    for (size_t i = 0; i < count && !failed; i++)
+        failed = add_file(s, path, names[i], 0, err);
+    for (size_t i = 0; i < count; i++)
+        free(names[i]);
+    free(names);
+    return failed;
 }
 
 int image_set_open(image_set **out, const char *path, char *err)
@@ -324,12 +332,10 @@ int image_set_open(image_set **out, const char *path, char *err)
         return model_fail(err, "out of memory");
     struct stat st;
     int failed;
-    if (stat(path, &st) != 0) {
-        snprintf(err, MODEL_ERR_SIZE, "%s: %s", path, strerror(errno));
-        failed = 1;
-    } else {
-        failed = is_directory(path) ? open_folder(s, path, err) : open_npy(s, path, err);
-    }
+    if (stat(path, &st) != 0)
+        failed = model_fail(err, "%s: %s", path, strerror(errno));
+    else
+        failed = S_ISDIR(st.st_mode) ? open_folder(s, path, err) : add_file(s, NULL, path, 1, err);
     if (failed) {
         image_set_destroy(s);
         return 1;
@@ -342,37 +348,58 @@ void image_set_destroy(image_set *s)
 {
     if (!s)
         return;
-    for (int i = 0; i < s->count && s->names; i++)
-        free(s->names[i]);
-    free(s->names);
-    free(s->folder);
-    if (s->is_npy)
-        npy_free(&s->array);
+    for (int i = 0; i < s->file_count; i++) {
+        free(s->files[i].path);
+        if (s->files[i].is_npy)
+            npy_free(&s->files[i].array);
+    }
+    free(s->files);
     free(s);
 }
 
 int image_set_count(const image_set *s) { return s->count; }
 
-const char *image_set_name(const image_set *s, int i)
+/* The file holding image i (files are in image order). */
+static const set_file *file_of(const image_set *s, int i)
 {
-    return s->is_npy || i < 0 || i >= s->count ? NULL : s->names[i];
+    assert(i >= 0 && i < s->count);
+    int lo = 0, hi = s->file_count - 1;
+    while (lo < hi) {
+        int mid = lo + (hi - lo + 1) / 2;
+        if (s->files[mid].first <= i)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    return &s->files[lo];
 }
 
-void image_set_size(const image_set *s, int i, int *height, int *width)
+const char *image_set_name(const image_set *s, int i)
+{
+    return i < 0 || i >= s->count ? NULL : file_of(s, i)->name;
+}
+
+const char *image_set_path(const image_set *s, int i)
+{
+    return i < 0 || i >= s->count ? NULL : file_of(s, i)->path;
+}
+
+int image_set_size(const image_set *s, int i, int *height, int *width, char *err)
 {
     *height = *width = 0;
-    if (s->is_npy) {
-        *height = s->height;
-        *width = s->width;
-        return;
+    const set_file *f = file_of(s, i);
+    if (f->is_npy) {
+        *height = f->height;
+        *width = f->width;
+        return 0;
     }
-    char *path = path_of(s, s->names[i]);
     float *pixels = NULL;
-    char err[MODEL_ERR_SIZE];
-    if (path && image_load_gray(path, height, width, &pixels, err))
+    if (image_load_gray(f->path, height, width, &pixels, err)) {
         *height = *width = 0;
+        return 1;
+    }
     free(pixels);
-    free(path);
+    return 0;
 }
 
 /* One NPY element as a float in [0,1]. */
@@ -388,8 +415,8 @@ static float npy_value(const npy_array *a, size_t i)
     }
 }
 
-/* NPY image i as luminance, H×W. */
-static void npy_image(const image_set *s, int i, float *out)
+/* Image i of an NPY file as luminance, H×W. */
+static void npy_image(const set_file *s, int i, float *out)
 {
     size_t HW = (size_t)s->height * s->width;
     if (!s->rgb) {
@@ -406,23 +433,19 @@ static void npy_image(const image_set *s, int i, float *out)
 
 static int read_one(image_set *s, int i, int height, int width, float *out, char *err)
 {
-    if (s->is_npy) {
-        float *image = malloc((size_t)s->height * s->width * sizeof(float));
+    const set_file *f = file_of(s, i);
+    if (f->is_npy) {
+        float *image = malloc((size_t)f->height * f->width * sizeof(float));
         if (!image)
-            return model_fail(err, "out of memory for a %d x %d image", s->width, s->height);
-        npy_image(s, i, image);
-        images_resize(image, s->height, s->width, out, height, width);
+            return model_fail(err, "out of memory for a %d x %d image", f->width, f->height);
+        npy_image(f, i - f->first, image);
+        images_resize(image, f->height, f->width, out, height, width);
         free(image);
         return 0;
     }
-    char *path = path_of(s, s->names[i]);
-    if (!path)
-        return model_fail(err, "out of memory");
     int h, w;
     float *pixels;
-    int failed = image_load_gray(path, &h, &w, &pixels, err);
-    free(path);
-    if (failed)
+    if (image_load_gray(f->path, &h, &w, &pixels, err))
         return 1;
     images_resize(pixels, h, w, out, height, width);
     free(pixels);

@@ -483,11 +483,13 @@ int model_load_bytes(model **out, const unsigned char *bytes, size_t size, char 
 /* ------------------------------------------------------------------------ */
 /* Image sets: a user's images brought to a model's input (`inception export`).
  *
- * A set is a folder of PNG/JPEG files (every regular file not starting with
- * '.', in byte order of names; a file that is not PNG/JPEG is an error naming
- * it) or an NPY array N×H×W (grayscale) or N×H×W×3 (RGB, combined with the
- * Rec. 709 weights 0.2126 R + 0.7152 G + 0.0722 B like image_decode_gray),
- * uint8 (divided by 255) or float32/float64 (taken as luminance in [0,1]).
+ * A set is one PNG/JPEG file, an NPY array, or a folder of them (every
+ * regular file not starting with '.', in byte order of names, an NPY file
+ * giving its images in order; a file that is neither is an error naming it).
+ * An NPY array is H×W (one image), N×H×W (grayscale) or N×H×W×3 (RGB,
+ * combined with the Rec. 709 weights 0.2126 R + 0.7152 G + 0.0722 B like
+ * image_decode_gray), uint8 (divided by 255) or float32/float64 (taken as
+ * luminance in [0,1]; NaN and infinities are refused at opening).
  *
  * Resizing (images_resize) first crops the centre of the image to the target's
  * aspect ratio (a fractional crop, so no rounding), then resamples each axis:
@@ -503,10 +505,15 @@ typedef struct image_set image_set;
 int image_set_open(image_set **out, const char *path, char *err);
 void image_set_destroy(image_set *s);
 int image_set_count(const image_set *s);
-/* Image i's file name inside the folder; NULL for an NPY set. */
+/* Image i's file name inside the folder (the path for a single PNG/JPEG);
+ * NULL when the set is one NPY file. */
 const char *image_set_name(const image_set *s, int i);
-/* Size of image i before resizing. */
-void image_set_size(const image_set *s, int i, int *height, int *width);
+/* The path of the file holding image i, to name it in errors. */
+const char *image_set_path(const image_set *s, int i);
+/* Size of image i before resizing (a PNG/JPEG is decoded for it: a file that
+ * fails to decode is an error naming it). Reading image i at this size gives
+ * its pixels unresampled. */
+int image_set_size(const image_set *s, int i, int *height, int *width, char *err);
 /* Images first..first+count-1, resized to height × width, into out
  * (count × height × width). Folder images are decoded here; a file that fails
  * to decode is an error naming it. */

@@ -248,8 +248,8 @@ static void test_bad_inputs(void)
         fclose(f);
     }
     float flat[40] = {0};
-    int64_t shape2[2] = {4, 10};
-    npy_write(path_in("flat.npy"), NPY_FLOAT32, 2, shape2, flat, err);
+    int64_t shape1[1] = {40};
+    npy_write(path_in("flat.npy"), NPY_FLOAT32, 1, shape1, flat, err);
     char model[1024], out[1024];
     snprintf(model, sizeof model, "%s", path_in("model.bin"));
     snprintf(out, sizeof out, "%s", path_in("bad"));
@@ -261,7 +261,7 @@ static void test_bad_inputs(void)
     expect_failure(stray, 1, "readme.txt", "a non-image file in the folder");
     char *dims[] = {(char *)inception, "export", "--model", model, "--images",
                     path_in("flat.npy"), "--out", out, NULL};
-    expect_failure(dims, 1, "N x H x W", "a 2-d NPY");
+    expect_failure(dims, 1, "N x H x W", "a 1-d NPY");
     char *no_model[] = {(char *)inception, "export", "--model", path_in("none.bin"), "--images",
                         path_in("flat.npy"), "--out", out, NULL};
     expect_failure(no_model, 1, "none.bin", "a missing model");

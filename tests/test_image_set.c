@@ -226,7 +226,7 @@ static void test_folder_set(const char *corpus, const char *dir)
         images_resize(pixels, h, w, expected, 36, 64);
         free(pixels);
         int sh, sw;
-        image_set_size(s, 1, &sh, &sw);
+        image_set_size(s, 1, &sh, &sw, err);
         ok = sh == h && sw == w && !memcmp(expected, out + 36 * 64, sizeof expected);
     }
     CHECK(ok, "image 1 equals image_load_gray + images_resize");
@@ -248,6 +248,75 @@ static void test_folder_set(const char *corpus, const char *dir)
           "a text file in the folder is named (%s)", err);
 }
 
+/* Reading image i at its own size (image_set_size) gives its pixels as
+ * decoded, unresampled: compared exactly, as images_resize copies them. */
+static int reads_as_decoded(image_set *s, int i, const float *expected, int h, int w)
+{
+    char err[MODEL_ERR_SIZE];
+    int sh, sw;
+    if (image_set_size(s, i, &sh, &sw, err) || sh != h || sw != w)
+        return 0;
+    float *out = malloc((size_t)h * w * sizeof(float));
+    int ok = out && image_set_read(s, i, 1, h, w, out, err) == 0 &&
+             !memcmp(out, expected, (size_t)h * w * sizeof(float));
+    free(out);
+    return ok;
+}
+
+/* One PNG as a set; H x W NPY as one image; a folder of a PNG and an NPY in
+ * name order, the NPY giving its rows (what `inception present` shows). */
+static void test_files_and_mixed_folder(const char *corpus, const char *dir)
+{
+    char err[MODEL_ERR_SIZE], png[1024], folder[1024];
+    snprintf(png, sizeof png, "%s/gray8.png", corpus);
+    int h, w;
+    float *decoded;
+    if (image_load_gray(png, &h, &w, &decoded, err)) {
+        CHECK(0, "decode %s: %s", png, err);
+        return;
+    }
+    image_set *s;
+    int rc = image_set_open(&s, png, err);
+    CHECK(rc == 0 && image_set_count(s) == 1 && !strcmp(image_set_path(s, 0), png) &&
+          reads_as_decoded(s, 0, decoded, h, w),
+          "one PNG is a set of one image, read at its size as decoded (%s)", rc ? err : "ok");
+    if (rc == 0)
+        image_set_destroy(s);
+
+    uint8_t bytes[2 * 2 * 3] = {0, 51, 102, 153, 204, 255, 255, 204, 153, 102, 51, 0};
+    float two[2 * 3], row1[2 * 3];
+    for (int p = 0; p < 6; p++) {
+        two[p] = bytes[p] / 255.0f;
+        row1[p] = bytes[6 + p] / 255.0f;
+    }
+    int64_t shape2[2] = {2, 3}, shape3[3] = {2, 2, 3};
+    npy_write(path_in(dir, "one.npy"), NPY_FLOAT32, 2, shape2, two, err);
+    rc = image_set_open(&s, path_in(dir, "one.npy"), err);
+    CHECK(rc == 0 && image_set_count(s) == 1 && image_set_name(s, 0) == NULL &&
+          reads_as_decoded(s, 0, two, 2, 3), "an H x W NPY is one image (%s)",
+          rc ? err : "ok");
+    if (rc == 0)
+        image_set_destroy(s);
+
+    snprintf(folder, sizeof folder, "%s/mixed", dir);
+    mkdir(folder, 0700);
+    char to[1200];
+    snprintf(to, sizeof to, "%s/b.png", folder);
+    rc = copy_file(png, to);
+    rc = rc || npy_write(path_in(folder, "a.npy"), NPY_UINT8, 3, shape3, bytes, err);
+    rc = rc || image_set_open(&s, folder, err);
+    CHECK(rc == 0, "open a folder of an NPY and a PNG (%s)", rc ? err : "ok");
+    if (rc == 0) {
+        CHECK(image_set_count(s) == 3 && !strcmp(image_set_name(s, 0), "a.npy") &&
+              !strcmp(image_set_name(s, 1), "a.npy") && !strcmp(image_set_name(s, 2), "b.png"),
+              "its images: a.npy's two rows, then b.png");
+        CHECK(reads_as_decoded(s, 1, row1, 2, 3) && reads_as_decoded(s, 2, decoded, h, w),
+              "a.npy's second row (uint8 / 255) and b.png at their own sizes");
+        image_set_destroy(s);
+    }
+    free(decoded);
+}
+
 static void test_bad_sets(const char *dir)
 {
     char err[MODEL_ERR_SIZE];
@@ -262,11 +331,11 @@ static void test_bad_sets(const char *dir)
     CHECK(rc != 0 && strstr(err, "no PNG or JPEG"), "an empty folder is refused (%s)", err);
 
     float flat[6] = {0};
-    int64_t shape2[2] = {2, 3};
-    npy_write(path_in(dir, "flat.npy"), NPY_FLOAT32, 2, shape2, flat, err);
+    int64_t shape1[1] = {6};
+    npy_write(path_in(dir, "flat.npy"), NPY_FLOAT32, 1, shape1, flat, err);
     rc = image_set_open(&s, path_in(dir, "flat.npy"), err);
-    CHECK(rc != 0 && strstr(err, "(2x3)") && strstr(err, "N x H x W"),
-          "a 2-d NPY says what shape it wants (%s)", err);
+    CHECK(rc != 0 && strstr(err, "(6)") && strstr(err, "N x H x W"),
+          "a 1-d NPY says what shape it wants (%s)", err);
     int64_t shape4[4] = {1, 2, 1, 3};
     npy_write(path_in(dir, "four.npy"), NPY_FLOAT32, 4, shape4, flat, err);
     rc = image_set_open(&s, path_in(dir, "four.npy"), err);
@@ -455,6 +524,7 @@ int main(int argc, char **argv)
     test_resize_basics();
     test_against_numpy(argc > 1 ? argv[1] : NULL, dir);
     test_folder_set(argc > 2 ? argv[2] : "tests/fuzz/corpus/image", dir);
+    test_files_and_mixed_folder(argc > 2 ? argv[2] : "tests/fuzz/corpus/image", dir);
     test_bad_sets(dir);
     test_core_features();
     test_npy_create(dir);

@@ -42,13 +42,15 @@ static void manifest_images(json_out *o, const export_job *job)
     json_out_int(o, im, "count", job->count);
     if (npy) {
         int h, w;
-        image_set_size(job->set, 0, &h, &w);
+        char unused[MODEL_ERR_SIZE]; /* an NPY set's size is its array's: no failure */
+        image_set_size(job->set, 0, &h, &w, unused);
         json_out_int(o, im, "original_height", h);
         json_out_int(o, im, "original_width", w);
         json_out_text(o, im, "order", "rows of the NPY array, in order");
         json_out_null(o, im, "names");
     } else {
-        json_out_text(o, im, "order", "file names in byte order");
+        json_out_text(o, im, "order", "file names in byte order (an NPY file's name once for "
+                      "each of its images, in order)");
         json_t *names = json_out_array(o, im, "names");
         for (int i = 0; i < job->count; i++)
             json_out_text(o, names, "names (an image file's name)", image_set_name(job->set, i));

@@ -27,8 +27,9 @@ typedef struct present_images {
     size_t capacity;
 } present_images;
 
-/* An NPY file (H×W, 1×H×W or N×H×W; uint8 scaled from 0..255, floats
- * already in [0,1]), a PNG or JPEG, or a folder of them in name order. */
+/* An image set (model.h: an NPY file, a PNG or JPEG, or a folder of them in
+ * name order), each image at its own size; a pixel outside [0,1] is refused
+ * naming its file. */
 int present_images_load(const char *path, present_images *l, char *err);
 void present_images_free(present_images *l);
 

@@ -51,6 +51,8 @@ class Export:
         x = images.astype(np.float32)
         if images.dtype == np.uint8:
             x /= 255.0
+        if x.ndim == 2:  # an H x W array is one image
+            x = x[None]
         if x.ndim == 4:  # Rec. 709 luminance weights, as the export combined them
             x = x @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
         if x.shape[0] != info["count"]:
