@@ -315,7 +315,7 @@ static int open_folder(image_set *s, const char *path, char *err)
     if (failed)
         model_fail(err, "%s: out of memory listing the folder", path);
     else if (count == 0)
-        failed = model_fail(err, "%s: no PNG or JPEG images in the folder", path);
+        failed = model_fail(err, "%s: no images (PNG, JPEG or NPY files) in the folder", path);
     for (size_t i = 0; i < count && !failed; i++)
         failed = add_file(s, path, names[i], 0, err);
     for (size_t i = 0; i < count; i++)
