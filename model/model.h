@@ -213,6 +213,14 @@ typedef struct sim_cell {
 typedef struct sim_population sim_population;
 
 void sim_config_default(sim_config *c);
+/* population.npy beside a simulated dataset (simulate_file.c): the config
+ * that rebuilds the population, the ground truth, exactly. `dir` holds the
+ * file; errors name it. Older format versions are read where the same seed
+ * still makes the same population, else refused. */
+int sim_config_write(const char *dir, const sim_config *c, char *err);
+int sim_config_read(const char *dir, sim_config *c, char *err);
+/* The same from the file's bytes (the fuzz target's entry point). */
+int sim_config_parse(const unsigned char *bytes, size_t size, sim_config *c, char *err);
 int sim_population_create(sim_population **out, const sim_config *c, char *err);
 void sim_population_destroy(sim_population *p);
 int sim_population_neurons(const sim_population *p);

@@ -467,7 +467,7 @@ static int ground_truth(mei_batch *b, const char *data)
 {
     char err[CONTROLLER_ERR_SIZE];
     sim_config c;
-    if (population_config_read(data, &c, err)) {
+    if (sim_config_read(data, &c, err)) {
         if (b->c.kind == MEI_BATCH_PATTERN)
             fprintf(stderr, "inception mei: --ground-truth: %s\n", err);
         else

@@ -207,7 +207,7 @@ int command_simulate(int argc, char **argv)
 
     dataset d;
     if (simulate_dataset(&s, &d, err) || dataset_save_compact(dir, &d, err) ||
-        write_cell_types(dir, &s, err) || population_config_write(dir, &s.population, err)) {
+        write_cell_types(dir, &s, err) || sim_config_write(dir, &s.population, err)) {
         fprintf(stderr, "inception simulate: %s\n", err);
         return 1;
     }

@@ -50,13 +50,6 @@ int command_report(int argc, char **argv);
 int command_import(int argc, char **argv);
 int command_replay(int argc, char **argv);
 
-/* population.npy: the simulated population's config beside a simulated
- * dataset (population_file.c), so the ground truth can be rebuilt. */
-int population_config_write(const char *dir, const sim_config *c, char *err);
-int population_config_read(const char *dir, sim_config *c, char *err);
-/* The same from the file's bytes (the fuzz target's entry point). */
-int population_config_parse(const unsigned char *bytes, size_t size, sim_config *c, char *err);
-
 /* ---- JSON: the one way of writing JSON (manifests), json_out.h in the library. */
 #include "json_out.h"
 

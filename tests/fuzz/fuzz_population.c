@@ -1,6 +1,6 @@
 /* Fuzz target: population.npy (the simulated population's config beside a
  * dataset) must give a config within range or be refused, never crash. */
-#include "commands/commands.h"
+#include "model.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -12,7 +12,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     sim_config c;
     char err[MODEL_ERR_SIZE];
-    if (population_config_parse(data, size, &c, err) == 0) {
+    if (sim_config_parse(data, size, &c, err) == 0) {
         if (c.neurons < 1 || c.height < 1 || c.width < 1 || !(c.fraction_simple >= 0.0f) ||
             !(c.fraction_complex >= 0.0f) || !(c.fraction_conjunction >= 0.0f) ||
             !(c.fraction_energy_conjunction >= 0.0f) || !(c.fraction_end_stopped >= 0.0f) ||

@@ -2,7 +2,7 @@
 """Writes the seed corpus of fuzz_population into tests/fuzz/corpus/population/:
 population.npy format version 3 (version, neurons, height, width, three
 fractions, seed halves, the energy-conjunction fraction;
-controller/commands/population_file.c) and version 2 (the same without the last), valid
+model/simulate_file.c) and version 2 (the same without the last), valid
 files and one of each kind of refusal, the old version 1 among them. Needs numpy.
 Run with /usr/bin/python3 tests/fuzz/make_population_corpus.py"""
 import os

@@ -1,4 +1,4 @@
-/* population_file.c: population.npy, written by `inception simulate` beside
+/* simulate_file.c: population.npy, written by `inception simulate` beside
  * the dataset, so that the simulated population (the ground truth) can be
  * rebuilt exactly. Format version 3: ten float64 values, the version (3),
  * neurons, height, width, fraction_simple, fraction_complex,
@@ -15,7 +15,9 @@
  * conjunction cells) is refused: the same seed makes another population now,
  * so the ground truth would be wrong. It goes through the project's NPY
  * parser, which is fuzzed. */
-#include "commands.h"
+#include "model.h"
+
+#include <stdint.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -27,7 +29,7 @@
 #define POPULATION_FIELDS_V2 9
 #define POPULATION_FIELDS_V1 7
 
-int population_config_write(const char *dir, const sim_config *c, char *err)
+int sim_config_write(const char *dir, const sim_config *c, char *err)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/population.npy", dir);
@@ -111,7 +113,7 @@ static int population_from_array(const npy_array *a, const char *path, sim_confi
     return 0;
 }
 
-int population_config_parse(const unsigned char *bytes, size_t size, sim_config *c, char *err)
+int sim_config_parse(const unsigned char *bytes, size_t size, sim_config *c, char *err)
 {
     npy_array a;
     if (npy_parse(bytes, size, &a, err))
@@ -121,7 +123,7 @@ int population_config_parse(const unsigned char *bytes, size_t size, sim_config 
     return status;
 }
 
-int population_config_read(const char *dir, sim_config *c, char *err)
+int sim_config_read(const char *dir, sim_config *c, char *err)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/population.npy", dir);
