@@ -218,6 +218,20 @@ static void test_folder(void)
         quotes += *c == '"';
     CHECK(end && a_at && z_at && a_at < z_at && z_at < end && quotes == 4,
           "the manifest lists the files in name order");
+    CHECK(manifest && strstr((char *)manifest, "\"kind\": \"folder\""),
+          "the manifest calls the set a folder");
+    free(manifest);
+    /* One image file as the set: kind "file", its one name listed. */
+    char *one[] = {(char *)inception, "export", "--model", path_in("model.bin"), "--images",
+                   path_in("folder/z.png"), "--out", path_in("ex1"), "--what", "responses", NULL};
+    status = run(one);
+    CHECK(status == 0, "export of one image file ran (exit %d: %s)", status, last_error(&lines));
+    manifest = read_file_bytes(path_in("ex1/manifest.json"), &n);
+    names = manifest ? strstr((char *)manifest, "\"names\": [") : NULL;
+    end = names ? strchr(names, ']') : NULL;
+    z_at = names ? strstr(names, "z.png\"") : NULL;
+    CHECK(manifest && strstr((char *)manifest, "\"kind\": \"file\"") && z_at && z_at < end,
+          "one image file: the manifest calls the set a file and lists it");
     free(manifest);
     npy_array a;
     char err[MODEL_ERR_SIZE];

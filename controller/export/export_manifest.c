@@ -4,6 +4,8 @@
 #include "export_internal.h"
 #include "json_out.h"
 
+#include <sys/stat.h>
+
 /* Undefined metrics (a neuron constant over the test set) are null. */
 static void manifest_metric(json_out *o, json_t *neurons, const export_job *job,
                             const char *key, int which)
@@ -38,7 +40,9 @@ static void manifest_images(json_out *o, const export_job *job)
     json_t *im = json_out_object(o, o->root, "images");
     json_out_text(o, im, "source", job->images_real);
     int npy = image_set_name(job->set, 0) == NULL;
-    json_out_text(o, im, "kind", npy ? "npy" : "folder");
+    struct stat st; /* the set was opened from this path: a folder, else one image file */
+    int folder = stat(job->images_real, &st) == 0 && S_ISDIR(st.st_mode);
+    json_out_text(o, im, "kind", npy ? "npy" : folder ? "folder" : "file");
     json_out_int(o, im, "count", job->count);
     if (npy) {
         int h, w;

@@ -42,11 +42,12 @@ class Export:
     def images(self):
         """The exported images as luminance in [0, 1] (N x H x W float32, their original
         size; the model saw them cropped and resized as manifest["preprocessing"] says),
-        for an NPY source; a folder source raises (load manifest["images"]["names"])."""
+        for an NPY source; a folder or image-file source raises (load manifest["images"]["names"])."""
         info = self.manifest["images"]
         if info["kind"] != "npy":
-            raise ExportError("%s: the images came from a folder: load the files "
-                              "manifest['images']['names'] lists, in that order" % self.folder)
+            raise ExportError("%s: the images came from a %s: load the files "
+                              "manifest['images']['names'] lists, in that order"
+                              % (self.folder, info["kind"]))
         images = np.load(info["source"])
         x = images.astype(np.float32)
         if images.dtype == np.uint8:
