@@ -303,13 +303,11 @@ for control in KINDS[1:]:
 # 10,000 sessions (0 where none is at risk; a rule that claimed beats
 # systematically against the truth would exceed it).
 def binomial_bound(k, p, alpha=1e-4):
-    tail, bound = 1.0, 0
-    while bound <= k:
-        # P(X > bound)
-        tail = sum(math.comb(k, i) * p ** i * (1 - p) ** (k - i) for i in range(bound + 1, k + 1))
-        if tail <= alpha:
-            return bound
-        bound += 1
+    """The smallest b with P(X > b) <= alpha for X ~ Binomial(k, p)."""
+    pmf = [math.comb(k, i) * p ** i * (1 - p) ** (k - i) for i in range(k + 1)]
+    for b in range(k + 1):
+        if sum(pmf[b + 1:]) <= alpha:
+            return b
     return k
 allowed = binomial_bound(at_risk, 0.035)
 check(summary.get("truth_recorded_beaten_disagrees") == disagree <= allowed,

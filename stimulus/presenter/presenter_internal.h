@@ -127,6 +127,12 @@ typedef struct frame_plan {
  * separate from SDL so that tests can drive it with chosen flip times. */
 frame_plan schedule_plan(frame_loop *l, int aborting);
 void schedule_after_flip(frame_loop *l, const frame_plan *f, int64_t flip_ns, int aborting);
+/* The refresh of the grid t0 + k·period that a frame ready at `t` gets: the
+ * first at or after t, and at least the one after the last; advances the
+ * grid to it. *missed (if not NULL) gets the refreshes passed over. Both
+ * software clocks use it: the emulated display (schedule_blank) and a real
+ * display paced in software (loop_pace). */
+int64_t schedule_next_refresh(frame_loop *l, int64_t t, int *missed);
 /* The emulated display (presenter.emulated_display): the refresh that shows
  * a frame swapped at `swapped_ns` is the first one of the grid t0 + k·period
  * after the previous frame's and not before the swap; a swap after the

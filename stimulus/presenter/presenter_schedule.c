@@ -192,22 +192,28 @@ void schedule_after_flip(frame_loop *l, const frame_plan *f, int64_t flip_ns, in
     after_flip(l, f, flip_ns, flip_ns, -1, aborting);
 }
 
-int64_t schedule_blank(frame_loop *l, int64_t swapped_ns, int *missed)
+int64_t schedule_next_refresh(frame_loop *l, int64_t t, int *missed)
 {
     double period = l->p->period_ns;
+    int64_t k = l->grid_index + 1;
+    int64_t first_after = (int64_t)ceil((double)(t - l->grid_start_ns) / period);
+    if (first_after > k)
+        k = first_after;
+    if (missed)
+        *missed = (int)(k - l->grid_index - 1);
+    l->grid_index = k;
+    return l->grid_start_ns + (int64_t)llround((double)k * period);
+}
+
+int64_t schedule_blank(frame_loop *l, int64_t swapped_ns, int *missed)
+{
     *missed = 0;
     if (l->flips == 0) {
         l->grid_start_ns = swapped_ns;
         l->grid_index = 0;
         return swapped_ns;
     }
-    int64_t k = l->grid_index + 1;
-    int64_t first_after = (int64_t)ceil((double)(swapped_ns - l->grid_start_ns) / period);
-    if (first_after > k)
-        k = first_after;
-    *missed = (int)(k - l->grid_index - 1);
-    l->grid_index = k;
-    return l->grid_start_ns + (int64_t)llround((double)k * period);
+    return schedule_next_refresh(l, swapped_ns, missed);
 }
 
 void schedule_after_blank(frame_loop *l, const frame_plan *f, int64_t shown_ns, int64_t woke_ns,

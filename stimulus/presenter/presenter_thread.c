@@ -329,16 +329,9 @@ static void sleep_until(int64_t t)
  * for the next vertical blank. */
 static void loop_pace(frame_loop *l)
 {
-    double period = l->p->period_ns;
-    int64_t now = presenter_now_ns();
     if (l->flips == 0)
         return; /* the grid starts at the first flip (loop_frame) */
-    int64_t k = l->grid_index + 1;
-    int64_t reached = (int64_t)ceil((double)(now - l->grid_start_ns) / period);
-    if (reached > k)
-        k = reached;
-    l->grid_index = k;
-    sleep_until(l->grid_start_ns + (int64_t)llround((double)k * period));
+    sleep_until(schedule_next_refresh(l, presenter_now_ns(), NULL));
 }
 
 /* One flip: input, plan, draw, (wait,) swap, (wait,) timestamp, account.
