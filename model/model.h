@@ -416,6 +416,18 @@ int model_predict(model *m, const float *images, int batch, float *rates, char *
 int model_input_gradient(model *m, const float *images, int batch, const float *weights,
                          float *grad, float *rates, char *err);
 
+/* The same gradient for weights that depend on the rates (a soft max over the
+ * population): after each chunk's forward pass, weights_of(rates, first,
+ * count, weights, ctx) writes the weights (count×N) of images first ..
+ * first+count−1 from their rates (count×N; not yet checked: they may be non-
+ * finite, which the call then reports). One forward pass where a prediction
+ * and model_input_gradient would take two, with the same result to the bit. */
+typedef void (*model_weights_fn)(const float *rates, int first, int count, float *weights,
+                                 void *ctx);
+int model_input_gradient_by(model *m, const float *images, int batch,
+                            model_weights_fn weights_of, void *ctx, float *grad, float *rates,
+                            char *err);
+
 /* The same gradient for an objective that may weight few neurons per image,
  * with each image's value J_b = Σ_n weights[b·N + n] · rate[b][n] written to
  * objective[b] (batch floats) instead of all rates. With a Gaussian readout,

@@ -784,8 +784,10 @@ int model_predict(model *m, const float *images, int batch, float *rates, char *
     return check_finite_rates(rates, batch, N, err);
 }
 
-int model_input_gradient(model *m, const float *images, int batch, const float *weights,
-                         float *grad, float *rates, char *err)
+/* Forward, then the chunk's weights (given, or from its rates), backward. */
+static int input_gradient(model *m, const float *images, int batch, const float *weights,
+                          model_weights_fn weights_of, void *ctx, float *grad, float *rates,
+                          char *err)
 {
     if (begin_image_pass(m, images, batch, err))
         return 1;
@@ -795,7 +797,10 @@ int model_input_gradient(model *m, const float *images, int batch, const float *
         forward(m, images + start * HW, B, NULL);
         if (rates)
             memcpy(rates + start * N, m->ws.rate, (size_t)B * N * sizeof(float));
-        memcpy(m->ws.grad_rate, weights + start * N, (size_t)B * N * sizeof(float));
+        if (weights_of)
+            weights_of(m->ws.rate, start, B, m->ws.grad_rate, ctx);
+        else
+            memcpy(m->ws.grad_rate, weights + start * N, (size_t)B * N * sizeof(float));
         backward(m, B, 0, 1, 0);
         memcpy(grad + start * HW, m->ws.grad_input, (size_t)B * HW * sizeof(float));
     }
@@ -805,6 +810,21 @@ int model_input_gradient(model *m, const float *images, int batch, const float *
         return model_fail(err, "the model's input gradient is not finite: its weights, "
                           "batch-norm statistics or input standardization overflow");
     return 0;
+}
+
+int model_input_gradient(model *m, const float *images, int batch, const float *weights,
+                         float *grad, float *rates, char *err)
+{
+    return input_gradient(m, images, batch, weights, NULL, NULL, grad, rates, err);
+}
+
+int model_input_gradient_by(model *m, const float *images, int batch,
+                            model_weights_fn weights_of, void *ctx, float *grad, float *rates,
+                            char *err)
+{
+    if (!weights_of)
+        return model_fail(err, "model_input_gradient_by: no weights function");
+    return input_gradient(m, images, batch, NULL, weights_of, ctx, grad, rates, err);
 }
 
 int model_core_features_shape(const model *m, int pool, int *channels, int *height,

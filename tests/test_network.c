@@ -89,6 +89,46 @@ static double objective(model *m, const float *x, const float *w)
     return j;
 }
 
+/* model_weights_fn for the test: weights that depend on the rates (w·rate,
+ * as a soft max's do), and which images it was asked for. */
+typedef struct rate_weights {
+    const float *w;
+    int seen[B];
+} rate_weights;
+
+static void weights_times_rates(const float *rates, int first, int count, float *weights,
+                                void *ctx)
+{
+    rate_weights *rw = ctx;
+    for (int i = 0; i < count; i++) {
+        rw->seen[first + i]++;
+        for (int n = 0; n < N; n++)
+            weights[i * N + n] = rw->w[(first + i) * N + n] * rates[i * N + n];
+    }
+}
+
+/* model_input_gradient_by against its two-pass twin: model_predict, the
+ * weights from those rates, model_input_gradient. Bitwise: the same
+ * forward() chunks give the same rates, hence the same weights. */
+static void check_input_gradient_by(model *m, const float *x, const float *w, const char *label)
+{
+    float rates[B * N], weights[B * N], grad[B * H * W], two_pass[B * H * W];
+    char err[MODEL_ERR_SIZE];
+    rate_weights rw = {w, {0}};
+    int status = model_input_gradient_by(m, x, B, weights_times_rates, &rw, grad, rates, err);
+    int each_once = 1;
+    for (int i = 0; i < B; i++)
+        each_once &= rw.seen[i] == 1;
+    CHECK(status == 0 && each_once, "%s: weights from the rates asked once for each image",
+          label);
+    model_predict(m, x, B, rates, err);
+    for (int i = 0; i < B * N; i++)
+        weights[i] = w[i] * rates[i];
+    model_input_gradient(m, x, B, weights, two_pass, NULL, err);
+    CHECK(!memcmp(grad, two_pass, sizeof grad),
+          "%s: one pass with weights from its rates equals predict, then the gradient", label);
+}
+
 static void check_input_gradient(model *m, const char *label)
 {
     model_rng rng;
@@ -107,6 +147,7 @@ static void check_input_gradient(model *m, const char *label)
     for (int i = 0; i < B * N; i++)
         same &= rates[i] == direct[i];
     CHECK(same, "%s: rates from the gradient pass equal model_predict's", label);
+    check_input_gradient_by(m, x, w, label);
     double worst = 0.0, scale = 0.0;
     for (int i = 0; i < B * H * W; i++) {
         float saved = x[i];

@@ -509,11 +509,33 @@ static int mean_input_gradient(ascent *a, int n, char *err)
     return 0;
 }
 
+/* model_weights_fn for one model: each image's weights from the rates of
+ * the forward pass that the backward pass then uses. */
+static void weights_from_rates(const float *rates, int first, int count, float *weights,
+                               void *ctx)
+{
+    const ascent *a = ctx;
+    int N = a->neurons;
+    for (int i = 0; i < count; i++)
+        ascended_objective(a->o, &a->targets[a->active[first + i] / a->starts],
+                           rates + (size_t)i * N, N, weights + (size_t)i * N);
+}
+
 /* Any objective through every rate (the one-hot ones need them all). */
 static int all_rates_gradient(ascent *a, int n, int softmax, float *objective, char *err)
 {
     int N = a->neurons;
-    /* The soft max's weights depend on this image's rates: predict first. */
+    if (softmax && a->n_models == 1) { /* weights from the pass's own rates */
+        if (model_input_gradient_by(a->models[0], a->x_in, n, weights_from_rates, a, a->grad,
+                                    a->rates, err))
+            return 1;
+        for (int i = 0; i < n; i++)
+            objective[i] = ascended_objective(a->o, &a->targets[a->active[i] / a->starts],
+                                              a->rates + (size_t)i * N, N,
+                                              a->weights + (size_t)i * N);
+        return 0;
+    }
+    /* The soft max's weights depend on the models' mean rates: predict first. */
     if (softmax && ensemble_predict(a->models, a->n_models, a->x_in, n, a->rates, err))
         return 1;
     for (int i = 0; i < n; i++) {

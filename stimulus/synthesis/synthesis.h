@@ -311,7 +311,7 @@ float pattern_similarity(const float *rates, const int *group, int k, const floa
  * low-contrast noise (o->init_contrast, seeded by o->seed and group[0]),
  * o->steps steps of o->step_size mean pixel change, in the stimulus space of
  * o->budget; `image` receives the most similar image seen, `similarity` its
- * similarity. One model. */
+ * similarity. One model, run on o->threads threads. */
 int mei_pattern(model *m, const int *group, int k, const float *target, const mei_options *o,
                 float *image, float *similarity, char *err);
 /* Its control: the natural image (of `count`) whose predicted pattern,

@@ -11,6 +11,7 @@
  * vanishes because Σ t̂ = Σ u = 0). */
 #include "synthesis/synthesis.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +60,42 @@ float pattern_similarity(const float *rates, const int *group, int k, const floa
     return (float)c;
 }
 
+/* model_weights_fn of a pattern step: the similarity's gradient from the
+ * rates of the pass itself, and the similarity (the image's score). */
+typedef struct pattern_step {
+    const int *group;
+    int k, neurons;
+    const float *target;
+    float similarity;
+} pattern_step;
+
+static void pattern_weights(const float *rates, int first, int count, float *weights, void *ctx)
+{
+    pattern_step *p = ctx;
+    assert(first == 0 && count == 1); /* one image a pass */
+    (void)first;
+    (void)count;
+    memset(weights, 0, (size_t)p->neurons * sizeof(float));
+    p->similarity = pattern_similarity(rates, p->group, p->k, p->target, weights);
+}
+
+/* One step's similarity of x and its gradient. A group that the receptive-
+ * field path serves (few neurons) is predicted, then its windows ascended;
+ * a larger one takes one full pass whose weights come from its own rates
+ * (a prediction first would run the forward pass twice). */
+static int pattern_gradient(model *m, const float *x, pattern_step *p, int windows, float *rates,
+                            float *w, float *grad, char *err)
+{
+    if (!windows)
+        return model_input_gradient_by(m, x, 1, pattern_weights, p, grad, rates, err);
+    float objective;
+    if (model_predict(m, x, 1, rates, err))
+        return 1;
+    p->similarity = pattern_similarity(rates, p->group, p->k, p->target, w);
+    return isfinite(p->similarity) &&
+           model_input_gradient_objective(m, x, 1, w, grad, &objective, err);
+}
+
 int mei_pattern(model *m, const int *group, int k, const float *target, const mei_options *o,
                 float *image, float *similarity, char *err)
 {
@@ -84,6 +121,7 @@ int mei_pattern(model *m, const int *group, int k, const float *target, const me
         snprintf(err, STIMULUS_ERR_SIZE, "pattern: out of memory");
         goto done;
     }
+    model_set_threads(m, o->threads); /* as mei_synthesize: the options' thread count */
     /* Low-contrast noise, seeded by the group's first neuron as MEIs are. */
     model_rng rng;
     model_rng_seed(&rng, mei_start_seed(o->seed, group[0], 0));
@@ -91,23 +129,28 @@ int mei_pattern(model *m, const int *group, int k, const float *target, const me
         z[i] = o->budget.mean_luminance + o->init_contrast * (float)model_rng_normal(&rng);
     memcpy(x, z, (size_t)P * sizeof(float));
     stimulus_constrain(x, P, &o->budget);
-    float best = -INFINITY, objective;
+    for (int i = 0; i < k; i++) /* the weights' support: the group, at every step */
+        w[group[i]] = 1.0f;
+    int windows = model_input_gradient_uses_windows(m, w, 1);
+    pattern_step p = {group, k, N, target, NAN};
+    float best = -INFINITY;
     for (int step = 0; step <= o->steps; step++) {
-        if (model_predict(m, x, 1, rates, err))
+        /* The last step only scores the last image. */
+        int scored_only = step == o->steps;
+        if (scored_only ? model_predict(m, x, 1, rates, err)
+                        : pattern_gradient(m, x, &p, windows, rates, w, grad, err))
             goto done;
-        float s = pattern_similarity(rates, group, k, target, w);
+        float s = scored_only ? pattern_similarity(rates, group, k, target, NULL) : p.similarity;
         if (!isfinite(s)) {
             snprintf(err, STIMULUS_ERR_SIZE, "pattern: the predicted rates are not finite");
             goto done;
         }
-        if (s > best) { /* the best image seen (the last step only evaluates) */
+        if (s > best) { /* the best image seen */
             best = s;
             memcpy(image, x, (size_t)P * sizeof(float));
         }
-        if (step == o->steps)
+        if (scored_only)
             break;
-        if (model_input_gradient_objective(m, x, 1, w, grad, &objective, err))
-            goto done;
         double mean_abs = 0.0;
         for (int i = 0; i < P; i++)
             mean_abs += fabsf(grad[i]);

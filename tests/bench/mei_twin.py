@@ -10,7 +10,16 @@ bisection and Newton on the offset; here the constraint is the one-pass
 version (centre, scale down to the budget, clip), cheaper in PyTorch, so the
 comparison slightly favours PyTorch.
 
-    /usr/bin/python3 tests/bench/mei_twin.py [--neurons 100] [--steps 1000] [--threads 2] [--json]
+With --objective one-hot-mean (r[n] − mean of the others) or one-hot-softmax
+(r[n] − T·log Σ_{k≠n} exp(r[k]/T), T = 1) every neuron's rate is in the
+objective, as in the C synthesis (issue 16's objectives that weight every
+neuron); PyTorch's backward costs the same for all three. --objective pattern:
+each image ascends the Pearson correlation between the rates of a group of
+256 neurons (spread over the population) and its own random target pattern,
+with no blur (as the C side's mei_pattern).
+
+    /usr/bin/python3 tests/bench/mei_twin.py [--neurons 100] [--steps 1000] [--threads 2]
+                     [--objective single|one-hot-mean|one-hot-softmax] [--json]
 """
 import argparse
 import json
@@ -46,6 +55,8 @@ def main():
     parser.add_argument("--neurons", type=int, default=100)
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--objective", default="single",
+                        choices=["single", "one-hot-mean", "one-hot-softmax", "pattern"])
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -59,29 +70,54 @@ def main():
         p.requires_grad_(False)
     B, N = args.neurons, torch_twin.NEURONS
     weights = torch.zeros(B, N)
-    weights[torch.arange(B), torch.arange(B) * (N // B)] = 1.0
+    target = torch.arange(B) * (N // B)
+    weights[torch.arange(B), target] = 1.0
+    others = torch.ones(B, N, dtype=torch.bool)
+    others[torch.arange(B), target] = False
+
+    group = torch.arange(256) * (N // 256)
+    targets = torch.rand(B, 256)
+    targets = targets - targets.mean(1, keepdim=True)
+    targets = targets / targets.norm(dim=1, keepdim=True)
+
+    def objective(rates):
+        """Per image, what it ascends (summed: the images are independent)."""
+        if args.objective == "pattern":
+            u = rates[:, group]
+            u = u - u.mean(1, keepdim=True)
+            return ((u * targets).sum(1) / u.norm(dim=1).clamp_min(1e-20)).sum()
+        mine = (rates * weights).sum(1)
+        if args.objective == "one-hot-mean":
+            return (mine - (rates * others).sum(1) / (N - 1)).sum()
+        if args.objective == "one-hot-softmax":
+            return (mine - torch.logsumexp(rates.masked_fill(~others, -math.inf), 1)).sum()
+        return mine.sum()
     kx, ky, r = blur_kernels(1.5)
     x = constrain(0.5 + 0.01 * torch.randn(B, 1, torch_twin.HEIGHT, torch_twin.WIDTH), 0.5, 0.2)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for _ in range(args.steps):
         image = x.clone().requires_grad_(True)
-        (grad,) = torch.autograd.grad((model(image) * weights).sum(), image)
+        (grad,) = torch.autograd.grad(objective(model(image)), image)
         with torch.no_grad():
-            g = F.conv2d(F.conv2d(grad, kx, padding=(0, r)), ky, padding=(r, 0))
+            g = grad if args.objective == "pattern" else \
+                F.conv2d(F.conv2d(grad, kx, padding=(0, r)), ky, padding=(r, 0))
             g = g / g.abs().mean(dim=(2, 3), keepdim=True).clamp_min(1e-20)
             x = constrain(x + 0.01 * g, 0.5, 0.2)
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     with torch.no_grad():
         response = (model(x) * weights).sum(1).mean().item()
     result = {"impl": "pytorch", "neurons": B, "steps": args.steps, "threads": args.threads,
+              "objective": args.objective,
               "seconds": round(seconds, 2),
               "image_steps_per_s": round(B * args.steps / seconds, 1),
+              "cpu_seconds": round(cpu_seconds, 2),
               "mean_response": round(response, 4), "torch_version": torch.__version__}
     if args.json:
         print(json.dumps(result))
     else:
-        print("PyTorch MEIs: %d neurons × %d steps, %d threads: %.2f s (%.1f image·steps/s)"
-              % (B, args.steps, args.threads, seconds, B * args.steps / seconds))
+        print("PyTorch MEIs: %d neurons × %d steps (%s), %d threads: %.2f s (%.1f image·steps/s), "
+              "CPU %.2f s" % (B, args.steps, args.objective, args.threads, seconds,
+                              B * args.steps / seconds, cpu_seconds))
 
 
 if __name__ == "__main__":
