@@ -51,9 +51,10 @@ static const char *const image_sources[] = {"synthetic", "photos", "folder", "np
 static const char *const readouts[] = {"gaussian", "factorized", NULL};
 static const char *const preconditionings[] = {"none", "blur", "fourier", NULL};
 static const char *const objectives[] = {"single", "one-hot", NULL};
-/* Bit k of mei.controls (PROTOCOL_CONTROL_*) is stimulus kind k + 1. */
+/* Bit k of mei.controls (PROTOCOL_CONTROL_*) is stimulus kind k + 1 for the
+ * image controls; bit 3 is the audio sessions' tone. */
 static const char *const controls[] = {STIMULUS_KIND_NAME_BEST_NATURAL, STIMULUS_KIND_NAME_GABOR,
-                                       STIMULUS_KIND_NAME_RF, NULL};
+                                       STIMULUS_KIND_NAME_RF, STIMULUS_KIND_NAME_TONE, NULL};
 /* mei.kinds: `full` is the MEI with its controls; the others are stimulus kinds. */
 static const char *const mei_kinds[] = {"full", STIMULUS_KIND_NAME_MASKED,
                                         STIMULUS_KIND_NAME_SURROUND, STIMULUS_KIND_NAME_LEAST,
@@ -218,8 +219,8 @@ static const setting_spec settings[] = {
      "step on the normalized gradient"},
     {"mei", "objective", T_ENUM, AT(mei.objective), 0, 0, "single", objectives,
      "single or one-hot"},
-    {"mei", "controls", T_FLAGS, AT(mei.controls), 1, 3, "best_natural,gabor,rf", controls,
-     "controls shown next to each MEI"},
+    {"mei", "controls", T_FLAGS, AT(mei.controls), 1, 4, "best_natural,gabor,rf", controls,
+     "controls shown next to each MEI (tone: audio sessions only)"},
     {"mei", "kinds", T_FLAGS, AT(mei.kinds), 1, 4, "full", mei_kinds,
      "what is synthesized per target: full (the MEI), masked, surround, least"},
 
@@ -1136,20 +1137,24 @@ static int check_sounds(parse_state *s)
 {
     protocol *p = s->p;
     if (p->modality != PROTOCOL_MODALITY_AUDIO)
-        return 0; /* the sounds section is checked for range, and not used */
+        return (p->mei.controls & PROTOCOL_CONTROL_TONE)
+                   ? fail_at(s, where(s, "mei", "controls"), "leave tone out",
+                             "tone is an audio control (modality: audio)")
+                   : 0; /* the sounds section is checked for range, and not used */
     const char *image_only[] = {"source", "path", "height", "width"};
     for (int i = 0; i < 4; i++)
         if (given(s, "images", image_only[i]))
             return fail_at(s, where(s, "images", image_only[i]), "leave it out",
                            "images.%s is not used with modality: audio (the clips are "
                            "synthetic; the cochleagram sets the model's input)", image_only[i]);
-    unsigned sound_controls = PROTOCOL_CONTROL_BEST_NATURAL | PROTOCOL_CONTROL_RF;
+    unsigned sound_controls =
+        PROTOCOL_CONTROL_BEST_NATURAL | PROTOCOL_CONTROL_RF | PROTOCOL_CONTROL_TONE;
     if (!given(s, "mei", "controls")) /* the default list holds an image control */
-        p->mei.controls = sound_controls;
+        p->mei.controls = PROTOCOL_CONTROL_BEST_NATURAL | PROTOCOL_CONTROL_RF;
     if (p->mei.controls & ~sound_controls)
-        return fail_at(s, where(s, "mei", "controls"), "controls: [best_natural, rf]",
-                       "with modality: audio the controls are the best natural clip and rf, "
-                       "the fitted linear STRF's optimum (gabor is an image control)");
+        return fail_at(s, where(s, "mei", "controls"), "controls: [best_natural, rf, tone]",
+                       "with modality: audio the controls are the best natural clip, rf (the "
+                       "fitted linear STRF's optimum) and tone (gabor is an image control)");
     if (p->model.file[0])
         return fail_at(s, where(s, "model", "file"), "leave it out",
                        "model.file is not read with modality: audio (the model is fitted)");

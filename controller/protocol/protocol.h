@@ -51,6 +51,7 @@ enum {
     PROTOCOL_CONTROL_BEST_NATURAL = 1 << 0, /* the natural image with the highest response */
     PROTOCOL_CONTROL_GABOR = 1 << 1,        /* a Gabor optimized for the neuron */
     PROTOCOL_CONTROL_RF = 1 << 2,           /* the receptive-field stimulus */
+    PROTOCOL_CONTROL_TONE = 1 << 3,         /* audio: a pure tone at the model's best frequency */
 };
 
 /* What the closed loop synthesizes per target (mei.kinds), a bit set; `full`

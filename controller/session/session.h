@@ -171,8 +171,9 @@ int session_image_repair_note(const session_image_repair *r, const protocol *p, 
  * the same model bytes, MEIs and controls.
  * ------------------------------------------------------------------------ */
 
-/* The closed loop's stimuli per target, the MEI and its three controls, are
- * the first STIMULUS_CLOSED_LOOP_KINDS stimulus kinds (stimulus_base.h);
+/* The closed loop's stimuli per target, the MEI and its three image controls,
+ * are the first STIMULUS_CLOSED_LOOP_KINDS stimulus kinds (stimulus_base.h),
+ * an audio session's tone control the last;
  * mei.kinds adds (docs/run.md) the masked MEI (its control the MEI; with
  * `surround` it is the centre alone), the most and least exciting surrounds
  * around it (their control the masked MEI), the least exciting input and its
@@ -183,18 +184,19 @@ int session_image_repair_note(const session_image_repair *r, const protocol *p, 
 #define SESSION_KINDS STIMULUS_KIND_COUNT
 
 /* The kinds a closed loop can show (session_kinds.c), in the order the run
- * evaluates and the report lists them: the MEI, its three controls, then
- * masked, surround_most, surround_least, least, least_natural. */
-#define SESSION_RUN_KINDS 9
+ * evaluates and the report lists them: the MEI, its four controls (best
+ * natural, Gabor, RF, tone), then masked, surround_most, surround_least,
+ * least, least_natural. */
+#define SESSION_RUN_KINDS 10
 int session_run_kind_at(int i); /* a STIMULUS_KIND_*, i in 0..SESSION_RUN_KINDS-1 */
 /* The comparisons the evaluation makes, stimulus kind against its control:
- * the MEI against each of its three controls first (RUN_CONTROL_* order),
+ * the MEI against each of its four controls first (RUN_CONTROL_* order),
  * then masked/mei, surround_most/masked, surround_least/masked,
  * least/least_natural. */
 typedef struct session_comparison {
     int kind, control; /* STIMULUS_KIND_* */
 } session_comparison;
-#define SESSION_COMPARISONS 7
+#define SESSION_COMPARISONS 8
 const session_comparison *session_comparison_at(int i);
 /* A comparison's record names: what = "median_ratio", "targets_compared",
  * "targets_beats" or "targets_below". The MEI's keep their first names
@@ -438,7 +440,7 @@ typedef struct run_options {
     int offscreen;
 } run_options;
 
-enum { RUN_CONTROL_BEST_NATURAL, RUN_CONTROL_GABOR, RUN_CONTROL_RF, RUN_CONTROLS };
+enum { RUN_CONTROL_BEST_NATURAL, RUN_CONTROL_GABOR, RUN_CONTROL_RF, RUN_CONTROL_TONE, RUN_CONTROLS };
 
 typedef struct run_result {
     char session_dir[PROTOCOL_STRING_SIZE];
@@ -454,7 +456,7 @@ typedef struct run_result {
                                               more than its matched Gabor / RF map ... */
     int truth_scored;              /* ... of this many (-1: no ground truth) */
     /* The recorded comparisons per control (RUN_CONTROL_*: best natural,
-     * matched Gabor, RF map): the median of MEI / control over `compared`
+     * matched Gabor, RF map, tone): the median of MEI / control over `compared`
      * targets (NaN: none), and of those how many MEIs `beat` the control
      * (the MEI's interval all above the control's) and how many fall `below`
      * it (all below); the rest are undecided. -1: not evaluated. */
@@ -473,6 +475,7 @@ typedef struct run_result {
     int audio;           /* modality audio: clips, not images (docs/audio.md) */
     int truth_beats_best_natural; /* audio: targets whose MEI the simulated cell answers more
                                      than its truly best natural training clip (-1: no truth) */
+    int truth_beats_tone;         /* audio: ... than its tone control (-1: no truth or no tone) */
     double seconds;
 } run_result;
 

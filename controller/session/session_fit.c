@@ -410,6 +410,7 @@ static void kinds_slots(const session_fit_settings *s, session_fit_result *r)
     wanted[STIMULUS_KIND_BEST_NATURAL] = (s->controls & PROTOCOL_CONTROL_BEST_NATURAL) != 0;
     wanted[STIMULUS_KIND_GABOR] = (s->controls & PROTOCOL_CONTROL_GABOR) != 0;
     wanted[STIMULUS_KIND_RF] = (s->controls & PROTOCOL_CONTROL_RF) != 0;
+    wanted[STIMULUS_KIND_TONE] = (s->controls & PROTOCOL_CONTROL_TONE) != 0; /* audio only */
     wanted[STIMULUS_KIND_MASKED] = (s->kinds & (PROTOCOL_KIND_MASKED | PROTOCOL_KIND_SURROUND)) != 0;
     wanted[STIMULUS_KIND_SURROUND_MOST] = wanted[STIMULUS_KIND_SURROUND_LEAST] =
         (s->kinds & PROTOCOL_KIND_SURROUND) != 0;

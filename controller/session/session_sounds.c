@@ -1,7 +1,8 @@
 /* session_sounds.c: what a session with `modality: audio` does differently
  * (docs/audio.md): its natural clips and their cochleagrams (the model's
  * input images), the auditory population behind the virtual rig, and the
- * most exciting sounds with their control, the best natural clip. */
+ * most exciting sounds with their controls: the best natural clip, the
+ * fitted linear STRF's optimum (rf) and the pure tone the model prefers. */
 #include "controller.h"
 #include "stimulus.h"
 
@@ -355,6 +356,28 @@ int session_sound_synthesize(const protocol *p, const dataset *d,
         }
         free(w);
         free(scratch);
+        if (failed)
+            goto done;
+    }
+    if (set->controls & PROTOCOL_CONTROL_TONE) { /* the pure tone the model prefers */
+        float *tones = malloc((size_t)r->n_targets * (size_t)S * sizeof(float));
+        double *hz = malloc((size_t)r->n_targets * sizeof(double));
+        double *pred = malloc((size_t)r->n_targets * sizeof(double));
+        int failed = !tones || !hz || !pred
+                         ? controller_fail(err, "out of memory for the tones")
+                         : sound_best_tones(r->members, r->n_models, k, r->targets, r->n_targets,
+                                            c.rms_db, o.ramp, tones, hz, pred, serr)
+                               ? controller_fail(err, "tone control: %s", serr)
+                               : 0;
+        for (int j = 0; !failed && j < r->n_targets; j++) {
+            size_t slot = session_fit_slot(r, j, STIMULUS_KIND_TONE);
+            memcpy(out + slot * S, tones + (size_t)j * S, (size_t)S * sizeof(float));
+            cochleagram_forward(k, r->stimuli + slot * P, out + slot * S, 1);
+            r->present[slot] = 1;
+        }
+        free(tones);
+        free(hz);
+        free(pred);
         if (failed)
             goto done;
     }
