@@ -61,6 +61,7 @@ static const char *const mei_kinds[] = {"full", STIMULUS_KIND_NAME_MASKED,
                                         NULL};
 static const char *const stream_formats[] = {"native", "openephys", NULL};
 static const char *const modalities[] = {"image", "audio", NULL};
+static const char *const sound_sources[] = {"synthetic", "folder", NULL};
 
 #define AT(field) offsetof(protocol, field)
 
@@ -234,6 +235,11 @@ static const setting_spec settings[] = {
      "audio: mel bands of the cochleagram (the model's input height)"},
     {"sounds", "spl_at_0dbfs", T_FLOAT, AT(sounds.spl_at_0dbfs), 0, 200, "0", NULL,
      "audio: dB SPL a 0 dBFS RMS sound gives at the ear (measured); 0: not calibrated"},
+    {"sounds", "source", T_ENUM, AT(sounds.source), 0, 0, "synthetic", sound_sources,
+     "audio: the natural clips, synthetic (clip_synthetic from the seed) or folder (the sound "
+     "files of sounds.path cut into clips)"},
+    {"sounds", "path", T_PATH, AT(sounds.path), 0, 0, "", NULL,
+     "audio: the folder of sound files (sounds.source folder)"},
     {"sounds", "sync_ms", T_FLOAT, AT(sounds.sync_ms), 0, 100, "0", NULL,
      "audio: > 0, the clips on the left channel and a full-scale sync pulse this long on the "
      "right from each clip's first sample; 0: the clip on both"},
@@ -900,7 +906,9 @@ static int check_path(parse_state *s, const char *section, const char *name, cha
                        "relative paths start from the protocol file's folder",
                        "%s.%s: %s: %s", section, name, path, strerror(errno));
     if (want_dir && !S_ISDIR(st.st_mode))
-        return fail_at(s, where(s, section, name), "give a folder of PNG/JPEG images",
+        return fail_at(s, where(s, section, name),
+                       strcmp(section, "sounds") ? "give a folder of PNG/JPEG images"
+                                                 : "give a folder of sound files",
                        "%s.%s: %s is not a folder", section, name, path);
     if (!want_dir && !S_ISREG(st.st_mode))
         return fail_at(s, where(s, section, name), "name a regular file",
@@ -1158,6 +1166,15 @@ static int check_sounds(parse_state *s)
     if (p->model.file[0])
         return fail_at(s, where(s, "model", "file"), "leave it out",
                        "model.file is not read with modality: audio (the model is fitted)");
+    int from_folder = p->sounds.source == PROTOCOL_SOUNDS_FOLDER;
+    if (from_folder && !p->sounds.path[0])
+        return fail_at(s, where(s, "sounds", "source"), "add sounds.path",
+                       "sounds.source folder needs sounds.path");
+    if (!from_folder && p->sounds.path[0])
+        return fail_at(s, where(s, "sounds", "path"), "set sounds.source to folder",
+                       "sounds.path is only read with sounds.source folder");
+    if (check_path(s, "sounds", "path", p->sounds.path, 1))
+        return 1;
     if (p->display.endpoint[0])
         return fail_at(s, where(s, "display", "endpoint"), "leave it out",
                        "modality: audio plays its clips on this computer's audio device");

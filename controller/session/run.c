@@ -1134,7 +1134,11 @@ static int note_sounds(run_state *s)
     if (!s->audio)
         return 0;
     const protocol_sounds *ps = &s->p->sounds;
-    char level[96], note[640];
+    char level[96], note[640 + PROTOCOL_STRING_SIZE], source[PROTOCOL_STRING_SIZE + 32];
+    if (ps->source == PROTOCOL_SOUNDS_FOLDER)
+        snprintf(source, sizeof source, "the sound files of %s", ps->path);
+    else
+        snprintf(source, sizeof source, "synthetic");
     if (ps->spl_at_0dbfs > 0)
         snprintf(level, sizeof level, "%.1f dB SPL by the protocol's calibration (0 dBFS = "
                  "%.1f dB SPL)", (double)(ps->rms_dbfs + ps->spl_at_0dbfs),
@@ -1142,9 +1146,9 @@ static int note_sounds(run_state *s)
     else
         snprintf(level, sizeof level, "dB SPL unknown (no calibration: sounds.spl_at_0dbfs)");
     const char *driver = getenv("SDL_AUDIODRIVER");
-    snprintf(note, sizeof note, "natural clips: synthetic, %d samples (%.1f ms) at %d Hz, "
+    snprintf(note, sizeof note, "natural clips: %s, %d samples (%.1f ms) at %d Hz, "
              "RMS %.1f dBFS = %s; cochleagrams of %d bands x %d frames; the display stays "
-             "blank and the photodiode patch flips at each onset; audio driver %s%s", s->S,
+             "blank and the photodiode patch flips at each onset; audio driver %s%s", source, s->S,
              1000.0 * s->S / ps->rate, ps->rate, (double)ps->rms_dbfs, level, s->H, s->W,
              driver ? driver : "SDL's choice",
              driver && !strcmp(driver, "dummy") ? " (plays to no device: SDL_AUDIODRIVER=alsa "

@@ -307,12 +307,17 @@ size_t session_fit_slot(const session_fit_result *r, int j, int kind);
 /* Audio sessions (session_sounds.c, docs/audio.md). Clip length in samples;
  * the auditory population's configuration (the virtual rig's and the
  * ground truth's: neurons and seed from virtual_rig); the cochleagram's size
- * (the model's input); the natural clips (count × samples, synthetic from
- * the session's seed) and their cochleagrams (count × bands × frames). */
+ * (the model's input); the natural clips (count × samples: synthetic from
+ * the session's seed, or with sounds.source folder clips 0..count-1 of the
+ * folder's sound files, sound_clips_read) and their cochleagrams (count ×
+ * bands × frames). */
 int session_sound_samples(const protocol *p);
 void session_sound_config(const protocol *p, auditory_config *c);
 int session_sound_image_size(const protocol *p, int *bands, int *frames, char *err);
 int session_natural_clips(const protocol *p, int count, float *clips, float *images, char *err);
+/* sounds.source folder: the name of the file clip `id` comes from, as the
+ * folder reads now (to name a changed file); 1 when it gives no such clip. */
+int session_clip_file(const protocol *p, int id, char *name, size_t size);
 /* After session_fit_model: the targets (`targets`, else the settings' top
  * N, as session_fit_prepare), each one's most exciting sound
  * (sound_mei_from_starts from the mei.starts training clips the model

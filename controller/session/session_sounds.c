@@ -41,16 +41,67 @@ int session_sound_image_size(const protocol *p, int *bands, int *frames, char *e
     return 0;
 }
 
+/* sounds.source folder: clips 0..count-1 of the folder's files (by name,
+ * consecutive clips of each; sound_clips_read), into `clips`; with `files`
+ * (count entries) each clip's file name, malloc'd. Too few is an error
+ * naming the folder. */
+static int folder_clips(const protocol *p, const auditory_config *c, int count, float *clips,
+                        char **files, char *err)
+{
+    sound_clip_options o = {c->cochlea.sample_rate, c->cochlea.samples, count, c->rms_db,
+                            c->ramp_ms, files};
+    float *read;
+    int got, skipped;
+    char serr[STIMULUS_ERR_SIZE];
+    if (count < 1)
+        return 0;
+    if (sound_clips_read(p->sounds.path, &o, &read, &got, &skipped, serr))
+        return controller_fail(err, "natural clips: %s", serr);
+    if (got < count) {
+        for (int i = 0; files && i < got; i++)
+            free(files[i]);
+        free(read);
+        return controller_fail(err, "natural clips: %s gives %d clips of %d samples (%d more "
+                               "skipped as silent or too peaky); the protocol shows %d "
+                               "(images.train + images.test)", p->sounds.path, got,
+                               c->cochlea.samples, skipped, count);
+    }
+    memcpy(clips, read, (size_t)count * (size_t)c->cochlea.samples * sizeof(float));
+    free(read);
+    return 0;
+}
+
+int session_clip_file(const protocol *p, int id, char *name, size_t size)
+{
+    auditory_config c;
+    session_sound_config(p, &c);
+    float *clips = malloc((size_t)(id + 1) * (size_t)c.cochlea.samples * sizeof(float));
+    char **files = calloc((size_t)id + 1, sizeof(char *)), err[CONTROLLER_ERR_SIZE];
+    int status = !clips || !files || folder_clips(p, &c, id + 1, clips, files, err);
+    if (!status)
+        snprintf(name, size, "%s", files[id]);
+    for (int i = 0; !status && i <= id; i++)
+        free(files[i]);
+    free(files);
+    free(clips);
+    return status;
+}
+
 int session_natural_clips(const protocol *p, int count, float *clips, float *images, char *err)
 {
     auditory_config c;
     session_sound_config(p, &c);
     char merr[MODEL_ERR_SIZE];
     cochleagram *k = NULL;
-    /* The session's seed, not the rig's: the clips are the experimenter's. */
-    if (clip_synthetic(clips, count, c.cochlea.samples, c.cochlea.sample_rate, c.rms_db,
-                       c.ramp_ms, p->seed, NULL, merr) ||
-        cochleagram_create(&k, &c.cochlea, merr)) {
+    if (p->sounds.source == PROTOCOL_SOUNDS_FOLDER) {
+        if (folder_clips(p, &c, count, clips, NULL, err))
+            return 1;
+    } else if (clip_synthetic(clips, count, c.cochlea.samples, c.cochlea.sample_rate, c.rms_db,
+                              c.ramp_ms, p->seed, NULL, merr)) {
+        /* The session's seed, not the rig's: the clips are the experimenter's. */
+        return controller_fail(err, "natural clips: %s", merr);
+    }
+    if (cochleagram_create(&k, &c.cochlea, merr)) {
         cochleagram_destroy(k);
         return controller_fail(err, "natural clips: %s", merr);
     }

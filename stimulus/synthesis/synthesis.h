@@ -32,6 +32,9 @@ typedef struct sound_clip_options {
     int max_clips;
     double rms_db;     /* the level budget, dBFS (clip_set_rms_db) */
     double ramp_ms;    /* onset and offset ramps (clip_ramp) */
+    /* NULL, or max_clips entries: entry i gets the file name (in the folder,
+     * malloc'd: the caller frees those of the clips returned) of clip i. */
+    char **clip_files;
 } sound_clip_options;
 
 /* Clips from a folder's sound files (every regular file not starting with
