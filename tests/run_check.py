@@ -376,6 +376,7 @@ if audio:
     # cochleagram's range (100 Hz .. 0.475 × rate, model/auditory.c).
     ramp = int(round(0.005 * rate[0]))
     tones = [c for s, c in zip(stimuli, clips) if s["fields"]["kind"] == "tone"]
+    tone_neurons = [s["fields"]["neuron"] for s in stimuli if s["fields"]["kind"] == "tone"]
     steady = []
     for c in tones:
         x = c[ramp + 1:len(c) - ramp - 1]
@@ -388,6 +389,16 @@ if audio:
           all(r < 1e-5 and 100 * 0.999 <= hz <= 0.475 * rate[0] * 1.001 for hz, r in steady),
           "each tone control is a steady sine at the budget: %s (Hz, residual over RMS)"
           % ", ".join("%.1f, %.1e" % t for t in steady))
+    # And its frequency is the one the record's note gives (printed to 0.01
+    # Hz; the fit above is good to far better than the 0.1 Hz allowed).
+    noted = {}
+    for r in by.get("note", []):
+        m = re.match(r"tone control of neuron (\d+): ([0-9.]+) Hz", r["fields"].get("text", ""))
+        if m:
+            noted[int(m.group(1))] = float(m.group(2))
+    check(len(noted) == targets and
+          all(abs(noted.get(neuron, -1) - hz) < 0.1 for neuron, (hz, _) in zip(tone_neurons, steady)),
+          "a note gives each target's tone frequency, the clip's: %s" % noted)
     # Each trial's onset as the frame of the audio device's stream where its
     # clip begins: every unflagged trial has one, and they grow with the trial
     # number at least a clip apart (one clip plays at a time, whole).

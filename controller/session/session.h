@@ -267,6 +267,8 @@ typedef struct session_fit_result {
                                   predicted rate */
     mei_mask_result *masks;    /* n_targets: the masked MEIs' masks (mei.kinds masked or
                                   surround; else zeros) */
+    double *tone_hz;           /* n_targets: an audio session's tone controls' frequencies
+                                  (NULL: no tone control) */
 } session_fit_result;
 
 /* The final fit: from `start` (a model file's bytes, e.g. the record's

@@ -427,8 +427,9 @@ int session_sound_synthesize(const protocol *p, const dataset *d,
             r->present[slot] = 1;
         }
         free(tones);
-        free(hz);
         free(pred);
+        free(r->tone_hz);
+        r->tone_hz = hz; /* session_fit_record_targets notes them */
         if (failed)
             goto done;
     }
