@@ -411,9 +411,9 @@ int session_sound_synthesize(const protocol *p, const dataset *d,
             goto done;
     }
     if (set->controls & PROTOCOL_CONTROL_TONE) { /* the pure tone the model prefers */
-        float *tones = malloc((size_t)r->n_targets * (size_t)S * sizeof(float));
-        double *hz = malloc((size_t)r->n_targets * sizeof(double));
-        double *pred = malloc((size_t)r->n_targets * sizeof(double));
+        size_t n = (size_t)(r->n_targets ? r->n_targets : 1); /* no target: no tone, no error */
+        float *tones = malloc(n * (size_t)S * sizeof(float));
+        double *hz = malloc(n * sizeof(double)), *pred = malloc(n * sizeof(double));
         int failed = !tones || !hz || !pred
                          ? controller_fail(err, "out of memory for the tones")
                          : sound_best_tones(r->members, r->n_models, k, r->targets, r->n_targets,
