@@ -93,6 +93,19 @@ void clip_ramp(float *x, int n, int ramp)
     }
 }
 
+int clip_tone(float *x, int n, int rate, double hz, int ramp, double db, char *err)
+{
+    if (!(hz > 0 && hz < rate / 2.0)) {
+        snprintf(err, MODEL_ERR_SIZE, "clip: a tone at %g Hz is not between 0 and the "
+                 "Nyquist frequency (%d Hz)", hz, rate / 2);
+        return 1;
+    }
+    for (int i = 0; i < n; i++)
+        x[i] = (float)sin(2 * M_PI * hz * i / rate);
+    clip_ramp(x, n, ramp);
+    return clip_set_rms_db(x, n, db, err);
+}
+
 const char *clip_kind_name(int kind)
 {
     static const char *names[CLIP_KINDS] = {"harmonic", "noise", "clicks", "sweep"};

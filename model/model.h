@@ -594,6 +594,10 @@ int clip_set_rms_db(float *x, int n, double db, char *err);
 /* Raised-cosine onset and offset ramps of `ramp` samples (at most n/2 each):
  * the first and last samples become 0. */
 void clip_ramp(float *x, int n, int ramp);
+/* A steady sine of `hz` (0 < hz < rate / 2; phase 0 at sample 0), ramped by
+ * `ramp` samples at both ends (clip_ramp) and set to `db` (clip_set_rms_db):
+ * a pure tone at the level budget. */
+int clip_tone(float *x, int n, int rate, double hz, int ramp, double db, char *err);
 
 typedef enum clip_kind {
     CLIP_HARMONIC = 0, /* harmonic stack with a pitch contour */

@@ -33,7 +33,9 @@ int sound_read(const char *path, int max_seconds, float **samples, int *frames, 
  * and what the report, replay, the ground truth and inception.record
  * (python/inception/record.py, STIMULUS_KINDS, in this order) use. The first
  * STIMULUS_CLOSED_LOOP_KINDS are the closed loop's stimuli per target, the
- * MEI and its controls, in the order of every per-kind array. */
+ * MEI and its image controls, in the order of every per-kind array; the
+ * audio sessions' pure-tone control came later and is last (a new kind is
+ * appended: the kinds' numbers seed the recorded intervals, RECORD.md). */
 typedef enum stimulus_kind {
     STIMULUS_KIND_MEI = 0,          /* the most exciting input */
     STIMULUS_KIND_BEST_NATURAL = 1, /* the natural training image predicted highest */
@@ -47,6 +49,7 @@ typedef enum stimulus_kind {
     STIMULUS_KIND_SURROUND = 9,     /* an MEI's centre with its most and least exciting surround */
     STIMULUS_KIND_SURROUND_MOST = 10,  /* the masked MEI with its most exciting surround */
     STIMULUS_KIND_SURROUND_LEAST = 11, /* the masked MEI with its least exciting surround */
+    STIMULUS_KIND_TONE = 12,        /* audio: a pure tone at the model's best frequency */
     STIMULUS_KIND_COUNT
 } stimulus_kind;
 enum { STIMULUS_CLOSED_LOOP_KINDS = STIMULUS_KIND_RF + 1 };
@@ -65,6 +68,7 @@ enum { STIMULUS_CLOSED_LOOP_KINDS = STIMULUS_KIND_RF + 1 };
 #define STIMULUS_KIND_NAME_SURROUND "surround"
 #define STIMULUS_KIND_NAME_SURROUND_MOST "surround_most"
 #define STIMULUS_KIND_NAME_SURROUND_LEAST "surround_least"
+#define STIMULUS_KIND_NAME_TONE "tone"
 
 /* The kind's name; NULL outside 0..STIMULUS_KIND_COUNT-1. */
 const char *stimulus_kind_name(int kind);

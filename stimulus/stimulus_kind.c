@@ -21,6 +21,7 @@ static const struct {
                                      "masked MEI, most exciting surround"},
     [STIMULUS_KIND_SURROUND_LEAST] = {STIMULUS_KIND_NAME_SURROUND_LEAST,
                                       "masked MEI, least exciting surround"},
+    [STIMULUS_KIND_TONE] = {STIMULUS_KIND_NAME_TONE, "pure tone"},
 };
 
 const char *stimulus_kind_name(int kind)

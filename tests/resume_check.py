@@ -12,8 +12,8 @@ times, tests/test_resume_audio.sh): each is checked against the final record.
 DAMAGED (default 0): the corrupt stretches the killed record held (tests/test_resume_repair.sh
 damages one); the final record keeps them in place and must hold no other damage.
 
---audio (modality: audio, tests/test_resume_audio.sh): three closed-loop kinds (MEI, best
-natural clip, STRF optimum), every stimulus record carries its clip at the protocol's rate and
+--audio (modality: audio, tests/test_resume_audio.sh): four closed-loop kinds (MEI, best
+natural clip, STRF optimum, pure tone), every stimulus record carries its clip at the protocol's rate and
 level (AUDIO_RATE, AUDIO_RMS_DBFS: 16000, -30), each best-natural control is one of the
 natural clips sample for sample, every unflagged trial has its clip's onset sample, and the
 ground-truth median is the per-target truths'.
@@ -33,7 +33,7 @@ args = [a for a in sys.argv if a != "--audio"]
 session, killed = args[1:3]
 train, test, repeats, targets, closed_repeats = map(int, args[3:8])
 damaged = int(args[8]) if len(args) > 8 else 0
-kinds = 3 if audio else 4  # audio: no matched Gabor
+kinds = 4  # audio: no matched Gabor, the tone instead
 problems = []
 
 
@@ -177,6 +177,8 @@ if audio:
     median = [e["fields"]["mean"] for e in evals
               if e["fields"]["kind"] == "truth_median_ratio_mei_over_best_natural"]
     # The last of each kind: an evaluation the kill cut short is done again after it.
+    check(sum("truth_tone" in t for t in per_truth.values()) == targets,
+          "the ground truth of each target's tone control is recorded")
     check(len(ratios) == targets and len(median) >= 1 and
           abs(float(np.median(ratios)) - median[-1]) <= 1e-5 * float(np.median(ratios)),
           "the ground-truth median MEI / truly best natural clip is the per-target truths' (%s)"

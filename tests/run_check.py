@@ -11,7 +11,9 @@ neither the fit nor the evaluation bite.
 With --audio (modality: audio, tests/test_run_audio.sh) the stimuli are clips:
 the one control is the best natural clip, every stimulus record carries its
 samples at the protocol's level, the ground truth is MEI / the truly best
-natural training clip, and `rf` is the fitted linear STRF's optimum clip.
+natural training clip, `rf` is the fitted linear STRF's optimum clip and `tone`
+the pure tone the model prefers (a steady ramped sine inside the cochleagram's
+range).
 
 usage: run_check.py SESSION_DIR TRAIN TEST REPEATS TARGETS CLOSED_REPEATS [--faults] [--audio]
 """
@@ -42,7 +44,8 @@ session = sys.argv[1]
 train, test, repeats, targets, closed_repeats = map(int, sys.argv[2:7])
 expect_faults = "--faults" in sys.argv[7:]
 audio = "--audio" in sys.argv[7:]
-KINDS = ["mei", "best_natural", "rf"] if audio else ["mei", "best_natural", "gabor", "rf"]
+KINDS = (["mei", "best_natural", "rf", "tone"] if audio
+         else ["mei", "best_natural", "gabor", "rf"])
 records = list(read_records(os.path.join(session, "session.rec")))
 by = {}
 for r in records:
@@ -203,7 +206,7 @@ stim_of = {s["fields"]["stimulus_id"]: s["fields"] for s in stimuli}
 ok = count = 0
 for e in evals:
     f = e["fields"]
-    if f["neuron"] < 0 or f["kind"] not in ("mei", "best_natural", "gabor", "rf"):
+    if f["neuron"] < 0 or f["kind"] not in KINDS:
         continue
     ids = [i for i, s in stim_of.items() if s["kind"] == f["kind"] and s["neuron"] == f["neuron"]]
     vals = [t["fields"]["counts"][f["neuron"]] for t in trials
@@ -227,7 +230,7 @@ page = open(os.path.join(session, "report", "index.html")).read()
 same = shown = count = 0
 for e in evals:
     f = e["fields"]
-    if f["neuron"] < 0 or f["kind"] not in ("mei", "best_natural", "gabor", "rf") or not f["repeats"]:
+    if f["neuron"] < 0 or f["kind"] not in KINDS or not f["repeats"]:
         continue
     ids = [i for i, s in stim_of.items() if s["kind"] == f["kind"] and s["neuron"] == f["neuron"]]
     vals = [float(t["fields"]["counts"][f["neuron"]]) for t in trials
@@ -251,10 +254,10 @@ check(len(ratio) == 1 and np.isfinite(ratio[0]) and ratio[0] > 0,
 truth = {}
 for e in evals:
     f = e["fields"]
-    if f["neuron"] >= 0 and f["kind"] in ("truth_mei", "truth_gabor", "truth_rf"):
+    if f["neuron"] >= 0 and f["kind"] in ("truth_mei", "truth_gabor", "truth_rf", "truth_tone"):
         truth.setdefault(f["neuron"], {})[f["kind"]] = f["mean"]
 summary = {e["fields"]["kind"]: e["fields"]["mean"] for e in evals if e["fields"]["neuron"] < 0}
-for control in ("rf",) if audio else ("gabor", "rf"):
+for control in ("rf", "tone") if audio else ("gabor", "rf"):
     wins = sum(1 for t in truth.values() if "truth_" + control in t and t["truth_mei"] > t["truth_" + control])
     check(summary.get("truth_targets_mei_beats_" + control) == wins and
           summary.get("truth_targets_scored") == len(truth) == targets,
@@ -362,6 +365,38 @@ if audio:
     naturals = [c for s, c in zip(stimuli, clips) if s["fields"]["kind"] == "natural"]
     check(all(any(np.array_equal(by_id[b["stimulus_id"]], c) for c in naturals) for b in best_nat),
           "each best-natural control is one of the natural clips, sample for sample")
+    # Each tone control is a steady sine under the ramps: between them its
+    # samples keep x[i-1] + x[i+1] = 2 cos(w) x[i] (true of any sinusoid of
+    # angular step w, whatever its phase and amplitude), with cos(w) fitted by
+    # least squares here; the residual allowed, 1e-5 of the RMS, is float
+    # rounding's (about 1e-7 relative) with a margin, where a sum of two tones
+    # or any envelope leaves 1e-2 and more. Its frequency lies within the
+    # cochleagram's range (100 Hz .. 0.475 × rate, model/auditory.c).
+    ramp = int(round(0.005 * rate[0]))
+    tones = [c for s, c in zip(stimuli, clips) if s["fields"]["kind"] == "tone"]
+    tone_neurons = [s["fields"]["neuron"] for s in stimuli if s["fields"]["kind"] == "tone"]
+    steady = []
+    for c in tones:
+        x = c[ramp + 1:len(c) - ramp - 1]
+        a, b = x[1:-1], x[:-2] + x[2:]
+        k = float(a @ b / (a @ a))
+        resid = np.sqrt(np.mean((b - k * a) ** 2)) / np.sqrt(np.mean(x * x))
+        hz = math.acos(max(-1.0, min(1.0, k / 2))) * rate[0] / (2 * math.pi)
+        steady.append((hz, resid))
+    check(len(tones) == targets and
+          all(r < 1e-5 and 100 * 0.999 <= hz <= 0.475 * rate[0] * 1.001 for hz, r in steady),
+          "each tone control is a steady sine at the budget: %s (Hz, residual over RMS)"
+          % ", ".join("%.1f, %.1e" % t for t in steady))
+    # And its frequency is the one the record's note gives (printed to 0.01
+    # Hz; the fit above is good to far better than the 0.1 Hz allowed).
+    noted = {}
+    for r in by.get("note", []):
+        m = re.match(r"tone control of neuron (\d+): ([0-9.]+) Hz", r["fields"].get("text", ""))
+        if m:
+            noted[int(m.group(1))] = float(m.group(2))
+    check(len(noted) == targets and
+          all(abs(noted.get(neuron, -1) - hz) < 0.1 for neuron, (hz, _) in zip(tone_neurons, steady)),
+          "a note gives each target's tone frequency, the clip's: %s" % noted)
     # Each trial's onset as the frame of the audio device's stream where its
     # clip begins: every unflagged trial has one, and they grow with the trial
     # number at least a clip apart (one clip plays at a time, whole).

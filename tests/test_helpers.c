@@ -140,13 +140,17 @@ static void stimulus_kinds(void)
           "other text is no kind (case and spaces count)");
     static const char *const recorded[] = {"mei", "best_natural", "gabor", "rf", "least",
                                            "least_natural", "natural", "diverse", "masked",
-                                           "surround", "surround_most", "surround_least"};
+                                           "surround", "surround_most", "surround_least",
+                                           "tone"};
     int same = (int)(sizeof recorded / sizeof *recorded) == STIMULUS_KIND_COUNT;
     for (int k = 0; same && k < STIMULUS_KIND_COUNT; k++)
         same = !strcmp(stimulus_kind_name(k), recorded[k]);
     CHECK(same && !strcmp(stimulus_kind_name(STIMULUS_KIND_NATURAL), STIMULUS_KIND_NAME_NATURAL) &&
               !strcmp(stimulus_kind_name(STIMULUS_KIND_RF), STIMULUS_KIND_NAME_RF),
           "the names are the records' (RECORD.md) and the header's literals");
+    CHECK(!strcmp(stimulus_kind_name(STIMULUS_KIND_TONE), STIMULUS_KIND_NAME_TONE) &&
+              STIMULUS_KIND_TONE == STIMULUS_KIND_COUNT - 1,
+          "the tone is the last kind (appended: the others keep their numbers)");
     CHECK(STIMULUS_CLOSED_LOOP_KINDS == 4 && STIMULUS_KIND_MEI == 0,
           "the closed loop's kinds come first: the MEI and three controls");
     for (int k = STIMULUS_KIND_BEST_NATURAL; k < STIMULUS_CLOSED_LOOP_KINDS; k++) {
@@ -158,6 +162,21 @@ static void stimulus_kinds(void)
               stimulus_kind_name(k), k - 1, status ? ": " : "", err);
         protocol_destroy(p);
     }
+    /* The audio sessions' tone: bit 3, taken with modality audio, refused
+     * (by name) in an image session. */
+    const char *audio = "modality: audio\nmei:\n  controls: [tone, best_natural]\n";
+    const char *image = "mei:\n  controls: [tone]\n";
+    char err[CONTROLLER_ERR_SIZE] = "", image_err[CONTROLLER_ERR_SIZE] = "";
+    protocol *p = NULL, *q = NULL;
+    int status = protocol_parse(audio, strlen(audio), "tone.yaml", NULL, &p, err);
+    CHECK(!status && p->mei.controls == (PROTOCOL_CONTROL_TONE | PROTOCOL_CONTROL_BEST_NATURAL) &&
+              PROTOCOL_CONTROL_TONE == 1u << 3,
+          "audio: controls [tone, best_natural] are bits 3 and 0%s%s", status ? ": " : "", err);
+    CHECK(protocol_parse(image, strlen(image), "tone.yaml", NULL, &q, image_err) &&
+              strstr(image_err, "tone is an audio control"),
+          "an image session refuses the tone: %s", image_err);
+    protocol_destroy(p);
+    protocol_destroy(q);
 }
 
 int main(void)

@@ -96,8 +96,8 @@ static void test_shipped(const char *root)
             }
         }
         CHECK(same, "template.yaml states the defaults");
-        CHECK(given >= protocol_setting_count() - 4, "template.yaml gives %d of %d keys "
-              "(the frame alternatives and images.path are commented)", given,
+        CHECK(given >= protocol_setting_count() - 5, "template.yaml gives %d of %d keys "
+              "(the frame alternatives, images.path and sounds.path are commented)", given,
               protocol_setting_count());
         protocol_destroy(d);
         protocol_destroy(p);

@@ -25,8 +25,10 @@ check "it prints the ground-truth median ratio over the best natural clip" \
     'grep -q "^ground truth: median MEI / best natural training clip [0-9.]* (all at the same RMS level); the MEI beats it for [0-2] of 2 targets$" "$work/out"'
 check "it prints the ground truth against the STRF control" \
     'grep -q "^ground truth: the MEI beats the fitted STRF'"'"'s optimum for [0-2] of 2 targets$" "$work/out"'
+check "it prints the ground truth against the tone control" \
+    'grep -q "^ground truth: the MEI beats the pure tone at the model'"'"'s best frequency for [0-2] of 2 targets$" "$work/out"'
 check "no image control is mentioned" 'grep -q "Gabor\|RF map" "$work/out"; [ $? = 1 ]'
-TAP_START=$((n + 1)) $py "$tests/run_check.py" "$work/session" 80 5 3 2 6 --audio >"$work/check" 2>&1
+TAP_START=$((n + 1)) $py "$tests/run_check.py" "$work/session" 80 5 3 2 5 --audio >"$work/check" 2>&1
 [ $? = 0 ] || failed=$((failed + 1))
 grep -v '^1\.\.' "$work/check"
 n=$((n + $(grep -c '^ok\|^not ok' "$work/check")))

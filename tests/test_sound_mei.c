@@ -1,8 +1,9 @@
 /* test_sound_mei.c: the auditory model path end to end, small: the existing
  * core + readout fitted (model_fit) on cochleagrams of the simulated
  * auditory population's clips learns; a most exciting sound climbs the
- * fitted model's prediction at the level budget; clips written as WAV (and
- * FLAC) read back through libsndfile. */
+ * fitted model's prediction at the level budget; the pure-tone control is
+ * the tone on its grid the model prefers; clips written as WAV (and FLAC)
+ * read back through libsndfile. */
 #include "stimulus.h"
 #include "test.h"
 
@@ -39,6 +40,87 @@ static double validation_corr(model *m, const dataset *d)
     free(resp);
     free(pred);
     return mean;
+}
+
+/* The pure-tone control (sound_tone_grid, sound_best_tones, clip_tone). */
+static void pure_tones(model *m, cochleagram *g, const auditory_config *pc, char *err)
+{
+    const cochleagram_config *c = &pc->cochlea;
+    int S = c->samples, rate = c->sample_rate, G = 0;
+    double *hz = NULL;
+    err[0] = '\0';
+    CHECK(sound_tone_grid(g, &hz, &G, err) == 0, "tone grid (%s)", err);
+    if (!hz)
+        return;
+    /* The band peaks from the published formula (HTK mel, 2595 log10(1 +
+     * f/700); bands + 2 edges equally spaced on it), not the cochleagram's:
+     * each band's peak has a grid frequency within 1/8 of its narrower half
+     * (peak to edge) in log frequency, and the grid is log-spaced from the
+     * low edge to the high one. */
+    double mlo = 2595 * log10(1 + c->low_hz / 700), mhi = 2595 * log10(1 + c->high_hz / 700);
+    int near = 1, even = 1;
+    for (int b = 0; b < c->bands; b++) {
+        double e[3];
+        for (int k = 0; k < 3; k++)
+            e[k] = 700 * (pow(10, (mlo + (mhi - mlo) * (b + k) / (c->bands + 1)) / 2595) - 1);
+        double half = fmin(log(e[1] / e[0]), log(e[2] / e[1])), nearest = INFINITY;
+        for (int i = 0; i < G; i++)
+            nearest = fmin(nearest, fabs(log(hz[i] / e[1])));
+        near &= nearest <= half / 8 * (1 + 1e-9);
+    }
+    for (int i = 2; i < G; i++) /* equal ratios, to double rounding */
+        even &= fabs(log(hz[i] / hz[i - 1]) - log(hz[1] / hz[0])) < 1e-9;
+    CHECK(near && even && fabs(hz[0] - c->low_hz) < 1e-6 && fabs(hz[G - 1] - c->high_hz) < 1e-3,
+          "%d log-spaced frequencies %.1f..%.1f Hz: every band's peak within 1/8 of its "
+          "half-width of one", G, hz[0], hz[G - 1]);
+
+    /* Each neuron's tone: the grid frequency the model predicts highest, as
+     * a search over the grid here finds it; the clip a steady sine of that
+     * frequency (x[i-1] + x[i+1] = 2 cos(w) x[i] between the ramps, float
+     * rounding), ramped, at the budget. */
+    int neurons[NEURONS] = {0, 1, 2, 3}, want[NEURONS] = {0, 0, 0, 0};
+    double got_hz[NEURONS], predicted[NEURONS], top[NEURONS];
+    float *tones = malloc(sizeof(float) * NEURONS * S), *x = malloc(sizeof(float) * S);
+    float *img = malloc(sizeof(float) * c->bands * cochleagram_frames(g)), r[NEURONS];
+    int ramp = (int)lround(pc->ramp_ms * 1e-3 * rate);
+    CHECK(sound_best_tones(&m, 1, g, neurons, NEURONS, pc->rms_db, ramp, tones, got_hz,
+                           predicted, err) == 0, "best tones (%s)", err);
+    for (int n = 0; n < NEURONS; n++)
+        top[n] = -INFINITY;
+    for (int i = 0; i < G; i++) {
+        clip_tone(x, S, rate, hz[i], ramp, pc->rms_db, err);
+        cochleagram_forward(g, img, x, 1);
+        model_predict(m, img, 1, r, err);
+        for (int n = 0; n < NEURONS; n++)
+            if (r[n] > top[n]) {
+                top[n] = r[n];
+                want[n] = i;
+            }
+    }
+    int chosen = 1, steady = 1, budget = 1;
+    for (int n = 0; n < NEURONS; n++) {
+        const float *t = tones + (size_t)n * S;
+        /* The search's rates come one image at a time, the function's in
+         * batches: BLAS may sum in another order (float rounding), so a
+         * near tie may fall the other way; the rate must then agree. */
+        chosen &= fabs(got_hz[n] - hz[want[n]]) < 1e-9 ||
+                  fabs(predicted[n] - top[n]) < 1e-4 * fabs(top[n]);
+        double w = 2 * M_PI * got_hz[n] / rate, worst = 0;
+        for (int i = ramp + 1; i < S - ramp - 1; i++)
+            worst = fmax(worst, fabs(t[i - 1] + t[i + 1] - 2 * cos(w) * t[i]));
+        steady &= worst < 1e-5 * pow(10, pc->rms_db / 20);
+        budget &= fabs(clip_rms_db(t, S) - pc->rms_db) < 1e-4 && t[0] == 0 && t[S - 1] == 0;
+    }
+    CHECK(chosen, "each neuron's tone is the grid frequency the model predicts highest "
+          "(%.0f, %.0f, %.0f, %.0f Hz)", got_hz[0], got_hz[1], got_hz[2], got_hz[3]);
+    CHECK(steady && budget, "each a steady sine of that frequency, ramped, at %.1f dBFS",
+          pc->rms_db);
+    CHECK(clip_tone(x, S, rate, rate / 2.0, ramp, pc->rms_db, err) && strstr(err, "Nyquist"),
+          "a tone at the Nyquist frequency is refused (%s)", err);
+    free(tones);
+    free(x);
+    free(img);
+    free(hz);
 }
 
 int main(void)
@@ -163,6 +245,8 @@ int main(void)
     CHECK(sound_mei(wrong, g, 0, &a, mei, &predicted, err) && strstr(err, "48 frames"),
           "a model of another image size is refused (%s)", err);
     model_destroy(wrong);
+
+    pure_tones(m, g, &o.population, err);
 
     /* WAV: float samples exactly; FLAC: 24 bits (2^-23 of full scale). */
     char dir[] = "/tmp/test_sound_mei_XXXXXX", path[512];

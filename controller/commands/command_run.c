@@ -128,12 +128,16 @@ static void prepare_environment(int *mode, int remote)
 static void print_recorded_comparisons(const run_result *r)
 {
     static const char *const images[RUN_CONTROLS] = {"best natural", "matched Gabor",
-                                                     "RF map"};
-    static const char *const sounds[RUN_CONTROLS] = {"best natural", NULL, "STRF optimum"};
+                                                     "RF map", NULL};
+    static const char *const sounds[RUN_CONTROLS] = {"best natural", NULL, "STRF optimum",
+                                                     "pure tone"};
     const char *const *names = r->audio ? sounds : images;
     for (int c = 0; c < RUN_CONTROLS; c++) {
-        if (!names[c]) /* audio: no matched Gabor */
+        if (!names[c]) /* audio: no matched Gabor; images: no tone */
             continue;
+        if (c == RUN_CONTROL_TONE && r->recorded_compared[c] < 0 &&
+            !isfinite(r->recorded_ratio[c]))
+            continue; /* a control most audio sessions do not ask for */
         if (r->recorded_compared[c] < 0) { /* a record written before the counts were */
             if (isfinite(r->recorded_ratio[c]))
                 printf("  MEI / %s: median %.3f (the record holds no counts behind it)\n",
@@ -194,6 +198,9 @@ static int finish(const char *command, int status, const run_result *r, char *er
         if (r->truth_beats_rf >= 0)
             printf("ground truth: the MEI beats the fitted STRF's optimum for %d of %d targets\n",
                    r->truth_beats_rf, r->truth_scored);
+        if (r->truth_beats_tone >= 0)
+            printf("ground truth: the MEI beats the pure tone at the model's best frequency for "
+                   "%d of %d targets\n", r->truth_beats_tone, r->truth_scored);
     }
     else
         printf("ground truth: median MEI / best natural training image %.3f (target > 1.3; "

@@ -51,15 +51,17 @@ static const char *const image_sources[] = {"synthetic", "photos", "folder", "np
 static const char *const readouts[] = {"gaussian", "factorized", NULL};
 static const char *const preconditionings[] = {"none", "blur", "fourier", NULL};
 static const char *const objectives[] = {"single", "one-hot", NULL};
-/* Bit k of mei.controls (PROTOCOL_CONTROL_*) is stimulus kind k + 1. */
+/* Bit k of mei.controls (PROTOCOL_CONTROL_*) is stimulus kind k + 1 for the
+ * image controls; bit 3 is the audio sessions' tone. */
 static const char *const controls[] = {STIMULUS_KIND_NAME_BEST_NATURAL, STIMULUS_KIND_NAME_GABOR,
-                                       STIMULUS_KIND_NAME_RF, NULL};
+                                       STIMULUS_KIND_NAME_RF, STIMULUS_KIND_NAME_TONE, NULL};
 /* mei.kinds: `full` is the MEI with its controls; the others are stimulus kinds. */
 static const char *const mei_kinds[] = {"full", STIMULUS_KIND_NAME_MASKED,
                                         STIMULUS_KIND_NAME_SURROUND, STIMULUS_KIND_NAME_LEAST,
                                         NULL};
 static const char *const stream_formats[] = {"native", "openephys", NULL};
 static const char *const modalities[] = {"image", "audio", NULL};
+static const char *const sound_sources[] = {"synthetic", "folder", NULL};
 
 #define AT(field) offsetof(protocol, field)
 
@@ -218,8 +220,8 @@ static const setting_spec settings[] = {
      "step on the normalized gradient"},
     {"mei", "objective", T_ENUM, AT(mei.objective), 0, 0, "single", objectives,
      "single or one-hot"},
-    {"mei", "controls", T_FLAGS, AT(mei.controls), 1, 3, "best_natural,gabor,rf", controls,
-     "controls shown next to each MEI"},
+    {"mei", "controls", T_FLAGS, AT(mei.controls), 1, 4, "best_natural,gabor,rf", controls,
+     "controls shown next to each MEI (tone: audio sessions only)"},
     {"mei", "kinds", T_FLAGS, AT(mei.kinds), 1, 4, "full", mei_kinds,
      "what is synthesized per target: full (the MEI), masked, surround, least"},
 
@@ -233,6 +235,11 @@ static const setting_spec settings[] = {
      "audio: mel bands of the cochleagram (the model's input height)"},
     {"sounds", "spl_at_0dbfs", T_FLOAT, AT(sounds.spl_at_0dbfs), 0, 200, "0", NULL,
      "audio: dB SPL a 0 dBFS RMS sound gives at the ear (measured); 0: not calibrated"},
+    {"sounds", "source", T_ENUM, AT(sounds.source), 0, 0, "synthetic", sound_sources,
+     "audio: the natural clips, synthetic (clip_synthetic from the seed) or folder (the sound "
+     "files of sounds.path cut into clips)"},
+    {"sounds", "path", T_PATH, AT(sounds.path), 0, 0, "", NULL,
+     "audio: the folder of sound files (sounds.source folder)"},
     {"sounds", "sync_ms", T_FLOAT, AT(sounds.sync_ms), 0, 100, "0", NULL,
      "audio: > 0, the clips on the left channel and a full-scale sync pulse this long on the "
      "right from each clip's first sample; 0: the clip on both"},
@@ -899,7 +906,9 @@ static int check_path(parse_state *s, const char *section, const char *name, cha
                        "relative paths start from the protocol file's folder",
                        "%s.%s: %s: %s", section, name, path, strerror(errno));
     if (want_dir && !S_ISDIR(st.st_mode))
-        return fail_at(s, where(s, section, name), "give a folder of PNG/JPEG images",
+        return fail_at(s, where(s, section, name),
+                       strcmp(section, "sounds") ? "give a folder of PNG/JPEG images"
+                                                 : "give a folder of sound files",
                        "%s.%s: %s is not a folder", section, name, path);
     if (!want_dir && !S_ISREG(st.st_mode))
         return fail_at(s, where(s, section, name), "name a regular file",
@@ -1136,23 +1145,36 @@ static int check_sounds(parse_state *s)
 {
     protocol *p = s->p;
     if (p->modality != PROTOCOL_MODALITY_AUDIO)
-        return 0; /* the sounds section is checked for range, and not used */
+        return (p->mei.controls & PROTOCOL_CONTROL_TONE)
+                   ? fail_at(s, where(s, "mei", "controls"), "leave tone out",
+                             "tone is an audio control (modality: audio)")
+                   : 0; /* the sounds section is checked for range, and not used */
     const char *image_only[] = {"source", "path", "height", "width"};
     for (int i = 0; i < 4; i++)
         if (given(s, "images", image_only[i]))
             return fail_at(s, where(s, "images", image_only[i]), "leave it out",
                            "images.%s is not used with modality: audio (the clips are "
                            "synthetic; the cochleagram sets the model's input)", image_only[i]);
-    unsigned sound_controls = PROTOCOL_CONTROL_BEST_NATURAL | PROTOCOL_CONTROL_RF;
+    unsigned sound_controls =
+        PROTOCOL_CONTROL_BEST_NATURAL | PROTOCOL_CONTROL_RF | PROTOCOL_CONTROL_TONE;
     if (!given(s, "mei", "controls")) /* the default list holds an image control */
-        p->mei.controls = sound_controls;
+        p->mei.controls = PROTOCOL_CONTROL_BEST_NATURAL | PROTOCOL_CONTROL_RF;
     if (p->mei.controls & ~sound_controls)
-        return fail_at(s, where(s, "mei", "controls"), "controls: [best_natural, rf]",
-                       "with modality: audio the controls are the best natural clip and rf, "
-                       "the fitted linear STRF's optimum (gabor is an image control)");
+        return fail_at(s, where(s, "mei", "controls"), "controls: [best_natural, rf, tone]",
+                       "with modality: audio the controls are the best natural clip, rf (the "
+                       "fitted linear STRF's optimum) and tone (gabor is an image control)");
     if (p->model.file[0])
         return fail_at(s, where(s, "model", "file"), "leave it out",
                        "model.file is not read with modality: audio (the model is fitted)");
+    int from_folder = p->sounds.source == PROTOCOL_SOUNDS_FOLDER;
+    if (from_folder && !p->sounds.path[0])
+        return fail_at(s, where(s, "sounds", "source"), "add sounds.path",
+                       "sounds.source folder needs sounds.path");
+    if (!from_folder && p->sounds.path[0])
+        return fail_at(s, where(s, "sounds", "path"), "set sounds.source to folder",
+                       "sounds.path is only read with sounds.source folder");
+    if (check_path(s, "sounds", "path", p->sounds.path, 1))
+        return 1;
     if (p->display.endpoint[0])
         return fail_at(s, where(s, "display", "endpoint"), "leave it out",
                        "modality: audio plays its clips on this computer's audio device");

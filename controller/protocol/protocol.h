@@ -51,6 +51,7 @@ enum {
     PROTOCOL_CONTROL_BEST_NATURAL = 1 << 0, /* the natural image with the highest response */
     PROTOCOL_CONTROL_GABOR = 1 << 1,        /* a Gabor optimized for the neuron */
     PROTOCOL_CONTROL_RF = 1 << 2,           /* the receptive-field stimulus */
+    PROTOCOL_CONTROL_TONE = 1 << 3,         /* audio: a pure tone at the model's best frequency */
 };
 
 /* What the closed loop synthesizes per target (mei.kinds), a bit set; `full`
@@ -178,7 +179,14 @@ typedef struct protocol_sounds {
     int bands;            /* the cochleagram's mel bands */
     float spl_at_0dbfs;   /* calibration: dB SPL of a 0 dBFS RMS sound at the ear; 0: none */
     float sync_ms;        /* > 0: the sync pulse on the right channel (presenter_config) */
+    int source;           /* protocol_sound_source: where the natural clips come from */
+    char path[PROTOCOL_STRING_SIZE]; /* source folder: the folder of sound files */
 } protocol_sounds;
+
+typedef enum protocol_sound_source {
+    PROTOCOL_SOUNDS_SYNTHETIC = 0, /* clip_synthetic from the protocol's seed */
+    PROTOCOL_SOUNDS_FOLDER = 1,    /* the sound files of sounds.path, cut into clips */
+} protocol_sound_source;
 
 typedef struct protocol_closed_loop {
     int repeats; /* presentations of each MEI and control */

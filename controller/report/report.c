@@ -1613,7 +1613,8 @@ static void paired_caption(report_output *o, const stats_paired *p, int kind, in
 
 /* One comparison (session_comparison_at): the kind against its control,
  * over the targets with both. A comparison of a kind the session did not
- * make (mei.kinds) is left out; the MEI's are always shown. */
+ * make (mei.kinds, an audio session's tone) is left out; the MEI's with the
+ * other controls are always shown. */
 static int compare_kinds(report_output *o, const session_data *d, const session_comparison *cmp)
 {
     int kind = cmp->kind, control = cmp->control;
@@ -1630,7 +1631,7 @@ static int compare_kinds(report_output *o, const session_data *d, const session_
             other[n++] = d->targets[i].interval[control].mean;
         }
     int status = 0;
-    if (n == 0 && kind != KIND_MEI) {
+    if (n == 0 && (kind != KIND_MEI || control == STIMULUS_KIND_TONE)) {
         free(mine), free(other);
         return 0;
     }

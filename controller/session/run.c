@@ -1134,7 +1134,11 @@ static int note_sounds(run_state *s)
     if (!s->audio)
         return 0;
     const protocol_sounds *ps = &s->p->sounds;
-    char level[96], note[640];
+    char level[96], note[640 + PROTOCOL_STRING_SIZE], source[PROTOCOL_STRING_SIZE + 32];
+    if (ps->source == PROTOCOL_SOUNDS_FOLDER)
+        snprintf(source, sizeof source, "the sound files of %s", ps->path);
+    else
+        snprintf(source, sizeof source, "synthetic");
     if (ps->spl_at_0dbfs > 0)
         snprintf(level, sizeof level, "%.1f dB SPL by the protocol's calibration (0 dBFS = "
                  "%.1f dB SPL)", (double)(ps->rms_dbfs + ps->spl_at_0dbfs),
@@ -1142,9 +1146,9 @@ static int note_sounds(run_state *s)
     else
         snprintf(level, sizeof level, "dB SPL unknown (no calibration: sounds.spl_at_0dbfs)");
     const char *driver = getenv("SDL_AUDIODRIVER");
-    snprintf(note, sizeof note, "natural clips: synthetic, %d samples (%.1f ms) at %d Hz, "
+    snprintf(note, sizeof note, "natural clips: %s, %d samples (%.1f ms) at %d Hz, "
              "RMS %.1f dBFS = %s; cochleagrams of %d bands x %d frames; the display stays "
-             "blank and the photodiode patch flips at each onset; audio driver %s%s", s->S,
+             "blank and the photodiode patch flips at each onset; audio driver %s%s", source, s->S,
              1000.0 * s->S / ps->rate, ps->rate, (double)ps->rms_dbfs, level, s->H, s->W,
              driver ? driver : "SDL's choice",
              driver && !strcmp(driver, "dummy") ? " (plays to no device: SDL_AUDIODRIVER=alsa "
@@ -1710,7 +1714,7 @@ static int evaluate_truth_audio(run_state *s, const int *verdict)
     float *rates = malloc((size_t)N * sizeof(float));
     float *natural = malloc((size_t)N * sizeof(float)); /* best over training clips */
     float *ratio = malloc((size_t)(n_t ? n_t : 1) * sizeof(float));
-    int status = 1, scored = 0, beats = 0, beats_strf = 0, disagrees = 0;
+    int status = 1, scored = 0, beats = 0, beats_strf = 0, beats_tone = 0, disagrees = 0;
     if (!rates || !natural || !ratio) {
         fail(s, "out of memory for %s", "the ground truth");
         goto done;
@@ -1746,6 +1750,7 @@ static int evaluate_truth_audio(run_state *s, const int *verdict)
             beats += shown[STIMULUS_KIND_MEI] > natural[n];
         }
         beats_strf += shown[STIMULUS_KIND_MEI] > shown[STIMULUS_KIND_RF]; /* the STRF's optimum (NaN: none) */
+        beats_tone += shown[STIMULUS_KIND_MEI] > shown[STIMULUS_KIND_TONE]; /* NaN: no tone */
         for (int c = 0; c < SESSION_COMPARISONS; c++) {
             const session_comparison *cmp = session_comparison_at(c);
             disagrees += verdict[j * SESSION_COMPARISONS + c] > 0 &&
@@ -1757,11 +1762,15 @@ static int evaluate_truth_audio(run_state *s, const int *verdict)
     s->res->truth_scored = scored;
     s->res->truth_beats_best_natural = beats;
     s->res->truth_beats_rf = stimulus_of(s, s->targets[0], STIMULUS_KIND_RF) >= 0 ? beats_strf : -1;
+    s->res->truth_beats_tone =
+        stimulus_of(s, s->targets[0], STIMULUS_KIND_TONE) >= 0 ? beats_tone : -1;
     status = record_value(s, -1, "truth_median_ratio_mei_over_best_natural",
                           s->res->median_ratio_truth) ||
              record_value(s, -1, "truth_targets_mei_beats_best_natural", beats) ||
              (s->res->truth_beats_rf >= 0 &&
               record_value(s, -1, "truth_targets_mei_beats_rf", beats_strf)) ||
+             (s->res->truth_beats_tone >= 0 &&
+              record_value(s, -1, "truth_targets_mei_beats_tone", beats_tone)) ||
              record_value(s, -1, "truth_targets_scored", scored) ||
              record_value(s, -1, "truth_recorded_beaten_disagrees", disagrees);
 done:
@@ -1891,7 +1900,7 @@ static int run_init(run_state *s, const protocol *p, const run_options *o, run_r
     s->H = p->images.height;
     s->W = p->images.width;
     s->audio = out->audio = p->modality == PROTOCOL_MODALITY_AUDIO;
-    out->truth_beats_best_natural = -1;
+    out->truth_beats_best_natural = out->truth_beats_tone = -1;
     if (s->audio) { /* the model's input is the clip's cochleagram */
         s->S = session_sound_samples(p);
         if (session_sound_image_size(p, &s->H, &s->W, err))
@@ -2323,6 +2332,8 @@ static int load_result(run_state *s, const record_evaluation *e)
         s->res->truth_beats_gabor = (int)value;
     if (!strcmp(kind, "truth_targets_mei_beats_rf"))
         s->res->truth_beats_rf = (int)value;
+    if (!strcmp(kind, "truth_targets_mei_beats_tone"))
+        s->res->truth_beats_tone = (int)value;
     if (!strcmp(kind, "truth_targets_scored"))
         s->res->truth_scored = (int)value;
     if (!strcmp(kind, "truth_median_ratio_mei_over_best_natural_own_contrast"))

@@ -171,8 +171,9 @@ int session_image_repair_note(const session_image_repair *r, const protocol *p, 
  * the same model bytes, MEIs and controls.
  * ------------------------------------------------------------------------ */
 
-/* The closed loop's stimuli per target, the MEI and its three controls, are
- * the first STIMULUS_CLOSED_LOOP_KINDS stimulus kinds (stimulus_base.h);
+/* The closed loop's stimuli per target, the MEI and its three image controls,
+ * are the first STIMULUS_CLOSED_LOOP_KINDS stimulus kinds (stimulus_base.h),
+ * an audio session's tone control the last;
  * mei.kinds adds (docs/run.md) the masked MEI (its control the MEI; with
  * `surround` it is the centre alone), the most and least exciting surrounds
  * around it (their control the masked MEI), the least exciting input and its
@@ -183,18 +184,19 @@ int session_image_repair_note(const session_image_repair *r, const protocol *p, 
 #define SESSION_KINDS STIMULUS_KIND_COUNT
 
 /* The kinds a closed loop can show (session_kinds.c), in the order the run
- * evaluates and the report lists them: the MEI, its three controls, then
- * masked, surround_most, surround_least, least, least_natural. */
-#define SESSION_RUN_KINDS 9
+ * evaluates and the report lists them: the MEI, its four controls (best
+ * natural, Gabor, RF, tone), then masked, surround_most, surround_least,
+ * least, least_natural. */
+#define SESSION_RUN_KINDS 10
 int session_run_kind_at(int i); /* a STIMULUS_KIND_*, i in 0..SESSION_RUN_KINDS-1 */
 /* The comparisons the evaluation makes, stimulus kind against its control:
- * the MEI against each of its three controls first (RUN_CONTROL_* order),
+ * the MEI against each of its four controls first (RUN_CONTROL_* order),
  * then masked/mei, surround_most/masked, surround_least/masked,
  * least/least_natural. */
 typedef struct session_comparison {
     int kind, control; /* STIMULUS_KIND_* */
 } session_comparison;
-#define SESSION_COMPARISONS 7
+#define SESSION_COMPARISONS 8
 const session_comparison *session_comparison_at(int i);
 /* A comparison's record names: what = "median_ratio", "targets_compared",
  * "targets_beats" or "targets_below". The MEI's keep their first names
@@ -265,6 +267,8 @@ typedef struct session_fit_result {
                                   predicted rate */
     mei_mask_result *masks;    /* n_targets: the masked MEIs' masks (mei.kinds masked or
                                   surround; else zeros) */
+    double *tone_hz;           /* n_targets: an audio session's tone controls' frequencies
+                                  (NULL: no tone control) */
 } session_fit_result;
 
 /* The final fit: from `start` (a model file's bytes, e.g. the record's
@@ -305,12 +309,17 @@ size_t session_fit_slot(const session_fit_result *r, int j, int kind);
 /* Audio sessions (session_sounds.c, docs/audio.md). Clip length in samples;
  * the auditory population's configuration (the virtual rig's and the
  * ground truth's: neurons and seed from virtual_rig); the cochleagram's size
- * (the model's input); the natural clips (count × samples, synthetic from
- * the session's seed) and their cochleagrams (count × bands × frames). */
+ * (the model's input); the natural clips (count × samples: synthetic from
+ * the session's seed, or with sounds.source folder clips 0..count-1 of the
+ * folder's sound files, sound_clips_read) and their cochleagrams (count ×
+ * bands × frames). */
 int session_sound_samples(const protocol *p);
 void session_sound_config(const protocol *p, auditory_config *c);
 int session_sound_image_size(const protocol *p, int *bands, int *frames, char *err);
 int session_natural_clips(const protocol *p, int count, float *clips, float *images, char *err);
+/* sounds.source folder: the name of the file clip `id` comes from, as the
+ * folder reads now (to name a changed file); 1 when it gives no such clip. */
+int session_clip_file(const protocol *p, int id, char *name, size_t size);
 /* After session_fit_model: the targets (`targets`, else the settings' top
  * N, as session_fit_prepare), each one's most exciting sound
  * (sound_mei_from_starts from the mei.starts training clips the model
@@ -438,7 +447,7 @@ typedef struct run_options {
     int offscreen;
 } run_options;
 
-enum { RUN_CONTROL_BEST_NATURAL, RUN_CONTROL_GABOR, RUN_CONTROL_RF, RUN_CONTROLS };
+enum { RUN_CONTROL_BEST_NATURAL, RUN_CONTROL_GABOR, RUN_CONTROL_RF, RUN_CONTROL_TONE, RUN_CONTROLS };
 
 typedef struct run_result {
     char session_dir[PROTOCOL_STRING_SIZE];
@@ -454,7 +463,7 @@ typedef struct run_result {
                                               more than its matched Gabor / RF map ... */
     int truth_scored;              /* ... of this many (-1: no ground truth) */
     /* The recorded comparisons per control (RUN_CONTROL_*: best natural,
-     * matched Gabor, RF map): the median of MEI / control over `compared`
+     * matched Gabor, RF map, tone): the median of MEI / control over `compared`
      * targets (NaN: none), and of those how many MEIs `beat` the control
      * (the MEI's interval all above the control's) and how many fall `below`
      * it (all below); the rest are undecided. -1: not evaluated. */
@@ -473,6 +482,7 @@ typedef struct run_result {
     int audio;           /* modality audio: clips, not images (docs/audio.md) */
     int truth_beats_best_natural; /* audio: targets whose MEI the simulated cell answers more
                                      than its truly best natural training clip (-1: no truth) */
+    int truth_beats_tone;         /* audio: ... than its tone control (-1: no truth or no tone) */
     double seconds;
 } run_result;
 

@@ -410,6 +410,7 @@ static void kinds_slots(const session_fit_settings *s, session_fit_result *r)
     wanted[STIMULUS_KIND_BEST_NATURAL] = (s->controls & PROTOCOL_CONTROL_BEST_NATURAL) != 0;
     wanted[STIMULUS_KIND_GABOR] = (s->controls & PROTOCOL_CONTROL_GABOR) != 0;
     wanted[STIMULUS_KIND_RF] = (s->controls & PROTOCOL_CONTROL_RF) != 0;
+    wanted[STIMULUS_KIND_TONE] = (s->controls & PROTOCOL_CONTROL_TONE) != 0; /* audio only */
     wanted[STIMULUS_KIND_MASKED] = (s->kinds & (PROTOCOL_KIND_MASKED | PROTOCOL_KIND_SURROUND)) != 0;
     wanted[STIMULUS_KIND_SURROUND_MOST] = wanted[STIMULUS_KIND_SURROUND_LEAST] =
         (s->kinds & PROTOCOL_KIND_SURROUND) != 0;
@@ -665,6 +666,7 @@ void session_fit_result_free(session_fit_result *r)
     free(r->present);
     free(r->predicted);
     free(r->masks);
+    free(r->tone_hz);
     memset(r, 0, sizeof *r);
 }
 
@@ -725,9 +727,14 @@ int session_fit_record_targets(session_record *w, const dataset *d, const sessio
         return 1;
     record_note targets = {.text = "targets", .n_targets = r->n_targets, .targets = r->targets};
     int status = session_record_note_fields(w, &targets, err);
+    char note[160];
+    for (int j = 0; !status && r->tone_hz && j < r->n_targets; j++) { /* audio's tone control */
+        snprintf(note, sizeof note, "tone control of neuron %d: %.2f Hz, the grid tone the "
+                 "model predicts highest", r->targets[j], r->tone_hz[j]);
+        status = session_record_note(w, note, err);
+    }
     if (!isfinite(r->budget.contrast)) /* sounds: their level is the budget, noted apart */
         return status;
-    char note[160];
     snprintf(note, sizeof note, "contrast budget: RMS %.4f at mean luminance %.4f",
              r->budget.contrast, r->budget.mean_luminance);
     status = status || session_record_note(w, note, err);

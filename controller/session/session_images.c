@@ -136,7 +136,9 @@ static void describe_source(const protocol *p, char *out, size_t size)
 {
     const protocol_images *im = &p->images;
     unsigned long long seed = (unsigned long long)p->seed;
-    if (p->modality == PROTOCOL_MODALITY_AUDIO)
+    if (p->modality == PROTOCOL_MODALITY_AUDIO && p->sounds.source == PROTOCOL_SOUNDS_FOLDER)
+        snprintf(out, size, "the sound files of the folder %s", p->sounds.path);
+    else if (p->modality == PROTOCOL_MODALITY_AUDIO)
         snprintf(out, size, "synthetic clips (clip_synthetic), seed %llu", seed);
     else if (im->source == PROTOCOL_IMAGES_NPY)
         snprintf(out, size, "the NPY file %s", im->path);
@@ -151,6 +153,18 @@ static void describe_source(const protocol *p, char *out, size_t size)
         snprintf(out, size, "synthetic images (no photos installed), seed %llu", seed);
     else
         snprintf(out, size, "synthetic images, seed %llu", seed);
+}
+
+/* describe_source, and for a clip of sound files the file it comes from
+ * now (a changed file named). */
+static void describe_clip_source(const protocol *p, int id, char *out, size_t size)
+{
+    describe_source(p, out, size);
+    char name[PROTOCOL_STRING_SIZE];
+    size_t used = strlen(out);
+    if (p->modality == PROTOCOL_MODALITY_AUDIO && p->sounds.source == PROTOCOL_SOUNDS_FOLDER &&
+        !session_clip_file(p, id, name, sizeof name) && used < size)
+        snprintf(out + used, size - used, " (clip %d from the file %s)", id, name);
 }
 
 /* Source `folder`: each file one image. Image i is file order[i] of the
@@ -270,8 +284,8 @@ static int check_samples(const protocol *p, const session_image_log *l, const fl
     record_pixels_sha256(clips + (size_t)id * (size_t)S, 1, S, digest);
     if (!memcmp(digest, l->samples_sha256 + (size_t)id * SHA256_SIZE, SHA256_SIZE))
         return 0;
-    char source[PROTOCOL_STRING_SIZE + 64];
-    describe_source(p, source, sizeof source);
+    char source[2 * PROTOCOL_STRING_SIZE + 64];
+    describe_clip_source(p, id, source, sizeof source);
     return controller_fail(err, "clip %d differs from the recorded one: made again from %s, "
                            "its samples are not those its stimulus record holds: the clips "
                            "are not those the session was recorded with", id, source);
@@ -296,8 +310,8 @@ static int check_against(const protocol *p, const session_image_log *l, const fl
             record_pixels_sha256(out + (size_t)id * (size_t)H * (size_t)W, H, W, digest);
             const uint8_t *want = l->sha256 + (size_t)id * SHA256_SIZE;
             if (memcmp(digest, want, SHA256_SIZE)) {
-                char source[PROTOCOL_STRING_SIZE + 64], got_hex[65], want_hex[65];
-                describe_source(p, source, sizeof source);
+                char source[2 * PROTOCOL_STRING_SIZE + 64], got_hex[65], want_hex[65];
+                describe_clip_source(p, id, source, sizeof source);
                 sha256_hex(digest, got_hex);
                 sha256_hex(want, want_hex);
                 return controller_fail(err, "%s %d differs from the recorded one: made again from %s, "

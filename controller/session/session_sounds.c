@@ -1,7 +1,8 @@
 /* session_sounds.c: what a session with `modality: audio` does differently
  * (docs/audio.md): its natural clips and their cochleagrams (the model's
  * input images), the auditory population behind the virtual rig, and the
- * most exciting sounds with their control, the best natural clip. */
+ * most exciting sounds with their controls: the best natural clip, the
+ * fitted linear STRF's optimum (rf) and the pure tone the model prefers. */
 #include "controller.h"
 #include "stimulus.h"
 
@@ -40,16 +41,67 @@ int session_sound_image_size(const protocol *p, int *bands, int *frames, char *e
     return 0;
 }
 
+/* sounds.source folder: clips 0..count-1 of the folder's files (by name,
+ * consecutive clips of each; sound_clips_read), into `clips`; with `files`
+ * (count entries) each clip's file name, malloc'd. Too few is an error
+ * naming the folder. */
+static int folder_clips(const protocol *p, const auditory_config *c, int count, float *clips,
+                        char **files, char *err)
+{
+    sound_clip_options o = {c->cochlea.sample_rate, c->cochlea.samples, count, c->rms_db,
+                            c->ramp_ms, files};
+    float *read;
+    int got, skipped;
+    char serr[STIMULUS_ERR_SIZE];
+    if (count < 1)
+        return 0;
+    if (sound_clips_read(p->sounds.path, &o, &read, &got, &skipped, serr))
+        return controller_fail(err, "natural clips: %s", serr);
+    if (got < count) {
+        for (int i = 0; files && i < got; i++)
+            free(files[i]);
+        free(read);
+        return controller_fail(err, "natural clips: %s gives %d clips of %d samples (%d more "
+                               "skipped as silent or too peaky); the protocol shows %d "
+                               "(images.train + images.test)", p->sounds.path, got,
+                               c->cochlea.samples, skipped, count);
+    }
+    memcpy(clips, read, (size_t)count * (size_t)c->cochlea.samples * sizeof(float));
+    free(read);
+    return 0;
+}
+
+int session_clip_file(const protocol *p, int id, char *name, size_t size)
+{
+    auditory_config c;
+    session_sound_config(p, &c);
+    float *clips = malloc((size_t)(id + 1) * (size_t)c.cochlea.samples * sizeof(float));
+    char **files = calloc((size_t)id + 1, sizeof(char *)), err[CONTROLLER_ERR_SIZE];
+    int status = !clips || !files || folder_clips(p, &c, id + 1, clips, files, err);
+    if (!status)
+        snprintf(name, size, "%s", files[id]);
+    for (int i = 0; !status && i <= id; i++)
+        free(files[i]);
+    free(files);
+    free(clips);
+    return status;
+}
+
 int session_natural_clips(const protocol *p, int count, float *clips, float *images, char *err)
 {
     auditory_config c;
     session_sound_config(p, &c);
     char merr[MODEL_ERR_SIZE];
     cochleagram *k = NULL;
-    /* The session's seed, not the rig's: the clips are the experimenter's. */
-    if (clip_synthetic(clips, count, c.cochlea.samples, c.cochlea.sample_rate, c.rms_db,
-                       c.ramp_ms, p->seed, NULL, merr) ||
-        cochleagram_create(&k, &c.cochlea, merr)) {
+    if (p->sounds.source == PROTOCOL_SOUNDS_FOLDER) {
+        if (folder_clips(p, &c, count, clips, NULL, err))
+            return 1;
+    } else if (clip_synthetic(clips, count, c.cochlea.samples, c.cochlea.sample_rate, c.rms_db,
+                              c.ramp_ms, p->seed, NULL, merr)) {
+        /* The session's seed, not the rig's: the clips are the experimenter's. */
+        return controller_fail(err, "natural clips: %s", merr);
+    }
+    if (cochleagram_create(&k, &c.cochlea, merr)) {
         cochleagram_destroy(k);
         return controller_fail(err, "natural clips: %s", merr);
     }
@@ -355,6 +407,29 @@ int session_sound_synthesize(const protocol *p, const dataset *d,
         }
         free(w);
         free(scratch);
+        if (failed)
+            goto done;
+    }
+    if (set->controls & PROTOCOL_CONTROL_TONE) { /* the pure tone the model prefers */
+        size_t n = (size_t)(r->n_targets ? r->n_targets : 1); /* no target: no tone, no error */
+        float *tones = malloc(n * (size_t)S * sizeof(float));
+        double *hz = malloc(n * sizeof(double)), *pred = malloc(n * sizeof(double));
+        int failed = !tones || !hz || !pred
+                         ? controller_fail(err, "out of memory for the tones")
+                         : sound_best_tones(r->members, r->n_models, k, r->targets, r->n_targets,
+                                            c.rms_db, o.ramp, tones, hz, pred, serr)
+                               ? controller_fail(err, "tone control: %s", serr)
+                               : 0;
+        for (int j = 0; !failed && j < r->n_targets; j++) {
+            size_t slot = session_fit_slot(r, j, STIMULUS_KIND_TONE);
+            memcpy(out + slot * S, tones + (size_t)j * S, (size_t)S * sizeof(float));
+            cochleagram_forward(k, r->stimuli + slot * P, out + slot * S, 1);
+            r->present[slot] = 1;
+        }
+        free(tones);
+        free(pred);
+        free(r->tone_hz);
+        r->tone_hz = hz; /* session_fit_record_targets notes them */
         if (failed)
             goto done;
     }

@@ -127,16 +127,25 @@ int sound_clips_read(const char *folder, const sound_clip_options *o, float **cl
             memcpy(clip, x + start, sizeof(float) * (size_t)o->samples);
             clip_ramp(clip, o->samples, ramp);
             char reason[MODEL_ERR_SIZE];
-            if (clip_set_rms_db(clip, o->samples, o->rms_db, reason))
+            if (clip_set_rms_db(clip, o->samples, o->rms_db, reason)) {
                 (*skipped)++; /* silent, or too peaky for the budget */
-            else
-                (*count)++;
+                continue;
+            }
+            if (o->clip_files && !(o->clip_files[*count] = strdup(names[i]))) {
+                snprintf(err, STIMULUS_ERR_SIZE, "sound clips: out of memory");
+                status = 1;
+                break;
+            }
+            (*count)++;
         }
         free(x);
     }
     for (int i = 0; i < files; i++)
         free(names[i]);
     free(names);
+    if (status || *count == 0)
+        for (int i = 0; o->clip_files && i < *count; i++)
+            free(o->clip_files[i]);
     if (status) {
         free(out);
         *count = 0;

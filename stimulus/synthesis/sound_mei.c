@@ -132,3 +132,119 @@ int sound_mei_from_starts(model *const *models, int count_models, cochleagram *c
         *predicted = best;
     return status;
 }
+
+int sound_tone_grid(const cochleagram *cochlea, double **hz, int *count, char *err)
+{
+    const cochleagram_config *c = cochleagram_get_config(cochlea);
+    /* Band b's triangle runs from band b-1's peak to band b+1's (the
+     * cochleagram's edges outside): its narrowest half in log frequency sets
+     * the step. On the mel scale that is the highest band's upper half (the
+     * scale is nearly logarithmic there, nearly linear at the bottom). */
+    double narrowest = INFINITY;
+    for (int b = 0; b < c->bands; b++) {
+        double lo = b > 0 ? cochleagram_band_hz(cochlea, b - 1) : c->low_hz;
+        double hi = b + 1 < c->bands ? cochleagram_band_hz(cochlea, b + 1) : c->high_hz;
+        double peak = cochleagram_band_hz(cochlea, b);
+        narrowest = fmin(narrowest, fmin(log(peak / lo), log(hi / peak)));
+    }
+    double span = log(c->high_hz / c->low_hz);
+    if (!(narrowest > 0) || !(span > 0)) {
+        snprintf(err, STIMULUS_ERR_SIZE, "tone grid: the bands do not rise from %g to %g Hz",
+                 c->low_hz, c->high_hz);
+        return 1;
+    }
+    int n = (int)ceil(span / (narrowest / SOUND_TONE_STEPS_PER_HALF_BAND)) + 1;
+    double *f = malloc(sizeof(double) * (size_t)n);
+    if (!f) {
+        snprintf(err, STIMULUS_ERR_SIZE, "tone grid: out of memory");
+        return 1;
+    }
+    /* high_hz may be the Nyquist frequency, whose samples a sine of phase 0
+     * would all put near 0: the grid stops at 0.49 × rate at most. */
+    double top = fmin(c->high_hz, 0.49 * c->sample_rate);
+    for (int i = 0; i < n; i++)
+        f[i] = c->low_hz * pow(top / c->low_hz, (double)i / (n - 1));
+    *hz = f;
+    *count = n;
+    return 0;
+}
+
+int sound_best_tones(model *const *models, int count_models, cochleagram *cochlea,
+                     const int *neurons, int n, double rms_db, int ramp, float *clips,
+                     double *hz, double *predicted, char *err)
+{
+    enum { CHUNK = 32 }; /* tones per prediction: bounded memory at any clip length */
+    const cochleagram_config *c = cochleagram_get_config(cochlea);
+    int S = c->samples, G, N;
+    size_t P = (size_t)c->bands * (size_t)cochleagram_frames(cochlea);
+    double *grid = NULL;
+    if (count_models < 1)
+        return stimulus_fail(err, "tone: no model");
+    if (ensemble_check(models, count_models, err))
+        return 1;
+    const model_config *mc = model_get_config(models[0]);
+    if ((size_t)mc->height * (size_t)mc->width != P || mc->height != c->bands)
+        return stimulus_fail(err, "tone: the model reads %d × %d images, the cochleagram makes "
+                             "%d bands × %d frames", mc->height, mc->width, c->bands,
+                             cochleagram_frames(cochlea));
+    N = mc->neurons;
+    if (sound_tone_grid(cochlea, &grid, &G, err))
+        return 1;
+    float *tones = malloc(sizeof(float) * (size_t)CHUNK * S);
+    float *images = malloc(sizeof(float) * CHUNK * P);
+    float *rates = malloc(sizeof(float) * (size_t)CHUNK * N);
+    int *best = malloc(sizeof(int) * (size_t)(n ? n : 1));
+    int status = 1;
+    char merr[MODEL_ERR_SIZE];
+    if (!tones || !images || !rates || !best) {
+        snprintf(err, STIMULUS_ERR_SIZE, "tone: out of memory");
+        goto done;
+    }
+    for (int j = 0; j < n; j++) {
+        if (neurons[j] < 0 || neurons[j] >= N) {
+            snprintf(err, STIMULUS_ERR_SIZE, "tone: neuron %d of %d", neurons[j], N);
+            goto done;
+        }
+        best[j] = -1;
+        predicted[j] = -INFINITY;
+    }
+    for (int g0 = 0; g0 < G; g0 += CHUNK) {
+        int m = G - g0 < CHUNK ? G - g0 : CHUNK;
+        for (int k = 0; k < m; k++)
+            if (clip_tone(tones + (size_t)k * S, S, c->sample_rate, grid[g0 + k], ramp, rms_db,
+                          merr)) {
+                snprintf(err, STIMULUS_ERR_SIZE, "tone: %s", merr);
+                goto done;
+            }
+        cochleagram_forward(cochlea, images, tones, m);
+        if (ensemble_predict(models, count_models, images, m, rates, err))
+            goto done;
+        for (int j = 0; j < n; j++)
+            for (int k = 0; k < m; k++)
+                if (rates[(size_t)k * N + neurons[j]] > predicted[j]) {
+                    predicted[j] = rates[(size_t)k * N + neurons[j]];
+                    best[j] = g0 + k;
+                }
+    }
+    for (int j = 0; j < n; j++) {
+        if (best[j] < 0) {
+            snprintf(err, STIMULUS_ERR_SIZE, "tone: no finite prediction for neuron %d",
+                     neurons[j]);
+            goto done;
+        }
+        hz[j] = grid[best[j]];
+        /* Made again alone: the same call gives the same samples. */
+        if (clip_tone(clips + (size_t)j * S, S, c->sample_rate, hz[j], ramp, rms_db, merr)) {
+            snprintf(err, STIMULUS_ERR_SIZE, "tone: %s", merr);
+            goto done;
+        }
+    }
+    status = 0;
+done:
+    free(grid);
+    free(tones);
+    free(images);
+    free(rates);
+    free(best);
+    return status;
+}

@@ -32,6 +32,9 @@ typedef struct sound_clip_options {
     int max_clips;
     double rms_db;     /* the level budget, dBFS (clip_set_rms_db) */
     double ramp_ms;    /* onset and offset ramps (clip_ramp) */
+    /* NULL, or max_clips entries: entry i gets the file name (in the folder,
+     * malloc'd: the caller frees those of the clips returned) of clip i. */
+    char **clip_files;
 } sound_clip_options;
 
 /* Clips from a folder's sound files (every regular file not starting with
@@ -62,6 +65,22 @@ int sound_mei_ensemble(model *const *models, int count, cochleagram *cochlea, in
 int sound_mei_from_starts(model *const *models, int count_models, cochleagram *cochlea,
                           int neuron, const clip_ascent_options *o, const float *starts, int count,
                           float *clip, double *predicted, int *chosen, char *err);
+
+/* The pure-tone control (sound_mei.c). Its frequencies: log-spaced from the
+ * cochleagram's low to its high edge, SOUND_TONE_STEPS_PER_HALF_BAND steps
+ * per half of the narrowest band's triangle (peak to edge) in log frequency,
+ * so that every band's peak lies within 1/8 of its half-width of a grid
+ * frequency. *hz: malloc'd, *count of them. */
+#define SOUND_TONE_STEPS_PER_HALF_BAND 4
+int sound_tone_grid(const cochleagram *cochlea, double **hz, int *count, char *err);
+/* For each of `n` neurons, the tone on that grid (clip_tone: steady, ramped by
+ * `ramp` samples, at rms_db) the ensemble predicts highest (the lowest such
+ * frequency on ties): its clip into clips (n × samples), its frequency into
+ * hz[i] and the ensemble's predicted rate into predicted[i]. The choice uses
+ * the models alone. */
+int sound_best_tones(model *const *models, int count_models, cochleagram *cochlea,
+                     const int *neurons, int n, double rms_db, int ramp, float *clips,
+                     double *hz, double *predicted, char *err);
 
 /* ---- Synthesis: MEIs and control stimuli ---- */
 

@@ -203,10 +203,7 @@ int main(int argc, char **argv)
     double freq[FREQS];
     for (int f = 0; f < FREQS; f++) {
         freq[f] = lo_hz * pow(hi_hz / lo_hz, (f + 0.5) / FREQS);
-        for (int i = 0; i < S; i++)
-            probe[(size_t)f * S + i] = (float)sin(2 * M_PI * freq[f] * i / 16000);
-        clip_ramp(probe + (size_t)f * S, S, ramp);
-        clip_set_rms_db(probe + (size_t)f * S, S, o.population.rms_db, err);
+        clip_tone(probe + (size_t)f * S, S, 16000, freq[f], ramp, o.population.rms_db, err);
     }
     cochleagram_forward(g, probe_img, probe, FREQS);
     ensemble_predict(models, E, probe_img, FREQS, probe_pred, err);
