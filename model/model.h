@@ -279,6 +279,15 @@ void simulate_options_default(simulate_options *o);
 /* Build a dataset from the simulated population (images, Poisson responses,
  * tiers, image ids). */
 int simulate_dataset(const simulate_options *o, dataset *out, char *err);
+/* `inception simulate`'s folder (simulate_file.c): the dataset simulated
+ * (*out, the caller frees it) and saved in the compact layout in `dir`, with
+ * cell_types.npy (each neuron's SIM_CELL_* type, uint8) and population.npy
+ * (sim_config_write) beside it. */
+int simulate_folder_write(const char *dir, const simulate_options *o, dataset *out, char *err);
+/* cell_types.npy of a simulated folder: the ground-truth type of each of
+ * `neurons` neurons (malloc'd); NULL when the folder holds none of that
+ * length (a dataset that did not come from `inception simulate`). */
+uint8_t *sim_cell_types_read(const char *dir, int neurons);
 
 /* ------------------------------------------------------------------------ */
 /* Photographs: PNG and JPEG files decoded to luminance and cut into patches,
@@ -343,6 +352,18 @@ int metrics_evaluate(const float *pred, const float *resp, const int64_t *image_
  * NULL) is how many did. */
 #define METRICS_FEV_MIN 0.15f
 double metrics_feve_mean(const neuron_metrics *m, int neurons, int *kept);
+
+/* The metrics of each ground-truth cell type of a simulated population
+ * (types: each neuron's SIM_CELL_*, sim_cell_types_read): how many neurons,
+ * their mean correlation to average and single-trial correlation, and the
+ * mean FEVE over those where it is finite (FEVE is NaN for a neuron with no
+ * explainable variance; NaN when none is). */
+typedef struct cell_type_metrics {
+    int neurons;
+    double feve, corr_to_average, single_trial_corr;
+} cell_type_metrics;
+void metrics_by_cell_type(const neuron_metrics *m, const uint8_t *types, int neurons,
+                          cell_type_metrics out[SIM_CELL_TYPES]);
 
 typedef struct metric_summary {
     float mean, median, q25, q75, min, max;
