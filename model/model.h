@@ -306,6 +306,16 @@ uint8_t *sim_cell_types_read(const char *dir, int neurons);
 int image_decode_gray(const unsigned char *bytes, size_t size, int *height, int *width,
                       float **pixels, char *err);
 int image_load_gray(const char *path, int *height, int *width, float **pixels, char *err);
+/* What a file is by its first bytes: PNG or JPEG (their signatures), an NPY
+ * array (its magic), or neither (also a file that cannot be read). */
+enum { IMAGE_FILE_OTHER, IMAGE_FILE_IMAGE, IMAGE_FILE_NPY };
+int image_file_kind(const char *path);
+/* The one lister of image folders (image_set.c, photo_patches): the full
+ * paths of the folder's regular files whose names do not start with '.',
+ * sorted by name in byte order (not locale: the same on every machine);
+ * *paths malloc'd (image_folder_list_free). Errors name the folder. */
+int image_folder_list(const char *folder, char ***paths, int *count, char *err);
+void image_folder_list_free(char **paths, int count);
 
 /* Cut `count` patches (count × height × width, luminance in [0,1]) from the
  * PNG/JPEG files of `folder`, reproducibly from `seed`: files in name order,
