@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -25,13 +24,6 @@ static const char import_help[] =
     "id, and per trial a schedule record (block = its tier) and a trial record.\n\n"
     "  --out DIR         the new session folder (must not hold a record)\n"
     "  --downsample K    shrink the images by K first (Sensorium 144×256 → 36×64: 4)\n";
-
-static double seconds_since(const struct timespec *t0)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)(t.tv_sec - t0->tv_sec) + 1e-9 * (double)(t.tv_nsec - t0->tv_nsec);
-}
 
 int command_import(int argc, char **argv)
 {
@@ -153,7 +145,10 @@ static void on_replay_event(const session_replay_event *e, void *user)
             fprintf(stderr, "replay: the fit starts from the recorded background model (%s), "
                     "as the run's did\n", SESSION_START_MODEL_FILE);
         else
-            fprintf(stderr, "replay: the fit starts from scratch (%s)\n", e->why);
+            fprintf(stderr, "replay: the fit starts from scratch (%s)\n",
+                    e->fresh         ? "--fresh"
+                    : e->fit_changed ? "fit settings changed"
+                                     : "the record has no start model");
         pr->line_open = 1;
         break;
     case SESSION_REPLAY_EPOCH:
@@ -208,8 +203,6 @@ static int replay_offline(const char *dir, const cli_option *o, int n)
     session_replay_settings settings = {.out_dir = out};
     if (replay_options(o, n, &settings))
         return 2;
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
     replay_printer pr = {0};
     session_replay_result r;
     if (session_replay_offline(dir, &settings, on_replay_event, &pr, &r, err)) {
@@ -220,7 +213,7 @@ static int replay_offline(const char *dir, const cli_option *o, int n)
            "average %.3f, FEVE %.3f; %d MEIs; %.1f s (%.0f trials/s of fit and "
            "synthesis)\n",
            out, r.fit.epochs, r.fit.best_epoch, r.fit.best_validation_corr, r.test_corr_mean,
-           r.test_feve_mean, r.n_targets, seconds_since(&t0),
+           r.test_feve_mean, r.n_targets, r.seconds,
            (double)r.trials / (r.fit_seconds > 0 ? r.fit_seconds : 1e-9));
     return 0;
 }

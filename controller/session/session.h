@@ -452,7 +452,9 @@ typedef struct session_replay_settings {
 typedef enum session_replay_stage {
     SESSION_REPLAY_LOADED,    /* the record read in `seconds`: `loaded` */
     SESSION_REPLAY_FIT_START, /* the fit begins: from the recorded start model when
-                                 `from_start`, else from scratch for the reason `why` */
+                                 `from_start`, else from scratch: `fresh` asked, the
+                                 `fit_changed` by an override, or the record holds no
+                                 start model */
     SESSION_REPLAY_EPOCH,     /* a fit epoch ended: `epoch` */
     SESSION_REPLAY_MEI_STEP,  /* synthesis progress: `mei_step` */
     SESSION_REPLAY_FITTED     /* fit and synthesis done; the files and record follow */
@@ -462,8 +464,7 @@ typedef struct session_replay_event {
     session_replay_stage stage;
     const session_dataset *loaded;
     double seconds;
-    int from_start;
-    const char *why;
+    int from_start, fresh, fit_changed;
     const fit_progress *epoch;
     const mei_progress *mei_step;
 } session_replay_event;
@@ -475,6 +476,7 @@ typedef struct session_replay_result {
     int n_targets;
     int trials;            /* natural trials fitted on */
     double fit_seconds;    /* fit and synthesis */
+    double seconds;        /* the whole replay, the record's reading included */
 } session_replay_result;
 
 /* The replay of session_dir into settings->out_dir (locked for the time of

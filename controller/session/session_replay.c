@@ -465,10 +465,9 @@ static int replay_loaded(const char *dir, const session_dataset *s,
     /* The same settings start where the run's final fit started, and choose
      * targets as it did; otherwise from scratch, for the recorded targets. */
     int from_start = s->start_model && !o->fresh && !fit_changed;
-    const char *why = o->fresh ? "--fresh" : fit_changed ? "fit settings changed"
-                                                         : "the record has no start model";
     tell(progress, &(session_replay_event){.stage = SESSION_REPLAY_FIT_START,
-                                           .from_start = from_start, .why = why});
+                                           .from_start = from_start, .fresh = o->fresh,
+                                           .fit_changed = fit_changed});
     int top = o->targets;
     const int *targets = from_start || top > 0 ? NULL : s->targets;
     int n_targets = from_start || top > 0 ? 0 : s->n_targets;
@@ -493,7 +492,7 @@ static int replay_loaded(const char *dir, const session_dataset *s,
         status = report_write(out, &rs, err);
     }
     *result = (session_replay_result){f.fit, f.test_corr_mean, f.test_feve_mean, f.n_targets,
-                                      s->data.trials, fit_s};
+                                      s->data.trials, fit_s, 0};
     session_fit_result_free(&f);
     replay_sounds_free(&snd);
     session_lock_release(lock);
@@ -514,6 +513,7 @@ int session_replay_offline(const char *session_dir, const session_replay_setting
     tell(&progress, &(session_replay_event){.stage = SESSION_REPLAY_LOADED, .loaded = &s,
                                             .seconds = seconds_since(&t0)});
     int status = replay_loaded(session_dir, &s, settings, &progress, result, err);
+    result->seconds = seconds_since(&t0);
     free(progress.curve.points);
     session_dataset_free(&s);
     return status;
