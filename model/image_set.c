@@ -6,7 +6,6 @@
 #include "model.h"
 
 #include <assert.h>
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -171,28 +170,6 @@ struct image_set {
     int file_count, count;
 };
 
-enum { KIND_OTHER, KIND_IMAGE, KIND_NPY };
-
-static int file_kind(const char *path)
-{
-    static const unsigned char png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    static const unsigned char npy[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
-    unsigned char b[8];
-    FILE *f = fopen(path, "rb");
-    size_t n = f ? fread(b, 1, sizeof b, f) : 0;
-    if (f)
-        fclose(f);
-    if ((n >= 8 && memcmp(b, png, 8) == 0) || (n >= 3 && b[0] == 0xFF && b[1] == 0xD8 &&
-                                               b[2] == 0xFF))
-        return KIND_IMAGE;
-    return n >= 6 && memcmp(b, npy, 6) == 0 ? KIND_NPY : KIND_OTHER;
-}
-
-static int compare_names(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* A float array's first NaN or infinite value, named by image, row, column
  * (and colour channel): one such pixel makes that image's every predicted
  * response NaN, and through them the similarity and the Gaussian control.
@@ -267,14 +244,14 @@ static int add_file(image_set *s, const char *folder, const char *name, int alon
         return model_fail(err, "%s: out of memory", name);
     snprintf(f->path, n, "%s%s%s", folder ? folder : "", folder ? "/" : "", name);
     s->file_count++;
-    int kind = file_kind(f->path);
-    if (kind == KIND_OTHER)
+    int kind = image_file_kind(f->path);
+    if (kind == IMAGE_FILE_OTHER)
         return model_fail(err, "%s: not a PNG or JPEG image%s", f->path,
                           folder ? " (an image set folder holds only images and NPY arrays)"
                                  : " or an NPY array");
-    f->name = kind == KIND_NPY && alone ? NULL : f->path + n - 1 - strlen(name);
+    f->name = kind == IMAGE_FILE_NPY && alone ? NULL : f->path + n - 1 - strlen(name);
     f->count = 1;
-    if (kind == KIND_NPY && open_npy(f, err))
+    if (kind == IMAGE_FILE_NPY && open_npy(f, err))
         return 1;
     if ((long long)s->count + f->count > INT32_MAX)
         return model_fail(err, "%s: over %d images in the set", f->path, INT32_MAX);
@@ -283,44 +260,20 @@ static int add_file(image_set *s, const char *folder, const char *name, int alon
     return 0;
 }
 
-/* Every regular file not starting with '.', in byte order of names. */
+/* Every regular file not starting with '.', in byte order of names
+ * (image_folder_list). */
 static int open_folder(image_set *s, const char *path, char *err)
 {
-    DIR *dir = opendir(path);
-    if (!dir)
-        return model_fail(err, "%s: cannot open folder: %s", path, strerror(errno));
-    char **names = NULL;
-    size_t count = 0, length = strlen(path);
-    int failed = 0;
-    struct dirent *entry;
-    while (!failed && (entry = readdir(dir))) {
-        if (entry->d_name[0] == '.')
-            continue;
-        char *file = malloc(length + strlen(entry->d_name) + 2);
-        struct stat st;
-        if (file)
-            sprintf(file, "%s/%s", path, entry->d_name);
-        int regular = file && stat(file, &st) == 0 && S_ISREG(st.st_mode);
-        free(file);
-        if (!regular)
-            continue;
-        char **grown = realloc(names, (count + 1) * sizeof *names);
-        failed = !grown;
-        if (grown && (names = grown) && !(names[count++] = strdup(entry->d_name)))
-            failed = 1;
-    }
-    closedir(dir);
-    if (!failed && count)
-        qsort(names, count, sizeof *names, compare_names);
-    if (failed)
-        model_fail(err, "%s: out of memory listing the folder", path);
-    else if (count == 0)
-        failed = model_fail(err, "%s: no images (PNG, JPEG or NPY files) in the folder", path);
-    for (size_t i = 0; i < count && !failed; i++)
-        failed = add_file(s, path, names[i], 0, err);
-    for (size_t i = 0; i < count; i++)
-        free(names[i]);
-    free(names);
+    char **files;
+    int count;
+    if (image_folder_list(path, &files, &count, err))
+        return 1;
+    int failed = count == 0 &&
+                 model_fail(err, "%s: no images (PNG, JPEG or NPY files) in the folder", path);
+    size_t skip = strlen(path) + 1; /* "PATH/" */
+    for (int i = 0; i < count && !failed; i++)
+        failed = add_file(s, path, files[i] + skip, 0, err);
+    image_folder_list_free(files, count);
     return failed;
 }
 

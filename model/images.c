@@ -426,9 +426,7 @@ static char *join_path(const char *folder, const char *name)
     return path;
 }
 
-/* Full paths of the folder's regular files, sorted by name (byte order, not
- * locale) so that patches are the same on every machine. */
-static int list_files(const char *folder, char ***paths, int *count, char *err)
+int image_folder_list(const char *folder, char ***paths, int *count, char *err)
 {
     *paths = NULL;
     *count = 0;
@@ -465,9 +463,7 @@ static int list_files(const char *folder, char ***paths, int *count, char *err)
     }
     closedir(dir);
     if (failed) {
-        for (int i = 0; i < *count; i++)
-            free((*paths)[i]);
-        free(*paths);
+        image_folder_list_free(*paths, *count);
         *paths = NULL;
         *count = 0;
         snprintf(err, MODEL_ERR_SIZE, "%s: out of memory listing the folder", folder);
@@ -478,15 +474,25 @@ static int list_files(const char *folder, char ***paths, int *count, char *err)
     return 0;
 }
 
-static int has_image_signature(const char *path)
+void image_folder_list_free(char **paths, int count)
 {
+    for (int i = 0; i < count; i++)
+        free(paths[i]);
+    free(paths);
+}
+
+int image_file_kind(const char *path)
+{
+    static const unsigned char npy[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
     unsigned char head[8];
     FILE *f = fopen(path, "rb");
     if (!f)
-        return 0;
+        return IMAGE_FILE_OTHER;
     size_t n = fread(head, 1, sizeof head, f);
     fclose(f);
-    return is_png(head, n) || is_jpeg(head, n);
+    if (is_png(head, n) || is_jpeg(head, n))
+        return IMAGE_FILE_IMAGE;
+    return n >= 6 && memcmp(head, npy, 6) == 0 ? IMAGE_FILE_NPY : IMAGE_FILE_OTHER;
 }
 
 static double pixel_std(const float *p, size_t n)
@@ -535,11 +541,11 @@ static int photo_list_build(const char *folder, int min_height, int min_width, i
     list->count = 0;
     char **paths;
     int files;
-    if (list_files(folder, &paths, &files, err))
+    if (image_folder_list(folder, &paths, &files, err))
         return -1;
     int lenient = is_skimage_data_folder(folder), failed = 0;
     for (int i = 0; i < files && !failed && !(first_only && list->count > 0); i++) {
-        if (!has_image_signature(paths[i]))
+        if (image_file_kind(paths[i]) != IMAGE_FILE_IMAGE)
             continue;
         int h, w;
         float *pixels;
@@ -559,9 +565,7 @@ static int photo_list_build(const char *folder, int min_height, int min_width, i
             paths[i] = NULL; /* now owned by the list */
         }
     }
-    for (int i = 0; i < files; i++)
-        free(paths[i]);
-    free(paths);
+    image_folder_list_free(paths, files);
     if (failed)
         photo_list_free(list);
     return failed ? -1 : 0;

@@ -285,3 +285,25 @@ double metrics_feve_mean(const neuron_metrics *m, int neurons, int *kept)
         *kept = k;
     return k ? sum / k : NAN;
 }
+
+void metrics_by_cell_type(const neuron_metrics *m, const uint8_t *types, int neurons,
+                          cell_type_metrics out[SIM_CELL_TYPES])
+{
+    for (int t = 0; t < SIM_CELL_TYPES; t++) {
+        double feve = 0, cavg = 0, single = 0;
+        int n = 0, n_feve = 0;
+        for (int i = 0; i < neurons; i++) {
+            if (types[i] != t)
+                continue;
+            if (isfinite(m[i].feve)) {
+                feve += m[i].feve;
+                n_feve++;
+            }
+            cavg += m[i].corr_to_average;
+            single += m[i].single_trial_corr;
+            n++;
+        }
+        out[t] = (cell_type_metrics){n, n_feve ? feve / n_feve : NAN, n ? cavg / n : NAN,
+                                     n ? single / n : NAN};
+    }
+}

@@ -279,6 +279,15 @@ void simulate_options_default(simulate_options *o);
 /* Build a dataset from the simulated population (images, Poisson responses,
  * tiers, image ids). */
 int simulate_dataset(const simulate_options *o, dataset *out, char *err);
+/* `inception simulate`'s folder (simulate_file.c): the dataset simulated
+ * (*out, the caller frees it) and saved in the compact layout in `dir`, with
+ * cell_types.npy (each neuron's SIM_CELL_* type, uint8) and population.npy
+ * (sim_config_write) beside it. */
+int simulate_folder_write(const char *dir, const simulate_options *o, dataset *out, char *err);
+/* cell_types.npy of a simulated folder: the ground-truth type of each of
+ * `neurons` neurons (malloc'd); NULL when the folder holds none of that
+ * length (a dataset that did not come from `inception simulate`). */
+uint8_t *sim_cell_types_read(const char *dir, int neurons);
 
 /* ------------------------------------------------------------------------ */
 /* Photographs: PNG and JPEG files decoded to luminance and cut into patches,
@@ -297,6 +306,16 @@ int simulate_dataset(const simulate_options *o, dataset *out, char *err);
 int image_decode_gray(const unsigned char *bytes, size_t size, int *height, int *width,
                       float **pixels, char *err);
 int image_load_gray(const char *path, int *height, int *width, float **pixels, char *err);
+/* What a file is by its first bytes: PNG or JPEG (their signatures), an NPY
+ * array (its magic), or neither (also a file that cannot be read). */
+enum { IMAGE_FILE_OTHER, IMAGE_FILE_IMAGE, IMAGE_FILE_NPY };
+int image_file_kind(const char *path);
+/* The one lister of image folders (image_set.c, photo_patches): the full
+ * paths of the folder's regular files whose names do not start with '.',
+ * sorted by name in byte order (not locale: the same on every machine);
+ * *paths malloc'd (image_folder_list_free). Errors name the folder. */
+int image_folder_list(const char *folder, char ***paths, int *count, char *err);
+void image_folder_list_free(char **paths, int count);
 
 /* Cut `count` patches (count × height × width, luminance in [0,1]) from the
  * PNG/JPEG files of `folder`, reproducibly from `seed`: files in name order,
@@ -343,6 +362,18 @@ int metrics_evaluate(const float *pred, const float *resp, const int64_t *image_
  * NULL) is how many did. */
 #define METRICS_FEV_MIN 0.15f
 double metrics_feve_mean(const neuron_metrics *m, int neurons, int *kept);
+
+/* The metrics of each ground-truth cell type of a simulated population
+ * (types: each neuron's SIM_CELL_*, sim_cell_types_read): how many neurons,
+ * their mean correlation to average and single-trial correlation, and the
+ * mean FEVE over those where it is finite (FEVE is NaN for a neuron with no
+ * explainable variance; NaN when none is). */
+typedef struct cell_type_metrics {
+    int neurons;
+    double feve, corr_to_average, single_trial_corr;
+} cell_type_metrics;
+void metrics_by_cell_type(const neuron_metrics *m, const uint8_t *types, int neurons,
+                          cell_type_metrics out[SIM_CELL_TYPES]);
 
 typedef struct metric_summary {
     float mean, median, q25, q75, min, max;

@@ -14,13 +14,17 @@
  * population as it did then. Version 1 (seven values, no version, before
  * conjunction cells) is refused: the same seed makes another population now,
  * so the ground truth would be wrong. It goes through the project's NPY
- * parser, which is fuzzed. */
+ * parser, which is fuzzed. Beside it cell_types.npy (each neuron's type, for
+ * `inception fit`'s table by type), and the folder written as a whole
+ * (simulate_folder_write). */
 #include "model.h"
 
 #include <stdint.h>
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define POPULATION_VERSION 5
 #define POPULATION_FIELDS 15
@@ -133,4 +137,55 @@ int sim_config_read(const char *dir, sim_config *c, char *err)
     int status = population_from_array(&a, path, c, err);
     npy_free(&a);
     return status;
+}
+
+/* cell_types.npy: each neuron's type, from the population the config makes. */
+static int cell_types_write(const char *dir, const sim_config *c, char *err)
+{
+    sim_population *p;
+    if (sim_population_create(&p, c, err))
+        return 1;
+    int n = sim_population_neurons(p);
+    uint8_t *types = malloc((size_t)n);
+    int status = 1;
+    if (types) {
+        for (int i = 0; i < n; i++)
+            types[i] = (uint8_t)sim_population_cell(p, i)->type;
+        char path[4096];
+        int64_t shape[1] = {n};
+        snprintf(path, sizeof path, "%s/cell_types.npy", dir);
+        status = npy_write(path, NPY_UINT8, 1, shape, types, err);
+    }
+    free(types);
+    sim_population_destroy(p);
+    return status;
+}
+
+uint8_t *sim_cell_types_read(const char *dir, int neurons)
+{
+    char path[4096], err[MODEL_ERR_SIZE];
+    snprintf(path, sizeof path, "%s/cell_types.npy", dir);
+    npy_array a;
+    if (npy_read(path, &a, err))
+        return NULL;
+    uint8_t *types = NULL;
+    if (a.dtype == NPY_UINT8 && a.ndim == 1 && a.shape[0] == neurons) {
+        types = malloc((size_t)neurons);
+        if (types)
+            memcpy(types, a.data, (size_t)neurons);
+    }
+    npy_free(&a);
+    return types;
+}
+
+int simulate_folder_write(const char *dir, const simulate_options *o, dataset *out, char *err)
+{
+    if (simulate_dataset(o, out, err))
+        return 1;
+    if (dataset_save_compact(dir, out, err) || cell_types_write(dir, &o->population, err) ||
+        sim_config_write(dir, &o->population, err)) {
+        dataset_free(out);
+        return 1;
+    }
+    return 0;
 }

@@ -10,7 +10,7 @@ inception=$1
 tests=$2
 py=/usr/bin/python3
 . "$tests/tap.sh"
-base=$((40000 + ($$ % 2000) * 10))
+tap_ports 40000 2000
 
 compare() { # name trials [acq_compare options]: one TAP line for the whole comparison
     name=$1 trials=$2

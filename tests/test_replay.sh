@@ -13,7 +13,7 @@ py=/usr/bin/python3
 . "$(dirname "$0")/tap.sh"
 # Ports below the kernel's ephemeral range (32768 on), where an outgoing
 # connection's source port may already hold one.
-base=$((10000 + ($$ % 2200) * 10))
+tap_ports
 
 run replay --help
 check "replay --help exits 0 with usage" '[ "$(status)" = 0 ] && grep -q "usage: inception replay" "$work/out"'

@@ -13,10 +13,8 @@ tests=$2
 reader=$3
 py=/usr/bin/python3
 . "$(dirname "$0")/tap.sh"
-base=$((26000 + ($$ % 390) * 10))
-sed -e "s|tcp://127.0.0.1:5746|tcp://127.0.0.1:$base|" \
-    -e "s|tcp://127.0.0.1:5747|tcp://127.0.0.1:$((base + 1))|" \
-    "$tests/protocols/short.yaml" >"$work/short.yaml"
+tap_ports 26000 390
+tap_protocol short "$work/short.yaml" $base
 
 # The dummy driver: software rendering (see test_run.sh).
 SDL_VIDEODRIVER=dummy "$inception" run "$work/short.yaml" --out "$work/session" \

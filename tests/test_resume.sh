@@ -15,10 +15,8 @@ py=/usr/bin/python3
 . "$tests/tap.sh"
 # Ports below the kernel's ephemeral range (32768 on), where an outgoing
 # connection's source port may already hold one.
-base=$((10000 + ($$ % 2200) * 10))
-sed -e "s|tcp://127.0.0.1:5766|tcp://127.0.0.1:$base|" \
-    -e "s|tcp://127.0.0.1:5767|tcp://127.0.0.1:$((base + 1))|" \
-    "$tests/protocols/tiny.yaml" >"$work/tiny.yaml"
+tap_ports
+tap_protocol tiny "$work/tiny.yaml" $base
 # The dummy driver (software rendering), as in test_run.sh.
 export SDL_VIDEODRIVER=dummy
 # Seeded delays over the whole session (about 4 s unloaded: start, recording,

@@ -22,10 +22,8 @@ tests=$2
 py=/usr/bin/python3
 . "$tests/tap.sh"
 export SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy
-base=$((10000 + ($$ % 2200) * 10))
-sed -e "s|tcp://127.0.0.1:5766|tcp://127.0.0.1:$base|" \
-    -e "s|tcp://127.0.0.1:5767|tcp://127.0.0.1:$((base + 1))|" \
-    "$tests/protocols/audio_resume.yaml" >"$work/audio_resume.yaml"
+tap_ports
+tap_protocol audio_resume "$work/audio_resume.yaml" $base
 s="$work/session"
 mkdir "$work/elsewhere"
 

@@ -8,12 +8,11 @@
 inception=$1
 tests=$2
 py=/usr/bin/python3
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+. "$tests/tap.sh" # $work, removed at exit; tap_ports, tap_protocol
 # Ports from the process id, so parallel runs do not collide.
 # Ports below the kernel's ephemeral range (32768 on), where an outgoing
 # connection's source port may already hold one.
-base=$((10000 + ($$ % 2200) * 10))
+tap_ports
 n=1
 failed=0
 

@@ -7,12 +7,11 @@
 inception=$1
 tests=$2
 py=/usr/bin/python3
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+. "$tests/tap.sh" # $work, removed at exit; tap_ports, tap_protocol
 # Ports from the process id, so parallel runs do not collide.
 # Ports below the kernel's ephemeral range (32768 on), where an outgoing
 # connection's source port may already hold one.
-base=$((10000 + ($$ % 2200) * 10))
+tap_ports
 # Eight closed-loop repeats, not three: with three integer counts both ends of
 # any percentile interval are the smallest and largest value, so run_check.py's
 # comparison of the recorded intervals with the report's bootstrap would not
@@ -20,10 +19,8 @@ base=$((10000 + ($$ % 2200) * 10))
 # The sync edges on TTL line 3 (endpoints.sync_line): the virtual rig is told
 # the line and the aligner takes that line only; edges on another line would
 # match no onset and the run would not finish.
-sed -e "s|tcp://127.0.0.1:5746|tcp://127.0.0.1:$base|" \
-    -e "s|tcp://127.0.0.1:5747|tcp://127.0.0.1:$((base + 1))\n  sync_line: 3|" \
-    -e "s|^  repeats: 3$|  repeats: 8|" \
-    "$tests/protocols/short.yaml" >"$work/short.yaml"
+tap_protocol short "$work/short.yaml" $base -e "s|^  sync: .*|&\n  sync_line: 3|" \
+    -e "s|^  repeats: 3$|  repeats: 8|"
 n=1
 failed=0
 ok() { # status description

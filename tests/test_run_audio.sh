@@ -11,10 +11,8 @@ tests=$2
 py=/usr/bin/python3
 . "$tests/tap.sh"
 export SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy
-base=$((10000 + ($$ % 2200) * 10))
-sed -e "s|tcp://127.0.0.1:5766|tcp://127.0.0.1:$base|" \
-    -e "s|tcp://127.0.0.1:5767|tcp://127.0.0.1:$((base + 1))|" \
-    "$tests/protocols/audio.yaml" >"$work/audio.yaml"
+tap_ports
+tap_protocol audio "$work/audio.yaml" $base
 
 run run "$work/audio.yaml" --out "$work/session"
 sed 's/^/# /' "$work/out" "$work/err"

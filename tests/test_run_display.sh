@@ -19,13 +19,11 @@ unset DISPLAY WAYLAND_DISPLAY # headless: a local presenter would render offscre
 gentle='s/refresh_hz: 400/refresh_hz: 200/; /^response:/,/^$/s/latency_ms: 2$/latency_ms: 20/; /^closed_loop:/,$s/repeats: 1/repeats: 3/'
 # Ports below the kernel's ephemeral range (32768 on), where an outgoing
 # connection's source port may already hold one.
-base=$((10000 + ($$ % 2200) * 10))
+tap_ports
 display=tcp://127.0.0.1:$((base + 4))
-sed -e "s|tcp://127.0.0.1:5766|tcp://127.0.0.1:$((base + 5))|" \
-    -e "s|tcp://127.0.0.1:5767|tcp://127.0.0.1:$((base + 6))|" \
+tap_protocol tiny "$work/remote.yaml" $((base + 5)) \
     -e "s|^  photodiode_px: .*|&\n  endpoint: $display|" -e "s|^  mode: offscreen|  mode: windowed|" \
-    -e "$gentle" \
-    "$tests/protocols/tiny.yaml" >"$work/remote.yaml"
+    -e "$gentle"
 sed -e "s|$display|tcp://127.0.0.1:$((base + 7))|" "$work/remote.yaml" >"$work/nobody.yaml"
 
 "$inception" present --serve "$display" --window 128x72 --refresh 200 --pacing software \

@@ -18,14 +18,13 @@ export SDL_VIDEODRIVER=dummy # software rendering, as in test_run.sh
 gentle='s/refresh_hz: 400/refresh_hz: 200/; /^response:/,/^$/s/latency_ms: 2$/latency_ms: 20/; /^closed_loop:/,$s/repeats: 1/repeats: 3/'
 # Ports below the kernel's ephemeral range (32768 on), where an outgoing
 # connection's source port may already hold one.
-base=$((10000 + ($$ % 2200) * 10))
+tap_ports
 stream=tcp://127.0.0.1:$((base + 2))
 sync=tcp://127.0.0.1:$((base + 3))
 protocol() { # FILE, then extra sed expressions
     out=$1
     shift
-    sed -e "s|tcp://127.0.0.1:5766|$stream|" -e "s|tcp://127.0.0.1:5767|$sync|" \
-        -e "s|enabled: true|enabled: false|" -e "$gentle" "$@" "$tests/protocols/tiny.yaml" >"$out"
+    tap_protocol tiny "$out" $((base + 2)) -e "s|enabled: true|enabled: false|" -e "$gentle" "$@"
 }
 protocol "$work/external.yaml"
 protocol "$work/units7.yaml" -e "s|^  sync: .*|&\n  units: 7|"

@@ -9,13 +9,10 @@
 inception=$1
 tests=$2
 py=/usr/bin/python3
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+. "$tests/tap.sh" # $work, removed at exit; tap_ports, tap_protocol
 # Ports from the process id, so parallel runs do not collide.
-base=$((34000 + ($$ % 2000) * 10))
-sed -e "s|tcp://127.0.0.1:5786|tcp://127.0.0.1:$base|" \
-    -e "s|tcp://127.0.0.1:5787|tcp://127.0.0.1:$((base + 1))|" \
-    "$tests/protocols/faults.yaml" >"$work/faults.yaml"
+tap_ports 34000 2000
+tap_protocol faults "$work/faults.yaml" $base
 n=1
 failed=0
 ok() { # status description

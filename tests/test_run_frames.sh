@@ -12,10 +12,8 @@ inception=$1
 tests=$2
 py=/usr/bin/python3
 . "$tests/tap.sh"
-base=$((32000 + ($$ % 2000) * 10))
-sed -e "s|tcp://127.0.0.1:5746|tcp://127.0.0.1:$base|" \
-    -e "s|tcp://127.0.0.1:5747|tcp://127.0.0.1:$((base + 1))|" \
-    "$tests/protocols/short.yaml" >"$work/short.yaml"
+tap_ports 32000 2000
+tap_protocol short "$work/short.yaml" $base
 
 SDL_VIDEODRIVER=dummy "$inception" run "$work/short.yaml" --out "$work/session" \
     >"$work/out" 2>"$work/err" &

@@ -8,16 +8,13 @@
 inception=$1
 tests=$2
 py=/usr/bin/python3
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+. "$tests/tap.sh" # $work, removed at exit; tap_ports, tap_protocol
 # Ports from the process id, below the kernel's ephemeral range.
-base=$((10000 + ($$ % 2200) * 10))
-sed -e "s|tcp://127.0.0.1:5766|tcp://127.0.0.1:$base|" \
-    -e "s|tcp://127.0.0.1:5767|tcp://127.0.0.1:$((base + 1))|" \
+tap_ports
+tap_protocol tiny "$work/kinds.yaml" $base \
     -e "s|  fraction_complex: 0.5|  fraction_complex: 0.2\n  fraction_surround: 0.3|" \
     -e "s|  controls: \[best_natural, gabor, rf\]|  controls: [best_natural]\n  kinds: [full, masked, surround, least]|" \
-    -e "s|^  repeats: 1$|  repeats: 3|" \
-    "$tests/protocols/tiny.yaml" >"$work/kinds.yaml"
+    -e "s|^  repeats: 1$|  repeats: 3|"
 # The dummy driver (software rendering), as tests/test_run.sh.
 SDL_VIDEODRIVER=dummy "$inception" run "$work/kinds.yaml" --out "$work/session" \
     >"$work/out" 2>&1

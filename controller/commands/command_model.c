@@ -1,4 +1,5 @@
-/* command_model.c: `inception fit` and `inception evaluate`. */
+/* command_model.c: `inception fit` and `inception evaluate`: options, model/'s
+ * calls (load, fit, save, evaluate), the tables printed. */
 #include "commands.h"
 #include "controller.h"
 #include "model.h"
@@ -9,25 +10,6 @@
 #include <string.h>
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
-
-/* The simulated population's ground-truth cell types, when the dataset came
- * from `inception simulate` (cell_types.npy beside the data); NULL otherwise. */
-static uint8_t *load_cell_types(const char *dir, int neurons)
-{
-    char path[4096], err[MODEL_ERR_SIZE];
-    snprintf(path, sizeof path, "%s/cell_types.npy", dir);
-    npy_array a;
-    if (npy_read(path, &a, err))
-        return NULL;
-    uint8_t *types = NULL;
-    if (a.dtype == NPY_UINT8 && a.ndim == 1 && a.shape[0] == neurons) {
-        types = malloc((size_t)neurons);
-        if (types)
-            memcpy(types, a.data, (size_t)neurons);
-    }
-    npy_free(&a);
-    return types;
-}
 
 /* Load a dataset for a command, shrinking its images when asked. Prints the
  * reason on failure. */
@@ -93,27 +75,14 @@ static int report_test_metrics(model *m, const dataset *d, const uint8_t *cell_t
     if (kept)
         print_summary_row("FEVE (FEV >= 0.15)", column, kept);
     if (cell_types) {
-        /* Means over the neurons where a metric is defined: FEVE is NaN for a
-         * neuron with no explainable variance. */
+        cell_type_metrics by_type[SIM_CELL_TYPES];
+        metrics_by_cell_type(nm, cell_types, N, by_type);
         printf("\nby ground-truth cell type:        n    FEVE  corr to average  single-trial\n");
-        for (int t = 0; t < SIM_CELL_TYPES; t++) {
-            double feve = 0, cavg = 0, single = 0;
-            int n = 0, n_feve = 0;
-            for (int i = 0; i < N; i++) {
-                if (cell_types[i] != t)
-                    continue;
-                if (isfinite(nm[i].feve)) {
-                    feve += nm[i].feve;
-                    n_feve++;
-                }
-                cavg += nm[i].corr_to_average;
-                single += nm[i].single_trial_corr;
-                n++;
-            }
-            if (n)
-                printf("  %-28s %4d %7.3f %16.3f %13.3f\n", sim_cell_type_name(t), n,
-                       n_feve ? feve / n_feve : NAN, cavg / n, single / n);
-        }
+        for (int t = 0; t < SIM_CELL_TYPES; t++)
+            if (by_type[t].neurons)
+                printf("  %-28s %4d %7.3f %16.3f %13.3f\n", sim_cell_type_name(t),
+                       by_type[t].neurons, by_type[t].feve, by_type[t].corr_to_average,
+                       by_type[t].single_trial_corr);
     }
     status = 0;
 done:
@@ -298,7 +267,7 @@ int command_fit(int argc, char **argv)
     }
     printf("best validation correlation %.4f at epoch %d of %d (%.1f s); saved %s\n",
            report.best_validation_corr, report.best_epoch, report.epochs, report.seconds, out);
-    uint8_t *types = load_cell_types(dir, d.neurons);
+    uint8_t *types = sim_cell_types_read(dir, d.neurons);
     status = report_test_metrics(m, &d, types);
     free(types);
 done:
@@ -358,7 +327,7 @@ int command_evaluate(int argc, char **argv)
                 "%d×%d and %d\n",
                 dir, d.height, d.width, d.neurons, c->height, c->width, c->neurons);
     } else {
-        uint8_t *types = load_cell_types(dir, d.neurons);
+        uint8_t *types = sim_cell_types_read(dir, d.neurons);
         status = report_test_metrics(m, &d, types);
         free(types);
     }

@@ -43,27 +43,6 @@ static const char simulate_help[] =
     "                      photographs to cut patches from\n"
     "  --seed N            seed of the population, images and spikes (default 1)\n";
 
-static int write_cell_types(const char *dir, const simulate_options *o, char *err)
-{
-    sim_population *p;
-    if (sim_population_create(&p, &o->population, err))
-        return 1;
-    int n = sim_population_neurons(p);
-    uint8_t *types = malloc((size_t)n);
-    int status = 1;
-    if (types) {
-        for (int i = 0; i < n; i++)
-            types[i] = (uint8_t)sim_population_cell(p, i)->type;
-        char path[4096];
-        int64_t shape[1] = {n};
-        snprintf(path, sizeof path, "%s/cell_types.npy", dir);
-        status = npy_write(path, NPY_UINT8, 1, shape, types, err);
-    }
-    free(types);
-    sim_population_destroy(p);
-    return status;
-}
-
 /* --families: equal shares of the named types, every other share 0 (a
  * normalized share is what the others leave). */
 static int set_families(const char *list, sim_config *c)
@@ -206,8 +185,7 @@ int command_simulate(int argc, char **argv)
         return 2;
 
     dataset d;
-    if (simulate_dataset(&s, &d, err) || dataset_save_compact(dir, &d, err) ||
-        write_cell_types(dir, &s, err) || sim_config_write(dir, &s.population, err)) {
+    if (simulate_folder_write(dir, &s, &d, err)) {
         fprintf(stderr, "inception simulate: %s\n", err);
         return 1;
     }

@@ -1,8 +1,8 @@
 /* session.h: the session room of the controller library: one session from a
  * protocol (run.c: `inception run` and `resume`), the data rebuilt from its
  * record (session_data.c), its images (session_images.c), the fit and
- * synthesis that run and replay share (session_fit.c, fit_worker.c) and the
- * stream replay (session_stream.c). */
+ * synthesis that run and replay share (session_fit.c, fit_worker.c), the
+ * offline replay (session_replay.c) and the stream replay (session_stream.c). */
 #ifndef INCEPTION_SESSION_H
 #define INCEPTION_SESSION_H
 
@@ -77,6 +77,15 @@ char *session_import_protocol(const dataset *d, const char *source, size_t *size
  * it gives `d` back bit for bit. Repeats of an id must share their pixels. */
 int session_import_dataset(const dataset *d, const char *source, const char *session_dir,
                            char *err);
+/* `inception import`: the dataset folder (dataset_load: the compact or
+ * Sensorium 2022 layout) shrunk by `downsample` (1: as it is) and written so
+ * (session_import_dataset); *out says what the record holds. */
+typedef struct session_import_summary {
+    int trials, train, validation, test; /* trials, by tier */
+    int neurons, height, width;
+} session_import_summary;
+int session_import_folder(const char *dataset_dir, const char *session_dir, int downsample,
+                          session_import_summary *out, char *err);
 
 /* ------------------------------------------------------------------------
  * Session images (session_images.c): a session's natural images made from
@@ -410,8 +419,80 @@ typedef struct session_stream_summary {
 } session_stream_summary;
 
 void session_stream_options_default(session_stream_options *o);
+/* The recorded protocol's response window and sample rate into o (the
+ * defaults kept when the record's session_start or its protocol does not
+ * read): only the first record is read. */
+void session_stream_options_from_record(const char *session_dir, session_stream_options *o);
 int session_stream_replay(const char *session_dir, const session_stream_options *o,
                           session_stream_summary *out, char *err);
+
+/* ------------------------------------------------------------------------
+ * Offline replay (session_replay.c): a record's analysis again, at full
+ * speed. The natural-image trials rebuilt from the record
+ * (session_dataset_load), the model fitted with the recorded protocol's
+ * settings (or the overrides below), evaluated, MEIs synthesized for the
+ * recorded targets (or the top N), and a new session folder written: a record
+ * holding the original's observations (trials, schedule, flips, stream,
+ * closed-loop stimuli) with the new checkpoint, metrics and MEIs; model.bin,
+ * meis.npy (targets × H × W float32), targets.txt and the report. A session
+ * of `inception run` replayed with its own settings starts where the run's
+ * final fit started (SESSION_START_MODEL_FILE) and chooses targets as the run
+ * did; fresh or changed fit settings: from scratch, for the recorded targets.
+ * An audio session's natural clips are made again from the seed and checked
+ * against the record; mei_sounds.npy holds the most exciting sounds.
+ * Nothing here prints: progress goes to an event callback.
+ * ------------------------------------------------------------------------ */
+
+typedef struct session_replay_settings {
+    const char *out_dir;   /* the new session folder (must not hold a record) */
+    /* Overrides of the recorded protocol's settings; 0: the protocol's. A
+     * fit override (seed, epochs, channels, batch_size, patience, threads,
+     * learning_rate) makes the fit start from scratch. */
+    int seed_given;
+    uint64_t seed;
+    int epochs, channels, batch_size, patience, threads;
+    float learning_rate;
+    int targets;           /* MEIs for the top N by validation correlation */
+    int mei_steps, starts;
+    int fresh;             /* from scratch, not from the recorded start model */
+    int no_report;         /* skip report/index.html */
+} session_replay_settings;
+
+typedef enum session_replay_stage {
+    SESSION_REPLAY_LOADED,    /* the record read in `seconds`: `loaded` */
+    SESSION_REPLAY_FIT_START, /* the fit begins: from the recorded start model when
+                                 `from_start`, else from scratch: `fresh` asked, the
+                                 `fit_changed` by an override, or the record holds no
+                                 start model */
+    SESSION_REPLAY_EPOCH,     /* a fit epoch ended: `epoch` */
+    SESSION_REPLAY_MEI_STEP,  /* synthesis progress: `mei_step` */
+    SESSION_REPLAY_FITTED     /* fit and synthesis done; the files and record follow */
+} session_replay_stage;
+
+typedef struct session_replay_event {
+    session_replay_stage stage;
+    const session_dataset *loaded;
+    double seconds;
+    int from_start, fresh, fit_changed;
+    const fit_progress *epoch;
+    const mei_progress *mei_step;
+} session_replay_event;
+typedef void (*session_replay_event_fn)(const session_replay_event *e, void *user);
+
+typedef struct session_replay_result {
+    fit_report fit;
+    double test_corr_mean, test_feve_mean;
+    int n_targets;
+    int trials;            /* natural trials fitted on */
+    double fit_seconds;    /* fit and synthesis */
+    double seconds;        /* the whole replay, the record's reading included */
+} session_replay_result;
+
+/* The replay of session_dir into settings->out_dir (locked for the time of
+ * it); 0 on success. */
+int session_replay_offline(const char *session_dir, const session_replay_settings *settings,
+                           session_replay_event_fn on_event, void *user,
+                           session_replay_result *result, char *err);
 
 /* ------------------------------------------------------------------------
  * The inception loop (run.c): one session from a protocol, phase by phase:

@@ -754,3 +754,19 @@ int session_import_dataset(const dataset *d, const char *source, const char *ses
         status = 1;
     return status;
 }
+
+int session_import_folder(const char *dataset_dir, const char *session_dir, int downsample,
+                          session_import_summary *out, char *err)
+{
+    dataset d;
+    if (dataset_load(dataset_dir, &d, err))
+        return 1;
+    int status = downsample > 1 && dataset_downsample(&d, downsample, err);
+    status = status || session_import_dataset(&d, dataset_dir, session_dir, err);
+    *out = (session_import_summary){d.trials, dataset_count_tier(&d, TIER_TRAIN),
+                                    dataset_count_tier(&d, TIER_VALIDATION),
+                                    dataset_count_tier(&d, TIER_TEST), d.neurons, d.height,
+                                    d.width};
+    dataset_free(&d);
+    return status;
+}

@@ -41,6 +41,31 @@ void session_stream_options_default(session_stream_options *o)
     o->sample_rate = 30000;
 }
 
+/* The recorded protocol's response window, when it parses: only the first
+ * record (session_start) is read. */
+static int visit_window(const record_view *v, void *ctx, char *err)
+{
+    session_stream_options *so = ctx;
+    record_session_start start;
+    protocol *p = NULL;
+    if (v->type == RECORD_SESSION_START && !record_session_start_read(v, &start, err)) {
+        if (!protocol_parse(start.protocol_text, start.protocol_size, "record", NULL, &p, err)) {
+            so->latency_ns = (int64_t)((double)p->response.latency_ms * 1e6 + 0.5);
+            so->window_ns = (int64_t)((double)p->response.duration_ms * 1e6 + 0.5);
+            so->sample_rate = p->endpoints.sample_rate;
+            protocol_destroy(p);
+        }
+        free(start.decoded);
+    }
+    return 1; /* the first record is enough */
+}
+
+void session_stream_options_from_record(const char *session_dir, session_stream_options *o)
+{
+    char err[CONTROLLER_ERR_SIZE];
+    session_record_each(session_dir, visit_window, o, NULL, err);
+}
+
 typedef struct stream_trial {
     int64_t trial, image_id, onset_ns, bin;
     size_t offset; /* into the counts */

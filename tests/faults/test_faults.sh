@@ -11,10 +11,9 @@ py=/usr/bin/python3
 . "$tests/tap.sh"
 export SDL_VIDEODRIVER=dummy
 # Ports below the ephemeral range and apart from the other tests' (20000+).
-base=$((10000 + ($$ % 1000) * 10))
+tap_ports 10000 1000
 port() { echo "tcp://127.0.0.1:$((base + $1))"; }
-sed -e "s|tcp://127.0.0.1:5766|$(port 0)|" -e "s|tcp://127.0.0.1:5767|$(port 1)|" \
-    "$tests/protocols/tiny.yaml" >"$work/tiny.yaml"
+tap_protocol tiny "$work/tiny.yaml" $base
 
 records() { # the record's type counts, and corrupt/torn stretches, as "type=N ..."
     $py -c "
