@@ -29,6 +29,8 @@ static const char search_help[] =
     "  --population PATH   population.npy of `inception simulate`, or its folder (which\n"
     "                      holds the natural images too) (required)\n"
     "  --neurons SPEC      ids and ranges (\"3,7,10-19\") or \"all\" (required)\n"
+    "  --split WHICH       of those, all (default), tuning or held-out: the zoo's families\n"
+    "                      settings are chosen on, or those only reported on\n"
     "  --out DIR           output folder (required; created if missing)\n"
     "  --generations N     generations per neuron (default 50)\n"
     "  --population-size N images per generation (default 40)\n"
@@ -161,7 +163,7 @@ int command_search(int argc, char **argv)
                       {"elites", 1, NULL},        {"primitives", 1, NULL},
                       {"mutation-rate", 1, NULL}, {"mutation-sd", 1, NULL},
                       {"crossover", 1, NULL},     {"contrast", 1, NULL},
-                      {"seed", 1, NULL}};
+                      {"seed", 1, NULL},          {"split", 1, NULL}};
     if (cli_parse("search", argc, argv, o, COUNT(o)))
         return 2;
     const char *population = cli_get(o, COUNT(o), "population");
@@ -180,6 +182,15 @@ int command_search(int argc, char **argv)
                         "%d\n", c.search.elites, c.search.population);
         return 2;
     }
+    const char *split = cli_get(o, COUNT(o), "split");
+    if (split && strcmp(split, "all") && strcmp(split, "tuning") && strcmp(split, "held-out")) {
+        fprintf(stderr, "inception search: --split wants all, tuning or held-out, not '%s'\n",
+                split);
+        return 2;
+    }
+    c.split = !split || !strcmp(split, "all") ? MEI_SEARCH_ALL
+            : !strcmp(split, "tuning")        ? MEI_SEARCH_TUNING
+                                              : MEI_SEARCH_HELD_OUT;
     char *dir = population_folder(population);
     if (!dir) {
         fprintf(stderr, "inception search: out of memory\n");

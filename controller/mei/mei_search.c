@@ -65,6 +65,30 @@ static int choose_neurons(run_state *s, char *err)
     return 0;
 }
 
+/* Keep the chosen neurons of the split's families only: settings are
+ * compared on the tuning families, the held-out ones reported apart. */
+static int keep_split(run_state *s, const sim_config *pc, char *err)
+{
+    mei_search_run *r = s->r;
+    if (r->c.split == MEI_SEARCH_ALL)
+        return 0;
+    sim_population *pop;
+    if (sim_population_create(&pop, pc, err))
+        return 1;
+    int kept = 0;
+    for (int j = 0; j < r->count; j++) {
+        int held = sim_family_held_out(sim_population_cell(pop, r->neurons[j])->type);
+        if (held == (r->c.split == MEI_SEARCH_HELD_OUT))
+            r->neurons[kept++] = r->neurons[j];
+    }
+    sim_population_destroy(pop);
+    r->count = kept;
+    if (!kept)
+        return controller_fail(err, "none of the neurons asked for is of the %s families",
+                               r->c.split == MEI_SEARCH_HELD_OUT ? "held-out" : "tuning");
+    return 0;
+}
+
 static int load(run_state *s, char *err)
 {
     mei_search_run *r = s->r;
@@ -84,6 +108,8 @@ static int load(run_state *s, char *err)
     int status = choose_neurons(s, err);
     if (status)
         return status;
+    if ((status = keep_split(s, &pc, err)) != 0)
+        return MEI_BATCH_USAGE;
     if (stimulus_truth_create(&s->truth, &pc, r->neurons, r->count, &r->budget, err))
         return 1;
     stimulus_truth_add_naturals(s->truth, s->train, s->n_train);

@@ -17,10 +17,14 @@
 #include "model.h"
 #include "stimulus.h"
 
+enum { MEI_SEARCH_ALL, MEI_SEARCH_TUNING, MEI_SEARCH_HELD_OUT };
+
 /* The strings are not owned: they must outlive the run. */
 typedef struct mei_search_config {
     const char *data_dir; /* `inception simulate`'s folder: population.npy and the images */
     const char *neurons;  /* "3,7,10-19" or "all" */
+    int split;            /* of those, MEI_SEARCH_ALL, or the zoo's tuning or held-out
+                             families only (sim_family_held_out) */
     const char *out_dir;  /* created if missing */
     search_config search; /* the GA's settings; size, budget and seed are set per neuron */
     int generations;
