@@ -82,10 +82,11 @@ static float median(float *v, int n)
 /* One split's line: how many beat the natural image, the medians. */
 static void print_split(const mei_search_run *r, int held_out, const char *name)
 {
-    float *nat = malloc((size_t)r->count * sizeof(float) * 2), *opt = nat + r->count;
+    float *nat = malloc((size_t)r->count * sizeof(float) * 3), *opt = nat + r->count;
+    float *to = opt + r->count; /* trials to beat the natural image, where it was beaten */
     if (!nat)
         return;
-    int n = 0, beats = 0, m = 0;
+    int n = 0, beats = 0, m = 0, k = 0;
     for (int j = 0; j < r->count; j++) {
         const mei_search_neuron *w = &r->rows[j];
         if (sim_family_held_out(w->type) != held_out)
@@ -94,11 +95,14 @@ static void print_split(const mei_search_run *r, int held_out, const char *name)
         nat[n++] = ratio(w->true_rate, w->natural);
         if (isfinite(ratio(w->true_rate, w->optimum)))
             opt[m++] = ratio(w->true_rate, w->optimum);
+        if (w->trials_to_natural >= 0)
+            to[k++] = (float)w->trials_to_natural;
     }
     if (n)
         printf("%s: beats the best natural image for %d of %d; median search/natural %.3f, "
-               "search/optimum %.3f\n", name, beats, n, (double)median(nat, n),
-               (double)median(opt, m));
+               "search/optimum %.3f; median trials until it first did %.0f (of %d neurons)\n",
+               name, beats, n, (double)median(nat, n), (double)median(opt, m),
+               (double)median(to, k), k);
     free(nat);
 }
 
