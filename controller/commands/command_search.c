@@ -100,9 +100,13 @@ static void print_split(const mei_search_run *r, int held_out, const char *name)
     }
     if (n)
         printf("%s: beats the best natural image for %d of %d; median search/natural %.3f, "
-               "search/optimum %.3f; median trials until it first did %.0f (of %d neurons)\n",
-               name, beats, n, (double)median(nat, n), (double)median(opt, m),
-               (double)median(to, k), k);
+               "search/optimum %.3f; ", name, beats, n, (double)median(nat, n),
+               (double)median(opt, m));
+    if (n && k)
+        printf("median trials until it first did %.0f (of %d neurons)\n", (double)median(to, k),
+               k);
+    else if (n)
+        printf("it never did\n");
     free(nat);
 }
 
