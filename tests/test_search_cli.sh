@@ -23,6 +23,9 @@ run simulate --out "$work/data" --neurons 6 --train 60 --test 2 --repeats 2 --se
     --images synthetic --fraction-simple 0.5 --fraction-complex 0.5
 run search --population "$work/data/population.npy" --neurons 9 --out "$work/o"
 check "--neurons beyond the population: exit 2" '[ "$(status)" = 2 ] && grep -q "0..5" "$work/err"'
+run search --population "$work/data" --neurons all --split held-out --out "$work/h"
+check "--split held-out of simple and complex cells: none, exit 2" \
+    '[ "$(status)" = 2 ] && grep -q "held-out families" "$work/err"'
 run search --population "$work/data" --neurons 0,3 --out "$work/s" --generations 4 \
     --population-size 8 --elites 2
 check "a tiny search runs" '[ "$(status)" = 0 ]'

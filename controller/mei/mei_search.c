@@ -83,9 +83,11 @@ static int keep_split(run_state *s, const sim_config *pc, char *err)
     }
     sim_population_destroy(pop);
     r->count = kept;
-    if (!kept)
-        return controller_fail(err, "none of the neurons asked for is of the %s families",
-                               r->c.split == MEI_SEARCH_HELD_OUT ? "held-out" : "tuning");
+    if (!kept) {
+        controller_fail(err, "none of the neurons asked for is of the %s families",
+                        r->c.split == MEI_SEARCH_HELD_OUT ? "held-out" : "tuning");
+        return MEI_BATCH_USAGE;
+    }
     return 0;
 }
 
@@ -109,7 +111,7 @@ static int load(run_state *s, char *err)
     if (status)
         return status;
     if ((status = keep_split(s, &pc, err)) != 0)
-        return MEI_BATCH_USAGE;
+        return status;
     if (stimulus_truth_create(&s->truth, &pc, r->neurons, r->count, &r->budget, err))
         return 1;
     stimulus_truth_add_naturals(s->truth, s->train, s->n_train);

@@ -148,7 +148,7 @@ static float render(search *s, const float *genes, float *image)
 /* Render an individual; where the display range holds its contrast short of
  * the budget, widen its envelopes (halfway to the widest, in the gene) until
  * it reaches it, so that every image asked is at the budget. */
-static void render_at_budget(search *s, individual *ind)
+static void render_individual(search *s, individual *ind)
 {
     float target = s->c.budget.contrast * (float)(1.0 - CONTRAST_SHORT);
     for (int t = 0; render(s, ind->genes, ind->image) < target; t++) {
@@ -216,7 +216,7 @@ int search_create(search **out, const search_config *c, char *err)
     model_rng_seed(&s->rng, c->seed);
     for (int i = 0; i < c->population; i++) {
         random_genes(s, s->pop[i].genes);
-        render_at_budget(s, &s->pop[i]);
+        render_individual(s, &s->pop[i]);
     }
     *out = s;
     return 0;
@@ -295,9 +295,14 @@ static void mutate(search *s, float *genes)
             continue;
         float g = genes[i] + s->c.mutation_sd * (float)model_rng_normal(&s->rng);
         int kind = i % GENES; /* angles wrap around, the rest reflect at their ends */
-        genes[i] = kind == GENE_ORIENTATION || kind == GENE_PHASE ? wrap01(g) : reflect01(g);
-        if (genes[i] >= 1.0f) /* wrap01 of a value just below an integer can round to 1 */
-            genes[i] = 0.0f;
+        if (kind == GENE_ORIENTATION || kind == GENE_PHASE) {
+            genes[i] = wrap01(g);
+            if (genes[i] >= 1.0f) /* a value just below an integer can round up to 1 */
+                genes[i] = 0.0f;
+        } else {
+            genes[i] = reflect01(g);
+        }
+        assert(genes[i] >= 0.0f && genes[i] <= 1.0f);
     }
 }
 
@@ -315,7 +320,7 @@ static void breed(search *s, individual *child)
     mutate(s, child->genes);
     child->sum = 0.0;
     child->evaluations = 0;
-    render_at_budget(s, child);
+    render_individual(s, child);
 }
 
 static void copy_individual(const search *s, individual *to, const individual *from)
