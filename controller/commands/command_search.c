@@ -65,18 +65,12 @@ static void print_row(const mei_search_neuron *w)
            w->trials_to_natural);
 }
 
-static int float_less(const void *a, const void *b)
+/* The median of n values (metrics_summarize's; NaN for none). */
+static float median(const float *v, int n)
 {
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x > y) - (x < y);
-}
-
-static float median(float *v, int n)
-{
-    if (n < 1)
-        return NAN;
-    qsort(v, (size_t)n, sizeof *v, float_less);
-    return n % 2 ? v[n / 2] : 0.5f * (v[n / 2 - 1] + v[n / 2]);
+    metric_summary m;
+    metrics_summarize(v, n, &m);
+    return m.median;
 }
 
 /* One split's line: how many beat the natural image, the medians. */
