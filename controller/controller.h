@@ -5,6 +5,7 @@
  *   - session/session.h: run, resume, replay's fit and synthesis, stream replay;
  *   - display/display.h: the remote display and the run loop's one display interface;
  *   - mei/mei_batch.h: `inception mei`'s batch of MEIs, controls, files and ground truth;
+ *     mei/mei_search.h: `inception search`'s model-free search against the simulated population;
  *   - export/export.h: `inception export`'s co-training targets from an image set;
  *   - acquire/acquire.h: `inception acquire`'s stream and onsets aligned into trials × neurons;
  *   - rig/virtual_rig.h: the virtual rig (acquisition system and animal) and its loop;
@@ -65,6 +66,7 @@ const char *inception_version_string(void);
 #include "session/session.h"
 #include "display/display.h"
 #include "mei/mei_batch.h"
+#include "mei/mei_search.h"
 #include "export/export.h"
 #include "acquire/acquire.h"
 #include "rig/virtual_rig.h"

@@ -49,6 +49,7 @@ int command_resume(int argc, char **argv);
 int command_report(int argc, char **argv);
 int command_import(int argc, char **argv);
 int command_replay(int argc, char **argv);
+int command_search(int argc, char **argv);
 
 /* ---- JSON: the one way of writing JSON (manifests), json_out.h in the library. */
 #include "json_out.h"

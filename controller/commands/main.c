@@ -25,6 +25,7 @@ static const command commands[] = {
     {"run", command_run, "run the inception loop a protocol describes (record, fit, MEIs, closed loop)"},
     {"resume", command_resume, "continue a session that `inception run` did not finish (killed, crashed)"},
     {"mei", command_mei, "synthesize most exciting inputs and their control stimuli"},
+    {"search", command_search, "a model-free search for most exciting images on the simulated population"},
     {"report", command_report, "write a session's HTML report with figures and statistics"},
     {"import", command_import, "turn a dataset (compact or Sensorium layout) into a session record"},
     {"replay", command_replay, "re-fit, re-synthesize and report a recorded session, or re-publish its stream"},

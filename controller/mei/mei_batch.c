@@ -55,8 +55,7 @@ static int add_neuron(int **list, int *count, size_t *cap, int n)
     return 0;
 }
 
-/* "3,7,10-19": ids and inclusive ranges, each in 0..N-1. */
-static int parse_id_list(const char *spec, int N, int **out, int *count, char *err)
+int mei_batch_parse_ids(const char *spec, int N, int **out, int *count, char *err)
 {
     size_t cap = 0;
     const char *s = spec;
@@ -231,7 +230,7 @@ static int choose_neurons(mei_batch *b, const char *spec, char *err)
         return 0;
     }
     if (strncmp(spec, "top", 3) != 0)
-        return parse_id_list(spec, b->N, &b->neurons, &b->count, err);
+        return mei_batch_parse_ids(spec, b->N, &b->neurons, &b->count, err);
     return choose_top(b, spec, err);
 }
 

@@ -159,6 +159,9 @@ typedef struct mei_batch {
  * --neurons, a group of the wrong size), with the reason in err. */
 int mei_batch_run(mei_batch **out, const mei_batch_config *c, mei_batch_event_fn on_event,
                   void *user, char *err);
+/* "3,7,10-19": ids and inclusive ranges, each in 0..N-1, appended to *out
+ * (malloc'd, *count of them); MEI_BATCH_USAGE with the reason otherwise. */
+int mei_batch_parse_ids(const char *spec, int N, int **out, int *count, char *err);
 /* Shows every stimulus (and the training images) to the simulated
  * population `population` (the dataset's population.npy) and fills b->truth. */
 int mei_batch_truth_compute(mei_batch *b, const sim_config *population, char *err);

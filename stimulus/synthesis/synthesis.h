@@ -502,4 +502,51 @@ int stimulus_truth_finish(stimulus_truth *t, char *err);
 const truth_row *stimulus_truth_row(const stimulus_truth *t, int j);
 int stimulus_truth_summarize(const stimulus_truth *t, unsigned types, truth_summary *out);
 
+/* ---- A model-free search on recorded responses (search.c) ----
+ * A genetic algorithm over sums of localized Gabor primitives, every image
+ * at the budget; why this space and algorithm: search.c's header. Ask for a
+ * generation's images, show them, tell one fitness per image (e.g. a mean
+ * spike count: noisy is expected); deterministic from the seed. */
+#define SEARCH_MAX_POPULATION 1024
+#define SEARCH_MAX_PRIMITIVES 32
+
+typedef struct search_config {
+    int height, width;
+    stimulus_budget budget; /* required: mean in (0,1), contrast in (0,0.5) */
+    int population;         /* images per generation (default 40) */
+    int elites;             /* the best kept and shown again, 1..population−1 (4) */
+    int primitives;         /* Gabors summed per image (4) */
+    float mutation_rate;    /* each gene's chance of a mutation (0.25) */
+    float mutation_sd;      /* its size, a share of the gene's range (0.1) */
+    float crossover;        /* a child's chance of mixing two parents' primitives (0.5) */
+    uint64_t seed;
+} search_config;
+
+typedef struct search_result {
+    float fitness;   /* the mean of its evaluations (NaN: none yet) */
+    int evaluations; /* how many generations showed it */
+    int generation;  /* generations told so far */
+} search_result;
+
+typedef struct search search;
+void search_config_default(search_config *c); /* everything but size and budget */
+/* A bad config is refused with the reason. */
+int search_create(search **out, const search_config *c, char *err);
+void search_destroy(search *s);
+int search_population(const search *s);
+int search_generation(const search *s); /* generations told */
+/* Images the display range held below the budget's contrast (0 in practice:
+ * such an image's envelopes are widened until it reaches it). */
+int search_shortfalls(const search *s);
+/* The generation's images (population × H × W), each at the budget's mean
+ * and contrast; the elites (shown before) come first. */
+void search_ask(search *s, float *images);
+/* One fitness per image asked, in order; a non-finite one is refused by
+ * index, as is a tell without an ask, and nothing changes. Then the next
+ * generation is bred. */
+int search_tell(search *s, const float *fitness, char *err);
+/* The best image so far (H × W; NULL: none wanted) and its fitness: the
+ * elite with the highest mean over more than one evaluation. */
+void search_best(const search *s, float *image, search_result *result);
+
 #endif

@@ -1,0 +1,214 @@
+/* command_search.c: `inception search`: its options, then the model-free
+ * search of the controller library (controller/mei/mei_search.h) against a
+ * simulated dataset's population, and its findings printed: per neuron and
+ * by the zoo's tuning and held-out families. */
+#include "commands.h"
+#include "controller.h"
+#include "model.h"
+#include "stimulus.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static const char search_help[] =
+    "usage: inception search --population PATH --neurons SPEC --out DIR [options]\n\n"
+    "A model-free search for each chosen neuron's most exciting image, run against the\n"
+    "simulated population of `inception simulate` (no model: the check and fallback for\n"
+    "neurons a model predicts badly). A genetic algorithm over sums of localized Gabor\n"
+    "primitives: each generation's images are shown --repeats times each, the fitness is\n"
+    "the mean Poisson spike count drawn from the simulated cell's true rate (as the\n"
+    "virtual rig draws it). Every image has the dataset's mean luminance and the RMS\n"
+    "contrast budget of `inception mei` (by default the training images' median).\n"
+    "Writes each neuron's best image as a PNG, stimuli.npy (count×H×W float32) and\n"
+    "manifest.json, and prints its true response beside the truly best natural training\n"
+    "image at the budget and the cell's optimum. docs/search.md.\n\n"
+    "  --population PATH   population.npy of `inception simulate`, or its folder (which\n"
+    "                      holds the natural images too) (required)\n"
+    "  --neurons SPEC      ids and ranges (\"3,7,10-19\") or \"all\" (required)\n"
+    "  --split WHICH       of those, all (default), tuning or held-out: the zoo's families\n"
+    "                      settings are chosen on, or those only reported on\n"
+    "  --out DIR           output folder (required; created if missing)\n"
+    "  --generations N     generations per neuron (default 50)\n"
+    "  --population-size N images per generation (default 40)\n"
+    "  --repeats N         trials per image and generation (default 1); trials per neuron:\n"
+    "                      generations x population-size x repeats (default 2,000)\n"
+    "  --elites N          best images kept and shown again each generation (default 4)\n"
+    "  --primitives N      Gabors summed per image (default 4)\n"
+    "  --mutation-rate X   each gene's chance of a mutation (default 0.25)\n"
+    "  --mutation-sd X     its size, a share of the gene's range (default 0.1)\n"
+    "  --crossover X       a child's chance of mixing two parents (default 0.5)\n"
+    "  --contrast X        RMS contrast budget (default: median of the training images)\n"
+    "  --seed N            the searches and the simulated spikes (default 1)\n";
+
+static void show_event(const mei_search_event *e, void *user)
+{
+    (void)user;
+    if (e->generation == e->generations)
+        fprintf(stderr, "searched %d of %d: %d generations, best mean count %.2f over %d "
+                        "showings\n", e->index + 1, e->count, e->generation,
+                (double)e->best.fitness, e->best.evaluations);
+}
+
+static float ratio(float a, float b) { return b > 0.0f ? a / b : NAN; }
+
+static void print_row(const mei_search_neuron *w)
+{
+    printf("%6d %-18s %-8s %7d %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %4s %7d\n", w->neuron,
+           sim_cell_type_name(w->type), sim_family_held_out(w->type) ? "held-out" : "tuning",
+           w->trials, (double)w->true_rate, (double)w->first_rate, (double)w->natural,
+           (double)w->optimum, (double)ratio(w->true_rate, w->natural),
+           (double)ratio(w->true_rate, w->optimum), w->true_rate > w->natural ? "yes" : "no",
+           w->trials_to_natural);
+}
+
+/* The median of n values (metrics_summarize's; NaN for none). */
+static float median(const float *v, int n)
+{
+    metric_summary m;
+    metrics_summarize(v, n, &m);
+    return m.median;
+}
+
+/* One split's line: how many beat the natural image, the medians. */
+static void print_split(const mei_search_run *r, int held_out, const char *name)
+{
+    float *nat = malloc((size_t)r->count * sizeof(float) * 3), *opt = nat + r->count;
+    float *to = opt + r->count; /* trials to beat the natural image, where it was beaten */
+    if (!nat)
+        return;
+    int n = 0, beats = 0, m = 0, k = 0;
+    for (int j = 0; j < r->count; j++) {
+        const mei_search_neuron *w = &r->rows[j];
+        if (sim_family_held_out(w->type) != held_out)
+            continue;
+        beats += w->true_rate > w->natural;
+        nat[n++] = ratio(w->true_rate, w->natural);
+        if (isfinite(ratio(w->true_rate, w->optimum)))
+            opt[m++] = ratio(w->true_rate, w->optimum);
+        if (w->trials_to_natural >= 0)
+            to[k++] = (float)w->trials_to_natural;
+    }
+    if (n)
+        printf("%s: beats the best natural image for %d of %d; median search/natural %.3f, "
+               "search/optimum %.3f; ", name, beats, n, (double)median(nat, n),
+               (double)median(opt, m));
+    if (n && k)
+        printf("median trials until it first did %.0f (of %d neurons)\n", (double)median(to, k),
+               k);
+    else if (n)
+        printf("it never did\n");
+    free(nat);
+}
+
+static void print_results(const mei_search_run *r)
+{
+    printf("\nground truth (expected spike counts of the simulated cells; every image at "
+           "contrast %.4f, mean %.4f)\n", (double)r->budget.contrast,
+           (double)r->budget.mean_luminance);
+    printf("%6s %-18s %-8s %7s %8s %8s %8s %8s %8s %8s %4s %7s\n", "neuron", "type", "split",
+           "trials", "search", "first", "natural", "optimum", "s/nat", "s/opt", "beat",
+           "to-nat");
+    for (int j = 0; j < r->count; j++)
+        print_row(&r->rows[j]);
+    printf("(search: the true rate of the search's best image; first: of the first "
+           "generation's truly best; natural: of the truly best natural training image at "
+           "the budget; optimum: exact for simple, complex and both conjunction types, "
+           "searched for the zoo's families; to-nat: trials until the search's best truly "
+           "beat the natural image, -1 never)\n");
+    print_split(r, 0, "tuning families");
+    print_split(r, 1, "held-out families");
+}
+
+/* --population names population.npy or its folder: the folder either way. */
+static char *population_folder(const char *path)
+{
+    char *dir = strdup(path);
+    size_t n = dir ? strlen(dir) : 0;
+    const char *file = "population.npy";
+    size_t f = strlen(file);
+    if (dir && n >= f && !strcmp(dir + n - f, file) && (n == f || dir[n - f - 1] == '/')) {
+        dir[n - f] = '\0';
+        if (!dir[0])
+            strcpy(dir, ".");
+    }
+    return dir;
+}
+
+static int read_options(const cli_option *o, int n, mei_search_config *c)
+{
+    search_config *s = &c->search;
+    return cli_get_int(o, n, "generations", 1, 100000, &c->generations) ||
+           cli_get_int(o, n, "population-size", 2, SEARCH_MAX_POPULATION, &s->population) ||
+           cli_get_int(o, n, "repeats", 1, 1000, &c->repeats) ||
+           cli_get_int(o, n, "elites", 1, SEARCH_MAX_POPULATION - 1, &s->elites) ||
+           cli_get_int(o, n, "primitives", 1, SEARCH_MAX_PRIMITIVES, &s->primitives) ||
+           cli_get_float(o, n, "mutation-rate", 0.0f, 1.0f, &s->mutation_rate) ||
+           cli_get_float(o, n, "mutation-sd", 1e-4f, 1.0f, &s->mutation_sd) ||
+           cli_get_float(o, n, "crossover", 0.0f, 1.0f, &s->crossover) ||
+           cli_get_float(o, n, "contrast", 1e-4f, 0.49f, &c->contrast) ||
+           cli_get_u64(o, n, "seed", &s->seed);
+}
+
+int command_search(int argc, char **argv)
+{
+    if (cli_wants_help(argc, argv)) {
+        fputs(search_help, stdout);
+        return 0;
+    }
+    cli_option o[] = {{"population", 1, NULL},    {"neurons", 1, NULL},
+                      {"out", 1, NULL},           {"generations", 1, NULL},
+                      {"population-size", 1, NULL}, {"repeats", 1, NULL},
+                      {"elites", 1, NULL},        {"primitives", 1, NULL},
+                      {"mutation-rate", 1, NULL}, {"mutation-sd", 1, NULL},
+                      {"crossover", 1, NULL},     {"contrast", 1, NULL},
+                      {"seed", 1, NULL},          {"split", 1, NULL}};
+    if (cli_parse("search", argc, argv, o, COUNT(o)))
+        return 2;
+    const char *population = cli_get(o, COUNT(o), "population");
+    const char *spec = cli_get(o, COUNT(o), "neurons"), *out = cli_get(o, COUNT(o), "out");
+    if (!population || !spec || !out) {
+        fprintf(stderr, "inception search: --population, --neurons and --out are required "
+                        "(see --help)\n");
+        return 2;
+    }
+    mei_search_config c = {.neurons = spec, .out_dir = out, .generations = 50, .repeats = 1};
+    search_config_default(&c.search);
+    if (read_options(o, COUNT(o), &c))
+        return 2;
+    if (c.search.elites >= c.search.population) {
+        fprintf(stderr, "inception search: --elites %d must be fewer than --population-size "
+                        "%d\n", c.search.elites, c.search.population);
+        return 2;
+    }
+    const char *split = cli_get(o, COUNT(o), "split");
+    if (split && strcmp(split, "all") && strcmp(split, "tuning") && strcmp(split, "held-out")) {
+        fprintf(stderr, "inception search: --split wants all, tuning or held-out, not '%s'\n",
+                split);
+        return 2;
+    }
+    c.split = !split || !strcmp(split, "all") ? MEI_SEARCH_ALL
+            : !strcmp(split, "tuning")        ? MEI_SEARCH_TUNING
+                                              : MEI_SEARCH_HELD_OUT;
+    char *dir = population_folder(population);
+    if (!dir) {
+        fprintf(stderr, "inception search: out of memory\n");
+        return 1;
+    }
+    c.data_dir = dir;
+    mei_search_run *r = NULL;
+    char err[CONTROLLER_ERR_SIZE];
+    int status = mei_search_run_all(&r, &c, show_event, NULL, err);
+    if (status)
+        fprintf(stderr, "inception search: %s\n", err);
+    else {
+        printf("wrote %s: PNGs, stimuli.npy, manifest.json\n", out);
+        print_results(r);
+    }
+    mei_search_destroy(r);
+    free(dir);
+    return status;
+}

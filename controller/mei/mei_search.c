@@ -1,0 +1,353 @@
+/* mei_search.c: `inception search` (mei_search.h): the model-free search
+ * run against the simulated population offline, scored against the truth,
+ * its files written. The search itself is the synthesis library's
+ * (search.c); this is the loading, the simulated trials and the files. */
+#include "controller.h"
+#include "json_out.h"
+#include "mei_search.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* The working state of one run beside its results. */
+typedef struct run_state {
+    mei_search_run *r;
+    dataset d;
+    float *train;        /* n_train × P: the training tier, the natural images */
+    int n_train, N;      /* N: the population's neurons */
+    stimulus_truth *truth;
+    const sim_population *pop;
+    float *images;       /* population × P: one generation */
+    float *rates;        /* population × N */
+    float *fitness;      /* population */
+    mei_search_event_fn fn;
+    void *user;
+} run_state;
+
+static int collect_naturals(run_state *s, char *err)
+{
+    mei_search_run *r = s->r;
+    s->n_train = dataset_count_tier(&s->d, TIER_TRAIN);
+    if (s->n_train < 1)
+        return controller_fail(err, "%s has no training images to compare with",
+                               r->c.data_dir);
+    s->train = malloc((size_t)s->n_train * r->P * sizeof(float));
+    if (!s->train)
+        return controller_fail(err, "out of memory for %d training images", s->n_train);
+    for (int t = 0, k = 0; t < s->d.trials; t++)
+        if (s->d.tiers[t] == TIER_TRAIN)
+            memcpy(s->train + (size_t)k++ * r->P, s->d.images + (size_t)t * r->P,
+                   (size_t)r->P * sizeof(float));
+    /* The budget of `inception mei`: the training images' mean luminance and
+     * median RMS contrast, so that the two commands' images compare. */
+    r->budget.mean_luminance = stimulus_mean(s->train, s->n_train * r->P);
+    r->budget.contrast = r->c.contrast > 0.0f
+        ? r->c.contrast : stimulus_median_contrast(s->train, s->n_train, r->P);
+    return 0;
+}
+
+static int choose_neurons(run_state *s, char *err)
+{
+    mei_search_run *r = s->r;
+    if (strcmp(r->c.neurons, "all") != 0)
+        return mei_batch_parse_ids(r->c.neurons, s->N, &r->neurons, &r->count, err);
+    r->neurons = malloc((size_t)s->N * sizeof(int));
+    if (!r->neurons)
+        return controller_fail(err, "out of memory");
+    for (int n = 0; n < s->N; n++)
+        r->neurons[n] = n;
+    r->count = s->N;
+    return 0;
+}
+
+/* Keep the chosen neurons of the split's families only: settings are
+ * compared on the tuning families, the held-out ones reported apart. */
+static int keep_split(run_state *s, const sim_config *pc, char *err)
+{
+    mei_search_run *r = s->r;
+    if (r->c.split == MEI_SEARCH_ALL)
+        return 0;
+    sim_population *pop;
+    if (sim_population_create(&pop, pc, err))
+        return 1;
+    int kept = 0;
+    for (int j = 0; j < r->count; j++) {
+        int held = sim_family_held_out(sim_population_cell(pop, r->neurons[j])->type);
+        if (held == (r->c.split == MEI_SEARCH_HELD_OUT))
+            r->neurons[kept++] = r->neurons[j];
+    }
+    sim_population_destroy(pop);
+    r->count = kept;
+    if (!kept) {
+        controller_fail(err, "none of the neurons asked for is of the %s families",
+                        r->c.split == MEI_SEARCH_HELD_OUT ? "held-out" : "tuning");
+        return MEI_BATCH_USAGE;
+    }
+    return 0;
+}
+
+static int load(run_state *s, char *err)
+{
+    mei_search_run *r = s->r;
+    sim_config pc;
+    if (sim_config_read(r->c.data_dir, &pc, err) || dataset_load(r->c.data_dir, &s->d, err))
+        return 1;
+    if (s->d.height != pc.height || s->d.width != pc.width || s->d.neurons != pc.neurons)
+        return controller_fail(err, "%s: the images are %d×%d of %d neurons, population.npy "
+                                    "%d×%d of %d", r->c.data_dir, s->d.height, s->d.width,
+                               s->d.neurons, pc.height, pc.width, pc.neurons);
+    r->H = pc.height;
+    r->W = pc.width;
+    r->P = r->H * r->W;
+    s->N = pc.neurons;
+    if (collect_naturals(s, err))
+        return 1;
+    int status = choose_neurons(s, err);
+    if (status)
+        return status;
+    if ((status = keep_split(s, &pc, err)) != 0)
+        return status;
+    if (stimulus_truth_create(&s->truth, &pc, r->neurons, r->count, &r->budget, err))
+        return 1;
+    stimulus_truth_add_naturals(s->truth, s->train, s->n_train);
+    s->pop = stimulus_truth_population(s->truth);
+    int n = r->c.search.population > 0 ? r->c.search.population : 1;
+    s->images = malloc((size_t)n * r->P * sizeof(float));
+    s->rates = malloc((size_t)n * s->N * sizeof(float));
+    s->fitness = malloc((size_t)n * sizeof(float));
+    r->rows = calloc((size_t)r->count, sizeof *r->rows);
+    r->best = malloc((size_t)r->count * r->P * sizeof(float));
+    if (!s->images || !s->rates || !s->fitness || !r->rows || !r->best)
+        return controller_fail(err, "out of memory for %d neurons' searches", r->count);
+    return 0;
+}
+
+/* One generation's trials: each image shown `repeats` times to the cell,
+ * Poisson counts around its true rate (as the virtual rig draws them); the
+ * fitness is the mean count. Returns the truly best image's rate. */
+static float show_generation(run_state *s, int neuron, int n, model_rng *spikes)
+{
+    int repeats = s->r->c.repeats;
+    sim_population_rates(s->pop, s->images, n, s->rates);
+    float top = 0.0f;
+    for (int i = 0; i < n; i++) {
+        float rate = s->rates[(size_t)i * s->N + neuron];
+        double sum = 0.0;
+        for (int k = 0; k < repeats; k++)
+            sum += model_rng_poisson(spikes, rate);
+        s->fitness[i] = (float)(sum / repeats);
+        top = rate > top ? rate : top;
+    }
+    return top;
+}
+
+static float true_rate(run_state *s, int neuron, const float *image)
+{
+    sim_population_rates(s->pop, image, 1, s->rates);
+    return s->rates[neuron];
+}
+
+static int search_neuron(run_state *s, int j, char *err)
+{
+    mei_search_run *r = s->r;
+    mei_search_neuron *row = &r->rows[j];
+    const truth_row *truth = stimulus_truth_row(s->truth, j);
+    int neuron = r->neurons[j];
+    search_config sc = r->c.search;
+    sc.height = r->H;
+    sc.width = r->W;
+    sc.budget = r->budget;
+    /* Two streams per neuron: the search's choices and the cell's spikes. */
+    sc.seed = model_rng_stream(r->c.search.seed, 2 * (uint64_t)neuron);
+    model_rng spikes;
+    model_rng_seed(&spikes, model_rng_stream(r->c.search.seed, 2 * (uint64_t)neuron + 1));
+    search *se;
+    if (search_create(&se, &sc, err))
+        return 1;
+    *row = (mei_search_neuron){.neuron = neuron, .type = truth->type, .natural = truth->natural,
+                               .trials_to_natural = -1, .seed = sc.seed};
+    mei_search_event e = {.index = j, .count = r->count, .generations = r->c.generations};
+    float *best = r->best + (size_t)j * r->P;
+    for (int g = 0; g < r->c.generations; g++) {
+        search_ask(se, s->images);
+        float top = show_generation(s, neuron, sc.population, &spikes);
+        if (g == 0)
+            row->first_rate = top;
+        row->trials += sc.population * r->c.repeats;
+        if (search_tell(se, s->fitness, err)) {
+            search_destroy(se);
+            return 1;
+        }
+        search_best(se, best, &e.best);
+        /* What the search would hand over now, scored by the truth (which
+         * the search never sees). */
+        if (row->trials_to_natural < 0 && true_rate(s, neuron, best) > row->natural)
+            row->trials_to_natural = row->trials;
+        e.generation = g + 1;
+        if (s->fn)
+            s->fn(&e, s->user);
+    }
+    row->fitness = e.best.fitness;
+    row->evaluations = e.best.evaluations;
+    row->true_rate = stimulus_truth_score(s->truth, j, STIMULUS_KIND_MEI, best);
+    search_destroy(se);
+    return 0;
+}
+
+/* ---- Files -------------------------------------------------------------- */
+
+static int rows_finite(const mei_search_run *r, char *err)
+{
+    for (int j = 0; j < r->count; j++) {
+        const mei_search_neuron *w = &r->rows[j];
+        if (!isfinite(w->fitness) || !isfinite(w->true_rate) || !isfinite(w->natural))
+            return !controller_fail(err, "neuron %d: its search's fitness or true response is "
+                                         "not finite: no manifest written", w->neuron);
+    }
+    return 1;
+}
+
+static void manifest_neuron(json_out *o, json_t *list, const mei_search_run *r, int j,
+                            const char *file)
+{
+    const mei_search_neuron *w = &r->rows[j];
+    const float *x = r->best + (size_t)j * r->P;
+    json_t *s = json_out_object(o, list, "stimuli");
+    json_out_int(o, s, "index", j);
+    json_out_int(o, s, "neuron", w->neuron);
+    json_out_text(o, s, "kind", "search");
+    json_out_text(o, s, "file", file);
+    json_out_text(o, s, "cell_type", sim_cell_type_name(w->type));
+    json_out_real(o, s, "contrast", stimulus_rms_contrast(x, r->P));
+    json_out_real(o, s, "mean", stimulus_mean(x, r->P));
+    json_out_seed(o, s, "seed", w->seed);
+    json_out_int(o, s, "trials", w->trials);
+    json_out_real(o, s, "fitness", w->fitness);
+    json_out_int(o, s, "evaluations", w->evaluations);
+    json_out_real(o, s, "true_response", w->true_rate);
+    json_out_real(o, s, "true_best_natural", w->natural);
+    json_out_real_or_null(o, s, "true_optimum", w->optimum);
+    if (w->trials_to_natural >= 0)
+        json_out_int(o, s, "trials_to_beat_natural", w->trials_to_natural);
+    else
+        json_out_null(o, s, "trials_to_beat_natural");
+}
+
+static void manifest_settings(json_out *o, const mei_search_run *r)
+{
+    const search_config *c = &r->c.search;
+    json_t *s = json_out_object(o, o->root, "search");
+    json_out_text(o, s, "space", "sums of Gabor primitives");
+    json_out_int(o, s, "generations", r->c.generations);
+    json_out_int(o, s, "population", c->population);
+    json_out_int(o, s, "repeats", r->c.repeats);
+    json_out_int(o, s, "elites", c->elites);
+    json_out_int(o, s, "primitives", c->primitives);
+    json_out_real(o, s, "mutation_rate", c->mutation_rate);
+    json_out_real(o, s, "mutation_sd", c->mutation_sd);
+    json_out_real(o, s, "crossover", c->crossover);
+    json_out_seed(o, s, "seed", c->seed);
+}
+
+static int write_files(const mei_search_run *r, char *err)
+{
+    if (!rows_finite(r, err))
+        return 1;
+    char path[4096];
+    json_out o;
+    if (json_out_begin(&o))
+        return controller_fail(err, "out of memory for the manifest");
+    json_out_text(&o, o.root, "inception_version", inception_version_string());
+    json_out_text(&o, o.root, "data", r->c.data_dir);
+    json_out_int(&o, o.root, "height", r->H);
+    json_out_int(&o, o.root, "width", r->W);
+    json_out_real(&o, o.root, "mean_luminance", r->budget.mean_luminance);
+    json_out_real(&o, o.root, "contrast_budget", r->budget.contrast);
+    manifest_settings(&o, r);
+    json_t *list = json_out_array(&o, o.root, "stimuli");
+    int status = 0;
+    for (int j = 0; j < r->count && !status; j++) {
+        char name[64];
+        snprintf(name, sizeof name, "n%04d_search.png", r->rows[j].neuron);
+        snprintf(path, sizeof path, "%s/%s", r->c.out_dir, name);
+        status = png_write_gray(path, r->best + (size_t)j * r->P, r->H, r->W, err);
+        manifest_neuron(&o, list, r, j, name);
+    }
+    snprintf(path, sizeof path, "%s/manifest.json", r->c.out_dir);
+    if (!status && json_out_write(&o, path))
+        status = controller_fail(err, "%s not written: %s", path, o.err);
+    json_out_end(&o);
+    snprintf(path, sizeof path, "%s/stimuli.npy", r->c.out_dir);
+    int64_t shape[3] = {r->count, r->H, r->W};
+    if (!status)
+        status = npy_write(path, NPY_FLOAT32, 3, shape, r->best, err);
+    return status;
+}
+
+/* ---- The run ------------------------------------------------------------ */
+
+static int check_config(const mei_search_config *c, char *err)
+{
+    if (c->generations < 1)
+        return controller_fail(err, "generations %d: at least 1", c->generations);
+    if (c->repeats < 1)
+        return controller_fail(err, "repeats %d: at least 1", c->repeats);
+    return 0;
+}
+
+static int run(run_state *s, char *err)
+{
+    mei_search_run *r = s->r;
+    int status = check_config(&r->c, err) ? MEI_BATCH_USAGE : load(s, err);
+    if (status)
+        return status;
+    if (mkdir(r->c.out_dir, 0777) && errno != EEXIST)
+        return controller_fail(err, "cannot create %s: %s", r->c.out_dir, strerror(errno));
+    for (int j = 0; j < r->count; j++)
+        if (search_neuron(s, j, err))
+            return 1;
+    if (stimulus_truth_finish(s->truth, err))
+        return 1;
+    for (int j = 0; j < r->count; j++)
+        r->rows[j].optimum = stimulus_truth_row(s->truth, j)->optimum;
+    return write_files(r, err);
+}
+
+int mei_search_run_all(mei_search_run **out, const mei_search_config *c, mei_search_event_fn fn,
+                       void *user, char *err)
+{
+    *out = NULL;
+    mei_search_run *r = calloc(1, sizeof *r);
+    if (!r)
+        return controller_fail(err, "out of memory");
+    r->c = *c;
+    run_state s = {.r = r, .fn = fn, .user = user};
+    int status = run(&s, err);
+    dataset_free(&s.d);
+    free(s.train);
+    stimulus_truth_destroy(s.truth);
+    free(s.images);
+    free(s.rates);
+    free(s.fitness);
+    if (status) {
+        mei_search_destroy(r);
+        return status;
+    }
+    *out = r;
+    return 0;
+}
+
+void mei_search_destroy(mei_search_run *r)
+{
+    if (!r)
+        return;
+    free(r->neurons);
+    free(r->rows);
+    free(r->best);
+    free(r);
+}

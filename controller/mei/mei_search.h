@@ -1,0 +1,74 @@
+/* mei_search.h: `inception search`'s work as a library (controller/mei/): the
+ * model-free search (stimulus/synthesis/search.c) run offline against the
+ * simulated population of a dataset written by `inception simulate`. Each
+ * chosen neuron's search is shown its images, and its fitness is Poisson
+ * spike counts drawn from the simulated cell's true rate as the virtual rig
+ * draws them; then the best image's true response is compared with the
+ * truly best natural training image at the same budget and with the cell's
+ * known optimum (stimulus_truth). Writes each neuron's best image as a PNG,
+ * stimuli.npy and manifest.json.
+ *
+ * Nothing here prints: progress goes to an event callback, a failure is a
+ * status with a one-line reason in `err` (CONTROLLER_ERR_SIZE bytes). */
+#ifndef INCEPTION_MEI_SEARCH_H
+#define INCEPTION_MEI_SEARCH_H
+
+#include "controller_util.h"
+#include "model.h"
+#include "stimulus.h"
+
+enum { MEI_SEARCH_ALL, MEI_SEARCH_TUNING, MEI_SEARCH_HELD_OUT };
+
+/* The strings are not owned: they must outlive the run. */
+typedef struct mei_search_config {
+    const char *data_dir; /* `inception simulate`'s folder: population.npy and the images */
+    const char *neurons;  /* "3,7,10-19" or "all" */
+    int split;            /* of those, MEI_SEARCH_ALL, or the zoo's tuning or held-out
+                             families only (sim_family_held_out) */
+    const char *out_dir;  /* created if missing */
+    search_config search; /* the GA's settings; size, budget and seed are set per neuron */
+    int generations;
+    int repeats;          /* trials per image and generation; the fitness is their mean count */
+    float contrast;       /* > 0: the budget's contrast, else the training images' median */
+} mei_search_config;
+
+/* One neuron's outcome: the search's side (what it saw) and the truth's. */
+typedef struct mei_search_neuron {
+    int neuron, type;     /* type: sim_cell_type */
+    int trials;           /* images shown × repeats, all generations */
+    float fitness;        /* the best image's mean count over its evaluations */
+    int evaluations;      /* generations that showed it */
+    float true_rate;      /* its expected count (the simulated cell's rate) */
+    float first_rate;     /* the true rate of the first generation's truly best image */
+    float natural;        /* the truly best natural training image's, at the budget */
+    float optimum;        /* the cell's optimum (stimulus_truth: exact or searched) */
+    int trials_to_natural; /* trials until the search's best truly beat the natural (-1: never) */
+    uint64_t seed;        /* the search's */
+} mei_search_neuron;
+
+typedef struct mei_search_event {
+    int index, count;       /* the neuron's place in the run */
+    int generation, generations;
+    const mei_search_neuron *done; /* set once the neuron's search is finished */
+    search_result best;     /* the search's best after `generation` generations */
+} mei_search_event;
+typedef void (*mei_search_event_fn)(const mei_search_event *e, void *user);
+
+typedef struct mei_search_run {
+    mei_search_config c;
+    int H, W, P;
+    stimulus_budget budget;
+    int *neurons, count;
+    mei_search_neuron *rows; /* count */
+    float *best;             /* count × P: each neuron's best image */
+} mei_search_run;
+
+/* Everything: dataset and population loaded, each neuron searched, its best
+ * scored against the truth, the files written. 0 on success with *out the
+ * run (mei_search_destroy); else 1, or MEI_BATCH_USAGE for a request that
+ * cannot be met (bad --neurons), with the reason in err. */
+int mei_search_run_all(mei_search_run **out, const mei_search_config *c, mei_search_event_fn fn,
+                       void *user, char *err);
+void mei_search_destroy(mei_search_run *r);
+
+#endif
