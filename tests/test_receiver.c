@@ -798,7 +798,13 @@ static void test_openephys_restart_flush(void)
     CHECK(acq_receiver_create(&r, ctx, &c, err) == 0, "Open Ephys receiver: %s", err);
     void *s = zmq_socket(ctx, ZMQ_PUB);
     zmq_connect(s, "inproc://acq-oe-restart");
-    int num = 1, connected = 0;
+    /* The old clock's messages count from 2, as for a stream joined after
+     * the GUI started: had the receiver seen a message_num 1 within the
+     * last ACQ_SEQ_WINDOW messages, the restart's message_num 1 (sample 0,
+     * the same content) would be, and be taken for, a duplicate of it (this
+     * test failed that way whenever the subscription was up for the first
+     * message). */
+    int num = 2, connected = 0;
     for (int i = 0; i < 100 && !connected; i++) {
         snprintf(json, sizeof json, "{\"message_num\": %d, \"type\": \"data\", \"content\": "
                  "{\"num_samples\": 300, \"sample_num\": %d, \"sample_rate\": 30000}}", num++,
