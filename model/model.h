@@ -362,6 +362,8 @@ int metrics_evaluate(const float *pred, const float *resp, const int64_t *image_
  * NULL) is how many did. */
 #define METRICS_FEV_MIN 0.15f
 double metrics_feve_mean(const neuron_metrics *m, int neurons, int *kept);
+/* Whether one neuron's FEVE counts in that mean. */
+int metrics_feve_counts(const neuron_metrics *m);
 
 /* The metrics of each ground-truth cell type of a simulated population
  * (types: each neuron's SIM_CELL_*, sim_cell_types_read): how many neurons,
