@@ -733,6 +733,10 @@ double auditory_cell_gradient(auditory_population *p, int n, const float *clip, 
  * 0 (the subgradient 0 is taken). */
 double auditory_cell_gradient_image(const auditory_population *p, int n, const float *image,
                                     float *dimage);
+/* clip_ascend on cell n's expected count (auditory_cell_gradient): the best
+ * clip reached from `clip` (samples floats) replaces it, its rate in *rate. */
+int auditory_cell_ascend(auditory_population *p, int n, const clip_ascent_options *o,
+                         float *clip, double *rate, char *err);
 /* Cell n's best clip at the budget into clip (samples floats) and its rate.
  * *known = 1 where the optimum is known (facilitation, level: built from
  * tones, the level cell's rate being its supremum), 0 where it is searched
