@@ -104,6 +104,7 @@ int sound_clips_read(const char *folder, const sound_clip_options *o, float **cl
         return 1;
     int status = 0, ramp = (int)lround(o->ramp_ms * 1e-3 * o->rate);
     float *out = NULL;
+    size_t capacity = 0; /* clips `out` holds */
     for (int i = 0; i < files && *count < o->max_clips && !status; i++) {
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", folder, names[i]);
@@ -116,13 +117,12 @@ int sound_clips_read(const char *folder, const sound_clip_options *o, float **cl
         /* Consecutive clips; a remainder shorter than a clip is not used. */
         for (int start = 0; start + o->samples <= frames && *count < o->max_clips;
              start += o->samples) {
-            float *grown = realloc(out, sizeof(float) * (size_t)(*count + 1) * o->samples);
-            if (!grown) {
+            if (stimulus_grow(&out, &capacity, (size_t)*count + 1,
+                              sizeof(float) * (size_t)o->samples, 16)) {
                 snprintf(err, STIMULUS_ERR_SIZE, "sound clips: out of memory");
                 status = 1;
                 break;
             }
-            out = grown;
             float *clip = out + (size_t)*count * o->samples;
             memcpy(clip, x + start, sizeof(float) * (size_t)o->samples);
             clip_ramp(clip, o->samples, ramp);
