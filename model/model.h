@@ -316,7 +316,8 @@ int image_load_gray(const char *path, int *height, int *width, float **pixels, c
  * array (its magic), or neither (also a file that cannot be read). */
 enum { IMAGE_FILE_OTHER, IMAGE_FILE_IMAGE, IMAGE_FILE_NPY };
 int image_file_kind(const char *path);
-/* The one lister of image folders (image_set.c, photo_patches): the full
+/* The one lister of folders (image_set.c, photo_patches, and synthesis'
+ * sound_clips_read for sound folders): the full
  * paths of the folder's regular files whose names do not start with '.',
  * sorted by name in byte order (not locale: the same on every machine);
  * *paths malloc'd (image_folder_list_free). Errors name the folder. */
