@@ -89,7 +89,8 @@ struct acq_aligner {
     edge edges[MAX_EDGES];
     int nedges;
     pending_trial *pending;
-    int head, npending, cap_pending;
+    int head, npending;
+    size_t cap_pending;
     int offset_known;
     int vote_due;  /* an onset or edge arrived since the last vote */
     int vote_waiting; /* a pairing won, but its evidence was not all in: vote again */
@@ -281,20 +282,15 @@ int acq_aligner_add_onset(acq_aligner *a, uint64_t trial, uint64_t stimulus_id,
     if (a->npending == MAX_PENDING)
         return acq_fail(err, "aligner: %d onsets pending and no data completes them",
                         MAX_PENDING);
-    if (a->head + a->npending == a->cap_pending) {
+    if ((size_t)(a->head + a->npending) == a->cap_pending) {
         /* Slide the live part to the front first; grow only when it is full. */
         if (a->head > 0) {
             memmove(a->pending, a->pending + a->head, sizeof(pending_trial) * (size_t)a->npending);
             a->head = 0;
         }
-        if (a->npending == a->cap_pending) {
-            int cap = a->cap_pending ? 2 * a->cap_pending : 64;
-            pending_trial *grown = realloc(a->pending, sizeof *grown * (size_t)cap);
-            if (!grown)
-                return acq_fail(err, "aligner: out of memory");
-            a->pending = grown;
-            a->cap_pending = cap;
-        }
+        if (acq_grow(&a->pending, &a->cap_pending, (size_t)a->npending + 1, sizeof *a->pending,
+                     64))
+            return acq_fail(err, "aligner: out of memory");
     }
     pending_trial *p = &a->pending[a->head + a->npending++];
     memset(p, 0, sizeof *p);

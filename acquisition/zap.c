@@ -78,14 +78,9 @@ int acq_curve_allow_parse(const char *text, size_t size, const char *name, uint8
         }
         if (kind == 0)
             continue;
-        if (*count == capacity) {
-            capacity = capacity ? 2 * capacity : 8;
-            uint8_t *grown = realloc(*keys, capacity * 32);
-            if (!grown) {
-                snprintf(err, ACQ_ERR_SIZE, "%s: out of memory", name);
-                goto fail;
-            }
-            *keys = grown;
+        if (acq_grow(keys, &capacity, *count + 1, 32, 8)) {
+            snprintf(err, ACQ_ERR_SIZE, "%s: out of memory", name);
+            goto fail;
         }
         memcpy(*keys + 32 * (*count)++, raw, 32);
     }
@@ -110,15 +105,12 @@ static int read_allow_file(const char *path, uint8_t **keys, size_t *count, char
     char *text = NULL;
     size_t size = 0, capacity = 0, got;
     do {
-        if (size == capacity) {
-            capacity = capacity ? 2 * capacity : 4096;
-            char *grown = capacity > (64u << 20) ? NULL : realloc(text, capacity);
-            if (!grown) {
-                free(text);
-                fclose(f);
-                return acq_fail(err, "%s: too large for a CURVE client list", path);
-            }
-            text = grown;
+        /* Up to 64 MiB: far beyond any list of keys. */
+        if (size == capacity &&
+            (capacity >= (64u << 20) || acq_grow(&text, &capacity, size + 1, 1, 4096))) {
+            free(text);
+            fclose(f);
+            return acq_fail(err, "%s: too large for a CURVE client list", path);
         }
         got = fread(text + size, 1, capacity - size, f);
         size += got;

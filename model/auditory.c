@@ -485,6 +485,13 @@ static double cell_objective(const float *clip, float *grad, void *user)
     return auditory_cell_gradient(t->p, t->n, clip, grad);
 }
 
+int auditory_cell_ascend(auditory_population *p, int n, const clip_ascent_options *o,
+                         float *clip, double *rate, char *err)
+{
+    cell_target target = {p, n};
+    return clip_ascend(clip, p->config.cochlea.samples, o, cell_objective, &target, rate, err);
+}
+
 static double cell_rate(auditory_population *p, int n, const float *clip)
 {
     cochleagram_forward(p->cochlea, p->image, clip, 1);
@@ -570,7 +577,6 @@ int auditory_cell_optimum(auditory_population *p, int n, const clip_ascent_optio
         if (c->type == AUDITORY_LEVEL)
             best = c->offset + c->gain; /* the supremum (see the top of this file) */
     } else {
-        cell_target target = {p, n};
         /* Starts: the calibration clip that drives the cell most, and noise. */
         int top = 0;
         double top_rate = -INFINITY;
@@ -591,7 +597,7 @@ int auditory_cell_optimum(auditory_population *p, int n, const clip_ascent_optio
                     x[i] = (float)model_rng_normal(&rng);
             }
             double v;
-            if (clip_ascend(x, S, search, cell_objective, &target, &v, err)) {
+            if (auditory_cell_ascend(p, n, search, x, &v, err)) {
                 free(x);
                 return 1;
             }

@@ -11,18 +11,15 @@ static void correlate_plane(float *out, const float *in, const float *w, int H, 
 {
     int p = (K - 1) / 2;
     for (int y = 0; y < H; y++) {
+        int ky0, ky1;
+        conv_tap_range(y, H, K, &ky0, &ky1);
         for (int x = 0; x < W; x++) {
+            int kx0, kx1;
+            conv_tap_range(x, W, K, &kx0, &kx1);
             float sum = 0.0f;
-            for (int ky = 0; ky < K; ky++) {
-                int iy = y + ky - p;
-                if (iy < 0 || iy >= H)
-                    continue;
-                for (int kx = 0; kx < K; kx++) {
-                    int ix = x + kx - p;
-                    if (ix >= 0 && ix < W)
-                        sum += w[ky * K + kx] * in[iy * W + ix];
-                }
-            }
+            for (int ky = ky0; ky < ky1; ky++)
+                for (int kx = kx0; kx < kx1; kx++)
+                    sum += w[ky * K + kx] * in[(y + ky - p) * W + x + kx - p];
             out[y * W + x] += sum;
         }
     }

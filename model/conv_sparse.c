@@ -78,17 +78,12 @@ static void pixel_taps(float *restrict taps, const float *restrict w_block,
 /* Adds one output pixel's taps into the input plane, clipped to the map. */
 static void scatter_taps(float *plane, const float *taps, int y, int x, int H, int W, int K)
 {
-    int p = (K - 1) / 2;
-    for (int ky = 0; ky < K; ky++) {
-        int iy = y + ky - p;
-        if (iy < 0 || iy >= H)
-            continue;
-        for (int kx = 0; kx < K; kx++) {
-            int ix = x + kx - p;
-            if (ix >= 0 && ix < W)
-                plane[iy * W + ix] += taps[ky * K + kx];
-        }
-    }
+    int p = (K - 1) / 2, ky0, ky1, kx0, kx1;
+    conv_tap_range(y, H, K, &ky0, &ky1);
+    conv_tap_range(x, W, K, &kx0, &kx1);
+    for (int ky = ky0; ky < ky1; ky++)
+        for (int kx = kx0; kx < kx1; kx++)
+            plane[(y + ky - p) * W + x + kx - p] += taps[ky * K + kx];
 }
 
 /* Input channels are handled CHANNEL_BLOCK at a time: long enough runs for

@@ -167,6 +167,7 @@ typedef struct set_file {
 
 struct image_set {
     set_file *files;
+    size_t file_capacity;
     int file_count, count;
 };
 
@@ -233,10 +234,8 @@ static int open_npy(set_file *s, char *err)
 /* File `name` in `folder` (folder NULL: `name` is the path), added to the set. */
 static int add_file(image_set *s, const char *folder, const char *name, int alone, char *err)
 {
-    set_file *grown = realloc(s->files, (size_t)(s->file_count + 1) * sizeof *grown);
-    if (!grown)
+    if (model_grow(&s->files, &s->file_capacity, (size_t)s->file_count + 1, sizeof *s->files, 16))
         return model_fail(err, "%s: out of memory", name);
-    s->files = grown;
     set_file *f = &s->files[s->file_count];
     memset(f, 0, sizeof *f);
     size_t n = (folder ? strlen(folder) + 1 : 0) + strlen(name) + 1;

@@ -401,6 +401,7 @@ typedef struct photo {
 typedef struct photo_list {
     photo *items;
     int count;
+    size_t capacity;
 } photo_list;
 
 static void photo_list_free(photo_list *list)
@@ -410,6 +411,7 @@ static void photo_list_free(photo_list *list)
     free(list->items);
     list->items = NULL;
     list->count = 0;
+    list->capacity = 0;
 }
 
 static int compare_names(const void *a, const void *b)
@@ -435,7 +437,8 @@ int image_folder_list(const char *folder, char ***paths, int *count, char *err)
         snprintf(err, MODEL_ERR_SIZE, "%s: cannot open folder: %s", folder, strerror(errno));
         return -1;
     }
-    int capacity = 0, failed = 0;
+    size_t capacity = 0;
+    int failed = 0;
     struct dirent *entry;
     while (!failed && (entry = readdir(dir))) {
         if (entry->d_name[0] == '.')
@@ -446,15 +449,9 @@ int image_folder_list(const char *folder, char ***paths, int *count, char *err)
             free(path);
             continue;
         }
-        if (path && *count == capacity) {
-            capacity = capacity ? 2 * capacity : 64;
-            char **grown = realloc(*paths, (size_t)capacity * sizeof *grown);
-            if (grown)
-                *paths = grown;
-            else {
-                free(path);
-                path = NULL;
-            }
+        if (path && model_grow(paths, &capacity, (size_t)*count + 1, sizeof **paths, 64)) {
+            free(path);
+            path = NULL;
         }
         if (!path)
             failed = 1;
@@ -523,10 +520,9 @@ static int is_skimage_data_folder(const char *folder)
 /* Append one photograph to the list, taking ownership of `path`. */
 static int photo_list_add(photo_list *list, char *path, int height, int width)
 {
-    photo *grown = realloc(list->items, (size_t)(list->count + 1) * sizeof *grown);
-    if (!grown)
+    if (model_grow(&list->items, &list->capacity, (size_t)list->count + 1, sizeof *list->items,
+                   16))
         return -1;
-    list->items = grown;
     list->items[list->count++] = (photo){path, height, width};
     return 0;
 }
@@ -539,6 +535,7 @@ static int photo_list_build(const char *folder, int min_height, int min_width, i
 {
     list->items = NULL;
     list->count = 0;
+    list->capacity = 0;
     char **paths;
     int files;
     if (image_folder_list(folder, &paths, &files, err))

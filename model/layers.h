@@ -16,6 +16,16 @@
  *   weight[o][i][ky][kx] · in[b][i][y+ky-p][x+kx-p],  p = (K-1)/2,
  * zero outside the image. K is odd. */
 
+/* The kernel offsets k in [*lo, *hi) whose tap at output position c (the
+ * tap at input c + k - p, p = (K-1)/2) lies inside a line of n pixels: the
+ * clipping of same padding, shared by the direct and sparse convolutions. */
+static inline void conv_tap_range(int c, int n, int K, int *lo, int *hi)
+{
+    int p = (K - 1) / 2;
+    *lo = c < p ? p - c : 0;
+    *hi = n + p - c < K ? n + p - c : K;
+}
+
 /* Direct reference implementation: slow, obviously right, used by tests. */
 void conv2d_forward(float *out, const float *in, const float *weight, const float *bias,
                     int B, int Cin, int Cout, int H, int W, int K);

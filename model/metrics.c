@@ -272,12 +272,17 @@ void metrics_summarize(const float *values, int n, metric_summary *out)
     free(v);
 }
 
+int metrics_feve_counts(const neuron_metrics *m)
+{
+    return m->fev >= METRICS_FEV_MIN && isfinite(m->feve);
+}
+
 double metrics_feve_mean(const neuron_metrics *m, int neurons, int *kept)
 {
     double sum = 0.0;
     int k = 0;
     for (int i = 0; i < neurons; i++)
-        if (m[i].fev >= METRICS_FEV_MIN && isfinite(m[i].feve)) {
+        if (metrics_feve_counts(&m[i])) {
             sum += m[i].feve;
             k++;
         }

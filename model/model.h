@@ -34,6 +34,12 @@ int model_fail(char *err, const char *fmt, ...) __attribute__((format(printf, 2,
 int model_fail_in_file(char *err, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void model_error_in_file(char *err, const char *path);
+/* The library's one growable array (model_error.c): `items` points at the
+ * array's pointer (of any object type), `capacity` is how many items it
+ * holds. model_grow makes room for `needed` items, doubling the capacity from
+ * `first`; 0 on success, 1 when the memory is refused (the array and
+ * capacity then as they were). */
+int model_grow(void *items, size_t *capacity, size_t needed, size_t item_size, size_t first);
 
 /* ------------------------------------------------------------------------ */
 /* Random numbers: xoshiro256** seeded with splitmix64, so every random choice
@@ -310,7 +316,8 @@ int image_load_gray(const char *path, int *height, int *width, float **pixels, c
  * array (its magic), or neither (also a file that cannot be read). */
 enum { IMAGE_FILE_OTHER, IMAGE_FILE_IMAGE, IMAGE_FILE_NPY };
 int image_file_kind(const char *path);
-/* The one lister of image folders (image_set.c, photo_patches): the full
+/* The one lister of folders (image_set.c, photo_patches, and synthesis'
+ * sound_clips_read for sound folders): the full
  * paths of the folder's regular files whose names do not start with '.',
  * sorted by name in byte order (not locale: the same on every machine);
  * *paths malloc'd (image_folder_list_free). Errors name the folder. */
@@ -362,6 +369,8 @@ int metrics_evaluate(const float *pred, const float *resp, const int64_t *image_
  * NULL) is how many did. */
 #define METRICS_FEV_MIN 0.15f
 double metrics_feve_mean(const neuron_metrics *m, int neurons, int *kept);
+/* Whether one neuron's FEVE counts in that mean. */
+int metrics_feve_counts(const neuron_metrics *m);
 
 /* The metrics of each ground-truth cell type of a simulated population
  * (types: each neuron's SIM_CELL_*, sim_cell_types_read): how many neurons,
@@ -731,6 +740,10 @@ double auditory_cell_gradient(auditory_population *p, int n, const float *clip, 
  * 0 (the subgradient 0 is taken). */
 double auditory_cell_gradient_image(const auditory_population *p, int n, const float *image,
                                     float *dimage);
+/* clip_ascend on cell n's expected count (auditory_cell_gradient): the best
+ * clip reached from `clip` (samples floats) replaces it, its rate in *rate. */
+int auditory_cell_ascend(auditory_population *p, int n, const clip_ascent_options *o,
+                         float *clip, double *rate, char *err);
 /* Cell n's best clip at the budget into clip (samples floats) and its rate.
  * *known = 1 where the optimum is known (facilitation, level: built from
  * tones, the level cell's rate being its supremum), 0 where it is searched

@@ -1,7 +1,10 @@
-/* model_error.c: the model library's one error helper (model.h). */
+/* model_error.c: the model library's one error helper and its one growable
+ * array (model.h). */
 #include "model.h"
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int model_fail(char *err, const char *fmt, ...)
@@ -37,4 +40,24 @@ int model_fail_in_file(char *err, const char *path, const char *fmt, ...)
         model_error_in_file(err, path);
     }
     return 1;
+}
+
+int model_grow(void *items, size_t *capacity, size_t needed, size_t item_size, size_t first)
+{
+    if (needed <= *capacity)
+        return 0;
+    size_t c = *capacity ? *capacity : (first ? first : 1);
+    while (c < needed)
+        c = c > SIZE_MAX / 2 ? needed : 2 * c;
+    if (item_size && c > SIZE_MAX / item_size)
+        return 1;
+    void *array;
+    memcpy(&array, items, sizeof array); /* `items` points at an object pointer of any type */
+    size_t bytes = c * item_size;
+    void *grown = realloc(array, bytes ? bytes : 1);
+    if (!grown)
+        return 1;
+    memcpy(items, &grown, sizeof grown);
+    *capacity = c;
+    return 0;
 }

@@ -771,17 +771,28 @@ static int begin_image_pass(model *m, const float *images, int batch, char *err)
     return check_finite_images(images, batch, (size_t)m->cfg.height * m->cfg.width, err);
 }
 
+/* The forward pass over the chunk of B images from `start` (of at most the
+ * workspace's capacity), its rates copied into rates (may be NULL). */
+static void forward_chunk(model *m, const float *images, int start, int B, float *rates)
+{
+    size_t HW = (size_t)m->cfg.height * m->cfg.width, N = (size_t)m->cfg.neurons;
+    forward(m, images + start * HW, B, NULL);
+    if (rates)
+        memcpy(rates + start * N, m->ws.rate, (size_t)B * N * sizeof(float));
+}
+
+static int chunk_size(const model *m, int batch, int start)
+{
+    return batch - start < m->ws.capacity ? batch - start : m->ws.capacity;
+}
+
 int model_predict(model *m, const float *images, int batch, float *rates, char *err)
 {
     if (begin_image_pass(m, images, batch, err))
         return 1;
-    size_t HW = (size_t)m->cfg.height * m->cfg.width, N = (size_t)m->cfg.neurons;
-    for (int start = 0; start < batch; start += m->ws.capacity) {
-        int B = batch - start < m->ws.capacity ? batch - start : m->ws.capacity;
-        forward(m, images + start * HW, B, NULL);
-        memcpy(rates + start * N, m->ws.rate, (size_t)B * N * sizeof(float));
-    }
-    return check_finite_rates(rates, batch, N, err);
+    for (int start = 0; start < batch; start += m->ws.capacity)
+        forward_chunk(m, images, start, chunk_size(m, batch, start), rates);
+    return check_finite_rates(rates, batch, (size_t)m->cfg.neurons, err);
 }
 
 /* Forward, then the chunk's weights (given, or from its rates), backward. */
@@ -793,10 +804,8 @@ static int input_gradient(model *m, const float *images, int batch, const float 
         return 1;
     size_t HW = (size_t)m->cfg.height * m->cfg.width, N = (size_t)m->cfg.neurons;
     for (int start = 0; start < batch; start += m->ws.capacity) {
-        int B = batch - start < m->ws.capacity ? batch - start : m->ws.capacity;
-        forward(m, images + start * HW, B, NULL);
-        if (rates)
-            memcpy(rates + start * N, m->ws.rate, (size_t)B * N * sizeof(float));
+        int B = chunk_size(m, batch, start);
+        forward_chunk(m, images, start, B, rates);
         if (weights_of)
             weights_of(m->ws.rate, start, B, m->ws.grad_rate, ctx);
         else
@@ -868,7 +877,7 @@ int model_core_features(model *m, const float *images, int batch, int pool, floa
     int H = m->cfg.height, W = m->cfg.width;
     size_t HW = (size_t)H * W, per_image = (size_t)C * OH * OW;
     for (int start = 0; start < batch; start += m->ws.capacity) {
-        int B = batch - start < m->ws.capacity ? batch - start : m->ws.capacity;
+        int B = chunk_size(m, batch, start);
         standardize(m, images + start * HW, B);
         const float *maps = core_forward(m, B, NULL);
         float *dst = out + (size_t)start * per_image;

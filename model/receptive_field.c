@@ -173,6 +173,23 @@ static void valid_range(int out_start, int out_size, int in_start, int in_size, 
         *hi = *lo;
 }
 
+/* Where one tap (ky, kx) reads: output pixels oy in [y_lo, y_hi), ox in
+ * [x_lo, x_hi) take input pixel oy·in_w + ox + shift; `clipped`: some output
+ * pixels' tap falls outside the input region (the image's edge). */
+typedef struct window_tap {
+    int y_lo, y_hi, x_lo, x_hi, shift, clipped;
+} window_tap;
+
+static window_tap window_tap_at(rf_rect ri, rf_rect ro, int ky, int kx, int p)
+{
+    window_tap t;
+    valid_range(ro.y0, ro.h, ri.y0, ri.h, ky, p, &t.y_lo, &t.y_hi);
+    valid_range(ro.x0, ro.w, ri.x0, ri.w, kx, p, &t.x_lo, &t.x_hi);
+    t.shift = (ro.y0 + ky - p - ri.y0) * ri.w + (ro.x0 + kx - p - ri.x0);
+    t.clipped = t.y_hi - t.y_lo < ro.h || t.x_hi - t.x_lo < ro.w;
+    return t;
+}
+
 /* Columns for a window convolution: col[(i·K + ky)·K + kx][s] is input
  * channel i at output pixel s's tap (ky, kx), zero outside the input region
  * (which is where the image ends: the region is the output widened by p).
@@ -182,22 +199,17 @@ static void window_im2col(float *col, const float *in, rf_rect ri, rf_rect ro, i
 {
     int p = (K - 1) / 2, area = rect_area(ro);
     for (int i = 0; i < cin; i++)
-        for (int ky = 0; ky < K; ky++) {
-            int y_lo, y_hi;
-            valid_range(ro.y0, ro.h, ri.y0, ri.h, ky, p, &y_lo, &y_hi);
+        for (int ky = 0; ky < K; ky++)
             for (int kx = 0; kx < K; kx++) {
-                int x_lo, x_hi;
-                valid_range(ro.x0, ro.w, ri.x0, ri.w, kx, p, &x_lo, &x_hi);
+                window_tap t = window_tap_at(ri, ro, ky, kx, p);
                 float *dst = col + ((size_t)(i * K + ky) * K + kx) * area;
-                if (y_hi - y_lo < ro.h || x_hi - x_lo < ro.w) /* the tap leaves the image */
+                if (t.clipped)
                     memset(dst, 0, sizeof(float) * (size_t)area);
                 const float *src = in + (size_t)i * rect_area(ri);
-                int shift = (ro.y0 + ky - p - ri.y0) * ri.w + (ro.x0 + kx - p - ri.x0);
-                for (int oy = y_lo; oy < y_hi; oy++)
-                    for (int ox = x_lo; ox < x_hi; ox++)
-                        dst[oy * ro.w + ox] = src[oy * ri.w + ox + shift];
+                for (int oy = t.y_lo; oy < t.y_hi; oy++)
+                    for (int ox = t.x_lo; ox < t.x_hi; ox++)
+                        dst[oy * ro.w + ox] = src[oy * ri.w + ox + t.shift];
             }
-        }
 }
 
 /* The transpose of window_im2col: add each column entry back to its input
@@ -207,20 +219,15 @@ static void window_col2im(float *din, const float *col, rf_rect ri, rf_rect ro, 
     int p = (K - 1) / 2, area = rect_area(ro);
     memset(din, 0, sizeof(float) * (size_t)cin * rect_area(ri));
     for (int i = 0; i < cin; i++)
-        for (int ky = 0; ky < K; ky++) {
-            int y_lo, y_hi;
-            valid_range(ro.y0, ro.h, ri.y0, ri.h, ky, p, &y_lo, &y_hi);
+        for (int ky = 0; ky < K; ky++)
             for (int kx = 0; kx < K; kx++) {
-                int x_lo, x_hi;
-                valid_range(ro.x0, ro.w, ri.x0, ri.w, kx, p, &x_lo, &x_hi);
+                window_tap t = window_tap_at(ri, ro, ky, kx, p);
                 const float *src = col + ((size_t)(i * K + ky) * K + kx) * area;
                 float *dst = din + (size_t)i * rect_area(ri);
-                int shift = (ro.y0 + ky - p - ri.y0) * ri.w + (ro.x0 + kx - p - ri.x0);
-                for (int oy = y_lo; oy < y_hi; oy++)
-                    for (int ox = x_lo; ox < x_hi; ox++)
-                        dst[oy * ri.w + ox + shift] += src[oy * ro.w + ox];
+                for (int oy = t.y_lo; oy < t.y_hi; oy++)
+                    for (int ox = t.x_lo; ox < t.x_hi; ox++)
+                        dst[oy * ri.w + ox + t.shift] += src[oy * ro.w + ox];
             }
-        }
 }
 
 /* Batch norm's evaluation-mode scale for channel o (1 without batch norm). */

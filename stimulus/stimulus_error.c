@@ -1,7 +1,11 @@
-/* stimulus_error.c: the stimulus library's one error helper (stimulus_base.h). */
+/* stimulus_error.c: the stimulus libraries' one error helper and one
+ * growable array (stimulus_base.h). */
 #include "stimulus_base.h"
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 int stimulus_fail(char *err, const char *fmt, ...)
 {
@@ -12,4 +16,24 @@ int stimulus_fail(char *err, const char *fmt, ...)
         va_end(ap);
     }
     return 1;
+}
+
+int stimulus_grow(void *items, size_t *capacity, size_t needed, size_t item_size, size_t first)
+{
+    if (needed <= *capacity)
+        return 0;
+    size_t c = *capacity ? *capacity : (first ? first : 1);
+    while (c < needed)
+        c = c > SIZE_MAX / 2 ? needed : 2 * c;
+    if (item_size && c > SIZE_MAX / item_size)
+        return 1;
+    void *array;
+    memcpy(&array, items, sizeof array); /* `items` points at an object pointer of any type */
+    size_t bytes = c * item_size;
+    void *grown = realloc(array, bytes ? bytes : 1);
+    if (!grown)
+        return 1;
+    memcpy(items, &grown, sizeof grown);
+    *capacity = c;
+    return 0;
 }

@@ -1,5 +1,6 @@
-/* command_model.c: `inception fit` and `inception evaluate`: options, model/'s
- * calls (load, fit, save, evaluate), the tables printed. */
+/* command_model.c: `inception fit` and `inception evaluate`: options, one
+ * library call (session_fit_dataset, session_evaluate_dataset in
+ * controller/session/session_fit_dataset.c), the progress and tables printed. */
 #include "commands.h"
 #include "controller.h"
 #include "model.h"
@@ -11,93 +12,73 @@
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-/* Load a dataset for a command, shrinking its images when asked. Prints the
- * reason on failure. */
-static int load_dataset(const char *command, const char *dir, int downsample, dataset *d)
+static void print_summary_row(const char *label, const metric_summary *s, int n)
 {
-    char err[MODEL_ERR_SIZE];
-    if (dataset_load(dir, d, err)) {
-        fprintf(stderr, "inception %s: %s\n", command, err);
-        return 1;
-    }
-    if (dataset_downsample(d, downsample, err)) {
-        fprintf(stderr, "inception %s: %s: %s\n", command, dir, err);
-        dataset_free(d);
-        return 1;
-    }
-    return 0;
+    printf("  %-22s %7.3f %7.3f %7.3f %7.3f   (%d neurons)\n", label, s->mean, s->median,
+           s->q25, s->q75, n);
 }
 
-static void print_summary_row(const char *label, const float *values, int n)
+/* The table every fit and evaluation ends with: per-neuron test metrics
+ * summarized (session_test_summary). */
+static void print_test_summary(const session_test_summary *t)
 {
-    metric_summary s;
-    metrics_summarize(values, n, &s);
-    printf("  %-22s %7.3f %7.3f %7.3f %7.3f   (%d neurons)\n", label, s.mean, s.median, s.q25,
-           s.q75, n);
-}
-
-/* The table every fit ends with: per-neuron test metrics summarized. */
-static int report_test_metrics(model *m, const dataset *d, const uint8_t *cell_types)
-{
-    int n_test = dataset_count_tier(d, TIER_TEST), N = d->neurons;
-    if (n_test < 2) {
+    if (t->trials < 2) {
         printf("no test trials: skipping the test metrics\n");
-        return 0;
+        return;
     }
-    neuron_metrics *nm = malloc((size_t)N * sizeof *nm);
-    float *column = malloc((size_t)N * sizeof(float));
-    char err[CONTROLLER_ERR_SIZE];
-    int status = 1;
-    if (!nm || !column) {
-        fprintf(stderr, "inception: out of memory for test metrics\n");
-        goto done;
-    }
-    if (session_fit_evaluate_tier(m, d, TIER_TEST, nm, &n_test, err)) {
-        fprintf(stderr, "inception: %s\n", err);
-        goto done;
-    }
-    printf("\ntest metrics (%d trials):      mean  median     q25     q75\n", n_test);
-#define ROW(label, field)                                                                    \
-    do {                                                                                      \
-        for (int i = 0; i < N; i++)                                                           \
-            column[i] = nm[i].field;                                                          \
-        print_summary_row(label, column, N);                                                  \
-    } while (0)
-    ROW("single-trial corr", single_trial_corr);
-    ROW("corr to average", corr_to_average);
-    ROW("oracle corr", oracle);
-    ROW("FEV (explainable)", fev);
-    ROW("FEVE (all neurons)", feve);
-    int kept = 0;
-    for (int i = 0; i < N; i++)
-        if (nm[i].fev >= METRICS_FEV_MIN && isfinite(nm[i].feve)) /* as metrics_feve_mean */
-            column[kept++] = nm[i].feve;
-    if (kept)
-        print_summary_row("FEVE (FEV >= 0.15)", column, kept);
-    if (cell_types) {
-        cell_type_metrics by_type[SIM_CELL_TYPES];
-        metrics_by_cell_type(nm, cell_types, N, by_type);
+    int N = t->neurons;
+    printf("\ntest metrics (%d trials):      mean  median     q25     q75\n", t->trials);
+    print_summary_row("single-trial corr", &t->single_trial_corr, N);
+    print_summary_row("corr to average", &t->corr_to_average, N);
+    print_summary_row("oracle corr", &t->oracle, N);
+    print_summary_row("FEV (explainable)", &t->fev, N);
+    print_summary_row("FEVE (all neurons)", &t->feve, N);
+    if (t->kept)
+        print_summary_row("FEVE (FEV >= 0.15)", &t->feve_kept, t->kept);
+    if (t->has_cell_types) {
         printf("\nby ground-truth cell type:        n    FEVE  corr to average  single-trial\n");
-        for (int t = 0; t < SIM_CELL_TYPES; t++)
-            if (by_type[t].neurons)
-                printf("  %-28s %4d %7.3f %16.3f %13.3f\n", sim_cell_type_name(t),
-                       by_type[t].neurons, by_type[t].feve, by_type[t].corr_to_average,
-                       by_type[t].single_trial_corr);
+        for (int k = 0; k < SIM_CELL_TYPES; k++) {
+            const cell_type_metrics *b = &t->by_type[k];
+            if (b->neurons)
+                printf("  %-28s %4d %7.3f %16.3f %13.3f\n", sim_cell_type_name(k), b->neurons,
+                       b->feve, b->corr_to_average, b->single_trial_corr);
+        }
     }
-    status = 0;
-done:
-    free(nm);
-    free(column);
-    return status;
 }
 
-static void print_progress(const fit_progress *p, void *user)
+/* The fit's and evaluation's progress on stdout. */
+static void print_event(const session_fit_dataset_event *e, void *user)
 {
-    (void)user;
-    printf("epoch %3d  loss %9.4f  validation corr %.4f  lr %.5f  %6.0f images/s  %6.1f s%s\n",
-           p->epoch, p->train_loss, p->validation_corr, p->learning_rate, p->images_per_second,
-           p->seconds, p->best_epoch == p->epoch ? "  *" : "");
-    fflush(stdout);
+    const char *path = user;
+    switch (e->stage) {
+    case SESSION_FIT_DATASET_MODEL_READ:
+        printf("%s: written by %s\n", path,
+               *e->writer ? e->writer : "an unrecorded writer (model file format version 1)");
+        break;
+    case SESSION_FIT_DATASET_BUILT: {
+        const dataset *d = e->data;
+        printf("fitting a %s model (%zu parameters) to %d neurons: %d training, %d validation, "
+               "%d test trials of %d×%d images\n",
+               model_kind_name(e->config->kind), e->parameters, d->neurons,
+               dataset_count_tier(d, TIER_TRAIN), dataset_count_tier(d, TIER_VALIDATION),
+               dataset_count_tier(d, TIER_TEST), d->height, d->width);
+        break;
+    }
+    case SESSION_FIT_DATASET_EPOCH: {
+        const fit_progress *p = e->epoch;
+        printf("epoch %3d  loss %9.4f  validation corr %.4f  lr %.5f  %6.0f images/s  %6.1f s%s\n",
+               p->epoch, p->train_loss, p->validation_corr, p->learning_rate,
+               p->images_per_second, p->seconds, p->best_epoch == p->epoch ? "  *" : "");
+        fflush(stdout);
+        break;
+    }
+    case SESSION_FIT_DATASET_SAVED: {
+        const fit_report *r = e->report;
+        printf("best validation correlation %.4f at epoch %d of %d (%.1f s); saved %s\n",
+               r->best_validation_corr, r->best_epoch, r->epochs, r->seconds, path);
+        break;
+    }
+    }
 }
 
 static const char fit_help[] =
@@ -236,44 +217,19 @@ int command_fit(int argc, char **argv)
     if (parse_model_options(o, COUNT(o), &c, &f))
         return 2;
 
-    int downsample = 1;
-    if (cli_get_int(o, COUNT(o), "downsample", 1, 64, &downsample))
+    session_fit_dataset_settings s = {.data_dir = dir, .out_path = out, .downsample = 1,
+                                      .model = c, .fit = f};
+    if (cli_get_int(o, COUNT(o), "downsample", 1, 64, &s.downsample))
         return 2;
-    char err[MODEL_ERR_SIZE];
-    dataset d;
-    if (load_dataset("fit", dir, downsample, &d))
-        return 1;
-    c.height = d.height;
-    c.width = d.width;
-    c.neurons = d.neurons;
-    model *m;
-    if (model_create(&m, &c, err)) {
-        fprintf(stderr, "inception fit: %s\n", err);
-        dataset_free(&d);
-        return 1;
-    }
-    printf("fitting a %s model (%zu parameters) to %d neurons: %d training, %d validation, "
-           "%d test trials of %d×%d images\n",
-           model_kind_name(c.kind), model_parameter_count(m), d.neurons,
-           dataset_count_tier(&d, TIER_TRAIN), dataset_count_tier(&d, TIER_VALIDATION),
-           dataset_count_tier(&d, TIER_TEST), d.height, d.width);
-    f.progress = print_progress;
+    char err[CONTROLLER_ERR_SIZE];
     fit_report report;
-    int status = 1;
-    if (model_fit(m, &d, &f, &report, err) ||
-        model_set_writer(m, inception_version_string(), err) || model_save(m, out, err)) {
+    session_test_summary test;
+    if (session_fit_dataset(&s, print_event, (void *)out, &report, &test, err)) {
         fprintf(stderr, "inception fit: %s\n", err);
-        goto done;
+        return 1;
     }
-    printf("best validation correlation %.4f at epoch %d of %d (%.1f s); saved %s\n",
-           report.best_validation_corr, report.best_epoch, report.epochs, report.seconds, out);
-    uint8_t *types = sim_cell_types_read(dir, d.neurons);
-    status = report_test_metrics(m, &d, types);
-    free(types);
-done:
-    model_destroy(m);
-    dataset_free(&d);
-    return status;
+    print_test_summary(&test);
+    return 0;
 }
 
 static const char evaluate_help[] =
@@ -304,34 +260,13 @@ int command_evaluate(int argc, char **argv)
     if (cli_get_int(o, COUNT(o), "threads", 1, 256, &threads) ||
         cli_get_int(o, COUNT(o), "downsample", 1, 64, &downsample))
         return 2;
-    char err[MODEL_ERR_SIZE];
-    model *m;
-    if (model_load(&m, path, err)) {
+    char err[CONTROLLER_ERR_SIZE];
+    session_test_summary test;
+    if (session_evaluate_dataset(path, dir, downsample, threads, print_event, (void *)path, &test,
+                                 err)) {
         fprintf(stderr, "inception evaluate: %s\n", err);
         return 1;
     }
-    model_set_threads(m, threads);
-    const char *writer = model_writer(m);
-    printf("%s: written by %s\n", path,
-           *writer ? writer : "an unrecorded writer (model file format version 1)");
-    dataset d;
-    if (load_dataset("evaluate", dir, downsample, &d)) {
-        model_destroy(m);
-        return 1;
-    }
-    const model_config *c = model_get_config(m);
-    int status = 1;
-    if (d.height != c->height || d.width != c->width || d.neurons != c->neurons) {
-        fprintf(stderr,
-                "inception evaluate: %s has %d×%d images and %d neurons; the model expects "
-                "%d×%d and %d\n",
-                dir, d.height, d.width, d.neurons, c->height, c->width, c->neurons);
-    } else {
-        uint8_t *types = sim_cell_types_read(dir, d.neurons);
-        status = report_test_metrics(m, &d, types);
-        free(types);
-    }
-    model_destroy(m);
-    dataset_free(&d);
-    return status;
+    print_test_summary(&test);
+    return 0;
 }

@@ -495,6 +495,63 @@ int session_replay_offline(const char *session_dir, const session_replay_setting
                            session_replay_result *result, char *err);
 
 /* ------------------------------------------------------------------------
+ * A dataset's fit and evaluation (session_fit_dataset.c): `inception fit`
+ * and `inception evaluate` as library calls. A dataset folder (compact or
+ * Sensorium layout, dataset_load) read and shrunk by `downsample`; fit: a
+ * model built for it, fitted with early stopping, the writer's version
+ * recorded and saved; evaluate: a saved model read. Then both summarize the
+ * per-neuron metrics on the test trials. Nothing here prints: progress goes
+ * to an event callback.
+ * ------------------------------------------------------------------------ */
+
+typedef enum session_fit_dataset_stage {
+    SESSION_FIT_DATASET_MODEL_READ, /* evaluate: the model file read: `writer` */
+    SESSION_FIT_DATASET_BUILT,      /* fit: data loaded, model built: `data`, `config`,
+                                       `parameters` */
+    SESSION_FIT_DATASET_EPOCH,      /* fit: an epoch ended: `epoch` */
+    SESSION_FIT_DATASET_SAVED       /* fit: fitted and saved: `report` */
+} session_fit_dataset_stage;
+
+typedef struct session_fit_dataset_event {
+    session_fit_dataset_stage stage;
+    const char *writer;       /* "" for a file that records none (format version 1) */
+    const dataset *data;
+    const model_config *config;
+    size_t parameters;
+    const fit_progress *epoch;
+    const fit_report *report;
+} session_fit_dataset_event;
+typedef void (*session_fit_dataset_event_fn)(const session_fit_dataset_event *e, void *user);
+
+/* The test trials' per-neuron metrics summarized over neurons. */
+typedef struct session_test_summary {
+    int trials;               /* test trials; below 2 nothing else is filled */
+    int neurons;
+    metric_summary single_trial_corr, corr_to_average, oracle, fev, feve;
+    metric_summary feve_kept; /* over the neurons metrics_feve_counts keeps */
+    int kept;                 /* how many: 0, no such row */
+    int has_cell_types;       /* a simulated population: by_type filled */
+    cell_type_metrics by_type[SIM_CELL_TYPES];
+} session_test_summary;
+
+typedef struct session_fit_dataset_settings {
+    const char *data_dir;
+    const char *out_path;     /* the fitted model's file */
+    int downsample;           /* 1: the images as stored */
+    model_config model;       /* height, width, neurons: set from the data */
+    fit_options fit;          /* progress and user: set by the call */
+} session_fit_dataset_settings;
+
+/* Fit: 0 on success, *report and *test filled; on a failure after the save
+ * (the test metrics), *report is still filled. */
+int session_fit_dataset(const session_fit_dataset_settings *s, session_fit_dataset_event_fn on_event,
+                        void *user, fit_report *report, session_test_summary *test, char *err);
+/* Evaluate the model file `model_path` on data_dir's test trials. */
+int session_evaluate_dataset(const char *model_path, const char *data_dir, int downsample,
+                             int threads, session_fit_dataset_event_fn on_event, void *user,
+                             session_test_summary *test, char *err);
+
+/* ------------------------------------------------------------------------
  * The inception loop (run.c): one session from a protocol, phase by phase:
  * start (rig, streams, presenter), recording (natural images, a background
  * fit), fit, targets and synthesis, closed loop, evaluation.

@@ -211,19 +211,6 @@ static int presenter_between_blocks(presenter *p, char *err)
     return !idle;
 }
 
-static int presenter_grow(void **array, int *capacity, int count, size_t item)
-{
-    if (count < *capacity)
-        return 0;
-    int n = *capacity ? 2 * *capacity : 64;
-    void *a = realloc(*array, (size_t)n * item);
-    if (!a)
-        return 1;
-    *array = a;
-    *capacity = n;
-    return 0;
-}
-
 /* Linear luminance → gamma-corrected gray RGBA, on the caller's thread. */
 int presenter_add_image(presenter *p, const float *pixels, int height, int width, int *id,
                         char *err)
@@ -237,8 +224,8 @@ int presenter_add_image(presenter *p, const float *pixels, int height, int width
     }
     size_t n = (size_t)height * (size_t)width;
     uint8_t *rgba = malloc(4 * n);
-    if (!rgba || presenter_grow((void **)&p->images, &p->image_capacity, p->image_count,
-                                sizeof *p->images)) {
+    if (!rgba || stimulus_grow(&p->images, &p->image_capacity, (size_t)p->image_count + 1,
+                               sizeof *p->images, 64)) {
         free(rgba);
         snprintf(err, STIMULUS_ERR_SIZE, "presenter: out of memory for an image");
         return 1;

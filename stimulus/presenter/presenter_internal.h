@@ -77,9 +77,11 @@ struct presenter {
     atomic_int abort_requested, paused, finish_requested;
 
     presenter_image *images;
-    int image_count, image_capacity;
+    int image_count;
+    size_t image_capacity;
     presenter_sound *sounds;
-    int sound_count, sound_capacity;
+    int sound_count;
+    size_t sound_capacity;
 
     presenter_ring requests, events;
     presenter_summary summary;

@@ -153,15 +153,10 @@ int presenter_add_sound_samples(presenter *p, const float *samples, int frames, 
                  rate, SOUND_MAX_SECONDS);
         return 1;
     }
-    if (p->sound_count == p->sound_capacity) {
-        int n = p->sound_capacity ? 2 * p->sound_capacity : 16;
-        presenter_sound *s = realloc(p->sounds, (size_t)n * sizeof *s);
-        if (!s) {
-            snprintf(err, STIMULUS_ERR_SIZE, "presenter: out of memory for a sound");
-            return 1;
-        }
-        p->sounds = s;
-        p->sound_capacity = n;
+    if (stimulus_grow(&p->sounds, &p->sound_capacity, (size_t)p->sound_count + 1,
+                      sizeof *p->sounds, 16)) {
+        snprintf(err, STIMULUS_ERR_SIZE, "presenter: out of memory for a sound");
+        return 1;
     }
     presenter_sound *s = &p->sounds[p->sound_count];
     s->samples = sound_convert(samples, frames, channels, rate, p->audio_rate, &s->frames, err);

@@ -3,14 +3,12 @@
  * cut into clips. */
 #include "synthesis/synthesis.h"
 
-#include <dirent.h>
 #include <math.h>
 #include <sndfile.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 
 /* Up to an hour: a recording cut into clips; beyond it a header is lying
  * or the file is not a stimulus. */
@@ -39,54 +37,6 @@ int sound_file_read(const char *path, int rate, float **samples, int *frames, ch
     return status;
 }
 
-static int by_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The folder's regular files not starting with '.', sorted by name. */
-static int list_files(const char *folder, char ***names, int *count, char *err)
-{
-    *names = NULL;
-    *count = 0;
-    DIR *dir = opendir(folder);
-    if (!dir) {
-        snprintf(err, STIMULUS_ERR_SIZE, "%s: cannot open the folder", folder);
-        return 1;
-    }
-    int capacity = 0;
-    struct dirent *e;
-    while ((e = readdir(dir))) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[4096];
-        struct stat st;
-        snprintf(path, sizeof path, "%s/%s", folder, e->d_name);
-        if (stat(path, &st) || !S_ISREG(st.st_mode))
-            continue;
-        if (*count == capacity) {
-            capacity = capacity ? 2 * capacity : 64;
-            char **grown = realloc(*names, sizeof(char *) * (size_t)capacity);
-            if (!grown)
-                break;
-            *names = grown;
-        }
-        (*names)[*count] = strdup(e->d_name);
-        if (!(*names)[*count])
-            break;
-        (*count)++;
-    }
-    int complete = e == NULL;
-    closedir(dir);
-    if (!complete) {
-        snprintf(err, STIMULUS_ERR_SIZE, "%s: out of memory listing the folder", folder);
-        return 1;
-    }
-    if (*count)
-        qsort(*names, (size_t)*count, sizeof(char *), by_name);
-    return 0;
-}
-
 int sound_clips_read(const char *folder, const sound_clip_options *o, float **clips,
                      int *count, int *skipped, char *err)
 {
@@ -98,15 +48,17 @@ int sound_clips_read(const char *folder, const sound_clip_options *o, float **cl
                  o->samples, o->rate, o->max_clips);
         return 1;
     }
-    char **names;
+    /* The folder's regular files by name: model/'s one folder lister. */
+    char **paths;
     int files;
-    if (list_files(folder, &names, &files, err))
-        return 1;
+    char merr[MODEL_ERR_SIZE];
+    if (image_folder_list(folder, &paths, &files, merr))
+        return stimulus_fail(err, "%s", merr);
     int status = 0, ramp = (int)lround(o->ramp_ms * 1e-3 * o->rate);
     float *out = NULL;
+    size_t capacity = 0; /* clips `out` holds */
     for (int i = 0; i < files && *count < o->max_clips && !status; i++) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s", folder, names[i]);
+        const char *path = paths[i], *name = path + strlen(folder) + 1;
         float *x;
         int frames;
         if (sound_file_read(path, o->rate, &x, &frames, err)) {
@@ -116,13 +68,12 @@ int sound_clips_read(const char *folder, const sound_clip_options *o, float **cl
         /* Consecutive clips; a remainder shorter than a clip is not used. */
         for (int start = 0; start + o->samples <= frames && *count < o->max_clips;
              start += o->samples) {
-            float *grown = realloc(out, sizeof(float) * (size_t)(*count + 1) * o->samples);
-            if (!grown) {
+            if (stimulus_grow(&out, &capacity, (size_t)*count + 1,
+                              sizeof(float) * (size_t)o->samples, 16)) {
                 snprintf(err, STIMULUS_ERR_SIZE, "sound clips: out of memory");
                 status = 1;
                 break;
             }
-            out = grown;
             float *clip = out + (size_t)*count * o->samples;
             memcpy(clip, x + start, sizeof(float) * (size_t)o->samples);
             clip_ramp(clip, o->samples, ramp);
@@ -131,7 +82,7 @@ int sound_clips_read(const char *folder, const sound_clip_options *o, float **cl
                 (*skipped)++; /* silent, or too peaky for the budget */
                 continue;
             }
-            if (o->clip_files && !(o->clip_files[*count] = strdup(names[i]))) {
+            if (o->clip_files && !(o->clip_files[*count] = strdup(name))) {
                 snprintf(err, STIMULUS_ERR_SIZE, "sound clips: out of memory");
                 status = 1;
                 break;
@@ -140,9 +91,7 @@ int sound_clips_read(const char *folder, const sound_clip_options *o, float **cl
         }
         free(x);
     }
-    for (int i = 0; i < files; i++)
-        free(names[i]);
-    free(names);
+    image_folder_list_free(paths, files);
     if (status || *count == 0)
         for (int i = 0; o->clip_files && i < *count; i++)
             free(o->clip_files[i]);

@@ -240,6 +240,19 @@ static int blur_kernel(float sigma, float *k)
     return r;
 }
 
+/* One line of n samples `stride` apart (a row: 1, a column: the width)
+ * convolved with the kernel k of radius r, cut at the line's ends. */
+static void blur_line(const float *in, float *out, int n, int stride, const float *k, int r)
+{
+    for (int i = 0; i < n; i++) {
+        int lo = i - r < 0 ? 0 : i - r, hi = i + r >= n ? n - 1 : i + r;
+        float s = 0.0f;
+        for (int j = lo; j <= hi; j++)
+            s += k[j - i + r] * in[j * stride];
+        out[i * stride] = s;
+    }
+}
+
 void stimulus_blur(const float *in, float *out, float *scratch, int height, int width,
                    float sigma)
 {
@@ -250,19 +263,7 @@ void stimulus_blur(const float *in, float *out, float *scratch, int height, int 
     float k[2 * BLUR_MAX_RADIUS + 1];
     int r = blur_kernel(sigma, k);
     for (int y = 0; y < height; y++) /* along rows */
-        for (int x = 0; x < width; x++) {
-            int lo = x - r < 0 ? 0 : x - r, hi = x + r >= width ? width - 1 : x + r;
-            float s = 0.0f;
-            for (int j = lo; j <= hi; j++)
-                s += k[j - x + r] * in[y * width + j];
-            scratch[y * width + x] = s;
-        }
-    for (int y = 0; y < height; y++) /* along columns */
-        for (int x = 0; x < width; x++) {
-            int lo = y - r < 0 ? 0 : y - r, hi = y + r >= height ? height - 1 : y + r;
-            float s = 0.0f;
-            for (int j = lo; j <= hi; j++)
-                s += k[j - y + r] * scratch[j * width + x];
-            out[y * width + x] = s;
-        }
+        blur_line(in + y * width, scratch + y * width, width, 1, k, r);
+    for (int x = 0; x < width; x++) /* along columns */
+        blur_line(scratch + x, out + x, height, width, k, r);
 }

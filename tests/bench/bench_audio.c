@@ -30,18 +30,6 @@ static double now(void)
     return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-typedef struct cell_target {
-    auditory_population *p;
-    int n;
-} cell_target;
-
-/* The true cell's rate and gradient, for the ascent on the truth. */
-static double cell_objective(const float *clip, float *grad, void *user)
-{
-    cell_target *t = user;
-    return auditory_cell_gradient(t->p, t->n, clip, grad);
-}
-
 static int compare_float(const void *a, const void *b)
 {
     float x = *(const float *)a, y = *(const float *)b;
@@ -266,10 +254,9 @@ int main(int argc, char **argv)
         auditory_population_rates(p, x1, 1, r);
         float single_true = r[n];
         /* The same ascent on the true cell from the same start. */
-        cell_target ct = {p, n};
         memcpy(truth_x, begin, sizeof(float) * S);
         double truth_ascent;
-        if (clip_ascend(truth_x, S, &a, cell_objective, &ct, &truth_ascent, err)) {
+        if (auditory_cell_ascend(p, n, &a, truth_x, &truth_ascent, err)) {
             fprintf(stderr, "%s\n", err);
             continue;
         }
