@@ -1906,6 +1906,9 @@ static int run_init(run_state *s, const protocol *p, const run_options *o, run_r
         if (session_sound_image_size(p, &s->H, &s->W, err))
             return 1;
     }
+    if (p->search.enabled) /* the protocol keys come first; the phase is the next step */
+        return controller_fail(err, "search.enabled: the search phase of inception run is not "
+                                    "built yet (docs/search.md); run inception search offline");
     s->P = s->H * s->W;
     snprintf(s->dir, sizeof s->dir, "%s", dir);
     snprintf(out->session_dir, sizeof out->session_dir, "%s", s->dir);
