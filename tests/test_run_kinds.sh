@@ -2,8 +2,10 @@
 # `inception run` with mei.kinds [full, masked, surround, least]: the
 # protocol tests/protocols/tiny.yaml (12 neurons, 2 targets, 10 MEI steps)
 # with surround cells in its population, controls [best_natural] and 3
-# closed-loop repeats; run_kinds_check.py reads the record and the report
-# back. About 6 s, most of it the display's frames. TAP output.
+# closed-loop repeats, and the search phase (3 generations of 6 images, 1
+# repeat, 2 primitives: about 1 s more); run_kinds_check.py reads the record
+# and the report back (run_search_check.py the search). About 7 s, most of it
+# the display's frames. TAP output.
 # Arguments: the inception executable, the tests folder.
 inception=$1
 tests=$2
@@ -15,6 +17,8 @@ tap_protocol tiny "$work/kinds.yaml" $base \
     -e "s|  fraction_complex: 0.5|  fraction_complex: 0.2\n  fraction_surround: 0.3|" \
     -e "s|  controls: \[best_natural, gabor, rf\]|  controls: [best_natural]\n  kinds: [full, masked, surround, least]|" \
     -e "s|^  repeats: 1$|  repeats: 3|"
+printf 'search:\n  enabled: true\n  generations: 3\n  population_size: 6\n  repeats: 1\n  primitives: 2\n  seed: 4\n' \
+    >>"$work/kinds.yaml"
 # The dummy driver (software rendering), as tests/test_run.sh.
 SDL_VIDEODRIVER=dummy "$inception" run "$work/kinds.yaml" --out "$work/session" \
     >"$work/out" 2>&1
@@ -25,4 +29,4 @@ if [ $status != 0 ]; then
     echo "1..1"
     exit 1
 fi
-exec $py "$tests/run_kinds_check.py" "$work/session" 2 3
+exec $py "$tests/run_kinds_check.py" "$work/session" 2 3 3 6 1 "$work/out"

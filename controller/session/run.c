@@ -82,6 +82,7 @@ typedef struct run_state {
 
     int *targets;
     int n_targets;
+    int64_t *search_best; /* n_targets: the search's handed-over stimulus ids (NULL: no search) */
     stimulus_budget budget;
     double period_ms;
 
@@ -101,9 +102,12 @@ typedef struct run_state {
     uint64_t restarts_noted; /* Open Ephys: clock restarts (GUI stop/start), as last recorded */
 } run_state;
 
+/* In the order of their bits in a resumed session's `begun` and `ended`:
+ * the search phase came later and is last, though it runs before the
+ * evaluation. */
 static const char *const phase_names[] = {"start", "recording", "fit", "synthesis",
-                                          "closed_loop", "evaluation"};
-enum { PHASE_COUNT = 6 };
+                                          "closed_loop", "evaluation", "search"};
+enum { PHASE_COUNT = 7 };
 
 static int phase_index(const char *name)
 {
@@ -1410,11 +1414,211 @@ static int phase_closed_loop(run_state *s, const int64_t *stimuli, int count)
 }
 
 /* ------------------------------------------------------------------------ */
+/* The model-free search (docs/search.md): per target a genetic search whose
+ * fitness is the recorded counts. Each generation is one block "search" of
+ * every target's images × search.repeats, shuffled, shown and recorded like
+ * every other stimulus (kind "search"); an image's fitness is its target's
+ * mean count over its unflagged trials. */
+
+typedef struct search_phase {
+    search **per_target;
+    float *images;      /* targets × population × P: the generation's */
+    int64_t *first_id;  /* targets: the stimulus id of the generation's first image */
+    float *fitness;     /* population */
+    int population;
+} search_phase;
+
+static void search_phase_free(search_phase *sp, int targets)
+{
+    for (int j = 0; sp->per_target && j < targets; j++)
+        search_destroy(sp->per_target[j]);
+    free(sp->per_target);
+    free(sp->images);
+    free(sp->first_id);
+    free(sp->fitness);
+}
+
+/* The search's elites: 4 as `inception search`, fewer in a small population. */
+static int search_elites(int population) { return population >= 8 ? 4 : population / 2; }
+
+static int search_phase_create(run_state *s, search_phase *sp)
+{
+    const protocol_search *ps = &s->p->search;
+    int n = s->n_targets;
+    memset(sp, 0, sizeof *sp);
+    sp->population = ps->population_size;
+    sp->per_target = calloc((size_t)n, sizeof *sp->per_target);
+    sp->images = malloc((size_t)n * (size_t)sp->population * (size_t)s->P * sizeof(float));
+    sp->first_id = malloc((size_t)n * sizeof *sp->first_id);
+    sp->fitness = malloc((size_t)sp->population * sizeof *sp->fitness);
+    if (!sp->per_target || !sp->images || !sp->first_id || !sp->fitness)
+        return fail(s, "out of memory for %s", "the search");
+    for (int j = 0; j < n; j++) {
+        search_config c;
+        search_config_default(&c);
+        c.height = s->H;
+        c.width = s->W;
+        c.budget = s->budget; /* the MEIs' and controls' mean luminance and contrast */
+        c.population = sp->population;
+        c.elites = search_elites(sp->population);
+        c.primitives = ps->primitives;
+        c.trials_per_fitness = ps->repeats;
+        c.seed = model_rng_stream(ps->seed, (uint64_t)s->targets[j]); /* a stream per target */
+        char why[STIMULUS_ERR_SIZE];
+        if (search_create(&sp->per_target[j], &c, why))
+            return fail(s, "%s", why);
+    }
+    return 0;
+}
+
+/* The generation's images of every target: recorded as stimuli, loaded. */
+static int search_add_generation(run_state *s, search_phase *sp)
+{
+    size_t per = (size_t)sp->population * (size_t)s->P;
+    for (int j = 0; j < s->n_targets; j++) {
+        float *x = sp->images + (size_t)j * per;
+        search_ask(sp->per_target[j], x);
+        for (int i = 0; i < sp->population; i++) {
+            int id;
+            if (image_add(s, x + (size_t)i * s->P, NULL, STIMULUS_KIND_SEARCH, s->targets[j],
+                          TIER_NONE, &id) ||
+                record_shown(s, id, s->targets[j], STIMULUS_KIND_NAME_SEARCH, NAN))
+                return 1;
+            if (i == 0)
+                sp->first_id[j] = id;
+        }
+    }
+    return 0;
+}
+
+/* Generation g's schedule: every image × repeats, shuffled from the search's
+ * seed and g (a resumed session's generation gets the same order). */
+static int64_t *search_order(run_state *s, const search_phase *sp, int g, int *total)
+{
+    int images = s->n_targets * sp->population, repeats = s->p->search.repeats;
+    *total = images * repeats;
+    int64_t *order = malloc((size_t)(*total ? *total : 1) * sizeof *order);
+    if (!order)
+        return NULL;
+    for (int r = 0; r < repeats; r++)
+        for (int j = 0; j < s->n_targets; j++)
+            for (int i = 0; i < sp->population; i++)
+                order[(size_t)r * images + (size_t)j * sp->population + i] = sp->first_id[j] + i;
+    model_rng rng;
+    model_rng_seed(&rng, model_rng_stream(s->p->search.seed ^ 0x736561726368ull, (uint64_t)g));
+    model_rng_shuffle_i64(&rng, order, *total);
+    return order;
+}
+
+/* Each target's fitness from the closed rows `from`.. (the generation's
+ * unflagged trials: flagged ones never reach them) and told to its search.
+ * An image whose every trial was flagged has no mean: it gets the lowest
+ * mean of its generation (kept out of the elites, never credited). */
+static int search_tell_generation(run_state *s, search_phase *sp, int g, int from)
+{
+    int pop = sp->population;
+    double *sum = calloc((size_t)pop, sizeof *sum);
+    int *n = calloc((size_t)pop, sizeof *n);
+    if (!sum || !n) {
+        free(sum);
+        free(n);
+        return fail(s, "out of memory for %s", "the search's fitness");
+    }
+    int status = 0;
+    for (int j = 0; j < s->n_targets && !status; j++) {
+        memset(sum, 0, (size_t)pop * sizeof *sum);
+        memset(n, 0, (size_t)pop * sizeof *n);
+        for (int r = from; r < s->closed.count; r++) {
+            int64_t i = s->closed.image_id[r] - sp->first_id[j];
+            if (i >= 0 && i < pop) {
+                sum[i] += s->closed.counts[(size_t)r * s->N + s->targets[j]];
+                n[i]++;
+            }
+        }
+        double lowest = INFINITY;
+        for (int i = 0; i < pop; i++)
+            if (n[i] && sum[i] / n[i] < lowest)
+                lowest = sum[i] / n[i];
+        if (!isfinite(lowest)) {
+            char what[96];
+            snprintf(what, sizeof what, "generation %d of target %d", g, s->targets[j]);
+            status = fail(s, "search: every trial of %s was flagged", what);
+            break;
+        }
+        for (int i = 0; i < pop; i++)
+            sp->fitness[i] = (float)(n[i] ? sum[i] / n[i] : lowest);
+        char why[STIMULUS_ERR_SIZE];
+        if (search_tell(sp->per_target[j], sp->fitness, why))
+            status = fail(s, "%s", why);
+    }
+    free(sum);
+    free(n);
+    return status;
+}
+
+/* Per target, the image the search hands over (search_best: an elite of the
+ * last generation, so one of its recorded stimuli): its stimulus id and
+ * mean count, recorded as evaluations "search_best_stimulus" and
+ * "search_best_mean". */
+static int search_record_best(run_state *s, search_phase *sp)
+{
+    float *best = malloc((size_t)s->P * sizeof *best);
+    free(s->search_best);
+    s->search_best = malloc((size_t)s->n_targets * sizeof *s->search_best);
+    if (!best || !s->search_best) {
+        free(best);
+        return fail(s, "out of memory for %s", "the search's best");
+    }
+    int status = 0;
+    for (int j = 0; j < s->n_targets && !status; j++) {
+        search_result r;
+        search_best(sp->per_target[j], best, &r);
+        int64_t id = -1;
+        for (int i = 0; i < sp->population && id < 0; i++)
+            if (!memcmp(image_at(s, sp->first_id[j] + i), best, (size_t)s->P * sizeof *best))
+                id = sp->first_id[j] + i;
+        if (id < 0) {
+            status = fail(s, "the search's best image is none of its last generation's (%s)",
+                          "internal");
+            break;
+        }
+        s->search_best[j] = id;
+        status = record_value(s, s->targets[j], "search_best_stimulus", (double)id) ||
+                 record_value(s, s->targets[j], "search_best_mean", r.fitness);
+    }
+    free(best);
+    return status;
+}
+
+static int phase_search(run_state *s)
+{
+    if (!s->p->search.enabled)
+        return 0;
+    search_phase sp;
+    int status = search_phase_create(s, &sp) || phase(s, "search", "begin");
+    for (int g = 0; !status && g < s->p->search.generations; g++) {
+        int total, from = s->closed.count;
+        status = search_add_generation(s, &sp);
+        int64_t *order = status ? NULL : search_order(s, &sp, g, &total);
+        if (!status && !order)
+            status = fail(s, "out of memory for %s", "the search's schedule");
+        status = status || run_block(s, "search", order, total, 0) ||
+                 search_tell_generation(s, &sp, g, from);
+        free(order);
+    }
+    status = status || search_record_best(s, &sp) || phase(s, "search", "end");
+    search_phase_free(&sp, s->n_targets);
+    return status;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Evaluation */
 
 /* The closed-loop stimulus id of target j's `kind`, -1 if none. */
 static int stimulus_of(const run_state *s, int neuron, int kind)
 {
+    if (kind == STIMULUS_KIND_SEARCH) /* many per target: the search phase's own results */
+        return -1;
     for (int i = 0; i < s->images.count; i++)
         if (s->images.kind[i] == kind && s->images.neuron[i] == neuron)
             return i;
@@ -1602,6 +1806,39 @@ static int record_truth_comparisons(run_state *s, const float *truth)
 /* The simulated population's expected response to each MEI and control, to
  * the neuron's truly best natural training image and to its known optimum,
  * all at the same budget (stimulus_truth, shared with `inception mei`). */
+/* The search's handed-over images in the ground truth, beside the MEI's and
+ * the truly best natural training image's (at the budget) for the same
+ * targets: per target `truth_search_best`, and neuron -1 the median
+ * search / best natural and how many beat each (docs/search.md). */
+static int record_search_truth(run_state *s, const stimulus_truth *t, const float *truth,
+                               const float *search_truth)
+{
+    int n = s->n_targets, scored = 0, beats_natural = 0, beats_mei = 0;
+    float *ratio = malloc((size_t)(n ? n : 1) * sizeof *ratio);
+    if (!ratio)
+        return fail(s, "out of memory for %s", "the search's ground truth");
+    int status = 0;
+    for (int j = 0; j < n && !status; j++) {
+        const truth_row *r = stimulus_truth_row(t, j);
+        float mei = truth[j * KIND_COUNT + STIMULUS_KIND_MEI];
+        status = record_value(s, r->neuron, "truth_search_best", search_truth[j]);
+        beats_natural += search_truth[j] > r->natural;
+        beats_mei += search_truth[j] > mei;
+        if (r->natural > 0.0f)
+            ratio[scored++] = search_truth[j] / r->natural;
+    }
+    double median = scored ? median_of(ratio, scored) : NAN;
+    free(ratio);
+    s->res->truth_search_scored = n;
+    s->res->truth_search_beats_natural = beats_natural;
+    s->res->truth_search_beats_mei = beats_mei;
+    s->res->median_ratio_truth_search = median;
+    return status ||
+           record_value(s, -1, "truth_median_ratio_search_over_best_natural", median) ||
+           record_value(s, -1, "truth_targets_search_beats_best_natural", beats_natural) ||
+           record_value(s, -1, "truth_targets_search_beats_mei", beats_mei);
+}
+
 static int evaluate_truth(run_state *s, const int *verdict)
 {
     const protocol_virtual_rig *v = &s->p->virtual_rig;
@@ -1625,7 +1862,8 @@ static int evaluate_truth(run_state *s, const int *verdict)
         return fail(s, "ground truth: %s", err);
     int status = 1;
     float *truth = malloc((size_t)(s->n_targets ? s->n_targets : 1) * KIND_COUNT * sizeof *truth);
-    if (!truth) {
+    float *search_truth = malloc((size_t)(s->n_targets ? s->n_targets : 1) * sizeof *search_truth);
+    if (!truth || !search_truth) {
         fail(s, "out of memory for %s", "the ground truth");
         goto done;
     }
@@ -1640,10 +1878,14 @@ static int evaluate_truth(run_state *s, const int *verdict)
                                                image_at(s, id))
                         : NAN;
         }
+    for (int j = 0; s->search_best && j < s->n_targets; j++)
+        search_truth[j] = stimulus_truth_score(t, j, -1, image_at(s, s->search_best[j]));
     if (stimulus_truth_finish(t, err)) {
         fail(s, "ground truth: %s", err);
         goto done;
     }
+    if (s->search_best && record_search_truth(s, t, truth, search_truth))
+        goto done;
     for (int j = 0; j < s->n_targets; j++) {
         const truth_row *r = stimulus_truth_row(t, j);
         for (int kind = 0; kind < KIND_COUNT; kind++) {
@@ -1694,6 +1936,7 @@ static int evaluate_truth(run_state *s, const int *verdict)
              record_truth_comparisons(s, truth);
 done:
     free(truth);
+    free(search_truth);
     stimulus_truth_destroy(t);
     return status;
 }
@@ -1869,6 +2112,7 @@ static void run_destroy(run_state *s)
     free(s->closed.counts);
     free(s->counts);
     free(s->targets);
+    free(s->search_best);
     run_frames_free(&s->frames);
 }
 
@@ -1884,6 +2128,9 @@ static int run_init(run_state *s, const protocol *p, const run_options *o, run_r
     out->recorded_natural_training_count = -1;
     out->truth_beats_gabor = out->truth_beats_rf = out->truth_scored = -1;
     out->truth_disagrees = -1;
+    out->truth_search_scored = out->truth_search_beats_natural = -1;
+    out->truth_search_beats_mei = -1;
+    out->median_ratio_truth_search = NAN;
     for (int c = 0; c < RUN_CONTROLS; c++) {
         out->recorded_ratio[c] = NAN;
         out->recorded_compared[c] = out->recorded_beat[c] = out->recorded_below[c] = -1;
@@ -1906,9 +2153,6 @@ static int run_init(run_state *s, const protocol *p, const run_options *o, run_r
         if (session_sound_image_size(p, &s->H, &s->W, err))
             return 1;
     }
-    if (p->search.enabled) /* the protocol keys come first; the phase is the next step */
-        return controller_fail(err, "search.enabled: the search phase of inception run is not "
-                                    "built yet (docs/search.md); run inception search offline");
     s->P = s->H * s->W;
     snprintf(s->dir, sizeof s->dir, "%s", dir);
     snprintf(out->session_dir, sizeof out->session_dir, "%s", s->dir);
@@ -1988,7 +2232,7 @@ int run_session(const protocol *p, const run_options *o, run_result *out, char *
     int status = run_init(&s, p, o, out, o->out_dir ? o->out_dir : p->output, err);
     status = status || phase_start(&s) || phase_recording(&s) || phase_fit(&s) ||
              phase_synthesis(&s, &closed, &n_closed) || phase_closed_loop(&s, closed, n_closed) ||
-             phase_evaluation(&s);
+             phase_search(&s) || phase_evaluation(&s);
     free(closed);
     return run_finish(&s, status, err);
 }
@@ -2561,6 +2805,9 @@ int run_resume(const char *dir, const run_options *o, run_result *out, char *err
     run_state s;
     resume_scan r = {.max_trial = -1};
     status = run_init(&s, p, o, out, dir, err);
+    if (!status && p->search.enabled) /* the next step (docs/search.md) */
+        status = controller_fail(err, "resume: this session's protocol has search.enabled; "
+                                      "resuming a search phase is not built yet");
     s.rec = rec;
     s.lock = lock;
     char note[256];
