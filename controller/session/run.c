@@ -1423,9 +1423,14 @@ static int phase_closed_loop(run_state *s, const int64_t *stimuli, int count)
 typedef struct search_phase {
     search **per_target;
     float *images;      /* targets × population × P: the generation's */
-    int64_t *first_id;  /* targets: the stimulus id of the generation's first image */
+    int64_t *ids;       /* targets × population: the generation's stimulus ids */
+    int *slot;          /* per stimulus id: its place in `ids`, -1 if not the generation's */
     float *fitness;     /* population */
     int population;
+    /* A resumed session: per target the search images the record holds, in
+     * record order (the order they were asked for), and how many are used. */
+    int64_t *recorded;  /* targets × generations × population */
+    int *n_recorded, *used;
 } search_phase;
 
 static void search_phase_free(search_phase *sp, int targets)
@@ -1434,12 +1439,30 @@ static void search_phase_free(search_phase *sp, int targets)
         search_destroy(sp->per_target[j]);
     free(sp->per_target);
     free(sp->images);
-    free(sp->first_id);
+    free(sp->ids);
+    free(sp->slot);
     free(sp->fitness);
+    free(sp->recorded);
+    free(sp->n_recorded);
+    free(sp->used);
 }
 
 /* The search's elites: 4 as `inception search`, fewer in a small population. */
 static int search_elites(int population) { return population >= 8 ? 4 : population / 2; }
+
+/* The search images already in the image table (a resumed session's, from
+ * its record), per target in record order. */
+static void search_phase_recorded(run_state *s, search_phase *sp)
+{
+    size_t per = (size_t)s->p->search.generations * (size_t)sp->population;
+    for (int i = 0; i < s->images.count; i++) {
+        if (s->images.kind[i] != STIMULUS_KIND_SEARCH)
+            continue;
+        for (int j = 0; j < s->n_targets; j++)
+            if (s->images.neuron[i] == s->targets[j] && (size_t)sp->n_recorded[j] < per)
+                sp->recorded[(size_t)j * per + (size_t)sp->n_recorded[j]++] = i;
+    }
+}
 
 static int search_phase_create(run_state *s, search_phase *sp)
 {
@@ -1447,12 +1470,18 @@ static int search_phase_create(run_state *s, search_phase *sp)
     int n = s->n_targets;
     memset(sp, 0, sizeof *sp);
     sp->population = ps->population_size;
+    size_t per = (size_t)ps->generations * (size_t)sp->population;
     sp->per_target = calloc((size_t)n, sizeof *sp->per_target);
     sp->images = malloc((size_t)n * (size_t)sp->population * (size_t)s->P * sizeof(float));
-    sp->first_id = malloc((size_t)n * sizeof *sp->first_id);
+    sp->ids = malloc((size_t)n * (size_t)sp->population * sizeof *sp->ids);
     sp->fitness = malloc((size_t)sp->population * sizeof *sp->fitness);
-    if (!sp->per_target || !sp->images || !sp->first_id || !sp->fitness)
+    sp->recorded = malloc((size_t)(n ? n : 1) * per * sizeof *sp->recorded);
+    sp->n_recorded = calloc((size_t)(n ? n : 1), sizeof *sp->n_recorded);
+    sp->used = calloc((size_t)(n ? n : 1), sizeof *sp->used);
+    if (!sp->per_target || !sp->images || !sp->ids || !sp->fitness || !sp->recorded ||
+        !sp->n_recorded || !sp->used)
         return fail(s, "out of memory for %s", "the search");
+    search_phase_recorded(s, sp);
     for (int j = 0; j < n; j++) {
         search_config c;
         search_config_default(&c);
@@ -1471,21 +1500,35 @@ static int search_phase_create(run_state *s, search_phase *sp)
     return 0;
 }
 
-/* The generation's images of every target: recorded as stimuli, loaded. */
-static int search_add_generation(run_state *s, search_phase *sp)
+/* Generation g's images of every target: those a resumed session recorded
+ * already are taken from the record (and must be what the search, rebuilt
+ * from its seed and the recorded counts, asks for again: else the session
+ * stops, naming the image); the others are recorded as stimuli and loaded. */
+static int search_add_generation(run_state *s, search_phase *sp, int g)
 {
     size_t per = (size_t)sp->population * (size_t)s->P;
+    size_t recorded_per = (size_t)s->p->search.generations * (size_t)sp->population;
     for (int j = 0; j < s->n_targets; j++) {
         float *x = sp->images + (size_t)j * per;
         search_ask(sp->per_target[j], x);
         for (int i = 0; i < sp->population; i++) {
             int id;
-            if (image_add(s, x + (size_t)i * s->P, NULL, STIMULUS_KIND_SEARCH, s->targets[j],
-                          TIER_NONE, &id) ||
-                record_shown(s, id, s->targets[j], STIMULUS_KIND_NAME_SEARCH, NAN))
+            const float *image = x + (size_t)i * s->P;
+            if (sp->used[j] < sp->n_recorded[j]) {
+                id = (int)sp->recorded[(size_t)j * recorded_per + (size_t)sp->used[j]++];
+                if (memcmp(image_at(s, id), image, (size_t)s->P * sizeof *image)) {
+                    char what[128];
+                    snprintf(what, sizeof what, "image %d of generation %d of target %d "
+                             "(stimulus %d)", i, g, s->targets[j], id);
+                    return fail(s, "resume: the search rebuilt from its seed and the recorded "
+                                   "counts asks for another %s than the record holds", what);
+                }
+            } else if (image_add(s, image, NULL, STIMULUS_KIND_SEARCH, s->targets[j],
+                                 TIER_NONE, &id) ||
+                       record_shown(s, id, s->targets[j], STIMULUS_KIND_NAME_SEARCH, NAN)) {
                 return 1;
-            if (i == 0)
-                sp->first_id[j] = id;
+            }
+            sp->ids[(size_t)j * sp->population + i] = id;
         }
     }
     return 0;
@@ -1501,44 +1544,50 @@ static int64_t *search_order(run_state *s, const search_phase *sp, int g, int *t
     if (!order)
         return NULL;
     for (int r = 0; r < repeats; r++)
-        for (int j = 0; j < s->n_targets; j++)
-            for (int i = 0; i < sp->population; i++)
-                order[(size_t)r * images + (size_t)j * sp->population + i] = sp->first_id[j] + i;
+        memcpy(order + (size_t)r * images, sp->ids, (size_t)images * sizeof *order);
     model_rng rng;
     model_rng_seed(&rng, model_rng_stream(s->p->search.seed ^ 0x736561726368ull, (uint64_t)g));
     model_rng_shuffle_i64(&rng, order, *total);
     return order;
 }
 
-/* Each target's fitness from the closed rows `from`.. (the generation's
- * unflagged trials: flagged ones never reach them) and told to its search.
- * An image whose every trial was flagged has no mean: it gets the lowest
- * mean of its generation (kept out of the elites, never credited). */
-static int search_tell_generation(run_state *s, search_phase *sp, int g, int from)
+/* Each target's fitness from the closed rows of the generation's images
+ * (their unflagged trials, a resumed session's earlier ones included:
+ * flagged ones never reach the rows) and told to its search. An image whose
+ * every trial was flagged has no mean: it gets the lowest mean of its
+ * generation (kept out of the elites, never credited). */
+static int search_tell_generation(run_state *s, search_phase *sp, int g)
 {
-    int pop = sp->population;
-    double *sum = calloc((size_t)pop, sizeof *sum);
-    int *n = calloc((size_t)pop, sizeof *n);
-    if (!sum || !n) {
+    int pop = sp->population, n = s->n_targets;
+    double *sum = calloc((size_t)n * (size_t)pop, sizeof *sum);
+    int *trials = calloc((size_t)n * (size_t)pop, sizeof *trials);
+    free(sp->slot);
+    sp->slot = malloc((size_t)(s->images.count ? s->images.count : 1) * sizeof *sp->slot);
+    if (!sum || !trials || !sp->slot) {
         free(sum);
-        free(n);
+        free(trials);
         return fail(s, "out of memory for %s", "the search's fitness");
     }
-    int status = 0;
-    for (int j = 0; j < s->n_targets && !status; j++) {
-        memset(sum, 0, (size_t)pop * sizeof *sum);
-        memset(n, 0, (size_t)pop * sizeof *n);
-        for (int r = from; r < s->closed.count; r++) {
-            int64_t i = s->closed.image_id[r] - sp->first_id[j];
-            if (i >= 0 && i < pop) {
-                sum[i] += s->closed.counts[(size_t)r * s->N + s->targets[j]];
-                n[i]++;
-            }
+    for (int i = 0; i < s->images.count; i++)
+        sp->slot[i] = -1;
+    for (int k = 0; k < n * pop; k++)
+        sp->slot[sp->ids[k]] = k;
+    for (int r = 0; r < s->closed.count; r++) {
+        int64_t id = s->closed.image_id[r];
+        int k = id >= 0 && id < s->images.count ? sp->slot[id] : -1;
+        if (k >= 0) {
+            sum[k] += s->closed.counts[(size_t)r * s->N + s->targets[k / pop]];
+            trials[k]++;
         }
+    }
+    int status = 0;
+    for (int j = 0; j < n && !status; j++) {
+        const double *sj = sum + (size_t)j * pop;
+        const int *tj = trials + (size_t)j * pop;
         double lowest = INFINITY;
         for (int i = 0; i < pop; i++)
-            if (n[i] && sum[i] / n[i] < lowest)
-                lowest = sum[i] / n[i];
+            if (tj[i] && sj[i] / tj[i] < lowest)
+                lowest = sj[i] / tj[i];
         if (!isfinite(lowest)) {
             char what[96];
             snprintf(what, sizeof what, "generation %d of target %d", g, s->targets[j]);
@@ -1546,21 +1595,22 @@ static int search_tell_generation(run_state *s, search_phase *sp, int g, int fro
             break;
         }
         for (int i = 0; i < pop; i++)
-            sp->fitness[i] = (float)(n[i] ? sum[i] / n[i] : lowest);
+            sp->fitness[i] = (float)(tj[i] ? sj[i] / tj[i] : lowest);
         char why[STIMULUS_ERR_SIZE];
         if (search_tell(sp->per_target[j], sp->fitness, why))
             status = fail(s, "%s", why);
     }
     free(sum);
-    free(n);
+    free(trials);
     return status;
 }
 
 /* Per target, the image the search hands over (search_best: an elite of the
- * last generation, so one of its recorded stimuli): its stimulus id and
- * mean count, recorded as evaluations "search_best_stimulus" and
+ * last generation, so one of its recorded stimuli), kept for the ground
+ * truth and, unless a resumed session's search phase had ended, recorded:
+ * its stimulus id and mean count as evaluations "search_best_stimulus" and
  * "search_best_mean". */
-static int search_record_best(run_state *s, search_phase *sp)
+static int search_record_best(run_state *s, search_phase *sp, int record)
 {
     float *best = malloc((size_t)s->P * sizeof *best);
     free(s->search_best);
@@ -1574,43 +1624,36 @@ static int search_record_best(run_state *s, search_phase *sp)
         search_result r;
         search_best(sp->per_target[j], best, &r);
         int64_t id = -1;
-        for (int i = 0; i < sp->population && id < 0; i++)
-            if (!memcmp(image_at(s, sp->first_id[j] + i), best, (size_t)s->P * sizeof *best))
-                id = sp->first_id[j] + i;
+        for (int i = 0; i < sp->population && id < 0; i++) {
+            int64_t k = sp->ids[(size_t)j * sp->population + i];
+            if (!memcmp(image_at(s, k), best, (size_t)s->P * sizeof *best))
+                id = k;
+        }
         if (id < 0) {
             status = fail(s, "the search's best image is none of its last generation's (%s)",
                           "internal");
             break;
         }
         s->search_best[j] = id;
-        status = record_value(s, s->targets[j], "search_best_stimulus", (double)id) ||
-                 record_value(s, s->targets[j], "search_best_mean", r.fitness);
+        status = record &&
+                 (record_value(s, s->targets[j], "search_best_stimulus", (double)id) ||
+                  record_value(s, s->targets[j], "search_best_mean", r.fitness));
     }
     free(best);
     return status;
 }
 
-static int phase_search(run_state *s)
-{
-    if (!s->p->search.enabled)
-        return 0;
-    search_phase sp;
-    int status = search_phase_create(s, &sp) || phase(s, "search", "begin");
-    for (int g = 0; !status && g < s->p->search.generations; g++) {
-        int total, from = s->closed.count;
-        status = search_add_generation(s, &sp);
-        int64_t *order = status ? NULL : search_order(s, &sp, g, &total);
-        if (!status && !order)
-            status = fail(s, "out of memory for %s", "the search's schedule");
-        status = status || run_block(s, "search", order, total, 0) ||
-                 search_tell_generation(s, &sp, g, from);
-        free(order);
-    }
-    status = status || search_record_best(s, &sp) || phase(s, "search", "end");
-    search_phase_free(&sp, s->n_targets);
-    return status;
-}
+/* The search phase, fresh or resumed (r: the earlier trials; NULL fresh). A
+ * resumed search is rebuilt from its seed: each generation's recorded images
+ * are asked for again, only the trials the record lacks are shown, and the
+ * recorded counts are told; a phase that ended shows nothing and records
+ * nothing again, and only restores what the evaluation needs. */
+struct resume_scan;
+static int run_search(run_state *s, const struct resume_scan *r);
 
+static int phase_search(run_state *s) { return run_search(s, NULL); }
+
+/* ------------------------------------------------------------------------ */
 /* ------------------------------------------------------------------------ */
 /* Evaluation */
 
@@ -2244,7 +2287,7 @@ int run_session(const protocol *p, const run_options *o, run_result *out, char *
 typedef struct earlier_trials {
     int64_t *trial, *image_id;
     int64_t *flags;
-    uint8_t *closed; /* 1: closed-loop block, 0: recording */
+    uint8_t *closed; /* 1: closed-loop block, 2: search, 0: recording */
     float *counts;   /* count × N */
     int count, capacity;
 } earlier_trials;
@@ -2311,7 +2354,9 @@ static int earlier_trial_keep(run_state *s, resume_scan *r, const record_trial *
     t->trial[t->count] = rt->trial;
     t->image_id[t->count] = rt->image_id;
     t->flags[t->count] = rt->flags;
-    t->closed[t->count] = !strcmp(rt->block, "closed_loop");
+    t->closed[t->count] = !strcmp(rt->block, "closed_loop") ? 1
+                          : !strcmp(rt->block, "search")    ? 2
+                                                            : 0;
     memcpy(t->counts + (size_t)t->count * (size_t)s->N, rt->counts, (size_t)s->N * sizeof(float));
     t->count++;
     if (rt->trial > r->max_trial)
@@ -2428,6 +2473,33 @@ static int remaining_of(const resume_scan *r, int closed, int64_t *order, int co
             order[k++] = order[j];
     free(used);
     return k;
+}
+
+static int run_search(run_state *s, const resume_scan *r)
+{
+    if (!s->p->search.enabled)
+        return 0;
+    int ended = r && (s->ended >> 6 & 1);
+    search_phase sp;
+    int status = search_phase_create(s, &sp) || (!ended && phase(s, "search", "begin"));
+    for (int g = 0; !status && g < s->p->search.generations; g++) {
+        int total = 0;
+        status = search_add_generation(s, &sp, g);
+        int64_t *order = status ? NULL : search_order(s, &sp, g, &total);
+        if (!status && !order)
+            status = fail(s, "out of memory for %s", "the search's schedule");
+        if (!status && r)
+            total = remaining_of(r, 2, order, total);
+        if (!status && total < 0)
+            status = fail(s, "out of memory for %s", "the search's schedule");
+        status = status || (total > 0 && run_block(s, "search", order, total, 0)) ||
+                 search_tell_generation(s, &sp, g);
+        free(order);
+    }
+    status = status || search_record_best(s, &sp, !ended) ||
+             (!ended && phase(s, "search", "end"));
+    search_phase_free(&sp, s->n_targets);
+    return status;
 }
 
 /* The earlier trials where a fresh run's trials go: natural ones to the fit
@@ -2670,8 +2742,8 @@ static int resume_synthesis(run_state *s, int64_t **ids, int *count)
     if (!*ids || !s->targets)
         return fail(s, "out of memory for %s", "the closed-loop stimuli");
     for (int i = 0; i < s->images.count; i++) {
-        if (s->images.kind[i] < 0)
-            continue;
+        if (s->images.kind[i] < 0 || s->images.kind[i] == STIMULUS_KIND_SEARCH)
+            continue; /* the search phase's images are its own (run_search) */
         (*ids)[n++] = i;
         if (s->images.kind[i] == STIMULUS_KIND_MEI)
             s->targets[s->n_targets++] = s->images.neuron[i];
@@ -2805,9 +2877,6 @@ int run_resume(const char *dir, const run_options *o, run_result *out, char *err
     run_state s;
     resume_scan r = {.max_trial = -1};
     status = run_init(&s, p, o, out, dir, err);
-    if (!status && p->search.enabled) /* the next step (docs/search.md) */
-        status = controller_fail(err, "resume: this session's protocol has search.enabled; "
-                                      "resuming a search phase is not built yet");
     s.rec = rec;
     s.lock = lock;
     char note[256];
@@ -2829,7 +2898,8 @@ int run_resume(const char *dir, const run_options *o, run_result *out, char *err
     status = status || (s.ended >> 5 & 1 ? 0 : (resume_natural_images(&s, &r) ||
              resume_start(&s) || resume_recording(&s, &r) ||
              resume_fit(&s) || resume_synthesis(&s, &closed, &n_closed) ||
-             resume_closed_loop(&s, &r, closed, n_closed) || phase_evaluation(&s)));
+             resume_closed_loop(&s, &r, closed, n_closed) || run_search(&s, &r) ||
+             phase_evaluation(&s)));
     free(closed);
     resume_scan_free(&r);
     status = run_finish(&s, status, err);
