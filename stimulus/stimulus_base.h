@@ -58,6 +58,7 @@ typedef enum stimulus_kind {
     STIMULUS_KIND_SURROUND_MOST = 10,  /* the masked MEI with its most exciting surround */
     STIMULUS_KIND_SURROUND_LEAST = 11, /* the masked MEI with its least exciting surround */
     STIMULUS_KIND_TONE = 12,        /* audio: a pure tone at the model's best frequency */
+    STIMULUS_KIND_SEARCH = 13,      /* an image of the model-free search phase (search.c) */
     STIMULUS_KIND_COUNT
 } stimulus_kind;
 enum { STIMULUS_CLOSED_LOOP_KINDS = STIMULUS_KIND_RF + 1 };
@@ -77,6 +78,7 @@ enum { STIMULUS_CLOSED_LOOP_KINDS = STIMULUS_KIND_RF + 1 };
 #define STIMULUS_KIND_NAME_SURROUND_MOST "surround_most"
 #define STIMULUS_KIND_NAME_SURROUND_LEAST "surround_least"
 #define STIMULUS_KIND_NAME_TONE "tone"
+#define STIMULUS_KIND_NAME_SEARCH "search"
 
 /* The kind's name; NULL outside 0..STIMULUS_KIND_COUNT-1. */
 const char *stimulus_kind_name(int kind);

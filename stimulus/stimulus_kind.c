@@ -22,6 +22,7 @@ static const struct {
     [STIMULUS_KIND_SURROUND_LEAST] = {STIMULUS_KIND_NAME_SURROUND_LEAST,
                                       "masked MEI, least exciting surround"},
     [STIMULUS_KIND_TONE] = {STIMULUS_KIND_NAME_TONE, "pure tone"},
+    [STIMULUS_KIND_SEARCH] = {STIMULUS_KIND_NAME_SEARCH, "search image"},
 };
 
 const char *stimulus_kind_name(int kind)

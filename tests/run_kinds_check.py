@@ -7,7 +7,11 @@ comparison's summary (docs/run.md: kind against its control) recomputed from
 those intervals, the ground truth per kind, the masked MEI a pointwise mix of
 the MEI and gray, and the report's per-kind figures. TAP output.
 
-usage: run_kinds_check.py SESSION_DIR TARGETS REPEATS
+The session also runs the search phase (search: generations, population_size
+and repeats as given): run_search_check.py checks it.
+
+usage: run_kinds_check.py SESSION_DIR TARGETS REPEATS GENERATIONS POPULATION SEARCH_REPEATS
+                          RUN_OUTPUT
 """
 import os
 import re
@@ -18,6 +22,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "controller", "
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from record_reader import read_records  # noqa: E402
 from bootstrap_reference import evaluation_interval  # noqa: E402
+from run_search_check import check_search  # noqa: E402
 
 n = 1
 failed = 0
@@ -32,6 +37,8 @@ def check(ok, what):
 
 session = sys.argv[1]
 targets, repeats = int(sys.argv[2]), int(sys.argv[3])
+generations, population, search_repeats = (int(a) for a in sys.argv[4:7])
+run_output = open(sys.argv[7]).read()
 records = list(read_records(os.path.join(session, "session.rec")))
 by = {}
 for r in records:
@@ -44,10 +51,10 @@ COMPARISONS = [("mei", "best_natural"), ("masked", "mei"), ("surround_most", "ma
                ("surround_least", "masked"), ("least", "least_natural")]
 
 phases = [(p["phase"], p["event"]) for p in by.get("phase", [])]
-check(phases[-2:] == [("evaluation", "begin"), ("evaluation", "end")] and len(phases) == 12,
+check(phases[-2:] == [("evaluation", "begin"), ("evaluation", "end")] and len(phases) == 14,
       "the session ran every phase to the evaluation's end")
 
-closed = [s for s in by.get("stimulus", []) if s["kind"] != "natural"]
+closed = [s for s in by.get("stimulus", []) if s["kind"] not in ("natural", "search")]
 neurons = sorted({s["neuron"] for s in closed})
 have = {(s["neuron"], s["kind"]) for s in closed}
 check(len(neurons) == targets and all((t, k) in have for t in neurons for k in KINDS) and
@@ -171,5 +178,6 @@ check(all(title in page for title in ("masked MEI vs MEI", "most exciting surrou
                                       "least exciting surround vs masked MEI",
                                       "least exciting input vs least exciting natural image")),
       "the report titles each kind's comparison")
+check_search(by, check, targets, generations, population, search_repeats, run_output)
 print("1..%d" % (n - 1))
 sys.exit(1 if failed else 0)

@@ -2,8 +2,11 @@
 # `inception run` with mei.kinds [full, masked, surround, least]: the
 # protocol tests/protocols/tiny.yaml (12 neurons, 2 targets, 10 MEI steps)
 # with surround cells in its population, controls [best_natural] and 3
-# closed-loop repeats; run_kinds_check.py reads the record and the report
-# back. About 6 s, most of it the display's frames. TAP output.
+# closed-loop repeats, and the search phase (3 generations of 6 images, 1
+# repeat, 2 primitives), killed in the search phase and resumed (about 2 s
+# more in all); run_kinds_check.py reads the record and the report back
+# (run_search_check.py the search). About 8 s, most of it the display's
+# frames. TAP output.
 # Arguments: the inception executable, the tests folder.
 inception=$1
 tests=$2
@@ -15,14 +18,34 @@ tap_protocol tiny "$work/kinds.yaml" $base \
     -e "s|  fraction_complex: 0.5|  fraction_complex: 0.2\n  fraction_surround: 0.3|" \
     -e "s|  controls: \[best_natural, gabor, rf\]|  controls: [best_natural]\n  kinds: [full, masked, surround, least]|" \
     -e "s|^  repeats: 1$|  repeats: 3|"
+printf 'search:\n  enabled: true\n  generations: 3\n  population_size: 6\n  repeats: 1\n  primitives: 2\n  seed: 4\n' \
+    >>"$work/kinds.yaml"
 # The dummy driver (software rendering), as tests/test_run.sh.
-SDL_VIDEODRIVER=dummy "$inception" run "$work/kinds.yaml" --out "$work/session" \
-    >"$work/out" 2>&1
+export SDL_VIDEODRIVER=dummy
+# Killed (SIGKILL) once the record holds 4 trials of the search phase's first
+# generation (of 12), then resumed: the search is rebuilt from its seed and
+# the recorded counts (docs/search.md), and the checks read the finished
+# session. The first generation takes about 0.4 s, the record is polled every
+# 50 ms: a kill that comes after the session's end fails the test by name.
+"$inception" run "$work/kinds.yaml" --out "$work/session" >"$work/run.out" 2>&1 &
+pid=$!
+search_trials=0
+while kill -0 $pid 2>/dev/null && [ "$search_trials" -lt 4 ]; do
+    sleep 0.05
+    search_trials=$("$inception" record-dump "$work/session" 2>/dev/null |
+        grep -c '^ *[0-9]* *#[0-9]* *trial .*block="search"')
+done
+kill -KILL $pid 2>/dev/null
+wait $pid 2>/dev/null
+sed 's/^/# /' "$work/run.out"
+"$inception" resume "$work/session" >"$work/out" 2>&1
 status=$?
 sed 's/^/# /' "$work/out"
-if [ $status != 0 ]; then
-    echo "not ok 1 - inception run finishes the protocol with mei.kinds"
+if [ $status != 0 ] || [ "$search_trials" -lt 4 ] ||
+    ! grep -q "^resumed: " "$work/out"; then
+    echo "not ok 1 - inception run with mei.kinds and the search phase, killed after" \
+         "$search_trials search trials (want 4 or more, before the end), resumed: exit $status"
     echo "1..1"
     exit 1
 fi
-exec $py "$tests/run_kinds_check.py" "$work/session" 2 3
+exec $py "$tests/run_kinds_check.py" "$work/session" 2 3 3 6 1 "$work/out"

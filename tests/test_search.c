@@ -186,6 +186,9 @@ static void test_bad_config(void)
     c = small_config(1);
     c.height = 0;
     expect_refused(c, "image size", "an empty image");
+    c = small_config(1);
+    c.trials_per_fitness = 0;
+    expect_refused(c, "trials per fitness", "no trials per fitness");
 }
 
 static void test_refused_fitness(void)
@@ -219,11 +222,62 @@ static void test_refused_fitness(void)
     search_destroy(s);
 }
 
+/* The hand-over (search_best) by a lower confidence bound, written from the
+ * rule: mean − sqrt(mean / trials), trials = showings × trials per fitness.
+ * Two elites: A, shown 11 times at a mean of 5 counts, and a newcomer C
+ * shown twice at 5.5. One trial per showing: C's bound 5.5 − √(5.5/2) = 3.84
+ * is below A's 5 − √(5/11) = 4.33, so A (the highest mean would be C). At 20
+ * trials per showing the noise is small: C's 5.13 beats A's 4.85. */
+static search_result handover(int trials_per_fitness)
+{
+    search_config c = small_config(3);
+    c.population = 4;
+    c.elites = 2;
+    c.trials_per_fitness = trials_per_fitness;
+    char err[STIMULUS_ERR_SIZE] = "";
+    search *s;
+    search_result r = {0};
+    if (search_create(&s, &c, err)) {
+        CHECK(0, "created: %s", err);
+        return r;
+    }
+    static float images[4 * P];
+    /* Generations 0..8: A (first asked, then the first elite) counts 5,
+     * everything else 0; generation 9: a child C counts 5.5 and leads the
+     * elites; generation 10: C again 5.5, A 5. */
+    float fitness[11][4] = {{5, 0, 0, 0}, {5, 0, 0, 0}, {5, 0, 0, 0}, {5, 0, 0, 0},
+                            {5, 0, 0, 0}, {5, 0, 0, 0}, {5, 0, 0, 0}, {5, 0, 0, 0},
+                            {5, 0, 0, 0}, {5, 0, 5.5f, 0}, {5.5f, 5, 0, 0}};
+    int told = 0;
+    for (int g = 0; g < 11; g++) {
+        search_ask(s, images);
+        told += search_tell(s, fitness[g], err) == 0;
+    }
+    CHECK(told == 11, "11 generations told (%s)", err);
+    search_best(s, NULL, &r);
+    search_destroy(s);
+    return r;
+}
+
+static void test_handover(void)
+{
+    /* Means of small counts: exact in float, compared with a tolerance of
+     * float rounding only. */
+    search_result one = handover(1), many = handover(20);
+    CHECK(one.evaluations == 11 && fabsf(one.fitness - 5.0f) < 1e-5f,
+          "one trial per showing: the elite shown 11 times at 5 is handed over, not the "
+          "newcomer at 5.5 (handed: %d showings, mean %.2f)", one.evaluations, one.fitness);
+    CHECK(many.evaluations == 2 && fabsf(many.fitness - 5.5f) < 1e-5f,
+          "20 trials per showing: the newcomer at 5.5 is handed over (handed: %d showings, "
+          "mean %.2f)", many.evaluations, many.fitness);
+}
+
 int main(void)
 {
     test_budget_and_climb();
     test_determinism();
     test_bad_config();
     test_refused_fitness();
+    test_handover();
     return test_done();
 }

@@ -162,6 +162,7 @@ static int search_neuron(run_state *s, int j, char *err)
     sc.height = r->H;
     sc.width = r->W;
     sc.budget = r->budget;
+    sc.trials_per_fitness = r->c.repeats;
     /* Two streams per neuron: the search's choices and the cell's spikes. */
     sc.seed = model_rng_stream(r->c.search.seed, 2 * (uint64_t)neuron);
     model_rng spikes;

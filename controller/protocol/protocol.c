@@ -246,13 +246,26 @@ static const setting_spec settings[] = {
 
     {"closed_loop", "repeats", T_INT, AT(closed_loop.repeats), 1, 1000, "10", NULL,
      "presentations of each MEI and control"},
+
+    {"search", "enabled", T_BOOL, AT(search.enabled), 0, 0, "false", NULL,
+     "run the model-free search phase after the closed loop (docs/search.md)"},
+    {"search", "generations", T_INT, AT(search.generations), 1, 10000, "50", NULL,
+     "generations per target"},
+    {"search", "population_size", T_INT, AT(search.population_size), 2, SEARCH_MAX_POPULATION,
+     "40", NULL, "images per generation (its best 4, or half under 8, are shown again)"},
+    {"search", "repeats", T_INT, AT(search.repeats), 1, 1000, "1", NULL,
+     "showings of each image per generation"},
+    {"search", "primitives", T_INT, AT(search.primitives), 1, SEARCH_MAX_PRIMITIVES, "4", NULL,
+     "the image space: localized Gabors summed per image"},
+    {"search", "seed", T_U64, AT(search.seed), 0, 0, "1", NULL,
+     "the search's choices (a stream per target)"},
 };
 
 #define SETTING_COUNT ((int)(sizeof settings / sizeof settings[0]))
 
 static const char *const sections[] = {"endpoints", "virtual_rig", "display", "timing", "images",
                                        "response", "model", "targets", "mei", "closed_loop",
-                                       "sounds", NULL};
+                                       "search", "sounds", NULL};
 
 /* Where a setting was given in the file, for messages about it. */
 typedef struct mark {
@@ -1140,6 +1153,17 @@ static int check_kinds(parse_state *s)
     return 0;
 }
 
+/* The search's space is images: refused with modality audio. */
+static int check_search(parse_state *s)
+{
+    const protocol *p = s->p;
+    if (p->search.enabled && p->modality == PROTOCOL_MODALITY_AUDIO)
+        return fail_at(s, where(s, "search", "enabled"), "search: enabled: false",
+                       "search.enabled: the model-free search is over images (sums of Gabor "
+                       "primitives); modality is audio");
+    return 0;
+}
+
 /* Audio: what an audio session cannot do, refused by name (docs/audio.md). */
 static int check_sounds(parse_state *s)
 {
@@ -1209,7 +1233,8 @@ static int check_settings(parse_state *s)
            check_images(s) || check_model(s) ||
            check_path(s, "display", "gamma_file", p->display.gamma_file, 0) ||
            check_path(s, "model", "file", p->model.file, 0) || check_model_file(s) ||
-           check_consistency(s) || check_sounds(s) || check_kinds(s);
+           check_consistency(s) || check_sounds(s) || check_kinds(s) ||
+           check_search(s);
 }
 
 /* ---- public ---- */

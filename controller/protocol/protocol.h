@@ -192,6 +192,17 @@ typedef struct protocol_closed_loop {
     int repeats; /* presentations of each MEI and control */
 } protocol_closed_loop;
 
+/* The model-free search phase (docs/search.md): per target, a genetic search
+ * over sums of Gabor primitives whose fitness is the recorded counts. */
+typedef struct protocol_search {
+    int enabled;
+    int generations;     /* per target */
+    int population_size; /* images per generation */
+    int repeats;         /* showings of each image per generation */
+    int primitives;      /* Gabors summed per image: the image space */
+    uint64_t seed;       /* the search's choices (each target a stream of it) */
+} protocol_search;
+
 typedef struct protocol {
     int version;
     char name[PROTOCOL_STRING_SIZE];
@@ -207,6 +218,7 @@ typedef struct protocol {
     protocol_targets targets;
     protocol_mei mei;
     protocol_closed_loop closed_loop;
+    protocol_search search;
     int modality;                         /* protocol_modality */
     protocol_sounds sounds;               /* modality audio */
 

@@ -82,6 +82,7 @@ typedef struct run_state {
 
     int *targets;
     int n_targets;
+    int64_t *search_best; /* n_targets: the search's handed-over stimulus ids (NULL: no search) */
     stimulus_budget budget;
     double period_ms;
 
@@ -101,9 +102,12 @@ typedef struct run_state {
     uint64_t restarts_noted; /* Open Ephys: clock restarts (GUI stop/start), as last recorded */
 } run_state;
 
+/* In the order of their bits in a resumed session's `begun` and `ended`:
+ * the search phase came later and is last, though it runs before the
+ * evaluation. */
 static const char *const phase_names[] = {"start", "recording", "fit", "synthesis",
-                                          "closed_loop", "evaluation"};
-enum { PHASE_COUNT = 6 };
+                                          "closed_loop", "evaluation", "search"};
+enum { PHASE_COUNT = 7 };
 
 static int phase_index(const char *name)
 {
@@ -1410,11 +1414,254 @@ static int phase_closed_loop(run_state *s, const int64_t *stimuli, int count)
 }
 
 /* ------------------------------------------------------------------------ */
+/* The model-free search (docs/search.md): per target a genetic search whose
+ * fitness is the recorded counts. Each generation is one block "search" of
+ * every target's images × search.repeats, shuffled, shown and recorded like
+ * every other stimulus (kind "search"); an image's fitness is its target's
+ * mean count over its unflagged trials. */
+
+typedef struct search_phase {
+    search **per_target;
+    float *images;      /* targets × population × P: the generation's */
+    int64_t *ids;       /* targets × population: the generation's stimulus ids */
+    int *slot;          /* per stimulus id: its place in `ids`, -1 if not the generation's */
+    float *fitness;     /* population */
+    int population;
+    /* A resumed session: per target the search images the record holds, in
+     * record order (the order they were asked for), and how many are used. */
+    int64_t *recorded;  /* targets × generations × population */
+    int *n_recorded, *used;
+} search_phase;
+
+static void search_phase_free(search_phase *sp, int targets)
+{
+    for (int j = 0; sp->per_target && j < targets; j++)
+        search_destroy(sp->per_target[j]);
+    free(sp->per_target);
+    free(sp->images);
+    free(sp->ids);
+    free(sp->slot);
+    free(sp->fitness);
+    free(sp->recorded);
+    free(sp->n_recorded);
+    free(sp->used);
+}
+
+/* The search's elites: 4 as `inception search`, fewer in a small population. */
+static int search_elites(int population) { return population >= 8 ? 4 : population / 2; }
+
+/* The search images already in the image table (a resumed session's, from
+ * its record), per target in record order. */
+static void search_phase_recorded(run_state *s, search_phase *sp)
+{
+    size_t per = (size_t)s->p->search.generations * (size_t)sp->population;
+    for (int i = 0; i < s->images.count; i++) {
+        if (s->images.kind[i] != STIMULUS_KIND_SEARCH)
+            continue;
+        for (int j = 0; j < s->n_targets; j++)
+            if (s->images.neuron[i] == s->targets[j] && (size_t)sp->n_recorded[j] < per)
+                sp->recorded[(size_t)j * per + (size_t)sp->n_recorded[j]++] = i;
+    }
+}
+
+static int search_phase_create(run_state *s, search_phase *sp)
+{
+    const protocol_search *ps = &s->p->search;
+    int n = s->n_targets;
+    memset(sp, 0, sizeof *sp);
+    sp->population = ps->population_size;
+    size_t per = (size_t)ps->generations * (size_t)sp->population;
+    sp->per_target = calloc((size_t)n, sizeof *sp->per_target);
+    sp->images = malloc((size_t)n * (size_t)sp->population * (size_t)s->P * sizeof(float));
+    sp->ids = malloc((size_t)n * (size_t)sp->population * sizeof *sp->ids);
+    sp->fitness = malloc((size_t)sp->population * sizeof *sp->fitness);
+    sp->recorded = malloc((size_t)(n ? n : 1) * per * sizeof *sp->recorded);
+    sp->n_recorded = calloc((size_t)(n ? n : 1), sizeof *sp->n_recorded);
+    sp->used = calloc((size_t)(n ? n : 1), sizeof *sp->used);
+    if (!sp->per_target || !sp->images || !sp->ids || !sp->fitness || !sp->recorded ||
+        !sp->n_recorded || !sp->used)
+        return fail(s, "out of memory for %s", "the search");
+    search_phase_recorded(s, sp);
+    for (int j = 0; j < n; j++) {
+        search_config c;
+        search_config_default(&c);
+        c.height = s->H;
+        c.width = s->W;
+        c.budget = s->budget; /* the MEIs' and controls' mean luminance and contrast */
+        c.population = sp->population;
+        c.elites = search_elites(sp->population);
+        c.primitives = ps->primitives;
+        c.trials_per_fitness = ps->repeats;
+        c.seed = model_rng_stream(ps->seed, (uint64_t)s->targets[j]); /* a stream per target */
+        char why[STIMULUS_ERR_SIZE];
+        if (search_create(&sp->per_target[j], &c, why))
+            return fail(s, "%s", why);
+    }
+    return 0;
+}
+
+/* Generation g's images of every target: those a resumed session recorded
+ * already are taken from the record (and must be what the search, rebuilt
+ * from its seed and the recorded counts, asks for again: else the session
+ * stops, naming the image); the others are recorded as stimuli and loaded. */
+static int search_add_generation(run_state *s, search_phase *sp, int g)
+{
+    size_t per = (size_t)sp->population * (size_t)s->P;
+    size_t recorded_per = (size_t)s->p->search.generations * (size_t)sp->population;
+    for (int j = 0; j < s->n_targets; j++) {
+        float *x = sp->images + (size_t)j * per;
+        search_ask(sp->per_target[j], x);
+        for (int i = 0; i < sp->population; i++) {
+            int id;
+            const float *image = x + (size_t)i * s->P;
+            if (sp->used[j] < sp->n_recorded[j]) {
+                id = (int)sp->recorded[(size_t)j * recorded_per + (size_t)sp->used[j]++];
+                if (memcmp(image_at(s, id), image, (size_t)s->P * sizeof *image)) {
+                    char what[128];
+                    snprintf(what, sizeof what, "image %d of generation %d of target %d "
+                             "(stimulus %d)", i, g, s->targets[j], id);
+                    return fail(s, "resume: the search rebuilt from its seed and the recorded "
+                                   "counts asks for another %s than the record holds", what);
+                }
+            } else if (image_add(s, image, NULL, STIMULUS_KIND_SEARCH, s->targets[j],
+                                 TIER_NONE, &id) ||
+                       record_shown(s, id, s->targets[j], STIMULUS_KIND_NAME_SEARCH, NAN)) {
+                return 1;
+            }
+            sp->ids[(size_t)j * sp->population + i] = id;
+        }
+    }
+    return 0;
+}
+
+/* Generation g's schedule: every image × repeats, shuffled from the search's
+ * seed and g (a resumed session's generation gets the same order). */
+static int64_t *search_order(run_state *s, const search_phase *sp, int g, int *total)
+{
+    int images = s->n_targets * sp->population, repeats = s->p->search.repeats;
+    *total = images * repeats;
+    int64_t *order = malloc((size_t)(*total ? *total : 1) * sizeof *order);
+    if (!order)
+        return NULL;
+    for (int r = 0; r < repeats; r++)
+        memcpy(order + (size_t)r * images, sp->ids, (size_t)images * sizeof *order);
+    model_rng rng;
+    model_rng_seed(&rng, model_rng_stream(s->p->search.seed ^ 0x736561726368ull, (uint64_t)g));
+    model_rng_shuffle_i64(&rng, order, *total);
+    return order;
+}
+
+/* Each target's fitness from the closed rows of the generation's images
+ * (their unflagged trials, a resumed session's earlier ones included:
+ * flagged ones never reach the rows) and told to its search. An image whose
+ * every trial was flagged has no mean: it gets the lowest mean of its
+ * generation (kept out of the elites, never credited). */
+static int search_tell_generation(run_state *s, search_phase *sp, int g)
+{
+    int pop = sp->population, n = s->n_targets;
+    double *sum = calloc((size_t)n * (size_t)pop, sizeof *sum);
+    int *trials = calloc((size_t)n * (size_t)pop, sizeof *trials);
+    free(sp->slot);
+    sp->slot = malloc((size_t)(s->images.count ? s->images.count : 1) * sizeof *sp->slot);
+    if (!sum || !trials || !sp->slot) {
+        free(sum);
+        free(trials);
+        return fail(s, "out of memory for %s", "the search's fitness");
+    }
+    for (int i = 0; i < s->images.count; i++)
+        sp->slot[i] = -1;
+    for (int k = 0; k < n * pop; k++)
+        sp->slot[sp->ids[k]] = k;
+    for (int r = 0; r < s->closed.count; r++) {
+        int64_t id = s->closed.image_id[r];
+        int k = id >= 0 && id < s->images.count ? sp->slot[id] : -1;
+        if (k >= 0) {
+            sum[k] += s->closed.counts[(size_t)r * s->N + s->targets[k / pop]];
+            trials[k]++;
+        }
+    }
+    int status = 0;
+    for (int j = 0; j < n && !status; j++) {
+        const double *sj = sum + (size_t)j * pop;
+        const int *tj = trials + (size_t)j * pop;
+        double lowest = INFINITY;
+        for (int i = 0; i < pop; i++)
+            if (tj[i] && sj[i] / tj[i] < lowest)
+                lowest = sj[i] / tj[i];
+        if (!isfinite(lowest)) {
+            char what[96];
+            snprintf(what, sizeof what, "generation %d of target %d", g, s->targets[j]);
+            status = fail(s, "search: every trial of %s was flagged", what);
+            break;
+        }
+        for (int i = 0; i < pop; i++)
+            sp->fitness[i] = (float)(tj[i] ? sj[i] / tj[i] : lowest);
+        char why[STIMULUS_ERR_SIZE];
+        if (search_tell(sp->per_target[j], sp->fitness, why))
+            status = fail(s, "%s", why);
+    }
+    free(sum);
+    free(trials);
+    return status;
+}
+
+/* Per target, the image the search hands over (search_best: an elite of the
+ * last generation, so one of its recorded stimuli), kept for the ground
+ * truth and, unless a resumed session's search phase had ended, recorded:
+ * its stimulus id and mean count as evaluations "search_best_stimulus" and
+ * "search_best_mean". */
+static int search_record_best(run_state *s, search_phase *sp, int record)
+{
+    float *best = malloc((size_t)s->P * sizeof *best);
+    free(s->search_best);
+    s->search_best = malloc((size_t)s->n_targets * sizeof *s->search_best);
+    if (!best || !s->search_best) {
+        free(best);
+        return fail(s, "out of memory for %s", "the search's best");
+    }
+    int status = 0;
+    for (int j = 0; j < s->n_targets && !status; j++) {
+        search_result r;
+        search_best(sp->per_target[j], best, &r);
+        int64_t id = -1;
+        for (int i = 0; i < sp->population && id < 0; i++) {
+            int64_t k = sp->ids[(size_t)j * sp->population + i];
+            if (!memcmp(image_at(s, k), best, (size_t)s->P * sizeof *best))
+                id = k;
+        }
+        if (id < 0) {
+            status = fail(s, "the search's best image is none of its last generation's (%s)",
+                          "internal");
+            break;
+        }
+        s->search_best[j] = id;
+        status = record &&
+                 (record_value(s, s->targets[j], "search_best_stimulus", (double)id) ||
+                  record_value(s, s->targets[j], "search_best_mean", r.fitness));
+    }
+    free(best);
+    return status;
+}
+
+/* The search phase, fresh or resumed (r: the earlier trials; NULL fresh). A
+ * resumed search is rebuilt from its seed: each generation's recorded images
+ * are asked for again, only the trials the record lacks are shown, and the
+ * recorded counts are told; a phase that ended shows nothing and records
+ * nothing again, and only restores what the evaluation needs. */
+struct resume_scan;
+static int run_search(run_state *s, const struct resume_scan *r);
+
+static int phase_search(run_state *s) { return run_search(s, NULL); }
+
+/* ------------------------------------------------------------------------ */
+/* ------------------------------------------------------------------------ */
 /* Evaluation */
 
 /* The closed-loop stimulus id of target j's `kind`, -1 if none. */
 static int stimulus_of(const run_state *s, int neuron, int kind)
 {
+    if (kind == STIMULUS_KIND_SEARCH) /* many per target: the search phase's own results */
+        return -1;
     for (int i = 0; i < s->images.count; i++)
         if (s->images.kind[i] == kind && s->images.neuron[i] == neuron)
             return i;
@@ -1602,6 +1849,39 @@ static int record_truth_comparisons(run_state *s, const float *truth)
 /* The simulated population's expected response to each MEI and control, to
  * the neuron's truly best natural training image and to its known optimum,
  * all at the same budget (stimulus_truth, shared with `inception mei`). */
+/* The search's handed-over images in the ground truth, beside the MEI's and
+ * the truly best natural training image's (at the budget) for the same
+ * targets: per target `truth_search_best`, and neuron -1 the median
+ * search / best natural and how many beat each (docs/search.md). */
+static int record_search_truth(run_state *s, const stimulus_truth *t, const float *truth,
+                               const float *search_truth)
+{
+    int n = s->n_targets, scored = 0, beats_natural = 0, beats_mei = 0;
+    float *ratio = malloc((size_t)(n ? n : 1) * sizeof *ratio);
+    if (!ratio)
+        return fail(s, "out of memory for %s", "the search's ground truth");
+    int status = 0;
+    for (int j = 0; j < n && !status; j++) {
+        const truth_row *r = stimulus_truth_row(t, j);
+        float mei = truth[j * KIND_COUNT + STIMULUS_KIND_MEI];
+        status = record_value(s, r->neuron, "truth_search_best", search_truth[j]);
+        beats_natural += search_truth[j] > r->natural;
+        beats_mei += search_truth[j] > mei;
+        if (r->natural > 0.0f)
+            ratio[scored++] = search_truth[j] / r->natural;
+    }
+    double median = scored ? median_of(ratio, scored) : NAN;
+    free(ratio);
+    s->res->truth_search_scored = n;
+    s->res->truth_search_beats_natural = beats_natural;
+    s->res->truth_search_beats_mei = beats_mei;
+    s->res->median_ratio_truth_search = median;
+    return status ||
+           record_value(s, -1, "truth_median_ratio_search_over_best_natural", median) ||
+           record_value(s, -1, "truth_targets_search_beats_best_natural", beats_natural) ||
+           record_value(s, -1, "truth_targets_search_beats_mei", beats_mei);
+}
+
 static int evaluate_truth(run_state *s, const int *verdict)
 {
     const protocol_virtual_rig *v = &s->p->virtual_rig;
@@ -1625,7 +1905,8 @@ static int evaluate_truth(run_state *s, const int *verdict)
         return fail(s, "ground truth: %s", err);
     int status = 1;
     float *truth = malloc((size_t)(s->n_targets ? s->n_targets : 1) * KIND_COUNT * sizeof *truth);
-    if (!truth) {
+    float *search_truth = malloc((size_t)(s->n_targets ? s->n_targets : 1) * sizeof *search_truth);
+    if (!truth || !search_truth) {
         fail(s, "out of memory for %s", "the ground truth");
         goto done;
     }
@@ -1640,10 +1921,14 @@ static int evaluate_truth(run_state *s, const int *verdict)
                                                image_at(s, id))
                         : NAN;
         }
+    for (int j = 0; s->search_best && j < s->n_targets; j++)
+        search_truth[j] = stimulus_truth_score(t, j, -1, image_at(s, s->search_best[j]));
     if (stimulus_truth_finish(t, err)) {
         fail(s, "ground truth: %s", err);
         goto done;
     }
+    if (s->search_best && record_search_truth(s, t, truth, search_truth))
+        goto done;
     for (int j = 0; j < s->n_targets; j++) {
         const truth_row *r = stimulus_truth_row(t, j);
         for (int kind = 0; kind < KIND_COUNT; kind++) {
@@ -1694,6 +1979,7 @@ static int evaluate_truth(run_state *s, const int *verdict)
              record_truth_comparisons(s, truth);
 done:
     free(truth);
+    free(search_truth);
     stimulus_truth_destroy(t);
     return status;
 }
@@ -1869,6 +2155,7 @@ static void run_destroy(run_state *s)
     free(s->closed.counts);
     free(s->counts);
     free(s->targets);
+    free(s->search_best);
     run_frames_free(&s->frames);
 }
 
@@ -1884,6 +2171,9 @@ static int run_init(run_state *s, const protocol *p, const run_options *o, run_r
     out->recorded_natural_training_count = -1;
     out->truth_beats_gabor = out->truth_beats_rf = out->truth_scored = -1;
     out->truth_disagrees = -1;
+    out->truth_search_scored = out->truth_search_beats_natural = -1;
+    out->truth_search_beats_mei = -1;
+    out->median_ratio_truth_search = NAN;
     for (int c = 0; c < RUN_CONTROLS; c++) {
         out->recorded_ratio[c] = NAN;
         out->recorded_compared[c] = out->recorded_beat[c] = out->recorded_below[c] = -1;
@@ -1985,7 +2275,7 @@ int run_session(const protocol *p, const run_options *o, run_result *out, char *
     int status = run_init(&s, p, o, out, o->out_dir ? o->out_dir : p->output, err);
     status = status || phase_start(&s) || phase_recording(&s) || phase_fit(&s) ||
              phase_synthesis(&s, &closed, &n_closed) || phase_closed_loop(&s, closed, n_closed) ||
-             phase_evaluation(&s);
+             phase_search(&s) || phase_evaluation(&s);
     free(closed);
     return run_finish(&s, status, err);
 }
@@ -1997,7 +2287,7 @@ int run_session(const protocol *p, const run_options *o, run_result *out, char *
 typedef struct earlier_trials {
     int64_t *trial, *image_id;
     int64_t *flags;
-    uint8_t *closed; /* 1: closed-loop block, 0: recording */
+    uint8_t *closed; /* 1: closed-loop block, 2: search, 0: recording */
     float *counts;   /* count × N */
     int count, capacity;
 } earlier_trials;
@@ -2064,7 +2354,9 @@ static int earlier_trial_keep(run_state *s, resume_scan *r, const record_trial *
     t->trial[t->count] = rt->trial;
     t->image_id[t->count] = rt->image_id;
     t->flags[t->count] = rt->flags;
-    t->closed[t->count] = !strcmp(rt->block, "closed_loop");
+    t->closed[t->count] = !strcmp(rt->block, "closed_loop") ? 1
+                          : !strcmp(rt->block, "search")    ? 2
+                                                            : 0;
     memcpy(t->counts + (size_t)t->count * (size_t)s->N, rt->counts, (size_t)s->N * sizeof(float));
     t->count++;
     if (rt->trial > r->max_trial)
@@ -2181,6 +2473,33 @@ static int remaining_of(const resume_scan *r, int closed, int64_t *order, int co
             order[k++] = order[j];
     free(used);
     return k;
+}
+
+static int run_search(run_state *s, const resume_scan *r)
+{
+    if (!s->p->search.enabled)
+        return 0;
+    int ended = r && (s->ended >> 6 & 1);
+    search_phase sp;
+    int status = search_phase_create(s, &sp) || (!ended && phase(s, "search", "begin"));
+    for (int g = 0; !status && g < s->p->search.generations; g++) {
+        int total = 0;
+        status = search_add_generation(s, &sp, g);
+        int64_t *order = status ? NULL : search_order(s, &sp, g, &total);
+        if (!status && !order)
+            status = fail(s, "out of memory for %s", "the search's schedule");
+        if (!status && r)
+            total = remaining_of(r, 2, order, total);
+        if (!status && total < 0)
+            status = fail(s, "out of memory for %s", "the search's schedule");
+        status = status || (total > 0 && run_block(s, "search", order, total, 0)) ||
+                 search_tell_generation(s, &sp, g);
+        free(order);
+    }
+    status = status || search_record_best(s, &sp, !ended) ||
+             (!ended && phase(s, "search", "end"));
+    search_phase_free(&sp, s->n_targets);
+    return status;
 }
 
 /* The earlier trials where a fresh run's trials go: natural ones to the fit
@@ -2423,8 +2742,8 @@ static int resume_synthesis(run_state *s, int64_t **ids, int *count)
     if (!*ids || !s->targets)
         return fail(s, "out of memory for %s", "the closed-loop stimuli");
     for (int i = 0; i < s->images.count; i++) {
-        if (s->images.kind[i] < 0)
-            continue;
+        if (s->images.kind[i] < 0 || s->images.kind[i] == STIMULUS_KIND_SEARCH)
+            continue; /* the search phase's images are its own (run_search) */
         (*ids)[n++] = i;
         if (s->images.kind[i] == STIMULUS_KIND_MEI)
             s->targets[s->n_targets++] = s->images.neuron[i];
@@ -2579,7 +2898,8 @@ int run_resume(const char *dir, const run_options *o, run_result *out, char *err
     status = status || (s.ended >> 5 & 1 ? 0 : (resume_natural_images(&s, &r) ||
              resume_start(&s) || resume_recording(&s, &r) ||
              resume_fit(&s) || resume_synthesis(&s, &closed, &n_closed) ||
-             resume_closed_loop(&s, &r, closed, n_closed) || phase_evaluation(&s)));
+             resume_closed_loop(&s, &r, closed, n_closed) || run_search(&s, &r) ||
+             phase_evaluation(&s)));
     free(closed);
     resume_scan_free(&r);
     status = run_finish(&s, status, err);

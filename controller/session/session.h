@@ -621,6 +621,12 @@ typedef struct run_result {
     int truth_beats_best_natural; /* audio: targets whose MEI the simulated cell answers more
                                      than its truly best natural training clip (-1: no truth) */
     int truth_beats_tone;         /* audio: ... than its tone control (-1: no truth or no tone) */
+    /* The search phase's handed-over images in the ground truth (docs/search.md):
+     * of `truth_search_scored` targets (-1: no search or no truth), how many
+     * drive the simulated cell more than its truly best natural training image
+     * at the budget, and more than its MEI; the median search / best natural. */
+    int truth_search_scored, truth_search_beats_natural, truth_search_beats_mei;
+    double median_ratio_truth_search;
     double seconds;
 } run_result;
 

@@ -28,8 +28,9 @@
  * noisy fitness. Noise: spike counts are Poisson, so a newcomer's one
  * evaluation is often lucky (the winner's curse); every individual keeps the
  * sum of all its evaluations and is ranked by their mean, so an elite that
- * was lucky falls back as it is re-shown, and search_best prefers
- * individuals evaluated more than once. */
+ * was lucky falls back as it is re-shown, and search_best hands over the
+ * elite whose mean is highest less one Poisson standard error (a lower
+ * confidence bound: a mean of few counts is no evidence). */
 #include "synthesis/synthesis.h"
 
 #include <assert.h>
@@ -84,6 +85,7 @@ void search_config_default(search_config *c)
     c->mutation_rate = 0.25f;
     c->mutation_sd = 0.1f;
     c->crossover = 0.5f;
+    c->trials_per_fitness = 1;
     c->seed = 1;
 }
 
@@ -109,6 +111,9 @@ static int config_check(const search_config *c, char *err)
         !(c->crossover >= 0.0f && c->crossover <= 1.0f))
         return stimulus_fail(err, "search: mutation rate %g and crossover %g must be in [0,1]",
                              (double)c->mutation_rate, (double)c->crossover);
+    if (c->trials_per_fitness < 1)
+        return stimulus_fail(err, "search: trials per fitness %d: at least 1",
+                             c->trials_per_fitness);
     if (!(c->mutation_sd > 0.0f && c->mutation_sd <= 1.0f))
         return stimulus_fail(err, "search: mutation sd %g outside (0,1]",
                              (double)c->mutation_sd);
@@ -358,9 +363,21 @@ int search_tell(search *s, const float *fitness, char *err)
     return 0;
 }
 
+/* The lower confidence bound on an individual's mean: the mean less one
+ * standard error, that of a mean of Poisson counts (variance = mean) over
+ * all the trials behind it. Why: with one trial per showing at a few spikes,
+ * the Poisson noise outweighs the differences between the elites, and the
+ * highest mean is often a lucky one (docs/search.md); an elite shown more
+ * often has a tighter bound and wins a near tie. */
+static double lower_bound(const search *s, const individual *ind)
+{
+    double m = mean_fitness(ind);
+    double trials = (double)ind->evaluations * s->c.trials_per_fitness;
+    return m - sqrt((m > 0.0 ? m : 0.0) / trials);
+}
+
 /* The best so far: of the elites (the population's first `elites`, ranked,
- * after a tell), the one with the highest mean among those evaluated more
- * than once (a single lucky count is no evidence), else the first. Before
+ * after a tell), the one with the highest lower bound on its mean. Before
  * any tell, nothing has been evaluated: the first image, fitness NaN. */
 void search_best(const search *s, float *image, search_result *result)
 {
@@ -370,8 +387,8 @@ void search_best(const search *s, float *image, search_result *result)
         for (int e = 0; e < s->c.elites; e++) {
             const individual *ind = &s->pop[e];
             assert(ind->evaluations > 0);
-            if (ind->evaluations > 1 && mean_fitness(ind) > top) {
-                top = mean_fitness(ind);
+            if (lower_bound(s, ind) > top) {
+                top = lower_bound(s, ind);
                 best = e;
             }
         }

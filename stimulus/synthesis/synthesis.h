@@ -519,6 +519,8 @@ typedef struct search_config {
     float mutation_rate;    /* each gene's chance of a mutation (0.25) */
     float mutation_sd;      /* its size, a share of the gene's range (0.1) */
     float crossover;        /* a child's chance of mixing two parents' primitives (0.5) */
+    int trials_per_fitness; /* spike counts averaged in each fitness told (1): the
+                               hand-over's Poisson noise estimate (search_best) */
     uint64_t seed;
 } search_config;
 
@@ -546,7 +548,8 @@ void search_ask(search *s, float *images);
  * generation is bred. */
 int search_tell(search *s, const float *fitness, char *err);
 /* The best image so far (H × W; NULL: none wanted) and its fitness: the
- * elite with the highest mean over more than one evaluation. */
+ * elite with the highest lower confidence bound on its mean, the mean less
+ * one Poisson standard error (fitness read as mean spike counts). */
 void search_best(const search *s, float *image, search_result *result);
 
 #endif
