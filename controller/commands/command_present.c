@@ -226,12 +226,17 @@ static void serve_progress(const display_server *s, const char *why)
 
 /* What the serving tells: where it listens, and from then on a signal stops
  * it gracefully; its counters every 10 s and at the end. */
-static void show_serving(present_serve_stage stage, const display_server *s, void *user)
+static void show_serving(present_serve_stage stage, const presenter *p, const display_server *s,
+                         const char *scheduling, void *user)
 {
+    (void)user;
     switch (stage) {
+    case PRESENT_SERVE_OPENED:
+        fprintf(stderr, "inception present --serve: %s\n", scheduling);
+        break;
     case PRESENT_SERVE_READY:
         fprintf(stderr, "inception present --serve: display on %s; %s\n",
-                display_server_endpoint(s), presenter_status(user));
+                display_server_endpoint(s), presenter_status(p));
         serve_stop = 0;
         signal(SIGINT, serve_signal);
         signal(SIGTERM, serve_signal);
@@ -302,27 +307,18 @@ int command_present(int argc, char **argv)
         fprintf(stderr, "inception present: %s\n", err);
         return 2;
     }
-    char scheduling[256];
     float serve_seconds = 0.0f;
     if (serve) {
         float preload_mb = 1024;
         if (cli_get_float(o, n, "serve-seconds", 0.0f, 1e9f, &serve_seconds) ||
             cli_get_float(o, n, "max-preload-mb", 1, 1048576, &preload_mb))
             return 2;
-        presenter *p;
-        if (presenter_create(&p, &c, err)) {
-            fprintf(stderr, "inception present: %s\n", err);
-            return 1;
-        }
-        run_sched_display_alone(p, scheduling, sizeof scheduling);
-        fprintf(stderr, "inception present --serve: %s\n", scheduling);
         present_serve_config sc = {serve, cli_get(o, n, "allow-remote") != NULL,
                                    c.queue_capacity, serve_seconds,
                                    (size_t)((double)preload_mb * 1048576.0)};
-        int rc = present_serve(p, &sc, &serve_stop, show_serving, p, err);
+        int rc = present_serve(&c, &sc, &serve_stop, show_serving, NULL, err);
         if (rc)
             fprintf(stderr, "inception present: %s\n", err);
-        presenter_destroy(p);
         return rc;
     }
     present_show_config sc = {path, sound, frames, isi, repeats, frames_ms, isi_ms};

@@ -137,8 +137,10 @@ int present_show(const presenter_config *c, const present_show_config *s,
     return status;
 }
 
-int present_serve(presenter *p, const present_serve_config *c, const volatile sig_atomic_t *stop,
-                  present_serve_fn on_event, void *user, char *err)
+/* The serving on an open display. */
+static int serve_on(presenter *p, const present_serve_config *c,
+                    const volatile sig_atomic_t *stop, present_serve_fn on_event, void *user,
+                    char *err)
 {
     display_server_config sc = {.endpoint = c->endpoint, .allow_remote = c->allow_remote,
                                 .queue_capacity = c->queue_capacity,
@@ -147,21 +149,37 @@ int present_serve(presenter *p, const present_serve_config *c, const volatile si
     if (display_server_create(&s, p, &sc, err))
         return 1;
     if (on_event)
-        on_event(PRESENT_SERVE_READY, s, user);
+        on_event(PRESENT_SERVE_READY, p, s, NULL, user);
     int64_t start = acq_now_ns(), last = start;
     while (!(stop && *stop) &&
            (c->seconds <= 0.0f || acq_now_ns() - start < (int64_t)(c->seconds * 1e9f))) {
         display_server_poll(s, 2);
         if (acq_now_ns() - last > 10000000000LL) { /* progress every 10 s */
             if (on_event)
-                on_event(PRESENT_SERVE_PROGRESS, s, user);
+                on_event(PRESENT_SERVE_PROGRESS, p, s, NULL, user);
             last = acq_now_ns();
         }
     }
     if (on_event)
-        on_event(PRESENT_SERVE_STOPPED, s, user);
+        on_event(PRESENT_SERVE_STOPPED, p, s, NULL, user);
     display_server_destroy(s);
     return 0;
+}
+
+int present_serve(const presenter_config *pc, const present_serve_config *c,
+                  const volatile sig_atomic_t *stop, present_serve_fn on_event, void *user,
+                  char *err)
+{
+    presenter *p;
+    if (presenter_create(&p, pc, err))
+        return 1;
+    char scheduling[256];
+    run_sched_display_alone(p, scheduling, sizeof scheduling);
+    if (on_event)
+        on_event(PRESENT_SERVE_OPENED, p, NULL, scheduling, user);
+    int status = serve_on(p, c, stop, on_event, user, err);
+    presenter_destroy(p);
+    return status;
 }
 
 int present_gray_levels(presenter *p, int levels, int *level_of, char *err)

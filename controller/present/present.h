@@ -97,16 +97,20 @@ typedef struct present_serve_config {
 } present_serve_config;
 
 typedef enum present_serve_stage {
+    PRESENT_SERVE_OPENED,   /* the display is open (no server yet): its scheduling */
     PRESENT_SERVE_READY,    /* bound and serving */
     PRESENT_SERVE_PROGRESS, /* every 10 s */
     PRESENT_SERVE_STOPPED   /* the serving is over (the server still there to ask) */
 } present_serve_stage;
-typedef void (*present_serve_fn)(present_serve_stage stage, const display_server *s, void *user);
+typedef void (*present_serve_fn)(present_serve_stage stage, const presenter *p,
+                                 const display_server *s, const char *scheduling, void *user);
 
-/* Serves until c->seconds have passed or *stop (a signal handler's flag;
- * NULL: none) becomes non-zero; 0 on success. */
-int present_serve(presenter *p, const present_serve_config *c, const volatile sig_atomic_t *stop,
-                  present_serve_fn on_event, void *user, char *err);
+/* Opens the presenter with *pc and serves until c->seconds have passed or
+ * *stop (a signal handler's flag; NULL: none) becomes non-zero; 0 on
+ * success. */
+int present_serve(const presenter_config *pc, const present_serve_config *c,
+                  const volatile sig_atomic_t *stop, present_serve_fn on_event, void *user,
+                  char *err);
 
 /* inception calibrate: the drive levels 0..255 in `levels` even steps
  * (level_of[k], GAMMA_MAX_POINTS at most), each added to the presenter as a
