@@ -43,7 +43,7 @@ int acq_publisher_create(acq_publisher **out, void *zmq_context, const acq_socke
     }
     if (!p->context || acq_socket_open(&p->socket, p->context, ZMQ_PUB, c, 1, err)) {
         if (!p->context)
-            snprintf(err, ACQ_ERR_SIZE, "zmq_ctx_new failed");
+            acq_fail(err, "zmq_ctx_new failed");
         acq_publisher_destroy(p);
         return 1;
     }

@@ -602,9 +602,8 @@ static int open_heartbeat(acq_receiver *r, char *err)
         zmq_setsockopt(r->heartbeat, ZMQ_SNDHWM, &hwm, sizeof hwm) ||
         zmq_setsockopt(r->heartbeat, ZMQ_MAXMSGSIZE, &max, sizeof max) ||
         zmq_connect(r->heartbeat, r->heartbeat_endpoint)) {
-        snprintf(err, ACQ_ERR_SIZE, "heartbeat socket %s: %s", r->heartbeat_endpoint,
-                 zmq_strerror(zmq_errno()));
-        return 1;
+        return acq_fail(err, "heartbeat socket %s: %s", r->heartbeat_endpoint,
+                        zmq_strerror(zmq_errno()));
     }
     make_uuid(r->uuid);
     return 0;
@@ -693,9 +692,7 @@ static int open_monitor(acq_receiver *r, char *err)
                            ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CONNECTED |
                                ZMQ_EVENT_CONNECT_DELAYED | ZMQ_EVENT_CONNECT_RETRIED) ||
         !(r->monitor = zmq_socket(r->context, ZMQ_PAIR)) || zmq_connect(r->monitor, address)) {
-        snprintf(err, ACQ_ERR_SIZE, "receiver: cannot monitor its socket: %s",
-                 zmq_strerror(zmq_errno()));
-        return 1;
+        return acq_fail(err, "receiver: cannot monitor its socket: %s", zmq_strerror(zmq_errno()));
     }
     return 0;
 }
@@ -765,8 +762,7 @@ int acq_receiver_create(acq_receiver **out, void *zmq_context, const acq_receive
     *out = NULL;
     acq_receiver *r = calloc(1, sizeof *r);
     if (!r) {
-        snprintf(err, ACQ_ERR_SIZE, "receiver: out of memory");
-        return 1;
+        return acq_fail(err, "receiver: out of memory");
     }
     r->config = *c;
     snprintf(r->endpoint, sizeof r->endpoint, "%s",
@@ -781,7 +777,7 @@ int acq_receiver_create(acq_receiver **out, void *zmq_context, const acq_receive
     r->context = zmq_context ? zmq_context : zmq_ctx_new();
     int fail = !r->ring || !r->context;
     if (fail)
-        snprintf(err, ACQ_ERR_SIZE, "receiver: out of memory");
+        acq_fail(err, "receiver: out of memory");
     r->block = ACQ_OE_DEFAULT_BLOCK;
     if (!fail && c->format == ACQ_FORMAT_OPENEPHYS) {
         r->columns = c->units + (c->electrodes > 0 ? c->electrodes : 0);
@@ -789,7 +785,7 @@ int acq_receiver_create(acq_receiver **out, void *zmq_context, const acq_receive
                acq_binner_create(&r->binner, r->columns, c->sample_rate, c->bin_width_ns,
                                  ACQ_OE_GRACE_BINS, err);
         if (fail && r->columns > ACQ_MAX_UNITS)
-            snprintf(err, ACQ_ERR_SIZE, "receiver: %d units and %d electrodes: over %d columns",
+            acq_fail(err, "receiver: %d units and %d electrodes: over %d columns",
                      c->units, c->electrodes, ACQ_MAX_UNITS);
         if (!fail) {
             acq_binner_set_hold(r->binner, 2 * r->block);
@@ -798,7 +794,7 @@ int acq_receiver_create(acq_receiver **out, void *zmq_context, const acq_receive
             r->batch_names = calloc(ACQ_SPIKE_ELECTRODES, sizeof *r->batch_names);
             fail = !r->names || !r->batch || !r->batch_names;
             if (fail)
-                snprintf(err, ACQ_ERR_SIZE, "receiver: out of memory");
+                acq_fail(err, "receiver: out of memory");
         }
     }
     /* The largest frame the format allows; libzmq drops the connection on a
@@ -818,7 +814,7 @@ int acq_receiver_create(acq_receiver **out, void *zmq_context, const acq_receive
         zmq_setsockopt(r->socket, ZMQ_SUBSCRIBE, topic, strlen(topic));
         fail = pthread_create(&r->thread, NULL, receiver_main, r) != 0;
         if (fail)
-            snprintf(err, ACQ_ERR_SIZE, "receiver: cannot start its thread");
+            acq_fail(err, "receiver: cannot start its thread");
         r->thread_started = !fail;
     }
     if (fail) {

@@ -101,7 +101,7 @@ int acq_socket_open(void **out, void *context, int type, const acq_socket_config
     }
     int rc = c->bind ? zmq_bind(s, endpoint) : zmq_connect(s, endpoint);
     if (rc != 0) {
-        snprintf(err, ACQ_ERR_SIZE, "%s %s: %s", c->bind ? "bind" : "connect", endpoint,
+        acq_fail(err, "%s %s: %s", c->bind ? "bind" : "connect", endpoint,
                  zmq_strerror(zmq_errno()));
         zmq_close(s);
         return 1;

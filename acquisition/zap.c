@@ -72,21 +72,20 @@ int acq_curve_allow_parse(const char *text, size_t size, const char *name, uint8
         line++;
         at += n + 1;
         if (kind < 0) {
-            snprintf(err, ACQ_ERR_SIZE, "%s:%zu: not a 40-character Z85 CURVE public key",
-                     name, line);
+            acq_fail(err, "%s:%zu: not a 40-character Z85 CURVE public key", name, line);
             goto fail;
         }
         if (kind == 0)
             continue;
         if (acq_grow(keys, &capacity, *count + 1, 32, 8)) {
-            snprintf(err, ACQ_ERR_SIZE, "%s: out of memory", name);
+            acq_fail(err, "%s: out of memory", name);
             goto fail;
         }
         memcpy(*keys + 32 * (*count)++, raw, 32);
     }
     if (*count == 0) {
         /* Refusing everyone is never what an empty file meant. */
-        snprintf(err, ACQ_ERR_SIZE, "%s: no client keys (one Z85 public key a line)", name);
+        acq_fail(err, "%s: no client keys (one Z85 public key a line)", name);
         goto fail;
     }
     return 0;
@@ -233,14 +232,13 @@ int acq_zap_create(acq_zap **out, void *zmq_context, const char *allow_file, cha
         zmq_setsockopt(z->socket, ZMQ_MAXMSGSIZE, &max_message, sizeof max_message) ||
         zmq_bind(z->socket, ZAP_ENDPOINT)) {
         /* One handler per context: a second one finds the address in use. */
-        snprintf(err, ACQ_ERR_SIZE, "ZAP handler %s: %s", ZAP_ENDPOINT,
-                 zmq_strerror(zmq_errno()));
+        acq_fail(err, "ZAP handler %s: %s", ZAP_ENDPOINT, zmq_strerror(zmq_errno()));
         goto fail;
     }
     /* The socket moves to the thread here; pthread_create is the barrier
      * ZeroMQ asks for when a socket changes threads. */
     if (pthread_create(&z->thread, NULL, zap_thread, z) != 0) {
-        snprintf(err, ACQ_ERR_SIZE, "ZAP: cannot start its thread");
+        acq_fail(err, "ZAP: cannot start its thread");
         goto fail;
     }
     *out = z;

@@ -9,7 +9,7 @@
  *   - export/export.h: `inception export`'s co-training targets from an image set;
  *   - acquire/acquire.h: `inception acquire`'s stream and onsets aligned into trials × neurons;
  *   - rig/virtual_rig.h: the virtual rig (acquisition system and animal) and its loop;
- *   - present/present.h: `inception present`'s images, its block and its --serve loop;
+ *   - present/present.h: `inception present`'s showing and --serve loop, calibrate's session;
  * and, below, the session record: an append-only, checksummed, crash-safe
  * file of typed records holding everything a session saw and did
  * (controller/record/, its header record.h; the format is documented in

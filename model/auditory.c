@@ -317,13 +317,11 @@ int auditory_population_create(auditory_population **out, const auditory_config 
 {
     *out = NULL;
     if (c->neurons < 1 || c->neurons > 100000) {
-        snprintf(err, MODEL_ERR_SIZE, "auditory population: %d neurons (1..100000)", c->neurons);
-        return 1;
+        return model_fail(err, "auditory population: %d neurons (1..100000)", c->neurons);
     }
     auditory_population *p = calloc(1, sizeof *p);
     if (!p) {
-        snprintf(err, MODEL_ERR_SIZE, "auditory population: out of memory");
-        return 1;
+        return model_fail(err, "auditory population: out of memory");
     }
     p->config = *c;
     if (cochleagram_create(&p->cochlea, &c->cochlea, err)) {
@@ -334,9 +332,9 @@ int auditory_population_create(auditory_population **out, const auditory_config 
     p->frames = cochleagram_frames(p->cochlea);
     int N = c->neurons, S = c->cochlea.samples, BT = p->bands * p->frames;
     if (p->frames < STRF_LAGS + 1 || p->bands < 8) {
-        snprintf(err, MODEL_ERR_SIZE, "auditory population: a cochleagram of %d bands × %d "
-                 "frames is too small (8 bands, %d frames at least)", p->bands, p->frames,
-                 STRF_LAGS + 1);
+        model_fail(err, "auditory population: a cochleagram of %d bands × %d "
+                   "frames is too small (8 bands, %d frames at least)", p->bands, p->frames,
+                   STRF_LAGS + 1);
         auditory_population_destroy(p);
         return 1;
     }
@@ -352,13 +350,12 @@ int auditory_population_create(auditory_population **out, const auditory_config 
         free(images);
         free(drives);
         auditory_population_destroy(p);
-        snprintf(err, MODEL_ERR_SIZE, "auditory population: out of memory");
-        return 1;
+        return model_fail(err, "auditory population: out of memory");
     }
     char inner[MODEL_ERR_SIZE];
     if (clip_synthetic(p->calibration, CALIBRATION_CLIPS, S, c->cochlea.sample_rate, c->rms_db,
                        c->ramp_ms, model_rng_stream(c->seed, 1), NULL, inner)) {
-        snprintf(err, MODEL_ERR_SIZE, "auditory population: calibration clips: %s", inner);
+        model_fail(err, "auditory population: calibration clips: %s", inner);
         free(images);
         free(drives);
         auditory_population_destroy(p);
@@ -384,8 +381,8 @@ int auditory_population_create(auditory_population **out, const auditory_config 
                 break;
             }
             if (tries == 200) {
-                snprintf(err, MODEL_ERR_SIZE, "auditory population: no %s cell that natural "
-                         "sounds drive in 200 draws", auditory_cell_type_name(p->cells[n].type));
+                model_fail(err, "auditory population: no %s cell that natural "
+                           "sounds drive in 200 draws", auditory_cell_type_name(p->cells[n].type));
                 free(images);
                 free(drives);
                 auditory_population_destroy(p);
@@ -548,8 +545,7 @@ int auditory_cell_optimum(auditory_population *p, int n, const clip_ascent_optio
     int S = k->cochlea.samples;
     float *x = malloc(sizeof(float) * (size_t)S);
     if (!x) {
-        snprintf(err, MODEL_ERR_SIZE, "auditory optimum: out of memory");
-        return 1;
+        return model_fail(err, "auditory optimum: out of memory");
     }
     *known = c->type == AUDITORY_FACILITATION || c->type == AUDITORY_LEVEL;
     double best = -INFINITY;
@@ -609,9 +605,8 @@ int auditory_cell_optimum(auditory_population *p, int n, const clip_ascent_optio
     }
     free(x);
     if (!(best > -INFINITY)) {
-        snprintf(err, MODEL_ERR_SIZE, "auditory optimum: no candidate for cell %d fits the "
-                 "budget", n);
-        return 1;
+        return model_fail(err, "auditory optimum: no candidate for cell %d fits the "
+                          "budget", n);
     }
     *rate = best;
     return 0;
@@ -646,10 +641,9 @@ int auditory_dataset(const auditory_dataset_options *o, dataset *out, float **cl
         *clips_out = NULL;
     if (o->train_clips < 1 || o->test_clips < 0 || o->test_repeats < 1 ||
         !(o->validation_fraction >= 0 && o->validation_fraction < 1)) {
-        snprintf(err, MODEL_ERR_SIZE, "auditory dataset: %d training clips, %d test clips × %d "
-                 "repeats, validation fraction %g", o->train_clips, o->test_clips,
-                 o->test_repeats, o->validation_fraction);
-        return 1;
+        return model_fail(err, "auditory dataset: %d training clips, %d test clips × %d "
+                          "repeats, validation fraction %g", o->train_clips, o->test_clips,
+                          o->test_repeats, o->validation_fraction);
     }
     auditory_population *p;
     if (auditory_population_create(&p, &o->population, err))
@@ -665,14 +659,13 @@ int auditory_dataset(const auditory_dataset_options *o, dataset *out, float **cl
         auditory_population_destroy(p);
         dataset_free(out);
         memset(out, 0, sizeof *out);
-        snprintf(err, MODEL_ERR_SIZE, "auditory dataset: out of memory for %d trials", trials);
-        return 1;
+        return model_fail(err, "auditory dataset: out of memory for %d trials", trials);
     }
     char inner[MODEL_ERR_SIZE];
     if (clip_synthetic(clips, distinct, S, o->population.cochlea.sample_rate,
                        o->population.rms_db, o->population.ramp_ms, model_rng_stream(o->seed, 3),
                        NULL, inner)) {
-        snprintf(err, MODEL_ERR_SIZE, "auditory dataset: %s", inner);
+        model_fail(err, "auditory dataset: %s", inner);
         free(clips);
         free(images);
         auditory_population_destroy(p);
@@ -695,8 +688,7 @@ int auditory_dataset(const auditory_dataset_options *o, dataset *out, float **cl
         free(images);
         auditory_population_destroy(p);
         dataset_free(out);
-        snprintf(err, MODEL_ERR_SIZE, "auditory dataset: out of memory");
-        return 1;
+        return model_fail(err, "auditory dataset: out of memory");
     }
     auditory_population_rates_image(p, images, distinct, rates);
     model_rng rng;

@@ -71,7 +71,7 @@ int clip_ascend(float *clip, int n, const clip_ascent_options *o, clip_objective
     float *best = malloc(sizeof(float) * (size_t)n);
     int status = 0;
     if (!r || !x || !z || !g || !best) {
-        snprintf(err, MODEL_ERR_SIZE, "clip ascent: out of memory");
+        model_fail(err, "clip ascent: out of memory");
         status = 1;
         goto done;
     }
@@ -83,8 +83,8 @@ int clip_ascend(float *clip, int n, const clip_ascent_options *o, clip_objective
     for (int i = 0; i < n; i++)
         x[i] *= r[i];
     if (project(x, n, rms)) {
-        snprintf(err, MODEL_ERR_SIZE, "clip ascent: the start is silent or cannot be put at "
-                 "%.1f dBFS within full scale", o->rms_db);
+        model_fail(err, "clip ascent: the start is silent or cannot be put at "
+                   "%.1f dBFS within full scale", o->rms_db);
         status = 1;
         goto done;
     }
@@ -95,8 +95,7 @@ int clip_ascend(float *clip, int n, const clip_ascent_options *o, clip_objective
             z[i] = r[i] > 0 ? x[i] / r[i] : 0;
         double v = objective(x, g, user);
         if (!isfinite(v)) {
-            snprintf(err, MODEL_ERR_SIZE, "clip ascent: the objective is not finite at step %d",
-                     step);
+            model_fail(err, "clip ascent: the objective is not finite at step %d", step);
             status = 1;
             goto done;
         }
@@ -117,8 +116,8 @@ int clip_ascend(float *clip, int n, const clip_ascent_options *o, clip_objective
         for (int i = 0; i < n; i++)
             x[i] = r[i] * (float)(z[i] + lr * g[i]);
         if (project(x, n, rms)) {
-            snprintf(err, MODEL_ERR_SIZE, "clip ascent: step %d left a clip that cannot be "
-                     "put at %.1f dBFS within full scale", step, o->rms_db);
+            model_fail(err, "clip ascent: step %d left a clip that cannot be "
+                       "put at %.1f dBFS within full scale", step, o->rms_db);
             status = 1;
             goto done;
         }

@@ -53,28 +53,24 @@ int clip_set_rms_db(float *x, int n, double db, char *err)
     double s = 0, peak = 0;
     for (int i = 0; i < n; i++) {
         if (!isfinite(x[i])) {
-            snprintf(err, MODEL_ERR_SIZE, "clip: sample %d is not finite", i);
-            return 1;
+            return model_fail(err, "clip: sample %d is not finite", i);
         }
         s += (double)x[i] * x[i];
         peak = fmax(peak, fabs(x[i]));
     }
     double rms = sqrt(s / n), target = pow(10, db / 20);
     if (!(db <= 0) || !isfinite(db)) {
-        snprintf(err, MODEL_ERR_SIZE, "clip: a level of %g dBFS is not below full scale", db);
-        return 1;
+        return model_fail(err, "clip: a level of %g dBFS is not below full scale", db);
     }
     /* Below 1e-20 the clip is silence or denormal noise: no level to scale. */
     if (!(rms > 1e-20)) {
-        snprintf(err, MODEL_ERR_SIZE, "clip: silent (RMS %.3g), no level can be set", rms);
-        return 1;
+        return model_fail(err, "clip: silent (RMS %.3g), no level can be set", rms);
     }
     double gain = target / rms;
     if (peak * gain > 1) {
-        snprintf(err, MODEL_ERR_SIZE, "clip: at %.2f dBFS its peak would reach %.2f dBFS "
-                 "(crest factor %.1f dB): refused rather than clipped", db,
-                 20 * log10(peak * gain), 20 * log10(peak / rms));
-        return 1;
+        return model_fail(err, "clip: at %.2f dBFS its peak would reach %.2f dBFS "
+                          "(crest factor %.1f dB): refused rather than clipped", db,
+                          20 * log10(peak * gain), 20 * log10(peak / rms));
     }
     for (int i = 0; i < n; i++)
         x[i] = (float)(x[i] * gain);
@@ -96,9 +92,8 @@ void clip_ramp(float *x, int n, int ramp)
 int clip_tone(float *x, int n, int rate, double hz, int ramp, double db, char *err)
 {
     if (!(hz > 0 && hz < rate / 2.0)) {
-        snprintf(err, MODEL_ERR_SIZE, "clip: a tone at %g Hz is not between 0 and the "
-                 "Nyquist frequency (%d Hz)", hz, rate / 2);
-        return 1;
+        return model_fail(err, "clip: a tone at %g Hz is not between 0 and the "
+                          "Nyquist frequency (%d Hz)", hz, rate / 2);
     }
     for (int i = 0; i < n; i++)
         x[i] = (float)sin(2 * M_PI * hz * i / rate);
@@ -259,9 +254,8 @@ int clip_synthetic(float *out, int count, int samples, int rate, double rms_db,
                    double ramp_ms, uint64_t seed, int *kinds, char *err)
 {
     if (samples < 64 || rate < 4000 || count < 0) {
-        snprintf(err, MODEL_ERR_SIZE, "clip: %d synthetic clips of %d samples at %d Hz "
-                 "(at least 64 samples at 4 kHz)", count, samples, rate);
-        return 1;
+        return model_fail(err, "clip: %d synthetic clips of %d samples at %d Hz "
+                          "(at least 64 samples at 4 kHz)", count, samples, rate);
     }
     int ramp = (int)lround(ramp_ms * 1e-3 * rate);
     for (int i = 0; i < count; i++) {
@@ -273,8 +267,7 @@ int clip_synthetic(float *out, int count, int samples, int rate, double rms_db,
             harmonic(x, samples, rate, &rng);
         else if (kind == CLIP_NOISE) {
             if (noise(x, samples, rate, &rng)) {
-                snprintf(err, MODEL_ERR_SIZE, "clip: out of memory for noise");
-                return 1;
+                return model_fail(err, "clip: out of memory for noise");
             }
         } else if (kind == CLIP_CLICKS)
             clicks(x, samples, rate, &rng);
@@ -283,9 +276,7 @@ int clip_synthetic(float *out, int count, int samples, int rate, double rms_db,
         clip_ramp(x, samples, ramp);
         char inner[MODEL_ERR_SIZE];
         if (clip_set_rms_db(x, samples, rms_db, inner)) {
-            snprintf(err, MODEL_ERR_SIZE, "synthetic clip %d (%s): %s", i,
-                     clip_kind_name(kind), inner);
-            return 1;
+            return model_fail(err, "synthetic clip %d (%s): %s", i, clip_kind_name(kind), inner);
         }
         if (kinds)
             kinds[i] = kind;

@@ -90,42 +90,31 @@ double cochleagram_band_hz(const cochleagram *c, int band)
 static int check_config(const cochleagram_config *c, char *err)
 {
     if (c->sample_rate < 1000 || c->sample_rate > 768000) {
-        snprintf(err, MODEL_ERR_SIZE, "cochleagram: sample rate %d Hz outside 1..768 kHz",
-                 c->sample_rate);
-        return 1;
+        return model_fail(err, "cochleagram: sample rate %d Hz outside 1..768 kHz", c->sample_rate);
     }
     if (c->window < 16 || c->window % 2 || c->window > 65536) {
-        snprintf(err, MODEL_ERR_SIZE, "cochleagram: window of %d samples (even, 16..65536)",
-                 c->window);
-        return 1;
+        return model_fail(err, "cochleagram: window of %d samples (even, 16..65536)", c->window);
     }
     if (c->hop < 1 || c->hop > c->window) {
-        snprintf(err, MODEL_ERR_SIZE, "cochleagram: hop %d outside 1..window (%d)", c->hop,
-                 c->window);
-        return 1;
+        return model_fail(err, "cochleagram: hop %d outside 1..window (%d)", c->hop, c->window);
     }
     if (c->samples < c->window || c->samples > 100000000) {
-        snprintf(err, MODEL_ERR_SIZE, "cochleagram: %d samples, fewer than one window (%d)",
-                 c->samples, c->window);
-        return 1;
+        return model_fail(err, "cochleagram: %d samples, fewer than one window (%d)",
+                          c->samples, c->window);
     }
     if (c->bands < 1 || c->bands > 1024) {
-        snprintf(err, MODEL_ERR_SIZE, "cochleagram: %d bands (1..1024)", c->bands);
-        return 1;
+        return model_fail(err, "cochleagram: %d bands (1..1024)", c->bands);
     }
     if (!(c->low_hz >= 0) || !(c->high_hz > c->low_hz) ||
         !(c->high_hz <= c->sample_rate / 2.0f)) {
-        snprintf(err, MODEL_ERR_SIZE, "cochleagram: band edges %g..%g Hz must rise within "
-                 "0..%g Hz (Nyquist)", c->low_hz, c->high_hz, c->sample_rate / 2.0);
-        return 1;
+        return model_fail(err, "cochleagram: band edges %g..%g Hz must rise within "
+                          "0..%g Hz (Nyquist)", c->low_hz, c->high_hz, c->sample_rate / 2.0);
     }
     if (!(c->epsilon > 0) || !isfinite(c->epsilon)) {
-        snprintf(err, MODEL_ERR_SIZE, "cochleagram: epsilon %g must be positive", c->epsilon);
-        return 1;
+        return model_fail(err, "cochleagram: epsilon %g must be positive", c->epsilon);
     }
     if (c->scale != COCHLEAGRAM_MEL && c->scale != COCHLEAGRAM_ERB) {
-        snprintf(err, MODEL_ERR_SIZE, "cochleagram: unknown frequency scale %d", (int)c->scale);
-        return 1;
+        return model_fail(err, "cochleagram: unknown frequency scale %d", (int)c->scale);
     }
     return 0;
 }
@@ -154,10 +143,9 @@ static int make_filters(cochleagram *c, char *err)
             }
         }
         if (c->last[b] < 0) {
-            snprintf(err, MODEL_ERR_SIZE, "cochleagram: band %d (%.0f..%.0f Hz) holds no "
-                     "FFT bin (%.1f Hz apart): use a longer window, fewer bands or a "
-                     "higher low edge", b, lo, hi, bin_hz);
-            return 1;
+            return model_fail(err, "cochleagram: band %d (%.0f..%.0f Hz) holds no "
+                              "FFT bin (%.1f Hz apart): use a longer window, fewer bands or a "
+                              "higher low edge", b, lo, hi, bin_hz);
         }
     }
     return 0;
@@ -170,8 +158,7 @@ int cochleagram_create(cochleagram **out, const cochleagram_config *config, char
         return 1;
     cochleagram *c = calloc(1, sizeof *c);
     if (!c) {
-        snprintf(err, MODEL_ERR_SIZE, "cochleagram: out of memory");
-        return 1;
+        return model_fail(err, "cochleagram: out of memory");
     }
     c->config = *config;
     int L = config->window;
@@ -187,8 +174,7 @@ int cochleagram_create(cochleagram **out, const cochleagram_config *config, char
     if (!c->window || !c->filters || !c->first || !c->last || !c->frame || !c->spectrum ||
         !c->power) {
         cochleagram_destroy(c);
-        snprintf(err, MODEL_ERR_SIZE, "cochleagram: out of memory");
-        return 1;
+        return model_fail(err, "cochleagram: out of memory");
     }
     double sum = 0;
     for (int n = 0; n < L; n++) {
@@ -205,8 +191,7 @@ int cochleagram_create(cochleagram **out, const cochleagram_config *config, char
     c->c2r = fftwf_plan_dft_c2r_1d(L, c->spectrum, c->frame, FFTW_ESTIMATE);
     if (!c->r2c || !c->c2r) {
         cochleagram_destroy(c);
-        snprintf(err, MODEL_ERR_SIZE, "cochleagram: FFTW could not plan a %d-point FFT", L);
-        return 1;
+        return model_fail(err, "cochleagram: FFTW could not plan a %d-point FFT", L);
     }
     *out = c;
     return 0;

@@ -40,15 +40,15 @@ static float luminance(double r, double g, double b)
 static int dimensions_allowed(long long height, long long width, char *err)
 {
     if (height < 1 || width < 1) {
-        snprintf(err, MODEL_ERR_SIZE, "image has no pixels (%lld x %lld)", width, height);
+        model_fail(err, "image has no pixels (%lld x %lld)", width, height);
         return 0;
     }
     if (height > IMAGE_MAX_SIDE || width > IMAGE_MAX_SIDE ||
         height * width > IMAGE_MAX_PIXELS) {
-        snprintf(err, MODEL_ERR_SIZE,
-                 "image of %lld x %lld pixels (width x height) is beyond the limit of %d x %d "
-                 "and %lld Mpixels",
-                 width, height, IMAGE_MAX_SIDE, IMAGE_MAX_SIDE, IMAGE_MAX_PIXELS / 1000000);
+        model_fail(err,
+                   "image of %lld x %lld pixels (width x height) is beyond the limit of %d x %d "
+                   "and %lld Mpixels", width, height, IMAGE_MAX_SIDE, IMAGE_MAX_SIDE,
+                   IMAGE_MAX_PIXELS / 1000000);
         return 0;
     }
     return 1;
@@ -172,7 +172,7 @@ static int png_decode(const unsigned char *bytes, size_t size, int *height, int 
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!info) {
         png_destroy_read_struct(png ? &png : NULL, NULL, NULL);
-        snprintf(err, MODEL_ERR_SIZE, "PNG: out of memory");
+        model_fail(err, "PNG: out of memory");
         return -1;
     }
     png_set_read_fn(png, &job, png_on_read);
@@ -181,7 +181,7 @@ static int png_decode(const unsigned char *bytes, size_t size, int *height, int 
     free(job.rows);
     if (failed) {
         free(job.pixels);
-        snprintf(err, MODEL_ERR_SIZE, "PNG: %.240s", job.message);
+        model_fail(err, "PNG: %.240s", job.message);
         return -1;
     }
     *height = job.height;
@@ -300,7 +300,7 @@ static int jpeg_decode(const unsigned char *bytes, size_t size, int *height, int
 {
     jpeg_job *job = calloc(1, sizeof *job); /* zeroed: destroy is safe at any point */
     if (!job) {
-        snprintf(err, MODEL_ERR_SIZE, "JPEG: out of memory");
+        model_fail(err, "JPEG: out of memory");
         return -1;
     }
     job->info.err = jpeg_std_error(&job->errors);
@@ -312,7 +312,7 @@ static int jpeg_decode(const unsigned char *bytes, size_t size, int *height, int
     free(job->row);
     if (failed) {
         free(job->pixels);
-        snprintf(err, MODEL_ERR_SIZE, "JPEG: %s", job->message);
+        model_fail(err, "JPEG: %s", job->message);
     } else {
         *height = job->height;
         *width = job->width;
@@ -331,14 +331,14 @@ int image_decode_gray(const unsigned char *bytes, size_t size, int *height, int 
     *height = *width = 0;
     *pixels = NULL;
     if (!bytes || size == 0) {
-        snprintf(err, MODEL_ERR_SIZE, "empty image data");
+        model_fail(err, "empty image data");
         return -1;
     }
     if (is_png(bytes, size))
         return png_decode(bytes, size, height, width, pixels, err);
     if (is_jpeg(bytes, size))
         return jpeg_decode(bytes, size, height, width, pixels, err);
-    snprintf(err, MODEL_ERR_SIZE, "not a PNG or JPEG image (unrecognized signature)");
+    model_fail(err, "not a PNG or JPEG image (unrecognized signature)");
     return -1;
 }
 
@@ -346,19 +346,19 @@ static int read_whole_file(const char *path, unsigned char **bytes, size_t *size
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        snprintf(err, MODEL_ERR_SIZE, "%s: cannot open: %s", path, strerror(errno));
+        model_fail(err, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
     struct stat st;
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
         fclose(f);
-        snprintf(err, MODEL_ERR_SIZE, "%s: not a regular file", path);
+        model_fail(err, "%s: not a regular file", path);
         return -1;
     }
     if ((long long)st.st_size > IMAGE_MAX_FILE_BYTES) {
         fclose(f);
-        snprintf(err, MODEL_ERR_SIZE, "%s: file of %lld bytes is too large for an image", path,
-                 (long long)st.st_size);
+        model_fail(err, "%s: file of %lld bytes is too large for an image", path,
+                   (long long)st.st_size);
         return -1;
     }
     *size = (size_t)st.st_size;
@@ -368,7 +368,7 @@ static int read_whole_file(const char *path, unsigned char **bytes, size_t *size
     if (!*bytes || got != *size) {
         free(*bytes);
         *bytes = NULL;
-        snprintf(err, MODEL_ERR_SIZE, "%s: cannot read the file", path);
+        model_fail(err, "%s: cannot read the file", path);
         return -1;
     }
     return 0;
@@ -386,7 +386,7 @@ int image_load_gray(const char *path, int *height, int *width, float **pixels, c
     int failed = image_decode_gray(bytes, size, height, width, pixels, why);
     free(bytes);
     if (failed)
-        snprintf(err, MODEL_ERR_SIZE, "%s: %.200s", path, why);
+        model_fail(err, "%s: %.200s", path, why);
     return failed;
 }
 
@@ -434,7 +434,7 @@ int image_folder_list(const char *folder, char ***paths, int *count, char *err)
     *count = 0;
     DIR *dir = opendir(folder);
     if (!dir) {
-        snprintf(err, MODEL_ERR_SIZE, "%s: cannot open folder: %s", folder, strerror(errno));
+        model_fail(err, "%s: cannot open folder: %s", folder, strerror(errno));
         return -1;
     }
     size_t capacity = 0;
@@ -463,7 +463,7 @@ int image_folder_list(const char *folder, char ***paths, int *count, char *err)
         image_folder_list_free(*paths, *count);
         *paths = NULL;
         *count = 0;
-        snprintf(err, MODEL_ERR_SIZE, "%s: out of memory listing the folder", folder);
+        model_fail(err, "%s: out of memory listing the folder", folder);
         return -1;
     }
     if (*count > 1)
@@ -555,7 +555,7 @@ static int photo_list_build(const char *folder, int min_height, int min_width, i
         free(pixels);
         if (usable) {
             if (photo_list_add(list, paths[i], h, w)) {
-                snprintf(err, MODEL_ERR_SIZE, "%s: out of memory", folder);
+                model_fail(err, "%s: out of memory", folder);
                 failed = 1;
                 continue;
             }
@@ -738,8 +738,8 @@ static int cut_planned_patches(const photo_list *list, const patch_plan *plans, 
         patch_scratch scratch;
         int no_memory = patch_scratch_alloc(&scratch, h, max_scale, height, width) != 0;
         if (no_memory || h != ph->height || w != ph->width) {
-            snprintf(err, MODEL_ERR_SIZE, "%s: %s", ph->path,
-                     no_memory ? "out of memory" : "image changed while patches were cut");
+            model_fail(err, "%s: %s", ph->path,
+                       no_memory ? "out of memory" : "image changed while patches were cut");
             if (!no_memory)
                 patch_scratch_free(&scratch);
             free(image);
@@ -759,22 +759,21 @@ int photo_patches(const char *folder, int count, int height, int width, uint64_t
                   float *out, char *err)
 {
     if (count < 0 || height < 1 || width < 1 || (count > 0 && !out)) {
-        snprintf(err, MODEL_ERR_SIZE, "photo_patches: invalid request (%d patches of %d x %d)",
-                 count, height, width);
+        model_fail(err, "photo_patches: invalid request (%d patches of %d x %d)",
+                   count, height, width);
         return -1;
     }
     photo_list list;
     if (photo_list_build(folder, height, width, 0, &list, err))
         return -1;
     if (list.count == 0) {
-        snprintf(err, MODEL_ERR_SIZE, "no PNG or JPEG images of at least %d x %d in %s",
-                 height, width, folder);
+        model_fail(err, "no PNG or JPEG images of at least %d x %d in %s", height, width, folder);
         return -1;
     }
     patch_plan *plans = malloc((size_t)(count ? count : 1) * sizeof *plans);
     if (!plans) {
         photo_list_free(&list);
-        snprintf(err, MODEL_ERR_SIZE, "photo_patches: out of memory");
+        model_fail(err, "photo_patches: out of memory");
         return -1;
     }
     plan_patches(&list, count, height, width, seed, plans);

@@ -138,7 +138,7 @@ int model_save(const model *m, const char *path, char *err)
         ok = 0;
     free(bytes);
     if (!ok || rename(tmp, path) != 0) {
-        snprintf(err, MODEL_ERR_SIZE, "%s: cannot write: %s", path, strerror(errno));
+        model_fail(err, "%s: cannot write: %s", path, strerror(errno));
         remove(tmp);
         return 1;
     }
@@ -269,12 +269,11 @@ int model_load_bytes(model **out, const unsigned char *bytes, size_t size, char 
     model_config_sizes(&c, &want_params, &want_buffers);
     if (n_params != want_params || n_buffers != want_buffers ||
         size != HEADER_SIZE + writer_field + 4 * (want_params + want_buffers) + 4) {
-        snprintf(err, MODEL_ERR_SIZE,
-                 "model file size does not match its configuration (%zu bytes, %llu "
-                 "parameters; expected %zu bytes, %zu parameters)", size,
-                 (unsigned long long)n_params,
-                 HEADER_SIZE + writer_field + 4 * (want_params + want_buffers) + 4, want_params);
-        return 1;
+        return model_fail(err, "model file size does not match its configuration (%zu bytes, %llu "
+                          "parameters; expected %zu bytes, %zu parameters)", size,
+                          (unsigned long long)n_params,
+                          HEADER_SIZE + writer_field + 4 * (want_params + want_buffers) + 4,
+                          want_params);
     }
     model *m;
     if (model_create(&m, &c, err))
@@ -323,7 +322,7 @@ int model_load(model **out, const char *path, char *err)
     int status = model_load_bytes(out, bytes, (size_t)size, why);
     free(bytes);
     if (status)
-        snprintf(err, MODEL_ERR_SIZE, "%.120s: %.130s", path, why);
+        model_fail(err, "%.120s: %.130s", path, why);
     return status;
 }
 

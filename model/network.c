@@ -254,7 +254,7 @@ int model_create(model **out, const model_config *c, char *err)
     m->trainable = calloc(m->n_params, 1);
     m->buffers = calloc(m->n_buffers ? m->n_buffers : 1, sizeof(float));
     if (!m->params || !m->grads || !m->trainable || !m->buffers) {
-        snprintf(err, MODEL_ERR_SIZE, "out of memory for %zu parameters", m->n_params);
+        model_fail(err, "out of memory for %zu parameters", m->n_params);
         model_destroy(m);
         return 1;
     }

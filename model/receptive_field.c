@@ -404,7 +404,7 @@ static int window_objective_gradient(model *m, const float *images, int batch, f
         free(s);
     }
     if (failed)
-        snprintf(err, MODEL_ERR_SIZE, "out of memory for receptive-field scratch");
+        model_fail(err, "out of memory for receptive-field scratch");
     return failed;
 }
 

@@ -317,13 +317,10 @@ void sim_config_default(sim_config *c)
 static int validate_config(const sim_config *c, char *err)
 {
     if (c->neurons < 1 || c->neurons > 100000) {
-        snprintf(err, MODEL_ERR_SIZE, "sim_config.neurons %d outside 1..100000", c->neurons);
-        return 1;
+        return model_fail(err, "sim_config.neurons %d outside 1..100000", c->neurons);
     }
     if (c->height < 4 || c->width < 4 || c->height > 1024 || c->width > 1024) {
-        snprintf(err, MODEL_ERR_SIZE, "sim_config image size %d×%d outside 4..1024", c->height,
-                 c->width);
-        return 1;
+        return model_fail(err, "sim_config image size %d×%d outside 4..1024", c->height, c->width);
     }
     float fs = c->fraction_simple, fc = c->fraction_complex, fj = c->fraction_conjunction;
     float fe = c->fraction_energy_conjunction;
@@ -334,15 +331,13 @@ static int validate_config(const sim_config *c, char *err)
                  c->fraction_deep >= 0.0f;
     if (!(fs >= 0.0f && fc >= 0.0f && fj >= 0.0f && fe >= 0.0f && zoo_ok &&
           fs + fc + fj + fe + zoo <= 1.0f + 1e-6f)) {
-        snprintf(err, MODEL_ERR_SIZE,
-                 "sim_config fractions simple %g, complex %g, conjunction %g, "
-                 "energy-conjunction %g, end-stopped %g, surround %g, curvature %g, "
-                 "texture %g and deep %g must be >= 0 and sum to <= 1",
-                 (double)fs, (double)fc, (double)fj, (double)fe,
-                 (double)c->fraction_end_stopped, (double)c->fraction_surround,
-                 (double)c->fraction_curvature, (double)c->fraction_texture,
-                 (double)c->fraction_deep);
-        return 1;
+        return model_fail(err, "sim_config fractions simple %g, complex %g, conjunction %g, "
+                          "energy-conjunction %g, end-stopped %g, surround %g, curvature %g, "
+                          "texture %g and deep %g must be >= 0 and sum to <= 1",
+                          (double)fs, (double)fc, (double)fj, (double)fe,
+                          (double)c->fraction_end_stopped, (double)c->fraction_surround,
+                          (double)c->fraction_curvature, (double)c->fraction_texture,
+                          (double)c->fraction_deep);
     }
     return 0;
 }
@@ -922,8 +917,7 @@ static int calibrate(sim_population *p, model_rng *rng, char *err)
         free(images);
         free(responses);
         free(mean_drive);
-        snprintf(err, MODEL_ERR_SIZE, "simulate.c: out of memory calibrating %d cells", n);
-        return 1;
+        return model_fail(err, "simulate.c: out of memory calibrating %d cells", n);
     }
     sim_natural_images(images, count, p->cfg.height, p->cfg.width, model_rng_stream(p->cfg.seed, 1));
     filter_responses(p, images, count, responses);
@@ -962,8 +956,7 @@ int sim_population_create(sim_population **out, const sim_config *c, char *err)
         return 1;
     sim_population *p = calloc(1, sizeof *p);
     if (!p) {
-        snprintf(err, MODEL_ERR_SIZE, "simulate.c: out of memory");
-        return 1;
+        return model_fail(err, "simulate.c: out of memory");
     }
     p->cfg = *c;
     int n = c->neurons, pixels = c->height * c->width;
@@ -994,8 +987,7 @@ int sim_population_create(sim_population **out, const sim_config *c, char *err)
     for (int i = 0; p->cells && i < n; i++)
         deep |= p->cells[i].type == SIM_DEEP;
     if (!p->filters || (deep && make_deep_network(p))) {
-        snprintf(err, MODEL_ERR_SIZE, "simulate.c: out of memory for %d cells of %d×%d", n,
-                 c->height, c->width);
+        model_fail(err, "simulate.c: out of memory for %d cells of %d×%d", n, c->height, c->width);
         sim_population_destroy(p);
         return 1;
     }
@@ -1179,35 +1171,26 @@ void simulate_options_default(simulate_options *o)
 static int validate_options(const simulate_options *o, char *err)
 {
     if (o->train_images < 0 || o->test_images < 0) {
-        snprintf(err, MODEL_ERR_SIZE,
-                 "simulate_options: train_images %d and test_images %d must be >= 0",
-                 o->train_images, o->test_images);
-        return 1;
+        return model_fail(err, "simulate_options: train_images %d and test_images %d must be >= 0",
+                          o->train_images, o->test_images);
     }
     if (o->test_repeats < 1) {
-        snprintf(err, MODEL_ERR_SIZE, "simulate_options.test_repeats %d must be >= 1",
-                 o->test_repeats);
-        return 1;
+        return model_fail(err, "simulate_options.test_repeats %d must be >= 1", o->test_repeats);
     }
     if (!(o->validation_fraction >= 0.0f && o->validation_fraction < 1.0f)) {
-        snprintf(err, MODEL_ERR_SIZE, "simulate_options.validation_fraction %g outside [0,1)",
-                 (double)o->validation_fraction);
-        return 1;
+        return model_fail(err, "simulate_options.validation_fraction %g outside [0,1)",
+                          (double)o->validation_fraction);
     }
     long long trials = o->train_images + (long long)o->test_images * o->test_repeats;
     if (trials < 1 || trials > 100000000) {
-        snprintf(err, MODEL_ERR_SIZE, "simulate_options: %lld trials outside 1..100000000",
-                 trials);
-        return 1;
+        return model_fail(err, "simulate_options: %lld trials outside 1..100000000", trials);
     }
     if (o->images != SIM_IMAGES_SYNTHETIC && o->images != SIM_IMAGES_NOISE &&
         o->images != SIM_IMAGES_PHOTOS) {
-        snprintf(err, MODEL_ERR_SIZE, "simulate_options.images %d unknown", (int)o->images);
-        return 1;
+        return model_fail(err, "simulate_options.images %d unknown", (int)o->images);
     }
     if (o->images == SIM_IMAGES_PHOTOS && !o->photo_folder) {
-        snprintf(err, MODEL_ERR_SIZE, "simulate_options: photographs wanted but no folder given");
-        return 1;
+        return model_fail(err, "simulate_options: photographs wanted but no folder given");
     }
     return 0;
 }
@@ -1256,8 +1239,7 @@ int simulate_dataset(const simulate_options *o, dataset *out, char *err)
         sim_population_destroy(p);
         dataset_free(out);
         memset(out, 0, sizeof *out);
-        snprintf(err, MODEL_ERR_SIZE, "simulate.c: out of memory for %d trials", trials);
-        return 1;
+        return model_fail(err, "simulate.c: out of memory for %d trials", trials);
     }
     uint64_t image_seed = model_rng_stream(o->seed, 2);
     if (o->images == SIM_IMAGES_NOISE) {

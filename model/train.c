@@ -125,16 +125,15 @@ static int check_dataset(const model *m, const dataset *d, const fit_options *o,
 {
     const model_config *c = &m->cfg;
     if (d->height != c->height || d->width != c->width || d->neurons != c->neurons) {
-        snprintf(err, MODEL_ERR_SIZE,
-                 "data has %d×%d images and %d neurons, the model expects %d×%d and %d",
-                 d->height, d->width, d->neurons, c->height, c->width, c->neurons);
-        return 1;
+        return model_fail(err,
+                          "data has %d×%d images and %d neurons, the model expects %d×%d and %d",
+                          d->height, d->width, d->neurons, c->height, c->width, c->neurons);
     }
     if (dataset_count_tier(d, TIER_TRAIN) < 1 || dataset_count_tier(d, TIER_VALIDATION) < 2) {
-        snprintf(err, MODEL_ERR_SIZE,
-                 "need training trials and at least 2 validation trials (have %d and %d)",
-                 dataset_count_tier(d, TIER_TRAIN), dataset_count_tier(d, TIER_VALIDATION));
-        return 1;
+        return model_fail(err,
+                          "need training trials and at least 2 validation trials (have %d and %d)",
+                          dataset_count_tier(d, TIER_TRAIN),
+                          dataset_count_tier(d, TIER_VALIDATION));
     }
     if (o->batch_size < 1 || o->max_epochs < 1 || !(o->learning_rate > 0.0f))
         return model_fail(err, "batch size, epochs and learning rate must be positive");
@@ -238,7 +237,7 @@ static int initialize_positions(model *m, const dataset *d, const int *idx, int 
     double *mean = calloc((size_t)N, sizeof(double));
     int status = 0;
     if (!energy || !centred || !map || !scratch || !mean) {
-        snprintf(err, MODEL_ERR_SIZE, "out of memory for readout position maps");
+        model_fail(err, "out of memory for readout position maps");
         status = 1;
         goto done;
     }
@@ -320,9 +319,8 @@ static int train_epoch(model *m, const dataset *d, const fit_options *o, fit_buf
                              o->l1_weight, &loss, err))
             return 1;
         if (!isfinite(loss)) {
-            snprintf(err, MODEL_ERR_SIZE,
-                     "training diverged (loss %g); try a smaller learning rate", loss);
-            return 1;
+            model_fail(err, "training diverged (loss %g); try a smaller learning rate", loss);
+            return 1; /* not return model_fail(): gcc cannot see it is 1, and warns of loss */
         }
         adam_step(&f->adam, m->params, m->grads, m->trainable, lr);
         model_params_changed(m);

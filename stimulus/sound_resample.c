@@ -19,15 +19,13 @@ int sound_resample(const float *in, int frames, int channels, int rate, int out_
     *out_frames = 0;
     if (frames < 1 || channels < 1 || rate < 1 || out_rate < 1 ||
         (double)out_rate / rate > 256 || (double)rate / out_rate > 256) {
-        snprintf(err, STIMULUS_ERR_SIZE, "resample: %d frames of %d channels from %d to %d Hz "
-                 "(ratios up to 256)", frames, channels, rate, out_rate);
-        return 1;
+        return stimulus_fail(err, "resample: %d frames of %d channels from %d to %d Hz "
+                             "(ratios up to 256)", frames, channels, rate, out_rate);
     }
     if (rate == out_rate) { /* the same samples, bit for bit */
         *out = malloc(sizeof(float) * (size_t)frames * (size_t)channels);
         if (!*out) {
-            snprintf(err, STIMULUS_ERR_SIZE, "resample: out of memory");
-            return 1;
+            return stimulus_fail(err, "resample: out of memory");
         }
         memcpy(*out, in, sizeof(float) * (size_t)frames * (size_t)channels);
         *out_frames = frames;
@@ -37,8 +35,7 @@ int sound_resample(const float *in, int frames, int channels, int rate, int out_
     long capacity = (long)ceil(frames * ratio) + 16;
     float *buffer = malloc(sizeof(float) * (size_t)capacity * (size_t)channels);
     if (!buffer) {
-        snprintf(err, STIMULUS_ERR_SIZE, "resample: out of memory");
-        return 1;
+        return stimulus_fail(err, "resample: out of memory");
     }
     SRC_DATA d;
     memset(&d, 0, sizeof d);
@@ -51,8 +48,7 @@ int sound_resample(const float *in, int frames, int channels, int rate, int out_
     int e = src_simple(&d, SRC_SINC_BEST_QUALITY, channels);
     if (e || d.output_frames_gen < 1) {
         free(buffer);
-        snprintf(err, STIMULUS_ERR_SIZE, "resample: %s", e ? src_strerror(e) : "no output");
-        return 1;
+        return stimulus_fail(err, "resample: %s", e ? src_strerror(e) : "no output");
     }
     *out = buffer;
     *out_frames = (int)d.output_frames_gen;

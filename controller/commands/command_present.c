@@ -2,9 +2,10 @@
  * the event log and the block summary: a display check at the rig) and
  * `inception calibrate` (step through gray levels for a photometer, write
  * the calibration file from the readings). Both drive the presenter through
- * the same interface the controller uses; present's images, block and
- * --serve loop and calibrate's levels and file are the controller library's
- * (controller/present/present.h), and this file their options, printing and
+ * the same interface the controller uses; present's showing (present_show)
+ * and --serve loop and calibrate's session (present_calibrate) and file are
+ * the controller library's (controller/present/present.h), and this file
+ * their options, the printing of what they tell its callbacks and
  * calibrate's dialogue with the photometer's reader. */
 #include "commands.h"
 #include "controller.h"
@@ -148,17 +149,6 @@ static int parse_frames(const cli_option *o, int n, const char *frames_name,
     return cli_get_float(o, n, ms_name, 0.0f, 3.6e6f, ms);
 }
 
-static int frames_from_ms(const presenter *p, const char *ms_name, float ms, int frames)
-{
-    if (ms < 0.0f)
-        return frames;
-    double actual;
-    frames = presenter_ms_to_frames(p, ms, &actual);
-    fprintf(stderr, "inception present: --%s %g rounded to %d frames (%.2f ms at %.3f ms a "
-            "frame)\n", ms_name, ms, frames, actual, presenter_period_ms(p));
-    return frames;
-}
-
 static void print_trial(const presenter_event *ev, int64_t first_onset_ns)
 {
     printf("%lld\t%d\t%lld\t%.3f\t%d/%d\t%d/%d\t%d\t%s%s%s%s%s\n", (long long)ev->trial,
@@ -185,11 +175,33 @@ static void print_summary(const presenter *p, const presenter_summary *s)
     printf("display: %s\n", presenter_status(p));
 }
 
-static void show_trial(const presenter_event *ev, int64_t first_onset_ns, void *user)
+/* What present_show tells, printed: notes to stderr, the event log and the
+ * summary to stdout. */
+static void show_event(const present_show_event *e, void *user)
 {
     (void)user;
-    print_trial(ev, first_onset_ns);
-    fflush(stdout);
+    switch (e->stage) {
+    case PRESENT_SHOW_ROUNDED:
+        fprintf(stderr, "inception present: --%s %g rounded to %d frames (%.2f ms at %.3f ms a "
+                "frame)\n", e->option, e->ms, e->frames, e->actual_ms,
+                presenter_period_ms(e->presenter));
+        break;
+    case PRESENT_SHOW_OPENED:
+        fprintf(stderr, "inception present: %d images × %d repeats, %d frames + %d ISI; %s; "
+                "%s\n", e->images, e->repeats, e->frames, e->isi, presenter_status(e->presenter),
+                e->scheduling);
+        break;
+    case PRESENT_SHOW_BLOCK:
+        printf("trial\timage\tflip\tonset_ms\tframes\tisi\tdropped\tflags\n");
+        break;
+    case PRESENT_SHOW_TRIAL:
+        print_trial(e->trial, e->first_onset_ns);
+        fflush(stdout);
+        break;
+    case PRESENT_SHOW_SUMMARY:
+        print_summary(e->presenter, e->summary);
+        break;
+    }
 }
 
 /* ---- present --serve: the display of a remote controller ---- */
@@ -214,12 +226,17 @@ static void serve_progress(const display_server *s, const char *why)
 
 /* What the serving tells: where it listens, and from then on a signal stops
  * it gracefully; its counters every 10 s and at the end. */
-static void show_serving(present_serve_stage stage, const display_server *s, void *user)
+static void show_serving(present_serve_stage stage, const presenter *p, const display_server *s,
+                         const char *scheduling, void *user)
 {
+    (void)user;
     switch (stage) {
+    case PRESENT_SERVE_OPENED:
+        fprintf(stderr, "inception present --serve: %s\n", scheduling);
+        break;
     case PRESENT_SERVE_READY:
         fprintf(stderr, "inception present --serve: display on %s; %s\n",
-                display_server_endpoint(s), presenter_status(user));
+                display_server_endpoint(s), presenter_status(p));
         serve_stop = 0;
         signal(SIGINT, serve_signal);
         signal(SIGTERM, serve_signal);
@@ -290,62 +307,26 @@ int command_present(int argc, char **argv)
         fprintf(stderr, "inception present: %s\n", err);
         return 2;
     }
-    char scheduling[256];
     float serve_seconds = 0.0f;
     if (serve) {
         float preload_mb = 1024;
         if (cli_get_float(o, n, "serve-seconds", 0.0f, 1e9f, &serve_seconds) ||
             cli_get_float(o, n, "max-preload-mb", 1, 1048576, &preload_mb))
             return 2;
-        presenter *p;
-        if (presenter_create(&p, &c, err)) {
-            fprintf(stderr, "inception present: %s\n", err);
-            return 1;
-        }
-        run_sched_display_alone(p, scheduling, sizeof scheduling);
-        fprintf(stderr, "inception present --serve: %s\n", scheduling);
         present_serve_config sc = {serve, cli_get(o, n, "allow-remote") != NULL,
                                    c.queue_capacity, serve_seconds,
                                    (size_t)((double)preload_mb * 1048576.0)};
-        int rc = present_serve(p, &sc, &serve_stop, show_serving, p, err);
+        int rc = present_serve(&c, &sc, &serve_stop, show_serving, NULL, err);
         if (rc)
             fprintf(stderr, "inception present: %s\n", err);
-        presenter_destroy(p);
         return rc;
     }
-    present_images images = {0};
-    if (present_images_load(path, &images, err)) {
+    present_show_config sc = {path, sound, frames, isi, repeats, frames_ms, isi_ms};
+    if (present_show(&c, &sc, show_event, NULL, err)) {
         fprintf(stderr, "inception present: %s\n", err);
-        present_images_free(&images);
         return 1;
     }
-    presenter *p;
-    int status = 1, sound_id;
-    if (presenter_create(&p, &c, err)) {
-        fprintf(stderr, "inception present: %s\n", err);
-    } else {
-        frames = frames_from_ms(p, "duration-ms", frames_ms, frames);
-        isi = frames_from_ms(p, "isi-ms", isi_ms, isi);
-        run_sched_display_alone(p, scheduling, sizeof scheduling);
-        fprintf(stderr, "inception present: %d images × %d repeats, %d frames + %d ISI; %s; "
-                "%s\n", images.count, repeats, frames, isi, presenter_status(p), scheduling);
-        if (frames < 1)
-            fprintf(stderr, "inception present: a stimulus needs at least one frame\n");
-        else if (present_load(p, &images, sound, &sound_id, err) ||
-                 presenter_start_block(p, err))
-            fprintf(stderr, "inception present: %s\n", err);
-        else {
-            printf("trial\timage\tflip\tonset_ms\tframes\tisi\tdropped\tflags\n");
-            presenter_summary summary;
-            present_block(p, images.count, repeats, frames, isi, sound_id, show_trial, NULL,
-                          &summary);
-            print_summary(p, &summary);
-            status = 0;
-        }
-        presenter_destroy(p);
-    }
-    present_images_free(&images);
-    return status;
+    return 0;
 }
 
 /* ---- calibrate ---- */
@@ -374,32 +355,35 @@ static int read_reading(float *value)
     return 0;
 }
 
-/* Shows level k held on screen, asks for its reading; 1 to stop. */
-static int calibrate_step(presenter *p, int k, int levels, int level, gamma_calibration *cal,
-                          int need_reading)
+/* calibrate's dialogue: the display's status, then at each level the
+ * photometer's reading asked for until one comes (or, without --out, an
+ * empty line passes); present_calibrate's contract for the answer. */
+static int calibrate_event(present_calibrate_stage stage, const presenter *p, int k, int levels,
+                           int level, float *reading, void *user)
 {
-    char err[STIMULUS_ERR_SIZE];
-    presenter_request r = {k, k, -1, 0, 0, NULL};
-    if (presenter_submit(p, &r, err)) {
+    int need_reading = *(const int *)user;
+    switch (stage) {
+    case PRESENT_CALIBRATE_OPENED:
+        fprintf(stderr, "inception calibrate: %d levels; %s\n", levels, presenter_status(p));
+        return 0;
+    case PRESENT_CALIBRATE_ABORTED:
         fprintf(stderr, "inception calibrate: aborted\n");
-        return 1;
+        return 2;
+    case PRESENT_CALIBRATE_LEVEL:
+        break;
     }
     for (;;) {
         fprintf(stderr, "level %d (%d/%d): photometer reading, then Enter%s: ", level, k + 1,
                 levels, need_reading ? "" : " (empty: next)");
-        float v;
-        int rc = read_reading(&v);
+        int rc = read_reading(reading);
         if (rc == 2) {
             fprintf(stderr, "\n");
-            return 1;
+            return 2;
         }
         if (rc == 1 && !need_reading)
+            return 1;
+        if (rc == 0)
             return 0;
-        if (rc == 0) {
-            cal->level[cal->count] = (float)level;
-            cal->luminance[cal->count++] = v;
-            return 0;
-        }
         fprintf(stderr, "inception calibrate: want a non-negative number\n");
     }
 }
@@ -417,31 +401,13 @@ int command_calibrate(int argc, char **argv)
         cli_get_int(o, n, "levels", 2, GAMMA_MAX_POINTS, &levels))
         return 2;
     const char *out = cli_get(o, n, "out");
-    c.stimulus_width_deg = 0; /* fill the screen */
-    c.photodiode_size_px = 0;
-    c.calibration = NULL;     /* drive levels as they are */
+    int need_reading = out != NULL;
     char err[CONTROLLER_ERR_SIZE];
-    presenter *p;
-    if (presenter_create(&p, &c, err)) {
+    gamma_calibration cal;
+    if (present_calibrate(&c, levels, calibrate_event, &need_reading, &cal, err)) {
         fprintf(stderr, "inception calibrate: %s\n", err);
         return 1;
     }
-    fprintf(stderr, "inception calibrate: %d levels; %s\n", levels, presenter_status(p));
-    int level_of[GAMMA_MAX_POINTS];
-    gamma_calibration cal = {0};
-    if (present_gray_levels(p, levels, level_of, err) || presenter_start_block(p, err)) {
-        fprintf(stderr, "inception calibrate: %s\n", err);
-        presenter_destroy(p);
-        return 1;
-    }
-    int stopped = 0;
-    for (int k = 0; k < levels && !stopped; k++)
-        stopped = calibrate_step(p, k, levels, level_of[k], &cal, out != NULL);
-    presenter_abort(p);
-    presenter_event ev;
-    while (presenter_next_event(p, &ev, 10000) && ev.kind != PRESENTER_EVENT_BLOCK_END)
-        ;
-    presenter_destroy(p);
     if (!out)
         return 0;
     if (cal.count < levels) {

@@ -207,8 +207,7 @@ int display_client_create(display_client **out, const display_client_config *cfg
         zmq_setsockopt(c->socket, ZMQ_RCVHWM, &hwm, sizeof hwm) ||
         zmq_setsockopt(c->socket, ZMQ_MAXMSGSIZE, &max_message, sizeof max_message) ||
         zmq_connect(c->socket, endpoint)) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "display %s: %s", endpoint,
-                 zmq_strerror(zmq_errno()));
+        controller_fail(err, "display %s: %s", endpoint, zmq_strerror(zmq_errno()));
         display_client_destroy(c);
         return 1;
     }
@@ -216,7 +215,7 @@ int display_client_create(display_client **out, const display_client_config *cfg
         display_client_sync_clock(c, cfg->pings > 0 ? cfg->pings : 32, err)) {
         char reason[CONTROLLER_ERR_SIZE];
         snprintf(reason, sizeof reason, "%s", err);
-        snprintf(err, CONTROLLER_ERR_SIZE, "display %s: %s", endpoint, reason);
+        controller_fail(err, "display %s: %s", endpoint, reason);
         display_client_destroy(c);
         return 1;
     }
@@ -287,7 +286,7 @@ static int send_samples(display_client *c, display_message *m, const float *x, s
     int rc = send_message(c, m);
     free(bytes);
     if (rc)
-        snprintf(err, CONTROLLER_ERR_SIZE, "send: %s", zmq_strerror(zmq_errno()));
+        controller_fail(err, "send: %s", zmq_strerror(zmq_errno()));
     return rc;
 }
 
@@ -343,18 +342,18 @@ int display_client_submit(display_client *c, const presenter_request *r, char *e
         ;
     if (c->refused) {
         c->refused = 0;
-        snprintf(err, CONTROLLER_ERR_SIZE, "display refused %s", c->refusal);
+        controller_fail(err, "display refused %s", c->refusal);
         return -1;
     }
     if (!c->block_running) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "no block running on the display");
+        controller_fail(err, "no block running on the display");
         return -1;
     }
     if (r->image < -1 || r->image >= c->images || r->sound < -1 || r->sound >= c->sounds ||
         r->frames < 0 || r->isi_frames < 0) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "trial %lld: image %d (of %d), sound %d (of %d), "
-                 "%d frames + %d: not a request", (long long)r->trial, r->image, c->images,
-                 r->sound, c->sounds, r->frames, r->isi_frames);
+        controller_fail(err, "trial %lld: image %d (of %d), sound %d (of %d), "
+                        "%d frames + %d: not a request", (long long)r->trial, r->image, c->images,
+                        r->sound, c->sounds, r->frames, r->isi_frames);
         return -1;
     }
     if (c->outstanding >= c->config.queue_capacity)
@@ -362,7 +361,7 @@ int display_client_submit(display_client *c, const presenter_request *r, char *e
     m = (display_message){.type = DISPLAY_SUBMIT, .request = *r};
     m.request.capture = NULL;
     if (send_message(c, &m)) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "send: %s", zmq_strerror(zmq_errno()));
+        controller_fail(err, "send: %s", zmq_strerror(zmq_errno()));
         return -1;
     }
     c->outstanding++;

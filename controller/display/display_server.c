@@ -332,8 +332,7 @@ int display_server_create(display_server **out, presenter *p, const display_serv
         zmq_setsockopt(s->socket, ZMQ_MAXMSGSIZE, &max_message, sizeof max_message) ||
         zmq_bind(s->socket, endpoint) ||
         zmq_getsockopt(s->socket, ZMQ_LAST_ENDPOINT, s->endpoint, &size)) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "display server on %s: %s", endpoint,
-                 zmq_strerror(zmq_errno()));
+        controller_fail(err, "display server on %s: %s", endpoint, zmq_strerror(zmq_errno()));
         display_server_destroy(s);
         return 1;
     }

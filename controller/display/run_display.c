@@ -38,14 +38,12 @@ static int open_local(run_display *d, const protocol *p, int realtime_priority, 
     char why[STIMULUS_ERR_SIZE];
     if (pd->gamma_file[0]) {
         if (gamma_read(pd->gamma_file, &cal, why)) {
-            snprintf(err, CONTROLLER_ERR_SIZE, "%s", why);
-            return 1;
+            return controller_fail(err, "%s", why);
         }
         c.calibration = &cal;
     }
     if (presenter_create(&d->local, &c, why)) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "presenter: %s", why);
-        return 1;
+        return controller_fail(err, "presenter: %s", why);
     }
     d->ops = display_ops_local(d->local);
     snprintf(d->status, sizeof d->status, "display: %s", presenter_status(d->local));
@@ -59,18 +57,15 @@ static int open_remote(run_display *d, const protocol_display *pd, char *err)
     display_client_config c = {.endpoint = pd->endpoint, .allow_remote = 1};
     char why[CONTROLLER_ERR_SIZE];
     if (display_client_create(&d->remote, &c, why)) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "remote display %s (display.endpoint): %s",
-                 pd->endpoint, why);
-        return 1;
+        return controller_fail(err, "remote display %s (display.endpoint): %s", pd->endpoint, why);
     }
     d->ops = display_ops_remote(d->remote);
     /* The protocol's durations were rounded to frames at its refresh rate. */
     double hz = 1000.0 / display_client_period_ms(d->remote);
     if (!(fabs(hz - pd->refresh_hz) <= 0.02 * pd->refresh_hz)) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "the remote display %s runs at %.2f Hz, but "
-                 "display.refresh_hz is %g (the protocol's frames assume it)", pd->endpoint, hz,
-                 (double)pd->refresh_hz);
-        return 1;
+        return controller_fail(err, "the remote display %s runs at %.2f Hz, but "
+                               "display.refresh_hz is %g (the protocol's frames assume it)",
+                               pd->endpoint, hz, (double)pd->refresh_hz);
     }
     display_clock k;
     display_client_clock(d->remote, &k);
@@ -94,8 +89,7 @@ int run_display_resync(run_display *d, char *note, size_t size, char *err)
         return 0;
     char why[CONTROLLER_ERR_SIZE];
     if (display_client_sync_clock(d->remote, 16, why)) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "remote display: %s", why);
-        return 1;
+        return controller_fail(err, "remote display: %s", why);
     }
     display_clock k;
     display_client_clock(d->remote, &k);

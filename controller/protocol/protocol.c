@@ -1272,7 +1272,7 @@ int protocol_parse(const char *text, size_t size, const char *file, const char *
     snprintf(p->dir, sizeof p->dir, "%s", base_dir ? base_dir : "");
     s.err = err;
     if (apply_defaults(p)) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "%s: internal error: a default does not parse", s.file);
+        controller_fail(err, "%s: internal error: a default does not parse", s.file);
         protocol_destroy(p);
         return 1;
     }
@@ -1304,7 +1304,7 @@ int protocol_load(const char *path, protocol **out, char *err)
     int failed = ferror(f) || !text || size >= (16u << 20);
     fclose(f);
     if (failed) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "%s: cannot read (or larger than 16 MiB)", path);
+        controller_fail(err, "%s: cannot read (or larger than 16 MiB)", path);
         free(text);
         return 1;
     }

@@ -155,7 +155,7 @@ int record_field_next(const unsigned char *payload, size_t size, size_t *offset,
         return 1;
     size_t name_length = payload[at];
     if (name_length == 0 || size - at < 1 + name_length + 2) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "payload offset %zu: field header cut short", at);
+        controller_fail(err, "payload offset %zu: field header cut short", at);
         return -1;
     }
     memset(out, 0, sizeof *out);
@@ -167,12 +167,12 @@ int record_field_next(const unsigned char *payload, size_t size, size_t *offset,
     size_t item = dtype_size(out->dtype);
     if (item == 0 || out->ndim > RECORD_MAX_DIMS ||
         ((out->dtype == RECORD_TEXT || out->dtype == RECORD_BYTES) && out->ndim != 1)) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "field '%s': bad dtype %d or %d dimensions", out->name,
-                 out->dtype, out->ndim);
+        controller_fail(err, "field '%s': bad dtype %d or %d dimensions", out->name,
+                        out->dtype, out->ndim);
         return -1;
     }
     if (size - at < 4 * (size_t)out->ndim) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "field '%s': shape cut short", out->name);
+        controller_fail(err, "field '%s': shape cut short", out->name);
         return -1;
     }
     /* Products are checked against what is left, so nothing can overflow. */
@@ -187,7 +187,7 @@ int record_field_next(const unsigned char *payload, size_t size, size_t *offset,
     }
     at += 4 * (size_t)out->ndim;
     if (count > left / item) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "field '%s': data runs past the payload", out->name);
+        controller_fail(err, "field '%s': data runs past the payload", out->name);
         return -1;
     }
     out->count = count;

@@ -61,21 +61,20 @@ int session_lock_take(const char *dir, int create, session_lock **out, char *err
             pid = 0;
         close(fd);
         if (e != EWOULDBLOCK)
-            snprintf(err, CONTROLLER_ERR_SIZE, "%s: cannot lock %s: %s", dir, SESSION_LOCK_FILE,
-                     strerror(e));
+            controller_fail(err, "%s: cannot lock %s: %s", dir, SESSION_LOCK_FILE, strerror(e));
         else if (pid > 0)
-            snprintf(err, CONTROLLER_ERR_SIZE, "%s is in use by process %ld (it holds %s/%s); "
-                     "nothing was changed: wait for it to end or stop it", dir, pid, dir,
-                     SESSION_LOCK_FILE);
+            controller_fail(err, "%s is in use by process %ld (it holds %s/%s); "
+                            "nothing was changed: wait for it to end or stop it", dir, pid, dir,
+                            SESSION_LOCK_FILE);
         else
-            snprintf(err, CONTROLLER_ERR_SIZE, "%s is in use by another process (it holds "
-                     "%s/%s); nothing was changed", dir, dir, SESSION_LOCK_FILE);
+            controller_fail(err, "%s is in use by another process (it holds "
+                            "%s/%s); nothing was changed", dir, dir, SESSION_LOCK_FILE);
         return 1;
     }
     session_lock *l = malloc(sizeof *l);
     if (!l || write_pid(fd)) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "%s: cannot write %s: %s", dir, SESSION_LOCK_FILE,
-                 l ? strerror(errno) : "out of memory");
+        controller_fail(err, "%s: cannot write %s: %s", dir, SESSION_LOCK_FILE,
+                        l ? strerror(errno) : "out of memory");
         free(l);
         close(fd);
         return 1;

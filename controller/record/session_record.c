@@ -581,8 +581,8 @@ int record_reader_next(record_reader *r, record_view *out, char *err)
     if (why) {
         size_t next = resync(r, at + 1);
         r->offset = next;
-        snprintf(err, CONTROLLER_ERR_SIZE, "offset %zu: %zu damaged bytes (%s)%s", at,
-                 next - at, why, next == r->size ? ", to the end of the file: a torn tail" : "");
+        controller_fail(err, "offset %zu: %zu damaged bytes (%s)%s", at, next - at, why,
+                        next == r->size ? ", to the end of the file: a torn tail" : "");
         out->offset = at;
         return next == r->size ? RECORD_NEXT_TORN : RECORD_NEXT_CORRUPT;
     }

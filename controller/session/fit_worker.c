@@ -189,7 +189,7 @@ int fit_worker_create(fit_worker **out, const model_config *mc, const fit_option
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->wake, NULL);
     if (pthread_create(&w->thread, NULL, fit_thread, w)) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "cannot start the fit thread");
+        controller_fail(err, "cannot start the fit thread");
         fit_worker_destroy(w);
         return 1;
     }

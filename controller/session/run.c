@@ -2260,7 +2260,7 @@ static int run_finish(run_state *s, int status, char *err)
     run_destroy(s);
     char close_err[CONTROLLER_ERR_SIZE];
     if (s->rec && session_record_close(s->rec, close_err) && !status) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "%s", close_err);
+        controller_fail(err, "%s", close_err);
         status = 1;
     }
     session_lock_release(s->lock);
@@ -2799,9 +2799,8 @@ static int visit_first(const record_view *v, void *ctx, char *err)
     first_record *f = ctx;
     record_session_start start;
     if (v->type != RECORD_SESSION_START || record_session_start_read(v, &start, err)) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "%s/%s: does not start with a session_start record",
-                 f->dir, RECORD_FILE_NAME);
-        return 1;
+        return controller_fail(err, "%s/%s: does not start with a session_start record",
+                               f->dir, RECORD_FILE_NAME);
     }
     /* Relative paths start from the protocol file's folder, recorded since
      * session_start has protocol_dir; before that, the session folder. */
@@ -2820,8 +2819,7 @@ static int recorded_protocol(const char *dir, protocol **out, char *err)
     *out = NULL;
     int status = session_record_each(dir, visit_first, &f, NULL, err);
     if (status == 0)
-        snprintf(err, CONTROLLER_ERR_SIZE, "%s/%s: no session_start record", dir,
-                 RECORD_FILE_NAME);
+        controller_fail(err, "%s/%s: no session_start record", dir, RECORD_FILE_NAME);
     return status != 2;
 }
 
@@ -2847,8 +2845,7 @@ static int resume_lock(const char *dir, session_lock **lock, char *err)
     struct stat st;
     snprintf(path, sizeof path, "%s/%s", dir, RECORD_FILE_NAME);
     if (stat(path, &st)) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "%s: %s (not a session folder)", path, strerror(errno));
-        return 1;
+        return controller_fail(err, "%s: %s (not a session folder)", path, strerror(errno));
     }
     return session_lock_take(dir, 0, lock, err);
 }

@@ -34,8 +34,7 @@ int run_frames_begin(run_frames *f, int64_t first, int count, int units, char *e
         f->units = units;
     }
     if (!f->verdict || !f->sound_sample) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "out of memory for a block's frame verdicts");
-        return 1;
+        return controller_fail(err, "out of memory for a block's frame verdicts");
     }
     return 0;
 }

@@ -76,8 +76,8 @@ int run_sched_presenter_priority(char *err)
 {
     const char *asked = mode_from_environment();
     if (!asked) {
-        snprintf(err, CONTROLLER_ERR_SIZE, "INCEPTION_SCHEDULING is \"%s\": use auto, fallback "
-                 "or off", getenv("INCEPTION_SCHEDULING"));
+        controller_fail(err, "INCEPTION_SCHEDULING is \"%s\": use auto, fallback "
+                        "or off", getenv("INCEPTION_SCHEDULING"));
         return -1;
     }
     return strcmp(asked, "auto") ? 0 : PRIORITY_PRESENTER;

@@ -329,7 +329,7 @@ static int write_files(const char *out, const session_dataset *s, const session_
         return controller_fail(err, "%s: cannot write", path);
     for (int j = 0; j < f->n_targets; j++)
         fprintf(t, "%d %.6g\n", f->targets[j], f->mei[j].response);
-    return fclose(t) ? (snprintf(err, CONTROLLER_ERR_SIZE, "%s: write failed", path), 1) : 0;
+    return fclose(t) ? controller_fail(err, "%s: write failed", path) : 0;
 }
 
 /* The natural stimulus records the original lost to damage, made again

@@ -69,11 +69,10 @@ static int gamma_check_point(const gamma_calibration *c, float level, float lumi
         return stimulus_fail(err, "%s:%d: levels must increase (%g after %g)", name,
                              line_no, level, c->level[c->count - 1]);
     if (c->count && luminance < c->luminance[c->count - 1]) {
-        snprintf(err, STIMULUS_ERR_SIZE,
-                 "%s:%d: luminance %g is below the previous level's %g (remeasure: the "
-                 "display must get brighter with level)", name, line_no, luminance,
-                 c->luminance[c->count - 1]);
-        return 1;
+        return stimulus_fail(err,
+                             "%s:%d: luminance %g is below the previous level's %g (remeasure: the "
+                             "display must get brighter with level)", name, line_no, luminance,
+                             c->luminance[c->count - 1]);
     }
     if (c->count == GAMMA_MAX_POINTS)
         return stimulus_fail(err, "%s:%d: more than %d measurements", name, line_no,
@@ -128,7 +127,7 @@ int gamma_read(const char *path, gamma_calibration *out, char *err)
         return stimulus_fail(err, "%s: out of memory", path);
     int status;
     if (too_big) {
-        snprintf(err, STIMULUS_ERR_SIZE, "%s: larger than 1 MiB: not a calibration file", path);
+        stimulus_fail(err, "%s: larger than 1 MiB: not a calibration file", path);
         status = 1;
     } else {
         status = gamma_parse(text, n, path, out, err);

@@ -64,7 +64,7 @@ static int presenter_check_config(const presenter_config *c, char *err)
     else if (c->realtime_priority < 0 || c->realtime_priority > 99)
         bad = "real-time priority must be 0 (none) or 1..99";
     if (bad)
-        snprintf(err, STIMULUS_ERR_SIZE, "presenter: %s", bad);
+        stimulus_fail(err, "presenter: %s", bad);
     return bad != NULL;
 }
 
@@ -116,11 +116,10 @@ int presenter_create(presenter **out, const presenter_config *config, char *err)
         return 1;
     presenter *p = presenter_alloc(config);
     if (!p) {
-        snprintf(err, STIMULUS_ERR_SIZE, "presenter: out of memory");
-        return 1;
+        return stimulus_fail(err, "presenter: out of memory");
     }
     if (pthread_create(&p->thread, NULL, presenter_thread_main, p)) {
-        snprintf(err, STIMULUS_ERR_SIZE, "presenter: cannot start the render thread");
+        stimulus_fail(err, "presenter: cannot start the render thread");
         presenter_free(p);
         return 1;
     }
@@ -131,7 +130,7 @@ int presenter_create(presenter **out, const presenter_config *config, char *err)
     int status = p->init_status;
     pthread_mutex_unlock(&p->lock);
     if (status) {
-        snprintf(err, STIMULUS_ERR_SIZE, "%s", p->init_err);
+        stimulus_fail(err, "%s", p->init_err);
         pthread_join(p->thread, NULL);
         presenter_free(p);
         return 1;
@@ -207,7 +206,7 @@ static int presenter_between_blocks(presenter *p, char *err)
     int idle = p->state == STATE_IDLE;
     pthread_mutex_unlock(&p->lock);
     if (!idle)
-        snprintf(err, STIMULUS_ERR_SIZE, "presenter: stimuli are loaded between blocks only");
+        stimulus_fail(err, "presenter: stimuli are loaded between blocks only");
     return !idle;
 }
 
@@ -218,17 +217,14 @@ int presenter_add_image(presenter *p, const float *pixels, int height, int width
     if (presenter_between_blocks(p, err))
         return 1;
     if (height < 1 || width < 1 || height > 16384 || width > 16384) {
-        snprintf(err, STIMULUS_ERR_SIZE, "presenter: image size %d×%d is outside 1..16384",
-                 height, width);
-        return 1;
+        return stimulus_fail(err, "presenter: image size %d×%d is outside 1..16384", height, width);
     }
     size_t n = (size_t)height * (size_t)width;
     uint8_t *rgba = malloc(4 * n);
     if (!rgba || stimulus_grow(&p->images, &p->image_capacity, (size_t)p->image_count + 1,
                                sizeof *p->images, 64)) {
         free(rgba);
-        snprintf(err, STIMULUS_ERR_SIZE, "presenter: out of memory for an image");
-        return 1;
+        return stimulus_fail(err, "presenter: out of memory for an image");
     }
     for (size_t i = 0; i < n; i++) {
         uint8_t v = gamma_level(p->lut, pixels[i]);
@@ -264,11 +260,10 @@ int presenter_start_block(presenter *p, char *err)
     int status = p->init_status;
     pthread_mutex_unlock(&p->lock);
     if (!idle) {
-        snprintf(err, STIMULUS_ERR_SIZE, "presenter: a block is already running");
-        return 1;
+        return stimulus_fail(err, "presenter: a block is already running");
     }
     if (status)
-        snprintf(err, STIMULUS_ERR_SIZE, "%s", p->init_err);
+        stimulus_fail(err, "%s", p->init_err);
     return status;
 }
 
@@ -284,14 +279,14 @@ int presenter_submit(presenter *p, const presenter_request *r, char *err)
     else if (atomic_load(&p->finish_requested))
         bad = "the block is finishing: no more requests";
     if (bad) {
-        snprintf(err, STIMULUS_ERR_SIZE, "presenter: trial %lld: %s", (long long)r->trial, bad);
+        stimulus_fail(err, "presenter: trial %lld: %s", (long long)r->trial, bad);
         return -1;
     }
     pthread_mutex_lock(&p->lock);
     int running = p->state == STATE_RUNNING;
     pthread_mutex_unlock(&p->lock);
     if (!running) {
-        snprintf(err, STIMULUS_ERR_SIZE, "presenter: no block is running");
+        stimulus_fail(err, "presenter: no block is running");
         return -1;
     }
     return ring_push(&p->requests, r);

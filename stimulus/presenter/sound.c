@@ -47,8 +47,7 @@ static void sound_callback(void *user, Uint8 *stream, int bytes)
 int presenter_audio_open(presenter *p, char *err)
 {
     if (SDL_InitSubSystem(SDL_INIT_AUDIO)) {
-        snprintf(err, STIMULUS_ERR_SIZE, "presenter: SDL audio: %s", SDL_GetError());
-        return 1;
+        return stimulus_fail(err, "presenter: SDL audio: %s", SDL_GetError());
     }
     SDL_AudioSpec want, have;
     memset(&want, 0, sizeof want);
@@ -60,8 +59,7 @@ int presenter_audio_open(presenter *p, char *err)
     want.userdata = p;
     p->audio = SDL_OpenAudioDevice(NULL, 0, &want, &have, 0);
     if (!p->audio) {
-        snprintf(err, STIMULUS_ERR_SIZE, "presenter: audio device: %s", SDL_GetError());
-        return 1;
+        return stimulus_fail(err, "presenter: audio device: %s", SDL_GetError());
     }
     p->audio_rate = have.freq;
     SDL_PauseAudioDevice(p->audio, 0);
@@ -115,7 +113,7 @@ static float *sound_convert(const float *in, int frames, int channels, int rate,
 {
     float *stereo = malloc(2 * sizeof(float) * (size_t)frames);
     if (!stereo) {
-        snprintf(err, STIMULUS_ERR_SIZE, "presenter: out of memory for a sound");
+        stimulus_fail(err, "presenter: out of memory for a sound");
         return NULL;
     }
     for (int i = 0; i < frames; i++)
@@ -126,7 +124,7 @@ static float *sound_convert(const float *in, int frames, int channels, int rate,
     int status = sound_resample(stereo, frames, 2, rate, out_rate, &out, out_frames, inner);
     free(stereo);
     if (status) {
-        snprintf(err, STIMULUS_ERR_SIZE, "presenter: %s", inner);
+        stimulus_fail(err, "presenter: %s", inner);
         return NULL;
     }
     return out;
@@ -136,27 +134,23 @@ int presenter_add_sound_samples(presenter *p, const float *samples, int frames, 
                                 int rate, int *id, char *err)
 {
     if (!p->audio) {
-        snprintf(err, STIMULUS_ERR_SIZE, "presenter: sounds need audio (config.audio = 1)");
-        return 1;
+        return stimulus_fail(err, "presenter: sounds need audio (config.audio = 1)");
     }
     pthread_mutex_lock(&p->lock);
     int idle = p->state == STATE_IDLE;
     pthread_mutex_unlock(&p->lock);
     if (!idle) {
-        snprintf(err, STIMULUS_ERR_SIZE, "presenter: sounds are loaded between blocks only");
-        return 1;
+        return stimulus_fail(err, "presenter: sounds are loaded between blocks only");
     }
     if (frames < 1 || channels < 1 || channels > 64 || rate < 1000 || rate > 768000 ||
         (int64_t)frames > (int64_t)rate * SOUND_MAX_SECONDS) {
-        snprintf(err, STIMULUS_ERR_SIZE, "presenter: sound of %d frames, %d channels at %d Hz "
-                 "is not playable (up to %d s, 1..64 channels, 1..768 kHz)", frames, channels,
-                 rate, SOUND_MAX_SECONDS);
-        return 1;
+        return stimulus_fail(err, "presenter: sound of %d frames, %d channels at %d Hz "
+                             "is not playable (up to %d s, 1..64 channels, 1..768 kHz)", frames,
+                             channels, rate, SOUND_MAX_SECONDS);
     }
     if (stimulus_grow(&p->sounds, &p->sound_capacity, (size_t)p->sound_count + 1,
                       sizeof *p->sounds, 16)) {
-        snprintf(err, STIMULUS_ERR_SIZE, "presenter: out of memory for a sound");
-        return 1;
+        return stimulus_fail(err, "presenter: out of memory for a sound");
     }
     presenter_sound *s = &p->sounds[p->sound_count];
     s->samples = sound_convert(samples, frames, channels, rate, p->audio_rate, &s->frames, err);
@@ -184,7 +178,7 @@ int presenter_add_sound(presenter *p, const char *path, int *id, char *err)
     if (status) {
         char inner[STIMULUS_ERR_SIZE];
         snprintf(inner, sizeof inner, "%s", err);
-        snprintf(err, STIMULUS_ERR_SIZE, "%s: %s", path, inner);
+        stimulus_fail(err, "%s: %s", path, inner);
     }
     free(samples);
     return status;

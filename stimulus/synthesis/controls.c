@@ -35,8 +35,7 @@ static int predict_chunks(model *const *models, int n_models, const float *image
     if (!rates || (budget && !rendered)) {
         free(rates);
         free(rendered);
-        snprintf(err, STIMULUS_ERR_SIZE, "controls: out of memory");
-        return 1;
+        return stimulus_fail(err, "controls: out of memory");
     }
     int status = 0;
     for (int first = 0; first < count && !status; first += PREDICT_CHUNK) {
@@ -82,15 +81,13 @@ static void argmax_visit(int first, int chunk, const float *rates, int N, void *
 
 static int no_images(char *err)
 {
-    snprintf(err, STIMULUS_ERR_SIZE, "controls: no natural images to choose the best from");
-    return 1;
+    return stimulus_fail(err, "controls: no natural images to choose the best from");
 }
 
 static int no_best(char *err, const char *which, int neuron)
 {
-    snprintf(err, STIMULUS_ERR_SIZE, "controls: neuron %d has no finite %s response to any "
-             "natural image", neuron, which);
-    return 1;
+    return stimulus_fail(err, "controls: neuron %d has no finite %s response to any "
+                         "natural image", neuron, which);
 }
 
 int control_best_natural(model *m, const float *images, int count, const float *responses,
@@ -111,8 +108,7 @@ int control_best_natural_ensemble(model *const *models, int n_models, const floa
     const model_config *c = model_get_config(models[0]);
     float *value = malloc((size_t)n * sizeof(float));
     if (!value) {
-        snprintf(err, STIMULUS_ERR_SIZE, "controls: out of memory");
-        return 1;
+        return stimulus_fail(err, "controls: out of memory");
     }
     for (int j = 0; j < n; j++) {
         value[j] = -INFINITY;
@@ -225,8 +221,7 @@ static int score_gabors(model *const *models, int n_models, gabor_search *s, int
     int P = c->height * c->width;
     float *images = malloc((size_t)PREDICT_CHUNK * P * sizeof(float));
     if (!images) {
-        snprintf(err, STIMULUS_ERR_SIZE, "controls: out of memory");
-        return 1;
+        return stimulus_fail(err, "controls: out of memory");
     }
     int status = 0;
     for (int first = 0; first < count && !status; first += PREDICT_CHUNK) {
@@ -280,7 +275,7 @@ int control_matched_gabor_ensemble(model *const *models, int n_models, const int
     int R = GABOR_REFINE_CANDIDATES;
     candidates = malloc((size_t)n * R * sizeof *candidates);
     if (count < 0 || !value || !candidates) {
-        snprintf(err, STIMULUS_ERR_SIZE, "controls: out of memory for the Gabor search");
+        stimulus_fail(err, "controls: out of memory for the Gabor search");
         goto done;
     }
     for (int j = 0; j < n; j++)
@@ -290,8 +285,8 @@ int control_matched_gabor_ensemble(model *const *models, int n_models, const int
         goto done;
     for (int j = 0; j < n; j++)
         if (!(value[j] > -INFINITY)) { /* out[j] never set: refused, not used */
-            snprintf(err, STIMULUS_ERR_SIZE, "controls: neuron %d has no finite predicted "
-                     "response to any Gabor", neurons[j]);
+            stimulus_fail(err, "controls: neuron %d has no finite predicted "
+                          "response to any Gabor", neurons[j]);
             goto done;
         }
     model_rng rng;
@@ -336,7 +331,7 @@ int control_rf_map_ensemble(model *const *models, int n_models, const int *neuro
     float *weights = calloc((size_t)n * N, sizeof(float));
     int status = 1;
     if (!gray || !weights) {
-        snprintf(err, STIMULUS_ERR_SIZE, "controls: out of memory for RF maps");
+        stimulus_fail(err, "controls: out of memory for RF maps");
         goto done;
     }
     for (size_t i = 0; i < (size_t)n * P; i++)
@@ -426,8 +421,7 @@ int sim_optimal_stimulus(const sim_population *p, int neuron, int height, int wi
                          const stimulus_budget *b, float *image, float *rate, char *err)
 {
     if (neuron < 0 || neuron >= sim_population_neurons(p)) {
-        snprintf(err, STIMULUS_ERR_SIZE, "simulated optimum: no neuron %d", neuron);
-        return 1;
+        return stimulus_fail(err, "simulated optimum: no neuron %d", neuron);
     }
     const sim_cell *cell = sim_population_cell(p, neuron);
     if (cell->type >= SIM_END_STOPPED)
@@ -440,8 +434,7 @@ int sim_optimal_stimulus(const sim_population *p, int neuron, int height, int wi
         free(cands);
         free(rates);
         free(scratch);
-        snprintf(err, STIMULUS_ERR_SIZE, "simulated optimum: out of memory");
-        return 1;
+        return stimulus_fail(err, "simulated optimum: out of memory");
     }
     int count = optimum_candidates(cell, H, W, cands, scratch);
     for (int k = 0; k < count; k++)

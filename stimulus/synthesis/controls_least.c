@@ -18,8 +18,7 @@ int control_least_natural_ensemble(model *const *models, int n_models, const flo
     if (ensemble_check(models, n_models, err))
         return 1;
     if (count < 1) {
-        snprintf(err, STIMULUS_ERR_SIZE, "least natural image: no images to choose from");
-        return 1;
+        return stimulus_fail(err, "least natural image: no images to choose from");
     }
     const model_config *c = model_get_config(models[0]);
     int P = c->height * c->width, N = c->neurons;
@@ -29,7 +28,7 @@ int control_least_natural_ensemble(model *const *models, int n_models, const flo
     float *lowest = malloc((size_t)n * sizeof(float));
     int status = 1;
     if (!rendered || !rates || !lowest) {
-        snprintf(err, STIMULUS_ERR_SIZE, "least natural image: out of memory");
+        stimulus_fail(err, "least natural image: out of memory");
         goto done;
     }
     for (int j = 0; j < n; j++) {
@@ -54,8 +53,8 @@ int control_least_natural_ensemble(model *const *models, int n_models, const flo
     }
     for (int j = 0; j < n; j++)
         if (!(lowest[j] < INFINITY)) {
-            snprintf(err, STIMULUS_ERR_SIZE, "least natural image: no finite prediction for "
-                                             "neuron %d", neurons[j]);
+            stimulus_fail(err, "least natural image: no finite prediction for "
+                          "neuron %d", neurons[j]);
             goto done;
         }
     status = 0;

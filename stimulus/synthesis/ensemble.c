@@ -10,21 +10,18 @@
 int ensemble_check(model *const *models, int count, char *err)
 {
     if (count < 1 || !models || !models[0]) {
-        snprintf(err, STIMULUS_ERR_SIZE, "ensemble: no models");
-        return 1;
+        return stimulus_fail(err, "ensemble: no models");
     }
     const model_config *c = model_get_config(models[0]);
     for (int k = 1; k < count; k++) {
         if (!models[k]) {
-            snprintf(err, STIMULUS_ERR_SIZE, "ensemble: model %d is missing", k);
-            return 1;
+            return stimulus_fail(err, "ensemble: model %d is missing", k);
         }
         const model_config *d = model_get_config(models[k]);
         if (d->neurons != c->neurons || d->height != c->height || d->width != c->width) {
-            snprintf(err, STIMULUS_ERR_SIZE, "ensemble: model %d has %d neurons of %d×%d images, "
-                     "model 0 %d of %d×%d", k, d->neurons, d->height, d->width, c->neurons,
-                     c->height, c->width);
-            return 1;
+            return stimulus_fail(err, "ensemble: model %d has %d neurons of %d×%d images, "
+                                 "model 0 %d of %d×%d", k, d->neurons, d->height, d->width,
+                                 c->neurons, c->height, c->width);
         }
     }
     return 0;
@@ -53,8 +50,7 @@ int ensemble_predict(model *const *models, int count, const float *images, int b
     size_t n = (size_t)batch * model_get_config(models[0])->neurons;
     float *part = malloc(n * sizeof(float));
     if (!part) {
-        snprintf(err, STIMULUS_ERR_SIZE, "ensemble: out of memory for %d images", batch);
-        return 1;
+        return stimulus_fail(err, "ensemble: out of memory for %d images", batch);
     }
     int status = model_predict(models[0], images, batch, rates, err);
     for (int k = 1; k < count && !status; k++)
@@ -77,8 +73,7 @@ int ensemble_input_gradient(model *const *models, int count, const float *images
     size_t n = (size_t)batch * c->height * c->width;
     float *part = malloc(n * sizeof(float));
     if (!part) {
-        snprintf(err, STIMULUS_ERR_SIZE, "ensemble: out of memory for %d images", batch);
-        return 1;
+        return stimulus_fail(err, "ensemble: out of memory for %d images", batch);
     }
     int status = model_input_gradient(models[0], images, batch, weights, grad, NULL, err);
     for (int k = 1; k < count && !status; k++)

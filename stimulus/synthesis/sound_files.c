@@ -33,7 +33,7 @@ int sound_file_read(const char *path, int rate, float **samples, int *frames, ch
     int status = sound_resample(all, got, 1, file_rate, rate, samples, frames, inner);
     free(all);
     if (status)
-        snprintf(err, STIMULUS_ERR_SIZE, "%s: %s", path, inner);
+        stimulus_fail(err, "%s: %s", path, inner);
     return status;
 }
 
@@ -44,9 +44,8 @@ int sound_clips_read(const char *folder, const sound_clip_options *o, float **cl
     *count = 0;
     *skipped = 0;
     if (o->rate < 1000 || o->samples < 16 || o->max_clips < 1) {
-        snprintf(err, STIMULUS_ERR_SIZE, "sound clips: %d samples at %d Hz, at most %d clips",
-                 o->samples, o->rate, o->max_clips);
-        return 1;
+        return stimulus_fail(err, "sound clips: %d samples at %d Hz, at most %d clips",
+                             o->samples, o->rate, o->max_clips);
     }
     /* The folder's regular files by name: model/'s one folder lister. */
     char **paths;
@@ -70,7 +69,7 @@ int sound_clips_read(const char *folder, const sound_clip_options *o, float **cl
              start += o->samples) {
             if (stimulus_grow(&out, &capacity, (size_t)*count + 1,
                               sizeof(float) * (size_t)o->samples, 16)) {
-                snprintf(err, STIMULUS_ERR_SIZE, "sound clips: out of memory");
+                stimulus_fail(err, "sound clips: out of memory");
                 status = 1;
                 break;
             }
@@ -83,7 +82,7 @@ int sound_clips_read(const char *folder, const sound_clip_options *o, float **cl
                 continue;
             }
             if (o->clip_files && !(o->clip_files[*count] = strdup(name))) {
-                snprintf(err, STIMULUS_ERR_SIZE, "sound clips: out of memory");
+                stimulus_fail(err, "sound clips: out of memory");
                 status = 1;
                 break;
             }
@@ -102,10 +101,9 @@ int sound_clips_read(const char *folder, const sound_clip_options *o, float **cl
     }
     if (*count == 0) {
         free(out);
-        snprintf(err, STIMULUS_ERR_SIZE, "%s: no clip of %d samples at %d Hz could be set to "
-                 "%.1f dBFS (%d files, %d clips skipped as silent or too peaky)", folder,
-                 o->samples, o->rate, o->rms_db, files, *skipped);
-        return 1;
+        return stimulus_fail(err, "%s: no clip of %d samples at %d Hz could be set to "
+                             "%.1f dBFS (%d files, %d clips skipped as silent or too peaky)",
+                             folder, o->samples, o->rate, o->rms_db, files, *skipped);
     }
     *clips = out;
     return 0;
@@ -117,14 +115,12 @@ int sound_file_write(const char *path, const float *samples, int frames, int rat
     int flac = len > 5 && strcasecmp(path + len - 5, ".flac") == 0;
     int wav = len > 4 && strcasecmp(path + len - 4, ".wav") == 0;
     if (!flac && !wav) {
-        snprintf(err, STIMULUS_ERR_SIZE, "%s: a sound is written as .wav or .flac", path);
-        return 1;
+        return stimulus_fail(err, "%s: a sound is written as .wav or .flac", path);
     }
     for (int i = 0; i < frames; i++)
         if (!isfinite(samples[i]) || fabsf(samples[i]) > 1) {
-            snprintf(err, STIMULUS_ERR_SIZE, "%s: sample %d (%g) is not within full scale",
-                     path, i, samples[i]);
-            return 1;
+            return stimulus_fail(err, "%s: sample %d (%g) is not within full scale",
+                                 path, i, samples[i]);
         }
     SF_INFO info;
     memset(&info, 0, sizeof info);
@@ -133,15 +129,12 @@ int sound_file_write(const char *path, const float *samples, int frames, int rat
     info.format = flac ? SF_FORMAT_FLAC | SF_FORMAT_PCM_24 : SF_FORMAT_WAV | SF_FORMAT_FLOAT;
     SNDFILE *f = sf_open(path, SFM_WRITE, &info);
     if (!f) {
-        snprintf(err, STIMULUS_ERR_SIZE, "%s: %s", path, sf_strerror(NULL));
-        return 1;
+        return stimulus_fail(err, "%s: %s", path, sf_strerror(NULL));
     }
     sf_count_t put = sf_writef_float(f, samples, frames);
     int closed = sf_close(f);
     if (put != frames || closed) {
-        snprintf(err, STIMULUS_ERR_SIZE, "%s: wrote %lld of %d frames", path, (long long)put,
-                 frames);
-        return 1;
+        return stimulus_fail(err, "%s: wrote %lld of %d frames", path, (long long)put, frames);
     }
     return 0;
 }

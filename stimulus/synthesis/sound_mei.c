@@ -58,8 +58,7 @@ int sound_mei_ensemble(model *const *models, int count, cochleagram *cochlea, in
                        const clip_ascent_options *o, float *clip, double *predicted, char *err)
 {
     if (count < 1) {
-        snprintf(err, STIMULUS_ERR_SIZE, "sound MEI: no model");
-        return 1;
+        return stimulus_fail(err, "sound MEI: no model");
     }
     if (ensemble_check(models, count, err))
         return 1;
@@ -67,14 +66,12 @@ int sound_mei_ensemble(model *const *models, int count, cochleagram *cochlea, in
     const cochleagram_config *cc = cochleagram_get_config(cochlea);
     int frames = cochleagram_frames(cochlea);
     if (mc->height != cc->bands || mc->width != frames) {
-        snprintf(err, STIMULUS_ERR_SIZE, "sound MEI: the model reads %d × %d images, the "
-                 "cochleagram makes %d bands × %d frames", mc->height, mc->width, cc->bands,
-                 frames);
-        return 1;
+        return stimulus_fail(err, "sound MEI: the model reads %d × %d images, the "
+                             "cochleagram makes %d bands × %d frames", mc->height, mc->width,
+                             cc->bands, frames);
     }
     if (neuron < 0 || neuron >= mc->neurons) {
-        snprintf(err, STIMULUS_ERR_SIZE, "sound MEI: neuron %d of %d", neuron, mc->neurons);
-        return 1;
+        return stimulus_fail(err, "sound MEI: neuron %d of %d", neuron, mc->neurons);
     }
     sound_mei_target t = {.models = models, .count = count, .cochlea = cochlea, .neuron = neuron, .neurons = mc->neurons};
     size_t pixels = (size_t)cc->bands * frames;
@@ -84,14 +81,13 @@ int sound_mei_ensemble(model *const *models, int count, cochleagram *cochlea, in
     t.weights = calloc((size_t)mc->neurons, sizeof(float));
     int status = 1;
     if (!t.image || !t.dimage || !t.sum || !t.weights) {
-        snprintf(err, STIMULUS_ERR_SIZE, "sound MEI: out of memory");
+        stimulus_fail(err, "sound MEI: out of memory");
     } else {
         t.weights[neuron] = 1;
         char inner[MODEL_ERR_SIZE];
         status = clip_ascend(clip, cc->samples, o, predicted_rate, &t, predicted, inner);
         if (status)
-            snprintf(err, STIMULUS_ERR_SIZE, "sound MEI of neuron %d: %s", neuron,
-                     t.failed ? t.err : inner);
+            stimulus_fail(err, "sound MEI of neuron %d: %s", neuron, t.failed ? t.err : inner);
     }
     free(t.image);
     free(t.dimage);
@@ -106,13 +102,11 @@ int sound_mei_from_starts(model *const *models, int count_models, cochleagram *c
 {
     int samples = cochleagram_get_config(cochlea)->samples;
     if (count < 1) {
-        snprintf(err, STIMULUS_ERR_SIZE, "sound MEI of neuron %d: no start", neuron);
-        return 1;
+        return stimulus_fail(err, "sound MEI of neuron %d: no start", neuron);
     }
     float *x = malloc(sizeof(float) * (size_t)samples);
     if (!x) {
-        snprintf(err, STIMULUS_ERR_SIZE, "sound MEI: out of memory");
-        return 1;
+        return stimulus_fail(err, "sound MEI: out of memory");
     }
     double best = -INFINITY;
     int status = 0;
@@ -149,15 +143,13 @@ int sound_tone_grid(const cochleagram *cochlea, double **hz, int *count, char *e
     }
     double span = log(c->high_hz / c->low_hz);
     if (!(narrowest > 0) || !(span > 0)) {
-        snprintf(err, STIMULUS_ERR_SIZE, "tone grid: the bands do not rise from %g to %g Hz",
-                 c->low_hz, c->high_hz);
-        return 1;
+        return stimulus_fail(err, "tone grid: the bands do not rise from %g to %g Hz",
+                             c->low_hz, c->high_hz);
     }
     int n = (int)ceil(span / (narrowest / SOUND_TONE_STEPS_PER_HALF_BAND)) + 1;
     double *f = malloc(sizeof(double) * (size_t)n);
     if (!f) {
-        snprintf(err, STIMULUS_ERR_SIZE, "tone grid: out of memory");
-        return 1;
+        return stimulus_fail(err, "tone grid: out of memory");
     }
     /* high_hz may be the Nyquist frequency, whose samples a sine of phase 0
      * would all put near 0: the grid stops at 0.49 × rate at most. */
@@ -197,12 +189,12 @@ int sound_best_tones(model *const *models, int count_models, cochleagram *cochle
     int status = 1;
     char merr[MODEL_ERR_SIZE];
     if (!tones || !images || !rates || !best) {
-        snprintf(err, STIMULUS_ERR_SIZE, "tone: out of memory");
+        stimulus_fail(err, "tone: out of memory");
         goto done;
     }
     for (int j = 0; j < n; j++) {
         if (neurons[j] < 0 || neurons[j] >= N) {
-            snprintf(err, STIMULUS_ERR_SIZE, "tone: neuron %d of %d", neurons[j], N);
+            stimulus_fail(err, "tone: neuron %d of %d", neurons[j], N);
             goto done;
         }
         best[j] = -1;
@@ -213,7 +205,7 @@ int sound_best_tones(model *const *models, int count_models, cochleagram *cochle
         for (int k = 0; k < m; k++)
             if (clip_tone(tones + (size_t)k * S, S, c->sample_rate, grid[g0 + k], ramp, rms_db,
                           merr)) {
-                snprintf(err, STIMULUS_ERR_SIZE, "tone: %s", merr);
+                stimulus_fail(err, "tone: %s", merr);
                 goto done;
             }
         cochleagram_forward(cochlea, images, tones, m);
@@ -228,14 +220,13 @@ int sound_best_tones(model *const *models, int count_models, cochleagram *cochle
     }
     for (int j = 0; j < n; j++) {
         if (best[j] < 0) {
-            snprintf(err, STIMULUS_ERR_SIZE, "tone: no finite prediction for neuron %d",
-                     neurons[j]);
+            stimulus_fail(err, "tone: no finite prediction for neuron %d", neurons[j]);
             goto done;
         }
         hz[j] = grid[best[j]];
         /* Made again alone: the same call gives the same samples. */
         if (clip_tone(clips + (size_t)j * S, S, c->sample_rate, hz[j], ramp, rms_db, merr)) {
-            snprintf(err, STIMULUS_ERR_SIZE, "tone: %s", merr);
+            stimulus_fail(err, "tone: %s", merr);
             goto done;
         }
     }

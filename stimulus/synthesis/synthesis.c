@@ -205,8 +205,7 @@ static int ascent_alloc(ascent *a, model *m, const mei_target *targets, int coun
     if (!a->z || !a->x || !a->x_in || !a->grad || !a->weights || !a->rates || !a->scratch ||
         !a->shift || !a->active || !a->steps || !a->since || !a->best || !a->last || !a->eta_scale || !a->rng || !a->models ||
         !parts_ok) {
-        snprintf(err, STIMULUS_ERR_SIZE, "MEI synthesis: out of memory for %d images", a->images);
-        return 1;
+        return stimulus_fail(err, "MEI synthesis: out of memory for %d images", a->images);
     }
     if (o->space == MEI_SPACE_FOURIER &&
         fourier_param_create(&a->fourier, a->height, a->width, a->threads, o->wisdom_path, err))
@@ -629,9 +628,9 @@ static int ascent_step(ascent *a, int step, int *n_active, float *objective,
      * NaN is true) and carry NaN into every later image: refused. */
     for (int i = 0; i < n; i++)
         if (!isfinite(objective[i])) {
-            snprintf(err, STIMULUS_ERR_SIZE, "MEI synthesis: step %d: the objective of image %d "
-                     "is %g, not finite", step, a->active[i], (double)objective[i]);
-            return 1;
+            stimulus_fail(err, "MEI synthesis: step %d: the objective of image %d "
+                          "is %g, not finite", step, a->active[i], (double)objective[i]);
+            return 1; /* not return stimulus_fail(): gcc cannot see it is 1 (mean_objective) */
         }
     *mean_objective = track_progress(a, n, objective);
     if (a->keep_all)
@@ -731,40 +730,34 @@ static int check_targets(const model *m, const mei_target *targets, int count,
 {
     int N = model_get_config(m)->neurons;
     if (count < 1 || o->starts < 1 || o->steps < 0 || o->threads < 1 || o->step_size <= 0.0f) {
-        snprintf(err, STIMULUS_ERR_SIZE, "MEI synthesis: bad count, starts, steps, threads or "
-                                         "step size");
-        return 1;
+        return stimulus_fail(err, "MEI synthesis: bad count, starts, steps, threads or "
+                             "step size");
     }
     if (!(o->budget.mean_luminance > 0.0f && o->budget.mean_luminance < 1.0f &&
           o->budget.contrast > 0.0f)) {
-        snprintf(err, STIMULUS_ERR_SIZE, "MEI synthesis: the budget needs a mean luminance in "
-                                         "(0,1) and a positive contrast");
-        return 1;
+        return stimulus_fail(err, "MEI synthesis: the budget needs a mean luminance in "
+                             "(0,1) and a positive contrast");
     }
     for (int t = 0; t < count; t++) {
         if (targets[t].objective == MEI_GROUP ? !targets[t].weights
                                               : (targets[t].neuron < 0 || targets[t].neuron >= N)) {
-            snprintf(err, STIMULUS_ERR_SIZE, "MEI synthesis: target %d: neuron %d not in 0..%d "
-                                             "or group without weights", t, targets[t].neuron, N - 1);
-            return 1;
+            return stimulus_fail(err, "MEI synthesis: target %d: neuron %d not in 0..%d "
+                                 "or group without weights", t, targets[t].neuron, N - 1);
         }
     }
     if (o->ensemble_size < 0 || (o->ensemble_size > 0 && !o->ensemble)) {
-        snprintf(err, STIMULUS_ERR_SIZE, "MEI synthesis: ensemble of %d further models without "
-                                         "the models", o->ensemble_size);
-        return 1;
+        return stimulus_fail(err, "MEI synthesis: ensemble of %d further models without "
+                             "the models", o->ensemble_size);
     }
     if (!(o->disagreement >= 0.0f && isfinite(o->disagreement))) {
-        snprintf(err, STIMULUS_ERR_SIZE, "MEI synthesis: the disagreement %g is not a share >= 0",
-                 (double)o->disagreement);
-        return 1;
+        return stimulus_fail(err, "MEI synthesis: the disagreement %g is not a share >= 0",
+                             (double)o->disagreement);
     }
     for (int t = 0; o->disagreement > 0.0f && t < count; t++)
         if (o->ensemble_size < 1 || (targets[t].objective != MEI_SINGLE &&
                                      targets[t].objective != MEI_GROUP)) {
-            snprintf(err, STIMULUS_ERR_SIZE, "MEI synthesis: stopping where the models disagree "
-                                             "needs an ensemble and single or group objectives");
-            return 1;
+            return stimulus_fail(err, "MEI synthesis: stopping where the models disagree "
+                                 "needs an ensemble and single or group objectives");
         }
     return 0;
 }
@@ -782,7 +775,7 @@ static int synthesize(model *m, const mei_target *targets, int count, const mei_
         goto done;
     objective = malloc((size_t)a.images * sizeof(float));
     if (!objective) {
-        snprintf(err, STIMULUS_ERR_SIZE, "MEI synthesis: out of memory");
+        stimulus_fail(err, "MEI synthesis: out of memory");
         goto done;
     }
     for (int k = 0; k < a.n_models; k++)
@@ -819,11 +812,10 @@ int mei_synthesize_diverse(model *m, const mei_target *targets, int count, const
 {
     if (o->starts < 2 || o->patience != 0 || o->least || !(o->diversity >= 0.0f) ||
         o->disagreement != 0.0f) {
-        snprintf(err, STIMULUS_ERR_SIZE, "diverse MEIs: need a set of at least 2 images (starts "
-                                         "%d), patience 0 (%d), no least exciting input, no "
-                                         "stop on disagreement and a diversity weight >= 0",
-                 o->starts, o->patience);
-        return 1;
+        return stimulus_fail(err, "diverse MEIs: need a set of at least 2 images (starts "
+                             "%d), patience 0 (%d), no least exciting input, no "
+                             "stop on disagreement and a diversity weight >= 0",
+                             o->starts, o->patience);
     }
     return synthesize(m, targets, count, o, 1, images, results, err);
 }

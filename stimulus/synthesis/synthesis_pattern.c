@@ -104,21 +104,19 @@ int mei_pattern(model *m, const int *group, int k, const float *target, const me
     double t[PATTERN_MAX_GROUP];
     if (k < 2 || k > PATTERN_MAX_GROUP || unit_target(target, k, t) || o->steps < 0 ||
         !(o->step_size > 0.0f)) {
-        snprintf(err, STIMULUS_ERR_SIZE, "pattern: a group of 2..%d neurons with a target that "
-                 "is not flat, and a positive step size", PATTERN_MAX_GROUP);
-        return 1;
+        return stimulus_fail(err, "pattern: a group of 2..%d neurons with a target that "
+                             "is not flat, and a positive step size", PATTERN_MAX_GROUP);
     }
     for (int i = 0; i < k; i++)
         if (group[i] < 0 || group[i] >= N) {
-            snprintf(err, STIMULUS_ERR_SIZE, "pattern: neuron %d outside 0..%d", group[i], N - 1);
-            return 1;
+            return stimulus_fail(err, "pattern: neuron %d outside 0..%d", group[i], N - 1);
         }
     float *z = malloc((size_t)P * sizeof(float)), *x = malloc((size_t)P * sizeof(float));
     float *grad = malloc((size_t)P * sizeof(float)), *w = calloc((size_t)N, sizeof(float));
     float *rates = malloc((size_t)N * sizeof(float));
     int status = 1;
     if (!z || !x || !grad || !w || !rates) {
-        snprintf(err, STIMULUS_ERR_SIZE, "pattern: out of memory");
+        stimulus_fail(err, "pattern: out of memory");
         goto done;
     }
     model_set_threads(m, o->threads); /* as mei_synthesize: the options' thread count */
@@ -142,7 +140,7 @@ int mei_pattern(model *m, const int *group, int k, const float *target, const me
             goto done;
         float s = scored_only ? pattern_similarity(rates, group, k, target, NULL) : p.similarity;
         if (!isfinite(s)) {
-            snprintf(err, STIMULUS_ERR_SIZE, "pattern: the predicted rates are not finite");
+            stimulus_fail(err, "pattern: the predicted rates are not finite");
             goto done;
         }
         if (s > best) { /* the best image seen */
@@ -188,7 +186,7 @@ int control_pattern_natural(model *m, const float *images, int count, const int 
     *index = -1;
     *similarity = -INFINITY;
     if (!x || !rates) {
-        snprintf(err, STIMULUS_ERR_SIZE, "pattern control: out of memory");
+        stimulus_fail(err, "pattern control: out of memory");
         goto done;
     }
     for (int first = 0; first < count; first += chunk) {
@@ -207,8 +205,8 @@ int control_pattern_natural(model *m, const float *images, int count, const int 
         }
     }
     if (*index < 0) {
-        snprintf(err, STIMULUS_ERR_SIZE, "pattern control: no natural image with a finite "
-                 "similarity");
+        stimulus_fail(err, "pattern control: no natural image with a finite "
+                      "similarity");
         goto done;
     }
     status = 0;

@@ -73,9 +73,8 @@ static int rate_and_gradient(model *m, int neuron, const float *image, float *we
     if (model_input_gradient_objective(m, image, 1, weights, grad, rate, err))
         return 1;
     if (!isfinite(*rate)) {
-        snprintf(err, STIMULUS_ERR_SIZE, "region MEI: neuron %d's predicted rate is %g, not "
-                 "finite", neuron, (double)*rate);
-        return 1;
+        return stimulus_fail(err, "region MEI: neuron %d's predicted rate is %g, not "
+                             "finite", neuron, (double)*rate);
     }
     return 0;
 }
@@ -106,8 +105,7 @@ static int work_alloc(region_work *w, model *m, char *err)
     w->weights = malloc((size_t)w->neurons * sizeof(float));
     if (!w->mask || !w->image || !w->grad || !w->weights) {
         work_free(w);
-        snprintf(err, STIMULUS_ERR_SIZE, "region MEI: out of memory");
-        return 1;
+        return stimulus_fail(err, "region MEI: out of memory");
     }
     return 0;
 }
@@ -185,9 +183,8 @@ int mei_mask_fit(model *m, int neuron, const float *mei, const stimulus_budget *
 {
     if (neuron < 0 || neuron >= model_get_config(m)->neurons || o->steps < 0 ||
         !(o->area_weight >= 0.0f) || !(o->keep > 0.0f && o->keep <= 1.0f)) {
-        snprintf(err, STIMULUS_ERR_SIZE, "masked MEI: bad neuron %d, steps, area weight or kept "
-                 "share (needs 0 < keep <= 1)", neuron);
-        return 1;
+        return stimulus_fail(err, "masked MEI: bad neuron %d, steps, area weight or kept "
+                             "share (needs 0 < keep <= 1)", neuron);
     }
     region_work w;
     if (work_alloc(&w, m, err))
@@ -198,8 +195,8 @@ int mei_mask_fit(model *m, int neuron, const float *mei, const stimulus_budget *
     if (rate_and_gradient(m, neuron, w.image, w.weights, w.grad, &reference, err))
         goto done;
     if (!(reference > 0.0f)) {
-        snprintf(err, STIMULUS_ERR_SIZE, "masked MEI: neuron %d's MEI is predicted at %g, not "
-                 "above 0: nothing to keep", neuron, (double)reference);
+        stimulus_fail(err, "masked MEI: neuron %d's MEI is predicted at %g, not "
+                      "above 0: nothing to keep", neuron, (double)reference);
         goto done;
     }
     mei_mask k;
@@ -281,9 +278,7 @@ int mei_surround(model *m, int neuron, const float *mei, const float *mask,
 {
     if (neuron < 0 || neuron >= model_get_config(m)->neurons || o->steps < 0 ||
         !(o->step_size > 0.0f)) {
-        snprintf(err, STIMULUS_ERR_SIZE, "surround MEI: bad neuron %d, steps or step size",
-                 neuron);
-        return 1;
+        return stimulus_fail(err, "surround MEI: bad neuron %d, steps or step size", neuron);
     }
     region_work w;
     if (work_alloc(&w, m, err))
@@ -291,7 +286,7 @@ int mei_surround(model *m, int neuron, const float *mei, const float *mask,
     int status = 1, P = w.pixels;
     float *z = malloc((size_t)P * sizeof(float)), *s = malloc((size_t)P * sizeof(float));
     if (!z || !s) {
-        snprintf(err, STIMULUS_ERR_SIZE, "surround MEI: out of memory");
+        stimulus_fail(err, "surround MEI: out of memory");
         goto done;
     }
     model_rng rng;

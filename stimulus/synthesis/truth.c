@@ -40,8 +40,7 @@ int stimulus_truth_create(stimulus_truth **out, const sim_config *c, const int *
     *out = NULL;
     stimulus_truth *t = calloc(1, sizeof *t);
     if (!t) {
-        snprintf(err, STIMULUS_ERR_SIZE, "ground truth: out of memory");
-        return 1;
+        return stimulus_fail(err, "ground truth: out of memory");
     }
     if (sim_population_create(&t->population, c, err)) {
         free(t);
@@ -58,13 +57,12 @@ int stimulus_truth_create(stimulus_truth **out, const sim_config *c, const int *
     t->scratch = malloc((size_t)TRUTH_CHUNK * t->pixels * sizeof(float));
     if (!t->rows || !t->rates || !t->scratch) {
         stimulus_truth_destroy(t);
-        snprintf(err, STIMULUS_ERR_SIZE, "ground truth: out of memory for %d targets", count);
-        return 1;
+        return stimulus_fail(err, "ground truth: out of memory for %d targets", count);
     }
     for (int j = 0; j < count; j++) {
         if (neurons[j] < 0 || neurons[j] >= t->neurons) {
-            snprintf(err, STIMULUS_ERR_SIZE, "ground truth: target %d is not one of the %d "
-                                             "simulated neurons", neurons[j], t->neurons);
+            stimulus_fail(err, "ground truth: target %d is not one of the %d "
+                          "simulated neurons", neurons[j], t->neurons);
             stimulus_truth_destroy(t);
             return 1;
         }

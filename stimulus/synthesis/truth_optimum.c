@@ -49,8 +49,7 @@ int sim_search_optimum(const sim_population *p, int neuron, int height, int widt
         free(x);
         free(g);
         free(pattern);
-        snprintf(err, STIMULUS_ERR_SIZE, "optimum search: out of memory");
-        return 1;
+        return stimulus_fail(err, "optimum search: out of memory");
     }
     sim_population_preferred_pattern(p, neuron, pattern);
     model_rng rng;
@@ -90,9 +89,7 @@ int sim_search_optimum(const sim_population *p, int neuron, int height, int widt
     free(g);
     free(pattern);
     if (!isfinite(*rate)) {
-        snprintf(err, STIMULUS_ERR_SIZE, "optimum search: cell %d's rate is not finite",
-                 neuron);
-        return 1;
+        return stimulus_fail(err, "optimum search: cell %d's rate is not finite", neuron);
     }
     return 0;
 }
