@@ -30,22 +30,3 @@ int acq_fail_reject(char *err, int reason, const char *fmt, ...)
     return reason;
 }
 
-int acq_grow(void *items, size_t *capacity, size_t needed, size_t item_size, size_t first)
-{
-    if (needed <= *capacity)
-        return 0;
-    size_t c = *capacity ? *capacity : (first ? first : 1);
-    while (c < needed)
-        c = c > SIZE_MAX / 2 ? needed : 2 * c;
-    if (item_size && c > SIZE_MAX / item_size)
-        return 1;
-    void *array;
-    memcpy(&array, items, sizeof array); /* `items` points at an object pointer of any type */
-    size_t bytes = c * item_size;
-    void *grown = realloc(array, bytes ? bytes : 1);
-    if (!grown)
-        return 1;
-    memcpy(items, &grown, sizeof grown);
-    *capacity = c;
-    return 0;
-}

@@ -32,12 +32,8 @@
 int acq_fail(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int acq_fail_reject(char *err, int reason, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* The library's one growable array (acq_error.c): `items` points at the
- * array's pointer (of any object type), `capacity` is how many items it
- * holds. acq_grow makes room for `needed` items, doubling the capacity from
- * `first`; 0 on success, 1 when the memory is refused (the array and
- * capacity then as they were). */
-int acq_grow(void *items, size_t *capacity, size_t needed, size_t item_size, size_t first);
+/* Growable arrays: grow_array (base/grow.h, the project's one). */
+#include "grow.h"
 
 /* ------------------------------------------------------------------------ */
 /* Wire format, version 1 (WIRE.md). Frames: topic, 48-byte header, payload. */

@@ -288,7 +288,7 @@ int acq_aligner_add_onset(acq_aligner *a, uint64_t trial, uint64_t stimulus_id,
             memmove(a->pending, a->pending + a->head, sizeof(pending_trial) * (size_t)a->npending);
             a->head = 0;
         }
-        if (acq_grow(&a->pending, &a->cap_pending, (size_t)a->npending + 1, sizeof *a->pending,
+        if (grow_array(&a->pending, &a->cap_pending, (size_t)a->npending + 1, sizeof *a->pending,
                      64))
             return acq_fail(err, "aligner: out of memory");
     }

@@ -77,7 +77,7 @@ int acq_curve_allow_parse(const char *text, size_t size, const char *name, uint8
         }
         if (kind == 0)
             continue;
-        if (acq_grow(keys, &capacity, *count + 1, 32, 8)) {
+        if (grow_array(keys, &capacity, *count + 1, 32, 8)) {
             acq_fail(err, "%s: out of memory", name);
             goto fail;
         }
@@ -106,7 +106,7 @@ static int read_allow_file(const char *path, uint8_t **keys, size_t *count, char
     do {
         /* Up to 64 MiB: far beyond any list of keys. */
         if (size == capacity &&
-            (capacity >= (64u << 20) || acq_grow(&text, &capacity, size + 1, 1, 4096))) {
+            (capacity >= (64u << 20) || grow_array(&text, &capacity, size + 1, 1, 4096))) {
             free(text);
             fclose(f);
             return acq_fail(err, "%s: too large for a CURVE client list", path);

@@ -234,7 +234,7 @@ static int open_npy(set_file *s, char *err)
 /* File `name` in `folder` (folder NULL: `name` is the path), added to the set. */
 static int add_file(image_set *s, const char *folder, const char *name, int alone, char *err)
 {
-    if (model_grow(&s->files, &s->file_capacity, (size_t)s->file_count + 1, sizeof *s->files, 16))
+    if (grow_array(&s->files, &s->file_capacity, (size_t)s->file_count + 1, sizeof *s->files, 16))
         return model_fail(err, "%s: out of memory", name);
     set_file *f = &s->files[s->file_count];
     memset(f, 0, sizeof *f);

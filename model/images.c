@@ -449,7 +449,7 @@ int image_folder_list(const char *folder, char ***paths, int *count, char *err)
             free(path);
             continue;
         }
-        if (path && model_grow(paths, &capacity, (size_t)*count + 1, sizeof **paths, 64)) {
+        if (path && grow_array(paths, &capacity, (size_t)*count + 1, sizeof **paths, 64)) {
             free(path);
             path = NULL;
         }
@@ -520,7 +520,7 @@ static int is_skimage_data_folder(const char *folder)
 /* Append one photograph to the list, taking ownership of `path`. */
 static int photo_list_add(photo_list *list, char *path, int height, int width)
 {
-    if (model_grow(&list->items, &list->capacity, (size_t)list->count + 1, sizeof *list->items,
+    if (grow_array(&list->items, &list->capacity, (size_t)list->count + 1, sizeof *list->items,
                    16))
         return -1;
     list->items[list->count++] = (photo){path, height, width};

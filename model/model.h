@@ -34,12 +34,8 @@ int model_fail(char *err, const char *fmt, ...) __attribute__((format(printf, 2,
 int model_fail_in_file(char *err, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void model_error_in_file(char *err, const char *path);
-/* The library's one growable array (model_error.c): `items` points at the
- * array's pointer (of any object type), `capacity` is how many items it
- * holds. model_grow makes room for `needed` items, doubling the capacity from
- * `first`; 0 on success, 1 when the memory is refused (the array and
- * capacity then as they were). */
-int model_grow(void *items, size_t *capacity, size_t needed, size_t item_size, size_t first);
+/* Growable arrays: grow_array (base/grow.h, the project's one). */
+#include "grow.h"
 
 /* ------------------------------------------------------------------------ */
 /* Random numbers: xoshiro256** seeded with splitmix64, so every random choice

@@ -13,12 +13,8 @@
  * reason into `err` (STIMULUS_ERR_SIZE bytes; NULL takes none) and returns
  * 1, so a failure is `return stimulus_fail(err, ...)`. */
 int stimulus_fail(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* The library's one growable array (stimulus_error.c, shared by the presenter and synthesis): `items` points at the
- * array's pointer (of any object type), `capacity` is how many items it
- * holds. stimulus_grow makes room for `needed` items, doubling the capacity from
- * `first`; 0 on success, 1 when the memory is refused (the array and
- * capacity then as they were). */
-int stimulus_grow(void *items, size_t *capacity, size_t needed, size_t item_size, size_t first);
+/* Growable arrays: grow_array (base/grow.h, the project's one). */
+#include "grow.h"
 
 /* Resamples (sound_resample.c) `frames` interleaved frames of `channels`
  * from `rate` to `out_rate` with libsamplerate's best sinc converter (no aliasing: what lies

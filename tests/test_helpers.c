@@ -90,7 +90,7 @@ static void grow_arrays(void)
     size_t cap = 0;
     int ok = 1;
     for (int i = 0; i < 1000 && ok; i++) {
-        ok = controller_grow(&a, &cap, (size_t)i + 1, sizeof *a, 16) == 0 && cap >= (size_t)i + 1;
+        ok = grow_array(&a, &cap, (size_t)i + 1, sizeof *a, 16) == 0 && cap >= (size_t)i + 1;
         if (ok)
             a[i] = i;
     }
@@ -100,13 +100,13 @@ static void grow_arrays(void)
     CHECK(ok && kept && cap == 1024, "1,000 items one by one: capacity 16 doubled to %zu, "
                                      "every item kept", cap);
     int *before = a;
-    CHECK(controller_grow(&a, &cap, 1000, sizeof *a, 16) == 0 && a == before && cap == 1024,
+    CHECK(grow_array(&a, &cap, 1000, sizeof *a, 16) == 0 && a == before && cap == 1024,
           "no growth when the room is there");
-    CHECK(controller_grow(&a, &cap, SIZE_MAX / 2, sizeof *a, 16) == 1 && a == before &&
+    CHECK(grow_array(&a, &cap, SIZE_MAX / 2, sizeof *a, 16) == 1 && a == before &&
               cap == 1024,
           "a size that overflows is refused, the array as it was");
-    CHECK(controller_capacity_for(0, 5, 256) == 256 && controller_capacity_for(256, 257, 16) == 512 &&
-              controller_capacity_for(100, 1000, 1) == 1600,
+    CHECK(grow_capacity_for(0, 5, 256) == 256 && grow_capacity_for(256, 257, 16) == 512 &&
+              grow_capacity_for(100, 1000, 1) == 1600,
           "capacities double from the first until they hold what is needed");
     free(a);
 

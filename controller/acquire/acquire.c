@@ -22,11 +22,11 @@ typedef struct trial_rows {
 static int rows_add(trial_rows *r, const acq_trial *t, const float *counts)
 {
     if ((size_t)r->n == r->cap) {
-        size_t cap = controller_capacity_for(r->cap, r->cap + 1, 256);
-        if (controller_resize(&r->counts, cap * (size_t)r->units, sizeof(float)) ||
-            controller_resize(&r->rows, cap * 6, sizeof(int64_t)) ||
-            controller_resize(&r->old_clock, cap, sizeof(uint8_t)) ||
-            controller_resize(&r->span, cap * 2, sizeof(int64_t)))
+        size_t cap = grow_capacity_for(r->cap, r->cap + 1, 256);
+        if (grow_resize(&r->counts, cap * (size_t)r->units, sizeof(float)) ||
+            grow_resize(&r->rows, cap * 6, sizeof(int64_t)) ||
+            grow_resize(&r->old_clock, cap, sizeof(uint8_t)) ||
+            grow_resize(&r->span, cap * 2, sizeof(int64_t)))
             return 1;
         r->cap = cap;
     }

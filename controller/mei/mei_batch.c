@@ -49,7 +49,7 @@ void mei_batch_tell(const mei_batch *b, mei_batch_event *e)
 
 static int add_neuron(int **list, int *count, size_t *cap, int n)
 {
-    if (controller_grow(list, cap, (size_t)*count + 1, sizeof **list, 64))
+    if (grow_array(list, cap, (size_t)*count + 1, sizeof **list, 64))
         return 1;
     (*list)[(*count)++] = n;
     return 0;

@@ -9,8 +9,10 @@
 #include <stdio.h>
 #include <string.h>
 
-int present_load(presenter *p, const present_images *l, const char *sound, int *sound_id,
-                 char *err)
+/* Adds every image, and the sound (NULL: none; its id in *sound_id, else -1),
+ * to the presenter. */
+static int present_load(presenter *p, const present_images *l, const char *sound,
+                        int *sound_id, char *err)
 {
     char why[STIMULUS_ERR_SIZE];
     for (int i = 0; i < l->count; i++) {
@@ -40,9 +42,14 @@ static void show_trial(const presenter_event *ev, int64_t first_onset_ns, void *
         t->on_event(&e, t->user);
 }
 
-/* Submits every (image, repeat) while handing on events as they come. */
-void present_block(presenter *p, int images, int repeats, int frames, int isi, int sound,
-                   present_trial_fn on_trial, void *user, presenter_summary *summary)
+/* Shows images 0..images-1 `repeats` times (frames each, isi frames after,
+ * the sound at each onset; -1 none) in a block already started, submitting
+ * while handing on events as they come; each trial's event goes to on_trial
+ * with the block's first onset, and the block's summary to *summary.
+ * Escape's abort ends the block early. */
+typedef void (*present_trial_fn)(const presenter_event *ev, int64_t first_onset_ns, void *user);
+static void present_block(presenter *p, int images, int repeats, int frames, int isi, int sound,
+                          present_trial_fn on_trial, void *user, presenter_summary *summary)
 {
     char err[STIMULUS_ERR_SIZE];
     int64_t total = (int64_t)images * repeats, next = 0, first_onset = -1;
@@ -182,7 +189,10 @@ int present_serve(const presenter_config *pc, const present_serve_config *c,
     return status;
 }
 
-int present_gray_levels(presenter *p, int levels, int *level_of, char *err)
+/* The drive levels 0..255 in `levels` even steps (level_of[k],
+ * GAMMA_MAX_POINTS at most), each added to the presenter as a 1×1 gray image
+ * (image k). */
+static int present_gray_levels(presenter *p, int levels, int *level_of, char *err)
 {
     for (int k = 0; k < levels; k++) {
         level_of[k] = (int)lround(255.0 * k / (levels - 1));

@@ -35,21 +35,8 @@ typedef struct present_images {
 int present_images_load(const char *path, present_images *l, char *err);
 void present_images_free(present_images *l);
 
-/* Adds every image, and the sound (NULL: none; its id in *sound_id, else -1),
- * to the presenter. */
-int present_load(presenter *p, const present_images *l, const char *sound, int *sound_id,
-                 char *err);
-
-/* Shows images 0..images-1 `repeats` times (frames each, isi frames after,
- * the sound at each onset; -1 none) in a block already started; each
- * trial's event goes to on_trial with the block's first onset, and the
- * block's summary to *summary. Escape's abort ends the block early. */
-typedef void (*present_trial_fn)(const presenter_event *ev, int64_t first_onset_ns, void *user);
-void present_block(presenter *p, int images, int repeats, int frames, int isi, int sound,
-                   present_trial_fn on_trial, void *user, presenter_summary *summary);
-
 /* inception present: the presenter opened with *c, then the images (and the
- * sound) of *s loaded and shown in one block (present_block). Durations
+ * sound) of *s loaded and shown in one block. Durations
  * given in ms (>= 0) replace frames and isi, rounded to whole frames of the
  * display's measured period once it is open. What happens is told to
  * on_event, in the order of present_show_stage; 1 with the reason in err
@@ -112,11 +99,8 @@ int present_serve(const presenter_config *pc, const present_serve_config *c,
                   const volatile sig_atomic_t *stop, present_serve_fn on_event, void *user,
                   char *err);
 
-/* inception calibrate: the drive levels 0..255 in `levels` even steps
- * (level_of[k], GAMMA_MAX_POINTS at most), each added to the presenter as a
- * 1×1 gray image (image k), and the readings taken at them checked as the
- * calibration file they become would be read (gamma_parse), then written. */
-int present_gray_levels(presenter *p, int levels, int *level_of, char *err);
+/* inception calibrate's readings checked as the calibration file they become
+ * would be read (gamma_parse), then written. */
 int present_calibration_write(const char *path, const gamma_calibration *cal, char *err);
 
 /* inception calibrate's session: the presenter opened with *c filling the

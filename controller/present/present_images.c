@@ -53,9 +53,9 @@ int present_images_load(const char *path, present_images *l, char *err)
     int n = image_set_count(set), status = 0;
     if (n > PRESENT_MAX_IMAGES)
         status = controller_fail(err, "%s: %d images, over %d", path, n, PRESENT_MAX_IMAGES);
-    else if (controller_resize(&l->pixels, (size_t)n, sizeof *l->pixels) ||
-             controller_resize(&l->height, (size_t)n, sizeof *l->height) ||
-             controller_resize(&l->width, (size_t)n, sizeof *l->width))
+    else if (grow_resize(&l->pixels, (size_t)n, sizeof *l->pixels) ||
+             grow_resize(&l->height, (size_t)n, sizeof *l->height) ||
+             grow_resize(&l->width, (size_t)n, sizeof *l->width))
         status = controller_fail(err, "%s: out of memory for %d images", path, n);
     else
         l->capacity = (size_t)n;

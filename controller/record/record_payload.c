@@ -52,7 +52,7 @@ static unsigned char *payload_grow(record_payload *p, size_t extra)
         p->failed = 1;
         return NULL;
     }
-    if (controller_grow(&p->data, &p->capacity, p->size + extra, 1, 256)) {
+    if (grow_array(&p->data, &p->capacity, p->size + extra, 1, 256)) {
         p->failed = 1;
         return NULL;
     }

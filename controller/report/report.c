@@ -63,7 +63,7 @@ typedef struct series {
 
 static int series_push(series *s, double value)
 {
-    if (controller_grow(&s->v, &s->capacity, (size_t)s->n + 1, sizeof *s->v, 64))
+    if (grow_array(&s->v, &s->capacity, (size_t)s->n + 1, sizeof *s->v, 64))
         return 1;
     s->v[s->n++] = value;
     return 0;
@@ -195,7 +195,7 @@ static target_summary *find_target(session_data *d, int64_t neuron, int create)
             return &d->targets[i];
     if (!create)
         return NULL;
-    if (controller_grow(&d->targets, &d->target_capacity, (size_t)d->target_count + 1,
+    if (grow_array(&d->targets, &d->target_capacity, (size_t)d->target_count + 1,
                         sizeof *d->targets, 16))
         return NULL;
     target_summary *t = &d->targets[d->target_count++];
@@ -258,7 +258,7 @@ static int gather_schedule(session_data *d, const record_view *v)
         return 0;
     int kind = kind_index(e.kind);
     free(e.decoded);
-    if (controller_grow(&d->plan, &d->plan_capacity, (size_t)d->plan_count + 1, sizeof *d->plan,
+    if (grow_array(&d->plan, &d->plan_capacity, (size_t)d->plan_count + 1, sizeof *d->plan,
                         16))
         return 1;
     planned_trial *p = &d->plan[d->plan_count++];
@@ -280,7 +280,7 @@ static int gather_stimulus(session_data *d, const record_view *v)
     size_t count = (size_t)st.height * (size_t)st.width;
     int status = 0;
     if (kind_index(st.kind) >= 0 && count > 0) {
-        status = controller_grow(&d->stimuli, &d->stimulus_capacity,
+        status = grow_array(&d->stimuli, &d->stimulus_capacity,
                                  (size_t)d->stimulus_count + 1, sizeof *d->stimuli, 16);
         stimulus_image *s = status ? NULL : &d->stimuli[d->stimulus_count];
         if (s) {
@@ -384,7 +384,7 @@ static int gather_bin(session_data *d, const record_stream_message *m)
  * written (RECORD.md), ORed into the trial's own in the second pass. */
 static int gather_trial_flags(session_data *d, const record_view *v)
 {
-    if (controller_grow(&d->gained, &d->gained_capacity, 2 * (size_t)d->gained_count + 2,
+    if (grow_array(&d->gained, &d->gained_capacity, 2 * (size_t)d->gained_count + 2,
                         sizeof *d->gained, 32))
         return 1;
     record_trial_flags tf;

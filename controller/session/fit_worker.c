@@ -47,11 +47,11 @@ static int list_grow(trial_list *l, int pixels, int neurons)
 {
     if ((size_t)l->count < l->capacity)
         return 0;
-    size_t cap = controller_capacity_for(l->capacity, l->capacity + 1, 512);
-    if (controller_resize(&l->images, cap, (size_t)pixels * sizeof(float)) ||
-        controller_resize(&l->responses, cap, (size_t)neurons * sizeof(float)) ||
-        controller_resize(&l->tiers, cap, sizeof *l->tiers) ||
-        controller_resize(&l->ids, cap, sizeof *l->ids))
+    size_t cap = grow_capacity_for(l->capacity, l->capacity + 1, 512);
+    if (grow_resize(&l->images, cap, (size_t)pixels * sizeof(float)) ||
+        grow_resize(&l->responses, cap, (size_t)neurons * sizeof(float)) ||
+        grow_resize(&l->tiers, cap, sizeof *l->tiers) ||
+        grow_resize(&l->ids, cap, sizeof *l->ids))
         return 1;
     l->capacity = cap;
     return 0;
@@ -104,7 +104,7 @@ static void on_epoch(const fit_progress *p, void *user)
  * leaves it out, which fit_worker_round's caller sees as fewer rounds. */
 static void remember_round(fit_worker *w, int trials)
 {
-    if (controller_grow(&w->history, &w->history_capacity, (size_t)w->history_count + 1,
+    if (grow_array(&w->history, &w->history_capacity, (size_t)w->history_count + 1,
                         sizeof *w->history, 64))
         return;
     w->history[w->history_count++] = (fit_worker_round){w->rounds, trials, w->train_loss,

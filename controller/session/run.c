@@ -564,7 +564,7 @@ static int remember_recorded(run_state *s, const acq_trial *t)
 {
     if (t->completed_ns <= s->clock_reset_ns)
         return 0;
-    if (controller_grow(&s->recorded, &s->cap_recorded, s->n_recorded + 1, sizeof *s->recorded,
+    if (grow_array(&s->recorded, &s->cap_recorded, s->n_recorded + 1, sizeof *s->recorded,
                         1024))
         return fail(s, "out of memory for %s", "the recorded trials' windows");
     if (t->counted_to_ns <= t->counted_from_ns)

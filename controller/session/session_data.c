@@ -79,7 +79,7 @@ static int add_target(collected *c, int neuron)
     for (int i = 0; i < c->n_targets; i++)
         if (c->targets[i] == neuron)
             return 0;
-    if (controller_grow(&c->targets, &c->cap_targets, (size_t)c->n_targets + 1, sizeof(int), 256))
+    if (grow_array(&c->targets, &c->cap_targets, (size_t)c->n_targets + 1, sizeof(int), 256))
         return 1;
     c->targets[c->n_targets++] = neuron;
     return 0;
@@ -103,9 +103,9 @@ static int collect_stimulus(collected *c, const record_view *v, char *err)
     } else if (c->height != 0 && (st.height != c->height || st.width != c->width)) {
         status = controller_fail(err, "stimulus %lld is %d×%d, earlier natural images %d×%d",
                                  (long long)id, st.height, st.width, c->height, c->width);
-    } else if (controller_grow(&c->images, &c->cap_images, (size_t)c->n_images + 1,
+    } else if (grow_array(&c->images, &c->cap_images, (size_t)c->n_images + 1,
                                sizeof(image_entry), 256) ||
-               controller_grow(&c->pixels, &c->cap_pixels, c->n_pixels + count, sizeof(float),
+               grow_array(&c->pixels, &c->cap_pixels, c->n_pixels + count, sizeof(float),
                                4096)) {
         status = controller_fail(err, "out of memory for the images");
     } else {
@@ -134,7 +134,7 @@ static int collect_schedule(collected *c, const record_view *v, const char *path
         return controller_fail(err, "%s: schedule record at offset %llu (trial %lld): block '%.32s' is no "
                                "tier (train, validation, test or unused)", path,
                                (unsigned long long)v->offset, (long long)e.trial, block);
-    if (controller_grow(&c->schedule, &c->cap_schedule, (size_t)c->n_schedule + 1,
+    if (grow_array(&c->schedule, &c->cap_schedule, (size_t)c->n_schedule + 1,
                         sizeof(schedule_entry), 256))
         return controller_fail(err, "out of memory for the schedule");
     c->schedule[c->n_schedule++] = (schedule_entry){e.trial, e.image_id, tier};
@@ -153,9 +153,9 @@ static int collect_trial(collected *c, const record_view *v, char *err)
     if (t.neurons != c->neurons)
         status = controller_fail(err, "trial %lld has %d counts, earlier trials %d",
                                  (long long)t.trial, t.neurons, c->neurons);
-    else if (controller_grow(&c->trials, &c->cap_trials, (size_t)c->n_trials + 1,
+    else if (grow_array(&c->trials, &c->cap_trials, (size_t)c->n_trials + 1,
                              sizeof(trial_entry), 256) ||
-             controller_grow(&c->counts, &c->cap_counts, c->n_counts + count, sizeof(float), 4096))
+             grow_array(&c->counts, &c->cap_counts, c->n_counts + count, sizeof(float), 4096))
         status = controller_fail(err, "out of memory for the trials");
     if (!status) {
         if (count)
@@ -176,7 +176,7 @@ static int collect_trial_flags(collected *c, const record_view *v, char *err)
         return 1; /* names the record's offset and what it lacks */
     free(tf.decoded);
     int64_t trial = tf.trial, flags = tf.flags;
-    if (controller_grow(&c->gained, &c->cap_gained, (size_t)c->n_gained + 1,
+    if (grow_array(&c->gained, &c->cap_gained, (size_t)c->n_gained + 1,
                         sizeof(trial_entry), 16))
         return controller_fail(err, "out of memory for the trial flags");
     c->gained[c->n_gained++] = (trial_entry){trial, -1, flags, 0};
@@ -515,9 +515,9 @@ static int repair_lost_images(const record_source *src, collected *c, session_da
         c->width = W;
     }
     for (int i = 0; !status && i < s->repaired; i++) {
-        if (controller_grow(&c->images, &c->cap_images, (size_t)c->n_images + 1,
+        if (grow_array(&c->images, &c->cap_images, (size_t)c->n_images + 1,
                             sizeof(image_entry), 256) ||
-            controller_grow(&c->pixels, &c->cap_pixels, c->n_pixels + P, sizeof(float), 4096)) {
+            grow_array(&c->pixels, &c->cap_pixels, c->n_pixels + P, sizeof(float), 4096)) {
             status = controller_fail(err, "out of memory for the images");
             break;
         }

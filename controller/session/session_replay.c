@@ -45,7 +45,7 @@ static void on_epoch(const fit_progress *p, void *user)
 {
     replay_progress *r = user;
     fit_curve *curve = &r->curve;
-    if (!curve->failed && controller_grow(&curve->points, &curve->capacity,
+    if (!curve->failed && grow_array(&curve->points, &curve->capacity,
                                           (size_t)curve->count + 1, sizeof *curve->points, 64))
         curve->failed = 1;
     if ((size_t)curve->count < curve->capacity)

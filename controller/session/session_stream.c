@@ -99,9 +99,9 @@ static int add_trial(stream_trials *s, const record_view *v, char *err)
         status = controller_fail(err, "trial %lld has %d counts, earlier trials %d",
                                  (long long)r.trial, r.neurons, s->neurons);
     if (!status && (size_t)s->n == s->cap) {
-        size_t cap = controller_capacity_for(s->cap, s->cap + 1, 256);
-        if (controller_resize(&s->t, cap, sizeof *s->t) ||
-            controller_resize(&s->counts, cap, count * sizeof(float)))
+        size_t cap = grow_capacity_for(s->cap, s->cap + 1, 256);
+        if (grow_resize(&s->t, cap, sizeof *s->t) ||
+            grow_resize(&s->counts, cap, count * sizeof(float)))
             status = controller_fail(err, "out of memory for the trials");
         else
             s->cap = cap;
@@ -315,7 +315,7 @@ static void message_list_free(message_list *l)
 
 static outgoing *message_add(message_list *l)
 {
-    if (controller_grow(&l->m, &l->cap, (size_t)l->n + 1, sizeof *l->m, 1024))
+    if (grow_array(&l->m, &l->cap, (size_t)l->n + 1, sizeof *l->m, 1024))
         return NULL;
     outgoing *o = &l->m[l->n];
     memset(o, 0, sizeof *o);
@@ -325,7 +325,7 @@ static outgoing *message_add(message_list *l)
 
 static int floats_add(message_list *l, const void *data, size_t count)
 {
-    if (controller_grow(&l->floats, &l->cap_floats, l->n_floats + count, sizeof(float), 65536))
+    if (grow_array(&l->floats, &l->cap_floats, l->n_floats + count, sizeof(float), 65536))
         return 1;
     memcpy(l->floats + l->n_floats, data, count * sizeof(float));
     l->n_floats += count;
@@ -334,7 +334,7 @@ static int floats_add(message_list *l, const void *data, size_t count)
 
 static int event_add(message_list *l, const acq_event *e)
 {
-    if (controller_grow(&l->events, &l->cap_events, l->n_events + 1, sizeof *l->events, 1024))
+    if (grow_array(&l->events, &l->cap_events, l->n_events + 1, sizeof *l->events, 1024))
         return 1;
     l->events[l->n_events++] = *e;
     return 0;
@@ -396,10 +396,10 @@ static int spikes_add(message_list *l, const record_view *v, const record_spikes
     uint32_t starts[256];
     int count = 0;
     size_t need = l->n_spikes + n;
-    if (controller_grow(&l->names, &l->cap_names, l->n_names + name_bytes + 1, 1, 4096) ||
-        controller_grow(&l->samples, &l->cap_samples, need, sizeof *l->samples, 4096) ||
-        controller_grow(&l->sorted_ids, &l->cap_sorted_ids, need, sizeof *l->sorted_ids, 4096) ||
-        controller_grow(&l->name_at, &l->cap_name_at, need, sizeof *l->name_at, 4096))
+    if (grow_array(&l->names, &l->cap_names, l->n_names + name_bytes + 1, 1, 4096) ||
+        grow_array(&l->samples, &l->cap_samples, need, sizeof *l->samples, 4096) ||
+        grow_array(&l->sorted_ids, &l->cap_sorted_ids, need, sizeof *l->sorted_ids, 4096) ||
+        grow_array(&l->name_at, &l->cap_name_at, need, sizeof *l->name_at, 4096))
         return controller_fail(err, "out of memory for the stream");
     if (l->n_names + name_bytes + 1 > UINT32_MAX)
         return controller_fail(err, "over 4 GB of electrode names");

@@ -221,7 +221,7 @@ int presenter_add_image(presenter *p, const float *pixels, int height, int width
     }
     size_t n = (size_t)height * (size_t)width;
     uint8_t *rgba = malloc(4 * n);
-    if (!rgba || stimulus_grow(&p->images, &p->image_capacity, (size_t)p->image_count + 1,
+    if (!rgba || grow_array(&p->images, &p->image_capacity, (size_t)p->image_count + 1,
                                sizeof *p->images, 64)) {
         free(rgba);
         return stimulus_fail(err, "presenter: out of memory for an image");

@@ -148,7 +148,7 @@ int presenter_add_sound_samples(presenter *p, const float *samples, int frames, 
                              "is not playable (up to %d s, 1..64 channels, 1..768 kHz)", frames,
                              channels, rate, SOUND_MAX_SECONDS);
     }
-    if (stimulus_grow(&p->sounds, &p->sound_capacity, (size_t)p->sound_count + 1,
+    if (grow_array(&p->sounds, &p->sound_capacity, (size_t)p->sound_count + 1,
                       sizeof *p->sounds, 16)) {
         return stimulus_fail(err, "presenter: out of memory for a sound");
     }

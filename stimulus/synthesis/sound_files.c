@@ -67,7 +67,7 @@ int sound_clips_read(const char *folder, const sound_clip_options *o, float **cl
         /* Consecutive clips; a remainder shorter than a clip is not used. */
         for (int start = 0; start + o->samples <= frames && *count < o->max_clips;
              start += o->samples) {
-            if (stimulus_grow(&out, &capacity, (size_t)*count + 1,
+            if (grow_array(&out, &capacity, (size_t)*count + 1,
                               sizeof(float) * (size_t)o->samples, 16)) {
                 stimulus_fail(err, "sound clips: out of memory");
                 status = 1;
