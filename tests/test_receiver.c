@@ -38,7 +38,7 @@ static int wait_connected(acq_publisher *p, acq_receiver *r)
 static acq_receiver *receiver_at(const char *endpoint, int bind, int capacity)
 {
     acq_receiver_config c;
-    char err[ACQ_ERR_SIZE];
+    char err[ACQ_ERR_SIZE] = "";
     acq_receiver *r;
     acq_receiver_config_default(&c);
     c.socket.endpoint = endpoint;
@@ -54,7 +54,7 @@ static acq_receiver *receiver_at(const char *endpoint, int bind, int capacity)
 static acq_publisher *publisher_at(const char *endpoint, int bind, uint32_t epoch)
 {
     acq_socket_config c = {.endpoint = endpoint, .bind = bind};
-    char err[ACQ_ERR_SIZE];
+    char err[ACQ_ERR_SIZE] = "";
     acq_publisher *p;
     if (acq_publisher_create(&p, ctx, &c, 3, epoch, err)) {
         printf("# %s\n", err);
@@ -238,7 +238,7 @@ static void test_tcp_curve(void)
     rc.socket.endpoint = endpoint;
     rc.socket.curve_secret_file = csec;
     rc.socket.curve_server_public_file = spub;
-    char err[ACQ_ERR_SIZE];
+    char err[ACQ_ERR_SIZE] = "";
     acq_publisher *p = NULL;
     acq_receiver *r = NULL;
     int ok = !acq_publisher_create(&p, NULL, &pc, 1, 1, err) &&
@@ -290,7 +290,7 @@ static acq_receiver *curve_receiver(const char *endpoint, const char *secret,
     rc.socket.endpoint = endpoint;
     rc.socket.curve_secret_file = secret;
     rc.socket.curve_server_public_file = server_public;
-    char err[ACQ_ERR_SIZE];
+    char err[ACQ_ERR_SIZE] = "";
     acq_receiver *r = NULL;
     if (acq_receiver_create(&r, NULL, &rc, err))
         fprintf(stderr, "# %s\n", err);
@@ -337,7 +337,7 @@ static void test_curve_clients(void)
 
     acq_socket_config pc = {.endpoint = endpoint, .bind = 1, .curve_secret_file = ssec,
                             .curve_clients_file = list};
-    char err[ACQ_ERR_SIZE];
+    char err[ACQ_ERR_SIZE] = "";
     acq_publisher *p = NULL;
     int ok = !acq_publisher_create(&p, NULL, &pc, 1, 1, err);
     CHECK(ok, "publisher with a CURVE client list: %s", ok ? "" : err);
@@ -417,7 +417,7 @@ static void send_oe(void *s, const char *envelope, size_t env, const char *json,
 static void test_openephys(void)
 {
     acq_receiver_config c;
-    char err[ACQ_ERR_SIZE], json[512];
+    char err[ACQ_ERR_SIZE] = "", json[512];
     acq_receiver *r;
     acq_receiver_config_default(&c);
     c.socket.endpoint = "inproc://acq-oe";
@@ -491,7 +491,7 @@ static void test_openephys(void)
 static void test_openephys_unit_map(void)
 {
     acq_receiver_config c;
-    char err[ACQ_ERR_SIZE], json[512], name[64];
+    char err[ACQ_ERR_SIZE] = "", json[512], name[64];
     acq_receiver *r;
     acq_receiver_config_default(&c);
     c.socket.endpoint = "inproc://acq-oe-map";
@@ -576,7 +576,7 @@ static void test_openephys_unit_map(void)
 static void test_openephys_unit_map_json(void)
 {
     acq_receiver_config c;
-    char err[ACQ_ERR_SIZE], json[512];
+    char err[ACQ_ERR_SIZE] = "", json[512];
     acq_receiver *r;
     acq_receiver_config_default(&c);
     c.socket.endpoint = "inproc://acq-oe-map-json";
@@ -633,7 +633,7 @@ static void test_openephys_unit_map_json(void)
 static void test_openephys_rate(void)
 {
     acq_receiver_config c;
-    char err[ACQ_ERR_SIZE], json[512];
+    char err[ACQ_ERR_SIZE] = "", json[512];
     acq_receiver *r;
     acq_receiver_config_default(&c);
     c.socket.endpoint = "inproc://acq-oe-rate";
@@ -673,7 +673,7 @@ static void test_openephys_rate(void)
 static void test_openephys_first_block(void)
 {
     acq_receiver_config c;
-    char err[ACQ_ERR_SIZE], json[512];
+    char err[ACQ_ERR_SIZE] = "", json[512];
     acq_receiver *r;
     acq_receiver_config_default(&c);
     c.socket.endpoint = "inproc://acq-oe-first";
@@ -720,7 +720,7 @@ static void test_openephys_first_block(void)
 static void test_openephys_gap_span(void)
 {
     acq_receiver_config c;
-    char err[ACQ_ERR_SIZE], json[512];
+    char err[ACQ_ERR_SIZE] = "", json[512];
     acq_receiver *r;
     acq_receiver_config_default(&c);
     c.socket.endpoint = "inproc://acq-oe-gap";
@@ -786,7 +786,7 @@ static void test_openephys_gap_span(void)
 static void test_openephys_restart_flush(void)
 {
     acq_receiver_config c;
-    char err[ACQ_ERR_SIZE], json[512];
+    char err[ACQ_ERR_SIZE] = "", json[512];
     acq_receiver *r;
     acq_receiver_config_default(&c);
     c.socket.endpoint = "inproc://acq-oe-restart";
@@ -858,7 +858,7 @@ static void test_openephys_restart_flush(void)
 static void test_spike_batches(void)
 {
     acq_receiver_config c;
-    char err[ACQ_ERR_SIZE], json[512];
+    char err[ACQ_ERR_SIZE] = "", json[512];
     acq_receiver *r;
     acq_receiver_config_default(&c);
     c.socket.endpoint = "inproc://acq-oe-batches";
@@ -1101,7 +1101,7 @@ static int json_has(const char *json, const char *key, const char *value)
 static acq_receiver *oe_receiver(const char *endpoint, const char *listen)
 {
     acq_receiver_config c;
-    char err[ACQ_ERR_SIZE];
+    char err[ACQ_ERR_SIZE] = "";
     acq_receiver *r;
     acq_receiver_config_default(&c);
     c.socket.endpoint = endpoint;
