@@ -405,6 +405,16 @@ static int replay_settings(const session_dataset *s, const char *dir,
     snprintf(file, sizeof file, "%s/%s (protocol)", dir, RECORD_FILE_NAME);
     if (protocol_parse(s->protocol_text, s->protocol_size, file, NULL, &p, perr))
         return controller_fail(err, "the recorded protocol: %s", perr);
+    /* An audio session's clips are cut from its sound files again: their
+     * folder, when relative, starts from the protocol file's (recorded)
+     * folder, as for `inception resume`, not from this working directory. */
+    if (p->modality == PROTOCOL_MODALITY_AUDIO && p->sounds.source == PROTOCOL_SOUNDS_FOLDER &&
+        s->protocol_dir[0]) {
+        protocol_destroy(p);
+        p = NULL;
+        if (protocol_parse(s->protocol_text, s->protocol_size, file, s->protocol_dir, &p, perr))
+            return controller_fail(err, "the recorded protocol: %s", perr);
+    }
     session_fit_settings_from_protocol(p, s->data.height, s->data.width, s->data.neurons, set);
     apply_overrides(o, set, fit_changed);
     if (p->modality == PROTOCOL_MODALITY_AUDIO) {
