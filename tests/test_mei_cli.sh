@@ -75,6 +75,16 @@ ok &= np.all(np.abs(a.mean(axis=(1, 2)) - m[\"mean_luminance\"]) < 1e-5)
 ok &= np.all(np.abs(a.std(axis=(1, 2)) - m[\"contrast_budget\"]) < 1e-4)
 ok &= all(s[i][\"predicted_response\"] < s[i + 1][\"predicted_response\"] for i in range(0, 12, 2))
 sys.exit(not ok)" "$work/least/manifest.json" "$work/least/stimuli.npy"'
+# --init natural with --kind least starts at the least natural control (the
+# image predicted lowest at the budget): with no steps the least exciting
+# input is that image (again projected onto the budget: float rounding).
+run mei --model "$work/model.bin" --data "$work/data" --neurons "top 6" --out "$work/least0" \
+    --steps 0 --kind least --init natural
+check "least --init natural --steps 0: each least exciting input is its least natural control" \
+    '[ "$(status)" = 0 ] && /usr/bin/python3 -c "
+import sys, numpy as np
+a = np.load(sys.argv[1]).astype(np.float64)
+sys.exit(not (a.shape[0] == 12 and max(np.abs(a[i] - a[i + 1]).max() for i in range(0, 12, 2)) < 1e-6))" "$work/least0/stimuli.npy"'
 
 # Diverse MEIs: per neuron the MEI of 4 random starts and a set of 4 pushed
 # apart; every image of a set should keep >= 0.8 of the MEI's true response

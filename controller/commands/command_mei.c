@@ -51,7 +51,8 @@ static const char mei_help[] =
     "                      0 for --kind least)\n"
     "  --init KIND         where each neuron's first start begins: noise (low-contrast\n"
     "                      white noise) or natural (the training image the model predicts\n"
-    "                      highest at the budget: the best-natural control); default noise\n"
+    "                      highest at the budget: the best-natural control; with --kind\n"
+    "                      least the one it predicts lowest); default noise\n"
     "  --objective KIND    single (default), one-hot-mean or one-hot-softmax\n"
     "  --temperature X     one-hot-softmax temperature (default 1)\n"
     "  --contrast X        RMS contrast budget (default: median of the training images)\n"
@@ -537,11 +538,6 @@ int command_mei(int argc, char **argv)
     c.controls = !cli_get(o, COUNT(o), "no-controls");
     if (c.kind == MEI_BATCH_LEAST && !cli_get(o, COUNT(o), "jitter"))
         c.o.jitter = 0;
-    if (c.init_natural && c.kind == MEI_BATCH_LEAST) {
-        fprintf(stderr, "inception mei: --init natural starts an MEI at the best natural "
-                        "image; a least exciting input starts from noise\n");
-        return 2;
-    }
     if (c.kind == MEI_BATCH_DIVERSE && cli_get(o, COUNT(o), "starts")) {
         fprintf(stderr, "inception mei: --kind diverse gives the MEI --count random starts; "
                         "--starts is not for it\n");

@@ -461,7 +461,8 @@ static int synthesize_regions(mei_batch *b, char *err)
 }
 
 /* --init natural: each neuron's best natural training image by predicted
- * response at the budget (the best-natural control), rendered at the
+ * response at the budget (the best-natural control; for --kind least the
+ * least natural control: the image predicted lowest), rendered at the
  * budget, into init (count × P). */
 static int natural_starts(mei_batch *b, float *init, char *err)
 {
@@ -469,6 +470,10 @@ static int natural_starts(mei_batch *b, float *init, char *err)
     int status = !bp || !br;
     if (status)
         controller_fail(err, "out of memory for the natural starts");
+    else if (b->o.least)
+        status = control_least_natural_ensemble(b->models, b->c.n_models, b->train_images,
+                                                b->n_train, b->neurons, b->count, &b->budget,
+                                                bp, err);
     else
         status = control_best_natural_ensemble(b->models, b->c.n_models, b->train_images,
                                                b->n_train, NULL, b->neurons, b->count,
