@@ -2207,6 +2207,13 @@ static int search_table(report_output *o, const session_data *d, const search_ta
     return 0;
 }
 
+static int compare_search_target(const void *a, const void *b)
+{
+    int64_t x = (*(const search_target *const *)a)->neuron;
+    int64_t y = (*(const search_target *const *)b)->neuron;
+    return (x > y) - (x < y);
+}
+
 static int section_search(report_output *o, const session_data *d)
 {
     /* The search's targets: those with images or a handed-over image (a
@@ -2218,6 +2225,8 @@ static int section_search(report_output *o, const session_data *d)
     for (int i = 0; i < d->search_target_count; i++)
         if (d->search_targets[i].images || d->search_targets[i].best_id >= 0)
             shown[n++] = &d->search_targets[i];
+    if (n > 1) /* by neuron, as the closed loop's table */
+        qsort(shown, (size_t)n, sizeof *shown, compare_search_target);
     if (!n && !d->search_population) {
         free(shown);
         return 0; /* no search in this session: no section */
