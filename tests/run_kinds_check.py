@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "controller", "
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from record_reader import read_records  # noqa: E402
 from bootstrap_reference import evaluation_interval  # noqa: E402
-from run_search_check import check_search  # noqa: E402
+from run_search_check import check_search, check_search_report  # noqa: E402
 
 n = 1
 failed = 0
@@ -179,5 +179,6 @@ check(all(title in page for title in ("masked MEI vs MEI", "most exciting surrou
                                       "least exciting input vs least exciting natural image")),
       "the report titles each kind's comparison")
 check_search(by, check, targets, generations, population, search_repeats, run_output)
+check_search_report(by, check, session, population)
 print("1..%d" % (n - 1))
 sys.exit(1 if failed else 0)

@@ -19,10 +19,19 @@ prints them.
 check_search(by, check, targets, generations, population, repeats, out): `by`
 the records by type, `check` the caller's TAP check, `out` the text
 `inception run` printed.
+
+check_search_report(by, check, session, population): the report's section
+(docs/report.md, "Model-free search"): one curve per target, its numbers
+(search_curve.csv) recomputed from the record, and the gallery's images
+decoded (PNG as its specification defines it) and compared with the
+recorded pixels of the handed-over image, the MEI and the best natural image.
 """
 import math
+import os
 import re
 import statistics
+import struct
+import zlib
 
 
 def elites_of(population):
@@ -138,3 +147,121 @@ def check_search(by, check, targets, generations, population, repeats, out):
             "%d targets (median search / best natural %.3f), the MEI for %d of %d"
             % (beats_natural, targets, median, beats_mei, targets))
     check(line in out, "the terminal prints it: " + line)
+
+
+def png_gray(path):
+    """An 8-bit gray, non-interlaced PNG's rows (PNG specification, sections
+    11.2.2 IHDR and 9 filtering), or None for anything else."""
+    data = open(path, "rb").read()
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        return None
+    pos, idat, header = 8, b"", None
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    if not header or header[2:4] != (8, 0) or header[6] != 0:
+        return None
+    width, height = header[0], header[1]
+    raw, rows, previous = zlib.decompress(idat), [], [0] * width
+    for y in range(height):
+        line = raw[y * (width + 1):(y + 1) * (width + 1)]
+        kind, row = line[0], list(line[1:])
+        for x in range(width):
+            a = row[x - 1] if x else 0
+            b, c = previous[x], previous[x - 1] if x else 0
+            if kind == 1:
+                row[x] = (row[x] + a) & 255
+            elif kind == 2:
+                row[x] = (row[x] + b) & 255
+            elif kind == 3:
+                row[x] = (row[x] + (a + b) // 2) & 255
+            elif kind == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                row[x] = (row[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        rows.append(row)
+        previous = row
+    return rows
+
+
+def shows(rows, pixels):
+    """Whether the rows are the pixels scaled up by a whole factor, each gray
+    level round(v × 255) (within 1: float32 rounding at a half)."""
+    h, w = len(pixels), len(pixels[0])
+    if not rows or len(rows) % h or len(rows[0]) % w or len(rows) // h != len(rows[0]) // w:
+        return False
+    scale = len(rows) // h
+    return all(abs(rows[y][x] - round(min(max(float(pixels[y // scale][x // scale]), 0.0), 1.0)
+                                      * 255)) <= 1
+               for y in range(len(rows)) for x in range(len(rows[0])))
+
+
+def check_search_report(by, check, session, population):
+    folder = os.path.join(session, "report")
+    page = open(os.path.join(folder, "index.html")).read()
+    stimuli = by.get("stimulus", [])
+    search = [s for s in stimuli if s["kind"] == "search"]
+    neurons = sorted({s["neuron"] for s in search})
+    gained = {}
+    for f in by.get("trial_flags", []):
+        gained[f["trial"]] = gained.get(f["trial"], 0) | f["flags"]
+    counts = {}  # stimulus id: the target's counts over its unflagged trials
+    target_of = {s["stimulus_id"]: s["neuron"] for s in search}
+    for t in by.get("trial", []):
+        if t["image_id"] in target_of and (t["flags"] | gained.get(t["trial"], 0)) == 0:
+            counts.setdefault(t["image_id"], []).append(float(t["counts"][target_of[t["image_id"]]]))
+    # The curve written from its definition: a target's n-th search stimulus
+    # in record order is of generation n // population; per generation the
+    # highest mean of an image and the mean over all its trials.
+    want = []
+    for n in neurons:
+        images = [s["stimulus_id"] for s in search if s["neuron"] == n]
+        for g in range(0, len(images), population):
+            shown = [counts.get(i, []) for i in images[g:g + population]]
+            trials = [c for cs in shown for c in cs]
+            best = max((sum(cs) / len(cs) for cs in shown if cs), default=math.nan)
+            want.append((n, g // population + 1, len(shown), len(trials), best,
+                         sum(trials) / len(trials) if trials else math.nan))
+    rows = []
+    csv = os.path.join(folder, "search_curve.csv")
+    if os.path.exists(csv):
+        for line in open(csv).read().splitlines()[1:]:
+            v = line.split(",")
+            rows.append((int(v[0]), int(v[1]), int(v[2]), int(v[3]), float(v[4]), float(v[5])))
+    # %.9g in the file: 9 significant digits, 1e-7 relative is above that.
+    close = len(rows) == len(want) and all(
+        a[:4] == b[:4] and all(math.isclose(x, y, rel_tol=1e-7) or (math.isnan(x) and math.isnan(y))
+                               for x, y in zip(a[4:], b[4:])) for a, b in zip(rows, want))
+    curves = [n for n in neurons if 'src="search_curve_n%d.png"' % n in page and
+              png_size(os.path.join(folder, "search_curve_n%d.png" % n)) == (400, 240)]
+    check("<h2>Model-free search</h2>" in page and curves == neurons and
+          page.count('src="search_curve_n') == len(neurons) and close,
+          "the report's search section: one curve per target (%d of %d), its %d points the "
+          "record's best image and mean per generation" % (len(curves), len(neurons), len(rows)))
+    best = {int(e["neuron"]): int(e["mean"]) for e in by.get("evaluation", [])
+            if e["kind"] == "search_best_stimulus"}
+    pixels = {s["stimulus_id"]: s["pixels"] for s in stimuli}
+    closed = {(s["neuron"], s["kind"]): s["pixels"] for s in stimuli}
+    tiles = 0
+    for n in neurons:
+        for name, image in (("search", pixels.get(best.get(n))), ("mei", closed.get((n, "mei"))),
+                            ("best_natural", closed.get((n, "best_natural")))):
+            path = os.path.join(folder, "search_n%d_%s.png" % (n, name))
+            tiles += image is not None and os.path.exists(path) and \
+                'src="search_n%d_%s.png"' % (n, name) in page and shows(png_gray(path), image)
+    check(tiles == 3 * len(neurons), "the report's search gallery: %d of %d images, each the "
+          "recorded one (the handed-over search image, MEI, best natural image) as drawn"
+          % (tiles, 3 * len(neurons)))
+
+
+def png_size(path):
+    """A PNG's (width, height) from its IHDR, None if it is not a PNG."""
+    if not os.path.exists(path):
+        return None
+    head = open(path, "rb").read(24)
+    return struct.unpack(">II", head[16:24]) if head[:8] == b"\x89PNG\r\n\x1a\n" else None

@@ -103,6 +103,27 @@ typedef struct display_block {
 
 #define REPORT_DISPLAY_BLOCKS 64 /* shown one by one; later ones only counted */
 
+/* One image of the model-free search phase (docs/search.md: a `stimulus` of
+ * kind `search`) and its target's counts over its unflagged trials. */
+typedef struct search_image {
+    int64_t id, neuron;
+    int64_t generation; /* 0-based; -1 when the record cannot tell (below) */
+    double sum;
+    int64_t trials;
+} search_image;
+
+/* One target of the search: its images in record order, what the phase
+ * handed over (`search_best_*` evaluations) and, with the virtual rig, the
+ * ground truth the evaluation recorded beside it (`truth_*`; NaN absent). */
+typedef struct search_target {
+    int64_t neuron;
+    int64_t images;
+    int64_t best_id; /* -1: no search_best_stimulus */
+    double best_mean;
+    double truth_search, truth_mei, truth_natural;
+    stimulus_image best; /* the handed-over image, read in the second pass */
+} search_target;
+
 typedef struct session_data {
     char protocol_name[256];
     int have_start;
@@ -142,6 +163,17 @@ typedef struct session_data {
     stimulus_image *stimuli;
     int stimulus_count;
     size_t stimulus_capacity;
+    /* The search phase: its population per generation (the protocol's, 0
+     * unknown), its images (sorted by id after the first pass) and targets,
+     * whether it ended, and the ground truth's summaries (NaN absent). */
+    int search_population, search_generations, search_repeats, search_ended;
+    search_image *search_images;
+    int search_image_count;
+    size_t search_image_capacity;
+    search_target *search_targets;
+    int search_target_count;
+    size_t search_target_capacity;
+    double search_truth_median, search_truth_beats_natural, search_truth_beats_mei;
     target_summary *targets;
     int target_count;
     size_t target_capacity;
@@ -172,6 +204,10 @@ static void session_data_free(session_data *d)
     for (int i = 0; i < d->stimulus_count; i++)
         free(d->stimuli[i].pixels);
     free(d->stimuli);
+    free(d->search_images);
+    for (int i = 0; i < d->search_target_count; i++)
+        free(d->search_targets[i].best.pixels);
+    free(d->search_targets);
     for (int i = 0; i < d->target_count; i++)
         for (int k = 0; k < KIND_COUNT; k++)
             free(d->targets[i].responses[k].v);
@@ -232,6 +268,11 @@ static int gather_start(session_data *d, const record_view *v)
         d->have_window = 1;
         d->window_start_ms = p->response.latency_ms;
         d->window_end_ms = (double)p->response.latency_ms + p->response.duration_ms;
+        if (p->search.enabled) {
+            d->search_population = p->search.population_size;
+            d->search_generations = p->search.generations;
+            d->search_repeats = p->search.repeats;
+        }
         protocol_destroy(p);
     }
     free(start.decoded);
@@ -245,6 +286,7 @@ static int gather_phase(session_data *d, const record_view *v)
     if (record_phase_read(v, &ph, err))
         return 0;
     snprintf(item, sizeof item, "%s%.63s %.15s", d->phases[0] ? ", " : "", ph.phase, ph.event);
+    d->search_ended |= !strcmp(ph.phase, "search") && !strcmp(ph.event, "end");
     free(ph.decoded);
     append_text(d->phases, sizeof d->phases, item);
     return 0;
@@ -268,6 +310,44 @@ static int gather_schedule(session_data *d, const record_view *v)
     return 0;
 }
 
+static search_target *find_search_target(session_data *d, int64_t neuron, int create)
+{
+    for (int i = 0; i < d->search_target_count; i++)
+        if (d->search_targets[i].neuron == neuron)
+            return &d->search_targets[i];
+    if (!create || grow_array(&d->search_targets, &d->search_target_capacity,
+                              (size_t)d->search_target_count + 1, sizeof *d->search_targets, 8))
+        return NULL;
+    search_target *t = &d->search_targets[d->search_target_count++];
+    memset(t, 0, sizeof *t);
+    t->neuron = neuron;
+    t->best_id = -1;
+    t->best_mean = t->truth_search = t->truth_mei = t->truth_natural = NAN;
+    return t;
+}
+
+/* A search image. The record does not say which generation asked for it:
+ * the run records each generation's images before its block, per target in
+ * the order the search asked for them, and a resumed run records none again
+ * (RECORD.md), so a target's n-th search stimulus in record order is of
+ * generation n / population_size, as `inception resume` itself reads them.
+ * Without the protocol's population the generations are left unknown (-1);
+ * a count that does not fit the protocol is said on the page. */
+static int gather_search_image(session_data *d, const record_stimulus *st)
+{
+    search_target *t = find_search_target(d, st->neuron, 1);
+    if (!t || grow_array(&d->search_images, &d->search_image_capacity,
+                         (size_t)d->search_image_count + 1, sizeof *d->search_images, 64))
+        return 1;
+    search_image *s = &d->search_images[d->search_image_count++];
+    memset(s, 0, sizeof *s);
+    s->id = st->stimulus_id;
+    s->neuron = st->neuron;
+    s->generation = d->search_population > 0 ? t->images / d->search_population : -1;
+    t->images++;
+    return 0;
+}
+
 static int gather_stimulus(session_data *d, const record_view *v)
 {
     /* The gallery shows what the closed loop synthesized or chose (MEIs and
@@ -279,7 +359,9 @@ static int gather_stimulus(session_data *d, const record_view *v)
         return 0; /* nothing to show */
     size_t count = (size_t)st.height * (size_t)st.width;
     int status = 0;
-    if (kind_index(st.kind) >= 0 && count > 0) {
+    if (!strcmp(st.kind, STIMULUS_KIND_NAME_SEARCH)) {
+        status = gather_search_image(d, &st); /* its pixels in the second pass, if handed over */
+    } else if (kind_index(st.kind) >= 0 && count > 0) {
         status = grow_array(&d->stimuli, &d->stimulus_capacity,
                                  (size_t)d->stimulus_count + 1, sizeof *d->stimuli, 16);
         stimulus_image *s = status ? NULL : &d->stimuli[d->stimulus_count];
@@ -317,13 +399,56 @@ static int gather_test_metrics(session_data *d, const record_evaluation *e)
     return 0;
 }
 
+/* The search phase's evaluations (RECORD.md): per target the image handed
+ * over and its mean, with the virtual rig the ground truth beside the MEI's
+ * and the best natural training image's, and the truth's summaries. */
+static int gather_search_evaluation(session_data *d, const record_evaluation *e)
+{
+    if (e->neuron < 0) {
+        if (!strcmp(e->kind, "truth_median_ratio_search_over_best_natural"))
+            d->search_truth_median = e->mean;
+        else if (!strcmp(e->kind, "truth_targets_search_beats_best_natural"))
+            d->search_truth_beats_natural = e->mean;
+        else if (!strcmp(e->kind, "truth_targets_search_beats_mei"))
+            d->search_truth_beats_mei = e->mean;
+        return 0;
+    }
+    static const char *const kinds[] = {"search_best_stimulus", "search_best_mean",
+                                         "truth_search_best", "truth_mei",
+                                         "truth_best_natural_training"};
+    int known = 0;
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
+        known |= !strcmp(e->kind, kinds[i]);
+    if (!known)
+        return 0;
+    /* Any order: a target is the search's when it has search images or a
+     * handed-over image (a session without the search records truth_mei
+     * too; its targets are not drawn in the search's section). */
+    search_target *t = find_search_target(d, e->neuron, 1);
+    if (!t)
+        return 1;
+    int handed = !strcmp(e->kind, "search_best_stimulus");
+    if (handed)
+        t->best_id = isfinite(e->mean) && fabs(e->mean) < 9e15 ? (int64_t)e->mean : -1;
+    else if (!strcmp(e->kind, "search_best_mean"))
+        t->best_mean = e->mean;
+    else if (!strcmp(e->kind, "truth_search_best"))
+        t->truth_search = e->mean;
+    else if (!strcmp(e->kind, "truth_mei"))
+        t->truth_mei = e->mean;
+    else if (!strcmp(e->kind, "truth_best_natural_training"))
+        t->truth_natural = e->mean;
+    return 0;
+}
+
 static int gather_evaluation(session_data *d, const record_view *v)
 {
     record_evaluation e;
     char err[CONTROLLER_ERR_SIZE];
     if (record_evaluation_read(v, &e, err))
         return 0;
-    int status = !strcmp(e.kind, "test_metrics") ? gather_test_metrics(d, &e) : 0;
+    int status = !strcmp(e.kind, "test_metrics") ? gather_test_metrics(d, &e)
+                                                 : gather_search_evaluation(d, &e);
     int k = kind_index(e.kind);
     target_summary *t = k < 0 || status ? NULL : find_target(d, e.neuron, 1);
     if (k >= 0 && !status && !t)
@@ -615,6 +740,54 @@ static int compare_plan(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static int compare_search_image(const void *a, const void *b)
+{
+    int64_t x = ((const search_image *)a)->id, y = ((const search_image *)b)->id;
+    return (x > y) - (x < y);
+}
+
+/* A search trial's count of its image's target, unless flagged (a flagged
+ * trial never reached the search's fitness either). */
+static void gather_search_trial(session_data *d, const record_trial *r, int64_t flags)
+{
+    search_image key = {.id = r->image_id};
+    search_image *s = d->search_image_count && flags == 0
+                          ? bsearch(&key, d->search_images, (size_t)d->search_image_count,
+                                    sizeof *d->search_images, compare_search_image)
+                          : NULL;
+    if (s && s->neuron >= 0 && s->neuron < r->neurons && isfinite(r->counts[s->neuron])) {
+        s->sum += r->counts[s->neuron];
+        s->trials++;
+    }
+}
+
+/* The handed-over search images' pixels (only they are kept: a search
+ * shows thousands of images per target). */
+static int gather_search_best(session_data *d, const record_view *v)
+{
+    record_stimulus st;
+    char err[CONTROLLER_ERR_SIZE];
+    if (record_stimulus_read(v, &st, err))
+        return 0;
+    size_t count = (size_t)st.height * (size_t)st.width;
+    search_target *t = strcmp(st.kind, STIMULUS_KIND_NAME_SEARCH) || count == 0
+                           ? NULL
+                           : find_search_target(d, st.neuron, 0);
+    int status = 0;
+    if (t && t->best_id == st.stimulus_id && !t->best.pixels) {
+        stimulus_image *b = &t->best;
+        b->id = st.stimulus_id;
+        b->neuron = st.neuron;
+        b->predicted = st.predicted;
+        snprintf(b->kind, sizeof b->kind, "%s", st.kind);
+        b->height = st.height, b->width = st.width;
+        b->pixels = copy_floats(st.pixels, count);
+        status = !b->pixels;
+    }
+    free(st.decoded);
+    return status;
+}
+
 static int gather_trial(session_data *d, const record_view *v)
 {
     record_trial r;
@@ -622,6 +795,7 @@ static int gather_trial(session_data *d, const record_view *v)
     if (record_trial_read(v, &r, err))
         return 0;
     int64_t flags = trial_flags(d, &r); /* with those it gained later */
+    gather_search_trial(d, &r, flags);
     int failed = gather_onset(d, &r, flags);
     if (failed || !d->plan_count) {
         free(r.decoded);
@@ -653,7 +827,9 @@ static int visit_gather(const record_view *v, void *ctx, char *err)
 
 static int visit_trial(const record_view *v, void *ctx, char *err)
 {
-    if (v->type == RECORD_TRIAL && gather_trial(ctx, v))
+    const session_data *d = ctx;
+    if ((v->type == RECORD_TRIAL && gather_trial(ctx, v)) ||
+        (v->type == RECORD_STIMULUS && d->search_target_count && gather_search_best(ctx, v)))
         return controller_fail(err, "out of memory reading the record");
     return 0;
 }
@@ -695,6 +871,9 @@ static int read_session(const char *session_dir, session_data *d, char *err)
         qsort(d->plan, (size_t)d->plan_count, sizeof *d->plan, compare_plan);
     if (d->gained_count > 1)
         qsort(d->gained, (size_t)d->gained_count, 2 * sizeof *d->gained, compare_gained);
+    if (d->search_image_count > 1) /* their generations are set: record order is done with */
+        qsort(d->search_images, (size_t)d->search_image_count, sizeof *d->search_images,
+              compare_search_image);
     if (session_record_each(session_dir, visit_trial, d, NULL, err))
         return 1;
     if (d->target_count > 1)
@@ -1487,10 +1666,12 @@ static int section_oracle(report_output *o, const session_data *d)
 
 /* ---- Gallery ---- */
 
-static int gallery_cell(report_output *o, const stimulus_image *s, int index)
+/* One gallery cell: the stimulus as presented (gray levels), scaled up to
+ * GALLERY_SIDE, written as `name`, with `label` and `note` under it. */
+static int gallery_cell(report_output *o, const stimulus_image *s, const char *name,
+                        const char *label, const char *note)
 {
-    char name[96], path[PATH_SIZE + 128];
-    snprintf(name, sizeof name, "stimulus_%d.png", index);
+    char path[PATH_SIZE + 128];
     snprintf(path, sizeof path, "%s/%s", o->dir, name);
     int longest = s->height > s->width ? s->height : s->width;
     int scale = (GALLERY_SIDE + longest - 1) / longest;
@@ -1499,10 +1680,12 @@ static int gallery_cell(report_output *o, const stimulus_image *s, int index)
     o->summary->figures++;
     fprintf(o->html, "<td><img src=\"%s\" width=\"%d\" height=\"%d\" alt=\"", name,
             s->width * scale, s->height * scale);
-    html_escaped(o->html, s->kind);
+    html_escaped(o->html, label);
     fprintf(o->html, "\"><br>");
-    html_escaped(o->html, s->kind);
-    fprintf(o->html, "<br>predicted %.3g</td>", s->predicted);
+    html_escaped(o->html, label);
+    fprintf(o->html, "<br>");
+    html_escaped(o->html, note);
+    fprintf(o->html, "</td>");
     return 0;
 }
 
@@ -1525,7 +1708,10 @@ static int section_gallery(report_output *o, const session_data *d)
                 fprintf(o->html, "%s<tr><th>no target</th>", i ? "</tr>\n" : "");
             previous = s->neuron;
         }
-        if (gallery_cell(o, s, i))
+        char name[64], note[64];
+        snprintf(name, sizeof name, "stimulus_%d.png", i);
+        snprintf(note, sizeof note, "predicted %.3g", s->predicted);
+        if (gallery_cell(o, s, name, s->kind, note))
             return 1;
     }
     fprintf(o->html, "</tr>\n</table>\n<p class=\"caption\">Each row: one target neuron's "
@@ -1707,6 +1893,394 @@ static int section_evaluation(report_output *o, const session_data *d)
     return 0;
 }
 
+/* ---- The model-free search ---- */
+
+#define SEARCH_CURVE_WIDTH 400
+#define SEARCH_CURVE_HEIGHT 240
+
+/* One target's search over its generations (0-based index): the mean count
+ * of the generation's best image (the highest mean over its unflagged
+ * trials there) and the mean over all the generation's unflagged trials of
+ * the target; NaN where a generation has none. */
+typedef struct search_curve {
+    int generations;
+    double *x, *best, *mean;
+    int64_t *images, *trials;
+} search_curve;
+
+static void search_curve_free(search_curve *c)
+{
+    free(c->x), free(c->best), free(c->mean), free(c->images), free(c->trials);
+}
+
+static int search_curve_make(const session_data *d, int64_t neuron, search_curve *c)
+{
+    memset(c, 0, sizeof *c);
+    int64_t last = -1;
+    for (int i = 0; i < d->search_image_count; i++)
+        if (d->search_images[i].neuron == neuron && d->search_images[i].generation > last)
+            last = d->search_images[i].generation; /* at most the target's image count */
+    int n = (int)(last + 1);
+    size_t size = (size_t)n + 1;
+    c->generations = n;
+    c->x = malloc(size * sizeof *c->x), c->best = malloc(size * sizeof *c->best);
+    c->mean = calloc(size, sizeof *c->mean);
+    c->images = calloc(size, sizeof *c->images), c->trials = calloc(size, sizeof *c->trials);
+    if (!c->x || !c->best || !c->mean || !c->images || !c->trials)
+        return 1;
+    for (int g = 0; g < n; g++)
+        c->x[g] = g + 1, c->best[g] = -INFINITY;
+    for (int i = 0; i < d->search_image_count; i++) {
+        const search_image *s = &d->search_images[i];
+        if (s->neuron != neuron || s->generation < 0)
+            continue;
+        int g = (int)s->generation;
+        c->images[g]++;
+        c->trials[g] += s->trials;
+        c->mean[g] += s->sum;
+        if (s->trials > 0 && s->sum / (double)s->trials > c->best[g])
+            c->best[g] = s->sum / (double)s->trials;
+    }
+    for (int g = 0; g < n; g++) {
+        c->mean[g] = c->trials[g] ? c->mean[g] / (double)c->trials[g] : NAN;
+        c->best[g] = isfinite(c->best[g]) ? c->best[g] : NAN;
+    }
+    return 0;
+}
+
+/* The closed loop's stimulus of `kind` for a target, NULL if none. */
+static const stimulus_image *closed_loop_stimulus(const session_data *d, int64_t neuron,
+                                                  const char *kind)
+{
+    for (int i = 0; i < d->stimulus_count; i++)
+        if (d->stimuli[i].neuron == neuron && !strcmp(d->stimuli[i].kind, kind))
+            return &d->stimuli[i];
+    return NULL;
+}
+
+/* A target's recorded closed-loop interval of `kind`, NULL if none. */
+static const stats_interval *closed_loop_interval(const session_data *d, int64_t neuron, int kind,
+                                                  int64_t *repeats)
+{
+    for (int i = 0; i < d->target_count; i++)
+        if (d->targets[i].neuron == neuron && d->targets[i].have[kind]) {
+            *repeats = d->targets[i].repeats[kind];
+            return &d->targets[i].interval[kind];
+        }
+    return NULL;
+}
+
+/* The curve with the target's best natural image's and MEI's recorded
+ * means as horizontal lines (NaN: not recorded, not drawn). */
+static int search_curve_figure(report_output *o, const search_curve *cv, double natural,
+                               double mei, const char *name)
+{
+    int n = cv->generations;
+    double *xs = malloc(((size_t)n + 1) * sizeof *xs), *ys = malloc(((size_t)n + 1) * sizeof *ys);
+    plot_canvas c;
+    if (!xs || !ys || plot_canvas_create(&c, SEARCH_CURVE_WIDTH, SEARCH_CURVE_HEIGHT)) {
+        free(xs), free(ys);
+        return controller_fail(o->err, "out of memory for a figure");
+    }
+    double marks[2] = {natural, mei};
+    double hi = fmax(fmax(series_max(cv->best, n), series_max(cv->mean, n)), series_max(marks, 2));
+    double lo = fmin(fmin(series_min(cv->best, n), series_min(cv->mean, n)), series_min(marks, 2));
+    lo = isfinite(lo) ? fmin(lo, 0.0) : 0.0;
+    hi = isfinite(hi) && hi > lo ? hi * 1.1 : lo + 1.0;
+    hi = isfinite(hi) ? hi : DBL_MAX; /* a damaged value near the largest double */
+    plot_axes a;
+    plot_axes_draw(&a, &c, 0, n + 1, lo, hi); /* generations 1..n, whole ticks */
+    if (isfinite(natural))
+        plot_line(&c, a.left, plot_y(&a, natural), a.right, plot_y(&a, natural), PLOT_GRAY);
+    if (isfinite(mei))
+        plot_line(&c, a.left, plot_y(&a, mei), a.right, plot_y(&a, mei), PLOT_RED);
+    const double *series[2] = {cv->mean, cv->best};
+    for (int k = 0; k < 2; k++) {
+        int m = 0;
+        for (int g = 0; g < n; g++)
+            if (isfinite(series[k][g]))
+                xs[m] = cv->x[g], ys[m++] = series[k][g];
+        plot_polyline(&a, xs, ys, m, k ? PLOT_BLUE : PLOT_ORANGE);
+        plot_points(&a, xs, ys, m, 2, k ? PLOT_BLUE : PLOT_ORANGE);
+    }
+    fprintf(o->html, "<td>");
+    int status = write_canvas(o, &c, name, "the search's best image and mean per generation");
+    fprintf(o->html, "</td>");
+    plot_canvas_destroy(&c);
+    free(xs), free(ys);
+    return status;
+}
+
+/* Whether a target's search images are as many as the protocol asks for;
+ * else a line on the page: generations are told by record order, and a lost
+ * stimulus record would shift every later generation of its target. */
+static void search_count_check(report_output *o, const session_data *d, const search_target *t)
+{
+    int64_t expected = (int64_t)d->search_generations * d->search_population;
+    const char *why = NULL;
+    if (d->search_population <= 0)
+        return;
+    if (t->images > expected || (d->search_ended && t->images != expected))
+        why = "";
+    else if (!d->search_ended && d->summary.damaged)
+        why = " (fewer: the phase did not end, and the record has damaged stretches)";
+    if (!why)
+        return;
+    fprintf(o->html, "<p class=\"missing\">Neuron %lld: %lld search images in the record, the "
+                     "protocol asks for %d generations of %d%s. Generations are told by record "
+                     "order, and a lost stimulus record shifts the later ones: its curve may be "
+                     "shifted.</p>\n",
+            (long long)t->neuron, (long long)t->images, d->search_generations,
+            d->search_population, why);
+    o->summary->missing++;
+}
+
+/* One target's row: its curve, then the image the search handed over, its
+ * MEI and its best natural image. */
+static int search_row(report_output *o, const session_data *d, const search_target *t,
+                      FILE *data)
+{
+    int64_t repeats = 0;
+    const stats_interval *nat = closed_loop_interval(d, t->neuron, STIMULUS_KIND_BEST_NATURAL,
+                                                     &repeats);
+    const stats_interval *mei = closed_loop_interval(d, t->neuron, KIND_MEI, &repeats);
+    char name[96], note[96];
+    fprintf(o->html, "<tr><th>neuron %lld</th>", (long long)t->neuron);
+    if (d->search_population > 0) {
+        search_curve cv;
+        int status = search_curve_make(d, t->neuron, &cv)
+                         ? controller_fail(o->err, "out of memory for the search's curve")
+                         : 0;
+        snprintf(name, sizeof name, "search_curve_n%lld.png", (long long)t->neuron);
+        status = status || search_curve_figure(o, &cv, nat ? nat->mean : NAN,
+                                               mei ? mei->mean : NAN, name);
+        for (int g = 0; !status && g < cv.generations; g++)
+            fprintf(data, "%lld,%d,%lld,%lld,%.9g,%.9g\n", (long long)t->neuron, g + 1,
+                    (long long)cv.images[g], (long long)cv.trials[g], cv.best[g], cv.mean[g]);
+        search_curve_free(&cv);
+        if (status)
+            return 1;
+    } else {
+        fprintf(o->html, "<td>&ndash;</td>");
+    }
+    struct {
+        const stimulus_image *image;
+        const char *file, *label;
+        const stats_interval *recorded;
+    } cells[3] = {{t->best.pixels ? &t->best : NULL, "search", "search (handed over)", NULL},
+                  {closed_loop_stimulus(d, t->neuron, STIMULUS_KIND_NAME_MEI), "mei", "MEI", mei},
+                  {closed_loop_stimulus(d, t->neuron, STIMULUS_KIND_NAME_BEST_NATURAL),
+                   "best_natural", "best natural", nat}};
+    for (int i = 0; i < 3; i++) {
+        if (!cells[i].image) {
+            fprintf(o->html, "<td>%s: not in this record</td>", cells[i].label);
+            continue;
+        }
+        double mean = i == 0 ? t->best_mean : cells[i].recorded ? cells[i].recorded->mean : NAN;
+        snprintf(name, sizeof name, "search_n%lld_%s.png", (long long)t->neuron, cells[i].file);
+        snprintf(note, sizeof note, isfinite(mean) ? "recorded mean %.3g" : "no recorded mean",
+                 mean);
+        if (gallery_cell(o, cells[i].image, name, cells[i].label, note))
+            return 1;
+    }
+    fprintf(o->html, "</tr>\n");
+    return 0;
+}
+
+/* A ratio cell: a / b where both are finite and b > 0. */
+static void ratio_cell(FILE *f, double a, double b, int *above, int *compared, double *ratios,
+                       int *ratio_count)
+{
+    if (!isfinite(a) || !isfinite(b)) {
+        fprintf(f, "<td>&ndash;</td>");
+        return;
+    }
+    (*compared)++;
+    *above += a > b;
+    if (b > 0) {
+        ratios[(*ratio_count)++] = a / b;
+        fprintf(f, "<td>%.3g</td>", a / b);
+    } else {
+        fprintf(f, "<td>n/a</td>");
+    }
+}
+
+static void mean_cell(FILE *f, double mean, int64_t repeats, int with_repeats)
+{
+    if (!isfinite(mean))
+        fprintf(f, "<td>&ndash;</td>");
+    else if (with_repeats)
+        fprintf(f, "<td>%.3g (%lld)</td>", mean, (long long)repeats);
+    else
+        fprintf(f, "<td>%.3g</td>", mean);
+}
+
+/* "above for A of N (median ratio R)", or that none could be compared. */
+static void ratio_summary(FILE *f, const char *what, int above, int compared,
+                          const double *ratios, int ratio_count)
+{
+    if (!compared) {
+        fprintf(f, "%s: no target to compare", what);
+        return;
+    }
+    fprintf(f, "%s for %d of %d targets", what, above, compared);
+    if (ratio_count == compared)
+        fprintf(f, " (median ratio %.3g)", stats_median(ratios, ratio_count));
+    else if (ratio_count)
+        fprintf(f, " (median ratio %.3g over the %d with a positive denominator)",
+                stats_median(ratios, ratio_count), ratio_count);
+}
+
+/* The recorded comparison of the search's image with the best natural image
+ * and the MEI per target, and the ground truth's where the record has it. */
+static int search_table(report_output *o, const session_data *d, const search_target **shown,
+                        int n)
+{
+    FILE *f = o->html;
+    int truth = 0;
+    for (int i = 0; i < n; i++)
+        truth |= isfinite(shown[i]->truth_search);
+    double *ratios = malloc(4 * ((size_t)n + 1) * sizeof *ratios);
+    if (!ratios)
+        return controller_fail(o->err, "out of memory");
+    double *r_nat = ratios, *r_mei = ratios + n + 1, *t_nat = ratios + 2 * (n + 1),
+           *t_mei = ratios + 3 * (n + 1);
+    int counts[4][3] = {{0}}; /* per comparison: above, compared, ratios */
+    fprintf(f, "<table class=\"numbers\"><tr><th>neuron</th><th>search: recorded mean</th>"
+               "<th>MEI: mean (repeats)</th><th>best natural: mean (repeats)</th>"
+               "<th>search / best natural</th><th>search / MEI</th>");
+    if (truth)
+        fprintf(f, "<th>truth: search</th><th>truth: MEI</th><th>truth: best natural training "
+                   "image</th><th>truth: search / best natural</th><th>truth: search / MEI</th>");
+    fprintf(f, "</tr>\n");
+    for (int i = 0; i < n; i++) {
+        const search_target *t = shown[i];
+        int64_t nat_repeats = 0, mei_repeats = 0;
+        const stats_interval *nat = closed_loop_interval(d, t->neuron, STIMULUS_KIND_BEST_NATURAL,
+                                                         &nat_repeats);
+        const stats_interval *mei = closed_loop_interval(d, t->neuron, KIND_MEI, &mei_repeats);
+        double nat_mean = nat ? nat->mean : NAN, mei_mean = mei ? mei->mean : NAN;
+        fprintf(f, "<tr><td>%lld</td>", (long long)t->neuron);
+        mean_cell(f, t->best_mean, 0, 0);
+        mean_cell(f, mei_mean, mei_repeats, 1);
+        mean_cell(f, nat_mean, nat_repeats, 1);
+        ratio_cell(f, t->best_mean, nat_mean, &counts[0][0], &counts[0][1], r_nat, &counts[0][2]);
+        ratio_cell(f, t->best_mean, mei_mean, &counts[1][0], &counts[1][1], r_mei, &counts[1][2]);
+        if (truth) {
+            mean_cell(f, t->truth_search, 0, 0);
+            mean_cell(f, t->truth_mei, 0, 0);
+            mean_cell(f, t->truth_natural, 0, 0);
+            ratio_cell(f, t->truth_search, t->truth_natural, &counts[2][0], &counts[2][1], t_nat,
+                       &counts[2][2]);
+            ratio_cell(f, t->truth_search, t->truth_mei, &counts[3][0], &counts[3][1], t_mei,
+                       &counts[3][2]);
+        }
+        fprintf(f, "</tr>\n");
+    }
+    fprintf(f, "</table>\n<p class=\"caption\">Recorded: ");
+    ratio_summary(f, "the search's image above the best natural image", counts[0][0],
+                  counts[0][1], r_nat, counts[0][2]);
+    fprintf(f, "; ");
+    ratio_summary(f, "above the MEI", counts[1][0], counts[1][1], r_mei, counts[1][2]);
+    fprintf(f, ". The search's mean is its handed-over image's (<code>search_best_mean</code>: its "
+               "mean count over the generations that showed it), the highest of many noisy means "
+               "and so biased upward (the winner's curse); the MEI's and the best natural "
+               "image's are the closed loop's repeats, chosen by the model before they were "
+               "shown.");
+    if (truth) {
+        fprintf(f, " Ground truth (the virtual rig's simulated cells' expected responses, as "
+                   "the evaluation recorded them; the natural image is the truly best natural "
+                   "training image at the contrast budget): ");
+        ratio_summary(f, "the search's image above the best natural image", counts[2][0],
+                      counts[2][1], t_nat, counts[2][2]);
+        fprintf(f, "; ");
+        ratio_summary(f, "above the MEI", counts[3][0], counts[3][1], t_mei, counts[3][2]);
+        if (isfinite(d->search_truth_beats_natural) && isfinite(d->search_truth_beats_mei) &&
+            isfinite(d->search_truth_median))
+            fprintf(f, " (the run's own count: %.0f and %.0f, median ratio %.3g)",
+                    d->search_truth_beats_natural, d->search_truth_beats_mei,
+                    d->search_truth_median);
+        fprintf(f, ".");
+    }
+    fprintf(f, "</p>\n");
+    free(ratios);
+    return 0;
+}
+
+static int compare_search_target(const void *a, const void *b)
+{
+    int64_t x = (*(const search_target *const *)a)->neuron;
+    int64_t y = (*(const search_target *const *)b)->neuron;
+    return (x > y) - (x < y);
+}
+
+static int section_search(report_output *o, const session_data *d)
+{
+    /* The search's targets: those with images or a handed-over image (a
+     * session without the search records truth_mei for its targets too). */
+    const search_target **shown = malloc(((size_t)d->search_target_count + 1) * sizeof *shown);
+    if (!shown)
+        return controller_fail(o->err, "out of memory");
+    int n = 0;
+    for (int i = 0; i < d->search_target_count; i++)
+        if (d->search_targets[i].images || d->search_targets[i].best_id >= 0)
+            shown[n++] = &d->search_targets[i];
+    if (n > 1) /* by neuron, as the closed loop's table */
+        qsort(shown, (size_t)n, sizeof *shown, compare_search_target);
+    if (!n && !d->search_population) {
+        free(shown);
+        return 0; /* no search in this session: no section */
+    }
+    fprintf(o->html, "<h2>Model-free search</h2>\n");
+    if (!n) {
+        free(shown);
+        html_missing(o, "the search phase's images (the protocol enables it; no stimulus records "
+                        "of kind search)");
+        return 0;
+    }
+    int64_t trials = 0;
+    for (int i = 0; i < d->search_image_count; i++)
+        trials += d->search_images[i].trials;
+    if (d->search_population > 0)
+        fprintf(o->html, "<p>Per target %d generations of %d images, each shown %d time%s "
+                         "(the protocol's <code>search</code>); %d targets, %d images and "
+                         "%lld unflagged trials in the record%s.</p>\n",
+                d->search_generations, d->search_population, d->search_repeats,
+                d->search_repeats == 1 ? "" : "s", n,
+                d->search_image_count, (long long)trials,
+                d->search_ended ? "" : " (the phase did not end)");
+    else
+        html_missing(o, "the protocol's search section (no session start to read it from): "
+                        "the generations cannot be told apart, no curves");
+    for (int i = 0; i < n; i++)
+        search_count_check(o, d, shown[i]);
+    FILE *data = d->search_population > 0 ? open_data(o, "search_curve.csv") : NULL;
+    int status = d->search_population > 0 && !data;
+    if (data)
+        fprintf(data, "neuron,generation,images,trials,best_image_mean,generation_mean\n");
+    if (!status)
+        fprintf(o->html, "<table class=\"gallery\">\n");
+    for (int i = 0; !status && i < n; i++)
+        status = search_row(o, d, shown[i], data);
+    if (!status) {
+        fprintf(o->html, "</table>\n<p class=\"caption\">Each row: one target neuron. The figure: "
+                         "per generation (x), the mean recorded count of the generation's best "
+                         "image (blue: the highest mean over its unflagged trials there, biased "
+                         "upward as the largest of many noisy means) and the mean over all the "
+                         "generation's unflagged trials (orange), with the target's recorded "
+                         "mean responses to its best natural image (gray line) and its MEI "
+                         "(red line) in the closed loop. Then the image the search handed over, "
+                         "the MEI and the best natural image as presented.</p>\n");
+    }
+    if (data) {
+        int closed = close_data(o, data, "search_curve.csv");
+        status = status || closed;
+    }
+    status = status || search_table(o, d, shown, n);
+    free(shown);
+    return status;
+}
+
 /* ---- Timing, stream, alignment ---- */
 
 /* The intervals between flip records of consecutive flips (frame + 1): every
@@ -1825,7 +2399,9 @@ static int section_timing(report_output *o, const session_data *d)
 static int latency_figure(report_output *o, const session_data *d)
 {
     int n = d->stream_received_ns.n;
-    double *ms = malloc((size_t)n * sizeof *ms);
+    /* Zeroed: the caller has n >= 1, which the optimizer cannot always see
+     * (a maybe-uninitialized warning in the sanitizer build). */
+    double *ms = calloc((size_t)n + 1, sizeof *ms);
     if (!ms)
         return controller_fail(o->err, "out of memory");
     for (int i = 0; i < n; i++)
@@ -1973,7 +2549,7 @@ static int write_page(report_output *o, const session_data *d, const char *sessi
 {
     page_head(o, d, session_dir);
     int status = section_model(o, d) || section_gallery(o, d) || section_evaluation(o, d) ||
-                 section_oracle(o, d) || section_final_model(o, d) || section_curve(o, d) ||
+                 section_search(o, d) || section_oracle(o, d) || section_final_model(o, d) || section_curve(o, d) ||
                  section_psth(o, d) ||
                  section_timing(o, d) || section_stream(o, d) || section_alignment(o, d);
     fprintf(o->html, "</body></html>\n");
@@ -1999,6 +2575,7 @@ int report_write(const char *session_dir, report_summary *out, char *err)
     session_data *d = calloc(1, sizeof *d);
     if (!d)
         return controller_fail(err, "out of memory");
+    d->search_truth_median = d->search_truth_beats_natural = d->search_truth_beats_mei = NAN;
     int status = read_session(session_dir, d, err);
     if (!status && d->stimulus_count > 1)
         qsort(d->stimuli, (size_t)d->stimulus_count, sizeof *d->stimuli, compare_stimulus);

@@ -4,6 +4,7 @@
  * input is written as DIR/session.rec of one scratch folder per process. */
 #include "controller.h"
 
+#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,27 +31,21 @@ static const char *scratch_dir(void)
     return scratch;
 }
 
+/* Every file the report wrote (their names follow the record: stimulus
+ * indices, search targets' neurons), the folder, the record. */
 static void remove_report(const char *dir)
 {
-    static const char *files[] = {
-        "model_correlations.png", "mei_vs_best_natural.png", "mei_vs_gabor.png",
-        "mei_vs_rf.png", "flip_intervals.png", "dropped_frames.png", "stream_loss.png",
-        "stream_latency.png", "alignment.png", "psth.png", "psth.csv", "test_vs_oracle.png",
-        "test_vs_oracle.csv", "learning_curve_loss.png", "learning_curve_validation.png",
-        "learning_curve.csv", "predicted_vs_observed.png", "predicted_vs_observed.csv",
-        "readout_positions.png", "readout_positions.csv"};
-    char path[256];
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        snprintf(path, sizeof path, "%s/report/%s", dir, files[i]);
+    char path[512];
+    snprintf(path, sizeof path, "%s/report", dir);
+    DIR *folder = opendir(path);
+    for (struct dirent *e; folder && (e = readdir(folder));) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "%s/report/%s", dir, e->d_name);
         unlink(path);
     }
-    for (int i = 0;; i++) {
-        snprintf(path, sizeof path, "%s/report/stimulus_%d.png", dir, i);
-        if (unlink(path))
-            break;
-    }
-    snprintf(path, sizeof path, "%s/report/index.html", dir);
-    unlink(path);
+    if (folder)
+        closedir(folder);
     snprintf(path, sizeof path, "%s/report", dir);
     rmdir(path);
     snprintf(path, sizeof path, "%s/" RECORD_FILE_NAME, dir);

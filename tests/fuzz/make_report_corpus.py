@@ -9,6 +9,8 @@ learning-curve notes with infinite losses and an unknown fit, trial_flags
 records for no trial, for the int64 extremes, with all bits and without
 flags; both carry a model.bin checkpoint that is no model, a targets note
 and a trial_flags record flagging a closed-loop trial after its record.
+Both hold a search phase (search_phase below); the whole session's protocol
+enables it, so its curves are drawn.
 """
 import math
 import os
@@ -50,7 +52,9 @@ class Writer:
 
 def session(w, wild):
     bad = float("nan") if wild else 0.0
-    protocol = b"x" if wild else b"name: seed\nresponse:\n  latency_ms: 30\n  duration_ms: 100\n"
+    protocol = b"x" if wild else (b"name: seed\nresponse:\n  latency_ms: 30\n  duration_ms: 100\n"
+                                  b"search:\n  enabled: true\n  generations: 2\n"
+                                  b"  population_size: 2\n  repeats: 1\n")
     w.record("session_start", field("format_version", "q", 1),
              field("protocol_name", "s", "<seed>" if wild else "seed"),
              field("unix_ns", "Q", 1700000000 * 10 ** 9), field("protocol_text", "b", protocol))
@@ -87,6 +91,7 @@ def session(w, wild):
                          field("onset_ns", "q", 10 ** 7 * trial),
                          field("counts", "f", counts, (4,)), *acq)
                 trial += 1
+    search_phase(w, wild, trial)
     # A closed-loop trial flagged after its record (RECORD.md `trial_flags`).
     w.record("trial_flags", field("trial", "q", 2), field("flags", "q", 1),
              field("from_ns", "q", 10 ** 7), field("until_ns", "q", 10 ** 7 + 33333),
@@ -139,6 +144,50 @@ def session(w, wild):
     w.record("note", field("text", "s", "targets"),
              field("targets", "i", [1, 2, -5 if wild else 3], (3,)))
     w.record("note", field("text", "s", "a <note> & \"quotes\"" if wild else "done"))
+
+
+def search_phase(w, wild, trial):
+    """The search phase (docs/search.md): per target 2 generations of 2
+    images, one trial each, the hand-over and the ground truth. Wild: an
+    image of no neuron and one of a neuron beyond the counts, hand-overs
+    that are NaN, huge or another kind's image, and NaN truth."""
+    bad = float("nan") if wild else 0.0
+    w.record("phase", field("phase", "s", "search"), field("event", "s", "begin"),
+             field("unix_ns", "Q", 0))
+    extra = [-1, 9] if wild else []
+    for g in range(2):
+        images = [(t, 100 + 10 * g + 2 * t + i) for t in (1, 2) for i in range(2)]
+        images += [(n, 190 + 2 * g + k) for k, n in enumerate(extra)]
+        for target, sid in images:
+            w.record("stimulus", field("stimulus_id", "q", sid), field("neuron", "q", target),
+                     field("kind", "s", "search"), field("predicted", "d", float("nan")),
+                     field("pixels", "f", [((x * 3 + sid) % 8) / 7.0 for x in range(64)],
+                           (8, 8)))
+        for target, sid in images:
+            w.record("trial", field("trial", "q", trial), field("image_id", "q", sid),
+                     field("onset_ns", "q", 10 ** 7 * trial), field("block", "s", "search"),
+                     field("counts", "f", [float((sid + g) % 5), 3e38 if wild else 2.0, bad,
+                                           1.0], (4,)))
+            trial += 1
+    w.record("phase", field("phase", "s", "search"), field("event", "s", "end"),
+             field("unix_ns", "Q", 0))
+    hand_over = {1: math.nan if wild else 112.0, 2: 1e300 if wild else 115.0}
+    if wild:
+        hand_over[2 ** 62] = 10.0  # the MEI of target 1: not a search image
+    for target, sid in hand_over.items():
+        for kind, value in (("search_best_stimulus", sid), ("search_best_mean", 3.0),
+                            ("truth_search_best", bad if target == 1 else 4.0),
+                            ("truth_mei", 2.0),
+                            ("truth_best_natural_training", 0.0 if wild else 1.5)):
+            w.record("evaluation", field("neuron", "q", target), field("kind", "s", kind),
+                     field("mean", "d", value), field("ci_low", "d", value),
+                     field("ci_high", "d", value), field("repeats", "q", 0))
+    for kind, value in (("truth_median_ratio_search_over_best_natural", 2.0),
+                        ("truth_targets_search_beats_best_natural", 2.0),
+                        ("truth_targets_search_beats_mei", bad)):
+        w.record("evaluation", field("neuron", "q", -1), field("kind", "s", kind),
+                 field("mean", "d", value), field("ci_low", "d", value),
+                 field("ci_high", "d", value), field("repeats", "q", 0))
 
 
 def main():
