@@ -73,7 +73,7 @@ typedef struct run_state {
     float *counts;        /* N, a completed trial's */
     /* The trials recorded on the current acquisition clock: a span of
      * possible loss that comes later is recorded against those it overlaps
-     * (`trial_flags`, flag_recorded_trials). */
+     * (`trial_flags`, run_flag_recorded_trials). */
     struct recorded_window {
         int64_t trial, from, to; /* what its counts depend on (acq_trial counted_*) */
         uint32_t flags;
@@ -109,7 +109,7 @@ static const char *const phase_names[] = {"start", "recording", "fit", "synthesi
                                           "closed_loop", "evaluation", "search"};
 enum { PHASE_COUNT = 7 };
 
-static int phase_index(const char *name)
+static int run_phase_index(const char *name)
 {
     for (int i = 0; i < PHASE_COUNT; i++)
         if (!strcmp(name, phase_names[i]))
@@ -120,7 +120,7 @@ static int phase_index(const char *name)
 /* ------------------------------------------------------------------------ */
 /* Small helpers */
 
-static int fail(run_state *s, const char *fmt, const char *detail)
+static int run_fail(run_state *s, const char *fmt, const char *detail)
 {
     snprintf(s->err, CONTROLLER_ERR_SIZE, fmt, detail);
     return 1;
@@ -131,7 +131,7 @@ static double seconds_since(int64_t start_ns)
     return (double)(record_monotonic_ns() - (uint64_t)start_ns) / 1e9;
 }
 
-static void progress(run_state *s, const char *message, int force)
+static void run_progress(run_state *s, const char *message, int force)
 {
     int64_t now = (int64_t)record_monotonic_ns();
     if (!s->o->progress || (!force && !message && now - s->last_progress_ns < 100000000))
@@ -151,7 +151,7 @@ static void progress(run_state *s, const char *message, int force)
     s->st.message = NULL;
 }
 
-static int interrupted(run_state *s)
+static int run_interrupted(run_state *s)
 {
     if (!s->o->stop || !*s->o->stop)
         return 0;
@@ -159,17 +159,17 @@ static int interrupted(run_state *s)
     return 1;
 }
 
-static int phase(run_state *s, const char *name, const char *event)
+static int run_phase(run_state *s, const char *name, const char *event)
 {
-    if (interrupted(s))
+    if (run_interrupted(s))
         return 1;
     s->st.phase = name;
     /* A resumed session continues a phase that began before the kill. */
-    int k = phase_index(name);
+    int k = run_phase_index(name);
     int again = k >= 0 && !strcmp(event, "begin") && (s->begun >> k & 1);
     if (!again && session_record_phase(s->rec, name, event, s->err))
         return 1;
-    progress(s, NULL, 1);
+    run_progress(s, NULL, 1);
     return 0;
 }
 
@@ -188,20 +188,20 @@ static int display_add(run_state *s, const float *pixels, const float *clip, int
     char err[STIMULUS_ERR_SIZE];
     if (s->audio) { /* the display stays blank; the clip is this stimulus's sound */
         if (!clip)
-            return fail(s, "an audio stimulus without its clip (%s)", "internal");
+            return run_fail(s, "an audio stimulus without its clip (%s)", "internal");
         if (presenter_add_sound_samples(s->display.local, clip, s->S, 1, s->p->sounds.rate,
                                         presenter_id, err))
-            return fail(s, "audio: %s", err);
+            return run_fail(s, "audio: %s", err);
         return 0;
     }
     display_ops *d = &s->display.ops;
     if (d->add_image(d->display, pixels, s->H, s->W, presenter_id, err))
-        return fail(s, "display: %s", err);
+        return run_fail(s, "display: %s", err);
     return 0;
 }
 
 /* `clip`: audio, the stimulus's samples (S); NULL for images. */
-static int image_add(run_state *s, const float *pixels, const float *clip, int kind, int neuron,
+static int run_image_add(run_state *s, const float *pixels, const float *clip, int kind, int neuron,
                      int tier, int *id)
 {
     image_table *t = &s->images;
@@ -226,14 +226,14 @@ static int image_add(run_state *s, const float *pixels, const float *clip, int k
         if (c)
             t->clips = c;
         if (!px || !k || !n || !ti || !h || (s->audio && !c))
-            return fail(s, "out of memory for %s images", "the");
+            return run_fail(s, "out of memory for %s images", "the");
         t->capacity = cap;
     }
     int presenter_id;
     if (display_add(s, pixels, clip, &presenter_id))
         return 1;
     if (presenter_id != t->count)
-        return fail(s, "presenter image ids out of step with the session's (%s)", "internal");
+        return run_fail(s, "presenter image ids out of step with the session's (%s)", "internal");
     memcpy(t->pixels + (size_t)t->count * (size_t)s->P, pixels, (size_t)s->P * sizeof(float));
     if (s->audio)
         memcpy(t->clips + (size_t)t->count * (size_t)s->S, clip, (size_t)s->S * sizeof(float));
@@ -245,7 +245,7 @@ static int image_add(run_state *s, const float *pixels, const float *clip, int k
     return 0;
 }
 
-static const float *image_at(const run_state *s, int64_t id)
+static const float *run_image_at(const run_state *s, int64_t id)
 {
     return s->images.pixels + (size_t)id * (size_t)s->P;
 }
@@ -256,10 +256,10 @@ static const float *clip_at(const run_state *s, int64_t id)
 }
 
 /* A stimulus record: the image (audio: the cochleagram) and, audio, the clip. */
-static int record_shown(run_state *s, int64_t id, int neuron, const char *kind, double predicted)
+static int run_record_shown(run_state *s, int64_t id, int neuron, const char *kind, double predicted)
 {
     record_stimulus rs = {.stimulus_id = id, .neuron = neuron, .kind = kind, .height = s->H,
-                          .width = s->W, .pixels = image_at(s, id), .predicted = predicted,
+                          .width = s->W, .pixels = run_image_at(s, id), .predicted = predicted,
                           .samples = clip_at(s, id), .sample_count = s->audio ? s->S : 0,
                           .sample_rate = s->p->sounds.rate};
     return session_record_stimulus(s->rec, &rs, s->err);
@@ -289,7 +289,7 @@ static int record_completed_trial(run_state *s, const acq_trial *t, const float 
     return session_record_trial(s->rec, &r, NULL, s->err);
 }
 
-static int record_value(run_state *s, int64_t neuron, const char *kind, double value)
+static int run_record_value(run_state *s, int64_t neuron, const char *kind, double value)
 {
     record_evaluation e = {.neuron = neuron, .kind = kind, .mean = value, .ci_low = value,
                            .ci_high = value, .repeats = 0};
@@ -309,20 +309,20 @@ static int make_session_dir(run_state *s)
         *c = 0;
         if (mkdir(path, 0777) && errno != EEXIST) {
             snprintf(why, sizeof why, "%s: %s", path, strerror(errno));
-            return fail(s, "cannot create %s", why);
+            return run_fail(s, "cannot create %s", why);
         }
         *c = '/';
     }
     if (mkdir(path, 0777) && errno != EEXIST) {
         snprintf(why, sizeof why, "%s: %s", path, strerror(errno));
-        return fail(s, "cannot create the session folder %s", why);
+        return run_fail(s, "cannot create the session folder %s", why);
     }
     return 0;
 }
 
 static int open_aligner(run_state *s, int votes);
 
-static int open_streams(run_state *s)
+static int run_open_streams(run_state *s)
 {
     char err[ACQ_ERR_SIZE];
     acq_receiver_config rc;
@@ -337,10 +337,10 @@ static int open_streams(run_state *s)
         rc.bin_width_ns = (uint32_t)((double)s->p->endpoints.bin_ms * 1e6 + 0.5);
     }
     if (acq_receiver_create(&s->stream, NULL, &rc, err))
-        return fail(s, "stream: %s", err);
+        return run_fail(s, "stream: %s", err);
     acq_socket_config pc = {.endpoint = s->p->endpoints.sync, .bind = 1};
     if (acq_publisher_create(&s->onsets, NULL, &pc, 2, (uint32_t)s->p->seed, err))
-        return fail(s, "onset publisher: %s", err);
+        return run_fail(s, "onset publisher: %s", err);
     return open_aligner(s, 3);
 }
 
@@ -361,7 +361,7 @@ static int open_aligner(run_state *s, int votes)
     acq_aligner_destroy(s->aligner);
     s->aligner = NULL;
     if (acq_aligner_create(&s->aligner, &ac, err))
-        return fail(s, "aligner: %s", err);
+        return run_fail(s, "aligner: %s", err);
     s->aligner_votes = votes;
     return 0;
 }
@@ -371,7 +371,7 @@ static int open_aligner(run_state *s, int votes)
  * unanswered by the kill): its vote then takes all the block's onsets, and
  * three whenever the block has them. The aligner is made again for it: what
  * it held came before any onset of this run. */
-static int first_resumed_block(run_state *s, int count)
+static int run_first_resumed_block(run_state *s, int count)
 {
     int votes = count < 3 ? count : 3;
     s->first_block_started = 1;
@@ -380,7 +380,7 @@ static int first_resumed_block(run_state *s, int count)
     char note[160];
     snprintf(note, sizeof note, "resumed: the first clock offset is voted on by %d onsets "
              "(the first block has %d trials)", votes, count);
-    progress(s, note, 1);
+    run_progress(s, note, 1);
     return session_record_note(s->rec, note, s->err);
 }
 
@@ -394,7 +394,7 @@ static int protect_frame_path(run_state *s)
                           s->stream != NULL, s->err))
         return 1;
     static const char *const modes[] = {"off", "realtime", "fallback"};
-    progress(s, s->sched.text, 1);
+    run_progress(s, s->sched.text, 1);
     record_note n = {.text = s->sched.text,
                      .scheduling = modes[s->sched.mode],
                      .cpus = s->sched.cpus,
@@ -406,13 +406,13 @@ static int protect_frame_path(run_state *s)
     return session_record_note_fields(s->rec, &n, s->err);
 }
 
-static int open_presenter(run_state *s)
+static int run_open_presenter(run_state *s)
 {
     int priority = run_sched_presenter_priority(s->err);
     if (priority < 0 || run_display_open(&s->display, s->p, priority, s->err))
         return 1;
     s->period_ms = s->display.ops.period_ms(s->display.ops.display);
-    progress(s, s->display.status, 1);
+    run_progress(s, s->display.status, 1);
     return session_record_note(s->rec, s->display.status, s->err) || protect_frame_path(s);
 }
 
@@ -438,7 +438,7 @@ static int record_spike_batch(run_state *s, const acq_item *it)
     return session_record_spikes(s->rec, &b, s->err);
 }
 
-static int flag_recorded_trials(run_state *s, int64_t from, int64_t until);
+static int run_flag_recorded_trials(run_state *s, int64_t from, int64_t until);
 
 static int take_item(run_state *s, acq_item *it)
 {
@@ -474,12 +474,12 @@ static int take_item(run_state *s, acq_item *it)
         s->stream_reached_ns = it->timestamp_ns + (int64_t)it->bin_width_ns;
     char why[ACQ_ERR_SIZE];
     if (acq_aligner_add_item(s->aligner, it, why) == ACQ_REJECT_VALUE)
-        return fail(s, "aligner: %s", why);
+        return run_fail(s, "aligner: %s", why);
     /* After the add: the old clock's trials it closed completed before this. */
     if (it->flags & ACQ_ITEM_CLOCK_RESET)
         s->clock_reset_ns = acq_now_ns();
     if (it->type == ACQ_ITEM_LOSS)
-        return flag_recorded_trials(s, it->timestamp_ns, it->until_ns);
+        return run_flag_recorded_trials(s, it->timestamp_ns, it->until_ns);
     return 0;
 }
 
@@ -496,7 +496,7 @@ static int stream_rate_checked(run_state *s)
     return 1;
 }
 
-static int pump_stream(run_state *s, int timeout_ms)
+static int run_pump_stream(run_state *s, int timeout_ms)
 {
     acq_item *it;
     if (stream_rate_checked(s))
@@ -513,13 +513,13 @@ static int pump_stream(run_state *s, int timeout_ms)
 /* Between blocks the run loop is busy (fitting, synthesizing): what the
  * stream sent meanwhile still goes to the record and the aligner, in
  * batches, so the receiver's queue never fills. */
-static void catch_up(run_state *s)
+static void run_catch_up(run_state *s)
 {
-    if (!s->stream_failed && pump_stream(s, 0))
+    if (!s->stream_failed && run_pump_stream(s, 0))
         s->stream_failed = 1; /* reported by the next block's own pump */
 }
 
-static int closed_add(run_state *s, int64_t trial, int64_t image_id, const float *counts)
+static int run_closed_add(run_state *s, int64_t trial, int64_t image_id, const float *counts)
 {
     response_rows *c = &s->closed;
     if (c->count == c->capacity) {
@@ -534,7 +534,7 @@ static int closed_add(run_state *s, int64_t trial, int64_t image_id, const float
         if (cn)
             c->counts = cn;
         if (!tr || !id || !cn)
-            return fail(s, "out of memory for %s responses", "closed-loop");
+            return run_fail(s, "out of memory for %s responses", "closed-loop");
         c->capacity = cap;
     }
     c->trial[c->count] = trial;
@@ -544,7 +544,7 @@ static int closed_add(run_state *s, int64_t trial, int64_t image_id, const float
     return 0;
 }
 
-static int start_fit_worker(run_state *s);
+static int run_start_fit_worker(run_state *s);
 static int stream_units(run_state *s, int units);
 static int note_rhythm(run_state *s);
 
@@ -558,7 +558,7 @@ static int64_t window_ns(const run_state *s)
     return (int64_t)((double)s->p->response.duration_ms * 1e6 + 0.5);
 }
 
-/* A recorded trial of the current clock, for flag_recorded_trials. Trials
+/* A recorded trial of the current clock, for run_flag_recorded_trials. Trials
  * of a clock the GUI stopped are not kept: a later span is the new clock's. */
 static int remember_recorded(run_state *s, const acq_trial *t)
 {
@@ -566,7 +566,7 @@ static int remember_recorded(run_state *s, const acq_trial *t)
         return 0;
     if (grow_array(&s->recorded, &s->cap_recorded, s->n_recorded + 1, sizeof *s->recorded,
                         1024))
-        return fail(s, "out of memory for %s", "the recorded trials' windows");
+        return run_fail(s, "out of memory for %s", "the recorded trials' windows");
     if (t->counted_to_ns <= t->counted_from_ns)
         return 0; /* nothing summed: no span can shorten its counts */
     s->recorded[s->n_recorded++] =
@@ -583,7 +583,7 @@ static int remember_recorded(run_state *s, const acq_trial *t)
  * evaluation. The background fit may have had it; the final fit rebuilds
  * its trials from the record, without it. Overlap as the aligner's: with
  * the window and the bins the trial summed. */
-static int flag_recorded_trials(run_state *s, int64_t from, int64_t until)
+static int run_flag_recorded_trials(run_state *s, int64_t from, int64_t until)
 {
     run_frames_flag_span(&s->frames, from, until);
     for (size_t i = 0; i < s->n_recorded; i++) {
@@ -619,7 +619,7 @@ static int flag_recorded_trials(run_state *s, int64_t from, int64_t until)
 /* A trial goes into the record unflagged only once the stream has covered
  * its window: its bins and, as the receiver puts a spike in its batch before
  * the bin holding it goes out, its spikes (the batch is handed over at the
- * latest when the receiver stops, drain_stream_tail). The aligner completes
+ * latest when the receiver stops, run_drain_stream_tail). The aligner completes
  * a trial only `grace` bins past its window, or flags it, so this holds by
  * construction; should it not, the trial is flagged lost here, before its
  * record is written, rather than recorded as whole. Trials of a clock the
@@ -646,13 +646,13 @@ static int complete_trial(run_state *s, acq_trial *t, const char *block)
     }
     int64_t id = (int64_t)t->stimulus_id;
     if (id < 0 || id >= s->images.count)
-        return fail(s, "the aligner returned an unknown stimulus id (%s)", "internal");
+        return run_fail(s, "the aligner returned an unknown stimulus id (%s)", "internal");
     if (s->images.kind[id] >= 0)
-        return closed_add(s, (int64_t)t->trial, id, s->counts);
-    if (!s->fit && start_fit_worker(s))
+        return run_closed_add(s, (int64_t)t->trial, id, s->counts);
+    if (!s->fit && run_start_fit_worker(s))
         return 1;
-    if (fit_worker_add(s->fit, image_at(s, id), s->counts, s->images.tier[id], id))
-        return fail(s, "out of memory for %s trials", "the fit's");
+    if (fit_worker_add(s->fit, run_image_at(s, id), s->counts, s->images.tier[id], id))
+        return run_fail(s, "out of memory for %s trials", "the fit's");
     return 0;
 }
 
@@ -663,7 +663,7 @@ static int settle_trial(run_state *s, acq_trial *t, const char *block, int block
     int display = run_frames_flags(&s->frames, (int64_t)t->trial, block_over);
     if (display < 0)
         return run_frames_hold(&s->frames, t, s->counts)
-                   ? fail(s, "out of memory for %s", "trials waiting for the display") : 0;
+                   ? run_fail(s, "out of memory for %s", "trials waiting for the display") : 0;
     t->flags |= (uint32_t)display;
     s->frames.wrong += display != 0;
     (*done)++;
@@ -672,7 +672,7 @@ static int settle_trial(run_state *s, acq_trial *t, const char *block, int block
 
 /* `block_over`: the display's BLOCK_END came, so every verdict it will
  * give has come. */
-static int drain_trials(run_state *s, const char *block, int block_over, int *done)
+static int run_drain_trials(run_state *s, const char *block, int block_over, int *done)
 {
     int units = acq_aligner_units(s->aligner);
     if (units <= 0)
@@ -680,7 +680,7 @@ static int drain_trials(run_state *s, const char *block, int block_over, int *do
     if (units != s->N) {
         char what[128];
         snprintf(what, sizeof what, "%d units, the protocol's population %d", units, s->N);
-        return fail(s, "the stream carries %s", what);
+        return run_fail(s, "the stream carries %s", what);
     }
     acq_trial t;
     while (run_frames_release(&s->frames, block_over, &t, s->counts))
@@ -694,28 +694,28 @@ static int drain_trials(run_state *s, const char *block, int block_over, int *do
 
 /* The population's size: the virtual rig's, endpoints.units, or (0 until
  * then) what the stream's first bin says. */
-static int set_units(run_state *s, int units)
+static int run_set_units(run_state *s, int units)
 {
     s->N = units;
     free(s->counts);
     s->counts = malloc((size_t)(units ? units : 1) * sizeof(float));
-    return !s->counts ? fail(s, "out of memory%s", "") : 0;
+    return !s->counts ? run_fail(s, "out of memory%s", "") : 0;
 }
 
 /* Waits for the stream's first bin (the number of units comes with it),
  * then a little longer so the rig's onset subscription has joined our
  * publisher. Nothing within endpoints.timeout_s is an error naming the
  * endpoint, before anything is shown. */
-static int wait_for_stream(run_state *s)
+static int run_wait_for_stream(run_state *s)
 {
     char line[PROTOCOL_STRING_SIZE + 64];
     snprintf(line, sizeof line, "waiting for the acquisition stream on %s",
              s->p->endpoints.stream);
-    progress(s, line, 1);
+    run_progress(s, line, 1);
     int64_t start = acq_now_ns(), seen = 0;
     int64_t timeout = (int64_t)((double)s->p->endpoints.timeout_s * 1e9);
     while (acq_now_ns() - start < timeout) {
-        if (pump_stream(s, 20))
+        if (run_pump_stream(s, 20))
             return 1;
         int units = acq_aligner_units(s->aligner);
         if (!seen && units > 0)
@@ -728,7 +728,7 @@ static int wait_for_stream(run_state *s)
     snprintf(line, sizeof line, "%s in %g s (%llu messages, none with counts)",
              s->p->endpoints.stream, (double)s->p->endpoints.timeout_s,
              (unsigned long long)st.messages);
-    return fail(s, "no spike counts arrived from the acquisition stream %s: is the acquisition "
+    return run_fail(s, "no spike counts arrived from the acquisition stream %s: is the acquisition "
                 "system publishing there (endpoints.stream, endpoints.format)?", line);
 }
 
@@ -743,7 +743,7 @@ static int note_rhythm(run_state *s)
     const char *note = "timing: a regular rhythm (timing.isi_jitter_frames 0): were the first "
                        "trial's sync edge lost, every trial would pair with its neighbour's "
                        "edge, unflagged (docs/timing.md)";
-    progress(s, note, 1);
+    run_progress(s, note, 1);
     return session_record_note(s->rec, note, s->err);
 }
 
@@ -756,14 +756,14 @@ static int stream_units(run_state *s, int units)
         snprintf(what, sizeof what, "%d units, but %s says %d", units,
                  s->p->virtual_rig.enabled ? "virtual_rig.neurons"
                  : s->p->endpoints.units ? "endpoints.units" : "the session's record", s->N);
-        return fail(s, "the acquisition stream carries %s", what);
+        return run_fail(s, "the acquisition stream carries %s", what);
     }
-    if (!s->N && set_units(s, units))
+    if (!s->N && run_set_units(s, units))
         return 1;
     if (s->p->targets.count > s->N) {
         snprintf(what, sizeof what, "%d units, fewer than targets.count %d", s->N,
                  s->p->targets.count);
-        return fail(s, "the acquisition stream carries %s", what);
+        return run_fail(s, "the acquisition stream carries %s", what);
     }
     char line[48] = "any line";
     if (s->p->endpoints.sync_line >= 0)
@@ -771,7 +771,7 @@ static int stream_units(run_state *s, int units)
     snprintf(what, sizeof what, "acquisition stream: %d units (%s), sync edges on %s", s->N,
              s->p->virtual_rig.enabled ? "the virtual rig" : "an external acquisition system",
              line);
-    progress(s, what, 1);
+    run_progress(s, what, 1);
     return session_record_note(s->rec, what, s->err);
 }
 
@@ -829,13 +829,13 @@ static int on_presenter_event(run_state *s, const presenter_event *ev, int *bloc
     acq_onset o = {(uint64_t)ev->trial, (uint64_t)stimulus, ev->onset_ns,
                    (int64_t)((double)ev->frames_requested * s->period_ms * 1e6),
                    (uint32_t)s->H, (uint32_t)s->W};
-    acq_publisher_onset(s->onsets, &o, image_at(s, stimulus));
+    acq_publisher_onset(s->onsets, &o, run_image_at(s, stimulus));
     /* The onset "reaches us" now (WIRE.md), not at its flip: a run loop held
      * up for longer than a trial would otherwise pair each onset with the
      * edge of the one before in the first offset's vote. */
     if (acq_aligner_add_onset(s->aligner, (uint64_t)ev->trial, (uint64_t)stimulus, ev->onset_ns,
                               acq_now_ns(), err))
-        return fail(s, "aligner: %s", err);
+        return run_fail(s, "aligner: %s", err);
     return 0;
 }
 
@@ -853,7 +853,7 @@ static int record_display_block(run_state *s, const char *block, const presenter
     if (sum->events_lost && n > 0 && n < (int)sizeof note)
         snprintf(note + n, sizeof note - (size_t)n, "; %lld display events LOST (their flips "
                  "are missing from the record)", (long long)sum->events_lost);
-    progress(s, note, 1);
+    run_progress(s, note, 1);
     record_note account = {.text = note,
                          .display_block = block,
                          .flips = sum->flips,
@@ -880,7 +880,7 @@ static int record_display_block(run_state *s, const char *block, const presenter
 /* Open Ephys, after each block: the unit map (which electrode's spikes each
  * column counted), spikes the full queue kept from the record and spikes
  * that fell in no column, as notes when they changed, on the terminal too. */
-static int note_openephys(run_state *s)
+static int run_note_openephys(run_state *s)
 {
     if (s->p->endpoints.format != PROTOCOL_STREAM_OPENEPHYS)
         return 0;
@@ -890,7 +890,7 @@ static int note_openephys(run_state *s)
         char *note = malloc(size);
         if (!note) {
             free(map);
-            return fail(s, "out of memory%s", "");
+            return run_fail(s, "out of memory%s", "");
         }
         snprintf(note, size, "Open Ephys unit map: %s", map);
         int bad = session_record_note(s->rec, note, s->err);
@@ -910,7 +910,7 @@ static int note_openephys(run_state *s)
         snprintf(note, sizeof note, "Open Ephys: acquisition stopped and started in the GUI (%llu "
                  "times so far): the trials it cut are flagged, the clock fit began anew",
                  (unsigned long long)f.clock_restarts);
-        progress(s, note, 1);
+        run_progress(s, note, 1);
         if (session_record_note(s->rec, note, s->err))
             return 1;
     }
@@ -921,7 +921,7 @@ static int note_openephys(run_state *s)
         snprintf(note, sizeof note, "Open Ephys: %llu spikes so far never reached the record "
                  "(the receiver's queue was full): `spikes` records lack them",
                  (unsigned long long)st.spikes_dropped);
-        progress(s, note, 1);
+        run_progress(s, note, 1);
         if (session_record_note(s->rec, note, s->err))
             return 1;
     }
@@ -934,7 +934,7 @@ static int note_openephys(run_state *s)
              "(endpoints.electrodes 0), %llu unsorted of electrodes beyond endpoints.electrodes",
              (unsigned long long)st.sorted_beyond, s->p->endpoints.units, st.max_sorted_id,
              (unsigned long long)st.unsorted_left_out, (unsigned long long)st.unsorted_unmapped);
-    progress(s, note, 1);
+    run_progress(s, note, 1);
     return session_record_note(s->rec, note, s->err);
 }
 
@@ -944,9 +944,9 @@ static int show_block(run_state *s, const char *block, const int64_t *ids, int c
 {
     char err[CONTROLLER_ERR_SIZE], clock_note[256];
     display_ops *d = &s->display.ops;
-    if (s->stream_failed || pump_stream(s, 0))
+    if (s->stream_failed || run_pump_stream(s, 0))
         return 1;
-    if (s->begun && !s->first_block_started && first_resumed_block(s, count))
+    if (s->begun && !s->first_block_started && run_first_resumed_block(s, count))
         return 1;
     if (schedule_block(s, natural ? block : NULL, ids, count) ||
         run_display_resync(&s->display, clock_note, sizeof clock_note, s->err) ||
@@ -955,7 +955,7 @@ static int show_block(run_state *s, const char *block, const int64_t *ids, int c
         run_frames_begin(&s->frames, s->next_trial, count, s->N > 0 ? s->N : 1, s->err))
         return 1;
     if (d->start_block(d->display, err))
-        return fail(s, "display: %s", err);
+        return run_fail(s, "display: %s", err);
     s->display.block_running = 1;
     int submitted = 0, finished = 0, block_end = 0, done = 0;
     int64_t first = s->next_trial, end_ns = 0;
@@ -970,7 +970,7 @@ static int show_block(run_state *s, const char *block, const int64_t *ids, int c
                                    protocol_trial_isi_frames(s->p, trial), NULL};
             int q = d->submit(d->display, &r, err);
             if (q < 0)
-                return fail(s, "display: %s", err);
+                return run_fail(s, "display: %s", err);
             if (q > 0)
                 break;
             submitted++;
@@ -987,12 +987,12 @@ static int show_block(run_state *s, const char *block, const int64_t *ids, int c
             end_ns = acq_now_ns();
             s->display.block_running = 0;
         }
-        if (pump_stream(s, 2) || drain_trials(s, block, block_end, &done) ||
+        if (run_pump_stream(s, 2) || run_drain_trials(s, block, block_end, &done) ||
             session_record_tick(s->rec, s->err))
             return 1;
         s->st.trials_done = done;
-        progress(s, NULL, 0);
-        if (interrupted(s))
+        run_progress(s, NULL, 0);
+        if (run_interrupted(s))
             return 1;
         if (end_ns && acq_now_ns() - end_ns > 10000000000LL) {
             snprintf(s->err, CONTROLLER_ERR_SIZE,
@@ -1013,7 +1013,7 @@ static int show_block(run_state *s, const char *block, const int64_t *ids, int c
                           .residual_max_ns = f.max_residual_ns,
                           .points = f.pairs, .display_ref_ns = f.display0,
                           .acquisition_ref_ns = f.acq0};
-    return session_record_alignment(s->rec, &a, s->err) || note_openephys(s);
+    return session_record_alignment(s->rec, &a, s->err) || run_note_openephys(s);
 }
 
 /* A block, with the run loop at real-time priority while it shows (run_sched_aligning). */
@@ -1044,7 +1044,7 @@ static session_fit_settings fit_settings(run_state *s)
     return set;
 }
 
-static int start_fit_worker(run_state *s)
+static int run_start_fit_worker(run_state *s)
 {
     session_fit_settings set = fit_settings(s);
     set.fit.progress = NULL; /* the worker's own thread: no run-loop callbacks */
@@ -1058,7 +1058,7 @@ static int start_fit_worker(run_state *s)
  * resume gives the images (and clips) it made and checked already, and what
  * the record holds: only those without an intact stimulus record are
  * recorded (again). */
-static int record_natural_images(run_state *s, int64_t **schedule, int *count,
+static int run_record_natural_images(run_state *s, int64_t **schedule, int *count,
                                  const float *made, const float *made_clips,
                                  const session_image_log *recorded)
 {
@@ -1074,7 +1074,7 @@ static int record_natural_images(run_state *s, int64_t **schedule, int *count,
                             sizeof(int64_t));
     int status = 1;
     if (!pixels || !order || (s->audio && !clips)) {
-        fail(s, "out of memory for %s", "the natural images");
+        run_fail(s, "out of memory for %s", "the natural images");
         goto done;
     }
     if (own && session_natural_stimuli(s->p, n_images, NULL, own, own_clips, NULL, s->err))
@@ -1084,17 +1084,17 @@ static int record_natural_images(run_state *s, int64_t **schedule, int *count,
     uint8_t *tier_of = malloc((size_t)(n_images ? n_images : 1));
     if (!tier_of || session_natural_tiers(s->p, tier_of, &rng, s->err)) {
         if (!tier_of)
-            fail(s, "out of memory for %s", "the tiers");
+            run_fail(s, "out of memory for %s", "the tiers");
         free(tier_of);
         goto done;
     }
     int k = 0, bad = 0;
     for (int i = 0; i < n_images && !bad; i++) {
         int tier = tier_of[i], id;
-        bad = image_add(s, pixels + (size_t)i * (size_t)s->P,
+        bad = run_image_add(s, pixels + (size_t)i * (size_t)s->P,
                         clips ? clips + (size_t)i * (size_t)s->S : NULL, -1, -1, tier, &id);
         bad = bad || (!session_image_recorded(recorded, id) &&
-                      record_shown(s, id, -1, STIMULUS_KIND_NAME_NATURAL, NAN));
+                      run_record_shown(s, id, -1, STIMULUS_KIND_NAME_NATURAL, NAN));
         for (int r = 0; !bad && r < (tier == TIER_TEST ? im->test_repeats : 1); r++)
             order[k++] = id;
     }
@@ -1127,7 +1127,7 @@ static int note_photo_source(run_state *s)
         snprintf(note, sizeof note, "natural images: synthetic (no photographs installed; "
                                     "apt-get install python3-skimage, or images: {source: "
                                     "folder})");
-    progress(s, note, 1);
+    run_progress(s, note, 1);
     return session_record_note(s->rec, note, s->err);
 }
 
@@ -1157,20 +1157,20 @@ static int note_sounds(run_state *s)
              driver ? driver : "SDL's choice",
              driver && !strcmp(driver, "dummy") ? " (plays to no device: SDL_AUDIODRIVER=alsa "
                                                   "or pulseaudio on a rig)" : "");
-    progress(s, note, 1);
+    run_progress(s, note, 1);
     return session_record_note(s->rec, note, s->err);
 }
 
-static int phase_recording(run_state *s)
+static int run_phase_recording(run_state *s)
 {
     int64_t *schedule = NULL;
     int count = 0;
-    if (phase(s, "recording", "begin") || note_photo_source(s) || note_sounds(s) ||
-        record_natural_images(s, &schedule, &count, NULL, NULL, NULL))
+    if (run_phase(s, "recording", "begin") || note_photo_source(s) || note_sounds(s) ||
+        run_record_natural_images(s, &schedule, &count, NULL, NULL, NULL))
         return 1;
     int status = run_block(s, "recording", schedule, count, 1);
     free(schedule);
-    return status || phase(s, "recording", "end");
+    return status || run_phase(s, "recording", "end");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1184,13 +1184,13 @@ static void on_final_epoch(const fit_progress *p, void *user)
     record_fit_round point = {"final", p->epoch, 0, p->train_loss, p->validation_corr};
     if (!s->fit_curve_failed && session_record_fit_round(s->rec, &point, s->err))
         s->fit_curve_failed = 1; /* s->err says why; the fit's caller fails on it */
-    catch_up(s);
-    progress(s, NULL, 0);
+    run_catch_up(s);
+    run_progress(s, NULL, 0);
 }
 
 /* The natural trials as the record holds them (the order and contents a
  * replay rebuilds), and the model the final fit starts from. */
-static int load_recorded_data(run_state *s, session_dataset *sd)
+static int run_load_recorded_data(run_state *s, session_dataset *sd)
 {
     if (session_record_sync(s->rec, s->err) || session_dataset_load(s->dir, sd, s->err))
         return 1;
@@ -1207,7 +1207,7 @@ static int record_start_model(run_state *s, model *warm)
     char path[PROTOCOL_STRING_SIZE + 32], err[MODEL_ERR_SIZE];
     snprintf(path, sizeof path, "%s/%s", s->dir, SESSION_START_MODEL_FILE);
     if (model_set_writer(warm, inception_version_string(), err) || model_save(warm, path, err))
-        return fail(s, "%s", err);
+        return run_fail(s, "%s", err);
     return session_record_checkpoint(s->rec, path, -1, NAN, s->err);
 }
 
@@ -1240,7 +1240,7 @@ static int finish_background_fit(run_state *s)
     char note[256];
     snprintf(note, sizeof note, "background fit: %d trials, %d rounds during the recording, "
              "validation correlation %.3f when it ended", fitted, rounds, corr);
-    progress(s, note, 1);
+    run_progress(s, note, 1);
     return status || session_record_note(s->rec, note, s->err);
 }
 
@@ -1252,7 +1252,7 @@ static int adopt_model_file(run_state *s)
     char err[MODEL_ERR_SIZE];
     model *m;
     if (model_load(&m, s->p->model.file, err))
-        return fail(s, "model.file: %s", err);
+        return run_fail(s, "model.file: %s", err);
     const model_config *c = model_get_config(m);
     if (c->height != s->data.height || c->width != s->data.width ||
         c->neurons != s->data.neurons) {
@@ -1265,20 +1265,20 @@ static int adopt_model_file(run_state *s)
     model_set_threads(m, s->p->model.threads);
     char note[PROTOCOL_STRING_SIZE + 64];
     snprintf(note, sizeof note, "final fit: none, the model is model.file %s", s->p->model.file);
-    progress(s, note, 1);
+    run_progress(s, note, 1);
     /* Adopted first: session_fit_adopt owns m from here on, even when it fails. */
     return session_fit_adopt(&s->data, m, &s->fr, s->err) ||
            session_record_note(s->rec, note, s->err);
 }
 
-static int phase_fit(run_state *s)
+static int run_phase_fit(run_state *s)
 {
-    if (phase(s, "fit", "begin"))
+    if (run_phase(s, "fit", "begin"))
         return 1;
     if (!s->fit)
-        return fail(s, "no trial completed during %s", "the recording");
+        return run_fail(s, "no trial completed during %s", "the recording");
     session_dataset sd;
-    if (finish_background_fit(s) || load_recorded_data(s, &sd))
+    if (finish_background_fit(s) || run_load_recorded_data(s, &sd))
         return 1;
     int status;
     if (s->p->model.file[0]) {
@@ -1306,8 +1306,8 @@ static int phase_fit(run_state *s)
                  s->fr.n_models, s->fr.n_models - 1);
         strncat(note, more, sizeof note - strlen(note) - 1);
     }
-    progress(s, note, 1);
-    return session_record_note(s->rec, note, s->err) || phase(s, "fit", "end");
+    run_progress(s, note, 1);
+    return session_record_note(s->rec, note, s->err) || run_phase(s, "fit", "end");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1320,8 +1320,8 @@ static void on_mei_step(const mei_progress *p, void *user)
     s->st.mei_steps = p->steps;
     s->st.mei_active = p->active;
     s->st.mei_images = p->images;
-    catch_up(s);
-    progress(s, NULL, 0);
+    run_catch_up(s);
+    run_progress(s, NULL, 0);
 }
 
 /* The targets and budget of the shared synthesis, where the closed loop and
@@ -1331,7 +1331,7 @@ static int adopt_targets(run_state *s)
     s->n_targets = s->fr.n_targets;
     s->targets = malloc((size_t)(s->n_targets ? s->n_targets : 1) * sizeof(int));
     if (!s->targets)
-        return fail(s, "out of memory for %s", "the targets");
+        return run_fail(s, "out of memory for %s", "the targets");
     memcpy(s->targets, s->fr.targets, (size_t)s->n_targets * sizeof(int));
     s->budget = s->fr.budget;
     s->res->targets = s->n_targets;
@@ -1345,7 +1345,7 @@ static int add_closed_loop_images(run_state *s, int64_t **ids_out, int *count_ou
     int n = s->n_targets, P = s->P, k = 0;
     int64_t *ids = malloc((size_t)(n ? n : 1) * (size_t)r->n_kinds * sizeof(int64_t));
     if (!ids)
-        return fail(s, "out of memory for %s", "the closed-loop stimuli");
+        return run_fail(s, "out of memory for %s", "the closed-loop stimuli");
     for (int j = 0; j < n; j++)
         for (int kind = 0; kind < KIND_COUNT; kind++) { /* in kind order: the stimulus ids */
             if (r->slot_of[kind] < 0)
@@ -1356,8 +1356,8 @@ static int add_closed_loop_images(run_state *s, int64_t **ids_out, int *count_ou
                 continue;
             const float *x = r->stimuli + (size_t)slot * P;
             const float *clip = s->audio ? s->made_clips + (size_t)slot * s->S : NULL;
-            if (image_add(s, x, clip, kind, s->targets[j], TIER_NONE, &id) ||
-                record_shown(s, id, s->targets[j], stimulus_kind_name(kind), r->predicted[slot])) {
+            if (run_image_add(s, x, clip, kind, s->targets[j], TIER_NONE, &id) ||
+                run_record_shown(s, id, s->targets[j], stimulus_kind_name(kind), r->predicted[slot])) {
                 free(ids);
                 return 1;
             }
@@ -1368,9 +1368,9 @@ static int add_closed_loop_images(run_state *s, int64_t **ids_out, int *count_ou
     return 0;
 }
 
-static int phase_synthesis(run_state *s, int64_t **ids, int *count)
+static int run_phase_synthesis(run_state *s, int64_t **ids, int *count)
 {
-    if (phase(s, "synthesis", "begin"))
+    if (run_phase(s, "synthesis", "begin"))
         return 1;
     session_fit_settings set = fit_settings(s);
     const image_table *t = &s->images;
@@ -1380,13 +1380,13 @@ static int phase_synthesis(run_state *s, int64_t **ids, int *count)
         session_fit_record_targets(s->rec, &s->data, &s->fr, s->err) || adopt_targets(s))
         return 1;
     if (s->n_targets == 0)
-        return fail(s, "no neuron reached the minimum validation correlation %s",
+        return run_fail(s, "no neuron reached the minimum validation correlation %s",
                     "(targets.min_correlation)");
-    return add_closed_loop_images(s, ids, count) || phase(s, "synthesis", "end");
+    return add_closed_loop_images(s, ids, count) || run_phase(s, "synthesis", "end");
 }
 
 /* Every stimulus `repeats` times, shuffled from the seed: NULL when out of memory. */
-static int64_t *closed_loop_order(run_state *s, const int64_t *stimuli, int count, int *total)
+static int64_t *run_closed_loop_order(run_state *s, const int64_t *stimuli, int count, int *total)
 {
     int repeats = s->p->closed_loop.repeats;
     *total = count * repeats;
@@ -1401,14 +1401,14 @@ static int64_t *closed_loop_order(run_state *s, const int64_t *stimuli, int coun
     return order;
 }
 
-static int phase_closed_loop(run_state *s, const int64_t *stimuli, int count)
+static int run_phase_closed_loop(run_state *s, const int64_t *stimuli, int count)
 {
     int total;
-    int64_t *order = closed_loop_order(s, stimuli, count, &total);
+    int64_t *order = run_closed_loop_order(s, stimuli, count, &total);
     if (!order)
-        return fail(s, "out of memory for %s", "the closed-loop schedule");
-    int status = phase(s, "closed_loop", "begin") ||
-                 run_block(s, "closed_loop", order, total, 0) || phase(s, "closed_loop", "end");
+        return run_fail(s, "out of memory for %s", "the closed-loop schedule");
+    int status = run_phase(s, "closed_loop", "begin") ||
+                 run_block(s, "closed_loop", order, total, 0) || run_phase(s, "closed_loop", "end");
     free(order);
     return status;
 }
@@ -1480,7 +1480,7 @@ static int search_phase_create(run_state *s, search_phase *sp)
     sp->used = calloc((size_t)(n ? n : 1), sizeof *sp->used);
     if (!sp->per_target || !sp->images || !sp->ids || !sp->fitness || !sp->recorded ||
         !sp->n_recorded || !sp->used)
-        return fail(s, "out of memory for %s", "the search");
+        return run_fail(s, "out of memory for %s", "the search");
     search_phase_recorded(s, sp);
     for (int j = 0; j < n; j++) {
         search_config c;
@@ -1495,7 +1495,7 @@ static int search_phase_create(run_state *s, search_phase *sp)
         c.seed = model_rng_stream(ps->seed, (uint64_t)s->targets[j]); /* a stream per target */
         char why[STIMULUS_ERR_SIZE];
         if (search_create(&sp->per_target[j], &c, why))
-            return fail(s, "%s", why);
+            return run_fail(s, "%s", why);
     }
     return 0;
 }
@@ -1516,16 +1516,16 @@ static int search_add_generation(run_state *s, search_phase *sp, int g)
             const float *image = x + (size_t)i * s->P;
             if (sp->used[j] < sp->n_recorded[j]) {
                 id = (int)sp->recorded[(size_t)j * recorded_per + (size_t)sp->used[j]++];
-                if (memcmp(image_at(s, id), image, (size_t)s->P * sizeof *image)) {
+                if (memcmp(run_image_at(s, id), image, (size_t)s->P * sizeof *image)) {
                     char what[128];
                     snprintf(what, sizeof what, "image %d of generation %d of target %d "
                              "(stimulus %d)", i, g, s->targets[j], id);
-                    return fail(s, "resume: the search rebuilt from its seed and the recorded "
+                    return run_fail(s, "resume: the search rebuilt from its seed and the recorded "
                                    "counts asks for another %s than the record holds", what);
                 }
-            } else if (image_add(s, image, NULL, STIMULUS_KIND_SEARCH, s->targets[j],
+            } else if (run_image_add(s, image, NULL, STIMULUS_KIND_SEARCH, s->targets[j],
                                  TIER_NONE, &id) ||
-                       record_shown(s, id, s->targets[j], STIMULUS_KIND_NAME_SEARCH, NAN)) {
+                       run_record_shown(s, id, s->targets[j], STIMULUS_KIND_NAME_SEARCH, NAN)) {
                 return 1;
             }
             sp->ids[(size_t)j * sp->population + i] = id;
@@ -1566,7 +1566,7 @@ static int search_tell_generation(run_state *s, search_phase *sp, int g)
     if (!sum || !trials || !sp->slot) {
         free(sum);
         free(trials);
-        return fail(s, "out of memory for %s", "the search's fitness");
+        return run_fail(s, "out of memory for %s", "the search's fitness");
     }
     for (int i = 0; i < s->images.count; i++)
         sp->slot[i] = -1;
@@ -1591,14 +1591,14 @@ static int search_tell_generation(run_state *s, search_phase *sp, int g)
         if (!isfinite(lowest)) {
             char what[96];
             snprintf(what, sizeof what, "generation %d of target %d", g, s->targets[j]);
-            status = fail(s, "search: every trial of %s was flagged", what);
+            status = run_fail(s, "search: every trial of %s was flagged", what);
             break;
         }
         for (int i = 0; i < pop; i++)
             sp->fitness[i] = (float)(tj[i] ? sj[i] / tj[i] : lowest);
         char why[STIMULUS_ERR_SIZE];
         if (search_tell(sp->per_target[j], sp->fitness, why))
-            status = fail(s, "%s", why);
+            status = run_fail(s, "%s", why);
     }
     free(sum);
     free(trials);
@@ -1617,7 +1617,7 @@ static int search_record_best(run_state *s, search_phase *sp, int record)
     s->search_best = malloc((size_t)s->n_targets * sizeof *s->search_best);
     if (!best || !s->search_best) {
         free(best);
-        return fail(s, "out of memory for %s", "the search's best");
+        return run_fail(s, "out of memory for %s", "the search's best");
     }
     int status = 0;
     for (int j = 0; j < s->n_targets && !status; j++) {
@@ -1626,18 +1626,18 @@ static int search_record_best(run_state *s, search_phase *sp, int record)
         int64_t id = -1;
         for (int i = 0; i < sp->population && id < 0; i++) {
             int64_t k = sp->ids[(size_t)j * sp->population + i];
-            if (!memcmp(image_at(s, k), best, (size_t)s->P * sizeof *best))
+            if (!memcmp(run_image_at(s, k), best, (size_t)s->P * sizeof *best))
                 id = k;
         }
         if (id < 0) {
-            status = fail(s, "the search's best image is none of its last generation's (%s)",
+            status = run_fail(s, "the search's best image is none of its last generation's (%s)",
                           "internal");
             break;
         }
         s->search_best[j] = id;
         status = record &&
-                 (record_value(s, s->targets[j], "search_best_stimulus", (double)id) ||
-                  record_value(s, s->targets[j], "search_best_mean", r.fitness));
+                 (run_record_value(s, s->targets[j], "search_best_stimulus", (double)id) ||
+                  run_record_value(s, s->targets[j], "search_best_mean", r.fitness));
     }
     free(best);
     return status;
@@ -1676,7 +1676,7 @@ static int evaluate_recorded(run_state *s, stats_interval *ci_out /* targets × 
 {
     double *v = malloc((size_t)(s->closed.count ? s->closed.count : 1) * sizeof *v);
     if (!v)
-        return fail(s, "out of memory for %s", "the evaluation");
+        return run_fail(s, "out of memory for %s", "the evaluation");
     for (int j = 0; j < s->n_targets; j++)
         for (int kind = 0; kind < KIND_COUNT; kind++) {
             int neuron = s->targets[j], id = stimulus_of(s, neuron, kind), n = 0;
@@ -1690,7 +1690,7 @@ static int evaluate_recorded(run_state *s, stats_interval *ci_out /* targets × 
             char why[CONTROLLER_ERR_SIZE];
             if (n && stats_evaluation_interval(v, n, neuron, kind, &ci, why)) {
                 free(v);
-                return fail(s, "evaluation: %s", why);
+                return run_fail(s, "evaluation: %s", why);
             }
             ci_out[j * KIND_COUNT + kind] = ci;
             record_evaluation e = {.neuron = neuron, .kind = stimulus_kind_name(kind), .mean = ci.mean,
@@ -1715,7 +1715,7 @@ static int evaluate_ratios(run_state *s, const stats_interval *ci, int *verdict)
 {
     float *ratio = malloc((size_t)(s->n_targets ? s->n_targets : 1) * sizeof(float));
     if (!ratio)
-        return fail(s, "out of memory for %s", "the ratios");
+        return run_fail(s, "out of memory for %s", "the ratios");
     s->res->median_ratio_recorded = NAN;
     int status = 0;
     for (int c = 0; c < SESSION_COMPARISONS && !status; c++) {
@@ -1746,13 +1746,13 @@ static int evaluate_ratios(run_state *s, const stats_interval *ci, int *verdict)
             continue;
         char name[96];
         session_comparison_name(cmp, "median_ratio", name, sizeof name);
-        status = record_value(s, -1, name, median);
+        status = run_record_value(s, -1, name, median);
         session_comparison_name(cmp, "targets_compared", name, sizeof name);
-        status = status || record_value(s, -1, name, n);
+        status = status || run_record_value(s, -1, name, n);
         session_comparison_name(cmp, "targets_beats", name, sizeof name);
-        status = status || record_value(s, -1, name, beat);
+        status = status || run_record_value(s, -1, name, beat);
         session_comparison_name(cmp, "targets_below", name, sizeof name);
-        status = status || record_value(s, -1, name, below);
+        status = status || run_record_value(s, -1, name, below);
     }
     free(ratio);
     return status;
@@ -1768,7 +1768,7 @@ static int evaluate_recorded_natural(run_state *s, const stats_interval *ci)
     const dataset *d = &s->data;
     float *ratio = malloc((size_t)(s->n_targets ? s->n_targets : 1) * sizeof(float));
     if (!ratio)
-        return fail(s, "out of memory for %s", "the ratios");
+        return run_fail(s, "out of memory for %s", "the ratios");
     int n = 0, status = 0;
     for (int j = 0; j < s->n_targets && !status; j++) {
         int neuron = s->targets[j];
@@ -1781,14 +1781,14 @@ static int evaluate_recorded_natural(run_state *s, const stats_interval *ci)
         double mei = ci[j * KIND_COUNT + STIMULUS_KIND_MEI].mean;
         if (isfinite(mei) && best > 0)
             ratio[n++] = (float)(mei / best);
-        status = record_value(s, neuron, "best_natural_recorded_training", best);
+        status = run_record_value(s, neuron, "best_natural_recorded_training", best);
     }
     s->res->recorded_natural_training_count = n;
     s->res->recorded_ratio_natural_training = n ? median_of(ratio, n) : NAN;
     free(ratio);
-    return status || (n && record_value(s, -1, "median_ratio_mei_over_best_natural_recorded_"
+    return status || (n && run_record_value(s, -1, "median_ratio_mei_over_best_natural_recorded_"
                                         "training", s->res->recorded_ratio_natural_training)) ||
-           (n && record_value(s, -1, "targets_compared_best_natural_recorded_training", n));
+           (n && run_record_value(s, -1, "targets_compared_best_natural_recorded_training", n));
 }
 
 /* The natural training images, gathered in chunks, to the ground truth. */
@@ -1797,11 +1797,11 @@ static int truth_add_naturals(run_state *s, stimulus_truth *t)
     int chunk = 128, k = 0;
     float *batch = malloc((size_t)chunk * (size_t)s->P * sizeof(float));
     if (!batch)
-        return fail(s, "out of memory for %s", "the ground truth");
+        return run_fail(s, "out of memory for %s", "the ground truth");
     for (int i = 0; i < s->images.count; i++) {
         if (s->images.kind[i] >= 0 || s->images.tier[i] != TIER_TRAIN)
             continue;
-        memcpy(batch + (size_t)k * s->P, image_at(s, i), (size_t)s->P * sizeof(float));
+        memcpy(batch + (size_t)k * s->P, run_image_at(s, i), (size_t)s->P * sizeof(float));
         if (++k == chunk) {
             stimulus_truth_add_naturals(t, batch, k);
             k = 0;
@@ -1835,13 +1835,13 @@ static int record_truth_comparisons(run_state *s, const float *truth)
         char name[96], what[96];
         session_comparison_name(cmp, "targets_compared", name, sizeof name);
         snprintf(what, sizeof what, "truth_%s", name);
-        status = record_value(s, -1, what, n);
+        status = run_record_value(s, -1, what, n);
         session_comparison_name(cmp, "targets_beats", name, sizeof name);
         snprintf(what, sizeof what, "truth_%s", name);
-        status = status || record_value(s, -1, what, above);
+        status = status || run_record_value(s, -1, what, above);
         session_comparison_name(cmp, "targets_below", name, sizeof name);
         snprintf(what, sizeof what, "truth_%s", name);
-        status = status || record_value(s, -1, what, below);
+        status = status || run_record_value(s, -1, what, below);
     }
     return status;
 }
@@ -1859,12 +1859,12 @@ static int record_search_truth(run_state *s, const stimulus_truth *t, const floa
     int n = s->n_targets, scored = 0, beats_natural = 0, beats_mei = 0;
     float *ratio = malloc((size_t)(n ? n : 1) * sizeof *ratio);
     if (!ratio)
-        return fail(s, "out of memory for %s", "the search's ground truth");
+        return run_fail(s, "out of memory for %s", "the search's ground truth");
     int status = 0;
     for (int j = 0; j < n && !status; j++) {
         const truth_row *r = stimulus_truth_row(t, j);
         float mei = truth[j * KIND_COUNT + STIMULUS_KIND_MEI];
-        status = record_value(s, r->neuron, "truth_search_best", search_truth[j]);
+        status = run_record_value(s, r->neuron, "truth_search_best", search_truth[j]);
         beats_natural += search_truth[j] > r->natural;
         beats_mei += search_truth[j] > mei;
         if (r->natural > 0.0f)
@@ -1877,9 +1877,9 @@ static int record_search_truth(run_state *s, const stimulus_truth *t, const floa
     s->res->truth_search_beats_mei = beats_mei;
     s->res->median_ratio_truth_search = median;
     return status ||
-           record_value(s, -1, "truth_median_ratio_search_over_best_natural", median) ||
-           record_value(s, -1, "truth_targets_search_beats_best_natural", beats_natural) ||
-           record_value(s, -1, "truth_targets_search_beats_mei", beats_mei);
+           run_record_value(s, -1, "truth_median_ratio_search_over_best_natural", median) ||
+           run_record_value(s, -1, "truth_targets_search_beats_best_natural", beats_natural) ||
+           run_record_value(s, -1, "truth_targets_search_beats_mei", beats_mei);
 }
 
 static int evaluate_truth(run_state *s, const int *verdict)
@@ -1902,12 +1902,12 @@ static int evaluate_truth(run_state *s, const int *verdict)
     stimulus_truth *t;
     char err[STIMULUS_ERR_SIZE];
     if (stimulus_truth_create(&t, &c, s->targets, s->n_targets, &s->budget, err))
-        return fail(s, "ground truth: %s", err);
+        return run_fail(s, "ground truth: %s", err);
     int status = 1;
     float *truth = malloc((size_t)(s->n_targets ? s->n_targets : 1) * KIND_COUNT * sizeof *truth);
     float *search_truth = malloc((size_t)(s->n_targets ? s->n_targets : 1) * sizeof *search_truth);
     if (!truth || !search_truth) {
-        fail(s, "out of memory for %s", "the ground truth");
+        run_fail(s, "out of memory for %s", "the ground truth");
         goto done;
     }
     if (truth_add_naturals(s, t))
@@ -1918,13 +1918,13 @@ static int evaluate_truth(run_state *s, const int *verdict)
             /* stimulus_truth keeps the kinds below TRUTH_KINDS; the others only computed */
             truth[j * KIND_COUNT + kind] =
                 id >= 0 ? stimulus_truth_score(t, j, kind < TRUTH_KINDS ? kind : -1,
-                                               image_at(s, id))
+                                               run_image_at(s, id))
                         : NAN;
         }
     for (int j = 0; s->search_best && j < s->n_targets; j++)
-        search_truth[j] = stimulus_truth_score(t, j, -1, image_at(s, s->search_best[j]));
+        search_truth[j] = stimulus_truth_score(t, j, -1, run_image_at(s, s->search_best[j]));
     if (stimulus_truth_finish(t, err)) {
-        fail(s, "ground truth: %s", err);
+        run_fail(s, "ground truth: %s", err);
         goto done;
     }
     if (s->search_best && record_search_truth(s, t, truth, search_truth))
@@ -1935,13 +1935,13 @@ static int evaluate_truth(run_state *s, const int *verdict)
             char name[64];
             snprintf(name, sizeof name, "truth_%s", stimulus_kind_name(kind));
             if (isfinite(truth[j * KIND_COUNT + kind]) &&
-                record_value(s, r->neuron, name, truth[j * KIND_COUNT + kind]))
+                run_record_value(s, r->neuron, name, truth[j * KIND_COUNT + kind]))
                 goto done;
         }
-        if (record_value(s, r->neuron, "truth_best_natural_training", r->natural) ||
-            record_value(s, r->neuron, "truth_best_natural_training_own_contrast",
+        if (run_record_value(s, r->neuron, "truth_best_natural_training", r->natural) ||
+            run_record_value(s, r->neuron, "truth_best_natural_training_own_contrast",
                          r->natural_raw) ||
-            record_value(s, r->neuron, "truth_optimum", r->optimum))
+            run_record_value(s, r->neuron, "truth_optimum", r->optimum))
             goto done;
     }
     /* The recording and the truth in one direction: a control the simulated
@@ -1958,7 +1958,7 @@ static int evaluate_truth(run_state *s, const int *verdict)
     s->res->truth_disagrees = disagrees;
     truth_summary all;
     if (stimulus_truth_summarize(t, TRUTH_ALL_TYPES, &all)) {
-        fail(s, "out of memory for %s", "the ground truth");
+        run_fail(s, "out of memory for %s", "the ground truth");
         goto done;
     }
     s->res->median_ratio_truth = all.over_natural;
@@ -1968,14 +1968,14 @@ static int evaluate_truth(run_state *s, const int *verdict)
     s->res->truth_scored = all.with_gabor < all.with_rf ? all.with_gabor : all.with_rf;
     /* Issue 3's criterion, in the record beside the median: how many targets'
      * MEIs drive their cells more than the matched Gabor and the RF map. */
-    status = record_value(s, -1, "truth_median_ratio_mei_over_best_natural",
+    status = run_record_value(s, -1, "truth_median_ratio_mei_over_best_natural",
                           s->res->median_ratio_truth) ||
-             record_value(s, -1, "truth_targets_mei_beats_gabor", all.beats_gabor) ||
-             record_value(s, -1, "truth_targets_mei_beats_rf", all.beats_rf) ||
-             record_value(s, -1, "truth_targets_scored", s->res->truth_scored) ||
-             record_value(s, -1, "truth_median_ratio_mei_over_best_natural_own_contrast",
+             run_record_value(s, -1, "truth_targets_mei_beats_gabor", all.beats_gabor) ||
+             run_record_value(s, -1, "truth_targets_mei_beats_rf", all.beats_rf) ||
+             run_record_value(s, -1, "truth_targets_scored", s->res->truth_scored) ||
+             run_record_value(s, -1, "truth_median_ratio_mei_over_best_natural_own_contrast",
                           all.over_natural_raw) ||
-             record_value(s, -1, "truth_recorded_beaten_disagrees", disagrees) ||
+             run_record_value(s, -1, "truth_recorded_beaten_disagrees", disagrees) ||
              record_truth_comparisons(s, truth);
 done:
     free(truth);
@@ -1995,14 +1995,14 @@ static int evaluate_truth_audio(run_state *s, const int *verdict)
     auditory_population *pop;
     char err[MODEL_ERR_SIZE];
     if (auditory_population_create(&pop, &c, err))
-        return fail(s, "ground truth: %s", err);
+        return run_fail(s, "ground truth: %s", err);
     int N = c.neurons, n_t = s->n_targets;
     float *rates = malloc((size_t)N * sizeof(float));
     float *natural = malloc((size_t)N * sizeof(float)); /* best over training clips */
     float *ratio = malloc((size_t)(n_t ? n_t : 1) * sizeof(float));
     int status = 1, scored = 0, beats = 0, beats_strf = 0, beats_tone = 0, disagrees = 0;
     if (!rates || !natural || !ratio) {
-        fail(s, "out of memory for %s", "the ground truth");
+        run_fail(s, "out of memory for %s", "the ground truth");
         goto done;
     }
     for (int n = 0; n < N; n++)
@@ -2010,7 +2010,7 @@ static int evaluate_truth_audio(run_state *s, const int *verdict)
     for (int i = 0; i < s->images.count; i++) {
         if (s->images.kind[i] >= 0 || s->images.tier[i] != TIER_TRAIN)
             continue;
-        auditory_population_rates_image(pop, image_at(s, i), 1, rates);
+        auditory_population_rates_image(pop, run_image_at(s, i), 1, rates);
         for (int n = 0; n < N; n++)
             natural[n] = fmaxf(natural[n], rates[n]);
     }
@@ -2022,14 +2022,14 @@ static int evaluate_truth_audio(run_state *s, const int *verdict)
             shown[kind] = NAN;
             if (id < 0)
                 continue;
-            auditory_population_rates_image(pop, image_at(s, id), 1, rates);
+            auditory_population_rates_image(pop, run_image_at(s, id), 1, rates);
             shown[kind] = rates[n];
             char name[64];
             snprintf(name, sizeof name, "truth_%s", stimulus_kind_name(kind));
-            if (record_value(s, n, name, shown[kind]))
+            if (run_record_value(s, n, name, shown[kind]))
                 goto done;
         }
-        if (record_value(s, n, "truth_best_natural_training", natural[n]))
+        if (run_record_value(s, n, "truth_best_natural_training", natural[n]))
             goto done;
         if (isfinite(shown[STIMULUS_KIND_MEI]) && natural[n] > 0) {
             ratio[scored++] = (float)(shown[STIMULUS_KIND_MEI] / natural[n]);
@@ -2050,15 +2050,15 @@ static int evaluate_truth_audio(run_state *s, const int *verdict)
     s->res->truth_beats_rf = stimulus_of(s, s->targets[0], STIMULUS_KIND_RF) >= 0 ? beats_strf : -1;
     s->res->truth_beats_tone =
         stimulus_of(s, s->targets[0], STIMULUS_KIND_TONE) >= 0 ? beats_tone : -1;
-    status = record_value(s, -1, "truth_median_ratio_mei_over_best_natural",
+    status = run_record_value(s, -1, "truth_median_ratio_mei_over_best_natural",
                           s->res->median_ratio_truth) ||
-             record_value(s, -1, "truth_targets_mei_beats_best_natural", beats) ||
+             run_record_value(s, -1, "truth_targets_mei_beats_best_natural", beats) ||
              (s->res->truth_beats_rf >= 0 &&
-              record_value(s, -1, "truth_targets_mei_beats_rf", beats_strf)) ||
+              run_record_value(s, -1, "truth_targets_mei_beats_rf", beats_strf)) ||
              (s->res->truth_beats_tone >= 0 &&
-              record_value(s, -1, "truth_targets_mei_beats_tone", beats_tone)) ||
-             record_value(s, -1, "truth_targets_scored", scored) ||
-             record_value(s, -1, "truth_recorded_beaten_disagrees", disagrees);
+              run_record_value(s, -1, "truth_targets_mei_beats_tone", beats_tone)) ||
+             run_record_value(s, -1, "truth_targets_scored", scored) ||
+             run_record_value(s, -1, "truth_recorded_beaten_disagrees", disagrees);
 done:
     free(rates);
     free(natural);
@@ -2074,11 +2074,11 @@ static int note_no_truth(run_state *s)
     const char *note = "no ground-truth evaluation: the stream comes from an external "
                        "acquisition system (virtual_rig.enabled false); the MEIs are evaluated "
                        "on the recorded responses only";
-    progress(s, note, 1);
+    run_progress(s, note, 1);
     return session_record_note(s->rec, note, s->err);
 }
 
-static int phase_evaluation(run_state *s)
+static int run_phase_evaluation(run_state *s)
 {
     size_t n = (size_t)(s->n_targets ? s->n_targets : 1);
     stats_interval *ci = malloc(n * KIND_COUNT * sizeof *ci);
@@ -2086,14 +2086,14 @@ static int phase_evaluation(run_state *s)
     if (!ci || !verdict) {
         free(ci);
         free(verdict);
-        return fail(s, "out of memory for %s", "the evaluation");
+        return run_fail(s, "out of memory for %s", "the evaluation");
     }
-    int status = phase(s, "evaluation", "begin") || evaluate_recorded(s, ci) ||
+    int status = run_phase(s, "evaluation", "begin") || evaluate_recorded(s, ci) ||
                  evaluate_ratios(s, ci, verdict) || evaluate_recorded_natural(s, ci) ||
                  (!s->p->virtual_rig.enabled ? note_no_truth(s)
                   : s->audio                 ? evaluate_truth_audio(s, verdict)
                                              : evaluate_truth(s, verdict)) ||
-                 phase(s, "evaluation", "end");
+                 run_phase(s, "evaluation", "end");
     free(ci);
     free(verdict);
     return status;
@@ -2103,31 +2103,31 @@ static int phase_evaluation(run_state *s)
 
 /* The rig's pid and start time go to the record too (and to virtual_rig.pid,
  * which a resume reads to stop a rig its killed controller left). */
-static int note_rig(run_state *s, const char *what)
+static int run_note_rig(run_state *s, const char *what)
 {
     char note[256];
     snprintf(note, sizeof note, "virtual rig %s: pid %d, start time %llu (its log: "
              "virtual_rig.log in the session folder)", what, (int)s->rig.pid,
              s->rig.start_time);
-    progress(s, note, 1);
+    run_progress(s, note, 1);
     return session_record_note(s->rec, note, s->err);
 }
 
-static int phase_start(run_state *s)
+static int run_phase_start(run_state *s)
 {
     const protocol *p = s->p;
     if (make_session_dir(s) || session_lock_take(s->dir, 0, &s->lock, s->err) ||
         session_record_create_for(s->dir, p, &s->rec, s->err) ||
-        phase(s, "start", "begin"))
+        run_phase(s, "start", "begin"))
         return 1;
     if (p->virtual_rig.enabled) {
         const char *exe = s->o->rig_executable ? s->o->rig_executable : "/proc/self/exe";
-        if (rig_process_start(&s->rig, exe, p, s->dir, s->err) || note_rig(s, "started"))
+        if (rig_process_start(&s->rig, exe, p, s->dir, s->err) || run_note_rig(s, "started"))
             return 1;
     }
-    if (open_streams(s) || wait_for_stream(s) || open_presenter(s))
+    if (run_open_streams(s) || run_wait_for_stream(s) || run_open_presenter(s))
         return 1;
-    return phase(s, "start", "end");
+    return run_phase(s, "start", "end");
 }
 
 static void run_destroy(run_state *s)
@@ -2202,7 +2202,7 @@ static int run_init(run_state *s, const protocol *p, const run_options *o, run_r
     /* FFTW's planner is process-global: the fit thread and synthesis both plan. */
     fftwf_make_planner_thread_safe();
     /* An external acquisition system's units may be learned from its stream. */
-    return set_units(s, p->virtual_rig.enabled ? p->virtual_rig.neurons
+    return run_set_units(s, p->virtual_rig.enabled ? p->virtual_rig.neurons
                         : p->endpoints.units ? p->endpoints.units + p->endpoints.electrodes : 0);
 }
 
@@ -2213,7 +2213,7 @@ static int run_init(run_state *s, const protocol *p, const run_options *o, run_r
  * everything queued. Every trial recorded unflagged had its window covered
  * by the stream when it was recorded (flag_uncovered_trial), so its spikes
  * are among those: nothing is waited for. */
-static int drain_stream_tail(run_state *s)
+static int run_drain_stream_tail(run_state *s)
 {
     if (!s->stream || s->stream_failed)
         return 0;
@@ -2225,7 +2225,7 @@ static int drain_stream_tail(run_state *s)
         if (r)
             return 1;
     }
-    return note_openephys(s);
+    return run_note_openephys(s);
 }
 
 /* The last notes, then everything stopped and the record closed. */
@@ -2234,11 +2234,11 @@ static int run_finish(run_state *s, int status, char *err)
     run_result *out = s->res;
     out->seconds = seconds_since(s->start_ns);
     if (!status) {
-        status = drain_stream_tail(s);
+        status = run_drain_stream_tail(s);
     } else if (s->rec) { /* what the stream holds is recorded even so; the error stands */
         char *reason = s->err, ignored[CONTROLLER_ERR_SIZE];
         s->err = ignored;
-        drain_stream_tail(s);
+        run_drain_stream_tail(s);
         s->err = reason;
     }
     if (!status) {
@@ -2273,9 +2273,9 @@ int run_session(const protocol *p, const run_options *o, run_result *out, char *
     int64_t *closed = NULL;
     int n_closed = 0;
     int status = run_init(&s, p, o, out, o->out_dir ? o->out_dir : p->output, err);
-    status = status || phase_start(&s) || phase_recording(&s) || phase_fit(&s) ||
-             phase_synthesis(&s, &closed, &n_closed) || phase_closed_loop(&s, closed, n_closed) ||
-             phase_search(&s) || phase_evaluation(&s);
+    status = status || run_phase_start(&s) || run_phase_recording(&s) || run_phase_fit(&s) ||
+             run_phase_synthesis(&s, &closed, &n_closed) || run_phase_closed_loop(&s, closed, n_closed) ||
+             phase_search(&s) || run_phase_evaluation(&s);
     free(closed);
     return run_finish(&s, status, err);
 }
@@ -2321,7 +2321,7 @@ static int earlier_trial_add(run_state *s, resume_scan *r, const record_view *v)
     if (record_trial_read(v, &rt, s->err))
         return 1;
     int malformed = !rt.block || rt.neurons != s->N; /* a run's trials have their block */
-    int status = malformed ? fail(s, "a trial record of the session is malformed (%s)", "resume")
+    int status = malformed ? run_fail(s, "a trial record of the session is malformed (%s)", "resume")
                            : earlier_trial_keep(s, r, &rt);
     free(rt.decoded);
     return status;
@@ -2348,7 +2348,7 @@ static int earlier_trial_keep(run_state *s, resume_scan *r, const record_trial *
         if (d)
             t->counts = d;
         if (!n || !a || !b || !c || !d)
-            return fail(s, "out of memory for %s", "the earlier trials");
+            return run_fail(s, "out of memory for %s", "the earlier trials");
         t->capacity = cap;
     }
     t->trial[t->count] = rt->trial;
@@ -2371,7 +2371,7 @@ static int scan_record(run_state *s, const record_view *v, resume_scan *r)
         record_phase ph;
         if (record_phase_read(v, &ph, s->err))
             return 0; /* not a phase to go by */
-        int k = phase_index(ph.phase);
+        int k = run_phase_index(ph.phase);
         if (k >= 0 && !strcmp(ph.event, "begin"))
             s->begun |= 1u << k;
         if (k >= 0 && !strcmp(ph.event, "end"))
@@ -2430,21 +2430,21 @@ static int load_closed_stimulus(run_state *s, const record_view *v, resume_scan 
     if (v->type != RECORD_STIMULUS)
         return 0;
     if (record_stimulus_read(v, &st, s->err))
-        return fail(s, "a stimulus record of the session is malformed (%s)", "resume");
+        return run_fail(s, "a stimulus record of the session is malformed (%s)", "resume");
     int status = 0, kind = -2, got;
     if (strcmp(st.kind, STIMULUS_KIND_NAME_NATURAL)) {
         /* Audio: the clip as played is the stimulus (its pixels the cochleagram). */
         if ((size_t)st.height * (size_t)st.width != (size_t)s->P ||
             (s->audio && (!st.samples || st.sample_count != s->S)))
-            status = fail(s, "a stimulus record of the session is malformed (%s)", "resume");
+            status = run_fail(s, "a stimulus record of the session is malformed (%s)", "resume");
         int named = stimulus_kind_parse(st.kind);
         if (named >= 0 && named < KIND_COUNT && (s->ended >> 3 & 1))
             kind = named;
         if (!status)
-            status = image_add(s, st.pixels, s->audio ? st.samples : NULL, kind,
+            status = run_image_add(s, st.pixels, s->audio ? st.samples : NULL, kind,
                                (int)st.neuron, TIER_NONE, &got);
         if (!status && got != st.stimulus_id)
-            status = fail(s, "the record's stimulus ids are not consecutive (%s)", "resume");
+            status = run_fail(s, "the record's stimulus ids are not consecutive (%s)", "resume");
     }
     free(st.decoded);
     return status;
@@ -2452,7 +2452,7 @@ static int load_closed_stimulus(run_state *s, const record_view *v, resume_scan 
 
 /* Drops from `order` one entry per earlier trial of that block (acknowledged
  * or flagged: either way it was shown); what is left is shown again. */
-static int remaining_of(const resume_scan *r, int closed, int64_t *order, int count)
+static int run_resume_remaining(const resume_scan *r, int closed, int64_t *order, int count)
 {
     const earlier_trials *t = &r->trials;
     uint8_t *used = calloc((size_t)(count ? count : 1), 1);
@@ -2481,23 +2481,23 @@ static int run_search(run_state *s, const resume_scan *r)
         return 0;
     int ended = r && (s->ended >> 6 & 1);
     search_phase sp;
-    int status = search_phase_create(s, &sp) || (!ended && phase(s, "search", "begin"));
+    int status = search_phase_create(s, &sp) || (!ended && run_phase(s, "search", "begin"));
     for (int g = 0; !status && g < s->p->search.generations; g++) {
         int total = 0;
         status = search_add_generation(s, &sp, g);
         int64_t *order = status ? NULL : search_order(s, &sp, g, &total);
         if (!status && !order)
-            status = fail(s, "out of memory for %s", "the search's schedule");
+            status = run_fail(s, "out of memory for %s", "the search's schedule");
         if (!status && r)
-            total = remaining_of(r, 2, order, total);
+            total = run_resume_remaining(r, 2, order, total);
         if (!status && total < 0)
-            status = fail(s, "out of memory for %s", "the search's schedule");
+            status = run_fail(s, "out of memory for %s", "the search's schedule");
         status = status || (total > 0 && run_block(s, "search", order, total, 0)) ||
                  search_tell_generation(s, &sp, g);
         free(order);
     }
     status = status || search_record_best(s, &sp, !ended) ||
-             (!ended && phase(s, "search", "end"));
+             (!ended && run_phase(s, "search", "end"));
     search_phase_free(&sp, s->n_targets);
     return status;
 }
@@ -2515,13 +2515,13 @@ static int replay_earlier_trials(run_state *s, const resume_scan *r)
         if (t->flags[i] || id < 0 || id >= s->images.count)
             continue;
         if (s->images.kind[id] >= 0) {
-            if (closed_add(s, t->trial[i], id, counts))
+            if (run_closed_add(s, t->trial[i], id, counts))
                 return 1;
         } else if (s->images.kind[id] == -1 && !(s->ended >> 2 & 1)) {
-            if (!s->fit && start_fit_worker(s))
+            if (!s->fit && run_start_fit_worker(s))
                 return 1;
-            if (fit_worker_add(s->fit, image_at(s, id), counts, s->images.tier[id], id))
-                return fail(s, "out of memory for %s trials", "the fit's");
+            if (fit_worker_add(s->fit, run_image_at(s, id), counts, s->images.tier[id], id))
+                return run_fail(s, "out of memory for %s trials", "the fit's");
         }
     }
     return 0;
@@ -2541,14 +2541,14 @@ static int next_truth_index(const run_state *s)
 
 static int resume_start(run_state *s)
 {
-    if (phase(s, "start", "begin"))
+    if (run_phase(s, "start", "begin"))
         return 1;
     /* The killed controller's rig exits by itself (it asked for SIGTERM when
      * its parent dies); one that has not yet is stopped here, before the new
      * one needs its ports. */
     char note[256];
     rig_process_stop_earlier(s->dir, 10000, note, sizeof note);
-    progress(s, note, 1);
+    run_progress(s, note, 1);
     if (session_record_note(s->rec, note, s->err))
         return 1;
     if (s->p->virtual_rig.enabled) {
@@ -2559,12 +2559,12 @@ static int resume_start(run_state *s)
         char what[64];
         snprintf(what, sizeof what, "restarted, its ground truth to rig_truth.%d",
                  s->rig.truth_index);
-        if (note_rig(s, what))
+        if (run_note_rig(s, what))
             return 1;
     }
-    if (open_streams(s) || wait_for_stream(s) || open_presenter(s))
+    if (run_open_streams(s) || run_wait_for_stream(s) || run_open_presenter(s))
         return 1;
-    return (s->ended & 1) ? 0 : phase(s, "start", "end");
+    return (s->ended & 1) ? 0 : run_phase(s, "start", "end");
 }
 
 /* The natural images made again from the protocol, before anything is
@@ -2577,7 +2577,7 @@ static int resume_natural_images(run_state *s, resume_scan *r)
     r->natural = malloc((n ? n : 1) * sizeof(float));
     r->natural_clips = s->audio ? malloc((samples ? samples : 1) * sizeof(float)) : NULL;
     if (!r->natural || (s->audio && !r->natural_clips))
-        return fail(s, "out of memory for %s", "the natural images");
+        return run_fail(s, "out of memory for %s", "the natural images");
     return session_natural_stimuli(s->p, r->images.count, &r->images, r->natural,
                                    r->natural_clips, &r->repair, s->err);
 }
@@ -2589,15 +2589,15 @@ static int resume_recording(run_state *s, resume_scan *r)
     int64_t *order = NULL;
     int count = 0;
     char note[512];
-    if (phase(s, "recording", "begin") ||
-        record_natural_images(s, &order, &count, r->natural, r->natural_clips, &r->images))
+    if (run_phase(s, "recording", "begin") ||
+        run_record_natural_images(s, &order, &count, r->natural, r->natural_clips, &r->images))
         return 1;
     free(r->natural); /* the image table holds them now */
     r->natural = NULL;
     free(r->natural_clips);
     r->natural_clips = NULL;
     if (session_image_repair_note(&r->repair, s->p, note, sizeof note)) {
-        progress(s, note, 1);
+        run_progress(s, note, 1);
         if (session_record_note(s->rec, note, s->err))
             return 1;
     }
@@ -2608,13 +2608,13 @@ static int resume_recording(run_state *s, resume_scan *r)
         status = 0;
         goto done;
     }
-    count = remaining_of(r, 0, order, count);
+    count = run_resume_remaining(r, 0, order, count);
     if (count < 0) {
-        fail(s, "out of memory for %s", "the schedule");
+        run_fail(s, "out of memory for %s", "the schedule");
         goto done;
     }
     status = (count > 0 && run_block(s, "recording", order, count, 1)) ||
-             phase(s, "recording", "end");
+             run_phase(s, "recording", "end");
 done:
     free(order);
     return status;
@@ -2633,7 +2633,7 @@ static int load_results(run_state *s, const record_view *v, resume_scan *r)
     if (v->type != RECORD_EVALUATION)
         return 0;
     if (record_evaluation_read(v, &e, why))
-        return fail(s, "an evaluation record of the session is malformed (%s)", why);
+        return run_fail(s, "an evaluation record of the session is malformed (%s)", why);
     int status = load_result(s, &e);
     free(e.decoded);
     return status;
@@ -2681,7 +2681,7 @@ static int load_result(run_state *s, const record_evaluation *e)
     if (strcmp(kind, "test_metrics"))
         return 0;
     if (!e->corr_to_average)
-        return fail(s, "the session's test_metrics record is malformed (%s)", "resume");
+        return run_fail(s, "the session's test_metrics record is malformed (%s)", "resume");
     s->res->test_feve_mean = e->mean;
     s->res->test_corr_mean = stats_finite_mean(e->corr_to_average, e->n);
     return 0;
@@ -2703,7 +2703,7 @@ static int load_fitted_models(run_state *s, model **models, int *count)
         if (model_load(&models[*count], path, err)) {
             for (int k = 0; k < *count; k++)
                 model_destroy(models[k]);
-            return fail(s, "%s", err);
+            return run_fail(s, "%s", err);
         }
         model_set_threads(models[*count], s->p->model.threads);
     }
@@ -2715,13 +2715,13 @@ static int load_fitted_models(run_state *s, model **models, int *count)
 static int resume_fit(run_state *s)
 {
     if (!(s->ended >> 2 & 1))
-        return phase_fit(s);
+        return run_phase_fit(s);
     model *models[SESSION_ENSEMBLE_MAX];
     int count;
     if (load_fitted_models(s, models, &count))
         return 1;
     session_dataset sd;
-    if (load_recorded_data(s, &sd)) {
+    if (run_load_recorded_data(s, &sd)) {
         for (int k = 0; k < count; k++)
             model_destroy(models[k]);
         return 1;
@@ -2735,12 +2735,12 @@ static int resume_fit(run_state *s)
 static int resume_synthesis(run_state *s, int64_t **ids, int *count)
 {
     if (!(s->ended >> 3 & 1))
-        return phase_synthesis(s, ids, count);
+        return run_phase_synthesis(s, ids, count);
     int n = 0;
     *ids = malloc((size_t)(s->images.count ? s->images.count : 1) * sizeof(int64_t));
     s->targets = malloc((size_t)(s->N ? s->N : 1) * sizeof(int));
     if (!*ids || !s->targets)
-        return fail(s, "out of memory for %s", "the closed-loop stimuli");
+        return run_fail(s, "out of memory for %s", "the closed-loop stimuli");
     for (int i = 0; i < s->images.count; i++) {
         if (s->images.kind[i] < 0 || s->images.kind[i] == STIMULUS_KIND_SEARCH)
             continue; /* the search phase's images are its own (run_search) */
@@ -2763,14 +2763,14 @@ static int resume_closed_loop(run_state *s, const resume_scan *r, const int64_t 
     if (s->ended >> 4 & 1)
         return 0;
     int total;
-    int64_t *order = closed_loop_order(s, stimuli, count, &total);
+    int64_t *order = run_closed_loop_order(s, stimuli, count, &total);
     if (!order)
-        return fail(s, "out of memory for %s", "the closed-loop schedule");
-    total = remaining_of(r, 1, order, total);
-    int status = total < 0 ? fail(s, "out of memory for %s", "the schedule") : 0;
-    status = status || phase(s, "closed_loop", "begin") ||
+        return run_fail(s, "out of memory for %s", "the closed-loop schedule");
+    total = run_resume_remaining(r, 1, order, total);
+    int status = total < 0 ? run_fail(s, "out of memory for %s", "the schedule") : 0;
+    status = status || run_phase(s, "closed_loop", "begin") ||
              (total > 0 && run_block(s, "closed_loop", order, total, 0)) ||
-             phase(s, "closed_loop", "end");
+             run_phase(s, "closed_loop", "end");
     free(order);
     return status;
 }
@@ -2785,7 +2785,7 @@ static int recorded_units(run_state *s, const record_view *v, resume_scan *r)
     if (s->N || v->type != RECORD_TRIAL || record_trial_read(v, &t, s->err))
         return 0;
     free(t.decoded);
-    return set_units(s, t.neurons);
+    return run_set_units(s, t.neurons);
 }
 
 /* The protocol a session started with: its first record, session_start. */
@@ -2885,7 +2885,7 @@ int run_resume(const char *dir, const run_options *o, run_result *out, char *err
              (!s.N && each_record(&s, NULL, recorded_units)) || each_record(&s, &r, scan_record) ||
              refuse_finished(&s) || session_record_note(rec, note, err);
     if (!status) {
-        progress(&s, note, 1);
+        run_progress(&s, note, 1);
         s.next_trial = r.max_trial + 1; /* shown again as new trial numbers */
     }
     /* Results of phases that ended are read back, not computed again. */
@@ -2896,7 +2896,7 @@ int run_resume(const char *dir, const run_options *o, run_result *out, char *err
              resume_start(&s) || resume_recording(&s, &r) ||
              resume_fit(&s) || resume_synthesis(&s, &closed, &n_closed) ||
              resume_closed_loop(&s, &r, closed, n_closed) || run_search(&s, &r) ||
-             phase_evaluation(&s)));
+             run_phase_evaluation(&s)));
     free(closed);
     resume_scan_free(&r);
     status = run_finish(&s, status, err);
