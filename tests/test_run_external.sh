@@ -195,7 +195,7 @@ check "jittered gaps: each trial's schedule record gives its own, and the displa
 # `spikes` records through the Python reader: sample number, sorted_id and
 # electrode exactly, all of them: the stand-in sends spikes only inside
 # trials' windows, and the run drains the stream's last batch before it closes
-# the record (run.c drain_stream_tail).
+# the record (run_stream.c run_drain_stream_tail).
 $py - "$work/oe_session" "$tests/../python" "$work/oe_truth_spikes.npy" >"$work/err" 2>&1 <<'PY'
 import sys
 import numpy as np
@@ -341,7 +341,7 @@ check "... before anything was shown (no display opened, no flip recorded)" \
 # A rig that stops sending before the session's end (the GUI stopped for
 # good): the recording block's later trials never complete and the run
 # stops, saying so. What it recorded is honest: a trial is recorded unflagged
-# only once the stream has covered its window (run.c flag_uncovered_trial),
+# only once the stream has covered its window (run_trials.c flag_uncovered_trial),
 # so every unflagged trial's window ends within the recorded bins and its
 # counts are what the rig sent, and every spike sent is in the record.
 $py "$tests/openephys_rig.py" "$oestream" "$sync" 20 24 "$work/oe_cut_truth.npy" \
