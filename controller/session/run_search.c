@@ -9,9 +9,11 @@
 #include "stimulus.h"
 
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The search library writes its reasons straight into the run's error buffer. */
+_Static_assert(STIMULUS_ERR_SIZE <= CONTROLLER_ERR_SIZE, "a search error fits s->err");
 
 typedef struct search_phase {
     search **per_target;
@@ -86,9 +88,8 @@ static int search_phase_create(run_state *s, search_phase *sp)
         c.primitives = ps->primitives;
         c.trials_per_fitness = ps->repeats;
         c.seed = model_rng_stream(ps->seed, (uint64_t)s->targets[j]); /* a stream per target */
-        char why[STIMULUS_ERR_SIZE];
-        if (search_create(&sp->per_target[j], &c, why))
-            return run_fail(s, "%s", why);
+        if (search_create(&sp->per_target[j], &c, s->err))
+            return 1;
     }
     return 0;
 }
@@ -110,11 +111,10 @@ static int search_add_generation(run_state *s, search_phase *sp, int g)
             if (sp->used[j] < sp->n_recorded[j]) {
                 id = (int)sp->recorded[(size_t)j * recorded_per + (size_t)sp->used[j]++];
                 if (memcmp(run_image_at(s, id), image, (size_t)s->P * sizeof *image)) {
-                    char what[128];
-                    snprintf(what, sizeof what, "image %d of generation %d of target %d "
-                             "(stimulus %d)", i, g, s->targets[j], id);
-                    return run_fail(s, "resume: the search rebuilt from its seed and the recorded "
-                                   "counts asks for another %s than the record holds", what);
+                    return controller_fail(s->err, "resume: the search rebuilt from its seed "
+                                           "and the recorded counts asks for another image %d "
+                                           "of generation %d of target %d (stimulus %d) than "
+                                           "the record holds", i, g, s->targets[j], id);
                 }
             } else if (run_image_add(s, image, NULL, STIMULUS_KIND_SEARCH, s->targets[j],
                                  TIER_NONE, &id) ||
@@ -182,16 +182,14 @@ static int search_tell_generation(run_state *s, search_phase *sp, int g)
             if (tj[i] && sj[i] / tj[i] < lowest)
                 lowest = sj[i] / tj[i];
         if (!isfinite(lowest)) {
-            char what[96];
-            snprintf(what, sizeof what, "generation %d of target %d", g, s->targets[j]);
-            status = run_fail(s, "search: every trial of %s was flagged", what);
+            status = controller_fail(s->err, "search: every trial of generation %d of target "
+                                     "%d was flagged", g, s->targets[j]);
             break;
         }
         for (int i = 0; i < pop; i++)
             sp->fitness[i] = (float)(tj[i] ? sj[i] / tj[i] : lowest);
-        char why[STIMULUS_ERR_SIZE];
-        if (search_tell(sp->per_target[j], sp->fitness, why))
-            status = run_fail(s, "%s", why);
+        if (search_tell(sp->per_target[j], sp->fitness, s->err))
+            status = 1;
     }
     free(sum);
     free(trials);
