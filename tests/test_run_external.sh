@@ -83,9 +83,22 @@ check "endpoints.units that the stream contradicts: exit 1, saying so ($(cat "$w
 kill -TERM $rig
 wait $rig
 
-run run "$work/silent.yaml" --out "$work/silent"
+# Run without OMP_WAIT_POLICY (meson's test environment sets it): libgomp
+# reads it only as it loads, so inception starts itself again with
+# OMP_WAIT_POLICY=passive (main.c), which the process's initial environment
+# (/proc/PID/environ, the same pid after execv) then shows. The stream's
+# 1 s timeout leaves the time to look.
+env -u OMP_WAIT_POLICY "$inception" run "$work/silent.yaml" --out "$work/silent" \
+    >"$work/out" 2>"$work/err" &
+pid=$!
+sleep 0.3
+omp=$(tr '\0' '\n' <"/proc/$pid/environ" | grep '^OMP_WAIT_POLICY=')
+wait $pid
+echo $? >"$work/status"
 check "nothing on the stream: exit 1 naming the endpoint ($(cat "$work/err"))" \
     '[ $(status) = 1 ] && grep -q "$stream" "$work/err"'
+check "started without OMP_WAIT_POLICY, the run restarted itself with it passive (${omp:-none})" \
+    '[ "$omp" = OMP_WAIT_POLICY=passive ]'
 check "... before anything was shown (no display opened, no flip recorded)" \
     '! grep -q "^display:" "$work/out" && [ "$(flips "$work/silent/session.rec")" = 0 ]'
 # Open Ephys: its ZMQ Interface plugin's messages from a live stand-in
