@@ -83,9 +83,22 @@ check "endpoints.units that the stream contradicts: exit 1, saying so ($(cat "$w
 kill -TERM $rig
 wait $rig
 
-run run "$work/silent.yaml" --out "$work/silent"
+# Run without OMP_WAIT_POLICY (meson's test environment sets it): libgomp
+# reads it only as it loads, so inception starts itself again with
+# OMP_WAIT_POLICY=passive (main.c), which the process's initial environment
+# (/proc/PID/environ, the same pid after execv) then shows. The stream's
+# 1 s timeout leaves the time to look.
+env -u OMP_WAIT_POLICY "$inception" run "$work/silent.yaml" --out "$work/silent" \
+    >"$work/out" 2>"$work/err" &
+pid=$!
+sleep 0.3
+omp=$(tr '\0' '\n' <"/proc/$pid/environ" | grep '^OMP_WAIT_POLICY=')
+wait $pid
+echo $? >"$work/status"
 check "nothing on the stream: exit 1 naming the endpoint ($(cat "$work/err"))" \
     '[ $(status) = 1 ] && grep -q "$stream" "$work/err"'
+check "started without OMP_WAIT_POLICY, the run restarted itself with it passive (${omp:-none})" \
+    '[ "$omp" = OMP_WAIT_POLICY=passive ]'
 check "... before anything was shown (no display opened, no flip recorded)" \
     '! grep -q "^display:" "$work/out" && [ "$(flips "$work/silent/session.rec")" = 0 ]'
 # Open Ephys: its ZMQ Interface plugin's messages from a live stand-in
@@ -195,7 +208,7 @@ check "jittered gaps: each trial's schedule record gives its own, and the displa
 # `spikes` records through the Python reader: sample number, sorted_id and
 # electrode exactly, all of them: the stand-in sends spikes only inside
 # trials' windows, and the run drains the stream's last batch before it closes
-# the record (run.c drain_stream_tail).
+# the record (run_stream.c run_drain_stream_tail).
 $py - "$work/oe_session" "$tests/../python" "$work/oe_truth_spikes.npy" >"$work/err" 2>&1 <<'PY'
 import sys
 import numpy as np
@@ -341,7 +354,7 @@ check "... before anything was shown (no display opened, no flip recorded)" \
 # A rig that stops sending before the session's end (the GUI stopped for
 # good): the recording block's later trials never complete and the run
 # stops, saying so. What it recorded is honest: a trial is recorded unflagged
-# only once the stream has covered its window (run.c flag_uncovered_trial),
+# only once the stream has covered its window (run_trials.c flag_uncovered_trial),
 # so every unflagged trial's window ends within the recorded bins and its
 # counts are what the rig sent, and every spike sent is in the record.
 $py "$tests/openephys_rig.py" "$oestream" "$sync" 20 24 "$work/oe_cut_truth.npy" \

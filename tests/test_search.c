@@ -118,6 +118,10 @@ static void test_budget_and_climb(void)
     CHECK(r.evaluations > 1 && r.generation == generations && isfinite(r.fitness),
           "the best was shown %d times (its mean count %.2f) after %d generations",
           r.evaluations, r.fitness, r.generation);
+    /* `images` still holds the last generation asked, the one told last. */
+    CHECK(r.index >= 0 && r.index < c.population &&
+              !memcmp(best, images + (size_t)r.index * P, sizeof best),
+          "the best's index (%d) names its image among the last generation's", r.index);
     search_destroy(s);
 }
 
@@ -264,6 +268,9 @@ static void test_handover(void)
     /* Means of small counts: exact in float, compared with a tolerance of
      * float rounding only. */
     search_result one = handover(1), many = handover(20);
+    /* Generation 10 was asked with the elites ranked C (5.5 once), A (5 over 10): C at 0. */
+    CHECK(one.index == 1 && many.index == 0, "the index names A (1) and C (0) in the last "
+          "generation told (handed: %d and %d)", one.index, many.index);
     CHECK(one.evaluations == 11 && fabsf(one.fitness - 5.0f) < 1e-5f,
           "one trial per showing: the elite shown 11 times at 5 is handed over, not the "
           "newcomer at 5.5 (handed: %d showings, mean %.2f)", one.evaluations, one.fitness);

@@ -101,15 +101,13 @@ static void show_progress(const run_status *s, void *user)
     fflush(stdout);
 }
 
-/* What `run` and `resume` share: the environment for SDL and OpenMP, the
- * signals, the session, its summary and its report. `remote`: the display
- * is another computer's (display.endpoint), so no presenter runs here. */
+/* What `run` and `resume` share: the environment for SDL, the signals, the
+ * session, its summary and its report (OpenMP's passive workers: main.c,
+ * before the command). `remote`: the display is another computer's
+ * (display.endpoint), so no presenter runs here. */
 static void prepare_environment(int *mode, int remote)
 {
-    /* Before SDL or OpenMP start: spinning OpenMP workers would starve the
-     * presenter on a small machine, and with no display the presenter
-     * renders offscreen. */
-    setenv("OMP_WAIT_POLICY", "passive", 0);
+    /* Before SDL starts: with no display the presenter renders offscreen. */
     int headless = !getenv("DISPLAY") && !getenv("WAYLAND_DISPLAY");
     if (*mode == PROTOCOL_DISPLAY_OFFSCREEN || headless) {
         if (*mode != PROTOCOL_DISPLAY_OFFSCREEN && !remote)

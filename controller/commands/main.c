@@ -2,8 +2,11 @@
 #include "commands.h"
 #include "controller.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct command {
     const char *name;
@@ -31,6 +34,29 @@ static const command commands[] = {
     {"replay", command_replay, "re-fit, re-synthesize and report a recorded session, or re-publish its stream"},
 };
 
+/* OpenMP's workers wait passively (OMP_WAIT_POLICY=passive, unless the
+ * environment chose a policy) in the commands whose OpenMP work shares the
+ * machine with work that must not wait: run and resume (the presenter's
+ * frames, the receiver) and mei (docs/mei.md: with spinning workers a
+ * pattern ran at a fifth of its one-thread rate, loaded). libgomp reads its
+ * environment once, as it loads, before main: a setenv alone would reach
+ * only child processes. So the variable goes into the environment and the
+ * executable starts again in its place (execv: the same process, arguments
+ * and open files); should that fail, it goes on, saying so. */
+static void openmp_passive(char **argv)
+{
+    static const char *const commands_wanting[] = {"run", "resume", "mei"};
+    int wanted = 0;
+    for (size_t i = 0; i < sizeof commands_wanting / sizeof commands_wanting[0]; i++)
+        wanted |= !strcmp(argv[1], commands_wanting[i]);
+    if (!wanted || getenv("OMP_WAIT_POLICY"))
+        return;
+    setenv("OMP_WAIT_POLICY", "passive", 0);
+    execv("/proc/self/exe", argv);
+    fprintf(stderr, "inception: could not start again with OMP_WAIT_POLICY=passive (%s): "
+                    "OpenMP's workers spin a while before they wait\n", strerror(errno));
+}
+
 static void usage(FILE *to)
 {
     fprintf(to, "usage: inception COMMAND [OPTIONS]\n\n"
@@ -56,6 +82,7 @@ int main(int argc, char **argv)
         printf("%s\n", inception_version_string());
         return 0;
     }
+    openmp_passive(argv);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name))
             return commands[i].run(argc - 1, argv + 1);

@@ -1,11 +1,14 @@
-/* run_internal.h: the pieces of `inception run` (run.c) that live in their
- * own files. Private to the controller library. */
+/* run_internal.h: what the files of `inception run` and `resume` share: the
+ * background fit, the rig process, the frame path's scheduling and the
+ * display's verdicts, then the run loop's state and the functions its files
+ * (run.c and its parts) call across. Private to the controller library. */
 #ifndef INCEPTION_RUN_INTERNAL_H
 #define INCEPTION_RUN_INTERNAL_H
 
 #include "acquisition.h"
 #include "controller.h"
 #include "model.h"
+#include "stimulus.h"
 
 #include <sys/types.h>
 
@@ -144,5 +147,197 @@ void run_frames_flag_span(run_frames *f, int64_t from, int64_t until);
 /* Takes out a held trial whose verdict is known (1), or none (0). */
 int run_frames_release(run_frames *f, int block_over, acq_trial *t, float *counts);
 void run_frames_free(run_frames *f);
+
+/* ------------------------------------------------------------------------ */
+/* The run loop (run.c and its parts: run_start.c, run_stream.c,
+ * run_trials.c, run_blocks.c, run_images.c, run_phases.c, run_search.c,
+ * run_evaluate.c, run_resume.c): one run_state, owned by the run loop's
+ * thread, passed to every part. Every function below returns 0, or 1 with
+ * s->err saying why, unless it says otherwise. */
+
+/* The closed loop's stimulus kinds: the MEI, its controls and what mei.kinds
+ * adds, per target one slot for each stimulus kind (session/session.h). */
+#define KIND_COUNT SESSION_KINDS
+#define KIND_MEI STIMULUS_KIND_MEI
+
+/* Every image the session shows, by id (the presenter's, the schedule's and
+ * the stream's stimulus id). */
+typedef struct image_table {
+    float *pixels;  /* count × P */
+    int *kind;      /* -1 natural, else STIMULUS_KIND_* below KIND_COUNT */
+    int *neuron;    /* target, -1 for natural images */
+    uint8_t *tier;  /* natural images: TIER_*; closed-loop stimuli: TIER_NONE */
+    uint8_t *sha256; /* count × SHA256_SIZE: each schedule record carries its image's */
+    float *clips;    /* audio: count × S, the clip played (pixels: its cochleagram) */
+    int count, capacity;
+} image_table;
+
+/* The closed loop's recorded responses, one row per unflagged trial. */
+typedef struct response_rows {
+    int64_t *trial, *image_id;
+    float *counts; /* rows × N */
+    int count, capacity;
+} response_rows;
+
+typedef struct run_state {
+    const protocol *p;
+    const run_options *o;
+    run_result *res;
+    char dir[PROTOCOL_STRING_SIZE];
+    char *err;
+
+    session_lock *lock; /* held from before the first write to the end */
+    session_record *rec;
+    rig_process rig;
+    acq_receiver *stream;
+    acq_publisher *onsets;
+    acq_aligner *aligner;
+    run_display display; /* the local presenter or a remote one */
+    run_frames frames;   /* the display's verdict on each trial of the block */
+    run_sched sched;     /* the frame path's scheduling (run_sched.c) */
+    fit_worker *fit;
+    session_fit_result fr; /* the final fit, targets and stimuli (session_fit.c) */
+    dataset data; /* the natural trials, after recording: rebuilt from the record */
+
+    int H, W, P, N;
+    int audio, S;   /* modality audio; clip samples (docs/audio.md) */
+    float *made_clips; /* audio: n_targets × fr.n_kinds × S, the MEIs' and controls' clips */
+    image_table images;
+    int64_t next_trial;
+    response_rows closed;
+    float *counts;        /* N, a completed trial's */
+    /* The trials recorded on the current acquisition clock: a span of
+     * possible loss that comes later is recorded against those it overlaps
+     * (`trial_flags`, run_flag_recorded_trials). */
+    struct recorded_window {
+        int64_t trial, from, to; /* what its counts depend on (acq_trial counted_*) */
+        uint32_t flags;
+    } *recorded;
+    size_t n_recorded, cap_recorded;
+
+    int *targets;
+    int n_targets;
+    int64_t *search_best; /* n_targets: the search's handed-over stimulus ids (NULL: no search) */
+    stimulus_budget budget;
+    double period_ms;
+
+    run_status st;
+    int64_t start_ns, last_progress_ns;
+    uint64_t stream_messages;
+    int stream_failed;
+    int64_t stream_reached_ns; /* acquisition clock: the end of the latest bin since the reset */
+    int64_t clock_reset_ns;    /* CLOCK_MONOTONIC: the latest clock reset taken by the aligner */
+    int fit_curve_failed; /* a final-fit epoch's note could not be recorded */
+    unsigned begun, ended; /* a resumed session's phases (bit = phase_names index) */
+    int aligner_votes;       /* onsets the first clock offset needs */
+    int first_block_started;
+    char *unit_map_noted;    /* Open Ephys: the unit map last recorded */
+    uint64_t unmapped_noted; /* Open Ephys: spikes in no column, as last recorded */
+    uint64_t spikes_dropped_noted; /* Open Ephys: spikes the full queue kept from the record */
+    uint64_t restarts_noted; /* Open Ephys: clock restarts (GUI stop/start), as last recorded */
+} run_state;
+
+/* The core (run.c). */
+/* The state from the protocol, for a session in `dir` (run_session and run_resume). */
+int run_init(run_state *s, const protocol *p, const run_options *o, run_result *out,
+             const char *dir, char *err);
+/* The last notes, then everything stopped and the record closed: `status`, or 1 when
+ * closing failed. */
+int run_finish(run_state *s, int status, char *err);
+/* A phase's bit in a resumed session's `begun` and `ended`, -1 for no phase's name. */
+int run_phase_index(const char *name);
+/* s->err from `fmt` with its one %s filled by `detail`; returns 1. */
+int run_fail(run_state *s, const char *fmt, const char *detail);
+/* The status line (run_options.progress): at most every 100 ms, unless `force` or a message. */
+void run_progress(run_state *s, const char *message, int force);
+/* 1, s->err saying so, once a stop was asked (run_options.stop). */
+int run_interrupted(run_state *s);
+/* A phase record, event "begin" or "end" (a resumed phase begins once); 1 also when interrupted. */
+int run_phase(run_state *s, const char *name, const char *event);
+
+/* The image table (run_images.c). */
+/* A stimulus into the table and the display (audio: its clip to the presenter), its id in *id. */
+int run_image_add(run_state *s, const float *pixels, const float *clip, int kind, int neuron,
+                  int tier, int *id);
+/* The pixels (audio: the cochleagram) of stimulus `id`. */
+const float *run_image_at(const run_state *s, int64_t id);
+/* Stimulus `id`'s stimulus record (audio: with its clip). */
+int run_record_shown(run_state *s, int64_t id, int neuron, const char *kind, double predicted);
+
+/* Start (run_start.c). */
+/* The folder, the lock, the record, the rig, the stream and the presenter: the start phase. */
+int run_phase_start(run_state *s);
+/* The stream's receiver, the onset publisher and the aligner (3 onsets vote its first offset). */
+int run_open_streams(run_state *s);
+/* The local or remote display, recorded, and the frame path's scheduling. */
+int run_open_presenter(run_state *s);
+/* A resumed session's first block of `count` trials: the aligner's first vote fitted to it. */
+int run_first_resumed_block(run_state *s, int count);
+/* The virtual rig's pid and start time as a note; `what` says what happened to it. */
+int run_note_rig(run_state *s, const char *what);
+
+/* The stream (run_stream.c). */
+/* What the receiver holds (up to 1000 items, waiting up to `timeout_ms` for the first) recorded
+ * and aligned. */
+int run_pump_stream(run_state *s, int timeout_ms);
+/* run_pump_stream between blocks; a failure is kept for the next block to report. */
+void run_catch_up(run_state *s);
+/* The population's size: s->N and s->counts. */
+int run_set_units(run_state *s, int units);
+/* The stream's first bin, its units checked; an error naming the endpoint after timeout_s. */
+int run_wait_for_stream(run_state *s);
+/* The receiver stopped and everything it held recorded, before the record closes. */
+int run_drain_stream_tail(run_state *s);
+
+/* Completed trials (run_trials.c). */
+/* A closed-loop (or search) trial's counts into s->closed, for the evaluation. */
+int run_closed_add(run_state *s, int64_t trial, int64_t image_id, const float *counts);
+/* A span of possible loss on the acquisition clock: the trials it overlaps flagged. */
+int run_flag_recorded_trials(run_state *s, int64_t from, int64_t until);
+/* The trials the aligner completed, each with its display verdict, recorded and passed on;
+ * `done` counts them. */
+int run_drain_trials(run_state *s, const char *block, int block_over, int *done);
+
+/* Blocks (run_blocks.c). */
+/* Shows `count` stimuli (ids) as block `block` and records every trial; `natural`: the
+ * recording's block, each trial's block its image's tier. */
+int run_block(run_state *s, const char *block, const int64_t *ids, int count, int natural);
+/* Open Ephys: unit map, dropped and unmapped spikes, clock restarts: notes when they changed. */
+int run_note_openephys(run_state *s);
+
+/* The model's phases (run_phases.c). */
+/* The natural images shown while the background fit runs. */
+int run_phase_recording(run_state *s);
+/* The final fit from the background fit's model (or model.file), recorded. */
+int run_phase_fit(run_state *s);
+/* The MEIs and controls, their ids (closed-loop stimuli) in *ids. */
+int run_phase_synthesis(run_state *s, int64_t **ids, int *count);
+/* The closed-loop stimuli shown, closed_loop.repeats times each. */
+int run_phase_closed_loop(run_state *s, const int64_t *stimuli, int count);
+/* The background fit started (its first natural trial). */
+int run_start_fit_worker(run_state *s);
+/* The natural images into the table (a resume: those it `made` and checked) and recorded unless
+ * `recorded` holds them; their shuffled schedule in *schedule. */
+int run_record_natural_images(run_state *s, int64_t **schedule, int *count, const float *made,
+                              const float *made_clips, const session_image_log *recorded);
+/* The natural trials as the record holds them into s->data, and the start model in *sd. */
+int run_load_recorded_data(run_state *s, session_dataset *sd);
+/* Every closed-loop stimulus closed_loop.repeats times, shuffled from the seed; NULL: no memory. */
+int64_t *run_closed_loop_order(run_state *s, const int64_t *stimuli, int count, int *total);
+
+/* The search phase (run_search.c), fresh (r NULL) or resumed (r: the earlier trials). */
+struct resume_scan;
+int run_search(run_state *s, const struct resume_scan *r);
+
+/* The evaluation (run_evaluate.c). */
+/* The recorded responses evaluated and, against the virtual rig, the ground truth. */
+int run_phase_evaluation(run_state *s);
+/* An evaluation record of one value (no interval). */
+int run_record_value(run_state *s, int64_t neuron, const char *kind, double value);
+
+/* Resume (run_resume.c). */
+/* Drops from `order` one entry per earlier trial of its block (`closed` 0 recording, 1 closed
+ * loop, 2 search): how many are left to show, -1 when out of memory. */
+int run_resume_remaining(const struct resume_scan *r, int closed, int64_t *order, int count);
 
 #endif

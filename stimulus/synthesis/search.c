@@ -378,7 +378,9 @@ static double lower_bound(const search *s, const individual *ind)
 
 /* The best so far: of the elites (the population's first `elites`, ranked,
  * after a tell), the one with the highest lower bound on its mean. Before
- * any tell, nothing has been evaluated: the first image, fitness NaN. */
+ * any tell, nothing has been evaluated: the first image, fitness NaN. Elite
+ * e is the told generation's individual order[e] (search_tell copies them
+ * so): its index there. */
 void search_best(const search *s, float *image, search_result *result)
 {
     int best = 0;
@@ -400,5 +402,6 @@ void search_best(const search *s, float *image, search_result *result)
         result->fitness = ind->evaluations ? (float)mean_fitness(ind) : NAN;
         result->evaluations = ind->evaluations;
         result->generation = s->generation;
+        result->index = s->generation > 0 ? s->order[best] : -1;
     }
 }

@@ -528,6 +528,8 @@ typedef struct search_result {
     float fitness;   /* the mean of its evaluations (NaN: none yet) */
     int evaluations; /* how many generations showed it */
     int generation;  /* generations told so far */
+    int index;       /* its place in the last generation told (that search_ask's order, as
+                        its fitness was told), -1 before any tell */
 } search_result;
 
 typedef struct search search;
@@ -549,7 +551,8 @@ void search_ask(search *s, float *images);
 int search_tell(search *s, const float *fitness, char *err);
 /* The best image so far (H × W; NULL: none wanted) and its fitness: the
  * elite with the highest lower confidence bound on its mean, the mean less
- * one Poisson standard error (fitness read as mean spike counts). */
+ * one Poisson standard error (fitness read as mean spike counts), and
+ * which image of the last generation told it is (result->index). */
 void search_best(const search *s, float *image, search_result *result);
 
 #endif

@@ -191,7 +191,7 @@ static long file_size(const char *path)
     return stat(path, &st) ? -1 : (long)st.st_size;
 }
 
-/* What run.c's take_item records of an item. */
+/* What run_stream.c's take_item records of an item. */
 static int record_item(session_record *w, const acq_item *it, char *err)
 {
     if (it->type == ACQ_ITEM_SPIKES) {
