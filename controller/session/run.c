@@ -148,6 +148,8 @@ int run_init(run_state *s, const protocol *p, const run_options *o, run_result *
         out->recorded_compared[c] = out->recorded_beat[c] = out->recorded_below[c] = -1;
     }
     out->test_feve_mean = out->test_corr_mean = NAN;
+    out->test_feve_median = out->test_feve_lowest = NAN;
+    out->test_feve_lowest_neuron = -1;
     s->p = p;
     s->o = o;
     s->res = out;

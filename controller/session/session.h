@@ -593,6 +593,12 @@ typedef struct run_result {
     int trials_flagged_late; /* by a `trial_flags` record, after their records were written */
     int targets;
     double test_feve_mean;   /* test images, neurons with FEV >= METRICS_FEV_MIN */
+    /* The same neurons' FEVEs: how many, their median, how many lie below −1
+     * and the lowest (a near-silent neuron's explainable variance is tiny in
+     * spikes², so a small offset of its prediction is a huge negative FEVE
+     * that alone can pull the mean below 0: the median is the robust figure). */
+    int test_feve_kept, test_feve_below_minus_one, test_feve_lowest_neuron;
+    double test_feve_median, test_feve_lowest;
     double test_corr_mean;   /* test images, all neurons */
     double median_ratio_recorded;  /* MEI / best natural, recorded responses (NaN: no control) */
     double median_ratio_truth;     /* MEI / best natural training image, the simulated truth
