@@ -186,7 +186,7 @@ static int finish(const char *command, int status, const run_result *r, char *er
            r->test_feve_kept, (double)METRICS_FEV_MIN, r->test_feve_median);
     if (r->test_feve_below_minus_one > 0)
         printf("  %d of them below -1 (lowest: neuron %d, %.1f): near-silent neurons, whose "
-               "explainable variance is tiny in spikes², so a small offset of the prediction "
+               "explainable variance is tiny in spikes², so a prediction off by a spike or two "
                "is a huge negative FEVE; the median is the robust figure\n",
                r->test_feve_below_minus_one, r->test_feve_lowest_neuron, r->test_feve_lowest);
     printf("recorded responses: median MEI / best natural %.3f\n", r->median_ratio_recorded);
