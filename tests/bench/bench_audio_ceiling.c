@@ -52,6 +52,64 @@ static void describe_cell(const auditory_cell *c, double budget_nats, char *out,
     }
 }
 
+/* What the drive is made of, for one cochleagram S (bands × T frames): the
+ * quantities auditory.c's drive of this cell type reads (its formulas at the
+ * top of auditory.c), as frame means, to show where the natural clip stands
+ * against the ceiling's clip. */
+static void drive_parts(const auditory_population *p, int n, const float *S, int T,
+                        double budget_nats, char *out, size_t size)
+{
+    const auditory_cell *c = auditory_population_cell(p, n);
+    double a = 0, b = 0;
+    int k = 0;
+    if (c->type == AUDITORY_FACILITATION) { /* each band's level over the threshold */
+        for (int t = 0; t < T; t++) {
+            a += S[(size_t)c->band * T + t] - c->threshold;
+            b += S[(size_t)c->band2 * T + t] - c->threshold;
+        }
+        snprintf(out, size, "bands over threshold %.1f, %.1f nats", a / T, b / T);
+    } else if (c->type == AUDITORY_LEVEL) { /* the band's distance from L, in widths */
+        for (int t = 0; t < T; t++) {
+            double e = S[(size_t)c->band * T + t] - c->best_level;
+            a += fabs(e) / c->level_width;
+            b += S[(size_t)c->band * T + t] - budget_nats;
+        }
+        snprintf(out, size, "band level budget%+.1f nats, |S-L| %.2f widths", b / T, a / T);
+    } else if (c->type == AUDITORY_ONSET) { /* frames whose rise passes the threshold */
+        double prev = 0;
+        for (int t = 0; t < T; t++) {
+            double u = 0;
+            for (int j = c->band; j <= c->band2; j++)
+                u += S[(size_t)j * T + t];
+            u /= c->band2 - c->band + 1;
+            double d = c->polarity * (u - prev) - c->threshold;
+            if (t > 0 && d > 0) {
+                k++;
+                a += d;
+            }
+            prev = u;
+        }
+        snprintf(out, size, "%2d of %d frames past threshold, by %.2f nats", k, T - 1,
+                 k ? a / k : 0.0);
+    } else { /* frames whose kernel response is positive */
+        const float *K;
+        int lags, B = auditory_population_config(p)->cochlea.bands;
+        auditory_population_kernel(p, n, &K, &lags);
+        for (int t = lags - 1; t < T; t++) {
+            double d = 0;
+            for (int j = 0; j < B; j++)
+                for (int l = 0; l < lags; l++)
+                    d += K[j * lags + l] * S[(size_t)j * T + t - l];
+            if (d > 0) {
+                k++;
+                a += d;
+            }
+        }
+        snprintf(out, size, "%2d of %d frames positive, K.S %.2f nats", k, T - lags + 1,
+                 k ? a / k : 0.0);
+    }
+}
+
 int main(int argc, char **argv)
 {
     int neurons = argc > 1 ? atoi(argv[1]) : 20, count = argc > 2 ? atoi(argv[2]) : 620;
@@ -102,6 +160,17 @@ int main(int argc, char **argv)
            "the budget's band level %.2f nats, the cochleagram's floor log(eps) %.2f nats\n",
            count, clip_ms, (unsigned long long)clip_seed, base.rms_db, budget_nats,
            log(base.cochlea.epsilon));
+    cochleagram *g;
+    if (cochleagram_create(&g, &base.cochlea, err)) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    int T = cochleagram_frames(g);
+    float *image = malloc(sizeof(float) * (size_t)base.cochlea.bands * T);
+    if (!image) {
+        fprintf(stderr, "bench_audio_ceiling: out of memory\n");
+        return 1;
+    }
     static char summary[MAX_SEEDS * (TYPES + 1)][160];
     for (int s = 0; s < nseeds; s++) {
         auditory_config c = base;
@@ -143,12 +212,17 @@ int main(int argc, char **argv)
             ratio[t][total[t]++] = r;
             goal[t] += r >= GOAL;
             total_goal[t] += r >= GOAL;
-            char params[160];
+            char params[160], natural_parts[96], ceiling_parts[96];
+            cochleagram_forward(g, image, clips + (size_t)best * S, 1);
+            drive_parts(p, n, image, T, budget_nats, natural_parts, sizeof natural_parts);
+            cochleagram_forward(g, image, from_natural > optimum ? x : opt, 1);
+            drive_parts(p, n, image, T, budget_nats, ceiling_parts, sizeof ceiling_parts);
             describe_cell(cell, budget_nats, params, sizeof params);
             printf("cell %2d %-12s best natural %6.2f (clip %3d, %-8s)  optimum %6.2f (%s)  "
                    "ascent from it %6.2f  ceiling/natural %.2f  [%s; offset %.2f]\n", n,
                    auditory_cell_type_name(t), natural, best, clip_kind_name(kinds[best]),
                    optimum, known ? "known" : "searched", from_natural, r, params, cell->offset);
+            printf("        natural: %s; ceiling: %s\n", natural_parts, ceiling_parts);
         }
         int seed_goal = 0;
         for (int t = 0; t <= TYPES; t++) {
@@ -201,5 +275,7 @@ int main(int argc, char **argv)
     free(x);
     free(kinds);
     free(seed_all);
+    free(image);
+    cochleagram_destroy(g);
     return 0;
 }
