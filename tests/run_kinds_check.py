@@ -251,6 +251,25 @@ for t in neurons:
 check(ok == len(sets) and shares == targets,
       "the simulated cell scored on %d of %d diverse images (truth_diverse, over truth_mei) and "
       "%d of %d sets' truth_diverse_share_held recomputed" % (ok, len(sets), shares, targets))
+# The report's diverse gallery: per target its MEI and set, diverse.csv
+# each image's recorded mean over the MEI's from the trials (the record's
+# over_mei: the same sums, 1e-9 relative) and its trial count.
+rows = []
+csv_path = os.path.join(session, "report", "diverse.csv")
+if os.path.exists(csv_path):
+    lines = open(csv_path).read().split("\n")
+    rows = [dict(zip(lines[0].split(","), line.split(","))) for line in lines[1:] if line]
+same = sum(int(r["neuron"]) == set_ids.get(int(r["stimulus_id"]), {}).get("neuron") and
+           int(r["trials"]) == per_image[int(r["stimulus_id"])]["repeats"] and
+           abs(float(r["over_mei"]) - per_image[int(r["stimulus_id"])]["over_mei"]) <=
+           1e-9 * (1 + abs(float(r["over_mei"]))) for r in rows)
+pngs = sum(os.path.getsize(os.path.join(session, "report", "diverse_%d.png" % i)) > 0
+           for i in range(len(records)) if os.path.exists(
+               os.path.join(session, "report", "diverse_%d.png" % i)))
+check(len(rows) == len(sets) and same == len(sets) and pngs == len(sets) and
+      'href="diverse.csv"' in page and "Diverse MEIs" in page,
+      "the report's diverse gallery: %d of %d images drawn, %d rows of diverse.csv agree with "
+      "the record's over_mei and repeats" % (pngs, len(sets), same))
 check_search(by, check, targets, generations, population, search_repeats, run_output)
 check_search_report(by, check, session, population)
 print("1..%d" % (n - 1))

@@ -82,6 +82,8 @@ typedef struct stimulus_image {
     double predicted;
     int height, width;
     float *pixels;
+    double sum;     /* a diverse image's: its target's count over its unflagged trials */
+    int64_t trials;
 } stimulus_image;
 
 /* One target neuron's closed-loop summary per kind, from trials or, when
@@ -361,7 +363,8 @@ static int gather_stimulus(session_data *d, const record_view *v)
     int status = 0;
     if (!strcmp(st.kind, STIMULUS_KIND_NAME_SEARCH)) {
         status = gather_search_image(d, &st); /* its pixels in the second pass, if handed over */
-    } else if (kind_index(st.kind) >= 0 && count > 0) {
+    } else if ((kind_index(st.kind) >= 0 || !strcmp(st.kind, STIMULUS_KIND_NAME_DIVERSE)) &&
+               count > 0) { /* diverse: many per target, their own gallery (diverse_gallery) */
         status = grow_array(&d->stimuli, &d->stimulus_capacity,
                                  (size_t)d->stimulus_count + 1, sizeof *d->stimuli, 16);
         stimulus_image *s = status ? NULL : &d->stimuli[d->stimulus_count];
@@ -796,6 +799,14 @@ static int gather_trial(session_data *d, const record_view *v)
         return 0;
     int64_t flags = trial_flags(d, &r); /* with those it gained later */
     gather_search_trial(d, &r, flags);
+    for (int i = 0; i < d->stimulus_count && flags == 0; i++) { /* a diverse set's image */
+        stimulus_image *s = &d->stimuli[i];
+        if (s->id == r.image_id && !strcmp(s->kind, STIMULUS_KIND_NAME_DIVERSE) &&
+            s->neuron >= 0 && s->neuron < r.neurons && isfinite(r.counts[s->neuron])) {
+            s->sum += r.counts[s->neuron];
+            s->trials++;
+        }
+    }
     int failed = gather_onset(d, &r, flags);
     if (failed || !d->plan_count) {
         free(r.decoded);
@@ -1700,12 +1711,15 @@ static int section_gallery(report_output *o, const session_data *d)
     int64_t previous = INT64_MIN;
     for (int i = 0; i < d->stimulus_count; i++) {
         const stimulus_image *s = &d->stimuli[i];
+        if (!strcmp(s->kind, STIMULUS_KIND_NAME_DIVERSE))
+            continue; /* the diverse sets' gallery is the evaluation's (diverse_gallery) */
         if (s->neuron != previous) {
             if (s->neuron >= 0)
-                fprintf(o->html, "%s<tr><th>neuron %lld</th>", i ? "</tr>\n" : "",
-                        (long long)s->neuron);
+                fprintf(o->html, "%s<tr><th>neuron %lld</th>",
+                        previous != INT64_MIN ? "</tr>\n" : "", (long long)s->neuron);
             else
-                fprintf(o->html, "%s<tr><th>no target</th>", i ? "</tr>\n" : "");
+                fprintf(o->html, "%s<tr><th>no target</th>",
+                        previous != INT64_MIN ? "</tr>\n" : "");
             previous = s->neuron;
         }
         char name[64], note[64];
@@ -1723,6 +1737,7 @@ static int section_gallery(report_output *o, const session_data *d)
 }
 
 /* ---- MEI vs controls ---- */
+
 
 static int compare_stimulus(const void *a, const void *b)
 {
@@ -1871,6 +1886,8 @@ static void response_table(report_output *o, const session_data *d)
     fprintf(f, "</table>\n");
 }
 
+static int diverse_gallery(report_output *o, const session_data *d); /* below */
+
 static int section_evaluation(report_output *o, const session_data *d)
 {
     fprintf(o->html, "<h2>Recorded responses: MEI vs controls</h2>\n");
@@ -1890,7 +1907,7 @@ static int section_evaluation(report_output *o, const session_data *d)
         if (compare_kinds(o, d, session_comparison_at(c)))
             return 1;
     response_table(o, d);
-    return 0;
+    return diverse_gallery(o, d);
 }
 
 /* ---- The model-free search ---- */
@@ -1968,6 +1985,62 @@ static const stats_interval *closed_loop_interval(const session_data *d, int64_t
             return &d->targets[i].interval[kind];
         }
     return NULL;
+}
+
+/* mei.kinds diverse (docs/run.md): per target its MEI, then its set, each
+ * image with its recorded mean (its target's count over its unflagged
+ * trials) over the MEI's, the record's over_mei; diverse.csv the same.
+ * Drawn from the trials only. */
+static int diverse_gallery(report_output *o, const session_data *d)
+{
+    int have = 0;
+    for (int i = 0; i < d->stimulus_count; i++)
+        have |= !strcmp(d->stimuli[i].kind, STIMULUS_KIND_NAME_DIVERSE);
+    if (!have)
+        return 0;
+    fprintf(o->html, "<h3>Diverse MEIs</h3>\n<table class=\"gallery\">\n");
+    FILE *f = open_data(o, "diverse.csv");
+    if (!f)
+        return 1;
+    fprintf(f, "neuron,stimulus_id,mean,trials,over_mei\n");
+    int64_t previous = INT64_MIN;
+    for (int i = 0; i < d->stimulus_count; i++) { /* sorted: by neuron, its set last, by id */
+        const stimulus_image *s = &d->stimuli[i];
+        if (strcmp(s->kind, STIMULUS_KIND_NAME_DIVERSE))
+            continue;
+        int64_t repeats = 0;
+        const stats_interval *mei = closed_loop_interval(d, s->neuron, STIMULUS_KIND_MEI, &repeats);
+        double m = mei ? mei->mean : NAN;
+        char name[64], note[96];
+        if (s->neuron != previous) {
+            fprintf(o->html, "%s<tr><th>neuron %lld</th>", previous != INT64_MIN ? "</tr>\n" : "",
+                    (long long)s->neuron);
+            previous = s->neuron;
+            const stimulus_image *x = closed_loop_stimulus(d, s->neuron, STIMULUS_KIND_NAME_MEI);
+            snprintf(name, sizeof name, "diverse_%d_mei.png", i);
+            snprintf(note, sizeof note, "recorded %.3g", m);
+            if (x && gallery_cell(o, x, name, "MEI", note)) {
+                fclose(f);
+                return 1;
+            }
+        }
+        double mean = s->trials ? s->sum / (double)s->trials : NAN;
+        double over = isfinite(mean) && isfinite(m) && m > 0 ? mean / m : NAN;
+        fprintf(f, "%lld,%lld,%.9g,%lld,%.9g\n", (long long)s->neuron, (long long)s->id, mean,
+                (long long)s->trials, over);
+        snprintf(name, sizeof name, "diverse_%d.png", i);
+        snprintf(note, sizeof note, "recorded / MEI %.2f (%lld trials)", over,
+                 (long long)s->trials);
+        if (gallery_cell(o, s, name, "diverse", note)) {
+            fclose(f);
+            return 1;
+        }
+    }
+    fprintf(o->html, "</tr>\n</table>\n<p class=\"caption\">Each row: one target's MEI, then "
+                     "its diverse set (mei.kinds diverse), each image with its recorded mean "
+                     "over the MEI's (unflagged closed-loop trials); the offline ground truth "
+                     "asks for 0.8 or more (docs/mei.md).</p>\n");
+    return close_data(o, f, "diverse.csv");
 }
 
 /* The curve with the target's best natural image's and MEI's recorded
