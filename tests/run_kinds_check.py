@@ -1,22 +1,27 @@
 """Checks a session of `inception run` whose protocol asks for mei.kinds
-[full, masked, surround, least] with controls [best_natural]
+[full, masked, surround, least, diverse] with controls [best_natural]
 (tests/test_run_kinds.sh): every kind synthesized per target and shown
 REPEATS times, each kind's evaluation the mean and the report's bootstrap of
 its unflagged trials (recomputed here by bootstrap_reference.py), each
 comparison's summary (docs/run.md: kind against its control) recomputed from
 those intervals, the ground truth per kind, the masked MEI a pointwise mix of
-the MEI and gray, and the report's per-kind figures. TAP output.
+the MEI and gray, the diverse sets (DIVERSE images per target, each evaluated
+like a kind, its mean over the MEI's, the share at 0.8 or more and the set's
+pixel correlation recomputed here) and the report's per-kind figures. TAP
+output.
 
 The session also runs the search phase (search: generations, population_size
 and repeats as given): run_search_check.py checks it.
 
 usage: run_kinds_check.py SESSION_DIR TARGETS REPEATS GENERATIONS POPULATION SEARCH_REPEATS
-                          RUN_OUTPUT
+                          RUN_OUTPUT DIVERSE
 """
 import os
 import re
 import statistics
 import sys
+
+import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "controller", "record"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -39,6 +44,7 @@ session = sys.argv[1]
 targets, repeats = int(sys.argv[2]), int(sys.argv[3])
 generations, population, search_repeats = (int(a) for a in sys.argv[4:7])
 run_output = open(sys.argv[7]).read()
+diverse = int(sys.argv[8])
 records = list(read_records(os.path.join(session, "session.rec")))
 by = {}
 for r in records:
@@ -54,7 +60,8 @@ phases = [(p["phase"], p["event"]) for p in by.get("phase", [])]
 check(phases[-2:] == [("evaluation", "begin"), ("evaluation", "end")] and len(phases) == 14,
       "the session ran every phase to the evaluation's end")
 
-closed = [s for s in by.get("stimulus", []) if s["kind"] not in ("natural", "search")]
+closed = [s for s in by.get("stimulus", []) if s["kind"] not in ("natural", "search", "diverse")]
+sets = [s for s in by.get("stimulus", []) if s["kind"] == "diverse"]
 neurons = sorted({s["neuron"] for s in closed})
 have = {(s["neuron"], s["kind"]) for s in closed}
 check(len(neurons) == targets and all((t, k) in have for t in neurons for k in KINDS) and
@@ -178,6 +185,97 @@ check(all(title in page for title in ("masked MEI vs MEI", "most exciting surrou
                                       "least exciting surround vs masked MEI",
                                       "least exciting input vs least exciting natural image")),
       "the report titles each kind's comparison")
+# The diverse sets: DIVERSE stimuli per target, each shown REPEATS times.
+set_ids = {s["stimulus_id"]: s for s in sets}
+check(sorted(s["neuron"] for s in sets) == sorted(neurons * diverse) and
+      sorted(t["image_id"] for t in by.get("trial", []) if t["image_id"] in set_ids) ==
+      sorted(list(set_ids) * repeats),
+      "%d stimuli of kind diverse (want %d per target), each shown %d times"
+      % (len(sets), diverse, repeats))
+# Each image: the mean and interval of its unflagged trials as a kind's,
+# over_mei its mean over the MEI's recorded mean; per target the share at 0.8
+# or more and the set's mean pairwise Pearson correlation of the pixels
+# (float64 here, float32 sums in the C over 32x32 pixels: 1e-5).
+per_image = {e["stimulus_id"]: e for e in evals if e["kind"] == "diverse"}
+ok = 0
+held_all, rated_all = 0, 0
+for t in neurons:
+    held, rated = 0, 0
+    for sid, st in sorted(set_ids.items()):
+        if st["neuron"] != t:
+            continue
+        e = per_image.get(sid)
+        vals = [float(x["counts"][t]) for x in by.get("trial", [])
+                if x["image_id"] == sid and x["flags"] == 0]
+        if e is None or not vals:
+            continue
+        mean, low, high = evaluation_interval(vals, int(t), "diverse")
+        over = mean / interval[(t, "mei")][0] if interval[(t, "mei")][0] > 0 else float("nan")
+        rated += over == over
+        held += over >= 0.8
+        ok += (e["neuron"] == t and e["repeats"] == len(vals) and
+               abs(mean - e["mean"]) <= 1e-9 * (1 + abs(mean)) and
+               abs(low - e["ci_low"]) <= 1e-12 * (1 + abs(low)) and
+               abs(high - e["ci_high"]) <= 1e-12 * (1 + abs(high)) and
+               (abs(over - e["over_mei"]) <= 1e-9 * (1 + abs(over)) if over == over
+                else e["over_mei"] != e["over_mei"]))
+    share = per.get((t, "diverse_share_held"))
+    ok += rated == 0 or (share is not None and abs(share["mean"] - held / rated) <= 1e-12)
+    held_all, rated_all = held_all + held, rated_all + rated
+    x = np.array([set_ids[i]["pixels"].ravel() for i in sorted(set_ids)
+                  if set_ids[i]["neuron"] == t], dtype=np.float64)
+    c = np.corrcoef(x)
+    corr = c[np.triu_indices(len(x), 1)].mean()
+    got = per.get((t, "diverse_set_corr"), {}).get("mean", float("nan"))
+    ok += abs(got - corr) <= 1e-5
+    print("# neuron %d: diverse over_mei %s, set correlation %.4f (recomputed %.4f)"
+          % (t, ["%.3f" % per_image[i]["over_mei"] for i in sorted(per_image)
+                 if per_image[i]["neuron"] == t], got, corr))
+check(ok == len(sets) + 2 * targets and
+      (rated_all == 0 or abs(summary.get("diverse_share_held", -1) - held_all / rated_all) <= 1e-12),
+      "%d of %d diverse evaluations (each image's interval and mean over the MEI's, each set's "
+      "share at 0.8 and pixel correlation) recomputed from the trials and the images"
+      % (ok, len(sets) + 2 * targets))
+truth_images = {e["stimulus_id"]: e for e in evals if e["kind"] == "truth_diverse"}
+ok = 0
+for sid, st in set_ids.items():
+    e, mei = truth_images.get(sid), truth.get((st["neuron"], "mei"))
+    ok += (e is not None and e["neuron"] == st["neuron"] and mei is not None and mei > 0 and
+           abs(e["over_mei"] - e["mean"] / mei) <= 1e-6 * (1 + abs(e["over_mei"])))
+shares = 0
+for t in neurons:
+    over = [e["over_mei"] for e in truth_images.values() if e["neuron"] == t]
+    want = sum(o >= 0.8 for o in over) / len(over) if over else None
+    got = per.get((t, "truth_diverse_share_held"))
+    shares += got is not None and want is not None and abs(got["mean"] - want) <= 1e-12
+check(ok == len(sets) and shares == targets,
+      "the simulated cell scored on %d of %d diverse images (truth_diverse, over truth_mei) and "
+      "%d of %d sets' truth_diverse_share_held recomputed" % (ok, len(sets), shares, targets))
+# The report's diverse gallery: per target its MEI and set, diverse.csv
+# each image's recorded mean over the MEI's from the trials (the record's
+# over_mei: the same sums, 1e-9 relative) and its trial count.
+rows = []
+
+
+def same_ratio(a, b):  # NaN (an MEI with a recorded mean of 0) on both sides agrees
+    return (a != a and b != b) or abs(a - b) <= 1e-9 * (1 + abs(a))
+
+
+csv_path = os.path.join(session, "report", "diverse.csv")
+if os.path.exists(csv_path):
+    lines = open(csv_path).read().split("\n")
+    rows = [dict(zip(lines[0].split(","), line.split(","))) for line in lines[1:] if line]
+same = sum(int(r["neuron"]) == set_ids.get(int(r["stimulus_id"]), {}).get("neuron") and
+           int(r["trials"]) == per_image[int(r["stimulus_id"])]["repeats"] and
+           same_ratio(float(r["over_mei"]), per_image[int(r["stimulus_id"])]["over_mei"])
+           for r in rows)
+pngs = sum(os.path.getsize(os.path.join(session, "report", "diverse_%d.png" % i)) > 0
+           for i in range(len(records)) if os.path.exists(
+               os.path.join(session, "report", "diverse_%d.png" % i)))
+check(len(rows) == len(sets) and same == len(sets) and pngs == len(sets) and
+      'href="diverse.csv"' in page and "Diverse MEIs" in page,
+      "the report's diverse gallery: %d of %d images drawn, %d rows of diverse.csv agree with "
+      "the record's over_mei and repeats" % (pngs, len(sets), same))
 check_search(by, check, targets, generations, population, search_repeats, run_output)
 check_search_report(by, check, session, population)
 print("1..%d" % (n - 1))

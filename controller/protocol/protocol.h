@@ -61,6 +61,7 @@ enum {
     PROTOCOL_KIND_MASKED = 1 << 1,   /* the MEI under a learned soft disc */
     PROTOCOL_KIND_SURROUND = 1 << 2, /* most and least exciting surrounds of the masked MEI */
     PROTOCOL_KIND_LEAST = 1 << 3,    /* the least exciting input and the least natural image */
+    PROTOCOL_KIND_DIVERSE = 1 << 4,  /* a set of mei.diverse_count diverse MEIs */
 };
 
 typedef struct protocol_endpoints {
@@ -161,6 +162,7 @@ typedef struct protocol_mei {
     int objective;         /* protocol_objective */
     unsigned controls;     /* PROTOCOL_CONTROL_* bits */
     unsigned kinds;        /* PROTOCOL_KIND_* bits: what is synthesized and shown */
+    int diverse_count;     /* mei.kinds diverse: the set's size */
 } protocol_mei;
 
 /* `modality: audio` (docs/audio.md): clips instead of images. The natural

@@ -381,6 +381,12 @@ typedef struct record_evaluation {
     int64_t repeats;
     int n;
     const float *feve, *corr_to_average, *single_trial_corr, *oracle, *fev, *validation_corr;
+    /* One image of a target's set (kind diverse, truth_diverse): its
+     * stimulus and its mean over the MEI's (write when has_stimulus; read:
+     * sets has_stimulus). */
+    int has_stimulus;
+    int64_t stimulus_id;
+    double over_mei;
     void *decoded;
 } record_evaluation;
 

@@ -182,6 +182,8 @@ static const record_field_spec evaluation_fields[] = {
     ARRAY_IF(S10, oracle, "oracle", 'f', n),
     ARRAY_IF(S10, fev, "fev", 'f', n),
     ARRAY_IF(S10, validation_corr, "validation_corr", 'f', n),
+    IF_FLAG(S10, stimulus_id, "stimulus_id", 'q', has_stimulus, 1),
+    IF_FLAG(S10, over_mei, "over_mei", 'd', has_stimulus, 0),
 };
 
 typedef record_note S11;

@@ -48,12 +48,15 @@ int report_section_gallery(report_output *o, const session_data *d)
     int64_t previous = INT64_MIN;
     for (int i = 0; i < d->stimulus_count; i++) {
         const stimulus_image *s = &d->stimuli[i];
+        if (!strcmp(s->kind, STIMULUS_KIND_NAME_DIVERSE))
+            continue; /* the diverse sets' gallery is the evaluation's (report_diverse.c) */
         if (s->neuron != previous) {
             if (s->neuron >= 0)
-                fprintf(o->html, "%s<tr><th>neuron %lld</th>", i ? "</tr>\n" : "",
-                        (long long)s->neuron);
+                fprintf(o->html, "%s<tr><th>neuron %lld</th>",
+                        previous != INT64_MIN ? "</tr>\n" : "", (long long)s->neuron);
             else
-                fprintf(o->html, "%s<tr><th>no target</th>", i ? "</tr>\n" : "");
+                fprintf(o->html, "%s<tr><th>no target</th>",
+                        previous != INT64_MIN ? "</tr>\n" : "");
             previous = s->neuron;
         }
         char name[64], note[64];
@@ -211,6 +214,28 @@ static void response_table(report_output *o, const session_data *d)
     fprintf(f, "</table>\n");
 }
 
+/* The closed loop's stimulus of `kind` for a target, NULL if none. */
+const stimulus_image *report_closed_loop_stimulus(const session_data *d, int64_t neuron,
+                                                  const char *kind)
+{
+    for (int i = 0; i < d->stimulus_count; i++)
+        if (d->stimuli[i].neuron == neuron && !strcmp(d->stimuli[i].kind, kind))
+            return &d->stimuli[i];
+    return NULL;
+}
+
+/* A target's recorded closed-loop interval of `kind`, NULL if none. */
+const stats_interval *report_closed_loop_interval(const session_data *d, int64_t neuron, int kind,
+                                                  int64_t *repeats)
+{
+    for (int i = 0; i < d->target_count; i++)
+        if (d->targets[i].neuron == neuron && d->targets[i].have[kind]) {
+            *repeats = d->targets[i].repeats[kind];
+            return &d->targets[i].interval[kind];
+        }
+    return NULL;
+}
+
 int report_section_evaluation(report_output *o, const session_data *d)
 {
     fprintf(o->html, "<h2>Recorded responses: MEI vs controls</h2>\n");
@@ -231,5 +256,5 @@ int report_section_evaluation(report_output *o, const session_data *d)
         if (compare_kinds(o, d, session_comparison_at(c)))
             return 1;
     response_table(o, d);
-    return 0;
+    return report_diverse_gallery(o, d);
 }

@@ -191,7 +191,8 @@ static int gather_stimulus(session_data *d, const record_view *v)
     if (!strcmp(st.kind, STIMULUS_KIND_NAME_SEARCH)) {
         status =
             report_gather_search_image(d, &st); /* its pixels in the second pass, if handed over */
-    } else if (kind_index(st.kind) >= 0 && count > 0) {
+    } else if ((kind_index(st.kind) >= 0 || !strcmp(st.kind, STIMULUS_KIND_NAME_DIVERSE)) &&
+               count > 0) { /* diverse: many per target, their own gallery (report_diverse.c) */
         status = grow_array(&d->stimuli, &d->stimulus_capacity,
                                  (size_t)d->stimulus_count + 1, sizeof *d->stimuli, 16);
         stimulus_image *s = status ? NULL : &d->stimuli[d->stimulus_count];
@@ -418,6 +419,14 @@ static int gather_trial(session_data *d, const record_view *v)
         return 0;
     int64_t flags = trial_flags(d, &r); /* with those it gained later */
     report_gather_search_trial(d, &r, flags);
+    for (int i = 0; i < d->stimulus_count && flags == 0; i++) { /* a diverse set's image */
+        stimulus_image *s = &d->stimuli[i];
+        if (s->id == r.image_id && !strcmp(s->kind, STIMULUS_KIND_NAME_DIVERSE) &&
+            s->neuron >= 0 && s->neuron < r.neurons && isfinite(r.counts[s->neuron])) {
+            s->sum += r.counts[s->neuron];
+            s->trials++;
+        }
+    }
     int failed = gather_onset(d, &r, flags);
     if (failed || !d->plan_count) {
         free(r.decoded);

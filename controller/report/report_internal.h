@@ -42,6 +42,8 @@ typedef struct stimulus_image {
     double predicted;
     int height, width;
     float *pixels;
+    double sum;     /* a diverse image's: its target's count over its unflagged trials */
+    int64_t trials;
 } stimulus_image;
 
 /* One target neuron's closed-loop summary per kind, from trials or, when
@@ -234,5 +236,15 @@ int report_section_alignment(report_output *o, const session_data *d);
  * up, written as report/`name`, with `label` and `note` under it. */
 int report_gallery_cell(report_output *o, const stimulus_image *s, const char *name,
                         const char *label, const char *note);
+
+/* report_closed_loop.c: a target's closed-loop stimulus of `kind` (NULL if
+ * none: the first, for a kind with one per target) and its recorded interval
+ * of KIND_* `kind` (NULL if none; *repeats set). */
+const stimulus_image *report_closed_loop_stimulus(const session_data *d, int64_t neuron,
+                                                  const char *kind);
+const stats_interval *report_closed_loop_interval(const session_data *d, int64_t neuron, int kind,
+                                                  int64_t *repeats);
+/* report_diverse.c: mei.kinds diverse: per target its MEI, then its set. */
+int report_diverse_gallery(report_output *o, const session_data *d);
 
 #endif

@@ -64,28 +64,6 @@ static int search_curve_make(const session_data *d, int64_t neuron, search_curve
     return 0;
 }
 
-/* The closed loop's stimulus of `kind` for a target, NULL if none. */
-static const stimulus_image *closed_loop_stimulus(const session_data *d, int64_t neuron,
-                                                  const char *kind)
-{
-    for (int i = 0; i < d->stimulus_count; i++)
-        if (d->stimuli[i].neuron == neuron && !strcmp(d->stimuli[i].kind, kind))
-            return &d->stimuli[i];
-    return NULL;
-}
-
-/* A target's recorded closed-loop interval of `kind`, NULL if none. */
-static const stats_interval *closed_loop_interval(const session_data *d, int64_t neuron, int kind,
-                                                  int64_t *repeats)
-{
-    for (int i = 0; i < d->target_count; i++)
-        if (d->targets[i].neuron == neuron && d->targets[i].have[kind]) {
-            *repeats = d->targets[i].repeats[kind];
-            return &d->targets[i].interval[kind];
-        }
-    return NULL;
-}
-
 /* The curve with the target's best natural image's and MEI's recorded
  * means as horizontal lines (NaN: not recorded, not drawn). */
 static int search_curve_figure(report_output *o, const search_curve *cv, double natural,
@@ -160,9 +138,9 @@ static int search_row(report_output *o, const session_data *d, const search_targ
                       FILE *data)
 {
     int64_t repeats = 0;
-    const stats_interval *nat = closed_loop_interval(d, t->neuron, STIMULUS_KIND_BEST_NATURAL,
+    const stats_interval *nat = report_closed_loop_interval(d, t->neuron, STIMULUS_KIND_BEST_NATURAL,
                                                      &repeats);
-    const stats_interval *mei = closed_loop_interval(d, t->neuron, KIND_MEI, &repeats);
+    const stats_interval *mei = report_closed_loop_interval(d, t->neuron, KIND_MEI, &repeats);
     char name[96], note[96];
     fprintf(o->html, "<tr><th>neuron %lld</th>", (long long)t->neuron);
     if (d->search_population > 0) {
@@ -187,8 +165,8 @@ static int search_row(report_output *o, const session_data *d, const search_targ
         const char *file, *label;
         const stats_interval *recorded;
     } cells[3] = {{t->best.pixels ? &t->best : NULL, "search", "search (handed over)", NULL},
-                  {closed_loop_stimulus(d, t->neuron, STIMULUS_KIND_NAME_MEI), "mei", "MEI", mei},
-                  {closed_loop_stimulus(d, t->neuron, STIMULUS_KIND_NAME_BEST_NATURAL),
+                  {report_closed_loop_stimulus(d, t->neuron, STIMULUS_KIND_NAME_MEI), "mei", "MEI", mei},
+                  {report_closed_loop_stimulus(d, t->neuron, STIMULUS_KIND_NAME_BEST_NATURAL),
                    "best_natural", "best natural", nat}};
     for (int i = 0; i < 3; i++) {
         if (!cells[i].image) {
@@ -275,9 +253,9 @@ static int search_table(report_output *o, const session_data *d, const search_ta
     for (int i = 0; i < n; i++) {
         const search_target *t = shown[i];
         int64_t nat_repeats = 0, mei_repeats = 0;
-        const stats_interval *nat = closed_loop_interval(d, t->neuron, STIMULUS_KIND_BEST_NATURAL,
+        const stats_interval *nat = report_closed_loop_interval(d, t->neuron, STIMULUS_KIND_BEST_NATURAL,
                                                          &nat_repeats);
-        const stats_interval *mei = closed_loop_interval(d, t->neuron, KIND_MEI, &mei_repeats);
+        const stats_interval *mei = report_closed_loop_interval(d, t->neuron, KIND_MEI, &mei_repeats);
         double nat_mean = nat ? nat->mean : NAN, mei_mean = mei ? mei->mean : NAN;
         fprintf(f, "<tr><td>%lld</td>", (long long)t->neuron);
         mean_cell(f, t->best_mean, 0, 0);

@@ -29,7 +29,8 @@ int run_record_value(run_state *s, int64_t neuron, const char *kind, double valu
 /* The closed-loop stimulus id of target j's `kind`, -1 if none. */
 static int stimulus_of(const run_state *s, int neuron, int kind)
 {
-    if (kind == STIMULUS_KIND_SEARCH) /* many per target: the search phase's own results */
+    /* many per target: the search phase's own results, the diverse set's (evaluate_diverse) */
+    if (kind == STIMULUS_KIND_SEARCH || kind == STIMULUS_KIND_DIVERSE)
         return -1;
     for (int i = 0; i < s->images.count; i++)
         if (s->images.kind[i] == kind && s->images.neuron[i] == neuron)
@@ -71,6 +72,100 @@ static int evaluate_recorded(run_state *s, stats_interval *ci_out /* targets × 
         }
     free(v);
     return 0;
+}
+
+/* mei.kinds diverse (docs/run.md): per target each image of its set
+ * evaluated as the kinds are (mean, interval), with its mean over the
+ * MEI's (over_mei), the share of the set at 0.8 of the MEI or more (the
+ * offline ground truth's criterion, `inception mei --kind diverse`) and the
+ * set's mean pairwise image correlation (mei_set_correlation, the diversity
+ * term's own measure); neuron -1 the share over every target's images.
+ * `truth`: the simulated cell's expected response per image (NULL: none),
+ * recorded the same way as truth_diverse. The images are the table's, in
+ * its order (the order they were recorded in). */
+#define RUN_DIVERSE_HELD 0.8
+static int diverse_one(run_state *s, int j, const char *kind, double mean, double mei,
+                       stats_interval ci, int repeats, int id, int *held, int *rated)
+{
+    double over = isfinite(mean) && isfinite(mei) && mei > 0 ? mean / mei : NAN;
+    *rated += isfinite(over);
+    *held += isfinite(over) && over >= RUN_DIVERSE_HELD;
+    record_evaluation e = {.neuron = s->targets[j], .kind = kind, .mean = mean,
+                           .ci_low = ci.low, .ci_high = ci.high, .repeats = repeats,
+                           .has_stimulus = 1, .stimulus_id = id, .over_mei = over};
+    return session_record_evaluation(s->rec, &e, s->err);
+}
+
+/* Target j's set: `truth` NULL the recorded evaluation (ci: the kinds'
+ * intervals), else the ground truth (truth: the kinds', image_truth: each
+ * image's by id). counts: held and rated images, summed over the targets. */
+static int diverse_target(run_state *s, int j, const stats_interval *ci, const float *truth,
+                          const float *image_truth, double *v, float *set, float *grad,
+                          int counts[2])
+{
+    int neuron = s->targets[j], size = 0, held = 0, rated = 0, cap = s->p->mei.diverse_count;
+    double mei = truth ? truth[j * KIND_COUNT + STIMULUS_KIND_MEI]
+                       : ci[j * KIND_COUNT + STIMULUS_KIND_MEI].mean;
+    for (int id = 0; id < s->images.count; id++) {
+        if (s->images.kind[id] != STIMULUS_KIND_DIVERSE || s->images.neuron[id] != neuron)
+            continue;
+        if (size == cap) { /* the synthesis makes exactly mei.diverse_count per target */
+            snprintf(s->err, CONTROLLER_ERR_SIZE, "evaluation: neuron %d has more diverse "
+                     "images than mei.diverse_count (%d)", neuron, cap);
+            return 1;
+        }
+        memcpy(set + (size_t)size++ * s->P, run_image_at(s, id), (size_t)s->P * sizeof(float));
+        int status;
+        if (truth) {
+            float t = image_truth[id];
+            status = diverse_one(s, j, "truth_diverse", t, mei, (stats_interval){t, t, t}, 0,
+                                 id, &held, &rated);
+        } else {
+            int n = 0;
+            stats_interval c = {NAN, NAN, NAN}; /* no trials: no mean, recorded as such */
+            for (int r = 0; r < s->closed.count; r++)
+                if (s->closed.image_id[r] == id)
+                    v[n++] = s->closed.counts[(size_t)r * s->N + neuron];
+            char why[CONTROLLER_ERR_SIZE];
+            if (n && stats_evaluation_interval(v, n, neuron, STIMULUS_KIND_DIVERSE, &c, why))
+                return run_fail(s, "evaluation: %s", why);
+            status = diverse_one(s, j, STIMULUS_KIND_NAME_DIVERSE, c.mean, mei, c, n, id, &held,
+                                 &rated);
+        }
+        if (status)
+            return 1;
+    }
+    if (!size)
+        return 0;
+    counts[0] += held;
+    counts[1] += rated;
+    if (truth)
+        return rated && run_record_value(s, neuron, "truth_diverse_share_held",
+                                         (double)held / rated);
+    float corr = size >= 2 ? mei_set_correlation(set, size, s->P, grad) : NAN;
+    return (rated && run_record_value(s, neuron, "diverse_share_held", (double)held / rated)) ||
+           run_record_value(s, neuron, "diverse_set_corr", corr);
+}
+
+static int evaluate_diverse(run_state *s, const stats_interval *ci, const float *truth,
+                            const float *image_truth)
+{
+    if (!(s->p->mei.kinds & PROTOCOL_KIND_DIVERSE))
+        return 0;
+    size_t S = (size_t)s->p->mei.diverse_count;
+    double *v = malloc((size_t)(s->closed.count ? s->closed.count : 1) * sizeof *v);
+    float *set = malloc(S * (size_t)s->P * sizeof *set);
+    float *grad = malloc(S * (size_t)s->P * sizeof *grad);
+    int status = !v || !set || !grad ? run_fail(s, "out of memory for %s", "the diverse sets") : 0;
+    int counts[2] = {0}; /* held, rated */
+    for (int j = 0; !status && j < s->n_targets; j++)
+        status = diverse_target(s, j, ci, truth, image_truth, v, set, grad, counts);
+    free(v);
+    free(set);
+    free(grad);
+    return status || (counts[1] && run_record_value(s, -1, truth ? "truth_diverse_share_held"
+                                                                 : "diverse_share_held",
+                                                    (double)counts[0] / counts[1]));
 }
 
 /* Across targets, per comparison (session_comparison_at: the MEI against
@@ -275,7 +370,9 @@ static int evaluate_truth(run_state *s, const int *verdict)
     int status = 1;
     float *truth = malloc((size_t)(s->n_targets ? s->n_targets : 1) * KIND_COUNT * sizeof *truth);
     float *search_truth = malloc((size_t)(s->n_targets ? s->n_targets : 1) * sizeof *search_truth);
-    if (!truth || !search_truth) {
+    float *image_truth = malloc((size_t)(s->images.count ? s->images.count : 1) *
+                                sizeof *image_truth);
+    if (!truth || !search_truth || !image_truth) {
         run_fail(s, "out of memory for %s", "the ground truth");
         goto done;
     }
@@ -292,6 +389,12 @@ static int evaluate_truth(run_state *s, const int *verdict)
         }
     for (int j = 0; s->search_best && j < s->n_targets; j++)
         search_truth[j] = stimulus_truth_score(t, j, -1, run_image_at(s, s->search_best[j]));
+    for (int id = 0; id < s->images.count; id++) { /* the diverse sets' images, only computed */
+        image_truth[id] = NAN;
+        for (int j = 0; s->images.kind[id] == STIMULUS_KIND_DIVERSE && j < s->n_targets; j++)
+            if (s->images.neuron[id] == s->targets[j])
+                image_truth[id] = stimulus_truth_score(t, j, -1, run_image_at(s, id));
+    }
     if (stimulus_truth_finish(t, err)) {
         run_fail(s, "ground truth: %s", err);
         goto done;
@@ -345,10 +448,12 @@ static int evaluate_truth(run_state *s, const int *verdict)
              run_record_value(s, -1, "truth_median_ratio_mei_over_best_natural_own_contrast",
                           all.over_natural_raw) ||
              run_record_value(s, -1, "truth_recorded_beaten_disagrees", disagrees) ||
-             record_truth_comparisons(s, truth);
+             record_truth_comparisons(s, truth) ||
+             evaluate_diverse(s, NULL, truth, image_truth);
 done:
     free(truth);
     free(search_truth);
+    free(image_truth);
     stimulus_truth_destroy(t);
     return status;
 }
@@ -458,7 +563,7 @@ int run_phase_evaluation(run_state *s)
         return run_fail(s, "out of memory for %s", "the evaluation");
     }
     int status = run_phase(s, "evaluation", "begin") || evaluate_recorded(s, ci) ||
-                 evaluate_ratios(s, ci, verdict) || evaluate_recorded_natural(s, ci) ||
+                 evaluate_diverse(s, ci, NULL, NULL) || evaluate_ratios(s, ci, verdict) || evaluate_recorded_natural(s, ci) ||
                  (!s->p->virtual_rig.enabled ? note_no_truth(s)
                   : s->audio                 ? evaluate_truth_audio(s, verdict)
                                              : evaluate_truth(s, verdict)) ||

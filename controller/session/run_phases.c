@@ -375,20 +375,21 @@ static int add_closed_loop_images(run_state *s, int64_t **ids_out, int *count_ou
         return run_fail(s, "out of memory for %s", "the closed-loop stimuli");
     for (int j = 0; j < n; j++)
         for (int kind = 0; kind < KIND_COUNT; kind++) { /* in kind order: the stimulus ids */
-            if (r->slot_of[kind] < 0)
-                continue;
-            size_t slot = session_fit_slot(r, j, kind);
-            int id;
-            if (!r->present[slot])
-                continue;
-            const float *x = r->stimuli + (size_t)slot * P;
-            const float *clip = s->audio ? s->made_clips + (size_t)slot * s->S : NULL;
-            if (run_image_add(s, x, clip, kind, s->targets[j], TIER_NONE, &id) ||
-                run_record_shown(s, id, s->targets[j], stimulus_kind_name(kind), r->predicted[slot])) {
-                free(ids);
-                return 1;
+            for (int i = 0; i < r->slots[kind]; i++) { /* 1, the diverse set's size */
+                size_t slot = session_fit_slot_at(r, j, kind, i);
+                int id;
+                if (!r->present[slot])
+                    continue;
+                const float *x = r->stimuli + (size_t)slot * P;
+                const float *clip = s->audio ? s->made_clips + (size_t)slot * s->S : NULL;
+                if (run_image_add(s, x, clip, kind, s->targets[j], TIER_NONE, &id) ||
+                    run_record_shown(s, id, s->targets[j], stimulus_kind_name(kind),
+                                     r->predicted[slot])) {
+                    free(ids);
+                    return 1;
+                }
+                ids[k++] = id;
             }
-            ids[k++] = id;
         }
     *ids_out = ids;
     *count_out = k;

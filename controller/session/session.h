@@ -230,6 +230,7 @@ typedef struct session_fit_settings {
     float min_correlation;
     unsigned controls;        /* PROTOCOL_CONTROL_* bits */
     unsigned kinds;           /* PROTOCOL_KIND_* bits (mei.kinds) */
+    int diverse_count;        /* PROTOCOL_KIND_DIVERSE: the set's size (mei.diverse_count) */
     uint64_t control_seed;    /* the matched Gabor's search */
     int ensemble;             /* models in the final fit: the first from the start model,
                                  the others new, seeded seed + k (1..SESSION_ENSEMBLE_MAX) */
@@ -265,10 +266,12 @@ typedef struct session_fit_result {
     stimulus_budget budget;
     /* The kinds the settings ask for (the MEI, mei.controls, mei.kinds'):
      * n_kinds slots per target in the arrays below, in STIMULUS_KIND_*
-     * order; slot_of[kind] is the kind's slot, -1 for a kind this run does
-     * not make (session_fit_slot gives the index). */
+     * order; slot_of[kind] is the kind's first slot, -1 for a kind this run
+     * does not make, slots[kind] how many it has (1; the diverse set
+     * diverse_count; 0 not made). session_fit_slot(_at) gives the index. */
     int n_kinds;
     int slot_of[SESSION_KINDS];
+    int slots[SESSION_KINDS];
     /* n_targets × n_kinds × H × W: the MEI, its controls, mei.kinds' */
     float *stimuli;
     uint8_t *present;          /* n_targets × n_kinds: which were made */
@@ -315,6 +318,8 @@ int session_fit_predict_stimuli(const dataset *d, session_fit_result *r, char *e
 /* The index of target j's stimulus of `kind` in r's per-target arrays (the
  * kind one the run makes: r->slot_of[kind] >= 0); × H × W in `stimuli`. */
 size_t session_fit_slot(const session_fit_result *r, int j, int kind);
+/* The same for the i-th of the kind's slots (i < r->slots[kind]: the diverse set's images). */
+size_t session_fit_slot_at(const session_fit_result *r, int j, int kind, int i);
 /* Audio sessions (session_sounds.c, docs/audio.md). Clip length in samples;
  * the auditory population's configuration (the virtual rig's and the
  * ground truth's: neurons and seed from virtual_rig); the cochleagram's size

@@ -58,6 +58,7 @@ void session_fit_settings_from_protocol(const protocol *p, int height, int width
     out->min_correlation = p->targets.min_correlation;
     out->controls = pe->controls;
     out->kinds = pe->kinds;
+    out->diverse_count = pe->diverse_count;
     out->control_seed = p->seed;
     out->ensemble = p->model.ensemble < 1 ? 1 : p->model.ensemble;
 }
@@ -221,9 +222,15 @@ static int synthesize(const session_fit_settings *s, session_fit_result *r, char
 
 size_t session_fit_slot(const session_fit_result *r, int j, int kind)
 {
+    return session_fit_slot_at(r, j, kind, 0);
+}
+
+size_t session_fit_slot_at(const session_fit_result *r, int j, int kind, int i)
+{
     assert(kind >= 0 && kind < SESSION_KINDS && j >= 0 && j < r->n_targets);
-    assert(r->slot_of[kind] >= 0 && r->slot_of[kind] < r->n_kinds);
-    return (size_t)j * (size_t)r->n_kinds + (size_t)r->slot_of[kind];
+    assert(r->slot_of[kind] >= 0 && i >= 0 && i < r->slots[kind]);
+    assert(r->slot_of[kind] + i < r->n_kinds);
+    return (size_t)j * (size_t)r->n_kinds + (size_t)(r->slot_of[kind] + i);
 }
 
 static float *stimulus_slot(const session_fit_result *r, int j, int kind, size_t P)
@@ -378,6 +385,43 @@ static int kinds_least(const dataset *d, const session_fit_settings *s, session_
     return status;
 }
 
+/* mei.kinds diverse: per target a set of diverse_count images that all
+ * drive it near its maximum, pushed apart by the diversity term
+ * (mei_synthesize_diverse, the call `inception mei --kind diverse` makes,
+ * with the synthesis' default diversity weight), each at the budget. */
+static int kinds_diverse(const session_fit_settings *s, session_fit_result *r, size_t P,
+                         char *err)
+{
+    int n = r->n_targets, S = s->diverse_count;
+    mei_target *t = malloc((size_t)n * sizeof *t);
+    mei_result *res = malloc((size_t)n * (size_t)S * sizeof *res);
+    float *img = malloc((size_t)n * (size_t)S * P * sizeof(float));
+    char serr[STIMULUS_ERR_SIZE];
+    int status = !t || !res || !img ? controller_fail(err, "out of memory for the diverse MEIs")
+                                    : 0;
+    for (int j = 0; !status && j < n; j++)
+        t[j] = (mei_target){s->objective, r->targets[j], NULL};
+    mei_options o = s->mei;
+    o.budget = r->budget;
+    o.ensemble = r->members + 1;
+    o.ensemble_size = r->n_models - 1;
+    o.starts = S;      /* the set ascends together, one image per start */
+    o.patience = 0;    /* what mei_synthesize_diverse needs: every image to the last step */
+    o.disagreement = 0.0f;
+    if (!status && mei_synthesize_diverse(r->model, t, n, &o, img, res, serr))
+        status = controller_fail(err, "diverse MEIs: %s", serr);
+    for (int j = 0; !status && j < n; j++)
+        for (int i = 0; i < S; i++) {
+            size_t slot = session_fit_slot_at(r, j, STIMULUS_KIND_DIVERSE, i);
+            memcpy(r->stimuli + slot * P, img + ((size_t)j * S + i) * P, P * sizeof(float));
+            r->present[slot] = 1;
+        }
+    free(t);
+    free(res);
+    free(img);
+    return status;
+}
+
 /* The target's predicted rate for each stimulus made. */
 static int predict_stimuli(const dataset *d, session_fit_result *r, size_t P, char *err)
 {
@@ -401,8 +445,9 @@ static int predict_stimuli(const dataset *d, session_fit_result *r, size_t P, ch
     return status;
 }
 
-/* The kinds the settings ask for, each its slot in STIMULUS_KIND_* order
- * (session_fit_synthesize and session_sound_synthesize make no others). */
+/* The kinds the settings ask for, each its slots in STIMULUS_KIND_* order
+ * (session_fit_synthesize and session_sound_synthesize make no others): one
+ * per kind, the diverse set's diverse_count. */
 static void kinds_slots(const session_fit_settings *s, session_fit_result *r)
 {
     int wanted[SESSION_KINDS] = {0};
@@ -416,9 +461,14 @@ static void kinds_slots(const session_fit_settings *s, session_fit_result *r)
         (s->kinds & PROTOCOL_KIND_SURROUND) != 0;
     wanted[STIMULUS_KIND_LEAST] = wanted[STIMULUS_KIND_LEAST_NATURAL] =
         (s->kinds & PROTOCOL_KIND_LEAST) != 0;
+    wanted[STIMULUS_KIND_DIVERSE] = (s->kinds & PROTOCOL_KIND_DIVERSE) ? s->diverse_count : 0;
+    assert(!wanted[STIMULUS_KIND_DIVERSE] || wanted[STIMULUS_KIND_DIVERSE] >= 2);
     r->n_kinds = 0;
-    for (int k = 0; k < SESSION_KINDS; k++)
-        r->slot_of[k] = wanted[k] ? r->n_kinds++ : -1;
+    for (int k = 0; k < SESSION_KINDS; k++) {
+        r->slot_of[k] = wanted[k] ? r->n_kinds : -1;
+        r->slots[k] = wanted[k];
+        r->n_kinds += wanted[k];
+    }
 }
 
 static int stimuli_alloc(const session_fit_settings *s, session_fit_result *r, size_t P,
@@ -630,6 +680,8 @@ int session_fit_synthesize(const dataset *d, const session_fit_settings *s, cons
         kinds_region(s, r, P, err))
         return 1;
     if ((s->kinds & PROTOCOL_KIND_LEAST) && kinds_least(d, s, r, P, err))
+        return 1;
+    if ((s->kinds & PROTOCOL_KIND_DIVERSE) && kinds_diverse(s, r, P, err))
         return 1;
     return predict_stimuli(d, r, P, err);
 }
