@@ -55,6 +55,8 @@ typedef enum stimulus_kind {
     STIMULUS_KIND_SURROUND_LEAST = 11, /* the masked MEI with its least exciting surround */
     STIMULUS_KIND_TONE = 12,        /* audio: a pure tone at the model's best frequency */
     STIMULUS_KIND_SEARCH = 13,      /* an image of the model-free search phase (search.c) */
+    STIMULUS_KIND_PATTERN = 14,     /* population control: an image for a target pattern */
+    STIMULUS_KIND_PATTERN_NATURAL = 15, /* its control: the natural image closest to it */
     STIMULUS_KIND_COUNT
 } stimulus_kind;
 enum { STIMULUS_CLOSED_LOOP_KINDS = STIMULUS_KIND_RF + 1 };
@@ -75,6 +77,8 @@ enum { STIMULUS_CLOSED_LOOP_KINDS = STIMULUS_KIND_RF + 1 };
 #define STIMULUS_KIND_NAME_SURROUND_LEAST "surround_least"
 #define STIMULUS_KIND_NAME_TONE "tone"
 #define STIMULUS_KIND_NAME_SEARCH "search"
+#define STIMULUS_KIND_NAME_PATTERN "pattern"
+#define STIMULUS_KIND_NAME_PATTERN_NATURAL "pattern_natural"
 
 /* The kind's name; NULL outside 0..STIMULUS_KIND_COUNT-1. */
 const char *stimulus_kind_name(int kind);

@@ -23,6 +23,9 @@ static const struct {
                                       "masked MEI, least exciting surround"},
     [STIMULUS_KIND_TONE] = {STIMULUS_KIND_NAME_TONE, "pure tone"},
     [STIMULUS_KIND_SEARCH] = {STIMULUS_KIND_NAME_SEARCH, "search image"},
+    [STIMULUS_KIND_PATTERN] = {STIMULUS_KIND_NAME_PATTERN, "target-pattern image"},
+    [STIMULUS_KIND_PATTERN_NATURAL] = {STIMULUS_KIND_NAME_PATTERN_NATURAL,
+                                       "closest natural image to a target pattern"},
 };
 
 const char *stimulus_kind_name(int kind)

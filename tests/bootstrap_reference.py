@@ -19,7 +19,7 @@ EVALUATION_LEVEL = 0.95
 # The stimulus kinds in the order of stimulus/stimulus_base.h (its index the kind).
 EVALUATION_KINDS = ("mei", "best_natural", "gabor", "rf", "least", "least_natural", "natural",
                     "diverse", "masked", "surround", "surround_most", "surround_least", "tone",
-                    "search")
+                    "search", "pattern", "pattern_natural")
 
 
 def splitmix64(state):

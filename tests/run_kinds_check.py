@@ -7,14 +7,16 @@ comparison's summary (docs/run.md: kind against its control) recomputed from
 those intervals, the ground truth per kind, the masked MEI a pointwise mix of
 the MEI and gray, the diverse sets (DIVERSE images per target, each evaluated
 like a kind, its mean over the MEI's, the share at 0.8 or more and the set's
-pixel correlation recomputed here) and the report's per-kind figures. TAP
-output.
+pixel correlation recomputed here), the target patterns (PATTERNS patterns
+over the targets as one group, image and control each shown REPEATS times,
+the similarity of each one's recorded mean pattern to its recorded target
+recomputed here) and the report's per-kind figures. TAP output.
 
 The session also runs the search phase (search: generations, population_size
 and repeats as given): run_search_check.py checks it.
 
 usage: run_kinds_check.py SESSION_DIR TARGETS REPEATS GENERATIONS POPULATION SEARCH_REPEATS
-                          RUN_OUTPUT DIVERSE
+                          RUN_OUTPUT DIVERSE PATTERNS
 """
 import os
 import re
@@ -44,7 +46,7 @@ session = sys.argv[1]
 targets, repeats = int(sys.argv[2]), int(sys.argv[3])
 generations, population, search_repeats = (int(a) for a in sys.argv[4:7])
 run_output = open(sys.argv[7]).read()
-diverse = int(sys.argv[8])
+diverse, patterns = int(sys.argv[8]), int(sys.argv[9])
 records = list(read_records(os.path.join(session, "session.rec")))
 by = {}
 for r in records:
@@ -60,7 +62,8 @@ phases = [(p["phase"], p["event"]) for p in by.get("phase", [])]
 check(phases[-2:] == [("evaluation", "begin"), ("evaluation", "end")] and len(phases) == 14,
       "the session ran every phase to the evaluation's end")
 
-closed = [s for s in by.get("stimulus", []) if s["kind"] not in ("natural", "search", "diverse")]
+closed = [s for s in by.get("stimulus", [])
+          if s["kind"] not in ("natural", "search", "diverse", "pattern", "pattern_natural")]
 sets = [s for s in by.get("stimulus", []) if s["kind"] == "diverse"]
 neurons = sorted({s["neuron"] for s in closed})
 have = {(s["neuron"], s["kind"]) for s in closed}
@@ -276,6 +279,74 @@ check(len(rows) == len(sets) and same == len(sets) and pngs == len(sets) and
       'href="diverse.csv"' in page and "Diverse MEIs" in page,
       "the report's diverse gallery: %d of %d images drawn, %d rows of diverse.csv agree with "
       "the record's over_mei and repeats" % (pngs, len(sets), same))
+# The target patterns (mei.kinds pattern): per pattern an image and its
+# natural control, neuron -1, each carrying its index and its target over the
+# group (the targets note's neurons, in order), each shown REPEATS times.
+group = [int(x) for x in next(r["targets"] for r in by.get("note", []) if "targets" in r)]
+pstim = [s for s in by.get("stimulus", []) if s["kind"] in ("pattern", "pattern_natural")]
+pairs = {}
+for s in pstim:
+    pairs.setdefault(int(s["pattern"]), {})[s["kind"]] = s
+shown = sorted(t["image_id"] for t in by.get("trial", [])
+               if t["image_id"] in {s["stimulus_id"] for s in pstim})
+check(sorted(group) == neurons and sorted(pairs) == list(range(patterns)) and
+      all(len(p) == 2 and all(s["neuron"] == -1 and len(s["pattern_target"]) == len(group)
+                              for s in p.values()) and
+          list(p["pattern"]["pattern_target"]) == list(p["pattern_natural"]["pattern_target"])
+          for p in pairs.values()) and
+      all(0 <= v < 1 for s in pstim for v in s["pattern_target"]) and
+      shown == sorted([s["stimulus_id"] for s in pstim] * repeats),
+      "%d target patterns over the %d targets (want %d), each an image and a control carrying "
+      "its target in [0, 1), each shown %d times" % (len(pairs), len(group), patterns, repeats))
+
+
+def similarity(rates, target):
+    """Pearson correlation across the group (synthesis_pattern.c), NaN when flat."""
+    r, t = np.asarray(rates, np.float64), np.asarray(target, np.float64)
+    r, t = r - r.mean(), t - t.mean()
+    if not (np.dot(t, t) > 0):
+        return float("nan")
+    return float(np.dot(r, t) / np.sqrt(np.dot(r, r) * np.dot(t, t))) if np.dot(r, r) > 0 else 0.0
+
+
+# Each image and control: the similarity of the group's mean counts over its
+# unflagged trials to the recorded target (the C casts the mean to float32
+# before its double sums: 1e-5), repeats those trials; how many images came
+# closer than their controls.
+by_stimulus = {(e["kind"], e["stimulus_id"]): e for e in evals
+               if e["kind"] in ("pattern", "pattern_natural", "truth_pattern",
+                                "truth_pattern_natural")}
+ok, closer, compared, truth_closer = 0, 0, 0, 0
+for q, p in sorted(pairs.items()):
+    got = {}
+    for kind, s in p.items():
+        rows = [x["counts"] for x in by.get("trial", [])
+                if x["image_id"] == s["stimulus_id"] and x["flags"] == 0]
+        want = (similarity(np.mean([[float(c[t]) for t in group] for c in rows], axis=0),
+                           s["pattern_target"]) if rows else float("nan"))
+        e = by_stimulus.get((kind, s["stimulus_id"]))
+        got[kind] = want
+        ok += (e is not None and e["neuron"] == -1 and e["repeats"] == len(rows) and
+               (abs(e["mean"] - want) <= 1e-5 if want == want else e["mean"] != e["mean"]))
+        t = by_stimulus.get(("truth_" + kind, s["stimulus_id"]))
+        ok += t is not None and -1 - 1e-6 <= t["mean"] <= 1 + 1e-6
+        got["truth_" + kind] = t["mean"] if t else float("nan")
+    print("# pattern %d: recorded similarity image %.3f, control %.3f; truth %.3f, %.3f"
+          % (q, got["pattern"], got["pattern_natural"], got["truth_pattern"],
+             got["truth_pattern_natural"]))
+    if got["pattern"] == got["pattern"] and got["pattern_natural"] == got["pattern_natural"]:
+        compared += 1
+        closer += got["pattern"] > got["pattern_natural"]
+    truth_closer += got["truth_pattern"] > got["truth_pattern_natural"]
+check(ok == 4 * patterns and summary.get("patterns_compared") == compared and
+      summary.get("patterns_closer") == closer and
+      summary.get("truth_patterns_compared") == patterns and
+      summary.get("truth_patterns_closer") == truth_closer,
+      "%d of %d target-pattern similarities recomputed from the trials and the recorded targets "
+      "(and the simulated cells scored); images closer than their controls %s of %s (recomputed "
+      "%d of %d), truth %s (recomputed %d)"
+      % (ok, 4 * patterns, summary.get("patterns_closer"), summary.get("patterns_compared"),
+         closer, compared, summary.get("truth_patterns_closer"), truth_closer))
 check_search(by, check, targets, generations, population, search_repeats, run_output)
 check_search_report(by, check, session, population)
 print("1..%d" % (n - 1))

@@ -16,7 +16,7 @@ py=/usr/bin/python3
 tap_ports
 tap_protocol tiny "$work/kinds.yaml" $base \
     -e "s|  fraction_complex: 0.5|  fraction_complex: 0.2\n  fraction_surround: 0.3|" \
-    -e "s|  controls: \[best_natural, gabor, rf\]|  controls: [best_natural]\n  kinds: [full, masked, surround, least, diverse]\n  diverse_count: 2|" \
+    -e "s|  controls: \[best_natural, gabor, rf\]|  controls: [best_natural]\n  kinds: [full, masked, surround, least, diverse, pattern]\n  diverse_count: 2\n  pattern_count: 2|" \
     -e "s|^  repeats: 1$|  repeats: 3|"
 printf 'search:\n  enabled: true\n  generations: 3\n  population_size: 6\n  repeats: 1\n  primitives: 2\n  seed: 4\n' \
     >>"$work/kinds.yaml"
@@ -48,4 +48,4 @@ if [ $status != 0 ] || [ "$search_trials" -lt 4 ] ||
     echo "1..1"
     exit 1
 fi
-exec $py "$tests/run_kinds_check.py" "$work/session" 2 3 3 6 1 "$work/out" 2
+exec $py "$tests/run_kinds_check.py" "$work/session" 2 3 3 6 1 "$work/out" 2 2

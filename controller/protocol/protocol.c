@@ -58,7 +58,8 @@ static const char *const controls[] = {STIMULUS_KIND_NAME_BEST_NATURAL, STIMULUS
 /* mei.kinds: `full` is the MEI with its controls; the others are stimulus kinds. */
 static const char *const mei_kinds[] = {"full", STIMULUS_KIND_NAME_MASKED,
                                         STIMULUS_KIND_NAME_SURROUND, STIMULUS_KIND_NAME_LEAST,
-                                        STIMULUS_KIND_NAME_DIVERSE, NULL};
+                                        STIMULUS_KIND_NAME_DIVERSE, STIMULUS_KIND_NAME_PATTERN,
+                                        NULL};
 static const char *const stream_formats[] = {"native", "openephys", NULL};
 static const char *const modalities[] = {"image", "audio", NULL};
 static const char *const sound_sources[] = {"synthetic", "folder", NULL};
@@ -222,10 +223,13 @@ static const setting_spec settings[] = {
      "single or one-hot"},
     {"mei", "controls", T_FLAGS, AT(mei.controls), 1, 4, "best_natural,gabor,rf", controls,
      "controls shown next to each MEI (tone: audio sessions only)"},
-    {"mei", "kinds", T_FLAGS, AT(mei.kinds), 1, 5, "full", mei_kinds,
-     "what is synthesized per target: full (the MEI), masked, surround, least, diverse"},
+    {"mei", "kinds", T_FLAGS, AT(mei.kinds), 1, 6, "full", mei_kinds,
+     "what is synthesized per target: full (the MEI), masked, surround, least, diverse; "
+     "pattern: for the targets as one group"},
     {"mei", "diverse_count", T_INT, AT(mei.diverse_count), 2, 8, "4", NULL,
      "mei.kinds diverse: images per target's set (inception mei --count)"},
+    {"mei", "pattern_count", T_INT, AT(mei.pattern_count), 1, 16, "4", NULL,
+     "mei.kinds pattern: target patterns over the targets (inception mei --kind pattern --count)"},
 
     {"sounds", "rate", T_INT, AT(sounds.rate), 8000, 48000, "16000", NULL,
      "audio: the clips' sample rate, Hz"},
@@ -1151,7 +1155,7 @@ static int check_kinds(parse_state *s)
     if (p->modality == PROTOCOL_MODALITY_AUDIO && p->mei.kinds != PROTOCOL_KIND_FULL)
         return fail_at(s, where(s, "mei", "kinds"), "kinds: [full]",
                        "with modality: audio the closed loop shows the MEI and its controls "
-                       "(masked, surround, least and diverse are image kinds)");
+                       "(masked, surround, least, diverse and pattern are image kinds)");
     return 0;
 }
 

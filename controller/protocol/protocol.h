@@ -62,6 +62,7 @@ enum {
     PROTOCOL_KIND_SURROUND = 1 << 2, /* most and least exciting surrounds of the masked MEI */
     PROTOCOL_KIND_LEAST = 1 << 3,    /* the least exciting input and the least natural image */
     PROTOCOL_KIND_DIVERSE = 1 << 4,  /* a set of mei.diverse_count diverse MEIs */
+    PROTOCOL_KIND_PATTERN = 1 << 5,  /* mei.pattern_count target patterns over the targets */
 };
 
 typedef struct protocol_endpoints {
@@ -163,6 +164,7 @@ typedef struct protocol_mei {
     unsigned controls;     /* PROTOCOL_CONTROL_* bits */
     unsigned kinds;        /* PROTOCOL_KIND_* bits: what is synthesized and shown */
     int diverse_count;     /* mei.kinds diverse: the set's size */
+    int pattern_count;     /* mei.kinds pattern: target patterns (population control) */
 } protocol_mei;
 
 /* `modality: audio` (docs/audio.md): clips instead of images. The natural

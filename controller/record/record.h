@@ -369,6 +369,12 @@ typedef struct record_stimulus {
     const float *samples;
     int sample_count;
     int64_t sample_rate;
+    /* mei.kinds pattern (kinds pattern, pattern_natural): the target
+     * pattern over the group (the session's targets, in order), pattern_k
+     * values, and the pattern's index; NULL otherwise. */
+    const float *pattern_target;
+    int pattern_k;
+    int64_t pattern;
     void *decoded;
 } record_stimulus;
 

@@ -166,6 +166,8 @@ static const record_field_spec stimulus_fields[] = {
     DIGEST_IF(S9, pixels_sha256, "pixels_sha256"),
     ARRAY_IF(S9, samples, "samples", 'f', sample_count),
     IF_PTR(S9, sample_rate, "sample_rate", 'q', samples),
+    ARRAY_IF(S9, pattern_target, "pattern_target", 'f', pattern_k),
+    IF_PTR(S9, pattern, "pattern", 'q', pattern_target),
 };
 
 typedef record_evaluation S10;

@@ -125,6 +125,7 @@ static void run_destroy(run_state *s)
     free(s->counts);
     free(s->targets);
     free(s->search_best);
+    run_patterns_free(&s->patterns);
     run_frames_free(&s->frames);
 }
 

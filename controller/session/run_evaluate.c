@@ -449,7 +449,7 @@ static int evaluate_truth(run_state *s, const int *verdict)
                           all.over_natural_raw) ||
              run_record_value(s, -1, "truth_recorded_beaten_disagrees", disagrees) ||
              record_truth_comparisons(s, truth) ||
-             evaluate_diverse(s, NULL, truth, image_truth);
+             evaluate_diverse(s, NULL, truth, image_truth) || run_patterns_evaluate(s, t);
 done:
     free(truth);
     free(search_truth);
@@ -563,7 +563,8 @@ int run_phase_evaluation(run_state *s)
         return run_fail(s, "out of memory for %s", "the evaluation");
     }
     int status = run_phase(s, "evaluation", "begin") || evaluate_recorded(s, ci) ||
-                 evaluate_diverse(s, ci, NULL, NULL) || evaluate_ratios(s, ci, verdict) || evaluate_recorded_natural(s, ci) ||
+                 evaluate_diverse(s, ci, NULL, NULL) || run_patterns_evaluate(s, NULL) ||
+                 evaluate_ratios(s, ci, verdict) || evaluate_recorded_natural(s, ci) ||
                  (!s->p->virtual_rig.enabled ? note_no_truth(s)
                   : s->audio                 ? evaluate_truth_audio(s, verdict)
                                              : evaluate_truth(s, verdict)) ||

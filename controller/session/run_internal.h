@@ -179,6 +179,16 @@ typedef struct response_rows {
     int count, capacity;
 } response_rows;
 
+/* mei.kinds pattern (run_pattern.c): per target pattern its image's and
+ * its control's stimulus ids (-1 not yet known) and its target over the
+ * group, the session's targets in order (k of them). */
+#define RUN_PATTERNS_MAX 16 /* mei.pattern_count's maximum */
+typedef struct run_patterns {
+    int count, k;
+    int64_t *ids;  /* count × 2: image, control */
+    float *target; /* count × k */
+} run_patterns;
+
 typedef struct run_state {
     const protocol *p;
     const run_options *o;
@@ -217,6 +227,7 @@ typedef struct run_state {
 
     int *targets;
     int n_targets;
+    run_patterns patterns; /* mei.kinds pattern: from the synthesis or the record */
     int64_t *search_best; /* n_targets: the search's handed-over stimulus ids (NULL: no search) */
     stimulus_budget budget;
     double period_ms;
@@ -324,6 +335,20 @@ int run_record_natural_images(run_state *s, int64_t **schedule, int *count, cons
 int run_load_recorded_data(run_state *s, session_dataset *sd);
 /* Every closed-loop stimulus closed_loop.repeats times, shuffled from the seed; NULL: no memory. */
 int64_t *run_closed_loop_order(run_state *s, const int64_t *stimuli, int count, int *total);
+
+/* mei.kinds pattern (run_pattern.c). */
+/* The synthesis' target-pattern images and controls recorded (each with its
+ * pattern and target) and added to the table; their ids appended to ids. */
+int run_patterns_add_images(run_state *s, int64_t *ids, int *count);
+/* Stimulus `id` as pattern `pattern`'s image (control 0) or control (1),
+ * its target over k neurons (a resume: from its stimulus record). */
+int run_patterns_keep(run_state *s, int64_t pattern, int control, int64_t id,
+                      const float *target, int k);
+/* Per pattern the similarity of the recorded mean pattern (truth NULL) or
+ * of the simulated cells' expected rates to the target, image and control,
+ * and how many images came closer than their controls: evaluation records. */
+int run_patterns_evaluate(run_state *s, stimulus_truth *truth);
+void run_patterns_free(run_patterns *p);
 
 /* The search phase (run_search.c), fresh (r NULL) or resumed (r: the earlier trials). */
 struct resume_scan;

@@ -365,12 +365,14 @@ static int adopt_targets(run_state *s)
     return 0;
 }
 
-/* Every MEI and control: recorded as a stimulus and loaded into the presenter. */
+/* Every MEI and control (and the target patterns' images and controls, after
+ * every target's): recorded as a stimulus and loaded into the presenter. */
 static int add_closed_loop_images(run_state *s, int64_t **ids_out, int *count_out)
 {
     const session_fit_result *r = &s->fr;
     int n = s->n_targets, P = s->P, k = 0;
-    int64_t *ids = malloc((size_t)(n ? n : 1) * (size_t)r->n_kinds * sizeof(int64_t));
+    int64_t *ids = malloc(((size_t)n * (size_t)r->n_kinds + 2 * (size_t)r->n_patterns + 1) *
+                          sizeof(int64_t));
     if (!ids)
         return run_fail(s, "out of memory for %s", "the closed-loop stimuli");
     for (int j = 0; j < n; j++)
@@ -391,6 +393,10 @@ static int add_closed_loop_images(run_state *s, int64_t **ids_out, int *count_ou
                 ids[k++] = id;
             }
         }
+    if (run_patterns_add_images(s, ids, &k)) {
+        free(ids);
+        return 1;
+    }
     *ids_out = ids;
     *count_out = k;
     return 0;

@@ -177,6 +177,15 @@ static int load_closed_stimulus(run_state *s, const record_view *v, resume_scan 
                                (int)st.neuron, TIER_NONE, &got);
         if (!status && got != st.stimulus_id)
             status = run_fail(s, "the record's stimulus ids are not consecutive (%s)", "resume");
+        /* A target pattern's image or control of an ended synthesis: its
+         * target from the record (run_pattern.c), never drawn again. */
+        int control = kind == STIMULUS_KIND_PATTERN_NATURAL;
+        if (!status && (kind == STIMULUS_KIND_PATTERN || control))
+            status = !st.pattern_target
+                         ? run_fail(s, "a target-pattern stimulus record has no target (%s)",
+                                    "resume")
+                         : run_patterns_keep(s, st.pattern, control, got, st.pattern_target,
+                                             st.pattern_k);
     }
     free(st.decoded);
     return status;

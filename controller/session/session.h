@@ -231,6 +231,7 @@ typedef struct session_fit_settings {
     unsigned controls;        /* PROTOCOL_CONTROL_* bits */
     unsigned kinds;           /* PROTOCOL_KIND_* bits (mei.kinds) */
     int diverse_count;        /* PROTOCOL_KIND_DIVERSE: the set's size (mei.diverse_count) */
+    int pattern_count;        /* PROTOCOL_KIND_PATTERN: target patterns (mei.pattern_count) */
     uint64_t control_seed;    /* the matched Gabor's search */
     int ensemble;             /* models in the final fit: the first from the start model,
                                  the others new, seeded seed + k (1..SESSION_ENSEMBLE_MAX) */
@@ -281,6 +282,12 @@ typedef struct session_fit_result {
                                   surround; else zeros) */
     double *tone_hz;           /* n_targets: an audio session's tone controls' frequencies
                                   (NULL: no tone control) */
+    /* mei.kinds pattern: the targets as one group (kinds_pattern); 0 and
+     * NULL when not made. */
+    int n_patterns;
+    float *pattern_targets;    /* n_patterns × n_targets: each pattern's target, in [0, 1) */
+    float *pattern_stimuli;    /* 2 × n_patterns × H × W: per pattern its image, its control */
+    float *pattern_predicted;  /* 2 × n_patterns: their predicted similarity to the target */
 } session_fit_result;
 
 /* The final fit: from `start` (a model file's bytes, e.g. the record's

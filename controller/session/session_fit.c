@@ -59,6 +59,7 @@ void session_fit_settings_from_protocol(const protocol *p, int height, int width
     out->controls = pe->controls;
     out->kinds = pe->kinds;
     out->diverse_count = pe->diverse_count;
+    out->pattern_count = pe->pattern_count;
     out->control_seed = p->seed;
     out->ensemble = p->model.ensemble < 1 ? 1 : p->model.ensemble;
 }
@@ -422,6 +423,56 @@ static int kinds_diverse(const session_fit_settings *s, session_fit_result *r, s
     return status;
 }
 
+/* mei.kinds pattern: population control (Bashivan, Kar & DiCarlo 2019) with
+ * the targets, in order, as one group. pattern_count target patterns, each
+ * neuron's uniform in [0, 1) from the session's seed (the stream
+ * `inception mei --kind pattern` draws from its seed); per pattern the image
+ * of mei_pattern (the offline command's call, the first model) and its
+ * control, the training image whose predicted pattern at the budget is
+ * closest (control_pattern_natural); pattern_predicted: their predicted
+ * similarities (Pearson correlation across the group). */
+static int kinds_pattern(const dataset *d, const session_fit_settings *s, session_fit_result *r,
+                         size_t P, char *err)
+{
+    int k = r->n_targets, n = s->pattern_count;
+    if (k < 2 || k > PATTERN_MAX_GROUP)
+        return controller_fail(err, "mei.kinds pattern: the targets are its group, 2..%d "
+                                "neurons; this session has %d", PATTERN_MAX_GROUP, k);
+    assert(n >= 1);
+    r->pattern_targets = malloc((size_t)n * (size_t)k * sizeof(float));
+    r->pattern_stimuli = malloc(2 * (size_t)n * P * sizeof(float));
+    r->pattern_predicted = malloc(2 * (size_t)n * sizeof(float));
+    tier_rows train = {0};
+    char serr[STIMULUS_ERR_SIZE];
+    int status = !r->pattern_targets || !r->pattern_stimuli || !r->pattern_predicted
+                     ? controller_fail(err, "out of memory for the target patterns")
+                     : tier_rows_gather(d, TIER_TRAIN, &train, err);
+    model_rng rng;
+    model_rng_seed(&rng, s->control_seed ^ 0x7061747465726eull); /* "pattern" */
+    for (int i = 0; !status && i < n * k; i++)
+        r->pattern_targets[i] = (float)model_rng_uniform(&rng);
+    mei_options o = s->mei;
+    o.budget = r->budget;
+    for (int q = 0; !status && q < n; q++) {
+        float *x = r->pattern_stimuli + 2 * (size_t)q * P, *y = x + P;
+        const float *target = r->pattern_targets + (size_t)q * k;
+        int closest;
+        if (mei_pattern(r->model, r->targets, k, target, &o, x, &r->pattern_predicted[2 * q],
+                        serr) ||
+            control_pattern_natural(r->model, train.images, train.n, r->targets, k, target,
+                                    &r->budget, &closest, &r->pattern_predicted[2 * q + 1], serr))
+            status = controller_fail(err, "target pattern %d: %s", q, serr);
+        else {
+            memcpy(y, train.images + (size_t)closest * P, P * sizeof(float));
+            stimulus_render_at_budget(y, (int)P, &r->budget);
+        }
+    }
+    if (!status)
+        r->n_patterns = n;
+    tier_rows_free(&train);
+    return status;
+}
+
 /* The target's predicted rate for each stimulus made. */
 static int predict_stimuli(const dataset *d, session_fit_result *r, size_t P, char *err)
 {
@@ -683,6 +734,8 @@ int session_fit_synthesize(const dataset *d, const session_fit_settings *s, cons
         return 1;
     if ((s->kinds & PROTOCOL_KIND_DIVERSE) && kinds_diverse(s, r, P, err))
         return 1;
+    if ((s->kinds & PROTOCOL_KIND_PATTERN) && kinds_pattern(d, s, r, P, err))
+        return 1;
     return predict_stimuli(d, r, P, err);
 }
 
@@ -719,6 +772,9 @@ void session_fit_result_free(session_fit_result *r)
     free(r->predicted);
     free(r->masks);
     free(r->tone_hz);
+    free(r->pattern_targets);
+    free(r->pattern_stimuli);
+    free(r->pattern_predicted);
     memset(r, 0, sizeof *r);
 }
 

@@ -36,7 +36,7 @@ TIERS = ("train", "validation", "test", "unused")  # the blocks of natural trial
 # closed loop's: the MEI and its controls.
 STIMULUS_KINDS = ("mei", "best_natural", "gabor", "rf", "least", "least_natural", "natural",
                   "diverse", "masked", "surround", "surround_most", "surround_least", "tone",
-                  "search")
+                  "search", "pattern", "pattern_natural")
 CLOSED_LOOP_KINDS = STIMULUS_KINDS[:4]
 NATURAL = STIMULUS_KINDS[6]
 TRIAL_FLAGS = {1: "lost_bin", 2: "duplicate", 4: "no_sync", 8: "ambiguous_sync",
