@@ -347,6 +347,31 @@ check(ok == 4 * patterns and summary.get("patterns_compared") == compared and
       "%d of %d), truth %s (recomputed %d)"
       % (ok, 4 * patterns, summary.get("patterns_closer"), summary.get("patterns_compared"),
          closer, compared, summary.get("truth_patterns_closer"), truth_closer))
+# The report's target-pattern figure: per pattern its image, its control and
+# a plot; patterns.csv per stimulus and group neuron the target and the
+# recorded mean, its similarity the record's (the same sums; the C's float32
+# rates: 1e-5) and its trials the record's repeats.
+csv_path = os.path.join(session, "report", "patterns.csv")
+rows = []
+if os.path.exists(csv_path):
+    lines = open(csv_path).read().split("\n")
+    rows = [dict(zip(lines[0].split(","), line.split(","))) for line in lines[1:] if line]
+agree = 0
+for r in rows:
+    e = by_stimulus.get((r["kind"], int(r["stimulus_id"])))
+    s = pairs.get(int(r["pattern"]), {}).get(r["kind"])
+    i = group.index(int(r["neuron"])) if int(r["neuron"]) in group else -1
+    agree += (e is not None and s is not None and i >= 0 and int(r["trials"]) == e["repeats"] and
+              abs(float(r["target"]) - float(s["pattern_target"][i])) <= 1e-7 and
+              (abs(float(r["similarity"]) - e["mean"]) <= 1e-6 if e["mean"] == e["mean"]
+               else float(r["similarity"]) != float(r["similarity"])))
+drawn = sum(os.path.exists(os.path.join(session, "report", name)) for q in range(patterns)
+            for name in ("pattern_%d.png" % q, "pattern_%d_pattern.png" % q,
+                         "pattern_%d_pattern_natural.png" % q))
+check(len(rows) == 2 * patterns * len(group) and agree == len(rows) and
+      drawn == 3 * patterns and 'href="patterns.csv"' in page and "Target patterns" in page,
+      "the report's target-pattern figure: %d of %d images and plots drawn, %d of %d rows of "
+      "patterns.csv agree with the record" % (drawn, 3 * patterns, agree, len(rows)))
 check_search(by, check, targets, generations, population, search_repeats, run_output)
 check_search_report(by, check, session, population)
 print("1..%d" % (n - 1))

@@ -48,8 +48,9 @@ int report_section_gallery(report_output *o, const session_data *d)
     int64_t previous = INT64_MIN;
     for (int i = 0; i < d->stimulus_count; i++) {
         const stimulus_image *s = &d->stimuli[i];
-        if (!strcmp(s->kind, STIMULUS_KIND_NAME_DIVERSE))
-            continue; /* the diverse sets' gallery is the evaluation's (report_diverse.c) */
+        if (!strcmp(s->kind, STIMULUS_KIND_NAME_DIVERSE) || s->target)
+            continue; /* the diverse sets' and target patterns' galleries are the evaluation's
+                         (report_diverse.c, report_pattern.c) */
         if (s->neuron != previous) {
             if (s->neuron >= 0)
                 fprintf(o->html, "%s<tr><th>neuron %lld</th>",
@@ -256,5 +257,5 @@ int report_section_evaluation(report_output *o, const session_data *d)
         if (compare_kinds(o, d, session_comparison_at(c)))
             return 1;
     response_table(o, d);
-    return report_diverse_gallery(o, d);
+    return report_diverse_gallery(o, d) || report_pattern_gallery(o, d);
 }

@@ -69,7 +69,7 @@ void report_session_data_free(session_data *d)
     free(d->curve_loss.v), free(d->curve_validation.v);
     free(d->plan);
     for (int i = 0; i < d->stimulus_count; i++)
-        free(d->stimuli[i].pixels);
+        free(d->stimuli[i].pixels), free(d->stimuli[i].target), free(d->stimuli[i].group_sum);
     free(d->stimuli);
     free(d->search_images);
     for (int i = 0; i < d->search_target_count; i++)
@@ -191,8 +191,11 @@ static int gather_stimulus(session_data *d, const record_view *v)
     if (!strcmp(st.kind, STIMULUS_KIND_NAME_SEARCH)) {
         status =
             report_gather_search_image(d, &st); /* its pixels in the second pass, if handed over */
-    } else if ((kind_index(st.kind) >= 0 || !strcmp(st.kind, STIMULUS_KIND_NAME_DIVERSE)) &&
-               count > 0) { /* diverse: many per target, their own gallery (report_diverse.c) */
+    } else if ((kind_index(st.kind) >= 0 || !strcmp(st.kind, STIMULUS_KIND_NAME_DIVERSE) ||
+                (st.pattern_target && (!strcmp(st.kind, STIMULUS_KIND_NAME_PATTERN) ||
+                                       !strcmp(st.kind, STIMULUS_KIND_NAME_PATTERN_NATURAL)))) &&
+               count > 0) { /* diverse: many per target, their own gallery (report_diverse.c);
+                               the target patterns' too (report_pattern.c) */
         status = grow_array(&d->stimuli, &d->stimulus_capacity,
                                  (size_t)d->stimulus_count + 1, sizeof *d->stimuli, 16);
         stimulus_image *s = status ? NULL : &d->stimuli[d->stimulus_count];
@@ -205,6 +208,15 @@ static int gather_stimulus(session_data *d, const record_view *v)
             s->height = st.height, s->width = st.width;
             s->pixels = report_copy_floats(st.pixels, count);
             status = !s->pixels;
+            if (st.pattern_target && !status) {
+                s->pattern = st.pattern;
+                s->target_k = st.pattern_k;
+                s->target = report_copy_floats(st.pattern_target, (size_t)st.pattern_k);
+                s->group_sum = calloc((size_t)st.pattern_k + 1, sizeof *s->group_sum);
+                status = !s->target || !s->group_sum;
+                if (status)
+                    free(s->pixels), free(s->target), free(s->group_sum);
+            }
             d->stimulus_count += !status;
         }
     }
@@ -425,6 +437,16 @@ static int gather_trial(session_data *d, const record_view *v)
             s->neuron >= 0 && s->neuron < r.neurons && isfinite(r.counts[s->neuron])) {
             s->sum += r.counts[s->neuron];
             s->trials++;
+        }
+        /* a target pattern's: the group's counts, where the group is the targets note's */
+        if (s->id == r.image_id && s->group_sum && s->target_k == d->chosen_count) {
+            int inside = 1;
+            for (int g = 0; g < s->target_k; g++)
+                inside &= d->chosen[g] >= 0 && d->chosen[g] < r.neurons &&
+                          isfinite(r.counts[d->chosen[g]]);
+            for (int g = 0; inside && g < s->target_k; g++)
+                s->group_sum[g] += r.counts[d->chosen[g]];
+            s->trials += inside;
         }
     }
     int failed = gather_onset(d, &r, flags);

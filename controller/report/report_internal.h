@@ -44,6 +44,13 @@ typedef struct stimulus_image {
     float *pixels;
     double sum;     /* a diverse image's: its target's count over its unflagged trials */
     int64_t trials;
+    /* A target pattern's image or control (mei.kinds pattern): its index,
+     * its target over the group (the `targets` note's neurons) and, per
+     * group neuron, the count summed over its unflagged trials (`trials`). */
+    int64_t pattern;
+    int target_k;
+    float *target;
+    double *group_sum;
 } stimulus_image;
 
 /* One target neuron's closed-loop summary per kind, from trials or, when
@@ -244,6 +251,9 @@ const stimulus_image *report_closed_loop_stimulus(const session_data *d, int64_t
                                                   const char *kind);
 const stats_interval *report_closed_loop_interval(const session_data *d, int64_t neuron, int kind,
                                                   int64_t *repeats);
+/* report_pattern.c: mei.kinds pattern: per target pattern its image, its
+ * control and the target against both recorded patterns. */
+int report_pattern_gallery(report_output *o, const session_data *d);
 /* report_diverse.c: mei.kinds diverse: per target its MEI, then its set. */
 int report_diverse_gallery(report_output *o, const session_data *d);
 
