@@ -70,6 +70,17 @@ def bootstrap(x, seed, resamples, level):
     return mean, min(low, mean), max(high, mean)
 
 
+def bootstrap_statistic(n, statistic, seed, resamples, level):
+    """(low, high): the percentile bootstrap of statistic(rows) over n rows
+    (stats_bootstrap), each resample's n row indices drawn as bootstrap's, in
+    draw order; no clamp to a point estimate."""
+    rng, values = Xoshiro256StarStar(seed), []
+    for _ in range(resamples):
+        values.append(statistic([int(rng.uniform() * n) for _ in range(n)]))
+    low, high = np.percentile(values, [100 * (1 - level) / 2, 100 * (1 + level) / 2])
+    return float(low), float(high)
+
+
 def evaluation_interval(x, neuron, kind):
     """The interval a run records and its report shows for one target's
     responses to one closed-loop stimulus kind."""

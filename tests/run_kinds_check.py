@@ -28,7 +28,8 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "controller", "record"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from record_reader import read_records  # noqa: E402
-from bootstrap_reference import evaluation_interval  # noqa: E402
+from bootstrap_reference import (EVALUATION_LEVEL, EVALUATION_RESAMPLES,  # noqa: E402
+                                 bootstrap_statistic, evaluation_interval)
 from run_search_check import check_search, check_search_report  # noqa: E402
 
 n = 1
@@ -261,7 +262,8 @@ rows = []
 
 
 def same_ratio(a, b):  # NaN (an MEI with a recorded mean of 0) on both sides agrees
-    return (a != a and b != b) or abs(a - b) <= 1e-9 * (1 + abs(a))
+    # diverse.csv prints 9 significant digits: up to 5e-9 relative off the record's double
+    return (a != a and b != b) or abs(a - b) <= 1e-8 * abs(b)
 
 
 csv_path = os.path.join(session, "report", "diverse.csv")
@@ -310,9 +312,10 @@ def similarity(rates, target):
 
 
 # Each image and control: the similarity of the group's mean counts over its
-# unflagged trials to the recorded target (the C casts the mean to float32
-# before its double sums: 1e-5), repeats those trials; how many images came
-# closer than their controls.
+# unflagged trials to the recorded target and its percentile bootstrap over
+# those trials (seed 2^61 + stimulus id), repeats those trials (the C casts
+# each mean to float32 as here and sums the similarity in another order:
+# 1e-6); how many images came closer than their controls.
 by_stimulus = {(e["kind"], e["stimulus_id"]): e for e in evals
                if e["kind"] in ("pattern", "pattern_natural", "truth_pattern",
                                 "truth_pattern_natural")}
@@ -320,14 +323,26 @@ ok, closer, compared, truth_closer = 0, 0, 0, 0
 for q, p in sorted(pairs.items()):
     got = {}
     for kind, s in p.items():
-        rows = [x["counts"] for x in by.get("trial", [])
+        rows = [[float(x["counts"][t]) for t in group] for x in by.get("trial", [])
                 if x["image_id"] == s["stimulus_id"] and x["flags"] == 0]
-        want = (similarity(np.mean([[float(c[t]) for t in group] for c in rows], axis=0),
-                           s["pattern_target"]) if rows else float("nan"))
+
+        def of(pick, rows=rows, target=s["pattern_target"]):
+            mean = [np.float32(sum(rows[r][i] for r in pick) / len(pick))
+                    for i in range(len(group))]
+            return similarity(mean, target)
+        want = of(range(len(rows))) if rows else float("nan")
+        low, high = (bootstrap_statistic(len(rows), of, (1 << 61) + s["stimulus_id"],
+                                         EVALUATION_RESAMPLES, EVALUATION_LEVEL)
+                     if rows else (float("nan"),) * 2)
         e = by_stimulus.get((kind, s["stimulus_id"]))
         got[kind] = want
         ok += (e is not None and e["neuron"] == -1 and e["repeats"] == len(rows) and
-               (abs(e["mean"] - want) <= 1e-5 if want == want else e["mean"] != e["mean"]))
+               (max(abs(e["mean"] - want), abs(e["ci_low"] - low), abs(e["ci_high"] - high))
+                <= 1e-6 if want == want else e["mean"] != e["mean"]))
+        print("# %s %d: similarity %.4f [%.4f, %.4f] (recomputed %.4f [%.4f, %.4f])"
+              % (kind, s["stimulus_id"], e["mean"] if e else float("nan"),
+                 e["ci_low"] if e else float("nan"), e["ci_high"] if e else float("nan"),
+                 want, low, high))
         t = by_stimulus.get(("truth_" + kind, s["stimulus_id"]))
         ok += t is not None and -1 - 1e-6 <= t["mean"] <= 1 + 1e-6
         got["truth_" + kind] = t["mean"] if t else float("nan")

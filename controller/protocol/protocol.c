@@ -1156,6 +1156,10 @@ static int check_kinds(parse_state *s)
         return fail_at(s, where(s, "mei", "kinds"), "kinds: [full]",
                        "with modality: audio the closed loop shows the MEI and its controls "
                        "(masked, surround, least, diverse and pattern are image kinds)");
+    if ((p->mei.kinds & PROTOCOL_KIND_PATTERN) && p->targets.count < 2)
+        return fail_at(s, where(s, "mei", "kinds"), "targets.count 2 or more, or leave out "
+                       "pattern", "mei.kinds pattern sets a pattern across the targets as one "
+                       "group; targets.count is %d", p->targets.count);
     return 0;
 }
 

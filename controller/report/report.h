@@ -29,6 +29,14 @@ typedef struct stats_interval {
  * Fails on n < 1, resamples < 1, level outside (0, 1) or non-finite x. */
 int stats_bootstrap_mean(const double *x, int n, int resamples, double level, uint64_t seed,
                          stats_interval *out, char *err);
+/* The same percentile bootstrap of any statistic of n rows (the target
+ * patterns' similarity, run_pattern.c): `statistic` of each resample's row
+ * indices (n of them, drawn as above, in draw order) into *low and *high
+ * (no clamp to a point estimate). Fails as
+ * above, and when a resample's statistic is not finite. */
+typedef double (*stats_statistic)(const int *rows, int n, void *ctx);
+int stats_bootstrap(int n, int resamples, double level, uint64_t seed, stats_statistic statistic,
+                    void *ctx, double *low, double *high, char *err);
 
 /* The closed loop's interval for one target neuron's responses to one
  * stimulus kind (0..STATS_EVALUATION_KINDS-1, STIMULUS_KIND_*):

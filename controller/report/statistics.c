@@ -55,45 +55,66 @@ double stats_median(const double *x, int n)
 
 /* ---- Bootstrap ---- */
 
-/* Resampling indices from the project's one generator (model/rng.c). */
-static double resampled_mean(const double *x, int n, model_rng *rng)
-{
-    double sum = 0.0;
-    for (int i = 0; i < n; i++)
-        sum += x[(int)(model_rng_uniform(rng) * n)];
-    return sum / n;
-}
-
-int stats_bootstrap_mean(const double *x, int n, int resamples, double level, uint64_t seed,
-                         stats_interval *out, char *err)
+/* Resampling indices from the project's one generator (model/rng.c): each
+ * resample n indices floor(uniform × n), in draw order. */
+int stats_bootstrap(int n, int resamples, double level, uint64_t seed, stats_statistic statistic,
+                    void *ctx, double *low, double *high, char *err)
 {
     if (n < 1 || resamples < 1)
         return controller_fail(err, "bootstrap: need at least one value and one resample (got %d, %d)",
                                 n, resamples);
     if (!(level > 0.0 && level < 1.0))
         return controller_fail(err, "bootstrap: level %g is not in (0, 1)", level);
-    if (!all_finite(x, n))
-        return controller_fail(err, "bootstrap: a value is not finite");
-    double *means = malloc((size_t)resamples * sizeof *means);
-    if (!means)
+    double *values = malloc((size_t)resamples * sizeof *values);
+    int *rows = malloc((size_t)n * sizeof *rows);
+    if (!values || !rows) {
+        free(values), free(rows);
         return controller_fail(err, "bootstrap: out of memory for %d resamples", resamples);
+    }
+    model_rng rng;
+    model_rng_seed(&rng, seed);
+    int finite = 1;
+    for (int b = 0; finite && b < resamples; b++) {
+        for (int i = 0; i < n; i++)
+            rows[i] = (int)(model_rng_uniform(&rng) * n);
+        values[b] = statistic(rows, n, ctx);
+        finite = isfinite(values[b]);
+    }
+    if (finite) {
+        qsort(values, (size_t)resamples, sizeof *values, compare_double);
+        *low = sorted_quantile(values, resamples, (1.0 - level) / 2.0);
+        *high = sorted_quantile(values, resamples, (1.0 + level) / 2.0);
+    }
+    free(values), free(rows);
+    return finite ? 0 : controller_fail(err, "bootstrap: a resample's statistic is not finite");
+}
+
+static double resampled_mean(const int *rows, int n, void *ctx)
+{
+    const double *x = ctx;
+    double sum = 0.0;
+    for (int i = 0; i < n; i++)
+        sum += x[rows[i]];
+    return sum / n;
+}
+
+int stats_bootstrap_mean(const double *x, int n, int resamples, double level, uint64_t seed,
+                         stats_interval *out, char *err)
+{
+    if (n >= 1 && !all_finite(x, n))
+        return controller_fail(err, "bootstrap: a value is not finite");
+    if (stats_bootstrap(n, resamples, level, seed, resampled_mean, (void *)x, &out->low,
+                        &out->high, err))
+        return 1;
     double sum = 0.0;
     for (int i = 0; i < n; i++)
         sum += x[i];
-    model_rng rng;
-    model_rng_seed(&rng, seed);
-    for (int b = 0; b < resamples; b++)
-        means[b] = resampled_mean(x, n, &rng);
-    qsort(means, (size_t)resamples, sizeof *means, compare_double);
     out->mean = sum / n;
-    out->low = sorted_quantile(means, resamples, (1.0 - level) / 2.0);
-    out->high = sorted_quantile(means, resamples, (1.0 + level) / 2.0);
     /* Rounding can put a bound a hair past the mean of equal values. */
     if (out->low > out->mean)
         out->low = out->mean;
     if (out->high < out->mean)
         out->high = out->mean;
-    free(means);
     return 0;
 }
 

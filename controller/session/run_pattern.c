@@ -6,7 +6,8 @@
  * and target, so a resume takes them from the record, never re-drawn) and
  * evaluated: the similarity (pattern_similarity, the offline measure: the
  * Pearson correlation across the group) of the group's mean counts over an
- * image's unflagged closed-loop trials to its target. */
+ * image's unflagged closed-loop trials to its target, with a bootstrap
+ * interval over those trials. */
 #include "run_internal.h"
 
 #include <math.h>
@@ -38,15 +39,17 @@ int run_patterns_keep(run_state *s, int64_t pattern, int control, int64_t id,
             p->target = t;
         if (!ids || !t)
             return run_fail(s, "out of memory for %s", "the target patterns");
-        for (int q = p->count; q < n; q++) {
+        for (int q = p->count; q < n; q++)
             p->ids[2 * q] = p->ids[2 * q + 1] = -1;
-            memcpy(p->target + (size_t)q * k, target, (size_t)k * sizeof(float));
-        }
         p->count = n;
     }
     p->k = k;
+    float *mine = p->target + (size_t)pattern * k;
+    int first = p->ids[2 * pattern] < 0 && p->ids[2 * pattern + 1] < 0;
+    if (first) /* the pattern's first stimulus brings its target; the other must agree */
+        memcpy(mine, target, (size_t)k * sizeof(float));
     if (p->ids[2 * pattern + control] >= 0 ||
-        memcmp(p->target + (size_t)pattern * k, target, (size_t)k * sizeof(float)))
+        memcmp(mine, target, (size_t)k * sizeof(float)))
         return run_fail(s, "two stimuli claim the same target pattern, or an image and its "
                         "control disagree on the target (%s)", "mei.kinds pattern");
     p->ids[2 * pattern + control] = id;
@@ -77,31 +80,63 @@ int run_patterns_add_images(run_state *s, int64_t *ids, int *count)
     return 0;
 }
 
-/* The group's mean counts over the unflagged closed-loop trials of `id`
- * (s->closed holds only those); *n the trials. */
-static void recorded_pattern(const run_state *s, int64_t id, double *mean, int *n)
+/* One stimulus' unflagged closed-loop trials (s->closed holds only those):
+ * their rows in s->closed, and the similarity of the group's mean counts
+ * over any selection of them (`rows`: indices into trial) to the target. */
+typedef struct pattern_trials {
+    const run_state *s;
+    int *trial; /* rows of s->closed */
+    int n;
+    const float *target;
+    const int *group; /* 0..k-1: rates[] is the group's */
+    float *rates;
+} pattern_trials;
+
+static double similarity_of(const int *rows, int n, void *ctx)
 {
+    const pattern_trials *t = ctx;
+    const run_state *s = t->s;
     int k = s->n_targets;
-    *n = 0;
-    for (int i = 0; i < k; i++)
-        mean[i] = 0.0;
-    for (int r = 0; r < s->closed.count; r++) {
-        if (s->closed.image_id[r] != id)
-            continue;
-        for (int i = 0; i < k; i++)
-            mean[i] += s->closed.counts[(size_t)r * s->N + s->targets[i]];
-        (*n)++;
+    for (int i = 0; i < k; i++) {
+        double sum = 0.0; /* over the rows in their order, then / n (bootstrap_reference.py) */
+        for (int r = 0; r < n; r++)
+            sum += s->closed.counts[(size_t)t->trial[rows[r]] * s->N + s->targets[i]];
+        t->rates[i] = (float)(sum / n);
     }
-    for (int i = 0; i < k && *n; i++)
-        mean[i] /= *n;
+    return pattern_similarity(t->rates, t->group, k, t->target, NULL);
 }
 
-static int record_similarity(run_state *s, const char *kind, int64_t id, double similarity,
+/* The recorded similarity of stimulus `id` with its percentile bootstrap
+ * interval over its trials (stats_bootstrap, the kinds' resamples and level,
+ * seed 2⁶¹ + id); NaN with no unflagged trial. */
+static int recorded_similarity(run_state *s, int64_t id, pattern_trials *t, stats_interval *c)
+{
+    t->n = 0;
+    for (int r = 0; r < s->closed.count; r++)
+        if (s->closed.image_id[r] == id)
+            t->trial[t->n++] = r;
+    *c = (stats_interval){NAN, NAN, NAN};
+    if (!t->n)
+        return 0;
+    int *all = malloc((size_t)t->n * sizeof *all);
+    if (!all)
+        return run_fail(s, "out of memory for %s", "the target patterns");
+    for (int i = 0; i < t->n; i++)
+        all[i] = i;
+    c->mean = similarity_of(all, t->n, t);
+    free(all);
+    char why[CONTROLLER_ERR_SIZE];
+    if (stats_bootstrap(t->n, REPORT_BOOTSTRAP_RESAMPLES, REPORT_CONFIDENCE,
+                        (1ull << 61) + (uint64_t)id, similarity_of, t, &c->low, &c->high, why))
+        return run_fail(s, "evaluation: target pattern: %s", why);
+    return 0;
+}
+
+static int record_similarity(run_state *s, const char *kind, int64_t id, stats_interval c,
                              int repeats)
 {
-    /* No interval: one similarity of the mean pattern (ci NaN, RECORD.md). */
-    record_evaluation e = {.neuron = -1, .kind = kind, .mean = similarity, .ci_low = NAN,
-                           .ci_high = NAN, .repeats = repeats, .has_stimulus = 1,
+    record_evaluation e = {.neuron = -1, .kind = kind, .mean = c.mean, .ci_low = c.low,
+                           .ci_high = c.high, .repeats = repeats, .has_stimulus = 1,
                            .stimulus_id = id, .over_mei = NAN};
     return session_record_evaluation(s->rec, &e, s->err);
 }
@@ -117,9 +152,9 @@ int run_patterns_evaluate(run_state *s, stimulus_truth *truth)
                         "targets (%s)", "mei.kinds pattern");
     int *group = malloc((size_t)k * sizeof *group);
     float *rates = malloc((size_t)k * sizeof *rates);
-    double *mean = malloc((size_t)k * sizeof *mean);
-    if (!group || !rates || !mean) {
-        free(group), free(rates), free(mean);
+    int *trial = malloc((size_t)(s->closed.count ? s->closed.count : 1) * sizeof *trial);
+    if (!group || !rates || !trial) {
+        free(group), free(rates), free(trial);
         return run_fail(s, "out of memory for %s", "the target patterns");
     }
     for (int i = 0; i < k; i++)
@@ -129,7 +164,8 @@ int run_patterns_evaluate(run_state *s, stimulus_truth *truth)
         float similarity[2];
         for (int c = 0; !status && c < 2; c++) {
             int64_t id = p->ids[2 * q + c];
-            int n = 0;
+            pattern_trials t = {s, trial, 0, p->target + (size_t)q * k, group, rates};
+            stats_interval ci;
             if (id < 0) {
                 status = run_fail(s, "evaluation: a target pattern lacks its image or its "
                                   "control (%s)", "mei.kinds pattern");
@@ -138,26 +174,24 @@ int run_patterns_evaluate(run_state *s, stimulus_truth *truth)
             if (truth) {
                 for (int i = 0; i < k; i++)
                     rates[i] = stimulus_truth_score(truth, i, -1, run_image_at(s, id));
-            } else {
-                recorded_pattern(s, id, mean, &n);
-                for (int i = 0; i < k; i++)
-                    rates[i] = (float)mean[i];
+                float v = pattern_similarity(rates, group, k, t.target, NULL);
+                ci = (stats_interval){v, v, v};
+            } else if (recorded_similarity(s, id, &t, &ci)) {
+                status = 1;
+                break;
             }
-            /* NaN: no unflagged trial, or a flat recorded pattern */
-            similarity[c] = truth || n ? pattern_similarity(rates, group, k,
-                                                            p->target + (size_t)q * k, NULL)
-                                       : NAN;
+            similarity[c] = (float)ci.mean; /* NaN: no unflagged trial */
             const char *kind = c ? STIMULUS_KIND_NAME_PATTERN_NATURAL : STIMULUS_KIND_NAME_PATTERN;
             char name[64];
             snprintf(name, sizeof name, "truth_%s", kind);
-            status = record_similarity(s, truth ? name : kind, id, similarity[c], n);
+            status = record_similarity(s, truth ? name : kind, id, ci, t.n);
         }
         if (!status && isfinite(similarity[0]) && isfinite(similarity[1])) {
             compared++;
             closer += similarity[0] > similarity[1];
         }
     }
-    free(group), free(rates), free(mean);
+    free(group), free(rates), free(trial);
     return status ||
            run_record_value(s, -1, truth ? "truth_patterns_compared" : "patterns_compared",
                             compared) ||
