@@ -291,7 +291,10 @@ for s in pstim:
     pairs.setdefault(int(s["pattern"]), {})[s["kind"]] = s
 shown = sorted(t["image_id"] for t in by.get("trial", [])
                if t["image_id"] in {s["stimulus_id"] for s in pstim})
+# Exactly 2 per pattern: the resume (killed in the search phase) took them
+# from the record and synthesized none again.
 check(sorted(group) == neurons and sorted(pairs) == list(range(patterns)) and
+      len(pstim) == 2 * patterns and
       all(len(p) == 2 and all(s["neuron"] == -1 and len(s["pattern_target"]) == len(group)
                               for s in p.values()) and
           list(p["pattern"]["pattern_target"]) == list(p["pattern_natural"]["pattern_target"])
