@@ -4,13 +4,13 @@
 # own `wave` module (not by libsndfile, which reads them): five mono 16-bit
 # files at the session's 16 kHz and one stereo file at 22.05 kHz (made mono
 # and resampled by the session). tests/protocols/audio_resume.yaml with the
-# folder as its clip source is killed with SIGKILL 1.5 s into its closed-loop
+# folder as its clip source and an ensemble of two models is killed with SIGKILL 1.5 s into its closed-loop
 # block; one byte of a shown natural clip's stimulus record is flipped; the
 # session is resumed from another working directory to its end: the lost clip
 # is cut from its file again and verified against the record's hashes, and
 # resume_check.py --audio checks the record against the killed one. The
 # recorded clips are checked against the files as Python reads them. Then
-# `inception replay`: model.bin bit for bit from the files; and with one file
+# `inception replay`: both models bit for bit from the files; and with one file
 # rewritten, the replay is refused naming the clip and the file. TAP output.
 # Arguments: the inception executable, the tests folder.
 inception=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
@@ -21,7 +21,8 @@ export SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy
 tap_ports
 tap_protocol audio_resume "$work/folder.yaml" $base \
     -e 's|^sounds:$|sounds:\n  source: folder\n  path: clips|' \
-    -e 's|^name: audio-resume$|name: audio-folder|'
+    -e 's|^name: audio-resume$|name: audio-folder|' \
+    -e 's|^  channels: 4$|  ensemble: 2\n  channels: 4|'
 s="$work/session"
 mkdir "$work/elsewhere" "$work/clips"
 
@@ -80,8 +81,9 @@ kill -KILL $pid 2>/dev/null
 wait $pid 2>/dev/null
 where=$(last_phase "$s/session.rec")
 sed 's/^/# /' "$work/leg1.out" | head -8
-check "leg 1: clips from the folder, killed in the closed-loop block (record at '$where')" \
-    '[ "$where" = "closed_loop begin" ] && grep -q "natural clips: the sound files of $work/clips, 2080 samples" "$work/leg1.out"'
+check "leg 1: clips from the folder, an ensemble of 2 models fitted, killed in the closed-loop block (record at '$where')" \
+    '[ "$where" = "closed_loop begin" ] && grep -q "natural clips: the sound files of $work/clips, 2080 samples" "$work/leg1.out" &&
+     grep -q "^final fit: .*an ensemble of 2 models" "$work/leg1.out"'
 waited=0
 while pgrep -f "virtual-rig .*$s/rig_truth" >/dev/null && [ $waited -lt 100 ]; do
     sleep 0.05
@@ -150,8 +152,9 @@ check "$(tail -1 "$work/check")" '[ $rc = 0 ]'
 (cd "$work/elsewhere" && "$inception" replay ../session --out ../replay --no-report) \
     >"$work/out" 2>"$work/err"
 rc=$?
-check "replay of the session (exit $rc): model.bin the session's, byte for byte" \
-    '[ $rc = 0 ] && cmp -s "$s/model.bin" "$work/replay/model.bin"'
+check "replay of the session (exit $rc): both models (model.ensemble 2) the session's, byte for byte" \
+    '[ $rc = 0 ] && cmp -s "$s/model.bin" "$work/replay/model.bin" &&
+     cmp -s "$s/model_ensemble_1.bin" "$work/replay/model_ensemble_1.bin"'
 # One file rewritten (clip 0's, a different glide): refused by name.
 $py - "$work/clips/a_harmonics.wav" <<'EOF'
 import sys, wave

@@ -1212,9 +1212,6 @@ static int check_sounds(parse_state *s)
     if (p->display.endpoint[0])
         return fail_at(s, where(s, "display", "endpoint"), "leave it out",
                        "modality: audio plays its clips on this computer's audio device");
-    if (p->model.ensemble > 1)
-        return fail_at(s, where(s, "model", "ensemble"), "1",
-                       "modality: audio fits one model (model.ensemble %d)", p->model.ensemble);
     double stimulus_ms = p->timing.stimulus_frames * 1000.0 / p->display.refresh_hz;
     double trial_ms = stimulus_ms + p->timing.isi_frames * 1000.0 / p->display.refresh_hz;
     double buffer_ms = PRESENTER_AUDIO_BUFFER_FRAMES * 1000.0 / p->sounds.rate;

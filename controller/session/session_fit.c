@@ -204,17 +204,31 @@ int session_fit_budget(const dataset *d, float contrast, stimulus_budget *b, cha
     return 0;
 }
 
+/* Every target's objective (the settings'), and the synthesis options every
+ * kind starts from: the protocol's, at the session's budget, on the models. */
+static void targets_of(const session_fit_settings *s, const session_fit_result *r,
+                       mei_target *t)
+{
+    for (int j = 0; j < r->n_targets; j++)
+        t[j] = (mei_target){s->objective, r->targets[j], NULL};
+}
+
+static mei_options synthesis_options(const session_fit_settings *s, const session_fit_result *r)
+{
+    mei_options o = s->mei;
+    o.budget = r->budget;
+    o.ensemble = r->members + 1;
+    o.ensemble_size = r->n_models - 1;
+    return o;
+}
+
 static int synthesize(const session_fit_settings *s, session_fit_result *r, char *err)
 {
     mei_target *t = malloc((size_t)r->n_targets * sizeof *t);
     if (!t)
         return controller_fail(err, "out of memory for the MEIs");
-    for (int j = 0; j < r->n_targets; j++)
-        t[j] = (mei_target){s->objective, r->targets[j], NULL};
-    mei_options o = s->mei;
-    o.budget = r->budget;
-    o.ensemble = r->members + 1;
-    o.ensemble_size = r->n_models - 1;
+    targets_of(s, r, t);
+    mei_options o = synthesis_options(s, r);
     char serr[STIMULUS_ERR_SIZE];
     int status = mei_synthesize(r->model, t, r->n_targets, &o, r->meis, r->mei, serr);
     free(t);
@@ -357,12 +371,9 @@ static int kinds_least(const dataset *d, const session_fit_settings *s, session_
     int status = !t || !res || !img || !lowest
                      ? controller_fail(err, "out of memory for the least exciting inputs")
                      : tier_rows_gather(d, TIER_TRAIN, &train, err);
-    for (int j = 0; !status && j < n; j++)
-        t[j] = (mei_target){s->objective, r->targets[j], NULL};
-    mei_options o = s->mei;
-    o.budget = r->budget;
-    o.ensemble = r->members + 1;
-    o.ensemble_size = r->n_models - 1;
+    if (!status)
+        targets_of(s, r, t);
+    mei_options o = synthesis_options(s, r);
     o.least = 1;
     if (!status && mei_synthesize(r->model, t, n, &o, img, res, serr))
         status = controller_fail(err, "least exciting inputs: %s", serr);
@@ -400,12 +411,9 @@ static int kinds_diverse(const session_fit_settings *s, session_fit_result *r, s
     char serr[STIMULUS_ERR_SIZE];
     int status = !t || !res || !img ? controller_fail(err, "out of memory for the diverse MEIs")
                                     : 0;
-    for (int j = 0; !status && j < n; j++)
-        t[j] = (mei_target){s->objective, r->targets[j], NULL};
-    mei_options o = s->mei;
-    o.budget = r->budget;
-    o.ensemble = r->members + 1;
-    o.ensemble_size = r->n_models - 1;
+    if (!status)
+        targets_of(s, r, t);
+    mei_options o = synthesis_options(s, r);
     o.starts = S;      /* the set ascends together, one image per start */
     o.patience = 0;    /* what mei_synthesize_diverse needs: every image to the last step */
     o.disagreement = 0.0f;
