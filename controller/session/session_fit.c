@@ -459,8 +459,7 @@ static int kinds_pattern(const dataset *d, const session_fit_settings *s, sessio
     model_rng_seed(&rng, s->control_seed ^ 0x7061747465726eull); /* "pattern" */
     for (int i = 0; !status && i < n * k; i++)
         r->pattern_targets[i] = (float)model_rng_uniform(&rng);
-    mei_options o = s->mei;
-    o.budget = r->budget;
+    mei_options o = synthesis_options(s, r); /* mei_pattern ascends r->model alone */
     for (int q = 0; !status && q < n; q++) {
         float *x = r->pattern_stimuli + 2 * (size_t)q * P, *y = x + P;
         const float *target = r->pattern_targets + (size_t)q * k;
