@@ -1,5 +1,6 @@
 #!/bin/sh
-# `inception run` with mei.kinds [full, masked, surround, least]: the
+# `inception run` with mei.kinds [full, masked, surround, least, diverse,
+# pattern] (sets of 2, 2 target patterns over the 2 targets): the
 # protocol tests/protocols/tiny.yaml (12 neurons, 2 targets, 10 MEI steps)
 # with surround cells in its population, controls [best_natural] and 3
 # closed-loop repeats, and the search phase (3 generations of 6 images, 1
