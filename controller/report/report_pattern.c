@@ -163,7 +163,8 @@ int report_pattern_gallery(report_output *o, const session_data *d)
                          "over its unflagged closed-loop trials to the target; the plot: the "
                          "target (black) and the recorded patterns of the image (blue) and the "
                          "control (orange) over the group's neurons in the targets' order, each "
-                         "centred and scaled to unit norm.</p>\n");
+                         "centred and scaled to unit norm (a flat recorded pattern, similarity "
+                         "0, is not drawn).</p>\n");
     free(group), free(rates), free(work);
     if (status) {
         if (f)
