@@ -9,17 +9,20 @@
  * real sound_mei loop (cochleagram forward, model input gradient,
  * cochleagram backward, clip_ascend's step and RMS projection), at −30 dBFS
  * with 5 ms ramps from a step of 0.05 (a session's mei.step_size 1), one
- * sound after the other as session_sounds.c does.
+ * sound after the other as session_sounds.c does; with --batch K, K sounds
+ * at a time through sound_mei_batch (one model pass per step for the K).
  *
- *   bench_sound_mei [--sounds N] [--steps N] [--threads N] [--neurons N]
+ *   bench_sound_mei [--sounds N] [--steps N] [--threads N] [--batch K] [--neurons N]
  *                   [--channels N] [--kernels 7,5] [--readout factorized|gaussian]
- *                   [--check DIR] [--json]
+ *                   [--check DIR] [--out CLIPS.npy] [--json]
  *
  * Prints wall and CPU time, sound·steps/s and the time 100 × 1,000 would
  * take at that rate. --check DIR writes DIR/clip.npy (the first start at the
  * budget) and DIR/cochleagram.npy (its cochleagram, bands × frames) and the
  * model's standardization into DIR/standardization.npy, for the PyTorch twin
- * (sound_mei_twin.py) to compare its torch.stft cochleagram with. */
+ * (sound_mei_twin.py) to compare its torch.stft cochleagram with. --out
+ * writes the sounds made (sounds × samples), e.g. to compare --batch K's
+ * with one at a time's. */
 #include "stimulus.h"
 
 #include <math.h>
@@ -70,8 +73,8 @@ static int write_check(const char *dir, const float *clip, const float *image, i
 
 int main(int argc, char **argv)
 {
-    int sounds = 100, steps = 1000, threads = 2, neurons = 16, json = 0;
-    const char *check = NULL, *readout = "factorized";
+    int sounds = 100, steps = 1000, threads = 2, neurons = 16, batch = 1, json = 0;
+    const char *check = NULL, *readout = "factorized", *out = NULL;
     model_config c;
     model_config_default(&c);
     c.layers = 2;
@@ -85,6 +88,8 @@ int main(int argc, char **argv)
             steps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
             threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc)
+            batch = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--neurons") && i + 1 < argc)
             neurons = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--channels") && i + 1 < argc)
@@ -96,19 +101,21 @@ int main(int argc, char **argv)
             }
         } else if (!strcmp(argv[i], "--readout") && i + 1 < argc)
             readout = argv[++i];
+        else if (!strcmp(argv[i], "--out") && i + 1 < argc)
+            out = argv[++i];
         else if (!strcmp(argv[i], "--check") && i + 1 < argc)
             check = argv[++i];
         else if (!strcmp(argv[i], "--json"))
             json = 1;
         else {
             fprintf(stderr, "usage: bench_sound_mei [--sounds N] [--steps N] [--threads N] "
-                            "[--neurons N] [--channels N]\n"
+                            "[--batch K] [--neurons N] [--channels N]\n"
                             "       [--kernels 7,5] [--readout factorized|gaussian] "
-                            "[--check DIR] [--json]\n");
+                            "[--check DIR] [--out CLIPS.npy] [--json]\n");
             return 2;
         }
     }
-    if (sounds < 1 || steps < 1 || threads < 1 || neurons < 1 || c.channels < 1 ||
+    if (sounds < 1 || steps < 1 || threads < 1 || batch < 1 || neurons < 1 || c.channels < 1 ||
         (strcmp(readout, "factorized") && strcmp(readout, "gaussian"))) {
         fprintf(stderr, "bench_sound_mei: bad arguments\n");
         return 2;
@@ -132,8 +139,9 @@ int main(int argc, char **argv)
     float *starts = malloc(sizeof(float) * (size_t)sounds * S);
     float *images = malloc(sizeof(float) * (size_t)sounds * P);
     double *predicted = malloc(sizeof(double) * (size_t)sounds);
+    int *targets = malloc(sizeof(int) * (size_t)sounds);
     model *m;
-    if (!starts || !images || !predicted) {
+    if (!starts || !images || !predicted || !targets) {
         fprintf(stderr, "bench_sound_mei: out of memory\n");
         return 1;
     }
@@ -161,12 +169,23 @@ int main(int argc, char **argv)
     clip_ascent_options o = {rms_db, (int)lround(ramp_ms * cc.sample_rate / 1000), steps, 0.05};
     double t0 = clock_seconds(CLOCK_MONOTONIC), cpu0 = clock_seconds(CLOCK_PROCESS_CPUTIME_ID);
     for (int j = 0; j < sounds; j++)
-        if (sound_mei(m, k, j % neurons, &o, starts + (size_t)j * S, &predicted[j], err)) {
+        targets[j] = j % neurons;
+    for (int j = 0; j < sounds; j += batch) {
+        int K = sounds - j < batch ? sounds - j : batch;
+        if (K == 1 ? sound_mei(m, k, targets[j], &o, starts + (size_t)j * S, &predicted[j], err)
+                   : sound_mei_batch(&m, 1, k, targets + j, K, &o, starts + (size_t)j * S,
+                                     predicted + j, err)) {
             fprintf(stderr, "bench_sound_mei: %s\n", err);
             return 1;
         }
+    }
     double seconds = clock_seconds(CLOCK_MONOTONIC) - t0;
     double cpu_seconds = clock_seconds(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
+    int64_t shape[2] = {sounds, S};
+    if (out && npy_write(out, NPY_FLOAT32, 2, shape, starts, err)) {
+        fprintf(stderr, "bench_sound_mei: %s\n", err);
+        return 1;
+    }
     double mean_predicted = 0;
     for (int j = 0; j < sounds; j++)
         mean_predicted += predicted[j] / sounds;
@@ -178,24 +197,28 @@ int main(int argc, char **argv)
     for (int l = 0; l < c.layers; l++)
         snprintf(kernels + strlen(kernels), sizeof kernels - strlen(kernels), "%s%d",
                  l ? "/" : "", c.kernel[l]);
+    char mode[48] = "one at a time";
+    if (batch > 1)
+        snprintf(mode, sizeof mode, "sound_mei_batch, %d at a time", batch);
     if (json)
-        printf("{\"impl\": \"inception\", \"mode\": \"one at a time\", \"sounds\": %d, "
+        printf("{\"impl\": \"inception\", \"batch\": %d, \"sounds\": %d, "
                "\"steps\": %d, \"threads\": %d, \"layers\": %d, \"channels\": %d, "
                "\"kernels\": \"%s\", \"readout\": \"%s\", \"neurons\": %d, \"seconds\": %.2f, "
                "\"cpu_seconds\": %.2f, \"sound_steps_per_s\": %.1f, "
                "\"projected_100x1000_s\": %.1f, \"mean_predicted\": %.4f}\n",
-               sounds, steps, threads, c.layers, c.channels, kernels, readout, neurons, seconds,
-               cpu_seconds, rate, projected, mean_predicted);
+               batch, sounds, steps, threads, c.layers, c.channels, kernels, readout, neurons,
+               seconds, cpu_seconds, rate, projected, mean_predicted);
     else
-        printf("inception sound MEIs (one at a time): %d sounds × %d steps, %d × %d bands × "
+        printf("inception sound MEIs (%s): %d sounds × %d steps, %d × %d bands × "
                "frames, %d layers × %d channels (kernels %s), %s readout of %d neurons, %d "
                "threads: %.2f s wall, %.2f s CPU, %.1f sound·steps/s (%.3f ms a step); "
                "100 × 1,000 would take %.1f s; mean predicted rate %.3f\n",
-               sounds, steps, cc.bands, T, c.layers, c.channels, kernels, readout, neurons,
+               mode, sounds, steps, cc.bands, T, c.layers, c.channels, kernels, readout, neurons,
                threads, seconds, cpu_seconds, rate, 1000.0 / rate, projected, mean_predicted);
     free(starts);
     free(images);
     free(predicted);
+    free(targets);
     model_destroy(m);
     cochleagram_destroy(k);
     return 0;

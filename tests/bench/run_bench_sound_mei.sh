@@ -5,7 +5,8 @@
 # be set in the environment (defaults 100, 1000, 2); QUICK=1 is a smoke run
 # (4 sounds × 20 steps). ONE_AT_A_TIME_SOUNDS (default N_SOUNDS): how many of
 # the sounds the twin also runs one at a time (batch 1), as the C loop does.
-# Both sides run with OMP_WAIT_POLICY=passive unless it is set.
+# Both sides run with OMP_WAIT_POLICY=passive unless it is set. BATCH=K > 1:
+# the C side also runs the sounds K at a time (sound_mei_batch).
 set -u
 bench=$1
 twin=$2
@@ -18,6 +19,7 @@ else
 fi
 threads=${THREADS:-2}
 single=${ONE_AT_A_TIME_SOUNDS:-$sounds}
+batch=${BATCH:-1}
 check=$(mktemp -d) || exit 1
 trap 'rm -rf "$check"' EXIT
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2), $(nproc) cores," \
@@ -25,9 +27,14 @@ echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2), $(nproc) co
 echo "== inception (C) =="
 OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive} \
     "$bench" --sounds "$sounds" --steps "$steps" --threads "$threads" --check "$check" || exit 1
+if [ "$batch" -gt 1 ]; then
+    OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive} \
+        "$bench" --sounds "$sounds" --steps "$steps" --threads "$threads" --batch "$batch" || exit 1
+fi
 echo "== PyTorch twin =="
 if /usr/bin/python3 -c "import torch" 2>/dev/null; then
-    OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive} /usr/bin/python3 "$twin" --sounds "$sounds" --steps "$steps" --threads "$threads" \
+    OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive} \
+        /usr/bin/python3 "$twin" --sounds "$sounds" --steps "$steps" --threads "$threads" \
         --one-at-a-time "$single" --check "$check" || exit 1
 else
     echo "python3-torch is not installed (apt-get install python3-torch): no comparison"
