@@ -33,19 +33,25 @@ static double clamped_energy(const float *x, int n, double g)
  * does (silence, or too few nonzero samples even at 0.99). */
 static int project(float *x, int n, double rms)
 {
-    double target = rms * rms * n, s = 0, smallest = INFINITY;
+    double target = rms * rms * n, s = 0, smallest = INFINITY, largest = 0;
     int nonzero = 0;
     for (int i = 0; i < n; i++) {
         s += (double)x[i] * x[i];
         if (x[i] != 0) {
             nonzero++;
             smallest = fmin(smallest, fabs(x[i]));
+            largest = fmax(largest, fabs(x[i]));
         }
     }
     if (!(s > 0) || 0.99 * 0.99 * nonzero < target)
         return 1;
     double lo = sqrt(target / s), hi = 0.99 / smallest; /* f(lo) <= target <= f(hi) */
-    if (clamped_energy(x, n, lo) < target) {
+    /* Where no sample passes 0.99 at lo, f(lo) = target exactly and lo is the
+     * answer; clamped_energy(lo) may still fall an ulp short of target by
+     * rounding, and the bisection would then chase that ulp through ~50
+     * passes over the clip (most of a sound MEI step's time): only a clip
+     * that clamps is bisected. */
+    if (lo * largest > 0.99 && clamped_energy(x, n, lo) < target) {
         for (int it = 0; it < 200 && hi / lo > 1 + 1e-13; it++) {
             double mid = sqrt(lo * hi);
             if (clamped_energy(x, n, mid) < target)
