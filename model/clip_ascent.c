@@ -100,6 +100,8 @@ static const char *which(int count, int c, char *buf, size_t size)
 int clip_ascend_batch(float *clips, int count, int n, const clip_ascent_options *o,
                       clip_batch_objective objective, void *user, double *best_values, char *err)
 {
+    if (count < 1 || n < 1)
+        return model_fail(err, "clip ascent: %d clips of %d samples", count, n);
     double rms = pow(10, o->rms_db / 20);
     size_t all = (size_t)count * (size_t)n;
     float *r = malloc(sizeof(float) * (size_t)n), *x = malloc(sizeof(float) * all);
