@@ -667,6 +667,17 @@ typedef struct clip_ascent_options {
 } clip_ascent_options;
 int clip_ascend(float *clip, int n, const clip_ascent_options *o, clip_objective objective,
                 void *user, double *best_value, char *err);
+/* clip_ascend on `count` clips at once (count × n), for objectives cheaper
+ * per clip in a batch (a model's pass): objective writes J of each clip into
+ * values[c] and its gradient into grads (count × n). Each clip's ascent is
+ * clip_ascend's with the same values and gradients, to the bit (a clip whose
+ * objective is flat stops moving and is still evaluated); a non-finite value
+ * or an unprojectable clip ends the whole batch with an error naming it. The
+ * best clips replace `clips`, their values in best_values (count). */
+typedef void (*clip_batch_objective)(const float *clips, int count, float *grads,
+                                     double *values, void *user);
+int clip_ascend_batch(float *clips, int count, int n, const clip_ascent_options *o,
+                      clip_batch_objective objective, void *user, double *best_values, char *err);
 
 /* ------------------------------------------------------------------------ */
 /* The simulated auditory population (auditory.c): a stand-in for an animal in

@@ -253,11 +253,54 @@ static void check_ascent(void)
           "a silent start is refused (%s)", err);
 }
 
+/* The batch's objective: clip c ascends <w_c, x>, w_c = user + c·1000. */
+static void linear_batch(const float *x, int count, float *grad, double *values, void *user)
+{
+    for (int c = 0; c < count; c++)
+        values[c] = linear_objective(x + c * 1000, grad + c * 1000, (float *)user + c * 1000);
+}
+
+/* clip_ascend_batch is clip_ascend per clip: the same clips and values to the
+ * bit (the objective is exact here, so equality is guaranteed), including a
+ * clip whose objective is flat (w = 0: it stops where it starts) and one
+ * clamped at full scale. */
+static void check_ascent_batch(void)
+{
+    enum { K = 3 };
+    char err[MODEL_ERR_SIZE] = "";
+    static float w[K * 1000], x[K * 1000], one[1000];
+    model_rng rng;
+    model_rng_seed(&rng, 5);
+    for (int i = 0; i < K * 1000; i++) {
+        w[i] = i / 1000 == 1 ? 0.0f : (float)model_rng_normal(&rng);
+        x[i] = (float)model_rng_normal(&rng);
+    }
+    w[2 * 1000 + 500] = 1e4;
+    clip_ascent_options o = {.rms_db = -12, .ramp = 50, .steps = 30, .step_size = 0.5};
+    double alone[K], batch[K];
+    static float expected[K * 1000];
+    int same = 1;
+    for (int c = 0; c < K; c++) {
+        memcpy(one, x + c * 1000, sizeof one);
+        same &= clip_ascend(one, 1000, &o, linear_objective, w + c * 1000, &alone[c], err) == 0;
+        memcpy(expected + c * 1000, one, sizeof one);
+    }
+    same &= clip_ascend_batch(x, K, 1000, &o, linear_batch, w, batch, err) == 0;
+    CHECK(same && !memcmp(x, expected, sizeof expected) && !memcmp(alone, batch, sizeof batch),
+          "a batch of 3 ascends each clip as clip_ascend does, bit for bit (%.4f %.4f %.4f; %s)",
+          batch[0], batch[1], batch[2], err);
+    memset(x + 1000, 0, sizeof(float) * 1000);
+    CHECK(clip_ascend_batch(x, K, 1000, &o, linear_batch, w, batch, err) &&
+              strstr(err, "clip 1") && strstr(err, "silent"),
+          "a silent start in a batch is refused by its index (%s)", err);
+}
+
 int main(void)
 {
     check_budget();
     check_modulation();
     check_refusals();
     check_ascent();
+    check_ascent_batch();
     return test_done();
 }

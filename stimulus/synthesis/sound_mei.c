@@ -5,6 +5,7 @@
  * taken back to the samples by cochleagram_backward. */
 #include "synthesis/synthesis.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,38 +15,46 @@ typedef struct sound_mei_target {
     model *const *models;
     int count;
     cochleagram *cochlea;
-    int neuron, neurons;
-    float *image, *dimage, *sum, *weights;
+    int clips, neurons; /* clips in the batch; the models' neurons */
+    float *image, *dimage, *sum, *weights, *objective;
     int failed;
     char err[MODEL_ERR_SIZE];
 } sound_mei_target;
 
-static double predicted_rate(const float *clip, float *grad, void *user)
+/* The predicted rates of a batch of clips (clip c's for its own neuron, the
+ * one-hot row c of t->weights) and their gradients to the samples. */
+static void predicted_rates(const float *clips, int count, float *grads, double *values,
+                            void *user)
 {
     sound_mei_target *t = user;
     const cochleagram_config *cc = cochleagram_get_config(t->cochlea);
-    size_t pixels = (size_t)cc->bands * cochleagram_frames(t->cochlea);
-    double total = 0;
-    cochleagram_forward(t->cochlea, t->image, clip, 1);
+    size_t pixels = (size_t)count * cc->bands * cochleagram_frames(t->cochlea);
+    assert(count == t->clips); /* the clips the weights were made for */
+    for (int c = 0; c < count; c++)
+        values[c] = 0;
+    cochleagram_forward(t->cochlea, t->image, clips, count);
     /* An ensemble's rate is the mean of its models': so are its value and
      * its gradient. */
     for (int k = 0; k < t->count; k++) {
-        float objective;
-        if (model_input_gradient_objective(t->models[k], t->image, 1, t->weights,
-                                           k ? t->dimage : t->sum, &objective, t->err)) {
+        if (model_input_gradient_objective(t->models[k], t->image, count, t->weights,
+                                           k ? t->dimage : t->sum, t->objective, t->err)) {
             t->failed = 1;
-            return NAN; /* clip_ascend stops on a non-finite value */
+            for (int c = 0; c < count; c++)
+                values[c] = NAN; /* clip_ascend_batch stops on a non-finite value */
+            return;
         }
         if (k)
             for (size_t i = 0; i < pixels; i++)
                 t->sum[i] += t->dimage[i];
-        total += objective;
+        for (int c = 0; c < count; c++)
+            values[c] += t->objective[c];
     }
     if (t->count > 1)
         for (size_t i = 0; i < pixels; i++)
             t->sum[i] /= (float)t->count;
-    cochleagram_backward(t->cochlea, grad, t->sum, clip, 1);
-    return total / t->count;
+    cochleagram_backward(t->cochlea, grads, t->sum, clips, count);
+    for (int c = 0; c < count; c++)
+        values[c] /= t->count;
 }
 
 int sound_mei(model *m, cochleagram *cochlea, int neuron, const clip_ascent_options *o,
@@ -57,10 +66,20 @@ int sound_mei(model *m, cochleagram *cochlea, int neuron, const clip_ascent_opti
 int sound_mei_ensemble(model *const *models, int count, cochleagram *cochlea, int neuron,
                        const clip_ascent_options *o, float *clip, double *predicted, char *err)
 {
-    if (count < 1) {
+    return sound_mei_batch(models, count, cochlea, &neuron, 1, o, clip, predicted, err);
+}
+
+int sound_mei_batch(model *const *models, int count_models, cochleagram *cochlea,
+                    const int *neurons, int count, const clip_ascent_options *o, float *clips,
+                    double *predicted, char *err)
+{
+    if (count_models < 1) {
         return stimulus_fail(err, "sound MEI: no model");
     }
-    if (ensemble_check(models, count, err))
+    if (count < 1) {
+        return stimulus_fail(err, "sound MEI: no clip");
+    }
+    if (ensemble_check(models, count_models, err))
         return 1;
     const model_config *mc = model_get_config(models[0]);
     const cochleagram_config *cc = cochleagram_get_config(cochlea);
@@ -70,29 +89,37 @@ int sound_mei_ensemble(model *const *models, int count, cochleagram *cochlea, in
                              "cochleagram makes %d bands × %d frames", mc->height, mc->width,
                              cc->bands, frames);
     }
-    if (neuron < 0 || neuron >= mc->neurons) {
-        return stimulus_fail(err, "sound MEI: neuron %d of %d", neuron, mc->neurons);
-    }
-    sound_mei_target t = {.models = models, .count = count, .cochlea = cochlea, .neuron = neuron, .neurons = mc->neurons};
-    size_t pixels = (size_t)cc->bands * frames;
+    for (int c = 0; c < count; c++)
+        if (neurons[c] < 0 || neurons[c] >= mc->neurons) {
+            return stimulus_fail(err, "sound MEI: neuron %d of %d", neurons[c], mc->neurons);
+        }
+    sound_mei_target t = {.models = models, .count = count_models, .cochlea = cochlea,
+                          .clips = count, .neurons = mc->neurons};
+    size_t pixels = (size_t)count * cc->bands * frames;
     t.image = malloc(sizeof(float) * pixels);
     t.dimage = malloc(sizeof(float) * pixels);
     t.sum = malloc(sizeof(float) * pixels);
-    t.weights = calloc((size_t)mc->neurons, sizeof(float));
+    t.weights = calloc((size_t)count * mc->neurons, sizeof(float));
+    t.objective = malloc(sizeof(float) * (size_t)count);
     int status = 1;
-    if (!t.image || !t.dimage || !t.sum || !t.weights) {
+    if (!t.image || !t.dimage || !t.sum || !t.weights || !t.objective) {
         stimulus_fail(err, "sound MEI: out of memory");
     } else {
-        t.weights[neuron] = 1;
+        for (int c = 0; c < count; c++)
+            t.weights[(size_t)c * mc->neurons + neurons[c]] = 1;
         char inner[MODEL_ERR_SIZE];
-        status = clip_ascend(clip, cc->samples, o, predicted_rate, &t, predicted, inner);
-        if (status)
-            stimulus_fail(err, "sound MEI of neuron %d: %s", neuron, t.failed ? t.err : inner);
+        status = clip_ascend_batch(clips, count, cc->samples, o, predicted_rates, &t, predicted,
+                                   inner);
+        if (status && count == 1)
+            stimulus_fail(err, "sound MEI of neuron %d: %s", neurons[0], t.failed ? t.err : inner);
+        else if (status)
+            stimulus_fail(err, "sound MEIs of %d clips: %s", count, t.failed ? t.err : inner);
     }
     free(t.image);
     free(t.dimage);
     free(t.sum);
     free(t.weights);
+    free(t.objective);
     return status;
 }
 

@@ -59,6 +59,13 @@ int sound_mei(model *m, cochleagram *cochlea, int neuron, const clip_ascent_opti
  * fitted with different seeds): J is the mean of their predicted rates. */
 int sound_mei_ensemble(model *const *models, int count, cochleagram *cochlea, int neuron,
                        const clip_ascent_options *o, float *clip, double *predicted, char *err);
+/* sound_mei_ensemble on `count` clips at once (count × samples, clip c
+ * ascending neurons[c]; predicted: count values): one cochleagram and model
+ * pass per step for the whole batch (clip_ascend_batch), cheaper per clip than
+ * one at a time. sound_mei_ensemble is its one-clip case. */
+int sound_mei_batch(model *const *models, int count_models, cochleagram *cochlea,
+                    const int *neurons, int count, const clip_ascent_options *o, float *clips,
+                    double *predicted, char *err);
 /* sound_mei_ensemble from each of `count` starts (count × samples) and the
  * result the ensemble predicts highest into clip, its start's index in
  * *chosen. The choice uses the models alone (no true response). */

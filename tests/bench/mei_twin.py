@@ -59,10 +59,7 @@ def main():
                         choices=["single", "one-hot-mean", "one-hot-softmax", "pattern"])
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    openblas, _ = torch_twin.openblas_library()
-    if openblas is not None:
-        openblas.openblas_set_num_threads(args.threads)
+    torch_twin.set_threads(args.threads)
     torch.manual_seed(1)
     model = torch_twin.Model()
     model.eval()

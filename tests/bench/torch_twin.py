@@ -180,6 +180,20 @@ def openblas_library():
     return lib, path
 
 
+def set_threads(threads):
+    """torch's threads and OpenBLAS's: (the OpenBLAS handle, its path) or (None, None).
+
+    torch.set_num_threads does not reach OpenBLAS (it only tells MKL), and
+    OpenBLAS's own workers would otherwise take every core: matched so that
+    `threads` really means that many cores.
+    """
+    torch.set_num_threads(threads)
+    lib, path = openblas_library()
+    if lib is not None:
+        lib.openblas_set_num_threads(threads)
+    return lib, path
+
+
 def blas_info(lib, path):
     info = {"build": "unknown", "library": path or "unknown", "openblas_core": None,
             "openblas_config": None}
@@ -200,14 +214,8 @@ def main():
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    torch.set_num_threads(args.threads)
-    # torch.set_num_threads does not reach OpenBLAS (it only tells MKL), and
-    # OpenBLAS's own workers would otherwise take every core: match them so
-    # that --threads N really means N cores. (BLAS is ~1% of the time here:
-    # the convolutions run in oneDNN.)
-    openblas, openblas_path = openblas_library()
-    if openblas is not None:
-        openblas.openblas_set_num_threads(args.threads)
+    # (BLAS is ~1% of the time here: the convolutions run in oneDNN.)
+    openblas, openblas_path = set_threads(args.threads)
     # other jobs on the machine skew the figures; the load says if they ran
     load_before = os.getloadavg()[0]
     torch.manual_seed(1)
