@@ -141,7 +141,7 @@ static void stimulus_kinds(void)
     static const char *const recorded[] = {"mei", "best_natural", "gabor", "rf", "least",
                                            "least_natural", "natural", "diverse", "masked",
                                            "surround", "surround_most", "surround_least",
-                                           "tone", "search"};
+                                           "tone", "search", "pattern", "pattern_natural"};
     int same = (int)(sizeof recorded / sizeof *recorded) == STIMULUS_KIND_COUNT;
     for (int k = 0; same && k < STIMULUS_KIND_COUNT; k++)
         same = !strcmp(stimulus_kind_name(k), recorded[k]);
@@ -149,9 +149,12 @@ static void stimulus_kinds(void)
               !strcmp(stimulus_kind_name(STIMULUS_KIND_RF), STIMULUS_KIND_NAME_RF),
           "the names are the records' (RECORD.md) and the header's literals");
     CHECK(!strcmp(stimulus_kind_name(STIMULUS_KIND_SEARCH), STIMULUS_KIND_NAME_SEARCH) &&
-              STIMULUS_KIND_TONE == 12 && STIMULUS_KIND_SEARCH == STIMULUS_KIND_COUNT - 1,
-          "the tone (12), then the search image, last (appended: the others keep their "
-          "numbers)");
+              !strcmp(stimulus_kind_name(STIMULUS_KIND_PATTERN_NATURAL),
+                      STIMULUS_KIND_NAME_PATTERN_NATURAL) &&
+              STIMULUS_KIND_TONE == 12 && STIMULUS_KIND_SEARCH == 13 &&
+              STIMULUS_KIND_PATTERN == 14 && STIMULUS_KIND_PATTERN_NATURAL == STIMULUS_KIND_COUNT - 1,
+          "the tone (12), the search image (13), then the pattern image and its control, last "
+          "(appended: the others keep their numbers)");
     CHECK(STIMULUS_CLOSED_LOOP_KINDS == 4 && STIMULUS_KIND_MEI == 0,
           "the closed loop's kinds come first: the MEI and three controls");
     for (int k = STIMULUS_KIND_BEST_NATURAL; k < STIMULUS_CLOSED_LOOP_KINDS; k++) {
