@@ -345,13 +345,14 @@ static void inverse_maps(conv_fft *c, float *maps, const float complex *hat, siz
  * cross-lane permutes that cost as much as the arithmetic; the results are
  * bitwise those of the scalar formula (same operations, same order). */
 typedef float vec8 __attribute__((vector_size(32)));
-typedef int vec8_index __attribute__((vector_size(32)));
+/* Lane shuffles with constant indices (__builtin_shufflevector: gcc 12 and
+ * clang alike); SWAP_PAIRS turns (re, im) pairs into (im, re). */
+#define SWAP_PAIRS(v) __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6)
 
 HOST_VECTORIZED
 static void mix_forward_small(float *restrict y, const float *restrict x,
                               const float *restrict g, int B, int Ci, int Co)
 {
-    const vec8_index swap_pairs = {1, 0, 3, 2, 5, 4, 7, 6};
     int n = 2 * Co, n_vec = n / 8 * 8;
     for (int b = 0; b < B; b++) {
         float *yb = y + (size_t)b * n;
@@ -366,7 +367,7 @@ static void mix_forward_small(float *restrict y, const float *restrict x,
                 vec8 gv, yv;
                 memcpy(&gv, gi + k, sizeof gv);
                 memcpy(&yv, yb + k, sizeof yv);
-                yv += re * gv + im * __builtin_shuffle(gv, swap_pairs);
+                yv += re * gv + im * SWAP_PAIRS(gv);
                 memcpy(yb + k, &yv, sizeof yv);
             }
             for (int k = n_vec; k < n; k += 2) {
@@ -380,17 +381,15 @@ static void mix_forward_small(float *restrict y, const float *restrict x,
 /* out[j] = the sum of a[j]'s lanes: three levels of pairwise adds. */
 static inline void sum_lanes_of_8(float *out, const vec8 a[8])
 {
-    const vec8_index even = {0, 8, 2, 10, 4, 12, 6, 14}, odd = {1, 9, 3, 11, 5, 13, 7, 15};
-    const vec8_index lo2 = {0, 1, 8, 9, 4, 5, 12, 13}, hi2 = {2, 3, 10, 11, 6, 7, 14, 15};
-    const vec8_index lo4 = {0, 1, 2, 3, 8, 9, 10, 11}, hi4 = {4, 5, 6, 7, 12, 13, 14, 15};
     vec8 b[4], c[2];
-    for (int j = 0; j < 4; j++)
-        b[j] = __builtin_shuffle(a[2 * j], a[2 * j + 1], even) +
-               __builtin_shuffle(a[2 * j], a[2 * j + 1], odd);
+    for (int j = 0; j < 4; j++) /* even lanes + odd lanes of each pair of inputs */
+        b[j] = __builtin_shufflevector(a[2 * j], a[2 * j + 1], 0, 8, 2, 10, 4, 12, 6, 14) +
+               __builtin_shufflevector(a[2 * j], a[2 * j + 1], 1, 9, 3, 11, 5, 13, 7, 15);
     for (int j = 0; j < 2; j++)
-        c[j] = __builtin_shuffle(b[2 * j], b[2 * j + 1], lo2) +
-               __builtin_shuffle(b[2 * j], b[2 * j + 1], hi2);
-    vec8 sums = __builtin_shuffle(c[0], c[1], lo4) + __builtin_shuffle(c[0], c[1], hi4);
+        c[j] = __builtin_shufflevector(b[2 * j], b[2 * j + 1], 0, 1, 8, 9, 4, 5, 12, 13) +
+               __builtin_shufflevector(b[2 * j], b[2 * j + 1], 2, 3, 10, 11, 6, 7, 14, 15);
+    vec8 sums = __builtin_shufflevector(c[0], c[1], 0, 1, 2, 3, 8, 9, 10, 11) +
+                __builtin_shufflevector(c[0], c[1], 4, 5, 6, 7, 12, 13, 14, 15);
     memcpy(out, &sums, sizeof sums);
 }
 
@@ -404,7 +403,6 @@ HOST_VECTORIZED
 static void mix_input_grad_small(float *restrict dx, const float *restrict dy,
                                  const float *restrict g, int B, int Ci, int Co)
 {
-    const vec8_index swap_pairs = {1, 0, 3, 2, 5, 4, 7, 6};
     const vec8 turn = {1, -1, 1, -1, 1, -1, 1, -1};
     int n = 2 * Co, vector_rows = Co % 4 == 0 ? Ci / 4 * 4 : 0;
     for (int b = 0; b < B; b++) {
@@ -414,7 +412,7 @@ static void mix_input_grad_small(float *restrict dx, const float *restrict dy,
             for (int k = 0; k < n; k += 8) {
                 vec8 dv;
                 memcpy(&dv, d + k, sizeof dv);
-                vec8 tv = __builtin_shuffle(dv, swap_pairs) * turn;
+                vec8 tv = SWAP_PAIRS(dv) * turn;
                 for (int r = 0; r < 4; r++) {
                     vec8 gv;
                     memcpy(&gv, g + (size_t)(i0 + r) * n + k, sizeof gv);

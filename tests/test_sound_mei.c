@@ -290,16 +290,16 @@ int main(void)
     /* WAV: float samples exactly; FLAC: 24 bits (2^-23 of full scale). */
     char dir[] = "/tmp/test_sound_mei_XXXXXX", path[512];
     if (mkdtemp(dir)) {
-        float *back;
-        int frames;
+        float *back = NULL; /* stays NULL unless a read succeeds */
+        int frames = 0;
         err[0] = '\0';
         snprintf(path, sizeof path, "%s/mei.wav", dir);
         CHECK(sound_file_write(path, mei, S, 16000, err) == 0 &&
                   sound_file_read(path, 16000, &back, &frames, err) == 0 && frames == S &&
                   memcmp(back, mei, sizeof(float) * S) == 0,
               "WAV holds the samples exactly (%s)", err);
-        if (frames == S)
-            free(back);
+        free(back);
+        back = NULL;
         remove(path);
         snprintf(path, sizeof path, "%s/mei.flac", dir);
         double worst = 1;

@@ -920,10 +920,12 @@ static void test_mask_gradient(void)
             *fp += (float)h;
             *fm -= (float)h;
         }
-        float vp, vm;
+        float vp = 0.0f, vm = 0.0f; /* read only if both evaluations succeed */
         double gp[3], gm[3];
         ok = !mei_mask_objective(m, 3, mei, &b, 0.3f, 1.0f, &kp, &vp, gp, err) &&
              !mei_mask_objective(m, 3, mei, &b, 0.3f, 1.0f, &km, &vm, gm, err);
+        if (!ok)
+            break;
         double fd = ((double)vp - vm) / (2.0 * h);
         worst = fmax(worst, fabs(fd - g[i]) / fmax(fabs(g[i]), 1e-3));
         printf("# d/d%s: analytic %.6g, finite differences %.6g\n",
