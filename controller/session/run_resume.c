@@ -396,7 +396,7 @@ static int load_result(run_state *s, const record_evaluation *e)
         return 0;
     if (!e->corr_to_average)
         return run_fail(s, "the session's test_metrics record is malformed (%s)", "resume");
-    s->res->test_feve_mean = e->mean;
+    s->res->test_feve.mean = e->mean;
     run_note_test_feve(s, e->feve, e->fev, e->n);
     s->res->test_corr_mean = stats_finite_mean(e->corr_to_average, e->n);
     return 0;
