@@ -259,18 +259,6 @@ static int adopt_model_file(run_state *s)
            session_record_note(s->rec, note, s->err);
 }
 
-void run_note_test_feve(run_state *s, const float *feve, const float *fev, int neurons)
-{
-    metrics_feve_summary *r = &s->res->test_feve;
-    double mean = r->mean; /* the caller's (the record's, on resume) */
-    neuron_metrics *m = feve && fev && neurons > 0 ? malloc((size_t)neurons * sizeof *m) : NULL;
-    for (int n = 0; m && n < neurons; n++)
-        m[n] = (neuron_metrics){.feve = feve[n], .fev = fev[n]};
-    metrics_feve_summarize(m, m ? neurons : 0, r); /* none: the figures NaN, printed as such */
-    r->mean = mean;
-    free(m);
-}
-
 int run_phase_fit(run_state *s)
 {
     if (run_phase(s, "fit", "begin"))
@@ -292,18 +280,8 @@ int run_phase_fit(run_state *s)
     if (status || s->fit_curve_failed ||
         session_fit_record_model(s->rec, s->dir, &s->data, &s->fr, s->err))
         return 1;
-    s->res->test_feve.mean = s->fr.test_feve_mean;
+    s->res->test_feve = s->fr.test_feve_summary;
     s->res->test_corr_mean = s->fr.test_corr_mean;
-    int N = s->data.neurons;
-    float *cols = malloc(2 * (size_t)N * sizeof(float));
-    if (!cols)
-        return run_fail(s, "out of memory for the test FEVEs (%s)", "fit");
-    for (int n = 0; n < N; n++) {
-        cols[n] = s->fr.test ? s->fr.test[n].feve : NAN;
-        cols[N + n] = s->fr.test ? s->fr.test[n].fev : NAN;
-    }
-    run_note_test_feve(s, cols, cols + N, N);
-    free(cols);
     char note[256];
     snprintf(note, sizeof note, "final fit: %d epochs (best %d), validation correlation %.3f; "
              "test FEVE %.3f, correlation to average %.3f%s", s->fr.fit.epochs,

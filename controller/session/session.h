@@ -259,7 +259,10 @@ typedef struct session_fit_result {
     float *test_feve;          /* neurons */
     neuron_metrics *test;      /* neurons: every test metric (NaN when < 2 test trials) */
     int test_trials;
-    double test_feve_mean;     /* over neurons with FEV >= METRICS_FEV_MIN (NaN: none) */
+    /* The FEVEs of the neurons with FEV >= METRICS_FEV_MIN: mean (NaN: none),
+     * count, median, neurons below −1 (what run, resume and replay print;
+     * the test_metrics record's mean). */
+    metrics_feve_summary test_feve_summary;
     double test_corr_mean;     /* over neurons with finite values (NaN: none) */
     int *targets, n_targets;   /* owned */
     float *meis;               /* n_targets × H × W */

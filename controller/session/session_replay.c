@@ -504,7 +504,7 @@ static int replay_loaded(const char *dir, const session_dataset *s,
     *result = (session_replay_result){.fit = f.fit, .test_corr_mean = f.test_corr_mean,
                                       .n_targets = f.n_targets, .trials = s->data.trials,
                                       .fit_seconds = fit_s};
-    metrics_feve_summarize(f.test, f.test ? s->data.neurons : 0, &result->test_feve);
+    result->test_feve = f.test_feve_summary;
     session_fit_result_free(&f);
     replay_sounds_free(&snd);
     session_lock_release(lock);
