@@ -328,6 +328,12 @@ int mei_surround(model *m, int neuron, const float *mei, const float *mask,
  * for a group of k neurons (2..PATTERN_MAX_GROUP) whose rates come as close
  * as possible to `target` (k values; relative: any offset and gain). */
 #define PATTERN_MAX_GROUP 256
+/* `values` (k >= 1) centred on their mean and scaled to unit norm into `out`
+ * (which may be `values`): a pattern as the similarity compares it. Returns
+ * the centred values' norm: `out` is that direction when it is finite and
+ * above 0; at 0 (a flat pattern) `out` holds the centred values unscaled;
+ * not finite (a value that is not), `out` is no direction. */
+double pattern_centre_normalize(const double *values, int k, double *out);
 /* The Pearson correlation across the group between rates[group[i]] and
  * target[i] (NaN for a flat target or k outside 2..PATTERN_MAX_GROUP); with
  * grad (N, its group entries written) its gradient with respect to the rates. */
