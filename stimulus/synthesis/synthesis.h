@@ -402,10 +402,6 @@ typedef struct gabor_params {
 /* envelope · cos(2π f u + phase), rendered at the budget. */
 void gabor_render(const gabor_params *g, int height, int width, const stimulus_budget *b,
                   float *out);
-/* Matched Gabors: for each neuron the Gabor (position, orientation, spatial
- * frequency, phase, size) that maximizes the model's predicted rate, all
- * rendered at the budget: a coarse bank shared by all neurons, then a local
- * random search per neuron. */
 /* Least natural images: for each of `n` neurons the index of the image
  * whose predicted rate is lowest once rendered at the budget (every image
  * brought to the budget's mean and contrast first, as it is shown): the
@@ -414,6 +410,10 @@ int control_least_natural_ensemble(model *const *models, int n_models, const flo
                                    int count, const int *neurons, int n,
                                    const stimulus_budget *b, int *least, char *err);
 
+/* Matched Gabors: for each neuron the Gabor (position, orientation, spatial
+ * frequency, phase, size) that maximizes the model's predicted rate, all
+ * rendered at the budget: a coarse bank shared by all neurons, then a local
+ * random search per neuron. */
 int control_matched_gabor(model *m, const int *neurons, int n, const stimulus_budget *b,
                           uint64_t seed, gabor_params *out, float *images, char *err);
 int control_matched_gabor_ensemble(model *const *models, int n_models, const int *neurons,
