@@ -14,6 +14,7 @@
  * With no image shown twice these four are NaN. */
 #include "model.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -289,6 +290,33 @@ double metrics_feve_mean(const neuron_metrics *m, int neurons, int *kept)
     if (kept)
         *kept = k;
     return k ? sum / k : NAN;
+}
+
+void metrics_feve_summarize(const neuron_metrics *m, int neurons, metrics_feve_summary *out)
+{
+    *out = (metrics_feve_summary){.lowest_neuron = -1, .median = NAN, .lowest = NAN};
+    out->mean = metrics_feve_mean(m, neurons, &out->kept);
+    float *kept = malloc((size_t)(out->kept > 0 ? out->kept : 1) * sizeof(float));
+    int k = 0;
+    for (int n = 0; n < neurons; n++) {
+        if (!metrics_feve_counts(&m[n]))
+            continue;
+        float feve = m[n].feve;
+        if (kept)
+            kept[k++] = feve;
+        out->below_minus_one += feve < -1.0f;
+        if (out->lowest_neuron < 0 || feve < out->lowest) {
+            out->lowest = feve;
+            out->lowest_neuron = n;
+        }
+    }
+    assert(!kept || k == out->kept);
+    if (kept) {
+        metric_summary sum;
+        metrics_summarize(kept, k, &sum);
+        out->median = sum.median;
+    }
+    free(kept);
 }
 
 void metrics_by_cell_type(const neuron_metrics *m, const uint8_t *types, int neurons,

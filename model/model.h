@@ -367,6 +367,18 @@ int metrics_evaluate(const float *pred, const float *resp, const int64_t *image_
 double metrics_feve_mean(const neuron_metrics *m, int neurons, int *kept);
 /* Whether one neuron's FEVE counts in that mean. */
 int metrics_feve_counts(const neuron_metrics *m);
+/* The FEVEs that count in that mean, summarized: how many (`kept`), their
+ * mean (metrics_feve_mean's) and median, how many lie below −1 and the
+ * lowest with its neuron. A near-silent neuron's explainable variance is tiny
+ * in spikes², so a prediction off by a spike or two is a huge negative FEVE
+ * that alone can pull the mean below 0: the median is the robust figure.
+ * None kept: mean, median and lowest NaN, lowest_neuron -1; the median is NaN
+ * also when its working copy cannot be allocated. */
+typedef struct metrics_feve_summary {
+    int kept, below_minus_one, lowest_neuron;
+    double mean, median, lowest;
+} metrics_feve_summary;
+void metrics_feve_summarize(const neuron_metrics *m, int neurons, metrics_feve_summary *out);
 
 /* The metrics of each ground-truth cell type of a simulated population
  * (types: each neuron's SIM_CELL_*, sim_cell_types_read): how many neurons,

@@ -3,7 +3,9 @@
 # exit), check DESCRIPTION CONDITION (one TAP line; on failure the last
 # command's output follows as comments), run ARGS... (runs $inception with
 # stdout, stderr and the exit status kept in $work) and status; for the tests
-# that listen on TCP, tap_ports and tap_protocol (at the end).
+# that listen on TCP, tap_ports and tap_protocol; for the tests that kill a
+# session and resume it, tap_last_phase, tap_wait_output and tap_wait_rig
+# (at the end; they use $py, Python, and $tests, the tests folder).
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 n=0
@@ -40,4 +42,35 @@ tap_protocol() {
     sed -e "s|^\(  stream: \)tcp://127.0.0.1:[0-9]*|\1tcp://127.0.0.1:$tap_port|" \
         -e "s|^\(  sync: \)tcp://127.0.0.1:[0-9]*|\1tcp://127.0.0.1:$((tap_port + 1))|" \
         "$@" "$tap_source" >"$tap_out"
+}
+
+# The tests that kill a session and resume it (test_resume*.sh,
+# test_audio_folder.sh). tap_last_phase RECORD prints the last phase record's
+# "PHASE EVENT" (the phase the record was in when the kill came; "none").
+tap_last_phase() {
+    $py -c "
+import sys; sys.path.insert(0, '$tests/../controller/record')
+from record_reader import read_records
+p = [r['fields']['phase'] + ' ' + r['fields']['event'] for r in read_records(sys.argv[1]) if r['type'] == 'phase']
+print(p[-1] if p else 'none')" "$1" 2>/dev/null
+}
+# tap_wait_output PID FILE PATTERN: until the process's output FILE holds
+# PATTERN (a phase line: "[  12.0 s] fit ..." is printed as the phase begins),
+# polled every 20 ms: the fit and the synthesis last a fraction of a second or
+# more. 1 when the process ended first.
+tap_wait_output() {
+    while ! grep -q -- "$3" "$2" 2>/dev/null; do
+        kill -0 "$1" 2>/dev/null || return 1
+        sleep 0.02
+    done
+}
+# tap_wait_rig SESSION: until no virtual rig writes SESSION's ground truth
+# (a killed controller's rig exits by itself: PR_SET_PDEATHSIG), polled every
+# 50 ms for at most 5 s; $waited is how many polls it took.
+tap_wait_rig() {
+    waited=0
+    while pgrep -f "virtual-rig .*$1/rig_truth" >/dev/null && [ $waited -lt 100 ]; do
+        sleep 0.05
+        waited=$((waited + 1))
+    done
 }

@@ -62,33 +62,19 @@ write('f_stereo.wav', np.stack([np.sin(2 * np.pi * 300 * t2) + np.sin(2 * np.pi 
 EOF
 check "six WAV files written by Python's wave module" '[ $(ls "$work/clips"/*.wav | wc -l) = 6 ]'
 
-last_phase() { # the phase the record was in when the kill came
-    $py -c "
-import sys; sys.path.insert(0, '$tests/../controller/record')
-from record_reader import read_records
-p = [r['fields']['phase'] + ' ' + r['fields']['event'] for r in read_records(sys.argv[1]) if r['type'] == 'phase']
-print(p[-1] if p else 'none')" "$1" 2>/dev/null
-}
-
 # Leg 1: the run, killed 1.5 s after its closed-loop block begins.
 "$inception" run "$work/folder.yaml" --out "$s" >"$work/leg1.out" 2>&1 &
 pid=$!
-while ! grep -q -- "] closed_loop" "$work/leg1.out" 2>/dev/null && kill -0 $pid 2>/dev/null; do
-    sleep 0.02
-done
+tap_wait_output $pid "$work/leg1.out" "] closed_loop"
 sleep 1.5
 kill -KILL $pid 2>/dev/null
 wait $pid 2>/dev/null
-where=$(last_phase "$s/session.rec")
+where=$(tap_last_phase "$s/session.rec")
 sed 's/^/# /' "$work/leg1.out" | head -8
 check "leg 1: clips from the folder, an ensemble of 2 models fitted, killed in the closed-loop block (record at '$where')" \
     '[ "$where" = "closed_loop begin" ] && grep -q "natural clips: the sound files of $work/clips, 2080 samples" "$work/leg1.out" &&
      grep -q "^final fit: .*an ensemble of 2 models" "$work/leg1.out"'
-waited=0
-while pgrep -f "virtual-rig .*$s/rig_truth" >/dev/null && [ $waited -lt 100 ]; do
-    sleep 0.05
-    waited=$((waited + 1))
-done
+tap_wait_rig "$s"
 
 # Damage: one byte of the stimulus record of the clip the first trial played.
 cp "$s/session.rec" "$work/pristine.rec"

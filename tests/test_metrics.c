@@ -307,10 +307,39 @@ static void check_feve_mean(void)
           "no qualifying neuron: NaN, none kept");
 }
 
+/* The summary of the FEVEs that count: worked out by hand on six neurons, two
+ * of them left out (FEV 0.01; NaN FEVE), two below -1. */
+static void check_feve_summary(void)
+{
+    neuron_metrics m[6] = {
+        {.feve = 0.5f, .fev = 0.5f},
+        {.feve = -3.0f, .fev = 0.2f},
+        {.feve = -1.0e6f, .fev = 0.01f}, /* left out: it is not the lowest */
+        {.feve = NAN, .fev = 0.3f},      /* left out */
+        {.feve = -1.5f, .fev = 0.9f},
+        {.feve = 0.25f, .fev = 0.15f},
+    };
+    metrics_feve_summary s;
+    metrics_feve_summarize(m, 6, &s);
+    /* kept: 0.5, -3, -1.5, 0.25; mean -3.75 / 4; median (-1.5 + 0.25) / 2.
+     * All exact in binary, so the float path rounds nothing: 1e-12. */
+    CHECK(s.kept == 4 && s.below_minus_one == 2, "4 kept, 2 below -1 (got %d, %d)", s.kept,
+          s.below_minus_one);
+    CHECK_CLOSE(s.mean, -0.9375, 1e-12, "their mean");
+    CHECK_CLOSE(s.median, -0.625, 1e-12, "their median");
+    CHECK(s.lowest_neuron == 1 && s.lowest == -3.0, "the lowest kept: neuron 1, -3 (got %d, %g)",
+          s.lowest_neuron, s.lowest);
+    metrics_feve_summarize(m + 2, 2, &s);
+    CHECK(s.kept == 0 && s.below_minus_one == 0 && s.lowest_neuron == -1 && isnan(s.mean) &&
+              isnan(s.median) && isnan(s.lowest),
+          "none kept: 0, -1 and NaNs");
+}
+
 int main(int argc, char **argv)
 {
     check_correlation();
     check_feve_mean();
+    check_feve_summary();
     check_hand_example();
     check_perfect_and_constant();
     check_known_variances();

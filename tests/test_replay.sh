@@ -3,7 +3,8 @@
 # simulated dataset imported as a session record; replayed twice with the same
 # settings (model.bin and meis.npy identical byte for byte), once with another
 # seed (they differ); the replay's record checked against the original
-# (trials copied, checkpoint = model.bin, MEI records = meis.npy) from Python;
+# (trials copied, checkpoint = model.bin, MEI records = meis.npy, the printed
+# FEVE line = the record's test metrics) from Python;
 # then the record's stream published to `inception acquire`, whose trial ×
 # neuron matrix must equal the recorded counts. TAP output.
 # Arguments: the inception executable, controller/record/record_reader.py.
@@ -42,6 +43,7 @@ run replay "$work/session" --out "$work/r1" $settings
 check "replay runs and writes model, MEIs, record and report" \
     '[ "$(status)" = 0 ] && [ -f "$work/r1/model.bin" ] && [ -f "$work/r1/meis.npy" ] && [ -f "$work/r1/report/index.html" ]'
 check "replay says FEVE and trials/s" 'grep -q "FEVE" "$work/out" && grep -q "trials/s" "$work/out"'
+cp "$work/out" "$work/r1.out"
 run replay "$work/session" --out "$work/r2" $settings
 check "second replay runs" '[ "$(status)" = 0 ]'
 check "same record, settings and seed: model.bin identical" 'cmp -s "$work/r1/model.bin" "$work/r2/model.bin"'
@@ -50,9 +52,12 @@ check "same targets" 'cmp -s "$work/r1/targets.txt" "$work/r2/targets.txt"'
 run replay "$work/session" --out "$work/r3" $settings --seed 9 --no-report
 check "another seed: another model" '[ "$(status)" = 0 ] && ! cmp -s "$work/r1/model.bin" "$work/r3/model.bin"'
 
-check "the replay's record: original trials and schedule copied, checkpoint = model.bin, MEIs = meis.npy, test metrics" \
-    '$py - "$reader" "$work/session" "$work/r1" <<EOF
-import sys, os, numpy as np
+# The FEVE line replay printed is run's: the count, mean, median and neurons
+# below -1 of the FEVEs that count (FEV >= 0.15), recomputed here from the
+# record's test_metrics (printed to 3 decimals: 0.0005, plus float32's rounding).
+check "the replay's record: original trials and schedule copied, checkpoint = model.bin, MEIs = meis.npy, test metrics; the FEVE line printed (count, mean, median, neurons below -1) from them" \
+    '$py - "$reader" "$work/session" "$work/r1" "$work/r1.out" <<EOF
+import re, sys, os, numpy as np
 sys.path.insert(0, os.path.dirname(sys.argv[1]))
 from record_reader import read_records
 orig = list(read_records(sys.argv[2] + "/session.rec"))
@@ -72,6 +77,21 @@ targets = [int(l.split()[0]) for l in open(sys.argv[3] + "/targets.txt")]
 ok &= [int(s["neuron"]) for s in st] == targets
 mm = [m for m in of(rep, "model_metrics") if m["split"] == "test"]
 ok &= len(mm) == 1 and mm[0]["correlation"].shape == (16,) and np.isfinite(mm[0]["correlation"]).all()
+tm = [e for e in of(rep, "evaluation") if e["kind"] == "test_metrics"]
+feve, fev = tm[-1]["feve"].astype(float), tm[-1]["fev"].astype(float)
+kept = feve[(fev >= np.float32(0.15)) & np.isfinite(feve)]
+out = open(sys.argv[4]).read()
+m = re.search(r"^model test FEVE (\S+) \(correlation to average \S+; the mean over (\d+) neurons "
+              r"with FEV >= 0.15, median (\S+)\)$", out, re.M)
+below = re.search(r"^  (\d+) of them below -1", out, re.M)
+n_below = int((kept < -1).sum())
+ok &= (m is not None and len(kept) > 0 and int(m.group(2)) == len(kept) and
+       abs(float(m.group(1)) - kept.mean()) <= 0.0005 + 1e-6 and
+       abs(float(m.group(3)) - np.median(kept)) <= 0.0005 + 1e-6 and
+       (int(below.group(1)) == n_below if below else n_below == 0))
+print("# printed %s; the record: %d kept, mean %.4f, median %.4f, %d below -1"
+      % (m.group(0) if m else "no FEVE line", len(kept), kept.mean() if len(kept) else np.nan,
+         np.median(kept) if len(kept) else np.nan, n_below))
 sys.exit(not ok)
 EOF'
 

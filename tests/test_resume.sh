@@ -25,14 +25,6 @@ export SDL_VIDEODRIVER=dummy
 awk -v runs="$runs" 'BEGIN { srand(6); for (i = 0; i < runs; i++) printf "%.2f\n", 0.4 + 3.6 * (i + rand()) / runs }' \
     >"$work/delays"
 
-last_phase() { # the phase the record was in when the kill came
-    $py -c "
-import sys; sys.path.insert(0, '$tests/../controller/record')
-from record_reader import read_records
-p = [r['fields']['phase'] + ' ' + r['fields']['event'] for r in read_records(sys.argv[1]) if r['type'] == 'phase']
-print(p[-1] if p else 'none')" "$1" 2>/dev/null
-}
-
 alive() { # running, not a zombie
     st=$(sed 's/.*) //' /proc/$1/stat 2>/dev/null | cut -c1)
     [ -n "$st" ] && [ "$st" != Z ]
@@ -60,13 +52,9 @@ while read -r delay; do
     # The rig, a child of the killed controller, is left alone: it exits by
     # itself (SIGTERM when its parent dies) or resume stops it.
     cp "$s/session.rec" "$work/killed$i.rec" 2>/dev/null
-    where=$(last_phase "$work/killed$i.rec")
+    where=$(tap_last_phase "$work/killed$i.rec")
     # Its rig exits by itself within seconds (PR_SET_PDEATHSIG), before resume.
-    waited=0
-    while pgrep -f "virtual-rig .*$s/rig_truth" >/dev/null && [ $waited -lt 100 ]; do
-        sleep 0.05
-        waited=$((waited + 1))
-    done
+    tap_wait_rig "$s"
     check "run $i: the killed controller's rig exited by itself" \
         '! pgrep -f "virtual-rig .*$s/rig_truth" >/dev/null'
     # Two runs also leave a stand-in for a rig in virtual_rig.pid: run 1 the

@@ -27,39 +27,16 @@ tap_protocol audio_resume "$work/audio_resume.yaml" $base
 s="$work/session"
 mkdir "$work/elsewhere"
 
-last_phase() { # the phase the record was in when the kill came
-    $py -c "
-import sys; sys.path.insert(0, '$tests/../controller/record')
-from record_reader import read_records
-p = [r['fields']['phase'] + ' ' + r['fields']['event'] for r in read_records(sys.argv[1]) if r['type'] == 'phase']
-print(p[-1] if p else 'none')" "$1" 2>/dev/null
-}
-
-# Until the process's terminal output holds the pattern (a phase line:
-# "[  12.0 s] fit ..." is printed as the phase begins), polled every 20 ms:
-# the fit and the synthesis last a fraction of a second or more. 1 when the
-# process ended first.
-wait_for() { # pid, output file, pattern
-    while ! grep -q -- "$3" "$2" 2>/dev/null; do
-        kill -0 "$1" 2>/dev/null || return 1
-        sleep 0.02
-    done
-}
-
 # Kills leg K's process once its output shows the pattern and DELAY seconds
 # more have passed, keeps the record as the kill left it, and waits for the
 # killed controller's rig to exit by itself (PR_SET_PDEATHSIG).
 kill_leg() { # K, pid, pattern, delay, the phase the record must be in
-    wait_for "$2" "$work/leg$1.out" "$3" && sleep "$4"
+    tap_wait_output "$2" "$work/leg$1.out" "$3" && sleep "$4"
     kill -KILL "$2" 2>/dev/null
     wait "$2" 2>/dev/null
     cp "$s/session.rec" "$work/killed$1.rec"
-    where=$(last_phase "$work/killed$1.rec")
-    waited=0
-    while pgrep -f "virtual-rig .*$s/rig_truth" >/dev/null && [ $waited -lt 100 ]; do
-        sleep 0.05
-        waited=$((waited + 1))
-    done
+    where=$(tap_last_phase "$work/killed$1.rec")
+    tap_wait_rig "$s"
     want=$5
     check "leg $1: killed with the record at '$where' (want '$want'), its rig exited by itself ($waited x 50 ms)" \
         '[ "$where" = "$want" ] && ! pgrep -f "virtual-rig .*$s/rig_truth" >/dev/null'
@@ -75,7 +52,7 @@ print(sum(r['type'] == 'trial' for r in read_records(sys.argv[1])))" "$1" 2>/dev
 # Leg 1: the run, killed in its recording block once 3 trials are recorded.
 "$inception" run "$work/audio_resume.yaml" --out "$s" >"$work/leg1.out" 2>&1 &
 pid=$!
-wait_for $pid "$work/leg1.out" "] recording"
+tap_wait_output $pid "$work/leg1.out" "] recording"
 while [ "$(trials_in "$s/session.rec")" -lt 3 ] && kill -0 $pid 2>/dev/null; do
     sleep 0.1
 done

@@ -47,11 +47,7 @@ run_and_kill() { # protocol, session folder: killed once 5 trials are recorded
     kill -KILL $pid 2>/dev/null
     wait $pid 2>/dev/null
     # Its rig exits by itself (SIGTERM when its parent dies).
-    waited=0
-    while pgrep -f "virtual-rig .*$2/rig_truth" >/dev/null && [ $waited -lt 100 ]; do
-        sleep 0.05
-        waited=$((waited + 1))
-    done
+    tap_wait_rig "$2"
 }
 
 # --- A flipped byte in one natural stimulus record, then resume -------------

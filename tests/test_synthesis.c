@@ -985,6 +985,20 @@ static void test_pattern_similarity(void)
           "against finite differences; none outside the group", worst);
     const float flat[K] = {1, 1, 1, 1, 1};
     CHECK(isnan(pattern_similarity(rates, group, K, flat, NULL)), "a flat target is refused (NaN)");
+    /* The centring both the similarity and the report use, by hand: 1 2 3 6
+     * has mean 3, centred -2 -1 0 3 of norm √14 (in place). 1e-15: a few
+     * double roundings of values near 1. */
+    double v[4] = {1, 2, 3, 6}, flat4[4] = {2, 2, 2, 2}, worst_unit = 0;
+    double norm = pattern_centre_normalize(v, 4, v);
+    const double centred[4] = {-2, -1, 0, 3};
+    for (int i = 0; i < 4; i++)
+        worst_unit = fmax(worst_unit, fabs(v[i] - centred[i] / sqrt(14.0)));
+    CHECK(fabs(norm - sqrt(14.0)) < 1e-15 && worst_unit < 1e-15,
+          "centre and normalize: norm %.17g (√14), worst error %.2g", norm, worst_unit);
+    norm = pattern_centre_normalize(flat4, 4, v);
+    CHECK(norm == 0.0 && v[0] == 0.0 && v[3] == 0.0, "a flat pattern: norm 0, centred to 0");
+    flat4[1] = INFINITY;
+    CHECK(!isfinite(pattern_centre_normalize(flat4, 4, v)), "a value not finite: a norm not finite");
 }
 
 /* Population control with target patterns (issue 16: "recorded patterns

@@ -209,12 +209,11 @@ static int replay_offline(const char *dir, const cli_option *o, int n)
         fprintf(stderr, "%sinception replay: %s\n", pr.line_open ? "\n" : "", err);
         return 1;
     }
-    printf("%s: fit %d epochs (best %d), validation correlation %.3f, test correlation to "
-           "average %.3f, FEVE %.3f; %d MEIs; %.1f s (%.0f trials/s of fit and "
-           "synthesis)\n",
-           out, r.fit.epochs, r.fit.best_epoch, r.fit.best_validation_corr, r.test_corr_mean,
-           r.test_feve_mean, r.n_targets, r.seconds,
-           (double)r.trials / (r.fit_seconds > 0 ? r.fit_seconds : 1e-9));
+    printf("%s: fit %d epochs (best %d), validation correlation %.3f; %d MEIs; %.1f s (%.0f "
+           "trials/s of fit and synthesis)\n",
+           out, r.fit.epochs, r.fit.best_epoch, r.fit.best_validation_corr, r.n_targets,
+           r.seconds, (double)r.trials / (r.fit_seconds > 0 ? r.fit_seconds : 1e-9));
+    command_print_test_feve(&r.test_feve, r.test_corr_mean);
     return 0;
 }
 

@@ -170,6 +170,18 @@ static void print_recorded_comparisons(const run_result *r)
                r->recorded_natural_training_count);
 }
 
+void command_print_test_feve(const metrics_feve_summary *feve, double corr_mean)
+{
+    printf("model test FEVE %.3f (correlation to average %.3f; the mean over %d neurons with "
+           "FEV >= %.2f, median %.3f)\n", feve->mean, corr_mean, feve->kept,
+           (double)METRICS_FEV_MIN, feve->median);
+    if (feve->below_minus_one > 0)
+        printf("  %d of them below -1 (lowest: neuron %d, %.1f): near-silent neurons, whose "
+               "explainable variance is tiny in spikes², so a prediction off by a spike or two "
+               "is a huge negative FEVE; the median is the robust figure\n",
+               feve->below_minus_one, feve->lowest_neuron, feve->lowest);
+}
+
 static int finish(const char *command, int status, const run_result *r, char *err)
 {
     if (status) {
@@ -181,14 +193,7 @@ static int finish(const char *command, int status, const run_result *r, char *er
     if (r->trials_flagged_late)
         printf("%d trials flagged after they were recorded (a span of possible loss came "
                "later: trial_flags records)\n", r->trials_flagged_late);
-    printf("model test FEVE %.3f (correlation to average %.3f; the mean over %d neurons with "
-           "FEV >= %.2f, median %.3f)\n", r->test_feve_mean, r->test_corr_mean,
-           r->test_feve_kept, (double)METRICS_FEV_MIN, r->test_feve_median);
-    if (r->test_feve_below_minus_one > 0)
-        printf("  %d of them below -1 (lowest: neuron %d, %.1f): near-silent neurons, whose "
-               "explainable variance is tiny in spikes², so a prediction off by a spike or two "
-               "is a huge negative FEVE; the median is the robust figure\n",
-               r->test_feve_below_minus_one, r->test_feve_lowest_neuron, r->test_feve_lowest);
+    command_print_test_feve(&r->test_feve, r->test_corr_mean);
     printf("recorded responses: median MEI / best natural %.3f\n", r->median_ratio_recorded);
     print_recorded_comparisons(r);
     if (isnan(r->median_ratio_truth))

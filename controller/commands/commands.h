@@ -51,6 +51,13 @@ int command_import(int argc, char **argv);
 int command_replay(int argc, char **argv);
 int command_search(int argc, char **argv);
 
+/* ---- Shared output ---- */
+
+/* The model's test FEVE as run, resume and replay print it (command_run.c):
+ * the mean with its count, the correlation to average, the median, and a
+ * line on the neurons below -1 when there are any. */
+void command_print_test_feve(const metrics_feve_summary *feve, double corr_mean);
+
 /* ---- JSON: the one way of writing JSON (manifests), json_out.h in the library. */
 #include "json_out.h"
 

@@ -12,22 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* `values` centred and scaled to unit norm into out; 0 when flat or not finite. */
+/* `values` centred and scaled to unit norm into out (pattern_centre_normalize,
+ * as the similarity compares them); 0 when flat or not finite. */
 static int unit(const double *values, int k, double *out)
 {
-    double mean = 0.0, norm = 0.0;
-    for (int i = 0; i < k; i++)
-        mean += values[i];
-    mean /= k;
-    for (int i = 0; i < k; i++) {
-        out[i] = values[i] - mean;
-        norm += out[i] * out[i];
-    }
-    if (!(norm > 0.0) || !isfinite(norm))
-        return 0;
-    for (int i = 0; i < k; i++)
-        out[i] /= sqrt(norm);
-    return 1;
+    double norm = pattern_centre_normalize(values, k, out);
+    return norm > 0.0 && isfinite(norm);
 }
 
 /* The pattern's image or control (`kind`), NULL if the record lacks it. */

@@ -148,9 +148,8 @@ int run_init(run_state *s, const protocol *p, const run_options *o, run_result *
         out->recorded_ratio[c] = NAN;
         out->recorded_compared[c] = out->recorded_beat[c] = out->recorded_below[c] = -1;
     }
-    out->test_feve_mean = out->test_corr_mean = NAN;
-    out->test_feve_median = out->test_feve_lowest = NAN;
-    out->test_feve_lowest_neuron = -1;
+    out->test_corr_mean = NAN;
+    metrics_feve_summarize(NULL, 0, &out->test_feve); /* none yet: NaN, 0, -1 */
     s->p = p;
     s->o = o;
     s->res = out;
@@ -195,12 +194,12 @@ int run_finish(run_state *s, int status, char *err)
         char note[256];
         if (s->p->virtual_rig.enabled)
             snprintf(note, sizeof note, "done in %.1f s: test FEVE %.3f, median ground-truth "
-                     "ratio MEI/best natural %.3f", out->seconds, out->test_feve_mean,
+                     "ratio MEI/best natural %.3f", out->seconds, out->test_feve.mean,
                      out->median_ratio_truth);
         else
             snprintf(note, sizeof note, "done in %.1f s: test FEVE %.3f, median recorded ratio "
                      "MEI/best natural %.3f (no ground truth: an external acquisition system)",
-                     out->seconds, out->test_feve_mean, out->median_ratio_recorded);
+                     out->seconds, out->test_feve.mean, out->median_ratio_recorded);
         status = session_record_note(s->rec, note, err) || session_record_sync(s->rec, err);
     } else if (s->rec) {
         char note[CONTROLLER_ERR_SIZE + 16], ignored[CONTROLLER_ERR_SIZE];

@@ -365,8 +365,4 @@ int run_record_value(run_state *s, int64_t neuron, const char *kind, double valu
  * loop, 2 search): how many are left to show, -1 when out of memory. */
 int run_resume_remaining(const struct resume_scan *r, int closed, int64_t *order, int count);
 
-/* run_phases.c: the test FEVEs' median and lowest into the result, from the
- * per-neuron FEVE and FEV (a fresh fit's, or the test_metrics record's). */
-void run_note_test_feve(run_state *s, const float *feve, const float *fev, int neurons);
-
 #endif

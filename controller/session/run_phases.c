@@ -259,35 +259,6 @@ static int adopt_model_file(run_state *s)
            session_record_note(s->rec, note, s->err);
 }
 
-void run_note_test_feve(run_state *s, const float *feve, const float *fev, int neurons)
-{
-    run_result *r = s->res;
-    r->test_feve_kept = r->test_feve_below_minus_one = 0;
-    r->test_feve_lowest_neuron = -1;
-    r->test_feve_median = r->test_feve_lowest = NAN;
-    float *kept = malloc((size_t)(neurons > 0 ? neurons : 1) * sizeof(float));
-    if (!kept || !feve || !fev) { /* the figures stay NaN: printed as such */
-        free(kept);
-        return;
-    }
-    for (int n = 0; n < neurons; n++) {
-        neuron_metrics m = {.feve = feve[n], .fev = fev[n]};
-        kept[n] = metrics_feve_counts(&m) ? feve[n] : NAN;
-        if (isnan(kept[n]))
-            continue;
-        r->test_feve_kept++;
-        r->test_feve_below_minus_one += kept[n] < -1.0f;
-        if (r->test_feve_lowest_neuron < 0 || kept[n] < r->test_feve_lowest) {
-            r->test_feve_lowest = kept[n];
-            r->test_feve_lowest_neuron = n;
-        }
-    }
-    metric_summary sum;
-    metrics_summarize(kept, neurons, &sum);
-    r->test_feve_median = sum.median;
-    free(kept);
-}
-
 int run_phase_fit(run_state *s)
 {
     if (run_phase(s, "fit", "begin"))
@@ -309,22 +280,12 @@ int run_phase_fit(run_state *s)
     if (status || s->fit_curve_failed ||
         session_fit_record_model(s->rec, s->dir, &s->data, &s->fr, s->err))
         return 1;
-    s->res->test_feve_mean = s->fr.test_feve_mean;
+    s->res->test_feve = s->fr.test_feve_summary;
     s->res->test_corr_mean = s->fr.test_corr_mean;
-    int N = s->data.neurons;
-    float *cols = malloc(2 * (size_t)N * sizeof(float));
-    if (!cols)
-        return run_fail(s, "out of memory for the test FEVEs (%s)", "fit");
-    for (int n = 0; n < N; n++) {
-        cols[n] = s->fr.test ? s->fr.test[n].feve : NAN;
-        cols[N + n] = s->fr.test ? s->fr.test[n].fev : NAN;
-    }
-    run_note_test_feve(s, cols, cols + N, N);
-    free(cols);
     char note[256];
     snprintf(note, sizeof note, "final fit: %d epochs (best %d), validation correlation %.3f; "
              "test FEVE %.3f, correlation to average %.3f%s", s->fr.fit.epochs,
-             s->fr.fit.best_epoch, s->fr.fit.best_validation_corr, s->res->test_feve_mean,
+             s->fr.fit.best_epoch, s->fr.fit.best_validation_corr, s->res->test_feve.mean,
              s->res->test_corr_mean,
              s->fr.n_models > 1 ? " (test: the ensemble's mean prediction)" : "");
     if (s->fr.n_models > 1) {

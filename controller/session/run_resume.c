@@ -353,6 +353,23 @@ static int load_results(run_state *s, const record_view *v, resume_scan *r)
     return status;
 }
 
+/* The fit's FEVE summary from its test_metrics record: the same
+ * metrics_feve_summarize over the recorded per-neuron FEVE and FEV, the mean
+ * the recorded one (a record without FEVs, of an older writer: only that
+ * mean, the rest NaN). 1: out of memory. */
+static int recorded_feve_summary(const record_evaluation *e, metrics_feve_summary *out)
+{
+    neuron_metrics *m = NULL;
+    if (e->feve && e->fev && e->n > 0 && !(m = malloc((size_t)e->n * sizeof *m)))
+        return 1;
+    for (int n = 0; m && n < e->n; n++)
+        m[n] = (neuron_metrics){.feve = e->feve[n], .fev = e->fev[n]};
+    metrics_feve_summarize(m, m ? e->n : 0, out);
+    out->mean = e->mean;
+    free(m);
+    return 0;
+}
+
 static int load_result(run_state *s, const record_evaluation *e)
 {
     const char *kind = e->kind;
@@ -396,8 +413,8 @@ static int load_result(run_state *s, const record_evaluation *e)
         return 0;
     if (!e->corr_to_average)
         return run_fail(s, "the session's test_metrics record is malformed (%s)", "resume");
-    s->res->test_feve_mean = e->mean;
-    run_note_test_feve(s, e->feve, e->fev, e->n);
+    if (recorded_feve_summary(e, &s->res->test_feve))
+        return run_fail(s, "out of memory for the recorded test FEVEs (%s)", "resume");
     s->res->test_corr_mean = stats_finite_mean(e->corr_to_average, e->n);
     return 0;
 }

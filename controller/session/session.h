@@ -259,7 +259,10 @@ typedef struct session_fit_result {
     float *test_feve;          /* neurons */
     neuron_metrics *test;      /* neurons: every test metric (NaN when < 2 test trials) */
     int test_trials;
-    double test_feve_mean;     /* over neurons with FEV >= METRICS_FEV_MIN (NaN: none) */
+    /* The FEVEs of the neurons with FEV >= METRICS_FEV_MIN: mean (NaN: none),
+     * count, median, neurons below −1 (what run, resume and replay print;
+     * the test_metrics record's mean). */
+    metrics_feve_summary test_feve_summary;
     double test_corr_mean;     /* over neurons with finite values (NaN: none) */
     int *targets, n_targets;   /* owned */
     float *meis;               /* n_targets × H × W */
@@ -493,7 +496,8 @@ typedef void (*session_replay_event_fn)(const session_replay_event *e, void *use
 
 typedef struct session_replay_result {
     fit_report fit;
-    double test_corr_mean, test_feve_mean;
+    double test_corr_mean;
+    metrics_feve_summary test_feve; /* as `inception run` prints it */
     int n_targets;
     int trials;            /* natural trials fitted on */
     double fit_seconds;    /* fit and synthesis */
@@ -604,13 +608,9 @@ typedef struct run_result {
     int trials_recorded, trials_flagged;
     int trials_flagged_late; /* by a `trial_flags` record, after their records were written */
     int targets;
-    double test_feve_mean;   /* test images, neurons with FEV >= METRICS_FEV_MIN */
-    /* The same neurons' FEVEs: how many, their median, how many lie below −1
-     * and the lowest (a near-silent neuron's explainable variance is tiny in
-     * spikes², so a small offset of its prediction is a huge negative FEVE
-     * that alone can pull the mean below 0: the median is the robust figure). */
-    int test_feve_kept, test_feve_below_minus_one, test_feve_lowest_neuron;
-    double test_feve_median, test_feve_lowest;
+    /* Test images, neurons with FEV >= METRICS_FEV_MIN: the mean FEVE, how
+     * many, their median, how many lie below −1 and the lowest. */
+    metrics_feve_summary test_feve;
     double test_corr_mean;   /* test images, all neurons */
     double median_ratio_recorded;  /* MEI / best natural, recorded responses (NaN: no control) */
     double median_ratio_truth;     /* MEI / best natural training image, the simulated truth

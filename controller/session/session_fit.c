@@ -161,7 +161,8 @@ static int evaluate(const dataset *d, session_fit_result *r, char *err)
         }
         r->test_trials = n_test;
     }
-    r->test_feve_mean = r->test_trials >= 2 ? metrics_feve_mean(r->test, N, NULL) : NAN;
+    /* Fewer than 2 test trials leave r->test NaN: none kept, the figures NaN. */
+    metrics_feve_summarize(r->test, N, &r->test_feve_summary);
     r->test_corr_mean = stats_finite_mean(r->test_corr, N);
     free(nm);
     tier_rows_free(&v);
@@ -562,6 +563,7 @@ static int result_alloc(session_fit_result *r, int N, char *err)
         r->test_corr[n] = r->test_feve[n] = NAN;
         r->test[n] = (neuron_metrics){NAN, NAN, NAN, NAN, NAN};
     }
+    metrics_feve_summarize(NULL, 0, &r->test_feve_summary); /* none until evaluated */
     return 0;
 }
 
@@ -820,7 +822,7 @@ int session_fit_record_model(session_record *w, const char *dir, const dataset *
         cols[4 * N + n] = r->test[n].fev;
     }
     record_evaluation metrics = {
-        .neuron = -1, .kind = "test_metrics", .mean = r->test_feve_mean, .ci_low = NAN,
+        .neuron = -1, .kind = "test_metrics", .mean = r->test_feve_summary.mean, .ci_low = NAN,
         .ci_high = NAN, .n = N, .feve = cols, .corr_to_average = cols + N,
         .single_trial_corr = cols + 2 * N, .oracle = cols + 3 * N, .fev = cols + 4 * N};
     /* The same in the report's own record type (its correlation histogram). */

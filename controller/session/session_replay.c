@@ -501,8 +501,10 @@ static int replay_loaded(const char *dir, const session_dataset *s,
         report_summary rs;
         status = report_write(out, &rs, err);
     }
-    *result = (session_replay_result){f.fit, f.test_corr_mean, f.test_feve_mean, f.n_targets,
-                                      s->data.trials, fit_s, 0};
+    *result = (session_replay_result){.fit = f.fit, .test_corr_mean = f.test_corr_mean,
+                                      .n_targets = f.n_targets, .trials = s->data.trials,
+                                      .fit_seconds = fit_s};
+    result->test_feve = f.test_feve_summary;
     session_fit_result_free(&f);
     replay_sounds_free(&snd);
     session_lock_release(lock);

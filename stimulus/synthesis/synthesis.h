@@ -328,6 +328,12 @@ int mei_surround(model *m, int neuron, const float *mei, const float *mask,
  * for a group of k neurons (2..PATTERN_MAX_GROUP) whose rates come as close
  * as possible to `target` (k values; relative: any offset and gain). */
 #define PATTERN_MAX_GROUP 256
+/* `values` (k >= 1) centred on their mean and scaled to unit norm into `out`
+ * (which may be `values`): a pattern as the similarity compares it. Returns
+ * the centred values' norm: `out` is that direction when it is finite and
+ * above 0; at 0 (a flat pattern) `out` holds the centred values unscaled;
+ * not finite (a value that is not), `out` is no direction. */
+double pattern_centre_normalize(const double *values, int k, double *out);
 /* The Pearson correlation across the group between rates[group[i]] and
  * target[i] (NaN for a flat target or k outside 2..PATTERN_MAX_GROUP); with
  * grad (N, its group entries written) its gradient with respect to the rates. */
@@ -396,10 +402,6 @@ typedef struct gabor_params {
 /* envelope · cos(2π f u + phase), rendered at the budget. */
 void gabor_render(const gabor_params *g, int height, int width, const stimulus_budget *b,
                   float *out);
-/* Matched Gabors: for each neuron the Gabor (position, orientation, spatial
- * frequency, phase, size) that maximizes the model's predicted rate, all
- * rendered at the budget: a coarse bank shared by all neurons, then a local
- * random search per neuron. */
 /* Least natural images: for each of `n` neurons the index of the image
  * whose predicted rate is lowest once rendered at the budget (every image
  * brought to the budget's mean and contrast first, as it is shown): the
@@ -408,6 +410,10 @@ int control_least_natural_ensemble(model *const *models, int n_models, const flo
                                    int count, const int *neurons, int n,
                                    const stimulus_budget *b, int *least, char *err);
 
+/* Matched Gabors: for each neuron the Gabor (position, orientation, spatial
+ * frequency, phase, size) that maximizes the model's predicted rate, all
+ * rendered at the budget: a coarse bank shared by all neurons, then a local
+ * random search per neuron. */
 int control_matched_gabor(model *m, const int *neurons, int n, const stimulus_budget *b,
                           uint64_t seed, gabor_params *out, float *images, char *err);
 int control_matched_gabor_ensemble(model *const *models, int n_models, const int *neurons,

@@ -17,40 +17,42 @@
 #include <stdlib.h>
 #include <string.h>
 
+double pattern_centre_normalize(const double *values, int k, double *out)
+{
+    assert(k >= 1);
+    double mean = 0.0, squares = 0.0;
+    for (int i = 0; i < k; i++)
+        mean += values[i];
+    mean /= k;
+    for (int i = 0; i < k; i++) {
+        out[i] = values[i] - mean;
+        squares += out[i] * out[i];
+    }
+    double norm = sqrt(squares);
+    for (int i = 0; norm > 0.0 && i < k; i++)
+        out[i] /= norm;
+    return norm;
+}
+
 /* t̂: the target centred and scaled to unit norm; 1 when it is flat. */
 static int unit_target(const float *target, int k, double *out)
 {
-    double mean = 0.0, norm = 0.0;
     for (int i = 0; i < k; i++)
-        mean += target[i];
-    mean /= k;
-    for (int i = 0; i < k; i++) {
-        out[i] = target[i] - mean;
-        norm += out[i] * out[i];
-    }
-    if (!(norm > 0.0))
-        return 1;
-    for (int i = 0; i < k; i++)
-        out[i] /= sqrt(norm);
-    return 0;
+        out[i] = target[i];
+    return !(pattern_centre_normalize(out, k, out) > 0.0);
 }
 
 float pattern_similarity(const float *rates, const int *group, int k, const float *target,
                          float *grad)
 {
-    double t[PATTERN_MAX_GROUP], u[PATTERN_MAX_GROUP], mean = 0.0, norm = 0.0, c = 0.0;
+    double t[PATTERN_MAX_GROUP], u[PATTERN_MAX_GROUP], c = 0.0;
     if (k < 2 || k > PATTERN_MAX_GROUP || unit_target(target, k, t))
         return NAN;
     for (int i = 0; i < k; i++)
-        mean += rates[group[i]];
-    mean /= k;
+        u[i] = rates[group[i]];
+    double norm = pattern_centre_normalize(u, k, u);
     for (int i = 0; i < k; i++) {
-        u[i] = rates[group[i]] - mean;
-        norm += u[i] * u[i];
-    }
-    norm = sqrt(norm);
-    for (int i = 0; i < k; i++) {
-        u[i] = norm > 0.0 ? u[i] / norm : 0.0;
+        u[i] = norm > 0.0 ? u[i] : 0.0; /* a flat pattern (or a non-finite rate): no direction */
         c += u[i] * t[i];
     }
     /* A flat pattern has no direction: its gradient is the target's (the
