@@ -1,8 +1,8 @@
 #!/bin/sh
 # `inception resume` of an audio session (modality: audio, docs/audio.md):
-# tests/protocols/audio_resume.yaml killed with SIGKILL four times, once in
+# tests/protocols/audio_resume.yaml killed with SIGKILL five times, once in
 # each phase that does work (during the recording block, the fit, the
-# synthesis and the closed-loop block), each time resumed from another
+# synthesis, the closed-loop block and the evaluation), each time resumed from another
 # working directory (the session named by a relative path), then resumed to
 # its end. After the first kill one byte is flipped in a natural clip's
 # stimulus record: the resume makes the clip again, verified against its
@@ -90,12 +90,26 @@ run resume "$work/negated"
 check "a record whose clip 0 is negated (rewritten: $rc): resume refused (exit $(status)), clip 0 named, no rig started" \
     '[ $rc = 0 ] && [ "$(status)" = 1 ] && grep -q "clip 0 differs from the recorded one" "$work/err" && [ ! -d "$work/negated/rig_truth.4" ]'
 rm -rf "$work/negated"
-# Leg 5: resumed to its end.
+# Leg 5: resumed and killed as the evaluation begins. The evaluation takes
+# milliseconds, too short for a timed kill: INCEPTION_STOP_AT (a test hook,
+# docs/testing.md) makes the process stop itself once the phase's begin
+# record is on disk, and the kill lands while it is stopped.
+(cd "$work/elsewhere" && INCEPTION_STOP_AT=evaluation exec "$inception" resume ../session) \
+    >"$work/leg5.out" 2>&1 &
+pid=$!
+waited=0
+while [ "$(sed 's/.*) //' /proc/$pid/stat 2>/dev/null | cut -c1)" != T ] && kill -0 $pid 2>/dev/null &&
+    [ $waited -lt 1200 ]; do
+    sleep 0.05
+    waited=$((waited + 1))
+done
+kill_leg 5 $pid "] evaluation" 0 "evaluation begin"
+# Leg 6: resumed to its end.
 (cd "$work/elsewhere" && "$inception" resume ../session) >"$work/out" 2>"$work/err"
 rc=$?
-cp "$work/out" "$work/leg5.out"
+cp "$work/out" "$work/leg6.out"
 sed 's/^/# /' "$work/out" "$work/err" | tail -12
-check "leg 5: the resume finishes the session (exit $rc)" '[ $rc = 0 ]'
+check "leg 6: the resume finishes the session (exit $rc)" '[ $rc = 0 ]'
 check "it prints the ground truth of the audio session" \
     'grep -q "^ground truth: median MEI / best natural training clip [0-9.]* (all at the same RMS level)" "$work/out"'
 check "leg 2 said it rebuilt clip $clip, verified" \
@@ -103,10 +117,10 @@ check "leg 2 said it rebuilt clip $clip, verified" \
 $py "$tests/repair_check.py" repaired "$s/session.rec" "$work/pristine.rec" "$clip" >"$work/check" 2>&1
 rc=$?
 check "$(tail -1 "$work/check")" '[ $rc = 0 ]'
-killed="$work/killed1.rec:$work/killed2.rec:$work/killed3.rec:$work/killed4.rec"
+killed="$work/killed1.rec:$work/killed2.rec:$work/killed3.rec:$work/killed4.rec:$work/killed5.rec"
 $py "$tests/resume_check.py" "$s" "$killed" 30 4 2 2 3 1 --audio >"$work/check" 2>&1
 crc=$?
-check "resume_check.py --audio against the 4 killed records: $(tail -1 "$work/check")" '[ $crc = 0 ]'
+check "resume_check.py --audio against the 5 killed records: $(tail -1 "$work/check")" '[ $crc = 0 ]'
 [ $crc = 0 ] || sed 's/^/# /' "$work/check"
 # Offline replay of the resumed session (from another folder, by a relative
 # path): the run's final fit and synthesis again, from its recorded start
@@ -154,8 +168,8 @@ $py "$tests/repair_check.py" repaired "$work/replay-damaged/session.rec" "$work/
 rc=$?
 check "the replay's record: $(tail -1 "$work/check")" '[ $rc = 0 ]'
 resumes=$(grep -c "^resumed: [0-9]* records kept" "$work/leg2.out" "$work/leg3.out" \
-    "$work/leg4.out" "$work/leg5.out" | awk -F: '{ n += $2 } END { print n }')
-check "each of the 4 resumes said what it kept ($resumes)" '[ "$resumes" = 4 ]'
+    "$work/leg4.out" "$work/leg5.out" "$work/leg6.out" | awk -F: '{ n += $2 } END { print n }')
+check "each of the 5 resumes said what it kept ($resumes)" '[ "$resumes" = 5 ]'
 sleep 0.5
 left=$(pgrep -f "virtual-rig .*$s" | tr '\n' ' ')
 check "no virtual rig left running ($left)" '[ -z "$left" ]'

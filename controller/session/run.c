@@ -21,6 +21,7 @@
 
 #include <fftw3.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,19 @@ int run_interrupted(run_state *s)
     return 1;
 }
 
+/* The fault tests' hook: with INCEPTION_STOP_AT=PHASE in the environment the
+ * process stops itself (SIGSTOP) as that phase begins, its begin record on
+ * disk and its progress line out, so that a test can SIGKILL it exactly
+ * there (tests/test_resume_audio.sh; docs/testing.md). A phase too short to
+ * hit with a timed kill, such as an audio session's evaluation, is killed
+ * this way. Unset, nothing happens. */
+static void stop_if_asked(const char *name, const char *event)
+{
+    const char *at = getenv("INCEPTION_STOP_AT");
+    if (at && !strcmp(event, "begin") && !strcmp(at, name))
+        raise(SIGSTOP);
+}
+
 int run_phase(run_state *s, const char *name, const char *event)
 {
     if (run_interrupted(s))
@@ -93,6 +107,7 @@ int run_phase(run_state *s, const char *name, const char *event)
     if (!again && session_record_phase(s->rec, name, event, s->err))
         return 1;
     run_progress(s, NULL, 1);
+    stop_if_asked(name, event);
     return 0;
 }
 
