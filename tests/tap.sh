@@ -4,8 +4,9 @@
 # command's output follows as comments), run ARGS... (runs $inception with
 # stdout, stderr and the exit status kept in $work) and status; for the tests
 # that listen on TCP, tap_ports and tap_protocol; for the tests that kill a
-# session and resume it, tap_last_phase, tap_wait_output and tap_wait_rig
-# (at the end; they use $py, Python, and $tests, the tests folder).
+# session and resume it, tap_last_phase, tap_wait_output, tap_trials_in,
+# tap_wait_stopped and tap_wait_rig (at the end; they use $py, Python, and
+# $tests, the tests folder).
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 n=0
@@ -62,6 +63,25 @@ tap_wait_output() {
     while ! grep -q -- "$3" "$2" 2>/dev/null; do
         kill -0 "$1" 2>/dev/null || return 1
         sleep 0.02
+    done
+}
+# tap_trials_in RECORD: how many trial records RECORD holds so far (0 when it
+# cannot be read yet).
+tap_trials_in() {
+    $py -c "
+import sys; sys.path.insert(0, '$tests/../controller/record')
+from record_reader import read_records
+print(sum(r['type'] == 'trial' for r in read_records(sys.argv[1])))" "$1" 2>/dev/null || echo 0
+}
+# tap_wait_stopped PID: until the process is stopped (state T: it raised
+# SIGSTOP at INCEPTION_STOP_AT's phase, docs/testing.md) or has ended, polled
+# every 50 ms for at most 60 s.
+tap_wait_stopped() {
+    waited=0
+    while [ "$(sed 's/.*) //' /proc/$1/stat 2>/dev/null | cut -c1)" != T ] &&
+        kill -0 "$1" 2>/dev/null && [ $waited -lt 1200 ]; do
+        sleep 0.05
+        waited=$((waited + 1))
     done
 }
 # tap_wait_rig SESSION: until no virtual rig writes SESSION's ground truth

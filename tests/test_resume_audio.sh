@@ -42,18 +42,11 @@ kill_leg() { # K, pid, pattern, delay, the phase the record must be in
         '[ "$where" = "$want" ] && ! pgrep -f "virtual-rig .*$s/rig_truth" >/dev/null'
 }
 
-trials_in() { # trial records in a session's record so far
-    $py -c "
-import sys; sys.path.insert(0, '$tests/../controller/record')
-from record_reader import read_records
-print(sum(r['type'] == 'trial' for r in read_records(sys.argv[1])))" "$1" 2>/dev/null || echo 0
-}
-
 # Leg 1: the run, killed in its recording block once 3 trials are recorded.
 "$inception" run "$work/audio_resume.yaml" --out "$s" >"$work/leg1.out" 2>&1 &
 pid=$!
 tap_wait_output $pid "$work/leg1.out" "] recording"
-while [ "$(trials_in "$s/session.rec")" -lt 3 ] && kill -0 $pid 2>/dev/null; do
+while [ "$(tap_trials_in "$s/session.rec")" -lt 3 ] && kill -0 $pid 2>/dev/null; do
     sleep 0.1
 done
 kill_leg 1 $pid "] recording" 0 "recording begin"
@@ -97,12 +90,7 @@ rm -rf "$work/negated"
 (cd "$work/elsewhere" && INCEPTION_STOP_AT=evaluation exec "$inception" resume ../session) \
     >"$work/leg5.out" 2>&1 &
 pid=$!
-waited=0
-while [ "$(sed 's/.*) //' /proc/$pid/stat 2>/dev/null | cut -c1)" != T ] && kill -0 $pid 2>/dev/null &&
-    [ $waited -lt 1200 ]; do
-    sleep 0.05
-    waited=$((waited + 1))
-done
+tap_wait_stopped $pid
 kill_leg 5 $pid "] evaluation" 0 "evaluation begin"
 # Leg 6: resumed to its end.
 (cd "$work/elsewhere" && "$inception" resume ../session) >"$work/out" 2>"$work/err"

@@ -28,18 +28,11 @@ tap_ports
 tap_protocol tiny "$work/tiny.yaml" $base
 export SDL_VIDEODRIVER=dummy
 
-trials_in() { # trial records in a session's record so far
-    $py -c "
-import sys; sys.path.insert(0, '$tests/../controller/record')
-from record_reader import read_records
-print(sum(r['type'] == 'trial' for r in read_records(sys.argv[1])))" "$1" 2>/dev/null || echo 0
-}
-
 run_and_kill() { # protocol, session folder: killed once 5 trials are recorded
     "$inception" run "$1" --out "$2" >"$work/run.out" 2>&1 &
     pid=$!
     waited=0
-    while [ "$(trials_in "$2/session.rec")" -lt 5 ] && [ $waited -lt 300 ] &&
+    while [ "$(tap_trials_in "$2/session.rec")" -lt 5 ] && [ $waited -lt 300 ] &&
         kill -0 $pid 2>/dev/null; do
         sleep 0.1
         waited=$((waited + 1))
@@ -143,7 +136,7 @@ EOF
 sed -e "s|source: synthetic|source: folder\n  path: $work/photos|" "$work/tiny.yaml" >"$work/folder.yaml"
 f="$work/folder-session"
 run_and_kill "$work/folder.yaml" "$f"
-check "the folder session was killed with trials recorded" '[ "$(trials_in "$f/session.rec")" -ge 5 ]'
+check "the folder session was killed with trials recorded" '[ "$(tap_trials_in "$f/session.rec")" -ge 5 ]'
 cp "$work/photos/"*.png "$work/kept/"
 # Every file replaced by another (mirrored): every patch differs.
 $py - "$work/photos" <<'EOF'
@@ -166,13 +159,13 @@ for path in glob.glob(sys.argv[1] + "/*.png"):
     with open(path, "wb") as f:
         f.write(data[:33] + chunk(b"IDAT", zlib.compress(body)) + chunk(b"IEND", b""))
 EOF
-trials_before=$(trials_in "$f/session.rec")
+trials_before=$(tap_trials_in "$f/session.rec")
 run resume "$f"
 check "resume with the image folder changed: exit 1 ($(status))" '[ "$(status)" = 1 ]'
 check "it names the first differing image, image 0: $(cat "$work/err")" \
     'grep -q "image 0 differs from the recorded one: made again from patches of the files in $work/photos, seed 3, its SHA-256 is" "$work/err"'
 check "nothing was shown and no rig started" \
-    '[ "$(trials_in "$f/session.rec")" = "$trials_before" ] && [ ! -e "$f/rig_truth.1" ]'
+    '[ "$(tap_trials_in "$f/session.rec")" = "$trials_before" ] && [ ! -e "$f/rig_truth.1" ]'
 cp "$work/kept/"*.png "$work/photos/"
 run resume "$f"
 check "the folder put back: the resume goes on (exit $(status))" '[ "$(status)" = 0 ]'
