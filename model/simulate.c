@@ -130,14 +130,16 @@
 #define DEEP_WEIGHT_MEAN 0.4
 /* A baseline cell's suppressive pair (top of the file), after its own rows. */
 #define FILTERS_SUPPRESSIVE 2
-/* The rectifier's knee, a share of the baseline: a quarter keeps the rate
- * within 2 % of [b + x]₊ beyond ±b. */
+/* The rectifier's knee k, a share of the baseline: with a quarter the rate
+ * is within 0.02 b of [b + x]₊ wherever b + x is more than 0.65 b from 0, and
+ * at most k ln 2 ≈ 0.17 b above it at the corner. */
 #define BASELINE_SOFTNESS 0.25
 /* The suppression a natural image brings on average, a share of the
- * baseline: small enough that few natural images silence a cell (the
- * strongest orthogonal contrast of a natural image is a few times the
- * mean), while the orthogonal Gabor at a natural budget gives ten times the
- * mean amplitude and more. */
+ * baseline: small enough that natural images rarely silence a cell (the
+ * least exciting of 1,800 photograph patches at a natural budget leaves
+ * about half the baseline, docs/ground-truth-results.md), while contrast
+ * concentrated at the orthogonal orientation in the centre does
+ * (test_simulate). */
 #define BASELINE_SUPPRESSION 0.15
 #define BASELINE_RATE_MAX 1000.0
 /* The most filter rows one cell has: sim_population_gradient's buffers. */
