@@ -465,7 +465,8 @@ typedef struct truth_row {
                                  below; a baseline cell's spontaneous rate) */
     float baseline;           /* the cell's baseline rate (sim_cell.baseline; 0: none) */
     float optimum;            /* to the cell's optimum (sim_optimal_stimulus; exact for
-                                 simple, complex and both conjunction types) */
+                                 simple, complex and both conjunction types without a
+                                 baseline, a lower bound otherwise) */
     float best_control;       /* the best of the Gabor, RF, shown and true best natural */
 } truth_row;
 
