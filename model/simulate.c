@@ -924,6 +924,13 @@ static double cell_drive(const sim_population *p, int n, const float *r)
     return drive_of(p, n, r + p->first_filter[n], NULL);
 }
 
+/* s = √(E⊥ + ε) − √ε of a baseline cell's suppressive pair q[0], q[1]: 0 at
+ * gray, differentiable there. */
+static double suppressive_amplitude(const float *q)
+{
+    return sqrt((double)q[0] * q[0] + (double)q[1] * q[1] + ENERGY_EPSILON) - sqrt(ENERGY_EPSILON);
+}
+
 /* softplus_b(x) of the top of the file, and its slope into *slope. */
 static double baseline_rectifier(double b, double x, double *slope)
 {
@@ -947,14 +954,14 @@ static double rate_of(const sim_population *p, int n, const float *r, double *d)
         return c->offset + c->gain * drive;
     }
     const float *q = r + own;
-    double amplitude = sqrt((double)q[0] * q[0] + (double)q[1] * q[1] + ENERGY_EPSILON);
-    double slope, x = c->gain * (drive - p->gray_drive[n]) -
-                      c->suppression * (amplitude - sqrt(ENERGY_EPSILON));
+    double s = suppressive_amplitude(q);
+    double slope, x = c->gain * (drive - p->gray_drive[n]) - c->suppression * s;
     double rate = baseline_rectifier(c->baseline, x, &slope);
     for (int j = 0; d && j < own; j++)
         d[j] *= slope * c->gain;
+    /* ∂s/∂q_j = q_j / √(E⊥ + ε) */
     for (int j = 0; d && j < FILTERS_SUPPRESSIVE; j++)
-        d[own + j] = -slope * c->suppression * q[j] / amplitude;
+        d[own + j] = -slope * c->suppression * q[j] / (s + sqrt(ENERGY_EPSILON));
     return rate;
 }
 
@@ -1018,11 +1025,8 @@ static void calibrate_baselines(sim_population *p, const float *responses, int c
         p->gray_drive[i] = (float)drive_of(p, i, zeros, NULL);
         int row = p->first_filter[i] + filters_of(c->type);
         double mean = 0.0;
-        for (int b = 0; b < count; b++) {
-            const float *q = responses + (size_t)b * p->n_filters + row;
-            mean += (sqrt((double)q[0] * q[0] + (double)q[1] * q[1] + ENERGY_EPSILON) -
-                     sqrt(ENERGY_EPSILON)) / count;
-        }
+        for (int b = 0; b < count; b++)
+            mean += suppressive_amplitude(responses + (size_t)b * p->n_filters + row) / count;
         c->offset = 0.0f; /* the baseline takes its place */
         c->suppression = mean > 1e-12 ? (float)(BASELINE_SUPPRESSION * c->baseline / mean) : 0.0f;
     }
