@@ -187,6 +187,8 @@ typedef struct sim_config {
      * before). */
     float baseline_rate, baseline_share;
 } sim_config;
+/* The highest baseline_rate accepted, spikes per window. */
+#define SIM_BASELINE_RATE_MAX 1000.0f
 
 /* One cell's ground truth, for checking MEIs against known optima. The cell's
  * filter is the Gabor exp(-((x-cx)² + (y-cy)²) / 2σ²) · cos(2π f u + phase),

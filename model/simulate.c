@@ -141,7 +141,6 @@
  * concentrated at the orthogonal orientation in the centre does
  * (test_simulate). */
 #define BASELINE_SUPPRESSION 0.15
-#define BASELINE_RATE_MAX 1000.0
 /* The most filter rows one cell has: sim_population_gradient's buffers. */
 #define MAX_CELL_FILTERS (FILTERS_DEEP + FILTERS_SUPPRESSIVE)
 /* Added to an energy under a square root, so the drive is differentiable
@@ -373,24 +372,17 @@ static int validate_config(const sim_config *c, char *err)
                           (double)c->fraction_curvature, (double)c->fraction_texture,
                           (double)c->fraction_deep);
     }
-    if (!(c->baseline_rate >= 0.0f && c->baseline_rate <= BASELINE_RATE_MAX &&
+    if (!(c->baseline_rate >= 0.0f && c->baseline_rate <= SIM_BASELINE_RATE_MAX &&
           c->baseline_share >= 0.0f && c->baseline_share <= 1.0f)) {
         return model_fail(err, "sim_config baseline rate %g outside 0..%g or share %g outside 0..1",
-                          (double)c->baseline_rate, BASELINE_RATE_MAX, (double)c->baseline_share);
+                          (double)c->baseline_rate, (double)SIM_BASELINE_RATE_MAX,
+                          (double)c->baseline_share);
     }
     return 0;
 }
 
 /* ------------------------------------------------------------------------ */
 /* Cells and their filters. */
-
-static int filters_of(sim_cell_type t);
-
-/* A cell's filter rows: its type's, then a baseline cell's suppressive pair. */
-static int cell_filters(const sim_cell *c)
-{
-    return filters_of(c->type) + (c->baseline > 0.0f ? FILTERS_SUPPRESSIVE : 0);
-}
 
 static int filters_of(sim_cell_type t)
 {
@@ -417,6 +409,12 @@ static int filters_of(sim_cell_type t)
         break;
     }
     return FILTERS_NORMALIZED;
+}
+
+/* A cell's filter rows: its type's, then a baseline cell's suppressive pair. */
+static int cell_filters(const sim_cell *c)
+{
+    return filters_of(c->type) + (c->baseline > 0.0f ? FILTERS_SUPPRESSIVE : 0);
 }
 
 /* How many of n cells a fraction makes, at most `room`. */

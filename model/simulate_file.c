@@ -109,9 +109,9 @@ static int population_from_array(const npy_array *a, const char *path, sim_confi
                                "fractions, seed halves)", path);
     /* the baseline rate and share (version 6): sim_config's bounds */
     double baseline = version >= 6 ? v[15] : 0.0, share = version >= 6 ? v[16] : 0.0;
-    if (!(baseline >= 0.0 && baseline <= 1000.0) || !fraction_ok(share))
-        return model_fail(err, "%s: baseline rate %g outside 0..1000 or share %g outside 0..1",
-                          path, baseline, share);
+    if (!(baseline >= 0.0 && baseline <= SIM_BASELINE_RATE_MAX) || !fraction_ok(share))
+        return model_fail(err, "%s: baseline rate %g outside 0..%g or share %g outside 0..1",
+                          path, baseline, (double)SIM_BASELINE_RATE_MAX, share);
     sim_config_default(c);
     c->neurons = (int)v[1];
     c->height = (int)v[2];

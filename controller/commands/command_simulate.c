@@ -166,7 +166,8 @@ int command_simulate(int argc, char **argv)
         cli_get_float(o, COUNT(o), "fraction-deep", 0, 1, &s.population.fraction_deep))
         return 2;
     s.population.baseline_share = 1.0f;
-    if (cli_get_float(o, COUNT(o), "baseline-rate", 0, 1000, &s.population.baseline_rate) ||
+    if (cli_get_float(o, COUNT(o), "baseline-rate", 0, SIM_BASELINE_RATE_MAX,
+                      &s.population.baseline_rate) ||
         cli_get_float(o, COUNT(o), "baseline-share", 0, 1, &s.population.baseline_share))
         return 2;
     if (!(s.population.baseline_rate > 0.0f)) {
