@@ -179,7 +179,16 @@ typedef struct sim_config {
     /* The zoo's families, likewise (population.npy version 4). */
     float fraction_end_stopped, fraction_surround, fraction_curvature, fraction_texture;
     float fraction_deep; /* likewise (population.npy version 5) */
+    /* A spontaneous rate that stimuli can suppress (population.npy version 6;
+     * docs/ground-truth.md, "Baseline rates"): a baseline_share of the cells,
+     * of every type, chosen from the seed's own stream, fire baseline_rate
+     * spikes per window at gray and are suppressed below it by contrast at
+     * the orthogonal orientation. 0 and 0: none (the population a seed made
+     * before). */
+    float baseline_rate, baseline_share;
 } sim_config;
+/* The highest baseline_rate accepted, spikes per window. */
+#define SIM_BASELINE_RATE_MAX 1000.0f
 
 /* One cell's ground truth, for checking MEIs against known optima. The cell's
  * filter is the Gabor exp(-((x-cx)² + (y-cy)²) / 2σ²) · cos(2π f u + phase),
@@ -210,6 +219,11 @@ typedef struct sim_cell {
                                            else 0 */
     int unit;            /* deep cells: which channel of the random network's second
                             layer (x, y: where); else 0 */
+    /* A cell with a baseline (baseline > 0) has no offset: its rate is
+     * softplus_b(gain · (drive − drive at gray) − suppression · s), s the
+     * amplitude of a quadrature pair at its centre, σ and f at orientation
+     * + π/2, and softplus_b a smooth [b + x]₊ equal to b at x = 0; else 0. */
+    float baseline, suppression;
 } sim_cell;
 
 typedef struct sim_population sim_population;

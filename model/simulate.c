@@ -58,7 +58,24 @@
  * by one of DEEP_UNITS random second-layer channels, rectified:
  *   deep        [Σ_j w_uj [k_j · x]₊]₊
  * j over (channel, position), k_j the channel's kernel placed there (one
- * filter row each), w_u the unit's second-layer weights. */
+ * filter row each), w_u the unit's second-layer weights.
+ *
+ * Baseline rates (sim_config.baseline_rate and baseline_share; any type):
+ * many V1 cells fire spontaneously, and stimuli they do not prefer push them
+ * below that maintained discharge, which needs inhibition that subtracts
+ * before the output rectifier (suppressive subunits of V1 cells, Rust,
+ * Schwartz, Movshon & Simoncelli 2005; cross-orientation inhibition,
+ * Morrone, Burr & Maffei 1982; inhibition below the maintained discharge in
+ * simple cells, Bishop, Coombs & Henry 1973). A cell with a baseline b has
+ * one more quadrature pair, at its centre with its σ and f at orientation
+ * θ + π/2, of amplitude s = √(E⊥ + ε) − √ε (0 at gray), and
+ *   rate = softplus_b(gain · (drive − drive at gray) − w · s),
+ *   softplus_b(x) = k ln(1 + exp((x + x₀)/k)), k = b/4, x₀ so that
+ *   softplus_b(0) = b:
+ * a smooth [b + x]₊ (rates stay > 0), b at gray. The gain is calibrated as
+ * without a baseline, and w so that natural images suppress the rate by
+ * BASELINE_SUPPRESSION · b on average: strong orthogonal contrast in the
+ * centre silences the cell, a natural image does so only in part. */
 #include "model.h"
 
 #include <cblas.h>
@@ -111,14 +128,29 @@
  * units silent on all of them), with inhibition from a third of its
  * inputs. */
 #define DEEP_WEIGHT_MEAN 0.4
+/* A baseline cell's suppressive pair (top of the file), after its own rows. */
+#define FILTERS_SUPPRESSIVE 2
+/* The rectifier's knee k, a share of the baseline: with a quarter the rate
+ * is within 0.02 b of [b + x]₊ wherever b + x is more than 0.65 b from 0, and
+ * at most k ln 2 ≈ 0.17 b above it at the corner. */
+#define BASELINE_SOFTNESS 0.25
+/* The suppression a natural image brings on average, a share of the
+ * baseline: small enough that natural images rarely silence a cell (the
+ * least exciting of 1,800 photograph patches at a natural budget leaves
+ * about half the baseline, docs/ground-truth-results.md), while contrast
+ * concentrated at the orthogonal orientation in the centre does
+ * (test_simulate). */
+#define BASELINE_SUPPRESSION 0.15
 /* The most filter rows one cell has: sim_population_gradient's buffers. */
-#define MAX_CELL_FILTERS FILTERS_DEEP
+#define MAX_CELL_FILTERS (FILTERS_DEEP + FILTERS_SUPPRESSIVE)
 /* Added to an energy under a square root, so the drive is differentiable
  * at a blank subunit; far below any energy a stimulus of natural contrast
  * gives (unit-norm filters, pixel deviations of ~0.2 over tens of pixels). */
 #define ENERGY_EPSILON 1e-6
-_Static_assert(MAX_CELL_FILTERS >= FILTERS_SURROUND && MAX_CELL_FILTERS >= FILTERS_NORMALIZED &&
-                   MAX_CELL_FILTERS >= FILTERS_TEXTURE && MAX_CELL_FILTERS >= FILTERS_END_STOPPED,
+_Static_assert(MAX_CELL_FILTERS >= FILTERS_SURROUND + FILTERS_SUPPRESSIVE &&
+                   MAX_CELL_FILTERS >= FILTERS_NORMALIZED + FILTERS_SUPPRESSIVE &&
+                   MAX_CELL_FILTERS >= FILTERS_TEXTURE + FILTERS_SUPPRESSIVE &&
+                   MAX_CELL_FILTERS >= FILTERS_END_STOPPED + FILTERS_SUPPRESSIVE,
                "sim_population_gradient sizes its buffers by MAX_CELL_FILTERS");
 /* Mean rates (spikes per window) drawn log-uniformly in this range. */
 #define TARGET_RATE_MIN 0.5
@@ -138,6 +170,7 @@ struct sim_population {
     sim_cell *cells;
     int *first_filter;   /* cells: index of the cell's first filter row */
     float *semi_sat;     /* cells: s² of normalized cells (0 for others) */
+    float *gray_drive;   /* cells: the drive at gray (baseline cells subtract it) */
     float *filters;      /* n_filters × H·W, row-major */
     float *deep_kernels; /* DEEP_CHANNELS × DEEP_KERNEL²: the random network's first layer */
     float *deep_weights; /* DEEP_UNITS × FILTERS_DEEP: its second layer */
@@ -339,6 +372,12 @@ static int validate_config(const sim_config *c, char *err)
                           (double)c->fraction_curvature, (double)c->fraction_texture,
                           (double)c->fraction_deep);
     }
+    if (!(c->baseline_rate >= 0.0f && c->baseline_rate <= SIM_BASELINE_RATE_MAX &&
+          c->baseline_share >= 0.0f && c->baseline_share <= 1.0f)) {
+        return model_fail(err, "sim_config baseline rate %g outside 0..%g or share %g outside 0..1",
+                          (double)c->baseline_rate, (double)SIM_BASELINE_RATE_MAX,
+                          (double)c->baseline_share);
+    }
     return 0;
 }
 
@@ -370,6 +409,12 @@ static int filters_of(sim_cell_type t)
         break;
     }
     return FILTERS_NORMALIZED;
+}
+
+/* A cell's filter rows: its type's, then a baseline cell's suppressive pair. */
+static int cell_filters(const sim_cell *c)
+{
+    return filters_of(c->type) + (c->baseline > 0.0f ? FILTERS_SUPPRESSIVE : 0);
 }
 
 /* How many of n cells a fraction makes, at most `room`. */
@@ -698,6 +743,30 @@ static void make_cell_filters(float *out, const sim_cell *cell, int height, int 
     }
 }
 
+/* A baseline cell's suppressive pair (top of the file): at its centre, its σ
+ * and f, orientation θ + π/2, phases φ and φ + π/2. */
+static void make_suppressive_filters(float *out, const sim_cell *cell, int height, int width)
+{
+    double orthogonal = cell->orientation + M_PI / 2;
+    make_gabor(out, cell, orthogonal, cell->phase, height, width);
+    make_gabor(out + (size_t)height * width, cell, orthogonal, cell->phase + M_PI / 2, height,
+               width);
+}
+
+/* Which cells have a baseline: each with probability baseline_share, drawn
+ * from the seed's own stream (5), so that everything else about the
+ * population is drawn as without baselines. */
+static void assign_baselines(sim_cell *cells, const sim_config *c)
+{
+    if (!(c->baseline_rate > 0.0f && c->baseline_share > 0.0f))
+        return;
+    model_rng rng;
+    model_rng_seed(&rng, model_rng_stream(c->seed, 5));
+    for (int i = 0; i < c->neurons; i++)
+        if (model_rng_uniform(&rng) < c->baseline_share)
+            cells[i].baseline = c->baseline_rate;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Responses. */
 
@@ -853,6 +922,47 @@ static double cell_drive(const sim_population *p, int n, const float *r)
     return drive_of(p, n, r + p->first_filter[n], NULL);
 }
 
+/* s = √(E⊥ + ε) − √ε of a baseline cell's suppressive pair q[0], q[1]: 0 at
+ * gray, differentiable there. */
+static double suppressive_amplitude(const float *q)
+{
+    return sqrt((double)q[0] * q[0] + (double)q[1] * q[1] + ENERGY_EPSILON) - sqrt(ENERGY_EPSILON);
+}
+
+/* softplus_b(x) of the top of the file, and its slope into *slope. */
+static double baseline_rectifier(double b, double x, double *slope)
+{
+    double k = BASELINE_SOFTNESS * b, knee = k * log(expm1(1.0 / BASELINE_SOFTNESS));
+    double z = (x + knee) / k;
+    *slope = 1.0 / (1.0 + exp(-z));
+    return k * (z > 0.0 ? z + log1p(exp(-z)) : log1p(exp(z)));
+}
+
+/* A cell's expected count from its own filter responses r (its rows, the
+ * suppressive pair last), and ∂rate/∂r into d (one per row, zeroed by the
+ * caller) when given. Without a baseline: offset + gain · drive. */
+static double rate_of(const sim_population *p, int n, const float *r, double *d)
+{
+    const sim_cell *c = &p->cells[n];
+    double drive = drive_of(p, n, r, d);
+    int own = filters_of(c->type);
+    if (!(c->baseline > 0.0f)) {
+        for (int j = 0; d && j < own; j++)
+            d[j] *= c->gain;
+        return c->offset + c->gain * drive;
+    }
+    const float *q = r + own;
+    double s = suppressive_amplitude(q);
+    double slope, x = c->gain * (drive - p->gray_drive[n]) - c->suppression * s;
+    double rate = baseline_rectifier(c->baseline, x, &slope);
+    for (int j = 0; d && j < own; j++)
+        d[j] *= slope * c->gain;
+    /* ∂s/∂q_j = q_j / √(E⊥ + ε) */
+    for (int j = 0; d && j < FILTERS_SUPPRESSIVE; j++)
+        d[own + j] = -slope * c->suppression * q[j] / (s + sqrt(ENERGY_EPSILON));
+    return rate;
+}
+
 /* All filter responses for a batch: one sgemm, responses = images · filtersᵀ. */
 static void filter_responses(const sim_population *p, const float *images, int batch,
                              float *responses)
@@ -882,7 +992,7 @@ void sim_population_rates(const sim_population *p, const float *images, int batc
             const float *r = responses + (size_t)b * p->n_filters;
             float *out = rates + (size_t)(b0 + b) * n;
             for (int i = 0; i < n; i++)
-                out[i] = (float)(p->cells[i].offset + p->cells[i].gain * cell_drive(p, i, r));
+                out[i] = (float)rate_of(p, i, r + p->first_filter[i], NULL);
         }
     }
     free(responses);
@@ -899,6 +1009,26 @@ void sim_population_sample(const sim_population *p, const float *images, int bat
 
 /* ------------------------------------------------------------------------ */
 /* Creation: draw the cells, build the filter bank, calibrate. */
+
+/* Baseline cells (top of the file): the drive at gray (all filter responses
+ * 0), and the suppression's weight from the suppressive pair's mean amplitude
+ * over the calibration images' responses. */
+static void calibrate_baselines(sim_population *p, const float *responses, int count)
+{
+    float zeros[MAX_CELL_FILTERS] = {0};
+    for (int i = 0; i < p->cfg.neurons; i++) {
+        sim_cell *c = &p->cells[i];
+        if (!(c->baseline > 0.0f))
+            continue;
+        p->gray_drive[i] = (float)drive_of(p, i, zeros, NULL);
+        int row = p->first_filter[i] + filters_of(c->type);
+        double mean = 0.0;
+        for (int b = 0; b < count; b++)
+            mean += suppressive_amplitude(responses + (size_t)b * p->n_filters + row) / count;
+        c->offset = 0.0f; /* the baseline takes its place */
+        c->suppression = mean > 1e-12 ? (float)(BASELINE_SUPPRESSION * c->baseline / mean) : 0.0f;
+    }
+}
 
 /* Normalized and surround cells' semi-saturation s² is the mean pool energy over natural
  * images, so that typical images sit mid-way up the contrast response. Then
@@ -943,6 +1073,7 @@ static int calibrate(sim_population *p, model_rng *rng, char *err)
         if (c->gain == 0.0f)
             c->offset = (float)target;
     }
+    calibrate_baselines(p, responses, count);
     free(images);
     free(responses);
     free(mean_drive);
@@ -963,10 +1094,12 @@ int sim_population_create(sim_population **out, const sim_config *c, char *err)
     p->cells = calloc((size_t)n, sizeof *p->cells);
     p->first_filter = calloc((size_t)n, sizeof *p->first_filter);
     p->semi_sat = calloc((size_t)n, sizeof *p->semi_sat);
+    p->gray_drive = calloc((size_t)n, sizeof *p->gray_drive);
     model_rng rng;
     model_rng_seed(&rng, c->seed);
-    if (p->cells && p->first_filter && p->semi_sat) {
+    if (p->cells && p->first_filter && p->semi_sat && p->gray_drive) {
         assign_types(p->cells, c, &rng);
+        assign_baselines(p->cells, c);
         for (int i = 0; i < n; i++) {
             draw_tuning(&p->cells[i], c->height, c->width, &rng);
             if (p->cells[i].type == SIM_CONJUNCTION ||
@@ -979,7 +1112,7 @@ int sim_population_create(sim_population **out, const sim_config *c, char *err)
             else if (p->cells[i].type == SIM_DEEP)
                 draw_deep(&p->cells[i], &rng);
             p->first_filter[i] = p->n_filters;
-            p->n_filters += filters_of(p->cells[i].type);
+            p->n_filters += cell_filters(&p->cells[i]);
         }
         p->filters = malloc((size_t)p->n_filters * pixels * sizeof(float));
     }
@@ -991,13 +1124,16 @@ int sim_population_create(sim_population **out, const sim_config *c, char *err)
         sim_population_destroy(p);
         return 1;
     }
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
+        float *rows = p->filters + (size_t)p->first_filter[i] * pixels;
         if (p->cells[i].type == SIM_DEEP)
-            make_deep_filters(p->filters + (size_t)p->first_filter[i] * pixels, p, &p->cells[i],
-                              c->height, c->width);
+            make_deep_filters(rows, p, &p->cells[i], c->height, c->width);
         else
-            make_cell_filters(p->filters + (size_t)p->first_filter[i] * pixels, &p->cells[i],
-                              c->height, c->width);
+            make_cell_filters(rows, &p->cells[i], c->height, c->width);
+        if (p->cells[i].baseline > 0.0f)
+            make_suppressive_filters(rows + (size_t)filters_of(p->cells[i].type) * pixels,
+                                     &p->cells[i], c->height, c->width);
+    }
     if (calibrate(p, &rng, err)) {
         sim_population_destroy(p);
         return 1;
@@ -1013,6 +1149,7 @@ void sim_population_destroy(sim_population *p)
     free(p->cells);
     free(p->first_filter);
     free(p->semi_sat);
+    free(p->gray_drive);
     free(p->filters);
     free(p->deep_kernels);
     free(p->deep_weights);
@@ -1076,20 +1213,18 @@ int sim_family_held_out(int type)
 float sim_population_gradient(const sim_population *p, int neuron, const float *image,
                               float *gradient)
 {
-    int pixels = p->cfg.height * p->cfg.width, count = filters_of(p->cells[neuron].type);
+    int pixels = p->cfg.height * p->cfg.width, count = cell_filters(&p->cells[neuron]);
     const float *filters = p->filters + (size_t)p->first_filter[neuron] * pixels;
     float r[MAX_CELL_FILTERS];
     double d[MAX_CELL_FILTERS] = {0};
     cblas_sgemv(CblasRowMajor, CblasNoTrans, count, pixels, 1.0f, filters, pixels, image, 1,
                 0.0f, r, 1);
-    double drive = drive_of(p, neuron, r, d);
-    const sim_cell *c = &p->cells[neuron];
+    double rate = rate_of(p, neuron, r, d);
     for (int i = 0; i < pixels; i++)
         gradient[i] = 0.0f;
     for (int j = 0; j < count; j++)
-        cblas_saxpy(pixels, (float)(c->gain * d[j]), filters + (size_t)j * pixels, 1, gradient,
-                    1);
-    return (float)(c->offset + c->gain * drive);
+        cblas_saxpy(pixels, (float)d[j], filters + (size_t)j * pixels, 1, gradient, 1);
+    return (float)rate;
 }
 
 void sim_population_preferred_pattern(const sim_population *p, int neuron, float *out)

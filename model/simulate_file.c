@@ -7,7 +7,9 @@
  * fraction_energy_conjunction; version 4 adds four more (fourteen values):
  * fraction_end_stopped, fraction_surround, fraction_curvature and
  * fraction_texture (the zoo, docs/ground-truth.md); version 5 one more
- * (fifteen): fraction_deep. Version 4 is read with that share 0. Version 3 (ten values,
+ * (fifteen): fraction_deep; version 6 two more (seventeen): baseline_rate
+ * and baseline_share (simulate.c, "Baseline rates"). Version 5 is read with
+ * no baselines. Version 4 is read with that share 0. Version 3 (ten values,
  * before the zoo) is read with those shares 0: the same seed makes the same
  * population. Version 2 (nine values, before
  * energy-conjunction cells) is read with that share 0: a seed makes the same
@@ -26,8 +28,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define POPULATION_VERSION 5
-#define POPULATION_FIELDS 15
+#define POPULATION_VERSION 6
+#define POPULATION_FIELDS 17
+#define POPULATION_FIELDS_V5 15
 #define POPULATION_FIELDS_V4 14
 #define POPULATION_FIELDS_V3 10
 #define POPULATION_FIELDS_V2 9
@@ -51,7 +54,9 @@ int sim_config_write(const char *dir, const sim_config *c, char *err)
                                    c->fraction_surround,
                                    c->fraction_curvature,
                                    c->fraction_texture,
-                                   c->fraction_deep};
+                                   c->fraction_deep,
+                                   c->baseline_rate,
+                                   c->baseline_share};
     int64_t shape[1] = {POPULATION_FIELDS};
     return npy_write(path, NPY_FLOAT64, 1, shape, v, err);
 }
@@ -72,17 +77,19 @@ static int population_from_array(const npy_array *a, const char *path, sim_confi
                                "simulate`", path);
     int fields = a->ndim == 1 ? (int)a->shape[0] : 0;
     if (a->dtype != NPY_FLOAT64 ||
-        (fields != POPULATION_FIELDS && fields != POPULATION_FIELDS_V4 &&
+        (fields != POPULATION_FIELDS && fields != POPULATION_FIELDS_V5 &&
+         fields != POPULATION_FIELDS_V4 &&
          fields != POPULATION_FIELDS_V3 && fields != POPULATION_FIELDS_V2))
         return model_fail(err, "%s: not a population file (expected %d float64 values)",
                           path, POPULATION_FIELDS);
     const double *v = a->data;
     int version = fields == POPULATION_FIELDS ? POPULATION_VERSION
+                  : fields == POPULATION_FIELDS_V5 ? 5
                   : fields == POPULATION_FIELDS_V4 ? 4
                   : fields == POPULATION_FIELDS_V3 ? 3 : 2;
     if (v[0] != version)
         return model_fail(err, "%s: format version %g in %d values; this build reads "
-                               "version 2 (9 values), 3 (10), 4 (14) and %d (%d)", path, v[0],
+                               "version 2 (9 values), 3 (10), 4 (14), 5 (15) and %d (%d)", path, v[0],
                           fields, POPULATION_VERSION, POPULATION_FIELDS);
     double energy = version == 2 ? 0.0 : v[9];
     /* end-stopped, surround, curvature, texture (version 4), deep (5) */
@@ -100,6 +107,11 @@ static int population_from_array(const npy_array *a, const char *path, sim_confi
         !whole_in(v[8], 0, 4294967295.0))
         return model_fail(err, "%s: values out of range (neurons, height, width, "
                                "fractions, seed halves)", path);
+    /* the baseline rate and share (version 6): sim_config's bounds */
+    double baseline = version >= 6 ? v[15] : 0.0, share = version >= 6 ? v[16] : 0.0;
+    if (!(baseline >= 0.0 && baseline <= SIM_BASELINE_RATE_MAX) || !fraction_ok(share))
+        return model_fail(err, "%s: baseline rate %g outside 0..%g or share %g outside 0..1",
+                          path, baseline, (double)SIM_BASELINE_RATE_MAX, share);
     sim_config_default(c);
     c->neurons = (int)v[1];
     c->height = (int)v[2];
@@ -114,6 +126,8 @@ static int population_from_array(const npy_array *a, const char *path, sim_confi
     c->fraction_curvature = (float)zoo[2];
     c->fraction_texture = (float)zoo[3];
     c->fraction_deep = (float)zoo[4];
+    c->baseline_rate = (float)baseline;
+    c->baseline_share = (float)share;
     return 0;
 }
 

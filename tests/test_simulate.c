@@ -868,6 +868,213 @@ static void check_energy_conjunction_drive(void)
     sim_population_destroy(p);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Baseline rates (simulate.c, "Baseline rates"). */
+
+/* Two cells of each of the ten types, a `share` of them (the seed's choice)
+ * with a baseline of `rate` spikes per window (0: none). */
+static sim_population *make_baseline_population(float rate, float share)
+{
+    sim_config c;
+    sim_config_default(&c);
+    c.neurons = 20;
+    c.seed = 7;
+    for (int t = 0; t < SIM_CELL_TYPES; t++) {
+        float *f = sim_config_fraction(&c, t);
+        if (f)
+            *f = 1.0f / SIM_CELL_TYPES;
+    }
+    c.baseline_rate = rate;
+    c.baseline_share = share;
+    sim_population *p = NULL;
+    char err[MODEL_ERR_SIZE];
+    if (sim_population_create(&p, &c, err))
+        printf("# sim_population_create: %s\n", err);
+    return p;
+}
+
+/* Descends the cell's true rate from `x` (mean 0.5, RMS contrast `rms`),
+ * keeping the mean and the contrast: normalized gradient steps of a fifth of
+ * the contrast, halved whenever one raised the rate. The rate reached. */
+static float descend(const sim_population *p, int n, float *x, double rms, int steps)
+{
+    float g[PIX], trial[PIX];
+    double step = 0.2;
+    float rate = sim_population_gradient(p, n, x, g);
+    for (int s = 0; s < steps; s++) {
+        double gn = 0.0;
+        for (int i = 0; i < PIX; i++)
+            gn += (double)g[i] * g[i];
+        if (!(gn > 0.0))
+            break;
+        for (int i = 0; i < PIX; i++)
+            trial[i] = (float)(x[i] - 0.5 - step * rms * sqrt((double)PIX) * g[i] / sqrt(gn));
+        double m = 0.0;
+        for (int i = 0; i < PIX; i++)
+            m += trial[i] / (double)PIX;
+        for (int i = 0; i < PIX; i++)
+            trial[i] -= (float)m;
+        double scale = rms / pixel_std(trial, PIX);
+        for (int i = 0; i < PIX; i++)
+            trial[i] = (float)(0.5 + scale * trial[i]);
+        float gt[PIX];
+        float v = sim_population_gradient(p, n, trial, gt);
+        if (v < rate) {
+            memcpy(x, trial, sizeof trial);
+            memcpy(g, gt, sizeof gt);
+            rate = v;
+        } else {
+            step *= 0.5;
+        }
+    }
+    return rate;
+}
+
+/* The gradient against a central finite difference along the gradient
+ * itself, at a step of 0.05 % of the image's contrast norm: small, because
+ * the drives' √(E + ε) bend sharply where a subunit is nearly blank (at
+ * 0.5 % a texture cell's difference was 6 % off); the rates' float rounding,
+ * ~1e-6 relative, still far below the 2 % allowed. 1 if they agree. */
+static int gradient_agrees(const sim_population *p, int n, const float *x)
+{
+    float g[PIX], xp[PIX], xm[PIX];
+    sim_population_gradient(p, n, x, g);
+    double gn = 0.0, xn = 0.0;
+    for (int i = 0; i < PIX; i++) {
+        gn += (double)g[i] * g[i];
+        xn += (x[i] - 0.5) * (x[i] - 0.5);
+    }
+    if (!(gn > 0.0))
+        return 0;
+    double h = 0.0005 * sqrt(xn / gn);
+    for (int i = 0; i < PIX; i++) {
+        xp[i] = x[i] + (float)(h * g[i]);
+        xm[i] = x[i] - (float)(h * g[i]);
+    }
+    double fd = (rate_of(p, xp, n) - rate_of(p, xm, n)) / (2.0 * h);
+    if (fabs(fd - gn) > 0.02 * gn)
+        printf("# neuron %d: finite difference %g, gradient %g\n", n, fd, gn);
+    return fabs(fd - gn) <= 0.02 * gn;
+}
+
+/* The same cell (type, tuning, gain) in two populations. */
+static int same_cell(const sim_cell *a, const sim_cell *b)
+{
+    return a->type == b->type && a->x == b->x && a->y == b->y && a->sigma == b->sigma &&
+           a->orientation == b->orientation && a->frequency == b->frequency &&
+           a->phase == b->phase && a->gain == b->gain && a->x2 == b->x2 && a->y2 == b->y2 &&
+           a->orientation2 == b->orientation2 && a->phase2 == b->phase2 && a->unit == b->unit;
+}
+
+static void check_baseline(void)
+{
+    const float rate = 2.0f;
+    sim_population *p = make_baseline_population(rate, 0.5f);
+    sim_population *plain = make_baseline_population(0.0f, 0.0f);
+    CHECK(p && plain, "populations with and without baselines");
+    if (!p || !plain)
+        return;
+    int n = sim_population_neurons(p), count = 64;
+    float *img = malloc((size_t)count * PIX * sizeof(float));
+    float *r = malloc((size_t)count * n * sizeof(float));
+    float *r_plain = malloc((size_t)count * n * sizeof(float));
+    sim_natural_images(img, count, H, W, 99);
+    sim_population_rates(p, img, count, r);
+    sim_population_rates(plain, img, count, r_plain);
+
+    /* Off (the default config): no cell has a baseline. With it, the cells
+     * without one are the same cells with the same rates: the choice comes
+     * from its own stream. Only the sgemm's size differs (two more rows per
+     * baseline cell), so a few float ulps are allowed. */
+    int with = 0, same = 0, unchanged = 0, without = 0, plain_without = 0;
+    for (int i = 0; i < n; i++)
+        plain_without += sim_population_cell(plain, i)->baseline == 0.0f;
+    CHECK(plain_without == n, "by default no cell has a baseline (%d of %d without)",
+          plain_without, n);
+    for (int i = 0; i < n; i++) {
+        const sim_cell *c = sim_population_cell(p, i);
+        same += same_cell(c, sim_population_cell(plain, i));
+        if (c->baseline > 0.0f) {
+            with++;
+            continue;
+        }
+        without++;
+        int ok = 1;
+        for (int b = 0; b < count; b++) {
+            float a = r[(size_t)b * n + i], e = r_plain[(size_t)b * n + i];
+            ok &= fabsf(a - e) <= 1e-5f * fmaxf(1.0f, e);
+        }
+        unchanged += ok;
+    }
+    CHECK(same == n, "every cell keeps its type, tuning and gain (%d of %d)", same, n);
+    CHECK(with >= 5 && with <= 15 && unchanged == without,
+          "%d of %d cells have a baseline; the other %d keep their rates (%d)", with, n,
+          without, unchanged);
+
+    /* Each baseline cell: the baseline at gray, an orthogonal Gabor of
+     * natural contrast below it, every rate finite and >= 0. */
+    float gray[PIX], gabor[PIX], best[PIX];
+    for (int i = 0; i < PIX; i++)
+        gray[i] = 0.5f;
+    int at_baseline = 0, suppressed = 0, below_naturals = 0, valid = 1, gradients = 0;
+    for (int b = 0; b < count * n; b++)
+        valid &= isfinite(r[b]) && r[b] >= 0.0f;
+    for (int i = 0; i < n; i++) {
+        const sim_cell *c = sim_population_cell(p, i);
+        if (!(c->baseline > 0.0f))
+            continue;
+        /* gray's filter responses are float rounding (~1e-7 of a unit
+         * filter), the rate's change a gain of at most tens times that */
+        float g = rate_of(p, gray, i);
+        at_baseline += fabsf(g - rate) <= 1e-4f * rate;
+        /* at the phase that excites the cell least: a broad-band cell's
+         * orthogonal Gabor overlaps its own filter at some phases */
+        float orthogonal = INFINITY;
+        for (int k = 0; k < 4; k++) {
+            gabor_image(gabor, c, c->orientation + M_PI / 2, c->phase + k * M_PI / 2, 0.15);
+            float v = rate_of(p, gabor, i);
+            valid &= isfinite(v) && v >= 0.0f;
+            if (v < orthogonal) {
+                orthogonal = v;
+                memcpy(best, gabor, sizeof best);
+            }
+        }
+        /* from there, the true rate's descent (cells whose second subunit
+         * or network the orthogonal Gabor excites) */
+        /* the gradient where both the cell's own rectifiers (its preferred
+         * pattern) and its suppression (that Gabor) are engaged */
+        float mixed[PIX];
+        sim_population_preferred_pattern(p, i, mixed);
+        double scale = 0.1 / pixel_std(mixed, PIX);
+        for (int k = 0; k < PIX; k++)
+            mixed[k] = (float)(best[k] + scale * mixed[k]);
+        gradients += gradient_agrees(p, i, mixed);
+        float descended = descend(p, i, best, 0.15, 30);
+        valid &= isfinite(descended) && descended >= 0.0f;
+        suppressed += descended < 0.5f * rate;
+        float lowest = INFINITY;
+        for (int b = 0; b < count; b++)
+            lowest = fminf(lowest, r[(size_t)b * n + i]);
+        below_naturals += descended < lowest;
+        printf("# %s cell %d: gray %.4f, orthogonal Gabor %.4f, descended %.4f, lowest natural "
+               "%.4f\n", sim_cell_type_name(c->type), i, g, orthogonal, descended, lowest);
+    }
+    CHECK(at_baseline == with, "the rate at gray is the baseline for %d of %d cells",
+          at_baseline, with);
+    CHECK(gradients == with, "the true rate's gradient matches finite differences for %d of %d",
+          gradients, with);
+    CHECK(suppressed == with, "an image of natural contrast takes %d of %d below half the "
+          "baseline", suppressed, with);
+    CHECK(valid, "every rate finite and >= 0");
+    CHECK(below_naturals == with, "that image is below the lowest of %d natural images for %d "
+          "of %d", count, below_naturals, with);
+    free(img);
+    free(r);
+    free(r_plain);
+    sim_population_destroy(p);
+    sim_population_destroy(plain);
+}
+
 int main(void)
 {
     check_config_errors();
@@ -884,5 +1091,6 @@ int main(void)
     check_two_subunit_optimum(make_energy_population(100, 3), SIM_ENERGY_CONJUNCTION);
     check_images();
     check_dataset();
+    check_baseline();
     return test_done();
 }

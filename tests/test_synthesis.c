@@ -1498,6 +1498,102 @@ static void test_font(void)
           "font: no glyph for control characters, DEL or bytes above ASCII");
 }
 
+/* The least exciting inputs' summary for cells with a baseline rate (issue
+ * 16's criterion): each baseline row counted against its least natural image
+ * whatever its gray rate, the medians recounted by hand; the cells without a
+ * baseline keep the floor's counts. */
+static void test_truth_baseline(void)
+{
+    sim_config c;
+    sim_config_default(&c);
+    c.neurons = 10;
+    c.height = H;
+    c.width = W;
+    c.seed = 4;
+    c.baseline_rate = 2.0f;
+    c.baseline_share = 0.5f;
+    stimulus_budget b = {0.5f, 0.12f};
+    char err[STIMULUS_ERR_SIZE];
+    int targets[10], n = 10, naturals = 40;
+    for (int j = 0; j < n; j++)
+        targets[j] = j;
+    stimulus_truth *t;
+    if (stimulus_truth_create(&t, &c, targets, n, &b, err)) {
+        CHECK(0, "stimulus_truth_create: %s", err);
+        return;
+    }
+    const sim_population *p = stimulus_truth_population(t);
+    float *img = malloc(sizeof(float) * naturals * P), rendered[P], rates[10];
+    sim_natural_images(img, naturals, H, W, 5);
+    stimulus_truth_add_naturals(t, img, naturals - 6);
+    /* "least exciting inputs" at the budget: for the first five cells the
+     * Gabor at the orthogonal orientation (what suppresses a baseline cell),
+     * for the others a natural image not added, so that some rows are below
+     * their least natural image and some not */
+    for (int j = 0; j < n; j++) {
+        const sim_cell *cell = sim_population_cell(p, j);
+        if (j < 5) {
+            gabor_zero_mean(rendered, H, W, cell->x, cell->y, cell->sigma, cell->frequency,
+                            cell->orientation + M_PI / 2, cell->phase);
+            for (int i = 0; i < P; i++)
+                rendered[i] += b.mean_luminance;
+        } else {
+            memcpy(rendered, img + (size_t)(naturals - 6 + j - 5) * P, sizeof rendered);
+        }
+        stimulus_render_at_budget(rendered, P, &b);
+        stimulus_truth_score(t, j, STIMULUS_KIND_LEAST, rendered);
+    }
+    CHECK(!stimulus_truth_finish(t, err), "finish: %s", err);
+    for (int i = 0; i < P; i++)
+        rendered[i] = b.mean_luminance;
+    sim_population_rates(p, rendered, 1, rates);
+    int with = 0, below = 0, baseline_ok = 1;
+    float over_nat[10], over_gray[10];
+    for (int j = 0; j < n; j++) {
+        const truth_row *r = stimulus_truth_row(t, j);
+        float base = sim_population_cell(p, j)->baseline;
+        baseline_ok &= r->baseline == base;
+        if (!(base > 0.0f))
+            continue;
+        /* the gray rate is the baseline (the filters' float rounding at gray) */
+        baseline_ok &= fabsf(r->gray - base) <= 1e-4f * base && r->gray == rates[j];
+        float least = r->shown[STIMULUS_KIND_LEAST];
+        below += least < r->natural_least;
+        over_nat[with] = least / r->natural_least;
+        over_gray[with++] = least / r->gray;
+    }
+    /* medians of up to 10 by sorting (insertion) */
+    for (int a = 0; a < 2; a++) {
+        float *v = a ? over_gray : over_nat;
+        for (int i = 1; i < with; i++)
+            for (int k = i; k > 0 && v[k - 1] > v[k]; k--) {
+                float x = v[k];
+                v[k] = v[k - 1];
+                v[k - 1] = x;
+            }
+    }
+    truth_summary all;
+    stimulus_truth_summarize(t, TRUTH_ALL_TYPES, &all);
+    CHECK(baseline_ok && with >= 2 && with <= 8,
+          "rows: the cells' baselines (%d of %d), each one's gray rate", with, n);
+    CHECK(all.with_baseline == with && all.baseline_below_natural == below && below > 0 &&
+              below < with && all.suppressible + (all.with_least - all.with_baseline -
+                                                   all.suppressible) == n - with,
+          "baseline rows: %d of %d below their least natural image; %d rows without a baseline "
+          "counted against the floor", all.baseline_below_natural, all.with_baseline,
+          all.with_least - all.with_baseline);
+    /* The same float ratios; an even count's median averages the middle two
+     * in float here and in the scorer: equal but for that sum's rounding. */
+    float med_nat = with % 2 ? over_nat[with / 2]
+                             : 0.5f * (over_nat[with / 2 - 1] + over_nat[with / 2]);
+    float med_gray = with % 2 ? over_gray[with / 2]
+                              : 0.5f * (over_gray[with / 2 - 1] + over_gray[with / 2]);
+    CHECK_CLOSE(all.baseline_least_over_natural, med_nat, 1e-6, "median least / least natural");
+    CHECK_CLOSE(all.baseline_least_over_gray, med_gray, 1e-6, "median least / gray");
+    free(img);
+    stimulus_truth_destroy(t);
+}
+
 int main(void)
 {
     test_constrain();
@@ -1515,6 +1611,7 @@ int main(void)
     test_region_truth();
     test_ground_truth();
     test_truth_scorer();
+    test_truth_baseline();
     test_png();
     test_font();
     return test_done();

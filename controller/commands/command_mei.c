@@ -326,25 +326,30 @@ static void print_truth_summary(const mei_batch_truth *t)
  * exciting natural image (both at the budget) and its rate at gray. */
 static void print_least_truth(const mei_batch_truth *t)
 {
-    printf("%6s %-18s %8s %8s %8s %8s %9s\n", "neuron", "type", "least", "nat-low", "nat-pred",
-           "gray", "least/nat");
+    printf("%6s %-18s %8s %8s %8s %8s %8s %9s\n", "neuron", "type", "baseline", "least",
+           "nat-low", "nat-pred", "gray", "least/nat");
     for (int j = 0; j < stimulus_truth_count(t->t); j++) {
         const truth_row *g = stimulus_truth_row(t->t, j);
-        printf("%6d %-18s %8.3f %8.3f %8.3f %8.3f %9.3f\n", g->neuron,
-               sim_cell_type_name(g->type), g->shown[STIMULUS_KIND_LEAST], g->natural_least,
-               g->shown[STIMULUS_KIND_LEAST_NATURAL], g->gray,
+        printf("%6d %-18s %8.3f %8.3f %8.3f %8.3f %8.3f %9.3f\n", g->neuron,
+               sim_cell_type_name(g->type), g->baseline, g->shown[STIMULUS_KIND_LEAST],
+               g->natural_least, g->shown[STIMULUS_KIND_LEAST_NATURAL], g->gray,
                g->shown[STIMULUS_KIND_LEAST] / g->natural_least);
     }
-    printf("(nat-low: the truly least exciting natural training image; nat-pred: the one the "
-           "model predicts lowest; gray: the uniform mean-luminance image, the simulated "
-           "cells' floor)\n");
+    printf("(baseline: the cell's spontaneous rate, 0 for none; nat-low: the truly least "
+           "exciting natural training image; nat-pred: the one the model predicts lowest; "
+           "gray: the uniform mean-luminance image, the floor of a cell without a baseline)\n");
     const truth_summary *s = &t->all;
+    if (s->with_baseline)
+        printf("neurons with a baseline rate: least exciting input below the least exciting "
+               "natural image for %d of %d (median least/nat-low %.3f, least/gray %.3f)\n",
+               s->baseline_below_natural, s->with_baseline, s->baseline_least_over_natural,
+               s->baseline_least_over_gray);
     printf("least exciting input below the least exciting natural image for %d of %d neurons "
-           "that natural images can drive above their gray rate\n",
+           "without a baseline that natural images can drive above their gray rate\n",
            s->least_below_natural, s->suppressible);
     printf("least exciting input at the floor (within 1%% of the gray rate) for %d of %d "
-           "neurons whose least exciting natural image is already there\n",
-           s->least_at_floor, s->with_least - s->suppressible);
+           "neurons without a baseline whose least exciting natural image is already there\n",
+           s->least_at_floor, s->with_least - s->with_baseline - s->suppressible);
     printf("median least/least natural %.3f over %d neurons\n", s->least_over_natural,
            s->with_least);
 }

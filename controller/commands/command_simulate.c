@@ -36,6 +36,10 @@ static const char simulate_help[] =
     "  --fraction-texture X, --fraction-deep X    shares of the zoo's families (default 0)\n"
     "  --families LIST     equal shares of the named types instead, e.g.\n"
     "                      \"simple,complex,surround,texture\" (any of the ten names above)\n"
+    "  --baseline-rate R   give cells a spontaneous rate of R spikes per window at gray,\n"
+    "                      which contrast at their orthogonal orientation suppresses\n"
+    "                      (docs/ground-truth.md, \"Baseline rates\"; default 0: none)\n"
+    "  --baseline-share X  the share of the cells, of every type, that have it (default 1)\n"
     "  --images KIND       what the population is shown: auto (default: photographs\n"
     "                      from Debian's python3-skimage when installed, else synthetic),\n"
     "                      synthetic (1/f spectrum and occluding shapes), noise (white\n"
@@ -129,7 +133,8 @@ int command_simulate(int argc, char **argv)
                       {"fraction-energy-conjunction", 1, NULL},
                       {"fraction-end-stopped", 1, NULL}, {"fraction-surround", 1, NULL},
                       {"fraction-curvature", 1, NULL}, {"fraction-texture", 1, NULL},
-                      {"fraction-deep", 1, NULL},      {"families", 1, NULL}};
+                      {"fraction-deep", 1, NULL},      {"families", 1, NULL},
+                      {"baseline-rate", 1, NULL},      {"baseline-share", 1, NULL}};
     if (cli_parse("simulate", argc, argv, o, COUNT(o)))
         return 2;
     const char *dir = cli_get(o, COUNT(o), "out");
@@ -160,6 +165,19 @@ int command_simulate(int argc, char **argv)
         cli_get_float(o, COUNT(o), "fraction-texture", 0, 1, &s.population.fraction_texture) ||
         cli_get_float(o, COUNT(o), "fraction-deep", 0, 1, &s.population.fraction_deep))
         return 2;
+    s.population.baseline_share = 1.0f;
+    if (cli_get_float(o, COUNT(o), "baseline-rate", 0, SIM_BASELINE_RATE_MAX,
+                      &s.population.baseline_rate) ||
+        cli_get_float(o, COUNT(o), "baseline-share", 0, 1, &s.population.baseline_share))
+        return 2;
+    if (!(s.population.baseline_rate > 0.0f)) {
+        if (cli_get(o, COUNT(o), "baseline-share")) {
+            fprintf(stderr, "inception simulate: --baseline-share needs a --baseline-rate "
+                            "above 0\n");
+            return 2;
+        }
+        s.population.baseline_share = 0.0f; /* no baseline: the file says none */
+    }
     const char *families = cli_get(o, COUNT(o), "families");
     if (families && set_families(families, &s.population))
         return 2;

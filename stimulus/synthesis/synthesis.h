@@ -466,10 +466,13 @@ typedef struct truth_row {
     float natural_raw;        /* the same, each image at its own contrast */
     float natural_least;      /* to the truly least exciting natural training image, at
                                  the budget (NaN: no naturals added) */
-    float gray;               /* to the uniform image at the budget's mean (the simulated
-                                 cells' floor: their drives are 0 there and never below) */
+    float gray;               /* to the uniform image at the budget's mean (the floor of
+                                 a cell without a baseline: its drive is 0 there and never
+                                 below; a baseline cell's spontaneous rate) */
+    float baseline;           /* the cell's baseline rate (sim_cell.baseline; 0: none) */
     float optimum;            /* to the cell's optimum (sim_optimal_stimulus; exact for
-                                 simple, complex and both conjunction types) */
+                                 simple, complex and both conjunction types without a
+                                 baseline, a lower bound otherwise) */
     float best_control;       /* the best of the Gabor, RF, shown and true best natural */
 } truth_row;
 
@@ -483,14 +486,21 @@ typedef struct truth_summary {
      * the model's choice), over the `with_shown_natural` rows that have it. */
     float over_shown_natural;
     int beats_shown_natural, with_shown_natural;
-    /* Least exciting inputs (rows with shown[STIMULUS_KIND_LEAST]): `suppressible`
-     * rows whose least natural image drives the cell above its gray rate
-     * (by more than 1% of the gray rate), of which `least_below_natural` the
-     * least exciting input drives less than that image; of the others (the
-     * least natural image already at the floor) `least_at_floor` within 1%
-     * of the gray rate. Median least / least natural over all such rows. */
+    /* Least exciting inputs (rows with shown[STIMULUS_KIND_LEAST]). Of the
+     * rows of cells without a baseline: `suppressible` rows whose least
+     * natural image drives the cell above its gray rate (by more than 1% of
+     * the gray rate), of which `least_below_natural` the least exciting
+     * input drives less than that image; of the others (the least natural
+     * image already at the floor) `least_at_floor` within 1% of the gray
+     * rate. Of the `with_baseline` rows of cells with a baseline (issue 16's
+     * criterion): `baseline_below_natural` whose least exciting input drives
+     * less than the least natural image, and the medians of least / least
+     * natural and least / gray over them. Median least / least natural over
+     * all rows. */
     int with_least, suppressible, least_below_natural, least_at_floor;
     float least_over_natural;
+    int with_baseline, baseline_below_natural;
+    float baseline_least_over_natural, baseline_least_over_gray;
 } truth_summary;
 
 /* Bit masks of cell types for stimulus_truth_summarize. */

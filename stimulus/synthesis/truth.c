@@ -66,7 +66,9 @@ int stimulus_truth_create(stimulus_truth **out, const sim_config *c, const int *
             stimulus_truth_destroy(t);
             return 1;
         }
-        row_init(&t->rows[j], neurons[j], sim_population_cell(t->population, neurons[j])->type);
+        const sim_cell *cell = sim_population_cell(t->population, neurons[j]);
+        row_init(&t->rows[j], neurons[j], cell->type);
+        t->rows[j].baseline = cell->baseline;
     }
     *out = t;
     return 0;
@@ -205,10 +207,11 @@ static float denominator(const truth_row *r, int d)
 /* A rate this close to the gray rate (relative) is at the floor. */
 #define FLOOR_TOLERANCE 0.01f
 
-/* The least exciting inputs' part of the summary; v holds count floats. */
+/* The least exciting inputs' part of the summary; v holds 3 × count floats. */
 static void summarize_least(const stimulus_truth *t, unsigned types, truth_summary *out, float *v)
 {
-    int n = 0;
+    int n = 0, m = 0;
+    float *base_nat = v + t->count, *base_gray = v + 2 * t->count;
     for (int j = 0; j < t->count; j++) {
         const truth_row *r = &t->rows[j];
         float least = r->shown[STIMULUS_KIND_LEAST], nat = r->natural_least;
@@ -218,7 +221,12 @@ static void summarize_least(const stimulus_truth *t, unsigned types, truth_summa
         out->with_least++;
         v[n++] = ratio(least, nat);
         float floor_band = FLOOR_TOLERANCE * fabsf(r->gray);
-        if (nat > r->gray + floor_band) {
+        if (r->baseline > 0.0f) { /* the gray rate is no floor: count against the naturals */
+            out->with_baseline++;
+            out->baseline_below_natural += least < nat;
+            base_nat[m] = ratio(least, nat);
+            base_gray[m++] = ratio(least, r->gray);
+        } else if (nat > r->gray + floor_band) {
             out->suppressible++;
             out->least_below_natural += least < nat;
         } else {
@@ -226,12 +234,14 @@ static void summarize_least(const stimulus_truth *t, unsigned types, truth_summa
         }
     }
     out->least_over_natural = median_finite(v, n);
+    out->baseline_least_over_natural = median_finite(base_nat, m);
+    out->baseline_least_over_gray = median_finite(base_gray, m);
 }
 
 int stimulus_truth_summarize(const stimulus_truth *t, unsigned types, truth_summary *out)
 {
     memset(out, 0, sizeof *out);
-    float *v = malloc((size_t)(t->count > 0 ? t->count : 1) * sizeof(float));
+    float *v = malloc((size_t)(t->count > 0 ? t->count : 1) * 3 * sizeof(float));
     if (!v)
         return 1;
     float *medians[D_COUNT] = {&out->over_natural, &out->over_natural_raw, &out->over_optimum,

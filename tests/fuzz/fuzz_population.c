@@ -21,7 +21,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             c.fraction_simple + c.fraction_complex + c.fraction_conjunction +
                     c.fraction_energy_conjunction + c.fraction_end_stopped +
                     c.fraction_surround + c.fraction_curvature + c.fraction_texture +
-                    c.fraction_deep > 1.0001f)
+                    c.fraction_deep > 1.0001f ||
+            !(c.baseline_rate >= 0.0f && c.baseline_rate <= SIM_BASELINE_RATE_MAX) ||
+            !(c.baseline_share >= 0.0f && c.baseline_share <= 1.0f))
             __builtin_trap();
     } else if (memchr(err, '\0', MODEL_ERR_SIZE) == NULL) {
         __builtin_trap();

@@ -2,8 +2,10 @@
 """Writes the seed corpus of fuzz_population into tests/fuzz/corpus/population/:
 population.npy format version 3 (version, neurons, height, width, three
 fractions, seed halves, the energy-conjunction fraction;
-model/simulate_file.c) and version 2 (the same without the last), valid
-files and one of each kind of refusal, the old version 1 among them. Needs numpy.
+model/simulate_file.c), version 2 (the same without the last), version 4
+(four zoo fractions more), version 6 (the deep fraction, the baseline rate
+and share), valid files and one of each kind of refusal, the old version 1
+among them. Needs numpy.
 Run with /usr/bin/python3 tests/fuzz/make_population_corpus.py"""
 import os
 
@@ -26,6 +28,16 @@ FILES = {
     "negative_fraction.npy": [3, 5, 8, 8, 0.5, 0.25, 0.0, 1, 0, -0.1],
     "nan.npy": [3, float("nan"), 8, 8, 0.5, 0.25, 0.0, 1, 0, 0.0],
     "wrong_count.npy": [3, 5, 8, 8, 0.5],
+    "valid_version4.npy": [4, 100, 36, 64, 0.1, 0.1, 0.1, 7, 0, 0.1, 0.15, 0.15, 0.15, 0.15],
+    "zoo_over_one.npy": [4, 100, 36, 64, 0.1, 0.1, 0.1, 7, 0, 0.1, 0.3, 0.3, 0.3, 0.3],
+    "valid_version6.npy": [6, 40, 36, 64, 0.1, 0.1, 0.1, 7, 0, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1,
+                           2.0, 0.5],
+    "baseline_negative.npy": [6, 40, 36, 64, 0.1, 0.1, 0.1, 7, 0, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1,
+                              -1.0, 0.5],
+    "baseline_share_over_one.npy": [6, 40, 36, 64, 0.1, 0.1, 0.1, 7, 0, 0.1, 0.1, 0.1, 0.1, 0.1,
+                                    0.1, 2.0, 1.5],
+    "baseline_nan.npy": [6, 40, 36, 64, 0.1, 0.1, 0.1, 7, 0, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1,
+                         float("nan"), 0.5],
 }
 
 os.makedirs(OUT, exist_ok=True)
