@@ -17,7 +17,9 @@ run check-protocol "$root/protocols/demo.yaml"
 check "demo.yaml: exit 0, every setting with its source" \
     '[ "$(status)" = 0 ] && [ $(grep -c "# file, line\|# default\|# timing\|# unused" "$work/out") -ge 60 ] &&
      grep -q "^timing.stimulus_frames  *8  *# file, line" "$work/out" &&
-     grep -q "^endpoints.stream .*# default" "$work/out"'
+     grep -q "^endpoints.stream .*# default" "$work/out" &&
+     grep -q "^virtual_rig.baseline_rate  *0  *# default" "$work/out" &&
+     grep -q "^virtual_rig.baseline_share  *1  *# default" "$work/out"'
 run check-protocol "$root/protocols/walker2019.yaml"
 check "walker2019.yaml: 500 ms shown as 30 frames derived from the file" \
     '[ "$(status)" = 0 ] && grep -q "^timing.stimulus_frames  *30  *# timing.stimulus_ms 500 ms (file, line" "$work/out"'

@@ -228,6 +228,11 @@ static int finish(const char *command, int status, const run_result *r, char *er
                "of %d targets (median search / best natural %.3f), the MEI for %d of %d\n",
                r->truth_search_beats_natural, r->truth_search_scored,
                r->median_ratio_truth_search, r->truth_search_beats_mei, r->truth_search_scored);
+    if (r->truth_baseline_scored >= 0)
+        printf("ground truth: neurons with a baseline rate: least exciting input below the least "
+               "exciting natural training image for %d of %d (median least/least natural %.3f)\n",
+               r->truth_baseline_least_below, r->truth_baseline_scored,
+               r->median_ratio_truth_baseline_least);
     /* The report is written last: the record is complete and closed, and a
      * failure here loses nothing (`inception report DIR` can be run again). */
     report_summary rs;

@@ -32,6 +32,11 @@ static const char rig_help[] =
     "  --fraction-curvature X, --fraction-texture X\n"
     "                         cell types (0.4, 0.4, 0, 0, and the zoo's 0; the rest\n"
     "                         normalized; docs/ground-truth.md)\n"
+    "  --baseline-rate R      give cells a spontaneous rate of R spikes per window at\n"
+    "                         gray that stimuli can suppress, as `inception simulate`\n"
+    "                         (docs/ground-truth.md, \"Baseline rates\"; default 0: none)\n"
+    "  --baseline-share X     the share of the cells, of every type, that have it\n"
+    "                         (default 1)\n"
     "  --bin-ms X             bin width (default 10)\n"
     "  --latency-ms X, --window-ms X   response window after the onset (50, 500)\n"
     "  --clock-offset-ms X    the rig's clock at start (default 1000)\n"
@@ -77,6 +82,26 @@ static int ms_option(const cli_option *o, int n, const char *name, float min, fl
     return 0;
 }
 
+/* The baseline rate and share, as `inception simulate` takes them: the share
+ * defaults to 1, means nothing without a rate (refused), and is 0 in the
+ * config when there is no rate (the population a seed made before). */
+static int parse_baseline(cli_option *o, int n, sim_config *p)
+{
+    p->baseline_share = 1.0f;
+    if (cli_get_float(o, n, "baseline-rate", 0, SIM_BASELINE_RATE_MAX, &p->baseline_rate) ||
+        cli_get_float(o, n, "baseline-share", 0, 1, &p->baseline_share))
+        return 1;
+    if (p->baseline_rate > 0.0f)
+        return 0;
+    if (cli_get(o, n, "baseline-share")) {
+        fprintf(stderr, "inception virtual-rig: --baseline-share needs a --baseline-rate "
+                        "above 0\n");
+        return 1;
+    }
+    p->baseline_share = 0.0f;
+    return 0;
+}
+
 static int parse_rig(cli_option *o, int n, rig_config *c, int *trials, float *duration)
 {
     float loss = 0, reorder = 0, drift = (float)(c->clock_drift * 1e6);
@@ -109,6 +134,8 @@ static int parse_rig(cli_option *o, int n, rig_config *c, int *trials, float *du
         cli_get_float(o, n, "fraction-curvature", 0, 1, &c->population.fraction_curvature) ||
         cli_get_float(o, n, "fraction-texture", 0, 1, &c->population.fraction_texture))
         return 1;
+    if (parse_baseline(o, n, &c->population))
+        return 1;
     int rate = 16000, samples = 8000, bands = 32;
     float rms_db = -30;
     if (cli_get_int(o, n, "audio-rate", 8000, 48000, &rate) ||
@@ -117,6 +144,11 @@ static int parse_rig(cli_option *o, int n, rig_config *c, int *trials, float *du
         cli_get_float(o, n, "audio-rms-db", -60, -20, &rms_db))
         return 1;
     c->audio = cli_get(o, n, "audio") != NULL;
+    if (c->audio && c->population.baseline_rate > 0.0f) {
+        fprintf(stderr, "inception virtual-rig: --baseline-rate: the auditory population has "
+                        "no baseline rates (image populations only)\n");
+        return 1;
+    }
     auditory_config_for(rate, samples, bands, rms_db, &c->auditory);
     c->population.seed = c->seed;
     c->clock_drift = drift * 1e-6;
@@ -175,6 +207,7 @@ int command_virtual_rig(int argc, char **argv)
         {"curve-clients", 1, NULL}, {"drop-sync-every", 1, NULL}, {"drop-bin-every", 1, NULL},
         {"audio", 0, NULL},       {"audio-rate", 1, NULL},    {"audio-samples", 1, NULL},
         {"audio-bands", 1, NULL}, {"audio-rms-db", 1, NULL},
+        {"baseline-rate", 1, NULL}, {"baseline-share", 1, NULL},
     };
     int n = COUNT(o);
     rig_run_config c = {0};

@@ -116,6 +116,11 @@ static const setting_spec settings[] = {
      "0", NULL, "share of curvature cells (docs/ground-truth.md)"},
     {"virtual_rig", "fraction_texture", T_FLOAT, AT(virtual_rig.fraction_texture), 0, 1, "0",
      NULL, "share of texture cells (held out, docs/ground-truth.md)"},
+    {"virtual_rig", "baseline_rate", T_FLOAT, AT(virtual_rig.baseline_rate), 0,
+     SIM_BASELINE_RATE_MAX, "0", NULL,
+     "spontaneous rate at gray, spikes per window, that stimuli can suppress (0: none)"},
+    {"virtual_rig", "baseline_share", T_FLOAT, AT(virtual_rig.baseline_share), 0, 1, "1", NULL,
+     "share of the cells, of every type, with that baseline rate"},
     {"virtual_rig", "seed", T_U64, AT(virtual_rig.seed), 0, 0, "7", NULL,
      "the simulated population's seed"},
     {"virtual_rig", "message_loss", T_FLOAT, AT(virtual_rig.message_loss), 0, 0.5, "0", NULL,
@@ -1091,6 +1096,16 @@ static int check_consistency(parse_state *s)
                        "the rest are normalized cells; the shares add to at most 1",
                        "virtual_rig.fraction_simple + fraction_complex + fraction_conjunction + "
                        "fraction_energy_conjunction + the zoo's four = %g exceeds 1", shares);
+    if (!(v->baseline_rate > 0.0f) && v->baseline_share != 1.0f) /* 1, the default: harmless */
+        return fail_at(s, where(s, "virtual_rig", "baseline_share"),
+                       "give virtual_rig.baseline_rate above 0, or leave the share out",
+                       "virtual_rig.baseline_share %g needs a baseline_rate above 0",
+                       v->baseline_share);
+    if (v->baseline_rate > 0.0f && p->modality == PROTOCOL_MODALITY_AUDIO)
+        return fail_at(s, where(s, "virtual_rig", "baseline_rate"),
+                       "0 with modality audio",
+                       "virtual_rig.baseline_rate %g: the auditory population has no baseline "
+                       "rates (image populations only)", v->baseline_rate);
     if (p->virtual_rig.enabled && p->targets.count > p->virtual_rig.neurons)
         return fail_at(s, where(s, "targets", "count"), "at most virtual_rig.neurons",
                        "targets.count %d exceeds the %d simulated neurons", p->targets.count,

@@ -89,6 +89,10 @@ typedef struct protocol_virtual_rig {
     float fraction_energy_conjunction; /* the rest normalized */
     float fraction_end_stopped, fraction_surround, fraction_curvature, fraction_texture;
                                        /* the zoo, docs/ground-truth.md */
+    /* A spontaneous rate, spikes per window at gray, that stimuli can
+     * suppress, in a baseline_share of the cells (sim_config's; docs/
+     * ground-truth.md, "Baseline rates"); rate 0: none. */
+    float baseline_rate, baseline_share;
     uint64_t seed;
     float message_loss;      /* fraction of stream messages dropped, 0..0.5 */
     float latency_ms;        /* stream delivery latency */

@@ -79,6 +79,10 @@ static void rig_arguments(arg_list *a, const char *exe, const protocol *p, const
     arg_option(a, "--fraction-surround", v->fraction_surround);
     arg_option(a, "--fraction-curvature", v->fraction_curvature);
     arg_option(a, "--fraction-texture", v->fraction_texture);
+    if (v->baseline_rate > 0.0f) { /* none: the command line of a session before them */
+        arg_option(a, "--baseline-rate", v->baseline_rate);
+        arg_option(a, "--baseline-share", v->baseline_share);
+    }
     arg_option(a, "--height", p->images.height);
     arg_option(a, "--width", p->images.width);
     arg_text(a, "--seed");

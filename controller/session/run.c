@@ -159,6 +159,8 @@ int run_init(run_state *s, const protocol *p, const run_options *o, run_result *
     out->truth_search_scored = out->truth_search_beats_natural = -1;
     out->truth_search_beats_mei = -1;
     out->median_ratio_truth_search = NAN;
+    out->truth_baseline_scored = out->truth_baseline_least_below = -1;
+    out->median_ratio_truth_baseline_least = NAN;
     for (int c = 0; c < RUN_CONTROLS; c++) {
         out->recorded_ratio[c] = NAN;
         out->recorded_compared[c] = out->recorded_beat[c] = out->recorded_below[c] = -1;

@@ -346,6 +346,33 @@ static int record_search_truth(run_state *s, const stimulus_truth *t, const floa
            run_record_value(s, -1, "truth_targets_search_beats_mei", beats_mei);
 }
 
+/* Issue 16's criterion in the session, the one `inception mei --kind least
+ * --ground-truth` counts (stimulus_truth_summarize): of the targets whose
+ * simulated cell has a baseline rate and whose least exciting input was
+ * made, how many that input drives below the truly least exciting natural
+ * training image at the budget. Recorded only with a baseline population
+ * (virtual_rig.baseline_rate), so a session without one is unchanged: per
+ * target that image's rate, neuron -1 the count, of how many, the median. */
+static int record_baseline_least(run_state *s, const stimulus_truth *t, const truth_summary *all)
+{
+    if (!(s->p->virtual_rig.baseline_rate > 0.0f) || !(s->p->mei.kinds & PROTOCOL_KIND_LEAST))
+        return 0;
+    for (int j = 0; j < s->n_targets; j++) {
+        const truth_row *r = stimulus_truth_row(t, j);
+        if (r->baseline > 0.0f && isfinite(r->shown[STIMULUS_KIND_LEAST]) &&
+            run_record_value(s, r->neuron, "truth_least_natural_training", r->natural_least))
+            return 1;
+    }
+    s->res->truth_baseline_scored = all->with_baseline;
+    s->res->truth_baseline_least_below = all->baseline_below_natural;
+    s->res->median_ratio_truth_baseline_least = all->baseline_least_over_natural;
+    return run_record_value(s, -1, "truth_targets_baseline_scored", all->with_baseline) ||
+           run_record_value(s, -1, "truth_targets_baseline_least_below_least_natural_training",
+                            all->baseline_below_natural) ||
+           run_record_value(s, -1, "truth_median_ratio_baseline_least_over_least_natural_training",
+                            all->baseline_least_over_natural);
+}
+
 static int evaluate_truth(run_state *s, const int *verdict)
 {
     const protocol_virtual_rig *v = &s->p->virtual_rig;
@@ -362,6 +389,9 @@ static int evaluate_truth(run_state *s, const int *verdict)
     c.fraction_surround = v->fraction_surround;
     c.fraction_curvature = v->fraction_curvature;
     c.fraction_texture = v->fraction_texture;
+    /* the rig's (virtual-rig --baseline-rate): no rate, no share */
+    c.baseline_rate = v->baseline_rate;
+    c.baseline_share = v->baseline_rate > 0.0f ? v->baseline_share : 0.0f;
     c.seed = v->seed;
     stimulus_truth *t;
     char err[STIMULUS_ERR_SIZE];
@@ -448,7 +478,7 @@ static int evaluate_truth(run_state *s, const int *verdict)
              run_record_value(s, -1, "truth_median_ratio_mei_over_best_natural_own_contrast",
                           all.over_natural_raw) ||
              run_record_value(s, -1, "truth_recorded_beaten_disagrees", disagrees) ||
-             record_truth_comparisons(s, truth) ||
+             record_truth_comparisons(s, truth) || record_baseline_least(s, t, &all) ||
              evaluate_diverse(s, NULL, truth, image_truth) || run_patterns_evaluate(s, t);
 done:
     free(truth);

@@ -390,6 +390,12 @@ static int load_result(run_state *s, const record_evaluation *e)
         s->res->median_ratio_truth_own_contrast = value;
     if (!strcmp(kind, "truth_recorded_beaten_disagrees"))
         s->res->truth_disagrees = (int)value;
+    if (!strcmp(kind, "truth_targets_baseline_scored"))
+        s->res->truth_baseline_scored = (int)value;
+    if (!strcmp(kind, "truth_targets_baseline_least_below_least_natural_training"))
+        s->res->truth_baseline_least_below = (int)value;
+    if (!strcmp(kind, "truth_median_ratio_baseline_least_over_least_natural_training"))
+        s->res->median_ratio_truth_baseline_least = value;
     if (!strcmp(kind, "median_ratio_mei_over_best_natural_recorded_training"))
         s->res->recorded_ratio_natural_training = value;
     if (!strcmp(kind, "targets_compared_best_natural_recorded_training"))

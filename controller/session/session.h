@@ -645,6 +645,13 @@ typedef struct run_result {
      * at the budget, and more than its MEI; the median search / best natural. */
     int truth_search_scored, truth_search_beats_natural, truth_search_beats_mei;
     double median_ratio_truth_search;
+    /* mei.kinds least with virtual_rig.baseline_rate (docs/ground-truth.md,
+     * "Baseline rates"): of `truth_baseline_scored` targets with a baseline
+     * (-1: not evaluated), how many least exciting inputs drive the simulated
+     * cell below its truly least exciting natural training image at the
+     * budget; the median least / that image over them. */
+    int truth_baseline_scored, truth_baseline_least_below;
+    double median_ratio_truth_baseline_least;
     double seconds;
 } run_result;
 
