@@ -2,7 +2,8 @@
 # `inception run` with mei.kinds [full, masked, surround, least, diverse,
 # pattern] (sets of 2, 2 target patterns over the 2 targets): the
 # protocol tests/protocols/tiny.yaml (12 neurons, 2 targets, 10 MEI steps)
-# with surround cells in its population, controls [best_natural] and 3
+# with surround cells in its population and a baseline rate of 5 spikes
+# per window in every cell (virtual_rig.baseline_rate), controls [best_natural] and 3
 # closed-loop repeats, and the search phase (3 generations of 6 images, 1
 # repeat, 2 primitives), killed in the search phase and resumed (about 2 s
 # more in all); run_kinds_check.py reads the record and the report back
@@ -16,7 +17,7 @@ py=/usr/bin/python3
 # Ports from the process id, below the kernel's ephemeral range.
 tap_ports
 tap_protocol tiny "$work/kinds.yaml" $base \
-    -e "s|  fraction_complex: 0.5|  fraction_complex: 0.2\n  fraction_surround: 0.3|" \
+    -e "s|  fraction_complex: 0.5|  fraction_complex: 0.2\n  fraction_surround: 0.3\n  baseline_rate: 5|" \
     -e "s|  controls: \[best_natural, gabor, rf\]|  controls: [best_natural]\n  kinds: [full, masked, surround, least, diverse, pattern]\n  diverse_count: 2\n  pattern_count: 2|" \
     -e "s|^  repeats: 1$|  repeats: 3|"
 printf 'search:\n  enabled: true\n  generations: 3\n  population_size: 6\n  repeats: 1\n  primitives: 2\n  seed: 4\n' \
@@ -49,4 +50,4 @@ if [ $status != 0 ] || [ "$search_trials" -lt 4 ] ||
     echo "1..1"
     exit 1
 fi
-exec $py "$tests/run_kinds_check.py" "$work/session" 2 3 3 6 1 "$work/out" 2 2
+exec $py "$tests/run_kinds_check.py" "$work/session" 2 3 3 6 1 "$work/out" 2 2 5
