@@ -62,6 +62,12 @@ cli "bad --loss value named" 2 "loss" virtual-rig --loss 150
 cli "virtual-rig --help names --drop-sync-every and --drop-bin-every" 0 "drop-bin-every N" \
     virtual-rig --help
 cli "a negative --drop-sync-every named" 2 "drop-sync-every" virtual-rig --drop-sync-every -1
+# Baseline rates (docs/ground-truth.md): a share without a rate, and a rate for
+# the auditory population, which has none, are refused, not ignored.
+cli "--baseline-share without --baseline-rate refused" 2 "needs a --baseline-rate above 0" \
+    virtual-rig --baseline-share 0.5
+cli "--baseline-rate with --audio refused" 2 "auditory population has no baseline" \
+    virtual-rig --audio --baseline-rate 2
 # CURVE client lists: a malformed one is refused with its file and line.
 $py -c "import zmq; p, s = zmq.curve_keypair(); open('$work/server.key', 'w').write(s.decode()); \
 open('$work/clients', 'w').write('# clients\n' + p.decode() + '\nnot-a-key\n')"

@@ -83,6 +83,24 @@ int cli_get_int(const cli_option *options, int count, const char *name, int min,
     return 0;
 }
 
+int cli_get_baseline(const cli_option *options, int count, const char *command, sim_config *c)
+{
+    c->baseline_share = 1.0f;
+    if (cli_get_float(options, count, "baseline-rate", 0, SIM_BASELINE_RATE_MAX,
+                      &c->baseline_rate) ||
+        cli_get_float(options, count, "baseline-share", 0, 1, &c->baseline_share))
+        return 1;
+    if (c->baseline_rate > 0.0f)
+        return 0;
+    if (cli_get(options, count, "baseline-share")) {
+        fprintf(stderr, "inception %s: --baseline-share needs a --baseline-rate above 0\n",
+                command);
+        return 1;
+    }
+    c->baseline_share = 0.0f; /* no baseline: population.npy says none */
+    return 0;
+}
+
 int cli_get_float(const cli_option *options, int count, const char *name, float min,
                   float max, float *out)
 {

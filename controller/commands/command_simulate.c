@@ -165,19 +165,8 @@ int command_simulate(int argc, char **argv)
         cli_get_float(o, COUNT(o), "fraction-texture", 0, 1, &s.population.fraction_texture) ||
         cli_get_float(o, COUNT(o), "fraction-deep", 0, 1, &s.population.fraction_deep))
         return 2;
-    s.population.baseline_share = 1.0f;
-    if (cli_get_float(o, COUNT(o), "baseline-rate", 0, SIM_BASELINE_RATE_MAX,
-                      &s.population.baseline_rate) ||
-        cli_get_float(o, COUNT(o), "baseline-share", 0, 1, &s.population.baseline_share))
+    if (cli_get_baseline(o, COUNT(o), "simulate", &s.population))
         return 2;
-    if (!(s.population.baseline_rate > 0.0f)) {
-        if (cli_get(o, COUNT(o), "baseline-share")) {
-            fprintf(stderr, "inception simulate: --baseline-share needs a --baseline-rate "
-                            "above 0\n");
-            return 2;
-        }
-        s.population.baseline_share = 0.0f; /* no baseline: the file says none */
-    }
     const char *families = cli_get(o, COUNT(o), "families");
     if (families && set_families(families, &s.population))
         return 2;

@@ -82,26 +82,6 @@ static int ms_option(const cli_option *o, int n, const char *name, float min, fl
     return 0;
 }
 
-/* The baseline rate and share, as `inception simulate` takes them: the share
- * defaults to 1, means nothing without a rate (refused), and is 0 in the
- * config when there is no rate (the population a seed made before). */
-static int parse_baseline(cli_option *o, int n, sim_config *p)
-{
-    p->baseline_share = 1.0f;
-    if (cli_get_float(o, n, "baseline-rate", 0, SIM_BASELINE_RATE_MAX, &p->baseline_rate) ||
-        cli_get_float(o, n, "baseline-share", 0, 1, &p->baseline_share))
-        return 1;
-    if (p->baseline_rate > 0.0f)
-        return 0;
-    if (cli_get(o, n, "baseline-share")) {
-        fprintf(stderr, "inception virtual-rig: --baseline-share needs a --baseline-rate "
-                        "above 0\n");
-        return 1;
-    }
-    p->baseline_share = 0.0f;
-    return 0;
-}
-
 static int parse_rig(cli_option *o, int n, rig_config *c, int *trials, float *duration)
 {
     float loss = 0, reorder = 0, drift = (float)(c->clock_drift * 1e6);
@@ -134,7 +114,7 @@ static int parse_rig(cli_option *o, int n, rig_config *c, int *trials, float *du
         cli_get_float(o, n, "fraction-curvature", 0, 1, &c->population.fraction_curvature) ||
         cli_get_float(o, n, "fraction-texture", 0, 1, &c->population.fraction_texture))
         return 1;
-    if (parse_baseline(o, n, &c->population))
+    if (cli_get_baseline(o, n, "virtual-rig", &c->population))
         return 1;
     int rate = 16000, samples = 8000, bands = 32;
     float rms_db = -30;

@@ -31,6 +31,11 @@ int cli_get_int(const cli_option *options, int count, const char *name, int min,
 int cli_get_float(const cli_option *options, int count, const char *name, float min,
                   float max, float *out);
 int cli_get_u64(const cli_option *options, int count, const char *name, uint64_t *out);
+/* --baseline-rate and --baseline-share (docs/ground-truth.md, "Baseline
+ * rates") into a population's config, as `simulate` and `virtual-rig` take
+ * them: the share defaults to 1, is refused without a rate above 0 and is 0
+ * when there is none (the population a seed made before). */
+int cli_get_baseline(const cli_option *options, int count, const char *command, sim_config *c);
 int cli_wants_help(int argc, char **argv);
 
 int command_simulate(int argc, char **argv);
