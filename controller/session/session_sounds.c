@@ -342,11 +342,12 @@ int session_sound_synthesize(const protocol *p, const dataset *d,
     /* Every target's starts as one batch: batch_neuron[i] is the neuron clip
      * i ascends, target j's clips are first[j] .. first[j + 1] - 1, and
      * top[j · starts] is target j's natural clip predicted highest. */
-    size_t most = slots * (size_t)(starts > 0 ? starts : 1);
+    size_t batch_targets = (size_t)(r->n_targets ? r->n_targets : 1);
+    size_t most = batch_targets * (size_t)(starts > 0 ? starts : 1);
     float *batch = malloc(most * (size_t)S * sizeof(float));
     double *predicted = malloc(most * sizeof(double));
     int *batch_neuron = malloc(most * sizeof(int)), *top = malloc(most * sizeof(int));
-    int *first = malloc((slots + 1) * sizeof(int));
+    int *first = malloc((batch_targets + 1) * sizeof(int));
     cochleagram *k = NULL;
     char serr[STIMULUS_ERR_SIZE];
     int status = 1;
