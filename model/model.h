@@ -469,6 +469,23 @@ int model_readout_positions(const model *m, float *xy, char *err);
  * no caller ever receives a NaN rate. */
 int model_predict(model *m, const float *images, int batch, float *rates, char *err);
 
+/* Rates of chosen neurons to images moved by whole pixels, from one core
+ * pass per image: a core of stride-1, same-padded convolutions is
+ * translation-equivariant, so moving an image by (dx, dy) moves its feature
+ * map, and a Gaussian readout at μ reads the moved map as it reads the
+ * unmoved one at μ − (dx, dy). Exact up to float rounding where the moved
+ * content stays inside the image and clear of the border's zero padding;
+ * near the border an estimate (the caller predicts the moved images it
+ * keeps). rates[(b·S + s)·n + j] is neuron neurons[j]'s rate to image b moved
+ * by shifts[2s], shifts[2s + 1] (x then y, pixels; S = n_shifts), −∞ where
+ * the read position leaves the feature map. A model without positions (a
+ * factorized readout, the LNP): 1 with the reason. */
+int model_predict_translated(model *m, const float *images, int batch, const int *neurons,
+                             int n, const int *shifts, int n_shifts, float *rates, char *err);
+/* 1 when model_predict_translated serves this model (a core with a
+ * Gaussian readout), else 0. */
+int model_can_translate(const model *m);
+
 /* Gradient with respect to the input images of the objective
  *   J = Σ_b Σ_n weights[b·N + n] · rate[b][n]
  * in evaluation mode, for a batch of images (batch×H×W), written to `grad`

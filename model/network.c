@@ -891,6 +891,80 @@ int model_core_features(model *m, const float *images, int batch, int pool, floa
     return 0;
 }
 
+int model_can_translate(const model *m)
+{
+    return is_cnn(&m->cfg) && m->cfg.readout == READOUT_GAUSSIAN;
+}
+
+/* One neuron's rate read from one image's feature map (C×H×W) at map pixel
+ * (px, py), as the Gaussian readout and ELU + 1 compute it; −∞ off the map. */
+static float translated_rate(const model *m, const float *features, int neuron, float px,
+                             float py)
+{
+    const model_config *c = &m->cfg;
+    int H = c->height, W = c->width, C = c->channels;
+    if (!(px >= 0.0f && px <= (float)(W - 1) && py >= 0.0f && py <= (float)(H - 1)))
+        return -INFINITY;
+    float pos[2] = {W > 1 ? 2.0f * px / (float)(W - 1) - 1.0f : 0.0f,
+                    H > 1 ? 2.0f * py / (float)(H - 1) - 1.0f : 0.0f};
+    int x0, x1, y0, y1;
+    float w[4];
+    gaussian_readout_tap(pos, H, W, &x0, &x1, &y0, &y1, w);
+    const float *weight = m->readout_weight + (size_t)neuron * C;
+    size_t HW = (size_t)H * W;
+    float acc = 0.0f;
+    for (int ch = 0; ch < C; ch++) {
+        const float *map = features + ch * HW;
+        acc += weight[ch] * (w[0] * map[(size_t)y0 * W + x0] + w[1] * map[(size_t)y0 * W + x1] +
+                             w[2] * map[(size_t)y1 * W + x0] + w[3] * map[(size_t)y1 * W + x1]);
+    }
+    float linear = m->readout_bias[neuron] + acc, rate;
+    elu1_forward(&rate, &linear, 1);
+    return rate;
+}
+
+int model_predict_translated(model *m, const float *images, int batch, const int *neurons,
+                             int n, const int *shifts, int n_shifts, float *rates, char *err)
+{
+    const model_config *c = &m->cfg;
+    if (!model_can_translate(m))
+        return model_fail(err, "predictions of moved images need a core with a Gaussian "
+                          "readout (this is a %s model%s)", model_kind_name(c->kind),
+                          is_cnn(c) ? " with a factorized readout" : "");
+    for (int j = 0; j < n; j++)
+        if (neurons[j] < 0 || neurons[j] >= c->neurons)
+            return model_fail(err, "neuron %d of a model of %d", neurons[j], c->neurons);
+    if (begin_image_pass(m, images, batch, err))
+        return 1;
+    int H = c->height, W = c->width, C = c->channels, S = n_shifts;
+    size_t HW = (size_t)H * W;
+    float half_x = 0.5f * (float)(W - 1), half_y = 0.5f * (float)(H - 1);
+    for (int start = 0; start < batch; start += m->ws.capacity) {
+        int B = chunk_size(m, batch, start);
+        standardize(m, images + start * HW, B);
+        const float *features = core_forward(m, B, NULL);
+#pragma omp parallel for collapse(2) schedule(static)
+        for (int b = 0; b < B; b++)
+            for (int s = 0; s < S; s++)
+                for (int j = 0; j < n; j++) {
+                    /* the evaluation-mode position: μ clamped to the map */
+                    const float *mu = m->readout_mu + 2 * (size_t)neurons[j];
+                    float mx = mu[0] < -1.0f ? -1.0f : mu[0] > 1.0f ? 1.0f : mu[0];
+                    float my = mu[1] < -1.0f ? -1.0f : mu[1] > 1.0f ? 1.0f : mu[1];
+                    float px = (mx + 1.0f) * half_x - (float)shifts[2 * s];
+                    float py = (my + 1.0f) * half_y - (float)shifts[2 * s + 1];
+                    rates[((size_t)(start + b) * S + s) * n + j] = translated_rate(
+                        m, features + (size_t)b * C * HW, neurons[j], px, py);
+                }
+    }
+    for (size_t i = 0; i < (size_t)batch * S * n; i++)
+        if (isnan(rates[i]) || rates[i] == INFINITY)
+            return model_fail(err, "the model predicts a non-finite rate (%g) for a moved "
+                              "image: its weights, batch-norm statistics or input "
+                              "standardization overflow", (double)rates[i]);
+    return 0;
+}
+
 int model_train_step(model *m, const float *images, const float *responses, int batch,
                      model_rng *rng, float laplace_weight, float l1_weight, double *loss,
                      char *err)

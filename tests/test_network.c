@@ -307,6 +307,106 @@ static void check_evaluation_mode(void)
     model_destroy(m);
 }
 
+/* model_predict_translated against the moved images themselves. A core of
+ * two same-padded layers (kernels 5 and 3) sees 3 pixels around each
+ * position, so where the read position and its moved twin are both 3 pixels
+ * clear of the border, and the moved content stays inside the image on a
+ * background of the standardization's mean, the two agree up to the FFT
+ * convolutions' rounding, which differs with where the content sits: 1e-5
+ * of the rate, as for chunked prediction above. */
+enum { TH = 16, TW = 20, TN = 3 };
+
+static void place_patch(float *image, const float *patch, int dx, int dy)
+{
+    for (int i = 0; i < TH * TW; i++)
+        image[i] = 0.5f; /* the standardization's mean: standardized 0, as the padding */
+    for (int y = 0; y < 4; y++)
+        for (int x = 0; x < 4; x++)
+            image[(6 + y + dy) * TW + 8 + x + dx] = patch[y * 4 + x];
+}
+
+static void check_translated(void)
+{
+    model_config c;
+    model_config_default(&c);
+    c.height = TH;
+    c.width = TW;
+    c.neurons = TN;
+    c.layers = 2;
+    c.channels = 3;
+    c.kernel[0] = 5;
+    c.kernel[1] = 3;
+    c.batch_norm = 1;
+    c.seed = 5;
+    model *m;
+    char err[MODEL_ERR_SIZE];
+    if (model_create(&m, &c, err)) {
+        CHECK(0, "translated: %s", err);
+        return;
+    }
+    model_set_standardization(m, 0.5f, 0.25f);
+    model_rng rng;
+    model_rng_seed(&rng, 17);
+    for (size_t i = 0; i < m->n_buffers; i++)
+        m->buffers[i] = 0.5f + (float)model_rng_uniform(&rng);
+    /* Read positions in map pixels (x, y): on a pixel, and between pixels. */
+    const float at[TN][2] = {{9.0f, 7.0f}, {10.5f, 8.25f}, {8.75f, 9.5f}};
+    for (int n = 0; n < TN; n++) {
+        m->readout_mu[2 * n] = 2.0f * at[n][0] / (TW - 1) - 1.0f;
+        m->readout_mu[2 * n + 1] = 2.0f * at[n][1] / (TH - 1) - 1.0f;
+        m->readout_bias[n] = 0.2f;
+    }
+    model_params_changed(m);
+    float patch[16], centred[TH * TW], moved[TH * TW], shown[TN];
+    for (int i = 0; i < 16; i++)
+        patch[i] = (float)model_rng_uniform(&rng);
+    place_patch(centred, patch, 0, 0);
+    const int shifts[][2] = {{0, 0}, {2, 1}, {-2, -1}, {1, -2}, {-1, 2}, {3, 0}};
+    enum { S = (int)(sizeof shifts / sizeof *shifts) };
+    const int neurons[TN] = {2, 0, 1}; /* any order */
+    float rates[S * TN];
+    CHECK(model_predict_translated(m, centred, 1, neurons, TN, &shifts[0][0], S, rates, err) == 0,
+          "translated prediction: %s", err);
+    int close = 1;
+    double worst = 0.0;
+    for (int s = 0; s < S; s++) {
+        place_patch(moved, patch, shifts[s][0], shifts[s][1]);
+        float all[TN];
+        if (model_predict(m, moved, 1, all, err))
+            close = 0;
+        for (int j = 0; j < TN; j++) {
+            shown[j] = all[neurons[j]];
+            double d = fabs((double)rates[s * TN + j] - shown[j]);
+            worst = d > worst ? d : worst;
+            close &= d <= 1e-5 * (1.0 + fabs((double)shown[j]));
+        }
+    }
+    CHECK(close, "a moved readout predicts the moved image (largest difference %.2g)", worst);
+    /* The moved readout is no constant: the patch's shifts change the rates. */
+    CHECK(fabsf(rates[1 * TN] - rates[0]) > 1e-3f, "the rates move with the patch (%g, %g)",
+          (double)rates[0], (double)rates[TN]);
+    /* Far moves read off the map: −∞, never a clamped rate. */
+    const int away[2] = {TW, 0};
+    float off[TN];
+    CHECK(model_predict_translated(m, centred, 1, neurons, TN, away, 1, off, err) == 0 &&
+              off[0] == -INFINITY && off[1] == -INFINITY && off[2] == -INFINITY,
+          "a read position moved off the map gives -inf");
+    int bad = TN;
+    CHECK(model_predict_translated(m, centred, 1, &bad, 1, away, 1, off, err) != 0 &&
+              strstr(err, "neuron 3 of a model of 3"),
+          "a neuron outside the model is refused: %s", err);
+    CHECK(model_can_translate(m) == 1, "a Gaussian readout can be read by translation");
+    model_destroy(m);
+    c.readout = READOUT_FACTORIZED;
+    if (model_create(&m, &c, err) == 0) {
+        CHECK(model_can_translate(m) == 0 &&
+                  model_predict_translated(m, centred, 1, neurons, TN, away, 1, off, err) != 0 &&
+                  strstr(err, "Gaussian readout"),
+              "a factorized readout is refused by name: %s", err);
+        model_destroy(m);
+    }
+}
+
 static void check_save_load(void)
 {
     model *m = tiny_model(MODEL_CNN, READOUT_GAUSSIAN, 1, LNP_PIXELS);
@@ -826,6 +926,7 @@ int main(void)
 {
     check_gradients();
     check_evaluation_mode();
+    check_translated();
     check_save_load();
     check_writer();
     check_load_refuses_lnp_buffers();

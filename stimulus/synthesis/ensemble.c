@@ -62,6 +62,31 @@ int ensemble_predict(model *const *models, int count, const float *images, int b
     return status;
 }
 
+int ensemble_predict_translated(model *const *models, int count, const float *images,
+                                int batch, const int *neurons, int n, const int *shifts,
+                                int n_shifts, float *rates, char *err)
+{
+    if (count == 1)
+        return model_predict_translated(models[0], images, batch, neurons, n, shifts,
+                                        n_shifts, rates, err);
+    if (ensemble_check(models, count, err))
+        return 1;
+    size_t total = (size_t)batch * n_shifts * n;
+    float *part = malloc(total * sizeof(float));
+    if (!part)
+        return stimulus_fail(err, "ensemble: out of memory for %d moved images", batch);
+    int status = model_predict_translated(models[0], images, batch, neurons, n, shifts,
+                                          n_shifts, rates, err);
+    for (int k = 1; k < count && !status; k++)
+        if (!(status = model_predict_translated(models[k], images, batch, neurons, n, shifts,
+                                                n_shifts, part, err)))
+            add_into(rates, part, total); /* −∞ stays −∞: no model reads +∞ */
+    if (!status)
+        scale_by(rates, total, 1.0f / (float)count);
+    free(part);
+    return status;
+}
+
 int ensemble_input_gradient(model *const *models, int count, const float *images, int batch,
                             const float *weights, float *grad, char *err)
 {

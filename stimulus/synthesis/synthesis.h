@@ -363,6 +363,11 @@ int ensemble_check(model *const *models, int count, char *err);
 /* rates (batch × N) = (1/count) Σ_k model_predict(models[k], images). */
 int ensemble_predict(model *const *models, int count, const float *images, int batch,
                      float *rates, char *err);
+/* The mean of the models' model_predict_translated (batch × n_shifts × n;
+ * −∞ where any model's read position leaves its map). */
+int ensemble_predict_translated(model *const *models, int count, const float *images,
+                                int batch, const int *neurons, int n, const int *shifts,
+                                int n_shifts, float *rates, char *err);
 /* grad (batch × H × W) = the image gradient of Σ_b weights_b · r̄_b: the
  * mean of the models' model_input_gradient. */
 int ensemble_input_gradient(model *const *models, int count, const float *images, int batch,
@@ -413,7 +418,10 @@ int control_least_natural_ensemble(model *const *models, int n_models, const flo
 /* Matched Gabors: for each neuron the Gabor (position, orientation, spatial
  * frequency, phase, size) that maximizes the model's predicted rate, all
  * rendered at the budget: a coarse bank shared by all neurons, then a local
- * random search per neuron. */
+ * random search per neuron. With a Gaussian readout the bank is screened by
+ * translation (one position's Gabors through the core, the others read by
+ * moving the readout) and each neuron's 32 best predicted as shown; other
+ * models predict the whole bank. */
 int control_matched_gabor(model *m, const int *neurons, int n, const stimulus_budget *b,
                           uint64_t seed, gabor_params *out, float *images, char *err);
 int control_matched_gabor_ensemble(model *const *models, int n_models, const int *neurons,
