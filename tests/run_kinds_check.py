@@ -19,10 +19,13 @@ The virtual rig's population has a baseline rate BASELINE (spikes per
 window, virtual_rig.baseline_rate; share 1, docs/ground-truth.md "Baseline
 rates"): the rig's own spike counts show it, and the ground truth counts the
 least exciting inputs of those cells against their truly least exciting
-natural training image (recomputed here from the per-target truth).
+natural training image (recomputed here from the per-target truth); the
+report shows that count. CUT_DIR is a copy of the session cut before its
+evaluation's end and resumed (CUT_OUTPUT its output): it printed and
+recorded the same baseline figures, and its report shows them.
 
 usage: run_kinds_check.py SESSION_DIR TARGETS REPEATS GENERATIONS POPULATION SEARCH_REPEATS
-                          RUN_OUTPUT DIVERSE PATTERNS BASELINE
+                          RUN_OUTPUT DIVERSE PATTERNS BASELINE CUT_DIR CUT_OUTPUT
 """
 import os
 import re
@@ -55,6 +58,7 @@ generations, population, search_repeats = (int(a) for a in sys.argv[4:7])
 run_output = open(sys.argv[7]).read()
 diverse, patterns = int(sys.argv[8]), int(sys.argv[9])
 baseline = float(sys.argv[10])
+cut_dir, cut_output = sys.argv[11], open(sys.argv[12]).read()
 records = list(read_records(os.path.join(session, "session.rec")))
 by = {}
 for r in records:
@@ -199,6 +203,39 @@ check(summary.get("truth_targets_baseline_scored") == targets and
       % (summary.get("truth_targets_baseline_least_below_least_natural_training", -1),
          summary.get("truth_targets_baseline_scored", -1), below, got, median))
 
+BASELINE_KINDS = ("truth_targets_baseline_scored",
+                  "truth_targets_baseline_least_below_least_natural_training",
+                  "truth_median_ratio_baseline_least_over_least_natural_training")
+
+
+def baseline_line(output):
+    """The summary's baseline line as inception run / resume printed it."""
+    return [x for x in output.split("\n") if x.startswith("ground truth: neurons with a baseline")]
+
+
+def report_baseline(scored, below, median):
+    """The report's words for the count (report_closed_loop.c baseline_caption)."""
+    return ("neurons with a baseline rate: least exciting input below the least exciting natural "
+            "training image for %d of %d (median least / least natural %.3f)"
+            % (below, scored, median))
+
+
+# The resume of a copy cut before `evaluation end`: the first evaluation's
+# records kept, the evaluation run again (its begin not recorded twice), the
+# same baseline figures recorded again to the bit and printed alike.
+cut = [r for r in read_records(os.path.join(cut_dir, "session.rec"))]
+cut_phases = [(r["fields"]["phase"], r["fields"]["event"]) for r in cut if r["type"] == "phase"]
+again = {k: [r["fields"]["mean"] for r in cut if r["type"] == "evaluation" and
+             r["fields"]["neuron"] < 0 and r["fields"]["kind"] == k] for k in BASELINE_KINDS}
+check(cut_phases[-2:] == [("evaluation", "begin"), ("evaluation", "end")] and
+      cut_phases.count(("evaluation", "begin")) == 1 and
+      all(v == [summary.get(k)] * 2 for k, v in again.items()) and
+      baseline_line(run_output) and baseline_line(cut_output) == baseline_line(run_output),
+      "a copy cut before the evaluation's end, resumed: its baseline figures %s recorded again "
+      "as the first %s, printed alike (%s)"
+      % ([v[-1] if v else None for v in again.values()], [summary.get(k) for k in BASELINE_KINDS],
+         baseline_line(cut_output)))
+
 # The masked MEI is mu + m (x* - mu) with 0 <= m <= 1: where the MEI is off
 # gray by more than 0.05, (masked - mu) / (mei - mu) lies in [0, 1], and the
 # mask opens somewhere (a ratio above 0.9). mu is the budget note's, printed
@@ -229,6 +266,18 @@ check(all(title in page for title in ("masked MEI vs MEI", "most exciting surrou
                                       "least exciting surround vs masked MEI",
                                       "least exciting input vs least exciting natural image")),
       "the report titles each kind's comparison")
+# The ground truth's baseline count under the least exciting input's
+# comparison, the record's figures (and the resumed copy's report alike).
+words = report_baseline(summary.get("truth_targets_baseline_scored", -1),
+                        summary.get("truth_targets_baseline_least_below_least_natural_training",
+                                    -1),
+                        summary.get("truth_median_ratio_baseline_least_over_least_natural_training",
+                                    float("nan")))
+cut_page = os.path.join(cut_dir, "report", "index.html")
+check(page.count(words) == 1 and
+      page.index("least exciting input vs least exciting natural image") < page.index(words) and
+      os.path.exists(cut_page) and words in open(cut_page).read(),
+      "the report shows the ground truth's baseline count from the record: %s" % words)
 # The diverse sets: DIVERSE stimuli per target, each shown REPEATS times.
 set_ids = {s["stimulus_id"]: s for s in sets}
 check(sorted(s["neuron"] for s in sets) == sorted(neurons * diverse) and

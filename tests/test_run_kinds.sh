@@ -7,8 +7,9 @@
 # closed-loop repeats, and the search phase (3 generations of 6 images, 1
 # repeat, 2 primitives), killed in the search phase and resumed (about 2 s
 # more in all); run_kinds_check.py reads the record and the report back
-# (run_search_check.py the search). About 8 s, most of it the display's
-# frames. TAP output.
+# (run_search_check.py the search), then a copy cut before its evaluation's
+# end and resumed (the baseline figures again). About 9 s, most of it the
+# display's frames. TAP output.
 # Arguments: the inception executable, the tests folder.
 inception=$1
 tests=$2
@@ -50,4 +51,17 @@ if [ $status != 0 ] || [ "$search_trials" -lt 4 ] ||
     echo "1..1"
     exit 1
 fi
-exec $py "$tests/run_kinds_check.py" "$work/session" 2 3 3 6 1 "$work/out" 2 2 5
+# A copy of the finished session cut just before its `evaluation end` record
+# (a kill inside the evaluation, after the ground truth's baseline records)
+# and resumed: the resumed evaluation takes the baseline population from the
+# recorded protocol and must print and record the first one's figures (about
+# 1 s: no trial is shown again).
+cp -r "$work/session" "$work/cut"
+rm -rf "$work/cut/report"
+end=$("$inception" record-dump "$work/cut" 2>/dev/null |
+    awk '$3 == "phase" && /phase="evaluation" event="end"/ { print $1 }')
+truncate -s "${end:-0}" "$work/cut/session.rec"
+"$inception" resume "$work/cut" >"$work/cut.out" 2>&1
+echo "# resumed the copy cut at byte ${end:-none} (the evaluation's end): exit $?"
+exec $py "$tests/run_kinds_check.py" "$work/session" 2 3 3 6 1 "$work/out" 2 2 5 \
+    "$work/cut" "$work/cut.out"

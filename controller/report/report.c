@@ -82,6 +82,7 @@ int report_write(const char *session_dir, report_summary *out, char *err)
     if (!d)
         return controller_fail(err, "out of memory");
     d->search_truth_median = d->search_truth_beats_natural = d->search_truth_beats_mei = NAN;
+    d->truth_baseline_scored = d->truth_baseline_least_below = d->truth_baseline_median = NAN;
     int status = report_read_session(session_dir, d, err);
     if (!status && d->stimulus_count > 1)
         qsort(d->stimuli, (size_t)d->stimulus_count, sizeof *d->stimuli, report_compare_stimulus);

@@ -141,6 +141,24 @@ static void paired_caption(report_output *o, const stats_paired *p, int kind, in
             p->sign.positive, p->sign.negative, p->sign.zeros, p->sign.p);
 }
 
+/* Under the least exciting input's comparison, the ground truth's count of
+ * issue 16's criterion where the record has it (a baseline population,
+ * run_evaluate.c), in the words `inception run` prints it; a session
+ * without one gets nothing here. */
+static void baseline_caption(report_output *o, const session_data *d)
+{
+    if (!isfinite(d->truth_baseline_scored) || !isfinite(d->truth_baseline_least_below))
+        return;
+    fprintf(o->html, "<p class=\"caption\">Ground truth (the virtual rig's simulated cells' "
+                     "expected responses, as the evaluation recorded them): neurons with a "
+                     "baseline rate: least exciting input below the least exciting natural "
+                     "training image for %.0f of %.0f (median least / least natural ",
+            d->truth_baseline_least_below, d->truth_baseline_scored);
+    fprintf(o->html, isfinite(d->truth_baseline_median) ? "%.3f" : "n/a",
+            d->truth_baseline_median);
+    fprintf(o->html, ").</p>\n");
+}
+
 /* One comparison (session_comparison_at): the kind against its control,
  * over the targets with both. A comparison of a kind the session did not
  * make (mei.kinds, an audio session's tone) is left out; the MEI's with the
@@ -178,6 +196,8 @@ static int compare_kinds(report_output *o, const session_data *d, const session_
         if (!status)
             paired_caption(o, &p, kind, control);
     }
+    if (!status && kind == STIMULUS_KIND_LEAST)
+        baseline_caption(o, d);
     free(mine), free(other);
     return status;
 }

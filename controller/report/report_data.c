@@ -242,6 +242,20 @@ static int gather_test_metrics(session_data *d, const record_evaluation *e)
     return 0;
 }
 
+/* The ground truth's baseline summary (neuron -1, run_evaluate.c's
+ * record_baseline_least); a resumed evaluation's later records win. */
+static void gather_baseline_truth(session_data *d, const record_evaluation *e)
+{
+    if (e->neuron >= 0)
+        return;
+    if (!strcmp(e->kind, "truth_targets_baseline_scored"))
+        d->truth_baseline_scored = e->mean;
+    else if (!strcmp(e->kind, "truth_targets_baseline_least_below_least_natural_training"))
+        d->truth_baseline_least_below = e->mean;
+    else if (!strcmp(e->kind, "truth_median_ratio_baseline_least_over_least_natural_training"))
+        d->truth_baseline_median = e->mean;
+}
+
 static int gather_evaluation(session_data *d, const record_view *v)
 {
     record_evaluation e;
@@ -250,6 +264,7 @@ static int gather_evaluation(session_data *d, const record_view *v)
         return 0;
     int status = !strcmp(e.kind, "test_metrics") ? gather_test_metrics(d, &e)
                                                  : report_gather_search_evaluation(d, &e);
+    gather_baseline_truth(d, &e);
     int k = kind_index(e.kind);
     target_summary *t = k < 0 || status ? NULL : find_target(d, e.neuron, 1);
     if (k >= 0 && !status && !t)

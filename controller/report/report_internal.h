@@ -143,6 +143,11 @@ typedef struct session_data {
     int search_target_count;
     size_t search_target_capacity;
     double search_truth_median, search_truth_beats_natural, search_truth_beats_mei;
+    /* With `least` and a baseline population (virtual_rig.baseline_rate):
+     * the ground truth's count of baseline targets, of those whose least
+     * exciting input is below the truly least exciting natural training
+     * image, and the median ratio of the two (NaN absent: no such records). */
+    double truth_baseline_scored, truth_baseline_least_below, truth_baseline_median;
     target_summary *targets;
     int target_count;
     size_t target_capacity;
