@@ -85,6 +85,26 @@ check "least --init natural --steps 0: each least exciting input is its least na
 import sys, numpy as np
 a = np.load(sys.argv[1]).astype(np.float64)
 sys.exit(not (a.shape[0] == 12 and max(np.abs(a[i] - a[i + 1]).max() for i in range(0, 12, 2)) < 1e-6))" "$work/least0/stimuli.npy"'
+# --init gabor starts at the matched Gabor (with --kind least the least
+# exciting Gabor, the same search downhill): with no steps the MEI is the
+# matched Gabor control itself, and the least exciting Gabor is at the budget
+# and predicted below the matched one.
+run mei --model "$work/model.bin" --data "$work/data" --neurons "top 6" --out "$work/gabor0" \
+    --steps 0 --init gabor
+run mei --model "$work/model.bin" --data "$work/data" --neurons "top 6" --out "$work/leastg0" \
+    --steps 0 --kind least --init gabor
+check "--init gabor --steps 0: each MEI is its matched Gabor; each least exciting Gabor at the budget, predicted below it" \
+    '[ "$(status)" = 0 ] && /usr/bin/python3 -c "
+import json, sys, numpy as np
+m = json.load(open(sys.argv[1] + \"/manifest.json\")); a = np.load(sys.argv[1] + \"/stimuli.npy\").astype(np.float64)
+l = json.load(open(sys.argv[2] + \"/manifest.json\")); b = np.load(sys.argv[2] + \"/stimuli.npy\").astype(np.float64)
+kinds = [x[\"kind\"] for x in m[\"stimuli\"]]; k = len(kinds) // 6
+mei = [i for i, x in enumerate(kinds) if x == \"mei\"]; gab = [i for i, x in enumerate(kinds) if x == \"gabor\"]
+ok = len(mei) == 6 and len(gab) == 6 and max(np.abs(a[i] - a[j]).max() for i, j in zip(mei, gab)) < 1e-6
+least = [i for i, x in enumerate(l[\"stimuli\"]) if x[\"kind\"] == \"least\"]
+ok &= len(least) == 6 and all(abs(b[i].std() - l[\"contrast_budget\"]) < 1e-4 for i in least)
+ok &= all(l[\"stimuli\"][i][\"predicted_response\"] < m[\"stimuli\"][j][\"predicted_response\"] for i, j in zip(least, gab))
+sys.exit(not ok)" "$work/gabor0" "$work/leastg0"'
 
 # Diverse MEIs: per neuron the MEI of 4 random starts and a set of 4 pushed
 # apart; every image of a set should keep >= 0.8 of the MEI's true response

@@ -580,6 +580,25 @@ static void test_synthesis(void)
         }
         CHECK(ok && beats == ALL, "the screened match beats the whole bank shown for %d of %d "
               "neurons (lowest match / bank best %.4f)", beats, ALL, worst);
+        /* The least exciting Gabor: the same search downhill, below every
+         * Gabor of the bank. */
+        model *one[1] = {m};
+        ok = ok && !control_least_gabor_ensemble(one, 1, all, ALL, &o.budget, 1, matched,
+                                                 matched_images, err) &&
+             !model_predict(m, matched_images, ALL, matched_rates, err);
+        int below = 0;
+        float highest = -INFINITY;
+        for (int j = 0; ok && j < ALL; j++) {
+            float low = INFINITY;
+            for (int i = 0; i < BANK; i++)
+                low = fminf(low, bank_rates[i * 12 + j]);
+            below += matched_rates[j * 12 + j] <= low + 1e-5f * (1.0f + fabsf(low));
+            highest = fmaxf(highest, matched_rates[j * 12 + j] / low);
+        }
+        CHECK(ok && below == ALL, "the least exciting Gabor is below the whole bank for %d of %d "
+              "neurons (highest least / bank lowest %.4f)", below, ALL, highest);
+        CHECK_CLOSE(stimulus_rms_contrast(matched_images, P), 0.15, 1e-4,
+                    "the least exciting Gabor at the budget");
         free(bank);
         free(bank_rates);
         free(matched_images);

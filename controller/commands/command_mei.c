@@ -52,7 +52,9 @@ static const char mei_help[] =
     "  --init KIND         where each neuron's first start begins: noise (low-contrast\n"
     "                      white noise) or natural (the training image the model predicts\n"
     "                      highest at the budget: the best-natural control; with --kind\n"
-    "                      least the one it predicts lowest); default noise\n"
+    "                      least the one it predicts lowest) or gabor (the matched\n"
+    "                      Gabor; with --kind least the Gabor it predicts lowest);\n"
+    "                      default noise\n"
     "  --objective KIND    single (default), one-hot-mean or one-hot-softmax\n"
     "  --temperature X     one-hot-softmax temperature (default 1)\n"
     "  --contrast X        RMS contrast budget (default: median of the training images)\n"
@@ -534,11 +536,12 @@ int command_mei(int argc, char **argv)
         read_kind(cli_get(o, COUNT(o), "kind"), c.count, &c.kind))
         return 2;
     const char *init = cli_get(o, COUNT(o), "init");
-    if (init && strcmp(init, "noise") && strcmp(init, "natural")) {
-        fprintf(stderr, "inception mei: --init wants noise or natural, not '%s'\n", init);
+    if (init && strcmp(init, "noise") && strcmp(init, "natural") && strcmp(init, "gabor")) {
+        fprintf(stderr, "inception mei: --init wants noise, natural or gabor, not '%s'\n", init);
         return 2;
     }
     c.init_natural = init && !strcmp(init, "natural");
+    c.init_gabor = init && !strcmp(init, "gabor");
     c.objective = objective_of(cli_get(o, COUNT(o), "objective"));
     c.controls = !cli_get(o, COUNT(o), "no-controls");
     if (c.kind == MEI_BATCH_LEAST && !cli_get(o, COUNT(o), "jitter"))

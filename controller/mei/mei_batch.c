@@ -488,6 +488,23 @@ static int natural_starts(mei_batch *b, float *init, char *err)
     return status;
 }
 
+/* --init gabor: each neuron's matched Gabor (for --kind least its least
+ * exciting Gabor: the same search for the lowest prediction), at the budget. */
+static int gabor_starts(mei_batch *b, float *init, char *err)
+{
+    gabor_params *g = malloc((size_t)b->count * sizeof *g);
+    if (!g)
+        return controller_fail(err, "out of memory for the Gabor starts");
+    int status = b->o.least
+                     ? control_least_gabor_ensemble(b->models, b->c.n_models, b->neurons,
+                                                    b->count, &b->budget, b->o.seed, g, init, err)
+                     : control_matched_gabor_ensemble(b->models, b->c.n_models, b->neurons,
+                                                      b->count, &b->budget, b->o.seed, g, init,
+                                                      err);
+    free(g);
+    return status;
+}
+
 /* The MEIs (or least exciting inputs), `batch` neurons at a time; then the
  * kind's further images. */
 static int synthesize_all(mei_batch *b, char *err)
@@ -495,11 +512,12 @@ static int synthesize_all(mei_batch *b, char *err)
     int batch = b->c.batch;
     mei_target *t = malloc((size_t)b->count * sizeof *t);
     float *images = malloc((size_t)batch * b->P * sizeof(float));
-    float *init = b->c.init_natural ? malloc((size_t)b->count * b->P * sizeof(float)) : NULL;
-    int status = !t || !images || (b->c.init_natural && !init) ? controller_fail(err, "out of memory")
-                                                               : 0;
+    int starts_given = b->c.init_natural || b->c.init_gabor;
+    float *init = starts_given ? malloc((size_t)b->count * b->P * sizeof(float)) : NULL;
+    int status = !t || !images || (starts_given && !init) ? controller_fail(err, "out of memory")
+                                                          : 0;
     if (!status && init)
-        status = natural_starts(b, init, err);
+        status = b->c.init_gabor ? gabor_starts(b, init, err) : natural_starts(b, init, err);
     for (int j = 0; !status && j < b->count; j++)
         t[j] = (mei_target){b->c.objective, b->neurons[j], NULL};
     int batches = (b->count + batch - 1) / batch;

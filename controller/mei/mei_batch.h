@@ -49,6 +49,7 @@ typedef struct mei_batch_config {
     int batch;                 /* neurons per batch through the model */
     float contrast;            /* > 0: the budget's contrast, else the training images' median */
     int init_natural;          /* start each MEI at its best natural image */
+    int init_gabor;            /* ... or at its matched Gabor (least: its least exciting Gabor) */
     int controls;              /* 0: the synthesized stimuli only */
 } mei_batch_config;
 

@@ -209,7 +209,8 @@ typedef struct gabor_search {
     int per_neuron; /* 0: every candidate is scored for every neuron; else candidates
                        j·per_neuron .. (j+1)·per_neuron − 1 belong to neuron j */
     gabor_params *best;
-    float *best_value;
+    float *best_value; /* sign · rate of each neuron's best */
+    float sign;        /* +1: the highest rate; −1: the lowest */
 } gabor_search;
 
 static void gabor_visit(int first, int chunk, const float *rates, int N, void *user)
@@ -219,7 +220,7 @@ static void gabor_visit(int first, int chunk, const float *rates, int N, void *u
         int k = s->offset + first + i;
         int lo = s->per_neuron ? k / s->per_neuron : 0, hi = s->per_neuron ? lo + 1 : s->n;
         for (int j = lo; j < hi; j++) {
-            float r = rates[(size_t)i * N + s->neurons[j]];
+            float r = s->sign * rates[(size_t)i * N + s->neurons[j]];
             if (r > s->best_value[j]) {
                 s->best_value[j] = r;
                 s->best[j] = s->candidates[k];
@@ -295,7 +296,7 @@ static void keep_best(float *value, int *index, int keep, float v, int i)
  * go to candidates (n × keep) to be rendered and predicted as shown. */
 static int screen_by_translation(model *const *models, int n_models, const gabor_params *bank,
                                  const int *neurons, int n, const stimulus_budget *b,
-                                 int keep, gabor_params *candidates, char *err)
+                                 float sign, int keep, gabor_params *candidates, char *err)
 {
     const model_config *c = model_get_config(models[0]);
     int nx, ny, K = gabor_bank_shape(c->height, c->width, &nx, &ny);
@@ -330,9 +331,12 @@ static int screen_by_translation(model *const *models, int n_models, const gabor
             goto done;
         for (int t = 0; t < m; t++)
             for (int p = 0; p < S; p++)
-                for (int j = 0; j < n; j++)
-                    keep_best(top_value + (size_t)j * keep, top_index + (size_t)j * keep, keep,
-                              rates[((size_t)t * S + p) * n + j], p * K + first + t);
+                for (int j = 0; j < n; j++) {
+                    float r = rates[((size_t)t * S + p) * n + j];
+                    if (r > -INFINITY) /* read on the map */
+                        keep_best(top_value + (size_t)j * keep, top_index + (size_t)j * keep,
+                                  keep, sign * r, p * K + first + t);
+                }
     }
     /* The unmoved reading is always on the map, so every list has a first
      * entry; a short list (a tiny image) repeats it. */
@@ -366,9 +370,10 @@ int control_matched_gabor(model *m, const int *neurons, int n, const stimulus_bu
     return control_matched_gabor_ensemble(&m, 1, neurons, n, b, seed, out, images, err);
 }
 
-int control_matched_gabor_ensemble(model *const *models, int n_models, const int *neurons,
-                                   int n, const stimulus_budget *b, uint64_t seed,
-                                   gabor_params *out, float *images, char *err)
+/* The Gabor search for the highest (sign +1) or lowest (−1) predicted rate. */
+static int gabor_extreme(model *const *models, int n_models, const int *neurons, int n,
+                         const stimulus_budget *b, uint64_t seed, float sign,
+                         gabor_params *out, float *images, char *err)
 {
     if (ensemble_check(models, n_models, err))
         return 1;
@@ -386,13 +391,14 @@ int control_matched_gabor_ensemble(model *const *models, int n_models, const int
     for (int j = 0; j < n; j++)
         value[j] = -INFINITY;
     if (ensemble_can_translate(models, n_models)) {
-        if (screen_by_translation(models, n_models, bank, neurons, n, b, keep, candidates, err))
+        if (screen_by_translation(models, n_models, bank, neurons, n, b, sign, keep, candidates,
+                                  err))
             goto done;
-        gabor_search s = {candidates, 0, neurons, n, keep, out, value};
+        gabor_search s = {candidates, 0, neurons, n, keep, out, value, sign};
         if (score_gabors(models, n_models, &s, n * keep, b, err))
             goto done;
     } else {
-        gabor_search s = {bank, 0, neurons, n, 0, out, value};
+        gabor_search s = {bank, 0, neurons, n, 0, out, value, sign};
         if (score_gabors(models, n_models, &s, count, b, err))
             goto done;
     }
@@ -409,7 +415,7 @@ int control_matched_gabor_ensemble(model *const *models, int n_models, const int
         for (int j = 0; j < n; j++)
             for (int k = 0; k < R; k++)
                 candidates[j * R + k] = perturb(&out[j], &rng, spread, c->height, c->width);
-        gabor_search r = {candidates, 0, neurons, n, R, out, value};
+        gabor_search r = {candidates, 0, neurons, n, R, out, value, sign};
         if (score_gabors(models, n_models, &r, n * R, b, err))
             goto done;
     }
@@ -422,6 +428,20 @@ done:
     free(candidates);
     free(value);
     return status;
+}
+
+int control_matched_gabor_ensemble(model *const *models, int n_models, const int *neurons,
+                                   int n, const stimulus_budget *b, uint64_t seed,
+                                   gabor_params *out, float *images, char *err)
+{
+    return gabor_extreme(models, n_models, neurons, n, b, seed, 1.0f, out, images, err);
+}
+
+int control_least_gabor_ensemble(model *const *models, int n_models, const int *neurons, int n,
+                                 const stimulus_budget *b, uint64_t seed, gabor_params *out,
+                                 float *images, char *err)
+{
+    return gabor_extreme(models, n_models, neurons, n, b, seed, -1.0f, out, images, err);
 }
 
 /* ------------------------------------------------------------------------ */

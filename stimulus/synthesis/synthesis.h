@@ -427,6 +427,11 @@ int control_matched_gabor(model *m, const int *neurons, int n, const stimulus_bu
 int control_matched_gabor_ensemble(model *const *models, int n_models, const int *neurons,
                                    int n, const stimulus_budget *b, uint64_t seed,
                                    gabor_params *out, float *images, char *err);
+/* Least exciting Gabors: the same search for each neuron's lowest predicted
+ * rate (a least exciting input restricted to one Gabor at the budget). */
+int control_least_gabor_ensemble(model *const *models, int n_models, const int *neurons, int n,
+                                 const stimulus_budget *b, uint64_t seed, gabor_params *out,
+                                 float *images, char *err);
 /* Receptive-field maps: the gradient of each neuron's rate at the uniform
  * mean-luminance image (its linear receptive field), rendered at the budget
  * (n × H × W). */
