@@ -323,13 +323,13 @@ static int screen_by_translation(model *const *models, int n_models, const gabor
     }
     const gabor_params *centred = bank + (size_t)(cy * nx + cx) * K;
     for (int first = 0; first < K; first += chunk) {
-        int m = K - first < chunk ? K - first : chunk;
-        for (int t = 0; t < m; t++)
+        int kernels = K - first < chunk ? K - first : chunk;
+        for (int t = 0; t < kernels; t++)
             gabor_render(&centred[first + t], c->height, c->width, b, images + (size_t)t * P);
-        if (ensemble_predict_translated(models, n_models, images, m, neurons, n, shifts, S,
-                                        rates, err))
+        if (ensemble_predict_translated(models, n_models, images, kernels, neurons, n, shifts,
+                                        S, rates, err))
             goto done;
-        for (int t = 0; t < m; t++)
+        for (int t = 0; t < kernels; t++)
             for (int p = 0; p < S; p++)
                 for (int j = 0; j < n; j++) {
                     float r = rates[((size_t)t * S + p) * n + j];
