@@ -279,6 +279,41 @@ static void test_handover(void)
           "mean %.2f)", many.evaluations, many.fitness);
 }
 
+/* A search for the least exciting image tells minus the counts. Elite A
+ * is shown 11 times at a mean of 0.5 spikes (fitness −0.5); in the last
+ * generation a child C draws no spike in its one showing. C leads by the
+ * mean (0 > −0.5), but a mean of no spike in one trial is no certainty: the
+ * variance is taken as at least one spike's over the trials, so C's bound
+ * is 0 − √(1/1) = −1, below A's −0.5 − √(0.5/11) = −0.71: A is handed over.
+ * (With the variance |mean| alone C's bound would be 0 and C, however high
+ * its rate, would win on one lucky zero.) */
+static void test_handover_least(void)
+{
+    search_config c = small_config(3);
+    c.population = 4;
+    c.elites = 2;
+    char err[STIMULUS_ERR_SIZE] = "";
+    search *s;
+    if (search_create(&s, &c, err)) {
+        CHECK(0, "created: %s", err);
+        return;
+    }
+    static float images[4 * P];
+    int told = 0;
+    for (int g = 0; g < 11; g++) {
+        float fitness[4] = {-0.5f, -3.0f, g == 10 ? 0.0f : -3.0f, -3.0f};
+        search_ask(s, images);
+        told += search_tell(s, fitness, err) == 0;
+    }
+    search_result r;
+    search_best(s, NULL, &r);
+    search_destroy(s);
+    CHECK(told == 11 && r.evaluations == 11 && fabsf(r.fitness + 0.5f) < 1e-5f,
+          "least: the elite shown 11 times at 0.5 spikes is handed over, not the newcomer "
+          "with no spike in one showing (handed: %d showings, fitness %.2f)", r.evaluations,
+          r.fitness);
+}
+
 int main(void)
 {
     test_budget_and_climb();
@@ -286,5 +321,6 @@ int main(void)
     test_bad_config();
     test_refused_fitness();
     test_handover();
+    test_handover_least();
     return test_done();
 }

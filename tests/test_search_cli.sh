@@ -41,5 +41,36 @@ ok = len(s) == 2 and [x[\"neuron\"] for x in s] == [0, 3]
 ok = ok and all(abs(x[\"contrast\"] - m[\"contrast_budget\"]) < 1e-5 and abs(x[\"mean\"] - m[\"mean_luminance\"]) < 1e-5 for x in s)
 ok = ok and all(x[\"trials\"] == 32 and x[\"kind\"] == \"search\" for x in s)
 sys.exit(not ok)" "$work/s/manifest.json"'
+check "a search for the most exciting image says so in its manifest" \
+    'grep -q "\"direction\": \"most\"" "$work/s/manifest.json"'
+
+# --least on cells with a baseline of 2 spikes that contrast at their
+# orthogonal orientation suppresses (simulate --baseline-rate): the search
+# runs downhill and is scored against the truly least exciting natural image
+# and the cell's gray rate, which is its baseline.
+run simulate --out "$work/base" --neurons 4 --train 60 --test 2 --repeats 2 --seed 3 \
+    --images synthetic --fraction-simple 1 --fraction-complex 0 --baseline-rate 2
+run search --population "$work/base" --neurons 0,1 --out "$work/l" --generations 12 \
+    --population-size 16 --elites 2 --least
+check "search --least runs and prints its count below the least exciting natural image" \
+    '[ "$(status)" = 0 ] && grep -q "^tuning families: below the least exciting natural image for [0-2] of 2" "$work/out"'
+# A search run uphill by mistake would drive these simple cells far above
+# their baseline; downhill every image stays at or below it, and one is far
+# below (with 192 trials a lucky zero count can still hand over an image at
+# the baseline: the search sees counts, not rates).
+check "--least: the manifest's figures agree with the printed count; every image at the budget, none above the cell's gray rate (its baseline, 2), one below half of it" \
+    '/usr/bin/python3 -c "
+import json, re, sys
+m = json.load(open(sys.argv[1])); s = m[\"stimuli\"]
+line = [l for l in open(sys.argv[2]) if l.startswith(\"tuning families:\")][0]
+printed = int(re.search(r\"for (\\d+) of 2\", line).group(1))
+ok = len(s) == 2 and all(x[\"direction\"] == \"least\" and x[\"trials\"] == 192 for x in s)
+ok = ok and all(abs(x[\"contrast\"] - m[\"contrast_budget\"]) < 1e-5 for x in s)
+ok = ok and all(abs(x[\"true_gray\"] - 2.0) < 1e-4 and x[\"true_response\"] <= 1.01 * x[\"true_gray\"] for x in s)
+ok = ok and min(x[\"true_response\"] for x in s) < 1.0
+ok = ok and all(x[\"true_optimum\"] is None and \"true_best_natural\" not in x for x in s)
+ok = ok and all(x[\"fitness\"] >= 0 for x in s)  # a mean count, not the search'\''s negated one
+ok = ok and printed == sum(x[\"true_response\"] < x[\"true_least_natural\"] for x in s)
+sys.exit(not ok)" "$work/l/manifest.json" "$work/out"'
 echo "1..$n"
 [ "$failed" = 0 ]

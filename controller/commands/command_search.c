@@ -42,26 +42,40 @@ static const char search_help[] =
     "  --mutation-sd X     its size, a share of the gene's range (default 0.1)\n"
     "  --crossover X       a child's chance of mixing two parents (default 0.5)\n"
     "  --contrast X        RMS contrast budget (default: median of the training images)\n"
-    "  --seed N            the searches and the simulated spikes (default 1)\n";
+    "  --seed N            the searches and the simulated spikes (default 1)\n"
+    "  --least             search for the least exciting image instead (the fitness is\n"
+    "                      minus the mean count), scored against the truly least exciting\n"
+    "                      natural training image at the budget and the cell's gray rate\n";
 
+/* user: the run's least flag (its fitness is minus the mean count). */
 static void show_event(const mei_search_event *e, void *user)
 {
-    (void)user;
+    int least = *(const int *)user;
     if (e->generation == e->generations)
-        fprintf(stderr, "searched %d of %d: %d generations, best mean count %.2f over %d "
+        fprintf(stderr, "searched %d of %d: %d generations, %s mean count %.2f over %d "
                         "showings\n", e->index + 1, e->count, e->generation,
-                (double)e->best.fitness, e->best.evaluations);
+                least ? "least" : "best", least ? -(double)e->best.fitness
+                                                : (double)e->best.fitness,
+                e->best.evaluations);
 }
 
 static float ratio(float a, float b) { return b > 0.0f ? a / b : NAN; }
 
-static void print_row(const mei_search_neuron *w)
+/* Whether the search's image truly did better than the natural image:
+ * above it, or below it for least. */
+static int beat_natural(const mei_search_neuron *w, int least)
 {
+    return least ? w->true_rate < w->natural : w->true_rate > w->natural;
+}
+
+static void print_row(const mei_search_neuron *w, int least)
+{
+    float other = least ? w->gray : w->optimum; /* least: no known optimum, the gray rate */
     printf("%6d %-18s %-8s %7d %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %4s %7d\n", w->neuron,
            sim_cell_type_name(w->type), sim_family_held_out(w->type) ? "held-out" : "tuning",
            w->trials, (double)w->true_rate, (double)w->first_rate, (double)w->natural,
-           (double)w->optimum, (double)ratio(w->true_rate, w->natural),
-           (double)ratio(w->true_rate, w->optimum), w->true_rate > w->natural ? "yes" : "no",
+           (double)other, (double)ratio(w->true_rate, w->natural),
+           (double)ratio(w->true_rate, other), beat_natural(w, least) ? "yes" : "no",
            w->trials_to_natural);
 }
 
@@ -76,6 +90,7 @@ static float median(const float *v, int n)
 /* One split's line: how many beat the natural image, the medians. */
 static void print_split(const mei_search_run *r, int held_out, const char *name)
 {
+    int least = r->c.least;
     float *nat = malloc((size_t)r->count * sizeof(float) * 3), *opt = nat + r->count;
     float *to = opt + r->count; /* trials to beat the natural image, where it was beaten */
     if (!nat)
@@ -85,14 +100,19 @@ static void print_split(const mei_search_run *r, int held_out, const char *name)
         const mei_search_neuron *w = &r->rows[j];
         if (sim_family_held_out(w->type) != held_out)
             continue;
-        beats += w->true_rate > w->natural;
+        beats += beat_natural(w, least);
         nat[n++] = ratio(w->true_rate, w->natural);
-        if (isfinite(ratio(w->true_rate, w->optimum)))
-            opt[m++] = ratio(w->true_rate, w->optimum);
+        float other = least ? w->gray : w->optimum;
+        if (isfinite(ratio(w->true_rate, other)))
+            opt[m++] = ratio(w->true_rate, other);
         if (w->trials_to_natural >= 0)
             to[k++] = (float)w->trials_to_natural;
     }
-    if (n)
+    if (n && least)
+        printf("%s: below the least exciting natural image for %d of %d; median "
+               "search/natural %.3f, search/gray %.3f; ", name, beats, n,
+               (double)median(nat, n), (double)median(opt, m));
+    else if (n)
         printf("%s: beats the best natural image for %d of %d; median search/natural %.3f, "
                "search/optimum %.3f; ", name, beats, n, (double)median(nat, n),
                (double)median(opt, m));
@@ -109,16 +129,24 @@ static void print_results(const mei_search_run *r)
     printf("\nground truth (expected spike counts of the simulated cells; every image at "
            "contrast %.4f, mean %.4f)\n", (double)r->budget.contrast,
            (double)r->budget.mean_luminance);
+    int least = r->c.least;
     printf("%6s %-18s %-8s %7s %8s %8s %8s %8s %8s %8s %4s %7s\n", "neuron", "type", "split",
-           "trials", "search", "first", "natural", "optimum", "s/nat", "s/opt", "beat",
-           "to-nat");
+           "trials", "search", "first", "natural", least ? "gray" : "optimum", "s/nat",
+           least ? "s/gray" : "s/opt", least ? "below" : "beat", "to-nat");
     for (int j = 0; j < r->count; j++)
-        print_row(&r->rows[j]);
-    printf("(search: the true rate of the search's best image; first: of the first "
-           "generation's truly best; natural: of the truly best natural training image at "
-           "the budget; optimum: exact for simple, complex and both conjunction types, "
-           "searched for the zoo's families; to-nat: trials until the search's best truly "
-           "beat the natural image, -1 never)\n");
+        print_row(&r->rows[j], least);
+    if (least)
+        printf("(search: the true rate of the search's least exciting image; first: of the "
+               "first generation's truly least exciting; natural: of the truly least exciting "
+               "natural training image at the budget; gray: the uniform mean-luminance image's "
+               "(a cell's baseline); to-nat: trials until the search's image truly went below "
+               "the natural image, -1 never)\n");
+    else
+        printf("(search: the true rate of the search's best image; first: of the first "
+               "generation's truly best; natural: of the truly best natural training image at "
+               "the budget; optimum: exact for simple, complex and both conjunction types, "
+               "searched for the zoo's families; to-nat: trials until the search's best truly "
+               "beat the natural image, -1 never)\n");
     print_split(r, 0, "tuning families");
     print_split(r, 1, "held-out families");
 }
@@ -165,7 +193,8 @@ int command_search(int argc, char **argv)
                       {"elites", 1, NULL},        {"primitives", 1, NULL},
                       {"mutation-rate", 1, NULL}, {"mutation-sd", 1, NULL},
                       {"crossover", 1, NULL},     {"contrast", 1, NULL},
-                      {"seed", 1, NULL},          {"split", 1, NULL}};
+                      {"seed", 1, NULL},          {"split", 1, NULL},
+                      {"least", 0, NULL}};
     if (cli_parse("search", argc, argv, o, COUNT(o)))
         return 2;
     const char *population = cli_get(o, COUNT(o), "population");
@@ -175,7 +204,8 @@ int command_search(int argc, char **argv)
                         "(see --help)\n");
         return 2;
     }
-    mei_search_config c = {.neurons = spec, .out_dir = out, .generations = 50, .repeats = 1};
+    mei_search_config c = {.neurons = spec, .out_dir = out, .generations = 50, .repeats = 1,
+                           .least = cli_get(o, COUNT(o), "least") != NULL};
     search_config_default(&c.search);
     if (read_options(o, COUNT(o), &c))
         return 2;
@@ -201,7 +231,7 @@ int command_search(int argc, char **argv)
     c.data_dir = dir;
     mei_search_run *r = NULL;
     char err[CONTROLLER_ERR_SIZE];
-    int status = mei_search_run_all(&r, &c, show_event, NULL, err);
+    int status = mei_search_run_all(&r, &c, show_event, &c.least, err);
     if (status)
         fprintf(stderr, "inception search: %s\n", err);
     else {

@@ -129,19 +129,20 @@ static int load(run_state *s, char *err)
 
 /* One generation's trials: each image shown `repeats` times to the cell,
  * Poisson counts around its true rate (as the virtual rig draws them); the
- * fitness is the mean count. Returns the truly best image's rate. */
+ * fitness is the mean count (minus it for least: the search maximizes).
+ * Returns the truly best image's rate (least: the lowest). */
 static float show_generation(run_state *s, int neuron, int n, model_rng *spikes)
 {
-    int repeats = s->r->c.repeats;
+    int repeats = s->r->c.repeats, least = s->r->c.least;
     sim_population_rates(s->pop, s->images, n, s->rates);
-    float top = 0.0f;
+    float top = least ? INFINITY : 0.0f;
     for (int i = 0; i < n; i++) {
         float rate = s->rates[(size_t)i * s->N + neuron];
         double sum = 0.0;
         for (int k = 0; k < repeats; k++)
             sum += model_rng_poisson(spikes, rate);
-        s->fitness[i] = (float)(sum / repeats);
-        top = rate > top ? rate : top;
+        s->fitness[i] = (float)(least ? -sum / repeats : sum / repeats);
+        top = least ? fminf(top, rate) : fmaxf(top, rate);
     }
     return top;
 }
@@ -170,7 +171,9 @@ static int search_neuron(run_state *s, int j, char *err)
     search *se;
     if (search_create(&se, &sc, err))
         return 1;
-    *row = (mei_search_neuron){.neuron = neuron, .type = truth->type, .natural = truth->natural,
+    int least = r->c.least;
+    *row = (mei_search_neuron){.neuron = neuron, .type = truth->type,
+                               .natural = least ? truth->natural_least : truth->natural,
                                .trials_to_natural = -1, .seed = sc.seed};
     mei_search_event e = {.index = j, .count = r->count, .generations = r->c.generations};
     float *best = r->best + (size_t)j * r->P;
@@ -187,15 +190,17 @@ static int search_neuron(run_state *s, int j, char *err)
         search_best(se, best, &e.best);
         /* What the search would hand over now, scored by the truth (which
          * the search never sees). */
-        if (row->trials_to_natural < 0 && true_rate(s, neuron, best) > row->natural)
+        float now = row->trials_to_natural < 0 ? true_rate(s, neuron, best) : NAN;
+        if (least ? now < row->natural : now > row->natural)
             row->trials_to_natural = row->trials;
         e.generation = g + 1;
         if (s->fn)
             s->fn(&e, s->user);
     }
-    row->fitness = e.best.fitness;
+    row->fitness = least ? -e.best.fitness : e.best.fitness; /* a mean count either way */
     row->evaluations = e.best.evaluations;
-    row->true_rate = stimulus_truth_score(s->truth, j, STIMULUS_KIND_MEI, best);
+    row->true_rate = stimulus_truth_score(s->truth, j,
+                                          least ? STIMULUS_KIND_LEAST : STIMULUS_KIND_MEI, best);
     search_destroy(se);
     return 0;
 }
@@ -222,6 +227,7 @@ static void manifest_neuron(json_out *o, json_t *list, const mei_search_run *r, 
     json_out_int(o, s, "index", j);
     json_out_int(o, s, "neuron", w->neuron);
     json_out_text(o, s, "kind", "search");
+    json_out_text(o, s, "direction", r->c.least ? "least" : "most");
     json_out_text(o, s, "file", file);
     json_out_text(o, s, "cell_type", sim_cell_type_name(w->type));
     json_out_real(o, s, "contrast", stimulus_rms_contrast(x, r->P));
@@ -231,12 +237,14 @@ static void manifest_neuron(json_out *o, json_t *list, const mei_search_run *r, 
     json_out_real(o, s, "fitness", w->fitness);
     json_out_int(o, s, "evaluations", w->evaluations);
     json_out_real(o, s, "true_response", w->true_rate);
-    json_out_real(o, s, "true_best_natural", w->natural);
+    json_out_real(o, s, r->c.least ? "true_least_natural" : "true_best_natural", w->natural);
     json_out_real_or_null(o, s, "true_optimum", w->optimum);
+    json_out_real(o, s, "true_gray", w->gray);
+    const char *to = r->c.least ? "trials_to_go_below_natural" : "trials_to_beat_natural";
     if (w->trials_to_natural >= 0)
-        json_out_int(o, s, "trials_to_beat_natural", w->trials_to_natural);
+        json_out_int(o, s, to, w->trials_to_natural);
     else
-        json_out_null(o, s, "trials_to_beat_natural");
+        json_out_null(o, s, to);
 }
 
 static void manifest_settings(json_out *o, const mei_search_run *r)
@@ -314,8 +322,11 @@ static int run(run_state *s, char *err)
             return 1;
     if (stimulus_truth_finish(s->truth, err))
         return 1;
-    for (int j = 0; j < r->count; j++)
-        r->rows[j].optimum = stimulus_truth_row(s->truth, j)->optimum;
+    for (int j = 0; j < r->count; j++) { /* known once the truth is finished */
+        const truth_row *t = stimulus_truth_row(s->truth, j);
+        r->rows[j].optimum = r->c.least ? NAN : t->optimum; /* the most exciting one's */
+        r->rows[j].gray = t->gray;
+    }
     return write_files(r, err);
 }
 

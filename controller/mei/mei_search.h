@@ -5,7 +5,8 @@
  * spike counts drawn from the simulated cell's true rate as the virtual rig
  * draws them; then the best image's true response is compared with the
  * truly best natural training image at the same budget and with the cell's
- * known optimum (stimulus_truth). Writes each neuron's best image as a PNG,
+ * known optimum (stimulus_truth); run downhill (least), with the truly least
+ * exciting natural image and the cell's gray rate. Writes each neuron's best image as a PNG,
  * stimuli.npy and manifest.json.
  *
  * Nothing here prints: progress goes to an event callback, a failure is a
@@ -30,19 +31,26 @@ typedef struct mei_search_config {
     int generations;
     int repeats;          /* trials per image and generation; the fitness is their mean count */
     float contrast;       /* > 0: the budget's contrast, else the training images' median */
+    int least;            /* 1: search for the least exciting image (the fitness is minus
+                             the mean count), scored against the truly least exciting
+                             natural training image at the budget */
 } mei_search_config;
 
 /* One neuron's outcome: the search's side (what it saw) and the truth's. */
 typedef struct mei_search_neuron {
     int neuron, type;     /* type: sim_cell_type */
     int trials;           /* images shown × repeats, all generations */
-    float fitness;        /* the best image's mean count over its evaluations */
+    float fitness;        /* the best image's mean count over its evaluations (least too) */
     int evaluations;      /* generations that showed it */
     float true_rate;      /* its expected count (the simulated cell's rate) */
     float first_rate;     /* the true rate of the first generation's truly best image */
-    float natural;        /* the truly best natural training image's, at the budget */
-    float optimum;        /* the cell's optimum (stimulus_truth: exact or searched) */
-    int trials_to_natural; /* trials until the search's best truly beat the natural (-1: never) */
+    float natural;        /* the truly best natural training image's, at the budget (least:
+                             the truly least exciting one's) */
+    float optimum;        /* the cell's optimum (stimulus_truth: exact or searched; NaN for
+                             least: unknown) */
+    float gray;           /* the uniform mean-luminance image's: the cell's baseline */
+    int trials_to_natural; /* trials until the search's best truly beat the natural, went
+                              below it for least (-1: never) */
     uint64_t seed;        /* the search's */
 } mei_search_neuron;
 

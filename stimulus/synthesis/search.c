@@ -368,12 +368,18 @@ int search_tell(search *s, const float *fitness, char *err)
  * all the trials behind it. Why: with one trial per showing at a few spikes,
  * the Poisson noise outweighs the differences between the elites, and the
  * highest mean is often a lucky one (docs/search.md); an elite shown more
- * often has a tighter bound and wins a near tie. */
+ * often has a tighter bound and wins a near tie. A fitness may be minus a
+ * count (a search for the least exciting image): the variance is the count's,
+ * |mean|. A mean of no spikes is no certainty either: the variance is never
+ * taken below one spike's over the trials (without that floor a search for
+ * the least exciting image hands over an image that drew no spike in its few
+ * showings, however high its rate). */
 static double lower_bound(const search *s, const individual *ind)
 {
     double m = mean_fitness(ind);
     double trials = (double)ind->evaluations * s->c.trials_per_fitness;
-    return m - sqrt((m > 0.0 ? m : 0.0) / trials);
+    double variance = fabs(m), floor = 1.0 / trials;
+    return m - sqrt((variance > floor ? variance : floor) / trials);
 }
 
 /* The best so far: of the elites (the population's first `elites`, ranked,
