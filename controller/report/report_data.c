@@ -13,6 +13,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 /* A closed-loop kind by name; -1 for any other kind or text. */
@@ -242,18 +243,31 @@ static int gather_test_metrics(session_data *d, const record_evaluation *e)
     return 0;
 }
 
-/* The ground truth's baseline summary (neuron -1, run_evaluate.c's
- * record_baseline_least); a resumed evaluation's later records win. */
-static void gather_baseline_truth(session_data *d, const record_evaluation *e)
+/* The ground truth's session-wide summaries (neuron -1, RECORD.md) the
+ * report shows: the search phase's (run_search.c) and the baseline cells'
+ * (run_evaluate.c's record_baseline_least); a resumed evaluation's later
+ * records win. */
+static const struct {
+    const char *kind;
+    size_t field; /* offsetof(session_data, a double) */
+} summary_fields[] = {
+    {"truth_median_ratio_search_over_best_natural", offsetof(session_data, search_truth_median)},
+    {"truth_targets_search_beats_best_natural", offsetof(session_data, search_truth_beats_natural)},
+    {"truth_targets_search_beats_mei", offsetof(session_data, search_truth_beats_mei)},
+    {"truth_targets_baseline_scored", offsetof(session_data, truth_baseline_scored)},
+    {"truth_targets_baseline_least_below_least_natural_training",
+     offsetof(session_data, truth_baseline_least_below)},
+    {"truth_median_ratio_baseline_least_over_least_natural_training",
+     offsetof(session_data, truth_baseline_median)},
+};
+
+static void gather_summary(session_data *d, const record_evaluation *e)
 {
     if (e->neuron >= 0)
         return;
-    if (!strcmp(e->kind, "truth_targets_baseline_scored"))
-        d->truth_baseline_scored = e->mean;
-    else if (!strcmp(e->kind, "truth_targets_baseline_least_below_least_natural_training"))
-        d->truth_baseline_least_below = e->mean;
-    else if (!strcmp(e->kind, "truth_median_ratio_baseline_least_over_least_natural_training"))
-        d->truth_baseline_median = e->mean;
+    for (size_t i = 0; i < sizeof summary_fields / sizeof *summary_fields; i++)
+        if (!strcmp(e->kind, summary_fields[i].kind))
+            *(double *)((char *)d + summary_fields[i].field) = e->mean;
 }
 
 static int gather_evaluation(session_data *d, const record_view *v)
@@ -264,7 +278,7 @@ static int gather_evaluation(session_data *d, const record_view *v)
         return 0;
     int status = !strcmp(e.kind, "test_metrics") ? gather_test_metrics(d, &e)
                                                  : report_gather_search_evaluation(d, &e);
-    gather_baseline_truth(d, &e);
+    gather_summary(d, &e);
     int k = kind_index(e.kind);
     target_summary *t = k < 0 || status ? NULL : find_target(d, e.neuron, 1);
     if (k >= 0 && !status && !t)

@@ -52,15 +52,8 @@ int report_gather_search_image(session_data *d, const record_stimulus *st)
  * and the best natural training image's, and the truth's summaries. */
 int report_gather_search_evaluation(session_data *d, const record_evaluation *e)
 {
-    if (e->neuron < 0) {
-        if (!strcmp(e->kind, "truth_median_ratio_search_over_best_natural"))
-            d->search_truth_median = e->mean;
-        else if (!strcmp(e->kind, "truth_targets_search_beats_best_natural"))
-            d->search_truth_beats_natural = e->mean;
-        else if (!strcmp(e->kind, "truth_targets_search_beats_mei"))
-            d->search_truth_beats_mei = e->mean;
+    if (e->neuron < 0) /* the truth's summaries: report_data.c's gather_summary */
         return 0;
-    }
     static const char *const kinds[] = {"search_best_stimulus", "search_best_mean",
                                          "truth_search_best", "truth_mei",
                                          "truth_best_natural_training"};
