@@ -6,21 +6,25 @@ stimulus of kind "search" at the contrast budget; the elites of a generation
 (4, or half a population under 8) are images of the one before with means no
 lower than any other's there (an image's fitness: the mean over the
 generations that showed it of its target's mean count over its unflagged
-trials); the image handed over is an elite of the last generation with the
-highest lower bound mean − sqrt(mean / (showings × repeats)), and its
-recorded mean is that image's.
+trials; search.direction least: minus it); the image handed over is an
+elite of the last generation with the highest lower bound f − sqrt(max(|f|,
+1 / n) / n) of its fitness f over its n = showings × repeats trials, and its
+recorded mean is that image's mean count.
 
 With the virtual rig, the handed-over image's true response is recorded per
 target (truth_search_best) beside the MEI's (truth_mei) and the truly best
 natural training image's at the budget (truth_best_natural_training), and
 the summaries (neuron -1) are those per-target values counted; the terminal
-prints them.
+prints them. A least search is set beside the least exciting input
+(truth_least) and the truly least exciting natural training image
+(truth_least_natural_training), counted below them.
 
-check_search(by, check, targets, generations, population, repeats, out): `by`
-the records by type, `check` the caller's TAP check, `out` the text
-`inception run` printed.
+check_search(by, check, targets, generations, population, repeats, out,
+least): `by` the records by type, `check` the caller's TAP check, `out` the
+text `inception run` printed, `least` whether the protocol's
+search.direction is least.
 
-check_search_report(by, check, session, population): the report's section
+check_search_report(by, check, session, population, least): the report's section
 (docs/report.md, "Model-free search"): one curve per target, its numbers
 (search_curve.csv) recomputed from the record, and the gallery's images
 decoded (PNG as its specification defines it) and compared with the
@@ -38,7 +42,8 @@ def elites_of(population):
     return 4 if population >= 8 else population // 2
 
 
-def check_search(by, check, targets, generations, population, repeats, out):
+def check_search(by, check, targets, generations, population, repeats, out, least=False):
+    sign = -1.0 if least else 1.0  # the fitness: sign × the mean count
     phases = [(p["phase"], p["event"]) for p in by.get("phase", [])]
     i = phases.index(("closed_loop", "end")) if ("closed_loop", "end") in phases else -1
     check(i >= 0 and phases[i + 1:i + 4] == [("search", "begin"), ("search", "end"),
@@ -94,6 +99,7 @@ def check_search(by, check, targets, generations, population, repeats, out):
                 c = [tr["counts"][t] for tr in trials
                      if tr["image_id"] == s["stimulus_id"] and tr["flags"] == 0]
                 means.append(sum(c) / len(c) if c else None)
+            means = [None if v is None else sign * v for v in means]  # fitness
             lowest = min(v for v in means if v is not None)
             means = [lowest if v is None else v for v in means]
             history = [(history[i] if i < len(history) else []) + [means[i]]
@@ -105,28 +111,68 @@ def check_search(by, check, targets, generations, population, repeats, out):
                     [s["pixels_sha256"] for s in gens[g + 1][:elites]]
                 history = [history[i] for i in order]
         # The hand-over: of the last ranking's elites, the first with the
-        # highest mean − sqrt(mean / (showings × repeats)).
-        bounds = [cum[i] - math.sqrt(max(cum[i], 0.0) / (len(history[i]) * repeats))
-                  for i in order]
+        # highest f − sqrt(max(|f|, 1 / n) / n), n = showings × repeats.
+        def bound(f, n):
+            return f - math.sqrt(max(abs(f), 1.0 / n) / n)
+        bounds = [bound(cum[i], len(history[i]) * repeats) for i in order]
         pick = order[bounds.index(max(bounds))]
         handed = ids.get(int(best.get(t, -1)))
         # Means of counts over a few trials: float32 in the search, doubles
         # here; 1e-4 is far above that rounding and far below a count's step.
         best_ok &= handed is not None and \
             handed["pixels_sha256"] == gens[-1][pick]["pixels_sha256"] and \
-            abs(best_mean.get(t, math.nan) - cum[pick]) <= 1e-4
+            abs(best_mean.get(t, math.nan) - sign * cum[pick]) <= 1e-4
     check(elites_ok, "each generation's first %d images are the last one's %d with the highest "
           "mean counts over all their showings, in rank order" % (elites, elites))
     check(best_ok, "each target's handed-over image is the last ranking's elite with the "
           "highest lower bound, its recorded mean its mean count")
+    if least:
+        check_truth_least(by, check, targets, neurons, out)
+    else:
+        check_truth_most(by, check, targets, neurons, out)
 
-    per_target = {}
-    summary = {}
+
+def truth_of(by):
+    per_target, summary = {}, {}
     for e in by.get("evaluation", []):
         if e["neuron"] >= 0:
             per_target.setdefault(e["neuron"], {})[e["kind"]] = e["mean"]
         else:
             summary[e["kind"]] = e["mean"]
+    return per_target, summary
+
+
+def check_truth_least(by, check, targets, neurons, out):
+    """The least search's ground truth: below the truly least exciting
+    natural training image and the least exciting input (NaN where none was
+    made: never below)."""
+    per_target, summary = truth_of(by)
+    truth = [(per_target[t].get("truth_search_best", math.nan),
+              per_target[t].get("truth_least_natural_training", math.nan),
+              per_target[t].get("truth_least", math.nan)) for t in neurons]
+    below_natural = sum(s < nat for s, nat, _ in truth)
+    below_least = sum(s < least for s, _, least in truth)
+    ratios = [s / nat for s, nat, _ in truth if nat > 0]
+    median = statistics.median(ratios) if ratios else math.nan
+    recorded = summary.get("truth_median_ratio_search_over_least_natural_training", math.nan)
+    check(len(truth) == targets and all(math.isfinite(v) and v >= 0 for row in truth for v in row[:2])
+          and summary.get("truth_targets_search_below_least_natural_training") == below_natural
+          and summary.get("truth_targets_search_below_least") == below_least and
+          abs(recorded - median) <= 1e-5 * max(1.0, abs(median)) and
+          "truth_median_ratio_search_over_best_natural" not in summary,
+          "the ground truth: the least search's image beside the least exciting input and the "
+          "least natural image per target, summaries recounted (below natural %d, least %d of "
+          "%d; median %.3f)" % (below_natural, below_least, len(truth), median))
+    line = ("ground truth: the search's least exciting image is below the least exciting "
+            "natural training image for %d of %d targets (median search / least natural "
+            "%.3f), below the least exciting input for %d of %d"
+            % (below_natural, targets, median, below_least, targets))
+    check(line in out, "the terminal prints it: " + line)
+
+
+def check_truth_most(by, check, targets, neurons, out):
+
+    per_target, summary = truth_of(by)
     truth = [(per_target[t].get("truth_search_best", math.nan),
               per_target[t].get("truth_best_natural_training", math.nan),
               per_target[t].get("truth_mei", math.nan)) for t in neurons]
@@ -201,7 +247,7 @@ def shows(rows, pixels):
                for y in range(len(rows)) for x in range(len(rows[0])))
 
 
-def check_search_report(by, check, session, population):
+def check_search_report(by, check, session, population, least=False):
     folder = os.path.join(session, "report")
     page = open(os.path.join(folder, "index.html")).read()
     stimuli = by.get("stimulus", [])
@@ -217,14 +263,16 @@ def check_search_report(by, check, session, population):
             counts.setdefault(t["image_id"], []).append(float(t["counts"][target_of[t["image_id"]]]))
     # The curve written from its definition: a target's n-th search stimulus
     # in record order is of generation n // population; per generation the
-    # highest mean of an image and the mean over all its trials.
+    # highest mean of an image (least: the lowest) and the mean over all its
+    # trials.
     want = []
     for n in neurons:
         images = [s["stimulus_id"] for s in search if s["neuron"] == n]
         for g in range(0, len(images), population):
             shown = [counts.get(i, []) for i in images[g:g + population]]
             trials = [c for cs in shown for c in cs]
-            best = max((sum(cs) / len(cs) for cs in shown if cs), default=math.nan)
+            best = (min if least else max)((sum(cs) / len(cs) for cs in shown if cs),
+                                           default=math.nan)
             want.append((n, g // population + 1, len(shown), len(trials), best,
                          sum(trials) / len(trials) if trials else math.nan))
     rows = []
@@ -239,7 +287,8 @@ def check_search_report(by, check, session, population):
                                for x, y in zip(a[4:], b[4:])) for a, b in zip(rows, want))
     curves = [n for n in neurons if 'src="search_curve_n%d.png"' % n in page and
               png_size(os.path.join(folder, "search_curve_n%d.png" % n)) == (400, 240)]
-    check("<h2>Model-free search</h2>" in page and curves == neurons and
+    heading = "<h2>Model-free search%s</h2>" % (": least exciting images" if least else "")
+    check(heading in page and curves == neurons and
           page.count('src="search_curve_n') == len(neurons) and close,
           "the report's search section: one curve per target (%d of %d), its %d points the "
           "record's best image and mean per generation" % (len(curves), len(neurons), len(rows)))
@@ -249,14 +298,16 @@ def check_search_report(by, check, session, population):
     closed = {(s["neuron"], s["kind"]): s["pixels"] for s in stimuli}
     tiles = 0
     for n in neurons:
-        for name, image in (("search", pixels.get(best.get(n))), ("mei", closed.get((n, "mei"))),
-                            ("best_natural", closed.get((n, "best_natural")))):
+        model, natural = ("least", "least_natural") if least else ("mei", "best_natural")
+        for name, image in (("search", pixels.get(best.get(n))), (model, closed.get((n, model))),
+                            (natural, closed.get((n, natural)))):
             path = os.path.join(folder, "search_n%d_%s.png" % (n, name))
             tiles += image is not None and os.path.exists(path) and \
                 'src="search_n%d_%s.png"' % (n, name) in page and shows(png_gray(path), image)
     check(tiles == 3 * len(neurons), "the report's search gallery: %d of %d images, each the "
-          "recorded one (the handed-over search image, MEI, best natural image) as drawn"
-          % (tiles, 3 * len(neurons)))
+          "recorded one (the handed-over search image, %s, %s image) as drawn"
+          % (tiles, 3 * len(neurons), "least exciting input" if least else "MEI",
+             "least natural" if least else "best natural"))
 
 
 def png_size(path):

@@ -10,9 +10,11 @@
 # (run_search_check.py the search), then a copy cut before its evaluation's
 # end and resumed (the baseline figures again). About 9 s, most of it the
 # display's frames. TAP output.
-# Arguments: the inception executable, the tests folder.
+# Arguments: the inception executable, the tests folder, the search's
+# direction (search.direction: most or least).
 inception=$1
 tests=$2
+direction=$3
 py=/usr/bin/python3
 . "$tests/tap.sh" # $work, removed at exit; tap_ports, tap_protocol
 # Ports from the process id, below the kernel's ephemeral range.
@@ -21,8 +23,8 @@ tap_protocol tiny "$work/kinds.yaml" $base \
     -e "s|  fraction_complex: 0.5|  fraction_complex: 0.2\n  fraction_surround: 0.3\n  baseline_rate: 5|" \
     -e "s|  controls: \[best_natural, gabor, rf\]|  controls: [best_natural]\n  kinds: [full, masked, surround, least, diverse, pattern]\n  diverse_count: 2\n  pattern_count: 2|" \
     -e "s|^  repeats: 1$|  repeats: 3|"
-printf 'search:\n  enabled: true\n  generations: 3\n  population_size: 6\n  repeats: 1\n  primitives: 2\n  seed: 4\n' \
-    >>"$work/kinds.yaml"
+printf 'search:\n  enabled: true\n  generations: 3\n  population_size: 6\n  repeats: 1\n  primitives: 2\n  seed: 4\n  direction: %s\n' \
+    "$direction" >>"$work/kinds.yaml"
 # The dummy driver (software rendering), as tests/test_run.sh.
 export SDL_VIDEODRIVER=dummy
 # Killed (SIGKILL) once the record holds 4 trials of the search phase's first
@@ -64,4 +66,4 @@ truncate -s "${end:-0}" "$work/cut/session.rec"
 "$inception" resume "$work/cut" >"$work/cut.out" 2>&1
 echo "# resumed the copy cut at byte ${end:-none} (the evaluation's end): exit $?"
 exec $py "$tests/run_kinds_check.py" "$work/session" 2 3 3 6 1 "$work/out" 2 2 5 \
-    "$work/cut" "$work/cut.out"
+    "$work/cut" "$work/cut.out" "$direction"

@@ -223,7 +223,13 @@ static int finish(const char *command, int status, const run_result *r, char *er
         printf("ground truth: the MEI beats the matched Gabor for %d of %d targets, the RF map "
                "for %d of %d\n", r->truth_beats_gabor, r->truth_scored, r->truth_beats_rf,
                r->truth_scored);
-    if (r->truth_search_scored > 0)
+    if (r->truth_search_scored > 0 && r->truth_search_least)
+        printf("ground truth: the search's least exciting image is below the least exciting "
+               "natural training image for %d of %d targets (median search / least natural "
+               "%.3f), below the least exciting input for %d of %d\n",
+               r->truth_search_beats_natural, r->truth_search_scored,
+               r->median_ratio_truth_search, r->truth_search_beats_mei, r->truth_search_scored);
+    else if (r->truth_search_scored > 0)
         printf("ground truth: the search's image beats the best natural training image for %d "
                "of %d targets (median search / best natural %.3f), the MEI for %d of %d\n",
                r->truth_search_beats_natural, r->truth_search_scored,

@@ -63,6 +63,7 @@ static const char *const mei_kinds[] = {"full", STIMULUS_KIND_NAME_MASKED,
 static const char *const stream_formats[] = {"native", "openephys", NULL};
 static const char *const modalities[] = {"image", "audio", NULL};
 static const char *const sound_sources[] = {"synthetic", "folder", NULL};
+static const char *const search_directions[] = {"most", "least", NULL};
 
 #define AT(field) offsetof(protocol, field)
 
@@ -270,6 +271,9 @@ static const setting_spec settings[] = {
      "the image space: localized Gabors summed per image"},
     {"search", "seed", T_U64, AT(search.seed), 0, 0, "1", NULL,
      "the search's choices (a stream per target)"},
+    {"search", "direction", T_ENUM, AT(search.direction), 0, 0, "most", search_directions,
+     "most: the image the target answers most; least: the one it answers least (compared "
+     "with the least exciting input and natural image)"},
 };
 
 #define SETTING_COUNT ((int)(sizeof settings / sizeof settings[0]))

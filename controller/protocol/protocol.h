@@ -209,7 +209,15 @@ typedef struct protocol_search {
     int repeats;         /* showings of each image per generation */
     int primitives;      /* Gabors summed per image: the image space */
     uint64_t seed;       /* the search's choices (each target a stream of it) */
+    int direction;       /* protocol_search_direction */
 } protocol_search;
+
+/* What the search looks for: the image the target answers most, or least
+ * (its fitness minus the mean count: the search maximizes). */
+typedef enum protocol_search_direction {
+    PROTOCOL_SEARCH_MOST = 0,
+    PROTOCOL_SEARCH_LEAST = 1,
+} protocol_search_direction;
 
 typedef struct protocol {
     int version;

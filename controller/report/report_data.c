@@ -140,6 +140,7 @@ static int gather_start(session_data *d, const record_view *v)
             d->search_population = p->search.population_size;
             d->search_generations = p->search.generations;
             d->search_repeats = p->search.repeats;
+            d->search_least = p->search.direction == PROTOCOL_SEARCH_LEAST;
         }
         protocol_destroy(p);
     }
@@ -254,6 +255,12 @@ static const struct {
     {"truth_median_ratio_search_over_best_natural", offsetof(session_data, search_truth_median)},
     {"truth_targets_search_beats_best_natural", offsetof(session_data, search_truth_beats_natural)},
     {"truth_targets_search_beats_mei", offsetof(session_data, search_truth_beats_mei)},
+    /* search.direction least: the same three (a session has one direction) */
+    {"truth_median_ratio_search_over_least_natural_training",
+     offsetof(session_data, search_truth_median)},
+    {"truth_targets_search_below_least_natural_training",
+     offsetof(session_data, search_truth_beats_natural)},
+    {"truth_targets_search_below_least", offsetof(session_data, search_truth_beats_mei)},
     {"truth_targets_baseline_scored", offsetof(session_data, truth_baseline_scored)},
     {"truth_targets_baseline_least_below_least_natural_training",
      offsetof(session_data, truth_baseline_least_below)},

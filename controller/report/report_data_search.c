@@ -22,6 +22,7 @@ static search_target *find_search_target(session_data *d, int64_t neuron, int cr
     t->neuron = neuron;
     t->best_id = -1;
     t->best_mean = t->truth_search = t->truth_mei = t->truth_natural = NAN;
+    t->truth_least = t->truth_least_natural = NAN;
     return t;
 }
 
@@ -49,14 +50,16 @@ int report_gather_search_image(session_data *d, const record_stimulus *st)
 
 /* The search phase's evaluations (RECORD.md): per target the image handed
  * over and its mean, with the virtual rig the ground truth beside the MEI's
- * and the best natural training image's, and the truth's summaries. */
+ * and the best natural training image's (a least search: the least exciting
+ * input's and least natural training image's), and the truth's summaries. */
 int report_gather_search_evaluation(session_data *d, const record_evaluation *e)
 {
     if (e->neuron < 0) /* the truth's summaries: report_data.c's gather_summary */
         return 0;
     static const char *const kinds[] = {"search_best_stimulus", "search_best_mean",
                                          "truth_search_best", "truth_mei",
-                                         "truth_best_natural_training"};
+                                         "truth_best_natural_training", "truth_least",
+                                         "truth_least_natural_training"};
     int known = 0;
     for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
         known |= !strcmp(e->kind, kinds[i]);
@@ -79,6 +82,10 @@ int report_gather_search_evaluation(session_data *d, const record_evaluation *e)
         t->truth_mei = e->mean;
     else if (!strcmp(e->kind, "truth_best_natural_training"))
         t->truth_natural = e->mean;
+    else if (!strcmp(e->kind, "truth_least"))
+        t->truth_least = e->mean;
+    else if (!strcmp(e->kind, "truth_least_natural_training"))
+        t->truth_least_natural = e->mean;
     return 0;
 }
 

@@ -90,6 +90,7 @@ typedef struct search_target {
     int64_t best_id; /* -1: no search_best_stimulus */
     double best_mean;
     double truth_search, truth_mei, truth_natural;
+    double truth_least, truth_least_natural; /* search.direction least: its comparisons */
     stimulus_image best; /* the handed-over image, read in the second pass */
 } search_target;
 
@@ -136,6 +137,8 @@ typedef struct session_data {
      * unknown), its images (sorted by id after the first pass) and targets,
      * whether it ended, and the ground truth's summaries (NaN absent). */
     int search_population, search_generations, search_repeats, search_ended;
+    int search_least; /* search.direction least: compared with the least exciting input and
+                         the least exciting natural image, "better" is lower */
     search_image *search_images;
     int search_image_count;
     size_t search_image_capacity;

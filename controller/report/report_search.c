@@ -1,7 +1,8 @@
 /* report_search.c: the model-free search's section (docs/search.md): per
  * target its curve over the generations against the closed loop's MEI and
- * best natural image, the image it handed over beside them, and the table
- * of the recorded (and, with the virtual rig, true) comparisons. */
+ * best natural image (a least search: its least exciting input and least
+ * natural image), the image it handed over beside them, and the table of
+ * the recorded (and, with the virtual rig, true) comparisons. */
 #include "report_internal.h"
 
 #include <float.h>
@@ -11,13 +12,35 @@
 
 /* ---- The model-free search ---- */
 
+/* What the search is set beside: the MEI and the best natural image, or
+ * for a least search (search.direction least) the least exciting input and
+ * the least exciting natural image, where better is lower. */
+typedef struct search_view {
+    int least;
+    int model_kind, natural_kind;            /* the closed loop's kinds */
+    const char *model_name, *natural_name;   /* their stimulus kind names */
+    const char *model_label, *natural_label; /* on the page */
+    const char *better;                      /* "above" or "below" */
+} search_view;
+
+static search_view search_view_of(const session_data *d)
+{
+    if (d->search_least)
+        return (search_view){1, STIMULUS_KIND_LEAST, STIMULUS_KIND_LEAST_NATURAL,
+                             STIMULUS_KIND_NAME_LEAST, STIMULUS_KIND_NAME_LEAST_NATURAL,
+                             "least exciting input", "least natural", "below"};
+    return (search_view){0, KIND_MEI, STIMULUS_KIND_BEST_NATURAL, STIMULUS_KIND_NAME_MEI,
+                         STIMULUS_KIND_NAME_BEST_NATURAL, "MEI", "best natural", "above"};
+}
+
 #define SEARCH_CURVE_WIDTH 400
 #define SEARCH_CURVE_HEIGHT 240
 
 /* One target's search over its generations (0-based index): the mean count
  * of the generation's best image (the highest mean over its unflagged
- * trials there) and the mean over all the generation's unflagged trials of
- * the target; NaN where a generation has none. */
+ * trials there; a least search's: the lowest) and the mean over all the
+ * generation's unflagged trials of the target; NaN where a generation has
+ * none. */
 typedef struct search_curve {
     int generations;
     double *x, *best, *mean;
@@ -29,8 +52,9 @@ static void search_curve_free(search_curve *c)
     free(c->x), free(c->best), free(c->mean), free(c->images), free(c->trials);
 }
 
-static int search_curve_make(const session_data *d, int64_t neuron, search_curve *c)
+static int search_curve_make(const session_data *d, int64_t neuron, int least, search_curve *c)
 {
+    double sign = least ? -1.0 : 1.0; /* the best is the highest of sign × mean */
     memset(c, 0, sizeof *c);
     int64_t last = -1;
     for (int i = 0; i < d->search_image_count; i++)
@@ -54,18 +78,19 @@ static int search_curve_make(const session_data *d, int64_t neuron, search_curve
         c->images[g]++;
         c->trials[g] += s->trials;
         c->mean[g] += s->sum;
-        if (s->trials > 0 && s->sum / (double)s->trials > c->best[g])
-            c->best[g] = s->sum / (double)s->trials;
+        if (s->trials > 0 && sign * s->sum / (double)s->trials > c->best[g])
+            c->best[g] = sign * s->sum / (double)s->trials;
     }
     for (int g = 0; g < n; g++) {
         c->mean[g] = c->trials[g] ? c->mean[g] / (double)c->trials[g] : NAN;
-        c->best[g] = isfinite(c->best[g]) ? c->best[g] : NAN;
+        c->best[g] = isfinite(c->best[g]) ? sign * c->best[g] : NAN;
     }
     return 0;
 }
 
 /* The curve with the target's best natural image's and MEI's recorded
- * means as horizontal lines (NaN: not recorded, not drawn). */
+ * means (a least search: the least natural image's and least exciting
+ * input's) as horizontal lines (NaN: not recorded, not drawn). */
 static int search_curve_figure(report_output *o, const search_curve *cv, double natural,
                                double mei, const char *name)
 {
@@ -134,18 +159,19 @@ static void search_count_check(report_output *o, const session_data *d, const se
 
 /* One target's row: its curve, then the image the search handed over, its
  * MEI and its best natural image. */
-static int search_row(report_output *o, const session_data *d, const search_target *t,
-                      FILE *data)
+static int search_row(report_output *o, const session_data *d, const search_view *v,
+                      const search_target *t, FILE *data)
 {
     int64_t repeats = 0;
-    const stats_interval *nat = report_closed_loop_interval(d, t->neuron, STIMULUS_KIND_BEST_NATURAL,
-                                                     &repeats);
-    const stats_interval *mei = report_closed_loop_interval(d, t->neuron, KIND_MEI, &repeats);
+    const stats_interval *nat = report_closed_loop_interval(d, t->neuron, v->natural_kind,
+                                                            &repeats);
+    const stats_interval *mei = report_closed_loop_interval(d, t->neuron, v->model_kind,
+                                                            &repeats);
     char name[96], note[96];
     fprintf(o->html, "<tr><th>neuron %lld</th>", (long long)t->neuron);
     if (d->search_population > 0) {
         search_curve cv;
-        int status = search_curve_make(d, t->neuron, &cv)
+        int status = search_curve_make(d, t->neuron, v->least, &cv)
                          ? controller_fail(o->err, "out of memory for the search's curve")
                          : 0;
         snprintf(name, sizeof name, "search_curve_n%lld.png", (long long)t->neuron);
@@ -165,9 +191,10 @@ static int search_row(report_output *o, const session_data *d, const search_targ
         const char *file, *label;
         const stats_interval *recorded;
     } cells[3] = {{t->best.pixels ? &t->best : NULL, "search", "search (handed over)", NULL},
-                  {report_closed_loop_stimulus(d, t->neuron, STIMULUS_KIND_NAME_MEI), "mei", "MEI", mei},
-                  {report_closed_loop_stimulus(d, t->neuron, STIMULUS_KIND_NAME_BEST_NATURAL),
-                   "best_natural", "best natural", nat}};
+                  {report_closed_loop_stimulus(d, t->neuron, v->model_name), v->model_name,
+                   v->model_label, mei},
+                  {report_closed_loop_stimulus(d, t->neuron, v->natural_name), v->natural_name,
+                   v->natural_label, nat}};
     for (int i = 0; i < 3; i++) {
         if (!cells[i].image) {
             fprintf(o->html, "<td>%s: not in this record</td>", cells[i].label);
@@ -184,16 +211,17 @@ static int search_row(report_output *o, const session_data *d, const search_targ
     return 0;
 }
 
-/* A ratio cell: a / b where both are finite and b > 0. */
-static void ratio_cell(FILE *f, double a, double b, int *above, int *compared, double *ratios,
-                       int *ratio_count)
+/* A ratio cell: a / b where both are finite and b > 0; `better` counts a
+ * above b (below for a least search). */
+static void ratio_cell(FILE *f, int least, double a, double b, int *better, int *compared,
+                       double *ratios, int *ratio_count)
 {
     if (!isfinite(a) || !isfinite(b)) {
         fprintf(f, "<td>&ndash;</td>");
         return;
     }
     (*compared)++;
-    *above += a > b;
+    *better += least ? a < b : a > b;
     if (b > 0) {
         ratios[(*ratio_count)++] = a / b;
         fprintf(f, "<td>%.3g</td>", a / b);
@@ -212,7 +240,7 @@ static void mean_cell(FILE *f, double mean, int64_t repeats, int with_repeats)
         fprintf(f, "<td>%.3g</td>", mean);
 }
 
-/* "above for A of N (median ratio R)", or that none could be compared. */
+/* "WHAT for A of N (median ratio R)", or that none could be compared. */
 static void ratio_summary(FILE *f, const char *what, int above, int compared,
                           const double *ratios, int ratio_count)
 {
@@ -229,9 +257,10 @@ static void ratio_summary(FILE *f, const char *what, int above, int compared,
 }
 
 /* The recorded comparison of the search's image with the best natural image
- * and the MEI per target, and the ground truth's where the record has it. */
-static int search_table(report_output *o, const session_data *d, const search_target **shown,
-                        int n)
+ * and the MEI per target (a least search: the least natural image and the
+ * least exciting input), and the ground truth's where the record has it. */
+static int search_table(report_output *o, const session_data *d, const search_view *v,
+                        const search_target **shown, int n)
 {
     FILE *f = o->html;
     int truth = 0;
@@ -242,56 +271,66 @@ static int search_table(report_output *o, const session_data *d, const search_ta
         return controller_fail(o->err, "out of memory");
     double *r_nat = ratios, *r_mei = ratios + n + 1, *t_nat = ratios + 2 * (n + 1),
            *t_mei = ratios + 3 * (n + 1);
-    int counts[4][3] = {{0}}; /* per comparison: above, compared, ratios */
+    int counts[4][3] = {{0}}; /* per comparison: better, compared, ratios */
     fprintf(f, "<table class=\"numbers\"><tr><th>neuron</th><th>search: recorded mean</th>"
-               "<th>MEI: mean (repeats)</th><th>best natural: mean (repeats)</th>"
-               "<th>search / best natural</th><th>search / MEI</th>");
+               "<th>%s: mean (repeats)</th><th>%s: mean (repeats)</th>"
+               "<th>search / %s</th><th>search / %s</th>",
+            v->model_label, v->natural_label, v->natural_label, v->model_label);
     if (truth)
-        fprintf(f, "<th>truth: search</th><th>truth: MEI</th><th>truth: best natural training "
-                   "image</th><th>truth: search / best natural</th><th>truth: search / MEI</th>");
+        fprintf(f, "<th>truth: search</th><th>truth: %s</th><th>truth: %s training "
+                   "image</th><th>truth: search / %s</th><th>truth: search / %s</th>",
+                v->model_label, v->natural_label, v->natural_label, v->model_label);
     fprintf(f, "</tr>\n");
     for (int i = 0; i < n; i++) {
         const search_target *t = shown[i];
         int64_t nat_repeats = 0, mei_repeats = 0;
-        const stats_interval *nat = report_closed_loop_interval(d, t->neuron, STIMULUS_KIND_BEST_NATURAL,
-                                                         &nat_repeats);
-        const stats_interval *mei = report_closed_loop_interval(d, t->neuron, KIND_MEI, &mei_repeats);
+        const stats_interval *nat =
+            report_closed_loop_interval(d, t->neuron, v->natural_kind, &nat_repeats);
+        const stats_interval *mei =
+            report_closed_loop_interval(d, t->neuron, v->model_kind, &mei_repeats);
         double nat_mean = nat ? nat->mean : NAN, mei_mean = mei ? mei->mean : NAN;
+        double truth_model = v->least ? t->truth_least : t->truth_mei;
+        double truth_natural = v->least ? t->truth_least_natural : t->truth_natural;
         fprintf(f, "<tr><td>%lld</td>", (long long)t->neuron);
         mean_cell(f, t->best_mean, 0, 0);
         mean_cell(f, mei_mean, mei_repeats, 1);
         mean_cell(f, nat_mean, nat_repeats, 1);
-        ratio_cell(f, t->best_mean, nat_mean, &counts[0][0], &counts[0][1], r_nat, &counts[0][2]);
-        ratio_cell(f, t->best_mean, mei_mean, &counts[1][0], &counts[1][1], r_mei, &counts[1][2]);
+        ratio_cell(f, v->least, t->best_mean, nat_mean, &counts[0][0], &counts[0][1], r_nat,
+                   &counts[0][2]);
+        ratio_cell(f, v->least, t->best_mean, mei_mean, &counts[1][0], &counts[1][1], r_mei,
+                   &counts[1][2]);
         if (truth) {
             mean_cell(f, t->truth_search, 0, 0);
-            mean_cell(f, t->truth_mei, 0, 0);
-            mean_cell(f, t->truth_natural, 0, 0);
-            ratio_cell(f, t->truth_search, t->truth_natural, &counts[2][0], &counts[2][1], t_nat,
-                       &counts[2][2]);
-            ratio_cell(f, t->truth_search, t->truth_mei, &counts[3][0], &counts[3][1], t_mei,
-                       &counts[3][2]);
+            mean_cell(f, truth_model, 0, 0);
+            mean_cell(f, truth_natural, 0, 0);
+            ratio_cell(f, v->least, t->truth_search, truth_natural, &counts[2][0],
+                       &counts[2][1], t_nat, &counts[2][2]);
+            ratio_cell(f, v->least, t->truth_search, truth_model, &counts[3][0], &counts[3][1],
+                       t_mei, &counts[3][2]);
         }
         fprintf(f, "</tr>\n");
     }
+    char what[96], than_model[96];
+    snprintf(what, sizeof what, "the search's image %s the %s image", v->better, v->natural_label);
+    snprintf(than_model, sizeof than_model, "%s the %s", v->better, v->model_label);
     fprintf(f, "</table>\n<p class=\"caption\">Recorded: ");
-    ratio_summary(f, "the search's image above the best natural image", counts[0][0],
-                  counts[0][1], r_nat, counts[0][2]);
+    ratio_summary(f, what, counts[0][0], counts[0][1], r_nat, counts[0][2]);
     fprintf(f, "; ");
-    ratio_summary(f, "above the MEI", counts[1][0], counts[1][1], r_mei, counts[1][2]);
+    ratio_summary(f, than_model, counts[1][0], counts[1][1], r_mei, counts[1][2]);
     fprintf(f, ". The search's mean is its handed-over image's (<code>search_best_mean</code>: its "
-               "mean count over the generations that showed it), the highest of many noisy means "
-               "and so biased upward (the winner's curse); the MEI's and the best natural "
+               "mean count over the generations that showed it), the %s of many noisy means "
+               "and so biased %s (the winner's curse); the %s's and the %s "
                "image's are the closed loop's repeats, chosen by the model before they were "
-               "shown.");
+               "shown.", v->least ? "lowest" : "highest", v->least ? "downward" : "upward",
+            v->model_label, v->natural_label);
     if (truth) {
         fprintf(f, " Ground truth (the virtual rig's simulated cells' expected responses, as "
-                   "the evaluation recorded them; the natural image is the truly best natural "
-                   "training image at the contrast budget): ");
-        ratio_summary(f, "the search's image above the best natural image", counts[2][0],
-                      counts[2][1], t_nat, counts[2][2]);
+                   "the evaluation recorded them; the natural image is the truly %s natural "
+                   "training image at the contrast budget): ",
+                v->least ? "least exciting" : "best");
+        ratio_summary(f, what, counts[2][0], counts[2][1], t_nat, counts[2][2]);
         fprintf(f, "; ");
-        ratio_summary(f, "above the MEI", counts[3][0], counts[3][1], t_mei, counts[3][2]);
+        ratio_summary(f, than_model, counts[3][0], counts[3][1], t_mei, counts[3][2]);
         if (isfinite(d->search_truth_beats_natural) && isfinite(d->search_truth_beats_mei) &&
             isfinite(d->search_truth_median))
             fprintf(f, " (the run's own count: %.0f and %.0f, median ratio %.3g)",
@@ -328,7 +367,9 @@ int report_section_search(report_output *o, const session_data *d)
         free(shown);
         return 0; /* no search in this session: no section */
     }
-    fprintf(o->html, "<h2>Model-free search</h2>\n");
+    fprintf(o->html, "<h2>Model-free search%s</h2>\n",
+            d->search_least ? ": least exciting images" : "");
+    search_view view = search_view_of(d);
     if (!n) {
         free(shown);
         report_html_missing(
@@ -359,22 +400,25 @@ int report_section_search(report_output *o, const session_data *d)
     if (!status)
         fprintf(o->html, "<table class=\"gallery\">\n");
     for (int i = 0; !status && i < n; i++)
-        status = search_row(o, d, shown[i], data);
+        status = search_row(o, d, &view, shown[i], data);
     if (!status) {
         fprintf(o->html, "</table>\n<p class=\"caption\">Each row: one target neuron. The figure: "
                          "per generation (x), the mean recorded count of the generation's best "
-                         "image (blue: the highest mean over its unflagged trials there, biased "
-                         "upward as the largest of many noisy means) and the mean over all the "
+                         "image (blue: the %s mean over its unflagged trials there, biased "
+                         "%s as the %s of many noisy means) and the mean over all the "
                          "generation's unflagged trials (orange), with the target's recorded "
-                         "mean responses to its best natural image (gray line) and its MEI "
+                         "mean responses to its %s image (gray line) and its %s "
                          "(red line) in the closed loop. Then the image the search handed over, "
-                         "the MEI and the best natural image as presented.</p>\n");
+                         "the %s and the %s image as presented.</p>\n",
+                view.least ? "lowest" : "highest", view.least ? "downward" : "upward",
+                view.least ? "smallest" : "largest", view.natural_label, view.model_label,
+                view.model_label, view.natural_label);
     }
     if (data) {
         int closed = report_close_data(o, data, "search_curve.csv");
         status = status || closed;
     }
-    status = status || search_table(o, d, shown, n);
+    status = status || search_table(o, d, &view, shown, n);
     free(shown);
     return status;
 }

@@ -313,13 +313,28 @@ static int record_truth_comparisons(run_state *s, const float *truth)
 /* The simulated population's expected response to each MEI and control, to
  * the neuron's truly best natural training image and to its known optimum,
  * all at the same budget (stimulus_truth, shared with `inception mei`). */
+/* Whether record_baseline_least records target row r's truly least
+ * exciting natural training image (truth_least_natural_training). */
+static int baseline_least_recorded(const run_state *s, const truth_row *r)
+{
+    return s->p->virtual_rig.baseline_rate > 0.0f && (s->p->mei.kinds & PROTOCOL_KIND_LEAST) &&
+           r->baseline > 0.0f && isfinite(r->shown[STIMULUS_KIND_LEAST]);
+}
+
 /* The search's handed-over images in the ground truth, beside the MEI's and
  * the truly best natural training image's (at the budget) for the same
  * targets: per target `truth_search_best`, and neuron -1 the median
- * search / best natural and how many beat each (docs/search.md). */
+ * search / best natural and how many beat each (docs/search.md). A search
+ * for the least exciting image (search.direction least) is set beside the
+ * least exciting input (mei.kinds least; NaN where not made) and the truly
+ * least exciting natural training image instead, counted below them: per
+ * target `truth_least_natural_training` too (unless record_baseline_least
+ * records it), neuron -1 the `..._least_natural_training` and `..._least`
+ * summaries. */
 static int record_search_truth(run_state *s, const stimulus_truth *t, const float *truth,
                                const float *search_truth)
 {
+    int least = s->p->search.direction == PROTOCOL_SEARCH_LEAST;
     int n = s->n_targets, scored = 0, beats_natural = 0, beats_mei = 0;
     float *ratio = malloc((size_t)(n ? n : 1) * sizeof *ratio);
     if (!ratio)
@@ -327,19 +342,30 @@ static int record_search_truth(run_state *s, const stimulus_truth *t, const floa
     int status = 0;
     for (int j = 0; j < n && !status; j++) {
         const truth_row *r = stimulus_truth_row(t, j);
-        float mei = truth[j * KIND_COUNT + STIMULUS_KIND_MEI];
-        status = run_record_value(s, r->neuron, "truth_search_best", search_truth[j]);
-        beats_natural += search_truth[j] > r->natural;
-        beats_mei += search_truth[j] > mei;
-        if (r->natural > 0.0f)
-            ratio[scored++] = search_truth[j] / r->natural;
+        float model = truth[j * KIND_COUNT + (least ? STIMULUS_KIND_LEAST : STIMULUS_KIND_MEI)];
+        float natural = least ? r->natural_least : r->natural, got = search_truth[j];
+        status = run_record_value(s, r->neuron, "truth_search_best", got) ||
+                 (least && !baseline_least_recorded(s, r) &&
+                  run_record_value(s, r->neuron, "truth_least_natural_training", natural));
+        beats_natural += least ? got < natural : got > natural;
+        beats_mei += least ? got < model : got > model;
+        if (natural > 0.0f)
+            ratio[scored++] = got / natural;
     }
     double median = scored ? median_of(ratio, scored) : NAN;
     free(ratio);
+    s->res->truth_search_least = least;
     s->res->truth_search_scored = n;
     s->res->truth_search_beats_natural = beats_natural;
     s->res->truth_search_beats_mei = beats_mei;
     s->res->median_ratio_truth_search = median;
+    if (least)
+        return status ||
+               run_record_value(s, -1, "truth_median_ratio_search_over_least_natural_training",
+                                median) ||
+               run_record_value(s, -1, "truth_targets_search_below_least_natural_training",
+                                beats_natural) ||
+               run_record_value(s, -1, "truth_targets_search_below_least", beats_mei);
     return status ||
            run_record_value(s, -1, "truth_median_ratio_search_over_best_natural", median) ||
            run_record_value(s, -1, "truth_targets_search_beats_best_natural", beats_natural) ||
@@ -359,7 +385,7 @@ static int record_baseline_least(run_state *s, const stimulus_truth *t, const tr
         return 0;
     for (int j = 0; j < s->n_targets; j++) {
         const truth_row *r = stimulus_truth_row(t, j);
-        if (r->baseline > 0.0f && isfinite(r->shown[STIMULUS_KIND_LEAST]) &&
+        if (baseline_least_recorded(s, r) &&
             run_record_value(s, r->neuron, "truth_least_natural_training", r->natural_least))
             return 1;
     }

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -370,36 +371,49 @@ static int recorded_feve_summary(const record_evaluation *e, metrics_feve_summar
     return 0;
 }
 
+/* The summaries (neuron -1, RECORD.md) read back into the result, each
+ * into its field: a double, or an int (a count; _Generic tells them apart
+ * and refuses any other type at compile time). */
+#define RESULT_FIELD(kind, name)                                                                   \
+    {kind, offsetof(run_result, name), _Generic(((run_result *)0)->name, int: 1, double: 0)}
+static const struct {
+    const char *kind;
+    size_t field; /* offsetof(run_result, ...) */
+    int integer;
+} result_fields[] = {
+    RESULT_FIELD("median_ratio_mei_over_best_natural", median_ratio_recorded),
+    RESULT_FIELD("truth_median_ratio_mei_over_best_natural", median_ratio_truth),
+    RESULT_FIELD("truth_targets_mei_beats_gabor", truth_beats_gabor),
+    RESULT_FIELD("truth_targets_mei_beats_rf", truth_beats_rf),
+    RESULT_FIELD("truth_targets_mei_beats_tone", truth_beats_tone),
+    RESULT_FIELD("truth_targets_scored", truth_scored),
+    RESULT_FIELD("truth_median_ratio_mei_over_best_natural_own_contrast",
+                 median_ratio_truth_own_contrast),
+    RESULT_FIELD("truth_recorded_beaten_disagrees", truth_disagrees),
+    RESULT_FIELD("truth_targets_baseline_scored", truth_baseline_scored),
+    RESULT_FIELD("truth_targets_baseline_least_below_least_natural_training",
+                 truth_baseline_least_below),
+    RESULT_FIELD("truth_median_ratio_baseline_least_over_least_natural_training",
+                 median_ratio_truth_baseline_least),
+    RESULT_FIELD("median_ratio_mei_over_best_natural_recorded_training",
+                 recorded_ratio_natural_training),
+    RESULT_FIELD("targets_compared_best_natural_recorded_training",
+                 recorded_natural_training_count),
+};
+
 static int load_result(run_state *s, const record_evaluation *e)
 {
     const char *kind = e->kind;
     double value = e->mean;
-    if (!strcmp(kind, "median_ratio_mei_over_best_natural"))
-        s->res->median_ratio_recorded = value;
-    if (!strcmp(kind, "truth_median_ratio_mei_over_best_natural"))
-        s->res->median_ratio_truth = value;
-    if (!strcmp(kind, "truth_targets_mei_beats_gabor"))
-        s->res->truth_beats_gabor = (int)value;
-    if (!strcmp(kind, "truth_targets_mei_beats_rf"))
-        s->res->truth_beats_rf = (int)value;
-    if (!strcmp(kind, "truth_targets_mei_beats_tone"))
-        s->res->truth_beats_tone = (int)value;
-    if (!strcmp(kind, "truth_targets_scored"))
-        s->res->truth_scored = (int)value;
-    if (!strcmp(kind, "truth_median_ratio_mei_over_best_natural_own_contrast"))
-        s->res->median_ratio_truth_own_contrast = value;
-    if (!strcmp(kind, "truth_recorded_beaten_disagrees"))
-        s->res->truth_disagrees = (int)value;
-    if (!strcmp(kind, "truth_targets_baseline_scored"))
-        s->res->truth_baseline_scored = (int)value;
-    if (!strcmp(kind, "truth_targets_baseline_least_below_least_natural_training"))
-        s->res->truth_baseline_least_below = (int)value;
-    if (!strcmp(kind, "truth_median_ratio_baseline_least_over_least_natural_training"))
-        s->res->median_ratio_truth_baseline_least = value;
-    if (!strcmp(kind, "median_ratio_mei_over_best_natural_recorded_training"))
-        s->res->recorded_ratio_natural_training = value;
-    if (!strcmp(kind, "targets_compared_best_natural_recorded_training"))
-        s->res->recorded_natural_training_count = (int)value;
+    for (size_t i = 0; i < sizeof result_fields / sizeof *result_fields; i++) {
+        if (strcmp(kind, result_fields[i].kind))
+            continue;
+        char *field = (char *)s->res + result_fields[i].field;
+        if (result_fields[i].integer)
+            *(int *)field = (int)value;
+        else
+            *(double *)field = value;
+    }
     for (int c = 0; c < RUN_CONTROLS; c++) { /* the MEI's recorded comparisons */
         char name[96];
         const session_comparison *cmp = session_comparison_at(c);

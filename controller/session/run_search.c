@@ -3,8 +3,10 @@
  * recorded counts. Each generation is one block "search" of every target's
  * images × search.repeats, shuffled, shown and recorded like every other
  * stimulus (kind "search"); an image's fitness is its target's mean count
- * over its unflagged trials. A resumed search is rebuilt here too, from its
- * seed and the recorded counts. */
+ * over its unflagged trials (search.direction least: minus it, so that the
+ * search, which maximizes, looks for the image the target answers least).
+ * A resumed search is rebuilt here too, from its seed and the recorded
+ * counts. */
 #include "run_internal.h"
 #include "stimulus.h"
 
@@ -147,9 +149,10 @@ static int64_t *search_order(run_state *s, const search_phase *sp, int g, int *t
 
 /* Each target's fitness from the closed rows of the generation's images
  * (their unflagged trials, a resumed session's earlier ones included:
- * flagged ones never reach the rows) and told to its search. An image whose
- * every trial was flagged has no mean: it gets the lowest mean of its
- * generation (kept out of the elites, never credited). */
+ * flagged ones never reach the rows) and told to its search: the mean count,
+ * or minus it (least). An image whose every trial was flagged has no mean:
+ * it gets the lowest fitness of its generation (kept out of the elites,
+ * never credited). */
 static int search_tell_generation(run_state *s, search_phase *sp, int g)
 {
     int pop = sp->population, n = s->n_targets;
@@ -174,21 +177,22 @@ static int search_tell_generation(run_state *s, search_phase *sp, int g)
             trials[k]++;
         }
     }
+    double sign = s->p->search.direction == PROTOCOL_SEARCH_LEAST ? -1.0 : 1.0;
     int status = 0;
     for (int j = 0; j < n && !status; j++) {
         const double *sj = sum + (size_t)j * pop;
         const int *tj = trials + (size_t)j * pop;
         double lowest = INFINITY;
         for (int i = 0; i < pop; i++)
-            if (tj[i] && sj[i] / tj[i] < lowest)
-                lowest = sj[i] / tj[i];
+            if (tj[i] && sign * sj[i] / tj[i] < lowest)
+                lowest = sign * sj[i] / tj[i];
         if (!isfinite(lowest)) {
             status = controller_fail(s->err, "search: every trial of generation %d of target "
                                      "%d was flagged", g, s->targets[j]);
             break;
         }
         for (int i = 0; i < pop; i++)
-            sp->fitness[i] = (float)(tj[i] ? sj[i] / tj[i] : lowest);
+            sp->fitness[i] = (float)(tj[i] ? sign * sj[i] / tj[i] : lowest);
         if (search_tell(sp->per_target[j], sp->fitness, s->err))
             status = 1;
     }
@@ -201,13 +205,15 @@ static int search_tell_generation(run_state *s, search_phase *sp, int g)
  * last generation told, its index there naming its stimulus: one of the
  * recorded stimuli), kept for the ground truth and, unless a resumed
  * session's search phase had ended, recorded: its stimulus id and mean
- * count as evaluations "search_best_stimulus" and "search_best_mean". */
+ * count (either direction: a count, never minus it) as evaluations
+ * "search_best_stimulus" and "search_best_mean". */
 static int search_record_best(run_state *s, search_phase *sp, int record)
 {
     free(s->search_best);
     s->search_best = malloc((size_t)s->n_targets * sizeof *s->search_best);
     if (!s->search_best)
         return run_fail(s, "out of memory for %s", "the search's best");
+    float sign = s->p->search.direction == PROTOCOL_SEARCH_LEAST ? -1.0f : 1.0f;
     int status = 0;
     for (int j = 0; j < s->n_targets && !status; j++) {
         search_result r;
@@ -218,7 +224,7 @@ static int search_record_best(run_state *s, search_phase *sp, int record)
         s->search_best[j] = id;
         status = record &&
                  (run_record_value(s, s->targets[j], "search_best_stimulus", (double)id) ||
-                  run_record_value(s, s->targets[j], "search_best_mean", r.fitness));
+                  run_record_value(s, s->targets[j], "search_best_mean", sign * r.fitness));
     }
     return status;
 }

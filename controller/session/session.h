@@ -645,6 +645,10 @@ typedef struct run_result {
      * at the budget, and more than its MEI; the median search / best natural. */
     int truth_search_scored, truth_search_beats_natural, truth_search_beats_mei;
     double median_ratio_truth_search;
+    int truth_search_least; /* search.direction least: "beats" counts the targets whose
+                               image drives the cell less than its truly least exciting
+                               natural training image, and less than its least exciting
+                               input (the MEI's place); the median over the least natural */
     /* mei.kinds least with virtual_rig.baseline_rate (docs/ground-truth.md,
      * "Baseline rates"): of `truth_baseline_scored` targets with a baseline
      * (-1: not evaluated), how many least exciting inputs drive the simulated
