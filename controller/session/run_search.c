@@ -224,7 +224,8 @@ static int search_record_best(run_state *s, search_phase *sp, int record)
         s->search_best[j] = id;
         status = record &&
                  (run_record_value(s, s->targets[j], "search_best_stimulus", (double)id) ||
-                  run_record_value(s, s->targets[j], "search_best_mean", sign * r.fitness));
+                  run_record_value(s, s->targets[j], "search_best_mean",
+                                   sign * r.fitness + 0.0f)); /* + 0: never -0 */
     }
     return status;
 }
