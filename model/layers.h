@@ -122,6 +122,26 @@ void factorized_readout_backward(float *dfeatures, float *dmask, float *dweight,
                                  const float *mask, const float *weight,
                                  int B, int C, int HW, int N);
 
+/* --- Divisive normalization of a feature map (Heeger 1992; Carandini &
+ * Heeger 2012):
+ *   out[b][c](p) = in[b][c](p) / √D[b][c](p),
+ *   D[b][c](p) = a[c]² + DIVNORM_EPS + Σ_c' w[c][c']² · Q[b][c'](p),
+ *   Q[b][c'] = G ⋆ in[b][c']²,
+ * G a Gaussian pool of pool_sigma px, normalized to sum 1, zero outside the
+ * map. w (C×C) and a (C) are learned; squared so that D > 0 always. Forward
+ * keeps Q and D (B×C×H×W each) for backward; both take `scratch` of
+ * divnorm_scratch_size floats. */
+#define DIVNORM_EPS 1e-3f
+int divnorm_pool_radius(float pool_sigma);
+size_t divnorm_scratch_size(int C, int H, int W, float pool_sigma);
+void divnorm_forward(float *out, float *save_q, float *save_d, float *scratch, const float *in,
+                     const float *w, const float *a, int B, int C, int H, int W,
+                     float pool_sigma);
+void divnorm_backward(float *din, float *dw, float *da, float *scratch, const float *dout,
+                      const float *in, const float *out, const float *save_q,
+                      const float *save_d, const float *w, const float *a, int B, int C, int H,
+                      int W, float pool_sigma);
+
 /* --- Dense layer: out[b][n] = bias[n] + Σ_d weight[n][d] · in[b][d] (sgemm).
  * Used by the LNP baseline over its fixed features. */
 void dense_forward(float *out, const float *in, const float *weight, const float *bias,

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #define MODEL_ERR_SIZE 256
+#define MODEL_MAX_NORMALIZATION_POOL 16.0f /* px: the pool's σ at most */
 #define MODEL_MAX_LAYERS 8
 
 /* The library's one error helper (model_error.c). model_fail writes the
@@ -432,6 +433,9 @@ typedef struct model_config {
     int channels;
     int kernel[MODEL_MAX_LAYERS]; /* odd sizes, same padding */
     int batch_norm;               /* 1: batch normalization after each conv */
+    /* Divisive normalization of the core's output (layers.h divnorm): the
+     * Gaussian pool's σ in pixels; 0: no normalization stage. */
+    float normalization_pool;
     readout_kind readout;
     float init_sigma;   /* Gaussian readout: initial position spread ([-1,1] units) */
     float init_mu_range;/* Gaussian readout: initial positions uniform in ±range */

@@ -2,7 +2,8 @@
  *
  * Format, version 2 (docs/model-file.md), all little-endian:
  *   8 bytes   magic "INCMODEL"
- *   u32       format version (2; version 1 is still read)
+ *   u32       format version (2; version 1 is still read; 3 for a model with a
+ *             normalization stage, which version 2 cannot describe)
  *   u32       kind, height, width, neurons, layers, channels,
  *             kernel[MODEL_MAX_LAYERS], batch_norm, readout, features
  *   f32       init_sigma, init_mu_range
@@ -11,6 +12,8 @@
  *   u64       parameter count, buffer count
  *   u32       writer length n (0..MODEL_WRITER_MAX; version 2 only)
  *   n bytes   writer: which program wrote the file, UTF-8, no NUL (version 2 only)
+ *   f32       normalization pool σ in px, > 0 (version 3 only: the divisive
+ *             normalization's parameters follow the core's, docs/model.md)
  *   f32 ×     parameters, then buffers (batch-norm running statistics)
  *   u32       CRC-32 (IEEE, zlib's crc32) of every byte before it
  * The file is checked whole (size, checksum, configuration, counts) before
@@ -30,6 +33,9 @@
 
 #define MODEL_MAGIC "INCMODEL"
 #define MODEL_FILE_VERSION 2u
+/* Version 2 and the normalization pool: written only for a model with that
+ * stage, so that every other model's file stays version 2, byte for byte. */
+#define MODEL_FILE_VERSION_NORMALIZED 3u
 /* Version 1 had no writer field; it is read still (a writer of ""). */
 #define MODEL_FILE_VERSION_NO_WRITER 1u
 #define HEADER_U32_FIELDS (6 + MODEL_MAX_LAYERS + 3)
@@ -88,7 +94,9 @@ int model_save(const model *m, const char *path, char *err)
 {
     size_t writer_len = strlen(m->writer);
     assert(writer_len <= MODEL_WRITER_MAX);
-    size_t total = HEADER_SIZE + 4 + writer_len + 4 * (m->n_params + m->n_buffers) + 4;
+    int normalized = m->cfg.normalization_pool > 0.0f;
+    size_t total = HEADER_SIZE + 4 + writer_len + 4 * (size_t)normalized +
+                   4 * (m->n_params + m->n_buffers) + 4;
     unsigned char *bytes = malloc(total);
     if (!bytes)
         return model_fail(err, "%s: out of memory", path);
@@ -96,7 +104,7 @@ int model_save(const model *m, const char *path, char *err)
     cursor w = {bytes, NULL};
     memcpy(w.p, MODEL_MAGIC, 8);
     w.p += 8;
-    put_u32(&w, MODEL_FILE_VERSION);
+    put_u32(&w, normalized ? MODEL_FILE_VERSION_NORMALIZED : MODEL_FILE_VERSION);
     uint32_t fields[HEADER_U32_FIELDS] = {(uint32_t)c->kind, (uint32_t)c->height,
                                           (uint32_t)c->width, (uint32_t)c->neurons,
                                           (uint32_t)c->layers, (uint32_t)c->channels};
@@ -117,6 +125,8 @@ int model_save(const model *m, const char *path, char *err)
     put_u32(&w, (uint32_t)writer_len);
     memcpy(w.p, m->writer, writer_len);
     w.p += writer_len;
+    if (normalized)
+        put_f32(&w, c->normalization_pool);
     for (size_t i = 0; i < m->n_params; i++)
         put_f32(&w, m->params[i]);
     for (size_t i = 0; i < m->n_buffers; i++)
@@ -199,9 +209,11 @@ int model_load_bytes(model **out, const unsigned char *bytes, size_t size, char 
                           HEADER_SIZE + 4);
     cursor r = {NULL, bytes + 8};
     uint32_t version = get_u32(&r);
-    if (version != MODEL_FILE_VERSION && version != MODEL_FILE_VERSION_NO_WRITER)
+    if (version != MODEL_FILE_VERSION && version != MODEL_FILE_VERSION_NO_WRITER &&
+        version != MODEL_FILE_VERSION_NORMALIZED)
         return model_fail(err, "model file version %u; this build reads versions %u "
-                          "and %u", version, MODEL_FILE_VERSION_NO_WRITER, MODEL_FILE_VERSION);
+                          "to %u", version, MODEL_FILE_VERSION_NO_WRITER,
+                          MODEL_FILE_VERSION_NORMALIZED);
     uint32_t stored_crc = (uint32_t)bytes[size - 4] | (uint32_t)bytes[size - 3] << 8 |
                           (uint32_t)bytes[size - 2] << 16 | (uint32_t)bytes[size - 1] << 24;
     /* Fuzzing builds skip the checksum so the fuzzer reaches the parser. */
@@ -240,7 +252,7 @@ int model_load_bytes(model **out, const unsigned char *bytes, size_t size, char 
      * anything is read from it (the checksum above already covers it). */
     char writer[MODEL_WRITER_MAX + 1] = "";
     size_t writer_field = 0;
-    if (version == MODEL_FILE_VERSION) {
+    if (version != MODEL_FILE_VERSION_NO_WRITER) {
         if (size < HEADER_SIZE + 4 + 4)
             return model_fail(err, "truncated model file (%zu bytes, header needs %d)",
                               size, HEADER_SIZE + 4 + 4);
@@ -254,6 +266,17 @@ int model_load_bytes(model **out, const unsigned char *bytes, size_t size, char 
         writer[writer_len] = '\0';
         r.r += writer_len;
         writer_field = 4 + (size_t)writer_len;
+    }
+    if (version == MODEL_FILE_VERSION_NORMALIZED) {
+        if (size < HEADER_SIZE + writer_field + 4 + 4)
+            return model_fail(err, "truncated model file (%zu bytes, header needs %zu)", size,
+                              HEADER_SIZE + writer_field + 4 + 4);
+        c.normalization_pool = get_f32(&r);
+        writer_field += 4;
+        /* version 3 says the stage is there: a pool of 0 would be version 2 */
+        if (!(c.normalization_pool > 0.0f))
+            return model_fail(err, "model file version 3 with a normalization pool of %g px "
+                              "(must be above 0)", (double)c.normalization_pool);
     }
     char why[MODEL_ERR_SIZE];
     if (model_config_validate(&c, why))

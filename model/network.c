@@ -82,6 +82,9 @@ int model_config_validate(const model_config *c, char *err)
     }
     if (c->batch_norm != 0 && c->batch_norm != 1)
         return model_fail(err, "batch_norm must be 0 or 1, not %d", c->batch_norm);
+    if (!(c->normalization_pool >= 0.0f && c->normalization_pool <= MODEL_MAX_NORMALIZATION_POOL))
+        return model_fail(err, "normalization pool %g px outside 0..%g", c->normalization_pool,
+                          MODEL_MAX_NORMALIZATION_POOL);
     if (c->readout != READOUT_GAUSSIAN && c->readout != READOUT_FACTORIZED)
         return model_fail(err, "unknown readout %d", (int)c->readout);
     if (!(c->init_sigma >= 0.0f && c->init_sigma <= 2.0f) ||
@@ -115,6 +118,8 @@ void model_config_sizes(const model_config *c, size_t *n_params, size_t *n_buffe
                 b += 2 * C;
             }
         }
+        if (c->normalization_pool > 0.0f)
+            p += C * C + C;
         if (c->readout == READOUT_GAUSSIAN)
             p += N * 2 + N + N * C + N;
         else
@@ -160,6 +165,12 @@ static void assign_views(model *m)
             b += C;
         }
     }
+    if (c->normalization_pool > 0.0f) {
+        m->norm_weight = p;
+        p += C * C;
+        m->norm_const = p;
+        p += C;
+    }
     if (c->readout == READOUT_GAUSSIAN) {
         m->readout_mu = p;
         p += N * 2;
@@ -203,6 +214,12 @@ static void initialize(model *m)
         }
     }
     size_t C = (size_t)c->channels;
+    /* Divisive normalization starts near the identity (each denominator
+     * about 1) and learns how much each channel's pooled energy divides. */
+    for (size_t i = 0; c->normalization_pool > 0.0f && i < C * C; i++)
+        m->norm_weight[i] = 0.1f;
+    for (size_t i = 0; c->normalization_pool > 0.0f && i < C; i++)
+        m->norm_const[i] = 1.0f;
     if (c->readout == READOUT_GAUSSIAN) {
         for (size_t n = 0; n < N; n++) {
             m->readout_mu[2 * n] = c->init_mu_range * (float)(2.0 * model_rng_uniform(&rng) - 1.0);
@@ -295,6 +312,10 @@ static void workspace_free(workspace *ws)
     free(ws->grad_linear);
     free(ws->grad_positions);
     free(ws->gabor_bank);
+    free(ws->dn_out);
+    free(ws->dn_q);
+    free(ws->dn_d);
+    free(ws->dn_scratch);
     memset(ws, 0, sizeof *ws);
 }
 
@@ -403,6 +424,13 @@ int model_workspace_reserve(model *m, int batch, char *err)
         if (!ws->active_index || !ws->active_count || !ws->active_scratch)
             failed = 1;
         ws->grad_b = alloc_floats(B * C * HW, &failed);
+        if (c->normalization_pool > 0.0f) {
+            ws->dn_out = alloc_floats(B * C * HW, &failed);
+            ws->dn_q = alloc_floats(B * C * HW, &failed);
+            ws->dn_d = alloc_floats(B * C * HW, &failed);
+            ws->dn_scratch = alloc_floats(
+                divnorm_scratch_size((int)C, c->height, c->width, c->normalization_pool), &failed);
+        }
         if (c->readout == READOUT_GAUSSIAN) {
             ws->positions = alloc_floats(B * N * 2, &failed);
             ws->noise = alloc_floats(B * N * 2, &failed);
@@ -510,7 +538,8 @@ int model_lnp_feature_statistics(model *m, const float *images, int count, char 
 }
 
 /* The convolutional core on the standardized images in ws.input; returns
- * the last layer's activations (B×C×HW). rng == NULL means evaluation mode. */
+ * the last layer's activations (B×C×HW), divisively normalized where the
+ * model has that stage. rng == NULL means evaluation mode. */
 static const float *core_forward(model *m, int B, model_rng *rng)
 {
     const model_config *c = &m->cfg;
@@ -535,6 +564,12 @@ static const float *core_forward(model *m, int B, model_rng *rng)
         }
         elu_forward(ws->act[l], pre, n_act);
         in = ws->act[l];
+    }
+    if (c->normalization_pool > 0.0f) {
+        divnorm_forward(ws->dn_out, ws->dn_q, ws->dn_d, ws->dn_scratch, in, m->norm_weight,
+                        m->norm_const, B, c->channels, c->height, c->width,
+                        c->normalization_pool);
+        in = ws->dn_out;
     }
     return in;
 }
@@ -664,20 +699,30 @@ static void backward(model *m, int B, int params, int want_input, int training)
     } else {
         int C = c->channels, L_last = c->layers - 1;
         size_t n_act = (size_t)B * C * HW;
+        const float *core_out = c->normalization_pool > 0.0f ? ws->dn_out : ws->act[L_last];
         elu1_backward(ws->grad_linear, ws->grad_rate, ws->linear, BN);
         float *dfeat = ws->grad_a, *dother = ws->grad_b;
         if (c->readout == READOUT_GAUSSIAN) {
             gaussian_readout_backward(dfeat, params ? ws->grad_positions : NULL,
                                       GRAD_OF(m->readout_weight), GRAD_OF(m->readout_bias),
-                                      ws->grad_linear, ws->act[L_last], ws->positions,
+                                      ws->grad_linear, core_out, ws->positions,
                                       m->readout_weight, B, C, H, W, N);
             if (params)
                 accumulate_position_grads(m, B);
         } else {
             factorized_readout_backward(dfeat, GRAD_OF(m->readout_mask),
                                         GRAD_OF(m->readout_weight), GRAD_OF(m->readout_bias),
-                                        ws->grad_linear, ws->pooled, ws->act[L_last],
+                                        ws->grad_linear, ws->pooled, core_out,
                                         m->readout_mask, m->readout_weight, B, C, HW, N);
+        }
+        if (c->normalization_pool > 0.0f) { /* dfeat: dL/d(dn_out) → dL/d(act[L_last]) */
+            divnorm_backward(dother, GRAD_OF(m->norm_weight), GRAD_OF(m->norm_const),
+                             ws->dn_scratch, dfeat, ws->act[L_last], ws->dn_out, ws->dn_q,
+                             ws->dn_d, m->norm_weight, m->norm_const, B, C, H, W,
+                             c->normalization_pool);
+            float *t = dfeat;
+            dfeat = dother;
+            dother = t;
         }
         /* dfeat holds dL/d(act[l]); walk the layers down. */
         for (int l = L_last; l >= 0; l--) {

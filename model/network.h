@@ -42,6 +42,8 @@ typedef struct workspace {
     float *rate;                         /* B×N */
     float *grad_rate, *grad_linear;      /* B×N */
     float *grad_positions;               /* B×N×2 */
+    float *dn_out, *dn_q, *dn_d;         /* B×C×HW each: divnorm output, pool, denominator */
+    float *dn_scratch;                   /* divnorm_scratch_size */
     float *gabor_bank;                   /* D×HW, LNP with Gabor features */
 } workspace;
 
@@ -63,6 +65,7 @@ struct model {
     size_t n_buffers;
 
     conv_layer conv[MODEL_MAX_LAYERS];
+    float *norm_weight, *norm_const; /* divnorm's w (C×C) and a (C): views into params */
     int lnp_dim; /* D: LNP feature count */
     float *lnp_feature_mean, *lnp_feature_scale; /* views into buffers, D each */
     /* readout views into params */

@@ -415,7 +415,9 @@ int model_input_gradient_objective(model *m, const float *images, int batch,
     const model_config *c = &m->cfg;
     if (batch < 1)
         return model_fail(err, "batch of %d images", batch);
-    if (c->kind == MODEL_LNP || c->readout != READOUT_GAUSSIAN)
+    /* The windows follow the convolutions only; a normalization stage's pool
+     * reaches beyond them: such a model takes the full pass. */
+    if (c->kind == MODEL_LNP || c->readout != READOUT_GAUSSIAN || c->normalization_pool > 0.0f)
         return full_objective_gradient(m, images, batch, weights, grad, objective, err);
     rf_plan *plans = malloc((size_t)batch * sizeof *plans);
     if (!plans)
@@ -437,7 +439,7 @@ int model_input_gradient_objective(model *m, const float *images, int batch,
 int model_input_gradient_uses_windows(const model *m, const float *weights, int batch)
 {
     const model_config *c = &m->cfg;
-    if (c->kind == MODEL_LNP || c->readout != READOUT_GAUSSIAN)
+    if (c->kind == MODEL_LNP || c->readout != READOUT_GAUSSIAN || c->normalization_pool > 0.0f)
         return 0;
     rf_plan p;
     for (int b = 0; b < batch; b++)

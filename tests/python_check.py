@@ -105,6 +105,9 @@ variants = {
                         "--channels", 8, "--kernels", "5,3"],
     "random-core": ["--model", "random-core", "--layers", 2, "--channels", 8],
     "lnp": ["--model", "lnp"],
+    # divisive normalization (model-file version 3): torch's pool is grouped conv2d
+    # written from docs/model-file.md, not model/divnorm.c's loops
+    "normalized": ["--layers", 2, "--channels", 8, "--kernels", "5,3", "--normalization", 2.5],
 }
 images = np.load(path("data", "images.npy"))[::7].astype(np.float32)  # 36 x 64, the model's
 np.save(path("images.npy"), images)

@@ -733,6 +733,100 @@ static void test_adam(void)
     adam_free(&a);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Divisive normalization */
+
+#define DN_B 2
+#define DN_C 3
+#define DN_H 5
+#define DN_W 7
+#define DN_SIZE (DN_B * DN_C * DN_H * DN_W)
+#define DN_SIGMA 1.2f
+
+typedef struct dn_ctx {
+    float *in, *out, *w, *a, *r, *q, *d, *scratch;
+} dn_ctx;
+
+static double dn_objective(void *p)
+{
+    dn_ctx *c = p;
+    divnorm_forward(c->out, c->q, c->d, c->scratch, c->in, c->w, c->a, DN_B, DN_C, DN_H, DN_W,
+                    DN_SIGMA);
+    return weighted_sum(c->r, c->out, DN_SIZE);
+}
+
+/* The definition in double, each pooled value summed over the whole map
+ * with the 2-D Gaussian weight (no separability, no truncation radius
+ * other than the layer's 3σ, renormalized as the layer's 1-D taps are). */
+static double naive_divnorm(const dn_ctx *c, int b, int ch, int y, int x)
+{
+    int r = divnorm_pool_radius(DN_SIGMA);
+    double norm = 0.0;
+    for (int k = -r; k <= r; k++)
+        norm += exp(-0.5 * k * k / ((double)DN_SIGMA * DN_SIGMA));
+    double d = (double)c->a[ch] * c->a[ch] + DIVNORM_EPS;
+    for (int o = 0; o < DN_C; o++) {
+        double q = 0.0;
+        for (int yy = 0; yy < DN_H; yy++)
+            for (int xx = 0; xx < DN_W; xx++) {
+                if (abs(yy - y) > r || abs(xx - x) > r)
+                    continue;
+                double g = exp(-0.5 * ((yy - y) * (yy - y) + (xx - x) * (xx - x)) /
+                               ((double)DN_SIGMA * DN_SIGMA)) / (norm * norm);
+                double v = c->in[((b * DN_C + o) * DN_H + yy) * DN_W + xx];
+                q += g * v * v;
+            }
+        d += (double)c->w[ch * DN_C + o] * c->w[ch * DN_C + o] * q;
+    }
+    return c->in[((b * DN_C + ch) * DN_H + y) * DN_W + x] / sqrt(d);
+}
+
+static void test_divnorm(void)
+{
+    dn_ctx c = {alloc_uniform(DN_SIZE, -1.0f, 2.0f), alloc_filled(DN_SIZE, 0.0f),
+                alloc_away_from_zero(DN_C * DN_C, -1.0f, 1.0f, 0.2f),
+                alloc_away_from_zero(DN_C, -1.0f, 1.0f, 0.2f),
+                alloc_uniform(DN_SIZE, -1.0f, 1.0f), alloc_filled(DN_SIZE, 0.0f),
+                alloc_filled(DN_SIZE, 0.0f),
+                alloc_filled(divnorm_scratch_size(DN_C, DN_H, DN_W, DN_SIGMA), 0.0f)};
+    dn_objective(&c);
+    double worst = 0.0;
+    for (int b = 0; b < DN_B; b++)
+        for (int ch = 0; ch < DN_C; ch++)
+            for (int y = 0; y < DN_H; y++)
+                for (int x = 0; x < DN_W; x++) {
+                    double want = naive_divnorm(&c, b, ch, y, x);
+                    double got = c.out[((b * DN_C + ch) * DN_H + y) * DN_W + x];
+                    worst = fmax(worst, fabs(got - want) / fmax(1.0, fabs(want)));
+                }
+    /* float sums of a few dozen terms against double: 1e-5 is ~100 ulps */
+    CHECK(worst <= 1e-5, "divnorm forward equals its definition in double (worst %.2g)", worst);
+
+    float *din = alloc_filled(DN_SIZE, INPUT_GRAD_START);
+    float *dw = alloc_filled(DN_C * DN_C, PARAM_GRAD_START), *da = alloc_filled(DN_C, PARAM_GRAD_START);
+    dn_objective(&c);
+    divnorm_backward(din, dw, da, c.scratch, c.r, c.in, c.out, c.q, c.d, c.w, c.a, DN_B, DN_C,
+                     DN_H, DN_W, DN_SIGMA);
+    subtract_start(dw, DN_C * DN_C);
+    subtract_start(da, DN_C);
+    check_gradient("divnorm din", dn_objective, &c, c.in, din, DN_SIZE, 1e-2f, 1e-2);
+    check_gradient("divnorm dw", dn_objective, &c, c.w, dw, DN_C * DN_C, 1e-2f, 1e-2);
+    check_gradient("divnorm da", dn_objective, &c, c.a, da, DN_C, 1e-2f, 1e-2);
+
+    /* Weights at 0 leave only the constant: out = in / √(a² + ε). */
+    for (int i = 0; i < DN_C * DN_C; i++)
+        c.w[i] = 0.0f;
+    dn_objective(&c);
+    worst = 0.0;
+    for (int i = 0; i < DN_SIZE; i++) {
+        float a = c.a[(i / (DN_H * DN_W)) % DN_C];
+        worst = fmax(worst, fabs(c.out[i] - c.in[i] / sqrt((double)a * a + DIVNORM_EPS)));
+    }
+    CHECK(worst <= 1e-6, "divnorm with no pooled weight divides by the constant alone");
+    free(c.in), free(c.out), free(c.w), free(c.a), free(c.r), free(c.q), free(c.d);
+    free(c.scratch), free(din), free(dw), free(da);
+}
+
 int main(void)
 {
     model_rng_seed(&rng, 20240611);
@@ -748,5 +842,6 @@ int main(void)
     test_poisson();
     test_penalties();
     test_adam();
+    test_divnorm();
     return test_done();
 }

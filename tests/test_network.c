@@ -22,8 +22,9 @@ static void random_images(float *x, int count, model_rng *rng)
         x[i] = (float)model_rng_uniform(rng);
 }
 
-static model *tiny_model(model_kind kind, readout_kind readout, int batch_norm,
-                         lnp_features features)
+/* pool: the normalization stage's σ in px (0: none). */
+static model *tiny_model_pooled(model_kind kind, readout_kind readout, int batch_norm,
+                                lnp_features features, float pool)
 {
     model_config c;
     model_config_default(&c);
@@ -38,6 +39,7 @@ static model *tiny_model(model_kind kind, readout_kind readout, int batch_norm,
     c.batch_norm = batch_norm;
     c.readout = readout;
     c.features = features;
+    c.normalization_pool = pool;
     c.init_mu_range = 0.6f;
     c.seed = 7;
     model *m;
@@ -65,6 +67,12 @@ static model *tiny_model(model_kind kind, readout_kind readout, int batch_norm,
     /* Readout positions at the centres of grid cells with a small spread:
      * bilinear sampling has kinks on grid lines, where finite differences
      * disagree with any derivative. */
+    if (m->norm_weight) { /* weights of both signs, constants away from 0 */
+        for (int i = 0; i < 3 * 3; i++)
+            m->norm_weight[i] = (i % 2 ? -1.0f : 1.0f) * (0.3f + 0.5f * (float)model_rng_uniform(&rng));
+        for (int i = 0; i < 3; i++)
+            m->norm_const[i] = 0.5f + 0.5f * (float)model_rng_uniform(&rng);
+    }
     if (m->readout_mu) {
         for (int n = 0; n < N; n++) {
             m->readout_mu[2 * n] = -1.0f + (2.0f * (n % (W - 1)) + 1.0f) / (W - 1);
@@ -74,6 +82,12 @@ static model *tiny_model(model_kind kind, readout_kind readout, int batch_norm,
     }
     model_params_changed(m);
     return m;
+}
+
+static model *tiny_model(model_kind kind, readout_kind readout, int batch_norm,
+                         lnp_features features)
+{
+    return tiny_model_pooled(kind, readout, batch_norm, features, 0.0f);
 }
 
 /* J(x) = Σ w·rate(x) in evaluation mode, in double. */
@@ -226,16 +240,19 @@ static void check_gradients(void)
         readout_kind readout;
         int batch_norm;
         lnp_features features;
+        float pool;
     } cases[] = {
-        {"cnn gaussian bn", MODEL_CNN, READOUT_GAUSSIAN, 1, LNP_PIXELS},
-        {"cnn gaussian", MODEL_CNN, READOUT_GAUSSIAN, 0, LNP_PIXELS},
-        {"cnn factorized bn", MODEL_CNN, READOUT_FACTORIZED, 1, LNP_PIXELS},
-        {"lnp pixels", MODEL_LNP, READOUT_GAUSSIAN, 0, LNP_PIXELS},
-        {"lnp gabor", MODEL_LNP, READOUT_GAUSSIAN, 0, LNP_GABOR},
+        {"cnn gaussian bn", MODEL_CNN, READOUT_GAUSSIAN, 1, LNP_PIXELS, 0.0f},
+        {"cnn gaussian", MODEL_CNN, READOUT_GAUSSIAN, 0, LNP_PIXELS, 0.0f},
+        {"cnn factorized bn", MODEL_CNN, READOUT_FACTORIZED, 1, LNP_PIXELS, 0.0f},
+        {"cnn gaussian bn divnorm", MODEL_CNN, READOUT_GAUSSIAN, 1, LNP_PIXELS, 1.5f},
+        {"cnn factorized divnorm", MODEL_CNN, READOUT_FACTORIZED, 0, LNP_PIXELS, 1.5f},
+        {"lnp pixels", MODEL_LNP, READOUT_GAUSSIAN, 0, LNP_PIXELS, 0.0f},
+        {"lnp gabor", MODEL_LNP, READOUT_GAUSSIAN, 0, LNP_GABOR, 0.0f},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-        model *m = tiny_model(cases[k].kind, cases[k].readout, cases[k].batch_norm,
-                              cases[k].features);
+        model *m = tiny_model_pooled(cases[k].kind, cases[k].readout, cases[k].batch_norm,
+                                     cases[k].features, cases[k].pool);
         CHECK(m != NULL, "%s: model created", cases[k].label);
         if (!m)
             continue;
@@ -472,6 +489,70 @@ static void poke_u32(unsigned char *p, uint32_t v)
 static void refresh_crc(unsigned char *bytes, size_t size)
 {
     poke_u32(bytes + size - 4, (uint32_t)crc32(0, bytes, (uInt)(size - 4)));
+}
+
+/* A model with a normalization stage (docs/model-file.md): format version 3,
+ * its pool after the writer, read back to the same predictions bit for bit;
+ * every truncation refused, and a version-3 file whose pool is not above 0
+ * refused by name (checksum made valid). A model without the stage stays
+ * version 2. */
+static void check_save_load_normalized(void)
+{
+    enum { HEADER = 120 };
+    model *m = tiny_model_pooled(MODEL_CNN, READOUT_GAUSSIAN, 1, LNP_PIXELS, 1.5f);
+    model *plain = tiny_model(MODEL_CNN, READOUT_GAUSSIAN, 1, LNP_PIXELS);
+    char dir[] = "/tmp/inception-test-XXXXXX", path[256], plain_path[256], err[MODEL_ERR_SIZE];
+    CHECK(mkdtemp(dir) != NULL, "temporary folder");
+    snprintf(path, sizeof path, "%s/model.bin", dir);
+    snprintf(plain_path, sizeof plain_path, "%s/plain.bin", dir);
+    CHECK(model_save(m, path, err) == 0 && model_save(plain, plain_path, err) == 0,
+          "models with and without a normalization stage saved");
+    size_t n = 0, n_plain = 0;
+    unsigned char *bytes = read_file_bytes(path, &n);
+    unsigned char *plain_bytes = read_file_bytes(plain_path, &n_plain);
+    CHECK(bytes && plain_bytes && bytes[8] == 3 && plain_bytes[8] == 2,
+          "the normalized model's file is version 3, the other's version 2");
+    model *back = NULL;
+    CHECK(model_load(&back, path, err) == 0 && back &&
+              model_get_config(back)->normalization_pool == 1.5f,
+          "the normalized model loads back with its pool (1.5 px)");
+    model_rng rng;
+    model_rng_seed(&rng, 13);
+    float x[B * H * W], a[B * N], b[B * N];
+    random_images(x, B, &rng);
+    model_predict(m, x, B, a, err);
+    if (back)
+        model_predict(back, x, B, b, err);
+    CHECK(back && memcmp(a, b, sizeof a) == 0, "and predicts bit for bit the same");
+    int all_fail = 1;
+    for (size_t len = 0; bytes && len < n; len++) {
+        model *t = NULL;
+        if (model_load_bytes(&t, bytes, len, err) == 0) {
+            all_fail = 0;
+            model_destroy(t);
+        }
+    }
+    CHECK(all_fail, "every truncation of the %zu-byte version-3 file is refused", n);
+    /* the pool: after the header, the writer's length and its text */
+    uint32_t writer_len = bytes ? (uint32_t)bytes[HEADER] | (uint32_t)bytes[HEADER + 1] << 8 |
+                                      (uint32_t)bytes[HEADER + 2] << 16 |
+                                      (uint32_t)bytes[HEADER + 3] << 24
+                                : 0;
+    model *t = NULL;
+    if (bytes) {
+        poke_u32(bytes + HEADER + 4 + writer_len, 0); /* f32 0.0 */
+        refresh_crc(bytes, n);
+    }
+    CHECK(bytes && model_load_bytes(&t, bytes, n, err) != 0 && strstr(err, "normalization pool"),
+          "a version-3 file with a pool of 0 is refused: %s", err);
+    free(bytes);
+    free(plain_bytes);
+    unlink(path);
+    unlink(plain_path);
+    rmdir(dir);
+    model_destroy(back);
+    model_destroy(plain);
+    model_destroy(m);
 }
 
 /* Format version 2's writer (docs/model-file.md): recorded, given back by
@@ -928,6 +1009,7 @@ int main(void)
     check_evaluation_mode();
     check_translated();
     check_save_load();
+    check_save_load_normalized();
     check_writer();
     check_load_refuses_lnp_buffers();
     check_fit();

@@ -95,6 +95,9 @@ static const char fit_help[] =
     "  --channels N        channels per layer (default 32)\n"
     "  --kernels LIST      kernel sizes, e.g. 9,7,7 (default; the last repeats)\n"
     "  --no-batch-norm     no batch normalization in the core\n"
+    "  --normalization PX  a divisive normalization stage after the core: each channel\n"
+    "                      divided by its channels' energy pooled over a Gaussian of\n"
+    "                      PX pixels (docs/model.md; 0, the default: none)\n"
     "  --epochs N          at most N epochs (default 200)\n"
     "  --batch N           batch size (default 64)\n"
     "  --lr X              Adam learning rate (default 0.005; 0.0003 for lnp)\n"
@@ -187,6 +190,8 @@ static int parse_model_options(cli_option *o, int n, model_config *c, fit_option
            cli_get_float(o, n, "lr", 1e-7f, 10.0f, &f->learning_rate) ||
            cli_get_float(o, n, "laplace", 0.0f, 1e6f, &f->laplace_weight) ||
            cli_get_float(o, n, "l1", 0.0f, 1e6f, &f->l1_weight) ||
+           cli_get_float(o, n, "normalization", 0.0f, MODEL_MAX_NORMALIZATION_POOL,
+                         &c->normalization_pool) ||
            cli_get_u64(o, n, "seed", &c->seed) || cli_get_u64(o, n, "seed", &f->seed);
 }
 
@@ -199,6 +204,7 @@ int command_fit(int argc, char **argv)
     cli_option o[] = {{"data", 1, NULL},     {"out", 1, NULL},      {"model", 1, NULL},
                       {"readout", 1, NULL},  {"features", 1, NULL}, {"layers", 1, NULL},
                       {"channels", 1, NULL}, {"kernels", 1, NULL},  {"no-batch-norm", 0, NULL},
+                      {"normalization", 1, NULL},
                       {"epochs", 1, NULL},   {"batch", 1, NULL},    {"lr", 1, NULL},
                       {"patience", 1, NULL}, {"laplace", 1, NULL},  {"l1", 1, NULL},
                       {"threads", 1, NULL},  {"seed", 1, NULL},     {"downsample", 1, NULL},

@@ -197,6 +197,9 @@ static const setting_spec settings[] = {
      "odd kernel size per layer"},
     {"model", "readout", T_ENUM, AT(model.readout), 0, 0, "gaussian", readouts,
      "gaussian or factorized"},
+    {"model", "normalization", T_FLOAT, AT(model.normalization), 0, MODEL_MAX_NORMALIZATION_POOL,
+     "0", NULL, "a divisive normalization stage after the core: its Gaussian pool's sigma in "
+     "px (docs/model.md); 0: none"},
     {"model", "learning_rate", T_FLOAT, AT(model.learning_rate), 1e-6, 1, "0.005", NULL,
      "Adam step size"},
     {"model", "batch_size", T_INT, AT(model.batch_size), 1, 4096, "64", NULL, "images per step"},

@@ -144,6 +144,7 @@ typedef struct protocol_model {
     int channels, layers;
     int kernels[PROTOCOL_MAX_LAYERS]; /* odd sizes, one per layer */
     int readout;                      /* protocol_readout */
+    float normalization;              /* the divisive normalization's pool σ, px; 0: none */
     float learning_rate;
     int batch_size, epochs, patience, threads;
     int ensemble; /* models fitted in the final fit (seeds seed, seed + 1, ...); MEIs and

@@ -28,6 +28,7 @@ void session_fit_settings_from_protocol(const protocol *p, int height, int width
         mc->kernel[l] = pm->kernels[l];
     mc->readout = pm->readout == PROTOCOL_READOUT_FACTORIZED ? READOUT_FACTORIZED
                                                             : READOUT_GAUSSIAN;
+    mc->normalization_pool = pm->normalization;
     mc->seed = p->seed;
 
     fit_options *fo = &out->fit;

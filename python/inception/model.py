@@ -20,6 +20,9 @@ from . import __version__
 
 MAGIC = b"INCMODEL"
 FILE_VERSION = 2          # written; version 1 (no writer field) is read too
+FILE_VERSION_NORMALIZED = 3  # written for a model with a normalization stage (its pool)
+MAX_NORMALIZATION_POOL = 16.0  # MODEL_MAX_NORMALIZATION_POOL, model/model.h
+DIVNORM_EPS = 1e-3        # model/layers.h
 WRITER_MAX = 256          # MODEL_WRITER_MAX, model/model.h
 # The writer this module records when a model carries none of its own.
 DEFAULT_WRITER = "inception.model %s (Python)" % __version__
@@ -57,6 +60,8 @@ def config_sizes(config):
             params += [("core.%d.gamma" % layer, (C,)), ("core.%d.beta" % layer, (C,))]
             buffers += [("core.%d.running_mean" % layer, (C,)),
                         ("core.%d.running_var" % layer, (C,))]
+    if config.get("normalization_pool", 0.0) > 0.0:
+        params += [("norm.weight", (C, C)), ("norm.const", (C,))]
     if config["readout"] == "gaussian":
         params += [("readout.mu", (N, 2)), ("readout.sigma", (N,))]
     else:
@@ -88,6 +93,10 @@ def _validate(config):
             raise ModelFileError("layer %d kernel %d must be odd, 1..31" % (layer + 1, k))
     if config["batch_norm"] not in (0, 1):
         raise ModelFileError("batch_norm must be 0 or 1")
+    pool = config.get("normalization_pool", 0.0)
+    if not 0.0 <= pool <= MAX_NORMALIZATION_POOL:
+        raise ModelFileError("normalization pool %g px outside 0..%g"
+                             % (pool, MAX_NORMALIZATION_POOL))
 
 
 def read_bytes(data, name="model file"):
@@ -100,9 +109,9 @@ def read_bytes(data, name="model file"):
         raise ModelFileError("%s: truncated model file (%d bytes, header needs %d)"
                              % (name, len(data), HEADER.size + 4))
     h = HEADER.unpack_from(data, 0)
-    if h[1] not in (1, FILE_VERSION):
-        raise ModelFileError("%s: model file version %d; this reader reads versions 1 and %d"
-                             % (name, h[1], FILE_VERSION))
+    if h[1] not in (1, FILE_VERSION, FILE_VERSION_NORMALIZED):
+        raise ModelFileError("%s: model file version %d; this reader reads versions 1 to %d"
+                             % (name, h[1], FILE_VERSION_NORMALIZED))
     if zlib.crc32(data[:-4]) != struct.unpack_from("<I", data, len(data) - 4)[0]:
         raise ModelFileError("%s: model file is corrupt or truncated (checksum mismatch)" % name)
     u = h[2:2 + 6 + MAX_LAYERS + 3]
@@ -117,10 +126,10 @@ def read_bytes(data, name="model file"):
                   "init_sigma": init_sigma, "init_mu_range": init_mu_range, "seed": seed}
     except KeyError as e:
         raise ModelFileError("%s: unknown kind, readout or features code %s" % (name, e))
-    _validate(config)
-    # Version 2: u32 length, then the writer's bytes, between header and parameters.
+    # Version 2: u32 length, then the writer's bytes, between header and parameters;
+    # version 3 the same, then the normalization pool (f32).
     writer, values_at = "", HEADER.size
-    if h[1] == FILE_VERSION:
+    if h[1] != 1:
         if len(data) < HEADER.size + 4 + 4:
             raise ModelFileError("%s: truncated model file (%d bytes, header needs %d)"
                                  % (name, len(data), HEADER.size + 4 + 4))
@@ -134,6 +143,17 @@ def read_bytes(data, name="model file"):
         # surrogateescape: bytes that are not UTF-8 survive a round trip unchanged.
         writer = raw.decode("utf-8", "surrogateescape")
         values_at = HEADER.size + 4 + n
+    config["normalization_pool"] = 0.0
+    if h[1] == FILE_VERSION_NORMALIZED:
+        if len(data) < values_at + 4 + 4:
+            raise ModelFileError("%s: truncated model file (%d bytes, header needs %d)"
+                                 % (name, len(data), values_at + 4 + 4))
+        config["normalization_pool"] = struct.unpack_from("<f", data, values_at)[0]
+        values_at += 4
+        if not config["normalization_pool"] > 0.0:
+            raise ModelFileError("%s: model file version 3 with a normalization pool of %g px "
+                                 "(must be above 0)" % (name, config["normalization_pool"]))
+    _validate(config)
     if not (np.isfinite(input_mean) and np.isfinite(input_std) and input_std > 0):
         raise ModelFileError("%s: model file has invalid input standardization" % name)
     pshapes, bshapes = config_sizes(config)
@@ -164,7 +184,8 @@ def read(path):
 
 
 def to_bytes(model):
-    """A model dict (as read() returns) as the file's bytes (format version 2). Its
+    """A model dict (as read() returns) as the file's bytes (format version 2; 3 with a
+    normalization stage). Its
     "writer" is kept, so read() then to_bytes() gives the same bytes; a dict without one
     (or with None) records DEFAULT_WRITER."""
     c = model["config"]
@@ -178,12 +199,15 @@ def to_bytes(model):
     readout = {v: k for k, v in READOUTS.items()}[c["readout"]]
     features = {v: k for k, v in FEATURES.items()}[c["features"]]
     kernel = list(c["kernel"]) + [0] * (MAX_LAYERS - len(c["kernel"]))
-    header = HEADER.pack(MAGIC, FILE_VERSION, code, c["height"], c["width"], c["neurons"],
+    pool = float(c.get("normalization_pool", 0.0))
+    header = HEADER.pack(MAGIC, FILE_VERSION_NORMALIZED if pool > 0.0 else FILE_VERSION, code, c["height"], c["width"], c["neurons"],
                          c["layers"], c["channels"], *kernel[:MAX_LAYERS], c["batch_norm"],
                          readout, features, c["init_sigma"], c["init_mu_range"], c["seed"],
                          model["input_mean"], model["input_std"], _count(pshapes),
                          _count(bshapes))
     parts = [header, struct.pack("<I", len(raw)), raw]
+    if pool > 0.0:
+        parts.append(struct.pack("<f", pool))
     for group, shapes in (("parameters", pshapes), ("buffers", bshapes)):
         for key, shape in shapes:
             a = np.asarray(model[group][key], dtype="<f4")
@@ -226,7 +250,8 @@ def _module_class():
     class InceptionModel(nn.Module):
         """The inception model (model/network.c) in PyTorch, same parameters and results.
 
-        CNN: per layer a same-padded convolution, batch norm (optional), ELU; then per
+        CNN: per layer a same-padded convolution, batch norm (optional), ELU; with a
+        normalization pool, divisive normalization of the last maps; then per
         neuron a readout (Gaussian: the last map sampled bilinearly at one position in
         [-1, 1]^2, align-corners; factorized: a full spatial mask) and ELU + 1. LNP: the
         standardized pixels -> dense -> exp. The input is standardized by the stored
@@ -261,6 +286,17 @@ def _module_class():
                 if c["batch_norm"]:
                     self.norms.append(nn.BatchNorm2d(C, eps=BATCHNORM_EPS,
                                                      momentum=BATCHNORM_MOMENTUM))
+            if c.get("normalization_pool", 0.0) > 0.0:
+                self.norm_weight = nn.Parameter(torch.full((C, C), 0.1))
+                self.norm_const = nn.Parameter(torch.ones(C))
+                # the pool's 1-D taps (model/divnorm.c): exp(-k^2 / 2 sigma^2) over
+                # |k| <= ceil(3 sigma), summing to 1
+                sigma = float(c["normalization_pool"])
+                r = int(np.ceil(np.float32(3.0) * np.float32(sigma)))
+                k = np.arange(-r, r + 1, dtype=np.float64)
+                g = np.exp(-0.5 * k * k / (sigma * sigma))
+                self.register_buffer("norm_taps", torch.tensor((g / g.sum()).astype(np.float32)),
+                                     persistent=False)
             if c["readout"] == "gaussian":
                 self.readout_mu = nn.Parameter(torch.zeros(N, 2))
                 self.readout_sigma = nn.Parameter(torch.full((N,), float(c["init_sigma"])))
@@ -292,6 +328,9 @@ def _module_class():
                     params["core.%d.beta" % layer] = bn.bias
                     buffers["core.%d.running_mean" % layer] = bn.running_mean
                     buffers["core.%d.running_var" % layer] = bn.running_var
+            if c.get("normalization_pool", 0.0) > 0.0:
+                params["norm.weight"] = self.norm_weight
+                params["norm.const"] = self.norm_const
             if c["readout"] == "gaussian":
                 params["readout.mu"] = self.readout_mu
                 params["readout.sigma"] = self.readout_sigma
@@ -302,13 +341,30 @@ def _module_class():
             return params, buffers
 
         def core_features(self, x):
-            """The last core layer's maps (B x C x H x W) of standardized images."""
+            """The last core layer's maps (B x C x H x W) of standardized images,
+            divisively normalized where the model has that stage."""
             for layer, conv in enumerate(self.core):
                 x = conv(x)
                 if self.config["batch_norm"]:
                     x = self.norms[layer](x)
                 x = F.elu(x)
+            if self.config.get("normalization_pool", 0.0) > 0.0:
+                x = self.normalize(x)
             return x
+
+        def normalize(self, e):
+            """x / sqrt(a^2 + eps + sum_c' w[c, c']^2 (G * x[c']^2)): G the separable
+            Gaussian pool, zero outside the map (docs/model-file.md)."""
+            C, r = e.shape[1], self.norm_taps.shape[0] // 2
+            g = self.norm_taps.to(e.dtype)
+            q = e * e
+            q = F.conv2d(q, g.view(1, 1, 1, -1).expand(C, 1, 1, 2 * r + 1), padding=(0, r),
+                         groups=C)
+            q = F.conv2d(q, g.view(1, 1, -1, 1).expand(C, 1, 2 * r + 1, 1), padding=(r, 0),
+                         groups=C)
+            d = (self.norm_const ** 2)[None, :, None, None] + DIVNORM_EPS + \
+                torch.einsum("cd,bdhw->bchw", self.norm_weight ** 2, q)
+            return e / torch.sqrt(d)
 
         def forward(self, images):
             x = images if images.dim() == 4 else images.unsqueeze(1)
