@@ -79,7 +79,11 @@ while True:
     if fields[0] == 2:
         summary = struct.unpack('<8qii7d', body[88:])
         break
-check(kinds == [0, 1, 0, 1, 0, 1, 2], 'events: onset, trial ×3, then block end (%s)' % kinds)
+# A late flip that is not an onset (kind 3, PRESENTER_EVENT_FLIP) is reported
+# wherever it happens: on a loaded machine between any two of the others.
+late = kinds.count(3)
+check([k for k in kinds if k != 3] == [0, 1, 0, 1, 0, 1, 2],
+      'events: onset, trial ×3, then block end (%s; %d late flips among them)' % (kinds, late))
 check([t[2] for t in trials] == [100, 101, 102] and [t[10] for t in trials] == [2, 3, 4],
       'trial events carry the trial numbers and requested frames')
 check(all(t[6] < t[7] <= t[8] for t in trials), 'onset < offset <= end on the display clock')
