@@ -686,12 +686,24 @@ static int open_monitor(acq_receiver *r, char *err)
 {
     if (r->config.socket.bind)
         return 0;
-    char address[64];
-    snprintf(address, sizeof address, "inproc://acq-receiver-monitor-%p", (void *)r);
-    if (zmq_socket_monitor(r->socket, address,
-                           ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CONNECTED |
-                               ZMQ_EVENT_CONNECT_DELAYED | ZMQ_EVENT_CONNECT_RETRIED) ||
-        !(r->monitor = zmq_socket(r->context, ZMQ_PAIR)) || zmq_connect(r->monitor, address)) {
+    /* Unique in the context: malloc gives this receiver's address again to
+     * the next receiver, and the last one's monitor endpoint is released
+     * only when libzmq's reaper gets to it; so the name carries the moment
+     * of its making too, and a name still taken is tried with a suffix. */
+    char address[96];
+    int status = -1;
+    long long made = (long long)acq_now_ns();
+    for (int k = 0; k < 16 && status; k++) {
+        snprintf(address, sizeof address, "inproc://acq-receiver-monitor-%p-%lld-%d", (void *)r,
+                 made, k);
+        status = zmq_socket_monitor(r->socket, address,
+                                    ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CONNECTED |
+                                        ZMQ_EVENT_CONNECT_DELAYED | ZMQ_EVENT_CONNECT_RETRIED);
+        if (status && zmq_errno() != EADDRINUSE)
+            break;
+    }
+    if (status || !(r->monitor = zmq_socket(r->context, ZMQ_PAIR)) ||
+        zmq_connect(r->monitor, address)) {
         return acq_fail(err, "receiver: cannot monitor its socket: %s", zmq_strerror(zmq_errno()));
     }
     return 0;
