@@ -57,6 +57,8 @@ const char *readout_kind_name(readout_kind k)
 }
 
 static int is_cnn(const model_config *c) { return c->kind != MODEL_LNP; }
+/* A divisive normalization stage after the core (layers.h divnorm). */
+static int has_normalization(const model_config *c) { return c->normalization_pool > 0.0f; }
 
 int model_config_validate(const model_config *c, char *err)
 {
@@ -118,7 +120,7 @@ void model_config_sizes(const model_config *c, size_t *n_params, size_t *n_buffe
                 b += 2 * C;
             }
         }
-        if (c->normalization_pool > 0.0f)
+        if (has_normalization(c))
             p += C * C + C;
         if (c->readout == READOUT_GAUSSIAN)
             p += N * 2 + N + N * C + N;
@@ -165,7 +167,7 @@ static void assign_views(model *m)
             b += C;
         }
     }
-    if (c->normalization_pool > 0.0f) {
+    if (has_normalization(c)) {
         m->norm_weight = p;
         p += C * C;
         m->norm_const = p;
@@ -216,10 +218,12 @@ static void initialize(model *m)
     size_t C = (size_t)c->channels;
     /* Divisive normalization starts near the identity (each denominator
      * about 1) and learns how much each channel's pooled energy divides. */
-    for (size_t i = 0; c->normalization_pool > 0.0f && i < C * C; i++)
-        m->norm_weight[i] = 0.1f;
-    for (size_t i = 0; c->normalization_pool > 0.0f && i < C; i++)
-        m->norm_const[i] = 1.0f;
+    if (has_normalization(c)) {
+        for (size_t i = 0; i < C * C; i++)
+            m->norm_weight[i] = 0.1f;
+        for (size_t i = 0; i < C; i++)
+            m->norm_const[i] = 1.0f;
+    }
     if (c->readout == READOUT_GAUSSIAN) {
         for (size_t n = 0; n < N; n++) {
             m->readout_mu[2 * n] = c->init_mu_range * (float)(2.0 * model_rng_uniform(&rng) - 1.0);
@@ -424,7 +428,7 @@ int model_workspace_reserve(model *m, int batch, char *err)
         if (!ws->active_index || !ws->active_count || !ws->active_scratch)
             failed = 1;
         ws->grad_b = alloc_floats(B * C * HW, &failed);
-        if (c->normalization_pool > 0.0f) {
+        if (has_normalization(c)) {
             ws->dn_out = alloc_floats(B * C * HW, &failed);
             ws->dn_q = alloc_floats(B * C * HW, &failed);
             ws->dn_d = alloc_floats(B * C * HW, &failed);
@@ -565,7 +569,7 @@ static const float *core_forward(model *m, int B, model_rng *rng)
         elu_forward(ws->act[l], pre, n_act);
         in = ws->act[l];
     }
-    if (c->normalization_pool > 0.0f) {
+    if (has_normalization(c)) {
         divnorm_forward(ws->dn_out, ws->dn_q, ws->dn_d, ws->dn_scratch, in, m->norm_weight,
                         m->norm_const, B, c->channels, c->height, c->width,
                         c->normalization_pool);
@@ -699,7 +703,7 @@ static void backward(model *m, int B, int params, int want_input, int training)
     } else {
         int C = c->channels, L_last = c->layers - 1;
         size_t n_act = (size_t)B * C * HW;
-        const float *core_out = c->normalization_pool > 0.0f ? ws->dn_out : ws->act[L_last];
+        const float *core_out = has_normalization(c) ? ws->dn_out : ws->act[L_last];
         elu1_backward(ws->grad_linear, ws->grad_rate, ws->linear, BN);
         float *dfeat = ws->grad_a, *dother = ws->grad_b;
         if (c->readout == READOUT_GAUSSIAN) {
@@ -715,7 +719,7 @@ static void backward(model *m, int B, int params, int want_input, int training)
                                         ws->grad_linear, ws->pooled, core_out,
                                         m->readout_mask, m->readout_weight, B, C, HW, N);
         }
-        if (c->normalization_pool > 0.0f) { /* dfeat: dL/d(dn_out) → dL/d(act[L_last]) */
+        if (has_normalization(c)) { /* dfeat: dL/d(dn_out) → dL/d(act[L_last]) */
             divnorm_backward(dother, GRAD_OF(m->norm_weight), GRAD_OF(m->norm_const),
                              ws->dn_scratch, dfeat, ws->act[L_last], ws->dn_out, ws->dn_q,
                              ws->dn_d, m->norm_weight, m->norm_const, B, C, H, W,

@@ -408,6 +408,14 @@ static int window_objective_gradient(model *m, const float *images, int batch, f
     return failed;
 }
 
+/* Whether the windows can serve a model: a Gaussian readout's CNN. They
+ * follow the convolutions only; a normalization stage's pool reaches beyond
+ * them, so such a model takes the full pass. */
+static int windows_serve(const model_config *c)
+{
+    return c->kind != MODEL_LNP && c->readout == READOUT_GAUSSIAN && !(c->normalization_pool > 0.0f);
+}
+
 int model_input_gradient_objective(model *m, const float *images, int batch,
                                    const float *weights, float *grad, float *objective,
                                    char *err)
@@ -415,9 +423,7 @@ int model_input_gradient_objective(model *m, const float *images, int batch,
     const model_config *c = &m->cfg;
     if (batch < 1)
         return model_fail(err, "batch of %d images", batch);
-    /* The windows follow the convolutions only; a normalization stage's pool
-     * reaches beyond them: such a model takes the full pass. */
-    if (c->kind == MODEL_LNP || c->readout != READOUT_GAUSSIAN || c->normalization_pool > 0.0f)
+    if (!windows_serve(c))
         return full_objective_gradient(m, images, batch, weights, grad, objective, err);
     rf_plan *plans = malloc((size_t)batch * sizeof *plans);
     if (!plans)
@@ -439,7 +445,7 @@ int model_input_gradient_objective(model *m, const float *images, int batch,
 int model_input_gradient_uses_windows(const model *m, const float *weights, int batch)
 {
     const model_config *c = &m->cfg;
-    if (c->kind == MODEL_LNP || c->readout != READOUT_GAUSSIAN || c->normalization_pool > 0.0f)
+    if (!windows_serve(c))
         return 0;
     rf_plan p;
     for (int b = 0; b < batch; b++)

@@ -21,6 +21,10 @@ typedef struct search_view {
     const char *model_name, *natural_name;   /* their stimulus kind names */
     const char *model_label, *natural_label; /* on the page */
     const char *better;                      /* "above" or "below" */
+    const char *extreme, *extremest, *bias;  /* the best of noisy means: "highest",
+                                                "largest", "upward" or the opposites */
+    const char *truly;                       /* "best" or "least exciting" natural image */
+    const char *heading;                     /* after "Model-free search" */
 } search_view;
 
 static search_view search_view_of(const session_data *d)
@@ -28,9 +32,12 @@ static search_view search_view_of(const session_data *d)
     if (d->search_least)
         return (search_view){1, STIMULUS_KIND_LEAST, STIMULUS_KIND_LEAST_NATURAL,
                              STIMULUS_KIND_NAME_LEAST, STIMULUS_KIND_NAME_LEAST_NATURAL,
-                             "least exciting input", "least natural", "below"};
+                             "least exciting input", "least natural", "below", "lowest",
+                             "smallest", "downward", "least exciting",
+                             ": least exciting images"};
     return (search_view){0, KIND_MEI, STIMULUS_KIND_BEST_NATURAL, STIMULUS_KIND_NAME_MEI,
-                         STIMULUS_KIND_NAME_BEST_NATURAL, "MEI", "best natural", "above"};
+                         STIMULUS_KIND_NAME_BEST_NATURAL, "MEI", "best natural", "above",
+                         "highest", "largest", "upward", "best", ""};
 }
 
 #define SEARCH_CURVE_WIDTH 400
@@ -321,13 +328,12 @@ static int search_table(report_output *o, const session_data *d, const search_vi
                "mean count over the generations that showed it), the %s of many noisy means "
                "and so biased %s (the winner's curse); the %s's and the %s "
                "image's are the closed loop's repeats, chosen by the model before they were "
-               "shown.", v->least ? "lowest" : "highest", v->least ? "downward" : "upward",
-            v->model_label, v->natural_label);
+               "shown.", v->extreme, v->bias, v->model_label, v->natural_label);
     if (truth) {
         fprintf(f, " Ground truth (the virtual rig's simulated cells' expected responses, as "
                    "the evaluation recorded them; the natural image is the truly %s natural "
                    "training image at the contrast budget): ",
-                v->least ? "least exciting" : "best");
+                v->truly);
         ratio_summary(f, what, counts[2][0], counts[2][1], t_nat, counts[2][2]);
         fprintf(f, "; ");
         ratio_summary(f, than_model, counts[3][0], counts[3][1], t_mei, counts[3][2]);
@@ -367,9 +373,8 @@ int report_section_search(report_output *o, const session_data *d)
         free(shown);
         return 0; /* no search in this session: no section */
     }
-    fprintf(o->html, "<h2>Model-free search%s</h2>\n",
-            d->search_least ? ": least exciting images" : "");
     search_view view = search_view_of(d);
+    fprintf(o->html, "<h2>Model-free search%s</h2>\n", view.heading);
     if (!n) {
         free(shown);
         report_html_missing(
@@ -410,9 +415,8 @@ int report_section_search(report_output *o, const session_data *d)
                          "mean responses to its %s image (gray line) and its %s "
                          "(red line) in the closed loop. Then the image the search handed over, "
                          "the %s and the %s image as presented.</p>\n",
-                view.least ? "lowest" : "highest", view.least ? "downward" : "upward",
-                view.least ? "smallest" : "largest", view.natural_label, view.model_label,
-                view.model_label, view.natural_label);
+                view.extreme, view.bias, view.extremest, view.natural_label,
+                view.model_label, view.model_label, view.natural_label);
     }
     if (data) {
         int closed = report_close_data(o, data, "search_curve.csv");

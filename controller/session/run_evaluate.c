@@ -310,9 +310,6 @@ static int record_truth_comparisons(run_state *s, const float *truth)
     return status;
 }
 
-/* The simulated population's expected response to each MEI and control, to
- * the neuron's truly best natural training image and to its known optimum,
- * all at the same budget (stimulus_truth, shared with `inception mei`). */
 /* Whether record_baseline_least records target row r's truly least
  * exciting natural training image (truth_least_natural_training). */
 static int baseline_least_recorded(const run_state *s, const truth_row *r)
@@ -399,6 +396,9 @@ static int record_baseline_least(run_state *s, const stimulus_truth *t, const tr
                             all->baseline_least_over_natural);
 }
 
+/* The simulated population's expected response to each MEI and control, to
+ * the neuron's truly best natural training image and to its known optimum,
+ * all at the same budget (stimulus_truth, shared with `inception mei`). */
 static int evaluate_truth(run_state *s, const int *verdict)
 {
     const protocol_virtual_rig *v = &s->p->virtual_rig;

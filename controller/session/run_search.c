@@ -45,6 +45,13 @@ static void search_phase_free(search_phase *sp, int targets)
     free(sp->used);
 }
 
+/* What the search is told: the mean count, or minus it for search.direction
+ * least (the search maximizes). */
+static double fitness_sign(const run_state *s)
+{
+    return s->p->search.direction == PROTOCOL_SEARCH_LEAST ? -1.0 : 1.0;
+}
+
 /* The search's elites: 4 as `inception search`, fewer in a small population. */
 static int search_elites(int population) { return population >= 8 ? 4 : population / 2; }
 
@@ -177,7 +184,7 @@ static int search_tell_generation(run_state *s, search_phase *sp, int g)
             trials[k]++;
         }
     }
-    double sign = s->p->search.direction == PROTOCOL_SEARCH_LEAST ? -1.0 : 1.0;
+    double sign = fitness_sign(s);
     int status = 0;
     for (int j = 0; j < n && !status; j++) {
         const double *sj = sum + (size_t)j * pop;
@@ -213,7 +220,7 @@ static int search_record_best(run_state *s, search_phase *sp, int record)
     s->search_best = malloc((size_t)s->n_targets * sizeof *s->search_best);
     if (!s->search_best)
         return run_fail(s, "out of memory for %s", "the search's best");
-    float sign = s->p->search.direction == PROTOCOL_SEARCH_LEAST ? -1.0f : 1.0f;
+    float sign = (float)fitness_sign(s);
     int status = 0;
     for (int j = 0; j < s->n_targets && !status; j++) {
         search_result r;
