@@ -72,5 +72,90 @@ ok = ok and all(x[\"true_optimum\"] is None and \"true_best_natural\" not in x f
 ok = ok and all(x[\"fitness\"] >= 0 for x in s)  # a mean count, not the search'\''s negated one
 ok = ok and printed == sum(x[\"true_response\"] < x[\"true_least_natural\"] for x in s)
 sys.exit(not ok)" "$work/l/manifest.json" "$work/out"'
+# --surround: a search around the centres of an `inception mei --kind
+# surround` folder. The folder is written here, not by `inception mei`
+# (no model to fit in a one-second test): each neuron's "MEI" a Gabor at a
+# mask's centre, neuron 0 with a model surround, neuron 2 without. What is
+# checked is the plumbing: the centre kept inside the mask, the surround
+# within the budget around it, the controls scored, the counts printed
+# those of the manifest, bad folders refused by name.
+run simulate --out "$work/sur" --neurons 4 --train 60 --test 2 --repeats 2 --seed 4 \
+    --images synthetic --families surround
+/usr/bin/python3 - "$work/sur" "$work/centres" <<'PY'
+import json, os, sys
+import numpy as np
+data, out = sys.argv[1], sys.argv[2]
+os.makedirs(out, exist_ok=True)
+H, W = 36, 64
+imgs = np.load(os.path.join(data, "images.npy")).astype(np.float64)
+mean = float(imgs.mean())
+y, x = np.mgrid[0:H, 0:W]
+def gabor(cx, cy):
+    g = np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * 4.0 ** 2)) * np.cos(2 * np.pi * 0.12 * (x - cx))
+    return (mean + 0.3 * g).clip(0, 1)
+def mask(cx, cy, r):
+    return 1 / (1 + np.exp(-6.0 * (1 - ((x - cx) ** 2 + (y - cy) ** 2) / r ** 2)))
+stimuli, entries = [], []
+def add(neuron, kind, image, m=None):
+    e = {"index": len(stimuli), "neuron": neuron, "kind": kind, "file": "x.png"}
+    if m: e.update({"mask_x": m[0], "mask_y": m[1], "mask_radius": m[2]})
+    stimuli.append(image); entries.append(e)
+for neuron, (cx, cy) in ((0, (30.0, 18.0)), (2, (20.0, 14.0))):
+    mei, m = gabor(cx, cy), (cx, cy, 8.0)
+    add(neuron, "mei", mei)
+    add(neuron, "centre", mean + mask(*m) * (mei - mean), m)
+    if neuron == 0:
+        add(neuron, "surround-most", mei, m)
+np.save(os.path.join(out, "stimuli.npy"), np.array(stimuli, dtype=np.float32))
+json.dump({"height": H, "width": W, "stimuli": entries}, open(os.path.join(out, "manifest.json"), "w"))
+PY
+run search --population "$work/sur" --neurons all --surround "$work/centres" --out "$work/so" \
+    --generations 6 --population-size 8 --elites 2
+check "search --surround runs around the folder's two centres" \
+    '[ "$(status)" = 0 ] && [ -f "$work/so/n0000_search-surround-most.png" ] && [ -f "$work/so/n0002_search-surround-most.png" ]'
+check "--surround: the centre kept inside the mask, the surround within the budget, the controls scored, the printed count the manifest's" \
+    '/usr/bin/python3 -c "
+import json, re, sys
+import numpy as np
+m = json.load(open(sys.argv[1] + \"/manifest.json\")); s = m[\"stimuli\"]
+shown = np.load(sys.argv[1] + \"/stimuli.npy\").astype(np.float64)
+src = json.load(open(sys.argv[2] + \"/manifest.json\"))[\"stimuli\"]
+srcimg = np.load(sys.argv[2] + \"/stimuli.npy\").astype(np.float64)
+H, W = 36, 64; y, x = np.mgrid[0:H, 0:W]
+ok = [e[\"neuron\"] for e in s] == [0, 2] and all(e[\"kind\"] == \"search-surround\" and e[\"trials\"] == 48 for e in s)
+for j, e in enumerate(s):
+    c = [t for t in src if t[\"neuron\"] == e[\"neuron\"] and t[\"kind\"] == \"centre\"][0]
+    mei = srcimg[[t for t in src if t[\"neuron\"] == e[\"neuron\"] and t[\"kind\"] == \"mei\"][0][\"index\"]]
+    d2 = (x - c[\"mask_x\"]) ** 2 + (y - c[\"mask_y\"]) ** 2
+    mk = 1 / (1 + np.exp(-6.0 * (1 - d2 / c[\"mask_radius\"] ** 2)))
+    # shown = mk mei + (1 - mk) s: the surround s recovered wherever 1 - mk
+    # is not tiny must be an image of the display range (a centre other than
+    # the MEI would leave garbage, 1 / (1 - mk) times its error, near it),
+    # and it holds at most the budget: its squared deviation from the mean
+    # summed over any part of the image is at most P times the budget squared.
+    seen = mk < 0.95
+    sur = (shown[j][seen] - mk[seen] * mei[seen]) / (1 - mk[seen])
+    ok = ok and sur.min() > -1e-3 and sur.max() < 1 + 1e-3
+    ok = ok and ((sur - m[\"mean_luminance\"]) ** 2).sum() <= H * W * m[\"contrast_budget\"] ** 2 * 1.001
+    inside = mk > 0.99
+    ok = ok and inside.sum() > 20 and np.abs(shown[j][inside] - mei[inside]).max() < 0.01
+    ok = ok and e[\"true_centre_alone\"] > 0
+ok = ok and s[0][\"true_model_surround\"] is not None and s[1][\"true_model_surround\"] is None
+line = [l for l in open(sys.argv[3]) if l.startswith(\"all neurons:\")][0]
+printed = int(re.search(r\"raises the true response from the centre alone for (\\d+) of 2\", line).group(1))
+ok = ok and printed == sum(e[\"true_response\"] > e[\"true_centre_alone\"] for e in s)
+sys.exit(not ok)" "$work/so" "$work/centres" "$work/out"'
+run search --population "$work/sur" --neurons 2 --surround "$work/centres" --out "$work/sl" \
+    --generations 4 --population-size 8 --elites 2 --least
+check "search --surround --least: the surround exactly at the budget, the count of those lowered printed" \
+    '[ "$(status)" = 0 ] && grep -q "^all neurons: the search.s surround lowers the true response from the centre alone for [01] of 1" "$work/out" && grep -q "search-surround-least.png" "$work/sl/manifest.json"'
+run search --population "$work/sur" --neurons 1 --surround "$work/centres" --out "$work/sx"
+check "a neuron the folder has no centre for: exit 2, named" \
+    '[ "$(status)" = 2 ] && grep -q "neuron 1 has no surround MEI in $work/centres" "$work/err"'
+sed 's/"mask_radius": 8.0/"mask_radius": -8.0/' "$work/centres/manifest.json" > "$work/bad.json"
+mkdir -p "$work/badc" && cp "$work/centres/stimuli.npy" "$work/badc/" && mv "$work/bad.json" "$work/badc/manifest.json"
+run search --population "$work/sur" --neurons all --surround "$work/badc" --out "$work/sb"
+check "a damaged manifest is refused, the file and the field named" \
+    '[ "$(status)" = 1 ] && grep -q "$work/badc/manifest.json: stimulus 1: mask_radius -8 must be positive" "$work/err"'
 echo "1..$n"
 [ "$failed" = 0 ]

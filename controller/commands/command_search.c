@@ -45,7 +45,13 @@ static const char search_help[] =
     "  --seed N            the searches and the simulated spikes (default 1)\n"
     "  --least             search for the least exciting image instead (the fitness is\n"
     "                      minus the mean count), scored against the truly least exciting\n"
-    "                      natural training image at the budget and the cell's gray rate\n";
+    "                      natural training image at the budget and the cell's gray rate\n"
+    "  --surround DIR      search the surround instead, around the centres of DIR (an\n"
+    "                      `inception mei --kind surround` folder of this population): each\n"
+    "                      image is shown through 1 - mask around the neuron's masked MEI,\n"
+    "                      scored against the centre alone (gray around it) and the model's\n"
+    "                      own surround; --neurons all: every neuron DIR has; with --least\n"
+    "                      the surround that lowers the response most\n";
 
 /* user: the run's least flag (its fitness is minus the mean count). */
 static void show_event(const mei_search_event *e, void *user)
@@ -124,8 +130,76 @@ static void print_split(const mei_search_run *r, int held_out, const char *name)
     free(nat);
 }
 
+/* A surround search's rows: the true rates of the search's composition,
+ * the centre alone and the model's surround, and whether each surround
+ * moved the response the asked way from the centre alone. */
+static int moved(float rate, float centre, int least)
+{
+    return least ? rate < centre : rate > centre;
+}
+
+static void print_surround_line(const mei_search_run *r, int only_type, const char *name)
+{
+    int least = r->c.least, n = 0, search_moved = 0, model_moved = 0, with_model = 0;
+    float *ratios = malloc((size_t)r->count * 2 * sizeof(float)), *model = ratios + r->count;
+    if (!ratios)
+        return;
+    for (int j = 0; j < r->count; j++) {
+        const mei_search_neuron *w = &r->rows[j];
+        if (only_type >= 0 && w->type != only_type)
+            continue;
+        search_moved += moved(w->true_rate, w->centre_alone, least);
+        ratios[n++] = ratio(w->true_rate, w->centre_alone);
+        if (isfinite(w->model_surround)) {
+            model_moved += moved(w->model_surround, w->centre_alone, least);
+            model[with_model++] = ratio(w->model_surround, w->centre_alone);
+        }
+    }
+    const char *verb = least ? "lowers" : "raises";
+    if (n)
+        printf("%s: the search's surround %s the true response from the centre alone for %d of "
+               "%d (median search / centre alone %.3f); the model's %s surround for %d of %d "
+               "(median %.3f)\n", name, verb, search_moved, n, (double)median(ratios, n),
+               least ? "least exciting" : "most exciting", model_moved, with_model,
+               (double)median(model, with_model));
+    free(ratios);
+}
+
+static void print_surround_results(const mei_search_run *r)
+{
+    int least = r->c.least;
+    printf("\nground truth (expected spike counts of the simulated cells; every surround at "
+           "contrast %.4f, mean %.4f, around the centres of %s)\n", (double)r->budget.contrast,
+           (double)r->budget.mean_luminance, r->c.surround_dir);
+    printf("%6s %-18s %7s %8s %8s %8s %8s %8s %6s %6s %7s\n", "neuron", "type", "trials",
+           "search", "centre", "model", "s/centre", "m/centre", least ? "s-low" : "s-up",
+           least ? "m-low" : "m-up", "to-ctr");
+    for (int j = 0; j < r->count; j++) {
+        const mei_search_neuron *w = &r->rows[j];
+        printf("%6d %-18s %7d %8.3f %8.3f %8.3f %8.3f %8.3f %6s %6s %7d\n", w->neuron,
+               sim_cell_type_name(w->type), w->trials, (double)w->true_rate,
+               (double)w->centre_alone, (double)w->model_surround,
+               (double)ratio(w->true_rate, w->centre_alone),
+               (double)ratio(w->model_surround, w->centre_alone),
+               moved(w->true_rate, w->centre_alone, least) ? "yes" : "no",
+               !isfinite(w->model_surround) ? "-"
+               : moved(w->model_surround, w->centre_alone, least) ? "yes" : "no",
+               w->trials_to_natural);
+    }
+    printf("(search: the true rate of the search's surround around the centre; centre: of the "
+           "centre alone, gray around it; model: of the model's %s surround from the folder; "
+           "to-ctr: trials until the search's image truly went %s the centre alone, -1 never)\n",
+           least ? "least exciting" : "most exciting", least ? "below" : "above");
+    print_surround_line(r, -1, "all neurons");
+    print_surround_line(r, SIM_SURROUND, "surround cells");
+}
+
 static void print_results(const mei_search_run *r)
 {
+    if (r->c.surround_dir) {
+        print_surround_results(r);
+        return;
+    }
     printf("\nground truth (expected spike counts of the simulated cells; every image at "
            "contrast %.4f, mean %.4f)\n", (double)r->budget.contrast,
            (double)r->budget.mean_luminance);
@@ -194,7 +268,7 @@ int command_search(int argc, char **argv)
                       {"mutation-rate", 1, NULL}, {"mutation-sd", 1, NULL},
                       {"crossover", 1, NULL},     {"contrast", 1, NULL},
                       {"seed", 1, NULL},          {"split", 1, NULL},
-                      {"least", 0, NULL}};
+                      {"least", 0, NULL},         {"surround", 1, NULL}};
     if (cli_parse("search", argc, argv, o, COUNT(o)))
         return 2;
     const char *population = cli_get(o, COUNT(o), "population");
@@ -205,7 +279,8 @@ int command_search(int argc, char **argv)
         return 2;
     }
     mei_search_config c = {.neurons = spec, .out_dir = out, .generations = 50, .repeats = 1,
-                           .least = cli_get(o, COUNT(o), "least") != NULL};
+                           .least = cli_get(o, COUNT(o), "least") != NULL,
+                           .surround_dir = cli_get(o, COUNT(o), "surround")};
     search_config_default(&c.search);
     if (read_options(o, COUNT(o), &c))
         return 2;

@@ -22,7 +22,11 @@ typedef struct run_state {
     int n_train, N;      /* N: the population's neurons */
     stimulus_truth *truth;
     const sim_population *pop;
-    float *images;       /* population × P: one generation */
+    float *images;       /* population × P: one generation, as the search asks */
+    float *shown;        /* population × P: as shown (a surround search's composed;
+                            else `images` itself) */
+    mei_search_surround surround; /* a surround search's centres (else empty) */
+    float *masks;        /* count × P: each chosen neuron's mask (surround search) */
     float *rates;        /* population × N */
     float *fitness;      /* population */
     mei_search_event_fn fn;
@@ -51,9 +55,41 @@ static int collect_naturals(run_state *s, char *err)
     return 0;
 }
 
+/* A surround search takes the neurons of its folder: "all" is every one
+ * with a centre there, and each one asked for must have one. */
+static int choose_surround_neurons(run_state *s, char *err)
+{
+    mei_search_run *r = s->r;
+    const mei_search_surround *sur = &s->surround;
+    if (strcmp(r->c.neurons, "all") != 0) {
+        int status = mei_batch_parse_ids(r->c.neurons, s->N, &r->neurons, &r->count, err);
+        for (int j = 0; j < r->count && !status; j++)
+            if (!mei_search_surround_find(sur, r->neurons[j])) {
+                controller_fail(err, "neuron %d has no surround MEI in %s (write it with "
+                                     "`inception mei --kind surround`)", r->neurons[j],
+                                r->c.surround_dir);
+                status = MEI_BATCH_USAGE;
+            }
+        return status;
+    }
+    r->neurons = malloc((size_t)sur->count * sizeof(int));
+    if (!r->neurons)
+        return controller_fail(err, "out of memory");
+    r->count = 0;
+    for (int i = 0; i < sur->count; i++) {
+        if (sur->centres[i].neuron >= s->N)
+            return controller_fail(err, "%s: neuron %d, but the population has %d",
+                                   r->c.surround_dir, sur->centres[i].neuron, s->N);
+        r->neurons[r->count++] = sur->centres[i].neuron;
+    }
+    return 0;
+}
+
 static int choose_neurons(run_state *s, char *err)
 {
     mei_search_run *r = s->r;
+    if (r->c.surround_dir)
+        return choose_surround_neurons(s, err);
     if (strcmp(r->c.neurons, "all") != 0)
         return mei_batch_parse_ids(r->c.neurons, s->N, &r->neurons, &r->count, err);
     r->neurons = malloc((size_t)s->N * sizeof(int));
@@ -107,6 +143,9 @@ static int load(run_state *s, char *err)
     s->N = pc.neurons;
     if (collect_naturals(s, err))
         return 1;
+    if (r->c.surround_dir &&
+        mei_search_surround_load(&s->surround, r->c.surround_dir, r->H, r->W, err))
+        return 1;
     int status = choose_neurons(s, err);
     if (status)
         return status;
@@ -118,23 +157,50 @@ static int load(run_state *s, char *err)
     s->pop = stimulus_truth_population(s->truth);
     int n = r->c.search.population > 0 ? r->c.search.population : 1;
     s->images = malloc((size_t)n * r->P * sizeof(float));
+    s->shown = r->c.surround_dir ? malloc((size_t)n * r->P * sizeof(float)) : s->images;
+    s->masks = r->c.surround_dir ? malloc((size_t)r->count * r->P * sizeof(float)) : NULL;
     s->rates = malloc((size_t)n * s->N * sizeof(float));
     s->fitness = malloc((size_t)n * sizeof(float));
     r->rows = calloc((size_t)r->count, sizeof *r->rows);
     r->best = malloc((size_t)r->count * r->P * sizeof(float));
-    if (!s->images || !s->rates || !s->fitness || !r->rows || !r->best)
+    if (!s->images || !s->shown || (r->c.surround_dir && !s->masks) || !s->rates ||
+        !s->fitness || !r->rows || !r->best)
         return controller_fail(err, "out of memory for %d neurons' searches", r->count);
+    for (int j = 0; j < r->count && r->c.surround_dir; j++)
+        mei_mask_render(&mei_search_surround_find(&s->surround, r->neurons[j])->mask, r->H,
+                        r->W, s->masks + (size_t)j * r->P);
     return 0;
+}
+
+/* A surround search's neuron j: its MEI, whose centre is kept. */
+static const float *centre_mei(const run_state *s, int j)
+{
+    const mei_search_centre *c = mei_search_surround_find(&s->surround, s->r->neurons[j]);
+    return s->surround.images + (size_t)c->mei * s->r->P;
+}
+
+/* What the cell sees of the search's image `image` (in place: `out` may be
+ * `image`): the image itself, or for a surround search the image seen
+ * around neuron j's centre. */
+static void as_shown(const run_state *s, int j, const float *image, float *out)
+{
+    int P = s->r->P;
+    if (s->r->c.surround_dir)
+        mei_surround_compose(centre_mei(s, j), s->masks + (size_t)j * P, image, P, out);
+    else if (out != image)
+        memcpy(out, image, (size_t)P * sizeof(float));
 }
 
 /* One generation's trials: each image shown `repeats` times to the cell,
  * Poisson counts around its true rate (as the virtual rig draws them); the
  * fitness is the mean count (minus it for least: the search maximizes).
  * Returns the truly best image's rate (least: the lowest). */
-static float show_generation(run_state *s, int neuron, int n, model_rng *spikes)
+static float show_generation(run_state *s, int j, int n, model_rng *spikes)
 {
-    int repeats = s->r->c.repeats, least = s->r->c.least;
-    sim_population_rates(s->pop, s->images, n, s->rates);
+    int repeats = s->r->c.repeats, least = s->r->c.least, neuron = s->r->neurons[j];
+    for (int i = 0; i < n && s->shown != s->images; i++)
+        as_shown(s, j, s->images + (size_t)i * s->r->P, s->shown + (size_t)i * s->r->P);
+    sim_population_rates(s->pop, s->shown, n, s->rates);
     float top = least ? INFINITY : 0.0f;
     for (int i = 0; i < n; i++) {
         float rate = s->rates[(size_t)i * s->N + neuron];
@@ -153,6 +219,22 @@ static float true_rate(run_state *s, int neuron, const float *image)
     return s->rates[neuron];
 }
 
+/* A surround search's controls, truly: the centre alone (gray around it)
+ * and the model's own surround of the search's direction (NaN: none). */
+static void score_surround_controls(run_state *s, int j, mei_search_neuron *row)
+{
+    mei_search_run *r = s->r;
+    float *gray = r->best + (size_t)j * r->P; /* scratch until the search fills it */
+    for (int i = 0; i < r->P; i++)
+        gray[i] = r->budget.mean_luminance;
+    as_shown(s, j, gray, gray);
+    row->centre_alone = true_rate(s, row->neuron, gray);
+    const mei_search_centre *c = mei_search_surround_find(&s->surround, row->neuron);
+    int model = r->c.least ? c->surround_least : c->surround_most;
+    row->model_surround = model < 0 ? NAN
+        : true_rate(s, row->neuron, s->surround.images + (size_t)model * r->P);
+}
+
 static int search_neuron(run_state *s, int j, char *err)
 {
     mei_search_run *r = s->r;
@@ -164,6 +246,10 @@ static int search_neuron(run_state *s, int j, char *err)
     sc.width = r->W;
     sc.budget = r->budget;
     sc.trials_per_fitness = r->c.repeats;
+    /* A most exciting surround holds at most the budget, as the model's does
+     * (gray around the centre is then nearly in the space); the least
+     * exciting one exactly the budget. */
+    sc.contrast_gene = r->c.surround_dir && !r->c.least;
     /* Two streams per neuron: the search's choices and the cell's spikes. */
     sc.seed = model_rng_stream(r->c.search.seed, 2 * (uint64_t)neuron);
     model_rng spikes;
@@ -174,12 +260,18 @@ static int search_neuron(run_state *s, int j, char *err)
     int least = r->c.least;
     *row = (mei_search_neuron){.neuron = neuron, .type = truth->type,
                                .natural = least ? truth->natural_least : truth->natural,
-                               .trials_to_natural = -1, .seed = sc.seed};
+                               .trials_to_natural = -1, .seed = sc.seed,
+                               .centre_alone = NAN, .model_surround = NAN};
+    if (r->c.surround_dir)
+        score_surround_controls(s, j, row);
+    /* What the search's best must truly beat: the centre alone for a
+     * surround search, else the natural image. */
+    float control = r->c.surround_dir ? row->centre_alone : row->natural;
     mei_search_event e = {.index = j, .count = r->count, .generations = r->c.generations};
     float *best = r->best + (size_t)j * r->P;
     for (int g = 0; g < r->c.generations; g++) {
         search_ask(se, s->images);
-        float top = show_generation(s, neuron, sc.population, &spikes);
+        float top = show_generation(s, j, sc.population, &spikes);
         if (g == 0)
             row->first_rate = top;
         row->trials += sc.population * r->c.repeats;
@@ -188,10 +280,11 @@ static int search_neuron(run_state *s, int j, char *err)
             return 1;
         }
         search_best(se, best, &e.best);
+        as_shown(s, j, best, best);
         /* What the search would hand over now, scored by the truth (which
          * the search never sees). */
         float now = row->trials_to_natural < 0 ? true_rate(s, neuron, best) : NAN;
-        if (least ? now < row->natural : now > row->natural)
+        if (least ? now < control : now > control)
             row->trials_to_natural = row->trials;
         e.generation = g + 1;
         if (s->fn)
@@ -199,8 +292,9 @@ static int search_neuron(run_state *s, int j, char *err)
     }
     row->fitness = least ? -e.best.fitness : e.best.fitness; /* a mean count either way */
     row->evaluations = e.best.evaluations;
-    row->true_rate = stimulus_truth_score(s->truth, j,
-                                          least ? STIMULUS_KIND_LEAST : STIMULUS_KIND_MEI, best);
+    /* A surround search's image is not the kind the truth keeps (-1: scored only). */
+    int kind = r->c.surround_dir ? -1 : least ? STIMULUS_KIND_LEAST : STIMULUS_KIND_MEI;
+    row->true_rate = stimulus_truth_score(s->truth, j, kind, best);
     search_destroy(se);
     return 0;
 }
@@ -211,7 +305,8 @@ static int rows_finite(const mei_search_run *r, char *err)
 {
     for (int j = 0; j < r->count; j++) {
         const mei_search_neuron *w = &r->rows[j];
-        if (!isfinite(w->fitness) || !isfinite(w->true_rate) || !isfinite(w->natural))
+        if (!isfinite(w->fitness) || !isfinite(w->true_rate) || !isfinite(w->natural) ||
+            (r->c.surround_dir && !isfinite(w->centre_alone)))
             return !controller_fail(err, "neuron %d: its search's fitness or true response is "
                                          "not finite: no manifest written", w->neuron);
     }
@@ -226,7 +321,7 @@ static void manifest_neuron(json_out *o, json_t *list, const mei_search_run *r, 
     json_t *s = json_out_object(o, list, "stimuli");
     json_out_int(o, s, "index", j);
     json_out_int(o, s, "neuron", w->neuron);
-    json_out_text(o, s, "kind", "search");
+    json_out_text(o, s, "kind", r->c.surround_dir ? "search-surround" : "search");
     json_out_text(o, s, "direction", r->c.least ? "least" : "most");
     json_out_text(o, s, "file", file);
     json_out_text(o, s, "cell_type", sim_cell_type_name(w->type));
@@ -240,7 +335,13 @@ static void manifest_neuron(json_out *o, json_t *list, const mei_search_run *r, 
     json_out_real(o, s, r->c.least ? "true_least_natural" : "true_best_natural", w->natural);
     json_out_real_or_null(o, s, "true_optimum", w->optimum);
     json_out_real(o, s, "true_gray", w->gray);
-    const char *to = r->c.least ? "trials_to_go_below_natural" : "trials_to_beat_natural";
+    if (r->c.surround_dir) {
+        json_out_real(o, s, "true_centre_alone", w->centre_alone);
+        json_out_real_or_null(o, s, "true_model_surround", w->model_surround);
+    }
+    const char *to = r->c.surround_dir ? (r->c.least ? "trials_to_go_below_centre_alone"
+                                                     : "trials_to_beat_centre_alone")
+                   : r->c.least ? "trials_to_go_below_natural" : "trials_to_beat_natural";
     if (w->trials_to_natural >= 0)
         json_out_int(o, s, to, w->trials_to_natural);
     else
@@ -252,6 +353,8 @@ static void manifest_settings(json_out *o, const mei_search_run *r)
     const search_config *c = &r->c.search;
     json_t *s = json_out_object(o, o->root, "search");
     json_out_text(o, s, "space", "sums of Gabor primitives");
+    if (r->c.surround_dir) /* the centres it searched around: the masks are theirs */
+        json_out_text(o, s, "surround", r->c.surround_dir);
     json_out_int(o, s, "generations", r->c.generations);
     json_out_int(o, s, "population", c->population);
     json_out_int(o, s, "repeats", r->c.repeats);
@@ -282,7 +385,11 @@ static int write_files(const mei_search_run *r, char *err)
     int status = 0;
     for (int j = 0; j < r->count && !status; j++) {
         char name[64];
-        snprintf(name, sizeof name, "n%04d_search.png", r->rows[j].neuron);
+        if (r->c.surround_dir)
+            snprintf(name, sizeof name, "n%04d_search-surround-%s.png", r->rows[j].neuron,
+                     r->c.least ? "least" : "most");
+        else
+            snprintf(name, sizeof name, "n%04d_search.png", r->rows[j].neuron);
         snprintf(path, sizeof path, "%s/%s", r->c.out_dir, name);
         status = png_write_gray(path, r->best + (size_t)j * r->P, r->H, r->W, err);
         manifest_neuron(&o, list, r, j, name);
@@ -343,7 +450,11 @@ int mei_search_run_all(mei_search_run **out, const mei_search_config *c, mei_sea
     dataset_free(&s.d);
     free(s.train);
     stimulus_truth_destroy(s.truth);
+    if (s.shown != s.images)
+        free(s.shown);
     free(s.images);
+    free(s.masks);
+    mei_search_surround_free(&s.surround);
     free(s.rates);
     free(s.fitness);
     if (status) {

@@ -34,6 +34,8 @@ typedef struct mei_search_config {
     int least;            /* 1: search for the least exciting image (the fitness is minus
                              the mean count), scored against the truly least exciting
                              natural training image at the budget */
+    const char *surround_dir; /* non-NULL: a surround search around the centres of this
+                                 `inception mei --kind surround` folder (below) */
 } mei_search_config;
 
 /* One neuron's outcome: the search's side (what it saw) and the truth's. */
@@ -50,7 +52,12 @@ typedef struct mei_search_neuron {
                              least: unknown) */
     float gray;           /* the uniform mean-luminance image's: the cell's baseline */
     int trials_to_natural; /* trials until the search's best truly beat the natural, went
-                              below it for least (-1: never) */
+                              below it for least (-1: never); for a surround search the
+                              centre alone */
+    /* A surround search's (NaN otherwise): the true rates of the centre alone
+     * (the masked MEI, gray around it: the control) and of the model's own
+     * surround of the same direction (NaN where the folder has none). */
+    float centre_alone, model_surround;
     uint64_t seed;        /* the search's */
 } mei_search_neuron;
 
@@ -70,6 +77,39 @@ typedef struct mei_search_run {
     mei_search_neuron *rows; /* count */
     float *best;             /* count × P: each neuron's best image */
 } mei_search_run;
+
+/* ---- Surround searches (mei_search_surround.c) ----
+ * A surround search fixes the centre to a neuron's MEI inside its mask (the
+ * classical receptive field of `inception mei --kind surround`) and searches
+ * the surround: each image s the search asks for is shown as
+ * mei_surround_compose(MEI, mask, s), the surround alone holding the budget
+ * (as the model's surround MEIs do); the control is the centre alone. */
+typedef struct mei_search_centre {
+    int neuron;
+    int mei, centre;                   /* their places in stimuli.npy */
+    int surround_most, surround_least; /* the model's surrounds' (-1: none) */
+    mei_mask mask;                     /* the centre entry's */
+} mei_search_centre;
+
+typedef struct mei_search_surround {
+    float *images;        /* count_images × H × W: the folder's stimuli.npy */
+    int count_images;
+    mei_search_centre *centres;
+    int count;
+} mei_search_surround;
+
+/* The centres named by a surround folder's manifest.json (text of `size`
+ * bytes, `name` for messages), checked against the images' size and count:
+ * every field a surround search uses is refused by name when missing or
+ * out of range. 0 with *out (free it) and *count, else 1 and the reason. */
+int mei_search_centres_parse(const char *text, size_t size, const char *name, int height,
+                             int width, int images, mei_search_centre **out, int *count,
+                             char *err);
+/* A folder's stimuli.npy and manifest.json (mei_search_surround_free). */
+int mei_search_surround_load(mei_search_surround *out, const char *dir, int height, int width,
+                             char *err);
+void mei_search_surround_free(mei_search_surround *s);
+const mei_search_centre *mei_search_surround_find(const mei_search_surround *s, int neuron);
 
 /* Everything: dataset and population loaded, each neuron searched, its best
  * scored against the truth, the files written. 0 on success with *out the

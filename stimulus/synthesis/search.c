@@ -49,6 +49,9 @@ enum { GENE_X, GENE_Y, GENE_ORIENTATION, GENE_FREQUENCY, GENE_PHASE, GENE_SIGMA,
 #define FREQUENCY_MAX 0.35
 #define SIGMA_MIN 1.5
 #define WEIGHT_MIN 0.1 /* a primitive never vanishes: the sum is never flat */
+/* With a contrast gene, the lowest share of the budget it asks for: near
+ * gray, never flat (the render needs a contrast to map to). */
+#define CONTRAST_SHARE_MIN 0.02
 
 /* A render whose contrast is this far below the budget (relative) was held
  * back by the display range (a small blob cannot reach the contrast without
@@ -58,7 +61,7 @@ enum { GENE_X, GENE_Y, GENE_ORIENTATION, GENE_FREQUENCY, GENE_PHASE, GENE_SIGMA,
 #define WIDEN_TRIES 8
 
 typedef struct individual {
-    float *genes;    /* primitives × GENES */
+    float *genes;    /* primitives × GENES, then the contrast gene where asked */
     float *image;    /* its render at the budget */
     double sum;      /* of all its evaluations */
     int evaluations;
@@ -130,8 +133,19 @@ static double sigma_max(const search *s)
     return side / 4.0 > SIGMA_MIN ? side / 4.0 : SIGMA_MIN;
 }
 
+/* The contrast an individual is rendered at: the budget's, or with a
+ * contrast gene its share of it. */
+static float target_contrast(const search *s, const float *genes)
+{
+    if (!s->c.contrast_gene)
+        return s->c.budget.contrast;
+    float g = genes[(size_t)s->c.primitives * GENES];
+    return s->c.budget.contrast * (float)(CONTRAST_SHARE_MIN + (1.0 - CONTRAST_SHARE_MIN) * g);
+}
+
 /* The sum of the primitives (zero-mean, each unit-norm times its weight),
- * then mapped to the budget. Returns the rendered contrast. */
+ * then mapped to the budget (its contrast the gene's share of it, where
+ * asked). Returns the rendered contrast. */
 static float render(search *s, const float *genes, float *image)
 {
     int H = s->c.height, W = s->c.width;
@@ -146,7 +160,9 @@ static float render(search *s, const float *genes, float *image)
         for (int p = 0; p < s->P; p++)
             image[p] += w * s->scratch[p];
     }
-    stimulus_render_at_budget(image, s->P, &s->c.budget);
+    stimulus_budget b = s->c.budget;
+    b.contrast = target_contrast(s, genes);
+    stimulus_render_at_budget(image, s->P, &b);
     return stimulus_rms_contrast(image, s->P);
 }
 
@@ -155,7 +171,7 @@ static float render(search *s, const float *genes, float *image)
  * it reaches it, so that every image asked is at the budget. */
 static void render_individual(search *s, individual *ind)
 {
-    float target = s->c.budget.contrast * (float)(1.0 - CONTRAST_SHORT);
+    float target = target_contrast(s, ind->genes) * (float)(1.0 - CONTRAST_SHORT);
     for (int t = 0; render(s, ind->genes, ind->image) < target; t++) {
         if (t == WIDEN_TRIES) {
             s->shortfalls++;
@@ -206,7 +222,7 @@ int search_create(search **out, const search_config *c, char *err)
         return stimulus_fail(err, "search: out of memory");
     s->c = *c;
     s->P = c->height * c->width;
-    s->genes = c->primitives * GENES;
+    s->genes = c->primitives * GENES + (c->contrast_gene ? 1 : 0);
     s->pop = calloc((size_t)c->population, sizeof *s->pop);
     s->next = calloc((size_t)c->population, sizeof *s->next);
     s->order = malloc((size_t)c->population * sizeof *s->order);
@@ -299,7 +315,8 @@ static void mutate(search *s, float *genes)
         if (model_rng_uniform(&s->rng) >= s->c.mutation_rate)
             continue;
         float g = genes[i] + s->c.mutation_sd * (float)model_rng_normal(&s->rng);
-        int kind = i % GENES; /* angles wrap around, the rest reflect at their ends */
+        /* Angles wrap around, the rest (the contrast gene too) reflect at their ends. */
+        int kind = i < s->c.primitives * GENES ? i % GENES : GENE_WEIGHT;
         if (kind == GENE_ORIENTATION || kind == GENE_PHASE) {
             genes[i] = wrap01(g);
             if (genes[i] >= 1.0f) /* a value just below an integer can round up to 1 */
@@ -311,8 +328,9 @@ static void mutate(search *s, float *genes)
     }
 }
 
-/* A child: parent a's primitives, each replaced by b's at the same place
- * with probability ½ when the child recombines, then mutated. */
+/* A child: parent a's primitives (and contrast), each primitive replaced
+ * by b's at the same place with probability ½ when the child recombines,
+ * then mutated. */
 static void breed(search *s, individual *child)
 {
     const individual *a = pick_parent(s), *b = pick_parent(s);
@@ -322,6 +340,8 @@ static void breed(search *s, individual *child)
         memcpy(child->genes + (size_t)k * GENES, from->genes + (size_t)k * GENES,
                GENES * sizeof(float));
     }
+    if (s->c.contrast_gene)
+        child->genes[s->genes - 1] = a->genes[s->genes - 1];
     mutate(s, child->genes);
     child->sum = 0.0;
     child->evaluations = 0;

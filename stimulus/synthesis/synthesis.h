@@ -557,6 +557,9 @@ typedef struct search_config {
     float crossover;        /* a child's chance of mixing two parents' primitives (0.5) */
     int trials_per_fitness; /* spike counts averaged in each fitness told (1): the
                                hand-over's Poisson noise estimate (search_best) */
+    int contrast_gene;      /* 1: the budget's contrast is at most, not exactly: each
+                               image carries one more gene, its contrast as a share of
+                               the budget's (0.02..1) (0: every image at the budget) */
     uint64_t seed;
 } search_config;
 
@@ -579,7 +582,8 @@ int search_generation(const search *s); /* generations told */
  * such an image's envelopes are widened until it reaches it). */
 int search_shortfalls(const search *s);
 /* The generation's images (population × H × W), each at the budget's mean
- * and contrast; the elites (shown before) come first. */
+ * and contrast (its gene's share of it with contrast_gene); the elites
+ * (shown before) come first. */
 void search_ask(search *s, float *images);
 /* One fitness per image asked, in order; a non-finite one is refused by
  * index, as is a tell without an ask, and nothing changes. Then the next
