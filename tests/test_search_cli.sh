@@ -88,7 +88,7 @@ data, out = sys.argv[1], sys.argv[2]
 os.makedirs(out, exist_ok=True)
 H, W = 36, 64
 imgs = np.load(os.path.join(data, "images.npy")).astype(np.float64)
-mean = float(imgs.mean())
+mean = float(imgs[np.load(os.path.join(data, "tiers.npy")) == 0].mean())  # the training images
 y, x = np.mgrid[0:H, 0:W]
 def gabor(cx, cy):
     g = np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * 4.0 ** 2)) * np.cos(2 * np.pi * 0.12 * (x - cx))
@@ -107,7 +107,8 @@ for neuron, (cx, cy) in ((0, (30.0, 18.0)), (2, (20.0, 14.0))):
     if neuron == 0:
         add(neuron, "surround-most", mei, m)
 np.save(os.path.join(out, "stimuli.npy"), np.array(stimuli, dtype=np.float32))
-json.dump({"height": H, "width": W, "stimuli": entries}, open(os.path.join(out, "manifest.json"), "w"))
+json.dump({"height": H, "width": W, "mean_luminance": mean, "stimuli": entries},
+          open(os.path.join(out, "manifest.json"), "w"))
 PY
 run search --population "$work/sur" --neurons all --surround "$work/centres" --out "$work/so" \
     --generations 6 --population-size 8 --elites 2
@@ -157,5 +158,13 @@ mkdir -p "$work/badc" && cp "$work/centres/stimuli.npy" "$work/badc/" && mv "$wo
 run search --population "$work/sur" --neurons all --surround "$work/badc" --out "$work/sb"
 check "a damaged manifest is refused, the file and the field named" \
     '[ "$(status)" = 1 ] && grep -q "$work/badc/manifest.json: stimulus 1: mask_radius -8 must be positive" "$work/err"'
+mkdir -p "$work/otherc" && cp "$work/centres/stimuli.npy" "$work/otherc/"
+/usr/bin/python3 -c "
+import json, sys
+m = json.load(open(sys.argv[1])); m['mean_luminance'] += 0.01
+json.dump(m, open(sys.argv[2], 'w'))" "$work/centres/manifest.json" "$work/otherc/manifest.json"
+run search --population "$work/sur" --neurons all --surround "$work/otherc" --out "$work/so2"
+check "a folder made at another mean luminance (another dataset's) is refused by name" \
+    '[ "$(status)" = 1 ] && grep -q "$work/otherc was made at mean luminance" "$work/err"'
 echo "1..$n"
 [ "$failed" = 0 ]

@@ -146,6 +146,17 @@ static int load(run_state *s, char *err)
     if (r->c.surround_dir &&
         mei_search_surround_load(&s->surround, r->c.surround_dir, r->H, r->W, err))
         return 1;
+    /* A folder made from other images (its MEIs at another mean) would put
+     * the centre on a surround of another luminance: refused. 1e-4 is far
+     * above float rounding of the same mean and far below any two image
+     * sets' difference. */
+    float folder_mean = s->surround.mean_luminance;
+    if (r->c.surround_dir && !isnan(folder_mean) &&
+        fabsf(folder_mean - r->budget.mean_luminance) > 1e-4f)
+        return controller_fail(err, "%s was made at mean luminance %.6f, this population's "
+                                    "training images have %.6f: a folder of another dataset?",
+                               r->c.surround_dir, (double)folder_mean,
+                               (double)r->budget.mean_luminance);
     int status = choose_neurons(s, err);
     if (status)
         return status;

@@ -96,15 +96,17 @@ typedef struct mei_search_surround {
     int count_images;
     mei_search_centre *centres;
     int count;
+    float mean_luminance; /* the manifest's (NaN: it has none) */
 } mei_search_surround;
 
 /* The centres named by a surround folder's manifest.json (text of `size`
  * bytes, `name` for messages), checked against the images' size and count:
  * every field a surround search uses is refused by name when missing or
- * out of range. 0 with *out (free it) and *count, else 1 and the reason. */
+ * out of range. 0 with *out (free it), *count and the manifest's mean
+ * luminance (NaN where it has none), else 1 and the reason. */
 int mei_search_centres_parse(const char *text, size_t size, const char *name, int height,
                              int width, int images, mei_search_centre **out, int *count,
-                             char *err);
+                             float *mean_luminance, char *err);
 /* A folder's stimuli.npy and manifest.json (mei_search_surround_free). */
 int mei_search_surround_load(mei_search_surround *out, const char *dir, int height, int width,
                              char *err);

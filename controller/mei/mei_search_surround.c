@@ -55,6 +55,8 @@ static int get_real(json_t *o, const char *key, const char *name, int entry, flo
 {
     json_t *v = json_object_get(o, key);
     double x = json_is_number(v) ? json_number_value(v) : NAN;
+    if ((!isfinite(x) || fabs(x) > 1e6) && entry < 0)
+        return controller_fail(err, "%s: '%s' must be a finite number", name, key);
     if (!isfinite(x) || fabs(x) > 1e6)
         return controller_fail(err, "%s: stimulus %d: '%s' must be a finite number", name,
                                entry, key);
@@ -135,7 +137,7 @@ static int check_complete(const mei_search_centre *list, int count, const char *
 }
 
 static int read_root(json_t *root, const char *name, int height, int width, int images,
-                     mei_search_centre **list, int *count, char *err)
+                     mei_search_centre **list, int *count, float *mean_luminance, char *err)
 {
     int h = 0, w = 0;
     if (!json_is_object(root))
@@ -146,6 +148,12 @@ static int read_root(json_t *root, const char *name, int height, int width, int 
     if (h != height || w != width)
         return controller_fail(err, "%s: its images are %d×%d, the population's %d×%d", name,
                                h, w, height, width);
+    /* The luminance the MEIs were made at (`inception mei` writes it): optional,
+     * so that a folder can be checked against the population's images. */
+    json_t *mean = json_object_get(root, "mean_luminance");
+    *mean_luminance = NAN;
+    if (mean && get_real(root, "mean_luminance", name, -1, mean_luminance, err))
+        return 1;
     json_t *stimuli = json_object_get(root, "stimuli");
     if (!json_is_array(stimuli))
         return controller_fail(err, "%s has no 'stimuli' list", name);
@@ -159,7 +167,7 @@ static int read_root(json_t *root, const char *name, int height, int width, int 
 
 int mei_search_centres_parse(const char *text, size_t size, const char *name, int height,
                              int width, int images, mei_search_centre **out, int *count,
-                             char *err)
+                             float *mean_luminance, char *err)
 {
     *out = NULL;
     *count = 0;
@@ -167,7 +175,7 @@ int mei_search_centres_parse(const char *text, size_t size, const char *name, in
     json_t *root = json_loadb(text, size, JSON_REJECT_DUPLICATES, &je);
     if (!root)
         return controller_fail(err, "%s: line %d: %s", name, je.line, je.text);
-    int status = read_root(root, name, height, width, images, out, count, err);
+    int status = read_root(root, name, height, width, images, out, count, mean_luminance, err);
     json_decref(root);
     if (status) {
         free(*out);
@@ -232,7 +240,7 @@ int mei_search_surround_load(mei_search_surround *out, const char *dir, int heig
     char *text = read_text(path, &size, err);
     status = !text || mei_search_centres_parse(text, size, path, height, width,
                                                out->count_images, &out->centres, &out->count,
-                                               err);
+                                               &out->mean_luminance, err);
     free(text);
     if (status)
         mei_search_surround_free(out);

@@ -29,10 +29,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     mei_search_centre *list;
     int count;
+    float mean;
     char err[CONTROLLER_ERR_SIZE];
     if (mei_search_centres_parse((const char *)data, size, "fuzz.json", 36, 64, IMAGES, &list,
-                                 &count, err) == 0) {
-        if (count < 1)
+                                 &count, &mean, err) == 0) {
+        if (count < 1 || !(isnan(mean) || isfinite(mean)))
             __builtin_trap();
         for (int i = 0; i < count; i++) {
             if (!centre_ok(&list[i]))
