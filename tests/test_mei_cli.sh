@@ -166,6 +166,11 @@ for n in set(x[\"neuron\"] for x in s):
     ok &= p[\"surround-most\"] >= p[\"centre\"] >= p[\"surround-least\"]
     ok &= all(\"mask_radius\" in x for x in s if x[\"neuron\"] == n and x[\"kind\"] in (\"centre\", \"surround-most\", \"surround-least\"))
 sys.exit(not ok)" "$work/surround/manifest.json" "$work/surround/stimuli.npy"'
+# "possible", the cell's own best surround (stimulus_true_best_surround),
+# starts from gray: never below the centre alone (the masked MEI), and
+# finite for each of the 3 rows.
+check "surround: each cell's own best surround (possible) at least its centre alone" \
+    '[ $(awk '\''/^surround MEIs/ { f = 1 } f && $1 ~ /^[0-9]+$/ && NF == 11 && $11 + 0 >= $4 - 1e-3 && $11 != "nan" { n++ } END { print n + 0 }'\'' "$work/out") = 3 ]'
 
 # Population control: the top 6 neurons as one group, 3 seeded target
 # patterns, each an image and the natural control whose predicted pattern is

@@ -141,6 +141,8 @@ for j, e in enumerate(s):
     inside = mk > 0.99
     ok = ok and inside.sum() > 20 and np.abs(shown[j][inside] - mei[inside]).max() < 0.01
     ok = ok and e[\"true_centre_alone\"] > 0
+    # the own best surround of the cell starts from gray: never below the centre alone
+    ok = ok and e[\"true_possible_surround\"] >= e[\"true_centre_alone\"] * (1 - 1e-5)
 ok = ok and s[0][\"true_model_surround\"] is not None and s[1][\"true_model_surround\"] is None
 line = [l for l in open(sys.argv[3]) if l.startswith(\"all neurons:\")][0]
 printed = int(re.search(r\"raises the true response from the centre alone for (\\d+) of 2\", line).group(1))
@@ -149,7 +151,7 @@ sys.exit(not ok)" "$work/so" "$work/centres" "$work/out"'
 run search --population "$work/sur" --neurons 2 --surround "$work/centres" --out "$work/sl" \
     --generations 4 --population-size 8 --elites 2 --least
 check "search --surround --least: the surround exactly at the budget, the count of those lowered printed" \
-    '[ "$(status)" = 0 ] && grep -q "^all neurons: the search.s surround lowers the true response from the centre alone for [01] of 1" "$work/out" && grep -q "search-surround-least.png" "$work/sl/manifest.json"'
+    '[ "$(status)" = 0 ] && grep -q "^all neurons: the search.s surround lowers the true response from the centre alone for [01] of 1" "$work/out" && grep -q "search-surround-least.png" "$work/sl/manifest.json" && grep -q "\"true_possible_surround\": null" "$work/sl/manifest.json"'
 run search --population "$work/sur" --neurons 1 --surround "$work/centres" --out "$work/sx"
 check "a neuron the folder has no centre for: exit 2, named" \
     '[ "$(status)" = 2 ] && grep -q "neuron 1 has no surround MEI in $work/centres" "$work/err"'

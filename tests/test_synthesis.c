@@ -1133,45 +1133,6 @@ static void pattern_truth(model *m, const sim_population *pop, const dataset *d,
           "image's true pattern is closer than the natural control's", closer, PATTERNS);
 }
 
-/* The true cell's own most exciting surround around the same centre:
- * projected ascent on the simulated cell's analytic gradient (its
- * (1 − mask) part), 600 steps of 0.01 mean pixel change, the surround held
- * to the budget, from low-contrast noise and from the model's surround; the
- * best true rate seen. What a surround could do for this cell: the headroom
- * the model's surround is judged against (issue 16, docs/mei.md). */
-static float true_best_surround(const sim_population *pop, int j, const float *mei,
-                                const float *mask, const float *model_surround,
-                                const stimulus_budget *b, float centre_alone)
-{
-    float best = centre_alone, z[P], s[P], x[P], g[P];
-    model_rng rng;
-    model_rng_seed(&rng, 91 + (uint64_t)j);
-    for (int start = 0; start < 2; start++) {
-        for (int i = 0; i < P; i++)
-            z[i] = start ? model_surround[i]
-                         : b->mean_luminance + 0.01f * (float)model_rng_normal(&rng);
-        memcpy(s, z, sizeof s);
-        stimulus_constrain(s, P, b);
-        for (int step = 0; step < 600; step++) {
-            mei_surround_compose(mei, mask, s, P, x);
-            float rate = sim_population_gradient(pop, j, x, g);
-            best = rate > best ? rate : best;
-            double mean_abs = 0;
-            for (int i = 0; i < P; i++) {
-                g[i] *= 1.0f - mask[i];
-                mean_abs += fabsf(g[i]) / P;
-            }
-            if (!(mean_abs > 0))
-                break;
-            for (int i = 0; i < P; i++)
-                z[i] += (float)(0.01 * g[i] / mean_abs);
-            memcpy(s, z, sizeof s);
-            stimulus_constrain(s, P, b);
-        }
-    }
-    return best;
-}
-
 static void test_region_truth(void)
 {
     enum { N = 10, TRAIN = 1500, VAL = 200 };
@@ -1271,7 +1232,10 @@ static void test_region_truth(void)
             surround_cells++;
             raised += t_most > t_masked;
             lowered += t_least < t_masked;
-            float truly = true_best_surround(pop, j, mei, mask, model_surround, &o.budget, t_masked);
+            /* What a surround could do for this cell: its own gradient, 600
+             * steps from noise and from the model's surround. */
+            float truly = stimulus_true_best_surround(pop, j, H, W, mei, mask, model_surround,
+                                                      &o.budget, 600, 91 + (uint64_t)j);
             headroom += truly > 1.01f * t_masked;
             printf("# neuron %d: the true cell's own best surround %.3f (%.2f of the centre "
                    "alone; the model's %.2f)\n", j, truly, truly / t_masked, t_most / t_masked);

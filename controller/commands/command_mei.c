@@ -405,7 +405,7 @@ static void print_region_truth(const mei_batch *b)
            : "surround MEIs (centre: the masked MEI, gray outside)", "neuron", "type", "MEI",
            "masked", "kept", "radius", "sigma", "covered");
     if (surround)
-        printf(" %8s %8s", "most", "least");
+        printf(" %8s %8s %8s", "most", "least", "possible");
     printf("\n");
     for (int j = 0; j < b->count; j++) {
         const truth_row *g = stimulus_truth_row(t->t, j);
@@ -414,16 +414,24 @@ static void print_region_truth(const mei_batch *b)
                sim_cell_type_name(g->type), mei, t->masked[j], t->masked[j] / mei,
                b->masks[j].mask.radius, t->sigma[j], t->cover[j]);
         if (surround)
-            printf(" %8.3f %8.3f", t->most[j], t->least[j]);
+            printf(" %8.3f %8.3f %8.3f", t->most[j], t->least[j], t->possible[j]);
         printf("\n");
     }
     printf("masked MEI at >= 0.9 of the MEI's true response for %d of %d neurons; mask covering "
            ">= 0.8 of the true RF for %d (median %.3f)\n", t->kept, b->count, t->covered,
            t->cover_summary.median);
-    if (surround)
+    if (surround) {
         printf("surround cells: the most exciting surround raises the true response over the "
                "centre alone for %d of %d, the least exciting lowers it for %d\n", t->raised,
                t->suppressed, t->lowered);
+        printf("(possible: the true response with the cell's own best surround, ascended on its "
+               "analytic gradient through 1 - mask from noise, 600 steps, at most the budget");
+        if (t->suppressed)
+            printf("; it raises the response over the centre alone by more than 1%% for %d of "
+                   "%d surround cells, median %.3f times", t->headroom, t->suppressed,
+                   (double)t->possible_median);
+        printf(")\n");
+    }
 }
 
 /* --kind pattern: the simulated cells' similarity to each pattern. */

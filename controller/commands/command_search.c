@@ -171,12 +171,12 @@ static void print_surround_results(const mei_search_run *r)
     printf("\nground truth (expected spike counts of the simulated cells; every surround at "
            "contrast %.4f, mean %.4f, around the centres of %s)\n", (double)r->budget.contrast,
            (double)r->budget.mean_luminance, r->c.surround_dir);
-    printf("%6s %-18s %7s %8s %8s %8s %8s %8s %6s %6s %7s\n", "neuron", "type", "trials",
+    printf("%6s %-18s %7s %8s %8s %8s %8s %8s %6s %6s %7s %8s\n", "neuron", "type", "trials",
            "search", "centre", "model", "s/centre", "m/centre", least ? "s-low" : "s-up",
-           least ? "m-low" : "m-up", "to-ctr");
+           least ? "m-low" : "m-up", "to-ctr", "possible");
     for (int j = 0; j < r->count; j++) {
         const mei_search_neuron *w = &r->rows[j];
-        printf("%6d %-18s %7d %8.3f %8.3f %8.3f %8.3f %8.3f %6s %6s %7d\n", w->neuron,
+        printf("%6d %-18s %7d %8.3f %8.3f %8.3f %8.3f %8.3f %6s %6s %7d %8.3f\n", w->neuron,
                sim_cell_type_name(w->type), w->trials, (double)w->true_rate,
                (double)w->centre_alone, (double)w->model_surround,
                (double)ratio(w->true_rate, w->centre_alone),
@@ -184,12 +184,14 @@ static void print_surround_results(const mei_search_run *r)
                moved(w->true_rate, w->centre_alone, least) ? "yes" : "no",
                !isfinite(w->model_surround) ? "-"
                : moved(w->model_surround, w->centre_alone, least) ? "yes" : "no",
-               w->trials_to_natural);
+               w->trials_to_natural, (double)w->possible);
     }
     printf("(search: the true rate of the search's surround around the centre; centre: of the "
            "centre alone, gray around it; model: of the model's %s surround from the folder; "
-           "to-ctr: trials until the search's image truly went %s the centre alone, -1 never)\n",
-           least ? "least exciting" : "most exciting", least ? "below" : "above");
+           "to-ctr: trials until the search's image truly went %s the centre alone, -1 never; "
+           "possible: with the cell's own best surround, ascended on its analytic gradient, "
+           "most only)\n", least ? "least exciting" : "most exciting",
+           least ? "below" : "above");
     print_surround_line(r, -1, "all neurons");
     print_surround_line(r, SIM_SURROUND, "surround cells");
 }

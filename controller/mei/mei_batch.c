@@ -730,7 +730,7 @@ void mei_batch_destroy(mei_batch *b)
     stimulus_truth_destroy(b->truth.t);
     float *truth_arrays[] = {b->truth.lowest, b->truth.set_corr, b->truth.start_corr,
                              b->truth.masked, b->truth.cover, b->truth.sigma, b->truth.most,
-                             b->truth.least, b->truth.pattern_synthesized,
+                             b->truth.least, b->truth.possible, b->truth.pattern_synthesized,
                              b->truth.pattern_natural, b->truth.pattern_best};
     for (size_t i = 0; i < sizeof truth_arrays / sizeof *truth_arrays; i++)
         free(truth_arrays[i]);

@@ -107,9 +107,13 @@ typedef struct mei_batch_truth {
     int held;                     /* sets at >= 0.8 of their MEI */
     metric_summary set_summary, start_summary;
     /* masked, surround: per neuron the masked MEI's true response, its mask's
-     * share of the true RF, the cell's sigma, the surrounds' responses */
-    float *masked, *cover, *sigma, *most, *least;
-    int kept, covered, suppressed, raised, lowered;
+     * share of the true RF, the cell's sigma, the surrounds' responses and
+     * what a surround could do (stimulus_true_best_surround: the cell's own
+     * best, from noise); of the surround cells, `headroom` whose own best
+     * surround raises the response by more than 1 % */
+    float *masked, *cover, *sigma, *most, *least, *possible;
+    int kept, covered, suppressed, raised, lowered, headroom;
+    float possible_median; /* of possible / centre alone over the surround cells */
     metric_summary cover_summary;
     /* pattern: per pattern the simulated cells' similarity to the target for
      * the synthesized image, the model's natural control and the truly

@@ -111,10 +111,15 @@ static int region_truth(mei_batch *b)
     d->sigma = malloc(n * sizeof(float));
     d->most = calloc(n, sizeof(float));
     d->least = calloc(n, sizeof(float));
-    if (!mask || !d->masked || !d->cover || !d->sigma || !d->most || !d->least) {
+    d->possible = calloc(n, sizeof(float));
+    float *gains = malloc(n * sizeof(float)); /* possible / centre alone, surround cells */
+    if (!mask || !d->masked || !d->cover || !d->sigma || !d->most || !d->least ||
+        !d->possible || !gains) {
         free(mask);
+        free(gains);
         return 1;
     }
+    int n_gains = 0;
     for (int j = 0; j < b->count; j++) {
         const truth_row *g = stimulus_truth_row(d->t, j);
         mei_mask_render(&b->masks[j].mask, b->H, b->W, mask);
@@ -130,14 +135,28 @@ static int region_truth(mei_batch *b)
             continue;
         d->most[j] = stimulus_truth_score(d->t, j, -1, mei_batch_stimulus(b, j, MEI_BATCH_SLOTS + 1));
         d->least[j] = stimulus_truth_score(d->t, j, -1, mei_batch_stimulus(b, j, MEI_BATCH_SLOTS + 2));
+        d->possible[j] = stimulus_true_best_surround(
+            pop, g->neuron, b->H, b->W, mei_batch_stimulus(b, j, MEI_BATCH_SLOT_MEI), mask, NULL,
+            &b->budget, 600, model_rng_stream(b->o.seed, (uint64_t)g->neuron));
+        if (!isfinite(d->possible[j])) {
+            free(mask);
+            free(gains);
+            return 1;
+        }
         if (g->type == SIM_SURROUND) {
             d->suppressed++;
             d->raised += d->most[j] > masked;
             d->lowered += d->least[j] < masked;
+            d->headroom += d->possible[j] > 1.01f * masked;
+            gains[n_gains++] = d->possible[j] / masked;
         }
     }
     metrics_summarize(d->cover, b->count, &d->cover_summary);
+    metric_summary m;
+    metrics_summarize(gains, n_gains, &m);
+    d->possible_median = m.median;
     free(mask);
+    free(gains);
     return 0;
 }
 

@@ -244,6 +244,10 @@ static void score_surround_controls(run_state *s, int j, mei_search_neuron *row)
     int model = r->c.least ? c->surround_least : c->surround_most;
     row->model_surround = model < 0 ? NAN
         : true_rate(s, row->neuron, s->surround.images + (size_t)model * r->P);
+    row->possible = r->c.least ? NAN
+        : stimulus_true_best_surround(s->pop, row->neuron, r->H, r->W, centre_mei(s, j),
+                                      s->masks + (size_t)j * r->P, NULL, &r->budget, 600,
+                                      row->seed);
 }
 
 static int search_neuron(run_state *s, int j, char *err)
@@ -272,7 +276,7 @@ static int search_neuron(run_state *s, int j, char *err)
     *row = (mei_search_neuron){.neuron = neuron, .type = truth->type,
                                .natural = least ? truth->natural_least : truth->natural,
                                .trials_to_natural = -1, .seed = sc.seed,
-                               .centre_alone = NAN, .model_surround = NAN};
+                               .centre_alone = NAN, .model_surround = NAN, .possible = NAN};
     if (r->c.surround_dir)
         score_surround_controls(s, j, row);
     /* What the search's best must truly beat: the centre alone for a
@@ -349,6 +353,7 @@ static void manifest_neuron(json_out *o, json_t *list, const mei_search_run *r, 
     if (r->c.surround_dir) {
         json_out_real(o, s, "true_centre_alone", w->centre_alone);
         json_out_real_or_null(o, s, "true_model_surround", w->model_surround);
+        json_out_real_or_null(o, s, "true_possible_surround", w->possible);
     }
     const char *to = r->c.surround_dir ? (r->c.least ? "trials_to_go_below_centre_alone"
                                                      : "trials_to_beat_centre_alone")

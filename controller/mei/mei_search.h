@@ -55,9 +55,11 @@ typedef struct mei_search_neuron {
                               below it for least (-1: never); for a surround search the
                               centre alone */
     /* A surround search's (NaN otherwise): the true rates of the centre alone
-     * (the masked MEI, gray around it: the control) and of the model's own
-     * surround of the same direction (NaN where the folder has none). */
-    float centre_alone, model_surround;
+     * (the masked MEI, gray around it: the control), of the model's own
+     * surround of the same direction (NaN where the folder has none) and,
+     * for the most exciting one, with the cell's own best surround
+     * (stimulus_true_best_surround: what a surround could do). */
+    float centre_alone, model_surround, possible;
     uint64_t seed;        /* the search's */
 } mei_search_neuron;
 

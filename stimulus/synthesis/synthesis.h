@@ -537,6 +537,17 @@ float stimulus_truth_score(stimulus_truth *t, int j, int kind, const float *imag
 int stimulus_truth_finish(stimulus_truth *t, char *err);
 const truth_row *stimulus_truth_row(const stimulus_truth *t, int j);
 int stimulus_truth_summarize(const stimulus_truth *t, unsigned types, truth_summary *out);
+/* What a surround could do for a simulated cell around a centre (issue 16's
+ * headroom, which surround MEIs and searches are judged against): the
+ * surround ascended on the cell's own analytic gradient through 1 − mask,
+ * `steps` steps of 0.01 mean pixel change, held to at most the budget
+ * (stimulus_constrain), from low-contrast noise (`seed`) and, where `start`
+ * is given (H × W, a surround), from it too. Returns the highest true rate
+ * of the composed image seen, at least the centre alone's (gray around it);
+ * NaN when out of memory. */
+float stimulus_true_best_surround(const sim_population *p, int neuron, int height, int width,
+                                  const float *mei, const float *mask, const float *start,
+                                  const stimulus_budget *b, int steps, uint64_t seed);
 
 /* ---- A model-free search on recorded responses (search.c) ----
  * A genetic algorithm over sums of localized Gabor primitives, every image

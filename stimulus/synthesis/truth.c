@@ -271,3 +271,59 @@ int stimulus_truth_summarize(const stimulus_truth *t, unsigned types, truth_summ
     free(v);
     return 0;
 }
+
+/* ---- The cell's own best surround ---------------------------------------- */
+
+/* One ascent from `s` (in place: the surround, held to the budget); the best
+ * true rate of the composition seen raises *best. The step moves the pixels
+ * by 0.01 on average: the gradient's scale is the cell's, not the image's. */
+static void ascend_surround(const sim_population *p, int neuron, int P, const float *mei,
+                            const float *mask, const stimulus_budget *b, int steps, float *z,
+                            float *s, float *x, float *g, float *best)
+{
+    memcpy(s, z, (size_t)P * sizeof(float));
+    stimulus_constrain(s, P, b);
+    for (int step = 0; step < steps; step++) {
+        mei_surround_compose(mei, mask, s, P, x);
+        float rate = sim_population_gradient(p, neuron, x, g);
+        *best = rate > *best ? rate : *best;
+        double mean_abs = 0;
+        for (int i = 0; i < P; i++) {
+            g[i] *= 1.0f - mask[i]; /* the surround's part only */
+            mean_abs += fabsf(g[i]) / P;
+        }
+        if (!(mean_abs > 0))
+            break;
+        for (int i = 0; i < P; i++)
+            z[i] += (float)(0.01 * g[i] / mean_abs);
+        memcpy(s, z, (size_t)P * sizeof(float));
+        stimulus_constrain(s, P, b);
+    }
+}
+
+float stimulus_true_best_surround(const sim_population *p, int neuron, int height, int width,
+                                  const float *mei, const float *mask, const float *start,
+                                  const stimulus_budget *b, int steps, uint64_t seed)
+{
+    int P = height * width;
+    float *z = P > 0 ? calloc((size_t)P * 4, sizeof(float)) : NULL;
+    if (!z)
+        return NAN;
+    float *s = z + P, *x = s + P, *g = x + P;
+    /* The centre alone: gray is in the space, the floor of the best. */
+    for (int i = 0; i < P; i++)
+        s[i] = b->mean_luminance;
+    mei_surround_compose(mei, mask, s, P, x);
+    float best = sim_population_gradient(p, neuron, x, g);
+    model_rng rng;
+    model_rng_seed(&rng, seed);
+    for (int i = 0; i < P; i++)
+        z[i] = b->mean_luminance + 0.01f * (float)model_rng_normal(&rng);
+    ascend_surround(p, neuron, P, mei, mask, b, steps, z, s, x, g, &best);
+    if (start) {
+        memcpy(z, start, (size_t)P * sizeof(float));
+        ascend_surround(p, neuron, P, mei, mask, b, steps, z, s, x, g, &best);
+    }
+    free(z);
+    return best;
+}
