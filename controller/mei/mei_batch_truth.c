@@ -113,14 +113,10 @@ static int region_truth(mei_batch *b)
     d->least = calloc(n, sizeof(float));
     d->possible = calloc(n, sizeof(float));
     float *gains = malloc(n * sizeof(float)); /* possible / centre alone, surround cells */
-    if (!mask || !d->masked || !d->cover || !d->sigma || !d->most || !d->least ||
-        !d->possible || !gains) {
-        free(mask);
-        free(gains);
-        return 1;
-    }
+    int status = !mask || !d->masked || !d->cover || !d->sigma || !d->most || !d->least ||
+                 !d->possible || !gains;
     int n_gains = 0;
-    for (int j = 0; j < b->count; j++) {
+    for (int j = 0; j < b->count && !status; j++) {
         const truth_row *g = stimulus_truth_row(d->t, j);
         mei_mask_render(&b->masks[j].mask, b->H, b->W, mask);
         const sim_cell *cell = sim_population_cell(pop, g->neuron);
@@ -138,10 +134,9 @@ static int region_truth(mei_batch *b)
         d->possible[j] = stimulus_true_best_surround(
             pop, g->neuron, b->H, b->W, mei_batch_stimulus(b, j, MEI_BATCH_SLOT_MEI), mask, NULL,
             &b->budget, 600, model_rng_stream(b->o.seed, (uint64_t)g->neuron));
-        if (!isfinite(d->possible[j])) {
-            free(mask);
-            free(gains);
-            return 1;
+        if (!isfinite(d->possible[j])) { /* out of memory */
+            status = 1;
+            break;
         }
         if (g->type == SIM_SURROUND) {
             d->suppressed++;
@@ -151,13 +146,15 @@ static int region_truth(mei_batch *b)
             gains[n_gains++] = d->possible[j] / masked;
         }
     }
-    metrics_summarize(d->cover, b->count, &d->cover_summary);
-    metric_summary m;
-    metrics_summarize(gains, n_gains, &m);
-    d->possible_median = m.median;
+    if (!status) {
+        metrics_summarize(d->cover, b->count, &d->cover_summary);
+        metric_summary m;
+        metrics_summarize(gains, n_gains, &m);
+        d->possible_median = m.median;
+    }
     free(mask);
     free(gains);
-    return 0;
+    return status;
 }
 
 /* The summaries the tables print: over all neurons, the Gabor types and the

@@ -274,9 +274,10 @@ int stimulus_truth_summarize(const stimulus_truth *t, unsigned types, truth_summ
 
 /* ---- The cell's own best surround ---------------------------------------- */
 
-/* One ascent from `s` (in place: the surround, held to the budget); the best
- * true rate of the composition seen raises *best. The step moves the pixels
- * by 0.01 on average: the gradient's scale is the cell's, not the image's. */
+/* One ascent from the surround `z` (its iterate, updated in place; `s` its
+ * projection onto the budget, the one shown); the best true rate of the
+ * composition seen raises *best. Each step moves the pixels by 0.01 on
+ * average: the gradient's scale is the cell's, not the image's. */
 static void ascend_surround(const sim_population *p, int neuron, int P, const float *mei,
                             const float *mask, const stimulus_budget *b, int steps, float *z,
                             float *s, float *x, float *g, float *best)
