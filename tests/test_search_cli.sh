@@ -148,6 +148,15 @@ line = [l for l in open(sys.argv[3]) if l.startswith(\"all neurons:\")][0]
 printed = int(re.search(r\"raises the true response from the centre alone for (\\d+) of 2\", line).group(1))
 ok = ok and printed == sum(e[\"true_response\"] > e[\"true_centre_alone\"] for e in s)
 sys.exit(not ok)" "$work/so" "$work/centres" "$work/out"'
+check "--surround: the most exciting surround by the ring code's evolution strategy (the default)" \
+    'grep -q "\"space\": \"a ring code around the centre" "$work/so/manifest.json"'
+run search --population "$work/sur" --neurons 2 --surround "$work/centres" --out "$work/sg" \
+    --generations 4 --population-size 8 --elites 2 --surround-space gabor
+check "--surround-space gabor: the genetic search over Gabor primitives instead" \
+    '[ "$(status)" = 0 ] && grep -q "\"space\": \"sums of Gabor primitives\"" "$work/sg/manifest.json"'
+run search --population "$work/sur" --neurons 2 --surround "$work/centres" --out "$work/sx" \
+    --surround-space fourier
+check "a bad --surround-space is named, exit 2" '[ "$(status)" = 2 ] && grep -q "fourier" "$work/err"'
 run search --population "$work/sur" --neurons 2 --surround "$work/centres" --out "$work/sl" \
     --generations 4 --population-size 8 --elites 2 --least
 check "search --surround --least: the surround exactly at the budget, the count of those lowered printed" \

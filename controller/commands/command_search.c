@@ -51,13 +51,21 @@ static const char search_help[] =
     "                      image is shown through 1 - mask around the neuron's masked MEI,\n"
     "                      scored against the centre alone (gray around it) and the model's\n"
     "                      own surround; --neurons all: every neuron DIR has; with --least\n"
-    "                      the surround that lowers the response most\n";
+    "                      the surround that lowers the response most\n"
+    "  --surround-space S  ring: an evolution strategy on a ring code around the centre\n"
+    "                      (14 numbers; its mean is handed over), gabor: the genetic search\n"
+    "                      over Gabor primitives (a most exciting one at most the budget);\n"
+    "                      default ring for the most exciting surround, gabor for --least\n";
 
 /* user: the run's least flag (its fitness is minus the mean count). */
 static void show_event(const mei_search_event *e, void *user)
 {
     int least = *(const int *)user;
-    if (e->generation == e->generations)
+    if (e->generation == e->generations && e->best.evaluations == 0) /* the ring code's */
+        fprintf(stderr, "searched %d of %d: %d generations, the last one's mean count %.2f\n",
+                e->index + 1, e->count, e->generation,
+                least ? -(double)e->best.fitness : (double)e->best.fitness);
+    else if (e->generation == e->generations)
         fprintf(stderr, "searched %d of %d: %d generations, %s mean count %.2f over %d "
                         "showings\n", e->index + 1, e->count, e->generation,
                 least ? "least" : "best", least ? -(double)e->best.fitness
@@ -270,7 +278,8 @@ int command_search(int argc, char **argv)
                       {"mutation-rate", 1, NULL}, {"mutation-sd", 1, NULL},
                       {"crossover", 1, NULL},     {"contrast", 1, NULL},
                       {"seed", 1, NULL},          {"split", 1, NULL},
-                      {"least", 0, NULL},         {"surround", 1, NULL}};
+                      {"least", 0, NULL},         {"surround", 1, NULL},
+                      {"surround-space", 1, NULL}};
     if (cli_parse("search", argc, argv, o, COUNT(o)))
         return 2;
     const char *population = cli_get(o, COUNT(o), "population");
@@ -291,6 +300,13 @@ int command_search(int argc, char **argv)
                         "%d\n", c.search.elites, c.search.population);
         return 2;
     }
+    const char *space = cli_get(o, COUNT(o), "surround-space");
+    if (space && strcmp(space, "ring") && strcmp(space, "gabor")) {
+        fprintf(stderr, "inception search: --surround-space wants ring or gabor, not '%s'\n",
+                space);
+        return 2;
+    }
+    c.surround_ring = !space ? -1 : !strcmp(space, "ring");
     const char *split = cli_get(o, COUNT(o), "split");
     if (split && strcmp(split, "all") && strcmp(split, "tuning") && strcmp(split, "held-out")) {
         fprintf(stderr, "inception search: --split wants all, tuning or held-out, not '%s'\n",

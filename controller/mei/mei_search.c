@@ -250,6 +250,75 @@ static void score_surround_controls(run_state *s, int j, mei_search_neuron *row)
                                       row->seed);
 }
 
+/* Whether neuron searches use the ring code's evolution strategy. */
+static int uses_ring(const mei_search_run *r)
+{
+    if (!r->c.surround_dir)
+        return 0;
+    return r->c.surround_ring >= 0 ? r->c.surround_ring : !r->c.least;
+}
+
+/* A surround search by the ring code's evolution strategy (surround_es.c):
+ * each generation's surrounds shown `repeats` times around the centre, the
+ * mean counts told; the hand-over is the strategy's mean surround, scored
+ * by the truth after every generation (trials until it beat the control).
+ * Its fitness in the row: the last generation's mean count (the mean's own
+ * surround is never shown to the cell). */
+static int search_neuron_ring(run_state *s, int j, float control, model_rng *spikes,
+                              char *err)
+{
+    mei_search_run *r = s->r;
+    mei_search_neuron *row = &r->rows[j];
+    const mei_search_centre *c = mei_search_surround_find(&s->surround, row->neuron);
+    surround_es_config ec;
+    surround_es_config_default(&ec);
+    ec.height = r->H;
+    ec.width = r->W;
+    ec.budget = r->budget;
+    ec.centre_x = c->mask.x;
+    ec.centre_y = c->mask.y;
+    ec.radius = c->mask.radius;
+    ec.pairs = r->c.search.population / 2 > 0 ? r->c.search.population / 2 : 1;
+    ec.least = r->c.least;
+    ec.seed = row->seed;
+    surround_es *es;
+    if (surround_es_create(&es, &ec, err))
+        return 1;
+    int n = surround_es_population(es), least = r->c.least;
+    mei_search_event e = {.index = j, .count = r->count, .generations = r->c.generations};
+    float *best = r->best + (size_t)j * r->P;
+    for (int g = 0; g < r->c.generations; g++) {
+        surround_es_ask(es, s->images);
+        float top = show_generation(s, j, n, spikes);
+        double mean = 0.0;
+        for (int i = 0; i < n; i++) {
+            s->fitness[i] = least ? -s->fitness[i] : s->fitness[i]; /* counts, either way */
+            mean += s->fitness[i] / n;
+        }
+        if (g == 0)
+            row->first_rate = top;
+        row->trials += n * r->c.repeats;
+        if (surround_es_tell(es, s->fitness, err)) {
+            surround_es_destroy(es);
+            return 1;
+        }
+        surround_es_mean(es, best);
+        as_shown(s, j, best, best);
+        float now = row->trials_to_natural < 0 ? true_rate(s, row->neuron, best) : NAN;
+        if (least ? now < control : now > control)
+            row->trials_to_natural = row->trials;
+        e.best = (search_result){.fitness = (float)(least ? -mean : mean), .evaluations = 0,
+                                 .generation = g + 1, .index = -1};
+        e.generation = g + 1;
+        if (s->fn)
+            s->fn(&e, s->user);
+        row->fitness = (float)mean;
+    }
+    row->true_rate = stimulus_truth_score(s->truth, j, -1, best);
+    surround_es_destroy(es);
+    return 0;
+}
+
 static int search_neuron(run_state *s, int j, char *err)
 {
     mei_search_run *r = s->r;
@@ -269,9 +338,6 @@ static int search_neuron(run_state *s, int j, char *err)
     sc.seed = model_rng_stream(r->c.search.seed, 2 * (uint64_t)neuron);
     model_rng spikes;
     model_rng_seed(&spikes, model_rng_stream(r->c.search.seed, 2 * (uint64_t)neuron + 1));
-    search *se;
-    if (search_create(&se, &sc, err))
-        return 1;
     int least = r->c.least;
     *row = (mei_search_neuron){.neuron = neuron, .type = truth->type,
                                .natural = least ? truth->natural_least : truth->natural,
@@ -282,6 +348,11 @@ static int search_neuron(run_state *s, int j, char *err)
     /* What the search's best must truly beat: the centre alone for a
      * surround search, else the natural image. */
     float control = r->c.surround_dir ? row->centre_alone : row->natural;
+    if (uses_ring(r))
+        return search_neuron_ring(s, j, control, &spikes, err);
+    search *se;
+    if (search_create(&se, &sc, err))
+        return 1;
     mei_search_event e = {.index = j, .count = r->count, .generations = r->c.generations};
     float *best = r->best + (size_t)j * r->P;
     for (int g = 0; g < r->c.generations; g++) {
@@ -368,7 +439,8 @@ static void manifest_settings(json_out *o, const mei_search_run *r)
 {
     const search_config *c = &r->c.search;
     json_t *s = json_out_object(o, o->root, "search");
-    json_out_text(o, s, "space", "sums of Gabor primitives");
+    json_out_text(o, s, "space", uses_ring(r) ? "a ring code around the centre (evolution "
+                                                "strategy)" : "sums of Gabor primitives");
     if (r->c.surround_dir) /* the centres it searched around: the masks are theirs */
         json_out_text(o, s, "surround", r->c.surround_dir);
     json_out_int(o, s, "generations", r->c.generations);

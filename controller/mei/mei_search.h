@@ -36,6 +36,10 @@ typedef struct mei_search_config {
                              natural training image at the budget */
     const char *surround_dir; /* non-NULL: a surround search around the centres of this
                                  `inception mei --kind surround` folder (below) */
+    int surround_ring;    /* a surround search's space: 1 the ring code's evolution
+                             strategy (surround_es.c), 0 the genetic search over Gabor
+                             primitives; -1 (default) ring for most, Gabors for least,
+                             the measured better of each */
 } mei_search_config;
 
 /* One neuron's outcome: the search's side (what it saw) and the truth's. */

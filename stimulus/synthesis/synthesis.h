@@ -606,4 +606,40 @@ int search_tell(search *s, const float *fitness, char *err);
  * which image of the last generation told it is (result->index). */
 void search_best(const search *s, float *image, search_result *result);
 
+/* ---- A model-free surround search (surround_es.c) ----
+ * An evolution strategy on a ring code around a centre's mask: each
+ * generation asks for 2 × pairs surrounds (the mean coefficients ± σ along
+ * random directions, each held to at most the budget), told one count per
+ * surround it steps the mean along the estimated gradient (down for least);
+ * the hand-over is the mean's surround. Why this space and strategy:
+ * surround_es.c's header. Deterministic from the seed. */
+typedef struct surround_es_config {
+    int height, width;
+    stimulus_budget budget;           /* at most its contrast */
+    float centre_x, centre_y, radius; /* the mask's (mei_mask), pixels */
+    int harmonics;  /* angular harmonics m = 0..harmonics (3) */
+    int radial;     /* radial frequencies across the annulus (1) */
+    float inner, outer; /* the annulus, in mask radii (0.6, 1.8) */
+    int pairs;      /* antithetic pairs per generation (20) */
+    float sigma;    /* the directions' size, in coefficients (1) */
+    float step;     /* the step per unit of relative count difference (2) */
+    int least;      /* 1: down the estimated gradient */
+    uint64_t seed;
+} surround_es_config;
+
+typedef struct surround_es surround_es;
+void surround_es_config_default(surround_es_config *c); /* all but size, budget, mask */
+int surround_es_create(surround_es **out, const surround_es_config *c, char *err);
+void surround_es_destroy(surround_es *e);
+int surround_es_population(const surround_es *e);   /* surrounds per generation */
+int surround_es_coefficients(const surround_es *e); /* the code's size */
+/* The generation's surrounds (population × H × W): pair i's + at 2i, − at 2i + 1. */
+void surround_es_ask(surround_es *e, float *images);
+/* One count (>= 0, e.g. a mean spike count) per surround asked, in order;
+ * a negative or non-finite one, or a tell without an ask, is refused and
+ * nothing changes. */
+int surround_es_tell(surround_es *e, const float *counts, char *err);
+/* The hand-over: the mean coefficients' surround (H × W). */
+void surround_es_mean(const surround_es *e, float *image);
+
 #endif
