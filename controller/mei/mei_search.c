@@ -250,6 +250,27 @@ static void score_surround_controls(run_state *s, int j, mei_search_neuron *row)
                                       row->seed);
 }
 
+/* After generation g of neuron j (`shown` images, the truly best of them
+ * `top`): the trials counted, the hand-over `best` (as the search gives it)
+ * made what the cell sees and scored by the truth, which the search never
+ * sees, until it first beats `control`; the event sent. */
+static void generation_done(run_state *s, int j, int g, int shown, float top, float control,
+                            float *best, mei_search_event *e)
+{
+    mei_search_run *r = s->r;
+    mei_search_neuron *row = &r->rows[j];
+    if (g == 0)
+        row->first_rate = top;
+    row->trials += shown * r->c.repeats;
+    as_shown(s, j, best, best);
+    float now = row->trials_to_natural < 0 ? true_rate(s, row->neuron, best) : NAN;
+    if (r->c.least ? now < control : now > control)
+        row->trials_to_natural = row->trials;
+    e->generation = g + 1;
+    if (s->fn)
+        s->fn(e, s->user);
+}
+
 /* Whether neuron searches use the ring code's evolution strategy. */
 static int uses_ring(const mei_search_run *r)
 {
@@ -295,23 +316,14 @@ static int search_neuron_ring(run_state *s, int j, float control, model_rng *spi
             s->fitness[i] = least ? -s->fitness[i] : s->fitness[i]; /* counts, either way */
             mean += s->fitness[i] / n;
         }
-        if (g == 0)
-            row->first_rate = top;
-        row->trials += n * r->c.repeats;
         if (surround_es_tell(es, s->fitness, err)) {
             surround_es_destroy(es);
             return 1;
         }
         surround_es_mean(es, best);
-        as_shown(s, j, best, best);
-        float now = row->trials_to_natural < 0 ? true_rate(s, row->neuron, best) : NAN;
-        if (least ? now < control : now > control)
-            row->trials_to_natural = row->trials;
         e.best = (search_result){.fitness = (float)(least ? -mean : mean), .evaluations = 0,
                                  .generation = g + 1, .index = -1};
-        e.generation = g + 1;
-        if (s->fn)
-            s->fn(&e, s->user);
+        generation_done(s, j, g, n, top, control, best, &e);
         row->fitness = (float)mean;
     }
     row->true_rate = stimulus_truth_score(s->truth, j, -1, best);
@@ -358,23 +370,12 @@ static int search_neuron(run_state *s, int j, char *err)
     for (int g = 0; g < r->c.generations; g++) {
         search_ask(se, s->images);
         float top = show_generation(s, j, sc.population, &spikes);
-        if (g == 0)
-            row->first_rate = top;
-        row->trials += sc.population * r->c.repeats;
         if (search_tell(se, s->fitness, err)) {
             search_destroy(se);
             return 1;
         }
         search_best(se, best, &e.best);
-        as_shown(s, j, best, best);
-        /* What the search would hand over now, scored by the truth (which
-         * the search never sees). */
-        float now = row->trials_to_natural < 0 ? true_rate(s, neuron, best) : NAN;
-        if (least ? now < control : now > control)
-            row->trials_to_natural = row->trials;
-        e.generation = g + 1;
-        if (s->fn)
-            s->fn(&e, s->user);
+        generation_done(s, j, g, sc.population, top, control, best, &e);
     }
     row->fitness = least ? -e.best.fitness : e.best.fitness; /* a mean count either way */
     row->evaluations = e.best.evaluations;
